@@ -1,0 +1,356 @@
+//! The admin listener: health, readiness, metrics, and the operator's API over events and
+//! dead letters.
+//!
+//! GET  /healthz                 liveness, loaded config hash, last reload error
+//! GET  /readyz                  200 when the store takes writes and we are not shutting down
+//! GET  /metrics                 Prometheus text format
+//! GET  /dlq?route=&after=&limit=   dead letters, a page at a time
+//! POST /dlq/replay?route=       replay every dead letter (of a route), in batches
+//! POST /dlq/{id}/replay?route=  replay one dead letter
+//! GET  /events/{id}?route=      state, attempts, last error of an event
+
+pub mod client;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use http::{Method, Response, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::event::now_ms;
+use crate::metrics::METRICS;
+use crate::server::Lifecycle;
+use crate::store::{Replay, State, Store, StoreError};
+use crate::verify;
+
+const REPLAY_BATCH: usize = 500;
+const MAX_PAGE: usize = 1000;
+
+pub struct Admin {
+    config: Arc<ArcSwap<Config>>,
+    store: Arc<dyn Store>,
+    life: Arc<Lifecycle>,
+}
+
+impl Admin {
+    pub fn new(config: Arc<ArcSwap<Config>>, store: Arc<dyn Store>, life: Arc<Lifecycle>) -> Admin {
+        Admin {
+            config,
+            store,
+            life,
+        }
+    }
+}
+
+fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let len = r.body().len();
+    let h = r.headers_mut();
+    if let Ok(v) = content_type.parse() {
+        h.insert(http::header::CONTENT_TYPE, v);
+    }
+    h.insert(http::header::CONTENT_LENGTH, len.into());
+    r
+}
+
+fn json_reply(status: StatusCode, v: &Value) -> Response<Vec<u8>> {
+    reply(status, "application/json", v.to_string().into_bytes())
+}
+
+fn error(status: StatusCode, code: &str, detail: impl Into<String>) -> Response<Vec<u8>> {
+    json_reply(status, &json!({ "error": code, "detail": detail.into() }))
+}
+
+fn store_error(e: &StoreError) -> Response<Vec<u8>> {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        e.to_string(),
+    )
+}
+
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(q: Option<&str>) -> Query {
+        Query(
+            form_urlencoded::parse(q.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn decode_segment(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let req = session.req_header();
+        let method = req.method.clone();
+        let path = req.uri.path().to_string();
+        let query = Query::parse(req.uri.query());
+        let open = matches!(path.as_str(), "/healthz" | "/readyz");
+        if !open {
+            if let Some(token) = &self.config.load().server.admin_token {
+                let presented = verify::Request {
+                    headers: &req.headers,
+                    body: b"",
+                    now: std::time::SystemTime::now(),
+                };
+                if token.verify(&presented).is_err() {
+                    return error(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized",
+                        "admin token required (Authorization: Bearer ...)",
+                    );
+                }
+            }
+        }
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (&method, segments.as_slice()) {
+            (&Method::GET, ["healthz"]) => self.healthz(),
+            (&Method::GET, ["readyz"]) => self.readyz(),
+            (&Method::GET, ["metrics"]) => self.metrics(),
+            (&Method::GET, ["dlq"]) => self.dlq(&query).await,
+            (&Method::POST, ["dlq", "replay"]) => self.replay_all(&query).await,
+            (&Method::POST, ["dlq", id, "replay"]) => {
+                self.replay_one(&decode_segment(id), &query).await
+            }
+            (&Method::GET, ["events", id]) => self.event(&decode_segment(id), &query).await,
+            (
+                _,
+                ["healthz" | "readyz" | "metrics" | "dlq"]
+                | ["dlq", "replay"]
+                | ["dlq", _, "replay"]
+                | ["events", _],
+            ) => error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}"),
+            ),
+            _ => error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no admin endpoint {path}"),
+            ),
+        }
+    }
+}
+
+impl Admin {
+    fn healthz(&self) -> Response<Vec<u8>> {
+        let cfg = self.config.load();
+        json_reply(
+            StatusCode::OK,
+            &json!({
+                "status": "ok",
+                "config_hash": cfg.hash,
+                "config_path": cfg.source.display().to_string(),
+                "last_reload_error": self.life.last_reload_error(),
+            }),
+        )
+    }
+
+    fn readyz(&self) -> Response<Vec<u8>> {
+        let reason = if self.life.shutting_down() {
+            Some("shutting down")
+        } else if !self.store.ready() {
+            Some("store unavailable")
+        } else {
+            None
+        };
+        match reason {
+            None => json_reply(StatusCode::OK, &json!({ "ready": true })),
+            Some(r) => json_reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({ "ready": false, "reason": r }),
+            ),
+        }
+    }
+
+    fn metrics(&self) -> Response<Vec<u8>> {
+        let now = now_ms();
+        for s in self.store.stats() {
+            METRICS
+                .queue_depth
+                .with_label_values(&[&s.route])
+                .set(s.pending as i64);
+            METRICS
+                .dead_letters
+                .with_label_values(&[&s.route])
+                .set(s.dead as i64);
+            let age = s
+                .oldest_received_ms
+                .map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0);
+            METRICS
+                .queue_oldest_age
+                .with_label_values(&[&s.route])
+                .set(age);
+        }
+        reply(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            METRICS.encode(),
+        )
+    }
+
+    /// The route asked for (even one no longer configured: it may still hold events), or all.
+    fn route_names(&self, query: &Query) -> Vec<String> {
+        match query.get("route") {
+            Some(r) if !r.is_empty() => vec![r.to_string()],
+            _ => self
+                .config
+                .load()
+                .routes
+                .iter()
+                .map(|r| r.name.clone())
+                .collect(),
+        }
+    }
+
+    async fn dlq(&self, query: &Query) -> Response<Vec<u8>> {
+        let limit = query
+            .get("limit")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(100)
+            .clamp(1, MAX_PAGE);
+        match self
+            .store
+            .dead_letters(query.get("route"), query.get("after"), limit)
+            .await
+        {
+            Ok(page) => json_reply(StatusCode::OK, &json!(page)),
+            Err(e) => store_error(&e),
+        }
+    }
+
+    async fn replay_all(&self, query: &Query) -> Response<Vec<u8>> {
+        let route = query.get("route");
+        let mut total = 0;
+        let mut after: Option<String> = None;
+        // One batch per commit: never the whole dead-letter queue in memory.
+        loop {
+            match self
+                .store
+                .replay_batch(route, after.as_deref(), REPLAY_BATCH)
+                .await
+            {
+                Ok((n, next)) => {
+                    total += n;
+                    match next {
+                        Some(c) => after = Some(c),
+                        None => break,
+                    }
+                }
+                Err(e) => {
+                    return error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "store_unavailable",
+                        format!("replayed {total} before: {e}"),
+                    );
+                }
+            }
+        }
+        tracing::info!(
+            route = route.unwrap_or("*"),
+            replayed = total,
+            "dead letters replayed"
+        );
+        json_reply(StatusCode::OK, &json!({ "replayed": total }))
+    }
+
+    async fn replay_one(&self, id: &str, query: &Query) -> Response<Vec<u8>> {
+        let routes = self.route_names(query);
+        let dead: Vec<String> = match self.store.find(&routes, id).await {
+            Ok(found) => found
+                .into_iter()
+                .filter(|e| e.state == State::Dead)
+                .map(|e| e.route)
+                .collect(),
+            Err(e) => return store_error(&e),
+        };
+        // The newest event with this ID may not be the dead one; the store looks further.
+        let route = match (dead.as_slice(), query.get("route")) {
+            ([one], _) => one.clone(),
+            ([], Some(r)) => r.to_string(),
+            ([], None) if routes.len() == 1 => routes[0].clone(),
+            ([], None) => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no dead letter {id:?} (add ?route= if it was re-sent since)"),
+                );
+            }
+            (many, _) => {
+                return error(
+                    StatusCode::CONFLICT,
+                    "ambiguous",
+                    format!("{id:?} is dead on routes {}; add ?route=", many.join(", ")),
+                );
+            }
+        };
+        match self.store.replay(&route, id).await {
+            Ok(Replay::Replayed) => {
+                tracing::info!(%route, event_id = %id, "dead letter replayed");
+                json_reply(
+                    StatusCode::OK,
+                    &json!({ "replayed": 1, "route": route, "event_id": id }),
+                )
+            }
+            Ok(Replay::NotDead) => error(
+                StatusCode::CONFLICT,
+                "not_dead",
+                format!("{id:?} on route {route} is not a dead letter"),
+            ),
+            Ok(Replay::NotFound) => error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no dead letter {id:?} on route {route}"),
+            ),
+            Err(e) => store_error(&e),
+        }
+    }
+
+    async fn event(&self, id: &str, query: &Query) -> Response<Vec<u8>> {
+        let routes = self.route_names(query);
+        match self.store.find(&routes, id).await {
+            Ok(found) => match found.as_slice() {
+                [] => error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no event {id:?}"),
+                ),
+                [one] => json_reply(StatusCode::OK, &json!(one)),
+                many => error(
+                    StatusCode::CONFLICT,
+                    "ambiguous",
+                    format!(
+                        "{id:?} exists on routes {}; add ?route=",
+                        many.iter()
+                            .map(|e| e.route.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            },
+            Err(e) => store_error(&e),
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The TOML file format, as written by users. Kept separate from the typed config the program
+//! uses (`super::Config`): every value here is still raw text with its position in the file, so
+//! that validation can point at the exact line of a mistake.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::units::SizeText;
+
+pub type Text = Spanned<String>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub server: Spanned<ServerFile>,
+    #[serde(default)]
+    pub store: Option<Spanned<StoreFile>>,
+    #[serde(default)]
+    pub upstreams: BTreeMap<Spanned<String>, Spanned<UpstreamFile>>,
+    #[serde(default)]
+    pub routes: BTreeMap<Spanned<String>, Spanned<RouteFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    pub listen: Text,
+    pub admin_listen: Option<Text>,
+    pub admin_token: Option<Text>,
+    pub max_body_bytes: Option<Spanned<SizeText>>,
+    pub body_timeout: Option<Text>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<Text>,
+    pub threads: Option<Spanned<i64>>,
+    pub delivery_threads: Option<Spanned<i64>>,
+    pub shutdown_timeout: Option<Text>,
+    pub retry_after: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFile {
+    pub kind: Option<Text>,
+    pub path: Option<Text>,
+    pub max_pending: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamFile {
+    pub url: Text,
+    pub timeout: Option<Text>,
+    pub max_attempts: Option<Spanned<i64>>,
+    pub max_age: Option<Text>,
+    pub backoff: Option<Spanned<BackoffFile>>,
+    pub concurrency: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackoffFile {
+    pub initial: Option<Text>,
+    pub max: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    pub path: Text,
+    pub upstream: Text,
+    pub mode: Option<Text>,
+    pub verify: Option<Spanned<VerifyFile>>,
+    pub event_id: Option<Text>,
+    pub dedup_ttl: Option<Text>,
+    pub allow_ips: Option<Vec<Text>>,
+    pub max_body_bytes: Option<Spanned<SizeText>>,
+    pub response: Option<Spanned<ResponseFile>>,
+}
+
+/// One flat table for every verification scheme; validation says which keys each scheme takes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyFile {
+    pub scheme: Option<Text>,
+    pub header: Option<Text>,
+    pub prefix: Option<Text>,
+    pub encoding: Option<Text>,
+    pub algorithm: Option<Text>,
+    pub payload: Option<Text>,
+    pub timestamp_header: Option<Text>,
+    pub tolerance: Option<Text>,
+    pub id_header: Option<Text>,
+    pub secrets: Option<Spanned<Vec<Text>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseFile {
+    pub status: Option<Spanned<i64>>,
+    pub body: Option<Text>,
+    #[serde(default)]
+    pub headers: BTreeMap<Spanned<String>, Text>,
+}

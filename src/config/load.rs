@@ -1,0 +1,958 @@
+//! Reading and validating a config file. Every mistake is reported with the file, line and
+//! column where it is written; all of them at once, not just the first.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use super::file::{FileConfig, RouteFile, ServerFile, StoreFile, Text, UpstreamFile, VerifyFile};
+use super::secret::{self, Resolved};
+use super::units::{SizeText, parse_duration, parse_size};
+use super::{
+    Backoff, Config, Mode, ResponseSpec, Route, Secret, ServerConfig, StoreConfig, StoreKind,
+    Upstream,
+};
+use crate::event::id::IdSource;
+use crate::metrics::METRICS;
+use crate::routing::{Router, has_dot_segment};
+use crate::verify::{
+    Algorithm, Encoding, HmacSpec, HmacVerifier, Template, TimestampCheck, TokenKind,
+    TokenVerifier, Verifier,
+};
+
+/// One mistake in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: cannot read config: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigError>),
+}
+
+pub fn load(path: &Path) -> Result<Config, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and validates `text` as if read from `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
+    let mut c = Checker {
+        file: path,
+        text,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let file: FileConfig = match toml::from_str(text) {
+        Ok(f) => f,
+        Err(e) => {
+            c.error(e.span().unwrap_or(0..0), e.message().to_string());
+            return Err(LoadError::Invalid(c.errors));
+        }
+    };
+    let server = c.server(&file.server);
+    let store = c.store(file.store.as_ref());
+    let upstreams = c.upstreams(&file.upstreams);
+    let defined: Vec<&str> = file
+        .upstreams
+        .keys()
+        .map(|k| k.get_ref().as_str())
+        .collect();
+    let body_limit = server.as_ref().map_or(1 << 20, |s| s.max_body_bytes);
+    let routes = c.routes(&file.routes, &defined, body_limit);
+    // Report in the order the file reads.
+    c.errors.sort_by_key(|e| (e.line, e.column));
+    match server {
+        Some(server) if c.errors.is_empty() => Ok(Config {
+            source: path.to_path_buf(),
+            hash: hex::encode(Sha256::digest(text.as_bytes())),
+            server,
+            store,
+            upstreams,
+            routes: Router::new(routes),
+            warnings: c.warnings,
+        }),
+        _ => Err(LoadError::Invalid(c.errors)),
+    }
+}
+
+struct Checker<'a> {
+    file: &'a Path,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+    warnings: Vec<String>,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl Checker<'_> {
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let start = span.start.min(self.text.len());
+        let before = &self.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    /// Records the error of `r` at `span` and returns its value, if any.
+    fn check<T>(&mut self, span: Range<usize>, r: Result<T, String>) -> Option<T> {
+        r.map_err(|e| self.error(span, e)).ok()
+    }
+
+    fn duration(&mut self, v: Option<&Text>, key: &str, default: Duration) -> Duration {
+        let Some(v) = v else { return default };
+        match parse_duration(v.get_ref()) {
+            Ok(d) if d.is_zero() => {
+                self.error(v.span(), format!("{key} must be greater than zero"));
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.error(v.span(), format!("{key}: {e}"));
+                default
+            }
+        }
+    }
+
+    fn size(&mut self, v: Option<&Spanned<SizeText>>, key: &str, default: usize) -> usize {
+        const CEILING: u64 = 256 << 20;
+        let Some(v) = v else { return default };
+        match parse_size(&v.get_ref().0) {
+            Ok(0) => self.error(v.span(), format!("{key} must be greater than zero")),
+            Ok(n) if n > CEILING => self.error(
+                v.span(),
+                format!("{key} must be at most 256MiB (a body is held in memory)"),
+            ),
+            Ok(n) => return n as usize,
+            Err(e) => self.error(v.span(), format!("{key}: {e}")),
+        }
+        default
+    }
+
+    fn int(&mut self, v: Option<&Spanned<i64>>, key: &str, range: Range<i64>, default: i64) -> i64 {
+        let Some(v) = v else { return default };
+        if !range.contains(v.get_ref()) {
+            self.error(
+                v.span(),
+                format!(
+                    "{key} must be between {} and {}, got {}",
+                    range.start,
+                    range.end - 1,
+                    v.get_ref()
+                ),
+            );
+            return default;
+        }
+        *v.get_ref()
+    }
+
+    fn nets(&mut self, list: &[Text], key: &str) -> Vec<IpNet> {
+        list.iter()
+            .filter_map(|t| {
+                let s = t.get_ref().trim();
+                let parsed = s.parse::<IpNet>().or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from));
+                self.check(t.span(), parsed.map_err(|_| format!("{key}: {s:?} is not an IP network (e.g. \"10.0.0.0/8\", \"2001:db8::/32\")")))
+            })
+            .collect()
+    }
+
+    fn header_name(&mut self, t: &Text, key: &str) -> Option<HeaderName> {
+        let r = HeaderName::from_bytes(t.get_ref().trim().as_bytes())
+            .map_err(|_| format!("{key}: {:?} is not a valid header name", t.get_ref()));
+        self.check(t.span(), r)
+    }
+
+    fn secret(&mut self, t: &Text, what: &str) -> Option<Secret> {
+        match secret::resolve(t.get_ref()) {
+            Ok(Resolved::Secret(s)) => Some(s),
+            Ok(Resolved::Literal(s)) => {
+                let (line, _) = self.position(t.span());
+                self.warnings.push(format!(
+                    "{}:{line}: {what} is written literally in the file; prefer \"env:NAME\" or \"file:PATH\"",
+                    self.file.display()
+                ));
+                Some(s)
+            }
+            // Only the reference is echoed back, never a value.
+            Err(e) => {
+                self.error(t.span(), format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn position(&self, span: Range<usize>) -> (usize, usize) {
+        let before = &self.text[..span.start.min(self.text.len())];
+        (
+            before.matches('\n').count() + 1,
+            before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+        )
+    }
+
+    fn server(&mut self, s: &Spanned<ServerFile>) -> Option<ServerConfig> {
+        let span = s.span();
+        let s = s.get_ref();
+        let addr = |c: &mut Self, t: &Text, key: &str| {
+            c.check(
+                t.span(),
+                t.get_ref().trim().parse::<SocketAddr>().map_err(|_| {
+                    format!(
+                        "{key}: {:?} is not an address like \"0.0.0.0:8080\" or \"[::]:8080\"",
+                        t.get_ref()
+                    )
+                }),
+            )
+        };
+        let listen = addr(self, &s.listen, "server.listen");
+        let admin_listen = match &s.admin_listen {
+            Some(t) => addr(self, t, "server.admin_listen"),
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 9180))),
+        };
+        if let (Some(l), Some(a)) = (listen, admin_listen) {
+            if l == a {
+                self.error(
+                    s.admin_listen.as_ref().map_or(span.clone(), |t| t.span()),
+                    "server.admin_listen must differ from server.listen",
+                );
+            }
+        }
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get()) as i64;
+        let server = ServerConfig {
+            listen: listen?,
+            admin_listen: admin_listen?,
+            admin_token: s.admin_token.as_ref().and_then(|t| {
+                let secret = self.secret(t, "server.admin_token")?;
+                self.check(
+                    t.span(),
+                    TokenVerifier::new(TokenKind::Bearer, None, None, &[secret])
+                        .map_err(|e| format!("server.admin_token: {e}")),
+                )
+            }),
+            max_body_bytes: self.size(s.max_body_bytes.as_ref(), "server.max_body_bytes", 1 << 20),
+            body_timeout: self.duration(
+                s.body_timeout.as_ref(),
+                "server.body_timeout",
+                Duration::from_secs(30),
+            ),
+            trusted_proxies: self.nets(&s.trusted_proxies, "server.trusted_proxies"),
+            threads: self.int(s.threads.as_ref(), "server.threads", 1..257, cpus) as usize,
+            delivery_threads: self.int(
+                s.delivery_threads.as_ref(),
+                "server.delivery_threads",
+                1..65,
+                (cpus / 2).max(1),
+            ) as usize,
+            shutdown_timeout: self.duration(
+                s.shutdown_timeout.as_ref(),
+                "server.shutdown_timeout",
+                Duration::from_secs(10),
+            ),
+            retry_after: self.duration(
+                s.retry_after.as_ref(),
+                "server.retry_after",
+                Duration::from_secs(5),
+            ),
+        };
+        Some(server)
+    }
+
+    fn store(&mut self, s: Option<&Spanned<StoreFile>>) -> StoreConfig {
+        let default_path = PathBuf::from("./data");
+        let Some(s) = s.map(Spanned::get_ref) else {
+            return StoreConfig {
+                kind: StoreKind::Embedded { path: default_path },
+                max_pending: 1_000_000,
+            };
+        };
+        let path = s
+            .path
+            .as_ref()
+            .map_or(default_path, |p| PathBuf::from(p.get_ref()));
+        let kind = match s.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
+            None | Some(("embedded", _)) => StoreKind::Embedded { path },
+            Some((other, span)) => {
+                self.error(
+                    span,
+                    format!("store.kind {other:?} is not supported (expected \"embedded\")"),
+                );
+                StoreKind::Embedded { path }
+            }
+        };
+        let max_pending = self.int(
+            s.max_pending.as_ref(),
+            "store.max_pending",
+            1..i64::MAX,
+            1_000_000,
+        ) as u64;
+        StoreConfig { kind, max_pending }
+    }
+
+    fn upstreams(
+        &mut self,
+        map: &BTreeMap<Spanned<String>, Spanned<UpstreamFile>>,
+    ) -> BTreeMap<String, Arc<Upstream>> {
+        let mut out = BTreeMap::new();
+        for (name, u) in map {
+            if !valid_name(name.get_ref()) {
+                self.error(
+                    name.span(),
+                    format!(
+                        "upstream name {:?} must be 1-64 characters of letters, digits, '_' or '-'",
+                        name.get_ref()
+                    ),
+                );
+            }
+            if let Some(up) = self.upstream(name.get_ref(), u.get_ref()) {
+                out.insert(name.get_ref().clone(), Arc::new(up));
+            }
+        }
+        out
+    }
+
+    fn upstream(&mut self, name: &str, u: &UpstreamFile) -> Option<Upstream> {
+        let key = |k: &str| format!("upstreams.{name}.{k}");
+        let url = match reqwest::Url::parse(u.url.get_ref().trim()) {
+            Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+                self.error(
+                    u.url.span(),
+                    format!("{}: scheme must be http or https", key("url")),
+                );
+                None
+            }
+            Ok(url) if url.host().is_none() => {
+                self.error(u.url.span(), format!("{}: URL has no host", key("url")));
+                None
+            }
+            Ok(url) if url.fragment().is_some() || url.query().is_some() => {
+                self.error(u.url.span(), format!("{}: URL must not have a query or fragment (the request's own query is appended)", key("url")));
+                None
+            }
+            Ok(url) => Some(url),
+            Err(e) => {
+                self.error(u.url.span(), format!("{}: {e}", key("url")));
+                None
+            }
+        };
+        let (initial, max) = match &u.backoff {
+            Some(b) => {
+                let bspan = b.span();
+                let b = b.get_ref();
+                let initial = self.duration(
+                    b.initial.as_ref(),
+                    &key("backoff.initial"),
+                    Duration::from_secs(1),
+                );
+                let max = self.duration(
+                    b.max.as_ref(),
+                    &key("backoff.max"),
+                    Duration::from_secs(600),
+                );
+                if initial > max {
+                    self.error(
+                        bspan,
+                        format!("{}: initial must not exceed max", key("backoff")),
+                    );
+                }
+                (initial, max)
+            }
+            None => (Duration::from_secs(1), Duration::from_secs(600)),
+        };
+        let timeout = self.duration(u.timeout.as_ref(), &key("timeout"), Duration::from_secs(10));
+        let max_attempts =
+            self.int(u.max_attempts.as_ref(), &key("max_attempts"), 1..1001, 8) as u32;
+        let max_age = u
+            .max_age
+            .as_ref()
+            .map(|t| self.duration(Some(t), &key("max_age"), Duration::from_secs(72 * 3600)));
+        let concurrency =
+            self.int(u.concurrency.as_ref(), &key("concurrency"), 1..10_001, 32) as usize;
+        Some(Upstream {
+            name: name.to_string(),
+            url: url?,
+            timeout,
+            max_attempts,
+            max_age,
+            backoff: Backoff { initial, max },
+            concurrency,
+        })
+    }
+
+    fn routes(
+        &mut self,
+        map: &BTreeMap<Spanned<String>, Spanned<RouteFile>>,
+        upstreams: &[&str],
+        body_limit: usize,
+    ) -> Vec<Arc<Route>> {
+        let mut out: Vec<Arc<Route>> = Vec::new();
+        let mut paths: BTreeMap<String, String> = BTreeMap::new();
+        // In file order, so a clash is reported at the route written second.
+        let mut entries: Vec<_> = map.iter().collect();
+        entries.sort_by_key(|(_, r)| r.span().start);
+        for (name, r) in entries {
+            let name_s = name.get_ref().as_str();
+            if !valid_name(name_s) {
+                self.error(name.span(), format!("route name {name_s:?} must be 1-64 characters of letters, digits, '_' or '-'"));
+            }
+            let rf = r.get_ref();
+            if let Some(path) = self.route_path(name_s, &rf.path) {
+                if let Some(other) = paths.insert(path.clone(), name_s.to_string()) {
+                    self.error(
+                        rf.path.span(),
+                        format!(
+                            "routes.{name_s}.path: {path:?} is already used by route {other:?}"
+                        ),
+                    );
+                }
+            }
+            if !upstreams.contains(&rf.upstream.get_ref().as_str()) {
+                self.error(
+                    rf.upstream.span(),
+                    format!(
+                        "routes.{name_s}.upstream: no upstream named {:?} (define [upstreams.{}])",
+                        rf.upstream.get_ref(),
+                        rf.upstream.get_ref()
+                    ),
+                );
+            }
+            if let Some(route) = self.route(name_s, r.span(), rf, body_limit) {
+                out.push(Arc::new(route));
+            }
+        }
+        out
+    }
+
+    fn route_path(&mut self, name: &str, t: &Text) -> Option<String> {
+        let p = t.get_ref();
+        let problem = if !p.starts_with('/') {
+            Some("must start with '/'")
+        } else if p.contains(['?', '#']) {
+            Some("must not contain '?' or '#'")
+        } else if p.contains("//") {
+            Some("must not contain '//'")
+        } else if p.len() > 1 && p.ends_with('/') {
+            Some("must not end with '/' (a route also matches everything below its path)")
+        } else if has_dot_segment(p) {
+            Some("must not contain '.' or '..' segments")
+        } else {
+            None
+        };
+        match problem {
+            Some(why) => {
+                self.error(t.span(), format!("routes.{name}.path {p:?} {why}"));
+                None
+            }
+            None => Some(p.clone()),
+        }
+    }
+
+    fn route(
+        &mut self,
+        name: &str,
+        span: Range<usize>,
+        r: &RouteFile,
+        body_limit: usize,
+    ) -> Option<Route> {
+        let key = |k: &str| format!("routes.{name}.{k}");
+        let mode = match r.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+            None | Some(("async", _)) => Mode::Async,
+            Some((other, span)) => {
+                self.error(
+                    span,
+                    format!(
+                        "{}: {other:?} is not supported (expected \"async\")",
+                        key("mode")
+                    ),
+                );
+                Mode::Async
+            }
+        };
+        let event_id = match &r.event_id {
+            Some(t) => self.check(
+                t.span(),
+                IdSource::parse(t.get_ref()).map_err(|e| format!("{}: {e}", key("event_id"))),
+            ),
+            None => Some(IdSource::BodyHash),
+        };
+        let verifier = match &r.verify {
+            Some(v) => self.verifier(name, v, event_id.as_ref()),
+            None => {
+                self.error(span, format!("routes.{name} has no verify table: add verify = {{ scheme = \"none\" }} to accept unauthenticated requests explicitly"));
+                None
+            }
+        };
+        let allow_ips = r
+            .allow_ips
+            .as_ref()
+            .map(|l| self.nets(l, &key("allow_ips")));
+        let response = self.response(name, r);
+        Some(Route {
+            name: name.to_string(),
+            path: r.path.get_ref().clone(),
+            upstream: r.upstream.get_ref().clone(),
+            mode,
+            event_id: event_id?,
+            dedup_ttl: self.duration(
+                r.dedup_ttl.as_ref(),
+                &key("dedup_ttl"),
+                Duration::from_secs(72 * 3600),
+            ),
+            allow_ips,
+            max_body_bytes: self.size(
+                r.max_body_bytes.as_ref(),
+                &key("max_body_bytes"),
+                body_limit,
+            ),
+            response: response?,
+            metrics: METRICS.route(name),
+            verifier: verifier?,
+        })
+    }
+
+    fn response(&mut self, name: &str, r: &RouteFile) -> Option<ResponseSpec> {
+        let Some(resp) = &r.response else {
+            return Some(ResponseSpec {
+                status: 200,
+                body: None,
+                headers: Vec::new(),
+            });
+        };
+        let resp = resp.get_ref();
+        let status = self.int(
+            resp.status.as_ref(),
+            &format!("routes.{name}.response.status"),
+            200..300,
+            200,
+        ) as u16;
+        let mut headers = Vec::new();
+        for (h, v) in &resp.headers {
+            let hn = self.header_name(
+                &Spanned::new(h.span(), h.get_ref().clone()),
+                &format!("routes.{name}.response.headers"),
+            );
+            if let Some(hn) = hn {
+                headers.push((hn, v.get_ref().clone()));
+            }
+        }
+        Some(ResponseSpec {
+            status,
+            body: resp.body.as_ref().map(|b| b.get_ref().clone()),
+            headers,
+        })
+    }
+
+    fn verifier(
+        &mut self,
+        route: &str,
+        v: &Spanned<VerifyFile>,
+        event_id: Option<&IdSource>,
+    ) -> Option<Verifier> {
+        let span = v.span();
+        let v = v.get_ref();
+        let key = |k: &str| format!("routes.{route}.verify.{k}");
+        let Some(scheme) = &v.scheme else {
+            self.error(
+                span,
+                format!(
+                    "{} is required: \"hmac\", \"bearer\", \"basic\" or \"none\"",
+                    key("scheme")
+                ),
+            );
+            return None;
+        };
+        // Which optional keys each scheme takes; anything else set is a mistake worth reporting.
+        let given: [(&str, Option<Range<usize>>); 9] = [
+            ("header", v.header.as_ref().map(Spanned::span)),
+            ("prefix", v.prefix.as_ref().map(Spanned::span)),
+            ("encoding", v.encoding.as_ref().map(Spanned::span)),
+            ("algorithm", v.algorithm.as_ref().map(Spanned::span)),
+            ("payload", v.payload.as_ref().map(Spanned::span)),
+            (
+                "timestamp_header",
+                v.timestamp_header.as_ref().map(Spanned::span),
+            ),
+            ("tolerance", v.tolerance.as_ref().map(Spanned::span)),
+            ("id_header", v.id_header.as_ref().map(Spanned::span)),
+            ("secrets", v.secrets.as_ref().map(Spanned::span)),
+        ];
+        let allowed: &[&str] = match scheme.get_ref().as_str() {
+            "hmac" => &[
+                "header",
+                "prefix",
+                "encoding",
+                "algorithm",
+                "payload",
+                "timestamp_header",
+                "tolerance",
+                "id_header",
+                "secrets",
+            ],
+            "bearer" => &["header", "prefix", "secrets"],
+            "basic" => &["secrets"],
+            "none" => &[],
+            other => {
+                self.error(scheme.span(), format!("{}: unknown scheme {other:?} (expected \"hmac\", \"bearer\", \"basic\" or \"none\")", key("scheme")));
+                return None;
+            }
+        };
+        for (k, s) in given {
+            if let Some(s) = s {
+                if !allowed.contains(&k) {
+                    self.error(
+                        s,
+                        format!("{} does not apply to scheme {:?}", key(k), scheme.get_ref()),
+                    );
+                }
+            }
+        }
+        let secrets = self.secrets(route, v, span.clone(), scheme.get_ref() != "none");
+        let header = v
+            .header
+            .as_ref()
+            .and_then(|h| self.header_name(h, &key("header")));
+        let built = match scheme.get_ref().as_str() {
+            "none" => return Some(Verifier::None),
+            "bearer" | "basic" => {
+                let kind = if scheme.get_ref() == "basic" {
+                    TokenKind::Basic
+                } else {
+                    TokenKind::Bearer
+                };
+                TokenVerifier::new(
+                    kind,
+                    header,
+                    v.prefix.as_ref().map(|p| p.get_ref().clone()),
+                    &secrets?,
+                )
+                .map(Verifier::Token)
+            }
+            _ => {
+                let Some(header) = header else {
+                    if v.header.is_none() {
+                        self.error(
+                            span,
+                            format!("{} is required for scheme \"hmac\"", key("header")),
+                        );
+                    }
+                    return None;
+                };
+                let algorithm = match &v.algorithm {
+                    Some(a) => self.check(
+                        a.span(),
+                        Algorithm::parse(a.get_ref()).ok_or_else(|| {
+                            format!(
+                                "{}: {:?} is not one of sha1, sha256, sha512",
+                                key("algorithm"),
+                                a.get_ref()
+                            )
+                        }),
+                    )?,
+                    None => Algorithm::Sha256,
+                };
+                let encoding = match &v.encoding {
+                    Some(e) => self.check(
+                        e.span(),
+                        Encoding::parse(e.get_ref()).ok_or_else(|| {
+                            format!(
+                                "{}: {:?} is not one of hex, base64",
+                                key("encoding"),
+                                e.get_ref()
+                            )
+                        }),
+                    )?,
+                    None => Encoding::Hex,
+                };
+                let payload = match &v.payload {
+                    Some(p) => self.check(
+                        p.span(),
+                        Template::parse(p.get_ref())
+                            .map_err(|e| format!("{}: {e}", key("payload"))),
+                    )?,
+                    None => Template::body_only(),
+                };
+                if v.tolerance.is_some() && v.timestamp_header.is_none() {
+                    self.error(
+                        v.tolerance.as_ref().map_or(span.clone(), Spanned::span),
+                        format!("{} needs timestamp_header", key("tolerance")),
+                    );
+                }
+                let timestamp = match &v.timestamp_header {
+                    Some(t) => Some(TimestampCheck {
+                        header: self.header_name(t, &key("timestamp_header"))?,
+                        tolerance: self.duration(
+                            v.tolerance.as_ref(),
+                            &key("tolerance"),
+                            Duration::from_secs(300),
+                        ),
+                    }),
+                    None => None,
+                };
+                let id_header = match &v.id_header {
+                    Some(h) => Some(self.header_name(h, &key("id_header"))?),
+                    None => event_id.and_then(IdSource::header).cloned(),
+                };
+                HmacVerifier::new(HmacSpec {
+                    algorithm,
+                    secrets: secrets?,
+                    header,
+                    prefix: v.prefix.as_ref().map(|p| p.get_ref().clone()),
+                    encoding,
+                    payload,
+                    timestamp,
+                    id_header,
+                })
+                .map(Verifier::Hmac)
+            }
+        };
+        self.check(
+            span,
+            built.map_err(|e| format!("routes.{route}.verify: {e}")),
+        )
+    }
+
+    fn secrets(
+        &mut self,
+        route: &str,
+        v: &VerifyFile,
+        span: Range<usize>,
+        required: bool,
+    ) -> Option<Vec<Secret>> {
+        let what = format!("routes.{route}.verify.secrets");
+        match &v.secrets {
+            Some(list) if !list.get_ref().is_empty() => {
+                let resolved: Vec<Option<Secret>> = list
+                    .get_ref()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| self.secret(t, &format!("{what}[{i}]")))
+                    .collect();
+                resolved.into_iter().collect()
+            }
+            Some(list) if required => {
+                self.error(list.span(), format!("{what} must list at least one secret"));
+                None
+            }
+            None if required => {
+                self.error(
+                    span,
+                    format!("{what} is required (e.g. [\"env:MY_SECRET\"])"),
+                );
+                None
+            }
+            _ => Some(Vec::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+
+[upstreams.orders]
+url = "http://127.0.0.1:3000/webhooks"
+
+[routes.limai]
+path = "/hooks/limai"
+upstream = "orders"
+verify = { scheme = "hmac", header = "X-Webhook-Signature", prefix = "sha256=", secrets = ["lit"] }
+event_id = "json:/eventId"
+"#;
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse(Path::new("t.toml"), text) {
+            Ok(_) => vec![],
+            Err(LoadError::Invalid(e)) => e.iter().map(ToString::to_string).collect(),
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
+    #[test]
+    fn base_is_valid_and_warns_about_literal() {
+        let c = parse(Path::new("t.toml"), BASE).unwrap();
+        assert_eq!(c.routes.len(), 1);
+        assert_eq!(c.server.max_body_bytes, 1 << 20);
+        assert!(
+            c.warnings.iter().any(|w| w.contains("written literally")),
+            "{:?}",
+            c.warnings
+        );
+        assert_eq!(c.hash.len(), 64);
+    }
+
+    #[test]
+    fn unknown_key_has_position() {
+        let e = errors(&BASE.replace("listen = ", "listne = \"x\"\nlisten = "));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("t.toml:3:1: "), "{e:?}");
+        assert!(e[0].contains("listne"), "{e:?}");
+    }
+
+    #[test]
+    fn every_semantic_error_is_reported_with_its_line() {
+        let text = BASE
+            .replace(
+                "\"http://127.0.0.1:3000/webhooks\"",
+                "\"ftp://x/\"\ntimeout = \"ten seconds\"",
+            )
+            .replace(
+                "upstream = \"orders\"",
+                "upstream = \"nope\"\nallow_ips = [\"10.0.0.0/33\"]\ndedup_ttl = \"0s\"",
+            )
+            + "\n[routes.dup]\npath = \"/hooks/limai\"\nupstream = \"orders\"\nverify = { scheme = \"none\" }\n";
+        let e = errors(&text);
+        let has = |needle: &str, line: usize| {
+            e.iter()
+                .any(|m| m.contains(needle) && m.starts_with(&format!("t.toml:{line}:")))
+        };
+        assert!(has("scheme must be http or https", 6), "{e:#?}");
+        assert!(has("ten seconds", 7), "{e:#?}");
+        assert!(has("no upstream named \"nope\"", 11), "{e:#?}");
+        assert!(has("not an IP network", 12), "{e:#?}");
+        assert!(has("dedup_ttl must be greater than zero", 13), "{e:#?}");
+        assert!(
+            has("\"/hooks/limai\" is already used by route \"limai\"", 18),
+            "{e:#?}"
+        );
+        assert!(
+            !e.iter().any(|m| m.contains("no upstream named \"orders\"")),
+            "a broken upstream is still defined: {e:#?}"
+        );
+        let lines: Vec<&str> = e.iter().map(|m| m.split(':').nth(1).unwrap()).collect();
+        assert!(
+            lines
+                .windows(2)
+                .all(|w| w[0].parse::<u32>().unwrap() <= w[1].parse::<u32>().unwrap()),
+            "{e:#?}"
+        );
+    }
+
+    #[test]
+    fn verify_is_mandatory_and_fail_closed() {
+        let no_verify = BASE.replace("verify = { scheme = \"hmac\", header = \"X-Webhook-Signature\", prefix = \"sha256=\", secrets = [\"lit\"] }\n", "");
+        assert!(
+            errors(&no_verify)
+                .iter()
+                .any(|m| m.contains("has no verify table"))
+        );
+        let unknown = BASE.replace("scheme = \"hmac\"", "scheme = \"magic\"");
+        assert!(
+            errors(&unknown)
+                .iter()
+                .any(|m| m.contains("unknown scheme \"magic\""))
+        );
+        let missing_env = BASE.replace("[\"lit\"]", "[\"env:HOOKGATE_SURELY_UNSET_VAR\"]");
+        assert!(
+            errors(&missing_env)
+                .iter()
+                .any(|m| m.contains("HOOKGATE_SURELY_UNSET_VAR is not set"))
+        );
+        let bad_key = BASE.replace(
+            "prefix = \"sha256=\"",
+            "prefix = \"sha256=\", tolerance = \"5m\"",
+        );
+        assert!(
+            errors(&bad_key)
+                .iter()
+                .any(|m| m.contains("tolerance needs timestamp_header"))
+        );
+        let wrong_scheme_key = BASE.replace(
+            "scheme = \"hmac\", header = \"X-Webhook-Signature\", prefix = \"sha256=\"",
+            "scheme = \"basic\", prefix = \"x\"",
+        );
+        assert!(
+            errors(&wrong_scheme_key)
+                .iter()
+                .any(|m| m.contains("verify.prefix does not apply to scheme \"basic\""))
+        );
+        let bad_template = BASE.replace("prefix = \"sha256=\"", "payload = \"{timestamp}\"");
+        assert!(
+            errors(&bad_template)
+                .iter()
+                .any(|m| m.contains("must contain {body}"))
+        );
+    }
+
+    #[test]
+    fn route_paths_are_checked() {
+        for (p, why) in [
+            ("hooks", "start with '/'"),
+            ("/a/", "end with '/'"),
+            ("/a/../b", "'..'"),
+            ("/a?b", "'?'"),
+        ] {
+            let e = errors(&BASE.replace("\"/hooks/limai\"", &format!("{p:?}")));
+            assert!(e.iter().any(|m| m.contains(why)), "{p}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_durations_and_defaults() {
+        let text = BASE.replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:8080\"\nmax_body_bytes = \"64KiB\"\nbody_timeout = \"5s\"\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]");
+        let c = parse(Path::new("t.toml"), &text).unwrap();
+        assert_eq!(c.server.max_body_bytes, 64 << 10);
+        assert_eq!(c.server.body_timeout, Duration::from_secs(5));
+        assert_eq!(c.server.trusted_proxies.len(), 2);
+        let u = &c.upstreams["orders"];
+        assert_eq!((u.max_attempts, u.concurrency), (8, 32));
+        let r = c.routes.get("limai").unwrap();
+        assert_eq!(r.dedup_ttl, Duration::from_secs(72 * 3600));
+        let e = errors(&BASE.replace(
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nmax_body_bytes = \"huge\"",
+        ));
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("t.toml:4:") && m.contains("invalid size")),
+            "{e:?}"
+        );
+    }
+}

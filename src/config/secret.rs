@@ -1,0 +1,116 @@
+//! Secret references (`env:NAME`, `file:PATH`, or a literal) and the resolved secret value.
+//!
+//! A `Secret` never prints its value: `Debug` shows only where it came from.
+
+use std::fmt;
+use std::path::Path;
+
+/// A resolved secret. The bytes are only reachable through `expose`.
+#[derive(Clone)]
+pub struct Secret {
+    value: Vec<u8>,
+    origin: String,
+}
+
+impl Secret {
+    pub fn expose(&self) -> &[u8] {
+        &self.value
+    }
+
+    /// Where the secret came from, safe to log ("env:LIMAI_SECRET", "file:/run/x", "literal").
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    #[cfg(test)]
+    pub fn for_test(value: &str) -> Secret {
+        Secret {
+            value: value.as_bytes().to_vec(),
+            origin: "test".into(),
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({})", self.origin)
+    }
+}
+
+/// What resolving a reference produced besides the value.
+pub enum Resolved {
+    Secret(Secret),
+    /// A literal in the file: accepted, but the caller must warn.
+    Literal(Secret),
+}
+
+/// Resolves `env:NAME`, `file:PATH` (trailing newline trimmed), or treats the text as a literal.
+/// Errors never contain the secret value.
+pub fn resolve(reference: &str) -> Result<Resolved, String> {
+    if let Some(name) = reference.strip_prefix("env:") {
+        if name.is_empty() {
+            return Err("secret reference \"env:\" names no variable".into());
+        }
+        let value = std::env::var_os(name)
+            .ok_or_else(|| format!("secret env:{name}: environment variable {name} is not set"))?;
+        let value = value
+            .into_string()
+            .map_err(|_| format!("secret env:{name}: value is not valid UTF-8"))?;
+        return non_empty(value.into_bytes(), format!("env:{name}")).map(Resolved::Secret);
+    }
+    if let Some(path) = reference.strip_prefix("file:") {
+        let bytes = std::fs::read(Path::new(path))
+            .map_err(|e| format!("secret file:{path}: cannot read: {e}"))?;
+        let trimmed = trim_trailing_newline(bytes);
+        return non_empty(trimmed, format!("file:{path}")).map(Resolved::Secret);
+    }
+    non_empty(reference.as_bytes().to_vec(), "literal".into()).map(Resolved::Literal)
+}
+
+fn non_empty(value: Vec<u8>, origin: String) -> Result<Secret, String> {
+    if value.is_empty() {
+        return Err(format!("secret {origin} is empty"));
+    }
+    Ok(Secret { value, origin })
+}
+
+fn trim_trailing_newline(mut v: Vec<u8>) -> Vec<u8> {
+    while matches!(v.last(), Some(b'\n' | b'\r')) {
+        v.pop();
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_value() {
+        let s = Secret::for_test("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn file_secret_is_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        std::fs::write(&p, "abc\n").unwrap();
+        match resolve(&format!("file:{}", p.display())).unwrap() {
+            Resolved::Secret(s) => assert_eq!(s.expose(), b"abc"),
+            Resolved::Literal(_) => panic!("file secret reported as literal"),
+        }
+    }
+
+    #[test]
+    fn missing_env_is_an_error_without_value() {
+        let err = resolve("env:HOOKGATE_TEST_SURELY_UNSET").err().unwrap();
+        assert!(err.contains("HOOKGATE_TEST_SURELY_UNSET is not set"));
+    }
+
+    #[test]
+    fn literal_is_flagged() {
+        assert!(matches!(resolve("plain").unwrap(), Resolved::Literal(_)));
+        assert!(resolve("").is_err());
+    }
+}

@@ -1,0 +1,180 @@
+//! One delivery attempt: the request sent to the upstream, and what its answer means.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::backoff::parse_retry_after;
+use crate::config::Upstream;
+use crate::store::StoredEvent;
+
+/// Response bytes read (and dropped) so the connection can be reused; an error keeps a prefix.
+const DRAIN_LIMIT: usize = 64 * 1024;
+const ERROR_SNIPPET: usize = 200;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// Worth trying again (transport errors, timeouts, 408, 429, 5xx).
+    pub retryable: bool,
+    pub error: String,
+    pub status: Option<u16>,
+    pub retry_after: Option<Duration>,
+}
+
+/// The URL an event goes to: the upstream's URL with the request's sub-path and query appended.
+pub fn target_url(base: &reqwest::Url, rest: &str) -> String {
+    let b = base.as_str();
+    if rest.is_empty() {
+        return b.to_string();
+    }
+    format!("{}{rest}", b.strip_suffix('/').unwrap_or(b))
+}
+
+pub fn request_headers(ev: &StoredEvent, attempt: u32) -> HeaderMap {
+    let mut h = HeaderMap::with_capacity(ev.headers.len() + 4);
+    for (name, value) in &ev.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            h.append(n, v);
+        }
+    }
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    };
+    set("x-hookgate-event-id", &ev.event_id);
+    set("x-hookgate-route", &ev.route);
+    set("x-hookgate-attempt", &attempt.to_string());
+    set("x-forwarded-for", &ev.client_ip);
+    h
+}
+
+pub async fn send(
+    client: &reqwest::Client,
+    upstream: &Upstream,
+    ev: &StoredEvent,
+    attempt: u32,
+) -> Result<u16, Failure> {
+    let url = target_url(&upstream.url, &ev.target);
+    let sent = client
+        .post(&url)
+        .headers(request_headers(ev, attempt))
+        .body(ev.body.clone())
+        .timeout(upstream.timeout)
+        .send()
+        .await;
+    let mut resp = match sent {
+        Ok(r) => r,
+        Err(e) => return Err(transport_failure(&e, upstream.timeout)),
+    };
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let mut snippet = Vec::new();
+    let mut read = 0;
+    while read < DRAIN_LIMIT {
+        match resp.chunk().await {
+            Ok(Some(c)) => {
+                read += c.len();
+                if snippet.len() < ERROR_SNIPPET {
+                    snippet.extend_from_slice(&c[..c.len().min(ERROR_SNIPPET - snippet.len())]);
+                }
+            }
+            _ => break,
+        }
+    }
+    classify(status, retry_after, &snippet)
+}
+
+pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Result<u16, Failure> {
+    if (200..300).contains(&status) {
+        return Ok(status);
+    }
+    let retryable = status == 408 || status == 429 || status >= 500;
+    let text: String = String::from_utf8_lossy(body)
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let error = if text.trim().is_empty() {
+        format!("HTTP {status} {reason}")
+    } else {
+        format!("HTTP {status} {reason}: {}", text.trim())
+    };
+    Err(Failure {
+        retryable,
+        error,
+        status: Some(status),
+        retry_after: if retryable { retry_after } else { None },
+    })
+}
+
+fn transport_failure(e: &reqwest::Error, timeout: Duration) -> Failure {
+    let error = if e.is_timeout() {
+        format!(
+            "timed out after {}",
+            crate::config::units::fmt_duration(timeout)
+        )
+    } else if e.is_connect() {
+        format!("connect failed: {}", root_cause(e))
+    } else {
+        format!("request failed: {}", root_cause(e))
+    };
+    Failure {
+        retryable: true,
+        error,
+        status: None,
+        retry_after: None,
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        assert_eq!(classify(204, None, b""), Ok(204));
+        for s in [408, 429, 500, 502, 503] {
+            assert!(classify(s, None, b"").unwrap_err().retryable, "{s}");
+        }
+        for s in [301, 400, 401, 404, 410, 422] {
+            assert!(
+                !classify(s, Some(Duration::from_secs(1)), b"")
+                    .unwrap_err()
+                    .retryable,
+                "{s}"
+            );
+        }
+        let f = classify(503, Some(Duration::from_secs(7)), b"down\nfor maintenance").unwrap_err();
+        assert_eq!(f.retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(f.error, "HTTP 503 Service Unavailable: downfor maintenance");
+    }
+
+    #[test]
+    fn urls() {
+        let u = reqwest::Url::parse("http://h:1/webhooks").unwrap();
+        assert_eq!(target_url(&u, ""), "http://h:1/webhooks");
+        assert_eq!(target_url(&u, "/sms?x=1"), "http://h:1/webhooks/sms?x=1");
+        assert_eq!(target_url(&u, "?x=1"), "http://h:1/webhooks?x=1");
+        let root = reqwest::Url::parse("http://h").unwrap();
+        assert_eq!(target_url(&root, "/a"), "http://h/a");
+    }
+}

@@ -1,0 +1,65 @@
+//! When to try again: exponential backoff with full jitter, or what the upstream asked for.
+
+use std::time::{Duration, SystemTime};
+
+use crate::config::Backoff;
+
+/// The longest `Retry-After` honoured; beyond it the upstream is treated as down for a day.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// Delay before attempt `attempt + 1`, after `attempt` failed attempts (1-based): uniformly
+/// random in `[0, min(max, initial * 2^(attempt-1))]` ("full jitter").
+pub fn delay(b: Backoff, attempt: u32) -> Duration {
+    let exp = attempt.saturating_sub(1).min(32);
+    let ceiling = b.initial.saturating_mul(1u32 << exp.min(31)).min(b.max);
+    let ms = ceiling.as_millis().min(u64::MAX as u128) as u64;
+    Duration::from_millis(fastrand::u64(0..=ms))
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    let d = match v.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => httpdate::parse_http_date(v)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO),
+    };
+    Some(d.min(MAX_RETRY_AFTER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_jitter_stays_under_the_exponential_ceiling() {
+        let b = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        for attempt in 1..40 {
+            let ceiling = Duration::from_millis(100 * (1u64 << (attempt - 1).min(20))).min(b.max);
+            for _ in 0..50 {
+                assert!(delay(b, attempt) <= ceiling, "attempt {attempt}");
+            }
+        }
+        // Jitter actually spreads the delays.
+        let spread: std::collections::HashSet<_> = (0..50).map(|_| delay(b, 5)).collect();
+        assert!(spread.len() > 10);
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("99999999", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

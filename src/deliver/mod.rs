@@ -1,0 +1,356 @@
+//! Delivery: a dispatcher leases due events from the store and runs one task per attempt,
+//! within each upstream's concurrency limit; the outcome goes back to the store (delivered,
+//! retry at a later time, or dead letter).
+
+mod attempt;
+mod backoff;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+pub use attempt::{Failure, classify, target_url};
+
+use crate::config::{Config, Route, Upstream};
+use crate::event::now_ms;
+use crate::metrics::AttemptResult;
+use crate::store::{Outcome, Store, StoredEvent};
+
+/// Longest sleep between scans when nothing signals new work.
+const IDLE_SCAN: Duration = Duration::from_secs(1);
+
+pub struct Delivery {
+    config: Arc<ArcSwap<Config>>,
+    store: Arc<dyn Store>,
+    /// Set once in-flight attempts have finished after shutdown began.
+    drained: Arc<AtomicBool>,
+}
+
+impl Delivery {
+    pub fn new(
+        config: Arc<ArcSwap<Config>>,
+        store: Arc<dyn Store>,
+        drained: Arc<AtomicBool>,
+    ) -> Delivery {
+        Delivery {
+            config,
+            store,
+            drained,
+        }
+    }
+}
+
+/// One semaphore per upstream, rebuilt when its concurrency changes on reload.
+#[derive(Default)]
+struct Limits(HashMap<String, (usize, Arc<Semaphore>)>);
+
+impl Limits {
+    fn get(&mut self, up: &Upstream) -> Arc<Semaphore> {
+        let entry = self
+            .0
+            .entry(up.name.clone())
+            .or_insert_with(|| (up.concurrency, Arc::new(Semaphore::new(up.concurrency))));
+        if entry.0 != up.concurrency {
+            *entry = (up.concurrency, Arc::new(Semaphore::new(up.concurrency)));
+        }
+        entry.1.clone()
+    }
+}
+
+#[async_trait]
+impl BackgroundService for Delivery {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        // Built here so its connection pool lives on this service's runtime.
+        let client = match reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the delivery HTTP client; deliveries stopped");
+                return;
+            }
+        };
+        let work = self.store.work_signal();
+        let mut limits = Limits::default();
+        let mut tasks = JoinSet::new();
+        let mut turn = 0usize;
+        while !*shutdown.borrow() {
+            let next = self.dispatch(&client, &mut limits, &mut tasks, turn).await;
+            turn = turn.wrapping_add(1);
+            let sleep = tokio::time::sleep(next.saturating_duration_since(Instant::now()));
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                _ = work.notified() => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = sleep => {}
+            }
+        }
+        self.drain(tasks).await;
+    }
+}
+
+impl Delivery {
+    /// Leases and starts what is due; returns when to look again.
+    async fn dispatch(
+        &self,
+        client: &reqwest::Client,
+        limits: &mut Limits,
+        tasks: &mut JoinSet<()>,
+        turn: usize,
+    ) -> Instant {
+        while tasks.try_join_next().is_some() {}
+        let cfg = self.config.load_full();
+        let now = now_ms();
+        let mut next_ms = now + IDLE_SCAN.as_millis() as u64;
+        let routes: Vec<&Arc<Route>> = cfg.routes.iter().collect();
+        // Start at a different route each turn so routes sharing an upstream share it fairly.
+        for i in 0..routes.len() {
+            let route = routes[(turn + i) % routes.len()];
+            let Some(up) = cfg.upstream_of(route) else {
+                continue;
+            };
+            let sem = limits.get(up);
+            let sharing = routes
+                .iter()
+                .filter(|r| r.upstream == route.upstream)
+                .count()
+                .max(1);
+            let room = sem.available_permits();
+            if room == 0 {
+                continue;
+            }
+            let want = room.div_ceil(sharing).max(1);
+            match self.store.lease(&route.name, now, want).await {
+                Ok(leased) => {
+                    if let Some(d) = leased.next_due_ms {
+                        next_ms = next_ms.min(d);
+                    }
+                    for ev in leased.events {
+                        let Ok(permit) = sem.clone().try_acquire_owned() else {
+                            self.store.release(&ev);
+                            continue;
+                        };
+                        let (client, store, up, route) = (
+                            client.clone(),
+                            self.store.clone(),
+                            up.clone(),
+                            route.clone(),
+                        );
+                        tasks.spawn(async move {
+                            deliver(&client, store.as_ref(), &up, &route, ev).await;
+                            drop(permit);
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(route = %route.name, error = %e, "cannot read the queue"),
+            }
+        }
+        let wait = Duration::from_millis(next_ms.saturating_sub(now_ms()));
+        Instant::now() + wait
+    }
+
+    /// Lets in-flight attempts finish within the shutdown deadline; the rest stay queued.
+    async fn drain(&self, mut tasks: JoinSet<()>) {
+        let deadline = self.config.load().server.shutdown_timeout;
+        let n = tasks.len();
+        if n > 0 {
+            tracing::info!(in_flight = n, "waiting for deliveries in flight");
+        }
+        let finished = tokio::time::timeout(deadline, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_err() {
+            tracing::warn!(
+                left = tasks.len(),
+                "deliveries still in flight at the shutdown deadline stay queued"
+            );
+            tasks.abort_all();
+        }
+        self.drained.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Runs one attempt and records its outcome.
+async fn deliver(
+    client: &reqwest::Client,
+    store: &dyn Store,
+    up: &Upstream,
+    route: &Route,
+    ev: StoredEvent,
+) {
+    let attempt = ev.attempts + 1;
+    let started = Instant::now();
+    let result = attempt::send(client, up, &ev, attempt).await;
+    route
+        .metrics
+        .delivery_duration
+        .observe(started.elapsed().as_secs_f64());
+    let outcome = decide(up, &ev, attempt, result, now_ms());
+    let label = match &outcome {
+        Outcome::Delivered { .. } => AttemptResult::Delivered,
+        Outcome::Retry { .. } => AttemptResult::Retry,
+        Outcome::Dead { .. } => AttemptResult::Dead,
+    };
+    route.metrics.attempt(label);
+    match &outcome {
+        Outcome::Delivered { status } => {
+            tracing::debug!(route = %ev.route, event_id = %ev.event_id, attempt, status, "delivered")
+        }
+        Outcome::Retry { error, at_ms, .. } => {
+            tracing::info!(route = %ev.route, event_id = %ev.event_id, attempt, %error, retry_in_ms = at_ms.saturating_sub(now_ms()), "delivery failed; will retry")
+        }
+        Outcome::Dead { error, .. } => {
+            tracing::warn!(route = %ev.route, event_id = %ev.event_id, attempt, %error, "delivery failed; moved to the dead-letter queue")
+        }
+    }
+    if let Err(e) = store.complete(&ev, outcome).await {
+        // The event stays queued and is attempted again; the upstream may see it twice, with the
+        // same X-Hookgate-Event-Id.
+        tracing::error!(route = %ev.route, event_id = %ev.event_id, error = %e, "cannot record the delivery outcome");
+    }
+}
+
+/// Turns an attempt's result into the event's next state.
+pub fn decide(
+    up: &Upstream,
+    ev: &StoredEvent,
+    attempt: u32,
+    result: Result<u16, Failure>,
+    now: u64,
+) -> Outcome {
+    let f = match result {
+        Ok(status) => return Outcome::Delivered { status },
+        Err(f) => f,
+    };
+    if !f.retryable {
+        return Outcome::Dead {
+            error: f.error,
+            status: f.status,
+        };
+    }
+    if attempt >= up.max_attempts {
+        return Outcome::Dead {
+            error: format!("{} (gave up after {attempt} attempts)", f.error),
+            status: f.status,
+        };
+    }
+    let wait = f
+        .retry_after
+        .unwrap_or_else(|| backoff::delay(up.backoff, attempt));
+    let at_ms = now.saturating_add(wait.as_millis() as u64);
+    if let Some(max_age) = up.max_age {
+        if at_ms > ev.received_at_ms.saturating_add(max_age.as_millis() as u64) {
+            return Outcome::Dead {
+                error: format!(
+                    "{} (max_age of {} reached)",
+                    f.error,
+                    crate::config::units::fmt_duration(max_age)
+                ),
+                status: f.status,
+            };
+        }
+    }
+    Outcome::Retry {
+        at_ms,
+        error: f.error,
+        status: f.status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Backoff;
+    use bytes::Bytes;
+
+    fn up(max_attempts: u32, max_age: Option<Duration>) -> Upstream {
+        Upstream {
+            name: "u".into(),
+            url: reqwest::Url::parse("http://127.0.0.1:1/").unwrap(),
+            timeout: Duration::from_secs(1),
+            max_attempts,
+            max_age,
+            backoff: Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(1),
+            },
+            concurrency: 1,
+        }
+    }
+
+    fn ev() -> StoredEvent {
+        StoredEvent {
+            seq: 1,
+            route: "r".into(),
+            event_id: "e".into(),
+            received_at_ms: 1_000_000,
+            client_ip: "127.0.0.1".into(),
+            target: String::new(),
+            headers: vec![],
+            body: Bytes::new(),
+            attempts: 0,
+        }
+    }
+
+    fn fail(retryable: bool, retry_after: Option<Duration>) -> Result<u16, Failure> {
+        Err(Failure {
+            retryable,
+            error: "boom".into(),
+            status: Some(503),
+            retry_after,
+        })
+    }
+
+    #[test]
+    fn decisions() {
+        let now = 1_000_000;
+        assert_eq!(
+            decide(&up(3, None), &ev(), 1, Ok(200), now),
+            Outcome::Delivered { status: 200 }
+        );
+        assert!(matches!(
+            decide(&up(3, None), &ev(), 1, fail(false, None), now),
+            Outcome::Dead { .. }
+        ));
+        match decide(&up(3, None), &ev(), 1, fail(true, None), now) {
+            Outcome::Retry { at_ms, .. } => assert!(at_ms <= now + 100),
+            o => panic!("{o:?}"),
+        }
+        match decide(
+            &up(3, None),
+            &ev(),
+            2,
+            fail(true, Some(Duration::from_secs(30))),
+            now,
+        ) {
+            Outcome::Retry { at_ms, .. } => assert_eq!(at_ms, now + 30_000),
+            o => panic!("{o:?}"),
+        }
+        match decide(&up(3, None), &ev(), 3, fail(true, None), now) {
+            Outcome::Dead { error, .. } => assert!(error.contains("after 3 attempts")),
+            o => panic!("{o:?}"),
+        }
+        match decide(
+            &up(9, Some(Duration::from_secs(10))),
+            &ev(),
+            1,
+            fail(true, Some(Duration::from_secs(60))),
+            now,
+        ) {
+            Outcome::Dead { error, .. } => assert!(error.contains("max_age")),
+            o => panic!("{o:?}"),
+        }
+    }
+}

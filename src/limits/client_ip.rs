@@ -1,0 +1,105 @@
+//! The real client address: the TCP peer, or, only when that peer is a trusted proxy, the
+//! right-most address in X-Forwarded-For that is not itself a trusted proxy.
+
+use std::net::IpAddr;
+
+use http::HeaderMap;
+use ipnet::IpNet;
+
+pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let peer = canonical(peer);
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| parse_hop(s.trim()))
+        .map(canonical)
+        .collect();
+    // Walk from the nearest hop outwards; the first untrusted one is the client. When every hop
+    // is trusted, the left-most is the best we know.
+    hops.iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .or(hops.first())
+        .copied()
+        .unwrap_or(peer)
+}
+
+/// Accepts `1.2.3.4`, `1.2.3.4:567`, `2001:db8::1` and `[2001:db8::1]:567`.
+fn parse_hop(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse() {
+        return Some(ip);
+    }
+    if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
+        return Some(sa.ip());
+    }
+    None
+}
+
+/// IPv4-mapped IPv6 (`::ffff:1.2.3.4`, from dual-stack listeners) is treated as IPv4.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+pub fn allowed(ip: IpAddr, allow: &[IpNet]) -> bool {
+    allow.iter().any(|n| n.contains(&ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(xff: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", xff.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn untrusted_peer_ignores_xff() {
+        let t: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert_eq!(
+            resolve("203.0.113.9".parse().unwrap(), &h("1.1.1.1"), &t),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn trusted_peer_takes_rightmost_untrusted_hop() {
+        let t: Vec<IpNet> = vec![
+            "127.0.0.1/32".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ];
+        let ip = resolve(
+            "127.0.0.1".parse().unwrap(),
+            &h("203.0.113.7, 198.51.100.2, 10.0.0.5"),
+            &t,
+        );
+        assert_eq!(ip, "198.51.100.2".parse::<IpAddr>().unwrap());
+        let ip = resolve("127.0.0.1".parse().unwrap(), &h("10.1.1.1, 10.0.0.5"), &t);
+        assert_eq!(ip, "10.1.1.1".parse::<IpAddr>().unwrap());
+        let ip = resolve("127.0.0.1".parse().unwrap(), &h("garbage"), &t);
+        assert_eq!(ip, "127.0.0.1".parse::<IpAddr>().unwrap());
+        let ip = resolve("127.0.0.1".parse().unwrap(), &h("[2001:db8::1]:443"), &t);
+        assert_eq!(ip, "2001:db8::1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn mapped_v4_is_v4() {
+        assert_eq!(
+            canonical("::ffff:192.0.2.1".parse().unwrap()),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
+        let allow: Vec<IpNet> = vec!["2001:db8::/32".parse().unwrap()];
+        assert!(allowed("2001:db8::5".parse().unwrap(), &allow));
+        assert!(!allowed("2001:db9::5".parse().unwrap(), &allow));
+    }
+}

@@ -1,0 +1,272 @@
+//! Prometheus metrics, one registry for the process. Per-route handles are resolved once when a
+//! config is loaded, so the request path does no label lookups.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// How a request ended; each is a value of the `outcome` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    Duplicate,
+    NotFound,
+    MethodNotAllowed,
+    Forbidden,
+    PayloadTooLarge,
+    BodyTimeout,
+    Unauthorized,
+    BadRequest,
+    Unavailable,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 10] = [
+        Outcome::Accepted,
+        Outcome::Duplicate,
+        Outcome::NotFound,
+        Outcome::MethodNotAllowed,
+        Outcome::Forbidden,
+        Outcome::PayloadTooLarge,
+        Outcome::BodyTimeout,
+        Outcome::Unauthorized,
+        Outcome::BadRequest,
+        Outcome::Unavailable,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Duplicate => "duplicate",
+            Outcome::NotFound => "not_found",
+            Outcome::MethodNotAllowed => "method_not_allowed",
+            Outcome::Forbidden => "forbidden",
+            Outcome::PayloadTooLarge => "payload_too_large",
+            Outcome::BodyTimeout => "body_timeout",
+            Outcome::Unauthorized => "unauthorized",
+            Outcome::BadRequest => "bad_request",
+            Outcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// How one delivery attempt ended; values of the `result` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptResult {
+    Delivered,
+    Retry,
+    Dead,
+}
+
+impl AttemptResult {
+    pub fn label(self) -> &'static str {
+        match self {
+            AttemptResult::Delivered => "delivered",
+            AttemptResult::Retry => "retry",
+            AttemptResult::Dead => "dead",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    request_duration: HistogramVec,
+    event_id_fallbacks: IntCounterVec,
+    pub queue_depth: IntGaugeVec,
+    pub queue_oldest_age: GaugeVec,
+    pub dead_letters: IntGaugeVec,
+    delivery_attempts: IntCounterVec,
+    delivery_duration: HistogramVec,
+    pub reloads: IntCounterVec,
+    pub store_commit_duration: Histogram,
+    pub store_batch_size: Histogram,
+    pub store_errors: IntCounter,
+    pub in_flight_requests: IntGauge,
+}
+
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+fn must<T>(r: prometheus::Result<T>) -> T {
+    // Metric definitions are static; a failure here is a programming error caught by any test.
+    r.unwrap_or_else(|e| panic!("metric definition: {e}"))
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let registry = Registry::new();
+        let latency = vec![
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        let m = Metrics {
+            requests: must(IntCounterVec::new(
+                Opts::new(
+                    "hookgate_requests_total",
+                    "Webhook requests by route and outcome.",
+                ),
+                &["route", "outcome"],
+            )),
+            request_duration: must(HistogramVec::new(
+                HistogramOpts::new(
+                    "hookgate_request_duration_seconds",
+                    "Time from request start to answer.",
+                )
+                .buckets(latency.clone()),
+                &["route"],
+            )),
+            event_id_fallbacks: must(IntCounterVec::new(
+                Opts::new(
+                    "hookgate_event_id_fallbacks_total",
+                    "Events whose configured ID source was absent, so the body hash was used.",
+                ),
+                &["route"],
+            )),
+            queue_depth: must(IntGaugeVec::new(
+                Opts::new(
+                    "hookgate_queue_depth",
+                    "Events accepted and not yet delivered or dead-lettered.",
+                ),
+                &["route"],
+            )),
+            queue_oldest_age: must(GaugeVec::new(
+                Opts::new(
+                    "hookgate_queue_oldest_age_seconds",
+                    "Age of the oldest undelivered event.",
+                ),
+                &["route"],
+            )),
+            dead_letters: must(IntGaugeVec::new(
+                Opts::new("hookgate_dead_letters", "Events in the dead-letter queue."),
+                &["route"],
+            )),
+            delivery_attempts: must(IntCounterVec::new(
+                Opts::new(
+                    "hookgate_delivery_attempts_total",
+                    "Delivery attempts by route and result.",
+                ),
+                &["route", "result"],
+            )),
+            delivery_duration: must(HistogramVec::new(
+                HistogramOpts::new(
+                    "hookgate_delivery_duration_seconds",
+                    "Duration of one delivery attempt.",
+                )
+                .buckets(latency),
+                &["route"],
+            )),
+            reloads: must(IntCounterVec::new(
+                Opts::new(
+                    "hookgate_config_reloads_total",
+                    "Configuration reloads by result.",
+                ),
+                &["result"],
+            )),
+            store_commit_duration: must(Histogram::with_opts(
+                HistogramOpts::new(
+                    "hookgate_store_commit_duration_seconds",
+                    "Duration of one durable store commit.",
+                )
+                .buckets(vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
+                ]),
+            )),
+            store_batch_size: must(Histogram::with_opts(
+                HistogramOpts::new(
+                    "hookgate_store_batch_size",
+                    "Operations committed together (group commit).",
+                )
+                .buckets(vec![
+                    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0,
+                ]),
+            )),
+            store_errors: must(IntCounter::new(
+                "hookgate_store_errors_total",
+                "Failed store commits.",
+            )),
+            in_flight_requests: must(IntGauge::new(
+                "hookgate_in_flight_requests",
+                "Requests being handled.",
+            )),
+            registry,
+        };
+        for c in [
+            Box::new(m.requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.request_duration.clone()),
+            Box::new(m.event_id_fallbacks.clone()),
+            Box::new(m.queue_depth.clone()),
+            Box::new(m.queue_oldest_age.clone()),
+            Box::new(m.dead_letters.clone()),
+            Box::new(m.delivery_attempts.clone()),
+            Box::new(m.delivery_duration.clone()),
+            Box::new(m.reloads.clone()),
+            Box::new(m.store_commit_duration.clone()),
+            Box::new(m.store_batch_size.clone()),
+            Box::new(m.store_errors.clone()),
+            Box::new(m.in_flight_requests.clone()),
+        ] {
+            must(m.registry.register(c));
+        }
+        for r in ["success", "error"] {
+            m.reloads.with_label_values(&[r]);
+        }
+        m
+    }
+
+    pub fn route(&self, route: &str) -> RouteMetrics {
+        RouteMetrics {
+            outcomes: Outcome::ALL.map(|o| self.requests.with_label_values(&[route, o.label()])),
+            duration: self.request_duration.with_label_values(&[route]),
+            fallbacks: self.event_id_fallbacks.with_label_values(&[route]),
+            delivered: self
+                .delivery_attempts
+                .with_label_values(&[route, AttemptResult::Delivered.label()]),
+            retried: self
+                .delivery_attempts
+                .with_label_values(&[route, AttemptResult::Retry.label()]),
+            dead: self
+                .delivery_attempts
+                .with_label_values(&[route, AttemptResult::Dead.label()]),
+            delivery_duration: self.delivery_duration.with_label_values(&[route]),
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}
+
+/// The handles one route uses on its hot paths.
+#[derive(Clone)]
+pub struct RouteMetrics {
+    outcomes: [IntCounter; 10],
+    pub duration: Histogram,
+    pub fallbacks: IntCounter,
+    delivered: IntCounter,
+    retried: IntCounter,
+    dead: IntCounter,
+    pub delivery_duration: Histogram,
+}
+
+impl RouteMetrics {
+    pub fn count(&self, outcome: Outcome) {
+        // `ALL` lists the variants in declaration order, so the discriminant is the index.
+        self.outcomes[outcome as usize].inc();
+    }
+
+    pub fn attempt(&self, result: AttemptResult) {
+        match result {
+            AttemptResult::Delivered => self.delivered.inc(),
+            AttemptResult::Retry => self.retried.inc(),
+            AttemptResult::Dead => self.dead.inc(),
+        }
+    }
+}
+
+/// Metrics for requests that matched no route.
+pub static UNMATCHED: LazyLock<RouteMetrics> = LazyLock::new(|| METRICS.route("_unmatched"));

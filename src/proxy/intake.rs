@@ -1,0 +1,260 @@
+//! The checks of one webhook request, in order, ending in an `Answer`.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use pingora::proxy::Session;
+use serde_json::json;
+
+use super::Answer;
+use crate::config::{Config, ResponseSpec, Route};
+use crate::event::{NewEvent, id, now_ms};
+use crate::limits::{body, client_ip};
+use crate::metrics::{Outcome, RouteMetrics, UNMATCHED};
+use crate::routing::has_dot_segment;
+use crate::store::{Accepted, Store, StoreError};
+use crate::verify;
+
+/// Handles the request and says which route's metrics it counts under.
+pub async fn handle<'c>(
+    session: &mut Session,
+    cfg: &'c Config,
+    store: &dyn Store,
+) -> (Answer, &'c RouteMetrics) {
+    let target = session
+        .req_header()
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    if has_dot_segment(&target) {
+        return (
+            Answer::reject(
+                400,
+                Outcome::BadRequest,
+                "path must not contain '.' or '..' segments",
+            )
+            .closing(),
+            &UNMATCHED,
+        );
+    }
+    let Some(m) = cfg.routes.find(&target) else {
+        return (
+            Answer::reject(404, Outcome::NotFound, "no route for this path").closing(),
+            &UNMATCHED,
+        );
+    };
+    let (route, rest) = (m.route, m.rest.to_string());
+    (
+        accept(session, cfg, route, rest, store).await,
+        &route.metrics,
+    )
+}
+
+async fn accept(
+    session: &mut Session,
+    cfg: &Config,
+    route: &Route,
+    rest: String,
+    store: &dyn Store,
+) -> Answer {
+    if session.req_header().method != Method::POST {
+        return Answer::reject(
+            405,
+            Outcome::MethodNotAllowed,
+            "this route accepts POST only",
+        )
+        .header(http::header::ALLOW, HeaderValue::from_static("POST"))
+        .closing();
+    }
+    let peer = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
+    let client = client_ip::resolve(
+        peer,
+        &session.req_header().headers,
+        &cfg.server.trusted_proxies,
+    );
+    if let Some(allow) = &route.allow_ips {
+        if !client_ip::allowed(client, allow) {
+            return Answer::reject(
+                403,
+                Outcome::Forbidden,
+                format!("client address {client} is not allowed on this route"),
+            )
+            .closing();
+        }
+    }
+    let max = route.max_body_bytes;
+    if body::declared_length(session).is_some_and(|n| n > max as u64) {
+        return too_large(max);
+    }
+    if expects_continue(&session.req_header().headers) {
+        if let Err(e) = session.write_continue_response().await {
+            return Answer::reject(
+                400,
+                Outcome::BadRequest,
+                format!("cannot answer 100-continue: {e}"),
+            )
+            .closing();
+        }
+    }
+    let raw = match body::read(session, max, cfg.server.body_timeout).await {
+        Ok(b) => b,
+        Err(body::BodyError::TooLarge(_)) => return too_large(max),
+        Err(e @ body::BodyError::Timeout(_)) => {
+            return Answer::reject(408, Outcome::BodyTimeout, e.to_string()).closing();
+        }
+        Err(e) => return Answer::reject(400, Outcome::BadRequest, e.to_string()).closing(),
+    };
+    let headers = &session.req_header().headers;
+    let check = verify::Request {
+        headers,
+        body: &raw,
+        now: SystemTime::now(),
+    };
+    if let Err(e) = route.verifier.verify(&check) {
+        tracing::debug!(route = %route.name, %client, reason = %e, "rejected: verification failed");
+        return Answer::reject(401, Outcome::Unauthorized, e.to_string());
+    }
+    let extracted = id::extract(&route.event_id, headers, &raw);
+    if extracted.fell_back {
+        route.metrics.fallbacks.inc();
+        tracing::warn!(route = %route.name, "event ID source absent; using the body hash");
+    }
+    let event = NewEvent {
+        route: route.name.clone(),
+        event_id: extracted.id.clone(),
+        dedup_ttl: route.dedup_ttl,
+        received_at_ms: now_ms(),
+        client_ip: client,
+        target: rest,
+        headers: forwardable(headers, route.verifier.credential_header()),
+        body: raw,
+    };
+    match store.accept(event).await {
+        Ok(Accepted::New) => accepted(route, &extracted.id),
+        Ok(Accepted::Duplicate) => Answer::json(
+            200,
+            Outcome::Duplicate,
+            &json!({ "status": "duplicate", "event_id": extracted.id }),
+        ),
+        Err(e) => unavailable(&e, cfg.server.retry_after),
+    }
+}
+
+fn too_large(max: usize) -> Answer {
+    Answer::reject(
+        413,
+        Outcome::PayloadTooLarge,
+        format!("body exceeds {max} bytes"),
+    )
+    .closing()
+}
+
+fn unavailable(e: &StoreError, retry_after: Duration) -> Answer {
+    if !matches!(e, StoreError::Full(_) | StoreError::Busy) {
+        tracing::error!(error = %e, "cannot persist event; answering 503");
+    }
+    let secs = retry_after.as_secs().max(1);
+    Answer::reject(
+        503,
+        Outcome::Unavailable,
+        format!("event not persisted: {e}; retry later"),
+    )
+    .header(http::header::RETRY_AFTER, HeaderValue::from(secs))
+}
+
+fn accepted(route: &Route, event_id: &str) -> Answer {
+    let spec = &route.response;
+    let body = match &spec.body {
+        Some(t) => Bytes::from(ResponseSpec::render(t, event_id, &route.name)),
+        None => Bytes::from(json!({ "status": "accepted", "event_id": event_id }).to_string()),
+    };
+    let mut answer = Answer {
+        status: spec.status,
+        body,
+        headers: Vec::new(),
+        close: false,
+        outcome: Outcome::Accepted,
+    };
+    for (name, template) in &spec.headers {
+        if let Some(v) = ResponseSpec::header_value(template, event_id, &route.name) {
+            answer.headers.push((name.clone(), v));
+        }
+    }
+    answer
+}
+
+fn expects_continue(h: &HeaderMap) -> bool {
+    h.get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// Headers that travel with the event to the upstream: end-to-end headers only, minus what
+/// hookgate sets itself and the credential meant for hookgate.
+fn forwardable(h: &HeaderMap, credential: Option<&HeaderName>) -> Vec<(String, Vec<u8>)> {
+    const DROP: [&str; 14] = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "host",
+        "content-length",
+        "expect",
+        "x-forwarded-for",
+        "forwarded",
+    ];
+    let listed: Vec<String> = h
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
+    h.iter()
+        .filter(|(name, _)| {
+            let n = name.as_str();
+            !DROP.contains(&n)
+                && !n.starts_with("x-hookgate-")
+                && !listed.iter().any(|l| l == n)
+                && Some(*name) != credential
+        })
+        .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwardable_headers() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("content-type", "application/json"),
+            ("x-webhook-signature", "sha256=ab"),
+            ("connection", "keep-alive, x-private"),
+            ("x-private", "1"),
+            ("authorization", "Bearer t"),
+            ("x-hookgate-attempt", "9"),
+            ("host", "h"),
+            ("x-forwarded-for", "1.2.3.4"),
+        ] {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let kept: Vec<String> = forwardable(&h, Some(&http::header::AUTHORIZATION))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(kept, vec!["content-type", "x-webhook-signature"]);
+    }
+}

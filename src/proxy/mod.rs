@@ -1,0 +1,81 @@
+//! The public listener: pingora's `ProxyHttp`, answering webhook routes itself in
+//! `request_filter` — route, limits, body, verify, dedup + enqueue, answer.
+
+mod answer;
+mod intake;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::prelude::{Error, ErrorType, HttpPeer};
+use pingora::proxy::{ProxyHttp, Session};
+
+use crate::config::Config;
+use crate::metrics::METRICS;
+use crate::store::Store;
+
+pub use answer::Answer;
+
+pub struct Gateway {
+    config: Arc<ArcSwap<Config>>,
+    store: Arc<dyn Store>,
+}
+
+impl Gateway {
+    pub fn new(config: Arc<ArcSwap<Config>>, store: Arc<dyn Store>) -> Gateway {
+        Gateway { config, store }
+    }
+}
+
+/// Counts a request as in flight for as long as pingora keeps its context.
+pub struct RequestCtx {
+    started: Instant,
+}
+
+impl Drop for RequestCtx {
+    fn drop(&mut self) {
+        METRICS.in_flight_requests.dec();
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        METRICS.in_flight_requests.inc();
+        RequestCtx {
+            started: Instant::now(),
+        }
+    }
+
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
+        // Held for the whole request: a reload mid-request does not change its rules.
+        let cfg = self.config.load_full();
+        let (answer, metrics) = intake::handle(session, &cfg, self.store.as_ref()).await;
+        metrics.count(answer.outcome);
+        let result = answer.write(session).await;
+        metrics
+            .duration
+            .observe(ctx.started.elapsed().as_secs_f64());
+        result.map(|()| true)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        // Every route is answered in request_filter; reaching here is a bug, not a request.
+        Err(Error::explain(
+            ErrorType::InternalError,
+            "no upstream for webhook routes",
+        ))
+    }
+}

@@ -1,0 +1,216 @@
+//! Assembling the process: pingora server, the public and admin listeners, and the background
+//! services (delivery, config reload, housekeeping, shutdown).
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::apps::http_app::HttpServer;
+use pingora::proxy::http_proxy_service;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownWatch};
+use pingora::services::background::{BackgroundService, background_service};
+use pingora::services::listening::Service;
+
+use crate::admin::Admin;
+use crate::config::reload::Reloader;
+use crate::config::{self, LoadError, StoreKind};
+use crate::deliver::Delivery;
+use crate::event::now_ms;
+use crate::metrics::METRICS;
+use crate::proxy::Gateway;
+use crate::store::Store;
+use crate::store::embedded::{Embedded, OpenError};
+
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Config(#[from] LoadError),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Store(#[from] OpenError),
+}
+
+/// What the services share about the process itself.
+#[derive(Default)]
+pub struct Lifecycle {
+    shutting_down: AtomicBool,
+    deliveries_drained: Arc<AtomicBool>,
+    reload_error: Mutex<Option<String>>,
+}
+
+impl Lifecycle {
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    pub fn last_reload_error(&self) -> Option<String> {
+        self.reload_error.lock().map(|g| g.clone()).unwrap_or(None)
+    }
+
+    pub fn set_reload_error(&self, e: Option<String>) {
+        if let Ok(mut g) = self.reload_error.lock() {
+            *g = e;
+        }
+    }
+}
+
+/// Refuses to start when an address is taken, instead of pingora's 30 s of retries followed by
+/// a panic in one service while the rest of the process runs on.
+fn ensure_bindable(addr: SocketAddr, what: &'static str) -> Result<(), RunError> {
+    TcpListener::bind(addr)
+        .map(drop)
+        .map_err(|source| RunError::Bind { addr, what, source })
+}
+
+pub fn run(config_path: &Path) -> Result<(), RunError> {
+    let cfg = config::load(config_path)?;
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    ensure_bindable(cfg.server.listen, "server.listen")?;
+    ensure_bindable(cfg.server.admin_listen, "server.admin_listen")?;
+    let store: Arc<dyn Store> = match &cfg.store.kind {
+        StoreKind::Embedded { path } => Arc::new(Embedded::open(path, cfg.store.max_pending)?),
+    };
+
+    let conf = ServerConf {
+        threads: cfg.server.threads,
+        // pingora sleeps this long unconditionally after SIGTERM; `Shutdown` below exits as
+        // soon as in-flight work is done, so this is only the upper bound.
+        grace_period_seconds: Some(cfg.server.shutdown_timeout.as_secs() + 2),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let (listen, admin_listen) = (cfg.server.listen, cfg.server.admin_listen);
+    let delivery_threads = cfg.server.delivery_threads;
+    let shutdown_timeout = cfg.server.shutdown_timeout;
+    let shared = Arc::new(ArcSwap::from_pointee(cfg));
+    let life = Arc::new(Lifecycle::default());
+
+    let mut proxy = http_proxy_service(
+        &server.configuration,
+        Gateway::new(shared.clone(), store.clone()),
+    );
+    proxy.add_tcp(&listen.to_string());
+
+    let mut admin = Service::new(
+        "admin".to_string(),
+        HttpServer::new_app(Admin::new(shared.clone(), store.clone(), life.clone())),
+    );
+    admin.add_tcp(&admin_listen.to_string());
+    admin.threads = Some(1);
+
+    let mut delivery = background_service(
+        "delivery",
+        Delivery::new(
+            shared.clone(),
+            store.clone(),
+            life.deliveries_drained.clone(),
+        ),
+    );
+    delivery.threads = Some(delivery_threads);
+    let mut reloader = background_service(
+        "config-reload",
+        Reloader::new(shared.clone(), config_path.to_path_buf(), life.clone()),
+    );
+    reloader.threads = Some(1);
+    let mut housekeeping = background_service(
+        "housekeeping",
+        Housekeeping {
+            store: store.clone(),
+        },
+    );
+    housekeeping.threads = Some(1);
+    let mut shutdown = background_service(
+        "shutdown",
+        Shutdown {
+            life: life.clone(),
+            timeout: shutdown_timeout,
+        },
+    );
+    shutdown.threads = Some(1);
+
+    server.add_service(proxy);
+    server.add_service(admin);
+    server.add_service(delivery);
+    server.add_service(reloader);
+    server.add_service(housekeeping);
+    server.add_service(shutdown);
+    tracing::info!(%listen, %admin_listen, "hookgate started");
+    server.run(RunArgs::default());
+    Ok(())
+}
+
+/// Periodic store upkeep: forgetting expired dedup keys.
+struct Housekeeping {
+    store: Arc<dyn Store>,
+}
+
+#[async_trait]
+impl BackgroundService for Housekeeping {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            match self.store.expire(now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(expired = n, "dedup keys expired"),
+                Err(e) => tracing::warn!(error = %e, "cannot expire dedup keys"),
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(HOUSEKEEPING_EVERY) => {}
+            }
+        }
+    }
+}
+
+/// After SIGTERM: waits until requests in flight are answered and deliveries in flight are
+/// recorded (or the deadline passes), then exits. Everything not delivered stays in the store.
+struct Shutdown {
+    life: Arc<Lifecycle>,
+    timeout: Duration,
+}
+
+#[async_trait]
+impl BackgroundService for Shutdown {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                return;
+            }
+        }
+        self.life.shutting_down.store(true, Ordering::SeqCst);
+        tracing::info!("shutting down: finishing requests and deliveries in flight");
+        let deadline = Instant::now() + self.timeout + Duration::from_millis(500);
+        loop {
+            let idle = METRICS.in_flight_requests.get() <= 0
+                && self.life.deliveries_drained.load(Ordering::SeqCst);
+            if idle || Instant::now() >= deadline {
+                if !idle {
+                    tracing::warn!(
+                        requests = METRICS.in_flight_requests.get(),
+                        "shutdown deadline reached with work in flight"
+                    );
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        tracing::info!("shutdown complete");
+        std::process::exit(0);
+    }
+}

@@ -1,0 +1,166 @@
+//! Durable storage of accepted events: deduplication, the delivery queue, scheduled retries and
+//! the dead-letter queue. `accept` returns only once the event is durable: the 2xx promise
+//! rests on it.
+
+pub mod embedded;
+mod record;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::event::NewEvent;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    New,
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("queue is at its bound of {0} undelivered events")]
+    Full(u64),
+    #[error("store is busy")]
+    Busy,
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store is closed")]
+    Closed,
+}
+
+/// An event handed to a delivery worker. It stays leased (not handed out again) until
+/// `complete` or `release`.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: u64,
+    pub route: String,
+    pub event_id: String,
+    pub received_at_ms: u64,
+    pub client_ip: String,
+    pub target: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Bytes,
+    /// Attempts made before this one (reset by a replay).
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered {
+        status: u16,
+    },
+    Retry {
+        at_ms: u64,
+        error: String,
+        status: Option<u16>,
+    },
+    Dead {
+        error: String,
+        status: Option<u16>,
+    },
+}
+
+/// What `lease` found for one route.
+#[derive(Debug, Default)]
+pub struct Leased {
+    pub events: Vec<StoredEvent>,
+    /// When the next not-yet-due event of the route becomes due, if any.
+    pub next_due_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Pending,
+    Scheduled,
+    InFlight,
+    Delivered,
+    Dead,
+}
+
+/// An event as the admin API shows it (never its body or headers).
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    pub route: String,
+    pub event_id: String,
+    pub state: State,
+    pub attempts: u32,
+    pub replays: u32,
+    pub last_error: Option<String>,
+    pub last_status: Option<u16>,
+    pub received_at_ms: u64,
+    pub next_attempt_at_ms: Option<u64>,
+    pub finished_at_ms: Option<u64>,
+    pub body_bytes: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Page {
+    pub items: Vec<EventView>,
+    /// Pass back as `after` for the next page.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Replay {
+    Replayed,
+    NotFound,
+    NotDead,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RouteStats {
+    pub route: String,
+    pub pending: u64,
+    pub oldest_received_ms: Option<u64>,
+    pub dead: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Deduplicates and enqueues in one atomic, durable step.
+    async fn accept(&self, event: NewEvent) -> Result<Accepted, StoreError>;
+
+    /// Up to `max` due events of `route` that nobody holds.
+    async fn lease(&self, route: &str, now_ms: u64, max: usize) -> Result<Leased, StoreError>;
+
+    /// Records the result of a delivery attempt and ends the lease.
+    async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError>;
+
+    /// Ends a lease without an outcome; the event stays due.
+    fn release(&self, event: &StoredEvent);
+
+    async fn dead_letters(
+        &self,
+        route: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
+
+    async fn replay(&self, route: &str, event_id: &str) -> Result<Replay, StoreError>;
+
+    /// Replays up to `limit` dead letters after `after`; returns how many and where to go on.
+    async fn replay_batch(
+        &self,
+        route: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(u64, Option<String>), StoreError>;
+
+    async fn find(&self, routes: &[String], event_id: &str) -> Result<Vec<EventView>, StoreError>;
+
+    /// Forgets dedup keys older than their TTL; returns how many.
+    async fn expire(&self, now_ms: u64) -> Result<u64, StoreError>;
+
+    fn stats(&self) -> Vec<RouteStats>;
+
+    fn ready(&self) -> bool;
+
+    /// Notified whenever new work may be due (an accept, a replay).
+    fn work_signal(&self) -> Arc<Notify>;
+}

@@ -1,0 +1,198 @@
+//! Shared-token schemes: `Authorization: Bearer <token>`, `Authorization: Basic <user:pass>`, or
+//! a token carried verbatim in a named header.
+//!
+//! Tokens are compared through their SHA-256 digests in constant time, so neither the content
+//! nor the length of a configured secret leaks through timing.
+
+use base64::Engine as _;
+use http::HeaderName;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{Request, VerifyError};
+use crate::config::Secret;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// `Authorization: Bearer <secret>` (or `<prefix><secret>` in another header).
+    Bearer,
+    /// `Authorization: Basic base64(<secret>)` where the secret is `user:password`.
+    Basic,
+}
+
+impl TokenKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenKind::Bearer => "bearer",
+            TokenKind::Basic => "basic",
+        }
+    }
+}
+
+pub struct TokenVerifier {
+    kind: TokenKind,
+    header: HeaderName,
+    /// Expected text before the token; the auth scheme word is matched case-insensitively.
+    prefix: String,
+    digests: Vec<[u8; 32]>,
+}
+
+impl TokenVerifier {
+    /// `header` defaults to Authorization with the scheme word as prefix; with another header
+    /// the whole value (after an optional `prefix`) is the token.
+    pub fn new(
+        kind: TokenKind,
+        header: Option<HeaderName>,
+        prefix: Option<String>,
+        secrets: &[Secret],
+    ) -> Result<TokenVerifier, String> {
+        if secrets.is_empty() {
+            return Err("at least one secret is required".into());
+        }
+        let (header, prefix) = match header {
+            Some(h) if h != http::header::AUTHORIZATION => (h, prefix.unwrap_or_default()),
+            _ => (
+                http::header::AUTHORIZATION,
+                prefix.unwrap_or_else(|| {
+                    if kind == TokenKind::Basic {
+                        "Basic ".into()
+                    } else {
+                        "Bearer ".into()
+                    }
+                }),
+            ),
+        };
+        if kind == TokenKind::Basic && secrets.iter().any(|s| !s.expose().contains(&b':')) {
+            return Err("basic credentials must be written as \"user:password\"".into());
+        }
+        Ok(TokenVerifier {
+            kind,
+            header,
+            prefix,
+            digests: secrets.iter().map(|s| digest(s.expose())).collect(),
+        })
+    }
+
+    pub fn header(&self) -> &HeaderName {
+        &self.header
+    }
+
+    pub fn kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    pub fn verify(&self, req: &Request<'_>) -> Result<(), VerifyError> {
+        let value = req
+            .headers
+            .get(&self.header)
+            .ok_or_else(|| VerifyError::MissingHeader(self.header.to_string()))?
+            .as_bytes()
+            .trim_ascii();
+        let malformed = |reason| VerifyError::Malformed {
+            header: self.header.to_string(),
+            reason,
+        };
+        let p = self.prefix.as_bytes();
+        if value.len() < p.len() || !value[..p.len()].eq_ignore_ascii_case(p) {
+            return Err(malformed("unexpected credential scheme"));
+        }
+        let token = value[p.len()..].trim_ascii();
+        let presented = match self.kind {
+            TokenKind::Bearer => digest(token),
+            TokenKind::Basic => digest(
+                &base64::engine::general_purpose::STANDARD
+                    .decode(token)
+                    .map_err(|_| malformed("basic credentials are not base64"))?,
+            ),
+        };
+        let mut matched = subtle::Choice::from(0u8);
+        for d in &self.digests {
+            matched |= d.ct_eq(&presented);
+        }
+        if bool::from(matched) {
+            Ok(())
+        } else {
+            Err(VerifyError::BadCredentials)
+        }
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderMap;
+    use std::time::SystemTime;
+
+    fn check(v: &TokenVerifier, header: &str, value: &str) -> Result<(), VerifyError> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            HeaderName::from_bytes(header.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+        v.verify(&Request {
+            headers: &h,
+            body: b"",
+            now: SystemTime::now(),
+        })
+    }
+
+    #[test]
+    fn bearer() {
+        let v = TokenVerifier::new(
+            TokenKind::Bearer,
+            None,
+            None,
+            &[Secret::for_test("t0k"), Secret::for_test("n3w")],
+        )
+        .unwrap();
+        assert_eq!(check(&v, "authorization", "Bearer t0k"), Ok(()));
+        assert_eq!(check(&v, "authorization", "bearer n3w"), Ok(()));
+        assert_eq!(
+            check(&v, "authorization", "Bearer t0k2"),
+            Err(VerifyError::BadCredentials)
+        );
+        assert!(matches!(
+            check(&v, "authorization", "Basic t0k"),
+            Err(VerifyError::Malformed { .. })
+        ));
+        assert!(matches!(
+            check(&v, "x-other", "Bearer t0k"),
+            Err(VerifyError::MissingHeader(_))
+        ));
+    }
+
+    #[test]
+    fn token_in_named_header() {
+        let v = TokenVerifier::new(
+            TokenKind::Bearer,
+            Some(HeaderName::from_static("x-gitlab-token")),
+            None,
+            &[Secret::for_test("s")],
+        )
+        .unwrap();
+        assert_eq!(check(&v, "x-gitlab-token", "s"), Ok(()));
+        assert_eq!(
+            check(&v, "x-gitlab-token", "S"),
+            Err(VerifyError::BadCredentials)
+        );
+    }
+
+    #[test]
+    fn basic() {
+        let v =
+            TokenVerifier::new(TokenKind::Basic, None, None, &[Secret::for_test("u:p")]).unwrap();
+        assert_eq!(check(&v, "authorization", "Basic dTpw"), Ok(()));
+        assert_eq!(
+            check(&v, "authorization", "Basic dTpx"),
+            Err(VerifyError::BadCredentials)
+        );
+        assert!(
+            TokenVerifier::new(TokenKind::Basic, None, None, &[Secret::for_test("nocolon")])
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,288 @@
+//! Test harness: a real hookgate process on free ports, a real HTTP upstream that records what
+//! it receives, and signing helpers. No mocks.
+#![allow(dead_code)]
+
+pub mod upstream;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+pub use upstream::{Reply, Upstream};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    let mut m = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    m.update(body);
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// Polls `f` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T>(timeout: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A hookgate process. Killed (SIGKILL) when dropped.
+pub struct Gateway {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub admin_port: u16,
+    pub env: Vec<(String, String)>,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Gateway {
+    /// `body` is the config after `[server]`'s listen lines; `{data}` is replaced by the store
+    /// directory. The server section gets its ports prepended.
+    pub fn config_text(
+        port: u16,
+        admin_port: u16,
+        dir: &Path,
+        extra_server: &str,
+        extra_store: &str,
+        body: &str,
+    ) -> String {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\nthreads = 2\ndelivery_threads = 1\nshutdown_timeout = \"3s\"\n{extra_server}\n\n[store]\npath = \"{}\"\n{extra_store}\n\n{body}",
+            dir.join("data").display()
+        )
+    }
+
+    pub fn start(extra_server: &str, body: &str, env: &[(&str, &str)]) -> Gateway {
+        Self::start_with_store(extra_server, "", body, env)
+    }
+
+    pub fn start_with_store(
+        extra_server: &str,
+        extra_store: &str,
+        body: &str,
+        env: &[(&str, &str)],
+    ) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (port, admin_port) = (free_port(), free_port());
+        std::fs::write(
+            dir.path().join("hookgate.toml"),
+            Self::config_text(
+                port,
+                admin_port,
+                dir.path(),
+                extra_server,
+                extra_store,
+                body,
+            ),
+        )
+        .expect("write config");
+        let log = dir.path().join("hookgate.log");
+        let mut g = Gateway {
+            dir,
+            port,
+            admin_port,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+            log,
+        };
+        g.spawn();
+        g
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("hookgate.toml")
+    }
+
+    /// Rewrites the config file in place (as an editor would).
+    pub fn rewrite_config(&self, extra_server: &str, body: &str) {
+        let text = Self::config_text(
+            self.port,
+            self.admin_port,
+            self.dir.path(),
+            extra_server,
+            "",
+            body,
+        );
+        std::fs::write(self.config_path(), text).expect("rewrite config");
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(["run", "--config"])
+            .arg(self.config_path())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("RUST_LOG", "info,hookgate=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn hookgate");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("hookgate exited early with {status}:\n{}", self.logs());
+            }
+            if http_get_status(self.admin_port, "/readyz") == Some(200)
+                && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("hookgate did not become ready:\n{}", self.logs());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn admin(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).expect("running")
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// SIGTERM, then waits for the exit; returns how long it took.
+    pub fn terminate(&mut self) -> Duration {
+        let started = Instant::now();
+        self.signal("TERM");
+        let mut c = self.child.take().expect("running");
+        let status = c.wait().expect("wait");
+        assert!(status.success(), "exit status {status}:\n{}", self.logs());
+        started.elapsed()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            eprintln!("---- hookgate log ----\n{}", self.logs());
+        }
+    }
+}
+
+/// A minimal blocking GET, usable before any runtime exists.
+pub fn http_get_status(port: u16, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn client() -> reqwest::Client {
+    // reqwest is built without a default TLS provider (hookgate shares pingora's ring).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// The standard test route: LimAI-style HMAC over the raw body, event ID from `json:/eventId`.
+pub fn limai_route(name: &str, path: &str, upstream: &str, extra: &str) -> String {
+    format!(
+        "[routes.{name}]\npath = \"{path}\"\nupstream = \"{upstream}\"\nverify = {{ scheme = \"hmac\", header = \"X-Webhook-Signature\", prefix = \"sha256=\", secrets = [\"env:LIMAI_SECRET\"] }}\nevent_id = \"json:/eventId\"\n{extra}\n"
+    )
+}
+
+pub fn upstream_block(name: &str, url: &str, extra: &str) -> String {
+    format!(
+        "[upstreams.{name}]\nurl = \"{url}\"\ntimeout = \"2s\"\nbackoff = {{ initial = \"50ms\", max = \"200ms\" }}\n{extra}\n"
+    )
+}
+
+pub const SECRET: &str = "test-secret";
+
+pub fn event_body(id: &str) -> String {
+    format!(r#"{{"eventId":"{id}","eventType":"DOCUMENT_EXTRACTED","data":{{"fileId":"f1"}}}}"#)
+}
+
+/// POSTs a correctly signed LimAI event.
+pub async fn send_signed(c: &reqwest::Client, url: &str, body: &str) -> (u16, serde_json::Value) {
+    let resp = c
+        .post(url)
+        .header("content-type", "application/json")
+        .header(
+            "x-webhook-signature",
+            format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("send");
+    let status = resp.status().as_u16();
+    let v = resp.json().await.unwrap_or(serde_json::Value::Null);
+    (status, v)
+}
+
+pub async fn get_json(c: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
+    let resp = c.get(url).send().await.expect("get");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}

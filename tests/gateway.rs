@@ -1,0 +1,625 @@
+//! End to end: a real hookgate process, a real upstream, real sockets.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn setup(route_extra: &str, upstream_extra: &str, server_extra: &str) -> (Gateway, Upstream) {
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/webhooks"), upstream_extra),
+        limai_route("limai", "/hooks/limai", "orders", route_extra)
+    );
+    let gw = Gateway::start(server_extra, &body, &[("LIMAI_SECRET", SECRET)]);
+    (gw, up)
+}
+
+async fn event_state(c: &reqwest::Client, gw: &Gateway, id: &str) -> Value {
+    get_json(c, &gw.admin(&format!("/events/{id}"))).await.1
+}
+
+async fn wait_state(c: &reqwest::Client, gw: &Gateway, id: &str, state: &str) -> Value {
+    eventually(WAIT, async || {
+        let v = event_state(c, gw, id).await;
+        (v["state"] == state).then_some(v)
+    })
+    .await
+    .unwrap_or_else(|| panic!("event {id} never reached {state}: {}", gw.logs()))
+}
+
+#[tokio::test]
+async fn valid_event_is_delivered_with_its_headers() {
+    let (gw, up) = setup("", "", "").await;
+    let c = client();
+    let body = event_body("evt_valid");
+    let resp = c
+        .post(gw.url("/hooks/limai/extra/path?a=1&b=2"))
+        .header("content-type", "application/json")
+        .header(
+            "x-webhook-signature",
+            format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
+        )
+        .header("x-provider-thing", "kept")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"status": "accepted", "event_id": "evt_valid"})
+    );
+
+    eventually(WAIT, async || (up.count() == 1).then_some(()))
+        .await
+        .expect("delivered");
+    let got = &up.received()[0];
+    assert_eq!(got.path, "/webhooks/extra/path?a=1&b=2");
+    assert_eq!(got.body, body.as_bytes());
+    assert_eq!(got.header("content-type"), Some("application/json"));
+    assert_eq!(got.header("x-provider-thing"), Some("kept"));
+    assert!(
+        got.header("x-webhook-signature")
+            .is_some_and(|s| s.starts_with("sha256="))
+    );
+    assert_eq!(got.header("x-hookgate-event-id"), Some("evt_valid"));
+    assert_eq!(got.header("x-hookgate-route"), Some("limai"));
+    assert_eq!(got.header("x-hookgate-attempt"), Some("1"));
+    assert_eq!(got.header("x-forwarded-for"), Some("127.0.0.1"));
+    let st = wait_state(&c, &gw, "evt_valid", "delivered").await;
+    assert_eq!(st["attempts"], 1);
+    assert_eq!(st["last_status"], 200);
+}
+
+#[tokio::test]
+async fn bad_or_missing_signature_is_401_never_delivered_and_never_deduplicated() {
+    let (gw, up) = setup("", "", "").await;
+    let c = client();
+    let body = event_body("evt_forged");
+    for sig in [
+        Some("sha256=0000"),
+        Some(&*format!("sha256={}", hmac_hex("wrong", body.as_bytes()))),
+        None,
+    ] {
+        let mut req = c.post(gw.url("/hooks/limai")).body(body.clone());
+        if let Some(s) = sig {
+            req = req.header("x-webhook-signature", s);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"], "unauthorized");
+        assert!(v["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+    // A body changed by one byte under a valid signature of the original.
+    let tampered = body.replace("f1", "f2");
+    let resp = c
+        .post(gw.url("/hooks/limai"))
+        .header(
+            "x-webhook-signature",
+            format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
+        )
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    // The forged attempts left no trace: the genuine event is new, not a duplicate.
+    let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &body).await;
+    assert_eq!((status, v["status"].as_str()), (200, Some("accepted")));
+    eventually(WAIT, async || (up.count() == 1).then_some(()))
+        .await
+        .expect("genuine event delivered");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(up.count(), 1);
+    let metrics = c
+        .get(gw.admin("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"hookgate_requests_total{outcome="unauthorized",route="limai"} 4"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_is_answered_but_delivered_once() {
+    let (gw, up) = setup("", "", "").await;
+    let c = client();
+    let body = event_body("evt_dup");
+    let (s1, v1) = send_signed(&c, &gw.url("/hooks/limai"), &body).await;
+    let (s2, v2) = send_signed(&c, &gw.url("/hooks/limai"), &body).await;
+    assert_eq!((s1, v1["status"].as_str()), (200, Some("accepted")));
+    assert_eq!((s2, v2["status"].as_str()), (200, Some("duplicate")));
+    wait_state(&c, &gw, "evt_dup", "delivered").await;
+    // A duplicate after delivery is still a duplicate.
+    let (s3, v3) = send_signed(&c, &gw.url("/hooks/limai"), &body).await;
+    assert_eq!((s3, v3["status"].as_str()), (200, Some("duplicate")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(up.count(), 1);
+}
+
+#[tokio::test]
+async fn allowlist_and_trusted_proxy_xff() {
+    // Peer 127.0.0.1 is a trusted proxy: the client is the right-most untrusted XFF hop.
+    let (gw, up) = setup(
+        r#"allow_ips = ["203.0.113.0/24", "2001:db8::/32"]"#,
+        "",
+        r#"trusted_proxies = ["127.0.0.1/32", "10.0.0.0/8"]"#,
+    )
+    .await;
+    let c = client();
+    let send = |xff: Option<&'static str>, id: &'static str| {
+        let c = c.clone();
+        let url = gw.url("/hooks/limai");
+        async move {
+            let body = event_body(id);
+            let mut req = c
+                .post(url)
+                .header(
+                    "x-webhook-signature",
+                    format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
+                )
+                .body(body);
+            if let Some(x) = xff {
+                req = req.header("x-forwarded-for", x);
+            }
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(
+        send(Some("198.51.100.1, 203.0.113.7, 10.1.2.3"), "evt_ok4")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(send(Some("2001:db8::42"), "evt_ok6").await.0, 200);
+    let (status, v) = send(Some("203.0.113.7, 198.51.100.1"), "evt_no").await;
+    assert_eq!(status, 403);
+    assert_eq!(v["error"], "forbidden");
+    assert_eq!(
+        send(None, "evt_none").await.0,
+        403,
+        "the proxy itself is not allowed"
+    );
+    eventually(WAIT, async || (up.count() == 2).then_some(()))
+        .await
+        .expect("two deliveries");
+    let mut xffs: Vec<String> = up
+        .received()
+        .iter()
+        .map(|r| r.header("x-forwarded-for").unwrap().to_string())
+        .collect();
+    xffs.sort();
+    assert_eq!(xffs, vec!["2001:db8::42", "203.0.113.7"]);
+    drop(gw);
+
+    // Without trusted proxies, X-Forwarded-For is ignored.
+    let (gw, _up) = setup(r#"allow_ips = ["203.0.113.0/24"]"#, "", "").await;
+    let c = client();
+    let body = event_body("evt_spoof");
+    let resp = c
+        .post(gw.url("/hooks/limai"))
+        .header(
+            "x-webhook-signature",
+            format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
+        )
+        .header("x-forwarded-for", "203.0.113.7")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+}
+
+/// Reads one HTTP response head from a raw socket.
+fn read_head(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => buf.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[tokio::test]
+async fn oversized_body_is_413_without_reading_it() {
+    let (gw, up) = setup(r#"max_body_bytes = "64KiB""#, "", "").await;
+    let addr = gw.addr();
+    tokio::task::spawn_blocking(move || {
+        // Declared too large: refused before a single body byte is sent.
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "POST /hooks/limai HTTP/1.1\r\nHost: t\r\nContent-Length: 104857600\r\nX-Webhook-Signature: sha256=00\r\n\r\n").unwrap();
+        let head = read_head(&mut s);
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+        assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+
+        // Chunked, no length: refused as soon as the limit is crossed, the rest never sent.
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "POST /hooks/limai HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nX-Webhook-Signature: sha256=00\r\n\r\n").unwrap();
+        let chunk = vec![b'a'; 16 * 1024];
+        for _ in 0..5 {
+            write!(s, "{:x}\r\n", chunk.len()).unwrap();
+            s.write_all(&chunk).unwrap();
+            s.write_all(b"\r\n").unwrap();
+        }
+        let head = read_head(&mut s);
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    })
+    .await
+    .unwrap();
+    // Exactly at the limit is fine.
+    let mut body = event_body("evt_big");
+    body.push_str(&" ".repeat(64 * 1024 - body.len()));
+    let (status, _) = send_signed(&client(), &gw.url("/hooks/limai"), &body).await;
+    assert_eq!(status, 200);
+    eventually(WAIT, async || (up.count() == 1).then_some(()))
+        .await
+        .expect("delivered");
+}
+
+#[tokio::test]
+async fn expect_100_continue_is_answered() {
+    let (gw, up) = setup("", "", "").await;
+    let addr = gw.addr();
+    let body = event_body("evt_expect");
+    let sig = hmac_hex(SECRET, body.as_bytes());
+    tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "POST /hooks/limai HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nExpect: 100-continue\r\nX-Webhook-Signature: sha256={sig}\r\n\r\n", body.len()).unwrap();
+        let head = read_head(&mut s);
+        assert!(head.starts_with("HTTP/1.1 100"), "{head}");
+        s.write_all(body.as_bytes()).unwrap();
+        let head = read_head(&mut s);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    })
+    .await
+    .unwrap();
+    eventually(WAIT, async || (up.count() == 1).then_some(()))
+        .await
+        .expect("delivered");
+}
+
+#[tokio::test]
+async fn method_path_and_body_timeout_answers() {
+    let (gw, _up) = setup("", "", r#"body_timeout = "500ms""#).await;
+    let c = client();
+    let resp = c.get(gw.url("/hooks/limai")).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "POST");
+    let resp = c
+        .post(gw.url("/elsewhere"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "not_found");
+    let resp = c
+        .post(gw.url("/hooks/limai/../admin"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(resp.status(), 200);
+    let addr = gw.addr();
+    tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "POST /hooks/limai HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{{\"slow\":"
+        )
+        .unwrap();
+        let head = read_head(&mut s);
+        assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn upstream_503_twice_then_200_is_delivered_on_attempt_3() {
+    let (gw, up) = setup("", "", "").await;
+    up.script([Reply::status(503), Reply::status(503)]);
+    let c = client();
+    let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_retry")).await;
+    assert_eq!(status, 200);
+    let st = wait_state(&c, &gw, "evt_retry", "delivered").await;
+    assert_eq!(st["attempts"], 3);
+    let attempts: Vec<String> = up
+        .received()
+        .iter()
+        .map(|r| r.header("x-hookgate-attempt").unwrap().to_string())
+        .collect();
+    assert_eq!(attempts, vec!["1", "2", "3"]);
+    assert!(
+        up.received()
+            .iter()
+            .all(|r| r.header("x-hookgate-event-id") == Some("evt_retry"))
+    );
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let (gw, up) = setup("", "", "").await;
+    up.script([Reply {
+        status: 429,
+        delay: Duration::ZERO,
+        headers: vec![("retry-after", "1".into())],
+    }]);
+    let c = client();
+    let started = std::time::Instant::now();
+    send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_429")).await;
+    wait_state(&c, &gw, "evt_429", "delivered").await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "retried before Retry-After"
+    );
+    assert_eq!(up.count(), 2);
+}
+
+#[tokio::test]
+async fn upstream_400_is_dead_lettered_at_once_then_replayed() {
+    let (gw, up) = setup("", "", "").await;
+    up.set_default(Reply::status(400));
+    let c = client();
+    for id in ["evt_dead_1", "evt_dead_2", "evt_dead_3"] {
+        assert_eq!(
+            send_signed(&c, &gw.url("/hooks/limai"), &event_body(id))
+                .await
+                .0,
+            200
+        );
+    }
+    for id in ["evt_dead_1", "evt_dead_2", "evt_dead_3"] {
+        let st = wait_state(&c, &gw, id, "dead").await;
+        assert_eq!(st["attempts"], 1, "a 4xx is never retried");
+        assert_eq!(st["last_status"], 400);
+        assert!(st["last_error"].as_str().unwrap().contains("HTTP 400"));
+    }
+    let (_, page) = get_json(&c, &gw.admin("/dlq?route=limai&limit=2")).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let (_, rest) = get_json(
+        &c,
+        &gw.admin(&format!(
+            "/dlq?route=limai&limit=2&after={}",
+            page["next"].as_str().unwrap()
+        )),
+    )
+    .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert!(rest["next"].is_null());
+    let metrics = c
+        .get(gw.admin("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"hookgate_dead_letters{route="limai"} 3"#),
+        "{metrics}"
+    );
+
+    // The upstream is fixed; replay one, then the rest in bulk.
+    up.set_default(Reply::status(200));
+    let resp = c
+        .post(gw.admin("/dlq/evt_dead_1/replay"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let st = wait_state(&c, &gw, "evt_dead_1", "delivered").await;
+    assert_eq!(st["replays"], 1);
+    let resp = c
+        .post(gw.admin("/dlq/evt_dead_1/replay"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409, "not a dead letter any more");
+    let (status, v) = {
+        let r = c
+            .post(gw.admin("/dlq/replay?route=limai"))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!((status, v["replayed"].as_u64()), (200, Some(2)));
+    wait_state(&c, &gw, "evt_dead_2", "delivered").await;
+    wait_state(&c, &gw, "evt_dead_3", "delivered").await;
+    let (_, page) = get_json(&c, &gw.admin("/dlq")).await;
+    assert!(page["items"].as_array().unwrap().is_empty());
+    assert_eq!(up.count(), 6);
+}
+
+#[tokio::test]
+async fn max_attempts_dead_letters_with_last_error() {
+    let (gw, up) = setup("", "max_attempts = 3", "").await;
+    up.set_default(Reply::status(502));
+    let c = client();
+    send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_exhaust")).await;
+    let st = wait_state(&c, &gw, "evt_exhaust", "dead").await;
+    assert_eq!(st["attempts"], 3);
+    assert!(
+        st["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 3 attempts"),
+        "{st}"
+    );
+    assert_eq!(up.count(), 3);
+}
+
+#[tokio::test]
+async fn sigkill_with_pending_events_loses_nothing_acked() {
+    // Attempts never run out here: every acked event is still pending when the process dies.
+    let (mut gw, up) = setup("", "max_attempts = 1000", "").await;
+    up.set_default(Reply::status(503));
+    let c = client();
+    let mut acked = Vec::new();
+    for i in 0..50 {
+        let id = format!("evt_kill_{i}");
+        let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body(&id)).await;
+        assert_eq!(status, 200);
+        acked.push(id);
+    }
+    gw.kill9();
+    up.set_default(Reply::status(200));
+    gw.spawn();
+    for id in &acked {
+        wait_state(&c, &gw, id, "delivered").await;
+    }
+    let delivered: std::collections::HashSet<String> = up
+        .received()
+        .iter()
+        .filter_map(|r| r.header("x-hookgate-event-id").map(String::from))
+        .collect();
+    assert_eq!(
+        delivered.len(),
+        acked.len(),
+        "nothing delivered that was not accepted"
+    );
+}
+
+#[tokio::test]
+async fn queue_bound_answers_503_with_retry_after() {
+    let up = Upstream::start();
+    up.set_default(Reply::status(503));
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), ""),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    );
+    let gw = Gateway::start_with_store(
+        "retry_after = \"7s\"",
+        "max_pending = 3",
+        &body,
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    for i in 0..3 {
+        assert_eq!(
+            send_signed(
+                &c,
+                &gw.url("/hooks/limai"),
+                &event_body(&format!("evt_q{i}"))
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    let resp = c
+        .post(gw.url("/hooks/limai"))
+        .header(
+            "x-webhook-signature",
+            format!(
+                "sha256={}",
+                hmac_hex(SECRET, event_body("evt_q3").as_bytes())
+            ),
+        )
+        .body(event_body("evt_q3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "7");
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "unavailable");
+    // Once the upstream recovers, the queue drains and events are taken again.
+    up.set_default(Reply::status(200));
+    for i in 0..3 {
+        wait_state(&c, &gw, &format!("evt_q{i}"), "delivered").await;
+    }
+    assert_eq!(
+        send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_q3"))
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn sigkill_under_concurrent_load_loses_nothing_acked() {
+    let (mut gw, up) = setup("", "max_attempts = 1000", "").await;
+    let c = client();
+    let url = gw.url("/hooks/limai");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for w in 0..8 {
+        let (c, url, stop) = (c.clone(), url.clone(), stop.clone());
+        senders.push(tokio::spawn(async move {
+            let (mut sent, mut acked) = (Vec::new(), Vec::new());
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = format!("evt_load_{w}_{i}");
+                i += 1;
+                let body = event_body(&id);
+                sent.push(id.clone());
+                let r = c
+                    .post(&url)
+                    .header(
+                        "x-webhook-signature",
+                        format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
+                    )
+                    .body(body)
+                    .send()
+                    .await;
+                match r {
+                    Ok(resp) if resp.status() == 200 => acked.push(id),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            (sent, acked)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    gw.kill9();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut sent, mut acked) = (std::collections::HashSet::new(), Vec::new());
+    for s in senders {
+        let (s, a) = s.await.unwrap();
+        sent.extend(s);
+        acked.extend(a);
+    }
+    assert!(
+        acked.len() > 20,
+        "load too small to mean anything: {}",
+        acked.len()
+    );
+    gw.spawn();
+    let delivered = eventually(Duration::from_secs(30), async || {
+        let got: std::collections::HashSet<String> = up
+            .received()
+            .iter()
+            .filter_map(|r| r.header("x-hookgate-event-id").map(String::from))
+            .collect();
+        acked.iter().all(|id| got.contains(id)).then_some(got)
+    })
+    .await
+    .expect("every acked event delivered after the restart");
+    assert!(delivered.is_subset(&sent), "delivered something never sent");
+}

@@ -1,0 +1,359 @@
+//! Operating hookgate: hot reload, config checking, graceful shutdown, admin API.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn routes(up: &Upstream, secret_env: &str) -> String {
+    format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), ""),
+        limai_route("limai", "/hooks/limai", "orders", "")
+            .replace("env:LIMAI_SECRET", &format!("env:{secret_env}"))
+    )
+}
+
+#[tokio::test]
+async fn new_secret_takes_effect_without_restart_and_broken_config_keeps_the_old() {
+    let up = Upstream::start();
+    let gw = Gateway::start(
+        "",
+        &routes(&up, "LIMAI_SECRET"),
+        &[("LIMAI_SECRET", SECRET), ("ROTATED_SECRET", "rotated")],
+    );
+    let c = client();
+    let (_, health) = get_json(&c, &gw.admin("/healthz")).await;
+    let first_hash = health["config_hash"].as_str().unwrap().to_string();
+    assert_eq!(
+        send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_r1"))
+            .await
+            .0,
+        200
+    );
+
+    // Switch the route to another secret, on disk only.
+    gw.rewrite_config("", &routes(&up, "ROTATED_SECRET"));
+    let sign = |secret: &'static str, id: &'static str| {
+        let (c, url) = (c.clone(), gw.url("/hooks/limai"));
+        async move {
+            let body = event_body(id);
+            c.post(url)
+                .header(
+                    "x-webhook-signature",
+                    format!("sha256={}", hmac_hex(secret, body.as_bytes())),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    eventually(WAIT, async || {
+        (sign("rotated", "evt_r2").await == 200).then_some(())
+    })
+    .await
+    .expect("new secret accepted after reload");
+    assert_eq!(sign(SECRET, "evt_r3").await, 401, "old secret refused");
+    let (_, health) = get_json(&c, &gw.admin("/healthz")).await;
+    assert_ne!(health["config_hash"].as_str().unwrap(), first_hash);
+    assert!(health["last_reload_error"].is_null());
+
+    // A broken file: the running config stays, the error is reported.
+    std::fs::write(gw.config_path(), "[server]\nlisten = \"nonsense\"\n").unwrap();
+    let err = eventually(WAIT, async || {
+        let (_, h) = get_json(&c, &gw.admin("/healthz")).await;
+        h["last_reload_error"].as_str().map(String::from)
+    })
+    .await
+    .expect("reload error reported");
+    assert!(err.contains("hookgate.toml:2:"), "{err}");
+    assert_eq!(
+        sign("rotated", "evt_r4").await,
+        200,
+        "old config keeps serving"
+    );
+    let metrics = c
+        .get(gw.admin("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"hookgate_config_reloads_total{result="error"} 1"#),
+        "{metrics}"
+    );
+
+    // SIGHUP reloads too (and does not kill the process).
+    gw.rewrite_config("", &routes(&up, "LIMAI_SECRET"));
+    gw.signal("HUP");
+    eventually(WAIT, async || {
+        (sign(SECRET, "evt_r5").await == 200).then_some(())
+    })
+    .await
+    .expect("reloaded by SIGHUP");
+}
+
+#[test]
+fn check_prints_file_line_and_column_for_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"0.0.0.0:8080\"\nmax_body_bytes = \"lots\"\n\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\ncolour = \"blue\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:7:1: unknown field `colour`", path.display())),
+        "{err}"
+    );
+
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"0.0.0.0:8080\"\nmax_body_bytes = \"lots\"\n\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n\n[routes.r]\npath = \"/r\"\nupstream = \"b\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let p = path.display();
+    assert!(
+        err.contains(&format!("{p}:3:18: server.max_body_bytes: invalid size")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{p}:8:1: routes.r has no verify table")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{p}:10:12: routes.r.upstream: no upstream named \"b\""
+        )),
+        "{err}"
+    );
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[server]\nlisten = \"0.0.0.0:8080\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n[routes.r]\npath = \"/r\"\nupstream = \"a\"\nverify = { scheme = \"none\" }\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args([
+            "check",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/conf/hookgate.toml"),
+        ])
+        .env("LIMAI_SECRET", "x")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_delivery_and_exits_promptly() {
+    let up = Upstream::start();
+    // The upstream takes a second; shutdown must wait for it, then exit without the full grace.
+    up.set_default(Reply {
+        status: 200,
+        delay: Duration::from_millis(1000),
+        headers: vec![],
+    });
+    let mut gw = Gateway::start(
+        "",
+        &routes(&up, "LIMAI_SECRET"),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    assert_eq!(
+        send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_term"))
+            .await
+            .0,
+        200
+    );
+    eventually(WAIT, async || (up.count() == 1).then_some(()))
+        .await
+        .expect("delivery started");
+    let took = gw.terminate();
+    assert!(took < Duration::from_secs(4), "shutdown took {took:?}");
+    // Restarted, the event is known as delivered: the in-flight attempt was recorded.
+    gw.spawn();
+    let (_, st) = get_json(&c, &gw.admin("/events/evt_term")).await;
+    assert_eq!(st["state"], "delivered", "{st}");
+    assert_eq!(up.count(), 1);
+}
+
+#[tokio::test]
+async fn sigterm_leaves_undeliverable_events_queued_for_the_next_start() {
+    let up = Upstream::start();
+    up.set_default(Reply::status(503));
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), "max_attempts = 1000"),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    );
+    let mut gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    assert_eq!(
+        send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_later"))
+            .await
+            .0,
+        200
+    );
+    gw.terminate();
+    up.set_default(Reply::status(200));
+    gw.spawn();
+    let v = eventually(WAIT, async || {
+        let (_, st) = get_json(&c, &gw.admin("/events/evt_later")).await;
+        (st["state"] == "delivered").then_some(st)
+    })
+    .await
+    .expect("delivered after restart");
+    assert!(v["attempts"].as_u64().unwrap() >= 2);
+}
+
+#[tokio::test]
+async fn admin_token_protects_the_admin_api_but_not_probes() {
+    let up = Upstream::start();
+    let gw = Gateway::start(
+        "admin_token = \"env:ADMIN_TOKEN\"",
+        &routes(&up, "LIMAI_SECRET"),
+        &[("LIMAI_SECRET", SECRET), ("ADMIN_TOKEN", "adm1n")],
+    );
+    let c = client();
+    assert_eq!(
+        c.get(gw.admin("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        c.get(gw.admin("/readyz")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(c.get(gw.admin("/dlq")).send().await.unwrap().status(), 401);
+    assert_eq!(
+        c.get(gw.admin("/metrics"))
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        c.get(gw.admin("/dlq"))
+            .bearer_auth("adm1n")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(gw.admin("/nothing"))
+            .bearer_auth("adm1n")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        c.delete(gw.admin("/dlq"))
+            .bearer_auth("adm1n")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
+}
+
+#[tokio::test]
+async fn dlq_cli_lists_and_replays() {
+    let up = Upstream::start();
+    up.set_default(Reply::status(410));
+    let gw = Gateway::start(
+        "",
+        &routes(&up, "LIMAI_SECRET"),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt/with spaces")).await;
+    eventually(WAIT, async || {
+        let (_, st) = get_json(&c, &gw.admin("/events/evt%2Fwith%20spaces")).await;
+        (st["state"] == "dead").then_some(())
+    })
+    .await
+    .expect("dead letter");
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .arg("dlq")
+            .args(args)
+            .arg("--config")
+            .arg(gw.config_path())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = cli(&["list"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("evt/with spaces") && out.contains("HTTP 410"),
+        "{out}"
+    );
+    up.set_default(Reply::status(200));
+    let (ok, out, err) = cli(&["replay", "evt/with spaces"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["replayed"], 1);
+    eventually(WAIT, async || {
+        (up.received()
+            .iter()
+            .filter(|r| r.header("x-hookgate-attempt") == Some("1"))
+            .count()
+            == 2)
+            .then_some(())
+    })
+    .await
+    .expect("replayed delivery");
+    let (ok, _, err) = cli(&["replay"]);
+    assert!(!ok && err.contains("--all"), "{err}");
+}
