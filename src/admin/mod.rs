@@ -107,20 +107,18 @@ impl ServeHttp for Admin {
         let path = req.uri.path().to_string();
         let query = Query::parse(req.uri.query());
         let open = matches!(path.as_str(), "/healthz" | "/readyz");
-        if !open {
-            if let Some(token) = &self.config.load().server.admin_token {
-                let presented = verify::Request {
-                    headers: &req.headers,
-                    body: b"",
-                    now: std::time::SystemTime::now(),
-                };
-                if token.verify(&presented).is_err() {
-                    return error(
-                        StatusCode::UNAUTHORIZED,
-                        "unauthorized",
-                        "admin token required (Authorization: Bearer ...)",
-                    );
-                }
+        if !open && let Some(token) = &self.config.load().server.admin_token {
+            let presented = verify::Request {
+                headers: &req.headers,
+                body: b"",
+                now: std::time::SystemTime::now(),
+            };
+            if token.verify(&presented).is_err() {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "admin token required (Authorization: Bearer ...)",
+                );
             }
         }
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();

@@ -254,13 +254,13 @@ impl Checker<'_> {
             Some(t) => addr(self, t, "server.admin_listen"),
             None => Some(SocketAddr::from(([127, 0, 0, 1], 9180))),
         };
-        if let (Some(l), Some(a)) = (listen, admin_listen) {
-            if l == a {
-                self.error(
-                    s.admin_listen.as_ref().map_or(span.clone(), |t| t.span()),
-                    "server.admin_listen must differ from server.listen",
-                );
-            }
+        if let (Some(l), Some(a)) = (listen, admin_listen)
+            && l == a
+        {
+            self.error(
+                s.admin_listen.as_ref().map_or(span.clone(), |t| t.span()),
+                "server.admin_listen must differ from server.listen",
+            );
         }
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get()) as i64;
         let server = ServerConfig {
@@ -440,15 +440,13 @@ impl Checker<'_> {
                 self.error(name.span(), format!("route name {name_s:?} must be 1-64 characters of letters, digits, '_' or '-'"));
             }
             let rf = r.get_ref();
-            if let Some(path) = self.route_path(name_s, &rf.path) {
-                if let Some(other) = paths.insert(path.clone(), name_s.to_string()) {
-                    self.error(
-                        rf.path.span(),
-                        format!(
-                            "routes.{name_s}.path: {path:?} is already used by route {other:?}"
-                        ),
-                    );
-                }
+            if let Some(path) = self.route_path(name_s, &rf.path)
+                && let Some(other) = paths.insert(path.clone(), name_s.to_string())
+            {
+                self.error(
+                    rf.path.span(),
+                    format!("routes.{name_s}.path: {path:?} is already used by route {other:?}"),
+                );
             }
             if !upstreams.contains(&rf.upstream.get_ref().as_str()) {
                 self.error(
@@ -641,13 +639,13 @@ impl Checker<'_> {
             }
         };
         for (k, s) in given {
-            if let Some(s) = s {
-                if !allowed.contains(&k) {
-                    self.error(
-                        s,
-                        format!("{} does not apply to scheme {:?}", key(k), scheme.get_ref()),
-                    );
-                }
+            if let Some(s) = s
+                && !allowed.contains(&k)
+            {
+                self.error(
+                    s,
+                    format!("{} does not apply to scheme {:?}", key(k), scheme.get_ref()),
+                );
             }
         }
         let secrets = self.secrets(route, v, span.clone(), scheme.get_ref() != "none");

@@ -92,15 +92,14 @@ impl BackgroundService for Reloader {
         let (tx, mut changes) = mpsc::channel::<()>(1);
         let name = self.path.file_name().map(|n| n.to_os_string());
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if let Ok(ev) = res {
-                if ev
+            if let Ok(ev) = res
+                && ev
                     .paths
                     .iter()
                     .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
-                {
-                    // A change already pending covers this one.
-                    let _ = tx.try_send(());
-                }
+            {
+                // A change already pending covers this one.
+                let _ = tx.try_send(());
             }
         });
         let dir = match self.path.parent() {

@@ -58,9 +58,13 @@ pub async fn send(
     ev: &StoredEvent,
     attempt: u32,
 ) -> Result<u16, Failure> {
-    let url = target_url(&upstream.url, &ev.target);
-    let sent = client
-        .post(&url)
+    // The upstream's own URL is parsed once, at config load; only a sub-path needs a new one.
+    let req = if ev.target.is_empty() {
+        client.post(upstream.url.clone())
+    } else {
+        client.post(target_url(&upstream.url, &ev.target))
+    };
+    let sent = req
         .headers(request_headers(ev, attempt))
         .body(ev.body.clone())
         .timeout(upstream.timeout)

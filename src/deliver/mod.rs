@@ -250,17 +250,17 @@ pub fn decide(
         .retry_after
         .unwrap_or_else(|| backoff::delay(up.backoff, attempt));
     let at_ms = now.saturating_add(wait.as_millis() as u64);
-    if let Some(max_age) = up.max_age {
-        if at_ms > ev.received_at_ms.saturating_add(max_age.as_millis() as u64) {
-            return Outcome::Dead {
-                error: format!(
-                    "{} (max_age of {} reached)",
-                    f.error,
-                    crate::config::units::fmt_duration(max_age)
-                ),
-                status: f.status,
-            };
-        }
+    if let Some(max_age) = up.max_age
+        && at_ms > ev.received_at_ms.saturating_add(max_age.as_millis() as u64)
+    {
+        return Outcome::Dead {
+            error: format!(
+                "{} (max_age of {} reached)",
+                f.error,
+                crate::config::units::fmt_duration(max_age)
+            ),
+            status: f.status,
+        };
     }
     Outcome::Retry {
         at_ms,

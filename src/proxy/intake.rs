@@ -78,29 +78,29 @@ async fn accept(
         &session.req_header().headers,
         &cfg.server.trusted_proxies,
     );
-    if let Some(allow) = &route.allow_ips {
-        if !client_ip::allowed(client, allow) {
-            return Answer::reject(
-                403,
-                Outcome::Forbidden,
-                format!("client address {client} is not allowed on this route"),
-            )
-            .closing();
-        }
+    if let Some(allow) = &route.allow_ips
+        && !client_ip::allowed(client, allow)
+    {
+        return Answer::reject(
+            403,
+            Outcome::Forbidden,
+            format!("client address {client} is not allowed on this route"),
+        )
+        .closing();
     }
     let max = route.max_body_bytes;
     if body::declared_length(session).is_some_and(|n| n > max as u64) {
         return too_large(max);
     }
-    if expects_continue(&session.req_header().headers) {
-        if let Err(e) = session.write_continue_response().await {
-            return Answer::reject(
-                400,
-                Outcome::BadRequest,
-                format!("cannot answer 100-continue: {e}"),
-            )
-            .closing();
-        }
+    if expects_continue(&session.req_header().headers)
+        && let Err(e) = session.write_continue_response().await
+    {
+        return Answer::reject(
+            400,
+            Outcome::BadRequest,
+            format!("cannot answer 100-continue: {e}"),
+        )
+        .closing();
     }
     let raw = match body::read(session, max, cfg.server.body_timeout).await {
         Ok(b) => b,

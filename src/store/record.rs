@@ -1,5 +1,6 @@
 //! The stored form of an event (postcard-encoded). Version the layout through `FORMAT`.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -45,5 +46,26 @@ impl Record {
         self.headers = Vec::new();
         self.body = ByteBuf::new();
         self
+    }
+}
+
+impl super::StoredEvent {
+    /// The deliverable part of a record (moved, not copied).
+    pub fn from_record(seq: u64, rec: Record) -> super::StoredEvent {
+        super::StoredEvent {
+            seq,
+            route: rec.route,
+            event_id: rec.event_id,
+            received_at_ms: rec.received_at_ms,
+            client_ip: rec.client_ip,
+            target: rec.target,
+            headers: rec
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k, v.into_vec()))
+                .collect(),
+            body: Bytes::from(rec.body.into_vec()),
+            attempts: rec.attempts,
+        }
     }
 }

@@ -229,7 +229,7 @@ fn check_timestamp<'a>(req: &Request<'a>, check: &TimestampCheck) -> Result<&'a 
         Duration::from_secs(n)
     };
     let now = req.now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let skew = if at > now { at - now } else { now - at };
+    let skew = at.abs_diff(now);
     if skew > check.tolerance {
         return Err(VerifyError::StaleTimestamp);
     }
@@ -261,7 +261,7 @@ mod tests {
     ) -> HmacVerifier {
         HmacVerifier::new(HmacSpec {
             algorithm: Algorithm::Sha256,
-            secrets: secrets.iter().map(|s| Secret::for_test(s)).collect(),
+            secrets: secrets.iter().map(|s| Secret::literal(*s)).collect(),
             header: HeaderName::from_static("x-sig"),
             prefix: prefix.map(String::from),
             encoding: enc,
@@ -288,7 +288,7 @@ mod tests {
         // From GitHub's "Validating webhook deliveries" docs.
         let v = HmacVerifier::new(HmacSpec {
             algorithm: Algorithm::Sha256,
-            secrets: vec![Secret::for_test("It's a Secret to Everybody")],
+            secrets: vec![Secret::literal("It's a Secret to Everybody")],
             header: HeaderName::from_static("x-hub-signature-256"),
             prefix: Some("sha256=".into()),
             encoding: Encoding::Hex,
@@ -397,7 +397,7 @@ mod tests {
     fn template_needs_its_inputs() {
         let spec = |payload: &str| HmacSpec {
             algorithm: Algorithm::Sha1,
-            secrets: vec![Secret::for_test("k")],
+            secrets: vec![Secret::literal("k")],
             header: HeaderName::from_static("x-sig"),
             prefix: None,
             encoding: Encoding::Hex,

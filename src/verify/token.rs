@@ -146,7 +146,7 @@ mod tests {
             TokenKind::Bearer,
             None,
             None,
-            &[Secret::for_test("t0k"), Secret::for_test("n3w")],
+            &[Secret::literal("t0k"), Secret::literal("n3w")],
         )
         .unwrap();
         assert_eq!(check(&v, "authorization", "Bearer t0k"), Ok(()));
@@ -171,7 +171,7 @@ mod tests {
             TokenKind::Bearer,
             Some(HeaderName::from_static("x-gitlab-token")),
             None,
-            &[Secret::for_test("s")],
+            &[Secret::literal("s")],
         )
         .unwrap();
         assert_eq!(check(&v, "x-gitlab-token", "s"), Ok(()));
@@ -184,14 +184,14 @@ mod tests {
     #[test]
     fn basic() {
         let v =
-            TokenVerifier::new(TokenKind::Basic, None, None, &[Secret::for_test("u:p")]).unwrap();
+            TokenVerifier::new(TokenKind::Basic, None, None, &[Secret::literal("u:p")]).unwrap();
         assert_eq!(check(&v, "authorization", "Basic dTpw"), Ok(()));
         assert_eq!(
             check(&v, "authorization", "Basic dTpx"),
             Err(VerifyError::BadCredentials)
         );
         assert!(
-            TokenVerifier::new(TokenKind::Basic, None, None, &[Secret::for_test("nocolon")])
+            TokenVerifier::new(TokenKind::Basic, None, None, &[Secret::literal("nocolon")])
                 .is_err()
         );
     }

@@ -1,0 +1,135 @@
+//! Key and value layouts of the embedded store's keyspaces. Big-endian integers so that byte
+//! order is numeric order; route names never contain `\0` (config validation), so it separates.
+
+pub fn be(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn read_u64(b: &[u8], at: usize) -> Option<u64> {
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_be_bytes)
+}
+
+/// `events`: seq → record.
+pub fn event(seq: u64) -> [u8; 8] {
+    be(seq)
+}
+
+pub fn event_seq(key: &[u8]) -> Option<u64> {
+    read_u64(key, 0)
+}
+
+/// `dedup`: route \0 event_id → (seq, expires_ms).
+pub fn dedup(route: &str, event_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(route.len() + 1 + event_id.len());
+    k.extend_from_slice(route.as_bytes());
+    k.push(0);
+    k.extend_from_slice(event_id.as_bytes());
+    k
+}
+
+pub fn dedup_value(seq: u64, expires_ms: u64) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&be(seq));
+    v[8..].copy_from_slice(&be(expires_ms));
+    v
+}
+
+pub fn parse_dedup_value(v: &[u8]) -> Option<(u64, u64)> {
+    Some((read_u64(v, 0)?, read_u64(v, 8)?))
+}
+
+/// `expiry`: (expires_ms, seq) → ().
+pub fn expiry(expires_ms: u64, seq: u64) -> [u8; 16] {
+    dedup_value(expires_ms, seq)
+}
+
+pub fn parse_expiry(k: &[u8]) -> Option<(u64, u64)> {
+    parse_dedup_value(k)
+}
+
+fn route_prefixed(route: &str, a: u64, b: Option<u64>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(route.len() + 17);
+    k.extend_from_slice(route.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&be(a));
+    if let Some(b) = b {
+        k.extend_from_slice(&be(b));
+    }
+    k
+}
+
+fn split_route(k: &[u8]) -> Option<(&str, &[u8])> {
+    let i = k.iter().position(|b| *b == 0)?;
+    Some((std::str::from_utf8(&k[..i]).ok()?, &k[i + 1..]))
+}
+
+/// `queue`: route \0 due_ms seq → received_ms. Undelivered events, due now or later.
+pub fn queue(route: &str, due_ms: u64, seq: u64) -> Vec<u8> {
+    route_prefixed(route, due_ms, Some(seq))
+}
+
+pub fn parse_queue(k: &[u8]) -> Option<(&str, u64, u64)> {
+    let (route, rest) = split_route(k)?;
+    Some((route, read_u64(rest, 0)?, read_u64(rest, 8)?))
+}
+
+/// `dead`: route \0 seq → (). The dead-letter queue.
+pub fn dead(route: &str, seq: u64) -> Vec<u8> {
+    route_prefixed(route, seq, None)
+}
+
+pub fn parse_dead(k: &[u8]) -> Option<(&str, u64)> {
+    let (route, rest) = split_route(k)?;
+    Some((route, read_u64(rest, 0)?))
+}
+
+/// All `dead` keys of a route.
+pub fn dead_prefix(route: &str) -> Vec<u8> {
+    let mut k = route.as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
+/// Just past every `dead` key of a route.
+pub fn dead_prefix_end(route: &str) -> Vec<u8> {
+    let mut k = route.as_bytes().to_vec();
+    k.push(1);
+    k
+}
+
+/// Where a dead-letter listing continues: the opaque cursor is "route:seq".
+pub fn parse_cursor(after: Option<&str>) -> Option<(String, u64)> {
+    let (r, s) = after?.rsplit_once(':')?;
+    Some((r.to_string(), s.parse().ok()?))
+}
+
+pub fn cursor(route: &str, seq: u64) -> String {
+    format!("{route}:{seq}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_order() {
+        assert_eq!(parse_queue(&queue("r", 5, 9)), Some(("r", 5, 9)));
+        assert_eq!(parse_dead(&dead("route-1", 7)), Some(("route-1", 7)));
+        assert_eq!(parse_dedup_value(&dedup_value(3, 4)), Some((3, 4)));
+        assert_eq!(parse_expiry(&expiry(10, 2)), Some((10, 2)));
+        assert!(
+            queue("r", 1, 900) < queue("r", 2, 1),
+            "due time orders first"
+        );
+        assert!(
+            dead("a", u64::MAX) < dead("b", 0),
+            "routes do not interleave"
+        );
+        assert_eq!(
+            parse_cursor(Some(&cursor("a-b", 12))),
+            Some(("a-b".into(), 12))
+        );
+    }
+}

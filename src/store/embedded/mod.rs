@@ -1,0 +1,456 @@
+//! The embedded store: a fjall database (an LSM tree with a journal) in one directory, written
+//! by a single thread that commits in groups.
+//!
+//! Requests queue their writes; the writer takes everything queued, applies it as one atomic
+//! write batch, makes the journal durable (one fdatasync for the whole group) and only then
+//! answers each request. Reads use the keyspaces directly and never wait for the writer.
+//!
+//! Keyspaces (layouts in `keys`):
+//! - `events`:  seq → record (body and headers until delivered, then a small tombstone)
+//! - `dedup`:   route \0 event_id → (seq, expires_ms)
+//! - `expiry`:  (expires_ms, seq) → ()              dedup keys in expiry order
+//! - `queue`:   route \0 due_ms seq → received_ms    undelivered events (index rebuilt at open)
+//! - `dead`:    route \0 seq → ()                    the dead-letter queue
+//!
+//! Why fjall and not redb: measured on this project's 2-core machine, redb's copy-on-write
+//! B-tree wrote ~7 KB per event and took ~2.3 ms per group commit, capping ingest near 9k
+//! events/s; fjall appends the group to its journal (one sequential write and fdatasync).
+//! Figures in the README.
+
+mod index;
+mod keys;
+mod writer;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use self::index::Index;
+use self::writer::{Op, Writer};
+use super::record::{FORMAT, Phase, Record};
+use super::{
+    Accepted, EventView, Leased, Outcome, Page, Replay, RouteStats, State, Store, StoreError,
+    StoredEvent,
+};
+use crate::event::{NewEvent, now_ms};
+
+/// Queued writes beyond which new events are refused (503) rather than waiting.
+const QUEUE_CAPACITY: usize = 16 * 1024;
+/// Bounds the journal kept for recovery, and so the replay time at start (fjall's minimum).
+const MAX_JOURNAL: u64 = 64 << 20;
+const CACHE: u64 = 32 << 20;
+const MEMTABLE: u64 = 16 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open store {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("store {path} has format {found}, this hookgate reads format {FORMAT}")]
+    Format { path: String, found: u64 },
+}
+
+/// The database and its keyspaces; replaced as a whole when the database is reopened.
+pub struct Handles {
+    db: Database,
+    meta: Keyspace,
+    events: Keyspace,
+    dedup: Keyspace,
+    expiry: Keyspace,
+    queue: Keyspace,
+    dead: Keyspace,
+}
+
+/// State shared by the writer thread and readers.
+pub struct Shared {
+    path: PathBuf,
+    handles: ArcSwap<Handles>,
+    index: Mutex<Index>,
+    leases: Mutex<HashSet<u64>>,
+    healthy: AtomicBool,
+    work: Arc<Notify>,
+}
+
+pub struct Embedded {
+    ops: mpsc::Sender<Op>,
+    shared: Arc<Shared>,
+    max_pending: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded maps stay consistent between statements; a panic elsewhere must not stop
+    // the store from serving.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn open_handles(path: &Path) -> Result<Handles, OpenError> {
+    let shown = path.display().to_string();
+    let err = |e: fjall::Error| OpenError::Open {
+        path: shown.clone(),
+        reason: e.to_string(),
+    };
+    let db = Database::builder(path)
+        .cache_size(CACHE)
+        .max_journaling_size(MAX_JOURNAL)
+        .open()
+        .map_err(err)?;
+    let ks = |name: &str| {
+        db.keyspace(name, || {
+            KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE)
+        })
+        .map_err(err)
+    };
+    let handles = Handles {
+        meta: ks("meta")?,
+        events: ks("events")?,
+        dedup: ks("dedup")?,
+        expiry: ks("expiry")?,
+        queue: ks("queue")?,
+        dead: ks("dead")?,
+        db: db.clone(),
+    };
+    match handles
+        .meta
+        .get("format")
+        .map_err(err)?
+        .and_then(|v| keys::event_seq(&v))
+    {
+        Some(found) if found != FORMAT => Err(OpenError::Format { path: shown, found }),
+        Some(_) => Ok(handles),
+        None => {
+            handles
+                .meta
+                .insert("format", keys::be(FORMAT).to_vec())
+                .map_err(err)?;
+            db.persist(fjall::PersistMode::SyncAll).map_err(err)?;
+            Ok(handles)
+        }
+    }
+}
+
+/// Rebuilds the in-memory index from the durable keyspaces; returns the next seq.
+fn build_index(h: &Handles) -> Result<(Index, u64), fjall::Error> {
+    let mut index = Index::default();
+    for entry in h.queue.iter() {
+        let (k, v) = entry.into_inner()?;
+        if let Some((route, due, seq)) = keys::parse_queue(&k) {
+            let received = keys::event_seq(&v).unwrap_or(due);
+            let r = index.routes.entry(route.to_string()).or_default();
+            r.due.insert((due, seq));
+            r.received.insert(seq, received);
+            index.pending_total += 1;
+        }
+    }
+    for entry in h.dead.iter() {
+        let k = entry.key()?;
+        if let Some((route, _)) = keys::parse_dead(&k) {
+            index.routes.entry(route.to_string()).or_default().dead += 1;
+        }
+    }
+    let last = match h.events.last_key_value() {
+        Some(g) => keys::event_seq(&g.key()?),
+        None => None,
+    };
+    Ok((index, last.map_or(1, |s| s + 1)))
+}
+
+/// Reopens the database after a write failure and rebuilds the index; returns the next seq.
+fn reopen(shared: &Shared) -> Result<u64, OpenError> {
+    let handles = open_handles(&shared.path)?;
+    let (index, next_seq) = build_index(&handles).map_err(|e| OpenError::Open {
+        path: shared.path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    shared.handles.store(Arc::new(handles));
+    *lock(&shared.index) = index;
+    Ok(next_seq)
+}
+
+/// Up to `limit` dead-letter keys, in (route, seq) order, after the cursor.
+fn dead_keys(
+    h: &Handles,
+    route: Option<&str>,
+    after: Option<(&str, u64)>,
+    limit: usize,
+) -> Result<Vec<(String, u64)>, fjall::Error> {
+    let iter = match (route, after) {
+        (Some(r), Some((ar, s))) if ar == r => h
+            .dead
+            .range(keys::dead(r, s.saturating_add(1))..keys::dead_prefix_end(r)),
+        (Some(r), _) => h.dead.prefix(keys::dead_prefix(r)),
+        (None, Some((ar, s))) => h.dead.range(keys::dead(ar, s.saturating_add(1))..),
+        (None, None) => h.dead.iter(),
+    };
+    let mut out = Vec::new();
+    for entry in iter.take(limit) {
+        let k = entry.key()?;
+        if let Some((r, s)) = keys::parse_dead(&k) {
+            out.push((r.to_string(), s));
+        }
+    }
+    Ok(out)
+}
+
+impl Embedded {
+    /// Opens (or creates) the store in `dir` and starts its writer thread.
+    pub fn open(dir: &Path, max_pending: u64) -> Result<Embedded, OpenError> {
+        let handles = open_handles(dir)?;
+        let (index, next_seq) = build_index(&handles).map_err(|e| OpenError::Open {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let shared = Arc::new(Shared {
+            path: dir.to_path_buf(),
+            handles: ArcSwap::from_pointee(handles),
+            index: Mutex::new(index),
+            leases: Mutex::new(HashSet::new()),
+            healthy: AtomicBool::new(true),
+            work: Arc::new(Notify::new()),
+        });
+        let (ops, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let writer = Writer {
+            shared: shared.clone(),
+            next_seq,
+            expiry_from: [0; 16],
+            broken_since: None,
+        };
+        std::thread::Builder::new()
+            .name("hookgate-store".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| OpenError::Open {
+                path: dir.display().to_string(),
+                reason: format!("cannot start writer thread: {e}"),
+            })?;
+        Ok(Embedded {
+            ops,
+            shared,
+            max_pending,
+        })
+    }
+
+    async fn call<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.ops
+            .send(op(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn record(h: &Handles, seq: u64) -> Result<Option<Record>, StoreError> {
+        let Some(raw) = h.events.get(keys::event(seq)).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        match Record::decode(&raw) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) => {
+                tracing::error!(seq, error = %e, "skipping undecodable event record");
+                Ok(None)
+            }
+        }
+    }
+
+    fn view(&self, rec: &Record, seq: u64, now: u64) -> EventView {
+        let state = match rec.phase {
+            Phase::Delivered => State::Delivered,
+            Phase::Dead => State::Dead,
+            Phase::Pending if lock(&self.shared.leases).contains(&seq) => State::InFlight,
+            Phase::Pending if rec.due_ms > now => State::Scheduled,
+            Phase::Pending => State::Pending,
+        };
+        EventView {
+            route: rec.route.clone(),
+            event_id: rec.event_id.clone(),
+            state,
+            attempts: rec.attempts,
+            replays: rec.replays,
+            last_error: rec.last_error.clone(),
+            last_status: rec.last_status,
+            received_at_ms: rec.received_at_ms,
+            next_attempt_at_ms: (rec.phase == Phase::Pending).then_some(rec.due_ms),
+            finished_at_ms: rec.finished_at_ms,
+            body_bytes: rec.body.len(),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for Embedded {
+    async fn accept(&self, event: NewEvent) -> Result<Accepted, StoreError> {
+        if lock(&self.shared.index).pending_total >= self.max_pending {
+            return Err(StoreError::Full(self.max_pending));
+        }
+        let (tx, rx) = oneshot::channel();
+        // Never wait for room: a full write queue means the disk is not keeping up; 503 lets the
+        // sender retry later instead of piling up connections.
+        self.ops
+            .try_send(Op::Accept(event, tx))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Busy,
+                mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+            })?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn lease(&self, route: &str, now: u64, max: usize) -> Result<Leased, StoreError> {
+        let mut out = Leased::default();
+        let mut cold = Vec::new();
+        {
+            let mut index = lock(&self.shared.index);
+            let mut leases = lock(&self.shared.leases);
+            let (picked, next) = index.due(route, now, max, &leases);
+            out.next_due_ms = next;
+            for (_, seq) in picked {
+                leases.insert(seq);
+                match index.take_hot(seq) {
+                    Some(ev) => out.events.push(ev),
+                    None => cold.push(seq),
+                }
+            }
+        }
+        let h = self.shared.handles.load();
+        for seq in cold {
+            match Self::record(&h, seq) {
+                Ok(Some(r)) if r.phase == Phase::Pending => {
+                    out.events.push(StoredEvent::from_record(seq, r))
+                }
+                other => {
+                    // Not deliverable after all: hand the slot back.
+                    lock(&self.shared.leases).remove(&seq);
+                    other?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError> {
+        let r = self.call(|tx| Op::Complete(event.seq, outcome, tx)).await;
+        if r.is_err() {
+            self.release(event);
+        }
+        r
+    }
+
+    fn release(&self, event: &StoredEvent) {
+        lock(&self.shared.leases).remove(&event.seq);
+        self.shared.work.notify_one();
+    }
+
+    async fn dead_letters(
+        &self,
+        route: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let h = self.shared.handles.load();
+        let cursor = keys::parse_cursor(after);
+        let found = dead_keys(
+            &h,
+            route,
+            cursor.as_ref().map(|(r, s)| (r.as_str(), *s)),
+            limit + 1,
+        )
+        .map_err(unavailable)?;
+        let more = found.len() > limit;
+        let now = now_ms();
+        let mut items = Vec::new();
+        let mut last = None;
+        for (route, seq) in found.into_iter().take(limit) {
+            if let Some(rec) = Self::record(&h, seq)? {
+                items.push(self.view(&rec, seq, now));
+            }
+            last = Some(keys::cursor(&route, seq));
+        }
+        Ok(Page {
+            items,
+            next: if more { last } else { None },
+        })
+    }
+
+    async fn replay(&self, route: &str, event_id: &str) -> Result<Replay, StoreError> {
+        self.call(|tx| Op::Replay(route.to_string(), event_id.to_string(), tx))
+            .await
+    }
+
+    async fn replay_batch(
+        &self,
+        route: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(u64, Option<String>), StoreError> {
+        let cursor = keys::parse_cursor(after);
+        self.call(|tx| Op::ReplayBatch(route.map(String::from), cursor, limit, tx))
+            .await
+    }
+
+    async fn find(&self, routes: &[String], event_id: &str) -> Result<Vec<EventView>, StoreError> {
+        let h = self.shared.handles.load();
+        let now = now_ms();
+        let mut out = Vec::new();
+        for route in routes {
+            let Some(v) = h
+                .dedup
+                .get(keys::dedup(route, event_id))
+                .map_err(unavailable)?
+            else {
+                continue;
+            };
+            let Some((seq, _)) = keys::parse_dedup_value(&v) else {
+                continue;
+            };
+            if let Some(rec) = Self::record(&h, seq)? {
+                out.push(self.view(&rec, seq, now));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn expire(&self, now: u64) -> Result<u64, StoreError> {
+        const BATCH: usize = 1000;
+        let mut total = 0;
+        loop {
+            let n = self.call(|tx| Op::Expire(now, BATCH, tx)).await?;
+            total += n;
+            if n < BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    fn stats(&self) -> Vec<RouteStats> {
+        lock(&self.shared.index)
+            .routes
+            .iter()
+            .map(|(route, r)| RouteStats {
+                route: route.clone(),
+                pending: r.due.len() as u64,
+                oldest_received_ms: r.received.first_key_value().map(|(_, received)| *received),
+                dead: r.dead,
+            })
+            .collect()
+    }
+
+    fn ready(&self) -> bool {
+        self.shared.healthy.load(Ordering::Relaxed) && !self.ops.is_closed()
+    }
+
+    fn work_signal(&self) -> Arc<Notify> {
+        self.shared.work.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests;

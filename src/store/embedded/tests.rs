@@ -1,0 +1,261 @@
+//! The embedded store against its own contract, on a real database in a temp directory.
+
+use super::*;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::time::Duration;
+
+fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
+    NewEvent {
+        route: route.into(),
+        event_id: id.into(),
+        dedup_ttl: ttl,
+        received_at_ms: now_ms(),
+        client_ip: "192.0.2.1".parse().unwrap(),
+        target: "/x".into(),
+        headers: vec![("content-type".into(), b"application/json".to_vec())],
+        body: Bytes::from_static(b"{\"a\":1}"),
+    }
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn open(dir: &Path, max_pending: u64) -> Embedded {
+    // The previous instance's writer thread may still hold the file for a moment.
+    for _ in 0..200 {
+        if let Ok(s) = Embedded::open(dir, max_pending) {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("cannot reopen store");
+}
+
+async fn state(s: &Embedded, route: &str, id: &str) -> Option<State> {
+    s.find(&[route.to_string()], id)
+        .await
+        .unwrap()
+        .first()
+        .map(|v| v.state)
+}
+
+#[tokio::test]
+async fn dedup_lease_deliver_and_tombstone() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    assert_eq!(
+        s.accept(event("r", "a", HOUR)).await.unwrap(),
+        Accepted::New
+    );
+    assert_eq!(
+        s.accept(event("r", "a", HOUR)).await.unwrap(),
+        Accepted::Duplicate
+    );
+    assert_eq!(
+        s.accept(event("other", "a", HOUR)).await.unwrap(),
+        Accepted::New,
+        "dedup is per route"
+    );
+    let leased = s.lease("r", now_ms(), 10).await.unwrap();
+    assert_eq!(leased.events.len(), 1);
+    let ev = &leased.events[0];
+    assert_eq!(
+        (ev.event_id.as_str(), ev.body.as_ref(), ev.attempts),
+        ("a", &b"{\"a\":1}"[..], 0)
+    );
+    assert_eq!(
+        ev.headers,
+        vec![("content-type".to_string(), b"application/json".to_vec())]
+    );
+    assert!(
+        s.lease("r", now_ms(), 10).await.unwrap().events.is_empty(),
+        "a leased event is not handed out twice"
+    );
+    assert_eq!(state(&s, "r", "a").await, Some(State::InFlight));
+    s.complete(ev, Outcome::Delivered { status: 200 })
+        .await
+        .unwrap();
+    let v = &s.find(&["r".into()], "a").await.unwrap()[0];
+    assert_eq!(
+        (v.state, v.attempts, v.body_bytes),
+        (State::Delivered, 1, 0)
+    );
+    assert_eq!(
+        s.accept(event("r", "a", HOUR)).await.unwrap(),
+        Accepted::Duplicate
+    );
+    let stats: HashMap<String, u64> = s
+        .stats()
+        .into_iter()
+        .map(|r| (r.route, r.pending))
+        .collect();
+    assert_eq!((stats["r"], stats["other"]), (0, 1));
+}
+
+#[tokio::test]
+async fn expired_dedup_keys_accept_again_and_are_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    let ttl = Duration::from_millis(20);
+    assert_eq!(s.accept(event("r", "a", ttl)).await.unwrap(), Accepted::New);
+    let ev = s.lease("r", now_ms(), 1).await.unwrap().events.remove(0);
+    s.complete(&ev, Outcome::Delivered { status: 200 })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(s.expire(now_ms()).await.unwrap(), 1);
+    assert_eq!(
+        state(&s, "r", "a").await,
+        None,
+        "tombstone removed with its dedup key"
+    );
+    assert_eq!(s.accept(event("r", "a", ttl)).await.unwrap(), Accepted::New);
+    // An undelivered event outlives its dedup key, and is removed once delivered.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    s.expire(now_ms()).await.unwrap();
+    assert_eq!(state(&s, "r", "a").await, Some(State::Pending));
+    let ev = s.lease("r", now_ms(), 1).await.unwrap().events.remove(0);
+    s.complete(&ev, Outcome::Delivered { status: 200 })
+        .await
+        .unwrap();
+    assert_eq!(state(&s, "r", "a").await, None);
+}
+
+#[tokio::test]
+async fn retries_wait_until_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    s.accept(event("r", "a", HOUR)).await.unwrap();
+    let ev = s.lease("r", now_ms(), 1).await.unwrap().events.remove(0);
+    let at = now_ms() + 60_000;
+    s.complete(
+        &ev,
+        Outcome::Retry {
+            at_ms: at,
+            error: "HTTP 503".into(),
+            status: Some(503),
+        },
+    )
+    .await
+    .unwrap();
+    let l = s.lease("r", now_ms(), 10).await.unwrap();
+    assert!(l.events.is_empty());
+    assert_eq!(l.next_due_ms, Some(at));
+    let v = &s.find(&["r".into()], "a").await.unwrap()[0];
+    assert_eq!(
+        (v.state, v.attempts, v.last_error.as_deref()),
+        (State::Scheduled, 1, Some("HTTP 503"))
+    );
+    let l = s.lease("r", at, 10).await.unwrap();
+    assert_eq!(l.events[0].attempts, 1);
+}
+
+#[tokio::test]
+async fn dead_letters_page_and_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    for id in ["a", "b", "c"] {
+        s.accept(event("r", id, HOUR)).await.unwrap();
+    }
+    for ev in s.lease("r", now_ms(), 10).await.unwrap().events {
+        s.complete(
+            &ev,
+            Outcome::Dead {
+                error: "HTTP 400".into(),
+                status: Some(400),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.stats()[0].dead, 3);
+    let p1 = s.dead_letters(Some("r"), None, 2).await.unwrap();
+    assert_eq!(p1.items.len(), 2);
+    let p2 = s
+        .dead_letters(Some("r"), p1.next.as_deref(), 2)
+        .await
+        .unwrap();
+    assert_eq!((p2.items.len(), p2.next.is_none()), (1, true));
+    assert_eq!(s.dead_letters(None, None, 10).await.unwrap().items.len(), 3);
+    assert_eq!(s.replay("r", "a").await.unwrap(), Replay::Replayed);
+    assert_eq!(s.replay("r", "a").await.unwrap(), Replay::NotDead);
+    assert_eq!(s.replay("r", "zzz").await.unwrap(), Replay::NotFound);
+    let (n, next) = s.replay_batch(Some("r"), None, 1).await.unwrap();
+    assert_eq!(n, 1);
+    let (n, next) = s.replay_batch(Some("r"), next.as_deref(), 1).await.unwrap();
+    assert_eq!((n, next), (1, None));
+    let st = &s.stats()[0];
+    assert_eq!((st.dead, st.pending), (0, 3));
+    let again = s.lease("r", now_ms(), 10).await.unwrap();
+    assert!(
+        again.events.iter().all(|e| e.attempts == 0),
+        "a replay starts a fresh attempt budget"
+    );
+    assert_eq!(s.find(&["r".into()], "a").await.unwrap()[0].replays, 1);
+}
+
+#[tokio::test]
+async fn replay_finds_the_dead_event_behind_a_newer_one_with_the_same_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    let ttl = Duration::from_millis(10);
+    s.accept(event("r", "a", ttl)).await.unwrap();
+    let ev = s.lease("r", now_ms(), 1).await.unwrap().events.remove(0);
+    s.complete(
+        &ev,
+        Outcome::Dead {
+            error: "x".into(),
+            status: None,
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(s.accept(event("r", "a", ttl)).await.unwrap(), Accepted::New);
+    assert_eq!(s.replay("r", "a").await.unwrap(), Replay::Replayed);
+}
+
+#[tokio::test]
+async fn survives_reopen_and_bounds_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path(), 2);
+        s.accept(event("r", "a", HOUR)).await.unwrap();
+        s.accept(event("r", "b", HOUR)).await.unwrap();
+        assert!(matches!(
+            s.accept(event("r", "c", HOUR)).await,
+            Err(StoreError::Full(2))
+        ));
+        let ev = s.lease("r", now_ms(), 1).await.unwrap().events.remove(0);
+        s.complete(
+            &ev,
+            Outcome::Dead {
+                error: "x".into(),
+                status: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let s = open(dir.path(), 2);
+    let st = &s.stats()[0];
+    assert_eq!((st.pending, st.dead), (1, 1));
+    assert!(st.oldest_received_ms.is_some());
+    assert_eq!(
+        s.accept(event("r", "b", HOUR)).await.unwrap(),
+        Accepted::Duplicate
+    );
+    assert_eq!(
+        s.accept(event("r", "c", HOUR)).await.unwrap(),
+        Accepted::New
+    );
+    let leased = s.lease("r", now_ms(), 10).await.unwrap();
+    let ids: Vec<&str> = leased.events.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["b", "c"],
+        "arrival order, sequence continues after reopen"
+    );
+    s.release(&leased.events[0]);
+    assert_eq!(s.lease("r", now_ms(), 10).await.unwrap().events.len(), 1);
+}
