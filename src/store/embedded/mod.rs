@@ -305,23 +305,30 @@ impl Store for Embedded {
     }
 
     async fn lease(&self, route: &str, now: u64, max: usize) -> Result<Leased, StoreError> {
-        let mut out = Leased::default();
-        let mut cold = Vec::new();
-        {
+        // Kept in due order: hot events from memory, the others read back from disk.
+        let (slots, next_due_ms): (Vec<(u64, Option<StoredEvent>)>, _) = {
             let mut index = lock(&self.shared.index);
             let mut leases = lock(&self.shared.leases);
             let (picked, next) = index.due(route, now, max, &leases);
-            out.next_due_ms = next;
-            for (_, seq) in picked {
-                leases.insert(seq);
-                match index.take_hot(seq) {
-                    Some(ev) => out.events.push(ev),
-                    None => cold.push(seq),
-                }
-            }
-        }
+            let slots = picked
+                .into_iter()
+                .map(|(_, seq)| {
+                    leases.insert(seq);
+                    (seq, index.take_hot(seq))
+                })
+                .collect();
+            (slots, next)
+        };
         let h = self.shared.handles.load();
-        for seq in cold {
+        let mut out = Leased {
+            events: Vec::with_capacity(slots.len()),
+            next_due_ms,
+        };
+        for (seq, hot) in slots {
+            if let Some(ev) = hot {
+                out.events.push(ev);
+                continue;
+            }
             match Self::record(&h, seq) {
                 Ok(Some(r)) if r.phase == Phase::Pending => {
                     out.events.push(StoredEvent::from_record(seq, r))
