@@ -623,3 +623,86 @@ async fn sigkill_under_concurrent_load_loses_nothing_acked() {
     .expect("every acked event delivered after the restart");
     assert!(delivered.is_subset(&sent), "delivered something never sent");
 }
+
+#[tokio::test]
+async fn per_upstream_concurrency_is_a_hard_limit() {
+    let (gw, up) = setup("", "concurrency = 2", "").await;
+    up.set_default(Reply {
+        status: 200,
+        delay: Duration::from_millis(150),
+        headers: vec![],
+    });
+    let c = client();
+    for i in 0..8 {
+        assert_eq!(
+            send_signed(
+                &c,
+                &gw.url("/hooks/limai"),
+                &event_body(&format!("evt_cc{i}"))
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    eventually(WAIT, async || (up.count() == 8).then_some(()))
+        .await
+        .expect("all delivered");
+    assert_eq!(up.max_in_flight(), 2);
+}
+
+#[tokio::test]
+async fn configured_accept_answer() {
+    let (gw, _up) = setup(
+        r#"response = { status = 202, body = '{"received":true,"id":"{event_id}"}', headers = { "X-Route" = "{route}" } }"#,
+        "",
+        "",
+    )
+    .await;
+    let body = event_body("evt_custom");
+    let resp = client()
+        .post(gw.url("/hooks/limai"))
+        .header(
+            "x-webhook-signature",
+            format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    assert_eq!(resp.headers()["x-route"], "limai");
+    assert_eq!(
+        resp.text().await.unwrap(),
+        r#"{"received":true,"id":"evt_custom"}"#
+    );
+}
+
+#[tokio::test]
+async fn connection_refused_is_retried_until_the_upstream_exists() {
+    // The upstream URL points at a closed port; a reload points it at a live one.
+    let live = Upstream::start();
+    let dead_port = free_port();
+    let routes = |url: &str| {
+        format!(
+            "{}\n{}",
+            upstream_block("orders", url, "max_attempts = 1000"),
+            limai_route("limai", "/hooks/limai", "orders", "")
+        )
+    };
+    let gw = Gateway::start(
+        "",
+        &routes(&format!("http://127.0.0.1:{dead_port}/")),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_refused")).await;
+    let st = wait_state(&c, &gw, "evt_refused", "scheduled").await;
+    assert!(
+        st["last_error"].as_str().unwrap().contains("connect"),
+        "{st}"
+    );
+    gw.rewrite_config("", &routes(&live.url("/")));
+    wait_state(&c, &gw, "evt_refused", "delivered").await;
+    assert_eq!(live.count(), 1);
+}

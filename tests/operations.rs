@@ -234,6 +234,9 @@ async fn sigterm_leaves_undeliverable_events_queued_for_the_next_start() {
             .0,
         200
     );
+    eventually(WAIT, async || (up.count() >= 1).then_some(()))
+        .await
+        .expect("a first attempt failed");
     gw.terminate();
     up.set_default(Reply::status(200));
     gw.spawn();
@@ -356,4 +359,118 @@ async fn dlq_cli_lists_and_replays() {
     .expect("replayed delivery");
     let (ok, _, err) = cli(&["replay"]);
     assert!(!ok && err.contains("--all"), "{err}");
+}
+
+#[test]
+fn a_taken_port_is_a_clear_startup_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{}\"\n[store]\npath = \"{}\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n[routes.r]\npath = \"/r\"\nupstream = \"a\"\nverify = {{ scheme = \"none\" }}\n",
+            free_port(),
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no 30 s of bind retries"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "cannot listen on 127.0.0.1:{port} (server.listen)"
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_never_reach_logs_errors_or_metrics() {
+    let up = Upstream::start();
+    let secret = "s3cr3t-value-that-must-not-leak";
+    let gw = Gateway::start(
+        "",
+        &routes(&up, "LIMAI_SECRET"),
+        &[("LIMAI_SECRET", secret)],
+    );
+    let c = client();
+    // Forged and valid requests, a failing reload: everything that logs.
+    let body = event_body("evt_leak");
+    for sig in ["sha256=00", "garbage"] {
+        c.post(gw.url("/hooks/limai"))
+            .header("x-webhook-signature", sig)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+    }
+    c.post(gw.url("/hooks/limai"))
+        .header(
+            "x-webhook-signature",
+            format!("sha256={}", hmac_hex(secret, body.as_bytes())),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    std::fs::write(
+        gw.config_path(),
+        std::fs::read_to_string(gw.config_path()).unwrap() + "\nbroken = [",
+    )
+    .unwrap();
+    eventually(WAIT, async || {
+        let (_, h) = get_json(&c, &gw.admin("/healthz")).await;
+        h["last_reload_error"].as_str().map(String::from)
+    })
+    .await
+    .expect("reload error");
+    let metrics = c
+        .get(gw.admin("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (_, health) = get_json(&c, &gw.admin("/healthz")).await;
+    let (_, event) = get_json(&c, &gw.admin("/events/evt_leak")).await;
+    for (what, text) in [
+        ("log", gw.logs()),
+        ("metrics", metrics),
+        ("healthz", health.to_string()),
+        ("events", event.to_string()),
+    ] {
+        assert!(!text.contains(secret), "the secret leaked into the {what}");
+    }
+    // A literal secret in the file is accepted with a warning that does not repeat it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lit.toml");
+    std::fs::write(&path, format!("[server]\nlisten = \"0.0.0.0:8080\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n[routes.r]\npath = \"/r\"\nupstream = \"a\"\nverify = {{ scheme = \"bearer\", secrets = [\"{secret}\"] }}\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && all.contains("written literally"),
+        "{all}"
+    );
+    assert!(!all.contains(secret), "{all}");
 }

@@ -48,6 +48,8 @@ impl Reply {
 
 struct State {
     received: Vec<Received>,
+    in_flight: usize,
+    max_in_flight: usize,
     /// Answers used one per request, in order; then `default`.
     script: VecDeque<Reply>,
     default: Reply,
@@ -67,6 +69,8 @@ impl Upstream {
         let addr = listener.local_addr().expect("addr");
         let state = Arc::new(Mutex::new(State {
             received: Vec::new(),
+            in_flight: 0,
+            max_in_flight: 0,
             script: VecDeque::new(),
             default: Reply::status(200),
         }));
@@ -98,6 +102,11 @@ impl Upstream {
 
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
+    }
+
+    /// The most requests this upstream was ever serving at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
     }
 
     pub fn count(&self) -> usize {
@@ -134,12 +143,15 @@ async fn serve(listener: TcpListener, st: Arc<Mutex<State>>) {
                             headers,
                             body,
                         });
+                        s.in_flight += 1;
+                        s.max_in_flight = s.max_in_flight.max(s.in_flight);
                         let d = s.default.clone();
                         s.script.pop_front().unwrap_or(d)
                     };
                     if !reply.delay.is_zero() {
                         tokio::time::sleep(reply.delay).await;
                     }
+                    st.lock().unwrap().in_flight -= 1;
                     let mut resp = Response::new(Full::new(Bytes::from_static(b"ok")));
                     *resp.status_mut() = http::StatusCode::from_u16(reply.status).unwrap();
                     for (k, v) in reply.headers {
