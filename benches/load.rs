@@ -155,6 +155,19 @@ fn wait_port(addr: SocketAddr) {
     }
 }
 
+/// A listener that accepts connections and never answers (and never closes them).
+fn blackhole() -> SocketAddr {
+    let l = StdListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    addr
+}
+
 fn spawn_self(mode: &str) -> Proc {
     let port = free_port();
     let child = Command::new(std::env::current_exe().expect("exe"))
@@ -167,7 +180,7 @@ fn spawn_self(mode: &str) -> Proc {
     Proc { child, addr }
 }
 
-fn spawn_hookgate(dir: &Path, sink: SocketAddr) -> (Proc, SocketAddr) {
+fn spawn_hookgate(dir: &Path, sink: SocketAddr, blackhole: SocketAddr) -> (Proc, SocketAddr) {
     let (port, admin) = (free_port(), free_port());
     let config = format!(
         r#"[server]
@@ -189,8 +202,21 @@ path = "/hooks/bench"
 upstream = "sink"
 verify = {{ scheme = "hmac", header = "X-Webhook-Signature", prefix = "sha256=", secrets = ["env:BENCH_SECRET"] }}
 event_id = "json:/eventId"
+
+# Ingest alone: this upstream accepts connections and never answers, and takes one attempt
+# at a time, so no delivery work competes with the intake path.
+[upstreams.nowhere]
+url = "http://{blackhole}/"
+timeout = "1h"
+concurrency = 1
+
+[routes.held]
+path = "/hooks/held"
+upstream = "nowhere"
+verify = {{ scheme = "hmac", header = "X-Webhook-Signature", prefix = "sha256=", secrets = ["env:BENCH_SECRET"] }}
+event_id = "json:/eventId"
 "#,
-        data = dir.join("data").display()
+        data = dir.join("data").display(),
     );
     let path = dir.join("hookgate.toml");
     std::fs::write(&path, config).expect("config");
@@ -212,7 +238,7 @@ event_id = "json:/eventId"
 }
 
 /// One signed request with a unique event ID, as raw HTTP/1.1 bytes.
-fn request(conn: usize, seq: u64, run: u64) -> Vec<u8> {
+fn request(path: &str, conn: usize, seq: u64, run: u64) -> Vec<u8> {
     let body = format!(
         r#"{{"eventId":"evt_{run}_{conn}_{seq}","eventType":"DOCUMENT_EXTRACTED","data":{{"fileId":"file_{seq}","schemaId":"schema_42","status":"done"}}}}"#
     );
@@ -222,7 +248,7 @@ fn request(conn: usize, seq: u64, run: u64) -> Vec<u8> {
     let mut req = Vec::with_capacity(256 + body.len());
     let _ = write!(
         req,
-        "POST /hooks/bench HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Webhook-Signature: sha256={sig}\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Webhook-Signature: sha256={sig}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     req
@@ -274,6 +300,7 @@ struct Outcome {
 fn drive(
     rt: &tokio::runtime::Runtime,
     addr: SocketAddr,
+    path: &'static str,
     conns: usize,
     dur: Duration,
     run: u64,
@@ -292,7 +319,7 @@ fn drive(
                 let mut buf = Vec::with_capacity(1024);
                 let mut seq = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let req = request(c, seq, run);
+                    let req = request(path, c, seq, run);
                     seq += 1;
                     let t = Instant::now();
                     if s.write_all(&req).await.is_err() {
@@ -374,12 +401,13 @@ fn measure(
     name: &'static str,
     rt: &tokio::runtime::Runtime,
     server: &Proc,
+    path: &'static str,
     conns: usize,
     dur: Duration,
     run: u64,
 ) -> Row {
     let cpu0 = server.cpu();
-    let o = drive(rt, server.addr, conns, dur, run);
+    let o = drive(rt, server.addr, path, conns, dur, run);
     let cpu = server.cpu().saturating_sub(cpu0);
     let q = |p: f64| o.latency.value_at_quantile(p) as f64 / 1000.0;
     Row {
@@ -406,15 +434,30 @@ fn orchestrate() {
 
     let sink = spawn_self("--serve-sink");
     let bare = spawn_self("--serve-bare");
-    let (hookgate, admin) = spawn_hookgate(dir.path(), sink.addr);
+    let blackhole = blackhole();
+    let (hookgate, admin) = spawn_hookgate(dir.path(), sink.addr, blackhole);
     eprintln!(
         "load bench: {conns} connections, {secs} s per run, {rounds} rounds, {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
     // Warm both (connections, page cache, allocator) without recording.
-    let _ = drive(&rt, bare.addr, conns, Duration::from_secs(2), 1_000);
-    let _ = drive(&rt, hookgate.addr, conns, Duration::from_secs(2), 1_001);
+    let _ = drive(
+        &rt,
+        bare.addr,
+        "/hooks/bench",
+        conns,
+        Duration::from_secs(2),
+        1_000,
+    );
+    let _ = drive(
+        &rt,
+        hookgate.addr,
+        "/hooks/bench",
+        conns,
+        Duration::from_secs(2),
+        1_001,
+    );
 
     let mut rows = Vec::new();
     let mut backlog_notes = Vec::new();
@@ -423,18 +466,20 @@ fn orchestrate() {
             "bare hyper (202)",
             &rt,
             &bare,
+            "/hooks/bench",
             conns,
             dur,
-            2 * round,
+            3 * round,
         ));
         let delivered0 = sink_count(&rt, sink.addr);
         let row = measure(
-            "hookgate (verify+fsync+202)",
+            "hookgate (verify+fsync+202, delivering)",
             &rt,
             &hookgate,
+            "/hooks/bench",
             conns,
             dur,
-            2 * round + 1,
+            3 * round + 1,
         );
         let delivered = sink_count(&rt, sink.addr) - delivered0;
         let accepted = (row.rps * dur.as_secs_f64()).round() as u64;
@@ -453,6 +498,15 @@ fn orchestrate() {
             t.elapsed().as_secs_f64()
         ));
         rows.push(row);
+        rows.push(measure(
+            "hookgate, ingest only (delivery held)",
+            &rt,
+            &hookgate,
+            "/hooks/held",
+            conns,
+            dur,
+            3 * round + 2,
+        ));
     }
 
     println!("\n| run | server | req/s | p50 ms | p99 ms | CPU µs/req | non-2xx |");
@@ -460,7 +514,7 @@ fn orchestrate() {
     for (i, r) in rows.iter().enumerate() {
         println!(
             "| {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {} |",
-            i / 2 + 1,
+            i / 3 + 1,
             r.name,
             r.rps,
             r.p50_ms,
@@ -470,14 +524,18 @@ fn orchestrate() {
         );
     }
     println!();
-    for pair in rows.chunks(2) {
-        if let [b, h] = pair {
-            println!(
-                "ratio hookgate/bare: req/s {:.0} %, p99 {:+.2} ms, CPU per request {:.1}x",
-                100.0 * h.rps / b.rps,
-                h.p99_ms - b.p99_ms,
-                h.cpu_us / b.cpu_us.max(1.0)
-            );
+    for (i, round) in rows.chunks(3).enumerate() {
+        if let [b, rest @ ..] = round {
+            for h in rest {
+                println!(
+                    "round {}, {} / bare: req/s {:.0} %, p99 {:+.2} ms, CPU per request {:.1}x",
+                    i + 1,
+                    h.name,
+                    100.0 * h.rps / b.rps,
+                    h.p99_ms - b.p99_ms,
+                    h.cpu_us / b.cpu_us.max(1.0)
+                );
+            }
         }
     }
     for n in backlog_notes {

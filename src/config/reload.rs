@@ -36,12 +36,12 @@ impl Reloader {
     pub fn reload(&self, why: &str) -> bool {
         match load(&self.path) {
             Ok(new) => {
-                METRICS.reloads.with_label_values(&["success"]).inc();
                 self.life.set_reload_error(None);
                 let old = self.config.load();
                 if new.hash == old.hash {
                     return false;
                 }
+                METRICS.reloads.with_label_values(&["success"]).inc();
                 for w in &new.warnings {
                     tracing::warn!("{w}");
                 }
@@ -90,14 +90,15 @@ impl BackgroundService for Reloader {
             }
         };
         let (tx, mut changes) = mpsc::channel::<()>(1);
+        // Changes to the file, or (Kubernetes) to the `..data` symlink a mounted ConfigMap is
+        // updated through; the file's own name never shows up in those events.
         let name = self.path.file_name().map(|n| n.to_os_string());
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if let Ok(ev) = res
-                && ev
-                    .paths
-                    .iter()
-                    .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
-            {
+            let relevant = |p: &std::path::PathBuf| {
+                let n = p.file_name().map(|n| n.to_os_string());
+                n == name || n.is_some_and(|n| n.to_string_lossy().starts_with(".."))
+            };
+            if res.is_ok_and(|ev| !ev.kind.is_access() && ev.paths.iter().any(relevant)) {
                 // A change already pending covers this one.
                 let _ = tx.try_send(());
             }
