@@ -121,14 +121,7 @@ async fn bad_or_missing_signature_is_401_never_delivered_and_never_deduplicated(
         .expect("genuine event delivered");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(up.count(), 1);
-    let metrics = c
-        .get(gw.admin("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&c, &gw).await;
     assert!(
         metrics.contains(r#"hookgate_requests_total{outcome="unauthorized",route="limai"} 4"#),
         "{metrics}"
@@ -410,14 +403,7 @@ async fn upstream_400_is_dead_lettered_at_once_then_replayed() {
     .await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 1);
     assert!(rest["next"].is_null());
-    let metrics = c
-        .get(gw.admin("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&c, &gw).await;
     assert!(
         metrics.contains(r#"hookgate_dead_letters{route="limai"} 3"#),
         "{metrics}"
@@ -520,18 +506,12 @@ async fn queue_bound_answers_503_with_retry_after() {
         &[("LIMAI_SECRET", SECRET)],
     );
     let c = client();
-    for i in 0..3 {
-        assert_eq!(
-            send_signed(
-                &c,
-                &gw.url("/hooks/limai"),
-                &event_body(&format!("evt_q{i}"))
-            )
-            .await
-            .0,
-            200
-        );
-    }
+    accept_all(
+        &c,
+        &gw.url("/hooks/limai"),
+        (0..3).map(|i| format!("evt_q{i}")),
+    )
+    .await;
     let resp = c
         .post(gw.url("/hooks/limai"))
         .header(
@@ -633,18 +613,12 @@ async fn per_upstream_concurrency_is_a_hard_limit() {
         headers: vec![],
     });
     let c = client();
-    for i in 0..8 {
-        assert_eq!(
-            send_signed(
-                &c,
-                &gw.url("/hooks/limai"),
-                &event_body(&format!("evt_cc{i}"))
-            )
-            .await
-            .0,
-            200
-        );
-    }
+    accept_all(
+        &c,
+        &gw.url("/hooks/limai"),
+        (0..8).map(|i| format!("evt_cc{i}")),
+    )
+    .await;
     eventually(WAIT, async || (up.count() == 8).then_some(()))
         .await
         .expect("all delivered");

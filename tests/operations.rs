@@ -80,14 +80,7 @@ async fn new_secret_takes_effect_without_restart_and_broken_config_keeps_the_old
         200,
         "old config keeps serving"
     );
-    let metrics = c
-        .get(gw.admin("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&c, &gw).await;
     assert!(
         metrics.contains(r#"hookgate_config_reloads_total{result="error"} 1"#),
         "{metrics}"
@@ -103,6 +96,14 @@ async fn new_secret_takes_effect_without_restart_and_broken_config_keeps_the_old
     .expect("reloaded by SIGHUP");
 }
 
+fn check(path: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn check_prints_file_line_and_column_for_every_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -112,11 +113,7 @@ fn check_prints_file_line_and_column_for_every_error() {
         "[server]\nlisten = \"0.0.0.0:8080\"\nmax_body_bytes = \"lots\"\n\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\ncolour = \"blue\"\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check(&path);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -129,11 +126,7 @@ fn check_prints_file_line_and_column_for_every_error() {
         "[server]\nlisten = \"0.0.0.0:8080\"\nmax_body_bytes = \"lots\"\n\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n\n[routes.r]\npath = \"/r\"\nupstream = \"b\"\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check(&path);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let p = path.display();
@@ -154,11 +147,7 @@ fn check_prints_file_line_and_column_for_every_error() {
 
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "[server]\nlisten = \"0.0.0.0:8080\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n[routes.r]\npath = \"/r\"\nupstream = \"a\"\nverify = { scheme = \"none\" }\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
-        .args(["check", "--config"])
-        .arg(&good)
-        .output()
-        .unwrap();
+    let out = check(&good);
     assert!(
         out.status.success(),
         "{}",
@@ -258,49 +247,24 @@ async fn admin_token_protects_the_admin_api_but_not_probes() {
         &[("LIMAI_SECRET", SECRET), ("ADMIN_TOKEN", "adm1n")],
     );
     let c = client();
+    let status = async |req: reqwest::RequestBuilder| req.send().await.unwrap().status().as_u16();
+    assert_eq!(status(c.get(gw.admin("/healthz"))).await, 200);
+    assert_eq!(status(c.get(gw.admin("/readyz"))).await, 200);
+    assert_eq!(status(c.get(gw.admin("/dlq"))).await, 401);
     assert_eq!(
-        c.get(gw.admin("/healthz")).send().await.unwrap().status(),
-        200
-    );
-    assert_eq!(
-        c.get(gw.admin("/readyz")).send().await.unwrap().status(),
-        200
-    );
-    assert_eq!(c.get(gw.admin("/dlq")).send().await.unwrap().status(), 401);
-    assert_eq!(
-        c.get(gw.admin("/metrics"))
-            .bearer_auth("wrong")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(c.get(gw.admin("/metrics")).bearer_auth("wrong")).await,
         401
     );
     assert_eq!(
-        c.get(gw.admin("/dlq"))
-            .bearer_auth("adm1n")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(c.get(gw.admin("/dlq")).bearer_auth("adm1n")).await,
         200
     );
     assert_eq!(
-        c.get(gw.admin("/nothing"))
-            .bearer_auth("adm1n")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(c.get(gw.admin("/nothing")).bearer_auth("adm1n")).await,
         404
     );
     assert_eq!(
-        c.delete(gw.admin("/dlq"))
-            .bearer_auth("adm1n")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(c.delete(gw.admin("/dlq")).bearer_auth("adm1n")).await,
         405
     );
 }
@@ -436,14 +400,7 @@ async fn secrets_never_reach_logs_errors_or_metrics() {
     })
     .await
     .expect("reload error");
-    let metrics = c
-        .get(gw.admin("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&c, &gw).await;
     let (_, health) = get_json(&c, &gw.admin("/healthz")).await;
     let (_, event) = get_json(&c, &gw.admin("/events/evt_leak")).await;
     for (what, text) in [
@@ -458,11 +415,7 @@ async fn secrets_never_reach_logs_errors_or_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lit.toml");
     std::fs::write(&path, format!("[server]\nlisten = \"0.0.0.0:8080\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n[routes.r]\npath = \"/r\"\nupstream = \"a\"\nverify = {{ scheme = \"bearer\", secrets = [\"{secret}\"] }}\n")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check(&path);
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

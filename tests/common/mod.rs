@@ -286,3 +286,21 @@ pub async fn get_json(c: &reqwest::Client, url: &str) -> (u16, serde_json::Value
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// Sends a correctly signed event for each ID and asserts each was accepted.
+pub async fn accept_all(c: &reqwest::Client, url: &str, ids: impl IntoIterator<Item = String>) {
+    for id in ids {
+        let (status, v) = send_signed(c, url, &event_body(&id)).await;
+        assert_eq!(status, 200, "{id}: {v}");
+    }
+}
+
+pub async fn metrics(c: &reqwest::Client, gw: &Gateway) -> String {
+    c.get(gw.admin("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body")
+}

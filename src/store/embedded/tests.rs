@@ -20,6 +20,14 @@ fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+async fn kill(s: &Embedded, ev: &StoredEvent) {
+    let dead = Outcome::Dead {
+        error: "x".into(),
+        status: None,
+    };
+    s.complete(ev, dead).await.unwrap();
+}
+
 fn open(dir: &Path, max_pending: u64) -> Embedded {
     // The previous instance's writer thread may still hold the file for a moment.
     for _ in 0..200 {
@@ -201,15 +209,7 @@ async fn replay_finds_the_dead_event_behind_a_newer_one_with_the_same_id() {
     let ttl = Duration::from_millis(10);
     s.accept(event("r", "a", ttl)).await.unwrap();
     let ev = s.lease("r", now_ms(), 1).await.unwrap().events.remove(0);
-    s.complete(
-        &ev,
-        Outcome::Dead {
-            error: "x".into(),
-            status: None,
-        },
-    )
-    .await
-    .unwrap();
+    kill(&s, &ev).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(s.accept(event("r", "a", ttl)).await.unwrap(), Accepted::New);
     assert_eq!(s.replay("r", "a").await.unwrap(), Replay::Replayed);
@@ -227,15 +227,7 @@ async fn survives_reopen_and_bounds_the_queue() {
             Err(StoreError::Full(2))
         ));
         let ev = s.lease("r", now_ms(), 1).await.unwrap().events.remove(0);
-        s.complete(
-            &ev,
-            Outcome::Dead {
-                error: "x".into(),
-                status: None,
-            },
-        )
-        .await
-        .unwrap();
+        kill(&s, &ev).await;
     }
     let s = open(dir.path(), 2);
     let st = &s.stats()[0];
