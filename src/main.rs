@@ -93,7 +93,9 @@ fn main() -> ExitCode {
 
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn,fjall=warn,lsm_tree=warn")
+        tracing_subscriber::EnvFilter::new(
+            "info,pingora_core=warn,pingora_proxy=warn,fjall=warn,lsm_tree=warn",
+        )
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

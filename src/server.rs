@@ -18,7 +18,7 @@ use pingora::services::listening::Service;
 
 use crate::admin::Admin;
 use crate::config::reload::Reloader;
-use crate::config::{self, LoadError, StoreKind};
+use crate::config::{self, Config, LoadError, StoreKind};
 use crate::deliver::Delivery;
 use crate::event::now_ms;
 use crate::metrics::METRICS;
@@ -132,6 +132,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let mut housekeeping = background_service(
         "housekeeping",
         Housekeeping {
+            config: shared.clone(),
             store: store.clone(),
         },
     );
@@ -156,8 +157,9 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Periodic store upkeep: forgetting expired dedup keys.
+/// Periodic store upkeep: forgetting expired dedup keys, ...
 struct Housekeeping {
+    config: Arc<ArcSwap<Config>>,
     store: Arc<dyn Store>,
 }
 
@@ -165,10 +167,17 @@ struct Housekeeping {
 impl BackgroundService for Housekeeping {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         loop {
-            match self.store.expire(now_ms()).await {
+            let routes: Vec<String> = self
+                .config
+                .load()
+                .routes
+                .iter()
+                .map(|r| r.name.clone())
+                .collect();
+            match self.store.housekeeping(&routes, now_ms()).await {
                 Ok(0) => {}
-                Ok(n) => tracing::debug!(expired = n, "dedup keys expired"),
-                Err(e) => tracing::warn!(error = %e, "cannot expire dedup keys"),
+                Ok(n) => tracing::debug!(removed = n, "store housekeeping"),
+                Err(e) => tracing::warn!(error = %e, "store housekeeping failed"),
             }
             tokio::select! {
                 _ = shutdown.changed() => return,

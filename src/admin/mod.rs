@@ -125,7 +125,7 @@ impl ServeHttp for Admin {
         match (&method, segments.as_slice()) {
             (&Method::GET, ["healthz"]) => self.healthz(),
             (&Method::GET, ["readyz"]) => self.readyz(),
-            (&Method::GET, ["metrics"]) => self.metrics(),
+            (&Method::GET, ["metrics"]) => self.metrics().await,
             (&Method::GET, ["dlq"]) => self.dlq(&query).await,
             (&Method::POST, ["dlq", "replay"]) => self.replay_all(&query).await,
             (&Method::POST, ["dlq", id, "replay"]) => {
@@ -183,9 +183,17 @@ impl Admin {
         }
     }
 
-    fn metrics(&self) -> Response<Vec<u8>> {
+    async fn metrics(&self) -> Response<Vec<u8>> {
         let now = now_ms();
-        for s in self.store.stats() {
+        let routes: Vec<String> = self
+            .config
+            .load()
+            .routes
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
+        // A store that cannot answer leaves the gauges at their last values; /readyz says why.
+        for s in self.store.stats(&routes).await.unwrap_or_default() {
             METRICS
                 .queue_depth
                 .with_label_values(&[&s.route])
@@ -231,7 +239,7 @@ impl Admin {
             .clamp(1, MAX_PAGE);
         match self
             .store
-            .dead_letters(query.get("route"), query.get("after"), limit)
+            .dead_letters(&self.route_names(query), query.get("after"), limit)
             .await
         {
             Ok(page) => json_reply(StatusCode::OK, &json!(page)),
@@ -241,13 +249,14 @@ impl Admin {
 
     async fn replay_all(&self, query: &Query) -> Response<Vec<u8>> {
         let route = query.get("route");
+        let routes = self.route_names(query);
         let mut total = 0;
         let mut after: Option<String> = None;
         // One batch per commit: never the whole dead-letter queue in memory.
         loop {
             match self
                 .store
-                .replay_batch(route, after.as_deref(), REPLAY_BATCH)
+                .replay_batch(&routes, after.as_deref(), REPLAY_BATCH)
                 .await
             {
                 Ok((n, next)) => {

@@ -292,7 +292,7 @@ mod tests {
 
     fn ev() -> StoredEvent {
         StoredEvent {
-            seq: 1,
+            handle: 1,
             route: "r".into(),
             event_id: "e".into(),
             received_at_ms: 1_000_000,

@@ -36,7 +36,8 @@ pub enum StoreError {
 /// `complete` or `release`.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
-    pub seq: u64,
+    /// The store's handle on this lease.
+    pub handle: u64,
     pub route: String,
     pub event_id: String,
     pub received_at_ms: u64,
@@ -135,9 +136,10 @@ pub trait Store: Send + Sync {
     /// Ends a lease without an outcome; the event stays due.
     fn release(&self, event: &StoredEvent);
 
+    /// Dead letters of `routes` (in name order), a page at a time.
     async fn dead_letters(
         &self,
-        route: Option<&str>,
+        routes: &[String],
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page, StoreError>;
@@ -147,17 +149,19 @@ pub trait Store: Send + Sync {
     /// Replays up to `limit` dead letters after `after`; returns how many and where to go on.
     async fn replay_batch(
         &self,
-        route: Option<&str>,
+        routes: &[String],
         after: Option<&str>,
         limit: usize,
     ) -> Result<(u64, Option<String>), StoreError>;
 
     async fn find(&self, routes: &[String], event_id: &str) -> Result<Vec<EventView>, StoreError>;
 
-    /// Forgets dedup keys older than their TTL; returns how many.
-    async fn expire(&self, now_ms: u64) -> Result<u64, StoreError>;
+    /// Periodic upkeep (forgetting expired dedup keys, ...); returns how many items it removed.
+    async fn housekeeping(&self, routes: &[String], now_ms: u64) -> Result<u64, StoreError>;
 
-    fn stats(&self) -> Vec<RouteStats>;
+    /// Queue and dead-letter figures of `routes` (and, where the store knows them, of routes
+    /// no longer configured that still hold events).
+    async fn stats(&self, routes: &[String]) -> Result<Vec<RouteStats>, StoreError>;
 
     fn ready(&self) -> bool;
 

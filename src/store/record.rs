@@ -53,7 +53,7 @@ impl super::StoredEvent {
     /// The deliverable part of a record (moved, not copied).
     pub fn from_record(seq: u64, rec: Record) -> super::StoredEvent {
         super::StoredEvent {
-            seq,
+            handle: seq,
             route: rec.route,
             event_id: rec.event_id,
             received_at_ms: rec.received_at_ms,

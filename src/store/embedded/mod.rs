@@ -175,26 +175,32 @@ fn reopen(shared: &Shared) -> Result<u64, OpenError> {
     Ok(next_seq)
 }
 
-/// Up to `limit` dead-letter keys, in (route, seq) order, after the cursor.
+/// Up to `limit` dead-letter keys of `routes`, in (route, seq) order, after the cursor.
 fn dead_keys(
     h: &Handles,
-    route: Option<&str>,
+    routes: &[String],
     after: Option<(&str, u64)>,
     limit: usize,
 ) -> Result<Vec<(String, u64)>, fjall::Error> {
-    let iter = match (route, after) {
-        (Some(r), Some((ar, s))) if ar == r => h
-            .dead
-            .range(keys::dead(r, s.saturating_add(1))..keys::dead_prefix_end(r)),
-        (Some(r), _) => h.dead.prefix(keys::dead_prefix(r)),
-        (None, Some((ar, s))) => h.dead.range(keys::dead(ar, s.saturating_add(1))..),
-        (None, None) => h.dead.iter(),
-    };
+    let mut sorted: Vec<&String> = routes.iter().collect();
+    sorted.sort();
     let mut out = Vec::new();
-    for entry in iter.take(limit) {
-        let k = entry.key()?;
-        if let Some((r, s)) = keys::parse_dead(&k) {
-            out.push((r.to_string(), s));
+    for r in sorted {
+        let iter = match after {
+            Some((ar, _)) if r.as_str() < ar => continue,
+            Some((ar, s)) if r == ar => h
+                .dead
+                .range(keys::dead(r, s.saturating_add(1))..keys::dead_prefix_end(r)),
+            _ => h.dead.prefix(keys::dead_prefix(r)),
+        };
+        for entry in iter.take(limit - out.len()) {
+            let k = entry.key()?;
+            if let Some((r, s)) = keys::parse_dead(&k) {
+                out.push((r.to_string(), s));
+            }
+        }
+        if out.len() >= limit {
+            break;
         }
     }
     Ok(out)
@@ -344,7 +350,9 @@ impl Store for Embedded {
     }
 
     async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError> {
-        let r = self.call(|tx| Op::Complete(event.seq, outcome, tx)).await;
+        let r = self
+            .call(|tx| Op::Complete(event.handle, outcome, tx))
+            .await;
         if r.is_err() {
             self.release(event);
         }
@@ -352,13 +360,13 @@ impl Store for Embedded {
     }
 
     fn release(&self, event: &StoredEvent) {
-        lock(&self.shared.leases).remove(&event.seq);
+        lock(&self.shared.leases).remove(&event.handle);
         self.shared.work.notify_one();
     }
 
     async fn dead_letters(
         &self,
-        route: Option<&str>,
+        routes: &[String],
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page, StoreError> {
@@ -366,7 +374,7 @@ impl Store for Embedded {
         let cursor = keys::parse_cursor(after);
         let found = dead_keys(
             &h,
-            route,
+            routes,
             cursor.as_ref().map(|(r, s)| (r.as_str(), *s)),
             limit + 1,
         )
@@ -394,12 +402,12 @@ impl Store for Embedded {
 
     async fn replay_batch(
         &self,
-        route: Option<&str>,
+        routes: &[String],
         after: Option<&str>,
         limit: usize,
     ) -> Result<(u64, Option<String>), StoreError> {
         let cursor = keys::parse_cursor(after);
-        self.call(|tx| Op::ReplayBatch(route.map(String::from), cursor, limit, tx))
+        self.call(|tx| Op::ReplayBatch(routes.to_vec(), cursor, limit, tx))
             .await
     }
 
@@ -425,7 +433,7 @@ impl Store for Embedded {
         Ok(out)
     }
 
-    async fn expire(&self, now: u64) -> Result<u64, StoreError> {
+    async fn housekeeping(&self, _routes: &[String], now: u64) -> Result<u64, StoreError> {
         const BATCH: usize = 1000;
         let mut total = 0;
         loop {
@@ -437,8 +445,9 @@ impl Store for Embedded {
         }
     }
 
-    fn stats(&self) -> Vec<RouteStats> {
-        lock(&self.shared.index)
+    async fn stats(&self, _routes: &[String]) -> Result<Vec<RouteStats>, StoreError> {
+        // Every route the index knows, configured or not: the index is this process's own.
+        Ok(lock(&self.shared.index)
             .routes
             .iter()
             .map(|(route, r)| RouteStats {
@@ -447,7 +456,7 @@ impl Store for Embedded {
                 oldest_received_ms: r.received.first_key_value().map(|(_, received)| *received),
                 dead: r.dead,
             })
-            .collect()
+            .collect())
     }
 
     fn ready(&self) -> bool {

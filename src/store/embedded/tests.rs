@@ -93,7 +93,9 @@ async fn dedup_lease_deliver_and_tombstone() {
         Accepted::Duplicate
     );
     let stats: HashMap<String, u64> = s
-        .stats()
+        .stats(&[])
+        .await
+        .unwrap()
         .into_iter()
         .map(|r| (r.route, r.pending))
         .collect();
@@ -111,7 +113,7 @@ async fn expired_dedup_keys_accept_again_and_are_swept() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(30)).await;
-    assert_eq!(s.expire(now_ms()).await.unwrap(), 1);
+    assert_eq!(s.housekeeping(&[], now_ms()).await.unwrap(), 1);
     assert_eq!(
         state(&s, "r", "a").await,
         None,
@@ -120,7 +122,7 @@ async fn expired_dedup_keys_accept_again_and_are_swept() {
     assert_eq!(s.accept(event("r", "a", ttl)).await.unwrap(), Accepted::New);
     // An undelivered event outlives its dedup key, and is removed once delivered.
     tokio::time::sleep(Duration::from_millis(30)).await;
-    s.expire(now_ms()).await.unwrap();
+    s.housekeeping(&[], now_ms()).await.unwrap();
     assert_eq!(state(&s, "r", "a").await, Some(State::Pending));
     let ev = s.lease("r", now_ms(), 1).await.unwrap().events.remove(0);
     s.complete(&ev, Outcome::Delivered { status: 200 })
@@ -176,23 +178,33 @@ async fn dead_letters_page_and_replay() {
         .await
         .unwrap();
     }
-    assert_eq!(s.stats()[0].dead, 3);
-    let p1 = s.dead_letters(Some("r"), None, 2).await.unwrap();
+    assert_eq!(s.stats(&[]).await.unwrap()[0].dead, 3);
+    let p1 = s.dead_letters(&["r".to_string()], None, 2).await.unwrap();
     assert_eq!(p1.items.len(), 2);
     let p2 = s
-        .dead_letters(Some("r"), p1.next.as_deref(), 2)
+        .dead_letters(&["r".to_string()], p1.next.as_deref(), 2)
         .await
         .unwrap();
     assert_eq!((p2.items.len(), p2.next.is_none()), (1, true));
-    assert_eq!(s.dead_letters(None, None, 10).await.unwrap().items.len(), 3);
+    assert_eq!(
+        s.dead_letters(&["r".to_string()], None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
     assert_eq!(s.replay("r", "a").await.unwrap(), Replay::Replayed);
     assert_eq!(s.replay("r", "a").await.unwrap(), Replay::NotDead);
     assert_eq!(s.replay("r", "zzz").await.unwrap(), Replay::NotFound);
-    let (n, next) = s.replay_batch(Some("r"), None, 1).await.unwrap();
+    let (n, next) = s.replay_batch(&["r".to_string()], None, 1).await.unwrap();
     assert_eq!(n, 1);
-    let (n, next) = s.replay_batch(Some("r"), next.as_deref(), 1).await.unwrap();
+    let (n, next) = s
+        .replay_batch(&["r".to_string()], next.as_deref(), 1)
+        .await
+        .unwrap();
     assert_eq!((n, next), (1, None));
-    let st = &s.stats()[0];
+    let st = &s.stats(&[]).await.unwrap()[0];
     assert_eq!((st.dead, st.pending), (0, 3));
     let again = s.lease("r", now_ms(), 10).await.unwrap();
     assert!(
@@ -230,7 +242,7 @@ async fn survives_reopen_and_bounds_the_queue() {
         kill(&s, &ev).await;
     }
     let s = open(dir.path(), 2);
-    let st = &s.stats()[0];
+    let st = &s.stats(&[]).await.unwrap()[0];
     assert_eq!((st.pending, st.dead), (1, 1));
     assert!(st.oldest_received_ms.is_some());
     assert_eq!(
@@ -250,4 +262,29 @@ async fn survives_reopen_and_bounds_the_queue() {
     );
     s.release(&leased.events[0]);
     assert_eq!(s.lease("r", now_ms(), 10).await.unwrap().events.len(), 1);
+}
+
+#[tokio::test]
+async fn dead_letter_pages_cross_routes_in_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    for (route, id) in [("b", "1"), ("a", "2"), ("b", "3"), ("a", "4"), ("c", "5")] {
+        s.accept(event(route, id, HOUR)).await.unwrap();
+        let ev = s.lease(route, now_ms(), 1).await.unwrap().events.remove(0);
+        kill(&s, &ev).await;
+    }
+    let routes = ["b".to_string(), "a".to_string()];
+    let p1 = s.dead_letters(&routes, None, 3).await.unwrap();
+    let ids: Vec<&str> = p1.items.iter().map(|v| v.event_id.as_str()).collect();
+    assert_eq!(ids, ["2", "4", "1"]);
+    let p2 = s
+        .dead_letters(&routes, p1.next.as_deref(), 3)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = p2.items.iter().map(|v| v.event_id.as_str()).collect();
+    assert_eq!(
+        (ids, p2.next),
+        (vec!["3"], None),
+        "route c was not asked for"
+    );
 }

@@ -30,7 +30,7 @@ pub enum Op {
     Complete(u64, Outcome, Answer<()>),
     Replay(String, String, Answer<Replay>),
     ReplayBatch(
-        Option<String>,
+        Vec<String>,
         Option<(String, u64)>,
         usize,
         Answer<(u64, Option<String>)>,
@@ -187,8 +187,8 @@ impl Writer {
                 let r = t.replay_one(&route, &event_id, now, effects)?;
                 replies.push(Reply::Replay(tx, r));
             }
-            Op::ReplayBatch(route, after, limit, tx) => {
-                let (n, next) = t.replay_batch(route.as_deref(), after, limit, now, effects)?;
+            Op::ReplayBatch(routes, after, limit, tx) => {
+                let (n, next) = t.replay_batch(&routes, after, limit, now, effects)?;
                 replies.push(Reply::Batch(tx, n, next));
             }
             Op::Expire(until, limit, tx) => {
@@ -500,7 +500,7 @@ impl<'h> Txn<'h> {
 
     fn replay_batch(
         &mut self,
-        route: Option<&str>,
+        routes: &[String],
         after: Option<(String, u64)>,
         limit: usize,
         now: u64,
@@ -508,7 +508,7 @@ impl<'h> Txn<'h> {
     ) -> DbResult<(u64, Option<String>)> {
         let found = super::dead_keys(
             self.h,
-            route,
+            routes,
             after.as_ref().map(|(r, s)| (r.as_str(), *s)),
             limit + 1,
         )?;
