@@ -180,7 +180,12 @@ fn spawn_self(mode: &str) -> Proc {
     Proc { child, addr }
 }
 
-fn spawn_hookgate(dir: &Path, sink: SocketAddr, blackhole: SocketAddr) -> (Proc, SocketAddr) {
+fn spawn_hookgate(
+    dir: &Path,
+    store: &str,
+    sink: SocketAddr,
+    blackhole: SocketAddr,
+) -> (Proc, SocketAddr) {
     let (port, admin) = (free_port(), free_port());
     let config = format!(
         r#"[server]
@@ -189,9 +194,7 @@ admin_listen = "127.0.0.1:{admin}"
 threads = 2
 delivery_threads = 1
 
-[store]
-path = "{data}"
-max_pending = 100000000
+{store}
 
 [upstreams.sink]
 url = "http://{sink}/ingest"
@@ -216,7 +219,6 @@ upstream = "nowhere"
 verify = {{ scheme = "hmac", header = "X-Webhook-Signature", prefix = "sha256=", secrets = ["env:BENCH_SECRET"] }}
 event_id = "json:/eventId"
 "#,
-        data = dir.join("data").display(),
     );
     let path = dir.join("hookgate.toml");
     std::fs::write(&path, config).expect("config");
@@ -389,7 +391,7 @@ fn histogram_mean(scrape: &str, name: &str) -> (f64, f64) {
 }
 
 struct Row {
-    name: &'static str,
+    name: String,
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -398,7 +400,7 @@ struct Row {
 }
 
 fn measure(
-    name: &'static str,
+    name: String,
     rt: &tokio::runtime::Runtime,
     server: &Proc,
     path: &'static str,
@@ -420,6 +422,52 @@ fn measure(
     }
 }
 
+/// A hookgate under test, with its store.
+struct Target {
+    name: &'static str,
+    proc: Proc,
+    admin: SocketAddr,
+    redis: Option<Proc>,
+}
+
+/// A `redis-server` on a free port, appending to its log every second (Redis' own recommended
+/// durability setting), or `None` when the machine has none.
+fn spawn_redis(dir: &Path) -> Option<Proc> {
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "yes", "--appendfsync", "everysec"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .ok()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_port(addr);
+    Some(Proc { child, addr })
+}
+
+/// Calls of EVALSHA so far: every script hookgate runs is one.
+fn evalsha_calls(redis: &Proc) -> u64 {
+    let out = Command::new("redis-cli")
+        .args(["-p", &redis.addr.port().to_string(), "INFO", "commandstats"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 fn orchestrate() {
     let secs = env_or("LOAD_SECONDS", 10);
     let conns = env_or("LOAD_CONNECTIONS", 64) as usize;
@@ -435,78 +483,135 @@ fn orchestrate() {
     let sink = spawn_self("--serve-sink");
     let bare = spawn_self("--serve-bare");
     let blackhole = blackhole();
-    let (hookgate, admin) = spawn_hookgate(dir.path(), sink.addr, blackhole);
+    let mut targets = Vec::new();
+    let embedded_dir = dir.path().join("embedded");
+    let store = format!(
+        "[store]\npath = \"{}\"\nmax_pending = 100000000",
+        embedded_dir.join("data").display()
+    );
+    let _ = std::fs::create_dir_all(&embedded_dir);
+    let (proc, admin) = spawn_hookgate(&embedded_dir, &store, sink.addr, blackhole);
+    targets.push(Target {
+        name: "embedded",
+        proc,
+        admin,
+        redis: None,
+    });
+    let redis_dir = dir.path().join("redis");
+    let _ = std::fs::create_dir_all(&redis_dir);
+    match spawn_redis(&redis_dir) {
+        Some(redis) if env_or("LOAD_REDIS", 1) == 1 => {
+            let store = format!(
+                "[store]\nkind = \"redis\"\nurl = \"redis://{}/0\"\nmax_pending = 100000000\nclaim_after = \"2h\"",
+                redis.addr
+            );
+            let (proc, admin) = spawn_hookgate(&redis_dir, &store, sink.addr, blackhole);
+            targets.push(Target {
+                name: "redis",
+                proc,
+                admin,
+                redis: Some(redis),
+            });
+        }
+        _ => eprintln!("no redis-server here: measuring the embedded store only"),
+    }
     eprintln!(
         "load bench: {conns} connections, {secs} s per run, {rounds} rounds, {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
-    // Warm both (connections, page cache, allocator) without recording.
+    // Warm everything (connections, page cache, allocator) without recording.
+    let mut run = 1_000;
     let _ = drive(
         &rt,
         bare.addr,
         "/hooks/bench",
         conns,
         Duration::from_secs(2),
-        1_000,
+        run,
     );
-    let _ = drive(
-        &rt,
-        hookgate.addr,
-        "/hooks/bench",
-        conns,
-        Duration::from_secs(2),
-        1_001,
-    );
+    for t in &targets {
+        run += 1;
+        let _ = drive(
+            &rt,
+            t.proc.addr,
+            "/hooks/bench",
+            conns,
+            Duration::from_secs(2),
+            run,
+        );
+    }
 
+    let per_round = 1 + 2 * targets.len();
     let mut rows = Vec::new();
-    let mut backlog_notes = Vec::new();
+    let mut notes = Vec::new();
     for round in 0..rounds {
+        run += 1;
         rows.push(measure(
-            "bare hyper (202)",
+            "bare hyper (202)".into(),
             &rt,
             &bare,
             "/hooks/bench",
             conns,
             dur,
-            3 * round,
+            run,
         ));
-        let delivered0 = sink_count(&rt, sink.addr);
-        let row = measure(
-            "hookgate (verify+fsync+202, delivering)",
-            &rt,
-            &hookgate,
-            "/hooks/bench",
-            conns,
-            dur,
-            3 * round + 1,
-        );
-        let delivered = sink_count(&rt, sink.addr) - delivered0;
-        let accepted = (row.rps * dur.as_secs_f64()).round() as u64;
-        // Let delivery catch up before the next round, and time it.
-        let t = Instant::now();
-        let target = delivered0 + accepted;
-        while sink_count(&rt, sink.addr) < target && t.elapsed() < Duration::from_secs(120) {
-            std::thread::sleep(Duration::from_millis(50));
+        for t in &targets {
+            let delivered0 = sink_count(&rt, sink.addr);
+            run += 1;
+            let row = measure(
+                format!("hookgate {}, delivering", t.name),
+                &rt,
+                &t.proc,
+                "/hooks/bench",
+                conns,
+                dur,
+                run,
+            );
+            let delivered = sink_count(&rt, sink.addr) - delivered0;
+            let accepted = (row.rps * dur.as_secs_f64()).round() as u64;
+            // Let delivery catch up before the next run, and time it.
+            let started = Instant::now();
+            while sink_count(&rt, sink.addr) < delivered0 + accepted
+                && started.elapsed() < Duration::from_secs(120)
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            notes.push(format!(
+                "round {}, {}: delivered during the run {:.0}/s ({:.0} % of accepted), backlog {} drained in {:.1} s",
+                round + 1,
+                t.name,
+                delivered as f64 / dur.as_secs_f64(),
+                100.0 * delivered as f64 / accepted.max(1) as f64,
+                accepted.saturating_sub(delivered),
+                started.elapsed().as_secs_f64()
+            ));
+            rows.push(row);
+            let (calls0, redis_cpu0) = t
+                .redis
+                .as_ref()
+                .map_or((0, Duration::ZERO), |r| (evalsha_calls(r), r.cpu()));
+            run += 1;
+            let row = measure(
+                format!("hookgate {}, ingest only", t.name),
+                &rt,
+                &t.proc,
+                "/hooks/held",
+                conns,
+                dur,
+                run,
+            );
+            if let Some(r) = &t.redis {
+                let accepted = (row.rps * dur.as_secs_f64()).max(1.0);
+                notes.push(format!(
+                    "round {}, redis, ingest only: {:.2} Redis round trips (EVALSHA) per accepted event; redis-server CPU {:.0} µs per event",
+                    round + 1,
+                    (evalsha_calls(r) - calls0) as f64 / accepted,
+                    r.cpu().saturating_sub(redis_cpu0).as_micros() as f64 / accepted
+                ));
+            }
+            rows.push(row);
         }
-        backlog_notes.push(format!(
-            "round {}: delivered during the run {:.0}/s ({:.0} % of accepted), backlog {} drained in {:.1} s",
-            round + 1,
-            delivered as f64 / dur.as_secs_f64(),
-            100.0 * delivered as f64 / accepted.max(1) as f64,
-            accepted.saturating_sub(delivered),
-            t.elapsed().as_secs_f64()
-        ));
-        rows.push(row);
-        rows.push(measure(
-            "hookgate, ingest only (delivery held)",
-            &rt,
-            &hookgate,
-            "/hooks/held",
-            conns,
-            dur,
-            3 * round + 2,
-        ));
     }
 
     println!("\n| run | server | req/s | p50 ms | p99 ms | CPU µs/req | non-2xx |");
@@ -514,7 +619,7 @@ fn orchestrate() {
     for (i, r) in rows.iter().enumerate() {
         println!(
             "| {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {} |",
-            i / 3 + 1,
+            i / per_round + 1,
             r.name,
             r.rps,
             r.p50_ms,
@@ -524,7 +629,7 @@ fn orchestrate() {
         );
     }
     println!();
-    for (i, round) in rows.chunks(3).enumerate() {
+    for (i, round) in rows.chunks(per_round).enumerate() {
         if let [b, rest @ ..] = round {
             for h in rest {
                 println!(
@@ -538,17 +643,22 @@ fn orchestrate() {
             }
         }
     }
-    for n in backlog_notes {
+    for n in notes {
         println!("{n}");
     }
-    let scrape = http_get(&rt, admin, "/metrics");
-    let (commit, commits) = histogram_mean(&scrape, "hookgate_store_commit_duration_seconds");
-    let (batch, _) = histogram_mean(&scrape, "hookgate_store_batch_size");
+    for t in &targets {
+        let scrape = http_get(&rt, t.admin, "/metrics");
+        let (commit, commits) = histogram_mean(&scrape, "hookgate_store_commit_duration_seconds");
+        let (batch, _) = histogram_mean(&scrape, "hookgate_store_batch_size");
+        if commits > 0.0 {
+            println!(
+                "{} store: {commits:.0} group commits, mean {:.2} ms, mean {batch:.1} operations each",
+                t.name,
+                commit * 1000.0
+            );
+        }
+    }
     println!(
-        "store: {commits:.0} group commits, mean {:.2} ms, mean {batch:.1} operations each",
-        commit * 1000.0
-    );
-    println!(
-        "(hookgate's CPU includes delivering each event to the sink; the sink's own CPU is not counted)"
+        "(hookgate's CPU includes delivering each event to the sink; the sink's and Redis' own CPU are not counted)"
     );
 }

@@ -25,6 +25,7 @@ use crate::metrics::METRICS;
 use crate::proxy::Gateway;
 use crate::store::Store;
 use crate::store::embedded::{Embedded, OpenError};
+use crate::store::redis::RedisStore;
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 
@@ -40,6 +41,8 @@ pub enum RunError {
     },
     #[error("{0}")]
     Store(#[from] OpenError),
+    #[error("{0}")]
+    Redis(#[from] crate::store::redis::OpenError),
 }
 
 /// What the services share about the process itself.
@@ -83,6 +86,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     ensure_bindable(cfg.server.admin_listen, "server.admin_listen")?;
     let store: Arc<dyn Store> = match &cfg.store.kind {
         StoreKind::Embedded { path } => Arc::new(Embedded::open(path, cfg.store.max_pending)?),
+        StoreKind::Redis(redis) => Arc::new(RedisStore::open(redis, cfg.store.max_pending)?),
     };
 
     let conf = ServerConf {

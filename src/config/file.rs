@@ -45,6 +45,13 @@ pub struct StoreFile {
     pub kind: Option<Text>,
     pub path: Option<Text>,
     pub max_pending: Option<Spanned<i64>>,
+    pub url: Option<Text>,
+    pub password: Option<Text>,
+    pub consumer: Option<Text>,
+    pub shards: Option<Spanned<i64>>,
+    pub claim_after: Option<Text>,
+    pub timeout: Option<Text>,
+    pub prefix: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,10 +16,10 @@ use toml::Spanned;
 
 use super::file::{FileConfig, RouteFile, ServerFile, StoreFile, Text, UpstreamFile, VerifyFile};
 use super::secret::{self, Resolved};
-use super::units::{SizeText, parse_duration, parse_size};
+use super::units::{SizeText, fmt_duration, parse_duration, parse_size};
 use super::{
-    Backoff, Config, Mode, ResponseSpec, Route, Secret, ServerConfig, StoreConfig, StoreKind,
-    Upstream,
+    Backoff, Config, Mode, RedisConfig, ResponseSpec, Route, Secret, ServerConfig, StoreConfig,
+    StoreKind, Upstream,
 };
 use crate::event::id::IdSource;
 use crate::metrics::METRICS;
@@ -86,8 +86,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
         }
     };
     let server = c.server(&file.server);
-    let store = c.store(file.store.as_ref());
     let upstreams = c.upstreams(&file.upstreams);
+    let slowest = upstreams
+        .values()
+        .map(|u| u.timeout)
+        .max()
+        .unwrap_or_default();
+    let store = c.store(file.store.as_ref(), slowest);
     let defined: Vec<&str> = file
         .upstreams
         .keys()
@@ -116,6 +121,19 @@ struct Checker<'a> {
     text: &'a str,
     errors: Vec<ConfigError>,
     warnings: Vec<String>,
+}
+
+/// This replica's default consumer name: host name and process ID.
+fn default_consumer() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host = if host.is_empty() {
+        "hookgate".to_string()
+    } else {
+        host
+    };
+    format!("{host}-{}", std::process::id())
 }
 
 fn valid_name(name: &str) -> bool {
@@ -302,35 +320,156 @@ impl Checker<'_> {
         Some(server)
     }
 
-    fn store(&mut self, s: Option<&Spanned<StoreFile>>) -> StoreConfig {
+    fn store(&mut self, s: Option<&Spanned<StoreFile>>, slowest_upstream: Duration) -> StoreConfig {
         let default_path = PathBuf::from("./data");
-        let Some(s) = s.map(Spanned::get_ref) else {
+        let Some(sp) = s else {
             return StoreConfig {
                 kind: StoreKind::Embedded { path: default_path },
                 max_pending: 1_000_000,
             };
         };
-        let path = s
-            .path
-            .as_ref()
-            .map_or(default_path, |p| PathBuf::from(p.get_ref()));
-        let kind = match s.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
-            None | Some(("embedded", _)) => StoreKind::Embedded { path },
-            Some((other, span)) => {
-                self.error(
-                    span,
-                    format!("store.kind {other:?} is not supported (expected \"embedded\")"),
-                );
-                StoreKind::Embedded { path }
-            }
-        };
+        let (span, s) = (sp.span(), sp.get_ref());
         let max_pending = self.int(
             s.max_pending.as_ref(),
             "store.max_pending",
             1..i64::MAX,
             1_000_000,
         ) as u64;
+        let redis_only: [(&str, Option<Range<usize>>); 7] = [
+            ("url", s.url.as_ref().map(Spanned::span)),
+            ("password", s.password.as_ref().map(Spanned::span)),
+            ("consumer", s.consumer.as_ref().map(Spanned::span)),
+            ("shards", s.shards.as_ref().map(Spanned::span)),
+            ("claim_after", s.claim_after.as_ref().map(Spanned::span)),
+            ("timeout", s.timeout.as_ref().map(Spanned::span)),
+            ("prefix", s.prefix.as_ref().map(Spanned::span)),
+        ];
+        let kind = match s.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
+            None | Some(("embedded", _)) => {
+                for (key, at) in redis_only {
+                    if let Some(at) = at {
+                        self.error(at, format!("store.{key} applies to kind = \"redis\""));
+                    }
+                }
+                let path = s
+                    .path
+                    .as_ref()
+                    .map_or(default_path, |p| PathBuf::from(p.get_ref()));
+                StoreKind::Embedded { path }
+            }
+            Some(("redis", _)) => {
+                if let Some(p) = &s.path {
+                    self.error(p.span(), "store.path applies to kind = \"embedded\"");
+                }
+                match self.redis(span, s, slowest_upstream) {
+                    Some(r) => StoreKind::Redis(r),
+                    None => StoreKind::Embedded { path: default_path },
+                }
+            }
+            Some((other, span)) => {
+                self.error(
+                    span,
+                    format!(
+                        "store.kind {other:?} is not supported (expected \"embedded\" or \"redis\")"
+                    ),
+                );
+                StoreKind::Embedded { path: default_path }
+            }
+        };
         StoreConfig { kind, max_pending }
+    }
+
+    fn redis(
+        &mut self,
+        span: Range<usize>,
+        s: &StoreFile,
+        slowest_upstream: Duration,
+    ) -> Option<RedisConfig> {
+        let Some(url_text) = &s.url else {
+            self.error(
+                span,
+                "store.url is required for kind = \"redis\" (e.g. \"redis://127.0.0.1:6379/0\")",
+            );
+            return None;
+        };
+        let url = if url_text.get_ref().starts_with("env:")
+            || url_text.get_ref().starts_with("file:")
+        {
+            self.secret(url_text, "store.url")
+        } else {
+            // A URL written in the file is fine unless it carries a password.
+            let literal = Secret::literal(url_text.get_ref().clone());
+            if url_text.get_ref().contains('@') {
+                let (line, _) = self.position(url_text.span());
+                self.warnings.push(format!(
+                    "{}:{line}: store.url carries credentials written literally in the file; prefer \"env:NAME\" or store.password",
+                    self.file.display()
+                ));
+            }
+            Some(literal)
+        };
+        if let Some(u) = &url
+            && let Err(e) = redis::IntoConnectionInfo::into_connection_info(u.expose_str().as_ref())
+        {
+            // The parser's message never repeats the URL (and so no password).
+            self.error(
+                url_text.span(),
+                format!(
+                    "store.url: not a Redis URL: {}",
+                    e.detail().unwrap_or("expected redis:// or rediss://")
+                ),
+            );
+        }
+        let password = s
+            .password
+            .as_ref()
+            .and_then(|p| self.secret(p, "store.password"));
+        let consumer = match &s.consumer {
+            Some(c) => match c.get_ref().strip_prefix("env:") {
+                Some(name) => {
+                    let r = std::env::var(name).map_err(|_| {
+                        format!("store.consumer: environment variable {name} is not set")
+                    });
+                    self.check(c.span(), r)
+                }
+                None => Some(c.get_ref().clone()),
+            },
+            None => Some(default_consumer()),
+        };
+        let claim_after = self.duration(
+            s.claim_after.as_ref(),
+            "store.claim_after",
+            Duration::from_secs(60),
+        );
+        if claim_after <= slowest_upstream {
+            self.error(
+                s.claim_after.as_ref().map_or(span.clone(), Spanned::span),
+                format!(
+                    "store.claim_after ({}) must exceed the longest upstream timeout ({}): a delivery still in flight would be taken over",
+                    fmt_duration(claim_after),
+                    fmt_duration(slowest_upstream)
+                ),
+            );
+        }
+        let prefix = s
+            .prefix
+            .as_ref()
+            .map_or_else(|| "hookgate".to_string(), |p| p.get_ref().clone());
+        if prefix.is_empty() || prefix.contains(['{', '}', ' ']) {
+            self.error(
+                s.prefix.as_ref().map_or(span.clone(), Spanned::span),
+                "store.prefix must be non-empty, without '{', '}' or spaces",
+            );
+        }
+        Some(RedisConfig {
+            url: url?,
+            password,
+            consumer: consumer?,
+            shards: self.int(s.shards.as_ref(), "store.shards", 1..1025, 1) as u16,
+            claim_after,
+            timeout: self.duration(s.timeout.as_ref(), "store.timeout", Duration::from_secs(2)),
+            prefix,
+        })
     }
 
     fn upstreams(
@@ -951,6 +1090,81 @@ event_id = "json:/eventId"
             e.iter()
                 .any(|m| m.starts_with("t.toml:4:") && m.contains("invalid size")),
             "{e:?}"
+        );
+    }
+
+    #[test]
+    fn redis_store_settings() {
+        let with_store = |store: &str| {
+            BASE.replace(
+                "[upstreams.orders]",
+                &format!("{store}\n\n[upstreams.orders]"),
+            )
+        };
+        let c = parse(Path::new("t.toml"), &with_store("[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\nconsumer = \"pod-1\"\nshards = 4")).unwrap();
+        match &c.store.kind {
+            StoreKind::Redis(r) => {
+                assert_eq!(
+                    (r.consumer.as_str(), r.shards, r.claim_after, r.timeout),
+                    ("pod-1", 4, Duration::from_secs(60), Duration::from_secs(2))
+                );
+                assert_eq!(r.prefix, "hookgate");
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = errors(&with_store("[store]\nkind = \"redis\"\npath = \"./x\""));
+        assert!(
+            e.iter().any(|m| m.contains("store.url is required")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("store.path applies to kind = \"embedded\"")),
+            "{e:?}"
+        );
+        let e = errors(&with_store("[store]\nurl = \"redis://x\""));
+        assert!(
+            e.iter()
+                .any(|m| m.contains("store.url applies to kind = \"redis\"")),
+            "{e:?}"
+        );
+        let e = errors(&with_store("[store]\nkind = \"redis\"\nurl = \"http://x\""));
+        assert!(e.iter().any(|m| m.contains("not a Redis URL")), "{e:?}");
+        let e = errors(
+            &with_store("[store]\nkind = \"redis\"\nurl = \"redis://x\"\nclaim_after = \"5s\"")
+                .replace(
+                    "url = \"http://127.0.0.1:3000/webhooks\"",
+                    "url = \"http://127.0.0.1:3000/webhooks\"\ntimeout = \"30s\"",
+                ),
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("must exceed the longest upstream timeout")),
+            "{e:?}"
+        );
+        let e = errors(&with_store(
+            "[store]\nkind = \"redis\"\nurl = \"redis://x\"\nconsumer = \"env:HOOKGATE_SURELY_UNSET_POD\"",
+        ));
+        assert!(
+            e.iter()
+                .any(|m| m.contains("HOOKGATE_SURELY_UNSET_POD is not set")),
+            "{e:?}"
+        );
+        let c = parse(
+            Path::new("t.toml"),
+            &with_store("[store]\nkind = \"redis\"\nurl = \"redis://:pw@127.0.0.1/0\""),
+        )
+        .unwrap();
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("store.url carries credentials")),
+            "{:?}",
+            c.warnings
+        );
+        assert!(
+            !c.warnings.iter().any(|w| w.contains("pw@")),
+            "the password is not repeated"
         );
     }
 }

@@ -51,12 +51,30 @@ pub struct ServerConfig {
     pub retry_after: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StoreKind {
     Embedded { path: PathBuf },
+    Redis(RedisConfig),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `[store] kind = "redis"`: the store shared by several replicas.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisConfig {
+    /// `redis://` or `rediss://`; a secret, since it may carry a password.
+    pub url: Secret,
+    pub password: Option<Secret>,
+    /// This replica's name in the consumer groups.
+    pub consumer: String,
+    /// Streams per route, to spread a busy route over a Redis Cluster.
+    pub shards: u16,
+    /// Entries a replica has held this long unacknowledged are taken over by another.
+    pub claim_after: std::time::Duration,
+    /// Per command; slower counts as unavailable (503).
+    pub timeout: std::time::Duration,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
     pub kind: StoreKind,
     /// Undelivered events above which new ones are refused with 503.

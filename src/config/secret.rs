@@ -17,6 +17,10 @@ impl Secret {
         &self.value
     }
 
+    pub fn expose_str(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.value)
+    }
+
     /// Where the secret came from, safe to log ("env:LIMAI_SECRET", "file:/run/x", "literal").
     pub fn origin(&self) -> &str {
         &self.origin
@@ -28,6 +32,14 @@ impl Secret {
             value: value.into().into_bytes(),
             origin: "literal".into(),
         }
+    }
+}
+
+/// For telling whether a reloaded config changed; not a credential check (those go through
+/// the verifiers' constant-time comparisons).
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        self.value == other.value
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod embedded;
 mod record;
+pub mod redis;
 
 use std::sync::Arc;
 

@@ -2,11 +2,12 @@
 //! it receives, and signing helpers. No mocks.
 #![allow(dead_code)]
 
+pub mod redis_server;
 pub mod upstream;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -48,24 +49,23 @@ pub struct Gateway {
     pub port: u16,
     pub admin_port: u16,
     pub env: Vec<(String, String)>,
+    store: String,
     child: Option<Child>,
     log: PathBuf,
 }
 
 impl Gateway {
-    /// `body` is the config after `[server]`'s listen lines; `{data}` is replaced by the store
-    /// directory. The server section gets its ports prepended.
+    /// The config file: `[server]` with the ports (plus `extra_server`), the store block, and
+    /// `body` (upstreams and routes).
     pub fn config_text(
         port: u16,
         admin_port: u16,
-        dir: &Path,
         extra_server: &str,
-        extra_store: &str,
+        store: &str,
         body: &str,
     ) -> String {
         format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\nthreads = 2\ndelivery_threads = 1\nshutdown_timeout = \"3s\"\n{extra_server}\n\n[store]\npath = \"{}\"\n{extra_store}\n\n{body}",
-            dir.join("data").display()
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\nthreads = 2\ndelivery_threads = 1\nshutdown_timeout = \"3s\"\n{extra_server}\n\n{store}\n\n{body}"
         )
     }
 
@@ -73,24 +73,33 @@ impl Gateway {
         Self::start_with_store(extra_server, "", body, env)
     }
 
+    /// The embedded store in the gateway's temp directory, plus `extra_store` keys.
     pub fn start_with_store(
         extra_server: &str,
         extra_store: &str,
         body: &str,
         env: &[(&str, &str)],
     ) -> Gateway {
+        Self::start_full(extra_server, None, extra_store, body, env)
+    }
+
+    /// `store`: a whole `[store]` block, or `None` for the embedded store in the temp directory.
+    pub fn start_full(
+        extra_server: &str,
+        store: Option<String>,
+        extra_store: &str,
+        body: &str,
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let (port, admin_port) = (free_port(), free_port());
+        let store = store.unwrap_or_else(|| {
+            format!("[store]\npath = \"{}\"", dir.path().join("data").display())
+        }) + "\n"
+            + extra_store;
         std::fs::write(
             dir.path().join("hookgate.toml"),
-            Self::config_text(
-                port,
-                admin_port,
-                dir.path(),
-                extra_server,
-                extra_store,
-                body,
-            ),
+            Self::config_text(port, admin_port, extra_server, &store, body),
         )
         .expect("write config");
         let log = dir.path().join("hookgate.log");
@@ -102,6 +111,7 @@ impl Gateway {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            store,
             child: None,
             log,
         };
@@ -115,14 +125,7 @@ impl Gateway {
 
     /// Rewrites the config file in place (as an editor would).
     pub fn rewrite_config(&self, extra_server: &str, body: &str) {
-        let text = Self::config_text(
-            self.port,
-            self.admin_port,
-            self.dir.path(),
-            extra_server,
-            "",
-            body,
-        );
+        let text = Self::config_text(self.port, self.admin_port, extra_server, &self.store, body);
         std::fs::write(self.config_path(), text).expect("rewrite config");
     }
 

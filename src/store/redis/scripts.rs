@@ -1,0 +1,141 @@
+//! Server-side scripts: each is one round trip and runs atomically. Loaded once per
+//! connection (EVALSHA; reloaded automatically after a Redis restart empties its cache).
+//!
+//! Every key a script touches shares one hash tag (`{prefix:route:shard}`), so a script runs
+//! on one node of a Redis Cluster. Event keys are derived inside the scripts from that same tag.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// KEYS: dedup, event, stream, pending. ARGV: ttl_ms, event_id, received_ms, client_ip,
+/// target, headers, body, max_pending.
+/// Returns 1 new, 0 duplicate, -1 the shard is at its bound.
+pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if tonumber(ARGV[8]) > 0 and redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[8]) then return -1 end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+-- The same ID, accepted before its dedup key expired and still undelivered, is the same event.
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[2], 'id', ARGV[2], 'rcv', ARGV[3], 'ip', ARGV[4], 'tgt', ARGV[5],
+  'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
+redis.call('XADD', KEYS[3], '*', 'i', ARGV[2])
+return 1
+"#,
+    )
+});
+
+/// KEYS: stream. ARGV: group, consumer, count, mode (`>` new, `0` own pending, `claim` from
+/// idle consumers), claim_idle_ms, event key prefix.
+/// Returns [[entry_id, event_id, {field, value, ...}], ...]; entries whose event is gone or
+/// no longer pending are acknowledged and dropped.
+pub static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local entries
+if ARGV[4] == 'claim' then
+  entries = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[5], '0-0', 'COUNT', ARGV[3])[2]
+else
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], ARGV[4])
+  if not r then return {} end
+  entries = r[1][2]
+end
+local out = {}
+for _, en in ipairs(entries) do
+  local id = nil
+  if en[2] then
+    for i = 1, #en[2], 2 do if en[2][i] == 'i' then id = en[2][i + 1] end end
+  end
+  local h = {}
+  if id then h = redis.call('HGETALL', ARGV[6] .. id) end
+  local pending = false
+  for i = 1, #h, 2 do if h[i] == 'st' and h[i + 1] == 'p' then pending = true end end
+  if pending then
+    table.insert(out, {en[1], id, h})
+  else
+    redis.call('XACK', KEYS[1], ARGV[1], en[1])
+    redis.call('XDEL', KEYS[1], en[1])
+  end
+end
+return out
+"#,
+    )
+});
+
+/// KEYS: stream, event, retries, dead, pending, dedup. ARGV: group, consumer, entry_id,
+/// event_id, outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms, error, status.
+/// Only the consumer that holds the entry records its outcome (another replica may have taken
+/// it over). Returns 1 recorded, 0 not ours (or gone).
+pub static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) == 0 then return 0 end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('ZREM', KEYS[5], ARGV[4])
+  return 0
+end
+redis.call('HINCRBY', KEYS[2], 'att', 1)
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[2], 'sts', ARGV[9]) else redis.call('HDEL', KEYS[2], 'sts') end
+if ARGV[5] == 'delivered' then
+  redis.call('HSET', KEYS[2], 'st', 'd', 'fin', ARGV[6])
+  redis.call('HDEL', KEYS[2], 'body', 'hdr')
+  redis.call('ZREM', KEYS[5], ARGV[4])
+  -- Remembered (without its body) as long as its dedup key lives.
+  local ttl = redis.call('PTTL', KEYS[6])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) else redis.call('DEL', KEYS[2]) end
+elseif ARGV[5] == 'retry' then
+  redis.call('HSET', KEYS[2], 'due', ARGV[7], 'err', ARGV[8])
+  redis.call('ZADD', KEYS[3], ARGV[7], ARGV[4])
+else
+  redis.call('HSET', KEYS[2], 'st', 'x', 'err', ARGV[8], 'fin', ARGV[6])
+  redis.call('ZREM', KEYS[5], ARGV[4])
+  redis.call('ZADD', KEYS[4], ARGV[6], ARGV[4])
+end
+return 1
+"#,
+    )
+});
+
+/// KEYS: retries, stream. ARGV: now_ms, limit. Moves due retries back into the stream.
+/// Returns {moved, next_due_ms or -1}.
+pub static PROMOTE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(due) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('XADD', KEYS[2], '*', 'i', id)
+end
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #nxt == 0 then return {#due, -1} end
+return {#due, tonumber(nxt[2])}
+"#,
+    )
+});
+
+/// KEYS: event, dead, stream, pending. ARGV: event_id, now_ms.
+/// Returns 1 replayed, 2 not a dead letter, 0 unknown.
+pub static REPLAY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local st = redis.call('HGET', KEYS[1], 'st')
+if not st then return 0 end
+if st ~= 'x' then return 2 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'st', 'p', 'att', 0, 'due', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'rep', 1)
+redis.call('HDEL', KEYS[1], 'fin')
+redis.call('ZADD', KEYS[4], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
+redis.call('XADD', KEYS[3], '*', 'i', ARGV[1])
+return 1
+"#,
+    )
+});
+
+pub fn all() -> [&'static Script; 5] {
+    [&ACCEPT, &TAKE, &COMPLETE, &PROMOTE, &REPLAY]
+}

@@ -1,0 +1,93 @@
+//! A real `redis-server`, started by the tests on a free port, persisting to a temp directory
+//! with every write fsync'd (so stopping it loses nothing that was acknowledged).
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct RedisServer {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let mut r = RedisServer {
+            port: super::free_port(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            child: None,
+        };
+        r.spawn();
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(binary())
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (install it: apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server (its data stays on disk).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port, from the same data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Runs a redis-cli command, for inspecting what hookgate wrote.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(binary().replace("redis-server", "redis-cli"))
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn binary() -> String {
+    for p in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"] {
+        if PathBuf::from(p).exists() {
+            return p.to_string();
+        }
+    }
+    "redis-server".to_string()
+}
