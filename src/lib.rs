@@ -5,6 +5,7 @@
 //! and `metrics` on the side.
 
 pub mod admin;
+pub mod cli;
 pub mod config;
 pub mod deliver;
 pub mod event;

@@ -4,9 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use serde_json::Value;
 
-use hookgate::admin::client::{AdminClient, ClientError, encode};
+use hookgate::cli::{dlq, explain, sign};
 use hookgate::config::{self, LoadError};
 
 // Measured: glibc malloc spent ~15 % of the gateway's CPU under load (allocations freed on
@@ -35,31 +34,56 @@ enum Command {
         #[arg(long)]
         json_logs: bool,
     },
-    /// Validate a config file; print every error as file:line:col: message.
+    /// Validate a config file (every error as file:line:col: message); with --explain, say why
+    /// a captured request is accepted or refused by its route's verification.
     Check {
         #[arg(long, short)]
         config: PathBuf,
+        /// A captured raw HTTP request (request line, headers, blank line, body as received).
+        #[arg(long, value_name = "CAPTURE")]
+        explain: Option<PathBuf>,
+        /// The route to judge it by [default: the one its path matches].
+        #[arg(long, requires = "explain")]
+        route: Option<String>,
+        /// Judge as of this unix time (for a capture older than its replay window).
+        #[arg(long, requires = "explain")]
+        at: Option<u64>,
+    },
+    /// Print (or send) a correctly signed request for a provider preset.
+    Sign {
+        #[arg(long)]
+        provider: String,
+        /// Environment variable with the secret (Discord: hex Ed25519 seed; SendGrid: base64
+        /// PKCS#8 P-256 private key).
+        #[arg(long)]
+        secret_env: String,
+        /// The body to sign [default: a sample event of the provider].
+        #[arg(long)]
+        body: Option<PathBuf>,
+        /// Where to send it; for Twilio and Square also the URL they sign.
+        #[arg(long)]
+        url: Option<String>,
+        /// Send it and print the answer instead of printing a curl command.
+        #[arg(long, requires = "url")]
+        send: bool,
+        /// Sign as of this unix time instead of now.
+        #[arg(long)]
+        at: Option<u64>,
     },
     /// Inspect and replay the dead-letter queue through the admin API.
     Dlq {
-        #[command(flatten)]
-        admin: AdminArgs,
+        /// Admin API base URL [default: from --config's server.admin_listen, else http://127.0.0.1:9180]
+        #[arg(long, global = true)]
+        admin: Option<String>,
+        /// Config file to take the admin address from.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        /// Environment variable holding the admin token.
+        #[arg(long, global = true, default_value = "HOOKGATE_ADMIN_TOKEN")]
+        token_env: String,
         #[command(subcommand)]
         action: DlqAction,
     },
-}
-
-#[derive(clap::Args)]
-struct AdminArgs {
-    /// Admin API base URL [default: from --config's server.admin_listen, else http://127.0.0.1:9180]
-    #[arg(long, global = true)]
-    admin: Option<String>,
-    /// Config file to take the admin address from.
-    #[arg(long, short, global = true)]
-    config: Option<PathBuf>,
-    /// Environment variable holding the admin token.
-    #[arg(long, global = true, default_value = "HOOKGATE_ADMIN_TOKEN")]
-    token_env: String,
 }
 
 #[derive(Subcommand)]
@@ -83,12 +107,81 @@ enum DlqAction {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    match Cli::parse().command {
         Command::Run { config, json_logs } => run(&config, json_logs),
-        Command::Check { config } => check(&config),
-        Command::Dlq { admin, action } => dlq(admin, action),
+        Command::Check {
+            config,
+            explain: None,
+            ..
+        } => check(&config),
+        Command::Check {
+            config,
+            explain: Some(capture),
+            route,
+            at,
+        } => match explain::run(&config, &capture, route.as_deref(), at) {
+            Ok((report, verified)) => {
+                println!("{report}");
+                if verified {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Sign {
+            provider,
+            secret_env,
+            body,
+            url,
+            send,
+            at,
+        } => {
+            let Ok(secret) = std::env::var(&secret_env) else {
+                return fail(&format!("environment variable {secret_env} is not set"));
+            };
+            match sign::run(&sign::Args {
+                provider,
+                secret,
+                body,
+                url,
+                send,
+                at,
+            }) {
+                Ok(out) => {
+                    println!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Dlq {
+            admin,
+            config,
+            token_env,
+            action,
+        } => {
+            let target = dlq::Target {
+                admin,
+                config,
+                token: std::env::var(&token_env).ok(),
+            };
+            let action = match action {
+                DlqAction::List { route, json } => dlq::Action::List { route, json },
+                DlqAction::Replay { id, route, all } => dlq::Action::Replay { id, route, all },
+            };
+            match dlq::run(target, action) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            }
+        }
     }
+}
+
+fn fail(e: &str) -> ExitCode {
+    eprintln!("hookgate: {e}");
+    ExitCode::from(1)
 }
 
 fn init_logs(json: bool) {
@@ -124,8 +217,7 @@ fn run(config: &std::path::Path, json_logs: bool) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
-            eprintln!("hookgate: {e}");
-            ExitCode::from(1)
+            fail(&e.to_string())
         }
     }
 }
@@ -152,147 +244,6 @@ fn check(path: &std::path::Path) -> ExitCode {
             eprintln!("{}: {} error(s)", path.display(), errors.len());
             ExitCode::from(1)
         }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-/// The admin URL: `--admin`, else `server.admin_listen` of `--config` (read without resolving
-/// the file's secrets, which this command does not need), else the default address.
-fn admin_base(args: &AdminArgs) -> Result<String, String> {
-    if let Some(a) = &args.admin {
-        return Ok(a.clone());
-    }
-    let Some(path) = &args.config else {
-        return Ok("http://127.0.0.1:9180".to_string());
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let doc: toml::Table =
-        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-    let addr = doc
-        .get("server")
-        .and_then(|s| s.get("admin_listen"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("127.0.0.1:9180");
-    // An unspecified bind address is reached through loopback.
-    let addr = addr
-        .replace("0.0.0.0:", "127.0.0.1:")
-        .replace("[::]:", "[::1]:");
-    Ok(format!("http://{addr}"))
-}
-
-fn dlq(args: AdminArgs, action: DlqAction) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("hookgate: cannot start a runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let token = std::env::var(&args.token_env).ok();
-    let base = match admin_base(&args) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("hookgate: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = rt.block_on(async {
-        let client = AdminClient::new(&base, token)?;
-        match action {
-            DlqAction::List { route, json } => list(&client, route.as_deref(), json).await,
-            DlqAction::Replay {
-                id: Some(id),
-                route,
-                ..
-            } => {
-                let q = route
-                    .map(|r| format!("?route={}", encode(&r)))
-                    .unwrap_or_default();
-                let v = client
-                    .post(&format!("/dlq/{}/replay{q}", encode(&id)))
-                    .await?;
-                println!("{v}");
-                Ok(())
-            }
-            DlqAction::Replay {
-                id: None,
-                route,
-                all: true,
-            } => {
-                let q = route
-                    .map(|r| format!("?route={}", encode(&r)))
-                    .unwrap_or_default();
-                let v = client.post(&format!("/dlq/replay{q}")).await?;
-                println!("{v}");
-                Ok(())
-            }
-            DlqAction::Replay {
-                id: None,
-                all: false,
-                ..
-            } => {
-                eprintln!("hookgate: give an event ID, or --all");
-                Err(ClientError::Refused {
-                    status: 0,
-                    body: "nothing to replay".into(),
-                })
-            }
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("hookgate: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-async fn list(client: &AdminClient, route: Option<&str>, json: bool) -> Result<(), ClientError> {
-    let mut after: Option<String> = None;
-    if !json {
-        println!(
-            "{:<16} {:<40} {:>8}  {:<24}  last error",
-            "ROUTE", "EVENT ID", "ATTEMPTS", "DEAD SINCE (ms)"
-        );
-    }
-    loop {
-        let mut q = vec!["limit=500".to_string()];
-        if let Some(r) = route {
-            q.push(format!("route={}", encode(r)));
-        }
-        if let Some(a) = &after {
-            q.push(format!("after={}", encode(a)));
-        }
-        let page = client.get(&format!("/dlq?{}", q.join("&"))).await?;
-        if json {
-            println!("{page}");
-        } else {
-            for item in page["items"].as_array().into_iter().flatten() {
-                let s = |k: &str| item[k].as_str().unwrap_or("").to_string();
-                println!(
-                    "{:<16} {:<40} {:>8}  {:<24}  {}",
-                    s("route"),
-                    s("event_id"),
-                    item["attempts"].as_u64().unwrap_or(0),
-                    item["finished_at_ms"]
-                        .as_u64()
-                        .map(|v| v.to_string())
-                        .unwrap_or_default(),
-                    s("last_error")
-                );
-            }
-        }
-        match &page["next"] {
-            Value::String(n) => after = Some(n.clone()),
-            _ => return Ok(()),
-        }
+        Err(e) => fail(&e.to_string()),
     }
 }

@@ -21,10 +21,12 @@ pub enum Outcome {
     Unauthorized,
     BadRequest,
     Unavailable,
+    /// A provider's URL-verification handshake, answered by hookgate.
+    Handshake,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Accepted,
         Outcome::Duplicate,
         Outcome::NotFound,
@@ -35,6 +37,7 @@ impl Outcome {
         Outcome::Unauthorized,
         Outcome::BadRequest,
         Outcome::Unavailable,
+        Outcome::Handshake,
     ];
 
     pub fn label(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Outcome {
             Outcome::Unauthorized => "unauthorized",
             Outcome::BadRequest => "bad_request",
             Outcome::Unavailable => "unavailable",
+            Outcome::Handshake => "handshake",
         }
     }
 }
@@ -71,9 +75,21 @@ impl AttemptResult {
     }
 }
 
+/// Values of the `result` label of `hookgate_verifications_total`.
+const VERDICTS: [&str; 7] = [
+    "ok",
+    "missing_header",
+    "malformed",
+    "stale_timestamp",
+    "no_match",
+    "bad_credentials",
+    "refused",
+];
+
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
+    verifications: IntCounterVec,
     request_duration: HistogramVec,
     event_id_fallbacks: IntCounterVec,
     pub queue_depth: IntGaugeVec,
@@ -108,6 +124,13 @@ impl Metrics {
                     "Webhook requests by route and outcome.",
                 ),
                 &["route", "outcome"],
+            )),
+            verifications: must(IntCounterVec::new(
+                Opts::new(
+                    "hookgate_verifications_total",
+                    "Verification verdicts by route and result, enforced or not (shadow mode).",
+                ),
+                &["route", "result"],
             )),
             request_duration: must(HistogramVec::new(
                 HistogramOpts::new(
@@ -195,6 +218,7 @@ impl Metrics {
         for c in [
             Box::new(m.requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(m.request_duration.clone()),
+            Box::new(m.verifications.clone()),
             Box::new(m.event_id_fallbacks.clone()),
             Box::new(m.queue_depth.clone()),
             Box::new(m.queue_oldest_age.clone()),
@@ -218,6 +242,7 @@ impl Metrics {
     pub fn route(&self, route: &str) -> RouteMetrics {
         RouteMetrics {
             outcomes: Outcome::ALL.map(|o| self.requests.with_label_values(&[route, o.label()])),
+            verdicts: VERDICTS.map(|v| self.verifications.with_label_values(&[route, v])),
             duration: self.request_duration.with_label_values(&[route]),
             fallbacks: self.event_id_fallbacks.with_label_values(&[route]),
             delivered: self
@@ -244,7 +269,8 @@ impl Metrics {
 /// The handles one route uses on its hot paths.
 #[derive(Clone)]
 pub struct RouteMetrics {
-    outcomes: [IntCounter; 10],
+    outcomes: [IntCounter; 11],
+    verdicts: [IntCounter; 7],
     pub duration: Histogram,
     pub fallbacks: IntCounter,
     delivered: IntCounter,
@@ -257,6 +283,13 @@ impl RouteMetrics {
     pub fn count(&self, outcome: Outcome) {
         // `ALL` lists the variants in declaration order, so the discriminant is the index.
         self.outcomes[outcome as usize].inc();
+    }
+
+    /// Records a verification verdict: "ok" or a `VerifyError::kind`.
+    pub fn verdict(&self, kind: &str) {
+        if let Some(i) = VERDICTS.iter().position(|v| *v == kind) {
+            self.verdicts[i].inc();
+        }
     }
 
     pub fn attempt(&self, result: AttemptResult) {

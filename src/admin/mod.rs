@@ -9,8 +9,6 @@
 //! POST /dlq/{id}/replay?route=  replay one dead letter
 //! GET  /events/{id}?route=      state, attempts, last error of an event
 
-pub mod client;
-
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -112,6 +110,7 @@ impl ServeHttp for Admin {
                 headers: &req.headers,
                 body: b"",
                 now: std::time::SystemTime::now(),
+                rest: "",
             };
             if token.verify(&presented).is_err() {
                 return error(

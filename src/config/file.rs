@@ -86,10 +86,12 @@ pub struct RouteFile {
     pub response: Option<Spanned<ResponseFile>>,
 }
 
-/// One flat table for every verification scheme; validation says which keys each scheme takes.
+/// One flat table for every verification scheme and provider; validation says which keys each
+/// takes.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyFile {
+    pub provider: Option<Text>,
     pub scheme: Option<Text>,
     pub header: Option<Text>,
     pub prefix: Option<Text>,
@@ -99,7 +101,59 @@ pub struct VerifyFile {
     pub timestamp_header: Option<Text>,
     pub tolerance: Option<Text>,
     pub id_header: Option<Text>,
-    pub secrets: Option<Spanned<Vec<Text>>>,
+    pub secrets: Option<Spanned<Vec<Spanned<SecretEntry>>>>,
+    pub signing_secrets: Option<Spanned<Vec<Spanned<SecretEntry>>>>,
+    pub public_url: Option<Text>,
+    pub verify_token: Option<Text>,
+    pub public_key: Option<Spanned<SecretEntry>>,
+    pub enforce: Option<Spanned<bool>>,
+}
+
+/// A secret reference, optionally retired after a date:
+/// `"env:NAME"` or `{ secret = "env:NAME", not_after = "2026-12-31T00:00:00Z" }`.
+#[derive(Debug, Clone)]
+pub struct SecretEntry {
+    pub secret: String,
+    pub not_after: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for SecretEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = SecretEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a secret reference such as \"env:NAME\", or { secret = \"env:NAME\", not_after = \"2026-12-31T00:00:00Z\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SecretEntry, E> {
+                Ok(SecretEntry {
+                    secret: v.to_string(),
+                    not_after: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SecretEntry, A::Error> {
+                let (mut secret, mut not_after) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "secret" => secret = Some(map.next_value::<String>()?),
+                        "not_after" => not_after = Some(map.next_value::<String>()?),
+                        other => {
+                            return Err(serde::de::Error::unknown_field(
+                                other,
+                                &["secret", "not_after"],
+                            ));
+                        }
+                    }
+                }
+                let secret = secret.ok_or_else(|| serde::de::Error::missing_field("secret"))?;
+                Ok(SecretEntry { secret, not_after })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize)]

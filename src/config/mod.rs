@@ -150,7 +150,7 @@ impl Route {
             path: path.into(),
             upstream: "u".into(),
             mode: Mode::Async,
-            verifier: Verifier::None,
+            verifier: Verifier::none(),
             event_id: IdSource::BodyHash,
             dedup_ttl: Duration::from_secs(60),
             allow_ips: None,

@@ -15,7 +15,7 @@ use crate::limits::{body, client_ip};
 use crate::metrics::{Outcome, RouteMetrics, UNMATCHED};
 use crate::routing::has_dot_segment;
 use crate::store::{Accepted, Store, StoreError};
-use crate::verify;
+use crate::verify::{self, VerifyError};
 
 /// Handles the request and says which route's metrics it counts under.
 pub async fn handle<'c>(
@@ -60,15 +60,6 @@ async fn accept(
     rest: String,
     store: &dyn Store,
 ) -> Answer {
-    if session.req_header().method != Method::POST {
-        return Answer::reject(
-            405,
-            Outcome::MethodNotAllowed,
-            "this route accepts POST only",
-        )
-        .header(http::header::ALLOW, HeaderValue::from_static("POST"))
-        .closing();
-    }
     let peer = session
         .client_addr()
         .and_then(|a| a.as_inet())
@@ -86,6 +77,29 @@ async fn accept(
             Outcome::Forbidden,
             format!("client address {client} is not allowed on this route"),
         )
+        .closing();
+    }
+    let method = session.req_header().method.clone();
+    let get_handshake = route
+        .verifier
+        .handshake
+        .as_ref()
+        .filter(|h| h.answers_get());
+    if let (Some(h), &Method::GET) = (get_handshake, &method) {
+        return handshake(h.on_get(rest.split_once('?').map_or("", |(_, q)| q)));
+    }
+    if method != Method::POST {
+        let allow = if get_handshake.is_some() {
+            "GET, POST"
+        } else {
+            "POST"
+        };
+        return Answer::reject(
+            405,
+            Outcome::MethodNotAllowed,
+            format!("this route accepts {allow} only"),
+        )
+        .header(http::header::ALLOW, HeaderValue::from_static(allow))
         .closing();
     }
     let max = route.max_body_bytes;
@@ -115,10 +129,30 @@ async fn accept(
         headers,
         body: &raw,
         now: SystemTime::now(),
+        rest: &rest,
     };
-    if let Err(e) = route.verifier.verify(&check) {
-        tracing::debug!(route = %route.name, %client, reason = %e, "rejected: verification failed");
-        return Answer::reject(401, Outcome::Unauthorized, e.to_string());
+    let verdict = route.verifier.verify(&check);
+    route
+        .metrics
+        .verdict(verdict.as_ref().err().map_or("ok", VerifyError::kind));
+    let verified = match verdict {
+        Ok(v) => Some(v),
+        Err(e) if route.verifier.enforce => {
+            tracing::debug!(route = %route.name, %client, reason = %e, "rejected: verification failed");
+            return Answer::reject(401, Outcome::Unauthorized, e.to_string());
+        }
+        Err(e) => {
+            // Shadow mode: record the verdict, let the request through.
+            tracing::warn!(route = %route.name, %client, reason = %e, "verification failed (not enforced: let through)");
+            None
+        }
+    };
+    // Handshakes are answered only for requests that passed verification.
+    if let (Some(v), Some(h)) = (&verified, &route.verifier.handshake)
+        && let Some(reply) = h.on_post(&raw, v)
+    {
+        tracing::info!(route = %route.name, "handshake answered");
+        return handshake(reply);
     }
     let extracted = id::extract(&route.event_id, headers, &raw);
     if extracted.fell_back {
@@ -132,7 +166,7 @@ async fn accept(
         received_at_ms: now_ms(),
         client_ip: client,
         target: rest,
-        headers: forwardable(headers, route.verifier.credential_header()),
+        headers: forwardable(headers, &route.verifier.check.credential_headers()),
         body: raw,
     };
     match store.accept(event).await {
@@ -144,6 +178,28 @@ async fn accept(
         ),
         Err(e) => unavailable(&e, cfg.server.retry_after),
     }
+}
+
+fn handshake(reply: verify::handshake::Reply) -> Answer {
+    let outcome = if reply.status < 300 {
+        Outcome::Handshake
+    } else if reply.status == 403 {
+        Outcome::Forbidden
+    } else {
+        Outcome::BadRequest
+    };
+    let mut a = Answer {
+        status: reply.status,
+        body: Bytes::from(reply.body),
+        headers: Vec::new(),
+        close: false,
+        outcome,
+    };
+    a.headers.push((
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(reply.content_type),
+    ));
+    a
 }
 
 fn too_large(max: usize) -> Answer {
@@ -196,7 +252,7 @@ fn expects_continue(h: &HeaderMap) -> bool {
 
 /// Headers that travel with the event to the upstream: end-to-end headers only, minus what
 /// hookgate sets itself and the credential meant for hookgate.
-fn forwardable(h: &HeaderMap, credential: Option<&HeaderName>) -> Vec<(String, Vec<u8>)> {
+fn forwardable(h: &HeaderMap, credentials: &[&HeaderName]) -> Vec<(String, Vec<u8>)> {
     const DROP: [&str; 14] = [
         "connection",
         "keep-alive",
@@ -226,7 +282,7 @@ fn forwardable(h: &HeaderMap, credential: Option<&HeaderName>) -> Vec<(String, V
             !DROP.contains(&n)
                 && !n.starts_with("x-hookgate-")
                 && !listed.iter().any(|l| l == n)
-                && Some(*name) != credential
+                && !credentials.contains(name)
         })
         .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
         .collect()
@@ -251,7 +307,7 @@ mod tests {
         ] {
             h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
-        let kept: Vec<String> = forwardable(&h, Some(&http::header::AUTHORIZATION))
+        let kept: Vec<String> = forwardable(&h, &[&http::header::AUTHORIZATION])
             .into_iter()
             .map(|(k, _)| k)
             .collect();

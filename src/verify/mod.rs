@@ -1,25 +1,42 @@
 //! Request authentication over the raw bytes, before anything parses the body.
 //!
 //! Every verifier is built once at config load (keys decoded, HMAC states keyed) and then only
-//! reads the request. All comparisons of secret-derived bytes are constant time.
+//! reads the request. All comparisons of secret-derived bytes are constant time. Providers'
+//! schemes (`presets`) are data over the same few engines.
 
-mod hmac;
+mod asym;
+pub mod handshake;
+pub mod hmac;
+pub mod keys;
+mod mailgun;
+pub mod presets;
+pub mod sign;
 mod template;
 mod token;
+mod twilio;
 
 use std::time::SystemTime;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
-pub use self::hmac::{Algorithm, Encoding, HmacSpec, HmacVerifier, TimestampCheck, sign};
+pub use self::asym::{AsymAlg, AsymVerifier};
+pub use self::handshake::Handshake;
+pub use self::hmac::{
+    Algorithm, Encoding, HmacSpec, HmacVerifier, SigSource, TimestampCheck, TsSource, sign,
+};
+pub use self::keys::KeyedSecret;
+pub use self::mailgun::MailgunVerifier;
 pub use self::template::{Template, TemplateError};
 pub use self::token::{TokenKind, TokenVerifier};
+pub use self::twilio::TwilioVerifier;
 
 /// What a verifier sees of a request.
 pub struct Request<'a> {
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
     pub now: SystemTime,
+    /// What followed the route's path: sub-path and query (for schemes that sign the URL).
+    pub rest: &'a str,
 }
 
 /// Why a request was refused. The text is safe to return to the sender: it never contains a
@@ -28,7 +45,7 @@ pub struct Request<'a> {
 pub enum VerifyError {
     #[error("missing header {0}")]
     MissingHeader(String),
-    #[error("malformed header {header}: {reason}")]
+    #[error("malformed {header}: {reason}")]
     Malformed {
         header: String,
         reason: &'static str,
@@ -39,38 +56,106 @@ pub enum VerifyError {
     NoMatch,
     #[error("credentials do not match")]
     BadCredentials,
+    #[error("refused: {0}")]
+    Refused(&'static str),
 }
 
-/// The verifier of one route.
-pub enum Verifier {
+impl VerifyError {
+    /// A short label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VerifyError::MissingHeader(_) => "missing_header",
+            VerifyError::Malformed { .. } => "malformed",
+            VerifyError::StaleTimestamp => "stale_timestamp",
+            VerifyError::NoMatch => "no_match",
+            VerifyError::BadCredentials => "bad_credentials",
+            VerifyError::Refused(_) => "refused",
+        }
+    }
+}
+
+/// A passed verification: which configured key matched (handshakes answer with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Verified {
+    pub key: Option<usize>,
+}
+
+/// One check on a request.
+pub enum Check {
     /// Explicitly unauthenticated (`scheme = "none"`).
     None,
     Hmac(HmacVerifier),
     Token(TokenVerifier),
+    Asym(AsymVerifier),
+    Twilio(TwilioVerifier),
+    Mailgun(MailgunVerifier),
+    /// A header that must be present (not secret: compared as is).
+    HeaderIs {
+        name: HeaderName,
+        value: Option<String>,
+    },
+    /// Every one must pass; the first one's matched key is reported.
+    All(Vec<Check>),
+}
+
+impl Check {
+    pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
+        match self {
+            Check::None => Ok(Verified::default()),
+            Check::Hmac(v) => v.verify(req),
+            Check::Token(v) => v.verify(req).map(|()| Verified::default()),
+            Check::Asym(v) => v.verify(req),
+            Check::Twilio(v) => v.verify(req),
+            Check::Mailgun(v) => v.verify(req),
+            Check::HeaderIs { name, value } => match (req.headers.get(name), value) {
+                (None, _) => Err(VerifyError::MissingHeader(name.to_string())),
+                (Some(v), Some(expected)) if v.as_bytes() != expected.as_bytes() => {
+                    Err(VerifyError::Refused("header has an unexpected value"))
+                }
+                _ => Ok(Verified::default()),
+            },
+            Check::All(checks) => {
+                let mut first = None;
+                for c in checks {
+                    let v = c.verify(req)?;
+                    first.get_or_insert(v);
+                }
+                Ok(first.unwrap_or_default())
+            }
+        }
+    }
+
+    /// Headers carrying a credential meant for hookgate alone; they are not forwarded.
+    pub fn credential_headers(&self) -> Vec<&HeaderName> {
+        match self {
+            Check::Token(v) => vec![v.header()],
+            Check::All(checks) => checks.iter().flat_map(Check::credential_headers).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A route's verification: the check, whether a failure refuses the request (`enforce`) or is
+/// only recorded (shadow mode), and the provider's handshake.
+pub struct Verifier {
+    pub check: Check,
+    pub enforce: bool,
+    pub handshake: Option<Handshake>,
+    /// The scheme or provider, for logs.
+    pub label: String,
 }
 
 impl Verifier {
-    pub fn verify(&self, req: &Request<'_>) -> Result<(), VerifyError> {
-        match self {
-            Verifier::None => Ok(()),
-            Verifier::Hmac(v) => v.verify(req),
-            Verifier::Token(v) => v.verify(req),
+    pub fn none() -> Verifier {
+        Verifier {
+            check: Check::None,
+            enforce: true,
+            handshake: None,
+            label: "none".into(),
         }
     }
 
-    /// The header that carries a credential meant for hookgate alone; it is not forwarded.
-    pub fn credential_header(&self) -> Option<&http::HeaderName> {
-        match self {
-            Verifier::Token(v) => Some(v.header()),
-            _ => None,
-        }
-    }
-
-    pub fn scheme(&self) -> &'static str {
-        match self {
-            Verifier::None => "none",
-            Verifier::Hmac(_) => "hmac",
-            Verifier::Token(v) => v.kind().name(),
-        }
+    pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
+        self.check.verify(req)
     }
 }

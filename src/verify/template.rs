@@ -9,6 +9,8 @@ pub enum Part {
     Body,
     Timestamp,
     Id,
+    /// The URL the sender called: the route's `public_url` plus the request's sub-path and query.
+    Url,
     Header(HeaderName),
 }
 
@@ -45,8 +47,8 @@ impl Template {
         }
     }
 
-    /// `{body}`, `{timestamp}`, `{id}`, `{header:Name}` (or a bare `{Name}`: any other name is a
-    /// header); `{{` and `}}` are literal braces.
+    /// `{body}`, `{timestamp}`, `{id}`, `{url}`, `{header:Name}` (or a bare `{Name}`: any other
+    /// name is a header); `{{` and `}}` are literal braces.
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
         let mut parts = Vec::new();
         let mut lit = Vec::new();
@@ -100,6 +102,7 @@ impl Template {
         body: &[u8],
         timestamp: Option<&[u8]>,
         id: Option<&[u8]>,
+        url: Option<&[u8]>,
         mut sink: impl FnMut(&[u8]),
     ) -> Result<(), MissingValue> {
         for part in &self.parts {
@@ -108,6 +111,7 @@ impl Template {
                 Part::Body => sink(body),
                 Part::Timestamp => sink(timestamp.ok_or_else(|| MissingValue("timestamp".into()))?),
                 Part::Id => sink(id.ok_or_else(|| MissingValue("id".into()))?),
+                Part::Url => sink(url.ok_or_else(|| MissingValue("url".into()))?),
                 Part::Header(h) => sink(
                     headers
                         .get(h)
@@ -126,6 +130,7 @@ fn placeholder(name: &str) -> Result<Part, TemplateError> {
         "body" => Ok(Part::Body),
         "timestamp" => Ok(Part::Timestamp),
         "id" => Ok(Part::Id),
+        "url" => Ok(Part::Url),
         other => {
             let header = other.strip_prefix("header:").unwrap_or(other).trim();
             HeaderName::from_bytes(header.as_bytes())
@@ -145,7 +150,7 @@ mod tests {
         ts: Option<&[u8]>,
     ) -> Result<Vec<u8>, MissingValue> {
         let mut out = Vec::new();
-        t.feed(headers, b"BODY", ts, Some(b"ID"), |b| {
+        t.feed(headers, b"BODY", ts, Some(b"ID"), Some(b"U"), |b| {
             out.extend_from_slice(b)
         })?;
         Ok(out)

@@ -9,8 +9,8 @@ use http::HeaderName;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::keys::{Keyed, KeyedSecret};
 use super::{Request, VerifyError};
-use crate::config::Secret;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -34,7 +34,7 @@ pub struct TokenVerifier {
     header: HeaderName,
     /// Expected text before the token; the auth scheme word is matched case-insensitively.
     prefix: String,
-    digests: Vec<[u8; 32]>,
+    digests: Vec<Keyed<[u8; 32]>>,
 }
 
 impl TokenVerifier {
@@ -44,7 +44,7 @@ impl TokenVerifier {
         kind: TokenKind,
         header: Option<HeaderName>,
         prefix: Option<String>,
-        secrets: &[Secret],
+        secrets: &[KeyedSecret],
     ) -> Result<TokenVerifier, String> {
         if secrets.is_empty() {
             return Err("at least one secret is required".into());
@@ -62,14 +62,20 @@ impl TokenVerifier {
                 }),
             ),
         };
-        if kind == TokenKind::Basic && secrets.iter().any(|s| !s.expose().contains(&b':')) {
+        if kind == TokenKind::Basic && secrets.iter().any(|s| !s.secret.expose().contains(&b':')) {
             return Err("basic credentials must be written as \"user:password\"".into());
         }
         Ok(TokenVerifier {
             kind,
             header,
             prefix,
-            digests: secrets.iter().map(|s| digest(s.expose())).collect(),
+            digests: secrets
+                .iter()
+                .map(|s| Keyed {
+                    key: digest(s.secret.expose()),
+                    not_after: s.not_after,
+                })
+                .collect(),
         })
     }
 
@@ -106,7 +112,7 @@ impl TokenVerifier {
             ),
         };
         let mut matched = subtle::Choice::from(0u8);
-        for d in &self.digests {
+        for (_, d) in Keyed::active(&self.digests, req.now) {
             matched |= d.ct_eq(&presented);
         }
         if bool::from(matched) {
@@ -124,6 +130,7 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Secret;
     use http::HeaderMap;
     use std::time::SystemTime;
 
@@ -137,6 +144,7 @@ mod tests {
             headers: &h,
             body: b"",
             now: SystemTime::now(),
+            rest: "",
         })
     }
 
@@ -146,7 +154,10 @@ mod tests {
             TokenKind::Bearer,
             None,
             None,
-            &[Secret::literal("t0k"), Secret::literal("n3w")],
+            &[
+                KeyedSecret::new(Secret::literal("t0k")),
+                KeyedSecret::new(Secret::literal("n3w")),
+            ],
         )
         .unwrap();
         assert_eq!(check(&v, "authorization", "Bearer t0k"), Ok(()));
@@ -171,7 +182,7 @@ mod tests {
             TokenKind::Bearer,
             Some(HeaderName::from_static("x-gitlab-token")),
             None,
-            &[Secret::literal("s")],
+            &[KeyedSecret::new(Secret::literal("s"))],
         )
         .unwrap();
         assert_eq!(check(&v, "x-gitlab-token", "s"), Ok(()));
@@ -183,16 +194,26 @@ mod tests {
 
     #[test]
     fn basic() {
-        let v =
-            TokenVerifier::new(TokenKind::Basic, None, None, &[Secret::literal("u:p")]).unwrap();
+        let v = TokenVerifier::new(
+            TokenKind::Basic,
+            None,
+            None,
+            &[KeyedSecret::new(Secret::literal("u:p"))],
+        )
+        .unwrap();
         assert_eq!(check(&v, "authorization", "Basic dTpw"), Ok(()));
         assert_eq!(
             check(&v, "authorization", "Basic dTpx"),
             Err(VerifyError::BadCredentials)
         );
         assert!(
-            TokenVerifier::new(TokenKind::Basic, None, None, &[Secret::literal("nocolon")])
-                .is_err()
+            TokenVerifier::new(
+                TokenKind::Basic,
+                None,
+                None,
+                &[KeyedSecret::new(Secret::literal("nocolon"))]
+            )
+            .is_err()
         );
     }
 }

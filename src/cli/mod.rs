@@ -1,0 +1,17 @@
+//! The command line's subcommands besides `run`: checking configs and captured requests,
+//! signing test requests, and the dead-letter queue through the admin API.
+
+mod admin_client;
+pub mod dlq;
+pub mod explain;
+pub mod sign;
+
+/// A small runtime for the commands that talk over the network.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    // reqwest shares the TLS stack's crypto provider; pick it explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))
+}

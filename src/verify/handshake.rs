@@ -1,0 +1,198 @@
+//! Providers' URL-verification handshakes, answered by hookgate itself (never forwarded, never
+//! deduplicated), and only after the request passed verification where the provider signs it.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::Verified;
+use super::hmac::{Algorithm, Encoding, Key};
+use crate::config::Secret;
+
+pub enum Handshake {
+    /// `{"eventType":"VERIFICATION","challenge":…}` → `{"challenge":…}`.
+    LimAi,
+    /// `{"type":"url_verification","challenge":…}` → `{"challenge":…}`.
+    Slack,
+    /// `{"event":"endpoint.url_validation","payload":{"plainToken":p}}` →
+    /// `{"plainToken":p,"encryptedToken":hex(HMAC-SHA256(secret, p))}`, with the secret that
+    /// verified the request.
+    Zoom { secrets: Vec<Secret> },
+    /// PING `{"type":1}` → `{"type":1}`.
+    Discord,
+    /// `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` → the challenge, or 403.
+    Meta { verify_token: [u8; 32] },
+    /// `GET ?crc_token=…` → `{"response_token":"sha256=" + base64(HMAC-SHA256(secret, token))}`.
+    Twitter { key: Box<Key> },
+}
+
+/// A handshake's answer.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(v: &Value) -> Reply {
+        Reply {
+            status: 200,
+            content_type: "application/json",
+            body: v.to_string().into_bytes(),
+        }
+    }
+
+    fn refuse(status: u16, error: &str, detail: &str) -> Reply {
+        Reply {
+            status,
+            content_type: "application/json",
+            body: json!({ "error": error, "detail": detail })
+                .to_string()
+                .into_bytes(),
+        }
+    }
+}
+
+impl Handshake {
+    pub fn meta(verify_token: &Secret) -> Handshake {
+        Handshake::Meta {
+            verify_token: Sha256::digest(verify_token.expose()).into(),
+        }
+    }
+
+    pub fn twitter(consumer_secret: &Secret) -> Option<Handshake> {
+        Key::new(Algorithm::Sha256, consumer_secret.expose())
+            .map(|key| Handshake::Twitter { key: Box::new(key) })
+    }
+
+    /// Whether this route answers GET requests (the unsigned handshakes).
+    pub fn answers_get(&self) -> bool {
+        matches!(self, Handshake::Meta { .. } | Handshake::Twitter { .. })
+    }
+
+    /// The answer to a GET on the route.
+    pub fn on_get(&self, query: &str) -> Reply {
+        let param = |name: &str| {
+            form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        match self {
+            Handshake::Meta { verify_token } => {
+                let (Some(mode), Some(token), Some(challenge)) = (
+                    param("hub.mode"),
+                    param("hub.verify_token"),
+                    param("hub.challenge"),
+                ) else {
+                    return Reply::refuse(
+                        400,
+                        "bad_request",
+                        "expected hub.mode, hub.verify_token and hub.challenge",
+                    );
+                };
+                let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+                if mode != "subscribe" || !bool::from(presented.ct_eq(verify_token)) {
+                    return Reply::refuse(403, "forbidden", "verify_token does not match");
+                }
+                Reply {
+                    status: 200,
+                    content_type: "text/plain",
+                    body: challenge.into_bytes(),
+                }
+            }
+            Handshake::Twitter { key } => match param("crc_token") {
+                Some(token) => {
+                    let mac = key.mac(&[token.as_bytes()]);
+                    Reply::json(
+                        &json!({ "response_token": format!("sha256={}", Encoding::Base64.encode(&mac)) }),
+                    )
+                }
+                None => Reply::refuse(400, "bad_request", "expected crc_token"),
+            },
+            _ => Reply::refuse(405, "method_not_allowed", "this route accepts POST only"),
+        }
+    }
+
+    /// The answer to a verified POST that is a handshake, or `None` for an ordinary event.
+    pub fn on_post(&self, body: &[u8], verified: &Verified) -> Option<Reply> {
+        let doc: Value = serde_json::from_slice(body).ok()?;
+        match self {
+            Handshake::LimAi if doc.get("eventType")? == "VERIFICATION" => {
+                Some(Reply::json(&json!({ "challenge": doc.get("challenge")? })))
+            }
+            Handshake::Slack if doc.get("type")? == "url_verification" => {
+                Some(Reply::json(&json!({ "challenge": doc.get("challenge")? })))
+            }
+            Handshake::Zoom { secrets } if doc.get("event")? == "endpoint.url_validation" => {
+                let plain = doc.pointer("/payload/plainToken")?.as_str()?;
+                let secret = secrets.get(verified.key.unwrap_or(0))?;
+                let mac = Key::new(Algorithm::Sha256, secret.expose())?.mac(&[plain.as_bytes()]);
+                Some(Reply::json(
+                    &json!({ "plainToken": plain, "encryptedToken": hex::encode(mac) }),
+                ))
+            }
+            Handshake::Discord if doc.get("type")? == 1 => Some(Reply::json(&json!({ "type": 1 }))),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_and_twitter_get_handshakes() {
+        let m = Handshake::meta(&Secret::literal("tok"));
+        let r = m.on_get("hub.mode=subscribe&hub.verify_token=tok&hub.challenge=1158201444");
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, b"1158201444".as_slice())
+        );
+        assert_eq!(
+            m.on_get("hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1")
+                .status,
+            403
+        );
+        assert_eq!(m.on_get("").status, 400);
+        let t = Handshake::twitter(&Secret::literal("consumer")).unwrap();
+        let r = t.on_get("crc_token=abc");
+        let mac = Key::new(Algorithm::Sha256, b"consumer")
+            .unwrap()
+            .mac(&[b"abc"]);
+        let expected =
+            json!({ "response_token": format!("sha256={}", Encoding::Base64.encode(&mac)) });
+        assert_eq!(serde_json::from_slice::<Value>(&r.body).unwrap(), expected);
+    }
+
+    #[test]
+    fn post_handshakes_and_ordinary_events() {
+        let v = Verified { key: Some(1) };
+        let r = Handshake::LimAi
+            .on_post(br#"{"eventType":"VERIFICATION","challenge":"c1"}"#, &v)
+            .unwrap();
+        assert_eq!(r.body, br#"{"challenge":"c1"}"#);
+        assert!(
+            Handshake::LimAi
+                .on_post(br#"{"eventType":"DOCUMENT_EXTRACTED"}"#, &v)
+                .is_none()
+        );
+        let zoom = Handshake::Zoom {
+            secrets: vec![Secret::literal("old"), Secret::literal("new")],
+        };
+        let r = zoom
+            .on_post(
+                br#"{"event":"endpoint.url_validation","payload":{"plainToken":"p"}}"#,
+                &v,
+            )
+            .unwrap();
+        let mac = Key::new(Algorithm::Sha256, b"new").unwrap().mac(&[b"p"]);
+        assert_eq!(
+            serde_json::from_slice::<Value>(&r.body).unwrap(),
+            json!({ "plainToken": "p", "encryptedToken": hex::encode(mac) })
+        );
+        assert!(Handshake::Discord.on_post(br#"{"type":2}"#, &v).is_none());
+        assert!(Handshake::Slack.on_post(b"not json", &v).is_none());
+    }
+}
