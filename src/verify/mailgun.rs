@@ -68,8 +68,9 @@ impl MailgunVerifier {
 
     pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
         let f = fields(req)?;
+        // The official SecurityGuard compares the hex text exactly: lowercase only.
         let presented =
-            Encoding::Hex
+            Encoding::HexLower
                 .decode(f.signature.as_bytes())
                 .ok_or(VerifyError::Malformed {
                     header: "signature".into(),

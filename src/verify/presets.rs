@@ -295,7 +295,7 @@ pub fn build(provider: &str, s: Settings) -> Result<Preset, String> {
                         separator: ';',
                         key: "h1".into(),
                     },
-                    Encoding::Hex,
+                    Encoding::HexLower,
                 )
             })
             .map(Check::Hmac)?,
@@ -322,11 +322,13 @@ pub fn build(provider: &str, s: Settings) -> Result<Preset, String> {
             HmacVerifier::new(HmacSpec {
                 payload: template("v0:{timestamp}:{body}"),
                 timestamp: ts_header(&["x-zm-request-timestamp"], tol(300)),
+                // @zoom/rivet parses the body as JSON first and compares hex strings exactly.
+                allow_empty_body: false,
                 ..HmacSpec::simple(
                     Algorithm::Sha256,
                     secrets.clone(),
                     header("x-zm-signature", Some("v0=")),
-                    Encoding::Hex,
+                    Encoding::HexLower,
                 )
             })
             .map(Check::Hmac)?,
@@ -409,7 +411,7 @@ pub fn build(provider: &str, s: Settings) -> Result<Preset, String> {
                     Algorithm::Sha256,
                     secrets,
                     header("linear-signature", None),
-                    Encoding::Hex,
+                    Encoding::HexLower,
                 )
             })
             .map(Check::Hmac)?,
@@ -421,7 +423,7 @@ pub fn build(provider: &str, s: Settings) -> Result<Preset, String> {
                 Algorithm::Sha1,
                 secrets,
                 header("x-hub-signature", Some("sha1=")),
-                Encoding::Hex,
+                Encoding::HexLower,
             )?,
             None,
             id("json:/id"),
@@ -441,7 +443,7 @@ pub fn build(provider: &str, s: Settings) -> Result<Preset, String> {
                 Algorithm::Sha256,
                 secrets,
                 header("x-hub-signature", Some("sha256=")),
-                Encoding::Hex,
+                Encoding::HexLower,
             )?,
             None,
             id("header:X-Request-UUID"),
@@ -461,7 +463,7 @@ pub fn build(provider: &str, s: Settings) -> Result<Preset, String> {
                 Algorithm::Sha256,
                 secrets,
                 header("x-lahza-signature", None),
-                Encoding::Hex,
+                Encoding::HexLower,
             )?,
             None,
             IdSource::BodyHash,
