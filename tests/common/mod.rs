@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+#[allow(unused_imports)]
 pub use upstream::{Reply, Upstream};
 
 pub fn free_port() -> u16 {
