@@ -23,10 +23,20 @@ pub enum Outcome {
     Unavailable,
     /// A provider's URL-verification handshake, answered by hookgate.
     Handshake,
+    RateLimited,
+    UnsupportedMediaType,
+    /// The route is disabled (or a sync route paused).
+    RouteDisabled,
+    /// A sync route: the upstream's answer, relayed.
+    Relayed,
+    /// A sync route: the upstream did not answer within `sync_timeout`.
+    UpstreamTimeout,
+    /// A sync route: the upstream could not be reached.
+    UpstreamFailed,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 17] = [
         Outcome::Accepted,
         Outcome::Duplicate,
         Outcome::NotFound,
@@ -38,6 +48,12 @@ impl Outcome {
         Outcome::BadRequest,
         Outcome::Unavailable,
         Outcome::Handshake,
+        Outcome::RateLimited,
+        Outcome::UnsupportedMediaType,
+        Outcome::RouteDisabled,
+        Outcome::Relayed,
+        Outcome::UpstreamTimeout,
+        Outcome::UpstreamFailed,
     ];
 
     pub fn label(self) -> &'static str {
@@ -53,6 +69,12 @@ impl Outcome {
             Outcome::BadRequest => "bad_request",
             Outcome::Unavailable => "unavailable",
             Outcome::Handshake => "handshake",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::UnsupportedMediaType => "unsupported_media_type",
+            Outcome::RouteDisabled => "route_disabled",
+            Outcome::Relayed => "relayed",
+            Outcome::UpstreamTimeout => "upstream_timeout",
+            Outcome::UpstreamFailed => "upstream_failed",
         }
     }
 }
@@ -269,7 +291,7 @@ impl Metrics {
 /// The handles one route uses on its hot paths.
 #[derive(Clone)]
 pub struct RouteMetrics {
-    outcomes: [IntCounter; 11],
+    outcomes: [IntCounter; Outcome::ALL.len()],
     verdicts: [IntCounter; 7],
     pub duration: Histogram,
     pub fallbacks: IntCounter,

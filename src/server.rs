@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::apps::http_app::HttpServer;
+use pingora::listeners::tls::TlsSettings;
 use pingora::proxy::http_proxy_service;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownWatch};
@@ -21,8 +22,11 @@ use crate::config::reload::Reloader;
 use crate::config::{self, Config, LoadError, StoreKind};
 use crate::deliver::Delivery;
 use crate::event::now_ms;
+use crate::limits::rate::RateLimits;
 use crate::metrics::METRICS;
 use crate::proxy::Gateway;
+use crate::proxy::tls::{CertWatcher, ReloadingCert};
+use crate::routing::state::RouteStates;
 use crate::store::Store;
 use crate::store::embedded::{Embedded, OpenError};
 use crate::store::redis::RedisStore;
@@ -43,6 +47,8 @@ pub enum RunError {
     Store(#[from] OpenError),
     #[error("{0}")]
     Redis(#[from] crate::store::redis::OpenError),
+    #[error("server.tls: {0}")]
+    Tls(String),
 }
 
 /// What the services share about the process itself.
@@ -84,6 +90,9 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     }
     ensure_bindable(cfg.server.listen, "server.listen")?;
     ensure_bindable(cfg.server.admin_listen, "server.admin_listen")?;
+    if let Some(tls) = &cfg.server.tls {
+        ensure_bindable(tls.listen, "server.tls.listen")?;
+    }
     let store: Arc<dyn Store> = match &cfg.store.kind {
         StoreKind::Embedded { path } => Arc::new(Embedded::open(path, cfg.store.max_pending)?),
         StoreKind::Redis(redis) => Arc::new(RedisStore::open(redis, cfg.store.max_pending)?),
@@ -103,18 +112,45 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let (listen, admin_listen) = (cfg.server.listen, cfg.server.admin_listen);
     let delivery_threads = cfg.server.delivery_threads;
     let shutdown_timeout = cfg.server.shutdown_timeout;
+    let tls = cfg.server.tls.clone();
     let shared = Arc::new(ArcSwap::from_pointee(cfg));
     let life = Arc::new(Lifecycle::default());
+    let states = Arc::new(RouteStates::default());
+    let limits = Arc::new(RateLimits::new());
 
     let mut proxy = http_proxy_service(
         &server.configuration,
-        Gateway::new(shared.clone(), store.clone()),
+        Gateway::new(
+            shared.clone(),
+            store.clone(),
+            states.clone(),
+            limits.clone(),
+        ),
     );
     proxy.add_tcp(&listen.to_string());
+    let cert_watcher = match &tls {
+        Some(t) => {
+            let cert = Arc::new(ReloadingCert::load(&t.cert, &t.key).map_err(RunError::Tls)?);
+            let mut settings =
+                TlsSettings::intermediate("", "").map_err(|e| RunError::Tls(e.to_string()))?;
+            settings.set_cert_resolver(cert.clone());
+            settings.enable_h2();
+            proxy.add_tls_with_settings(&t.listen.to_string(), None, settings);
+            let mut watcher = background_service("tls-certificates", CertWatcher(cert));
+            watcher.threads = Some(1);
+            Some(watcher)
+        }
+        None => None,
+    };
 
     let mut admin = Service::new(
         "admin".to_string(),
-        HttpServer::new_app(Admin::new(shared.clone(), store.clone(), life.clone())),
+        HttpServer::new_app(Admin::new(
+            shared.clone(),
+            store.clone(),
+            life.clone(),
+            states.clone(),
+        )),
     );
     admin.add_tcp(&admin_listen.to_string());
     admin.threads = Some(1);
@@ -124,6 +160,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         Delivery::new(
             shared.clone(),
             store.clone(),
+            states,
             life.deliveries_drained.clone(),
         ),
     );
@@ -138,6 +175,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         Housekeeping {
             config: shared.clone(),
             store: store.clone(),
+            limits,
         },
     );
     housekeeping.threads = Some(1);
@@ -156,15 +194,20 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     server.add_service(reloader);
     server.add_service(housekeeping);
     server.add_service(shutdown);
-    tracing::info!(%listen, %admin_listen, "hookgate started");
+    if let Some(w) = cert_watcher {
+        server.add_service(w);
+    }
+    let tls_listen = tls.map(|t| t.listen.to_string());
+    tracing::info!(%listen, %admin_listen, tls_listen, "hookgate started");
     server.run(RunArgs::default());
     Ok(())
 }
 
-/// Periodic store upkeep: forgetting expired dedup keys, ...
+/// Periodic upkeep: forgetting expired dedup keys and answers, idle rate-limit buckets.
 struct Housekeeping {
     config: Arc<ArcSwap<Config>>,
     store: Arc<dyn Store>,
+    limits: Arc<RateLimits>,
 }
 
 #[async_trait]
@@ -178,6 +221,8 @@ impl BackgroundService for Housekeeping {
                 .iter()
                 .map(|r| r.name.clone())
                 .collect();
+            self.limits
+                .housekeeping(&routes.iter().map(String::as_str).collect::<Vec<_>>());
             match self.store.housekeeping(&routes, now_ms()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(removed = n, "store housekeeping"),

@@ -8,6 +8,9 @@
 //! POST /dlq/replay?route=       replay every dead letter (of a route), in batches
 //! POST /dlq/{id}/replay?route=  replay one dead letter
 //! GET  /events/{id}?route=      state, attempts, last error of an event
+//! GET  /routes                  every route: mode, state (configured and in effect), queue
+//! POST /routes/{name}/pause     hold deliveries of a route (it still accepts and stores)
+//! POST /routes/{name}/resume    deliver again (also takes a disabled route back into service)
 
 use std::sync::Arc;
 
@@ -18,9 +21,10 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde_json::{Value, json};
 
-use crate::config::Config;
+use crate::config::{Config, Mode, RouteState};
 use crate::event::now_ms;
 use crate::metrics::METRICS;
+use crate::routing::state::RouteStates;
 use crate::server::Lifecycle;
 use crate::store::{Replay, State, Store, StoreError};
 use crate::verify;
@@ -32,14 +36,21 @@ pub struct Admin {
     config: Arc<ArcSwap<Config>>,
     store: Arc<dyn Store>,
     life: Arc<Lifecycle>,
+    states: Arc<RouteStates>,
 }
 
 impl Admin {
-    pub fn new(config: Arc<ArcSwap<Config>>, store: Arc<dyn Store>, life: Arc<Lifecycle>) -> Admin {
+    pub fn new(
+        config: Arc<ArcSwap<Config>>,
+        store: Arc<dyn Store>,
+        life: Arc<Lifecycle>,
+        states: Arc<RouteStates>,
+    ) -> Admin {
         Admin {
             config,
             store,
             life,
+            states,
         }
     }
 }
@@ -131,12 +142,22 @@ impl ServeHttp for Admin {
                 self.replay_one(&decode_segment(id), &query).await
             }
             (&Method::GET, ["events", id]) => self.event(&decode_segment(id), &query).await,
+            (&Method::GET, ["routes"]) => self.routes().await,
+            (&Method::POST, ["routes", name, "pause"]) => {
+                self.set_state(&decode_segment(name), RouteState::Paused)
+                    .await
+            }
+            (&Method::POST, ["routes", name, "resume"]) => {
+                self.set_state(&decode_segment(name), RouteState::Active)
+                    .await
+            }
             (
                 _,
-                ["healthz" | "readyz" | "metrics" | "dlq"]
+                ["healthz" | "readyz" | "metrics" | "dlq" | "routes"]
                 | ["dlq", "replay"]
                 | ["dlq", _, "replay"]
-                | ["events", _],
+                | ["events", _]
+                | ["routes", _, "pause" | "resume"],
             ) => error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -332,6 +353,59 @@ impl Admin {
             ),
             Err(e) => store_error(&e),
         }
+    }
+
+    async fn routes(&self) -> Response<Vec<u8>> {
+        let cfg = self.config.load_full();
+        let names: Vec<String> = cfg.routes.iter().map(|r| r.name.clone()).collect();
+        if let Err(e) = self.states.refresh(self.store.as_ref()).await {
+            return store_error(&e);
+        }
+        let stats = match self.store.stats(&names).await {
+            Ok(s) => s,
+            Err(e) => return store_error(&e),
+        };
+        let list: Vec<Value> = cfg
+            .routes
+            .iter()
+            .map(|r| {
+                let st = stats.iter().find(|s| s.route == r.name);
+                json!({
+                    "name": r.name,
+                    "path": r.path,
+                    "upstream": r.upstream,
+                    "mode": match r.mode { Mode::Async => "async", Mode::Sync { .. } => "sync" },
+                    "state": self.states.effective(r).as_str(),
+                    "configured_state": r.state.as_str(),
+                    "pending": st.map_or(0, |s| s.pending),
+                    "dead": st.map_or(0, |s| s.dead),
+                })
+            })
+            .collect();
+        json_reply(StatusCode::OK, &json!({ "routes": list }))
+    }
+
+    async fn set_state(&self, name: &str, state: RouteState) -> Response<Vec<u8>> {
+        let cfg = self.config.load_full();
+        let Some(route) = cfg.routes.iter().find(|r| r.name == name) else {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no route named {name:?}"),
+            );
+        };
+        if let Err(e) = self.states.set(self.store.as_ref(), route, state).await {
+            return store_error(&e);
+        }
+        tracing::info!(route = %name, state = state.as_str(), "route state set through the admin API");
+        if state == RouteState::Active {
+            // Held events are due now.
+            self.store.work_signal().notify_one();
+        }
+        json_reply(
+            StatusCode::OK,
+            &json!({ "route": name, "state": self.states.effective(route).as_str() }),
+        )
     }
 
     async fn event(&self, id: &str, query: &Query) -> Response<Vec<u8>> {

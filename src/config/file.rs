@@ -37,6 +37,16 @@ pub struct ServerFile {
     pub delivery_threads: Option<Spanned<i64>>,
     pub shutdown_timeout: Option<Text>,
     pub retry_after: Option<Text>,
+    pub tls: Option<Spanned<TlsFile>>,
+}
+
+/// `[server.tls]`: HTTPS on its own listener; `server.listen` stays plain HTTP.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub listen: Text,
+    pub cert: Text,
+    pub key: Text,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +73,17 @@ pub struct UpstreamFile {
     pub max_age: Option<Text>,
     pub backoff: Option<Spanned<BackoffFile>>,
     pub concurrency: Option<Spanned<i64>>,
+    /// Headers added to every delivery; values may hold `{env:NAME}` / `{file:PATH}`.
+    pub headers: Option<BTreeMap<Spanned<String>, Text>>,
+    pub sign: Option<Spanned<SignFile>>,
+}
+
+/// Re-signing each delivery for the upstream (`scheme = "standard-webhooks"`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignFile {
+    pub scheme: Text,
+    pub secret: Text,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,11 +100,57 @@ pub struct RouteFile {
     pub upstream: Text,
     pub mode: Option<Text>,
     pub verify: Option<Spanned<VerifyFile>>,
-    pub event_id: Option<Text>,
+    pub event_id: Option<Spanned<OneOrMany>>,
     pub dedup_ttl: Option<Text>,
     pub allow_ips: Option<Vec<Text>>,
     pub max_body_bytes: Option<Spanned<SizeText>>,
     pub response: Option<Spanned<ResponseFile>>,
+    pub rate_limit: Option<Spanned<RateLimitFile>>,
+    pub sync_timeout: Option<Text>,
+    /// What a sync route answers when the upstream is slower than `sync_timeout`: 408 or 504.
+    pub sync_timeout_status: Option<Spanned<i64>>,
+    pub normalize: Option<Text>,
+    pub state: Option<Text>,
+    pub require_headers: Option<BTreeMap<Spanned<String>, Text>>,
+    pub content_types: Option<Vec<Text>>,
+    pub order_key: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitFile {
+    pub per_ip: Option<Text>,
+    pub per_route: Option<Text>,
+}
+
+/// A string, or a list of strings (a composite event ID).
+#[derive(Debug, Clone)]
+pub struct OneOrMany(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![v.to_string()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(OneOrMany(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// One flat table for every verification scheme and provider; validation says which keys each

@@ -9,23 +9,25 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::file::{
-    FileConfig, RouteFile, SecretEntry, ServerFile, StoreFile, Text, UpstreamFile, VerifyFile,
+    FileConfig, RouteFile, SecretEntry, ServerFile, SignFile, StoreFile, Text, TlsFile,
+    UpstreamFile, VerifyFile,
 };
 use super::secret::{self, Resolved};
 use super::units::{SizeText, fmt_duration, parse_duration, parse_size};
 use super::{
-    Backoff, Config, Mode, RedisConfig, ResponseSpec, Route, Secret, ServerConfig, StoreConfig,
-    StoreKind, Upstream,
+    Backoff, Config, HeaderRule, Mode, Rate, RateSpec, RedisConfig, Resign, ResponseSpec, Route,
+    RouteState, Secret, ServerConfig, StoreConfig, StoreKind, TlsConfig, Upstream,
 };
 use crate::event::id::IdSource;
 use crate::metrics::METRICS;
 use crate::routing::{Router, has_dot_segment};
+use crate::verify::hmac::KeyFormat;
 use crate::verify::{
     Algorithm, Check, Encoding, HmacSpec, HmacVerifier, KeyedSecret, SigSource, Template,
     TimestampCheck, TokenKind, TokenVerifier, TsSource, Verifier, presets,
@@ -318,8 +320,53 @@ impl Checker<'_> {
                 "server.retry_after",
                 Duration::from_secs(5),
             ),
+            tls: s
+                .tls
+                .as_ref()
+                .and_then(|t| self.tls(t.get_ref(), listen, admin_listen)),
         };
         Some(server)
+    }
+
+    fn tls(
+        &mut self,
+        t: &TlsFile,
+        listen: Option<SocketAddr>,
+        admin: Option<SocketAddr>,
+    ) -> Option<TlsConfig> {
+        let addr = self.check(
+            t.listen.span(),
+            t.listen
+                .get_ref()
+                .trim()
+                .parse::<SocketAddr>()
+                .map_err(|_| {
+                    format!(
+                        "server.tls.listen: {:?} is not an address like \"0.0.0.0:8443\"",
+                        t.listen.get_ref()
+                    )
+                }),
+        )?;
+        if Some(addr) == listen || Some(addr) == admin {
+            self.error(
+                t.listen.span(),
+                "server.tls.listen must differ from server.listen and server.admin_listen",
+            );
+        }
+        let mut file = |text: &Text, what: &str| -> Option<PathBuf> {
+            let p = PathBuf::from(text.get_ref());
+            let r = crate::proxy::tls::load_pem(&p, what == "key")
+                .map(|_| p.clone())
+                .map_err(|e| format!("server.tls.{what}: {e}"));
+            self.check(text.span(), r)
+        };
+        let cert = file(&t.cert, "cert");
+        let key = file(&t.key, "key");
+        Some(TlsConfig {
+            listen: addr,
+            cert: cert?,
+            key: key?,
+        })
     }
 
     fn store(&mut self, s: Option<&Spanned<StoreFile>>, slowest_upstream: Duration) -> StoreConfig {
@@ -553,6 +600,8 @@ impl Checker<'_> {
             .map(|t| self.duration(Some(t), &key("max_age"), Duration::from_secs(72 * 3600)));
         let concurrency =
             self.int(u.concurrency.as_ref(), &key("concurrency"), 1..10_001, 32) as usize;
+        let headers = self.upstream_headers(name, u.headers.as_ref());
+        let resign = u.sign.as_ref().and_then(|s| self.resign(name, s));
         Some(Upstream {
             name: name.to_string(),
             url: url?,
@@ -561,7 +610,76 @@ impl Checker<'_> {
             max_age,
             backoff: Backoff { initial, max },
             concurrency,
+            headers,
+            resign,
         })
+    }
+
+    /// Header values may embed secrets: `"Bearer {env:LIDO_TOKEN}"`.
+    fn upstream_headers(
+        &mut self,
+        name: &str,
+        map: Option<&BTreeMap<Spanned<String>, Text>>,
+    ) -> Vec<(HeaderName, HeaderValue)> {
+        let mut out = Vec::new();
+        for (k, v) in map.into_iter().flatten() {
+            let what = format!("upstreams.{name}.headers.{}", k.get_ref());
+            let Some(hn) = self.header_name(
+                &Spanned::new(k.span(), k.get_ref().clone()),
+                &format!("upstreams.{name}.headers"),
+            ) else {
+                continue;
+            };
+            let Some(value) = self.expand_secrets(v, &what) else {
+                continue;
+            };
+            match HeaderValue::from_str(&value) {
+                Ok(mut hv) => {
+                    // Marked so no debug output of a request shows it.
+                    hv.set_sensitive(true);
+                    out.push((hn, hv));
+                }
+                Err(_) => self.error(v.span(), format!("{what}: not a valid header value")),
+            }
+        }
+        out
+    }
+
+    /// Replaces `{env:NAME}` and `{file:PATH}` in `text` with the secrets they name.
+    fn expand_secrets(&mut self, text: &Text, what: &str) -> Option<String> {
+        let mut out = String::new();
+        let mut rest = text.get_ref().as_str();
+        while let Some(start) = rest.find('{') {
+            let Some(len) = rest[start..].find('}') else {
+                break;
+            };
+            let reference = &rest[start + 1..start + len];
+            if !(reference.starts_with("env:") || reference.starts_with("file:")) {
+                out.push_str(&rest[..start + len + 1]);
+                rest = &rest[start + len + 1..];
+                continue;
+            }
+            out.push_str(&rest[..start]);
+            let secret = self.secret(&Spanned::new(text.span(), reference.to_string()), what)?;
+            out.push_str(&secret.expose_str());
+            rest = &rest[start + len + 1..];
+        }
+        out.push_str(rest);
+        Some(out)
+    }
+
+    fn resign(&mut self, name: &str, s: &Spanned<SignFile>) -> Option<Resign> {
+        let f = s.get_ref();
+        if f.scheme.get_ref() != "standard-webhooks" {
+            self.error(f.scheme.span(), format!("upstreams.{name}.sign.scheme: {:?} is not supported (expected \"standard-webhooks\")", f.scheme.get_ref()));
+            return None;
+        }
+        let secret = self.secret(&f.secret, &format!("upstreams.{name}.sign.secret"))?;
+        let key = KeyFormat::WhsecBase64
+            .key(secret.expose())
+            .map_err(|e| format!("upstreams.{name}.sign.secret: {e}"));
+        self.check(f.secret.span(), key)
+            .map(|key| Resign::StandardWebhooks { key })
     }
 
     fn routes(
@@ -638,13 +756,49 @@ impl Checker<'_> {
         body_limit: usize,
     ) -> Option<Route> {
         let key = |k: &str| format!("routes.{name}.{k}");
+        let sync_timeout = self.duration(
+            r.sync_timeout.as_ref(),
+            &key("sync_timeout"),
+            Duration::from_secs(30),
+        );
+        let timeout_status = self.int(
+            r.sync_timeout_status.as_ref(),
+            &key("sync_timeout_status"),
+            408..505,
+            408,
+        ) as u16;
+        if !matches!(timeout_status, 408 | 504) {
+            self.error(
+                r.sync_timeout_status
+                    .as_ref()
+                    .map_or(span.clone(), Spanned::span),
+                format!("{} must be 408 or 504", key("sync_timeout_status")),
+            );
+        }
         let mode = match r.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
-            None | Some(("async", _)) => Mode::Async,
+            None | Some(("async", _)) => {
+                for (k, at) in [
+                    ("sync_timeout", r.sync_timeout.as_ref().map(Spanned::span)),
+                    (
+                        "sync_timeout_status",
+                        r.sync_timeout_status.as_ref().map(Spanned::span),
+                    ),
+                ] {
+                    if let Some(at) = at {
+                        self.error(at, format!("{} applies to mode = \"sync\"", key(k)));
+                    }
+                }
+                Mode::Async
+            }
+            Some(("sync", _)) => Mode::Sync {
+                timeout: sync_timeout,
+                timeout_status,
+            },
             Some((other, span)) => {
                 self.error(
                     span,
                     format!(
-                        "{}: {other:?} is not supported (expected \"async\")",
+                        "{}: {other:?} is not one of \"async\", \"sync\"",
                         key("mode")
                     ),
                 );
@@ -654,10 +808,85 @@ impl Checker<'_> {
         let configured_id = match &r.event_id {
             Some(t) => self.check(
                 t.span(),
-                IdSource::parse(t.get_ref()).map_err(|e| format!("{}: {e}", key("event_id"))),
+                IdSource::parse_all(&t.get_ref().0)
+                    .map_err(|e| format!("{}: {e}", key("event_id"))),
             ),
             None => None,
         };
+        let order_key = match &r.order_key {
+            Some(t) => self.check(
+                t.span(),
+                IdSource::parse(t.get_ref())
+                    .and_then(|k| {
+                        if k == IdSource::BodyHash {
+                            Err("order_key must be \"json:/pointer\" or \"header:Name\"".into())
+                        } else {
+                            Ok(k)
+                        }
+                    })
+                    .map_err(|e| format!("{}: {e}", key("order_key"))),
+            ),
+            None => None,
+        };
+        let rate_limit = r
+            .rate_limit
+            .as_ref()
+            .map_or(RateSpec::default(), |rl| RateSpec {
+                per_ip: rl
+                    .get_ref()
+                    .per_ip
+                    .as_ref()
+                    .and_then(|t| self.rate(t, &key("rate_limit.per_ip"))),
+                per_route: rl
+                    .get_ref()
+                    .per_route
+                    .as_ref()
+                    .and_then(|t| self.rate(t, &key("rate_limit.per_route"))),
+            });
+        let normalize = match &r.normalize {
+            None => false,
+            Some(n) if n.get_ref() == "json" => true,
+            Some(n) => {
+                self.error(
+                    n.span(),
+                    format!(
+                        "{}: {:?} is not supported (expected \"json\")",
+                        key("normalize"),
+                        n.get_ref()
+                    ),
+                );
+                false
+            }
+        };
+        let state = match &r.state {
+            None => RouteState::Active,
+            Some(t) => self
+                .check(
+                    t.span(),
+                    RouteState::parse(t.get_ref()).ok_or_else(|| {
+                        format!(
+                            "{}: {:?} is not one of \"active\", \"paused\", \"disabled\"",
+                            key("state"),
+                            t.get_ref()
+                        )
+                    }),
+                )
+                .unwrap_or(RouteState::Active),
+        };
+        let require_headers = self.header_rules(name, r.require_headers.as_ref());
+        let content_types = self.content_types(name, r.content_types.as_deref());
+        if let Mode::Sync { .. } = mode {
+            // A sync route answers with the upstream's answer, right away: nothing to order or
+            // to answer in its place.
+            for (k, at) in [
+                ("order_key", r.order_key.as_ref().map(Spanned::span)),
+                ("response", r.response.as_ref().map(Spanned::span)),
+            ] {
+                if let Some(at) = at {
+                    self.error(at, format!("{} applies to mode = \"async\" only", key(k)));
+                }
+            }
+        }
         let verified = match &r.verify {
             Some(v) => self.verifier(name, v, configured_id.as_ref()),
             None => {
@@ -694,9 +923,87 @@ impl Checker<'_> {
                 body_limit,
             ),
             response: response?,
+            rate_limit,
+            normalize,
+            state,
+            require_headers,
+            content_types,
+            order_key,
             metrics: METRICS.route(name),
             verifier: verifier?,
         })
+    }
+
+    /// `"300/5m"`: 300 requests per 5 minutes.
+    fn rate(&mut self, t: &Text, what: &str) -> Option<Rate> {
+        let parsed = t.get_ref().split_once('/').and_then(|(n, per)| {
+            let count: u32 = n.trim().parse().ok().filter(|n| *n > 0)?;
+            let per = per.trim();
+            // "300/s" reads as one second.
+            let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
+                parse_duration(per).ok()?
+            } else {
+                parse_duration(&format!("1{per}")).ok()?
+            };
+            (!per.is_zero()).then_some(Rate { count, per })
+        });
+        self.check(
+            t.span(),
+            parsed.ok_or_else(|| {
+                format!(
+                    "{what}: {:?} is not a rate like \"300/5m\" or \"5000/1s\"",
+                    t.get_ref()
+                )
+            }),
+        )
+    }
+
+    /// `"application/json"`, `"text/*"`: media types without parameters, lowercase.
+    fn content_types(&mut self, name: &str, list: Option<&[Text]>) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in list.into_iter().flatten() {
+            let v = t.get_ref().trim().to_ascii_lowercase();
+            let token = |s: &str| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+            };
+            match v.split_once('/') {
+                Some((ty, sub)) if token(ty) && (token(sub) || sub == "*") => out.push(v),
+                _ => self.error(t.span(), format!("routes.{name}.content_types: {:?} is not a media type like \"application/json\" or \"text/*\"", t.get_ref())),
+            }
+        }
+        out
+    }
+
+    fn header_rules(
+        &mut self,
+        name: &str,
+        map: Option<&BTreeMap<Spanned<String>, Text>>,
+    ) -> Vec<(HeaderName, HeaderRule)> {
+        let mut out = Vec::new();
+        for (k, v) in map.into_iter().flatten() {
+            let what = format!("routes.{name}.require_headers");
+            let Some(hn) = self.header_name(&Spanned::new(k.span(), k.get_ref().clone()), &what)
+            else {
+                continue;
+            };
+            let rule = match v.get_ref().strip_prefix('~') {
+                Some(pattern) => match regex::Regex::new(pattern) {
+                    Ok(re) => HeaderRule::Pattern(re),
+                    Err(e) => {
+                        self.error(
+                            v.span(),
+                            format!("{what}.{}: not a valid regex: {e}", k.get_ref()),
+                        );
+                        continue;
+                    }
+                },
+                None => HeaderRule::Exact(v.get_ref().clone()),
+            };
+            out.push((hn, rule));
+        }
+        out
     }
 
     fn response(&mut self, name: &str, r: &RouteFile) -> Option<ResponseSpec> {

@@ -49,6 +49,15 @@ pub struct ServerConfig {
     pub delivery_threads: usize,
     pub shutdown_timeout: Duration,
     pub retry_after: Duration,
+    pub tls: Option<TlsConfig>,
+}
+
+/// HTTPS on its own listener; the certificate and key are re-read when their files change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +99,22 @@ pub struct Upstream {
     pub max_age: Option<Duration>,
     pub backoff: Backoff,
     pub concurrency: usize,
+    /// Added to every delivery (values may be secrets: never logged).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Re-signs each delivery so internal handlers verify one scheme.
+    pub resign: Option<Resign>,
+}
+
+pub enum Resign {
+    /// Standard Webhooks: `webhook-id` (the event ID, stable across attempts),
+    /// `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`.
+    StandardWebhooks { key: Vec<u8> },
+}
+
+impl std::fmt::Debug for Resign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resign::StandardWebhooks(..)")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +127,71 @@ pub struct Backoff {
 pub enum Mode {
     /// Persist, answer 2xx at once, deliver in the background.
     Async,
+    /// Call the upstream with the verified request and relay its answer; a duplicate gets the
+    /// first answer again. `timeout_status` (408 or 504) when the upstream is slower.
+    Sync {
+        timeout: Duration,
+        timeout_status: u16,
+    },
+}
+
+/// Whether a route takes events and delivers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteState {
+    Active,
+    /// Accepts and stores, delivers nothing until resumed.
+    Paused,
+    /// Refuses with 503.
+    Disabled,
+}
+
+impl RouteState {
+    pub fn parse(s: &str) -> Option<RouteState> {
+        match s {
+            "active" => Some(RouteState::Active),
+            "paused" => Some(RouteState::Paused),
+            "disabled" => Some(RouteState::Disabled),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteState::Active => "active",
+            RouteState::Paused => "paused",
+            RouteState::Disabled => "disabled",
+        }
+    }
+}
+
+/// `count` requests per `per`, as a token bucket refilled evenly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateSpec {
+    pub per_ip: Option<Rate>,
+    pub per_route: Option<Rate>,
+}
+
+/// A `require_headers` rule: the exact value, or (`"~regex"`) a pattern.
+#[derive(Debug, Clone)]
+pub enum HeaderRule {
+    Exact(String),
+    Pattern(regex::Regex),
+}
+
+impl HeaderRule {
+    pub fn matches(&self, value: &[u8]) -> bool {
+        match self {
+            HeaderRule::Exact(v) => value == v.as_bytes(),
+            HeaderRule::Pattern(re) => std::str::from_utf8(value).is_ok_and(|v| re.is_match(v)),
+        }
+    }
 }
 
 /// What an accepted request is answered with.
@@ -139,6 +229,15 @@ pub struct Route {
     /// The route's own limit, or the server's.
     pub max_body_bytes: usize,
     pub response: ResponseSpec,
+    pub rate_limit: RateSpec,
+    /// XML, form and multipart bodies (and query parameters) become one JSON object.
+    pub normalize: bool,
+    pub state: RouteState,
+    pub require_headers: Vec<(HeaderName, HeaderRule)>,
+    /// Media types accepted (lowercase, no parameters); empty: any.
+    pub content_types: Vec<String>,
+    /// Events with the same key are delivered one after another, in arrival order.
+    pub order_key: Option<IdSource>,
     pub metrics: RouteMetrics,
 }
 
@@ -160,6 +259,12 @@ impl Route {
                 body: None,
                 headers: vec![],
             },
+            rate_limit: RateSpec::default(),
+            normalize: false,
+            state: RouteState::Active,
+            require_headers: Vec::new(),
+            content_types: Vec::new(),
+            order_key: None,
             metrics: crate::metrics::METRICS.route(name),
         }
     }

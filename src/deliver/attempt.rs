@@ -4,8 +4,10 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use base64::Engine as _;
+
 use super::backoff::parse_retry_after;
-use crate::config::Upstream;
+use crate::config::{Resign, Upstream};
 use crate::store::StoredEvent;
 
 /// Response bytes read (and dropped) so the connection can be reused; an error keeps a prefix.
@@ -30,8 +32,8 @@ pub fn target_url(base: &reqwest::Url, rest: &str) -> String {
     format!("{}{rest}", b.strip_suffix('/').unwrap_or(b))
 }
 
-pub fn request_headers(ev: &StoredEvent, attempt: u32) -> HeaderMap {
-    let mut h = HeaderMap::with_capacity(ev.headers.len() + 4);
+pub fn request_headers(up: &Upstream, ev: &StoredEvent, attempt: u32) -> HeaderMap {
+    let mut h = HeaderMap::with_capacity(ev.headers.len() + up.headers.len() + 7);
     for (name, value) in &ev.headers {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
@@ -49,7 +51,67 @@ pub fn request_headers(ev: &StoredEvent, attempt: u32) -> HeaderMap {
     set("x-hookgate-route", &ev.route);
     set("x-hookgate-attempt", &attempt.to_string());
     set("x-forwarded-for", &ev.client_ip);
+    for (name, value) in &up.headers {
+        h.insert(name.clone(), value.clone());
+    }
+    if let Some(Resign::StandardWebhooks { key }) = &up.resign {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        for (name, value) in standard_webhooks(key, &ev.event_id, now, &ev.body) {
+            h.insert(HeaderName::from_static(name), value);
+        }
+    }
     h
+}
+
+/// Standard Webhooks headers for one attempt: `webhook-id` is the event ID (the same on every
+/// attempt, so the receiver can deduplicate), the timestamp is the attempt's.
+fn standard_webhooks(
+    key: &[u8],
+    event_id: &str,
+    now: u64,
+    body: &[u8],
+) -> [(&'static str, HeaderValue); 3] {
+    // An ID that cannot be a header value is replaced by its hash, consistently.
+    let id = match HeaderValue::from_str(event_id) {
+        Ok(_) => event_id.to_string(),
+        Err(_) => crate::event::id::hashed(event_id.as_bytes()),
+    };
+    let ts = now.to_string();
+    let mac = crate::verify::hmac::Key::new(crate::verify::hmac::Algorithm::Sha256, key)
+        .map(|k| k.mac(&[id.as_bytes(), b".", ts.as_bytes(), b".", body]))
+        .unwrap_or_default();
+    let sig = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac)
+    );
+    let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
+    [
+        ("webhook-id", value(&id)),
+        ("webhook-timestamp", value(&ts)),
+        ("webhook-signature", value(&sig)),
+    ]
+}
+
+/// The request of one attempt: the event to the upstream's URL (plus the request's sub-path
+/// and query), with its headers, hookgate's, the upstream's own and an optional signature.
+pub fn request(
+    client: &reqwest::Client,
+    upstream: &Upstream,
+    ev: &StoredEvent,
+    attempt: u32,
+    timeout: Duration,
+) -> reqwest::RequestBuilder {
+    // The upstream's own URL is parsed once, at config load; only a sub-path needs a new one.
+    let req = if ev.target.is_empty() {
+        client.post(upstream.url.clone())
+    } else {
+        client.post(target_url(&upstream.url, &ev.target))
+    };
+    req.headers(request_headers(upstream, ev, attempt))
+        .body(ev.body.clone())
+        .timeout(timeout)
 }
 
 pub async fn send(
@@ -58,16 +120,7 @@ pub async fn send(
     ev: &StoredEvent,
     attempt: u32,
 ) -> Result<u16, Failure> {
-    // The upstream's own URL is parsed once, at config load; only a sub-path needs a new one.
-    let req = if ev.target.is_empty() {
-        client.post(upstream.url.clone())
-    } else {
-        client.post(target_url(&upstream.url, &ev.target))
-    };
-    let sent = req
-        .headers(request_headers(ev, attempt))
-        .body(ev.body.clone())
-        .timeout(upstream.timeout)
+    let sent = request(client, upstream, ev, attempt, upstream.timeout)
         .send()
         .await;
     let mut resp = match sent {
@@ -122,7 +175,7 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Resu
     })
 }
 
-fn transport_failure(e: &reqwest::Error, timeout: Duration) -> Failure {
+pub fn transport_failure(e: &reqwest::Error, timeout: Duration) -> Failure {
     let error = if e.is_timeout() {
         format!(
             "timed out after {}",
@@ -170,6 +223,22 @@ mod tests {
         let f = classify(503, Some(Duration::from_secs(7)), b"down\nfor maintenance").unwrap_err();
         assert_eq!(f.retry_after, Some(Duration::from_secs(7)));
         assert_eq!(f.error, "HTTP 503 Service Unavailable: downfor maintenance");
+    }
+
+    #[test]
+    fn standard_webhooks_signature() {
+        // The example of the Standard Webhooks specification.
+        let key = base64::engine::general_purpose::STANDARD
+            .decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            .unwrap();
+        let body = br#"{"test": 2432232314}"#;
+        let [id, ts, sig] =
+            standard_webhooks(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
+        assert_eq!(id.1, "msg_p5jXN8AQM9LWM0D4loKWxJek");
+        assert_eq!(ts.1, "1614265330");
+        assert_eq!(sig.1, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        let odd = standard_webhooks(&key, "a\nb", 1, b"").map(|(_, v)| v);
+        assert!(odd[0].to_str().unwrap().starts_with("sha256:"));
     }
 
     #[test]

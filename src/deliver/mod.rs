@@ -17,19 +17,23 @@ use pingora::services::background::BackgroundService;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-pub use attempt::{Failure, classify, target_url};
+pub use attempt::{Failure, classify, request, target_url, transport_failure};
 
-use crate::config::{Config, Route, Upstream};
+use crate::config::{Config, Route, RouteState, Upstream};
 use crate::event::now_ms;
 use crate::metrics::AttemptResult;
+use crate::routing::state::RouteStates;
 use crate::store::{Outcome, Store, StoredEvent};
 
 /// Longest sleep between scans when nothing signals new work.
 const IDLE_SCAN: Duration = Duration::from_secs(1);
+/// How often route states (pauses) are read from the store.
+const STATES_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Delivery {
     config: Arc<ArcSwap<Config>>,
     store: Arc<dyn Store>,
+    states: Arc<RouteStates>,
     /// Set once in-flight attempts have finished after shutdown began.
     drained: Arc<AtomicBool>,
 }
@@ -38,12 +42,25 @@ impl Delivery {
     pub fn new(
         config: Arc<ArcSwap<Config>>,
         store: Arc<dyn Store>,
+        states: Arc<RouteStates>,
         drained: Arc<AtomicBool>,
     ) -> Delivery {
         Delivery {
             config,
             store,
+            states,
             drained,
+        }
+    }
+
+    /// Picks up pauses and resumes made on any replica.
+    async fn refresh_states(&self, last: &mut Option<Instant>) {
+        if last.is_some_and(|t| t.elapsed() < STATES_EVERY) {
+            return;
+        }
+        *last = Some(Instant::now());
+        if let Err(e) = self.states.refresh(self.store.as_ref()).await {
+            tracing::warn!(error = %e, "cannot read route states; keeping the last known");
         }
     }
 }
@@ -85,7 +102,9 @@ impl BackgroundService for Delivery {
         let mut limits = Limits::default();
         let mut tasks = JoinSet::new();
         let mut turn = 0usize;
+        let mut states_read = None;
         while !*shutdown.borrow() {
+            self.refresh_states(&mut states_read).await;
             let next = self.dispatch(&client, &mut limits, &mut tasks, turn).await;
             turn = turn.wrapping_add(1);
             let sleep = tokio::time::sleep(next.saturating_duration_since(Instant::now()));
@@ -117,6 +136,10 @@ impl Delivery {
         // Start at a different route each turn so routes sharing an upstream share it fairly.
         for i in 0..routes.len() {
             let route = routes[(turn + i) % routes.len()];
+            // A paused route's events wait in the store until it is resumed.
+            if self.states.effective(route) == RouteState::Paused {
+                continue;
+            }
             let Some(up) = cfg.upstream_of(route) else {
                 continue;
             };
@@ -287,6 +310,8 @@ mod tests {
                 max: Duration::from_secs(1),
             },
             concurrency: 1,
+            headers: Vec::new(),
+            resign: None,
         }
     }
 
@@ -301,6 +326,7 @@ mod tests {
             headers: vec![],
             body: Bytes::new(),
             attempts: 0,
+            order_key: None,
         }
     }
 

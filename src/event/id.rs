@@ -12,6 +12,9 @@ pub enum IdSource {
     Json(String),
     Header(HeaderName),
     BodyHash,
+    /// Several values joined: for senders without an event ID (Lindo:
+    /// `["json:/event", "json:/data/website_id", "json:/timestamp"]`).
+    Composite(Vec<IdSource>),
 }
 
 impl IdSource {
@@ -38,6 +41,25 @@ impl IdSource {
         ))
     }
 
+    /// One source, or a composite of several (`json:` and `header:` parts only).
+    pub fn parse_all(parts: &[String]) -> Result<IdSource, String> {
+        match parts {
+            [] => Err("event_id lists no source".into()),
+            [one] => IdSource::parse(one),
+            many => many
+                .iter()
+                .map(|p| match IdSource::parse(p)? {
+                    IdSource::BodyHash => {
+                        Err("a composite event_id takes \"json:\" and \"header:\" parts"
+                            .to_string())
+                    }
+                    part => Ok(part),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(IdSource::Composite),
+        }
+    }
+
     pub fn header(&self) -> Option<&HeaderName> {
         match self {
             IdSource::Header(h) => Some(h),
@@ -53,8 +75,9 @@ pub struct Extracted {
     pub fell_back: bool,
 }
 
-pub fn extract(source: &IdSource, headers: &HeaderMap, body: &[u8]) -> Extracted {
-    let found = match source {
+/// The value `source` names in a request, if present (`None` for the body hash).
+pub fn value(source: &IdSource, headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    match source {
         IdSource::Json(ptr) => from_json(ptr, body),
         IdSource::Header(h) => headers
             .get(h)
@@ -63,21 +86,36 @@ pub fn extract(source: &IdSource, headers: &HeaderMap, body: &[u8]) -> Extracted
             .filter(|s| !s.is_empty())
             .map(String::from),
         IdSource::BodyHash => None,
-    };
+        // Parts joined with a separator that does not occur in them unescaped.
+        IdSource::Composite(parts) => parts
+            .iter()
+            .map(|p| value(p, headers, body).map(|v| v.replace('\\', "\\\\").replace('|', "\\|")))
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.join("|")),
+    }
+}
+
+pub fn extract(source: &IdSource, headers: &HeaderMap, body: &[u8]) -> Extracted {
+    let found = value(source, headers, body);
     match found {
         Some(id) if id.len() <= MAX_ID_LEN => Extracted {
             id,
             fell_back: false,
         },
         Some(id) => Extracted {
-            id: format!("sha256:{}", hex::encode(Sha256::digest(id.as_bytes()))),
+            id: hashed(id.as_bytes()),
             fell_back: false,
         },
         None => Extracted {
-            id: format!("sha256:{}", hex::encode(Sha256::digest(body))),
+            id: hashed(body),
             fell_back: *source != IdSource::BodyHash,
         },
     }
+}
+
+/// `sha256:<hex>`: the ID of a body without one, or of a value too long to be an ID.
+pub fn hashed(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 fn from_json(ptr: &str, body: &[u8]) -> Option<String> {
@@ -131,6 +169,34 @@ mod tests {
             body.as_bytes(),
         );
         assert!(e.id.starts_with("sha256:") && !e.fell_back);
+    }
+
+    #[test]
+    fn composite_ids() {
+        let src = IdSource::parse_all(&[
+            "json:/event".into(),
+            "json:/data/website_id".into(),
+            "header:X-A".into(),
+        ])
+        .unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-a", "1|2".parse().unwrap());
+        let e = extract(
+            &src,
+            &h,
+            br#"{"event":"website.created","data":{"website_id":"web_1"}}"#,
+        );
+        assert_eq!(
+            (e.id.as_str(), e.fell_back),
+            (r"website.created|web_1|1\|2", false)
+        );
+        let e = extract(&src, &HeaderMap::new(), br#"{"event":"x"}"#);
+        assert!(e.fell_back, "a missing part falls back to the body hash");
+        assert!(IdSource::parse_all(&["json:/a".into(), "sha256".into()]).is_err());
+        assert_eq!(
+            IdSource::parse_all(&["header:X".into()]).unwrap(),
+            IdSource::Header(HeaderName::from_static("x"))
+        );
     }
 
     #[test]

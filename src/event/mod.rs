@@ -21,6 +21,8 @@ pub struct NewEvent {
     /// End-to-end request headers worth forwarding (hop-by-hop headers already removed).
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: Bytes,
+    /// Events with the same key are delivered one after another, in arrival order.
+    pub order_key: Option<String>,
 }
 
 pub fn now_ms() -> u64 {

@@ -1,4 +1,6 @@
-//! Who may send, and how much: client address resolution, allowlists, body limits.
+//! Who may send, and how much: client address resolution, allowlists, rate limits, body
+//! limits.
 
 pub mod body;
 pub mod client_ip;
+pub mod rate;

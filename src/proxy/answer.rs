@@ -6,6 +6,20 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
 use crate::metrics::Outcome;
+use crate::store::{StoreError, SyncAnswer};
+
+/// Hop-by-hop and framing headers of a relayed answer: pingora sets its own.
+const NOT_RELAYED: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+    "date",
+];
 
 pub struct Answer {
     pub status: u16,
@@ -37,6 +51,55 @@ impl Answer {
         )
     }
 
+    /// 503 with `Retry-After`: the event was not persisted, the sender should try again.
+    pub fn unavailable(e: &StoreError, retry_after: std::time::Duration) -> Answer {
+        if !matches!(e, StoreError::Full(_) | StoreError::Busy) {
+            tracing::error!(error = %e, "cannot persist event; answering 503");
+        }
+        Answer::reject(
+            503,
+            Outcome::Unavailable,
+            format!("event not persisted: {e}; retry later"),
+        )
+        .retry_after(retry_after)
+    }
+
+    /// A sync route's answer from its upstream, as it came (minus hop-by-hop headers).
+    pub fn relayed(a: SyncAnswer, outcome: Outcome) -> Answer {
+        let mut headers: Vec<(HeaderName, HeaderValue)> = a
+            .headers
+            .into_iter()
+            .filter(|(k, _)| !NOT_RELAYED.contains(&k.as_str()))
+            .filter_map(|(k, v)| {
+                Some((
+                    HeaderName::from_bytes(k.as_bytes()).ok()?,
+                    HeaderValue::from_bytes(&v).ok()?,
+                ))
+            })
+            .collect();
+        // Not ours to call JSON (the default of hookgate's own answers).
+        if !headers.iter().any(|(n, _)| n == http::header::CONTENT_TYPE) {
+            headers.push((
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ));
+        }
+        Answer {
+            status: a.status,
+            body: Bytes::from(a.body.into_vec()),
+            headers,
+            close: false,
+            outcome,
+        }
+    }
+
+    pub fn retry_after(self, after: std::time::Duration) -> Answer {
+        self.header(
+            http::header::RETRY_AFTER,
+            HeaderValue::from(after.as_secs().max(1)),
+        )
+    }
+
     pub fn closing(mut self) -> Answer {
         self.close = true;
         self
@@ -52,9 +115,16 @@ impl Answer {
             session.set_keepalive(None);
         }
         let mut resp = ResponseHeader::build(self.status, Some(3 + self.headers.len()))?;
-        resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+        if !self
+            .headers
+            .iter()
+            .any(|(n, _)| n == http::header::CONTENT_TYPE)
+            && !self.body.is_empty()
+        {
+            resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+        }
         for (name, value) in self.headers {
-            resp.insert_header(name, value)?;
+            resp.append_header(name, value)?;
         }
         resp.insert_header(http::header::CONTENT_LENGTH, self.body.len())?;
         session.write_response_header(Box::new(resp), false).await?;

@@ -1,27 +1,29 @@
 //! The checks of one webhook request, in order, ending in an `Answer`.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use pingora::proxy::Session;
 use serde_json::json;
 
-use super::Answer;
-use crate::config::{Config, ResponseSpec, Route};
+use super::sync::Sync;
+use super::{Answer, Gateway, normalize, rules};
+use crate::config::{Config, Mode, ResponseSpec, Route, RouteState};
 use crate::event::{NewEvent, id, now_ms};
+use crate::limits::rate::{self, Decision};
 use crate::limits::{body, client_ip};
 use crate::metrics::{Outcome, RouteMetrics, UNMATCHED};
 use crate::routing::has_dot_segment;
-use crate::store::{Accepted, Store, StoreError};
+use crate::store::{Accepted, Store};
 use crate::verify::{self, VerifyError};
 
 /// Handles the request and says which route's metrics it counts under.
 pub async fn handle<'c>(
     session: &mut Session,
+    gw: &Gateway,
     cfg: &'c Config,
-    store: &dyn Store,
 ) -> (Answer, &'c RouteMetrics) {
     let target = session
         .req_header()
@@ -47,37 +49,105 @@ pub async fn handle<'c>(
         );
     };
     let (route, rest) = (m.route, m.rest.to_string());
-    (
-        accept(session, cfg, route, rest, store).await,
-        &route.metrics,
-    )
+    let client = client_ip(session, cfg);
+    // Everything that needs no body comes first: a refused request is not read.
+    let answer = match admit(session, gw, cfg, route, client, &rest).await {
+        Admitted::No(answer) => answer,
+        Admitted::Yes(limits) => {
+            let mut a = take(session, gw, cfg, route, client, rest).await;
+            a.headers.extend(limits);
+            a
+        }
+    };
+    (answer, &route.metrics)
 }
 
-async fn accept(
-    session: &mut Session,
-    cfg: &Config,
-    route: &Route,
-    rest: String,
-    store: &dyn Store,
-) -> Answer {
+fn client_ip(session: &Session, cfg: &Config) -> IpAddr {
     let peer = session
         .client_addr()
         .and_then(|a| a.as_inet())
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
-    let client = client_ip::resolve(
+    client_ip::resolve(
         peer,
         &session.req_header().headers,
         &cfg.server.trusted_proxies,
-    );
+    )
+}
+
+enum Admitted {
+    /// Go on and read the body; these rate-limit headers go on the answer.
+    Yes(Vec<(HeaderName, HeaderValue)>),
+    No(Answer),
+}
+
+/// The checks before the body: allowlist, rate limits, route state, method (and GET
+/// handshakes), required headers, content type.
+async fn admit(
+    session: &mut Session,
+    gw: &Gateway,
+    cfg: &Config,
+    route: &Route,
+    client: IpAddr,
+    rest: &str,
+) -> Admitted {
     if let Some(allow) = &route.allow_ips
         && !client_ip::allowed(client, allow)
     {
-        return Answer::reject(
-            403,
-            Outcome::Forbidden,
-            format!("client address {client} is not allowed on this route"),
-        )
-        .closing();
+        return Admitted::No(
+            Answer::reject(
+                403,
+                Outcome::Forbidden,
+                format!("client address {client} is not allowed on this route"),
+            )
+            .closing(),
+        );
+    }
+    let limits = match gw.limits.check(&route.name, &route.rate_limit, client) {
+        Decision::Unlimited => Vec::new(),
+        Decision::Allowed(h) => rate_headers(&h),
+        limited @ Decision::Limited { .. } => {
+            let retry = limited.retry_after_secs().unwrap_or(1);
+            let mut a = Answer::reject(
+                429,
+                Outcome::RateLimited,
+                format!("rate limit reached; retry in {retry} s"),
+            )
+            .header(http::header::RETRY_AFTER, HeaderValue::from(retry))
+            .closing();
+            if let Decision::Limited { headers, .. } = &limited {
+                a.headers.extend(rate_headers(headers));
+            }
+            return Admitted::No(a);
+        }
+    };
+    let refuse = |a: Answer| {
+        let mut a = a.closing();
+        a.headers.extend(limits.iter().cloned());
+        Admitted::No(a)
+    };
+    match (gw.states.effective(route), &route.mode) {
+        (RouteState::Disabled, _) => {
+            return refuse(
+                Answer::reject(
+                    503,
+                    Outcome::RouteDisabled,
+                    format!("route {} is disabled; retry later", route.name),
+                )
+                .retry_after(cfg.server.retry_after),
+            );
+        }
+        // A sync answer cannot wait for a resume.
+        (RouteState::Paused, Mode::Sync { .. }) => {
+            return refuse(
+                Answer::reject(
+                    503,
+                    Outcome::RouteDisabled,
+                    format!("route {} is paused; retry later", route.name),
+                )
+                .retry_after(cfg.server.retry_after),
+            );
+        }
+        _ => {}
     }
     let method = session.req_header().method.clone();
     let get_handshake = route
@@ -86,7 +156,9 @@ async fn accept(
         .as_ref()
         .filter(|h| h.answers_get());
     if let (Some(h), &Method::GET) = (get_handshake, &method) {
-        return handshake(h.on_get(rest.split_once('?').map_or("", |(_, q)| q)));
+        return Admitted::No(handshake(
+            h.on_get(rest.split_once('?').map_or("", |(_, q)| q)),
+        ));
     }
     if method != Method::POST {
         let allow = if get_handshake.is_some() {
@@ -94,14 +166,46 @@ async fn accept(
         } else {
             "POST"
         };
-        return Answer::reject(
-            405,
-            Outcome::MethodNotAllowed,
-            format!("this route accepts {allow} only"),
-        )
-        .header(http::header::ALLOW, HeaderValue::from_static(allow))
-        .closing();
+        return refuse(
+            Answer::reject(
+                405,
+                Outcome::MethodNotAllowed,
+                format!("this route accepts {allow} only"),
+            )
+            .header(http::header::ALLOW, HeaderValue::from_static(allow)),
+        );
     }
+    let headers = &session.req_header().headers;
+    if let Err((status, why)) = rules::required_headers(route, headers) {
+        return refuse(Answer::reject(status, Outcome::Forbidden, why));
+    }
+    if let Err((status, why)) = rules::content_type(route, headers) {
+        return refuse(Answer::reject(status, Outcome::UnsupportedMediaType, why));
+    }
+    Admitted::Yes(limits)
+}
+
+fn rate_headers(h: &rate::Headers) -> Vec<(HeaderName, HeaderValue)> {
+    h.pairs()
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some((
+                HeaderName::from_static(name),
+                HeaderValue::from_str(&value).ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Reads, verifies, normalises the body; then stores the event (async) or relays it (sync).
+async fn take(
+    session: &mut Session,
+    gw: &Gateway,
+    cfg: &Config,
+    route: &Route,
+    client: IpAddr,
+    rest: String,
+) -> Answer {
     let max = route.max_body_bytes;
     if body::declared_length(session).is_some_and(|n| n > max as u64) {
         return too_large(max);
@@ -154,11 +258,38 @@ async fn accept(
         tracing::info!(route = %route.name, "handshake answered");
         return handshake(reply);
     }
-    let extracted = id::extract(&route.event_id, headers, &raw);
+    let mut forwarded = forwardable(headers, &route.verifier.check.credential_headers());
+    // Verified over the raw bytes above; from here on the event is what the upstream gets.
+    let body = if route.normalize {
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let query = rest.split_once('?').map(|(_, q)| q);
+        match normalize::to_json(content_type, &raw, query) {
+            Ok(n) => {
+                normalized_headers(&mut forwarded, n.original_content_type);
+                Bytes::from(n.body)
+            }
+            Err(e) => {
+                let outcome = match e.status() {
+                    415 => Outcome::UnsupportedMediaType,
+                    _ => Outcome::BadRequest,
+                };
+                return Answer::reject(e.status(), outcome, e.to_string());
+            }
+        }
+    } else {
+        raw
+    };
+    let extracted = id::extract(&route.event_id, headers, &body);
     if extracted.fell_back {
         route.metrics.fallbacks.inc();
         tracing::warn!(route = %route.name, "event ID source absent; using the body hash");
     }
+    let order_key = route
+        .order_key
+        .as_ref()
+        .and_then(|k| id::value(k, headers, &body));
     let event = NewEvent {
         route: route.name.clone(),
         event_id: extracted.id.clone(),
@@ -166,17 +297,52 @@ async fn accept(
         received_at_ms: now_ms(),
         client_ip: client,
         target: rest,
-        headers: forwardable(headers, &route.verifier.check.credential_headers()),
-        body: raw,
+        headers: forwarded,
+        body,
+        order_key,
     };
+    match route.mode {
+        Mode::Async => enqueue(gw.store.as_ref(), cfg, route, event).await,
+        Mode::Sync {
+            timeout,
+            timeout_status,
+        } => {
+            let Some(upstream) = cfg.upstream_of(route) else {
+                return Answer::reject(502, Outcome::UpstreamFailed, "route has no upstream");
+            };
+            let sync = Sync {
+                client: gw.sync_client(),
+                store: gw.store.as_ref(),
+                route,
+                upstream,
+                timeout,
+                timeout_status,
+                retry_after: cfg.server.retry_after,
+            };
+            sync.relay(event).await
+        }
+    }
+}
+
+async fn enqueue(store: &dyn Store, cfg: &Config, route: &Route, event: NewEvent) -> Answer {
+    let id = event.event_id.clone();
     match store.accept(event).await {
-        Ok(Accepted::New) => accepted(route, &extracted.id),
+        Ok(Accepted::New) => accepted(route, &id),
         Ok(Accepted::Duplicate) => Answer::json(
             200,
             Outcome::Duplicate,
-            &json!({ "status": "duplicate", "event_id": extracted.id }),
+            &json!({ "status": "duplicate", "event_id": id }),
         ),
-        Err(e) => unavailable(&e, cfg.server.retry_after),
+        Err(e) => Answer::unavailable(&e, cfg.server.retry_after),
+    }
+}
+
+/// A normalised event is JSON; the upstream learns what the sender sent.
+fn normalized_headers(h: &mut Vec<(String, Vec<u8>)>, original: Option<String>) {
+    h.retain(|(k, _)| k != "content-type");
+    h.push(("content-type".into(), b"application/json".to_vec()));
+    if let Some(ct) = original {
+        h.push(("x-hookgate-original-content-type".into(), ct.into_bytes()));
     }
 }
 
@@ -209,19 +375,6 @@ fn too_large(max: usize) -> Answer {
         format!("body exceeds {max} bytes"),
     )
     .closing()
-}
-
-fn unavailable(e: &StoreError, retry_after: Duration) -> Answer {
-    if !matches!(e, StoreError::Full(_) | StoreError::Busy) {
-        tracing::error!(error = %e, "cannot persist event; answering 503");
-    }
-    let secs = retry_after.as_secs().max(1);
-    Answer::reject(
-        503,
-        Outcome::Unavailable,
-        format!("event not persisted: {e}; retry later"),
-    )
-    .header(http::header::RETRY_AFTER, HeaderValue::from(secs))
 }
 
 fn accepted(route: &Route, event_id: &str) -> Answer {

@@ -3,9 +3,13 @@
 
 mod answer;
 mod intake;
+mod normalize;
+mod rules;
+mod sync;
+pub mod tls;
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -13,7 +17,9 @@ use pingora::prelude::{Error, ErrorType, HttpPeer};
 use pingora::proxy::{ProxyHttp, Session};
 
 use crate::config::Config;
+use crate::limits::rate::RateLimits;
 use crate::metrics::METRICS;
+use crate::routing::state::RouteStates;
 use crate::store::Store;
 
 pub use answer::Answer;
@@ -21,11 +27,38 @@ pub use answer::Answer;
 pub struct Gateway {
     config: Arc<ArcSwap<Config>>,
     store: Arc<dyn Store>,
+    states: Arc<RouteStates>,
+    limits: Arc<RateLimits>,
+    /// For sync routes; made on first use, on the proxy's runtime where it is used.
+    client: OnceLock<reqwest::Client>,
 }
 
 impl Gateway {
-    pub fn new(config: Arc<ArcSwap<Config>>, store: Arc<dyn Store>) -> Gateway {
-        Gateway { config, store }
+    pub fn new(
+        config: Arc<ArcSwap<Config>>,
+        store: Arc<dyn Store>,
+        states: Arc<RouteStates>,
+        limits: Arc<RateLimits>,
+    ) -> Gateway {
+        Gateway {
+            config,
+            store,
+            states,
+            limits,
+            client: OnceLock::new(),
+        }
+    }
+
+    fn sync_client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(Duration::from_secs(10))
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build()
+                // Only a broken TLS backend fails here; a default client then reports it.
+                .unwrap_or_default()
+        })
     }
 }
 
@@ -58,7 +91,7 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<bool> {
         // Held for the whole request: a reload mid-request does not change its rules.
         let cfg = self.config.load_full();
-        let (answer, metrics) = intake::handle(session, &cfg, self.store.as_ref()).await;
+        let (answer, metrics) = intake::handle(session, self, &cfg).await;
         metrics.count(answer.outcome);
         let result = answer.write(session).await;
         metrics

@@ -1,6 +1,8 @@
 //! Route lookup by path: a route's path matches itself and everything below it; the longest
 //! match wins.
 
+pub mod state;
+
 use std::sync::Arc;
 
 use crate::config::Route;

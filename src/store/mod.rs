@@ -6,13 +6,16 @@ pub mod embedded;
 mod record;
 pub mod redis;
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::Notify;
 
+use crate::config::RouteState;
 use crate::event::NewEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +51,67 @@ pub struct StoredEvent {
     pub body: Bytes,
     /// Attempts made before this one (reset by a replay).
     pub attempts: u32,
+    pub order_key: Option<String>,
+}
+
+/// What a sync route answered, kept to answer a duplicate the same way.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SyncAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, serde_bytes::ByteBuf)>,
+    pub body: serde_bytes::ByteBuf,
+}
+
+impl SyncAnswer {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    pub fn decode(b: &[u8]) -> Option<SyncAnswer> {
+        postcard::from_bytes(b).ok()
+    }
+}
+
+/// A pause or resume made through the admin API, over the state the config gave the route at
+/// the time: once the config's state changes, the config wins again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateOverride {
+    pub state: RouteState,
+    pub configured: RouteState,
+}
+
+impl StateOverride {
+    /// The state a route is in: the override, unless the config changed since.
+    pub fn effective(over: Option<&StateOverride>, configured: RouteState) -> RouteState {
+        match over {
+            Some(o) if o.configured == configured => o.state,
+            _ => configured,
+        }
+    }
+
+    /// The stored form: `state/configured`, e.g. `paused/active`.
+    pub fn encode(&self) -> String {
+        format!("{}/{}", self.state.as_str(), self.configured.as_str())
+    }
+
+    pub fn decode(s: &str) -> Option<StateOverride> {
+        let (state, configured) = s.split_once('/')?;
+        Some(StateOverride {
+            state: RouteState::parse(state)?,
+            configured: RouteState::parse(configured)?,
+        })
+    }
+}
+
+/// A sync request's claim on its event ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncSlot {
+    /// First of its ID: call the upstream, then record the answer.
+    New,
+    /// Another request with this ID is being answered now.
+    InProgress,
+    /// Answered before: this is the answer.
+    Answered(SyncAnswer),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +229,29 @@ pub trait Store: Send + Sync {
     async fn stats(&self, routes: &[String]) -> Result<Vec<RouteStats>, StoreError>;
 
     fn ready(&self) -> bool;
+
+    /// Routes paused or resumed through the admin API.
+    async fn route_states(&self) -> Result<HashMap<String, StateOverride>, StoreError>;
+
+    async fn set_route_state(&self, route: &str, state: StateOverride) -> Result<(), StoreError>;
+
+    /// Claims a sync request's event ID for `ttl`, or says who has it.
+    async fn sync_claim(
+        &self,
+        route: &str,
+        event_id: &str,
+        ttl: Duration,
+    ) -> Result<SyncSlot, StoreError>;
+
+    /// Records the answer of a claimed sync request (kept for `ttl`), or with `None` gives the
+    /// claim up so that a retry calls the upstream again.
+    async fn sync_finish(
+        &self,
+        route: &str,
+        event_id: &str,
+        answer: Option<SyncAnswer>,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
 
     /// Notified whenever new work may be due (an accept, a replay).
     fn work_signal(&self) -> Arc<Notify>;

@@ -1,10 +1,13 @@
-//! The stored form of an event (postcard-encoded). Version the layout through `FORMAT`.
+//! The stored form of an event (postcard-encoded). Version the layout through `FORMAT`; a
+//! store written by an older format is upgraded in place (records are read in either layout).
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-pub const FORMAT: u64 = 1;
+pub const FORMAT: u64 = 2;
+/// Formats this build still reads.
+pub const READS: [u64; 2] = [1, 2];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
@@ -29,6 +32,7 @@ pub struct Record {
     pub last_error: Option<String>,
     pub last_status: Option<u16>,
     pub finished_at_ms: Option<u64>,
+    pub order_key: Option<String>,
 }
 
 impl Record {
@@ -38,7 +42,14 @@ impl Record {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Record, String> {
-        postcard::from_bytes(bytes).map_err(|e| format!("undecodable event record: {e}"))
+        // A format-1 record lacks the trailing `order_key`; postcard then runs out of bytes.
+        postcard::from_bytes(bytes)
+            .or_else(|e| {
+                postcard::from_bytes::<RecordV1>(bytes)
+                    .map(Record::from)
+                    .map_err(|_| e)
+            })
+            .map_err(|e| format!("undecodable event record: {e}"))
     }
 
     /// What is kept of a delivered event until its dedup key expires.
@@ -49,7 +60,64 @@ impl Record {
     }
 }
 
+/// Format 1: format 2 without `order_key`.
+#[derive(Deserialize)]
+struct RecordV1 {
+    route: String,
+    event_id: String,
+    received_at_ms: u64,
+    client_ip: String,
+    target: String,
+    headers: Vec<(String, ByteBuf)>,
+    body: ByteBuf,
+    phase: Phase,
+    attempts: u32,
+    replays: u32,
+    due_ms: u64,
+    last_error: Option<String>,
+    last_status: Option<u16>,
+    finished_at_ms: Option<u64>,
+}
+
+impl From<RecordV1> for Record {
+    fn from(r: RecordV1) -> Record {
+        Record {
+            route: r.route,
+            event_id: r.event_id,
+            received_at_ms: r.received_at_ms,
+            client_ip: r.client_ip,
+            target: r.target,
+            headers: r.headers,
+            body: r.body,
+            phase: r.phase,
+            attempts: r.attempts,
+            replays: r.replays,
+            due_ms: r.due_ms,
+            last_error: r.last_error,
+            last_status: r.last_status,
+            finished_at_ms: r.finished_at_ms,
+            order_key: None,
+        }
+    }
+}
+
 impl super::StoredEvent {
+    /// A sync route's request, sent at once without being stored.
+    pub fn from_new(ev: crate::event::NewEvent) -> super::StoredEvent {
+        super::StoredEvent {
+            handle: 0,
+            route: ev.route,
+            event_id: ev.event_id,
+            received_at_ms: ev.received_at_ms,
+            client_ip: ev.client_ip.to_string(),
+            target: ev.target,
+            headers: ev.headers,
+            body: ev.body,
+            attempts: 0,
+            order_key: ev.order_key,
+        }
+    }
+
     /// The deliverable part of a record (moved, not copied).
     pub fn from_record(seq: u64, rec: Record) -> super::StoredEvent {
         super::StoredEvent {
@@ -66,6 +134,50 @@ impl super::StoredEvent {
                 .collect(),
             body: Bytes::from(rec.body.into_vec()),
             attempts: rec.attempts,
+            order_key: rec.order_key,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_format_1_records() {
+        let v1 = (
+            "r",
+            "e",
+            5u64,
+            "192.0.2.1",
+            "/x",
+            vec![("a".to_string(), ByteBuf::from(vec![1u8]))],
+            ByteBuf::from(b"{}".to_vec()),
+            Phase::Pending,
+            2u32,
+            0u32,
+            9u64,
+            Some("boom".to_string()),
+            Some(503u16),
+            None::<u64>,
+        );
+        let bytes = postcard::to_stdvec(&v1).unwrap();
+        let r = Record::decode(&bytes).unwrap();
+        assert_eq!(
+            (
+                r.route.as_str(),
+                r.attempts,
+                r.due_ms,
+                r.order_key.as_deref()
+            ),
+            ("r", 2, 9, None)
+        );
+        let mut r2 = r.clone();
+        r2.order_key = Some("k".into());
+        assert_eq!(
+            Record::decode(&r2.encode()).unwrap().order_key.as_deref(),
+            Some("k")
+        );
+        assert!(Record::decode(b"\xff").is_err());
     }
 }

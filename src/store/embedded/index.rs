@@ -2,8 +2,11 @@
 //! Rebuilt from the durable `queue` and `dead` keyspaces at open; changed only after a commit.
 //! Serving leases from here keeps delivery off the LSM's range scans, which slow down as
 //! deleted (delivered) keys pile up until compaction.
+//!
+//! Events with an order key wait in their key's line: only the first of a line is in `due`
+//! (leasable); when it is finished (delivered or dead) the next one becomes due.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use crate::store::StoredEvent;
 
@@ -12,11 +15,51 @@ const HOT_BYTES: usize = 64 << 20;
 
 #[derive(Default)]
 pub struct RouteIndex {
-    /// (due_ms, seq) of every undelivered event.
+    /// (due_ms, seq) of every undelivered event that may be delivered now or later.
     pub due: BTreeSet<(u64, u64)>,
-    /// seq → received_ms; seqs grow with arrival, so the first is the oldest.
+    /// seq → received_ms of every undelivered event; seqs grow with arrival, so the first is
+    /// the oldest.
     pub received: BTreeMap<u64, u64>,
     pub dead: u64,
+    /// Order key → (seq, due_ms) in arrival order; the front one is in `due`.
+    lines: HashMap<String, VecDeque<(u64, u64)>>,
+    /// seq → order key, for the events in `lines`.
+    line_of: HashMap<u64, String>,
+}
+
+impl RouteIndex {
+    /// Adds an undelivered event; true when it may be delivered (not waiting in a line).
+    fn insert(&mut self, seq: u64, due_ms: u64, order_key: Option<String>) -> bool {
+        if let Some(key) = order_key {
+            let line = self.lines.entry(key.clone()).or_default();
+            line.push_back((seq, due_ms));
+            self.line_of.insert(seq, key);
+            if line.len() > 1 {
+                return false;
+            }
+        }
+        self.due.insert((due_ms, seq));
+        true
+    }
+
+    /// Removes a finished event; true when that let the next one of its line become due.
+    fn remove(&mut self, seq: u64, due_ms: u64) -> bool {
+        self.due.remove(&(due_ms, seq));
+        let Some(key) = self.line_of.remove(&seq) else {
+            return false;
+        };
+        let Some(line) = self.lines.get_mut(&key) else {
+            return false;
+        };
+        line.retain(|(s, _)| *s != seq);
+        match line.front() {
+            Some(&(next, due)) => self.due.insert((due, next)),
+            None => {
+                self.lines.remove(&key);
+                false
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -40,6 +83,7 @@ pub enum Effect {
         received_ms: u64,
         revived: bool,
         event: Option<Box<StoredEvent>>,
+        order_key: Option<String>,
     },
     Rescheduled {
         route: String,
@@ -66,6 +110,7 @@ impl Index {
                 received_ms,
                 revived,
                 event,
+                order_key,
             } => {
                 if let Some(ev) = event {
                     let size = weight(&ev);
@@ -75,14 +120,13 @@ impl Index {
                     }
                 }
                 let r = self.routes.entry(route).or_default();
-                if r.due.insert((due_ms, seq)) {
+                if r.received.insert(seq, received_ms).is_none() {
                     self.pending_total += 1;
                 }
-                r.received.insert(seq, received_ms);
                 if revived {
                     r.dead = r.dead.saturating_sub(1);
                 }
-                true
+                r.insert(seq, due_ms, order_key)
             }
             Effect::Rescheduled {
                 route,
@@ -102,14 +146,13 @@ impl Index {
                 dead,
             } => {
                 let r = self.routes.entry(route).or_default();
-                if r.due.remove(&(due_ms, seq)) {
+                if r.received.remove(&seq).is_some() {
                     self.pending_total = self.pending_total.saturating_sub(1);
                 }
-                r.received.remove(&seq);
                 if dead {
                     r.dead += 1;
                 }
-                false
+                r.remove(seq, due_ms)
             }
             Effect::Unlease(seq) => {
                 leases.remove(&seq);
@@ -179,6 +222,7 @@ mod tests {
                     received_ms: due,
                     revived: false,
                     event: None,
+                    order_key: None,
                 },
                 &mut leases,
             );
@@ -206,5 +250,44 @@ mod tests {
         );
         assert_eq!(ix.due("r", 60, 10, &leases), (vec![], Some(70)));
         assert_eq!((ix.pending_total, ix.routes["r"].dead), (2, 1));
+    }
+
+    #[test]
+    fn one_order_key_at_a_time() {
+        let mut ix = Index::default();
+        let mut leases = HashSet::new();
+        let enqueue = |seq, key: Option<&str>| Effect::Enqueued {
+            route: "r".into(),
+            seq,
+            due_ms: 10,
+            received_ms: 10,
+            revived: false,
+            event: None,
+            order_key: key.map(String::from),
+        };
+        let finish = |seq| Effect::Finished {
+            route: "r".into(),
+            seq,
+            due_ms: 10,
+            dead: false,
+        };
+        assert!(ix.apply(enqueue(1, Some("a")), &mut leases));
+        assert!(
+            !ix.apply(enqueue(2, Some("a")), &mut leases),
+            "waits behind 1"
+        );
+        assert!(ix.apply(enqueue(3, Some("b")), &mut leases));
+        assert!(ix.apply(enqueue(4, None), &mut leases));
+        assert!(!ix.apply(enqueue(5, Some("a")), &mut leases));
+        let due = |ix: &Index| ix.due("r", 20, 10, &HashSet::new()).0;
+        assert_eq!(due(&ix), vec![(10, 1), (10, 3), (10, 4)]);
+        assert_eq!(ix.pending_total, 5);
+        assert!(ix.apply(finish(1), &mut leases), "2 becomes due");
+        assert_eq!(due(&ix), vec![(10, 2), (10, 3), (10, 4)]);
+        assert!(ix.apply(finish(2), &mut leases));
+        assert!(!ix.apply(finish(5), &mut leases), "the line is empty now");
+        assert_eq!(due(&ix), vec![(10, 3), (10, 4)]);
+        assert!(!ix.routes["r"].lines.contains_key("a"));
+        assert_eq!(ix.pending_total, 2);
     }
 }

@@ -75,6 +75,56 @@ pub fn parse_queue(k: &[u8]) -> Option<(&str, u64, u64)> {
     Some((route, read_u64(rest, 0)?, read_u64(rest, 8)?))
 }
 
+/// A `queue` value: received_ms, then the order key (if any) as UTF-8.
+pub fn queue_value(received_ms: u64, order_key: Option<&str>) -> Vec<u8> {
+    let mut v = be(received_ms).to_vec();
+    v.extend_from_slice(order_key.unwrap_or_default().as_bytes());
+    v
+}
+
+pub fn parse_queue_value(v: &[u8]) -> Option<(u64, Option<String>)> {
+    let received = read_u64(v, 0)?;
+    let key = std::str::from_utf8(&v[8..]).ok()?;
+    Some((received, (!key.is_empty()).then(|| key.to_string())))
+}
+
+/// `answers`: route \0 event_id (as `dedup`) → tag, expires_ms, answer. The tag is
+/// `ANSWER_CLAIMED` while the upstream is being called, `ANSWER_READY` once it answered.
+pub const ANSWER_CLAIMED: u8 = 0;
+pub const ANSWER_READY: u8 = 1;
+
+pub fn answer_value(tag: u8, expires_ms: u64, answer: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(9 + answer.len());
+    v.push(tag);
+    v.extend_from_slice(&be(expires_ms));
+    v.extend_from_slice(answer);
+    v
+}
+
+pub fn parse_answer_value(v: &[u8]) -> Option<(u8, u64, &[u8])> {
+    Some((*v.first()?, read_u64(v, 1)?, v.get(9..)?))
+}
+
+/// `answer_expiry`: expires_ms, then the `answers` key → ().
+pub fn answer_expiry(expires_ms: u64, answer_key: &[u8]) -> Vec<u8> {
+    let mut k = be(expires_ms).to_vec();
+    k.extend_from_slice(answer_key);
+    k
+}
+
+pub fn parse_answer_expiry(k: &[u8]) -> Option<(u64, &[u8])> {
+    Some((read_u64(k, 0)?, k.get(8..)?))
+}
+
+/// `meta`: a route's state set through the admin API.
+pub fn route_state(route: &str) -> Vec<u8> {
+    let mut k = ROUTE_STATE.to_vec();
+    k.extend_from_slice(route.as_bytes());
+    k
+}
+
+pub const ROUTE_STATE: &[u8] = b"state\0";
+
 /// `dead`: route \0 seq → (). The dead-letter queue.
 pub fn dead(route: &str, seq: u64) -> Vec<u8> {
     route_prefixed(route, seq, None)
@@ -119,6 +169,21 @@ mod tests {
         assert_eq!(parse_dead(&dead("route-1", 7)), Some(("route-1", 7)));
         assert_eq!(parse_dedup_value(&dedup_value(3, 4)), Some((3, 4)));
         assert_eq!(parse_expiry(&expiry(10, 2)), Some((10, 2)));
+        assert_eq!(parse_queue_value(&queue_value(7, None)), Some((7, None)));
+        assert_eq!(
+            parse_queue_value(&queue_value(7, Some("web_1"))),
+            Some((7, Some("web_1".into())))
+        );
+        assert_eq!(
+            parse_answer_value(&answer_value(ANSWER_READY, 9, b"x")),
+            Some((ANSWER_READY, 9, &b"x"[..]))
+        );
+        let k = dedup("r", "e");
+        assert_eq!(
+            parse_answer_expiry(&answer_expiry(5, &k)),
+            Some((5, &k[..]))
+        );
+        assert!(answer_expiry(5, b"zz") < answer_expiry(6, b"a"));
         assert!(
             queue("r", 1, 900) < queue("r", 2, 1),
             "due time orders first"

@@ -9,8 +9,12 @@
 //! - `events`:  seq → record (body and headers until delivered, then a small tombstone)
 //! - `dedup`:   route \0 event_id → (seq, expires_ms)
 //! - `expiry`:  (expires_ms, seq) → ()              dedup keys in expiry order
-//! - `queue`:   route \0 due_ms seq → received_ms    undelivered events (index rebuilt at open)
+//! - `queue`:   route \0 due_ms seq → received_ms    undelivered events (index rebuilt at open);
+//!   the value also carries the event's order key, if it has one
 //! - `dead`:    route \0 seq → ()                    the dead-letter queue
+//! - `answers`: route \0 event_id → claim or answer  sync routes' answers (for duplicates)
+//! - `answer_expiry`: expires_ms answers-key → ()    answers in expiry order
+//! - `meta`:    format, and route states set through the admin API
 //!
 //! Why fjall and not redb: measured on this project's 2-core machine, redb's copy-on-write
 //! B-tree wrote ~7 KB per event and took ~2.3 ms per group commit, capping ingest near 9k
@@ -21,22 +25,23 @@ mod index;
 mod keys;
 mod writer;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use self::index::Index;
+use self::index::{Effect, Index};
 use self::writer::{Op, Writer};
-use super::record::{FORMAT, Phase, Record};
+use super::record::{FORMAT, Phase, READS, Record};
 use super::{
-    Accepted, EventView, Leased, Outcome, Page, Replay, RouteStats, State, Store, StoreError,
-    StoredEvent,
+    Accepted, EventView, Leased, Outcome, Page, Replay, RouteStats, State, StateOverride, Store,
+    StoreError, StoredEvent, SyncAnswer, SyncSlot,
 };
 use crate::event::{NewEvent, now_ms};
 
@@ -64,6 +69,8 @@ pub struct Handles {
     expiry: Keyspace,
     queue: Keyspace,
     dead: Keyspace,
+    answers: Keyspace,
+    answer_expiry: Keyspace,
 }
 
 /// State shared by the writer thread and readers.
@@ -116,6 +123,8 @@ fn open_handles(path: &Path) -> Result<Handles, OpenError> {
         expiry: ks("expiry")?,
         queue: ks("queue")?,
         dead: ks("dead")?,
+        answers: ks("answers")?,
+        answer_expiry: ks("answer_expiry")?,
         db: db.clone(),
     };
     match handles
@@ -124,9 +133,10 @@ fn open_handles(path: &Path) -> Result<Handles, OpenError> {
         .map_err(err)?
         .and_then(|v| keys::event_seq(&v))
     {
-        Some(found) if found != FORMAT => Err(OpenError::Format { path: shown, found }),
-        Some(_) => Ok(handles),
-        None => {
+        Some(FORMAT) => Ok(handles),
+        Some(found) if !READS.contains(&found) => Err(OpenError::Format { path: shown, found }),
+        // Older layouts are read as they are; from now on the store holds this format.
+        _ => {
             handles
                 .meta
                 .insert("format", keys::be(FORMAT).to_vec())
@@ -140,15 +150,30 @@ fn open_handles(path: &Path) -> Result<Handles, OpenError> {
 /// Rebuilds the in-memory index from the durable keyspaces; returns the next seq.
 fn build_index(h: &Handles) -> Result<(Index, u64), fjall::Error> {
     let mut index = Index::default();
+    let mut queued = Vec::new();
     for entry in h.queue.iter() {
         let (k, v) = entry.into_inner()?;
         if let Some((route, due, seq)) = keys::parse_queue(&k) {
-            let received = keys::event_seq(&v).unwrap_or(due);
-            let r = index.routes.entry(route.to_string()).or_default();
-            r.due.insert((due, seq));
-            r.received.insert(seq, received);
-            index.pending_total += 1;
+            let (received, order_key) = keys::parse_queue_value(&v).unwrap_or((due, None));
+            queued.push(Effect::Enqueued {
+                route: route.to_string(),
+                seq,
+                due_ms: due,
+                received_ms: received,
+                revived: false,
+                event: None,
+                order_key,
+            });
         }
+    }
+    // In arrival order, so that each order key's line forms as it did.
+    queued.sort_by_key(|e| match e {
+        Effect::Enqueued { seq, .. } => *seq,
+        _ => 0,
+    });
+    let mut no_leases = HashSet::new();
+    for e in queued {
+        index.apply(e, &mut no_leases);
     }
     for entry in h.dead.iter() {
         let k = entry.key()?;
@@ -452,7 +477,7 @@ impl Store for Embedded {
             .iter()
             .map(|(route, r)| RouteStats {
                 route: route.clone(),
-                pending: r.due.len() as u64,
+                pending: r.received.len() as u64,
                 oldest_received_ms: r.received.first_key_value().map(|(_, received)| *received),
                 dead: r.dead,
             })
@@ -461,6 +486,45 @@ impl Store for Embedded {
 
     fn ready(&self) -> bool {
         self.shared.healthy.load(Ordering::Relaxed) && !self.ops.is_closed()
+    }
+
+    async fn route_states(&self) -> Result<HashMap<String, StateOverride>, StoreError> {
+        let h = self.shared.handles.load();
+        let mut out = HashMap::new();
+        for entry in h.meta.prefix(keys::ROUTE_STATE) {
+            let (k, v) = entry.into_inner().map_err(unavailable)?;
+            let route = String::from_utf8_lossy(&k[keys::ROUTE_STATE.len()..]).into_owned();
+            if let Some(o) = std::str::from_utf8(&v).ok().and_then(StateOverride::decode) {
+                out.insert(route, o);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_route_state(&self, route: &str, state: StateOverride) -> Result<(), StoreError> {
+        self.call(|tx| Op::SetState(route.to_string(), state, tx))
+            .await
+    }
+
+    async fn sync_claim(
+        &self,
+        route: &str,
+        event_id: &str,
+        ttl: Duration,
+    ) -> Result<SyncSlot, StoreError> {
+        self.call(|tx| Op::SyncClaim(keys::dedup(route, event_id), ttl, tx))
+            .await
+    }
+
+    async fn sync_finish(
+        &self,
+        route: &str,
+        event_id: &str,
+        answer: Option<SyncAnswer>,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.call(|tx| Op::SyncFinish(keys::dedup(route, event_id), answer, ttl, tx))
+            .await
     }
 
     fn work_signal(&self) -> Arc<Notify> {

@@ -15,7 +15,28 @@ fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
         target: "/x".into(),
         headers: vec![("content-type".into(), b"application/json".to_vec())],
         body: Bytes::from_static(b"{\"a\":1}"),
+        order_key: None,
     }
+}
+
+fn keyed(id: &str, key: &str) -> NewEvent {
+    NewEvent {
+        order_key: Some(key.into()),
+        ..event("r", id, HOUR)
+    }
+}
+
+async fn ids(s: &Embedded, route: &str) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .lease(route, now_ms(), 100)
+        .await
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| e.event_id.clone())
+        .collect();
+    v.sort();
+    v
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -286,5 +307,116 @@ async fn dead_letter_pages_cross_routes_in_name_order() {
         (ids, p2.next),
         (vec!["3"], None),
         "route c was not asked for"
+    );
+}
+
+#[tokio::test]
+async fn one_event_per_order_key_at_a_time_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path(), 100);
+        for (id, key) in [("a1", "A"), ("b1", "B"), ("a2", "A"), ("a3", "A")] {
+            assert_eq!(s.accept(keyed(id, key)).await.unwrap(), Accepted::New);
+        }
+        s.accept(event("r", "free", HOUR)).await.unwrap();
+        assert_eq!(ids(&s, "r").await, ["a1", "b1", "free"]);
+        let st = &s.stats(&[]).await.unwrap()[0];
+        assert_eq!(st.pending, 5, "waiting events count as pending");
+    }
+    // The lines are rebuilt in arrival order; leases do not survive a restart.
+    let s = open(dir.path(), 100);
+    let leased = s.lease("r", now_ms(), 100).await.unwrap().events;
+    let a1 = leased.iter().find(|e| e.event_id == "a1").unwrap();
+    assert_eq!(a1.order_key.as_deref(), Some("A"));
+    let retry = Outcome::Retry {
+        at_ms: now_ms(),
+        error: "x".into(),
+        status: None,
+    };
+    // A retry keeps its place at the head of its line.
+    s.complete(a1, retry).await.unwrap();
+    for e in leased.iter().filter(|e| e.event_id != "a1") {
+        s.complete(e, Outcome::Delivered { status: 200 })
+            .await
+            .unwrap();
+    }
+    assert_eq!(ids(&s, "r").await, ["a1"]);
+    // Finished (here: dead), it lets the next of its key through, and only that one.
+    let a1 = s.find(&["r".into()], "a1").await.unwrap();
+    assert_eq!((a1[0].attempts, a1[0].state), (1, State::InFlight));
+    kill(&s, leased.iter().find(|e| e.event_id == "a1").unwrap()).await;
+    assert_eq!(ids(&s, "r").await, ["a2"]);
+    assert_eq!(s.stats(&[]).await.unwrap()[0].pending, 2);
+}
+
+#[tokio::test]
+async fn sync_answers_are_claimed_kept_and_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    let ttl = Duration::from_millis(300);
+    assert_eq!(s.sync_claim("r", "e", ttl).await.unwrap(), SyncSlot::New);
+    assert_eq!(
+        s.sync_claim("r", "e", ttl).await.unwrap(),
+        SyncSlot::InProgress
+    );
+    assert_eq!(
+        s.sync_claim("other", "e", ttl).await.unwrap(),
+        SyncSlot::New
+    );
+    // Given up (a 5xx, a timeout): the next request calls the upstream again.
+    s.sync_finish("other", "e", None, ttl).await.unwrap();
+    assert_eq!(
+        s.sync_claim("other", "e", ttl).await.unwrap(),
+        SyncSlot::New
+    );
+    let answer = SyncAnswer {
+        status: 201,
+        headers: vec![("x-a".into(), serde_bytes::ByteBuf::from(b"1".to_vec()))],
+        body: serde_bytes::ByteBuf::from(b"{}".to_vec()),
+    };
+    s.sync_finish("r", "e", Some(answer.clone()), HOUR)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.sync_claim("r", "e", ttl).await.unwrap(),
+        SyncSlot::Answered(answer.clone())
+    );
+    drop(s);
+    let s = open(dir.path(), 100);
+    assert_eq!(
+        s.sync_claim("r", "e", ttl).await.unwrap(),
+        SyncSlot::Answered(answer),
+        "answers survive a restart"
+    );
+    // An abandoned claim frees itself, and housekeeping sweeps what expired.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        s.sync_claim("other", "e", ttl).await.unwrap(),
+        SyncSlot::New
+    );
+    let swept = s
+        .housekeeping(&[], now_ms() + 2 * HOUR.as_millis() as u64)
+        .await
+        .unwrap();
+    assert!(swept >= 2, "{swept}");
+    assert_eq!(s.shared.handles.load().answers.iter().count(), 0);
+}
+
+#[tokio::test]
+async fn route_states_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let paused = StateOverride {
+        state: crate::config::RouteState::Paused,
+        configured: crate::config::RouteState::Active,
+    };
+    {
+        let s = open(dir.path(), 100);
+        assert!(s.route_states().await.unwrap().is_empty());
+        s.set_route_state("r", paused).await.unwrap();
+    }
+    let s = open(dir.path(), 100);
+    assert_eq!(
+        s.route_states().await.unwrap(),
+        HashMap::from([("r".to_string(), paused)])
     );
 }

@@ -16,7 +16,9 @@ use super::{Handles, Shared, keys, lock};
 use crate::event::{NewEvent, now_ms};
 use crate::metrics::METRICS;
 use crate::store::record::{Phase, Record};
-use crate::store::{Accepted, Outcome, Replay, StoreError, StoredEvent};
+use crate::store::{
+    Accepted, Outcome, Replay, StateOverride, StoreError, StoredEvent, SyncAnswer, SyncSlot,
+};
 
 /// Most operations one commit takes; bounds the latency of a group.
 const MAX_GROUP: usize = 1024;
@@ -36,6 +38,10 @@ pub enum Op {
         Answer<(u64, Option<String>)>,
     ),
     Expire(u64, usize, Answer<u64>),
+    SetState(String, StateOverride, Answer<()>),
+    /// `answers` key, claim ttl.
+    SyncClaim(Vec<u8>, Duration, Answer<SyncSlot>),
+    SyncFinish(Vec<u8>, Option<SyncAnswer>, Duration, Answer<()>),
 }
 
 /// The answer to one op, sent after the commit (or replaced by the commit's error).
@@ -45,6 +51,7 @@ enum Reply {
     Replay(Answer<Replay>, Replay),
     Batch(Answer<(u64, Option<String>)>, u64, Option<String>),
     Count(Answer<u64>, u64),
+    Slot(Answer<SyncSlot>, SyncSlot),
 }
 
 impl Reply {
@@ -57,6 +64,7 @@ impl Reply {
             Reply::Replay(tx, r) => drop(tx.send(result.map(|()| r).map_err(err))),
             Reply::Batch(tx, n, next) => drop(tx.send(result.map(|()| (n, next)).map_err(err))),
             Reply::Count(tx, n) => drop(tx.send(result.map(|()| n).map_err(err))),
+            Reply::Slot(tx, slot) => drop(tx.send(result.map(|()| slot).map_err(err))),
         }
     }
 }
@@ -192,8 +200,25 @@ impl Writer {
                 replies.push(Reply::Batch(tx, n, next));
             }
             Op::Expire(until, limit, tx) => {
-                let n = t.expire(until, limit, &mut self.expiry_from)?;
+                let n = t.expire(until, limit, &mut self.expiry_from)?
+                    + t.expire_answers(until, limit)?;
                 replies.push(Reply::Count(tx, n));
+            }
+            Op::SetState(route, state, tx) => {
+                t.batch.insert(
+                    &t.h.meta,
+                    keys::route_state(&route),
+                    state.encode().into_bytes(),
+                );
+                replies.push(Reply::Unit(tx));
+            }
+            Op::SyncClaim(key, ttl, tx) => {
+                let slot = t.sync_claim(key, ttl, now)?;
+                replies.push(Reply::Slot(tx, slot));
+            }
+            Op::SyncFinish(key, answer, ttl, tx) => {
+                t.sync_finish(key, answer, ttl, now);
+                replies.push(Reply::Unit(tx));
             }
         }
         Ok(())
@@ -208,6 +233,9 @@ fn fail(op: Op, e: &str) {
         Op::Replay(_, _, tx) => drop(tx.send(Err(err()))),
         Op::ReplayBatch(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::Expire(_, _, tx) => drop(tx.send(Err(err()))),
+        Op::SetState(_, _, tx) => drop(tx.send(Err(err()))),
+        Op::SyncClaim(_, _, tx) => drop(tx.send(Err(err()))),
+        Op::SyncFinish(_, _, _, tx) => drop(tx.send(Err(err()))),
     }
 }
 
@@ -218,6 +246,7 @@ struct Txn<'h> {
     batch: OwnedWriteBatch,
     dedup: HashMap<Vec<u8>, Option<(u64, u64)>>,
     records: HashMap<u64, Option<Record>>,
+    answers: HashMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl<'h> Txn<'h> {
@@ -227,6 +256,7 @@ impl<'h> Txn<'h> {
             batch: h.db.batch().durability(Some(PersistMode::SyncData)),
             dedup: HashMap::new(),
             records: HashMap::new(),
+            answers: HashMap::new(),
         }
     }
 
@@ -313,7 +343,7 @@ impl<'h> Txn<'h> {
         self.batch.insert(
             &self.h.queue,
             keys::queue(&ev.route, now, seq),
-            keys::be(ev.received_at_ms).to_vec(),
+            keys::queue_value(ev.received_at_ms, ev.order_key.as_deref()),
         );
         let rec = Record {
             route: ev.route,
@@ -334,6 +364,7 @@ impl<'h> Txn<'h> {
             last_error: None,
             last_status: None,
             finished_at_ms: None,
+            order_key: ev.order_key,
         };
         // Nothing later in this group can touch a record not yet committed, so it skips the
         // overlay and goes to delivery's in-memory hand-off instead.
@@ -341,6 +372,7 @@ impl<'h> Txn<'h> {
             .insert(&self.h.events, keys::event(seq).to_vec(), rec.encode());
         let received_ms = rec.received_at_ms;
         let route = rec.route.clone();
+        let order_key = rec.order_key.clone();
         let event = Box::new(StoredEvent::from_record(seq, rec));
         effects.push(Effect::Enqueued {
             route,
@@ -349,6 +381,7 @@ impl<'h> Txn<'h> {
             received_ms,
             revived: false,
             event: Some(event),
+            order_key,
         });
         Ok(Accepted::New)
     }
@@ -407,7 +440,7 @@ impl<'h> Txn<'h> {
                 self.batch.insert(
                     &self.h.queue,
                     keys::queue(&rec.route, at_ms, seq),
-                    keys::be(rec.received_at_ms).to_vec(),
+                    keys::queue_value(rec.received_at_ms, rec.order_key.as_deref()),
                 );
                 effects.push(Effect::Rescheduled {
                     route: rec.route.clone(),
@@ -446,7 +479,7 @@ impl<'h> Txn<'h> {
         self.batch.insert(
             &self.h.queue,
             keys::queue(&rec.route, now, seq),
-            keys::be(rec.received_at_ms).to_vec(),
+            keys::queue_value(rec.received_at_ms, rec.order_key.as_deref()),
         );
         effects.push(Effect::Enqueued {
             route: rec.route.clone(),
@@ -455,6 +488,7 @@ impl<'h> Txn<'h> {
             received_ms: rec.received_at_ms,
             revived: true,
             event: None,
+            order_key: rec.order_key.clone(),
         });
         self.record_put(seq, rec);
     }
@@ -563,5 +597,86 @@ impl<'h> Txn<'h> {
             }
         }
         Ok(n)
+    }
+
+    fn answer_get(&self, key: &[u8]) -> DbResult<Option<Vec<u8>>> {
+        if let Some(v) = self.answers.get(key) {
+            return Ok(v.clone());
+        }
+        Ok(self.h.answers.get(key)?.map(|v| v.to_vec()))
+    }
+
+    fn answer_put(&mut self, key: Vec<u8>, tag: u8, expires: u64, answer: &[u8]) {
+        let v = keys::answer_value(tag, expires, answer);
+        self.batch.insert(
+            &self.h.answer_expiry,
+            keys::answer_expiry(expires, &key),
+            Vec::new(),
+        );
+        self.batch.insert(&self.h.answers, key.clone(), v.clone());
+        self.answers.insert(key, Some(v));
+    }
+
+    fn answer_del(&mut self, key: Vec<u8>) {
+        self.batch.remove(&self.h.answers, key.clone());
+        self.answers.insert(key, None);
+    }
+
+    fn sync_claim(&mut self, key: Vec<u8>, ttl: Duration, now: u64) -> DbResult<SyncSlot> {
+        let held = self.answer_get(&key)?;
+        match held.as_deref().and_then(keys::parse_answer_value) {
+            Some((keys::ANSWER_CLAIMED, expires, _)) if expires > now => {
+                return Ok(SyncSlot::InProgress);
+            }
+            Some((keys::ANSWER_READY, expires, answer)) if expires > now => {
+                if let Some(a) = SyncAnswer::decode(answer) {
+                    return Ok(SyncSlot::Answered(a));
+                }
+                tracing::error!("undecodable stored sync answer; calling the upstream again");
+            }
+            _ => {}
+        }
+        let expires = now.saturating_add(ttl.as_millis() as u64);
+        self.answer_put(key, keys::ANSWER_CLAIMED, expires, &[]);
+        Ok(SyncSlot::New)
+    }
+
+    fn sync_finish(&mut self, key: Vec<u8>, answer: Option<SyncAnswer>, ttl: Duration, now: u64) {
+        match answer {
+            Some(a) => {
+                let expires = now.saturating_add(ttl.as_millis() as u64);
+                self.answer_put(key, keys::ANSWER_READY, expires, &a.encode());
+            }
+            None => self.answer_del(key),
+        }
+    }
+
+    /// Drops answers (and abandoned claims) whose time is up.
+    fn expire_answers(&mut self, until: u64, limit: usize) -> DbResult<u64> {
+        let mut due = Vec::new();
+        for entry in self
+            .h
+            .answer_expiry
+            .range(..keys::answer_expiry(until.saturating_add(1), &[]))
+            .take(limit)
+        {
+            due.push(entry.key()?.to_vec());
+        }
+        for k in &due {
+            self.batch.remove(&self.h.answer_expiry, k.clone());
+            let Some((expires, key)) = keys::parse_answer_expiry(k) else {
+                continue;
+            };
+            // A later claim or answer of the same key has its own, later expiry entry.
+            let current = self.answer_get(key)?;
+            if current
+                .as_deref()
+                .and_then(keys::parse_answer_value)
+                .is_some_and(|(_, e, _)| e == expires)
+            {
+                self.answer_del(key.to_vec());
+            }
+        }
+        Ok(due.len() as u64)
     }
 }

@@ -9,7 +9,13 @@
 //! | `{tag}:o` | sorted set, score = received ms | every undelivered event (queue depth, oldest) |
 //! | `{tag}:x` | sorted set, score = dead ms | the dead-letter queue |
 //! | `{tag}:d:<event id>` | string, PX = dedup TTL | dedup key |
-//! | `{tag}:e:<event id>` | hash | the event: body, headers, state, attempts, last error |
+//! | `{tag}:e:<event id>` | hash | the event: body, headers, state, attempts, last error, order key |
+//! | `{tag}:q:<order key>` | list | undelivered event IDs of one order key, in arrival order; only the first is in the stream |
+//! | `{tag}:a:<event id>` | string, PX | a sync route's answer (empty while the upstream is being called) |
+//! | `prefix:route-states` | hash | routes paused or resumed through the admin API |
+//!
+//! An event with an order key lives in the shard of its order key (so that its line, its
+//! dedup key and itself share a node); other events in the shard of their ID.
 
 /// FNV-1a: stable across builds and replicas (unlike std's hasher), to pick an event's shard.
 pub fn shard_of(event_id: &str, shards: u16) -> u16 {
@@ -60,6 +66,22 @@ impl Shard {
     pub fn event(&self, event_id: &str) -> String {
         format!("{}:e:{event_id}", self.tag)
     }
+
+    pub fn line_prefix(&self) -> String {
+        format!("{}:q:", self.tag)
+    }
+
+    pub fn line(&self, order_key: &str) -> String {
+        format!("{}:q:{order_key}", self.tag)
+    }
+
+    pub fn answer(&self, event_id: &str) -> String {
+        format!("{}:a:{event_id}", self.tag)
+    }
+}
+
+pub fn route_states(prefix: &str) -> String {
+    format!("{prefix}:route-states")
 }
 
 #[cfg(test)]

@@ -23,8 +23,8 @@ use tokio::sync::Notify;
 use self::keys::{Shard, shard_of};
 use self::scripts::{ACCEPT, COMPLETE, PROMOTE, REPLAY, TAKE};
 use super::{
-    Accepted, EventView, Leased, Outcome, Page, Replay, RouteStats, State, Store, StoreError,
-    StoredEvent,
+    Accepted, EventView, Leased, Outcome, Page, Replay, RouteStats, State, StateOverride, Store,
+    StoreError, StoredEvent, SyncAnswer, SyncSlot,
 };
 use crate::config::RedisConfig;
 use crate::event::{NewEvent, now_ms};
@@ -223,6 +223,24 @@ impl RedisStore {
         Shard::new(&self.prefix, route, shard_of(event_id, self.shards))
     }
 
+    /// Where an event lives: with its order key's line, else by its ID.
+    fn home(&self, ev: &NewEvent) -> Shard {
+        self.shard(&ev.route, ev.order_key.as_deref().unwrap_or(&ev.event_id))
+    }
+
+    /// The shards an event of `route` may be in: its ID's first (an event without an order
+    /// key is there), then the others.
+    fn candidates<'a>(
+        &'a self,
+        route: &'a str,
+        event_id: &str,
+    ) -> impl Iterator<Item = Shard> + 'a {
+        let first = shard_of(event_id, self.shards);
+        std::iter::once(first)
+            .chain((0..self.shards).filter(move |i| *i != first))
+            .map(move |i| Shard::new(&self.prefix, route, i))
+    }
+
     fn shards_of<'a>(&'a self, route: &'a str) -> impl Iterator<Item = (u16, Shard)> + 'a {
         (0..self.shards).map(move |i| (i, Shard::new(&self.prefix, route, i)))
     }
@@ -375,11 +393,10 @@ impl RedisStore {
         Ok(out)
     }
 
-    fn view(&self, route: &str, event_id: &str, f: &Fields, now: u64) -> EventView {
-        let shard = self.shard(route, event_id);
+    fn view(&self, shard: &Shard, route: &str, event_id: &str, f: &Fields, now: u64) -> EventView {
         let in_flight = lock(&self.leases)
             .values()
-            .any(|l| l.event_id == event_id && l.shard == shard);
+            .any(|l| l.event_id == event_id && l.shard == *shard);
         let due = f.num("due");
         let state = match f.text("st").as_deref() {
             Some("d") => State::Delivered,
@@ -482,6 +499,7 @@ fn stored_event(handle: u64, route: &str, event_id: &str, mut f: Fields) -> Stor
         client_ip: f.text("ip").unwrap_or_default(),
         target: f.text("tgt").unwrap_or_default(),
         attempts: f.num("att").unwrap_or(0) as u32,
+        order_key: f.text("ok"),
         headers: decode_headers(&f.take("hdr")),
         body: Bytes::from(f.take("body")),
     }
@@ -528,12 +546,16 @@ fn sorted(routes: &[String]) -> Vec<&String> {
 #[async_trait]
 impl Store for RedisStore {
     async fn accept(&self, ev: NewEvent) -> Result<Accepted, StoreError> {
-        let sh = self.shard(&ev.route, &ev.event_id);
-        let r: i64 = ACCEPT
-            .key(sh.dedup(&ev.event_id))
+        let sh = self.home(&ev);
+        let mut invocation = ACCEPT.key(sh.dedup(&ev.event_id));
+        invocation
             .key(sh.event(&ev.event_id))
             .key(sh.stream())
-            .key(sh.pending())
+            .key(sh.pending());
+        if let Some(k) = &ev.order_key {
+            invocation.key(sh.line(k));
+        }
+        invocation
             .arg(ev.dedup_ttl.as_millis() as u64)
             .arg(&ev.event_id)
             .arg(ev.received_at_ms)
@@ -542,6 +564,8 @@ impl Store for RedisStore {
             .arg(encode_headers(&ev.headers))
             .arg(ev.body.as_ref())
             .arg(self.max_per_shard)
+            .arg(ev.order_key.as_deref().unwrap_or_default());
+        let r: i64 = invocation
             .invoke_async(&mut self.con())
             .await
             .map_err(unavailable)?;
@@ -621,6 +645,7 @@ impl Store for RedisStore {
             .arg(at)
             .arg(&error)
             .arg(status.map(|s| s.to_string()).unwrap_or_default())
+            .arg(sh.line_prefix())
             .invoke_async(&mut self.con())
             .await
             .map_err(unavailable)?;
@@ -661,7 +686,7 @@ impl Store for RedisStore {
                 let ids = self.dead_ids(&sh, from, want + 1).await?;
                 for id in ids.iter().take(want) {
                     let f = self.event_fields(&sh, id).await?;
-                    items.push(self.view(route, id, &f, now));
+                    items.push(self.view(&sh, route, id, &f, now));
                 }
                 if items.len() >= limit {
                     // A listing of live data: replays between pages shift what follows.
@@ -674,25 +699,28 @@ impl Store for RedisStore {
     }
 
     async fn replay(&self, route: &str, event_id: &str) -> Result<Replay, StoreError> {
-        let sh = self.shard(route, event_id);
-        let r: i64 = REPLAY
-            .key(sh.event(event_id))
-            .key(sh.dead())
-            .key(sh.stream())
-            .key(sh.pending())
-            .arg(event_id)
-            .arg(now_ms())
-            .invoke_async(&mut self.con())
-            .await
-            .map_err(unavailable)?;
-        Ok(match r {
-            1 => {
-                self.work.notify_one();
-                Replay::Replayed
+        for sh in self.candidates(route, event_id) {
+            let r: i64 = REPLAY
+                .key(sh.event(event_id))
+                .key(sh.dead())
+                .key(sh.stream())
+                .key(sh.pending())
+                .arg(event_id)
+                .arg(now_ms())
+                .arg(sh.line_prefix())
+                .invoke_async(&mut self.con())
+                .await
+                .map_err(unavailable)?;
+            match r {
+                1 => {
+                    self.work.notify_one();
+                    return Ok(Replay::Replayed);
+                }
+                2 => return Ok(Replay::NotDead),
+                _ => {}
             }
-            2 => Replay::NotDead,
-            _ => Replay::NotFound,
-        })
+        }
+        Ok(Replay::NotFound)
     }
 
     async fn replay_batch(
@@ -730,11 +758,12 @@ impl Store for RedisStore {
         let now = now_ms();
         let mut out = Vec::new();
         for route in routes {
-            let f = self
-                .event_fields(&self.shard(route, event_id), event_id)
-                .await?;
-            if !f.0.is_empty() {
-                out.push(self.view(route, event_id, &f, now));
+            for sh in self.candidates(route, event_id) {
+                let f = self.event_fields(&sh, event_id).await?;
+                if !f.0.is_empty() {
+                    out.push(self.view(&sh, route, event_id, &f, now));
+                    break;
+                }
             }
         }
         Ok(out)
@@ -835,6 +864,88 @@ impl Store for RedisStore {
 
     fn ready(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+
+    async fn route_states(&self) -> Result<HashMap<String, StateOverride>, StoreError> {
+        let all: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(keys::route_states(&self.prefix))
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(route, v)| Some((route, StateOverride::decode(&v)?)))
+            .collect())
+    }
+
+    async fn set_route_state(&self, route: &str, state: StateOverride) -> Result<(), StoreError> {
+        redis::cmd("HSET")
+            .arg(keys::route_states(&self.prefix))
+            .arg(route)
+            .arg(state.encode())
+            .query_async::<()>(&mut self.con())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn sync_claim(
+        &self,
+        route: &str,
+        event_id: &str,
+        ttl: Duration,
+    ) -> Result<SyncSlot, StoreError> {
+        let key = self.shard(route, event_id).answer(event_id);
+        // An empty value marks a claim: an encoded answer is never empty.
+        let claimed: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg("")
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        if claimed.is_some() {
+            return Ok(SyncSlot::New);
+        }
+        let held: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        // Gone in between (expired): the sender retries and claims it then.
+        Ok(match held.as_deref().and_then(SyncAnswer::decode) {
+            Some(answer) => SyncSlot::Answered(answer),
+            None => SyncSlot::InProgress,
+        })
+    }
+
+    async fn sync_finish(
+        &self,
+        route: &str,
+        event_id: &str,
+        answer: Option<SyncAnswer>,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.shard(route, event_id).answer(event_id);
+        let cmd = match answer {
+            Some(a) => {
+                let mut c = redis::cmd("SET");
+                c.arg(&key)
+                    .arg(a.encode())
+                    .arg("PX")
+                    .arg(ttl.as_millis() as u64);
+                c
+            }
+            None => {
+                let mut c = redis::cmd("DEL");
+                c.arg(&key);
+                c
+            }
+        };
+        cmd.query_async::<()>(&mut self.con())
+            .await
+            .map_err(unavailable)
     }
 
     fn work_signal(&self) -> Arc<Notify> {

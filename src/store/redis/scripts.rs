@@ -8,9 +8,10 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: dedup, event, stream, pending. ARGV: ttl_ms, event_id, received_ms, client_ip,
-/// target, headers, body, max_pending.
-/// Returns 1 new, 0 duplicate, -1 the shard is at its bound.
+/// KEYS: dedup, event, stream, pending[, order line]. ARGV: ttl_ms, event_id, received_ms,
+/// client_ip, target, headers, body, max_pending[, order key].
+/// Returns 1 new, 0 duplicate, -1 the shard is at its bound. An event with an order key joins
+/// its line and enters the stream only when it is the first in it.
 pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -21,6 +22,10 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('HSET', KEYS[2], 'id', ARGV[2], 'rcv', ARGV[3], 'ip', ARGV[4], 'tgt', ARGV[5],
   'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
+if KEYS[5] then
+  redis.call('HSET', KEYS[2], 'ok', ARGV[9])
+  if redis.call('RPUSH', KEYS[5], ARGV[2]) > 1 then return 1 end
+end
 redis.call('XADD', KEYS[3], '*', 'i', ARGV[2])
 return 1
 "#,
@@ -65,9 +70,11 @@ return out
 });
 
 /// KEYS: stream, event, retries, dead, pending, dedup. ARGV: group, consumer, entry_id,
-/// event_id, outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms, error, status.
+/// event_id, outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms, error, status,
+/// order line prefix.
 /// Only the consumer that holds the entry records its outcome (another replica may have taken
-/// it over). Returns 1 recorded, 0 not ours (or gone).
+/// it over). A final outcome lets the next event of the same order key into the stream.
+/// Returns 1 recorded, 0 not ours (or gone).
 pub static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -79,6 +86,15 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   return 0
 end
 redis.call('HINCRBY', KEYS[2], 'att', 1)
+if ARGV[5] ~= 'retry' then
+  local ok = redis.call('HGET', KEYS[2], 'ok')
+  if ok then
+    local line = ARGV[10] .. ok
+    redis.call('LREM', line, 1, ARGV[4])
+    local nxt = redis.call('LINDEX', line, 0)
+    if nxt then redis.call('XADD', KEYS[1], '*', 'i', nxt) end
+  end
+end
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[2], 'sts', ARGV[9]) else redis.call('HDEL', KEYS[2], 'sts') end
 if ARGV[5] == 'delivered' then
   redis.call('HSET', KEYS[2], 'st', 'd', 'fin', ARGV[6])
@@ -117,8 +133,9 @@ return {#due, tonumber(nxt[2])}
     )
 });
 
-/// KEYS: event, dead, stream, pending. ARGV: event_id, now_ms.
-/// Returns 1 replayed, 2 not a dead letter, 0 unknown.
+/// KEYS: event, dead, stream, pending. ARGV: event_id, now_ms, order line prefix.
+/// Returns 1 replayed, 2 not a dead letter, 0 unknown. A replayed event with an order key
+/// goes to the back of its line.
 pub static REPLAY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -130,6 +147,8 @@ redis.call('HSET', KEYS[1], 'st', 'p', 'att', 0, 'due', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'rep', 1)
 redis.call('HDEL', KEYS[1], 'fin')
 redis.call('ZADD', KEYS[4], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
+local ok = redis.call('HGET', KEYS[1], 'ok')
+if ok and redis.call('RPUSH', ARGV[3] .. ok, ARGV[1]) > 1 then return 1 end
 redis.call('XADD', KEYS[3], '*', 'i', ARGV[1])
 return 1
 "#,

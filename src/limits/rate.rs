@@ -1,0 +1,867 @@
+//! Per-route request rate limits: `rate_limit = { per_ip = "300/5m", per_route = "5000/1s" }`.
+//!
+//! Checked before the body is read, after the real client address has been resolved.
+//!
+//! # Model
+//!
+//! Every rate is a token bucket (governor's GCRA): `count` tokens, refilled evenly, one every
+//! `per / count`. `"300/5m"` therefore allows a burst of 300 and then one request a second.
+//!
+//! * **Order.** The client's own bucket is checked first, so an abusive address is refused
+//!   without draining the route's shared bucket. A request the route bucket then refuses has
+//!   still spent one of its address's tokens (governor cannot give tokens back).
+//! * **Keys.** IPv4 clients are keyed by address, IPv6 clients by their /64 (one host usually
+//!   owns a whole /64 and could rotate through it); IPv4-mapped IPv6 counts as IPv4.
+//! * **Headers.** Those of the more restrictive bucket (fewer tokens left; on a tie, the one that
+//!   takes longer to refill); when refused, those of the bucket that refused.
+//!   `RateLimit-Reset` is, when allowed, the seconds until the bucket is full again (an upper
+//!   bound: `(limit - remaining) * per / count`, rounded up, because governor reports remaining
+//!   tokens but not the fraction of the next one); when refused, the seconds until the next
+//!   token, the same figure as `Retry-After`. `RateLimit-Policy` is `"{count};w={per}"` with `per`
+//!   in whole seconds, rounded up.
+//! * **Retry-After** is the wait for the next token: for `300/5m`, about 1 s. It is never more
+//!   than `per`, and the header value is at least 1 second.
+//! * **Reloads.** Limiters live here, not in the config, keyed by route name. Each bucket keeps
+//!   the [`Rate`] it was made for and is replaced only when that rate changes, so a reload that
+//!   leaves a route's `per_ip` (or `per_route`) alone keeps its state. (Requests already under
+//!   way with the old config when a reload lands can flip a changed bucket back and forth for a
+//!   moment; each flip resets it, no worse than the change itself.) Routes no longer configured
+//!   are dropped by [`RateLimits::housekeeping`].
+//!
+//! # Bounded memory
+//!
+//! Each route holds at most [`MAX_KEYS_PER_ROUTE`] per-address buckets. When an address that has
+//! no bucket arrives and the route is full, idle buckets are swept (`retain_recent` and
+//! `shrink_to_fit`, at most once per [`SWEEP_INTERVAL`] so a flood of new addresses cannot make
+//! every request pay for an O(n) sweep). If the route is still full, the request is charged to
+//! the route's single **overflow bucket** instead of a bucket of its own. Refusing such requests
+//! outright would let an attacker lock out every new client by filling the table; sharing one
+//! bucket keeps memory bounded and the limit still biting. The overflow bucket has the per-IP
+//! rate times [`OVERFLOW_FACTOR`] (10): honest clients that arrive during a flood still get
+//! through now and then, and an attacker rotating through addresses gains at most ten addresses'
+//! worth of requests. Addresses that already have a bucket keep using it. The cap is exact for a
+//! single thread; concurrent admissions racing a sweep can exceed it by at most one key per
+//! thread, until the next sweep.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use governor::clock::{Clock, DefaultClock, Reference};
+use governor::middleware::{StateInformationMiddleware, StateSnapshot};
+use governor::nanos::Nanos;
+use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
+use governor::state::{InMemoryState, NotKeyed, StateStore};
+use governor::{NotUntil, Quota, RateLimiter};
+
+pub use crate::config::{Rate, RateSpec};
+
+/// Per-address buckets a route may hold before new addresses share its overflow bucket.
+pub const MAX_KEYS_PER_ROUTE: usize = 100_000;
+/// The overflow bucket allows this many times the per-IP rate (see the module docs).
+pub const OVERFLOW_FACTOR: u32 = 10;
+/// Minimum time between two sweeps triggered by a full route (housekeeping sweeps regardless).
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The outcome of [`RateLimits::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The route has no rate limit: send no headers.
+    Unlimited,
+    Allowed(Headers),
+    /// Answer 429 with `Retry-After` ([`Decision::retry_after_secs`]) and these headers.
+    Limited {
+        retry_after: Duration,
+        headers: Headers,
+    },
+}
+
+impl Decision {
+    /// The `Retry-After` value: whole seconds, rounded up, at least 1. `None` unless limited.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Decision::Limited { retry_after, .. } => Some(ceil_secs(*retry_after).max(1)),
+            _ => None,
+        }
+    }
+
+    /// The headers to send, if any.
+    pub fn headers(&self) -> Option<&Headers> {
+        match self {
+            Decision::Unlimited => None,
+            Decision::Allowed(h) | Decision::Limited { headers: h, .. } => Some(h),
+        }
+    }
+}
+
+/// The IETF `RateLimit-*` header values of one bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Headers {
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset_secs: u64,
+    /// `"300;w=300"`.
+    pub policy: String,
+}
+
+impl Headers {
+    pub fn pairs(&self) -> [(&'static str, String); 4] {
+        [
+            ("RateLimit-Limit", self.limit.to_string()),
+            ("RateLimit-Remaining", self.remaining.to_string()),
+            ("RateLimit-Reset", self.reset_secs.to_string()),
+            ("RateLimit-Policy", self.policy.clone()),
+        ]
+    }
+}
+
+/// All routes' limiters, shared by every request and kept across config reloads.
+pub struct RateLimits<C: Clock = DefaultClock> {
+    /// Read on every request without locking; replaced whole (rarely: a route's first request,
+    /// a changed rate, housekeeping).
+    routes: ArcSwap<HashMap<String, Arc<RouteLimiter<C>>>>,
+    /// Serialises replacements of `routes`, so concurrent ones cannot lose each other's edits.
+    write: Mutex<()>,
+    clock: C,
+    key_cap: usize,
+}
+
+impl RateLimits {
+    pub fn new() -> RateLimits {
+        RateLimits::with_clock(DefaultClock::default())
+    }
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits::new()
+    }
+}
+
+impl<C: Clock + Clone> RateLimits<C> {
+    /// With another clock (tests use governor's `FakeRelativeClock`).
+    pub fn with_clock(clock: C) -> RateLimits<C> {
+        RateLimits {
+            routes: ArcSwap::from_pointee(HashMap::new()),
+            write: Mutex::new(()),
+            clock,
+            key_cap: MAX_KEYS_PER_ROUTE,
+        }
+    }
+
+    /// Checks (and on success consumes) one request of `route` from `ip` against `spec`.
+    pub fn check(&self, route: &str, spec: &RateSpec, ip: IpAddr) -> Decision {
+        if spec.per_ip.is_none() && spec.per_route.is_none() {
+            return Decision::Unlimited;
+        }
+        let limiter = self.route(route, spec);
+        let by_ip = match &limiter.per_ip {
+            Some(buckets) => buckets.check(ip_key(ip), self.key_cap),
+            None => Decision::Unlimited,
+        };
+        if matches!(by_ip, Decision::Limited { .. }) {
+            // Refused by its own bucket: leave the shared one untouched.
+            return by_ip;
+        }
+        let by_route = match &limiter.per_route {
+            Some(bucket) => bucket.check(),
+            None => Decision::Unlimited,
+        };
+        combine(by_ip, by_route)
+    }
+
+    /// Forgets idle per-IP state and the limiters of routes no longer configured. (Limiters
+    /// whose rate changed are replaced on the route's next request.) `routes` = names currently
+    /// configured.
+    pub fn housekeeping(&self, routes: &[&str]) {
+        let kept: Vec<Arc<RouteLimiter<C>>> = {
+            let _write = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+            let current = self.routes.load_full();
+            if current.keys().any(|name| !routes.contains(&name.as_str())) {
+                let next: HashMap<_, _> = current
+                    .iter()
+                    .filter(|(name, _)| routes.contains(&name.as_str()))
+                    .map(|(name, limiter)| (name.clone(), Arc::clone(limiter)))
+                    .collect();
+                self.routes.store(Arc::new(next));
+            }
+            self.routes.load().values().cloned().collect()
+        };
+        // Sweep outside the lock: it is O(keys) and a route's first request may be waiting.
+        for limiter in kept {
+            if let Some(buckets) = &limiter.per_ip {
+                buckets.sweep();
+            }
+        }
+    }
+
+    /// Number of per-IP keys held (all routes).
+    pub fn tracked_keys(&self) -> usize {
+        self.routes
+            .load()
+            .values()
+            .filter_map(|limiter| limiter.per_ip.as_ref())
+            .map(|buckets| buckets.store.len())
+            .sum()
+    }
+
+    /// The route's limiter for `spec`: found without locking unless it is new or its rate changed.
+    fn route(&self, route: &str, spec: &RateSpec) -> Arc<RouteLimiter<C>> {
+        if let Some(limiter) = self.routes.load().get(route).filter(|l| l.is_for(spec)) {
+            return Arc::clone(limiter);
+        }
+        let _write = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.routes.load_full();
+        let old = current.get(route);
+        if let Some(limiter) = old.filter(|l| l.is_for(spec)) {
+            return Arc::clone(limiter); // Another request installed it meanwhile.
+        }
+        let limiter = Arc::new(RouteLimiter::new(old.map(Arc::as_ref), spec, &self.clock));
+        let mut next = HashMap::clone(&current);
+        next.insert(route.to_owned(), Arc::clone(&limiter));
+        self.routes.store(Arc::new(next));
+        limiter
+    }
+}
+
+/// Both decisions allowed: report the tighter bucket. Either refused: that refusal.
+fn combine(a: Decision, b: Decision) -> Decision {
+    match (a, b) {
+        (limited @ Decision::Limited { .. }, _) | (_, limited @ Decision::Limited { .. }) => {
+            limited
+        }
+        (Decision::Allowed(x), Decision::Allowed(y)) => Decision::Allowed(tighter(x, y)),
+        (Decision::Allowed(h), Decision::Unlimited)
+        | (Decision::Unlimited, Decision::Allowed(h)) => Decision::Allowed(h),
+        (Decision::Unlimited, Decision::Unlimited) => Decision::Unlimited,
+    }
+}
+
+fn tighter(a: Headers, b: Headers) -> Headers {
+    if (b.remaining, std::cmp::Reverse(b.reset_secs))
+        < (a.remaining, std::cmp::Reverse(a.reset_secs))
+    {
+        b
+    } else {
+        a
+    }
+}
+
+/// One route's buckets. Each half is kept across reloads while its rate is unchanged.
+struct RouteLimiter<C: Clock> {
+    per_ip: Option<Arc<IpBuckets<C>>>,
+    per_route: Option<Arc<Bucket<C>>>,
+}
+
+impl<C: Clock + Clone> RouteLimiter<C> {
+    /// For `spec`, reusing the buckets of `old` whose rate is unchanged.
+    fn new(old: Option<&RouteLimiter<C>>, spec: &RateSpec, clock: &C) -> RouteLimiter<C> {
+        let per_ip = spec.per_ip.map(|rate| {
+            old.and_then(|o| o.per_ip.clone())
+                .filter(|b| b.shape.rate == rate)
+                .unwrap_or_else(|| Arc::new(IpBuckets::new(rate, clock.clone())))
+        });
+        let per_route = spec.per_route.map(|rate| {
+            old.and_then(|o| o.per_route.clone())
+                .filter(|b| b.shape.rate == rate)
+                .unwrap_or_else(|| Arc::new(Bucket::new(Shape::new(rate), clock.clone())))
+        });
+        RouteLimiter { per_ip, per_route }
+    }
+
+    fn is_for(&self, spec: &RateSpec) -> bool {
+        self.per_ip.as_ref().map(|b| b.shape.rate) == spec.per_ip
+            && self.per_route.as_ref().map(|b| b.shape.rate) == spec.per_route
+    }
+}
+
+/// A bucket's rate, and what its headers say.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    /// As configured: compared on reloads.
+    rate: Rate,
+    /// The bucket size, `rate.count` (config validation makes that at least 1).
+    limit: u32,
+    /// Time to earn one token: `per / count`.
+    interval: Duration,
+}
+
+impl Shape {
+    fn new(rate: Rate) -> Shape {
+        let limit = rate.count.max(1);
+        let interval = (rate.per / limit).max(Duration::from_nanos(1));
+        Shape {
+            rate,
+            limit,
+            interval,
+        }
+    }
+
+    fn quota(&self) -> Quota {
+        let burst = NonZeroU32::new(self.limit).unwrap_or(NonZeroU32::MIN);
+        // `with_period` fails only for a zero period, which `interval` never is.
+        Quota::with_period(self.interval)
+            .unwrap_or_else(|| Quota::per_second(burst))
+            .allow_burst(burst)
+    }
+
+    fn decide<P: Reference>(&self, result: Result<StateSnapshot, NotUntil<P>>, now: P) -> Decision {
+        match result {
+            Ok(state) => Decision::Allowed(self.allowed(state.remaining_burst_capacity())),
+            Err(not_until) => {
+                // Time until the next token: never zero, never beyond the window.
+                let wait = not_until.wait_time_from(now);
+                let retry_after = wait.clamp(Duration::from_nanos(1), self.rate.per);
+                Decision::Limited {
+                    retry_after,
+                    headers: self.headers(0, retry_after),
+                }
+            }
+        }
+    }
+
+    fn allowed(&self, remaining: u32) -> Headers {
+        let remaining = remaining.min(self.limit);
+        // Until full again: at most one interval per missing token (see the module docs).
+        let missing = self.limit - remaining;
+        let until_full = self
+            .interval
+            .checked_mul(missing)
+            .map_or(self.rate.per, |d| d.min(self.rate.per));
+        self.headers(remaining, until_full)
+    }
+
+    fn headers(&self, remaining: u32, reset: Duration) -> Headers {
+        Headers {
+            limit: self.limit,
+            remaining,
+            reset_secs: ceil_secs(reset),
+            policy: format!("{};w={}", self.limit, ceil_secs(self.rate.per).max(1)),
+        }
+    }
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+type DirectLimiter<C> = RateLimiter<NotKeyed, InMemoryState, C, StateInformationMiddleware>;
+type KeyedLimiter<C> = RateLimiter<IpKey, SharedStore, C, StateInformationMiddleware>;
+
+/// One unkeyed bucket: a route's shared one, or a route's per-IP overflow bucket.
+struct Bucket<C: Clock> {
+    shape: Shape,
+    limiter: DirectLimiter<C>,
+}
+
+impl<C: Clock> Bucket<C> {
+    fn new(shape: Shape, clock: C) -> Bucket<C> {
+        let limiter = RateLimiter::direct_with_clock(shape.quota(), clock)
+            .with_middleware::<StateInformationMiddleware>();
+        Bucket { shape, limiter }
+    }
+
+    fn check(&self) -> Decision {
+        let result = self.limiter.check();
+        self.shape.decide(result, self.limiter.clock().now())
+    }
+}
+
+/// What a client is counted as: an IPv4 address, or an IPv6 /64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum IpKey {
+    V4(u32),
+    V6(u64),
+}
+
+fn ip_key(ip: IpAddr) -> IpKey {
+    match ip {
+        IpAddr::V4(v4) => IpKey::V4(u32::from(v4)),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpKey::V4(u32::from(v4)),
+            None => IpKey::V6((u128::from(v6) >> 64) as u64),
+        },
+    }
+}
+
+/// governor's dashmap store, also reachable from outside the limiter: governor offers no
+/// "is this key known" query, and the key cap needs one.
+#[derive(Clone, Default)]
+struct SharedStore(Arc<DashMapStateStore<IpKey>>);
+
+impl StateStore for SharedStore {
+    type Key = IpKey;
+
+    fn measure_and_replace<T, F, E>(&self, key: &IpKey, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        self.0.measure_and_replace(key, f)
+    }
+}
+
+impl ShrinkableKeyedStateStore<IpKey> for SharedStore {
+    fn retain_recent(&self, drop_below: Nanos) {
+        ShrinkableKeyedStateStore::retain_recent(&*self.0, drop_below);
+    }
+
+    fn shrink_to_fit(&self) {
+        ShrinkableKeyedStateStore::shrink_to_fit(&*self.0);
+    }
+
+    fn len(&self) -> usize {
+        ShrinkableKeyedStateStore::len(&*self.0)
+    }
+
+    fn is_empty(&self) -> bool {
+        ShrinkableKeyedStateStore::is_empty(&*self.0)
+    }
+}
+
+/// A route's per-address buckets, capped, with the overflow bucket (see the module docs).
+struct IpBuckets<C: Clock> {
+    shape: Shape,
+    store: SharedStore,
+    limiter: KeyedLimiter<C>,
+    overflow: Bucket<C>,
+    /// Keys held: counted at the last sweep, plus those admitted since. A cheap stand-in for
+    /// `store.len()`, which locks every shard.
+    admitted: AtomicUsize,
+    /// Nanoseconds after `epoch` before which a full route may not sweep again.
+    next_sweep: AtomicU64,
+    epoch: C::Instant,
+}
+
+impl<C: Clock + Clone> IpBuckets<C> {
+    fn new(rate: Rate, clock: C) -> IpBuckets<C> {
+        let shape = Shape::new(rate);
+        let overflow = Shape::new(Rate {
+            count: shape.limit.saturating_mul(OVERFLOW_FACTOR),
+            per: rate.per,
+        });
+        let store = SharedStore::default();
+        let limiter: KeyedLimiter<C> =
+            RateLimiter::new(shape.quota(), store.clone(), clock.clone());
+        IpBuckets {
+            shape,
+            store,
+            limiter,
+            overflow: Bucket::new(overflow, clock.clone()),
+            admitted: AtomicUsize::new(0),
+            next_sweep: AtomicU64::new(0),
+            epoch: clock.now(),
+        }
+    }
+
+    fn check(&self, key: IpKey, cap: usize) -> Decision {
+        if self.store.0.contains_key(&key) || self.admit(cap) {
+            let result = self.limiter.check_key(&key);
+            self.shape.decide(result, self.limiter.clock().now())
+        } else {
+            self.overflow.check()
+        }
+    }
+
+    /// Makes room for a new key if the cap allows, sweeping first (rate-limited) when full.
+    fn admit(&self, cap: usize) -> bool {
+        self.reserve(cap) || (self.sweep_due() && self.reserve(cap))
+    }
+
+    fn reserve(&self, cap: usize) -> bool {
+        self.admitted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Sweeps if none has in the last `SWEEP_INTERVAL`; true if this call swept.
+    fn sweep_due(&self) -> bool {
+        let now = self
+            .limiter
+            .clock()
+            .now()
+            .duration_since(self.epoch)
+            .as_u64();
+        let due = self.next_sweep.load(Ordering::Acquire);
+        let next = now.saturating_add(Nanos::from(SWEEP_INTERVAL).as_u64());
+        let won = now >= due
+            && self
+                .next_sweep
+                .compare_exchange(due, next, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        if won {
+            self.sweep();
+        }
+        won
+    }
+
+    /// Drops buckets that have been full for a while (they hold nothing a new one would not).
+    fn sweep(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+        self.admitted.store(self.store.len(), Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use governor::clock::FakeRelativeClock;
+
+    fn rate(count: u32, secs: u64) -> Rate {
+        Rate {
+            count,
+            per: Duration::from_secs(secs),
+        }
+    }
+
+    fn per_ip(r: Rate) -> RateSpec {
+        RateSpec {
+            per_ip: Some(r),
+            per_route: None,
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn v4(n: u32) -> IpAddr {
+        IpAddr::V4(n.into())
+    }
+
+    fn limits() -> (RateLimits<FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        (RateLimits::with_clock(clock.clone()), clock)
+    }
+
+    fn allowed(d: &Decision) -> bool {
+        matches!(d, Decision::Allowed(_))
+    }
+
+    fn count_allowed(l: &RateLimits<FakeRelativeClock>, spec: &RateSpec, ips: &[IpAddr]) -> usize {
+        ips.iter()
+            .filter(|a| allowed(&l.check("r", spec, **a)))
+            .count()
+    }
+
+    #[test]
+    fn locoia_300_per_5m() {
+        let (l, _clock) = limits();
+        let spec = per_ip(rate(300, 300));
+        let a = ip("203.0.113.7");
+        for _ in 0..300 {
+            assert!(allowed(&l.check("r", &spec, a)));
+        }
+        let d = l.check("r", &spec, a);
+        let Decision::Limited {
+            retry_after,
+            headers,
+        } = &d
+        else {
+            panic!("301st not limited: {d:?}");
+        };
+        assert!(*retry_after >= Duration::from_secs(1) && *retry_after <= Duration::from_secs(300));
+        assert_eq!(*retry_after, Duration::from_secs(1)); // one token a second
+        assert_eq!(d.retry_after_secs(), Some(1));
+        assert_eq!(headers.remaining, 0);
+        assert_eq!(headers.reset_secs, 1);
+        assert!(allowed(&l.check("r", &spec, ip("203.0.113.8"))));
+    }
+
+    #[test]
+    fn tokens_refill() {
+        let (l, clock) = limits();
+        let spec = per_ip(rate(300, 300));
+        let a = ip("198.51.100.1");
+        assert_eq!(count_allowed(&l, &spec, &[a; 301]), 300);
+        clock.advance(Duration::from_millis(999));
+        assert!(!allowed(&l.check("r", &spec, a)));
+        clock.advance(Duration::from_millis(1));
+        assert!(allowed(&l.check("r", &spec, a)));
+        assert!(!allowed(&l.check("r", &spec, a)));
+        clock.advance(Duration::from_secs(300));
+        assert_eq!(count_allowed(&l, &spec, &[a; 301]), 300);
+    }
+
+    #[test]
+    fn retry_after_bounds() {
+        let (l, _clock) = limits();
+        // One token per 10 s: the wait is the whole window, not more.
+        let spec = per_ip(rate(1, 10));
+        assert!(allowed(&l.check("r", &spec, v4(1))));
+        let d = l.check("r", &spec, v4(1));
+        assert_eq!(d.retry_after_secs(), Some(10));
+        // 5000/1s: 200 µs to wait, sent as 1 s, never 0.
+        let spec = per_ip(rate(5000, 1));
+        assert_eq!(count_allowed(&l, &spec, &[v4(2); 5001]), 5000);
+        let d = l.check("r", &spec, v4(2));
+        let Decision::Limited { retry_after, .. } = d else {
+            panic!("not limited: {d:?}");
+        };
+        assert_eq!(retry_after, Duration::from_micros(200));
+        assert_eq!(d.retry_after_secs(), Some(1));
+        assert_eq!(Decision::Unlimited.retry_after_secs(), None);
+    }
+
+    #[test]
+    fn per_route_caps_all_ips_together() {
+        let (l, _clock) = limits();
+        let spec = RateSpec {
+            per_ip: None,
+            per_route: Some(rate(5, 1)),
+        };
+        let ips: Vec<IpAddr> = (1..=10).map(v4).collect();
+        assert_eq!(count_allowed(&l, &spec, &ips), 5);
+        assert_eq!(l.tracked_keys(), 0);
+    }
+
+    #[test]
+    fn abusive_ip_does_not_drain_route_bucket() {
+        let (l, _clock) = limits();
+        let spec = RateSpec {
+            per_ip: Some(rate(2, 60)),
+            per_route: Some(rate(5, 60)),
+        };
+        assert_eq!(count_allowed(&l, &spec, &[v4(1); 10]), 2);
+        let others: Vec<IpAddr> = (2..=10).map(v4).collect();
+        assert_eq!(count_allowed(&l, &spec, &others), 3);
+        // Refused by the route bucket: its headers.
+        let d = l.check("r", &spec, v4(11));
+        assert_eq!(d.headers().map(|h| h.limit), Some(5));
+        assert_eq!(d.retry_after_secs(), Some(12));
+    }
+
+    #[test]
+    fn headers_count_down() {
+        let (l, _clock) = limits();
+        let spec = per_ip(rate(300, 300));
+        for n in 1..=300u32 {
+            let d = l.check("r", &spec, v4(1));
+            let Decision::Allowed(h) = d else {
+                panic!("request {n} refused");
+            };
+            assert_eq!(h.limit, 300);
+            assert_eq!(h.remaining, 300 - n);
+            assert_eq!(h.reset_secs, u64::from(n)); // full again after n seconds
+            assert_eq!(h.policy, "300;w=300");
+        }
+        let Decision::Allowed(h) = l.check("r", &per_ip(rate(10, 60)), v4(1)) else {
+            panic!("refused");
+        };
+        assert_eq!(
+            h.pairs(),
+            [
+                ("RateLimit-Limit", "10".to_owned()),
+                ("RateLimit-Remaining", "9".to_owned()),
+                ("RateLimit-Reset", "6".to_owned()),
+                ("RateLimit-Policy", "10;w=60".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn headers_of_tighter_bucket() {
+        let (l, _clock) = limits();
+        let spec = RateSpec {
+            per_ip: Some(rate(300, 300)),
+            per_route: Some(rate(5, 1)),
+        };
+        let d = l.check("r", &spec, v4(1));
+        let h = d.headers().unwrap();
+        assert_eq!((h.limit, h.remaining, h.policy.as_str()), (5, 4, "5;w=1"));
+        let spec = RateSpec {
+            per_ip: Some(rate(3, 60)),
+            per_route: Some(rate(5000, 1)),
+        };
+        let d = l.check("s", &spec, v4(1));
+        let h = d.headers().unwrap();
+        assert_eq!((h.limit, h.remaining, h.policy.as_str()), (3, 2, "3;w=60"));
+    }
+
+    #[test]
+    fn ipv6_keyed_by_slash_64() {
+        let (l, _clock) = limits();
+        let spec = per_ip(rate(2, 60));
+        let same = [
+            ip("2001:db8:1:2::1"),
+            ip("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+        ];
+        assert_eq!(count_allowed(&l, &spec, &same), 2);
+        assert!(!allowed(&l.check("r", &spec, ip("2001:db8:1:2::99"))));
+        assert!(allowed(&l.check("r", &spec, ip("2001:db8:1:3::1"))));
+        assert_eq!(l.tracked_keys(), 2);
+    }
+
+    #[test]
+    fn mapped_ipv4_is_ipv4() {
+        let (l, _clock) = limits();
+        let spec = per_ip(rate(2, 60));
+        assert!(allowed(&l.check("r", &spec, ip("192.0.2.1"))));
+        assert!(allowed(&l.check("r", &spec, ip("::ffff:192.0.2.1"))));
+        assert!(!allowed(&l.check("r", &spec, ip("192.0.2.1"))));
+        assert_eq!(l.tracked_keys(), 1);
+        assert_eq!(ip_key(ip("::ffff:192.0.2.1")), ip_key(ip("192.0.2.1")));
+        assert_ne!(ip_key(ip("::192.0.2.1")), ip_key(ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn reload_keeps_unchanged_and_resets_changed() {
+        let (l, _clock) = limits();
+        let old = RateSpec {
+            per_ip: Some(rate(2, 60)),
+            per_route: Some(rate(100, 60)),
+        };
+        assert_eq!(count_allowed(&l, &old, &[v4(1); 3]), 2);
+        // Unchanged spec (e.g. another route edited): still exhausted.
+        assert!(!allowed(&l.check("r", &old, v4(1))));
+        // Only per_route changed: the per-IP buckets survive.
+        let route_changed = RateSpec {
+            per_route: Some(rate(200, 60)),
+            ..old
+        };
+        assert!(!allowed(&l.check("r", &route_changed, v4(1))));
+        // per_ip changed: fresh buckets.
+        let ip_changed = RateSpec {
+            per_ip: Some(rate(3, 60)),
+            ..route_changed
+        };
+        assert_eq!(count_allowed(&l, &ip_changed, &[v4(1); 4]), 3);
+        // The (new, 200/60s) route bucket was kept through that per-IP change: it has counted
+        // the 3 requests above, the next one, and this test's own check.
+        let d = l.check("r", &ip_changed, v4(2));
+        assert_eq!(d.headers().map(|h| h.limit), Some(3));
+        let Some(limiter) = l.routes.load().get("r").cloned() else {
+            panic!("route gone");
+        };
+        let Some(route_bucket) = &limiter.per_route else {
+            panic!("no route bucket");
+        };
+        let Decision::Allowed(h) = route_bucket.check() else {
+            panic!("route bucket refused");
+        };
+        assert_eq!(h.remaining, 200 - 5);
+    }
+
+    #[test]
+    fn housekeeping_drops_idle_keys_and_removed_routes() {
+        let (l, clock) = limits();
+        let spec = per_ip(rate(300, 300));
+        let ips: Vec<IpAddr> = (1..=10).map(v4).collect();
+        assert_eq!(count_allowed(&l, &spec, &ips), 10);
+        assert!(allowed(&l.check("gone", &spec, v4(1))));
+        assert!(allowed(&l.check("slow", &per_ip(rate(1, 60)), v4(1))));
+        assert_eq!(l.tracked_keys(), 12);
+        l.housekeeping(&["r", "slow"]);
+        assert_eq!(l.tracked_keys(), 11, "a removed route's keys go with it");
+        assert!(!l.routes.load().contains_key("gone"));
+        // Idle once the bucket has been full again for one token interval.
+        clock.advance(Duration::from_secs(3));
+        l.housekeeping(&["r", "slow"]);
+        assert_eq!(l.tracked_keys(), 1, "1/60s: refilled only after a minute");
+        clock.advance(Duration::from_secs(120));
+        l.housekeeping(&["r", "slow"]);
+        assert_eq!(l.tracked_keys(), 0);
+        l.housekeeping(&[]);
+        assert!(l.routes.load().is_empty());
+    }
+
+    #[test]
+    fn removed_route_starts_fresh() {
+        let (l, _clock) = limits();
+        let spec = per_ip(rate(1, 3600));
+        assert_eq!(count_allowed(&l, &spec, &[v4(1); 2]), 1);
+        l.housekeeping(&["other"]);
+        assert!(allowed(&l.check("r", &spec, v4(1))));
+    }
+
+    #[test]
+    fn key_cap_overflows_into_shared_bucket() {
+        let (mut l, _clock) = limits();
+        l.key_cap = 4;
+        let spec = per_ip(rate(2, 60));
+        let flood: Vec<IpAddr> = (1..=100).map(v4).collect();
+        // 4 own buckets, then the shared overflow bucket: 2 × 10 requests.
+        assert_eq!(count_allowed(&l, &spec, &flood), 4 + 20);
+        assert!(l.tracked_keys() <= 4);
+        let d = l.check("r", &spec, v4(1000));
+        assert_eq!(d.headers().map(|h| h.limit), Some(20));
+        assert_eq!(d.retry_after_secs(), Some(3)); // 20 per 60 s
+        // Addresses that have a bucket keep it.
+        let d = l.check("r", &spec, v4(1));
+        let Decision::Allowed(h) = d else {
+            panic!("known address refused: {d:?}");
+        };
+        assert_eq!((h.limit, h.remaining), (2, 0));
+    }
+
+    #[test]
+    fn key_cap_sweeps_at_most_once_per_interval() {
+        let (mut l, clock) = limits();
+        l.key_cap = 4;
+        let spec = per_ip(Rate {
+            count: 2,
+            per: Duration::from_millis(100), // one token per 50 ms
+        });
+        assert_eq!(
+            count_allowed(&l, &spec, &(1..=4).map(v4).collect::<Vec<_>>()),
+            4
+        );
+        // Full: sweeps (nothing idle yet) and overflows.
+        assert!(allowed(&l.check("r", &spec, v4(5))));
+        assert_eq!(l.tracked_keys(), 4);
+        // Everything idle now, but the last sweep was too recent: still overflowing.
+        clock.advance(Duration::from_millis(200));
+        assert!(allowed(&l.check("r", &spec, v4(6))));
+        assert_eq!(l.tracked_keys(), 4);
+        clock.advance(Duration::from_millis(800));
+        assert!(allowed(&l.check("r", &spec, v4(7))));
+        assert_eq!(l.tracked_keys(), 1, "swept, then admitted");
+    }
+
+    #[test]
+    fn unlimited_without_spec() {
+        let (l, _clock) = limits();
+        let d = l.check("r", &RateSpec::default(), v4(1));
+        assert_eq!(d, Decision::Unlimited);
+        assert_eq!(d.headers(), None);
+        assert_eq!(l.tracked_keys(), 0);
+        assert!(l.routes.load().is_empty());
+    }
+
+    #[test]
+    fn concurrent_checks_share_one_bucket() {
+        let (l, _clock) = limits();
+        let l = Arc::new(l);
+        let spec = RateSpec {
+            per_ip: Some(rate(300, 300)),
+            per_route: Some(rate(1000, 300)),
+        };
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let l = Arc::clone(&l);
+                std::thread::spawn(move || {
+                    (0..100)
+                        .filter(|_| allowed(&l.check("r", &spec, v4(1))))
+                        .count()
+                })
+            })
+            .collect();
+        let total: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(total, 300);
+    }
+
+    #[test]
+    fn real_clock_registry_is_send_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<RateLimits>();
+        let l = RateLimits::default();
+        assert!(allowed(&l.check("r", &per_ip(rate(1, 1)), v4(1))));
+        assert!(!allowed(&l.check("r", &per_ip(rate(1, 1)), v4(1))));
+    }
+}

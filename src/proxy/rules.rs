@@ -1,0 +1,142 @@
+//! Per-route request rules, checked before the body is read: required headers (exact or
+//! regex) and accepted content types.
+
+use http::HeaderMap;
+
+use crate::config::Route;
+
+/// Why a request breaks a rule: (status, reason).
+pub type Broken = (u16, String);
+
+/// Every `require_headers` rule holds (403 otherwise; the expected value is not disclosed).
+pub fn required_headers(route: &Route, headers: &HeaderMap) -> Result<(), Broken> {
+    for (name, rule) in &route.require_headers {
+        let ok = headers
+            .get_all(name)
+            .iter()
+            .any(|v| rule.matches(v.as_bytes()));
+        if !ok {
+            return Err((
+                403,
+                format!("header {name} is missing or does not match this route's rule"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The request's media type: lowercase, without parameters.
+pub fn media_type(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
+    let t = v
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    (!t.is_empty()).then_some(t)
+}
+
+/// The content type is one the route accepts (415 otherwise). `type/*` matches a whole type.
+pub fn content_type(route: &Route, headers: &HeaderMap) -> Result<(), Broken> {
+    if route.content_types.is_empty() {
+        return Ok(());
+    }
+    let Some(t) = media_type(headers) else {
+        return Err((
+            415,
+            "a Content-Type header is required on this route".into(),
+        ));
+    };
+    let accepted = route.content_types.iter().any(|allowed| {
+        allowed == &t
+            || allowed
+                .strip_suffix("/*")
+                .is_some_and(|ty| t.split('/').next() == Some(ty))
+    });
+    if accepted {
+        Ok(())
+    } else {
+        Err((
+            415,
+            format!(
+                "content type {t:?} is not accepted here (accepted: {})",
+                route.content_types.join(", ")
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HeaderRule;
+    use http::{HeaderName, HeaderValue};
+
+    fn route() -> Route {
+        let mut r = Route::for_test("r", "/r");
+        r.require_headers = vec![
+            (
+                HeaderName::from_static("user-agent"),
+                HeaderRule::Exact("LindoAI-Webhooks/1.0".into()),
+            ),
+            (
+                HeaderName::from_static("x-env"),
+                HeaderRule::Pattern(regex::Regex::new("^(prod|staging)$").unwrap()),
+            ),
+        ];
+        r.content_types = vec!["application/json".into(), "text/*".into()];
+        r
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn header_rules() {
+        let r = route();
+        let ok = headers(&[("user-agent", "LindoAI-Webhooks/1.0"), ("x-env", "prod")]);
+        assert!(required_headers(&r, &ok).is_ok());
+        let (status, why) = required_headers(
+            &r,
+            &headers(&[("user-agent", "LindoAI-Webhooks/1.1"), ("x-env", "prod")]),
+        )
+        .unwrap_err();
+        assert_eq!(status, 403);
+        assert!(
+            why.contains("user-agent") && !why.contains("LindoAI"),
+            "{why}"
+        );
+        assert!(
+            required_headers(
+                &r,
+                &headers(&[("user-agent", "LindoAI-Webhooks/1.0"), ("x-env", "dev")])
+            )
+            .is_err()
+        );
+        assert!(required_headers(&r, &headers(&[("x-env", "prod")])).is_err());
+    }
+
+    #[test]
+    fn content_types() {
+        let r = route();
+        for ok in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "text/xml",
+        ] {
+            let h = headers(&[("content-type", ok)]);
+            assert!(content_type(&r, &h).is_ok(), "{ok}");
+        }
+        let h = headers(&[("content-type", "application/xml")]);
+        assert_eq!(content_type(&r, &h).unwrap_err().0, 415);
+        assert_eq!(content_type(&r, &HeaderMap::new()).unwrap_err().0, 415);
+        let any = Route::for_test("any", "/any");
+        assert!(content_type(&any, &HeaderMap::new()).is_ok());
+    }
+}
