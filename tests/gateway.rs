@@ -360,6 +360,7 @@ async fn retry_after_is_honoured() {
         status: 429,
         delay: Duration::ZERO,
         headers: vec![("retry-after", "1".into())],
+        body: "ok",
     }]);
     let c = client();
     let started = std::time::Instant::now();
@@ -611,6 +612,7 @@ async fn per_upstream_concurrency_is_a_hard_limit() {
         status: 200,
         delay: Duration::from_millis(150),
         headers: vec![],
+        body: "ok",
     });
     let c = client();
     accept_all(

@@ -181,6 +181,7 @@ async fn sigterm_finishes_in_flight_delivery_and_exits_promptly() {
         status: 200,
         delay: Duration::from_millis(1000),
         headers: vec![],
+        body: "ok",
     });
     let mut gw = Gateway::start(
         "",

@@ -127,6 +127,7 @@ async fn a_replica_killed_mid_delivery_leaves_its_events_to_the_other() {
         status: 200,
         delay: Duration::from_millis(400),
         headers: vec![],
+        body: "ok",
     });
     let mut a = replica(&redis, &up, "a", "concurrency = 4");
     let b = replica(&redis, &up, "b", "concurrency = 4");
@@ -254,6 +255,7 @@ async fn a_retry_scheduled_by_a_dead_replica_is_delivered_by_another() {
         status: 503,
         delay: Duration::ZERO,
         headers: vec![("retry-after", "2".into())],
+        body: "ok",
     }]);
     let mut a = replica(&redis, &up, "a", "");
     let c = client();
@@ -392,4 +394,138 @@ async fn accepting_an_event_is_one_round_trip() {
     .await;
     let after = calls();
     assert_eq!(after - before, 50, "one EVALSHA per accepted event");
+}
+
+/// Two replicas sharing one Redis, with `route` (and a `flows` upstream) instead of the default.
+fn replicas_with(
+    redis: &RedisServer,
+    up: &Upstream,
+    upstream_extra: &str,
+    route: &str,
+    env: &[(&str, &str)],
+) -> (Gateway, Gateway) {
+    let body = format!(
+        "{}\n{route}",
+        upstream_block("flows", &up.url("/in"), upstream_extra)
+    );
+    let start = |name: &str| Gateway::start_full("", Some(store(redis, name, "")), "", &body, env);
+    (start("a"), start("b"))
+}
+
+#[tokio::test]
+async fn order_keys_hold_across_replicas_and_shards() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    up.script([Reply::status(503)]);
+    up.set_default(Reply::status(200).after(Duration::from_millis(100)));
+    let route = "[routes.lindo]\npath = \"/hooks/lindo\"\nupstream = \"flows\"\nverify = { scheme = \"none\" }\nevent_id = \"json:/id\"\norder_key = \"json:/data/website_id\"\n";
+    let (a, b) = replicas_with(&redis, &up, "concurrency = 8", route, &[]);
+    let c = client();
+    let sites = ["web_a", "web_b", "web_c", "web_d"];
+    for n in 0..4 {
+        for (i, site) in sites.iter().enumerate() {
+            let gw = if (n + i) % 2 == 0 { &a } else { &b };
+            let r = c
+                .post(gw.url("/hooks/lindo"))
+                .header("content-type", "application/json")
+                .body(format!(
+                    r#"{{"id":"{site}-{n}","data":{{"website_id":"{site}"}}}}"#
+                ))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    }
+    let got = eventually(WAIT, async || {
+        let got = up.received();
+        (got.len() > 16).then_some(got)
+    })
+    .await
+    .expect("16 events and a retry delivered");
+    for site in sites {
+        let mut order: Vec<String> = got
+            .iter()
+            .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap())
+            .filter(|v| v["data"]["website_id"] == site)
+            .map(|v| v["id"].as_str().unwrap().to_string())
+            .collect();
+        order.dedup();
+        let expected: Vec<String> = (0..4).map(|n| format!("{site}-{n}")).collect();
+        assert_eq!(order, expected, "{site} out of order");
+    }
+    assert!(up.max_in_flight() <= sites.len(), "one per key at a time");
+    // An ordered event lives in its key's shard; it is still found by its ID.
+    let st = eventually(WAIT, async || {
+        let (_, st) = get_json(&c, &b.admin("/events/web_c-3")).await;
+        (st["state"] == "delivered").then_some(st)
+    })
+    .await;
+    assert!(st.is_some(), "web_c-3 not found as delivered");
+}
+
+#[tokio::test]
+async fn a_pause_on_one_replica_holds_delivery_on_all() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    let route = limai_route("limai", "/hooks/limai", "flows", "");
+    let (a, b) = replicas_with(&redis, &up, "", &route, &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    let r = c.post(a.admin("/routes/limai/pause")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // The other replica reads the new state within a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    accept_all(
+        &c,
+        &b.url("/hooks/limai"),
+        (0..3).map(|i| format!("held{i}")),
+    )
+    .await;
+    accept_all(
+        &c,
+        &a.url("/hooks/limai"),
+        (3..6).map(|i| format!("held{i}")),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(up.count(), 0);
+    let (_, routes) = get_json(&c, &a.admin("/routes")).await;
+    assert_eq!(routes["routes"][0]["state"], "paused");
+    assert_eq!(routes["routes"][0]["pending"], 6);
+    let r = c
+        .post(b.admin("/routes/limai/resume"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually(WAIT, async || (up.count() == 6).then_some(()))
+        .await
+        .expect("all six delivered after the resume");
+}
+
+#[tokio::test]
+async fn a_sync_answer_is_shared_by_replicas() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    up.set_default(Reply {
+        body: r#"{"flow":"done"}"#,
+        ..Reply::status(200)
+    });
+    let route = "[routes.lido]\npath = \"/trigger\"\nupstream = \"flows\"\nmode = \"sync\"\nverify = { scheme = \"bearer\", secrets = [\"env:TOKEN\"] }\nevent_id = \"header:Idempotency-Key\"\n";
+    let (a, b) = replicas_with(&redis, &up, "", route, &[("TOKEN", "t")]);
+    let c = client();
+    let call = |gw: &Gateway| {
+        c.post(gw.url("/trigger"))
+            .header("authorization", "Bearer t")
+            .header("idempotency-key", "k-1")
+            .body("{}")
+            .send()
+    };
+    let first = call(&a).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let second = call(&b).await.unwrap();
+    assert_eq!(second.status(), 200);
+    assert_eq!(second.headers().get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(second.text().await.unwrap(), r#"{"flow":"done"}"#);
+    assert_eq!(up.count(), 1);
 }

@@ -190,7 +190,7 @@ fn rate_headers(h: &rate::Headers) -> Vec<(HeaderName, HeaderValue)> {
         .into_iter()
         .filter_map(|(name, value)| {
             Some((
-                HeaderName::from_static(name),
+                HeaderName::from_bytes(name.as_bytes()).ok()?,
                 HeaderValue::from_str(&value).ok()?,
             ))
         })
@@ -327,12 +327,9 @@ async fn take(
 async fn enqueue(store: &dyn Store, cfg: &Config, route: &Route, event: NewEvent) -> Answer {
     let id = event.event_id.clone();
     match store.accept(event).await {
-        Ok(Accepted::New) => accepted(route, &id),
-        Ok(Accepted::Duplicate) => Answer::json(
-            200,
-            Outcome::Duplicate,
-            &json!({ "status": "duplicate", "event_id": id }),
-        ),
+        Ok(Accepted::New) => accepted(route, &id, Outcome::Accepted),
+        // Answered as the first one was: a sender cannot tell, and need not.
+        Ok(Accepted::Duplicate) => accepted(route, &id, Outcome::Duplicate),
         Err(e) => Answer::unavailable(&e, cfg.server.retry_after),
     }
 }
@@ -377,18 +374,19 @@ fn too_large(max: usize) -> Answer {
     .closing()
 }
 
-fn accepted(route: &Route, event_id: &str) -> Answer {
+/// The route's `response` (by default `{"status": "accepted" | "duplicate", "event_id": ...}`).
+fn accepted(route: &Route, event_id: &str, outcome: Outcome) -> Answer {
     let spec = &route.response;
     let body = match &spec.body {
         Some(t) => Bytes::from(ResponseSpec::render(t, event_id, &route.name)),
-        None => Bytes::from(json!({ "status": "accepted", "event_id": event_id }).to_string()),
+        None => Bytes::from(json!({ "status": outcome.label(), "event_id": event_id }).to_string()),
     };
     let mut answer = Answer {
         status: spec.status,
         body,
         headers: Vec::new(),
         close: false,
-        outcome: Outcome::Accepted,
+        outcome,
     };
     for (name, template) in &spec.headers {
         if let Some(v) = ResponseSpec::header_value(template, event_id, &route.name) {

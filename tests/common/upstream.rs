@@ -34,6 +34,7 @@ pub struct Reply {
     pub status: u16,
     pub delay: Duration,
     pub headers: Vec<(&'static str, String)>,
+    pub body: &'static str,
 }
 
 impl Reply {
@@ -42,7 +43,13 @@ impl Reply {
             status,
             delay: Duration::ZERO,
             headers: vec![],
+            body: "ok",
         }
+    }
+
+    pub fn after(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
+        self
     }
 }
 
@@ -152,7 +159,8 @@ async fn serve(listener: TcpListener, st: Arc<Mutex<State>>) {
                         tokio::time::sleep(reply.delay).await;
                     }
                     st.lock().unwrap().in_flight -= 1;
-                    let mut resp = Response::new(Full::new(Bytes::from_static(b"ok")));
+                    let mut resp =
+                        Response::new(Full::new(Bytes::from_static(reply.body.as_bytes())));
                     *resp.status_mut() = http::StatusCode::from_u16(reply.status).unwrap();
                     for (k, v) in reply.headers {
                         resp.headers_mut().insert(k, v.parse().unwrap());
