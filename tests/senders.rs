@@ -348,8 +348,32 @@ async fn disabled_routes_refuse_with_503() {
     let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("d1")).await;
     assert_eq!((status, v["error"].as_str()), (503, Some("route_disabled")));
     assert!(v["detail"].as_str().unwrap().contains("disabled"), "{v}");
-    // Resumed through the admin API, it takes events again.
-    assert_eq!(admin_post(&c, &gw, "/routes/limai/resume").await.0, 200);
+    // Resumed from the command line (through the admin API), it takes events again.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .arg("routes")
+            .args(args)
+            .arg("--config")
+            .arg(gw.config_path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed = cli(&["list"]);
+    assert!(
+        listed.contains("limai") && listed.contains("disabled "),
+        "{listed}"
+    );
+    assert!(cli(&["resume", "limai"]).contains("\"state\":\"active\""));
+    assert!(
+        cli(&["list"]).contains("active*"),
+        "marked as set through the API"
+    );
     let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("d1")).await;
     assert_eq!(status, 200);
     delivered(&up, 1).await;

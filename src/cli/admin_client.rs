@@ -1,15 +1,57 @@
-//! `hookgate dlq ...`: a small client of the admin API.
+//! `hookgate dlq|routes ...`: a small client of the admin API.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    #[error("{0}")]
+    Config(String),
     #[error("cannot reach the admin API at {url}: {reason}")]
     Unreachable { url: String, reason: String },
     #[error("admin API answered {status}: {body}")]
     Refused { status: u16, body: String },
+}
+
+pub struct Target {
+    /// Admin API base URL; else `server.admin_listen` of `config`; else the default address.
+    pub admin: Option<String>,
+    pub config: Option<PathBuf>,
+    pub token: Option<String>,
+}
+
+impl Target {
+    pub fn client(self) -> Result<AdminClient, ClientError> {
+        let base = admin_base(self.admin.as_deref(), self.config.as_deref())
+            .map_err(ClientError::Config)?;
+        AdminClient::new(&base, self.token)
+    }
+}
+
+/// The admin URL, reading `server.admin_listen` without resolving the file's secrets (which
+/// this command does not need).
+fn admin_base(admin: Option<&str>, config: Option<&Path>) -> Result<String, String> {
+    if let Some(a) = admin {
+        return Ok(a.to_string());
+    }
+    let Some(path) = config else {
+        return Ok("http://127.0.0.1:9180".to_string());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc: toml::Table =
+        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+    let addr = doc
+        .get("server")
+        .and_then(|s| s.get("admin_listen"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("127.0.0.1:9180");
+    // An unspecified bind address is reached through loopback.
+    let addr = addr
+        .replace("0.0.0.0:", "127.0.0.1:")
+        .replace("[::]:", "[::1]:");
+    Ok(format!("http://{addr}"))
 }
 
 pub struct AdminClient {

@@ -1,17 +1,8 @@
 //! `hookgate dlq list|replay`: the dead-letter queue through the admin API.
 
-use std::path::{Path, PathBuf};
-
 use serde_json::Value;
 
-use super::admin_client::{AdminClient, ClientError, encode};
-
-pub struct Target {
-    /// Admin API base URL; else `server.admin_listen` of `config`; else the default address.
-    pub admin: Option<String>,
-    pub config: Option<PathBuf>,
-    pub token: Option<String>,
-}
+use super::admin_client::{AdminClient, ClientError, Target, encode};
 
 pub enum Action {
     List {
@@ -25,30 +16,6 @@ pub enum Action {
     },
 }
 
-/// The admin URL, reading `server.admin_listen` without resolving the file's secrets (which
-/// this command does not need).
-fn admin_base(admin: Option<&str>, config: Option<&Path>) -> Result<String, String> {
-    if let Some(a) = admin {
-        return Ok(a.to_string());
-    }
-    let Some(path) = config else {
-        return Ok("http://127.0.0.1:9180".to_string());
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let doc: toml::Table =
-        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-    let addr = doc
-        .get("server")
-        .and_then(|s| s.get("admin_listen"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("127.0.0.1:9180");
-    // An unspecified bind address is reached through loopback.
-    let addr = addr
-        .replace("0.0.0.0:", "127.0.0.1:")
-        .replace("[::]:", "[::1]:");
-    Ok(format!("http://{addr}"))
-}
-
 pub fn run(target: Target, action: Action) -> Result<(), String> {
     if let Action::Replay {
         id: None,
@@ -58,10 +25,9 @@ pub fn run(target: Target, action: Action) -> Result<(), String> {
     {
         return Err("give an event ID, or --all".into());
     }
-    let base = admin_base(target.admin.as_deref(), target.config.as_deref())?;
     let rt = super::runtime()?;
     rt.block_on(async {
-        let client = AdminClient::new(&base, target.token)?;
+        let client = target.client()?;
         let route_query = |route: &Option<String>| {
             route
                 .as_ref()

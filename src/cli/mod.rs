@@ -1,9 +1,10 @@
 //! The command line's subcommands besides `run`: checking configs and captured requests,
-//! signing test requests, and the dead-letter queue through the admin API.
+//! signing test requests, and the dead-letter queue and route states through the admin API.
 
-mod admin_client;
+pub mod admin_client;
 pub mod dlq;
 pub mod explain;
+pub mod routes;
 pub mod sign;
 
 /// A small runtime for the commands that talk over the network.

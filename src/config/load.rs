@@ -1634,4 +1634,170 @@ event_id = "json:/eventId"
             "the password is not repeated"
         );
     }
+
+    const ROUTE: &str = "event_id = \"json:/eventId\"\n";
+
+    fn with_route(extra: &str) -> String {
+        BASE.replace(ROUTE, &format!("{ROUTE}{extra}\n"))
+    }
+
+    #[test]
+    fn the_seed_senders_options_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "tkn\n").unwrap();
+        let text = with_route(
+            r#"rate_limit = { per_ip = "300/5m", per_route = "5000/s" }
+mode = "sync"
+sync_timeout = "10s"
+sync_timeout_status = 504
+normalize = "json"
+state = "paused"
+require_headers = { "User-Agent" = "LindoAI-Webhooks/1.0", "X-Env" = "~^prod$" }
+content_types = ["Application/JSON", "text/*"]"#,
+        )
+        .replace(
+            "url = \"http://127.0.0.1:3000/webhooks\"",
+            "url = \"http://127.0.0.1:3000/webhooks\"\nheaders = { Authorization = \"Bearer {file:TOKEN_FILE}\", X-Plain = \"a {b} c\" }\nsign = { scheme = \"standard-webhooks\", secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }",
+        )
+        .replace("TOKEN_FILE", &token.display().to_string());
+        let c = parse(Path::new("t.toml"), &text).unwrap();
+        let r = c.routes.iter().next().unwrap();
+        assert_eq!(
+            r.rate_limit,
+            RateSpec {
+                per_ip: Some(Rate {
+                    count: 300,
+                    per: Duration::from_secs(300)
+                }),
+                per_route: Some(Rate {
+                    count: 5000,
+                    per: Duration::from_secs(1)
+                }),
+            }
+        );
+        assert_eq!(
+            r.mode,
+            Mode::Sync {
+                timeout: Duration::from_secs(10),
+                timeout_status: 504
+            }
+        );
+        assert!(r.normalize);
+        assert_eq!(r.state, RouteState::Paused);
+        assert_eq!(r.require_headers.len(), 2);
+        assert!(
+            r.require_headers
+                .iter()
+                .all(|(_, rule)| rule.matches(b"prod") || rule.matches(b"LindoAI-Webhooks/1.0"))
+        );
+        assert_eq!(r.content_types, ["application/json", "text/*"]);
+        let up = &c.upstreams["orders"];
+        let h: Vec<(&str, &[u8])> = up
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect();
+        assert_eq!(
+            h,
+            [
+                ("authorization", &b"Bearer tkn"[..]),
+                ("x-plain", b"a {b} c")
+            ]
+        );
+        assert!(up.headers[0].1.is_sensitive());
+        assert!(matches!(&up.resign, Some(Resign::StandardWebhooks { key }) if key.len() == 24));
+        let composite = parse(Path::new("t.toml"), &BASE.replace(ROUTE, "event_id = [\"json:/event\", \"header:X-Ts\"]\norder_key = \"json:/data/website_id\"\n")).unwrap();
+        let r = composite.routes.iter().next().unwrap();
+        assert!(matches!(&r.event_id, IdSource::Composite(parts) if parts.len() == 2));
+        assert_eq!(r.order_key, Some(IdSource::Json("/data/website_id".into())));
+    }
+
+    #[test]
+    fn the_seed_senders_options_are_checked() {
+        let cases = [
+            (
+                "rate_limit = { per_ip = \"300 per 5m\" }",
+                "not a rate like",
+            ),
+            ("rate_limit = { per_ip = \"0/5m\" }", "not a rate like"),
+            ("rate_limit = { per_minute = \"1/m\" }", "per_minute"),
+            (
+                "mode = \"sync\"\nsync_timeout_status = 500",
+                "must be 408 or 504",
+            ),
+            ("sync_timeout = \"5s\"", "applies to mode = \"sync\""),
+            (
+                "mode = \"sync\"\norder_key = \"json:/a\"",
+                "order_key applies to mode = \"async\" only",
+            ),
+            (
+                "mode = \"sync\"\nresponse = { status = 202 }",
+                "response applies to mode = \"async\" only",
+            ),
+            ("normalize = \"yaml\"", "expected \"json\""),
+            (
+                "state = \"sleeping\"",
+                "is not one of \"active\", \"paused\", \"disabled\"",
+            ),
+            (
+                "require_headers = { \"X-A\" = \"~(\" }",
+                "not a valid regex",
+            ),
+            ("require_headers = { \"Bad Header\" = \"x\" }", "Bad Header"),
+            ("content_types = [\"json\"]", "not a media type"),
+            ("order_key = \"sha256\"", "order_key must be"),
+        ];
+        for (extra, needle) in cases {
+            let e = errors(&with_route(extra));
+            assert!(
+                e.iter()
+                    .any(|m| m.contains(needle) && m.starts_with("t.toml:")),
+                "{extra}: {e:#?}"
+            );
+        }
+        let composite = errors(&BASE.replace(ROUTE, "event_id = [\"json:/a\", \"sha256\"]\n"));
+        assert!(
+            composite.iter().any(|m| m.contains("composite event_id")),
+            "{composite:#?}"
+        );
+        let up = |extra: &str| {
+            errors(&BASE.replace(
+                "url = \"http://127.0.0.1:3000/webhooks\"",
+                &format!("url = \"http://127.0.0.1:3000/webhooks\"\n{extra}"),
+            ))
+        };
+        assert!(
+            up("sign = { scheme = \"hmac\", secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }")
+                .iter()
+                .any(|m| m.contains("not supported"))
+        );
+        assert!(
+            up("sign = { scheme = \"standard-webhooks\", secret = \"whsec_!!\" }")
+                .iter()
+                .any(|m| m.contains("sign.secret"))
+        );
+        assert!(
+            up("headers = { A = \"{env:HOOKGATE_SURELY_UNSET_VAR}\" }")
+                .iter()
+                .any(|m| m.contains("HOOKGATE_SURELY_UNSET_VAR is not set"))
+        );
+        let tls = |t: &str| {
+            errors(&BASE.replace(
+                "listen = \"127.0.0.1:8080\"",
+                &format!("listen = \"127.0.0.1:8080\"\ntls = {t}"),
+            ))
+        };
+        assert!(tls("{ listen = \"127.0.0.1:8443\", cert = \"/nonexistent.crt\", key = \"/nonexistent.key\" }").iter().any(|m| m.contains("server.tls.cert") && m.contains("/nonexistent.crt")));
+        assert!(
+            tls("{ listen = \"127.0.0.1:8080\", cert = \"a\", key = \"b\" }")
+                .iter()
+                .any(|m| m.contains("must differ"))
+        );
+        assert!(
+            tls("{ listen = \"127.0.0.1:8443\" }")
+                .iter()
+                .any(|m| m.contains("cert"))
+        );
+    }
 }
