@@ -156,21 +156,32 @@ fn check_prints_file_line_and_column_for_every_error() {
 }
 
 #[test]
-fn the_example_config_is_valid() {
-    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
-        .args([
-            "check",
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/conf/hookgate.toml"),
-        ])
-        .env("LIMAI_SECRET", "x")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn the_example_configs_are_valid() {
+    for file in ["hookgate.toml", "senders.toml"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .arg("check")
+            .arg("--config")
+            .arg(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("conf")
+                    .join(file),
+            )
+            .envs([
+                ("LIMAI_SECRET", "x"),
+                ("LAHZA_SECRET", "x"),
+                ("LOCOIA_TOKEN", "x"),
+                ("LIDO_TOKEN", "x"),
+                ("LIDO_CALLBACK_TOKEN", "x"),
+                ("INTERNAL_WHSEC", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[tokio::test]
