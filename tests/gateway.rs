@@ -40,15 +40,8 @@ async fn valid_event_is_delivered_with_its_headers() {
     let (gw, up) = setup("", "", "").await;
     let c = client();
     let body = event_body("evt_valid");
-    let resp = c
-        .post(gw.url("/hooks/limai/extra/path?a=1&b=2"))
-        .header("content-type", "application/json")
-        .header(
-            "x-webhook-signature",
-            format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
-        )
+    let resp = signed(&c, &gw.url("/hooks/limai/extra/path?a=1&b=2"), &body)
         .header("x-provider-thing", "kept")
-        .body(body.clone())
         .send()
         .await
         .unwrap();
@@ -205,14 +198,8 @@ async fn allowlist_and_trusted_proxy_xff() {
     let (gw, _up) = setup(r#"allow_ips = ["203.0.113.0/24"]"#, "", "").await;
     let c = client();
     let body = event_body("evt_spoof");
-    let resp = c
-        .post(gw.url("/hooks/limai"))
-        .header(
-            "x-webhook-signature",
-            format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
-        )
+    let resp = signed(&c, &gw.url("/hooks/limai"), &body)
         .header("x-forwarded-for", "203.0.113.7")
-        .body(body)
         .send()
         .await
         .unwrap();
@@ -559,15 +546,7 @@ async fn sigkill_under_concurrent_load_loses_nothing_acked() {
                 i += 1;
                 let body = event_body(&id);
                 sent.push(id.clone());
-                let r = c
-                    .post(&url)
-                    .header(
-                        "x-webhook-signature",
-                        format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
-                    )
-                    .body(body)
-                    .send()
-                    .await;
+                let r = signed(&c, &url, &body).send().await;
                 match r {
                     Ok(resp) if resp.status() == 200 => acked.push(id),
                     Ok(_) => {}
@@ -636,13 +615,7 @@ async fn configured_accept_answer() {
     )
     .await;
     let body = event_body("evt_custom");
-    let resp = client()
-        .post(gw.url("/hooks/limai"))
-        .header(
-            "x-webhook-signature",
-            format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
-        )
-        .body(body)
+    let resp = signed(&client(), &gw.url("/hooks/limai"), &body)
         .send()
         .await
         .unwrap();

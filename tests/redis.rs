@@ -172,13 +172,7 @@ async fn redis_down_means_503_and_not_ready_and_recovery_without_restart() {
     redis.stop();
     let (status, retry_after) = {
         let body = event_body("evt_during");
-        let r = c
-            .post(gw.url("/hooks/limai"))
-            .header(
-                "x-webhook-signature",
-                format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
-            )
-            .body(body)
+        let r = signed(&c, &gw.url("/hooks/limai"), &body)
             .send()
             .await
             .unwrap();

@@ -43,15 +43,7 @@ fn trusting(c: &Cert, h2: bool) -> reqwest::Client {
 }
 
 async fn send(c: &reqwest::Client, url: &str, id: &str) -> Result<(u16, http::Version), String> {
-    let body = event_body(id);
-    let r = c
-        .post(url)
-        .header("content-type", "application/json")
-        .header(
-            "x-webhook-signature",
-            format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
-        )
-        .body(body)
+    let r = signed(c, url, &event_body(id))
         .send()
         .await
         .map_err(|e| format!("{e:?}"))?;

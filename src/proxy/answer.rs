@@ -8,8 +8,8 @@ use pingora::proxy::Session;
 use crate::metrics::Outcome;
 use crate::store::{StoreError, SyncAnswer};
 
-/// Hop-by-hop and framing headers of a relayed answer: pingora sets its own.
-const NOT_RELAYED: [&str; 9] = [
+/// Hop-by-hop headers (RFC 9110 §7.6.1): never passed from one connection to the next.
+pub const HOP_BY_HOP: [&str; 7] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -17,8 +17,6 @@ const NOT_RELAYED: [&str; 9] = [
     "te",
     "trailer",
     "upgrade",
-    "content-length",
-    "date",
 ];
 
 pub struct Answer {
@@ -69,7 +67,10 @@ impl Answer {
         let mut headers: Vec<(HeaderName, HeaderValue)> = a
             .headers
             .into_iter()
-            .filter(|(k, _)| !NOT_RELAYED.contains(&k.as_str()))
+            // Framing and date are pingora's to set for this connection.
+            .filter(|(k, _)| {
+                !HOP_BY_HOP.contains(&k.as_str()) && k != "content-length" && k != "date"
+            })
             .filter_map(|(k, v)| {
                 Some((
                     HeaderName::from_bytes(k.as_bytes()).ok()?,

@@ -8,6 +8,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use pingora::proxy::Session;
 use serde_json::json;
 
+use super::answer::HOP_BY_HOP;
 use super::sync::Sync;
 use super::{Answer, Gateway, normalize, rules};
 use crate::config::{Config, Mode, ResponseSpec, Route, RouteState};
@@ -102,11 +103,12 @@ async fn admit(
             .closing(),
         );
     }
-    let limits = match gw.limits.check(&route.name, &route.rate_limit, client) {
+    let decision = gw.limits.check(&route.name, &route.rate_limit, client);
+    let retry = decision.retry_after_secs().unwrap_or(1);
+    let limits = match decision {
         Decision::Unlimited => Vec::new(),
         Decision::Allowed(h) => rate_headers(&h),
-        limited @ Decision::Limited { .. } => {
-            let retry = limited.retry_after_secs().unwrap_or(1);
+        Decision::Limited { headers, .. } => {
             let mut a = Answer::reject(
                 429,
                 Outcome::RateLimited,
@@ -114,9 +116,7 @@ async fn admit(
             )
             .header(http::header::RETRY_AFTER, HeaderValue::from(retry))
             .closing();
-            if let Decision::Limited { headers, .. } = &limited {
-                a.headers.extend(rate_headers(headers));
-            }
+            a.headers.extend(rate_headers(&headers));
             return Admitted::No(a);
         }
     };
@@ -125,29 +125,21 @@ async fn admit(
         a.headers.extend(limits.iter().cloned());
         Admitted::No(a)
     };
-    match (gw.states.effective(route), &route.mode) {
-        (RouteState::Disabled, _) => {
-            return refuse(
-                Answer::reject(
-                    503,
-                    Outcome::RouteDisabled,
-                    format!("route {} is disabled; retry later", route.name),
-                )
-                .retry_after(cfg.server.retry_after),
-            );
-        }
+    let closed = match (gw.states.effective(route), &route.mode) {
+        (RouteState::Disabled, _) => Some("disabled"),
         // A sync answer cannot wait for a resume.
-        (RouteState::Paused, Mode::Sync { .. }) => {
-            return refuse(
-                Answer::reject(
-                    503,
-                    Outcome::RouteDisabled,
-                    format!("route {} is paused; retry later", route.name),
-                )
-                .retry_after(cfg.server.retry_after),
-            );
-        }
-        _ => {}
+        (RouteState::Paused, Mode::Sync { .. }) => Some("paused"),
+        _ => None,
+    };
+    if let Some(state) = closed {
+        return refuse(
+            Answer::reject(
+                503,
+                Outcome::RouteDisabled,
+                format!("route {} is {state}; retry later", route.name),
+            )
+            .retry_after(cfg.server.retry_after),
+        );
     }
     let method = session.req_header().method.clone();
     let get_handshake = route
@@ -404,14 +396,7 @@ fn expects_continue(h: &HeaderMap) -> bool {
 /// Headers that travel with the event to the upstream: end-to-end headers only, minus what
 /// hookgate sets itself and the credential meant for hookgate.
 fn forwardable(h: &HeaderMap, credentials: &[&HeaderName]) -> Vec<(String, Vec<u8>)> {
-    const DROP: [&str; 14] = [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "transfer-encoding",
-        "te",
-        "trailer",
-        "upgrade",
+    const DROP: [&str; 7] = [
         "proxy-authorization",
         "proxy-authenticate",
         "host",
@@ -430,7 +415,8 @@ fn forwardable(h: &HeaderMap, credentials: &[&HeaderName]) -> Vec<(String, Vec<u
     h.iter()
         .filter(|(name, _)| {
             let n = name.as_str();
-            !DROP.contains(&n)
+            !HOP_BY_HOP.contains(&n)
+                && !DROP.contains(&n)
                 && !n.starts_with("x-hookgate-")
                 && !listed.iter().any(|l| l == n)
                 && !credentials.contains(name)

@@ -267,19 +267,20 @@ pub fn event_body(id: &str) -> String {
     format!(r#"{{"eventId":"{id}","eventType":"DOCUMENT_EXTRACTED","data":{{"fileId":"f1"}}}}"#)
 }
 
-/// POSTs a correctly signed LimAI event.
-pub async fn send_signed(c: &reqwest::Client, url: &str, body: &str) -> (u16, serde_json::Value) {
-    let resp = c
-        .post(url)
+/// A correctly signed LimAI request, ready to send.
+pub fn signed(c: &reqwest::Client, url: &str, body: &str) -> reqwest::RequestBuilder {
+    c.post(url)
         .header("content-type", "application/json")
         .header(
             "x-webhook-signature",
             format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
         )
         .body(body.to_string())
-        .send()
-        .await
-        .expect("send");
+}
+
+/// POSTs a correctly signed LimAI event.
+pub async fn send_signed(c: &reqwest::Client, url: &str, body: &str) -> (u16, serde_json::Value) {
+    let resp = signed(c, url, body).send().await.expect("send");
     let status = resp.status().as_u16();
     let v = resp.json().await.unwrap_or(serde_json::Value::Null);
     (status, v)
