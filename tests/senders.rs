@@ -445,6 +445,10 @@ async fn xml_and_form_bodies_arrive_upstream_as_json() {
     assert_eq!(bad.status(), 400);
     let v: Value = bad.json().await.unwrap();
     assert!(v["detail"].as_str().unwrap().contains("XML"), "{v}");
+    let bad = signed("name=%FF%FE", "application/x-www-form-urlencoded").await;
+    assert_eq!(bad.status(), 400);
+    let v: Value = bad.json().await.unwrap();
+    assert!(v["detail"].as_str().unwrap().contains("form"), "{v}");
     assert_eq!(signed("hello", "text/plain").await.status(), 415);
     // A body that fails verification is refused before it is parsed.
     let forged = c

@@ -67,6 +67,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     [
         ("server.listen", o.listen != n.listen),
         ("server.admin_listen", o.admin_listen != n.admin_listen),
+        ("server.tls", o.tls != n.tls),
         ("server.threads", o.threads != n.threads),
         (
             "server.delivery_threads",

@@ -3,7 +3,7 @@
 
 mod answer;
 mod intake;
-mod normalize;
+pub mod normalize;
 mod rules;
 mod sync;
 pub mod tls;

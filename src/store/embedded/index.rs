@@ -51,7 +51,12 @@ impl RouteIndex {
         let Some(line) = self.lines.get_mut(&key) else {
             return false;
         };
-        line.retain(|(s, _)| *s != seq);
+        // Only the front of a line is ever leased, so it is the one that finishes.
+        if line.front().is_some_and(|(s, _)| *s == seq) {
+            line.pop_front();
+        } else {
+            line.retain(|(s, _)| *s != seq);
+        }
         match line.front() {
             Some(&(next, due)) => self.due.insert((due, next)),
             None => {
