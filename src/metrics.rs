@@ -124,6 +124,7 @@ pub struct Metrics {
     pub store_batch_size: Histogram,
     pub store_errors: IntCounter,
     pub in_flight_requests: IntGauge,
+    pub rate_limit_clients: IntGauge,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -235,6 +236,10 @@ impl Metrics {
                 "hookgate_in_flight_requests",
                 "Requests being handled.",
             )),
+            rate_limit_clients: must(IntGauge::new(
+                "hookgate_rate_limit_clients",
+                "Client buckets held by per-IP rate limits (all routes).",
+            )),
             registry,
         };
         for c in [
@@ -252,6 +257,7 @@ impl Metrics {
             Box::new(m.store_batch_size.clone()),
             Box::new(m.store_errors.clone()),
             Box::new(m.in_flight_requests.clone()),
+            Box::new(m.rate_limit_clients.clone()),
         ] {
             must(m.registry.register(c));
         }

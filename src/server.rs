@@ -223,6 +223,9 @@ impl BackgroundService for Housekeeping {
                 .collect();
             self.limits
                 .housekeeping(&routes.iter().map(String::as_str).collect::<Vec<_>>());
+            METRICS
+                .rate_limit_clients
+                .set(self.limits.tracked_keys() as i64);
             match self.store.housekeeping(&routes, now_ms()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(removed = n, "store housekeeping"),
