@@ -90,6 +90,7 @@ impl Decision {
     }
 
     /// The headers to send, if any.
+    #[cfg(test)]
     pub fn headers(&self) -> Option<&Headers> {
         match self {
             Decision::Unlimited => None,
