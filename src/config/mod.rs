@@ -136,8 +136,7 @@ pub enum Mode {
 }
 
 /// Whether a route takes events and delivers them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteState {
     Active,
     /// Accepts and stores, delivers nothing until resumed.
