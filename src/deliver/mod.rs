@@ -65,6 +65,15 @@ impl Delivery {
     }
 }
 
+/// The client for upstreams (deliveries and sync calls): redirects are answers, not followed.
+pub fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+}
+
 /// One semaphore per upstream, rebuilt when its concurrency changes on reload.
 #[derive(Default)]
 struct Limits(HashMap<String, (usize, Arc<Semaphore>)>);
@@ -86,12 +95,7 @@ impl Limits {
 impl BackgroundService for Delivery {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         // Built here so its connection pool lives on this service's runtime.
-        let client = match reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-        {
+        let client = match http_client() {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "cannot build the delivery HTTP client; deliveries stopped");

@@ -299,11 +299,11 @@ async fn take(
             timeout,
             timeout_status,
         } => {
-            let Some(upstream) = cfg.upstream_of(route) else {
-                return Answer::reject(502, Outcome::UpstreamFailed, "route has no upstream");
+            let (Some(upstream), Some(client)) = (cfg.upstream_of(route), gw.sync_client()) else {
+                return Answer::reject(502, Outcome::UpstreamFailed, "no upstream to call");
             };
             let sync = Sync {
-                client: gw.sync_client(),
+                client,
                 store: gw.store.as_ref(),
                 route,
                 upstream,

@@ -9,7 +9,7 @@ mod sync;
 pub mod tls;
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -30,7 +30,7 @@ pub struct Gateway {
     states: Arc<RouteStates>,
     limits: Arc<RateLimits>,
     /// For sync routes; made on first use, on the proxy's runtime where it is used.
-    client: OnceLock<reqwest::Client>,
+    client: OnceLock<Option<reqwest::Client>>,
 }
 
 impl Gateway {
@@ -49,16 +49,14 @@ impl Gateway {
         }
     }
 
-    fn sync_client(&self) -> &reqwest::Client {
-        self.client.get_or_init(|| {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(Duration::from_secs(10))
-                .pool_idle_timeout(Duration::from_secs(60))
-                .build()
-                // Only a broken TLS backend fails here; a default client then reports it.
-                .unwrap_or_default()
-        })
+    fn sync_client(&self) -> Option<&reqwest::Client> {
+        self.client
+            .get_or_init(|| {
+                crate::deliver::http_client()
+                    .inspect_err(|e| tracing::error!(error = %e, "cannot build the HTTP client for sync routes"))
+                    .ok()
+            })
+            .as_ref()
     }
 }
 
