@@ -150,6 +150,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
             store.clone(),
             life.clone(),
             states.clone(),
+            limits.clone(),
         )),
     );
     admin.add_tcp(&admin_listen.to_string());
@@ -214,18 +215,9 @@ struct Housekeeping {
 impl BackgroundService for Housekeeping {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         loop {
-            let routes: Vec<String> = self
-                .config
-                .load()
-                .routes
-                .iter()
-                .map(|r| r.name.clone())
-                .collect();
+            let routes: Vec<String> = self.config.load().routes.names();
             self.limits
                 .housekeeping(&routes.iter().map(String::as_str).collect::<Vec<_>>());
-            METRICS
-                .rate_limit_clients
-                .set(self.limits.tracked_keys() as i64);
             match self.store.housekeeping(&routes, now_ms()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(removed = n, "store housekeeping"),

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::config::{Config, Mode, RouteState};
 use crate::event::now_ms;
+use crate::limits::rate::RateLimits;
 use crate::metrics::METRICS;
 use crate::routing::state::RouteStates;
 use crate::server::Lifecycle;
@@ -37,6 +38,7 @@ pub struct Admin {
     store: Arc<dyn Store>,
     life: Arc<Lifecycle>,
     states: Arc<RouteStates>,
+    limits: Arc<RateLimits>,
 }
 
 impl Admin {
@@ -45,12 +47,14 @@ impl Admin {
         store: Arc<dyn Store>,
         life: Arc<Lifecycle>,
         states: Arc<RouteStates>,
+        limits: Arc<RateLimits>,
     ) -> Admin {
         Admin {
             config,
             store,
             life,
             states,
+            limits,
         }
     }
 }
@@ -205,13 +209,10 @@ impl Admin {
 
     async fn metrics(&self) -> Response<Vec<u8>> {
         let now = now_ms();
-        let routes: Vec<String> = self
-            .config
-            .load()
-            .routes
-            .iter()
-            .map(|r| r.name.clone())
-            .collect();
+        let routes = self.config.load().routes.names();
+        METRICS
+            .rate_limit_clients
+            .set(self.limits.tracked_keys() as i64);
         // A store that cannot answer leaves the gauges at their last values; /readyz says why.
         for s in self.store.stats(&routes).await.unwrap_or_default() {
             METRICS
@@ -241,13 +242,7 @@ impl Admin {
     fn route_names(&self, query: &Query) -> Vec<String> {
         match query.get("route") {
             Some(r) if !r.is_empty() => vec![r.to_string()],
-            _ => self
-                .config
-                .load()
-                .routes
-                .iter()
-                .map(|r| r.name.clone())
-                .collect(),
+            _ => self.config.load().routes.names(),
         }
     }
 
@@ -357,7 +352,7 @@ impl Admin {
 
     async fn routes(&self) -> Response<Vec<u8>> {
         let cfg = self.config.load_full();
-        let names: Vec<String> = cfg.routes.iter().map(|r| r.name.clone()).collect();
+        let names = cfg.routes.names();
         if let Err(e) = self.states.refresh(self.store.as_ref()).await {
             return store_error(&e);
         }

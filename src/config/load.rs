@@ -27,7 +27,7 @@ use super::{
 use crate::event::id::IdSource;
 use crate::metrics::METRICS;
 use crate::routing::{Router, has_dot_segment};
-use crate::verify::hmac::KeyFormat;
+use crate::verify::hmac::{Key, KeyFormat};
 use crate::verify::{
     Algorithm, Check, Encoding, HmacSpec, HmacVerifier, KeyedSecret, SigSource, Template,
     TimestampCheck, TokenKind, TokenVerifier, TsSource, Verifier, presets,
@@ -677,6 +677,7 @@ impl Checker<'_> {
         let secret = self.secret(&f.secret, &format!("upstreams.{name}.sign.secret"))?;
         let key = KeyFormat::WhsecBase64
             .key(secret.expose())
+            .and_then(|k| Key::new(Algorithm::Sha256, &k).ok_or("unusable key"))
             .map_err(|e| format!("upstreams.{name}.sign.secret: {e}"));
         self.check(f.secret.span(), key)
             .map(|key| Resign::StandardWebhooks { key })
@@ -1706,7 +1707,7 @@ content_types = ["Application/JSON", "text/*"]"#,
             ]
         );
         assert!(up.headers[0].1.is_sensitive());
-        assert!(matches!(&up.resign, Some(Resign::StandardWebhooks { key }) if key.len() == 24));
+        assert!(matches!(&up.resign, Some(Resign::StandardWebhooks { .. })));
         let composite = parse(Path::new("t.toml"), &BASE.replace(ROUTE, "event_id = [\"json:/event\", \"header:X-Ts\"]\norder_key = \"json:/data/website_id\"\n")).unwrap();
         let r = composite.routes.iter().next().unwrap();
         assert!(matches!(&r.event_id, IdSource::Composite(parts) if parts.len() == 2));

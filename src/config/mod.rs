@@ -108,7 +108,8 @@ pub struct Upstream {
 pub enum Resign {
     /// Standard Webhooks: `webhook-id` (the event ID, stable across attempts),
     /// `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`.
-    StandardWebhooks { key: Vec<u8> },
+    /// The `whsec_` key, keyed for HMAC-SHA256 once, at load.
+    StandardWebhooks { key: crate::verify::hmac::Key },
 }
 
 impl std::fmt::Debug for Resign {

@@ -4,11 +4,11 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use base64::Engine as _;
-
 use super::backoff::parse_retry_after;
 use crate::config::{Resign, Upstream};
 use crate::store::StoredEvent;
+use crate::verify::hmac::Key;
+use crate::verify::sign::standard_webhooks_signature;
 
 /// Response bytes read (and dropped) so the connection can be reused; an error keeps a prefix.
 const DRAIN_LIMIT: usize = 64 * 1024;
@@ -68,7 +68,7 @@ pub fn request_headers(up: &Upstream, ev: &StoredEvent, attempt: u32) -> HeaderM
 /// Standard Webhooks headers for one attempt: `webhook-id` is the event ID (the same on every
 /// attempt, so the receiver can deduplicate), the timestamp is the attempt's.
 fn standard_webhooks(
-    key: &[u8],
+    key: &Key,
     event_id: &str,
     now: u64,
     body: &[u8],
@@ -79,13 +79,7 @@ fn standard_webhooks(
         Err(_) => crate::event::id::hashed(event_id.as_bytes()),
     };
     let ts = now.to_string();
-    let mac = crate::verify::hmac::Key::new(crate::verify::hmac::Algorithm::Sha256, key)
-        .map(|k| k.mac(&[id.as_bytes(), b".", ts.as_bytes(), b".", body]))
-        .unwrap_or_default();
-    let sig = format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac)
-    );
+    let sig = standard_webhooks_signature(key, &id, &ts, body);
     let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
     [
         ("webhook-id", value(&id)),
@@ -228,9 +222,11 @@ mod tests {
     #[test]
     fn standard_webhooks_signature() {
         // The example of the Standard Webhooks specification.
-        let key = base64::engine::general_purpose::STANDARD
+        use base64::Engine as _;
+        let secret = base64::engine::general_purpose::STANDARD
             .decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
             .unwrap();
+        let key = Key::new(crate::verify::hmac::Algorithm::Sha256, &secret).unwrap();
         let body = br#"{"test": 2432232314}"#;
         let [id, ts, sig] =
             standard_webhooks(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);

@@ -1,6 +1,8 @@
 //! Where an event's identity comes from: a JSON pointer into the verified body, a header, or the
 //! SHA-256 of the body.
 
+use std::cell::OnceCell;
+
 use http::{HeaderMap, HeaderName};
 use sha2::{Digest, Sha256};
 
@@ -75,29 +77,62 @@ pub struct Extracted {
     pub fell_back: bool,
 }
 
-/// The value `source` names in a request, if present (`None` for the body hash).
-pub fn value(source: &IdSource, headers: &HeaderMap, body: &[u8]) -> Option<String> {
-    match source {
-        IdSource::Json(ptr) => from_json(ptr, body),
-        IdSource::Header(h) => headers
+/// A request's headers and body, as the sources read them: the body is parsed as JSON at most
+/// once, however many sources (event ID parts, order key) point into it.
+pub struct Lookup<'a> {
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+    json: OnceCell<Option<serde_json::Value>>,
+}
+
+impl<'a> Lookup<'a> {
+    pub fn new(headers: &'a HeaderMap, body: &'a [u8]) -> Lookup<'a> {
+        Lookup {
+            headers,
+            body,
+            json: OnceCell::new(),
+        }
+    }
+
+    fn json(&self, ptr: &str) -> Option<String> {
+        let doc = self
+            .json
+            .get_or_init(|| serde_json::from_slice(self.body).ok())
+            .as_ref()?;
+        match doc.pointer(ptr)? {
+            serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    fn header(&self, h: &HeaderName) -> Option<String> {
+        self.headers
             .get(h)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(String::from),
+            .map(String::from)
+    }
+}
+
+/// The value `source` names in a request, if present (`None` for the body hash).
+pub fn value(source: &IdSource, req: &Lookup<'_>) -> Option<String> {
+    match source {
+        IdSource::Json(ptr) => req.json(ptr),
+        IdSource::Header(h) => req.header(h),
         IdSource::BodyHash => None,
         // Parts joined with a separator that does not occur in them unescaped.
         IdSource::Composite(parts) => parts
             .iter()
-            .map(|p| value(p, headers, body).map(|v| v.replace('\\', "\\\\").replace('|', "\\|")))
+            .map(|p| value(p, req).map(|v| v.replace('\\', "\\\\").replace('|', "\\|")))
             .collect::<Option<Vec<_>>>()
             .map(|v| v.join("|")),
     }
 }
 
-pub fn extract(source: &IdSource, headers: &HeaderMap, body: &[u8]) -> Extracted {
-    let found = value(source, headers, body);
-    match found {
+pub fn extract(source: &IdSource, req: &Lookup<'_>) -> Extracted {
+    match value(source, req) {
         Some(id) if id.len() <= MAX_ID_LEN => Extracted {
             id,
             fell_back: false,
@@ -107,7 +142,7 @@ pub fn extract(source: &IdSource, headers: &HeaderMap, body: &[u8]) -> Extracted
             fell_back: false,
         },
         None => Extracted {
-            id: hashed(body),
+            id: hashed(req.body),
             fell_back: *source != IdSource::BodyHash,
         },
     }
@@ -118,18 +153,13 @@ pub fn hashed(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-fn from_json(ptr: &str, body: &[u8]) -> Option<String> {
-    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
-    match doc.pointer(ptr)? {
-        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn extract(source: &IdSource, h: &HeaderMap, body: &[u8]) -> Extracted {
+        super::extract(source, &Lookup::new(h, body))
+    }
 
     #[test]
     fn json_header_and_hash() {

@@ -106,7 +106,7 @@ pub struct Headers {
     pub remaining: u32,
     pub reset_secs: u64,
     /// `"300;w=300"`.
-    pub policy: String,
+    pub policy: Arc<str>,
 }
 
 impl Headers {
@@ -115,7 +115,7 @@ impl Headers {
             ("RateLimit-Limit", self.limit.to_string()),
             ("RateLimit-Remaining", self.remaining.to_string()),
             ("RateLimit-Reset", self.reset_secs.to_string()),
-            ("RateLimit-Policy", self.policy.clone()),
+            ("RateLimit-Policy", self.policy.to_string()),
         ]
     }
 }
@@ -281,7 +281,7 @@ impl<C: Clock + Clone> RouteLimiter<C> {
 }
 
 /// A bucket's rate, and what its headers say.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Shape {
     /// As configured: compared on reloads.
     rate: Rate,
@@ -289,6 +289,8 @@ struct Shape {
     limit: u32,
     /// Time to earn one token: `per / count`.
     interval: Duration,
+    /// `RateLimit-Policy`, `"{count};w={per}"`: the same on every answer.
+    policy: Arc<str>,
 }
 
 impl Shape {
@@ -299,6 +301,7 @@ impl Shape {
             rate,
             limit,
             interval,
+            policy: format!("{limit};w={}", ceil_secs(rate.per).max(1)).into(),
         }
     }
 
@@ -341,7 +344,7 @@ impl Shape {
             limit: self.limit,
             remaining,
             reset_secs: ceil_secs(reset),
-            policy: format!("{};w={}", self.limit, ceil_secs(self.rate.per).max(1)),
+            policy: self.policy.clone(),
         }
     }
 }
@@ -650,7 +653,7 @@ mod tests {
             assert_eq!(h.limit, 300);
             assert_eq!(h.remaining, 300 - n);
             assert_eq!(h.reset_secs, u64::from(n)); // full again after n seconds
-            assert_eq!(h.policy, "300;w=300");
+            assert_eq!(&*h.policy, "300;w=300");
         }
         let Decision::Allowed(h) = l.check("r", &per_ip(rate(10, 60)), v4(1)) else {
             panic!("refused");
@@ -675,14 +678,14 @@ mod tests {
         };
         let d = l.check("r", &spec, v4(1));
         let h = d.headers().unwrap();
-        assert_eq!((h.limit, h.remaining, h.policy.as_str()), (5, 4, "5;w=1"));
+        assert_eq!((h.limit, h.remaining, &*h.policy), (5, 4, "5;w=1"));
         let spec = RateSpec {
             per_ip: Some(rate(3, 60)),
             per_route: Some(rate(5000, 1)),
         };
         let d = l.check("s", &spec, v4(1));
         let h = d.headers().unwrap();
-        assert_eq!((h.limit, h.remaining, h.policy.as_str()), (3, 2, "3;w=60"));
+        assert_eq!((h.limit, h.remaining, &*h.policy), (3, 2, "3;w=60"));
     }
 
     #[test]

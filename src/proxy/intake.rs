@@ -273,15 +273,13 @@ async fn take(
     } else {
         raw
     };
-    let extracted = id::extract(&route.event_id, headers, &body);
+    let lookup = id::Lookup::new(headers, &body);
+    let extracted = id::extract(&route.event_id, &lookup);
     if extracted.fell_back {
         route.metrics.fallbacks.inc();
         tracing::warn!(route = %route.name, "event ID source absent; using the body hash");
     }
-    let order_key = route
-        .order_key
-        .as_ref()
-        .and_then(|k| id::value(k, headers, &body));
+    let order_key = route.order_key.as_ref().and_then(|k| id::value(k, &lookup));
     let event = NewEvent {
         route: route.name.clone(),
         event_id: extracted.id.clone(),

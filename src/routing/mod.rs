@@ -48,6 +48,11 @@ impl Router {
         self.routes.iter()
     }
 
+    /// Every route's name (the store and the limiters are keyed by it).
+    pub fn names(&self) -> Vec<String> {
+        self.routes.iter().map(|r| r.name.clone()).collect()
+    }
+
     pub fn get(&self, name: &str) -> Option<&Arc<Route>> {
         self.routes.iter().find(|r| r.name == name)
     }

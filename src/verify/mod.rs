@@ -39,6 +39,19 @@ pub struct Request<'a> {
     pub rest: &'a str,
 }
 
+impl<'a> Request<'a> {
+    /// A request at a fixed time (2023-11-14), for tests with signed timestamps.
+    #[cfg(test)]
+    pub(crate) fn at_test_time(headers: &'a HeaderMap, body: &'a [u8]) -> Request<'a> {
+        Request {
+            headers,
+            body,
+            now: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+            rest: "",
+        }
+    }
+}
+
 /// Why a request was refused. The text is safe to return to the sender: it never contains a
 /// secret or the expected signature.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -41,6 +41,13 @@ fn is_json(body: &[u8]) -> bool {
     serde_json::from_slice::<Value>(body).is_ok()
 }
 
+/// `v1,<base64 HMAC-SHA256 of id.timestamp.body>`: a Standard Webhooks signature with the
+/// (`whsec_`-decoded) key.
+pub fn standard_webhooks_signature(key: &Key, id: &str, timestamp: &str, body: &[u8]) -> String {
+    let mac = key.mac(&[id.as_bytes(), b".", timestamp.as_bytes(), b".", body]);
+    format!("v1,{}", Encoding::Base64.encode(&mac))
+}
+
 /// Signs `body` for `provider` at `now` (unix seconds). `secret` is the route secret (for
 /// Discord: the hex Ed25519 seed; SendGrid: the base64 PKCS#8 P-256 private key); `url` is the
 /// public URL the provider would call (Twilio, Square).
@@ -127,12 +134,9 @@ pub fn sign(
                 "webhook"
             };
             let key = KeyFormat::WhsecBase64.key(s)?;
+            let key = Key::new(Algorithm::Sha256, &key).ok_or("unusable key")?;
             let msg_id = format!("msg_{}", id());
-            let sig = b64(hmac(
-                Algorithm::Sha256,
-                &key,
-                &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", &body],
-            )?);
+            let sig = standard_webhooks_signature(&key, &msg_id, &ts, &body);
             vec![
                 (
                     if prefix == "svix" {
@@ -156,7 +160,7 @@ pub fn sign(
                     } else {
                         "webhook-signature"
                     },
-                    format!("v1,{sig}"),
+                    sig,
                 ),
             ]
         }

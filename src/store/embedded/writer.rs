@@ -312,6 +312,15 @@ impl<'h> Txn<'h> {
         self.records.insert(seq, Some(rec));
     }
 
+    /// Queues a pending event at its `due_ms`.
+    fn queue_put(&mut self, seq: u64, rec: &Record) {
+        self.batch.insert(
+            &self.h.queue,
+            keys::queue(&rec.route, rec.due_ms, seq),
+            keys::queue_value(rec.received_at_ms, rec.order_key.as_deref()),
+        );
+    }
+
     fn record_del(&mut self, seq: u64) {
         self.batch.remove(&self.h.events, keys::event(seq).to_vec());
         self.records.insert(seq, None);
@@ -340,11 +349,6 @@ impl<'h> Txn<'h> {
             keys::expiry(expires, seq).to_vec(),
             Vec::new(),
         );
-        self.batch.insert(
-            &self.h.queue,
-            keys::queue(&ev.route, now, seq),
-            keys::queue_value(ev.received_at_ms, ev.order_key.as_deref()),
-        );
         let rec = Record {
             route: ev.route,
             event_id: ev.event_id,
@@ -366,6 +370,7 @@ impl<'h> Txn<'h> {
             finished_at_ms: None,
             order_key: ev.order_key,
         };
+        self.queue_put(seq, &rec);
         // Nothing later in this group can touch a record not yet committed, so it skips the
         // overlay and goes to delivery's in-memory hand-off instead.
         self.batch
@@ -437,11 +442,7 @@ impl<'h> Txn<'h> {
                 rec.due_ms = at_ms;
                 rec.last_error = Some(error);
                 rec.last_status = status;
-                self.batch.insert(
-                    &self.h.queue,
-                    keys::queue(&rec.route, at_ms, seq),
-                    keys::queue_value(rec.received_at_ms, rec.order_key.as_deref()),
-                );
+                self.queue_put(seq, &rec);
                 effects.push(Effect::Rescheduled {
                     route: rec.route.clone(),
                     seq,
@@ -476,11 +477,7 @@ impl<'h> Txn<'h> {
         rec.replays += 1;
         rec.due_ms = now;
         rec.finished_at_ms = None;
-        self.batch.insert(
-            &self.h.queue,
-            keys::queue(&rec.route, now, seq),
-            keys::queue_value(rec.received_at_ms, rec.order_key.as_deref()),
-        );
+        self.queue_put(seq, &rec);
         effects.push(Effect::Enqueued {
             route: rec.route.clone(),
             seq,
