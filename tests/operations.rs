@@ -43,12 +43,7 @@ async fn new_secret_takes_effect_without_restart_and_broken_config_keeps_the_old
         let (c, url) = (c.clone(), gw.url("/hooks/limai"));
         async move {
             let body = event_body(id);
-            c.post(url)
-                .header(
-                    "x-webhook-signature",
-                    format!("sha256={}", hmac_hex(secret, body.as_bytes())),
-                )
-                .body(body)
+            signed_with(&c, &url, secret, &body)
                 .send()
                 .await
                 .unwrap()
@@ -392,12 +387,7 @@ async fn secrets_never_reach_logs_errors_or_metrics() {
             .await
             .unwrap();
     }
-    c.post(gw.url("/hooks/limai"))
-        .header(
-            "x-webhook-signature",
-            format!("sha256={}", hmac_hex(secret, body.as_bytes())),
-        )
-        .body(body)
+    signed_with(&c, &gw.url("/hooks/limai"), secret, &body)
         .send()
         .await
         .unwrap();

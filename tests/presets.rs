@@ -1,42 +1,20 @@
 //! Every provider preset against vectors made and judged by the providers' own libraries
 //! (`tests/vectors/`, see its README), plus hookgate's own signer against its verifiers.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::Read;
 use std::time::{Duration, UNIX_EPOCH};
 
 use base64::Engine as _;
+use common::vectors::{Vector, load};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use serde::Deserialize;
 use serde_json::Value;
 
 use hookgate::config::Secret;
 use hookgate::verify::presets::{self, PROVIDERS, Settings};
 use hookgate::verify::sign::sign;
 use hookgate::verify::{KeyedSecret, Request, Verified};
-
-#[derive(Deserialize)]
-struct Vector {
-    name: String,
-    note: String,
-    secret: Option<String>,
-    public_key: Option<String>,
-    signing_secret: Option<String>,
-    verify_token: Option<String>,
-    public_url: Option<String>,
-    request: Req,
-    now: u64,
-    sdk_accepts: bool,
-    handshake_response: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct Req {
-    method: String,
-    path_and_query: String,
-    headers: Vec<(String, String)>,
-    body_b64: String,
-}
 
 /// Where hookgate deliberately differs from the official library, and why.
 const DEVIATIONS: [(&str, &str, bool, &str); 3] = [
@@ -59,20 +37,6 @@ const DEVIATIONS: [(&str, &str, bool, &str); 3] = [
         "LimAI's documented snippet decodes both sides with Buffer.from(hex), which takes either case",
     ),
 ];
-
-fn load(provider: &str) -> Vec<Vector> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors");
-    let mut v: Vec<Vector> =
-        serde_json::from_slice(&std::fs::read(format!("{dir}/{provider}.json")).unwrap()).unwrap();
-    if let Ok(gz) = std::fs::read(format!("{dir}/{provider}.large.json.gz")) {
-        let mut text = Vec::new();
-        flate2::read::GzDecoder::new(gz.as_slice())
-            .read_to_end(&mut text)
-            .unwrap();
-        v.extend(serde_json::from_slice::<Vec<Vector>>(&text).unwrap());
-    }
-    v
-}
 
 fn keyed(s: &Option<String>) -> Vec<KeyedSecret> {
     s.iter()

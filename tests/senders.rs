@@ -117,10 +117,14 @@ async fn rate_limit_per_ip_answers_429_with_retry_after() {
     delivered(&up, 301).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(up.count(), 301);
+    let m = metrics(&c, &gw).await;
     assert!(
-        metrics(&c, &gw)
-            .await
-            .contains("hookgate_requests_total{outcome=\"rate_limited\",route=\"locoia\"} 1")
+        m.contains("hookgate_requests_total{outcome=\"rate_limited\",route=\"locoia\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("hookgate_rate_limit_clients 2"),
+        "two clients tracked: {m}"
     );
 }
 
@@ -336,6 +340,14 @@ async fn paused_routes_hold_events_until_resumed_across_reloads() {
     let got = delivered(&up, 4).await;
     assert_eq!(json_of(&got[3])["eventId"], "p4");
 
+    // Paused through the API, then the config's own state changes: the config wins.
+    assert_eq!(admin_post(&c, &gw, "/routes/limai/pause").await.0, 200);
+    accept_all(&c, &gw.url("/hooks/limai"), ["p5".to_string()]).await;
+    gw.rewrite_config("", &up_and_route(&up, &held_route("active")));
+    let got = delivered(&up, 5).await;
+    assert_eq!(json_of(&got[4])["eventId"], "p5");
+    assert_eq!(route_info(&c, &gw).await["state"], "active");
+
     assert_eq!(admin_post(&c, &gw, "/routes/nope/pause").await.0, 404);
     let r = c.get(gw.admin("/routes/limai/pause")).send().await.unwrap();
     assert_eq!(r.status(), 405);
@@ -397,7 +409,7 @@ async fn xml_and_form_bodies_arrive_upstream_as_json() {
     .replace("event_id = \"json:/eventId\"\n", "");
     let gw = Gateway::start("", &up_and_route(&up, &route), &[("LIMAI_SECRET", SECRET)]);
     let c = client();
-    let signed = |body: &str, ct: &'static str| {
+    let send_as = |body: &str, ct: &'static str| {
         let sig = format!("sha256={}", hmac_hex(SECRET, body.as_bytes()));
         let (c, body) = (c.clone(), body.to_string());
         let url = gw.url("/flow?source=erp&batch=7");
@@ -412,7 +424,7 @@ async fn xml_and_form_bodies_arrive_upstream_as_json() {
         }
     };
     let xml = r#"<?xml version="1.0"?><order id="o-7"><item>a</item><item>b &amp; c</item><note/></order>"#;
-    let r = signed(xml, "application/xml").await;
+    let r = send_as(xml, "application/xml").await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.json::<Value>().await.unwrap()["event_id"],
@@ -421,13 +433,20 @@ async fn xml_and_form_bodies_arrive_upstream_as_json() {
     );
     let form = "company_id=123456&tag=a&tag=b&source=form";
     assert_eq!(
-        signed(form, "application/x-www-form-urlencoded")
+        send_as(form, "application/x-www-form-urlencoded")
+            .await
+            .status(),
+        200
+    );
+    let multipart = "--b1\r\nContent-Disposition: form-data; name=\"company_id\"\r\n\r\n42\r\n--b1\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b1--\r\n";
+    assert_eq!(
+        send_as(multipart, "multipart/form-data; boundary=b1")
             .await
             .status(),
         200
     );
 
-    let got = delivered(&up, 2).await;
+    let got = delivered(&up, 3).await;
     let by_type: HashMap<&str, &Received> = got
         .iter()
         .map(|r| (r.header("x-hookgate-original-content-type").unwrap(), r))
@@ -444,17 +463,26 @@ async fn xml_and_form_bodies_arrive_upstream_as_json() {
         json!({"company_id": "123456", "tag": ["a", "b"], "source": "form", "batch": "7"}),
         "body fields win over query parameters"
     );
+    assert_eq!(
+        json_of(by_type["multipart/form-data; boundary=b1"]),
+        json!({
+            "company_id": "42",
+            "doc": {"filename": "a.txt", "content_type": "text/plain", "size": 2, "content_base64": "aGk="},
+            "source": "erp",
+            "batch": "7"
+        })
+    );
 
     // Malformed: 400 with a reason (never retried); another type: 415.
-    let bad = signed("<order><item></order>", "text/xml").await;
+    let bad = send_as("<order><item></order>", "text/xml").await;
     assert_eq!(bad.status(), 400);
     let v: Value = bad.json().await.unwrap();
     assert!(v["detail"].as_str().unwrap().contains("XML"), "{v}");
-    let bad = signed("name=%FF%FE", "application/x-www-form-urlencoded").await;
+    let bad = send_as("name=%FF%FE", "application/x-www-form-urlencoded").await;
     assert_eq!(bad.status(), 400);
     let v: Value = bad.json().await.unwrap();
     assert!(v["detail"].as_str().unwrap().contains("form"), "{v}");
-    assert_eq!(signed("hello", "text/plain").await.status(), 415);
+    assert_eq!(send_as("hello", "text/plain").await.status(), 415);
     // A body that fails verification is refused before it is parsed.
     let forged = c
         .post(gw.url("/flow"))

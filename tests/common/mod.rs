@@ -4,6 +4,7 @@
 
 pub mod redis_server;
 pub mod upstream;
+pub mod vectors;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -269,11 +270,21 @@ pub fn event_body(id: &str) -> String {
 
 /// A correctly signed LimAI request, ready to send.
 pub fn signed(c: &reqwest::Client, url: &str, body: &str) -> reqwest::RequestBuilder {
+    signed_with(c, url, SECRET, body)
+}
+
+/// A LimAI-style request signed with `secret`.
+pub fn signed_with(
+    c: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    body: &str,
+) -> reqwest::RequestBuilder {
     c.post(url)
         .header("content-type", "application/json")
         .header(
             "x-webhook-signature",
-            format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
+            format!("sha256={}", hmac_hex(secret, body.as_bytes())),
         )
         .body(body.to_string())
 }
