@@ -1,7 +1,7 @@
-//! `server.max_header_bytes` and its per-route override: the most request-head bytes (the
-//! request target plus every header field) hookgate accepts, stores and forwards. Larger heads
-//! are answered 431 at intake: an event the upstream would refuse for its headers must never
-//! be acknowledged.
+//! `server.max_header_bytes` (with a per-route override) and `server.max_header_count`: the
+//! most request-head bytes (the request target plus every header field) and header fields
+//! hookgate accepts, stores and forwards. More is answered 431 at intake: an event the upstream
+//! would refuse for its headers must never be acknowledged.
 
 use super::units::parse_size;
 
@@ -11,6 +11,12 @@ pub const DEFAULT: usize = 32 << 10;
 const FLOOR: u64 = 1 << 10;
 /// pingora refuses request heads of 1 MiB and more before hookgate sees them.
 const CEILING: u64 = 1 << 20;
+
+/// `server.max_header_count`: hyper and Tomcat refuse requests with more than 100 header
+/// fields; hookgate adds up to ~8 of its own plus the upstream's `headers`.
+pub const DEFAULT_COUNT: i64 = 64;
+/// pingora refuses more than 256 before hookgate sees them.
+pub const COUNT_RANGE: std::ops::Range<i64> = 8..257;
 
 /// Parses and bounds a `max_header_bytes` value; the error names `key`.
 pub fn parse(key: &str, text: &str) -> Result<usize, String> {
@@ -63,6 +69,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.routes.get("r").unwrap().max_header_bytes, 8 << 10);
+        assert_eq!(c.server.max_header_count, DEFAULT_COUNT as usize);
+        let c = load(Path::new("t.toml"), &text("max_header_count = 100", "")).unwrap();
+        assert_eq!(c.server.max_header_count, 100);
     }
 
     #[test]
@@ -82,5 +91,12 @@ mod tests {
         );
         let e = errors(&text("max_header_bytes = -1", ""));
         assert!(e[0].contains("server.max_header_bytes"), "{e:?}");
+        let e = errors(&text("max_header_count = 1000", ""));
+        assert!(
+            e.len() == 1
+                && e[0]
+                    .starts_with("t.toml:3:20: server.max_header_count must be between 8 and 256"),
+            "{e:?}"
+        );
     }
 }

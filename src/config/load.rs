@@ -312,6 +312,12 @@ impl Checker<'_> {
                 "server.max_header_bytes",
                 header_limit::DEFAULT,
             ),
+            max_header_count: self.int(
+                s.max_header_count.as_ref(),
+                "server.max_header_count",
+                header_limit::COUNT_RANGE,
+                header_limit::DEFAULT_COUNT,
+            ) as usize,
             body_timeout: self.duration(
                 s.body_timeout.as_ref(),
                 "server.body_timeout",

@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Request target plus header fields; more is answered 431 (see `header_limit`).
     pub max_header_bytes: usize,
+    /// Header fields a request may carry; more is answered 431 (see `header_limit`).
+    pub max_header_count: usize,
     pub body_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub threads: usize,

@@ -288,5 +288,22 @@ mod tests {
         let h = request_headers(&up, &ev, 1);
         assert_eq!(h["x-forwarded-proto"], "https");
         assert!(h.get(identity::LISTENER_PROTO).is_none());
+
+        // A target stored by an earlier version that escapes the base path fails for good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::new();
+        ev.target = "/..\\..\\admin".into();
+        let f = request(&client, &up, &ev, 1, Duration::from_secs(1)).unwrap_err();
+        assert!(
+            !f.retryable && f.error.starts_with("cannot build the delivery URL"),
+            "{f:?}"
+        );
+        // One stored without its leading '/' under a route on "/" goes below the base path.
+        ev.target = "@127.0.0.1:2/x?a=1".into();
+        let r = request(&client, &up, &ev, 1, Duration::from_secs(1))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(r.url().as_str(), "http://127.0.0.1:1/@127.0.0.1:2/x?a=1");
     }
 }

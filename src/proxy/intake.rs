@@ -73,12 +73,21 @@ fn check_head(
     target: &str,
     rest: &str,
 ) -> Option<Answer> {
+    let headers = &session.req_header().headers;
     let max = route.max_header_bytes;
-    if head::bytes(target, &session.req_header().headers) > max {
+    if head::bytes(target, headers) > max {
         return Some(Answer::reject(
             431,
             Outcome::HeadersTooLarge,
             format!("request target and headers exceed {max} bytes"),
+        ));
+    }
+    let most = cfg.server.max_header_count;
+    if headers.len() > most {
+        return Some(Answer::reject(
+            431,
+            Outcome::HeadersTooLarge,
+            format!("more than {most} header fields"),
         ));
     }
     let up = cfg.upstream_of(route)?;
