@@ -17,6 +17,8 @@ pub enum Outcome {
     MethodNotAllowed,
     Forbidden,
     PayloadTooLarge,
+    /// The request target and headers exceed `max_header_bytes` (431).
+    HeadersTooLarge,
     BodyTimeout,
     Unauthorized,
     BadRequest,
@@ -36,13 +38,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 17] = [
+    pub const ALL: [Outcome; 18] = [
         Outcome::Accepted,
         Outcome::Duplicate,
         Outcome::NotFound,
         Outcome::MethodNotAllowed,
         Outcome::Forbidden,
         Outcome::PayloadTooLarge,
+        Outcome::HeadersTooLarge,
         Outcome::BodyTimeout,
         Outcome::Unauthorized,
         Outcome::BadRequest,
@@ -64,6 +67,7 @@ impl Outcome {
             Outcome::MethodNotAllowed => "method_not_allowed",
             Outcome::Forbidden => "forbidden",
             Outcome::PayloadTooLarge => "payload_too_large",
+            Outcome::HeadersTooLarge => "headers_too_large",
             Outcome::BodyTimeout => "body_timeout",
             Outcome::Unauthorized => "unauthorized",
             Outcome::BadRequest => "bad_request",

@@ -66,7 +66,7 @@ pub fn explain(
                 .routes
                 .get(name)
                 .ok_or_else(|| format!("no route {name:?} in the config"))?;
-            let rest = capture.target.strip_prefix(r.path.as_str()).unwrap_or("");
+            let rest = crate::routing::rest_below(&r.path, &capture.target).unwrap_or("");
             (r, rest.to_string())
         }
         None => {

@@ -30,6 +30,8 @@ pub struct ServerFile {
     pub admin_listen: Option<Text>,
     pub admin_token: Option<Text>,
     pub max_body_bytes: Option<Spanned<SizeText>>,
+    pub max_header_bytes: Option<Spanned<SizeText>>,
+    pub max_header_count: Option<Spanned<i64>>,
     pub body_timeout: Option<Text>,
     #[serde(default)]
     pub trusted_proxies: Vec<Text>,
@@ -104,6 +106,7 @@ pub struct RouteFile {
     pub dedup_ttl: Option<Text>,
     pub allow_ips: Option<Vec<Text>>,
     pub max_body_bytes: Option<Spanned<SizeText>>,
+    pub max_header_bytes: Option<Spanned<SizeText>>,
     pub response: Option<Spanned<ResponseFile>>,
     pub rate_limit: Option<Spanned<RateLimitFile>>,
     pub sync_timeout: Option<Text>,

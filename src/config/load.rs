@@ -18,6 +18,7 @@ use super::file::{
     FileConfig, RouteFile, SecretEntry, ServerFile, SignFile, StoreFile, Text, TlsFile,
     UpstreamFile, VerifyFile,
 };
+use super::header_limit;
 use super::secret::{self, Resolved};
 use super::units::{SizeText, fmt_duration, parse_duration, parse_size};
 use super::{
@@ -26,7 +27,7 @@ use super::{
 };
 use crate::event::id::IdSource;
 use crate::metrics::METRICS;
-use crate::routing::{Router, has_dot_segment};
+use crate::routing::{Router, path};
 use crate::verify::hmac::{Key, KeyFormat};
 use crate::verify::{
     Algorithm, Check, Encoding, HmacSpec, HmacVerifier, KeyedSecret, SigSource, Template,
@@ -102,8 +103,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
         .keys()
         .map(|k| k.get_ref().as_str())
         .collect();
-    let body_limit = server.as_ref().map_or(1 << 20, |s| s.max_body_bytes);
-    let routes = c.routes(&file.routes, &defined, body_limit);
+    let limits = server
+        .as_ref()
+        .map_or((1 << 20, header_limit::DEFAULT), |s| {
+            (s.max_body_bytes, s.max_header_bytes)
+        });
+    let routes = c.routes(&file.routes, &defined, limits);
     // Report in the order the file reads.
     c.errors.sort_by_key(|e| (e.line, e.column));
     match server {
@@ -195,6 +200,11 @@ impl Checker<'_> {
             Err(e) => self.error(v.span(), format!("{key}: {e}")),
         }
         default
+    }
+
+    fn header_bytes(&mut self, v: Option<&Spanned<SizeText>>, key: &str, default: usize) -> usize {
+        v.and_then(|v| self.check(v.span(), header_limit::parse(key, &v.get_ref().0)))
+            .unwrap_or(default)
     }
 
     fn int(&mut self, v: Option<&Spanned<i64>>, key: &str, range: Range<i64>, default: i64) -> i64 {
@@ -297,6 +307,17 @@ impl Checker<'_> {
                 )
             }),
             max_body_bytes: self.size(s.max_body_bytes.as_ref(), "server.max_body_bytes", 1 << 20),
+            max_header_bytes: self.header_bytes(
+                s.max_header_bytes.as_ref(),
+                "server.max_header_bytes",
+                header_limit::DEFAULT,
+            ),
+            max_header_count: self.int(
+                s.max_header_count.as_ref(),
+                "server.max_header_count",
+                header_limit::COUNT_RANGE,
+                header_limit::DEFAULT_COUNT,
+            ) as usize,
             body_timeout: self.duration(
                 s.body_timeout.as_ref(),
                 "server.body_timeout",
@@ -687,7 +708,7 @@ impl Checker<'_> {
         &mut self,
         map: &BTreeMap<Spanned<String>, Spanned<RouteFile>>,
         upstreams: &[&str],
-        body_limit: usize,
+        limits: (usize, usize),
     ) -> Vec<Arc<Route>> {
         let mut out: Vec<Arc<Route>> = Vec::new();
         let mut paths: BTreeMap<String, String> = BTreeMap::new();
@@ -718,7 +739,7 @@ impl Checker<'_> {
                     ),
                 );
             }
-            if let Some(route) = self.route(name_s, r.span(), rf, body_limit) {
+            if let Some(route) = self.route(name_s, r.span(), rf, limits) {
                 out.push(Arc::new(route));
             }
         }
@@ -735,10 +756,14 @@ impl Checker<'_> {
             Some("must not contain '//'")
         } else if p.len() > 1 && p.ends_with('/') {
             Some("must not end with '/' (a route also matches everything below its path)")
-        } else if has_dot_segment(p) {
-            Some("must not contain '.' or '..' segments")
         } else {
             None
+        };
+        // The rule for request paths holds for route paths too (they are request paths).
+        let problem = match (problem, path::check(p)) {
+            (Some(why), _) => Some(why.to_string()),
+            (None, Err(e)) => Some(format!("is refused: {e}")),
+            (None, Ok(())) => None,
         };
         match problem {
             Some(why) => {
@@ -754,7 +779,7 @@ impl Checker<'_> {
         name: &str,
         span: Range<usize>,
         r: &RouteFile,
-        body_limit: usize,
+        (body_limit, header_limit): (usize, usize),
     ) -> Option<Route> {
         let key = |k: &str| format!("routes.{name}.{k}");
         let sync_timeout = self.duration(
@@ -922,6 +947,11 @@ impl Checker<'_> {
                 r.max_body_bytes.as_ref(),
                 &key("max_body_bytes"),
                 body_limit,
+            ),
+            max_header_bytes: self.header_bytes(
+                r.max_header_bytes.as_ref(),
+                &key("max_header_bytes"),
+                header_limit,
             ),
             response: response?,
             rate_limit,

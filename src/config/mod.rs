@@ -2,6 +2,7 @@
 //! (`file`), validated as a whole (`load`), and swapped atomically on reload (`reload`).
 
 mod file;
+pub mod header_limit;
 mod load;
 pub mod reload;
 mod secret;
@@ -43,6 +44,10 @@ pub struct ServerConfig {
     /// Bearer token required on the admin API (except the health probes).
     pub admin_token: Option<TokenVerifier>,
     pub max_body_bytes: usize,
+    /// Request target plus header fields; more is answered 431 (see `header_limit`).
+    pub max_header_bytes: usize,
+    /// Header fields a request may carry; more is answered 431 (see `header_limit`).
+    pub max_header_count: usize,
     pub body_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub threads: usize,
@@ -228,6 +233,8 @@ pub struct Route {
     pub allow_ips: Option<Vec<IpNet>>,
     /// The route's own limit, or the server's.
     pub max_body_bytes: usize,
+    /// The route's own limit, or the server's.
+    pub max_header_bytes: usize,
     pub response: ResponseSpec,
     pub rate_limit: RateSpec,
     /// XML, form and multipart bodies (and query parameters) become one JSON object.
@@ -254,6 +261,7 @@ impl Route {
             dedup_ttl: Duration::from_secs(60),
             allow_ips: None,
             max_body_bytes: 1 << 20,
+            max_header_bytes: header_limit::DEFAULT,
             response: ResponseSpec {
                 status: 200,
                 body: None,

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::backoff::parse_retry_after;
+use super::identity;
 use crate::config::{Resign, Upstream};
 use crate::store::StoredEvent;
 use crate::verify::hmac::Key;
@@ -23,18 +24,18 @@ pub struct Failure {
     pub retry_after: Option<Duration>,
 }
 
-/// The URL an event goes to: the upstream's URL with the request's sub-path and query appended.
-pub fn target_url(base: &reqwest::Url, rest: &str) -> String {
-    let b = base.as_str();
-    if rest.is_empty() {
-        return b.to_string();
-    }
-    format!("{}{rest}", b.strip_suffix('/').unwrap_or(b))
-}
-
 pub fn request_headers(up: &Upstream, ev: &StoredEvent, attempt: u32) -> HeaderMap {
-    let mut h = HeaderMap::with_capacity(ev.headers.len() + up.headers.len() + 7);
+    let mut h = HeaderMap::with_capacity(ev.headers.len() + up.headers.len() + 9);
+    let mut proto = None;
     for (name, value) in &ev.headers {
+        if name == identity::LISTENER_PROTO {
+            proto = std::str::from_utf8(value).ok();
+            continue;
+        }
+        // Filtered here too: events stored by earlier versions still carry a sender's own.
+        if identity::is_identity(name) {
+            continue;
+        }
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_bytes(value),
@@ -50,7 +51,7 @@ pub fn request_headers(up: &Upstream, ev: &StoredEvent, attempt: u32) -> HeaderM
     set("x-hookgate-event-id", &ev.event_id);
     set("x-hookgate-route", &ev.route);
     set("x-hookgate-attempt", &attempt.to_string());
-    set("x-forwarded-for", &ev.client_ip);
+    identity::set_known(&mut h, &ev.client_ip, proto);
     for (name, value) in &up.headers {
         h.insert(name.clone(), value.clone());
     }
@@ -90,22 +91,26 @@ fn standard_webhooks(
 
 /// The request of one attempt: the event to the upstream's URL (plus the request's sub-path
 /// and query), with its headers, hookgate's, the upstream's own and an optional signature.
+/// A target that cannot be joined to the upstream's URL is a permanent failure: no retry
+/// would make it deliverable.
 pub fn request(
     client: &reqwest::Client,
     upstream: &Upstream,
     ev: &StoredEvent,
     attempt: u32,
     timeout: Duration,
-) -> reqwest::RequestBuilder {
-    // The upstream's own URL is parsed once, at config load; only a sub-path needs a new one.
-    let req = if ev.target.is_empty() {
-        client.post(upstream.url.clone())
-    } else {
-        client.post(target_url(&upstream.url, &ev.target))
-    };
-    req.headers(request_headers(upstream, ev, attempt))
+) -> Result<reqwest::RequestBuilder, Failure> {
+    let url = super::url::join(&upstream.url, &ev.target).map_err(|e| Failure {
+        retryable: false,
+        error: format!("cannot build the delivery URL: {e}"),
+        status: None,
+        retry_after: None,
+    })?;
+    Ok(client
+        .post(url)
+        .headers(request_headers(upstream, ev, attempt))
         .body(ev.body.clone())
-        .timeout(timeout)
+        .timeout(timeout))
 }
 
 pub async fn send(
@@ -114,7 +119,7 @@ pub async fn send(
     ev: &StoredEvent,
     attempt: u32,
 ) -> Result<u16, Failure> {
-    let sent = request(client, upstream, ev, attempt, upstream.timeout)
+    let sent = request(client, upstream, ev, attempt, upstream.timeout)?
         .send()
         .await;
     let mut resp = match sent {
@@ -238,12 +243,67 @@ mod tests {
     }
 
     #[test]
-    fn urls() {
-        let u = reqwest::Url::parse("http://h:1/webhooks").unwrap();
-        assert_eq!(target_url(&u, ""), "http://h:1/webhooks");
-        assert_eq!(target_url(&u, "/sms?x=1"), "http://h:1/webhooks/sms?x=1");
-        assert_eq!(target_url(&u, "?x=1"), "http://h:1/webhooks?x=1");
-        let root = reqwest::Url::parse("http://h").unwrap();
-        assert_eq!(target_url(&root, "/a"), "http://h/a");
+    fn identity_headers_are_hookgates() {
+        let up = Upstream {
+            name: "u".into(),
+            url: reqwest::Url::parse("http://127.0.0.1:1/").unwrap(),
+            timeout: Duration::from_secs(1),
+            max_attempts: 1,
+            max_age: None,
+            backoff: crate::config::Backoff {
+                initial: Duration::from_millis(1),
+                max: Duration::from_millis(1),
+            },
+            concurrency: 1,
+            headers: Vec::new(),
+            resign: None,
+        };
+        // As an earlier version stored it: the sender's identity headers kept.
+        let ev = StoredEvent {
+            handle: 1,
+            route: "r".into(),
+            event_id: "e".into(),
+            received_at_ms: 0,
+            client_ip: "192.0.2.1".into(),
+            target: String::new(),
+            headers: vec![
+                ("x-real-ip".into(), b"6.6.6.6".to_vec()),
+                ("x-forwarded-host".into(), b"evil".to_vec()),
+                ("x-forwarded-proto".into(), b"https".to_vec()),
+                ("x-kept".into(), b"1".to_vec()),
+            ],
+            body: bytes::Bytes::new(),
+            attempts: 0,
+            order_key: None,
+        };
+        let h = request_headers(&up, &ev, 1);
+        assert_eq!(h["x-real-ip"], "192.0.2.1");
+        assert_eq!(h["x-forwarded-for"], "192.0.2.1");
+        assert!(h.get("x-forwarded-host").is_none());
+        assert!(h.get("x-forwarded-proto").is_none());
+        assert_eq!(h["x-kept"], "1");
+        let mut ev = ev;
+        ev.headers
+            .push((identity::LISTENER_PROTO.into(), b"https".to_vec()));
+        let h = request_headers(&up, &ev, 1);
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert!(h.get(identity::LISTENER_PROTO).is_none());
+
+        // A target stored by an earlier version that escapes the base path fails for good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::new();
+        ev.target = "/..\\..\\admin".into();
+        let f = request(&client, &up, &ev, 1, Duration::from_secs(1)).unwrap_err();
+        assert!(
+            !f.retryable && f.error.starts_with("cannot build the delivery URL"),
+            "{f:?}"
+        );
+        // One stored without its leading '/' under a route on "/" goes below the base path.
+        ev.target = "@127.0.0.1:2/x?a=1".into();
+        let r = request(&client, &up, &ev, 1, Duration::from_secs(1))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(r.url().as_str(), "http://127.0.0.1:1/@127.0.0.1:2/x?a=1");
     }
 }

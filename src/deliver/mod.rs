@@ -4,6 +4,8 @@
 
 mod attempt;
 mod backoff;
+pub mod identity;
+pub mod url;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use pingora::services::background::BackgroundService;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-pub use attempt::{Failure, classify, request, target_url, transport_failure};
+pub use attempt::{Failure, classify, request, transport_failure};
 
 use crate::config::{Config, Route, RouteState, Upstream};
 use crate::event::now_ms;

@@ -12,11 +12,13 @@ use super::answer::HOP_BY_HOP;
 use super::sync::Sync;
 use super::{Answer, Gateway, normalize, rules};
 use crate::config::{Config, Mode, ResponseSpec, Route, RouteState};
+use crate::deliver::identity;
 use crate::event::{NewEvent, id, now_ms};
+use crate::limits::head;
 use crate::limits::rate::{self, Decision};
 use crate::limits::{body, client_ip};
 use crate::metrics::{Outcome, RouteMetrics, UNMATCHED};
-use crate::routing::has_dot_segment;
+use crate::routing::path;
 use crate::store::{Accepted, Store};
 use crate::verify::{self, VerifyError};
 
@@ -32,14 +34,9 @@ pub async fn handle<'c>(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
-    if has_dot_segment(&target) {
+    if let Err(e) = path::check(&target) {
         return (
-            Answer::reject(
-                400,
-                Outcome::BadRequest,
-                "path must not contain '.' or '..' segments",
-            )
-            .closing(),
+            Answer::reject(400, Outcome::BadRequest, e.to_string()).closing(),
             &UNMATCHED,
         );
     }
@@ -50,6 +47,9 @@ pub async fn handle<'c>(
         );
     };
     let (route, rest) = (m.route, m.rest.to_string());
+    if let Some(refused) = check_head(session, cfg, route, &target, &rest) {
+        return (refused.closing(), &route.metrics);
+    }
     let client = client_ip(session, cfg);
     // Everything that needs no body comes first: a refused request is not read.
     let answer = match admit(session, gw, cfg, route, client, &rest).await {
@@ -61,6 +61,45 @@ pub async fn handle<'c>(
         }
     };
     (answer, &route.metrics)
+}
+
+/// What must hold of the request head before anything else: a size the upstream will take,
+/// and a target that joins to the upstream's URL (so a 2xx is never given for an event that
+/// cannot be delivered).
+fn check_head(
+    session: &Session,
+    cfg: &Config,
+    route: &Route,
+    target: &str,
+    rest: &str,
+) -> Option<Answer> {
+    let headers = &session.req_header().headers;
+    let max = route.max_header_bytes;
+    if head::bytes(target, headers) > max {
+        return Some(Answer::reject(
+            431,
+            Outcome::HeadersTooLarge,
+            format!("request target and headers exceed {max} bytes"),
+        ));
+    }
+    let most = cfg.server.max_header_count;
+    if headers.len() > most {
+        return Some(Answer::reject(
+            431,
+            Outcome::HeadersTooLarge,
+            format!("more than {most} header fields"),
+        ));
+    }
+    let up = cfg.upstream_of(route)?;
+    crate::deliver::url::join(&up.url, rest)
+        .err()
+        .map(|e| Answer::reject(400, Outcome::BadRequest, e.to_string()))
+}
+
+/// The scheme of the listener the request arrived on (TLS or not), for X-Forwarded-Proto.
+fn listener_proto(session: &Session) -> &'static str {
+    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+    if tls { "https" } else { "http" }
 }
 
 fn client_ip(session: &Session, cfg: &Config) -> IpAddr {
@@ -251,6 +290,10 @@ async fn take(
         return handshake(reply);
     }
     let mut forwarded = forwardable(headers, &route.verifier.check.credential_headers());
+    forwarded.push((
+        identity::LISTENER_PROTO.to_string(),
+        listener_proto(session).as_bytes().to_vec(),
+    ));
     // Verified over the raw bytes above; from here on the event is what the upstream gets.
     let body = if route.normalize {
         let content_type = headers
@@ -392,16 +435,15 @@ fn expects_continue(h: &HeaderMap) -> bool {
 }
 
 /// Headers that travel with the event to the upstream: end-to-end headers only, minus what
-/// hookgate sets itself and the credential meant for hookgate.
+/// hookgate sets itself (including every claim about the client's identity: see `identity`)
+/// and the credential meant for hookgate.
 fn forwardable(h: &HeaderMap, credentials: &[&HeaderName]) -> Vec<(String, Vec<u8>)> {
-    const DROP: [&str; 7] = [
+    const DROP: [&str; 5] = [
         "proxy-authorization",
         "proxy-authenticate",
         "host",
         "content-length",
         "expect",
-        "x-forwarded-for",
-        "forwarded",
     ];
     let listed: Vec<String> = h
         .get_all(http::header::CONNECTION)
@@ -416,6 +458,7 @@ fn forwardable(h: &HeaderMap, credentials: &[&HeaderName]) -> Vec<(String, Vec<u
             !HOP_BY_HOP.contains(&n)
                 && !DROP.contains(&n)
                 && !n.starts_with("x-hookgate-")
+                && !identity::is_identity(n)
                 && !listed.iter().any(|l| l == n)
                 && !credentials.contains(name)
         })
@@ -439,6 +482,10 @@ mod tests {
             ("x-hookgate-attempt", "9"),
             ("host", "h"),
             ("x-forwarded-for", "1.2.3.4"),
+            ("x-real-ip", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+            ("true-client-ip", "1.2.3.4"),
+            ("x-hookgate-listener-proto", "https"),
         ] {
             h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
         }

@@ -104,6 +104,7 @@ impl Sync<'_> {
 
     async fn call(&self, ev: &StoredEvent, timeout: Duration) -> Result<SyncAnswer, Failed> {
         let mut resp = deliver::request(self.client, self.upstream, ev, 1, timeout)
+            .map_err(|f| Failed::Transport(f.error))?
             .send()
             .await
             .map_err(|e| {

@@ -1,6 +1,7 @@
 //! Route lookup by path: a route's path matches itself and everything below it; the longest
 //! match wins.
 
+pub mod path;
 pub mod state;
 
 use std::sync::Arc;
@@ -13,6 +14,8 @@ pub struct Router {
 }
 
 /// A matched route and what follows its path in the request (the sub-path, with its query).
+/// `rest` is empty, or starts with `/` or `?`: the route `/` is the empty prefix, so its rest
+/// is the whole request target (never a bare `x/y` that could be read as a host).
 pub struct Match<'r, 'p> {
     pub route: &'r Arc<Route>,
     pub rest: &'p str,
@@ -31,16 +34,8 @@ impl Router {
 
     /// `path_and_query` is the request target as received (origin form).
     pub fn find<'r, 'p>(&'r self, path_and_query: &'p str) -> Option<Match<'r, 'p>> {
-        let path = path_and_query
-            .split_once('?')
-            .map_or(path_and_query, |(p, _)| p);
         self.routes.iter().find_map(|route| {
-            let rest = path.strip_prefix(route.path.as_str())?;
-            let on_boundary = rest.is_empty() || rest.starts_with('/') || route.path.ends_with('/');
-            on_boundary.then(|| Match {
-                route,
-                rest: &path_and_query[route.path.len()..],
-            })
+            rest_below(&route.path, path_and_query).map(|rest| Match { route, rest })
         })
     }
 
@@ -66,15 +61,15 @@ impl Router {
     }
 }
 
-/// A request path hookgate will not route: dot segments would let the sub-path escape the
-/// upstream's base path once joined to its URL.
-pub fn has_dot_segment(path: &str) -> bool {
-    let path = path.split_once('?').map_or(path, |(p, _)| p);
-    path.split('/').any(|seg| {
-        let lower = seg.to_ascii_lowercase();
-        let decoded = lower.replace("%2e", ".");
-        decoded == "." || decoded == ".."
-    })
+/// What follows `route_path` in `path_and_query`, when the route matches it: empty, or
+/// starting with `/` or `?`.
+pub fn rest_below<'p>(route_path: &str, path_and_query: &'p str) -> Option<&'p str> {
+    let path = path_and_query
+        .split_once('?')
+        .map_or(path_and_query, |(p, _)| p);
+    let prefix = route_path.trim_end_matches('/');
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then(|| &path_and_query[prefix.len()..])
 }
 
 #[cfg(test)]
@@ -105,10 +100,17 @@ mod tests {
     }
 
     #[test]
-    fn dot_segments() {
-        assert!(has_dot_segment("/hooks/a/../b"));
-        assert!(has_dot_segment("/hooks/a/%2E%2e/b"));
-        assert!(has_dot_segment("/hooks/./b"));
-        assert!(!has_dot_segment("/hooks/a..b/c?x=../"));
+    fn root_route_rest_keeps_its_slash() {
+        let r = router(&["/", "/hooks"]);
+        let m = r.find("/@127.0.0.1:9/x?a=1").unwrap();
+        assert_eq!(
+            (m.route.path.as_str(), m.rest),
+            ("/", "/@127.0.0.1:9/x?a=1")
+        );
+        assert_eq!(r.find("/normal/path").unwrap().rest, "/normal/path");
+        assert_eq!(r.find("/").unwrap().rest, "/");
+        assert_eq!(r.find("/?a").unwrap().rest, "/?a");
+        assert_eq!(r.find("/hooks/x").unwrap().route.path, "/hooks");
+        assert_eq!(r.find("/hooksx").unwrap().route.path, "/");
     }
 }

@@ -1,0 +1,116 @@
+//! Headers that claim who the client is, how it connected, or how the request should be read
+//! (address, host, scheme, port, prefix, original URL, client certificate, method override).
+//! An upstream behind hookgate trusts hookgate for these, so a sender's own are never
+//! forwarded: hookgate drops them at intake and again on delivery (events stored by earlier
+//! versions still carry them), and sets the ones it knows itself.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// Stored with an event at intake: the scheme of the listener it arrived on. Names under
+/// `x-hookgate-` are never taken from a sender, so its presence is hookgate's word.
+pub const LISTENER_PROTO: &str = "x-hookgate-listener-proto";
+
+const EXACT: &[&str] = &[
+    "forwarded",
+    "x-forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "client-ip",
+    "true-client-ip",
+    "x-cluster-client-ip",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "x-proxyuser-ip",
+    "cf-connecting-ip",
+    "cf-connecting-ipv6",
+    "cf-ipcountry",
+    "cf-visitor",
+    "fastly-client-ip",
+    "fastly-ssl",
+    "x-host",
+    "x-http-host-override",
+    "x-original-host",
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+    "x-scheme",
+    "x-url-scheme",
+    "front-end-https",
+    "x-arr-ssl",
+    "x-client-cert",
+    "x-client-verify",
+    "ssl-client-cert",
+    "x-ssl-client-cert",
+    "x-ssl-client-verify",
+    "x-ssl-client-dn",
+    "x-ssl-client-s-dn",
+    "x-remote-user",
+    "remote-user",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Whole families: `X-Forwarded-For/Host/Proto/Port/Prefix/Server/Ssl/Client-Cert/User…`,
+/// Envoy's internal control headers, App Engine's and oauth2-proxy's identity headers.
+const PREFIXES: &[&str] = &[
+    "x-forwarded-",
+    "x-envoy-",
+    "x-appengine-",
+    "x-auth-request-",
+    "x-amzn-mtls-",
+];
+
+/// `name` in lowercase (as `HeaderName::as_str` gives it).
+pub fn is_identity(name: &str) -> bool {
+    EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// Sets what hookgate knows about the client on a delivery: its resolved address and the
+/// scheme it used (when the event recorded it).
+pub fn set_known(h: &mut HeaderMap, client_ip: &str, proto: Option<&str>) {
+    if let Ok(v) = HeaderValue::from_str(client_ip) {
+        h.insert(HeaderName::from_static("x-forwarded-for"), v.clone());
+        h.insert(HeaderName::from_static("x-real-ip"), v);
+    }
+    if let Some(p @ ("http" | "https")) = proto {
+        h.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static(if p == "https" { "https" } else { "http" }),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_headers() {
+        for n in [
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+            "x-real-ip",
+            "true-client-ip",
+            "forwarded",
+            "cf-connecting-ip",
+            "x-original-url",
+            "x-envoy-original-path",
+            "x-http-method-override",
+        ] {
+            assert!(is_identity(n), "{n}");
+        }
+        for n in [
+            "content-type",
+            "x-webhook-signature",
+            "user-agent",
+            "x-hookgate-original-content-type",
+        ] {
+            assert!(!is_identity(n), "{n}");
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The URL of a delivery: the upstream's configured URL with the request's sub-path and query,
+//! built structurally (path and query set on a copy of the configured URL) and checked to still
+//! point at that upstream, below its base path. Nothing a sender writes can pick the host.
+
+use reqwest::Url;
+
+use crate::routing::path::{self, PathError};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error("the forwarded path is refused: {0}")]
+    Path(#[from] PathError),
+    #[error("the joined URL leaves the upstream ({0})")]
+    Escapes(&'static str),
+}
+
+/// `base` + `rest`, where `rest` is what follows the route's path in the request: empty, or a
+/// sub-path starting with `/`, and/or `?query`. A `rest` without its leading `/` (stored by
+/// earlier versions under a route on `/`) is read as if it had one.
+pub fn join(base: &Url, rest: &str) -> Result<Url, JoinError> {
+    if rest.is_empty() {
+        return Ok(base.clone());
+    }
+    let (sub, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    let mut url = base.clone();
+    if !sub.is_empty() {
+        let sub = if sub.starts_with('/') {
+            sub.to_string()
+        } else {
+            format!("/{sub}")
+        };
+        path::check(&sub)?;
+        let joined = format!("{}{sub}", base.path().trim_end_matches('/'));
+        url.set_path(&joined);
+    }
+    url.set_query(query);
+    url.set_fragment(None);
+    same_upstream(base, &url)?;
+    Ok(url)
+}
+
+/// The joined URL's scheme, credentials, host and port are the base's, and its path is the
+/// base's path or below it.
+fn same_upstream(base: &Url, url: &Url) -> Result<(), JoinError> {
+    if url.scheme() != base.scheme() {
+        return Err(JoinError::Escapes("scheme"));
+    }
+    if url.host() != base.host() || url.port_or_known_default() != base.port_or_known_default() {
+        return Err(JoinError::Escapes("host or port"));
+    }
+    if url.username() != base.username() || url.password() != base.password() {
+        return Err(JoinError::Escapes("credentials"));
+    }
+    if !below(base.path(), url.path()) {
+        return Err(JoinError::Escapes("base path"));
+    }
+    Ok(())
+}
+
+/// `path` is `base` or a path below it (on a segment boundary).
+pub fn below(base: &str, path: &str) -> bool {
+    if path == base {
+        return true;
+    }
+    let prefix = base.trim_end_matches('/');
+    path.strip_prefix(prefix)
+        .is_some_and(|tail| tail.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    fn j(base: &str, rest: &str) -> Result<String, JoinError> {
+        join(&u(base), rest).map(String::from)
+    }
+
+    #[test]
+    fn joins() {
+        assert_eq!(j("http://h:1/webhooks", "").unwrap(), "http://h:1/webhooks");
+        assert_eq!(
+            j("http://h:1/webhooks", "/sms?x=1").unwrap(),
+            "http://h:1/webhooks/sms?x=1"
+        );
+        assert_eq!(
+            j("http://h:1/webhooks", "?x=1").unwrap(),
+            "http://h:1/webhooks?x=1"
+        );
+        assert_eq!(
+            j("http://h:1/webhooks/", "/a").unwrap(),
+            "http://h:1/webhooks/a"
+        );
+        assert_eq!(j("http://h/", "/a").unwrap(), "http://h/a");
+        assert_eq!(j("http://h", "/").unwrap(), "http://h/");
+        assert_eq!(j("https://h/in", "/").unwrap(), "https://h/in/");
+        // What a sender writes after a route on "/" stays a path.
+        assert_eq!(
+            j("http://h:1/", "/@127.0.0.1:2/x").unwrap(),
+            "http://h:1/@127.0.0.1:2/x"
+        );
+        assert_eq!(
+            j("http://h:1/", "normal/path").unwrap(),
+            "http://h:1/normal/path"
+        );
+        assert_eq!(
+            j("http://h:1/", "@127.0.0.1:2/x").unwrap(),
+            "http://h:1/@127.0.0.1:2/x"
+        );
+        assert_eq!(j("http://u:p@h:1/b", "/x").unwrap(), "http://u:p@h:1/b/x");
+        // A query cannot carry a fragment or a path.
+        assert_eq!(
+            j("http://h/b", "/x?a=1#/../../y").unwrap(),
+            "http://h/b/x?a=1%23/../../y"
+        );
+    }
+
+    #[test]
+    fn refuses_escapes() {
+        for rest in [
+            "/../admin",
+            "/..\\..\\admin",
+            "/%2e%2e/admin",
+            "/a%2f..%2f..%2fadmin",
+            "//evil/x",
+            "/..;/admin",
+            "\\\\evil\\x",
+        ] {
+            assert!(j("http://h:1/hooks/x", rest).is_err(), "{rest:?}");
+        }
+    }
+
+    #[test]
+    fn below_is_on_a_boundary() {
+        assert!(below("/webhooks", "/webhooks"));
+        assert!(below("/webhooks", "/webhooks/a"));
+        assert!(below("/webhooks/", "/webhooks/a"));
+        assert!(below("/", "/a"));
+        assert!(!below("/webhooks", "/webhooksx"));
+        assert!(!below("/webhooks", "/admin"));
+    }
+}

@@ -1,0 +1,201 @@
+//! The one rule for request paths hookgate forwards. The sub-path below a route is appended to
+//! the upstream's base path, and every server between hookgate and the handler decodes and
+//! normalises paths its own way (WHATWG reads `\` as `/`, Tomcat drops `;params`, IIS trims
+//! trailing dots, some frameworks decode twice). Rather than guess each one, a path is refused
+//! unless every reading of it stays below the base path:
+//!
+//! - raw bytes: only RFC 3986 path characters (`A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * + , = : @ /`
+//!   and `%XX`); so no `\`, `;`, space, control or non-ASCII byte;
+//! - escapes: well-formed `%XX` only, never of `/`, `\`, `.`, `%` (double encoding), `;` or a
+//!   control byte, and decoding to valid UTF-8 without look-alikes of `.`, `/` and `\`;
+//! - segments: no `.` or `..` (nor any segment of only dots and spaces), and no empty segment
+//!   (`//`) except a trailing `/`.
+//!
+//! The query is not checked here: it is set as a query, structurally, and cannot move the path.
+
+/// Why a path is refused; the text goes into the 400 answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("path must start with '/'")]
+    NotAbsolute,
+    #[error("path must not contain {0}")]
+    Byte(&'static str),
+    #[error("path must not contain a malformed '%' escape")]
+    BadEscape,
+    #[error("path must not contain an encoded {0}")]
+    Encoded(&'static str),
+    #[error("path must not contain encoded bytes that are not UTF-8")]
+    NotUtf8,
+    #[error("path must not contain a look-alike of '.', '/' or '\\'")]
+    LookAlike,
+    #[error("path must not contain '.' or '..' segments")]
+    DotSegment,
+    #[error("path must not contain empty segments ('//')")]
+    EmptySegment,
+}
+
+/// Checks the path of `path_and_query` (everything before the first `?`).
+pub fn check(path_and_query: &str) -> Result<(), PathError> {
+    let path = path_and_query
+        .split_once('?')
+        .map_or(path_and_query, |(p, _)| p);
+    let Some(body) = path.strip_prefix('/') else {
+        return Err(PathError::NotAbsolute);
+    };
+    for b in path.bytes() {
+        raw_byte(b)?;
+    }
+    let segments: Vec<&str> = body.split('/').collect();
+    let last = segments.len() - 1;
+    for (i, seg) in segments.iter().enumerate() {
+        // "/" alone and a trailing "/" are the only empty segments.
+        if seg.is_empty() && i != last {
+            return Err(PathError::EmptySegment);
+        }
+        let decoded = decode(seg)?;
+        if !decoded.is_empty() && decoded.chars().all(|c| c == '.' || c == ' ') {
+            return Err(PathError::DotSegment);
+        }
+    }
+    Ok(())
+}
+
+fn raw_byte(b: u8) -> Result<(), PathError> {
+    match b {
+        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => Ok(()),
+        b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' => {
+            Ok(())
+        }
+        b',' | b'=' | b':' | b'@' | b'/' | b'%' => Ok(()),
+        b'\\' => Err(PathError::Byte("'\\'")),
+        b';' => Err(PathError::Byte("';'")),
+        0..=0x1f | 0x7f => Err(PathError::Byte("control characters")),
+        0x80.. => Err(PathError::Byte("non-ASCII bytes (percent-encode them)")),
+        _ => Err(PathError::Byte("characters outside RFC 3986 paths")),
+    }
+}
+
+/// Percent-decodes one segment, refusing the escapes that could change how it is split.
+fn decode(seg: &str) -> Result<String, PathError> {
+    let bytes = seg.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let hex = |b: u8| (b as char).to_digit(16);
+        let (Some(hi), Some(lo)) = (
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) else {
+            return Err(PathError::BadEscape);
+        };
+        let b = (hi * 16 + lo) as u8;
+        let what = match b {
+            b'/' => Some("'/'"),
+            b'\\' => Some("'\\'"),
+            b'.' => Some("'.'"),
+            b'%' => Some("'%' (double encoding)"),
+            b';' => Some("';'"),
+            0..=0x1f | 0x7f => Some("control character"),
+            _ => None,
+        };
+        if let Some(what) = what {
+            return Err(PathError::Encoded(what));
+        }
+        out.push(b);
+        i += 3;
+    }
+    let text = String::from_utf8(out).map_err(|_| PathError::NotUtf8)?;
+    if text.chars().any(look_alike) {
+        return Err(PathError::LookAlike);
+    }
+    Ok(text)
+}
+
+/// Characters that Unicode normalisation (NFKC, used by some frameworks) or a lenient decoder
+/// turns into `.`, `/` or `\`.
+fn look_alike(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2024}' // one dot leader
+            | '\u{FE52}' // small full stop
+            | '\u{FF0E}' // fullwidth full stop
+            | '\u{2044}' // fraction slash
+            | '\u{2215}' // division slash
+            | '\u{FF0F}' // fullwidth solidus
+            | '\u{29F5}' // reverse solidus operator
+            | '\u{FE68}' // small reverse solidus
+            | '\u{FF3C}' // fullwidth reverse solidus
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted() {
+        for p in [
+            "/",
+            "/hooks/a",
+            "/hooks/a/",
+            "/hooks/a..b/c?x=../&y=\\",
+            "/hooks/%20x/%C3%A9",
+            "/hooks/@127.0.0.1:1/x",
+            "/hooks/a.b/.well-known",
+            "/hooks/~user/!$&'()*+,=:@",
+        ] {
+            assert_eq!(check(p), Ok(()), "{p}");
+        }
+    }
+
+    #[test]
+    fn refused() {
+        for p in [
+            "",
+            "hooks",
+            "/hooks/a/../b",
+            "/hooks/./b",
+            "/hooks/..",
+            "/hooks/...",
+            "/hooks/..%20",
+            "/hooks/a/%2E%2e/b",
+            "/hooks/%2e",
+            "/hooks/a%2fb",
+            "/hooks/a%2Fb",
+            "/hooks/a%5cb",
+            "/hooks/a%255c",
+            "/hooks/a%3bb",
+            "/hooks/a%00b",
+            "/hooks/a%0d%0ab",
+            "/hooks/a%7f",
+            "/hooks/a%zz",
+            "/hooks/a%2",
+            "/hooks/%c0%ae%c0%ae/x",
+            "/hooks/%ef%bc%8f",
+            "/hooks/%ef%bc%8e%ef%bc%8e",
+            "/hooks/a\\b",
+            "/hooks/..\\..\\admin",
+            "/hooks/a;b",
+            "/hooks/..;/admin",
+            "/hooks//a",
+            "//evil.example/x",
+            "/hooks/a b",
+            "/hooks/a\u{1}",
+            "/hooks/é",
+            "/hooks/a\"b",
+            "/hooks/a<b>",
+            "/hooks/{a}",
+            "/hooks/a|b",
+            "/hooks/a^b",
+            "/hooks/a`b",
+            "/hooks/[::1]",
+        ] {
+            assert!(check(p).is_err(), "{p:?} was accepted");
+        }
+    }
+}
