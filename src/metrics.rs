@@ -33,10 +33,12 @@ pub enum Outcome {
     UpstreamTimeout,
     /// A sync route: the upstream could not be reached.
     UpstreamFailed,
+    /// A sync route: the event ID was used before for a different request.
+    Conflict,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 17] = [
+    pub const ALL: [Outcome; 18] = [
         Outcome::Accepted,
         Outcome::Duplicate,
         Outcome::NotFound,
@@ -54,6 +56,7 @@ impl Outcome {
         Outcome::Relayed,
         Outcome::UpstreamTimeout,
         Outcome::UpstreamFailed,
+        Outcome::Conflict,
     ];
 
     pub fn label(self) -> &'static str {
@@ -75,6 +78,7 @@ impl Outcome {
             Outcome::Relayed => "relayed",
             Outcome::UpstreamTimeout => "upstream_timeout",
             Outcome::UpstreamFailed => "upstream_failed",
+            Outcome::Conflict => "conflict",
         }
     }
 }
