@@ -333,6 +333,76 @@ fn an_admin_listener_beyond_loopback_without_a_token_is_a_config_error() {
     );
 }
 
+/// A hookgate process started from a config of the test's own (the harness binds the admin
+/// listener to loopback); killed when dropped.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_reload_cannot_drop_the_token_of_an_admin_listener_bound_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.toml");
+    let (port, admin) = (free_port(), free_port());
+    let config = |admin_listen: String, token: &str| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"{admin_listen}\"\n{token}\n[store]\npath = \"{}\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n[routes.r]\npath = \"/r\"\nupstream = \"a\"\nverify = {{ scheme = \"none\" }}\n",
+            dir.path().join("data").display()
+        )
+    };
+    std::fs::write(
+        &path,
+        config(
+            format!("0.0.0.0:{admin}"),
+            "admin_token = \"env:ADMIN_TOKEN\"",
+        ),
+    )
+    .unwrap();
+    let _p = Process(
+        Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(["run", "--config"])
+            .arg(&path)
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + WAIT;
+    while http_get_status(admin, "/readyz") != Some(200) {
+        assert!(Instant::now() < deadline, "hookgate did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let c = client();
+    let url = |p: &str| format!("http://127.0.0.1:{admin}{p}");
+    let routes = async |token: Option<&str>| {
+        let mut req = c.get(url("/routes"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap().status().as_u16()
+    };
+    assert_eq!(routes(None).await, 401);
+
+    // The file now says loopback without a token; the listener bound at start is still on
+    // every interface, so the reload is refused and the token still required.
+    std::fs::write(&path, config(format!("127.0.0.1:{admin}"), "")).unwrap();
+    let err = eventually(WAIT, async || {
+        let (_, h) = get_json(&c, &url("/healthz")).await;
+        h["last_reload_error"].as_str().map(String::from)
+    })
+    .await
+    .expect("reload refused");
+    assert!(err.contains("server.admin_token is required"), "{err}");
+    assert_eq!(routes(None).await, 401);
+    assert_eq!(routes(Some(ADMIN_TOKEN)).await, 200);
+}
+
 async fn admin_call(
     c: &reqwest::Client,
     gw: &Gateway,

@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +19,7 @@ use pingora::services::background::BackgroundService;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use super::{Config, effective, load};
+use super::{Config, effective, exposure, load};
 use crate::metrics::METRICS;
 use crate::server::Lifecycle;
 
@@ -29,17 +30,47 @@ pub struct Reloader {
     config: Arc<ArcSwap<Config>>,
     path: PathBuf,
     life: Arc<Lifecycle>,
+    /// The admin address bound at start: `server.admin_listen` changes only with a restart.
+    admin_bound: SocketAddr,
 }
 
 impl Reloader {
     pub fn new(config: Arc<ArcSwap<Config>>, path: PathBuf, life: Arc<Lifecycle>) -> Reloader {
-        Reloader { config, path, life }
+        let admin_bound = config.load().server.admin_listen;
+        Reloader {
+            config,
+            path,
+            life,
+            admin_bound,
+        }
+    }
+
+    fn failed(&self, why: &str, error: String) -> bool {
+        METRICS.reloads.with_label_values(&["error"]).inc();
+        tracing::error!(trigger = why, %error, "config reload failed; keeping the running config");
+        self.life.set_reload_error(Some(error));
+        false
     }
 
     /// Loads the file and swaps it in; returns whether the running config changed.
     pub fn reload(&self, why: &str) -> bool {
         match load(&self.path) {
             Ok(new) => {
+                // The token rule holds for the listener actually bound: a file that moves
+                // admin_listen to loopback and drops the token must not open the running
+                // 0.0.0.0 listener.
+                if let Some(e) = exposure::admin_without_token(
+                    self.admin_bound,
+                    new.server.admin_token.is_some(),
+                ) {
+                    return self.failed(
+                        why,
+                        format!(
+                            "{}: {e} (it was bound at start; server.admin_listen changes only with a restart)",
+                            self.path.display()
+                        ),
+                    );
+                }
                 self.life.set_reload_error(None);
                 let old = self.config.load();
                 // The effective hash, not the file's: a rotated secret file with the same
@@ -65,12 +96,7 @@ impl Reloader {
                 self.config.store(Arc::new(new));
                 true
             }
-            Err(e) => {
-                METRICS.reloads.with_label_values(&["error"]).inc();
-                tracing::error!(trigger = why, error = %e, "config reload failed; keeping the running config");
-                self.life.set_reload_error(Some(e.to_string()));
-                false
-            }
+            Err(e) => self.failed(why, e.to_string()),
         }
     }
 }
