@@ -35,10 +35,12 @@ pub enum Outcome {
     UpstreamTimeout,
     /// A sync route: the upstream could not be reached.
     UpstreamFailed,
+    /// A sync route: the event ID was used before for a different request.
+    Conflict,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 18] = [
+    pub const ALL: [Outcome; 19] = [
         Outcome::Accepted,
         Outcome::Duplicate,
         Outcome::NotFound,
@@ -57,6 +59,7 @@ impl Outcome {
         Outcome::Relayed,
         Outcome::UpstreamTimeout,
         Outcome::UpstreamFailed,
+        Outcome::Conflict,
     ];
 
     pub fn label(self) -> &'static str {
@@ -79,6 +82,7 @@ impl Outcome {
             Outcome::Relayed => "relayed",
             Outcome::UpstreamTimeout => "upstream_timeout",
             Outcome::UpstreamFailed => "upstream_failed",
+            Outcome::Conflict => "conflict",
         }
     }
 }

@@ -20,7 +20,7 @@ use pingora::services::listening::Service;
 use crate::admin::Admin;
 use crate::config::reload::Reloader;
 use crate::config::{self, Config, LoadError, StoreKind};
-use crate::deliver::Delivery;
+use crate::deliver::{Delivery, UpstreamLimits};
 use crate::event::now_ms;
 use crate::limits::rate::RateLimits;
 use crate::metrics::METRICS;
@@ -117,6 +117,8 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let life = Arc::new(Lifecycle::default());
     let states = Arc::new(RouteStates::default());
     let limits = Arc::new(RateLimits::new());
+    // One concurrency limit per upstream for deliveries and sync calls alike.
+    let upstream_limits = Arc::new(UpstreamLimits::default());
 
     let mut proxy = http_proxy_service(
         &server.configuration,
@@ -125,6 +127,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
             store.clone(),
             states.clone(),
             limits.clone(),
+            upstream_limits.clone(),
         ),
     );
     proxy.add_tcp(&listen.to_string());
@@ -163,6 +166,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
             store.clone(),
             states,
             life.deliveries_drained.clone(),
+            upstream_limits,
         ),
     );
     delivery.threads = Some(delivery_threads);

@@ -179,8 +179,9 @@ async fn sync_route_relays_answers_replays_duplicates_and_times_out() {
         "hookgate's credential stays here"
     );
 
-    // A duplicate gets the first answer; the upstream is not called again.
-    let dup = post(&c, &gw.url("/flow"), &auth, body).await;
+    // A duplicate (the same request again) gets the first answer; the upstream is not called
+    // again.
+    let dup = post(&c, &gw.url("/flow?x=1"), &auth, body).await;
     assert_eq!(dup.status(), 201);
     assert_eq!(header(&dup, "x-flow"), Some("run-1"));
     assert_eq!(header(&dup, "idempotent-replayed"), Some("true"));

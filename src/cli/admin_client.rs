@@ -24,26 +24,49 @@ pub struct Target {
 
 impl Target {
     pub fn client(self) -> Result<AdminClient, ClientError> {
-        let base = admin_base(self.admin.as_deref(), self.config.as_deref())
-            .map_err(ClientError::Config)?;
-        AdminClient::new(&base, self.token)
+        let doc = match self.config.as_deref() {
+            Some(p) => Some(read_config(p).map_err(ClientError::Config)?),
+            None => None,
+        };
+        let base = admin_base(self.admin.as_deref(), doc.as_ref());
+        // The token from the environment wins; else the config's own `server.admin_token`
+        // reference (a `file:` secret in a pod, say), resolved as the server resolves it.
+        let token = match (self.token, &doc) {
+            (Some(t), _) => Some(t),
+            (None, Some(doc)) => config_token(doc).map_err(ClientError::Config)?,
+            (None, None) => None,
+        };
+        AdminClient::new(&base, token)
     }
 }
 
-/// The admin URL, reading `server.admin_listen` without resolving the file's secrets (which
-/// this command does not need).
-fn admin_base(admin: Option<&str>, config: Option<&Path>) -> Result<String, String> {
-    if let Some(a) = admin {
-        return Ok(a.to_string());
-    }
-    let Some(path) = config else {
-        return Ok("http://127.0.0.1:9180".to_string());
-    };
+/// The config file as a plain TOML table: the admin client needs two keys of it, not a full
+/// load (which would resolve every secret of every route).
+fn read_config(path: &Path) -> Result<toml::Table, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let doc: toml::Table =
-        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-    let addr = doc
+    toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))
+}
+
+fn config_token(doc: &toml::Table) -> Result<Option<String>, String> {
+    let Some(reference) = doc
         .get("server")
+        .and_then(|s| s.get("admin_token"))
+        .and_then(|v| v.as_str())
+    else {
+        return Ok(None);
+    };
+    crate::config::resolve_secret(reference)
+        .map(|s| Some(s.expose_str().into_owned()))
+        .map_err(|e| format!("server.admin_token: {e} (or set the token's environment variable, HOOKGATE_ADMIN_TOKEN by default)"))
+}
+
+/// The admin URL: `--admin`, else `server.admin_listen` of the config, else the default.
+fn admin_base(admin: Option<&str>, doc: Option<&toml::Table>) -> String {
+    if let Some(a) = admin {
+        return a.to_string();
+    }
+    let addr = doc
+        .and_then(|d| d.get("server"))
         .and_then(|s| s.get("admin_listen"))
         .and_then(|v| v.as_str())
         .unwrap_or("127.0.0.1:9180");
@@ -51,7 +74,7 @@ fn admin_base(admin: Option<&str>, config: Option<&Path>) -> Result<String, Stri
     let addr = addr
         .replace("0.0.0.0:", "127.0.0.1:")
         .replace("[::]:", "[::1]:");
-    Ok(format!("http://{addr}"))
+    format!("http://{addr}")
 }
 
 pub struct AdminClient {
@@ -99,6 +122,14 @@ impl AdminClient {
         let resp = req.send().await.map_err(unreachable)?;
         let status = resp.status().as_u16();
         let body = resp.text().await.map_err(unreachable)?;
+        if status == 401 {
+            return Err(ClientError::Refused {
+                status,
+                body: format!(
+                    "{body} (the admin token is read from HOOKGATE_ADMIN_TOKEN, another variable named by --token-env, or --config's server.admin_token)"
+                ),
+            });
+        }
         if !(200..300).contains(&status) {
             return Err(ClientError::Refused { status, body });
         }

@@ -14,6 +14,7 @@ use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
+use super::effective::Material;
 use super::file::{
     FileConfig, RouteFile, SecretEntry, ServerFile, SignFile, StoreFile, Text, TlsFile,
     UpstreamFile, VerifyFile,
@@ -82,6 +83,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
         text,
         errors: Vec::new(),
         warnings: Vec::new(),
+        material: Material::default(),
     };
     let file: FileConfig = match toml::from_str(text) {
         Ok(f) => f,
@@ -115,6 +117,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
         Some(server) if c.errors.is_empty() => Ok(Config {
             source: path.to_path_buf(),
             hash: hex::encode(Sha256::digest(text.as_bytes())),
+            effective_hash: c.material.hash(text),
+            secret_files: c.material.files(),
             server,
             store,
             upstreams,
@@ -130,6 +134,8 @@ struct Checker<'a> {
     text: &'a str,
     errors: Vec<ConfigError>,
     warnings: Vec<String>,
+    /// Every secret resolved, for the effective hash and the secret files to watch.
+    material: Material,
 }
 
 /// This replica's default consumer name: host name and process ID.
@@ -241,7 +247,11 @@ impl Checker<'_> {
     }
 
     fn secret(&mut self, t: &Text, what: &str) -> Option<Secret> {
-        match secret::resolve(t.get_ref()) {
+        let resolved = secret::resolve(t.get_ref());
+        if let Ok(Resolved::Secret(s) | Resolved::Literal(s)) = &resolved {
+            self.material.add(t.get_ref(), s);
+        }
+        match resolved {
             Ok(Resolved::Secret(s)) => Some(s),
             Ok(Resolved::Literal(s)) => {
                 let (line, _) = self.position(t.span());
@@ -292,6 +302,14 @@ impl Checker<'_> {
             self.error(
                 s.admin_listen.as_ref().map_or(span.clone(), |t| t.span()),
                 "server.admin_listen must differ from server.listen",
+            );
+        }
+        if let Some(a) = admin_listen
+            && let Some(e) = super::exposure::admin_without_token(a, s.admin_token.is_some())
+        {
+            self.error(
+                s.admin_listen.as_ref().map_or(span.clone(), |t| t.span()),
+                e,
             );
         }
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get()) as i64;

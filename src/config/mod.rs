@@ -1,6 +1,8 @@
 //! Configuration: the typed model the program uses, loaded from the TOML file format
 //! (`file`), validated as a whole (`load`), and swapped atomically on reload (`reload`).
 
+pub mod effective;
+mod exposure;
 mod file;
 pub mod header_limit;
 mod load;
@@ -30,6 +32,11 @@ pub struct Config {
     pub source: PathBuf,
     /// SHA-256 of the file's bytes, reported on /healthz so operators can tell what runs.
     pub hash: String,
+    /// Changes with the file or any secret value it resolves (`effective`): compared by the
+    /// reload, reported on /healthz. Never a plain hash of a secret.
+    pub effective_hash: String,
+    /// `file:` secrets the config reads; their directories are watched like the config's.
+    pub secret_files: Vec<PathBuf>,
     pub server: ServerConfig,
     pub store: StoreConfig,
     pub upstreams: BTreeMap<String, Arc<Upstream>>,
@@ -275,6 +282,14 @@ impl Route {
             order_key: None,
             metrics: crate::metrics::METRICS.route(name),
         }
+    }
+}
+
+/// Resolves one secret reference (`env:NAME`, `file:PATH`, or a literal) outside a full load:
+/// the CLI's admin client reads `server.admin_token` with it. Errors name the reference only.
+pub fn resolve_secret(reference: &str) -> Result<Secret, String> {
+    match secret::resolve(reference)? {
+        secret::Resolved::Secret(s) | secret::Resolved::Literal(s) => Ok(s),
     }
 }
 

@@ -1,9 +1,14 @@
-//! Hot reload: on a change of the config file (watched through its directory, since editors
-//! and Kubernetes replace files by rename) or on SIGHUP, load and validate the file, then swap
-//! it in atomically. A file that does not validate changes nothing but the error report.
+//! Hot reload: on a change of the config file or of a `file:` secret it reads (each watched
+//! through its directory, since editors and Kubernetes replace files by rename or by swapping a
+//! `..data` symlink) or on SIGHUP, load and validate the file, resolving every secret again,
+//! then swap it in atomically. A file that does not validate changes nothing but the error
+//! report. `env:` secrets cannot change without a restart: the environment is fixed at start.
 
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -14,7 +19,7 @@ use pingora::services::background::BackgroundService;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use super::{Config, load};
+use super::{Config, effective, exposure, load};
 use crate::metrics::METRICS;
 use crate::server::Lifecycle;
 
@@ -25,20 +30,52 @@ pub struct Reloader {
     config: Arc<ArcSwap<Config>>,
     path: PathBuf,
     life: Arc<Lifecycle>,
+    /// The admin address bound at start: `server.admin_listen` changes only with a restart.
+    admin_bound: SocketAddr,
 }
 
 impl Reloader {
     pub fn new(config: Arc<ArcSwap<Config>>, path: PathBuf, life: Arc<Lifecycle>) -> Reloader {
-        Reloader { config, path, life }
+        let admin_bound = config.load().server.admin_listen;
+        Reloader {
+            config,
+            path,
+            life,
+            admin_bound,
+        }
+    }
+
+    fn failed(&self, why: &str, error: String) -> bool {
+        METRICS.reloads.with_label_values(&["error"]).inc();
+        tracing::error!(trigger = why, %error, "config reload failed; keeping the running config");
+        self.life.set_reload_error(Some(error));
+        false
     }
 
     /// Loads the file and swaps it in; returns whether the running config changed.
     pub fn reload(&self, why: &str) -> bool {
         match load(&self.path) {
             Ok(new) => {
+                // The token rule holds for the listener actually bound: a file that moves
+                // admin_listen to loopback and drops the token must not open the running
+                // 0.0.0.0 listener.
+                if let Some(e) = exposure::admin_without_token(
+                    self.admin_bound,
+                    new.server.admin_token.is_some(),
+                ) {
+                    return self.failed(
+                        why,
+                        format!(
+                            "{}: {e} (it was bound at start; server.admin_listen changes only with a restart)",
+                            self.path.display()
+                        ),
+                    );
+                }
                 self.life.set_reload_error(None);
                 let old = self.config.load();
-                if new.hash == old.hash {
+                // The effective hash, not the file's: a rotated secret file with the same
+                // config text is a change.
+                if new.effective_hash == old.effective_hash {
                     return false;
                 }
                 METRICS.reloads.with_label_values(&["success"]).inc();
@@ -48,15 +85,52 @@ impl Reloader {
                 for field in restart_only_changes(&old, &new) {
                     tracing::warn!(%field, "changed in the config file; takes effect only after a restart");
                 }
-                tracing::info!(trigger = why, hash = %new.hash, "config reloaded");
+                let secrets_only = new.hash == old.hash;
+                tracing::info!(
+                    trigger = why,
+                    hash = %new.hash,
+                    effective_hash = %new.effective_hash,
+                    secrets_only,
+                    "config reloaded"
+                );
                 self.config.store(Arc::new(new));
                 true
             }
-            Err(e) => {
-                METRICS.reloads.with_label_values(&["error"]).inc();
-                tracing::error!(trigger = why, error = %e, "config reload failed; keeping the running config");
-                self.life.set_reload_error(Some(e.to_string()));
-                false
+            Err(e) => self.failed(why, e.to_string()),
+        }
+    }
+}
+
+impl Reloader {
+    /// Watches the directories of the config file and of the running config's secret files
+    /// (a reload may have added or dropped some), and tells the watcher which names matter.
+    fn watch(
+        &self,
+        watcher: Option<&mut notify::RecommendedWatcher>,
+        watched: &mut HashSet<PathBuf>,
+        names: &Mutex<HashSet<OsString>>,
+    ) {
+        let (dirs, wanted) = effective::watch_set(&self.path, &self.config.load().secret_files);
+        if let Ok(mut n) = names.lock() {
+            *n = wanted.into_iter().collect();
+        }
+        let Some(w) = watcher else { return };
+        let dirs: HashSet<PathBuf> = dirs.into_iter().collect();
+        for gone in watched.difference(&dirs).cloned().collect::<Vec<_>>() {
+            let _ = w.unwatch(&gone);
+            watched.remove(&gone);
+        }
+        for dir in dirs {
+            if watched.contains(&dir) {
+                continue;
+            }
+            match w.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    watched.insert(dir);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, dir = %dir.display(), "cannot watch a directory of the config or its secret files; reload on SIGHUP for changes there")
+                }
             }
         }
     }
@@ -91,42 +165,44 @@ impl BackgroundService for Reloader {
             }
         };
         let (tx, mut changes) = mpsc::channel::<()>(1);
-        // Changes to the file, or (Kubernetes) to the `..data` symlink a mounted ConfigMap is
-        // updated through; the file's own name never shows up in those events.
-        let name = self.path.file_name().map(|n| n.to_os_string());
+        // Changes to the config file or a secret file, or (Kubernetes) to the `..data` symlink
+        // a mounted ConfigMap or Secret is updated through; the file's own name never shows up
+        // in those events. The names change with the config, hence shared.
+        let names: Arc<Mutex<HashSet<OsString>>> = Arc::default();
+        let wanted = names.clone();
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             let relevant = |p: &std::path::PathBuf| {
-                let n = p.file_name().map(|n| n.to_os_string());
-                n == name || n.is_some_and(|n| n.to_string_lossy().starts_with(".."))
+                p.file_name().is_some_and(|n| {
+                    n.to_string_lossy().starts_with("..")
+                        || wanted.lock().map(|w| w.contains(n)).unwrap_or(true)
+                })
             };
             if res.is_ok_and(|ev| !ev.kind.is_access() && ev.paths.iter().any(relevant)) {
                 // A change already pending covers this one.
                 let _ = tx.try_send(());
             }
         });
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let _watcher = match watcher
-            .and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w))
-        {
+        let mut watcher = match watcher {
             Ok(w) => Some(w),
             Err(e) => {
-                tracing::error!(error = %e, dir = %dir.display(), "cannot watch the config directory; reload on SIGHUP only");
+                tracing::error!(error = %e, "cannot watch the config and secret files; reload on SIGHUP only");
                 None
             }
         };
+        let mut watched = HashSet::new();
+        self.watch(watcher.as_mut(), &mut watched, &names);
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                     self.reload("SIGHUP");
+                    self.watch(watcher.as_mut(), &mut watched, &names);
                 }
                 Some(()) = changes.recv() => {
                     tokio::time::sleep(DEBOUNCE).await;
                     while changes.try_recv().is_ok() {}
                     self.reload("file change");
+                    self.watch(watcher.as_mut(), &mut watched, &names);
                 }
             }
         }

@@ -5,9 +5,9 @@
 mod attempt;
 mod backoff;
 pub mod identity;
+mod limits;
 pub mod url;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,10 +16,10 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 pub use attempt::{Failure, classify, request, transport_failure};
+pub use limits::UpstreamLimits;
 
 use crate::config::{Config, Route, RouteState, Upstream};
 use crate::event::now_ms;
@@ -38,6 +38,8 @@ pub struct Delivery {
     states: Arc<RouteStates>,
     /// Set once in-flight attempts have finished after shutdown began.
     drained: Arc<AtomicBool>,
+    /// Shared with sync calls: both count against an upstream's `concurrency`.
+    limits: Arc<UpstreamLimits>,
 }
 
 impl Delivery {
@@ -46,12 +48,14 @@ impl Delivery {
         store: Arc<dyn Store>,
         states: Arc<RouteStates>,
         drained: Arc<AtomicBool>,
+        limits: Arc<UpstreamLimits>,
     ) -> Delivery {
         Delivery {
             config,
             store,
             states,
             drained,
+            limits,
         }
     }
 
@@ -76,23 +80,6 @@ pub fn http_client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-/// One semaphore per upstream, rebuilt when its concurrency changes on reload.
-#[derive(Default)]
-struct Limits(HashMap<String, (usize, Arc<Semaphore>)>);
-
-impl Limits {
-    fn get(&mut self, up: &Upstream) -> Arc<Semaphore> {
-        let entry = self
-            .0
-            .entry(up.name.clone())
-            .or_insert_with(|| (up.concurrency, Arc::new(Semaphore::new(up.concurrency))));
-        if entry.0 != up.concurrency {
-            *entry = (up.concurrency, Arc::new(Semaphore::new(up.concurrency)));
-        }
-        entry.1.clone()
-    }
-}
-
 #[async_trait]
 impl BackgroundService for Delivery {
     async fn start(&self, mut shutdown: ShutdownWatch) {
@@ -105,13 +92,12 @@ impl BackgroundService for Delivery {
             }
         };
         let work = self.store.work_signal();
-        let mut limits = Limits::default();
         let mut tasks = JoinSet::new();
         let mut turn = 0usize;
         let mut states_read = None;
         while !*shutdown.borrow() {
             self.refresh_states(&mut states_read).await;
-            let next = self.dispatch(&client, &mut limits, &mut tasks, turn).await;
+            let next = self.dispatch(&client, &mut tasks, turn).await;
             turn = turn.wrapping_add(1);
             let sleep = tokio::time::sleep(next.saturating_duration_since(Instant::now()));
             tokio::select! {
@@ -130,7 +116,6 @@ impl Delivery {
     async fn dispatch(
         &self,
         client: &reqwest::Client,
-        limits: &mut Limits,
         tasks: &mut JoinSet<()>,
         turn: usize,
     ) -> Instant {
@@ -149,7 +134,7 @@ impl Delivery {
             let Some(up) = cfg.upstream_of(route) else {
                 continue;
             };
-            let sem = limits.get(up);
+            let sem = self.limits.get(up);
             let sharing = routes
                 .iter()
                 .filter(|r| r.upstream == route.upstream)

@@ -348,6 +348,7 @@ async fn take(
                 store: gw.store.as_ref(),
                 route,
                 upstream,
+                limits: &gw.upstream_limits,
                 timeout,
                 timeout_status,
                 retry_after: cfg.server.retry_after,

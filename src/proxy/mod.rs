@@ -17,6 +17,7 @@ use pingora::prelude::{Error, ErrorType, HttpPeer};
 use pingora::proxy::{ProxyHttp, Session};
 
 use crate::config::Config;
+use crate::deliver::UpstreamLimits;
 use crate::limits::rate::RateLimits;
 use crate::metrics::METRICS;
 use crate::routing::state::RouteStates;
@@ -29,6 +30,8 @@ pub struct Gateway {
     store: Arc<dyn Store>,
     states: Arc<RouteStates>,
     limits: Arc<RateLimits>,
+    /// Per-upstream concurrency, shared with the delivery service.
+    upstream_limits: Arc<UpstreamLimits>,
     /// For sync routes; made on first use, on the proxy's runtime where it is used.
     client: OnceLock<Option<reqwest::Client>>,
 }
@@ -39,12 +42,14 @@ impl Gateway {
         store: Arc<dyn Store>,
         states: Arc<RouteStates>,
         limits: Arc<RateLimits>,
+        upstream_limits: Arc<UpstreamLimits>,
     ) -> Gateway {
         Gateway {
             config,
             store,
             states,
             limits,
+            upstream_limits,
             client: OnceLock::new(),
         }
     }

@@ -1,18 +1,22 @@
 //! Sync routes: the verified request goes to the upstream now, and its answer goes back to the
 //! sender. A duplicate (the same event ID within `dedup_ttl`) gets the first answer again
-//! without a second upstream call, as with an idempotency key. A 5xx, a timeout or a failure
-//! is not kept: the sender's retry calls the upstream again.
+//! without a second upstream call, as with an idempotency key — but only when it is the same
+//! request (body, sub-path and query, content type): the same ID with anything else gets `409`,
+//! never the answer meant for another request. A 5xx, a timeout or a failure is not kept: the
+//! sender's retry calls the upstream again. A sync call counts against its upstream's
+//! `concurrency` like a delivery; when the limit is full it waits, within `sync_timeout`.
 
 use std::time::{Duration, Instant};
 
 use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
 
 use super::Answer;
 use crate::config::{Route, Upstream};
-use crate::deliver;
+use crate::deliver::{self, UpstreamLimits};
 use crate::event::NewEvent;
 use crate::metrics::Outcome;
-use crate::store::{Store, StoredEvent, SyncAnswer, SyncSlot};
+use crate::store::{RequestDigest, Store, StoredEvent, SyncAnswer, SyncSlot};
 
 /// Largest upstream answer relayed (and kept for duplicates).
 const MAX_ANSWER: usize = 4 << 20;
@@ -27,6 +31,7 @@ pub struct Sync<'a> {
     pub store: &'a dyn Store,
     pub route: &'a Route,
     pub upstream: &'a Upstream,
+    pub limits: &'a UpstreamLimits,
     pub timeout: Duration,
     pub timeout_status: u16,
     pub retry_after: Duration,
@@ -34,21 +39,51 @@ pub struct Sync<'a> {
 
 enum Failed {
     Timeout,
+    /// The upstream's concurrency limit stayed full for the whole `sync_timeout`.
+    Busy,
     Transport(String),
+}
+
+/// What makes two sync requests the same request: what the upstream would be sent, minus the
+/// headers that legitimately change between a sender's retries (signatures, timestamps).
+/// Length-prefixed, so that no two different requests hash the same input.
+pub fn request_digest(ev: &NewEvent) -> RequestDigest {
+    let content_type = ev
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map_or(&[][..], |(_, v)| v.as_slice());
+    let mut h = Sha256::new();
+    h.update(b"hookgate sync request v1\0");
+    for part in [ev.target.as_bytes(), content_type, &ev.body[..]] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    RequestDigest(h.finalize().into())
 }
 
 impl Sync<'_> {
     pub async fn relay(&self, ev: NewEvent) -> Answer {
         let deadline = Instant::now() + self.timeout;
         let route = &self.route.name;
+        let digest = request_digest(&ev);
         loop {
             match self
                 .store
-                .sync_claim(route, &ev.event_id, self.timeout + CLAIM_MARGIN)
+                .sync_claim(route, &ev.event_id, &digest, self.timeout + CLAIM_MARGIN)
                 .await
             {
                 Err(e) => return Answer::unavailable(&e, self.retry_after),
                 Ok(SyncSlot::New) => break,
+                // As idempotency-key APIs do: a key reused for another request is a conflict.
+                Ok(SyncSlot::Mismatch) => {
+                    tracing::debug!(route = %route, event_id = %ev.event_id, "sync event ID reused with a different request");
+                    return Answer::reject(
+                        409,
+                        Outcome::Conflict,
+                        "this event ID was already used for a different request (body, path, query or content type)",
+                    );
+                }
                 Ok(SyncSlot::Answered(a)) => {
                     return Answer::relayed(a, Outcome::Duplicate).header(
                         http::HeaderName::from_static("idempotent-replayed"),
@@ -69,17 +104,14 @@ impl Sync<'_> {
             }
         }
         let ev = StoredEvent::from_new(ev);
-        let left = deadline.saturating_duration_since(Instant::now());
-        let result = tokio::time::timeout(left, self.call(&ev, left))
-            .await
-            .unwrap_or(Err(Failed::Timeout));
+        let result = self.limited_call(&ev, deadline).await;
         let keep = match &result {
             Ok(a) if a.status < 500 => Some(a.clone()),
             _ => None,
         };
         if let Err(e) = self
             .store
-            .sync_finish(route, &ev.event_id, keep, self.route.dedup_ttl)
+            .sync_finish(route, &ev.event_id, &digest, keep, self.route.dedup_ttl)
             .await
         {
             // The sender has its answer; a duplicate would call the upstream again.
@@ -95,11 +127,42 @@ impl Sync<'_> {
                     crate::config::units::fmt_duration(self.timeout)
                 ),
             ),
+            Err(Failed::Busy) => Answer::reject(
+                self.timeout_status,
+                Outcome::UpstreamTimeout,
+                format!(
+                    "the upstream's concurrency limit ({}) stayed full for {}",
+                    self.upstream.concurrency,
+                    crate::config::units::fmt_duration(self.timeout)
+                ),
+            ),
             Err(Failed::Transport(why)) => {
                 tracing::warn!(route = %route, error = %why, "sync upstream failed");
                 Answer::reject(502, Outcome::UpstreamFailed, why)
             }
         }
+    }
+
+    /// The call, within the upstream's concurrency limit (shared with deliveries) and the
+    /// deadline: waiting for a free slot counts against `sync_timeout`.
+    async fn limited_call(
+        &self,
+        ev: &StoredEvent,
+        deadline: Instant,
+    ) -> Result<SyncAnswer, Failed> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let sem = self.limits.get(self.upstream);
+        let permit = match tokio::time::timeout(left, sem.acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => return Err(Failed::Transport("upstream limiter closed".into())),
+            Err(_) => return Err(Failed::Busy),
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let result = tokio::time::timeout(left, self.call(ev, left))
+            .await
+            .unwrap_or(Err(Failed::Timeout));
+        drop(permit);
+        result
     }
 
     async fn call(&self, ev: &StoredEvent, timeout: Duration) -> Result<SyncAnswer, Failed> {

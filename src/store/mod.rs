@@ -5,6 +5,7 @@
 pub mod embedded;
 mod record;
 pub mod redis;
+pub mod sync_record;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tokio::sync::Notify;
 
 use crate::config::RouteState;
 use crate::event::NewEvent;
+pub use sync_record::RequestDigest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepted {
@@ -112,6 +114,9 @@ pub enum SyncSlot {
     InProgress,
     /// Answered before: this is the answer.
     Answered(SyncAnswer),
+    /// The event ID was claimed or answered for a different request (another body, path or
+    /// query): that answer is not this request's.
+    Mismatch,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,11 +240,13 @@ pub trait Store: Send + Sync {
 
     async fn set_route_state(&self, route: &str, state: StateOverride) -> Result<(), StoreError>;
 
-    /// Claims a sync request's event ID for `ttl`, or says who has it.
+    /// Claims a sync request's event ID for `ttl`, or says who has it (`digest`: what the
+    /// request was, kept with the claim and the answer; see `sync_record`).
     async fn sync_claim(
         &self,
         route: &str,
         event_id: &str,
+        digest: &RequestDigest,
         ttl: Duration,
     ) -> Result<SyncSlot, StoreError>;
 
@@ -249,6 +256,7 @@ pub trait Store: Send + Sync {
         &self,
         route: &str,
         event_id: &str,
+        digest: &RequestDigest,
         answer: Option<SyncAnswer>,
         ttl: Duration,
     ) -> Result<(), StoreError>;

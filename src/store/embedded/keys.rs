@@ -88,8 +88,9 @@ pub fn parse_queue_value(v: &[u8]) -> Option<(u64, Option<String>)> {
     Some((received, (!key.is_empty()).then(|| key.to_string())))
 }
 
-/// `answers`: route \0 event_id (as `dedup`) → tag, expires_ms, answer. The tag is
-/// `ANSWER_CLAIMED` while the upstream is being called, `ANSWER_READY` once it answered.
+/// `answers`: route \0 event_id (as `dedup`) → tag, expires_ms, record (`store::sync_record`:
+/// the request's digest, and the answer once there is one). The tag is `ANSWER_CLAIMED` while
+/// the upstream is being called, `ANSWER_READY` once it answered.
 pub const ANSWER_CLAIMED: u8 = 0;
 pub const ANSWER_READY: u8 = 1;
 

@@ -40,8 +40,8 @@ use self::index::{Effect, Index};
 use self::writer::{Op, Writer};
 use super::record::{FORMAT, Phase, READS, Record};
 use super::{
-    Accepted, EventView, Leased, Outcome, Page, Replay, RouteStats, State, StateOverride, Store,
-    StoreError, StoredEvent, SyncAnswer, SyncSlot,
+    Accepted, EventView, Leased, Outcome, Page, Replay, RequestDigest, RouteStats, State,
+    StateOverride, Store, StoreError, StoredEvent, SyncAnswer, SyncSlot,
 };
 use crate::event::{NewEvent, now_ms};
 
@@ -510,9 +510,10 @@ impl Store for Embedded {
         &self,
         route: &str,
         event_id: &str,
+        digest: &RequestDigest,
         ttl: Duration,
     ) -> Result<SyncSlot, StoreError> {
-        self.call(|tx| Op::SyncClaim(keys::dedup(route, event_id), ttl, tx))
+        self.call(|tx| Op::SyncClaim(keys::dedup(route, event_id), *digest, ttl, tx))
             .await
     }
 
@@ -520,10 +521,11 @@ impl Store for Embedded {
         &self,
         route: &str,
         event_id: &str,
+        digest: &RequestDigest,
         answer: Option<SyncAnswer>,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        self.call(|tx| Op::SyncFinish(keys::dedup(route, event_id), answer, ttl, tx))
+        self.call(|tx| Op::SyncFinish(keys::dedup(route, event_id), *digest, answer, ttl, tx))
             .await
     }
 

@@ -349,24 +349,29 @@ async fn one_event_per_order_key_at_a_time_across_reopen() {
     assert_eq!(s.stats(&[]).await.unwrap()[0].pending, 2);
 }
 
+const D: RequestDigest = RequestDigest([7; 32]);
+
 #[tokio::test]
 async fn sync_answers_are_claimed_kept_and_expire() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), 100);
     let ttl = Duration::from_millis(300);
-    assert_eq!(s.sync_claim("r", "e", ttl).await.unwrap(), SyncSlot::New);
     assert_eq!(
-        s.sync_claim("r", "e", ttl).await.unwrap(),
+        s.sync_claim("r", "e", &D, ttl).await.unwrap(),
+        SyncSlot::New
+    );
+    assert_eq!(
+        s.sync_claim("r", "e", &D, ttl).await.unwrap(),
         SyncSlot::InProgress
     );
     assert_eq!(
-        s.sync_claim("other", "e", ttl).await.unwrap(),
+        s.sync_claim("other", "e", &D, ttl).await.unwrap(),
         SyncSlot::New
     );
     // Given up (a 5xx, a timeout): the next request calls the upstream again.
-    s.sync_finish("other", "e", None, ttl).await.unwrap();
+    s.sync_finish("other", "e", &D, None, ttl).await.unwrap();
     assert_eq!(
-        s.sync_claim("other", "e", ttl).await.unwrap(),
+        s.sync_claim("other", "e", &D, ttl).await.unwrap(),
         SyncSlot::New
     );
     let answer = SyncAnswer {
@@ -374,24 +379,31 @@ async fn sync_answers_are_claimed_kept_and_expire() {
         headers: vec![("x-a".into(), serde_bytes::ByteBuf::from(b"1".to_vec()))],
         body: serde_bytes::ByteBuf::from(b"{}".to_vec()),
     };
-    s.sync_finish("r", "e", Some(answer.clone()), HOUR)
+    s.sync_finish("r", "e", &D, Some(answer.clone()), HOUR)
         .await
         .unwrap();
     assert_eq!(
-        s.sync_claim("r", "e", ttl).await.unwrap(),
+        s.sync_claim("r", "e", &D, ttl).await.unwrap(),
         SyncSlot::Answered(answer.clone())
+    );
+    // The same ID for a different request: not its answer.
+    assert_eq!(
+        s.sync_claim("r", "e", &RequestDigest([9; 32]), ttl)
+            .await
+            .unwrap(),
+        SyncSlot::Mismatch
     );
     drop(s);
     let s = open(dir.path(), 100);
     assert_eq!(
-        s.sync_claim("r", "e", ttl).await.unwrap(),
+        s.sync_claim("r", "e", &D, ttl).await.unwrap(),
         SyncSlot::Answered(answer),
         "answers survive a restart"
     );
     // An abandoned claim frees itself, and housekeeping sweeps what expired.
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(
-        s.sync_claim("other", "e", ttl).await.unwrap(),
+        s.sync_claim("other", "e", &D, ttl).await.unwrap(),
         SyncSlot::New
     );
     let swept = s

@@ -17,7 +17,8 @@ use crate::event::{NewEvent, now_ms};
 use crate::metrics::METRICS;
 use crate::store::record::{Phase, Record};
 use crate::store::{
-    Accepted, Outcome, Replay, StateOverride, StoreError, StoredEvent, SyncAnswer, SyncSlot,
+    Accepted, Outcome, Replay, RequestDigest, StateOverride, StoreError, StoredEvent, SyncAnswer,
+    SyncSlot, sync_record,
 };
 
 /// Most operations one commit takes; bounds the latency of a group.
@@ -39,9 +40,15 @@ pub enum Op {
     ),
     Expire(u64, usize, Answer<u64>),
     SetState(String, StateOverride, Answer<()>),
-    /// `answers` key, claim ttl.
-    SyncClaim(Vec<u8>, Duration, Answer<SyncSlot>),
-    SyncFinish(Vec<u8>, Option<SyncAnswer>, Duration, Answer<()>),
+    /// `answers` key, the request's digest, claim ttl.
+    SyncClaim(Vec<u8>, RequestDigest, Duration, Answer<SyncSlot>),
+    SyncFinish(
+        Vec<u8>,
+        RequestDigest,
+        Option<SyncAnswer>,
+        Duration,
+        Answer<()>,
+    ),
 }
 
 /// The answer to one op, sent after the commit (or replaced by the commit's error).
@@ -212,12 +219,12 @@ impl Writer {
                 );
                 replies.push(Reply::Unit(tx));
             }
-            Op::SyncClaim(key, ttl, tx) => {
-                let slot = t.sync_claim(key, ttl, now)?;
+            Op::SyncClaim(key, digest, ttl, tx) => {
+                let slot = t.sync_claim(key, &digest, ttl, now)?;
                 replies.push(Reply::Slot(tx, slot));
             }
-            Op::SyncFinish(key, answer, ttl, tx) => {
-                t.sync_finish(key, answer, ttl, now);
+            Op::SyncFinish(key, digest, answer, ttl, tx) => {
+                t.sync_finish(key, &digest, answer, ttl, now);
                 replies.push(Reply::Unit(tx));
             }
         }
@@ -234,8 +241,8 @@ fn fail(op: Op, e: &str) {
         Op::ReplayBatch(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::Expire(_, _, tx) => drop(tx.send(Err(err()))),
         Op::SetState(_, _, tx) => drop(tx.send(Err(err()))),
-        Op::SyncClaim(_, _, tx) => drop(tx.send(Err(err()))),
-        Op::SyncFinish(_, _, _, tx) => drop(tx.send(Err(err()))),
+        Op::SyncClaim(_, _, _, tx) => drop(tx.send(Err(err()))),
+        Op::SyncFinish(_, _, _, _, tx) => drop(tx.send(Err(err()))),
     }
 }
 
@@ -619,30 +626,47 @@ impl<'h> Txn<'h> {
         self.answers.insert(key, None);
     }
 
-    fn sync_claim(&mut self, key: Vec<u8>, ttl: Duration, now: u64) -> DbResult<SyncSlot> {
+    fn sync_claim(
+        &mut self,
+        key: Vec<u8>,
+        digest: &RequestDigest,
+        ttl: Duration,
+        now: u64,
+    ) -> DbResult<SyncSlot> {
         let held = self.answer_get(&key)?;
-        match held.as_deref().and_then(keys::parse_answer_value) {
-            Some((keys::ANSWER_CLAIMED, expires, _)) if expires > now => {
-                return Ok(SyncSlot::InProgress);
-            }
-            Some((keys::ANSWER_READY, expires, answer)) if expires > now => {
-                if let Some(a) = SyncAnswer::decode(answer) {
-                    return Ok(SyncSlot::Answered(a));
+        if let Some((_, expires, record)) = held.as_deref().and_then(keys::parse_answer_value)
+            && expires > now
+        {
+            match sync_record::slot(record, digest) {
+                Some(slot) => return Ok(slot),
+                None => {
+                    tracing::error!("undecodable stored sync answer; calling the upstream again")
                 }
-                tracing::error!("undecodable stored sync answer; calling the upstream again");
             }
-            _ => {}
         }
         let expires = now.saturating_add(ttl.as_millis() as u64);
-        self.answer_put(key, keys::ANSWER_CLAIMED, expires, &[]);
+        self.answer_put(
+            key,
+            keys::ANSWER_CLAIMED,
+            expires,
+            &sync_record::claim(digest),
+        );
         Ok(SyncSlot::New)
     }
 
-    fn sync_finish(&mut self, key: Vec<u8>, answer: Option<SyncAnswer>, ttl: Duration, now: u64) {
+    fn sync_finish(
+        &mut self,
+        key: Vec<u8>,
+        digest: &RequestDigest,
+        answer: Option<SyncAnswer>,
+        ttl: Duration,
+        now: u64,
+    ) {
         match answer {
             Some(a) => {
                 let expires = now.saturating_add(ttl.as_millis() as u64);
-                self.answer_put(key, keys::ANSWER_READY, expires, &a.encode());
+                let record = sync_record::answer(digest, &a);
+                self.answer_put(key, keys::ANSWER_READY, expires, &record);
             }
             None => self.answer_del(key),
         }

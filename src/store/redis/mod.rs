@@ -6,6 +6,7 @@
 
 mod keys;
 mod scripts;
+mod sync;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,8 +24,8 @@ use tokio::sync::Notify;
 use self::keys::{Shard, shard_of};
 use self::scripts::{ACCEPT, COMPLETE, PROMOTE, REPLAY, TAKE};
 use super::{
-    Accepted, EventView, Leased, Outcome, Page, Replay, RouteStats, State, StateOverride, Store,
-    StoreError, StoredEvent, SyncAnswer, SyncSlot,
+    Accepted, EventView, Leased, Outcome, Page, Replay, RequestDigest, RouteStats, State,
+    StateOverride, Store, StoreError, StoredEvent, SyncAnswer, SyncSlot,
 };
 use crate::config::RedisConfig;
 use crate::event::{NewEvent, now_ms};
@@ -892,60 +893,21 @@ impl Store for RedisStore {
         &self,
         route: &str,
         event_id: &str,
+        digest: &RequestDigest,
         ttl: Duration,
     ) -> Result<SyncSlot, StoreError> {
-        let key = self.shard(route, event_id).answer(event_id);
-        // An empty value marks a claim: an encoded answer is never empty.
-        let claimed: Option<String> = redis::cmd("SET")
-            .arg(&key)
-            .arg("")
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl.as_millis() as u64)
-            .query_async(&mut self.con())
-            .await
-            .map_err(unavailable)?;
-        if claimed.is_some() {
-            return Ok(SyncSlot::New);
-        }
-        let held: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(&key)
-            .query_async(&mut self.con())
-            .await
-            .map_err(unavailable)?;
-        // Gone in between (expired): the sender retries and claims it then.
-        Ok(match held.as_deref().and_then(SyncAnswer::decode) {
-            Some(answer) => SyncSlot::Answered(answer),
-            None => SyncSlot::InProgress,
-        })
+        sync::claim(self, route, event_id, digest, ttl).await
     }
 
     async fn sync_finish(
         &self,
         route: &str,
         event_id: &str,
+        digest: &RequestDigest,
         answer: Option<SyncAnswer>,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let key = self.shard(route, event_id).answer(event_id);
-        let cmd = match answer {
-            Some(a) => {
-                let mut c = redis::cmd("SET");
-                c.arg(&key)
-                    .arg(a.encode())
-                    .arg("PX")
-                    .arg(ttl.as_millis() as u64);
-                c
-            }
-            None => {
-                let mut c = redis::cmd("DEL");
-                c.arg(&key);
-                c
-            }
-        };
-        cmd.query_async::<()>(&mut self.con())
-            .await
-            .map_err(unavailable)
+        sync::finish(self, route, event_id, digest, answer, ttl).await
     }
 
     fn work_signal(&self) -> Arc<Notify> {

@@ -1,0 +1,68 @@
+//! Sync routes' claims and answers: `{tag}:a:<event id>`, a string holding a
+//! `store::sync_record` (the request's digest, and the answer once there is one), with `PX`.
+
+use std::time::Duration;
+
+use super::{RedisStore, unavailable};
+use crate::store::{RequestDigest, StoreError, SyncAnswer, SyncSlot, sync_record};
+
+pub async fn claim(
+    s: &RedisStore,
+    route: &str,
+    event_id: &str,
+    digest: &RequestDigest,
+    ttl: Duration,
+) -> Result<SyncSlot, StoreError> {
+    let key = s.shard(route, event_id).answer(event_id);
+    let claimed: Option<String> = redis::cmd("SET")
+        .arg(&key)
+        .arg(sync_record::claim(digest))
+        .arg("NX")
+        .arg("PX")
+        .arg(ttl.as_millis() as u64)
+        .query_async(&mut s.con())
+        .await
+        .map_err(unavailable)?;
+    if claimed.is_some() {
+        return Ok(SyncSlot::New);
+    }
+    let held: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut s.con())
+        .await
+        .map_err(unavailable)?;
+    // Gone in between (expired, given up): the caller looks again and claims it then.
+    Ok(held
+        .as_deref()
+        .and_then(|h| sync_record::slot(h, digest))
+        .unwrap_or(SyncSlot::InProgress))
+}
+
+pub async fn finish(
+    s: &RedisStore,
+    route: &str,
+    event_id: &str,
+    digest: &RequestDigest,
+    answer: Option<SyncAnswer>,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    let key = s.shard(route, event_id).answer(event_id);
+    let cmd = match answer {
+        Some(a) => {
+            let mut c = redis::cmd("SET");
+            c.arg(&key)
+                .arg(sync_record::answer(digest, &a))
+                .arg("PX")
+                .arg(ttl.as_millis() as u64);
+            c
+        }
+        None => {
+            let mut c = redis::cmd("DEL");
+            c.arg(&key);
+            c
+        }
+    };
+    cmd.query_async::<()>(&mut s.con())
+        .await
+        .map_err(unavailable)
+}

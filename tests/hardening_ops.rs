@@ -1,0 +1,542 @@
+//! Issue 9, items 9–11, end to end: the sync replay cache answers only the same request, sync
+//! calls share the upstream's concurrency with deliveries, the admin API is guarded, and
+//! rotated secret files are picked up without a restart.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::ops::*;
+use common::redis_server::RedisServer;
+use common::*;
+use serde_json::Value;
+
+#[tokio::test]
+async fn sync_replay_cache_answers_only_the_same_request() {
+    let up = cookie_upstream();
+    let gw = Gateway::start("", &sync_routes(&up, "", ""), &[("FLOW_TOKEN", "flow-tok")]);
+    same_id_other_request_is_a_conflict(&gw, &gw, &up).await;
+    let m = metrics(&client(), &gw).await;
+    assert!(
+        m.contains("hookgate_requests_total{outcome=\"conflict\",route=\"flow\"} 5"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn sync_replay_cache_answers_only_the_same_request_on_redis() {
+    let redis = RedisServer::start();
+    let up = cookie_upstream();
+    let store = |name: &str| {
+        Some(format!(
+            "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"{name}\"",
+            redis.url()
+        ))
+    };
+    let routes = sync_routes(&up, "", "");
+    let env = [("FLOW_TOKEN", "flow-tok")];
+    let a = Gateway::start_full("", store("a"), "", &routes, &env);
+    let b = Gateway::start_full("", store("b"), "", &routes, &env);
+    // Two replicas: the record (and its digest) lives in Redis, not in one process.
+    same_id_other_request_is_a_conflict(&a, &b, &up).await;
+}
+
+#[tokio::test]
+async fn sync_calls_and_deliveries_share_the_upstream_concurrency() {
+    let up = Upstream::start();
+    up.set_default(Reply::status(200).after(Duration::from_millis(400)));
+    let routes = format!(
+        "{}\n{}",
+        sync_routes(&up, "concurrency = 1", "sync_timeout = \"10s\""),
+        limai_route("limai", "/hooks/limai", "flows", "")
+    );
+    let gw = Gateway::start(
+        "",
+        &routes,
+        &[("FLOW_TOKEN", "flow-tok"), ("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    accept_all(
+        &c,
+        &gw.url("/hooks/limai"),
+        (0..4).map(|i| format!("evt_{i}")),
+    )
+    .await;
+    // Deliveries are under way: the sync calls must wait for a free slot, not add to them.
+    eventually(WAIT, async || (up.count() >= 1).then_some(()))
+        .await
+        .expect("a delivery started");
+    let calls = futures_util::future::join_all((0..2).map(|i| {
+        let (c, url) = (c.clone(), gw.url("/flow"));
+        async move {
+            post(&c, &url, &AUTH, &format!(r#"{{"eventId":"s_{i}"}}"#))
+                .await
+                .status()
+                .as_u16()
+        }
+    }))
+    .await;
+    assert_eq!(calls, [200, 200]);
+    eventually(WAIT, async || (up.count() >= 6).then_some(()))
+        .await
+        .expect("every delivery and call made");
+    assert_eq!(
+        up.max_in_flight(),
+        1,
+        "concurrency = 1 holds for sync calls too"
+    );
+}
+
+#[tokio::test]
+async fn a_sync_call_that_finds_the_limit_full_for_its_timeout_gets_the_timeout_answer() {
+    let up = Upstream::start();
+    // The delivery holds the only slot for 1.5 s (within the upstream's 2 s timeout).
+    up.set_default(Reply::status(200).after(Duration::from_millis(1500)));
+    let routes = format!(
+        "{}\n{}",
+        sync_routes(&up, "concurrency = 1", "sync_timeout = \"600ms\""),
+        limai_route("limai", "/hooks/limai", "flows", "")
+    );
+    let gw = Gateway::start(
+        "",
+        &routes,
+        &[("FLOW_TOKEN", "flow-tok"), ("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    accept_all(&c, &gw.url("/hooks/limai"), ["evt_0".to_string()]).await;
+    eventually(WAIT, async || (up.count() >= 1).then_some(()))
+        .await
+        .expect("the delivery started");
+    let started = Instant::now();
+    let r = post(&c, &gw.url("/flow"), &AUTH, r#"{"eventId":"s_0"}"#).await;
+    let took = started.elapsed();
+    assert_eq!(r.status(), 408);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("concurrency"),
+        "{v}"
+    );
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    assert_eq!(
+        up.count(),
+        1,
+        "the sync call never reached the busy upstream"
+    );
+    assert_eq!(up.max_in_flight(), 1);
+    // Given up, not remembered: once there is room, the sender's retry goes through.
+    up.set_default(Reply::status(200));
+    let r = eventually(WAIT, async || {
+        let r = post(&c, &gw.url("/flow"), &AUTH, r#"{"eventId":"s_0"}"#).await;
+        (r.status() == 200).then_some(r)
+    })
+    .await
+    .expect("retry answered");
+    assert_eq!(header(&r, "idempotent-replayed"), None);
+}
+
+// ---- item 10: the admin API ----
+
+#[test]
+fn an_admin_listener_beyond_loopback_without_a_token_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.toml");
+    let base = |admin: &str, token: &str| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{}\"\nadmin_listen = \"{admin}\"\n{token}\n[store]\npath = \"{}\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n[routes.r]\npath = \"/r\"\nupstream = \"a\"\nverify = {{ scheme = \"none\" }}\n",
+            free_port(),
+            dir.path().join("data").display()
+        )
+    };
+    let port = free_port();
+    for admin in [
+        format!("0.0.0.0:{port}"),
+        format!("[::]:{port}"),
+        "10.1.2.3:9180".to_string(),
+    ] {
+        std::fs::write(&path, base(&admin, "")).unwrap();
+        for cmd in [&["check"][..], &["run"][..]] {
+            let out = hookgate(cmd, &path);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{cmd:?} {admin}: {err}");
+            let at = format!("{}:3:16: server.admin_listen", path.display());
+            assert!(err.contains(&at), "{cmd:?} {admin}: {err}");
+            assert!(err.contains("server.admin_token is required"), "{err}");
+        }
+    }
+    // Loopback alone, or a token, is fine.
+    std::fs::write(&path, base("127.0.0.1:9180", "")).unwrap();
+    assert!(hookgate(&["check"], &path).status.success());
+    let token = dir.path().join("admin-token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    std::fs::write(
+        &path,
+        base(
+            "0.0.0.0:9180",
+            &format!("admin_token = \"file:{}\"", token.display()),
+        ),
+    )
+    .unwrap();
+    let out = hookgate(&["check"], &path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_reload_cannot_drop_the_token_of_an_admin_listener_bound_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.toml");
+    let (port, admin) = (free_port(), free_port());
+    let config = |admin_listen: String, token: &str| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"{admin_listen}\"\n{token}\n[store]\npath = \"{}\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n[routes.r]\npath = \"/r\"\nupstream = \"a\"\nverify = {{ scheme = \"none\" }}\n",
+            dir.path().join("data").display()
+        )
+    };
+    std::fs::write(
+        &path,
+        config(
+            format!("0.0.0.0:{admin}"),
+            "admin_token = \"env:ADMIN_TOKEN\"",
+        ),
+    )
+    .unwrap();
+    let _p = Process(
+        Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(["run", "--config"])
+            .arg(&path)
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + WAIT;
+    while http_get_status(admin, "/readyz") != Some(200) {
+        assert!(Instant::now() < deadline, "hookgate did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let c = client();
+    let url = |p: &str| format!("http://127.0.0.1:{admin}{p}");
+    let routes = async |token: Option<&str>| {
+        let mut req = c.get(url("/routes"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap().status().as_u16()
+    };
+    assert_eq!(routes(None).await, 401);
+
+    // The file now says loopback without a token; the listener bound at start is still on
+    // every interface, so the reload is refused and the token still required.
+    std::fs::write(&path, config(format!("127.0.0.1:{admin}"), "")).unwrap();
+    let err = eventually(WAIT, async || {
+        let (_, h) = get_json(&c, &url("/healthz")).await;
+        h["last_reload_error"].as_str().map(String::from)
+    })
+    .await
+    .expect("reload refused");
+    assert!(err.contains("server.admin_token is required"), "{err}");
+    assert_eq!(routes(None).await, 401);
+    assert_eq!(routes(Some(ADMIN_TOKEN)).await, 200);
+}
+
+#[tokio::test]
+async fn the_admin_token_guards_everything_but_probes_and_metrics() {
+    let up = Upstream::start();
+    let gw = Gateway::start(
+        "admin_token = \"env:ADMIN_TOKEN\"",
+        &format!(
+            "{}\n{}",
+            upstream_block("orders", &up.url("/"), ""),
+            limai_route("limai", "/hooks/limai", "orders", "")
+        ),
+        &[("LIMAI_SECRET", SECRET), ("ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
+    let c = client();
+    accept_all(&c, &gw.url("/hooks/limai"), ["evt_1".to_string()]).await;
+    // Probes and Prometheus cannot send a token.
+    for p in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(admin_call(&c, &gw, "GET", p, &[]).await, 200, "{p}");
+    }
+    let good = format!("Bearer {ADMIN_TOKEN}");
+    let near = format!("Bearer {ADMIN_TOKEN}x");
+    let short = format!("Bearer {}", &ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1]);
+    let basic = format!("Basic {ADMIN_TOKEN}");
+    for (method, path) in GUARDED {
+        for bad in [
+            vec![],
+            vec![("authorization", "Bearer wrong")],
+            vec![("authorization", near.as_str())],
+            vec![("authorization", short.as_str())],
+            vec![("authorization", basic.as_str())],
+            vec![("x-admin-token", ADMIN_TOKEN)],
+        ] {
+            assert_eq!(
+                admin_call(&c, &gw, method, path, &bad).await,
+                401,
+                "{method} {path} {bad:?}"
+            );
+        }
+    }
+    let auth = [("authorization", good.as_str())];
+    assert_eq!(
+        state(&c, &gw, &auth).await,
+        "active",
+        "nothing paused without the token"
+    );
+    assert_eq!(
+        admin_call(&c, &gw, "GET", "/events/evt_1", &auth).await,
+        200
+    );
+    assert_eq!(admin_call(&c, &gw, "GET", "/dlq", &auth).await, 200);
+    assert_eq!(admin_call(&c, &gw, "POST", "/dlq/replay", &auth).await, 200);
+    assert_eq!(
+        admin_call(&c, &gw, "POST", "/dlq/evt_1/replay?route=limai", &auth).await,
+        409,
+        "reached the handler: evt_1 is not dead"
+    );
+    assert_eq!(
+        admin_call(&c, &gw, "POST", "/routes/limai/pause", &auth).await,
+        200
+    );
+    assert_eq!(state(&c, &gw, &auth).await, "paused");
+    assert_eq!(admin_call(&c, &gw, "GET", "/nonexistent", &auth).await, 404);
+    assert!(
+        !gw.logs().contains(ADMIN_TOKEN),
+        "the token is never logged"
+    );
+}
+
+#[tokio::test]
+async fn a_tokenless_loopback_admin_refuses_browsers() {
+    let up = Upstream::start();
+    let gw = Gateway::start(
+        "",
+        &format!(
+            "{}\n{}",
+            upstream_block("orders", &up.url("/"), ""),
+            limai_route("limai", "/hooks/limai", "orders", "")
+        ),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    // A page the operator visits: a cross-site form POST, and a DNS-rebinding read.
+    let evil_host = format!("evil.example:{}", gw.admin_port);
+    for bad in [
+        vec![("origin", "http://evil.example")],
+        vec![("origin", "null")],
+        vec![("host", evil_host.as_str())],
+    ] {
+        for (method, path) in GUARDED {
+            assert_eq!(
+                admin_call(&c, &gw, method, path, &bad).await,
+                403,
+                "{method} {path} {bad:?}"
+            );
+        }
+    }
+    assert_eq!(state(&c, &gw, &[]).await, "active");
+    for p in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(admin_call(&c, &gw, "GET", p, &[]).await, 200, "{p}");
+    }
+    let local = format!("localhost:{}", gw.admin_port);
+    assert_eq!(
+        admin_call(
+            &c,
+            &gw,
+            "POST",
+            "/routes/limai/pause",
+            &[("host", local.as_str())]
+        )
+        .await,
+        200
+    );
+    assert_eq!(state(&c, &gw, &[]).await, "paused");
+}
+
+#[test]
+fn the_cli_reads_the_admin_token_the_config_names() {
+    let up = Upstream::start();
+    let token_dir = tempfile::tempdir().unwrap();
+    let token = token_dir.path().join("admin-token");
+    std::fs::write(&token, format!("{ADMIN_TOKEN}\n")).unwrap();
+    let gw = Gateway::start(
+        &format!("admin_token = \"file:{}\"", token.display()),
+        &format!(
+            "{}\n{}",
+            upstream_block("orders", &up.url("/"), ""),
+            limai_route("limai", "/hooks/limai", "orders", "")
+        ),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let out = hookgate(&["routes", "list", "--json"], &gw.config_path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("limai"));
+    // A wrong token from the environment wins, and the refusal says where tokens come from.
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["routes", "list", "--config"])
+        .arg(gw.config_path())
+        .env("HOOKGATE_ADMIN_TOKEN", "wrong")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("401") && err.contains("HOOKGATE_ADMIN_TOKEN"),
+        "{err}"
+    );
+    assert!(!err.contains(ADMIN_TOKEN));
+}
+
+#[test]
+fn deploy_manifests_give_a_non_loopback_admin_a_token_from_a_secret_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        if !text.contains("admin_listen = \"0.0.0.0:") {
+            continue;
+        }
+        seen += 1;
+        let name = path.display();
+        assert!(
+            text.contains("admin_token = \"file:/etc/hookgate-secrets/admin-token\""),
+            "{name}: admin token from the mounted Secret (rotatable)"
+        );
+        assert!(
+            text.contains("mountPath: /etc/hookgate-secrets"),
+            "{name}: Secret mounted"
+        );
+        assert!(text.contains("secretName: hookgate-secrets"), "{name}");
+    }
+    assert_eq!(
+        seen, 2,
+        "both manifests listen on the pod IP for the probes"
+    );
+}
+
+// ---- item 11: rotated secrets ----
+
+#[tokio::test]
+async fn a_secret_file_rewritten_in_place_is_picked_up_by_the_watcher() {
+    let up = Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("limai-secret");
+    std::fs::write(&secret, format!("{OLD}\n")).unwrap();
+    let gw = Gateway::start("", &file_secret_routes(&up, &secret), &[]);
+    let c = client();
+    assert_eq!(status_with(&c, &gw, OLD, "evt_1").await, 200);
+    let (_, before) = health(&c, &gw).await;
+    std::fs::write(&secret, format!("{NEW}\n")).unwrap();
+    rotated(&c, &gw, &before).await;
+}
+
+/// A Kubernetes Secret volume: `limai -> ..data/limai`, `..data -> ..<timestamp>`; an update
+/// writes a new timestamped directory and renames a new `..data` link over the old one.
+#[tokio::test]
+async fn a_kubernetes_style_secret_swap_is_picked_up_by_the_watcher() {
+    use std::os::unix::fs::symlink;
+    let up = Upstream::start();
+    let mount = tempfile::tempdir().unwrap();
+    let m = mount.path();
+    std::fs::create_dir(m.join("..2026_11_29_10_00_00.1")).unwrap();
+    std::fs::write(m.join("..2026_11_29_10_00_00.1/limai"), OLD).unwrap();
+    symlink("..2026_11_29_10_00_00.1", m.join("..data")).unwrap();
+    symlink("..data/limai", m.join("limai")).unwrap();
+    let gw = Gateway::start("", &file_secret_routes(&up, &m.join("limai")), &[]);
+    let c = client();
+    assert_eq!(status_with(&c, &gw, OLD, "evt_1").await, 200);
+    let (_, before) = health(&c, &gw).await;
+
+    std::fs::create_dir(m.join("..2026_11_29_11_00_00.2")).unwrap();
+    std::fs::write(m.join("..2026_11_29_11_00_00.2/limai"), NEW).unwrap();
+    symlink("..2026_11_29_11_00_00.2", m.join("..data_tmp")).unwrap();
+    std::fs::rename(m.join("..data_tmp"), m.join("..data")).unwrap();
+    std::fs::remove_dir_all(m.join("..2026_11_29_10_00_00.1")).unwrap();
+    rotated(&c, &gw, &before).await;
+}
+
+/// SIGHUP alone: the secret is rewritten through a hard link in another directory, which no
+/// watch on the secret's own directory reports, so only the signal can pick it up.
+#[tokio::test]
+async fn sighup_rereads_secret_files() {
+    let up = Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
+    let secret = dir.path().join("secrets/limai");
+    let link = dir.path().join("elsewhere/limai-link");
+    std::fs::write(&secret, OLD).unwrap();
+    std::fs::hard_link(&secret, &link).unwrap();
+    let gw = Gateway::start("", &file_secret_routes(&up, &secret), &[]);
+    let c = client();
+    assert_eq!(status_with(&c, &gw, OLD, "evt_1").await, 200);
+    let (_, before) = health(&c, &gw).await;
+
+    std::fs::write(&link, NEW).unwrap();
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), NEW, "same inode");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        status_with(&c, &gw, OLD, "evt_2").await,
+        200,
+        "no watcher saw it: this test is about SIGHUP"
+    );
+    gw.signal("HUP");
+    rotated(&c, &gw, &before).await;
+}
+
+#[tokio::test]
+async fn a_rotated_admin_token_file_takes_effect_without_restart() {
+    let up = Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("admin-token");
+    std::fs::write(&token, "adm-old-91ab\n").unwrap();
+    let gw = Gateway::start(
+        &format!("admin_token = \"file:{}\"", token.display()),
+        &format!(
+            "{}\n{}",
+            upstream_block("orders", &up.url("/"), ""),
+            limai_route("limai", "/hooks/limai", "orders", "")
+        ),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    let with = |t: &'static str| {
+        let (c, url) = (c.clone(), gw.admin("/routes"));
+        async move {
+            c.get(url)
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(with("adm-old-91ab").await, 200);
+    std::fs::write(&token, "adm-new-77cd\n").unwrap();
+    eventually(WAIT, async || {
+        (with("adm-new-77cd").await == 200).then_some(())
+    })
+    .await
+    .expect("new admin token accepted");
+    assert_eq!(with("adm-old-91ab").await, 401);
+    let logs = gw.logs();
+    assert!(!logs.contains("adm-old-91ab") && !logs.contains("adm-new-77cd"));
+}
