@@ -98,7 +98,7 @@ impl AttemptResult {
 }
 
 /// Values of the `result` label of `hookgate_verifications_total`.
-const VERDICTS: [&str; 7] = [
+const VERDICTS: [&str; 8] = [
     "ok",
     "missing_header",
     "malformed",
@@ -106,6 +106,7 @@ const VERDICTS: [&str; 7] = [
     "no_match",
     "bad_credentials",
     "refused",
+    "replayed",
 ];
 
 pub struct Metrics {
@@ -298,7 +299,7 @@ impl Metrics {
 #[derive(Clone)]
 pub struct RouteMetrics {
     outcomes: [IntCounter; Outcome::ALL.len()],
-    verdicts: [IntCounter; 7],
+    verdicts: [IntCounter; 8],
     pub duration: Histogram,
     pub fallbacks: IntCounter,
     delivered: IntCounter,
