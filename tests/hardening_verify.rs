@@ -207,8 +207,13 @@ async fn zoom_answers_only_token_shaped_plain_tokens() {
 #[tokio::test]
 async fn unsigned_query_never_joins_a_signed_event() {
     let up = Upstream::start();
-    let routes = limai_route("h", "/hooks/h", "up", "normalize = \"json\"")
-        .replace("event_id = \"json:/eventId\"", "event_id = \"json:/id\"");
+    let routes = limai_route(
+        "h",
+        "/hooks/h",
+        "up",
+        "normalize = \"json\"\norder_key = \"header:X-Tenant\"",
+    )
+    .replace("event_id = \"json:/eventId\"", "event_id = \"json:/id\"");
     let gw = start(&up, &routes, None);
     let c = client();
     let body = r#"{"amount":1}"#;
@@ -256,6 +261,12 @@ async fn unsigned_query_never_joins_a_signed_event() {
             .contains("query parameters are not merged into the event"),
         "the config load says so"
     );
+    assert!(
+        gw.logs()
+            .contains("routes.h.order_key: header x-tenant is not covered"),
+        "{}",
+        gw.logs()
+    );
 }
 
 #[tokio::test]
@@ -282,6 +293,10 @@ async fn a_token_authenticated_route_still_merges_the_query() {
     let got = wait_for(&up, 1).await;
     let delivered: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(delivered, json!({ "a": "1", "b": 2 }));
+    assert!(
+        !gw.logs().contains("not merged"),
+        "a token covers the query"
+    );
 }
 
 // ---- 5 and 6: event IDs ----

@@ -1,5 +1,6 @@
 //! Single-use values of verification schemes (Mailgun's `token`), shared by every replica:
-//! `prefix:{route:nonce}:<nonce>` holds the binding (a digest of the request) with `PX` = ttl.
+//! `prefix:{route:n:<nonce>}` holds the binding (a digest of the request) with `PX` = ttl (a
+//! hash tag of its own: nonces spread over a cluster's slots).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -34,7 +35,7 @@ impl RedisStore {
         binding: &[u8],
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let key = format!("{}:{{{route}:nonce}}:{nonce}", self.prefix);
+        let key = format!("{}:{{{route}:n:{nonce}}}", self.prefix);
         let r: i64 = CLAIM
             .key(key)
             .arg(binding)
