@@ -6,9 +6,13 @@
 //! CRC (`HMAC(secret, crc_token)`, the same MAC as `x-twitter-webhooks-signature` over a body)
 //! and Zoom's `encryptedToken` (`HMAC(secret, plainToken)`, while Zoom signs
 //! `v0:{timestamp}:{body}`) are therefore answered only for short tokens of [`is_token`]'s
-//! charset: it has no `{` (every non-empty body the X route accepts starts with one, see
-//! `Check::ObjectBody`) and no `:` (every message Zoom signs contains one), and a token is never
-//! empty (the empty body's signature).
+//! charset: it has no `{` (a body the X route accepts is blank or starts with one, see
+//! `Check::ObjectBody`), no blank and no `:` (every message Zoom signs contains one), and a
+//! token is never empty (the empty body's signature). Slack's and LimAI's challenges are echoed
+//! from a signed body and Discord's PING answer is constant: no MAC, nothing to forge with.
+//! Meta's echoed `hub.challenge` takes the same charset (a reflected text, never markup).
+//! Never reuse X's consumer secret or Zoom's secret token on another route: the rule above
+//! holds per route.
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
