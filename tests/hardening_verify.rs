@@ -389,6 +389,9 @@ async fn every_event_id_arrives_as_a_reversible_header() {
         }
         seen.push(id);
     }
+    // Logged with the event, the ID's newline cannot start a forged log line.
+    assert!(gw.logs().contains("line\\nbreak"), "{}", gw.logs());
+    assert!(!gw.logs().lines().any(|l| l.starts_with("break")));
     seen.sort();
     let mut want: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
     want.sort();
