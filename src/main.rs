@@ -233,7 +233,8 @@ fn init_logs(json: bool) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        // One record, one line, whatever a sender put in an event ID.
+        .with_writer(|| hookgate::logline::OneLine(std::io::stderr()));
     // `try_init` also routes pingora's `log` records into tracing.
     let _ = if json {
         builder.json().try_init()

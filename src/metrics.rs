@@ -106,7 +106,7 @@ impl AttemptResult {
 }
 
 /// Values of the `result` label of `hookgate_verifications_total`.
-const VERDICTS: [&str; 7] = [
+const VERDICTS: [&str; 8] = [
     "ok",
     "missing_header",
     "malformed",
@@ -114,6 +114,7 @@ const VERDICTS: [&str; 7] = [
     "no_match",
     "bad_credentials",
     "refused",
+    "replayed",
 ];
 
 pub struct Metrics {
@@ -306,7 +307,7 @@ impl Metrics {
 #[derive(Clone)]
 pub struct RouteMetrics {
     outcomes: [IntCounter; Outcome::ALL.len()],
-    verdicts: [IntCounter; 7],
+    verdicts: [IntCounter; 8],
     pub duration: Histogram,
     pub fallbacks: IntCounter,
     delivered: IntCounter,

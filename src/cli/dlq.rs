@@ -90,7 +90,7 @@ async fn list(client: &AdminClient, route: Option<&str>, json: bool) -> Result<(
                 println!(
                     "{:<16} {:<40} {:>8}  {:<24}  {}",
                     s("route"),
-                    s("event_id"),
+                    printable(&s("event_id")),
                     item["attempts"].as_u64().unwrap_or(0),
                     item["finished_at_ms"]
                         .as_u64()
@@ -104,5 +104,29 @@ async fn list(client: &AdminClient, route: Option<&str>, json: bool) -> Result<(
             Value::String(n) => after = Some(n.clone()),
             _ => return Ok(()),
         }
+    }
+}
+
+/// An event ID for the terminal: control characters (a newline, an escape sequence) are shown
+/// as `\u{..}` so a sender's ID can neither break the table nor drive the terminal. `--json`
+/// prints the exact IDs.
+fn printable(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        assert_eq!(super::printable("evt/with spaces"), "evt/with spaces");
+        assert_eq!(super::printable("a\nb\u{1b}[2J"), "a\\u{a}b\\u{1b}[2J");
     }
 }

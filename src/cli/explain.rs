@@ -156,6 +156,7 @@ fn hint(e: &VerifyError) -> &'static str {
         }
         VerifyError::BadCredentials => "the token does not match any configured secret",
         VerifyError::Refused(_) => "the provider's own library refuses this request too",
+        VerifyError::Replayed => "the signature was already used for another request",
     }
 }
 

@@ -943,6 +943,19 @@ impl Checker<'_> {
             Some((v, id)) => (Some(v), id),
             None => (None, None),
         };
+        if let Some(v) = &verifier {
+            let (line, _) = self.position(r.path.span());
+            for w in super::trust::warnings(
+                name,
+                &v.check,
+                normalize,
+                configured_id.as_ref(),
+                order_key.as_ref(),
+            ) {
+                self.warnings
+                    .push(format!("{}:{line}: {w}", self.file.display()));
+            }
+        }
         let event_id = configured_id.or(preset_id).unwrap_or(IdSource::BodyHash);
         let allow_ips = r
             .allow_ips

@@ -8,6 +8,7 @@ pub mod header_limit;
 mod load;
 pub mod reload;
 mod secret;
+mod trust;
 pub mod units;
 
 use std::collections::BTreeMap;
@@ -223,8 +224,10 @@ impl ResponseSpec {
             .replace("{route}", route)
     }
 
+    /// The event ID in its header form (`event::id::header_form`), so it is never dropped.
     pub fn header_value(template: &str, event_id: &str, route: &str) -> Option<HeaderValue> {
-        HeaderValue::from_str(&Self::render(template, event_id, route)).ok()
+        let id = crate::event::id::header_form(event_id);
+        HeaderValue::from_str(&Self::render(template, &id, route)).ok()
     }
 }
 

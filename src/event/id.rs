@@ -2,8 +2,11 @@
 //! SHA-256 of the body.
 
 use std::cell::OnceCell;
+use std::collections::HashMap;
 
 use http::{HeaderMap, HeaderName};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 /// Longer provider IDs are replaced by their hash so keys stay small.
@@ -82,6 +85,8 @@ pub struct Extracted {
 pub struct Lookup<'a> {
     headers: &'a HeaderMap,
     body: &'a [u8],
+    /// What the body-hash ID hashes: the body, unless `hashing` says otherwise.
+    hashed: &'a [u8],
     json: OnceCell<Option<serde_json::Value>>,
 }
 
@@ -90,8 +95,15 @@ impl<'a> Lookup<'a> {
         Lookup {
             headers,
             body,
+            hashed: body,
             json: OnceCell::new(),
         }
+    }
+
+    /// Hash `bytes` for the body-hash ID (the raw body of a normalised event).
+    pub fn hashing(mut self, bytes: &'a [u8]) -> Lookup<'a> {
+        self.hashed = bytes;
+        self
     }
 
     fn json(&self, ptr: &str) -> Option<String> {
@@ -101,7 +113,8 @@ impl<'a> Lookup<'a> {
             .as_ref()?;
         match doc.pointer(ptr)? {
             serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
+            // The number as written: parsed, 12345678901234567890123 and ...124 are one float.
+            serde_json::Value::Number(_) => number_text(self.body, ptr),
             _ => None,
         }
     }
@@ -114,6 +127,40 @@ impl<'a> Lookup<'a> {
             .filter(|s| !s.is_empty())
             .map(String::from)
     }
+}
+
+/// The source text of the value at JSON pointer `ptr` in `body` (which parsed as JSON): each
+/// step parses one level into raw values, keeping the text of the one it follows. Duplicate
+/// keys resolve as in `serde_json::Value` (the last wins).
+fn number_text(body: &[u8], ptr: &str) -> Option<String> {
+    let mut raw: &RawValue = serde_json::from_slice(body).ok()?;
+    for token in ptr.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        raw = match raw.get().as_bytes().first()? {
+            b'{' => *serde_json::from_str::<HashMap<String, &RawValue>>(raw.get())
+                .ok()?
+                .get(&token)?,
+            b'[' => {
+                // As serde_json's pointer: no sign, no leading zero.
+                if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+                    return None;
+                }
+                *serde_json::from_str::<Vec<&RawValue>>(raw.get())
+                    .ok()?
+                    .get(token.parse::<usize>().ok()?)?
+            }
+            _ => return None,
+        };
+    }
+    Some(raw.get().to_string())
+}
+
+/// The event ID as a header value: bytes outside visible ASCII (controls, space, non-ASCII)
+/// and `%` itself are percent-encoded, so every ID makes a valid header that percent-decoding
+/// turns back into the ID. IDs of visible ASCII without `%` are unchanged.
+pub fn header_form(id: &str) -> std::borrow::Cow<'_, str> {
+    const ENCODED: &AsciiSet = &CONTROLS.add(b' ').add(b'%');
+    utf8_percent_encode(id, ENCODED).into()
 }
 
 /// The value `source` names in a request, if present (`None` for the body hash).
@@ -142,7 +189,7 @@ pub fn extract(source: &IdSource, req: &Lookup<'_>) -> Extracted {
             fell_back: false,
         },
         None => Extracted {
-            id: hashed(req.body),
+            id: hashed(req.hashed),
             fell_back: *source != IdSource::BodyHash,
         },
     }
@@ -227,6 +274,47 @@ mod tests {
             IdSource::parse_all(&["header:X".into()]).unwrap(),
             IdSource::Header(HeaderName::from_static("x"))
         );
+    }
+
+    #[test]
+    fn numbers_keep_their_exact_text() {
+        let h = HeaderMap::new();
+        let id =
+            |ptr: &str, body: &str| extract(&IdSource::Json(ptr.into()), &h, body.as_bytes()).id;
+        assert_eq!(
+            id("/id", r#"{"id":12345678901234567890123}"#),
+            "12345678901234567890123"
+        );
+        assert_eq!(
+            id("/id", r#"{"id":12345678901234567890124}"#),
+            "12345678901234567890124"
+        );
+        assert_eq!(id("/id", r#"{"id": 1.10 }"#), "1.10");
+        assert_eq!(id("/id", r#"{"id":-0}"#), "-0");
+        assert_eq!(id("/id", r#"{"id":42}"#), "42");
+        assert_eq!(id("/a~1b/1/c", r#"{"a/b":[0,{"c":1e300}]}"#), "1e300");
+        assert_eq!(id("/k", r#"{"k":1,"k":22}"#), "22", "last duplicate wins");
+        assert_eq!(id("/id", r#"{"\u0069d":7}"#), "7", "escaped keys match");
+        assert_eq!(id("", "12345678901234567890123"), "12345678901234567890123");
+    }
+
+    #[test]
+    fn header_form_is_valid_and_reversible() {
+        for raw in [
+            "evt_1", "a\nb", "a\u{1}b", "é ü", "50%", "%41", "\u{7f}", "",
+        ] {
+            let enc = header_form(raw);
+            assert!(
+                http::HeaderValue::from_str(&enc).is_ok(),
+                "{raw:?} -> {enc:?}"
+            );
+            let back = percent_encoding::percent_decode_str(&enc)
+                .decode_utf8()
+                .unwrap();
+            assert_eq!(back, raw);
+        }
+        assert_eq!(header_form("evt_1/x?y=1"), "evt_1/x?y=1");
+        assert_eq!(header_form("a\nb %"), "a%0Ab%20%25");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use pingora::proxy::Session;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::answer::HOP_BY_HOP;
 use super::sync::Sync;
@@ -266,7 +267,22 @@ async fn take(
         now: SystemTime::now(),
         rest: &rest,
     };
-    let verdict = route.verifier.verify(&check);
+    let mut verdict = route.verifier.verify(&check);
+    // A signed single-use value (Mailgun's token) is good for one request, on every replica.
+    if verdict.is_ok()
+        && let Some(nonce) = route.verifier.check.replay_nonce(&check)
+    {
+        let binding = Sha256::digest(&raw);
+        match gw
+            .store
+            .claim_nonce(&route.name, &nonce.value, binding.as_slice(), nonce.ttl)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => verdict = Err(VerifyError::Replayed),
+            Err(e) => return Answer::unavailable(&e, cfg.server.retry_after),
+        }
+    }
     route
         .metrics
         .verdict(verdict.as_ref().err().map_or("ok", VerifyError::kind));
@@ -294,12 +310,18 @@ async fn take(
         identity::LISTENER_PROTO.to_string(),
         listener_proto(session).as_bytes().to_vec(),
     ));
+    // Query parameters join the event only where the check covers them (a token, a signed
+    // URL): unsigned data must not reach the upstream inside a verified event.
+    let trusted_query = route.verifier.check.covers_query();
+    let query = rest
+        .split_once('?')
+        .map(|(_, q)| q)
+        .filter(|_| trusted_query);
     // Verified over the raw bytes above; from here on the event is what the upstream gets.
     let body = if route.normalize {
         let content_type = headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        let query = rest.split_once('?').map(|(_, q)| q);
         match normalize::to_json(content_type, &raw, query) {
             Ok(n) => {
                 normalized_headers(&mut forwarded, n.original_content_type);
@@ -314,9 +336,12 @@ async fn take(
             }
         }
     } else {
-        raw
+        raw.clone()
     };
-    let lookup = id::Lookup::new(headers, &body);
+    // The body-hash ID hashes verified bytes only: the normalised form also depends on the
+    // (unsigned) Content-Type, which must not turn one signed body into several events.
+    let hashed = if trusted_query { &body } else { &raw };
+    let lookup = id::Lookup::new(headers, &body).hashing(hashed);
     let extracted = id::extract(&route.event_id, &lookup);
     if extracted.fell_back {
         route.metrics.fallbacks.inc();

@@ -263,4 +263,16 @@ pub trait Store: Send + Sync {
 
     /// Notified whenever new work may be due (an accept, a replay).
     fn work_signal(&self) -> Arc<Notify>;
+
+    /// Records a scheme's single-use value (Mailgun's `token`) of `route` for `ttl`, bound to
+    /// `binding` (a digest of the request it came with). True when the nonce is new or came with
+    /// the same binding before (the same request again: a retry, answered by deduplication);
+    /// false when it was used for another request. Shared by every replica of a Redis store.
+    async fn claim_nonce(
+        &self,
+        route: &str,
+        nonce: &str,
+        binding: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
 }

@@ -102,6 +102,11 @@ impl AsymVerifier {
         })
     }
 
+    /// The timestamp header is signed (with the body); no other.
+    pub fn signs_header(&self, h: &HeaderName) -> bool {
+        *h == self.timestamp
+    }
+
     pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
         let sig = req
             .headers
@@ -120,6 +125,14 @@ impl AsymVerifier {
             .ok_or_else(|| VerifyError::MissingHeader(self.timestamp.to_string()))?
             .as_bytes()
             .trim_ascii();
+        // The message is `timestamp + body` with no separator: a timestamp of digits only keeps
+        // signed body bytes from being moved into the header (or back) under the same signature.
+        if ts.is_empty() || !ts.iter().all(u8::is_ascii_digit) {
+            return Err(VerifyError::Malformed {
+                header: self.timestamp.to_string(),
+                reason: "not a unix timestamp",
+            });
+        }
         if let Some(tolerance) = self.tolerance {
             let secs: u64 = std::str::from_utf8(ts)
                 .ok()
@@ -191,6 +204,15 @@ mod tests {
             v.verify(&Request::at_test_time(&h, body)).err(),
             Some(VerifyError::NoMatch)
         );
+        // Signed bytes moved from the body into the timestamp: the same message, refused.
+        h.insert(
+            "x-signature-timestamp",
+            r#"1700000000{"type""#.parse().unwrap(),
+        );
+        assert!(matches!(
+            v.verify(&Request::at_test_time(&h, b":1}")),
+            Err(VerifyError::Malformed { .. })
+        ));
     }
 
     #[test]

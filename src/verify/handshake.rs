@@ -1,5 +1,18 @@
 //! Providers' URL-verification handshakes, answered by hookgate itself (never forwarded, never
 //! deduplicated), and only after the request passed verification where the provider signs it.
+//!
+//! A handshake that answers with a MAC under the route's secret must never become a signing
+//! oracle: its answer must not verify as the signature of any request the route accepts. X's
+//! CRC (`HMAC(secret, crc_token)`, the same MAC as `x-twitter-webhooks-signature` over a body)
+//! and Zoom's `encryptedToken` (`HMAC(secret, plainToken)`, while Zoom signs
+//! `v0:{timestamp}:{body}`) are therefore answered only for short tokens of [`is_token`]'s
+//! charset: it has no `{` (a body the X route accepts is blank or starts with one, see
+//! `Check::ObjectBody`), no blank and no `:` (every message Zoom signs contains one), and a
+//! token is never empty (the empty body's signature). Slack's and LimAI's challenges are echoed
+//! from a signed body and Discord's PING answer is constant: no MAC, nothing to forge with.
+//! Meta's echoed `hub.challenge` takes the same charset (a reflected text, never markup).
+//! Never reuse X's consumer secret or Zoom's secret token on another route: the rule above
+//! holds per route.
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -25,6 +38,8 @@ pub enum Handshake {
     /// `GET ?crc_token=…` → `{"response_token":"sha256=" + base64(HMAC-SHA256(secret, token))}`.
     Twitter { key: Box<Key> },
 }
+
+const TOKEN_RULE: &str = "challenge token must be 1-256 characters of letters, digits and -_=+/.~";
 
 /// A handshake's answer.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,6 +67,18 @@ impl Reply {
                 .into_bytes(),
         }
     }
+}
+
+/// The longest challenge token answered. X's CRC tokens and Zoom's plainTokens are a few dozen
+/// characters; Meta's challenge is a number.
+pub const MAX_TOKEN: usize = 256;
+
+/// A challenge a handshake may answer: 1 to [`MAX_TOKEN`] characters of ASCII letters, digits
+/// and `-_=+/.~` (URL-safe and standard base64, plus two unreserved URL characters).
+pub fn is_token(t: &str) -> bool {
+    (1..=MAX_TOKEN).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_=+/.~".contains(&b))
 }
 
 impl Handshake {
@@ -95,6 +122,10 @@ impl Handshake {
                 if mode != "subscribe" || !bool::from(presented.ct_eq(verify_token)) {
                     return Reply::refuse(403, "forbidden", "verify_token does not match");
                 }
+                // Echoed as text: only a plain token, never markup or anything else reflected.
+                if !is_token(&challenge) {
+                    return Reply::refuse(400, "bad_request", TOKEN_RULE);
+                }
                 Reply {
                     status: 200,
                     content_type: "text/plain",
@@ -102,6 +133,7 @@ impl Handshake {
                 }
             }
             Handshake::Twitter { key } => match param("crc_token") {
+                Some(token) if !is_token(&token) => Reply::refuse(400, "bad_request", TOKEN_RULE),
                 Some(token) => {
                     let mac = key.mac(&[token.as_bytes()]);
                     Reply::json(
@@ -126,6 +158,9 @@ impl Handshake {
             }
             Handshake::Zoom { secrets } if doc.get("event")? == "endpoint.url_validation" => {
                 let plain = doc.pointer("/payload/plainToken")?.as_str()?;
+                if !is_token(plain) {
+                    return Some(Reply::refuse(400, "bad_request", TOKEN_RULE));
+                }
                 let secret = secrets.get(verified.key.unwrap_or(0))?;
                 let mac = Key::new(Algorithm::Sha256, secret.expose())?.mac(&[plain.as_bytes()]);
                 Some(Reply::json(
@@ -164,6 +199,39 @@ mod tests {
         let expected =
             json!({ "response_token": format!("sha256={}", Encoding::Base64.encode(&mac)) });
         assert_eq!(serde_json::from_slice::<Value>(&r.body).unwrap(), expected);
+    }
+
+    #[test]
+    fn challenges_that_could_be_signed_messages_are_refused() {
+        let t = Handshake::twitter(&Secret::literal("consumer")).unwrap();
+        let long = format!("crc_token={}", "a".repeat(MAX_TOKEN + 1));
+        for q in [
+            "crc_token=",
+            "crc_token=%7B%22id%22%3A1%7D",
+            "crc_token=a%20b",
+            "crc_token=a:b",
+            long.as_str(),
+        ] {
+            assert_eq!(t.on_get(q).status, 400, "{q}");
+        }
+        assert_eq!(
+            t.on_get(&format!("crc_token={}", "a".repeat(MAX_TOKEN)))
+                .status,
+            200
+        );
+        let m = Handshake::meta(&Secret::literal("tok"));
+        let r = m.on_get("hub.mode=subscribe&hub.verify_token=tok&hub.challenge=%3Cb%3E");
+        assert_eq!(r.status, 400);
+        let zoom = Handshake::Zoom {
+            secrets: vec![Secret::literal("s")],
+        };
+        let r = zoom
+            .on_post(
+                br#"{"event":"endpoint.url_validation","payload":{"plainToken":"v0:1:{}"}}"#,
+                &Verified::default(),
+            )
+            .unwrap();
+        assert_eq!(r.status, 400);
     }
 
     #[test]

@@ -358,6 +358,23 @@ impl HmacVerifier {
         })
     }
 
+    /// Whether the signed bytes include the URL (and so its query).
+    pub fn signs_url(&self) -> bool {
+        self.payload.uses(&Part::Url)
+    }
+
+    /// Whether header `h`'s value is part of the signed bytes.
+    pub fn signs_header(&self, h: &HeaderName) -> bool {
+        let ts = match self.timestamp.as_ref().map(|t| &t.source) {
+            Some(TsSource::Header(names)) => {
+                self.payload.uses(&Part::Timestamp) && names.contains(h)
+            }
+            _ => false,
+        };
+        ts || self.payload.headers().any(|n| n == h)
+            || (self.payload.uses(&Part::Id) && self.id_headers.contains(h))
+    }
+
     pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
         if !self.allow_empty_body && req.body.is_empty() {
             return Err(VerifyError::Refused("empty body"));

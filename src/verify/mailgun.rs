@@ -1,12 +1,14 @@
 //! Mailgun: the signature travels in the body (`signature.{timestamp,token,signature}` in JSON,
 //! or the form fields `timestamp`, `token`, `signature`): hex HMAC-SHA256 of timestamp + token.
-//! The event data itself is not signed (Mailgun's design); freshness is checked both ways.
+//! The event data itself is not signed (Mailgun's design); freshness is checked both ways, and
+//! each `token` is accepted for one body only (`nonce`, claimed in the store by the intake):
+//! otherwise a captured signature could carry any body within the replay window.
 
 use std::time::Duration;
 
 use super::hmac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any, within};
 use super::keys::{Keyed, KeyedSecret};
-use super::{Request, Verified, VerifyError};
+use super::{Nonce, Request, Verified, VerifyError};
 
 pub struct MailgunVerifier {
     keys: Vec<Keyed<Key>>,
@@ -63,6 +65,15 @@ impl MailgunVerifier {
         Ok(MailgunVerifier {
             keys: keyed(Algorithm::Sha256, KeyFormat::Raw, secrets)?,
             tolerance,
+        })
+    }
+
+    /// The token of a verified request, remembered while its timestamp can still pass (the
+    /// window extends `tolerance` both ways, so twice that from any accepted use).
+    pub fn nonce(&self, req: &Request<'_>) -> Option<Nonce> {
+        fields(req).ok().map(|f| Nonce {
+            value: f.token,
+            ttl: self.tolerance.saturating_mul(2) + Duration::from_secs(1),
         })
     }
 

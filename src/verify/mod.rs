@@ -5,6 +5,7 @@
 //! schemes (`presets`) are data over the same few engines.
 
 mod asym;
+mod coverage;
 pub mod handshake;
 pub mod hmac;
 pub mod keys;
@@ -20,6 +21,7 @@ use std::time::SystemTime;
 use http::{HeaderMap, HeaderName};
 
 pub use self::asym::{AsymAlg, AsymVerifier};
+pub use self::coverage::Nonce;
 pub use self::handshake::Handshake;
 pub use self::hmac::{
     Algorithm, Encoding, HmacSpec, HmacVerifier, SigSource, TimestampCheck, TsSource, sign,
@@ -71,6 +73,8 @@ pub enum VerifyError {
     BadCredentials,
     #[error("refused: {0}")]
     Refused(&'static str),
+    #[error("this signature was already used for another request")]
+    Replayed,
 }
 
 impl VerifyError {
@@ -83,6 +87,7 @@ impl VerifyError {
             VerifyError::NoMatch => "no_match",
             VerifyError::BadCredentials => "bad_credentials",
             VerifyError::Refused(_) => "refused",
+            VerifyError::Replayed => "replayed",
         }
     }
 }
@@ -107,6 +112,10 @@ pub enum Check {
         name: HeaderName,
         value: Option<String>,
     },
+    /// The body is empty or a JSON object (its first non-blank byte is `{`). Required where a
+    /// handshake MACs a sender-chosen token under the signing key (X's CRC): a token never
+    /// contains `{` and is never empty, so no handshake answer is a valid signature.
+    ObjectBody,
     /// Every one must pass; the first one's matched key is reported.
     All(Vec<Check>),
 }
@@ -126,6 +135,10 @@ impl Check {
                     Err(VerifyError::Refused("header has an unexpected value"))
                 }
                 _ => Ok(Verified::default()),
+            },
+            Check::ObjectBody => match req.body.trim_ascii_start().first() {
+                None | Some(b'{') => Ok(Verified::default()),
+                Some(_) => Err(VerifyError::Refused("body must be a JSON object")),
             },
             Check::All(checks) => {
                 let mut first = None;

@@ -359,12 +359,16 @@ pub fn build(provider: &str, s: Settings) -> Result<Preset, String> {
                 .map(|k| k.secret.clone())
                 .ok_or("at least one secret is required")?;
             (
-                body_hmac(
-                    Algorithm::Sha256,
-                    secrets,
-                    header("x-twitter-webhooks-signature", Some("sha256=")),
-                    Encoding::Base64,
-                )?,
+                // The signature first: its verdict is the one a sender needs to see.
+                Check::All(vec![
+                    body_hmac(
+                        Algorithm::Sha256,
+                        secrets,
+                        header("x-twitter-webhooks-signature", Some("sha256=")),
+                        Encoding::Base64,
+                    )?,
+                    Check::ObjectBody,
+                ]),
                 Some(
                     Handshake::twitter(&first)
                         .ok_or("the consumer secret is not a usable HMAC key")?,

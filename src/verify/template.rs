@@ -95,6 +95,14 @@ impl Template {
         self.parts.contains(part)
     }
 
+    /// The headers the template signs by name.
+    pub fn headers(&self) -> impl Iterator<Item = &HeaderName> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Header(h) => Some(h),
+            _ => None,
+        })
+    }
+
     /// Feeds the signed bytes, piece by piece, without copying the body.
     pub fn feed(
         &self,

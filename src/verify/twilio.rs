@@ -2,6 +2,11 @@
 //! The URL is the one Twilio called (the route's `public_url` plus the request's sub-path and
 //! query). JSON bodies are covered through a `bodySHA256` query parameter instead. As in
 //! twilio-python's `RequestValidator`, the URL is tried with and without its port.
+//!
+//! What a signature covers: the URL always; a form body's parameters (as a sorted set: order,
+//! encoding and repeated identical pairs are not covered); any other body only through
+//! `bodySHA256`. A non-empty body that is neither form-encoded nor carries `bodySHA256` is not
+//! signed at all, so it is refused (the library accepts it on the URL alone).
 
 use http::HeaderName;
 use sha2::{Digest, Sha256};
@@ -72,7 +77,12 @@ impl TwilioVerifier {
                 String::new()
             }
             (None, true) => sorted_params(req.body),
-            (None, false) => String::new(),
+            (None, false) if req.body.is_empty() => String::new(),
+            (None, false) => {
+                return Err(VerifyError::Refused(
+                    "body is neither form-encoded nor covered by bodySHA256: Twilio's signature does not cover it",
+                ));
+            }
         };
         let mut matched = None;
         for candidate in url_variants(&url) {

@@ -23,6 +23,7 @@
 
 mod index;
 mod keys;
+mod nonce;
 mod writer;
 
 use std::collections::{HashMap, HashSet};
@@ -531,6 +532,16 @@ impl Store for Embedded {
 
     fn work_signal(&self) -> Arc<Notify> {
         self.shared.work.clone()
+    }
+
+    async fn claim_nonce(
+        &self,
+        route: &str,
+        nonce: &str,
+        binding: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.claim_nonce_once(route, nonce, binding, ttl).await
     }
 }
 

@@ -5,6 +5,7 @@
 //! entries of a replica that died (`XAUTOCLAIM` after `claim_after`).
 
 mod keys;
+mod nonce;
 mod scripts;
 mod sync;
 
@@ -887,6 +888,16 @@ impl Store for RedisStore {
             .query_async::<()>(&mut self.con())
             .await
             .map_err(unavailable)
+    }
+
+    async fn claim_nonce(
+        &self,
+        route: &str,
+        nonce: &str,
+        binding: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.claim_nonce_once(route, nonce, binding, ttl).await
     }
 
     async fn sync_claim(

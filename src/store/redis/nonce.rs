@@ -1,0 +1,48 @@
+//! Single-use values of verification schemes (Mailgun's `token`), shared by every replica:
+//! `prefix:{route:n:<nonce>}` holds the binding (a digest of the request) with `PX` = ttl (a
+//! hash tag of its own: nonces spread over a cluster's slots).
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::Script;
+
+use super::{RedisStore, unavailable};
+use crate::store::StoreError;
+
+/// KEYS: the nonce. ARGV: binding, ttl_ms. Returns 1 when the nonce is new (now recorded) or
+/// held with this binding, 0 when held with another. One atomic step, so two replicas cannot
+/// both take a nonce for different requests.
+static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local held = redis.call('GET', KEYS[1])
+if held then
+  if held == ARGV[1] then return 1 end
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"#,
+    )
+});
+
+impl RedisStore {
+    pub(super) async fn claim_nonce_once(
+        &self,
+        route: &str,
+        nonce: &str,
+        binding: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let key = format!("{}:{{{route}:n:{nonce}}}", self.prefix);
+        let r: i64 = CLAIM
+            .key(key)
+            .arg(binding)
+            .arg((ttl.as_millis() as u64).max(1))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(r == 1)
+    }
+}
