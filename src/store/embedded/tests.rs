@@ -399,7 +399,7 @@ async fn sync_answers_are_claimed_kept_and_expire() {
         .await
         .unwrap();
     assert!(swept >= 2, "{swept}");
-    assert_eq!(s.shared.handles.load().answers.iter().count(), 0);
+    assert_eq!(s.shared.handles().unwrap().answers.iter().count(), 0);
 }
 
 #[tokio::test]
