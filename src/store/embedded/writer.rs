@@ -106,12 +106,12 @@ impl Writer {
         loop {
             if self.broken.is_some() {
                 if !self.heal(&mut rx) {
-                    return;
+                    return self.closing();
                 }
                 continue;
             }
             let Some(first) = rx.blocking_recv() else {
-                return;
+                return self.closing();
             };
             group.push(first);
             while group.len() < MAX_GROUP {
@@ -135,9 +135,15 @@ impl Writer {
         let mut replies = Vec::with_capacity(size);
         let mut effects = Vec::with_capacity(size + 1);
         let mut txn = Txn::new(&handles);
-        let applied: DbResult<()> = group
-            .drain(..)
-            .try_for_each(|op| self.apply(&mut txn, op, &mut replies, &mut effects));
+        let mut ops = group.drain(..);
+        let applied: DbResult<()> = loop {
+            let Some(op) = ops.next() else { break Ok(()) };
+            if let Err(e) = self.apply(&mut txn, op, &mut replies, &mut effects) {
+                break Err(e);
+            }
+        };
+        // Not reached after a failed read: answered (or held) like the group's.
+        let rest: Vec<Op> = ops.collect();
         let result = applied.and_then(|()| txn.commit());
         // Recovery needs every handle gone, this one included.
         drop(handles);
@@ -166,6 +172,7 @@ impl Writer {
                 for r in replies {
                     self.fail_reply(r, &msg);
                 }
+                rest.into_iter().for_each(|op| self.refuse(op));
                 self.break_down(&msg, size);
             }
         }

@@ -91,6 +91,17 @@ impl Writer {
         }
     }
 
+    /// The store closes (shutdown): outcomes still held are lost, so say what that means.
+    pub(super) fn closing(&self) {
+        if !self.parked.is_empty() {
+            tracing::warn!(
+                events = self.parked.len(),
+                "store closing before it recovered: these events' delivery outcomes were not \
+                 written, so they will be delivered again after the next start"
+            );
+        }
+    }
+
     /// After a failed commit: refuse writes, drop every handle, and plan the first reopen.
     pub(super) fn break_down(&mut self, error: &str, ops: usize) {
         self.shared.healthy.store(false, Ordering::Relaxed);
