@@ -244,6 +244,12 @@ async fn state(c: &reqwest::Client, gw: &Gateway, route: &str, id: &str) -> Stri
     v["state"].as_str().unwrap_or_default().to_string()
 }
 
+async fn post_admin(c: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
+    let r = c.post(url).send().await.expect("admin");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 async fn status_of(c: &reqwest::Client, url: &str, body: &str) -> (u16, String) {
     let (s, v) = send_signed(c, url, body).await;
     (s, v["status"].as_str().unwrap_or_default().to_string())
@@ -310,6 +316,55 @@ async fn dedup_window_semantics(gw: &Gateway, up: &Upstream, slow: &Upstream) {
     })
     .await
     .expect("delivered again");
+
+    // Two dead copies of one ID: one live copy at a time, so a replay brings back one, and
+    // the other once that one is finished.
+    let body = event_body("evt_two");
+    up.script([Reply::status(400)]);
+    assert_eq!(status_of(&c, &url, &body).await, (200, "accepted".into()));
+    eventually(WAIT, async || {
+        (state(&c, gw, "limai", "evt_two").await == "dead").then_some(())
+    })
+    .await
+    .expect("dead-lettered");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    up.script([Reply::status(400)]);
+    assert_eq!(status_of(&c, &url, &body).await, (200, "accepted".into()));
+    eventually(WAIT, async || {
+        (deliveries(up).get("evt_two") == Some(&2)).then_some(())
+    })
+    .await
+    .expect("both refused");
+    let dead_count = async || {
+        eventually(WAIT, async || {
+            let (_, dlq) = get_json(&c, &gw.admin("/dlq?route=limai")).await;
+            let items = dlq["items"].as_array().cloned().unwrap_or_default();
+            let n = items.iter().filter(|i| i["event_id"] == "evt_two").count();
+            (items.len() == n).then_some(n)
+        })
+        .await
+    };
+    eventually(WAIT, async || (dead_count().await == Some(2)).then_some(()))
+        .await
+        .expect("two dead copies listed");
+    for (round, delivered) in [(1, 3), (2, 4)] {
+        let (s, v) = post_admin(&c, &gw.admin("/dlq/replay?route=limai")).await;
+        assert_eq!(
+            (s, v["replayed"].as_u64()),
+            (200, Some(1)),
+            "round {round}: {v}"
+        );
+        eventually(WAIT, async || {
+            (deliveries(up).get("evt_two") == Some(&delivered)).then_some(())
+        })
+        .await
+        .expect("the replayed copy is delivered");
+        eventually(WAIT, async || {
+            (dead_count().await == Some(2 - round)).then_some(())
+        })
+        .await
+        .expect("one copy fewer in the dead-letter queue");
+    }
 
     // Still being retried past the window: the same event, not a second copy.
     slow.set_default(Reply::status(503));

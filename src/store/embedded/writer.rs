@@ -19,6 +19,7 @@ use crate::store::{
     Accepted, Outcome, Replay, StateOverride, StoreError, StoredEvent, SyncAnswer, SyncSlot,
 };
 
+mod copies;
 mod recovery;
 
 pub use self::recovery::RECOVERY_POLL;
@@ -322,19 +323,6 @@ impl<'h> Txn<'h> {
             }))
     }
 
-    /// Whether event `seq` is waiting to be delivered.
-    fn pending(&self, seq: u64) -> DbResult<bool> {
-        Ok(self.record(seq)?.is_some_and(|r| r.phase == Phase::Pending))
-    }
-
-    /// Whether another, newer copy of `rec`'s event ID is waiting to be delivered.
-    fn newer_pending(&self, seq: u64, rec: &Record) -> DbResult<bool> {
-        match self.dedup_get(&keys::dedup(&rec.route, &rec.event_id))? {
-            Some((owner, _)) if owner != seq => self.pending(owner),
-            _ => Ok(false),
-        }
-    }
-
     fn record_put(&mut self, seq: u64, rec: Record) {
         self.batch
             .insert(&self.h.events, keys::event(seq).to_vec(), rec.encode());
@@ -503,7 +491,14 @@ impl<'h> Txn<'h> {
         Ok(())
     }
 
-    fn revive(&mut self, seq: u64, mut rec: Record, now: u64, effects: &mut Vec<Effect>) {
+    fn revive(
+        &mut self,
+        seq: u64,
+        mut rec: Record,
+        now: u64,
+        effects: &mut Vec<Effect>,
+    ) -> DbResult<()> {
+        self.make_live(seq, &rec, now)?;
         self.batch.remove(&self.h.dead, keys::dead(&rec.route, seq));
         rec.phase = Phase::Pending;
         rec.attempts = 0;
@@ -521,6 +516,7 @@ impl<'h> Txn<'h> {
             order_key: rec.order_key.clone(),
         });
         self.record_put(seq, rec);
+        Ok(())
     }
 
     fn replay_one(
@@ -564,7 +560,7 @@ impl<'h> Txn<'h> {
             None => Replay::NotFound,
             Some((_, r)) if r.phase != Phase::Dead => Replay::NotDead,
             Some((seq, r)) => {
-                self.revive(seq, r, now, effects);
+                self.revive(seq, r, now, effects)?;
                 Replay::Replayed
             }
         })
@@ -592,7 +588,7 @@ impl<'h> Txn<'h> {
                 // Left for later while a newer copy of its ID waits, as in `replay_one`.
                 Some(rec) if rec.phase == Phase::Dead && self.newer_pending(seq, &rec)? => {}
                 Some(rec) if rec.phase == Phase::Dead => {
-                    self.revive(seq, rec, now, effects);
+                    self.revive(seq, rec, now, effects)?;
                     n += 1;
                 }
                 // A stray index entry without its record: drop it.
