@@ -101,6 +101,8 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// How soon delivery looks again while the store recovers.
+const LEASE_WHILE_RECOVERING: Duration = Duration::from_millis(250);
 /// What requests are told while the store recovers from a failed write.
 const RECOVERING: &str = "store is recovering from a write failure";
 
@@ -338,7 +340,7 @@ impl Store for Embedded {
         let Some(h) = self.shared.handles.load_full() else {
             return Ok(Leased {
                 events: Vec::new(),
-                next_due_ms: Some(now + writer::RECOVERY_POLL.as_millis() as u64),
+                next_due_ms: Some(now + LEASE_WHILE_RECOVERING.as_millis() as u64),
             });
         };
         // Kept in due order: hot events from memory, the others read back from disk.

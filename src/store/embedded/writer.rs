@@ -22,8 +22,6 @@ use crate::store::{
 mod copies;
 mod recovery;
 
-pub use self::recovery::RECOVERY_POLL;
-
 /// Most operations one commit takes; bounds the latency of a group.
 const MAX_GROUP: usize = 1024;
 

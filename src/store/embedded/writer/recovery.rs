@@ -28,7 +28,7 @@ use crate::store::Outcome;
 use crate::store::embedded::{build_index, keys, lock, open_handles};
 
 /// How often a broken store answers what was queued (and so how long a refusal takes at most).
-pub const RECOVERY_POLL: Duration = Duration::from_millis(20);
+const RECOVERY_POLL: Duration = Duration::from_millis(20);
 const FIRST_DELAY: Duration = Duration::from_millis(250);
 const MAX_DELAY: Duration = Duration::from_secs(5);
 /// A store that breaks again this soon after recovering keeps its delay (no fast flapping).
