@@ -126,6 +126,9 @@ pub fn route_state(route: &str) -> Vec<u8> {
 
 pub const ROUTE_STATE: &[u8] = b"state\0";
 
+/// `meta`: the time of the last recovery's probe write.
+pub const PROBE: &[u8] = b"probe";
+
 /// `dead`: route \0 seq → (). The dead-letter queue.
 pub fn dead(route: &str, seq: u64) -> Vec<u8> {
     route_prefixed(route, seq, None)

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -77,7 +77,9 @@ pub struct Handles {
 /// State shared by the writer thread and readers.
 pub struct Shared {
     path: PathBuf,
-    handles: ArcSwap<Handles>,
+    /// `None` while the store recovers from a failed write: fjall keeps its lock file locked
+    /// while any handle lives, so every one is dropped before the directory is reopened.
+    handles: ArcSwapOption<Handles>,
     index: Mutex<Index>,
     leases: Mutex<HashSet<u64>>,
     healthy: AtomicBool,
@@ -98,6 +100,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
+}
+
+/// How soon delivery looks again while the store recovers.
+const LEASE_WHILE_RECOVERING: Duration = Duration::from_millis(250);
+/// What requests are told while the store recovers from a failed write.
+const RECOVERING: &str = "store is recovering from a write failure";
+
+impl Shared {
+    /// The open database, or `Unavailable` while it is being reopened.
+    fn handles(&self) -> Result<Arc<Handles>, StoreError> {
+        self.handles
+            .load_full()
+            .ok_or_else(|| StoreError::Unavailable(RECOVERING.into()))
+    }
 }
 
 fn open_handles(path: &Path) -> Result<Handles, OpenError> {
@@ -189,18 +205,6 @@ fn build_index(h: &Handles) -> Result<(Index, u64), fjall::Error> {
     Ok((index, last.map_or(1, |s| s + 1)))
 }
 
-/// Reopens the database after a write failure and rebuilds the index; returns the next seq.
-fn reopen(shared: &Shared) -> Result<u64, OpenError> {
-    let handles = open_handles(&shared.path)?;
-    let (index, next_seq) = build_index(&handles).map_err(|e| OpenError::Open {
-        path: shared.path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    shared.handles.store(Arc::new(handles));
-    *lock(&shared.index) = index;
-    Ok(next_seq)
-}
-
 /// Up to `limit` dead-letter keys of `routes`, in (route, seq) order, after the cursor.
 fn dead_keys(
     h: &Handles,
@@ -242,19 +246,14 @@ impl Embedded {
         })?;
         let shared = Arc::new(Shared {
             path: dir.to_path_buf(),
-            handles: ArcSwap::from_pointee(handles),
+            handles: ArcSwapOption::from_pointee(handles),
             index: Mutex::new(index),
             leases: Mutex::new(HashSet::new()),
             healthy: AtomicBool::new(true),
             work: Arc::new(Notify::new()),
         });
         let (ops, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let writer = Writer {
-            shared: shared.clone(),
-            next_seq,
-            expiry_from: [0; 16],
-            broken_since: None,
-        };
+        let writer = Writer::new(shared.clone(), next_seq);
         std::thread::Builder::new()
             .name("hookgate-store".into())
             .spawn(move || writer.run(rx))
@@ -337,6 +336,14 @@ impl Store for Embedded {
     }
 
     async fn lease(&self, route: &str, now: u64, max: usize) -> Result<Leased, StoreError> {
+        // Nothing is handed out while the store recovers: an outcome could not be recorded.
+        // The writer says once that it is down; delivery just looks again a little later.
+        let Some(h) = self.shared.handles.load_full() else {
+            return Ok(Leased {
+                events: Vec::new(),
+                next_due_ms: Some(now + LEASE_WHILE_RECOVERING.as_millis() as u64),
+            });
+        };
         // Kept in due order: hot events from memory, the others read back from disk.
         let (slots, next_due_ms): (Vec<(u64, Option<StoredEvent>)>, _) = {
             let mut index = lock(&self.shared.index);
@@ -351,7 +358,6 @@ impl Store for Embedded {
                 .collect();
             (slots, next)
         };
-        let h = self.shared.handles.load();
         let mut out = Leased {
             events: Vec::with_capacity(slots.len()),
             next_due_ms,
@@ -376,8 +382,10 @@ impl Store for Embedded {
     }
 
     async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError> {
+        // While the store recovers, the writer holds the outcome (and the lease) and writes it
+        // before anything is leased again: Ok then, and the event is not delivered twice.
         let r = self
-            .call(|tx| Op::Complete(event.handle, outcome, tx))
+            .call(|tx| Op::Complete(event.handle, event.attempts, outcome, tx))
             .await;
         if r.is_err() {
             self.release(event);
@@ -396,7 +404,7 @@ impl Store for Embedded {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page, StoreError> {
-        let h = self.shared.handles.load();
+        let h = self.shared.handles()?;
         let cursor = keys::parse_cursor(after);
         let found = dead_keys(
             &h,
@@ -438,7 +446,7 @@ impl Store for Embedded {
     }
 
     async fn find(&self, routes: &[String], event_id: &str) -> Result<Vec<EventView>, StoreError> {
-        let h = self.shared.handles.load();
+        let h = self.shared.handles()?;
         let now = now_ms();
         let mut out = Vec::new();
         for route in routes {
@@ -490,7 +498,7 @@ impl Store for Embedded {
     }
 
     async fn route_states(&self) -> Result<HashMap<String, StateOverride>, StoreError> {
-        let h = self.shared.handles.load();
+        let h = self.shared.handles()?;
         let mut out = HashMap::new();
         for entry in h.meta.prefix(keys::ROUTE_STATE) {
             let (k, v) = entry.into_inner().map_err(unavailable)?;

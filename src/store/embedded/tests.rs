@@ -245,6 +245,10 @@ async fn replay_finds_the_dead_event_behind_a_newer_one_with_the_same_id() {
     kill(&s, &ev).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(s.accept(event("r", "a", ttl)).await.unwrap(), Accepted::New);
+    let new = s.lease("r", now_ms(), 1).await.unwrap().events.remove(0);
+    s.complete(&new, Outcome::Delivered { status: 200 })
+        .await
+        .unwrap();
     assert_eq!(s.replay("r", "a").await.unwrap(), Replay::Replayed);
 }
 
@@ -344,7 +348,10 @@ async fn one_event_per_order_key_at_a_time_across_reopen() {
     // Finished (here: dead), it lets the next of its key through, and only that one.
     let a1 = s.find(&["r".into()], "a1").await.unwrap();
     assert_eq!((a1[0].attempts, a1[0].state), (1, State::InFlight));
-    kill(&s, leased.iter().find(|e| e.event_id == "a1").unwrap()).await;
+    // As leased again by `ids` (one attempt made): an outcome for an older lease is ignored.
+    let mut again = leased.iter().find(|e| e.event_id == "a1").unwrap().clone();
+    again.attempts = 1;
+    kill(&s, &again).await;
     assert_eq!(ids(&s, "r").await, ["a2"]);
     assert_eq!(s.stats(&[]).await.unwrap()[0].pending, 2);
 }
@@ -411,7 +418,7 @@ async fn sync_answers_are_claimed_kept_and_expire() {
         .await
         .unwrap();
     assert!(swept >= 2, "{swept}");
-    assert_eq!(s.shared.handles.load().answers.iter().count(), 0);
+    assert_eq!(s.shared.handles().unwrap().answers.iter().count(), 0);
 }
 
 #[tokio::test]
@@ -431,4 +438,55 @@ async fn route_states_persist() {
         s.route_states().await.unwrap(),
         HashMap::from([("r".to_string(), paused)])
     );
+}
+
+#[tokio::test]
+async fn an_outcome_is_recorded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    s.accept(event("r", "a", HOUR)).await.unwrap();
+    let ev = s.lease("r", now_ms(), 1).await.unwrap().events.remove(0);
+    let retry = Outcome::Retry {
+        at_ms: now_ms() + 60_000,
+        error: "HTTP 503".into(),
+        status: Some(503),
+    };
+    s.complete(&ev, retry.clone()).await.unwrap();
+    // The same attempt's outcome again (held over a write failure that reached the journal
+    // after all): ignored, not a second attempt.
+    s.complete(&ev, retry).await.unwrap();
+    let v = &s.find(&["r".into()], "a").await.unwrap()[0];
+    assert_eq!((v.state, v.attempts), (State::Scheduled, 1));
+}
+
+#[tokio::test]
+async fn past_its_window_an_id_is_new_unless_its_copy_still_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    let ttl = Duration::from_millis(20);
+    assert_eq!(s.accept(event("r", "a", ttl)).await.unwrap(), Accepted::New);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(
+        s.accept(event("r", "a", ttl)).await.unwrap(),
+        Accepted::Duplicate,
+        "still waiting to be delivered: the same event"
+    );
+    let ev = s.lease("r", now_ms(), 10).await.unwrap().events.remove(0);
+    kill(&s, &ev).await;
+    assert_eq!(
+        s.accept(event("r", "a", ttl)).await.unwrap(),
+        Accepted::New,
+        "a dead letter past its window does not hold the ID"
+    );
+    assert_eq!(
+        s.replay("r", "a").await.unwrap(),
+        Replay::NotDead,
+        "the dead copy comes back once the newer one is finished"
+    );
+    let new = s.lease("r", now_ms(), 10).await.unwrap().events.remove(0);
+    s.complete(&new, Outcome::Delivered { status: 200 })
+        .await
+        .unwrap();
+    assert_eq!(s.replay("r", "a").await.unwrap(), Replay::Replayed);
+    assert_eq!(ids(&s, "r").await, vec!["a".to_string()]);
 }

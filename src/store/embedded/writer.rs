@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fjall::{OwnedWriteBatch, PersistMode};
@@ -21,16 +20,18 @@ use crate::store::{
     SyncSlot, sync_record,
 };
 
+mod copies;
+mod recovery;
+
 /// Most operations one commit takes; bounds the latency of a group.
 const MAX_GROUP: usize = 1024;
-/// How long a broken database waits before the next attempt to reopen it.
-const REOPEN_BACKOFF: Duration = Duration::from_secs(1);
 
 pub type Answer<T> = oneshot::Sender<Result<T, StoreError>>;
 
 pub enum Op {
     Accept(NewEvent, Answer<Accepted>),
-    Complete(u64, Outcome, Answer<()>),
+    /// seq, attempts the lease saw (a stale or repeated outcome is ignored), outcome.
+    Complete(u64, u32, Outcome, Answer<()>),
     Replay(String, String, Answer<Replay>),
     ReplayBatch(
         Vec<String>,
@@ -55,6 +56,8 @@ pub enum Op {
 enum Reply {
     Accept(Answer<Accepted>, Accepted),
     Unit(Answer<()>),
+    /// A delivery outcome: held for after recovery if its commit fails.
+    Complete(Answer<()>, recovery::Parked),
     Replay(Answer<Replay>, Replay),
     Batch(Answer<(u64, Option<String>)>, u64, Option<String>),
     Count(Answer<u64>, u64),
@@ -67,7 +70,7 @@ impl Reply {
         let err = |e: &str| StoreError::Unavailable(e.to_string());
         match self {
             Reply::Accept(tx, a) => drop(tx.send(result.map(|()| a).map_err(err))),
-            Reply::Unit(tx) => drop(tx.send(result.map_err(err))),
+            Reply::Unit(tx) | Reply::Complete(tx, _) => drop(tx.send(result.map_err(err))),
             Reply::Replay(tx, r) => drop(tx.send(result.map(|()| r).map_err(err))),
             Reply::Batch(tx, n, next) => drop(tx.send(result.map(|()| (n, next)).map_err(err))),
             Reply::Count(tx, n) => drop(tx.send(result.map(|()| n).map_err(err))),
@@ -82,15 +85,40 @@ pub struct Writer {
     /// Where the next expiry sweep starts: everything before was swept (and is only
     /// tombstones now, which a range scan would otherwise wade through).
     pub expiry_from: [u8; 16],
-    pub broken_since: Option<Instant>,
+    /// Set from a failed commit until the store is reopened.
+    broken: Option<recovery::Broken>,
+    /// Delivery outcomes that could not be written, written first once the store is back.
+    parked: Vec<recovery::Parked>,
+    /// When the store last recovered, and the reopen delay it had then.
+    recovered: Option<(Instant, Duration)>,
 }
 
 type DbResult<T> = Result<T, fjall::Error>;
 
 impl Writer {
+    pub fn new(shared: Arc<Shared>, next_seq: u64) -> Writer {
+        Writer {
+            shared,
+            next_seq,
+            expiry_from: [0; 16],
+            broken: None,
+            parked: Vec::new(),
+            recovered: None,
+        }
+    }
+
     pub fn run(mut self, mut rx: mpsc::Receiver<Op>) {
         let mut group = Vec::with_capacity(MAX_GROUP);
-        while let Some(first) = rx.blocking_recv() {
+        loop {
+            if self.broken.is_some() {
+                if !self.heal(&mut rx) {
+                    return self.closing();
+                }
+                continue;
+            }
+            let Some(first) = rx.blocking_recv() else {
+                return self.closing();
+            };
             group.push(first);
             while group.len() < MAX_GROUP {
                 match rx.try_recv() {
@@ -105,24 +133,28 @@ impl Writer {
     fn commit_group(&mut self, group: &mut Vec<Op>) {
         let started = Instant::now();
         let size = group.len();
-        if let Err(e) = self.recover_if_broken() {
-            for op in group.drain(..) {
-                fail(op, &e);
-            }
+        let Some(handles) = self.shared.handles.load_full() else {
+            group.drain(..).for_each(|op| self.refuse(op));
             return;
-        }
-        let handles = self.shared.handles.load_full();
+        };
         let seq_before = self.next_seq;
         let mut replies = Vec::with_capacity(size);
         let mut effects = Vec::with_capacity(size + 1);
         let mut txn = Txn::new(&handles);
-        let applied: DbResult<()> = group
-            .drain(..)
-            .try_for_each(|op| self.apply(&mut txn, op, &mut replies, &mut effects));
+        let mut ops = group.drain(..);
+        let applied: DbResult<()> = loop {
+            let Some(op) = ops.next() else { break Ok(()) };
+            if let Err(e) = self.apply(&mut txn, op, &mut replies, &mut effects) {
+                break Err(e);
+            }
+        };
+        // Not reached after a failed read: answered (or held) like the group's.
+        let rest: Vec<Op> = ops.collect();
         let result = applied.and_then(|()| txn.commit());
+        // Recovery needs every handle gone, this one included.
+        drop(handles);
         match result {
             Ok(()) => {
-                self.shared.healthy.store(true, Ordering::Relaxed);
                 let woke = {
                     let mut index = lock(&self.shared.index);
                     let mut leases = lock(&self.shared.leases);
@@ -138,46 +170,22 @@ impl Writer {
                 }
             }
             Err(e) => {
+                // Nothing of this group is answered 2xx: every reply is an error (outcomes are
+                // held for after recovery instead).
                 self.next_seq = seq_before;
-                self.shared.healthy.store(false, Ordering::Relaxed);
-                self.broken_since = Some(Instant::now());
                 METRICS.store_errors.inc();
                 let msg = e.to_string();
-                tracing::error!(error = %msg, ops = size, "store commit failed; answering 503 for this group");
                 for r in replies {
-                    r.send(Err(&msg));
+                    self.fail_reply(r, &msg);
                 }
+                rest.into_iter().for_each(|op| self.refuse(op));
+                self.break_down(&msg, size);
             }
         }
         METRICS
             .store_commit_duration
             .observe(started.elapsed().as_secs_f64());
         METRICS.store_batch_size.observe(size as f64);
-    }
-
-    /// After a failed commit the database refuses writes ("poisoned"); reopening it recovers
-    /// from its journal, exactly as a restart would.
-    fn recover_if_broken(&mut self) -> Result<(), String> {
-        let Some(since) = self.broken_since else {
-            return Ok(());
-        };
-        if since.elapsed() < REOPEN_BACKOFF {
-            return Err("store is recovering from a write failure".into());
-        }
-        self.broken_since = Some(Instant::now());
-        match super::reopen(&self.shared) {
-            Ok(next_seq) => {
-                tracing::warn!("store reopened after a write failure");
-                self.next_seq = next_seq;
-                self.expiry_from = [0; 16];
-                self.broken_since = None;
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot reopen the store yet");
-                Err(e.to_string())
-            }
-        }
     }
 
     fn apply(
@@ -193,10 +201,17 @@ impl Writer {
                 let a = t.accept(ev, &mut self.next_seq, now, effects)?;
                 replies.push(Reply::Accept(tx, a));
             }
-            Op::Complete(seq, outcome, tx) => {
-                t.complete(seq, outcome, now, effects)?;
+            Op::Complete(seq, attempts, outcome, tx) => {
+                t.complete(seq, attempts, outcome.clone(), now, effects)?;
                 effects.push(Effect::Unlease(seq));
-                replies.push(Reply::Unit(tx));
+                replies.push(Reply::Complete(
+                    tx,
+                    recovery::Parked {
+                        seq,
+                        attempts,
+                        outcome,
+                    },
+                ));
             }
             Op::Replay(route, event_id, tx) => {
                 let r = t.replay_one(&route, &event_id, now, effects)?;
@@ -236,7 +251,7 @@ fn fail(op: Op, e: &str) {
     let err = || StoreError::Unavailable(e.to_string());
     match op {
         Op::Accept(_, tx) => drop(tx.send(Err(err()))),
-        Op::Complete(_, _, tx) => drop(tx.send(Err(err()))),
+        Op::Complete(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::Replay(_, _, tx) => drop(tx.send(Err(err()))),
         Op::ReplayBatch(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::Expire(_, _, tx) => drop(tx.send(Err(err()))),
@@ -341,10 +356,11 @@ impl<'h> Txn<'h> {
         effects: &mut Vec<Effect>,
     ) -> DbResult<Accepted> {
         let key = keys::dedup(&ev.route, &ev.event_id);
-        if self
-            .dedup_get(&key)?
-            .is_some_and(|(_, expires)| expires > now)
+        if let Some((owner, expires)) = self.dedup_get(&key)?
+            && (expires > now || self.pending(owner)?)
         {
+            // Past its window, an earlier copy still waiting to be delivered is the same
+            // event (as in the Redis store, which holds one live copy per ID).
             return Ok(Accepted::Duplicate);
         }
         let seq = *next_seq;
@@ -401,6 +417,7 @@ impl<'h> Txn<'h> {
     fn complete(
         &mut self,
         seq: u64,
+        attempts: u32,
         outcome: Outcome,
         now: u64,
         effects: &mut Vec<Effect>,
@@ -408,7 +425,9 @@ impl<'h> Txn<'h> {
         let Some(mut rec) = self.record(seq)? else {
             return Ok(());
         };
-        if rec.phase != Phase::Pending {
+        // Finished already, or this attempt's outcome is recorded (an outcome held over a
+        // write failure whose batch reached the journal after all).
+        if rec.phase != Phase::Pending || rec.attempts != attempts {
             return Ok(());
         }
         let due = rec.due_ms;
@@ -477,7 +496,14 @@ impl<'h> Txn<'h> {
         Ok(())
     }
 
-    fn revive(&mut self, seq: u64, mut rec: Record, now: u64, effects: &mut Vec<Effect>) {
+    fn revive(
+        &mut self,
+        seq: u64,
+        mut rec: Record,
+        now: u64,
+        effects: &mut Vec<Effect>,
+    ) -> DbResult<()> {
+        self.make_live(seq, &rec, now)?;
         self.batch.remove(&self.h.dead, keys::dead(&rec.route, seq));
         rec.phase = Phase::Pending;
         rec.attempts = 0;
@@ -495,6 +521,7 @@ impl<'h> Txn<'h> {
             order_key: rec.order_key.clone(),
         });
         self.record_put(seq, rec);
+        Ok(())
     }
 
     fn replay_one(
@@ -511,6 +538,14 @@ impl<'h> Txn<'h> {
             Some(seq) => self.record(seq)?.map(|r| (seq, r)),
             None => None,
         };
+        // A newer copy of this ID is still waiting: an older dead one comes back once it is
+        // finished (the Redis store holds one live copy per ID).
+        if found
+            .as_ref()
+            .is_some_and(|(_, r)| r.phase == Phase::Pending)
+        {
+            return Ok(Replay::NotDead);
+        }
         // The index may point at a newer event with the same ID; look among the dead letters.
         if found.as_ref().is_none_or(|(_, r)| r.phase != Phase::Dead) {
             for entry in self.h.dead.prefix(keys::dead_prefix(route)) {
@@ -530,7 +565,7 @@ impl<'h> Txn<'h> {
             None => Replay::NotFound,
             Some((_, r)) if r.phase != Phase::Dead => Replay::NotDead,
             Some((seq, r)) => {
-                self.revive(seq, r, now, effects);
+                self.revive(seq, r, now, effects)?;
                 Replay::Replayed
             }
         })
@@ -555,8 +590,10 @@ impl<'h> Txn<'h> {
         let mut last = None;
         for (r, seq) in found.into_iter().take(limit) {
             match self.record(seq)? {
+                // Left for later while a newer copy of its ID waits, as in `replay_one`.
+                Some(rec) if rec.phase == Phase::Dead && self.newer_pending(seq, &rec)? => {}
                 Some(rec) if rec.phase == Phase::Dead => {
-                    self.revive(seq, rec, now, effects);
+                    self.revive(seq, rec, now, effects)?;
                     n += 1;
                 }
                 // A stray index entry without its record: drop it.

@@ -12,6 +12,10 @@
 //! | `{tag}:e:<event id>` | hash | the event: body, headers, state, attempts, last error, order key |
 //! | `{tag}:q:<order key>` | list | undelivered event IDs of one order key, in arrival order; only the first is in the stream |
 //! | `{tag}:a:<event id>` | string, PX | a sync route's answer (empty while the upstream is being called) |
+//! | `{tag}:g:<n>` | hash | a dead letter whose ID was accepted again after its dedup window (as `e:`) |
+//! | `{tag}:y` | sorted set, score = dead ms | those dead letters, by number `n` |
+//! | `{tag}:w:<event id>` | set | their numbers, by event ID (to replay one by ID) |
+//! | `{tag}:n` | counter | the last number given |
 //! | `prefix:route-states` | hash | routes paused or resumed through the admin API |
 //!
 //! An event with an order key lives in the shard of its order key (so that its line, its
@@ -73,6 +77,27 @@ impl Shard {
 
     pub fn line(&self, order_key: &str) -> String {
         format!("{}:q:{order_key}", self.tag)
+    }
+
+    /// Dead letters moved aside when their ID was accepted again after its dedup window.
+    pub fn archived(&self) -> String {
+        format!("{}:y", self.tag)
+    }
+
+    pub fn archive_prefix(&self) -> String {
+        format!("{}:g:", self.tag)
+    }
+
+    pub fn archive(&self, n: &str) -> String {
+        format!("{}:g:{n}", self.tag)
+    }
+
+    pub fn archives_of(&self, event_id: &str) -> String {
+        format!("{}:w:{event_id}", self.tag)
+    }
+
+    pub fn archive_counter(&self) -> String {
+        format!("{}:n", self.tag)
     }
 
     pub fn answer(&self, event_id: &str) -> String {

@@ -4,6 +4,7 @@
 //! outcome, park retries in a sorted set any replica promotes when due, and take over the
 //! entries of a replica that died (`XAUTOCLAIM` after `claim_after`).
 
+mod archive;
 mod keys;
 mod nonce;
 mod scripts;
@@ -22,6 +23,7 @@ use redis::{IntoConnectionInfo, Value};
 use serde_bytes::ByteBuf;
 use tokio::sync::Notify;
 
+use self::archive::DeadRef;
 use self::keys::{Shard, shard_of};
 use self::scripts::{ACCEPT, COMPLETE, PROMOTE, REPLAY, TAKE};
 use super::{
@@ -424,28 +426,7 @@ impl RedisStore {
     }
 
     async fn event_fields(&self, sh: &Shard, event_id: &str) -> Result<Fields, StoreError> {
-        let v: Value = redis::cmd("HGETALL")
-            .arg(sh.event(event_id))
-            .query_async(&mut self.con())
-            .await
-            .map_err(unavailable)?;
-        Ok(Fields::from_value(v))
-    }
-
-    /// Event IDs in a shard's dead-letter set, oldest first, by rank.
-    async fn dead_ids(
-        &self,
-        sh: &Shard,
-        from: usize,
-        count: usize,
-    ) -> Result<Vec<String>, StoreError> {
-        redis::cmd("ZRANGE")
-            .arg(sh.dead())
-            .arg(from)
-            .arg(from + count - 1)
-            .query_async(&mut self.con())
-            .await
-            .map_err(unavailable)
+        self.fields(&sh.event(event_id)).await
     }
 }
 
@@ -553,7 +534,11 @@ impl Store for RedisStore {
         invocation
             .key(sh.event(&ev.event_id))
             .key(sh.stream())
-            .key(sh.pending());
+            .key(sh.pending())
+            .key(sh.dead())
+            .key(sh.archived())
+            .key(sh.archive_counter())
+            .key(sh.archives_of(&ev.event_id));
         if let Some(k) = &ev.order_key {
             invocation.key(sh.line(k));
         }
@@ -566,7 +551,8 @@ impl Store for RedisStore {
             .arg(encode_headers(&ev.headers))
             .arg(ev.body.as_ref())
             .arg(self.max_per_shard)
-            .arg(ev.order_key.as_deref().unwrap_or_default());
+            .arg(ev.order_key.as_deref().unwrap_or_default())
+            .arg(sh.archive_prefix());
         let r: i64 = invocation
             .invoke_async(&mut self.con())
             .await
@@ -685,10 +671,14 @@ impl Store for RedisStore {
                     }
                 }
                 let want = limit - items.len();
-                let ids = self.dead_ids(&sh, from, want + 1).await?;
-                for id in ids.iter().take(want) {
-                    let f = self.event_fields(&sh, id).await?;
-                    items.push(self.view(&sh, route, id, &f, now));
+                for dead in self.dead_refs(&sh, from, want).await? {
+                    let (key, id) = match &dead {
+                        DeadRef::Live(id) => (sh.event(id), id.clone()),
+                        DeadRef::Archived(num) => (sh.archive(num), String::new()),
+                    };
+                    let f = self.fields(&key).await?;
+                    let id = f.text("id").unwrap_or(id);
+                    items.push(self.view(&sh, route, &id, &f, now));
                 }
                 if items.len() >= limit {
                     // A listing of live data: replays between pages shift what follows.
@@ -713,6 +703,14 @@ impl Store for RedisStore {
                 .invoke_async(&mut self.con())
                 .await
                 .map_err(unavailable)?;
+            // Else a dead letter of this ID moved aside when the ID was accepted again.
+            let r = match r {
+                1 => 1,
+                live => match self.replay_archived(&sh, event_id, "").await? {
+                    0 => live,
+                    r => r,
+                },
+            };
             match r {
                 1 => {
                     self.work.notify_one();
@@ -742,9 +740,17 @@ impl Store for RedisStore {
                     continue;
                 }
                 // Replayed letters leave the set, so each batch starts at its head.
-                let ids = self.dead_ids(&sh, 0, limit - n as usize).await?;
-                for id in &ids {
-                    if self.replay(route, id).await? == Replay::Replayed {
+                for dead in self.dead_refs(&sh, 0, limit - n as usize).await? {
+                    let replayed = match &dead {
+                        DeadRef::Live(id) => self.replay(route, id).await? == Replay::Replayed,
+                        DeadRef::Archived(num) => {
+                            let f = self.fields(&sh.archive(num)).await?;
+                            let id = f.text("id").unwrap_or_default();
+                            self.replay_archived(&sh, &id, num).await? == 1
+                        }
+                    };
+                    if replayed {
+                        self.work.notify_one();
                         n += 1;
                     }
                 }
@@ -832,7 +838,8 @@ impl Store for RedisStore {
                     .arg(0)
                     .arg(0)
                     .arg("WITHSCORES")
-                    .zcard(sh.dead());
+                    .zcard(sh.dead())
+                    .zcard(sh.archived());
             }
         }
         let values: Vec<Value> = pipe
@@ -847,12 +854,14 @@ impl Store for RedisStore {
                 ..RouteStats::default()
             };
             for _ in 0..self.shards {
-                let (Some(pending), Some(oldest), Some(dead)) = (it.next(), it.next(), it.next())
+                let (Some(pending), Some(oldest), Some(dead), Some(archived)) =
+                    (it.next(), it.next(), it.next(), it.next())
                 else {
                     break;
                 };
                 st.pending += redis::from_redis_value::<u64>(pending).unwrap_or(0);
-                st.dead += redis::from_redis_value::<u64>(dead).unwrap_or(0);
+                st.dead += redis::from_redis_value::<u64>(dead).unwrap_or(0)
+                    + redis::from_redis_value::<u64>(archived).unwrap_or(0);
                 let oldest: Vec<(String, u64)> =
                     redis::from_redis_value(oldest).unwrap_or_default();
                 if let Some((_, t)) = oldest.first() {

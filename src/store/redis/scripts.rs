@@ -8,23 +8,40 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: dedup, event, stream, pending[, order line]. ARGV: ttl_ms, event_id, received_ms,
-/// client_ip, target, headers, body, max_pending[, order key].
+/// KEYS: dedup, event, stream, pending, dead, archived, archive counter, archives of this ID
+/// [, order line]. ARGV: ttl_ms, event_id, received_ms, client_ip, target, headers, body,
+/// max_pending, order key, archive key prefix.
 /// Returns 1 new, 0 duplicate, -1 the shard is at its bound. An event with an order key joins
 /// its line and enters the stream only when it is the first in it.
+///
+/// Past its dedup window an ID is new, as in the embedded store, unless its earlier copy still
+/// waits to be delivered (the same event). An earlier copy in the dead-letter queue is moved
+/// aside under a number (`g:<n>`), still listed and replayable; a delivered one is forgotten.
 pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 if tonumber(ARGV[8]) > 0 and redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[8]) then return -1 end
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
--- The same ID, accepted before its dedup key expired and still undelivered, is the same event.
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local st = redis.call('HGET', KEYS[2], 'st')
+if st == 'p' then return 0 end
+if st == 'x' then
+  local n = tostring(redis.call('INCR', KEYS[7]))
+  local fin = redis.call('HGET', KEYS[2], 'fin') or ARGV[3]
+  redis.call('ZREM', KEYS[5], ARGV[2])
+  redis.call('RENAME', KEYS[2], ARGV[10] .. n)
+  redis.call('ZADD', KEYS[6], fin, n)
+  redis.call('SADD', KEYS[8], n)
+elseif st then
+  -- Delivered: its record expires with the dedup key, give or take a millisecond.
+  redis.call('DEL', KEYS[2])
+end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 redis.call('HSET', KEYS[2], 'id', ARGV[2], 'rcv', ARGV[3], 'ip', ARGV[4], 'tgt', ARGV[5],
   'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
-if KEYS[5] then
+if KEYS[9] then
   redis.call('HSET', KEYS[2], 'ok', ARGV[9])
-  if redis.call('RPUSH', KEYS[5], ARGV[2]) > 1 then return 1 end
+  if redis.call('RPUSH', KEYS[9], ARGV[2]) > 1 then return 1 end
 end
 redis.call('XADD', KEYS[3], '*', 'i', ARGV[2])
 return 1
@@ -155,6 +172,41 @@ return 1
     )
 });
 
-pub fn all() -> [&'static Script; 5] {
-    [&ACCEPT, &TAKE, &COMPLETE, &PROMOTE, &REPLAY]
+/// KEYS: event, stream, pending, archived, archives of this ID. ARGV: event_id, now_ms, order
+/// line prefix, archive key prefix, number (empty: any of this ID).
+/// Replays a dead letter moved aside by `ACCEPT`: it becomes the ID's live copy again.
+/// Returns 1 replayed, 2 the live copy of the ID is pending or dead (replay that first), 0 none.
+pub static REPLAY_ARCHIVED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local st = redis.call('HGET', KEYS[1], 'st')
+if st == 'p' or st == 'x' then return 2 end
+local n = ARGV[5]
+if n == '' then n = redis.call('SRANDMEMBER', KEYS[5]) end
+if not n or redis.call('SISMEMBER', KEYS[5], n) == 0 then return 0 end
+redis.call('SREM', KEYS[5], n)
+redis.call('ZREM', KEYS[4], n)
+redis.call('DEL', KEYS[1])
+redis.call('RENAME', ARGV[4] .. n, KEYS[1])
+redis.call('HSET', KEYS[1], 'st', 'p', 'att', 0, 'due', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'rep', 1)
+redis.call('HDEL', KEYS[1], 'fin')
+redis.call('ZADD', KEYS[3], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
+local ok = redis.call('HGET', KEYS[1], 'ok')
+if ok and redis.call('RPUSH', ARGV[3] .. ok, ARGV[1]) > 1 then return 1 end
+redis.call('XADD', KEYS[2], '*', 'i', ARGV[1])
+return 1
+"#,
+    )
+});
+
+pub fn all() -> [&'static Script; 6] {
+    [
+        &ACCEPT,
+        &TAKE,
+        &COMPLETE,
+        &PROMOTE,
+        &REPLAY,
+        &REPLAY_ARCHIVED,
+    ]
 }

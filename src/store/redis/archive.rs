@@ -1,0 +1,87 @@
+//! Dead letters moved aside: when an ID is accepted again after its dedup window while its
+//! earlier copy is a dead letter, that copy is renamed `g:<n>` (listed in `y`, found by ID in
+//! `w:<id>`) so the new copy can take `e:<id>`. It stays listed and replayable like any dead
+//! letter, exactly as the embedded store keeps every copy under its own sequence number.
+
+use redis::Value;
+
+use super::scripts::REPLAY_ARCHIVED;
+use super::{Fields, RedisStore, Shard, unavailable};
+use crate::event::now_ms;
+use crate::store::StoreError;
+
+/// A dead letter: the live copy of its ID, or one moved aside (by number).
+pub enum DeadRef {
+    Live(String),
+    Archived(String),
+}
+
+impl RedisStore {
+    pub(super) async fn fields(&self, key: &str) -> Result<Fields, StoreError> {
+        let v: Value = redis::cmd("HGETALL")
+            .arg(key)
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(Fields::from_value(v))
+    }
+
+    /// Up to `count` dead letters of a shard from rank `from`: the dead-letter set (oldest
+    /// first), then the ones moved aside when their ID was accepted again.
+    pub(super) async fn dead_refs(
+        &self,
+        sh: &Shard,
+        from: usize,
+        count: usize,
+    ) -> Result<Vec<DeadRef>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let (ids, live): (Vec<String>, usize) = redis::pipe()
+            .cmd("ZRANGE")
+            .arg(sh.dead())
+            .arg(from)
+            .arg(from + count - 1)
+            .zcard(sh.dead())
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        let mut out: Vec<DeadRef> = ids.into_iter().map(DeadRef::Live).collect();
+        if out.len() < count {
+            let start = from.saturating_sub(live);
+            let nums: Vec<String> = redis::cmd("ZRANGE")
+                .arg(sh.archived())
+                .arg(start)
+                .arg(start + count - out.len() - 1)
+                .query_async(&mut self.con())
+                .await
+                .map_err(unavailable)?;
+            out.extend(nums.into_iter().map(DeadRef::Archived));
+        }
+        Ok(out)
+    }
+
+    /// Replays a dead letter of `event_id` moved aside (number `num`, or any if empty); the
+    /// script's answer (1 replayed, 2 the live copy must go first, 0 none).
+    pub(super) async fn replay_archived(
+        &self,
+        sh: &Shard,
+        event_id: &str,
+        num: &str,
+    ) -> Result<i64, StoreError> {
+        REPLAY_ARCHIVED
+            .key(sh.event(event_id))
+            .key(sh.stream())
+            .key(sh.pending())
+            .key(sh.archived())
+            .key(sh.archives_of(event_id))
+            .arg(event_id)
+            .arg(now_ms())
+            .arg(sh.line_prefix())
+            .arg(sh.archive_prefix())
+            .arg(num)
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)
+    }
+}

@@ -1,0 +1,474 @@
+//! Store faults that must heal by themselves, and one dedup semantics for both stores.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::redis_server::RedisServer;
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// How many times the upstream received each event ID.
+fn deliveries(up: &Upstream) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for r in up.received() {
+        let id = r.header("x-hookgate-event-id").unwrap_or_default();
+        *m.entry(id.to_string()).or_default() += 1;
+    }
+    m
+}
+
+fn ready(gw: &Gateway) -> Option<u16> {
+    http_get_status(gw.admin_port, "/readyz")
+}
+
+/// A small tmpfs, unmounted when dropped (also when the test fails). Declare it before the
+/// gateway that uses it, so that the gateway (dropped first) no longer holds files in it.
+struct Tmpfs {
+    dir: PathBuf,
+    _holder: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// `None` (after saying why) where mounting is not permitted: not root, or a container
+    /// without CAP_SYS_ADMIN.
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let uid = Command::new("id").arg("-u").output().ok()?;
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            eprintln!("SKIPPED: the full-disk test needs root to mount a tmpfs (id -u is not 0)");
+            return None;
+        }
+        let holder = tempfile::tempdir().expect("tempdir");
+        let dir = holder.path().join("mnt");
+        std::fs::create_dir(&dir).expect("mount point");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "SKIPPED: the full-disk test cannot mount a tmpfs here (no CAP_SYS_ADMIN?): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        Some(Tmpfs {
+            dir,
+            _holder: holder,
+        })
+    }
+
+    /// Writes a file until the filesystem is full; returns its path.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.dir.join("filler");
+        let mut f = std::fs::File::create(&path).expect("filler");
+        let chunk = vec![0xA5u8; 64 << 10];
+        loop {
+            if f.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        // Then the last few bytes: nothing is left.
+        while f.write_all(&[0xA5]).is_ok() {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        }
+    }
+}
+
+fn embedded_at(path: &Path) -> String {
+    format!("[store]\npath = \"{}\"", path.display())
+}
+
+/// Sends `body`; the status, the JSON answer and the `Retry-After` header.
+async fn post(c: &reqwest::Client, url: &str, body: &str) -> (u16, serde_json::Value, bool) {
+    let r = signed(c, url, body).send().await.expect("send");
+    let status = r.status().as_u16();
+    let retry_after = r.headers().contains_key("retry-after");
+    (
+        status,
+        r.json().await.unwrap_or(serde_json::Value::Null),
+        retry_after,
+    )
+}
+
+/// An event with `pad` bytes of padding, so that a full disk refuses it.
+fn padded(id: &str, pad: usize) -> String {
+    format!(
+        r#"{{"eventId":"{id}","eventType":"DOCUMENT_EXTRACTED","pad":"{}"}}"#,
+        "x".repeat(pad)
+    )
+}
+
+#[tokio::test]
+async fn a_full_disk_heals_by_itself_and_nothing_acked_is_lost() {
+    let Some(fs) = Tmpfs::mount("32m") else {
+        return;
+    };
+    let up = Upstream::start();
+    // Slow answers keep deliveries in flight while the disk fills: their outcomes arrive
+    // while nothing can be written, and must still count (no second delivery).
+    up.set_default(Reply::status(200).after(Duration::from_millis(700)));
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), "concurrency = 4"),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    );
+    let gw = Gateway::start_full(
+        "",
+        Some(embedded_at(&fs.dir.join("data"))),
+        "",
+        &body,
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    let url = gw.url("/hooks/limai");
+    let mut acked = Vec::new();
+    for i in 0..20 {
+        let id = format!("evt_before_{i}");
+        let (s, v, _) = post(&c, &url, &padded(&id, 2000)).await;
+        assert_eq!(s, 200, "{v}");
+        acked.push(id);
+    }
+
+    let filler = fs.fill();
+    // Send until a write fails: the journal may still have room in a page it already holds.
+    let mut refused = Vec::new();
+    for i in 0..400 {
+        let id = format!("evt_full_{i}");
+        let (s, v, retry_after) = post(&c, &url, &padded(&id, 16 << 10)).await;
+        match s {
+            200 => acked.push(id),
+            503 => {
+                assert!(retry_after, "a 503 says when to retry: {v}");
+                refused.push(id);
+                if refused.len() >= 5 {
+                    break;
+                }
+            }
+            other => panic!("{id}: unexpected {other}: {v}"),
+        }
+    }
+    assert!(!refused.is_empty(), "a full disk never refused an event");
+    assert_eq!(ready(&gw), Some(503), "not ready while writes fail");
+    let (s, v, retry_after) = post(&c, &url, &padded("evt_while_full", 100)).await;
+    assert_eq!((s, retry_after), (503, true), "{v}");
+    refused.push("evt_while_full".into());
+
+    // Let the store try (and fail) to reopen a few times on the full disk.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(ready(&gw), Some(503));
+    std::fs::remove_file(&filler).expect("free the disk");
+    let freed = Instant::now();
+    eventually(WAIT, async || (ready(&gw) == Some(200)).then_some(()))
+        .await
+        .unwrap_or_else(|| panic!("not ready again after the disk was freed:\n{}", gw.logs()));
+    eprintln!("ready again {:?} after the disk was freed", freed.elapsed());
+
+    for i in 0..10 {
+        let id = format!("evt_after_{i}");
+        let (s, v, _) = post(&c, &url, &padded(&id, 2000)).await;
+        assert_eq!(s, 200, "{v}");
+        acked.push(id);
+    }
+    // The senders of refused events try again, as a 503 asks them to.
+    for id in &refused {
+        let (s, v, _) = post(&c, &url, &padded(id, 100)).await;
+        assert_eq!(s, 200, "{id}: {v}");
+        acked.push(id.clone());
+    }
+
+    let d = eventually(WAIT, async || {
+        let d = deliveries(&up);
+        acked.iter().all(|id| d.contains_key(id)).then_some(d)
+    })
+    .await
+    .unwrap_or_else(|| {
+        let d = deliveries(&up);
+        let missing: Vec<_> = acked.iter().filter(|id| !d.contains_key(*id)).collect();
+        panic!("acked events never delivered: {missing:?}\n{}", gw.logs())
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let d = deliveries(&up)
+        .into_iter()
+        .chain(d)
+        .collect::<HashMap<_, _>>();
+    let twice: Vec<_> = d.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+
+    let logs = gw.logs();
+    for l in logs.lines().filter(|l| l.contains("hookgate::store")) {
+        eprintln!("{l}");
+    }
+    assert!(!logs.contains("Locked"), "{logs}");
+    let failed = logs.matches("store write failed").count();
+    let reopened = logs.matches("store reopened after a write failure").count();
+    assert!(reopened >= 1, "{logs}");
+    assert!(
+        failed <= 5 && logs.matches("cannot reopen the store yet").count() <= 5,
+        "state changes are logged once, not every attempt:\n{logs}"
+    );
+}
+
+// ---- One dedup semantics for both stores ----
+
+fn dedup_body(up: &Upstream, slow: &Upstream) -> String {
+    format!(
+        "{}\n{}\n{}\n{}",
+        upstream_block("orders", &up.url("/"), ""),
+        upstream_block("slow", &slow.url("/"), "max_attempts = 1000"),
+        limai_route("limai", "/hooks/limai", "orders", "dedup_ttl = \"1s\""),
+        limai_route("stuck", "/hooks/stuck", "slow", "dedup_ttl = \"1s\"")
+    )
+}
+
+async fn state(c: &reqwest::Client, gw: &Gateway, route: &str, id: &str) -> String {
+    let (_, v) = get_json(c, &gw.admin(&format!("/events/{id}?route={route}"))).await;
+    let v = if v.is_array() { v[0].clone() } else { v };
+    v["state"].as_str().unwrap_or_default().to_string()
+}
+
+async fn post_admin(c: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
+    let r = c.post(url).send().await.expect("admin");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+async fn status_of(c: &reqwest::Client, url: &str, body: &str) -> (u16, String) {
+    let (s, v) = send_signed(c, url, body).await;
+    (s, v["status"].as_str().unwrap_or_default().to_string())
+}
+
+/// After `dedup_ttl` a re-send is a new event, even while its earlier copy is a dead letter
+/// (which stays listed and replayable) or was delivered; while the earlier copy still waits to
+/// be delivered, it is the same event.
+async fn dedup_window_semantics(gw: &Gateway, up: &Upstream, slow: &Upstream) {
+    let c = client();
+    let url = gw.url("/hooks/limai");
+    let body = event_body("evt_dl");
+    // The upstream refuses it: a dead letter at once.
+    up.script([Reply::status(400)]);
+    assert_eq!(status_of(&c, &url, &body).await, (200, "accepted".into()));
+    eventually(WAIT, async || {
+        (state(&c, gw, "limai", "evt_dl").await == "dead").then_some(())
+    })
+    .await
+    .expect("dead-lettered");
+    assert_eq!(status_of(&c, &url, &body).await, (200, "duplicate".into()));
+
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        status_of(&c, &url, &body).await,
+        (200, "accepted".into()),
+        "past dedup_ttl a re-send of a dead-lettered ID is new"
+    );
+    eventually(WAIT, async || {
+        (deliveries(up).get("evt_dl") == Some(&2)).then_some(())
+    })
+    .await
+    .expect("the new copy is delivered");
+    eventually(WAIT, async || {
+        (state(&c, gw, "limai", "evt_dl").await == "delivered").then_some(())
+    })
+    .await
+    .expect("recorded as delivered");
+    // The dead copy is still there, and can be replayed.
+    let (_, dlq) = get_json(&c, &gw.admin("/dlq?route=limai")).await;
+    let items = dlq["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{dlq}");
+    assert_eq!(items[0]["event_id"], "evt_dl", "{dlq}");
+    assert_eq!(items[0]["state"], "dead", "{dlq}");
+    let r = c
+        .post(gw.admin("/dlq/evt_dl/replay?route=limai"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    eventually(WAIT, async || {
+        (deliveries(up).get("evt_dl") == Some(&3)).then_some(())
+    })
+    .await
+    .expect("the replayed dead letter is delivered");
+    let (_, dlq) = get_json(&c, &gw.admin("/dlq?route=limai")).await;
+    assert_eq!(dlq["items"].as_array().map(Vec::len), Some(0), "{dlq}");
+
+    // Delivered, then past the window: new again.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(status_of(&c, &url, &body).await, (200, "accepted".into()));
+    eventually(WAIT, async || {
+        (deliveries(up).get("evt_dl") == Some(&4)).then_some(())
+    })
+    .await
+    .expect("delivered again");
+
+    // Two dead copies of one ID: one live copy at a time, so a replay brings back one, and
+    // the other once that one is finished.
+    let body = event_body("evt_two");
+    up.script([Reply::status(400)]);
+    assert_eq!(status_of(&c, &url, &body).await, (200, "accepted".into()));
+    eventually(WAIT, async || {
+        (state(&c, gw, "limai", "evt_two").await == "dead").then_some(())
+    })
+    .await
+    .expect("dead-lettered");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    up.script([Reply::status(400)]);
+    assert_eq!(status_of(&c, &url, &body).await, (200, "accepted".into()));
+    eventually(WAIT, async || {
+        (deliveries(up).get("evt_two") == Some(&2)).then_some(())
+    })
+    .await
+    .expect("both refused");
+    let dead_count = async || {
+        eventually(WAIT, async || {
+            let (_, dlq) = get_json(&c, &gw.admin("/dlq?route=limai")).await;
+            let items = dlq["items"].as_array().cloned().unwrap_or_default();
+            let n = items.iter().filter(|i| i["event_id"] == "evt_two").count();
+            (items.len() == n).then_some(n)
+        })
+        .await
+    };
+    eventually(WAIT, async || (dead_count().await == Some(2)).then_some(()))
+        .await
+        .expect("two dead copies listed");
+    for (round, delivered) in [(1, 3), (2, 4)] {
+        let (s, v) = post_admin(&c, &gw.admin("/dlq/replay?route=limai")).await;
+        assert_eq!(
+            (s, v["replayed"].as_u64()),
+            (200, Some(1)),
+            "round {round}: {v}"
+        );
+        eventually(WAIT, async || {
+            (deliveries(up).get("evt_two") == Some(&delivered)).then_some(())
+        })
+        .await
+        .expect("the replayed copy is delivered");
+        eventually(WAIT, async || {
+            (dead_count().await == Some(2 - round)).then_some(())
+        })
+        .await
+        .expect("one copy fewer in the dead-letter queue");
+    }
+
+    // Still being retried past the window: the same event, not a second copy.
+    slow.set_default(Reply::status(503));
+    let stuck = gw.url("/hooks/stuck");
+    let body = event_body("evt_stuck");
+    assert_eq!(status_of(&c, &stuck, &body).await, (200, "accepted".into()));
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        status_of(&c, &stuck, &body).await,
+        (200, "duplicate".into()),
+        "an earlier copy still waiting to be delivered is the same event"
+    );
+    slow.set_default(Reply::status(200));
+    // Delivered (or, past its window, delivered and forgotten).
+    eventually(WAIT, async || {
+        let st = state(&c, gw, "stuck", "evt_stuck").await;
+        (st == "delivered" || st.is_empty()).then_some(())
+    })
+    .await
+    .expect("delivered");
+}
+
+#[tokio::test]
+async fn embedded_dedup_window_past_a_dead_letter_and_while_pending() {
+    let (up, slow) = (Upstream::start(), Upstream::start());
+    let gw = Gateway::start("", &dedup_body(&up, &slow), &[("LIMAI_SECRET", SECRET)]);
+    dedup_window_semantics(&gw, &up, &slow).await;
+}
+
+fn redis_store(redis: &RedisServer) -> String {
+    format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\nclaim_after = \"3s\"\ntimeout = \"500ms\"\nshards = 2",
+        redis.url()
+    )
+}
+
+#[tokio::test]
+async fn redis_dedup_window_past_a_dead_letter_and_while_pending() {
+    let redis = RedisServer::start();
+    let (up, slow) = (Upstream::start(), Upstream::start());
+    let gw = Gateway::start_full(
+        "",
+        Some(redis_store(&redis)),
+        "",
+        &dedup_body(&up, &slow),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    dedup_window_semantics(&gw, &up, &slow).await;
+}
+
+/// Redis restarted with its data gone (a new run ID, no streams, groups or scripts): hookgate
+/// heals without a restart and delivers what it accepts afterwards.
+#[tokio::test]
+async fn redis_restarted_empty_heals_without_a_restart() {
+    let mut redis = RedisServer::start();
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), ""),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    );
+    let gw = Gateway::start_full(
+        "",
+        Some(redis_store(&redis)),
+        "",
+        &body,
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    let url = gw.url("/hooks/limai");
+    accept_all(&c, &url, ["evt_r1".to_string()]).await;
+    eventually(WAIT, async || {
+        deliveries(&up).contains_key("evt_r1").then_some(())
+    })
+    .await
+    .expect("delivered");
+    let run_id = |r: &RedisServer| {
+        r.cli(&["INFO", "server"])
+            .lines()
+            .find_map(|l| l.strip_prefix("run_id:").map(str::to_string))
+            .unwrap_or_default()
+    };
+    let before = run_id(&redis);
+    redis.cli(&["FLUSHALL"]);
+    redis.cli(&["SCRIPT", "FLUSH"]);
+    redis.restart();
+    assert_ne!(run_id(&redis), before, "a new Redis run");
+    let ids: Vec<String> = (0..5).map(|i| format!("evt_r2_{i}")).collect();
+    let accepted = eventually(WAIT, async || {
+        let (s, _) = send_signed(&c, &url, &event_body(&ids[0])).await;
+        (s == 200).then_some(())
+    })
+    .await;
+    assert!(accepted.is_some(), "{}", gw.logs());
+    accept_all(&c, &url, ids[1..].iter().cloned()).await;
+    let d = eventually(WAIT, async || {
+        let d = deliveries(&up);
+        ids.iter().all(|id| d.contains_key(id)).then_some(d)
+    })
+    .await;
+    assert!(
+        d.is_some(),
+        "not delivered after the restart:\n{}",
+        gw.logs()
+    );
+    assert_eq!(ready(&gw), Some(200));
+}
