@@ -1,14 +1,16 @@
 //! Single-use values of verification schemes (Mailgun's `token`), kept in the `answers`
 //! keyspace under keys no sync answer can have (they start with `\0`; route names never do),
-//! so they expire with the answers' housekeeping and need no writer op of their own.
+//! so they expire with the answers' housekeeping and need no writer op of their own. A nonce is
+//! a sync claim whose request digest is the digest of what it is bound to.
 
 use std::time::Duration;
 
-use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
 
 use super::Embedded;
 use super::writer::Op;
-use crate::store::{StoreError, SyncAnswer, SyncSlot};
+use crate::store::sync_record::RequestDigest;
+use crate::store::{StoreError, SyncSlot};
 
 /// `answers` key of a nonce: \0 "nonce" \0 route \0 nonce.
 fn key(route: &str, nonce: &str) -> Vec<u8> {
@@ -21,9 +23,8 @@ fn key(route: &str, nonce: &str) -> Vec<u8> {
 }
 
 impl Embedded {
-    /// Claims the key (one durable write), then records what it is bound to. A claim whose
-    /// binding is not recorded yet (a concurrent request with the same nonce, or a failed second
-    /// write) refuses: the safe side.
+    /// Claims the key bound to `binding` (one durable write); the same binding again is the
+    /// same request (a sender's retry), another one is a replay.
     pub(super) async fn claim_nonce_once(
         &self,
         route: &str,
@@ -31,23 +32,10 @@ impl Embedded {
         binding: &[u8],
         ttl: Duration,
     ) -> Result<bool, StoreError> {
+        let digest = RequestDigest(Sha256::digest(binding).into());
         let k = key(route, nonce);
-        let slot = self.call(|tx| Op::SyncClaim(k.clone(), ttl, tx)).await?;
-        match slot {
-            SyncSlot::New => {
-                let bound = SyncAnswer {
-                    status: 0,
-                    headers: Vec::new(),
-                    body: ByteBuf::from(binding.to_vec()),
-                };
-                self.call(|tx| Op::SyncFinish(k, Some(bound), ttl, tx))
-                    .await?;
-                Ok(true)
-            }
-            // The binding is a digest of the request, not a secret: a plain compare is fine.
-            SyncSlot::Answered(a) => Ok(a.body.as_slice() == binding),
-            SyncSlot::InProgress => Ok(false),
-        }
+        let slot = self.call(|tx| Op::SyncClaim(k, digest, ttl, tx)).await?;
+        Ok(!matches!(slot, SyncSlot::Mismatch))
     }
 }
 
@@ -76,7 +64,12 @@ mod tests {
         );
         assert!(s.claim_nonce("r", "t2", b"b", ttl).await.unwrap());
         // A sync answer of an event with the same ID is another key.
-        assert_eq!(s.sync_claim("r", "t3", ttl).await.unwrap(), SyncSlot::New);
+        assert_eq!(
+            s.sync_claim("r", "t3", &RequestDigest([7; 32]), ttl)
+                .await
+                .unwrap(),
+            SyncSlot::New
+        );
         assert!(s.claim_nonce("r", "t3", b"c", ttl).await.unwrap());
         let short = Duration::from_millis(1);
         assert!(s.claim_nonce("r", "t4", b"a", short).await.unwrap());
