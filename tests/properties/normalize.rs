@@ -256,3 +256,117 @@ proptest! {
         prop_assert_eq!(&got["upload"]["content_base64"], &json!(base64::engine::general_purpose::STANDARD.encode(&file)));
     }
 }
+
+/// An XML element as generated: attributes and mixed content.
+#[derive(Debug, Clone)]
+enum Node {
+    Text(String),
+    Element(Element),
+}
+
+#[derive(Debug, Clone)]
+struct Element {
+    name: String,
+    attrs: std::collections::BTreeMap<String, String>,
+    children: Vec<Node>,
+}
+
+fn element() -> impl Strategy<Value = Element> {
+    let attrs = proptest::collection::btree_map("[a-c]{1,2}", "[a-z0-9 <>&'\"]{0,6}", 0..3);
+    let leaf = ("[a-c]{1,2}", attrs.clone()).prop_map(|(name, attrs)| Element {
+        name,
+        attrs,
+        children: Vec::new(),
+    });
+    leaf.prop_recursive(4, 32, 5, move |inner| {
+        (
+            "[a-c]{1,2}",
+            attrs.clone(),
+            proptest::collection::vec(
+                prop_oneof![
+                    "[a-z0-9 \n\t<>&]{1,6}".prop_map(Node::Text),
+                    inner.prop_map(Node::Element),
+                ],
+                0..5,
+            ),
+        )
+            .prop_map(|(name, attrs, children)| Element {
+                name,
+                attrs,
+                children,
+            })
+    })
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn write_xml(e: &Element, out: &mut String) {
+    out.push('<');
+    out.push_str(&e.name);
+    for (k, v) in &e.attrs {
+        out.push_str(&format!(" {k}=\"{}\"", escape(v)));
+    }
+    out.push('>');
+    for c in &e.children {
+        match c {
+            Node::Text(t) => out.push_str(&escape(t)),
+            Node::Element(child) => write_xml(child, out),
+        }
+    }
+    out.push_str(&format!("</{}>", e.name));
+}
+
+/// The mapping the module documents, written independently.
+fn expected_json(e: &Element) -> Value {
+    let mut fields = Map::new();
+    for (k, v) in &e.attrs {
+        fields.insert(format!("@{k}"), json!(v));
+    }
+    let mut text = String::new();
+    for c in &e.children {
+        match c {
+            Node::Text(t) => text.push_str(t),
+            Node::Element(child) => {
+                let v = expected_json(child);
+                match fields.get_mut(&child.name) {
+                    None => {
+                        fields.insert(child.name.clone(), v);
+                    }
+                    Some(Value::Array(items)) => items.push(v),
+                    Some(first) => *first = json!([first.take(), v]),
+                }
+            }
+        }
+    }
+    let text = text.trim_matches([' ', '\t', '\r', '\n']);
+    match (fields.is_empty(), text.is_empty()) {
+        (true, true) => Value::Null,
+        (true, false) => json!(text),
+        (false, _) => {
+            if !text.is_empty() {
+                fields.insert("#text".into(), json!(text));
+            }
+            Value::Object(fields)
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Any element tree (attributes, mixed content, repeated siblings) maps as documented.
+    #[test]
+    fn xml_trees_map_as_documented(root in element()) {
+        let mut doc = String::new();
+        write_xml(&root, &mut doc);
+        let n = to_json(Some("application/xml"), doc.as_bytes(), None)
+            .map_err(|e| TestCaseError::fail(format!("{doc}: {e}")))?;
+        let got: Value = serde_json::from_slice(&n.body).unwrap();
+        prop_assert_eq!(got, json!({ root.name.clone(): expected_json(&root) }), "{}", doc);
+    }
+}

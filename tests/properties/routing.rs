@@ -90,7 +90,13 @@ proptest! {
             (Some(m), Some(want)) => {
                 prop_assert_eq!(&m.route.path, want, "{}", target);
                 prop_assert!(target.ends_with(m.rest), "rest {:?} of {:?}", m.rest, target);
-                prop_assert_eq!(format!("{}{}", m.route.path, m.rest), target.clone());
+                // The route's path (for `/`, today's main keeps the slash in the route, the
+                // structural URL join of issue 9 item 2 keeps it in the rest) then the rest.
+                let prefix = &target[..target.len() - m.rest.len()];
+                prop_assert!(
+                    prefix == m.route.path || prefix == m.route.path.trim_end_matches('/'),
+                    "{:?} split as {:?} + {:?} for route {:?}", target, prefix, m.rest, m.route.path
+                );
             }
             (got, want) => prop_assert!(false, "{}: found {:?}, expected {:?}", target, got.map(|m| m.route.path.clone()), want),
         }
@@ -102,5 +108,22 @@ proptest! {
         if let Some(m) = r.find(&target) {
             prop_assert!(target.ends_with(m.rest));
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// Issue 9 item 2: what follows a route's path is empty, a sub-path (`/...`) or a query
+    /// (`?...`), never text that reads as a host once joined to the upstream URL (today a
+    /// route on `/` gives `x/y` for `/x/y`).
+    #[test]
+    #[ignore = "issue 9 item 2 (route on / lets the sender choose the host): enable once merged"]
+    fn the_rest_is_a_path_or_a_query(paths in proptest::collection::btree_set(route_path(), 0..4), target in target()) {
+        let mut paths: Vec<String> = paths.into_iter().collect();
+        paths.push("/".into());
+        let r = router(&paths);
+        let m = r.find(&target).unwrap();
+        prop_assert!(m.rest.is_empty() || m.rest.starts_with('/') || m.rest.starts_with('?'), "{:?} -> {:?}", target, m.rest);
     }
 }

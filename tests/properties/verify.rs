@@ -315,3 +315,51 @@ proptest! {
         }
     }
 }
+
+/// A P-256 SubjectPublicKeyInfo (DER) for a generated key, and its point.
+fn p256_key() -> (Vec<u8>, Vec<u8>) {
+    use ring::signature::KeyPair as _;
+    let rng = ring::rand::SystemRandom::new();
+    let alg = &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING;
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+    let point = pair.public_key().as_ref().to_vec();
+    let spki = [
+        hex::decode("3059301306072a8648ce3d020106082a8648ce3d030107034200").unwrap(),
+        point.clone(),
+    ]
+    .concat();
+    (spki, point)
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    /// Public keys as operators paste them: P-256 as base64 DER or PEM, wrapped at any width
+    /// with any line ends; Ed25519 as hex in either case. Random text never panics.
+    #[test]
+    fn public_keys_read_in_every_written_form(width in 16usize..80, crlf in any::<bool>(), pem in any::<bool>(), upper in any::<bool>(), seed in any::<[u8; 32]>()) {
+        use hookgate::verify::AsymAlg;
+        let (spki, point) = p256_key();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&spki);
+        let nl = if crlf { "\r\n" } else { "\n" };
+        let lines: Vec<&str> = b64.as_bytes().chunks(width).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        let body = lines.join(nl);
+        let text = if pem {
+            format!("-----BEGIN PUBLIC KEY-----{nl}{body}{nl}-----END PUBLIC KEY-----{nl}")
+        } else {
+            format!("  {body}{nl}")
+        };
+        prop_assert_eq!(AsymAlg::EcdsaP256.public_key(&text), Ok(point));
+        let ed = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
+        let public = ring::signature::KeyPair::public_key(&ed).as_ref().to_vec();
+        let hex_text = if upper { hex::encode_upper(&public) } else { hex::encode(&public) };
+        prop_assert_eq!(AsymAlg::Ed25519.public_key(&format!(" {hex_text}\n")), Ok(public));
+    }
+
+    #[test]
+    fn random_public_key_text_never_panics(text in "[A-Za-z0-9+/=\\- \n]{0,120}") {
+        let _ = hookgate::verify::AsymAlg::EcdsaP256.public_key(&text);
+        let _ = hookgate::verify::AsymAlg::Ed25519.public_key(&text);
+    }
+}
