@@ -363,3 +363,76 @@ proptest! {
         let _ = hookgate::verify::AsymAlg::Ed25519.public_key(&text);
     }
 }
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Shared tokens: the configured token (Bearer) or `user:password` (Basic) is accepted
+    /// with the scheme word in any case and any surrounding space; any other token is refused;
+    /// random Authorization values never panic.
+    #[test]
+    fn tokens_match_exactly(
+        token in "[!-~]{1,40}",
+        other in "[!-~]{1,40}",
+        basic in any::<bool>(),
+        scheme_case in proptest::collection::vec(any::<bool>(), 6),
+        pad in "[ \t]{0,2}",
+        junk in header_bytes(64),
+    ) {
+        use hookgate::verify::{TokenKind, TokenVerifier};
+        let token = if basic && !token.contains(':') { format!("u:{token}") } else { token };
+        let kind = if basic { TokenKind::Basic } else { TokenKind::Bearer };
+        let v = TokenVerifier::new(kind, None, None, &secret(&token)).unwrap();
+        let word: String = (if basic { "Basic" } else { "Bearer" })
+            .chars()
+            .zip(scheme_case.iter().cycle())
+            .map(|(c, up)| if *up { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+            .collect();
+        let credential = |t: &str| if basic { base64::engine::general_purpose::STANDARD.encode(t) } else { t.to_string() };
+        let check = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("authorization", HeaderValue::from_str(value).unwrap());
+            v.verify(&request(&h, b""))
+        };
+        let good = format!("{pad}{word} {}{pad}", credential(&token));
+        prop_assert_eq!(check(&good), Ok(()), "{:?}", good);
+        if other != token {
+            let wrong = format!("{word} {}", credential(&other));
+            prop_assert!(check(&wrong).is_err(), "{:?} accepted", wrong);
+        }
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_bytes(&junk).unwrap());
+        let _ = v.verify(&request(&h, b""));
+    }
+
+    /// Twilio signs the URL it called with or without the port: a public URL written either
+    /// way verifies a signature made over the other form.
+    #[test]
+    fn twilio_url_with_or_without_the_default_port(
+        https in any::<bool>(),
+        host in "[a-z]{1,8}\\.example",
+        path in "(/[a-z0-9]{1,6}){0,3}",
+        write_port in any::<bool>(),
+        sign_port in any::<bool>(),
+        body in proptest::collection::vec(("[A-Za-z]{1,6}", "[A-Za-z0-9]{0,8}"), 0..4),
+    ) {
+        use hookgate::verify::TwilioVerifier;
+        let (scheme, port) = if https { ("https", 443) } else { ("http", 80) };
+        let url = |with: bool| if with { format!("{scheme}://{host}:{port}{path}") } else { format!("{scheme}://{host}{path}") };
+        let v = TwilioVerifier::new(&secret("tw"), url(write_port)).unwrap();
+        let form: Vec<String> = body.iter().map(|(k, val)| format!("{k}={val}")).collect();
+        let form = form.join("&");
+        let mut pairs = body.clone();
+        pairs.sort();
+        pairs.dedup();
+        let params: String = pairs.into_iter().map(|(k, val)| k + &val).collect();
+        let mut msg = url(sign_port).into_bytes();
+        msg.extend_from_slice(params.as_bytes());
+        let sig = Encoding::Base64.encode(&sign(Algorithm::Sha1, b"tw", &msg));
+        let mut h = HeaderMap::new();
+        h.insert("x-twilio-signature", HeaderValue::from_str(&sig).unwrap());
+        h.insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded"));
+        let r = v.verify(&request(&h, form.as_bytes()));
+        prop_assert!(r.is_ok(), "{} signed as {}: {:?}", url(write_port), url(sign_port), r);
+    }
+}
