@@ -130,6 +130,17 @@ impl AsymVerifier {
                 })?;
             within(req.now, Duration::from_secs(secs), tolerance)?;
         }
+        // `timestamp + body` is signed with no separator. Digits then a body that does not start
+        // with one split one way only: no signed byte moves between header and body unnoticed.
+        if ts.is_empty() || !ts.iter().all(u8::is_ascii_digit) {
+            return Err(VerifyError::Malformed {
+                header: self.timestamp.to_string(),
+                reason: "not a unix timestamp",
+            });
+        }
+        if req.body.first().is_some_and(u8::is_ascii_digit) {
+            return Err(VerifyError::Refused("body starts with a digit"));
+        }
         let mut message = Vec::with_capacity(ts.len() + req.body.len());
         message.extend_from_slice(ts);
         message.extend_from_slice(req.body);

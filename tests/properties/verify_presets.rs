@@ -465,3 +465,41 @@ proptest! {
         prop_assert!(r.is_err(), "{:?}: a URL-only signature accepted body {}", ct, String::from_utf8_lossy(&body));
     }
 }
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// Discord and SendGrid sign `timestamp + body` with no separator between the two: no
+    /// bytes may move from one to the other under the same signature (the body would change
+    /// while its signature still verifies: a replay that is not a duplicate).
+    #[test]
+    fn signed_bytes_cannot_move_between_timestamp_and_body(
+        provider in proptest::sample::select(vec!["discord", "sendgrid"]),
+        body in json_body(),
+        k in 1usize..4,
+        into_header in any::<bool>(),
+        tolerance in proptest::option::of(Just(Duration::from_secs(300))),
+    ) {
+        let (p, key) = setup(provider, "unused", tolerance);
+        let signed = sign(provider, &key, &body, None, NOW).unwrap();
+        let ts_name = authenticated_headers(provider)[1].0;
+        let (_, ts) = signed.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(ts_name)).unwrap();
+        let (ts, body) = if into_header {
+            let mut ts = ts.clone().into_bytes();
+            ts.extend_from_slice(&signed.body[..k]);
+            (ts, signed.body[k..].to_vec())
+        } else {
+            let cut = ts.len() - k;
+            ([&ts.as_bytes()[..cut]].concat(), [&ts.as_bytes()[cut..], &signed.body[..]].concat())
+        };
+        prop_assume!(ts.iter().copied().all(header_ok));
+        let mut h = headers(&signed.headers);
+        h.insert(HeaderName::from_bytes(ts_name.as_bytes()).unwrap(), HeaderValue::from_bytes(&ts).unwrap());
+        let r = verify(&p, &signed, &h, &body, NOW);
+        prop_assert!(
+            r.is_err(),
+            "{} (tolerance {:?}): timestamp {:?} + body {:?} accepted",
+            provider, tolerance, String::from_utf8_lossy(&ts), String::from_utf8_lossy(&body)
+        );
+    }
+}
