@@ -120,6 +120,14 @@ impl AsymVerifier {
             .ok_or_else(|| VerifyError::MissingHeader(self.timestamp.to_string()))?
             .as_bytes()
             .trim_ascii();
+        // The message is `timestamp + body` with no separator: a timestamp of digits only keeps
+        // signed body bytes from being moved into the header (or back) under the same signature.
+        if ts.is_empty() || !ts.iter().all(u8::is_ascii_digit) {
+            return Err(VerifyError::Malformed {
+                header: self.timestamp.to_string(),
+                reason: "not a unix timestamp",
+            });
+        }
         if let Some(tolerance) = self.tolerance {
             let secs: u64 = std::str::from_utf8(ts)
                 .ok()
@@ -130,14 +138,9 @@ impl AsymVerifier {
                 })?;
             within(req.now, Duration::from_secs(secs), tolerance)?;
         }
-        // `timestamp + body` is signed with no separator. Digits then a body that does not start
-        // with one split one way only: no signed byte moves between header and body unnoticed.
-        if ts.is_empty() || !ts.iter().all(u8::is_ascii_digit) {
-            return Err(VerifyError::Malformed {
-                header: self.timestamp.to_string(),
-                reason: "not a unix timestamp",
-            });
-        }
+        // ...and a body that does not start with a digit: then `timestamp + body` splits one
+        // way only, and no signed digit moves from the header to the body either (without a
+        // tolerance nothing else would notice: the replay's body is new, so not a duplicate).
         if req.body.first().is_some_and(u8::is_ascii_digit) {
             return Err(VerifyError::Refused("body starts with a digit"));
         }
