@@ -375,6 +375,9 @@ proptest! {
         });
         if let Some(hs) = &p.handshake {
             let _ = hs.on_get(&rest);
+            for key in [None, Some(0), Some(7)] {
+                let _ = hs.on_post(&body, &hookgate::verify::Verified { key });
+            }
         }
     }
 }
@@ -501,5 +504,29 @@ proptest! {
             "{} (tolerance {:?}): timestamp {:?} + body {:?} accepted",
             provider, tolerance, String::from_utf8_lossy(&ts), String::from_utf8_lossy(&body)
         );
+    }
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// Handshake bodies of every shape the providers use, with random values: no panic.
+    #[test]
+    fn handshake_bodies_never_panic(
+        provider in proptest::sample::select(vec!["slack", "zoom", "discord", "limai"]),
+        kind in proptest::sample::select(vec!["url_verification", "endpoint.url_validation", "VERIFICATION", "1", "x"]),
+        value in prop_oneof![any::<String>().prop_map(serde_json::Value::from), any::<i64>().prop_map(serde_json::Value::from), Just(serde_json::Value::Null), Just(serde_json::json!({"plainToken": 1}))],
+    ) {
+        let (p, _) = setup(provider, "s3cret", None);
+        let hs = p.handshake.as_ref().unwrap();
+        let kind_value: serde_json::Value = kind.parse::<i64>().map_or_else(|_| kind.into(), Into::into);
+        for body in [
+            serde_json::json!({ "type": kind_value, "challenge": value }),
+            serde_json::json!({ "eventType": kind, "challenge": value }),
+            serde_json::json!({ "event": kind, "payload": { "plainToken": value } }),
+            serde_json::json!({ "event": kind, "payload": value }),
+        ] {
+            let _ = hs.on_post(&serde_json::to_vec(&body).unwrap(), &hookgate::verify::Verified { key: Some(0) });
+        }
     }
 }
