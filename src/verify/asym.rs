@@ -143,6 +143,12 @@ impl AsymVerifier {
                 })?;
             within(req.now, Duration::from_secs(secs), tolerance)?;
         }
+        // ...and a body that does not start with a digit: then `timestamp + body` splits one
+        // way only, and no signed digit moves from the header to the body either (without a
+        // tolerance nothing else would notice: the replay's body is new, so not a duplicate).
+        if req.body.first().is_some_and(u8::is_ascii_digit) {
+            return Err(VerifyError::Refused("body starts with a digit"));
+        }
         let mut message = Vec::with_capacity(ts.len() + req.body.len());
         message.extend_from_slice(ts);
         message.extend_from_slice(req.body);
