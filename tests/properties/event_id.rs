@@ -148,9 +148,7 @@ proptest! {
 
     /// Issue 9 item 5: an ID that is a number is its exact text, so two numbers that round to
     /// the same float stay two events: anywhere in a document, compact or pretty-printed.
-    /// Fails until the extraction keeps the number's text.
     #[test]
-    #[ignore = "issue 9 item 5 (numbers as event IDs): enable once the fix is merged"]
     fn a_number_id_is_its_exact_text(
         doc in document(),
         pick in any::<prop::sample::Index>(),
@@ -169,5 +167,22 @@ proptest! {
         let h = HeaderMap::new();
         let got = value(&IdSource::Json(ptr.clone()), &Lookup::new(&h, body.as_bytes()));
         prop_assert_eq!(got, Some(number), "pointer {:?} into {}", ptr, body);
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Issue 9 item 6: the form of an ID that deliveries carry in `X-Hookgate-Event-Id` is always
+    /// a valid header value, decodes back to the ID, and leaves plain IDs as they are.
+    #[test]
+    fn event_id_header_form_is_valid_and_reversible(id in "\\PC{0,40}|[\\x00-\\x7f]{0,40}") {
+        let enc = hookgate::event::id::header_form(&id);
+        prop_assert!(HeaderValue::from_str(&enc).is_ok(), "{:?} -> {:?}", id, enc);
+        let back = percent_encoding::percent_decode_str(&enc).decode_utf8();
+        prop_assert_eq!(back.as_deref().ok(), Some(id.as_str()));
+        if id.bytes().all(|b| b.is_ascii_graphic() && b != b'%') {
+            prop_assert_eq!(&*enc, id.as_str());
+        }
     }
 }

@@ -118,7 +118,6 @@ proptest! {
     /// (`?...`), never text that reads as a host once joined to the upstream URL (today a
     /// route on `/` gives `x/y` for `/x/y`).
     #[test]
-    #[ignore = "issue 9 item 2 (route on / lets the sender choose the host): enable once merged"]
     fn the_rest_is_a_path_or_a_query(paths in proptest::collection::btree_set(route_path(), 0..4), target in target()) {
         let mut paths: Vec<String> = paths.into_iter().collect();
         paths.push("/".into());

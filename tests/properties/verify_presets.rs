@@ -404,9 +404,8 @@ proptest! {
 
     /// Issue 9 item 1: no handshake answer is a valid signature for a request. A sender who
     /// gets the GET handshake to answer for an event body must not be able to POST that event
-    /// with the answer as its signature. Fails on the current X (twitter) CRC handshake.
+    /// with the answer as its signature (issue 9 item 1).
     #[test]
-    #[ignore = "issue 9 item 1 (X CRC handshake is a signing oracle): enable once the fix is merged"]
     fn handshake_answers_never_sign_requests(provider in proptest::sample::select(vec!["twitter", "meta"]), secret in secret(), body in json_body()) {
         let (p, _) = setup(provider, &secret, None);
         let hs = p.handshake.as_ref().unwrap();
@@ -444,7 +443,6 @@ proptest! {
     /// a body of the sender's choosing under another Content-Type (or the same one in another
     /// case: media types are case-insensitive). Fails today: the body is then not checked.
     #[test]
-    #[ignore = "issue 9 item 12 (what a Twilio signature covers): enable once the fix is merged"]
     fn twilio_never_accepts_an_uncovered_body(
         secret in secret(),
         body in json_body(),
