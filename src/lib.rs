@@ -10,6 +10,7 @@ pub mod config;
 pub mod deliver;
 pub mod event;
 pub mod limits;
+pub mod logs;
 pub mod metrics;
 pub mod proxy;
 pub mod routing;

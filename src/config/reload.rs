@@ -54,7 +54,10 @@ impl Reloader {
             }
             Err(e) => {
                 METRICS.reloads.with_label_values(&["error"]).inc();
-                tracing::error!(trigger = why, error = %e, "config reload failed; keeping the running config");
+                // The same broken file reported once per interval, however often it is saved.
+                if crate::logs::RELOAD_FAILED.hit(&e.to_string(), || why.to_string()) {
+                    tracing::error!(trigger = why, error = %e, "config reload failed; keeping the running config");
+                }
                 self.life.set_reload_error(Some(e.to_string()));
                 false
             }

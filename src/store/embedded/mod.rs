@@ -375,13 +375,9 @@ impl Store for Embedded {
     }
 
     async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError> {
-        let r = self
-            .call(|tx| Op::Complete(event.handle, outcome, tx))
-            .await;
-        if r.is_err() {
-            self.release(event);
-        }
-        r
+        // On an error the lease stays: the caller retries the outcome it knows.
+        self.call(|tx| Op::Complete(event.handle, outcome, tx))
+            .await
     }
 
     fn release(&self, event: &StoredEvent) {
