@@ -31,8 +31,6 @@ use crate::store::{Outcome, Store, StoredEvent};
 const IDLE_SCAN: Duration = Duration::from_secs(1);
 /// How often route states (pauses) are read from the store.
 const STATES_EVERY: Duration = Duration::from_secs(1);
-/// How often routes no longer configured are looked at between config changes.
-const STRANDED_EVERY: Duration = Duration::from_secs(10);
 
 pub struct Delivery {
     config: Arc<ArcSwap<Config>>,
@@ -67,54 +65,6 @@ impl Delivery {
             && logs::STATES_UNREADABLE.hit(&e.to_string(), String::new)
         {
             tracing::warn!(error = %e, "cannot read route states; keeping the last known");
-        }
-    }
-}
-
-/// The last look for stranded events: the config it was made with, and when.
-#[derive(Default)]
-struct StrandedLook {
-    config: Option<Arc<Config>>,
-    at: Option<Instant>,
-    failed: bool,
-}
-
-impl Delivery {
-    /// Looks for events of routes no longer configured: at each config change (a warning for
-    /// every such route, with its count) and now and then (the embedded store also knows
-    /// routes removed before a restart). They are delivered once their route returns.
-    async fn check_stranded(&self, look: &mut StrandedLook) {
-        let cfg = self.config.load_full();
-        let changed = look.config.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &cfg));
-        let every = match (changed, look.failed) {
-            (false, _) => STRANDED_EVERY,
-            (true, true) => STATES_EVERY,
-            (true, false) => Duration::ZERO,
-        };
-        if look.at.is_some_and(|t| t.elapsed() < every) {
-            return;
-        }
-        look.at = Some(Instant::now());
-        // On an error a later look tries again, warnings included.
-        let Ok(stats) = self.store.stats(&stranded::names(&cfg)).await else {
-            look.failed = true;
-            return;
-        };
-        look.failed = false;
-        look.config = Some(cfg.clone());
-        let (held, gone) = stranded::observe(&cfg, &stats);
-        for h in held.iter().filter(|h| changed || h.new) {
-            tracing::warn!(
-                route = %h.route,
-                pending = h.pending,
-                "route no longer configured still holds undelivered events: they are kept, and delivered if the route is configured again (see GET /routes, hookgate_stranded_events)"
-            );
-        }
-        for route in gone {
-            if cfg.routes.iter().any(|r| r.name == route) {
-                tracing::info!(%route, "route configured again; delivering the events it held");
-                self.store.work_signal().notify_one();
-            }
         }
     }
 }
@@ -161,7 +111,7 @@ impl BackgroundService for Delivery {
         let mut tasks = JoinSet::new();
         let mut turn = 0usize;
         let mut states_read = None;
-        let mut stranded_look = StrandedLook::default();
+        let mut stranded_look = stranded::Look::default();
         while !*shutdown.borrow() {
             self.refresh_states(&mut states_read).await;
             self.check_stranded(&mut stranded_look).await;
