@@ -355,7 +355,8 @@ impl Store for Embedded {
             events: Vec::with_capacity(slots.len()),
             next_due_ms,
         };
-        for (seq, hot) in slots {
+        let mut slots = slots.into_iter();
+        while let Some((seq, hot)) = slots.next() {
             if let Some(ev) = hot {
                 out.events.push(ev);
                 continue;
@@ -367,7 +368,18 @@ impl Store for Embedded {
                 other => {
                     // Not deliverable after all: hand the slot back.
                     lock(&self.shared.leases).remove(&seq);
-                    other?;
+                    if let Err(e) = other {
+                        // Hand back the slots not read yet, and those read, or they would
+                        // stay leased (never delivered) until a restart.
+                        let mut leases = lock(&self.shared.leases);
+                        for (seq, _) in slots.by_ref() {
+                            leases.remove(&seq);
+                        }
+                        for ev in &out.events {
+                            leases.remove(&ev.handle);
+                        }
+                        return Err(e);
+                    }
                 }
             }
         }
