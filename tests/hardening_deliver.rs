@@ -529,3 +529,68 @@ async fn an_outage_is_summarised_in_the_logs() {
         "{m}"
     );
 }
+
+/// An attacker's flood of forged requests, and a sender whose events lack the configured ID,
+/// each write one line per kind of failure, not one per request (the counts are in the
+/// metrics).
+#[tokio::test]
+async fn a_flood_of_refused_or_odd_requests_logs_a_line_per_kind() {
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}\n[routes.gh]\npath = \"/hooks/gh\"\nupstream = \"up\"\nverify = {{ provider = \"github\", secrets = [\"env:GH\"], enforce = false }}\n",
+        upstream_block("up", &up.url("/"), ""),
+        limai_route("limai", "/hooks/limai", "up", "")
+    );
+    let gw = Gateway::start("", &body, &[("GH", "real"), ("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    let from = plain_logs(&gw).len();
+    for i in 0..100 {
+        // Forged: refused (401) on an enforced route...
+        let forged = format!("{{\"eventId\":\"f{i}\"}}");
+        let r = signed_with(&c, &gw.url("/hooks/limai"), "guess", &forged)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 401);
+        // ...let through in shadow mode...
+        let r = c
+            .post(gw.url("/hooks/gh"))
+            .header(
+                "x-hub-signature-256",
+                format!("sha256={}", hmac_hex("guess", forged.as_bytes())),
+            )
+            .header("x-github-delivery", format!("d-{i}"))
+            .body(forged.clone())
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 200);
+        // ...and signed but without the configured event ID.
+        let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &format!("{{\"n\":{i}}}")).await;
+        assert_eq!(status, 200);
+    }
+    let lines = lines_since(&gw, from);
+    let count = |what: &str| lines.iter().filter(|l| l.contains(what)).count();
+    assert_eq!(
+        count("rejected: verification failed"),
+        1,
+        "{}",
+        lines.join("\n")
+    );
+    assert_eq!(count("verification failed (not enforced: let through)"), 1);
+    assert_eq!(count("event ID source absent"), 1);
+    let m = metrics(&c, &gw).await;
+    assert_eq!(
+        metric(
+            &m,
+            "hookgate_verifications_total{result=\"no_match\",route=\"limai\"}"
+        ),
+        Some(100.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "hookgate_event_id_fallbacks_total{route=\"limai\"}"),
+        Some(100.0),
+        "{m}"
+    );
+}
