@@ -38,6 +38,9 @@ pub struct ServerFile {
     pub shutdown_timeout: Option<Text>,
     pub retry_after: Option<Text>,
     pub tls: Option<Spanned<TlsFile>>,
+    pub header_timeout: Option<Text>,
+    pub keepalive_timeout: Option<Text>,
+    pub max_connections: Option<Spanned<i64>>,
 }
 
 /// `[server.tls]`: HTTPS on its own listener; `server.listen` stays plain HTTP.

@@ -33,6 +33,8 @@ use crate::verify::{
     TimestampCheck, TokenKind, TokenVerifier, TsSource, Verifier, presets,
 };
 
+mod conn;
+
 /// One mistake in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -324,6 +326,7 @@ impl Checker<'_> {
                 .tls
                 .as_ref()
                 .and_then(|t| self.tls(t.get_ref(), listen, admin_listen)),
+            connections: self.connections(s),
         };
         Some(server)
     }

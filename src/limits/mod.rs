@@ -3,4 +3,5 @@
 
 pub mod body;
 pub mod client_ip;
+pub mod conn;
 pub mod rate;

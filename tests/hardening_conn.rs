@@ -1,0 +1,562 @@
+//! Slow, idle and abusive connections (issue 9, item 18): one deadline for a request header
+//! (TLS handshake included), an idle timeout between requests, a cap on connections per
+//! listener that sheds the longest-waiting connection and answers 503 only when every
+//! connection is busy — and a real sender served throughout, with the file descriptors given
+//! back afterwards.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const SLOW_HEAD: &[u8] = b"POST /hooks/limai HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+
+#[derive(Debug)]
+enum End {
+    /// The gateway closed the connection `after` it was opened, having sent `answer`.
+    Closed { after: Duration, answer: String },
+    /// Still open when the client gave up.
+    Open,
+}
+
+/// A client that sends `prefix`, then one more byte every `every`, until the gateway closes
+/// the connection or `limit` passes.
+async fn slow_client(
+    addr: SocketAddr,
+    prefix: &'static [u8],
+    every: Duration,
+    limit: Duration,
+) -> End {
+    let started = tokio::time::Instant::now();
+    let closed = |answer: &[u8]| End::Closed {
+        after: started.elapsed(),
+        answer: String::from_utf8_lossy(answer).into_owned(),
+    };
+    let Ok(s) = TcpStream::connect(addr).await else {
+        return closed(b"");
+    };
+    let (mut r, mut w) = s.into_split();
+    if w.write_all(prefix).await.is_err() {
+        return closed(b"");
+    }
+    let mut got = Vec::new();
+    let mut tick = tokio::time::interval_at(started + every, every);
+    let give_up = tokio::time::sleep_until(started + limit);
+    tokio::pin!(give_up);
+    loop {
+        let mut chunk = [0u8; 1024];
+        tokio::select! {
+            n = r.read(&mut chunk) => match n {
+                Ok(0) | Err(_) => return closed(&got),
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+            },
+            _ = tick.tick() => {
+                if w.write_all(b"a").await.is_err() {
+                    return closed(&got);
+                }
+            }
+            () = &mut give_up => return End::Open,
+        }
+    }
+}
+
+fn spawn_slow(
+    n: usize,
+    addr: SocketAddr,
+    prefix: &'static [u8],
+    limit: Duration,
+) -> Vec<tokio::task::JoinHandle<End>> {
+    (0..n)
+        .map(|_| tokio::spawn(slow_client(addr, prefix, Duration::from_millis(300), limit)))
+        .collect()
+}
+
+async fn ends(handles: Vec<tokio::task::JoinHandle<End>>) -> Vec<End> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("slow client task"));
+    }
+    out
+}
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// The value of one sample in a Prometheus text exposition (0 when absent).
+fn sample(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn limai_body(up: &Upstream) -> String {
+    format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/in"), ""),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    )
+}
+
+/// A client that opens a new connection for every request.
+fn fresh_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client")
+}
+
+async fn delivered(up: &Upstream, id: &str) -> bool {
+    eventually(Duration::from_secs(10), async || {
+        up.received()
+            .iter()
+            .any(|r| String::from_utf8_lossy(&r.body).contains(id))
+            .then_some(())
+    })
+    .await
+    .is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_headers_are_cut_at_the_deadline_while_a_real_sender_is_served() {
+    let up = Upstream::start();
+    let gw = Gateway::start(
+        "header_timeout = \"2s\"\nmax_connections = 300",
+        &limai_body(&up),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let url = gw.url("/hooks/limai");
+    accept_all(&fresh_client(), &url, ["warm-up".to_string()]).await;
+    let base = fd_count(gw.pid());
+
+    // 400 connections trickling a header byte every 300 ms: each read restarts pingora's own
+    // (60 s) timeout, so only an overall deadline ends them. 400 > max_connections, so the
+    // longest waiting are shed to admit the newest.
+    let slow = spawn_slow(400, gw.addr(), SLOW_HEAD, Duration::from_secs(15));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let during = fd_count(gw.pid());
+    let (status, v) = send_signed(&fresh_client(), &url, &event_body("real-1")).await;
+    assert_eq!(status, 200, "a real sender during the storm: {v}");
+
+    let ends = ends(slow).await;
+    let open = ends.iter().filter(|e| matches!(e, End::Open)).count();
+    assert_eq!(open, 0, "every slow connection is closed");
+    let late: Vec<_> = ends
+        .iter()
+        .filter(|e| matches!(e, End::Closed { after, .. } if *after > Duration::from_millis(3500)))
+        .collect();
+    assert!(late.is_empty(), "closed by the 2 s deadline: {late:?}");
+    let told = ends
+        .iter()
+        .filter(|e| matches!(e, End::Closed { answer, .. } if answer.starts_with("HTTP/1.1 408")))
+        .count();
+    assert!(told > 0, "a header cut short is answered 408");
+    assert!(
+        delivered(&up, "real-1").await,
+        "the real event is delivered"
+    );
+
+    let after = eventually(Duration::from_secs(5), async || {
+        let n = fd_count(gw.pid());
+        (n <= base + 4).then_some(n)
+    })
+    .await;
+    assert!(
+        after.is_some(),
+        "fds: {base} before, {during} during, {} after",
+        fd_count(gw.pid())
+    );
+    assert!(
+        during <= base + 300 + 16,
+        "the cap bounds fds: {base} → {during}"
+    );
+
+    let m = metrics(&client(), &gw).await;
+    assert!(
+        sample(&m, "hookgate_header_timeouts_total{listener=\"public\"}") >= 100.0,
+        "{m}"
+    );
+    assert!(
+        sample(&m, "hookgate_connections_shed_total{listener=\"public\"}") >= 50.0,
+        "{m}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_connection_busy_a_new_one_gets_503_and_retry_after() {
+    let up = Upstream::start();
+    let gw = Gateway::start(
+        "max_connections = 10\nbody_timeout = \"3s\"\nretry_after = \"7s\"",
+        &limai_body(&up),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    // Ten requests whose bodies never finish: busy (not shed) until body_timeout.
+    let mut busy = Vec::new();
+    for _ in 0..10 {
+        let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+        s.write_all(
+            b"POST /hooks/limai HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              X-Webhook-Signature: sha256=00\r\nContent-Length: 100\r\n\r\n{\"a\"",
+        )
+        .await
+        .expect("write");
+        busy.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+    let _ = s
+        .write_all(b"GET /hooks/limai HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut answer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut answer)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+    let lower = answer.to_ascii_lowercase();
+    assert!(lower.contains("\r\nretry-after: 7\r\n"), "{answer:?}");
+    assert!(lower.contains("\r\nconnection: close\r\n"), "{answer:?}");
+    assert!(answer.contains("too_many_connections"), "{answer:?}");
+    let m = metrics(&client(), &gw).await;
+    assert!(
+        sample(
+            &m,
+            "hookgate_connections_refused_total{listener=\"public\"}"
+        ) >= 1.0,
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, "hookgate_connections{listener=\"public\"}"),
+        10.0,
+        "{m}"
+    );
+
+    // Once the stalled bodies time out, senders are served again.
+    let url = gw.url("/hooks/limai");
+    let ok = eventually(Duration::from_secs(10), async || {
+        let r = signed(&fresh_client(), &url, &event_body("after-busy"))
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    assert!(ok.is_some(), "served after the busy connections ended");
+    drop(busy);
+}
+
+/// Reads one response with a Content-Length body from a raw connection.
+async fn read_response(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                return text;
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk))
+            .await
+            .expect("response in time")
+            .expect("read");
+        assert!(n > 0, "closed before a full response: {text:?}");
+        got.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn kept_alive_connections_serve_requests_and_close_when_idle() {
+    let up = Upstream::start();
+    let gw = Gateway::start(
+        "keepalive_timeout = \"1s\"",
+        &limai_body(&up),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
+    for id in ["ka-1", "ka-2", "ka-3"] {
+        let body = event_body(id);
+        let req = format!(
+            "POST /hooks/limai HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             X-Webhook-Signature: sha256={}\r\nContent-Length: {}\r\n\r\n{body}",
+            hmac_hex(SECRET, body.as_bytes()),
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.expect("write");
+        let resp = read_response(&mut s).await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{id}: {resp}");
+        // Well within the idle timeout: the connection is reused.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let idle = Instant::now();
+    let mut rest = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
+    let waited = idle.elapsed();
+    assert!(r.is_ok(), "an idle connection is closed");
+    assert!(
+        waited >= Duration::from_millis(600) && waited < Duration::from_secs(3),
+        "closed after the 1 s idle timeout, not {waited:?}"
+    );
+    for id in ["ka-1", "ka-2", "ka-3"] {
+        assert!(delivered(&up, id).await, "{id} delivered");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attacker_refilling_the_cap_with_slow_connections_cannot_lock_out_a_sender() {
+    let up = Upstream::start();
+    // A long deadline, so that only shedding can make room.
+    let gw = Gateway::start(
+        "header_timeout = \"30s\"\nmax_connections = 50",
+        &limai_body(&up),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let addr = gw.addr();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The attacker: the cap's worth at once, then 100 more connections a second.
+    let attacker = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut held = spawn_slow(60, addr, SLOW_HEAD, Duration::from_secs(8));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                held.extend(spawn_slow(10, addr, SLOW_HEAD, Duration::from_secs(8)));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            held
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let url = gw.url("/hooks/limai");
+    for i in 0..5 {
+        let id = format!("real-{i}");
+        let (status, v) = send_signed(&fresh_client(), &url, &event_body(&id)).await;
+        assert_eq!(status, 200, "{id}: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let held = attacker.await.expect("attacker");
+    for h in held {
+        h.abort();
+    }
+    for i in 0..5 {
+        assert!(delivered(&up, &format!("real-{i}")).await);
+    }
+    let m = metrics(&client(), &gw).await;
+    assert!(
+        sample(&m, "hookgate_connections_shed_total{listener=\"public\"}") >= 10.0,
+        "{m}"
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "hookgate_connections_refused_total{listener=\"public\"}"
+        ),
+        0.0,
+        "{m}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_listener_sheds_slow_connections_and_keeps_answering_probes() {
+    let gw = Gateway::start("header_timeout = \"2s\"", "", &[]);
+    let admin: SocketAddr = ([127, 0, 0, 1], gw.admin_port).into();
+    let base = fd_count(gw.pid());
+    // More than the admin listener's 64 slots.
+    let slow = spawn_slow(
+        150,
+        admin,
+        b"GET /metrics HTTP/1.1\r\nX-Slow: ",
+        Duration::from_secs(10),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let c = fresh_client();
+    let r = c
+        .get(gw.admin("/healthz"))
+        .send()
+        .await
+        .expect("healthz during the storm");
+    assert_eq!(r.status(), 200);
+    let ends = ends(slow).await;
+    assert!(
+        ends.iter().all(
+            |e| matches!(e, End::Closed { after, .. } if *after < Duration::from_millis(3500))
+        ),
+        "{:?}",
+        ends.iter()
+            .filter(
+                |e| !matches!(e, End::Closed { after, .. } if *after < Duration::from_millis(3500))
+            )
+            .take(3)
+            .collect::<Vec<_>>()
+    );
+    let after = eventually(Duration::from_secs(5), async || {
+        (fd_count(gw.pid()) <= base + 4).then_some(())
+    })
+    .await;
+    assert!(after.is_some(), "fds {base} → {}", fd_count(gw.pid()));
+    let m = metrics(&client(), &gw).await;
+    assert!(
+        sample(&m, "hookgate_connections_shed_total{listener=\"admin\"}") >= 50.0,
+        "{m}"
+    );
+}
+
+// ---- TLS: slow handshakes and slow HTTP/2 ----
+
+struct Cert {
+    pem: String,
+    key: String,
+    der: Vec<u8>,
+}
+
+fn make_cert() -> Cert {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    Cert {
+        pem: c.cert.pem(),
+        key: c.signing_key.serialize_pem(),
+        der: c.cert.der().to_vec(),
+    }
+}
+
+/// Completes a TLS handshake (ALPN h2), sends the HTTP/2 preface and SETTINGS, then trickles
+/// a HEADERS frame a byte every 300 ms. Returns how long the gateway kept it open.
+fn slow_h2(port: u16, cert: &[u8], limit: Duration) -> Option<Duration> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(cert.to_vec()))
+        .expect("root");
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("tls client");
+    let started = Instant::now();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // empty SETTINGS
+    tls.write_all(&hello).expect("preface");
+    assert_eq!(tls.conn.alpn_protocol(), Some(&b"h2"[..]));
+    // HEADERS, END_HEADERS, 40 bytes of block that never all arrive.
+    let headers = [0u8, 0, 40, 1, 0x5, 0, 0, 0, 1];
+    let mut sent = 0;
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < limit {
+        match tls.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(started.elapsed()),
+        }
+        let byte = if sent < headers.len() {
+            headers[sent]
+        } else {
+            b'a'
+        };
+        if tls.write_all(&[byte]).and_then(|()| tls.flush()).is_err() {
+            return Some(started.elapsed());
+        }
+        sent += 1;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_tls_handshakes_and_slow_h2_headers_are_cut_while_h2_senders_are_served() {
+    let certs = tempfile::tempdir().unwrap();
+    let cert = make_cert();
+    std::fs::write(certs.path().join("tls.key"), &cert.key).unwrap();
+    std::fs::write(certs.path().join("tls.crt"), &cert.pem).unwrap();
+    let tls_port = free_port();
+    let up = Upstream::start();
+    let server = format!(
+        "header_timeout = \"2s\"\nmax_connections = 100\ntls = {{ listen = \"127.0.0.1:{tls_port}\", cert = \"{}\", key = \"{}\" }}",
+        certs.path().join("tls.crt").display(),
+        certs.path().join("tls.key").display()
+    );
+    let gw = Gateway::start(&server, &limai_body(&up), &[("LIMAI_SECRET", SECRET)]);
+    let tls_addr: SocketAddr = ([127, 0, 0, 1], tls_port).into();
+    let base = fd_count(gw.pid());
+
+    // Silent, and trickling a ClientHello: neither finishes a handshake.
+    let mut slow = spawn_slow(60, tls_addr, b"", Duration::from_secs(10));
+    slow.extend(spawn_slow(
+        60,
+        tls_addr,
+        b"\x16\x03\x01\x02\x00\x01",
+        Duration::from_secs(10),
+    ));
+    // Through the handshake, then an HTTP/2 request header that never completes.
+    let h2: Vec<_> = (0..10)
+        .map(|_| {
+            let der = cert.der.clone();
+            std::thread::spawn(move || slow_h2(tls_port, &der, Duration::from_secs(10)))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let h2_client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(cert.pem.as_bytes()).expect("pem")])
+        .resolve("localhost", tls_addr)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let url = format!("https://localhost:{tls_port}/hooks/limai");
+    let r = signed(&h2_client, &url, &event_body("h2-real"))
+        .send()
+        .await
+        .expect("h2 send");
+    assert_eq!(
+        (r.status().as_u16(), r.version()),
+        (200, http::Version::HTTP_2)
+    );
+
+    for (i, e) in ends(slow).await.iter().enumerate() {
+        assert!(
+            matches!(e, End::Closed { after, .. } if *after < Duration::from_millis(3500)),
+            "slow TLS client {i}: {e:?}"
+        );
+    }
+    for h in h2 {
+        let kept = h.join().expect("h2 thread");
+        assert!(
+            kept.is_some_and(|d| d < Duration::from_millis(3500)),
+            "slow HTTP/2 header kept open {kept:?}"
+        );
+    }
+    assert!(delivered(&up, "h2-real").await);
+    drop(h2_client);
+    let after = eventually(Duration::from_secs(5), async || {
+        (fd_count(gw.pid()) <= base + 4).then_some(())
+    })
+    .await;
+    assert!(after.is_some(), "fds {base} → {}", fd_count(gw.pid()));
+    let m = metrics(&client(), &gw).await;
+    assert!(
+        sample(&m, "hookgate_header_timeouts_total{listener=\"tls\"}") >= 30.0,
+        "{m}"
+    );
+}
