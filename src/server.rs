@@ -86,7 +86,7 @@ fn ensure_bindable(addr: SocketAddr, what: &'static str) -> Result<(), RunError>
 
 pub fn run(config_path: &Path) -> Result<(), RunError> {
     let cfg = config::load(config_path)?;
-    for w in &cfg.warnings {
+    for w in cfg.warnings.iter().chain(&conn::fd_limit_warning(&cfg)) {
         tracing::warn!("{w}");
     }
     ensure_bindable(cfg.server.listen, "server.listen")?;

@@ -40,6 +40,8 @@ const ANSWER_LIMIT: Duration = Duration::from_secs(1);
 /// Refused connections answered at once; beyond this they are closed without an answer.
 const MAX_ANSWERING: usize = 64;
 const WARN_EVERY_SECS: u64 = 60;
+/// Open files the process needs besides client connections (store, upstreams, logs).
+const FD_RESERVE: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
@@ -64,6 +66,29 @@ pub fn server_options(limits: &ConnLimits) -> HttpServerOptions {
     let mut o = HttpServerOptions::default();
     o.h2_idle_timeout = Some(limits.keepalive_timeout);
     o
+}
+
+/// A warning when the open-file limit (`ulimit -n`) cannot hold every listener's connections:
+/// past it, accept() fails and pingora pauses accepting for a second at a time.
+pub fn fd_limit_warning(cfg: &Config) -> Option<String> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let soft: usize = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()?;
+    let listeners = 1 + usize::from(cfg.server.tls.is_some());
+    let need =
+        cfg.server.connections.max_connections * listeners + ADMIN_MAX_CONNECTIONS + FD_RESERVE;
+    (soft < need).then(|| {
+        format!(
+            "server.max_connections = {} on {listeners} listener(s) needs about {need} open files, \
+             but the limit (ulimit -n) is {soft}: raise the limit or lower max_connections",
+            cfg.server.connections.max_connections
+        )
+    })
 }
 
 pub struct Gate<A> {
@@ -231,6 +256,10 @@ impl<A: HttpServerApp + Send + Sync + 'static> Gate<A> {
             if *shutdown.borrow() {
                 session.set_keepalive(None);
             }
+            // pingora's own limits are per read: a body left unread (answered early) would be
+            // drained at a byte a minute, and a client that reads no answer blocks a write.
+            session.set_total_drain_timeout(Some(limits.header_timeout));
+            session.set_write_timeout(Some(limits.header_timeout));
             // pingora parses these bytes without reading the socket. (The previous request's
             // persistent settings carry no prefix: pipelining is never enabled here.)
             session.set_pipelined_prefix(buf);
