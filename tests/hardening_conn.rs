@@ -600,3 +600,102 @@ async fn slow_tls_handshakes_and_slow_h2_headers_are_cut_while_h2_senders_are_se
         "{m}"
     );
 }
+
+/// Over TLS with ALPN h2: one GET, read to its END_STREAM, then stay idle. Sends `()` on
+/// `answered` once the answer is in; returns how long after that the gateway kept the
+/// connection open (`None`: still open at `limit`).
+fn h2_request_then_idle(
+    port: u16,
+    cert: &[u8],
+    answered: std::sync::mpsc::Sender<()>,
+    limit: Duration,
+) -> Option<Duration> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(cert.to_vec()))
+        .expect("root");
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("tls client");
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(limit)).expect("timeout");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // empty SETTINGS
+    // HEADERS on stream 1, END_STREAM | END_HEADERS: GET https://…/ (HPACK static 2, 7, 4).
+    hello.extend_from_slice(&[0, 0, 3, 1, 0x5, 0, 0, 0, 1, 0x82, 0x87, 0x84]);
+    tls.write_all(&hello).expect("request");
+    loop {
+        let mut head = [0u8; 9];
+        tls.read_exact(&mut head).expect("frame header");
+        let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        let mut payload = vec![0u8; len];
+        tls.read_exact(&mut payload).expect("frame payload");
+        if head[8] == 1 && (head[3] == 0 || head[3] == 1) && head[4] & 1 != 0 {
+            break;
+        }
+    }
+    let answered_at = Instant::now();
+    answered.send(()).expect("signal");
+    let mut buf = [0u8; 1024];
+    loop {
+        match tls.read(&mut buf) {
+            Ok(0) => return Some(answered_at.elapsed()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None;
+            }
+            Err(_) => return Some(answered_at.elapsed()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_h2_connection_gives_way_like_an_idle_h1_one() {
+    let certs = tempfile::tempdir().unwrap();
+    let cert = make_cert();
+    std::fs::write(certs.path().join("tls.key"), &cert.key).unwrap();
+    std::fs::write(certs.path().join("tls.crt"), &cert.pem).unwrap();
+    let tls_port = free_port();
+    let server = format!(
+        "header_timeout = \"20s\"\nmax_connections = 5\ntls = {{ listen = \"127.0.0.1:{tls_port}\", cert = \"{}\", key = \"{}\" }}",
+        certs.path().join("tls.crt").display(),
+        certs.path().join("tls.key").display()
+    );
+    let gw = Gateway::start(&server, "", &[]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let der = cert.der.clone();
+    let idle = std::thread::spawn(move || {
+        h2_request_then_idle(tls_port, &der, tx, Duration::from_secs(8))
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("the h2 request was answered");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Five newcomers on a full listener: the idle h2 connection has waited longest.
+    let tls_addr: SocketAddr = ([127, 0, 0, 1], tls_port).into();
+    let newcomers = spawn_slow(5, tls_addr, b"", Duration::from_secs(3));
+    let kept = tokio::task::spawn_blocking(move || idle.join().expect("h2 thread"))
+        .await
+        .expect("join");
+    assert!(
+        kept.is_some_and(|d| d < Duration::from_secs(3)),
+        "idle h2 connection kept {kept:?}"
+    );
+    for h in newcomers {
+        h.abort();
+    }
+    let m = metrics(&client(), &gw).await;
+    assert!(
+        sample(&m, "hookgate_connections_shed_total{listener=\"tls\"}") >= 1.0,
+        "{m}"
+    );
+}

@@ -1,9 +1,15 @@
-//! HTTP/2 over TLS: pingora drives the connection, so the deadline is kept by the stream it
-//! reads from. `Watched` passes bytes through unchanged, follows the frame headers the client
-//! sends, and fails reads once a header block (the connection preface and SETTINGS before
-//! the first one) takes longer than the header timeout. Idle time between streams is
-//! pingora's `h2_idle_timeout`. A shed connection fails its next read or write.
+//! HTTP/2 over TLS: pingora drives the connection, so the limits are kept by the stream it
+//! reads from and writes to. `Watched` passes bytes through unchanged and follows the frame
+//! headers (never payloads) both ways:
+//! - reads fail once a request header block (and, before the first one, the connection
+//!   preface and SETTINGS) takes longer than the header timeout;
+//! - the connection is busy while a request stream is open (its header block received, the
+//!   answer not yet ended), and waiting otherwise — so an idle HTTP/2 connection can be shed
+//!   like an idle HTTP/1.1 one. pingora's `h2_idle_timeout` closes it after the keep-alive
+//!   timeout;
+//! - a shed connection fails its next read or write.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::pin::Pin;
@@ -25,14 +31,28 @@ use super::table::Conn;
 
 const PREFACE_LEN: usize = 24;
 const FRAME_HEADER_LEN: usize = 9;
+const DATA: u8 = 0x0;
 const HEADERS: u8 = 0x1;
+const RST_STREAM: u8 = 0x3;
 const CONTINUATION: u8 = 0x9;
+const END_STREAM: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
 
-/// Follows the client's frames: only lengths, types and flags, never payloads.
+/// What the frame follower saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A frame header: type, flags, stream.
+    Frame(u8, u8, u32),
+    /// A header block began.
+    BlockStarted,
+    /// A header block (HEADERS and its CONTINUATIONs) was received whole, on this stream.
+    BlockDone(u32),
+}
+
+/// Follows one direction's frames: only lengths, types, flags and stream IDs.
 #[derive(Debug, Default)]
 pub struct Frames {
-    /// Preface bytes still to skip; starts at `PREFACE_LEN`.
+    /// Preface bytes still to skip (the client's direction starts with `PREFACE_LEN`).
     preface: usize,
     header: [u8; FRAME_HEADER_LEN],
     have: usize,
@@ -42,23 +62,21 @@ pub struct Frames {
     ends_block: bool,
     /// Inside a header block (a HEADERS frame without END_HEADERS, then CONTINUATIONs).
     in_block: bool,
-}
-
-/// What a chunk of client bytes did to the header-block state.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Seen {
-    /// A header block began (a deadline should start if none runs).
-    pub block_started: bool,
-    /// A header block was completed (a request header arrived).
-    pub block_done: bool,
+    block_stream: u32,
 }
 
 impl Frames {
-    pub fn new() -> Frames {
+    /// The client's direction (it begins with the connection preface).
+    pub fn client() -> Frames {
         Frames {
             preface: PREFACE_LEN,
             ..Frames::default()
         }
+    }
+
+    /// The server's direction.
+    pub fn server() -> Frames {
+        Frames::default()
     }
 
     /// Whether a header block is partly received.
@@ -66,8 +84,7 @@ impl Frames {
         self.in_block
     }
 
-    pub fn feed(&mut self, mut bytes: &[u8]) -> Seen {
-        let mut seen = Seen::default();
+    pub fn feed(&mut self, mut bytes: &[u8], mut on: impl FnMut(Event)) {
         while !bytes.is_empty() {
             if self.preface > 0 {
                 let n = self.preface.min(bytes.len());
@@ -89,11 +106,14 @@ impl Frames {
                 let h = self.header;
                 self.payload = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
                 let (kind, flags) = (h[3], h[4]);
+                let stream = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
+                on(Event::Frame(kind, flags, stream));
                 self.ends_block = false;
                 if kind == HEADERS || (kind == CONTINUATION && self.in_block) {
                     if !self.in_block {
                         self.in_block = true;
-                        seen.block_started = true;
+                        self.block_stream = stream;
+                        on(Event::BlockStarted);
                     }
                     self.ends_block = flags & END_HEADERS != 0;
                 }
@@ -101,17 +121,22 @@ impl Frames {
             if self.preface == 0 && self.payload == 0 && self.have == 0 && self.ends_block {
                 self.ends_block = false;
                 self.in_block = false;
-                seen.block_done = true;
+                on(Event::BlockDone(self.block_stream));
             }
         }
-        seen
     }
 }
 
 pub struct Watched<S> {
     io: S,
     conn: Arc<Conn>,
-    frames: Frames,
+    reads: Frames,
+    writes: Frames,
+    /// Request streams received and not yet ended by hookgate's answer (or a reset).
+    open: BTreeSet<u32>,
+    /// The highest stream a request was received on: a header block on a lower one is a
+    /// trailer (or a protocol error), not a new request.
+    highest: u32,
     header_timeout: Duration,
     /// Running while a header block (or the preface and first block) is awaited.
     deadline: Option<Pin<Box<Sleep>>>,
@@ -125,12 +150,42 @@ impl<S> Watched<S> {
         Watched {
             io,
             conn,
-            frames: Frames::new(),
+            reads: Frames::client(),
+            writes: Frames::server(),
+            open: BTreeSet::new(),
+            highest: 0,
             header_timeout,
             deadline: Some(Box::pin(tokio::time::sleep_until(deadline))),
             first_done: false,
             timed_out: false,
         }
+    }
+
+    /// Busy while a request is open, waiting otherwise; `false` when shed meanwhile.
+    fn account(&mut self, was_open: bool) -> bool {
+        match (was_open, !self.open.is_empty()) {
+            (false, true) => self.conn.busy(),
+            (true, false) => {
+                self.conn.waiting();
+                true
+            }
+            _ => !self.conn.slot.is_shed(),
+        }
+    }
+
+    /// Follows bytes hookgate wrote: an answer's END_STREAM (or a reset) ends a request.
+    fn wrote(&mut self, bytes: &[u8]) -> bool {
+        let was_open = !self.open.is_empty();
+        let open = &mut self.open;
+        self.writes.feed(bytes, |e| {
+            if let Event::Frame(kind, flags, stream) = e
+                && (kind == RST_STREAM
+                    || ((kind == HEADERS || kind == DATA) && flags & END_STREAM != 0))
+            {
+                open.remove(&stream);
+            }
+        });
+        self.account(was_open)
     }
 }
 
@@ -167,19 +222,32 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let before = buf.filled().len();
         let r = Pin::new(&mut this.io).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &r {
-            let seen = this.frames.feed(&buf.filled()[before..]);
-            if seen.block_done && !this.first_done {
-                this.first_done = true;
-                // A request is under way: no longer a candidate for shedding.
-                if !this.conn.busy() {
-                    return Poll::Ready(Err(shed_error()));
+            let was_open = !this.open.is_empty();
+            let (open, highest) = (&mut this.open, &mut this.highest);
+            let (mut started, mut done) = (false, false);
+            this.reads.feed(&buf.filled()[before..], |e| match e {
+                Event::BlockStarted => started = true,
+                Event::BlockDone(stream) => {
+                    done = true;
+                    if stream > *highest {
+                        *highest = stream;
+                        open.insert(stream);
+                    }
                 }
+                Event::Frame(RST_STREAM, _, stream) => {
+                    open.remove(&stream);
+                }
+                Event::Frame(..) => {}
+            });
+            this.first_done |= done;
+            if !this.account(was_open) {
+                return Poll::Ready(Err(shed_error()));
             }
             if !this.first_done {
                 // The deadline from accept still runs.
-            } else if !this.frames.in_block() {
+            } else if !this.reads.in_block() {
                 this.deadline = None;
-            } else if seen.block_started || this.deadline.is_none() {
+            } else if started || this.deadline.is_none() {
                 this.deadline = Some(Box::pin(tokio::time::sleep(this.header_timeout)));
             }
         }
@@ -197,7 +265,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         if this.conn.slot.is_shed() {
             return Poll::Ready(Err(shed_error()));
         }
-        Pin::new(&mut this.io).poll_write(cx, buf)
+        let r = Pin::new(&mut this.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &r
+            && !this.wrote(&buf[..*n])
+        {
+            return Poll::Ready(Err(shed_error()));
+        }
+        r
     }
 
     fn poll_write_vectored(
@@ -209,7 +283,23 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         if this.conn.slot.is_shed() {
             return Poll::Ready(Err(shed_error()));
         }
-        Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &r {
+            let mut left = *n;
+            let mut alive = true;
+            for b in bufs {
+                let take = left.min(b.len());
+                alive &= this.wrote(&b[..take]);
+                left -= take;
+                if left == 0 {
+                    break;
+                }
+            }
+            if !alive {
+                return Poll::Ready(Err(shed_error()));
+            }
+        }
+        r
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -285,7 +375,7 @@ impl<S: IO> Peek for Watched<S> {
 mod tests {
     use super::*;
 
-    fn frame(kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
+    fn frame(kind: u8, flags: u8, stream: u8, payload: &[u8]) -> Vec<u8> {
         let n = payload.len();
         let mut f = vec![
             (n >> 16) as u8,
@@ -296,7 +386,7 @@ mod tests {
             0,
             0,
             0,
-            1,
+            stream,
         ];
         f.extend_from_slice(payload);
         f
@@ -304,52 +394,78 @@ mod tests {
 
     fn connection() -> Vec<u8> {
         let mut v = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-        v.extend(frame(0x4, 0, &[0; 12])); // SETTINGS
+        v.extend(frame(0x4, 0, 0, &[0; 12])); // SETTINGS
         v
+    }
+
+    fn events(f: &mut Frames, bytes: &[u8]) -> Vec<Event> {
+        let mut out = Vec::new();
+        f.feed(bytes, |e| out.push(e));
+        out
     }
 
     #[test]
     fn a_header_block_is_seen_through_continuations_at_any_split() {
         let mut all = connection();
-        all.extend(frame(HEADERS, 0, &[1; 20]));
-        all.extend(frame(CONTINUATION, 0, &[2; 5]));
-        all.extend(frame(CONTINUATION, END_HEADERS, &[3; 7]));
-        all.extend(frame(0x0, 0x1, &[4; 30])); // DATA, END_STREAM
+        all.extend(frame(HEADERS, 0, 3, &[1; 20]));
+        all.extend(frame(CONTINUATION, 0, 3, &[2; 5]));
+        all.extend(frame(CONTINUATION, END_HEADERS, 3, &[3; 7]));
+        all.extend(frame(DATA, END_STREAM, 3, &[4; 30]));
         for chunk in [1, 2, 3, 7, 9, 10, 64, all.len()] {
-            let mut f = Frames::new();
-            let (mut started, mut done) = (0, 0);
+            let mut f = Frames::client();
+            let mut seen = Vec::new();
             for c in all.chunks(chunk) {
-                let s = f.feed(c);
-                started += usize::from(s.block_started);
-                done += usize::from(s.block_done);
+                seen.extend(events(&mut f, c));
             }
-            assert_eq!((started, done), (1, 1), "chunk {chunk}");
+            let blocks: Vec<_> = seen
+                .iter()
+                .filter(|e| !matches!(e, Event::Frame(..)))
+                .collect();
+            assert_eq!(
+                blocks,
+                [&Event::BlockStarted, &Event::BlockDone(3)],
+                "chunk {chunk}"
+            );
+            assert!(seen.contains(&Event::Frame(DATA, END_STREAM, 3)));
             assert!(!f.in_block());
         }
     }
 
     #[test]
     fn an_unfinished_block_stays_open() {
-        let mut f = Frames::new();
-        f.feed(&connection());
-        let s = f.feed(&frame(HEADERS, 0, &[0; 3]));
-        assert!(s.block_started && !s.block_done && f.in_block());
-        let mut g = Frames::new();
+        let mut f = Frames::client();
+        events(&mut f, &connection());
+        let e = events(&mut f, &frame(HEADERS, 0, 1, &[0; 3]));
+        assert!(e.contains(&Event::BlockStarted) && f.in_block());
+        let mut g = Frames::client();
         let mut bytes = connection();
-        bytes.extend(frame(HEADERS, END_HEADERS, &[0; 40]));
-        let s = g.feed(&bytes[..bytes.len() - 1]);
-        assert!(s.block_started && !s.block_done && g.in_block());
-        assert!(g.feed(&bytes[bytes.len() - 1..]).block_done);
+        bytes.extend(frame(HEADERS, END_HEADERS, 1, &[0; 40]));
+        let e = events(&mut g, &bytes[..bytes.len() - 1]);
+        assert!(!e.contains(&Event::BlockDone(1)) && g.in_block());
+        assert_eq!(
+            events(&mut g, &bytes[bytes.len() - 1..]),
+            [Event::BlockDone(1)]
+        );
+    }
+
+    #[test]
+    fn the_server_direction_has_no_preface() {
+        let mut f = Frames::server();
+        let mut bytes = frame(0x4, 0, 0, &[]);
+        bytes.extend(frame(HEADERS, END_HEADERS | END_STREAM, 5, &[0; 4]));
+        let e = events(&mut f, &bytes);
+        assert!(e.contains(&Event::Frame(HEADERS, END_HEADERS | END_STREAM, 5)));
     }
 
     #[test]
     fn no_panic_on_arbitrary_bytes() {
-        let mut f = Frames::new();
+        let (mut f, mut g) = (Frames::client(), Frames::server());
         let mut x: u32 = 7;
         for _ in 0..20_000 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
             let b = (x >> 16) as u8;
-            let _ = f.feed(&[b, b ^ 0x5a, 0x04]);
+            f.feed(&[b, b ^ 0x5a, 0x04], |_| {});
+            g.feed(&[b ^ 0x33, b, 0x01], |_| {});
         }
     }
 }
