@@ -196,29 +196,42 @@ async fn trickled_headers_are_cut_at_the_deadline_while_a_real_sender_is_served(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_every_connection_busy_a_new_one_gets_503_and_retry_after() {
     let up = Upstream::start();
-    let gw = Gateway::start(
-        "max_connections = 10\nbody_timeout = \"3s\"\nretry_after = \"7s\"",
-        &limai_body(&up),
-        &[("LIMAI_SECRET", SECRET)],
+    // A sync route whose upstream takes 3 s: ten requests keep every connection busy (being
+    // handled, not waiting on their client), so nothing can be shed.
+    up.set_default(Reply::status(200).after(Duration::from_secs(3)));
+    let route = "[routes.flow]\npath = \"/flow\"\nupstream = \"orders\"\nmode = \"sync\"\n\
+                 sync_timeout = \"5s\"\nverify = { scheme = \"bearer\", secrets = [\"env:TOKEN\"] }\n\
+                 event_id = \"json:/eventId\"\n";
+    let body = format!(
+        "{}\n{route}",
+        upstream_block("orders", &up.url("/in"), "timeout = \"5s\"")
+            .replace("timeout = \"2s\"\n", "")
     );
-    // Ten requests whose bodies never finish: busy (not shed) until body_timeout.
+    let gw = Gateway::start(
+        "max_connections = 10\nretry_after = \"7s\"",
+        &body,
+        &[("TOKEN", "tok")],
+    );
     let mut busy = Vec::new();
-    for _ in 0..10 {
+    for i in 0..10 {
         let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
-        s.write_all(
-            b"POST /hooks/limai HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-              X-Webhook-Signature: sha256=00\r\nContent-Length: 100\r\n\r\n{\"a\"",
-        )
-        .await
-        .expect("write");
+        let body = format!(r#"{{"eventId":"b{i}"}}"#);
+        let req = format!(
+            "POST /flow HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.expect("write");
         busy.push(s);
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually(Duration::from_secs(5), async || {
+        (up.count() >= 10).then_some(())
+    })
+    .await
+    .expect("ten sync calls in flight");
 
     let mut s = TcpStream::connect(gw.addr()).await.expect("connect");
-    let _ = s
-        .write_all(b"GET /hooks/limai HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await;
+    let _ = s.write_all(b"GET /flow HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let mut answer = String::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut answer)).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
@@ -240,18 +253,56 @@ async fn with_every_connection_busy_a_new_one_gets_503_and_retry_after() {
         "{m}"
     );
 
-    // Once the stalled bodies time out, senders are served again.
+    // Once the calls are answered, senders are served again.
+    for s in &mut busy {
+        let resp = read_response(s).await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    }
+    let r = fresh_client()
+        .post(gw.url("/flow"))
+        .header("authorization", "Bearer tok")
+        .header("content-type", "application/json")
+        .body(r#"{"eventId":"after"}"#)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_bodies_give_way_to_a_real_sender() {
+    let up = Upstream::start();
+    // Long limits, so that only shedding can make room.
+    let gw = Gateway::start(
+        "max_connections = 20\nheader_timeout = \"30s\"\nbody_timeout = \"30s\"",
+        &limai_body(&up),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    // Complete headers, then a body a byte every 300 ms: every connection busy, receiving.
+    let slow = spawn_slow(
+        25,
+        gw.addr(),
+        b"POST /hooks/limai HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          X-Webhook-Signature: sha256=00\r\nContent-Length: 100000\r\n\r\n{",
+        Duration::from_secs(12),
+    );
+    // Past the grace a request has to receive its body.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let url = gw.url("/hooks/limai");
-    let ok = eventually(Duration::from_secs(10), async || {
-        let r = signed(&fresh_client(), &url, &event_body("after-busy"))
-            .send()
-            .await
-            .ok()?;
-        (r.status() == 200).then_some(())
-    })
-    .await;
-    assert!(ok.is_some(), "served after the busy connections ended");
-    drop(busy);
+    for i in 0..3 {
+        let id = format!("real-{i}");
+        let (status, v) = send_signed(&fresh_client(), &url, &event_body(&id)).await;
+        assert_eq!(status, 200, "{id}: {v}");
+        assert!(delivered(&up, &id).await, "{id} delivered");
+    }
+    let m = metrics(&client(), &gw).await;
+    assert!(
+        sample(&m, "hookgate_connections_shed_total{listener=\"public\"}") >= 1.0,
+        "{m}"
+    );
+    for h in slow {
+        h.abort();
+    }
 }
 
 /// Reads one response with a Content-Length body from a raw connection.

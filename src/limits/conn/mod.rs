@@ -5,12 +5,13 @@
 //! them) and it accepts without limit. `Gate` wraps an HTTP app (the proxy, or the admin
 //! API) as the listener's `ServerApp`: it admits the connection (see `table`), does the TLS
 //! handshake itself under the deadline, reads each HTTP/1.x request header itself (see
-//! `head`), and hands HTTP/2 to pingora through a stream that keeps the deadline (see `h2`).
+//! `head`), and hands the connection to pingora through a stream that keeps the table
+//! informed and, for HTTP/2, the deadline (see `watch`).
 
-mod h2;
 mod head;
 mod metrics;
 mod table;
+mod watch;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +33,7 @@ use crate::config::{Config, ConnLimits};
 use head::Head;
 use metrics::ListenerMetrics;
 use table::{Admission, Conn, Table};
+use watch::Watched;
 
 /// The admin listener serves probes, scrapes and operators: a few connections at most.
 pub const ADMIN_MAX_CONNECTIONS: usize = 64;
@@ -299,14 +301,20 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Gate<A> {
         };
         let deadline = accepted + limits.header_timeout;
         let stream: Stream = match &self.tls {
-            None => stream,
+            None => match stream.into_any().downcast::<L4Stream>() {
+                Ok(l4) => Box::new(Watched::h1(*l4, conn.clone())),
+                Err(_) => {
+                    tracing::error!("listener: accepted stream is not TCP");
+                    return None;
+                }
+            },
             Some(acceptor) => {
                 let tls = self.handshake(acceptor, stream, deadline, &conn).await?;
                 if matches!(tls.selected_alpn_proto(), Some(ALPN::H2)) {
-                    let io = h2::Watched::new(tls, conn.clone(), deadline, limits.header_timeout);
+                    let io = Watched::h2(tls, conn.clone(), deadline, limits.header_timeout);
                     return self.inner.process_new(Box::new(io), shutdown).await;
                 }
-                Box::new(tls)
+                Box::new(Watched::h1(tls, conn.clone()))
             }
         };
         self.serve_h1(stream, &conn, deadline, limits, shutdown)

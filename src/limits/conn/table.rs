@@ -5,32 +5,53 @@
 //! answered). At the cap, the connection that has been waiting longest is closed to admit the
 //! new one: an attacker who opens cap-many slow connections only ever pushes out their own
 //! oldest ones, while a real sender, whose header follows its connect at once, is busy long
-//! before it becomes the oldest waiter. Only when every connection is busy is a new one
-//! refused.
+//! before it becomes the oldest waiter. When every connection is busy, the oldest request
+//! still *receiving* — its header in for at least `STALL_GRACE`, the app blocked reading its
+//! body from the client, no answer begun — gives way (a body trickled to hold a connection);
+//! only when there is none is the new connection refused.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use prometheus::{IntCounter, IntGauge};
 use tokio::sync::Notify;
 
 use super::metrics::ListenerMetrics;
 
-/// `Slot::key` of a busy connection.
-const BUSY: u64 = u64::MAX;
-/// `Slot::key` of a connection that was shed, or has gone.
-const GONE: u64 = u64::MAX - 1;
+const WAITING: u8 = 0;
+const BUSY: u8 = 1;
+/// Shed, or closed.
+const GONE: u8 = 2;
+
+/// A request received for less than this is never shed: a real sender's body follows its
+/// header within a round trip or two.
+pub const STALL_GRACE: Duration = Duration::from_secs(1);
+
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// Milliseconds since `EPOCH`.
+fn now_tick() -> u64 {
+    u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
 
 /// The place of one connection, shared by the table and the connection's task.
 pub struct Slot {
-    /// Its position in `waiting` (the order in which connections started waiting), `BUSY` or
-    /// `GONE`; only changed under the table's lock.
+    /// Its position in `waiting` or `busy` (the order it entered that state in); both only
+    /// change under the table's lock.
     key: AtomicU64,
+    state: AtomicU8,
+    /// When the current request's header was in (`now_tick`).
+    since: AtomicU64,
+    /// The app is blocked reading this connection (the request body, from the client).
+    reading: AtomicBool,
+    /// The answer has begun: the request is no longer receiving.
+    answering: AtomicBool,
     shed: AtomicBool,
     notify: Notify,
-    /// The task blocked reading this connection inside pingora (HTTP/2), woken when shed.
+    /// The task blocked reading this connection inside pingora, woken when shed.
     waker: Mutex<Option<Waker>>,
 }
 
@@ -55,7 +76,29 @@ impl Slot {
         }
     }
 
+    /// A read found nothing to read yet (`true`: the reader now waits on the client) or
+    /// returned (`false`).
+    pub fn read_pending(&self, pending: bool) {
+        self.reading.store(pending, Ordering::Relaxed);
+    }
+
+    /// Bytes of the answer were written.
+    pub fn answering(&self) {
+        self.answering.store(true, Ordering::Relaxed);
+    }
+
+    /// Still receiving its request, `STALL_GRACE` after its header, by `now`: since when.
+    fn stalled_at(&self, now: u64) -> Option<u64> {
+        let since = self.since.load(Ordering::Relaxed);
+        let grace = u64::try_from(STALL_GRACE.as_millis()).unwrap_or(u64::MAX);
+        (self.reading.load(Ordering::Relaxed)
+            && !self.answering.load(Ordering::Relaxed)
+            && now.saturating_sub(since) >= grace)
+            .then_some(since)
+    }
+
     fn shed(&self) {
+        self.state.store(GONE, Ordering::Release);
         self.shed.store(true, Ordering::Release);
         // `notify_one` keeps a permit when nobody waits yet, so the signal is never lost.
         self.notify.notify_one();
@@ -68,8 +111,15 @@ impl Slot {
 #[derive(Default)]
 struct State {
     waiting: BTreeMap<u64, Arc<Slot>>,
-    busy: usize,
+    busy: BTreeMap<u64, Arc<Slot>>,
     seq: u64,
+}
+
+impl State {
+    fn next(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
 }
 
 pub struct Table {
@@ -96,18 +146,33 @@ impl Table {
     }
 
     fn publish(&self, st: &State) {
-        set(&self.metrics.open, st.waiting.len() + st.busy);
+        set(&self.metrics.open, st.waiting.len() + st.busy.len());
     }
 
-    /// Admits a new connection (waiting for its first header), shedding the longest waiter
-    /// when `max` are open; refuses only when all of them are busy.
+    /// Admits a new connection (waiting for its first header). At `max` open, the longest
+    /// waiter is shed, else the longest-stalled busy one; refused when neither exists.
     pub fn admit(self: &Arc<Self>, max: usize) -> Admission {
+        self.admit_at(max, now_tick())
+    }
+
+    fn admit_at(self: &Arc<Self>, max: usize, now: u64) -> Admission {
         let mut st = self.lock();
-        if st.waiting.len() + st.busy >= max {
-            match st.waiting.pop_first() {
-                Some((_, oldest)) => {
-                    oldest.key.store(GONE, Ordering::Release);
-                    oldest.shed();
+        if st.waiting.len() + st.busy.len() >= max {
+            let victim = match st.waiting.pop_first() {
+                Some((_, oldest)) => Some(oldest),
+                None => {
+                    // Only under attack (full, nobody waiting): a scan of at most `max`.
+                    let stalled = st
+                        .busy
+                        .iter()
+                        .filter_map(|(k, s)| Some((s.stalled_at(now)?, *k)))
+                        .min();
+                    stalled.and_then(|(_, k)| st.busy.remove(&k))
+                }
+            };
+            match victim {
+                Some(slot) => {
+                    slot.shed();
                     self.metrics.shed.inc();
                 }
                 None => {
@@ -116,10 +181,13 @@ impl Table {
                 }
             }
         }
-        st.seq += 1;
-        let key = st.seq;
+        let key = st.next();
         let slot = Arc::new(Slot {
             key: AtomicU64::new(key),
+            state: AtomicU8::new(WAITING),
+            since: AtomicU64::new(0),
+            reading: AtomicBool::new(false),
+            answering: AtomicBool::new(false),
             shed: AtomicBool::new(false),
             notify: Notify::new(),
             waker: Mutex::new(None),
@@ -135,7 +203,7 @@ impl Table {
     #[cfg(test)]
     fn counts(&self) -> (usize, usize) {
         let st = self.lock();
-        (st.waiting.len(), st.busy)
+        (st.waiting.len(), st.busy.len())
     }
 }
 
@@ -150,17 +218,23 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// A request header has arrived: no longer a candidate for shedding. `false` when the
-    /// connection was shed meanwhile (it must close).
+    /// A request header has arrived: a new request begins. `false` when the connection was
+    /// shed meanwhile (it must close).
     pub fn busy(&self) -> bool {
         let mut st = self.table.lock();
-        match self.slot.key.load(Ordering::Acquire) {
+        let slot = &self.slot;
+        slot.answering.store(false, Ordering::Relaxed);
+        slot.reading.store(false, Ordering::Relaxed);
+        slot.since.store(now_tick(), Ordering::Relaxed);
+        match slot.state.load(Ordering::Acquire) {
             GONE => false,
             BUSY => true,
-            k => {
-                st.waiting.remove(&k);
-                st.busy += 1;
-                self.slot.key.store(BUSY, Ordering::Release);
+            _ => {
+                st.waiting.remove(&slot.key.load(Ordering::Acquire));
+                let k = st.next();
+                st.busy.insert(k, slot.clone());
+                slot.key.store(k, Ordering::Release);
+                slot.state.store(BUSY, Ordering::Release);
                 true
             }
         }
@@ -169,12 +243,13 @@ impl Conn {
     /// The request is answered; the connection waits for the next one (the newest waiter).
     pub fn waiting(&self) {
         let mut st = self.table.lock();
-        if self.slot.key.load(Ordering::Acquire) == BUSY {
-            st.busy -= 1;
-            st.seq += 1;
-            let k = st.seq;
-            st.waiting.insert(k, self.slot.clone());
-            self.slot.key.store(k, Ordering::Release);
+        let slot = &self.slot;
+        if slot.state.load(Ordering::Acquire) == BUSY {
+            st.busy.remove(&slot.key.load(Ordering::Acquire));
+            let k = st.next();
+            st.waiting.insert(k, slot.clone());
+            slot.key.store(k, Ordering::Release);
+            slot.state.store(WAITING, Ordering::Release);
         }
     }
 
@@ -186,12 +261,15 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         let mut st = self.table.lock();
-        match self.slot.key.swap(GONE, Ordering::AcqRel) {
-            GONE => {}
-            BUSY => st.busy -= 1,
-            k => {
-                st.waiting.remove(&k);
+        let key = self.slot.key.load(Ordering::Acquire);
+        match self.slot.state.swap(GONE, Ordering::AcqRel) {
+            WAITING => {
+                st.waiting.remove(&key);
             }
+            BUSY => {
+                st.busy.remove(&key);
+            }
+            _ => {}
         }
         self.table.publish(&st);
     }
@@ -240,6 +318,25 @@ mod tests {
         drop((b, c, d, e, f));
         assert_eq!(t.counts(), (0, 0));
         assert_eq!(t.metrics.open.get(), 0);
+    }
+
+    #[test]
+    fn when_all_are_busy_the_longest_stalled_body_gives_way_after_the_grace() {
+        let t = table();
+        let a = admitted(t.admit(2));
+        let b = admitted(t.admit(2));
+        assert!(a.busy() && b.busy());
+        // `a` waits on its client; `b` waits on the app (its answer has begun).
+        a.slot.read_pending(true);
+        b.slot.answering();
+        b.slot.read_pending(true);
+        assert!(matches!(t.admit(2), Admission::Refused), "within the grace");
+        let later = now_tick() + STALL_GRACE.as_millis() as u64 + 1;
+        let c = admitted(t.admit_at(2, later));
+        assert!(a.slot.is_shed() && !b.slot.is_shed() && !c.slot.is_shed());
+        assert!(!a.busy());
+        drop((a, b, c));
+        assert_eq!(t.counts(), (0, 0));
     }
 
     #[tokio::test]

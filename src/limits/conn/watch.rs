@@ -1,13 +1,17 @@
-//! HTTP/2 over TLS: pingora drives the connection, so the limits are kept by the stream it
-//! reads from and writes to. `Watched` passes bytes through unchanged and follows the frame
-//! headers (never payloads) both ways:
+//! The stream pingora reads from and writes to, so that the gate's limits hold while pingora
+//! drives the connection. `Watched` passes bytes through unchanged. A shed connection fails
+//! its next read or write (a blocked read is woken).
+//!
+//! HTTP/1.x (`Watched::h1`): it tells the table whether the app is blocked reading the
+//! client (the request body) and whether the answer has begun.
+//!
+//! HTTP/2 (`Watched::h2`): it follows the frame headers (never payloads) both ways:
 //! - reads fail once a request header block (and, before the first one, the connection
 //!   preface and SETTINGS) takes longer than the header timeout;
 //! - the connection is busy while a request stream is open (its header block received, the
 //!   answer not yet ended), and waiting otherwise — so an idle HTTP/2 connection can be shed
 //!   like an idle HTTP/1.1 one. pingora's `h2_idle_timeout` closes it after the keep-alive
-//!   timeout;
-//! - a shed connection fails its next read or write.
+//!   timeout.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -142,12 +146,23 @@ pub struct Watched<S> {
     deadline: Option<Pin<Box<Sleep>>>,
     first_done: bool,
     timed_out: bool,
+    h2: bool,
 }
 
 impl<S> Watched<S> {
-    /// `deadline`: when the preface, SETTINGS and first request header must have arrived.
-    pub fn new(io: S, conn: Arc<Conn>, deadline: Instant, header_timeout: Duration) -> Self {
+    /// HTTP/1.x: request headers are read (under their deadline) by the gate itself.
+    pub fn h1(io: S, conn: Arc<Conn>) -> Self {
         Watched {
+            h2: false,
+            deadline: None,
+            ..Watched::h2(io, conn, Instant::now(), Duration::ZERO)
+        }
+    }
+
+    /// `deadline`: when the preface, SETTINGS and first request header must have arrived.
+    pub fn h2(io: S, conn: Arc<Conn>, deadline: Instant, header_timeout: Duration) -> Self {
+        Watched {
+            h2: true,
             io,
             conn,
             reads: Frames::client(),
@@ -175,6 +190,12 @@ impl<S> Watched<S> {
 
     /// Follows bytes hookgate wrote: an answer's END_STREAM (or a reset) ends a request.
     fn wrote(&mut self, bytes: &[u8]) -> bool {
+        if !self.h2 {
+            if !bytes.is_empty() {
+                self.conn.slot.answering();
+            }
+            return true;
+        }
         let was_open = !self.open.is_empty();
         let open = &mut self.open;
         self.writes.feed(bytes, |e| {
@@ -221,6 +242,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         }
         let before = buf.filled().len();
         let r = Pin::new(&mut this.io).poll_read(cx, buf);
+        if !this.h2 {
+            this.conn.slot.read_pending(r.is_pending());
+            return r;
+        }
         if let Poll::Ready(Ok(())) = &r {
             let was_open = !this.open.is_empty();
             let (open, highest) = (&mut this.open, &mut this.highest);
@@ -349,6 +374,12 @@ impl<S: IO> Ssl for Watched<S> {
 impl<S: IO> GetTimingDigest for Watched<S> {
     fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
         self.io.get_timing_digest()
+    }
+    fn get_read_pending_time(&self) -> Duration {
+        self.io.get_read_pending_time()
+    }
+    fn get_write_pending_time(&self) -> Duration {
+        self.io.get_write_pending_time()
     }
 }
 
