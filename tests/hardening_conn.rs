@@ -271,37 +271,39 @@ async fn with_every_connection_busy_a_new_one_gets_503_and_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickled_bodies_give_way_to_a_real_sender() {
-    let up = Upstream::start();
-    // Long limits, so that only shedding can make room.
-    let gw = Gateway::start(
-        "max_connections = 20\nheader_timeout = \"30s\"\nbody_timeout = \"30s\"",
-        &limai_body(&up),
-        &[("LIMAI_SECRET", SECRET)],
-    );
-    // Complete headers, then a body a byte every 300 ms: every connection busy, receiving.
-    let slow = spawn_slow(
-        25,
-        gw.addr(),
+    const PLAIN: &[u8] =
         b"POST /hooks/limai HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-          X-Webhook-Signature: sha256=00\r\nContent-Length: 100000\r\n\r\n{",
-        Duration::from_secs(12),
-    );
-    // Past the grace a request has to receive its body.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let url = gw.url("/hooks/limai");
-    for i in 0..3 {
-        let id = format!("real-{i}");
-        let (status, v) = send_signed(&fresh_client(), &url, &event_body(&id)).await;
-        assert_eq!(status, 200, "{id}: {v}");
-        assert!(delivered(&up, &id).await, "{id} delivered");
-    }
-    let m = metrics(&client(), &gw).await;
-    assert!(
-        sample(&m, "hookgate_connections_shed_total{listener=\"public\"}") >= 1.0,
-        "{m}"
-    );
-    for h in slow {
-        h.abort();
+          X-Webhook-Signature: sha256=00\r\nContent-Length: 100000\r\n\r\n{";
+    // `100 Continue` is written before the body: it must not count as the answer.
+    const EXPECT: &[u8] = b"POST /hooks/limai HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Expect: 100-continue\r\nX-Webhook-Signature: sha256=00\r\nContent-Length: 100000\r\n\r\n{";
+    for prefix in [PLAIN, EXPECT] {
+        let up = Upstream::start();
+        // Long limits, so that only shedding can make room.
+        let gw = Gateway::start(
+            "max_connections = 20\nheader_timeout = \"30s\"\nbody_timeout = \"30s\"",
+            &limai_body(&up),
+            &[("LIMAI_SECRET", SECRET)],
+        );
+        // Complete headers, then a body a byte every 300 ms: every connection busy, receiving.
+        let slow = spawn_slow(25, gw.addr(), prefix, Duration::from_secs(12));
+        // Past the grace a request has to receive its body.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let url = gw.url("/hooks/limai");
+        for i in 0..3 {
+            let id = format!("real-{i}");
+            let (status, v) = send_signed(&fresh_client(), &url, &event_body(&id)).await;
+            assert_eq!(status, 200, "{id}: {v}");
+            assert!(delivered(&up, &id).await, "{id} delivered");
+        }
+        let m = metrics(&client(), &gw).await;
+        assert!(
+            sample(&m, "hookgate_connections_shed_total{listener=\"public\"}") >= 1.0,
+            "{m}"
+        );
+        for h in slow {
+            h.abort();
+        }
     }
 }
 

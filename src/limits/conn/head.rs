@@ -15,7 +15,8 @@ use tokio::time::Instant;
 use super::table::Slot;
 
 /// pingora refuses a header larger than this (`MAX_HEADER_SIZE`) with 400; past it, the
-/// bytes are handed over so that pingora gives that answer.
+/// bytes are handed over so that pingora gives that answer. (A lower bound on header bytes,
+/// when configured, belongs in `read_head`'s `max`: a slow connection holds up to `max`.)
 pub const MAX_HEAD: usize = 1 << 20;
 const READ_CHUNK: usize = 4096;
 
@@ -48,27 +49,28 @@ pub fn head_complete(buf: &[u8], scanned: &mut usize) -> bool {
     })
 }
 
-/// Reads into `buf` until a complete request header, the deadline, a close, or shedding.
-/// `idle` (a kept-alive connection): `deadline` bounds the wait for the first byte, after
-/// which the header has `header_timeout`.
+/// Reads into `buf` until a complete request header (or `max` bytes), the deadline, a close,
+/// or shedding. `idle` (a kept-alive connection): `deadline` bounds the wait for the first
+/// byte, after which the header has `header_timeout`.
 pub async fn read_head(
     stream: &mut Stream,
     buf: &mut BytesMut,
     mut deadline: Instant,
     idle: bool,
     header_timeout: Duration,
+    max: usize,
     slot: &Slot,
 ) -> Head {
     let mut scanned = 0;
     let mut started = !idle;
     loop {
-        if head_complete(buf, &mut scanned) || buf.len() >= MAX_HEAD {
+        if head_complete(buf, &mut scanned) || buf.len() >= max {
             return Head::Ready;
         }
         if slot.is_shed() {
             return Head::Shed;
         }
-        buf.reserve(READ_CHUNK);
+        buf.reserve(READ_CHUNK.min(max - buf.len()));
         tokio::select! {
             biased;
             () = slot.shed_signal() => return Head::Shed,

@@ -34,7 +34,8 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
         shed: must(IntCounterVec::new(
             Opts::new(
                 "hookgate_connections_shed_total",
-                "Connections closed to make room: the longest waiting for a request header.",
+                "Connections closed to make room: the longest waiting for a request, or else \
+                 the oldest request still receiving its body.",
             ),
             &["listener"],
         )),

@@ -217,6 +217,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Gate<A> {
                 deadline,
                 idle,
                 limits.header_timeout,
+                head::MAX_HEAD,
                 &conn.slot,
             )
             .await;

@@ -191,7 +191,8 @@ impl<S> Watched<S> {
     /// Follows bytes hookgate wrote: an answer's END_STREAM (or a reset) ends a request.
     fn wrote(&mut self, bytes: &[u8]) -> bool {
         if !self.h2 {
-            if !bytes.is_empty() {
+            // An interim answer (`100 Continue`) asks for the body: the request still receives.
+            if !bytes.is_empty() && !is_interim(bytes) {
                 self.conn.slot.answering();
             }
             return true;
@@ -208,6 +209,11 @@ impl<S> Watched<S> {
         });
         self.account(was_open)
     }
+}
+
+/// Whether a write begins an HTTP/1.x 1xx response (pingora writes its header in one go).
+fn is_interim(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"HTTP/1.") && bytes.get(9) == Some(&b'1')
 }
 
 fn shed_error() -> io::Error {
@@ -486,6 +492,15 @@ mod tests {
         bytes.extend(frame(HEADERS, END_HEADERS | END_STREAM, 5, &[0; 4]));
         let e = events(&mut f, &bytes);
         assert!(e.contains(&Event::Frame(HEADERS, END_HEADERS | END_STREAM, 5)));
+    }
+
+    #[test]
+    fn interim_answers_are_told_apart() {
+        assert!(is_interim(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        assert!(!is_interim(b"HTTP/1.1 200 OK\r\n"));
+        assert!(!is_interim(b"HTTP/1.1 408 Request Timeout\r\n"));
+        assert!(!is_interim(b"{\"status\":1}"));
+        assert!(!is_interim(b"HTTP/1.1"));
     }
 
     #[test]
