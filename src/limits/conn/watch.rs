@@ -152,17 +152,24 @@ pub struct Watched<S> {
 impl<S> Watched<S> {
     /// HTTP/1.x: request headers are read (under their deadline) by the gate itself.
     pub fn h1(io: S, conn: Arc<Conn>) -> Self {
-        Watched {
-            h2: false,
-            deadline: None,
-            ..Watched::h2(io, conn, Instant::now(), Duration::ZERO)
-        }
+        Watched::with(io, conn, false, None, Duration::ZERO)
     }
 
     /// `deadline`: when the preface, SETTINGS and first request header must have arrived.
     pub fn h2(io: S, conn: Arc<Conn>, deadline: Instant, header_timeout: Duration) -> Self {
+        let sleep = Box::pin(tokio::time::sleep_until(deadline));
+        Watched::with(io, conn, true, Some(sleep), header_timeout)
+    }
+
+    fn with(
+        io: S,
+        conn: Arc<Conn>,
+        h2: bool,
+        deadline: Option<Pin<Box<Sleep>>>,
+        header_timeout: Duration,
+    ) -> Self {
         Watched {
-            h2: true,
+            h2,
             io,
             conn,
             reads: Frames::client(),
@@ -170,7 +177,7 @@ impl<S> Watched<S> {
             open: BTreeSet::new(),
             highest: 0,
             header_timeout,
-            deadline: Some(Box::pin(tokio::time::sleep_until(deadline))),
+            deadline,
             first_done: false,
             timed_out: false,
         }
