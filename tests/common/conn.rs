@@ -174,8 +174,9 @@ pub fn make_cert() -> Cert {
 }
 
 /// Completes a TLS handshake (ALPN h2), sends the HTTP/2 preface and SETTINGS, then trickles
-/// a HEADERS frame a byte every 300 ms. Returns how long the gateway kept it open.
-pub fn slow_h2(port: u16, cert: &[u8], limit: Duration) -> Option<Duration> {
+/// a HEADERS frame a byte every 300 ms (`slow_preface`: trickles the preface too). Returns
+/// how long the gateway kept it open.
+pub fn slow_h2(port: u16, cert: &[u8], slow_preface: bool, limit: Duration) -> Option<Duration> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
     roots
@@ -194,10 +195,14 @@ pub fn slow_h2(port: u16, cert: &[u8], limit: Duration) -> Option<Duration> {
     let mut tls = rustls::StreamOwned::new(conn, tcp);
     let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // empty SETTINGS
+    // HEADERS, END_HEADERS, 40 bytes of block that never all arrive.
+    let mut headers = vec![0u8, 0, 40, 1, 0x5, 0, 0, 0, 1];
+    if slow_preface {
+        headers = [&hello[1..], &headers[..]].concat();
+        hello.truncate(1);
+    }
     tls.write_all(&hello).expect("preface");
     assert_eq!(tls.conn.alpn_protocol(), Some(&b"h2"[..]));
-    // HEADERS, END_HEADERS, 40 bytes of block that never all arrive.
-    let headers = [0u8, 0, 40, 1, 0x5, 0, 0, 0, 1];
     let mut sent = 0;
     let mut buf = [0u8; 4096];
     while started.elapsed() < limit {

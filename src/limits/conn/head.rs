@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use pingora::protocols::Stream;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::table::Slot;
@@ -84,6 +84,43 @@ pub async fn read_head(
                     deadline = Instant::now() + header_timeout;
                 }
                 Ok(_) => {}
+            },
+        }
+    }
+}
+
+/// HTTP/2: reads the client's connection preface and first frame (its SETTINGS) under the
+/// deadline, so that pingora's handshake — which logs every failure as an error — only ever
+/// runs on bytes already received. Anything but the preface closes the connection.
+pub async fn read_h2_start<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut BytesMut,
+    deadline: Instant,
+    slot: &Slot,
+) -> Head {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const FRAME_HEADER: usize = 9;
+    const MAX_FRAME: usize = 16_384;
+    loop {
+        let n = buf.len().min(PREFACE.len());
+        if buf[..n] != PREFACE[..n] {
+            return Head::Closed;
+        }
+        if let Some(h) = buf.get(PREFACE.len()..PREFACE.len() + FRAME_HEADER) {
+            let len = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
+            if len > MAX_FRAME || buf.len() >= PREFACE.len() + FRAME_HEADER + len {
+                return Head::Ready;
+            }
+        }
+        buf.reserve(READ_CHUNK);
+        tokio::select! {
+            biased;
+            () = slot.shed_signal() => return Head::Shed,
+            () = tokio::time::sleep_until(deadline) => {
+                return Head::Timeout { partial: !buf.is_empty() };
+            }
+            r = io.read_buf(buf) => if matches!(r, Ok(0) | Err(_)) {
+                return Head::Closed;
             },
         }
     }

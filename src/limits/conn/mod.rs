@@ -24,6 +24,7 @@ use pingora::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, Se
 use pingora::listeners::tls::{Acceptor, TlsSettings};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::protocols::tls::TlsStream;
 use pingora::protocols::{ALPN, Ssl, Stream};
 use pingora::server::ShutdownWatch;
 use tokio::sync::Semaphore;
@@ -175,7 +176,7 @@ impl<A> Gate<A> {
         stream: Stream,
         deadline: Instant,
         conn: &Conn,
-    ) -> Option<pingora::protocols::tls::TlsStream<L4Stream>> {
+    ) -> Option<TlsStream<L4Stream>> {
         let l4 = match stream.into_any().downcast::<L4Stream>() {
             Ok(s) => *s,
             Err(_) => {
@@ -198,6 +199,29 @@ impl<A> Gate<A> {
 }
 
 impl<A: HttpServerApp + Send + Sync + 'static> Gate<A> {
+    /// HTTP/2: pingora drives the connection through a `Watched` stream, once the preface
+    /// and SETTINGS are in.
+    async fn serve_h2(
+        self: &Arc<Self>,
+        mut tls: TlsStream<L4Stream>,
+        conn: Arc<Conn>,
+        deadline: Instant,
+        limits: ConnLimits,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let mut start = BytesMut::new();
+        match head::read_h2_start(&mut tls, &mut start, deadline, &conn.slot).await {
+            Head::Ready => {}
+            Head::Timeout { .. } => {
+                conn.timeouts().inc();
+                return None;
+            }
+            Head::Closed | Head::Shed => return None,
+        }
+        let io = Watched::h2(tls, conn, deadline, limits.header_timeout).replaying(start);
+        self.inner.process_new(Box::new(io), shutdown).await
+    }
+
     /// HTTP/1.x: each request header read under its deadline, then handed to the app.
     async fn serve_h1(
         &self,
@@ -312,8 +336,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Gate<A> {
             Some(acceptor) => {
                 let tls = self.handshake(acceptor, stream, deadline, &conn).await?;
                 if matches!(tls.selected_alpn_proto(), Some(ALPN::H2)) {
-                    let io = Watched::h2(tls, conn.clone(), deadline, limits.header_timeout);
-                    return self.inner.process_new(Box::new(io), shutdown).await;
+                    return self.serve_h2(tls, conn, deadline, limits, shutdown).await;
                 }
                 Box::new(Watched::h1(tls, conn.clone()))
             }

@@ -22,6 +22,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::BytesMut;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::tls::{SslDigest, TlsRef};
 use pingora::protocols::{
@@ -147,6 +148,8 @@ pub struct Watched<S> {
     first_done: bool,
     timed_out: bool,
     h2: bool,
+    /// Bytes the gate read before handing the connection over, returned first.
+    replay: BytesMut,
 }
 
 impl<S> Watched<S> {
@@ -180,7 +183,14 @@ impl<S> Watched<S> {
             deadline,
             first_done: false,
             timed_out: false,
+            replay: BytesMut::new(),
         }
+    }
+
+    /// Returns `bytes` (already read from `io`) before reading `io` again.
+    pub fn replaying(mut self, bytes: BytesMut) -> Self {
+        self.replay = bytes;
+        self
     }
 
     /// Busy while a request is open, waiting otherwise; `false` when shed meanwhile.
@@ -196,13 +206,13 @@ impl<S> Watched<S> {
     }
 
     /// Follows bytes hookgate wrote: an answer's END_STREAM (or a reset) ends a request.
-    fn wrote(&mut self, bytes: &[u8]) -> bool {
+    fn wrote(&mut self, bytes: &[u8]) {
         if !self.h2 {
             // An interim answer (`100 Continue`) asks for the body: the request still receives.
             if !bytes.is_empty() && !is_interim(bytes) {
                 self.conn.slot.answering();
             }
-            return true;
+            return;
         }
         let was_open = !self.open.is_empty();
         let open = &mut self.open;
@@ -214,7 +224,8 @@ impl<S> Watched<S> {
                 open.remove(&stream);
             }
         });
-        self.account(was_open)
+        // Writes only end requests: nothing to refuse here.
+        let _ = self.account(was_open);
     }
 }
 
@@ -254,7 +265,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
             )));
         }
         let before = buf.filled().len();
-        let r = Pin::new(&mut this.io).poll_read(cx, buf);
+        let r = if this.replay.is_empty() {
+            Pin::new(&mut this.io).poll_read(cx, buf)
+        } else {
+            let n = this.replay.len().min(buf.remaining());
+            buf.put_slice(&this.replay.split_to(n));
+            Poll::Ready(Ok(()))
+        };
         if !this.h2 {
             this.conn.slot.read_pending(r.is_pending());
             return r;
@@ -300,14 +317,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.conn.slot.is_shed() {
-            return Poll::Ready(Err(shed_error()));
-        }
         let r = Pin::new(&mut this.io).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &r
-            && !this.wrote(&buf[..*n])
-        {
-            return Poll::Ready(Err(shed_error()));
+        if let Poll::Ready(Ok(n)) = &r {
+            this.wrote(&buf[..*n]);
         }
         r
     }
@@ -318,23 +330,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.conn.slot.is_shed() {
-            return Poll::Ready(Err(shed_error()));
-        }
         let r = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = &r {
             let mut left = *n;
-            let mut alive = true;
             for b in bufs {
                 let take = left.min(b.len());
-                alive &= this.wrote(&b[..take]);
+                this.wrote(&b[..take]);
                 left -= take;
                 if left == 0 {
                     break;
                 }
-            }
-            if !alive {
-                return Poll::Ready(Err(shed_error()));
             }
         }
         r
