@@ -245,14 +245,18 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.conn.slot.is_shed() {
+        // Bytes already read are always given (pingora's HTTP/2 handshake runs on them, and
+        // logs its failures as errors); the limits apply to reading more.
+        let limited = this.replay.is_empty();
+        if limited && this.conn.slot.is_shed() {
             return Poll::Ready(Err(shed_error()));
         }
         this.conn.slot.register(cx.waker());
-        if this.conn.slot.is_shed() {
+        if limited && this.conn.slot.is_shed() {
             return Poll::Ready(Err(shed_error()));
         }
-        if let Some(d) = this.deadline.as_mut()
+        if limited
+            && let Some(d) = this.deadline.as_mut()
             && d.as_mut().poll(cx).is_ready()
         {
             if !this.timed_out {
@@ -265,7 +269,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
             )));
         }
         let before = buf.filled().len();
-        let r = if this.replay.is_empty() {
+        let r = if limited {
             Pin::new(&mut this.io).poll_read(cx, buf)
         } else {
             let n = this.replay.len().min(buf.remaining());
