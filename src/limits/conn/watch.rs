@@ -1,6 +1,7 @@
 //! The stream pingora reads from and writes to, so that the gate's limits hold while pingora
 //! drives the connection. `Watched` passes bytes through unchanged. A shed connection fails
-//! its next read or write (a blocked read is woken).
+//! its next read (a blocked read is woken); writes go through, so that the app's answer to
+//! the failed read is delivered rather than logged as a write error.
 //!
 //! HTTP/1.x (`Watched::h1`): it tells the table whether the app is blocked reading the
 //! client (the request body) and whether the answer has begun.
