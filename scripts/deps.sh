@@ -11,13 +11,22 @@
 
 HOOKGATE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Each entry: "command|Debian package|Homebrew formula|why"
+# Each entry: "command (or an absolute path that must exist)|Debian package|Homebrew formula|why"
 DEPS=()
+
+# A command on the PATH, or a file when given as an absolute path.
+present() {
+  case "$1" in
+    /*) [ -e "$1" ] ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
 
 need_build() {
   DEPS+=("cmake|cmake|cmake|pingora builds zlib-ng with CMake")
   DEPS+=("cc|build-essential|(Xcode command line tools)|ring, zstd and mimalloc are C")
   DEPS+=("c++|build-essential|(Xcode command line tools)|zstd's and brotli's builds use C++")
+  DEPS+=("/etc/ssl/certs/ca-certificates.crt|ca-certificates|(system)|hookgate loads the system's CA certificates at start (HTTPS upstreams)")
 }
 
 need_test() {
@@ -57,7 +66,7 @@ missing_packages() {
   local entry cmd deb
   for entry in "${DEPS[@]}"; do
     IFS='|' read -r cmd deb _ _ <<<"$entry"
-    command -v "$cmd" >/dev/null 2>&1 || printf '%s\n' "$deb"
+    present "$cmd" || printf '%s\n' "$deb"
   done | sort -u
 }
 
@@ -65,8 +74,11 @@ report() {
   local entry cmd deb brew why
   for entry in "${DEPS[@]}"; do
     IFS='|' read -r cmd deb brew why <<<"$entry"
-    if command -v "$cmd" >/dev/null 2>&1; then
-      say "ok: $cmd ($(command -v "$cmd"))"
+    if present "$cmd"; then
+      case "$cmd" in
+        /*) say "ok: $cmd" ;;
+        *) say "ok: $cmd ($(command -v "$cmd"))" ;;
+      esac
     else
       say "missing: $cmd — $why (Debian/Ubuntu package: $deb; Homebrew: $brew)"
     fi
@@ -92,7 +104,7 @@ install_packages() {
     local entry cmd deb brew why
     for entry in "${DEPS[@]}"; do
       IFS='|' read -r cmd deb brew why <<<"$entry"
-      command -v "$cmd" >/dev/null 2>&1 || say "  $cmd: Homebrew '$brew', Debian/Ubuntu '$deb', or your system's package ($why)"
+      present "$cmd" || say "  $cmd: Homebrew '$brew', Debian/Ubuntu '$deb', or your system's package ($why)"
     done
     return 1
   fi

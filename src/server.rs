@@ -50,6 +50,11 @@ pub enum RunError {
     Redis(#[from] crate::store::redis::OpenError),
     #[error("server.tls: {0}")]
     Tls(String),
+    #[error(
+        "no CA certificates on this system ({0}): install them (Debian/Ubuntu: apt-get install \
+         ca-certificates), or set SSL_CERT_FILE to a PEM bundle"
+    )]
+    CaCertificates(String),
 }
 
 /// What the services share about the process itself.
@@ -76,6 +81,14 @@ impl Lifecycle {
     }
 }
 
+/// pingora's upstream connector, made with the proxy, loads the system's CA certificates and
+/// panics without them (a minimal container has none): say so clearly instead.
+fn ensure_ca_certificates() -> Result<(), RunError> {
+    let mut roots = pingora::tls::RootCertStore::empty();
+    pingora::tls::load_platform_certs_incl_env_into_store(&mut roots)
+        .map_err(|e| RunError::CaCertificates(e.to_string()))
+}
+
 /// Refuses to start when an address is taken, instead of pingora's 30 s of retries followed by
 /// a panic in one service while the rest of the process runs on.
 fn ensure_bindable(addr: SocketAddr, what: &'static str) -> Result<(), RunError> {
@@ -89,6 +102,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     for w in cfg.warnings.iter().chain(&conn::fd_limit_warning(&cfg)) {
         tracing::warn!("{w}");
     }
+    ensure_ca_certificates()?;
     ensure_bindable(cfg.server.listen, "server.listen")?;
     ensure_bindable(cfg.server.admin_listen, "server.admin_listen")?;
     if let Some(tls) = &cfg.server.tls {

@@ -369,6 +369,50 @@ fn a_taken_port_is_a_clear_startup_error() {
     );
 }
 
+#[test]
+fn missing_ca_certificates_are_a_clear_startup_error() {
+    // A minimal container has no CA bundle, and pingora's connector panics without one. The
+    // bundle is hidden in a mount namespace of the hookgate process alone (needs root).
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\n[store]\npath = \"{}\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n[routes.r]\npath = \"/r\"\nupstream = \"a\"\nverify = {{ scheme = \"none\" }}\n",
+            free_port(),
+            free_port(),
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let script = format!(
+        "mount --bind {} /etc/ssl || exit 97; exec timeout 20 {} run --config {}",
+        empty.display(),
+        env!("CARGO_BIN_EXE_hookgate"),
+        path.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--", "sh", "-c", &script])
+        .output();
+    let Ok(out) = out else {
+        eprintln!("SKIPPED: no unshare command to hide /etc/ssl in a mount namespace");
+        return;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(97) || err.contains("unshare failed") {
+        eprintln!(
+            "SKIPPED: cannot hide /etc/ssl in a mount namespace (needs root and unshare): {err}"
+        );
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no CA certificates on this system"), "{err}");
+    assert!(err.contains("apt-get install ca-certificates"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 #[tokio::test]
 async fn secrets_never_reach_logs_errors_or_metrics() {
     let up = Upstream::start();

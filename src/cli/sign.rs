@@ -117,7 +117,9 @@ pub fn run(args: &Args) -> Result<String, String> {
 fn send(url: &str, signed: &Signed) -> Result<String, String> {
     let rt = super::runtime()?;
     rt.block_on(async {
-        let client = reqwest::Client::new();
+        let client = crate::deliver::http_client().map_err(|e| {
+            format!("cannot make an HTTP client (are CA certificates installed?): {e}")
+        })?;
         let mut req = client.post(url).body(signed.body.clone());
         for (k, v) in &signed.headers {
             req = req.header(k, v);
