@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use super::hmac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any, within};
+use super::hmac::within;
+use super::mac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any};
 use super::keys::{Keyed, KeyedSecret};
 use super::{Nonce, Request, Verified, VerifyError};
 

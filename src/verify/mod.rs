@@ -8,6 +8,7 @@ mod asym;
 mod coverage;
 pub mod handshake;
 pub mod hmac;
+pub mod mac;
 pub mod keys;
 mod mailgun;
 pub mod presets;
