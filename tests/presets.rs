@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use hookgate::config::Secret;
-use hookgate::verify::presets::{self, PROVIDERS, Settings};
+use hookgate::verify::providers::{self, PROVIDERS, Settings};
 use hookgate::verify::sign::sign;
 use hookgate::verify::{KeyedSecret, Request, Verified};
 
@@ -44,7 +44,7 @@ fn keyed(s: &Option<String>) -> Vec<KeyedSecret> {
         .collect()
 }
 
-fn preset(provider: &str, v: &Vector) -> presets::Preset {
+fn preset(provider: &str, v: &Vector) -> providers::Preset {
     let settings = Settings {
         secrets: keyed(&v.secret),
         signing_secrets: keyed(&v.signing_secret),
@@ -53,7 +53,7 @@ fn preset(provider: &str, v: &Vector) -> presets::Preset {
         public_key: keyed(&v.public_key),
         tolerance: None,
     };
-    presets::build(provider, settings).unwrap_or_else(|e| panic!("{provider}/{}: {e}", v.name))
+    providers::build(provider, settings).unwrap_or_else(|e| panic!("{provider}/{}: {e}", v.name))
 }
 
 fn headers(pairs: &[(String, String)]) -> HeaderMap {
@@ -241,7 +241,7 @@ fn signer_and_verifier_agree_and_refuse_tampering() {
     let mut failures = Vec::new();
     for provider in PROVIDERS {
         let (settings, key) = setup(provider);
-        let p = presets::build(provider, settings).unwrap();
+        let p = providers::build(provider, settings).unwrap();
         let verify = |signed: &hookgate::verify::sign::Signed, body: &[u8], t: u64| {
             let h = headers(&signed.headers);
             let r = format!("{rest}{}", signed.url_suffix);

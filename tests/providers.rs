@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use common::vectors::{Vector, load};
 use common::*;
-use hookgate::verify::presets::PROVIDERS;
+use hookgate::verify::providers::PROVIDERS;
 use serde_json::Value;
 
 /// Replay windows are judged against vectors' signing time in tests/presets.rs; over HTTP the

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use super::hmac::within;
-use super::mac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any};
 use super::keys::{Keyed, KeyedSecret};
+use super::mac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any};
 use super::{Nonce, Request, Verified, VerifyError};
 
 pub struct MailgunVerifier {

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use ring::signature::KeyPair as _;
 
 use hookgate::config::Secret;
-use hookgate::verify::presets::{self, PROVIDERS, Preset, Settings};
+use hookgate::verify::providers::{self, PROVIDERS, Preset, Settings};
 use hookgate::verify::sign::{Signed, sign};
 use hookgate::verify::{KeyedSecret, Request, VerifyError};
 
@@ -86,7 +86,7 @@ fn setup(provider: &str, secret: &str, tolerance: Option<Duration>) -> (Preset, 
         "meta" => s.verify_token = Some(Secret::literal("vt")),
         _ => {}
     }
-    let preset = presets::build(provider, s).unwrap_or_else(|e| panic!("{provider}: {e}"));
+    let preset = providers::build(provider, s).unwrap_or_else(|e| panic!("{provider}: {e}"));
     (preset, key)
 }
 

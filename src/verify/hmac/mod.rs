@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, HeaderName};
 
 // The MAC primitives live in `mac`; re-exported so `verify::hmac::Key` etc. keep their paths.
-pub use super::mac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any, sign};
 use super::keys::{Keyed, KeyedSecret};
+pub use super::mac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any, sign};
 use super::template::{MissingValue, Part, Template};
 use super::{Request, Verified, VerifyError};
 
@@ -120,7 +120,6 @@ pub struct TimestampCheck {
     /// Allowed distance from now, in both directions.
     pub tolerance: Duration,
 }
-
 
 pub struct HmacVerifier {
     keys: Vec<Keyed<Key>>,
