@@ -81,10 +81,12 @@ fn setup(provider: &str, secret: &str, tolerance: Option<Duration>) -> (Preset, 
             secret.to_string()
         }
     };
-    match provider {
-        "twilio" | "square" => s.public_url = Some(PUBLIC_URL.into()),
-        "meta" => s.verify_token = Some(Secret::literal("vt")),
-        _ => {}
+    let takes = |k: &str| providers::find(provider).is_some_and(|d| d.keys.contains(&k));
+    if takes("public_url") {
+        s.public_url = Some(PUBLIC_URL.into());
+    }
+    if takes("verify_token") {
+        s.verify_token = Some(Secret::literal("vt"));
     }
     let preset = providers::build(provider, s).unwrap_or_else(|e| panic!("{provider}: {e}"));
     (preset, key)
