@@ -78,6 +78,7 @@ registry! {
     lahza,
     locoia,
     lindo,
+    lido,
 }
 
 /// The provider named `name`.
