@@ -11,6 +11,7 @@ pub mod deliver;
 pub mod event;
 pub mod limits;
 pub mod logline;
+pub mod logs;
 pub mod metrics;
 pub mod proxy;
 pub mod routing;

@@ -134,6 +134,8 @@ pub struct Metrics {
     pub store_errors: IntCounter,
     pub in_flight_requests: IntGauge,
     pub rate_limit_clients: IntGauge,
+    pub log_suppressed: IntCounterVec,
+    pub stranded_events: IntGaugeVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -249,6 +251,20 @@ impl Metrics {
                 "hookgate_rate_limit_clients",
                 "Client buckets held by per-IP rate limits (all routes).",
             )),
+            log_suppressed: must(IntCounterVec::new(
+                Opts::new(
+                    "hookgate_log_lines_suppressed_total",
+                    "Repeated log lines held back and summarised, by log message.",
+                ),
+                &["message"],
+            )),
+            stranded_events: must(IntGaugeVec::new(
+                Opts::new(
+                    "hookgate_stranded_events",
+                    "Undelivered events of routes no longer configured: kept, and delivered if the route returns.",
+                ),
+                &["route"],
+            )),
             registry,
         };
         for c in [
@@ -267,6 +283,8 @@ impl Metrics {
             Box::new(m.store_errors.clone()),
             Box::new(m.in_flight_requests.clone()),
             Box::new(m.rate_limit_clients.clone()),
+            Box::new(m.log_suppressed.clone()),
+            Box::new(m.stranded_events.clone()),
         ] {
             must(m.registry.register(c));
         }

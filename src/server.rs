@@ -225,7 +225,11 @@ impl BackgroundService for Housekeeping {
             match self.store.housekeeping(&routes, now_ms()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(removed = n, "store housekeeping"),
-                Err(e) => tracing::warn!(error = %e, "store housekeeping failed"),
+                Err(e) => {
+                    if crate::logs::HOUSEKEEPING_FAILED.hit(&e.to_string(), String::new) {
+                        tracing::warn!(error = %e, "store housekeeping failed")
+                    }
+                }
             }
             tokio::select! {
                 _ = shutdown.changed() => return,

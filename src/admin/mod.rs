@@ -8,7 +8,8 @@
 //! POST /dlq/replay?route=       replay every dead letter (of a route), in batches
 //! POST /dlq/{id}/replay?route=  replay one dead letter
 //! GET  /events/{id}?route=      state, attempts, last error of an event
-//! GET  /routes                  every route: mode, state (configured and in effect), queue
+//! GET  /routes                  every route: mode, state (configured and in effect), queue;
+//!                               and routes removed by a reload that still hold events
 //! POST /routes/{name}/pause     hold deliveries of a route (it still accepts and stores)
 //! POST /routes/{name}/resume    deliver again (also takes a disabled route back into service)
 
@@ -24,6 +25,7 @@ use pingora::protocols::http::ServerSession;
 use serde_json::{Value, json};
 
 use crate::config::{Config, Mode, RouteState};
+use crate::deliver::stranded;
 use crate::event::now_ms;
 use crate::limits::rate::RateLimits;
 use crate::metrics::METRICS;
@@ -210,12 +212,18 @@ impl Admin {
 
     async fn metrics(&self) -> Response<Vec<u8>> {
         let now = now_ms();
-        let routes = self.config.load().routes.names();
+        let cfg = self.config.load_full();
+        // Routes removed by a reload too: their events are still queued.
+        let routes = stranded::names(&cfg);
         METRICS
             .rate_limit_clients
             .set(self.limits.tracked_keys() as i64);
         // A store that cannot answer leaves the gauges at their last values; /readyz says why.
-        for s in self.store.stats(&routes).await.unwrap_or_default() {
+        let stats = self.store.stats(&routes).await.unwrap_or_default();
+        if !stats.is_empty() {
+            stranded::observe(&cfg, &stats);
+        }
+        for s in stats {
             METRICS
                 .queue_depth
                 .with_label_values(&[&s.route])
@@ -353,7 +361,7 @@ impl Admin {
 
     async fn routes(&self) -> Response<Vec<u8>> {
         let cfg = self.config.load_full();
-        let names = cfg.routes.names();
+        let names = stranded::names(&cfg);
         if let Err(e) = self.states.refresh(self.store.as_ref()).await {
             return store_error(&e);
         }
@@ -378,7 +386,22 @@ impl Admin {
                 })
             })
             .collect();
-        json_reply(StatusCode::OK, &json!({ "routes": list }))
+        // Never silently stranded: what routes removed by a reload still hold.
+        let removed: Vec<Value> = stranded::removed(&cfg, &stats)
+            .into_iter()
+            .map(|s| {
+                json!({
+                    "name": s.route,
+                    "pending": s.pending,
+                    "dead": s.dead,
+                    "note": "no longer configured: events are kept and delivered if the route is configured again",
+                })
+            })
+            .collect();
+        json_reply(
+            StatusCode::OK,
+            &json!({ "routes": list, "removed_routes": removed }),
+        )
     }
 
     async fn set_state(&self, name: &str, state: RouteState) -> Response<Vec<u8>> {

@@ -44,6 +44,18 @@ async fn list(client: &AdminClient, json: bool) -> Result<(), ClientError> {
             r["dead"].as_u64().unwrap_or(0)
         );
     }
+    // Routes a reload removed that still hold events: kept, delivered if the route returns.
+    for r in v["removed_routes"].as_array().into_iter().flatten() {
+        println!(
+            "{:<16} {:<24} {:<6} {:<9} {:>10} {:>8}",
+            text(r, "name"),
+            "(removed)",
+            "-",
+            "stranded",
+            r["pending"].as_u64().unwrap_or(0),
+            r["dead"].as_u64().unwrap_or(0)
+        );
+    }
     Ok(())
 }
 

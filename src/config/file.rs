@@ -39,6 +39,7 @@ pub struct ServerFile {
     pub delivery_threads: Option<Spanned<i64>>,
     pub shutdown_timeout: Option<Text>,
     pub retry_after: Option<Text>,
+    pub stranded_dead_after: Option<Text>,
     pub tls: Option<Spanned<TlsFile>>,
 }
 

@@ -359,6 +359,10 @@ impl Checker<'_> {
                 "server.retry_after",
                 Duration::from_secs(5),
             ),
+            stranded_dead_after: s
+                .stranded_dead_after
+                .as_ref()
+                .map(|t| self.duration(Some(t), "server.stranded_dead_after", Duration::MAX)),
             tls: s
                 .tls
                 .as_ref()

@@ -62,6 +62,9 @@ pub struct ServerConfig {
     pub delivery_threads: usize,
     pub shutdown_timeout: Duration,
     pub retry_after: Duration,
+    /// Events of a route removed from the config are dead-lettered once it has been gone this
+    /// long; `None` keeps them (visible) until the route returns.
+    pub stranded_dead_after: Option<Duration>,
     pub tls: Option<TlsConfig>,
 }
 

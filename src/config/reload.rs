@@ -47,7 +47,10 @@ impl Reloader {
 
     fn failed(&self, why: &str, error: String) -> bool {
         METRICS.reloads.with_label_values(&["error"]).inc();
-        tracing::error!(trigger = why, %error, "config reload failed; keeping the running config");
+        // The same broken file reported once per interval, however often it is saved.
+        if crate::logs::RELOAD_FAILED.hit(&error, || why.to_string()) {
+            tracing::error!(trigger = why, %error, "config reload failed; keeping the running config");
+        }
         self.life.set_reload_error(Some(error));
         false
     }

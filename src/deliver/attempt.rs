@@ -174,6 +174,16 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Resu
 }
 
 pub fn transport_failure(e: &reqwest::Error, timeout: Duration) -> Failure {
+    // A request that cannot even be built (an invalid URL, say) fails the same way every
+    // time: trying again only delays the dead letter.
+    if e.is_builder() {
+        return Failure {
+            retryable: false,
+            error: format!("cannot build the request (not retried): {}", root_cause(e)),
+            status: None,
+            retry_after: None,
+        };
+    }
     let error = if e.is_timeout() {
         format!(
             "timed out after {}",
@@ -221,6 +231,33 @@ mod tests {
         let f = classify(503, Some(Duration::from_secs(7)), b"down\nfor maintenance").unwrap_err();
         assert_eq!(f.retry_after, Some(Duration::from_secs(7)));
         assert_eq!(f.error, "HTTP 503 Service Unavailable: downfor maintenance");
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_built_is_not_retried() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = super::super::http_client().unwrap();
+        // What joining a sub-path onto a root URL by text once produced.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // A scheme reqwest refuses fails only when sent, with the same kind of error.
+        for url in ["http://127.0.0.1:8080normal/path", "http://", "ftp://h/x"] {
+            let e = rt.block_on(client.post(url).send()).unwrap_err();
+            let f = transport_failure(&e, Duration::from_secs(1));
+            assert!(!f.retryable, "{url}: {f:?}");
+            assert!(f.error.starts_with("cannot build the request"), "{f:?}");
+        }
+        // A refused connection is still worth trying again.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let e = rt
+            .block_on(client.post(format!("http://127.0.0.1:{port}/")).send())
+            .unwrap_err();
+        assert!(transport_failure(&e, Duration::from_secs(1)).retryable);
     }
 
     #[test]

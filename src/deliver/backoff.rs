@@ -16,6 +16,20 @@ pub fn delay(b: Backoff, attempt: u32) -> Duration {
     Duration::from_millis(fastrand::u64(0..=ms))
 }
 
+/// Retrying a store write that failed (recording an outcome): from 100 ms doubling to 5 s,
+/// with the upper half jittered so stuck deliveries do not retry in step, and never zero, so
+/// a store that fails at once can never make a tight loop.
+pub fn store_retry(failures: u32) -> Duration {
+    let ceiling = STORE_RETRY_FIRST
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(STORE_RETRY_MAX);
+    let half = (ceiling.as_millis() / 2) as u64;
+    Duration::from_millis(half + fastrand::u64(0..=half))
+}
+
+const STORE_RETRY_FIRST: Duration = Duration::from_millis(100);
+const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
+
 /// `Retry-After` as delay-seconds or an HTTP date.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
@@ -48,6 +62,16 @@ mod tests {
         // Jitter actually spreads the delays.
         let spread: std::collections::HashSet<_> = (0..50).map(|_| delay(b, 5)).collect();
         assert!(spread.len() > 10);
+    }
+
+    #[test]
+    fn store_retries_back_off_and_never_spin() {
+        for f in 1..100 {
+            let d = store_retry(f);
+            assert!(d >= Duration::from_millis(50), "{f}: {d:?}");
+            assert!(d <= STORE_RETRY_MAX, "{f}: {d:?}");
+        }
+        assert!(store_retry(20) >= STORE_RETRY_MAX / 2);
     }
 
     #[test]

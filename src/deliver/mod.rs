@@ -6,6 +6,7 @@ mod attempt;
 mod backoff;
 pub mod identity;
 mod limits;
+pub mod stranded;
 pub mod url;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub use limits::UpstreamLimits;
 
 use crate::config::{Config, Route, RouteState, Upstream};
 use crate::event::now_ms;
+use crate::logs;
 use crate::metrics::AttemptResult;
 use crate::routing::state::RouteStates;
 use crate::store::{Outcome, Store, StoredEvent};
@@ -65,7 +67,9 @@ impl Delivery {
             return;
         }
         *last = Some(Instant::now());
-        if let Err(e) = self.states.refresh(self.store.as_ref()).await {
+        if let Err(e) = self.states.refresh(self.store.as_ref()).await
+            && logs::STATES_UNREADABLE.hit(&e.to_string(), String::new)
+        {
             tracing::warn!(error = %e, "cannot read route states; keeping the last known");
         }
     }
@@ -95,8 +99,10 @@ impl BackgroundService for Delivery {
         let mut tasks = JoinSet::new();
         let mut turn = 0usize;
         let mut states_read = None;
+        let mut stranded_look = stranded::Look::default();
         while !*shutdown.borrow() {
             self.refresh_states(&mut states_read).await;
+            self.check_stranded(&mut stranded_look).await;
             let next = self.dispatch(&client, &mut tasks, turn).await;
             turn = turn.wrapping_add(1);
             let sleep = tokio::time::sleep(next.saturating_duration_since(Instant::now()));
@@ -167,7 +173,12 @@ impl Delivery {
                         });
                     }
                 }
-                Err(e) => tracing::warn!(route = %route.name, error = %e, "cannot read the queue"),
+                Err(e) => {
+                    let key = format!("{} {e}", route.name);
+                    if logs::QUEUE_UNREADABLE.hit(&key, String::new) {
+                        tracing::warn!(route = %route.name, error = %e, "cannot read the queue")
+                    }
+                }
             }
         }
         let wait = Duration::from_millis(next_ms.saturating_sub(now_ms()));
@@ -218,21 +229,73 @@ async fn deliver(
         Outcome::Dead { .. } => AttemptResult::Dead,
     };
     route.metrics.attempt(label);
-    match &outcome {
+    log_outcome(&ev, attempt, &outcome);
+    record(store, &ev, outcome).await;
+}
+
+/// One line per attempt at debug level; failures are summarised per route and error.
+fn log_outcome(ev: &StoredEvent, attempt: u32, outcome: &Outcome) {
+    match outcome {
         Outcome::Delivered { status } => {
             tracing::debug!(route = %ev.route, event_id = %ev.event_id, attempt, status, "delivered")
         }
-        Outcome::Retry { error, at_ms, .. } => {
-            tracing::info!(route = %ev.route, event_id = %ev.event_id, attempt, %error, retry_in_ms = at_ms.saturating_sub(now_ms()), "delivery failed; will retry")
+        Outcome::Retry {
+            error,
+            at_ms,
+            status,
+        } => {
+            let retry_in_ms = at_ms.saturating_sub(now_ms());
+            let key = error_key(&ev.route, *status, error);
+            let sample = || format!("event_id={} attempt={attempt} error={error}", ev.event_id);
+            if logs::DELIVERY_RETRY.hit(&key, sample) {
+                tracing::info!(route = %ev.route, event_id = %ev.event_id, attempt, %error, retry_in_ms, "delivery failed; will retry")
+            }
         }
-        Outcome::Dead { error, .. } => {
-            tracing::warn!(route = %ev.route, event_id = %ev.event_id, attempt, %error, "delivery failed; moved to the dead-letter queue")
+        Outcome::Dead { error, status } => {
+            let key = error_key(&ev.route, *status, error);
+            let sample = || format!("event_id={} attempt={attempt} error={error}", ev.event_id);
+            if logs::DELIVERY_DEAD.hit(&key, sample) {
+                tracing::warn!(route = %ev.route, event_id = %ev.event_id, attempt, %error, "delivery failed; moved to the dead-letter queue")
+            }
         }
     }
-    if let Err(e) = store.complete(&ev, outcome).await {
-        // The event stays queued and is attempted again; the upstream may see it twice, with the
-        // same X-Hookgate-Event-Id.
-        tracing::error!(route = %ev.route, event_id = %ev.event_id, error = %e, "cannot record the delivery outcome");
+}
+
+/// What makes two delivery failures the same to an operator: the route and the status, or
+/// for transport errors the error's text (bounded: a key is never a whole upstream answer).
+fn error_key(route: &str, status: Option<u16>, error: &str) -> String {
+    match status {
+        Some(s) => format!("{route} HTTP {s}"),
+        None => {
+            let kind: String = error.chars().take(80).collect();
+            format!("{route} {kind}")
+        }
+    }
+}
+
+/// Records an attempt's outcome. While the store cannot, this retries with backoff and keeps
+/// the lease (and the upstream permit): the event is never handed out, and delivered, again
+/// just because its outcome could not be written, and no new attempts start on this upstream
+/// until outcomes can be recorded again.
+async fn record(store: &dyn Store, ev: &StoredEvent, outcome: Outcome) {
+    let mut failures = 0u32;
+    loop {
+        match store.complete(ev, outcome.clone()).await {
+            Ok(()) => {
+                if failures > 0 && logs::OUTCOME_RECORDED_LATE.hit(&ev.route, String::new) {
+                    tracing::info!(route = %ev.route, event_id = %ev.event_id, failures, "delivery outcome recorded after the store recovered");
+                }
+                return;
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let key = format!("{} {e}", ev.route);
+                if logs::OUTCOME_NOT_RECORDED.hit(&key, || format!("event_id={}", ev.event_id)) {
+                    tracing::error!(route = %ev.route, event_id = %ev.event_id, error = %e, "cannot record the delivery outcome; keeping the event leased and trying again");
+                }
+                tokio::time::sleep(backoff::store_retry(failures)).await;
+            }
+        }
     }
 }
 

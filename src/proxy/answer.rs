@@ -51,7 +51,9 @@ impl Answer {
 
     /// 503 with `Retry-After`: the event was not persisted, the sender should try again.
     pub fn unavailable(e: &StoreError, retry_after: std::time::Duration) -> Answer {
-        if !matches!(e, StoreError::Full(_) | StoreError::Busy) {
+        if !matches!(e, StoreError::Full(_) | StoreError::Busy)
+            && crate::logs::NOT_PERSISTED.hit(&e.to_string(), String::new)
+        {
             tracing::error!(error = %e, "cannot persist event; answering 503");
         }
         Answer::reject(

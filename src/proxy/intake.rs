@@ -289,12 +289,20 @@ async fn take(
     let verified = match verdict {
         Ok(v) => Some(v),
         Err(e) if route.verifier.enforce => {
-            tracing::debug!(route = %route.name, %client, reason = %e, "rejected: verification failed");
+            if crate::logs::VERIFY_REJECTED.hit(&format!("{} {}", route.name, e.kind()), || {
+                client.to_string()
+            }) {
+                tracing::debug!(route = %route.name, %client, reason = %e, "rejected: verification failed");
+            }
             return Answer::reject(401, Outcome::Unauthorized, e.to_string());
         }
         Err(e) => {
             // Shadow mode: record the verdict, let the request through.
-            tracing::warn!(route = %route.name, %client, reason = %e, "verification failed (not enforced: let through)");
+            if crate::logs::VERIFY_SHADOW.hit(&format!("{} {}", route.name, e.kind()), || {
+                client.to_string()
+            }) {
+                tracing::warn!(route = %route.name, %client, reason = %e, "verification failed (not enforced: let through)");
+            }
             None
         }
     };
@@ -302,7 +310,9 @@ async fn take(
     if let (Some(v), Some(h)) = (&verified, &route.verifier.handshake)
         && let Some(reply) = h.on_post(&raw, v)
     {
-        tracing::info!(route = %route.name, "handshake answered");
+        if crate::logs::HANDSHAKE.hit(&route.name, String::new) {
+            tracing::info!(route = %route.name, "handshake answered");
+        }
         return handshake(reply);
     }
     let mut forwarded = forwardable(headers, &route.verifier.check.credential_headers());
@@ -345,7 +355,9 @@ async fn take(
     let extracted = id::extract(&route.event_id, &lookup);
     if extracted.fell_back {
         route.metrics.fallbacks.inc();
-        tracing::warn!(route = %route.name, "event ID source absent; using the body hash");
+        if crate::logs::ID_FALLBACK.hit(&route.name, String::new) {
+            tracing::warn!(route = %route.name, "event ID source absent; using the body hash");
+        }
     }
     let order_key = route.order_key.as_ref().and_then(|k| id::value(k, &lookup));
     let event = NewEvent {

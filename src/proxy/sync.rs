@@ -115,7 +115,9 @@ impl Sync<'_> {
             .await
         {
             // The sender has its answer; a duplicate would call the upstream again.
-            tracing::warn!(route = %route, event_id = %ev.event_id, error = %e, "cannot record the sync answer");
+            if crate::logs::SYNC_NOT_RECORDED.hit(&format!("{route} {e}"), || ev.event_id.clone()) {
+                tracing::warn!(route = %route, event_id = %ev.event_id, error = %e, "cannot record the sync answer");
+            }
         }
         match result {
             Ok(a) => Answer::relayed(a, Outcome::Relayed),
@@ -137,7 +139,9 @@ impl Sync<'_> {
                 ),
             ),
             Err(Failed::Transport(why)) => {
-                tracing::warn!(route = %route, error = %why, "sync upstream failed");
+                if crate::logs::SYNC_FAILED.hit(&format!("{route} {why}"), String::new) {
+                    tracing::warn!(route = %route, error = %why, "sync upstream failed");
+                }
                 Answer::reject(502, Outcome::UpstreamFailed, why)
             }
         }

@@ -200,8 +200,10 @@ pub trait Store: Send + Sync {
     /// Up to `max` due events of `route` that nobody holds.
     async fn lease(&self, route: &str, now_ms: u64, max: usize) -> Result<Leased, StoreError>;
 
-    /// Records the result of a delivery attempt and ends the lease. A store recovering from a
-    /// write failure may hold the outcome (and the lease) and write it before it serves again.
+    /// Records the result of a delivery attempt and ends the lease. On an error the lease is
+    /// kept, so the caller can try again (or `release`) without the event being handed out
+    /// meanwhile. A store recovering from a write failure may hold the outcome (and the lease)
+    /// and write it before it serves again.
     async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError>;
 
     /// Ends a lease without an outcome; the event stays due.

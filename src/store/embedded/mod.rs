@@ -362,7 +362,8 @@ impl Store for Embedded {
             events: Vec::with_capacity(slots.len()),
             next_due_ms,
         };
-        for (seq, hot) in slots {
+        let mut slots = slots.into_iter();
+        while let Some((seq, hot)) = slots.next() {
             if let Some(ev) = hot {
                 out.events.push(ev);
                 continue;
@@ -374,7 +375,18 @@ impl Store for Embedded {
                 other => {
                     // Not deliverable after all: hand the slot back.
                     lock(&self.shared.leases).remove(&seq);
-                    other?;
+                    if let Err(e) = other {
+                        // Hand back the slots not read yet, and those read, or they would
+                        // stay leased (never delivered) until a restart.
+                        let mut leases = lock(&self.shared.leases);
+                        for (seq, _) in slots.by_ref() {
+                            leases.remove(&seq);
+                        }
+                        for ev in &out.events {
+                            leases.remove(&ev.handle);
+                        }
+                        return Err(e);
+                    }
                 }
             }
         }
@@ -383,14 +395,10 @@ impl Store for Embedded {
 
     async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError> {
         // While the store recovers, the writer holds the outcome (and the lease) and writes it
-        // before anything is leased again: Ok then, and the event is not delivered twice.
-        let r = self
-            .call(|tx| Op::Complete(event.handle, event.attempts, outcome, tx))
-            .await;
-        if r.is_err() {
-            self.release(event);
-        }
-        r
+        // before anything is leased again: Ok then, and the event is not delivered twice. On
+        // an error the lease stays: the caller retries the outcome it knows.
+        self.call(|tx| Op::Complete(event.handle, event.attempts, outcome, tx))
+            .await
     }
 
     fn release(&self, event: &StoredEvent) {

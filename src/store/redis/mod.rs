@@ -593,7 +593,9 @@ impl Store for RedisStore {
                 }
                 // What earlier shards handed out is leased already: deliver it, report later.
                 Err(e) if !out.events.is_empty() => {
-                    tracing::warn!(route, error = %e, "cannot read a shard of the queue");
+                    if crate::logs::STORE_SHARD_UNREADABLE.hit(route, String::new) {
+                        tracing::warn!(route, error = %e, "cannot read a shard of the queue");
+                    }
                     break;
                 }
                 Err(e) => return Err(e),
@@ -603,7 +605,12 @@ impl Store for RedisStore {
     }
 
     async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError> {
-        let Some(lease) = lock(&self.leases).remove(&event.handle) else {
+        // Kept until the outcome is written: the caller retries a failed write.
+        let Some(lease) = lock(&self.leases).get(&event.handle).map(|l| Lease {
+            shard: l.shard.clone(),
+            entry: l.entry.clone(),
+            event_id: l.event_id.clone(),
+        }) else {
             return Ok(());
         };
         let sh = &lease.shard;
@@ -637,7 +644,8 @@ impl Store for RedisStore {
             .invoke_async(&mut self.con())
             .await
             .map_err(unavailable)?;
-        if recorded == 0 {
+        lock(&self.leases).remove(&event.handle);
+        if recorded == 0 && crate::logs::TAKEN_OVER.hit(&event.route, || event.event_id.clone()) {
             tracing::info!(route = %event.route, event_id = %event.event_id, "outcome not recorded: another replica took the event over");
         }
         Ok(())
