@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hookgate::config::Secret;
-use hookgate::verify::presets::{self, Settings};
+use hookgate::verify::providers::{self, Settings};
 use hookgate::verify::{
     Algorithm, Check, Encoding, HmacSpec, HmacVerifier, KeyedSecret, Request, SigSource, sign,
 };
@@ -109,7 +109,7 @@ fn bench_presets(c: &mut Criterion) {
         .as_secs();
     let mut g = c.benchmark_group("preset");
     for provider in ["stripe", "slack", "standard-webhooks", "github", "locoia"] {
-        let preset = presets::build(
+        let preset = providers::build(
             provider,
             Settings {
                 secrets: keys(1),
@@ -128,7 +128,7 @@ fn bench_presets(c: &mut Criterion) {
         );
     }
     // Rotation: the valid secret is the last of three; a forged signature costs the same.
-    let preset = presets::build(
+    let preset = providers::build(
         "stripe",
         Settings {
             secrets: keys(3),
@@ -157,7 +157,7 @@ fn bench_presets(c: &mut Criterion) {
 
     let seed = [9u8; 32];
     let pair = Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
-    let discord = presets::build(
+    let discord = providers::build(
         "discord",
         Settings {
             public_key: vec![KeyedSecret::new(Secret::literal(hex::encode(
@@ -187,7 +187,7 @@ fn bench_presets(c: &mut Criterion) {
         pair.public_key().as_ref(),
     ]
     .concat();
-    let sendgrid = presets::build(
+    let sendgrid = providers::build(
         "sendgrid",
         Settings {
             public_key: vec![KeyedSecret::new(Secret::literal(

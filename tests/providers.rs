@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use common::vectors::{Vector, load};
 use common::*;
-use hookgate::verify::presets::PROVIDERS;
+use hookgate::verify::providers::{self, PROVIDERS};
 use serde_json::Value;
 
 /// Replay windows are judged against vectors' signing time in tests/presets.rs; over HTTP the
@@ -46,19 +46,7 @@ fn routes() -> String {
         if let Some(t) = vectors.iter().find_map(|v| v.verify_token.clone()) {
             verify += &format!("verify_token = {t:?}, ");
         }
-        if [
-            "stripe",
-            "slack",
-            "standard-webhooks",
-            "svix",
-            "paddle",
-            "zoom",
-            "mailgun",
-            "linear",
-            "gitlab-signing",
-        ]
-        .contains(&p)
-        {
+        if providers::find(p).is_some_and(|d| d.window.is_some()) {
             verify += WIDE;
         }
         let verify = verify.trim_end_matches(", ");

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::verify::presets::PROVIDERS;
+use crate::verify::providers::{self, PROVIDERS};
 use crate::verify::sign::{Signed, sign};
 
 pub struct Args {
@@ -22,39 +22,8 @@ pub struct Args {
 /// A realistic event for each provider, used when no body is given.
 pub fn sample_body(provider: &str) -> Vec<u8> {
     let id = format!("{:016x}", fastrand::u64(..));
-    let json = match provider {
-        "stripe" => format!(
-            r#"{{"id":"evt_{id}","object":"event","type":"charge.succeeded","data":{{"object":{{"id":"ch_{id}","amount":2000,"currency":"usd"}}}}}}"#
-        ),
-        "slack" => format!(
-            r#"{{"type":"event_callback","event_id":"Ev{id}","event":{{"type":"app_mention","text":"hello"}}}}"#
-        ),
-        "paddle" => format!(
-            r#"{{"event_id":"evt_{id}","event_type":"transaction.completed","data":{{"id":"txn_{id}"}}}}"#
-        ),
-        "square" => {
-            format!(r#"{{"event_id":"{id}","type":"payment.created","data":{{"id":"{id}"}}}}"#)
-        }
-        "mailgun" => format!(
-            r#"{{"event-data":{{"id":"{id}","event":"delivered","recipient":"alice@example.com"}}}}"#
-        ),
-        "linear" => {
-            format!(r#"{{"action":"create","type":"Issue","data":{{"id":"{id}","title":"Bug"}}}}"#)
-        }
-        "discord" => format!(r#"{{"id":"{id}","type":2,"data":{{"name":"hello"}}}}"#),
-        "limai" => format!(
-            r#"{{"eventId":"evt_{id}","eventType":"DOCUMENT_EXTRACTED","fileId":"file_{id}","status":"done"}}"#
-        ),
-        "lindo" => format!(
-            r#"{{"event":"website.created","timestamp":"2025-10-15T12:00:00.000Z","data":{{"website_id":"web_{id}"}}}}"#
-        ),
-        "twilio" => {
-            return format!("MessageSid=SM{id}&From=%2B15005550006&To=%2B15005550001&Body=Hello")
-                .into_bytes();
-        }
-        _ => format!(r#"{{"id":"evt_{id}","type":"test.event","data":{{"ok":true}}}}"#),
-    };
-    json.into_bytes()
+    let sample = providers::find(provider).map_or(providers::SAMPLE, |p| p.sample);
+    sample.replace("{id}", &id).into_bytes()
 }
 
 /// Quotes for a POSIX shell.
@@ -63,7 +32,7 @@ fn sh(s: &str) -> String {
 }
 
 pub fn run(args: &Args) -> Result<String, String> {
-    if !PROVIDERS.contains(&args.provider.as_str()) {
+    if providers::find(&args.provider).is_none() {
         return Err(format!(
             "unknown provider {:?} (known: {})",
             args.provider,

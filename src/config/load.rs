@@ -32,7 +32,7 @@ use crate::routing::{Router, path};
 use crate::verify::hmac::{Key, KeyFormat};
 use crate::verify::{
     Algorithm, Check, Encoding, HmacSpec, HmacVerifier, KeyedSecret, SigSource, Template,
-    TimestampCheck, TokenKind, TokenVerifier, TsSource, Verifier, presets,
+    TimestampCheck, TokenKind, TokenVerifier, TsSource, Verifier, providers,
 };
 
 mod conn;
@@ -1151,22 +1151,18 @@ impl Checker<'_> {
         let (label, allowed): (String, Vec<&str>) = match (&v.provider, &v.scheme) {
             (Some(p), None) => {
                 let id = p.get_ref().as_str();
-                if !presets::PROVIDERS.contains(&id) {
+                let Some(provider) = providers::find(id) else {
                     self.error(
                         p.span(),
                         format!(
                             "{}: unknown provider {id:?} (known: {})",
                             key("provider"),
-                            presets::PROVIDERS.join(", ")
+                            providers::PROVIDERS.join(", ")
                         ),
                     );
                     return None;
-                }
-                let mut keys = presets::settings_of(id).to_vec();
-                if presets::uses_secrets(id) {
-                    keys.push("secrets");
-                }
-                (id.to_string(), keys)
+                };
+                (id.to_string(), provider.keys.to_vec())
             }
             (Some(p), Some(_)) => {
                 self.error(
@@ -1236,8 +1232,8 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|u| self.public_url(u, &key("public_url")));
         let built = if v.provider.is_some() {
-            let settings = presets::Settings {
-                secrets: if presets::uses_secrets(&label) {
+            let settings = providers::Settings {
+                secrets: if allowed.contains(&"secrets") {
                     self.keyed_secrets(&v.secrets, &key("secrets"), span.clone(), true)?
                 } else {
                     Vec::new()
@@ -1262,7 +1258,7 @@ impl Checker<'_> {
                 },
                 tolerance,
             };
-            presets::build(&label, settings).map(|p| (p.check, p.handshake, Some(p.event_id)))
+            providers::build(&label, settings).map(|p| (p.check, p.handshake, Some(p.event_id)))
         } else {
             self.scheme_check(
                 route,

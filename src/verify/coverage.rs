@@ -88,7 +88,7 @@ mod tests {
     use super::*;
     use crate::config::Secret;
     use crate::verify::hmac::{Algorithm, Encoding, HmacSpec, HmacVerifier, SigSource};
-    use crate::verify::presets::{self, Settings};
+    use crate::verify::providers::{self, Settings};
     use crate::verify::{KeyedSecret, TokenKind, TokenVerifier};
 
     fn preset(p: &str) -> Check {
@@ -101,7 +101,7 @@ mod tests {
         if p == "discord" {
             s.public_key = vec![KeyedSecret::new(Secret::literal("a".repeat(64)))];
         }
-        presets::build(p, s).map(|p| p.check).unwrap()
+        providers::build(p, s).map(|p| p.check).unwrap()
     }
 
     #[test]

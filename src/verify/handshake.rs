@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::Verified;
-use super::hmac::{Algorithm, Encoding, Key};
+use super::mac::{Algorithm, Encoding, Key};
 use crate::config::Secret;
 
 pub enum Handshake {

@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
-use super::hmac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any, within};
+use super::hmac::within;
 use super::keys::{Keyed, KeyedSecret};
+use super::mac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any};
 use super::{Nonce, Request, Verified, VerifyError};
 
 pub struct MailgunVerifier {

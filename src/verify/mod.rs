@@ -2,15 +2,16 @@
 //!
 //! Every verifier is built once at config load (keys decoded, HMAC states keyed) and then only
 //! reads the request. All comparisons of secret-derived bytes are constant time. Providers'
-//! schemes (`presets`) are data over the same few engines.
+//! schemes (`providers`, one file each) are data over the same few engines.
 
 mod asym;
 mod coverage;
 pub mod handshake;
 pub mod hmac;
 pub mod keys;
+pub mod mac;
 mod mailgun;
-pub mod presets;
+pub mod providers;
 pub mod sign;
 mod template;
 mod token;

@@ -12,8 +12,8 @@ use http::HeaderName;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::hmac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any};
 use super::keys::{Keyed, KeyedSecret};
+use super::mac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any};
 use super::{Request, Verified, VerifyError};
 
 const SIGNATURE: HeaderName = HeaderName::from_static("x-twilio-signature");

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use ring::signature::KeyPair as _;
 
 use hookgate::config::Secret;
-use hookgate::verify::presets::{self, PROVIDERS, Preset, Settings};
+use hookgate::verify::providers::{self, PROVIDERS, Preset, Settings};
 use hookgate::verify::sign::{Signed, sign};
 use hookgate::verify::{KeyedSecret, Request, VerifyError};
 
@@ -81,12 +81,14 @@ fn setup(provider: &str, secret: &str, tolerance: Option<Duration>) -> (Preset, 
             secret.to_string()
         }
     };
-    match provider {
-        "twilio" | "square" => s.public_url = Some(PUBLIC_URL.into()),
-        "meta" => s.verify_token = Some(Secret::literal("vt")),
-        _ => {}
+    let takes = |k: &str| providers::find(provider).is_some_and(|d| d.keys.contains(&k));
+    if takes("public_url") {
+        s.public_url = Some(PUBLIC_URL.into());
     }
-    let preset = presets::build(provider, s).unwrap_or_else(|e| panic!("{provider}: {e}"));
+    if takes("verify_token") {
+        s.verify_token = Some(Secret::literal("vt"));
+    }
+    let preset = providers::build(provider, s).unwrap_or_else(|e| panic!("{provider}: {e}"));
     (preset, key)
 }
 

@@ -1,0 +1,174 @@
+//! Generic MAC primitives: algorithms, how a secret becomes a key, encodings of the
+//! signature, keyed HMAC states and the constant-time comparison. The HMAC engine (`hmac`),
+//! Twilio, Mailgun, handshakes and `hookgate sign` build on them.
+
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use subtle::ConstantTimeEq;
+
+use super::keys::{Keyed, KeyedSecret};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl Algorithm {
+    pub fn parse(s: &str) -> Option<Algorithm> {
+        match s.to_ascii_lowercase().as_str() {
+            "sha1" => Some(Algorithm::Sha1),
+            "sha256" => Some(Algorithm::Sha256),
+            "sha512" => Some(Algorithm::Sha512),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Either case.
+    Hex,
+    /// Lowercase only, as libraries that compare the hex text itself require.
+    HexLower,
+    Base64,
+}
+
+impl Encoding {
+    pub fn parse(s: &str) -> Option<Encoding> {
+        match s.to_ascii_lowercase().as_str() {
+            "hex" => Some(Encoding::Hex),
+            "base64" => Some(Encoding::Base64),
+            _ => None,
+        }
+    }
+
+    pub fn decode(self, text: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Encoding::Hex => hex::decode(text).ok(),
+            Encoding::HexLower if text.iter().any(u8::is_ascii_uppercase) => None,
+            Encoding::HexLower => hex::decode(text).ok(),
+            Encoding::Base64 => base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text))
+                .ok(),
+        }
+    }
+
+    pub fn encode(self, bytes: &[u8]) -> String {
+        match self {
+            Encoding::Hex | Encoding::HexLower => hex::encode(bytes),
+            Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+}
+
+/// How a configured secret becomes the HMAC key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFormat {
+    /// The secret's bytes as written.
+    Raw,
+    /// Standard Webhooks: `whsec_` followed by the base64 of the key.
+    WhsecBase64,
+}
+
+impl KeyFormat {
+    pub fn key(self, secret: &[u8]) -> Result<Vec<u8>, &'static str> {
+        match self {
+            KeyFormat::Raw => Ok(secret.to_vec()),
+            KeyFormat::WhsecBase64 => {
+                let b64 = secret.strip_prefix(b"whsec_").unwrap_or(secret);
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|_| "a whsec_ secret must be base64 after the prefix")
+            }
+        }
+    }
+}
+
+/// A keyed HMAC state, computed once per secret at load; each request clones it.
+#[derive(Clone)]
+pub enum Key {
+    Sha1(Hmac<sha1::Sha1>),
+    Sha256(Hmac<sha2::Sha256>),
+    Sha512(Hmac<sha2::Sha512>),
+}
+
+impl Key {
+    /// HMAC accepts keys of any length, so `None` only guards against a library change.
+    pub fn new(alg: Algorithm, secret: &[u8]) -> Option<Key> {
+        Some(match alg {
+            Algorithm::Sha1 => Key::Sha1(Hmac::new_from_slice(secret).ok()?),
+            Algorithm::Sha256 => Key::Sha256(Hmac::new_from_slice(secret).ok()?),
+            Algorithm::Sha512 => Key::Sha512(Hmac::new_from_slice(secret).ok()?),
+        })
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Key::Sha1(m) => m.update(data),
+            Key::Sha256(m) => m.update(data),
+            Key::Sha512(m) => m.update(data),
+        }
+    }
+
+    pub fn finalize(self) -> Vec<u8> {
+        match self {
+            Key::Sha1(m) => m.finalize().into_bytes().to_vec(),
+            Key::Sha256(m) => m.finalize().into_bytes().to_vec(),
+            Key::Sha512(m) => m.finalize().into_bytes().to_vec(),
+        }
+    }
+
+    /// The MAC of the concatenation of `parts`.
+    pub fn mac(&self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut m = self.clone();
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize()
+    }
+}
+
+/// Keys the configured secrets for `alg`.
+pub fn keyed(
+    alg: Algorithm,
+    format: KeyFormat,
+    secrets: &[KeyedSecret],
+) -> Result<Vec<Keyed<Key>>, String> {
+    if secrets.is_empty() {
+        return Err("at least one secret is required".into());
+    }
+    secrets
+        .iter()
+        .map(|s| {
+            let raw = format
+                .key(s.secret.expose())
+                .map_err(|e| format!("secret {}: {e}", s.secret.origin()))?;
+            let key = Key::new(alg, &raw)
+                .ok_or_else(|| format!("secret {} is not a usable HMAC key", s.secret.origin()))?;
+            Ok(Keyed {
+                key,
+                not_after: s.not_after,
+            })
+        })
+        .collect()
+}
+
+/// Compares `expected` against every candidate without an early exit.
+pub fn matches_any(expected: &[u8], candidates: &[Vec<u8>]) -> subtle::Choice {
+    let mut m = subtle::Choice::from(0u8);
+    for c in candidates {
+        m |= expected.ct_eq(c.as_slice());
+    }
+    m
+}
+
+/// Signs a message the way `HmacVerifier` checks it: used by tests, benches and `hookgate sign`.
+pub fn sign(alg: Algorithm, secret: &[u8], message: &[u8]) -> Vec<u8> {
+    match Key::new(alg, secret) {
+        Some(k) => k.mac(&[message]),
+        None => Vec::new(),
+    }
+}

@@ -1,0 +1,32 @@
+//! Lido: `Authorization: Bearer <secret>`, and with `signing_secrets` also
+//! `X-Lido-Signature: <hex HMAC-SHA256 of the body>`.
+
+use super::kit::*;
+
+pub const PROVIDER: Provider = Provider {
+    name: "lido",
+    keys: &["secrets", "signing_secrets"],
+    window: None,
+    event_id: "sha256",
+    sample: SAMPLE,
+    verify,
+    sign: sign_bearer,
+};
+
+fn verify(s: &Settings) -> Built {
+    let mut checks = vec![Check::Token(TokenVerifier::new(
+        TokenKind::Bearer,
+        None,
+        None,
+        &s.secrets,
+    )?)];
+    if !s.signing_secrets.is_empty() {
+        checks.push(body_hmac(
+            Algorithm::Sha256,
+            s.signing_secrets.clone(),
+            header("x-lido-signature", None),
+            Encoding::Hex,
+        )?);
+    }
+    Ok((Check::All(checks), None))
+}

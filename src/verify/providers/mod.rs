@@ -1,0 +1,185 @@
+//! Named providers. Each file here is one provider, as data: the `verify` keys it takes, its
+//! documented replay window and default event-ID source, its sample event, how it verifies
+//! (composed from the generic engines, with its handshake) and how it signs (for `hookgate sign`
+//! and the round-trip tests). The `registry!` list below is the only other place that names it:
+//! config validation, `hookgate sign` and [`PROVIDERS`] read the registry.
+//!
+//! What the schemes are and how each official library behaves: `shared/notes/providers.md`;
+//! the tests check every preset against vectors made with those libraries (`tests/vectors/`).
+//! Adding a provider: `NAME.rs` (copy a similar one), one line in `registry!`, its vectors
+//! (`tests/vectors/NAME.json`) and its README row.
+
+use std::time::Duration;
+
+use super::keys::KeyedSecret;
+use super::sign::Draft;
+use super::{Check, Handshake};
+use crate::config::Secret;
+use crate::event::id::IdSource;
+
+mod kit;
+
+pub use kit::SAMPLE;
+
+/// Everything about one provider.
+pub struct Provider {
+    /// As written in `verify = { provider = "..." }`.
+    pub name: &'static str,
+    /// The `verify` keys it takes besides `provider` and `enforce` (`secrets`, `public_url`,
+    /// `verify_token`, `public_key`, `signing_secrets`, `tolerance`); others are refused.
+    pub keys: &'static [&'static str],
+    /// The documented replay window in seconds, used when `tolerance` is not set.
+    pub window: Option<u64>,
+    /// The default event-ID source (`json:/ptr`, `header:Name` or `sha256`); a route's own
+    /// `event_id` wins.
+    pub event_id: &'static str,
+    /// A realistic event for `hookgate sign` without a body; `{id}` becomes a random ID.
+    pub sample: &'static str,
+    /// Builds the check and handshake from the route's settings (`tolerance` already holds
+    /// the window when the provider has one).
+    pub verify: fn(&Settings) -> kit::Built,
+    /// Signs a draft the way the provider does.
+    pub sign: fn(&mut Draft<'_>) -> Result<(), String>,
+}
+
+/// One line per provider: declares its module and lists it.
+macro_rules! registry {
+    ($($m:ident),* $(,)?) => {
+        $(mod $m;)*
+        /// Every provider, in the order errors and `hookgate sign` list them.
+        pub static ALL: &[&Provider] = &[$(&$m::PROVIDER),*];
+        /// The provider ids, as written in `verify = { provider = "..." }`.
+        pub const PROVIDERS: [&str; { [$(stringify!($m)),*].len() }] = [$($m::PROVIDER.name),*];
+    };
+}
+
+registry! {
+    stripe,
+    github,
+    shopify,
+    slack,
+    twilio,
+    standard_webhooks,
+    svix,
+    paddle,
+    square,
+    zoom,
+    meta,
+    twitter,
+    mailgun,
+    sendgrid,
+    discord,
+    linear,
+    intercom,
+    gitlab,
+    gitlab_signing,
+    bitbucket,
+    limai,
+    lahza,
+    locoia,
+    lindo,
+    lido,
+}
+
+/// The provider named `name`.
+pub fn find(name: &str) -> Option<&'static Provider> {
+    ALL.iter().copied().find(|p| p.name == name)
+}
+
+/// What a route's `verify` table gives a preset.
+#[derive(Default)]
+pub struct Settings {
+    pub secrets: Vec<KeyedSecret>,
+    /// Lido: the key of `X-Lido-Signature`, checked in addition to the bearer token.
+    pub signing_secrets: Vec<KeyedSecret>,
+    /// Twilio, Square: the URL configured at the provider; stands for the route's path.
+    pub public_url: Option<String>,
+    /// Meta: the token of the GET handshake.
+    pub verify_token: Option<Secret>,
+    /// Discord (hex Ed25519), SendGrid (base64 DER P-256).
+    pub public_key: Vec<KeyedSecret>,
+    /// Overrides the provider's replay window.
+    pub tolerance: Option<Duration>,
+}
+
+impl Settings {
+    /// The replay window: `tolerance`, which [`build`] sets to the provider's documented
+    /// window when the route does not.
+    pub fn window(&self) -> Duration {
+        self.tolerance.unwrap_or_default()
+    }
+
+    /// The public URL, which the provider signs and so requires.
+    pub fn need_url(&self, provider: &str) -> Result<String, String> {
+        self.public_url.clone().ok_or_else(|| {
+            format!("provider {provider:?} needs public_url (the URL configured at {provider})")
+        })
+    }
+}
+
+pub struct Preset {
+    pub check: Check,
+    pub handshake: Option<Handshake>,
+    pub event_id: IdSource,
+}
+
+pub fn build(provider: &str, mut s: Settings) -> Result<Preset, String> {
+    let p = find(provider).ok_or_else(|| {
+        format!(
+            "unknown provider {provider:?} (known: {})",
+            PROVIDERS.join(", ")
+        )
+    })?;
+    if s.tolerance.is_none() {
+        s.tolerance = p.window.map(Duration::from_secs);
+    }
+    let (check, handshake) = (p.verify)(&s)?;
+    Ok(Preset {
+        check,
+        handshake,
+        event_id: IdSource::parse(p.event_id).unwrap_or(IdSource::BodyHash),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_builds_with_its_settings() {
+        for p in PROVIDERS {
+            let mut s = Settings {
+                secrets: vec![KeyedSecret::new(Secret::literal("whsec_c2VjcmV0"))],
+                ..Settings::default()
+            };
+            if find(p).is_some_and(|d| d.keys.contains(&"public_url")) {
+                s.public_url = Some("https://hooks.example.com/hooks/x".into());
+            }
+            if p == "meta" {
+                s.verify_token = Some(Secret::literal("t"));
+            }
+            if p == "discord" {
+                s.public_key = vec![KeyedSecret::new(Secret::literal("a".repeat(64)))];
+            }
+            if p == "sendgrid" {
+                s.public_key = vec![KeyedSecret::new(Secret::literal(
+                    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==",
+                ))];
+            }
+            if let Err(e) = build(p, s) {
+                panic!("{p}: {e}");
+            }
+        }
+        assert!(build("acme", Settings::default()).is_err());
+        assert!(
+            build(
+                "twilio",
+                Settings {
+                    secrets: vec![KeyedSecret::new(Secret::literal("x"))],
+                    ..Settings::default()
+                }
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! X (Twitter): `x-twitter-webhooks-signature: sha256=<base64 HMAC-SHA256 of the body>`; the
+//! body must be a JSON object so no CRC answer (GET `crc_token`) is a valid signature.
+
+use super::kit::*;
+
+pub const PROVIDER: Provider = Provider {
+    name: "twitter",
+    keys: &["secrets"],
+    window: None,
+    event_id: "sha256",
+    sample: SAMPLE,
+    verify,
+    sign,
+};
+
+fn verify(s: &Settings) -> Built {
+    let first = s
+        .secrets
+        .first()
+        .map(|k| k.secret.clone())
+        .ok_or("at least one secret is required")?;
+    // The signature first: its verdict is the one a sender needs to see.
+    let check = Check::All(vec![
+        body_hmac(
+            Algorithm::Sha256,
+            s.secrets.clone(),
+            header("x-twitter-webhooks-signature", Some("sha256=")),
+            Encoding::Base64,
+        )?,
+        Check::ObjectBody,
+    ]);
+    let handshake =
+        Handshake::twitter(&first).ok_or("the consumer secret is not a usable HMAC key")?;
+    Ok((check, Some(handshake)))
+}
+
+fn sign(d: &mut Draft<'_>) -> Result<(), String> {
+    let sig = format!("sha256={}", d.b64_body(Algorithm::Sha256)?);
+    d.header("x-twitter-webhooks-signature", sig);
+    Ok(())
+}
