@@ -13,6 +13,7 @@ pub mod limits;
 pub mod logline;
 pub mod logs;
 pub mod metrics;
+pub mod normalize;
 pub mod proxy;
 pub mod routing;
 pub mod server;

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::answer::HOP_BY_HOP;
 use super::sync::Sync;
-use super::{Answer, Gateway, normalize, rules};
+use super::{Answer, Gateway, rules};
 use crate::config::{Config, Mode, ResponseSpec, Route, RouteState};
 use crate::deliver::identity;
 use crate::event::{NewEvent, id, now_ms};
@@ -19,6 +19,7 @@ use crate::limits::head;
 use crate::limits::rate::{self, Decision};
 use crate::limits::{body, client_ip};
 use crate::metrics::{Outcome, RouteMetrics, UNMATCHED};
+use crate::normalize;
 use crate::routing::path;
 use crate::store::{Accepted, Store};
 use crate::verify::{self, VerifyError};

@@ -3,7 +3,6 @@
 
 mod answer;
 mod intake;
-pub mod normalize;
 mod rules;
 mod sync;
 pub mod tls;

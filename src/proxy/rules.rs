@@ -4,6 +4,7 @@
 use http::HeaderMap;
 
 use crate::config::Route;
+use crate::normalize::media::MediaType;
 
 /// Why a request breaks a rule: (status, reason).
 pub type Broken = (u16, String);
@@ -25,42 +26,25 @@ pub fn required_headers(route: &Route, headers: &HeaderMap) -> Result<(), Broken
     Ok(())
 }
 
-/// The request's media type: lowercase, without parameters.
-pub fn media_type(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
-    let t = v
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    (!t.is_empty()).then_some(t)
-}
-
 /// The content type is one the route accepts (415 otherwise). `type/*` matches a whole type.
 pub fn content_type(route: &Route, headers: &HeaderMap) -> Result<(), Broken> {
     if route.content_types.is_empty() {
         return Ok(());
     }
-    let Some(t) = media_type(headers) else {
+    let Some(t) = MediaType::of(headers) else {
         return Err((
             415,
             "a Content-Type header is required on this route".into(),
         ));
     };
-    let accepted = route.content_types.iter().any(|allowed| {
-        allowed == &t
-            || allowed
-                .strip_suffix("/*")
-                .is_some_and(|ty| t.split('/').next() == Some(ty))
-    });
-    if accepted {
+    if route.content_types.iter().any(|range| t.in_range(range)) {
         Ok(())
     } else {
         Err((
             415,
             format!(
-                "content type {t:?} is not accepted here (accepted: {})",
+                "content type {:?} is not accepted here (accepted: {})",
+                t.essence,
                 route.content_types.join(", ")
             ),
         ))
