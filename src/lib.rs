@@ -18,4 +18,5 @@ pub mod proxy;
 pub mod routing;
 pub mod server;
 pub mod store;
+pub mod upstream;
 pub mod verify;

@@ -13,7 +13,6 @@ use super::answer::HOP_BY_HOP;
 use super::sync::Sync;
 use super::{Answer, Gateway, rules};
 use crate::config::{Config, Mode, ResponseSpec, Route, RouteState};
-use crate::deliver::identity;
 use crate::event::{NewEvent, id, now_ms};
 use crate::limits::head;
 use crate::limits::rate::{self, Decision};
@@ -22,6 +21,7 @@ use crate::metrics::{Outcome, RouteMetrics, UNMATCHED};
 use crate::normalize;
 use crate::routing::path;
 use crate::store::{Accepted, Store};
+use crate::upstream::identity;
 use crate::verify::{self, VerifyError};
 
 /// Handles the request and says which route's metrics it counts under.
@@ -93,7 +93,7 @@ fn check_head(
         ));
     }
     let up = cfg.upstream_of(route)?;
-    crate::deliver::url::join(&up.url, rest)
+    crate::upstream::url::join(&up.url, rest)
         .err()
         .map(|e| Answer::reject(400, Outcome::BadRequest, e.to_string()))
 }

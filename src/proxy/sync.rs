@@ -13,10 +13,10 @@ use sha2::{Digest, Sha256};
 
 use super::Answer;
 use crate::config::{Route, Upstream};
-use crate::deliver::{self, UpstreamLimits};
 use crate::event::NewEvent;
 use crate::metrics::Outcome;
 use crate::store::{RequestDigest, Store, StoredEvent, SyncAnswer, SyncSlot};
+use crate::upstream::{self, UpstreamLimits};
 
 /// Largest upstream answer relayed (and kept for duplicates).
 const MAX_ANSWER: usize = 4 << 20;
@@ -170,7 +170,7 @@ impl Sync<'_> {
     }
 
     async fn call(&self, ev: &StoredEvent, timeout: Duration) -> Result<SyncAnswer, Failed> {
-        let mut resp = deliver::request(self.client, self.upstream, ev, 1, timeout)
+        let mut resp = upstream::request(self.client, self.upstream, ev, 1, timeout)
             .map_err(|f| Failed::Transport(f.error))?
             .send()
             .await
@@ -178,7 +178,7 @@ impl Sync<'_> {
                 if e.is_timeout() {
                     Failed::Timeout
                 } else {
-                    Failed::Transport(deliver::transport_failure(&e, timeout).error)
+                    Failed::Transport(upstream::transport_failure(&e, timeout).error)
                 }
             })?;
         let status = resp.status().as_u16();
