@@ -2,6 +2,7 @@
 //! `request_filter` — route, limits, body, verify, dedup + enqueue, answer.
 
 mod answer;
+mod event;
 mod intake;
 mod rules;
 mod sync;

@@ -14,22 +14,20 @@ use crate::verify::sign::standard_webhooks_signature;
 
 pub fn request_headers(up: &Upstream, ev: &StoredEvent, attempt: u32) -> HeaderMap {
     let mut h = HeaderMap::with_capacity(ev.headers.len() + up.headers.len() + 9);
-    let mut proto = None;
-    for (name, value) in &ev.headers {
-        if name == identity::LISTENER_PROTO {
-            proto = std::str::from_utf8(value).ok();
-            continue;
-        }
-        // Filtered here too: events stored by earlier versions still carry a sender's own.
-        if identity::is_identity(name) {
-            continue;
-        }
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value),
-        ) {
-            h.append(n, v);
-        }
+    let proto = ev
+        .headers
+        .iter()
+        .rfind(|(name, _)| name == identity::LISTENER_PROTO)
+        .and_then(|(_, value)| std::str::from_utf8(value).ok());
+    // Identity headers are filtered here too: events stored by earlier versions still carry
+    // a sender's own.
+    let sent = ev
+        .headers
+        .iter()
+        .filter(|(name, _)| name != identity::LISTENER_PROTO && !identity::is_identity(name))
+        .map(|(name, value)| (name, value));
+    for (name, value) in crate::wire::from_pairs(sent) {
+        h.append(name, value);
     }
     let mut set = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
