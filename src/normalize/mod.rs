@@ -91,7 +91,7 @@
 //! - anything else → 400 "cannot tell the body's format; send a Content-Type".
 
 mod form;
-pub mod media;
+pub(crate) mod media;
 mod multipart;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! (URL join, identity headers, re-signing), each upstream's concurrency limit, and what a
 //! failed call means.
 
-pub mod identity;
+pub(crate) mod identity;
 mod limits;
 mod request;
 #[cfg(test)]
@@ -11,11 +11,11 @@ pub mod url;
 
 use std::time::Duration;
 
-pub use limits::UpstreamLimits;
-pub use request::{request, request_headers};
+pub(crate) use limits::UpstreamLimits;
+pub(crate) use request::request;
 
 /// The client for upstreams (deliveries and sync calls): redirects are answers, not followed.
-pub fn http_client() -> reqwest::Result<reqwest::Client> {
+pub(crate) fn http_client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
@@ -24,7 +24,7 @@ pub fn http_client() -> reqwest::Result<reqwest::Client> {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// Worth trying again (transport errors, timeouts, 408, 429, 5xx).
     pub retryable: bool,
     pub error: String,
@@ -32,7 +32,7 @@ pub struct Failure {
     pub retry_after: Option<Duration>,
 }
 
-pub fn transport_failure(e: &reqwest::Error, timeout: Duration) -> Failure {
+pub(crate) fn transport_failure(e: &reqwest::Error, timeout: Duration) -> Failure {
     // A request that cannot even be built (an invalid URL, say) fails the same way every
     // time: trying again only delays the dead letter.
     if e.is_builder() {

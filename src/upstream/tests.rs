@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::request::standard_webhooks;
+use super::request::{request_headers, standard_webhooks};
 use super::*;
 use crate::config::Upstream;
 use crate::store::StoredEvent;
