@@ -329,6 +329,11 @@ impl Metrics {
         }
     }
 
+    /// Adds metrics defined next to the code that updates them (e.g. connection limits).
+    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) {
+        must(self.registry.register(c));
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         // Encoding into a Vec cannot fail for well-formed metrics.

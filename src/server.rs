@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::tls::TlsSettings;
-use pingora::proxy::http_proxy_service;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{BackgroundService, background_service};
@@ -22,6 +22,7 @@ use crate::config::reload::Reloader;
 use crate::config::{self, Config, LoadError, StoreKind};
 use crate::deliver::Delivery;
 use crate::event::now_ms;
+use crate::limits::conn::{self, Gate, Listener};
 use crate::limits::rate::RateLimits;
 use crate::metrics::METRICS;
 use crate::proxy::Gateway;
@@ -86,7 +87,7 @@ fn ensure_bindable(addr: SocketAddr, what: &'static str) -> Result<(), RunError>
 
 pub fn run(config_path: &Path) -> Result<(), RunError> {
     let cfg = config::load(config_path)?;
-    for w in &cfg.warnings {
+    for w in cfg.warnings.iter().chain(&conn::fd_limit_warning(&cfg)) {
         tracing::warn!("{w}");
     }
     ensure_bindable(cfg.server.listen, "server.listen")?;
@@ -121,41 +122,61 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     // One concurrency limit per upstream for deliveries and sync calls alike.
     let upstream_limits = Arc::new(UpstreamLimits::default());
 
-    let mut proxy = http_proxy_service(
-        &server.configuration,
-        Gateway::new(
-            shared.clone(),
-            store.clone(),
-            states.clone(),
-            limits.clone(),
-            upstream_limits.clone(),
-        ),
+    // Each listener's app is wrapped in a `Gate` (header deadline, idle timeout, connection
+    // cap); pingora sees plain TCP and the gate does TLS itself.
+    let conn_limits = shared.load().server.connections;
+    let public_app = || {
+        let mut p = http_proxy(
+            &server.configuration,
+            Gateway::new(
+                shared.clone(),
+                store.clone(),
+                states.clone(),
+                limits.clone(),
+                upstream_limits.clone(),
+            ),
+        );
+        p.server_options = Some(conn::server_options(&conn_limits));
+        Arc::new(p)
+    };
+    let mut proxy = Service::new(
+        "public".to_string(),
+        Gate::new(public_app(), Listener::Public, shared.clone(), None),
     );
     proxy.add_tcp(&listen.to_string());
-    let cert_watcher = match &tls {
+    let (tls_service, cert_watcher) = match &tls {
         Some(t) => {
             let cert = Arc::new(ReloadingCert::load(&t.cert, &t.key).map_err(RunError::Tls)?);
             let mut settings =
                 TlsSettings::intermediate("", "").map_err(|e| RunError::Tls(e.to_string()))?;
             settings.set_cert_resolver(cert.clone());
             settings.enable_h2();
-            proxy.add_tls_with_settings(&t.listen.to_string(), None, settings);
+            let mut service = Service::new(
+                "public-tls".to_string(),
+                Gate::new(public_app(), Listener::Tls, shared.clone(), Some(settings)),
+            );
+            service.add_tcp(&t.listen.to_string());
             let mut watcher = background_service("tls-certificates", CertWatcher(cert));
             watcher.threads = Some(1);
-            Some(watcher)
+            (Some(service), Some(watcher))
         }
-        None => None,
+        None => (None, None),
     };
 
     let mut admin = Service::new(
         "admin".to_string(),
-        HttpServer::new_app(Admin::new(
+        Gate::new(
+            Arc::new(HttpServer::new_app(Admin::new(
+                shared.clone(),
+                store.clone(),
+                life.clone(),
+                states.clone(),
+                limits.clone(),
+            ))),
+            Listener::Admin,
             shared.clone(),
-            store.clone(),
-            life.clone(),
-            states.clone(),
-            limits.clone(),
-        )),
+            None,
+        ),
     );
     admin.add_tcp(&admin_listen.to_string());
     admin.threads = Some(1);
@@ -195,6 +216,9 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     shutdown.threads = Some(1);
 
     server.add_service(proxy);
+    if let Some(t) = tls_service {
+        server.add_service(t);
+    }
     server.add_service(admin);
     server.add_service(delivery);
     server.add_service(reloader);

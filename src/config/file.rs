@@ -41,6 +41,9 @@ pub struct ServerFile {
     pub retry_after: Option<Text>,
     pub stranded_dead_after: Option<Text>,
     pub tls: Option<Spanned<TlsFile>>,
+    pub header_timeout: Option<Text>,
+    pub keepalive_timeout: Option<Text>,
+    pub max_connections: Option<Spanned<i64>>,
 }
 
 /// `[server.tls]`: HTTPS on its own listener; `server.listen` stays plain HTTP.

@@ -18,6 +18,16 @@ pub const DEFAULT_COUNT: i64 = 64;
 /// pingora refuses more than 256 before hookgate sees them.
 pub const COUNT_RANGE: std::ops::Range<i64> = 8..257;
 
+/// Bytes of a request head beyond `max_header_bytes` that the bound does not measure (request
+/// line's method and version, line ends): the connection gate allows for them.
+const HEAD_SLACK: usize = 8 << 10;
+
+/// The most request-head bytes a connection may send before it is answered 431 without being
+/// read further, when the largest header bound of any route is `largest`.
+pub fn gate_bound(largest: usize) -> usize {
+    (largest + HEAD_SLACK).min(CEILING as usize)
+}
+
 /// Parses and bounds a `max_header_bytes` value; the error names `key`.
 pub fn parse(key: &str, text: &str) -> Result<usize, String> {
     match parse_size(text) {

@@ -35,6 +35,8 @@ use crate::verify::{
     TimestampCheck, TokenKind, TokenVerifier, TsSource, Verifier, presets,
 };
 
+mod conn;
+
 /// One mistake in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -114,12 +116,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
     // Report in the order the file reads.
     c.errors.sort_by_key(|e| (e.line, e.column));
     match server {
-        Some(server) if c.errors.is_empty() => Ok(Config {
+        Some(mut server) if c.errors.is_empty() => Ok(Config {
             source: path.to_path_buf(),
             hash: hex::encode(Sha256::digest(text.as_bytes())),
             effective_hash: c.material.hash(text),
+            server: {
+                // The connection gate holds a header up to the largest bound a route takes
+                // (the exact 431 is the route's, at intake).
+                let largest = routes.iter().map(|r| r.max_header_bytes).max();
+                server.connections.max_head_bytes =
+                    header_limit::gate_bound(largest.unwrap_or(0).max(server.max_header_bytes));
+                server
+            },
             secret_files: c.material.files(),
-            server,
             store,
             upstreams,
             routes: Router::new(routes),
@@ -367,6 +376,7 @@ impl Checker<'_> {
                 .tls
                 .as_ref()
                 .and_then(|t| self.tls(t.get_ref(), listen, admin_listen)),
+            connections: self.connections(s),
         };
         Some(server)
     }

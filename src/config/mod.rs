@@ -66,6 +66,25 @@ pub struct ServerConfig {
     /// long; `None` keeps them (visible) until the route returns.
     pub stranded_dead_after: Option<Duration>,
     pub tls: Option<TlsConfig>,
+    /// Per-listener connection limits (public, TLS and admin listeners alike).
+    pub connections: ConnLimits,
+}
+
+/// How long a connection may take to send a request header or sit idle, and how many a
+/// listener holds at once. Read per connection, so a reload applies to new connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// From accept (TLS handshake included), or from a reused connection's first byte, to the
+    /// end of the request header: one overall deadline, not per read.
+    pub header_timeout: Duration,
+    /// Idle time allowed between requests on a kept-alive connection (HTTP/1.1 and HTTP/2).
+    pub keepalive_timeout: Duration,
+    /// Open connections per listener; beyond it the oldest connection still waiting for a
+    /// request header is closed to make room, and when none is, the new one is refused.
+    pub max_connections: usize,
+    /// Request-head bytes read before a header that has not ended is answered 431 (set from the
+    /// largest `max_header_bytes`, see `header_limit::gate_bound`).
+    pub max_head_bytes: usize,
 }
 
 /// HTTPS on its own listener; the certificate and key are re-read when their files change.

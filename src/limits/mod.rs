@@ -3,5 +3,6 @@
 
 pub mod body;
 pub mod client_ip;
+pub mod conn;
 pub mod head;
 pub mod rate;
