@@ -192,3 +192,53 @@ fn render(template: &str, event_id: &str, route: &str) -> String {
         .replace("{event_id}", event_id)
         .replace("{route}", route)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_take_their_status_from_the_outcome_table() {
+        use RequestOutcome as O;
+        for o in RequestOutcome::ALL {
+            let elsewhere = matches!(
+                o,
+                O::Accepted | O::Duplicate | O::Relayed | O::Handshake | O::UpstreamTimeout
+            );
+            assert_eq!(o.status().is_none(), elsewhere, "{o:?}");
+            let Some(status) = o.status() else { continue };
+            let a = Answer::refuse(o, "why");
+            assert_eq!((a.status, a.outcome, a.close), (status, o, false));
+            let body: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+            assert_eq!(
+                body,
+                serde_json::json!({ "error": o.label(), "detail": "why" })
+            );
+        }
+        let labels: std::collections::HashSet<_> =
+            RequestOutcome::ALL.iter().map(|o| o.label()).collect();
+        assert_eq!(labels.len(), RequestOutcome::ALL.len());
+    }
+
+    #[test]
+    fn accepted_fills_the_response_templates() {
+        let mut route = Route::for_test("r", "/r");
+        route.response.status = 202;
+        route.response.body = Some("{event_id} on {route}".into());
+        route.response.headers =
+            vec![(HeaderName::from_static("x-id"), "{route}/{event_id}".into())];
+        let a = Answer::accepted(&route, "a\nb", RequestOutcome::Duplicate);
+        assert_eq!(a.status, 202);
+        assert_eq!(&a.body[..], b"a\nb on r");
+        // The header form: percent-encoded, never dropped.
+        assert_eq!(
+            a.headers,
+            [(
+                HeaderName::from_static("x-id"),
+                HeaderValue::from_static("r/a%0Ab")
+            )]
+        );
+        let plain = Answer::accepted(&Route::for_test("p", "/p"), "e1", RequestOutcome::Accepted);
+        assert_eq!(&plain.body[..], br#"{"event_id":"e1","status":"accepted"}"#);
+    }
+}
