@@ -92,7 +92,8 @@ impl Intake<'_> {
         self.check_head(session).map_err(Answer::closing)?;
         self.check_allowed().map_err(Answer::closing)?;
         let limits = self.check_rate().map_err(Answer::closing)?;
-        // From here on, answers carry the route's rate-limit headers.
+        // From here on, answers carry the route's rate-limit headers (but for a GET
+        // handshake's reply, which goes out as the provider expects it).
         let refuse = |a: Answer| a.closing().with_headers(limits.iter().cloned());
         self.check_open().map_err(refuse)?;
         self.get_handshake(session)?;
