@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hookgate::limits::rate::{Rate, RateLimits, RateSpec};
-use hookgate::proxy::normalize::to_json;
+use hookgate::normalize::to_json;
 
 fn rate_limits(c: &mut Criterion) {
     let mut g = c.benchmark_group("rate_limit");

@@ -1,20 +1,24 @@
 //! hookgate: a webhook receiving gateway.
 //!
-//! The modules follow a request's path: `config` → `routing` → `limits` → `verify` → `event`
-//! → `store` → `deliver`, with `proxy` tying the request path together on pingora, and `admin`
-//! and `metrics` on the side.
+//! The modules follow a request's path: `config` → `routing` → `limits` → `verify` →
+//! `normalize` → `event` → `store` → `deliver`, with `proxy` tying the request path together on
+//! pingora, `upstream` the client side shared by delivery and sync routes, `wire` the shapes
+//! both sides put on the wire, and `admin` and `metrics` on the side.
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod cli;
 pub mod config;
-pub mod deliver;
+pub(crate) mod deliver;
 pub mod event;
 pub mod limits;
 pub mod logline;
-pub mod logs;
-pub mod metrics;
-pub mod proxy;
+pub(crate) mod logs;
+pub(crate) mod metrics;
+pub mod normalize;
+pub(crate) mod proxy;
 pub mod routing;
 pub mod server;
 pub mod store;
+pub mod upstream;
 pub mod verify;
+pub(crate) mod wire;

@@ -8,9 +8,10 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-/// How a request ended; each is a value of the `outcome` label.
+/// How a request ended: the value of the `outcome` label, and for a refusal the `error` code
+/// of its body and its status (see `row`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum RequestOutcome {
     Accepted,
     Duplicate,
     NotFound,
@@ -39,51 +40,65 @@ pub enum Outcome {
     Conflict,
 }
 
-impl Outcome {
-    pub const ALL: [Outcome; 19] = [
-        Outcome::Accepted,
-        Outcome::Duplicate,
-        Outcome::NotFound,
-        Outcome::MethodNotAllowed,
-        Outcome::Forbidden,
-        Outcome::PayloadTooLarge,
-        Outcome::HeadersTooLarge,
-        Outcome::BodyTimeout,
-        Outcome::Unauthorized,
-        Outcome::BadRequest,
-        Outcome::Unavailable,
-        Outcome::Handshake,
-        Outcome::RateLimited,
-        Outcome::UnsupportedMediaType,
-        Outcome::RouteDisabled,
-        Outcome::Relayed,
-        Outcome::UpstreamTimeout,
-        Outcome::UpstreamFailed,
-        Outcome::Conflict,
+impl RequestOutcome {
+    pub const ALL: [RequestOutcome; 19] = [
+        RequestOutcome::Accepted,
+        RequestOutcome::Duplicate,
+        RequestOutcome::NotFound,
+        RequestOutcome::MethodNotAllowed,
+        RequestOutcome::Forbidden,
+        RequestOutcome::PayloadTooLarge,
+        RequestOutcome::HeadersTooLarge,
+        RequestOutcome::BodyTimeout,
+        RequestOutcome::Unauthorized,
+        RequestOutcome::BadRequest,
+        RequestOutcome::Unavailable,
+        RequestOutcome::Handshake,
+        RequestOutcome::RateLimited,
+        RequestOutcome::UnsupportedMediaType,
+        RequestOutcome::RouteDisabled,
+        RequestOutcome::Relayed,
+        RequestOutcome::UpstreamTimeout,
+        RequestOutcome::UpstreamFailed,
+        RequestOutcome::Conflict,
     ];
 
-    pub fn label(self) -> &'static str {
+    /// The one table: label, and the status a refusal with this outcome is answered with.
+    /// `None` where the status comes from elsewhere: the route's `response` (accepted,
+    /// duplicate), the upstream (relayed), the handshake's reply, or the route's
+    /// `sync_timeout_status` (upstream timeout).
+    const fn row(self) -> (&'static str, Option<u16>) {
+        use RequestOutcome as O;
         match self {
-            Outcome::Accepted => "accepted",
-            Outcome::Duplicate => "duplicate",
-            Outcome::NotFound => "not_found",
-            Outcome::MethodNotAllowed => "method_not_allowed",
-            Outcome::Forbidden => "forbidden",
-            Outcome::PayloadTooLarge => "payload_too_large",
-            Outcome::HeadersTooLarge => "headers_too_large",
-            Outcome::BodyTimeout => "body_timeout",
-            Outcome::Unauthorized => "unauthorized",
-            Outcome::BadRequest => "bad_request",
-            Outcome::Unavailable => "unavailable",
-            Outcome::Handshake => "handshake",
-            Outcome::RateLimited => "rate_limited",
-            Outcome::UnsupportedMediaType => "unsupported_media_type",
-            Outcome::RouteDisabled => "route_disabled",
-            Outcome::Relayed => "relayed",
-            Outcome::UpstreamTimeout => "upstream_timeout",
-            Outcome::UpstreamFailed => "upstream_failed",
-            Outcome::Conflict => "conflict",
+            O::Accepted => ("accepted", None),
+            O::Duplicate => ("duplicate", None),
+            O::NotFound => ("not_found", Some(404)),
+            O::MethodNotAllowed => ("method_not_allowed", Some(405)),
+            O::Forbidden => ("forbidden", Some(403)),
+            O::PayloadTooLarge => ("payload_too_large", Some(413)),
+            O::HeadersTooLarge => ("headers_too_large", Some(431)),
+            O::BodyTimeout => ("body_timeout", Some(408)),
+            O::Unauthorized => ("unauthorized", Some(401)),
+            O::BadRequest => ("bad_request", Some(400)),
+            O::Unavailable => ("unavailable", Some(503)),
+            O::Handshake => ("handshake", None),
+            O::RateLimited => ("rate_limited", Some(429)),
+            O::UnsupportedMediaType => ("unsupported_media_type", Some(415)),
+            O::RouteDisabled => ("route_disabled", Some(503)),
+            O::Relayed => ("relayed", None),
+            O::UpstreamTimeout => ("upstream_timeout", None),
+            O::UpstreamFailed => ("upstream_failed", Some(502)),
+            O::Conflict => ("conflict", Some(409)),
         }
+    }
+
+    pub const fn label(self) -> &'static str {
+        self.row().0
+    }
+
+    /// The status of a refusal with this outcome (see `row`).
+    pub const fn status(self) -> Option<u16> {
+        self.row().1
     }
 }
 
@@ -296,7 +311,8 @@ impl Metrics {
 
     pub fn route(&self, route: &str) -> RouteMetrics {
         RouteMetrics {
-            outcomes: Outcome::ALL.map(|o| self.requests.with_label_values(&[route, o.label()])),
+            outcomes: RequestOutcome::ALL
+                .map(|o| self.requests.with_label_values(&[route, o.label()])),
             verdicts: VERDICTS.map(|v| self.verifications.with_label_values(&[route, v])),
             duration: self.request_duration.with_label_values(&[route]),
             fallbacks: self.event_id_fallbacks.with_label_values(&[route]),
@@ -329,7 +345,7 @@ impl Metrics {
 /// The handles one route uses on its hot paths.
 #[derive(Clone)]
 pub struct RouteMetrics {
-    outcomes: [IntCounter; Outcome::ALL.len()],
+    outcomes: [IntCounter; RequestOutcome::ALL.len()],
     verdicts: [IntCounter; 8],
     pub duration: Histogram,
     pub fallbacks: IntCounter,
@@ -340,7 +356,7 @@ pub struct RouteMetrics {
 }
 
 impl RouteMetrics {
-    pub fn count(&self, outcome: Outcome) {
+    pub fn count(&self, outcome: RequestOutcome) {
         // `ALL` lists the variants in declaration order, so the discriminant is the index.
         self.outcomes[outcome as usize].inc();
     }

@@ -20,7 +20,7 @@ use pingora::services::listening::Service;
 use crate::admin::Admin;
 use crate::config::reload::Reloader;
 use crate::config::{self, Config, LoadError, StoreKind};
-use crate::deliver::{Delivery, UpstreamLimits};
+use crate::deliver::Delivery;
 use crate::event::now_ms;
 use crate::limits::conn::{self, Gate, Listener};
 use crate::limits::rate::RateLimits;
@@ -31,6 +31,7 @@ use crate::routing::state::RouteStates;
 use crate::store::Store;
 use crate::store::embedded::{Embedded, OpenError};
 use crate::store::redis::RedisStore;
+use crate::upstream::UpstreamLimits;
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 

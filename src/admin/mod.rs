@@ -79,7 +79,8 @@ fn json_reply(status: StatusCode, v: &Value) -> Response<Vec<u8>> {
 }
 
 fn error(status: StatusCode, code: &str, detail: impl Into<String>) -> Response<Vec<u8>> {
-    json_reply(status, &json!({ "error": code, "detail": detail.into() }))
+    let body = crate::wire::error_body(code, &detail.into());
+    reply(status, "application/json", body.into_bytes())
 }
 
 fn store_error(e: &StoreError) -> Response<Vec<u8>> {

@@ -234,23 +234,9 @@ impl HeaderRule {
 pub struct ResponseSpec {
     pub status: u16,
     /// `None`: the default JSON `{"status":"accepted","event_id":...}`. Otherwise a template
-    /// with `{event_id}` and `{route}`.
+    /// with `{event_id}` and `{route}` (filled in by `proxy::answer`).
     pub body: Option<String>,
     pub headers: Vec<(HeaderName, String)>,
-}
-
-impl ResponseSpec {
-    pub fn render(template: &str, event_id: &str, route: &str) -> String {
-        template
-            .replace("{event_id}", event_id)
-            .replace("{route}", route)
-    }
-
-    /// The event ID in its header form (`event::id::header_form`), so it is never dropped.
-    pub fn header_value(template: &str, event_id: &str, route: &str) -> Option<HeaderValue> {
-        let id = crate::event::id::header_form(event_id);
-        HeaderValue::from_str(&Self::render(template, &id, route)).ok()
-    }
 }
 
 pub struct Route {

@@ -4,10 +4,7 @@
 
 mod attempt;
 mod backoff;
-pub mod identity;
-mod limits;
 pub mod stranded;
-pub mod url;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,15 +16,13 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use tokio::task::JoinSet;
 
-pub use attempt::{Failure, classify, request, transport_failure};
-pub use limits::UpstreamLimits;
-
 use crate::config::{Config, Route, RouteState, Upstream};
 use crate::event::now_ms;
 use crate::logs;
 use crate::metrics::AttemptResult;
 use crate::routing::state::RouteStates;
 use crate::store::{Outcome, Store, StoredEvent};
+use crate::upstream::{Failure, UpstreamLimits};
 
 /// Longest sleep between scans when nothing signals new work.
 const IDLE_SCAN: Duration = Duration::from_secs(1);
@@ -75,20 +70,11 @@ impl Delivery {
     }
 }
 
-/// The client for upstreams (deliveries and sync calls): redirects are answers, not followed.
-pub fn http_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build()
-}
-
 #[async_trait]
 impl BackgroundService for Delivery {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         // Built here so its connection pool lives on this service's runtime.
-        let client = match http_client() {
+        let client = match crate::upstream::http_client() {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "cannot build the delivery HTTP client; deliveries stopped");

@@ -1,15 +1,19 @@
-//! What the gateway answers: status, small JSON body, headers, and whether to close.
+//! What the gateway answers: status, small JSON body, headers, and whether to close. Every
+//! answer of the listener is built here: refusals (status from `RequestOutcome`'s table), the
+//! route's `response` to an accepted event, handshake replies and relayed sync answers.
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
-use crate::metrics::Outcome;
+use crate::config::Route;
+use crate::metrics::RequestOutcome;
 use crate::store::{StoreError, SyncAnswer};
+use crate::verify::handshake::Reply;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1): never passed from one connection to the next.
-pub const HOP_BY_HOP: [&str; 7] = [
+pub(crate) const HOP_BY_HOP: [&str; 7] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -26,27 +30,30 @@ pub struct Answer {
     /// Close the connection afterwards: the request body was not (fully) read, and draining
     /// it to keep the connection alive would mean reading what we refused.
     pub close: bool,
-    pub outcome: Outcome,
+    pub outcome: RequestOutcome,
 }
 
 impl Answer {
-    pub fn json(status: u16, outcome: Outcome, body: &serde_json::Value) -> Answer {
+    fn new(status: u16, outcome: RequestOutcome, body: impl Into<Bytes>) -> Answer {
         Answer {
             status,
-            body: Bytes::from(body.to_string()),
+            body: body.into(),
             headers: Vec::new(),
             close: false,
             outcome,
         }
     }
 
-    /// `{"error": code, "detail": ...}`
-    pub fn reject(status: u16, outcome: Outcome, detail: impl Into<String>) -> Answer {
-        Answer::json(
-            status,
-            outcome,
-            &serde_json::json!({ "error": outcome.label(), "detail": detail.into() }),
-        )
+    /// `{"error": code, "detail": ...}` with the outcome's status (`RequestOutcome::status`).
+    pub fn refuse(outcome: RequestOutcome, detail: impl Into<String>) -> Answer {
+        // Only outcomes without a status of their own reach the fallback: a bug, not a request.
+        Answer::refuse_with(outcome.status().unwrap_or(500), outcome, detail)
+    }
+
+    /// A refusal whose status is configured rather than fixed (a sync route's timeout status).
+    pub fn refuse_with(status: u16, outcome: RequestOutcome, detail: impl Into<String>) -> Answer {
+        let body = crate::wire::error_body(outcome.label(), &detail.into());
+        Answer::new(status, outcome, body)
     }
 
     /// 503 with `Retry-After`: the event was not persisted, the sender should try again.
@@ -56,44 +63,80 @@ impl Answer {
         {
             tracing::error!(error = %e, "cannot persist event; answering 503");
         }
-        Answer::reject(
-            503,
-            Outcome::Unavailable,
+        Answer::refuse(
+            RequestOutcome::Unavailable,
             format!("event not persisted: {e}; retry later"),
         )
         .retry_after(retry_after)
     }
 
+    /// 413, closing: the rest of the body is not read.
+    pub fn too_large(max: usize) -> Answer {
+        Answer::refuse(
+            RequestOutcome::PayloadTooLarge,
+            format!("body exceeds {max} bytes"),
+        )
+        .closing()
+    }
+
+    /// The route's `response` to an accepted event (by default
+    /// `{"status": "accepted" | "duplicate", "event_id": ...}`); `{event_id}` and `{route}` in
+    /// its body and header templates are filled in.
+    pub fn accepted(route: &Route, event_id: &str, outcome: RequestOutcome) -> Answer {
+        let spec = &route.response;
+        let body = match &spec.body {
+            Some(t) => render(t, event_id, &route.name),
+            None => {
+                serde_json::json!({ "status": outcome.label(), "event_id": event_id }).to_string()
+            }
+        };
+        let mut answer = Answer::new(spec.status, outcome, body);
+        // The event ID in its header form (`event::id::header_form`), so it is never dropped.
+        let id = crate::event::id::header_form(event_id);
+        for (name, template) in &spec.headers {
+            if let Ok(v) = HeaderValue::from_str(&render(template, &id, &route.name)) {
+                answer.headers.push((name.clone(), v));
+            }
+        }
+        answer
+    }
+
+    /// A provider's handshake reply, as the provider expects it.
+    pub fn handshake(reply: Reply) -> Answer {
+        // The reply says only its status; a refused handshake counts as what it refuses.
+        let outcome = if reply.status < 300 {
+            RequestOutcome::Handshake
+        } else if reply.status == 403 {
+            RequestOutcome::Forbidden
+        } else {
+            RequestOutcome::BadRequest
+        };
+        Answer::new(reply.status, outcome, reply.body).header(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(reply.content_type),
+        )
+    }
+
     /// A sync route's answer from its upstream, as it came (minus hop-by-hop headers).
-    pub fn relayed(a: SyncAnswer, outcome: Outcome) -> Answer {
-        let mut headers: Vec<(HeaderName, HeaderValue)> = a
-            .headers
-            .into_iter()
-            // Framing and date are pingora's to set for this connection.
-            .filter(|(k, _)| {
-                !HOP_BY_HOP.contains(&k.as_str()) && k != "content-length" && k != "date"
-            })
-            .filter_map(|(k, v)| {
-                Some((
-                    HeaderName::from_bytes(k.as_bytes()).ok()?,
-                    HeaderValue::from_bytes(&v).ok()?,
-                ))
-            })
-            .collect();
+    pub fn relayed(a: SyncAnswer, outcome: RequestOutcome) -> Answer {
+        // Framing and date are pingora's to set for this connection.
+        let kept = a.headers.into_iter().filter(|(k, _)| {
+            !HOP_BY_HOP.contains(&k.as_str()) && k != "content-length" && k != "date"
+        });
+        let mut answer = Answer::new(a.status, outcome, a.body.into_vec());
+        answer.headers = crate::wire::from_pairs(kept).collect();
         // Not ours to call JSON (the default of hookgate's own answers).
-        if !headers.iter().any(|(n, _)| n == http::header::CONTENT_TYPE) {
-            headers.push((
+        if !answer
+            .headers
+            .iter()
+            .any(|(n, _)| n == http::header::CONTENT_TYPE)
+        {
+            answer = answer.header(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
-            ));
+            );
         }
-        Answer {
-            status: a.status,
-            body: Bytes::from(a.body.into_vec()),
-            headers,
-            close: false,
-            outcome,
-        }
+        answer
     }
 
     pub fn retry_after(self, after: std::time::Duration) -> Answer {
@@ -110,6 +153,14 @@ impl Answer {
 
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Answer {
         self.headers.push((name, value));
+        self
+    }
+
+    pub fn with_headers(
+        mut self,
+        headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>,
+    ) -> Answer {
+        self.headers.extend(headers);
         self
     }
 
@@ -132,5 +183,62 @@ impl Answer {
         resp.insert_header(http::header::CONTENT_LENGTH, self.body.len())?;
         session.write_response_header(Box::new(resp), false).await?;
         session.write_response_body(Some(self.body), true).await
+    }
+}
+
+/// A `response` template with `{event_id}` and `{route}` filled in.
+fn render(template: &str, event_id: &str, route: &str) -> String {
+    template
+        .replace("{event_id}", event_id)
+        .replace("{route}", route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_take_their_status_from_the_outcome_table() {
+        use RequestOutcome as O;
+        for o in RequestOutcome::ALL {
+            let elsewhere = matches!(
+                o,
+                O::Accepted | O::Duplicate | O::Relayed | O::Handshake | O::UpstreamTimeout
+            );
+            assert_eq!(o.status().is_none(), elsewhere, "{o:?}");
+            let Some(status) = o.status() else { continue };
+            let a = Answer::refuse(o, "why");
+            assert_eq!((a.status, a.outcome, a.close), (status, o, false));
+            let body: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+            assert_eq!(
+                body,
+                serde_json::json!({ "error": o.label(), "detail": "why" })
+            );
+        }
+        let labels: std::collections::HashSet<_> =
+            RequestOutcome::ALL.iter().map(|o| o.label()).collect();
+        assert_eq!(labels.len(), RequestOutcome::ALL.len());
+    }
+
+    #[test]
+    fn accepted_fills_the_response_templates() {
+        let mut route = Route::for_test("r", "/r");
+        route.response.status = 202;
+        route.response.body = Some("{event_id} on {route}".into());
+        route.response.headers =
+            vec![(HeaderName::from_static("x-id"), "{route}/{event_id}".into())];
+        let a = Answer::accepted(&route, "a\nb", RequestOutcome::Duplicate);
+        assert_eq!(a.status, 202);
+        assert_eq!(&a.body[..], b"a\nb on r");
+        // The header form: percent-encoded, never dropped.
+        assert_eq!(
+            a.headers,
+            [(
+                HeaderName::from_static("x-id"),
+                HeaderValue::from_static("r/a%0Ab")
+            )]
+        );
+        let plain = Answer::accepted(&Route::for_test("p", "/p"), "e1", RequestOutcome::Accepted);
+        assert_eq!(&plain.body[..], br#"{"event_id":"e1","status":"accepted"}"#);
     }
 }

@@ -1,4 +1,6 @@
-//! The checks of one webhook request, in order, ending in an `Answer`.
+//! The checks of one webhook request, in order, ending in an `Answer`. Each step either lets
+//! the request on (`Ok`) or answers it now (`Err`: a refusal, or a handshake's reply), so the
+//! steps chain with `?` in `Intake::run` and `Intake::take`.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::SystemTime;
@@ -6,22 +8,34 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use pingora::proxy::Session;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::answer::HOP_BY_HOP;
-use super::sync::Sync;
-use super::{Answer, Gateway, normalize, rules};
-use crate::config::{Config, Mode, ResponseSpec, Route, RouteState};
-use crate::deliver::identity;
-use crate::event::{NewEvent, id, now_ms};
+use super::event::{self, Received};
+use super::sync::SyncRelay;
+use super::{Answer, Gateway, rules};
+use crate::config::{Config, Mode, Route, RouteState};
+use crate::event::NewEvent;
 use crate::limits::head;
 use crate::limits::rate::{self, Decision};
 use crate::limits::{body, client_ip};
-use crate::metrics::{Outcome, RouteMetrics, UNMATCHED};
+use crate::metrics::{RequestOutcome, RouteMetrics, UNMATCHED};
 use crate::routing::path;
-use crate::store::{Accepted, Store};
-use crate::verify::{self, VerifyError};
+use crate::store::Accepted;
+use crate::verify::{self, Verified, VerifyError};
+
+/// A step's result: `Err` is the answer, given now.
+type Step<T> = Result<T, Answer>;
+
+/// One request from its route on: what every step needs, found once.
+struct Intake<'r> {
+    gw: &'r Gateway,
+    /// Held for the whole request: a reload mid-request does not change its rules.
+    cfg: &'r Config,
+    route: &'r Route,
+    /// The request target after the route's path: a sub-path and/or `?query`.
+    rest: String,
+    client: IpAddr,
+}
 
 /// Handles the request and says which route's metrics it counts under.
 pub async fn handle<'c>(
@@ -29,78 +43,34 @@ pub async fn handle<'c>(
     gw: &Gateway,
     cfg: &'c Config,
 ) -> (Answer, &'c RouteMetrics) {
+    let (route, rest) = match find_route(session, cfg) {
+        Ok(found) => found,
+        Err(refused) => return (refused.closing(), &UNMATCHED),
+    };
+    let intake = Intake {
+        gw,
+        cfg,
+        route,
+        rest,
+        client: client_ip(session, cfg),
+    };
+    let answer = intake.run(session).await.unwrap_or_else(|answer| answer);
+    (answer, &route.metrics)
+}
+
+/// The route the request target names, and the rest of the target after its path.
+fn find_route<'c>(session: &Session, cfg: &'c Config) -> Step<(&'c Route, String)> {
     let target = session
         .req_header()
         .uri
         .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    if let Err(e) = path::check(&target) {
-        return (
-            Answer::reject(400, Outcome::BadRequest, e.to_string()).closing(),
-            &UNMATCHED,
-        );
-    }
-    let Some(m) = cfg.routes.find(&target) else {
-        return (
-            Answer::reject(404, Outcome::NotFound, "no route for this path").closing(),
-            &UNMATCHED,
-        );
-    };
-    let (route, rest) = (m.route, m.rest.to_string());
-    if let Some(refused) = check_head(session, cfg, route, &target, &rest) {
-        return (refused.closing(), &route.metrics);
-    }
-    let client = client_ip(session, cfg);
-    // Everything that needs no body comes first: a refused request is not read.
-    let answer = match admit(session, gw, cfg, route, client, &rest).await {
-        Admitted::No(answer) => answer,
-        Admitted::Yes(limits) => {
-            let mut a = take(session, gw, cfg, route, client, rest).await;
-            a.headers.extend(limits);
-            a
-        }
-    };
-    (answer, &route.metrics)
-}
-
-/// What must hold of the request head before anything else: a size the upstream will take,
-/// and a target that joins to the upstream's URL (so a 2xx is never given for an event that
-/// cannot be delivered).
-fn check_head(
-    session: &Session,
-    cfg: &Config,
-    route: &Route,
-    target: &str,
-    rest: &str,
-) -> Option<Answer> {
-    let headers = &session.req_header().headers;
-    let max = route.max_header_bytes;
-    if head::bytes(target, headers) > max {
-        return Some(Answer::reject(
-            431,
-            Outcome::HeadersTooLarge,
-            format!("request target and headers exceed {max} bytes"),
-        ));
-    }
-    let most = cfg.server.max_header_count;
-    if headers.len() > most {
-        return Some(Answer::reject(
-            431,
-            Outcome::HeadersTooLarge,
-            format!("more than {most} header fields"),
-        ));
-    }
-    let up = cfg.upstream_of(route)?;
-    crate::deliver::url::join(&up.url, rest)
-        .err()
-        .map(|e| Answer::reject(400, Outcome::BadRequest, e.to_string()))
-}
-
-/// The scheme of the listener the request arrived on (TLS or not), for X-Forwarded-Proto.
-fn listener_proto(session: &Session) -> &'static str {
-    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-    if tls { "https" } else { "http" }
+        .map_or("/", |p| p.as_str());
+    path::check(target).map_err(|e| Answer::refuse(RequestOutcome::BadRequest, e.to_string()))?;
+    let m = cfg
+        .routes
+        .find(target)
+        .ok_or_else(|| Answer::refuse(RequestOutcome::NotFound, "no route for this path"))?;
+    Ok((m.route, m.rest.to_string()))
 }
 
 fn client_ip(session: &Session, cfg: &Config) -> IpAddr {
@@ -115,422 +85,294 @@ fn client_ip(session: &Session, cfg: &Config) -> IpAddr {
     )
 }
 
-enum Admitted {
-    /// Go on and read the body; these rate-limit headers go on the answer.
-    Yes(Vec<(HeaderName, HeaderValue)>),
-    No(Answer),
-}
-
-/// The checks before the body: allowlist, rate limits, route state, method (and GET
-/// handshakes), required headers, content type.
-async fn admit(
-    session: &mut Session,
-    gw: &Gateway,
-    cfg: &Config,
-    route: &Route,
-    client: IpAddr,
-    rest: &str,
-) -> Admitted {
-    if let Some(allow) = &route.allow_ips
-        && !client_ip::allowed(client, allow)
-    {
-        return Admitted::No(
-            Answer::reject(
-                403,
-                Outcome::Forbidden,
-                format!("client address {client} is not allowed on this route"),
-            )
-            .closing(),
-        );
+impl Intake<'_> {
+    async fn run(&self, session: &mut Session) -> Step<Answer> {
+        // Everything that needs no body comes first: a refused request is not read, and its
+        // connection is closed rather than drained.
+        self.check_head(session).map_err(Answer::closing)?;
+        self.check_allowed().map_err(Answer::closing)?;
+        let limits = self.check_rate().map_err(Answer::closing)?;
+        // From here on, answers carry the route's rate-limit headers (but for a GET
+        // handshake's reply, which goes out as the provider expects it).
+        let refuse = |a: Answer| a.closing().with_headers(limits.iter().cloned());
+        self.check_open().map_err(refuse)?;
+        self.get_handshake(session)?;
+        self.check_method(session).map_err(refuse)?;
+        let headers = &session.req_header().headers;
+        rules::required_headers(self.route, headers).map_err(refuse)?;
+        rules::content_type(self.route, headers).map_err(refuse)?;
+        let answer = self.take(session).await.unwrap_or_else(|answer| answer);
+        Ok(answer.with_headers(limits))
     }
-    let decision = gw.limits.check(&route.name, &route.rate_limit, client);
-    let retry = decision.retry_after_secs().unwrap_or(1);
-    let limits = match decision {
-        Decision::Unlimited => Vec::new(),
-        Decision::Allowed(h) => rate_headers(&h),
-        Decision::Limited { headers, .. } => {
-            let mut a = Answer::reject(
-                429,
-                Outcome::RateLimited,
+
+    /// What must hold of the request head before anything else: a size the upstream will
+    /// take, and a target that joins to the upstream's URL (so a 2xx is never given for an
+    /// event that cannot be delivered).
+    fn check_head(&self, session: &Session) -> Step<()> {
+        let req = session.req_header();
+        let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        let max = self.route.max_header_bytes;
+        if head::bytes(target, &req.headers) > max {
+            return Err(Answer::refuse(
+                RequestOutcome::HeadersTooLarge,
+                format!("request target and headers exceed {max} bytes"),
+            ));
+        }
+        let most = self.cfg.server.max_header_count;
+        if req.headers.len() > most {
+            return Err(Answer::refuse(
+                RequestOutcome::HeadersTooLarge,
+                format!("more than {most} header fields"),
+            ));
+        }
+        if let Some(up) = self.cfg.upstream_of(self.route) {
+            crate::upstream::url::join(&up.url, &self.rest)
+                .map_err(|e| Answer::refuse(RequestOutcome::BadRequest, e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn check_allowed(&self) -> Step<()> {
+        match &self.route.allow_ips {
+            Some(allow) if !client_ip::allowed(self.client, allow) => Err(Answer::refuse(
+                RequestOutcome::Forbidden,
+                format!(
+                    "client address {} is not allowed on this route",
+                    self.client
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The rate-limit headers for the answer, or the 429.
+    fn check_rate(&self) -> Step<Vec<(HeaderName, HeaderValue)>> {
+        let route = self.route;
+        let decision = self
+            .gw
+            .limits
+            .check(&route.name, &route.rate_limit, self.client);
+        let retry = decision.retry_after_secs().unwrap_or(1);
+        match decision {
+            Decision::Unlimited => Ok(Vec::new()),
+            Decision::Allowed(h) => Ok(rate_headers(&h)),
+            Decision::Limited { headers, .. } => Err(Answer::refuse(
+                RequestOutcome::RateLimited,
                 format!("rate limit reached; retry in {retry} s"),
             )
             .header(http::header::RETRY_AFTER, HeaderValue::from(retry))
-            .closing();
-            a.headers.extend(rate_headers(&headers));
-            return Admitted::No(a);
+            .with_headers(rate_headers(&headers))),
         }
-    };
-    let refuse = |a: Answer| {
-        let mut a = a.closing();
-        a.headers.extend(limits.iter().cloned());
-        Admitted::No(a)
-    };
-    let closed = match (gw.states.effective(route), &route.mode) {
-        (RouteState::Disabled, _) => Some("disabled"),
-        // A sync answer cannot wait for a resume.
-        (RouteState::Paused, Mode::Sync { .. }) => Some("paused"),
-        _ => None,
-    };
-    if let Some(state) = closed {
-        return refuse(
-            Answer::reject(
-                503,
-                Outcome::RouteDisabled,
-                format!("route {} is {state}; retry later", route.name),
-            )
-            .retry_after(cfg.server.retry_after),
-        );
     }
-    let method = session.req_header().method.clone();
-    let get_handshake = route
-        .verifier
-        .handshake
-        .as_ref()
-        .filter(|h| h.answers_get());
-    if let (Some(h), &Method::GET) = (get_handshake, &method) {
-        return Admitted::No(handshake(
-            h.on_get(rest.split_once('?').map_or("", |(_, q)| q)),
-        ));
-    }
-    if method != Method::POST {
-        let allow = if get_handshake.is_some() {
-            "GET, POST"
-        } else {
-            "POST"
+
+    /// The route takes requests now (a sync answer cannot wait for a resume).
+    fn check_open(&self) -> Step<()> {
+        let route = self.route;
+        let closed = match (self.gw.states.effective(route), &route.mode) {
+            (RouteState::Disabled, _) => "disabled",
+            (RouteState::Paused, Mode::Sync { .. }) => "paused",
+            _ => return Ok(()),
         };
-        return refuse(
-            Answer::reject(
-                405,
-                Outcome::MethodNotAllowed,
-                format!("this route accepts {allow} only"),
-            )
-            .header(http::header::ALLOW, HeaderValue::from_static(allow)),
-        );
+        Err(Answer::refuse(
+            RequestOutcome::RouteDisabled,
+            format!("route {} is {closed}; retry later", route.name),
+        )
+        .retry_after(self.cfg.server.retry_after))
     }
-    let headers = &session.req_header().headers;
-    if let Err((status, why)) = rules::required_headers(route, headers) {
-        return refuse(Answer::reject(status, Outcome::Forbidden, why));
+
+    /// A GET handshake (answered before any other rule, as the provider expects).
+    fn get_handshake(&self, session: &Session) -> Step<()> {
+        match self.get_handshake_of() {
+            Some(h) if session.req_header().method == Method::GET => {
+                let query = self.rest.split_once('?').map_or("", |(_, q)| q);
+                Err(Answer::handshake(h.on_get(query)))
+            }
+            _ => Ok(()),
+        }
     }
-    if let Err((status, why)) = rules::content_type(route, headers) {
-        return refuse(Answer::reject(status, Outcome::UnsupportedMediaType, why));
+
+    fn get_handshake_of(&self) -> Option<&verify::handshake::Handshake> {
+        let handshake = self.route.verifier.handshake.as_ref();
+        handshake.filter(|h| h.answers_get())
     }
-    Admitted::Yes(limits)
+
+    fn check_method(&self, session: &Session) -> Step<()> {
+        if session.req_header().method == Method::POST {
+            return Ok(());
+        }
+        let allow = match self.get_handshake_of() {
+            Some(_) => "GET, POST",
+            None => "POST",
+        };
+        Err(Answer::refuse(
+            RequestOutcome::MethodNotAllowed,
+            format!("this route accepts {allow} only"),
+        )
+        .header(http::header::ALLOW, HeaderValue::from_static(allow)))
+    }
+
+    /// Reads, verifies, normalises the body; then stores the event (async) or relays it
+    /// (sync).
+    async fn take(&self, session: &mut Session) -> Step<Answer> {
+        let raw = self.read_body(session).await.map_err(Answer::closing)?;
+        let headers = &session.req_header().headers;
+        let verified = self.verify(headers, &raw).await?;
+        self.post_handshake(&raw, verified.as_ref())?;
+        let event = self.event(session, raw)?;
+        match self.route.mode {
+            Mode::Async => Ok(self.enqueue(event).await),
+            Mode::Sync {
+                timeout,
+                timeout_status,
+            } => {
+                let gw = self.gw;
+                let (Some(upstream), Some(client)) =
+                    (self.cfg.upstream_of(self.route), gw.sync_client())
+                else {
+                    return Err(Answer::refuse(
+                        RequestOutcome::UpstreamFailed,
+                        "no upstream to call",
+                    ));
+                };
+                let relay = SyncRelay {
+                    client,
+                    store: gw.store.as_ref(),
+                    route: self.route,
+                    upstream,
+                    limits: &gw.upstream_limits,
+                    timeout,
+                    timeout_status,
+                    retry_after: self.cfg.server.retry_after,
+                };
+                Ok(relay.relay(event).await)
+            }
+        }
+    }
+
+    async fn read_body(&self, session: &mut Session) -> Step<Bytes> {
+        let max = self.route.max_body_bytes;
+        if body::declared_length(session).is_some_and(|n| n > max as u64) {
+            return Err(Answer::too_large(max));
+        }
+        if expects_continue(&session.req_header().headers)
+            && let Err(e) = session.write_continue_response().await
+        {
+            return Err(Answer::refuse(
+                RequestOutcome::BadRequest,
+                format!("cannot answer 100-continue: {e}"),
+            ));
+        }
+        body::read(session, max, self.cfg.server.body_timeout)
+            .await
+            .map_err(|e| match e {
+                body::BodyError::TooLarge(_) => Answer::too_large(max),
+                e @ body::BodyError::Timeout(_) => {
+                    Answer::refuse(RequestOutcome::BodyTimeout, e.to_string())
+                }
+                e => Answer::refuse(RequestOutcome::BadRequest, e.to_string()),
+            })
+    }
+
+    /// The verdict over the raw bytes: `Some` if verified, `None` if not but the route only
+    /// records verdicts (shadow mode), the 401 if it enforces them.
+    async fn verify(&self, headers: &HeaderMap, raw: &Bytes) -> Step<Option<Verified>> {
+        let (route, client) = (self.route, self.client);
+        let check = verify::Request {
+            headers,
+            body: raw,
+            now: SystemTime::now(),
+            rest: &self.rest,
+        };
+        let mut verdict = route.verifier.verify(&check);
+        // A signed single-use value (Mailgun's token) is good for one request, on every replica.
+        if verdict.is_ok()
+            && let Some(nonce) = route.verifier.check.replay_nonce(&check)
+        {
+            let binding = Sha256::digest(raw);
+            let claimed = self
+                .gw
+                .store
+                .claim_nonce(&route.name, &nonce.value, binding.as_slice(), nonce.ttl)
+                .await
+                .map_err(|e| Answer::unavailable(&e, self.cfg.server.retry_after))?;
+            if !claimed {
+                verdict = Err(VerifyError::Replayed);
+            }
+        }
+        route
+            .metrics
+            .verdict(verdict.as_ref().err().map_or("ok", VerifyError::kind));
+        match verdict {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if route.verifier.enforce => {
+                let key = format!("{} {}", route.name, e.kind());
+                if crate::logs::VERIFY_REJECTED.hit(&key, || client.to_string()) {
+                    tracing::debug!(route = %route.name, %client, reason = %e, "rejected: verification failed");
+                }
+                Err(Answer::refuse(RequestOutcome::Unauthorized, e.to_string()))
+            }
+            Err(e) => {
+                // Shadow mode: record the verdict, let the request through.
+                let key = format!("{} {}", route.name, e.kind());
+                if crate::logs::VERIFY_SHADOW.hit(&key, || client.to_string()) {
+                    tracing::warn!(route = %route.name, %client, reason = %e, "verification failed (not enforced: let through)");
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// A POST handshake, answered only for a request that passed verification.
+    fn post_handshake(&self, raw: &[u8], verified: Option<&Verified>) -> Step<()> {
+        let route = self.route;
+        let (Some(v), Some(h)) = (verified, &route.verifier.handshake) else {
+            return Ok(());
+        };
+        match h.on_post(raw, v) {
+            Some(reply) => {
+                if crate::logs::HANDSHAKE.hit(&route.name, String::new) {
+                    tracing::info!(route = %route.name, "handshake answered");
+                }
+                Err(Answer::handshake(reply))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The event as it is stored and delivered.
+    fn event(&self, session: &Session, raw: Bytes) -> Step<NewEvent> {
+        let received = Received {
+            headers: &session.req_header().headers,
+            proto: listener_proto(session),
+            client: self.client,
+            rest: &self.rest,
+            raw,
+        };
+        event::build(self.route, received)
+    }
+
+    async fn enqueue(&self, event: NewEvent) -> Answer {
+        let id = event.event_id.clone();
+        match self.gw.store.accept(event).await {
+            Ok(Accepted::New) => Answer::accepted(self.route, &id, RequestOutcome::Accepted),
+            // Answered as the first one was: a sender cannot tell, and need not.
+            Ok(Accepted::Duplicate) => Answer::accepted(self.route, &id, RequestOutcome::Duplicate),
+            Err(e) => Answer::unavailable(&e, self.cfg.server.retry_after),
+        }
+    }
+}
+
+/// The scheme of the listener the request arrived on (TLS or not), for X-Forwarded-Proto.
+fn listener_proto(session: &Session) -> &'static str {
+    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+    if tls { "https" } else { "http" }
 }
 
 fn rate_headers(h: &rate::Headers) -> Vec<(HeaderName, HeaderValue)> {
-    h.pairs()
-        .into_iter()
-        .filter_map(|(name, value)| {
-            Some((
-                HeaderName::from_bytes(name.as_bytes()).ok()?,
-                HeaderValue::from_str(&value).ok()?,
-            ))
-        })
-        .collect()
-}
-
-/// Reads, verifies, normalises the body; then stores the event (async) or relays it (sync).
-async fn take(
-    session: &mut Session,
-    gw: &Gateway,
-    cfg: &Config,
-    route: &Route,
-    client: IpAddr,
-    rest: String,
-) -> Answer {
-    let max = route.max_body_bytes;
-    if body::declared_length(session).is_some_and(|n| n > max as u64) {
-        return too_large(max);
-    }
-    if expects_continue(&session.req_header().headers)
-        && let Err(e) = session.write_continue_response().await
-    {
-        return Answer::reject(
-            400,
-            Outcome::BadRequest,
-            format!("cannot answer 100-continue: {e}"),
-        )
-        .closing();
-    }
-    let raw = match body::read(session, max, cfg.server.body_timeout).await {
-        Ok(b) => b,
-        Err(body::BodyError::TooLarge(_)) => return too_large(max),
-        Err(e @ body::BodyError::Timeout(_)) => {
-            return Answer::reject(408, Outcome::BodyTimeout, e.to_string()).closing();
-        }
-        Err(e) => return Answer::reject(400, Outcome::BadRequest, e.to_string()).closing(),
-    };
-    let headers = &session.req_header().headers;
-    let check = verify::Request {
-        headers,
-        body: &raw,
-        now: SystemTime::now(),
-        rest: &rest,
-    };
-    let mut verdict = route.verifier.verify(&check);
-    // A signed single-use value (Mailgun's token) is good for one request, on every replica.
-    if verdict.is_ok()
-        && let Some(nonce) = route.verifier.check.replay_nonce(&check)
-    {
-        let binding = Sha256::digest(&raw);
-        match gw
-            .store
-            .claim_nonce(&route.name, &nonce.value, binding.as_slice(), nonce.ttl)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => verdict = Err(VerifyError::Replayed),
-            Err(e) => return Answer::unavailable(&e, cfg.server.retry_after),
-        }
-    }
-    route
-        .metrics
-        .verdict(verdict.as_ref().err().map_or("ok", VerifyError::kind));
-    let verified = match verdict {
-        Ok(v) => Some(v),
-        Err(e) if route.verifier.enforce => {
-            if crate::logs::VERIFY_REJECTED.hit(&format!("{} {}", route.name, e.kind()), || {
-                client.to_string()
-            }) {
-                tracing::debug!(route = %route.name, %client, reason = %e, "rejected: verification failed");
-            }
-            return Answer::reject(401, Outcome::Unauthorized, e.to_string());
-        }
-        Err(e) => {
-            // Shadow mode: record the verdict, let the request through.
-            if crate::logs::VERIFY_SHADOW.hit(&format!("{} {}", route.name, e.kind()), || {
-                client.to_string()
-            }) {
-                tracing::warn!(route = %route.name, %client, reason = %e, "verification failed (not enforced: let through)");
-            }
-            None
-        }
-    };
-    // Handshakes are answered only for requests that passed verification.
-    if let (Some(v), Some(h)) = (&verified, &route.verifier.handshake)
-        && let Some(reply) = h.on_post(&raw, v)
-    {
-        if crate::logs::HANDSHAKE.hit(&route.name, String::new) {
-            tracing::info!(route = %route.name, "handshake answered");
-        }
-        return handshake(reply);
-    }
-    let mut forwarded = forwardable(headers, &route.verifier.check.credential_headers());
-    forwarded.push((
-        identity::LISTENER_PROTO.to_string(),
-        listener_proto(session).as_bytes().to_vec(),
-    ));
-    // Query parameters join the event only where the check covers them (a token, a signed
-    // URL): unsigned data must not reach the upstream inside a verified event.
-    let trusted_query = route.verifier.check.covers_query();
-    let query = rest
-        .split_once('?')
-        .map(|(_, q)| q)
-        .filter(|_| trusted_query);
-    // Verified over the raw bytes above; from here on the event is what the upstream gets.
-    let body = if route.normalize {
-        let content_type = headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        match normalize::to_json(content_type, &raw, query) {
-            Ok(n) => {
-                normalized_headers(&mut forwarded, n.original_content_type);
-                Bytes::from(n.body)
-            }
-            Err(e) => {
-                let outcome = match e.status() {
-                    415 => Outcome::UnsupportedMediaType,
-                    _ => Outcome::BadRequest,
-                };
-                return Answer::reject(e.status(), outcome, e.to_string());
-            }
-        }
-    } else {
-        raw.clone()
-    };
-    // The body-hash ID hashes verified bytes only: the normalised form also depends on the
-    // (unsigned) Content-Type, which must not turn one signed body into several events.
-    let hashed = if trusted_query { &body } else { &raw };
-    let lookup = id::Lookup::new(headers, &body).hashing(hashed);
-    let extracted = id::extract(&route.event_id, &lookup);
-    if extracted.fell_back {
-        route.metrics.fallbacks.inc();
-        if crate::logs::ID_FALLBACK.hit(&route.name, String::new) {
-            tracing::warn!(route = %route.name, "event ID source absent; using the body hash");
-        }
-    }
-    let order_key = route.order_key.as_ref().and_then(|k| id::value(k, &lookup));
-    let event = NewEvent {
-        route: route.name.clone(),
-        event_id: extracted.id.clone(),
-        dedup_ttl: route.dedup_ttl,
-        received_at_ms: now_ms(),
-        client_ip: client,
-        target: rest,
-        headers: forwarded,
-        body,
-        order_key,
-    };
-    match route.mode {
-        Mode::Async => enqueue(gw.store.as_ref(), cfg, route, event).await,
-        Mode::Sync {
-            timeout,
-            timeout_status,
-        } => {
-            let (Some(upstream), Some(client)) = (cfg.upstream_of(route), gw.sync_client()) else {
-                return Answer::reject(502, Outcome::UpstreamFailed, "no upstream to call");
-            };
-            let sync = Sync {
-                client,
-                store: gw.store.as_ref(),
-                route,
-                upstream,
-                limits: &gw.upstream_limits,
-                timeout,
-                timeout_status,
-                retry_after: cfg.server.retry_after,
-            };
-            sync.relay(event).await
-        }
-    }
-}
-
-async fn enqueue(store: &dyn Store, cfg: &Config, route: &Route, event: NewEvent) -> Answer {
-    let id = event.event_id.clone();
-    match store.accept(event).await {
-        Ok(Accepted::New) => accepted(route, &id, Outcome::Accepted),
-        // Answered as the first one was: a sender cannot tell, and need not.
-        Ok(Accepted::Duplicate) => accepted(route, &id, Outcome::Duplicate),
-        Err(e) => Answer::unavailable(&e, cfg.server.retry_after),
-    }
-}
-
-/// A normalised event is JSON; the upstream learns what the sender sent.
-fn normalized_headers(h: &mut Vec<(String, Vec<u8>)>, original: Option<String>) {
-    h.retain(|(k, _)| k != "content-type");
-    h.push(("content-type".into(), b"application/json".to_vec()));
-    if let Some(ct) = original {
-        h.push(("x-hookgate-original-content-type".into(), ct.into_bytes()));
-    }
-}
-
-fn handshake(reply: verify::handshake::Reply) -> Answer {
-    let outcome = if reply.status < 300 {
-        Outcome::Handshake
-    } else if reply.status == 403 {
-        Outcome::Forbidden
-    } else {
-        Outcome::BadRequest
-    };
-    let mut a = Answer {
-        status: reply.status,
-        body: Bytes::from(reply.body),
-        headers: Vec::new(),
-        close: false,
-        outcome,
-    };
-    a.headers.push((
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(reply.content_type),
-    ));
-    a
-}
-
-fn too_large(max: usize) -> Answer {
-    Answer::reject(
-        413,
-        Outcome::PayloadTooLarge,
-        format!("body exceeds {max} bytes"),
-    )
-    .closing()
-}
-
-/// The route's `response` (by default `{"status": "accepted" | "duplicate", "event_id": ...}`).
-fn accepted(route: &Route, event_id: &str, outcome: Outcome) -> Answer {
-    let spec = &route.response;
-    let body = match &spec.body {
-        Some(t) => Bytes::from(ResponseSpec::render(t, event_id, &route.name)),
-        None => Bytes::from(json!({ "status": outcome.label(), "event_id": event_id }).to_string()),
-    };
-    let mut answer = Answer {
-        status: spec.status,
-        body,
-        headers: Vec::new(),
-        close: false,
-        outcome,
-    };
-    for (name, template) in &spec.headers {
-        if let Some(v) = ResponseSpec::header_value(template, event_id, &route.name) {
-            answer.headers.push((name.clone(), v));
-        }
-    }
-    answer
+    crate::wire::from_pairs(h.pairs()).collect()
 }
 
 fn expects_continue(h: &HeaderMap) -> bool {
     h.get(http::header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
-}
-
-/// Headers that travel with the event to the upstream: end-to-end headers only, minus what
-/// hookgate sets itself (including every claim about the client's identity: see `identity`)
-/// and the credential meant for hookgate.
-fn forwardable(h: &HeaderMap, credentials: &[&HeaderName]) -> Vec<(String, Vec<u8>)> {
-    const DROP: [&str; 5] = [
-        "proxy-authorization",
-        "proxy-authenticate",
-        "host",
-        "content-length",
-        "expect",
-    ];
-    let listed: Vec<String> = h
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .collect();
-    h.iter()
-        .filter(|(name, _)| {
-            let n = name.as_str();
-            !HOP_BY_HOP.contains(&n)
-                && !DROP.contains(&n)
-                && !n.starts_with("x-hookgate-")
-                && !identity::is_identity(n)
-                && !listed.iter().any(|l| l == n)
-                && !credentials.contains(name)
-        })
-        .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwardable_headers() {
-        let mut h = HeaderMap::new();
-        for (k, v) in [
-            ("content-type", "application/json"),
-            ("x-webhook-signature", "sha256=ab"),
-            ("connection", "keep-alive, x-private"),
-            ("x-private", "1"),
-            ("authorization", "Bearer t"),
-            ("x-hookgate-attempt", "9"),
-            ("host", "h"),
-            ("x-forwarded-for", "1.2.3.4"),
-            ("x-real-ip", "1.2.3.4"),
-            ("x-forwarded-proto", "https"),
-            ("true-client-ip", "1.2.3.4"),
-            ("x-hookgate-listener-proto", "https"),
-        ] {
-            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
-        }
-        let kept: Vec<String> = forwardable(&h, &[&http::header::AUTHORIZATION])
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        assert_eq!(kept, vec!["content-type", "x-webhook-signature"]);
-    }
 }

@@ -2,8 +2,8 @@
 //! `request_filter` — route, limits, body, verify, dedup + enqueue, answer.
 
 mod answer;
+mod event;
 mod intake;
-pub mod normalize;
 mod rules;
 mod sync;
 pub mod tls;
@@ -17,11 +17,11 @@ use pingora::prelude::{Error, ErrorType, HttpPeer};
 use pingora::proxy::{ProxyHttp, Session};
 
 use crate::config::Config;
-use crate::deliver::UpstreamLimits;
 use crate::limits::rate::RateLimits;
 use crate::metrics::METRICS;
 use crate::routing::state::RouteStates;
 use crate::store::Store;
+use crate::upstream::UpstreamLimits;
 
 pub use answer::Answer;
 
@@ -57,7 +57,7 @@ impl Gateway {
     fn sync_client(&self) -> Option<&reqwest::Client> {
         self.client
             .get_or_init(|| {
-                crate::deliver::http_client()
+                crate::upstream::http_client()
                     .inspect_err(|e| tracing::error!(error = %e, "cannot build the HTTP client for sync routes"))
                     .ok()
             })

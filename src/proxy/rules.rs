@@ -3,21 +3,21 @@
 
 use http::HeaderMap;
 
+use super::Answer;
 use crate::config::Route;
-
-/// Why a request breaks a rule: (status, reason).
-pub type Broken = (u16, String);
+use crate::metrics::RequestOutcome;
+use crate::normalize::media::MediaType;
 
 /// Every `require_headers` rule holds (403 otherwise; the expected value is not disclosed).
-pub fn required_headers(route: &Route, headers: &HeaderMap) -> Result<(), Broken> {
+pub fn required_headers(route: &Route, headers: &HeaderMap) -> Result<(), Answer> {
     for (name, rule) in &route.require_headers {
         let ok = headers
             .get_all(name)
             .iter()
             .any(|v| rule.matches(v.as_bytes()));
         if !ok {
-            return Err((
-                403,
+            return Err(Answer::refuse(
+                RequestOutcome::Forbidden,
                 format!("header {name} is missing or does not match this route's rule"),
             ));
         }
@@ -25,42 +25,25 @@ pub fn required_headers(route: &Route, headers: &HeaderMap) -> Result<(), Broken
     Ok(())
 }
 
-/// The request's media type: lowercase, without parameters.
-pub fn media_type(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
-    let t = v
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    (!t.is_empty()).then_some(t)
-}
-
 /// The content type is one the route accepts (415 otherwise). `type/*` matches a whole type.
-pub fn content_type(route: &Route, headers: &HeaderMap) -> Result<(), Broken> {
+pub fn content_type(route: &Route, headers: &HeaderMap) -> Result<(), Answer> {
     if route.content_types.is_empty() {
         return Ok(());
     }
-    let Some(t) = media_type(headers) else {
-        return Err((
-            415,
-            "a Content-Type header is required on this route".into(),
+    let Some(t) = MediaType::of(headers) else {
+        return Err(Answer::refuse(
+            RequestOutcome::UnsupportedMediaType,
+            "a Content-Type header is required on this route",
         ));
     };
-    let accepted = route.content_types.iter().any(|allowed| {
-        allowed == &t
-            || allowed
-                .strip_suffix("/*")
-                .is_some_and(|ty| t.split('/').next() == Some(ty))
-    });
-    if accepted {
+    if route.content_types.iter().any(|range| t.in_range(range)) {
         Ok(())
     } else {
-        Err((
-            415,
+        Err(Answer::refuse(
+            RequestOutcome::UnsupportedMediaType,
             format!(
-                "content type {t:?} is not accepted here (accepted: {})",
+                "content type {:?} is not accepted here (accepted: {})",
+                t.essence,
                 route.content_types.join(", ")
             ),
         ))
@@ -102,12 +85,13 @@ mod tests {
         let r = route();
         let ok = headers(&[("user-agent", "LindoAI-Webhooks/1.0"), ("x-env", "prod")]);
         assert!(required_headers(&r, &ok).is_ok());
-        let (status, why) = required_headers(
+        let refused = required_headers(
             &r,
             &headers(&[("user-agent", "LindoAI-Webhooks/1.1"), ("x-env", "prod")]),
         )
         .unwrap_err();
-        assert_eq!(status, 403);
+        assert_eq!(refused.status, 403);
+        let why = String::from_utf8_lossy(&refused.body);
         assert!(
             why.contains("user-agent") && !why.contains("LindoAI"),
             "{why}"
@@ -134,8 +118,8 @@ mod tests {
             assert!(content_type(&r, &h).is_ok(), "{ok}");
         }
         let h = headers(&[("content-type", "application/xml")]);
-        assert_eq!(content_type(&r, &h).unwrap_err().0, 415);
-        assert_eq!(content_type(&r, &HeaderMap::new()).unwrap_err().0, 415);
+        assert_eq!(content_type(&r, &h).unwrap_err().status, 415);
+        assert_eq!(content_type(&r, &HeaderMap::new()).unwrap_err().status, 415);
         let any = Route::for_test("any", "/any");
         assert!(content_type(&any, &HeaderMap::new()).is_ok());
     }

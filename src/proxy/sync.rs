@@ -13,10 +13,10 @@ use sha2::{Digest, Sha256};
 
 use super::Answer;
 use crate::config::{Route, Upstream};
-use crate::deliver::{self, UpstreamLimits};
 use crate::event::NewEvent;
-use crate::metrics::Outcome;
+use crate::metrics::RequestOutcome;
 use crate::store::{RequestDigest, Store, StoredEvent, SyncAnswer, SyncSlot};
+use crate::upstream::{self, UpstreamLimits};
 
 /// Largest upstream answer relayed (and kept for duplicates).
 const MAX_ANSWER: usize = 4 << 20;
@@ -26,7 +26,8 @@ const WAIT_STEP: Duration = Duration::from_millis(50);
 /// itself then.
 const CLAIM_MARGIN: Duration = Duration::from_secs(5);
 
-pub struct Sync<'a> {
+/// One sync request on its way to the upstream and back.
+pub struct SyncRelay<'a> {
     pub client: &'a reqwest::Client,
     pub store: &'a dyn Store,
     pub route: &'a Route,
@@ -62,7 +63,7 @@ pub fn request_digest(ev: &NewEvent) -> RequestDigest {
     RequestDigest(h.finalize().into())
 }
 
-impl Sync<'_> {
+impl SyncRelay<'_> {
     pub async fn relay(&self, ev: NewEvent) -> Answer {
         let deadline = Instant::now() + self.timeout;
         let route = &self.route.name;
@@ -78,14 +79,13 @@ impl Sync<'_> {
                 // As idempotency-key APIs do: a key reused for another request is a conflict.
                 Ok(SyncSlot::Mismatch) => {
                     tracing::debug!(route = %route, event_id = %ev.event_id, "sync event ID reused with a different request");
-                    return Answer::reject(
-                        409,
-                        Outcome::Conflict,
+                    return Answer::refuse(
+                        RequestOutcome::Conflict,
                         "this event ID was already used for a different request (body, path, query or content type)",
                     );
                 }
                 Ok(SyncSlot::Answered(a)) => {
-                    return Answer::relayed(a, Outcome::Duplicate).header(
+                    return Answer::relayed(a, RequestOutcome::Duplicate).header(
                         http::HeaderName::from_static("idempotent-replayed"),
                         http::HeaderValue::from_static("true"),
                     );
@@ -95,9 +95,9 @@ impl Sync<'_> {
                     tokio::time::sleep(WAIT_STEP).await
                 }
                 Ok(SyncSlot::InProgress) => {
-                    return Answer::reject(
+                    return Answer::refuse_with(
                         self.timeout_status,
-                        Outcome::UpstreamTimeout,
+                        RequestOutcome::UpstreamTimeout,
                         "a request with this event ID is still being answered",
                     );
                 }
@@ -120,18 +120,18 @@ impl Sync<'_> {
             }
         }
         match result {
-            Ok(a) => Answer::relayed(a, Outcome::Relayed),
-            Err(Failed::Timeout) => Answer::reject(
+            Ok(a) => Answer::relayed(a, RequestOutcome::Relayed),
+            Err(Failed::Timeout) => Answer::refuse_with(
                 self.timeout_status,
-                Outcome::UpstreamTimeout,
+                RequestOutcome::UpstreamTimeout,
                 format!(
                     "the upstream did not answer within {}",
                     crate::config::units::fmt_duration(self.timeout)
                 ),
             ),
-            Err(Failed::Busy) => Answer::reject(
+            Err(Failed::Busy) => Answer::refuse_with(
                 self.timeout_status,
-                Outcome::UpstreamTimeout,
+                RequestOutcome::UpstreamTimeout,
                 format!(
                     "the upstream's concurrency limit ({}) stayed full for {}",
                     self.upstream.concurrency,
@@ -142,7 +142,7 @@ impl Sync<'_> {
                 if crate::logs::SYNC_FAILED.hit(&format!("{route} {why}"), String::new) {
                     tracing::warn!(route = %route, error = %why, "sync upstream failed");
                 }
-                Answer::reject(502, Outcome::UpstreamFailed, why)
+                Answer::refuse(RequestOutcome::UpstreamFailed, why)
             }
         }
     }
@@ -170,7 +170,7 @@ impl Sync<'_> {
     }
 
     async fn call(&self, ev: &StoredEvent, timeout: Duration) -> Result<SyncAnswer, Failed> {
-        let mut resp = deliver::request(self.client, self.upstream, ev, 1, timeout)
+        let mut resp = upstream::request(self.client, self.upstream, ev, 1, timeout)
             .map_err(|f| Failed::Transport(f.error))?
             .send()
             .await
@@ -178,14 +178,12 @@ impl Sync<'_> {
                 if e.is_timeout() {
                     Failed::Timeout
                 } else {
-                    Failed::Transport(deliver::transport_failure(&e, timeout).error)
+                    Failed::Transport(upstream::transport_failure(&e, timeout).error)
                 }
             })?;
         let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), ByteBuf::from(v.as_bytes())))
+        let headers = crate::wire::to_pairs(resp.headers())
+            .map(|(k, v)| (k, ByteBuf::from(v)))
             .collect();
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| {

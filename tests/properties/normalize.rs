@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use hookgate::proxy::normalize::{NormalizeError, to_json};
+use hookgate::normalize::{NormalizeError, to_json};
 
 use crate::{config, noisy_bytes};
 
@@ -180,7 +180,7 @@ proptest! {
     fn deep_xml_and_json_are_refused_not_overflowed(depth in 100usize..5000) {
         let xml = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
         let r = to_json(Some("application/xml"), xml.as_bytes(), None);
-        prop_assert_eq!(r.is_ok(), depth <= hookgate::proxy::normalize::MAX_XML_DEPTH);
+        prop_assert_eq!(r.is_ok(), depth <= hookgate::normalize::MAX_XML_DEPTH);
         let json = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         let _ = to_json(Some("application/json"), json.as_bytes(), None);
     }

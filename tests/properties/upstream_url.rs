@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use reqwest::Url;
 
-use hookgate::deliver::url::join;
+use hookgate::upstream::url::join;
 
 use crate::config;
 

@@ -131,7 +131,7 @@ pub async fn read_h2_start<S: AsyncRead + Unpin>(
 
 /// A complete minimal answer for a connection hookgate closes itself.
 pub fn answer(status: &str, error: &str, detail: &str, retry_after: Option<u64>) -> Vec<u8> {
-    let body = serde_json::json!({ "error": error, "detail": detail }).to_string();
+    let body = crate::wire::error_body(error, detail);
     let retry = retry_after.map_or(String::new(), |s| format!("Retry-After: {s}\r\n"));
     format!(
         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{retry}Connection: close\r\n\r\n{body}",

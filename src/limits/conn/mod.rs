@@ -250,7 +250,8 @@ impl<A: HttpServerApp + Send + Sync + 'static> Gate<A> {
                 Head::Closed | Head::Shed => return,
                 Head::TooLarge => {
                     // Before any route is known: counted as unmatched.
-                    crate::metrics::UNMATCHED.count(crate::metrics::Outcome::HeadersTooLarge);
+                    crate::metrics::UNMATCHED
+                        .count(crate::metrics::RequestOutcome::HeadersTooLarge);
                     let bytes = head::answer(
                         "431 Request Header Fields Too Large",
                         "headers_too_large",

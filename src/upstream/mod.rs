@@ -1,0 +1,70 @@
+//! Talking to upstreams, for deliveries and sync calls alike: the HTTP client, the request
+//! (URL join, identity headers, re-signing), each upstream's concurrency limit, and what a
+//! failed call means.
+
+pub(crate) mod identity;
+mod limits;
+mod request;
+#[cfg(test)]
+mod tests;
+pub mod url;
+
+use std::time::Duration;
+
+pub(crate) use limits::UpstreamLimits;
+pub(crate) use request::request;
+
+/// The client for upstreams (deliveries and sync calls): redirects are answers, not followed.
+pub(crate) fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// Worth trying again (transport errors, timeouts, 408, 429, 5xx).
+    pub retryable: bool,
+    pub error: String,
+    pub status: Option<u16>,
+    pub retry_after: Option<Duration>,
+}
+
+pub(crate) fn transport_failure(e: &reqwest::Error, timeout: Duration) -> Failure {
+    // A request that cannot even be built (an invalid URL, say) fails the same way every
+    // time: trying again only delays the dead letter.
+    if e.is_builder() {
+        return Failure {
+            retryable: false,
+            error: format!("cannot build the request (not retried): {}", root_cause(e)),
+            status: None,
+            retry_after: None,
+        };
+    }
+    let error = if e.is_timeout() {
+        format!(
+            "timed out after {}",
+            crate::config::units::fmt_duration(timeout)
+        )
+    } else if e.is_connect() {
+        format!("connect failed: {}", root_cause(e))
+    } else {
+        format!("request failed: {}", root_cause(e))
+    };
+    Failure {
+        retryable: true,
+        error,
+        status: None,
+        retry_after: None,
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

@@ -1,0 +1,98 @@
+//! The request sent to an upstream, for a delivery attempt or a sync call: the event to the
+//! upstream's URL, with its headers, hookgate's, the upstream's own and an optional signature.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::{Failure, identity};
+use crate::config::{Resign, Upstream};
+use crate::event::id::header_form;
+use crate::store::StoredEvent;
+use crate::verify::hmac::Key;
+use crate::verify::sign::standard_webhooks_signature;
+
+pub fn request_headers(up: &Upstream, ev: &StoredEvent, attempt: u32) -> HeaderMap {
+    let mut h = HeaderMap::with_capacity(ev.headers.len() + up.headers.len() + 9);
+    let proto = ev
+        .headers
+        .iter()
+        .rfind(|(name, _)| name == identity::LISTENER_PROTO)
+        .and_then(|(_, value)| std::str::from_utf8(value).ok());
+    // Identity headers are filtered here too: events stored by earlier versions still carry
+    // a sender's own.
+    let sent = ev
+        .headers
+        .iter()
+        .filter(|(name, _)| name != identity::LISTENER_PROTO && !identity::is_identity(name))
+        .map(|(name, value)| (name, value));
+    for (name, value) in crate::wire::from_pairs(sent) {
+        h.append(name, value);
+    }
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    };
+    // Percent-encoded where needed: an ID with control or non-ASCII characters still arrives.
+    set("x-hookgate-event-id", &header_form(&ev.event_id));
+    set("x-hookgate-route", &ev.route);
+    set("x-hookgate-attempt", &attempt.to_string());
+    identity::set_known(&mut h, &ev.client_ip, proto);
+    for (name, value) in &up.headers {
+        h.insert(name.clone(), value.clone());
+    }
+    if let Some(Resign::StandardWebhooks { key }) = &up.resign {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        for (name, value) in standard_webhooks(key, &ev.event_id, now, &ev.body) {
+            h.insert(HeaderName::from_static(name), value);
+        }
+    }
+    h
+}
+
+/// Standard Webhooks headers for one attempt: `webhook-id` is the event ID (the same on every
+/// attempt, so the receiver can deduplicate), the timestamp is the attempt's.
+pub(super) fn standard_webhooks(
+    key: &Key,
+    event_id: &str,
+    now: u64,
+    body: &[u8],
+) -> [(&'static str, HeaderValue); 3] {
+    // The same form as X-Hookgate-Event-Id (the ID itself unless it needs encoding).
+    let id = header_form(event_id);
+    let ts = now.to_string();
+    let sig = standard_webhooks_signature(key, &id, &ts, body);
+    let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
+    [
+        ("webhook-id", value(&id)),
+        ("webhook-timestamp", value(&ts)),
+        ("webhook-signature", value(&sig)),
+    ]
+}
+
+/// The request of one attempt: the event to the upstream's URL (plus the request's sub-path
+/// and query), with its headers, hookgate's, the upstream's own and an optional signature.
+/// A target that cannot be joined to the upstream's URL is a permanent failure: no retry
+/// would make it deliverable.
+pub fn request(
+    client: &reqwest::Client,
+    upstream: &Upstream,
+    ev: &StoredEvent,
+    attempt: u32,
+    timeout: Duration,
+) -> Result<reqwest::RequestBuilder, Failure> {
+    let url = super::url::join(&upstream.url, &ev.target).map_err(|e| Failure {
+        retryable: false,
+        error: format!("cannot build the delivery URL: {e}"),
+        status: None,
+        retry_after: None,
+    })?;
+    Ok(client
+        .post(url)
+        .headers(request_headers(upstream, ev, attempt))
+        .body(ev.body.clone())
+        .timeout(timeout))
+}

@@ -1,0 +1,118 @@
+//! The upstream request: failures, signatures, identity headers, URL joins.
+
+use std::time::Duration;
+
+use super::request::{request_headers, standard_webhooks};
+use super::*;
+use crate::config::Upstream;
+use crate::store::StoredEvent;
+use crate::verify::hmac::Key;
+
+#[test]
+fn a_request_that_cannot_be_built_is_not_retried() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = http_client().unwrap();
+    // What joining a sub-path onto a root URL by text once produced.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // A scheme reqwest refuses fails only when sent, with the same kind of error.
+    for url in ["http://127.0.0.1:8080normal/path", "http://", "ftp://h/x"] {
+        let e = rt.block_on(client.post(url).send()).unwrap_err();
+        let f = transport_failure(&e, Duration::from_secs(1));
+        assert!(!f.retryable, "{url}: {f:?}");
+        assert!(f.error.starts_with("cannot build the request"), "{f:?}");
+    }
+    // A refused connection is still worth trying again.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let e = rt
+        .block_on(client.post(format!("http://127.0.0.1:{port}/")).send())
+        .unwrap_err();
+    assert!(transport_failure(&e, Duration::from_secs(1)).retryable);
+}
+
+#[test]
+fn standard_webhooks_signature() {
+    // The example of the Standard Webhooks specification.
+    use base64::Engine as _;
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        .unwrap();
+    let key = Key::new(crate::verify::hmac::Algorithm::Sha256, &secret).unwrap();
+    let body = br#"{"test": 2432232314}"#;
+    let [id, ts, sig] = standard_webhooks(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
+    assert_eq!(id.1, "msg_p5jXN8AQM9LWM0D4loKWxJek");
+    assert_eq!(ts.1, "1614265330");
+    assert_eq!(sig.1, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    let odd = standard_webhooks(&key, "a\nb", 1, b"").map(|(_, v)| v);
+    assert_eq!(odd[0], "a%0Ab");
+}
+
+#[test]
+fn identity_headers_are_hookgates() {
+    let up = Upstream {
+        name: "u".into(),
+        url: reqwest::Url::parse("http://127.0.0.1:1/").unwrap(),
+        timeout: Duration::from_secs(1),
+        max_attempts: 1,
+        max_age: None,
+        backoff: crate::config::Backoff {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(1),
+        },
+        concurrency: 1,
+        headers: Vec::new(),
+        resign: None,
+    };
+    // As an earlier version stored it: the sender's identity headers kept.
+    let ev = StoredEvent {
+        handle: 1,
+        route: "r".into(),
+        event_id: "e".into(),
+        received_at_ms: 0,
+        client_ip: "192.0.2.1".into(),
+        target: String::new(),
+        headers: vec![
+            ("x-real-ip".into(), b"6.6.6.6".to_vec()),
+            ("x-forwarded-host".into(), b"evil".to_vec()),
+            ("x-forwarded-proto".into(), b"https".to_vec()),
+            ("x-kept".into(), b"1".to_vec()),
+        ],
+        body: bytes::Bytes::new(),
+        attempts: 0,
+        order_key: None,
+    };
+    let h = request_headers(&up, &ev, 1);
+    assert_eq!(h["x-real-ip"], "192.0.2.1");
+    assert_eq!(h["x-forwarded-for"], "192.0.2.1");
+    assert!(h.get("x-forwarded-host").is_none());
+    assert!(h.get("x-forwarded-proto").is_none());
+    assert_eq!(h["x-kept"], "1");
+    let mut ev = ev;
+    ev.headers
+        .push((identity::LISTENER_PROTO.into(), b"https".to_vec()));
+    let h = request_headers(&up, &ev, 1);
+    assert_eq!(h["x-forwarded-proto"], "https");
+    assert!(h.get(identity::LISTENER_PROTO).is_none());
+
+    // A target stored by an earlier version that escapes the base path fails for good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    ev.target = "/..\\..\\admin".into();
+    let f = request(&client, &up, &ev, 1, Duration::from_secs(1)).unwrap_err();
+    assert!(
+        !f.retryable && f.error.starts_with("cannot build the delivery URL"),
+        "{f:?}"
+    );
+    // One stored without its leading '/' under a route on "/" goes below the base path.
+    ev.target = "@127.0.0.1:2/x?a=1".into();
+    let r = request(&client, &up, &ev, 1, Duration::from_secs(1))
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(r.url().as_str(), "http://127.0.0.1:1/@127.0.0.1:2/x?a=1");
+}
