@@ -86,7 +86,7 @@ pub fn run(args: &Args) -> Result<String, String> {
 fn send(url: &str, signed: &Signed) -> Result<String, String> {
     let rt = super::runtime()?;
     rt.block_on(async {
-        let client = crate::deliver::http_client().map_err(|e| {
+        let client = crate::upstream::http_client().map_err(|e| {
             format!("cannot make an HTTP client (are CA certificates installed?): {e}")
         })?;
         let mut req = client.post(url).body(signed.body.clone());
