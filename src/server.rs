@@ -28,9 +28,9 @@ use crate::metrics::METRICS;
 use crate::proxy::Gateway;
 use crate::proxy::tls::{CertWatcher, ReloadingCert};
 use crate::routing::state::RouteStates;
-use crate::store::Store;
 use crate::store::embedded::{Embedded, OpenError};
 use crate::store::redis::RedisStore;
+use crate::store::{Store, Upkeep};
 use crate::upstream::UpstreamLimits;
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
@@ -250,7 +250,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
 /// Periodic upkeep: forgetting expired dedup keys and answers, idle rate-limit buckets.
 struct Housekeeping {
     config: Arc<ArcSwap<Config>>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Upkeep>,
     limits: Arc<RateLimits>,
 }
 

@@ -21,7 +21,7 @@ use crate::event::now_ms;
 use crate::logs;
 use crate::metrics::AttemptResult;
 use crate::routing::state::RouteStates;
-use crate::store::{Outcome, Store, StoredEvent};
+use crate::store::{Outcome, Queue, Store, StoredEvent};
 use crate::upstream::{Failure, UpstreamLimits};
 
 /// Longest sleep between scans when nothing signals new work.
@@ -196,7 +196,7 @@ impl Delivery {
 /// Runs one attempt and records its outcome.
 async fn deliver(
     client: &reqwest::Client,
-    store: &dyn Store,
+    store: &dyn Queue,
     up: &Upstream,
     route: &Route,
     ev: StoredEvent,
@@ -263,7 +263,7 @@ fn error_key(route: &str, status: Option<u16>, error: &str) -> String {
 /// the lease (and the upstream permit): the event is never handed out, and delivered, again
 /// just because its outcome could not be written, and no new attempts start on this upstream
 /// until outcomes can be recorded again.
-async fn record(store: &dyn Store, ev: &StoredEvent, outcome: Outcome) {
+async fn record(store: &dyn Queue, ev: &StoredEvent, outcome: Outcome) {
     let mut failures = 0u32;
     loop {
         match store.complete(ev, outcome.clone()).await {

@@ -15,7 +15,7 @@ use super::Answer;
 use crate::config::{Route, Upstream};
 use crate::event::NewEvent;
 use crate::metrics::RequestOutcome;
-use crate::store::{RequestDigest, Store, StoredEvent, SyncAnswer, SyncSlot};
+use crate::store::{RequestDigest, StoredEvent, SyncAnswer, SyncAnswers, SyncSlot};
 use crate::upstream::{self, UpstreamLimits};
 
 /// Largest upstream answer relayed (and kept for duplicates).
@@ -29,7 +29,7 @@ const CLAIM_MARGIN: Duration = Duration::from_secs(5);
 /// One sync request on its way to the upstream and back.
 pub struct SyncRelay<'a> {
     pub client: &'a reqwest::Client,
-    pub store: &'a dyn Store,
+    pub store: &'a dyn SyncAnswers,
     pub route: &'a Route,
     pub upstream: &'a Upstream,
     pub limits: &'a UpstreamLimits,

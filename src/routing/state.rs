@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::{Route, RouteState};
-use crate::store::{StateOverride, Store, StoreError};
+use crate::store::{RouteOverrides, StateOverride, StoreError};
 
 /// This process's copy of the overrides; refreshed from the store every second or so.
 #[derive(Default)]
@@ -20,7 +20,7 @@ impl RouteStates {
         StateOverride::effective(self.overrides.load().get(&route.name), route.state)
     }
 
-    pub async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
+    pub async fn refresh(&self, store: &dyn RouteOverrides) -> Result<(), StoreError> {
         let all = store.route_states().await?;
         self.overrides.store(Arc::new(all));
         Ok(())
@@ -29,7 +29,7 @@ impl RouteStates {
     /// Pauses or resumes `route` over what its config says now.
     pub async fn set(
         &self,
-        store: &dyn Store,
+        store: &dyn RouteOverrides,
         route: &Route,
         state: RouteState,
     ) -> Result<(), StoreError> {

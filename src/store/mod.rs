@@ -5,19 +5,14 @@
 pub mod embedded;
 mod record;
 pub mod redis;
+mod roles;
 pub mod sync_record;
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
-
-use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Serialize;
-use tokio::sync::Notify;
 
 use crate::config::RouteState;
-use crate::event::NewEvent;
+pub use roles::{DeadLetters, Inspect, Intake, Queue, RouteOverrides, Store, SyncAnswers, Upkeep};
 pub use sync_record::RequestDigest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,92 +185,4 @@ pub struct RouteStats {
     pub pending: u64,
     pub oldest_received_ms: Option<u64>,
     pub dead: u64,
-}
-
-#[async_trait]
-pub trait Store: Send + Sync {
-    /// Deduplicates and enqueues in one atomic, durable step.
-    async fn accept(&self, event: NewEvent) -> Result<Accepted, StoreError>;
-
-    /// Up to `max` due events of `route` that nobody holds.
-    async fn lease(&self, route: &str, now_ms: u64, max: usize) -> Result<Leased, StoreError>;
-
-    /// Records the result of a delivery attempt and ends the lease. On an error the lease is
-    /// kept, so the caller can try again (or `release`) without the event being handed out
-    /// meanwhile. A store recovering from a write failure may hold the outcome (and the lease)
-    /// and write it before it serves again.
-    async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError>;
-
-    /// Ends a lease without an outcome; the event stays due.
-    fn release(&self, event: &StoredEvent);
-
-    /// Dead letters of `routes` (in name order), a page at a time.
-    async fn dead_letters(
-        &self,
-        routes: &[String],
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Page, StoreError>;
-
-    async fn replay(&self, route: &str, event_id: &str) -> Result<Replay, StoreError>;
-
-    /// Replays up to `limit` dead letters after `after`; returns how many and where to go on.
-    async fn replay_batch(
-        &self,
-        routes: &[String],
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<(u64, Option<String>), StoreError>;
-
-    async fn find(&self, routes: &[String], event_id: &str) -> Result<Vec<EventView>, StoreError>;
-
-    /// Periodic upkeep (forgetting expired dedup keys, ...); returns how many items it removed.
-    async fn housekeeping(&self, routes: &[String], now_ms: u64) -> Result<u64, StoreError>;
-
-    /// Queue and dead-letter figures of `routes` (and, where the store knows them, of routes
-    /// no longer configured that still hold events).
-    async fn stats(&self, routes: &[String]) -> Result<Vec<RouteStats>, StoreError>;
-
-    fn ready(&self) -> bool;
-
-    /// Routes paused or resumed through the admin API.
-    async fn route_states(&self) -> Result<HashMap<String, StateOverride>, StoreError>;
-
-    async fn set_route_state(&self, route: &str, state: StateOverride) -> Result<(), StoreError>;
-
-    /// Claims a sync request's event ID for `ttl`, or says who has it (`digest`: what the
-    /// request was, kept with the claim and the answer; see `sync_record`).
-    async fn sync_claim(
-        &self,
-        route: &str,
-        event_id: &str,
-        digest: &RequestDigest,
-        ttl: Duration,
-    ) -> Result<SyncSlot, StoreError>;
-
-    /// Records the answer of a claimed sync request (kept for `ttl`), or with `None` gives the
-    /// claim up so that a retry calls the upstream again.
-    async fn sync_finish(
-        &self,
-        route: &str,
-        event_id: &str,
-        digest: &RequestDigest,
-        answer: Option<SyncAnswer>,
-        ttl: Duration,
-    ) -> Result<(), StoreError>;
-
-    /// Notified whenever new work may be due (an accept, a replay).
-    fn work_signal(&self) -> Arc<Notify>;
-
-    /// Records a scheme's single-use value (Mailgun's `token`) of `route` for `ttl`, bound to
-    /// `binding` (a digest of the request it came with). True when the nonce is new or came with
-    /// the same binding before (the same request again: a retry, answered by deduplication);
-    /// false when it was used for another request. Shared by every replica of a Redis store.
-    async fn claim_nonce(
-        &self,
-        route: &str,
-        nonce: &str,
-        binding: &[u8],
-        ttl: Duration,
-    ) -> Result<bool, StoreError>;
 }

@@ -21,14 +21,19 @@
 //! events/s; fjall appends the group to its journal (one sequential write and fdatasync).
 //! Figures in the README.
 
+mod answers;
+mod dead;
 mod index;
+mod inspect;
 mod keys;
 mod nonce;
+mod overrides;
+mod queue;
 mod writer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -37,14 +42,12 @@ use async_trait::async_trait;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use self::dead::dead_keys;
 use self::index::{Effect, Index};
 use self::writer::{Op, Writer};
 use super::record::{FORMAT, Phase, READS, Record};
-use super::{
-    Accepted, EventView, Leased, Outcome, Page, Replay, RequestDigest, RouteStats, State,
-    StateOverride, Store, StoreError, StoredEvent, SyncAnswer, SyncSlot,
-};
-use crate::event::{NewEvent, now_ms};
+use super::{Accepted, EventView, Intake, State, StoreError};
+use crate::event::NewEvent;
 
 /// Queued writes beyond which new events are refused (503) rather than waiting.
 const QUEUE_CAPACITY: usize = 16 * 1024;
@@ -205,37 +208,6 @@ fn build_index(h: &Handles) -> Result<(Index, u64), fjall::Error> {
     Ok((index, last.map_or(1, |s| s + 1)))
 }
 
-/// Up to `limit` dead-letter keys of `routes`, in (route, seq) order, after the cursor.
-fn dead_keys(
-    h: &Handles,
-    routes: &[String],
-    after: Option<(&str, u64)>,
-    limit: usize,
-) -> Result<Vec<(String, u64)>, fjall::Error> {
-    let mut sorted: Vec<&String> = routes.iter().collect();
-    sorted.sort();
-    let mut out = Vec::new();
-    for r in sorted {
-        let iter = match after {
-            Some((ar, _)) if r.as_str() < ar => continue,
-            Some((ar, s)) if r == ar => h
-                .dead
-                .range(keys::dead(r, s.saturating_add(1))..keys::dead_prefix_end(r)),
-            _ => h.dead.prefix(keys::dead_prefix(r)),
-        };
-        for entry in iter.take(limit - out.len()) {
-            let k = entry.key()?;
-            if let Some((r, s)) = keys::parse_dead(&k) {
-                out.push((r.to_string(), s));
-            }
-        }
-        if out.len() >= limit {
-            break;
-        }
-    }
-    Ok(out)
-}
-
 impl Embedded {
     /// Opens (or creates) the store in `dir` and starts its writer thread.
     pub fn open(dir: &Path, max_pending: u64) -> Result<Embedded, OpenError> {
@@ -318,7 +290,7 @@ impl Embedded {
 }
 
 #[async_trait]
-impl Store for Embedded {
+impl Intake for Embedded {
     async fn accept(&self, event: NewEvent) -> Result<Accepted, StoreError> {
         if lock(&self.shared.index).pending_total >= self.max_pending {
             return Err(StoreError::Full(self.max_pending));
@@ -333,221 +305,6 @@ impl Store for Embedded {
                 mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
             })?;
         rx.await.map_err(|_| StoreError::Closed)?
-    }
-
-    async fn lease(&self, route: &str, now: u64, max: usize) -> Result<Leased, StoreError> {
-        // Nothing is handed out while the store recovers: an outcome could not be recorded.
-        // The writer says once that it is down; delivery just looks again a little later.
-        let Some(h) = self.shared.handles.load_full() else {
-            return Ok(Leased {
-                events: Vec::new(),
-                next_due_ms: Some(now + LEASE_WHILE_RECOVERING.as_millis() as u64),
-            });
-        };
-        // Kept in due order: hot events from memory, the others read back from disk.
-        let (slots, next_due_ms): (Vec<(u64, Option<StoredEvent>)>, _) = {
-            let mut index = lock(&self.shared.index);
-            let mut leases = lock(&self.shared.leases);
-            let (picked, next) = index.due(route, now, max, &leases);
-            let slots = picked
-                .into_iter()
-                .map(|(_, seq)| {
-                    leases.insert(seq);
-                    (seq, index.take_hot(seq))
-                })
-                .collect();
-            (slots, next)
-        };
-        let mut out = Leased {
-            events: Vec::with_capacity(slots.len()),
-            next_due_ms,
-        };
-        let mut slots = slots.into_iter();
-        while let Some((seq, hot)) = slots.next() {
-            if let Some(ev) = hot {
-                out.events.push(ev);
-                continue;
-            }
-            match Self::record(&h, seq) {
-                Ok(Some(r)) if r.phase == Phase::Pending => {
-                    out.events.push(StoredEvent::from_record(seq, r))
-                }
-                other => {
-                    // Not deliverable after all: hand the slot back.
-                    lock(&self.shared.leases).remove(&seq);
-                    if let Err(e) = other {
-                        // Hand back the slots not read yet, and those read, or they would
-                        // stay leased (never delivered) until a restart.
-                        let mut leases = lock(&self.shared.leases);
-                        for (seq, _) in slots.by_ref() {
-                            leases.remove(&seq);
-                        }
-                        for ev in &out.events {
-                            leases.remove(&ev.handle);
-                        }
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError> {
-        // While the store recovers, the writer holds the outcome (and the lease) and writes it
-        // before anything is leased again: Ok then, and the event is not delivered twice. On
-        // an error the lease stays: the caller retries the outcome it knows.
-        self.call(|tx| Op::Complete(event.handle, event.attempts, outcome, tx))
-            .await
-    }
-
-    fn release(&self, event: &StoredEvent) {
-        lock(&self.shared.leases).remove(&event.handle);
-        self.shared.work.notify_one();
-    }
-
-    async fn dead_letters(
-        &self,
-        routes: &[String],
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        let h = self.shared.handles()?;
-        let cursor = keys::parse_cursor(after);
-        let found = dead_keys(
-            &h,
-            routes,
-            cursor.as_ref().map(|(r, s)| (r.as_str(), *s)),
-            limit + 1,
-        )
-        .map_err(unavailable)?;
-        let more = found.len() > limit;
-        let now = now_ms();
-        let mut items = Vec::new();
-        let mut last = None;
-        for (route, seq) in found.into_iter().take(limit) {
-            if let Some(rec) = Self::record(&h, seq)? {
-                items.push(self.view(&rec, seq, now));
-            }
-            last = Some(keys::cursor(&route, seq));
-        }
-        Ok(Page {
-            items,
-            next: if more { last } else { None },
-        })
-    }
-
-    async fn replay(&self, route: &str, event_id: &str) -> Result<Replay, StoreError> {
-        self.call(|tx| Op::Replay(route.to_string(), event_id.to_string(), tx))
-            .await
-    }
-
-    async fn replay_batch(
-        &self,
-        routes: &[String],
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<(u64, Option<String>), StoreError> {
-        let cursor = keys::parse_cursor(after);
-        self.call(|tx| Op::ReplayBatch(routes.to_vec(), cursor, limit, tx))
-            .await
-    }
-
-    async fn find(&self, routes: &[String], event_id: &str) -> Result<Vec<EventView>, StoreError> {
-        let h = self.shared.handles()?;
-        let now = now_ms();
-        let mut out = Vec::new();
-        for route in routes {
-            let Some(v) = h
-                .dedup
-                .get(keys::dedup(route, event_id))
-                .map_err(unavailable)?
-            else {
-                continue;
-            };
-            let Some((seq, _)) = keys::parse_dedup_value(&v) else {
-                continue;
-            };
-            if let Some(rec) = Self::record(&h, seq)? {
-                out.push(self.view(&rec, seq, now));
-            }
-        }
-        Ok(out)
-    }
-
-    async fn housekeeping(&self, _routes: &[String], now: u64) -> Result<u64, StoreError> {
-        const BATCH: usize = 1000;
-        let mut total = 0;
-        loop {
-            let n = self.call(|tx| Op::Expire(now, BATCH, tx)).await?;
-            total += n;
-            if n < BATCH as u64 {
-                return Ok(total);
-            }
-        }
-    }
-
-    async fn stats(&self, _routes: &[String]) -> Result<Vec<RouteStats>, StoreError> {
-        // Every route the index knows, configured or not: the index is this process's own.
-        Ok(lock(&self.shared.index)
-            .routes
-            .iter()
-            .map(|(route, r)| RouteStats {
-                route: route.clone(),
-                pending: r.received.len() as u64,
-                oldest_received_ms: r.received.first_key_value().map(|(_, received)| *received),
-                dead: r.dead,
-            })
-            .collect())
-    }
-
-    fn ready(&self) -> bool {
-        self.shared.healthy.load(Ordering::Relaxed) && !self.ops.is_closed()
-    }
-
-    async fn route_states(&self) -> Result<HashMap<String, StateOverride>, StoreError> {
-        let h = self.shared.handles()?;
-        let mut out = HashMap::new();
-        for entry in h.meta.prefix(keys::ROUTE_STATE) {
-            let (k, v) = entry.into_inner().map_err(unavailable)?;
-            let route = String::from_utf8_lossy(&k[keys::ROUTE_STATE.len()..]).into_owned();
-            if let Some(o) = std::str::from_utf8(&v).ok().and_then(StateOverride::decode) {
-                out.insert(route, o);
-            }
-        }
-        Ok(out)
-    }
-
-    async fn set_route_state(&self, route: &str, state: StateOverride) -> Result<(), StoreError> {
-        self.call(|tx| Op::SetState(route.to_string(), state, tx))
-            .await
-    }
-
-    async fn sync_claim(
-        &self,
-        route: &str,
-        event_id: &str,
-        digest: &RequestDigest,
-        ttl: Duration,
-    ) -> Result<SyncSlot, StoreError> {
-        self.call(|tx| Op::SyncClaim(keys::dedup(route, event_id), *digest, ttl, tx))
-            .await
-    }
-
-    async fn sync_finish(
-        &self,
-        route: &str,
-        event_id: &str,
-        digest: &RequestDigest,
-        answer: Option<SyncAnswer>,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
-        self.call(|tx| Op::SyncFinish(keys::dedup(route, event_id), *digest, answer, ttl, tx))
-            .await
-    }
-
-    fn work_signal(&self) -> Arc<Notify> {
-        self.shared.work.clone()
     }
 
     async fn claim_nonce(

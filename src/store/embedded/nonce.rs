@@ -42,7 +42,7 @@ impl Embedded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
+    use crate::store::*;
 
     #[tokio::test]
     async fn a_nonce_is_bound_to_its_first_request_until_it_expires() {

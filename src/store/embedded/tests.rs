@@ -1,6 +1,8 @@
 //! The embedded store against its own contract, on a real database in a temp directory.
 
 use super::*;
+use crate::event::now_ms;
+use crate::store::*;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::time::Duration;

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
+
 use super::{RedisStore, unavailable};
-use crate::store::{RequestDigest, StoreError, SyncAnswer, SyncSlot, sync_record};
+use crate::store::{RequestDigest, StoreError, SyncAnswer, SyncAnswers, SyncSlot, sync_record};
 
 pub async fn claim(
     s: &RedisStore,
@@ -65,4 +67,28 @@ pub async fn finish(
     cmd.query_async::<()>(&mut s.con())
         .await
         .map_err(unavailable)
+}
+
+#[async_trait]
+impl SyncAnswers for RedisStore {
+    async fn sync_claim(
+        &self,
+        route: &str,
+        event_id: &str,
+        digest: &RequestDigest,
+        ttl: Duration,
+    ) -> Result<SyncSlot, StoreError> {
+        claim(self, route, event_id, digest, ttl).await
+    }
+
+    async fn sync_finish(
+        &self,
+        route: &str,
+        event_id: &str,
+        digest: &RequestDigest,
+        answer: Option<SyncAnswer>,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        finish(self, route, event_id, digest, answer, ttl).await
+    }
 }

@@ -1,0 +1,89 @@
+//! The dead-letter queue: listed straight from the `dead` keyspace, replayed by the writer.
+
+use async_trait::async_trait;
+
+use super::writer::Op;
+use super::{Embedded, Handles, keys, unavailable};
+use crate::event::now_ms;
+use crate::store::{DeadLetters, Page, Replay, StoreError};
+
+/// Up to `limit` dead-letter keys of `routes`, in (route, seq) order, after the cursor.
+pub(super) fn dead_keys(
+    h: &Handles,
+    routes: &[String],
+    after: Option<(&str, u64)>,
+    limit: usize,
+) -> Result<Vec<(String, u64)>, fjall::Error> {
+    let mut sorted: Vec<&String> = routes.iter().collect();
+    sorted.sort();
+    let mut out = Vec::new();
+    for r in sorted {
+        let iter = match after {
+            Some((ar, _)) if r.as_str() < ar => continue,
+            Some((ar, s)) if r == ar => h
+                .dead
+                .range(keys::dead(r, s.saturating_add(1))..keys::dead_prefix_end(r)),
+            _ => h.dead.prefix(keys::dead_prefix(r)),
+        };
+        for entry in iter.take(limit - out.len()) {
+            let k = entry.key()?;
+            if let Some((r, s)) = keys::parse_dead(&k) {
+                out.push((r.to_string(), s));
+            }
+        }
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl DeadLetters for Embedded {
+    async fn dead_letters(
+        &self,
+        routes: &[String],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let h = self.shared.handles()?;
+        let cursor = keys::parse_cursor(after);
+        let found = dead_keys(
+            &h,
+            routes,
+            cursor.as_ref().map(|(r, s)| (r.as_str(), *s)),
+            limit + 1,
+        )
+        .map_err(unavailable)?;
+        let more = found.len() > limit;
+        let now = now_ms();
+        let mut items = Vec::new();
+        let mut last = None;
+        for (route, seq) in found.into_iter().take(limit) {
+            if let Some(rec) = Self::record(&h, seq)? {
+                items.push(self.view(&rec, seq, now));
+            }
+            last = Some(keys::cursor(&route, seq));
+        }
+        Ok(Page {
+            items,
+            next: if more { last } else { None },
+        })
+    }
+
+    async fn replay(&self, route: &str, event_id: &str) -> Result<Replay, StoreError> {
+        self.call(|tx| Op::Replay(route.to_string(), event_id.to_string(), tx))
+            .await
+    }
+
+    async fn replay_batch(
+        &self,
+        routes: &[String],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(u64, Option<String>), StoreError> {
+        let cursor = keys::parse_cursor(after);
+        self.call(|tx| Op::ReplayBatch(routes.to_vec(), cursor, limit, tx))
+            .await
+    }
+}

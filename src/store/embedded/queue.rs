@@ -1,0 +1,89 @@
+//! The delivery queue: leases from the in-memory index, outcomes through the writer.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use super::writer::Op;
+use super::{Embedded, LEASE_WHILE_RECOVERING, lock};
+use crate::store::record::Phase;
+use crate::store::{Leased, Outcome, Queue, StoreError, StoredEvent};
+
+#[async_trait]
+impl Queue for Embedded {
+    async fn lease(&self, route: &str, now: u64, max: usize) -> Result<Leased, StoreError> {
+        // Nothing is handed out while the store recovers: an outcome could not be recorded.
+        // The writer says once that it is down; delivery just looks again a little later.
+        let Some(h) = self.shared.handles.load_full() else {
+            return Ok(Leased {
+                events: Vec::new(),
+                next_due_ms: Some(now + LEASE_WHILE_RECOVERING.as_millis() as u64),
+            });
+        };
+        // Kept in due order: hot events from memory, the others read back from disk.
+        let (slots, next_due_ms): (Vec<(u64, Option<StoredEvent>)>, _) = {
+            let mut index = lock(&self.shared.index);
+            let mut leases = lock(&self.shared.leases);
+            let (picked, next) = index.due(route, now, max, &leases);
+            let slots = picked
+                .into_iter()
+                .map(|(_, seq)| {
+                    leases.insert(seq);
+                    (seq, index.take_hot(seq))
+                })
+                .collect();
+            (slots, next)
+        };
+        let mut out = Leased {
+            events: Vec::with_capacity(slots.len()),
+            next_due_ms,
+        };
+        let mut slots = slots.into_iter();
+        while let Some((seq, hot)) = slots.next() {
+            if let Some(ev) = hot {
+                out.events.push(ev);
+                continue;
+            }
+            match Self::record(&h, seq) {
+                Ok(Some(r)) if r.phase == Phase::Pending => {
+                    out.events.push(StoredEvent::from_record(seq, r))
+                }
+                other => {
+                    // Not deliverable after all: hand the slot back.
+                    lock(&self.shared.leases).remove(&seq);
+                    if let Err(e) = other {
+                        // Hand back the slots not read yet, and those read, or they would
+                        // stay leased (never delivered) until a restart.
+                        let mut leases = lock(&self.shared.leases);
+                        for (seq, _) in slots.by_ref() {
+                            leases.remove(&seq);
+                        }
+                        for ev in &out.events {
+                            leases.remove(&ev.handle);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError> {
+        // While the store recovers, the writer holds the outcome (and the lease) and writes it
+        // before anything is leased again: Ok then, and the event is not delivered twice. On
+        // an error the lease stays: the caller retries the outcome it knows.
+        self.call(|tx| Op::Complete(event.handle, event.attempts, outcome, tx))
+            .await
+    }
+
+    fn release(&self, event: &StoredEvent) {
+        lock(&self.shared.leases).remove(&event.handle);
+        self.shared.work.notify_one();
+    }
+
+    fn work_signal(&self) -> Arc<Notify> {
+        self.shared.work.clone()
+    }
+}

@@ -1,0 +1,141 @@
+//! The dead-letter queue: listed and replayed shard by shard (live letters, then those moved
+//! aside; see `archive`).
+
+use async_trait::async_trait;
+
+use super::RedisStore;
+use super::archive::DeadRef;
+use super::scripts::REPLAY;
+use super::unavailable;
+use crate::event::now_ms;
+use crate::store::{DeadLetters, Page, Replay, StoreError};
+
+#[async_trait]
+impl DeadLetters for RedisStore {
+    async fn dead_letters(
+        &self,
+        routes: &[String],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let cursor = parse_cursor(after);
+        let now = now_ms();
+        let mut items = Vec::new();
+        let mut next = None;
+        'routes: for route in sorted(routes) {
+            for (i, sh) in self.shards_of(route) {
+                let mut from = 0;
+                if let Some((cr, cs, off)) = &cursor {
+                    if (route.as_str(), i) < (cr.as_str(), *cs) {
+                        continue;
+                    }
+                    if (route.as_str(), i) == (cr.as_str(), *cs) {
+                        from = *off;
+                    }
+                }
+                let want = limit - items.len();
+                for dead in self.dead_refs(&sh, from, want).await? {
+                    let (key, id) = match &dead {
+                        DeadRef::Live(id) => (sh.event(id), id.clone()),
+                        DeadRef::Archived(num) => (sh.archive(num), String::new()),
+                    };
+                    let f = self.fields(&key).await?;
+                    let id = f.text("id").unwrap_or(id);
+                    items.push(self.view(&sh, route, &id, &f, now));
+                }
+                if items.len() >= limit {
+                    // A listing of live data: replays between pages shift what follows.
+                    next = Some(format!("{route}:{i}:{}", from + want));
+                    break 'routes;
+                }
+            }
+        }
+        Ok(Page { items, next })
+    }
+
+    async fn replay(&self, route: &str, event_id: &str) -> Result<Replay, StoreError> {
+        for sh in self.candidates(route, event_id) {
+            let r: i64 = REPLAY
+                .key(sh.event(event_id))
+                .key(sh.dead())
+                .key(sh.stream())
+                .key(sh.pending())
+                .arg(event_id)
+                .arg(now_ms())
+                .arg(sh.line_prefix())
+                .invoke_async(&mut self.con())
+                .await
+                .map_err(unavailable)?;
+            // Else a dead letter of this ID moved aside when the ID was accepted again.
+            let r = match r {
+                1 => 1,
+                live => match self.replay_archived(&sh, event_id, "").await? {
+                    0 => live,
+                    r => r,
+                },
+            };
+            match r {
+                1 => {
+                    self.work.notify_one();
+                    return Ok(Replay::Replayed);
+                }
+                2 => return Ok(Replay::NotDead),
+                _ => {}
+            }
+        }
+        Ok(Replay::NotFound)
+    }
+
+    async fn replay_batch(
+        &self,
+        routes: &[String],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(u64, Option<String>), StoreError> {
+        let cursor = parse_cursor(after);
+        let mut n = 0;
+        for route in sorted(routes) {
+            for (i, sh) in self.shards_of(route) {
+                if cursor
+                    .as_ref()
+                    .is_some_and(|(cr, cs, _)| (route.as_str(), i) < (cr.as_str(), *cs))
+                {
+                    continue;
+                }
+                // Replayed letters leave the set, so each batch starts at its head.
+                for dead in self.dead_refs(&sh, 0, limit - n as usize).await? {
+                    let replayed = match &dead {
+                        DeadRef::Live(id) => self.replay(route, id).await? == Replay::Replayed,
+                        DeadRef::Archived(num) => {
+                            let f = self.fields(&sh.archive(num)).await?;
+                            let id = f.text("id").unwrap_or_default();
+                            self.replay_archived(&sh, &id, num).await? == 1
+                        }
+                    };
+                    if replayed {
+                        self.work.notify_one();
+                        n += 1;
+                    }
+                }
+                if n as usize >= limit {
+                    return Ok((n, Some(format!("{route}:{i}:0"))));
+                }
+            }
+        }
+        Ok((n, None))
+    }
+}
+
+/// `route:shard:offset`, where a listing continues.
+pub(super) fn parse_cursor(after: Option<&str>) -> Option<(String, u16, usize)> {
+    let mut it = after?.rsplitn(3, ':');
+    let offset = it.next()?.parse().ok()?;
+    let shard = it.next()?.parse().ok()?;
+    Some((it.next()?.to_string(), shard, offset))
+}
+
+pub(super) fn sorted(routes: &[String]) -> Vec<&String> {
+    let mut v: Vec<&String> = routes.iter().collect();
+    v.sort();
+    v
+}

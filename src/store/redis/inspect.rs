@@ -1,0 +1,177 @@
+//! What the admin API reads, and periodic upkeep (forgetting replicas gone for good).
+
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use redis::Value;
+
+use super::fields::Fields;
+use super::{FORGET_CONSUMER_AFTER, GROUP, RedisStore, Shard, lock, unavailable};
+use crate::event::now_ms;
+use crate::store::{EventView, Inspect, RouteStats, State, StoreError, Upkeep};
+
+impl RedisStore {
+    pub(super) fn view(
+        &self,
+        shard: &Shard,
+        route: &str,
+        event_id: &str,
+        f: &Fields,
+        now: u64,
+    ) -> EventView {
+        let in_flight = lock(&self.leases)
+            .values()
+            .any(|l| l.event_id == event_id && l.shard == *shard);
+        let due = f.num("due");
+        let state = match f.text("st").as_deref() {
+            Some("d") => State::Delivered,
+            Some("x") => State::Dead,
+            _ if in_flight => State::InFlight,
+            _ if due.is_some_and(|d| d > now) => State::Scheduled,
+            _ => State::Pending,
+        };
+        EventView {
+            route: route.to_string(),
+            event_id: event_id.to_string(),
+            state,
+            attempts: f.num("att").unwrap_or(0) as u32,
+            replays: f.num("rep").unwrap_or(0) as u32,
+            last_error: f.text("err"),
+            last_status: f.num("sts").map(|s| s as u16),
+            received_at_ms: f.num("rcv").unwrap_or(0),
+            next_attempt_at_ms: (state != State::Delivered && state != State::Dead)
+                .then(|| due.unwrap_or(0)),
+            finished_at_ms: f.num("fin"),
+            body_bytes: f.0.get("body").map_or(0, Vec::len),
+        }
+    }
+
+    pub(super) async fn event_fields(
+        &self,
+        sh: &Shard,
+        event_id: &str,
+    ) -> Result<Fields, StoreError> {
+        self.fields(&sh.event(event_id)).await
+    }
+}
+
+#[async_trait]
+impl Inspect for RedisStore {
+    async fn find(&self, routes: &[String], event_id: &str) -> Result<Vec<EventView>, StoreError> {
+        let now = now_ms();
+        let mut out = Vec::new();
+        for route in routes {
+            for sh in self.candidates(route, event_id) {
+                let f = self.event_fields(&sh, event_id).await?;
+                if !f.0.is_empty() {
+                    out.push(self.view(&sh, route, event_id, &f, now));
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn stats(&self, routes: &[String]) -> Result<Vec<RouteStats>, StoreError> {
+        let mut pipe = redis::pipe();
+        for route in routes {
+            for (_, sh) in self.shards_of(route) {
+                pipe.zcard(sh.pending())
+                    .cmd("ZRANGE")
+                    .arg(sh.pending())
+                    .arg(0)
+                    .arg(0)
+                    .arg("WITHSCORES")
+                    .zcard(sh.dead())
+                    .zcard(sh.archived());
+            }
+        }
+        let values: Vec<Value> = pipe
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        let mut it = values.into_iter();
+        let mut out = Vec::new();
+        for route in routes {
+            let mut st = RouteStats {
+                route: route.clone(),
+                ..RouteStats::default()
+            };
+            for _ in 0..self.shards {
+                let (Some(pending), Some(oldest), Some(dead), Some(archived)) =
+                    (it.next(), it.next(), it.next(), it.next())
+                else {
+                    break;
+                };
+                st.pending += redis::from_redis_value::<u64>(pending).unwrap_or(0);
+                st.dead += redis::from_redis_value::<u64>(dead).unwrap_or(0)
+                    + redis::from_redis_value::<u64>(archived).unwrap_or(0);
+                let oldest: Vec<(String, u64)> =
+                    redis::from_redis_value(oldest).unwrap_or_default();
+                if let Some((_, t)) = oldest.first() {
+                    st.oldest_received_ms = Some(st.oldest_received_ms.map_or(*t, |o| o.min(*t)));
+                }
+            }
+            out.push(st);
+        }
+        Ok(out)
+    }
+
+    fn ready(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+}
+
+#[async_trait]
+impl Upkeep for RedisStore {
+    async fn housekeeping(&self, routes: &[String], _now: u64) -> Result<u64, StoreError> {
+        // Dedup keys expire by themselves; what is left is forgetting replicas gone for good.
+        let mut removed = 0;
+        for route in routes {
+            for (_, sh) in self.shards_of(route) {
+                let consumers: Value = match redis::cmd("XINFO")
+                    .arg("CONSUMERS")
+                    .arg(sh.stream())
+                    .arg(GROUP)
+                    .query_async(&mut self.con())
+                    .await
+                {
+                    Ok(v) => v,
+                    Err(e)
+                        if e.to_string().contains("NOGROUP")
+                            || e.to_string().contains("no such key") =>
+                    {
+                        continue;
+                    }
+                    Err(e) => return Err(unavailable(e)),
+                };
+                let Value::Array(list) = consumers else {
+                    continue;
+                };
+                for c in list {
+                    let f = Fields::from_value(c);
+                    let (Some(name), Some(pending), Some(idle)) =
+                        (f.text("name"), f.num("pending"), f.num("idle"))
+                    else {
+                        continue;
+                    };
+                    if name != self.consumer
+                        && pending == 0
+                        && idle > FORGET_CONSUMER_AFTER.as_millis() as u64
+                    {
+                        let _: i64 = redis::cmd("XGROUP")
+                            .arg("DELCONSUMER")
+                            .arg(sh.stream())
+                            .arg(GROUP)
+                            .arg(&name)
+                            .query_async(&mut self.con())
+                            .await
+                            .map_err(unavailable)?;
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,239 @@
+//! The delivery queue: due retries promoted into each shard's stream, read with the consumer
+//! group (own leftovers first, then idle replicas' entries now and then, else new ones).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use redis::Value;
+use tokio::sync::Notify;
+
+use super::fields::{Fields, stored_event};
+use super::scripts::{COMPLETE, PROMOTE, TAKE};
+use super::{
+    GROUP, Lease, POLL, PROMOTE_BATCH, PROMOTE_EVERY, RedisStore, Shard, lock, unavailable,
+};
+use crate::event::now_ms;
+use crate::store::{Leased, Outcome, Queue, StoreError, StoredEvent};
+
+impl RedisStore {
+    /// Moves due retries into the stream now and then; returns the next known due time.
+    async fn promote(&self, sh: &Shard, now: u64) -> Result<Option<u64>, StoreError> {
+        {
+            let states = lock(&self.shard_state);
+            if let Some(st) = states.get(sh)
+                && now < st.next_promote_ms
+            {
+                return Ok(st.next_due_ms);
+            }
+        }
+        let (_, next): (i64, i64) = PROMOTE
+            .key(sh.retries())
+            .key(sh.stream())
+            .arg(now)
+            .arg(PROMOTE_BATCH)
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        let next = u64::try_from(next).ok();
+        let mut states = lock(&self.shard_state);
+        let st = states.entry(sh.clone()).or_default();
+        st.next_promote_ms = now + PROMOTE_EVERY.as_millis() as u64;
+        st.next_due_ms = next;
+        Ok(next)
+    }
+
+    /// The next read of a shard: this consumer's own leftovers first, then entries of idle
+    /// consumers now and then, else new entries.
+    fn next_mode(&self, sh: &Shard, now: u64) -> String {
+        let mut states = lock(&self.shard_state);
+        let st = states.entry(sh.clone()).or_default();
+        if !st.started {
+            st.started = true;
+            st.own_from = Some("0".into());
+        }
+        if let Some(from) = &st.own_from {
+            return from.clone();
+        }
+        if now >= st.next_claim_ms {
+            st.next_claim_ms = now + self.claim_after.as_millis() as u64 / 2;
+            return "claim".into();
+        }
+        ">".into()
+    }
+
+    async fn take(
+        &self,
+        route: &str,
+        sh: &Shard,
+        now: u64,
+        count: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mode = self.next_mode(sh, now);
+        let mut invocation = TAKE.key(sh.stream());
+        invocation
+            .arg(GROUP)
+            .arg(&self.consumer)
+            .arg(count)
+            .arg(&mode)
+            .arg(self.claim_after.as_millis() as u64)
+            .arg(sh.event_prefix());
+        let raw: Value = match invocation.invoke_async(&mut self.con()).await {
+            Ok(v) => v,
+            Err(e) if e.to_string().contains("NOGROUP") => {
+                self.ensure_group(sh).await?;
+                invocation
+                    .invoke_async(&mut self.con())
+                    .await
+                    .map_err(unavailable)?
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        let Value::Array(entries) = raw else {
+            return Ok(Vec::new());
+        };
+        let own = mode != ">" && mode != "claim";
+        if own {
+            // Reading leftovers: continue after the last one, and stop once they run out.
+            let mut states = lock(&self.shard_state);
+            let st = states.entry(sh.clone()).or_default();
+            st.own_from = None;
+            if entries.len() >= count {
+                st.own_from = entries.last().and_then(|e| match e {
+                    Value::Array(parts) => parts
+                        .first()
+                        .and_then(|v| redis::from_redis_value::<String>(v.clone()).ok()),
+                    _ => None,
+                });
+            }
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        let mut leases = lock(&self.leases);
+        for entry in entries {
+            let Value::Array(mut parts) = entry else {
+                continue;
+            };
+            if parts.len() != 3 {
+                continue;
+            }
+            let fields = Fields::from_value(parts.pop().unwrap_or(Value::Nil));
+            let event_id: String =
+                redis::from_redis_value(parts.pop().unwrap_or(Value::Nil)).unwrap_or_default();
+            let entry_id: String =
+                redis::from_redis_value(parts.pop().unwrap_or(Value::Nil)).unwrap_or_default();
+            // Taking over from an idle consumer may return what this replica already holds.
+            if leases
+                .values()
+                .any(|l| l.entry == entry_id && l.shard == *sh)
+            {
+                continue;
+            }
+            let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);
+            out.push(stored_event(handle, route, &event_id, fields));
+            leases.insert(
+                handle,
+                Lease {
+                    shard: sh.clone(),
+                    entry: entry_id,
+                    event_id,
+                },
+            );
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Queue for RedisStore {
+    async fn lease(&self, route: &str, now: u64, max: usize) -> Result<Leased, StoreError> {
+        let mut out = Leased {
+            events: Vec::new(),
+            next_due_ms: Some(now + POLL.as_millis() as u64),
+        };
+        for (_, sh) in self.shards_of(route) {
+            let room = max.saturating_sub(out.events.len());
+            if room == 0 {
+                out.next_due_ms = Some(now);
+                break;
+            }
+            let step = async {
+                let next = self.promote(&sh, now).await?;
+                Ok::<_, StoreError>((next, self.take(route, &sh, now, room).await?))
+            };
+            match step.await {
+                Ok((next, taken)) => {
+                    if let Some(next) = next {
+                        out.next_due_ms = out.next_due_ms.min(Some(next.max(now)));
+                    }
+                    out.events.extend(taken);
+                }
+                // What earlier shards handed out is leased already: deliver it, report later.
+                Err(e) if !out.events.is_empty() => {
+                    if crate::logs::STORE_SHARD_UNREADABLE.hit(route, String::new) {
+                        tracing::warn!(route, error = %e, "cannot read a shard of the queue");
+                    }
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError> {
+        // Kept until the outcome is written: the caller retries a failed write.
+        let Some(lease) = lock(&self.leases).get(&event.handle).map(|l| Lease {
+            shard: l.shard.clone(),
+            entry: l.entry.clone(),
+            event_id: l.event_id.clone(),
+        }) else {
+            return Ok(());
+        };
+        let sh = &lease.shard;
+        let now = now_ms();
+        let (kind, at, error, status) = match outcome {
+            Outcome::Delivered { status } => ("delivered", 0, String::new(), Some(status)),
+            Outcome::Retry {
+                at_ms,
+                error,
+                status,
+            } => ("retry", at_ms, error, status),
+            Outcome::Dead { error, status } => ("dead", 0, error, status),
+        };
+        let recorded: i64 = COMPLETE
+            .key(sh.stream())
+            .key(sh.event(&lease.event_id))
+            .key(sh.retries())
+            .key(sh.dead())
+            .key(sh.pending())
+            .key(sh.dedup(&lease.event_id))
+            .arg(GROUP)
+            .arg(&self.consumer)
+            .arg(&lease.entry)
+            .arg(&lease.event_id)
+            .arg(kind)
+            .arg(now)
+            .arg(at)
+            .arg(&error)
+            .arg(status.map(|s| s.to_string()).unwrap_or_default())
+            .arg(sh.line_prefix())
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        lock(&self.leases).remove(&event.handle);
+        if recorded == 0 && crate::logs::TAKEN_OVER.hit(&event.route, || event.event_id.clone()) {
+            tracing::info!(route = %event.route, event_id = %event.event_id, "outcome not recorded: another replica took the event over");
+        }
+        Ok(())
+    }
+
+    fn release(&self, event: &StoredEvent) {
+        // The entry stays pending under this consumer; any replica takes it over after
+        // `claim_after`.
+        lock(&self.leases).remove(&event.handle);
+    }
+
+    fn work_signal(&self) -> Arc<Notify> {
+        self.work.clone()
+    }
+}

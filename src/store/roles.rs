@@ -1,0 +1,139 @@
+//! What a store does, by role: each caller takes the narrowest of these it needs, and
+//! `Store` (all of them) is the shared handle. Both stores implement every role, and the
+//! contract suite (tests/store_contract.rs) holds them to the same answers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use super::{
+    Accepted, EventView, Leased, Outcome, Page, Replay, RequestDigest, RouteStats, StateOverride,
+    StoreError, StoredEvent, SyncAnswer, SyncSlot,
+};
+use crate::event::NewEvent;
+
+/// Taking events in: the request path's writes.
+#[async_trait]
+pub trait Intake: Send + Sync {
+    /// Deduplicates and enqueues in one atomic, durable step.
+    async fn accept(&self, event: NewEvent) -> Result<Accepted, StoreError>;
+
+    /// Records a scheme's single-use value (Mailgun's `token`) of `route` for `ttl`, bound to
+    /// `binding` (a digest of the request it came with). True when the nonce is new or came with
+    /// the same binding before (the same request again: a retry, answered by deduplication);
+    /// false when it was used for another request. Shared by every replica of a Redis store.
+    async fn claim_nonce(
+        &self,
+        route: &str,
+        nonce: &str,
+        binding: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The delivery queue: leases, outcomes, and the signal that work may be due.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Up to `max` due events of `route` that nobody holds.
+    async fn lease(&self, route: &str, now_ms: u64, max: usize) -> Result<Leased, StoreError>;
+
+    /// Records the result of a delivery attempt and ends the lease. On an error the lease is
+    /// kept, so the caller can try again (or `release`) without the event being handed out
+    /// meanwhile. A store recovering from a write failure may hold the outcome (and the lease)
+    /// and write it before it serves again.
+    async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError>;
+
+    /// Ends a lease without an outcome; the event stays due.
+    fn release(&self, event: &StoredEvent);
+
+    /// Notified whenever new work may be due (an accept, a replay).
+    fn work_signal(&self) -> Arc<Notify>;
+}
+
+/// The dead-letter queue: listing and replaying.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// Dead letters of `routes` (in name order), a page at a time.
+    async fn dead_letters(
+        &self,
+        routes: &[String],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
+
+    async fn replay(&self, route: &str, event_id: &str) -> Result<Replay, StoreError>;
+
+    /// Replays up to `limit` dead letters after `after`; returns how many and where to go on.
+    async fn replay_batch(
+        &self,
+        routes: &[String],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(u64, Option<String>), StoreError>;
+}
+
+/// Routes paused or resumed through the admin API.
+#[async_trait]
+pub trait RouteOverrides: Send + Sync {
+    async fn route_states(&self) -> Result<HashMap<String, StateOverride>, StoreError>;
+
+    async fn set_route_state(&self, route: &str, state: StateOverride) -> Result<(), StoreError>;
+}
+
+/// Sync routes' claims and answers, to answer a duplicate the way the first was answered.
+#[async_trait]
+pub trait SyncAnswers: Send + Sync {
+    /// Claims a sync request's event ID for `ttl`, or says who has it (`digest`: what the
+    /// request was, kept with the claim and the answer; see `sync_record`).
+    async fn sync_claim(
+        &self,
+        route: &str,
+        event_id: &str,
+        digest: &RequestDigest,
+        ttl: Duration,
+    ) -> Result<SyncSlot, StoreError>;
+
+    /// Records the answer of a claimed sync request (kept for `ttl`), or with `None` gives the
+    /// claim up so that a retry calls the upstream again.
+    async fn sync_finish(
+        &self,
+        route: &str,
+        event_id: &str,
+        digest: &RequestDigest,
+        answer: Option<SyncAnswer>,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+}
+
+/// What the admin API and health checks read.
+#[async_trait]
+pub trait Inspect: Send + Sync {
+    async fn find(&self, routes: &[String], event_id: &str) -> Result<Vec<EventView>, StoreError>;
+
+    /// Queue and dead-letter figures of `routes` (and, where the store knows them, of routes
+    /// no longer configured that still hold events).
+    async fn stats(&self, routes: &[String]) -> Result<Vec<RouteStats>, StoreError>;
+
+    fn ready(&self) -> bool;
+}
+
+/// Periodic upkeep.
+#[async_trait]
+pub trait Upkeep: Send + Sync {
+    /// Forgets expired dedup keys, answers, ...; returns how many items it removed.
+    async fn housekeeping(&self, routes: &[String], now_ms: u64) -> Result<u64, StoreError>;
+}
+
+/// Every role: the handle shared by the services (`Arc<dyn Store>`).
+pub trait Store:
+    Intake + Queue + DeadLetters + RouteOverrides + SyncAnswers + Inspect + Upkeep
+{
+}
+
+impl<T> Store for T where
+    T: Intake + Queue + DeadLetters + RouteOverrides + SyncAnswers + Inspect + Upkeep + ?Sized
+{
+}
