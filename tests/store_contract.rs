@@ -1,0 +1,592 @@
+//! One contract for every store: the same tests, through `dyn Store`, against the embedded
+//! store (a temp directory) and the Redis store (a real `redis-server` of its own per test).
+//!
+//! Where the stores differ by design, the tests allow it: Redis hands out new work on a later
+//! read of its stream (so leases are polled), and a released Redis lease comes back only after
+//! `claim_after` (any replica may take it over then).
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::redis_server::RedisServer;
+use hookgate::config::{RedisConfig, RouteState, Secret};
+use hookgate::event::{NewEvent, now_ms};
+use hookgate::store::embedded::Embedded;
+use hookgate::store::redis::RedisStore;
+use hookgate::store::{
+    Accepted, Outcome, Replay, RequestDigest, State, StateOverride, Store, StoreError, StoredEvent,
+    SyncAnswer, SyncSlot,
+};
+use serde_bytes::ByteBuf;
+
+const HOUR: Duration = Duration::from_secs(3600);
+/// Longest a store may take to hand out work that is due.
+const WAIT: Duration = Duration::from_secs(10);
+/// Redis: how long a lease may be held before another consumer (or a release) gets it back.
+const CLAIM_AFTER: Duration = Duration::from_millis(1000);
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Embedded,
+    Redis,
+}
+
+/// A store under test and what it lives on (dropped with it).
+struct Subject {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    _redis: Option<RedisServer>,
+}
+
+async fn open(kind: Kind, max_pending: u64) -> Subject {
+    let s = match kind {
+        Kind::Embedded => {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Embedded::open(dir.path(), max_pending).unwrap();
+            Subject {
+                store: Arc::new(store),
+                _dir: Some(dir),
+                _redis: None,
+            }
+        }
+        Kind::Redis => {
+            let redis = RedisServer::start();
+            let cfg = RedisConfig {
+                url: Secret::literal(redis.url()),
+                password: None,
+                consumer: "contract".into(),
+                shards: 2,
+                claim_after: CLAIM_AFTER,
+                timeout: Duration::from_secs(2),
+                prefix: "hg".into(),
+            };
+            let store = RedisStore::open(&cfg, max_pending).unwrap();
+            Subject {
+                store: Arc::new(store),
+                _dir: None,
+                _redis: Some(redis),
+            }
+        }
+    };
+    let deadline = Instant::now() + WAIT;
+    while !s.store.ready() {
+        assert!(Instant::now() < deadline, "store never became ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s
+}
+
+fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
+    NewEvent {
+        route: route.into(),
+        event_id: id.into(),
+        dedup_ttl: ttl,
+        received_at_ms: now_ms(),
+        client_ip: "192.0.2.1".parse().unwrap(),
+        target: "/x?y=1".into(),
+        headers: vec![
+            ("content-type".into(), b"application/json".to_vec()),
+            ("x-bin".into(), vec![0, 255]),
+        ],
+        body: Bytes::from_static(b"{\"a\":1}"),
+        order_key: None,
+    }
+}
+
+async fn accept(s: &dyn Store, route: &str, id: &str, ttl: Duration) -> Accepted {
+    s.accept(event(route, id, ttl)).await.unwrap()
+}
+
+/// Leases until `n` events of `route` came (a Redis store reads new work on a later call).
+async fn lease_n(s: &dyn Store, route: &str, n: usize) -> Vec<StoredEvent> {
+    let deadline = Instant::now() + WAIT;
+    let mut out = Vec::new();
+    while out.len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "leased {} of {n} events",
+            out.len()
+        );
+        let l = s.lease(route, now_ms(), n - out.len()).await.unwrap();
+        out.extend(l.events);
+        if out.len() < n {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    out
+}
+
+/// Asserts that nothing of `route` is handed out for `span`.
+async fn lease_none(s: &dyn Store, route: &str, span: Duration) {
+    let until = Instant::now() + span;
+    while Instant::now() < until {
+        let l = s.lease(route, now_ms(), 10).await.unwrap();
+        let ids: Vec<&str> = l.events.iter().map(|e| e.event_id.as_str()).collect();
+        assert!(ids.is_empty(), "handed out {ids:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn state_of(s: &dyn Store, route: &str, id: &str) -> Option<State> {
+    let found = s.find(&[route.to_string()], id).await.unwrap();
+    assert!(found.len() <= 1, "{found:?}");
+    found.first().map(|v| v.state)
+}
+
+fn routes(r: &[&str]) -> Vec<String> {
+    r.iter().map(|s| s.to_string()).collect()
+}
+
+fn dead(error: &str) -> Outcome {
+    Outcome::Dead {
+        error: error.into(),
+        status: Some(400),
+    }
+}
+
+const DELIVERED: Outcome = Outcome::Delivered { status: 200 };
+
+async fn accept_new_then_duplicate(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    assert_eq!(accept(s, "r", "e1", HOUR).await, Accepted::New);
+    assert_eq!(accept(s, "r", "e1", HOUR).await, Accepted::Duplicate);
+    assert_eq!(
+        accept(s, "r2", "e1", HOUR).await,
+        Accepted::New,
+        "per route"
+    );
+    let found = s.find(&routes(&["r", "r2"]), "e1").await.unwrap();
+    assert_eq!(found.len(), 2);
+    let v = &found[0];
+    assert_eq!((v.route.as_str(), v.event_id.as_str()), ("r", "e1"));
+    assert_eq!((v.state, v.attempts, v.replays), (State::Pending, 0, 0));
+    assert_eq!(v.body_bytes, 7);
+    // What is handed out is what was accepted.
+    let ev = &lease_n(s, "r", 1).await[0];
+    let sent = event("r", "e1", HOUR);
+    assert_eq!(
+        (&ev.event_id, &ev.target, &ev.headers, &ev.body, ev.attempts),
+        (&sent.event_id, &sent.target, &sent.headers, &sent.body, 0)
+    );
+    assert_eq!(ev.client_ip, "192.0.2.1");
+    assert!(s.find(&routes(&["r"]), "nope").await.unwrap().is_empty());
+}
+
+async fn dedup_window(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    let ttl = Duration::from_millis(300);
+    assert_eq!(accept(s, "r", "a", ttl).await, Accepted::New);
+    let ev = lease_n(s, "r", 1).await.remove(0);
+    s.complete(&ev, DELIVERED).await.unwrap();
+    assert_eq!(
+        accept(s, "r", "a", ttl).await,
+        Accepted::Duplicate,
+        "in window"
+    );
+    tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+    assert_eq!(accept(s, "r", "a", ttl).await, Accepted::New, "window over");
+    // Past its window, a copy still waiting to be delivered is the same event.
+    assert_eq!(accept(s, "r", "b", ttl).await, Accepted::New);
+    tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+    assert_eq!(
+        accept(s, "r", "b", ttl).await,
+        Accepted::Duplicate,
+        "b waits"
+    );
+    s.housekeeping(&routes(&["r"]), now_ms()).await.unwrap();
+    assert_eq!(
+        accept(s, "r", "b", ttl).await,
+        Accepted::Duplicate,
+        "b waits"
+    );
+}
+
+async fn lease_and_complete_delivered(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    accept(s, "r", "a", HOUR).await;
+    accept(s, "r", "b", HOUR).await;
+    let leased = lease_n(s, "r", 2).await;
+    let ids: HashSet<&str> = leased.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids, HashSet::from(["a", "b"]));
+    assert_eq!(state_of(s, "r", "a").await, Some(State::InFlight));
+    // Leased events are not handed out twice.
+    lease_none(s, "r", Duration::from_millis(300)).await;
+    for ev in &leased {
+        s.complete(ev, DELIVERED).await.unwrap();
+    }
+    let v = &s.find(&routes(&["r"]), "a").await.unwrap()[0];
+    assert_eq!(v.state, State::Delivered);
+    assert_eq!((v.attempts, v.last_status), (1, Some(200)));
+    assert!(v.finished_at_ms.is_some());
+    assert_eq!(v.next_attempt_at_ms, None);
+    lease_none(s, "r", Duration::from_millis(300)).await;
+    let st = stats_of(s, "r").await;
+    assert_eq!((st.pending, st.dead, st.oldest_received_ms), (0, 0, None));
+    // A second outcome for a finished lease changes nothing.
+    s.complete(&leased[0], dead("late")).await.unwrap();
+    assert_eq!(state_of(s, "r", "a").await, Some(State::Delivered));
+}
+
+async fn retry_is_due_later(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    accept(s, "r", "a", HOUR).await;
+    let ev = lease_n(s, "r", 1).await.remove(0);
+    let at = now_ms() + 1500;
+    let retry = Outcome::Retry {
+        at_ms: at,
+        error: "boom".into(),
+        status: Some(503),
+    };
+    s.complete(&ev, retry).await.unwrap();
+    let v = &s.find(&routes(&["r"]), "a").await.unwrap()[0];
+    assert_eq!(v.state, State::Scheduled);
+    assert_eq!(v.attempts, 1);
+    assert_eq!(
+        (v.last_error.as_deref(), v.last_status),
+        (Some("boom"), Some(503))
+    );
+    assert_eq!(v.next_attempt_at_ms, Some(at));
+    assert_eq!(
+        stats_of(s, "r").await.pending,
+        1,
+        "a retry is still pending"
+    );
+    lease_none(s, "r", Duration::from_millis(700)).await;
+    let again = lease_n(s, "r", 1).await.remove(0);
+    assert!(now_ms() >= at, "handed out before it was due");
+    assert_eq!((again.event_id.as_str(), again.attempts), ("a", 1));
+}
+
+async fn dead_letters_list_and_replay(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    for id in ["a", "b", "c"] {
+        accept(s, "r", id, HOUR).await;
+    }
+    for ev in lease_n(s, "r", 3).await {
+        s.complete(&ev, dead("rejected")).await.unwrap();
+    }
+    let r = routes(&["r"]);
+    let first = s.dead_letters(&r, None, 2).await.unwrap();
+    assert_eq!(first.items.len(), 2);
+    let next = first.next.expect("a second page");
+    let second = s.dead_letters(&r, Some(&next), 2).await.unwrap();
+    assert_eq!(second.items.len(), 1);
+    assert_eq!(second.next, None);
+    let all: Vec<_> = first.items.iter().chain(&second.items).collect();
+    let ids: HashSet<&str> = all.iter().map(|v| v.event_id.as_str()).collect();
+    assert_eq!(ids, HashSet::from(["a", "b", "c"]));
+    for v in &all {
+        assert_eq!((v.state, v.attempts), (State::Dead, 1));
+        assert_eq!(
+            (v.last_error.as_deref(), v.last_status),
+            (Some("rejected"), Some(400))
+        );
+    }
+    let st = stats_of(s, "r").await;
+    assert_eq!((st.pending, st.dead), (0, 3));
+    // A page that ends exactly at the last letter: the embedded store says so; the Redis
+    // store, which does not look ahead, may give a cursor to an empty last page.
+    let exact = s.dead_letters(&r, None, 3).await.unwrap();
+    assert_eq!(exact.items.len(), 3);
+    if let Some(next) = exact.next {
+        let rest = s.dead_letters(&r, Some(&next), 3).await.unwrap();
+        assert!(rest.items.is_empty() && rest.next.is_none(), "{rest:?}");
+    }
+
+    assert_eq!(s.replay("r", "a").await.unwrap(), Replay::Replayed);
+    assert_eq!(s.replay("r", "a").await.unwrap(), Replay::NotDead);
+    assert_eq!(s.replay("r", "zz").await.unwrap(), Replay::NotFound);
+    assert_eq!(s.replay("r2", "b").await.unwrap(), Replay::NotFound);
+    let ev = lease_n(s, "r", 1).await.remove(0);
+    assert_eq!(
+        (ev.event_id.as_str(), ev.attempts),
+        ("a", 0),
+        "attempts reset"
+    );
+    let v = &s.find(&r, "a").await.unwrap()[0];
+    assert_eq!((v.replays, v.state), (1, State::InFlight));
+    s.complete(&ev, DELIVERED).await.unwrap();
+
+    let (n, next) = s.replay_batch(&r, None, 10).await.unwrap();
+    assert_eq!((n, next), (2, None));
+    let ids: HashSet<String> = lease_n(s, "r", 2)
+        .await
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(ids, HashSet::from(["b".to_string(), "c".to_string()]));
+    let st = stats_of(s, "r").await;
+    assert_eq!((st.pending, st.dead), (2, 0));
+    assert!(s.dead_letters(&r, None, 10).await.unwrap().items.is_empty());
+}
+
+/// An ID accepted again after its window while its earlier copy is a dead letter: the new copy
+/// is delivered, and the old one is replayed only once the new one is finished.
+async fn one_live_copy_per_id(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    let ttl = Duration::from_millis(200);
+    accept(s, "r", "x", ttl).await;
+    let old = lease_n(s, "r", 1).await.remove(0);
+    s.complete(&old, dead("old")).await.unwrap();
+    tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+    assert_eq!(accept(s, "r", "x", ttl).await, Accepted::New);
+    assert_eq!(s.replay("r", "x").await.unwrap(), Replay::NotDead);
+    let r = routes(&["r"]);
+    let listed = s.dead_letters(&r, None, 10).await.unwrap().items;
+    assert_eq!(listed.len(), 1, "the old copy is still a dead letter");
+    assert_eq!(listed[0].last_error.as_deref(), Some("old"));
+    // The batch replay leaves it too, while the new copy waits.
+    assert_eq!(s.replay_batch(&r, None, 10).await.unwrap().0, 0);
+    let new = lease_n(s, "r", 1).await.remove(0);
+    assert_eq!(new.attempts, 0);
+    s.complete(&new, DELIVERED).await.unwrap();
+    assert_eq!(s.replay("r", "x").await.unwrap(), Replay::Replayed);
+    let back = lease_n(s, "r", 1).await.remove(0);
+    assert_eq!((back.event_id.as_str(), back.attempts), ("x", 0));
+    assert!(s.dead_letters(&r, None, 10).await.unwrap().items.is_empty());
+}
+
+async fn release_hands_the_event_back(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    accept(s, "r", "a", HOUR).await;
+    let ev = lease_n(s, "r", 1).await.remove(0);
+    s.release(&ev);
+    assert_eq!(state_of(s, "r", "a").await, Some(State::Pending));
+    let again = lease_n(s, "r", 1).await.remove(0);
+    assert_eq!((again.event_id.as_str(), again.attempts), ("a", 0));
+    s.complete(&again, DELIVERED).await.unwrap();
+    assert_eq!(state_of(s, "r", "a").await, Some(State::Delivered));
+}
+
+async fn route_state_overrides(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    assert!(s.route_states().await.unwrap().is_empty());
+    let paused = StateOverride {
+        state: RouteState::Paused,
+        configured: RouteState::Active,
+    };
+    let disabled = StateOverride {
+        state: RouteState::Disabled,
+        configured: RouteState::Active,
+    };
+    s.set_route_state("r1", paused).await.unwrap();
+    s.set_route_state("r2", disabled).await.unwrap();
+    let all = s.route_states().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!((all["r1"], all["r2"]), (paused, disabled));
+    let resumed = StateOverride {
+        state: RouteState::Active,
+        configured: RouteState::Paused,
+    };
+    s.set_route_state("r1", resumed).await.unwrap();
+    assert_eq!(s.route_states().await.unwrap()["r1"], resumed);
+}
+
+async fn sync_claim_answer_mismatch(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    let (d1, d2) = (RequestDigest([1; 32]), RequestDigest([2; 32]));
+    let ttl = Duration::from_secs(60);
+    let answer = SyncAnswer {
+        status: 201,
+        headers: vec![("set-cookie".into(), ByteBuf::from(b"s=1".to_vec()))],
+        body: ByteBuf::from(b"{\"ok\":true}".to_vec()),
+    };
+    assert_eq!(
+        s.sync_claim("r", "e", &d1, ttl).await.unwrap(),
+        SyncSlot::New
+    );
+    assert_eq!(
+        s.sync_claim("r", "e", &d1, ttl).await.unwrap(),
+        SyncSlot::InProgress
+    );
+    assert_eq!(
+        s.sync_claim("r", "e", &d2, ttl).await.unwrap(),
+        SyncSlot::Mismatch
+    );
+    assert_eq!(
+        s.sync_claim("r2", "e", &d2, ttl).await.unwrap(),
+        SyncSlot::New,
+        "per route"
+    );
+    s.sync_finish("r", "e", &d1, Some(answer.clone()), ttl)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.sync_claim("r", "e", &d1, ttl).await.unwrap(),
+        SyncSlot::Answered(answer)
+    );
+    assert_eq!(
+        s.sync_claim("r", "e", &d2, ttl).await.unwrap(),
+        SyncSlot::Mismatch
+    );
+    // Given up: the next request calls the upstream again.
+    assert_eq!(
+        s.sync_claim("r", "f", &d1, ttl).await.unwrap(),
+        SyncSlot::New
+    );
+    s.sync_finish("r", "f", &d1, None, ttl).await.unwrap();
+    assert_eq!(
+        s.sync_claim("r", "f", &d2, ttl).await.unwrap(),
+        SyncSlot::New
+    );
+    // A claim left behind (a crashed process) frees itself after its ttl.
+    let short = Duration::from_millis(100);
+    assert_eq!(
+        s.sync_claim("r", "g", &d1, short).await.unwrap(),
+        SyncSlot::New
+    );
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    s.housekeeping(&routes(&["r"]), now_ms()).await.unwrap();
+    assert_eq!(
+        s.sync_claim("r", "g", &d2, ttl).await.unwrap(),
+        SyncSlot::New
+    );
+    // Sync answers and queued events of the same ID do not meet.
+    assert_eq!(accept(s, "r", "e", HOUR).await, Accepted::New);
+}
+
+async fn nonce_claims(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    let ttl = Duration::from_secs(60);
+    assert!(s.claim_nonce("r", "t1", b"a", ttl).await.unwrap());
+    assert!(
+        s.claim_nonce("r", "t1", b"a", ttl).await.unwrap(),
+        "same request"
+    );
+    assert!(
+        !s.claim_nonce("r", "t1", b"b", ttl).await.unwrap(),
+        "other request"
+    );
+    assert!(
+        s.claim_nonce("r2", "t1", b"b", ttl).await.unwrap(),
+        "per route"
+    );
+    let short = Duration::from_millis(100);
+    assert!(s.claim_nonce("r", "t2", b"a", short).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    s.housekeeping(&routes(&["r"]), now_ms()).await.unwrap();
+    assert!(
+        s.claim_nonce("r", "t2", b"b", ttl).await.unwrap(),
+        "expired"
+    );
+}
+
+async fn stats_of(s: &dyn Store, route: &str) -> hookgate::store::RouteStats {
+    let all = s.stats(&routes(&[route])).await.unwrap();
+    all.into_iter()
+        .find(|st| st.route == route)
+        .unwrap_or_default()
+}
+
+async fn stats_count_pending_and_dead(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    let now = now_ms();
+    for (id, age) in [("a", 5000), ("b", 1000)] {
+        let ev = NewEvent {
+            received_at_ms: now - age,
+            ..event("r", id, HOUR)
+        };
+        s.accept(ev).await.unwrap();
+    }
+    accept(s, "r2", "c", HOUR).await;
+    let st = stats_of(s, "r").await;
+    assert_eq!(
+        (st.pending, st.dead, st.oldest_received_ms),
+        (2, 0, Some(now - 5000))
+    );
+    assert_eq!(stats_of(s, "r2").await.pending, 1);
+    for ev in lease_n(s, "r", 2).await {
+        let outcome = if ev.event_id == "a" {
+            dead("no")
+        } else {
+            DELIVERED
+        };
+        s.complete(&ev, outcome).await.unwrap();
+    }
+    let st = stats_of(s, "r").await;
+    assert_eq!((st.pending, st.dead, st.oldest_received_ms), (0, 1, None));
+    assert!(s.ready());
+}
+
+/// No more than `max_pending` undelivered events: beyond, `Full` (a 503, never a lost event).
+async fn bounded_queue(k: Kind) {
+    let sub = open(k, 4).await;
+    let s = sub.store.as_ref();
+    let mut accepted = Vec::new();
+    let mut refused = None;
+    for i in 0..10 {
+        let id = format!("e{i}");
+        match s.accept(event("r", &id, HOUR)).await {
+            Ok(a) => {
+                assert_eq!(a, Accepted::New);
+                accepted.push(id);
+            }
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    assert!(
+        matches!(refused, Some(StoreError::Full(4))),
+        "{refused:?} after {accepted:?}"
+    );
+    assert!(!accepted.is_empty() && accepted.len() <= 4, "{accepted:?}");
+    // Room again once delivered.
+    let n = accepted.len();
+    for ev in lease_n(s, "r", n).await {
+        s.complete(&ev, DELIVERED).await.unwrap();
+    }
+    assert_eq!(accept(s, "r", "later", HOUR).await, Accepted::New);
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Kind::Embedded).await
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Kind::Redis).await
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    accept_new_then_duplicate,
+    dedup_window,
+    lease_and_complete_delivered,
+    retry_is_due_later,
+    dead_letters_list_and_replay,
+    one_live_copy_per_id,
+    release_hands_the_event_back,
+    route_state_overrides,
+    sync_claim_answer_mismatch,
+    nonce_claims,
+    stats_count_pending_and_dead,
+    bounded_queue,
+);
