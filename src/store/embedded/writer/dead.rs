@@ -1,0 +1,117 @@
+//! Replaying dead letters, one by ID or a batch in (route, seq) order.
+
+use super::{DbResult, Txn};
+use crate::store::Replay;
+use crate::store::embedded::index::Effect;
+use crate::store::embedded::{dead_keys, keys};
+use crate::store::record::{Phase, Record};
+
+impl Txn<'_> {
+    fn revive(
+        &mut self,
+        seq: u64,
+        mut rec: Record,
+        now: u64,
+        effects: &mut Vec<Effect>,
+    ) -> DbResult<()> {
+        self.make_live(seq, &rec, now)?;
+        self.batch.remove(&self.h.dead, keys::dead(&rec.route, seq));
+        rec.phase = Phase::Pending;
+        rec.attempts = 0;
+        rec.replays += 1;
+        rec.due_ms = now;
+        rec.finished_at_ms = None;
+        self.queue_put(seq, &rec);
+        effects.push(Effect::Enqueued {
+            route: rec.route.clone(),
+            seq,
+            due_ms: now,
+            received_ms: rec.received_at_ms,
+            revived: true,
+            event: None,
+            order_key: rec.order_key.clone(),
+        });
+        self.record_put(seq, rec);
+        Ok(())
+    }
+
+    pub(super) fn replay_one(
+        &mut self,
+        route: &str,
+        event_id: &str,
+        now: u64,
+        effects: &mut Vec<Effect>,
+    ) -> DbResult<Replay> {
+        let indexed = self
+            .dedup_get(&keys::dedup(route, event_id))?
+            .map(|(seq, _)| seq);
+        let mut found = match indexed {
+            Some(seq) => self.record(seq)?.map(|r| (seq, r)),
+            None => None,
+        };
+        // A newer copy of this ID is still waiting: an older dead one comes back once it is
+        // finished (the Redis store holds one live copy per ID).
+        if found
+            .as_ref()
+            .is_some_and(|(_, r)| r.phase == Phase::Pending)
+        {
+            return Ok(Replay::NotDead);
+        }
+        // The index may point at a newer event with the same ID; look among the dead letters.
+        if found.as_ref().is_none_or(|(_, r)| r.phase != Phase::Dead) {
+            for entry in self.h.dead.prefix(keys::dead_prefix(route)) {
+                let Some(seq) = keys::parse_dead(&entry.key()?).map(|(_, s)| s) else {
+                    continue;
+                };
+                if let Some(r) = self
+                    .record(seq)?
+                    .filter(|r| r.event_id == event_id && r.phase == Phase::Dead)
+                {
+                    found = Some((seq, r));
+                    break;
+                }
+            }
+        }
+        Ok(match found {
+            None => Replay::NotFound,
+            Some((_, r)) if r.phase != Phase::Dead => Replay::NotDead,
+            Some((seq, r)) => {
+                self.revive(seq, r, now, effects)?;
+                Replay::Replayed
+            }
+        })
+    }
+
+    pub(super) fn replay_batch(
+        &mut self,
+        routes: &[String],
+        after: Option<(String, u64)>,
+        limit: usize,
+        now: u64,
+        effects: &mut Vec<Effect>,
+    ) -> DbResult<(u64, Option<String>)> {
+        let found = dead_keys(
+            self.h,
+            routes,
+            after.as_ref().map(|(r, s)| (r.as_str(), *s)),
+            limit + 1,
+        )?;
+        let more = found.len() > limit;
+        let mut n = 0;
+        let mut last = None;
+        for (r, seq) in found.into_iter().take(limit) {
+            match self.record(seq)? {
+                // Left for later while a newer copy of its ID waits, as in `replay_one`.
+                Some(rec) if rec.phase == Phase::Dead && self.newer_pending(seq, &rec)? => {}
+                Some(rec) if rec.phase == Phase::Dead => {
+                    self.revive(seq, rec, now, effects)?;
+                    n += 1;
+                }
+                // A stray index entry without its record: drop it.
+                _ => self.batch.remove(&self.h.dead, keys::dead(&r, seq)),
+            }
+            last = Some(keys::cursor(&r, seq));
+        }
+        Ok((n, if more { last } else { None }))
+    }
+}

@@ -1,0 +1,48 @@
+//! Forgetting dedup keys whose window is over (and the tombstones of delivered events).
+
+use super::{DbResult, Txn};
+use crate::store::embedded::keys;
+use crate::store::record::Phase;
+
+impl Txn<'_> {
+    pub(super) fn expire(
+        &mut self,
+        until: u64,
+        limit: usize,
+        from: &mut [u8; 16],
+    ) -> DbResult<u64> {
+        let mut n = 0;
+        let end = keys::expiry(until, u64::MAX);
+        let mut due = Vec::new();
+        for entry in self
+            .h
+            .expiry
+            .range(from.to_vec()..=end.to_vec())
+            .take(limit)
+        {
+            let key = entry.key()?;
+            if let Some(k) = keys::parse_expiry(&key) {
+                due.push(k);
+            }
+        }
+        for (expires, seq) in due {
+            n += 1;
+            self.batch
+                .remove(&self.h.expiry, keys::expiry(expires, seq).to_vec());
+            *from = keys::expiry(expires, seq.saturating_add(1));
+            let Some(rec) = self.record(seq)? else {
+                continue;
+            };
+            let key = keys::dedup(&rec.route, &rec.event_id);
+            let points_here = self.dedup_get(&key)?.is_some_and(|(owner, _)| owner == seq);
+            // Undelivered events keep their (expired) index entry until they are finished.
+            if rec.phase == Phase::Delivered {
+                if points_here {
+                    self.dedup_del(key);
+                }
+                self.record_del(seq);
+            }
+        }
+        Ok(n)
+    }
+}

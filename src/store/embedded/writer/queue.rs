@@ -1,0 +1,92 @@
+//! A delivery attempt's outcome: delivered (a tombstone while the dedup window lasts), retried
+//! later, or dead.
+
+use super::{DbResult, Txn};
+use crate::store::Outcome;
+use crate::store::embedded::index::Effect;
+use crate::store::embedded::keys;
+use crate::store::record::Phase;
+
+impl Txn<'_> {
+    pub(super) fn complete(
+        &mut self,
+        seq: u64,
+        attempts: u32,
+        outcome: Outcome,
+        now: u64,
+        effects: &mut Vec<Effect>,
+    ) -> DbResult<()> {
+        let Some(mut rec) = self.record(seq)? else {
+            return Ok(());
+        };
+        // Finished already, or this attempt's outcome is recorded (an outcome held over a
+        // write failure whose batch reached the journal after all).
+        if rec.phase != Phase::Pending || rec.attempts != attempts {
+            return Ok(());
+        }
+        let due = rec.due_ms;
+        self.batch
+            .remove(&self.h.queue, keys::queue(&rec.route, due, seq));
+        rec.attempts += 1;
+        match outcome {
+            Outcome::Delivered { status } => {
+                rec.phase = Phase::Delivered;
+                rec.last_status = Some(status);
+                rec.finished_at_ms = Some(now);
+                let route = rec.route.clone();
+                let key = keys::dedup(&rec.route, &rec.event_id);
+                match self.dedup_get(&key)? {
+                    // Keep a tombstone for GET /events until the dedup key expires.
+                    Some((owner, expires)) if owner == seq && expires > now => {
+                        self.record_put(seq, rec.into_tombstone())
+                    }
+                    live => {
+                        if live.is_some_and(|(owner, _)| owner == seq) {
+                            self.dedup_del(key);
+                        }
+                        self.record_del(seq);
+                    }
+                }
+                effects.push(Effect::Finished {
+                    route,
+                    seq,
+                    due_ms: due,
+                    dead: false,
+                });
+            }
+            Outcome::Retry {
+                at_ms,
+                error,
+                status,
+            } => {
+                rec.due_ms = at_ms;
+                rec.last_error = Some(error);
+                rec.last_status = status;
+                self.queue_put(seq, &rec);
+                effects.push(Effect::Rescheduled {
+                    route: rec.route.clone(),
+                    seq,
+                    from_ms: due,
+                    to_ms: at_ms,
+                });
+                self.record_put(seq, rec);
+            }
+            Outcome::Dead { error, status } => {
+                rec.phase = Phase::Dead;
+                rec.last_error = Some(error);
+                rec.last_status = status;
+                rec.finished_at_ms = Some(now);
+                self.batch
+                    .insert(&self.h.dead, keys::dead(&rec.route, seq), Vec::new());
+                effects.push(Effect::Finished {
+                    route: rec.route.clone(),
+                    seq,
+                    due_ms: due,
+                    dead: true,
+                });
+                self.record_put(seq, rec);
+            }
+        }
+        Ok(())
+    }
+}
