@@ -1,6 +1,9 @@
 //! Durable storage of accepted events: deduplication, the delivery queue, scheduled retries and
 //! the dead-letter queue. `accept` returns only once the event is durable: the 2xx promise
 //! rests on it.
+//!
+//! A store's work is split by role (`roles`: intake, queue, dead letters, route overrides, sync
+//! answers, inspection, upkeep); `Store` is all of them. Each store keeps one file per role.
 
 pub mod embedded;
 mod record;

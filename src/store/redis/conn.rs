@@ -8,7 +8,9 @@ use std::time::Duration;
 use redis::Value;
 use redis::aio::ConnectionManager;
 
-use super::{HEALTH_EVERY, scripts};
+use super::scripts;
+
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
 /// The connection with a deadline on every exchange: a slow or unreachable Redis makes an
 /// unavailable store (503) within `store.timeout`, whatever the client's reconnect loop does.

@@ -1,14 +1,18 @@
 //! What the admin API reads, and periodic upkeep (forgetting replicas gone for good).
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Value;
 
 use super::fields::Fields;
-use super::{FORGET_CONSUMER_AFTER, GROUP, RedisStore, Shard, lock, unavailable};
+use super::{GROUP, RedisStore, Shard, lock, unavailable};
 use crate::event::now_ms;
 use crate::store::{EventView, Inspect, RouteStats, State, StoreError, Upkeep};
+
+/// Consumers (replicas) gone this long with nothing pending are removed from the group.
+const FORGET_CONSUMER_AFTER: Duration = Duration::from_secs(3600);
 
 impl RedisStore {
     pub(super) fn view(

@@ -34,14 +34,6 @@ use crate::config::RedisConfig;
 use crate::event::NewEvent;
 
 const GROUP: &str = "hookgate";
-/// How often a replica looks for work other replicas accepted.
-const POLL: Duration = Duration::from_millis(100);
-/// How often due retries are moved back into a shard's stream.
-const PROMOTE_EVERY: Duration = Duration::from_millis(250);
-const PROMOTE_BATCH: usize = 500;
-const HEALTH_EVERY: Duration = Duration::from_secs(1);
-/// Consumers (replicas) gone this long with nothing pending are removed from the group.
-const FORGET_CONSUMER_AFTER: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

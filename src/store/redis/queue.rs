@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Value;
@@ -10,11 +11,15 @@ use tokio::sync::Notify;
 
 use super::fields::{Fields, stored_event};
 use super::scripts::{COMPLETE, PROMOTE, TAKE};
-use super::{
-    GROUP, Lease, POLL, PROMOTE_BATCH, PROMOTE_EVERY, RedisStore, Shard, lock, unavailable,
-};
+use super::{GROUP, Lease, RedisStore, Shard, lock, unavailable};
 use crate::event::now_ms;
 use crate::store::{Leased, Outcome, Queue, StoreError, StoredEvent};
+
+/// How often a replica looks for work other replicas accepted.
+const POLL: Duration = Duration::from_millis(100);
+/// How often due retries are moved back into a shard's stream.
+const PROMOTE_EVERY: Duration = Duration::from_millis(250);
+const PROMOTE_BATCH: usize = 500;
 
 impl RedisStore {
     /// Moves due retries into the stream now and then; returns the next known due time.
