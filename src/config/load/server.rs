@@ -16,20 +16,10 @@ impl Checker<'_> {
     pub(super) fn server(&mut self, s: &Spanned<ServerFile>) -> Option<ServerConfig> {
         let span = s.span();
         let s = s.get_ref();
-        let addr = |c: &mut Self, t: &Text, key: &str| {
-            c.check(
-                t.span(),
-                t.get_ref().trim().parse::<SocketAddr>().map_err(|_| {
-                    format!(
-                        "{key}: {:?} is not an address like \"0.0.0.0:8080\" or \"[::]:8080\"",
-                        t.get_ref()
-                    )
-                }),
-            )
-        };
-        let listen = addr(self, &s.listen, "server.listen");
+        const LIKE: &str = "\"0.0.0.0:8080\" or \"[::]:8080\"";
+        let listen = self.addr(&s.listen, "server.listen", LIKE);
         let admin_listen = match &s.admin_listen {
-            Some(t) => addr(self, t, "server.admin_listen"),
+            Some(t) => self.addr(t, "server.admin_listen", LIKE),
             None => Some(SocketAddr::from(([127, 0, 0, 1], 9180))),
         };
         if let (Some(l), Some(a)) = (listen, admin_listen)
@@ -108,25 +98,22 @@ impl Checker<'_> {
         Some(server)
     }
 
+    fn addr(&mut self, t: &Text, key: &str, like: &str) -> Option<SocketAddr> {
+        let r = t
+            .get_ref()
+            .trim()
+            .parse::<SocketAddr>()
+            .map_err(|_| format!("{key}: {:?} is not an address like {like}", t.get_ref()));
+        self.check(t.span(), r)
+    }
+
     fn tls(
         &mut self,
         t: &TlsFile,
         listen: Option<SocketAddr>,
         admin: Option<SocketAddr>,
     ) -> Option<TlsConfig> {
-        let addr = self.check(
-            t.listen.span(),
-            t.listen
-                .get_ref()
-                .trim()
-                .parse::<SocketAddr>()
-                .map_err(|_| {
-                    format!(
-                        "server.tls.listen: {:?} is not an address like \"0.0.0.0:8443\"",
-                        t.listen.get_ref()
-                    )
-                }),
-        )?;
+        let addr = self.addr(&t.listen, "server.tls.listen", "\"0.0.0.0:8443\"")?;
         if Some(addr) == listen || Some(addr) == admin {
             self.error(
                 t.listen.span(),

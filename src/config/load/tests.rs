@@ -409,3 +409,27 @@ fn the_seed_senders_options_are_checked() {
             .any(|m| m.contains("cert"))
     );
 }
+
+#[test]
+fn positions_count_characters_and_warnings_carry_the_line() {
+    // "é" is two bytes but one column.
+    let e = errors(&BASE.replace(
+        "listen = \"127.0.0.1:8080\"",
+        "listen = \"127.0.0.1:8080\"\n# café\ntrusted_proxies = [\"é\", \"x\"]",
+    ));
+    assert_eq!(
+        e,
+        [
+            "t.toml:5:20: server.trusted_proxies: \"é\" is not an IP network (e.g. \"10.0.0.0/8\", \"2001:db8::/32\")",
+            "t.toml:5:25: server.trusted_proxies: \"x\" is not an IP network (e.g. \"10.0.0.0/8\", \"2001:db8::/32\")",
+        ],
+    );
+    let c = parse(Path::new("t.toml"), BASE).unwrap();
+    assert!(
+        c.warnings.iter().any(
+            |w| w.starts_with("t.toml:11: routes.limai.verify.secrets[0] is written literally")
+        ),
+        "{:?}",
+        c.warnings
+    );
+}
