@@ -1,0 +1,275 @@
+//! Reading and validating a config file. Every mistake is reported with the file, line and
+//! column where it is written; all of them at once, not just the first.
+//!
+//! The file format is `config::file`; the typed model it becomes is `config`. `Checker` walks
+//! one section per module (`server` with `conn`, `store`, `upstream`, `route`, `verify`); the
+//! value checks they share and the span-to-position mapping live here.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::HeaderName;
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use super::effective::Material;
+use super::file::{FileConfig, Text};
+use super::header_limit;
+use super::secret::{self, Resolved};
+use super::units::{SizeText, parse_duration, parse_size};
+use super::{Config, Secret};
+use crate::routing::Router;
+
+mod conn;
+mod route;
+mod server;
+mod store;
+#[cfg(test)]
+mod tests;
+mod upstream;
+mod verify;
+
+/// One mistake in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: cannot read config: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigError>),
+}
+
+pub fn load(path: &Path) -> Result<Config, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and validates `text` as if read from `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
+    let mut c = Checker {
+        file: path,
+        text,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        material: Material::default(),
+    };
+    let file: FileConfig = match toml::from_str(text) {
+        Ok(f) => f,
+        Err(e) => {
+            c.error(e.span().unwrap_or(0..0), e.message().to_string());
+            return Err(LoadError::Invalid(c.errors));
+        }
+    };
+    let server = c.server(&file.server);
+    let upstreams = c.upstreams(&file.upstreams);
+    let slowest = upstreams
+        .values()
+        .map(|u| u.timeout)
+        .max()
+        .unwrap_or_default();
+    let store = c.store(file.store.as_ref(), slowest);
+    let defined: Vec<&str> = file
+        .upstreams
+        .keys()
+        .map(|k| k.get_ref().as_str())
+        .collect();
+    let limits = server
+        .as_ref()
+        .map_or((1 << 20, header_limit::DEFAULT), |s| {
+            (s.max_body_bytes, s.max_header_bytes)
+        });
+    let routes = c.routes(&file.routes, &defined, limits);
+    // Report in the order the file reads.
+    c.errors.sort_by_key(|e| (e.line, e.column));
+    match server {
+        Some(mut server) if c.errors.is_empty() => Ok(Config {
+            source: path.to_path_buf(),
+            hash: hex::encode(Sha256::digest(text.as_bytes())),
+            effective_hash: c.material.hash(text),
+            server: {
+                // The connection gate holds a header up to the largest bound a route takes
+                // (the exact 431 is the route's, at intake).
+                let largest = routes.iter().map(|r| r.max_header_bytes).max();
+                server.connections.max_head_bytes =
+                    header_limit::gate_bound(largest.unwrap_or(0).max(server.max_header_bytes));
+                server
+            },
+            secret_files: c.material.files(),
+            store,
+            upstreams,
+            routes: Router::new(routes),
+            warnings: c.warnings,
+        }),
+        _ => Err(LoadError::Invalid(c.errors)),
+    }
+}
+
+struct Checker<'a> {
+    file: &'a Path,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+    warnings: Vec<String>,
+    /// Every secret resolved, for the effective hash and the secret files to watch.
+    material: Material,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl Checker<'_> {
+    /// The 1-based line and column (in characters) where `span` starts: the one place a
+    /// position is computed, for errors and warnings alike.
+    fn position(&self, span: &Range<usize>) -> (usize, usize) {
+        let before = &self.text[..span.start.min(self.text.len())];
+        (
+            before.matches('\n').count() + 1,
+            before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+        )
+    }
+
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let (line, column) = self.position(&span);
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    /// A warning is reported with its file and line only.
+    fn warn(&mut self, span: &Range<usize>, message: impl fmt::Display) {
+        let (line, _) = self.position(span);
+        self.warnings
+            .push(format!("{}:{line}: {message}", self.file.display()));
+    }
+
+    /// Records the error of `r` at `span` and returns its value, if any.
+    fn check<T>(&mut self, span: Range<usize>, r: Result<T, String>) -> Option<T> {
+        r.map_err(|e| self.error(span, e)).ok()
+    }
+
+    fn duration(&mut self, v: Option<&Text>, key: &str, default: Duration) -> Duration {
+        let Some(v) = v else { return default };
+        match parse_duration(v.get_ref()) {
+            Ok(d) if d.is_zero() => {
+                self.error(v.span(), format!("{key} must be greater than zero"));
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.error(v.span(), format!("{key}: {e}"));
+                default
+            }
+        }
+    }
+
+    fn size(&mut self, v: Option<&Spanned<SizeText>>, key: &str, default: usize) -> usize {
+        const CEILING: u64 = 256 << 20;
+        let Some(v) = v else { return default };
+        match parse_size(&v.get_ref().0) {
+            Ok(0) => self.error(v.span(), format!("{key} must be greater than zero")),
+            Ok(n) if n > CEILING => self.error(
+                v.span(),
+                format!("{key} must be at most 256MiB (a body is held in memory)"),
+            ),
+            Ok(n) => return n as usize,
+            Err(e) => self.error(v.span(), format!("{key}: {e}")),
+        }
+        default
+    }
+
+    fn header_bytes(&mut self, v: Option<&Spanned<SizeText>>, key: &str, default: usize) -> usize {
+        v.and_then(|v| self.check(v.span(), header_limit::parse(key, &v.get_ref().0)))
+            .unwrap_or(default)
+    }
+
+    fn int(&mut self, v: Option<&Spanned<i64>>, key: &str, range: Range<i64>, default: i64) -> i64 {
+        let Some(v) = v else { return default };
+        if !range.contains(v.get_ref()) {
+            self.error(
+                v.span(),
+                format!(
+                    "{key} must be between {} and {}, got {}",
+                    range.start,
+                    range.end - 1,
+                    v.get_ref()
+                ),
+            );
+            return default;
+        }
+        *v.get_ref()
+    }
+
+    fn nets(&mut self, list: &[Text], key: &str) -> Vec<IpNet> {
+        list.iter()
+            .filter_map(|t| {
+                let s = t.get_ref().trim();
+                let parsed = s.parse::<IpNet>().or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from));
+                self.check(t.span(), parsed.map_err(|_| format!("{key}: {s:?} is not an IP network (e.g. \"10.0.0.0/8\", \"2001:db8::/32\")")))
+            })
+            .collect()
+    }
+
+    fn header_name(&mut self, t: &Text, key: &str) -> Option<HeaderName> {
+        let r = HeaderName::from_bytes(t.get_ref().trim().as_bytes())
+            .map_err(|_| format!("{key}: {:?} is not a valid header name", t.get_ref()));
+        self.check(t.span(), r)
+    }
+
+    fn secret(&mut self, t: &Text, what: &str) -> Option<Secret> {
+        let resolved = secret::resolve(t.get_ref());
+        if let Ok(Resolved::Secret(s) | Resolved::Literal(s)) = &resolved {
+            self.material.add(t.get_ref(), s);
+        }
+        match resolved {
+            Ok(Resolved::Secret(s)) => Some(s),
+            Ok(Resolved::Literal(s)) => {
+                self.warn(
+                    &t.span(),
+                    format_args!("{what} is written literally in the file; prefer \"env:NAME\" or \"file:PATH\""),
+                );
+                Some(s)
+            }
+            // Only the reference is echoed back, never a value.
+            Err(e) => {
+                self.error(t.span(), format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+}

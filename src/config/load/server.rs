@@ -1,0 +1,138 @@
+//! `[server]`: addresses, admin token, request limits, threads, TLS (the connection keys are
+//! in `conn`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::Checker;
+use crate::config::file::{ServerFile, Text, TlsFile};
+use crate::config::{ServerConfig, TlsConfig, exposure, header_limit};
+use crate::verify::{KeyedSecret, TokenKind, TokenVerifier};
+
+impl Checker<'_> {
+    pub(super) fn server(&mut self, s: &Spanned<ServerFile>) -> Option<ServerConfig> {
+        let span = s.span();
+        let s = s.get_ref();
+        const LIKE: &str = "\"0.0.0.0:8080\" or \"[::]:8080\"";
+        let listen = self.addr(&s.listen, "server.listen", LIKE);
+        let admin_listen = match &s.admin_listen {
+            Some(t) => self.addr(t, "server.admin_listen", LIKE),
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 9180))),
+        };
+        if let (Some(l), Some(a)) = (listen, admin_listen)
+            && l == a
+        {
+            self.error(
+                s.admin_listen.as_ref().map_or(span.clone(), |t| t.span()),
+                "server.admin_listen must differ from server.listen",
+            );
+        }
+        if let Some(a) = admin_listen
+            && let Some(e) = exposure::admin_without_token(a, s.admin_token.is_some())
+        {
+            self.error(
+                s.admin_listen.as_ref().map_or(span.clone(), |t| t.span()),
+                e,
+            );
+        }
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get()) as i64;
+        let server = ServerConfig {
+            listen: listen?,
+            admin_listen: admin_listen?,
+            admin_token: s.admin_token.as_ref().and_then(|t| {
+                let secret = self.secret(t, "server.admin_token")?;
+                self.check(
+                    t.span(),
+                    TokenVerifier::new(TokenKind::Bearer, None, None, &[KeyedSecret::new(secret)])
+                        .map_err(|e| format!("server.admin_token: {e}")),
+                )
+            }),
+            max_body_bytes: self.size(s.max_body_bytes.as_ref(), "server.max_body_bytes", 1 << 20),
+            max_header_bytes: self.header_bytes(
+                s.max_header_bytes.as_ref(),
+                "server.max_header_bytes",
+                header_limit::DEFAULT,
+            ),
+            max_header_count: self.int(
+                s.max_header_count.as_ref(),
+                "server.max_header_count",
+                header_limit::COUNT_RANGE,
+                header_limit::DEFAULT_COUNT,
+            ) as usize,
+            body_timeout: self.duration(
+                s.body_timeout.as_ref(),
+                "server.body_timeout",
+                Duration::from_secs(30),
+            ),
+            trusted_proxies: self.nets(&s.trusted_proxies, "server.trusted_proxies"),
+            threads: self.int(s.threads.as_ref(), "server.threads", 1..257, cpus) as usize,
+            delivery_threads: self.int(
+                s.delivery_threads.as_ref(),
+                "server.delivery_threads",
+                1..65,
+                (cpus / 2).max(1),
+            ) as usize,
+            shutdown_timeout: self.duration(
+                s.shutdown_timeout.as_ref(),
+                "server.shutdown_timeout",
+                Duration::from_secs(10),
+            ),
+            retry_after: self.duration(
+                s.retry_after.as_ref(),
+                "server.retry_after",
+                Duration::from_secs(5),
+            ),
+            stranded_dead_after: s
+                .stranded_dead_after
+                .as_ref()
+                .map(|t| self.duration(Some(t), "server.stranded_dead_after", Duration::MAX)),
+            tls: s
+                .tls
+                .as_ref()
+                .and_then(|t| self.tls(t.get_ref(), listen, admin_listen)),
+            connections: self.connections(s),
+        };
+        Some(server)
+    }
+
+    fn addr(&mut self, t: &Text, key: &str, like: &str) -> Option<SocketAddr> {
+        let r = t
+            .get_ref()
+            .trim()
+            .parse::<SocketAddr>()
+            .map_err(|_| format!("{key}: {:?} is not an address like {like}", t.get_ref()));
+        self.check(t.span(), r)
+    }
+
+    fn tls(
+        &mut self,
+        t: &TlsFile,
+        listen: Option<SocketAddr>,
+        admin: Option<SocketAddr>,
+    ) -> Option<TlsConfig> {
+        let addr = self.addr(&t.listen, "server.tls.listen", "\"0.0.0.0:8443\"")?;
+        if Some(addr) == listen || Some(addr) == admin {
+            self.error(
+                t.listen.span(),
+                "server.tls.listen must differ from server.listen and server.admin_listen",
+            );
+        }
+        let mut file = |text: &Text, what: &str| -> Option<PathBuf> {
+            let p = PathBuf::from(text.get_ref());
+            let r = crate::proxy::tls::load_pem(&p, what == "key")
+                .map(|_| p.clone())
+                .map_err(|e| format!("server.tls.{what}: {e}"));
+            self.check(text.span(), r)
+        };
+        let cert = file(&t.cert, "cert");
+        let key = file(&t.key, "key");
+        Some(TlsConfig {
+            listen: addr,
+            cert: cert?,
+            key: key?,
+        })
+    }
+}

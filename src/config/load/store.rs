@@ -1,0 +1,181 @@
+//! `[store]`: the embedded store or Redis.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::Checker;
+use crate::config::file::StoreFile;
+use crate::config::units::fmt_duration;
+use crate::config::{RedisConfig, Secret, StoreConfig, StoreKind};
+
+impl Checker<'_> {
+    pub(super) fn store(
+        &mut self,
+        s: Option<&Spanned<StoreFile>>,
+        slowest_upstream: Duration,
+    ) -> StoreConfig {
+        let default_path = PathBuf::from("./data");
+        let Some(sp) = s else {
+            return StoreConfig {
+                kind: StoreKind::Embedded { path: default_path },
+                max_pending: 1_000_000,
+            };
+        };
+        let (span, s) = (sp.span(), sp.get_ref());
+        let max_pending = self.int(
+            s.max_pending.as_ref(),
+            "store.max_pending",
+            1..i64::MAX,
+            1_000_000,
+        ) as u64;
+        let redis_only: [(&str, Option<Range<usize>>); 7] = [
+            ("url", s.url.as_ref().map(Spanned::span)),
+            ("password", s.password.as_ref().map(Spanned::span)),
+            ("consumer", s.consumer.as_ref().map(Spanned::span)),
+            ("shards", s.shards.as_ref().map(Spanned::span)),
+            ("claim_after", s.claim_after.as_ref().map(Spanned::span)),
+            ("timeout", s.timeout.as_ref().map(Spanned::span)),
+            ("prefix", s.prefix.as_ref().map(Spanned::span)),
+        ];
+        let kind = match s.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
+            None | Some(("embedded", _)) => {
+                for (key, at) in redis_only {
+                    if let Some(at) = at {
+                        self.error(at, format!("store.{key} applies to kind = \"redis\""));
+                    }
+                }
+                let path = s
+                    .path
+                    .as_ref()
+                    .map_or(default_path, |p| PathBuf::from(p.get_ref()));
+                StoreKind::Embedded { path }
+            }
+            Some(("redis", _)) => {
+                if let Some(p) = &s.path {
+                    self.error(p.span(), "store.path applies to kind = \"embedded\"");
+                }
+                match self.redis(span, s, slowest_upstream) {
+                    Some(r) => StoreKind::Redis(r),
+                    None => StoreKind::Embedded { path: default_path },
+                }
+            }
+            Some((other, span)) => {
+                self.error(
+                    span,
+                    format!(
+                        "store.kind {other:?} is not supported (expected \"embedded\" or \"redis\")"
+                    ),
+                );
+                StoreKind::Embedded { path: default_path }
+            }
+        };
+        StoreConfig { kind, max_pending }
+    }
+
+    fn redis(
+        &mut self,
+        span: Range<usize>,
+        s: &StoreFile,
+        slowest_upstream: Duration,
+    ) -> Option<RedisConfig> {
+        let Some(url_text) = &s.url else {
+            self.error(
+                span,
+                "store.url is required for kind = \"redis\" (e.g. \"redis://127.0.0.1:6379/0\")",
+            );
+            return None;
+        };
+        let url = if url_text.get_ref().starts_with("env:")
+            || url_text.get_ref().starts_with("file:")
+        {
+            self.secret(url_text, "store.url")
+        } else {
+            // A URL written in the file is fine unless it carries a password.
+            let literal = Secret::literal(url_text.get_ref().clone());
+            if url_text.get_ref().contains('@') {
+                self.warn(
+                    &url_text.span(),
+                    "store.url carries credentials written literally in the file; prefer \"env:NAME\" or store.password",
+                );
+            }
+            Some(literal)
+        };
+        if let Some(u) = &url
+            && let Err(e) = redis::IntoConnectionInfo::into_connection_info(u.expose_str().as_ref())
+        {
+            // The parser's message never repeats the URL (and so no password).
+            self.error(
+                url_text.span(),
+                format!(
+                    "store.url: not a Redis URL: {}",
+                    e.detail().unwrap_or("expected redis:// or rediss://")
+                ),
+            );
+        }
+        let password = s
+            .password
+            .as_ref()
+            .and_then(|p| self.secret(p, "store.password"));
+        let consumer = match &s.consumer {
+            Some(c) => match c.get_ref().strip_prefix("env:") {
+                Some(name) => {
+                    let r = std::env::var(name).map_err(|_| {
+                        format!("store.consumer: environment variable {name} is not set")
+                    });
+                    self.check(c.span(), r)
+                }
+                None => Some(c.get_ref().clone()),
+            },
+            None => Some(default_consumer()),
+        };
+        let claim_after = self.duration(
+            s.claim_after.as_ref(),
+            "store.claim_after",
+            Duration::from_secs(60),
+        );
+        if claim_after <= slowest_upstream {
+            self.error(
+                s.claim_after.as_ref().map_or(span.clone(), Spanned::span),
+                format!(
+                    "store.claim_after ({}) must exceed the longest upstream timeout ({}): a delivery still in flight would be taken over",
+                    fmt_duration(claim_after),
+                    fmt_duration(slowest_upstream)
+                ),
+            );
+        }
+        let prefix = s
+            .prefix
+            .as_ref()
+            .map_or_else(|| "hookgate".to_string(), |p| p.get_ref().clone());
+        if prefix.is_empty() || prefix.contains(['{', '}', ' ']) {
+            self.error(
+                s.prefix.as_ref().map_or(span.clone(), Spanned::span),
+                "store.prefix must be non-empty, without '{', '}' or spaces",
+            );
+        }
+        Some(RedisConfig {
+            url: url?,
+            password,
+            consumer: consumer?,
+            shards: self.int(s.shards.as_ref(), "store.shards", 1..1025, 1) as u16,
+            claim_after,
+            timeout: self.duration(s.timeout.as_ref(), "store.timeout", Duration::from_secs(2)),
+            prefix,
+        })
+    }
+}
+/// This replica's default consumer name: host name and process ID.
+fn default_consumer() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host = if host.is_empty() {
+        "hookgate".to_string()
+    } else {
+        host
+    };
+    format!("{host}-{}", std::process::id())
+}

@@ -1,0 +1,175 @@
+//! `[upstreams.NAME]`: where events go, retries, added headers, re-signing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use toml::Spanned;
+
+use super::{Checker, valid_name};
+use crate::config::file::{SignFile, Text, UpstreamFile};
+use crate::config::{Backoff, Resign, Upstream};
+use crate::verify::Algorithm;
+use crate::verify::hmac::{Key, KeyFormat};
+
+impl Checker<'_> {
+    pub(super) fn upstreams(
+        &mut self,
+        map: &BTreeMap<Spanned<String>, Spanned<UpstreamFile>>,
+    ) -> BTreeMap<String, Arc<Upstream>> {
+        let mut out = BTreeMap::new();
+        for (name, u) in map {
+            if !valid_name(name.get_ref()) {
+                self.error(
+                    name.span(),
+                    format!(
+                        "upstream name {:?} must be 1-64 characters of letters, digits, '_' or '-'",
+                        name.get_ref()
+                    ),
+                );
+            }
+            if let Some(up) = self.upstream(name.get_ref(), u.get_ref()) {
+                out.insert(name.get_ref().clone(), Arc::new(up));
+            }
+        }
+        out
+    }
+
+    fn upstream(&mut self, name: &str, u: &UpstreamFile) -> Option<Upstream> {
+        let key = |k: &str| format!("upstreams.{name}.{k}");
+        let url = match reqwest::Url::parse(u.url.get_ref().trim()) {
+            Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+                self.error(
+                    u.url.span(),
+                    format!("{}: scheme must be http or https", key("url")),
+                );
+                None
+            }
+            Ok(url) if url.host().is_none() => {
+                self.error(u.url.span(), format!("{}: URL has no host", key("url")));
+                None
+            }
+            Ok(url) if url.fragment().is_some() || url.query().is_some() => {
+                self.error(u.url.span(), format!("{}: URL must not have a query or fragment (the request's own query is appended)", key("url")));
+                None
+            }
+            Ok(url) => Some(url),
+            Err(e) => {
+                self.error(u.url.span(), format!("{}: {e}", key("url")));
+                None
+            }
+        };
+        let (initial, max) = match &u.backoff {
+            Some(b) => {
+                let bspan = b.span();
+                let b = b.get_ref();
+                let initial = self.duration(
+                    b.initial.as_ref(),
+                    &key("backoff.initial"),
+                    Duration::from_secs(1),
+                );
+                let max = self.duration(
+                    b.max.as_ref(),
+                    &key("backoff.max"),
+                    Duration::from_secs(600),
+                );
+                if initial > max {
+                    self.error(
+                        bspan,
+                        format!("{}: initial must not exceed max", key("backoff")),
+                    );
+                }
+                (initial, max)
+            }
+            None => (Duration::from_secs(1), Duration::from_secs(600)),
+        };
+        let timeout = self.duration(u.timeout.as_ref(), &key("timeout"), Duration::from_secs(10));
+        let max_attempts =
+            self.int(u.max_attempts.as_ref(), &key("max_attempts"), 1..1001, 8) as u32;
+        let max_age = u
+            .max_age
+            .as_ref()
+            .map(|t| self.duration(Some(t), &key("max_age"), Duration::from_secs(72 * 3600)));
+        let concurrency =
+            self.int(u.concurrency.as_ref(), &key("concurrency"), 1..10_001, 32) as usize;
+        let headers = self.upstream_headers(name, u.headers.as_ref());
+        let resign = u.sign.as_ref().and_then(|s| self.resign(name, s));
+        Some(Upstream {
+            name: name.to_string(),
+            url: url?,
+            timeout,
+            max_attempts,
+            max_age,
+            backoff: Backoff { initial, max },
+            concurrency,
+            headers,
+            resign,
+        })
+    }
+
+    /// Header values may embed secrets: `"Bearer {env:LIDO_TOKEN}"`.
+    fn upstream_headers(
+        &mut self,
+        name: &str,
+        map: Option<&BTreeMap<Spanned<String>, Text>>,
+    ) -> Vec<(HeaderName, HeaderValue)> {
+        let mut out = Vec::new();
+        for (k, v) in map.into_iter().flatten() {
+            let what = format!("upstreams.{name}.headers.{}", k.get_ref());
+            let Some(hn) = self.header_name(k, &format!("upstreams.{name}.headers")) else {
+                continue;
+            };
+            let Some(value) = self.expand_secrets(v, &what) else {
+                continue;
+            };
+            match HeaderValue::from_str(&value) {
+                Ok(mut hv) => {
+                    // Marked so no debug output of a request shows it.
+                    hv.set_sensitive(true);
+                    out.push((hn, hv));
+                }
+                Err(_) => self.error(v.span(), format!("{what}: not a valid header value")),
+            }
+        }
+        out
+    }
+
+    /// Replaces `{env:NAME}` and `{file:PATH}` in `text` with the secrets they name.
+    fn expand_secrets(&mut self, text: &Text, what: &str) -> Option<String> {
+        let mut out = String::new();
+        let mut rest = text.get_ref().as_str();
+        while let Some(start) = rest.find('{') {
+            let Some(len) = rest[start..].find('}') else {
+                break;
+            };
+            let reference = &rest[start + 1..start + len];
+            if !(reference.starts_with("env:") || reference.starts_with("file:")) {
+                out.push_str(&rest[..start + len + 1]);
+                rest = &rest[start + len + 1..];
+                continue;
+            }
+            out.push_str(&rest[..start]);
+            let secret = self.secret(&Spanned::new(text.span(), reference.to_string()), what)?;
+            out.push_str(&secret.expose_str());
+            rest = &rest[start + len + 1..];
+        }
+        out.push_str(rest);
+        Some(out)
+    }
+
+    fn resign(&mut self, name: &str, s: &Spanned<SignFile>) -> Option<Resign> {
+        let f = s.get_ref();
+        if f.scheme.get_ref() != "standard-webhooks" {
+            self.error(f.scheme.span(), format!("upstreams.{name}.sign.scheme: {:?} is not supported (expected \"standard-webhooks\")", f.scheme.get_ref()));
+            return None;
+        }
+        let secret = self.secret(&f.secret, &format!("upstreams.{name}.sign.secret"))?;
+        let key = KeyFormat::WhsecBase64
+            .key(secret.expose())
+            .and_then(|k| Key::new(Algorithm::Sha256, &k).ok_or("unusable key"))
+            .map_err(|e| format!("upstreams.{name}.sign.secret: {e}"));
+        self.check(f.secret.span(), key)
+            .map(|key| Resign::StandardWebhooks { key })
+    }
+}
