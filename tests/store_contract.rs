@@ -555,6 +555,51 @@ async fn bounded_queue(k: Kind) {
     assert_eq!(accept(s, "r", "later", HOUR).await, Accepted::New);
 }
 
+/// Events with the same order key go out one after another, in arrival order.
+async fn order_key_lines(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    for id in ["a", "b", "c"] {
+        let ev = NewEvent {
+            order_key: Some("k".into()),
+            ..event("r", id, HOUR)
+        };
+        assert_eq!(s.accept(ev).await.unwrap(), Accepted::New);
+    }
+    accept(s, "r", "free", HOUR).await;
+    let first = lease_n(s, "r", 2).await;
+    let ids: HashSet<&str> = first.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids, HashSet::from(["a", "free"]));
+    assert_eq!(
+        first
+            .iter()
+            .find(|e| e.event_id == "a")
+            .unwrap()
+            .order_key
+            .as_deref(),
+        Some("k")
+    );
+    lease_none(s, "r", Duration::from_millis(300)).await;
+    for ev in &first {
+        s.complete(ev, DELIVERED).await.unwrap();
+    }
+    let b = lease_n(s, "r", 1).await.remove(0);
+    assert_eq!(b.event_id, "b");
+    // A retry keeps its place: the next in line waits for it.
+    let retry = Outcome::Retry {
+        at_ms: now_ms() + 500,
+        error: "later".into(),
+        status: None,
+    };
+    s.complete(&b, retry).await.unwrap();
+    lease_none(s, "r", Duration::from_millis(300)).await;
+    let b = lease_n(s, "r", 1).await.remove(0);
+    assert_eq!((b.event_id.as_str(), b.attempts), ("b", 1));
+    s.complete(&b, dead("gone")).await.unwrap();
+    let c = lease_n(s, "r", 1).await.remove(0);
+    assert_eq!(c.event_id, "c");
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -589,4 +634,5 @@ contract!(
     nonce_claims,
     stats_count_pending_and_dead,
     bounded_queue,
+    order_key_lines,
 );
