@@ -6,16 +6,19 @@
 //! both sides put on the wire, and `admin` and `metrics` on the side.
 
 pub(crate) mod admin;
+pub(crate) mod app;
 pub mod cli;
 pub mod config;
 pub(crate) mod deliver;
 pub mod event;
+pub(crate) mod lifecycle;
 pub mod limits;
 pub mod logline;
 pub(crate) mod logs;
 pub(crate) mod metrics;
 pub mod normalize;
 pub(crate) mod proxy;
+pub(crate) mod reload;
 pub mod routing;
 pub mod server;
 pub mod store;

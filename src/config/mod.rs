@@ -2,11 +2,10 @@
 //! (`file`), validated as a whole (`load`), and swapped atomically on reload (`reload`).
 
 pub mod effective;
-mod exposure;
+pub(crate) mod exposure;
 mod file;
 pub mod header_limit;
 mod load;
-pub mod reload;
 mod secret;
 mod trust;
 pub mod units;

@@ -150,7 +150,8 @@ impl Intake<'_> {
         let route = self.route;
         let decision = self
             .gw
-            .limits
+            .app
+            .rate_limits
             .check(&route.name, &route.rate_limit, self.client);
         let retry = decision.retry_after_secs().unwrap_or(1);
         match decision {
@@ -168,7 +169,7 @@ impl Intake<'_> {
     /// The route takes requests now (a sync answer cannot wait for a resume).
     fn check_open(&self) -> Step<()> {
         let route = self.route;
-        let closed = match (self.gw.states.effective(route), &route.mode) {
+        let closed = match (self.gw.app.states.effective(route), &route.mode) {
             (RouteState::Disabled, _) => "disabled",
             (RouteState::Paused, Mode::Sync { .. }) => "paused",
             _ => return Ok(()),
@@ -236,10 +237,10 @@ impl Intake<'_> {
                 };
                 let relay = SyncRelay {
                     client,
-                    store: gw.store.as_ref(),
+                    store: gw.app.store.as_ref(),
                     route: self.route,
                     upstream,
-                    limits: &gw.upstream_limits,
+                    limits: &gw.app.upstream_limits,
                     timeout,
                     timeout_status,
                     retry_after: self.cfg.server.retry_after,
@@ -291,6 +292,7 @@ impl Intake<'_> {
             let binding = Sha256::digest(raw);
             let claimed = self
                 .gw
+                .app
                 .store
                 .claim_nonce(&route.name, &nonce.value, binding.as_slice(), nonce.ttl)
                 .await
@@ -353,7 +355,7 @@ impl Intake<'_> {
 
     async fn enqueue(&self, event: NewEvent) -> Answer {
         let id = event.event_id.clone();
-        match self.gw.store.accept(event).await {
+        match self.gw.app.store.accept(event).await {
             Ok(Accepted::New) => Answer::accepted(self.route, &id, RequestOutcome::Accepted),
             // Answered as the first one was: a sender cannot tell, and need not.
             Ok(Accepted::Duplicate) => Answer::accepted(self.route, &id, RequestOutcome::Duplicate),
