@@ -20,6 +20,7 @@ pub mod normalize;
 pub(crate) mod proxy;
 pub(crate) mod reload;
 pub mod routing;
+pub mod secret;
 pub mod server;
 pub mod store;
 pub mod upstream;

@@ -24,10 +24,10 @@ use pingora::protocols::http::ServerSession;
 use serde_json::{Value, json};
 
 use crate::app::App;
-use crate::config::{Mode, RouteState};
 use crate::deliver::stranded;
 use crate::event::now_ms;
 use crate::metrics::METRICS;
+use crate::routing::{Mode, RouteState};
 use crate::store::{Replay, State, StoreError};
 
 const REPLAY_BATCH: usize = 500;
@@ -363,7 +363,7 @@ impl Admin {
                 json!({
                     "name": r.name,
                     "path": r.path,
-                    "upstream": r.upstream,
+                    "upstream": r.upstream.name,
                     "mode": match r.mode { Mode::Async => "async", Mode::Sync { .. } => "sync" },
                     "state": self.app.states.effective(r).as_str(),
                     "configured_state": r.state.as_str(),

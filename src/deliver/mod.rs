@@ -15,10 +15,11 @@ use pingora::services::background::BackgroundService;
 use tokio::task::JoinSet;
 
 use crate::app::App;
-use crate::config::{Route, RouteState, Upstream};
+use crate::config::Upstream;
 use crate::event::now_ms;
 use crate::logs;
 use crate::metrics::AttemptResult;
+use crate::routing::{Route, RouteState};
 use crate::store::{Outcome, Store, StoredEvent};
 use crate::upstream::Failure;
 
@@ -103,13 +104,11 @@ impl Delivery {
             if self.app.states.effective(route) == RouteState::Paused {
                 continue;
             }
-            let Some(up) = cfg.upstream_of(route) else {
-                continue;
-            };
+            let up = &route.upstream;
             let sem = self.app.upstream_limits.get(up);
             let sharing = routes
                 .iter()
-                .filter(|r| r.upstream == route.upstream)
+                .filter(|r| r.upstream.name == route.upstream.name)
                 .count()
                 .max(1);
             let room = sem.available_permits();

@@ -13,13 +13,14 @@ use sha2::{Digest, Sha256};
 use super::event::{self, Received};
 use super::sync::SyncRelay;
 use super::{Answer, Gateway, rules};
-use crate::config::{Config, Mode, Route, RouteState};
+use crate::config::Config;
 use crate::event::NewEvent;
 use crate::limits::head;
 use crate::limits::rate::{self, Decision};
 use crate::limits::{body, client_ip};
 use crate::metrics::{RequestOutcome, RouteMetrics, UNMATCHED};
 use crate::routing::path;
+use crate::routing::{Mode, Route, RouteState};
 use crate::store::Accepted;
 use crate::verify::{self, Verified, VerifyError};
 
@@ -125,10 +126,8 @@ impl Intake<'_> {
                 format!("more than {most} header fields"),
             ));
         }
-        if let Some(up) = self.cfg.upstream_of(self.route) {
-            crate::upstream::url::join(&up.url, &self.rest)
-                .map_err(|e| Answer::refuse(RequestOutcome::BadRequest, e.to_string()))?;
-        }
+        crate::upstream::url::join(&self.route.upstream.url, &self.rest)
+            .map_err(|e| Answer::refuse(RequestOutcome::BadRequest, e.to_string()))?;
         Ok(())
     }
 
@@ -227,9 +226,7 @@ impl Intake<'_> {
                 timeout_status,
             } => {
                 let gw = self.gw;
-                let (Some(upstream), Some(client)) =
-                    (self.cfg.upstream_of(self.route), gw.sync_client())
-                else {
+                let Some(client) = gw.sync_client() else {
                     return Err(Answer::refuse(
                         RequestOutcome::UpstreamFailed,
                         "no upstream to call",
@@ -239,7 +236,6 @@ impl Intake<'_> {
                     client,
                     store: gw.app.store.as_ref(),
                     route: self.route,
-                    upstream,
                     limits: &gw.app.upstream_limits,
                     timeout,
                     timeout_status,

@@ -2,11 +2,12 @@
 //! match wins.
 
 pub mod path;
+mod route;
 pub mod state;
 
-use std::sync::Arc;
+pub use route::{HeaderRule, Mode, Rate, RateSpec, ResponseSpec, Route, RouteState};
 
-use crate::config::Route;
+use std::sync::Arc;
 
 pub struct Router {
     /// Sorted by path length, longest first, so the first match is the most specific.
@@ -74,8 +75,8 @@ pub fn rest_below<'p>(route_path: &str, path_and_query: &'p str) -> Option<&'p s
 
 #[cfg(test)]
 mod tests {
+    use super::Route;
     use super::*;
-    use crate::config::Route;
 
     fn router(paths: &[&str]) -> Router {
         Router::new(
