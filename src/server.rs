@@ -23,11 +23,11 @@ use crate::event::now_ms;
 use crate::limits::conn::{self, Gate, Listener};
 use crate::metrics::METRICS;
 use crate::proxy::Gateway;
-use crate::proxy::tls::{CertWatcher, ReloadingCert};
 use crate::reload::Reloader;
 use crate::store::Store;
 use crate::store::embedded::{Embedded, OpenError};
 use crate::store::redis::RedisStore;
+use crate::tls::{CertWatcher, ReloadingCert};
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 

@@ -15,10 +15,10 @@ use pingora::services::background::BackgroundService;
 use tokio::task::JoinSet;
 
 use crate::app::App;
-use crate::config::Upstream;
 use crate::event::now_ms;
 use crate::logs;
 use crate::metrics::AttemptResult;
+use crate::routing::Upstream;
 use crate::routing::{Route, RouteState};
 use crate::store::{Outcome, Store, StoredEvent};
 use crate::upstream::Failure;
@@ -314,7 +314,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Backoff;
+    use crate::routing::Backoff;
     use bytes::Bytes;
 
     fn up(max_attempts: u32, max_age: Option<Duration>) -> Upstream {

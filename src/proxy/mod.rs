@@ -6,7 +6,6 @@ mod event;
 mod intake;
 mod rules;
 mod sync;
-pub mod tls;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;

@@ -3,9 +3,10 @@
 
 pub mod path;
 mod route;
-pub mod state;
+mod upstream;
 
 pub use route::{HeaderRule, Mode, Rate, RateSpec, ResponseSpec, Route, RouteState};
+pub use upstream::{Backoff, Resign, Upstream};
 
 use std::sync::Arc;
 

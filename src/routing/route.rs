@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::HeaderName;
 use ipnet::IpNet;
 
-use crate::config::Upstream;
+use super::Upstream;
 use crate::event::id::IdSource;
 use crate::metrics::RouteMetrics;
 use crate::verify::Verifier;

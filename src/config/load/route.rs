@@ -11,10 +11,11 @@ use toml::Spanned;
 
 use super::{Checker, valid_name};
 use crate::config::file::{RouteFile, Text};
+use crate::config::trust;
 use crate::config::units::parse_duration;
-use crate::config::{Upstream, trust};
 use crate::event::id::IdSource;
 use crate::metrics::METRICS;
+use crate::routing::Upstream;
 use crate::routing::path;
 use crate::routing::{HeaderRule, Mode, Rate, RateSpec, ResponseSpec, Route, RouteState};
 

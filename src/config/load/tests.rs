@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{LoadError, Resign, StoreKind, parse};
+use crate::config::{LoadError, StoreKind, parse};
+
+use crate::routing::Resign;
 
 use crate::event::id::IdSource;
 use crate::routing::{Mode, Rate, RateSpec, RouteState};

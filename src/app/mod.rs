@@ -1,6 +1,8 @@
 //! The one handle the services share: the running config and everything that lives as long
 //! as the process (store, route states, limiters, lifecycle). Built once in `server::run`.
 
+mod states;
+
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -8,9 +10,10 @@ use arc_swap::ArcSwap;
 use crate::config::Config;
 use crate::lifecycle::Lifecycle;
 use crate::limits::rate::RateLimits;
-use crate::routing::state::RouteStates;
 use crate::store::Store;
 use crate::upstream::UpstreamLimits;
+
+pub use states::RouteStates;
 
 pub struct App {
     /// Swapped whole on reload; read once per request or per turn.
