@@ -3,7 +3,10 @@
 //! The modules follow a request's path: `config` → `routing` → `limits` → `verify` →
 //! `normalize` → `event` → `store` → `deliver`, with `proxy` tying the request path together on
 //! pingora, `upstream` the client side shared by delivery and sync routes, `wire` the shapes
-//! both sides put on the wire, and `admin` and `metrics` on the side.
+//! both sides put on the wire, and `admin` and `metrics` on the side. `app` is the one handle
+//! the services share (config, store, route states, limiters, `lifecycle`); `server` builds it
+//! and the services; `reload` swaps the config; `secret` and `tls` hold what `config` reads.
+//! No module imports one that imports it back (`config` → `routing`, never the reverse).
 
 pub(crate) mod admin;
 pub(crate) mod app;
