@@ -26,7 +26,7 @@ pub mod routing;
 pub mod secret;
 pub mod server;
 pub mod store;
-pub mod tls;
+pub(crate) mod tls;
 pub mod upstream;
 pub mod verify;
 pub(crate) mod wire;
