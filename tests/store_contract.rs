@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::redis_server::RedisServer;
-use hookgate::config::{RedisConfig, RouteState, Secret};
+use hookgate::config::RedisConfig;
 use hookgate::event::{NewEvent, now_ms};
+use hookgate::routing::RouteState;
+use hookgate::secret::Secret;
 use hookgate::store::embedded::Embedded;
 use hookgate::store::redis::RedisStore;
 use hookgate::store::{

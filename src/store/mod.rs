@@ -14,7 +14,7 @@ pub mod sync_record;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::config::RouteState;
+use crate::routing::RouteState;
 pub use roles::{DeadLetters, Inspect, Intake, Queue, RouteOverrides, Store, SyncAnswers, Upkeep};
 pub use sync_record::RequestDigest;
 
