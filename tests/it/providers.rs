@@ -2,7 +2,7 @@
 //! (`tests/vectors/`) sent to a running hookgate; handshakes; shadow mode; secret rotation; the
 //! `sign` and `check --explain` tools.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::process::Command;
