@@ -1,4 +1,4 @@
-//! What the property tests (tests/properties/) found, end to end against a real hookgate.
+//! What the property tests (tests/it/properties/) found, end to end against a real hookgate.
 
 use crate::common;
 
