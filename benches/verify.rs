@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use hookgate::config::Secret;
+use hookgate::secret::Secret;
 use hookgate::verify::providers::{self, Settings};
 use hookgate::verify::{
     Algorithm, Check, Encoding, HmacSpec, HmacVerifier, KeyedSecret, Request, SigSource, sign,

@@ -3,11 +3,9 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::tls::TlsSettings;
@@ -18,20 +16,18 @@ use pingora::services::background::{BackgroundService, background_service};
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
-use crate::config::reload::Reloader;
-use crate::config::{self, Config, LoadError, StoreKind};
+use crate::app::App;
+use crate::config::{self, LoadError, StoreKind};
 use crate::deliver::Delivery;
 use crate::event::now_ms;
 use crate::limits::conn::{self, Gate, Listener};
-use crate::limits::rate::RateLimits;
 use crate::metrics::METRICS;
 use crate::proxy::Gateway;
-use crate::proxy::tls::{CertWatcher, ReloadingCert};
-use crate::routing::state::RouteStates;
+use crate::reload::Reloader;
 use crate::store::Store;
 use crate::store::embedded::{Embedded, OpenError};
 use crate::store::redis::RedisStore;
-use crate::upstream::UpstreamLimits;
+use crate::tls::{CertWatcher, ReloadingCert};
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 
@@ -56,30 +52,6 @@ pub enum RunError {
          ca-certificates), or set SSL_CERT_FILE to a PEM bundle"
     )]
     CaCertificates(String),
-}
-
-/// What the services share about the process itself.
-#[derive(Default)]
-pub struct Lifecycle {
-    shutting_down: AtomicBool,
-    deliveries_drained: Arc<AtomicBool>,
-    reload_error: Mutex<Option<String>>,
-}
-
-impl Lifecycle {
-    pub fn shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::SeqCst)
-    }
-
-    pub fn last_reload_error(&self) -> Option<String> {
-        self.reload_error.lock().map(|g| g.clone()).unwrap_or(None)
-    }
-
-    pub fn set_reload_error(&self, e: Option<String>) {
-        if let Ok(mut g) = self.reload_error.lock() {
-            *g = e;
-        }
-    }
 }
 
 /// pingora's upstream connector, made with the proxy, loads the system's CA certificates and
@@ -129,27 +101,14 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let delivery_threads = cfg.server.delivery_threads;
     let shutdown_timeout = cfg.server.shutdown_timeout;
     let tls = cfg.server.tls.clone();
-    let shared = Arc::new(ArcSwap::from_pointee(cfg));
-    let life = Arc::new(Lifecycle::default());
-    let states = Arc::new(RouteStates::default());
-    let limits = Arc::new(RateLimits::new());
-    // One concurrency limit per upstream for deliveries and sync calls alike.
-    let upstream_limits = Arc::new(UpstreamLimits::default());
+    let app = Arc::new(App::new(cfg, store));
+    let shared = &app.config;
 
     // Each listener's app is wrapped in a `Gate` (header deadline, idle timeout, connection
     // cap); pingora sees plain TCP and the gate does TLS itself.
     let conn_limits = shared.load().server.connections;
     let public_app = || {
-        let mut p = http_proxy(
-            &server.configuration,
-            Gateway::new(
-                shared.clone(),
-                store.clone(),
-                states.clone(),
-                limits.clone(),
-                upstream_limits.clone(),
-            ),
-        );
+        let mut p = http_proxy(&server.configuration, Gateway::new(app.clone()));
         p.server_options = Some(conn::server_options(&conn_limits));
         Arc::new(p)
     };
@@ -180,13 +139,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let mut admin = Service::new(
         "admin".to_string(),
         Gate::new(
-            Arc::new(HttpServer::new_app(Admin::new(
-                shared.clone(),
-                store.clone(),
-                life.clone(),
-                states.clone(),
-                limits.clone(),
-            ))),
+            Arc::new(HttpServer::new_app(Admin::new(app.clone()))),
             Listener::Admin,
             shared.clone(),
             None,
@@ -195,35 +148,19 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     admin.add_tcp(&admin_listen.to_string());
     admin.threads = Some(1);
 
-    let mut delivery = background_service(
-        "delivery",
-        Delivery::new(
-            shared.clone(),
-            store.clone(),
-            states,
-            life.deliveries_drained.clone(),
-            upstream_limits,
-        ),
-    );
+    let mut delivery = background_service("delivery", Delivery::new(app.clone()));
     delivery.threads = Some(delivery_threads);
     let mut reloader = background_service(
         "config-reload",
-        Reloader::new(shared.clone(), config_path.to_path_buf(), life.clone()),
+        Reloader::new(app.clone(), config_path.to_path_buf()),
     );
     reloader.threads = Some(1);
-    let mut housekeeping = background_service(
-        "housekeeping",
-        Housekeeping {
-            config: shared.clone(),
-            store: store.clone(),
-            limits,
-        },
-    );
+    let mut housekeeping = background_service("housekeeping", Housekeeping { app: app.clone() });
     housekeeping.threads = Some(1);
     let mut shutdown = background_service(
         "shutdown",
         Shutdown {
-            life: life.clone(),
+            app: app.clone(),
             timeout: shutdown_timeout,
         },
     );
@@ -249,19 +186,18 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
 
 /// Periodic upkeep: forgetting expired dedup keys and answers, idle rate-limit buckets.
 struct Housekeeping {
-    config: Arc<ArcSwap<Config>>,
-    store: Arc<dyn Store>,
-    limits: Arc<RateLimits>,
+    app: Arc<App>,
 }
 
 #[async_trait]
 impl BackgroundService for Housekeeping {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         loop {
-            let routes: Vec<String> = self.config.load().routes.names();
-            self.limits
+            let routes: Vec<String> = self.app.config.load().routes.names();
+            self.app
+                .rate_limits
                 .housekeeping(&routes.iter().map(String::as_str).collect::<Vec<_>>());
-            match self.store.housekeeping(&routes, now_ms()).await {
+            match self.app.store.housekeeping(&routes, now_ms()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(removed = n, "store housekeeping"),
                 Err(e) => {
@@ -281,7 +217,7 @@ impl BackgroundService for Housekeeping {
 /// After SIGTERM: waits until requests in flight are answered and deliveries in flight are
 /// recorded (or the deadline passes), then exits. Everything not delivered stays in the store.
 struct Shutdown {
-    life: Arc<Lifecycle>,
+    app: Arc<App>,
     timeout: Duration,
 }
 
@@ -293,12 +229,11 @@ impl BackgroundService for Shutdown {
                 return;
             }
         }
-        self.life.shutting_down.store(true, Ordering::SeqCst);
+        self.app.life.begin_shutdown();
         tracing::info!("shutting down: finishing requests and deliveries in flight");
         let deadline = Instant::now() + self.timeout + Duration::from_millis(500);
         loop {
-            let idle = METRICS.in_flight_requests.get() <= 0
-                && self.life.deliveries_drained.load(Ordering::SeqCst);
+            let idle = METRICS.in_flight_requests.get() <= 0 && self.app.life.deliveries_drained();
             if idle || Instant::now() >= deadline {
                 if !idle {
                     tracing::warn!(

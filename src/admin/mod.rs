@@ -17,48 +17,29 @@ mod auth;
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use http::{Method, Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde_json::{Value, json};
 
-use crate::config::{Config, Mode, RouteState};
+use crate::app::App;
 use crate::deliver::stranded;
 use crate::event::now_ms;
-use crate::limits::rate::RateLimits;
 use crate::metrics::METRICS;
-use crate::routing::state::RouteStates;
-use crate::server::Lifecycle;
-use crate::store::{Replay, State, Store, StoreError};
+use crate::routing::{Mode, RouteState};
+use crate::store::{Replay, State, StoreError};
 
 const REPLAY_BATCH: usize = 500;
 const MAX_PAGE: usize = 1000;
 
 pub struct Admin {
-    config: Arc<ArcSwap<Config>>,
-    store: Arc<dyn Store>,
-    life: Arc<Lifecycle>,
-    states: Arc<RouteStates>,
-    limits: Arc<RateLimits>,
+    app: Arc<App>,
 }
 
 impl Admin {
-    pub fn new(
-        config: Arc<ArcSwap<Config>>,
-        store: Arc<dyn Store>,
-        life: Arc<Lifecycle>,
-        states: Arc<RouteStates>,
-        limits: Arc<RateLimits>,
-    ) -> Admin {
-        Admin {
-            config,
-            store,
-            life,
-            states,
-            limits,
-        }
+    pub fn new(app: Arc<App>) -> Admin {
+        Admin { app }
     }
 }
 
@@ -124,8 +105,10 @@ impl ServeHttp for Admin {
         let path = req.uri.path().to_string();
         let query = Query::parse(req.uri.query());
         if !auth::is_open(&path)
-            && let Err(d) =
-                auth::check(&req.headers, self.config.load().server.admin_token.as_ref())
+            && let Err(d) = auth::check(
+                &req.headers,
+                self.app.config.load().server.admin_token.as_ref(),
+            )
         {
             let mut r = error(d.status, d.code, d.detail);
             if d.status == StatusCode::UNAUTHORIZED {
@@ -179,7 +162,7 @@ impl ServeHttp for Admin {
 
 impl Admin {
     fn healthz(&self) -> Response<Vec<u8>> {
-        let cfg = self.config.load();
+        let cfg = self.app.config.load();
         json_reply(
             StatusCode::OK,
             &json!({
@@ -189,15 +172,15 @@ impl Admin {
                 // secret file is picked up. Never the values, never a plain hash of one.
                 "effective_config_hash": cfg.effective_hash,
                 "config_path": cfg.source.display().to_string(),
-                "last_reload_error": self.life.last_reload_error(),
+                "last_reload_error": self.app.life.last_reload_error(),
             }),
         )
     }
 
     fn readyz(&self) -> Response<Vec<u8>> {
-        let reason = if self.life.shutting_down() {
+        let reason = if self.app.life.shutting_down() {
             Some("shutting down")
-        } else if !self.store.ready() {
+        } else if !self.app.store.ready() {
             Some("store unavailable")
         } else {
             None
@@ -213,14 +196,14 @@ impl Admin {
 
     async fn metrics(&self) -> Response<Vec<u8>> {
         let now = now_ms();
-        let cfg = self.config.load_full();
+        let cfg = self.app.config.load_full();
         // Routes removed by a reload too: their events are still queued.
         let routes = stranded::names(&cfg);
         METRICS
             .rate_limit_clients
-            .set(self.limits.tracked_keys() as i64);
+            .set(self.app.rate_limits.tracked_keys() as i64);
         // A store that cannot answer leaves the gauges at their last values; /readyz says why.
-        let stats = self.store.stats(&routes).await.unwrap_or_default();
+        let stats = self.app.store.stats(&routes).await.unwrap_or_default();
         if !stats.is_empty() {
             stranded::observe(&cfg, &stats);
         }
@@ -252,7 +235,7 @@ impl Admin {
     fn route_names(&self, query: &Query) -> Vec<String> {
         match query.get("route") {
             Some(r) if !r.is_empty() => vec![r.to_string()],
-            _ => self.config.load().routes.names(),
+            _ => self.app.config.load().routes.names(),
         }
     }
 
@@ -263,6 +246,7 @@ impl Admin {
             .unwrap_or(100)
             .clamp(1, MAX_PAGE);
         match self
+            .app
             .store
             .dead_letters(&self.route_names(query), query.get("after"), limit)
             .await
@@ -280,6 +264,7 @@ impl Admin {
         // One batch per commit: never the whole dead-letter queue in memory.
         loop {
             match self
+                .app
                 .store
                 .replay_batch(&routes, after.as_deref(), REPLAY_BATCH)
                 .await
@@ -310,7 +295,7 @@ impl Admin {
 
     async fn replay_one(&self, id: &str, query: &Query) -> Response<Vec<u8>> {
         let routes = self.route_names(query);
-        let dead: Vec<String> = match self.store.find(&routes, id).await {
+        let dead: Vec<String> = match self.app.store.find(&routes, id).await {
             Ok(found) => found
                 .into_iter()
                 .filter(|e| e.state == State::Dead)
@@ -338,7 +323,7 @@ impl Admin {
                 );
             }
         };
-        match self.store.replay(&route, id).await {
+        match self.app.store.replay(&route, id).await {
             Ok(Replay::Replayed) => {
                 tracing::info!(%route, event_id = %id, "dead letter replayed");
                 json_reply(
@@ -361,12 +346,12 @@ impl Admin {
     }
 
     async fn routes(&self) -> Response<Vec<u8>> {
-        let cfg = self.config.load_full();
+        let cfg = self.app.config.load_full();
         let names = stranded::names(&cfg);
-        if let Err(e) = self.states.refresh(self.store.as_ref()).await {
+        if let Err(e) = self.app.states.refresh(self.app.store.as_ref()).await {
             return store_error(&e);
         }
-        let stats = match self.store.stats(&names).await {
+        let stats = match self.app.store.stats(&names).await {
             Ok(s) => s,
             Err(e) => return store_error(&e),
         };
@@ -378,9 +363,9 @@ impl Admin {
                 json!({
                     "name": r.name,
                     "path": r.path,
-                    "upstream": r.upstream,
+                    "upstream": r.upstream.name,
                     "mode": match r.mode { Mode::Async => "async", Mode::Sync { .. } => "sync" },
-                    "state": self.states.effective(r).as_str(),
+                    "state": self.app.states.effective(r).as_str(),
                     "configured_state": r.state.as_str(),
                     "pending": st.map_or(0, |s| s.pending),
                     "dead": st.map_or(0, |s| s.dead),
@@ -406,7 +391,7 @@ impl Admin {
     }
 
     async fn set_state(&self, name: &str, state: RouteState) -> Response<Vec<u8>> {
-        let cfg = self.config.load_full();
+        let cfg = self.app.config.load_full();
         let Some(route) = cfg.routes.iter().find(|r| r.name == name) else {
             return error(
                 StatusCode::NOT_FOUND,
@@ -414,23 +399,28 @@ impl Admin {
                 format!("no route named {name:?}"),
             );
         };
-        if let Err(e) = self.states.set(self.store.as_ref(), route, state).await {
+        if let Err(e) = self
+            .app
+            .states
+            .set(self.app.store.as_ref(), route, state)
+            .await
+        {
             return store_error(&e);
         }
         tracing::info!(route = %name, state = state.as_str(), "route state set through the admin API");
         if state == RouteState::Active {
             // Held events are due now.
-            self.store.work_signal().notify_one();
+            self.app.store.work_signal().notify_one();
         }
         json_reply(
             StatusCode::OK,
-            &json!({ "route": name, "state": self.states.effective(route).as_str() }),
+            &json!({ "route": name, "state": self.app.states.effective(route).as_str() }),
         )
     }
 
     async fn event(&self, id: &str, query: &Query) -> Response<Vec<u8>> {
         let routes = self.route_names(query);
-        match self.store.find(&routes, id).await {
+        match self.app.store.find(&routes, id).await {
             Ok(found) => match found.as_slice() {
                 [] => error(
                     StatusCode::NOT_FOUND,

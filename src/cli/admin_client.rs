@@ -55,7 +55,7 @@ fn config_token(doc: &toml::Table) -> Result<Option<String>, String> {
     else {
         return Ok(None);
     };
-    crate::config::resolve_secret(reference)
+    crate::secret::resolve_value(reference)
         .map(|s| Some(s.expose_str().into_owned()))
         .map_err(|e| format!("server.admin_token: {e} (or set the token's environment variable, HOOKGATE_ADMIN_TOKEN by default)"))
 }

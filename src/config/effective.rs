@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::Secret;
+use crate::secret::Secret;
 
 /// Fixed and public: it separates this hash from any other use of the same secrets.
 const DOMAIN: &[u8] = b"hookgate effective-config hash v1";

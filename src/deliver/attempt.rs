@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::backoff::parse_retry_after;
-use crate::config::Upstream;
+use crate::routing::Upstream;
 use crate::store::StoredEvent;
 use crate::upstream::{self, Failure};
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::config::Backoff;
+use crate::routing::Backoff;
 
 /// The longest `Retry-After` honoured; beyond it the upstream is treated as down for a day.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);

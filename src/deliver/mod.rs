@@ -7,22 +7,21 @@ mod backoff;
 pub mod stranded;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use tokio::task::JoinSet;
 
-use crate::config::{Config, Route, RouteState, Upstream};
+use crate::app::App;
 use crate::event::now_ms;
 use crate::logs;
 use crate::metrics::AttemptResult;
-use crate::routing::state::RouteStates;
+use crate::routing::Upstream;
+use crate::routing::{Route, RouteState};
 use crate::store::{Outcome, Store, StoredEvent};
-use crate::upstream::{Failure, UpstreamLimits};
+use crate::upstream::Failure;
 
 /// Longest sleep between scans when nothing signals new work.
 const IDLE_SCAN: Duration = Duration::from_secs(1);
@@ -30,30 +29,12 @@ const IDLE_SCAN: Duration = Duration::from_secs(1);
 const STATES_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Delivery {
-    config: Arc<ArcSwap<Config>>,
-    store: Arc<dyn Store>,
-    states: Arc<RouteStates>,
-    /// Set once in-flight attempts have finished after shutdown began.
-    drained: Arc<AtomicBool>,
-    /// Shared with sync calls: both count against an upstream's `concurrency`.
-    limits: Arc<UpstreamLimits>,
+    app: Arc<App>,
 }
 
 impl Delivery {
-    pub fn new(
-        config: Arc<ArcSwap<Config>>,
-        store: Arc<dyn Store>,
-        states: Arc<RouteStates>,
-        drained: Arc<AtomicBool>,
-        limits: Arc<UpstreamLimits>,
-    ) -> Delivery {
-        Delivery {
-            config,
-            store,
-            states,
-            drained,
-            limits,
-        }
+    pub fn new(app: Arc<App>) -> Delivery {
+        Delivery { app }
     }
 
     /// Picks up pauses and resumes made on any replica.
@@ -62,7 +43,7 @@ impl Delivery {
             return;
         }
         *last = Some(Instant::now());
-        if let Err(e) = self.states.refresh(self.store.as_ref()).await
+        if let Err(e) = self.app.states.refresh(self.app.store.as_ref()).await
             && logs::STATES_UNREADABLE.hit(&e.to_string(), String::new)
         {
             tracing::warn!(error = %e, "cannot read route states; keeping the last known");
@@ -81,7 +62,7 @@ impl BackgroundService for Delivery {
                 return;
             }
         };
-        let work = self.store.work_signal();
+        let work = self.app.store.work_signal();
         let mut tasks = JoinSet::new();
         let mut turn = 0usize;
         let mut states_read = None;
@@ -112,7 +93,7 @@ impl Delivery {
         turn: usize,
     ) -> Instant {
         while tasks.try_join_next().is_some() {}
-        let cfg = self.config.load_full();
+        let cfg = self.app.config.load_full();
         let now = now_ms();
         let mut next_ms = now + IDLE_SCAN.as_millis() as u64;
         let routes: Vec<&Arc<Route>> = cfg.routes.iter().collect();
@@ -120,16 +101,14 @@ impl Delivery {
         for i in 0..routes.len() {
             let route = routes[(turn + i) % routes.len()];
             // A paused route's events wait in the store until it is resumed.
-            if self.states.effective(route) == RouteState::Paused {
+            if self.app.states.effective(route) == RouteState::Paused {
                 continue;
             }
-            let Some(up) = cfg.upstream_of(route) else {
-                continue;
-            };
-            let sem = self.limits.get(up);
+            let up = &route.upstream;
+            let sem = self.app.upstream_limits.get(up);
             let sharing = routes
                 .iter()
-                .filter(|r| r.upstream == route.upstream)
+                .filter(|r| r.upstream.name == route.upstream.name)
                 .count()
                 .max(1);
             let room = sem.available_permits();
@@ -137,19 +116,19 @@ impl Delivery {
                 continue;
             }
             let want = room.div_ceil(sharing).max(1);
-            match self.store.lease(&route.name, now, want).await {
+            match self.app.store.lease(&route.name, now, want).await {
                 Ok(leased) => {
                     if let Some(d) = leased.next_due_ms {
                         next_ms = next_ms.min(d);
                     }
                     for ev in leased.events {
                         let Ok(permit) = sem.clone().try_acquire_owned() else {
-                            self.store.release(&ev);
+                            self.app.store.release(&ev);
                             continue;
                         };
                         let (client, store, up, route) = (
                             client.clone(),
-                            self.store.clone(),
+                            self.app.store.clone(),
                             up.clone(),
                             route.clone(),
                         );
@@ -173,7 +152,7 @@ impl Delivery {
 
     /// Lets in-flight attempts finish within the shutdown deadline; the rest stay queued.
     async fn drain(&self, mut tasks: JoinSet<()>) {
-        let deadline = self.config.load().server.shutdown_timeout;
+        let deadline = self.app.config.load().server.shutdown_timeout;
         let n = tasks.len();
         if n > 0 {
             tracing::info!(in_flight = n, "waiting for deliveries in flight");
@@ -189,7 +168,7 @@ impl Delivery {
             );
             tasks.abort_all();
         }
-        self.drained.store(true, Ordering::SeqCst);
+        self.app.life.set_deliveries_drained();
     }
 }
 
@@ -335,7 +314,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Backoff;
+    use crate::routing::Backoff;
     use bytes::Bytes;
 
     fn up(max_attempts: u32, max_age: Option<Duration>) -> Upstream {

@@ -113,7 +113,7 @@ impl Delivery {
     /// every such route, with its count) and now and then (the embedded store also knows
     /// routes removed before a restart). They are delivered once their route returns.
     pub(super) async fn check_stranded(&self, look: &mut Look) {
-        let cfg = self.config.load_full();
+        let cfg = self.app.config.load_full();
         let changed = look.config.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &cfg));
         let every = match (changed, look.failed) {
             (false, _) => STRANDED_EVERY,
@@ -125,7 +125,7 @@ impl Delivery {
         }
         look.at = Some(Instant::now());
         // On an error a later look tries again, warnings included.
-        let Ok(stats) = self.store.stats(&names(&cfg)).await else {
+        let Ok(stats) = self.app.store.stats(&names(&cfg)).await else {
             look.failed = true;
             return;
         };
@@ -142,7 +142,7 @@ impl Delivery {
         for route in gone {
             if cfg.routes.iter().any(|r| r.name == route) {
                 tracing::info!(%route, "route configured again; delivering the events it held");
-                self.store.work_signal().notify_one();
+                self.app.store.work_signal().notify_one();
             }
         }
         look.since.retain(|r, _| held.iter().any(|h| h.route == *r));
@@ -164,7 +164,7 @@ impl Delivery {
     /// Dead-letters a batch of the due events of a route removed from the config longer than
     /// `server.stranded_dead_after`; true when there may be more.
     async fn dead_letter_stranded(&self, route: &str, limit: Duration) -> bool {
-        let Ok(leased) = self.store.lease(route, now_ms(), STRANDED_BATCH).await else {
+        let Ok(leased) = self.app.store.lease(route, now_ms(), STRANDED_BATCH).await else {
             return false;
         };
         let error = format!(
@@ -178,10 +178,10 @@ impl Delivery {
                 error: error.clone(),
                 status: None,
             };
-            if self.store.complete(ev, dead).await.is_err() {
+            if self.app.store.complete(ev, dead).await.is_err() {
                 // Still stranded; a later look tries again.
                 for rest in &leased.events[done..] {
-                    self.store.release(rest);
+                    self.app.store.release(rest);
                 }
                 break;
             }

@@ -58,7 +58,7 @@ use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
 use governor::state::{InMemoryState, NotKeyed, StateStore};
 use governor::{NotUntil, Quota, RateLimiter};
 
-pub use crate::config::{Rate, RateSpec};
+pub use crate::routing::{Rate, RateSpec};
 
 /// Per-address buckets a route may hold before new addresses share its overflow bucket.
 pub const MAX_KEYS_PER_ROUTE: usize = 100_000;

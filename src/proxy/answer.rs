@@ -7,8 +7,8 @@ use http::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
-use crate::config::Route;
 use crate::metrics::RequestOutcome;
+use crate::routing::Route;
 use crate::store::{StoreError, SyncAnswer};
 use crate::verify::handshake::Reply;
 

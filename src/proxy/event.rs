@@ -8,10 +8,10 @@ use http::{HeaderMap, HeaderName};
 
 use super::Answer;
 use super::answer::HOP_BY_HOP;
-use crate::config::Route;
 use crate::event::{NewEvent, id, now_ms};
 use crate::metrics::RequestOutcome;
 use crate::normalize::{self, NormalizeError};
+use crate::routing::Route;
 use crate::upstream::identity;
 
 /// What the event is made of, besides the route: the request as received.

@@ -13,13 +13,14 @@ use sha2::{Digest, Sha256};
 use super::event::{self, Received};
 use super::sync::SyncRelay;
 use super::{Answer, Gateway, rules};
-use crate::config::{Config, Mode, Route, RouteState};
+use crate::config::Config;
 use crate::event::NewEvent;
 use crate::limits::head;
 use crate::limits::rate::{self, Decision};
 use crate::limits::{body, client_ip};
 use crate::metrics::{RequestOutcome, RouteMetrics, UNMATCHED};
 use crate::routing::path;
+use crate::routing::{Mode, Route, RouteState};
 use crate::store::Accepted;
 use crate::verify::{self, Verified, VerifyError};
 
@@ -125,10 +126,8 @@ impl Intake<'_> {
                 format!("more than {most} header fields"),
             ));
         }
-        if let Some(up) = self.cfg.upstream_of(self.route) {
-            crate::upstream::url::join(&up.url, &self.rest)
-                .map_err(|e| Answer::refuse(RequestOutcome::BadRequest, e.to_string()))?;
-        }
+        crate::upstream::url::join(&self.route.upstream.url, &self.rest)
+            .map_err(|e| Answer::refuse(RequestOutcome::BadRequest, e.to_string()))?;
         Ok(())
     }
 
@@ -150,7 +149,8 @@ impl Intake<'_> {
         let route = self.route;
         let decision = self
             .gw
-            .limits
+            .app
+            .rate_limits
             .check(&route.name, &route.rate_limit, self.client);
         let retry = decision.retry_after_secs().unwrap_or(1);
         match decision {
@@ -168,7 +168,7 @@ impl Intake<'_> {
     /// The route takes requests now (a sync answer cannot wait for a resume).
     fn check_open(&self) -> Step<()> {
         let route = self.route;
-        let closed = match (self.gw.states.effective(route), &route.mode) {
+        let closed = match (self.gw.app.states.effective(route), &route.mode) {
             (RouteState::Disabled, _) => "disabled",
             (RouteState::Paused, Mode::Sync { .. }) => "paused",
             _ => return Ok(()),
@@ -226,9 +226,7 @@ impl Intake<'_> {
                 timeout_status,
             } => {
                 let gw = self.gw;
-                let (Some(upstream), Some(client)) =
-                    (self.cfg.upstream_of(self.route), gw.sync_client())
-                else {
+                let Some(client) = gw.sync_client() else {
                     return Err(Answer::refuse(
                         RequestOutcome::UpstreamFailed,
                         "no upstream to call",
@@ -236,10 +234,9 @@ impl Intake<'_> {
                 };
                 let relay = SyncRelay {
                     client,
-                    store: gw.store.as_ref(),
+                    store: gw.app.store.as_ref(),
                     route: self.route,
-                    upstream,
-                    limits: &gw.upstream_limits,
+                    limits: &gw.app.upstream_limits,
                     timeout,
                     timeout_status,
                     retry_after: self.cfg.server.retry_after,
@@ -291,6 +288,7 @@ impl Intake<'_> {
             let binding = Sha256::digest(raw);
             let claimed = self
                 .gw
+                .app
                 .store
                 .claim_nonce(&route.name, &nonce.value, binding.as_slice(), nonce.ttl)
                 .await
@@ -353,7 +351,7 @@ impl Intake<'_> {
 
     async fn enqueue(&self, event: NewEvent) -> Answer {
         let id = event.event_id.clone();
-        match self.gw.store.accept(event).await {
+        match self.gw.app.store.accept(event).await {
             Ok(Accepted::New) => Answer::accepted(self.route, &id, RequestOutcome::Accepted),
             // Answered as the first one was: a sender cannot tell, and need not.
             Ok(Accepted::Duplicate) => Answer::accepted(self.route, &id, RequestOutcome::Duplicate),

@@ -6,50 +6,29 @@ mod event;
 mod intake;
 mod rules;
 mod sync;
-pub mod tls;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::prelude::{Error, ErrorType, HttpPeer};
 use pingora::proxy::{ProxyHttp, Session};
 
-use crate::config::Config;
-use crate::limits::rate::RateLimits;
+use crate::app::App;
 use crate::metrics::METRICS;
-use crate::routing::state::RouteStates;
-use crate::store::Store;
-use crate::upstream::UpstreamLimits;
 
 pub use answer::Answer;
 
 pub struct Gateway {
-    config: Arc<ArcSwap<Config>>,
-    store: Arc<dyn Store>,
-    states: Arc<RouteStates>,
-    limits: Arc<RateLimits>,
-    /// Per-upstream concurrency, shared with the delivery service.
-    upstream_limits: Arc<UpstreamLimits>,
+    app: Arc<App>,
     /// For sync routes; made on first use, on the proxy's runtime where it is used.
     client: OnceLock<Option<reqwest::Client>>,
 }
 
 impl Gateway {
-    pub fn new(
-        config: Arc<ArcSwap<Config>>,
-        store: Arc<dyn Store>,
-        states: Arc<RouteStates>,
-        limits: Arc<RateLimits>,
-        upstream_limits: Arc<UpstreamLimits>,
-    ) -> Gateway {
+    pub fn new(app: Arc<App>) -> Gateway {
         Gateway {
-            config,
-            store,
-            states,
-            limits,
-            upstream_limits,
+            app,
             client: OnceLock::new(),
         }
     }
@@ -93,7 +72,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
         // Held for the whole request: a reload mid-request does not change its rules.
-        let cfg = self.config.load_full();
+        let cfg = self.app.config.load_full();
         let (answer, metrics) = intake::handle(session, self, &cfg).await;
         metrics.count(answer.outcome);
         let result = answer.write(session).await;

@@ -4,9 +4,9 @@
 use http::HeaderMap;
 
 use super::Answer;
-use crate::config::Route;
 use crate::metrics::RequestOutcome;
 use crate::normalize::media::MediaType;
+use crate::routing::Route;
 
 /// Every `require_headers` rule holds (403 otherwise; the expected value is not disclosed).
 pub fn required_headers(route: &Route, headers: &HeaderMap) -> Result<(), Answer> {
@@ -53,7 +53,7 @@ pub fn content_type(route: &Route, headers: &HeaderMap) -> Result<(), Answer> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::HeaderRule;
+    use crate::routing::HeaderRule;
     use http::{HeaderName, HeaderValue};
 
     fn route() -> Route {

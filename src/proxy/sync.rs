@@ -12,9 +12,9 @@ use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 
 use super::Answer;
-use crate::config::{Route, Upstream};
 use crate::event::NewEvent;
 use crate::metrics::RequestOutcome;
+use crate::routing::Route;
 use crate::store::{RequestDigest, Store, StoredEvent, SyncAnswer, SyncSlot};
 use crate::upstream::{self, UpstreamLimits};
 
@@ -31,7 +31,6 @@ pub struct SyncRelay<'a> {
     pub client: &'a reqwest::Client,
     pub store: &'a dyn Store,
     pub route: &'a Route,
-    pub upstream: &'a Upstream,
     pub limits: &'a UpstreamLimits,
     pub timeout: Duration,
     pub timeout_status: u16,
@@ -134,7 +133,7 @@ impl SyncRelay<'_> {
                 RequestOutcome::UpstreamTimeout,
                 format!(
                     "the upstream's concurrency limit ({}) stayed full for {}",
-                    self.upstream.concurrency,
+                    self.route.upstream.concurrency,
                     crate::config::units::fmt_duration(self.timeout)
                 ),
             ),
@@ -155,7 +154,7 @@ impl SyncRelay<'_> {
         deadline: Instant,
     ) -> Result<SyncAnswer, Failed> {
         let left = deadline.saturating_duration_since(Instant::now());
-        let sem = self.limits.get(self.upstream);
+        let sem = self.limits.get(&self.route.upstream);
         let permit = match tokio::time::timeout(left, sem.acquire_owned()).await {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => return Err(Failed::Transport("upstream limiter closed".into())),
@@ -170,7 +169,7 @@ impl SyncRelay<'_> {
     }
 
     async fn call(&self, ev: &StoredEvent, timeout: Duration) -> Result<SyncAnswer, Failed> {
-        let mut resp = upstream::request(self.client, self.upstream, ev, 1, timeout)
+        let mut resp = upstream::request(self.client, &self.route.upstream, ev, 1, timeout)
             .map_err(|f| Failed::Transport(f.error))?
             .send()
             .await

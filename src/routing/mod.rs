@@ -2,11 +2,13 @@
 //! match wins.
 
 pub mod path;
-pub mod state;
+mod route;
+mod upstream;
+
+pub use route::{HeaderRule, Mode, Rate, RateSpec, ResponseSpec, Route, RouteState};
+pub use upstream::{Backoff, Resign, Upstream};
 
 use std::sync::Arc;
-
-use crate::config::Route;
 
 pub struct Router {
     /// Sorted by path length, longest first, so the first match is the most specific.
@@ -74,8 +76,8 @@ pub fn rest_below<'p>(route_path: &str, path_and_query: &'p str) -> Option<&'p s
 
 #[cfg(test)]
 mod tests {
+    use super::Route;
     use super::*;
-    use crate::config::Route;
 
     fn router(paths: &[&str]) -> Router {
         Router::new(

@@ -16,8 +16,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::config::RouteState;
 use crate::event::NewEvent;
+use crate::routing::RouteState;
 pub use sync_record::RequestDigest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

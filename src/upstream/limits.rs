@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
-use crate::config::Upstream;
+use crate::routing::Upstream;
 
 /// One semaphore per upstream, rebuilt when its concurrency changes on reload. Shared between
 /// runtimes (the proxy's and the delivery service's): tokio's semaphore is runtime-agnostic,

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{Failure, identity};
-use crate::config::{Resign, Upstream};
 use crate::event::id::header_form;
+use crate::routing::{Resign, Upstream};
 use crate::store::StoredEvent;
 use crate::verify::hmac::Key;
 use crate::verify::sign::standard_webhooks_signature;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::request::{request_headers, standard_webhooks};
 use super::*;
-use crate::config::Upstream;
+use crate::routing::Upstream;
 use crate::store::StoredEvent;
 use crate::verify::hmac::Key;
 
@@ -60,7 +60,7 @@ fn identity_headers_are_hookgates() {
         timeout: Duration::from_secs(1),
         max_attempts: 1,
         max_age: None,
-        backoff: crate::config::Backoff {
+        backoff: crate::routing::Backoff {
             initial: Duration::from_millis(1),
             max: Duration::from_millis(1),
         },

@@ -86,7 +86,7 @@ impl Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::secret::Secret;
     use crate::verify::hmac::{Algorithm, Encoding, HmacSpec, HmacVerifier, SigSource};
     use crate::verify::providers::{self, Settings};
     use crate::verify::{KeyedSecret, TokenKind, TokenVerifier};

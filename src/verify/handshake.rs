@@ -20,7 +20,7 @@ use subtle::ConstantTimeEq;
 
 use super::Verified;
 use super::mac::{Algorithm, Encoding, Key};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 pub enum Handshake {
     /// `{"eventType":"VERIFICATION","challenge":…}` → `{"challenge":…}`.

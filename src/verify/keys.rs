@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// A configured secret and the moment it stops verifying, if any.
 #[derive(Debug, Clone, PartialEq)]

@@ -130,7 +130,7 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::secret::Secret;
     use http::HeaderMap;
     use std::time::SystemTime;
 

@@ -10,7 +10,7 @@ use common::vectors::{Vector, load};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use hookgate::config::Secret;
+use hookgate::secret::Secret;
 use hookgate::verify::providers::{self, PROVIDERS, Settings};
 use hookgate::verify::sign::sign;
 use hookgate::verify::{KeyedSecret, Request, Verified};

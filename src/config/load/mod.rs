@@ -15,13 +15,14 @@ use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
+use super::Config;
 use super::effective::Material;
 use super::file::{FileConfig, Text};
 use super::header_limit;
-use super::secret::{self, Resolved};
 use super::units::{SizeText, parse_duration, parse_size};
-use super::{Config, Secret};
 use crate::routing::Router;
+use crate::secret::Secret;
+use crate::secret::{self, Resolved};
 
 mod conn;
 mod route;
@@ -107,7 +108,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
         .map_or((1 << 20, header_limit::DEFAULT), |s| {
             (s.max_body_bytes, s.max_header_bytes)
         });
-    let routes = c.routes(&file.routes, &defined, limits);
+    let routes = c.routes(&file.routes, (&defined, &upstreams), limits);
     // Report in the order the file reads.
     c.errors.sort_by_key(|e| (e.line, e.column));
     match server {

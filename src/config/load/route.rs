@@ -11,17 +11,19 @@ use toml::Spanned;
 
 use super::{Checker, valid_name};
 use crate::config::file::{RouteFile, Text};
+use crate::config::trust;
 use crate::config::units::parse_duration;
-use crate::config::{HeaderRule, Mode, Rate, RateSpec, ResponseSpec, Route, RouteState, trust};
 use crate::event::id::IdSource;
 use crate::metrics::METRICS;
+use crate::routing::Upstream;
 use crate::routing::path;
+use crate::routing::{HeaderRule, Mode, Rate, RateSpec, ResponseSpec, Route, RouteState};
 
 impl Checker<'_> {
     pub(super) fn routes(
         &mut self,
         map: &BTreeMap<Spanned<String>, Spanned<RouteFile>>,
-        upstreams: &[&str],
+        (defined, upstreams): (&[&str], &BTreeMap<String, Arc<Upstream>>),
         limits: (usize, usize),
     ) -> Vec<Arc<Route>> {
         let mut out: Vec<Arc<Route>> = Vec::new();
@@ -43,7 +45,7 @@ impl Checker<'_> {
                     format!("routes.{name_s}.path: {path:?} is already used by route {other:?}"),
                 );
             }
-            if !upstreams.contains(&rf.upstream.get_ref().as_str()) {
+            if !defined.contains(&rf.upstream.get_ref().as_str()) {
                 self.error(
                     rf.upstream.span(),
                     format!(
@@ -53,7 +55,9 @@ impl Checker<'_> {
                     ),
                 );
             }
-            if let Some(route) = self.route(name_s, r.span(), rf, limits) {
+            // `None` when the upstream is unknown or invalid, already reported either way.
+            let upstream = upstreams.get(rf.upstream.get_ref()).cloned();
+            if let Some(route) = self.route(name_s, r.span(), rf, upstream, limits) {
                 out.push(Arc::new(route));
             }
         }
@@ -93,6 +97,7 @@ impl Checker<'_> {
         name: &str,
         span: Range<usize>,
         r: &RouteFile,
+        upstream: Option<Arc<Upstream>>,
         (body_limit, header_limit): (usize, usize),
     ) -> Option<Route> {
         let key = |k: &str| format!("routes.{name}.{k}");
@@ -259,7 +264,6 @@ impl Checker<'_> {
         Some(Route {
             name: name.to_string(),
             path: r.path.get_ref().clone(),
-            upstream: r.upstream.get_ref().clone(),
             mode,
             event_id,
             dedup_ttl: self.duration(
@@ -287,6 +291,8 @@ impl Checker<'_> {
             order_key,
             metrics: METRICS.route(name),
             verifier: verifier?,
+            // Last: the fields above still report their errors when the upstream is missing.
+            upstream: upstream?,
         })
     }
 

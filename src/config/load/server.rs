@@ -122,7 +122,7 @@ impl Checker<'_> {
         }
         let mut file = |text: &Text, what: &str| -> Option<PathBuf> {
             let p = PathBuf::from(text.get_ref());
-            let r = crate::proxy::tls::load_pem(&p, what == "key")
+            let r = crate::tls::load_pem(&p, what == "key")
                 .map(|_| p.clone())
                 .map_err(|e| format!("server.tls.{what}: {e}"));
             self.check(text.span(), r)

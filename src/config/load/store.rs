@@ -9,7 +9,8 @@ use toml::Spanned;
 use super::Checker;
 use crate::config::file::StoreFile;
 use crate::config::units::fmt_duration;
-use crate::config::{RedisConfig, Secret, StoreConfig, StoreKind};
+use crate::config::{RedisConfig, StoreConfig, StoreKind};
+use crate::secret::Secret;
 
 impl Checker<'_> {
     pub(super) fn store(

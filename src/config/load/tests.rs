@@ -3,8 +3,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{LoadError, Mode, Rate, RateSpec, Resign, RouteState, StoreKind, parse};
+use crate::config::{LoadError, StoreKind, parse};
+
+use crate::routing::Resign;
+
 use crate::event::id::IdSource;
+use crate::routing::{Mode, Rate, RateSpec, RouteState};
 
 const BASE: &str = r#"
 [server]

@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::{Checker, valid_name};
 use crate::config::file::{SignFile, Text, UpstreamFile};
-use crate::config::{Backoff, Resign, Upstream};
+use crate::routing::{Backoff, Resign, Upstream};
 use crate::verify::Algorithm;
 use crate::verify::hmac::{Key, KeyFormat};
 

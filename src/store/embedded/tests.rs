@@ -425,8 +425,8 @@ async fn sync_answers_are_claimed_kept_and_expire() {
 async fn route_states_persist() {
     let dir = tempfile::tempdir().unwrap();
     let paused = StateOverride {
-        state: crate::config::RouteState::Paused,
-        configured: crate::config::RouteState::Active,
+        state: crate::routing::RouteState::Paused,
+        configured: crate::routing::RouteState::Active,
     };
     {
         let s = open(dir.path(), 100);

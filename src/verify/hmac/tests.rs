@@ -1,7 +1,7 @@
 use base64::Engine as _;
 
 use super::*;
-use crate::config::Secret;
+use crate::secret::Secret;
 
 fn secrets(s: &[&str]) -> Vec<KeyedSecret> {
     s.iter()

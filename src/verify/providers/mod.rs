@@ -14,8 +14,8 @@ use std::time::Duration;
 use super::keys::KeyedSecret;
 use super::sign::Draft;
 use super::{Check, Handshake};
-use crate::config::Secret;
 use crate::event::id::IdSource;
+use crate::secret::Secret;
 
 mod kit;
 

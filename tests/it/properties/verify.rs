@@ -7,7 +7,7 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 
-use hookgate::config::Secret;
+use hookgate::secret::Secret;
 use hookgate::verify::hmac::KeyFormat;
 use hookgate::verify::{
     Algorithm, Encoding, HmacSpec, HmacVerifier, KeyedSecret, Request, SigSource, Template,

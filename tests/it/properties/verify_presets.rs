@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use ring::signature::KeyPair as _;
 
-use hookgate::config::Secret;
+use hookgate::secret::Secret;
 use hookgate::verify::providers::{self, PROVIDERS, Preset, Settings};
 use hookgate::verify::sign::{Signed, sign};
 use hookgate::verify::{KeyedSecret, Request, VerifyError};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::{Route, RouteState};
+use crate::routing::{Route, RouteState};
 use crate::store::{StateOverride, Store, StoreError};
 
 /// This process's copy of the overrides; refreshed from the store every second or so.

@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use notify::{RecursiveMode, Watcher};
 use pingora::server::ShutdownWatch;
@@ -19,28 +18,26 @@ use pingora::services::background::BackgroundService;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use super::{Config, effective, exposure, load};
+use crate::app::App;
+use crate::config::{Config, effective, exposure, load};
 use crate::metrics::METRICS;
-use crate::server::Lifecycle;
 
 /// Editors write in several steps; wait for the burst to end.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
 pub struct Reloader {
-    config: Arc<ArcSwap<Config>>,
+    app: Arc<App>,
     path: PathBuf,
-    life: Arc<Lifecycle>,
     /// The admin address bound at start: `server.admin_listen` changes only with a restart.
     admin_bound: SocketAddr,
 }
 
 impl Reloader {
-    pub fn new(config: Arc<ArcSwap<Config>>, path: PathBuf, life: Arc<Lifecycle>) -> Reloader {
-        let admin_bound = config.load().server.admin_listen;
+    pub fn new(app: Arc<App>, path: PathBuf) -> Reloader {
+        let admin_bound = app.config.load().server.admin_listen;
         Reloader {
-            config,
+            app,
             path,
-            life,
             admin_bound,
         }
     }
@@ -51,7 +48,7 @@ impl Reloader {
         if crate::logs::RELOAD_FAILED.hit(&error, || why.to_string()) {
             tracing::error!(trigger = why, %error, "config reload failed; keeping the running config");
         }
-        self.life.set_reload_error(Some(error));
+        self.app.life.set_reload_error(Some(error));
         false
     }
 
@@ -74,8 +71,8 @@ impl Reloader {
                         ),
                     );
                 }
-                self.life.set_reload_error(None);
-                let old = self.config.load();
+                self.app.life.set_reload_error(None);
+                let old = self.app.config.load();
                 // The effective hash, not the file's: a rotated secret file with the same
                 // config text is a change.
                 if new.effective_hash == old.effective_hash {
@@ -96,7 +93,7 @@ impl Reloader {
                     secrets_only,
                     "config reloaded"
                 );
-                self.config.store(Arc::new(new));
+                self.app.config.store(Arc::new(new));
                 true
             }
             Err(e) => self.failed(why, e.to_string()),
@@ -113,7 +110,7 @@ impl Reloader {
         watched: &mut HashSet<PathBuf>,
         names: &Mutex<HashSet<OsString>>,
     ) {
-        let (dirs, wanted) = effective::watch_set(&self.path, &self.config.load().secret_files);
+        let (dirs, wanted) = effective::watch_set(&self.path, &self.app.config.load().secret_files);
         if let Ok(mut n) = names.lock() {
             *n = wanted.into_iter().collect();
         }

@@ -93,6 +93,14 @@ fn trim_trailing_newline(mut v: Vec<u8>) -> Vec<u8> {
     v
 }
 
+/// Resolves one secret reference outside a full load: the CLI's admin client reads
+/// `server.admin_token` with it. Errors name the reference only.
+pub fn resolve_value(reference: &str) -> Result<Secret, String> {
+    match resolve(reference)? {
+        Resolved::Secret(s) | Resolved::Literal(s) => Ok(s),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

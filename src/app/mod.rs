@@ -1,0 +1,42 @@
+//! The one handle the services share: the running config and everything that lives as long
+//! as the process (store, route states, limiters, lifecycle). Built once in `server::run`.
+
+mod states;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::config::Config;
+use crate::lifecycle::Lifecycle;
+use crate::limits::rate::RateLimits;
+use crate::store::Store;
+use crate::upstream::UpstreamLimits;
+
+pub use states::RouteStates;
+
+pub struct App {
+    /// Swapped whole on reload; read once per request or per turn.
+    pub config: Arc<ArcSwap<Config>>,
+    pub store: Arc<dyn Store>,
+    /// The config's route states with the admin API's pauses and resumes over them.
+    pub states: RouteStates,
+    /// Per-IP and per-route request rates (public listener; inspected on the admin API).
+    pub rate_limits: RateLimits,
+    /// One concurrency limit per upstream for deliveries and sync calls alike.
+    pub upstream_limits: UpstreamLimits,
+    pub life: Lifecycle,
+}
+
+impl App {
+    pub fn new(config: Config, store: Arc<dyn Store>) -> App {
+        App {
+            config: Arc::new(ArcSwap::from_pointee(config)),
+            store,
+            states: RouteStates::default(),
+            rate_limits: RateLimits::new(),
+            upstream_limits: UpstreamLimits::default(),
+            life: Lifecycle::default(),
+        }
+    }
+}

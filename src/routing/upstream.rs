@@ -1,0 +1,60 @@
+//! An upstream: where a route's events are delivered, and how (timeouts, retries, headers,
+//! re-signing). Built by `config::load`; a route holds its own.
+
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+
+#[derive(Debug)]
+pub struct Upstream {
+    pub name: String,
+    pub url: reqwest::Url,
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    pub max_age: Option<Duration>,
+    pub backoff: Backoff,
+    pub concurrency: usize,
+    /// Added to every delivery (values may be secrets: never logged).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Re-signs each delivery so internal handlers verify one scheme.
+    pub resign: Option<Resign>,
+}
+
+pub enum Resign {
+    /// Standard Webhooks: `webhook-id` (the event ID, stable across attempts),
+    /// `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`.
+    /// The `whsec_` key, keyed for HMAC-SHA256 once, at load.
+    StandardWebhooks { key: crate::verify::hmac::Key },
+}
+
+impl std::fmt::Debug for Resign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resign::StandardWebhooks(..)")
+    }
+}
+
+impl Upstream {
+    #[cfg(test)]
+    pub fn for_test(name: &str) -> Upstream {
+        Upstream {
+            name: name.into(),
+            url: reqwest::Url::parse("http://127.0.0.1:9/").expect("a valid URL"),
+            timeout: Duration::from_secs(10),
+            max_attempts: 3,
+            max_age: None,
+            backoff: Backoff {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(60),
+            },
+            concurrency: 4,
+            headers: Vec::new(),
+            resign: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
