@@ -9,6 +9,9 @@
 //! its CPU time can be read from /proc. The load generator shares the machine's cores with
 //! them: compare the ratios, not the absolute numbers.
 
+// A bench may panic on the unexpected: unwrap/expect are denied in src/ only.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener as StdListener};

@@ -1,6 +1,9 @@
 //! Micro-benchmarks of request verification: the per-request crypto cost, for the generic HMAC
 //! engine by body size and for provider presets (HMAC variants, Ed25519, ECDSA P-256).
 
+// A bench may panic on the unexpected: unwrap/expect are denied in src/ only.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 use std::time::{SystemTime, UNIX_EPOCH};
 

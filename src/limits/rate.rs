@@ -603,7 +603,7 @@ mod tests {
         assert_eq!(d.retry_after_secs(), Some(10));
         // 5000/1s: 200 µs to wait, sent as 1 s, never 0.
         let spec = per_ip(rate(5000, 1));
-        assert_eq!(count_allowed(&l, &spec, &[v4(2); 5001]), 5000);
+        assert_eq!(count_allowed(&l, &spec, &vec![v4(2); 5001]), 5000);
         let d = l.check("r", &spec, v4(2));
         let Decision::Limited { retry_after, .. } = d else {
             panic!("not limited: {d:?}");

@@ -1,4 +1,4 @@
-//! Helpers for the connection-limit tests (tests/hardening_conn.rs): slow and idle clients
+//! Helpers for the connection-limit tests (tests/it/hardening_conn.rs): slow and idle clients
 //! (HTTP/1.1, TLS, raw HTTP/2), file-descriptor counts, metric samples.
 
 use std::io::{Read, Write};

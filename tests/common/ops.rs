@@ -1,4 +1,4 @@
-//! Helpers of tests/hardening_ops.rs (issue 9, items 9–11): sync-route requests and the
+//! Helpers of tests/it/hardening_ops.rs (issue 9, items 9–11): sync-route requests and the
 //! replay-cache scenario run against one gateway or two replicas, admin API calls, a hookgate
 //! process from a config of the test's own, and rotated-secret checks.
 

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use hookgate::config::parse;
 use hookgate::routing::Router;
 
-use crate::config;
+use super::config;
 
 /// Route paths from a tiny alphabet of segments, so that they prefix one another often.
 fn route_path() -> impl Strategy<Value = String> {

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use hookgate::config::{LoadError, parse};
 use hookgate::limits::rate::Rate;
 
-use crate::config;
+use super::config;
 
 /// A valid file using most keys: every mutation of it exercises some part of the checker.
 pub const VALID: &str = r#"[server]

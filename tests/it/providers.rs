@@ -2,7 +2,7 @@
 //! (`tests/vectors/`) sent to a running hookgate; handshakes; shadow mode; secret rotation; the
 //! `sign` and `check --explain` tools.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -14,7 +14,7 @@ use common::*;
 use hookgate::verify::providers::{self, PROVIDERS};
 use serde_json::Value;
 
-/// Replay windows are judged against vectors' signing time in tests/presets.rs; over HTTP the
+/// Replay windows are judged against vectors' signing time in tests/it/presets.rs; over HTTP the
 /// clock is today's, so these routes get a window wide enough for the recorded vectors.
 const WIDE: &str = "tolerance = \"5000d\", ";
 
@@ -93,7 +93,7 @@ async fn sdk_made_requests_over_http() {
     let mut handshakes = 0;
     for p in PROVIDERS {
         for v in load(p) {
-            // Replay windows are covered by tests/presets.rs at the vectors' own time.
+            // Replay windows are covered by tests/it/presets.rs at the vectors' own time.
             if v.name.contains("stale") || v.name.contains("future") {
                 continue;
             }
@@ -105,7 +105,7 @@ async fn sdk_made_requests_over_http() {
                 v.request.path_and_query.clone()
             };
             let (status, answer) = send(&c, &gw, &v, &path).await;
-            // The deliberate differences from the libraries, explained in tests/presets.rs.
+            // The deliberate differences from the libraries, explained in tests/it/presets.rs.
             let expected_ok = match (p, v.name.as_str()) {
                 ("zoom", "json_reindented") => false,
                 ("limai", "uppercase_hex") => true,

@@ -1,6 +1,6 @@
 //! Operating hookgate: hot reload, config checking, graceful shutdown, admin API.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

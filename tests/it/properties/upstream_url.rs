@@ -8,7 +8,7 @@ use reqwest::Url;
 
 use hookgate::upstream::url::join;
 
-use crate::config;
+use super::config;
 
 /// Upstream URLs as configured: with and without a port, a base path, a trailing slash.
 pub fn upstream() -> impl Strategy<Value = Url> {

@@ -3,7 +3,7 @@
 //! says about the client; a request head the upstream would refuse is never acknowledged.
 //! Real hookgate processes, real upstreams, raw sockets where an HTTP client would normalise.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -2,7 +2,7 @@
 //! calls share the upstream's concurrency with deliveries, the admin API is guarded, and
 //! rotated secret files are picked up without a restart.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

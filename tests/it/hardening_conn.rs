@@ -4,7 +4,7 @@
 //! connection is busy — and a real sender served throughout, with the file descriptors given
 //! back afterwards.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

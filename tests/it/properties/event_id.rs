@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use hookgate::event::id::{IdSource, Lookup, extract, value};
 
-use crate::{config, header_bytes, noisy_bytes};
+use super::{config, header_bytes, noisy_bytes};
 
 /// IDs longer than this are replaced by their hash (`event::id::MAX_ID_LEN`).
 const MAX_ID_LEN: usize = 200;

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use hookgate::limits::client_ip::{canonical, resolve};
 
-use crate::{config, header_bytes};
+use super::{config, header_bytes};
 
 /// Addresses from a few small ranges, so trusted and untrusted ones meet often.
 fn ip() -> impl Strategy<Value = IpAddr> {

@@ -2,7 +2,7 @@
 //! that cannot be recorded, requests that cannot be built, routes removed by a reload — and
 //! logs that stay readable through an outage.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! The Redis store with several hookgate replicas on one real `redis-server`.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Store faults that must heal by themselves, and one dedup semantics for both stores.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

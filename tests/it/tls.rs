@@ -1,7 +1,7 @@
 //! HTTPS on the public listener: HTTP/1.1 and HTTP/2 over TLS with a certificate the test
 //! makes, plain HTTP alongside, and a renewed certificate picked up without a restart.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use hookgate::normalize::{NormalizeError, to_json};
 
-use crate::{config, noisy_bytes};
+use super::{config, noisy_bytes};
 
 fn content_type() -> impl Strategy<Value = Option<String>> {
     proptest::option::of(prop_oneof![

@@ -1,6 +1,6 @@
-//! What the property tests (tests/properties/) found, end to end against a real hookgate.
+//! What the property tests (tests/it/properties/) found, end to end against a real hookgate.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,6 +1,6 @@
 //! End to end: a real hookgate process, a real upstream, real sockets.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! Every provider preset against vectors made and judged by the providers' own libraries
 //! (`tests/vectors/`, see its README), plus hookgate's own signer against its verifiers.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -251,7 +251,7 @@ fn signer_and_verifier_agree_and_refuse_tampering() {
         let body = if provider == "mailgun" || provider == "linear" {
             body
         } else {
-            body.to_vec()
+            body.clone()
         };
         let signed = sign(provider, &key, &body, Some(url), now).unwrap();
         let mut case =

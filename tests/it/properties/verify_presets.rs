@@ -17,7 +17,7 @@ use hookgate::verify::providers::{self, PROVIDERS, Preset, Settings};
 use hookgate::verify::sign::{Signed, sign};
 use hookgate::verify::{KeyedSecret, Request, VerifyError};
 
-use crate::{config, header_bytes, noisy_bytes};
+use super::{config, header_bytes, noisy_bytes};
 
 const NOW: u64 = 1_700_000_000;
 const PUBLIC_URL: &str = "https://hooks.example.com/hooks/p";

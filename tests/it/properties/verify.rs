@@ -14,7 +14,7 @@ use hookgate::verify::{
     TimestampCheck, TsSource, VerifyError, sign,
 };
 
-use crate::{config, header_bytes, noisy_bytes};
+use super::{config, header_bytes, noisy_bytes};
 
 const NOW: u64 = 1_700_000_000;
 

@@ -3,7 +3,7 @@
 //! every event ID reaches the upstream as a valid, reversible header (6), a Mailgun token is
 //! good for one request and a Twilio signature must cover the body (12).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -2,7 +2,7 @@
 //! states, body normalisation, request rules, responses, composite IDs, upstream headers and
 //! re-signing, per-key ordering. (HTTPS is in `tls.rs`.)
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

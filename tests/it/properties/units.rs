@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use hookgate::config::units::{fmt_duration, parse_duration, parse_size};
 
-use crate::config;
+use super::config;
 
 proptest! {
     #![proptest_config(config(256))]

@@ -1,0 +1,32 @@
+//! The integration tests, one binary: each file under tests/it/ is a module (filter with
+//! `cargo test MODULE::`, e.g. `cargo test gateway::`), all sharing tests/common/. One binary
+//! links the crate once instead of once per file.
+
+// Tests may panic on the unexpected: unwrap/expect are denied in src/ only. Metric values are
+// compared exactly (they are counts), and async helpers keep one calling style.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::float_cmp,
+    clippy::unused_async
+)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod gateway;
+mod hardening_conn;
+mod hardening_deliver;
+mod hardening_ops;
+mod hardening_paths;
+mod hardening_props;
+mod hardening_store;
+mod hardening_verify;
+mod operations;
+mod presets;
+mod properties;
+mod providers;
+mod redis;
+mod scripts;
+mod senders;
+mod tls;
