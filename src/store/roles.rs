@@ -1,6 +1,6 @@
 //! What a store does, by role: each caller takes the narrowest of these it needs, and
 //! `Store` (all of them) is the shared handle. Both stores implement every role, and the
-//! contract suite (tests/store_contract.rs) holds them to the same answers.
+//! contract suite (tests/it/store_contract.rs) holds them to the same answers.
 
 use std::collections::HashMap;
 use std::sync::Arc;

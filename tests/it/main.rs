@@ -29,4 +29,5 @@ mod providers;
 mod redis;
 mod scripts;
 mod senders;
+mod store_contract;
 mod tls;

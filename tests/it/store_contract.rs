@@ -5,7 +5,7 @@
 //! read of its stream (so leases are polled), and a released Redis lease comes back only after
 //! `claim_after` (any replica may take it over then).
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
