@@ -47,6 +47,17 @@ impl MediaType {
 
     /// Whether this type is in `range`: a type (`application/json`) or a whole type
     /// (`text/*`), lowercase and without parameters as routes' `content_types` hold them.
+    /// Whether `text` (trimmed, lowercased) is a media range as a config lists them:
+    /// `type/subtype` or `type/*`, each an RFC 9110 token.
+    pub fn is_range(text: &str) -> bool {
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+        };
+        matches!(text.split_once('/'), Some((ty, sub)) if token(ty) && (token(sub) || sub == "*"))
+    }
+
     pub fn in_range(&self, range: &str) -> bool {
         range == self.essence
             || range

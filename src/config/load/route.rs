@@ -15,6 +15,7 @@ use crate::config::trust;
 use crate::config::units::parse_duration;
 use crate::event::id::IdSource;
 use crate::metrics::METRICS;
+use crate::normalize::media::MediaType;
 use crate::routing::Upstream;
 use crate::routing::path;
 use crate::routing::{HeaderRule, Mode, Rate, RateSpec, ResponseSpec, Route, RouteState};
@@ -325,14 +326,9 @@ impl Checker<'_> {
         let mut out = Vec::new();
         for t in list.into_iter().flatten() {
             let v = t.get_ref().trim().to_ascii_lowercase();
-            let token = |s: &str| {
-                !s.is_empty()
-                    && s.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-            };
-            match v.split_once('/') {
-                Some((ty, sub)) if token(ty) && (token(sub) || sub == "*") => out.push(v),
-                _ => self.error(t.span(), format!("routes.{name}.content_types: {:?} is not a media type like \"application/json\" or \"text/*\"", t.get_ref())),
+            match MediaType::is_range(&v) {
+                true => out.push(v),
+                false => self.error(t.span(), format!("routes.{name}.content_types: {:?} is not a media type like \"application/json\" or \"text/*\"", t.get_ref())),
             }
         }
         out
