@@ -20,11 +20,21 @@ use sha2::Sha256;
 #[allow(unused_imports)]
 pub use upstream::{Reply, Upstream};
 
+/// A port free now and never handed out before in this process: the kernel may give a just
+/// released port again, and tests running in parallel (one test binary) ask for many.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub fn hmac_hex(secret: &str, body: &[u8]) -> String {
