@@ -1,24 +1,9 @@
-//! GitLab with a signing token: Standard Webhooks (`webhook-*` headers).
+//! GitLab with a signing token: exactly Standard Webhooks (`webhook-*` headers, `whsec_` keys,
+//! 5-minute window), under GitLab's name.
 
 use super::kit::*;
 
 pub const PROVIDER: Provider = Provider {
     name: "gitlab-signing",
-    keys: &["secrets", "tolerance"],
-    window: Some(300),
-    event_id: "header:webhook-id",
-    sample: SAMPLE,
-    verify,
-    sign,
+    ..super::standard_webhooks::PROVIDER
 };
-
-fn verify(s: &Settings) -> Built {
-    Ok((
-        standard_webhooks(s.secrets.clone(), &["webhook"], s.window())?,
-        None,
-    ))
-}
-
-fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    sign_standard_webhooks(d, "webhook")
-}
