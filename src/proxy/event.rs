@@ -36,7 +36,7 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
     ));
     // Query parameters join the event only where the check covers them (a token, a signed
     // URL): unsigned data must not reach the upstream inside a verified event.
-    let trusted_query = route.verifier.check.covers_query();
+    let trusted_query = route.verifier.covers_query;
     let query = req
         .rest
         .split_once('?')

@@ -170,6 +170,8 @@ pub struct Verifier {
     pub handshake: Option<Handshake>,
     /// The scheme or provider, for logs.
     pub label: String,
+    /// `check.covers_query()`, judged once at load rather than per request.
+    pub covers_query: bool,
 }
 
 impl Verifier {
@@ -179,6 +181,7 @@ impl Verifier {
             enforce: true,
             handshake: None,
             label: "none".into(),
+            covers_query: true,
         }
     }
 

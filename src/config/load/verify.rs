@@ -175,6 +175,7 @@ impl Checker<'_> {
         )?;
         Some((
             Verifier {
+                covers_query: check.covers_query(),
                 check,
                 enforce,
                 handshake,
