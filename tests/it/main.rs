@@ -14,6 +14,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod events_api;
 mod gateway;
 mod hardening_conn;
 mod hardening_deliver;
