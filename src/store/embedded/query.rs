@@ -122,6 +122,7 @@ impl Embedded {
                         .collect(),
                     body: kept.then(|| rec.body.into_vec()),
                     history: rec.history,
+                    verification: rec.verification,
                 }
             })
             .collect())

@@ -37,7 +37,8 @@ impl Intake for RedisStore {
             .arg(ev.body.as_ref())
             .arg(self.max_per_shard)
             .arg(ev.order_key.as_deref().unwrap_or_default())
-            .arg(sh.archive_prefix());
+            .arg(sh.archive_prefix())
+            .arg(&ev.verification);
         let r: i64 = invocation
             .invoke_async(&mut self.con())
             .await

@@ -10,7 +10,7 @@ use redis::Script;
 
 /// KEYS: dedup, event, stream, pending, dead, archived, archive counter, archives of this ID,
 /// listing [, order line]. ARGV: ttl_ms, event_id, received_ms, client_ip, target, headers, body,
-/// max_pending, order key, archive key prefix.
+/// max_pending, order key, archive key prefix, verification.
 /// Returns 1 new, 0 duplicate, -1 the shard is at its bound. An event with an order key joins
 /// its line and enters the stream only when it is the first in it.
 ///
@@ -37,7 +37,7 @@ elseif st then
 end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 redis.call('HSET', KEYS[2], 'id', ARGV[2], 'rcv', ARGV[3], 'ip', ARGV[4], 'tgt', ARGV[5],
-  'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3])
+  'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3], 'vf', ARGV[11])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[9], ARGV[3], ARGV[2])
 if KEYS[10] then
