@@ -63,17 +63,6 @@ impl Draft<'_> {
             .mac(parts))
     }
 
-    /// The hex MAC of the body.
-    pub fn hex_body(&self, alg: Algorithm) -> Result<String, String> {
-        self.hmac(alg, &[&self.body]).map(hex::encode)
-    }
-
-    /// The base64 MAC of the body.
-    pub fn b64_body(&self, alg: Algorithm) -> Result<String, String> {
-        self.hmac(alg, &[&self.body])
-            .map(|m| Encoding::Base64.encode(&m))
-    }
-
     pub fn header(&mut self, name: &str, value: impl Into<String>) {
         self.headers.push((name.to_string(), value.into()));
     }
