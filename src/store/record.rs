@@ -125,6 +125,11 @@ impl From<RecordV1> for Record {
     }
 }
 
+/// Stored headers as the rest of hookgate takes them.
+pub fn plain_headers(h: Vec<(String, ByteBuf)>) -> Vec<(String, Vec<u8>)> {
+    h.into_iter().map(|(k, v)| (k, v.into_vec())).collect()
+}
+
 impl super::StoredEvent {
     /// A sync route's request, sent at once without being stored.
     pub fn from_new(ev: crate::event::NewEvent) -> super::StoredEvent {
@@ -151,11 +156,7 @@ impl super::StoredEvent {
             received_at_ms: rec.received_at_ms,
             client_ip: rec.client_ip,
             target: rec.target,
-            headers: rec
-                .headers
-                .into_iter()
-                .map(|(k, v)| (k, v.into_vec()))
-                .collect(),
+            headers: plain_headers(rec.headers),
             body: Bytes::from(rec.body.into_vec()),
             attempts: rec.attempts,
             order_key: rec.order_key,
