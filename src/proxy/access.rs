@@ -1,0 +1,81 @@
+//! The end of a request: its access-log line and its span. The line is one `tracing` event at
+//! info with target `hookgate::access` (`RUST_LOG=info,hookgate::access=off` silences it); its
+//! fields are borrowed, so writing it allocates nothing beyond the formatter's reused buffer.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::Answer;
+use crate::metrics::RequestOutcome;
+use crate::telemetry::{self, Span};
+
+/// What a request was, for its log line and span, besides its answer.
+pub struct Handled<'c> {
+    /// `None`: no route matched the path.
+    pub route: Option<(&'c str, &'c str)>,
+    pub client: IpAddr,
+    /// Body bytes read from the sender.
+    pub bytes_in: usize,
+}
+
+/// What the line says of the answer, taken before the answer is written (and consumed).
+pub struct Line {
+    outcome: RequestOutcome,
+    status: u16,
+    event_id: Option<String>,
+    bytes_out: usize,
+}
+
+impl Line {
+    pub fn of(answer: &mut Answer) -> Line {
+        Line {
+            outcome: answer.outcome,
+            status: answer.status,
+            event_id: answer.event_id.take(),
+            bytes_out: answer.body.len(),
+        }
+    }
+}
+
+/// Latency is from the request's start to its answer written.
+pub fn log(h: &Handled<'_>, a: &Line, elapsed: Duration) {
+    let route = h.route.map_or("_unmatched", |(name, _)| name);
+    tracing::info!(
+        target: "hookgate::access",
+        route,
+        outcome = a.outcome.label(),
+        status = a.status,
+        event_id = a.event_id.as_deref(),
+        client_ip = %h.client,
+        bytes_in = h.bytes_in,
+        bytes_out = a.bytes_out,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+}
+
+/// Fills in and ends the request's span (tracing on only).
+pub fn end_span(span: Option<Span>, method: &str, h: &Handled<'_>, answer: &Answer) {
+    let Some(mut span) = span else { return };
+    if let Some((name, path)) = h.route {
+        span.rename(format!("{method} {path}"));
+        span.attr("http.route", path);
+        span.attr("hookgate.route", name);
+    }
+    span.attr("http.request.method", method);
+    span.attr("client.address", h.client.to_string());
+    span.attr("http.response.status_code", i64::from(answer.status));
+    span.attr("hookgate.outcome", answer.outcome.label());
+    if let Some(id) = &answer.event_id {
+        span.attr("hookgate.event_id", id.as_str());
+    }
+    if answer.status >= 500 {
+        span.fail(answer.outcome.label());
+    }
+    span.end();
+}
+
+/// The sender's trace context, if it sent a valid one; read only when tracing is on.
+pub fn parent(headers: &http::HeaderMap) -> Option<telemetry::TraceContext> {
+    telemetry::of_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))
+}
