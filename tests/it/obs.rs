@@ -30,7 +30,7 @@ fn json_lines(gw: &Gateway) -> Vec<Value> {
         .collect()
 }
 
-fn find<'a>(lines: &'a [Value], f: impl Fn(&Value) -> bool) -> Option<&'a Value> {
+fn find(lines: &[Value], f: impl Fn(&Value) -> bool) -> Option<&Value> {
     lines.iter().find(|l| f(l))
 }
 
