@@ -15,7 +15,9 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::routing::RouteState;
-pub use roles::{DeadLetters, Inspect, Intake, Queue, RouteOverrides, Store, SyncAnswers, Upkeep};
+pub use roles::{
+    DeadLetters, Inspect, Intake, Nonces, Queue, RouteOverrides, Store, SyncAnswers, Upkeep,
+};
 pub use sync_record::RequestDigest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,5 @@
 //! Taking events in: one script accepts (dedup key, event hash, `XADD`) in one round trip.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 
 use super::fields::encode_headers;
@@ -51,15 +49,5 @@ impl Intake for RedisStore {
                 self.max_per_shard * u64::from(self.shards),
             )),
         }
-    }
-
-    async fn claim_nonce(
-        &self,
-        route: &str,
-        nonce: &str,
-        binding: &[u8],
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        self.claim_nonce_once(route, nonce, binding, ttl).await
     }
 }
