@@ -480,3 +480,29 @@ fn build_info() -> Box<dyn prometheus::core::Collector> {
 
 /// Metrics for requests that matched no route.
 pub static UNMATCHED: LazyLock<RouteMetrics> = LazyLock::new(|| METRICS.route("_unmatched"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_buckets_end_at_the_longest_sync_timeout() {
+        let fine = request_buckets(Duration::ZERO);
+        assert_eq!(fine, LATENCY.to_vec(), "10 s is the floor");
+        let b = request_buckets(Duration::from_secs(45));
+        assert_eq!(&b[b.len() - 3..], [10.0, 30.0, 45.0]);
+        let b = request_buckets(Duration::from_secs(60));
+        assert_eq!(&b[b.len() - 2..], [30.0, 60.0]);
+        assert!(b.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn status_classes() {
+        let m = METRICS.route("status-class-test");
+        for s in [Some(200), Some(204), Some(301), Some(404), Some(503), None, Some(101)] {
+            m.status_class(s);
+        }
+        let counts: Vec<u64> = m.statuses.iter().map(IntCounter::get).collect();
+        assert_eq!(counts, [2, 1, 1, 1, 2]);
+    }
+}
