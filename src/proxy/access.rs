@@ -79,3 +79,53 @@ pub fn end_span(span: Option<Span>, method: &str, h: &Handled<'_>, answer: &Answ
 pub fn parent(headers: &http::HeaderMap) -> Option<telemetry::TraceContext> {
     telemetry::of_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::logline::OneLine;
+
+    /// What one access-log line costs to format and write (to a sink, so the terminal or disk
+    /// is not measured). Run: `cargo test --lib access_log_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn access_log_cost() {
+        let h = Handled {
+            route: Some(("limai", "/hooks/limai")),
+            client: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)),
+            bytes_in: 812,
+        };
+        let line = Line {
+            outcome: RequestOutcome::Accepted,
+            status: 200,
+            event_id: Some("evt_1NrTd2F8b5Q0aPz".into()),
+            bytes_out: 57,
+        };
+        const N: u32 = 200_000;
+        for json in [false, true] {
+            let b = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_writer(|| OneLine {
+                    inner: std::io::sink(),
+                    ansi: false,
+                });
+            let run = || {
+                let t = Instant::now();
+                for _ in 0..N {
+                    log(&h, &line, Duration::from_micros(850));
+                }
+                t.elapsed() / N
+            };
+            let per = if json {
+                let s = b.json().flatten_event(true).with_current_span(false).finish();
+                tracing::subscriber::with_default(s, run)
+            } else {
+                tracing::subscriber::with_default(b.finish(), run)
+            };
+            println!("access log line, json={json}: {per:?} per request");
+        }
+    }
+}
