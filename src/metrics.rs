@@ -499,7 +499,15 @@ mod tests {
     #[test]
     fn status_classes() {
         let m = METRICS.route("status-class-test");
-        for s in [Some(200), Some(204), Some(301), Some(404), Some(503), None, Some(101)] {
+        for s in [
+            Some(200),
+            Some(204),
+            Some(301),
+            Some(404),
+            Some(503),
+            None,
+            Some(101),
+        ] {
             m.status_class(s);
         }
         let counts: Vec<u64> = m.statuses.iter().map(IntCounter::get).collect();

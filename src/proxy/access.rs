@@ -120,7 +120,11 @@ mod tests {
                 t.elapsed() / N
             };
             let per = if json {
-                let s = b.json().flatten_event(true).with_current_span(false).finish();
+                let s = b
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .finish();
                 tracing::subscriber::with_default(s, run)
             } else {
                 tracing::subscriber::with_default(b.finish(), run)

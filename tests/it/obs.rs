@@ -199,6 +199,26 @@ fn telemetry_block(collector: &Upstream) -> String {
     )
 }
 
+/// Sends a signed event with extra headers (trace context); asserts it was accepted.
+async fn send_with(c: &reqwest::Client, gw: &Gateway, id: &str, headers: &[(&str, &str)]) {
+    let mut req = signed(c, &gw.url("/hooks/limai"), &event_body(id));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// What the upstream received, once it has `n` requests.
+async fn received(up: &Upstream, n: usize) -> Vec<common::upstream::Received> {
+    eventually(WAIT, async || {
+        let got = up.received();
+        (got.len() == n).then_some(got)
+    })
+    .await
+    .unwrap_or_else(|| panic!("{n} requests at the upstream, got {}", up.count()))
+}
+
 /// Parses a traceparent into (trace ID, parent ID).
 fn traceparent(v: &str) -> (String, String) {
     let parts: Vec<&str> = v.split('-').collect();
@@ -223,19 +243,10 @@ async fn trace_is_continued(store: Option<String>) {
     );
     let c = client();
     let sent = format!("00-{SENDER_TRACE}-{SENDER_SPAN}-01");
-    let r = signed(&c, &gw.url("/hooks/limai"), &event_body("evt_traced"))
-        .header("traceparent", &sent)
-        .header("tracestate", "vendor=abc")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let got = eventually(WAIT, async || {
-        let got = up.received();
-        (got.len() == 2).then_some(got)
-    })
-    .await
-    .expect("a failed attempt, then a delivery");
+    let headers = [("traceparent", sent.as_str()), ("tracestate", "vendor=abc")];
+    send_with(&c, &gw, "evt_traced", &headers).await;
+    // A failed attempt, then a delivery.
+    let got = received(&up, 2).await;
     // The upstream continues the sender's trace, under hookgate's attempt span.
     let seen: Vec<(String, String)> = got
         .iter()
@@ -354,29 +365,12 @@ async fn a_forged_traceparent_starts_a_new_trace() {
     );
     let c = client();
     let upper = format!("00-{}-{SENDER_SPAN}-01", SENDER_TRACE.to_uppercase());
-    let r = signed(&c, &gw.url("/hooks/limai"), &event_body("evt_bad_tp"))
-        .header("traceparent", &upper)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    send_with(&c, &gw, "evt_bad_tp", &[("traceparent", &upper)]).await;
     let two = format!("00-{SENDER_TRACE}-{SENDER_SPAN}-01");
-    let r = signed(&c, &gw.url("/hooks/limai"), &event_body("evt_two_tp"))
-        .header("traceparent", &two)
-        .header(
-            "traceparent",
-            "00-11111111111111111111111111111111-2222222222222222-01",
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let got = eventually(WAIT, async || {
-        let got = up.received();
-        (got.len() == 2).then_some(got)
-    })
-    .await
-    .expect("both delivered");
+    let other = "00-11111111111111111111111111111111-2222222222222222-01";
+    let headers = [("traceparent", two.as_str()), ("traceparent", other)];
+    send_with(&c, &gw, "evt_two_tp", &headers).await;
+    let got = received(&up, 2).await;
     for r in &got {
         let values: Vec<&str> = r
             .headers
@@ -407,16 +401,9 @@ async fn tracing_off_passes_the_senders_traceparent_through_unchanged() {
     let gw = Gateway::start("", &routes(&up, ""), &[("LIMAI_SECRET", SECRET)]);
     let c = client();
     let sent = format!("00-{SENDER_TRACE}-{SENDER_SPAN}-01");
-    let r = signed(&c, &gw.url("/hooks/limai"), &event_body("evt_plain_tp"))
-        .header("traceparent", &sent)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let got = eventually(WAIT, async || up.received().into_iter().next())
-        .await
-        .expect("delivered");
-    assert_eq!(got.header("traceparent"), Some(sent.as_str()));
+    send_with(&c, &gw, "evt_plain_tp", &[("traceparent", &sent)]).await;
+    let got = received(&up, 1).await;
+    assert_eq!(got[0].header("traceparent"), Some(sent.as_str()));
     let m = metrics(&c, &gw).await;
     assert!(
         !m.contains("hookgate_trace_spans_total"),
@@ -465,14 +452,15 @@ async fn the_metrics_additions_move() {
         .unwrap()
         .as_secs_f64();
     assert!(loaded > now - 120.0 && loaded <= now + 1.0, "{loaded}");
-    assert_eq!(
-        sample(&m, "hookgate_route_state{route=\"limai\",state=\"active\"}"),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(&m, "hookgate_route_state{route=\"limai\",state=\"paused\"}"),
-        Some(0.0)
-    );
+    let states = |m: &str| {
+        ["active", "paused", "disabled"].map(|s| {
+            sample(
+                m,
+                &format!("hookgate_route_state{{route=\"limai\",state=\"{s}\"}}"),
+            )
+        })
+    };
+    assert_eq!(states(&m), [Some(1.0), Some(0.0), Some(0.0)]);
     // Buckets up to the longest sync_timeout, and no further.
     let buckets: Vec<&str> = m
         .lines()
@@ -513,14 +501,7 @@ async fn the_metrics_additions_move() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let m = metrics(&c, &gw).await;
-    assert_eq!(
-        sample(&m, "hookgate_route_state{route=\"limai\",state=\"paused\"}"),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(&m, "hookgate_route_state{route=\"limai\",state=\"active\"}"),
-        Some(0.0)
-    );
+    assert_eq!(states(&m), [Some(0.0), Some(1.0), Some(0.0)]);
 
     // A successful reload moves the timestamp; a removed route's state series go.
     tokio::time::sleep(Duration::from_millis(1100)).await;

@@ -103,9 +103,11 @@ mod tests {
             .unwrap();
         assert_eq!(t.endpoint.as_str(), "http://collector:4318/v1/traces");
         assert_eq!(t.service_name, "hookgate");
-        let t = load("[telemetry]\notlp_endpoint = \"https://c.example/otlp\"\nservice_name = \"edge\"\n")
-            .unwrap()
-            .unwrap();
+        let t = load(
+            "[telemetry]\notlp_endpoint = \"https://c.example/otlp\"\nservice_name = \"edge\"\n",
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(t.endpoint.as_str(), "https://c.example/otlp/v1/traces");
         assert_eq!(t.service_name, "edge");
     }
@@ -114,16 +116,24 @@ mod tests {
     fn mistakes_are_reported_where_they_are() {
         assert_eq!(
             load("[telemetry]\notlp_endpoint = \"grpc://c:4317\"\n").unwrap_err(),
-            ["t.toml:4:17: telemetry.otlp_endpoint: \"grpc://c:4317\" is not an http:// or https:// URL (e.g. \"http://127.0.0.1:4318\")"]
+            [
+                "t.toml:4:17: telemetry.otlp_endpoint: \"grpc://c:4317\" is not an http:// or https:// URL (e.g. \"http://127.0.0.1:4318\")"
+            ]
         );
         let unknown = load("[telemetry]\notlp_endpoint = \"http://c:4318\"\nsampler = \"all\"\n")
             .unwrap_err();
-        assert!(unknown[0].starts_with("t.toml:5:1: unknown field `sampler`"), "{unknown:?}");
+        assert!(
+            unknown[0].starts_with("t.toml:5:1: unknown field `sampler`"),
+            "{unknown:?}"
+        );
         let missing = load("[telemetry]\nheaders = { \"X-Key\" = \"env:HOOKGATE_TEST_UNSET_VAR\" }\notlp_endpoint = \"http://c:4318\"\n")
             .unwrap_err();
         assert_eq!(missing.len(), 1, "{missing:?}");
         assert!(missing[0].starts_with("t.toml:4:"), "{missing:?}");
         // The reference is named, never a value.
-        assert!(missing[0].contains("HOOKGATE_TEST_UNSET_VAR"), "{missing:?}");
+        assert!(
+            missing[0].contains("HOOKGATE_TEST_UNSET_VAR"),
+            "{missing:?}"
+        );
     }
 }
