@@ -183,7 +183,7 @@ pub struct Metrics {
     pub log_suppressed: IntCounterVec,
     pub stranded_events: IntGaugeVec,
     delivery_statuses: IntCounterVec,
-    pub last_reload: prometheus::Gauge,
+    last_reload: prometheus::Gauge,
     route_state: IntGaugeVec,
 }
 
@@ -369,7 +369,8 @@ impl Metrics {
         m
     }
 
-    pub fn route(&self, route: &str) -> RouteMetrics {
+    /// The handles of one route; `delivers`: it has a queue (async), so delivery series can move.
+    pub fn route(&self, route: &str, delivers: bool) -> RouteMetrics {
         RouteMetrics {
             outcomes: RequestOutcome::ALL
                 .map(|o| self.requests.with_label_values(&[route, o.label()])),
@@ -386,7 +387,9 @@ impl Metrics {
                 .delivery_attempts
                 .with_label_values(&[route, AttemptResult::Dead.label()]),
             delivery_duration: self.delivery_duration.with_label_values(&[route]),
-            statuses: STATUS_CLASSES.map(|c| self.delivery_statuses.with_label_values(&[route, c])),
+            statuses: delivers.then(|| {
+                STATUS_CLASSES.map(|c| self.delivery_statuses.with_label_values(&[route, c]))
+            }),
         }
     }
 
@@ -434,7 +437,8 @@ pub struct RouteMetrics {
     retried: IntCounter,
     dead: IntCounter,
     pub delivery_duration: Histogram,
-    statuses: [IntCounter; STATUS_CLASSES.len()],
+    /// `None` for a sync route: it never delivers.
+    statuses: Option<[IntCounter; STATUS_CLASSES.len()]>,
 }
 
 impl RouteMetrics {
@@ -464,7 +468,9 @@ impl RouteMetrics {
             Some(s @ 200..=599) => usize::from(s / 100 - 2),
             Some(_) | None => STATUS_CLASSES.len() - 1,
         };
-        self.statuses[i].inc();
+        if let Some(s) = &self.statuses {
+            s[i].inc();
+        }
     }
 }
 
@@ -479,7 +485,7 @@ fn build_info() -> Box<dyn prometheus::core::Collector> {
 }
 
 /// Metrics for requests that matched no route.
-pub static UNMATCHED: LazyLock<RouteMetrics> = LazyLock::new(|| METRICS.route("_unmatched"));
+pub static UNMATCHED: LazyLock<RouteMetrics> = LazyLock::new(|| METRICS.route("_unmatched", false));
 
 #[cfg(test)]
 mod tests {
@@ -498,7 +504,7 @@ mod tests {
 
     #[test]
     fn status_classes() {
-        let m = METRICS.route("status-class-test");
+        let m = METRICS.route("status-class-test", true);
         for s in [
             Some(200),
             Some(204),
@@ -510,7 +516,7 @@ mod tests {
         ] {
             m.status_class(s);
         }
-        let counts: Vec<u64> = m.statuses.iter().map(IntCounter::get).collect();
+        let counts: Vec<u64> = m.statuses.iter().flatten().map(IntCounter::get).collect();
         assert_eq!(counts, [2, 1, 1, 1, 2]);
     }
 }

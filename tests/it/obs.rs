@@ -461,6 +461,11 @@ async fn the_metrics_additions_move() {
         })
     };
     assert_eq!(states(&m), [Some(1.0), Some(0.0), Some(0.0)]);
+    assert!(m.contains("hookgate_route_state{route=\"sync\",state=\"active\"} 1"));
+    assert!(
+        !m.contains("hookgate_delivery_attempt_status_total{class=\"2xx\",route=\"sync\"}"),
+        "a sync route never delivers: no series that cannot move"
+    );
     // Buckets up to the longest sync_timeout, and no further.
     let buckets: Vec<&str> = m
         .lines()
