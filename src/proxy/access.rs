@@ -54,23 +54,26 @@ pub fn log(h: &Handled<'_>, a: &Line, elapsed: Duration) {
     );
 }
 
-/// Fills in and ends the request's span (tracing on only).
-pub fn end_span(span: Option<Span>, method: &str, h: &Handled<'_>, answer: &Answer) {
+/// Fills in and ends the request's span (tracing on only), once its answer is written.
+pub fn end_span(span: Option<Span>, method: &str, h: &Handled<'_>, a: &Line) {
     let Some(mut span) = span else { return };
-    if let Some((name, path)) = h.route {
-        span.rename(format!("{method} {path}"));
-        span.attr("http.route", path);
-        span.attr("hookgate.route", name);
+    match h.route {
+        Some((name, path)) => {
+            span.rename(format!("{method} {path}"));
+            span.attr("http.route", path);
+            span.attr("hookgate.route", name);
+        }
+        None => span.rename(method.to_string()),
     }
     span.attr("http.request.method", method);
     span.attr("client.address", h.client.to_string());
-    span.attr("http.response.status_code", i64::from(answer.status));
-    span.attr("hookgate.outcome", answer.outcome.label());
-    if let Some(id) = &answer.event_id {
+    span.attr("http.response.status_code", i64::from(a.status));
+    span.attr("hookgate.outcome", a.outcome.label());
+    if let Some(id) = &a.event_id {
         span.attr("hookgate.event_id", id.as_str());
     }
-    if answer.status >= 500 {
-        span.fail(answer.outcome.label());
+    if a.status >= 500 {
+        span.fail(a.outcome.label());
     }
     span.end();
 }

@@ -83,17 +83,13 @@ impl ProxyHttp for Gateway {
         let trace = span.as_ref().map(|s| s.ctx);
         let (mut answer, metrics, handled) = intake::handle(session, self, &cfg, trace).await;
         metrics.count(answer.outcome);
-        access::end_span(
-            span,
-            session.req_header().method.as_str(),
-            &handled,
-            &answer,
-        );
         let line = access::Line::of(&mut answer);
         let result = answer.write(session).await;
         let elapsed = ctx.started.elapsed();
         metrics.duration.observe(elapsed.as_secs_f64());
         access::log(&handled, &line, elapsed);
+        let method = session.req_header().method.as_str();
+        access::end_span(span, method, &handled, &line);
         result.map(|()| true)
     }
 
