@@ -521,3 +521,32 @@ async fn the_metrics_additions_move() {
     .expect("reload time moved");
     assert!(!m.contains("hookgate_route_state{route=\"sync\""), "{m}");
 }
+
+/// A collector that is down costs requests nothing: spans are dropped and counted, and the
+/// failure is logged once per interval, not per span.
+#[tokio::test]
+async fn an_unreachable_collector_never_slows_a_request() {
+    let up = Upstream::start();
+    let closed = free_port();
+    let block = format!("[telemetry]\notlp_endpoint = \"http://127.0.0.1:{closed}\"\n");
+    let gw = Gateway::start("", &routes(&up, &block), &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    for i in 0..20 {
+        let started = std::time::Instant::now();
+        send_with(&c, &gw, &format!("evt_nocoll_{i}"), &[]).await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+    received(&up, 20).await;
+    eventually(WAIT, async || {
+        let m = metrics(&c, &gw).await;
+        (sample(&m, "hookgate_trace_spans_total{result=\"dropped\"}") == Some(40.0)).then_some(())
+    })
+    .await
+    .expect("40 spans dropped and counted");
+    let failures = gw
+        .logs()
+        .lines()
+        .filter(|l| l.contains("cannot export spans; dropped") && !l.contains("more like this"))
+        .count();
+    assert_eq!(failures, 1, "{}", gw.logs());
+}
