@@ -347,11 +347,13 @@ impl Admin {
             Ok(s) => s,
             Err(e) => return store_error(&e),
         };
+        let now = now_ms();
         let list: Vec<Value> = cfg
             .routes
             .iter()
             .map(|r| {
                 let st = stats.iter().find(|s| s.route == r.name);
+                let oldest = st.and_then(|s| s.oldest_received_ms);
                 json!({
                     "name": r.name,
                     "path": r.path,
@@ -360,6 +362,8 @@ impl Admin {
                     "state": self.app.states.effective(r).as_str(),
                     "configured_state": r.state.as_str(),
                     "pending": st.map_or(0, |s| s.pending),
+                    "oldest_pending_at": oldest.map(crate::event::rfc3339_ms),
+                    "oldest_age_ms": oldest.map(|t| now.saturating_sub(t)),
                     "dead": st.map_or(0, |s| s.dead),
                 })
             })

@@ -124,6 +124,20 @@ async fn listing_and_detail(redis: Option<&RedisServer>) {
         "evt_ok",
     ];
     assert_eq!(list(&c, &gw, "route=limai").await, all, "newest first");
+    // The routes' queue figures, with the oldest pending event's time and age.
+    let (_, routes) = admin(&c, &gw, "GET", "/routes").await;
+    let r = &routes["routes"][0];
+    assert_eq!(
+        (r["pending"].as_u64(), r["dead"].as_u64()),
+        (Some(1), Some(2)),
+        "{r}"
+    );
+    let (_, p) = admin(&c, &gw, "GET", "/events/evt_pending").await;
+    assert_eq!(r["oldest_pending_at"], p["received_at"], "{r}");
+    assert!(
+        r["oldest_age_ms"].as_u64().is_some_and(|a| a < 60_000),
+        "{r}"
+    );
     assert_eq!(list(&c, &gw, "").await, all, "every route by default");
     let (_, v) = admin(&c, &gw, "GET", "/events?q=evt_pending").await;
     let s = &v["events"][0];
