@@ -1,6 +1,7 @@
 //! The admin listener: health, readiness, metrics, and the operator's API over events and
 //! dead letters.
 //!
+//! GET  /, /console/*          the operator's console (static shell: open; its data: the API)
 //! GET  /healthz                 liveness, loaded config hash, last reload error   (open)
 //! GET  /readyz                  200 when the store takes writes and we are not shutting down (open)
 //! GET  /metrics                 Prometheus text format                             (open)
@@ -14,6 +15,7 @@
 //! POST /routes/{name}/resume    deliver again (also takes a disabled route back into service)
 
 mod auth;
+mod console;
 
 use std::sync::Arc;
 
@@ -121,6 +123,7 @@ impl ServeHttp for Admin {
         }
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (&method, segments.as_slice()) {
+            (&Method::GET, [""] | ["console", _]) => console::serve(&path),
             (&Method::GET, ["healthz"]) => self.healthz(),
             (&Method::GET, ["readyz"]) => self.readyz(),
             (&Method::GET, ["metrics"]) => self.metrics().await,
@@ -369,6 +372,7 @@ impl Admin {
                     "configured_state": r.state.as_str(),
                     "pending": st.map_or(0, |s| s.pending),
                     "dead": st.map_or(0, |s| s.dead),
+                    "oldest_pending_age_s": st.and_then(|s| s.oldest_received_ms).map(|t| now_ms().saturating_sub(t) / 1000),
                 })
             })
             .collect();

@@ -14,6 +14,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod console;
 mod gateway;
 mod hardening_conn;
 mod hardening_deliver;
