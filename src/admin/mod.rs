@@ -144,7 +144,8 @@ impl ServeHttp for Admin {
             }
             (
                 _,
-                ["healthz" | "readyz" | "metrics" | "dlq" | "routes"]
+                ["" | "healthz" | "readyz" | "metrics" | "dlq" | "routes"]
+                | ["console", _]
                 | ["dlq", "replay"]
                 | ["dlq", _, "replay"]
                 | ["events", _]

@@ -34,6 +34,12 @@
     return e;
   }
 
+  function option(value, label) {
+    const o = el('option', null, label);
+    o.value = value;
+    return o;
+  }
+
   const dash = (v) => (v === null || v === undefined || v === '' ? '—' : v);
 
   function say(text, isError) {
@@ -94,7 +100,15 @@
       $(id).replaceChildren();
     }
     $('ev-body').textContent = '';
+    $('ev-body-note').textContent = '';
     $('ev-id').textContent = '';
+    $('filters').reset();
+    $('f-route').replaceChildren(option('', 'all'));
+    current = null;
+    cursor = null;
+    $('more').hidden = true;
+    $('event').hidden = true;
+    $('events').hidden = false;
     $('app').hidden = true;
     $('logout').hidden = true;
     $('live-switch').hidden = true;
@@ -132,8 +146,7 @@
     body.replaceChildren();
     const select = $('f-route');
     const chosen = select.value;
-    select.replaceChildren(el('option', null, 'all'));
-    select.firstChild.value = '';
+    select.replaceChildren(option('', 'all'));
     for (const r of data.routes || []) {
       const active = r.state === 'active';
       const toggle = el(
@@ -155,9 +168,7 @@
           el('td', null, toggle),
         ),
       );
-      const o = el('option', null, r.name);
-      o.value = r.name;
-      select.append(o);
+      select.append(option(r.name, r.name));
     }
     for (const r of data.removed_routes || []) {
       body.append(
@@ -174,9 +185,7 @@
           el('td'),
         ),
       );
-      const o = el('option', null, r.name + ' (removed)');
-      o.value = r.name;
-      select.append(o);
+      select.append(option(r.name, r.name + ' (removed)'));
     }
     select.value = chosen;
   }
@@ -251,20 +260,22 @@
     $('events-empty').hidden = body.childElementCount > 0;
   }
 
-  // Bulk operations ask twice: the second click within 4 s runs them.
+  // Bulk operations and purges ask twice: the second click within 4 s runs them.
+  const disarm = new Map();
   function twice(button, run) {
-    if (button.classList.contains('armed')) {
+    clearTimeout(disarm.get(button));
+    const reset = () => {
       button.classList.remove('armed');
       button.textContent = button.dataset.label;
+    };
+    if (button.classList.contains('armed')) {
+      reset();
       run();
       return;
     }
     button.classList.add('armed');
     button.textContent = 'Click again to confirm: ' + button.dataset.label.toLowerCase();
-    setTimeout(() => {
-      button.classList.remove('armed');
-      button.textContent = button.dataset.label;
-    }, 4000);
+    disarm.set(button, setTimeout(reset, 4000));
   }
 
   async function bulk(method, path, withState, report) {
