@@ -31,6 +31,17 @@ fn gateway(up: &Upstream, with_token: bool) -> Gateway {
     )
 }
 
+/// A browser, an upstream and a gateway with the `limai` route; `None` when the test is skipped.
+async fn scene(
+    test: &str,
+    with_token: bool,
+) -> Option<(Browser, Upstream, Gateway, reqwest::Client)> {
+    let b = Browser::start(&format!("console::{test}")).await?;
+    let up = Upstream::start();
+    let gw = gateway(&up, with_token);
+    Some((b, up, gw, client()))
+}
+
 async fn admin_json(c: &reqwest::Client, gw: &Gateway, path: &str) -> Value {
     let r = c
         .get(gw.admin(path))
@@ -83,16 +94,16 @@ async fn open_event(b: &Browser, id: &str) {
 
 #[tokio::test]
 async fn the_console_lists_sent_events_and_replays_a_dead_letter() {
-    let Some(b) =
-        Browser::start("console::the_console_lists_sent_events_and_replays_a_dead_letter").await
+    let Some((b, up, gw, c)) = scene(
+        "the_console_lists_sent_events_and_replays_a_dead_letter",
+        true,
+    )
+    .await
     else {
         return;
     };
     let started = Instant::now();
-    let up = Upstream::start();
     up.set_default(Reply::status(503));
-    let gw = gateway(&up, true);
-    let c = client();
     let url = gw.url("/hooks/limai");
     accept_all(&c, &url, ["evt-dead-1".to_string()]).await;
     eventually(WAIT, async || {
@@ -134,6 +145,17 @@ async fn the_console_lists_sent_events_and_replays_a_dead_letter() {
             .await,
         "active"
     );
+
+    // Live refresh: a new event appears by itself, newest first.
+    accept_all(&c, &url, ["evt-live-3".to_string()]).await;
+    b.wait_for(
+        "the new event without a click",
+        WAIT,
+        &format!("return (() => {{ {ROW_IDS} }})()[0] === 'evt-live-3';"),
+    )
+    .await;
+    // Off from here: the rows stay the ones the test clicks.
+    b.click("#live").await;
 
     // Filters: the event-ID substring narrows the list to one row.
     b.type_into("#f-q", "ok-2").await;
@@ -248,14 +270,14 @@ async fn nothing_ran(b: &Browser, when: &str) {
 
 #[tokio::test]
 async fn sender_markup_in_id_headers_and_body_is_shown_as_text() {
-    let Some(b) =
-        Browser::start("console::sender_markup_in_id_headers_and_body_is_shown_as_text").await
+    let Some((b, up, gw, c)) = scene(
+        "sender_markup_in_id_headers_and_body_is_shown_as_text",
+        true,
+    )
+    .await
     else {
         return;
     };
-    let up = Upstream::start();
-    let gw = gateway(&up, true);
-    let c = client();
     let body = format!(
         r#"{{"eventId":{},"eventType":"DOCUMENT_EXTRACTED","note":"{BODY_PAYLOAD}"}}"#,
         serde_json::to_string(ID_PAYLOAD).unwrap()
@@ -324,13 +346,10 @@ async fn sender_markup_in_id_headers_and_body_is_shown_as_text() {
 
 #[tokio::test]
 async fn without_the_token_the_page_reveals_nothing() {
-    let Some(b) = Browser::start("console::without_the_token_the_page_reveals_nothing").await
+    let Some((b, up, gw, c)) = scene("without_the_token_the_page_reveals_nothing", true).await
     else {
         return;
     };
-    let up = Upstream::start();
-    let gw = gateway(&up, true);
-    let c = client();
     accept_all(&c, &gw.url("/hooks/limai"), ["evt-secret-7".to_string()]).await;
 
     // The shell itself: the same static bytes for everyone, with the policy.
