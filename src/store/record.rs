@@ -5,9 +5,11 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-pub const FORMAT: u64 = 2;
+use super::query::Attempt;
+
+pub const FORMAT: u64 = 3;
 /// Formats this build still reads.
-pub const READS: [u64; 2] = [1, 2];
+pub const READS: [u64; 3] = [1, 2, 3];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
@@ -33,6 +35,8 @@ pub struct Record {
     pub last_status: Option<u16>,
     pub finished_at_ms: Option<u64>,
     pub order_key: Option<String>,
+    /// The last attempts (`query::HISTORY`), oldest first; kept across replays.
+    pub history: Vec<Attempt>,
 }
 
 impl Record {
@@ -42,11 +46,13 @@ impl Record {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Record, String> {
-        // A format-1 record lacks the trailing `order_key`; postcard then runs out of bytes.
+        // Older formats lack the trailing fields (format 1 `order_key`, format 2 `history`);
+        // postcard then runs out of bytes.
         postcard::from_bytes(bytes)
             .or_else(|e| {
-                postcard::from_bytes::<RecordV1>(bytes)
+                postcard::from_bytes::<RecordV2>(bytes)
                     .map(Record::from)
+                    .or_else(|_| postcard::from_bytes::<RecordV1>(bytes).map(Record::from))
                     .map_err(|_| e)
             })
             .map_err(|e| format!("undecodable event record: {e}"))
@@ -57,6 +63,19 @@ impl Record {
         self.headers = Vec::new();
         self.body = ByteBuf::new();
         self
+    }
+}
+
+/// Format 2: format 1 and `order_key` (postcard lays a struct out as its fields in a row).
+#[derive(Deserialize)]
+struct RecordV2(RecordV1, Option<String>);
+
+impl From<RecordV2> for Record {
+    fn from(RecordV2(v1, order_key): RecordV2) -> Record {
+        Record {
+            order_key,
+            ..Record::from(v1)
+        }
     }
 }
 
@@ -97,6 +116,7 @@ impl From<RecordV1> for Record {
             last_status: r.last_status,
             finished_at_ms: r.finished_at_ms,
             order_key: None,
+            history: Vec::new(),
         }
     }
 }
@@ -172,8 +192,19 @@ mod tests {
             ),
             ("r", 2, 9, None)
         );
+        let v2 = (v1.clone(), Some("k2".to_string()));
+        let r = Record::decode(&postcard::to_stdvec(&v2).unwrap()).unwrap();
+        assert_eq!((r.order_key.as_deref(), r.history.len()), (Some("k2"), 0));
         let mut r2 = r.clone();
         r2.order_key = Some("k".into());
+        r2.history = vec![Attempt {
+            at_ms: 1,
+            duration_ms: 2,
+            status: None,
+            error: Some("connect failed".into()),
+            next_attempt_at_ms: Some(9),
+        }];
+        assert_eq!(Record::decode(&r2.encode()).unwrap().history, r2.history);
         assert_eq!(
             Record::decode(&r2.encode()).unwrap().order_key.as_deref(),
             Some("k")

@@ -15,6 +15,7 @@
 mod common;
 
 mod console;
+mod events_api;
 mod gateway;
 mod hardening_conn;
 mod hardening_deliver;

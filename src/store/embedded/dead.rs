@@ -86,4 +86,9 @@ impl DeadLetters for Embedded {
         self.call(|tx| Op::ReplayBatch(routes.to_vec(), cursor, limit, tx))
             .await
     }
+
+    async fn purge(&self, route: &str, event_id: &str) -> Result<bool, StoreError> {
+        self.call(|tx| Op::Purge(route.to_string(), event_id.to_string(), tx))
+            .await
+    }
 }

@@ -28,6 +28,7 @@ mod inspect;
 mod keys;
 mod nonce;
 mod overrides;
+mod query;
 mod queue;
 mod writer;
 

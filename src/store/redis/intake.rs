@@ -22,7 +22,8 @@ impl Intake for RedisStore {
             .key(sh.dead())
             .key(sh.archived())
             .key(sh.archive_counter())
-            .key(sh.archives_of(&ev.event_id));
+            .key(sh.archives_of(&ev.event_id))
+            .key(sh.listing());
         if let Some(k) = &ev.order_key {
             invocation.key(sh.line(k));
         }

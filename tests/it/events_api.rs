@@ -1,0 +1,387 @@
+//! The events API end to end, on both stores: finding events with filters and a cursor, one
+//! event in full (headers with secrets redacted, body, attempt history), and acting on one or
+//! many (replay, cancel, purge); unknown or bad parameters are refused.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::redis_server::RedisServer;
+use common::*;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn held() -> Reply {
+    // Retried in an hour: the event stays pending for the test.
+    Reply {
+        status: 503,
+        delay: Duration::ZERO,
+        headers: vec![("retry-after", "3600".into())],
+        body: "busy",
+    }
+}
+
+fn gateway(up: &Upstream, redis: Option<&RedisServer>) -> Gateway {
+    let store = redis.map(|r| {
+        format!(
+            "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\nshards = 2\n",
+            r.url()
+        )
+    });
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/in"), ""),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    );
+    Gateway::start_full("", store, "", &body, &[("LIMAI_SECRET", SECRET)])
+}
+
+async fn admin(c: &reqwest::Client, gw: &Gateway, method: &str, path: &str) -> (u16, Value) {
+    let req = match method {
+        "GET" => c.get(gw.admin(path)),
+        "DELETE" => c.delete(gw.admin(path)),
+        _ => c.post(gw.admin(path)),
+    };
+    let r = req.send().await.expect("admin");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn wait_state(c: &reqwest::Client, gw: &Gateway, id: &str, state: &str) -> Value {
+    eventually(WAIT, async || {
+        let (_, v) = admin(c, gw, "GET", &format!("/events/{id}")).await;
+        (v["state"] == state).then_some(v)
+    })
+    .await
+    .unwrap_or_else(|| panic!("{id} never became {state}: {}", gw.logs()))
+}
+
+async fn send(c: &reqwest::Client, gw: &Gateway, id: &str) {
+    let (status, v) = send_signed(c, &gw.url("/hooks/limai"), &event_body(id)).await;
+    assert_eq!(status, 200, "{id}: {v}");
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no events in {v}"))
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn list(c: &reqwest::Client, gw: &Gateway, query: &str) -> Vec<String> {
+    let (status, v) = admin(c, gw, "GET", &format!("/events?{query}")).await;
+    assert_eq!(status, 200, "{query}: {v}");
+    ids(&v)
+}
+
+/// RFC 3339 UTC with milliseconds: `2026-11-29T16:04:05.123Z`.
+fn is_rfc3339_ms(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| {
+        s.len() == 24 && s.ends_with('Z') && s.as_bytes()[10] == b'T' && s.as_bytes()[19] == b'.'
+    })
+}
+
+/// Five events in known states: delivered first time, delivered after a 503, two dead
+/// letters (400), one pending (503, retried in an hour). Sent one after another, so the
+/// listing's order is known.
+async fn populate(c: &reqwest::Client, gw: &Gateway, up: &Upstream) {
+    send(c, gw, "evt_ok").await;
+    wait_state(c, gw, "evt_ok", "delivered").await;
+    up.script([Reply::status(503)]);
+    send(c, gw, "evt_retry").await;
+    wait_state(c, gw, "evt_retry", "delivered").await;
+    up.set_default(Reply::status(400));
+    for id in ["evt_dead_a", "evt_dead_b"] {
+        let body = event_body(id);
+        let r = signed(c, &gw.url("/hooks/limai/sub?x=1"), &body)
+            .header("authorization", "Bearer sekret-token-value")
+            .header("x-custom", "<img src=x onerror=alert(1)>")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        wait_state(c, gw, id, "dead").await;
+    }
+    up.set_default(held());
+    send(c, gw, "evt_pending").await;
+    wait_state(c, gw, "evt_pending", "scheduled").await;
+}
+
+async fn listing_and_detail(redis: Option<&RedisServer>) {
+    let up = Upstream::start();
+    let gw = gateway(&up, redis);
+    let c = client();
+    populate(&c, &gw, &up).await;
+
+    let all = [
+        "evt_pending",
+        "evt_dead_b",
+        "evt_dead_a",
+        "evt_retry",
+        "evt_ok",
+    ];
+    assert_eq!(list(&c, &gw, "route=limai").await, all, "newest first");
+    assert_eq!(list(&c, &gw, "").await, all, "every route by default");
+    let (_, v) = admin(&c, &gw, "GET", "/events?q=evt_pending").await;
+    let s = &v["events"][0];
+    assert_eq!(s["route"], "limai");
+    assert_eq!(s["state"], "scheduled");
+    assert!(is_rfc3339_ms(&s["received_at"]), "{s}");
+    assert!(is_rfc3339_ms(&s["next_attempt_at"]), "{s}");
+    assert!(s["finished_at"].is_null());
+    assert_eq!(s["last_status"], 503);
+    assert_eq!(s["body_bytes"], event_body("evt_pending").len());
+    assert!(v["next"].is_null());
+
+    assert_eq!(
+        list(&c, &gw, "state=dead").await,
+        ["evt_dead_b", "evt_dead_a"]
+    );
+    assert_eq!(
+        list(&c, &gw, "state=dead,pending").await,
+        ["evt_pending", "evt_dead_b", "evt_dead_a"]
+    );
+    assert_eq!(
+        list(&c, &gw, "state=delivered").await,
+        ["evt_retry", "evt_ok"]
+    );
+    assert_eq!(
+        list(&c, &gw, "status=400").await,
+        ["evt_dead_b", "evt_dead_a"]
+    );
+    assert_eq!(
+        list(&c, &gw, "status=4xx").await,
+        ["evt_dead_b", "evt_dead_a"]
+    );
+    assert_eq!(list(&c, &gw, "status=5xx").await, ["evt_pending"]);
+    assert_eq!(list(&c, &gw, "status=2xx").await, ["evt_retry", "evt_ok"]);
+    assert!(list(&c, &gw, "status=error").await.is_empty());
+    assert_eq!(list(&c, &gw, "q=dead_").await, ["evt_dead_b", "evt_dead_a"]);
+    assert!(list(&c, &gw, "route=other").await.is_empty());
+
+    // Time bounds, RFC 3339 or epoch milliseconds.
+    let (_, a) = admin(&c, &gw, "GET", "/events/evt_dead_a").await;
+    let at = a["received_at"].as_str().unwrap().to_string();
+    assert_eq!(
+        list(&c, &gw, &format!("since={at}")).await,
+        ["evt_pending", "evt_dead_b", "evt_dead_a"]
+    );
+    assert_eq!(
+        list(&c, &gw, &format!("until={at}")).await,
+        ["evt_dead_a", "evt_retry", "evt_ok"]
+    );
+    let ms = humantime::parse_rfc3339(&at)
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    assert_eq!(
+        list(&c, &gw, &format!("since={ms}&until={ms}")).await,
+        ["evt_dead_a"]
+    );
+
+    // A stable cursor: every event exactly once, in order.
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    for _ in 0..10 {
+        let (_, v) = admin(&c, &gw, "GET", &format!("/events?limit=2{after}")).await;
+        seen.extend(ids(&v));
+        match v["next"].as_str() {
+            Some(n) => after = format!("&after={}", urlencode(n)),
+            None => break,
+        }
+    }
+    assert_eq!(seen, all);
+
+    // The delivered-after-a-retry event: its whole history, and no stale error.
+    let (_, r) = admin(&c, &gw, "GET", "/events/evt_retry").await;
+    assert_eq!(r["state"], "delivered");
+    assert!(r["last_error"].is_null(), "{r}");
+    assert!(r["body"].is_null(), "a delivered event keeps no body: {r}");
+    let h = r["attempt_history"].as_array().unwrap();
+    assert_eq!(h.len(), 2, "{r}");
+    assert_eq!(h[0]["status"], 503);
+    assert!(h[0]["error"].as_str().unwrap().contains("HTTP 503"));
+    assert!(is_rfc3339_ms(&h[0]["next_attempt_at"]));
+    assert!(is_rfc3339_ms(&h[0]["at"]));
+    assert!(h[0]["duration_ms"].is_u64());
+    assert_eq!(h[1]["status"], 200);
+    assert!(h[1]["error"].is_null() && h[1]["next_attempt_at"].is_null());
+
+    // A dead letter: what it carried, secrets redacted, sender-controlled text as text.
+    assert_eq!(a["state"], "dead");
+    assert_eq!(a["client_ip"], "127.0.0.1");
+    assert_eq!(a["target"], "/sub?x=1");
+    let body = event_body("evt_dead_a");
+    assert_eq!(
+        a["body"],
+        serde_json::json!({"encoding": "text", "data": body, "bytes": body.len(), "truncated": false})
+    );
+    let header = |name: &str| {
+        a["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0] == name)
+            .map(|h| h[1].as_str().unwrap().to_string())
+    };
+    assert_eq!(header("x-webhook-signature").as_deref(), Some("[redacted]"));
+    assert_eq!(
+        header("x-custom").as_deref(),
+        Some("<img src=x onerror=alert(1)>")
+    );
+    assert!(!a.to_string().contains("sekret-token-value"), "{a}");
+    assert!(
+        a["verification"].as_str().unwrap().starts_with("hmac"),
+        "{a}"
+    );
+    assert_eq!(a["attempt_history"].as_array().unwrap().len(), 1);
+    let (status, v) = admin(&c, &gw, "GET", "/events/evt_nope").await;
+    assert_eq!((status, v["error"].as_str()), (404, Some("not_found")));
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn listing_filters_cursor_and_detail_embedded() {
+    listing_and_detail(None).await;
+}
+
+#[tokio::test]
+async fn listing_filters_cursor_and_detail_redis() {
+    let redis = RedisServer::start();
+    listing_and_detail(Some(&redis)).await;
+}
+
+async fn operations(redis: Option<&RedisServer>) {
+    let up = Upstream::start();
+    let gw = gateway(&up, redis);
+    let c = client();
+    populate(&c, &gw, &up).await;
+
+    // Cancel one pending event: a dead letter with the operator's reason.
+    let (status, v) = admin(&c, &gw, "POST", "/events/evt_pending/cancel").await;
+    assert_eq!((status, v["cancelled"].as_u64()), (200, Some(1)), "{v}");
+    let st = wait_state(&c, &gw, "evt_pending", "dead").await;
+    assert_eq!(st["last_error"], "cancelled by operator");
+    let (status, v) = admin(&c, &gw, "POST", "/events/evt_pending/cancel").await;
+    assert_eq!((status, v["error"].as_str()), (409, Some("not_pending")));
+    let (status, _) = admin(&c, &gw, "POST", "/events/evt_ok/replay").await;
+    assert_eq!(status, 409, "a delivered event is not replayed");
+
+    // Bulk replay of the dead letters: all three, delivered now.
+    up.set_default(Reply::status(200));
+    let (status, v) = admin(&c, &gw, "POST", "/events/replay?route=limai").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["replayed"].as_u64(), v["skipped"].as_u64()),
+        (Some(3), Some(0))
+    );
+    for id in ["evt_dead_a", "evt_dead_b", "evt_pending"] {
+        let st = wait_state(&c, &gw, id, "delivered").await;
+        assert_eq!(st["replays"], 1);
+        assert!(st["last_error"].is_null());
+    }
+    let (_, a) = admin(&c, &gw, "GET", "/events/evt_dead_a").await;
+    let h = a["attempt_history"].as_array().unwrap();
+    assert_eq!(
+        h.iter().map(|x| x["status"].as_u64()).collect::<Vec<_>>(),
+        [Some(400), Some(200)],
+        "the history outlives a replay: {a}"
+    );
+
+    // Bulk cancel by filter.
+    up.set_default(held());
+    for id in ["evt_c1", "evt_c2"] {
+        send(&c, &gw, id).await;
+        wait_state(&c, &gw, id, "scheduled").await;
+    }
+    let (_, v) = admin(&c, &gw, "POST", "/events/cancel?q=evt_c").await;
+    assert_eq!(v["cancelled"], 2, "{v}");
+    assert_eq!(list(&c, &gw, "state=pending").await, Vec::<String>::new());
+
+    // Purge: one by ID, then by filter; only dead letters.
+    let (status, v) = admin(&c, &gw, "DELETE", "/events/evt_c1").await;
+    assert_eq!((status, v["purged"].as_u64()), (200, Some(1)), "{v}");
+    let (status, _) = admin(&c, &gw, "GET", "/events/evt_c1").await;
+    assert_eq!(status, 404);
+    let (status, v) = admin(&c, &gw, "DELETE", "/events/evt_ok").await;
+    assert_eq!((status, v["error"].as_str()), (409, Some("not_dead")));
+    let (_, v) = admin(&c, &gw, "DELETE", "/dlq?route=limai&status=503").await;
+    assert_eq!(v["purged"], 1, "{v}");
+    assert_eq!(list(&c, &gw, "state=dead").await, Vec::<String>::new());
+    assert_eq!(
+        list(&c, &gw, "").await,
+        [
+            "evt_pending",
+            "evt_dead_b",
+            "evt_dead_a",
+            "evt_retry",
+            "evt_ok"
+        ]
+    );
+    // A purged ID is forgotten: the same event is new again.
+    send(&c, &gw, "evt_c1").await;
+    wait_state(&c, &gw, "evt_c1", "scheduled").await;
+}
+
+#[tokio::test]
+async fn replay_cancel_and_purge_embedded() {
+    operations(None).await;
+}
+
+#[tokio::test]
+async fn replay_cancel_and_purge_redis() {
+    let redis = RedisServer::start();
+    operations(Some(&redis)).await;
+}
+
+#[tokio::test]
+async fn unknown_and_bad_parameters_are_refused() {
+    let up = Upstream::start();
+    let gw = gateway(&up, None);
+    let c = client();
+    for (method, path) in [
+        ("GET", "/events?colour=red"),
+        ("GET", "/events/evt_1?state=dead"),
+        ("GET", "/dlq?since=0"),
+        ("GET", "/routes?x=1"),
+        ("DELETE", "/dlq?state=pending"),
+        ("POST", "/events/replay?limit=5"),
+        ("POST", "/dlq/replay?q=x"),
+    ] {
+        let (status, v) = admin(&c, &gw, method, path).await;
+        assert_eq!(status, 400, "{method} {path}: {v}");
+        assert_eq!(v["error"], "unknown_parameter", "{method} {path}: {v}");
+        assert!(v["detail"].is_string());
+    }
+    for q in [
+        "state=lost",
+        "state=dead,,",
+        "status=600",
+        "status=6xx",
+        "status=oops",
+        "limit=0",
+        "limit=501",
+        "limit=x",
+        "since=yesterday",
+        "until=2026-13-01T00:00:00Z",
+        "since=2000&until=1000",
+        "after=not-a-cursor",
+        "route=limai&route=other",
+    ] {
+        let (status, v) = admin(&c, &gw, "GET", &format!("/events?{q}")).await;
+        assert_eq!(
+            (status, v["error"].as_str()),
+            (400, Some("bad_parameter")),
+            "{q}: {v}"
+        );
+    }
+    let (status, v) = admin(&c, &gw, "GET", "/events?limit=500&state=").await;
+    assert_eq!((status, ids(&v).len()), (200, 0), "{v}");
+}
