@@ -291,10 +291,10 @@
   }
 
   function attemptText(a) {
-    const outcome = a.status !== null && a.status !== undefined ? 'HTTP ' + a.status : dash(a.error);
+    // The error, when there is one, already names the status ("HTTP 503 …").
+    const outcome = a.error || (a.status !== null && a.status !== undefined ? 'HTTP ' + a.status : '—');
     let t = a.at + ' — ' + outcome;
     if (a.duration_ms !== null && a.duration_ms !== undefined) t += ' in ' + a.duration_ms + ' ms';
-    if (a.status !== null && a.status !== undefined && a.error) t += ' (' + a.error + ')';
     if (a.next_attempt_at) t += '; next attempt ' + a.next_attempt_at;
     return t;
   }
@@ -327,6 +327,9 @@
     headers.replaceChildren();
     for (const [name, value] of ev.headers || []) {
       headers.append(el('tr', null, el('th', { cls: 'mono' }, name), el('td', { cls: 'mono' }, value)));
+    }
+    if (!headers.childElementCount) {
+      headers.append(el('tr', null, el('td', { cls: 'note' }, 'no longer kept (delivered events keep no headers or body)')));
     }
 
     const b = ev.body;
