@@ -54,7 +54,8 @@ impl Browser {
             if std::env::var("HOOKGATE_REQUIRE_BROWSER").as_deref() == Ok("1") {
                 panic!("{test}: {why}");
             }
-            eprintln!("SKIPPED {test}: {why}");
+            // Straight to stderr: libtest's capture would hide eprintln! of a passing test.
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
             return None;
         };
         Some(Self::launch(&chromium, &driver).await)

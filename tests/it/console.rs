@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::common::browser::Browser;
 use crate::common::conn::delivered;
 use crate::common::ops::ADMIN_TOKEN;
+use crate::common::redis_server::RedisServer;
 use crate::common::*;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -23,9 +24,12 @@ fn routes(up: &Upstream) -> String {
     )
 }
 
-fn gateway(up: &Upstream, with_token: bool) -> Gateway {
-    Gateway::start(
+/// `store`: a `[store]` block, or `None` for the embedded store.
+fn gateway(up: &Upstream, with_token: bool, store: Option<String>) -> Gateway {
+    Gateway::start_full(
         if with_token { TOKEN_SERVER } else { "" },
+        store,
+        "",
         &routes(up),
         &[("LIMAI_SECRET", SECRET), ("ADMIN_TOKEN", ADMIN_TOKEN)],
     )
@@ -35,10 +39,11 @@ fn gateway(up: &Upstream, with_token: bool) -> Gateway {
 async fn scene(
     test: &str,
     with_token: bool,
+    store: Option<String>,
 ) -> Option<(Browser, Upstream, Gateway, reqwest::Client)> {
     let b = Browser::start(&format!("console::{test}")).await?;
     let up = Upstream::start();
-    let gw = gateway(&up, with_token);
+    let gw = gateway(&up, with_token, store);
     Some((b, up, gw, client()))
 }
 
@@ -94,15 +99,34 @@ async fn open_event(b: &Browser, id: &str) {
 
 #[tokio::test]
 async fn the_console_lists_sent_events_and_replays_a_dead_letter() {
-    let Some((b, up, gw, c)) = scene(
+    lists_and_replays(
         "the_console_lists_sent_events_and_replays_a_dead_letter",
-        true,
+        None,
     )
-    .await
-    else {
+    .await;
+}
+
+#[tokio::test]
+async fn the_console_lists_sent_events_and_replays_a_dead_letter_on_redis() {
+    let redis = RedisServer::start();
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"console\"\n",
+        redis.url()
+    );
+    lists_and_replays(
+        "the_console_lists_sent_events_and_replays_a_dead_letter_on_redis",
+        Some(store),
+    )
+    .await;
+}
+
+/// Load the page with the token, see the events sent, filter, open one, replay a dead letter and
+/// see it delivered, pause and resume the route.
+async fn lists_and_replays(test: &str, store: Option<String>) {
+    let started = Instant::now();
+    let Some((b, up, gw, c)) = scene(test, true, store).await else {
         return;
     };
-    let started = Instant::now();
     up.set_default(Reply::status(503));
     let url = gw.url("/hooks/limai");
     accept_all(&c, &url, ["evt-dead-1".to_string()]).await;
@@ -240,7 +264,7 @@ async fn the_console_lists_sent_events_and_replays_a_dead_letter() {
     );
     assert!(b.alert().await.is_none());
     eprintln!(
-        "console browser test (load, list, filter, open, replay, pause): {:?}",
+        "{test} (browser start, load, list, live refresh, filter, open, replay, pause): {:?}",
         started.elapsed()
     );
 }
@@ -277,6 +301,7 @@ async fn sender_markup_in_id_headers_and_body_is_shown_as_text() {
     let Some((b, up, gw, c)) = scene(
         "sender_markup_in_id_headers_and_body_is_shown_as_text",
         true,
+        None,
     )
     .await
     else {
@@ -357,7 +382,8 @@ async fn sender_markup_in_id_headers_and_body_is_shown_as_text() {
 
 #[tokio::test]
 async fn without_the_token_the_page_reveals_nothing() {
-    let Some((b, up, gw, c)) = scene("without_the_token_the_page_reveals_nothing", true).await
+    let Some((b, _up, gw, c)) =
+        scene("without_the_token_the_page_reveals_nothing", true, None).await
     else {
         return;
     };
@@ -456,7 +482,7 @@ async fn page_reveals(b: &Browser) -> bool {
 #[tokio::test]
 async fn without_an_admin_token_only_the_consoles_own_origin_is_answered() {
     let up = Upstream::start();
-    let gw = gateway(&up, false);
+    let gw = gateway(&up, false, None);
     let c = client();
     let own = format!("http://127.0.0.1:{}", gw.admin_port);
     let post = async |origin: &str, host: Option<&str>| {
@@ -522,7 +548,7 @@ async fn without_an_admin_token_only_the_consoles_own_origin_is_answered() {
 #[tokio::test]
 async fn with_a_token_a_foreign_origin_is_refused_even_with_the_token() {
     let up = Upstream::start();
-    let gw = gateway(&up, true);
+    let gw = gateway(&up, true, None);
     let c = client();
     let call = async |origin: &str| {
         c.post(gw.admin("/routes/limai/pause"))
