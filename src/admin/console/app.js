@@ -234,14 +234,14 @@
     return el(
       'tr',
       { data: { route: e.route, eventId: e.event_id } },
-      el('td', { cls: 'mono' }, dash(e.received_at)),
+      el('td', { cls: 'mono time' }, dash(e.received_at)),
       el('td', null, e.route),
       el('td', null, el('button', { cls: 'link event-link', click: () => openEvent(e.route, e.event_id) }, e.event_id)),
       el('td', { cls: 'event-state state-' + e.state }, e.state),
       el('td', null, e.attempts),
       el('td', null, dash(e.last_status)),
       el('td', null, dash(e.last_error)),
-      el('td', { cls: 'mono' }, dash(e.next_attempt_at)),
+      el('td', { cls: 'mono time' }, dash(e.next_attempt_at)),
     );
   }
 
