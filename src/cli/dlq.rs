@@ -110,10 +110,15 @@ async fn list(client: &AdminClient, route: Option<&str>, json: bool) -> Result<(
 /// An event ID for the terminal: control characters (a newline, an escape sequence) are shown
 /// as `\u{..}` so a sender's ID can neither break the table nor drive the terminal. `--json`
 /// prints the exact IDs.
-fn printable(id: &str) -> String {
+pub(super) fn printable(id: &str) -> String {
+    printable_keeping(id, &[])
+}
+
+/// `printable`, but keeping the characters of `keep` (a body's newlines and tabs).
+pub(super) fn printable_keeping(id: &str, keep: &[char]) -> String {
     id.chars()
         .map(|c| {
-            if c.is_control() {
+            if c.is_control() && !keep.contains(&c) {
                 c.escape_unicode().to_string()
             } else {
                 c.to_string()

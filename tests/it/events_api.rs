@@ -385,3 +385,107 @@ async fn unknown_and_bad_parameters_are_refused() {
     let (status, v) = admin(&c, &gw, "GET", "/events?limit=500&state=").await;
     assert_eq!((status, ids(&v).len()), (200, 0), "{v}");
 }
+
+/// `hookgate events ...` against a running gateway: (success, stdout, stderr).
+fn cli(gw: &Gateway, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .arg("events")
+        .args(args)
+        .arg("--config")
+        .arg(gw.config_path())
+        .env_remove("HOOKGATE_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn events_cli_lists_shows_and_acts_with_the_api_filters() {
+    let up = Upstream::start();
+    let gw = gateway(&up, None);
+    let c = client();
+    populate(&c, &gw, &up).await;
+
+    let (ok, out, err) = cli(&gw, &["list", "--route", "limai"]);
+    assert!(ok, "{err}");
+    let rows: Vec<&str> = out.lines().collect();
+    assert!(rows[0].starts_with("RECEIVED"), "{out}");
+    let order: Vec<&str> = rows[1..]
+        .iter()
+        .map(|r| r.split_whitespace().nth(2).unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "evt_pending",
+            "evt_dead_b",
+            "evt_dead_a",
+            "evt_retry",
+            "evt_ok"
+        ]
+    );
+    let (_, ok_ev) = admin(&c, &gw, "GET", "/events/evt_ok").await;
+    let received = ok_ev["received_at"].as_str().unwrap();
+    assert!(rows[5].starts_with(received), "RFC 3339 times: {out}");
+    assert!(rows[3].contains("400 HTTP 400"), "{out}");
+
+    let (ok, out, _) = cli(&gw, &["list", "--state", "dead", "--json"]);
+    assert!(ok);
+    let ids: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids, ["evt_dead_b", "evt_dead_a"]);
+    let (_, out, _) = cli(&gw, &["list", "--status", "5xx", "--limit", "1"]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.contains("evt_pending"));
+    let (ok, _, err) = cli(&gw, &["list", "--since", "yesterday"]);
+    assert!(!ok && err.contains("bad_parameter"), "{err}");
+
+    let (ok, out, err) = cli(&gw, &["show", "evt_dead_a"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("x-webhook-signature: [redacted]"), "{out}");
+    assert!(!out.contains("sekret-token-value"), "{out}");
+    assert!(out.contains(&event_body("evt_dead_a")), "{out}");
+    assert!(
+        out.contains("attempts (oldest first)") && out.contains("HTTP 400"),
+        "{out}"
+    );
+
+    let (ok, _, err) = cli(&gw, &["replay"]);
+    assert!(!ok && err.contains("give an event ID"), "{err}");
+    let (ok, out, err) = cli(&gw, &["cancel", "evt_pending"]);
+    assert!(ok, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["cancelled"], 1);
+    up.set_default(Reply::status(200));
+    let (ok, out, err) = cli(&gw, &["replay", "--route", "limai", "--state", "dead"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["replayed"],
+        3,
+        "{out}"
+    );
+    wait_state(&c, &gw, "evt_pending", "delivered").await;
+
+    up.set_default(Reply::status(410));
+    send(&c, &gw, "evt_purge_me").await;
+    wait_state(&c, &gw, "evt_purge_me", "dead").await;
+    let (ok, out, err) = cli(&gw, &["purge", "--q", "purge_me"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["purged"],
+        1,
+        "{out}"
+    );
+    let (status, _) = admin(&c, &gw, "GET", "/events/evt_purge_me").await;
+    assert_eq!(status, 404);
+}

@@ -638,3 +638,5 @@ contract!(
     bounded_queue,
     order_key_lines,
 );
+
+mod events;
