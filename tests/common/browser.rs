@@ -194,14 +194,18 @@ impl Browser {
     }
 
     /// A real click (WebDriver moves the pointer there), on the first element matching `css`.
+    /// Found again when a refresh replaced it between finding and clicking.
     pub async fn click(&self, css: &str) {
-        let e = self.find(css).await;
-        self.call(
-            "POST",
-            &self.session(&format!("/element/{e}/click")),
-            json!({}),
-        )
-        .await;
+        for _ in 0..5 {
+            let e = self.find(css).await;
+            let path = self.session(&format!("/element/{e}/click"));
+            match self.try_call("POST", &path, json!({})).await {
+                Ok(_) => return,
+                Err(v) if v["error"] == "stale element reference" => continue,
+                Err(v) => panic!("WebDriver click {css}: {v}"),
+            }
+        }
+        panic!("{css} was replaced five times while clicking it");
     }
 
     /// Types `text` into the first element matching `css`, as a keyboard would.

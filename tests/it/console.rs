@@ -250,6 +250,17 @@ async fn lists_and_replays(test: &str, store: Option<String>) {
     .await;
     let listed = admin_json(&c, &gw, "/routes").await;
     assert_eq!(listed["routes"][0]["state"], "paused");
+    // A held event: live refresh (on again) shows it pending, with its age.
+    accept_all(&c, &url, ["evt-held-4".to_string()]).await;
+    b.click("#live").await;
+    b.wait_for(
+        "one pending event",
+        WAIT,
+        "return document.querySelector('#routes-body tr[data-route=limai] .pending').textContent === '1';",
+    )
+    .await;
+    let oldest = b.text("#routes-body tr[data-route=limai] .oldest").await;
+    assert!(oldest.ends_with(" s"), "{oldest:?}");
     b.click("#routes-body tr[data-route=limai] .route-toggle")
         .await;
     b.wait_for(
@@ -261,6 +272,10 @@ async fn lists_and_replays(test: &str, store: Option<String>) {
     assert_eq!(
         admin_json(&c, &gw, "/routes").await["routes"][0]["state"],
         "active"
+    );
+    assert!(
+        delivered(&up, "evt-held-4").await,
+        "resumed: the held event goes out"
     );
     assert!(b.alert().await.is_none());
     eprintln!(
