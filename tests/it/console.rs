@@ -75,6 +75,32 @@ fn field(name: &str) -> String {
     )
 }
 
+/// Types `q` into the event-ID filter, searches, and waits for exactly the rows `ids`.
+async fn search(b: &Browser, q: &str, ids: &[&str]) {
+    b.type_into("#f-q", q).await;
+    b.click("#search").await;
+    let want = json!(ids).to_string();
+    b.wait_for(
+        &format!("rows {ids:?} for q={q}"),
+        WAIT,
+        &format!("return JSON.stringify((() => {{ {ROW_IDS} }})()) === {want:?};"),
+    )
+    .await;
+}
+
+/// Waits until the routes table shows `limai` in `state`.
+async fn route_state(b: &Browser, state: &str) {
+    b.wait_for(
+        &format!("route limai {state}"),
+        WAIT,
+        &format!(
+            "const s = document.querySelector('#routes-body tr[data-route=limai] .route-state'); \
+             return s !== null && s.textContent === '{state}';"
+        ),
+    )
+    .await;
+}
+
 /// Clicks (a real WebDriver click) the link of the event `id` in the list.
 async fn open_event(b: &Browser, id: &str) {
     let found = b
@@ -182,22 +208,8 @@ async fn lists_and_replays(test: &str, store: Option<String>) {
     b.click("#live").await;
 
     // Filters: the event-ID substring narrows the list to one row.
-    b.type_into("#f-q", "ok-2").await;
-    b.click("#search").await;
-    b.wait_for(
-        "one row for q=ok-2",
-        WAIT,
-        &format!("const ids = (() => {{ {ROW_IDS} }})(); return ids.length === 1 && ids[0] === 'evt-ok-2';"),
-    )
-    .await;
-    b.type_into("#f-q", "dead").await;
-    b.click("#search").await;
-    b.wait_for(
-        "the dead letter alone",
-        WAIT,
-        &format!("const ids = (() => {{ {ROW_IDS} }})(); return ids.length === 1 && ids[0] === 'evt-dead-1';"),
-    )
-    .await;
+    search(&b, "ok-2", &["evt-ok-2"]).await;
+    search(&b, "dead", &["evt-dead-1"]).await;
 
     // The event page: state, verification, attempt timeline, headers (signature redacted), body.
     open_event(&b, "evt-dead-1").await;
@@ -242,12 +254,7 @@ async fn lists_and_replays(test: &str, store: Option<String>) {
     b.click("#back").await;
     b.click("#routes-body tr[data-route=limai] .route-toggle")
         .await;
-    b.wait_for(
-        "route paused",
-        WAIT,
-        "return document.querySelector('#routes-body tr[data-route=limai] .route-state').textContent === 'paused';",
-    )
-    .await;
+    route_state(&b, "paused").await;
     let listed = admin_json(&c, &gw, "/routes").await;
     assert_eq!(listed["routes"][0]["state"], "paused");
     // A held event: live refresh (on again) shows it pending, with its age.
@@ -263,12 +270,7 @@ async fn lists_and_replays(test: &str, store: Option<String>) {
     assert!(oldest.ends_with(" s"), "{oldest:?}");
     b.click("#routes-body tr[data-route=limai] .route-toggle")
         .await;
-    b.wait_for(
-        "route active again",
-        WAIT,
-        "return document.querySelector('#routes-body tr[data-route=limai] .route-state').textContent === 'active';",
-    )
-    .await;
+    route_state(&b, "active").await;
     assert_eq!(
         admin_json(&c, &gw, "/routes").await["routes"][0]["state"],
         "active"
@@ -393,6 +395,36 @@ async fn sender_markup_in_id_headers_and_body_is_shown_as_text() {
         !log.iter().any(|l| l.contains("Content Security Policy")),
         "the page broke its own policy: {log:?}"
     );
+
+    // A bulk purge runs on the second click only, and says how many it touched.
+    b.click("#back").await;
+    b.click("#bulk-purge").await;
+    let armed = b.text("#bulk-purge").await;
+    assert!(armed.starts_with("Click again"), "{armed}");
+    assert_eq!(
+        admin_json(&c, &gw, "/events?state=dead").await["events"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "one click purged nothing"
+    );
+    b.click("#bulk-purge").await;
+    let said = b
+        .wait_for(
+            "the purge's answer",
+            WAIT,
+            "const m = document.getElementById('message').textContent; return m.startsWith('Dead letters purged') ? m : null;",
+        )
+        .await;
+    assert_eq!(said, "Dead letters purged: 1.");
+    let left = admin_json(&c, &gw, "/events").await;
+    assert_eq!(left["events"], json!([]), "{left}");
+    b.wait_for(
+        "an empty list",
+        WAIT,
+        "return document.querySelectorAll('#events-body tr').length === 0 && !document.getElementById('events-empty').hidden;",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -434,13 +466,7 @@ async fn without_the_token_the_page_reveals_nothing() {
     }
 
     b.goto(&gw.admin("/")).await;
-    b.wait_for(
-        "the login form",
-        WAIT,
-        "return !document.getElementById('login').hidden;",
-    )
-    .await;
-    assert!(!page_reveals(&b).await);
+    locked(&b).await;
     // A wrong token: refused, still nothing.
     b.type_into("#token", "not-the-token").await;
     b.click("#login-button").await;
@@ -465,13 +491,7 @@ async fn without_the_token_the_page_reveals_nothing() {
     assert!(page_reveals(&b).await, "the token opens the page");
     // Forgetting the token empties the page.
     b.click("#logout").await;
-    b.wait_for(
-        "the login form",
-        WAIT,
-        "return !document.getElementById('login').hidden;",
-    )
-    .await;
-    assert!(!page_reveals(&b).await);
+    locked(&b).await;
     // The token never reached storage or a cookie.
     let stored = b
         .exec(
@@ -480,6 +500,17 @@ async fn without_the_token_the_page_reveals_nothing() {
         )
         .await;
     assert_eq!(stored, "{}{}");
+}
+
+/// Waits for the login form, and checks the page shows nothing else.
+async fn locked(b: &Browser) {
+    b.wait_for(
+        "the login form",
+        WAIT,
+        "return !document.getElementById('login').hidden;",
+    )
+    .await;
+    assert!(!page_reveals(b).await);
 }
 
 /// Whether the page shows anything the test sent or configured.
@@ -501,13 +532,9 @@ async fn without_an_admin_token_only_the_consoles_own_origin_is_answered() {
     let c = client();
     let own = format!("http://127.0.0.1:{}", gw.admin_port);
     let post = async |origin: &str, host: Option<&str>| {
-        let mut req = c
-            .post(gw.admin("/routes/limai/pause"))
-            .header("origin", origin);
-        if let Some(h) = host {
-            req = req.header("host", h);
-        }
-        req.send().await.unwrap().status().as_u16()
+        let mut headers = vec![("origin", origin)];
+        headers.extend(host.map(|h| ("host", h)));
+        ops::admin_call(&c, &gw, "POST", "/routes/limai/pause", &headers).await
     };
     let other_port = format!("http://127.0.0.1:{}", gw.port);
     let rebound = format!("evil.example:{}", gw.admin_port);
@@ -539,24 +566,14 @@ async fn without_an_admin_token_only_the_consoles_own_origin_is_answered() {
     };
     // In the browser: no login (nothing to log in with), and its POSTs (which carry Origin) work.
     b.goto(&gw.admin("/")).await;
-    b.wait_for(
-        "the routes",
-        WAIT,
-        "const s = document.querySelector('#routes-body tr[data-route=limai] .route-state'); return s && s.textContent === 'paused';",
-    )
-    .await;
+    route_state(&b, "paused").await;
     assert_eq!(
         b.text("#conn").await,
         "no admin token configured (loopback)"
     );
     b.click("#routes-body tr[data-route=limai] .route-toggle")
         .await;
-    b.wait_for(
-        "route active",
-        WAIT,
-        "return document.querySelector('#routes-body tr[data-route=limai] .route-state').textContent === 'active';",
-    )
-    .await;
+    route_state(&b, "active").await;
     assert_eq!(ops::state(&c, &gw, &[]).await, "active");
 }
 
@@ -565,15 +582,10 @@ async fn with_a_token_a_foreign_origin_is_refused_even_with_the_token() {
     let up = Upstream::start();
     let gw = gateway(&up, true, None);
     let c = client();
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
     let call = async |origin: &str| {
-        c.post(gw.admin("/routes/limai/pause"))
-            .bearer_auth(ADMIN_TOKEN)
-            .header("origin", origin)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
+        let headers = [("authorization", bearer.as_str()), ("origin", origin)];
+        ops::admin_call(&c, &gw, "POST", "/routes/limai/pause", &headers).await
     };
     assert_eq!(call("http://evil.example").await, 403);
     assert_eq!(

@@ -13,6 +13,7 @@
   let current = null; // {route, id} of the event on screen
   let eventsSeq = 0; // drops answers of superseded list requests
   let liveTimer = null;
+  let liveGen = 0;
   let pollTimer = null;
   const LIVE_MS = 4000;
 
@@ -410,13 +411,22 @@
     else await loadEvents(true);
   }
 
+  // One refresh at a time: the next is scheduled when the last has answered, so a slow store
+  // never piles requests up. A new start or a stop ends the old chain (its generation).
   function startLive() {
     stopLive();
-    if ($('live').checked) liveTimer = setInterval(refresh, LIVE_MS);
+    if (!$('live').checked) return;
+    const gen = liveGen;
+    const tick = async () => {
+      await refresh();
+      if (gen === liveGen) liveTimer = setTimeout(tick, LIVE_MS);
+    };
+    liveTimer = setTimeout(tick, LIVE_MS);
   }
 
   function stopLive() {
-    clearInterval(liveTimer);
+    liveGen += 1;
+    clearTimeout(liveTimer);
     liveTimer = null;
   }
 
@@ -450,14 +460,14 @@
     });
     $('bulk-replay').addEventListener('click', (e) =>
       twice(e.currentTarget, () =>
-        bulk('POST', '/events/replay', true, (r) => 'Replayed ' + r.replayed + ', skipped ' + r.skipped + '.'),
+        bulk('POST', '/events/replay', true, (r) => 'Replayed: ' + r.replayed + ', skipped: ' + r.skipped + '.'),
       ),
     );
     $('bulk-cancel').addEventListener('click', (e) =>
-      twice(e.currentTarget, () => bulk('POST', '/events/cancel', false, (r) => 'Cancelled ' + r.cancelled + '.')),
+      twice(e.currentTarget, () => bulk('POST', '/events/cancel', false, (r) => 'Cancelled: ' + r.cancelled + '.')),
     );
     $('bulk-purge').addEventListener('click', (e) =>
-      twice(e.currentTarget, () => bulk('DELETE', '/dlq', false, (r) => 'Purged ' + r.purged + ' dead letters.')),
+      twice(e.currentTarget, () => bulk('DELETE', '/dlq', false, (r) => 'Dead letters purged: ' + r.purged + '.')),
     );
     $('back').addEventListener('click', closeEvent);
     $('ev-refresh').addEventListener('click', showEvent);
@@ -465,10 +475,10 @@
       eventAction('POST', '/replay', () => 'Replayed: delivery starts again.'),
     );
     $('ev-cancel').addEventListener('click', () =>
-      eventAction('POST', '/cancel', (r) => 'Cancelled ' + r.cancelled + '.'),
+      eventAction('POST', '/cancel', (r) => 'Cancelled: ' + r.cancelled + '.'),
     );
     $('ev-purge').addEventListener('click', (e) =>
-      twice(e.currentTarget, () => eventAction('DELETE', '', (r) => 'Purged ' + r.purged + '.')),
+      twice(e.currentTarget, () => eventAction('DELETE', '', (r) => 'Purged: ' + r.purged + '.')),
     );
     open();
   }
