@@ -118,8 +118,7 @@ fn body_json(body: &[u8]) -> Value {
 }
 
 impl Admin {
-    /// What verifies the route's events now (the verdict itself is not stored per event: on
-    /// an enforcing route, only verified events are stored at all).
+    /// What verifies the route's events now: for events stored before verdicts were kept.
     fn verification(&self, route: &str) -> String {
         let cfg = self.app.config.load();
         let Some(r) = cfg.routes.get(route) else {
@@ -128,7 +127,7 @@ impl Admin {
         let v = &r.verifier;
         match (&v.check, v.enforce) {
             (Check::None, _) => "none: the route takes unauthenticated requests".into(),
-            (_, true) => format!("{}: verified before it was stored", v.label),
+            (_, true) => format!("{}: verified (as the route requires)", v.label),
             (_, false) => format!(
                 "{}: shadow mode (enforce = false): the verdict went to metrics and logs, \
                  and failing requests were let through",
@@ -158,10 +157,12 @@ impl Admin {
             "body".into(),
             d.body.as_deref().map_or(Value::Null, body_json),
         );
-        m.insert(
-            "verification".into(),
-            json!(self.verification(&d.view.route)),
-        );
+        let verification = if d.verification.is_empty() {
+            self.verification(&d.view.route)
+        } else {
+            d.verification
+        };
+        m.insert("verification".into(), json!(verification));
         let history: Vec<Value> = d
             .history
             .iter()

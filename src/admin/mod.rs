@@ -60,6 +60,15 @@ fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<
         h.insert(http::header::CONTENT_TYPE, v);
     }
     h.insert(http::header::CONTENT_LENGTH, len.into());
+    // Answers carry senders' bodies and headers: never sniffed as HTML, never cached.
+    h.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        http::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
     r
 }
 

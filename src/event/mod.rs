@@ -23,6 +23,8 @@ pub struct NewEvent {
     pub body: Bytes,
     /// Events with the same key are delivered one after another, in arrival order.
     pub order_key: Option<String>,
+    /// What verified it (`Verifier::describe`), kept for the events API.
+    pub verification: String,
 }
 
 pub fn now_ms() -> u64 {

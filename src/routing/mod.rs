@@ -71,7 +71,11 @@ pub fn rest_below<'p>(route_path: &str, path_and_query: &'p str) -> Option<&'p s
         .map_or(path_and_query, |(p, _)| p);
     let prefix = route_path.trim_end_matches('/');
     let rest = path.strip_prefix(prefix)?;
-    (rest.is_empty() || rest.starts_with('/')).then(|| &path_and_query[prefix.len()..])
+    if rest.is_empty() || rest.starts_with('/') {
+        path_and_query.get(prefix.len()..)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@ use serde::Serialize;
 
 use crate::routing::RouteState;
 pub use query::{Attempt, EventDetail, EventFilter, StateClass, StatusFilter, Timing};
-pub use roles::{DeadLetters, Inspect, Intake, Queue, RouteOverrides, Store, SyncAnswers, Upkeep};
+pub use roles::{
+    DeadLetters, Inspect, Intake, Nonces, Queue, RouteOverrides, Store, SyncAnswers, Upkeep,
+};
 pub use sync_record::RequestDigest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -207,6 +207,8 @@ pub struct EventDetail {
     /// `None` once the event no longer keeps its body (delivered).
     pub body: Option<Vec<u8>>,
     pub history: Vec<Attempt>,
+    /// What verified it; empty for events stored before verdicts were kept.
+    pub verification: String,
 }
 
 #[cfg(test)]

@@ -37,6 +37,8 @@ pub struct Record {
     pub order_key: Option<String>,
     /// The last attempts (`query::HISTORY`), oldest first; kept across replays.
     pub history: Vec<Attempt>,
+    /// What verified it (`Verifier::describe`).
+    pub verification: String,
 }
 
 impl Record {
@@ -46,7 +48,8 @@ impl Record {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Record, String> {
-        // Older formats lack the trailing fields (format 1 `order_key`, format 2 `history`);
+        // Older formats lack the trailing fields (format 1 `order_key`, format 2 `history` and
+        // `verification`);
         // postcard then runs out of bytes.
         postcard::from_bytes(bytes)
             .or_else(|e| {
@@ -66,7 +69,7 @@ impl Record {
     }
 }
 
-/// Format 2: format 1 and `order_key` (postcard lays a struct out as its fields in a row).
+/// Format 3 adds `history` and `verification`. Format 2: format 1 and `order_key` (postcard lays a struct out as its fields in a row).
 #[derive(Deserialize)]
 struct RecordV2(RecordV1, Option<String>);
 
@@ -117,8 +120,14 @@ impl From<RecordV1> for Record {
             finished_at_ms: r.finished_at_ms,
             order_key: None,
             history: Vec::new(),
+            verification: String::new(),
         }
     }
+}
+
+/// Stored headers as the rest of hookgate takes them.
+pub fn plain_headers(h: Vec<(String, ByteBuf)>) -> Vec<(String, Vec<u8>)> {
+    h.into_iter().map(|(k, v)| (k, v.into_vec())).collect()
 }
 
 impl super::StoredEvent {
@@ -147,11 +156,7 @@ impl super::StoredEvent {
             received_at_ms: rec.received_at_ms,
             client_ip: rec.client_ip,
             target: rec.target,
-            headers: rec
-                .headers
-                .into_iter()
-                .map(|(k, v)| (k, v.into_vec()))
-                .collect(),
+            headers: plain_headers(rec.headers),
             body: Bytes::from(rec.body.into_vec()),
             attempts: rec.attempts,
             order_key: rec.order_key,

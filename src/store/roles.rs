@@ -20,11 +20,15 @@ use crate::event::{NewEvent, now_ms};
 pub trait Intake: Send + Sync {
     /// Deduplicates and enqueues in one atomic, durable step.
     async fn accept(&self, event: NewEvent) -> Result<Accepted, StoreError>;
+}
 
-    /// Records a scheme's single-use value (Mailgun's `token`) of `route` for `ttl`, bound to
-    /// `binding` (a digest of the request it came with). True when the nonce is new or came with
-    /// the same binding before (the same request again: a retry, answered by deduplication);
-    /// false when it was used for another request. Shared by every replica of a Redis store.
+/// Single-use values of a scheme (Mailgun's `token`), kept for a time.
+#[async_trait]
+pub trait Nonces: Send + Sync {
+    /// Records a single-use value of `route` for `ttl`, bound to `binding` (a digest of the
+    /// request it came with). True when the nonce is new or came with the same binding before
+    /// (the same request again: a retry, answered by deduplication); false when it was used for
+    /// another request. Shared by every replica of a Redis store.
     async fn claim_nonce(
         &self,
         route: &str,
@@ -169,11 +173,19 @@ pub trait Upkeep: Send + Sync {
 
 /// Every role: the handle shared by the services (`Arc<dyn Store>`).
 pub trait Store:
-    Intake + Queue + DeadLetters + RouteOverrides + SyncAnswers + Inspect + Upkeep
+    Intake + Nonces + Queue + DeadLetters + RouteOverrides + SyncAnswers + Inspect + Upkeep
 {
 }
 
 impl<T> Store for T where
-    T: Intake + Queue + DeadLetters + RouteOverrides + SyncAnswers + Inspect + Upkeep + ?Sized
+    T: Intake
+        + Nonces
+        + Queue
+        + DeadLetters
+        + RouteOverrides
+        + SyncAnswers
+        + Inspect
+        + Upkeep
+        + ?Sized
 {
 }

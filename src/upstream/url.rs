@@ -84,41 +84,36 @@ mod tests {
 
     #[test]
     fn joins() {
-        assert_eq!(j("http://h:1/webhooks", "").unwrap(), "http://h:1/webhooks");
-        assert_eq!(
-            j("http://h:1/webhooks", "/sms?x=1").unwrap(),
-            "http://h:1/webhooks/sms?x=1"
-        );
-        assert_eq!(
-            j("http://h:1/webhooks", "?x=1").unwrap(),
-            "http://h:1/webhooks?x=1"
-        );
-        assert_eq!(
-            j("http://h:1/webhooks/", "/a").unwrap(),
-            "http://h:1/webhooks/a"
-        );
-        assert_eq!(j("http://h/", "/a").unwrap(), "http://h/a");
-        assert_eq!(j("http://h", "/").unwrap(), "http://h/");
-        assert_eq!(j("https://h/in", "/").unwrap(), "https://h/in/");
-        // What a sender writes after a route on "/" stays a path.
-        assert_eq!(
-            j("http://h:1/", "/@127.0.0.1:2/x").unwrap(),
-            "http://h:1/@127.0.0.1:2/x"
-        );
-        assert_eq!(
-            j("http://h:1/", "normal/path").unwrap(),
-            "http://h:1/normal/path"
-        );
-        assert_eq!(
-            j("http://h:1/", "@127.0.0.1:2/x").unwrap(),
-            "http://h:1/@127.0.0.1:2/x"
-        );
-        assert_eq!(j("http://u:p@h:1/b", "/x").unwrap(), "http://u:p@h:1/b/x");
-        // A query cannot carry a fragment or a path.
-        assert_eq!(
-            j("http://h/b", "/x?a=1#/../../y").unwrap(),
-            "http://h/b/x?a=1%23/../../y"
-        );
+        for (base, rest, want) in [
+            ("http://h:1/webhooks", "", "http://h:1/webhooks"),
+            (
+                "http://h:1/webhooks",
+                "/sms?x=1",
+                "http://h:1/webhooks/sms?x=1",
+            ),
+            ("http://h:1/webhooks", "?x=1", "http://h:1/webhooks?x=1"),
+            ("http://h:1/webhooks/", "/a", "http://h:1/webhooks/a"),
+            ("http://h/", "/a", "http://h/a"),
+            ("http://h", "/", "http://h/"),
+            ("https://h/in", "/", "https://h/in/"),
+            // What a sender writes after a route on "/" stays a path.
+            (
+                "http://h:1/",
+                "/@127.0.0.1:2/x",
+                "http://h:1/@127.0.0.1:2/x",
+            ),
+            ("http://h:1/", "normal/path", "http://h:1/normal/path"),
+            ("http://h:1/", "@127.0.0.1:2/x", "http://h:1/@127.0.0.1:2/x"),
+            ("http://u:p@h:1/b", "/x", "http://u:p@h:1/b/x"),
+            // A query cannot carry a fragment or a path.
+            (
+                "http://h/b",
+                "/x?a=1#/../../y",
+                "http://h/b/x?a=1%23/../../y",
+            ),
+        ] {
+            assert_eq!(j(base, rest).unwrap(), want, "{base} + {rest}");
+        }
     }
 
     #[test]

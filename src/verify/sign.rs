@@ -21,14 +21,14 @@ pub fn random_id() -> String {
 
 /// A random UUID-shaped identifier (delivery IDs).
 pub fn uuid() -> String {
-    let h = random_id();
+    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
     format!(
-        "{}-{}-4{}-a{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
     )
 }
 
@@ -61,17 +61,6 @@ impl Draft<'_> {
         Ok(Key::new(alg, self.secret.as_bytes())
             .ok_or("unusable key")?
             .mac(parts))
-    }
-
-    /// The hex MAC of the body.
-    pub fn hex_body(&self, alg: Algorithm) -> Result<String, String> {
-        self.hmac(alg, &[&self.body]).map(hex::encode)
-    }
-
-    /// The base64 MAC of the body.
-    pub fn b64_body(&self, alg: Algorithm) -> Result<String, String> {
-        self.hmac(alg, &[&self.body])
-            .map(|m| Encoding::Base64.encode(&m))
     }
 
     pub fn header(&mut self, name: &str, value: impl Into<String>) {

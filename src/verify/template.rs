@@ -52,29 +52,31 @@ impl Template {
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
         let mut parts = Vec::new();
         let mut lit = Vec::new();
-        let mut chars = text.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
             match c {
-                '{' if matches!(chars.peek(), Some((_, '{'))) => {
+                '{' if chars.peek() == Some(&'{') => {
                     chars.next();
                     lit.push(b'{');
                 }
-                '}' if matches!(chars.peek(), Some((_, '}'))) => {
+                '}' if chars.peek() == Some(&'}') => {
                     chars.next();
                     lit.push(b'}');
                 }
                 '}' => return Err(TemplateError::Unmatched),
                 '{' => {
-                    let rest = &text[i + 1..];
-                    let end = rest.find('}').ok_or(TemplateError::Unclosed)?;
-                    let name = rest[..end].trim();
-                    for _ in 0..rest[..=end].chars().count() {
-                        chars.next();
+                    let mut name = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(ch) => name.push(ch),
+                            None => return Err(TemplateError::Unclosed),
+                        }
                     }
                     if !lit.is_empty() {
                         parts.push(Part::Literal(std::mem::take(&mut lit)));
                     }
-                    parts.push(placeholder(name)?);
+                    parts.push(placeholder(name.trim())?);
                 }
                 _ => {
                     let mut buf = [0u8; 4];

@@ -235,10 +235,23 @@ async fn listing_and_detail(redis: Option<&RedisServer>) {
     );
     assert!(!a.to_string().contains("sekret-token-value"), "{a}");
     assert!(
-        a["verification"].as_str().unwrap().starts_with("hmac"),
+        a["verification"]
+            .as_str()
+            .unwrap()
+            .starts_with("hmac: verified"),
         "{a}"
     );
     assert_eq!(a["attempt_history"].as_array().unwrap().len(), 1);
+    let r = c.get(gw.admin("/events/evt_dead_a")).send().await.unwrap();
+    let h = |n: &str| {
+        r.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
+    assert_eq!(h("content-type").as_deref(), Some("application/json"));
+    assert_eq!(h("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(h("cache-control").as_deref(), Some("no-store"));
     let (status, v) = admin(&c, &gw, "GET", "/events/evt_nope").await;
     assert_eq!((status, v["error"].as_str()), (404, Some("not_found")));
 }
@@ -488,4 +501,112 @@ async fn events_cli_lists_shows_and_acts_with_the_api_filters() {
     );
     let (status, _) = admin(&c, &gw, "GET", "/events/evt_purge_me").await;
     assert_eq!(status, 404);
+}
+
+/// A bulk operation cannot be used to flood the upstreams or the store: it is paced at
+/// `BULK_PER_SECOND` (500/s) and only one runs at a time.
+#[tokio::test]
+async fn bulk_operations_are_paced_and_one_at_a_time() {
+    const N: usize = 520;
+    let up = Upstream::start();
+    up.set_default(Reply::status(400));
+    let gw = gateway(&up, None);
+    let c = client();
+    let url = gw.url("/hooks/limai");
+    let mut sends = tokio::task::JoinSet::new();
+    for chunk in 0..8 {
+        let (c, url) = (c.clone(), url.clone());
+        sends.spawn(async move {
+            for i in (chunk..N).step_by(8) {
+                let (status, _) =
+                    send_signed(&c, &url, &event_body(&format!("evt_bulk_{i}"))).await;
+                assert_eq!(status, 200);
+            }
+        });
+    }
+    while let Some(r) = sends.join_next().await {
+        r.unwrap();
+    }
+    eventually(Duration::from_secs(60), async || {
+        let (_, v) = admin(&c, &gw, "GET", "/routes").await;
+        (v["routes"][0]["dead"] == N).then_some(())
+    })
+    .await
+    .expect("all dead");
+    up.set_default(Reply::status(200));
+    let started = std::time::Instant::now();
+    let first = {
+        let (c, u) = (c.clone(), gw.admin("/events/replay?route=limai"));
+        tokio::spawn(async move {
+            c.post(u)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (method, path) in [
+        ("POST", "/events/replay"),
+        ("DELETE", "/dlq"),
+        ("POST", "/events/cancel"),
+    ] {
+        let (status, v) = admin(&c, &gw, method, path).await;
+        assert_eq!(
+            (status, v["error"].as_str()),
+            (409, Some("busy")),
+            "{method} {path}: {v}"
+        );
+    }
+    let v = first.await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(v["replayed"], N, "{v}");
+    assert!(
+        took >= Duration::from_millis(1000),
+        "{N} replays in {took:?}: not paced"
+    );
+    let (_, v) = admin(&c, &gw, "POST", "/events/replay").await;
+    assert_eq!(
+        (v["replayed"].as_u64(), v["skipped"].as_u64()),
+        (Some(0), Some(0)),
+        "{v}"
+    );
+}
+
+/// The verdict is kept with each event: in shadow mode, which events failed and were let
+/// through; with several secrets, which one matched (by position, never the secret).
+#[tokio::test]
+async fn each_event_keeps_its_verification_verdict() {
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n[routes.shadow]\npath = \"/hooks/shadow\"\nupstream = \"orders\"\nverify = {{ scheme = \"hmac\", header = \"X-Webhook-Signature\", prefix = \"sha256=\", secrets = [\"env:OLD\", \"env:LIMAI_SECRET\"], enforce = false }}\nevent_id = \"json:/eventId\"\n",
+        upstream_block("orders", &up.url("/in"), "")
+    );
+    let gw = Gateway::start(
+        "",
+        &body,
+        &[("LIMAI_SECRET", SECRET), ("OLD", "old-secret")],
+    );
+    let c = client();
+    let url = gw.url("/hooks/shadow");
+    let (status, _) = send_signed(&c, &url, &event_body("evt_good")).await;
+    assert_eq!(status, 200);
+    let r = signed_with(&c, &url, "forged", &event_body("evt_forged"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "shadow mode lets it through");
+    let verdict = async |id: &str| {
+        let (_, v) = admin(&c, &gw, "GET", &format!("/events/{id}")).await;
+        v["verification"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(verdict("evt_good").await, "hmac: verified (secret #2)");
+    assert_eq!(
+        verdict("evt_forged").await,
+        "hmac: failed, let through (shadow mode: enforce = false)"
+    );
+    let all = format!("{:?}", admin(&c, &gw, "GET", "/events/evt_good").await);
+    assert!(!all.contains(SECRET) && !all.contains("old-secret"));
 }

@@ -2,11 +2,12 @@
 //! `cargo test MODULE::`, e.g. `cargo test gateway::`), all sharing tests/common/. One binary
 //! links the crate once instead of once per file.
 
-// Tests may panic on the unexpected: unwrap/expect are denied in src/ only. Metric values are
-// compared exactly (they are counts), and async helpers keep one calling style.
+// Tests may panic on the unexpected: unwrap/expect and str slicing are denied in src/ only.
+// Metric values are compared exactly (they are counts), and async helpers keep one style.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
+    clippy::string_slice,
     clippy::float_cmp,
     clippy::unused_async
 )]

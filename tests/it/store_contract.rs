@@ -96,6 +96,7 @@ fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
         ],
         body: Bytes::from_static(b"{\"a\":1}"),
         order_key: None,
+        verification: "hmac: verified".into(),
     }
 }
 

@@ -155,7 +155,7 @@ impl Checker<'_> {
     /// The 1-based line and column (in characters) where `span` starts: the one place a
     /// position is computed, for errors and warnings alike.
     fn position(&self, span: &Range<usize>) -> (usize, usize) {
-        let before = &self.text[..span.start.min(self.text.len())];
+        let before = self.text.get(..span.start).unwrap_or(self.text);
         (
             before.matches('\n').count() + 1,
             before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,

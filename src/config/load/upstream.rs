@@ -139,20 +139,21 @@ impl Checker<'_> {
     fn expand_secrets(&mut self, text: &Text, what: &str) -> Option<String> {
         let mut out = String::new();
         let mut rest = text.get_ref().as_str();
-        while let Some(start) = rest.find('{') {
-            let Some(len) = rest[start..].find('}') else {
+        while let Some((before, after)) = rest.split_once('{') {
+            let Some((reference, tail)) = after.split_once('}') else {
                 break;
             };
-            let reference = &rest[start + 1..start + len];
-            if !(reference.starts_with("env:") || reference.starts_with("file:")) {
-                out.push_str(&rest[..start + len + 1]);
-                rest = &rest[start + len + 1..];
-                continue;
+            out.push_str(before);
+            if reference.starts_with("env:") || reference.starts_with("file:") {
+                let secret =
+                    self.secret(&Spanned::new(text.span(), reference.to_string()), what)?;
+                out.push_str(&secret.expose_str());
+            } else {
+                out.push('{');
+                out.push_str(reference);
+                out.push('}');
             }
-            out.push_str(&rest[..start]);
-            let secret = self.secret(&Spanned::new(text.span(), reference.to_string()), what)?;
-            out.push_str(&secret.expose_str());
-            rest = &rest[start + len + 1..];
+            rest = tail;
         }
         out.push_str(rest);
         Some(out)

@@ -307,16 +307,6 @@ impl Intake for Embedded {
             })?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
-
-    async fn claim_nonce(
-        &self,
-        route: &str,
-        nonce: &str,
-        binding: &[u8],
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        self.claim_nonce_once(route, nonce, binding, ttl).await
-    }
 }
 
 #[cfg(test)]

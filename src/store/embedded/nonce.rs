@@ -5,12 +5,13 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use super::Embedded;
 use super::writer::Op;
 use crate::store::sync_record::RequestDigest;
-use crate::store::{StoreError, SyncSlot};
+use crate::store::{Nonces, StoreError, SyncSlot};
 
 /// `answers` key of a nonce: \0 "nonce" \0 route \0 nonce.
 fn key(route: &str, nonce: &str) -> Vec<u8> {
@@ -22,10 +23,11 @@ fn key(route: &str, nonce: &str) -> Vec<u8> {
     k
 }
 
-impl Embedded {
-    /// Claims the key bound to `binding` (one durable write); the same binding again is the
-    /// same request (a sender's retry), another one is a replay.
-    pub(super) async fn claim_nonce_once(
+/// Claims the key bound to `binding` (one durable write); the same binding again is the same
+/// request (a sender's retry), another one is a replay.
+#[async_trait]
+impl Nonces for Embedded {
+    async fn claim_nonce(
         &self,
         route: &str,
         nonce: &str,

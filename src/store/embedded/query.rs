@@ -8,7 +8,7 @@
 use super::{Embedded, keys, unavailable};
 use crate::event::now_ms;
 use crate::store::query::SCAN_BUDGET;
-use crate::store::record::{Phase, Record};
+use crate::store::record::{Phase, Record, plain_headers};
 use crate::store::{EventDetail, EventFilter, Page, StoreError};
 
 /// How far out of arrival order a `received_at_ms` may be, at most (the writer's queue).
@@ -115,13 +115,10 @@ impl Embedded {
                     view,
                     client_ip: rec.client_ip,
                     target: rec.target,
-                    headers: rec
-                        .headers
-                        .into_iter()
-                        .map(|(k, v)| (k, v.into_vec()))
-                        .collect(),
+                    headers: plain_headers(rec.headers),
                     body: kept.then(|| rec.body.into_vec()),
                     history: rec.history,
+                    verification: rec.verification,
                 }
             })
             .collect())

@@ -71,9 +71,9 @@ impl RedisStore {
     ) -> Result<i64, StoreError> {
         REPLAY_ARCHIVED
             .key(sh.event(event_id))
+            .key(sh.archived())
             .key(sh.stream())
             .key(sh.pending())
-            .key(sh.archived())
             .key(sh.archives_of(event_id))
             .key(sh.listing())
             .arg(event_id)

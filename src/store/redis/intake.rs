@@ -1,7 +1,5 @@
 //! Taking events in: one script accepts (dedup key, event hash, `XADD`) in one round trip.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 
 use super::fields::encode_headers;
@@ -37,7 +35,8 @@ impl Intake for RedisStore {
             .arg(ev.body.as_ref())
             .arg(self.max_per_shard)
             .arg(ev.order_key.as_deref().unwrap_or_default())
-            .arg(sh.archive_prefix());
+            .arg(sh.archive_prefix())
+            .arg(&ev.verification);
         let r: i64 = invocation
             .invoke_async(&mut self.con())
             .await
@@ -52,15 +51,5 @@ impl Intake for RedisStore {
                 self.max_per_shard * u64::from(self.shards),
             )),
         }
-    }
-
-    async fn claim_nonce(
-        &self,
-        route: &str,
-        nonce: &str,
-        binding: &[u8],
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        self.claim_nonce_once(route, nonce, binding, ttl).await
     }
 }

@@ -5,10 +5,11 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use redis::Script;
 
 use super::{RedisStore, unavailable};
-use crate::store::StoreError;
+use crate::store::{Nonces, StoreError};
 
 /// KEYS: the nonce. ARGV: binding, ttl_ms. Returns 1 when the nonce is new (now recorded) or
 /// held with this binding, 0 when held with another. One atomic step, so two replicas cannot
@@ -27,8 +28,9 @@ return 1
     )
 });
 
-impl RedisStore {
-    pub(super) async fn claim_nonce_once(
+#[async_trait]
+impl Nonces for RedisStore {
+    async fn claim_nonce(
         &self,
         route: &str,
         nonce: &str,

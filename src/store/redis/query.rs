@@ -281,6 +281,7 @@ impl RedisStore {
                     headers: decode_headers(&f.take("hdr")),
                     body: kept.then(|| f.take("body")),
                     history,
+                    verification: f.text("vf").unwrap_or_default(),
                 });
                 break;
             }

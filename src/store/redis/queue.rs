@@ -236,7 +236,7 @@ impl Queue for RedisStore {
             .map_err(unavailable)?;
         lock(&self.leases).remove(&event.handle);
         if recorded == 0 && crate::logs::TAKEN_OVER.hit(&event.route, || event.event_id.clone()) {
-            tracing::info!(route = %event.route, event_id = %event.event_id, "outcome not recorded: another replica took the event over");
+            tracing::info!(route = %event.route, event_id = %event.event_id, "outcome not recorded: another replica took the event over, or it was cancelled");
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use redis::Script;
 
 /// KEYS: dedup, event, stream, pending, dead, archived, archive counter, archives of this ID,
 /// listing [, order line]. ARGV: ttl_ms, event_id, received_ms, client_ip, target, headers, body,
-/// max_pending, order key, archive key prefix.
+/// max_pending, order key, archive key prefix, verification.
 /// Returns 1 new, 0 duplicate, -1 the shard is at its bound. An event with an order key joins
 /// its line and enters the stream only when it is the first in it.
 ///
@@ -37,7 +37,7 @@ elseif st then
 end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 redis.call('HSET', KEYS[2], 'id', ARGV[2], 'rcv', ARGV[3], 'ip', ARGV[4], 'tgt', ARGV[5],
-  'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3])
+  'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3], 'vf', ARGV[11])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[9], ARGV[3], ARGV[2])
 if KEYS[10] then
@@ -165,16 +165,11 @@ return {#due, tonumber(nxt[2])}
     )
 });
 
-/// KEYS: event, dead, stream, pending. ARGV: event_id, now_ms, order line prefix.
-/// Returns 1 replayed, 2 not a dead letter, 0 unknown. A replayed event with an order key
-/// goes to the back of its line.
-pub static REPLAY: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+/// The end of both replays (KEYS: event, -, stream, pending; ARGV: event_id, now_ms, order
+/// line prefix): the event is pending again, at the back of its order line or on the stream.
+macro_rules! revive {
+    () => {
         r#"
-local st = redis.call('HGET', KEYS[1], 'st')
-if not st then return 0 end
-if st ~= 'x' then return 2 end
-redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'st', 'p', 'att', 0, 'due', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'rep', 1)
 redis.call('HDEL', KEYS[1], 'fin')
@@ -183,16 +178,31 @@ local ok = redis.call('HGET', KEYS[1], 'ok')
 if ok and redis.call('RPUSH', ARGV[3] .. ok, ARGV[1]) > 1 then return 1 end
 redis.call('XADD', KEYS[3], '*', 'i', ARGV[1])
 return 1
+"#
+    };
+}
+
+/// KEYS: event, dead, stream, pending. ARGV: event_id, now_ms, order line prefix.
+/// Returns 1 replayed, 2 not a dead letter, 0 unknown. A replayed event with an order key
+/// goes to the back of its line.
+pub static REPLAY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        r#"
+local st = redis.call('HGET', KEYS[1], 'st')
+if not st then return 0 end
+if st ~= 'x' then return 2 end
+redis.call('ZREM', KEYS[2], ARGV[1])
 "#,
-    )
+        revive!()
+    ))
 });
 
-/// KEYS: event, stream, pending, archived, archives of this ID, listing. ARGV: event_id,
+/// KEYS: event, archived, stream, pending, archives of this ID, listing. ARGV: event_id,
 /// now_ms, order line prefix, archive key prefix, number (empty: any of this ID).
 /// Replays a dead letter moved aside by `ACCEPT`: it becomes the ID's live copy again.
 /// Returns 1 replayed, 2 the live copy of the ID is pending or dead (replay that first), 0 none.
 pub static REPLAY_ARCHIVED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
         r#"
 local st = redis.call('HGET', KEYS[1], 'st')
 if st == 'p' or st == 'x' then return 2 end
@@ -200,20 +210,13 @@ local n = ARGV[5]
 if n == '' then n = redis.call('SRANDMEMBER', KEYS[5]) end
 if not n or redis.call('SISMEMBER', KEYS[5], n) == 0 then return 0 end
 redis.call('SREM', KEYS[5], n)
-redis.call('ZREM', KEYS[4], n)
+redis.call('ZREM', KEYS[2], n)
 redis.call('DEL', KEYS[1])
 redis.call('RENAME', ARGV[4] .. n, KEYS[1])
-redis.call('HSET', KEYS[1], 'st', 'p', 'att', 0, 'due', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'rep', 1)
-redis.call('HDEL', KEYS[1], 'fin')
-redis.call('ZADD', KEYS[3], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
 redis.call('ZADD', KEYS[6], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
-local ok = redis.call('HGET', KEYS[1], 'ok')
-if ok and redis.call('RPUSH', ARGV[3] .. ok, ARGV[1]) > 1 then return 1 end
-redis.call('XADD', KEYS[2], '*', 'i', ARGV[1])
-return 1
 "#,
-    )
+        revive!()
+    ))
 });
 
 /// KEYS: event, retries, pending, dead, stream. ARGV: event_id, now_ms, order line prefix,

@@ -8,67 +8,6 @@ use async_trait::async_trait;
 use super::{RedisStore, unavailable};
 use crate::store::{RequestDigest, StoreError, SyncAnswer, SyncAnswers, SyncSlot, sync_record};
 
-pub async fn claim(
-    s: &RedisStore,
-    route: &str,
-    event_id: &str,
-    digest: &RequestDigest,
-    ttl: Duration,
-) -> Result<SyncSlot, StoreError> {
-    let key = s.shard(route, event_id).answer(event_id);
-    let claimed: Option<String> = redis::cmd("SET")
-        .arg(&key)
-        .arg(sync_record::claim(digest))
-        .arg("NX")
-        .arg("PX")
-        .arg(ttl.as_millis() as u64)
-        .query_async(&mut s.con())
-        .await
-        .map_err(unavailable)?;
-    if claimed.is_some() {
-        return Ok(SyncSlot::New);
-    }
-    let held: Option<Vec<u8>> = redis::cmd("GET")
-        .arg(&key)
-        .query_async(&mut s.con())
-        .await
-        .map_err(unavailable)?;
-    // Gone in between (expired, given up): the caller looks again and claims it then.
-    Ok(held
-        .as_deref()
-        .and_then(|h| sync_record::slot(h, digest))
-        .unwrap_or(SyncSlot::InProgress))
-}
-
-pub async fn finish(
-    s: &RedisStore,
-    route: &str,
-    event_id: &str,
-    digest: &RequestDigest,
-    answer: Option<SyncAnswer>,
-    ttl: Duration,
-) -> Result<(), StoreError> {
-    let key = s.shard(route, event_id).answer(event_id);
-    let cmd = match answer {
-        Some(a) => {
-            let mut c = redis::cmd("SET");
-            c.arg(&key)
-                .arg(sync_record::answer(digest, &a))
-                .arg("PX")
-                .arg(ttl.as_millis() as u64);
-            c
-        }
-        None => {
-            let mut c = redis::cmd("DEL");
-            c.arg(&key);
-            c
-        }
-    };
-    cmd.query_async::<()>(&mut s.con())
-        .await
-        .map_err(unavailable)
-}
-
 #[async_trait]
 impl SyncAnswers for RedisStore {
     async fn sync_claim(
@@ -78,7 +17,29 @@ impl SyncAnswers for RedisStore {
         digest: &RequestDigest,
         ttl: Duration,
     ) -> Result<SyncSlot, StoreError> {
-        claim(self, route, event_id, digest, ttl).await
+        let key = self.shard(route, event_id).answer(event_id);
+        let claimed: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(sync_record::claim(digest))
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        if claimed.is_some() {
+            return Ok(SyncSlot::New);
+        }
+        let held: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        // Gone in between (expired, given up): the caller looks again and claims it then.
+        Ok(held
+            .as_deref()
+            .and_then(|h| sync_record::slot(h, digest))
+            .unwrap_or(SyncSlot::InProgress))
     }
 
     async fn sync_finish(
@@ -89,6 +50,24 @@ impl SyncAnswers for RedisStore {
         answer: Option<SyncAnswer>,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        finish(self, route, event_id, digest, answer, ttl).await
+        let key = self.shard(route, event_id).answer(event_id);
+        let cmd = match answer {
+            Some(a) => {
+                let mut c = redis::cmd("SET");
+                c.arg(&key)
+                    .arg(sync_record::answer(digest, &a))
+                    .arg("PX")
+                    .arg(ttl.as_millis() as u64);
+                c
+            }
+            None => {
+                let mut c = redis::cmd("DEL");
+                c.arg(&key);
+                c
+            }
+        };
+        cmd.query_async::<()>(&mut self.con())
+            .await
+            .map_err(unavailable)
     }
 }

@@ -12,19 +12,14 @@ pub const PROVIDER: Provider = Provider {
     sign,
 };
 
+const SIG: MacHeader = MacHeader::body("X-Hub-Signature", "sha256=", Algorithm::Sha256, Encoding::HexLower);
+
 fn verify(s: &Settings) -> Built {
-    let check = body_hmac(
-        Algorithm::Sha256,
-        s.secrets.clone(),
-        header("x-hub-signature", Some("sha256=")),
-        Encoding::HexLower,
-    )?;
-    Ok((check, None))
+    Ok((SIG.check(s)?, None))
 }
 
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    let sig = format!("sha256={}", d.hex_body(Algorithm::Sha256)?);
-    d.header("X-Hub-Signature", sig);
+    SIG.sign(d)?;
     d.header("X-Request-UUID", uuid());
     Ok(())
 }

@@ -12,22 +12,14 @@ pub const PROVIDER: Provider = Provider {
     sign,
 };
 
+const SIG: MacHeader = MacHeader::body("X-Hub-Signature-256", "sha256=", Algorithm::Sha256, Encoding::HexLower).no_empty_body();
+
 fn verify(s: &Settings) -> Built {
-    let check = hmac(HmacSpec {
-        allow_empty_body: false,
-        ..HmacSpec::simple(
-            Algorithm::Sha256,
-            s.secrets.clone(),
-            header("x-hub-signature-256", Some("sha256=")),
-            Encoding::HexLower,
-        )
-    })?;
-    Ok((check, None))
+    Ok((SIG.check(s)?, None))
 }
 
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    let sig = format!("sha256={}", d.hex_body(Algorithm::Sha256)?);
-    d.header("X-Hub-Signature-256", sig);
+    SIG.sign(d)?;
     d.header("X-GitHub-Delivery", uuid());
     d.header("X-GitHub-Event", "ping");
     Ok(())

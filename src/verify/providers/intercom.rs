@@ -12,18 +12,12 @@ pub const PROVIDER: Provider = Provider {
     sign,
 };
 
+const SIG: MacHeader = MacHeader::body("X-Hub-Signature", "sha1=", Algorithm::Sha1, Encoding::HexLower);
+
 fn verify(s: &Settings) -> Built {
-    let check = body_hmac(
-        Algorithm::Sha1,
-        s.secrets.clone(),
-        header("x-hub-signature", Some("sha1=")),
-        Encoding::HexLower,
-    )?;
-    Ok((check, None))
+    Ok((SIG.check(s)?, None))
 }
 
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    let sig = format!("sha1={}", d.hex_body(Algorithm::Sha1)?);
-    d.header("X-Hub-Signature", sig);
-    Ok(())
+    SIG.sign(d)
 }

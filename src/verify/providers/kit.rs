@@ -31,26 +31,9 @@ pub fn header(name: &'static str, prefix: Option<&str>) -> SigSource {
     }
 }
 
-pub fn ts_header(names: &[&'static str], tolerance: Duration) -> Option<TimestampCheck> {
-    Some(TimestampCheck {
-        source: TsSource::Header(names.iter().map(|n| h(n)).collect()),
-        tolerance,
-    })
-}
-
 pub fn template(t: &str) -> Template {
     // The presets' templates are constants; a failure is a programming error caught by tests.
     Template::parse(t).unwrap_or_else(|_| Template::body_only())
-}
-
-/// One signature over the raw body, the most common scheme (GitHub, Meta, Bitbucket, LimAI).
-pub fn body_hmac(
-    alg: Algorithm,
-    secrets: Vec<KeyedSecret>,
-    sig: SigSource,
-    enc: Encoding,
-) -> Result<Check, String> {
-    HmacVerifier::new(HmacSpec::simple(alg, secrets, sig, enc)).map(Check::Hmac)
 }
 
 /// An HMAC spec, as a check.
@@ -117,4 +100,97 @@ pub fn sign_bearer(d: &mut Draft<'_>) -> Result<(), String> {
     let v = format!("Bearer {}", d.secret);
     d.header("Authorization", v);
     Ok(())
+}
+
+/// The most common scheme, as data: one header holding `{prefix}{MAC}` of the raw body, or of
+/// `{version}:{timestamp}:{body}` with the timestamp in a header of its own (Slack, Zoom). It
+/// both verifies and signs, so the two cannot drift apart.
+#[derive(Clone, Copy)]
+pub struct MacHeader {
+    /// As the provider writes it (signing keeps its case; matching ignores it).
+    pub header: &'static str,
+    pub prefix: &'static str,
+    pub alg: Algorithm,
+    pub encoding: Encoding,
+    /// `(version, timestamp header)`: the MAC covers `{version}:{timestamp}:{body}`.
+    pub stamp: Option<(&'static str, &'static str)>,
+    /// False where the provider's own library refuses an empty body.
+    pub empty_body: bool,
+}
+
+impl MacHeader {
+    /// The MAC of the raw body in `header`, after `prefix`.
+    pub const fn body(
+        header: &'static str,
+        prefix: &'static str,
+        alg: Algorithm,
+        encoding: Encoding,
+    ) -> MacHeader {
+        MacHeader {
+            header,
+            prefix,
+            alg,
+            encoding,
+            stamp: None,
+            empty_body: true,
+        }
+    }
+
+    /// The MAC covers `{version}:{timestamp}:{body}`, the timestamp in `ts_header`.
+    pub const fn stamped(self, version: &'static str, ts_header: &'static str) -> MacHeader {
+        MacHeader {
+            stamp: Some((version, ts_header)),
+            ..self
+        }
+    }
+
+    /// An empty body is refused, as the provider's library does.
+    pub const fn no_empty_body(self) -> MacHeader {
+        MacHeader {
+            empty_body: false,
+            ..self
+        }
+    }
+
+    /// The spec, for providers that adjust it (Linear's timestamp lives in the body).
+    pub fn spec(&self, s: &Settings) -> Result<HmacSpec, String> {
+        let named = |n: &str| HeaderName::from_bytes(n.as_bytes()).map_err(|e| e.to_string());
+        let prefix = (!self.prefix.is_empty()).then(|| self.prefix.to_string());
+        let signature = SigSource::Header {
+            name: named(self.header)?,
+            prefix,
+        };
+        let mut spec = HmacSpec {
+            allow_empty_body: self.empty_body,
+            ..HmacSpec::simple(self.alg, s.secrets.clone(), signature, self.encoding)
+        };
+        if let Some((version, ts)) = self.stamp {
+            spec.payload = template(&format!("{version}:{{timestamp}}:{{body}}"));
+            spec.timestamp = Some(TimestampCheck {
+                source: TsSource::Header(vec![named(ts)?]),
+                tolerance: s.window(),
+            });
+        }
+        Ok(spec)
+    }
+
+    pub fn check(&self, s: &Settings) -> Result<Check, String> {
+        hmac(self.spec(s)?)
+    }
+
+    /// Adds the signature (and the timestamp header) to the draft.
+    pub fn sign(&self, d: &mut Draft<'_>) -> Result<(), String> {
+        let mac = match self.stamp {
+            Some((version, ts)) => {
+                let stamp = d.ts.clone();
+                d.header(ts, stamp.clone());
+                let parts: [&[u8]; 5] = [version.as_bytes(), b":", stamp.as_bytes(), b":", &d.body];
+                d.hmac(self.alg, &parts)?
+            }
+            None => d.hmac(self.alg, &[&d.body])?,
+        };
+        let value = format!("{}{}", self.prefix, self.encoding.encode(&mac));
+        d.header(self.header, value);
+        Ok(())
+    }
 }

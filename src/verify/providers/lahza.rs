@@ -12,18 +12,12 @@ pub const PROVIDER: Provider = Provider {
     sign,
 };
 
+const SIG: MacHeader = MacHeader::body("x-lahza-signature", "", Algorithm::Sha256, Encoding::HexLower);
+
 fn verify(s: &Settings) -> Built {
-    let check = body_hmac(
-        Algorithm::Sha256,
-        s.secrets.clone(),
-        header("x-lahza-signature", None),
-        Encoding::HexLower,
-    )?;
-    Ok((check, None))
+    Ok((SIG.check(s)?, None))
 }
 
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    let sig = d.hex_body(Algorithm::Sha256)?;
-    d.header("x-lahza-signature", sig);
-    Ok(())
+    SIG.sign(d)
 }

@@ -21,12 +21,12 @@ fn verify(s: &Settings) -> Built {
         &s.secrets,
     )?)];
     if !s.signing_secrets.is_empty() {
-        checks.push(body_hmac(
+        checks.push(hmac(HmacSpec::simple(
             Algorithm::Sha256,
             s.signing_secrets.clone(),
             header("x-lido-signature", None),
             Encoding::Hex,
-        )?);
+        ))?);
     }
     Ok((Check::All(checks), None))
 }

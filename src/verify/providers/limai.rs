@@ -13,18 +13,12 @@ pub const PROVIDER: Provider = Provider {
     sign,
 };
 
+const SIG: MacHeader = MacHeader::body("X-Webhook-Signature", "sha256=", Algorithm::Sha256, Encoding::Hex);
+
 fn verify(s: &Settings) -> Built {
-    let check = body_hmac(
-        Algorithm::Sha256,
-        s.secrets.clone(),
-        header("x-webhook-signature", Some("sha256=")),
-        Encoding::Hex,
-    )?;
-    Ok((check, Some(Handshake::LimAi)))
+    Ok((SIG.check(s)?, Some(Handshake::LimAi)))
 }
 
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    let sig = format!("sha256={}", d.hex_body(Algorithm::Sha256)?);
-    d.header("X-Webhook-Signature", sig);
-    Ok(())
+    SIG.sign(d)
 }

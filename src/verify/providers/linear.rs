@@ -15,18 +15,16 @@ pub const PROVIDER: Provider = Provider {
     sign,
 };
 
+const SIG: MacHeader =
+    MacHeader::body("Linear-Signature", "", Algorithm::Sha256, Encoding::HexLower);
+
 fn verify(s: &Settings) -> Built {
     let check = hmac(HmacSpec {
         timestamp: Some(TimestampCheck {
             source: TsSource::JsonMillis("/webhookTimestamp".into()),
             tolerance: s.window(),
         }),
-        ..HmacSpec::simple(
-            Algorithm::Sha256,
-            s.secrets.clone(),
-            header("linear-signature", None),
-            Encoding::HexLower,
-        )
+        ..SIG.spec(s)?
     })?;
     Ok((check, None))
 }
@@ -37,8 +35,7 @@ fn sign(d: &mut Draft<'_>) -> Result<(), String> {
         obj.insert("webhookTimestamp".into(), Value::from(d.now * 1000));
         d.body = serde_json::to_vec(&obj).map_err(|e| e.to_string())?;
     }
-    let sig = d.hex_body(Algorithm::Sha256)?;
-    d.header("Linear-Signature", sig);
+    SIG.sign(d)?;
     d.header("Linear-Delivery", uuid());
     Ok(())
 }

@@ -13,22 +13,21 @@ pub const PROVIDER: Provider = Provider {
     sign,
 };
 
+const SIG: MacHeader = MacHeader::body(
+    "X-Hub-Signature-256",
+    "sha256=",
+    Algorithm::Sha256,
+    Encoding::HexLower,
+);
+
 fn verify(s: &Settings) -> Built {
     let token = s
         .verify_token
         .as_ref()
         .ok_or("provider \"meta\" needs verify_token (the token of its GET handshake)")?;
-    let check = body_hmac(
-        Algorithm::Sha256,
-        s.secrets.clone(),
-        header("x-hub-signature-256", Some("sha256=")),
-        Encoding::HexLower,
-    )?;
-    Ok((check, Some(Handshake::meta(token))))
+    Ok((SIG.check(s)?, Some(Handshake::meta(token))))
 }
 
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    let sig = format!("sha256={}", d.hex_body(Algorithm::Sha256)?);
-    d.header("X-Hub-Signature-256", sig);
-    Ok(())
+    SIG.sign(d)
 }

@@ -13,17 +13,12 @@ pub const PROVIDER: Provider = Provider {
     sign,
 };
 
+const SIG: MacHeader =
+    MacHeader::body("X-Shopify-Hmac-Sha256", "", Algorithm::Sha256, Encoding::Base64).no_empty_body();
+
 fn verify(s: &Settings) -> Built {
     let check = Check::All(vec![
-        hmac(HmacSpec {
-            allow_empty_body: false,
-            ..HmacSpec::simple(
-                Algorithm::Sha256,
-                s.secrets.clone(),
-                header("x-shopify-hmac-sha256", None),
-                Encoding::Base64,
-            )
-        })?,
+        SIG.check(s)?,
         // @shopify/shopify-api refuses a delivery missing any of these.
         present("x-shopify-topic"),
         present("x-shopify-shop-domain"),
@@ -34,8 +29,7 @@ fn verify(s: &Settings) -> Built {
 }
 
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    let sig = d.b64_body(Algorithm::Sha256)?;
-    d.header("X-Shopify-Hmac-Sha256", sig);
+    SIG.sign(d)?;
     d.header("X-Shopify-Topic", "orders/create");
     d.header("X-Shopify-Shop-Domain", "example.myshopify.com");
     d.header("X-Shopify-API-Version", "2025-01");

@@ -13,27 +13,13 @@ pub const PROVIDER: Provider = Provider {
     sign,
 };
 
+const SIG: MacHeader = MacHeader::body("X-Slack-Signature", "v0=", Algorithm::Sha256, Encoding::HexLower)
+    .stamped("v0", "X-Slack-Request-Timestamp");
+
 fn verify(s: &Settings) -> Built {
-    let check = hmac(HmacSpec {
-        payload: template("v0:{timestamp}:{body}"),
-        timestamp: ts_header(&["x-slack-request-timestamp"], s.window()),
-        ..HmacSpec::simple(
-            Algorithm::Sha256,
-            s.secrets.clone(),
-            header("x-slack-signature", Some("v0=")),
-            Encoding::HexLower,
-        )
-    })?;
-    Ok((check, Some(Handshake::Slack)))
+    Ok((SIG.check(s)?, Some(Handshake::Slack)))
 }
 
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    let sig = hex::encode(d.hmac(
-        Algorithm::Sha256,
-        &[b"v0:", d.ts.as_bytes(), b":", &d.body],
-    )?);
-    let ts = d.ts.clone();
-    d.header("X-Slack-Request-Timestamp", ts);
-    d.header("X-Slack-Signature", format!("v0={sig}"));
-    Ok(())
+    SIG.sign(d)
 }

@@ -13,6 +13,13 @@ pub const PROVIDER: Provider = Provider {
     sign,
 };
 
+const SIG: MacHeader = MacHeader::body(
+    "x-twitter-webhooks-signature",
+    "sha256=",
+    Algorithm::Sha256,
+    Encoding::Base64,
+);
+
 fn verify(s: &Settings) -> Built {
     let first = s
         .secrets
@@ -20,22 +27,12 @@ fn verify(s: &Settings) -> Built {
         .map(|k| k.secret.clone())
         .ok_or("at least one secret is required")?;
     // The signature first: its verdict is the one a sender needs to see.
-    let check = Check::All(vec![
-        body_hmac(
-            Algorithm::Sha256,
-            s.secrets.clone(),
-            header("x-twitter-webhooks-signature", Some("sha256=")),
-            Encoding::Base64,
-        )?,
-        Check::ObjectBody,
-    ]);
+    let check = Check::All(vec![SIG.check(s)?, Check::ObjectBody]);
     let handshake =
         Handshake::twitter(&first).ok_or("the consumer secret is not a usable HMAC key")?;
     Ok((check, Some(handshake)))
 }
 
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    let sig = format!("sha256={}", d.b64_body(Algorithm::Sha256)?);
-    d.header("x-twitter-webhooks-signature", sig);
-    Ok(())
+    SIG.sign(d)
 }

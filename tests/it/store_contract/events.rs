@@ -159,6 +159,7 @@ async fn detail_and_attempt_history(k: Kind) {
         (d.client_ip.as_str(), d.target.as_str()),
         ("192.0.2.1", "/x?y=1")
     );
+    assert_eq!(d.verification, "hmac: verified");
     assert_eq!(d.history.len(), 1);
     let a = &d.history[0];
     assert_eq!((a.at_ms, a.duration_ms, a.status), (1_000, 25, Some(503)));

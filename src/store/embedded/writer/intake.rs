@@ -55,6 +55,7 @@ impl Txn<'_> {
             finished_at_ms: None,
             order_key: ev.order_key,
             history: Vec::new(),
+            verification: ev.verification,
         };
         self.queue_put(seq, &rec);
         // Nothing later in this group can touch a record not yet committed, so it skips the

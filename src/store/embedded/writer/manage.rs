@@ -4,7 +4,7 @@ use super::{DbResult, Txn};
 use crate::store::embedded::index::Effect;
 use crate::store::embedded::keys;
 use crate::store::query::CANCELLED;
-use crate::store::record::Phase;
+use crate::store::record::{Phase, Record};
 
 impl Txn<'_> {
     pub(super) fn cancel(
@@ -24,11 +24,24 @@ impl Txn<'_> {
         let due = rec.due_ms;
         self.batch
             .remove(&self.h.queue, keys::queue(&rec.route, due, seq));
+        rec.last_error = Some(CANCELLED.into());
+        self.bury(seq, rec, due, now, effects);
+        Ok(true)
+    }
+
+    /// Makes a pending event (already out of `queue`) a dead letter.
+    pub(super) fn bury(
+        &mut self,
+        seq: u64,
+        mut rec: Record,
+        due: u64,
+        now: u64,
+        effects: &mut Vec<Effect>,
+    ) {
+        rec.phase = Phase::Dead;
+        rec.finished_at_ms = Some(now);
         self.batch
             .insert(&self.h.dead, keys::dead(&rec.route, seq), Vec::new());
-        rec.phase = Phase::Dead;
-        rec.last_error = Some(CANCELLED.into());
-        rec.finished_at_ms = Some(now);
         effects.push(Effect::Finished {
             route: rec.route.clone(),
             seq,
@@ -36,7 +49,6 @@ impl Txn<'_> {
             dead: true,
         });
         self.record_put(seq, rec);
-        Ok(true)
     }
 
     pub(super) fn purge(

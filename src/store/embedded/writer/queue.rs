@@ -76,19 +76,9 @@ impl Txn<'_> {
                 self.record_put(seq, rec);
             }
             Outcome::Dead { error, status } => {
-                rec.phase = Phase::Dead;
                 rec.last_error = Some(error);
                 rec.last_status = status;
-                rec.finished_at_ms = Some(now);
-                self.batch
-                    .insert(&self.h.dead, keys::dead(&rec.route, seq), Vec::new());
-                effects.push(Effect::Finished {
-                    route: rec.route.clone(),
-                    seq,
-                    due_ms: due,
-                    dead: true,
-                });
-                self.record_put(seq, rec);
+                self.bury(seq, rec, due, now, effects);
             }
         }
         Ok(())
