@@ -1,0 +1,203 @@
+//! The load generator: unique signed events over keep-alive connections, latencies in a
+//! histogram, and what a run measured.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::SECRET;
+use crate::procs::Proc;
+
+/// One signed request with a unique event ID, as raw HTTP/1.1 bytes.
+fn request(path: &str, conn: usize, seq: u64, run: u64) -> Vec<u8> {
+    let body = format!(
+        r#"{{"eventId":"evt_{run}_{conn}_{seq}","eventType":"DOCUMENT_EXTRACTED","data":{{"fileId":"file_{seq}","schemaId":"schema_42","status":"done"}}}}"#
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    mac.update(body.as_bytes());
+    let sig = hex::encode(mac.finalize().into_bytes());
+    let mut req = Vec::with_capacity(256 + body.len());
+    let _ = write!(
+        req,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Webhook-Signature: sha256={sig}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    req
+}
+
+/// Reads one response; returns its status.
+async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<u16> {
+    buf.clear();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = std::str::from_utf8(&buf[..head_end]).ok()?;
+    let status = head.get(9..12)?.parse().ok()?;
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .map(|(_, v)| v.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(status)
+}
+
+pub struct Outcome {
+    ok: u64,
+    other: u64,
+    latency: Histogram<u64>,
+    elapsed: Duration,
+}
+
+/// Drives `addr` with `conns` keep-alive connections for `secs`.
+pub fn drive(
+    rt: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    path: &'static str,
+    conns: usize,
+    dur: Duration,
+    run: u64,
+) -> Outcome {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..conns)
+        .map(|c| {
+            let stop = stop.clone();
+            rt.spawn(async move {
+                let mut hist =
+                    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+                let (mut ok, mut other) = (0u64, 0u64);
+                let mut s = TcpStream::connect(addr).await.expect("connect");
+                let _ = s.set_nodelay(true);
+                let mut buf = Vec::with_capacity(1024);
+                let mut seq = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let req = request(path, c, seq, run);
+                    seq += 1;
+                    let t = Instant::now();
+                    if s.write_all(&req).await.is_err() {
+                        break;
+                    }
+                    match read_response(&mut s, &mut buf).await {
+                        Some(200..=299) => ok += 1,
+                        Some(_) => other += 1,
+                        None => break,
+                    }
+                    let _ = hist.record(t.elapsed().as_micros().max(1) as u64);
+                }
+                (ok, other, hist)
+            })
+        })
+        .collect();
+    std::thread::sleep(dur);
+    stop.store(true, Ordering::Relaxed);
+    let mut out = Outcome {
+        ok: 0,
+        other: 0,
+        latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram"),
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (ok, other, hist) = rt.block_on(t).expect("task");
+        out.ok += ok;
+        out.other += other;
+        let _ = out.latency.add(hist);
+    }
+    out.elapsed = started.elapsed();
+    out
+}
+
+pub struct Row {
+    pub name: String,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub cpu_us: f64,
+    /// The server's resident memory at the end of the run, MiB.
+    pub rss_mib: f64,
+    pub errors: u64,
+}
+
+pub fn measure(
+    name: String,
+    rt: &tokio::runtime::Runtime,
+    server: &Proc,
+    path: &'static str,
+    conns: usize,
+    dur: Duration,
+    run: u64,
+) -> Row {
+    let cpu0 = server.cpu();
+    let o = drive(rt, server.addr, path, conns, dur, run);
+    let cpu = server.cpu().saturating_sub(cpu0);
+    let q = |p: f64| o.latency.value_at_quantile(p) as f64 / 1000.0;
+    Row {
+        name,
+        rps: o.ok as f64 / o.elapsed.as_secs_f64(),
+        p50_ms: q(0.5),
+        p99_ms: q(0.99),
+        cpu_us: cpu.as_micros() as f64 / o.ok.max(1) as f64,
+        rss_mib: server.rss_mib().0,
+        errors: o.other,
+    }
+}
+
+pub fn http_get(rt: &tokio::runtime::Runtime, addr: SocketAddr, path: &str) -> String {
+    rt.block_on(async {
+        let mut s = TcpStream::connect(addr).await.ok()?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+    })
+    .unwrap_or_default()
+}
+
+pub fn sink_count(rt: &tokio::runtime::Runtime, sink: SocketAddr) -> u64 {
+    http_get(rt, sink, "/count").trim().parse().unwrap_or(0)
+}
+
+/// Sum and count of a Prometheus histogram in a scrape.
+pub fn histogram_mean(scrape: &str, name: &str) -> (f64, f64) {
+    let value = |suffix: &str| {
+        scrape
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}_{suffix} ")))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (sum, count) = (value("sum"), value("count"));
+    (if count > 0.0 { sum / count } else { 0.0 }, count)
+}

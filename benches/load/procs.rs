@@ -1,0 +1,197 @@
+//! The processes of a run: hookgate, the servers of `serve.rs`, redis-server; their CPU time
+//! and memory from /proc.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::SECRET;
+
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub struct Proc {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Resident memory now and at its peak (`VmRSS`, `VmHWM`), in MiB.
+    pub fn rss_mib(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0)
+    }
+
+    /// User + system CPU time of the process so far.
+    pub fn cpu(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the parenthesised command name; utime and stime are 14th and 15th.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let ticks = field(11) + field(12);
+        Duration::from_millis(ticks * 1000 / clock_ticks())
+    }
+}
+
+fn clock_ticks() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+pub fn wait_port(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "{addr} never came up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A listener that accepts connections and never answers (and never closes them).
+pub fn blackhole() -> SocketAddr {
+    let l = StdListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    addr
+}
+
+pub fn spawn_self(mode: &str) -> Proc {
+    let port = free_port();
+    let child = Command::new(std::env::current_exe().expect("exe"))
+        .args([mode, &port.to_string()])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_port(addr);
+    Proc { child, addr }
+}
+
+pub fn spawn_hookgate(
+    dir: &Path,
+    store: &str,
+    sink: SocketAddr,
+    blackhole: SocketAddr,
+) -> (Proc, SocketAddr) {
+    let (port, admin) = (free_port(), free_port());
+    let config = format!(
+        r#"[server]
+listen = "127.0.0.1:{port}"
+admin_listen = "127.0.0.1:{admin}"
+threads = 2
+delivery_threads = 1
+
+{store}
+
+[upstreams.sink]
+url = "http://{sink}/ingest"
+concurrency = 64
+
+[routes.bench]
+path = "/hooks/bench"
+upstream = "sink"
+verify = {{ scheme = "hmac", header = "X-Webhook-Signature", prefix = "sha256=", secrets = ["env:BENCH_SECRET"] }}
+event_id = "json:/eventId"
+
+# Ingest alone: this upstream accepts connections and never answers, and takes one attempt
+# at a time, so no delivery work competes with the intake path.
+[upstreams.nowhere]
+url = "http://{blackhole}/"
+timeout = "1h"
+concurrency = 1
+
+[routes.held]
+path = "/hooks/held"
+upstream = "nowhere"
+verify = {{ scheme = "hmac", header = "X-Webhook-Signature", prefix = "sha256=", secrets = ["env:BENCH_SECRET"] }}
+event_id = "json:/eventId"
+"#,
+    );
+    let path = dir.join("hookgate.toml");
+    std::fs::write(&path, config).expect("config");
+    let log = std::fs::File::create(dir.join("hookgate.log")).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("BENCH_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stderr(log)
+        .spawn()
+        .expect("spawn hookgate");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_port(addr);
+    (
+        Proc { child, addr },
+        SocketAddr::from(([127, 0, 0, 1], admin)),
+    )
+}
+
+/// A `redis-server` on a free port, appending to its log every second (Redis' own recommended
+/// durability setting), or `None` when the machine has none.
+pub fn spawn_redis(dir: &Path) -> Option<Proc> {
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "yes", "--appendfsync", "everysec"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .ok()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_port(addr);
+    Some(Proc { child, addr })
+}
+
+/// Calls of EVALSHA so far: every script hookgate runs is one.
+pub fn evalsha_calls(redis: &Proc) -> u64 {
+    let out = Command::new("redis-cli")
+        .args(["-p", &redis.addr.port().to_string(), "INFO", "commandstats"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}

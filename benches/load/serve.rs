@@ -1,0 +1,119 @@
+//! The servers the bench measures hookgate against, and its upstream: each runs in its own
+//! process (this binary re-executed with `--serve-*`) so that its CPU time and memory can be
+//! read from /proc.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use pingora::http::ResponseHeader;
+use pingora::prelude::{Error, ErrorType, HttpPeer};
+use pingora::proxy::{ProxyHttp, Session, http_proxy_service};
+use pingora::server::Server;
+use pingora::server::configuration::ServerConf;
+use tokio::net::TcpListener;
+
+const ACCEPTED: &[u8] = br#"{"status":"accepted","event_id":"evt"}"#;
+
+#[derive(Clone, Copy)]
+pub enum Mode {
+    /// The ceiling: read the body, answer 202 with a small JSON.
+    Bare,
+    /// hookgate's upstream: count deliveries; `GET /count` tells how many.
+    Sink,
+}
+
+pub fn serve(port: &str, threads: usize, mode: Mode) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let count = Arc::new(AtomicU64::new(0));
+    rt.block_on(async move {
+        let listener = TcpListener::bind(format!("127.0.0.1:{port}"))
+            .await
+            .expect("bind");
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let count = count.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let count = count.clone();
+                    async move {
+                        let is_count = req.method() == hyper::Method::GET;
+                        let _ = req.into_body().collect().await;
+                        let (status, body) = match (mode, is_count) {
+                            (Mode::Sink, true) => {
+                                (200, Bytes::from(count.load(Ordering::Relaxed).to_string()))
+                            }
+                            (Mode::Sink, false) => {
+                                count.fetch_add(1, Ordering::Relaxed);
+                                (200, Bytes::from_static(b"ok"))
+                            }
+                            (Mode::Bare, _) => (202, Bytes::from_static(ACCEPTED)),
+                        };
+                        let mut resp = hyper::Response::new(Full::new(body));
+                        *resp.status_mut() = hyper::StatusCode::from_u16(status).expect("status");
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+}
+
+/// The floor of any pingora receiver: `ProxyHttp::request_filter` reads the body and answers
+/// 202, with the same two worker threads as hookgate's public listener.
+pub fn serve_pingora(port: &str) {
+    let conf = ServerConf {
+        threads: 2,
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut svc = http_proxy_service(&server.configuration, Bare202);
+    svc.add_tcp(&format!("127.0.0.1:{port}"));
+    server.add_service(svc);
+    server.run_forever();
+}
+
+struct Bare202;
+
+#[async_trait]
+impl ProxyHttp for Bare202 {
+    type CTX = ();
+
+    fn new_ctx(&self) {}
+
+    async fn request_filter(&self, session: &mut Session, _: &mut ()) -> pingora::Result<bool> {
+        while session.read_request_body().await?.is_some() {}
+        let mut resp = ResponseHeader::build(202, Some(2))?;
+        resp.insert_header("content-type", "application/json")?;
+        resp.insert_header("content-length", ACCEPTED.len())?;
+        session.write_response_header(Box::new(resp), false).await?;
+        session
+            .write_response_body(Some(Bytes::from_static(ACCEPTED)), true)
+            .await?;
+        Ok(true)
+    }
+
+    async fn upstream_peer(&self, _: &mut Session, _: &mut ()) -> pingora::Result<Box<HttpPeer>> {
+        Err(Error::explain(
+            ErrorType::InternalError,
+            "answered in request_filter",
+        ))
+    }
+}
