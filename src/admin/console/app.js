@@ -15,6 +15,7 @@
   let liveTimer = null;
   let liveGen = 0;
   let pollTimer = null;
+  let signedIn = 0; // bumped by lock(): answers to requests made before it are dropped
   const LIVE_MS = 4000;
 
   const $ = (id) => document.getElementById(id);
@@ -25,7 +26,6 @@
     if (opts) {
       if (opts.cls) e.className = opts.cls;
       if (opts.click) e.addEventListener('click', opts.click);
-      if (opts.title) e.title = opts.title;
       if (opts.data) Object.assign(e.dataset, opts.data);
     }
     for (const c of children) {
@@ -50,8 +50,10 @@
   }
 
   class Unauthorized extends Error {}
+  class Stale extends Error {}
 
   async function api(method, path, params) {
+    const asked = signedIn;
     const url = new URL(path, location.origin);
     for (const [k, v] of params || []) url.searchParams.append(k, v);
     const headers = {};
@@ -69,6 +71,7 @@
     } catch (_) {
       body = null;
     }
+    if (asked !== signedIn) throw new Stale();
     if (r.status === 401) throw new Unauthorized();
     if (!r.ok) {
       const why = body && body.error ? body.error + ': ' + (body.detail || '') : 'HTTP ' + r.status;
@@ -84,7 +87,7 @@
     } catch (e) {
       if (e instanceof Unauthorized) {
         lock(token ? 'The token was refused.' : '');
-      } else {
+      } else if (!(e instanceof Stale)) {
         say(e.message, true);
       }
       return undefined;
@@ -94,6 +97,7 @@
   // ---- login ----------------------------------------------------------------------------------
 
   function lock(why) {
+    signedIn += 1;
     token = null;
     stopLive();
     clearTimeout(pollTimer);
