@@ -1,7 +1,7 @@
 //! Query parameters of the admin API: every endpoint names the ones it takes (anything else is
 //! a 400, never silently ignored), and the events filters are parsed here.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use http::{Response, StatusCode};
 
@@ -113,10 +113,7 @@ pub fn parse_time(key: &str, v: &str) -> Result<u64, Refusal> {
         })
 }
 
-/// RFC 3339 UTC with milliseconds.
-pub fn fmt_time(ms: u64) -> String {
-    humantime::format_rfc3339_millis(SystemTime::UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
+pub use crate::event::rfc3339_ms as fmt_time;
 
 /// The events filter of a request; `routes` are the routes it covers, `default_state` the
 /// states taken when none is asked for.

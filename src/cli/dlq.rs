@@ -70,7 +70,7 @@ async fn list(client: &AdminClient, route: Option<&str>, json: bool) -> Result<(
     if !json {
         println!(
             "{:<16} {:<40} {:>8}  {:<24}  last error",
-            "ROUTE", "EVENT ID", "ATTEMPTS", "DEAD SINCE (ms)"
+            "ROUTE", "EVENT ID", "ATTEMPTS", "DEAD SINCE"
         );
     }
     loop {
@@ -94,7 +94,7 @@ async fn list(client: &AdminClient, route: Option<&str>, json: bool) -> Result<(
                     item["attempts"].as_u64().unwrap_or(0),
                     item["finished_at_ms"]
                         .as_u64()
-                        .map(|v| v.to_string())
+                        .map(crate::event::rfc3339_ms)
                         .unwrap_or_default(),
                     s("last_error")
                 );

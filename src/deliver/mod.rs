@@ -4,6 +4,7 @@
 
 mod attempt;
 mod backoff;
+mod observe;
 pub mod stranded;
 
 use std::sync::Arc;
@@ -181,13 +182,17 @@ async fn deliver(
     ev: StoredEvent,
 ) {
     let attempt = ev.attempts + 1;
+    let span = observe::start(route, &ev);
     let started = Instant::now();
     let started_ms = now_ms();
-    let result = attempt::send(client, up, &ev, attempt).await;
-    route
-        .metrics
-        .delivery_duration
-        .observe(started.elapsed().as_secs_f64());
+    let trace = observe::context(span.as_ref());
+    let result = attempt::send(client, up, &ev, attempt, trace).await;
+    let took = started.elapsed();
+    route.metrics.delivery_duration.observe(took.as_secs_f64());
+    let status = match &result {
+        Ok(s) => Some(*s),
+        Err(f) => f.status,
+    };
     let outcome = decide(up, &ev, attempt, result, now_ms());
     let label = match &outcome {
         Outcome::Delivered { .. } => AttemptResult::Delivered,
@@ -195,20 +200,19 @@ async fn deliver(
         Outcome::Dead { .. } => AttemptResult::Dead,
     };
     route.metrics.attempt(label);
+    observe::attempted(route, &ev, attempt, status, &outcome, took, span);
     log_outcome(&ev, attempt, &outcome);
     let timing = Timing {
         started_ms,
-        duration_ms: started.elapsed().as_millis() as u64,
+        duration_ms: took.as_millis() as u64,
     };
     record(store, &ev, outcome, timing).await;
 }
 
-/// One line per attempt at debug level; failures are summarised per route and error.
+/// Failures, summarised per route and error (a delivered event's line is `observe`'s).
 fn log_outcome(ev: &StoredEvent, attempt: u32, outcome: &Outcome) {
     match outcome {
-        Outcome::Delivered { status } => {
-            tracing::debug!(route = %ev.route, event_id = %ev.event_id, attempt, status, "delivered")
-        }
+        Outcome::Delivered { .. } => {}
         Outcome::Retry {
             error,
             at_ms,

@@ -27,6 +27,15 @@ pub struct NewEvent {
     pub verification: String,
 }
 
+/// An epoch-milliseconds time as RFC 3339 UTC with milliseconds (`2026-11-29T16:04:05.123Z`),
+/// as the admin API and the CLI show times.
+pub fn rfc3339_ms(ms: u64) -> String {
+    humantime::format_rfc3339_millis(
+        std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+    )
+    .to_string()
+}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -69,6 +69,60 @@ impl Record {
     }
 }
 
+/// The leading fields of a record (the same in every format), borrowed: what a summary needs,
+/// decoded without copying headers and body.
+#[derive(Deserialize)]
+pub struct Head<'a> {
+    pub route: &'a str,
+    pub event_id: &'a str,
+    pub received_at_ms: u64,
+    // Decoded only to step over them (postcard has no way to skip a field).
+    #[allow(dead_code)]
+    client_ip: &'a str,
+    #[allow(dead_code)]
+    target: &'a str,
+    #[allow(dead_code)]
+    #[serde(borrow)]
+    headers: Vec<(&'a str, &'a serde_bytes::Bytes)>,
+    #[serde(borrow)]
+    pub body: &'a serde_bytes::Bytes,
+    pub phase: Phase,
+    pub attempts: u32,
+    pub replays: u32,
+    pub due_ms: u64,
+    pub last_error: Option<&'a str>,
+    pub last_status: Option<u16>,
+    pub finished_at_ms: Option<u64>,
+}
+
+impl<'a> Head<'a> {
+    /// Trailing fields are left unread.
+    pub fn decode(bytes: &'a [u8]) -> Option<Head<'a>> {
+        postcard::from_bytes(bytes).ok()
+    }
+}
+
+impl Record {
+    pub fn head(&self) -> Head<'_> {
+        Head {
+            route: &self.route,
+            event_id: &self.event_id,
+            received_at_ms: self.received_at_ms,
+            client_ip: &self.client_ip,
+            target: &self.target,
+            headers: Vec::new(),
+            body: serde_bytes::Bytes::new(&self.body),
+            phase: self.phase,
+            attempts: self.attempts,
+            replays: self.replays,
+            due_ms: self.due_ms,
+            last_error: self.last_error.as_deref(),
+            last_status: self.last_status,
+            finished_at_ms: self.finished_at_ms,
+        }
+    }
+}
+
 /// Format 3 adds `history` and `verification`. Format 2: format 1 and `order_key` (postcard lays a struct out as its fields in a row).
 #[derive(Deserialize)]
 struct RecordV2(RecordV1, Option<String>);
@@ -210,6 +264,18 @@ mod tests {
             next_attempt_at_ms: Some(9),
         }];
         assert_eq!(Record::decode(&r2.encode()).unwrap().history, r2.history);
+        // The borrowed head reads every format.
+        for bytes in [
+            postcard::to_stdvec(&v1).unwrap(),
+            postcard::to_stdvec(&v2).unwrap(),
+            r2.encode(),
+        ] {
+            let h = Head::decode(&bytes).unwrap();
+            assert_eq!(
+                (h.route, h.event_id, h.body.len(), h.due_ms),
+                ("r", "e", 2, 9)
+            );
+        }
         assert_eq!(
             Record::decode(&r2.encode()).unwrap().order_key.as_deref(),
             Some("k")

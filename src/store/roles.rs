@@ -97,8 +97,8 @@ pub trait DeadLetters: Send + Sync {
         limit: usize,
     ) -> Result<(u64, Option<String>), StoreError>;
 
-    /// Deletes a dead letter of `route` for good (its dedup key lives out its window). False
-    /// when there is no such dead letter.
+    /// Deletes a dead letter of `route` for good, with its dedup key (the same ID is new
+    /// again). False when there is no such dead letter.
     async fn purge(&self, route: &str, event_id: &str) -> Result<bool, StoreError>;
 }
 

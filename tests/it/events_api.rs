@@ -401,8 +401,12 @@ async fn unknown_and_bad_parameters_are_refused() {
 
 /// `hookgate events ...` against a running gateway: (success, stdout, stderr).
 fn cli(gw: &Gateway, args: &[&str]) -> (bool, String, String) {
+    cli_of(gw, "events", args)
+}
+
+fn cli_of(gw: &Gateway, command: &str, args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
-        .arg("events")
+        .arg(command)
         .args(args)
         .arg("--config")
         .arg(gw.config_path())
@@ -471,6 +475,15 @@ async fn events_cli_lists_shows_and_acts_with_the_api_filters() {
     assert!(out.contains(&event_body("evt_dead_a")), "{out}");
     assert!(
         out.contains("attempts (oldest first)") && out.contains("HTTP 400"),
+        "{out}"
+    );
+
+    // The dead-letter listing prints RFC 3339 times too.
+    let (_, dead_a) = admin(&c, &gw, "GET", "/events/evt_dead_a").await;
+    let (ok, out, _) = cli_of(&gw, "dlq", &["list"]);
+    assert!(ok && out.contains("DEAD SINCE"), "{out}");
+    assert!(
+        out.contains(dead_a["finished_at"].as_str().unwrap()),
         "{out}"
     );
 

@@ -18,7 +18,7 @@ impl Inspect for Embedded {
         Ok(self
             .records_of(routes, event_id)?
             .iter()
-            .map(|(seq, rec)| self.view(rec, *seq, now))
+            .map(|(seq, rec)| self.view(&rec.head(), *seq, now))
             .collect())
     }
 

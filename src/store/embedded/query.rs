@@ -8,7 +8,7 @@
 use super::{Embedded, keys, unavailable};
 use crate::event::now_ms;
 use crate::store::query::SCAN_BUDGET;
-use crate::store::record::{Phase, Record, plain_headers};
+use crate::store::record::{Head, Phase, Record, plain_headers};
 use crate::store::{EventDetail, EventFilter, Page, StoreError};
 
 /// How far out of arrival order a `received_at_ms` may be, at most (the writer's queue).
@@ -43,7 +43,8 @@ impl Embedded {
             };
             examined += 1;
             last = Some(seq);
-            let Ok(rec) = Record::decode(&v) else {
+            // Borrowed: headers and body are not copied to list an event.
+            let Some(rec) = Head::decode(&v) else {
                 continue;
             };
             if rec.received_at_ms < floor {
@@ -108,7 +109,7 @@ impl Embedded {
             .records_of(routes, event_id)?
             .into_iter()
             .map(|(seq, rec)| {
-                let view = self.view(&rec, seq, now);
+                let view = self.view(&rec.head(), seq, now);
                 // A delivered event keeps a tombstone: no body, no headers.
                 let kept = rec.phase != Phase::Delivered;
                 EventDetail {
