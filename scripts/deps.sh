@@ -5,7 +5,9 @@
 #   need_build      Rust >= the crate's rust-version, cmake (pingora's zlib-ng), a C/C++ compiler
 #                   (ring, zstd, mimalloc)
 #   need_test       the above, plus redis-server and redis-cli (the Redis store's tests start
-#                   real servers on free ports)
+#                   real servers on free ports), and Chromium with chromedriver (the console's
+#                   tests drive a real headless browser; once these are required, a missing
+#                   browser fails those tests instead of skipping them)
 #   ensure_deps     installs what is missing; with HOOKGATE_DEPS_CHECK=1 only reports, and
 #                   returns 1 when something is missing
 
@@ -33,6 +35,9 @@ need_test() {
   need_build
   DEPS+=("redis-server|redis-server|redis|the Redis store's tests start real servers")
   DEPS+=("redis-cli|redis-tools|redis|the Redis tests use redis-cli")
+  DEPS+=("chromium|chromium|--cask chromium|the console's tests drive a real headless Chromium")
+  DEPS+=("chromedriver|chromium-driver|--cask chromedriver|the console's tests talk WebDriver to chromedriver")
+  export HOOKGATE_REQUIRE_BROWSER=1
 }
 
 say() { printf '%s\n' "$*" >&2; }

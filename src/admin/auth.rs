@@ -1,9 +1,15 @@
 //! Who may use the admin API. `/healthz`, `/readyz` and `/metrics` are open: kubelet probes and
-//! Prometheus cannot send a token, and they neither read events nor change anything. Everything
-//! else needs `Authorization: Bearer <server.admin_token>` when a token is set (compared in
-//! constant time, through SHA-256 digests). Without a token the listener is loopback-only (a
-//! config rule), and then browsers are kept out: a page the operator visits could otherwise
-//! POST to `127.0.0.1:9180` (no preflight for a simple POST) or read it through DNS rebinding.
+//! Prometheus cannot send a token, and they neither read events nor change anything. So is the
+//! console's static shell (`/`, `/console/*`): the same bytes for everyone, no data in it; the
+//! page fetches everything through the API below. Everything else needs
+//! `Authorization: Bearer <server.admin_token>` when a token is set (compared in constant time,
+//! through SHA-256 digests). Without a token the listener is loopback-only (a config rule).
+//!
+//! Browsers: a page the operator visits could POST to `127.0.0.1:9180` (no preflight for a
+//! simple POST) or read it through DNS rebinding. A request with an `Origin` is answered only
+//! when that origin is the admin listener itself (the console: its POSTs carry `Origin`), never
+//! another site, `null` or another port; and without a token only under a loopback `Host`, so a
+//! rebound name (whose origin would match its own `Host`) is still refused.
 
 use http::{HeaderMap, StatusCode};
 
@@ -11,7 +17,7 @@ use crate::verify::{self, TokenVerifier};
 
 /// Paths reachable without the token.
 pub fn is_open(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics")
+    matches!(path, "/healthz" | "/readyz" | "/metrics") || super::console::is_asset(path)
 }
 
 pub struct Denied {
@@ -22,12 +28,14 @@ pub struct Denied {
 
 pub fn check(headers: &HeaderMap, token: Option<&TokenVerifier>) -> Result<(), Denied> {
     // Browsers send Origin with every cross-origin request and every POST; the CLI, curl and
-    // scripts do not. The admin API has no use for a browser.
-    if headers.contains_key(http::header::ORIGIN) {
+    // scripts do not. The only browser page the admin API answers is its own console.
+    if let Some(origin) = headers.get(http::header::ORIGIN)
+        && !same_origin(origin.as_bytes(), headers.get(http::header::HOST))
+    {
         return Err(Denied {
             status: StatusCode::FORBIDDEN,
             code: "forbidden",
-            detail: "the admin API does not answer browsers (Origin header present)",
+            detail: "the admin API answers browsers only from its own console (Origin is another site)",
         });
     }
     let Some(token) = token else {
@@ -56,6 +64,18 @@ pub fn check(headers: &HeaderMap, token: Option<&TokenVerifier>) -> Result<(), D
         code: "unauthorized",
         detail: "admin token required (Authorization: Bearer ...)",
     })
+}
+
+/// `Origin` names the very host and port the request was sent to (`http` or `https`: a
+/// TLS-terminating proxy in front changes the scheme, not the authority).
+fn same_origin(origin: &[u8], host: Option<&http::HeaderValue>) -> bool {
+    let Some(host) = host.map(http::HeaderValue::as_bytes) else {
+        return false;
+    };
+    let authority = origin
+        .strip_prefix(b"http://")
+        .or_else(|| origin.strip_prefix(b"https://"));
+    !host.is_empty() && authority.is_some_and(|a| a.eq_ignore_ascii_case(host))
 }
 
 /// `127.0.0.1[:port]`, `[::1][:port]`, `localhost[:port]` (any IP literal passes: the
@@ -101,5 +121,29 @@ mod tests {
         ] {
             assert!(!local_host(bad.as_bytes()), "{bad}");
         }
+    }
+
+    #[test]
+    fn same_origins() {
+        let host = http::HeaderValue::from_static("127.0.0.1:9180");
+        for ok in ["http://127.0.0.1:9180", "https://127.0.0.1:9180"] {
+            assert!(same_origin(ok.as_bytes(), Some(&host)), "{ok}");
+        }
+        for bad in [
+            "null",
+            "http://127.0.0.1:9181",
+            "http://127.0.0.1",
+            "http://127.0.0.1:9180/",
+            "http://127.0.0.1:9180.evil.example",
+            "http://evil.example",
+            "127.0.0.1:9180",
+            "file://127.0.0.1:9180",
+            "",
+        ] {
+            assert!(!same_origin(bad.as_bytes(), Some(&host)), "{bad}");
+        }
+        assert!(!same_origin(b"http://127.0.0.1:9180", None));
+        let empty = http::HeaderValue::from_static("");
+        assert!(!same_origin(b"http://", Some(&empty)));
     }
 }

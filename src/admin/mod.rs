@@ -1,6 +1,7 @@
 //! The admin listener: health, readiness, metrics, and the operator's API over events and
 //! dead letters.
 //!
+//! GET  /, /console/*          the operator's console (static shell: open; its data: the API)
 //! GET  /healthz                 liveness, loaded config hash, last reload error   (open)
 //! GET  /readyz                  200 when the store takes writes and we are not shutting down (open)
 //! GET  /metrics                 Prometheus text format                             (open)
@@ -15,6 +16,7 @@
 //! POST /routes/{name}/resume    deliver again (also takes a disabled route back into service)
 
 mod auth;
+mod console;
 mod events;
 mod params;
 
@@ -120,6 +122,7 @@ impl ServeHttp for Admin {
             return r.reply();
         }
         match (&method, segments.as_slice()) {
+            (&Method::GET, [""] | ["console", _]) => console::serve(&path),
             (&Method::GET, ["healthz"]) => self.healthz(),
             (&Method::GET, ["readyz"]) => self.readyz(),
             (&Method::GET, ["metrics"]) => self.metrics().await,
@@ -151,7 +154,8 @@ impl ServeHttp for Admin {
             }
             (
                 _,
-                ["healthz" | "readyz" | "metrics" | "dlq" | "routes"]
+                ["" | "healthz" | "readyz" | "metrics" | "dlq" | "routes"]
+                | ["console", _]
                 | ["dlq", "replay"]
                 | ["dlq", _, "replay"]
                 | ["events"]
@@ -365,6 +369,7 @@ impl Admin {
                     "oldest_pending_at": oldest.map(crate::event::rfc3339_ms),
                     "oldest_age_ms": oldest.map(|t| now.saturating_sub(t)),
                     "dead": st.map_or(0, |s| s.dead),
+                    "oldest_pending_age_s": st.and_then(|s| s.oldest_received_ms).map(|t| now_ms().saturating_sub(t) / 1000),
                 })
             })
             .collect();

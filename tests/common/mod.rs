@@ -2,6 +2,7 @@
 //! it receives, and signing helpers. No mocks.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod conn;
 pub mod ops;
 pub mod redis_server;

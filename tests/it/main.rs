@@ -15,6 +15,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod console;
 mod events_api;
 mod gateway;
 mod hardening_conn;
