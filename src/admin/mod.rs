@@ -369,7 +369,6 @@ impl Admin {
                     "oldest_pending_at": oldest.map(crate::event::rfc3339_ms),
                     "oldest_age_ms": oldest.map(|t| now.saturating_sub(t)),
                     "dead": st.map_or(0, |s| s.dead),
-                    "oldest_pending_age_s": st.and_then(|s| s.oldest_received_ms).map(|t| now_ms().saturating_sub(t) / 1000),
                 })
             })
             .collect();

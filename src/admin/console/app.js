@@ -168,7 +168,7 @@
           el('td', null, r.mode),
           el('td', { cls: 'route-state state-' + r.state }, r.state),
           el('td', { cls: 'pending' }, r.pending),
-          el('td', { cls: 'oldest' }, age(r.oldest_pending_age_s)),
+          el('td', { cls: 'oldest' }, age(r.oldest_age_ms == null ? null : Math.floor(r.oldest_age_ms / 1000))),
           el('td', { cls: 'dead' }, r.dead),
           el('td', null, toggle),
         ),
