@@ -79,7 +79,6 @@ impl Reloader {
                     return false;
                 }
                 METRICS.reloads.with_label_values(&["success"]).inc();
-                METRICS.loaded_now();
                 for w in &new.warnings {
                     tracing::warn!("{w}");
                 }
@@ -95,6 +94,8 @@ impl Reloader {
                     "config reloaded"
                 );
                 self.app.config.store(Arc::new(new));
+                // After the swap: a scrape that sees the new time sees the new config.
+                METRICS.loaded_now();
                 true
             }
             Err(e) => self.failed(why, e.to_string()),

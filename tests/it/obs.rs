@@ -63,14 +63,18 @@ async fn json_access_and_delivery_lines_carry_their_fields_at_the_top_level() {
     let missing = c.post(gw.url("/nowhere")).body("x").send().await.unwrap();
     assert_eq!(missing.status(), 404);
 
+    // A line is written after its answer: wait for all of them, not just the last expected.
     let lines = eventually(WAIT, async || {
         let lines = json_lines(&gw);
-        find(&lines, |l| l["message"] == "delivered")
-            .is_some()
-            .then_some(lines)
+        let has = |f: &dyn Fn(&Value) -> bool| find(&lines, f).is_some();
+        (has(&|l| l["message"] == "delivered")
+            && has(&|l| l["outcome"] == "not_found")
+            && has(&|l| l["outcome"] == "unauthorized")
+            && has(&|l| l["message"] == "rejected: verification failed"))
+        .then_some(lines)
     })
     .await
-    .unwrap_or_else(|| panic!("no delivery line:\n{}", gw.logs()));
+    .unwrap_or_else(|| panic!("missing lines:\n{}", gw.logs()));
     let access = find(&lines, |l| {
         l["target"] == "hookgate::access" && l["event_id"] == "evt_log_1"
     })
