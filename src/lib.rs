@@ -5,7 +5,8 @@
 //! pingora, `upstream` the client side shared by delivery and sync routes, `wire` the shapes
 //! both sides put on the wire, and `admin` and `metrics` on the side. `app` is the one handle
 //! the services share (config, store, route states, limiters, `lifecycle`); `server` builds it
-//! and the services; `reload` swaps the config; `secret` and `tls` hold what `config` reads.
+//! and the services; `reload` swaps the config; `secret` and `tls` hold what `config` reads;
+//! `telemetry` exports OpenTelemetry spans of requests and deliveries.
 //! No module imports one that imports it back (`config` → `routing`, never the reverse).
 
 pub(crate) mod admin;
@@ -26,6 +27,7 @@ pub mod routing;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub(crate) mod telemetry;
 pub(crate) mod tls;
 pub mod upstream;
 pub mod verify;

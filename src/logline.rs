@@ -1,12 +1,18 @@
-//! One log record, one line: sender-chosen text in a record (an event ID, a header value in a
-//! reason) can hold a newline, which would forge a log line of its own. tracing-subscriber
-//! already escapes terminal control sequences in field values, not line breaks; this writer
-//! escapes `\n` and `\r` inside a record, keeping the record's final newline.
+//! One log record, one line, and no terminal control: sender-chosen text in a record (an event
+//! ID, a header value in a reason) can hold a newline, which would forge a log line of its own,
+//! or an escape sequence, which would rewrite what a terminal shows. tracing-subscriber escapes
+//! neither in `%` (Display) fields; this writer escapes `\n` and `\r` as `\n`/`\r` inside a
+//! record, keeping the record's final newline, and — unless the formatter writes colours (a
+//! terminal), whose codes must pass — every other control byte but tab as `\xNN`.
 
 use std::io::{self, Write};
 
 /// Wraps the log destination (stderr).
-pub struct OneLine<W>(pub W);
+pub struct OneLine<W> {
+    pub inner: W,
+    /// Colour codes are written by the formatter: only line breaks are escaped.
+    pub ansi: bool,
+}
 
 impl<W: Write> Write for OneLine<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -20,24 +26,31 @@ impl<W: Write> Write for OneLine<W> {
             Some(body) => (body, b"\n"),
             None => (buf, b""),
         };
-        if !body.iter().any(|b| matches!(b, b'\n' | b'\r')) {
-            return self.0.write_all(buf);
+        let escaped = |b: u8| matches!(b, b'\n' | b'\r') || (!self.ansi && control(b));
+        if !body.iter().copied().any(escaped) {
+            return self.inner.write_all(buf);
         }
         let mut out = Vec::with_capacity(buf.len() + 16);
         for &b in body {
             match b {
                 b'\n' => out.extend_from_slice(b"\\n"),
                 b'\r' => out.extend_from_slice(b"\\r"),
+                b if escaped(b) => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
                 _ => out.push(b),
             }
         }
         out.extend_from_slice(end);
-        self.0.write_all(&out)
+        self.inner.write_all(&out)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
+        self.inner.flush()
     }
+}
+
+/// C0 controls and DEL, but tab.
+fn control(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
 }
 
 #[cfg(test)]
@@ -46,13 +59,24 @@ mod tests {
 
     #[test]
     fn line_breaks_inside_a_record_are_escaped() {
-        let mut w = OneLine(Vec::new());
+        let mut w = OneLine {
+            inner: Vec::new(),
+            ansi: false,
+        };
         w.write_all(b"INFO delivered event_id=a\nFORGED b\r\n")
             .unwrap();
-        w.write_all(b"INFO plain\n").unwrap();
+        w.write_all(b"INFO plain\tkept\n").unwrap();
+        w.write_all(b"INFO id=\x1b[31mred\x07\x7f\n").unwrap();
         assert_eq!(
-            String::from_utf8(w.0).unwrap(),
-            "INFO delivered event_id=a\\nFORGED b\\r\nINFO plain\n"
+            String::from_utf8(w.inner).unwrap(),
+            "INFO delivered event_id=a\\nFORGED b\\r\nINFO plain\tkept\nINFO id=\\x1b[31mred\\x07\\x7f\n"
         );
+        // At a terminal the formatter's colours pass; line breaks are still escaped.
+        let mut t = OneLine {
+            inner: Vec::new(),
+            ansi: true,
+        };
+        t.write_all(b"\x1b[32mINFO\x1b[0m a\nb\n").unwrap();
+        assert_eq!(t.inner, b"\x1b[32mINFO\x1b[0m a\\nb\n");
     }
 }

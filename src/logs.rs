@@ -220,7 +220,7 @@ pub static STATES_UNREADABLE: Site = Site::new(
     "cannot read route states; keeping the last known",
 );
 pub static NOT_PERSISTED: Site = Site::new(Level::ERROR, "cannot persist event; answering 503");
-pub static VERIFY_REJECTED: Site = Site::new(Level::DEBUG, "rejected: verification failed");
+pub static VERIFY_REJECTED: Site = Site::new(Level::INFO, "rejected: verification failed");
 pub static VERIFY_SHADOW: Site = Site::new(
     Level::WARN,
     "verification failed (not enforced: let through)",
@@ -237,6 +237,7 @@ pub static RELOAD_FAILED: Site = Site::new(
 pub static HOUSEKEEPING_FAILED: Site = Site::new(Level::WARN, "store housekeeping failed");
 pub static STORE_SHARD_UNREADABLE: Site =
     Site::new(Level::WARN, "cannot read a shard of the queue");
+pub static TRACE_EXPORT_FAILED: Site = Site::new(Level::WARN, "cannot export spans; dropped");
 pub static TAKEN_OVER: Site = Site::new(
     Level::INFO,
     "outcome not recorded: another replica took the event over",

@@ -226,18 +226,32 @@ fn fail(e: &str) -> ExitCode {
 }
 
 fn init_logs(json: bool) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
             "info,pingora_core=warn,pingora_proxy=warn,fjall=warn,lsm_tree=warn",
         )
     });
+    // Colour codes only for a person at a terminal: a file or a log shipper gets plain text.
+    let ansi = !json && std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         // One record, one line, whatever a sender put in an event ID.
-        .with_writer(|| hookgate::logline::OneLine(std::io::stderr()));
+        .with_writer(move || hookgate::logline::OneLine {
+            inner: std::io::stderr(),
+            ansi,
+        });
     // `try_init` also routes pingora's `log` records into tracing.
     let _ = if json {
-        builder.json().try_init()
+        // Fields at the top level (`{"route":..,"status":..}`), not under "fields", so a log
+        // query is `.status == 502`; no span context (hookgate's spans are OpenTelemetry's).
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init()
     } else {
         builder.try_init()
     };

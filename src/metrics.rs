@@ -1,7 +1,8 @@
 //! Prometheus metrics, one registry for the process. Per-route handles are resolved once when a
 //! config is loaded, so the request path does no label lookups.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
+use std::time::Duration;
 
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -132,6 +133,36 @@ const VERDICTS: [&str; 8] = [
     "replayed",
 ];
 
+/// Status classes of `hookgate_delivery_attempt_status_total`: every one can happen (an
+/// upstream's redirect is an answer, not followed); `error` is no answer at all.
+const STATUS_CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "error"];
+
+/// Request-duration buckets: fine below 10 s, then coarse up to the longest `sync_timeout`
+/// (the longest a sync request is held), which is a bucket of its own.
+const LATENCY: [f64; 14] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const LONG: [f64; 8] = [30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0];
+static REQUEST_TOP: OnceLock<Duration> = OnceLock::new();
+
+/// Sets the top bucket of `hookgate_request_duration_seconds` to the longest `sync_timeout`;
+/// the first config loaded decides (histogram buckets are fixed for a process's life).
+pub fn size_request_buckets(longest_sync_timeout: Duration) {
+    let _ = REQUEST_TOP.set(longest_sync_timeout);
+}
+
+fn request_buckets(top: Duration) -> Vec<f64> {
+    let top = top.as_secs_f64().max(10.0);
+    let mut b: Vec<f64> = LATENCY
+        .iter()
+        .chain(&LONG)
+        .copied()
+        .filter(|x| *x < top)
+        .collect();
+    b.push(top);
+    b
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
@@ -151,6 +182,9 @@ pub struct Metrics {
     pub rate_limit_clients: IntGauge,
     pub log_suppressed: IntCounterVec,
     pub stranded_events: IntGaugeVec,
+    delivery_statuses: IntCounterVec,
+    last_reload: prometheus::Gauge,
+    route_state: IntGaugeVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -163,9 +197,8 @@ fn must<T>(r: prometheus::Result<T>) -> T {
 impl Metrics {
     fn new() -> Metrics {
         let registry = Registry::new();
-        let latency = vec![
-            0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ];
+        let latency = LATENCY.to_vec();
+        let top = REQUEST_TOP.get().copied().unwrap_or_default();
         let m = Metrics {
             requests: must(IntCounterVec::new(
                 Opts::new(
@@ -186,7 +219,7 @@ impl Metrics {
                     "hookgate_request_duration_seconds",
                     "Time from request start to answer.",
                 )
-                .buckets(latency.clone()),
+                .buckets(request_buckets(top)),
                 &["route"],
             )),
             event_id_fallbacks: must(IntCounterVec::new(
@@ -280,6 +313,24 @@ impl Metrics {
                 ),
                 &["route"],
             )),
+            delivery_statuses: must(IntCounterVec::new(
+                Opts::new(
+                    "hookgate_delivery_attempt_status_total",
+                    "Delivery attempts by route and the upstream's status class (error: no answer).",
+                ),
+                &["route", "class"],
+            )),
+            last_reload: must(prometheus::Gauge::new(
+                "hookgate_config_last_reload_success_timestamp_seconds",
+                "When the running config was loaded (at start or by the last successful reload).",
+            )),
+            route_state: must(IntGaugeVec::new(
+                Opts::new(
+                    "hookgate_route_state",
+                    "1 for the state in effect of each configured route (active, paused, disabled).",
+                ),
+                &["route", "state"],
+            )),
             registry,
         };
         for c in [
@@ -300,16 +351,26 @@ impl Metrics {
             Box::new(m.rate_limit_clients.clone()),
             Box::new(m.log_suppressed.clone()),
             Box::new(m.stranded_events.clone()),
+            Box::new(m.delivery_statuses.clone()),
+            Box::new(m.last_reload.clone()),
+            Box::new(m.route_state.clone()),
+            build_info(),
         ] {
             must(m.registry.register(c));
         }
+        // CPU, memory, file descriptors, threads, start time (Linux: read from /proc).
+        #[cfg(target_os = "linux")]
+        must(m.registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        )));
         for r in ["success", "error"] {
             m.reloads.with_label_values(&[r]);
         }
         m
     }
 
-    pub fn route(&self, route: &str) -> RouteMetrics {
+    /// The handles of one route; `delivers`: it has a queue (async), so delivery series can move.
+    pub fn route(&self, route: &str, delivers: bool) -> RouteMetrics {
         RouteMetrics {
             outcomes: RequestOutcome::ALL
                 .map(|o| self.requests.with_label_values(&[route, o.label()])),
@@ -326,7 +387,30 @@ impl Metrics {
                 .delivery_attempts
                 .with_label_values(&[route, AttemptResult::Dead.label()]),
             delivery_duration: self.delivery_duration.with_label_values(&[route]),
+            statuses: delivers.then(|| {
+                STATUS_CLASSES.map(|c| self.delivery_statuses.with_label_values(&[route, c]))
+            }),
         }
+    }
+
+    /// Sets `hookgate_route_state` for exactly these routes (a removed route's series go).
+    pub fn route_states<'a>(&self, states: impl Iterator<Item = (&'a str, &'static str)>) {
+        self.route_state.reset();
+        for (route, state) in states {
+            for s in ["active", "paused", "disabled"] {
+                self.route_state
+                    .with_label_values(&[route, s])
+                    .set(i64::from(s == state));
+            }
+        }
+    }
+
+    /// Now, as the time of the last successful (re)load.
+    pub fn loaded_now(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.last_reload.set(now);
     }
 
     /// Adds metrics defined next to the code that updates them (e.g. connection limits).
@@ -353,6 +437,8 @@ pub struct RouteMetrics {
     retried: IntCounter,
     dead: IntCounter,
     pub delivery_duration: Histogram,
+    /// `None` for a sync route: it never delivers.
+    statuses: Option<[IntCounter; STATUS_CLASSES.len()]>,
 }
 
 impl RouteMetrics {
@@ -375,7 +461,62 @@ impl RouteMetrics {
             AttemptResult::Dead => self.dead.inc(),
         }
     }
+
+    /// Counts an attempt's answer by status class (`None`: no answer).
+    pub fn status_class(&self, status: Option<u16>) {
+        let i = match status {
+            Some(s @ 200..=599) => usize::from(s / 100 - 2),
+            Some(_) | None => STATUS_CLASSES.len() - 1,
+        };
+        if let Some(s) = &self.statuses {
+            s[i].inc();
+        }
+    }
+}
+
+/// `hookgate_build_info{version}`, always 1: joins other series to the version that made them.
+fn build_info() -> Box<dyn prometheus::core::Collector> {
+    let g = must(IntGaugeVec::new(
+        Opts::new("hookgate_build_info", "hookgate's version; always 1."),
+        &["version"],
+    ));
+    g.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+    Box::new(g)
 }
 
 /// Metrics for requests that matched no route.
-pub static UNMATCHED: LazyLock<RouteMetrics> = LazyLock::new(|| METRICS.route("_unmatched"));
+pub static UNMATCHED: LazyLock<RouteMetrics> = LazyLock::new(|| METRICS.route("_unmatched", false));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_buckets_end_at_the_longest_sync_timeout() {
+        let fine = request_buckets(Duration::ZERO);
+        assert_eq!(fine, LATENCY.to_vec(), "10 s is the floor");
+        let b = request_buckets(Duration::from_secs(45));
+        assert_eq!(&b[b.len() - 3..], [10.0, 30.0, 45.0]);
+        let b = request_buckets(Duration::from_secs(60));
+        assert_eq!(&b[b.len() - 2..], [30.0, 60.0]);
+        assert!(b.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn status_classes() {
+        let m = METRICS.route("status-class-test", true);
+        for s in [
+            Some(200),
+            Some(204),
+            Some(301),
+            Some(404),
+            Some(503),
+            None,
+            Some(101),
+        ] {
+            m.status_class(s);
+        }
+        let counts: Vec<u64> = m.statuses.iter().flatten().map(IntCounter::get).collect();
+        assert_eq!(counts, [2, 1, 1, 1, 2]);
+    }
+}

@@ -79,6 +79,7 @@ impl Reloader {
                     return false;
                 }
                 METRICS.reloads.with_label_values(&["success"]).inc();
+                METRICS.loaded_now();
                 for w in &new.warnings {
                     tracing::warn!("{w}");
                 }
@@ -148,6 +149,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
             o.delivery_threads != n.delivery_threads,
         ),
         ("store", old.store != new.store),
+        ("telemetry", old.telemetry != new.telemetry),
     ]
     .into_iter()
     .filter_map(|(k, changed)| changed.then_some(k))

@@ -76,6 +76,10 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         tracing::warn!("{w}");
     }
     ensure_ca_certificates()?;
+    METRICS.loaded_now();
+    if let Some(t) = &cfg.telemetry {
+        crate::telemetry::init(t);
+    }
     ensure_bindable(cfg.server.listen, "server.listen")?;
     ensure_bindable(cfg.server.admin_listen, "server.admin_listen")?;
     if let Some(tls) = &cfg.server.tls {
@@ -245,6 +249,8 @@ impl BackgroundService for Shutdown {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+        // Spans of the last requests and deliveries go out before the process does.
+        crate::telemetry::flush(Duration::from_secs(2));
         tracing::info!("shutdown complete");
         std::process::exit(0);
     }

@@ -202,6 +202,11 @@ impl Admin {
         METRICS
             .rate_limit_clients
             .set(self.app.rate_limits.tracked_keys() as i64);
+        METRICS.route_states(
+            cfg.routes
+                .iter()
+                .map(|r| (r.name.as_str(), self.app.states.effective(r).as_str())),
+        );
         // A store that cannot answer leaves the gauges at their last values; /readyz says why.
         let stats = self.app.store.stats(&routes).await.unwrap_or_default();
         if !stats.is_empty() {

@@ -21,6 +21,17 @@ pub struct FileConfig {
     pub upstreams: BTreeMap<Spanned<String>, Spanned<UpstreamFile>>,
     #[serde(default)]
     pub routes: BTreeMap<Spanned<String>, Spanned<RouteFile>>,
+    pub telemetry: Option<Spanned<TelemetryFile>>,
+}
+
+/// `[telemetry]`: OpenTelemetry tracing; absent, tracing is off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryFile {
+    pub otlp_endpoint: Text,
+    pub service_name: Option<Text>,
+    #[serde(default)]
+    pub headers: BTreeMap<Spanned<String>, Text>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -39,6 +39,26 @@ pub struct Config {
     pub routes: Router,
     /// Accepted but worth telling the operator (e.g. a literal secret in the file).
     pub warnings: Vec<String>,
+    /// `[telemetry]`: OpenTelemetry tracing, taken at start; `None`: off.
+    pub telemetry: Option<TelemetryConfig>,
+}
+
+/// Where spans go (OTLP/HTTP, JSON encoding).
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// The collector's traces URL: `otlp_endpoint` + `/v1/traces`.
+    pub endpoint: reqwest::Url,
+    pub service_name: String,
+    /// Sent with every export (e.g. a vendor's API key); values are secrets.
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl PartialEq for TelemetryConfig {
+    fn eq(&self, o: &Self) -> bool {
+        self.endpoint == o.endpoint
+            && self.service_name == o.service_name
+            && self.headers == o.headers
+    }
 }
 
 pub struct ServerConfig {

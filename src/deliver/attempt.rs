@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use super::backoff::parse_retry_after;
 use crate::routing::Upstream;
 use crate::store::StoredEvent;
+use crate::telemetry::TraceContext;
 use crate::upstream::{self, Failure};
 
 /// Response bytes read (and dropped) so the connection can be reused; an error keeps a prefix.
@@ -16,10 +17,10 @@ pub async fn send(
     upstream: &Upstream,
     ev: &StoredEvent,
     attempt: u32,
+    trace: Option<TraceContext>,
 ) -> Result<u16, Failure> {
-    let sent = upstream::request(client, upstream, ev, attempt, upstream.timeout)?
-        .send()
-        .await;
+    let request = upstream::request(client, upstream, ev, attempt, upstream.timeout)?;
+    let sent = upstream::traced(request, trace).send().await;
     let mut resp = match sent {
         Ok(r) => r,
         Err(e) => return Err(upstream::transport_failure(&e, upstream.timeout)),

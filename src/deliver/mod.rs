@@ -4,6 +4,7 @@
 
 mod attempt;
 mod backoff;
+mod observe;
 pub mod stranded;
 
 use std::sync::Arc;
@@ -181,12 +182,16 @@ async fn deliver(
     ev: StoredEvent,
 ) {
     let attempt = ev.attempts + 1;
+    let span = observe::start(route, &ev);
     let started = Instant::now();
-    let result = attempt::send(client, up, &ev, attempt).await;
-    route
-        .metrics
-        .delivery_duration
-        .observe(started.elapsed().as_secs_f64());
+    let trace = observe::context(span.as_ref());
+    let result = attempt::send(client, up, &ev, attempt, trace).await;
+    let took = started.elapsed();
+    route.metrics.delivery_duration.observe(took.as_secs_f64());
+    let status = match &result {
+        Ok(s) => Some(*s),
+        Err(f) => f.status,
+    };
     let outcome = decide(up, &ev, attempt, result, now_ms());
     let label = match &outcome {
         Outcome::Delivered { .. } => AttemptResult::Delivered,
@@ -194,16 +199,15 @@ async fn deliver(
         Outcome::Dead { .. } => AttemptResult::Dead,
     };
     route.metrics.attempt(label);
+    observe::attempted(route, &ev, attempt, status, &outcome, took, span);
     log_outcome(&ev, attempt, &outcome);
     record(store, &ev, outcome).await;
 }
 
-/// One line per attempt at debug level; failures are summarised per route and error.
+/// Failures, summarised per route and error (a delivered event's line is `observe`'s).
 fn log_outcome(ev: &StoredEvent, attempt: u32, outcome: &Outcome) {
     match outcome {
-        Outcome::Delivered { status } => {
-            tracing::debug!(route = %ev.route, event_id = %ev.event_id, attempt, status, "delivered")
-        }
+        Outcome::Delivered { .. } => {}
         Outcome::Retry {
             error,
             at_ms,

@@ -31,6 +31,8 @@ pub struct Answer {
     /// it to keep the connection alive would mean reading what we refused.
     pub close: bool,
     pub outcome: RequestOutcome,
+    /// The event this answer is about, once known (for the access log and the span).
+    pub event_id: Option<String>,
 }
 
 impl Answer {
@@ -41,6 +43,7 @@ impl Answer {
             headers: Vec::new(),
             close: false,
             outcome,
+            event_id: None,
         }
     }
 
@@ -144,6 +147,11 @@ impl Answer {
             http::header::RETRY_AFTER,
             HeaderValue::from(after.as_secs().max(1)),
         )
+    }
+
+    pub fn with_event(mut self, event_id: String) -> Answer {
+        self.event_id = Some(event_id);
+        self
     }
 
     pub fn closing(mut self) -> Answer {

@@ -12,6 +12,7 @@ use crate::event::{NewEvent, id, now_ms};
 use crate::metrics::RequestOutcome;
 use crate::normalize::{self, NormalizeError};
 use crate::routing::Route;
+use crate::telemetry::TraceContext;
 use crate::upstream::identity;
 
 /// What the event is made of, besides the route: the request as received.
@@ -24,6 +25,9 @@ pub(super) struct Received<'a> {
     pub rest: &'a str,
     /// The body, verified as it is.
     pub raw: Bytes,
+    /// The request's span (tracing on): stored as the event's `traceparent`, so its deliveries
+    /// join the same trace under it, whenever and wherever they run.
+    pub trace: Option<TraceContext>,
 }
 
 /// The event to store (or relay), or the refusal of a body that cannot be normalised.
@@ -34,6 +38,10 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
         identity::LISTENER_PROTO.to_string(),
         req.proto.as_bytes().to_vec(),
     ));
+    if let Some(t) = req.trace {
+        forwarded.retain(|(k, _)| k != "traceparent");
+        forwarded.push(("traceparent".into(), t.header().into_bytes()));
+    }
     // Query parameters join the event only where the check covers them (a token, a signed
     // URL): unsigned data must not reach the upstream inside a verified event.
     let trusted_query = route.verifier.covers_query;

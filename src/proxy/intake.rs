@@ -3,6 +3,7 @@
 //! steps chain with `?` in `Intake::run` and `Intake::take`.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -10,6 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use pingora::proxy::Session;
 use sha2::{Digest, Sha256};
 
+use super::access::Handled;
 use super::event::{self, Received};
 use super::sync::SyncRelay;
 use super::{Answer, Gateway, rules};
@@ -22,6 +24,7 @@ use crate::metrics::{RequestOutcome, RouteMetrics, UNMATCHED};
 use crate::routing::path;
 use crate::routing::{Mode, Route, RouteState};
 use crate::store::Accepted;
+use crate::telemetry::TraceContext;
 use crate::verify::{self, Verified, VerifyError};
 
 /// A step's result: `Err` is the answer, given now.
@@ -36,27 +39,43 @@ struct Intake<'r> {
     /// The request target after the route's path: a sub-path and/or `?query`.
     rest: String,
     client: IpAddr,
+    /// The request's span, when tracing is on: the event carries it as its `traceparent`.
+    trace: Option<TraceContext>,
+    /// Body bytes read, for the access log (atomic only so the future stays `Send`).
+    bytes_in: AtomicUsize,
 }
 
-/// Handles the request and says which route's metrics it counts under.
+/// Handles the request; says which route's metrics it counts under, and what the access log
+/// and span need to know. `trace`: the request's span, when tracing is on.
 pub async fn handle<'c>(
     session: &mut Session,
     gw: &Gateway,
     cfg: &'c Config,
-) -> (Answer, &'c RouteMetrics) {
+    trace: Option<TraceContext>,
+) -> (Answer, &'c RouteMetrics, Handled<'c>) {
+    let client = client_ip(session, cfg);
+    let mut handled = Handled {
+        route: None,
+        client,
+        bytes_in: 0,
+    };
     let (route, rest) = match find_route(session, cfg) {
         Ok(found) => found,
-        Err(refused) => return (refused.closing(), &UNMATCHED),
+        Err(refused) => return (refused.closing(), &UNMATCHED, handled),
     };
+    handled.route = Some((route.name.as_str(), route.path.as_str()));
     let intake = Intake {
         gw,
         cfg,
         route,
         rest,
-        client: client_ip(session, cfg),
+        client,
+        trace,
+        bytes_in: AtomicUsize::new(0),
     };
     let answer = intake.run(session).await.unwrap_or_else(|answer| answer);
-    (answer, &route.metrics)
+    handled.bytes_in = intake.bytes_in.load(Ordering::Relaxed);
+    (answer, &route.metrics, handled)
 }
 
 /// The route the request target names, and the rest of the target after its path.
@@ -215,6 +234,7 @@ impl Intake<'_> {
     /// (sync).
     async fn take(&self, session: &mut Session) -> Step<Answer> {
         let raw = self.read_body(session).await.map_err(Answer::closing)?;
+        self.bytes_in.store(raw.len(), Ordering::Relaxed);
         let headers = &session.req_header().headers;
         let verified = self.verify(headers, &raw).await?;
         self.post_handshake(&raw, verified.as_ref())?;
@@ -305,7 +325,7 @@ impl Intake<'_> {
             Err(e) if route.verifier.enforce => {
                 let key = format!("{} {}", route.name, e.kind());
                 if crate::logs::VERIFY_REJECTED.hit(&key, || client.to_string()) {
-                    tracing::debug!(route = %route.name, %client, reason = %e, "rejected: verification failed");
+                    tracing::info!(route = %route.name, %client, reason = %e, "rejected: verification failed");
                 }
                 Err(Answer::refuse(RequestOutcome::Unauthorized, e.to_string()))
             }
@@ -345,18 +365,20 @@ impl Intake<'_> {
             client: self.client,
             rest: &self.rest,
             raw,
+            trace: self.trace,
         };
         event::build(self.route, received)
     }
 
     async fn enqueue(&self, event: NewEvent) -> Answer {
         let id = event.event_id.clone();
-        match self.gw.app.store.accept(event).await {
+        let answer = match self.gw.app.store.accept(event).await {
             Ok(Accepted::New) => Answer::accepted(self.route, &id, RequestOutcome::Accepted),
             // Answered as the first one was: a sender cannot tell, and need not.
             Ok(Accepted::Duplicate) => Answer::accepted(self.route, &id, RequestOutcome::Duplicate),
             Err(e) => Answer::unavailable(&e, self.cfg.server.retry_after),
-        }
+        };
+        answer.with_event(id)
     }
 }
 

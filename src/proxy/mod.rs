@@ -1,6 +1,7 @@
 //! The public listener: pingora's `ProxyHttp`, answering webhook routes itself in
 //! `request_filter` — route, limits, body, verify, dedup + enqueue, answer.
 
+mod access;
 mod answer;
 mod event;
 mod intake;
@@ -16,6 +17,7 @@ use pingora::proxy::{ProxyHttp, Session};
 
 use crate::app::App;
 use crate::metrics::METRICS;
+use crate::telemetry::{Kind, Span};
 
 pub use answer::Answer;
 
@@ -73,12 +75,21 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<bool> {
         // Held for the whole request: a reload mid-request does not change its rules.
         let cfg = self.app.config.load_full();
-        let (answer, metrics) = intake::handle(session, self, &cfg).await;
+        let span = Span::start(
+            || "webhook request".into(),
+            Kind::Server,
+            || access::parent(&session.req_header().headers),
+        );
+        let trace = span.as_ref().map(|s| s.ctx);
+        let (mut answer, metrics, handled) = intake::handle(session, self, &cfg, trace).await;
         metrics.count(answer.outcome);
+        let line = access::Line::of(&mut answer);
         let result = answer.write(session).await;
-        metrics
-            .duration
-            .observe(ctx.started.elapsed().as_secs_f64());
+        let elapsed = ctx.started.elapsed();
+        metrics.duration.observe(elapsed.as_secs_f64());
+        access::log(&handled, &line, elapsed);
+        let method = session.req_header().method.as_str();
+        access::end_span(span, method, &handled, &line);
         result.map(|()| true)
     }
 

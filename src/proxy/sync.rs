@@ -64,6 +64,11 @@ pub fn request_digest(ev: &NewEvent) -> RequestDigest {
 
 impl SyncRelay<'_> {
     pub async fn relay(&self, ev: NewEvent) -> Answer {
+        let id = ev.event_id.clone();
+        self.answer(ev).await.with_event(id)
+    }
+
+    async fn answer(&self, ev: NewEvent) -> Answer {
         let deadline = Instant::now() + self.timeout;
         let route = &self.route.name;
         let digest = request_digest(&ev);

@@ -145,7 +145,7 @@ impl Route {
             require_headers: Vec::new(),
             content_types: Vec::new(),
             order_key: None,
-            metrics: crate::metrics::METRICS.route(name),
+            metrics: crate::metrics::METRICS.route(name, true),
         }
     }
 }

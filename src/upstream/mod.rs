@@ -12,7 +12,7 @@ pub mod url;
 use std::time::Duration;
 
 pub(crate) use limits::UpstreamLimits;
-pub(crate) use request::request;
+pub(crate) use request::{request, traced};
 
 /// The client for upstreams (deliveries and sync calls): redirects are answers, not followed.
 pub(crate) fn http_client() -> reqwest::Result<reqwest::Client> {

@@ -96,3 +96,20 @@ pub fn request(
         .body(ev.body.clone())
         .timeout(timeout))
 }
+
+/// With tracing on, the attempt's span becomes the upstream's parent: `traceparent` names it
+/// (replacing the one stored with the event, which names the request). Off, the stored one
+/// goes as the sender sent it.
+pub fn traced(
+    request: reqwest::RequestBuilder,
+    trace: Option<crate::telemetry::TraceContext>,
+) -> reqwest::RequestBuilder {
+    let Some(t) = trace else { return request };
+    let Ok(value) = HeaderValue::from_str(&t.header()) else {
+        return request;
+    };
+    // `headers` replaces same-named headers (`header` would add a second one).
+    let mut h = HeaderMap::with_capacity(1);
+    h.insert(HeaderName::from_static("traceparent"), value);
+    request.headers(h)
+}

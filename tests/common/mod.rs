@@ -64,6 +64,8 @@ pub struct Gateway {
     pub admin_port: u16,
     pub env: Vec<(String, String)>,
     store: String,
+    /// Arguments after `run --config FILE` (e.g. `--json-logs`).
+    args: Vec<String>,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -105,6 +107,18 @@ impl Gateway {
         body: &str,
         env: &[(&str, &str)],
     ) -> Gateway {
+        Self::start_args(&[], extra_server, store, extra_store, body, env)
+    }
+
+    /// As `start_full`, with `args` after `run --config FILE`.
+    pub fn start_args(
+        args: &[&str],
+        extra_server: &str,
+        store: Option<String>,
+        extra_store: &str,
+        body: &str,
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let (port, admin_port) = (free_port(), free_port());
         let store = store.unwrap_or_else(|| {
@@ -126,6 +140,7 @@ impl Gateway {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             store,
+            args: args.iter().map(|a| a.to_string()).collect(),
             child: None,
             log,
         };
@@ -152,6 +167,7 @@ impl Gateway {
         let child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
             .args(["run", "--config"])
             .arg(self.config_path())
+            .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("RUST_LOG", "info,hookgate=debug")
             .stdout(Stdio::null())

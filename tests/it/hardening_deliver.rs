@@ -38,12 +38,14 @@ fn plain_logs(gw: &Gateway) -> String {
     out
 }
 
-/// The log lines written since `from` (a length of `plain_logs`).
+/// The log lines written since `from` (a length of `plain_logs`), but the access log (one line
+/// per request, by design: issue 11): these tests count the lines a fault adds.
 fn lines_since(gw: &Gateway, from: usize) -> Vec<String> {
     let logs = plain_logs(gw);
     logs.get(from..)
         .unwrap_or("")
         .lines()
+        .filter(|l| !l.contains("hookgate::access"))
         .map(str::to_string)
         .collect()
 }

@@ -23,6 +23,7 @@ mod hardening_paths;
 mod hardening_props;
 mod hardening_store;
 mod hardening_verify;
+mod obs;
 mod operations;
 mod presets;
 mod properties;

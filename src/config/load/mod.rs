@@ -28,6 +28,7 @@ mod conn;
 mod route;
 mod server;
 mod store;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 mod upstream;
@@ -108,7 +109,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
         .map_or((1 << 20, header_limit::DEFAULT), |s| {
             (s.max_body_bytes, s.max_header_bytes)
         });
+    crate::metrics::size_request_buckets(telemetry::longest_sync_timeout(&file.routes));
     let routes = c.routes(&file.routes, (&defined, &upstreams), limits);
+    let telemetry = file.telemetry.as_ref().and_then(|t| c.telemetry(t));
     // Report in the order the file reads.
     c.errors.sort_by_key(|e| (e.line, e.column));
     match server {
@@ -129,6 +132,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
             upstreams,
             routes: Router::new(routes),
             warnings: c.warnings,
+            telemetry,
         }),
         _ => Err(LoadError::Invalid(c.errors)),
     }

@@ -151,6 +151,8 @@ impl Checker<'_> {
                 Mode::Async
             }
         };
+        // A sync route has no queue: no delivery series for it.
+        let delivers = matches!(mode, Mode::Async);
         let configured_id = match &r.event_id {
             Some(t) => self.check(
                 t.span(),
@@ -290,7 +292,7 @@ impl Checker<'_> {
             require_headers,
             content_types,
             order_key,
-            metrics: METRICS.route(name),
+            metrics: METRICS.route(name, delivers),
             verifier: verifier?,
             // Last: the fields above still report their errors when the upstream is missing.
             upstream: upstream?,

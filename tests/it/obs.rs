@@ -1,0 +1,552 @@
+//! Issue 11, items 4–6: the access log and delivery lines (JSON, fields at the top level, no
+//! colour codes in a file), OpenTelemetry spans sent to a real local OTLP/HTTP collector with
+//! the sender's trace continued to the real upstream (both stores), and the metrics additions.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::redis_server::RedisServer;
+use common::*;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(20);
+const SENDER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const SENDER_SPAN: &str = "00f067aa0ba902b7";
+
+fn routes(up: &Upstream, extra: &str) -> String {
+    format!(
+        "{}\n{}\n{extra}",
+        upstream_block("orders", &up.url("/"), ""),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    )
+}
+
+/// Every stderr line as JSON (a line that is not is a failure: `--json-logs` means all).
+fn json_lines(gw: &Gateway) -> Vec<Value> {
+    gw.logs()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn find(lines: &[Value], f: impl Fn(&Value) -> bool) -> Option<&Value> {
+    lines.iter().find(|l| f(l))
+}
+
+#[tokio::test]
+async fn json_access_and_delivery_lines_carry_their_fields_at_the_top_level() {
+    let up = Upstream::start();
+    let gw = Gateway::start_args(
+        &["--json-logs"],
+        "",
+        None,
+        "",
+        &routes(&up, ""),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    let body = event_body("evt_log_1");
+    let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &body).await;
+    assert_eq!(status, 200);
+    // A forgery, and a path no route takes.
+    let forged = signed_with(
+        &c,
+        &gw.url("/hooks/limai"),
+        "wrong",
+        &event_body("evt_forged"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), 401);
+    let missing = c.post(gw.url("/nowhere")).body("x").send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    let lines = eventually(WAIT, async || {
+        let lines = json_lines(&gw);
+        find(&lines, |l| l["message"] == "delivered")
+            .is_some()
+            .then_some(lines)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no delivery line:\n{}", gw.logs()));
+    let access = find(&lines, |l| {
+        l["target"] == "hookgate::access" && l["event_id"] == "evt_log_1"
+    })
+    .expect("access line of the accepted event");
+    assert_eq!(access["level"], "INFO");
+    assert_eq!(access["message"], "request");
+    assert_eq!(access["route"], "limai");
+    assert_eq!(access["outcome"], "accepted");
+    assert_eq!(access["status"], 200);
+    assert_eq!(access["client_ip"], "127.0.0.1");
+    assert_eq!(access["bytes_in"], body.len());
+    assert_eq!(
+        access["bytes_out"],
+        r#"{"event_id":"evt_log_1","status":"accepted"}"#.len()
+    );
+    let latency = access["latency_ms"].as_f64().expect("latency_ms");
+    assert!(latency > 0.0 && latency < 5000.0, "{latency}");
+    assert!(access.get("fields").is_none(), "flattened: {access}");
+
+    let refused = find(&lines, |l| {
+        l["target"] == "hookgate::access" && l["outcome"] == "unauthorized"
+    })
+    .expect("access line of the forgery");
+    assert_eq!(refused["status"], 401);
+    assert!(
+        refused.get("event_id").is_none(),
+        "a forgery has no event: {refused}"
+    );
+    let unmatched = find(&lines, |l| {
+        l["target"] == "hookgate::access" && l["outcome"] == "not_found"
+    })
+    .expect("access line of the unknown path");
+    assert_eq!(unmatched["route"], "_unmatched");
+    assert_eq!(unmatched["status"], 404);
+
+    let delivered = find(&lines, |l| l["message"] == "delivered").unwrap();
+    assert_eq!(delivered["level"], "INFO");
+    assert_eq!(delivered["target"], "hookgate::delivery");
+    assert_eq!(delivered["event_id"], "evt_log_1");
+    assert_eq!(delivered["route"], "limai");
+    assert_eq!(delivered["attempt"], 1);
+    assert_eq!(delivered["status"], 200);
+
+    // The verification failure, at info with its reason; no secret, no signature anywhere.
+    let rejected = find(&lines, |l| l["message"] == "rejected: verification failed")
+        .expect("verification failure line");
+    assert_eq!(rejected["level"], "INFO");
+    assert_eq!(rejected["route"], "limai");
+    assert!(
+        rejected["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{rejected}"
+    );
+    let logs = gw.logs();
+    assert!(!logs.contains(SECRET));
+    assert!(!logs.contains(&hmac_hex(SECRET, body.as_bytes())));
+    assert!(!logs.contains('\x1b'), "no colour codes in JSON");
+}
+
+#[tokio::test]
+async fn text_logs_written_to_a_file_have_no_colour_codes_and_stay_one_line() {
+    let up = Upstream::start();
+    let gw = Gateway::start("", &routes(&up, ""), &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    // A sender's ID holding a newline and an escape sequence.
+    let id = "evt_\\n\\u001b[31mFORGED";
+    let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body(id)).await;
+    assert_eq!(status, 200, "{v}");
+    eventually(WAIT, async || {
+        gw.logs().contains("hookgate::delivery").then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no delivery line:\n{}", gw.logs()));
+    let logs = gw.logs();
+    assert!(
+        !logs.contains('\x1b'),
+        "stderr is a file: no ANSI codes:\n{logs}"
+    );
+    let access = logs
+        .lines()
+        .find(|l| l.contains("hookgate::access") && l.contains("evt_"))
+        .unwrap_or_else(|| panic!("no access line:\n{logs}"));
+    assert!(
+        access.contains("accepted") && access.contains("FORGED"),
+        "{access}"
+    );
+    // Every line is a record of its own (each starts with its timestamp).
+    for l in logs.lines() {
+        assert!(
+            l.starts_with(|c: char| c.is_ascii_digit()),
+            "a forged line: {l:?}"
+        );
+    }
+}
+
+/// Spans as the collector received them (every POST to /otel/v1/traces), flattened.
+fn spans(collector: &Upstream) -> Vec<Value> {
+    let mut out = Vec::new();
+    for r in collector.received() {
+        assert_eq!(r.path, "/otel/v1/traces");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.header("x-collector-key"), Some("collector-secret"));
+        let v: Value = serde_json::from_slice(&r.body).expect("OTLP/JSON");
+        for rs in v["resourceSpans"].as_array().unwrap() {
+            let service = &rs["resource"]["attributes"][0];
+            assert_eq!(service["key"], "service.name");
+            assert_eq!(service["value"]["stringValue"], "hookgate-test");
+            for ss in rs["scopeSpans"].as_array().unwrap() {
+                out.extend(ss["spans"].as_array().unwrap().iter().cloned());
+            }
+        }
+    }
+    out
+}
+
+fn attr<'a>(span: &'a Value, key: &str) -> &'a Value {
+    span["attributes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|kv| kv["key"] == key))
+        .map_or(&Value::Null, |kv| &kv["value"])
+}
+
+fn telemetry_block(collector: &Upstream) -> String {
+    format!(
+        "[telemetry]\notlp_endpoint = \"{}\"\nservice_name = \"hookgate-test\"\nheaders = {{ \"X-Collector-Key\" = \"env:COLLECTOR_KEY\" }}\n",
+        collector.url("/otel")
+    )
+}
+
+/// Sends a signed event with extra headers (trace context); asserts it was accepted.
+async fn send_with(c: &reqwest::Client, gw: &Gateway, id: &str, headers: &[(&str, &str)]) {
+    let mut req = signed(c, &gw.url("/hooks/limai"), &event_body(id));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// What the upstream received, once it has `n` requests.
+async fn received(up: &Upstream, n: usize) -> Vec<common::upstream::Received> {
+    eventually(WAIT, async || {
+        let got = up.received();
+        (got.len() == n).then_some(got)
+    })
+    .await
+    .unwrap_or_else(|| panic!("{n} requests at the upstream, got {}", up.count()))
+}
+
+/// Parses a traceparent into (trace ID, parent ID).
+fn traceparent(v: &str) -> (String, String) {
+    let parts: Vec<&str> = v.split('-').collect();
+    assert_eq!(parts.len(), 4, "{v}");
+    assert_eq!((parts[0], parts[3].len()), ("00", 2), "{v}");
+    (parts[1].to_string(), parts[2].to_string())
+}
+
+async fn trace_is_continued(store: Option<String>) {
+    let (up, collector) = (Upstream::start(), Upstream::start());
+    // The first attempt fails: two attempt spans in one trace.
+    up.script([Reply::status(503)]);
+    let gw = Gateway::start_full(
+        "",
+        store,
+        "",
+        &routes(&up, &telemetry_block(&collector)),
+        &[
+            ("LIMAI_SECRET", SECRET),
+            ("COLLECTOR_KEY", "collector-secret"),
+        ],
+    );
+    let c = client();
+    let sent = format!("00-{SENDER_TRACE}-{SENDER_SPAN}-01");
+    let headers = [("traceparent", sent.as_str()), ("tracestate", "vendor=abc")];
+    send_with(&c, &gw, "evt_traced", &headers).await;
+    // A failed attempt, then a delivery.
+    let got = received(&up, 2).await;
+    // The upstream continues the sender's trace, under hookgate's attempt span.
+    let seen: Vec<(String, String)> = got
+        .iter()
+        .map(|r| traceparent(r.header("traceparent").expect("traceparent")))
+        .collect();
+    for (trace, parent) in &seen {
+        assert_eq!(trace, SENDER_TRACE);
+        assert_ne!(
+            parent, SENDER_SPAN,
+            "hookgate's own span is the upstream's parent"
+        );
+    }
+    assert_ne!(seen[0].1, seen[1].1, "a span per attempt");
+    assert_eq!(got[1].header("tracestate"), Some("vendor=abc"));
+    assert_eq!(got[1].headers.get_all("traceparent").iter().count(), 1);
+
+    let all = eventually(WAIT, async || {
+        let s = spans(&collector);
+        (s.len() >= 3).then_some(s)
+    })
+    .await
+    .expect("three spans at the collector");
+    assert_eq!(all.len(), 3, "{all:#?}");
+    let request = all.iter().find(|s| s["kind"] == 2).expect("server span");
+    assert_eq!(request["traceId"], SENDER_TRACE);
+    assert_eq!(request["parentSpanId"], SENDER_SPAN);
+    assert_eq!(request["name"], "POST /hooks/limai");
+    assert_eq!(attr(request, "hookgate.route")["stringValue"], "limai");
+    assert_eq!(
+        attr(request, "hookgate.event_id")["stringValue"],
+        "evt_traced"
+    );
+    assert_eq!(attr(request, "hookgate.outcome")["stringValue"], "accepted");
+    assert_eq!(
+        attr(request, "http.response.status_code")["intValue"],
+        "200"
+    );
+    let attempts: Vec<&Value> = all.iter().filter(|s| s["kind"] == 3).collect();
+    assert_eq!(attempts.len(), 2);
+    for (span, (_, upstream_parent)) in attempts.iter().zip(&seen) {
+        // Exported in the order they ended, which is the order they were sent.
+        assert_eq!(span["traceId"], SENDER_TRACE);
+        assert_eq!(span["parentSpanId"], request["spanId"]);
+        assert_eq!(&span["spanId"], upstream_parent.as_str());
+        assert_eq!(span["name"], "deliver limai");
+        assert_eq!(attr(span, "hookgate.event_id")["stringValue"], "evt_traced");
+        assert_eq!(attr(span, "hookgate.route")["stringValue"], "limai");
+    }
+    assert_eq!(
+        attr(attempts[0], "http.response.status_code")["intValue"],
+        "503"
+    );
+    assert_eq!(
+        attempts[0]["status"]["code"], 2,
+        "a failed attempt is an error"
+    );
+    assert_eq!(attr(attempts[0], "hookgate.attempt")["intValue"], "1");
+    assert_eq!(
+        attr(attempts[1], "http.response.status_code")["intValue"],
+        "200"
+    );
+    assert_eq!(attempts[1]["status"]["code"], 0);
+    assert_eq!(attr(attempts[1], "hookgate.attempt")["intValue"], "2");
+    for s in &all {
+        let (start, end) = (
+            s["startTimeUnixNano"]
+                .as_str()
+                .unwrap()
+                .parse::<u128>()
+                .unwrap(),
+            s["endTimeUnixNano"]
+                .as_str()
+                .unwrap()
+                .parse::<u128>()
+                .unwrap(),
+        );
+        assert!(start > 0 && end >= start, "{s}");
+    }
+    eventually(WAIT, async || {
+        let m = metrics(&c, &gw).await;
+        (sample(&m, "hookgate_trace_spans_total{result=\"exported\"}") == Some(3.0)).then_some(())
+    })
+    .await
+    .expect("three spans counted as exported");
+    // The collector's key is a secret: never logged.
+    assert!(!gw.logs().contains("collector-secret"));
+}
+
+#[tokio::test]
+async fn the_senders_trace_reaches_the_collector_and_the_upstream() {
+    trace_is_continued(None).await;
+}
+
+#[tokio::test]
+async fn the_senders_trace_reaches_the_collector_and_the_upstream_on_redis() {
+    let redis = RedisServer::start();
+    trace_is_continued(Some(format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"obs\"\n",
+        redis.url()
+    )))
+    .await;
+}
+
+/// A malformed or doubled `traceparent` is no parent: a new trace, and the sender's bytes are
+/// not what the upstream gets.
+#[tokio::test]
+async fn a_forged_traceparent_starts_a_new_trace() {
+    let (up, collector) = (Upstream::start(), Upstream::start());
+    let gw = Gateway::start(
+        "",
+        &routes(&up, &telemetry_block(&collector)),
+        &[
+            ("LIMAI_SECRET", SECRET),
+            ("COLLECTOR_KEY", "collector-secret"),
+        ],
+    );
+    let c = client();
+    let upper = format!("00-{}-{SENDER_SPAN}-01", SENDER_TRACE.to_uppercase());
+    send_with(&c, &gw, "evt_bad_tp", &[("traceparent", &upper)]).await;
+    let two = format!("00-{SENDER_TRACE}-{SENDER_SPAN}-01");
+    let other = "00-11111111111111111111111111111111-2222222222222222-01";
+    let headers = [("traceparent", two.as_str()), ("traceparent", other)];
+    send_with(&c, &gw, "evt_two_tp", &headers).await;
+    let got = received(&up, 2).await;
+    for r in &got {
+        let values: Vec<&str> = r
+            .headers
+            .get_all("traceparent")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(values.len(), 1, "{values:?}");
+        let (trace, _) = traceparent(values[0]);
+        assert_ne!(trace, SENDER_TRACE);
+        assert_ne!(trace.to_uppercase(), SENDER_TRACE.to_uppercase());
+        assert_ne!(trace, "11111111111111111111111111111111");
+    }
+    let all = eventually(WAIT, async || {
+        let s = spans(&collector);
+        (s.len() >= 4).then_some(s)
+    })
+    .await
+    .expect("four spans");
+    for s in all.iter().filter(|s| s["kind"] == 2) {
+        assert!(s.get("parentSpanId").is_none(), "a root span: {s}");
+    }
+}
+
+#[tokio::test]
+async fn tracing_off_passes_the_senders_traceparent_through_unchanged() {
+    let up = Upstream::start();
+    let gw = Gateway::start("", &routes(&up, ""), &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    let sent = format!("00-{SENDER_TRACE}-{SENDER_SPAN}-01");
+    send_with(&c, &gw, "evt_plain_tp", &[("traceparent", &sent)]).await;
+    let got = received(&up, 1).await;
+    assert_eq!(got[0].header("traceparent"), Some(sent.as_str()));
+    let m = metrics(&c, &gw).await;
+    assert!(
+        !m.contains("hookgate_trace_spans_total"),
+        "no series that cannot move"
+    );
+}
+
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn the_metrics_additions_move() {
+    let up = Upstream::start();
+    up.script([Reply::status(503), Reply::status(404)]);
+    let sync = "[routes.sync]\npath = \"/hooks/sync\"\nupstream = \"orders\"\nmode = \"sync\"\nsync_timeout = \"45s\"\nverify = { scheme = \"none\" }\n";
+    let body = format!("{}\n{sync}", routes(&up, ""));
+    let gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    let m = metrics(&c, &gw).await;
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        sample(&m, &format!("hookgate_build_info{{version=\"{version}\"}}")),
+        Some(1.0)
+    );
+    // Whole seconds of CPU: a fresh process may have used less than one.
+    assert!(sample(&m, "process_cpu_seconds_total").is_some(), "{m}");
+    for process in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(
+            sample(&m, process).is_some_and(|v| v > 0.0),
+            "{process}:\n{m}"
+        );
+    }
+    let loaded = sample(&m, "hookgate_config_last_reload_success_timestamp_seconds").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(loaded > now - 120.0 && loaded <= now + 1.0, "{loaded}");
+    let states = |m: &str| {
+        ["active", "paused", "disabled"].map(|s| {
+            sample(
+                m,
+                &format!("hookgate_route_state{{route=\"limai\",state=\"{s}\"}}"),
+            )
+        })
+    };
+    assert_eq!(states(&m), [Some(1.0), Some(0.0), Some(0.0)]);
+    assert!(m.contains("hookgate_route_state{route=\"sync\",state=\"active\"} 1"));
+    assert!(
+        !m.contains("hookgate_delivery_attempt_status_total{class=\"2xx\",route=\"sync\"}"),
+        "a sync route never delivers: no series that cannot move"
+    );
+    // Buckets up to the longest sync_timeout, and no further.
+    let buckets: Vec<&str> = m
+        .lines()
+        .filter(|l| {
+            l.starts_with("hookgate_request_duration_seconds_bucket{")
+                && l.contains("route=\"limai\"")
+        })
+        .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(buckets.last(), Some(&"+Inf"));
+    assert_eq!(buckets[buckets.len() - 2], "45", "{buckets:?}");
+    assert_eq!(buckets[buckets.len() - 3], "30", "{buckets:?}");
+
+    // 503, then 404 (dead), then a delivered event: one attempt of each class.
+    accept_all(&c, &gw.url("/hooks/limai"), ["evt_m1".to_string()]).await;
+    accept_all(&c, &gw.url("/hooks/limai"), ["evt_m2".to_string()]).await;
+    let class = |m: &str, c: &str| {
+        sample(
+            m,
+            &format!("hookgate_delivery_attempt_status_total{{class=\"{c}\",route=\"limai\"}}"),
+        )
+    };
+    let m = eventually(WAIT, async || {
+        let m = metrics(&c, &gw).await;
+        (class(&m, "2xx") == Some(1.0) && class(&m, "4xx") == Some(1.0)).then_some(m)
+    })
+    .await
+    .expect("attempts counted by class");
+    assert_eq!(class(&m, "5xx"), Some(1.0));
+    assert_eq!(class(&m, "3xx"), Some(0.0));
+    assert_eq!(class(&m, "error"), Some(0.0));
+
+    // A pause through the admin API shows in the route state gauge.
+    let r = c
+        .post(gw.admin("/routes/limai/pause"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let m = metrics(&c, &gw).await;
+    assert_eq!(states(&m), [Some(0.0), Some(1.0), Some(0.0)]);
+
+    // A successful reload moves the timestamp; a removed route's state series go.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    gw.rewrite_config("", &routes(&up, ""));
+    let m = eventually(WAIT, async || {
+        let m = metrics(&c, &gw).await;
+        sample(&m, "hookgate_config_last_reload_success_timestamp_seconds")
+            .is_some_and(|t| t > loaded)
+            .then_some(m)
+    })
+    .await
+    .expect("reload time moved");
+    assert!(!m.contains("hookgate_route_state{route=\"sync\""), "{m}");
+}
+
+/// A collector that is down costs requests nothing: spans are dropped and counted, and the
+/// failure is logged once per interval, not per span.
+#[tokio::test]
+async fn an_unreachable_collector_never_slows_a_request() {
+    let up = Upstream::start();
+    let closed = free_port();
+    let block = format!("[telemetry]\notlp_endpoint = \"http://127.0.0.1:{closed}\"\n");
+    let gw = Gateway::start("", &routes(&up, &block), &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    for i in 0..20 {
+        let started = std::time::Instant::now();
+        send_with(&c, &gw, &format!("evt_nocoll_{i}"), &[]).await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+    received(&up, 20).await;
+    eventually(WAIT, async || {
+        let m = metrics(&c, &gw).await;
+        (sample(&m, "hookgate_trace_spans_total{result=\"dropped\"}") == Some(40.0)).then_some(())
+    })
+    .await
+    .expect("40 spans dropped and counted");
+    let failures = gw
+        .logs()
+        .lines()
+        .filter(|l| l.contains("cannot export spans; dropped") && !l.contains("more like this"))
+        .count();
+    assert_eq!(failures, 1, "{}", gw.logs());
+}
