@@ -31,6 +31,12 @@ need_build() {
 
 need_test() {
   need_build
+  # tests/it/deploy.rs: deploy/kubernetes rendered and checked (required here: missing tools
+  # fail those tests instead of skipping them; ensure_k8s_validator adds the schema validator).
+  DEPS+=("kubectl|kubectl|kubernetes-cli|the deploy tests render deploy/kubernetes with kubectl kustomize")
+  DEPS+=("promtool|prometheus|prometheus|the deploy tests check the alert rules and a live /metrics with promtool")
+  DEPS+=("python3|python3-venv|python|the deploy tests validate manifests with kubernetes-validate (PyPI) in a venv")
+  export HOOKGATE_REQUIRE_DEPLOY_TOOLS=1
   DEPS+=("redis-server|redis-server|redis|the Redis store's tests start real servers")
   DEPS+=("redis-cli|redis-tools|redis|the Redis tests use redis-cli")
 }
@@ -129,4 +135,13 @@ ensure_deps() {
       return 1
     fi
   fi
+}
+
+# kubernetes-validate (PyPI: the Kubernetes JSON schemas, strict) in a venv under target/, for
+# tests/it/deploy.rs; created once, pinned.
+ensure_k8s_validator() {
+  local venv="$HOOKGATE_ROOT/target/k8s-validate"
+  [ -x "$venv/bin/kubernetes-validate" ] && return 0
+  say "installing kubernetes-validate 1.37.0 into $venv"
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==1.37.0" >&2
 }

@@ -15,6 +15,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod deploy;
 mod gateway;
 mod hardening_conn;
 mod hardening_deliver;
