@@ -1150,6 +1150,35 @@ fn the_image_is_cached_pinned_numeric_and_small() {
         };
         assert!(dockerfile.contains(&file), "the stub layer lacks {file}");
     }
+    // Run the stub layer's own commands on a copy of the manifest: Cargo must accept it (it
+    // refuses a manifest whose [[bench]] files are missing) and the lock must match (--locked).
+    let joined = dockerfile.replace("\\\n", " ");
+    let stub = joined
+        .lines()
+        .skip_while(|l| !l.starts_with("COPY Cargo.toml Cargo.lock"))
+        .find_map(|l| l.strip_prefix("RUN "))
+        .expect("the stub layer's RUN");
+    let build = "cargo build --release --locked --bin hookgate";
+    assert!(stub.contains(build), "{stub}");
+    let stub = stub.replace(
+        build,
+        "{ cargo build --offline --locked --bin no-such-bin 2>&1 | grep 'no bin target named'; }",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["Cargo.toml", "Cargo.lock"] {
+        std::fs::copy(root().join(f), dir.path().join(f)).unwrap();
+    }
+    let out = Command::new("sh")
+        .args(["-c", &stub])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the stub layer: {stub}\n{}",
+        text(&out)
+    );
+
     // The context: only what the build copies (target/ alone is gigabytes).
     let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
     let rules: Vec<&str> = ignore
@@ -1173,4 +1202,162 @@ fn the_image_is_cached_pinned_numeric_and_small() {
         }
     }
     assert!(!allowed.iter().any(|a| a.starts_with("target")));
+}
+
+/// A volume as the kubelet writes ConfigMaps and Secrets: `DIR/..<stamp>/FILE`,
+/// `DIR/..data -> ..<stamp>`, `DIR/FILE -> ..data/FILE`; an update writes a new stamp
+/// directory and renames a new `..data` link over the old one.
+struct KubeletVolume {
+    dir: PathBuf,
+    generation: u32,
+}
+
+impl KubeletVolume {
+    fn new(dir: PathBuf, files: &[(&str, &str)]) -> KubeletVolume {
+        use std::os::unix::fs::symlink;
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut v = KubeletVolume { dir, generation: 0 };
+        v.write(files);
+        for (f, _) in files {
+            symlink(format!("..data/{f}"), v.dir.join(f)).unwrap();
+        }
+        v
+    }
+
+    fn write(&mut self, files: &[(&str, &str)]) {
+        use std::os::unix::fs::symlink;
+        self.generation += 1;
+        let stamp = format!(
+            "..2026_11_29_16_00_0{}.{}",
+            self.generation, self.generation
+        );
+        std::fs::create_dir(self.dir.join(&stamp)).unwrap();
+        for (f, content) in files {
+            std::fs::write(self.dir.join(&stamp).join(f), content).unwrap();
+        }
+        symlink(&stamp, self.dir.join("..data_tmp")).unwrap();
+        std::fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
+        if self.generation > 1 {
+            let old = format!(
+                "..2026_11_29_16_00_0{}.{}",
+                self.generation - 1,
+                self.generation - 1
+            );
+            std::fs::remove_dir_all(self.dir.join(old)).unwrap();
+        }
+    }
+}
+
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_shipped_config_reloads_and_rotates_through_kubelet_volume_swaps() {
+    let Some(rendered) = all_rendered() else {
+        return;
+    };
+    let docs = &rendered
+        .iter()
+        .find(|(o, _, _)| *o == "ingress-companion")
+        .unwrap()
+        .2;
+    let cm = find(docs, "ConfigMap", "hookgate");
+    let shipped = at(cm, "data")
+        .get("hookgate.toml")
+        .and_then(Value::as_str)
+        .unwrap();
+    let (old, new) = ("limai-old-3f9a", "limai-new-77c1");
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start();
+    let (port, admin_port) = (crate::common::free_port(), crate::common::free_port());
+    // The shipped file with this machine's ports, paths and upstream, as text: the rest stays
+    // exactly as deployed.
+    let mut config = shipped
+        .replace("0.0.0.0:8080", &format!("127.0.0.1:{port}"))
+        .replace("0.0.0.0:9180", &format!("127.0.0.1:{admin_port}"))
+        .replace(
+            "/etc/hookgate-secrets/",
+            &format!("{}/", dir.path().join("secrets").display()),
+        )
+        .replace(
+            "\"/var/lib/hookgate\"",
+            &format!("\"{}\"", dir.path().join("data").display()),
+        );
+    let table: toml::Table = shipped.parse().unwrap();
+    for u in table["upstreams"].as_table().unwrap().values() {
+        config = config.replace(u["url"].as_str().unwrap(), &upstream.url("/webhooks"));
+    }
+    fn secrets(limai: &str) -> [(&str, &str); 2] {
+        [("admin-token", "k8s-admin-token"), ("limai-secret", limai)]
+    }
+    let mut secret_volume = KubeletVolume::new(dir.path().join("secrets"), &secrets(old));
+    let mut config_volume =
+        KubeletVolume::new(dir.path().join("config"), &[("hookgate.toml", &config)]);
+    let log = std::fs::File::create(dir.path().join("hookgate.log")).unwrap();
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(["run", "--config"])
+            .arg(dir.path().join("config/hookgate.toml"))
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let logs = || std::fs::read_to_string(dir.path().join("hookgate.log")).unwrap_or_default();
+    let ready = eventually(Duration::from_secs(20), async || {
+        (crate::common::http_get_status(admin_port, "/readyz") == Some(200)).then_some(())
+    })
+    .await;
+    assert!(ready.is_some(), "not ready:\n{}", logs());
+
+    let c = client();
+    let send = |path: &str, secret: &str, id: &str| {
+        let body = format!(r#"{{"eventId":"{id}"}}"#);
+        let sig = format!("sha256={}", hmac_hex(secret, body.as_bytes()));
+        let req = c
+            .post(format!("http://127.0.0.1:{port}{path}"))
+            .header("content-type", "application/json")
+            .header("x-webhook-signature", sig)
+            .body(body);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(send("/hooks/limai", old, "e1").await, 200, "{}", logs());
+
+    // The Secret is updated: the new sender secret verifies, the old one no longer does.
+    secret_volume.write(&secrets(new));
+    let rotated = eventually(Duration::from_secs(10), async || {
+        (send("/hooks/limai", new, "e2").await == 200).then_some(())
+    })
+    .await;
+    assert!(rotated.is_some(), "rotation not picked up:\n{}", logs());
+    assert_eq!(send("/hooks/limai", old, "e3").await, 401);
+
+    // The ConfigMap is updated: the route moves.
+    config_volume.write(&[(
+        "hookgate.toml",
+        &config.replace("path = \"/hooks/limai\"", "path = \"/hooks/limai-v2\""),
+    )]);
+    let moved = eventually(Duration::from_secs(10), async || {
+        (send("/hooks/limai-v2", new, "e4").await == 200).then_some(())
+    })
+    .await;
+    assert!(moved.is_some(), "config update not picked up:\n{}", logs());
+    assert_eq!(send("/hooks/limai", new, "e5").await, 404);
+
+    // All without a restart, and every accepted event delivered.
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "hookgate exited:\n{}",
+        logs()
+    );
+    eventually(Duration::from_secs(10), async || {
+        (upstream.count() == 3).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("{} of 3 delivered:\n{}", upstream.count(), logs()));
 }
