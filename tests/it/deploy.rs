@@ -13,37 +13,41 @@
 //! which then sets HOOKGATE_REQUIRE_DEPLOY_TOOLS=1: a missing tool fails these tests. A bare
 //! `cargo test` elsewhere skips them with a message naming what is missing.
 
+mod live;
+mod manifest;
 mod promql;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
-use std::time::Duration;
 
+use serde::Deserialize;
 use serde_yaml::Value;
 
-use crate::common::redis_server::RedisServer;
-use crate::common::{Gateway, Upstream, client, eventually, hmac_hex};
+use manifest::{
+    Workload, at, find, kind, labels, mebibytes, name, seconds, selects, seq, str_at, toml_str,
+    workloads,
+};
 
 const OVERLAYS: &[&str] = &["ingress-companion", "redis-fleet", "sidecar"];
 /// The oldest Kubernetes these manifests are for (preStop `sleep`, native sidecars), and the
 /// newest the validator knows.
 const KUBERNETES_VERSIONS: &[&str] = &["1.30.0", "1.37.0"];
 /// Labels Prometheus (or the Prometheus Operator) adds to every scraped series.
-const TARGET_LABELS: &[&str] = &["namespace", "pod", "container", "job", "instance"];
+pub(super) const TARGET_LABELS: &[&str] = &["namespace", "pod", "container", "job", "instance"];
 /// Series the alerts read that hookgate does not export: Prometheus' own and kube-state-metrics'.
-const EXTERNAL_METRICS: &[&str] = &[
+pub(super) const EXTERNAL_METRICS: &[&str] = &[
     "up",
     "kube_pod_container_status_ready",
     "kube_pod_init_container_status_ready",
 ];
 
-fn root() -> PathBuf {
+pub(super) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn kube_dir() -> PathBuf {
+pub(super) fn kube_dir() -> PathBuf {
     root().join("deploy/kubernetes")
 }
 
@@ -57,7 +61,7 @@ fn which(cmd: &str) -> Option<PathBuf> {
 
 /// A tool the test needs: its path, or `None` after saying why the test is skipped. Under
 /// scripts/test (HOOKGATE_REQUIRE_DEPLOY_TOOLS=1) a missing tool is a failure instead.
-fn tool(cmd: &str, package: &str) -> Option<PathBuf> {
+pub(super) fn tool(cmd: &str, package: &str) -> Option<PathBuf> {
     if let Some(p) = which(cmd) {
         return Some(p);
     }
@@ -98,19 +102,19 @@ fn validator() -> Option<PathBuf> {
     )
 }
 
-fn run(cmd: &Path, args: &[&str]) -> Output {
+pub(super) fn run(cmd: &Path, args: &[&str]) -> Output {
     Command::new(cmd)
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("{}: {e}", cmd.display()))
 }
 
-fn text(out: &Output) -> String {
+pub(super) fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
 /// `kubectl kustomize DIR`: the YAML text and its documents.
-fn render(kubectl: &Path, dir: &Path) -> (String, Vec<Value>) {
+pub(super) fn render(kubectl: &Path, dir: &Path) -> (String, Vec<Value>) {
     let out = run(kubectl, &["kustomize", &dir.display().to_string()]);
     assert!(
         out.status.success(),
@@ -125,144 +129,7 @@ fn render(kubectl: &Path, dir: &Path) -> (String, Vec<Value>) {
     (yaml, docs)
 }
 
-use serde::Deserialize;
-
-/// The value at a dotted path (`spec.template.spec`), or Null.
-fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
-    static NULL: Value = Value::Null;
-    path.split('.')
-        .try_fold(v, |v, k| v.get(k))
-        .unwrap_or(&NULL)
-}
-
-fn str_at<'a>(v: &'a Value, path: &str) -> &'a str {
-    at(v, path).as_str().unwrap_or("")
-}
-
-fn seq(v: &Value) -> &[Value] {
-    v.as_sequence().map(|s| s.as_slice()).unwrap_or(&[])
-}
-
-fn kind(d: &Value) -> &str {
-    str_at(d, "kind")
-}
-
-fn name(d: &Value) -> &str {
-    str_at(d, "metadata.name")
-}
-
-fn find<'a>(docs: &'a [Value], k: &str, n: &str) -> &'a Value {
-    docs.iter()
-        .find(|d| kind(d) == k && name(d) == n)
-        .unwrap_or_else(|| panic!("no {k}/{n} rendered"))
-}
-
-fn labels(v: &Value) -> BTreeMap<String, String> {
-    v.as_mapping()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Does a `matchLabels` map select a pod with these labels?
-fn selects(selector: &BTreeMap<String, String>, pod: &BTreeMap<String, String>) -> bool {
-    !selector.is_empty() && selector.iter().all(|(k, v)| pod.get(k) == Some(v))
-}
-
-/// "10s", "500ms", "2m" in seconds.
-fn seconds(d: &str) -> f64 {
-    humantime::parse_duration(d)
-        .unwrap_or_else(|e| panic!("duration {d}: {e}"))
-        .as_secs_f64()
-}
-
-/// "256Mi", "1Gi" in MiB.
-fn mebibytes(q: &str) -> u64 {
-    let (n, unit) = q.split_at(q.find(|c: char| !c.is_ascii_digit()).unwrap_or(q.len()));
-    let n: u64 = n.parse().unwrap_or_else(|_| panic!("quantity {q}"));
-    match unit {
-        "Mi" => n,
-        "Gi" => n * 1024,
-        _ => panic!("memory quantity {q}: write it in Mi or Gi"),
-    }
-}
-
-/// One rendered workload that runs hookgate: its pod template, the hookgate container, and the
-/// hookgate.toml of the ConfigMap it mounts.
-struct Workload<'a> {
-    overlay: &'static str,
-    doc: &'a Value,
-    pod: &'a Value,
-    hookgate: &'a Value,
-    config: toml::Table,
-}
-
-fn workloads<'a>(overlay: &'static str, docs: &'a [Value]) -> Vec<Workload<'a>> {
-    let mut out = Vec::new();
-    for doc in docs
-        .iter()
-        .filter(|d| matches!(kind(d), "Deployment" | "StatefulSet"))
-    {
-        let pod = at(doc, "spec.template.spec");
-        let all = seq(at(pod, "containers"))
-            .iter()
-            .chain(seq(at(pod, "initContainers")));
-        let Some(hookgate) = all.into_iter().find(|c| str_at(c, "name") == "hookgate") else {
-            continue;
-        };
-        // The ConfigMap behind the directory that holds --config's file.
-        let args: Vec<&str> = seq(at(hookgate, "args"))
-            .iter()
-            .filter_map(|a| a.as_str())
-            .collect();
-        let config_path = args
-            .iter()
-            .position(|a| *a == "--config")
-            .and_then(|i| args.get(i + 1))
-            .unwrap_or_else(|| panic!("{overlay}: hookgate runs without --config"));
-        let mount = seq(at(hookgate, "volumeMounts"))
-            .iter()
-            .find(|m| config_path.starts_with(&format!("{}/", str_at(m, "mountPath"))))
-            .unwrap_or_else(|| panic!("{overlay}: nothing mounted at {config_path}"));
-        let volume = seq(at(pod, "volumes"))
-            .iter()
-            .find(|v| str_at(v, "name") == str_at(mount, "name"))
-            .expect("the mount's volume");
-        let cm = find(docs, "ConfigMap", str_at(volume, "configMap.name"));
-        let key = config_path.rsplit('/').next().unwrap_or_default();
-        let config = at(cm, "data")
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .parse::<toml::Table>()
-            .unwrap_or_else(|e| panic!("{overlay}: {key} is not TOML: {e}"));
-        out.push(Workload {
-            overlay,
-            doc,
-            pod,
-            hookgate,
-            config,
-        });
-    }
-    assert!(!out.is_empty(), "{overlay}: no workload runs hookgate");
-    out
-}
-
-fn toml_str<'a>(t: &'a toml::Table, path: &str) -> Option<&'a str> {
-    let mut v: Option<&toml::Value> = None;
-    for k in path.split('.') {
-        v = match v {
-            None => t.get(k),
-            Some(v) => v.get(k),
-        };
-    }
-    v.and_then(|v| v.as_str())
-}
-
-fn all_rendered() -> Option<Vec<(&'static str, String, Vec<Value>)>> {
+pub(super) fn all_rendered() -> Option<Vec<(&'static str, String, Vec<Value>)>> {
     let kubectl = tool("kubectl", "kubectl")?;
     Some(
         OVERLAYS
@@ -693,286 +560,6 @@ fn overlay_shapes_and_selectors_do_not_mix() {
     );
 }
 
-/// A shipped config, made runnable here: its secret files and store in `dir`, its listeners and
-/// upstreams on this machine's ports. Returns what `Gateway::start_args` takes.
-struct Runnable {
-    extra_server: String,
-    store: String,
-    body: String,
-    admin_token: String,
-}
-
-fn runnable(
-    config: &str,
-    dir: &Path,
-    upstream: &Upstream,
-    redis: Option<&RedisServer>,
-) -> Runnable {
-    let secrets = dir.join("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
-    let text = config.replace("/etc/hookgate-secrets/", &format!("{}/", secrets.display()));
-    let mut t: toml::Table = text.parse().unwrap();
-    let mut server = t.remove("server").unwrap().as_table().unwrap().clone();
-    // Gateway writes these itself (loopback ports, a short shutdown).
-    for k in [
-        "listen",
-        "admin_listen",
-        "threads",
-        "delivery_threads",
-        "shutdown_timeout",
-    ] {
-        server.remove(k);
-    }
-    let mut store = t.remove("store").unwrap().as_table().unwrap().clone();
-    if let Some(r) = redis {
-        std::fs::write(secrets.join("redis-url"), r.url()).unwrap();
-    } else {
-        store.insert("path".into(), dir.join("data").display().to_string().into());
-    }
-    for u in t["upstreams"]
-        .as_table_mut()
-        .unwrap()
-        .iter_mut()
-        .map(|(_, v)| v)
-    {
-        let url = u["url"].as_str().unwrap();
-        let path = url.splitn(4, '/').nth(3).unwrap_or_default().to_string();
-        u.as_table_mut()
-            .unwrap()
-            .insert("url".into(), upstream.url(&format!("/{path}")).into());
-    }
-    let admin_token = "k8s-admin-token".to_string();
-    std::fs::write(secrets.join("admin-token"), &admin_token).unwrap();
-    std::fs::write(secrets.join("limai-secret"), crate::common::SECRET).unwrap();
-    Runnable {
-        extra_server: toml::to_string(&server).unwrap(),
-        store: format!("[store]\n{}", toml::to_string(&store).unwrap()),
-        body: toml::to_string(&t).unwrap(),
-        admin_token,
-    }
-}
-
-#[tokio::test]
-async fn shipped_configs_run_scrape_without_the_token_and_feed_every_alert_and_panel() {
-    let Some(rendered) = all_rendered() else {
-        return;
-    };
-    let Some(promtool) = tool("promtool", "prometheus") else {
-        return;
-    };
-    let c = client();
-    let mut embedded_scrape = None;
-    for (overlay, _, docs) in &rendered {
-        let w = &workloads(overlay, docs)[0];
-        let dir = tempfile::tempdir().unwrap();
-        let upstream = Upstream::start();
-        let redis = (toml_str(&w.config, "store.kind") == Some("redis")).then(RedisServer::start);
-        let r = runnable(
-            &toml::to_string(&w.config).unwrap(),
-            dir.path(),
-            &upstream,
-            redis.as_ref(),
-        );
-        let gw = Gateway::start_args(
-            &["--json-logs"],
-            &r.extra_server,
-            Some(r.store.clone()),
-            "",
-            &r.body,
-            &[("POD_NAME", "hookgate-test-0")],
-        );
-        // A signed event is delivered; a forged one is refused.
-        let body = r#"{"eventId":"k8s-1"}"#;
-        let sig = format!(
-            "sha256={}",
-            hmac_hex(crate::common::SECRET, body.as_bytes())
-        );
-        let post = |sig: String| {
-            c.post(gw.url("/hooks/limai"))
-                .header("content-type", "application/json")
-                .header("x-webhook-signature", sig)
-                .body(body)
-                .send()
-        };
-        assert_eq!(post(sig).await.unwrap().status(), 200, "{overlay}");
-        assert_eq!(
-            post("sha256=00".into()).await.unwrap().status(),
-            401,
-            "{overlay}"
-        );
-        eventually(Duration::from_secs(10), async || {
-            (upstream.count() == 1).then_some(())
-        })
-        .await
-        .unwrap_or_else(|| panic!("{overlay}: not delivered\n{}", gw.logs()));
-        // The token guards the admin API but not /metrics (the scrapers have none).
-        let status = |path: &'static str, token: Option<String>| {
-            let mut req = c.get(gw.admin(path));
-            if let Some(t) = token {
-                req = req.bearer_auth(t);
-            }
-            async move { req.send().await.unwrap().status().as_u16() }
-        };
-        assert_eq!(status("/routes", None).await, 401, "{overlay}");
-        assert_eq!(
-            status("/routes", Some(r.admin_token.clone())).await,
-            200,
-            "{overlay}"
-        );
-        let scrape = eventually(Duration::from_secs(10), async || {
-            let resp = c.get(gw.admin("/metrics")).send().await.ok()?;
-            let body = resp.text().await.ok()?;
-            body.contains("hookgate_queue_depth{").then_some(body)
-        })
-        .await
-        .unwrap_or_else(|| panic!("{overlay}: no queue gauges in /metrics"));
-        // promtool's lint of the exposition format.
-        let file = dir.path().join("metrics.txt");
-        std::fs::write(&file, &scrape).unwrap();
-        let out = Command::new(&promtool)
-            .args(["check", "metrics"])
-            .stdin(std::fs::File::open(&file).unwrap())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{overlay}: promtool check metrics:\n{}",
-            text(&out)
-        );
-        if redis.is_none() {
-            embedded_scrape = Some(scrape);
-        }
-    }
-    let scrape = parse_scrape(&embedded_scrape.expect("an embedded overlay"));
-    let Some(kubectl) = tool("kubectl", "kubectl") else {
-        return;
-    };
-    let (_, mon) = render(&kubectl, &kube_dir().join("monitoring"));
-    let mut checked = 0;
-    for (what, expr) in monitoring_queries(&mon) {
-        check_query(&what, &expr, &scrape);
-        checked += 1;
-    }
-    assert!(checked > 20, "only {checked} queries found");
-}
-
-/// Each series of a scrape: its name and labels.
-fn parse_scrape(text: &str) -> Vec<(String, BTreeMap<String, String>)> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let end = l.find([' ', '{']).unwrap_or(l.len());
-            let name = l[..end].to_string();
-            let mut labels = BTreeMap::new();
-            if l[end..].starts_with('{') {
-                let close = l.rfind('}').unwrap();
-                for pair in l[end + 1..close].split("\",") {
-                    if let Some((k, v)) = pair.split_once("=\"") {
-                        labels.insert(k.to_string(), v.trim_end_matches('"').to_string());
-                    }
-                }
-            }
-            (name, labels)
-        })
-        .collect()
-}
-
-/// Every PromQL query of the alert rules and the dashboard (panels and variables), with
-/// Grafana's variables replaced by what Grafana would put there.
-fn monitoring_queries(mon: &[Value]) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let rules = find(mon, "PrometheusRule", "hookgate");
-    for g in seq(at(rules, "spec.groups")) {
-        for r in seq(at(g, "rules")) {
-            out.push((
-                format!("alert {}", str_at(r, "alert")),
-                str_at(r, "expr").to_string(),
-            ));
-        }
-    }
-    let cm = find(mon, "ConfigMap", "hookgate-dashboard");
-    let dash: serde_json::Value = serde_json::from_str(
-        at(cm, "data")
-            .get("hookgate.json")
-            .and_then(Value::as_str)
-            .unwrap_or_default(),
-    )
-    .expect("dashboard JSON");
-    let grafana = |e: &str| e.replace("$__rate_interval", "5m");
-    for p in dash["panels"].as_array().unwrap() {
-        for t in p["targets"].as_array().into_iter().flatten() {
-            let e = t["expr"].as_str().unwrap();
-            out.push((format!("panel {}", p["title"]), grafana(e)));
-        }
-    }
-    for v in dash["templating"]["list"].as_array().unwrap() {
-        if let Some(q) = v["query"]["query"].as_str() {
-            // label_values(SELECTOR, LABEL): the selector as a query, the label on its metric.
-            let inner = q
-                .strip_prefix("label_values(")
-                .and_then(|s| s.strip_suffix(')'))
-                .unwrap_or_else(|| panic!("variable query {q}"));
-            let (sel, label) = inner.rsplit_once(',').unwrap();
-            out.push((
-                format!("variable {}", v["name"]),
-                format!("count by ({}) ({sel})", label.trim()),
-            ));
-        }
-    }
-    out
-}
-
-fn check_query(what: &str, expr: &str, scrape: &[(String, BTreeMap<String, String>)]) {
-    let s = promql::selectors(expr);
-    assert!(!s.metrics.is_empty(), "{what}: reads no metric: {expr}");
-    let mut labels_read: BTreeSet<String> = BTreeSet::new();
-    for (metric, matchers) in &s.metrics {
-        if EXTERNAL_METRICS.contains(&metric.as_str()) {
-            continue;
-        }
-        let series: Vec<&BTreeMap<String, String>> = scrape
-            .iter()
-            .filter(|(n, _)| n == metric)
-            .map(|(_, l)| l)
-            .collect();
-        assert!(
-            !series.is_empty(),
-            "{what}: {metric} is not in a live scrape: {expr}"
-        );
-        for m in matchers {
-            if TARGET_LABELS.contains(&m.label.as_str()) {
-                continue;
-            }
-            assert!(
-                series.iter().any(|l| l.contains_key(&m.label)),
-                "{what}: {metric} has no label {}: {expr}",
-                m.label
-            );
-            if (m.op == "=" || m.op == "!=") && !m.value.contains('$') {
-                assert!(
-                    series.iter().any(|l| l.get(&m.label) == Some(&m.value)),
-                    "{what}: no {metric}{{{}=\"{}\"}} in a live scrape: {expr}",
-                    m.label,
-                    m.value
-                );
-            }
-        }
-        for l in series {
-            labels_read.extend(l.keys().cloned());
-        }
-    }
-    for g in &s.grouping {
-        let external = s
-            .metrics
-            .iter()
-            .any(|(m, _)| EXTERNAL_METRICS.contains(&m.as_str()));
-        assert!(
-            TARGET_LABELS.contains(&g.as_str()) || labels_read.contains(g) || external,
-            "{what}: groups by {g}, which none of its metrics has: {expr}"
-        );
-    }
-}
-
 #[test]
 fn alert_rules_pass_promtool_check_and_their_unit_tests() {
     let Some(kubectl) = tool("kubectl", "kubectl") else {
@@ -1202,162 +789,4 @@ fn the_image_is_cached_pinned_numeric_and_small() {
         }
     }
     assert!(!allowed.iter().any(|a| a.starts_with("target")));
-}
-
-/// A volume as the kubelet writes ConfigMaps and Secrets: `DIR/..<stamp>/FILE`,
-/// `DIR/..data -> ..<stamp>`, `DIR/FILE -> ..data/FILE`; an update writes a new stamp
-/// directory and renames a new `..data` link over the old one.
-struct KubeletVolume {
-    dir: PathBuf,
-    generation: u32,
-}
-
-impl KubeletVolume {
-    fn new(dir: PathBuf, files: &[(&str, &str)]) -> KubeletVolume {
-        use std::os::unix::fs::symlink;
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut v = KubeletVolume { dir, generation: 0 };
-        v.write(files);
-        for (f, _) in files {
-            symlink(format!("..data/{f}"), v.dir.join(f)).unwrap();
-        }
-        v
-    }
-
-    fn write(&mut self, files: &[(&str, &str)]) {
-        use std::os::unix::fs::symlink;
-        self.generation += 1;
-        let stamp = format!(
-            "..2026_11_29_16_00_0{}.{}",
-            self.generation, self.generation
-        );
-        std::fs::create_dir(self.dir.join(&stamp)).unwrap();
-        for (f, content) in files {
-            std::fs::write(self.dir.join(&stamp).join(f), content).unwrap();
-        }
-        symlink(&stamp, self.dir.join("..data_tmp")).unwrap();
-        std::fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
-        if self.generation > 1 {
-            let old = format!(
-                "..2026_11_29_16_00_0{}.{}",
-                self.generation - 1,
-                self.generation - 1
-            );
-            std::fs::remove_dir_all(self.dir.join(old)).unwrap();
-        }
-    }
-}
-
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-#[tokio::test]
-async fn the_shipped_config_reloads_and_rotates_through_kubelet_volume_swaps() {
-    let Some(rendered) = all_rendered() else {
-        return;
-    };
-    let docs = &rendered
-        .iter()
-        .find(|(o, _, _)| *o == "ingress-companion")
-        .unwrap()
-        .2;
-    let cm = find(docs, "ConfigMap", "hookgate");
-    let shipped = at(cm, "data")
-        .get("hookgate.toml")
-        .and_then(Value::as_str)
-        .unwrap();
-    let (old, new) = ("limai-old-3f9a", "limai-new-77c1");
-    let dir = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start();
-    let (port, admin_port) = (crate::common::free_port(), crate::common::free_port());
-    // The shipped file with this machine's ports, paths and upstream, as text: the rest stays
-    // exactly as deployed.
-    let mut config = shipped
-        .replace("0.0.0.0:8080", &format!("127.0.0.1:{port}"))
-        .replace("0.0.0.0:9180", &format!("127.0.0.1:{admin_port}"))
-        .replace(
-            "/etc/hookgate-secrets/",
-            &format!("{}/", dir.path().join("secrets").display()),
-        )
-        .replace(
-            "\"/var/lib/hookgate\"",
-            &format!("\"{}\"", dir.path().join("data").display()),
-        );
-    let table: toml::Table = shipped.parse().unwrap();
-    for u in table["upstreams"].as_table().unwrap().values() {
-        config = config.replace(u["url"].as_str().unwrap(), &upstream.url("/webhooks"));
-    }
-    fn secrets(limai: &str) -> [(&str, &str); 2] {
-        [("admin-token", "k8s-admin-token"), ("limai-secret", limai)]
-    }
-    let mut secret_volume = KubeletVolume::new(dir.path().join("secrets"), &secrets(old));
-    let mut config_volume =
-        KubeletVolume::new(dir.path().join("config"), &[("hookgate.toml", &config)]);
-    let log = std::fs::File::create(dir.path().join("hookgate.log")).unwrap();
-    let mut child = Killed(
-        Command::new(env!("CARGO_BIN_EXE_hookgate"))
-            .args(["run", "--config"])
-            .arg(dir.path().join("config/hookgate.toml"))
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let logs = || std::fs::read_to_string(dir.path().join("hookgate.log")).unwrap_or_default();
-    let ready = eventually(Duration::from_secs(20), async || {
-        (crate::common::http_get_status(admin_port, "/readyz") == Some(200)).then_some(())
-    })
-    .await;
-    assert!(ready.is_some(), "not ready:\n{}", logs());
-
-    let c = client();
-    let send = |path: &str, secret: &str, id: &str| {
-        let body = format!(r#"{{"eventId":"{id}"}}"#);
-        let sig = format!("sha256={}", hmac_hex(secret, body.as_bytes()));
-        let req = c
-            .post(format!("http://127.0.0.1:{port}{path}"))
-            .header("content-type", "application/json")
-            .header("x-webhook-signature", sig)
-            .body(body);
-        async move { req.send().await.unwrap().status().as_u16() }
-    };
-    assert_eq!(send("/hooks/limai", old, "e1").await, 200, "{}", logs());
-
-    // The Secret is updated: the new sender secret verifies, the old one no longer does.
-    secret_volume.write(&secrets(new));
-    let rotated = eventually(Duration::from_secs(10), async || {
-        (send("/hooks/limai", new, "e2").await == 200).then_some(())
-    })
-    .await;
-    assert!(rotated.is_some(), "rotation not picked up:\n{}", logs());
-    assert_eq!(send("/hooks/limai", old, "e3").await, 401);
-
-    // The ConfigMap is updated: the route moves.
-    config_volume.write(&[(
-        "hookgate.toml",
-        &config.replace("path = \"/hooks/limai\"", "path = \"/hooks/limai-v2\""),
-    )]);
-    let moved = eventually(Duration::from_secs(10), async || {
-        (send("/hooks/limai-v2", new, "e4").await == 200).then_some(())
-    })
-    .await;
-    assert!(moved.is_some(), "config update not picked up:\n{}", logs());
-    assert_eq!(send("/hooks/limai", new, "e5").await, 404);
-
-    // All without a restart, and every accepted event delivered.
-    assert!(
-        child.0.try_wait().unwrap().is_none(),
-        "hookgate exited:\n{}",
-        logs()
-    );
-    eventually(Duration::from_secs(10), async || {
-        (upstream.count() == 3).then_some(())
-    })
-    .await
-    .unwrap_or_else(|| panic!("{} of 3 delivered:\n{}", upstream.count(), logs()));
 }
