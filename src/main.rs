@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use hookgate::cli::admin_client::Target;
-use hookgate::cli::{dlq, explain, routes, sign};
+use hookgate::cli::{dlq, events, explain, routes, sign};
 use hookgate::config::{self, LoadError};
 
 // Measured: glibc malloc spent ~15 % of the gateway's CPU under load (allocations freed on
@@ -77,6 +77,13 @@ enum Command {
         admin: AdminArgs,
         #[command(subcommand)]
         action: DlqAction,
+    },
+    /// Find events, show one in full, replay, cancel or purge them through the admin API.
+    Events {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[command(subcommand)]
+        action: events::Action,
     },
     /// List routes with their states and queues; pause or resume a route's deliveries.
     Routes {
@@ -202,6 +209,7 @@ fn main() -> ExitCode {
             };
             done(dlq::run(admin.target(), action))
         }
+        Command::Events { admin, action } => done(events::run(admin.target(), action)),
         Command::Routes { admin, action } => {
             let action = match action {
                 RoutesAction::List { json } => routes::Action::List { json },

@@ -7,13 +7,16 @@
 //! GET  /dlq?route=&after=&limit=   dead letters, a page at a time
 //! POST /dlq/replay?route=       replay every dead letter (of a route), in batches
 //! POST /dlq/{id}/replay?route=  replay one dead letter
-//! GET  /events/{id}?route=      state, attempts, last error of an event
+//! /events...                    the events API (`events`: list, detail, replay, cancel, purge)
+//! DELETE /dlq?<filters>         purge dead letters
 //! GET  /routes                  every route: mode, state (configured and in effect), queue;
 //!                               and routes removed by a reload that still hold events
 //! POST /routes/{name}/pause     hold deliveries of a route (it still accepts and stores)
 //! POST /routes/{name}/resume    deliver again (also takes a disabled route back into service)
 
 mod auth;
+mod events;
+mod params;
 
 use std::sync::Arc;
 
@@ -28,7 +31,10 @@ use crate::deliver::stranded;
 use crate::event::now_ms;
 use crate::metrics::METRICS;
 use crate::routing::{Mode, RouteState};
-use crate::store::{Replay, State, StoreError};
+use crate::store::{Replay, StateClass, StoreError};
+
+use self::events::Bulk;
+use self::params::Query;
 
 const REPLAY_BATCH: usize = 500;
 const MAX_PAGE: usize = 1000;
@@ -52,6 +58,15 @@ fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<
         h.insert(http::header::CONTENT_TYPE, v);
     }
     h.insert(http::header::CONTENT_LENGTH, len.into());
+    // Answers carry senders' bodies and headers: never sniffed as HTML, never cached.
+    h.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        http::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
     r
 }
 
@@ -70,25 +85,6 @@ fn store_error(e: &StoreError) -> Response<Vec<u8>> {
         "store_unavailable",
         e.to_string(),
     )
-}
-
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(q: Option<&str>) -> Query {
-        Query(
-            form_urlencoded::parse(q.unwrap_or("").as_bytes())
-                .into_owned()
-                .collect(),
-        )
-    }
-
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 fn decode_segment(s: &str) -> String {
@@ -120,6 +116,9 @@ impl ServeHttp for Admin {
             return r;
         }
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if let Err(r) = query.only(params::allowed(&method, &segments)) {
+            return r.reply();
+        }
         match (&method, segments.as_slice()) {
             (&Method::GET, ["healthz"]) => self.healthz(),
             (&Method::GET, ["readyz"]) => self.readyz(),
@@ -129,7 +128,18 @@ impl ServeHttp for Admin {
             (&Method::POST, ["dlq", id, "replay"]) => {
                 self.replay_one(&decode_segment(id), &query).await
             }
-            (&Method::GET, ["events", id]) => self.event(&decode_segment(id), &query).await,
+            (&Method::GET, ["events"]) => self.list_events(&query).await,
+            (&Method::POST, ["events", "replay"]) => self.bulk(Bulk::Replay, &query).await,
+            (&Method::POST, ["events", "cancel"]) => self.bulk(Bulk::Cancel, &query).await,
+            (&Method::DELETE, ["dlq"]) => self.bulk(Bulk::Purge, &query).await,
+            (&Method::GET, ["events", id]) => self.event_detail(&decode_segment(id), &query).await,
+            (&Method::DELETE, ["events", id]) => self.purge_one(&decode_segment(id), &query).await,
+            (&Method::POST, ["events", id, "replay"]) => {
+                self.replay_one(&decode_segment(id), &query).await
+            }
+            (&Method::POST, ["events", id, "cancel"]) => {
+                self.cancel_one(&decode_segment(id), &query).await
+            }
             (&Method::GET, ["routes"]) => self.routes().await,
             (&Method::POST, ["routes", name, "pause"]) => {
                 self.set_state(&decode_segment(name), RouteState::Paused)
@@ -144,7 +154,9 @@ impl ServeHttp for Admin {
                 ["healthz" | "readyz" | "metrics" | "dlq" | "routes"]
                 | ["dlq", "replay"]
                 | ["dlq", _, "replay"]
+                | ["events"]
                 | ["events", _]
+                | ["events", _, "replay" | "cancel"]
                 | ["routes", _, "pause" | "resume"],
             ) => error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -238,8 +250,8 @@ impl Admin {
 
     /// The route asked for (even one no longer configured: it may still hold events), or all.
     fn route_names(&self, query: &Query) -> Vec<String> {
-        match query.get("route") {
-            Some(r) if !r.is_empty() => vec![r.to_string()],
+        match query.value("route") {
+            Some(r) => vec![r.to_string()],
             _ => self.app.config.load().routes.names(),
         }
     }
@@ -299,34 +311,9 @@ impl Admin {
     }
 
     async fn replay_one(&self, id: &str, query: &Query) -> Response<Vec<u8>> {
-        let routes = self.route_names(query);
-        let dead: Vec<String> = match self.app.store.find(&routes, id).await {
-            Ok(found) => found
-                .into_iter()
-                .filter(|e| e.state == State::Dead)
-                .map(|e| e.route)
-                .collect(),
-            Err(e) => return store_error(&e),
-        };
-        // The newest event with this ID may not be the dead one; the store looks further.
-        let route = match (dead.as_slice(), query.get("route")) {
-            ([one], _) => one.clone(),
-            ([], Some(r)) => r.to_string(),
-            ([], None) if routes.len() == 1 => routes[0].clone(),
-            ([], None) => {
-                return error(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("no dead letter {id:?} (add ?route= if it was re-sent since)"),
-                );
-            }
-            (many, _) => {
-                return error(
-                    StatusCode::CONFLICT,
-                    "ambiguous",
-                    format!("{id:?} is dead on routes {}; add ?route=", many.join(", ")),
-                );
-            }
+        let route = match self.route_of(id, query, StateClass::Dead).await {
+            Ok(r) => r,
+            Err(r) => return r,
         };
         match self.app.store.replay(&route, id).await {
             Ok(Replay::Replayed) => {
@@ -360,11 +347,13 @@ impl Admin {
             Ok(s) => s,
             Err(e) => return store_error(&e),
         };
+        let now = now_ms();
         let list: Vec<Value> = cfg
             .routes
             .iter()
             .map(|r| {
                 let st = stats.iter().find(|s| s.route == r.name);
+                let oldest = st.and_then(|s| s.oldest_received_ms);
                 json!({
                     "name": r.name,
                     "path": r.path,
@@ -373,6 +362,8 @@ impl Admin {
                     "state": self.app.states.effective(r).as_str(),
                     "configured_state": r.state.as_str(),
                     "pending": st.map_or(0, |s| s.pending),
+                    "oldest_pending_at": oldest.map(crate::event::rfc3339_ms),
+                    "oldest_age_ms": oldest.map(|t| now.saturating_sub(t)),
                     "dead": st.map_or(0, |s| s.dead),
                 })
             })
@@ -421,31 +412,5 @@ impl Admin {
             StatusCode::OK,
             &json!({ "route": name, "state": self.app.states.effective(route).as_str() }),
         )
-    }
-
-    async fn event(&self, id: &str, query: &Query) -> Response<Vec<u8>> {
-        let routes = self.route_names(query);
-        match self.app.store.find(&routes, id).await {
-            Ok(found) => match found.as_slice() {
-                [] => error(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("no event {id:?}"),
-                ),
-                [one] => json_reply(StatusCode::OK, &json!(one)),
-                many => error(
-                    StatusCode::CONFLICT,
-                    "ambiguous",
-                    format!(
-                        "{id:?} exists on routes {}; add ?route=",
-                        many.iter()
-                            .map(|e| e.route.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ),
-            },
-            Err(e) => store_error(&e),
-        }
     }
 }

@@ -107,6 +107,10 @@ impl AdminClient {
         self.send(self.http.post(self.url(path_and_query))).await
     }
 
+    pub async fn delete(&self, path_and_query: &str) -> Result<Value, ClientError> {
+        self.send(self.http.delete(self.url(path_and_query))).await
+    }
+
     fn url(&self, p: &str) -> String {
         format!("{}{p}", self.base)
     }

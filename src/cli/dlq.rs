@@ -70,7 +70,7 @@ async fn list(client: &AdminClient, route: Option<&str>, json: bool) -> Result<(
     if !json {
         println!(
             "{:<16} {:<40} {:>8}  {:<24}  last error",
-            "ROUTE", "EVENT ID", "ATTEMPTS", "DEAD SINCE (ms)"
+            "ROUTE", "EVENT ID", "ATTEMPTS", "DEAD SINCE"
         );
     }
     loop {
@@ -94,7 +94,7 @@ async fn list(client: &AdminClient, route: Option<&str>, json: bool) -> Result<(
                     item["attempts"].as_u64().unwrap_or(0),
                     item["finished_at_ms"]
                         .as_u64()
-                        .map(|v| v.to_string())
+                        .map(crate::event::rfc3339_ms)
                         .unwrap_or_default(),
                     s("last_error")
                 );
@@ -110,10 +110,15 @@ async fn list(client: &AdminClient, route: Option<&str>, json: bool) -> Result<(
 /// An event ID for the terminal: control characters (a newline, an escape sequence) are shown
 /// as `\u{..}` so a sender's ID can neither break the table nor drive the terminal. `--json`
 /// prints the exact IDs.
-fn printable(id: &str) -> String {
+pub(super) fn printable(id: &str) -> String {
+    printable_keeping(id, &[])
+}
+
+/// `printable`, but keeping the characters of `keep` (a body's newlines and tabs).
+pub(super) fn printable_keeping(id: &str, keep: &[char]) -> String {
     id.chars()
         .map(|c| {
-            if c.is_control() {
+            if c.is_control() && !keep.contains(&c) {
                 c.escape_unicode().to_string()
             } else {
                 c.to_string()

@@ -1,8 +1,10 @@
 //! The command line's subcommands besides `run`: checking configs and captured requests,
-//! signing test requests, and the dead-letter queue and route states through the admin API.
+//! signing test requests, and events, the dead-letter queue and route states through the admin
+//! API.
 
 pub mod admin_client;
 pub mod dlq;
+pub mod events;
 pub mod explain;
 pub mod routes;
 pub mod sign;

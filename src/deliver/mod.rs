@@ -21,7 +21,7 @@ use crate::logs;
 use crate::metrics::AttemptResult;
 use crate::routing::Upstream;
 use crate::routing::{Route, RouteState};
-use crate::store::{Outcome, Queue, StoredEvent};
+use crate::store::{Outcome, Queue, StoredEvent, Timing};
 use crate::upstream::Failure;
 
 /// Longest sleep between scans when nothing signals new work.
@@ -184,6 +184,7 @@ async fn deliver(
     let attempt = ev.attempts + 1;
     let span = observe::start(route, &ev);
     let started = Instant::now();
+    let started_ms = now_ms();
     let trace = observe::context(span.as_ref());
     let result = attempt::send(client, up, &ev, attempt, trace).await;
     let took = started.elapsed();
@@ -201,7 +202,11 @@ async fn deliver(
     route.metrics.attempt(label);
     observe::attempted(route, &ev, attempt, status, &outcome, took, span);
     log_outcome(&ev, attempt, &outcome);
-    record(store, &ev, outcome).await;
+    let timing = Timing {
+        started_ms,
+        duration_ms: took.as_millis() as u64,
+    };
+    record(store, &ev, outcome, timing).await;
 }
 
 /// Failures, summarised per route and error (a delivered event's line is `observe`'s).
@@ -246,10 +251,10 @@ fn error_key(route: &str, status: Option<u16>, error: &str) -> String {
 /// the lease (and the upstream permit): the event is never handed out, and delivered, again
 /// just because its outcome could not be written, and no new attempts start on this upstream
 /// until outcomes can be recorded again.
-async fn record(store: &dyn Queue, ev: &StoredEvent, outcome: Outcome) {
+async fn record(store: &dyn Queue, ev: &StoredEvent, outcome: Outcome, timing: Timing) {
     let mut failures = 0u32;
     loop {
-        match store.complete(ev, outcome.clone()).await {
+        match store.complete_timed(ev, outcome.clone(), timing).await {
             Ok(()) => {
                 if failures > 0 && logs::OUTCOME_RECORDED_LATE.hit(&ev.route, String::new) {
                     tracing::info!(route = %ev.route, event_id = %ev.event_id, failures, "delivery outcome recorded after the store recovered");

@@ -23,6 +23,17 @@ pub struct NewEvent {
     pub body: Bytes,
     /// Events with the same key are delivered one after another, in arrival order.
     pub order_key: Option<String>,
+    /// What verified it (`Verifier::describe`), kept for the events API.
+    pub verification: String,
+}
+
+/// An epoch-milliseconds time as RFC 3339 UTC with milliseconds (`2026-11-29T16:04:05.123Z`),
+/// as the admin API and the CLI show times.
+pub fn rfc3339_ms(ms: u64) -> String {
+    humantime::format_rfc3339_millis(
+        std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+    )
+    .to_string()
 }
 
 pub fn now_ms() -> u64 {

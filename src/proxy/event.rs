@@ -84,6 +84,7 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
         headers: forwarded,
         body,
         order_key,
+        verification: String::new(),
     })
 }
 

@@ -238,7 +238,7 @@ impl Intake<'_> {
         let headers = &session.req_header().headers;
         let verified = self.verify(headers, &raw).await?;
         self.post_handshake(&raw, verified.as_ref())?;
-        let event = self.event(session, raw)?;
+        let event = self.event(session, raw, verified.as_ref())?;
         match self.route.mode {
             Mode::Async => Ok(self.enqueue(event).await),
             Mode::Sync {
@@ -358,7 +358,7 @@ impl Intake<'_> {
     }
 
     /// The event as it is stored and delivered.
-    fn event(&self, session: &Session, raw: Bytes) -> Step<NewEvent> {
+    fn event(&self, session: &Session, raw: Bytes, verified: Option<&Verified>) -> Step<NewEvent> {
         let received = Received {
             headers: &session.req_header().headers,
             proto: listener_proto(session),
@@ -367,7 +367,9 @@ impl Intake<'_> {
             raw,
             trace: self.trace,
         };
-        event::build(self.route, received)
+        let mut ev = event::build(self.route, received)?;
+        ev.verification = self.route.verifier.describe(verified);
+        Ok(ev)
     }
 
     async fn enqueue(&self, event: NewEvent) -> Answer {

@@ -16,6 +16,7 @@ use crate::event::NewEvent;
 use crate::metrics::RequestOutcome;
 use crate::routing::Route;
 use crate::store::{RequestDigest, StoredEvent, SyncAnswer, SyncAnswers, SyncSlot};
+use crate::telemetry::{self, Kind, Span, TraceContext};
 use crate::upstream::{self, UpstreamLimits};
 
 /// Largest upstream answer relayed (and kept for duplicates).
@@ -166,25 +167,36 @@ impl SyncRelay<'_> {
             Err(_) => return Err(Failed::Busy),
         };
         let left = deadline.saturating_duration_since(Instant::now());
-        let result = tokio::time::timeout(left, self.call(ev, left))
+        // The call's span, under the request's (the event's `traceparent`).
+        let span = Span::start(
+            || format!("call {}", self.route.name),
+            Kind::Client,
+            || telemetry::of_headers(ev.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice()))),
+        );
+        let trace = span.as_ref().map(|s| s.ctx);
+        let result = tokio::time::timeout(left, self.call(ev, left, trace))
             .await
             .unwrap_or(Err(Failed::Timeout));
         drop(permit);
+        end_span(span, ev, &result);
         result
     }
 
-    async fn call(&self, ev: &StoredEvent, timeout: Duration) -> Result<SyncAnswer, Failed> {
-        let mut resp = upstream::request(self.client, &self.route.upstream, ev, 1, timeout)
-            .map_err(|f| Failed::Transport(f.error))?
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    Failed::Timeout
-                } else {
-                    Failed::Transport(upstream::transport_failure(&e, timeout).error)
-                }
-            })?;
+    async fn call(
+        &self,
+        ev: &StoredEvent,
+        timeout: Duration,
+        trace: Option<TraceContext>,
+    ) -> Result<SyncAnswer, Failed> {
+        let request = upstream::request(self.client, &self.route.upstream, ev, 1, timeout)
+            .map_err(|f| Failed::Transport(f.error))?;
+        let mut resp = upstream::traced(request, trace).send().await.map_err(|e| {
+            if e.is_timeout() {
+                Failed::Timeout
+            } else {
+                Failed::Transport(upstream::transport_failure(&e, timeout).error)
+            }
+        })?;
         let status = resp.status().as_u16();
         let headers = crate::wire::to_pairs(resp.headers())
             .map(|(k, v)| (k, ByteBuf::from(v)))
@@ -210,4 +222,23 @@ impl SyncRelay<'_> {
             body: ByteBuf::from(body),
         })
     }
+}
+
+/// Ends a sync call's span (tracing on only) with what the upstream answered.
+fn end_span(span: Option<Span>, ev: &StoredEvent, result: &Result<SyncAnswer, Failed>) {
+    let Some(mut span) = span else { return };
+    span.attr("hookgate.route", ev.route.as_str());
+    span.attr("hookgate.event_id", ev.event_id.as_str());
+    match result {
+        Ok(a) => {
+            span.attr("http.response.status_code", i64::from(a.status));
+            if a.status >= 500 {
+                span.fail(format!("HTTP {}", a.status));
+            }
+        }
+        Err(Failed::Timeout) => span.fail("timed out"),
+        Err(Failed::Busy) => span.fail("concurrency limit full"),
+        Err(Failed::Transport(why)) => span.fail(why.as_str()),
+    }
+    span.end();
 }

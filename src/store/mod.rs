@@ -6,6 +6,7 @@
 //! answers, inspection, upkeep); `Store` is all of them. Each store keeps one file per role.
 
 pub mod embedded;
+pub mod query;
 mod record;
 pub mod redis;
 mod roles;
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::routing::RouteState;
+pub use query::{Attempt, EventDetail, EventFilter, StateClass, StatusFilter, Timing};
 pub use roles::{
     DeadLetters, Inspect, Intake, Nonces, Queue, RouteOverrides, Store, SyncAnswers, Upkeep,
 };
@@ -36,6 +38,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("store is closed")]
     Closed,
+    /// A listing's `after` that this store did not hand out.
+    #[error("not a cursor of this store: {0:?}")]
+    BadCursor(String),
 }
 
 /// An event handed to a delivery worker. It stays leased (not handed out again) until

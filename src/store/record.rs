@@ -5,9 +5,11 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-pub const FORMAT: u64 = 2;
+use super::query::Attempt;
+
+pub const FORMAT: u64 = 3;
 /// Formats this build still reads.
-pub const READS: [u64; 2] = [1, 2];
+pub const READS: [u64; 3] = [1, 2, 3];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
@@ -33,6 +35,10 @@ pub struct Record {
     pub last_status: Option<u16>,
     pub finished_at_ms: Option<u64>,
     pub order_key: Option<String>,
+    /// The last attempts (`query::HISTORY`), oldest first; kept across replays.
+    pub history: Vec<Attempt>,
+    /// What verified it (`Verifier::describe`).
+    pub verification: String,
 }
 
 impl Record {
@@ -42,11 +48,14 @@ impl Record {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Record, String> {
-        // A format-1 record lacks the trailing `order_key`; postcard then runs out of bytes.
+        // Older formats lack the trailing fields (format 1 `order_key`, format 2 `history` and
+        // `verification`);
+        // postcard then runs out of bytes.
         postcard::from_bytes(bytes)
             .or_else(|e| {
-                postcard::from_bytes::<RecordV1>(bytes)
+                postcard::from_bytes::<RecordV2>(bytes)
                     .map(Record::from)
+                    .or_else(|_| postcard::from_bytes::<RecordV1>(bytes).map(Record::from))
                     .map_err(|_| e)
             })
             .map_err(|e| format!("undecodable event record: {e}"))
@@ -57,6 +66,73 @@ impl Record {
         self.headers = Vec::new();
         self.body = ByteBuf::new();
         self
+    }
+}
+
+/// The leading fields of a record (the same in every format), borrowed: what a summary needs,
+/// decoded without copying headers and body.
+#[derive(Deserialize)]
+pub struct Head<'a> {
+    pub route: &'a str,
+    pub event_id: &'a str,
+    pub received_at_ms: u64,
+    // Decoded only to step over them (postcard has no way to skip a field).
+    #[allow(dead_code)]
+    client_ip: &'a str,
+    #[allow(dead_code)]
+    target: &'a str,
+    #[allow(dead_code)]
+    #[serde(borrow)]
+    headers: Vec<(&'a str, &'a serde_bytes::Bytes)>,
+    #[serde(borrow)]
+    pub body: &'a serde_bytes::Bytes,
+    pub phase: Phase,
+    pub attempts: u32,
+    pub replays: u32,
+    pub due_ms: u64,
+    pub last_error: Option<&'a str>,
+    pub last_status: Option<u16>,
+    pub finished_at_ms: Option<u64>,
+}
+
+impl<'a> Head<'a> {
+    /// Trailing fields are left unread.
+    pub fn decode(bytes: &'a [u8]) -> Option<Head<'a>> {
+        postcard::from_bytes(bytes).ok()
+    }
+}
+
+impl Record {
+    pub fn head(&self) -> Head<'_> {
+        Head {
+            route: &self.route,
+            event_id: &self.event_id,
+            received_at_ms: self.received_at_ms,
+            client_ip: &self.client_ip,
+            target: &self.target,
+            headers: Vec::new(),
+            body: serde_bytes::Bytes::new(&self.body),
+            phase: self.phase,
+            attempts: self.attempts,
+            replays: self.replays,
+            due_ms: self.due_ms,
+            last_error: self.last_error.as_deref(),
+            last_status: self.last_status,
+            finished_at_ms: self.finished_at_ms,
+        }
+    }
+}
+
+/// Format 3 adds `history` and `verification`. Format 2: format 1 and `order_key` (postcard lays a struct out as its fields in a row).
+#[derive(Deserialize)]
+struct RecordV2(RecordV1, Option<String>);
+
+impl From<RecordV2> for Record {
+    fn from(RecordV2(v1, order_key): RecordV2) -> Record {
+        Record {
+            order_key,
+            ..Record::from(v1)
+        }
     }
 }
 
@@ -97,8 +173,15 @@ impl From<RecordV1> for Record {
             last_status: r.last_status,
             finished_at_ms: r.finished_at_ms,
             order_key: None,
+            history: Vec::new(),
+            verification: String::new(),
         }
     }
+}
+
+/// Stored headers as the rest of hookgate takes them.
+pub fn plain_headers(h: Vec<(String, ByteBuf)>) -> Vec<(String, Vec<u8>)> {
+    h.into_iter().map(|(k, v)| (k, v.into_vec())).collect()
 }
 
 impl super::StoredEvent {
@@ -127,11 +210,7 @@ impl super::StoredEvent {
             received_at_ms: rec.received_at_ms,
             client_ip: rec.client_ip,
             target: rec.target,
-            headers: rec
-                .headers
-                .into_iter()
-                .map(|(k, v)| (k, v.into_vec()))
-                .collect(),
+            headers: plain_headers(rec.headers),
             body: Bytes::from(rec.body.into_vec()),
             attempts: rec.attempts,
             order_key: rec.order_key,
@@ -172,8 +251,31 @@ mod tests {
             ),
             ("r", 2, 9, None)
         );
+        let v2 = (v1.clone(), Some("k2".to_string()));
+        let r = Record::decode(&postcard::to_stdvec(&v2).unwrap()).unwrap();
+        assert_eq!((r.order_key.as_deref(), r.history.len()), (Some("k2"), 0));
         let mut r2 = r.clone();
         r2.order_key = Some("k".into());
+        r2.history = vec![Attempt {
+            at_ms: 1,
+            duration_ms: 2,
+            status: None,
+            error: Some("connect failed".into()),
+            next_attempt_at_ms: Some(9),
+        }];
+        assert_eq!(Record::decode(&r2.encode()).unwrap().history, r2.history);
+        // The borrowed head reads every format.
+        for bytes in [
+            postcard::to_stdvec(&v1).unwrap(),
+            postcard::to_stdvec(&v2).unwrap(),
+            r2.encode(),
+        ] {
+            let h = Head::decode(&bytes).unwrap();
+            assert_eq!(
+                (h.route, h.event_id, h.body.len(), h.due_ms),
+                ("r", "e", 2, 9)
+            );
+        }
         assert_eq!(
             Record::decode(&r2.encode()).unwrap().order_key.as_deref(),
             Some("k")

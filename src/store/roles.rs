@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::{
-    Accepted, EventView, Leased, Outcome, Page, Replay, RequestDigest, RouteStats, StateOverride,
-    StoreError, StoredEvent, SyncAnswer, SyncSlot,
+    Accepted, EventDetail, EventFilter, EventView, Leased, Outcome, Page, Replay, RequestDigest,
+    RouteStats, StateOverride, StoreError, StoredEvent, SyncAnswer, SyncSlot, Timing,
 };
-use crate::event::NewEvent;
+use crate::event::{NewEvent, now_ms};
 
 /// Taking events in: the request path's writes.
 #[async_trait]
@@ -44,11 +44,30 @@ pub trait Queue: Send + Sync {
     /// Up to `max` due events of `route` that nobody holds.
     async fn lease(&self, route: &str, now_ms: u64, max: usize) -> Result<Leased, StoreError>;
 
-    /// Records the result of a delivery attempt and ends the lease. On an error the lease is
-    /// kept, so the caller can try again (or `release`) without the event being handed out
-    /// meanwhile. A store recovering from a write failure may hold the outcome (and the lease)
-    /// and write it before it serves again.
-    async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError>;
+    /// Records the result of a delivery attempt (and the attempt in the event's history) and
+    /// ends the lease. On an error the lease is kept, so the caller can try again (or
+    /// `release`) without the event being handed out meanwhile. A store recovering from a
+    /// write failure may hold the outcome (and the lease) and write it before it serves again.
+    async fn complete_timed(
+        &self,
+        event: &StoredEvent,
+        outcome: Outcome,
+        timing: Timing,
+    ) -> Result<(), StoreError>;
+
+    /// `complete_timed` for an outcome decided now, without an attempt's duration.
+    async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError> {
+        let timing = Timing {
+            started_ms: now_ms(),
+            duration_ms: 0,
+        };
+        self.complete_timed(event, outcome, timing).await
+    }
+
+    /// Stops an undelivered event of `route`: it becomes a dead letter with the error
+    /// "cancelled by operator". False when there is no such pending event. An attempt already
+    /// in flight finishes, but its outcome is not recorded.
+    async fn cancel(&self, route: &str, event_id: &str) -> Result<bool, StoreError>;
 
     /// Ends a lease without an outcome; the event stays due.
     fn release(&self, event: &StoredEvent);
@@ -77,6 +96,10 @@ pub trait DeadLetters: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(u64, Option<String>), StoreError>;
+
+    /// Deletes a dead letter of `route` for good, with its dedup key (the same ID is new
+    /// again). False when there is no such dead letter.
+    async fn purge(&self, route: &str, event_id: &str) -> Result<bool, StoreError>;
 }
 
 /// Routes paused or resumed through the admin API.
@@ -116,6 +139,23 @@ pub trait SyncAnswers: Send + Sync {
 #[async_trait]
 pub trait Inspect: Send + Sync {
     async fn find(&self, routes: &[String], event_id: &str) -> Result<Vec<EventView>, StoreError>;
+
+    /// The events `filter` takes, newest first, a page at a time (`after`: the previous page's
+    /// `next`). A page examines at most `query::SCAN_BUDGET` events, so it may hold fewer than
+    /// `limit` with a `next` to go on from; `next` is `None` only at the end.
+    async fn list(
+        &self,
+        filter: &EventFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
+
+    /// `find` with everything kept of the event: headers, body, attempt history.
+    async fn detail(
+        &self,
+        routes: &[String],
+        event_id: &str,
+    ) -> Result<Vec<EventDetail>, StoreError>;
 
     /// Queue and dead-letter figures of `routes` (and, where the store knows them, of routes
     /// no longer configured that still hold events).

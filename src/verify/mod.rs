@@ -188,4 +188,21 @@ impl Verifier {
     pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
         self.check.verify(req)
     }
+
+    /// The verdict an accepted event keeps (shown by the events API): which check passed and
+    /// with which of the route's secrets (by position, never the secret), or that it failed and
+    /// was let through (shadow mode).
+    pub fn describe(&self, verified: Option<&Verified>) -> String {
+        match (&self.check, verified) {
+            (Check::None, _) => "none: the route takes unauthenticated requests".into(),
+            (_, Some(Verified { key: Some(i) })) => {
+                format!("{}: verified (secret #{})", self.label, i + 1)
+            }
+            (_, Some(_)) => format!("{}: verified", self.label),
+            (_, None) => format!(
+                "{}: failed, let through (shadow mode: enforce = false)",
+                self.label
+            ),
+        }
+    }
 }

@@ -550,3 +550,55 @@ async fn an_unreachable_collector_never_slows_a_request() {
         .count();
     assert_eq!(failures, 1, "{}", gw.logs());
 }
+
+/// A sync route's upstream call is a client span under the request's, and the upstream
+/// continues the sender's trace under it.
+#[tokio::test]
+async fn a_sync_call_is_a_span_under_the_request() {
+    let (up, collector) = (Upstream::start(), Upstream::start());
+    let sync = "[routes.sync]\npath = \"/hooks/sync\"\nupstream = \"orders\"\nmode = \"sync\"\nverify = { scheme = \"none\" }\n";
+    let gw = Gateway::start(
+        "",
+        &routes(&up, &format!("{sync}\n{}", telemetry_block(&collector))),
+        &[
+            ("LIMAI_SECRET", SECRET),
+            ("COLLECTOR_KEY", "collector-secret"),
+        ],
+    );
+    let c = client();
+    let r = c
+        .post(gw.url("/hooks/sync"))
+        .header("traceparent", format!("00-{SENDER_TRACE}-{SENDER_SPAN}-01"))
+        .body("{\"n\":1}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().await.unwrap(),
+        "ok",
+        "the upstream's answer, relayed"
+    );
+    let got = received(&up, 1).await;
+    let (trace, parent) = traceparent(got[0].header("traceparent").unwrap());
+    assert_eq!(trace, SENDER_TRACE);
+    let all = eventually(WAIT, async || {
+        let s = spans(&collector);
+        (s.len() >= 2).then_some(s)
+    })
+    .await
+    .expect("two spans");
+    let request = all.iter().find(|s| s["kind"] == 2).expect("server span");
+    let call = all.iter().find(|s| s["kind"] == 3).expect("client span");
+    assert_eq!(request["parentSpanId"], SENDER_SPAN);
+    assert_eq!(attr(request, "hookgate.outcome")["stringValue"], "relayed");
+    assert_eq!(call["name"], "call sync");
+    assert_eq!(call["traceId"], SENDER_TRACE);
+    assert_eq!(call["parentSpanId"], request["spanId"]);
+    assert_eq!(call["spanId"], parent.as_str());
+    assert_eq!(attr(call, "http.response.status_code")["intValue"], "200");
+    assert_eq!(
+        attr(call, "hookgate.event_id"),
+        attr(request, "hookgate.event_id")
+    );
+}

@@ -96,6 +96,7 @@ fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
         ],
         body: Bytes::from_static(b"{\"a\":1}"),
         order_key: None,
+        verification: "hmac: verified".into(),
     }
 }
 
@@ -638,3 +639,5 @@ contract!(
     bounded_queue,
     order_key_lines,
 );
+
+mod events;

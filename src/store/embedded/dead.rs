@@ -61,7 +61,7 @@ impl DeadLetters for Embedded {
         let mut last = None;
         for (route, seq) in found.into_iter().take(limit) {
             if let Some(rec) = Self::record(&h, seq)? {
-                items.push(self.view(&rec, seq, now));
+                items.push(self.view(&rec.head(), seq, now));
             }
             last = Some(keys::cursor(&route, seq));
         }
@@ -84,6 +84,11 @@ impl DeadLetters for Embedded {
     ) -> Result<(u64, Option<String>), StoreError> {
         let cursor = keys::parse_cursor(after);
         self.call(|tx| Op::ReplayBatch(routes.to_vec(), cursor, limit, tx))
+            .await
+    }
+
+    async fn purge(&self, route: &str, event_id: &str) -> Result<bool, StoreError> {
+        self.call(|tx| Op::Purge(route.to_string(), event_id.to_string(), tx))
             .await
     }
 }

@@ -102,6 +102,10 @@ pub enum Effect {
         due_ms: u64,
         dead: bool,
     },
+    /// A dead letter deleted.
+    Purged {
+        route: String,
+    },
     Unlease(u64),
 }
 
@@ -157,7 +161,16 @@ impl Index {
                 if dead {
                     r.dead += 1;
                 }
+                // Cancelled before its first attempt: its content need not wait in memory.
+                if let Some(ev) = self.hot.remove(&seq) {
+                    self.hot_bytes -= weight(&ev);
+                }
                 r.remove(seq, due_ms)
+            }
+            Effect::Purged { route } => {
+                let r = self.routes.entry(route).or_default();
+                r.dead = r.dead.saturating_sub(1);
+                false
             }
             Effect::Unlease(seq) => {
                 leases.remove(&seq);

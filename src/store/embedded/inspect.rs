@@ -5,32 +5,38 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 
 use super::writer::Op;
-use super::{Embedded, keys, lock, unavailable};
+use super::{Embedded, lock};
 use crate::event::now_ms;
-use crate::store::{EventView, Inspect, RouteStats, StoreError, Upkeep};
+use crate::store::{
+    EventDetail, EventFilter, EventView, Inspect, Page, RouteStats, StoreError, Upkeep,
+};
 
 #[async_trait]
 impl Inspect for Embedded {
     async fn find(&self, routes: &[String], event_id: &str) -> Result<Vec<EventView>, StoreError> {
-        let h = self.shared.handles()?;
         let now = now_ms();
-        let mut out = Vec::new();
-        for route in routes {
-            let Some(v) = h
-                .dedup
-                .get(keys::dedup(route, event_id))
-                .map_err(unavailable)?
-            else {
-                continue;
-            };
-            let Some((seq, _)) = keys::parse_dedup_value(&v) else {
-                continue;
-            };
-            if let Some(rec) = Self::record(&h, seq)? {
-                out.push(self.view(&rec, seq, now));
-            }
-        }
-        Ok(out)
+        Ok(self
+            .records_of(routes, event_id)?
+            .iter()
+            .map(|(seq, rec)| self.view(&rec.head(), *seq, now))
+            .collect())
+    }
+
+    async fn list(
+        &self,
+        filter: &EventFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        self.list_page(filter, after, limit)
+    }
+
+    async fn detail(
+        &self,
+        routes: &[String],
+        event_id: &str,
+    ) -> Result<Vec<EventDetail>, StoreError> {
+        self.details(routes, event_id)
     }
 
     async fn stats(&self, _routes: &[String]) -> Result<Vec<RouteStats>, StoreError> {

@@ -28,6 +28,7 @@ mod inspect;
 mod keys;
 mod nonce;
 mod overrides;
+mod query;
 mod queue;
 mod writer;
 
@@ -45,7 +46,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use self::dead::dead_keys;
 use self::index::{Effect, Index};
 use self::writer::{Op, Writer};
-use super::record::{FORMAT, Phase, READS, Record};
+use super::record::{FORMAT, Head, Phase, READS, Record};
 use super::{Accepted, EventView, Intake, State, StoreError};
 use crate::event::NewEvent;
 
@@ -265,7 +266,7 @@ impl Embedded {
         }
     }
 
-    fn view(&self, rec: &Record, seq: u64, now: u64) -> EventView {
+    fn view(&self, rec: &Head<'_>, seq: u64, now: u64) -> EventView {
         let state = match rec.phase {
             Phase::Delivered => State::Delivered,
             Phase::Dead => State::Dead,
@@ -274,12 +275,12 @@ impl Embedded {
             Phase::Pending => State::Pending,
         };
         EventView {
-            route: rec.route.clone(),
-            event_id: rec.event_id.clone(),
+            route: rec.route.to_string(),
+            event_id: rec.event_id.to_string(),
             state,
             attempts: rec.attempts,
             replays: rec.replays,
-            last_error: rec.last_error.clone(),
+            last_error: rec.last_error.map(str::to_string),
             last_status: rec.last_status,
             received_at_ms: rec.received_at_ms,
             next_attempt_at_ms: (rec.phase == Phase::Pending).then_some(rec.due_ms),

@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 use super::writer::Op;
 use super::{Embedded, LEASE_WHILE_RECOVERING, lock};
 use crate::store::record::Phase;
-use crate::store::{Leased, Outcome, Queue, StoreError, StoredEvent};
+use crate::store::{Leased, Outcome, Queue, StoreError, StoredEvent, Timing};
 
 #[async_trait]
 impl Queue for Embedded {
@@ -70,11 +70,21 @@ impl Queue for Embedded {
         Ok(out)
     }
 
-    async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError> {
+    async fn complete_timed(
+        &self,
+        event: &StoredEvent,
+        outcome: Outcome,
+        timing: Timing,
+    ) -> Result<(), StoreError> {
         // While the store recovers, the writer holds the outcome (and the lease) and writes it
         // before anything is leased again: Ok then, and the event is not delivered twice. On
         // an error the lease stays: the caller retries the outcome it knows.
-        self.call(|tx| Op::Complete(event.handle, event.attempts, outcome, tx))
+        self.call(|tx| Op::Complete(event.handle, event.attempts, outcome, timing, tx))
+            .await
+    }
+
+    async fn cancel(&self, route: &str, event_id: &str) -> Result<bool, StoreError> {
+        self.call(|tx| Op::Cancel(route.to_string(), event_id.to_string(), tx))
             .await
     }
 

@@ -18,6 +18,7 @@ fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
         headers: vec![("content-type".into(), b"application/json".to_vec())],
         body: Bytes::from_static(b"{\"a\":1}"),
         order_key: None,
+        verification: "hmac: verified".into(),
     }
 }
 

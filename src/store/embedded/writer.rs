@@ -16,6 +16,7 @@ use crate::metrics::METRICS;
 use crate::store::record::Record;
 use crate::store::{
     Accepted, Outcome, Replay, RequestDigest, StateOverride, StoreError, SyncAnswer, SyncSlot,
+    Timing,
 };
 
 mod answers;
@@ -23,6 +24,7 @@ mod copies;
 mod dead;
 mod expire;
 mod intake;
+mod manage;
 mod queue;
 mod recovery;
 
@@ -33,8 +35,13 @@ pub type Answer<T> = oneshot::Sender<Result<T, StoreError>>;
 
 pub enum Op {
     Accept(NewEvent, Answer<Accepted>),
-    /// seq, attempts the lease saw (a stale or repeated outcome is ignored), outcome.
-    Complete(u64, u32, Outcome, Answer<()>),
+    /// seq, attempts the lease saw (a stale or repeated outcome is ignored), outcome, the
+    /// attempt's timing.
+    Complete(u64, u32, Outcome, Timing, Answer<()>),
+    /// Cancels a pending event: route, event ID.
+    Cancel(String, String, Answer<bool>),
+    /// Purges a dead letter: route, event ID.
+    Purge(String, String, Answer<bool>),
     Replay(String, String, Answer<Replay>),
     ReplayBatch(
         Vec<String>,
@@ -65,6 +72,7 @@ enum Reply {
     Batch(Answer<(u64, Option<String>)>, u64, Option<String>),
     Count(Answer<u64>, u64),
     Slot(Answer<SyncSlot>, SyncSlot),
+    Flag(Answer<bool>, bool),
 }
 
 impl Reply {
@@ -78,6 +86,7 @@ impl Reply {
             Reply::Batch(tx, n, next) => drop(tx.send(result.map(|()| (n, next)).map_err(err))),
             Reply::Count(tx, n) => drop(tx.send(result.map(|()| n).map_err(err))),
             Reply::Slot(tx, slot) => drop(tx.send(result.map(|()| slot).map_err(err))),
+            Reply::Flag(tx, b) => drop(tx.send(result.map(|()| b).map_err(err))),
         }
     }
 }
@@ -204,8 +213,8 @@ impl Writer {
                 let a = t.accept(ev, &mut self.next_seq, now, effects)?;
                 replies.push(Reply::Accept(tx, a));
             }
-            Op::Complete(seq, attempts, outcome, tx) => {
-                t.complete(seq, attempts, outcome.clone(), now, effects)?;
+            Op::Complete(seq, attempts, outcome, timing, tx) => {
+                t.complete(seq, attempts, outcome.clone(), timing, now, effects)?;
                 effects.push(Effect::Unlease(seq));
                 replies.push(Reply::Complete(
                     tx,
@@ -213,8 +222,17 @@ impl Writer {
                         seq,
                         attempts,
                         outcome,
+                        timing,
                     },
                 ));
+            }
+            Op::Cancel(route, event_id, tx) => {
+                let done = t.cancel(&route, &event_id, now, effects)?;
+                replies.push(Reply::Flag(tx, done));
+            }
+            Op::Purge(route, event_id, tx) => {
+                let done = t.purge(&route, &event_id, now, effects)?;
+                replies.push(Reply::Flag(tx, done));
             }
             Op::Replay(route, event_id, tx) => {
                 let r = t.replay_one(&route, &event_id, now, effects)?;
@@ -254,7 +272,8 @@ fn fail(op: Op, e: &str) {
     let err = || StoreError::Unavailable(e.to_string());
     match op {
         Op::Accept(_, tx) => drop(tx.send(Err(err()))),
-        Op::Complete(_, _, _, tx) => drop(tx.send(Err(err()))),
+        Op::Complete(_, _, _, _, tx) => drop(tx.send(Err(err()))),
+        Op::Cancel(_, _, tx) | Op::Purge(_, _, tx) => drop(tx.send(Err(err()))),
         Op::Replay(_, _, tx) => drop(tx.send(Err(err()))),
         Op::ReplayBatch(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::Expire(_, _, tx) => drop(tx.send(Err(err()))),

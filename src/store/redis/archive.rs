@@ -75,6 +75,7 @@ impl RedisStore {
             .key(sh.stream())
             .key(sh.pending())
             .key(sh.archives_of(event_id))
+            .key(sh.listing())
             .arg(event_id)
             .arg(now_ms())
             .arg(sh.line_prefix())

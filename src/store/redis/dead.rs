@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::RedisStore;
 use super::archive::DeadRef;
-use super::scripts::REPLAY;
+use super::scripts::{PURGE, REPLAY};
 use super::unavailable;
 use crate::event::now_ms;
 use crate::store::{DeadLetters, Page, Replay, StoreError};
@@ -123,6 +123,24 @@ impl DeadLetters for RedisStore {
             }
         }
         Ok((n, None))
+    }
+
+    async fn purge(&self, route: &str, event_id: &str) -> Result<bool, StoreError> {
+        for sh in self.candidates(route, event_id) {
+            let r: i64 = PURGE
+                .key(sh.event(event_id))
+                .key(sh.dead())
+                .key(sh.listing())
+                .key(sh.dedup(event_id))
+                .arg(event_id)
+                .invoke_async(&mut self.con())
+                .await
+                .map_err(unavailable)?;
+            if r == 1 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
 

@@ -9,7 +9,9 @@ use redis::Value;
 use super::fields::Fields;
 use super::{GROUP, RedisStore, Shard, lock, unavailable};
 use crate::event::now_ms;
-use crate::store::{EventView, Inspect, RouteStats, State, StoreError, Upkeep};
+use crate::store::{
+    EventDetail, EventFilter, EventView, Inspect, Page, RouteStats, State, StoreError, Upkeep,
+};
 
 /// Consumers (replicas) gone this long with nothing pending are removed from the group.
 const FORGET_CONSUMER_AFTER: Duration = Duration::from_secs(3600);
@@ -121,6 +123,23 @@ impl Inspect for RedisStore {
         Ok(out)
     }
 
+    async fn list(
+        &self,
+        filter: &EventFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        self.list_page(filter, after, limit).await
+    }
+
+    async fn detail(
+        &self,
+        routes: &[String],
+        event_id: &str,
+    ) -> Result<Vec<EventDetail>, StoreError> {
+        self.details(routes, event_id).await
+    }
+
     fn ready(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
     }
@@ -133,6 +152,7 @@ impl Upkeep for RedisStore {
         let mut removed = 0;
         for route in routes {
             for (_, sh) in self.shards_of(route) {
+                self.sweep_listing(&sh).await?;
                 let consumers: Value = match redis::cmd("XINFO")
                     .arg("CONSUMERS")
                     .arg(sh.stream())

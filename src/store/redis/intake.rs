@@ -20,7 +20,8 @@ impl Intake for RedisStore {
             .key(sh.dead())
             .key(sh.archived())
             .key(sh.archive_counter())
-            .key(sh.archives_of(&ev.event_id));
+            .key(sh.archives_of(&ev.event_id))
+            .key(sh.listing());
         if let Some(k) = &ev.order_key {
             invocation.key(sh.line(k));
         }
@@ -34,7 +35,8 @@ impl Intake for RedisStore {
             .arg(ev.body.as_ref())
             .arg(self.max_per_shard)
             .arg(ev.order_key.as_deref().unwrap_or_default())
-            .arg(sh.archive_prefix());
+            .arg(sh.archive_prefix())
+            .arg(&ev.verification);
         let r: i64 = invocation
             .invoke_async(&mut self.con())
             .await

@@ -8,6 +8,7 @@
 //! | `{tag}:z` | sorted set, score = due ms | scheduled retries |
 //! | `{tag}:o` | sorted set, score = received ms | every undelivered event (queue depth, oldest) |
 //! | `{tag}:x` | sorted set, score = dead ms | the dead-letter queue |
+//! | `{tag}:t` | sorted set, score = received ms | every event's ID while its hash lives (the events listing; entries of expired hashes are swept) |
 //! | `{tag}:d:<event id>` | string, PX = dedup TTL | dedup key |
 //! | `{tag}:e:<event id>` | hash | the event: body, headers, state, attempts, last error, order key |
 //! | `{tag}:q:<order key>` | list | undelivered event IDs of one order key, in arrival order; only the first is in the stream |
@@ -57,6 +58,10 @@ impl Shard {
 
     pub fn dead(&self) -> String {
         format!("{}:x", self.tag)
+    }
+
+    pub fn listing(&self) -> String {
+        format!("{}:t", self.tag)
     }
 
     pub fn dedup(&self, event_id: &str) -> String {

@@ -13,6 +13,7 @@ mod intake;
 mod keys;
 mod nonce;
 mod overrides;
+mod query;
 mod queue;
 mod scripts;
 mod sync;
@@ -59,6 +60,8 @@ struct ShardState {
     next_promote_ms: u64,
     next_claim_ms: u64,
     next_due_ms: Option<u64>,
+    /// Where the housekeeping sweep of the shard's listing goes on.
+    sweep_from: u64,
 }
 
 pub struct RedisStore {

@@ -10,10 +10,11 @@ use redis::Value;
 use tokio::sync::Notify;
 
 use super::fields::{Fields, stored_event};
-use super::scripts::{COMPLETE, PROMOTE, TAKE};
+use super::scripts::{CANCEL, COMPLETE, PROMOTE, TAKE};
 use super::{GROUP, Lease, RedisStore, Shard, lock, unavailable};
 use crate::event::now_ms;
-use crate::store::{Leased, Outcome, Queue, StoreError, StoredEvent};
+use crate::store::query::CANCELLED;
+use crate::store::{Attempt, Leased, Outcome, Queue, StoreError, StoredEvent, Timing};
 
 /// How often a replica looks for work other replicas accepted.
 const POLL: Duration = Duration::from_millis(100);
@@ -185,7 +186,12 @@ impl Queue for RedisStore {
         Ok(out)
     }
 
-    async fn complete(&self, event: &StoredEvent, outcome: Outcome) -> Result<(), StoreError> {
+    async fn complete_timed(
+        &self,
+        event: &StoredEvent,
+        outcome: Outcome,
+        timing: Timing,
+    ) -> Result<(), StoreError> {
         // Kept until the outcome is written: the caller retries a failed write.
         let Some(lease) = lock(&self.leases).get(&event.handle).map(|l| Lease {
             shard: l.shard.clone(),
@@ -196,6 +202,7 @@ impl Queue for RedisStore {
         };
         let sh = &lease.shard;
         let now = now_ms();
+        let attempt = Attempt::new(timing, &outcome).to_line();
         let (kind, at, error, status) = match outcome {
             Outcome::Delivered { status } => ("delivered", 0, String::new(), Some(status)),
             Outcome::Retry {
@@ -212,6 +219,7 @@ impl Queue for RedisStore {
             .key(sh.dead())
             .key(sh.pending())
             .key(sh.dedup(&lease.event_id))
+            .key(sh.listing())
             .arg(GROUP)
             .arg(&self.consumer)
             .arg(&lease.entry)
@@ -222,14 +230,39 @@ impl Queue for RedisStore {
             .arg(&error)
             .arg(status.map(|s| s.to_string()).unwrap_or_default())
             .arg(sh.line_prefix())
+            .arg(attempt)
             .invoke_async(&mut self.con())
             .await
             .map_err(unavailable)?;
         lock(&self.leases).remove(&event.handle);
         if recorded == 0 && crate::logs::TAKEN_OVER.hit(&event.route, || event.event_id.clone()) {
-            tracing::info!(route = %event.route, event_id = %event.event_id, "outcome not recorded: another replica took the event over");
+            tracing::info!(route = %event.route, event_id = %event.event_id, "outcome not recorded: another replica took the event over, or it was cancelled");
         }
         Ok(())
+    }
+
+    async fn cancel(&self, route: &str, event_id: &str) -> Result<bool, StoreError> {
+        for sh in self.candidates(route, event_id) {
+            let r: i64 = CANCEL
+                .key(sh.event(event_id))
+                .key(sh.retries())
+                .key(sh.pending())
+                .key(sh.dead())
+                .key(sh.stream())
+                .arg(event_id)
+                .arg(now_ms())
+                .arg(sh.line_prefix())
+                .arg(CANCELLED)
+                .invoke_async(&mut self.con())
+                .await
+                .map_err(unavailable)?;
+            if r == 1 {
+                // The next of its order key's line may be due now.
+                self.work.notify_one();
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn release(&self, event: &StoredEvent) {

@@ -8,9 +8,9 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: dedup, event, stream, pending, dead, archived, archive counter, archives of this ID
-/// [, order line]. ARGV: ttl_ms, event_id, received_ms, client_ip, target, headers, body,
-/// max_pending, order key, archive key prefix.
+/// KEYS: dedup, event, stream, pending, dead, archived, archive counter, archives of this ID,
+/// listing [, order line]. ARGV: ttl_ms, event_id, received_ms, client_ip, target, headers, body,
+/// max_pending, order key, archive key prefix, verification.
 /// Returns 1 new, 0 duplicate, -1 the shard is at its bound. An event with an order key joins
 /// its line and enters the stream only when it is the first in it.
 ///
@@ -37,11 +37,12 @@ elseif st then
 end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 redis.call('HSET', KEYS[2], 'id', ARGV[2], 'rcv', ARGV[3], 'ip', ARGV[4], 'tgt', ARGV[5],
-  'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3])
+  'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3], 'vf', ARGV[11])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
-if KEYS[9] then
+redis.call('ZADD', KEYS[9], ARGV[3], ARGV[2])
+if KEYS[10] then
   redis.call('HSET', KEYS[2], 'ok', ARGV[9])
-  if redis.call('RPUSH', KEYS[9], ARGV[2]) > 1 then return 1 end
+  if redis.call('RPUSH', KEYS[10], ARGV[2]) > 1 then return 1 end
 end
 redis.call('XADD', KEYS[3], '*', 'i', ARGV[2])
 return 1
@@ -86,12 +87,13 @@ return out
     )
 });
 
-/// KEYS: stream, event, retries, dead, pending, dedup. ARGV: group, consumer, entry_id,
-/// event_id, outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms, error, status,
-/// order line prefix.
+/// KEYS: stream, event, retries, dead, pending, dedup, listing. ARGV: group, consumer,
+/// entry_id, event_id, outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms, error,
+/// status, order line prefix, history line (`query::Attempt::to_line`).
 /// Only the consumer that holds the entry records its outcome (another replica may have taken
-/// it over). A final outcome lets the next event of the same order key into the stream.
-/// Returns 1 recorded, 0 not ours (or gone).
+/// it over), and only while the event is pending (not cancelled meanwhile). A final outcome
+/// lets the next event of the same order key into the stream. The history keeps the last 20
+/// attempts. Returns 1 recorded, 0 not ours (or gone, or cancelled).
 pub static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -102,7 +104,15 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('ZREM', KEYS[5], ARGV[4])
   return 0
 end
+if redis.call('HGET', KEYS[2], 'st') ~= 'p' then return 0 end
 redis.call('HINCRBY', KEYS[2], 'att', 1)
+local hist = (redis.call('HGET', KEYS[2], 'hist') or '') .. ARGV[11] .. '\n'
+local _, lines = string.gsub(hist, '\n', '')
+while lines > 20 do
+  hist = string.sub(hist, string.find(hist, '\n', 1, true) + 1)
+  lines = lines - 1
+end
+redis.call('HSET', KEYS[2], 'hist', hist)
 if ARGV[5] ~= 'retry' then
   local ok = redis.call('HGET', KEYS[2], 'ok')
   if ok then
@@ -115,11 +125,16 @@ end
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[2], 'sts', ARGV[9]) else redis.call('HDEL', KEYS[2], 'sts') end
 if ARGV[5] == 'delivered' then
   redis.call('HSET', KEYS[2], 'st', 'd', 'fin', ARGV[6])
-  redis.call('HDEL', KEYS[2], 'body', 'hdr')
+  redis.call('HDEL', KEYS[2], 'body', 'hdr', 'err')
   redis.call('ZREM', KEYS[5], ARGV[4])
   -- Remembered (without its body) as long as its dedup key lives.
   local ttl = redis.call('PTTL', KEYS[6])
-  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) else redis.call('DEL', KEYS[2]) end
+  if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  else
+    redis.call('DEL', KEYS[2])
+    redis.call('ZREM', KEYS[7], ARGV[4])
+  end
 elseif ARGV[5] == 'retry' then
   redis.call('HSET', KEYS[2], 'due', ARGV[7], 'err', ARGV[8])
   redis.call('ZADD', KEYS[3], ARGV[7], ARGV[4])
@@ -182,8 +197,8 @@ redis.call('ZREM', KEYS[2], ARGV[1])
     ))
 });
 
-/// KEYS: event, archived, stream, pending, archives of this ID. ARGV: event_id, now_ms, order
-/// line prefix, archive key prefix, number (empty: any of this ID).
+/// KEYS: event, archived, stream, pending, archives of this ID, listing. ARGV: event_id,
+/// now_ms, order line prefix, archive key prefix, number (empty: any of this ID).
 /// Replays a dead letter moved aside by `ACCEPT`: it becomes the ID's live copy again.
 /// Returns 1 replayed, 2 the live copy of the ID is pending or dead (replay that first), 0 none.
 pub static REPLAY_ARCHIVED: LazyLock<Script> = LazyLock::new(|| {
@@ -198,12 +213,86 @@ redis.call('SREM', KEYS[5], n)
 redis.call('ZREM', KEYS[2], n)
 redis.call('DEL', KEYS[1])
 redis.call('RENAME', ARGV[4] .. n, KEYS[1])
+redis.call('ZADD', KEYS[6], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
 "#,
         revive!()
     ))
 });
 
-pub fn all() -> [&'static Script; 6] {
+/// KEYS: event, retries, pending, dead, stream. ARGV: event_id, now_ms, order line prefix,
+/// error. Cancels a pending event: it becomes a dead letter (its stream entry, if any, is
+/// dropped when read). The next event of its order key's line takes its place.
+/// Returns 1 cancelled, 0 not pending.
+pub static CANCEL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('HGET', KEYS[1], 'st') ~= 'p' then return 0 end
+redis.call('HSET', KEYS[1], 'st', 'x', 'err', ARGV[4], 'fin', ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+local ok = redis.call('HGET', KEYS[1], 'ok')
+if ok then
+  local line = ARGV[3] .. ok
+  local head = redis.call('LINDEX', line, 0)
+  redis.call('LREM', line, 1, ARGV[1])
+  if head == ARGV[1] then
+    local nxt = redis.call('LINDEX', line, 0)
+    if nxt then redis.call('XADD', KEYS[5], '*', 'i', nxt) end
+  end
+end
+return 1
+"#,
+    )
+});
+
+/// KEYS: event, dead, listing, dedup. ARGV: event_id. Deletes a dead letter (and its dedup
+/// key: a purged event is forgotten). Returns 1 purged, 0 not a dead letter.
+pub static PURGE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('HGET', KEYS[1], 'st') ~= 'x' then return 0 end
+redis.call('DEL', KEYS[1], KEYS[4])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+"#,
+    )
+});
+
+/// KEYS: listing. ARGV: from rank, count, event key prefix. Drops listing entries whose event
+/// hash is gone (a delivered event's hash expires with its dedup key). Returns the rank to go
+/// on from, 0 at the end.
+pub static SWEEP: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local from = tonumber(ARGV[1])
+local ids = redis.call('ZRANGE', KEYS[1], from, from + tonumber(ARGV[2]) - 1)
+local kept = 0
+for _, id in ipairs(ids) do
+  if redis.call('EXISTS', ARGV[3] .. id) == 0 then
+    redis.call('ZREM', KEYS[1], id)
+  else
+    kept = kept + 1
+  end
+end
+if #ids < tonumber(ARGV[2]) then return 0 end
+return from + kept
+"#,
+    )
+});
+
+/// KEYS: listing, event. ARGV: event ID. Drops the listing entry if the event is gone.
+pub static GONE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[2]) == 0 then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+"#,
+    )
+});
+
+pub fn all() -> [&'static Script; 10] {
     [
         &ACCEPT,
         &TAKE,
@@ -211,5 +300,9 @@ pub fn all() -> [&'static Script; 6] {
         &PROMOTE,
         &REPLAY,
         &REPLAY_ARCHIVED,
+        &CANCEL,
+        &PURGE,
+        &SWEEP,
+        &GONE,
     ]
 }

@@ -35,13 +35,9 @@ impl Txn<'_> {
         Ok(())
     }
 
-    pub(super) fn replay_one(
-        &mut self,
-        route: &str,
-        event_id: &str,
-        now: u64,
-        effects: &mut Vec<Effect>,
-    ) -> DbResult<Replay> {
+    /// The copy of `event_id` that `dedup` points at, or failing a dead one, a dead letter
+    /// of that ID (the index may point at a newer event with the same ID).
+    pub(super) fn find_copy(&self, route: &str, event_id: &str) -> DbResult<Option<(u64, Record)>> {
         let indexed = self
             .dedup_get(&keys::dedup(route, event_id))?
             .map(|(seq, _)| seq);
@@ -49,15 +45,14 @@ impl Txn<'_> {
             Some(seq) => self.record(seq)?.map(|r| (seq, r)),
             None => None,
         };
-        // A newer copy of this ID is still waiting: an older dead one comes back once it is
+        // A newer copy of this ID is still waiting: an older dead one is left alone until it is
         // finished (the Redis store holds one live copy per ID).
         if found
             .as_ref()
             .is_some_and(|(_, r)| r.phase == Phase::Pending)
         {
-            return Ok(Replay::NotDead);
+            return Ok(found);
         }
-        // The index may point at a newer event with the same ID; look among the dead letters.
         if found.as_ref().is_none_or(|(_, r)| r.phase != Phase::Dead) {
             for entry in self.h.dead.prefix(keys::dead_prefix(route)) {
                 let Some(seq) = keys::parse_dead(&entry.key()?).map(|(_, s)| s) else {
@@ -72,7 +67,17 @@ impl Txn<'_> {
                 }
             }
         }
-        Ok(match found {
+        Ok(found)
+    }
+
+    pub(super) fn replay_one(
+        &mut self,
+        route: &str,
+        event_id: &str,
+        now: u64,
+        effects: &mut Vec<Effect>,
+    ) -> DbResult<Replay> {
+        Ok(match self.find_copy(route, event_id)? {
             None => Replay::NotFound,
             Some((_, r)) if r.phase != Phase::Dead => Replay::NotDead,
             Some((seq, r)) => {

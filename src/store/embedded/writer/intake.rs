@@ -54,6 +54,8 @@ impl Txn<'_> {
             last_status: None,
             finished_at_ms: None,
             order_key: ev.order_key,
+            history: Vec::new(),
+            verification: ev.verification,
         };
         self.queue_put(seq, &rec);
         // Nothing later in this group can touch a record not yet committed, so it skips the

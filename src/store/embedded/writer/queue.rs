@@ -2,10 +2,10 @@
 //! later, or dead.
 
 use super::{DbResult, Txn};
-use crate::store::Outcome;
 use crate::store::embedded::index::Effect;
 use crate::store::embedded::keys;
 use crate::store::record::Phase;
+use crate::store::{Attempt, Outcome, Timing};
 
 impl Txn<'_> {
     pub(super) fn complete(
@@ -13,6 +13,7 @@ impl Txn<'_> {
         seq: u64,
         attempts: u32,
         outcome: Outcome,
+        timing: Timing,
         now: u64,
         effects: &mut Vec<Effect>,
     ) -> DbResult<()> {
@@ -28,10 +29,13 @@ impl Txn<'_> {
         self.batch
             .remove(&self.h.queue, keys::queue(&rec.route, due, seq));
         rec.attempts += 1;
+        Attempt::push(&mut rec.history, Attempt::new(timing, &outcome));
         match outcome {
             Outcome::Delivered { status } => {
                 rec.phase = Phase::Delivered;
                 rec.last_status = Some(status);
+                // Delivered: an earlier attempt's error is history now, not the state.
+                rec.last_error = None;
                 rec.finished_at_ms = Some(now);
                 let route = rec.route.clone();
                 let key = keys::dedup(&rec.route, &rec.event_id);
@@ -72,19 +76,9 @@ impl Txn<'_> {
                 self.record_put(seq, rec);
             }
             Outcome::Dead { error, status } => {
-                rec.phase = Phase::Dead;
                 rec.last_error = Some(error);
                 rec.last_status = status;
-                rec.finished_at_ms = Some(now);
-                self.batch
-                    .insert(&self.h.dead, keys::dead(&rec.route, seq), Vec::new());
-                effects.push(Effect::Finished {
-                    route: rec.route.clone(),
-                    seq,
-                    due_ms: due,
-                    dead: true,
-                });
-                self.record_put(seq, rec);
+                self.bury(seq, rec, due, now, effects);
             }
         }
         Ok(())

@@ -24,8 +24,8 @@ use tokio::sync::mpsc::error::TryRecvError;
 
 use super::{Op, Reply, Txn, Writer, fail};
 use crate::event::now_ms;
-use crate::store::Outcome;
 use crate::store::embedded::{build_index, keys, lock, open_handles};
+use crate::store::{Outcome, Timing};
 
 /// How often a broken store answers what was queued (and so how long a refusal takes at most).
 const RECOVERY_POLL: Duration = Duration::from_millis(20);
@@ -50,6 +50,7 @@ pub struct Parked {
     pub seq: u64,
     pub attempts: u32,
     pub outcome: Outcome,
+    pub timing: Timing,
 }
 
 pub struct Broken {
@@ -79,11 +80,12 @@ impl Writer {
             b.refused += 1;
         }
         match op {
-            Op::Complete(seq, attempts, outcome, tx) if self.parked.len() < MAX_PARKED => {
+            Op::Complete(seq, attempts, outcome, timing, tx) if self.parked.len() < MAX_PARKED => {
                 self.parked.push(Parked {
                     seq,
                     attempts,
                     outcome,
+                    timing,
                 });
                 drop(tx.send(Ok(())));
             }
@@ -206,8 +208,15 @@ impl Writer {
         let mut txn = Txn::new(&handles);
         let mut effects = Vec::new();
         for p in &self.parked {
-            txn.complete(p.seq, p.attempts, p.outcome.clone(), now, &mut effects)
-                .map_err(|e| e.to_string())?;
+            txn.complete(
+                p.seq,
+                p.attempts,
+                p.outcome.clone(),
+                p.timing,
+                now,
+                &mut effects,
+            )
+            .map_err(|e| e.to_string())?;
         }
         // A write must go through before the store says it is ready again.
         txn.batch
