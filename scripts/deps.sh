@@ -7,19 +7,22 @@
 #   need_test       the above, plus redis-server and redis-cli (the Redis store's tests start
 #                   real servers on free ports), and Chromium with chromedriver (the console's
 #                   tests drive a real headless browser; once these are required, a missing
-#                   browser fails those tests instead of skipping them)
+#                   browser fails those tests instead of skipping them), kubectl, promtool and
+#                   python3-venv (the deploy tests: kustomize, alert rules, schema validation)
 #   ensure_deps     installs what is missing; with HOOKGATE_DEPS_CHECK=1 only reports, and
 #                   returns 1 when something is missing
 
 HOOKGATE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Each entry: "command (or an absolute path that must exist)|Debian package|Homebrew formula|why"
+# Each entry: "command (or an absolute path that must exist, or py:MODULE that python3 must
+# import)|Debian package|Homebrew formula|why"
 DEPS=()
 
-# A command on the PATH, or a file when given as an absolute path.
+# A command on the PATH, a file when given as an absolute path, or a Python module.
 present() {
   case "$1" in
     /*) [ -e "$1" ] ;;
+    py:*) python3 -c "import ${1#py:}" >/dev/null 2>&1 ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }
@@ -33,6 +36,13 @@ need_build() {
 
 need_test() {
   need_build
+  # tests/it/deploy.rs: deploy/kubernetes rendered and checked (required here: missing tools
+  # fail those tests instead of skipping them; ensure_k8s_validator adds the schema validator).
+  DEPS+=("kubectl|kubectl|kubernetes-cli|the deploy tests render deploy/kubernetes with kubectl kustomize")
+  DEPS+=("promtool|prometheus|prometheus|the deploy tests check the alert rules and a live /metrics with promtool")
+  # Debian's python3 has no ensurepip (so no venv) without python3-venv.
+  DEPS+=("py:ensurepip|python3-venv|python|the deploy tests validate manifests with kubernetes-validate (PyPI) in a venv")
+  export HOOKGATE_REQUIRE_DEPLOY_TOOLS=1
   DEPS+=("redis-server|redis-server|redis|the Redis store's tests start real servers")
   DEPS+=("redis-cli|redis-tools|redis|the Redis tests use redis-cli")
   DEPS+=("chromium|chromium|--cask chromium|the console's tests drive a real headless Chromium")
@@ -81,7 +91,7 @@ report() {
     IFS='|' read -r cmd deb brew why <<<"$entry"
     if present "$cmd"; then
       case "$cmd" in
-        /*) say "ok: $cmd" ;;
+        /* | py:*) say "ok: $cmd" ;;
         *) say "ok: $cmd ($(command -v "$cmd"))" ;;
       esac
     else
@@ -134,4 +144,13 @@ ensure_deps() {
       return 1
     fi
   fi
+}
+
+# kubernetes-validate (PyPI: the Kubernetes JSON schemas, strict) in a venv under target/, for
+# tests/it/deploy.rs; created once, pinned.
+ensure_k8s_validator() {
+  local venv="$HOOKGATE_ROOT/target/k8s-validate"
+  [ -x "$venv/bin/kubernetes-validate" ] && return 0
+  say "installing kubernetes-validate 1.37.0 into $venv"
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==1.37.0" >&2
 }

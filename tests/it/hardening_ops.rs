@@ -4,7 +4,6 @@
 
 use crate::common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -398,37 +397,6 @@ fn the_cli_reads_the_admin_token_the_config_names() {
         "{err}"
     );
     assert!(!err.contains(ADMIN_TOKEN));
-}
-
-#[test]
-fn deploy_manifests_give_a_non_loopback_admin_a_token_from_a_secret_file() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes");
-    let mut seen = 0;
-    for entry in std::fs::read_dir(&root).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "yaml") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        if !text.contains("admin_listen = \"0.0.0.0:") {
-            continue;
-        }
-        seen += 1;
-        let name = path.display();
-        assert!(
-            text.contains("admin_token = \"file:/etc/hookgate-secrets/admin-token\""),
-            "{name}: admin token from the mounted Secret (rotatable)"
-        );
-        assert!(
-            text.contains("mountPath: /etc/hookgate-secrets"),
-            "{name}: Secret mounted"
-        );
-        assert!(text.contains("secretName: hookgate-secrets"), "{name}");
-    }
-    assert_eq!(
-        seen, 2,
-        "both manifests listen on the pod IP for the probes"
-    );
 }
 
 // ---- item 11: rotated secrets ----

@@ -16,6 +16,7 @@
 mod common;
 
 mod console;
+mod deploy;
 mod events_api;
 mod gateway;
 mod hardening_conn;
