@@ -146,7 +146,11 @@ event_id = "json:/eventId"
         .args(["run", "--config"])
         .arg(&path)
         .env("BENCH_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
+        // LOAD_RUST_LOG=info measures with the access log (one line per request) on.
+        .env(
+            "RUST_LOG",
+            std::env::var("LOAD_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stderr(log)
         .spawn()
         .expect("spawn hookgate");
