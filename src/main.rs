@@ -246,10 +246,7 @@ fn init_logs(json: bool) {
         .with_env_filter(filter)
         .with_ansi(ansi)
         // One record, one line, whatever a sender put in an event ID.
-        .with_writer(move || hookgate::logline::OneLine {
-            inner: std::io::stderr(),
-            ansi,
-        });
+        .with_writer(hookgate::logline::queued_stderr(ansi));
     // `try_init` also routes pingora's `log` records into tracing.
     let _ = if json {
         // Fields at the top level (`{"route":..,"status":..}`), not under "fields", so a log
@@ -272,18 +269,21 @@ fn run(config: &std::path::Path, json_logs: bool) -> ExitCode {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         tracing::error!(%info, "panic; exiting");
+        hookgate::logline::flush();
         default_hook(info);
         std::process::abort();
     }));
     // reqwest (delivery) shares pingora's TLS stack; pick its crypto provider explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    match hookgate::server::run(config) {
+    let code = match hookgate::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
             fail(&e.to_string())
         }
-    }
+    };
+    hookgate::logline::flush();
+    code
 }
 
 fn check(path: &std::path::Path) -> ExitCode {

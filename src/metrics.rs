@@ -181,6 +181,7 @@ pub struct Metrics {
     pub in_flight_requests: IntGauge,
     pub rate_limit_clients: IntGauge,
     pub log_suppressed: IntCounterVec,
+    pub log_dropped: IntCounter,
     pub stranded_events: IntGaugeVec,
     delivery_statuses: IntCounterVec,
     last_reload: prometheus::Gauge,
@@ -299,6 +300,10 @@ impl Metrics {
                 "hookgate_rate_limit_clients",
                 "Client buckets held by per-IP rate limits (all routes).",
             )),
+            log_dropped: must(IntCounter::new(
+                "hookgate_log_lines_dropped_total",
+                "Log lines dropped because the log writer's queue was full (stderr not keeping up).",
+            )),
             log_suppressed: must(IntCounterVec::new(
                 Opts::new(
                     "hookgate_log_lines_suppressed_total",
@@ -350,6 +355,7 @@ impl Metrics {
             Box::new(m.in_flight_requests.clone()),
             Box::new(m.rate_limit_clients.clone()),
             Box::new(m.log_suppressed.clone()),
+            Box::new(m.log_dropped.clone()),
             Box::new(m.stranded_events.clone()),
             Box::new(m.delivery_statuses.clone()),
             Box::new(m.last_reload.clone()),

@@ -252,6 +252,7 @@ impl BackgroundService for Shutdown {
         // Spans of the last requests and deliveries go out before the process does.
         crate::telemetry::flush(Duration::from_secs(2));
         tracing::info!("shutdown complete");
+        crate::logline::flush();
         std::process::exit(0);
     }
 }

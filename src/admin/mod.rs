@@ -218,6 +218,10 @@ impl Admin {
         METRICS
             .rate_limit_clients
             .set(self.app.rate_limits.tracked_keys() as i64);
+        let dropped = crate::logline::dropped_lines();
+        METRICS
+            .log_dropped
+            .inc_by(dropped.saturating_sub(METRICS.log_dropped.get()));
         METRICS.route_states(
             cfg.routes
                 .iter()

@@ -606,3 +606,56 @@ async fn a_sync_call_is_a_span_under_the_request() {
         attr(request, "hookgate.event_id")
     );
 }
+
+/// Lines are written by a thread of their own: what is queued when the process exits (SIGTERM,
+/// a startup error) is still written, the last line included, and a full queue is counted.
+#[tokio::test]
+async fn queued_log_lines_are_written_before_the_process_exits() {
+    let up = Upstream::start();
+    let mut gw = Gateway::start("", &routes(&up, ""), &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    let m = metrics(&c, &gw).await;
+    assert!(m.contains("hookgate_log_lines_dropped_total 0"), "{m}");
+    for i in 0..50 {
+        send_with(&c, &gw, &format!("evt_exit_{i}"), &[]).await;
+    }
+    gw.terminate();
+    let logs = gw.logs();
+    let last = logs.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("shutdown complete"),
+        "last line: {last}\n{logs}"
+    );
+    for i in 0..50 {
+        assert!(logs.contains(&format!("event_id=evt_exit_{i} ")), "{logs}");
+    }
+
+    // A startup error: its log line is written before the process exits.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("hookgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{}\"\n[store]\npath = \"{}\"\n{}",
+            free_port(),
+            dir.path().join("data").display(),
+            routes(&up, "")
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("LIMAI_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.contains("ERROR") && l.contains(&port.to_string())),
+        "{err}"
+    );
+}
