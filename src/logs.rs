@@ -238,6 +238,10 @@ pub static HOUSEKEEPING_FAILED: Site = Site::new(Level::WARN, "store housekeepin
 pub static STORE_SHARD_UNREADABLE: Site =
     Site::new(Level::WARN, "cannot read a shard of the queue");
 pub static TRACE_EXPORT_FAILED: Site = Site::new(Level::WARN, "cannot export spans; dropped");
+pub static TOOK_OVER: Site = Site::new(
+    Level::WARN,
+    "took over deliveries no replica heartbeated for claim_after (their replica died or lost Redis)",
+);
 pub static TAKEN_OVER: Site = Site::new(
     Level::INFO,
     "outcome not recorded: another replica took the event over",

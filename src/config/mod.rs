@@ -126,7 +126,8 @@ pub struct RedisConfig {
     pub consumer: String,
     /// Streams per route, to spread a busy route over a Redis Cluster.
     pub shards: u16,
-    /// Entries a replica has held this long unacknowledged are taken over by another.
+    /// Entries no replica heartbeated this long (their holder died or lost Redis) are taken
+    /// over by another; holders heartbeat every quarter of it.
     pub claim_after: std::time::Duration,
     /// Per command; slower counts as unavailable (503).
     pub timeout: std::time::Duration,

@@ -60,6 +60,23 @@ impl RedisServer {
         }
     }
 
+    /// Stops it as an operator would (SIGTERM: Redis finishes its AOF and exits) and starts it
+    /// again from the same data; returns how long it was away.
+    pub fn restart_gracefully(&mut self) -> Duration {
+        let started = Instant::now();
+        if let Some(mut c) = self.child.take() {
+            let ok = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status()
+                .expect("kill")
+                .success();
+            assert!(ok, "kill -TERM redis-server failed");
+            let _ = c.wait();
+        }
+        self.spawn();
+        started.elapsed()
+    }
+
     /// Starts it again on the same port, from the same data.
     pub fn restart(&mut self) {
         self.stop();

@@ -35,4 +35,5 @@ mod redis;
 mod scripts;
 mod senders;
 mod store_contract;
+mod takeover;
 mod tls;

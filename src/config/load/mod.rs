@@ -93,12 +93,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
     };
     let server = c.server(&file.server);
     let upstreams = c.upstreams(&file.upstreams);
-    let slowest = upstreams
-        .values()
-        .map(|u| u.timeout)
-        .max()
-        .unwrap_or_default();
-    let store = c.store(file.store.as_ref(), slowest);
+    let store = c.store(file.store.as_ref());
     let defined: Vec<&str> = file
         .upstreams
         .keys()

@@ -13,11 +13,7 @@ use crate::config::{RedisConfig, StoreConfig, StoreKind};
 use crate::secret::Secret;
 
 impl Checker<'_> {
-    pub(super) fn store(
-        &mut self,
-        s: Option<&Spanned<StoreFile>>,
-        slowest_upstream: Duration,
-    ) -> StoreConfig {
+    pub(super) fn store(&mut self, s: Option<&Spanned<StoreFile>>) -> StoreConfig {
         let default_path = PathBuf::from("./data");
         let Some(sp) = s else {
             return StoreConfig {
@@ -58,7 +54,7 @@ impl Checker<'_> {
                 if let Some(p) = &s.path {
                     self.error(p.span(), "store.path applies to kind = \"embedded\"");
                 }
-                match self.redis(span, s, slowest_upstream) {
+                match self.redis(span, s) {
                     Some(r) => StoreKind::Redis(r),
                     None => StoreKind::Embedded { path: default_path },
                 }
@@ -76,12 +72,7 @@ impl Checker<'_> {
         StoreConfig { kind, max_pending }
     }
 
-    fn redis(
-        &mut self,
-        span: Range<usize>,
-        s: &StoreFile,
-        slowest_upstream: Duration,
-    ) -> Option<RedisConfig> {
+    fn redis(&mut self, span: Range<usize>, s: &StoreFile) -> Option<RedisConfig> {
         let Some(url_text) = &s.url else {
             self.error(
                 span,
@@ -132,18 +123,22 @@ impl Checker<'_> {
             },
             None => Some(default_consumer()),
         };
+        let timeout = self.duration(s.timeout.as_ref(), "store.timeout", Duration::from_secs(2));
+        // A holder heartbeats every claim_after / 4 and a beat may take up to `timeout`: this
+        // leaves it at least two beats before its entries look abandoned. Upstream timeouts
+        // do not matter any more: a slow delivery is heartbeated.
         let claim_after = self.duration(
             s.claim_after.as_ref(),
             "store.claim_after",
-            Duration::from_secs(60),
+            Duration::from_secs(8),
         );
-        if claim_after <= slowest_upstream {
+        if claim_after < timeout * 4 {
             self.error(
                 s.claim_after.as_ref().map_or(span.clone(), Spanned::span),
                 format!(
-                    "store.claim_after ({}) must exceed the longest upstream timeout ({}): a delivery still in flight would be taken over",
+                    "store.claim_after ({}) must be at least 4 × store.timeout ({}): holders heartbeat every claim_after / 4, and a heartbeat may take up to store.timeout",
                     fmt_duration(claim_after),
-                    fmt_duration(slowest_upstream)
+                    fmt_duration(timeout)
                 ),
             );
         }
@@ -163,7 +158,7 @@ impl Checker<'_> {
             consumer: consumer?,
             shards: self.int(s.shards.as_ref(), "store.shards", 1..1025, 1) as u16,
             claim_after,
-            timeout: self.duration(s.timeout.as_ref(), "store.timeout", Duration::from_secs(2)),
+            timeout,
             prefix,
         })
     }

@@ -186,7 +186,7 @@ fn redis_store_settings() {
         StoreKind::Redis(r) => {
             assert_eq!(
                 (r.consumer.as_str(), r.shards, r.claim_after, r.timeout),
-                ("pod-1", 4, Duration::from_secs(60), Duration::from_secs(2))
+                ("pod-1", 4, Duration::from_secs(8), Duration::from_secs(2))
             );
             assert_eq!(r.prefix, "hookgate");
         }
@@ -214,14 +214,23 @@ fn redis_store_settings() {
         &with_store("[store]\nkind = \"redis\"\nurl = \"redis://x\"\nclaim_after = \"5s\"")
             .replace(
                 "url = \"http://127.0.0.1:3000/webhooks\"",
-                "url = \"http://127.0.0.1:3000/webhooks\"\ntimeout = \"30s\"",
+                "url = \"http://127.0.0.1:3000/webhooks\"\ntimeout = \"60s\"",
             ),
     );
     assert!(
         e.iter()
-            .any(|m| m.contains("must exceed the longest upstream timeout")),
+            .any(|m| m.contains("must be at least 4 × store.timeout")),
         "{e:?}"
     );
+    // A slow upstream is fine: its deliveries are heartbeated.
+    let e = errors(
+        &with_store("[store]\nkind = \"redis\"\nurl = \"redis://x\"\ntimeout = \"1s\"\nclaim_after = \"5s\"")
+            .replace(
+                "url = \"http://127.0.0.1:3000/webhooks\"",
+                "url = \"http://127.0.0.1:3000/webhooks\"\ntimeout = \"60s\"",
+            ),
+    );
+    assert!(e.is_empty(), "{e:?}");
     let e = errors(&with_store(
         "[store]\nkind = \"redis\"\nurl = \"redis://x\"\nconsumer = \"env:HOOKGATE_SURELY_UNSET_POD\"",
     ));

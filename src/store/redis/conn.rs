@@ -1,16 +1,19 @@
-//! The connection: a deadline on every exchange, and the health watch that loads the scripts.
+//! The connection: a deadline on every exchange, each exchange's result noted in the store's
+//! health, and the health watch that loads the scripts.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis::Value;
 use redis::aio::ConnectionManager;
 
+use super::health::Health;
 use super::scripts;
 
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
+/// Looked at sooner while Redis is away: recovery shows without waiting for traffic.
+const HEALTH_EVERY_WHILE_DOWN: Duration = Duration::from_millis(200);
 
 /// The connection with a deadline on every exchange: a slow or unreachable Redis makes an
 /// unavailable store (503) within `store.timeout`, whatever the client's reconnect loop does.
@@ -18,23 +21,31 @@ const HEALTH_EVERY: Duration = Duration::from_secs(1);
 pub(super) struct Timed {
     pub(super) inner: ConnectionManager,
     pub(super) timeout: Duration,
+    pub(super) health: Arc<Health>,
 }
 
 async fn bounded<T>(
     limit: Duration,
+    health: Arc<Health>,
     exchange: impl Future<Output = redis::RedisResult<T>>,
 ) -> redis::RedisResult<T> {
-    tokio::time::timeout(limit, exchange)
+    let r = tokio::time::timeout(limit, exchange)
         .await
         .unwrap_or_else(|_| {
             Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in time").into())
-        })
+        });
+    health.saw(&r);
+    r
 }
 
 impl redis::aio::ConnectionLike for Timed {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
         let limit = self.timeout;
-        Box::pin(bounded(limit, self.inner.req_packed_command(cmd)))
+        Box::pin(bounded(
+            limit,
+            self.health.clone(),
+            self.inner.req_packed_command(cmd),
+        ))
     }
 
     fn req_packed_commands<'a>(
@@ -46,6 +57,7 @@ impl redis::aio::ConnectionLike for Timed {
         let limit = self.timeout;
         Box::pin(bounded(
             limit,
+            self.health.clone(),
             self.inner.req_packed_commands(pipeline, offset, count),
         ))
     }
@@ -55,26 +67,28 @@ impl redis::aio::ConnectionLike for Timed {
     }
 }
 
-pub(super) async fn watch_health(mut conn: Timed, healthy: Arc<AtomicBool>) {
+/// Pings Redis now and then (every exchange also counts, see `Timed`), and loads the scripts
+/// once per (re)connection; EVALSHA falls back to loading them should Redis lose its script
+/// cache in between.
+pub(super) async fn watch_health(mut conn: Timed) {
+    let mut loaded = false;
     loop {
-        let mut ok = redis::cmd("PING")
+        let ok = redis::cmd("PING")
             .query_async::<String>(&mut conn)
             .await
             .is_ok();
-        if ok && !healthy.load(Ordering::Relaxed) {
-            // Load the scripts once per (re)connection; EVALSHA falls back to loading them
-            // should Redis lose its script cache in between.
+        if ok && !loaded {
+            loaded = true;
             for script in scripts::all() {
-                ok &= script.prepare_invoke().load_async(&mut conn).await.is_ok();
+                loaded &= script.prepare_invoke().load_async(&mut conn).await.is_ok();
             }
         }
-        if healthy.swap(ok, Ordering::Relaxed) != ok {
-            if ok {
-                tracing::info!("redis reachable");
-            } else {
-                tracing::warn!("redis unreachable; answering 503 until it is back");
-            }
-        }
-        tokio::time::sleep(HEALTH_EVERY).await;
+        loaded &= ok;
+        let wait = if conn.health.ok() {
+            HEALTH_EVERY
+        } else {
+            HEALTH_EVERY_WHILE_DOWN
+        };
+        tokio::time::sleep(wait).await;
     }
 }

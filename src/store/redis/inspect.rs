@@ -1,6 +1,5 @@
 //! What the admin API reads, and periodic upkeep (forgetting replicas gone for good).
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -141,7 +140,7 @@ impl Inspect for RedisStore {
     }
 
     fn ready(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+        self.health.ok()
     }
 }
 

@@ -2,12 +2,15 @@
 //! consumer group. Accepting an event is one round trip (a script: `SET NX PX`, then, only if
 //! new, the event hash and `XADD`). Replicas read with `XREADGROUP`, acknowledge only a final
 //! outcome, park retries in a sorted set any replica promotes when due, and take over the
-//! entries of a replica that died (`XAUTOCLAIM` after `claim_after`).
+//! entries of a replica that died: a holder heartbeats what it holds, and what went
+//! unheartbeated for `claim_after` is taken over (`XAUTOCLAIM`; see `heartbeat`).
 
 mod archive;
 mod conn;
 mod dead;
 mod fields;
+mod health;
+mod heartbeat;
 mod inspect;
 mod intake;
 mod keys;
@@ -19,7 +22,7 @@ mod scripts;
 mod sync;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -29,6 +32,7 @@ use tokio::sync::Notify;
 
 use self::conn::{Timed, watch_health};
 use self::fields::Fields;
+use self::health::Health;
 use self::keys::{Shard, shard_of};
 use super::StoreError;
 use crate::config::RedisConfig;
@@ -72,10 +76,11 @@ pub struct RedisStore {
     claim_after: Duration,
     timeout: Duration,
     max_per_shard: u64,
-    leases: Mutex<HashMap<u64, Lease>>,
+    /// Shared with the heartbeat, which keeps these entries from being taken over.
+    leases: Arc<Mutex<HashMap<u64, Lease>>>,
     next_handle: AtomicU64,
     shard_state: Mutex<HashMap<Shard, ShardState>>,
-    healthy: Arc<AtomicBool>,
+    health: Arc<Health>,
     work: Arc<Notify>,
 }
 
@@ -109,12 +114,14 @@ impl RedisStore {
             .set_connection_timeout(Some(cfg.timeout))
             .set_response_timeout(Some(cfg.timeout))
             .set_max_delay(Duration::from_secs(2));
-        let healthy = Arc::new(AtomicBool::new(false));
+        let health = Arc::new(Health::new());
+        let leases = Arc::new(Mutex::new(HashMap::new()));
         let timeout = cfg.timeout;
         // The connection's driver needs a runtime that lives as long as the store, apart from
         // pingora's per-service runtimes: a small one of its own.
         let (tx, rx) = std::sync::mpsc::channel();
-        let health = healthy.clone();
+        let (beat_health, beat_leases) = (health.clone(), leases.clone());
+        let (consumer, claim_after) = (cfg.consumer.clone(), cfg.claim_after);
         std::thread::Builder::new()
             .name("hookgate-redis".into())
             .spawn(move || {
@@ -138,14 +145,18 @@ impl RedisStore {
                         }
                     };
                     let _ = tx.send(Ok(conn.clone()));
-                    watch_health(
-                        Timed {
-                            inner: conn,
-                            timeout,
-                        },
-                        health,
-                    )
-                    .await;
+                    let timed = Timed {
+                        inner: conn,
+                        timeout,
+                        health: beat_health,
+                    };
+                    tokio::spawn(heartbeat::run(
+                        timed.clone(),
+                        beat_leases,
+                        consumer,
+                        claim_after,
+                    ));
+                    watch_health(timed).await;
                 });
             })
             .map_err(|e| OpenError::Start(e.to_string()))?;
@@ -161,10 +172,10 @@ impl RedisStore {
             claim_after: cfg.claim_after,
             timeout: cfg.timeout,
             max_per_shard: max_pending.div_ceil(u64::from(cfg.shards)),
-            leases: Mutex::new(HashMap::new()),
+            leases,
             next_handle: AtomicU64::new(1),
             shard_state: Mutex::new(HashMap::new()),
-            healthy,
+            health,
             work: Arc::new(Notify::new()),
         })
     }
@@ -199,6 +210,7 @@ impl RedisStore {
         Timed {
             inner: self.conn.clone(),
             timeout: self.timeout,
+            health: self.health.clone(),
         }
     }
 

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use super::fields::{Fields, stored_event};
 use super::scripts::{CANCEL, COMPLETE, PROMOTE, TAKE};
-use super::{GROUP, Lease, RedisStore, Shard, lock, unavailable};
+use super::{GROUP, Lease, RedisStore, Shard, heartbeat, lock, unavailable};
 use crate::event::now_ms;
 use crate::store::query::CANCELLED;
 use crate::store::{Attempt, Leased, Outcome, Queue, StoreError, StoredEvent, Timing};
@@ -61,8 +61,8 @@ impl RedisStore {
         if let Some(from) = &st.own_from {
             return from.clone();
         }
-        if now >= st.next_claim_ms {
-            st.next_claim_ms = now + self.claim_after.as_millis() as u64 / 2;
+        if now >= st.next_claim_ms && self.may_take_over(now) {
+            st.next_claim_ms = now + heartbeat::every(self.claim_after).as_millis() as u64;
             return "claim".into();
         }
         ">".into()
@@ -144,6 +144,9 @@ impl RedisStore {
                     event_id,
                 },
             );
+        }
+        if mode == "claim" && !out.is_empty() {
+            heartbeat::took_over(route, out.len());
         }
         Ok(out)
     }

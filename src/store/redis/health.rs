@@ -1,0 +1,102 @@
+//! Whether Redis answers, as every exchange sees it: `/readyz` follows what requests get (a
+//! 0.45 s restart that makes requests fail shows as not ready at once, not only if a periodic
+//! ping happens to fall into it), and takeovers wait until Redis has answered steadily for a
+//! while, so that a holder cut off by the same outage gets to heartbeat again first.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use redis::{ErrorKind, RedisError, ServerErrorKind};
+
+use crate::event::now_ms;
+
+pub(super) struct Health {
+    ok: AtomicBool,
+    /// When an exchange last failed for want of Redis (ms since the epoch); 0 = never.
+    last_failure_ms: AtomicU64,
+}
+
+/// Errors that mean Redis did not (usefully) answer, as opposed to an answer that is an error
+/// (a script's, a missing group's): only the former make hookgate not ready.
+pub(super) fn is_outage(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_unrecoverable_error()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::ClusterDown
+                    | ServerErrorKind::TryAgain
+            )
+        )
+}
+
+impl Health {
+    /// Not ready until Redis first answers.
+    pub(super) fn new() -> Health {
+        Health {
+            ok: AtomicBool::new(false),
+            last_failure_ms: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn saw<T>(&self, r: &redis::RedisResult<T>) {
+        match r {
+            Err(e) if is_outage(e) => self.failed(),
+            _ => self.answered(),
+        }
+    }
+
+    pub(super) fn failed(&self) {
+        self.last_failure_ms.store(now_ms(), Ordering::Relaxed);
+        if self.ok.swap(false, Ordering::Relaxed) {
+            tracing::warn!("redis unreachable; answering 503 until it is back");
+        }
+    }
+
+    pub(super) fn answered(&self) {
+        if !self.ok.swap(true, Ordering::Relaxed) {
+            tracing::info!("redis reachable");
+        }
+    }
+
+    pub(super) fn ok(&self) -> bool {
+        self.ok.load(Ordering::Relaxed)
+    }
+
+    /// Redis answered every exchange of the last `ms`.
+    pub(super) fn steady_for(&self, ms: u64, now: u64) -> bool {
+        self.ok() && now.saturating_sub(self.last_failure_ms.load(Ordering::Relaxed)) >= ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_and_answers() {
+        let h = Health::new();
+        assert!(!h.ok());
+        let answer_error: redis::RedisResult<()> = Err(RedisError::from((
+            ErrorKind::Server(ServerErrorKind::ResponseError),
+            "NOGROUP",
+        )));
+        h.saw(&answer_error);
+        assert!(h.ok(), "an error answer is an answer");
+        let now = now_ms();
+        assert!(h.steady_for(1000, now));
+        let gone: redis::RedisResult<()> =
+            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe).into());
+        h.saw(&gone);
+        assert!(!h.ok() && !h.steady_for(0, now));
+        let loading: redis::RedisResult<()> = Err(RedisError::from((
+            ErrorKind::Server(ServerErrorKind::BusyLoading),
+            "LOADING",
+        )));
+        h.saw(&Ok::<(), RedisError>(()));
+        assert!(h.ok() && !h.steady_for(1000, now_ms()));
+        h.saw(&loading);
+        assert!(!h.ok());
+    }
+}

@@ -1,0 +1,103 @@
+//! Takeover without false takeovers. A replica heartbeats the stream entries it holds (being
+//! delivered, or whose outcome waits to be recorded) every `claim_after / 4`, which resets their
+//! idle time in the consumer group; other replicas take over only entries idle for
+//! `claim_after` (`XAUTOCLAIM`). So a dead holder's entries move within `claim_after` plus one
+//! scan (`claim_after / 4`), while a live holder keeps its entries however slow its upstream.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use redis::Script;
+
+use super::conn::Timed;
+use super::{GROUP, Lease, RedisStore, Shard, lock};
+
+/// Entries per script call: bounds the time one call holds Redis.
+const BATCH: usize = 256;
+
+/// KEYS: stream. ARGV: group, consumer, entry IDs.
+/// Resets the idle time of each entry this consumer still holds (`XCLAIM` to itself with
+/// `JUSTID`: the delivery count stays). An entry another replica took over meanwhile stays
+/// with it: the check and the claim are one atomic step. Returns how many were still held.
+pub static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local held = 0
+for i = 3, #ARGV do
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2]) == 1 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    held = held + 1
+  end
+end
+return held
+"#,
+    )
+});
+
+/// How often a holder heartbeats, and other replicas look for entries to take over.
+pub(super) fn every(claim_after: Duration) -> Duration {
+    claim_after / 4
+}
+
+impl RedisStore {
+    /// Whether to look for other replicas' entries now. Not until Redis has answered steadily
+    /// for `claim_after`: after an outage every entry looks idle, and a live holder cut off by
+    /// the same outage needs a beat to claim its entries again first.
+    pub(super) fn may_take_over(&self, now: u64) -> bool {
+        self.health
+            .steady_for(self.claim_after.as_millis() as u64, now)
+    }
+}
+
+/// An operator wants to know that a replica's deliveries moved (and that a repeat of the ones
+/// it had in flight is possible).
+pub(super) fn took_over(route: &str, n: usize) {
+    if crate::logs::TOOK_OVER.hit(route, || format!("{n} entries")) {
+        tracing::warn!(
+            route,
+            entries = n,
+            "took over deliveries no replica heartbeated for claim_after (their replica died or lost Redis)"
+        );
+    }
+}
+
+/// The entries held now, by shard.
+fn held(leases: &Mutex<HashMap<u64, Lease>>) -> HashMap<Shard, Vec<String>> {
+    let mut by_shard: HashMap<Shard, Vec<String>> = HashMap::new();
+    for l in lock(leases).values() {
+        by_shard
+            .entry(l.shard.clone())
+            .or_default()
+            .push(l.entry.clone());
+    }
+    by_shard
+}
+
+/// Runs for the store's lifetime, on the store's own runtime (not a delivery thread that a
+/// busy route could starve).
+pub(super) async fn run(
+    mut conn: Timed,
+    leases: Arc<Mutex<HashMap<u64, Lease>>>,
+    consumer: String,
+    claim_after: Duration,
+) {
+    loop {
+        tokio::time::sleep(every(claim_after)).await;
+        for (sh, entries) in held(&leases) {
+            for chunk in entries.chunks(BATCH) {
+                let r: redis::RedisResult<i64> = HEARTBEAT
+                    .key(sh.stream())
+                    .arg(GROUP)
+                    .arg(&consumer)
+                    .arg(chunk)
+                    .invoke_async(&mut conn)
+                    .await;
+                // An outage is logged by the store's health; the next beat tries again.
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "heartbeat of held deliveries failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Takeover between Redis replicas: fast when a holder dies, never while it lives (however slow
+//! its upstream), and no repeat when Redis itself restarts under the deliveries. All with the
+//! default `claim_after` and `timeout`, real hookgate processes and a real `redis-server`.
+
+use crate::common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::redis_server::RedisServer;
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Defaults for `claim_after` (8 s) and `timeout` (2 s): the bound under test is the default.
+fn replica(redis: &RedisServer, up: &Upstream, name: &str, upstream_extra: &str) -> Gateway {
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"{name}\"\nshards = 2",
+        redis.url()
+    );
+    // upstream_block's own 2 s timeout, replaced by the test's.
+    let upstream = upstream_block("orders", &up.url("/"), upstream_extra);
+    let upstream = if upstream_extra.contains("timeout") {
+        upstream.replace("timeout = \"2s\"\n", "")
+    } else {
+        upstream
+    };
+    let body = format!(
+        "{}\n{}",
+        upstream,
+        limai_route("limai", "/hooks/limai", "orders", "")
+    );
+    Gateway::start_full("", Some(store), "", &body, &[("LIMAI_SECRET", SECRET)])
+}
+
+/// How many times the upstream received each event ID, from the `skip`-th request on.
+fn deliveries_from(up: &Upstream, skip: usize) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for r in up.received().into_iter().skip(skip) {
+        let id = r.header("x-hookgate-event-id").unwrap_or_default();
+        *m.entry(id.to_string()).or_default() += 1;
+    }
+    m
+}
+
+/// Waits until the events API of `gw` says each of `ids` was delivered.
+async fn all_recorded_delivered(c: &reqwest::Client, gw: &Gateway, ids: &[String]) {
+    for id in ids {
+        let st = eventually(WAIT, async || {
+            let (_, st) = get_json(c, &gw.admin(&format!("/events/{id}"))).await;
+            (st["state"] == "delivered").then_some(())
+        })
+        .await;
+        assert!(st.is_some(), "{id} not recorded as delivered");
+    }
+}
+
+#[tokio::test]
+async fn a_killed_replicas_deliveries_are_taken_over_within_ten_seconds() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    // A's attempts hang (as on a slow upstream) until A dies.
+    up.set_default(Reply::status(200).after(Duration::from_secs(120)));
+    let mut a = replica(&redis, &up, "a", "timeout = \"90s\"\nconcurrency = 4");
+    let c = client();
+    let ids: Vec<String> = (0..4).map(|i| format!("evt_held_{i}")).collect();
+    accept_all(&c, &a.url("/hooks/limai"), ids.clone()).await;
+    eventually(WAIT, async || (up.count() == 4).then_some(()))
+        .await
+        .expect("A holds every event in flight");
+    let b = replica(&redis, &up, "b", "timeout = \"90s\"\nconcurrency = 4");
+    up.set_default(Reply::status(200));
+    // Long enough for A to have heartbeated its entries a few times.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(up.count(), 4, "B took over a live holder's deliveries");
+
+    a.kill9();
+    let killed = Instant::now();
+    let d = eventually(WAIT, async || {
+        let d = deliveries_from(&up, 4);
+        ids.iter().all(|id| d.contains_key(id)).then_some(d)
+    })
+    .await
+    .expect("B delivered what A held");
+    let took = killed.elapsed();
+    eprintln!("taken over and delivered {took:?} after the holder's SIGKILL");
+    assert!(
+        took <= Duration::from_millis(10_500),
+        "took {took:?}, bound 10 s"
+    );
+    assert!(d.values().all(|n| *n == 1), "{d:?}");
+    all_recorded_delivered(&c, &b, &ids).await;
+}
+
+#[tokio::test]
+async fn a_slow_but_alive_holder_is_never_duplicated() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    up.set_default(Reply::status(200).after(Duration::from_secs(15)));
+    // 60 s upstream timeout, 8 s claim_after: accepted, since holders heartbeat.
+    let a = replica(&redis, &up, "a", "timeout = \"60s\"");
+    let b = replica(&redis, &up, "b", "timeout = \"60s\"");
+    let c = client();
+    let ids: Vec<String> = (0..8).map(|i| format!("evt_slow_{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        accept_all(&c, &gw.url("/hooks/limai"), [id.clone()]).await;
+    }
+    let all_answered = Instant::now() + Duration::from_secs(15);
+    all_recorded_delivered(&c, &a, &ids).await;
+    // Past the answers, plus a takeover's worth of time for any stray second attempt.
+    tokio::time::sleep(
+        all_answered.saturating_duration_since(Instant::now()) + Duration::from_secs(11),
+    )
+    .await;
+    let d = deliveries_from(&up, 0);
+    assert_eq!(d.len(), ids.len(), "{d:?}");
+    assert!(
+        d.values().all(|n| *n == 1),
+        "a live holder's delivery was repeated: {d:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_redis_mid_delivery_repeats_nothing_and_readyz_shows_it() {
+    let mut redis = RedisServer::start();
+    let up = Upstream::start();
+    up.set_default(Reply::status(200).after(Duration::from_millis(30)));
+    let a = replica(&redis, &up, "a", "");
+    let b = replica(&redis, &up, "b", "");
+
+    // /readyz of A, watched closely for the whole run.
+    let stop = Arc::new(AtomicBool::new(false));
+    let unready_seen = Arc::new(AtomicUsize::new(0));
+    let watcher = {
+        let (stop, unready_seen, url) = (stop.clone(), unready_seen.clone(), a.admin("/readyz"));
+        tokio::spawn(async move {
+            let c = client();
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(r) = c.get(&url).send().await
+                    && r.status() != 200
+                {
+                    unready_seen.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+
+    // Senders to both replicas, while Redis restarts under them.
+    let sender = |gw: &Gateway, tag: &'static str| {
+        let url = gw.url("/hooks/limai");
+        tokio::spawn(async move {
+            let c = client();
+            let (mut acked, mut refused) = (Vec::new(), 0usize);
+            for i in 0..400 {
+                let id = format!("evt_blip_{tag}_{i}");
+                let (status, _) = send_signed(&c, &url, &event_body(&id)).await;
+                match status {
+                    200 => acked.push(id),
+                    503 => refused += 1,
+                    s => panic!("{id}: {s}"),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (acked, refused)
+        })
+    };
+    let (sa, sb) = (sender(&a, "a"), sender(&b, "b"));
+    eventually(WAIT, async || (up.count() >= 150).then_some(()))
+        .await
+        .expect("deliveries under way");
+    let away = redis.restart_gracefully();
+    eprintln!("redis-server away for {away:?} (SIGTERM, restart, AOF reload)");
+    let (acked_a, refused_a) = sa.await.unwrap();
+    let (acked_b, refused_b) = sb.await.unwrap();
+    let acked: HashSet<String> = acked_a.into_iter().chain(acked_b).collect();
+
+    eventually(WAIT, async || {
+        let d = deliveries_from(&up, 0);
+        acked.iter().all(|id| d.contains_key(id)).then_some(())
+    })
+    .await
+    .expect("every acked event delivered");
+    // Past claim_after and a scan: what a lost outcome would have sent again has been.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    stop.store(true, Ordering::Relaxed);
+    watcher.await.unwrap();
+    let d = deliveries_from(&up, 0);
+    let repeated: Vec<_> = d.iter().filter(|(_, n)| **n > 1).collect();
+    let logs = a.logs() + &b.logs();
+    eprintln!(
+        "acked {}, refused (503) {refused_a} + {refused_b}, delivered {}, repeated {}, /readyz of A not ready {} times, outcomes recorded late {}",
+        acked.len(),
+        d.len(),
+        repeated.len(),
+        unready_seen.load(Ordering::Relaxed),
+        logs.matches("outcome recorded after the store recovered")
+            .count()
+    );
+    assert!(repeated.is_empty(), "repeated deliveries: {repeated:?}");
+    if refused_a > 0 {
+        assert!(
+            unready_seen.load(Ordering::Relaxed) > 0,
+            "A answered 503 {refused_a} times but /readyz never said so"
+        );
+    }
+    assert!(
+        logs.contains("redis unreachable"),
+        "the restart went unnoticed: the test proved nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_redis_outage_longer_than_claim_after_repeats_nothing() {
+    let mut redis = RedisServer::start();
+    let up = Upstream::start();
+    // Answers arrive while Redis is away: their outcomes wait in memory.
+    up.set_default(Reply::status(200).after(Duration::from_secs(4)));
+    let a = replica(&redis, &up, "a", "timeout = \"10s\"");
+    let c = client();
+    let ids: Vec<String> = (0..16).map(|i| format!("evt_outage_{i}")).collect();
+    accept_all(&c, &a.url("/hooks/limai"), ids.clone()).await;
+    eventually(WAIT, async || (up.count() == ids.len()).then_some(()))
+        .await
+        .expect("all in flight at A");
+    // B holds nothing: it would take A's entries over as soon as Redis is back, if it could.
+    let _b = replica(&redis, &up, "b", "timeout = \"10s\"");
+    // Every entry looks idle for longer than claim_after (8 s) once Redis is back.
+    redis.stop();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    redis.restart();
+    all_recorded_delivered(&c, &a, &ids).await;
+    // Past a takeover's worth of steady Redis: nothing goes out again.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let d = deliveries_from(&up, 0);
+    assert_eq!(d.len(), ids.len(), "{d:?}");
+    assert!(
+        d.values().all(|n| *n == 1),
+        "repeated after the outage: {d:?}"
+    );
+}
