@@ -238,6 +238,11 @@ pub static HOUSEKEEPING_FAILED: Site = Site::new(Level::WARN, "store housekeepin
 pub static STORE_SHARD_UNREADABLE: Site =
     Site::new(Level::WARN, "cannot read a shard of the queue");
 pub static TRACE_EXPORT_FAILED: Site = Site::new(Level::WARN, "cannot export spans; dropped");
+pub static REDIS_UNREACHABLE: Site = Site::new(
+    Level::WARN,
+    "redis unreachable; answering 503 until it is back",
+);
+pub static REDIS_REACHABLE: Site = Site::new(Level::INFO, "redis reachable");
 pub static TOOK_OVER: Site = Site::new(
     Level::WARN,
     "took over deliveries no replica heartbeated for claim_after (their replica died or lost Redis)",

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use redis::{ErrorKind, RedisError, ServerErrorKind};
 
 use crate::event::now_ms;
+use crate::logs;
 
 pub(super) struct Health {
     ok: AtomicBool,
@@ -17,7 +18,7 @@ pub(super) struct Health {
 
 /// Errors that mean Redis did not (usefully) answer, as opposed to an answer that is an error
 /// (a script's, a missing group's): only the former make hookgate not ready.
-pub(super) fn is_outage(e: &RedisError) -> bool {
+fn is_outage(e: &RedisError) -> bool {
     e.is_io_error()
         || e.is_unrecoverable_error()
         || matches!(
@@ -47,15 +48,17 @@ impl Health {
         }
     }
 
-    pub(super) fn failed(&self) {
+    // A Redis that answers some exchanges in time and not others flips this often: the log
+    // lines are rate-limited, the state is not.
+    fn failed(&self) {
         self.last_failure_ms.store(now_ms(), Ordering::Relaxed);
-        if self.ok.swap(false, Ordering::Relaxed) {
+        if self.ok.swap(false, Ordering::Relaxed) && logs::REDIS_UNREACHABLE.hit("", String::new) {
             tracing::warn!("redis unreachable; answering 503 until it is back");
         }
     }
 
-    pub(super) fn answered(&self) {
-        if !self.ok.swap(true, Ordering::Relaxed) {
+    fn answered(&self) {
+        if !self.ok.swap(true, Ordering::Relaxed) && logs::REDIS_REACHABLE.hit("", String::new) {
             tracing::info!("redis reachable");
         }
     }
