@@ -86,10 +86,8 @@ async fn a_killed_replicas_deliveries_are_taken_over_within_ten_seconds() {
     .expect("B delivered what A held");
     let took = killed.elapsed();
     eprintln!("taken over and delivered {took:?} after the holder's SIGKILL");
-    assert!(
-        took <= Duration::from_millis(10_500),
-        "took {took:?}, bound 10 s"
-    );
+    // claim_after (8 s) + a scan (1 s); the bound promised is 10 s.
+    assert!(took <= Duration::from_secs(10), "took {took:?}, bound 10 s");
     assert!(d.values().all(|n| *n == 1), "{d:?}");
     all_recorded_delivered(&c, &b, &ids).await;
 }

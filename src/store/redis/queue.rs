@@ -62,7 +62,7 @@ impl RedisStore {
             return from.clone();
         }
         if now >= st.next_claim_ms && self.may_take_over(now) {
-            st.next_claim_ms = now + heartbeat::every(self.claim_after).as_millis() as u64;
+            st.next_claim_ms = now + heartbeat::scan_every(self.claim_after).as_millis() as u64;
             return "claim".into();
         }
         ">".into()
