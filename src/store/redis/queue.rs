@@ -218,7 +218,7 @@ impl Queue for RedisStore {
             .key(sh.retries())
             .key(sh.dead())
             .key(sh.pending())
-            .key(sh.dedup(&lease.event_id))
+            .key(sh.done())
             .key(sh.listing())
             .arg(GROUP)
             .arg(&self.consumer)
@@ -231,6 +231,8 @@ impl Queue for RedisStore {
             .arg(status.map(|s| s.to_string()).unwrap_or_default())
             .arg(sh.line_prefix())
             .arg(attempt)
+            .arg(self.record_ttl.as_millis() as u64)
+            .arg(sh.event_prefix())
             .invoke_async(&mut self.con())
             .await
             .map_err(unavailable)?;

@@ -8,9 +8,11 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: dedup, event, stream, pending, dead, archived, archive counter, archives of this ID,
-/// listing [, order line]. ARGV: ttl_ms, event_id, received_ms, client_ip, target, headers, body,
-/// max_pending, order key, archive key prefix, verification.
+/// KEYS: legacy dedup key (`d:<id>`, written by earlier versions: honoured, no longer
+/// written), event, stream, pending, dead, archived, archive counter, archives of this ID,
+/// listing, delivered set [, order line]. ARGV: ttl_ms, event_id, received_ms, client_ip,
+/// target, headers, body, max_pending, order key, archive key prefix, verification, dedup set
+/// prefix, dedup member.
 /// Returns 1 new, 0 duplicate, -1 the shard is at its bound. An event with an order key joins
 /// its line and enters the stream only when it is the first in it.
 ///
@@ -21,7 +23,20 @@ pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 if tonumber(ARGV[8]) > 0 and redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[8]) then return -1 end
+-- Dedup: one set per span of w ms (a power of two, at least ttl / 8), expiring ttl after the
+-- span ends; a set member costs ~60 bytes where a key with its own expiry costs ~170. An ID
+-- is remembered for ttl to ttl + w. Redis' clock, the same for every replica.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+local w = 1
+while w * 8 < ttl do w = w * 2 end
+local span = math.floor(now / w)
+local sets = ARGV[12] .. w .. ':'
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for n = math.floor((now - ttl) / w), span do
+  if redis.call('SISMEMBER', sets .. n, ARGV[13]) == 1 then return 0 end
+end
 local st = redis.call('HGET', KEYS[2], 'st')
 if st == 'p' then return 0 end
 if st == 'x' then
@@ -32,17 +47,21 @@ if st == 'x' then
   redis.call('ZADD', KEYS[6], fin, n)
   redis.call('SADD', KEYS[8], n)
 elseif st then
-  -- Delivered: its record expires with the dedup key, give or take a millisecond.
+  -- Delivered, its record kept past the dedup window (record_ttl > dedup_ttl).
   redis.call('DEL', KEYS[2])
 end
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+redis.call('ZREM', KEYS[10], ARGV[2])
+redis.call('SADD', sets .. span, ARGV[13])
+redis.call('PEXPIREAT', sets .. span, (span + 1) * w + ttl)
+-- dk: where its dedup entry is, for a purge.
 redis.call('HSET', KEYS[2], 'id', ARGV[2], 'rcv', ARGV[3], 'ip', ARGV[4], 'tgt', ARGV[5],
-  'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3], 'vf', ARGV[11])
+  'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3], 'vf', ARGV[11],
+  'dk', sets .. span)
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[9], ARGV[3], ARGV[2])
-if KEYS[10] then
+if KEYS[11] then
   redis.call('HSET', KEYS[2], 'ok', ARGV[9])
-  if redis.call('RPUSH', KEYS[10], ARGV[2]) > 1 then return 1 end
+  if redis.call('RPUSH', KEYS[11], ARGV[2]) > 1 then return 1 end
 end
 redis.call('XADD', KEYS[3], '*', 'i', ARGV[2])
 return 1
@@ -72,9 +91,16 @@ for _, en in ipairs(entries) do
     for i = 1, #en[2], 2 do if en[2][i] == 'i' then id = en[2][i + 1] end end
   end
   local h = {}
-  if id then h = redis.call('HGETALL', ARGV[6] .. id) end
   local pending = false
-  for i = 1, #h, 2 do if h[i] == 'st' and h[i + 1] == 'p' then pending = true end end
+  if id then
+    -- Only what a delivery needs (not the history, the verdict, the last error).
+    local v = redis.call('HMGET', ARGV[6] .. id, 'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body')
+    pending = v[1] == 'p'
+    local names = {'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body'}
+    for i = 2, 8 do
+      if v[i] then table.insert(h, names[i]); table.insert(h, v[i]) end
+    end
+  end
   if pending then
     table.insert(out, {en[1], id, h})
   else
@@ -87,9 +113,13 @@ return out
     )
 });
 
-/// KEYS: stream, event, retries, dead, pending, dedup, listing. ARGV: group, consumer,
-/// entry_id, event_id, outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms, error,
-/// status, order line prefix, history line (`query::Attempt::to_line`).
+/// KEYS: stream, event, retries, dead, pending, delivered set, listing. ARGV: group,
+/// consumer, entry_id, event_id, outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms,
+/// error, status, order line prefix, history line (`query::Attempt::to_line`), record_ttl_ms,
+/// event key prefix.
+/// A delivered event's record (without body and headers) expires after record_ttl; each call
+/// also drops from the listing a few delivered events whose record has expired, so the
+/// listing does not outlive the records (two per delivery: it keeps up).
 /// Only the consumer that holds the entry records its outcome (another replica may have taken
 /// it over), and only while the event is pending (not cancelled meanwhile). A final outcome
 /// lets the next event of the same order key into the stream. The history keeps the last 20
@@ -127,13 +157,16 @@ if ARGV[5] == 'delivered' then
   redis.call('HSET', KEYS[2], 'st', 'd', 'fin', ARGV[6])
   redis.call('HDEL', KEYS[2], 'body', 'hdr', 'err')
   redis.call('ZREM', KEYS[5], ARGV[4])
-  -- Remembered (without its body) as long as its dedup key lives.
-  local ttl = redis.call('PTTL', KEYS[6])
-  if ttl > 0 then
-    redis.call('PEXPIRE', KEYS[2], ttl)
-  else
-    redis.call('DEL', KEYS[2])
-    redis.call('ZREM', KEYS[7], ARGV[4])
+  -- Redis' clock, the one that expires the record (replicas' clocks may differ).
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('PEXPIREAT', KEYS[2], now + tonumber(ARGV[12]))
+  redis.call('ZADD', KEYS[6], now + tonumber(ARGV[12]), ARGV[4])
+  local gone = redis.call('ZRANGE', KEYS[6], '-inf', '(' .. now, 'BYSCORE', 'LIMIT', 0, 2)
+  for _, id in ipairs(gone) do
+    redis.call('ZREM', KEYS[6], id)
+    -- Accepted again since (a new record): its listing entry stays.
+    if redis.call('EXISTS', ARGV[13] .. id) == 0 then redis.call('ZREM', KEYS[7], id) end
   end
 elseif ARGV[5] == 'retry' then
   redis.call('HSET', KEYS[2], 'due', ARGV[7], 'err', ARGV[8])
@@ -197,7 +230,8 @@ redis.call('ZREM', KEYS[2], ARGV[1])
     ))
 });
 
-/// KEYS: event, archived, stream, pending, archives of this ID, listing. ARGV: event_id,
+/// KEYS: event, archived, stream, pending, archives of this ID, listing, delivered set.
+/// ARGV: event_id,
 /// now_ms, order line prefix, archive key prefix, number (empty: any of this ID).
 /// Replays a dead letter moved aside by `ACCEPT`: it becomes the ID's live copy again.
 /// Returns 1 replayed, 2 the live copy of the ID is pending or dead (replay that first), 0 none.
@@ -212,6 +246,7 @@ if not n or redis.call('SISMEMBER', KEYS[5], n) == 0 then return 0 end
 redis.call('SREM', KEYS[5], n)
 redis.call('ZREM', KEYS[2], n)
 redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[7], ARGV[1])
 redis.call('RENAME', ARGV[4] .. n, KEYS[1])
 redis.call('ZADD', KEYS[6], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
 "#,
@@ -246,12 +281,15 @@ return 1
     )
 });
 
-/// KEYS: event, dead, listing, dedup. ARGV: event_id. Deletes a dead letter (and its dedup
-/// key: a purged event is forgotten). Returns 1 purged, 0 not a dead letter.
+/// KEYS: event, dead, listing, legacy dedup. ARGV: event_id, dedup member. Deletes a dead
+/// letter (and its dedup entry: a purged event is forgotten). Returns 1 purged, 0 not a dead
+/// letter.
 pub static PURGE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 if redis.call('HGET', KEYS[1], 'st') ~= 'x' then return 0 end
+local dk = redis.call('HGET', KEYS[1], 'dk')
+if dk then redis.call('SREM', dk, ARGV[2]) end
 redis.call('DEL', KEYS[1], KEYS[4])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -260,12 +298,19 @@ return 1
     )
 });
 
-/// KEYS: listing. ARGV: from rank, count, event key prefix. Drops listing entries whose event
-/// hash is gone (a delivered event's hash expires with its dedup key). Returns the rank to go
-/// on from, 0 at the end.
+/// KEYS: listing, delivered set. ARGV: from rank, count, event key prefix. Drops listing
+/// entries whose event hash is gone: first those the delivered set says expired, then a
+/// stretch of the listing (records written by earlier versions). Returns the rank to go on
+/// from, 0 at the end.
 pub static SWEEP: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], '-inf', '(' .. now, 'BYSCORE', 'LIMIT', 0, ARGV[2])) do
+  redis.call('ZREM', KEYS[2], id)
+  if redis.call('EXISTS', ARGV[3] .. id) == 0 then redis.call('ZREM', KEYS[1], id) end
+end
 local from = tonumber(ARGV[1])
 local ids = redis.call('ZRANGE', KEYS[1], from, from + tonumber(ARGV[2]) - 1)
 local kept = 0
@@ -282,11 +327,15 @@ return from + kept
     )
 });
 
-/// KEYS: listing, event. ARGV: event ID. Drops the listing entry if the event is gone.
+/// KEYS: listing, event, delivered set. ARGV: event ID. Drops the listing entry if the event
+/// is gone.
 pub static GONE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if redis.call('EXISTS', KEYS[2]) == 0 then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
 return 0
 "#,
     )
