@@ -53,10 +53,11 @@ end
 redis.call('ZREM', KEYS[10], ARGV[2])
 redis.call('SADD', sets .. span, ARGV[13])
 redis.call('PEXPIREAT', sets .. span, (span + 1) * w + ttl)
--- dk: where its dedup entry is, for a purge.
+-- dk: where its dedup entry is, for a purge; dx: when the dedup window ends (a delivered
+-- record does not outlive it).
 redis.call('HSET', KEYS[2], 'id', ARGV[2], 'rcv', ARGV[3], 'ip', ARGV[4], 'tgt', ARGV[5],
   'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3], 'vf', ARGV[11],
-  'dk', sets .. span)
+  'dk', sets .. span, 'dx', now + ttl)
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[9], ARGV[3], ARGV[2])
 if KEYS[11] then
@@ -117,7 +118,8 @@ return out
 /// consumer, entry_id, event_id, outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms,
 /// error, status, order line prefix, history line (`query::Attempt::to_line`), record_ttl_ms,
 /// event key prefix.
-/// A delivered event's record (without body and headers) expires after record_ttl; each call
+/// A delivered event's record (without body and headers) expires after record_ttl, or with
+/// its dedup window if that ends first (as the embedded store's tombstones); each call
 /// also drops from the listing a few delivered events whose record has expired, so the
 /// listing does not outlive the records (two per delivery: it keeps up).
 /// Only the consumer that holds the entry records its outcome (another replica may have taken
@@ -155,13 +157,21 @@ end
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[2], 'sts', ARGV[9]) else redis.call('HDEL', KEYS[2], 'sts') end
 if ARGV[5] == 'delivered' then
   redis.call('HSET', KEYS[2], 'st', 'd', 'fin', ARGV[6])
-  redis.call('HDEL', KEYS[2], 'body', 'hdr', 'err')
   redis.call('ZREM', KEYS[5], ARGV[4])
   -- Redis' clock, the one that expires the record (replicas' clocks may differ).
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('PEXPIREAT', KEYS[2], now + tonumber(ARGV[12]))
-  redis.call('ZADD', KEYS[6], now + tonumber(ARGV[12]), ARGV[4])
+  local expiry = now + tonumber(ARGV[12])
+  local dx = tonumber(redis.call('HGET', KEYS[2], 'dx'))
+  if dx and dx < expiry then expiry = dx end
+  redis.call('HDEL', KEYS[2], 'body', 'hdr', 'err', 'dk', 'dx')
+  if expiry <= now then
+    redis.call('DEL', KEYS[2])
+    redis.call('ZREM', KEYS[7], ARGV[4])
+  else
+    redis.call('PEXPIREAT', KEYS[2], expiry)
+    redis.call('ZADD', KEYS[6], expiry, ARGV[4])
+  end
   local gone = redis.call('ZRANGE', KEYS[6], '-inf', '(' .. now, 'BYSCORE', 'LIMIT', 0, 2)
   for _, id in ipairs(gone) do
     redis.call('ZREM', KEYS[6], id)
