@@ -49,8 +49,8 @@ if st == 'x' then
 elseif st then
   -- Delivered, its record kept past the dedup window (record_ttl > dedup_ttl).
   redis.call('DEL', KEYS[2])
+  redis.call('ZREM', KEYS[10], ARGV[2])
 end
-redis.call('ZREM', KEYS[10], ARGV[2])
 redis.call('SADD', sets .. span, ARGV[13])
 redis.call('PEXPIREAT', sets .. span, (span + 1) * w + ttl)
 -- dk: where its dedup entry is, for a purge; dx: when the dedup window ends (a delivered
@@ -132,43 +132,47 @@ pub static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
 if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) == 0 then return 0 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 redis.call('XDEL', KEYS[1], ARGV[3])
-if redis.call('EXISTS', KEYS[2]) == 0 then
+-- One read and one write of the hash (each call into Redis costs CPU).
+local f = redis.call('HMGET', KEYS[2], 'st', 'att', 'hist', 'ok', 'dx')
+if not f[1] then
   redis.call('ZREM', KEYS[5], ARGV[4])
   return 0
 end
-if redis.call('HGET', KEYS[2], 'st') ~= 'p' then return 0 end
-redis.call('HINCRBY', KEYS[2], 'att', 1)
-local hist = (redis.call('HGET', KEYS[2], 'hist') or '') .. ARGV[11] .. '\n'
+if f[1] ~= 'p' then return 0 end
+local hist = (f[3] or '') .. ARGV[11] .. '\n'
 local _, lines = string.gsub(hist, '\n', '')
 while lines > 20 do
   hist = string.sub(hist, string.find(hist, '\n', 1, true) + 1)
   lines = lines - 1
 end
-redis.call('HSET', KEYS[2], 'hist', hist)
-if ARGV[5] ~= 'retry' then
-  local ok = redis.call('HGET', KEYS[2], 'ok')
-  if ok then
-    local line = ARGV[10] .. ok
-    redis.call('LREM', line, 1, ARGV[4])
-    local nxt = redis.call('LINDEX', line, 0)
-    if nxt then redis.call('XADD', KEYS[1], '*', 'i', nxt) end
-  end
+local set = {'att', (tonumber(f[2]) or 0) + 1, 'hist', hist}
+local del = {}
+if ARGV[5] ~= 'retry' and f[4] then
+  local line = ARGV[10] .. f[4]
+  redis.call('LREM', line, 1, ARGV[4])
+  local nxt = redis.call('LINDEX', line, 0)
+  if nxt then redis.call('XADD', KEYS[1], '*', 'i', nxt) end
 end
-if ARGV[9] ~= '' then redis.call('HSET', KEYS[2], 'sts', ARGV[9]) else redis.call('HDEL', KEYS[2], 'sts') end
+if ARGV[9] ~= '' then
+  table.insert(set, 'sts'); table.insert(set, ARGV[9])
+else
+  table.insert(del, 'sts')
+end
 if ARGV[5] == 'delivered' then
-  redis.call('HSET', KEYS[2], 'st', 'd', 'fin', ARGV[6])
   redis.call('ZREM', KEYS[5], ARGV[4])
   -- Redis' clock, the one that expires the record (replicas' clocks may differ).
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local expiry = now + tonumber(ARGV[12])
-  local dx = tonumber(redis.call('HGET', KEYS[2], 'dx'))
+  local dx = tonumber(f[5])
   if dx and dx < expiry then expiry = dx end
-  redis.call('HDEL', KEYS[2], 'body', 'hdr', 'err', 'dk', 'dx')
   if expiry <= now then
     redis.call('DEL', KEYS[2])
     redis.call('ZREM', KEYS[7], ARGV[4])
+    set = nil
   else
+    for _, v in ipairs({'st', 'd', 'fin', ARGV[6]}) do table.insert(set, v) end
+    for _, v in ipairs({'body', 'hdr', 'err', 'dk', 'dx'}) do table.insert(del, v) end
     redis.call('PEXPIREAT', KEYS[2], expiry)
     redis.call('ZADD', KEYS[6], expiry, ARGV[4])
   end
@@ -179,12 +183,16 @@ if ARGV[5] == 'delivered' then
     if redis.call('EXISTS', ARGV[13] .. id) == 0 then redis.call('ZREM', KEYS[7], id) end
   end
 elseif ARGV[5] == 'retry' then
-  redis.call('HSET', KEYS[2], 'due', ARGV[7], 'err', ARGV[8])
+  for _, v in ipairs({'due', ARGV[7], 'err', ARGV[8]}) do table.insert(set, v) end
   redis.call('ZADD', KEYS[3], ARGV[7], ARGV[4])
 else
-  redis.call('HSET', KEYS[2], 'st', 'x', 'err', ARGV[8], 'fin', ARGV[6])
+  for _, v in ipairs({'st', 'x', 'err', ARGV[8], 'fin', ARGV[6]}) do table.insert(set, v) end
   redis.call('ZREM', KEYS[5], ARGV[4])
   redis.call('ZADD', KEYS[4], ARGV[6], ARGV[4])
+end
+if set then
+  redis.call('HSET', KEYS[2], unpack(set))
+  if #del > 0 then redis.call('HDEL', KEYS[2], unpack(del)) end
 end
 return 1
 "#,
