@@ -12,6 +12,7 @@ mod inspect;
 mod intake;
 mod keys;
 mod nonce;
+mod outcomes;
 mod overrides;
 mod query;
 mod queue;
@@ -20,7 +21,7 @@ mod sync;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use redis::IntoConnectionInfo;
@@ -78,6 +79,8 @@ pub struct RedisStore {
     shard_state: Mutex<HashMap<Shard, ShardState>>,
     healthy: Arc<AtomicBool>,
     work: Arc<Notify>,
+    /// The batch writer of delivery outcomes, started by the first.
+    outcomes: OnceLock<tokio::sync::mpsc::UnboundedSender<outcomes::Job>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -168,6 +171,7 @@ impl RedisStore {
             shard_state: Mutex::new(HashMap::new()),
             healthy,
             work: Arc::new(Notify::new()),
+            outcomes: OnceLock::new(),
         })
     }
 

@@ -114,87 +114,115 @@ return out
     )
 });
 
-/// KEYS: stream, event, retries, dead, pending, delivered set, listing. ARGV: group,
-/// consumer, entry_id, event_id, outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms,
-/// error, status, order line prefix, history line (`query::Attempt::to_line`), record_ttl_ms,
-/// event key prefix.
-/// A delivered event's record (without body and headers) expires after record_ttl, or with
-/// its dedup window if that ends first (as the embedded store's tombstones); each call
-/// also drops from the listing a few delivered events whose record has expired, so the
-/// listing does not outlive the records (two per delivery: it keeps up).
+/// KEYS: stream, retries, dead, pending, delivered set, listing. ARGV: group, consumer, order
+/// line prefix, record_ttl_ms, event key prefix, then 8 per outcome: entry_id, event_id,
+/// outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms, error, status, history line
+/// (`query::Attempt::to_line`). Records the outcomes of one shard in one call; returns for
+/// each 1 recorded, 0 not ours (or gone, or cancelled).
 /// Only the consumer that holds the entry records its outcome (another replica may have taken
-/// it over), and only while the event is pending (not cancelled meanwhile). A final outcome
-/// lets the next event of the same order key into the stream. The history keeps the last 20
-/// attempts. Returns 1 recorded, 0 not ours (or gone, or cancelled).
+/// it over): one `XPENDING` over the batch's range says which it holds. Only while the event
+/// is pending (not cancelled meanwhile). A final outcome lets the next event of the same order
+/// key into the stream. The history keeps the last 20 attempts.
+/// A delivered event's record (without body and headers) expires after record_ttl, or with
+/// its dedup window if that ends first (as the embedded store's tombstones); each delivery
+/// also drops from the listing up to two delivered events whose record has expired, so the
+/// listing does not outlive the records.
 pub static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) == 0 then return 0 end
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
-redis.call('XDEL', KEYS[1], ARGV[3])
--- One read and one write of the hash (each call into Redis costs CPU).
-local f = redis.call('HMGET', KEYS[2], 'st', 'att', 'hist', 'ok', 'dx')
-if not f[1] then
-  redis.call('ZREM', KEYS[5], ARGV[4])
-  return 0
+local function before(x, y)
+  local xm, xs = string.match(x, '(%d+)-(%d+)')
+  local ym, ys = string.match(y, '(%d+)-(%d+)')
+  xm, ym = tonumber(xm), tonumber(ym)
+  return xm < ym or (xm == ym and tonumber(xs) < tonumber(ys))
 end
-if f[1] ~= 'p' then return 0 end
-local hist = (f[3] or '') .. ARGV[11] .. '\n'
-local _, lines = string.gsub(hist, '\n', '')
-while lines > 20 do
-  hist = string.sub(hist, string.find(hist, '\n', 1, true) + 1)
-  lines = lines - 1
+local n = (#ARGV - 5) / 8
+local lo, hi = ARGV[6], ARGV[6]
+for i = 1, n do
+  local e = ARGV[6 + (i - 1) * 8]
+  if before(e, lo) then lo = e end
+  if before(hi, e) then hi = e end
 end
-local set = {'att', (tonumber(f[2]) or 0) + 1, 'hist', hist}
-local del = {}
-if ARGV[5] ~= 'retry' and f[4] then
-  local line = ARGV[10] .. f[4]
-  redis.call('LREM', line, 1, ARGV[4])
-  local nxt = redis.call('LINDEX', line, 0)
-  if nxt then redis.call('XADD', KEYS[1], '*', 'i', nxt) end
+local held = {}
+for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], lo, hi, 100000, ARGV[2])) do
+  held[p[1]] = true
 end
-if ARGV[9] ~= '' then
-  table.insert(set, 'sts'); table.insert(set, ARGV[9])
-else
-  table.insert(del, 'sts')
-end
-if ARGV[5] == 'delivered' then
-  redis.call('ZREM', KEYS[5], ARGV[4])
-  -- Redis' clock, the one that expires the record (replicas' clocks may differ).
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local expiry = now + tonumber(ARGV[12])
-  local dx = tonumber(f[5])
-  if dx and dx < expiry then expiry = dx end
-  if expiry <= now then
-    redis.call('DEL', KEYS[2])
-    redis.call('ZREM', KEYS[7], ARGV[4])
-    set = nil
+-- Redis' clock, the one that expires records (replicas' clocks may differ).
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function one(entry, id, kind, fin, at, err, sts, attempt)
+  if not held[entry] then return 0 end
+  redis.call('XACK', KEYS[1], ARGV[1], entry)
+  redis.call('XDEL', KEYS[1], entry)
+  local key = ARGV[5] .. id
+  -- One read and one write of the hash (each call into Redis costs CPU).
+  local f = redis.call('HMGET', key, 'st', 'att', 'hist', 'ok', 'dx')
+  if not f[1] then
+    redis.call('ZREM', KEYS[4], id)
+    return 0
+  end
+  if f[1] ~= 'p' then return 0 end
+  local hist = (f[3] or '') .. attempt .. '\n'
+  local _, lines = string.gsub(hist, '\n', '')
+  while lines > 20 do
+    hist = string.sub(hist, string.find(hist, '\n', 1, true) + 1)
+    lines = lines - 1
+  end
+  local set = {'att', (tonumber(f[2]) or 0) + 1, 'hist', hist}
+  local del = {}
+  if kind ~= 'retry' and f[4] then
+    local line = ARGV[3] .. f[4]
+    redis.call('LREM', line, 1, id)
+    local nxt = redis.call('LINDEX', line, 0)
+    if nxt then redis.call('XADD', KEYS[1], '*', 'i', nxt) end
+  end
+  if sts ~= '' then
+    table.insert(set, 'sts'); table.insert(set, sts)
   else
-    for _, v in ipairs({'st', 'd', 'fin', ARGV[6]}) do table.insert(set, v) end
-    for _, v in ipairs({'body', 'hdr', 'err', 'dk', 'dx'}) do table.insert(del, v) end
-    redis.call('PEXPIREAT', KEYS[2], expiry)
-    redis.call('ZADD', KEYS[6], expiry, ARGV[4])
+    table.insert(del, 'sts')
   end
-  local gone = redis.call('ZRANGE', KEYS[6], '-inf', '(' .. now, 'BYSCORE', 'LIMIT', 0, 2)
-  for _, id in ipairs(gone) do
-    redis.call('ZREM', KEYS[6], id)
-    -- Accepted again since (a new record): its listing entry stays.
-    if redis.call('EXISTS', ARGV[13] .. id) == 0 then redis.call('ZREM', KEYS[7], id) end
+  if kind == 'delivered' then
+    redis.call('ZREM', KEYS[4], id)
+    local expiry = now + tonumber(ARGV[4])
+    local dx = tonumber(f[5])
+    if dx and dx < expiry then expiry = dx end
+    if expiry <= now then
+      redis.call('DEL', key)
+      redis.call('ZREM', KEYS[6], id)
+      set = nil
+    else
+      for _, v in ipairs({'st', 'd', 'fin', fin}) do table.insert(set, v) end
+      for _, v in ipairs({'body', 'hdr', 'err', 'dk', 'dx'}) do table.insert(del, v) end
+      redis.call('PEXPIREAT', key, expiry)
+      redis.call('ZADD', KEYS[5], expiry, id)
+    end
+    local gone = redis.call('ZRANGE', KEYS[5], '-inf', '(' .. now, 'BYSCORE', 'LIMIT', 0, 2)
+    for _, g in ipairs(gone) do
+      redis.call('ZREM', KEYS[5], g)
+      -- Accepted again since (a new record): its listing entry stays.
+      if redis.call('EXISTS', ARGV[5] .. g) == 0 then redis.call('ZREM', KEYS[6], g) end
+    end
+  elseif kind == 'retry' then
+    for _, v in ipairs({'due', at, 'err', err}) do table.insert(set, v) end
+    redis.call('ZADD', KEYS[2], at, id)
+  else
+    for _, v in ipairs({'st', 'x', 'err', err, 'fin', fin}) do table.insert(set, v) end
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('ZADD', KEYS[3], fin, id)
   end
-elseif ARGV[5] == 'retry' then
-  for _, v in ipairs({'due', ARGV[7], 'err', ARGV[8]}) do table.insert(set, v) end
-  redis.call('ZADD', KEYS[3], ARGV[7], ARGV[4])
-else
-  for _, v in ipairs({'st', 'x', 'err', ARGV[8], 'fin', ARGV[6]}) do table.insert(set, v) end
-  redis.call('ZREM', KEYS[5], ARGV[4])
-  redis.call('ZADD', KEYS[4], ARGV[6], ARGV[4])
+  if set then
+    redis.call('HSET', key, unpack(set))
+    if #del > 0 then redis.call('HDEL', key, unpack(del)) end
+  end
+  return 1
 end
-if set then
-  redis.call('HSET', KEYS[2], unpack(set))
-  if #del > 0 then redis.call('HDEL', KEYS[2], unpack(del)) end
+local out = {}
+for i = 1, n do
+  local b = 5 + (i - 1) * 8
+  out[i] = one(ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6],
+    ARGV[b + 7], ARGV[b + 8])
 end
-return 1
+return out
 "#,
     )
 });
