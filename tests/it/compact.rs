@@ -10,6 +10,20 @@ use common::*;
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// A Redis, an upstream, one hookgate with `record_ttl` and a 1 h dedup window, a client.
+fn setup(record_ttl: &str) -> (RedisServer, Upstream, Gateway, reqwest::Client) {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    let gw = gateway(&redis, &up, record_ttl);
+    (redis, up, gw, client())
+}
+
+/// Sends event `id`: the HTTP status and hookgate's verdict (`accepted`, `duplicate`).
+async fn send(c: &reqwest::Client, gw: &Gateway, id: &str) -> (u16, Option<String>) {
+    let (status, v) = send_signed(c, &gw.url("/hooks/limai"), &event_body(id)).await;
+    (status, v["status"].as_str().map(str::to_string))
+}
+
 fn gateway(redis: &RedisServer, up: &Upstream, record_ttl: &str) -> Gateway {
     let store = format!(
         "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\ntimeout = \"2s\"\nrecord_ttl = \"{record_ttl}\"\n",
@@ -73,10 +87,7 @@ async fn send_many(c: &reqwest::Client, gw: &Gateway, prefix: &str, n: usize) {
 /// before and after N events, so Redis' own hash table growth is included.
 #[tokio::test]
 async fn a_delivered_event_costs_at_most_128_bytes_of_redis_once_its_record_expired() {
-    let redis = RedisServer::start();
-    let up = Upstream::start();
-    let gw = gateway(&redis, &up, "1s");
-    let c = client();
+    let (redis, up, gw, c) = setup("1s");
     // Warm-up: the stream, its group and consumer exist before the measurement.
     send_many(&c, &gw, "warm", 50).await;
     eventually(WAIT, async || (up.count() == 50).then_some(()))
@@ -114,13 +125,10 @@ async fn a_delivered_event_costs_at_most_128_bytes_of_redis_once_its_record_expi
     assert!(keys <= 4, "{keys} keys: a dedup set or two, the stream");
 
     // Still remembered: every one of them is a duplicate, and none is delivered again.
-    let (status, v) = send_signed(
-        &c,
-        &gw.url("/hooks/limai"),
-        &event_body("evt_00000007_with_a_thirty_byte_id"),
-    )
-    .await;
-    assert_eq!((status, v["status"].as_str()), (200, Some("duplicate")));
+    assert_eq!(
+        send(&c, &gw, "evt_00000007_with_a_thirty_byte_id").await,
+        (200, Some("duplicate".into()))
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(up.count(), 50 + N);
 }
@@ -129,12 +137,8 @@ async fn a_delivered_event_costs_at_most_128_bytes_of_redis_once_its_record_expi
 /// (listing entry included) while its dedup key keeps refusing the ID.
 #[tokio::test]
 async fn a_delivered_record_lives_for_record_ttl_and_its_dedup_key_for_dedup_ttl() {
-    let redis = RedisServer::start();
-    let up = Upstream::start();
-    let gw = gateway(&redis, &up, "2s");
-    let c = client();
-    let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_rec")).await;
-    assert_eq!(status, 200);
+    let (redis, up, gw, c) = setup("2s");
+    assert_eq!(send(&c, &gw, "evt_rec").await.0, 200);
     eventually(WAIT, async || {
         let (_, v) = get_json(&c, &gw.admin("/events/evt_rec")).await;
         (v["state"] == "delivered").then_some(())
@@ -155,8 +159,10 @@ async fn a_delivered_record_lives_for_record_ttl_and_its_dedup_key_for_dedup_ttl
     let (_, page) = get_json(&c, &gw.admin("/events")).await;
     assert_eq!(page["events"].as_array().map(Vec::len), Some(0), "{page}");
     assert_eq!(redis.cli(&["ZCARD", "hookgate:{limai:0}:t"]), "0");
-    let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_rec")).await;
-    assert_eq!((status, v["status"].as_str()), (200, Some("duplicate")));
+    assert_eq!(
+        send(&c, &gw, "evt_rec").await,
+        (200, Some("duplicate".into()))
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(up.count(), 1);
 }
@@ -165,23 +171,16 @@ async fn a_delivered_record_lives_for_record_ttl_and_its_dedup_key_for_dedup_ttl
 /// the ID a duplicate, and the events they guard are not delivered again.
 #[tokio::test]
 async fn dedup_keys_of_the_previous_layout_are_honoured() {
-    let redis = RedisServer::start();
-    let up = Upstream::start();
-    let gw = gateway(&redis, &up, "1h");
-    let c = client();
+    let (redis, up, gw, c) = setup("1h");
     redis.cli(&["SET", "hookgate:{limai:0}:d:evt_old", "1", "PX", "3600000"]);
-    let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_old")).await;
     assert_eq!(
-        (status, v["status"].as_str()),
-        (200, Some("duplicate")),
-        "{v}"
+        send(&c, &gw, "evt_old").await,
+        (200, Some("duplicate".into()))
     );
     // Another ID is new, and writes only the compact entry.
-    let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_new")).await;
     assert_eq!(
-        (status, v["status"].as_str()),
-        (200, Some("accepted")),
-        "{v}"
+        send(&c, &gw, "evt_new").await,
+        (200, Some("accepted".into()))
     );
     eventually(WAIT, async || (up.count() == 1).then_some(()))
         .await
@@ -198,18 +197,10 @@ async fn dedup_keys_of_the_previous_layout_are_honoured() {
 /// a fixed-width hash, whatever the ID.
 #[tokio::test]
 async fn long_event_ids_do_not_grow_the_dedup_key() {
-    let redis = RedisServer::start();
-    let up = Upstream::start();
-    let gw = gateway(&redis, &up, "1h");
-    let c = client();
+    let (redis, up, gw, c) = setup("1h");
     let long = "L".repeat(200);
     for id in ["s", long.as_str()] {
-        let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body(id)).await;
-        assert_eq!(
-            (status, v["status"].as_str()),
-            (200, Some("accepted")),
-            "{v}"
-        );
+        assert_eq!(send(&c, &gw, id).await, (200, Some("accepted".into())));
     }
     let lens = member_lengths(&redis, "hookgate:{limai:0}:k:*");
     assert_eq!(lens, [12, 12]);
