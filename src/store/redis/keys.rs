@@ -12,7 +12,7 @@
 //! | `{tag}:k:<w>:<n>` | set, expires at the end of its span + the dedup TTL | dedup: the IDs accepted during the `n`th span of `w` ms, each as 12 bytes (SHA-256 of the tag and the event ID, cut to 96 bits) |
 //! | `{tag}:d:<event id>` | string, PX = dedup TTL | the dedup key of earlier versions: still honoured, no longer written |
 //! | `{tag}:f` | sorted set, score = expiry ms | delivered events whose record expires then (to drop them from `t`) |
-//! | `{tag}:e:<event id>` | hash | the event: body, headers, state, attempts, last error, order key |
+//! | `{tag}:e:<event id>` | hash | the event: body, headers, state, attempts, last error, order key; once delivered, without body and headers, for `record_ttl` |
 //! | `{tag}:q:<order key>` | list | undelivered event IDs of one order key, in arrival order; only the first is in the stream |
 //! | `{tag}:a:<event id>` | string, PX | a sync route's answer (empty while the upstream is being called) |
 //! | `{tag}:g:<n>` | hash | a dead letter whose ID was accepted again after its dedup window (as `e:`) |
