@@ -1,8 +1,8 @@
 //! The Redis store, shared by several hookgate replicas: dedup keys and Redis Streams with a
 //! consumer group. Accepting an event is one round trip (a script: the dedup check, then, only
-//! if new, the dedup entry, the event hash and `XADD`). Replicas read with `XREADGROUP`, acknowledge only a final
-//! outcome, park retries in a sorted set any replica promotes when due, and take over the
-//! entries of a replica that died (`XAUTOCLAIM` after `claim_after`).
+//! if new, the dedup entry, the event hash and `XADD`). Replicas read with `XREADGROUP`,
+//! acknowledge only a final outcome, park retries in a sorted set any replica promotes when
+//! due, and take over the entries of a replica that died (`XAUTOCLAIM` after `claim_after`).
 
 mod archive;
 mod conn;
