@@ -120,7 +120,8 @@ return out
 /// (`query::Attempt::to_line`). Records the outcomes of one shard in one call; returns for
 /// each 1 recorded, 0 not ours (or gone, or cancelled).
 /// Only the consumer that holds the entry records its outcome (another replica may have taken
-/// it over): one `XPENDING` over the batch's range says which it holds. Only while the event
+/// it over): one `XPENDING` over the batch's range (at most 4 per outcome) says which it
+/// holds, one per outcome beyond that. Only while the event
 /// is pending (not cancelled meanwhile). A final outcome lets the next event of the same order
 /// key into the stream. The history keeps the last 20 attempts.
 /// A delivered event's record (without body and headers) expires after record_ttl, or with
@@ -143,15 +144,20 @@ for i = 1, n do
   if before(e, lo) then lo = e end
   if before(hi, e) then hi = e end
 end
+-- Bounded: the range may hold many other deliveries in flight; past the cap, look one up.
+local cap = n * 4
 local held = {}
-for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], lo, hi, 100000, ARGV[2])) do
-  held[p[1]] = true
-end
+local pend = redis.call('XPENDING', KEYS[1], ARGV[1], lo, hi, cap, ARGV[2])
+for _, p in ipairs(pend) do held[p[1]] = true end
+local partial = #pend >= cap
 -- Redis' clock, the one that expires records (replicas' clocks may differ).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function one(entry, id, kind, fin, at, err, sts, attempt)
-  if not held[entry] then return 0 end
+  if not held[entry] and not (partial
+      and #redis.call('XPENDING', KEYS[1], ARGV[1], entry, entry, 1, ARGV[2]) > 0) then
+    return 0
+  end
   redis.call('XACK', KEYS[1], ARGV[1], entry)
   redis.call('XDEL', KEYS[1], entry)
   local key = ARGV[5] .. id
