@@ -28,7 +28,7 @@ impl Checker<'_> {
             1..i64::MAX,
             1_000_000,
         ) as u64;
-        let redis_only: [(&str, Option<Range<usize>>); 7] = [
+        let redis_only: [(&str, Option<Range<usize>>); 8] = [
             ("url", s.url.as_ref().map(Spanned::span)),
             ("password", s.password.as_ref().map(Spanned::span)),
             ("consumer", s.consumer.as_ref().map(Spanned::span)),
@@ -36,6 +36,7 @@ impl Checker<'_> {
             ("claim_after", s.claim_after.as_ref().map(Spanned::span)),
             ("timeout", s.timeout.as_ref().map(Spanned::span)),
             ("prefix", s.prefix.as_ref().map(Spanned::span)),
+            ("record_ttl", s.record_ttl.as_ref().map(Spanned::span)),
         ];
         let kind = match s.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
             None | Some(("embedded", _)) => {
@@ -160,6 +161,11 @@ impl Checker<'_> {
             claim_after,
             timeout,
             prefix,
+            record_ttl: self.duration(
+                s.record_ttl.as_ref(),
+                "store.record_ttl",
+                Duration::from_secs(3600),
+            ),
         })
     }
 }

@@ -1,9 +1,9 @@
 //! The Redis store, shared by several hookgate replicas: dedup keys and Redis Streams with a
-//! consumer group. Accepting an event is one round trip (a script: `SET NX PX`, then, only if
-//! new, the event hash and `XADD`). Replicas read with `XREADGROUP`, acknowledge only a final
-//! outcome, park retries in a sorted set any replica promotes when due, and take over the
-//! entries of a replica that died: a holder heartbeats what it holds, and what went
-//! unheartbeated for `claim_after` is taken over (`XAUTOCLAIM`; see `heartbeat`).
+//! consumer group. Accepting an event is one round trip (a script: the dedup check, then, only
+//! if new, the dedup entry, the event hash and `XADD`). Replicas read with `XREADGROUP`,
+//! acknowledge only a final outcome, park retries in a sorted set any replica promotes when
+//! due, and take over the entries of a replica that died: a holder heartbeats what it holds, and
+//! what went unheartbeated for `claim_after` is taken over (`XAUTOCLAIM`; see `heartbeat`).
 
 mod archive;
 mod conn;
@@ -15,6 +15,7 @@ mod inspect;
 mod intake;
 mod keys;
 mod nonce;
+mod outcomes;
 mod overrides;
 mod query;
 mod queue;
@@ -23,7 +24,7 @@ mod sync;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use redis::IntoConnectionInfo;
@@ -75,6 +76,7 @@ pub struct RedisStore {
     shards: u16,
     claim_after: Duration,
     timeout: Duration,
+    record_ttl: Duration,
     max_per_shard: u64,
     /// Shared with the heartbeat, which keeps these entries from being taken over.
     leases: Arc<Mutex<HashMap<u64, Lease>>>,
@@ -82,6 +84,8 @@ pub struct RedisStore {
     shard_state: Mutex<HashMap<Shard, ShardState>>,
     health: Arc<Health>,
     work: Arc<Notify>,
+    /// The batch writer of delivery outcomes, started by the first.
+    outcomes: OnceLock<tokio::sync::mpsc::UnboundedSender<outcomes::Job>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -171,12 +175,14 @@ impl RedisStore {
             shards: cfg.shards,
             claim_after: cfg.claim_after,
             timeout: cfg.timeout,
+            record_ttl: cfg.record_ttl,
             max_per_shard: max_pending.div_ceil(u64::from(cfg.shards)),
             leases,
             next_handle: AtomicU64::new(1),
             shard_state: Mutex::new(HashMap::new()),
             health,
             work: Arc::new(Notify::new()),
+            outcomes: OnceLock::new(),
         })
     }
 
