@@ -79,6 +79,9 @@ pub struct StoreFile {
     pub claim_after: Option<Text>,
     pub timeout: Option<Text>,
     pub prefix: Option<Text>,
+    pub cache_size: Option<Spanned<SizeText>>,
+    pub memtable_size: Option<Spanned<SizeText>>,
+    pub hot_size: Option<Spanned<SizeText>>,
 }
 
 #[derive(Debug, Deserialize)]
