@@ -124,8 +124,8 @@ pub enum StoreKind {
 pub struct EmbeddedMemory {
     /// fjall's block cache, shared by all keyspaces.
     pub cache: u64,
-    /// Write buffer per keyspace, taken when a keyspace is created (fjall keeps it with the
-    /// keyspace); the writer also rotates any larger one, so the size holds for older stores.
+    /// Write buffer per keyspace: the store's writer seals any larger one (fjall itself only at
+    /// the size a keyspace was created with), so the size holds for older stores too.
     pub memtable: u64,
     /// Just-accepted events kept in memory for their first delivery attempt.
     pub hot: u64,

@@ -11,10 +11,10 @@ use crate::config::file::StoreFile;
 use crate::config::units::fmt_duration;
 use crate::config::units::{SizeText, parse_size};
 use crate::config::{EmbeddedMemory, RedisConfig, StoreConfig, StoreKind};
+use crate::secret::Secret;
 
 /// The most any one part of the embedded store's memory budget may be.
 const MEMORY_CEILING: u64 = 4 << 30;
-use crate::secret::Secret;
 
 impl Checker<'_> {
     pub(super) fn store(

@@ -274,6 +274,8 @@ impl Writer {
 /// Seals every write buffer past `limit` (`store.memtable_size`) and has it flushed: the
 /// buffers are the store's largest use of memory, and fjall only rotates at the size a
 /// keyspace was created with. A failed rotation is retried after the next commit.
+/// (`rotate_memtable` is public but hidden from fjall's docs: recheck it on a fjall upgrade;
+/// `small_memory_budget_keeps_every_event` fails if it stops sealing.)
 fn bound_memtables(h: &Handles, limit: u64) {
     use fjall::AbstractTree;
     let all = [
