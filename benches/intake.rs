@@ -86,5 +86,29 @@ fn normalisation(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, rate_limits, normalisation);
+/// The event ID from a JSON pointer, in a 1 KiB body of nested objects (the load bench's shape,
+/// grown to the issue's 1 KiB).
+fn event_id(c: &mut Criterion) {
+    use hookgate::event::id::{IdSource, Lookup, extract};
+    let mut g = c.benchmark_group("event_id");
+    let items: Vec<String> = (0..12)
+        .map(|i| {
+            format!(r#"{{"fileId":"file_{i}","schemaId":"schema_42","status":"done","pages":{i}}}"#)
+        })
+        .collect();
+    let body = format!(
+        r#"{{"eventId":"evt_1_2_3","eventType":"DOCUMENT_EXTRACTED","data":{{"items":[{}]}}}}"#,
+        items.join(",")
+    );
+    let headers = http::HeaderMap::new();
+    for ptr in ["json:/eventId", "json:/data/items/11/fileId"] {
+        let source = IdSource::parse(ptr).unwrap();
+        g.bench_with_input(BenchmarkId::new(ptr, body.len()), &body, |b, body| {
+            b.iter(|| black_box(extract(&source, &Lookup::new(&headers, body.as_bytes()))))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, rate_limits, normalisation, event_id);
 criterion_main!(benches);

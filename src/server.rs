@@ -86,7 +86,9 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         ensure_bindable(tls.listen, "server.tls.listen")?;
     }
     let store: Arc<dyn Store> = match &cfg.store.kind {
-        StoreKind::Embedded { path } => Arc::new(Embedded::open(path, cfg.store.max_pending)?),
+        StoreKind::Embedded { path, memory } => {
+            Arc::new(Embedded::open_with(path, cfg.store.max_pending, *memory)?)
+        }
         StoreKind::Redis(redis) => Arc::new(RedisStore::open(redis, cfg.store.max_pending)?),
     };
 

@@ -80,6 +80,9 @@ pub struct StoreFile {
     pub timeout: Option<Text>,
     pub prefix: Option<Text>,
     pub record_ttl: Option<Text>,
+    pub cache_size: Option<Spanned<SizeText>>,
+    pub memtable_size: Option<Spanned<SizeText>>,
+    pub hot_size: Option<Spanned<SizeText>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -112,8 +112,33 @@ pub struct TlsConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreKind {
-    Embedded { path: PathBuf },
+    Embedded {
+        path: PathBuf,
+        memory: EmbeddedMemory,
+    },
     Redis(RedisConfig),
+}
+
+/// What the embedded store may hold in memory (`store.cache_size`, `memtable_size`, `hot_size`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EmbeddedMemory {
+    /// fjall's block cache, shared by all keyspaces.
+    pub cache: u64,
+    /// Write buffer per keyspace: the store's writer seals any larger one (fjall itself only at
+    /// the size a keyspace was created with), so the size holds for older stores too.
+    pub memtable: u64,
+    /// Just-accepted events kept in memory for their first delivery attempt.
+    pub hot: u64,
+}
+
+impl Default for EmbeddedMemory {
+    fn default() -> Self {
+        EmbeddedMemory {
+            cache: 8 << 20,
+            memtable: 4 << 20,
+            hot: 4 << 20,
+        }
+    }
 }
 
 /// `[store] kind = "redis"`: the store shared by several replicas.

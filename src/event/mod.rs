@@ -1,6 +1,7 @@
 //! What an accepted webhook is, independent of where it is stored.
 
 pub mod id;
+mod pointer;
 
 use std::net::IpAddr;
 use std::time::Duration;

@@ -9,8 +9,12 @@ use toml::Spanned;
 use super::Checker;
 use crate::config::file::StoreFile;
 use crate::config::units::fmt_duration;
-use crate::config::{RedisConfig, StoreConfig, StoreKind};
+use crate::config::units::{SizeText, parse_size};
+use crate::config::{EmbeddedMemory, RedisConfig, StoreConfig, StoreKind};
 use crate::secret::Secret;
+
+/// The most any one part of the embedded store's memory budget may be.
+const MEMORY_CEILING: u64 = 4 << 30;
 
 impl Checker<'_> {
     pub(super) fn store(
@@ -21,7 +25,10 @@ impl Checker<'_> {
         let default_path = PathBuf::from("./data");
         let Some(sp) = s else {
             return StoreConfig {
-                kind: StoreKind::Embedded { path: default_path },
+                kind: StoreKind::Embedded {
+                    path: default_path,
+                    memory: EmbeddedMemory::default(),
+                },
                 max_pending: 1_000_000,
             };
         };
@@ -32,6 +39,12 @@ impl Checker<'_> {
             1..i64::MAX,
             1_000_000,
         ) as u64;
+        let embedded_only: [(&str, Option<Range<usize>>); 4] = [
+            ("path", s.path.as_ref().map(Spanned::span)),
+            ("cache_size", s.cache_size.as_ref().map(Spanned::span)),
+            ("memtable_size", s.memtable_size.as_ref().map(Spanned::span)),
+            ("hot_size", s.hot_size.as_ref().map(Spanned::span)),
+        ];
         let redis_only: [(&str, Option<Range<usize>>); 8] = [
             ("url", s.url.as_ref().map(Spanned::span)),
             ("password", s.password.as_ref().map(Spanned::span)),
@@ -53,15 +66,21 @@ impl Checker<'_> {
                     .path
                     .as_ref()
                     .map_or(default_path, |p| PathBuf::from(p.get_ref()));
-                StoreKind::Embedded { path }
+                let memory = self.embedded_memory(s);
+                StoreKind::Embedded { path, memory }
             }
             Some(("redis", _)) => {
-                if let Some(p) = &s.path {
-                    self.error(p.span(), "store.path applies to kind = \"embedded\"");
+                for (key, at) in embedded_only {
+                    if let Some(at) = at {
+                        self.error(at, format!("store.{key} applies to kind = \"embedded\""));
+                    }
                 }
                 match self.redis(span, s, slowest_upstream) {
                     Some(r) => StoreKind::Redis(r),
-                    None => StoreKind::Embedded { path: default_path },
+                    None => StoreKind::Embedded {
+                        path: default_path,
+                        memory: EmbeddedMemory::default(),
+                    },
                 }
             }
             Some((other, span)) => {
@@ -71,10 +90,42 @@ impl Checker<'_> {
                         "store.kind {other:?} is not supported (expected \"embedded\" or \"redis\")"
                     ),
                 );
-                StoreKind::Embedded { path: default_path }
+                StoreKind::Embedded {
+                    path: default_path,
+                    memory: EmbeddedMemory::default(),
+                }
             }
         };
         StoreConfig { kind, max_pending }
+    }
+
+    /// The embedded store's memory budget; each part bounded so that a typo (a missing unit)
+    /// is caught rather than starving or bloating the process.
+    fn embedded_memory(&mut self, s: &StoreFile) -> EmbeddedMemory {
+        let d = EmbeddedMemory::default();
+        let mut part = |v: Option<&Spanned<SizeText>>, key: &str, min: u64, default: u64| {
+            let Some(v) = v else { return default };
+            match parse_size(&v.get_ref().0) {
+                Ok(n) if (min..=MEMORY_CEILING).contains(&n) => return n,
+                Ok(_) => self.error(
+                    v.span(),
+                    format!("{key} must be between {}MiB and 4GiB", min >> 20),
+                ),
+                Err(e) => self.error(v.span(), format!("{key}: {e}")),
+            }
+            default
+        };
+        EmbeddedMemory {
+            // fjall needs room for a few blocks; a memtable under 1MiB flushes tiny tables.
+            cache: part(s.cache_size.as_ref(), "store.cache_size", 1 << 20, d.cache),
+            memtable: part(
+                s.memtable_size.as_ref(),
+                "store.memtable_size",
+                1 << 20,
+                d.memtable,
+            ),
+            hot: part(s.hot_size.as_ref(), "store.hot_size", 0, d.hot),
+        }
     }
 
     fn redis(

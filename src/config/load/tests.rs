@@ -173,14 +173,16 @@ fn sizes_durations_and_defaults() {
     );
 }
 
+/// The base config with a `[store]` table.
+fn with_store(store: &str) -> String {
+    BASE.replace(
+        "[upstreams.orders]",
+        &format!("{store}\n\n[upstreams.orders]"),
+    )
+}
+
 #[test]
 fn redis_store_settings() {
-    let with_store = |store: &str| {
-        BASE.replace(
-            "[upstreams.orders]",
-            &format!("{store}\n\n[upstreams.orders]"),
-        )
-    };
     let c = parse(Path::new("t.toml"), &with_store("[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\nconsumer = \"pod-1\"\nshards = 4")).unwrap();
     match &c.store.kind {
         StoreKind::Redis(r) => {
@@ -452,4 +454,35 @@ fn positions_count_characters_and_warnings_carry_the_line() {
         "{:?}",
         c.warnings
     );
+}
+
+#[test]
+fn embedded_store_memory() {
+    let memory = |store: &str| match parse(Path::new("t.toml"), &with_store(store))
+        .unwrap()
+        .store
+        .kind
+    {
+        StoreKind::Embedded { memory, .. } => memory,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(memory("[store]"), crate::config::EmbeddedMemory::default());
+    let m = memory("[store]\ncache_size = \"16MiB\"\nmemtable_size = 2097152\nhot_size = 0");
+    assert_eq!((m.cache, m.memtable, m.hot), (16 << 20, 2 << 20, 0));
+    for (store, refusal) in [
+        // A missing unit (bytes, not MiB) is caught, with where it was written.
+        (
+            "memtable_size = 64",
+            "t.toml:6:17: store.memtable_size must be between 1MiB and 4GiB",
+        ),
+        ("cache_size = \"lots\"", "store.cache_size: invalid size"),
+        (
+            "kind = \"redis\"\nurl = \"redis://x\"\nhot_size = \"1MiB\"",
+            "store.hot_size applies to kind = \"embedded\"",
+        ),
+        ("cache_mb = 5", "cache_mb"),
+    ] {
+        let e = errors(&with_store(&format!("[store]\n{store}")));
+        assert!(e.iter().any(|m| m.contains(refusal)), "{store}: {e:?}");
+    }
 }

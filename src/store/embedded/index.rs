@@ -10,9 +10,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use crate::store::StoredEvent;
 
-/// Bytes of just-accepted events kept in memory for their first delivery attempt.
-const HOT_BYTES: usize = 64 << 20;
-
 #[derive(Default)]
 pub struct RouteIndex {
     /// (due_ms, seq) of every undelivered event that may be delivered now or later.
@@ -72,9 +69,10 @@ pub struct Index {
     pub routes: HashMap<String, RouteIndex>,
     pub pending_total: u64,
     /// Events accepted since their commit, handed to delivery without reading them back from
-    /// disk; bounded by `HOT_BYTES`, beyond which delivery reads the store as usual.
+    /// disk; bounded by `hot_limit` (`store.hot_size`), beyond which delivery reads the store.
     hot: HashMap<u64, StoredEvent>,
     hot_bytes: usize,
+    hot_limit: usize,
 }
 
 /// A change to apply once its commit succeeded.
@@ -110,6 +108,13 @@ pub enum Effect {
 }
 
 impl Index {
+    pub fn new(hot_limit: u64) -> Index {
+        Index {
+            hot_limit: usize::try_from(hot_limit).unwrap_or(usize::MAX),
+            ..Index::default()
+        }
+    }
+
     pub fn apply(&mut self, effect: Effect, leases: &mut HashSet<u64>) -> bool {
         match effect {
             Effect::Enqueued {
@@ -123,7 +128,7 @@ impl Index {
             } => {
                 if let Some(ev) = event {
                     let size = weight(&ev);
-                    if self.hot_bytes + size <= HOT_BYTES {
+                    if self.hot_bytes + size <= self.hot_limit {
                         self.hot_bytes += size;
                         self.hot.insert(seq, *ev);
                     }
@@ -165,7 +170,9 @@ impl Index {
                 if let Some(ev) = self.hot.remove(&seq) {
                     self.hot_bytes -= weight(&ev);
                 }
-                r.remove(seq, due_ms)
+                let woke = r.remove(seq, due_ms);
+                self.shrink_hot();
+                woke
             }
             Effect::Purged { route } => {
                 let r = self.routes.entry(route).or_default();
@@ -183,7 +190,15 @@ impl Index {
     pub fn take_hot(&mut self, seq: u64) -> Option<StoredEvent> {
         let ev = self.hot.remove(&seq)?;
         self.hot_bytes -= weight(&ev);
+        self.shrink_hot();
         Some(ev)
+    }
+
+    /// A burst leaves the map's table at its peak size; give it back once mostly empty.
+    fn shrink_hot(&mut self) {
+        if self.hot.capacity() > 1024 && self.hot.len() < self.hot.capacity() / 8 {
+            self.hot.shrink_to(self.hot.len() * 2);
+        }
     }
 
     /// Up to `max` due seqs of `route` that nobody holds, and when the next one falls due.

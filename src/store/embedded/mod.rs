@@ -48,13 +48,15 @@ use self::index::{Effect, Index};
 use self::writer::{Op, Writer};
 use super::record::{FORMAT, Head, Phase, READS, Record};
 use super::{Accepted, EventView, Intake, State, StoreError};
+use crate::config::EmbeddedMemory;
 use crate::event::NewEvent;
 
 /// Queued writes beyond which new events are refused (503) rather than waiting.
 const QUEUE_CAPACITY: usize = 16 * 1024;
 /// Bounds the journal kept for recovery, and so the replay time at start (fjall's minimum).
 const MAX_JOURNAL: u64 = 64 << 20;
-const CACHE: u64 = 32 << 20;
+/// fjall's own rotation point, recorded with each keyspace when it is created; the writer
+/// rotates at `store.memtable_size` (smaller), which so also holds for stores made before.
 const MEMTABLE: u64 = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,7 @@ pub struct Shared {
     leases: Mutex<HashSet<u64>>,
     healthy: AtomicBool,
     work: Arc<Notify>,
+    memory: EmbeddedMemory,
 }
 
 pub struct Embedded {
@@ -120,14 +123,14 @@ impl Shared {
     }
 }
 
-fn open_handles(path: &Path) -> Result<Handles, OpenError> {
+fn open_handles(path: &Path, memory: &EmbeddedMemory) -> Result<Handles, OpenError> {
     let shown = path.display().to_string();
     let err = |e: fjall::Error| OpenError::Open {
         path: shown.clone(),
         reason: e.to_string(),
     };
     let db = Database::builder(path)
-        .cache_size(CACHE)
+        .cache_size(memory.cache)
         .max_journaling_size(MAX_JOURNAL)
         .open()
         .map_err(err)?;
@@ -169,8 +172,8 @@ fn open_handles(path: &Path) -> Result<Handles, OpenError> {
 }
 
 /// Rebuilds the in-memory index from the durable keyspaces; returns the next seq.
-fn build_index(h: &Handles) -> Result<(Index, u64), fjall::Error> {
-    let mut index = Index::default();
+fn build_index(h: &Handles, hot: u64) -> Result<(Index, u64), fjall::Error> {
+    let mut index = Index::new(hot);
     let mut queued = Vec::new();
     for entry in h.queue.iter() {
         let (k, v) = entry.into_inner()?;
@@ -210,10 +213,19 @@ fn build_index(h: &Handles) -> Result<(Index, u64), fjall::Error> {
 }
 
 impl Embedded {
-    /// Opens (or creates) the store in `dir` and starts its writer thread.
+    /// Opens (or creates) the store in `dir` with the default memory budget.
     pub fn open(dir: &Path, max_pending: u64) -> Result<Embedded, OpenError> {
-        let handles = open_handles(dir)?;
-        let (index, next_seq) = build_index(&handles).map_err(|e| OpenError::Open {
+        Embedded::open_with(dir, max_pending, EmbeddedMemory::default())
+    }
+
+    /// Opens (or creates) the store in `dir` and starts its writer thread.
+    pub fn open_with(
+        dir: &Path,
+        max_pending: u64,
+        memory: EmbeddedMemory,
+    ) -> Result<Embedded, OpenError> {
+        let handles = open_handles(dir, &memory)?;
+        let (index, next_seq) = build_index(&handles, memory.hot).map_err(|e| OpenError::Open {
             path: dir.display().to_string(),
             reason: e.to_string(),
         })?;
@@ -224,6 +236,7 @@ impl Embedded {
             leases: Mutex::new(HashSet::new()),
             healthy: AtomicBool::new(true),
             work: Arc::new(Notify::new()),
+            memory,
         });
         let (ops, rx) = mpsc::channel(QUEUE_CAPACITY);
         let writer = Writer::new(shared.clone(), next_seq);

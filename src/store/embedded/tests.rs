@@ -493,3 +493,67 @@ async fn past_its_window_an_id_is_new_unless_its_copy_still_waits() {
     assert_eq!(s.replay("r", "a").await.unwrap(), Replay::Replayed);
     assert_eq!(ids(&s, "r").await, vec!["a".to_string()]);
 }
+
+/// A small memory budget: write buffers are sealed at `memtable_size` (fjall alone would let
+/// them grow to the size the keyspace was created with), nothing is held hot, and every event
+/// is still deduplicated, delivered from disk and kept across a reopen.
+#[tokio::test]
+async fn small_memory_budget_keeps_every_event() {
+    use fjall::AbstractTree;
+    let dir = tempfile::tempdir().unwrap();
+    let memory = crate::config::EmbeddedMemory {
+        cache: 1 << 20,
+        memtable: 1 << 20,
+        hot: 0,
+    };
+    let s = Arc::new(Embedded::open_with(dir.path(), 100_000, memory).unwrap());
+    let body = Bytes::from(vec![b'x'; 2048]);
+    let accept = |i: usize| {
+        let s = s.clone();
+        let body = body.clone();
+        async move {
+            let ev = NewEvent {
+                body,
+                ..event("r", &format!("e{i}"), HOUR)
+            };
+            s.accept(ev).await.unwrap()
+        }
+    };
+    let all = |ids: Vec<usize>| async {
+        let mut set = tokio::task::JoinSet::new();
+        ids.into_iter().for_each(|i| drop(set.spawn(accept(i))));
+        set.join_all().await
+    };
+    let firsts = all((0..3000).collect()).await;
+    assert!(firsts.iter().all(|a| *a == Accepted::New));
+    let h = s.shared.handles().unwrap();
+    // One group (at most MAX_GROUP events of ~2 KiB) may land past the limit before sealing.
+    let ceiling = (1 << 20) + 1024 * 2300;
+    assert!(
+        h.events.tree.active_memtable().size() <= ceiling,
+        "the events write buffer was sealed at the budget"
+    );
+    assert!(h.events.table_count() + h.events.sealed_memtable_count() > 1);
+    drop(h);
+    let again = all((0..3000).step_by(7).collect()).await;
+    assert!(again.iter().all(|a| *a == Accepted::Duplicate));
+    let mut delivered = 0;
+    loop {
+        let leased = s.lease("r", now_ms(), 500).await.unwrap().events;
+        if leased.is_empty() {
+            break;
+        }
+        for ev in &leased {
+            assert_eq!(ev.body.len(), 2048, "read back from disk, whole");
+            s.complete(ev, Outcome::Delivered { status: 200 })
+                .await
+                .unwrap();
+        }
+        delivered += leased.len();
+    }
+    assert_eq!(delivered, 3000);
+    drop(s);
+    let s = open(dir.path(), 100_000);
+    assert!(s.lease("r", now_ms(), 10).await.unwrap().events.is_empty());
+    assert_eq!(state(&s, "r", "e2999").await, Some(State::Delivered));
+}

@@ -163,6 +163,9 @@ impl Writer {
         // Not reached after a failed read: answered (or held) like the group's.
         let rest: Vec<Op> = ops.collect();
         let result = applied.and_then(|()| txn.commit());
+        if result.is_ok() {
+            bound_memtables(&handles, self.shared.memory.memtable);
+        }
         // Recovery needs every handle gone, this one included.
         drop(handles);
         match result {
@@ -265,6 +268,32 @@ impl Writer {
             }
         }
         Ok(())
+    }
+}
+
+/// Seals every write buffer past `limit` (`store.memtable_size`) and has it flushed: the
+/// buffers are the store's largest use of memory, and fjall only rotates at the size a
+/// keyspace was created with. A failed rotation is retried after the next commit.
+/// (`rotate_memtable` is public but hidden from fjall's docs: recheck it on a fjall upgrade;
+/// `small_memory_budget_keeps_every_event` fails if it stops sealing.)
+fn bound_memtables(h: &Handles, limit: u64) {
+    use fjall::AbstractTree;
+    let all = [
+        &h.events,
+        &h.queue,
+        &h.dedup,
+        &h.expiry,
+        &h.dead,
+        &h.answers,
+        &h.answer_expiry,
+        &h.meta,
+    ];
+    for ks in all {
+        if ks.tree.active_memtable().size() > limit
+            && let Err(e) = ks.rotate_memtable()
+        {
+            tracing::warn!(error = %e, "cannot rotate a write buffer");
+        }
     }
 }
 

@@ -203,7 +203,8 @@ impl Writer {
     /// and puts the new handles in place. Returns how many outcomes were written.
     fn reopen(&mut self) -> Result<usize, String> {
         probe_space(&self.shared.path).map_err(|e| format!("no room on the disk yet: {e}"))?;
-        let handles = open_handles(&self.shared.path).map_err(|e| e.to_string())?;
+        let handles =
+            open_handles(&self.shared.path, &self.shared.memory).map_err(|e| e.to_string())?;
         let now = now_ms();
         let mut txn = Txn::new(&handles);
         let mut effects = Vec::new();
@@ -223,7 +224,8 @@ impl Writer {
             .insert(&handles.meta, keys::PROBE, keys::be(now).to_vec());
         txn.commit().map_err(|e| e.to_string())?;
         // From disk, now that the outcomes are in: what they finished is not leased again.
-        let (index, next_seq) = build_index(&handles).map_err(|e| e.to_string())?;
+        let (index, next_seq) =
+            build_index(&handles, self.shared.memory.hot).map_err(|e| e.to_string())?;
         let parked = std::mem::take(&mut self.parked);
         {
             let mut ix = lock(&self.shared.index);
