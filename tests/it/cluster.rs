@@ -1,0 +1,235 @@
+//! The Redis store on a real Redis Cluster (3 masters, one replica each): events spread over
+//! the slots of several masters, and a master killed mid-load whose replica takes over.
+
+use crate::common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::redis_cluster::RedisCluster;
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(40);
+
+fn replica(cluster: &RedisCluster, up: &Upstream, name: &str) -> Gateway {
+    let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = [{}]\nconsumer = \"{name}\"\nclaim_after = \"3s\"\ntimeout = \"500ms\"\nshards = 8\n",
+        urls.join(", ")
+    );
+    Gateway::start_full(
+        "",
+        Some(store),
+        "",
+        &format!(
+            "{}\n{}",
+            upstream_block("orders", &up.url("/"), ""),
+            limai_route("limai", "/hooks/limai", "orders", "")
+        ),
+        &[("LIMAI_SECRET", SECRET)],
+    )
+}
+
+fn deliveries(up: &Upstream) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for r in up.received() {
+        let id = r.header("x-hookgate-event-id").unwrap_or_default();
+        *m.entry(id.to_string()).or_default() += 1;
+    }
+    m
+}
+
+#[tokio::test]
+async fn events_over_the_slots_of_three_masters_are_accepted_and_delivered_once() {
+    let cluster = RedisCluster::start();
+    let up = Upstream::start();
+    let gws = [replica(&cluster, &up, "a"), replica(&cluster, &up, "b")];
+    let c = client();
+    let ids: Vec<String> = (0..300).map(|i| format!("evt_cl_{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let (s, v) = send_signed(&c, &gws[i % 2].url("/hooks/limai"), &event_body(id)).await;
+        assert_eq!((s, v["status"].as_str()), (200, Some("accepted")), "{v}");
+    }
+    // A repeat sent to the other replica is known, whichever node holds its shard.
+    let (s, v) = send_signed(&c, &gws[1].url("/hooks/limai"), &event_body(&ids[0])).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("duplicate")));
+    let d = eventually(WAIT, async || {
+        let d = deliveries(&up);
+        (d.len() >= ids.len()).then_some(d)
+    })
+    .await
+    .expect("all delivered");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(d.values().all(|n| *n == 1), "a repeat: {d:?}");
+    // The 8 shards' hash tags put keys on every master.
+    let spread = cluster.keys_per_master();
+    assert!(spread.iter().all(|(_, n)| *n > 0), "{spread:?}");
+    // The events API reads across shards (pipelines split per slot).
+    let (s, st) = get_json(&c, &gws[0].admin(&format!("/events/{}", ids[7]))).await;
+    assert_eq!((s, st["state"].as_str()), (200, Some("delivered")), "{st}");
+    let (s, list) = get_json(&c, &gws[1].admin("/events?route=limai&limit=50")).await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(list["events"].as_array().map(Vec::len), Some(50), "{list}");
+}
+
+#[tokio::test]
+async fn a_master_killed_mid_load_is_replaced_by_its_replica_and_nothing_acked_is_lost() {
+    let mut cluster = RedisCluster::start();
+    let up = Upstream::start();
+    let gws = Arc::new([replica(&cluster, &up, "a"), replica(&cluster, &up, "b")]);
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let refused = Arc::new(Mutex::new(0usize));
+    let last_refused = Arc::new(Mutex::new(None::<Instant>));
+    // Four senders, each retrying an event until it is acknowledged (as a provider would).
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let (gws, acked, refused, last_refused) = (
+            gws.clone(),
+            acked.clone(),
+            refused.clone(),
+            last_refused.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let c = client();
+            for i in 0..150 {
+                let id = format!("evt_fo_{w}_{i}");
+                loop {
+                    let url = gws[(w + i) % 2].url("/hooks/limai");
+                    let (s, v) = send_signed(&c, &url, &event_body(&id)).await;
+                    if s == 200 {
+                        assert!(
+                            matches!(v["status"].as_str(), Some("accepted" | "duplicate")),
+                            "{v}"
+                        );
+                        acked.lock().unwrap().insert(id.clone());
+                        break;
+                    }
+                    *refused.lock().unwrap() += 1;
+                    *last_refused.lock().unwrap() = Some(Instant::now());
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }));
+    }
+    eventually(WAIT, async || {
+        (acked.lock().unwrap().len() >= 150).then_some(())
+    })
+    .await
+    .expect("load started");
+    // The master holding shard 0 of the route dies; its replica is promoted.
+    let victim = cluster.master_of("hookgate:{limai:0}:s");
+    cluster.kill(victim);
+    let killed_at = Instant::now();
+    let before = acked.lock().unwrap().len();
+    let mut cluster = tokio::task::spawn_blocking({
+        let masters_needed = 3;
+        move || {
+            let deadline = Instant::now() + WAIT;
+            while cluster.masters().len() < masters_needed {
+                assert!(Instant::now() < deadline, "no failover");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            cluster.wait_ok(WAIT);
+            cluster
+        }
+    })
+    .await
+    .unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked: HashSet<String> = acked.lock().unwrap().clone();
+    assert_eq!(acked.len(), 600);
+    assert!(before < 600, "the kill came after the load");
+    let d = eventually(WAIT, async || {
+        let d = deliveries(&up);
+        acked.iter().all(|id| d.contains_key(id)).then_some(d)
+    })
+    .await
+    .unwrap_or_else(|| {
+        let d = deliveries(&up);
+        let lost: Vec<_> = acked.iter().filter(|id| !d.contains_key(*id)).collect();
+        panic!("acked but never delivered: {lost:?}")
+    });
+    let repeats = d.values().filter(|n| **n > 1).count();
+    let window = last_refused
+        .lock()
+        .unwrap()
+        .map(|t| t.saturating_duration_since(killed_at));
+    eprintln!(
+        "failover: {} answers of 503, the last {window:?} after the kill; {before} acked before the kill; {repeats} delivered twice",
+        refused.lock().unwrap(),
+    );
+    for gw in gws.iter() {
+        eventually(WAIT, async || {
+            (http_get_status(gw.admin_port, "/readyz") == Some(200)).then_some(())
+        })
+        .await
+        .expect("ready again once the replica serves the slots");
+    }
+    // A dead replica is no reason to refuse events or to leave the load balancer.
+    let replica = cluster.replicas()[0];
+    cluster.kill(replica);
+    let c = client();
+    for i in 0..20 {
+        let (s, v) = send_signed(
+            &c,
+            &gws[i % 2].url("/hooks/limai"),
+            &event_body(&format!("evt_r_{i}")),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for gw in gws.iter() {
+        assert_eq!(http_get_status(gw.admin_port, "/readyz"), Some(200));
+    }
+}
+
+#[tokio::test]
+async fn the_whole_cluster_down_means_503_and_not_ready_then_recovery_without_restart() {
+    let mut cluster = RedisCluster::start_with(0);
+    let up = Upstream::start();
+    up.set_default(Reply::status(503));
+    let gw = replica(&cluster, &up, "a");
+    let c = client();
+    let ids: Vec<String> = (0..20).map(|i| format!("evt_down_{i}")).collect();
+    for id in &ids {
+        let (s, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body(id)).await;
+        assert_eq!(s, 200, "{v}");
+    }
+    cluster.kill_all();
+    let (s, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_during")).await;
+    assert_eq!(s, 503, "nothing acked that is not stored");
+    eventually(WAIT, async || {
+        (http_get_status(gw.admin_port, "/readyz") == Some(503)).then_some(())
+    })
+    .await
+    .expect("not ready while the cluster is down");
+    let mut cluster = tokio::task::spawn_blocking(move || {
+        cluster.restart_stopped();
+        cluster
+    })
+    .await
+    .unwrap();
+    eventually(WAIT, async || {
+        (http_get_status(gw.admin_port, "/readyz") == Some(200)).then_some(())
+    })
+    .await
+    .expect("ready again without a restart");
+    let (s, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_during")).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("accepted")), "{v}");
+    up.set_default(Reply::status(200));
+    let d = eventually(WAIT, async || {
+        let d = deliveries(&up);
+        ids.iter().all(|id| d.contains_key(id)).then_some(d)
+    })
+    .await;
+    assert!(
+        d.is_some(),
+        "events acked before the outage are delivered after it"
+    );
+    cluster.kill_all();
+}
