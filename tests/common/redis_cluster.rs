@@ -196,6 +196,39 @@ impl RedisCluster {
         }
     }
 
+    /// Moves every slot of the master on `from` to the master on `to`, key by key (clients
+    /// meet ASK while a slot migrates and MOVED after).
+    pub fn move_slots(&self, from: u16, to: u16) {
+        let id = |p: u16| cli(p, &["cluster", "myid"]);
+        let slots = cli(from, &["cluster", "nodes"])
+            .lines()
+            .find(|l| l.contains("myself"))
+            .map(|l| {
+                l.split_whitespace()
+                    .skip(8)
+                    .map(|r| {
+                        let mut it = r.split('-').map(|x| x.parse::<u32>().unwrap());
+                        let a = it.next().unwrap();
+                        it.next().unwrap_or(a) - a + 1
+                    })
+                    .sum::<u32>()
+            })
+            .unwrap_or(0);
+        let out = Command::new(bin("redis-cli"))
+            .args(["--cluster", "reshard", &format!("127.0.0.1:{from}")])
+            .args(["--cluster-from", &id(from), "--cluster-to", &id(to)])
+            .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
+            .args(["--cluster-pipeline", "100"])
+            .output()
+            .expect("redis-cli --cluster reshard");
+        assert!(
+            out.status.success(),
+            "reshard: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// SIGKILLs every node.
     pub fn kill_all(&mut self) {
         for n in &mut self.nodes {

@@ -152,12 +152,21 @@ impl Checker<'_> {
                 "store.prefix must be non-empty, without '{', '}' or spaces",
             );
         }
+        let shards = self.int(s.shards.as_ref(), "store.shards", 1..1025, 1) as u16;
+        if cluster && shards < 3 {
+            // A route's keys share one hash tag per shard: with fewer shards than masters a
+            // busy route loads one node.
+            self.warn(
+                &s.shards.as_ref().map_or(span.clone(), Spanned::span),
+                format_args!("store.shards = {shards} on a Redis Cluster puts each route on {shards} node(s); set it to at least the number of masters"),
+            );
+        }
         Some(RedisConfig {
             urls: urls.into_iter().collect::<Option<Vec<_>>>()?,
             cluster,
             password,
             consumer: consumer?,
-            shards: self.int(s.shards.as_ref(), "store.shards", 1..1025, 1) as u16,
+            shards,
             claim_after,
             timeout: self.duration(s.timeout.as_ref(), "store.timeout", Duration::from_secs(2)),
             prefix,

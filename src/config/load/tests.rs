@@ -460,6 +460,18 @@ fn redis_cluster_store_settings() {
         (3, true)
     );
     assert_eq!(redis("url = \"redis://a:7000\"\ncluster = true"), (1, true));
+    let warned = |text: &str| {
+        parse(Path::new("t.toml"), &with_store(text))
+            .unwrap()
+            .warnings
+            .iter()
+            .any(|w| w.contains("on a Redis Cluster puts each route on 1 node"))
+    };
+    assert!(warned("url = \"redis://a:7000\"\ncluster = true"));
+    assert!(!warned(
+        "url = \"redis://a:7000\"\ncluster = true\nshards = 6"
+    ));
+    assert!(!warned("url = \"redis://a:7000\""));
     assert_eq!(redis("url = \"redis://a:7000\""), (1, false));
     let e = errors(&with_store(
         "url = [\"redis://a:7000\", \"redis://b:7001\"]\ncluster = false",
