@@ -73,119 +73,167 @@ async fn events_over_the_slots_of_three_masters_are_accepted_and_delivered_once(
     assert_eq!(list["events"].as_array().map(Vec::len), Some(50), "{list}");
 }
 
+/// What four senders saw: the events acknowledged, and when a `503` came.
+#[derive(Default)]
+struct Load {
+    acked: Mutex<HashSet<String>>,
+    refused: Mutex<Vec<Instant>>,
+}
+
+impl Load {
+    fn acked(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+}
+
+/// Four senders of 150 events each over both gateways, each retrying an event until it is
+/// acknowledged (as a provider does after a 503).
+fn send_load(gws: &Arc<[Gateway; 2]>, tag: &str) -> (Arc<Load>, Vec<tokio::task::JoinHandle<()>>) {
+    let load = Arc::new(Load::default());
+    let tasks = (0..4)
+        .map(|w| {
+            let (gws, load, tag) = (gws.clone(), load.clone(), tag.to_string());
+            tokio::spawn(async move {
+                let c = client();
+                for i in 0..150 {
+                    let id = format!("evt_{tag}_{w}_{i}");
+                    loop {
+                        let url = gws[(w + i) % 2].url("/hooks/limai");
+                        let (s, v) = send_signed(&c, &url, &event_body(&id)).await;
+                        if s == 200 {
+                            assert!(
+                                matches!(v["status"].as_str(), Some("accepted" | "duplicate")),
+                                "{v}"
+                            );
+                            load.acked.lock().unwrap().insert(id.clone());
+                            break;
+                        }
+                        load.refused.lock().unwrap().push(Instant::now());
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        })
+        .collect();
+    (load, tasks)
+}
+
+/// Waits until every ID of `acked` reached the upstream; how often each did.
+async fn delivered_all(up: &Upstream, acked: &HashSet<String>) -> HashMap<String, usize> {
+    eventually(WAIT, async || {
+        let d = deliveries(up);
+        acked.iter().all(|id| d.contains_key(id)).then_some(d)
+    })
+    .await
+    .unwrap_or_else(|| {
+        let d = deliveries(up);
+        let lost: Vec<_> = acked.iter().filter(|id| !d.contains_key(*id)).collect();
+        panic!("acked but never delivered: {lost:?}")
+    })
+}
+
+async fn ready(gw: &Gateway, status: u16) -> bool {
+    eventually(WAIT, async || {
+        (http_get_status(gw.admin_port, "/readyz") == Some(status)).then_some(())
+    })
+    .await
+    .is_some()
+}
+
 #[tokio::test]
 async fn a_master_killed_mid_load_is_replaced_by_its_replica_and_nothing_acked_is_lost() {
     let mut cluster = RedisCluster::start();
     let up = Upstream::start();
     let gws = Arc::new([replica(&cluster, &up, "a"), replica(&cluster, &up, "b")]);
-    let acked = Arc::new(Mutex::new(HashSet::new()));
-    let refused = Arc::new(Mutex::new(0usize));
-    let last_refused = Arc::new(Mutex::new(None::<Instant>));
-    // Four senders, each retrying an event until it is acknowledged (as a provider would).
-    let mut tasks = Vec::new();
-    for w in 0..4 {
-        let (gws, acked, refused, last_refused) = (
-            gws.clone(),
-            acked.clone(),
-            refused.clone(),
-            last_refused.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let c = client();
-            for i in 0..150 {
-                let id = format!("evt_fo_{w}_{i}");
-                loop {
-                    let url = gws[(w + i) % 2].url("/hooks/limai");
-                    let (s, v) = send_signed(&c, &url, &event_body(&id)).await;
-                    if s == 200 {
-                        assert!(
-                            matches!(v["status"].as_str(), Some("accepted" | "duplicate")),
-                            "{v}"
-                        );
-                        acked.lock().unwrap().insert(id.clone());
-                        break;
-                    }
-                    *refused.lock().unwrap() += 1;
-                    *last_refused.lock().unwrap() = Some(Instant::now());
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }));
-    }
-    eventually(WAIT, async || {
-        (acked.lock().unwrap().len() >= 150).then_some(())
-    })
-    .await
-    .expect("load started");
+    let (load, tasks) = send_load(&gws, "fo");
+    eventually(WAIT, async || (load.acked() >= 150).then_some(()))
+        .await
+        .expect("load started");
     // The master holding shard 0 of the route dies; its replica is promoted.
     let victim = cluster.master_of("hookgate:{limai:0}:s");
     cluster.kill(victim);
     let killed_at = Instant::now();
-    let before = acked.lock().unwrap().len();
-    let mut cluster = tokio::task::spawn_blocking({
-        let masters_needed = 3;
-        move || {
-            let deadline = Instant::now() + WAIT;
-            while cluster.masters().len() < masters_needed {
-                assert!(Instant::now() < deadline, "no failover");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            cluster.wait_ok(WAIT);
-            cluster
+    let before = load.acked();
+    let mut cluster = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + WAIT;
+        while cluster.masters().len() < 3 {
+            assert!(Instant::now() < deadline, "no failover");
+            std::thread::sleep(Duration::from_millis(100));
         }
+        cluster.wait_ok(WAIT);
+        cluster
     })
     .await
     .unwrap();
     for t in tasks {
         t.await.unwrap();
     }
-    let acked: HashSet<String> = acked.lock().unwrap().clone();
+    let acked = load.acked.lock().unwrap().clone();
     assert_eq!(acked.len(), 600);
     assert!(before < 600, "the kill came after the load");
-    let d = eventually(WAIT, async || {
-        let d = deliveries(&up);
-        acked.iter().all(|id| d.contains_key(id)).then_some(d)
-    })
-    .await
-    .unwrap_or_else(|| {
-        let d = deliveries(&up);
-        let lost: Vec<_> = acked.iter().filter(|id| !d.contains_key(*id)).collect();
-        panic!("acked but never delivered: {lost:?}")
-    });
+    let d = delivered_all(&up, &acked).await;
     let repeats = d.values().filter(|n| **n > 1).count();
-    let window = last_refused
-        .lock()
-        .unwrap()
+    let refused = load.refused.lock().unwrap().clone();
+    let window = refused
+        .last()
         .map(|t| t.saturating_duration_since(killed_at));
     eprintln!(
         "failover: {} answers of 503, the last {window:?} after the kill; {before} acked before the kill; {repeats} delivered twice",
-        refused.lock().unwrap(),
+        refused.len()
     );
     for gw in gws.iter() {
-        eventually(WAIT, async || {
-            (http_get_status(gw.admin_port, "/readyz") == Some(200)).then_some(())
-        })
-        .await
-        .expect("ready again once the replica serves the slots");
+        assert!(
+            ready(gw, 200).await,
+            "ready once the replica serves the slots"
+        );
     }
     // A dead replica is no reason to refuse events or to leave the load balancer.
     let replica = cluster.replicas()[0];
     cluster.kill(replica);
     let c = client();
     for i in 0..20 {
-        let (s, v) = send_signed(
-            &c,
-            &gws[i % 2].url("/hooks/limai"),
-            &event_body(&format!("evt_r_{i}")),
-        )
-        .await;
+        let url = gws[i % 2].url("/hooks/limai");
+        let (s, v) = send_signed(&c, &url, &event_body(&format!("evt_r_{i}"))).await;
         assert_eq!(s, 200, "{v}");
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     for gw in gws.iter() {
         assert_eq!(http_get_status(gw.admin_port, "/readyz"), Some(200));
     }
+}
+
+#[tokio::test]
+async fn slots_moved_to_another_master_mid_load_lose_nothing() {
+    let cluster = Arc::new(RedisCluster::start_with(0));
+    let up = Upstream::start();
+    let gws = Arc::new([replica(&cluster, &up, "a"), replica(&cluster, &up, "b")]);
+    let (load, tasks) = send_load(&gws, "mv");
+    eventually(WAIT, async || (load.acked() >= 100).then_some(()))
+        .await
+        .expect("load started");
+    // Every slot of the master holding shard 0 moves to another master while events arrive.
+    let from = cluster.master_of("hookgate:{limai:0}:s");
+    let to = *cluster.masters().iter().find(|p| **p != from).unwrap();
+    let before = load.acked();
+    let moving = cluster.clone();
+    tokio::task::spawn_blocking(move || moving.move_slots(from, to))
+        .await
+        .unwrap();
+    let during = load.acked() - before;
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(cluster.master_of("hookgate:{limai:0}:s"), to);
+    let acked = load.acked.lock().unwrap().clone();
+    assert_eq!(acked.len(), 600);
+    let d = delivered_all(&up, &acked).await;
+    let repeats = d.values().filter(|n| **n > 1).count();
+    let refused = load.refused.lock().unwrap().len();
+    eprintln!(
+        "slot move: {during} acked while slots moved, {refused} answers of 503, {repeats} delivered twice"
+    );
+    assert_eq!(repeats, 0);
 }
 
 #[tokio::test]
@@ -203,96 +251,17 @@ async fn the_whole_cluster_down_means_503_and_not_ready_then_recovery_without_re
     cluster.kill_all();
     let (s, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_during")).await;
     assert_eq!(s, 503, "nothing acked that is not stored");
-    eventually(WAIT, async || {
-        (http_get_status(gw.admin_port, "/readyz") == Some(503)).then_some(())
-    })
-    .await
-    .expect("not ready while the cluster is down");
-    let mut cluster = tokio::task::spawn_blocking(move || {
+    assert!(ready(&gw, 503).await, "not ready while the cluster is down");
+    let _cluster = tokio::task::spawn_blocking(move || {
         cluster.restart_stopped();
         cluster
     })
     .await
     .unwrap();
-    eventually(WAIT, async || {
-        (http_get_status(gw.admin_port, "/readyz") == Some(200)).then_some(())
-    })
-    .await
-    .expect("ready again without a restart");
+    assert!(ready(&gw, 200).await, "ready again without a restart");
     let (s, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_during")).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("accepted")), "{v}");
     up.set_default(Reply::status(200));
-    let d = eventually(WAIT, async || {
-        let d = deliveries(&up);
-        ids.iter().all(|id| d.contains_key(id)).then_some(d)
-    })
-    .await;
-    assert!(
-        d.is_some(),
-        "events acked before the outage are delivered after it"
-    );
-    cluster.kill_all();
-}
-
-#[tokio::test]
-async fn slots_moved_to_another_master_mid_load_lose_nothing() {
-    let cluster = Arc::new(RedisCluster::start_with(0));
-    let up = Upstream::start();
-    let gws = Arc::new([replica(&cluster, &up, "a"), replica(&cluster, &up, "b")]);
-    let acked = Arc::new(Mutex::new(HashSet::new()));
-    let mut tasks = Vec::new();
-    for w in 0..4 {
-        let (gws, acked) = (gws.clone(), acked.clone());
-        tasks.push(tokio::spawn(async move {
-            let c = client();
-            let mut refused = 0;
-            for i in 0..150 {
-                let id = format!("evt_mv_{w}_{i}");
-                loop {
-                    let url = gws[(w + i) % 2].url("/hooks/limai");
-                    let (s, _) = send_signed(&c, &url, &event_body(&id)).await;
-                    if s == 200 {
-                        acked.lock().unwrap().insert(id.clone());
-                        break;
-                    }
-                    refused += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            refused
-        }));
-    }
-    eventually(WAIT, async || {
-        (acked.lock().unwrap().len() >= 100).then_some(())
-    })
-    .await
-    .expect("load started");
-    // Every slot of the master holding shard 0 moves to another master while events arrive.
-    let from = cluster.master_of("hookgate:{limai:0}:s");
-    let to = *cluster.masters().iter().find(|p| **p != from).unwrap();
-    let before = acked.lock().unwrap().len();
-    let moving = cluster.clone();
-    tokio::task::spawn_blocking(move || moving.move_slots(from, to))
-        .await
-        .unwrap();
-    let during = acked.lock().unwrap().len() - before;
-    let mut refused = 0;
-    for t in tasks {
-        refused += t.await.unwrap();
-    }
-    assert_eq!(cluster.master_of("hookgate:{limai:0}:s"), to);
-    let acked: HashSet<String> = acked.lock().unwrap().clone();
-    assert_eq!(acked.len(), 600);
-    let d = eventually(WAIT, async || {
-        let d = deliveries(&up);
-        acked.iter().all(|id| d.contains_key(id)).then_some(d)
-    })
-    .await
-    .expect("every acked event delivered");
-    let repeats = d.values().filter(|n| **n > 1).count();
-    eprintln!(
-        "slot move: {during} acked while slots moved, {refused} answers of 503, {repeats} delivered twice"
-    );
-    assert_eq!(repeats, 0);
+    // Acked before the outage, delivered after it.
+    delivered_all(&up, &ids.into_iter().collect()).await;
 }
