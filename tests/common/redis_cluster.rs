@@ -2,9 +2,10 @@
 //! (cluster bus ports too), AOF with every write fsync'd, a short node timeout so that a
 //! killed master's replica takes over within a few seconds.
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
+use super::redis_server::{binary, spawn_server};
 
 pub struct Node {
     pub port: u16,
@@ -16,32 +17,25 @@ pub struct Node {
 impl Node {
     /// Starts the node (again: same ports, same `nodes.conf` and AOF).
     fn spawn(&mut self) {
-        let child = Command::new(bin("redis-server"))
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
+        let bus = self.bus.to_string();
+        self.child = Some(spawn_server(
+            self.port,
+            &self.dir,
+            &[
                 "--cluster-enabled",
                 "yes",
                 "--cluster-port",
-                &self.bus.to_string(),
-            ])
-            .args(["--cluster-node-timeout", "1000", "--save", ""])
-            // A replica syncs at once (not after the diskless delay of 5 s) and may take
-            // over however long its link was down.
-            .args(["--repl-diskless-sync-delay", "0"])
-            .args(["--cluster-replica-validity-factor", "0"])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server (apt-get install redis-server)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+                &bus,
+                "--cluster-node-timeout",
+                "1000",
+                // A replica syncs at once (not after the diskless delay of 5 s) and may take
+                // over however long its link was down.
+                "--repl-diskless-sync-delay",
+                "0",
+                "--cluster-replica-validity-factor",
+                "0",
+            ],
+        ));
     }
 
     fn stop(&mut self) {
@@ -57,18 +51,12 @@ pub struct RedisCluster {
     _dir: tempfile::TempDir,
 }
 
-fn bin(name: &str) -> String {
-    for dir in ["/usr/bin", "/usr/local/bin"] {
-        let p = format!("{dir}/{name}");
-        if std::path::Path::new(&p).exists() {
-            return p;
-        }
-    }
-    name.to_string()
+fn redis_cli() -> String {
+    binary().replace("redis-server", "redis-cli")
 }
 
 pub fn cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new(bin("redis-cli"))
+    let out = Command::new(redis_cli())
         .args(["-p", &port.to_string()])
         .args(args)
         .output()
@@ -102,7 +90,7 @@ impl RedisCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let out = Command::new(bin("redis-cli"))
+        let out = Command::new(redis_cli())
             .args(["--cluster", "create"])
             .args(&addrs)
             .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
@@ -214,7 +202,7 @@ impl RedisCluster {
                     .sum::<u32>()
             })
             .unwrap_or(0);
-        let out = Command::new(bin("redis-cli"))
+        let out = Command::new(redis_cli())
             .args(["--cluster", "reshard", &format!("127.0.0.1:{from}")])
             .args(["--cluster-from", &id(from), "--cluster-to", &id(to)])
             .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
