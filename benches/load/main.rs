@@ -147,6 +147,7 @@ fn orchestrate() {
         }
         for t in &targets {
             let delivered0 = sink_count(&rt, sink.addr);
+            let redis_cpu0 = t.redis.as_ref().map(Proc::cpu);
             run += 1;
             let row = measure(
                 format!("hookgate {}, delivering", t.name),
@@ -175,6 +176,14 @@ fn orchestrate() {
                 accepted.saturating_sub(delivered),
                 started.elapsed().as_secs_f64()
             ));
+            if let (Some(r), Some(cpu0)) = (&t.redis, redis_cpu0) {
+                // Intake and delivery together, the backlog drained: what one event costs.
+                notes.push(format!(
+                    "round {}, redis, accepted + delivered: redis-server CPU {:.1} µs per event",
+                    round + 1,
+                    r.cpu().saturating_sub(cpu0).as_micros() as f64 / accepted.max(1) as f64
+                ));
+            }
             rows.push(row);
             let (calls0, redis_cpu0) = t
                 .redis

@@ -80,6 +80,7 @@ pub struct StoreFile {
     pub claim_after: Option<Text>,
     pub timeout: Option<Text>,
     pub prefix: Option<Text>,
+    pub record_ttl: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -134,6 +134,9 @@ pub struct RedisConfig {
     /// Per command; slower counts as unavailable (503).
     pub timeout: std::time::Duration,
     pub prefix: String,
+    /// How long a delivered event's record (for the events API) is kept; its dedup key,
+    /// a few bytes, lives for the route's `dedup_ttl` regardless.
+    pub record_ttl: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

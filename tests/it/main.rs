@@ -16,6 +16,7 @@
 mod common;
 
 mod cluster;
+mod compact;
 mod console;
 mod deploy;
 mod events_api;

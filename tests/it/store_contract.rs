@@ -80,6 +80,7 @@ async fn open(kind: Kind, max_pending: u64) -> Subject {
                 claim_after: CLAIM_AFTER,
                 timeout: Duration::from_secs(2),
                 prefix: "hg".into(),
+                record_ttl: Duration::from_secs(3600),
             };
             let store = RedisStore::open(&cfg, max_pending).unwrap();
             Subject {

@@ -32,7 +32,7 @@ impl Checker<'_> {
             1..i64::MAX,
             1_000_000,
         ) as u64;
-        let redis_only: [(&str, Option<Range<usize>>); 8] = [
+        let redis_only: [(&str, Option<Range<usize>>); 9] = [
             ("url", s.url.as_ref().map(Spanned::span)),
             ("cluster", s.cluster.as_ref().map(Spanned::span)),
             ("password", s.password.as_ref().map(Spanned::span)),
@@ -41,6 +41,7 @@ impl Checker<'_> {
             ("claim_after", s.claim_after.as_ref().map(Spanned::span)),
             ("timeout", s.timeout.as_ref().map(Spanned::span)),
             ("prefix", s.prefix.as_ref().map(Spanned::span)),
+            ("record_ttl", s.record_ttl.as_ref().map(Spanned::span)),
         ];
         let kind = match s.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
             None | Some(("embedded", _)) => {
@@ -170,6 +171,11 @@ impl Checker<'_> {
             claim_after,
             timeout: self.duration(s.timeout.as_ref(), "store.timeout", Duration::from_secs(2)),
             prefix,
+            record_ttl: self.duration(
+                s.record_ttl.as_ref(),
+                "store.record_ttl",
+                Duration::from_secs(3600),
+            ),
         })
     }
 }

@@ -189,9 +189,25 @@ fn redis_store_settings() {
                 ("pod-1", 4, Duration::from_secs(60), Duration::from_secs(2))
             );
             assert_eq!(r.prefix, "hookgate");
+            assert_eq!(r.record_ttl, Duration::from_secs(3600));
         }
         other => panic!("{other:?}"),
     }
+    // record_ttl: Redis only, greater than zero, with where it was written.
+    let e = errors(&with_store("[store]\nrecord_ttl = \"1h\""));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("store.record_ttl applies to kind = \"redis\"")),
+        "{e:?}"
+    );
+    let e = errors(&with_store(
+        "[store]\nkind = \"redis\"\nurl = \"redis://x\"\nrecord_ttl = \"0s\"",
+    ));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("store.record_ttl must be greater than zero")),
+        "{e:?}"
+    );
     let e = errors(&with_store("[store]\nkind = \"redis\"\npath = \"./x\""));
     assert!(
         e.iter().any(|m| m.contains("store.url is required")),

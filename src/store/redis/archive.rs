@@ -76,6 +76,7 @@ impl RedisStore {
             .key(sh.pending())
             .key(sh.archives_of(event_id))
             .key(sh.listing())
+            .key(sh.done())
             .arg(event_id)
             .arg(now_ms())
             .arg(sh.line_prefix())

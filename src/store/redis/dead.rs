@@ -131,8 +131,9 @@ impl DeadLetters for RedisStore {
                 .key(sh.event(event_id))
                 .key(sh.dead())
                 .key(sh.listing())
-                .key(sh.dedup(event_id))
+                .key(sh.legacy_dedup(event_id))
                 .arg(event_id)
+                .arg(sh.dedup_member(event_id))
                 .invoke_async(&mut self.con())
                 .await
                 .map_err(unavailable)?;

@@ -1,4 +1,6 @@
 //! Taking events in: one script accepts (dedup key, event hash, `XADD`) in one round trip.
+//! Dedup entries are fixed-width members of per-span sets (`scripts::ACCEPT`); the keys
+//! earlier versions wrote are checked too, so a fleet upgraded replica by replica forgets no ID.
 
 use async_trait::async_trait;
 
@@ -12,7 +14,7 @@ use crate::store::{Accepted, Intake, StoreError};
 impl Intake for RedisStore {
     async fn accept(&self, ev: NewEvent) -> Result<Accepted, StoreError> {
         let sh = self.home(&ev);
-        let mut invocation = ACCEPT.key(sh.dedup(&ev.event_id));
+        let mut invocation = ACCEPT.key(sh.legacy_dedup(&ev.event_id));
         invocation
             .key(sh.event(&ev.event_id))
             .key(sh.stream())
@@ -21,7 +23,8 @@ impl Intake for RedisStore {
             .key(sh.archived())
             .key(sh.archive_counter())
             .key(sh.archives_of(&ev.event_id))
-            .key(sh.listing());
+            .key(sh.listing())
+            .key(sh.done());
         if let Some(k) = &ev.order_key {
             invocation.key(sh.line(k));
         }
@@ -36,7 +39,9 @@ impl Intake for RedisStore {
             .arg(self.max_per_shard)
             .arg(ev.order_key.as_deref().unwrap_or_default())
             .arg(sh.archive_prefix())
-            .arg(&ev.verification);
+            .arg(&ev.verification)
+            .arg(sh.dedup_prefix())
+            .arg(sh.dedup_member(&ev.event_id));
         let r: i64 = invocation
             .invoke_async(&mut self.con())
             .await

@@ -9,8 +9,10 @@
 //! | `{tag}:o` | sorted set, score = received ms | every undelivered event (queue depth, oldest) |
 //! | `{tag}:x` | sorted set, score = dead ms | the dead-letter queue |
 //! | `{tag}:t` | sorted set, score = received ms | every event's ID while its hash lives (the events listing; entries of expired hashes are swept) |
-//! | `{tag}:d:<event id>` | string, PX = dedup TTL | dedup key |
-//! | `{tag}:e:<event id>` | hash | the event: body, headers, state, attempts, last error, order key |
+//! | `{tag}:k:<w>:<n>` | set, expires at the end of its span + the dedup TTL | dedup: the IDs accepted during the `n`th span of `w` ms, each as 12 bytes (SHA-256 of the tag and the event ID, cut to 96 bits) |
+//! | `{tag}:d:<event id>` | string, PX = dedup TTL | the dedup key of earlier versions: still honoured, no longer written |
+//! | `{tag}:f` | sorted set, score = expiry ms | delivered events whose record expires then (to drop them from `t`) |
+//! | `{tag}:e:<event id>` | hash | the event: body, headers, state, attempts, last error, order key; once delivered, without body and headers, for `record_ttl` |
 //! | `{tag}:q:<order key>` | list | undelivered event IDs of one order key, in arrival order; only the first is in the stream |
 //! | `{tag}:a:<event id>` | string, PX | a sync route's answer (empty while the upstream is being called) |
 //! | `{tag}:g:<n>` | hash | a dead letter whose ID was accepted again after its dedup window (as `e:`) |
@@ -21,6 +23,8 @@
 //!
 //! An event with an order key lives in the shard of its order key (so that its line, its
 //! dedup key and itself share a node); other events in the shard of their ID.
+
+use sha2::{Digest, Sha256};
 
 /// FNV-1a: stable across builds and replicas (unlike std's hasher), to pick an event's shard.
 pub fn shard_of(event_id: &str, shards: u16) -> u16 {
@@ -64,8 +68,32 @@ impl Shard {
         format!("{}:t", self.tag)
     }
 
-    pub fn dedup(&self, event_id: &str) -> String {
+    /// The dedup sets' names start so (`scripts::ACCEPT` adds the span).
+    pub fn dedup_prefix(&self) -> String {
+        format!("{}:k:", self.tag)
+    }
+
+    /// An ID as its dedup set holds it: fixed width, so the window costs the same for any ID
+    /// length. 96 bits: a false duplicate (a lost event) needs two IDs of one shard colliding
+    /// within the window, about n²/2^97: 4e-13 at 260 million.
+    pub fn dedup_member(&self, event_id: &str) -> Vec<u8> {
+        let digest = Sha256::new()
+            .chain_update(self.tag.as_bytes())
+            .chain_update([0])
+            .chain_update(event_id.as_bytes())
+            .finalize();
+        digest.iter().take(12).copied().collect()
+    }
+
+    /// The dedup key earlier versions wrote (the whole ID): honoured until it expires, so a
+    /// rolling upgrade forgets nothing.
+    pub fn legacy_dedup(&self, event_id: &str) -> String {
         format!("{}:d:{event_id}", self.tag)
+    }
+
+    /// Delivered events by the expiry of their record.
+    pub fn done(&self) -> String {
+        format!("{}:f", self.tag)
     }
 
     pub fn event_prefix(&self) -> String {
@@ -124,6 +152,13 @@ mod tests {
         assert_eq!(s.stream(), "hookgate:{limai:3}:s");
         assert_eq!(s.event("evt_1"), "hookgate:{limai:3}:e:evt_1");
         assert_eq!(shard_of("evt_1", 1), 0);
+        // Fixed width, distinct per ID and per route.
+        assert_eq!(s.dedup_member(&"x".repeat(500)).len(), 12);
+        assert_ne!(s.dedup_member("evt_1"), s.dedup_member("evt_2"));
+        assert_ne!(
+            s.dedup_member("evt_1"),
+            Shard::new("hookgate", "other", 3).dedup_member("evt_1")
+        );
         // Stable: the same ID always lands on the same shard, and IDs spread.
         assert_eq!(shard_of("evt_1", 16), shard_of("evt_1", 16));
         let used: std::collections::HashSet<u16> =

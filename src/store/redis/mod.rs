@@ -1,8 +1,8 @@
 //! The Redis store, shared by several hookgate replicas: dedup keys and Redis Streams with a
-//! consumer group. Accepting an event is one round trip (a script: `SET NX PX`, then, only if
-//! new, the event hash and `XADD`). Replicas read with `XREADGROUP`, acknowledge only a final
-//! outcome, park retries in a sorted set any replica promotes when due, and take over the
-//! entries of a replica that died (`XAUTOCLAIM` after `claim_after`).
+//! consumer group. Accepting an event is one round trip (a script: the dedup check, then, only
+//! if new, the dedup entry, the event hash and `XADD`). Replicas read with `XREADGROUP`,
+//! acknowledge only a final outcome, park retries in a sorted set any replica promotes when
+//! due, and take over the entries of a replica that died (`XAUTOCLAIM` after `claim_after`).
 
 mod archive;
 mod conn;
@@ -13,6 +13,7 @@ mod inspect;
 mod intake;
 mod keys;
 mod nonce;
+mod outcomes;
 mod overrides;
 mod query;
 mod queue;
@@ -21,7 +22,7 @@ mod sync;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -71,12 +72,15 @@ pub struct RedisStore {
     shards: u16,
     claim_after: Duration,
     timeout: Duration,
+    record_ttl: Duration,
     max_per_shard: u64,
     leases: Mutex<HashMap<u64, Lease>>,
     next_handle: AtomicU64,
     shard_state: Mutex<HashMap<Shard, ShardState>>,
     healthy: Arc<AtomicBool>,
     work: Arc<Notify>,
+    /// The batch writer of delivery outcomes, started by the first.
+    outcomes: OnceLock<tokio::sync::mpsc::UnboundedSender<outcomes::Job>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -142,12 +146,14 @@ impl RedisStore {
             shards: cfg.shards,
             claim_after: cfg.claim_after,
             timeout: cfg.timeout,
+            record_ttl: cfg.record_ttl,
             max_per_shard: max_pending.div_ceil(u64::from(cfg.shards)),
             leases: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
             shard_state: Mutex::new(HashMap::new()),
             healthy,
             work: Arc::new(Notify::new()),
+            outcomes: OnceLock::new(),
         })
     }
 

@@ -1,6 +1,6 @@
 //! Listing events and reading one in full. Every shard keeps a listing (`{tag}:t`, the event
 //! IDs by received time: about the ID's length + 100 bytes per event in Redis — measured 127
-//! bytes per entry with 30-byte IDs); a page merges the shards of the routes asked for, newest
+//! bytes per entry with 30-byte IDs) while its record lives; a page merges the shards of the routes asked for, newest
 //! first, reading each in chunks, so nothing is scanned whole. Time bounds go to Redis as
 //! score ranges.
 
@@ -192,9 +192,10 @@ impl RedisStore {
                 for ((view, key), (_, sh, id)) in
                     views.into_iter().zip(keys.drain(..)).zip(batch.drain(..))
                 {
+                    let score = key.0;
                     last = Some(key);
                     match view {
-                        None => gone.push((sh, id)),
+                        None => gone.push((sh, id, score)),
                         Some(v) if filter.matches(&v) => {
                             items.push(v);
                             if items.len() >= limit {
@@ -204,7 +205,12 @@ impl RedisStore {
                         Some(_) => {}
                     }
                 }
-                self.forget_gone(gone).await?;
+                for (sh, score) in self.forget_gone(gone).await? {
+                    // An entry tied with where a source goes on: one fewer to skip there.
+                    if let Some(s) = sources.iter_mut().find(|s| s.shard == sh && s.max == score) {
+                        s.skip = s.skip.saturating_sub(1);
+                    }
+                }
                 if items.len() >= limit {
                     return Ok(Page {
                         items,
@@ -222,18 +228,27 @@ impl RedisStore {
         }
     }
 
-    /// Drops the listing entries of events whose hash expired (delivered, dedup window over).
-    async fn forget_gone(&self, gone: Vec<(Shard, String)>) -> Result<(), StoreError> {
-        for (sh, id) in gone {
-            let _: i64 = GONE
+    /// Drops the listing entries of events whose hash expired (delivered, `record_ttl` over).
+    /// Returns where each dropped entry was (shard, score).
+    async fn forget_gone(
+        &self,
+        gone: Vec<(Shard, String, u64)>,
+    ) -> Result<Vec<(Shard, u64)>, StoreError> {
+        let mut dropped = Vec::new();
+        for (sh, id, score) in gone {
+            let removed: i64 = GONE
                 .key(sh.listing())
                 .key(sh.event(&id))
+                .key(sh.done())
                 .arg(&id)
                 .invoke_async(&mut self.con())
                 .await
                 .map_err(unavailable)?;
+            if removed == 1 {
+                dropped.push((sh, score));
+            }
         }
-        Ok(())
+        Ok(dropped)
     }
 
     /// Part of housekeeping: sweeps a stretch of each shard's listing.
@@ -241,6 +256,7 @@ impl RedisStore {
         let from = lock(&self.shard_state).get(sh).map_or(0, |s| s.sweep_from);
         let next: u64 = SWEEP
             .key(sh.listing())
+            .key(sh.done())
             .arg(from)
             .arg(SWEEP_COUNT)
             .arg(sh.event_prefix())

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Value;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
 use super::fields::{Fields, stored_event};
-use super::scripts::{CANCEL, COMPLETE, PROMOTE, TAKE};
+use super::outcomes::Job;
+use super::scripts::{CANCEL, PROMOTE, TAKE};
 use super::{GROUP, Lease, RedisStore, Shard, lock, unavailable};
 use crate::event::now_ms;
 use crate::store::query::CANCELLED;
@@ -200,7 +201,6 @@ impl Queue for RedisStore {
         }) else {
             return Ok(());
         };
-        let sh = &lease.shard;
         let now = now_ms();
         let attempt = Attempt::new(timing, &outcome).to_line();
         let (kind, at, error, status) = match outcome {
@@ -212,28 +212,20 @@ impl Queue for RedisStore {
             } => ("retry", at_ms, error, status),
             Outcome::Dead { error, status } => ("dead", 0, error, status),
         };
-        let recorded: i64 = COMPLETE
-            .key(sh.stream())
-            .key(sh.event(&lease.event_id))
-            .key(sh.retries())
-            .key(sh.dead())
-            .key(sh.pending())
-            .key(sh.dedup(&lease.event_id))
-            .key(sh.listing())
-            .arg(GROUP)
-            .arg(&self.consumer)
-            .arg(&lease.entry)
-            .arg(&lease.event_id)
-            .arg(kind)
-            .arg(now)
-            .arg(at)
-            .arg(&error)
-            .arg(status.map(|s| s.to_string()).unwrap_or_default())
-            .arg(sh.line_prefix())
-            .arg(attempt)
-            .invoke_async(&mut self.con())
-            .await
-            .map_err(unavailable)?;
+        let recorded = self
+            .record_outcome(Job {
+                shard: lease.shard.clone(),
+                entry: lease.entry,
+                event_id: lease.event_id,
+                kind,
+                now,
+                at,
+                error,
+                status: status.map(|s| s.to_string()).unwrap_or_default(),
+                attempt,
+                done: oneshot::channel().0,
+            })
+            .await?;
         lock(&self.leases).remove(&event.handle);
         if recorded == 0 && crate::logs::TAKEN_OVER.hit(&event.route, || event.event_id.clone()) {
             tracing::info!(route = %event.route, event_id = %event.event_id, "outcome not recorded: another replica took the event over, or it was cancelled");

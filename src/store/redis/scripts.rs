@@ -8,9 +8,11 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: dedup, event, stream, pending, dead, archived, archive counter, archives of this ID,
-/// listing [, order line]. ARGV: ttl_ms, event_id, received_ms, client_ip, target, headers, body,
-/// max_pending, order key, archive key prefix, verification.
+/// KEYS: legacy dedup key (`d:<id>`, written by earlier versions: honoured, no longer
+/// written), event, stream, pending, dead, archived, archive counter, archives of this ID,
+/// listing, delivered set [, order line]. ARGV: ttl_ms, event_id, received_ms, client_ip,
+/// target, headers, body, max_pending, order key, archive key prefix, verification, dedup set
+/// prefix, dedup member.
 /// Returns 1 new, 0 duplicate, -1 the shard is at its bound. An event with an order key joins
 /// its line and enters the stream only when it is the first in it.
 ///
@@ -21,7 +23,20 @@ pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 if tonumber(ARGV[8]) > 0 and redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[8]) then return -1 end
+-- Dedup: one set per span of w ms (a power of two, at least ttl / 8), expiring ttl after the
+-- span ends; a set member costs ~60 bytes where a key with its own expiry costs ~170. An ID
+-- is remembered for ttl to ttl + w. Redis' clock, the same for every replica.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+local w = 1
+while w * 8 < ttl do w = w * 2 end
+local span = math.floor(now / w)
+local sets = ARGV[12] .. w .. ':'
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for n = math.floor((now - ttl) / w), span do
+  if redis.call('SISMEMBER', sets .. n, ARGV[13]) == 1 then return 0 end
+end
 local st = redis.call('HGET', KEYS[2], 'st')
 if st == 'p' then return 0 end
 if st == 'x' then
@@ -32,17 +47,22 @@ if st == 'x' then
   redis.call('ZADD', KEYS[6], fin, n)
   redis.call('SADD', KEYS[8], n)
 elseif st then
-  -- Delivered: its record expires with the dedup key, give or take a millisecond.
+  -- Delivered, its record kept past the dedup window (record_ttl > dedup_ttl).
   redis.call('DEL', KEYS[2])
+  redis.call('ZREM', KEYS[10], ARGV[2])
 end
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+redis.call('SADD', sets .. span, ARGV[13])
+redis.call('PEXPIREAT', sets .. span, (span + 1) * w + ttl)
+-- dk: where its dedup entry is, for a purge; dx: when the dedup window ends (a delivered
+-- record does not outlive it).
 redis.call('HSET', KEYS[2], 'id', ARGV[2], 'rcv', ARGV[3], 'ip', ARGV[4], 'tgt', ARGV[5],
-  'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3], 'vf', ARGV[11])
+  'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3], 'vf', ARGV[11],
+  'dk', sets .. span, 'dx', now + ttl)
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[9], ARGV[3], ARGV[2])
-if KEYS[10] then
+if KEYS[11] then
   redis.call('HSET', KEYS[2], 'ok', ARGV[9])
-  if redis.call('RPUSH', KEYS[10], ARGV[2]) > 1 then return 1 end
+  if redis.call('RPUSH', KEYS[11], ARGV[2]) > 1 then return 1 end
 end
 redis.call('XADD', KEYS[3], '*', 'i', ARGV[2])
 return 1
@@ -72,9 +92,16 @@ for _, en in ipairs(entries) do
     for i = 1, #en[2], 2 do if en[2][i] == 'i' then id = en[2][i + 1] end end
   end
   local h = {}
-  if id then h = redis.call('HGETALL', ARGV[6] .. id) end
   local pending = false
-  for i = 1, #h, 2 do if h[i] == 'st' and h[i + 1] == 'p' then pending = true end end
+  if id then
+    -- Only what a delivery needs (not the history, the verdict, the last error).
+    local v = redis.call('HMGET', ARGV[6] .. id, 'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body')
+    pending = v[1] == 'p'
+    local names = {'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body'}
+    for i = 2, 8 do
+      if v[i] then table.insert(h, names[i]); table.insert(h, v[i]) end
+    end
+  end
   if pending then
     table.insert(out, {en[1], id, h})
   else
@@ -87,63 +114,121 @@ return out
     )
 });
 
-/// KEYS: stream, event, retries, dead, pending, dedup, listing. ARGV: group, consumer,
-/// entry_id, event_id, outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms, error,
-/// status, order line prefix, history line (`query::Attempt::to_line`).
+/// KEYS: stream, retries, dead, pending, delivered set, listing. ARGV: group, consumer, order
+/// line prefix, record_ttl_ms, event key prefix, then 8 per outcome: entry_id, event_id,
+/// outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms, error, status, history line
+/// (`query::Attempt::to_line`). Records the outcomes of one shard in one call; returns for
+/// each 1 recorded, 0 not ours (or gone, or cancelled).
 /// Only the consumer that holds the entry records its outcome (another replica may have taken
-/// it over), and only while the event is pending (not cancelled meanwhile). A final outcome
-/// lets the next event of the same order key into the stream. The history keeps the last 20
-/// attempts. Returns 1 recorded, 0 not ours (or gone, or cancelled).
+/// it over): one `XPENDING` over the batch's range (at most 4 per outcome) says which it
+/// holds, one per outcome beyond that. Only while the event
+/// is pending (not cancelled meanwhile). A final outcome lets the next event of the same order
+/// key into the stream. The history keeps the last 20 attempts.
+/// A delivered event's record (without body and headers) expires after record_ttl, or with
+/// its dedup window if that ends first (as the embedded store's tombstones); each delivery
+/// also drops from the listing up to two delivered events whose record has expired, so the
+/// listing does not outlive the records.
 pub static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) == 0 then return 0 end
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
-redis.call('XDEL', KEYS[1], ARGV[3])
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  redis.call('ZREM', KEYS[5], ARGV[4])
-  return 0
+local function before(x, y)
+  local xm, xs = string.match(x, '(%d+)-(%d+)')
+  local ym, ys = string.match(y, '(%d+)-(%d+)')
+  xm, ym = tonumber(xm), tonumber(ym)
+  return xm < ym or (xm == ym and tonumber(xs) < tonumber(ys))
 end
-if redis.call('HGET', KEYS[2], 'st') ~= 'p' then return 0 end
-redis.call('HINCRBY', KEYS[2], 'att', 1)
-local hist = (redis.call('HGET', KEYS[2], 'hist') or '') .. ARGV[11] .. '\n'
-local _, lines = string.gsub(hist, '\n', '')
-while lines > 20 do
-  hist = string.sub(hist, string.find(hist, '\n', 1, true) + 1)
-  lines = lines - 1
+local n = (#ARGV - 5) / 8
+local lo, hi = ARGV[6], ARGV[6]
+for i = 1, n do
+  local e = ARGV[6 + (i - 1) * 8]
+  if before(e, lo) then lo = e end
+  if before(hi, e) then hi = e end
 end
-redis.call('HSET', KEYS[2], 'hist', hist)
-if ARGV[5] ~= 'retry' then
-  local ok = redis.call('HGET', KEYS[2], 'ok')
-  if ok then
-    local line = ARGV[10] .. ok
-    redis.call('LREM', line, 1, ARGV[4])
+-- Bounded: the range may hold many other deliveries in flight; past the cap, look one up.
+local cap = n * 4
+local held = {}
+local pend = redis.call('XPENDING', KEYS[1], ARGV[1], lo, hi, cap, ARGV[2])
+for _, p in ipairs(pend) do held[p[1]] = true end
+local partial = #pend >= cap
+-- Redis' clock, the one that expires records (replicas' clocks may differ).
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function one(entry, id, kind, fin, at, err, sts, attempt)
+  if not held[entry] and not (partial
+      and #redis.call('XPENDING', KEYS[1], ARGV[1], entry, entry, 1, ARGV[2]) > 0) then
+    return 0
+  end
+  redis.call('XACK', KEYS[1], ARGV[1], entry)
+  redis.call('XDEL', KEYS[1], entry)
+  local key = ARGV[5] .. id
+  -- One read and one write of the hash (each call into Redis costs CPU).
+  local f = redis.call('HMGET', key, 'st', 'att', 'hist', 'ok', 'dx')
+  if not f[1] then
+    redis.call('ZREM', KEYS[4], id)
+    return 0
+  end
+  if f[1] ~= 'p' then return 0 end
+  local hist = (f[3] or '') .. attempt .. '\n'
+  local _, lines = string.gsub(hist, '\n', '')
+  while lines > 20 do
+    hist = string.sub(hist, string.find(hist, '\n', 1, true) + 1)
+    lines = lines - 1
+  end
+  local set = {'att', (tonumber(f[2]) or 0) + 1, 'hist', hist}
+  local del = {}
+  if kind ~= 'retry' and f[4] then
+    local line = ARGV[3] .. f[4]
+    redis.call('LREM', line, 1, id)
     local nxt = redis.call('LINDEX', line, 0)
     if nxt then redis.call('XADD', KEYS[1], '*', 'i', nxt) end
   end
-end
-if ARGV[9] ~= '' then redis.call('HSET', KEYS[2], 'sts', ARGV[9]) else redis.call('HDEL', KEYS[2], 'sts') end
-if ARGV[5] == 'delivered' then
-  redis.call('HSET', KEYS[2], 'st', 'd', 'fin', ARGV[6])
-  redis.call('HDEL', KEYS[2], 'body', 'hdr', 'err')
-  redis.call('ZREM', KEYS[5], ARGV[4])
-  -- Remembered (without its body) as long as its dedup key lives.
-  local ttl = redis.call('PTTL', KEYS[6])
-  if ttl > 0 then
-    redis.call('PEXPIRE', KEYS[2], ttl)
+  if sts ~= '' then
+    table.insert(set, 'sts'); table.insert(set, sts)
   else
-    redis.call('DEL', KEYS[2])
-    redis.call('ZREM', KEYS[7], ARGV[4])
+    table.insert(del, 'sts')
   end
-elseif ARGV[5] == 'retry' then
-  redis.call('HSET', KEYS[2], 'due', ARGV[7], 'err', ARGV[8])
-  redis.call('ZADD', KEYS[3], ARGV[7], ARGV[4])
-else
-  redis.call('HSET', KEYS[2], 'st', 'x', 'err', ARGV[8], 'fin', ARGV[6])
-  redis.call('ZREM', KEYS[5], ARGV[4])
-  redis.call('ZADD', KEYS[4], ARGV[6], ARGV[4])
+  if kind == 'delivered' then
+    redis.call('ZREM', KEYS[4], id)
+    local expiry = now + tonumber(ARGV[4])
+    local dx = tonumber(f[5])
+    if dx and dx < expiry then expiry = dx end
+    if expiry <= now then
+      redis.call('DEL', key)
+      redis.call('ZREM', KEYS[6], id)
+      set = nil
+    else
+      for _, v in ipairs({'st', 'd', 'fin', fin}) do table.insert(set, v) end
+      for _, v in ipairs({'body', 'hdr', 'err', 'dk', 'dx'}) do table.insert(del, v) end
+      redis.call('PEXPIREAT', key, expiry)
+      redis.call('ZADD', KEYS[5], expiry, id)
+    end
+    local gone = redis.call('ZRANGE', KEYS[5], '-inf', '(' .. now, 'BYSCORE', 'LIMIT', 0, 2)
+    for _, g in ipairs(gone) do
+      redis.call('ZREM', KEYS[5], g)
+      -- Accepted again since (a new record): its listing entry stays.
+      if redis.call('EXISTS', ARGV[5] .. g) == 0 then redis.call('ZREM', KEYS[6], g) end
+    end
+  elseif kind == 'retry' then
+    for _, v in ipairs({'due', at, 'err', err}) do table.insert(set, v) end
+    redis.call('ZADD', KEYS[2], at, id)
+  else
+    for _, v in ipairs({'st', 'x', 'err', err, 'fin', fin}) do table.insert(set, v) end
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('ZADD', KEYS[3], fin, id)
+  end
+  if set then
+    redis.call('HSET', key, unpack(set))
+    if #del > 0 then redis.call('HDEL', key, unpack(del)) end
+  end
+  return 1
 end
-return 1
+local out = {}
+for i = 1, n do
+  local b = 5 + (i - 1) * 8
+  out[i] = one(ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6],
+    ARGV[b + 7], ARGV[b + 8])
+end
+return out
 "#,
     )
 });
@@ -197,7 +282,8 @@ redis.call('ZREM', KEYS[2], ARGV[1])
     ))
 });
 
-/// KEYS: event, archived, stream, pending, archives of this ID, listing. ARGV: event_id,
+/// KEYS: event, archived, stream, pending, archives of this ID, listing, delivered set.
+/// ARGV: event_id,
 /// now_ms, order line prefix, archive key prefix, number (empty: any of this ID).
 /// Replays a dead letter moved aside by `ACCEPT`: it becomes the ID's live copy again.
 /// Returns 1 replayed, 2 the live copy of the ID is pending or dead (replay that first), 0 none.
@@ -212,6 +298,7 @@ if not n or redis.call('SISMEMBER', KEYS[5], n) == 0 then return 0 end
 redis.call('SREM', KEYS[5], n)
 redis.call('ZREM', KEYS[2], n)
 redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[7], ARGV[1])
 redis.call('RENAME', ARGV[4] .. n, KEYS[1])
 redis.call('ZADD', KEYS[6], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
 "#,
@@ -246,12 +333,15 @@ return 1
     )
 });
 
-/// KEYS: event, dead, listing, dedup. ARGV: event_id. Deletes a dead letter (and its dedup
-/// key: a purged event is forgotten). Returns 1 purged, 0 not a dead letter.
+/// KEYS: event, dead, listing, legacy dedup. ARGV: event_id, dedup member. Deletes a dead
+/// letter (and its dedup entry: a purged event is forgotten). Returns 1 purged, 0 not a dead
+/// letter.
 pub static PURGE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 if redis.call('HGET', KEYS[1], 'st') ~= 'x' then return 0 end
+local dk = redis.call('HGET', KEYS[1], 'dk')
+if dk then redis.call('SREM', dk, ARGV[2]) end
 redis.call('DEL', KEYS[1], KEYS[4])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -260,12 +350,19 @@ return 1
     )
 });
 
-/// KEYS: listing. ARGV: from rank, count, event key prefix. Drops listing entries whose event
-/// hash is gone (a delivered event's hash expires with its dedup key). Returns the rank to go
-/// on from, 0 at the end.
+/// KEYS: listing, delivered set. ARGV: from rank, count, event key prefix. Drops listing
+/// entries whose event hash is gone: first those the delivered set says expired, then a
+/// stretch of the listing (records written by earlier versions). Returns the rank to go on
+/// from, 0 at the end.
 pub static SWEEP: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], '-inf', '(' .. now, 'BYSCORE', 'LIMIT', 0, ARGV[2])) do
+  redis.call('ZREM', KEYS[2], id)
+  if redis.call('EXISTS', ARGV[3] .. id) == 0 then redis.call('ZREM', KEYS[1], id) end
+end
 local from = tonumber(ARGV[1])
 local ids = redis.call('ZRANGE', KEYS[1], from, from + tonumber(ARGV[2]) - 1)
 local kept = 0
@@ -282,11 +379,15 @@ return from + kept
     )
 });
 
-/// KEYS: listing, event. ARGV: event ID. Drops the listing entry if the event is gone.
+/// KEYS: listing, event, delivered set. ARGV: event ID. Drops the listing entry if the event
+/// is gone.
 pub static GONE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if redis.call('EXISTS', KEYS[2]) == 0 then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
 return 0
 "#,
     )

@@ -1,0 +1,118 @@
+//! Recording delivery outcomes in batches: outcomes that arrive while one batch is being
+//! written go together in the next, one `COMPLETE` call per shard (one `XPENDING` for all,
+//! one script run), instead of a call each. Under load that divides the per-call cost in
+//! Redis (command dispatch, script set-up, the holder check) by the batch size; alone, an
+//! outcome goes at once.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::conn::Timed;
+use super::scripts::COMPLETE;
+use super::{GROUP, RedisStore, Shard};
+use crate::store::StoreError;
+
+/// Outcomes per batch at most (a script's arguments are 8 per outcome).
+const MAX_BATCH: usize = 256;
+
+/// One outcome to record; `done` gets 1 recorded, 0 not ours (taken over, gone, cancelled).
+pub(super) struct Job {
+    pub shard: Shard,
+    pub entry: String,
+    pub event_id: String,
+    pub kind: &'static str,
+    pub now: u64,
+    pub at: u64,
+    pub error: String,
+    pub status: String,
+    pub attempt: String,
+    pub done: oneshot::Sender<Result<i64, StoreError>>,
+}
+
+/// Starts the writer on the current runtime; the sender is how outcomes reach it.
+pub(super) fn start(
+    con: Timed,
+    consumer: String,
+    record_ttl: Duration,
+) -> mpsc::UnboundedSender<Job> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(rx, con, consumer, record_ttl));
+    tx
+}
+
+async fn run(
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    con: Timed,
+    consumer: String,
+    record_ttl: Duration,
+) {
+    let mut buf = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
+        let mut by_shard: HashMap<Shard, Vec<Job>> = HashMap::new();
+        for job in buf.drain(..) {
+            by_shard.entry(job.shard.clone()).or_default().push(job);
+        }
+        for (sh, jobs) in by_shard {
+            let mut invocation = COMPLETE.key(sh.stream());
+            invocation
+                .key(sh.retries())
+                .key(sh.dead())
+                .key(sh.pending())
+                .key(sh.done())
+                .key(sh.listing())
+                .arg(GROUP)
+                .arg(&consumer)
+                .arg(sh.line_prefix())
+                .arg(record_ttl.as_millis() as u64)
+                .arg(sh.event_prefix());
+            for j in &jobs {
+                invocation
+                    .arg(&j.entry)
+                    .arg(&j.event_id)
+                    .arg(j.kind)
+                    .arg(j.now)
+                    .arg(j.at)
+                    .arg(&j.error)
+                    .arg(&j.status)
+                    .arg(&j.attempt);
+            }
+            let r: redis::RedisResult<Vec<i64>> = invocation.invoke_async(&mut con.clone()).await;
+            match r {
+                Ok(recorded) if recorded.len() == jobs.len() => {
+                    for (j, r) in jobs.into_iter().zip(recorded) {
+                        let _ = j.done.send(Ok(r));
+                    }
+                }
+                Ok(other) => {
+                    let e = format!("redis: {} answers to {} outcomes", other.len(), jobs.len());
+                    for j in jobs {
+                        let _ = j.done.send(Err(StoreError::Unavailable(e.clone())));
+                    }
+                }
+                Err(e) => {
+                    // None recorded (the script is atomic): each caller retries its own.
+                    let e = format!("redis: {e}");
+                    for j in jobs {
+                        let _ = j.done.send(Err(StoreError::Unavailable(e.clone())));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl RedisStore {
+    /// Records one outcome with whatever others are waiting (`done` is replaced).
+    pub(super) async fn record_outcome(&self, mut job: Job) -> Result<i64, StoreError> {
+        let writer = self
+            .outcomes
+            .get_or_init(|| start(self.con(), self.consumer.clone(), self.record_ttl));
+        let (tx, rx) = oneshot::channel();
+        job.done = tx;
+        let gone = || StoreError::Unavailable("redis: the outcome writer stopped".into());
+        writer.send(job).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}

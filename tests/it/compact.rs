@@ -1,0 +1,207 @@
+//! The Redis store's compact layout: a fixed-width dedup key kept for `dedup_ttl`, a delivered
+//! event's record kept only for `record_ttl`, and what one remembered event costs in Redis.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::redis_server::RedisServer;
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A Redis, an upstream, one hookgate with `record_ttl` and a 1 h dedup window, a client.
+fn setup(record_ttl: &str) -> (RedisServer, Upstream, Gateway, reqwest::Client) {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    let gw = gateway(&redis, &up, record_ttl);
+    (redis, up, gw, client())
+}
+
+/// Sends event `id`: the HTTP status and hookgate's verdict (`accepted`, `duplicate`).
+async fn send(c: &reqwest::Client, gw: &Gateway, id: &str) -> (u16, Option<String>) {
+    let (status, v) = send_signed(c, &gw.url("/hooks/limai"), &event_body(id)).await;
+    (status, v["status"].as_str().map(str::to_string))
+}
+
+fn gateway(redis: &RedisServer, up: &Upstream, record_ttl: &str) -> Gateway {
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\ntimeout = \"2s\"\nrecord_ttl = \"{record_ttl}\"\n",
+        redis.url()
+    );
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), ""),
+        limai_route("limai", "/hooks/limai", "orders", "dedup_ttl = \"1h\"")
+    );
+    Gateway::start_full("", Some(store), "", &body, &[("LIMAI_SECRET", SECRET)])
+}
+
+fn used_memory(redis: &RedisServer) -> i64 {
+    let info = redis.cli(&["INFO", "memory"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no used_memory in {info}"))
+}
+
+/// The lengths of the members of the sets matching `pattern` (the dedup sets; binary members:
+/// redis-cli would print them raw).
+fn member_lengths(redis: &RedisServer, pattern: &str) -> Vec<usize> {
+    let script = "local r = {} for _, k in ipairs(redis.call('KEYS', ARGV[1])) do for _, m in ipairs(redis.call('SMEMBERS', k)) do table.insert(r, #m) end end return r";
+    redis
+        .cli(&["EVAL", script, "0", pattern])
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Visits every key, so Redis drops the expired ones now rather than in its sampling cycle.
+fn expire_now(redis: &RedisServer) {
+    redis.cli(&["--scan", "--count", "1000"]);
+}
+
+async fn send_many(c: &reqwest::Client, gw: &Gateway, prefix: &str, n: usize) {
+    let url = gw.url("/hooks/limai");
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in 0..8 {
+        let (c, url, prefix) = (c.clone(), url.clone(), prefix.to_string());
+        tasks.spawn(async move {
+            accept_all(
+                &c,
+                &url,
+                (0..n)
+                    .filter(|i| i % 8 == chunk)
+                    .map(|i| format!("{prefix}_{i:08}_with_a_thirty_byte_id")),
+            )
+            .await
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("sender");
+    }
+}
+
+/// Issue 12's goal: ≤ 128 bytes of Redis memory per delivered event once its record expired
+/// (the dedup key alone stays, for the route's `dedup_ttl`). Measured with `INFO memory`
+/// before and after N events, so Redis' own hash table growth is included.
+#[tokio::test]
+async fn a_delivered_event_costs_at_most_128_bytes_of_redis_once_its_record_expired() {
+    let (redis, up, gw, c) = setup("1s");
+    // Warm-up: the stream, its group and consumer exist before the measurement.
+    send_many(&c, &gw, "warm", 50).await;
+    eventually(WAIT, async || (up.count() == 50).then_some(()))
+        .await
+        .expect("warm-up delivered");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _ = get_json(&c, &gw.admin("/events?limit=10")).await;
+    expire_now(&redis);
+    let before = used_memory(&redis);
+
+    const N: usize = 3000;
+    send_many(&c, &gw, "evt", N).await;
+    eventually(WAIT, async || (up.count() == 50 + N).then_some(()))
+        .await
+        .unwrap_or_else(|| panic!("delivered {} of {}", up.count(), 50 + N));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A listing drops what expired from the listing; the rest is the dedup keys.
+    let (status, page) = get_json(&c, &gw.admin("/events?limit=10")).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(0), "{page}");
+    expire_now(&redis);
+    let after = used_memory(&redis);
+    let per_event = (after - before) / N as i64;
+    println!(
+        "redis memory per delivered event after its record expired: {per_event} bytes ({before} -> {after}, {N} events)"
+    );
+    assert!(per_event <= 128, "{per_event} bytes per event");
+    assert_eq!(redis.cli(&["ZCARD", "hookgate:{limai:0}:t"]), "0");
+    assert_eq!(redis.cli(&["ZCARD", "hookgate:{limai:0}:f"]), "0");
+    assert_eq!(
+        member_lengths(&redis, "hookgate:{limai:0}:k:*").len(),
+        N + 50
+    );
+    let keys: usize = redis.cli(&["DBSIZE"]).parse().unwrap();
+    assert!(keys <= 4, "{keys} keys: a dedup set or two, the stream");
+
+    // Still remembered: every one of them is a duplicate, and none is delivered again.
+    assert_eq!(
+        send(&c, &gw, "evt_00000007_with_a_thirty_byte_id").await,
+        (200, Some("duplicate".into()))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(up.count(), 50 + N);
+}
+
+/// A delivered record answers `GET /events/{id}` and is listed for `record_ttl`, then goes
+/// (listing entry included) while its dedup key keeps refusing the ID.
+#[tokio::test]
+async fn a_delivered_record_lives_for_record_ttl_and_its_dedup_key_for_dedup_ttl() {
+    let (redis, up, gw, c) = setup("2s");
+    assert_eq!(send(&c, &gw, "evt_rec").await.0, 200);
+    eventually(WAIT, async || {
+        let (_, v) = get_json(&c, &gw.admin("/events/evt_rec")).await;
+        (v["state"] == "delivered").then_some(())
+    })
+    .await
+    .expect("delivered");
+    let ttl: i64 = redis
+        .cli(&["PTTL", "hookgate:{limai:0}:e:evt_rec"])
+        .parse()
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 2000, "record ttl {ttl}");
+    let (_, page) = get_json(&c, &gw.admin("/events")).await;
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(1), "{page}");
+
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let (status, _) = get_json(&c, &gw.admin("/events/evt_rec")).await;
+    assert_eq!(status, 404);
+    let (_, page) = get_json(&c, &gw.admin("/events")).await;
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(0), "{page}");
+    assert_eq!(redis.cli(&["ZCARD", "hookgate:{limai:0}:t"]), "0");
+    assert_eq!(
+        send(&c, &gw, "evt_rec").await,
+        (200, Some("duplicate".into()))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(up.count(), 1);
+}
+
+/// A rolling upgrade: dedup keys written by an earlier version (`d:<event id>`) still make
+/// the ID a duplicate, and the events they guard are not delivered again.
+#[tokio::test]
+async fn dedup_keys_of_the_previous_layout_are_honoured() {
+    let (redis, up, gw, c) = setup("1h");
+    redis.cli(&["SET", "hookgate:{limai:0}:d:evt_old", "1", "PX", "3600000"]);
+    assert_eq!(
+        send(&c, &gw, "evt_old").await,
+        (200, Some("duplicate".into()))
+    );
+    // Another ID is new, and writes only the compact entry.
+    assert_eq!(
+        send(&c, &gw, "evt_new").await,
+        (200, Some("accepted".into()))
+    );
+    eventually(WAIT, async || (up.count() == 1).then_some(()))
+        .await
+        .expect("delivered");
+    assert_eq!(redis.cli(&["EXISTS", "hookgate:{limai:0}:d:evt_new"]), "0");
+    assert_eq!(member_lengths(&redis, "hookgate:{limai:0}:k:*").len(), 1);
+    assert_eq!(
+        up.received()[0].header("x-hookgate-event-id"),
+        Some("evt_new")
+    );
+}
+
+/// An attacker's long event IDs cost the same dedup memory as short ones: the dedup entry is
+/// a fixed-width hash, whatever the ID.
+#[tokio::test]
+async fn long_event_ids_do_not_grow_the_dedup_key() {
+    let (redis, up, gw, c) = setup("1h");
+    let long = "L".repeat(200);
+    for id in ["s", long.as_str()] {
+        assert_eq!(send(&c, &gw, id).await, (200, Some("accepted".into())));
+    }
+    let lens = member_lengths(&redis, "hookgate:{limai:0}:k:*");
+    assert_eq!(lens, [12, 12]);
+}
