@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis::Value;
-use redis::aio::ConnectionManager;
 
+use super::connect::Conn;
 use super::scripts;
 
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
@@ -16,7 +16,7 @@ const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// unavailable store (503) within `store.timeout`, whatever the client's reconnect loop does.
 #[derive(Clone)]
 pub(super) struct Timed {
-    pub(super) inner: ConnectionManager,
+    pub(super) inner: Conn,
     pub(super) timeout: Duration,
 }
 
