@@ -72,7 +72,8 @@ pub struct StoreFile {
     pub kind: Option<Text>,
     pub path: Option<Text>,
     pub max_pending: Option<Spanned<i64>>,
-    pub url: Option<Text>,
+    pub url: Option<Spanned<Urls>>,
+    pub cluster: Option<Spanned<bool>>,
     pub password: Option<Text>,
     pub consumer: Option<Text>,
     pub shards: Option<Spanned<i64>>,
@@ -143,6 +144,36 @@ pub struct RouteFile {
 pub struct RateLimitFile {
     pub per_ip: Option<Text>,
     pub per_route: Option<Text>,
+}
+
+/// `store.url`: one URL, or a list of Redis Cluster nodes (each with its own position).
+#[derive(Debug)]
+pub enum Urls {
+    One(String),
+    Many(Vec<Text>),
+}
+
+impl<'de> Deserialize<'de> for Urls {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Urls;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a Redis URL or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Urls, E> {
+                Ok(Urls::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Urls, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<Text>()? {
+                    out.push(s);
+                }
+                Ok(Urls::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A string, or a list of strings (a composite event ID).

@@ -144,8 +144,11 @@ impl Default for EmbeddedMemory {
 /// `[store] kind = "redis"`: the store shared by several replicas.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RedisConfig {
-    /// `redis://` or `rediss://`; a secret, since it may carry a password.
-    pub url: Secret,
+    /// `redis://` or `rediss://`, secrets since they may carry a password: one endpoint, or
+    /// the nodes a Redis Cluster client starts from.
+    pub urls: Vec<Secret>,
+    /// Redis Cluster (`url` a list, or `cluster = true`).
+    pub cluster: bool,
     pub password: Option<Secret>,
     /// This replica's name in the consumer groups.
     pub consumer: String,

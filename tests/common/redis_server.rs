@@ -28,28 +28,7 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new(binary())
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server (install it: apt-get install redis-server)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.child = Some(spawn_server(self.port, self.dir.path(), &[]));
     }
 
     /// Stops the server (its data stays on disk).
@@ -100,7 +79,35 @@ impl Drop for RedisServer {
     }
 }
 
-fn binary() -> String {
+/// Starts a `redis-server` on `port` with its data in `dir` (AOF, every write fsync'd), plus
+/// `extra` arguments, and waits until it listens.
+pub fn spawn_server(port: u16, dir: &std::path::Path, extra: &[&str]) -> Child {
+    let child = Command::new(binary())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "yes", "--appendfsync", "always"])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server (install it: apt-get install redis-server)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+pub fn binary() -> String {
     for p in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"] {
         if PathBuf::from(p).exists() {
             return p.to_string();

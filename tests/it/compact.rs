@@ -197,7 +197,7 @@ async fn dedup_keys_of_the_previous_layout_are_honoured() {
 /// a fixed-width hash, whatever the ID.
 #[tokio::test]
 async fn long_event_ids_do_not_grow_the_dedup_key() {
-    let (redis, up, gw, c) = setup("1h");
+    let (redis, _up, gw, c) = setup("1h");
     let long = "L".repeat(200);
     for id in ["s", long.as_str()] {
         assert_eq!(send(&c, &gw, id).await, (200, Some("accepted".into())));

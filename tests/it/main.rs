@@ -15,6 +15,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cluster;
 mod compact;
 mod console;
 mod deploy;

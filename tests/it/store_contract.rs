@@ -1,5 +1,6 @@
 //! One contract for every store: the same tests, through `dyn Store`, against the embedded
-//! store (a temp directory) and the Redis store (a real `redis-server` of its own per test).
+//! store (a temp directory) and the Redis store (a real `redis-server` of its own per test, and
+//! a real Redis Cluster of 3 masters).
 //!
 //! Where the stores differ by design, the tests allow it: Redis hands out new work on a later
 //! read of its stream (so leases are polled), and a released Redis lease comes back only after
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::redis_cluster::RedisCluster;
 use common::redis_server::RedisServer;
 use hookgate::config::RedisConfig;
 use hookgate::event::{NewEvent, now_ms};
@@ -35,6 +37,8 @@ const CLAIM_AFTER: Duration = Duration::from_millis(1000);
 enum Kind {
     Embedded,
     Redis,
+    /// A Redis Cluster of 3 masters: the same layout spread over nodes.
+    Cluster,
 }
 
 /// A store under test and what it lives on (dropped with it).
@@ -42,6 +46,7 @@ struct Subject {
     store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
     _redis: Option<RedisServer>,
+    _cluster: Option<RedisCluster>,
 }
 
 async fn open(kind: Kind, max_pending: u64) -> Subject {
@@ -53,12 +58,22 @@ async fn open(kind: Kind, max_pending: u64) -> Subject {
                 store: Arc::new(store),
                 _dir: Some(dir),
                 _redis: None,
+                _cluster: None,
             }
         }
-        Kind::Redis => {
-            let redis = RedisServer::start();
+        Kind::Redis | Kind::Cluster => {
+            let (redis, cluster) = match kind {
+                Kind::Cluster => (None, Some(RedisCluster::start_with(0))),
+                _ => (Some(RedisServer::start()), None),
+            };
+            let urls = match (&redis, &cluster) {
+                (Some(r), _) => vec![r.url()],
+                (_, Some(c)) => c.urls(),
+                _ => unreachable!(),
+            };
             let cfg = RedisConfig {
-                url: Secret::literal(redis.url()),
+                urls: urls.into_iter().map(Secret::literal).collect(),
+                cluster: cluster.is_some(),
                 password: None,
                 consumer: "contract".into(),
                 shards: 2,
@@ -71,7 +86,8 @@ async fn open(kind: Kind, max_pending: u64) -> Subject {
             Subject {
                 store: Arc::new(store),
                 _dir: None,
-                _redis: Some(redis),
+                _redis: redis,
+                _cluster: cluster,
             }
         }
     };
@@ -619,6 +635,14 @@ macro_rules! contract {
                 #[tokio::test]
                 async fn $name() {
                     super::$name(super::Kind::Redis).await
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Kind::Cluster).await
                 }
             )*
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::Checker;
-use crate::config::file::StoreFile;
+use crate::config::file::{StoreFile, Text, Urls};
 use crate::config::units::fmt_duration;
 use crate::config::units::{SizeText, parse_size};
 use crate::config::{EmbeddedMemory, RedisConfig, StoreConfig, StoreKind};
@@ -41,8 +41,9 @@ impl Checker<'_> {
             ("memtable_size", s.memtable_size.as_ref().map(Spanned::span)),
             ("hot_size", s.hot_size.as_ref().map(Spanned::span)),
         ];
-        let redis_only: [(&str, Option<Range<usize>>); 8] = [
+        let redis_only: [(&str, Option<Range<usize>>); 9] = [
             ("url", s.url.as_ref().map(Spanned::span)),
+            ("cluster", s.cluster.as_ref().map(Spanned::span)),
             ("password", s.password.as_ref().map(Spanned::span)),
             ("consumer", s.consumer.as_ref().map(Spanned::span)),
             ("shards", s.shards.as_ref().map(Spanned::span)),
@@ -125,40 +126,34 @@ impl Checker<'_> {
     }
 
     fn redis(&mut self, span: Range<usize>, s: &StoreFile) -> Option<RedisConfig> {
-        let Some(url_text) = &s.url else {
+        let Some(url_field) = &s.url else {
             self.error(
                 span,
                 "store.url is required for kind = \"redis\" (e.g. \"redis://127.0.0.1:6379/0\")",
             );
             return None;
         };
-        let url = if url_text.get_ref().starts_with("env:")
-            || url_text.get_ref().starts_with("file:")
-        {
-            self.secret(url_text, "store.url")
-        } else {
-            // A URL written in the file is fine unless it carries a password.
-            let literal = Secret::literal(url_text.get_ref().clone());
-            if url_text.get_ref().contains('@') {
-                self.warn(
-                    &url_text.span(),
-                    "store.url carries credentials written literally in the file; prefer \"env:NAME\" or store.password",
-                );
-            }
-            Some(literal)
+        let texts = match url_field.get_ref() {
+            Urls::One(u) => vec![Spanned::new(url_field.span(), u.clone())],
+            Urls::Many(list) => list.clone(),
         };
-        if let Some(u) = &url
-            && let Err(e) = redis::IntoConnectionInfo::into_connection_info(u.expose_str().as_ref())
-        {
-            // The parser's message never repeats the URL (and so no password).
-            self.error(
-                url_text.span(),
-                format!(
-                    "store.url: not a Redis URL: {}",
-                    e.detail().unwrap_or("expected redis:// or rediss://")
-                ),
-            );
+        // A list means a Redis Cluster (its nodes to start from); `cluster = true` says so for
+        // one URL.
+        let cluster = match &s.cluster {
+            Some(c) if !*c.get_ref() && texts.len() > 1 => {
+                self.error(
+                    c.span(),
+                    "store.cluster = false takes one store.url (a list is a Redis Cluster's nodes)",
+                );
+                false
+            }
+            Some(c) => *c.get_ref(),
+            None => texts.len() > 1,
+        };
+        if texts.is_empty() {
+            self.error(url_field.span(), "store.url: the list is empty");
         }
+        let urls: Vec<Option<Secret>> = texts.iter().map(|t| self.redis_url(t, cluster)).collect();
         let password = s
             .password
             .as_ref()
@@ -204,11 +199,21 @@ impl Checker<'_> {
                 "store.prefix must be non-empty, without '{', '}' or spaces",
             );
         }
+        let shards = self.int(s.shards.as_ref(), "store.shards", 1..1025, 1) as u16;
+        if cluster && shards < 3 {
+            // A route's keys share one hash tag per shard: with fewer shards than masters a
+            // busy route loads one node.
+            self.warn(
+                &s.shards.as_ref().map_or(span.clone(), Spanned::span),
+                format_args!("store.shards = {shards} on a Redis Cluster puts each route on {shards} node(s); set it to at least the number of masters"),
+            );
+        }
         Some(RedisConfig {
-            url: url?,
+            urls: urls.into_iter().collect::<Option<Vec<_>>>()?,
+            cluster,
             password,
             consumer: consumer?,
-            shards: self.int(s.shards.as_ref(), "store.shards", 1..1025, 1) as u16,
+            shards,
             claim_after,
             timeout,
             prefix,
@@ -220,6 +225,43 @@ impl Checker<'_> {
         })
     }
 }
+impl Checker<'_> {
+    /// One node's URL, resolved (`env:`/`file:`) and parsed; a cluster has no databases.
+    fn redis_url(&mut self, url_text: &Text, cluster: bool) -> Option<Secret> {
+        let url = if url_text.get_ref().starts_with("env:")
+            || url_text.get_ref().starts_with("file:")
+        {
+            self.secret(url_text, "store.url")
+        } else {
+            // A URL written in the file is fine unless it carries a password.
+            if url_text.get_ref().contains('@') {
+                self.warn(
+                    &url_text.span(),
+                    "store.url carries credentials written literally in the file; prefer \"env:NAME\" or store.password",
+                );
+            }
+            Some(Secret::literal(url_text.get_ref().clone()))
+        };
+        let u = url.as_ref()?;
+        match redis::IntoConnectionInfo::into_connection_info(u.expose_str().as_ref()) {
+            // The parser's message never repeats the URL (and so no password).
+            Err(e) => self.error(
+                url_text.span(),
+                format!(
+                    "store.url: not a Redis URL: {}",
+                    e.detail().unwrap_or("expected redis:// or rediss://")
+                ),
+            ),
+            Ok(info) if cluster && info.redis_settings().db() != 0 => self.error(
+                url_text.span(),
+                "store.url: a Redis Cluster has only database 0",
+            ),
+            Ok(_) => {}
+        }
+        url
+    }
+}
+
 /// This replica's default consumer name: host name and process ID.
 fn default_consumer() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")

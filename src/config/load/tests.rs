@@ -495,3 +495,69 @@ fn embedded_store_memory() {
         assert!(e.iter().any(|m| m.contains(refusal)), "{store}: {e:?}");
     }
 }
+
+#[test]
+fn redis_cluster_store_settings() {
+    let with_store = |store: &str| {
+        BASE.replace(
+            "[upstreams.orders]",
+            &format!("[store]\nkind = \"redis\"\n{store}\n\n[upstreams.orders]"),
+        )
+    };
+    let redis = |text: &str| match parse(Path::new("t.toml"), &with_store(text))
+        .unwrap()
+        .store
+        .kind
+    {
+        StoreKind::Redis(r) => (r.urls.len(), r.cluster),
+        other => panic!("{other:?}"),
+    };
+    // A list is a cluster's nodes; one URL is a cluster only when it says so.
+    assert_eq!(
+        redis("url = [\"redis://a:7000\", \"redis://b:7001\", \"redis://c:7002\"]"),
+        (3, true)
+    );
+    assert_eq!(redis("url = \"redis://a:7000\"\ncluster = true"), (1, true));
+    let warned = |text: &str| {
+        parse(Path::new("t.toml"), &with_store(text))
+            .unwrap()
+            .warnings
+            .iter()
+            .any(|w| w.contains("on a Redis Cluster puts each route on 1 node"))
+    };
+    assert!(warned("url = \"redis://a:7000\"\ncluster = true"));
+    assert!(!warned(
+        "url = \"redis://a:7000\"\ncluster = true\nshards = 6"
+    ));
+    assert!(!warned("url = \"redis://a:7000\""));
+    assert_eq!(redis("url = \"redis://a:7000\""), (1, false));
+    let e = errors(&with_store(
+        "url = [\"redis://a:7000\", \"redis://b:7001\"]\ncluster = false",
+    ));
+    assert!(
+        e.iter().any(|m| m.contains("store.cluster = false")),
+        "{e:?}"
+    );
+    let e = errors(&with_store("url = []"));
+    assert!(e.iter().any(|m| m.contains("the list is empty")), "{e:?}");
+    // Each node is checked where it is written.
+    let text = with_store("url = [\"redis://a:7000\",\n  \"redis://b:7001/2\",\n  \"http://c\"]");
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let e = errors(&text);
+    let at = |needle: &str| e.iter().find(|m| m.contains(needle)).cloned();
+    let only_db0 = at("only database 0").unwrap_or_default();
+    let not_url = at("not a Redis URL").unwrap_or_default();
+    let b = format!("t.toml:{}:3:", line_of("b:7001/2"));
+    let c = format!("t.toml:{}:3:", line_of("http://c"));
+    assert!(only_db0.starts_with(&b), "{e:?}");
+    assert!(not_url.starts_with(&c), "{e:?}");
+    let e = errors(&BASE.replace(
+        "[upstreams.orders]",
+        "[store]\ncluster = true\n\n[upstreams.orders]",
+    ));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("store.cluster applies to kind = \"redis\"")),
+        "{e:?}"
+    );
+}

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::Value;
-use redis::aio::ConnectionManager;
 
+use super::connect::Conn;
 use super::health::Health;
 use super::scripts;
 
@@ -19,7 +19,7 @@ const HEALTH_EVERY_WHILE_DOWN: Duration = Duration::from_millis(200);
 /// unavailable store (503) within `store.timeout`, whatever the client's reconnect loop does.
 #[derive(Clone)]
 pub(super) struct Timed {
-    pub(super) inner: ConnectionManager,
+    pub(super) inner: Conn,
     pub(super) timeout: Duration,
     pub(super) health: Arc<Health>,
 }

@@ -7,6 +7,7 @@
 
 mod archive;
 mod conn;
+mod connect;
 mod dead;
 mod fields;
 mod health;
@@ -27,11 +28,10 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use redis::IntoConnectionInfo;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Notify;
 
 use self::conn::{Timed, watch_health};
+use self::connect::{Client, Conn};
 use self::fields::Fields;
 use self::health::Health;
 use self::keys::{Shard, shard_of};
@@ -70,7 +70,7 @@ struct ShardState {
 }
 
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     consumer: String,
     shards: u16,
@@ -100,24 +100,7 @@ impl RedisStore {
     /// Connects lazily: hookgate starts (not ready) while Redis is down and recovers without a
     /// restart once it is back.
     pub fn open(cfg: &RedisConfig, max_pending: u64) -> Result<RedisStore, OpenError> {
-        let mut info = cfg
-            .url
-            .expose_str()
-            .as_ref()
-            .into_connection_info()
-            .map_err(|e| OpenError::Url(e.to_string()))?;
-        if let Some(pw) = &cfg.password {
-            let settings = info
-                .redis_settings()
-                .clone()
-                .set_password(String::from_utf8_lossy(pw.expose()));
-            info = info.set_redis_settings(settings);
-        }
-        let client = redis::Client::open(info).map_err(|e| OpenError::Url(e.to_string()))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(cfg.timeout))
-            .set_response_timeout(Some(cfg.timeout))
-            .set_max_delay(Duration::from_secs(2));
+        let client = Client::new(cfg)?;
         let health = Arc::new(Health::new());
         let leases = Arc::new(Mutex::new(HashMap::new()));
         let timeout = cfg.timeout;
@@ -140,11 +123,10 @@ impl RedisStore {
                     }
                 };
                 rt.block_on(async move {
-                    let conn = match ConnectionManager::new_lazy_with_config(client, manager_config)
-                    {
+                    let conn = match client.connect(timeout) {
                         Ok(c) => c,
                         Err(e) => {
-                            let _ = tx.send(Err(e.to_string()));
+                            let _ = tx.send(Err(e));
                             return;
                         }
                     };

@@ -1,0 +1,137 @@
+//! One connection type for both topologies: a standalone Redis (or a proxy) through the
+//! reconnecting `ConnectionManager`, or a Redis Cluster through the crate's cluster client,
+//! which follows MOVED/ASK redirections and refreshes its slot map when a master fails over.
+//! Every key of one route shard carries one hash tag, so each command and script lands on one
+//! node; only pipelines that read several shards at once span slots, and those are split here.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClientBuilder, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{ConnectionInfo, IntoConnectionInfo, Value};
+
+use super::OpenError;
+use crate::config::RedisConfig;
+
+#[derive(Clone)]
+pub(super) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+/// The client of `cfg`, to be turned into a connection on the store's own runtime.
+pub(super) enum Client {
+    Single(Box<redis::Client>),
+    Cluster(Box<redis::cluster::ClusterClient>),
+}
+
+fn node_info(url: &str, cfg: &RedisConfig) -> Result<ConnectionInfo, OpenError> {
+    let mut info = url
+        .into_connection_info()
+        .map_err(|e| OpenError::Url(e.to_string()))?;
+    if let Some(pw) = &cfg.password {
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_password(String::from_utf8_lossy(pw.expose()));
+        info = info.set_redis_settings(settings);
+    }
+    Ok(info)
+}
+
+impl Client {
+    pub(super) fn new(cfg: &RedisConfig) -> Result<Client, OpenError> {
+        let infos = cfg
+            .urls
+            .iter()
+            .map(|u| node_info(u.expose_str().as_ref(), cfg))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !cfg.cluster {
+            let info = infos
+                .into_iter()
+                .next()
+                .ok_or_else(|| OpenError::Url("no URL".into()))?;
+            return redis::Client::open(info)
+                .map(|c| Client::Single(Box::new(c)))
+                .map_err(|e| OpenError::Url(e.to_string()));
+        }
+        ClusterClientBuilder::new(infos)
+            .connection_timeout(cfg.timeout)
+            .response_timeout(cfg.timeout)
+            .build()
+            .map(|c| Client::Cluster(Box::new(c)))
+            .map_err(|e| OpenError::Url(e.to_string()))
+    }
+
+    /// Lazy in both topologies: hookgate starts (not ready) while Redis is down and connects
+    /// once it is back. Must run on the runtime that drives the connection.
+    pub(super) fn connect(self, timeout: Duration) -> Result<Conn, String> {
+        match self {
+            Client::Single(c) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_max_delay(Duration::from_secs(2));
+                ConnectionManager::new_lazy_with_config(*c, config)
+                    .map(Conn::Single)
+                    .map_err(|e| e.to_string())
+            }
+            Client::Cluster(c) => {
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(timeout);
+                Ok(Conn::Cluster(
+                    c.get_pending_async_connection_with_config(config),
+                ))
+            }
+        }
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            // The cluster client sends a pipeline to one node and refuses one spanning slots;
+            // ours are reads over several shards (stats, listings), so each command goes on
+            // its own, all at once (the client still pipelines them per node).
+            Conn::Cluster(c) if !pipeline.is_transaction() => {
+                let c = c.clone();
+                Box::pin(async move {
+                    let answers = join_all(pipeline.cmd_iter().map(|cmd| {
+                        let mut c = c.clone();
+                        async move { c.req_packed_command(cmd).await }
+                    }))
+                    .await;
+                    answers
+                        .into_iter()
+                        .skip(offset)
+                        .take(count)
+                        .collect::<redis::RedisResult<Vec<Value>>>()
+                })
+            }
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The Redis store on a real Redis Cluster (3 masters, one replica each): events spread over
+//! the slots of several masters, and a master killed mid-load whose replica takes over.
+
+use crate::common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::redis_cluster::RedisCluster;
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(40);
+
+fn replica(cluster: &RedisCluster, up: &Upstream, name: &str) -> Gateway {
+    let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = [{}]\nconsumer = \"{name}\"\nclaim_after = \"3s\"\ntimeout = \"500ms\"\nshards = 8\n",
+        urls.join(", ")
+    );
+    Gateway::start_full(
+        "",
+        Some(store),
+        "",
+        &format!(
+            "{}\n{}",
+            upstream_block("orders", &up.url("/"), ""),
+            limai_route("limai", "/hooks/limai", "orders", "")
+        ),
+        &[("LIMAI_SECRET", SECRET)],
+    )
+}
+
+fn deliveries(up: &Upstream) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for r in up.received() {
+        let id = r.header("x-hookgate-event-id").unwrap_or_default();
+        *m.entry(id.to_string()).or_default() += 1;
+    }
+    m
+}
+
+#[tokio::test]
+async fn events_over_the_slots_of_three_masters_are_accepted_and_delivered_once() {
+    let cluster = RedisCluster::start();
+    let up = Upstream::start();
+    let gws = [replica(&cluster, &up, "a"), replica(&cluster, &up, "b")];
+    let c = client();
+    let ids: Vec<String> = (0..300).map(|i| format!("evt_cl_{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let (s, v) = send_signed(&c, &gws[i % 2].url("/hooks/limai"), &event_body(id)).await;
+        assert_eq!((s, v["status"].as_str()), (200, Some("accepted")), "{v}");
+    }
+    // A repeat sent to the other replica is known, whichever node holds its shard.
+    let (s, v) = send_signed(&c, &gws[1].url("/hooks/limai"), &event_body(&ids[0])).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("duplicate")));
+    let d = eventually(WAIT, async || {
+        let d = deliveries(&up);
+        (d.len() >= ids.len()).then_some(d)
+    })
+    .await
+    .expect("all delivered");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(d.values().all(|n| *n == 1), "a repeat: {d:?}");
+    // The 8 shards' hash tags put keys on every master.
+    let spread = cluster.keys_per_master();
+    assert!(spread.iter().all(|(_, n)| *n > 0), "{spread:?}");
+    // The events API reads across shards (pipelines split per slot).
+    let (s, st) = get_json(&c, &gws[0].admin(&format!("/events/{}", ids[7]))).await;
+    assert_eq!((s, st["state"].as_str()), (200, Some("delivered")), "{st}");
+    let (s, list) = get_json(&c, &gws[1].admin("/events?route=limai&limit=50")).await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(list["events"].as_array().map(Vec::len), Some(50), "{list}");
+}
+
+/// What four senders saw: the events acknowledged, and when a `503` came.
+#[derive(Default)]
+struct Load {
+    acked: Mutex<HashSet<String>>,
+    refused: Mutex<Vec<Instant>>,
+}
+
+impl Load {
+    fn acked(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+}
+
+/// Four senders of 150 events each over both gateways, each retrying an event until it is
+/// acknowledged (as a provider does after a 503).
+fn send_load(gws: &Arc<[Gateway; 2]>, tag: &str) -> (Arc<Load>, Vec<tokio::task::JoinHandle<()>>) {
+    let load = Arc::new(Load::default());
+    let tasks = (0..4)
+        .map(|w| {
+            let (gws, load, tag) = (gws.clone(), load.clone(), tag.to_string());
+            tokio::spawn(async move {
+                let c = client();
+                for i in 0..150 {
+                    let id = format!("evt_{tag}_{w}_{i}");
+                    loop {
+                        let url = gws[(w + i) % 2].url("/hooks/limai");
+                        let (s, v) = send_signed(&c, &url, &event_body(&id)).await;
+                        if s == 200 {
+                            assert!(
+                                matches!(v["status"].as_str(), Some("accepted" | "duplicate")),
+                                "{v}"
+                            );
+                            load.acked.lock().unwrap().insert(id.clone());
+                            break;
+                        }
+                        load.refused.lock().unwrap().push(Instant::now());
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        })
+        .collect();
+    (load, tasks)
+}
+
+/// Waits until every ID of `acked` reached the upstream; how often each did.
+async fn delivered_all(up: &Upstream, acked: &HashSet<String>) -> HashMap<String, usize> {
+    eventually(WAIT, async || {
+        let d = deliveries(up);
+        acked.iter().all(|id| d.contains_key(id)).then_some(d)
+    })
+    .await
+    .unwrap_or_else(|| {
+        let d = deliveries(up);
+        let lost: Vec<_> = acked.iter().filter(|id| !d.contains_key(*id)).collect();
+        panic!("acked but never delivered: {lost:?}")
+    })
+}
+
+async fn ready(gw: &Gateway, status: u16) -> bool {
+    eventually(WAIT, async || {
+        (http_get_status(gw.admin_port, "/readyz") == Some(status)).then_some(())
+    })
+    .await
+    .is_some()
+}
+
+#[tokio::test]
+async fn a_master_killed_mid_load_is_replaced_by_its_replica_and_nothing_acked_is_lost() {
+    let mut cluster = RedisCluster::start();
+    let up = Upstream::start();
+    let gws = Arc::new([replica(&cluster, &up, "a"), replica(&cluster, &up, "b")]);
+    let (load, tasks) = send_load(&gws, "fo");
+    eventually(WAIT, async || (load.acked() >= 150).then_some(()))
+        .await
+        .expect("load started");
+    // The master holding shard 0 of the route dies; its replica is promoted.
+    let victim = cluster.master_of("hookgate:{limai:0}:s");
+    cluster.kill(victim);
+    let killed_at = Instant::now();
+    let before = load.acked();
+    let mut cluster = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + WAIT;
+        while cluster.masters().len() < 3 {
+            assert!(Instant::now() < deadline, "no failover");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        cluster.wait_ok(WAIT);
+        cluster
+    })
+    .await
+    .unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = load.acked.lock().unwrap().clone();
+    assert_eq!(acked.len(), 600);
+    assert!(before < 600, "the kill came after the load");
+    let d = delivered_all(&up, &acked).await;
+    let repeats = d.values().filter(|n| **n > 1).count();
+    let refused = load.refused.lock().unwrap().clone();
+    let window = refused
+        .last()
+        .map(|t| t.saturating_duration_since(killed_at));
+    eprintln!(
+        "failover: {} answers of 503, the last {window:?} after the kill; {before} acked before the kill; {repeats} delivered twice",
+        refused.len()
+    );
+    for gw in gws.iter() {
+        assert!(
+            ready(gw, 200).await,
+            "ready once the replica serves the slots"
+        );
+    }
+    // A dead replica is no reason to refuse events or to leave the load balancer.
+    let replica = cluster.replicas()[0];
+    cluster.kill(replica);
+    let c = client();
+    for i in 0..20 {
+        let url = gws[i % 2].url("/hooks/limai");
+        let (s, v) = send_signed(&c, &url, &event_body(&format!("evt_r_{i}"))).await;
+        assert_eq!(s, 200, "{v}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for gw in gws.iter() {
+        assert_eq!(http_get_status(gw.admin_port, "/readyz"), Some(200));
+    }
+}
+
+#[tokio::test]
+async fn slots_moved_to_another_master_mid_load_lose_nothing() {
+    let cluster = Arc::new(RedisCluster::start_with(0));
+    let up = Upstream::start();
+    let gws = Arc::new([replica(&cluster, &up, "a"), replica(&cluster, &up, "b")]);
+    let (load, tasks) = send_load(&gws, "mv");
+    eventually(WAIT, async || (load.acked() >= 100).then_some(()))
+        .await
+        .expect("load started");
+    // Every slot of the master holding shard 0 moves to another master while events arrive.
+    let from = cluster.master_of("hookgate:{limai:0}:s");
+    let to = *cluster.masters().iter().find(|p| **p != from).unwrap();
+    let before = load.acked();
+    let moving = cluster.clone();
+    tokio::task::spawn_blocking(move || moving.move_slots(from, to))
+        .await
+        .unwrap();
+    let during = load.acked() - before;
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(cluster.master_of("hookgate:{limai:0}:s"), to);
+    let acked = load.acked.lock().unwrap().clone();
+    assert_eq!(acked.len(), 600);
+    let d = delivered_all(&up, &acked).await;
+    let repeats = d.values().filter(|n| **n > 1).count();
+    let refused = load.refused.lock().unwrap().len();
+    eprintln!(
+        "slot move: {during} acked while slots moved, {refused} answers of 503, {repeats} delivered twice"
+    );
+    assert_eq!(repeats, 0);
+}
+
+#[tokio::test]
+async fn the_whole_cluster_down_means_503_and_not_ready_then_recovery_without_restart() {
+    let mut cluster = RedisCluster::start_with(0);
+    let up = Upstream::start();
+    up.set_default(Reply::status(503));
+    let gw = replica(&cluster, &up, "a");
+    let c = client();
+    let ids: Vec<String> = (0..20).map(|i| format!("evt_down_{i}")).collect();
+    for id in &ids {
+        let (s, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body(id)).await;
+        assert_eq!(s, 200, "{v}");
+    }
+    cluster.kill_all();
+    let (s, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_during")).await;
+    assert_eq!(s, 503, "nothing acked that is not stored");
+    assert!(ready(&gw, 503).await, "not ready while the cluster is down");
+    let _cluster = tokio::task::spawn_blocking(move || {
+        cluster.restart_stopped();
+        cluster
+    })
+    .await
+    .unwrap();
+    assert!(ready(&gw, 200).await, "ready again without a restart");
+    let (s, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_during")).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("accepted")), "{v}");
+    up.set_default(Reply::status(200));
+    // Acked before the outage, delivered after it.
+    delivered_all(&up, &ids.into_iter().collect()).await;
+}
