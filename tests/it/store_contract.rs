@@ -495,6 +495,13 @@ async fn nonce_claims(k: Kind) {
         s.claim_nonce("r2", "t1", b"b", ttl).await.unwrap(),
         "per route"
     );
+    // A sync answer of an event with the same ID is another key.
+    let d = hookgate::store::RequestDigest([7; 32]);
+    assert_eq!(
+        s.sync_claim("r", "t3", &d, ttl).await.unwrap(),
+        SyncSlot::New
+    );
+    assert!(s.claim_nonce("r", "t3", b"c", ttl).await.unwrap());
     let short = Duration::from_millis(100);
     assert!(s.claim_nonce("r", "t2", b"a", short).await.unwrap());
     tokio::time::sleep(Duration::from_millis(250)).await;
