@@ -42,20 +42,29 @@ async fn sync_replay_cache_answers_only_the_same_request_on_redis() {
     same_id_other_request_is_a_conflict(&a, &b, &up).await;
 }
 
+/// A sync route and an async route on one upstream with `concurrency = 1`.
+fn sync_and_async_on_one_slot(up: &Upstream, sync_timeout: &str) -> Gateway {
+    let routes = format!(
+        "{}\n{}",
+        sync_routes(
+            up,
+            "concurrency = 1",
+            &format!("sync_timeout = \"{sync_timeout}\"")
+        ),
+        limai_route("limai", "/hooks/limai", "flows", "")
+    );
+    Gateway::start(
+        "",
+        &routes,
+        &[("FLOW_TOKEN", "flow-tok"), ("LIMAI_SECRET", SECRET)],
+    )
+}
+
 #[tokio::test]
 async fn sync_calls_and_deliveries_share_the_upstream_concurrency() {
     let up = Upstream::start();
     up.set_default(Reply::status(200).after(Duration::from_millis(400)));
-    let routes = format!(
-        "{}\n{}",
-        sync_routes(&up, "concurrency = 1", "sync_timeout = \"10s\""),
-        limai_route("limai", "/hooks/limai", "flows", "")
-    );
-    let gw = Gateway::start(
-        "",
-        &routes,
-        &[("FLOW_TOKEN", "flow-tok"), ("LIMAI_SECRET", SECRET)],
-    );
+    let gw = sync_and_async_on_one_slot(&up, "10s");
     let c = client();
     accept_all(
         &c,
@@ -93,16 +102,7 @@ async fn a_sync_call_that_finds_the_limit_full_for_its_timeout_gets_the_timeout_
     let up = Upstream::start();
     // The delivery holds the only slot for 1.5 s (within the upstream's 2 s timeout).
     up.set_default(Reply::status(200).after(Duration::from_millis(1500)));
-    let routes = format!(
-        "{}\n{}",
-        sync_routes(&up, "concurrency = 1", "sync_timeout = \"600ms\""),
-        limai_route("limai", "/hooks/limai", "flows", "")
-    );
-    let gw = Gateway::start(
-        "",
-        &routes,
-        &[("FLOW_TOKEN", "flow-tok"), ("LIMAI_SECRET", SECRET)],
-    );
+    let gw = sync_and_async_on_one_slot(&up, "600ms");
     let c = client();
     accept_all(&c, &gw.url("/hooks/limai"), ["evt_0".to_string()]).await;
     eventually(WAIT, async || (up.count() >= 1).then_some(()))
