@@ -114,10 +114,12 @@ impl Answer {
         } else {
             RequestOutcome::BadRequest
         };
-        Answer::new(reply.status, outcome, reply.body).header(
+        let mut answer = Answer::new(reply.status, outcome, reply.body).header(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static(reply.content_type),
-        )
+        );
+        answer.headers.extend(reply.headers);
+        answer
     }
 
     /// A sync route's answer from its upstream, as it came (minus hop-by-hop headers).

@@ -199,15 +199,38 @@ impl Intake<'_> {
         .retry_after(self.cfg.server.retry_after))
     }
 
-    /// A GET handshake (answered before any other rule, as the provider expects).
+    /// A handshake answered from the head (a GET, Event Grid's OPTIONS, Graph's
+    /// `validationToken` POST), before any other rule, as the provider expects. Where the
+    /// provider sends its credential with it (Okta), the check passes first.
     fn get_handshake(&self, session: &Session) -> Step<()> {
-        match self.get_handshake_of() {
-            Some(h) if session.req_header().method == Method::GET => {
-                let query = self.rest.split_once('?').map_or("", |(_, q)| q);
-                Err(Answer::handshake(h.on_get(query)))
+        let Some(h) = self.route.verifier.handshake.as_ref() else {
+            return Ok(());
+        };
+        let req = session.req_header();
+        let query = self.rest.split_once('?').map_or("", |(_, q)| q);
+        let Some(reply) = h.on_head(&req.method, &req.headers, query) else {
+            return Ok(());
+        };
+        if h.head_verified() {
+            let check = verify::Request {
+                headers: &req.headers,
+                body: &[],
+                now: SystemTime::now(),
+                rest: &self.rest,
+            };
+            if let Err(e) = self.route.verifier.verify(&check)
+                && self.route.verifier.enforce
+            {
+                return Err(Answer::refuse(RequestOutcome::Unauthorized, e.to_string()).closing());
             }
-            _ => Ok(()),
         }
+        let answer = Answer::handshake(reply);
+        // A POST's body is left unread.
+        Err(if req.method == Method::GET {
+            answer
+        } else {
+            answer.closing()
+        })
     }
 
     fn get_handshake_of(&self) -> Option<&verify::handshake::Handshake> {
@@ -237,7 +260,7 @@ impl Intake<'_> {
         self.bytes_in.store(raw.len(), Ordering::Relaxed);
         let headers = &session.req_header().headers;
         let verified = self.verify(headers, &raw).await?;
-        self.post_handshake(&raw, verified.as_ref())?;
+        self.post_handshake(headers, &raw, verified.as_ref())?;
         let event = self.event(session, raw, verified.as_ref())?;
         match self.route.mode {
             Mode::Async => Ok(self.enqueue(event).await),
@@ -341,12 +364,17 @@ impl Intake<'_> {
     }
 
     /// A POST handshake, answered only for a request that passed verification.
-    fn post_handshake(&self, raw: &[u8], verified: Option<&Verified>) -> Step<()> {
+    fn post_handshake(
+        &self,
+        headers: &HeaderMap,
+        raw: &[u8],
+        verified: Option<&Verified>,
+    ) -> Step<()> {
         let route = self.route;
         let (Some(v), Some(h)) = (verified, &route.verifier.handshake) else {
             return Ok(());
         };
-        match h.on_post(raw, v) {
+        match h.on_verified_post(headers, raw, v) {
             Some(reply) => {
                 if crate::logs::HANDSHAKE.hit(&route.name, String::new) {
                     tracing::info!(route = %route.name, "handshake answered");

@@ -37,6 +37,7 @@ impl Check {
     pub fn covers_query(&self) -> bool {
         self.cover(&|c| match c {
             Check::Token(_) | Check::Twilio(_) => Cover::Yes,
+            Check::Carried(v) if v.in_request() => Cover::Yes,
             Check::Hmac(v) if v.signs_url() => Cover::Yes,
             _ => Cover::Not,
         }) != Cover::Not
@@ -46,6 +47,7 @@ impl Check {
     pub fn covers_header(&self, h: &HeaderName) -> bool {
         self.cover(&|c| match c {
             Check::Token(_) => Cover::Yes,
+            Check::Carried(v) if v.in_request() => Cover::Yes,
             Check::Hmac(v) if v.signs_header(h) => Cover::Yes,
             Check::Asym(v) if v.signs_header(h) => Cover::Yes,
             _ => Cover::Not,

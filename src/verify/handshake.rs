@@ -14,11 +14,13 @@
 //! Never reuse X's consumer secret or Zoom's secret token on another route: the rule above
 //! holds per route.
 
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::Verified;
+use super::challenge::Challenge;
 use super::mac::{Algorithm, Encoding, Key};
 use crate::secret::Secret;
 
@@ -37,6 +39,8 @@ pub enum Handshake {
     Meta { verify_token: [u8; 32] },
     /// `GET ?crc_token=…` → `{"response_token":"sha256=" + base64(HMAC-SHA256(secret, token))}`.
     Twitter { key: Box<Key> },
+    /// The handshakes that read headers or come before the body (`challenge.rs`).
+    Challenge(Challenge),
 }
 
 const TOKEN_RULE: &str = "challenge token must be 1-256 characters of letters, digits and -_=+/.~";
@@ -47,6 +51,8 @@ pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// Headers the provider expects besides `Content-Type`.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Reply {
@@ -55,6 +61,7 @@ impl Reply {
             status: 200,
             content_type: "application/json",
             body: v.to_string().into_bytes(),
+            headers: Vec::new(),
         }
     }
 
@@ -65,6 +72,7 @@ impl Reply {
             body: json!({ "error": error, "detail": detail })
                 .to_string()
                 .into_bytes(),
+            headers: Vec::new(),
         }
     }
 }
@@ -95,7 +103,39 @@ impl Handshake {
 
     /// Whether this route answers GET requests (the unsigned handshakes).
     pub fn answers_get(&self) -> bool {
-        matches!(self, Handshake::Meta { .. } | Handshake::Twitter { .. })
+        match self {
+            Handshake::Meta { .. } | Handshake::Twitter { .. } => true,
+            Handshake::Challenge(c) => c.answers_get(),
+            _ => false,
+        }
+    }
+
+    /// A handshake answered from the request head alone, before the body is read, or `None`
+    /// to go on with the request.
+    pub fn on_head(&self, method: &Method, headers: &HeaderMap, query: &str) -> Option<Reply> {
+        match self {
+            Handshake::Challenge(c) => c.on_head(method, headers, query),
+            h if *method == Method::GET && h.answers_get() => Some(h.on_get(query)),
+            _ => None,
+        }
+    }
+
+    /// Whether the route's check must pass on the head before [`Handshake::on_head`]'s answer.
+    pub fn head_verified(&self) -> bool {
+        matches!(self, Handshake::Challenge(c) if c.head_verified())
+    }
+
+    /// [`Handshake::on_post`], for the handshakes that also read the request's headers.
+    pub fn on_verified_post(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        verified: &Verified,
+    ) -> Option<Reply> {
+        match self {
+            Handshake::Challenge(c) => c.on_post(headers, body),
+            h => h.on_post(body, verified),
+        }
     }
 
     /// The answer to a GET on the route.
@@ -130,6 +170,7 @@ impl Handshake {
                     status: 200,
                     content_type: "text/plain",
                     body: challenge.into_bytes(),
+                    headers: Vec::new(),
                 }
             }
             Handshake::Twitter { key } => match param("crc_token") {

@@ -5,9 +5,12 @@
 //! schemes (`providers`, one file each) are data over the same few engines.
 
 mod asym;
+mod carried;
+pub mod challenge;
 mod coverage;
 pub mod handshake;
 pub mod hmac;
+pub mod jwt;
 pub mod keys;
 pub mod mac;
 mod mailgun;
@@ -22,11 +25,13 @@ use std::time::SystemTime;
 use http::{HeaderMap, HeaderName};
 
 pub use self::asym::{AsymAlg, AsymVerifier};
+pub use self::carried::{CarriedSecret, Carrier};
 pub use self::coverage::Nonce;
 pub use self::handshake::Handshake;
 pub use self::hmac::{
     Algorithm, Encoding, HmacSpec, HmacVerifier, SigSource, TimestampCheck, TsSource, sign,
 };
+pub use self::jwt::{JwtSpec, JwtVerifier};
 pub use self::keys::KeyedSecret;
 pub use self::mailgun::MailgunVerifier;
 pub use self::template::{Template, TemplateError};
@@ -108,6 +113,10 @@ pub enum Check {
     Asym(AsymVerifier),
     Twilio(TwilioVerifier),
     Mailgun(MailgunVerifier),
+    /// A JWT with a fixed algorithm (Netlify, monday.com).
+    Jwt(JwtVerifier),
+    /// A shared secret in the body's items or the query (Microsoft Graph, Azure Event Grid).
+    Carried(CarriedSecret),
     /// A header that must be present (not secret: compared as is).
     HeaderIs {
         name: HeaderName,
@@ -130,6 +139,8 @@ impl Check {
             Check::Asym(v) => v.verify(req),
             Check::Twilio(v) => v.verify(req),
             Check::Mailgun(v) => v.verify(req),
+            Check::Jwt(v) => v.verify(req),
+            Check::Carried(v) => v.verify(req),
             Check::HeaderIs { name, value } => match (req.headers.get(name), value) {
                 (None, _) => Err(VerifyError::MissingHeader(name.to_string())),
                 (Some(v), Some(expected)) if v.as_bytes() != expected.as_bytes() => {
@@ -156,6 +167,7 @@ impl Check {
     pub fn credential_headers(&self) -> Vec<&HeaderName> {
         match self {
             Check::Token(v) => vec![v.header()],
+            Check::Carried(v) => v.header().into_iter().collect(),
             Check::All(checks) => checks.iter().flat_map(Check::credential_headers).collect(),
             _ => Vec::new(),
         }

@@ -112,6 +112,8 @@ pub enum TsSource {
     },
     /// Milliseconds at a JSON pointer in the (verified) body: Linear's `webhookTimestamp`.
     JsonMillis(String),
+    /// An RFC 3339 time in a header (Twitch's `Twitch-Eventsub-Message-Timestamp`).
+    Rfc3339(HeaderName),
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +303,20 @@ fn header_timestamp<'a>(
                 .get(name)
                 .and_then(|v| list_values(v.as_bytes(), *separator, key).first().copied());
             (v, name.to_string())
+        }
+        TsSource::Rfc3339(name) => {
+            let v = req.headers.get(name).map(|v| v.as_bytes().trim_ascii());
+            let raw = v.ok_or_else(|| VerifyError::MissingHeader(name.to_string()))?;
+            let at = std::str::from_utf8(raw)
+                .ok()
+                .and_then(|t| humantime::parse_rfc3339(t).ok())
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .ok_or_else(|| VerifyError::Malformed {
+                    header: name.to_string(),
+                    reason: "not an RFC 3339 time",
+                })?;
+            within(req.now, at, check.tolerance)?;
+            return Ok(raw);
         }
         TsSource::JsonMillis(_) => (None, String::new()),
     };

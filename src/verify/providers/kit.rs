@@ -6,12 +6,13 @@ use std::time::Duration;
 pub use http::HeaderName;
 
 pub use super::{Provider, Settings};
+pub use crate::verify::challenge::Challenge;
 pub use crate::verify::hmac::{HmacSpec, HmacVerifier, SigSource, TimestampCheck, TsSource};
 pub use crate::verify::mac::{Algorithm, Encoding, KeyFormat};
 pub use crate::verify::sign::{Draft, uuid};
 pub use crate::verify::{
-    AsymAlg, AsymVerifier, Check, Handshake, KeyedSecret, MailgunVerifier, Template, TokenKind,
-    TokenVerifier, TwilioVerifier,
+    AsymAlg, AsymVerifier, CarriedSecret, Carrier, Check, Handshake, JwtSpec, JwtVerifier,
+    KeyedSecret, MailgunVerifier, Template, TokenKind, TokenVerifier, TwilioVerifier,
 };
 
 /// What a provider's `verify` builds: the check and its handshake, if it has one.

@@ -79,6 +79,16 @@ registry! {
     locoia,
     lindo,
     lido,
+    twitch,
+    dropbox,
+    asana,
+    okta,
+    microsoft_graph,
+    azure_event_grid,
+    xero,
+    netlify,
+    monday,
+    jira,
 }
 
 /// The provider named `name`.

@@ -153,6 +153,18 @@ fn authenticated_headers(provider: &str) -> &'static [(&'static str, usize)] {
         // After `Bearer `: the scheme word is matched case-insensitively (RFC 9110).
         "locoia" | "lido" => &[("authorization", 7)],
         "lindo" => &[("user-agent", 0)],
+        "twitch" => &[
+            ("twitch-eventsub-message-id", 0),
+            ("twitch-eventsub-message-timestamp", 0),
+            ("twitch-eventsub-message-signature", 0),
+        ],
+        "dropbox" => &[("x-dropbox-signature", 0)],
+        "asana" => &[("x-hook-signature", 0)],
+        "xero" => &[("x-xero-signature", 0)],
+        "jira" => &[("x-hub-signature", 0)],
+        "netlify" => &[("x-webhook-signature", 0)],
+        "okta" | "monday" => &[("authorization", 0)],
+        "azure-event-grid" => &[("aeg-sas-key", 0)],
         // Mailgun's signature travels in the body.
         _ => &[],
     }
@@ -161,7 +173,18 @@ fn authenticated_headers(provider: &str) -> &'static [(&'static str, usize)] {
 /// Whether the provider signs the whole body. Mailgun signs only `timestamp + token` (its
 /// design: the event data is not covered); the token schemes sign nothing.
 fn signs_body(provider: &str) -> bool {
-    !matches!(provider, "mailgun" | "gitlab" | "locoia" | "lido" | "lindo")
+    !matches!(
+        provider,
+        "mailgun"
+            | "gitlab"
+            | "locoia"
+            | "lido"
+            | "lindo"
+            | "okta"
+            | "microsoft-graph"
+            | "azure-event-grid"
+            | "monday"
+    )
 }
 
 /// Changes that leave the presented signature meaning the same under the provider's scheme:
@@ -181,6 +204,7 @@ fn same_meaning(provider: &str, header: &str, from: u8, to: u8) -> bool {
             | "x-square-hmacsha256-signature"
             | "x-twitter-webhooks-signature"
             | "x-twilio-email-event-webhook-signature"
+            | "x-xero-signature"
     );
     (hex_any_case && from.is_ascii_hexdigit() && from.eq_ignore_ascii_case(&to))
         || (base64

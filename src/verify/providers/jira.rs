@@ -1,0 +1,26 @@
+//! Jira Cloud admin webhooks with a secret: `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the
+//! body>` (WebSub). Connect/OAuth apps' webhooks (a JWT with `qsh`) are not this preset.
+
+use super::kit::*;
+
+pub const PROVIDER: Provider = Provider {
+    name: "jira",
+    keys: &["secrets"],
+    window: None,
+    event_id: "header:X-Atlassian-Webhook-Identifier",
+    sample: r#"{"timestamp":1762000000000,"webhookEvent":"jira:issue_created","issue_event_type_name":"issue_created","user":{"accountId":"5b10a2844c20165700ede21g","displayName":"Ada"},"issue":{"id":"{id}","key":"PROJ-42","fields":{"summary":"Bug","issuetype":{"name":"Bug"}}}}"#,
+    verify,
+    sign,
+};
+
+const SIG: MacHeader = MacHeader::body("X-Hub-Signature", "sha256=", Algorithm::Sha256, Encoding::HexLower);
+
+fn verify(s: &Settings) -> Built {
+    Ok((SIG.check(s)?, None))
+}
+
+fn sign(d: &mut Draft<'_>) -> Result<(), String> {
+    SIG.sign(d)?;
+    d.header("X-Atlassian-Webhook-Identifier", uuid());
+    Ok(())
+}
