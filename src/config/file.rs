@@ -226,6 +226,10 @@ pub struct VerifyFile {
     pub public_url: Option<Text>,
     pub verify_token: Option<Text>,
     pub public_key: Option<Spanned<SecretEntry>>,
+    /// Who must have sent it (Google Pub/Sub: the push service account's email).
+    pub sender: Option<Text>,
+    /// Where the provider's keys are fetched from, instead of its documented URL.
+    pub key_url: Option<Text>,
     pub enforce: Option<Spanned<bool>>,
 }
 

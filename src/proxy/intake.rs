@@ -323,6 +323,9 @@ impl Intake<'_> {
             now: SystemTime::now(),
             rest: &self.rest,
         };
+        if let Some(need) = route.verifier.check.key_need(&check) {
+            need.ensure().await;
+        }
         let mut verdict = route.verifier.verify(&check);
         // A signed single-use value (Mailgun's token) is good for one request, on every replica.
         if verdict.is_ok()

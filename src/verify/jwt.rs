@@ -121,51 +121,20 @@ impl JwtVerifier {
     }
 
     fn claims(&self, c: &Value, req: &Request<'_>) -> Result<(), VerifyError> {
-        let now = secs(req.now);
-        let leeway = self.spec.leeway.as_secs();
-        let num = |k: &str| -> Result<Option<u64>, VerifyError> {
-            match c.get(k) {
-                None => Ok(None),
-                Some(v) => v
-                    .as_u64()
-                    .map(Some)
-                    .ok_or(VerifyError::Refused("JWT time claim is not a number")),
-            }
-        };
-        match num("exp")? {
-            Some(exp) if now > exp.saturating_add(leeway) => {
-                return Err(VerifyError::Refused("JWT has expired"));
-            }
-            None if self.spec.require_exp => return Err(VerifyError::Refused("JWT has no exp")),
-            _ => {}
-        }
-        if num("nbf")?.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
-            return Err(VerifyError::Refused("JWT is not valid yet"));
-        }
-        if let Some(max) = self.spec.max_age {
-            let iat = num("iat")?.ok_or(VerifyError::Refused("JWT has no iat"))?;
-            if iat > now.saturating_add(leeway) || now.saturating_sub(iat) > max.as_secs() + leeway
-            {
-                return Err(VerifyError::StaleTimestamp);
-            }
-        }
-        if let Some(iss) = self.spec.iss
+        let spec = &self.spec;
+        time_claims(c, req, spec.leeway, spec.require_exp, spec.max_age)?;
+        if let Some(iss) = spec.iss
             && c.get("iss").and_then(Value::as_str) != Some(iss)
         {
             return Err(VerifyError::Refused("JWT issuer is not the expected one"));
         }
-        if let Some(base) = &self.spec.aud {
+        if let Some(base) = &spec.aud {
             let aud = format!("{base}{}", req.rest);
-            let ok = match c.get("aud") {
-                Some(Value::String(a)) => *a == aud,
-                Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(aud.as_str())),
-                _ => false,
-            };
-            if !ok {
+            if !audience_is(c, &aud) {
                 return Err(VerifyError::Refused("JWT audience is not this endpoint"));
             }
         }
-        if let Some(claim) = self.spec.body_sha256 {
+        if let Some(claim) = spec.body_sha256 {
             let want = hex::encode(Sha256::digest(req.body));
             let got = c.get(claim).and_then(Value::as_str).unwrap_or_default();
             if !bool::from(want.as_bytes().ct_eq(got.as_bytes())) {
@@ -174,6 +143,67 @@ impl JwtVerifier {
         }
         Ok(())
     }
+}
+
+/// `aud` is `want`, or a list holding it.
+pub(crate) fn audience_is(c: &Value, want: &str) -> bool {
+    match c.get("aud") {
+        Some(Value::String(a)) => a == want,
+        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(want)),
+        _ => false,
+    }
+}
+
+/// `exp` (required or not), `nbf` and, with `max_age`, `iat`, each with `leeway`.
+pub(crate) fn time_claims(
+    c: &Value,
+    req: &Request<'_>,
+    leeway: Duration,
+    require_exp: bool,
+    max_age: Option<Duration>,
+) -> Result<(), VerifyError> {
+    let now = secs(req.now);
+    let leeway = leeway.as_secs();
+    let num = |k: &str| -> Result<Option<u64>, VerifyError> {
+        match c.get(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or(VerifyError::Refused("JWT time claim is not a number")),
+        }
+    };
+    match num("exp")? {
+        Some(exp) if now > exp.saturating_add(leeway) => {
+            return Err(VerifyError::Refused("JWT has expired"));
+        }
+        None if require_exp => return Err(VerifyError::Refused("JWT has no exp")),
+        _ => {}
+    }
+    if num("nbf")?.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+        return Err(VerifyError::Refused("JWT is not valid yet"));
+    }
+    if let Some(max) = max_age {
+        let iat = num("iat")?.ok_or(VerifyError::Refused("JWT has no iat"))?;
+        if iat > now.saturating_add(leeway) || now.saturating_sub(iat) > max.as_secs() + leeway {
+            return Err(VerifyError::StaleTimestamp);
+        }
+    }
+    Ok(())
+}
+
+/// The three parts of a compact JWS: header and claims as JSON, the signing input, the
+/// signature bytes.
+pub(crate) fn split(token: &str) -> Option<(Value, Value, String, Vec<u8>)> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let header = serde_json::from_slice(&b64(h)?).ok()?;
+    let claims = serde_json::from_slice(&b64(p)?).ok()?;
+    Some((header, claims, format!("{h}.{p}"), b64(s)?))
 }
 
 /// An HS256 JWT of `claims` under `secret` (for `hookgate sign` and tests).

@@ -8,12 +8,14 @@ mod asym;
 mod carried;
 pub mod challenge;
 mod coverage;
+pub mod fetch;
 pub mod handshake;
 pub mod hmac;
 pub mod jwt;
 pub mod keys;
 pub mod mac;
 mod mailgun;
+mod oidc;
 pub mod providers;
 pub mod sign;
 mod template;
@@ -34,6 +36,7 @@ pub use self::hmac::{
 pub use self::jwt::{JwtSpec, JwtVerifier};
 pub use self::keys::KeyedSecret;
 pub use self::mailgun::MailgunVerifier;
+pub use self::oidc::OidcVerifier;
 pub use self::template::{Template, TemplateError};
 pub use self::token::{TokenKind, TokenVerifier};
 pub use self::twilio::TwilioVerifier;
@@ -117,6 +120,8 @@ pub enum Check {
     Jwt(JwtVerifier),
     /// A shared secret in the body's items or the query (Microsoft Graph, Azure Event Grid).
     Carried(CarriedSecret),
+    /// An OpenID Connect ID token checked with the issuer's fetched keys (Google Pub/Sub).
+    Oidc(OidcVerifier),
     /// A header that must be present (not secret: compared as is).
     HeaderIs {
         name: HeaderName,
@@ -141,6 +146,7 @@ impl Check {
             Check::Mailgun(v) => v.verify(req),
             Check::Jwt(v) => v.verify(req),
             Check::Carried(v) => v.verify(req),
+            Check::Oidc(v) => v.verify(req),
             Check::HeaderIs { name, value } => match (req.headers.get(name), value) {
                 (None, _) => Err(VerifyError::MissingHeader(name.to_string())),
                 (Some(v), Some(expected)) if v.as_bytes() != expected.as_bytes() => {
@@ -163,6 +169,29 @@ impl Check {
         }
     }
 
+    /// The keys this request needs fetched before [`Check::verify`] (which reads only the
+    /// cache, and refuses when they are not there).
+    pub fn key_need(&self, req: &Request<'_>) -> Option<KeyNeed<'_>> {
+        match self {
+            Check::Oidc(v) => Some(KeyNeed {
+                fetcher: &v.fetcher,
+                url: v.jwks_url.clone(),
+                kid: OidcVerifier::wanted_kid(req),
+            }),
+            Check::All(checks) => checks.iter().find_map(|c| c.key_need(req)),
+            _ => None,
+        }
+    }
+
+    /// Puts a key document in the fetcher's cache (tests; a warm start).
+    pub fn prime_keys(&self, body: Vec<u8>) {
+        match self {
+            Check::Oidc(v) => v.fetcher.prime(&v.jwks_url, body),
+            Check::All(checks) => checks.iter().for_each(|c| c.prime_keys(body.clone())),
+            _ => {}
+        }
+    }
+
     /// Headers carrying a credential meant for hookgate alone; they are not forwarded.
     pub fn credential_headers(&self) -> Vec<&HeaderName> {
         match self {
@@ -171,6 +200,24 @@ impl Check {
             Check::All(checks) => checks.iter().flat_map(Check::credential_headers).collect(),
             _ => Vec::new(),
         }
+    }
+}
+
+/// A key document a check needs: fetched (if allowed and not cached) before verifying.
+pub struct KeyNeed<'a> {
+    pub fetcher: &'a fetch::KeyFetcher,
+    pub url: String,
+    /// The key id the document must hold (a JWKS).
+    pub kid: Option<String>,
+}
+
+impl KeyNeed<'_> {
+    /// Fetches what is missing; a failure is logged by the fetcher and leaves the check to
+    /// refuse the request.
+    pub async fn ensure(&self) {
+        let kid = self.kid.as_deref();
+        let usable = |b: &[u8]| kid.is_none_or(|k| OidcVerifier::has_kid(b, k));
+        let _ = self.fetcher.ensure(&self.url, &usable).await;
     }
 }
 

@@ -15,6 +15,10 @@ pub struct Vector {
     pub signing_secret: Option<String>,
     pub verify_token: Option<String>,
     pub public_url: Option<String>,
+    /// Google Pub/Sub: the service account the route accepts.
+    pub sender: Option<String>,
+    /// The key document (JWKS) the provider serves, for the key cache or a local key server.
+    pub jwks: Option<String>,
     pub request: Req,
     /// When it was signed (unix seconds).
     pub now: u64,

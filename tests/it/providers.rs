@@ -27,8 +27,8 @@ fn toml_list(items: &BTreeSet<String>) -> String {
 }
 
 /// One route per provider (Lido twice: with and without its optional HMAC), configured with
-/// the secrets the vectors use.
-fn routes() -> String {
+/// the secrets the vectors use; keys a provider serves come from `keys` (a local key server).
+fn routes(keys: &Upstream) -> String {
     let mut out = String::new();
     for p in PROVIDERS {
         let vectors = load(p);
@@ -45,6 +45,12 @@ fn routes() -> String {
         }
         if let Some(t) = vectors.iter().find_map(|v| v.verify_token.clone()) {
             verify += &format!("verify_token = {t:?}, ");
+        }
+        if let Some(s) = vectors.iter().find_map(|v| v.sender.clone()) {
+            verify += &format!("sender = {s:?}, ");
+        }
+        if vectors.iter().any(|v| v.jwks.is_some()) {
+            verify += &format!("key_url = {:?}, ", keys.url(&format!("/keys/{p}")));
         }
         if providers::find(p).is_some_and(|d| d.window.is_some() || d.keys.contains(&"tolerance")) {
             verify += WIDE;
@@ -96,7 +102,20 @@ async fn send(
 #[tokio::test]
 async fn sdk_made_requests_over_http() {
     let up = Upstream::start();
-    let body = format!("{}\n{}", upstream_block("up", &up.url("/"), ""), routes());
+    // The key server: every provider here that serves keys serves the same JWKS (one today).
+    let keys = Upstream::start();
+    let jwks = PROVIDERS.iter().flat_map(|p| load(p)).find_map(|v| v.jwks);
+    if let Some(j) = jwks {
+        keys.set_default(Reply {
+            body: Box::leak(j.into_boxed_str()),
+            ..Reply::status(200)
+        });
+    }
+    let body = format!(
+        "{}\n{}",
+        upstream_block("up", &up.url("/"), ""),
+        routes(&keys)
+    );
     let gw = Gateway::start("max_body_bytes = \"2MiB\"", &body, &[]);
     let c = client();
     let mut failures = Vec::new();

@@ -24,7 +24,7 @@ impl Checker<'_> {
         let v = v.get_ref();
         let key = |k: &str| format!("routes.{route}.verify.{k}");
         let enforce = v.enforce.as_ref().is_none_or(|e| *e.get_ref());
-        let given: [(&str, Option<Range<usize>>); 13] = [
+        let given: [(&str, Option<Range<usize>>); 15] = [
             ("header", v.header.as_ref().map(Spanned::span)),
             ("prefix", v.prefix.as_ref().map(Spanned::span)),
             ("encoding", v.encoding.as_ref().map(Spanned::span)),
@@ -44,6 +44,8 @@ impl Checker<'_> {
             ("public_url", v.public_url.as_ref().map(Spanned::span)),
             ("verify_token", v.verify_token.as_ref().map(Spanned::span)),
             ("public_key", v.public_key.as_ref().map(Spanned::span)),
+            ("sender", v.sender.as_ref().map(Spanned::span)),
+            ("key_url", v.key_url.as_ref().map(Spanned::span)),
         ];
         // Which optional keys apply; anything else set is a mistake worth reporting (`scheme`
         // and `provider` choose the list, so they are never out of place).
@@ -155,6 +157,8 @@ impl Checker<'_> {
                     self.keyed_secrets(&one, &key("public_key"), span.clone(), false)?
                 },
                 tolerance,
+                sender: v.sender.as_ref().map(|t| t.get_ref().clone()),
+                key_url: v.key_url.as_ref().map(|t| t.get_ref().clone()),
             };
             providers::build(&label, settings).map(|p| (p.check, p.handshake, Some(p.event_id)))
         } else {

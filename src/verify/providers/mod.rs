@@ -89,6 +89,7 @@ registry! {
     netlify,
     monday,
     jira,
+    google_pubsub,
 }
 
 /// The provider named `name`.
@@ -110,6 +111,10 @@ pub struct Settings {
     pub public_key: Vec<KeyedSecret>,
     /// Overrides the provider's replay window.
     pub tolerance: Option<Duration>,
+    /// Google Pub/Sub: the service account whose tokens are accepted.
+    pub sender: Option<String>,
+    /// Where the provider's keys are fetched from instead (a mirror, a test fixture).
+    pub key_url: Option<String>,
 }
 
 impl Settings {
@@ -167,6 +172,9 @@ mod tests {
             }
             if p == "meta" {
                 s.verify_token = Some(Secret::literal("t"));
+            }
+            if p == "google-pubsub" {
+                s.sender = Some("push@p.iam.gserviceaccount.com".into());
             }
             if p == "discord" {
                 s.public_key = vec![KeyedSecret::new(Secret::literal("a".repeat(64)))];

@@ -463,7 +463,116 @@ def jira_vectors():
     write("jira", out)
 
 
+# ------------------------------------------------------------------------------------------------
+def pubsub_vectors():
+    """Signed with our own RSA key (Google's private keys being Google's), served as a JWKS the
+    tests put in hookgate's key cache; judged by google-auth's verify_oauth2_token (the JWKS
+    passed through a transport that reads no network) plus the documented email check."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from google.oauth2 import id_token
+    import unittest.mock as m
+
+    doc = "https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions"
+    url = "https://hooks.example.com/hooks/google-pubsub"
+    sender = "push-invoker@my-project.iam.gserviceaccount.com"
+    kid = "a5b2c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3"
+
+    def key(seed_note):
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    good, evil = key("good"), key("evil")
+
+    def b64u(n):
+        return base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
+
+    pub = good.public_key().public_numbers()
+    jwks = json.dumps({"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": b64u(pub.n), "e": b64u(pub.e)},
+                                {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": "other-" + kid[6:],
+                                 "n": b64u(evil.public_key().public_numbers().n), "e": "AQAB"}][:1]})
+
+    class Resp:
+        status = 200
+        data = jwks.encode()
+
+    def judge(body, headers, now):
+        got = ci_get(headers, "Authorization")
+        if got is None or not got.startswith("Bearer "):
+            return False
+        with m.patch("jwt.api_jwt.datetime") as dt:
+            dt.now.return_value = datetime.fromtimestamp(now, tz=timezone.utc)
+            try:
+                claims = id_token.verify_oauth2_token(got[7:], lambda *a, **k: Resp(), audience=url)
+            except Exception:  # noqa: BLE001 - any refusal of the library is a refusal
+                return False
+        # Documented: check that the token is the push service account's.
+        return claims.get("email") == sender and claims.get("email_verified") is True
+
+    out = []
+
+    def mk(name, note, body, headers, expect, now=T0):
+        verdict = judge(body, headers, now)
+        assert verdict == expect, name
+        v = vector("google-pubsub", name, f"{note}; google-auth 2.63.0 id_token.verify_oauth2_token (JWKS given, "
+                   f"PyJWT clock frozen) + documented email check ({doc})", body, headers, now, verdict, public_url=url)
+        v["sender"] = sender
+        v["jwks"] = jwks
+        out.append(v)
+
+    def tok(claims=None, signer=good, header=None, alg="RS256", **over):
+        c = {"aud": url, "azp": "113774264463038321964", "email": sender, "email_verified": True,
+             "exp": T0 + 3600, "iat": T0, "iss": "https://accounts.google.com", "sub": "113774264463038321964"}
+        c.update(over)
+        for k in [k for k, v in c.items() if v is None]:
+            del c[k]
+        return "Bearer " + jwt.encode(c, signer, algorithm=alg, headers={"kid": kid, **(header or {})})
+
+    def event(pad):
+        return compact({"message": {"attributes": {"key": pad or "value"},
+                                    "data": base64.b64encode(b"Hello Cloud Pub/Sub!").decode(),
+                                    "messageId": "2070443601311540", "message_id": "2070443601311540",
+                                    "publishTime": "2025-11-01T12:26:39.123Z", "publish_time": "2025-11-01T12:26:39.123Z"},
+                        "subscription": "projects/my-project/subscriptions/my-push"})
+
+    base = [["Content-Type", "application/json"], ["User-Agent", "APIs-Google; (+https://developers.google.com/webmasters/APIs-Google.html)"]]
+    body = event(None)
+    mk("valid", "OIDC ID token RS256, aud = push endpoint, iss https://accounts.google.com, service account email",
+       body, base + [["Authorization", tok()]], True)
+    mk("valid_issuer_without_scheme", "iss accounts.google.com (the other documented spelling)", body,
+       base + [["Authorization", tok(iss="accounts.google.com")]], True)
+    mk("wrong_key", "signed by another RSA key under the same kid", body,
+       base + [["Authorization", tok(signer=evil)]], False)
+    mk("unknown_kid", "a kid the JWKS does not hold", body,
+       base + [["Authorization", tok(header={"kid": "f" * 40})]], False)
+    mk("stale_token_expired", "exp an hour ago", body,
+       base + [["Authorization", tok(exp=T0 - 3600, iat=T0 - 7200)]], False)
+    mk("wrong_audience", "aud of another endpoint", body,
+       base + [["Authorization", tok(aud="https://evil.example/push")]], False)
+    mk("wrong_issuer", "iss not Google", body, base + [["Authorization", tok(iss="https://evil.example")]], False)
+    mk("wrong_service_account", "another service account's token (anyone can mint one for any audience)", body,
+       base + [["Authorization", tok(email="attacker@evil-project.iam.gserviceaccount.com")]], False)
+    mk("email_unverified", "email_verified false", body, base + [["Authorization", tok(email_verified=False)]], False)
+    pem = good.public_key().public_bytes(
+        __import__("cryptography.hazmat.primitives.serialization", fromlist=["x"]).Encoding.PEM,
+        __import__("cryptography.hazmat.primitives.serialization", fromlist=["x"]).PublicFormat.SubjectPublicKeyInfo)
+    forged = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "kid": kid}).encode()).rstrip(b"=").decode()
+    claims = base64.urlsafe_b64encode(json.dumps({"aud": url, "email": sender, "email_verified": True, "exp": T0 + 3600,
+                                                  "iat": T0, "iss": "https://accounts.google.com"}).encode()).rstrip(b"=").decode()
+    mac_ = base64.urlsafe_b64encode(hmac.new(pem, f"{forged}.{claims}".encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
+    mk("alg_confusion_hs256", "HS256 keyed with the RSA public key PEM (algorithm confusion)", body,
+       base + [["Authorization", f"Bearer {forged}.{claims}.{mac_}"]], False)
+    none = base64.urlsafe_b64encode(b'{"alg":"none","kid":"' + kid.encode() + b'"}').rstrip(b"=").decode()
+    mk("alg_none", "unsigned token", body, base + [["Authorization", f"Bearer {none}.{claims}."]], False)
+    mk("missing_header", "no Authorization", body, base, False)
+    mk("malformed_header", "not a JWT", body, base + [["Authorization", "Bearer garbage"]], False)
+    mk("body_changed_one_byte", "the token does not cover the body (Pub/Sub's scheme): still accepted",
+       change_one_byte(body), base + [["Authorization", tok()]], True)
+    big = grow(event)
+    mk("valid_1mib", "~1 MiB message", big, base + [["Authorization", tok()]], True)
+    write("google-pubsub", out)
+
+
 if __name__ == "__main__":
+    pubsub_vectors()
     twitch_vectors()
     dropbox_vectors()
     asana_vectors()

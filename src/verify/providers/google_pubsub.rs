@@ -1,0 +1,44 @@
+//! Google Cloud Pub/Sub push with authentication: `Authorization: Bearer <OIDC ID token>`,
+//! RS256 by a key of Google's JWKS (fetched from `www.googleapis.com` only, cached), `aud` =
+//! `public_url` (the push endpoint, Pub/Sub's default audience), `iss` Google, `email` = the
+//! push subscription's service account (`sender`), `email_verified`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::verify::fetch::KeyFetcher;
+
+use super::kit::*;
+
+pub const PROVIDER: Provider = Provider {
+    name: "google-pubsub",
+    keys: &["public_url", "sender", "key_url", "tolerance"],
+    window: None,
+    event_id: "json:/message/messageId",
+    sample: r#"{"message":{"attributes":{"key":"value"},"data":"SGVsbG8gQ2xvdWQgUHViL1N1YiEgSGVyZSBpcyBteSBtZXNzYWdlIQ==","messageId":"{id}","message_id":"{id}","publishTime":"2025-11-01T12:26:40.000Z","publish_time":"2025-11-01T12:26:40.000Z"},"subscription":"projects/myproject/subscriptions/mysubscription"}"#,
+    verify,
+    sign,
+};
+
+const JWKS: &str = "https://www.googleapis.com/oauth2/v3/certs";
+
+fn verify(s: &Settings) -> Built {
+    let fetcher = KeyFetcher::new(&["www.googleapis.com"], s.key_url.as_deref())?;
+    let check = Check::Oidc(OidcVerifier {
+        jwks_url: fetcher.url_or(JWKS),
+        fetcher: Arc::new(fetcher),
+        audience: s.need_url("google-pubsub")?,
+        issuers: &["accounts.google.com", "https://accounts.google.com"],
+        email: s.sender.clone().ok_or(
+            "provider \"google-pubsub\" needs sender (the push subscription's service account email)",
+        )?,
+        // `tolerance`: the clock difference allowed around exp and iat.
+        leeway: s.tolerance.unwrap_or(Duration::from_secs(60)),
+    });
+    Ok((check, None))
+}
+
+/// Google signs with its own keys: `hookgate sign` cannot make a valid token.
+fn sign(_: &mut Draft<'_>) -> Result<(), String> {
+    Err("google-pubsub requests carry Google-signed ID tokens; hookgate cannot sign them".into())
+}
