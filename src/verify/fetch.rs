@@ -1,9 +1,10 @@
-//! Keys and certificates fetched from a provider's own hosts (Google's JWKS for Pub/Sub push).
+//! Keys and certificates fetched from a provider's own hosts (Google's JWKS for Pub/Sub push,
+//! AWS SNS signing certificates).
 //!
 //! Only from the hosts the provider documents: https, the host matched exactly after URL
-//! parsing, no credentials or port in the URL, redirects not followed. A route's `key_url`
-//! replaces the provider's URL (a mirror, or a test fixture: plain http is allowed only to a
-//! loopback address). Fetched bodies are cached (1 hour, at most 32 URLs, 256 KiB each), and a
+//! parsing, no credentials or port in the URL, redirects not followed. A route's `key_url` is
+//! fetched instead of any URL the provider's rule accepts (a mirror, or a test fixture: plain
+//! http is allowed only to a loopback address); a URL the rule refuses is still refused. Fetched bodies are cached (1 hour, at most 32 URLs, 256 KiB each), and a
 //! sender cannot turn requests into outbound fetches: one fetch at a time per route, no refetch
 //! of a URL within a minute of the last (an unknown `kid` waits for that), and at most ten
 //! fetches a minute in all. When nothing usable is cached the request is refused (fail closed).
@@ -35,10 +36,35 @@ pub enum FetchError {
 /// Where keys may come from.
 #[derive(Debug, Clone)]
 pub enum Allow {
-    /// `https://<one of these hosts>/...`, default port.
-    Hosts(&'static [&'static str]),
-    /// The route's `key_url`: exactly this URL.
-    Exact(Url),
+    /// `https://...` on the default port, without credentials, that the provider's rule
+    /// accepts (its host, its path shape).
+    Rule(fn(&Url) -> bool),
+    /// The route's `key_url`: fetched instead of any URL the rule accepts.
+    Exact(Url, fn(&Url) -> bool),
+}
+
+/// Google's rule: `https://www.googleapis.com/...`.
+pub fn googleapis(u: &Url) -> bool {
+    u.host_str() == Some("www.googleapis.com")
+}
+
+/// AWS SNS signing certificates: `https://sns.<region>.amazonaws.com[.cn]/....pem`.
+pub fn sns_cert(u: &Url) -> bool {
+    let Some(host) = u.host_str() else {
+        return false;
+    };
+    let region = host
+        .strip_prefix("sns.")
+        .and_then(|h| {
+            h.strip_suffix(".amazonaws.com")
+                .or_else(|| h.strip_suffix(".amazonaws.com.cn"))
+        })
+        .unwrap_or_default();
+    region.len() >= 3
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && u.path().ends_with(".pem")
 }
 
 struct Entry {
@@ -59,6 +85,15 @@ pub struct KeyFetcher {
     flight: tokio::sync::Mutex<()>,
 }
 
+/// https on the default port, no credentials, and the provider's own rule.
+fn provider_url(u: &Url, rule: fn(&Url) -> bool) -> bool {
+    u.scheme() == "https"
+        && u.port().is_none()
+        && u.username().is_empty()
+        && u.password().is_none()
+        && rule(u)
+}
+
 fn loopback(url: &Url) -> bool {
     match url.host_str() {
         Some("localhost") => true,
@@ -72,13 +107,11 @@ fn loopback(url: &Url) -> bool {
 }
 
 impl KeyFetcher {
-    /// `key_url`, when set, replaces the provider's hosts (https, or http to loopback only).
-    pub fn new(
-        hosts: &'static [&'static str],
-        key_url: Option<&str>,
-    ) -> Result<KeyFetcher, String> {
+    /// `key_url`, when set, is fetched in place of the provider's URLs (https, or http to
+    /// loopback only).
+    pub fn new(rule: fn(&Url) -> bool, key_url: Option<&str>) -> Result<KeyFetcher, String> {
         let allow = match key_url {
-            None => Allow::Hosts(hosts),
+            None => Allow::Rule(rule),
             Some(u) => {
                 let url = Url::parse(u).map_err(|e| format!("key_url {u:?}: {e}"))?;
                 let ok = url.scheme() == "https" || (url.scheme() == "http" && loopback(&url));
@@ -87,7 +120,7 @@ impl KeyFetcher {
                         "key_url {u:?} must be https (plain http only to a loopback address), without credentials"
                     ));
                 }
-                Allow::Exact(url)
+                Allow::Exact(url, rule)
             }
         };
         Ok(KeyFetcher {
@@ -102,11 +135,14 @@ impl KeyFetcher {
         })
     }
 
-    /// The URL to fetch when the provider names none per request: `key_url` or `default`.
-    pub fn url_or(&self, default: &str) -> String {
+    /// The URL to fetch for the one the provider names (its default, or the request's
+    /// `SigningCertURL`): `key_url` if set, else `claimed` if the provider's rule allows it.
+    pub fn source(&self, claimed: &str) -> Result<String, FetchError> {
+        let claimed = Url::parse(claimed).map_err(|_| FetchError::NotAllowed)?;
         match &self.allow {
-            Allow::Exact(u) => u.to_string(),
-            Allow::Hosts(_) => default.to_string(),
+            Allow::Exact(u, rule) if provider_url(&claimed, *rule) => Ok(u.to_string()),
+            Allow::Rule(rule) if provider_url(&claimed, *rule) => Ok(claimed.to_string()),
+            _ => Err(FetchError::NotAllowed),
         }
     }
 
@@ -114,14 +150,8 @@ impl KeyFetcher {
     pub fn allowed(&self, url: &str) -> Result<Url, FetchError> {
         let u = Url::parse(url).map_err(|_| FetchError::NotAllowed)?;
         let ok = match &self.allow {
-            Allow::Exact(e) => u == *e,
-            Allow::Hosts(hosts) => {
-                u.scheme() == "https"
-                    && u.port().is_none()
-                    && u.username().is_empty()
-                    && u.password().is_none()
-                    && u.host_str().is_some_and(|h| hosts.contains(&h))
-            }
+            Allow::Exact(e, _) => u == *e,
+            Allow::Rule(rule) => provider_url(&u, *rule),
         };
         ok.then_some(u).ok_or(FetchError::NotAllowed)
     }
@@ -243,7 +273,7 @@ mod tests {
 
     #[test]
     fn only_the_providers_hosts() {
-        let f = KeyFetcher::new(&["www.googleapis.com"], None).unwrap();
+        let f = KeyFetcher::new(googleapis, None).unwrap();
         assert!(
             f.allowed("https://www.googleapis.com/oauth2/v3/certs")
                 .is_ok()
@@ -259,15 +289,45 @@ mod tests {
         ] {
             assert_eq!(f.allowed(bad).err(), Some(FetchError::NotAllowed), "{bad}");
         }
-        assert!(KeyFetcher::new(&[], Some("http://example.com/jwks")).is_err());
-        let local = KeyFetcher::new(&[], Some("http://127.0.0.1:9/jwks")).unwrap();
+        assert!(KeyFetcher::new(googleapis, Some("http://example.com/jwks")).is_err());
+        let local = KeyFetcher::new(googleapis, Some("http://127.0.0.1:9/jwks")).unwrap();
+        assert_eq!(
+            local
+                .source("https://www.googleapis.com/oauth2/v3/certs")
+                .as_deref(),
+            Ok("http://127.0.0.1:9/jwks")
+        );
+        assert!(local.source("https://evil.example/certs").is_err());
         assert!(local.allowed("http://127.0.0.1:9/jwks").is_ok());
         assert!(local.allowed("http://127.0.0.1:9/other").is_err());
     }
 
     #[test]
+    fn sns_certificates_only_from_sns_hosts() {
+        let f = KeyFetcher::new(sns_cert, None).unwrap();
+        for ok in [
+            "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem",
+            "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-1.pem",
+        ] {
+            assert!(f.source(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://sns.us-east-1.amazonaws.com/x.pem",
+            "https://sns.us-east-1.amazonaws.com/x.pem.txt",
+            "https://sns.us-east-1.amazonaws.com.evil.example/x.pem",
+            "https://evil.example/sns.us-east-1.amazonaws.com/x.pem",
+            "https://sns.us-east-1.amazonaws.com:444/x.pem",
+            "https://sns.a.amazonaws.com/x.pem",
+            "https://s3.us-east-1.amazonaws.com/x.pem",
+            "https://sns.us_east.amazonaws.com/x.pem",
+        ] {
+            assert_eq!(f.source(bad), Err(FetchError::NotAllowed), "{bad}");
+        }
+    }
+
+    #[test]
     fn cache_is_bounded() {
-        let f = KeyFetcher::new(&["h"], None).unwrap();
+        let f = KeyFetcher::new(googleapis, None).unwrap();
         for i in 0..(MAX_ENTRIES + 5) {
             f.prime(&format!("https://h/{i}"), vec![1]);
         }

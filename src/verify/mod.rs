@@ -18,6 +18,7 @@ mod mailgun;
 mod oidc;
 pub mod providers;
 pub mod sign;
+mod sns;
 mod template;
 mod token;
 mod twilio;
@@ -37,6 +38,7 @@ pub use self::jwt::{JwtSpec, JwtVerifier};
 pub use self::keys::KeyedSecret;
 pub use self::mailgun::MailgunVerifier;
 pub use self::oidc::OidcVerifier;
+pub use self::sns::SnsVerifier;
 pub use self::template::{Template, TemplateError};
 pub use self::token::{TokenKind, TokenVerifier};
 pub use self::twilio::TwilioVerifier;
@@ -122,6 +124,8 @@ pub enum Check {
     Carried(CarriedSecret),
     /// An OpenID Connect ID token checked with the issuer's fetched keys (Google Pub/Sub).
     Oidc(OidcVerifier),
+    /// An AWS SNS message, checked with its fetched signing certificate.
+    Sns(SnsVerifier),
     /// A header that must be present (not secret: compared as is).
     HeaderIs {
         name: HeaderName,
@@ -147,6 +151,7 @@ impl Check {
             Check::Jwt(v) => v.verify(req),
             Check::Carried(v) => v.verify(req),
             Check::Oidc(v) => v.verify(req),
+            Check::Sns(v) => v.verify(req),
             Check::HeaderIs { name, value } => match (req.headers.get(name), value) {
                 (None, _) => Err(VerifyError::MissingHeader(name.to_string())),
                 (Some(v), Some(expected)) if v.as_bytes() != expected.as_bytes() => {
@@ -178,16 +183,27 @@ impl Check {
                 url: v.jwks_url.clone(),
                 kid: OidcVerifier::wanted_kid(req),
             }),
+            Check::Sns(v) => Some(KeyNeed {
+                fetcher: &v.fetcher,
+                url: v.cert_source(req)?,
+                kid: None,
+            }),
             Check::All(checks) => checks.iter().find_map(|c| c.key_need(req)),
             _ => None,
         }
     }
 
-    /// Puts a key document in the fetcher's cache (tests; a warm start).
-    pub fn prime_keys(&self, body: Vec<u8>) {
+    /// Puts a key document in the fetcher's cache as if fetched from `url` (tests; a warm
+    /// start); without `url`, at the check's own key URL (Google's JWKS).
+    pub fn prime_keys(&self, url: Option<&str>, body: Vec<u8>) {
         match self {
-            Check::Oidc(v) => v.fetcher.prime(&v.jwks_url, body),
-            Check::All(checks) => checks.iter().for_each(|c| c.prime_keys(body.clone())),
+            Check::Oidc(v) => v.fetcher.prime(url.unwrap_or(&v.jwks_url), body),
+            Check::Sns(v) => {
+                if let Some(u) = url.and_then(|u| v.fetcher.source(u).ok()) {
+                    v.fetcher.prime(&u, body);
+                }
+            }
+            Check::All(checks) => checks.iter().for_each(|c| c.prime_keys(url, body.clone())),
             _ => {}
         }
     }

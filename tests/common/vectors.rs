@@ -17,8 +17,11 @@ pub struct Vector {
     pub public_url: Option<String>,
     /// Google Pub/Sub: the service account the route accepts.
     pub sender: Option<String>,
-    /// The key document (JWKS) the provider serves, for the key cache or a local key server.
-    pub jwks: Option<String>,
+    /// A key document the provider serves (Google's JWKS, an SNS signing certificate), for
+    /// the key cache or a local key server...
+    pub key_document: Option<String>,
+    /// ...and the URL the request names for it (SNS `SigningCertURL`), if any.
+    pub key_document_url: Option<String>,
     pub request: Req,
     /// When it was signed (unix seconds).
     pub now: u64,

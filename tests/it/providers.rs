@@ -28,7 +28,7 @@ fn toml_list(items: &BTreeSet<String>) -> String {
 
 /// One route per provider (Lido twice: with and without its optional HMAC), configured with
 /// the secrets the vectors use; keys a provider serves come from `keys` (a local key server).
-fn routes(keys: &Upstream) -> String {
+fn routes(keys: &[(&str, Upstream)]) -> String {
     let mut out = String::new();
     for p in PROVIDERS {
         let vectors = load(p);
@@ -49,8 +49,8 @@ fn routes(keys: &Upstream) -> String {
         if let Some(s) = vectors.iter().find_map(|v| v.sender.clone()) {
             verify += &format!("sender = {s:?}, ");
         }
-        if vectors.iter().any(|v| v.jwks.is_some()) {
-            verify += &format!("key_url = {:?}, ", keys.url(&format!("/keys/{p}")));
+        if let Some((_, server)) = keys.iter().find(|(name, _)| *name == p) {
+            verify += &format!("key_url = {:?}, ", server.url("/keys"));
         }
         if providers::find(p).is_some_and(|d| d.window.is_some() || d.keys.contains(&"tolerance")) {
             verify += WIDE;
@@ -102,15 +102,19 @@ async fn send(
 #[tokio::test]
 async fn sdk_made_requests_over_http() {
     let up = Upstream::start();
-    // The key server: every provider here that serves keys serves the same JWKS (one today).
-    let keys = Upstream::start();
-    let jwks = PROVIDERS.iter().flat_map(|p| load(p)).find_map(|v| v.jwks);
-    if let Some(j) = jwks {
-        keys.set_default(Reply {
-            body: Box::leak(j.into_boxed_str()),
-            ..Reply::status(200)
-        });
-    }
+    // A key server per provider that serves keys (its route's `key_url`).
+    let keys: Vec<(&str, Upstream)> = PROVIDERS
+        .iter()
+        .filter_map(|p| {
+            let doc = load(p).into_iter().find_map(|v| v.key_document)?;
+            let server = Upstream::start();
+            server.set_default(Reply {
+                body: Box::leak(doc.into_boxed_str()),
+                ..Reply::status(200)
+            });
+            Some((*p, server))
+        })
+        .collect();
     let body = format!(
         "{}\n{}",
         upstream_block("up", &up.url("/"), ""),

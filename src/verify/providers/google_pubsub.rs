@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::verify::fetch::KeyFetcher;
+use crate::verify::fetch::{self, KeyFetcher};
 
 use super::kit::*;
 
@@ -23,9 +23,9 @@ pub const PROVIDER: Provider = Provider {
 const JWKS: &str = "https://www.googleapis.com/oauth2/v3/certs";
 
 fn verify(s: &Settings) -> Built {
-    let fetcher = KeyFetcher::new(&["www.googleapis.com"], s.key_url.as_deref())?;
+    let fetcher = KeyFetcher::new(fetch::googleapis, s.key_url.as_deref())?;
     let check = Check::Oidc(OidcVerifier {
-        jwks_url: fetcher.url_or(JWKS),
+        jwks_url: fetcher.source(JWKS).map_err(|e| e.to_string())?,
         fetcher: Arc::new(fetcher),
         audience: s.need_url("google-pubsub")?,
         issuers: &["accounts.google.com", "https://accounts.google.com"],

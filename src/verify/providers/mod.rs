@@ -90,6 +90,7 @@ registry! {
     monday,
     jira,
     google_pubsub,
+    aws_sns,
 }
 
 /// The provider named `name`.
@@ -173,7 +174,7 @@ mod tests {
             if p == "meta" {
                 s.verify_token = Some(Secret::literal("t"));
             }
-            if p == "google-pubsub" {
+            if p == "google-pubsub" || p == "aws-sns" {
                 s.sender = Some("push@p.iam.gserviceaccount.com".into());
             }
             if p == "discord" {

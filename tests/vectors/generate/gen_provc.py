@@ -515,7 +515,7 @@ def pubsub_vectors():
         v = vector("google-pubsub", name, f"{note}; google-auth 2.63.0 id_token.verify_oauth2_token (JWKS given, "
                    f"PyJWT clock frozen) + documented email check ({doc})", body, headers, now, verdict, public_url=url)
         v["sender"] = sender
-        v["jwks"] = jwks
+        v["key_document"] = jwks
         out.append(v)
 
     def tok(claims=None, signer=good, header=None, alg="RS256", **over):
@@ -571,7 +571,121 @@ def pubsub_vectors():
     write("google-pubsub", out)
 
 
+# ------------------------------------------------------------------------------------------------
+def sns_vectors():
+    """Signed here with our own RSA key and self-signed certificate (AWS's keys being AWS's);
+    judged by AWS's sns-validator 0.3.5 (gen_provc.mjs, certificate served locally) plus the
+    documented TopicArn check."""
+    import os
+    import subprocess
+    import tempfile
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.x509.oid import NameOID
+
+    doc = "https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html"
+    topic = "arn:aws:sns:us-east-1:123456789012:orders"
+    cert_url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem"
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    evil = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(datetime.fromtimestamp(T0 - 86400, tz=timezone.utc))
+            .not_valid_after(datetime.fromtimestamp(T0 + 86400 * 365, tz=timezone.utc))
+            .sign(key, hashes.SHA256()))
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def canonical(m):
+        keys = (["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
+                if m["Type"] != "Notification" else ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"])
+        return "".join(f"{k}\n{m[k]}\n" for k in keys if k in m).encode()
+
+    def signed(m, signer=key, version="2"):
+        m = dict(m, SignatureVersion=version)
+        h = hashes.SHA1() if version == "1" else hashes.SHA256()
+        m["Signature"] = base64.b64encode(signer.sign(canonical(m), padding.PKCS1v15(), h)).decode()
+        return m
+
+    def note(message="Order 1042 shipped", subject="Order update", **over):
+        m = {"Type": "Notification", "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324", "TopicArn": topic,
+             "Subject": subject, "Message": message, "Timestamp": "2025-11-01T12:26:39.123Z",
+             "SigningCertURL": cert_url,
+             "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=" + topic + ":c9135db0"}
+        if subject is None:
+            del m["Subject"]
+        m.update(over)
+        return m
+
+    confirm = {"Type": "SubscriptionConfirmation", "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
+               "Token": "2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d92768dd60a747ba6f3beb71854e285d6ad02428b09ceece29417f1f02d609c582afbacc99c583a916b9981dd2728f4ae6fdb82efd087cc3b7849e05798d2d2785c03b0879594eeac82c01f235d0e717736",
+               "TopicArn": topic, "Message": "You have chosen to subscribe to the topic " + topic + ".\nTo confirm the subscription, visit the SubscribeURL included in this message.",
+               "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=" + topic + "&Token=2336412f37fb",
+               "Timestamp": "2025-11-01T12:26:39.123Z", "SigningCertURL": cert_url}
+
+    cases = []
+
+    def mk(name, note_, m, expect, raw=None):
+        cases.append((name, note_, m, expect, raw))
+
+    valid = signed(note())
+    mk("valid", "Notification, SignatureVersion 2 (RSA-SHA256)", valid, True)
+    mk("valid_signature_version_1", "Notification, SignatureVersion 1 (RSA-SHA1)", signed(note(), version="1"), True)
+    mk("valid_without_subject", "Notification without Subject (not in the canonical string)", signed(note(subject=None)), True)
+    mk("subscription_confirmation", "SubscriptionConfirmation: verified and passed to the upstream", signed(confirm), True)
+    mk("json_reindented", "the same message re-indented: SNS signs the fields, not the bytes", valid, True,
+       raw=json.dumps(valid, indent=2).encode())
+    mk("wrong_key", "signed by another key than the certificate's", signed(note(), signer=evil), False)
+    mk("message_changed", "Message changed after signing", dict(valid, Message="Order 1043 shipped"), False)
+    mk("subject_removed", "Subject dropped after signing", {k: v for k, v in valid.items() if k != "Subject"}, False)
+    mk("cert_url_other_host", "SigningCertURL on another host", signed(note(SigningCertURL="https://evil.example/SimpleNotificationService-1.pem")), False)
+    mk("cert_url_lookalike_host", "SigningCertURL on sns.us-east-1.amazonaws.com.evil.example",
+       signed(note(SigningCertURL="https://sns.us-east-1.amazonaws.com.evil.example/x.pem")), False)
+    mk("cert_url_http", "SigningCertURL over plain http", signed(note(SigningCertURL=cert_url.replace("https", "http"))), False)
+    mk("cert_url_not_pem", "SigningCertURL not ending in .pem", signed(note(SigningCertURL=cert_url[:-4] + ".txt")), False)
+    mk("wrong_topic", "validly signed, but for another TopicArn (anyone can subscribe you to their topic)",
+       signed(note(TopicArn="arn:aws:sns:us-east-1:999999999999:attacker")), False)
+    mk("unsupported_signature_version", "SignatureVersion 3", dict(valid, SignatureVersion="3"), False)
+    mk("missing_signature", "no Signature", {k: v for k, v in valid.items() if k != "Signature"}, False)
+    mk("not_json", "a body that is not an SNS message", None, False, raw=b"Type=Notification")
+    big = signed(note(message="x"))
+    big_msg = None
+    for _ in range(3):
+        pad = 1_048_000 - len(compact(big)) + 1
+        big = signed(note(message="x" * max(1, pad + (len(big["Message"]) - 1))))
+        if len(compact(big)) == 1_048_000:
+            break
+    big_msg = big
+    mk("valid_1mib", "~1 MiB Message", big_msg, True)
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"pem": pem, "messages": [c[2] if c[2] is not None else {} for c in cases]}, f)
+    node_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../target/vecgen-node-provc/node_modules")
+    res = subprocess.run(["node", os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen_provc.mjs"), f.name],
+                         capture_output=True, check=True, env=dict(os.environ, NODE_PATH=node_path),
+                         cwd=os.path.dirname(node_path))
+    os.unlink(f.name)
+    verdicts = json.loads(res.stdout)
+    out = []
+    for (name, note_, m, expect, raw), lib in zip(cases, verdicts):
+        # The documented check the library leaves to its caller: the topic is yours.
+        verdict = bool(lib) and m is not None and m.get("TopicArn") == topic
+        assert verdict == expect, (name, lib)
+        body = raw if raw is not None else compact(m)
+        v = vector("aws-sns", name, f"{note_}; sns-validator 0.3.5 MessageValidator.validate (certificate served "
+                   f"locally) + documented TopicArn check ({doc})", body,
+                   [["Content-Type", "text/plain; charset=UTF-8"], ["x-amz-sns-message-type", m["Type"] if m else "Notification"],
+                    ["x-amz-sns-message-id", (m or {}).get("MessageId", "x")], ["x-amz-sns-topic-arn", topic],
+                    ["User-Agent", "Amazon Simple Notification Service Agent"]], T0, verdict)
+        v["sender"] = topic
+        v["key_document"] = pem
+        v["key_document_url"] = cert_url
+        out.append(v)
+    write("aws-sns", out)
+
+
 if __name__ == "__main__":
+    sns_vectors()
     pubsub_vectors()
     twitch_vectors()
     dropbox_vectors()

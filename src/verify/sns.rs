@@ -1,0 +1,110 @@
+//! AWS SNS HTTP(S) deliveries: the JSON body is signed (RSA, SHA1 for `SignatureVersion` 1,
+//! SHA256 for 2) over AWS's canonical string of its fields, with the certificate at
+//! `SigningCertURL`, fetched only from `https://sns.<region>.amazonaws.com[.cn]/….pem` (or
+//! the route's `key_url`) and cached (`fetch.rs`). The `TopicArn` must be the route's
+//! `sender`: anyone can subscribe an endpoint to a topic of their own, and AWS signs that too.
+//!
+//! `SubscriptionConfirmation` and `UnsubscribeConfirmation` are verified the same way and then
+//! passed to the upstream like any event: confirming (a GET of `SubscribeURL`) is the
+//! application's decision, and hookgate makes no outbound call on a sender's say.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use ring::signature::{
+    RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey,
+};
+use serde_json::Value;
+
+use super::fetch::KeyFetcher;
+use super::{Request, Verified, VerifyError};
+
+pub struct SnsVerifier {
+    pub fetcher: Arc<KeyFetcher>,
+    pub topic_arn: String,
+}
+
+const NOTIFICATION: [&str; 6] = [
+    "Message",
+    "MessageId",
+    "Subject",
+    "Timestamp",
+    "TopicArn",
+    "Type",
+];
+const SUBSCRIPTION: [&str; 7] = [
+    "Message",
+    "MessageId",
+    "SubscribeURL",
+    "Timestamp",
+    "Token",
+    "TopicArn",
+    "Type",
+];
+
+fn field<'a>(doc: &'a Value, k: &str) -> Option<&'a str> {
+    doc.get(k).and_then(Value::as_str)
+}
+
+impl SnsVerifier {
+    /// The certificate URL to fetch for this request, if its body names an allowed one.
+    pub fn cert_source(&self, req: &Request<'_>) -> Option<String> {
+        let doc: Value = serde_json::from_slice(req.body).ok()?;
+        self.fetcher.source(field(&doc, "SigningCertURL")?).ok()
+    }
+
+    pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
+        let refused = VerifyError::Refused;
+        let doc: Value =
+            serde_json::from_slice(req.body).map_err(|_| refused("body is not an SNS message"))?;
+        let kind = field(&doc, "Type").ok_or(refused("body is not an SNS message"))?;
+        let signed: &[&str] = match kind {
+            "Notification" => &NOTIFICATION,
+            "SubscriptionConfirmation" | "UnsubscribeConfirmation" => &SUBSCRIPTION,
+            _ => return Err(refused("unknown SNS message type")),
+        };
+        if field(&doc, "TopicArn") != Some(self.topic_arn.as_str()) {
+            return Err(refused("TopicArn is not this route's topic"));
+        }
+        let alg = match field(&doc, "SignatureVersion") {
+            Some("1") => &RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            Some("2") => &RSA_PKCS1_2048_8192_SHA256,
+            _ => return Err(refused("unsupported SignatureVersion")),
+        };
+        let sig = field(&doc, "Signature")
+            .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+            .ok_or(refused("Signature is missing or not base64"))?;
+        let mut canonical = Vec::new();
+        for k in signed {
+            match doc.get(*k) {
+                Some(Value::String(v)) => {
+                    for part in [k.as_bytes(), b"\n", v.as_bytes(), b"\n"] {
+                        canonical.extend_from_slice(part);
+                    }
+                }
+                // Only Subject is optional (absent, or null in some deliveries).
+                None | Some(Value::Null) if *k == "Subject" => {}
+                _ => return Err(refused("a signed SNS field is missing")),
+            }
+        }
+        let url = field(&doc, "SigningCertURL").ok_or(refused("SigningCertURL is missing"))?;
+        let source = self
+            .fetcher
+            .source(url)
+            .map_err(|_| refused("SigningCertURL is not an AWS SNS certificate URL"))?;
+        let pem = self
+            .fetcher
+            .cached(&source)
+            .ok_or(refused("the signing certificate is not available"))?;
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem)
+            .map_err(|_| refused("the signing certificate is not PEM"))?;
+        let cert = pem
+            .parse_x509()
+            .map_err(|_| refused("the signing certificate is not X.509"))?;
+        let key = cert.public_key().subject_public_key.data.as_ref();
+        UnparsedPublicKey::new(alg, key)
+            .verify(&canonical, &sig)
+            .map_err(|_| VerifyError::NoMatch)?;
+        Ok(Verified::default())
+    }
+}
