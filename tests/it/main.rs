@@ -32,6 +32,7 @@ mod obs;
 mod operations;
 mod presets;
 mod properties;
+mod provc;
 mod providers;
 mod redis;
 mod scripts;

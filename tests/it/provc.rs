@@ -1,0 +1,247 @@
+//! The providers with fetched keys and unsigned handshakes, from an attacker's and an operator's
+//! side, over HTTP: a flood of unknown key ids or foreign certificate URLs does not become
+//! outbound fetches; a key server that is down refuses requests (401, never a 5xx or a pass);
+//! a handshake never stands in for a signature; credentials are not forwarded.
+
+use crate::common;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::vectors::{Vector, load};
+use common::*;
+use serde_json::Value;
+
+fn vector(provider: &str, name: &str) -> Vector {
+    load(provider)
+        .into_iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("{provider}/{name}"))
+}
+
+async fn send(
+    c: &reqwest::Client,
+    url: String,
+    v: &Vector,
+    body: Option<Vec<u8>>,
+) -> (u16, String) {
+    let body = body.unwrap_or_else(|| {
+        base64::engine::general_purpose::STANDARD
+            .decode(&v.request.body_b64)
+            .unwrap()
+    });
+    let mut req = c.post(url).body(body);
+    for (k, val) in &v.request.headers {
+        req = req.header(k, val);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// A key server answering with `doc` (a local fixture standing for Google's or AWS's host).
+fn key_server(doc: &str) -> Upstream {
+    let keys = Upstream::start();
+    keys.set_default(Reply {
+        body: Box::leak(doc.to_string().into_boxed_str()),
+        ..Reply::status(200)
+    });
+    keys
+}
+
+fn route(name: &str, verify: &str) -> String {
+    format!(
+        "[routes.{name}]\npath = \"/hooks/{name}\"\nupstream = \"up\"\nverify = {{ {verify} }}\n\n"
+    )
+}
+
+/// The valid Pub/Sub token with another `kid` in its header (the signature no longer matters:
+/// the key lookup comes first).
+fn with_kid(v: &Vector, kid: &str) -> Vector {
+    let mut v = v.clone();
+    for (k, val) in &mut v.request.headers {
+        if k.eq_ignore_ascii_case("authorization") {
+            let token = val.trim_start_matches("Bearer ");
+            let (_, rest) = token.split_once('.').unwrap();
+            let head = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#));
+            *val = format!("Bearer {head}.{rest}");
+        }
+    }
+    v
+}
+
+#[tokio::test]
+async fn unknown_key_ids_do_not_amplify_and_a_dead_key_server_fails_closed() {
+    let up = Upstream::start();
+    let valid = vector("google-pubsub", "valid");
+    let keys = key_server(valid.key_document.as_deref().unwrap());
+    let common = format!(
+        "provider = \"google-pubsub\", public_url = {:?}, sender = {:?}, tolerance = \"5000d\"",
+        valid.public_url.clone().unwrap(),
+        valid.sender.clone().unwrap()
+    );
+    let dead = format!("http://127.0.0.1:{}/certs", free_port());
+    let body = format!(
+        "{}\n{}{}",
+        upstream_block("up", &up.url("/"), ""),
+        route(
+            "google-pubsub",
+            &format!("{common}, key_url = {:?}", keys.url("/certs"))
+        ),
+        route("pubsub-dead", &format!("{common}, key_url = {dead:?}")),
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let c = client();
+    let (status, _) = send(&c, gw.url("/hooks/google-pubsub"), &valid, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(keys.count(), 1, "the JWKS is fetched once");
+    // A flood of tokens naming key ids nobody has: refused, and no further fetch (an unknown
+    // kid refetches the JWKS at most once a minute).
+    for i in 0..30 {
+        let forged = with_kid(&valid, &format!("unknown-{i}"));
+        let (status, text) = send(&c, gw.url("/hooks/google-pubsub"), &forged, None).await;
+        assert_eq!(status, 401, "{text}");
+    }
+    assert_eq!(keys.count(), 1, "unknown kids became fetches");
+    let (status, _) = send(&c, gw.url("/hooks/google-pubsub"), &valid, None).await;
+    assert_eq!(status, 200, "cached key still verifies");
+    // The key server is down: refused as unverifiable, never a 5xx or a pass.
+    let (status, text) = send(&c, gw.url("/hooks/pubsub-dead"), &valid, None).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("not available"), "{text}");
+}
+
+#[tokio::test]
+async fn sns_fetches_certificates_only_from_aws_and_once() {
+    let up = Upstream::start();
+    let valid = vector("aws-sns", "valid");
+    let keys = key_server(valid.key_document.as_deref().unwrap());
+    let body = format!(
+        "{}\n{}",
+        upstream_block("up", &up.url("/"), ""),
+        route(
+            "aws-sns",
+            &format!(
+                "provider = \"aws-sns\", sender = {:?}, key_url = {:?}",
+                valid.sender.clone().unwrap(),
+                keys.url("/cert.pem")
+            )
+        ),
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let c = client();
+    // Foreign certificate URLs are refused before any fetch.
+    for name in [
+        "cert_url_other_host",
+        "cert_url_lookalike_host",
+        "cert_url_http",
+        "cert_url_not_pem",
+    ] {
+        let (status, text) =
+            send(&c, gw.url("/hooks/aws-sns"), &vector("aws-sns", name), None).await;
+        assert_eq!(status, 401, "{name}: {text}");
+    }
+    assert_eq!(keys.count(), 0, "a foreign SigningCertURL caused a fetch");
+    for _ in 0..3 {
+        let (status, text) = send(&c, gw.url("/hooks/aws-sns"), &valid, None).await;
+        assert_eq!(status, 200, "{text}");
+    }
+    assert_eq!(keys.count(), 1, "the certificate is cached");
+    // A subscription confirmation is verified and passed on (the application confirms it).
+    let confirm = vector("aws-sns", "subscription_confirmation");
+    let (status, _) = send(&c, gw.url("/hooks/aws-sns"), &confirm, None).await;
+    assert_eq!(status, 200);
+    let delivered = eventually(Duration::from_secs(10), async || {
+        up.received()
+            .into_iter()
+            .find(|r| String::from_utf8_lossy(&r.body).contains("SubscriptionConfirmation"))
+    })
+    .await;
+    assert!(delivered.is_some(), "the confirmation reached the upstream");
+}
+
+#[tokio::test]
+async fn handshakes_never_stand_in_for_signatures_and_credentials_stay_here() {
+    let up = Upstream::start();
+    let asana = vector("asana", "valid");
+    let okta = vector("okta", "valid");
+    let grid = vector("azure-event-grid", "valid_header");
+    let body = format!(
+        "{}\n{}{}{}",
+        upstream_block("up", &up.url("/"), ""),
+        route(
+            "asana",
+            &format!(
+                "provider = \"asana\", secrets = [{:?}]",
+                asana.secret.clone().unwrap()
+            )
+        ),
+        route(
+            "okta",
+            &format!(
+                "provider = \"okta\", secrets = [{:?}]",
+                okta.secret.clone().unwrap()
+            )
+        ),
+        route(
+            "grid",
+            &format!(
+                "provider = \"azure-event-grid\", secrets = [{:?}]",
+                grid.secret.clone().unwrap()
+            )
+        ),
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let c = client();
+    // An Asana event with X-Hook-Secret added and a forged signature is an event, refused.
+    let mut forged = asana.clone();
+    forged
+        .request
+        .headers
+        .retain(|(k, _)| !k.eq_ignore_ascii_case("x-hook-signature"));
+    forged
+        .request
+        .headers
+        .push(("X-Hook-Signature".into(), "00".repeat(32)));
+    forged
+        .request
+        .headers
+        .push(("X-Hook-Secret".into(), "abc".into()));
+    let (status, _) = send(&c, gw.url("/hooks/asana"), &forged, None).await;
+    assert_eq!(status, 401);
+    // Okta's verification GET echoes nothing without its authorization header.
+    let r = c
+        .get(gw.url("/hooks/okta"))
+        .header("x-okta-verification-challenge", "abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(!r.text().await.unwrap().contains("abc"));
+    let r = c
+        .get(gw.url("/hooks/okta"))
+        .header("x-okta-verification-challenge", "abc")
+        .header("authorization", okta.secret.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer, serde_json::json!({ "verification": "abc" }));
+    // Event Grid's secret header is hookgate's, not the upstream's; Okta's too.
+    let (status, _) = send(&c, gw.url("/hooks/grid"), &grid, None).await;
+    assert_eq!(status, 200);
+    let (status, _) = send(&c, gw.url("/hooks/okta"), &okta, None).await;
+    assert_eq!(status, 200);
+    let got = eventually(Duration::from_secs(10), async || {
+        (up.count() >= 2).then(|| up.received())
+    })
+    .await
+    .expect("both delivered");
+    for r in &got {
+        assert!(r.header("aeg-sas-key").is_none(), "{}", r.path);
+        assert!(r.header("authorization").is_none(), "{}", r.path);
+    }
+    // Nothing from a handshake was delivered.
+    assert!(got.iter().all(|r| r.header("x-hook-secret").is_none()));
+}
