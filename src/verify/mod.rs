@@ -16,6 +16,7 @@ pub mod keys;
 pub mod mac;
 mod mailgun;
 mod oidc;
+mod paypal;
 pub mod providers;
 pub mod sign;
 mod sns;
@@ -38,6 +39,7 @@ pub use self::jwt::{JwtSpec, JwtVerifier};
 pub use self::keys::KeyedSecret;
 pub use self::mailgun::MailgunVerifier;
 pub use self::oidc::OidcVerifier;
+pub use self::paypal::{PaypalVerifier, paypal_cert};
 pub use self::sns::SnsVerifier;
 pub use self::template::{Template, TemplateError};
 pub use self::token::{TokenKind, TokenVerifier};
@@ -126,6 +128,8 @@ pub enum Check {
     Oidc(OidcVerifier),
     /// An AWS SNS message, checked with its fetched signing certificate.
     Sns(SnsVerifier),
+    /// A PayPal transmission signature, checked with its fetched certificate.
+    Paypal(PaypalVerifier),
     /// A header that must be present (not secret: compared as is).
     HeaderIs {
         name: HeaderName,
@@ -152,6 +156,7 @@ impl Check {
             Check::Carried(v) => v.verify(req),
             Check::Oidc(v) => v.verify(req),
             Check::Sns(v) => v.verify(req),
+            Check::Paypal(v) => v.verify(req),
             Check::HeaderIs { name, value } => match (req.headers.get(name), value) {
                 (None, _) => Err(VerifyError::MissingHeader(name.to_string())),
                 (Some(v), Some(expected)) if v.as_bytes() != expected.as_bytes() => {
@@ -188,6 +193,11 @@ impl Check {
                 url: v.cert_source(req)?,
                 kid: None,
             }),
+            Check::Paypal(v) => Some(KeyNeed {
+                fetcher: &v.fetcher,
+                url: v.cert_source(req)?,
+                kid: None,
+            }),
             Check::All(checks) => checks.iter().find_map(|c| c.key_need(req)),
             _ => None,
         }
@@ -198,9 +208,10 @@ impl Check {
     pub fn prime_keys(&self, url: Option<&str>, body: Vec<u8>) {
         match self {
             Check::Oidc(v) => v.fetcher.prime(url.unwrap_or(&v.jwks_url), body),
-            Check::Sns(v) => {
-                if let Some(u) = url.and_then(|u| v.fetcher.source(u).ok()) {
-                    v.fetcher.prime(&u, body);
+            Check::Sns(SnsVerifier { fetcher, .. })
+            | Check::Paypal(PaypalVerifier { fetcher, .. }) => {
+                if let Some(u) = url.and_then(|u| fetcher.source(u).ok()) {
+                    fetcher.prime(&u, body);
                 }
             }
             Check::All(checks) => checks.iter().for_each(|c| c.prime_keys(url, body.clone())),

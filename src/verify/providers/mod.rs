@@ -91,6 +91,7 @@ registry! {
     jira,
     google_pubsub,
     aws_sns,
+    paypal,
 }
 
 /// The provider named `name`.
@@ -174,7 +175,7 @@ mod tests {
             if p == "meta" {
                 s.verify_token = Some(Secret::literal("t"));
             }
-            if p == "google-pubsub" || p == "aws-sns" {
+            if ["google-pubsub", "aws-sns", "paypal"].contains(&p) {
                 s.sender = Some("push@p.iam.gserviceaccount.com".into());
             }
             if p == "discord" {

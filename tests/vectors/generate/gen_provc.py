@@ -684,7 +684,108 @@ def sns_vectors():
     write("aws-sns", out)
 
 
+# ------------------------------------------------------------------------------------------------
+def paypal_vectors():
+    """PayPal's SDKs verify by calling PayPal's API (verify-webhook-signature); the local check is
+    documented (self-verification method), so these are signed and judged by that formula, with
+    our own RSA key and certificate (PayPal's being PayPal's)."""
+    import zlib
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.x509.oid import NameOID
+    from urllib.parse import urlsplit
+
+    doc = "https://developer.paypal.com/api/rest/webhooks/rest/#link-selfverificationmethod"
+    webhook_id = "1JE4291016473214C"
+    cert_url = "https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270"
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    evil = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "messageverificationcerts.paypal.com")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(9).not_valid_before(datetime.fromtimestamp(T0 - 86400, tz=timezone.utc))
+            .not_valid_after(datetime.fromtimestamp(T0 + 86400 * 365, tz=timezone.utc)).sign(key, hashes.SHA256()))
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    hosts = {"api.paypal.com", "api-m.paypal.com", "api.sandbox.paypal.com", "api-m.sandbox.paypal.com"}
+
+    def iso(t):
+        return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def judge(body, headers, now):
+        h = {k.upper(): v for k, v in headers}
+        need = ["PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME", "PAYPAL-TRANSMISSION-SIG", "PAYPAL-CERT-URL",
+                "PAYPAL-AUTH-ALGO"]
+        if any(k not in h for k in need) or h["PAYPAL-AUTH-ALGO"] != "SHA256withRSA":
+            return False
+        u = urlsplit(h["PAYPAL-CERT-URL"])
+        if u.scheme != "https" or u.port or u.hostname not in hosts or not u.path.startswith("/v1/notifications/certs/"):
+            return False
+        t = datetime.strptime(h["PAYPAL-TRANSMISSION-TIME"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+        if abs(now - t) > 300:  # policy: the signed time within 5 minutes, both ways
+            return False
+        msg = f"{h['PAYPAL-TRANSMISSION-ID']}|{h['PAYPAL-TRANSMISSION-TIME']}|{webhook_id}|{zlib.crc32(body)}".encode()
+        try:
+            cert.public_key().verify(base64.b64decode(h["PAYPAL-TRANSMISSION-SIG"]), msg, padding.PKCS1v15(), hashes.SHA256())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def event(pad):
+        return compact({"id": "WH-58D329510W468432D-8HN650336L201105X", "event_version": "1.0",
+                        "create_time": "2025-11-01T12:26:39.123Z", "resource_type": "capture",
+                        "event_type": "PAYMENT.CAPTURE.COMPLETED", "summary": pad or "Payment completed for $ 10.0 USD",
+                        "resource": {"id": "42311647XV020574X", "status": "COMPLETED",
+                                     "amount": {"currency_code": "USD", "value": "10.00"}}})
+
+    def hdrs(body, signer=key, ts=T0, wid=webhook_id, url=cert_url, algo="SHA256withRSA", drop=None):
+        tid = "69cd13f0-d67a-11e5-baa3-778b53f4ae55"
+        msg = f"{tid}|{iso(ts)}|{wid}|{zlib.crc32(body)}".encode()
+        sig = base64.b64encode(signer.sign(msg, padding.PKCS1v15(), hashes.SHA256())).decode()
+        h = [["Content-Type", "application/json"], ["PAYPAL-TRANSMISSION-ID", tid], ["PAYPAL-TRANSMISSION-TIME", iso(ts)],
+             ["PAYPAL-TRANSMISSION-SIG", sig], ["PAYPAL-CERT-URL", url], ["PAYPAL-AUTH-ALGO", algo]]
+        return [x for x in h if x[0] != drop]
+
+    out = []
+
+    def mk(name, note_, body, headers, expect, now=T0):
+        verdict = judge(body, headers, now)
+        assert verdict == expect, name
+        v = vector("paypal", name, f"{note_}; documented formula, PayPal's SDKs verify through its API only ({doc})",
+                   body, headers, now, verdict)
+        v["sender"] = webhook_id
+        v["key_document"] = pem
+        v["key_document_url"] = dict((k.upper(), x) for k, x in headers).get("PAYPAL-CERT-URL", cert_url)
+        out.append(v)
+
+    body = event(None)
+    mk("valid", "RSA-SHA256 of id|time|webhook_id|crc32(body)", body, hdrs(body), True)
+    mk("valid_sandbox_host", "certificate on api-m.sandbox.paypal.com", body,
+       hdrs(body, url=cert_url.replace("api.paypal.com", "api-m.sandbox.paypal.com")), True)
+    mk("wrong_key", "signed by another key than the certificate's", body, hdrs(body, signer=evil), False)
+    mk("wrong_webhook_id", "signed for another webhook id", body, hdrs(body, wid="8PT597110X687430LKGECATA"), False)
+    mk("body_changed_one_byte", "one digit changed after signing (crc32 differs)", change_one_byte(body), hdrs(body), False)
+    mk("json_reindented", "re-indented JSON", reindent(body), hdrs(body), False)
+    mk("cert_url_other_host", "PAYPAL-CERT-URL on another host", body, hdrs(body, url="https://evil.example/v1/notifications/certs/x"), False)
+    mk("cert_url_lookalike_host", "PAYPAL-CERT-URL on api.paypal.com.evil.example", body,
+       hdrs(body, url="https://api.paypal.com.evil.example/v1/notifications/certs/x"), False)
+    mk("cert_url_other_path", "PAYPAL-CERT-URL outside /v1/notifications/certs/", body,
+       hdrs(body, url="https://api.paypal.com/v1/oauth2/x"), False)
+    mk("cert_url_http", "PAYPAL-CERT-URL over http", body, hdrs(body, url=cert_url.replace("https", "http")), False)
+    mk("auth_algo_other", "PAYPAL-AUTH-ALGO SHA1withRSA: the algorithm is fixed", body, hdrs(body, algo="SHA1withRSA"), False)
+    for hname in ("PAYPAL-TRANSMISSION-SIG", "PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME", "PAYPAL-CERT-URL"):
+        mk("missing_" + hname.lower().replace("-", "_"), f"no {hname}", body, hdrs(body, drop=hname), False)
+    mk("stale_timestamp", "transmitted 6 minutes before now (window 5 min, policy)", body, hdrs(body, ts=T0 - 360), False)
+    mk("future_timestamp", "transmitted 6 minutes after now", body, hdrs(body, ts=T0 + 360), False)
+    mk("inside_window", "transmitted 4 minutes before now", body, hdrs(body, ts=T0 - 240), True)
+    mk("valid_empty_body", "empty body, crc32 0", b"", hdrs(b""), True)
+    big = grow(event)
+    mk("valid_1mib", "~1 MiB event", big, hdrs(big), True)
+    write("paypal", out)
+
+
 if __name__ == "__main__":
+    paypal_vectors()
     sns_vectors()
     pubsub_vectors()
     twitch_vectors()
