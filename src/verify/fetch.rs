@@ -148,7 +148,8 @@ impl KeyFetcher {
 
     /// The parsed URL if it may be fetched.
     pub fn allowed(&self, url: &str) -> Result<Url, FetchError> {
-        let u = Url::parse(url).map_err(|_| FetchError::NotAllowed)?;
+        let mut u = Url::parse(url).map_err(|_| FetchError::NotAllowed)?;
+        u.set_fragment(None);
         let ok = match &self.allow {
             Allow::Exact(e, _) => u == *e,
             Allow::Rule(rule) => provider_url(&u, *rule),
@@ -205,10 +206,14 @@ impl KeyFetcher {
     }
 
     /// Makes sure a usable body of `url` is cached, fetching it if allowed.
+    /// `url` may carry a `#fragment` naming one key of the endpoint (Plaid's key id): it keys
+    /// the cache and is not sent. `post`: a JSON body to POST instead of a GET (Plaid's key
+    /// endpoint takes the API credentials).
     pub async fn ensure(
         &self,
         url: &str,
         usable: &(dyn Fn(&[u8]) -> bool + Sync),
+        post: Option<&[u8]>,
     ) -> Result<(), FetchError> {
         let parsed = self.allowed(url)?;
         if !self.wants(url, usable) {
@@ -232,14 +237,15 @@ impl KeyFetcher {
             }
             st.fetches += 1;
         }
-        let body = self.get(parsed).await.inspect_err(|e| {
+        let body = self.get(parsed, post).await.inspect_err(|e| {
             tracing::warn!(url, error = %e, "fetching a provider key failed");
         })?;
         self.prime(url, body);
         Ok(())
     }
 
-    async fn get(&self, url: Url) -> Result<Vec<u8>, FetchError> {
+    async fn get(&self, mut url: Url, post: Option<&[u8]>) -> Result<Vec<u8>, FetchError> {
+        url.set_fragment(None);
         let failed = |e: reqwest::Error| FetchError::Failed(e.to_string());
         let client = match self.client.get() {
             Some(c) => c,
@@ -252,7 +258,14 @@ impl KeyFetcher {
                 self.client.get_or_init(|| c)
             }
         };
-        let mut resp = client.get(url).send().await.map_err(failed)?;
+        let req = match post {
+            Some(body) => client
+                .post(url)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body.to_vec()),
+            None => client.get(url),
+        };
+        let mut resp = req.send().await.map_err(failed)?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Failed(format!("status {}", resp.status())));
         }

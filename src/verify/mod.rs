@@ -17,6 +17,7 @@ pub mod mac;
 mod mailgun;
 mod oidc;
 mod paypal;
+mod plaid;
 pub mod providers;
 pub mod sign;
 mod sns;
@@ -40,6 +41,7 @@ pub use self::keys::KeyedSecret;
 pub use self::mailgun::MailgunVerifier;
 pub use self::oidc::OidcVerifier;
 pub use self::paypal::{PaypalVerifier, paypal_cert};
+pub use self::plaid::{PlaidVerifier, plaid_key};
 pub use self::sns::SnsVerifier;
 pub use self::template::{Template, TemplateError};
 pub use self::token::{TokenKind, TokenVerifier};
@@ -130,6 +132,8 @@ pub enum Check {
     Sns(SnsVerifier),
     /// A PayPal transmission signature, checked with its fetched certificate.
     Paypal(PaypalVerifier),
+    /// Plaid's ES256 JWT, checked with a key fetched by its id.
+    Plaid(PlaidVerifier),
     /// A header that must be present (not secret: compared as is).
     HeaderIs {
         name: HeaderName,
@@ -157,6 +161,7 @@ impl Check {
             Check::Oidc(v) => v.verify(req),
             Check::Sns(v) => v.verify(req),
             Check::Paypal(v) => v.verify(req),
+            Check::Plaid(v) => v.verify(req),
             Check::HeaderIs { name, value } => match (req.headers.get(name), value) {
                 (None, _) => Err(VerifyError::MissingHeader(name.to_string())),
                 (Some(v), Some(expected)) if v.as_bytes() != expected.as_bytes() => {
@@ -187,17 +192,29 @@ impl Check {
                 fetcher: &v.fetcher,
                 url: v.jwks_url.clone(),
                 kid: OidcVerifier::wanted_kid(req),
+                post: None,
             }),
             Check::Sns(v) => Some(KeyNeed {
                 fetcher: &v.fetcher,
                 url: v.cert_source(req)?,
                 kid: None,
+                post: None,
             }),
             Check::Paypal(v) => Some(KeyNeed {
                 fetcher: &v.fetcher,
                 url: v.cert_source(req)?,
                 kid: None,
+                post: None,
             }),
+            Check::Plaid(v) => {
+                let (url, post) = v.key_request(req)?;
+                Some(KeyNeed {
+                    fetcher: &v.fetcher,
+                    url,
+                    kid: None,
+                    post: Some(post),
+                })
+            }
             Check::All(checks) => checks.iter().find_map(|c| c.key_need(req)),
             _ => None,
         }
@@ -212,6 +229,14 @@ impl Check {
             | Check::Paypal(PaypalVerifier { fetcher, .. }) => {
                 if let Some(u) = url.and_then(|u| fetcher.source(u).ok()) {
                     fetcher.prime(&u, body);
+                }
+            }
+            // `url` is `#` the key id: Plaid serves one key per request.
+            Check::Plaid(v) => {
+                if let Some(kid) = url.and_then(|u| u.rsplit_once('#')).map(|(_, k)| k)
+                    && let Ok(u) = v.fetcher.source(plaid::KEY_URL)
+                {
+                    v.fetcher.prime(&format!("{u}#{kid}"), body);
                 }
             }
             Check::All(checks) => checks.iter().for_each(|c| c.prime_keys(url, body.clone())),
@@ -236,6 +261,8 @@ pub struct KeyNeed<'a> {
     pub url: String,
     /// The key id the document must hold (a JWKS).
     pub kid: Option<String>,
+    /// A body to POST for it (Plaid's key endpoint takes credentials).
+    pub post: Option<Vec<u8>>,
 }
 
 impl KeyNeed<'_> {
@@ -243,8 +270,18 @@ impl KeyNeed<'_> {
     /// refuse the request.
     pub async fn ensure(&self) {
         let kid = self.kid.as_deref();
-        let usable = |b: &[u8]| kid.is_none_or(|k| OidcVerifier::has_kid(b, k));
-        let _ = self.fetcher.ensure(&self.url, &usable).await;
+        let plaid = self.post.is_some();
+        let usable = |b: &[u8]| {
+            if plaid {
+                PlaidVerifier::usable(b)
+            } else {
+                kid.is_none_or(|k| OidcVerifier::has_kid(b, k))
+            }
+        };
+        let _ = self
+            .fetcher
+            .ensure(&self.url, &usable, self.post.as_deref())
+            .await;
     }
 }
 

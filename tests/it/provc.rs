@@ -245,3 +245,49 @@ async fn handshakes_never_stand_in_for_signatures_and_credentials_stay_here() {
     // Nothing from a handshake was delivered.
     assert!(got.iter().all(|r| r.header("x-hook-secret").is_none()));
 }
+
+#[tokio::test]
+async fn plaid_keys_are_fetched_by_id_with_the_api_credentials_and_bounded() {
+    let up = Upstream::start();
+    let valid = vector("plaid", "valid");
+    let keys = key_server(valid.key_document.as_deref().unwrap());
+    let body = format!(
+        "{}\n{}",
+        upstream_block("up", &up.url("/"), ""),
+        route(
+            "plaid",
+            &format!(
+                "provider = \"plaid\", secrets = [{:?}], sender = {:?}, key_url = {:?}, tolerance = \"5000d\"",
+                valid.secret.clone().unwrap(),
+                valid.sender.clone().unwrap(),
+                keys.url("/webhook_verification_key/get")
+            )
+        ),
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let c = client();
+    for _ in 0..3 {
+        let (status, text) = send(&c, gw.url("/hooks/plaid"), &valid, None).await;
+        assert_eq!(status, 200, "{text}");
+    }
+    assert_eq!(keys.count(), 1, "the key is fetched once, then cached");
+    let asked: Value = serde_json::from_slice(&keys.received()[0].body).unwrap();
+    assert_eq!(asked["client_id"], valid.sender.clone().unwrap());
+    assert_eq!(asked["secret"], valid.secret.clone().unwrap());
+    assert!(asked["key_id"].is_string());
+    // Tokens naming fresh key ids: each one is a fetch, but at most ten a minute in all.
+    let mut forged = valid.clone();
+    for i in 0..20 {
+        for (k, val) in &mut forged.request.headers {
+            if k.eq_ignore_ascii_case("plaid-verification") {
+                let (_, rest) = val.split_once('.').unwrap();
+                let head = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(format!(r#"{{"alg":"ES256","kid":"forged-{i}"}}"#));
+                *val = format!("{head}.{}", rest.to_string());
+            }
+        }
+        let (status, _) = send(&c, gw.url("/hooks/plaid"), &forged, None).await;
+        assert_eq!(status, 401);
+    }
+    assert!(keys.count() <= 10, "{} fetches", keys.count());
+}

@@ -12,8 +12,8 @@ pub use crate::verify::mac::{Algorithm, Encoding, KeyFormat};
 pub use crate::verify::sign::{Draft, uuid};
 pub use crate::verify::{
     AsymAlg, AsymVerifier, CarriedSecret, Carrier, Check, Handshake, JwtSpec, JwtVerifier,
-    KeyedSecret, MailgunVerifier, OidcVerifier, PaypalVerifier, SnsVerifier, Template, TokenKind,
-    TokenVerifier, TwilioVerifier,
+    KeyedSecret, MailgunVerifier, OidcVerifier, PaypalVerifier, PlaidVerifier, SnsVerifier,
+    Template, TokenKind, TokenVerifier, TwilioVerifier,
 };
 
 /// What a provider's `verify` builds: the check and its handshake, if it has one.

@@ -92,6 +92,7 @@ registry! {
     google_pubsub,
     aws_sns,
     paypal,
+    plaid,
 }
 
 /// The provider named `name`.
@@ -175,7 +176,7 @@ mod tests {
             if p == "meta" {
                 s.verify_token = Some(Secret::literal("t"));
             }
-            if ["google-pubsub", "aws-sns", "paypal"].contains(&p) {
+            if ["google-pubsub", "aws-sns", "paypal", "plaid"].contains(&p) {
                 s.sender = Some("push@p.iam.gserviceaccount.com".into());
             }
             if p == "discord" {

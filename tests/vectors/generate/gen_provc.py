@@ -784,7 +784,95 @@ def paypal_vectors():
     write("paypal", out)
 
 
+# ------------------------------------------------------------------------------------------------
+def plaid_vectors():
+    """plaid-python ships no webhook verifier; Plaid documents the check (JWT ES256 by the key
+    from /webhook_verification_key/get, iat within 5 minutes, request_body_sha256). Signed with
+    our own P-256 key (Plaid's being Plaid's), judged by PyJWT 2.10.1 ES256 + the documented
+    checks."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    import unittest.mock as m
+
+    doc = "https://plaid.com/docs/api/webhooks/webhook-verification/"
+    client_id, api_secret = "5e8b3a1f2c9d4e0012345678", "plaid-api-secret-0f9e8d7c6b5a"
+    kid = "6c5516e1-92dc-479e-a8ff-5a51992e0001"
+    key, evil = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    nums = key.public_key().public_numbers()
+
+    def b64u(n):
+        return base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()
+
+    jwk = {"alg": "ES256", "created_at": 1560466150, "crv": "P-256", "expired_at": None, "kid": kid, "kty": "EC",
+           "use": "sig", "x": b64u(nums.x), "y": b64u(nums.y)}
+    answer = json.dumps({"key": jwk, "request_id": "Ef8fBcZ2yMyhPH5"})
+    public = jwt.PyJWK(jwk).key
+
+    def judge(body, headers, now):
+        tok = ci_get(headers, "Plaid-Verification")
+        if tok is None:
+            return False
+        try:
+            if jwt.get_unverified_header(tok).get("alg") != "ES256" or jwt.get_unverified_header(tok).get("kid") != kid:
+                return False
+            with m.patch("jwt.api_jwt.datetime") as dt:
+                dt.now.return_value = datetime.fromtimestamp(now, tz=timezone.utc)
+                claims = jwt.decode(tok, public, algorithms=["ES256"], options={"verify_iat": False})
+        except jwt.PyJWTError:
+            return False
+        if not isinstance(claims.get("iat"), int) or abs(now - claims["iat"]) > 300:
+            return False
+        return hmac.compare_digest(claims.get("request_body_sha256", "").encode(), hashlib.sha256(body).hexdigest().encode())
+
+    out = []
+
+    def mk(name, note_, body, headers, expect, now=T0):
+        verdict = judge(body, headers, now)
+        assert verdict == expect, name
+        v = vector("plaid", name, f"{note_}; documented check, judged by PyJWT 2.10.1 jwt.decode(ES256) + iat and "
+                   f"body hash ({doc})", body, headers, now, verdict, secret=api_secret)
+        v["sender"] = client_id
+        v["key_document"] = answer
+        v["key_document_url"] = "https://production.plaid.com/webhook_verification_key/get#" + kid
+        out.append(v)
+
+    def tok(body, signer=key, iat=T0, alg="ES256", digest=None, k=kid):
+        c = {"iat": iat, "request_body_sha256": digest or hashlib.sha256(body).hexdigest()}
+        return jwt.encode(c, signer, algorithm=alg, headers={"kid": k})
+
+    def event(pad):
+        return compact({"environment": "production", "historical_update_complete": False, "initial_update_complete": True,
+                        "item_id": "wz666MBjYWTp2PDzzggYhM6oWWmBb", "webhook_code": "SYNC_UPDATES_AVAILABLE",
+                        "webhook_type": "TRANSACTIONS", "note": pad})
+
+    base = [["Content-Type", "application/json"], ["User-Agent", "Plaid Verifier"]]
+    body = event(None)
+    mk("valid", "ES256 JWT, iat now, request_body_sha256 of the raw body", body, base + [["Plaid-Verification", tok(body)]], True)
+    mk("wrong_key", "signed by another P-256 key under the same kid", body,
+       base + [["Plaid-Verification", tok(body, signer=evil)]], False)
+    mk("body_changed_one_byte", "body changed: request_body_sha256 no longer matches", change_one_byte(body),
+       base + [["Plaid-Verification", tok(body)]], False)
+    mk("json_reindented", "re-indented JSON", reindent(body), base + [["Plaid-Verification", tok(body)]], False)
+    mk("stale_timestamp", "iat 6 minutes ago", body, base + [["Plaid-Verification", tok(body, iat=T0 - 360)]], False)
+    mk("future_timestamp", "iat 6 minutes ahead (policy: both ways)", body,
+       base + [["Plaid-Verification", tok(body, iat=T0 + 360)]], False)
+    mk("inside_window", "iat 4 minutes ago", body, base + [["Plaid-Verification", tok(body, iat=T0 - 240)]], True)
+    forged = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "kid": kid}).encode()).rstrip(b"=").decode()
+    claims = base64.urlsafe_b64encode(json.dumps({"iat": T0, "request_body_sha256": hashlib.sha256(body).hexdigest()}).encode()).rstrip(b"=").decode()
+    mac_ = base64.urlsafe_b64encode(hmac.new(answer.encode(), f"{forged}.{claims}".encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
+    mk("alg_confusion_hs256", "HS256 keyed with the key document", body,
+       base + [["Plaid-Verification", f"{forged}.{claims}.{mac_}"]], False)
+    none = base64.urlsafe_b64encode(json.dumps({"alg": "none", "kid": kid}).encode()).rstrip(b"=").decode()
+    mk("alg_none", "unsigned token", body, base + [["Plaid-Verification", f"{none}.{claims}."]], False)
+    mk("missing_header", "no Plaid-Verification", body, base, False)
+    mk("malformed_header", "not a JWT", body, base + [["Plaid-Verification", "garbage"]], False)
+    mk("valid_empty_body", "empty body, its sha256", b"", base + [["Plaid-Verification", tok(b"")]], True)
+    big = grow(event)
+    mk("valid_1mib", "~1 MiB webhook", big, base + [["Plaid-Verification", tok(big)]], True)
+    write("plaid", out)
+
+
 if __name__ == "__main__":
+    plaid_vectors()
     paypal_vectors()
     sns_vectors()
     pubsub_vectors()

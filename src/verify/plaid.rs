@@ -1,0 +1,125 @@
+//! Plaid webhooks: `Plaid-Verification` is a JWT signed with ES256 (only) by the key its `kid`
+//! names, fetched from Plaid's `/webhook_verification_key/get` (a POST with the route's
+//! client id and API secret, to `production`, `sandbox` or `development.plaid.com` only) and
+//! cached per key id; a key with `expired_at` set is not used. The token's `iat` must be within
+//! `tolerance` (5 minutes) and its `request_body_sha256` the SHA-256 of the raw body.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::fetch::KeyFetcher;
+use super::jwt::{split, time_claims};
+use super::{Request, Verified, VerifyError};
+use crate::secret::Secret;
+
+pub const KEY_URL: &str = "https://production.plaid.com/webhook_verification_key/get";
+
+pub struct PlaidVerifier {
+    pub fetcher: Arc<KeyFetcher>,
+    pub client_id: String,
+    pub secret: Secret,
+    pub tolerance: Duration,
+}
+
+/// Plaid's API hosts, its key endpoint only.
+pub fn plaid_key(u: &reqwest::Url) -> bool {
+    const HOSTS: [&str; 3] = [
+        "production.plaid.com",
+        "sandbox.plaid.com",
+        "development.plaid.com",
+    ];
+    u.host_str().is_some_and(|h| HOSTS.contains(&h)) && u.path() == "/webhook_verification_key/get"
+}
+
+/// The uncompressed P-256 point of a `{"key": JWK}` answer, if it is a current ES256 key.
+fn point(doc: &[u8]) -> Option<Vec<u8>> {
+    let doc: Value = serde_json::from_slice(doc).ok()?;
+    let key = doc.get("key")?;
+    let ok = key.get("kty")? == "EC"
+        && key.get("crv")? == "P-256"
+        && key.get("expired_at").is_none_or(Value::is_null);
+    if !ok {
+        return None;
+    }
+    let coord = |f: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(key.get(f)?.as_str()?.trim_end_matches('='))
+            .ok()
+            .filter(|c| c.len() == 32)
+    };
+    Some([vec![4u8], coord("x")?, coord("y")?].concat())
+}
+
+impl PlaidVerifier {
+    fn token<'a>(req: &Request<'a>) -> Result<&'a str, VerifyError> {
+        req.headers
+            .get("plaid-verification")
+            .ok_or_else(|| VerifyError::MissingHeader("plaid-verification".into()))?
+            .to_str()
+            .map_err(|_| VerifyError::Malformed {
+                header: "plaid-verification".into(),
+                reason: "not text",
+            })
+    }
+
+    /// The cache key (the key URL, `#` the key id) and the POST that fetches it.
+    pub fn key_request(&self, req: &Request<'_>) -> Option<(String, Vec<u8>)> {
+        let (header, ..) = split(Self::token(req).ok()?)?;
+        let kid = header.get("kid")?.as_str()?;
+        let url = self.fetcher.source(KEY_URL).ok()?;
+        let body = json!({
+            "client_id": self.client_id,
+            "secret": self.secret.expose_str(),
+            "key_id": kid,
+        });
+        let kid = form_urlencoded::byte_serialize(kid.as_bytes()).collect::<String>();
+        Some((format!("{url}#{kid}"), body.to_string().into_bytes()))
+    }
+
+    /// Whether a fetched answer holds a usable key.
+    pub fn usable(doc: &[u8]) -> bool {
+        point(doc).is_some()
+    }
+
+    pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
+        let malformed = |reason| VerifyError::Malformed {
+            header: "plaid-verification".into(),
+            reason,
+        };
+        let (header, claims, input, sig) =
+            split(Self::token(req)?).ok_or_else(|| malformed("not a JWT"))?;
+        if header.get("alg").and_then(Value::as_str) != Some("ES256") {
+            return Err(VerifyError::Refused(
+                "JWT algorithm is not the expected ES256",
+            ));
+        }
+        let (key_url, _) = self
+            .key_request(req)
+            .ok_or_else(|| malformed("JWT header has no kid"))?;
+        let doc = self.fetcher.cached(&key_url).ok_or(VerifyError::Refused(
+            "the verification key is not available",
+        ))?;
+        let point = point(&doc).ok_or(VerifyError::Refused(
+            "the verification key is expired or unusable",
+        ))?;
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+            .verify(input.as_bytes(), &sig)
+            .map_err(|_| VerifyError::NoMatch)?;
+        time_claims(&claims, req, Duration::ZERO, false, Some(self.tolerance))?;
+        let want = hex::encode(Sha256::digest(req.body));
+        let got = claims
+            .get("request_body_sha256")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !bool::from(want.as_bytes().ct_eq(got.as_bytes())) {
+            return Err(VerifyError::NoMatch);
+        }
+        Ok(Verified::default())
+    }
+}
