@@ -280,10 +280,10 @@ async fn plaid_keys_are_fetched_by_id_with_the_api_credentials_and_bounded() {
     for i in 0..20 {
         for (k, val) in &mut forged.request.headers {
             if k.eq_ignore_ascii_case("plaid-verification") {
-                let (_, rest) = val.split_once('.').unwrap();
+                let rest = val.split_once('.').unwrap().1.to_string();
                 let head = base64::engine::general_purpose::URL_SAFE_NO_PAD
                     .encode(format!(r#"{{"alg":"ES256","kid":"forged-{i}"}}"#));
-                *val = format!("{head}.{}", rest.to_string());
+                *val = format!("{head}.{rest}");
             }
         }
         let (status, _) = send(&c, gw.url("/hooks/plaid"), &forged, None).await;
