@@ -660,7 +660,10 @@ def sns_vectors():
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump({"pem": pem, "messages": [c[2] if c[2] is not None else {} for c in cases]}, f)
-    node_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../target/vecgen-node-provc/node_modules")
+    here = os.path.dirname(os.path.abspath(__file__))
+    node_path = os.environ.get("NODE_PATH") or next(
+        (p for p in (os.path.join(here, "node_modules"), os.path.join(here, "../../../target/vecgen-node-provc/node_modules"))
+         if os.path.isdir(os.path.join(p, "sns-validator"))), os.path.join(here, "node_modules"))
     res = subprocess.run(["node", os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen_provc.mjs"), f.name],
                          capture_output=True, check=True, env=dict(os.environ, NODE_PATH=node_path),
                          cwd=os.path.dirname(node_path))
