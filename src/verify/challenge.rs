@@ -48,23 +48,11 @@ fn text(body: String) -> Reply {
 }
 
 fn bad(detail: &str) -> Reply {
-    Reply {
-        status: 400,
-        content_type: "application/json",
-        body: json!({ "error": "bad_request", "detail": detail })
-            .to_string()
-            .into_bytes(),
-        headers: Vec::new(),
-    }
+    Reply::refuse(400, "bad_request", detail)
 }
 
 fn json(v: &Value) -> Reply {
-    Reply {
-        status: 200,
-        content_type: "application/json",
-        body: v.to_string().into_bytes(),
-        headers: Vec::new(),
-    }
+    Reply::json(v)
 }
 
 const TOKEN_RULE: &str = "challenge must be 1-256 characters of letters, digits and -_=+/.~";

@@ -56,7 +56,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn json(v: &Value) -> Reply {
+    pub(crate) fn json(v: &Value) -> Reply {
         Reply {
             status: 200,
             content_type: "application/json",
@@ -65,7 +65,7 @@ impl Reply {
         }
     }
 
-    fn refuse(status: u16, error: &str, detail: &str) -> Reply {
+    pub(crate) fn refuse(status: u16, error: &str, detail: &str) -> Reply {
         Reply {
             status,
             content_type: "application/json",

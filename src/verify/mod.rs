@@ -69,6 +69,20 @@ impl<'a> Request<'a> {
     }
 }
 
+impl<'a> Request<'a> {
+    /// Header `name` as text: missing or not text is a refusal.
+    pub(crate) fn header_str(&self, name: &str) -> Result<&'a str, VerifyError> {
+        self.headers
+            .get(name)
+            .ok_or_else(|| VerifyError::MissingHeader(name.to_string()))?
+            .to_str()
+            .map_err(|_| VerifyError::Malformed {
+                header: name.to_string(),
+                reason: "not text",
+            })
+    }
+}
+
 /// Why a request was refused. The text is safe to return to the sender: it never contains a
 /// secret or the expected signature.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

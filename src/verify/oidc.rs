@@ -49,15 +49,7 @@ fn jwk(jwks: &[u8], kid: &str) -> Option<(Vec<u8>, Vec<u8>)> {
 
 impl OidcVerifier {
     fn token<'a>(req: &Request<'a>) -> Result<&'a str, VerifyError> {
-        let v = req
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .ok_or_else(|| VerifyError::MissingHeader("authorization".into()))?
-            .to_str()
-            .map_err(|_| VerifyError::Malformed {
-                header: "authorization".into(),
-                reason: "not text",
-            })?;
+        let v = req.header_str("authorization")?;
         match v.split_once(' ') {
             Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => Ok(t.trim()),
             _ => Err(VerifyError::Malformed {

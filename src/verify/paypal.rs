@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+use ring::signature::RSA_PKCS1_2048_8192_SHA256;
 
 use super::fetch::KeyFetcher;
 use super::hmac::within;
+use super::sns::verify_with_certificate;
 use super::{Request, Verified, VerifyError};
 
 pub struct PaypalVerifier {
@@ -33,32 +34,21 @@ pub fn paypal_cert(u: &reqwest::Url) -> bool {
         && u.path().starts_with("/v1/notifications/certs/")
 }
 
-fn header<'a>(req: &Request<'a>, name: &str) -> Result<&'a str, VerifyError> {
-    req.headers
-        .get(name)
-        .ok_or_else(|| VerifyError::MissingHeader(name.to_string()))?
-        .to_str()
-        .map_err(|_| VerifyError::Malformed {
-            header: name.to_string(),
-            reason: "not text",
-        })
-}
-
 impl PaypalVerifier {
     /// The certificate URL to fetch for this request, if it names an allowed one.
     pub fn cert_source(&self, req: &Request<'_>) -> Option<String> {
-        let url = header(req, "paypal-cert-url").ok()?;
+        let url = req.header_str("paypal-cert-url").ok()?;
         self.fetcher.source(url).ok()
     }
 
     pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
-        if header(req, "paypal-auth-algo")? != "SHA256withRSA" {
+        if req.header_str("paypal-auth-algo")? != "SHA256withRSA" {
             return Err(VerifyError::Refused(
                 "PAYPAL-AUTH-ALGO is not SHA256withRSA",
             ));
         }
-        let id = header(req, "paypal-transmission-id")?;
-        let time = header(req, "paypal-transmission-time")?;
+        let id = req.header_str("paypal-transmission-id")?;
+        let time = req.header_str("paypal-transmission-time")?;
         let at = humantime::parse_rfc3339_weak(time)
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -68,35 +58,24 @@ impl PaypalVerifier {
             })?;
         within(req.now, at, self.tolerance)?;
         let sig = base64::engine::general_purpose::STANDARD
-            .decode(header(req, "paypal-transmission-sig")?)
+            .decode(req.header_str("paypal-transmission-sig")?)
             .map_err(|_| VerifyError::Malformed {
                 header: "paypal-transmission-sig".into(),
                 reason: "not base64",
             })?;
         let source = self
             .fetcher
-            .source(header(req, "paypal-cert-url")?)
+            .source(req.header_str("paypal-cert-url")?)
             .map_err(|_| VerifyError::Refused("PAYPAL-CERT-URL is not a PayPal certificate URL"))?;
         let pem = self.fetcher.cached(&source).ok_or(VerifyError::Refused(
             "the signing certificate is not available",
         ))?;
-        let bad =
-            |_| VerifyError::Refused("the signing certificate is not a PEM X.509 certificate");
-        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).map_err(bad)?;
-        let cert = pem
-            .parse_x509()
-            .map_err(|_| VerifyError::Refused("the signing certificate is not X.509"))?;
         let message = format!(
             "{id}|{time}|{}|{}",
             self.webhook_id,
             crc32fast::hash(req.body)
         );
-        UnparsedPublicKey::new(
-            &RSA_PKCS1_2048_8192_SHA256,
-            cert.public_key().subject_public_key.data.as_ref(),
-        )
-        .verify(message.as_bytes(), &sig)
-        .map_err(|_| VerifyError::NoMatch)?;
+        verify_with_certificate(&pem, &RSA_PKCS1_2048_8192_SHA256, message.as_bytes(), &sig)?;
         Ok(Verified::default())
     }
 }

@@ -58,14 +58,7 @@ fn point(doc: &[u8]) -> Option<Vec<u8>> {
 
 impl PlaidVerifier {
     fn token<'a>(req: &Request<'a>) -> Result<&'a str, VerifyError> {
-        req.headers
-            .get("plaid-verification")
-            .ok_or_else(|| VerifyError::MissingHeader("plaid-verification".into()))?
-            .to_str()
-            .map_err(|_| VerifyError::Malformed {
-                header: "plaid-verification".into(),
-                reason: "not text",
-            })
+        req.header_str("plaid-verification")
     }
 
     /// The cache key (the key URL, `#` the key id) and the POST that fetches it.

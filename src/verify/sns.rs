@@ -96,15 +96,25 @@ impl SnsVerifier {
             .fetcher
             .cached(&source)
             .ok_or(refused("the signing certificate is not available"))?;
-        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem)
-            .map_err(|_| refused("the signing certificate is not PEM"))?;
-        let cert = pem
-            .parse_x509()
-            .map_err(|_| refused("the signing certificate is not X.509"))?;
-        let key = cert.public_key().subject_public_key.data.as_ref();
-        UnparsedPublicKey::new(alg, key)
-            .verify(&canonical, &sig)
-            .map_err(|_| VerifyError::NoMatch)?;
+        verify_with_certificate(&pem, alg, &canonical, &sig)?;
         Ok(Verified::default())
     }
+}
+
+/// Checks `sig` over `message` with the RSA key of the PEM certificate `pem` (SNS, PayPal).
+pub(crate) fn verify_with_certificate(
+    pem: &[u8],
+    alg: &'static ring::signature::RsaParameters,
+    message: &[u8],
+    sig: &[u8],
+) -> Result<(), VerifyError> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem)
+        .map_err(|_| VerifyError::Refused("the signing certificate is not PEM"))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|_| VerifyError::Refused("the signing certificate is not X.509"))?;
+    let key = cert.public_key().subject_public_key.data.as_ref();
+    UnparsedPublicKey::new(alg, key)
+        .verify(message, sig)
+        .map_err(|_| VerifyError::NoMatch)
 }
