@@ -226,7 +226,8 @@ pub struct VerifyFile {
     pub public_url: Option<Text>,
     pub verify_token: Option<Text>,
     pub public_key: Option<Spanned<SecretEntry>>,
-    /// Who must have sent it (Google Pub/Sub: the push service account's email).
+    /// Who must have sent it: a service account email (Google Pub/Sub), a TopicArn (AWS SNS),
+    /// a webhook ID (PayPal), a client ID (Plaid).
     pub sender: Option<Text>,
     /// Where the provider's keys are fetched from, instead of its documented URL.
     pub key_url: Option<Text>,

@@ -114,7 +114,8 @@ pub struct Settings {
     pub public_key: Vec<KeyedSecret>,
     /// Overrides the provider's replay window.
     pub tolerance: Option<Duration>,
-    /// Google Pub/Sub: the service account whose tokens are accepted.
+    /// Who must have sent it: Pub/Sub's service account, SNS's TopicArn, PayPal's webhook ID,
+    /// Plaid's client ID.
     pub sender: Option<String>,
     /// Where the provider's keys are fetched from instead (a mirror, a test fixture).
     pub key_url: Option<String>,
