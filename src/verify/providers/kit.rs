@@ -5,7 +5,7 @@ use std::time::Duration;
 
 pub use http::HeaderName;
 
-pub use super::{Provider, Settings};
+pub use super::{About, Provider, Settings};
 pub use crate::verify::hmac::{HmacSpec, HmacVerifier, SigSource, TimestampCheck, TsSource};
 pub use crate::verify::mac::{Algorithm, Encoding, KeyFormat};
 pub use crate::verify::sign::{Draft, uuid};
@@ -16,6 +16,12 @@ pub use crate::verify::{
 
 /// What a provider's `verify` builds: the check and its handshake, if it has one.
 pub type Built = Result<(Check, Option<Handshake>), String>;
+
+/// Events arrive as POSTs.
+pub const POST: &[&str] = &["POST"];
+/// Events arrive as POSTs or GETs (Twilio's status callbacks may be configured as GET: the
+/// signature covers the URL with its query).
+pub const GET_AND_POST: &[&str] = &["GET", "POST"];
 
 /// The sample event of providers that have no particular shape.
 pub const SAMPLE: &str = r#"{"id":"evt_{id}","type":"test.event","data":{"ok":true}}"#;

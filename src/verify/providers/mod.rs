@@ -18,6 +18,7 @@ use crate::event::id::IdSource;
 use crate::secret::Secret;
 
 mod kit;
+mod samples;
 
 pub use kit::SAMPLE;
 
@@ -33,13 +34,30 @@ pub struct Provider {
     /// The default event-ID source (`json:/ptr`, `header:Name` or `sha256`); a route's own
     /// `event_id` wins.
     pub event_id: &'static str,
+    /// The HTTP methods it sends events with (`POST`; Twilio also `GET`). A route refuses
+    /// the others with 405, GET handshakes aside.
+    pub methods: &'static [&'static str],
+    /// What `hookgate providers` says of it.
+    pub about: About,
     /// A realistic event for `hookgate sign` without a body; `{id}` becomes a random ID.
     pub sample: &'static str,
+    /// Realistic events by type, for `hookgate sign --event TYPE` (`{id}` as in `sample`).
+    pub samples: &'static [(&'static str, &'static str)],
     /// Builds the check and handshake from the route's settings (`tolerance` already holds
     /// the window when the provider has one).
     pub verify: fn(&Settings) -> kit::Built,
     /// Signs a draft the way the provider does.
     pub sign: fn(&mut Draft<'_>) -> Result<(), String>,
+}
+
+/// What `hookgate providers` lists about a provider besides its settings.
+pub struct About {
+    /// The headers its check reads.
+    pub headers: &'static [&'static str],
+    /// The scheme, in one line.
+    pub scheme: &'static str,
+    /// What hookgate answers on the provider's behalf, or "" when it has no handshake.
+    pub handshake: &'static str,
 }
 
 /// One line per provider: declares its module and lists it.
@@ -121,6 +139,7 @@ pub struct Preset {
     pub check: Check,
     pub handshake: Option<Handshake>,
     pub event_id: IdSource,
+    pub methods: &'static [&'static str],
 }
 
 pub fn build(provider: &str, mut s: Settings) -> Result<Preset, String> {
@@ -138,6 +157,7 @@ pub fn build(provider: &str, mut s: Settings) -> Result<Preset, String> {
         check,
         handshake,
         event_id: IdSource::parse(p.event_id).unwrap_or(IdSource::BodyHash),
+        methods: p.methods,
     })
 }
 
@@ -171,6 +191,17 @@ mod tests {
             }
         }
         assert!(build("acme", Settings::default()).is_err());
+        // Wherever the signature covers a timestamp (the route may set `tolerance`), there
+        // is a default replay window.
+        for p in ALL {
+            if p.keys.contains(&"tolerance") {
+                assert!(
+                    p.window.is_some_and(|w| w > 0),
+                    "{}: no default window",
+                    p.name
+                );
+            }
+        }
         assert!(
             build(
                 "twilio",
