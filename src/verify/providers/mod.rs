@@ -97,6 +97,27 @@ registry! {
     locoia,
     lindo,
     lido,
+    clerk,
+    resend,
+    workos,
+    mux,
+    sanity,
+    coinbase_commerce,
+    sentry,
+    vercel,
+    calendly,
+    typeform,
+    persona,
+    lemon_squeezy,
+    gitea,
+    forgejo,
+    bitbucket_server,
+    notion,
+    cloudflare,
+    postmark,
+    pipedrive,
+    chargebee,
+    strapi,
 }
 
 /// The provider named `name`.
@@ -168,8 +189,13 @@ mod tests {
     #[test]
     fn every_preset_builds_with_its_settings() {
         for p in PROVIDERS {
+            // HTTP Basic credentials are `user:password`.
+            let secret = match p {
+                "postmark" | "pipedrive" | "chargebee" => "u:whsec_c2VjcmV0",
+                _ => "whsec_c2VjcmV0",
+            };
             let mut s = Settings {
-                secrets: vec![KeyedSecret::new(Secret::literal("whsec_c2VjcmV0"))],
+                secrets: vec![KeyedSecret::new(Secret::literal(secret))],
                 ..Settings::default()
             };
             if find(p).is_some_and(|d| d.keys.contains(&"public_url")) {
