@@ -168,18 +168,7 @@ async fn every_sample_event_signs_and_verifies_through_a_gateway() {
         "{github_events:?}"
     );
 
-    let hookgate = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
-            .args(args)
-            .env("KEY", "s3cret-Value")
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let hookgate = |args: &[&str]| common::prova::hookgate(args, &[("KEY", "s3cret-Value")]);
     let (code, out, err) = hookgate(&[
         "sign",
         "--provider",
@@ -214,12 +203,9 @@ async fn every_sample_event_signs_and_verifies_through_a_gateway() {
 /// `hookgate providers` lists every preset, as text and as JSON.
 #[test]
 fn providers_command_lists_every_preset() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
-        .args(["providers", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, out, _) = common::prova::hookgate(&["providers", "--json"], &[]);
+    assert_eq!(code, Some(0));
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
     let names: Vec<&str> = list
         .as_array()
         .unwrap()
@@ -234,11 +220,7 @@ fn providers_command_lists_every_preset() {
         .find(|e| e["name"] == "discord")
         .unwrap();
     assert_eq!(discord["window_seconds"], 300);
-    let text = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
-        .arg("providers")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&text.stdout);
+    let (_, text, _) = common::prova::hookgate(&["providers"], &[]);
     assert!(
         text.contains("twilio\n") && text.contains("methods:     GET, POST"),
         "{text}"

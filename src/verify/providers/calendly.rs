@@ -16,8 +16,8 @@ pub const PROVIDER: Provider = Provider {
     },
     sample: r#"{"created_at":"2025-11-01T12:26:39.000000Z","created_by":"https://api.calendly.com/users/AAAAAAAAAAAAAAAA","event":"invitee.created","payload":{"uri":"https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2/invitees/{id}","email":"test@example.com","name":"John Doe","status":"active","timezone":"America/New_York","event":"https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2","created_at":"2025-11-01T12:26:38.000000Z"}}"#,
     samples: &[],
-    verify,
-    sign,
+    verify: |s| Ok((SIG.check(s)?, None)),
+    sign: |d| SIG.sign(d),
 };
 
 const SIG: StampedList = StampedList {
@@ -26,11 +26,3 @@ const SIG: StampedList = StampedList {
     millis: false,
     empty_body: true,
 };
-
-fn verify(s: &Settings) -> Built {
-    Ok((SIG.check(s)?, None))
-}
-
-fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    SIG.sign(d)
-}

@@ -16,14 +16,6 @@ pub const PROVIDER: Provider = Provider {
     },
     sample: r#"{"id":"ev_{id}","occurred_at":1762000000,"source":"admin_console","object":"event","api_version":"v2","event_type":"subscription_created","content":{"subscription":{"id":"AzZlGJT1qbR6T1nJ","customer_id":"AzZlGJT1qbR6T1nJ","status":"active","billing_period":1,"billing_period_unit":"month","created_at":1762000000}}}"#,
     samples: &[],
-    verify,
-    sign,
+    verify: |s| credential(s, TokenKind::Basic, None),
+    sign: sign_basic,
 };
-
-fn verify(s: &Settings) -> Built {
-    credential(s, TokenKind::Basic, None)
-}
-
-fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    sign_basic(d)
-}

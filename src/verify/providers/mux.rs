@@ -15,8 +15,8 @@ pub const PROVIDER: Provider = Provider {
     },
     sample: r#"{"type":"video.asset.ready","object":{"type":"asset","id":"0201p02fGKPE7MrbC269XRD7LpcHhrmbu0002"},"id":"{id}","environment":{"name":"Production","id":"j0863n"},"data":{"id":"0201p02fGKPE7MrbC269XRD7LpcHhrmbu0002","status":"ready","duration":23.8,"playback_ids":[{"policy":"public","id":"Xp1H3O01T01Gk5pJr0123"}]},"created_at":"2025-11-01T12:26:39.000000Z","attempts":[]}"#,
     samples: &[],
-    verify,
-    sign,
+    verify: |s| Ok((SIG.check(s)?, None)),
+    sign: |d| SIG.sign(d),
 };
 
 const SIG: StampedList = StampedList {
@@ -25,11 +25,3 @@ const SIG: StampedList = StampedList {
     millis: false,
     empty_body: true,
 };
-
-fn verify(s: &Settings) -> Built {
-    Ok((SIG.check(s)?, None))
-}
-
-fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    SIG.sign(d)
-}

@@ -17,16 +17,8 @@ pub const PROVIDER: Provider = Provider {
     },
     sample: r#"{"id":"{id}","timestamp":"2025-11-01T12:26:39.000Z","workspace_id":"13950b26-c203-4f3b-b97d-93ec06319565","workspace_name":"Quantify Labs","subscription_id":"29d75c0d-5546-4414-8459-7b7a92f1fc4b","integration_id":"0ef2e755-4912-8096-91c1-00376a88a5ca","type":"page.created","authors":[{"id":"c7c11cca-1d73-471d-9b6e-bdef51470190","type":"person"}],"attempt_number":1,"entity":{"id":"153104cd-477e-809d-8dc4-ff2d96ae3090","type":"page"},"data":{"parent":{"id":"13950b26-c203-4f3b-b97d-93ec06319565","type":"space"}}}"#,
     samples: &[],
-    verify,
-    sign,
+    verify: |s| Ok((SIG.check(s)?, None)),
+    sign: |d| SIG.sign(d),
 };
 
 const SIG: MacHeader = MacHeader::body("X-Notion-Signature", "sha256=", Algorithm::Sha256, Encoding::Hex);
-
-fn verify(s: &Settings) -> Built {
-    Ok((SIG.check(s)?, None))
-}
-
-fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    SIG.sign(d)
-}

@@ -16,8 +16,8 @@ pub const PROVIDER: Provider = Provider {
     },
     sample: r#"{"data":{"type":"event","id":"evt_{id}","attributes":{"name":"inquiry.completed","created-at":"2025-11-01T12:26:39.000Z","payload":{"data":{"type":"inquiry","id":"inq_2CVZ4HyVg7qaboXz2VuZuXSN","attributes":{"status":"completed","reference-id":"user-1042"}}}}}}"#,
     samples: &[],
-    verify,
-    sign,
+    verify: |s| Ok((SIG.check(s)?, None)),
+    sign: |d| SIG.sign(d),
 };
 
 const SIG: StampedList = StampedList {
@@ -26,11 +26,3 @@ const SIG: StampedList = StampedList {
     millis: false,
     empty_body: true,
 };
-
-fn verify(s: &Settings) -> Built {
-    Ok((SIG.check(s)?, None))
-}
-
-fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    SIG.sign(d)
-}

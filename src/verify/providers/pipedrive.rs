@@ -16,14 +16,6 @@ pub const PROVIDER: Provider = Provider {
     },
     sample: r#"{"data":{"id":1042,"title":"Big deal","value":5000,"currency":"USD","status":"open","stage_id":1,"owner_id":123},"previous":null,"meta":{"action":"create","entity":"deal","entity_id":"1042","company_id":"11","correlation_id":"{id}","timestamp":"2025-11-01T12:26:39.000Z","version":"2.0"}}"#,
     samples: &[],
-    verify,
-    sign,
+    verify: |s| credential(s, TokenKind::Basic, None),
+    sign: sign_basic,
 };
-
-fn verify(s: &Settings) -> Built {
-    credential(s, TokenKind::Basic, None)
-}
-
-fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    sign_basic(d)
-}

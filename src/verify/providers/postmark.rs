@@ -16,14 +16,6 @@ pub const PROVIDER: Provider = Provider {
     },
     sample: r#"{"RecordType":"Delivery","ServerID":23,"MessageStream":"outbound","MessageID":"{id}","Recipient":"john@example.com","Tag":"welcome-email","DeliveredAt":"2025-11-01T12:26:39Z","Details":"Test delivery webhook details","Metadata":{"example":"value"}}"#,
     samples: &[],
-    verify,
-    sign,
+    verify: |s| credential(s, TokenKind::Basic, None),
+    sign: sign_basic,
 };
-
-fn verify(s: &Settings) -> Built {
-    credential(s, TokenKind::Basic, None)
-}
-
-fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    sign_basic(d)
-}

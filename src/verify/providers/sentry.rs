@@ -16,16 +16,8 @@ pub const PROVIDER: Provider = Provider {
     },
     sample: r#"{"action":"created","installation":{"uuid":"7a485448-a9e2-4c85-8a3c-4f44175783c9"},"data":{"issue":{"id":"{id}","shortId":"IPE-1","title":"Error #1: This is a test error!","culprit":"SentryCustomError(frontend/src/util)","level":"error","status":"unresolved","project":{"id":"1","name":"ipe","slug":"ipe"},"permalink":"https://sentry.io/organizations/example/issues/1/"}},"actor":{"type":"application","id":"sentry","name":"Sentry"}}"#,
     samples: &[],
-    verify,
-    sign,
+    verify: |s| Ok((SIG.check(s)?, None)),
+    sign: |d| SIG.sign(d),
 };
 
 const SIG: MacHeader = MacHeader::body("Sentry-Hook-Signature", "", Algorithm::Sha256, Encoding::HexLower);
-
-fn verify(s: &Settings) -> Built {
-    Ok((SIG.check(s)?, None))
-}
-
-fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    SIG.sign(d)
-}

@@ -16,14 +16,6 @@ pub const PROVIDER: Provider = Provider {
     },
     sample: r#"{"event":"entry.publish","createdAt":"2025-11-01T12:26:39.000Z","model":"address","uid":"api::address.address","entry":{"id":1,"documentId":"{id}","geolocation":{},"city":"Paris","postal_code":null,"category":null,"createdAt":"2025-11-01T12:20:00.000Z","updatedAt":"2025-11-01T12:26:39.000Z","publishedAt":"2025-11-01T12:26:39.000Z"}}"#,
     samples: &[],
-    verify,
-    sign,
+    verify: |s| credential(s, TokenKind::Bearer, None),
+    sign: sign_bearer,
 };
-
-fn verify(s: &Settings) -> Built {
-    credential(s, TokenKind::Bearer, None)
-}
-
-fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    sign_bearer(d)
-}
