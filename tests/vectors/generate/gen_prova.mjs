@@ -3,7 +3,6 @@
 // Run:  npm install && node gen_prova.mjs   (package.json pins the SDK versions; the SDKs may also
 // be installed elsewhere: copy this file next to that node_modules and set VECTORS_OUT)
 // Every sdk_accepts is the verdict of the SDK's verifier, with Date.now frozen at "now".
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -87,11 +86,6 @@ function write(provider, vectors) {
   console.log(`${provider}: ${vectors.length} vectors`);
 }
 
-const hmacHex = (key, ...parts) => {
-  const h = crypto.createHmac('sha256', key);
-  for (const p of parts) h.update(p);
-  return h.digest('hex');
-};
 
 // ---------------------------------------------------------------- Svix-signed: clerk, resend
 async function svixFamily(provider, judgeName, judge, event) {
@@ -165,7 +159,7 @@ async function workos() {
     if (sigHeader === undefined) return false;
     await client.webhooks.constructEvent({payload: body.toString(), sigHeader, secret: k.secret});
   };
-  const sign = (body, tMs = T0 * 1000, key = secret) => `t=${tMs}, v1=${hmacHex(key, `${tMs}.`, body)}`;
+  const sign = async (body, tMs = T0 * 1000, key = secret) => `t=${tMs}, v1=${await client.webhooks.computeSignature(tMs, body.toString(), key)}`;
   const hdrs = (sig) => [['Content-Type', 'application/json'], ['User-Agent', 'WorkOS Webhooks'], ['WorkOS-Signature', sig]];
   const event = (pad) => compact({
     id: 'event_01JBHN1FQMZ3JDH6QDRV7GKT2T', event: 'user.created',
@@ -173,15 +167,15 @@ async function workos() {
     created_at: '2025-11-01T12:26:40.000Z',
   });
   const [mk, out] = maker('workos', judge, {secret});
-  const gen = `signed as the SDK's SignatureProvider.computeSignature does (hex HMAC-SHA256 of "t.body", t in ms), judged by @workos-inc/node ${ver('@workos-inc/node')} webhooks.constructEvent({payload, sigHeader, secret}) (tolerance 180 s)`;
+  const gen = `signed with the SDK's webhooks.computeSignature (hex HMAC-SHA256 of "t.body", t in ms), judged by @workos-inc/node ${ver('@workos-inc/node')} webhooks.constructEvent({payload, sigHeader, secret}) (tolerance 180 s)`;
   const body = event(null);
-  const sig = sign(body);
+  const sig = await sign(body);
   await mk('valid', `user.created (id); ${gen}`, body, hdrs(sig), {expect: true});
   const big = grow(event);
-  await mk('valid_1mib', `~1 MiB event; ${gen}`, big, hdrs(sign(big)), {expect: true});
+  await mk('valid_1mib', `~1 MiB event; ${gen}`, big, hdrs(await sign(big)), {expect: true});
   await mk('json_reindented', `re-indented JSON; ${gen}`, reindent(body), hdrs(sig), {expect: false});
   await mk('body_changed_one_byte', `one digit changed; ${gen}`, changeOneByte(body), hdrs(sig), {expect: false});
-  await mk('wrong_secret', `signed with another secret; ${gen}`, body, hdrs(sign(body, T0 * 1000, other)), {expect: false});
+  await mk('wrong_secret', `signed with another secret; ${gen}`, body, hdrs(await sign(body, T0 * 1000, other)), {expect: false});
   await mk('missing_signature_header', `no WorkOS-Signature; ${gen}`, body, without(hdrs(sig), 'WorkOS-Signature'), {expect: false});
   await mk('malformed_signature_header', `no v1 part; ${gen}`, body, hdrs(`t=${T0 * 1000}`), {expect: false});
   await mk('uppercase_hex', `hex upper-cased: the SDK compares the hex text; ${gen}`, body, hdrs(sig.replace(/v1=(\w+)/, (_, x) => `v1=${x.toUpperCase()}`)), {expect: false});
@@ -199,7 +193,8 @@ async function mux() {
   const judge = async (body, headers, k) => {
     await client.webhooks.verifySignature(body.toString(), Object.fromEntries(headers.map(([a, b]) => [a.toLowerCase(), b])), k.secret);
   };
-  const sig1 = (body, ts = T0, key = secret) => hmacHex(key, `${ts}.`, body);
+  // The SDK's own signer (a private method in its types, a plain one at run time).
+  const sig1 = (body, ts = T0, key = secret) => client.webhooks.computeSignature(`${ts}.${body}`, key);
   const hdrs = (v) => [['Content-Type', 'application/json'], ['User-Agent', 'Mux Webhooks'], ['Mux-Signature', v]];
   const event = (pad) => compact({
     type: 'video.asset.ready', object: {type: 'asset', id: '0201p02fGKPE7MrbC269XRD7LpcHhrmbu0002'}, id: '3a56ac3d-33da-4366-855b-f592d898409d',
@@ -208,19 +203,20 @@ async function mux() {
     created_at: '2025-11-01T12:26:39.000000Z', attempts: [],
   });
   const [mk, out] = maker('mux', judge, {secret});
-  const gen = `signed as the SDK's computeSignature does (hex HMAC-SHA256 of "t.body"), judged by @mux/mux-node ${ver('@mux/mux-node')} webhooks.verifySignature(body, headers, secret) (300 s, past only)`;
+  const gen = `signed with the SDK's webhooks.computeSignature (hex HMAC-SHA256 of "t.body"), judged by @mux/mux-node ${ver('@mux/mux-node')} webhooks.verifySignature(body, headers, secret) (300 s, past only)`;
   const body = event(null);
-  const v = `t=${T0},v1=${sig1(body)}`;
+  const [good, otherSig] = [await sig1(body), await sig1(body, T0, other)];
+  const v = `t=${T0},v1=${good}`;
   await mk('valid', `video.asset.ready (id); ${gen}`, body, hdrs(v), {expect: true});
   const big = grow(event);
-  await mk('valid_1mib', `~1 MiB event; ${gen}`, big, hdrs(`t=${T0},v1=${sig1(big)}`), {expect: true});
-  await mk('rotation_second_signature', `two v1 values, the second made with the secret; ${gen}`, body, hdrs(`t=${T0},v1=${sig1(body, T0, other)},v1=${sig1(body)}`), {expect: true});
+  await mk('valid_1mib', `~1 MiB event; ${gen}`, big, hdrs(`t=${T0},v1=${await sig1(big)}`), {expect: true});
+  await mk('rotation_second_signature', `two v1 values, the second made with the secret; ${gen}`, body, hdrs(`t=${T0},v1=${otherSig},v1=${good}`), {expect: true});
   await mk('json_reindented', `re-indented JSON; ${gen}`, reindent(body), hdrs(v), {expect: false});
   await mk('body_changed_one_byte', `one digit changed; ${gen}`, changeOneByte(body), hdrs(v), {expect: false});
-  await mk('wrong_secret', `signed with another secret; ${gen}`, body, hdrs(`t=${T0},v1=${sig1(body, T0, other)}`), {expect: false});
+  await mk('wrong_secret', `signed with another secret; ${gen}`, body, hdrs(`t=${T0},v1=${otherSig}`), {expect: false});
   await mk('missing_signature_header', `no Mux-Signature; ${gen}`, body, without(hdrs(v), 'Mux-Signature'), {expect: false});
-  await mk('malformed_signature_header', `no t part; ${gen}`, body, hdrs(`v1=${sig1(body)}`), {expect: false});
-  await mk('uppercase_hex', `hex upper-cased: the SDK compares the hex text; ${gen}`, body, hdrs(`t=${T0},v1=${sig1(body).toUpperCase()}`), {expect: false});
+  await mk('malformed_signature_header', `no t part; ${gen}`, body, hdrs(`v1=${good}`), {expect: false});
+  await mk('uppercase_hex', `hex upper-cased: the SDK compares the hex text; ${gen}`, body, hdrs(`t=${T0},v1=${good.toUpperCase()}`), {expect: false});
   await mk('stale_timestamp', `judged 301 s after signing; ${gen}`, body, hdrs(v), {now: T0 + 301, expect: false});
   await mk('future_timestamp', `judged 301 s before signing: the SDK checks only the past; ${gen}`, body, hdrs(v), {now: T0 - 301, expect: true});
   await mk('inside_window', `judged 299 s after signing; ${gen}`, body, hdrs(v), {now: T0 + 299, expect: true});
