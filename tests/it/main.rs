@@ -38,5 +38,6 @@ mod redis;
 mod scripts;
 mod senders;
 mod store_contract;
+mod systemd;
 mod takeover;
 mod tls;
