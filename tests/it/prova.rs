@@ -72,6 +72,56 @@ async fn twilio_get_status_callbacks_are_taken_other_methods_are_not() {
     assert_eq!(up.count(), 1, "the refused requests were not delivered");
 }
 
+/// A GET callback without Twilio's idempotency header is identified by its signed query: the
+/// same callback twice is one event, another query another event.
+#[tokio::test]
+async fn twilio_get_callbacks_without_idempotency_token_dedup_on_their_query() {
+    use hookgate::verify::hmac::{Algorithm, Encoding, sign};
+    let up = Upstream::start();
+    let public_url = "https://hooks.example.com/hooks/twilio";
+    let body = format!(
+        "{}\n[routes.twilio]\npath = \"/hooks/twilio\"\nupstream = \"up\"\nverify = {{ provider = \"twilio\", secrets = [\"token\"], public_url = \"{public_url}\" }}\n",
+        upstream_block("up", &up.url("/"), "")
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let c = client();
+    let get = |query: &'static str| {
+        let sig = Encoding::Base64.encode(&sign(
+            Algorithm::Sha1,
+            b"token",
+            format!("{public_url}/status?{query}").as_bytes(),
+        ));
+        c.get(gw.url(&format!("/hooks/twilio/status?{query}")))
+            .header("X-Twilio-Signature", sig)
+            .send()
+    };
+    for q in [
+        "MessageSid=SMa&MessageStatus=sent",
+        "MessageSid=SMa&MessageStatus=sent",
+        "MessageSid=SMa&MessageStatus=delivered",
+    ] {
+        assert_eq!(get(q).await.unwrap().status(), 200, "{q}");
+    }
+    eventually(Duration::from_secs(10), async || {
+        (up.count() == 2).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("{} delivered, expected 2", up.count()));
+    // A forged one (signed for another query) is refused.
+    let sig = Encoding::Base64.encode(&sign(
+        Algorithm::Sha1,
+        b"token",
+        format!("{public_url}/status?MessageSid=SMa&MessageStatus=sent").as_bytes(),
+    ));
+    let r = c
+        .get(gw.url("/hooks/twilio/status?MessageSid=SMb&MessageStatus=sent"))
+        .header("X-Twilio-Signature", sig)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
 /// Every sample event of every provider (`hookgate sign --event`), signed the provider's way,
 /// is accepted by a running gateway and delivered; the command line names the known types
 /// when given an unknown one.
