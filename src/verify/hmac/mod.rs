@@ -289,6 +289,9 @@ impl HmacVerifier {
     }
 }
 
+/// The most `t=` values a list header may carry (Persona sends two sets during a rotation).
+const MAX_TIMESTAMPS: usize = 4;
+
 /// The signed timestamps inside the window: one, but for a list header that carries one
 /// per signature set (Persona during a rotation). None inside it: stale.
 fn header_timestamps<'a>(
@@ -317,6 +320,13 @@ fn header_timestamps<'a>(
     if raw.is_empty() {
         return Err(VerifyError::MissingHeader(header));
     }
+    // Each timestamp costs a MAC of the whole body per secret: a header may not multiply that.
+    if raw.len() > MAX_TIMESTAMPS {
+        return Err(VerifyError::Malformed {
+            header,
+            reason: "more timestamps than signature sets",
+        });
+    }
     let mut fresh = Vec::new();
     let mut stale = None;
     for t in raw {
@@ -334,7 +344,8 @@ fn header_timestamps<'a>(
             Duration::from_secs(n)
         };
         match within(req.now, at, check.tolerance) {
-            Ok(()) => fresh.push(t),
+            Ok(()) if !fresh.contains(&t) => fresh.push(t),
+            Ok(()) => {}
             Err(e) => stale = Some(e),
         }
     }
