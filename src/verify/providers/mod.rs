@@ -1,8 +1,10 @@
 //! Named providers. Each file here is one provider, as data: the `verify` keys it takes, its
-//! documented replay window and default event-ID source, its sample event, how it verifies
-//! (composed from the generic engines, with its handshake) and how it signs (for `hookgate sign`
-//! and the round-trip tests). The `registry!` list below is the only other place that names it:
-//! config validation, `hookgate sign` and [`PROVIDERS`] read the registry.
+//! documented replay window and default event-ID source, the methods it sends with, what
+//! `hookgate providers` says of it, its sample events (big providers: `samples/NAME.rs`), how it
+//! verifies (composed from the generic engines, with its handshake) and how it signs (for
+//! `hookgate sign` and the round-trip tests). The `registry!` list below is the only other place
+//! that names it: config validation, `hookgate sign`, `hookgate providers` and [`PROVIDERS`] read
+//! the registry.
 //!
 //! What the schemes are and how each official library behaves: `shared/notes/providers.md`;
 //! the tests check every preset against vectors made with those libraries (`tests/vectors/`).
