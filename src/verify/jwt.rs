@@ -154,7 +154,8 @@ pub(crate) fn audience_is(c: &Value, want: &str) -> bool {
     }
 }
 
-/// `exp` (required or not), `nbf` and, with `max_age`, `iat`, each with `leeway`.
+/// `exp` (required or not), `nbf`, `iat` not in the future and, with `max_age`, not older
+/// than that, each with `leeway`.
 pub(crate) fn time_claims(
     c: &Value,
     req: &Request<'_>,
@@ -182,6 +183,10 @@ pub(crate) fn time_claims(
     }
     if num("nbf")?.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
         return Err(VerifyError::Refused("JWT is not valid yet"));
+    }
+    // A token is never issued in the future.
+    if num("iat")?.is_some_and(|iat| iat > now.saturating_add(leeway)) {
+        return Err(VerifyError::StaleTimestamp);
     }
     if let Some(max) = max_age {
         let iat = num("iat")?.ok_or(VerifyError::Refused("JWT has no iat"))?;

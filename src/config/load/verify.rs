@@ -160,7 +160,8 @@ impl Checker<'_> {
                 sender: v.sender.as_ref().map(|t| t.get_ref().clone()),
                 key_url: v.key_url.as_ref().map(|t| t.get_ref().clone()),
             };
-            providers::build(&label, settings).map(|p| (p.check, p.handshake, Some(p.event_id)))
+            providers::build(&label, settings)
+                .map(|p| (p.check, p.handshake, Some(p.event_id), p.methods))
         } else {
             self.scheme_check(
                 route,
@@ -171,9 +172,9 @@ impl Checker<'_> {
                 tolerance,
                 public_url,
             )?
-            .map(|c| (c, None, None))
+            .map(|c| (c, None, None, &["POST"][..]))
         };
-        let (check, handshake, preset_id) = self.check(
+        let (check, handshake, preset_id, methods) = self.check(
             span,
             built.map_err(|e| format!("routes.{route}.verify: {e}")),
         )?;
@@ -184,6 +185,7 @@ impl Checker<'_> {
                 enforce,
                 handshake,
                 label,
+                methods,
             },
             preset_id,
         ))

@@ -10,7 +10,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["X-Hook-Signature"],
+        scheme: "HMAC-SHA256 of the body (the handshake's X-Hook-Secret), hex",
+        handshake: "POST with X-Hook-Secret and no signature answered by echoing X-Hook-Secret",
+    },
     sample: r#"{"events":[{"user":{"gid":"1199","resource_type":"user"},"created_at":"2025-11-01T12:26:40.000Z","action":"changed","resource":{"gid":"{id}","resource_type":"task","resource_subtype":"default_task"},"parent":null,"change":{"field":"assignee","action":"changed"}}]}"#,
+    samples: &[],
     verify,
     sign,
 };

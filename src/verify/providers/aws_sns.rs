@@ -14,7 +14,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["sender", "key_url"],
     window: None,
     event_id: "json:/MessageId",
+    methods: POST,
+    about: About {
+        headers: &[],
+        scheme: "RSA-SHA1/SHA256 over SNS's canonical string, certificate from sns.<region>.amazonaws.com, TopicArn = sender",
+        handshake: "",
+    },
     sample: r#"{"Type":"Notification","MessageId":"{id}","TopicArn":"arn:aws:sns:us-east-1:123456789012:my-topic","Subject":"Test","Message":"Hello","Timestamp":"2025-11-01T12:26:40.000Z","SignatureVersion":"2","Signature":"","SigningCertURL":"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000000000000000000000000000000.pem","UnsubscribeURL":"https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe"}"#,
+    samples: &[],
     verify,
     sign,
 };

@@ -10,7 +10,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["aeg-sas-key"],
+        scheme: "a secret in ?code= or the aeg-sas-key header, compared in constant time",
+        handshake: "SubscriptionValidationEvent answered with validationResponse; CloudEvents OPTIONS with WebHook-Allowed-Origin",
+    },
     sample: r#"[{"id":"{id}","topic":"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct","subject":"/blobServices/default/containers/c/blobs/b.txt","eventType":"Microsoft.Storage.BlobCreated","eventTime":"2025-11-01T12:26:40.000Z","data":{"api":"PutBlob","contentType":"text/plain","contentLength":524},"dataVersion":"","metadataVersion":"1"}]"#,
+    samples: &[],
     verify,
     sign,
 };

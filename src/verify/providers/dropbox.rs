@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["X-Dropbox-Signature"],
+        scheme: "HMAC-SHA256 of the body (app secret), hex",
+        handshake: "GET ?challenge= echoed as text/plain",
+    },
     sample: r#"{"list_folder":{"accounts":["dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc"]},"delta":{"users":[{id}]}}"#,
+    samples: &[],
     verify,
     sign,
 };

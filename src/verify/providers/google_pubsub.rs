@@ -4,7 +4,6 @@
 //! push subscription's service account (`sender`), `email_verified`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::verify::fetch::{self, KeyFetcher};
 
@@ -13,9 +12,17 @@ use super::kit::*;
 pub const PROVIDER: Provider = Provider {
     name: "google-pubsub",
     keys: &["public_url", "sender", "key_url", "tolerance"],
-    window: None,
+    // Not a replay window: the clock difference allowed around the token's exp and iat.
+    window: Some(60),
     event_id: "json:/message/messageId",
+    methods: POST,
+    about: About {
+        headers: &["Authorization"],
+        scheme: "OIDC ID token RS256 by Google's JWKS (fetched), aud = public_url, email = sender",
+        handshake: "",
+    },
     sample: r#"{"message":{"attributes":{"key":"value"},"data":"SGVsbG8gQ2xvdWQgUHViL1N1YiEgSGVyZSBpcyBteSBtZXNzYWdlIQ==","messageId":"{id}","message_id":"{id}","publishTime":"2025-11-01T12:26:40.000Z","publish_time":"2025-11-01T12:26:40.000Z"},"subscription":"projects/myproject/subscriptions/mysubscription"}"#,
+    samples: &[],
     verify,
     sign,
 };
@@ -32,8 +39,7 @@ fn verify(s: &Settings) -> Built {
         email: s.sender.clone().ok_or(
             "provider \"google-pubsub\" needs sender (the push subscription's service account email)",
         )?,
-        // `tolerance`: the clock difference allowed around exp and iat.
-        leeway: s.tolerance.unwrap_or(Duration::from_secs(60)),
+        leeway: s.window(),
     });
     Ok((check, None))
 }

@@ -11,7 +11,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &[],
+        scheme: "every notification's clientState equals the secret (the body is not signed)",
+        handshake: "POST ?validationToken= echoed as text/plain",
+    },
     sample: r##"{"value":[{"subscriptionId":"7f105c7d-2dc5-4530-97cd-4e7ae6534c07","subscriptionExpirationDateTime":"2025-11-03T12:26:40.000Z","changeType":"created","resource":"Users/{id}/Messages/AAMkAGUwNjQ4ZjIxAAA=","resourceData":{"@odata.type":"#Microsoft.Graph.Message","@odata.id":"Users/{id}/Messages/AAMkAGUwNjQ4ZjIxAAA=","id":"AAMkAGUwNjQ4ZjIxAAA="},"clientState":"","tenantId":"84bd8158-6d4d-4958-8b9f-9d6445542f95"}]}"##,
+    samples: &[],
     verify,
     sign,
 };

@@ -3,7 +3,6 @@
 //! POST by echoing it. The token does not cover the body: within its short life it could be
 //! replayed with another body (monday's own scheme; the README says so).
 
-use std::time::Duration;
 
 use serde_json::json;
 
@@ -12,9 +11,17 @@ use super::kit::*;
 pub const PROVIDER: Provider = Provider {
     name: "monday",
     keys: &["secrets", "public_url", "tolerance"],
-    window: None,
+    // Not a replay window: the clock difference allowed around the token's exp and iat.
+    window: Some(60),
     event_id: "json:/event/triggerUuid",
+    methods: POST,
+    about: About {
+        headers: &["Authorization"],
+        scheme: "JWT HS256 (signing secret), exp required, aud = public_url when set",
+        handshake: "verified challenge JSON echoed",
+    },
     sample: r#"{"event":{"app":"monday","type":"update_column_value","triggerTime":"2025-11-01T12:26:40.000Z","subscriptionId":73759690,"userId":4012689,"originalTriggerUuid":null,"boardId":1771812698,"groupId":"topics","pulseId":1772099344,"pulseName":"Task","columnId":"status","columnType":"color","columnTitle":"Status","value":{"label":{"index":1,"text":"Done"}},"triggerUuid":"{id}"}}"#,
+    samples: &[],
     verify,
     sign,
 };
@@ -26,8 +33,7 @@ fn verify(s: &Settings) -> Built {
         secrets: s.secrets.clone(),
         require_exp: true,
         max_age: None,
-        // `tolerance`: the clock difference allowed past `exp`.
-        leeway: s.tolerance.unwrap_or(Duration::from_secs(60)),
+        leeway: s.window(),
         iss: None,
         aud: s.public_url.clone(),
         body_sha256: None,
@@ -39,7 +45,8 @@ fn sign(d: &mut Draft<'_>) -> Result<(), String> {
     let mut claims = json!({
         "accountId": 1825528,
         "userId": 4012689,
-        "exp": d.now + 300,
+        // Valid for the leeway around its signing (monday's own last 5 minutes).
+        "exp": d.now,
         "iat": d.now,
         "shortLivedToken": "SHORT_LIVED_TOKEN",
     });

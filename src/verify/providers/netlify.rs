@@ -11,7 +11,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["X-Webhook-Signature"],
+        scheme: "JWS HS256, iss netlify, sha256 claim = SHA-256 of the body",
+        handshake: "",
+    },
     sample: r#"{"id":"{id}","site_id":"fa4dd95a-994e-4f89-8a7a-2d9e9fc36a32","build_id":"5ebc34bf4fea0b01f02efa38","state":"ready","name":"my-site","url":"https://example.com","branch":"main","context":"production","created_at":"2025-11-01T12:26:40.000Z"}"#,
+    samples: &[],
     verify,
     sign,
 };

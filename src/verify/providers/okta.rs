@@ -9,7 +9,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "json:/eventId",
+    methods: POST,
+    about: About {
+        headers: &["Authorization"],
+        scheme: "the configured header value, verbatim, compared in constant time",
+        handshake: "GET x-okta-verification-challenge answered with its verification JSON once Authorization matches",
+    },
     sample: r#"{"eventType":"com.okta.event_hook","eventTypeVersion":"1.0","cloudEventsVersion":"0.1","source":"https://example.okta.com/api/v1/eventHooks/whoql0HfiLGPWc8Jx0g3","eventId":"{id}","data":{"events":[{"uuid":"{id}","published":"2025-11-01T12:26:40.000Z","eventType":"user.session.start","severity":"INFO","displayMessage":"User login to Okta"}]},"eventTime":"2025-11-01T12:26:40.000Z","contentType":"application/json"}"#,
+    samples: &[],
     verify,
     sign,
 };

@@ -14,7 +14,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["sender", "key_url", "tolerance"],
     window: Some(300),
     event_id: "json:/id",
+    methods: POST,
+    about: About {
+        headers: &["PAYPAL-TRANSMISSION-SIG", "PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME", "PAYPAL-CERT-URL", "PAYPAL-AUTH-ALGO"],
+        scheme: "RSA-SHA256 of id|time|webhook id|crc32(body), certificate from PayPal's API hosts",
+        handshake: "",
+    },
     sample: r#"{"id":"WH-{id}","event_version":"1.0","create_time":"2025-11-01T12:26:40.000Z","resource_type":"capture","event_type":"PAYMENT.CAPTURE.COMPLETED","summary":"Payment completed for $ 10.0 USD","resource":{"id":"42311647XV020574X","status":"COMPLETED","amount":{"currency_code":"USD","value":"10.00"}}}"#,
+    samples: &[],
     verify,
     sign,
 };

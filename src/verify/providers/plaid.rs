@@ -15,7 +15,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "sender", "key_url", "tolerance"],
     window: Some(300),
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["Plaid-Verification"],
+        scheme: "JWT ES256 by the key its kid names (fetched from Plaid), iat within 5 min, request_body_sha256",
+        handshake: "",
+    },
     sample: r#"{"webhook_type":"TRANSACTIONS","webhook_code":"SYNC_UPDATES_AVAILABLE","item_id":"{id}","initial_update_complete":true,"historical_update_complete":false,"environment":"production"}"#,
+    samples: &[],
     verify,
     sign,
 };

@@ -11,7 +11,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "tolerance"],
     window: Some(600),
     event_id: "header:Twitch-Eventsub-Message-Id",
+    methods: POST,
+    about: About {
+        headers: &["Twitch-Eventsub-Message-Signature", "Twitch-Eventsub-Message-Id", "Twitch-Eventsub-Message-Timestamp"],
+        scheme: "HMAC-SHA256 of message id + timestamp + body, hex, `sha256=` prefix",
+        handshake: "signed webhook_callback_verification answered with its challenge (text/plain)",
+    },
     sample: r#"{"subscription":{"id":"f1c2a387-161a-49f9-a165-0f21d7a4e1c4","type":"channel.follow","version":"2","status":"enabled","cost":0,"condition":{"broadcaster_user_id":"1337","moderator_user_id":"1337"},"transport":{"method":"webhook","callback":"https://example.com/webhooks/callback"},"created_at":"2019-11-16T10:11:12.634234626Z"},"event":{"user_id":"{id}","user_login":"awesome_user","user_name":"Awesome_User","broadcaster_user_id":"1337","broadcaster_user_login":"cooler_user","broadcaster_user_name":"Cooler_User","followed_at":"2020-07-15T18:16:11.17106713Z"}}"#,
+    samples: &[],
     verify,
     sign,
 };
