@@ -51,10 +51,6 @@ fn bad(detail: &str) -> Reply {
     Reply::refuse(400, "bad_request", detail)
 }
 
-fn json(v: &Value) -> Reply {
-    Reply::json(v)
-}
-
 const TOKEN_RULE: &str = "challenge must be 1-256 characters of letters, digits and -_=+/.~";
 
 /// Graph's tokens are free text ("Validation: Testing client application reachability ..."):
@@ -66,7 +62,7 @@ fn is_text(t: &str) -> bool {
 }
 
 impl Challenge {
-    /// The methods besides POST the route answers (for `Allow`).
+    /// Whether the route answers GET (its handshake is a GET; for `Allow`).
     pub fn answers_get(self) -> bool {
         matches!(self, Challenge::Dropbox | Challenge::Okta)
     }
@@ -93,7 +89,7 @@ impl Challenge {
             }),
             (Challenge::Okta, &Method::GET) => {
                 Some(match header("x-okta-verification-challenge") {
-                    Some(c) if is_token(c) => json(&json!({ "verification": c })),
+                    Some(c) if is_token(c) => Reply::json(&json!({ "verification": c })),
                     Some(_) => bad(TOKEN_RULE),
                     None => bad("expected x-okta-verification-challenge"),
                 })
@@ -163,7 +159,7 @@ impl Challenge {
                     return None;
                 }
                 let code = first.pointer("/data/validationCode")?;
-                Some(json(&json!({ "validationResponse": code })))
+                Some(Reply::json(&json!({ "validationResponse": code })))
             }
             Challenge::Xero => {
                 let events = doc.get("events")?.as_array()?;
@@ -176,7 +172,7 @@ impl Challenge {
             }
             Challenge::Monday => {
                 let c = doc.get("challenge")?;
-                Some(json(&json!({ "challenge": c })))
+                Some(Reply::json(&json!({ "challenge": c })))
             }
             _ => None,
         }
