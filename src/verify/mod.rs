@@ -6,6 +6,7 @@
 
 mod asym;
 mod coverage;
+mod datetime;
 pub mod handshake;
 pub mod hmac;
 pub mod keys;

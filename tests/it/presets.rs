@@ -16,7 +16,7 @@ use hookgate::verify::sign::sign;
 use hookgate::verify::{KeyedSecret, Request, Verified};
 
 /// Where hookgate deliberately differs from the official library, and why.
-const DEVIATIONS: [(&str, &str, bool, &str); 3] = [
+const DEVIATIONS: [(&str, &str, bool, &str); 4] = [
     (
         "stripe",
         "future_timestamp",
@@ -34,6 +34,12 @@ const DEVIATIONS: [(&str, &str, bool, &str); 3] = [
         "uppercase_hex",
         true,
         "LimAI's documented snippet decodes both sides with Buffer.from(hex), which takes either case",
+    ),
+    (
+        "hubspot",
+        "future_timestamp",
+        false,
+        "hubspot-api-client checks only the past; a far-future timestamp is refused as policy",
     ),
 ];
 
@@ -191,6 +197,7 @@ fn signer_and_verifier_agree_and_refuse_tampering() {
             "standard-webhooks" | "svix" | "gitlab-signing" => {
                 format!("whsec_{}", b64(b"0123456789abcdef0123456789abcdef"))
             }
+            "airtable" => b64(b"0123456789abcdef0123456789abcdef"),
             _ => "s3cret-Value".to_string(),
         };
         let mut s = Settings {
@@ -286,6 +293,7 @@ fn signer_and_verifier_agree_and_refuse_tampering() {
             "standard-webhooks" | "svix" | "gitlab-signing" => {
                 format!("whsec_{}", b64(b"another key of thirty-two bytes!"))
             }
+            "airtable" => b64(b"another key of thirty-two bytes!"),
             _ => "wrong-secret".to_string(),
         };
         if provider != "lindo" {
@@ -312,6 +320,8 @@ fn signer_and_verifier_agree_and_refuse_tampering() {
                 "linear-delivery",
                 "idempotency-key",
                 "x-request-uuid",
+                "x-zendesk-webhook-invocation-id",
+                "box-delivery-id",
             ];
             if optional.contains(&lower.as_str()) {
                 continue;

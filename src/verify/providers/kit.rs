@@ -194,3 +194,9 @@ impl MacHeader {
         Ok(())
     }
 }
+
+/// `2025-11-01T12:26:40Z`: the RFC 3339 form of unix seconds (Zendesk, Box).
+pub fn rfc3339(secs: u64) -> String {
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(at).to_string()
+}

@@ -79,6 +79,20 @@ registry! {
     locoia,
     lindo,
     lido,
+    razorpay,
+    paystack,
+    woocommerce,
+    segment,
+    onfido,
+    quickbooks,
+    mollie,
+    zendesk,
+    box_com,
+    trello,
+    hubspot,
+    docusign,
+    airtable,
+    recurly,
 }
 
 /// The provider named `name`.
@@ -154,6 +168,9 @@ mod tests {
             };
             if find(p).is_some_and(|d| d.keys.contains(&"public_url")) {
                 s.public_url = Some("https://hooks.example.com/hooks/x".into());
+            }
+            if p == "airtable" {
+                s.secrets = vec![KeyedSecret::new(Secret::literal("c2VjcmV0"))];
             }
             if p == "meta" {
                 s.verify_token = Some(Secret::literal("t"));

@@ -76,6 +76,11 @@ fn setup(provider: &str, secret: &str, tolerance: Option<Duration>) -> (Preset, 
             s.secrets = keyed(&whsec);
             whsec
         }
+        "airtable" => {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+            s.secrets = keyed(&b64);
+            b64
+        }
         _ => {
             s.secrets = keyed(secret);
             secret.to_string()
@@ -153,6 +158,31 @@ fn authenticated_headers(provider: &str) -> &'static [(&'static str, usize)] {
         // After `Bearer `: the scheme word is matched case-insensitively (RFC 9110).
         "locoia" | "lido" => &[("authorization", 7)],
         "lindo" => &[("user-agent", 0)],
+        "razorpay" => &[("x-razorpay-signature", 0)],
+        "paystack" => &[("x-paystack-signature", 0)],
+        "woocommerce" => &[("x-wc-webhook-signature", 0)],
+        "segment" => &[("x-signature", 0)],
+        "onfido" => &[("x-sha2-signature", 0)],
+        "quickbooks" => &[("intuit-signature", 0)],
+        "mollie" => &[("x-mollie-signature", 0)],
+        "zendesk" => &[
+            ("x-zendesk-webhook-signature", 0),
+            ("x-zendesk-webhook-signature-timestamp", 0),
+        ],
+        "box" => &[
+            ("box-signature-primary", 0),
+            ("box-delivery-timestamp", 0),
+            ("box-signature-version", 0),
+            ("box-signature-algorithm", 0),
+        ],
+        "trello" => &[("x-trello-webhook", 0)],
+        "hubspot" => &[
+            ("x-hubspot-signature-v3", 0),
+            ("x-hubspot-request-timestamp", 0),
+        ],
+        "docusign" => &[("x-docusign-signature-1", 0)],
+        "airtable" => &[("x-airtable-content-mac", 0)],
+        "recurly" => &[("recurly-signature", 0)],
         // Mailgun's signature travels in the body.
         _ => &[],
     }
@@ -181,6 +211,13 @@ fn same_meaning(provider: &str, header: &str, from: u8, to: u8) -> bool {
             | "x-square-hmacsha256-signature"
             | "x-twitter-webhooks-signature"
             | "x-twilio-email-event-webhook-signature"
+            | "x-wc-webhook-signature"
+            | "intuit-signature"
+            | "x-zendesk-webhook-signature"
+            | "box-signature-primary"
+            | "x-trello-webhook"
+            | "x-hubspot-signature-v3"
+            | "x-docusign-signature-1"
     );
     (hex_any_case && from.is_ascii_hexdigit() && from.eq_ignore_ascii_case(&to))
         || (base64
@@ -332,7 +369,7 @@ proptest! {
     /// Every replay window, in both directions: accepted iff |now - t| <= tolerance.
     #[test]
     fn replay_window_is_exact(
-        provider in proptest::sample::select(vec!["stripe", "slack", "standard-webhooks", "svix", "gitlab-signing", "paddle", "zoom", "mailgun", "linear", "discord", "sendgrid"]),
+        provider in proptest::sample::select(vec!["stripe", "slack", "standard-webhooks", "svix", "gitlab-signing", "paddle", "zoom", "mailgun", "linear", "discord", "sendgrid", "zendesk", "box", "hubspot", "recurly"]),
         secret in secret(),
         tolerance in 0u64..1000,
         skew in -2000i64..2000,
