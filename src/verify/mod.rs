@@ -7,6 +7,7 @@
 mod asym;
 mod coverage;
 mod datetime;
+pub mod fields;
 pub mod handshake;
 pub mod hmac;
 pub mod keys;
@@ -109,6 +110,8 @@ pub enum Check {
     Asym(AsymVerifier),
     Twilio(TwilioVerifier),
     Mailgun(MailgunVerifier),
+    /// Signatures or secrets inside the body's fields (Adyen, Braintree, Figma, Mandrill).
+    Fields(fields::FieldCheck),
     /// A header that must be present (not secret: compared as is).
     HeaderIs {
         name: HeaderName,
@@ -131,6 +134,7 @@ impl Check {
             Check::Asym(v) => v.verify(req),
             Check::Twilio(v) => v.verify(req),
             Check::Mailgun(v) => v.verify(req),
+            Check::Fields(v) => v.verify(req),
             Check::HeaderIs { name, value } => match (req.headers.get(name), value) {
                 (None, _) => Err(VerifyError::MissingHeader(name.to_string())),
                 (Some(v), Some(expected)) if v.as_bytes() != expected.as_bytes() => {

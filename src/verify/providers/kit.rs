@@ -6,6 +6,7 @@ use std::time::Duration;
 pub use http::HeaderName;
 
 pub use super::{Provider, Settings};
+pub use crate::verify::fields::{FieldCheck, FormFieldMac, FormUrlMac, JsonItemsMac, JsonSecret};
 pub use crate::verify::hmac::{HmacSpec, HmacVerifier, SigSource, TimestampCheck, TsSource};
 pub use crate::verify::mac::{Algorithm, Encoding, KeyFormat};
 pub use crate::verify::sign::{Draft, uuid};

@@ -93,6 +93,10 @@ registry! {
     docusign,
     airtable,
     recurly,
+    figma,
+    adyen,
+    braintree,
+    mandrill,
 }
 
 /// The provider named `name`.
@@ -168,6 +172,12 @@ mod tests {
             };
             if find(p).is_some_and(|d| d.keys.contains(&"public_url")) {
                 s.public_url = Some("https://hooks.example.com/hooks/x".into());
+            }
+            if p == "adyen" {
+                s.secrets = vec![KeyedSecret::new(Secret::literal("0a1b2c"))];
+            }
+            if p == "braintree" {
+                s.public_key = vec![KeyedSecret::new(Secret::literal("pk"))];
             }
             if p == "airtable" {
                 s.secrets = vec![KeyedSecret::new(Secret::literal("c2VjcmV0"))];

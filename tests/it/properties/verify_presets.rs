@@ -76,6 +76,11 @@ fn setup(provider: &str, secret: &str, tolerance: Option<Duration>) -> (Preset, 
             s.secrets = keyed(&whsec);
             whsec
         }
+        "adyen" => {
+            let hex = hex::encode(secret);
+            s.secrets = keyed(&hex);
+            hex
+        }
         "airtable" => {
             let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
             s.secrets = keyed(&b64);
@@ -92,6 +97,9 @@ fn setup(provider: &str, secret: &str, tolerance: Option<Duration>) -> (Preset, 
     }
     if takes("verify_token") {
         s.verify_token = Some(Secret::literal("vt"));
+    }
+    if provider == "braintree" {
+        s.public_key = keyed("hookgate-test");
     }
     let preset = providers::build(provider, s).unwrap_or_else(|e| panic!("{provider}: {e}"));
     (preset, key)
@@ -189,9 +197,22 @@ fn authenticated_headers(provider: &str) -> &'static [(&'static str, usize)] {
 }
 
 /// Whether the provider signs the whole body. Mailgun signs only `timestamp + token` (its
-/// design: the event data is not covered); the token schemes sign nothing.
+/// design: the event data is not covered); the token schemes sign nothing; Figma's passcode
+/// and Adyen's fields leave the rest of the body unsigned; Braintree and Mandrill sign the
+/// decoded form parameters, where `+` and `%20`, `%2B` and `%2b` read alike.
 fn signs_body(provider: &str) -> bool {
-    !matches!(provider, "mailgun" | "gitlab" | "locoia" | "lido" | "lindo")
+    !matches!(
+        provider,
+        "mailgun"
+            | "gitlab"
+            | "locoia"
+            | "lido"
+            | "lindo"
+            | "figma"
+            | "adyen"
+            | "braintree"
+            | "mandrill"
+    )
 }
 
 /// Changes that leave the presented signature meaning the same under the provider's scheme:

@@ -27,6 +27,10 @@ class _FrozenDatetime(datetime):
     def now(cls, tz=None):
         return datetime.fromtimestamp(cls.NOW, tz=tz or timezone.utc)
 
+    @classmethod
+    def utcnow(cls):
+        return datetime.fromtimestamp(cls.NOW, tz=timezone.utc).replace(tzinfo=None)
+
 
 @contextlib.contextmanager
 def frozen(now):
@@ -34,6 +38,8 @@ def frozen(now):
     _FrozenDatetime.NOW = now
     with contextlib.ExitStack() as st:
         st.enter_context(mock.patch("time.time", return_value=float(now)))
+        if "braintree.webhook_testing_gateway" in sys.modules:
+            st.enter_context(mock.patch("braintree.webhook_testing_gateway.datetime", _FrozenDatetime))
         if "hubspot.utils.signature" in sys.modules:
             st.enter_context(mock.patch("hubspot.utils.signature.datetime", _FrozenDatetime))
         yield
@@ -467,10 +473,239 @@ def box_vectors():
     write("box", out)
 
 
+def form_fields(body):
+    from urllib.parse import parse_qs
+    q = parse_qs(body.decode(), keep_blank_values=True)
+    return {k: v[0] for k, v in q.items()}
+
+
+def braintree_vectors():
+    import braintree
+    from braintree.util.crypto import Crypto
+    public, private, other = "hg7x2rbvq9kp4d3m", "1f3c5e7a9b2d4f6a8c0e1b3d5f7a9c2e", "00000000000000000000000000000000"
+
+    def gateway(priv=private, pub=public):
+        return braintree.BraintreeGateway(braintree.Configuration(
+            environment=braintree.Environment.Sandbox, merchant_id="hookgatemerchant", public_key=pub, private_key=priv))
+
+    def form(sig, payload):
+        return urlencode({"bt_signature": sig, "bt_payload": payload}).encode()
+
+    def judge(body, headers, now, k, path):
+        f = form_fields(body)
+        try:
+            with frozen(now):
+                return gateway().webhook_notification.parse(f.get("bt_signature"), f.get("bt_payload")) is not None
+        except Exception:
+            return False
+
+    note = ("signed with braintree 4.48.0 WebhookTesting.sample_notification (or Crypto.sha1_hmac_hash, its signer, for "
+            "built payloads), judged by braintree 4.48.0 WebhookNotification.parse(bt_signature, bt_payload) (raises = false)")
+    ct = [["Content-Type", "application/x-www-form-urlencoded"]]
+    out = []
+
+    def mk(name, what, body, expect):
+        verdict = judge(body, ct, T0, None, "/hooks/braintree")
+        if verdict != expect:
+            MISMATCHES.append(f"braintree/{name}: judged {verdict}, expected {expect}")
+        out.append(vector("braintree", name, f"{what}; {note}", body, ct, T0, verdict, secret=private, public_key=public))
+
+    with frozen(T0):
+        sample = gateway().webhook_testing.sample_notification(
+            braintree.WebhookNotification.Kind.SubscriptionChargedSuccessfully, "sub_8fk2p9")
+    sig, payload = sample["bt_signature"], sample["bt_payload"].decode()
+    mk("valid", "subscription_charged_successfully sample notification", form(sig, payload), True)
+
+    def signed(xml, priv=private, pub=public):
+        p = base64.encodebytes(xml).decode()
+        return f"{pub}|{Crypto.sha1_hmac_hash(priv, p)}", p
+
+    def xml(pad):
+        return (f'<notification><timestamp type="datetime">{iso(T0)}</timestamp><kind>check</kind>'
+                f'<subject><check type="boolean">true</check><note>{pad or ""}</note></subject></notification>').encode()
+
+    # ~1 MiB form: base64 grows the XML by 4/3, form-encoding its newlines and '+', '/' by ~3.
+    big_xml = xml("x" * 300_000)
+    mk("valid_large", "a ~400 KB base64 payload (check notification)", form(*signed(big_xml)), True)
+    mk("wrong_secret", "signed with another private key", form(*signed(xml(None), priv=other)), False)
+    mk("wrong_public_key", "right MAC under another public key's name", form(*signed(xml(None), pub="someone-else")), False)
+    mk("several_pairs_one_matching", "bt_signature with another key's pair first",
+       form(f"someone-else|{'ab' * 20}&{signed(xml(None))[0]}", signed(xml(None))[1]), True)
+    p = payload.replace("A", "B", 1) if "A" in payload else payload[:-2] + "B\n"
+    mk("payload_changed_one_char", "one base64 character of bt_payload changed", form(sig, p), False)
+    mk("payload_without_trailing_newline", "signed over the payload with its trailing newline, sent without it (the lib also tries payload + newline)",
+       form(sig, payload.rstrip("\n")), True)
+    s2, p2 = signed(xml(None))
+    mk("signed_without_newline_sent_with", "signed over the payload without its final newline, sent with it",
+       form(f"{public}|{Crypto.sha1_hmac_hash(private, p2.rstrip(chr(10)))}", p2.rstrip("\n") + "\n"), False)
+    mk("missing_signature_field", "no bt_signature", urlencode({"bt_payload": payload}).encode(), False)
+    mk("missing_payload_field", "no bt_payload", urlencode({"bt_signature": sig}).encode(), False)
+    mk("malformed_signature", "bt_signature without a pair", form("garbage", payload), False)
+    mk("uppercase_hex", "the MAC's hex upper-cased", form(sig.split("|")[0] + "|" + sig.split("|")[1].upper(), payload), False)
+    mk("empty_body", "no body", b"", False)
+    write("braintree", out)
+
+
+def adyen_vectors():
+    from Adyen.util import generate_notification_sig, is_valid_hmac_notification
+    key, other = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056", "00" * 32
+
+    def item(ref="order-1042", value=1130, pad=None, **kw):
+        d = {"additionalData": {"authCode": "58747", "cardSummary": "1111", "expiryDate": "8/2028"},
+             "amount": {"currency": "EUR", "value": value}, "eventCode": "AUTHORISATION",
+             "eventDate": "2025-11-01T13:26:39+01:00", "merchantAccountCode": "AcmeShopECOM",
+             "merchantReference": ref, "paymentMethod": "visa", "pspReference": "QFQTPCQ8HXSKGK82",
+             "reason": "58747:1111:8/2028" if pad is None else pad, "success": "true"}
+        d.update(kw)
+        return d
+
+    def sign_item(d, k=key):
+        d = json.loads(json.dumps(d))
+        bare = {a: b for a, b in d.items() if a != "additionalData"}
+        d["additionalData"]["hmacSignature"] = generate_notification_sig(bare, k).decode()
+        return d
+
+    def body(*items):
+        return compact({"live": "false", "notificationItems": [{"NotificationRequestItem": i} for i in items]})
+
+    def judge(b, headers, now, k, path):
+        try:
+            return bool(is_valid_hmac_notification(json.loads(b), k["secret"]))
+        except Exception:
+            return False
+
+    note = ("signed with Adyen 16.0.0 util.generate_notification_sig, judged by Adyen 16.0.0 "
+            "util.is_valid_hmac_notification(json, hmac_key) (raises/None = false; it checks the first item only)")
+    ct = [["Content-Type", "application/json"]]
+    out = []
+
+    def mk(name, what, b, expect):
+        k = {"secret": key}
+        verdict = judge(b, ct, T0, k, None)
+        if verdict != expect:
+            MISMATCHES.append(f"adyen/{name}: judged {verdict}, expected {expect}")
+        out.append(vector("adyen", name, f"{what}; {note}", b, ct, T0, verdict, secret=key))
+
+    good = sign_item(item())
+    mk("valid", "AUTHORISATION notification", body(good), True)
+    mk("valid_1mib", "~1 MiB notification (long reason)", grow(lambda pad: body(sign_item(item(pad=pad)))), True)
+    mk("wrong_secret", "signed with another HMAC key", body(sign_item(item(), other)), False)
+    mk("signed_field_changed", "amount value changed after signing",
+       body(dict(good, amount={"currency": "EUR", "value": 99999})), False)
+    mk("unsigned_field_changed", "eventDate changed after signing: Adyen's signature does not cover it",
+       body(dict(good, eventDate="2030-01-01T00:00:00+01:00")), True)
+    mk("json_reindented", "the same notification re-indented (the signature covers field values)",
+       reindent(body(good)), True)
+    mk("missing_signature", "no hmacSignature in additionalData",
+       body(dict(good, additionalData={"authCode": "58747"})), False)
+    mk("missing_additional_data", "no additionalData at all", body({a: b for a, b in good.items() if a != "additionalData"}), False)
+    mk("malformed_signature", "hmacSignature is not base64", body(dict(good, additionalData={"hmacSignature": "garbage!"})), False)
+    mk("second_item_forged", "first item valid, second item forged (signature of the first)",
+       body(good, dict(good, merchantReference="order-6666", amount={"currency": "EUR", "value": 1})), True)
+    mk("two_items_valid", "two items, each signed", body(good, sign_item(item(ref="order-1043", value=2000))), True)
+    mk("lowercase_hex_key_valid", "signed with the same key written in lowercase hex",
+       body(sign_item(item(ref="order-1044"), key.lower())), True)
+    mk("empty_body", "no body", b"", False)
+    write("adyen", out)
+
+
+def figma_vectors():
+    doc = "https://www.figma.com/developers/api#webhooks-v2-security"
+    passcode, other = "hookgate-figma-passcode-5Kq2", "not-the-passcode"
+
+    def event(pad=None, code=passcode, kind="FILE_UPDATE"):
+        d = {"event_type": kind, "file_key": "hB6uTZv0yEPi1Qkz8a4Ttd", "file_name": "Design system" if pad is None else pad,
+             "passcode": code, "timestamp": "2025-11-01T12:26:39Z", "webhook_id": "1523419"}
+        if code is None:
+            del d["passcode"]
+        return compact(d)
+
+    def judge(b, headers, now, k, path):
+        try:
+            got = json.loads(b).get("passcode")
+        except Exception:
+            return False
+        return isinstance(got, str) and hmac.compare_digest(got.encode(), k["secret"].encode())
+
+    note = f"documented check: the body's passcode equals the webhook's, constant-time compare; no official verifier ({doc})"
+    ct = [["Content-Type", "application/json"]]
+    out = []
+
+    def mk(name, what, b, expect):
+        verdict = judge(b, ct, T0, {"secret": passcode}, None)
+        assert verdict == expect, name
+        out.append(vector("figma", name, f"{what}; {note}", b, ct, T0, verdict, secret=passcode))
+
+    mk("valid", "FILE_UPDATE event", event(), True)
+    mk("valid_ping", "PING event sent when the webhook is created", event(kind="PING"), True)
+    mk("valid_1mib", "~1 MiB event", grow(lambda pad: event(pad)), True)
+    mk("wrong_passcode", "another passcode", event(code=other), False)
+    mk("missing_passcode", "no passcode field", event(code=None), False)
+    mk("passcode_not_a_string", "passcode is a number", compact({"event_type": "PING", "passcode": 5}), False)
+    mk("passcode_prefix", "the passcode's first half only", event(code=passcode[:10]), False)
+    mk("unsigned_field_changed", "another file_name: Figma signs nothing, the passcode still matches",
+       event(pad="Design system v2"), True)
+    mk("json_reindented", "re-indented JSON with the right passcode", reindent(event()), True)
+    mk("empty_body", "no body", b"", False)
+    write("figma", out)
+
+
+def mandrill_vectors():
+    doc = "https://mailchimp.com/developer/transactional/guides/track-respond-activity-webhooks/#authenticating-webhook-requests"
+    url = "https://hooks.example.com/hooks/mandrill"
+    key, other = "hg-mandrill-webhook-key-Z8pQ3w", "not-the-webhook-key"
+
+    def events(pad=None):
+        ev = [{"event": "send", "_id": "9f2e7c1a5b3d4e6f", "ts": T0 - 1,
+               "msg": {"email": "ada@example.com", "subject": "Your order" if pad is None else pad, "state": "sent"}}]
+        return json.dumps(ev, separators=(",", ":"))
+
+    def params_sig(params, k, u=url):
+        data = u + "".join(a + b for a, b in sorted(params.items()))
+        return b64(mac("sha1", k, data.encode()))
+
+    def mkbody(pad=None):
+        return urlencode({"mandrill_events": events(pad)}).encode()
+
+    def hdrs(b, k=key, u=url):
+        return [["Content-Type", "application/x-www-form-urlencoded"], ["X-Mandrill-Signature", params_sig(form_fields(b), k, u)]]
+
+    def judge(b, headers, now, k, path):
+        got = ci_get(headers, "X-Mandrill-Signature")
+        u = k["public_url"] + path[len("/hooks/mandrill"):]
+        return got is not None and hmac.compare_digest(got.encode(), params_sig(form_fields(b), k["secret"], u).encode())
+
+    note = f"documented formula base64(HMAC-SHA1(key, url + sorted name+value pairs)); no official verifier ({doc})"
+    out = []
+
+    def mk(name, what, b, h, expect, path=None):
+        verdict = judge(b, h, T0, {"secret": key, "public_url": url}, path or "/hooks/mandrill")
+        assert verdict == expect, name
+        out.append(vector("mandrill", name, f"{what}; {note}", b, h, T0, verdict, path=path, secret=key, public_url=url))
+
+    b = mkbody()
+    mk("valid", "mandrill_events form POST", b, hdrs(b), True)
+    big = grow(lambda pad: mkbody(pad))
+    mk("valid_1mib", "~1 MiB form", big, hdrs(big), True)
+    two = urlencode({"mandrill_events": events(), "a_extra": "1"}).encode()
+    swapped = urlencode({"a_extra": "1", "mandrill_events": events()}).encode()
+    mk("params_reordered", "the same parameters in another order (names are sorted before signing)", swapped, hdrs(two), True)
+    mk("wrong_secret", "signed with another key", b, hdrs(b, k=other), False)
+    mk("body_changed_one_byte", "one digit changed after signing", change_one_byte(b), hdrs(b), False)
+    mk("wrong_url", "signed for another URL", b, hdrs(b, u="https://evil.example/hooks/mandrill"), False)
+    mk("valid_subpath_query", "URL with a sub-path and query, signed as called", b,
+       hdrs(b, u=url + "/tx?env=live"), True, path="/hooks/mandrill/tx?env=live")
+    mk("missing_signature_header", "no X-Mandrill-Signature", b, hdrs(b)[:1], False)
+    mk("malformed_signature_header", "garbage", b, replace(hdrs(b), "X-Mandrill-Signature", "garbage"), False)
+    write("mandrill", out)
+
+
 if __name__ == "__main__":
     only = set(sys.argv[1:])
     for name, fn in [("razorpay", razorpay_vectors), ("onfido", onfido_vectors), ("documented", documented_body_macs),
-                     ("timestamped", timestamped_documented), ("hubspot", hubspot_vectors), ("box", box_vectors)]:
+                     ("timestamped", timestamped_documented), ("hubspot", hubspot_vectors), ("box", box_vectors),
+                     ("braintree", braintree_vectors), ("adyen", adyen_vectors), ("figma", figma_vectors),
+                     ("mandrill", mandrill_vectors)]:
         if not only or name in only:
             fn()
     if MISMATCHES:
