@@ -5,6 +5,7 @@
 //! schemes (`providers`, one file each) are data over the same few engines.
 
 mod asym;
+pub mod contentful;
 mod coverage;
 mod datetime;
 pub mod fields;
@@ -112,6 +113,8 @@ pub enum Check {
     Mailgun(MailgunVerifier),
     /// Signatures or secrets inside the body's fields (Adyen, Braintree, Figma, Mandrill).
     Fields(fields::FieldCheck),
+    /// Contentful's signed canonical request.
+    Contentful(contentful::ContentfulVerifier),
     /// A header that must be present (not secret: compared as is).
     HeaderIs {
         name: HeaderName,
@@ -135,6 +138,7 @@ impl Check {
             Check::Twilio(v) => v.verify(req),
             Check::Mailgun(v) => v.verify(req),
             Check::Fields(v) => v.verify(req),
+            Check::Contentful(v) => v.verify(req),
             Check::HeaderIs { name, value } => match (req.headers.get(name), value) {
                 (None, _) => Err(VerifyError::MissingHeader(name.to_string())),
                 (Some(v), Some(expected)) if v.as_bytes() != expected.as_bytes() => {

@@ -16,7 +16,7 @@ use hookgate::verify::sign::sign;
 use hookgate::verify::{KeyedSecret, Request, Verified};
 
 /// Where hookgate deliberately differs from the official library, and why.
-const DEVIATIONS: [(&str, &str, bool, &str); 5] = [
+const DEVIATIONS: [(&str, &str, bool, &str); 6] = [
     (
         "stripe",
         "future_timestamp",
@@ -46,6 +46,12 @@ const DEVIATIONS: [(&str, &str, bool, &str); 5] = [
         "second_item_forged",
         false,
         "the Adyen library checks the first notification item only; hookgate checks every item",
+    ),
+    (
+        "contentful",
+        "future_timestamp",
+        false,
+        "the toolkit's verifyRequest checks only the past; a far-future timestamp is refused as policy",
     ),
 ];
 

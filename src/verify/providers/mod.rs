@@ -97,6 +97,7 @@ registry! {
     adyen,
     braintree,
     mandrill,
+    contentful,
 }
 
 /// The provider named `name`.

@@ -191,6 +191,12 @@ fn authenticated_headers(provider: &str) -> &'static [(&'static str, usize)] {
         "docusign" => &[("x-docusign-signature-1", 0)],
         "airtable" => &[("x-airtable-content-mac", 0)],
         "recurly" => &[("recurly-signature", 0)],
+        "contentful" => &[
+            ("x-contentful-signature", 0),
+            ("x-contentful-timestamp", 0),
+            ("x-contentful-signed-headers", 0),
+            ("x-contentful-topic", 0),
+        ],
         // Mailgun's signature travels in the body.
         _ => &[],
     }
@@ -390,7 +396,7 @@ proptest! {
     /// Every replay window, in both directions: accepted iff |now - t| <= tolerance.
     #[test]
     fn replay_window_is_exact(
-        provider in proptest::sample::select(vec!["stripe", "slack", "standard-webhooks", "svix", "gitlab-signing", "paddle", "zoom", "mailgun", "linear", "discord", "sendgrid", "zendesk", "box", "hubspot", "recurly"]),
+        provider in proptest::sample::select(vec!["stripe", "slack", "standard-webhooks", "svix", "gitlab-signing", "paddle", "zoom", "mailgun", "linear", "discord", "sendgrid", "zendesk", "box", "hubspot", "recurly", "contentful"]),
         secret in secret(),
         tolerance in 0u64..1000,
         skew in -2000i64..2000,
