@@ -140,16 +140,20 @@ impl ContentfulVerifier {
                 reason: "must name the timestamp and itself",
             });
         }
-        // The toolkit signs the listed headers that are present, plus these two, whose values
-        // it recomputes.
-        let mut names: Vec<String> = listed
-            .iter()
-            .filter(|n| {
-                HeaderName::from_bytes(n.as_bytes())
-                    .is_ok_and(|h| h.as_str() == **n && req.headers.contains_key(&h))
-            })
-            .map(|n| n.to_string())
-            .collect();
+        // The toolkit ignores listed headers that are absent; hookgate refuses them, so the
+        // list means exactly what it names (Contentful sends every header it lists).
+        let mut names: Vec<String> = Vec::with_capacity(listed.len() + 2);
+        for n in &listed {
+            let present = HeaderName::from_bytes(n.as_bytes())
+                .is_ok_and(|h| h.as_str() == *n && req.headers.contains_key(&h));
+            if !present {
+                return Err(VerifyError::Malformed {
+                    header: SIGNED_HEADERS.into(),
+                    reason: "names a header the request does not carry",
+                });
+            }
+            names.push(n.to_string());
+        }
         for n in [SIGNED_HEADERS, TIMESTAMP] {
             if !names.iter().any(|x| x == n) {
                 names.push(n.into());

@@ -98,6 +98,7 @@ registry! {
     braintree,
     mandrill,
     contentful,
+    bigcommerce,
 }
 
 /// The provider named `name`.

@@ -164,7 +164,7 @@ fn authenticated_headers(provider: &str) -> &'static [(&'static str, usize)] {
         "limai" => &[("x-webhook-signature", 0)],
         "lahza" => &[("x-lahza-signature", 0)],
         // After `Bearer `: the scheme word is matched case-insensitively (RFC 9110).
-        "locoia" | "lido" => &[("authorization", 7)],
+        "locoia" | "lido" | "bigcommerce" => &[("authorization", 7)],
         "lindo" => &[("user-agent", 0)],
         "razorpay" => &[("x-razorpay-signature", 0)],
         "paystack" => &[("x-paystack-signature", 0)],
@@ -218,6 +218,7 @@ fn signs_body(provider: &str) -> bool {
             | "adyen"
             | "braintree"
             | "mandrill"
+            | "bigcommerce"
     )
 }
 

@@ -120,6 +120,8 @@ function contentful() {
   mk('future_timestamp', 'signed an hour after now', body, sign(body, secret, T0 + 3600));
   mk('signed_header_changed', 'x-contentful-topic changed after signing', body, replaceH(h, 'X-Contentful-Topic', 'ContentManagement.Entry.delete'), {expect: false});
   mk('unsigned_header_changed', 'x-contentful-webhook-name (not signed) changed', body, replaceH(h, 'X-Contentful-Webhook-Name', 'other'), {expect: true});
+  mk('signed_headers_name_an_absent_header', 'x-contentful-signed-headers also names a header the request lacks (the toolkit ignores it)', body,
+    replaceH(h, 'x-contentful-signed-headers', ciGet(h, 'x-contentful-signed-headers') + ',x-absent'));
   mk('wrong_path', 'signed for another path', body, sign(body, secret, T0, '/hooks/contentful/other'), {expect: false});
   mk('missing_signature_header', 'no x-contentful-signature', body, without(h, 'x-contentful-signature'), {expect: false});
   mk('missing_timestamp_header', 'no x-contentful-timestamp', body, without(h, 'x-contentful-timestamp'), {expect: false});

@@ -700,12 +700,49 @@ def mandrill_vectors():
     write("mandrill", out)
 
 
+def bigcommerce_vectors():
+    doc = ("https://developer.bigcommerce.com/docs/integrations/webhooks (custom `headers` on the hook; the preset "
+           "expects Authorization: Bearer <secret> there)")
+    secret = "bc-hook-token-8Wq3Zr5Tk1"
+
+    def event(pad):
+        return compact({"created_at": T0 - 1, "store_id": "1025646", "producer": "stores/abcde",
+                        "scope": "store/order/statusUpdated", "hash": "3f9ea420af83450d7ef9f78b08c8af25b2213637",
+                        "data": {"type": "order", "id": 173331, "status": {"previous_status_id": 0, "new_status_id": 11}},
+                        **({} if pad is None else {"note": pad})})
+
+    def judge(body, headers, now, k, path):
+        got = ci_get(headers, "Authorization")
+        return got is not None and hmac.compare_digest(got.encode(), f"Bearer {k['secret']}".encode())
+
+    base = [["Content-Type", "application/json"]]
+    note = f"documented check: the custom header set on the hook equals Authorization: Bearer <secret>; BigCommerce signs nothing ({doc})"
+    out = []
+
+    def mk(name, what, body, headers, expect):
+        verdict = judge(body, headers, T0, {"secret": secret}, None)
+        assert verdict == expect, name
+        out.append(vector("bigcommerce", name, f"{what}; {note}", body, headers, T0, verdict, secret=secret))
+
+    body = event(None)
+    auth = ["Authorization", f"Bearer {secret}"]
+    mk("valid", "store/order/statusUpdated", body, base + [auth], True)
+    mk("valid_1mib", "~1 MiB body with the right token", grow(event), base + [auth], True)
+    mk("valid_empty_body", "empty body with the right token (the token does not cover the body)", b"", base + [auth], True)
+    mk("wrong_secret", "another token", body, base + [["Authorization", "Bearer bc-hook-token-0000000000"]], False)
+    mk("wrong_secret_prefix", "the token less its last character", body, base + [["Authorization", f"Bearer {secret[:-1]}"]], False)
+    mk("missing_signature_header", "no Authorization header", body, base, False)
+    mk("basic_scheme", "the token under the Basic scheme", body,
+       base + [["Authorization", "Basic " + b64(f"user:{secret}".encode())]], False)
+    write("bigcommerce", out)
+
+
 if __name__ == "__main__":
     only = set(sys.argv[1:])
     for name, fn in [("razorpay", razorpay_vectors), ("onfido", onfido_vectors), ("documented", documented_body_macs),
                      ("timestamped", timestamped_documented), ("hubspot", hubspot_vectors), ("box", box_vectors),
                      ("braintree", braintree_vectors), ("adyen", adyen_vectors), ("figma", figma_vectors),
-                     ("mandrill", mandrill_vectors)]:
+                     ("mandrill", mandrill_vectors), ("bigcommerce", bigcommerce_vectors)]:
         if not only or name in only:
             fn()
     if MISMATCHES:
