@@ -32,6 +32,7 @@ mod obs;
 mod operations;
 mod presets;
 mod properties;
+mod provb;
 mod providers;
 mod redis;
 mod scripts;

@@ -1,6 +1,7 @@
 //! Mandrill (Mailchimp Transactional): `X-Mandrill-Signature` = base64 HMAC-SHA1, with the
 //! webhook key, of the webhook URL (`public_url`) followed by every POST parameter's name and
-//! value sorted by name; the body is a form with `mandrill_events`.
+//! value sorted by name; the body is a form with `mandrill_events`. Answers the HEAD Mandrill
+//! sends when a webhook is added.
 
 use super::kit::*;
 
@@ -22,7 +23,7 @@ fn verify(s: &Settings) -> Built {
         Encoding::Base64,
         &s.secrets,
     )?;
-    Ok((Check::Fields(FieldCheck::FormUrl(check)), None))
+    Ok((Check::Fields(FieldCheck::FormUrl(check)), Some(Handshake::Head)))
 }
 
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {

@@ -1,5 +1,6 @@
 //! Trello: `X-Trello-Webhook: <base64 HMAC-SHA1 of the body followed by the callback URL>`,
-//! keyed with the application secret; the callback URL is `public_url`.
+//! keyed with the application secret; the callback URL is `public_url`. Answers the HEAD Trello
+//! sends when a webhook is created.
 
 use super::kit::*;
 
@@ -24,7 +25,7 @@ fn verify(s: &Settings) -> Built {
             Encoding::Base64,
         )
     })?;
-    Ok((check, None))
+    Ok((check, Some(Handshake::Head)))
 }
 
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {
