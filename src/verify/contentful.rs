@@ -13,36 +13,13 @@ use http::HeaderName;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::hmac::within;
-use super::keys::{Keyed, KeyedSecret};
+use super::keys::{Keyed, KeyedSecret, first_match};
 use super::mac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any};
 use super::{Request, Verified, VerifyError};
 
 pub const SIGNATURE: &str = "x-contentful-signature";
 pub const SIGNED_HEADERS: &str = "x-contentful-signed-headers";
 pub const TIMESTAMP: &str = "x-contentful-timestamp";
-
-/// What JavaScript's `encodeURI` leaves alone.
-const ENCODE_URI: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b';')
-    .remove(b',')
-    .remove(b'/')
-    .remove(b'?')
-    .remove(b':')
-    .remove(b'@')
-    .remove(b'&')
-    .remove(b'=')
-    .remove(b'+')
-    .remove(b'$')
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')')
-    .remove(b'#');
 
 /// What Node's `querystring.escape` leaves alone.
 const QS_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
@@ -55,6 +32,20 @@ const QS_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'\'')
     .remove(b'(')
     .remove(b')');
+
+/// What JavaScript's `encodeURI` leaves alone: those, and the URI's reserved characters.
+const ENCODE_URI: &AsciiSet = &QS_ESCAPE
+    .remove(b';')
+    .remove(b',')
+    .remove(b'/')
+    .remove(b'?')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'&')
+    .remove(b'=')
+    .remove(b'+')
+    .remove(b'$')
+    .remove(b'#');
 
 /// The toolkit's `getNormalizedEncodedURI`: `encodeURI(path + "?" + querystring.escape(query))`
 /// (so a query is encoded twice), splitting on `?` as `String.split` does.
@@ -175,15 +166,9 @@ impl ContentfulVerifier {
         let path = normalized_path(&format!("{}{}", self.path, req.rest));
         let msg = canonical("POST", &path, &headers, req.body);
         let candidates = [presented];
-        let mut matched = None;
-        for (i, key) in Keyed::active(&self.keys, req.now) {
-            if bool::from(matches_any(&key.mac(&[&msg]), &candidates)) && matched.is_none() {
-                matched = Some(i);
-            }
-        }
-        matched
-            .map(|i| Verified { key: Some(i) })
-            .ok_or(VerifyError::NoMatch)
+        first_match(&self.keys, req.now, |key| {
+            bool::from(matches_any(&key.mac(&[&msg]), &candidates))
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::keys::{Keyed, KeyedSecret};
+use super::keys::{Keyed, KeyedSecret, first_match};
 use super::mac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any};
 use super::{Request, Verified, VerifyError};
 
@@ -36,23 +36,6 @@ impl FieldCheck {
 
 fn json(body: &[u8]) -> Result<Value, VerifyError> {
     serde_json::from_slice(body).map_err(|_| VerifyError::Refused("body is not JSON"))
-}
-
-/// Tries every active key (no early exit); the first that `matches` wins.
-fn first_match<K>(
-    keys: &[Keyed<K>],
-    req: &Request<'_>,
-    matches: impl Fn(&K) -> bool,
-) -> Result<Verified, VerifyError> {
-    let mut matched = None;
-    for (i, k) in Keyed::active(keys, req.now) {
-        if matches(k) && matched.is_none() {
-            matched = Some(i);
-        }
-    }
-    matched
-        .map(|i| Verified { key: Some(i) })
-        .ok_or(VerifyError::NoMatch)
 }
 
 /// A shared secret at a JSON pointer of the body, compared in constant time (through SHA-256,
@@ -87,7 +70,7 @@ impl JsonSecret {
             .and_then(Value::as_str)
             .ok_or(VerifyError::Refused("body carries no passcode"))?;
         let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
-        first_match(&self.digests, req, |d| bool::from(d.ct_eq(&given)))
+        first_match(&self.digests, req.now, |d| bool::from(d.ct_eq(&given)))
     }
 }
 
@@ -163,7 +146,7 @@ impl JsonItemsMac {
                 ))?;
             let msg = self.signing_string(item);
             let candidates = [sig];
-            verified = first_match(&self.keys, req, |k| {
+            verified = first_match(&self.keys, req.now, |k| {
                 bool::from(matches_any(&k.mac(&[msg.as_bytes()]), &candidates))
             })?;
         }
@@ -214,7 +197,7 @@ impl FormFieldMac {
             .ok_or(VerifyError::NoMatch)?;
         let candidates = [presented];
         let with_newline = format!("{payload}\n");
-        first_match(&self.keys, req, |k| {
+        first_match(&self.keys, req.now, |k| {
             bool::from(
                 matches_any(&k.mac(&[payload.as_bytes()]), &candidates)
                     | matches_any(&k.mac(&[with_newline.as_bytes()]), &candidates),
@@ -263,7 +246,7 @@ impl FormUrlMac {
         let url = format!("{}{}", self.public_url, req.rest);
         let params = super::twilio::sorted_params(req.body);
         let candidates = [presented];
-        first_match(&self.keys, req, |k| {
+        first_match(&self.keys, req.now, |k| {
             bool::from(matches_any(
                 &k.mac(&[url.as_bytes(), params.as_bytes()]),
                 &candidates,

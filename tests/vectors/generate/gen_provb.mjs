@@ -8,43 +8,11 @@ import {fileURLToPath} from 'node:url';
 
 import {signRequest, verifyRequest} from '@contentful/node-apps-toolkit';
 
+import {T0, changeOneByte, ciGet, compact, grow, reindent, replaceH, without} from './vecs.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const OUT = process.env.VECTORS_OUT || path.join(HERE, '..');
-const T0 = 1762000000;
-const BIG = 1_048_000;
 const mismatches = [];
-
-const compact = (o) => Buffer.from(JSON.stringify(o));
-function reindent(body) {
-  const out = Buffer.from(JSON.stringify(JSON.parse(body.toString()), null, 2));
-  if (out.equals(body)) throw new Error('reindent produced the same bytes');
-  return out;
-}
-function changeOneByte(body) {
-  for (let i = body.length >> 1; i < body.length; i++) {
-    const c = body[i];
-    if (c >= 0x30 && c <= 0x39) {
-      const b = Buffer.from(body);
-      b[i] = c !== 0x37 ? 0x37 : 0x38;
-      return b;
-    }
-  }
-  throw new Error('no digit to change');
-}
-const WORDS = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor ';
-const filler = (n) => WORDS.repeat(Math.ceil(n / WORDS.length) + 1).slice(0, n);
-function grow(make, target = BIG) {
-  let n = target - make('').length;
-  for (let i = 0; i < 5; i++) {
-    const b = make(filler(n));
-    if (b.length === target) return b;
-    n += target - b.length;
-  }
-  throw new Error('could not size body');
-}
-const without = (h, name) => h.filter(([k]) => k.toLowerCase() !== name.toLowerCase());
-const replaceH = (h, name, v) => h.map(([k, x]) => [k, k.toLowerCase() === name.toLowerCase() ? v : x]);
-const ciGet = (h, name) => (h.find(([k]) => k.toLowerCase() === name.toLowerCase()) || [])[1];
 
 function withNow(now, fn) {
   const real = Date.now;

@@ -15,21 +15,10 @@ from datetime import datetime, timezone
 from unittest import mock
 from urllib.parse import urlencode
 
-from vecs import T0, change_one_byte, compact, grow, reindent, replace, vector, without, write
+from vecs import FrozenDatetime as _FrozenDatetime
+from vecs import T0, change_one_byte, ci_get, compact, grow, mac, reindent, replace, vector, without, write
 
 MISMATCHES = []
-
-
-class _FrozenDatetime(datetime):
-    NOW = T0
-
-    @classmethod
-    def now(cls, tz=None):
-        return datetime.fromtimestamp(cls.NOW, tz=tz or timezone.utc)
-
-    @classmethod
-    def utcnow(cls):
-        return datetime.fromtimestamp(cls.NOW, tz=timezone.utc).replace(tzinfo=None)
 
 
 @contextlib.contextmanager
@@ -43,18 +32,6 @@ def frozen(now):
         if "hubspot.utils.signature" in sys.modules:
             st.enter_context(mock.patch("hubspot.utils.signature.datetime", _FrozenDatetime))
         yield
-
-
-def ci_get(headers, name):
-    for k, v in headers:
-        if k.lower() == name.lower():
-            return v
-    return None
-
-
-def mac(algo, key, msg):
-    key = key if isinstance(key, bytes) else key.encode()
-    return hmac.new(key, msg, algo).digest()
 
 
 def b64(d):
