@@ -19,6 +19,7 @@ pub mod sign;
 mod template;
 mod token;
 mod twilio;
+pub mod wix;
 
 use std::time::SystemTime;
 
@@ -115,6 +116,8 @@ pub enum Check {
     Fields(fields::FieldCheck),
     /// Contentful's signed canonical request.
     Contentful(contentful::ContentfulVerifier),
+    /// Wix: the body is an RS256 JWT.
+    Wix(wix::WixVerifier),
     /// A header that must be present (not secret: compared as is).
     HeaderIs {
         name: HeaderName,
@@ -139,6 +142,7 @@ impl Check {
             Check::Mailgun(v) => v.verify(req),
             Check::Fields(v) => v.verify(req),
             Check::Contentful(v) => v.verify(req),
+            Check::Wix(v) => v.verify(req),
             Check::HeaderIs { name, value } => match (req.headers.get(name), value) {
                 (None, _) => Err(VerifyError::MissingHeader(name.to_string())),
                 (Some(v), Some(expected)) if v.as_bytes() != expected.as_bytes() => {

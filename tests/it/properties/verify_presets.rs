@@ -76,6 +76,10 @@ fn setup(provider: &str, secret: &str, tolerance: Option<Duration>) -> (Preset, 
             s.secrets = keyed(&whsec);
             whsec
         }
+        "wix" => {
+            s.public_key = keyed(crate::common::provb::WIX_SPKI_B64);
+            crate::common::provb::WIX_PKCS8_B64.to_string()
+        }
         "adyen" => {
             let hex = hex::encode(secret);
             s.secrets = keyed(&hex);
