@@ -225,19 +225,18 @@ impl Intake<'_> {
     }
 
     fn check_method(&self, session: &Session) -> Step<()> {
-        if session.req_header().method == Method::POST {
+        let verifier = &self.route.verifier;
+        if verifier.takes(&session.req_header().method) {
             return Ok(());
         }
-        let head = self
-            .route
-            .verifier
+        let head = verifier
             .handshake
             .as_ref()
             .is_some_and(|h| h.answers_head());
-        let allow = match self.get_handshake_of() {
-            Some(_) => "GET, POST",
-            None if head => "HEAD, POST",
-            None => "POST",
+        let allow = match (self.get_handshake_of(), verifier.takes(&Method::GET)) {
+            (Some(_), _) | (None, true) => "GET, POST",
+            (None, false) if head => "HEAD, POST",
+            (None, false) => "POST",
         };
         Err(Answer::refuse(
             RequestOutcome::MethodNotAllowed,

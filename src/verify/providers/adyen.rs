@@ -12,7 +12,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &[],
+        scheme: "HMAC-SHA256 (hex key) of 8 fields of every notification item, base64 in `additionalData.hmacSignature`",
+        handshake: "",
+    },
     sample: r#"{"live":"false","notificationItems":[{"NotificationRequestItem":{"amount":{"currency":"EUR","value":1130},"eventCode":"AUTHORISATION","eventDate":"2025-11-01T12:26:40+01:00","merchantAccountCode":"AcmeShopECOM","merchantReference":"order-{id}","pspReference":"QFQTPCQ8HXSKGK82","success":"true"}}]}"#,
+    samples: &[],
     verify,
     sign,
 };

@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["X-Airtable-Content-MAC"],
+        scheme: "HMAC-SHA256 of the body, `hmac-sha256=` hex, base64-decoded key",
+        handshake: "",
+    },
     sample: r#"{"base":{"id":"appA1b2C3d4E5f6G7"},"webhook":{"id":"ach{id}"},"timestamp":"2025-11-01T12:26:40.000Z"}"#,
+    samples: &[],
     verify,
     sign,
 };

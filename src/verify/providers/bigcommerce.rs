@@ -9,7 +9,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "json:/hash",
+    methods: POST,
+    about: About {
+        headers: &["Authorization"],
+        scheme: "bearer token set as the hook's custom header, constant time (BigCommerce signs nothing)",
+        handshake: "",
+    },
     sample: r#"{"created_at":1762000000,"store_id":"1025646","producer":"stores/abcde","scope":"store/order/statusUpdated","hash":"{id}","data":{"type":"order","id":173331,"status":{"previous_status_id":0,"new_status_id":11}}}"#,
+    samples: &[],
     verify,
     sign: sign_bearer,
 };

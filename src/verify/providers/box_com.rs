@@ -10,7 +10,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "tolerance"],
     window: Some(600),
     event_id: "header:box-delivery-id",
+    methods: POST,
+    about: About {
+        headers: &["box-signature-primary", "box-signature-secondary", "box-delivery-timestamp", "box-signature-version", "box-signature-algorithm"],
+        scheme: "HMAC-SHA256 of `{body}{timestamp}` (RFC 3339), base64, primary or secondary key",
+        handshake: "",
+    },
     sample: r#"{"type":"webhook_event","id":"{id}","created_at":"2025-11-01T05:26:40-07:00","trigger":"FILE.UPLOADED","webhook":{"id":"1234567890","type":"webhook"},"source":{"id":"1623449712311","type":"file","name":"report.pdf"}}"#,
+    samples: &[],
     verify,
     sign,
 };

@@ -10,7 +10,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "public_key"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &[],
+        scheme: "form: `bt_signature` = `public_key|hex HMAC-SHA1` (key SHA-1 of the private key) of `bt_payload`",
+        handshake: "",
+    },
     sample: "<notification><timestamp type=\"datetime\">2025-11-01T12:26:40Z</timestamp><kind>subscription_charged_successfully</kind><subject><subscription><id>{id}</id></subscription></subject></notification>",
+    samples: &[],
     verify,
     sign,
 };

@@ -13,7 +13,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "public_url", "tolerance"],
     window: Some(30),
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["x-contentful-signature", "x-contentful-timestamp", "x-contentful-signed-headers"],
+        scheme: "HMAC-SHA256 of the canonical request (method, path, listed headers, body), hex",
+        handshake: "",
+    },
     sample: r#"{"sys":{"type":"Entry","id":"{id}","space":{"sys":{"type":"Link","linkType":"Space","id":"yadj1kx9rmg0"}},"environment":{"sys":{"id":"master","type":"Link","linkType":"Environment"}},"revision":3,"updatedAt":"2025-11-01T12:26:40.000Z"},"fields":{"title":{"en-US":"Hello"}}}"#,
+    samples: &[],
     verify,
     sign,
 };

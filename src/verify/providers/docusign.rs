@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["X-DocuSign-Signature-1..100"],
+        scheme: "HMAC-SHA256 of the body, base64, one header per Connect key",
+        handshake: "",
+    },
     sample: r#"{"event":"envelope-completed","apiVersion":"v2.1","uri":"/restapi/v2.1/accounts/8d2b6f0a/envelopes/{id}","retryCount":0,"configurationId":10418263,"generatedDateTime":"2025-11-01T12:26:40.0000000Z","data":{"accountId":"8d2b6f0a","userId":"5c1e8d7f","envelopeId":"{id}"}}"#,
+    samples: &[],
     verify,
     sign,
 };

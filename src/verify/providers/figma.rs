@@ -10,7 +10,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &[],
+        scheme: "the body's `passcode` equals the secret (constant time); nothing is signed",
+        handshake: "",
+    },
     sample: r#"{"event_type":"FILE_UPDATE","file_key":"hB6uTZv0yEPi1Qkz{id}","file_name":"Design system","timestamp":"2025-11-01T12:26:40Z","webhook_id":"1523419"}"#,
+    samples: &[],
     verify,
     sign,
 };

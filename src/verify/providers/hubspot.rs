@@ -10,7 +10,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "public_url", "tolerance"],
     window: Some(300),
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["X-HubSpot-Signature-v3", "X-HubSpot-Request-Timestamp"],
+        scheme: "HMAC-SHA256 of `POST{URI}{body}{timestamp ms}`, base64 (v3)",
+        handshake: "",
+    },
     sample: r#"[{"eventId":4099260516,"subscriptionId":2881778,"portalId":62515,"appId":1160452,"occurredAt":1762000000000,"subscriptionType":"contact.propertyChange","attemptNumber":0,"objectId":1246965,"propertyName":"email","propertyValue":"ada+{id}@example.com","changeSource":"CRM"}]"#,
+    samples: &[],
     verify,
     sign,
 };

@@ -10,7 +10,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "public_url"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["X-Mandrill-Signature"],
+        scheme: "HMAC-SHA1 of the URL + sorted form parameters, base64",
+        handshake: "HEAD → 200 (webhook creation check)",
+    },
     sample: "mandrill_events=%5B%7B%22event%22%3A%22send%22%2C%22_id%22%3A%22{id}%22%2C%22ts%22%3A1762000000%2C%22msg%22%3A%7B%22email%22%3A%22ada%40example.com%22%2C%22subject%22%3A%22Your+order%22%7D%7D%5D",
+    samples: &[],
     verify,
     sign,
 };

@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "json:/id",
+    methods: POST,
+    about: About {
+        headers: &["X-Mollie-Signature"],
+        scheme: "HMAC-SHA256 of the body, `sha256=` hex; the header repeats during rotation",
+        handshake: "",
+    },
     sample: r#"{"resource":"event","id":"event_{id}","type":"payment-link.paid","entityId":"pl_{id}","createdAt":"2025-11-01T12:26:40+00:00","_links":{"entity":{"href":"https://api.mollie.com/v2/payment-links/pl_{id}","type":"application/hal+json"}}}"#,
+    samples: &[],
     verify,
     sign,
 };

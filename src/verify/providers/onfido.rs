@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["X-SHA2-Signature"],
+        scheme: "HMAC-SHA256 of the body, hex; empty body refused",
+        handshake: "",
+    },
     sample: r#"{"payload":{"resource_type":"check","action":"check.completed","object":{"id":"{id}","status":"complete","completed_at_iso8601":"2025-11-01T12:26:40Z","href":"https://api.eu.onfido.com/v3.6/checks/{id}"}}}"#,
+    samples: &[],
     verify,
     sign,
 };

@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["x-paystack-signature"],
+        scheme: "HMAC-SHA512 of the body, hex (key = secret key)",
+        handshake: "",
+    },
     sample: r#"{"event":"charge.success","data":{"id":4099260516,"reference":"ref_{id}","amount":50000,"currency":"NGN","status":"success"}}"#,
+    samples: &[],
     verify,
     sign,
 };

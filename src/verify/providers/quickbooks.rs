@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["intuit-signature"],
+        scheme: "HMAC-SHA256 of the body, base64 (verifier token)",
+        handshake: "",
+    },
     sample: r#"{"eventNotifications":[{"realmId":"9130350000000000","dataChangeEvent":{"entities":[{"name":"Invoice","id":"{id}","operation":"Create","lastUpdated":"2025-11-01T12:26:40.000Z"}]}}]}"#,
+    samples: &[],
     verify,
     sign,
 };

@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "header:X-Razorpay-Event-Id",
+    methods: POST,
+    about: About {
+        headers: &["X-Razorpay-Signature"],
+        scheme: "HMAC-SHA256 of the body, hex",
+        handshake: "",
+    },
     sample: r#"{"entity":"event","account_id":"acc_BFQ7uQEaa7j2z7","event":"payment.captured","contains":["payment"],"payload":{"payment":{"entity":{"id":"pay_{id}","amount":50000,"currency":"INR","status":"captured"}}},"created_at":1762000000}"#,
+    samples: &[],
     verify,
     sign,
 };

@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "tolerance"],
     window: Some(300),
     event_id: "json:/id",
+    methods: POST,
+    about: About {
+        headers: &["recurly-signature"],
+        scheme: "HMAC-SHA256 of `{ms}.{body}`, hex, `ms,sig[,sig]`",
+        handshake: "",
+    },
     sample: r#"{"id":"{id}","object_type":"subscription","site_id":"s7zcgb8vxn2x","event_type":"created","event_time":"2025-11-01T12:26:40Z","account_code":"acct-1","uuid":"6a4c1b2f9e8d7c6b5a4f3e2d1c0b9a8f"}"#,
+    samples: &[],
     verify,
     sign,
 };

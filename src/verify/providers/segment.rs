@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "json:/messageId",
+    methods: POST,
+    about: About {
+        headers: &["X-Signature"],
+        scheme: "HMAC-SHA1 of the body, hex",
+        handshake: "",
+    },
     sample: r#"{"type":"track","event":"Order Completed","messageId":"{id}","userId":"u_1","properties":{"revenue":29.99}}"#,
+    samples: &[],
     verify,
     sign,
 };

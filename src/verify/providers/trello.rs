@@ -9,7 +9,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "public_url"],
     window: None,
     event_id: "json:/action/id",
+    methods: POST,
+    about: About {
+        headers: &["X-Trello-Webhook"],
+        scheme: "HMAC-SHA1 of `{body}{callback URL}`, base64",
+        handshake: "HEAD → 200 (webhook creation check)",
+    },
     sample: r#"{"model":{"id":"5a4ed2e4c8fa5c6d3a5e8a1b","name":"Roadmap"},"action":{"id":"{id}","type":"updateCard","date":"2025-11-01T12:26:40.000Z","data":{"card":{"id":"5a4ed2e4c8fa5c6d3a5e8a1c","name":"Ship it"}}}}"#,
+    samples: &[],
     verify,
     sign,
 };

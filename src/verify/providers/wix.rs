@@ -12,7 +12,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["public_key"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &[],
+        scheme: "the body is a JWT, RS256 only, verified with the app's public key",
+        handshake: "",
+    },
     sample: r#"{"id":"{id}","entityFqdn":"wix.ecom.v1.order","slug":"approved","entityId":"{id}","actionEvent":{"body":{"order":{"id":"{id}","number":"10042"}}}}"#,
+    samples: &[],
     verify,
     sign,
 };

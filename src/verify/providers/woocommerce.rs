@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "header:X-WC-Webhook-Delivery-ID",
+    methods: POST,
+    about: About {
+        headers: &["X-WC-Webhook-Signature"],
+        scheme: "HMAC-SHA256 of the body, base64",
+        handshake: "",
+    },
     sample: r#"{"id":727,"order_key":"wc_order_{id}","status":"processing","currency":"EUR","total":"29.99","line_items":[]}"#,
+    samples: &[],
     verify,
     sign,
 };

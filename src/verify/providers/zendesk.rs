@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "tolerance"],
     window: Some(300),
     event_id: "header:X-Zendesk-Webhook-Invocation-Id",
+    methods: POST,
+    about: About {
+        headers: &["X-Zendesk-Webhook-Signature", "X-Zendesk-Webhook-Signature-Timestamp"],
+        scheme: "HMAC-SHA256 of `{timestamp}{body}` (RFC 3339 timestamp), base64",
+        handshake: "",
+    },
     sample: r#"{"type":"zen:event-type:ticket.created","account_id":22129848,"id":"{id}","time":"2025-11-01T12:26:40Z","zendesk_event_version":"2022-11-06","subject":"zen:ticket:35436","detail":{"id":"35436","status":"NEW"}}"#,
+    samples: &[],
     verify,
     sign,
 };
