@@ -143,3 +143,65 @@ async fn body_field_forgeries_are_refused() {
     .await
     .expect("the three genuine events delivered");
 }
+
+/// An operator's mistakes in the new presets' settings stop the config at load, each named at
+/// its route's `verify` line, never at the first request.
+#[test]
+fn misconfigured_presets_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    let routes = [
+        ("wix", "provider = \"wix\", public_key = \"not a key\""),
+        ("adyen", "provider = \"adyen\", secrets = [\"not-hex\"]"),
+        (
+            "airtable",
+            "provider = \"airtable\", secrets = [\"not base64!\"]",
+        ),
+        (
+            "braintree",
+            "provider = \"braintree\", secrets = [\"private\"]",
+        ),
+        ("contentful", "provider = \"contentful\", secrets = [\"s\"]"),
+        ("trello", "provider = \"trello\", secrets = [\"s\"]"),
+        (
+            "box",
+            "provider = \"box\", secrets = [\"s\"], public_url = \"https://x.example/\"",
+        ),
+    ];
+    let body: String = routes.iter().map(|(n, v)| route(n, v)).collect();
+    let text = Gateway::config_text(
+        free_port(),
+        free_port(),
+        "",
+        &format!("[store]\npath = \"{}\"", dir.path().join("d").display()),
+        &format!(
+            "{}\n{body}",
+            upstream_block("up", "http://127.0.0.1:1/", "")
+        ),
+    );
+    std::fs::write(&path, &text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    for (name, why) in [
+        ("wix", "public_key"),
+        ("adyen", "hex"),
+        ("airtable", "base64"),
+        ("braintree", "needs public_key"),
+        ("contentful", "needs public_url"),
+        ("trello", "needs public_url"),
+        ("box", "public_url does not apply"),
+    ] {
+        let verify = format!("provider = \"{name}\"");
+        let at = format!("p.toml:{}:", line_of(&verify));
+        assert!(
+            err.lines().any(|l| l.contains(&at) && l.contains(why)),
+            "{name}: expected an error at {at} mentioning {why:?}:\n{err}"
+        );
+    }
+}
