@@ -199,7 +199,7 @@ impl Intake<'_> {
         .retry_after(self.cfg.server.retry_after))
     }
 
-    /// A handshake answered from the head (a GET, Event Grid's OPTIONS, Graph's
+    /// A handshake answered from the head (a GET, a HEAD, Event Grid's OPTIONS, Graph's
     /// `validationToken` POST), before any other rule, as the provider expects. Where the
     /// provider sends its credential with it (Okta), the check passes first.
     fn get_handshake(&self, session: &Session) -> Step<()> {
@@ -226,7 +226,7 @@ impl Intake<'_> {
         }
         let answer = Answer::handshake(reply);
         // A POST's body is left unread.
-        Err(if req.method == Method::GET {
+        Err(if req.method == Method::GET || req.method == Method::HEAD {
             answer
         } else {
             answer.closing()
@@ -243,8 +243,13 @@ impl Intake<'_> {
         if verifier.takes(&session.req_header().method) {
             return Ok(());
         }
+        let head = verifier
+            .handshake
+            .as_ref()
+            .is_some_and(|h| h.answers_head());
         let allow = match (self.get_handshake_of(), verifier.takes(&Method::GET)) {
             (Some(_), _) | (None, true) => "GET, POST",
+            (None, false) if head => "HEAD, POST",
             (None, false) => "POST",
         };
         Err(Answer::refuse(

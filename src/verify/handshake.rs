@@ -41,6 +41,9 @@ pub enum Handshake {
     Twitter { key: Box<Key> },
     /// The handshakes that read headers or come before the body (`challenge.rs`).
     Challenge(Challenge),
+    /// `HEAD` → 200, no body: Trello and Mandrill check that the URL exists when a webhook is
+    /// created. Nothing is echoed, so nothing needs verifying.
+    Head,
 }
 
 const TOKEN_RULE: &str = "challenge token must be 1-256 characters of letters, digits and -_=+/.~";
@@ -115,6 +118,7 @@ impl Handshake {
     pub fn on_head(&self, method: &Method, headers: &HeaderMap, query: &str) -> Option<Reply> {
         match self {
             Handshake::Challenge(c) => c.on_head(method, headers, query),
+            Handshake::Head if *method == Method::HEAD => Some(Handshake::head_reply()),
             h if *method == Method::GET && h.answers_get() => Some(h.on_get(query)),
             _ => None,
         }
@@ -135,6 +139,21 @@ impl Handshake {
         match self {
             Handshake::Challenge(c) => c.on_post(headers, body),
             h => h.on_post(body, verified),
+        }
+    }
+
+    /// Whether this route answers HEAD requests.
+    pub fn answers_head(&self) -> bool {
+        matches!(self, Handshake::Head)
+    }
+
+    /// The answer to a HEAD on the route.
+    pub fn head_reply() -> Reply {
+        Reply {
+            status: 200,
+            content_type: "text/plain",
+            body: Vec::new(),
+            headers: Vec::new(),
         }
     }
 

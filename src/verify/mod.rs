@@ -7,8 +7,11 @@
 mod asym;
 mod carried;
 pub mod challenge;
+pub mod contentful;
 mod coverage;
+mod datetime;
 pub mod fetch;
+pub mod fields;
 pub mod handshake;
 pub mod hmac;
 pub mod jwt;
@@ -24,6 +27,7 @@ mod sns;
 mod template;
 mod token;
 mod twilio;
+pub mod wix;
 
 use std::time::SystemTime;
 
@@ -148,6 +152,12 @@ pub enum Check {
     Paypal(PaypalVerifier),
     /// Plaid's ES256 JWT, checked with a key fetched by its id.
     Plaid(PlaidVerifier),
+    /// Signatures or secrets inside the body's fields (Adyen, Braintree, Figma, Mandrill).
+    Fields(fields::FieldCheck),
+    /// Contentful's signed canonical request.
+    Contentful(contentful::ContentfulVerifier),
+    /// Wix: the body is an RS256 JWT.
+    Wix(wix::WixVerifier),
     /// A header that must be present (not secret: compared as is).
     HeaderIs {
         name: HeaderName,
@@ -176,6 +186,9 @@ impl Check {
             Check::Sns(v) => v.verify(req),
             Check::Paypal(v) => v.verify(req),
             Check::Plaid(v) => v.verify(req),
+            Check::Fields(v) => v.verify(req),
+            Check::Contentful(v) => v.verify(req),
+            Check::Wix(v) => v.verify(req),
             Check::HeaderIs { name, value } => match (req.headers.get(name), value) {
                 (None, _) => Err(VerifyError::MissingHeader(name.to_string())),
                 (Some(v), Some(expected)) if v.as_bytes() != expected.as_bytes() => {

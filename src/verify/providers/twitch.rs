@@ -30,7 +30,8 @@ fn verify(s: &Settings) -> Built {
     let check = hmac(HmacSpec {
         payload: template(&format!("{{header:{ID}}}{{header:{TS}}}{{body}}")),
         timestamp: Some(TimestampCheck {
-            source: TsSource::Rfc3339(h("twitch-eventsub-message-timestamp")),
+            // RFC 3339, which the header timestamp reader takes.
+            source: TsSource::Header(vec![h("twitch-eventsub-message-timestamp")]),
             tolerance: s.window(),
         }),
         // Twitch's sample code compares the lowercase hex text.
