@@ -291,3 +291,30 @@ async fn plaid_keys_are_fetched_by_id_with_the_api_credentials_and_bounded() {
     }
     assert!(keys.count() <= 10, "{} fetches", keys.count());
 }
+
+#[tokio::test]
+async fn concurrent_first_requests_share_one_key_fetch() {
+    let up = Upstream::start();
+    let valid = vector("google-pubsub", "valid");
+    let keys = key_server(valid.key_document.as_deref().unwrap());
+    let body = format!(
+        "{}\n{}",
+        upstream_block("up", &up.url("/"), ""),
+        route(
+            "google-pubsub",
+            &format!(
+                "provider = \"google-pubsub\", public_url = {:?}, sender = {:?}, tolerance = \"5000d\", key_url = {:?}",
+                valid.public_url.clone().unwrap(),
+                valid.sender.clone().unwrap(),
+                keys.url("/certs")
+            )
+        ),
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let c = client();
+    // Twenty requests at once on a cold cache: one fetch, the others wait for it.
+    let sends = (0..20).map(|_| send(&c, gw.url("/hooks/google-pubsub"), &valid, None));
+    let answers = futures_util::future::join_all(sends).await;
+    assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+    assert_eq!(keys.count(), 1);
+}
