@@ -71,9 +71,7 @@ impl<'a> Request<'a> {
             rest: "",
         }
     }
-}
 
-impl<'a> Request<'a> {
     /// Header `name` as text: missing or not text is a refusal.
     pub(crate) fn header_str(&self, name: &str) -> Result<&'a str, VerifyError> {
         self.headers
