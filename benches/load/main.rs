@@ -209,13 +209,29 @@ fn orchestrate() {
                     redis.cpu().saturating_sub(*cpu0).as_micros() as f64 / accepted.max(1) as f64,
                     redis_stats::per_event(stats0, &redis_stats::commandstats(redis), accepted)
                 ));
-                // Once their records expired, what the events still cost: their dedup entries.
-                std::thread::sleep(Duration::from_millis(RECORD_TTL_MS + 1500));
+                // Once their records expired and left the listing, what the events still
+                // cost: their dedup entries (and what the listing has not let go of yet).
+                std::thread::sleep(Duration::from_millis(RECORD_TTL_MS + 500));
+                let started = Instant::now();
+                while redis_stats::cli(redis, &["ZCARD", "hookgate:{bench:0}:f"]).trim() != "0"
+                    && started.elapsed() < Duration::from_secs(30)
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
                 redis_stats::expire_now(redis);
+                let left = ["t", "f", "o"].map(|k| {
+                    redis_stats::cli(redis, &["ZCARD", &format!("hookgate:{{bench:0}}:{k}")])
+                });
+                let entries = redis_stats::cli(redis, &["XLEN", "hookgate:{bench:0}:s"]);
                 let mem = redis_stats::used_memory(redis);
                 notes.push(format!(
-                    "round {r}, redis: {:.0} bytes of Redis memory per delivered event once its record expired ({mem0} -> {mem} used_memory, {accepted} events)",
-                    (mem - mem0) as f64 / accepted.max(1) as f64
+                    "round {r}, redis: {:.0} bytes of Redis memory per delivered event once its record expired ({mem0} -> {mem} used_memory, {accepted} events; left in the listing {}, delivered set {}, undelivered {}, stream {}; {:.1} s for the listing to let go)",
+                    (mem - mem0) as f64 / accepted.max(1) as f64,
+                    left[0].trim(),
+                    left[1].trim(),
+                    left[2].trim(),
+                    entries.trim(),
+                    started.elapsed().as_secs_f64()
                 ));
             }
             rows.push((r, row));

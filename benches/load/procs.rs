@@ -142,7 +142,10 @@ event_id = "json:/eventId"
     let path = dir.join("hookgate.toml");
     std::fs::write(&path, config).expect("config");
     let log = std::fs::File::create(dir.join("hookgate.log")).expect("log");
-    let child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+    // LOAD_HOOKGATE: another build of hookgate (e.g. main's, copied aside) under the same bench.
+    let exe =
+        std::env::var("LOAD_HOOKGATE").unwrap_or_else(|_| env!("CARGO_BIN_EXE_hookgate").into());
+    let child = Command::new(exe)
         .args(["run", "--config"])
         .arg(&path)
         .env("BENCH_SECRET", SECRET)

@@ -127,7 +127,9 @@ macro_rules! trim_listing {
     () => {
         r#"
 local function trim_listing(done, listing, prefix, now, count, unlisted)
-  local gone = redis.call('ZRANGE', done, '-inf', '(' .. now, 'BYSCORE', 'LIMIT', 0, count)
+  -- A little behind: a script sees keys expire by its start time, not by TIME, and a record
+  -- taken from the delivered set while still there would stay listed.
+  local gone = redis.call('ZRANGE', done, '-inf', '(' .. (now - 100), 'BYSCORE', 'LIMIT', 0, count)
   if #gone > 0 then
     redis.call('ZREM', done, unpack(gone))
     for _, g in ipairs(gone) do
@@ -412,7 +414,8 @@ pub static SWEEP: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for _, id in ipairs(redis.call('ZRANGE', KEYS[2], '-inf', '(' .. now, 'BYSCORE', 'LIMIT', 0, ARGV[2])) do
+-- A little behind TIME: keys expire by the script's start time (see trim_listing).
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], '-inf', '(' .. (now - 100), 'BYSCORE', 'LIMIT', 0, ARGV[2])) do
   redis.call('ZREM', KEYS[2], id)
   if redis.call('EXISTS', ARGV[3] .. id) == 0 then redis.call('ZREM', KEYS[1], id) end
 end
