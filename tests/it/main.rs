@@ -33,6 +33,7 @@ mod operations;
 mod presets;
 mod properties;
 mod providers;
+mod rcpu;
 mod redis;
 mod scripts;
 mod senders;

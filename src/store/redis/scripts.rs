@@ -156,8 +156,8 @@ end
 /// A delivered event's record (without body and headers) expires after record_ttl, or with
 /// its dedup window if that ends first (as the embedded store's tombstones).
 /// Per batch rather than per event (each call into Redis costs CPU): one `XACK` for the
-/// entries, one `XTRIM MINID` instead of an `XDEL` each (every entry up to the batch's last
-/// and before the group's oldest pending one has its outcome), one `ZREM` from the undelivered set, one `ZADD` to the
+/// entries, one `XTRIM MINID` instead of an `XDEL` each (every entry before the group's oldest
+/// pending one has its outcome), one `ZREM` from the undelivered set, one `ZADD` to the
 /// delivered set, and the listing trimmed of up to two expired records per outcome
 /// (`trim_listing`), so that it does not outlive the records.
 pub static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
@@ -265,7 +265,8 @@ if #acked > 0 then
     for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
       local name, read
       for i = 1, #g, 2 do
-        if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then read = g[i + 1] end
+        if g[i] == 'name' then name = g[i + 1] end
+        if g[i] == 'last-delivered-id' then read = g[i + 1] end
       end
       if name == ARGV[1] and read and before(last, read) then last = read end
     end
@@ -415,7 +416,8 @@ pub static SWEEP: LazyLock<Script> = LazyLock::new(|| {
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- A little behind TIME: keys expire by the script's start time (see trim_listing).
-for _, id in ipairs(redis.call('ZRANGE', KEYS[2], '-inf', '(' .. (now - 100), 'BYSCORE', 'LIMIT', 0, ARGV[2])) do
+local expired = redis.call('ZRANGE', KEYS[2], '-inf', '(' .. (now - 100), 'BYSCORE', 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[2], id)
   if redis.call('EXISTS', ARGV[3] .. id) == 0 then redis.call('ZREM', KEYS[1], id) end
 end
