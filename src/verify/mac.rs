@@ -33,6 +33,8 @@ pub enum Encoding {
     /// Lowercase only, as libraries that compare the hex text itself require.
     HexLower,
     Base64,
+    /// URL-safe base64 without padding (Sanity); padded and standard forms are taken too.
+    Base64Url,
 }
 
 impl Encoding {
@@ -53,6 +55,10 @@ impl Encoding {
                 .decode(text)
                 .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text))
                 .ok(),
+            Encoding::Base64Url => base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(text)
+                .ok()
+                .or_else(|| Encoding::Base64.decode(text)),
         }
     }
 
@@ -60,6 +66,7 @@ impl Encoding {
         match self {
             Encoding::Hex | Encoding::HexLower => hex::encode(bytes),
             Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(bytes),
+            Encoding::Base64Url => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
         }
     }
 }
@@ -71,6 +78,12 @@ pub enum KeyFormat {
     Raw,
     /// Standard Webhooks: `whsec_` followed by the base64 of the key.
     WhsecBase64,
+    /// The base64 of the key (Airtable's `macSecretBase64`).
+    Base64,
+    /// The hex of the key (Adyen's HMAC key).
+    Hex,
+    /// The key is the SHA-1 digest of the secret (Braintree's private key).
+    Sha1Digest,
 }
 
 impl KeyFormat {
@@ -83,6 +96,13 @@ impl KeyFormat {
                     .decode(b64)
                     .map_err(|_| "a whsec_ secret must be base64 after the prefix")
             }
+            KeyFormat::Base64 => base64::engine::general_purpose::STANDARD
+                .decode(secret.trim_ascii())
+                .map_err(|_| "the secret must be base64"),
+            KeyFormat::Hex => {
+                hex::decode(secret.trim_ascii()).map_err(|_| "the secret must be hex")
+            }
+            KeyFormat::Sha1Digest => Ok(<sha1::Sha1 as sha2::Digest>::digest(secret).to_vec()),
         }
     }
 }
