@@ -178,7 +178,11 @@ pub fn spawn_redis(dir: &Path) -> Option<Proc> {
             "--save",
             "",
         ])
-        .args(["--appendonly", "yes", "--appendfsync", "everysec"])
+        // LOAD_REDIS_AOF=0: without the append-only file (to see what it costs).
+        .args(match std::env::var("LOAD_REDIS_AOF").as_deref() {
+            Ok("0") => ["--appendonly", "no", "--appendfsync", "no"],
+            _ => ["--appendonly", "yes", "--appendfsync", "everysec"],
+        })
         .arg("--dir")
         .arg(dir)
         .stdout(Stdio::null())
