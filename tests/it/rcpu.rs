@@ -6,10 +6,9 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use common::redis_server::RedisServer;
 use hookgate::config::RedisConfig;
-use hookgate::event::{NewEvent, now_ms};
+use hookgate::event::now_ms;
 use hookgate::secret::Secret;
 use hookgate::store::redis::RedisStore;
 use hookgate::store::{Accepted, Inspect, Intake, Outcome, Queue, State, StoredEvent};
@@ -43,18 +42,7 @@ async fn ready(s: &RedisStore) {
 }
 
 async fn accept(s: &RedisStore, id: &str) {
-    let ev = NewEvent {
-        route: "r".into(),
-        event_id: id.into(),
-        dedup_ttl: Duration::from_secs(3600),
-        received_at_ms: now_ms(),
-        client_ip: "192.0.2.1".parse().unwrap(),
-        target: "/x".into(),
-        headers: vec![("content-type".into(), b"application/json".to_vec())],
-        body: Bytes::from_static(b"{\"a\":1}"),
-        order_key: None,
-        verification: "hmac: verified".into(),
-    };
+    let ev = crate::store_contract::event("r", id, Duration::from_secs(3600));
     assert_eq!(s.accept(ev).await.unwrap(), Accepted::New);
 }
 
