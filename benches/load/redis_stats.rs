@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::procs::Proc;
 
@@ -81,4 +82,18 @@ pub fn used_memory(redis: &Proc) -> i64 {
 /// Visits every key, so that Redis drops the expired ones now rather than in its sampling.
 pub fn expire_now(redis: &Proc) {
     cli(redis, &["--scan", "--count", "1000"]);
+}
+
+/// Waits until the bench route's delivered records expired and its listing let go of them (at
+/// most 30 s), then drops expired keys; returns how long the listing took.
+pub fn settle(redis: &Proc, record_ttl_ms: u64) -> Duration {
+    std::thread::sleep(Duration::from_millis(record_ttl_ms + 500));
+    let started = Instant::now();
+    while cli(redis, &["ZCARD", "hookgate:{bench:0}:f"]).trim() != "0"
+        && started.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    expire_now(redis);
+    started.elapsed()
 }
