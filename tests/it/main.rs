@@ -36,6 +36,7 @@ mod prova;
 mod provb;
 mod provc;
 mod providers;
+mod rcpu;
 mod redis;
 mod scripts;
 mod senders;
