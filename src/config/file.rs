@@ -144,6 +144,8 @@ pub struct RouteFile {
 pub struct RateLimitFile {
     pub per_ip: Option<Text>,
     pub per_route: Option<Text>,
+    /// Kept in Redis, exact across replicas (`limits::rate::shared`).
+    pub shared: Option<Spanned<bool>>,
 }
 
 /// `store.url`: one URL, or a list of Redis Cluster nodes (each with its own position).

@@ -10,6 +10,7 @@ mod conn;
 mod connect;
 mod dead;
 mod fields;
+mod handle;
 mod health;
 mod heartbeat;
 mod inspect;
@@ -38,6 +39,8 @@ use self::keys::{Shard, shard_of};
 use super::StoreError;
 use crate::config::RedisConfig;
 use crate::event::NewEvent;
+
+pub use self::handle::Handle;
 
 const GROUP: &str = "hookgate";
 
@@ -192,6 +195,11 @@ impl RedisStore {
 
     fn shards_of<'a>(&'a self, route: &'a str) -> impl Iterator<Item = (u16, Shard)> + 'a {
         (0..self.shards).map(move |i| (i, Shard::new(&self.prefix, route, i)))
+    }
+
+    /// The connection for shared rate limits (see `handle`).
+    pub fn handle(&self) -> Handle {
+        Handle(self.conn.clone())
     }
 
     fn con(&self) -> Timed {
