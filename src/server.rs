@@ -21,10 +21,10 @@ use crate::config::{self, LoadError, StoreKind};
 use crate::deliver::Delivery;
 use crate::event::now_ms;
 use crate::limits::conn::{self, Gate, Listener};
+use crate::limits::rate::shared::SharedRates;
 use crate::metrics::METRICS;
 use crate::proxy::Gateway;
 use crate::reload::Reloader;
-use crate::limits::rate::shared::SharedRates;
 use crate::store::Store;
 use crate::store::embedded::{Embedded, OpenError};
 use crate::store::redis::RedisStore;
@@ -93,7 +93,11 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         }
         StoreKind::Redis(redis) => {
             let store = RedisStore::open(redis, cfg.store.max_pending)?;
-            shared_rates = Some(SharedRates::new(store.handle(), &redis.prefix));
+            shared_rates = Some(SharedRates::new(
+                store.handle(),
+                &redis.prefix,
+                cfg.store.rate_limit_timeout,
+            ));
             Arc::new(store)
         }
     };

@@ -81,6 +81,7 @@ pub struct StoreFile {
     pub timeout: Option<Text>,
     pub prefix: Option<Text>,
     pub record_ttl: Option<Text>,
+    pub rate_limit_timeout: Option<Text>,
     pub cache_size: Option<Spanned<SizeText>>,
     pub memtable_size: Option<Spanned<SizeText>>,
     pub hot_size: Option<Spanned<SizeText>>,

@@ -31,7 +31,7 @@
 //!
 //! # When Redis does not answer in time
 //!
-//! Each check has a deadline ([`DEADLINE`]). Past it, or on any error, the request is checked
+//! Each check has a deadline (`store.rate_limit_timeout`, 100 ms by default). Past it, or on any error, the request is checked
 //! against this replica's local buckets for the route instead (the limit then holds per replica,
 //! as without `shared`), and `hookgate_rate_limit_shared_fallbacks_total` counts it. Failing
 //! closed would let anyone who can slow Redis down refuse every sender; failing open would let
@@ -57,8 +57,6 @@ use crate::logs::Site;
 use crate::metrics::METRICS;
 use crate::store::redis::Handle;
 
-/// How long a request waits for Redis' verdict before its replica decides alone.
-pub const DEADLINE: Duration = Duration::from_millis(50);
 /// After a timeout or a lost connection, how long requests decide locally before one probes.
 pub const BACKOFF: Duration = Duration::from_secs(1);
 /// Checks waiting on Redis at once; beyond this, requests decide locally.
@@ -118,6 +116,8 @@ impl Fallback {
 pub struct SharedRates {
     conn: Handle,
     prefix: String,
+    /// How long a request waits for Redis' verdict before its replica decides alone.
+    deadline: Duration,
     in_flight: Semaphore,
     /// Milliseconds after `epoch` before which Redis is not asked; 0 = ask.
     ask_after: AtomicU64,
@@ -126,11 +126,12 @@ pub struct SharedRates {
 
 impl SharedRates {
     /// On the store's connection; keys under the store's `prefix`.
-    pub fn new(conn: Handle, prefix: &str) -> SharedRates {
+    pub fn new(conn: Handle, prefix: &str, deadline: Duration) -> SharedRates {
         LazyLock::force(&FALLBACKS);
         SharedRates {
             conn,
             prefix: prefix.to_owned(),
+            deadline,
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
             ask_after: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -172,7 +173,10 @@ impl SharedRates {
             invocation.arg(arg);
         }
         let mut conn = self.conn.clone();
-        let answer = tokio::time::timeout(DEADLINE, invocation.invoke_async::<Vec<i64>>(&mut conn));
+        let answer = tokio::time::timeout(
+            self.deadline,
+            invocation.invoke_async::<Vec<i64>>(&mut conn),
+        );
         match answer.await {
             Ok(Ok(reply)) => {
                 self.answered();
@@ -400,7 +404,12 @@ mod tests {
             per_route: Some(rate(10, 60)),
             shared: true,
         };
-        let call = Call::new("hookgate", "limai", &spec, "::ffff:203.0.113.7".parse().unwrap());
+        let call = Call::new(
+            "hookgate",
+            "limai",
+            &spec,
+            "::ffff:203.0.113.7".parse().unwrap(),
+        );
         assert_eq!(
             call.keys,
             [
@@ -411,7 +420,10 @@ mod tests {
             ]
         );
         // 1 s per token, 299 more as a burst; the route: 6 s per token.
-        assert_eq!(call.args[..4], [1_000_000, 299_000_000, 6_000_000, 54_000_000]);
+        assert_eq!(
+            call.args[..4],
+            [1_000_000, 299_000_000, 6_000_000, 54_000_000]
+        );
         let v6 = Call::new("p", "r", &spec, "2001:db8:1:2:aaaa::1".parse().unwrap());
         assert_eq!(v6.keys[0], "p:{r:rl}:i:300/300000:2001:db8:1:2::/64");
     }

@@ -1,0 +1,505 @@
+//! Shared rate limits (`rate_limit = { ..., shared = true }`): exact over two hookgate replicas
+//! on one real redis-server (and on a Redis Cluster), the same headers as the local buckets,
+//! and, when Redis hangs or is gone, requests still answered at once from the replica's own
+//! buckets.
+
+use crate::common;
+
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+
+use common::redis_cluster::RedisCluster;
+use common::redis_server::{RedisServer, spawn_server};
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+/// Behind a trusted proxy (the test itself), the client is the X-Forwarded-For address.
+const TRUST: &str = "trusted_proxies = [\"127.0.0.1/32\"]";
+
+/// `rate_limit_timeout`: 2 s where a test counts exactly (a check decided locally because this
+/// busy test machine was slow would break the count), the default (100 ms) where Redis hangs.
+fn store(url: &str, name: &str, rate_limit_timeout: &str) -> String {
+    format!(
+        "[store]\nkind = \"redis\"\nurl = {url}\nconsumer = \"{name}\"\ntimeout = \"2s\"\n{rate_limit_timeout}\n"
+    )
+}
+
+fn route(name: &str, rate_limit: &str, extra: &str) -> String {
+    format!(
+        "[routes.{name}]\npath = \"/{name}\"\nupstream = \"up\"\nverify = {{ scheme = \"none\" }}\nrate_limit = {rate_limit}\n{extra}\n"
+    )
+}
+
+fn replica(url: &str, name: &str, up: &Upstream, routes: &str) -> Gateway {
+    Gateway::start_full(
+        TRUST,
+        Some(store(url, name, "rate_limit_timeout = \"2s\"")),
+        "",
+        &format!("{}\n{routes}", upstream_block("up", &up.url("/"), "")),
+        &[],
+    )
+}
+
+struct Answer {
+    status: u16,
+    took: Duration,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn num(&self, name: &str) -> u64 {
+        self.header(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {:?}", self.headers))
+    }
+}
+
+async fn send(c: &reqwest::Client, gw: &Gateway, path: &str, client_ip: &str) -> Answer {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
+    let r = c
+        .post(gw.url(path))
+        .header("x-forwarded-for", client_ip)
+        .body(format!("{{\"n\":{n}}}"))
+        .send()
+        .await
+        .expect("send");
+    Answer {
+        status: r.status().as_u16(),
+        took: started.elapsed(),
+        headers: r.headers().clone(),
+    }
+}
+
+fn count(answers: &[Answer], status: u16) -> usize {
+    answers.iter().filter(|a| a.status == status).count()
+}
+
+/// The fallbacks counted for `route` (all reasons) and the `reason`s seen.
+async fn fallbacks(c: &reqwest::Client, gw: &Gateway, route: &str) -> (u64, Vec<String>) {
+    let m = metrics(c, gw).await;
+    let mut total = 0;
+    let mut reasons = Vec::new();
+    for line in m.lines() {
+        if line.starts_with("hookgate_rate_limit_shared_fallbacks_total{")
+            && line.contains(&format!("route=\"{route}\""))
+        {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            total += value.parse::<u64>().unwrap();
+            let reason = series.split("reason=\"").nth(1).unwrap();
+            reasons.push(reason.split('"').next().unwrap().to_string());
+        }
+    }
+    (total, reasons)
+}
+
+#[tokio::test]
+async fn two_replicas_share_one_exact_limit_with_the_local_headers() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    let routes = [
+        route("per_route", "{ per_route = \"10/1m\", shared = true }", ""),
+        route("per_ip", "{ per_ip = \"5/1m\", shared = true }", ""),
+        route("local", "{ per_route = \"3/1m\" }", ""),
+    ]
+    .concat();
+    let url = format!("\"{}\"", redis.url());
+    let gws = [
+        replica(&url, "a", &up, &routes),
+        replica(&url, "b", &up, &routes),
+    ];
+    let c = client();
+
+    // 20 requests, alternating between the replicas, from 20 addresses: exactly the route's 10
+    // are accepted, counting down across replicas, then 429 with Retry-After.
+    let mut answers = Vec::new();
+    for i in 0..20 {
+        answers.push(send(&c, &gws[i % 2], "/per_route", &format!("203.0.113.{i}")).await);
+    }
+    assert_eq!(count(&answers, 200), 10, "{:?}", statuses(&answers));
+    assert_eq!(count(&answers, 429), 10);
+    for (i, a) in answers.iter().enumerate().take(10) {
+        assert_eq!(a.status, 200, "request {i}");
+        assert_eq!(a.num("ratelimit-limit"), 10);
+        assert_eq!(a.num("ratelimit-remaining"), 9 - i as u64, "request {i}");
+        assert_eq!(a.header("ratelimit-policy"), Some("10;w=60"));
+        // Until full again: one 6 s token per request taken so far (exact, rounded up).
+        let reset = a.num("ratelimit-reset");
+        assert!(
+            (6 * (i as u64 + 1) - 1..=6 * (i as u64 + 1)).contains(&reset),
+            "{reset}"
+        );
+    }
+    for a in &answers[10..] {
+        assert_eq!(a.status, 429);
+        // The next token of a 10/1m bucket: at most 6 s away.
+        assert!((1..=6).contains(&a.num("retry-after")), "{:?}", a.headers);
+        assert_eq!(a.num("ratelimit-remaining"), 0);
+        assert_eq!(a.header("ratelimit-policy"), Some("10;w=60"));
+    }
+    // The key expires once the bucket would be full again: within the minute.
+    let pttl: i64 = redis
+        .cli(&["pttl", "hookgate:{per_route:rl}:r:10/60000"])
+        .parse()
+        .unwrap();
+    assert!((50_000..=60_000).contains(&pttl), "pttl {pttl}");
+
+    // Per IP, shared: 12 requests at once from one address over both replicas, exactly 5 pass.
+    let same: Vec<Answer> = futures_util::future::join_all(
+        (0..12).map(|i| send(&c, &gws[i % 2], "/per_ip", "198.51.100.7")),
+    )
+    .await;
+    assert_eq!(count(&same, 200), 5, "{:?}", statuses(&same));
+    assert_eq!(count(&same, 429), 7);
+    // Other addresses are unaffected; an IPv4-mapped IPv6 address is the same IPv4 client.
+    assert_eq!(
+        send(&c, &gws[0], "/per_ip", "198.51.100.8").await.status,
+        200
+    );
+    let mapped = send(&c, &gws[1], "/per_ip", "::ffff:198.51.100.7").await;
+    assert_eq!(mapped.status, 429);
+    // IPv6 clients are counted by /64, over both replicas.
+    let v6: Vec<u16> = {
+        let mut v = Vec::new();
+        for i in 0..6 {
+            let ip = format!("2001:db8:1:2::{:x}", i + 1);
+            v.push(send(&c, &gws[i % 2], "/per_ip", &ip).await.status);
+        }
+        v
+    };
+    assert_eq!(v6, [200, 200, 200, 200, 200, 429]);
+    assert_eq!(
+        send(&c, &gws[0], "/per_ip", "2001:db8:1:3::1").await.status,
+        200,
+        "another /64"
+    );
+
+    // A route without `shared` keeps local buckets: 3 per replica.
+    let mut local = Vec::new();
+    for i in 0..10 {
+        local.push(send(&c, &gws[i % 2], "/local", &format!("192.0.2.{i}")).await);
+    }
+    assert_eq!(count(&local, 200), 6, "{:?}", statuses(&local));
+    assert!(redis.cli(&["keys", "*{local:rl}*"]).is_empty());
+
+    // Redis answered every check: nothing decided locally.
+    for gw in &gws {
+        assert_eq!(fallbacks(&c, gw, "per_route").await.0, 0);
+        assert_eq!(fallbacks(&c, gw, "per_ip").await.0, 0);
+    }
+
+    // A reload that leaves the rate alone keeps the state; a changed rate starts afresh.
+    let reload = |rate: &str| {
+        let routes = [
+            route("per_route", rate, ""),
+            route("per_ip", "{ per_ip = \"5/1m\", shared = true }", ""),
+            route("other", "{ per_ip = \"1/1s\" }", ""),
+        ]
+        .concat();
+        gws[0].rewrite_config(
+            TRUST,
+            &format!("{}\n{routes}", upstream_block("up", &up.url("/"), "")),
+        );
+    };
+    let (_, h) = get_json(&c, &gws[0].admin("/healthz")).await;
+    let hash = h["config_hash"].as_str().unwrap().to_string();
+    reload("{ per_route = \"10/1m\", shared = true }");
+    eventually(WAIT, async || {
+        let (_, h) = get_json(&c, &gws[0].admin("/healthz")).await;
+        (h["config_hash"].as_str() != Some(hash.as_str())).then_some(())
+    })
+    .await
+    .expect("reloaded");
+    assert_eq!(
+        send(&c, &gws[0], "/per_route", "203.0.113.99").await.status,
+        429
+    );
+    reload("{ per_route = \"11/1m\", shared = true }");
+    let fresh = eventually(WAIT, async || {
+        let a = send(&c, &gws[0], "/per_route", "203.0.113.99").await;
+        (a.status == 200).then_some(a)
+    })
+    .await
+    .expect("a changed rate starts a fresh bucket");
+    assert_eq!(fresh.num("ratelimit-limit"), 11);
+    assert_eq!(fresh.num("ratelimit-remaining"), 10);
+}
+
+fn statuses(answers: &[Answer]) -> Vec<u16> {
+    answers.iter().map(|a| a.status).collect()
+}
+
+#[tokio::test]
+async fn one_shared_limit_holds_on_a_redis_cluster() {
+    let cluster = RedisCluster::start_with(0);
+    let up = Upstream::start();
+    let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let url = format!("[{}]", urls.join(", "));
+    let routes = route(
+        "orders",
+        "{ per_ip = \"4/1m\", per_route = \"10/1m\", shared = true }",
+        "",
+    );
+    let gws = [
+        replica(&url, "a", &up, &routes),
+        replica(&url, "b", &up, &routes),
+    ];
+    let c = client();
+    let mut answers = Vec::new();
+    for i in 0..20 {
+        // Five addresses, four requests each: the client buckets (4) never refuse; the route's
+        // bucket refuses the 11th on.
+        let ip = format!("203.0.113.{}", i % 5);
+        answers.push(send(&c, &gws[i % 2], "/orders", &ip).await);
+    }
+    assert_eq!(count(&answers, 200), 10, "{:?}", statuses(&answers));
+    assert!(answers[10..].iter().all(|a| a.status == 429));
+    // Every key of the route is on one node (one hash tag).
+    let node = cluster.master_of("{orders:rl}");
+    let keys = cli(node, &["--scan", "--pattern", "hookgate:{orders:rl}:*"]);
+    assert!(keys.contains("hookgate:{orders:rl}:r:10/60000"), "{keys}");
+    assert!(keys.contains(":i:4/60000:203.0.113.0"), "{keys}");
+    for gw in &gws {
+        assert_eq!(fallbacks(&c, gw, "orders").await.0, 0);
+    }
+}
+
+fn cli(port: u16, args: &[&str]) -> String {
+    common::redis_cluster::cli(port, args)
+}
+
+/// A redis-server this test can freeze (SIGSTOP: connections accepted, nothing answered).
+struct Frozen {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Frozen {
+    fn start() -> Frozen {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = spawn_server(port, dir.path(), &[]);
+        Frozen {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn signal(&self, sig: &str) -> bool {
+        Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        self.signal("CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_hung_or_dead_redis_leaves_each_replica_its_own_buckets() {
+    let mut redis = Frozen::start();
+    let up = Upstream::start();
+    // A disabled route answers 503 right after the rate check: nothing else waits on Redis, so
+    // the time to answer is the rate check's. An answer within 1 s is the rate check's
+    // fallback (100 ms), not the connection's own deadline (store.timeout, 2 s) giving up.
+    let routes = route(
+        "probe",
+        "{ per_ip = \"2/1m\", shared = true }",
+        "state = \"disabled\"",
+    );
+    let gw = Gateway::start_full(
+        TRUST,
+        Some(store(
+            &format!("\"redis://127.0.0.1:{}/0\"", redis.port),
+            "a",
+            "",
+        )),
+        "",
+        &format!("{}\n{routes}", upstream_block("up", &up.url("/"), "")),
+        &[],
+    );
+    let c = client();
+    let a = send(&c, &gw, "/probe", "198.51.100.1").await;
+    assert_eq!((a.status, a.num("ratelimit-remaining")), (503, 1));
+
+    assert!(redis.signal("STOP"));
+    let bound = Duration::from_secs(1);
+    let mut hung = Vec::new();
+    for _ in 0..3 {
+        hung.push(send(&c, &gw, "/probe", "198.51.100.2").await);
+    }
+    for a in &hung {
+        assert!(a.took < bound, "answered after {:?}", a.took);
+    }
+    // The replica's own bucket for that client still bites.
+    assert_eq!(statuses(&hung), [503, 503, 429]);
+    assert!((1..=30).contains(&hung[2].num("retry-after")));
+    let (n, reasons) = fallbacks(&c, &gw, "probe").await;
+    assert_eq!(n, 3);
+    assert!(reasons.contains(&"timeout".to_string()), "{reasons:?}");
+    assert!(reasons.contains(&"backoff".to_string()), "{reasons:?}");
+
+    // Redis answers again: checks go back to it (within a backoff), with the state it had.
+    assert!(redis.signal("CONT"));
+    let mut i = 0;
+    eventually(WAIT, async || {
+        i += 1;
+        let before = fallbacks(&c, &gw, "probe").await.0;
+        send(&c, &gw, "/probe", &format!("192.0.2.{i}")).await;
+        (fallbacks(&c, &gw, "probe").await.0 == before).then_some(())
+    })
+    .await
+    .expect("shared again");
+    let a = send(&c, &gw, "/probe", "198.51.100.1").await;
+    assert_eq!((a.status, a.num("ratelimit-remaining")), (503, 0));
+    assert_eq!(send(&c, &gw, "/probe", "198.51.100.1").await.status, 429);
+
+    // Redis gone (connection refused): answered at once, from the local buckets.
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let mut gone = Vec::new();
+    for _ in 0..3 {
+        gone.push(send(&c, &gw, "/probe", "198.51.100.3").await);
+    }
+    assert!(
+        gone.iter().all(|a| a.took < bound),
+        "{:?}",
+        gone.iter().map(|a| a.took).collect::<Vec<_>>()
+    );
+    assert_eq!(statuses(&gone), [503, 503, 429]);
+    let log = gw.logs();
+    assert!(
+        log.contains("shared rate limit: redis did not answer in time"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_key_costs_under_256_bytes_of_redis() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    // Disabled: the rate check writes its key, nothing is stored (only keys are measured).
+    // One token per 6 minutes: the keys outlive the measurement.
+    let routes = route(
+        "limai",
+        "{ per_ip = \"10/1h\", shared = true }",
+        "state = \"disabled\"",
+    );
+    let gw = replica(&format!("\"{}\"", redis.url()), "a", &up, &routes);
+    let c = client();
+    // Warm up: the script is loaded, the connection's buffers exist.
+    send(&c, &gw, "/limai", "10.255.255.255").await;
+    let used = || -> i64 {
+        let info = redis.cli(&["info", "memory"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let before = used();
+    let n = 2000;
+    let ips: Vec<String> = (0..n)
+        .map(|i| format!("10.0.{}.{}", i / 250, i % 250 + 1))
+        .collect();
+    let statuses: Vec<u16> = futures_util::stream::iter(ips.iter())
+        .map(|ip| {
+            let (c, gw) = (&c, &gw);
+            async move { send(c, gw, "/limai", ip).await.status }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 503));
+    assert_eq!(fallbacks(&c, &gw, "limai").await, (0, vec![]));
+    let keys = redis.cli(&["--scan", "--pattern", "hookgate:{limai:rl}:i:*"]);
+    // Each address's key, and the warm-up's.
+    assert_eq!(keys.lines().count(), n + 1);
+    let per_key = (used() - before) as f64 / n as f64;
+    println!("redis memory per client key: {per_key:.0} bytes ({n} keys)");
+    // ~175 bytes on Redis 7.0: a 42-byte key, its value (an integer), its expiry, table slots.
+    assert!(per_key < 256.0, "{per_key} bytes per client key");
+}
+
+#[test]
+fn shared_needs_the_redis_store_and_something_to_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.toml");
+    let head = "[server]\nlisten = \"127.0.0.1:8080\"\n\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n\n[routes.r]\npath = \"/r\"\nupstream = \"a\"\nverify = { scheme = \"none\" }\n";
+    let check = |text: String| {
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let p = path.display();
+    // The embedded store (the default) has nothing replicas share.
+    let (ok, err) = check(format!(
+        "{head}rate_limit = {{ per_ip = \"300/5m\", shared = true }}\n"
+    ));
+    assert!(!ok);
+    assert!(
+        err.contains(&format!(
+            "{p}:11:44: routes.r.rate_limit.shared = true needs store.kind = \"redis\""
+        )),
+        "{err}"
+    );
+    let redis = "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:1/0\"\n\n";
+    let (ok, err) = check(format!("{redis}{head}rate_limit = {{ shared = true }}\n"));
+    assert!(!ok);
+    assert!(
+        err.contains(&format!(
+            "{p}:15:25: routes.r.rate_limit.shared: set per_ip or per_route to share"
+        )),
+        "{err}"
+    );
+    let (ok, err) = check(format!(
+        "{redis}{head}rate_limit = {{ per_route = \"10/1m\", shared = \"yes\" }}\n"
+    ));
+    assert!(!ok && err.contains(":15:"), "{err}");
+    let (ok, err) = check(format!(
+        "{redis}{head}rate_limit = {{ per_route = \"10/1m\", shared = true }}\n"
+    ));
+    assert!(ok, "{err}");
+    // The deadline: Redis only, at most 10 s.
+    let (ok, err) = check(format!("[store]\nrate_limit_timeout = \"50ms\"\n\n{head}"));
+    assert!(!ok);
+    assert!(
+        err.contains("store.rate_limit_timeout applies to kind = \"redis\""),
+        "{err}"
+    );
+    let (ok, err) = check(format!(
+        "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:1/0\"\nrate_limit_timeout = \"1m\"\n\n{head}"
+    ));
+    assert!(!ok);
+    assert!(
+        err.contains(&format!(
+            "{p}:4:22: store.rate_limit_timeout must be at most 10s"
+        )),
+        "{err}"
+    );
+}
