@@ -42,6 +42,25 @@ fn replica(url: &str, name: &str, up: &Upstream, routes: &str) -> Gateway {
     )
 }
 
+fn two_replicas(url: &str, up: &Upstream, routes: &str) -> [Gateway; 2] {
+    [replica(url, "a", up, routes), replica(url, "b", up, routes)]
+}
+
+/// `n` requests one after another, alternating between the replicas, from `ip(i)`.
+async fn alternate(
+    c: &reqwest::Client,
+    gws: &[Gateway; 2],
+    path: &str,
+    n: usize,
+    ip: impl Fn(usize) -> String,
+) -> Vec<Answer> {
+    let mut answers = Vec::new();
+    for i in 0..n {
+        answers.push(send(c, &gws[i % 2], path, &ip(i)).await);
+    }
+    answers
+}
+
 struct Answer {
     status: u16,
     took: Duration,
@@ -110,19 +129,12 @@ async fn two_replicas_share_one_exact_limit_with_the_local_headers() {
         route("local", "{ per_route = \"3/1m\" }", ""),
     ]
     .concat();
-    let url = format!("\"{}\"", redis.url());
-    let gws = [
-        replica(&url, "a", &up, &routes),
-        replica(&url, "b", &up, &routes),
-    ];
+    let gws = two_replicas(&format!("\"{}\"", redis.url()), &up, &routes);
     let c = client();
 
     // 20 requests, alternating between the replicas, from 20 addresses: exactly the route's 10
     // are accepted, counting down across replicas, then 429 with Retry-After.
-    let mut answers = Vec::new();
-    for i in 0..20 {
-        answers.push(send(&c, &gws[i % 2], "/per_route", &format!("203.0.113.{i}")).await);
-    }
+    let answers = alternate(&c, &gws, "/per_route", 20, |i| format!("203.0.113.{i}")).await;
     assert_eq!(count(&answers, 200), 10, "{:?}", statuses(&answers));
     assert_eq!(count(&answers, 429), 10);
     for (i, a) in answers.iter().enumerate().take(10) {
@@ -182,10 +194,7 @@ async fn two_replicas_share_one_exact_limit_with_the_local_headers() {
     );
 
     // A route without `shared` keeps local buckets: 3 per replica.
-    let mut local = Vec::new();
-    for i in 0..10 {
-        local.push(send(&c, &gws[i % 2], "/local", &format!("192.0.2.{i}")).await);
-    }
+    let local = alternate(&c, &gws, "/local", 10, |i| format!("192.0.2.{i}")).await;
     assert_eq!(count(&local, 200), 6, "{:?}", statuses(&local));
     assert!(redis.cli(&["keys", "*{local:rl}*"]).is_empty());
 
@@ -247,18 +256,11 @@ async fn one_shared_limit_holds_on_a_redis_cluster() {
         "{ per_ip = \"4/1m\", per_route = \"10/1m\", shared = true }",
         "",
     );
-    let gws = [
-        replica(&url, "a", &up, &routes),
-        replica(&url, "b", &up, &routes),
-    ];
+    let gws = two_replicas(&url, &up, &routes);
     let c = client();
-    let mut answers = Vec::new();
-    for i in 0..20 {
-        // Five addresses, four requests each: the client buckets (4) never refuse; the route's
-        // bucket refuses the 11th on.
-        let ip = format!("203.0.113.{}", i % 5);
-        answers.push(send(&c, &gws[i % 2], "/orders", &ip).await);
-    }
+    // Five addresses, four requests each: the client buckets (4) never refuse; the route's
+    // bucket refuses the 11th on.
+    let answers = alternate(&c, &gws, "/orders", 20, |i| format!("203.0.113.{}", i % 5)).await;
     assert_eq!(count(&answers, 200), 10, "{:?}", statuses(&answers));
     assert!(answers[10..].iter().all(|a| a.status == 429));
     // Every key of the route is on one node (one hash tag).

@@ -55,7 +55,7 @@ use super::{
 };
 use crate::logs::Site;
 use crate::metrics::METRICS;
-use crate::store::redis::Handle;
+use crate::store::redis::{Handle, is_outage};
 
 /// After a timeout or a lost connection, how long requests decide locally before one probes.
 pub const BACKOFF: Duration = Duration::from_secs(1);
@@ -185,7 +185,7 @@ impl SharedRates {
                     Fallback::Error
                 })
             }
-            Ok(Err(e)) if !is_unreachable(&e) => {
+            Ok(Err(e)) if !is_outage(&e) => {
                 self.script_failed(route, &e.to_string());
                 Err(Fallback::Error)
             }
@@ -239,25 +239,6 @@ impl SharedRates {
 /// Never 0 (which means "ask").
 fn backoff_end(now_ms: u64) -> u64 {
     now_ms.saturating_add(u64::try_from(BACKOFF.as_millis()).unwrap_or(1000))
-}
-
-/// No answer at all, as opposed to an error answer.
-fn is_unreachable(e: &redis::RedisError) -> bool {
-    use redis::{ErrorKind, ServerErrorKind};
-    e.is_io_error()
-        || e.is_timeout()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || e.is_unrecoverable_error()
-        || matches!(
-            e.kind(),
-            ErrorKind::Server(
-                ServerErrorKind::BusyLoading
-                    | ServerErrorKind::MasterDown
-                    | ServerErrorKind::ClusterDown
-                    | ServerErrorKind::TryAgain
-            )
-        )
 }
 
 /// One bucket as the script sees it: microseconds per token, and tolerance.
@@ -397,13 +378,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn keys_share_one_hash_tag_and_name_the_client() {
-        let spec = RateSpec {
+    /// `300/5m` per client, `10/1m` per route.
+    fn spec() -> RateSpec {
+        RateSpec {
             per_ip: Some(rate(300, 300)),
             per_route: Some(rate(10, 60)),
             shared: true,
-        };
+        }
+    }
+
+    #[test]
+    fn keys_share_one_hash_tag_and_name_the_client() {
+        let spec = spec();
         let call = Call::new(
             "hookgate",
             "limai",
@@ -430,11 +416,7 @@ mod tests {
 
     #[test]
     fn replies_read_as_the_local_buckets_answer() {
-        let spec = RateSpec {
-            per_ip: Some(rate(300, 300)),
-            per_route: Some(rate(10, 60)),
-            shared: true,
-        };
+        let spec = spec();
         let call = Call::new("p", "r", &spec, "203.0.113.7".parse().unwrap());
         // Both allowed: the route's bucket (9 left of 10, full in 6 s) is the tighter.
         let Some(Decision::Allowed(h)) = call.decide(&[1, 1_000_000, 1, 6_000_000, 0]) else {

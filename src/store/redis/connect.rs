@@ -15,8 +15,9 @@ use redis::{ConnectionInfo, IntoConnectionInfo, Value};
 use super::OpenError;
 use crate::config::RedisConfig;
 
+/// Also lent, as [`super::Handle`], to shared rate limits.
 #[derive(Clone)]
-pub(super) enum Conn {
+pub enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
 }

@@ -10,7 +10,6 @@ mod conn;
 mod connect;
 mod dead;
 mod fields;
-mod handle;
 mod health;
 mod heartbeat;
 mod inspect;
@@ -40,7 +39,11 @@ use super::StoreError;
 use crate::config::RedisConfig;
 use crate::event::NewEvent;
 
-pub use self::handle::Handle;
+/// The store's connection lent to shared rate limits (`limits::rate::shared`), which put their
+/// own, tighter deadline on each exchange; their exchanges do not count towards the store's
+/// health (a rate check given up after 100 ms says nothing about whether events can be stored).
+pub use self::connect::Conn as Handle;
+pub use self::health::is_outage;
 
 const GROUP: &str = "hookgate";
 
@@ -197,9 +200,9 @@ impl RedisStore {
         (0..self.shards).map(move |i| (i, Shard::new(&self.prefix, route, i)))
     }
 
-    /// The connection for shared rate limits (see `handle`).
+    /// The connection for shared rate limits (see [`Handle`]).
     pub fn handle(&self) -> Handle {
-        Handle(self.conn.clone())
+        self.conn.clone()
     }
 
     fn con(&self) -> Timed {
