@@ -7,6 +7,7 @@ pub mod conn;
 pub mod ops;
 pub mod redis_cluster;
 pub mod redis_server;
+pub mod sentinel;
 pub mod upstream;
 pub mod vectors;
 

@@ -36,6 +36,7 @@ mod providers;
 mod redis;
 mod scripts;
 mod senders;
+mod sentinel;
 mod shared_rate;
 mod store_contract;
 mod takeover;

@@ -265,6 +265,19 @@ impl Checker<'_> {
             Some(Secret::literal(url_text.get_ref().clone()))
         };
         let u = url.as_ref()?;
+        match crate::store::redis::parse_sentinel_url(u.expose_str().as_ref()) {
+            Some(Err(e)) => self.error(url_text.span(), format!("store.url: {e}")),
+            Some(Ok(_)) if cluster => self.error(
+                url_text.span(),
+                "store.url: a sentinel URL names one master; a Redis Cluster is a list of redis:// nodes",
+            ),
+            Some(Ok(_)) => {}
+            None => self.redis_node_url(url_text, u, cluster),
+        }
+        url
+    }
+
+    fn redis_node_url(&mut self, url_text: &Text, u: &Secret, cluster: bool) {
         match redis::IntoConnectionInfo::into_connection_info(u.expose_str().as_ref()) {
             // The parser's message never repeats the URL (and so no password).
             Err(e) => self.error(
@@ -280,7 +293,6 @@ impl Checker<'_> {
             ),
             Ok(_) => {}
         }
-        url
     }
 }
 

@@ -1,0 +1,204 @@
+//! Redis Sentinel: `url = "redis+sentinel://s1:26379,s2:26379,s3:26379/mymaster"` (optionally
+//! `/mymaster/DB`). The sentinels are asked for the master of that name (the `redis` crate's
+//! sentinel client, which checks the answer with `ROLE`), and a multiplexed connection to it is
+//! kept. The crate resolves the master once per connection and does not follow a failover; this
+//! does: a connection that fails (dropped, refused, past its deadline) or answers `READONLY` (a
+//! demoted master) is forgotten, and the next command asks the sentinels again. `store.password`
+//! is the master's; the sentinels are reached without one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{
+    AsyncConnectionConfig, ErrorKind, RedisConnectionInfo, RedisResult, ServerErrorKind, Value,
+};
+use tokio::sync::Mutex;
+
+use super::health::is_outage;
+
+const SCHEME: &str = "redis+sentinel://";
+const DEFAULT_PORT: u16 = 26379;
+
+/// A parsed `redis+sentinel://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelUrl {
+    /// `redis://host:port`, one per sentinel.
+    pub sentinels: Vec<String>,
+    pub master: String,
+    pub db: i64,
+}
+
+/// `None` unless `url` is a sentinel URL; then the URL or what is wrong with it (never
+/// repeating the URL).
+pub fn parse(url: &str) -> Option<Result<SentinelUrl, String>> {
+    let rest = url.strip_prefix(SCHEME)?;
+    Some(parse_rest(rest))
+}
+
+fn parse_rest(rest: &str) -> Result<SentinelUrl, String> {
+    if rest.contains('@') {
+        return Err("credentials in a sentinel URL are not supported (sentinels are reached without a password; the master's is store.password)".into());
+    }
+    let (hosts, path) = rest
+        .split_once('/')
+        .ok_or("expected redis+sentinel://HOST:PORT,.../MASTER_NAME")?;
+    let sentinels = hosts
+        .split(',')
+        .map(|h| {
+            let h = h.trim();
+            let (host, port) = match h.rsplit_once(':') {
+                Some((host, port)) if !host.ends_with(':') => (
+                    host,
+                    port.parse::<u16>()
+                        .map_err(|_| format!("not a port: {port:?}"))?,
+                ),
+                _ => (h, DEFAULT_PORT),
+            };
+            if host.is_empty() {
+                return Err("a sentinel without a host".to_string());
+            }
+            Ok(format!("redis://{host}:{port}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut parts = path.split('/');
+    let master = parts.next().unwrap_or_default().to_string();
+    if master.is_empty() {
+        return Err("the master's name is missing (redis+sentinel://HOST:PORT/MASTER_NAME)".into());
+    }
+    let db = match parts.next() {
+        None | Some("") => 0,
+        Some(db) => db
+            .parse::<i64>()
+            .map_err(|_| format!("not a database number: {db:?}"))?,
+    };
+    if parts.next().is_some() {
+        return Err("expected redis+sentinel://HOST:PORT,.../MASTER_NAME[/DB]".into());
+    }
+    Ok(SentinelUrl {
+        sentinels,
+        master,
+        db,
+    })
+}
+
+/// The master's connection, found through the sentinels and found again after a failover.
+pub struct Follow {
+    sentinels: Mutex<SentinelClient>,
+    current: ArcSwapOption<MultiplexedConnection>,
+    config: AsyncConnectionConfig,
+    db: i64,
+}
+
+impl Follow {
+    pub fn new(
+        url: &SentinelUrl,
+        password: Option<&str>,
+        timeout: Duration,
+    ) -> RedisResult<Follow> {
+        let mut node = RedisConnectionInfo::default().set_db(url.db);
+        if let Some(pw) = password {
+            node = node.set_password(pw);
+        }
+        let client = SentinelClient::build(
+            url.sentinels.clone(),
+            url.master.clone(),
+            Some(SentinelNodeConnectionInfo::default().set_redis_connection_info(node)),
+            SentinelServerType::Master,
+        )?;
+        Ok(Follow {
+            sentinels: Mutex::new(client),
+            current: ArcSwapOption::empty(),
+            config: AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout)),
+            db: url.db,
+        })
+    }
+
+    async fn connection(&self) -> RedisResult<MultiplexedConnection> {
+        if let Some(c) = self.current.load_full() {
+            return Ok(MultiplexedConnection::clone(&c));
+        }
+        // One caller asks the sentinels; the others wait for its answer.
+        let mut sentinels = self.sentinels.lock().await;
+        if let Some(c) = self.current.load_full() {
+            return Ok(MultiplexedConnection::clone(&c));
+        }
+        let c = sentinels
+            .get_async_connection_with_config(&self.config)
+            .await?;
+        self.current.store(Some(Arc::new(c.clone())));
+        Ok(c)
+    }
+
+    /// Forgets the connection when it failed or its server is no longer the master.
+    fn saw<T>(&self, r: &RedisResult<T>) {
+        if let Err(e) = r
+            && (is_outage(e) || e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly))
+        {
+            self.current.store(None);
+        }
+    }
+
+    pub fn db(&self) -> i64 {
+        self.db
+    }
+
+    pub async fn command(&self, cmd: &redis::Cmd) -> RedisResult<Value> {
+        let r = match self.connection().await {
+            Ok(mut c) => c.req_packed_command(cmd).await,
+            Err(e) => Err(e),
+        };
+        self.saw(&r);
+        r
+    }
+
+    pub async fn commands(
+        &self,
+        pipeline: &redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        let r = match self.connection().await {
+            Ok(mut c) => c.req_packed_commands(pipeline, offset, count).await,
+            Err(e) => Err(e),
+        };
+        self.saw(&r);
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentinel_urls() {
+        assert_eq!(parse("redis://h:6379/0"), None);
+        assert_eq!(
+            parse("redis+sentinel://a:26380,b/mymaster/2"),
+            Some(Ok(SentinelUrl {
+                sentinels: vec!["redis://a:26380".into(), "redis://b:26379".into()],
+                master: "mymaster".into(),
+                db: 2,
+            }))
+        );
+        assert_eq!(
+            parse("redis+sentinel://a:1/m").map(|r| r.map(|u| u.db)),
+            Some(Ok(0))
+        );
+        for bad in [
+            "redis+sentinel://a:1",
+            "redis+sentinel://a:1/",
+            "redis+sentinel://a:x/m",
+            "redis+sentinel://u:pw@a:1/m",
+            "redis+sentinel://a:1/m/zero",
+            "redis+sentinel://,a:1/m",
+        ] {
+            assert!(matches!(parse(bad), Some(Err(_))), "{bad}");
+        }
+    }
+}
