@@ -39,5 +39,6 @@ mod senders;
 mod sentinel;
 mod shared_rate;
 mod store_contract;
+mod systemd;
 mod takeover;
 mod tls;
