@@ -13,7 +13,7 @@ pub struct Sentinels {
     pub replica: u16,
     pub sentinels: Vec<u16>,
     children: Vec<(u16, Child)>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 pub fn cli(port: u16, args: &[&str]) -> String {
@@ -68,7 +68,7 @@ impl Sentinels {
             replica,
             sentinels,
             children,
-            _dir: dir,
+            dir,
         };
         // Ready for a failover: the replica in sync, every sentinel knowing it and the others.
         s.wait(Duration::from_secs(30), |s| {
@@ -108,6 +108,31 @@ impl Sentinels {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Starts the server of `port` again (killed before) from its data; the sentinels make it
+    /// a replica of the current master. Waits until it is in sync.
+    pub fn restart(&mut self, port: u16) {
+        let name = if port == self.master {
+            "master"
+        } else {
+            "replica"
+        };
+        let child = spawn_server(port, &self.dir.path().join(name), &[]);
+        if let Some(slot) = self.children.iter_mut().find(|(p, _)| *p == port) {
+            slot.1 = child;
+        }
+        self.wait(Duration::from_secs(30), |_| {
+            cli(port, &["info", "replication"]).contains("master_link_status:up")
+        });
+    }
+
+    /// A graceful failover (`SENTINEL FAILOVER`): the master, still running, is demoted.
+    /// Retried while the sentinels do not yet see a good replica (`NOGOODSLAVE`).
+    pub fn failover(&self) {
+        self.wait(Duration::from_secs(30), |s| {
+            cli(s.sentinels[0], &["sentinel", "failover", MASTER_NAME]) == "OK"
+        });
     }
 
     /// The master the sentinels name now.

@@ -46,15 +46,8 @@ async fn a_killed_master_is_replaced_through_the_sentinels_and_nothing_acked_is_
                 let c = client();
                 for i in 0..200 {
                     let id = format!("evt_sn_{w}_{i}");
-                    let deadline = Instant::now() + WAIT;
-                    while Instant::now() < deadline {
-                        let url = gws[i % 2].url("/hooks/limai");
-                        if send_signed(&c, &url, &event_body(&id)).await.0 == 200 {
-                            acked.lock().unwrap().insert(id.clone());
-                            break;
-                        }
-                        refused.lock().unwrap().push(Instant::now());
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    if until_acked(&c, &gws[i % 2], &id, &refused).await {
+                        acked.lock().unwrap().insert(id);
                     }
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
@@ -81,16 +74,7 @@ async fn a_killed_master_is_replaced_through_the_sentinels_and_nothing_acked_is_
         Some(set.replica),
         "the replica was promoted"
     );
-    let d = eventually(WAIT, async || {
-        let d = deliveries(&up);
-        acked.iter().all(|id| d.contains_key(id)).then_some(d)
-    })
-    .await
-    .unwrap_or_else(|| {
-        let d = deliveries(&up);
-        let lost: Vec<_> = acked.iter().filter(|id| !d.contains_key(*id)).collect();
-        panic!("acked but never delivered: {lost:?}")
-    });
+    let d = delivered_all(&up, &acked).await;
     let refused = refused.lock().unwrap().clone();
     let last = refused
         .last()
@@ -103,6 +87,69 @@ async fn a_killed_master_is_replaced_through_the_sentinels_and_nothing_acked_is_
     for gw in gws.iter() {
         assert_eq!(http_get_status(gw.admin_port, "/readyz"), Some(200));
     }
+
+    // The old master comes back (the sentinels make it a replica), then a graceful failover
+    // demotes the running master: its connections answer READONLY, and hookgate asks the
+    // sentinels again.
+    let set = tokio::task::spawn_blocking(move || {
+        set.restart(old);
+        set.failover();
+        set
+    })
+    .await
+    .unwrap();
+    eventually(WAIT, async || {
+        (set.current_master() == Some(old)).then_some(())
+    })
+    .await
+    .expect("the old master promoted again");
+    let c = client();
+    let refused = Mutex::new(Vec::new());
+    let mut again = HashSet::new();
+    for i in 0..40 {
+        let id = format!("evt_sn_again_{i}");
+        assert!(until_acked(&c, &gws[i % 2], &id, &refused).await, "{id}");
+        again.insert(id);
+    }
+    delivered_all(&up, &again).await;
+    eprintln!(
+        "graceful failover: {} refused answers",
+        refused.lock().unwrap().len()
+    );
+}
+
+/// Sends the event until it is acknowledged (as a provider retries after a 503), for up to
+/// `WAIT`; each refusal's time goes to `refused`.
+async fn until_acked(
+    c: &reqwest::Client,
+    gw: &Gateway,
+    id: &str,
+    refused: &Mutex<Vec<Instant>>,
+) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        let url = gw.url("/hooks/limai");
+        if send_signed(c, &url, &event_body(id)).await.0 == 200 {
+            return true;
+        }
+        refused.lock().unwrap().push(Instant::now());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Waits until every ID of `acked` reached the upstream; how often each did.
+async fn delivered_all(up: &Upstream, acked: &HashSet<String>) -> HashMap<String, usize> {
+    eventually(WAIT, async || {
+        let d = deliveries(up);
+        acked.iter().all(|id| d.contains_key(id)).then_some(d)
+    })
+    .await
+    .unwrap_or_else(|| {
+        let d = deliveries(up);
+        let lost: Vec<_> = acked.iter().filter(|id| !d.contains_key(*id)).collect();
+        panic!("acked but never delivered: {lost:?}")
+    })
 }
 
 fn deliveries(up: &Upstream) -> HashMap<String, usize> {
