@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod conn;
+pub mod fleet;
 pub mod ops;
 pub mod redis_cluster;
 pub mod redis_server;

@@ -4,6 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use super::redis_cluster::cli;
 use super::redis_server::{binary, spawn_server};
 
 pub const MASTER_NAME: &str = "mymaster";
@@ -14,15 +15,6 @@ pub struct Sentinels {
     pub sentinels: Vec<u16>,
     children: Vec<(u16, Child)>,
     dir: tempfile::TempDir,
-}
-
-pub fn cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new(binary().replace("redis-server", "redis-cli"))
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 impl Sentinels {
@@ -118,10 +110,9 @@ impl Sentinels {
         } else {
             "replica"
         };
+        self.children.retain(|(p, _)| *p != port);
         let child = spawn_server(port, &self.dir.path().join(name), &[]);
-        if let Some(slot) = self.children.iter_mut().find(|(p, _)| *p == port) {
-            slot.1 = child;
-        }
+        self.children.push((port, child));
         self.wait(Duration::from_secs(30), |_| {
             cli(port, &["info", "replication"]).contains("master_link_status:up")
         });

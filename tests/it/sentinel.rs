@@ -4,29 +4,22 @@
 
 use crate::common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::fleet::{check_config, delivered_all, limai_replica};
 use common::sentinel::Sentinels;
 use common::*;
 
 const WAIT: Duration = Duration::from_secs(40);
 
 fn replica(url: &str, up: &Upstream, name: &str) -> Gateway {
-    let store = format!(
-        "[store]\nkind = \"redis\"\nurl = \"{url}\"\nconsumer = \"{name}\"\ntimeout = \"500ms\"\nclaim_after = \"3s\"\n"
-    );
-    Gateway::start_full(
-        "",
-        Some(store),
-        "",
-        &format!(
-            "{}\n{}",
-            upstream_block("orders", &up.url("/"), ""),
-            limai_route("limai", "/hooks/limai", "orders", "")
+    limai_replica(
+        format!(
+            "[store]\nkind = \"redis\"\nurl = \"{url}\"\nconsumer = \"{name}\"\ntimeout = \"500ms\"\nclaim_after = \"3s\"\n"
         ),
-        &[("LIMAI_SECRET", SECRET)],
+        up,
     )
 }
 
@@ -138,49 +131,16 @@ async fn until_acked(
     false
 }
 
-/// Waits until every ID of `acked` reached the upstream; how often each did.
-async fn delivered_all(up: &Upstream, acked: &HashSet<String>) -> HashMap<String, usize> {
-    eventually(WAIT, async || {
-        let d = deliveries(up);
-        acked.iter().all(|id| d.contains_key(id)).then_some(d)
-    })
-    .await
-    .unwrap_or_else(|| {
-        let d = deliveries(up);
-        let lost: Vec<_> = acked.iter().filter(|id| !d.contains_key(*id)).collect();
-        panic!("acked but never delivered: {lost:?}")
-    })
-}
-
-fn deliveries(up: &Upstream) -> HashMap<String, usize> {
-    let mut m = HashMap::new();
-    for r in up.received() {
-        let id = r.header("x-hookgate-event-id").unwrap_or_default();
-        *m.entry(id.to_string()).or_default() += 1;
-    }
-    m
-}
-
 #[test]
 fn sentinel_urls_are_checked_at_load() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.toml");
     let check = |url: &str| {
-        std::fs::write(
+        check_config(
             &path,
-            format!(
+            &format!(
                 "[server]\nlisten = \"127.0.0.1:8080\"\n\n[store]\nkind = \"redis\"\nurl = {url}\n"
             ),
-        )
-        .unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
-            .args(["check", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
         )
     };
     let p = path.display();

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
+use common::fleet::check_config;
 use common::redis_cluster::RedisCluster;
 use common::redis_server::{RedisServer, spawn_server};
 use common::*;
@@ -446,18 +447,7 @@ fn shared_needs_the_redis_store_and_something_to_share() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.toml");
     let head = "[server]\nlisten = \"127.0.0.1:8080\"\n\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n\n[routes.r]\npath = \"/r\"\nupstream = \"a\"\nverify = { scheme = \"none\" }\n";
-    let check = |text: String| {
-        std::fs::write(&path, text).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
-            .args(["check", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let check = |text: String| check_config(&path, &text);
     let p = path.display();
     // The embedded store (the default) has nothing replicas share.
     let (ok, err) = check(format!(
