@@ -31,14 +31,17 @@
 //!
 //! # When Redis does not answer in time
 //!
-//! Each check has a deadline (`store.rate_limit_timeout`, 100 ms by default). Past it, or on any error, the request is checked
-//! against this replica's local buckets for the route instead (the limit then holds per replica,
-//! as without `shared`), and `hookgate_rate_limit_shared_fallbacks_total` counts it. Failing
+//! Each check has a deadline (`store.rate_limit_timeout`, 100 ms by default). Past it, or on any
+//! error, the request is checked against this replica's local buckets for the route instead
+//! (the limit then holds per replica, as without `shared`), and
+//! `hookgate_rate_limit_shared_fallbacks_total` counts it. Its exchanges do not touch the
+//! store's health: a rate check given up after 100 ms says nothing about storing events. Failing
 //! closed would let anyone who can slow Redis down refuse every sender; failing open would let
 //! them lift the limit altogether. After a timeout or a lost connection, Redis is left alone for
 //! [`BACKOFF`]: then one request probes it while the others stay local, so a slow Redis costs
 //! one request's deadline per second, not every request's. At most [`MAX_IN_FLIGHT`] checks wait
-//! on Redis at once; more are local.
+//! on Redis at once; more are local. A check that timed out may still be counted by Redis once
+//! it catches up (the request itself was decided locally).
 
 use std::net::IpAddr;
 use std::sync::LazyLock;
