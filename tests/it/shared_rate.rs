@@ -419,6 +419,7 @@ async fn a_client_key_costs_under_256_bytes_of_redis() {
             .unwrap()
     };
     let before = used();
+    let calls_before = evalsha_calls(&redis);
     let n = 2000;
     let ips: Vec<String> = (0..n)
         .map(|i| format!("10.0.{}.{}", i / 250, i % 250 + 1))
@@ -438,8 +439,32 @@ async fn a_client_key_costs_under_256_bytes_of_redis() {
     assert_eq!(keys.lines().count(), n + 1);
     let per_key = (used() - before) as f64 / n as f64;
     println!("redis memory per client key: {per_key:.0} bytes ({n} keys)");
+    // One script call per check (the store's own few scripts a second aside).
+    let calls = evalsha_calls(&redis) - calls_before;
+    assert!(
+        (n..n + 200).contains(&calls),
+        "{calls} EVALSHA for {n} checks"
+    );
+    println!(
+        "redis per shared rate check: {}",
+        redis
+            .cli(&["info", "commandstats"])
+            .lines()
+            .find(|l| l.starts_with("cmdstat_evalsha:"))
+            .unwrap_or_default()
+    );
     // ~175 bytes on Redis 7.0: a 42-byte key, its value (an integer), its expiry, table slots.
     assert!(per_key < 256.0, "{per_key} bytes per client key");
+}
+
+fn evalsha_calls(redis: &RedisServer) -> usize {
+    redis
+        .cli(&["info", "commandstats"])
+        .split("cmdstat_evalsha:calls=")
+        .nth(1)
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
