@@ -128,6 +128,11 @@ async fn two_replicas_share_one_exact_limit_with_the_local_headers() {
         route("per_route", "{ per_route = \"10/1m\", shared = true }", ""),
         route("per_ip", "{ per_ip = \"5/1m\", shared = true }", ""),
         route("local", "{ per_route = \"3/1m\" }", ""),
+        route(
+            "both",
+            "{ per_ip = \"2/1m\", per_route = \"5/1m\", shared = true }",
+            "",
+        ),
     ]
     .concat();
     let gws = two_replicas(&format!("\"{}\"", redis.url()), &up, &routes);
@@ -193,6 +198,27 @@ async fn two_replicas_share_one_exact_limit_with_the_local_headers() {
         200,
         "another /64"
     );
+
+    // The client's bucket first: an abusive address refused by its own bucket leaves the
+    // route's alone (3 of its 5 tokens remain for others).
+    let abusive = alternate(&c, &gws, "/both", 6, |_| "198.51.100.66".into()).await;
+    assert_eq!(statuses(&abusive), [200, 200, 429, 429, 429, 429]);
+    assert_eq!(
+        abusive[2].num("ratelimit-limit"),
+        2,
+        "refused by its own bucket"
+    );
+    let others = alternate(&c, &gws, "/both", 4, |i| format!("198.51.100.{}", 70 + i)).await;
+    assert_eq!(statuses(&others), [200, 200, 200, 429]);
+    assert_eq!(
+        others[3].num("ratelimit-limit"),
+        5,
+        "refused by the route's bucket"
+    );
+    // A request the route's bucket refused did not spend its client's token: that client
+    // still has one of its two.
+    let again = send(&c, &gws[0], "/both", "198.51.100.73").await;
+    assert_eq!((again.status, again.num("ratelimit-limit")), (429, 5));
 
     // A route without `shared` keeps local buckets: 3 per replica.
     let local = alternate(&c, &gws, "/local", 10, |i| format!("192.0.2.{i}")).await;
@@ -455,6 +481,59 @@ async fn a_client_key_costs_under_256_bytes_of_redis() {
     );
     // ~175 bytes on Redis 7.0: a 42-byte key, its value (an integer), its expiry, table slots.
     assert!(per_key < 256.0, "{per_key} bytes per client key");
+}
+
+/// The script on its own (`redis-cli --eval`), with a cap of 2 new clients per window: the
+/// third new client shares the overflow bucket; known clients keep their own.
+#[test]
+fn the_script_caps_new_clients_per_window() {
+    let redis = RedisServer::start();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/limits/rate/shared.lua");
+    let tag = "t:{r:rl}";
+    // Client: 1 s per token, burst 3; no route bucket; overflow: burst 30; cap 2; 60 s window.
+    let check = |client: &str| -> Vec<i64> {
+        let (ckey, rkey, nkey, vkey) = (
+            format!("{tag}:i:{client}"),
+            format!("{tag}:r"),
+            format!("{tag}:n"),
+            format!("{tag}:v"),
+        );
+        let args = [
+            "1000000", "2000000", "0", "0", "100000", "2900000", "2", "60000",
+        ];
+        let out = Command::new(common::redis_server::binary().replace("redis-server", "redis-cli"))
+            .args(["-p", &redis.port.to_string(), "--eval", script])
+            .args([&ckey, &rkey, &nkey, &vkey, ","])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect()
+    };
+    let a = check("a");
+    assert_eq!((a[0], a[2], a[4]), (1, -1, 0), "{a:?}");
+    // Until full again: one token (1 s), on Redis' clock.
+    assert!((999_000..=1_000_000).contains(&a[1]), "{a:?}");
+    assert_eq!(check("b")[4], 0);
+    let c = check("c");
+    assert_eq!(
+        (c[0], c[4]),
+        (1, 1),
+        "the third new client shares the overflow bucket"
+    );
+    assert_eq!(check("a")[4], 0, "a known client keeps its own");
+    assert_eq!(redis.cli(&["get", &format!("{tag}:n")]), "2");
+    // Each key expires when its bucket is full again: `a` (2 tokens taken) within 2 s.
+    let pttl: i64 = redis.cli(&["pttl", &format!("{tag}:i:a")]).parse().unwrap();
+    assert!((1_000..=2_000).contains(&pttl), "{pttl}");
+    assert!(redis.cli(&["exists", &format!("{tag}:i:c")]) == "0");
+    // `a` again: the last of its burst of 3, then refused with the wait for its next token.
+    assert_eq!(check("a")[0], 1);
+    let refused = check("a");
+    assert_eq!(refused[0], 0, "{refused:?}");
+    assert!((1..=1_000_000).contains(&refused[1]), "{refused:?}");
 }
 
 fn evalsha_calls(redis: &RedisServer) -> usize {
