@@ -420,18 +420,24 @@ async fn a_hung_or_dead_redis_leaves_each_replica_its_own_buckets() {
     );
 }
 
-#[tokio::test]
-async fn a_client_key_costs_under_256_bytes_of_redis() {
-    let redis = RedisServer::start();
+/// One replica whose route `/limai` has a shared `per_ip` limit and is disabled: the rate check
+/// runs (and writes its key), then `503`, nothing stored.
+fn disabled_route(redis: &RedisServer, per_ip: &str) -> (Gateway, Upstream) {
     let up = Upstream::start();
-    // Disabled: the rate check writes its key, nothing is stored (only keys are measured).
-    // One token per 6 minutes: the keys outlive the measurement.
     let routes = route(
         "limai",
-        "{ per_ip = \"10/1h\", shared = true }",
+        &format!("{{ per_ip = \"{per_ip}\", shared = true }}"),
         "state = \"disabled\"",
     );
     let gw = replica(&format!("\"{}\"", redis.url()), "a", &up, &routes);
+    (gw, up)
+}
+
+#[tokio::test]
+async fn a_client_key_costs_under_256_bytes_of_redis() {
+    let redis = RedisServer::start();
+    // One token per 6 minutes: the keys outlive the measurement.
+    let (gw, _up) = disabled_route(&redis, "10/1h");
     let c = client();
     // Warm up: the script is loaded, the connection's buffers exist.
     send(&c, &gw, "/limai", "10.255.255.255").await;
@@ -534,6 +540,39 @@ fn the_script_caps_new_clients_per_window() {
     let refused = check("a");
     assert_eq!(refused[0], 0, "{refused:?}");
     assert!((1..=1_000_000).contains(&refused[1]), "{refused:?}");
+}
+
+#[tokio::test]
+async fn a_client_that_keeps_sending_after_its_429_costs_redis_almost_nothing() {
+    let redis = RedisServer::start();
+    let (gw, _up) = disabled_route(&redis, "2/1m");
+    let c = client();
+    for _ in 0..2 {
+        assert_eq!(send(&c, &gw, "/limai", "198.51.100.5").await.status, 503);
+    }
+    let before = evalsha_calls(&redis);
+    let n = 200;
+    let flood: Vec<Answer> = futures_util::stream::iter(0..n)
+        .map(|_| send(&c, &gw, "/limai", "198.51.100.5"))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    assert_eq!(count(&flood, 429), n);
+    for a in &flood {
+        // The remembered refusal: the same bucket, the wait still running down.
+        assert_eq!(a.num("ratelimit-limit"), 2);
+        assert!((1..=30).contains(&a.num("retry-after")), "{:?}", a.headers);
+    }
+    // The first refusal asked Redis; the rest were answered from it (what the store's own
+    // background scripts add meanwhile is a few a second).
+    let calls = evalsha_calls(&redis) - before;
+    println!("{n} refused requests of one client: {calls} script calls");
+    assert!(
+        calls < n / 4,
+        "{calls} script calls for {n} refused requests"
+    );
+    // Another client is still asked about.
+    assert_eq!(send(&c, &gw, "/limai", "198.51.100.6").await.status, 503);
 }
 
 fn evalsha_calls(redis: &RedisServer) -> usize {

@@ -45,6 +45,7 @@
 //! single thread; concurrent admissions racing a sweep can exceed it by at most one key per
 //! thread, until the next sweep.
 
+mod refusals;
 pub mod shared;
 
 use std::collections::HashMap;

@@ -15,6 +15,10 @@
 //!
 //! Times are microseconds: rates above 1,000,000 per second are rounded to one token per µs.
 //!
+//! A refusal stands until the refused bucket's next token, so each replica remembers Redis'
+//! refusals that long and answers a client that keeps sending without asking again
+//! (`refusals`): exact, and a flood after a `429` costs Redis next to nothing.
+//!
 //! # Keys
 //!
 //! `prefix:{route:rl}:` then `r:<count>/<per ms>` (the route's bucket), `i:<count>/<per
@@ -52,6 +56,7 @@ use prometheus::{IntCounterVec, Opts};
 use tokio::sync::Semaphore;
 use tracing::Level;
 
+use super::refusals::Refusals;
 use super::{
     Decision, IpKey, MAX_KEYS_PER_ROUTE, OVERFLOW_FACTOR, Rate, RateLimits, RateSpec, Shape,
     combine, ip_key,
@@ -125,6 +130,7 @@ pub struct SharedRates {
     /// Milliseconds after `epoch` before which Redis is not asked; 0 = ask.
     ask_after: AtomicU64,
     epoch: Instant,
+    refusals: Refusals,
 }
 
 impl SharedRates {
@@ -138,6 +144,7 @@ impl SharedRates {
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
             ask_after: AtomicU64::new(0),
             epoch: Instant::now(),
+            refusals: Refusals::new(),
         }
     }
 
@@ -163,11 +170,20 @@ impl SharedRates {
     }
 
     async fn ask(&self, route: &str, spec: &RateSpec, ip: IpAddr) -> Result<Decision, Fallback> {
+        let call = Call::new(&self.prefix, route, spec, ip);
+        let sent = Instant::now();
+        // A refusal Redis gave stands until that bucket's next token (see `refusals`); the
+        // client's bucket first, as Redis checks them.
+        let standing = (spec.per_ip.map(|_| &call.keys[0]).into_iter())
+            .chain(spec.per_route.map(|_| &call.keys[1]))
+            .find_map(|key| self.refusals.standing(key, sent));
+        if let Some(refused) = standing {
+            return Ok(refused);
+        }
         if !self.may_ask() {
             return Err(Fallback::Backoff);
         }
         let _permit = self.in_flight.try_acquire().map_err(|_| Fallback::Busy)?;
-        let call = Call::new(&self.prefix, route, spec, ip);
         let mut invocation = SCRIPT.prepare_invoke();
         for key in &call.keys {
             invocation.key(key.as_str());
@@ -183,10 +199,14 @@ impl SharedRates {
         match answer.await {
             Ok(Ok(reply)) => {
                 self.answered();
-                call.decide(&reply).ok_or_else(|| {
+                let decision = call.decide(&reply).ok_or_else(|| {
                     self.script_failed(route, &format!("unexpected reply {reply:?}"));
                     Fallback::Error
-                })
+                })?;
+                if let Some(key) = call.refused_key(&reply) {
+                    self.refusals.remember(key, sent, &decision);
+                }
+                Ok(decision)
             }
             Ok(Err(e)) if !is_outage(&e) => {
                 self.script_failed(route, &e.to_string());
@@ -325,6 +345,16 @@ impl Call {
             ],
             client,
             route: route_shape,
+        }
+    }
+
+    /// The key of the bucket that refused, if one did (not the overflow bucket: a client there
+    /// may get a bucket of its own when the window ends, before the overflow's next token).
+    fn refused_key(&self, reply: &[i64]) -> Option<&str> {
+        match *reply {
+            [0, _, _, _, 0] => Some(&self.keys[0]),
+            [1 | -1, _, 0, _, _] => Some(&self.keys[1]),
+            _ => None,
         }
     }
 
