@@ -56,6 +56,27 @@ async fn a_killed_master_is_replaced_through_the_sentinels_and_nothing_acked_is_
     set.kill(old);
     let killed_at = Instant::now();
     let before = acked.lock().unwrap().len();
+    // When the sentinels name the replica (their part of the failover).
+    let promoted = {
+        let (sentinel, replica) = (set.sentinels[0], set.replica);
+        tokio::task::spawn_blocking(move || {
+            while Instant::now() < killed_at + WAIT {
+                let out = common::sentinel::cli(
+                    sentinel,
+                    &[
+                        "sentinel",
+                        "get-master-addr-by-name",
+                        common::sentinel::MASTER_NAME,
+                    ],
+                );
+                if out.lines().nth(1) == Some(&replica.to_string()) {
+                    return Some(killed_at.elapsed());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            None
+        })
+    };
     for s in senders {
         s.await.unwrap();
     }
@@ -68,12 +89,13 @@ async fn a_killed_master_is_replaced_through_the_sentinels_and_nothing_acked_is_
         "the replica was promoted"
     );
     let d = delivered_all(&up, &acked).await;
+    let promoted = promoted.await.unwrap();
     let refused = refused.lock().unwrap().clone();
     let last = refused
         .last()
         .map(|t| t.saturating_duration_since(killed_at));
     eprintln!(
-        "sentinel failover: {} refused answers, the last {last:?} after the kill; {before} acked before; {} delivered twice",
+        "sentinel failover: promoted {promoted:?} after the kill; {} refused answers, the last {last:?} after the kill; {before} acked before; {} delivered twice",
         refused.len(),
         d.values().filter(|n| **n > 1).count()
     );
