@@ -102,7 +102,6 @@ async fn a_killed_master_is_replaced_through_the_sentinels_and_nothing_acked_is_
     for gw in gws.iter() {
         assert_eq!(http_get_status(gw.admin_port, "/readyz"), Some(200));
     }
-
     // The old master comes back (the sentinels make it a replica), then a graceful failover
     // demotes the running master: its connections answer READONLY, and hookgate asks the
     // sentinels again.

@@ -7,7 +7,7 @@
 //! is the master's; the sentinels are reached without one.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -21,6 +21,9 @@ use super::health::is_outage;
 
 const SCHEME: &str = "redis+sentinel://";
 const DEFAULT_PORT: u16 = 26379;
+/// After the sentinels named no reachable master, commands fail at once for this long instead
+/// of each asking them again (during a failover every request would).
+const ASK_AGAIN_AFTER: Duration = Duration::from_millis(100);
 
 /// A parsed `redis+sentinel://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,9 +87,15 @@ fn parse_rest(rest: &str) -> Result<SentinelUrl, String> {
     })
 }
 
+/// The sentinels, and when they last named no reachable master.
+struct Asking {
+    client: SentinelClient,
+    failed_at: Option<Instant>,
+}
+
 /// The master's connection, found through the sentinels and found again after a failover.
 pub struct Follow {
-    sentinels: Mutex<SentinelClient>,
+    sentinels: Mutex<Asking>,
     current: ArcSwapOption<MultiplexedConnection>,
     config: AsyncConnectionConfig,
     db: i64,
@@ -109,7 +118,10 @@ impl Follow {
             SentinelServerType::Master,
         )?;
         Ok(Follow {
-            sentinels: Mutex::new(client),
+            sentinels: Mutex::new(Asking {
+                client,
+                failed_at: None,
+            }),
             current: ArcSwapOption::empty(),
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(timeout))
@@ -127,9 +139,22 @@ impl Follow {
         if let Some(c) = self.current.load_full() {
             return Ok(MultiplexedConnection::clone(&c));
         }
-        let c = sentinels
+        if sentinels
+            .failed_at
+            .is_some_and(|t| t.elapsed() < ASK_AGAIN_AFTER)
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "no master reachable through the sentinels (asking again shortly)",
+            )
+            .into());
+        }
+        let found = sentinels
+            .client
             .get_async_connection_with_config(&self.config)
-            .await?;
+            .await;
+        sentinels.failed_at = found.is_err().then(Instant::now);
+        let c = found?;
         self.current.store(Some(Arc::new(c.clone())));
         Ok(c)
     }
