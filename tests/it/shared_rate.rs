@@ -19,12 +19,9 @@ const WAIT: Duration = Duration::from_secs(20);
 /// Behind a trusted proxy (the test itself), the client is the X-Forwarded-For address.
 const TRUST: &str = "trusted_proxies = [\"127.0.0.1/32\"]";
 
-/// `rate_limit_timeout`: 2 s where a test counts exactly (a check decided locally because this
-/// busy test machine was slow would break the count), the default (100 ms) where Redis hangs.
-fn store(url: &str, name: &str, rate_limit_timeout: &str) -> String {
-    format!(
-        "[store]\nkind = \"redis\"\nurl = {url}\nconsumer = \"{name}\"\ntimeout = \"2s\"\n{rate_limit_timeout}\n"
-    )
+/// `extra`: `timeout` and `rate_limit_timeout` at least.
+fn store(url: &str, name: &str, extra: &str) -> String {
+    format!("[store]\nkind = \"redis\"\nurl = {url}\nconsumer = \"{name}\"\n{extra}\n")
 }
 
 fn route(name: &str, rate_limit: &str, extra: &str) -> String {
@@ -36,7 +33,13 @@ fn route(name: &str, rate_limit: &str, extra: &str) -> String {
 fn replica(url: &str, name: &str, up: &Upstream, routes: &str) -> Gateway {
     Gateway::start_full(
         TRUST,
-        Some(store(url, name, "rate_limit_timeout = \"2s\"")),
+        // A check decided locally because this busy test machine was slow would break the
+        // exact counts: a deadline far above any answer.
+        Some(store(
+            url,
+            name,
+            "timeout = \"2s\"\nrate_limit_timeout = \"2s\"",
+        )),
         "",
         &format!("{}\n{routes}", upstream_block("up", &up.url("/"), "")),
         &[],
@@ -346,8 +349,9 @@ async fn a_hung_or_dead_redis_leaves_each_replica_its_own_buckets() {
     let mut redis = Frozen::start();
     let up = Upstream::start();
     // A disabled route answers 503 right after the rate check: nothing else waits on Redis, so
-    // the time to answer is the rate check's. An answer within 1 s is the rate check's
-    // fallback (100 ms), not the connection's own deadline (store.timeout, 2 s) giving up.
+    // the time to answer is the rate check's. An answer within 2 s is the rate check's
+    // fallback (300 ms here, so that a slow test machine does not fall back when Redis is
+    // fine), not the connection's own deadline (store.timeout, 5 s) giving up.
     let routes = route(
         "probe",
         "{ per_ip = \"2/1m\", shared = true }",
@@ -358,7 +362,7 @@ async fn a_hung_or_dead_redis_leaves_each_replica_its_own_buckets() {
         Some(store(
             &format!("\"redis://127.0.0.1:{}/0\"", redis.port),
             "a",
-            "",
+            "timeout = \"5s\"\nclaim_after = \"20s\"\nrate_limit_timeout = \"300ms\"",
         )),
         "",
         &format!("{}\n{routes}", upstream_block("up", &up.url("/"), "")),
@@ -369,7 +373,7 @@ async fn a_hung_or_dead_redis_leaves_each_replica_its_own_buckets() {
     assert_eq!((a.status, a.num("ratelimit-remaining")), (503, 1));
 
     assert!(redis.signal("STOP"));
-    let bound = Duration::from_secs(1);
+    let bound = Duration::from_secs(2);
     let mut hung = Vec::new();
     for _ in 0..3 {
         hung.push(send(&c, &gw, "/probe", "198.51.100.2").await);
