@@ -87,9 +87,12 @@ fn parse_rest(rest: &str) -> Result<SentinelUrl, String> {
     })
 }
 
-/// The sentinels, and when they last named no reachable master.
+/// The sentinels, one client each, and when they last named no reachable master.
 struct Asking {
-    client: SentinelClient,
+    /// The crate asks the first sentinel that answers and gives up if the master it names is
+    /// not one (a sentinel that has not yet heard of a failover names the dead master): with
+    /// one client per sentinel, each is asked in turn.
+    clients: Vec<SentinelClient>,
     failed_at: Option<Instant>,
 }
 
@@ -111,15 +114,24 @@ impl Follow {
         if let Some(pw) = password {
             node = node.set_password(pw);
         }
-        let client = SentinelClient::build(
-            url.sentinels.clone(),
-            url.master.clone(),
-            Some(SentinelNodeConnectionInfo::default().set_redis_connection_info(node)),
-            SentinelServerType::Master,
-        )?;
+        let clients = url
+            .sentinels
+            .iter()
+            .map(|s| {
+                SentinelClient::build(
+                    vec![s.as_str()],
+                    url.master.clone(),
+                    Some(
+                        SentinelNodeConnectionInfo::default()
+                            .set_redis_connection_info(node.clone()),
+                    ),
+                    SentinelServerType::Master,
+                )
+            })
+            .collect::<RedisResult<Vec<_>>>()?;
         Ok(Follow {
             sentinels: Mutex::new(Asking {
-                client,
+                clients,
                 failed_at: None,
             }),
             current: ArcSwapOption::empty(),
@@ -149,10 +161,13 @@ impl Follow {
             )
             .into());
         }
-        let found = sentinels
-            .client
-            .get_async_connection_with_config(&self.config)
-            .await;
+        let mut found = Err(std::io::Error::from(std::io::ErrorKind::NotConnected).into());
+        for client in &mut sentinels.clients {
+            found = client.get_async_connection_with_config(&self.config).await;
+            if found.is_ok() {
+                break;
+            }
+        }
         sentinels.failed_at = found.is_err().then(Instant::now);
         let c = found?;
         self.current.store(Some(Arc::new(c.clone())));
