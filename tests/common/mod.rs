@@ -7,6 +7,7 @@ pub mod conn;
 pub mod fleet;
 pub mod ops;
 pub mod prova;
+pub mod provb;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod sentinel;
