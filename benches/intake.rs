@@ -17,6 +17,7 @@ fn rate_limits(c: &mut Criterion) {
     let mut g = c.benchmark_group("rate_limit");
     // High enough that nothing is refused: the cost of an admitted request.
     let spec = RateSpec {
+        shared: false,
         per_ip: Some(Rate {
             count: u32::MAX,
             per: Duration::from_secs(1),

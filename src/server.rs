@@ -21,6 +21,7 @@ use crate::config::{self, LoadError, StoreKind};
 use crate::deliver::Delivery;
 use crate::event::now_ms;
 use crate::limits::conn::{self, Gate, Listener};
+use crate::limits::rate::shared::SharedRates;
 use crate::metrics::METRICS;
 use crate::proxy::Gateway;
 use crate::reload::Reloader;
@@ -85,11 +86,20 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     if let Some(tls) = &cfg.server.tls {
         ensure_bindable(tls.listen, "server.tls.listen")?;
     }
+    let mut shared_rates = None;
     let store: Arc<dyn Store> = match &cfg.store.kind {
         StoreKind::Embedded { path, memory } => {
             Arc::new(Embedded::open_with(path, cfg.store.max_pending, *memory)?)
         }
-        StoreKind::Redis(redis) => Arc::new(RedisStore::open(redis, cfg.store.max_pending)?),
+        StoreKind::Redis(redis) => {
+            let store = RedisStore::open(redis, cfg.store.max_pending)?;
+            shared_rates = Some(SharedRates::new(
+                store.handle(),
+                &redis.prefix,
+                cfg.store.rate_limit_timeout,
+            ));
+            Arc::new(store)
+        }
     };
 
     let conf = ServerConf {
@@ -107,7 +117,10 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let delivery_threads = cfg.server.delivery_threads;
     let shutdown_timeout = cfg.server.shutdown_timeout;
     let tls = cfg.server.tls.clone();
-    let app = Arc::new(App::new(cfg, store));
+    let app = Arc::new(App {
+        shared_rates,
+        ..App::new(cfg, store)
+    });
     let shared = &app.config;
 
     // Each listener's app is wrapped in a `Gate` (header deadline, idle timeout, connection

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use crate::config::Config;
 use crate::lifecycle::Lifecycle;
 use crate::limits::rate::RateLimits;
+use crate::limits::rate::shared::SharedRates;
 use crate::store::Store;
 use crate::upstream::UpstreamLimits;
 
@@ -23,6 +24,8 @@ pub struct App {
     pub states: RouteStates,
     /// Per-IP and per-route request rates (public listener; inspected on the admin API).
     pub rate_limits: RateLimits,
+    /// The Redis-kept buckets of routes with `rate_limit.shared` (Redis store only).
+    pub shared_rates: Option<SharedRates>,
     /// One concurrency limit per upstream for deliveries and sync calls alike.
     pub upstream_limits: UpstreamLimits,
     pub life: Lifecycle,
@@ -35,6 +38,7 @@ impl App {
             store,
             states: RouteStates::default(),
             rate_limits: RateLimits::new(),
+            shared_rates: None,
             upstream_limits: UpstreamLimits::default(),
             life: Lifecycle::default(),
         }

@@ -81,6 +81,7 @@ pub struct StoreFile {
     pub timeout: Option<Text>,
     pub prefix: Option<Text>,
     pub record_ttl: Option<Text>,
+    pub rate_limit_timeout: Option<Text>,
     pub cache_size: Option<Spanned<SizeText>>,
     pub memtable_size: Option<Spanned<SizeText>>,
     pub hot_size: Option<Spanned<SizeText>>,
@@ -144,6 +145,8 @@ pub struct RouteFile {
 pub struct RateLimitFile {
     pub per_ip: Option<Text>,
     pub per_route: Option<Text>,
+    /// Kept in Redis, exact across replicas (`limits::rate::shared`).
+    pub shared: Option<Spanned<bool>>,
 }
 
 /// `store.url`: one URL, or a list of Redis Cluster nodes (each with its own position).

@@ -170,4 +170,7 @@ pub struct StoreConfig {
     pub kind: StoreKind,
     /// Undelivered events above which new ones are refused with 503.
     pub max_pending: u64,
+    /// Redis: how long a shared rate limit's check may wait before the replica's own buckets
+    /// decide (`limits::rate::shared`).
+    pub rate_limit_timeout: std::time::Duration,
 }

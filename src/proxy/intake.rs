@@ -111,7 +111,7 @@ impl Intake<'_> {
         // connection is closed rather than drained.
         self.check_head(session).map_err(Answer::closing)?;
         self.check_allowed().map_err(Answer::closing)?;
-        let limits = self.check_rate().map_err(Answer::closing)?;
+        let limits = self.check_rate().await.map_err(Answer::closing)?;
         // From here on, answers carry the route's rate-limit headers (but for a GET
         // handshake's reply, which goes out as the provider expects it).
         let refuse = |a: Answer| a.closing().with_headers(limits.iter().cloned());
@@ -164,13 +164,16 @@ impl Intake<'_> {
     }
 
     /// The rate-limit headers for the answer, or the 429.
-    fn check_rate(&self) -> Step<Vec<(HeaderName, HeaderValue)>> {
-        let route = self.route;
-        let decision = self
-            .gw
-            .app
-            .rate_limits
-            .check(&route.name, &route.rate_limit, self.client);
+    async fn check_rate(&self) -> Step<Vec<(HeaderName, HeaderValue)>> {
+        let (app, route, spec) = (&self.gw.app, self.route, &self.route.rate_limit);
+        let decision = match app.shared_rates.as_ref().filter(|_| spec.shared) {
+            Some(shared) => {
+                shared
+                    .check(&app.rate_limits, &route.name, spec, self.client)
+                    .await
+            }
+            None => app.rate_limits.check(&route.name, spec, self.client),
+        };
         let retry = decision.retry_after_secs().unwrap_or(1);
         match decision {
             Decision::Unlimited => Ok(Vec::new()),

@@ -64,6 +64,8 @@ pub struct Rate {
 pub struct RateSpec {
     pub per_ip: Option<Rate>,
     pub per_route: Option<Rate>,
+    /// Both buckets kept in Redis, exact across replicas (`rate_limit.shared`).
+    pub shared: bool,
 }
 
 /// A `require_headers` rule: the exact value, or (`"~regex"`) a pattern.

@@ -4,11 +4,13 @@
 
 pub mod browser;
 pub mod conn;
+pub mod fleet;
 pub mod ops;
 pub mod prova;
 pub mod provb;
 pub mod redis_cluster;
 pub mod redis_server;
+pub mod sentinel;
 pub mod upstream;
 pub mod vectors;
 

@@ -3,10 +3,11 @@
 
 use crate::common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::fleet::{delivered_all, deliveries, limai_replica};
 use common::redis_cluster::RedisCluster;
 use common::*;
 
@@ -18,26 +19,7 @@ fn replica(cluster: &RedisCluster, up: &Upstream, name: &str) -> Gateway {
         "[store]\nkind = \"redis\"\nurl = [{}]\nconsumer = \"{name}\"\nclaim_after = \"3s\"\ntimeout = \"500ms\"\nshards = 8\n",
         urls.join(", ")
     );
-    Gateway::start_full(
-        "",
-        Some(store),
-        "",
-        &format!(
-            "{}\n{}",
-            upstream_block("orders", &up.url("/"), ""),
-            limai_route("limai", "/hooks/limai", "orders", "")
-        ),
-        &[("LIMAI_SECRET", SECRET)],
-    )
-}
-
-fn deliveries(up: &Upstream) -> HashMap<String, usize> {
-    let mut m = HashMap::new();
-    for r in up.received() {
-        let id = r.header("x-hookgate-event-id").unwrap_or_default();
-        *m.entry(id.to_string()).or_default() += 1;
-    }
-    m
+    limai_replica(store, up)
 }
 
 #[tokio::test]
@@ -117,20 +99,6 @@ fn send_load(gws: &Arc<[Gateway; 2]>, tag: &str) -> (Arc<Load>, Vec<tokio::task:
         })
         .collect();
     (load, tasks)
-}
-
-/// Waits until every ID of `acked` reached the upstream; how often each did.
-async fn delivered_all(up: &Upstream, acked: &HashSet<String>) -> HashMap<String, usize> {
-    eventually(WAIT, async || {
-        let d = deliveries(up);
-        acked.iter().all(|id| d.contains_key(id)).then_some(d)
-    })
-    .await
-    .unwrap_or_else(|| {
-        let d = deliveries(up);
-        let lost: Vec<_> = acked.iter().filter(|id| !d.contains_key(*id)).collect();
-        panic!("acked but never delivered: {lost:?}")
-    })
 }
 
 async fn ready(gw: &Gateway, status: u16) -> bool {

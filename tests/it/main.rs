@@ -40,6 +40,8 @@ mod rcpu;
 mod redis;
 mod scripts;
 mod senders;
+mod sentinel;
+mod shared_rate;
 mod store_contract;
 mod systemd;
 mod takeover;

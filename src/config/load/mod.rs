@@ -106,6 +106,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
         });
     crate::metrics::size_request_buckets(telemetry::longest_sync_timeout(&file.routes));
     let routes = c.routes(&file.routes, (&defined, &upstreams), limits);
+    c.shared_rates(
+        &file.routes,
+        matches!(store.kind, super::StoreKind::Redis(_)),
+    );
     let telemetry = file.telemetry.as_ref().and_then(|t| c.telemetry(t));
     // Report in the order the file reads.
     c.errors.sort_by_key(|e| (e.line, e.column));

@@ -190,6 +190,7 @@ impl Checker<'_> {
                     .per_route
                     .as_ref()
                     .and_then(|t| self.rate(t, &key("rate_limit.per_route"))),
+                shared: rl.get_ref().shared.as_ref().is_some_and(|s| *s.get_ref()),
             });
         let normalize = match &r.normalize {
             None => false,
@@ -297,6 +298,37 @@ impl Checker<'_> {
             // Last: the fields above still report their errors when the upstream is missing.
             upstream: upstream?,
         })
+    }
+
+    /// `rate_limit.shared` needs a place all replicas see: Redis, not one process's own disk.
+    pub(super) fn shared_rates(
+        &mut self,
+        map: &BTreeMap<Spanned<String>, Spanned<RouteFile>>,
+        redis: bool,
+    ) {
+        for (name, r) in map {
+            let Some(rl) = r.get_ref().rate_limit.as_ref().map(Spanned::get_ref) else {
+                continue;
+            };
+            let Some(shared) = rl.shared.as_ref().filter(|s| *s.get_ref()) else {
+                continue;
+            };
+            let name = name.get_ref();
+            if !redis {
+                self.error(
+                    shared.span(),
+                    format!(
+                        "routes.{name}.rate_limit.shared = true needs store.kind = \"redis\" \
+                         (the embedded store is one process's; its limits are already local)"
+                    ),
+                );
+            } else if rl.per_ip.is_none() && rl.per_route.is_none() {
+                self.error(
+                    shared.span(),
+                    format!("routes.{name}.rate_limit.shared: set per_ip or per_route to share"),
+                );
+            }
+        }
     }
 
     /// `"300/5m"`: 300 requests per 5 minutes.

@@ -16,6 +16,9 @@ use crate::secret::Secret;
 /// The most any one part of the embedded store's memory budget may be.
 const MEMORY_CEILING: u64 = 4 << 30;
 
+/// A shared rate limit's check waits this long for Redis by default.
+const RATE_LIMIT_TIMEOUT: Duration = Duration::from_millis(100);
+
 impl Checker<'_> {
     pub(super) fn store(&mut self, s: Option<&Spanned<StoreFile>>) -> StoreConfig {
         let default_path = PathBuf::from("./data");
@@ -26,6 +29,7 @@ impl Checker<'_> {
                     memory: EmbeddedMemory::default(),
                 },
                 max_pending: 1_000_000,
+                rate_limit_timeout: RATE_LIMIT_TIMEOUT,
             };
         };
         let (span, s) = (sp.span(), sp.get_ref());
@@ -41,7 +45,7 @@ impl Checker<'_> {
             ("memtable_size", s.memtable_size.as_ref().map(Spanned::span)),
             ("hot_size", s.hot_size.as_ref().map(Spanned::span)),
         ];
-        let redis_only: [(&str, Option<Range<usize>>); 9] = [
+        let redis_only: [(&str, Option<Range<usize>>); 10] = [
             ("url", s.url.as_ref().map(Spanned::span)),
             ("cluster", s.cluster.as_ref().map(Spanned::span)),
             ("password", s.password.as_ref().map(Spanned::span)),
@@ -51,6 +55,10 @@ impl Checker<'_> {
             ("timeout", s.timeout.as_ref().map(Spanned::span)),
             ("prefix", s.prefix.as_ref().map(Spanned::span)),
             ("record_ttl", s.record_ttl.as_ref().map(Spanned::span)),
+            (
+                "rate_limit_timeout",
+                s.rate_limit_timeout.as_ref().map(Spanned::span),
+            ),
         ];
         let kind = match s.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
             None | Some(("embedded", _)) => {
@@ -93,7 +101,21 @@ impl Checker<'_> {
                 }
             }
         };
-        StoreConfig { kind, max_pending }
+        let rate_limit_timeout = self.duration(
+            s.rate_limit_timeout.as_ref(),
+            "store.rate_limit_timeout",
+            RATE_LIMIT_TIMEOUT,
+        );
+        if let Some(t) = s.rate_limit_timeout.as_ref()
+            && rate_limit_timeout > Duration::from_secs(10)
+        {
+            self.error(t.span(), "store.rate_limit_timeout must be at most 10s");
+        }
+        StoreConfig {
+            kind,
+            max_pending,
+            rate_limit_timeout,
+        }
     }
 
     /// The embedded store's memory budget; each part bounded so that a typo (a missing unit)
@@ -243,6 +265,19 @@ impl Checker<'_> {
             Some(Secret::literal(url_text.get_ref().clone()))
         };
         let u = url.as_ref()?;
+        match crate::store::redis::parse_sentinel_url(u.expose_str().as_ref()) {
+            Some(Err(e)) => self.error(url_text.span(), format!("store.url: {e}")),
+            Some(Ok(_)) if cluster => self.error(
+                url_text.span(),
+                "store.url: a sentinel URL names one master; a Redis Cluster is a list of redis:// nodes",
+            ),
+            Some(Ok(_)) => {}
+            None => self.redis_node_url(url_text, u, cluster),
+        }
+        url
+    }
+
+    fn redis_node_url(&mut self, url_text: &Text, u: &Secret, cluster: bool) {
         match redis::IntoConnectionInfo::into_connection_info(u.expose_str().as_ref()) {
             // The parser's message never repeats the URL (and so no password).
             Err(e) => self.error(
@@ -258,7 +293,6 @@ impl Checker<'_> {
             ),
             Ok(_) => {}
         }
-        url
     }
 }
 

@@ -306,6 +306,7 @@ content_types = ["Application/JSON", "text/*"]"#,
     assert_eq!(
         r.rate_limit,
         RateSpec {
+            shared: false,
             per_ip: Some(Rate {
                 count: 300,
                 per: Duration::from_secs(300)

@@ -27,6 +27,8 @@
 //!   way with the old config when a reload lands can flip a changed bucket back and forth for a
 //!   moment; each flip resets it, no worse than the change itself.) Routes no longer configured
 //!   are dropped by [`RateLimits::housekeeping`].
+//! * **Shared** (`shared = true`): the same buckets in Redis, exact across replicas, with these
+//!   buckets as the fallback when Redis does not answer in time ([`shared`]).
 //!
 //! # Bounded memory
 //!
@@ -42,6 +44,9 @@
 //! worth of requests. Addresses that already have a bucket keep using it. The cap is exact for a
 //! single thread; concurrent admissions racing a sweep can exceed it by at most one key per
 //! thread, until the next sweep.
+
+mod refusals;
+pub mod shared;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -316,15 +321,17 @@ impl Shape {
     fn decide<P: Reference>(&self, result: Result<StateSnapshot, NotUntil<P>>, now: P) -> Decision {
         match result {
             Ok(state) => Decision::Allowed(self.allowed(state.remaining_burst_capacity())),
-            Err(not_until) => {
-                // Time until the next token: never zero, never beyond the window.
-                let wait = not_until.wait_time_from(now);
-                let retry_after = wait.clamp(Duration::from_nanos(1), self.rate.per);
-                Decision::Limited {
-                    retry_after,
-                    headers: self.headers(0, retry_after),
-                }
-            }
+            Err(not_until) => self.refused(not_until.wait_time_from(now)),
+        }
+    }
+
+    /// Refused until the next token, `wait` from now.
+    fn refused(&self, wait: Duration) -> Decision {
+        // Never zero, never beyond the window.
+        let retry_after = wait.clamp(Duration::from_nanos(1), self.rate.per);
+        Decision::Limited {
+            retry_after,
+            headers: self.headers(0, retry_after),
         }
     }
 

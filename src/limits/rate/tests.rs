@@ -12,6 +12,7 @@ fn rate(count: u32, secs: u64) -> Rate {
 
 fn per_ip(r: Rate) -> RateSpec {
     RateSpec {
+        shared: false,
         per_ip: Some(r),
         per_route: None,
     }
@@ -103,6 +104,7 @@ fn retry_after_bounds() {
 fn per_route_caps_all_ips_together() {
     let (l, _clock) = limits();
     let spec = RateSpec {
+        shared: false,
         per_ip: None,
         per_route: Some(rate(5, 1)),
     };
@@ -115,6 +117,7 @@ fn per_route_caps_all_ips_together() {
 fn abusive_ip_does_not_drain_route_bucket() {
     let (l, _clock) = limits();
     let spec = RateSpec {
+        shared: false,
         per_ip: Some(rate(2, 60)),
         per_route: Some(rate(5, 60)),
     };
@@ -159,6 +162,7 @@ fn headers_count_down() {
 fn headers_of_tighter_bucket() {
     let (l, _clock) = limits();
     let spec = RateSpec {
+        shared: false,
         per_ip: Some(rate(300, 300)),
         per_route: Some(rate(5, 1)),
     };
@@ -166,6 +170,7 @@ fn headers_of_tighter_bucket() {
     let h = d.headers().unwrap();
     assert_eq!((h.limit, h.remaining, &*h.policy), (5, 4, "5;w=1"));
     let spec = RateSpec {
+        shared: false,
         per_ip: Some(rate(3, 60)),
         per_route: Some(rate(5000, 1)),
     };
@@ -204,6 +209,7 @@ fn mapped_ipv4_is_ipv4() {
 fn reload_keeps_unchanged_and_resets_changed() {
     let (l, _clock) = limits();
     let old = RateSpec {
+        shared: false,
         per_ip: Some(rate(2, 60)),
         per_route: Some(rate(100, 60)),
     };
@@ -218,6 +224,7 @@ fn reload_keeps_unchanged_and_resets_changed() {
     assert!(!allowed(&l.check("r", &route_changed, v4(1))));
     // per_ip changed: fresh buckets.
     let ip_changed = RateSpec {
+        shared: false,
         per_ip: Some(rate(3, 60)),
         ..route_changed
     };
@@ -329,6 +336,7 @@ fn concurrent_checks_share_one_bucket() {
     let (l, _clock) = limits();
     let l = Arc::new(l);
     let spec = RateSpec {
+        shared: false,
         per_ip: Some(rate(300, 300)),
         per_route: Some(rate(1000, 300)),
     };

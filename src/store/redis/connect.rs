@@ -4,6 +4,7 @@
 //! Every key of one route shard carries one hash tag, so each command and script lands on one
 //! node; only pipelines that read several shards at once span slots, and those are split here.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -13,18 +14,22 @@ use redis::cluster_async::ClusterConnection;
 use redis::{ConnectionInfo, IntoConnectionInfo, Value};
 
 use super::OpenError;
+use super::sentinel::{self, Follow};
 use crate::config::RedisConfig;
 
+/// Also lent, as [`super::Handle`], to shared rate limits.
 #[derive(Clone)]
-pub(super) enum Conn {
+pub enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(Arc<Follow>),
 }
 
 /// The client of `cfg`, to be turned into a connection on the store's own runtime.
 pub(super) enum Client {
     Single(Box<redis::Client>),
     Cluster(Box<redis::cluster::ClusterClient>),
+    Sentinel(Box<Follow>),
 }
 
 fn node_info(url: &str, cfg: &RedisConfig) -> Result<ConnectionInfo, OpenError> {
@@ -43,6 +48,15 @@ fn node_info(url: &str, cfg: &RedisConfig) -> Result<ConnectionInfo, OpenError> 
 
 impl Client {
     pub(super) fn new(cfg: &RedisConfig) -> Result<Client, OpenError> {
+        if let [url] = cfg.urls.as_slice()
+            && let Some(parsed) = sentinel::parse(url.expose_str().as_ref())
+        {
+            let parsed = parsed.map_err(OpenError::Url)?;
+            let password = cfg.password.as_ref().map(|p| p.expose_str().to_string());
+            return Follow::new(&parsed, password.as_deref(), cfg.timeout)
+                .map(|f| Client::Sentinel(Box::new(f)))
+                .map_err(|e| OpenError::Url(e.to_string()));
+        }
         let infos = cfg
             .urls
             .iter()
@@ -86,6 +100,7 @@ impl Client {
                     c.get_pending_async_connection_with_config(config),
                 ))
             }
+            Client::Sentinel(f) => Ok(Conn::Sentinel(Arc::new(*f))),
         }
     }
 }
@@ -95,6 +110,10 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(f) => {
+                let f = f.clone();
+                Box::pin(async move { f.command(cmd).await })
+            }
         }
     }
 
@@ -125,6 +144,10 @@ impl ConnectionLike for Conn {
                 })
             }
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Sentinel(f) => {
+                let f = f.clone();
+                Box::pin(async move { f.commands(pipeline, offset, count).await })
+            }
         }
     }
 
@@ -132,6 +155,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
+            Conn::Sentinel(f) => f.db(),
         }
     }
 }

@@ -18,7 +18,7 @@ pub(super) struct Health {
 
 /// Errors that mean Redis did not (usefully) answer, as opposed to an answer that is an error
 /// (a script's, a missing group's): only the former make hookgate not ready.
-fn is_outage(e: &RedisError) -> bool {
+pub fn is_outage(e: &RedisError) -> bool {
     e.is_io_error()
         || e.is_unrecoverable_error()
         || matches!(

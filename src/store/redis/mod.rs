@@ -21,6 +21,7 @@ mod overrides;
 mod query;
 mod queue;
 mod scripts;
+mod sentinel;
 mod sync;
 
 use std::collections::HashMap;
@@ -38,6 +39,13 @@ use self::keys::{Shard, shard_of};
 use super::StoreError;
 use crate::config::RedisConfig;
 use crate::event::NewEvent;
+
+/// The store's connection lent to shared rate limits (`limits::rate::shared`), which put their
+/// own, tighter deadline on each exchange; their exchanges do not count towards the store's
+/// health (a rate check given up after 100 ms says nothing about whether events can be stored).
+pub use self::connect::Conn as Handle;
+pub use self::health::is_outage;
+pub use self::sentinel::parse as parse_sentinel_url;
 
 const GROUP: &str = "hookgate";
 
@@ -192,6 +200,11 @@ impl RedisStore {
 
     fn shards_of<'a>(&'a self, route: &'a str) -> impl Iterator<Item = (u16, Shard)> + 'a {
         (0..self.shards).map(move |i| (i, Shard::new(&self.prefix, route, i)))
+    }
+
+    /// The connection for shared rate limits (see [`Handle`]).
+    pub fn handle(&self) -> Handle {
+        self.conn.clone()
     }
 
     fn con(&self) -> Timed {
