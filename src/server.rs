@@ -45,6 +45,8 @@ pub enum RunError {
     Store(#[from] OpenError),
     #[error("{0}")]
     Redis(#[from] crate::store::redis::OpenError),
+    #[error("{0}")]
+    Spill(#[from] crate::store::spill::OpenError),
     #[error("server.tls: {0}")]
     Tls(String),
     #[error(
@@ -89,7 +91,11 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         StoreKind::Embedded { path, memory } => {
             Arc::new(Embedded::open_with(path, cfg.store.max_pending, *memory)?)
         }
-        StoreKind::Redis(redis) => Arc::new(RedisStore::open(redis, cfg.store.max_pending)?),
+        StoreKind::Redis(redis) => crate::store::spill::wrap(
+            RedisStore::open(redis, cfg.store.max_pending)?,
+            &cfg.store.spill,
+            cfg.store.max_pending,
+        )?,
     };
 
     let conf = ServerConf {

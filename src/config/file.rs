@@ -81,6 +81,8 @@ pub struct StoreFile {
     pub timeout: Option<Text>,
     pub prefix: Option<Text>,
     pub record_ttl: Option<Text>,
+    pub spill_max_bytes: Option<Spanned<SizeText>>,
+    pub spill_path: Option<Text>,
     pub cache_size: Option<Spanned<SizeText>>,
     pub memtable_size: Option<Spanned<SizeText>>,
     pub hot_size: Option<Spanned<SizeText>>,

@@ -36,6 +36,7 @@ mod providers;
 mod redis;
 mod scripts;
 mod senders;
+mod spill;
 mod store_contract;
 mod takeover;
 mod tls;
