@@ -257,6 +257,13 @@ impl BackgroundService for Shutdown {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+        let spilled = METRICS.spill.pending.get();
+        if spilled > 0 {
+            tracing::warn!(
+                events = spilled,
+                "stopping with events in the local spill; forwarded to redis at the next start on the same store.spill_path"
+            );
+        }
         // Spans of the last requests and deliveries go out before the process does.
         crate::telemetry::flush(Duration::from_secs(2));
         tracing::info!("shutdown complete");

@@ -408,6 +408,14 @@ fn check_workload(w: &Workload, docs: &[Value]) {
         "{o}: admin_listen beyond loopback without a file: token"
     );
     let measured_peak_mib = if toml_str(&w.config, "store.kind") == Some("redis") {
+        // The local spill is written while Redis is away: a volume, not the read-only root.
+        let spill = toml_str(&w.config, "store.spill_path").expect("store.spill_path");
+        assert!(
+            mounts.iter().any(|(p, v)| *p == spill
+                && at(v, "configMap").is_null()
+                && at(v, "secret").is_null()),
+            "{o}: the spill's {spill} is not a volume (read-only root)"
+        );
         48
     } else {
         let path = toml_str(&w.config, "store.path").expect("store.path");

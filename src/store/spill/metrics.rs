@@ -9,6 +9,8 @@ pub struct SpillMetrics {
     pub active: IntGauge,
     pub bytes: IntGauge,
     pub pending: IntGauge,
+    /// `store.spill_max_bytes` in effect (0: no spill), for a how-full ratio.
+    pub max_bytes: IntGauge,
     /// `spilled`, `drained`, `duplicate` (already in Redis at drain, dropped).
     pub events: IntCounterVec,
 }
@@ -28,6 +30,10 @@ impl SpillMetrics {
                 "hookgate_spill_pending",
                 "Events in the local spill, not yet forwarded to Redis.",
             )),
+            max_bytes: must(IntGauge::new(
+                "hookgate_spill_max_bytes",
+                "store.spill_max_bytes in effect; 0 without a spill (the embedded store, or spill off).",
+            )),
             events: must(IntCounterVec::new(
                 Opts::new(
                     "hookgate_spill_events_total",
@@ -42,11 +48,12 @@ impl SpillMetrics {
         s
     }
 
-    pub(crate) fn collectors(&self) -> [Box<dyn prometheus::core::Collector>; 4] {
+    pub(crate) fn collectors(&self) -> [Box<dyn prometheus::core::Collector>; 5] {
         [
             Box::new(self.active.clone()),
             Box::new(self.bytes.clone()),
             Box::new(self.pending.clone()),
+            Box::new(self.max_bytes.clone()),
             Box::new(self.events.clone()),
         ]
     }

@@ -103,6 +103,7 @@ impl Spill {
             Ok(()) => {}
             Err(reason) => return Err((fail(reason), redis)),
         }
+        METRICS.spill.max_bytes.set(cfg.max_bytes as i64);
         Ok(Spill {
             redis,
             local,
