@@ -369,3 +369,62 @@ async fn duplicates_from_a_late_redis_and_from_two_replicas_are_dropped_at_drain
     );
     assert_eq!(dups, 2.0);
 }
+
+/// What is not spilled fails closed while Redis is away: a single-use nonce (Mailgun's token)
+/// must be claimed in the state every replica shares, or a captured token could be replayed on
+/// another replica; a sync route's answer is the upstream's and its idempotency record is
+/// shared too. Both get 503 with Retry-After, while an async route's events go on being
+/// accepted (into the spill).
+#[tokio::test]
+async fn nonces_and_sync_routes_fail_closed_while_redis_is_away() {
+    const MG_KEY: &str = "mg-signing-key";
+    let mut redis = Redis::start();
+    let up = Upstream::start();
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"n\"\ntimeout = \"500ms\"\nclaim_after = \"2s\"\n",
+        redis.url()
+    );
+    let body = format!(
+        "{}\n{}\n{}\n[routes.mg]\npath = \"/hooks/mg\"\nupstream = \"orders\"\nverify = {{ provider = \"mailgun\", secrets = [\"env:MG_KEY\"] }}\n",
+        upstream_block("orders", &up.url("/"), ""),
+        limai_route("a", "/hooks/a", "orders", ""),
+        limai_route("s", "/hooks/s", "orders", "mode = \"sync\""),
+    );
+    let gw = Gateway::start_full(
+        "",
+        Some(store),
+        "",
+        &body,
+        &[("LIMAI_SECRET", SECRET), ("MG_KEY", MG_KEY)],
+    );
+    let c = client();
+    redis.kill9();
+    assert_eq!(send(&c, &gw, "a", "async-1").await.status(), 200);
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sig = hmac_hex(MG_KEY, format!("{ts}tok-1").as_bytes());
+    let mg = serde_json::json!({
+        "signature": { "token": "tok-1", "timestamp": ts.to_string(), "signature": sig },
+        "event-data": { "id": "mg-1", "event": "delivered" },
+    })
+    .to_string();
+    for r in [
+        c.post(gw.url("/hooks/mg"))
+            .header("content-type", "application/json")
+            .body(mg)
+            .send()
+            .await
+            .unwrap(),
+        send(&c, &gw, "s", "sync-1").await,
+    ] {
+        assert_eq!(r.status(), 503);
+        assert!(r.headers().contains_key("retry-after"));
+    }
+    assert_eq!(up.count(), 0, "nothing reached the upstream");
+    assert_eq!(http_get_status(gw.admin_port, "/readyz"), Some(200));
+    redis.restart();
+    let acked = [("a".to_string(), "async-1".to_string())];
+    all_delivered_in_order(&up, &acked, 0).await;
+}
