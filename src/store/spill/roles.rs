@@ -9,10 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use super::Spill;
+use super::{Spill, unspill};
 use crate::store::{
     DeadLetters, EventDetail, EventFilter, EventView, Inspect, Leased, Nonces, Outcome, Page,
-    Queue, Replay, RequestDigest, RouteOverrides, RouteStats, StateOverride, StoreError,
+    Queue, Replay, RequestDigest, RouteOverrides, RouteStats, State, StateOverride, StoreError,
     StoredEvent, SyncAnswers, SyncSlot, Timing, Upkeep,
 };
 
@@ -125,8 +125,14 @@ impl SyncAnswers for Spill {
 
 #[async_trait]
 impl Inspect for Spill {
+    /// Redis' events, plus a spilled one still waiting to be forwarded: an operator asking
+    /// during an outage finds it (pending) instead of nothing.
     async fn find(&self, routes: &[String], event_id: &str) -> Result<Vec<EventView>, StoreError> {
-        self.redis.find(routes, event_id).await
+        let waiting: Vec<EventView> = match self.local.find(routes, event_id).await {
+            Ok(v) => v.into_iter().filter(|v| waits(v.state)).collect(),
+            Err(_) => Vec::new(),
+        };
+        merge(self.redis.find(routes, event_id).await, waiting)
     }
 
     async fn list(
@@ -143,7 +149,15 @@ impl Inspect for Spill {
         routes: &[String],
         event_id: &str,
     ) -> Result<Vec<EventDetail>, StoreError> {
-        self.redis.detail(routes, event_id).await
+        let waiting: Vec<EventDetail> = match self.local.detail(routes, event_id).await {
+            Ok(v) => v
+                .into_iter()
+                .filter(|d| waits(d.view.state))
+                .map(shown)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        merge(self.redis.detail(routes, event_id).await, waiting)
     }
 
     async fn stats(&self, routes: &[String]) -> Result<Vec<RouteStats>, StoreError> {
@@ -163,4 +177,41 @@ impl Upkeep for Spill {
         let local = self.local.housekeeping(routes, now_ms).await?;
         Ok(local + self.redis.housekeeping(routes, now_ms).await?)
     }
+}
+
+/// A spilled event not forwarded yet (once forwarded, the spill keeps a tombstone that says
+/// `delivered`: into Redis, which then answers for it).
+fn waits(state: State) -> bool {
+    matches!(state, State::Pending | State::Scheduled | State::InFlight)
+}
+
+/// Redis' answer with the spill's waiting events; Redis away, the spill's alone if it has any.
+fn merge<T>(redis: Result<Vec<T>, StoreError>, waiting: Vec<T>) -> Result<Vec<T>, StoreError> {
+    match redis {
+        Ok(mut found) => {
+            found.extend(waiting);
+            Ok(found)
+        }
+        Err(e) if waiting.is_empty() => Err(e),
+        Err(_) => Ok(waiting),
+    }
+}
+
+/// A spilled event as the events API shows it: its verdict, without the spill's own header.
+fn shown(mut d: EventDetail) -> EventDetail {
+    let ev = unspill(&StoredEvent {
+        handle: 0,
+        route: d.view.route.clone(),
+        event_id: d.view.event_id.clone(),
+        received_at_ms: d.view.received_at_ms,
+        client_ip: d.client_ip.clone(),
+        target: d.target.clone(),
+        headers: std::mem::take(&mut d.headers),
+        body: bytes::Bytes::new(),
+        attempts: 0,
+        order_key: None,
+    });
+    d.headers = ev.headers;
+    d.verification = ev.verification;
+    d
 }
