@@ -177,6 +177,8 @@ async fn all_delivered_in_order(
             "route {route}: delivery order is not acceptance order"
         );
     }
+    let repeated = times.values().filter(|(n, _)| *n > 1).count();
+    eprintln!("{} acked, {} deliveries, {repeated} repeated", acked.len(), s.len());
     s.iter().filter(|x| x.spilled).count()
 }
 
