@@ -6,7 +6,8 @@
 //! both sides put on the wire, and `admin` and `metrics` on the side. `app` is the one handle
 //! the services share (config, store, route states, limiters, `lifecycle`); `server` builds it
 //! and the services; `reload` swaps the config; `secret` and `tls` hold what `config` reads;
-//! `telemetry` exports OpenTelemetry spans of requests and deliveries.
+//! `telemetry` exports OpenTelemetry spans of requests and deliveries; `systemd` tells a
+//! service manager when the gateway is ready, reloading or stopping.
 //! No module imports one that imports it back (`config` → `routing`, never the reverse).
 
 pub(crate) mod admin;
@@ -27,6 +28,7 @@ pub mod routing;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub(crate) mod systemd;
 pub(crate) mod telemetry;
 pub(crate) mod tls;
 pub mod upstream;

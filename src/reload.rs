@@ -198,7 +198,9 @@ impl BackgroundService for Reloader {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
-                    self.reload("SIGHUP");
+                    crate::systemd::reloading();
+                    let status = if self.reload("SIGHUP") { "config reloaded" } else if self.app.life.last_reload_error().is_some() { "config reload failed; running the previous config" } else { "config unchanged" };
+                    crate::systemd::reloaded(status);
                     self.watch(watcher.as_mut(), &mut watched, &names);
                 }
                 Some(()) = changes.recv() => {

@@ -177,6 +177,16 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         },
     );
     shutdown.threads = Some(1);
+    let mut listeners = vec![listen];
+    listeners.extend(tls.as_ref().map(|t| t.listen));
+    let mut readiness = background_service(
+        "systemd-readiness",
+        crate::systemd::Readiness {
+            app: app.clone(),
+            listeners,
+        },
+    );
+    readiness.threads = Some(1);
 
     server.add_service(proxy);
     if let Some(t) = tls_service {
@@ -187,6 +197,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     server.add_service(reloader);
     server.add_service(housekeeping);
     server.add_service(shutdown);
+    server.add_service(readiness);
     if let Some(w) = cert_watcher {
         server.add_service(w);
     }
@@ -242,6 +253,7 @@ impl BackgroundService for Shutdown {
             }
         }
         self.app.life.begin_shutdown();
+        crate::systemd::stopping();
         tracing::info!("shutting down: finishing requests and deliveries in flight");
         let deadline = Instant::now() + self.timeout + Duration::from_millis(500);
         loop {

@@ -647,6 +647,8 @@ fn the_systemd_unit_is_hardened_and_valid() {
         "ProtectSystem=strict\n",
         "StateDirectory=hookgate\n",
         "NoNewPrivileges=yes\n",
+        "Type=notify\n",
+        "NotifyAccess=main\n",
     ] {
         assert!(body.contains(line), "{line:?} missing");
     }

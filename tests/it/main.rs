@@ -38,5 +38,6 @@ mod scripts;
 mod senders;
 mod spill;
 mod store_contract;
+mod systemd;
 mod takeover;
 mod tls;
