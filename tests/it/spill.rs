@@ -72,17 +72,31 @@ impl Drop for Redis {
 /// Two routes, `a` and `b`, to one upstream delivering one at a time (so that delivery order
 /// is acceptance order); `spill` goes into `[store]`.
 fn gateway(redis: &Redis, up: &Upstream, consumer: &str, spill: &str) -> Gateway {
+    gateway_with(redis, up, consumer, spill, "", &[])
+}
+
+/// `gateway` plus more `routes` (to the upstream `orders`) and `env`.
+fn gateway_with(
+    redis: &Redis,
+    up: &Upstream,
+    consumer: &str,
+    spill: &str,
+    routes: &str,
+    env: &[(&str, &str)],
+) -> Gateway {
     let store = format!(
         "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"{consumer}\"\ntimeout = \"500ms\"\nclaim_after = \"2s\"\nshards = 1\n{spill}",
         redis.url()
     );
     let body = format!(
-        "{}\n{}\n{}",
+        "{}\n{}\n{}\n{routes}",
         upstream_block("orders", &up.url("/"), "concurrency = 1"),
         limai_route("a", "/hooks/a", "orders", ""),
         limai_route("b", "/hooks/b", "orders", "")
     );
-    Gateway::start_full("", Some(store), "", &body, &[("LIMAI_SECRET", SECRET)])
+    let mut env = env.to_vec();
+    env.push(("LIMAI_SECRET", SECRET));
+    Gateway::start_full("", Some(store), "", &body, &env)
 }
 
 /// One delivery as the upstream saw it.
@@ -178,7 +192,11 @@ async fn all_delivered_in_order(
         );
     }
     let repeated = times.values().filter(|(n, _)| *n > 1).count();
-    eprintln!("{} acked, {} deliveries, {repeated} repeated", acked.len(), s.len());
+    eprintln!(
+        "{} acked, {} deliveries, {repeated} repeated",
+        acked.len(),
+        s.len()
+    );
     s.iter().filter(|x| x.spilled).count()
 }
 
@@ -403,23 +421,11 @@ async fn nonces_and_sync_routes_fail_closed_while_redis_is_away() {
     const MG_KEY: &str = "mg-signing-key";
     let mut redis = Redis::start();
     let up = Upstream::start();
-    let store = format!(
-        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"n\"\ntimeout = \"500ms\"\nclaim_after = \"2s\"\n",
-        redis.url()
-    );
-    let body = format!(
-        "{}\n{}\n{}\n[routes.mg]\npath = \"/hooks/mg\"\nupstream = \"orders\"\nverify = {{ provider = \"mailgun\", secrets = [\"env:MG_KEY\"] }}\n",
-        upstream_block("orders", &up.url("/"), ""),
-        limai_route("a", "/hooks/a", "orders", ""),
+    let routes = format!(
+        "{}\n[routes.mg]\npath = \"/hooks/mg\"\nupstream = \"orders\"\nverify = {{ provider = \"mailgun\", secrets = [\"env:MG_KEY\"] }}\n",
         limai_route("s", "/hooks/s", "orders", "mode = \"sync\""),
     );
-    let gw = Gateway::start_full(
-        "",
-        Some(store),
-        "",
-        &body,
-        &[("LIMAI_SECRET", SECRET), ("MG_KEY", MG_KEY)],
-    );
+    let gw = gateway_with(&redis, &up, "n", "", &routes, &[("MG_KEY", MG_KEY)]);
     let c = client();
     redis.kill9();
     assert_eq!(send(&c, &gw, "a", "async-1").await.status(), 200);

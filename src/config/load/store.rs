@@ -322,24 +322,12 @@ fn default_consumer() -> String {
 mod spill_tests {
     use std::path::{Path, PathBuf};
 
+    use super::super::tests::BASE;
     use crate::config::{LoadError, SpillConfig, parse};
 
-    const REST: &str = r#"
-[server]
-listen = "127.0.0.1:8080"
-
-[upstreams.orders]
-url = "http://127.0.0.1:3000/webhooks"
-
-[routes.limai]
-path = "/hooks/limai"
-upstream = "orders"
-verify = { scheme = "hmac", header = "X-Webhook-Signature", prefix = "sha256=", secrets = ["lit"] }
-event_id = "json:/eventId"
-"#;
-
+    /// The loader's test config with a `[store]` block after it.
     fn load(store: &str) -> Result<SpillConfig, Vec<String>> {
-        let text = format!("[store]\n{store}\n{REST}");
+        let text = format!("{BASE}[store]\n{store}\n");
         match parse(Path::new("t.toml"), &text) {
             Ok(c) => Ok(c.store.spill),
             Err(LoadError::Invalid(e)) => Err(e.iter().map(ToString::to_string).collect()),
@@ -404,9 +392,13 @@ event_id = "json:/eventId"
                 "t.toml:4:1: unknown field `spill_bytes`",
             ),
         ];
+        // The cases' lines count from `[store]` (line 1), which follows BASE's.
+        let before = BASE.lines().count();
         for (store, want) in cases {
             let e = load(&store).unwrap_err();
-            assert!(e.iter().any(|m| m.starts_with(want)), "{store}: {e:?}");
+            let (line, rest) = want.trim_start_matches("t.toml:").split_once(':').unwrap();
+            let want = format!("t.toml:{}:{rest}", line.parse::<usize>().unwrap() + before);
+            assert!(e.iter().any(|m| m.starts_with(&want)), "{store}: {e:?}");
         }
     }
 }
