@@ -84,6 +84,20 @@ fn gateway_with(
     routes: &str,
     env: &[(&str, &str)],
 ) -> Gateway {
+    let (store, body) = config(redis, up, consumer, spill, routes);
+    let mut env = env.to_vec();
+    env.push(("LIMAI_SECRET", SECRET));
+    Gateway::start_full("", Some(store), "", &body, &env)
+}
+
+/// The `[store]` block and the rest of `gateway_with`'s config.
+fn config(
+    redis: &Redis,
+    up: &Upstream,
+    consumer: &str,
+    spill: &str,
+    routes: &str,
+) -> (String, String) {
     let store = format!(
         "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"{consumer}\"\ntimeout = \"500ms\"\nclaim_after = \"2s\"\nshards = 1\n{spill}",
         redis.url()
@@ -94,9 +108,7 @@ fn gateway_with(
         limai_route("a", "/hooks/a", "orders", ""),
         limai_route("b", "/hooks/b", "orders", "")
     );
-    let mut env = env.to_vec();
-    env.push(("LIMAI_SECRET", SECRET));
-    Gateway::start_full("", Some(store), "", &body, &env)
+    (store, body)
 }
 
 /// One delivery as the upstream saw it.
@@ -456,4 +468,68 @@ async fn nonces_and_sync_routes_fail_closed_while_redis_is_away() {
     redis.restart();
     let acked = [("a".to_string(), "async-1".to_string())];
     all_delivered_in_order(&up, &acked, 0).await;
+}
+
+/// A spill directory serves one process (its store is locked): a second replica configured
+/// onto it explicitly is refused at start, saying which key to change; one that merely shares
+/// the working directory (the default `./spill`) runs without a spill and says so.
+#[tokio::test]
+async fn a_spill_directory_serves_one_replica() {
+    let redis = Redis::start();
+    let up = Upstream::start();
+    let first = gateway(&redis, &up, "one", "");
+    let second = |spill: &str| {
+        let (store, body) = config(&redis, &up, "two", spill, "");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookgate.toml");
+        let text = Gateway::config_text(free_port(), free_port(), "", &store, &body);
+        std::fs::write(&path, text).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(["run", "--config"])
+            .arg(&path)
+            .current_dir(first.dir.path())
+            .env("LIMAI_SECRET", SECRET)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        (dir, child)
+    };
+    let taken = format!(
+        "spill_path = \"{}\"",
+        first.dir.path().join("spill").display()
+    );
+    let (_dir, refused) = second(&taken);
+    let out = refused.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("store.spill_path") && err.contains("spill_max_bytes = 0"),
+        "{err}"
+    );
+
+    let (_dir, mut shared) = second("");
+    let mut err = shared.stderr.take().unwrap();
+    let seen = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut text = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&text).contains("hookgate started") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&text).to_string()
+    });
+    let seen = tokio::time::timeout(WAIT, seen).await.unwrap().unwrap();
+    let _ = shared.kill();
+    let _ = shared.wait();
+    assert!(
+        seen.contains("no local spill: events get 503 while redis is unreachable"),
+        "{seen}"
+    );
 }
