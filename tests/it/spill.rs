@@ -69,8 +69,8 @@ impl Drop for Redis {
     }
 }
 
-/// Two routes, `a` and `b`, to one upstream delivering one at a time (so that delivery order
-/// is acceptance order); `spill` goes into `[store]`.
+/// Two routes, `a` and `b` (with an order key), to one upstream delivering one at a time (so
+/// that delivery order is acceptance order); `spill` goes into `[store]`.
 fn gateway(redis: &Redis, up: &Upstream, consumer: &str, spill: &str) -> Gateway {
     gateway_with(redis, up, consumer, spill, "", &[])
 }
@@ -106,7 +106,14 @@ fn config(
         "{}\n{}\n{}\n{routes}",
         upstream_block("orders", &up.url("/"), "concurrency = 1"),
         limai_route("a", "/hooks/a", "orders", ""),
-        limai_route("b", "/hooks/b", "orders", "")
+        // One line for all of b's events (they share data.fileId): the spill hands out one
+        // of a line at a time, Redis delivers a line in order.
+        limai_route(
+            "b",
+            "/hooks/b",
+            "orders",
+            "order_key = \"json:/data/fileId\""
+        )
     );
     (store, body)
 }

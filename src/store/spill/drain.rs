@@ -78,14 +78,19 @@ pub(super) fn start(
 }
 
 impl Drainer {
-    /// Puts what the spill holds into the ledger: every waiting event is read once (bounded by
-    /// `spill_max_bytes`) and handed back.
+    /// Puts what the spill holds into the ledger: how many per route (exact), and their bytes.
+    /// The events that can be handed out are read once (bounded by `spill_max_bytes`) and
+    /// handed back; those waiting behind the first of their order key's line cannot be handed
+    /// out yet, so their bytes are estimated from the others' average until the route drained.
+    /// Not bounded by the ledger: what was accepted stays, even over a lowered spill_max_bytes
+    /// (intake then refuses until it drained).
     async fn count(&self) -> Result<u64, StoreError> {
-        let mut n = 0;
+        let mut total = 0;
         for stats in self.local.stats(&[]).await? {
             if stats.pending == 0 {
                 continue;
             }
+            let (mut read, mut bytes) = (0u64, 0u64);
             let mut held = Vec::new();
             loop {
                 let leased = self.local.lease(&stats.route, u64::MAX, 256).await?;
@@ -93,10 +98,8 @@ impl Drainer {
                     break;
                 }
                 for ev in leased.events {
-                    // Not bounded by the ledger: what was accepted stays, even over a lowered
-                    // spill_max_bytes (intake then refuses until it drained).
-                    self.ledger.force(&ev.route, weight_of_stored(&ev));
-                    n += 1;
+                    read += 1;
+                    bytes += weight_of_stored(&ev);
                     held.push(StoredEvent {
                         body: bytes::Bytes::new(),
                         headers: Vec::new(),
@@ -107,8 +110,12 @@ impl Drainer {
             for ev in &held {
                 self.local.release(ev);
             }
+            let waiting = stats.pending.saturating_sub(read);
+            bytes += waiting * bytes.checked_div(read).unwrap_or(0);
+            self.ledger.force(&stats.route, stats.pending, bytes);
+            total += stats.pending;
         }
-        Ok(n)
+        Ok(total)
     }
 
     async fn run(&mut self) {

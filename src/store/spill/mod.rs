@@ -174,12 +174,12 @@ impl Ledger {
         true
     }
 
-    /// Counts in an event found in the spill at start, whatever the bound.
-    fn force(&self, route: &str, weight: u64) {
+    /// Counts in `events` of `route` found in the spill at start, whatever the bound.
+    fn force(&self, route: &str, events: u64, bytes: u64) {
         let mut c = self.lock();
-        c.bytes += weight;
-        c.events += 1;
-        *c.routes.entry(route.to_string()).or_default() += 1;
+        c.bytes += bytes;
+        c.events += events;
+        *c.routes.entry(route.to_string()).or_default() += events;
         publish(&c);
     }
 
@@ -193,6 +193,10 @@ impl Ledger {
             if *n == 0 {
                 c.routes.remove(route);
             }
+        }
+        // Bytes estimated at start (see `drain`) end with the events.
+        if c.events == 0 {
+            c.bytes = 0;
         }
         publish(&c);
         c.events == 0
@@ -332,5 +336,11 @@ mod tests {
         assert_eq!(l.routes(), ["a", "b"]);
         assert!(!l.release("a", 60) && !l.holds("a"));
         assert!(l.release("b", 40) && !l.full() && l.routes().is_empty());
+        // Found at start, over the bound and with estimated bytes: those end with the events.
+        l.force("c", 2, 150);
+        assert!(l.full() && l.holds("c"));
+        assert!(!l.release("c", 10));
+        assert!(l.release("c", 10) && !l.full() && !l.holds("c"));
+        assert_eq!(l.lock().bytes, 0);
     }
 }
