@@ -121,7 +121,7 @@ impl Drainer {
     async fn run(&mut self) {
         let mut backoff = BACKOFF_MIN;
         loop {
-            let routes = self.ledger.routes();
+            let routes = self.routes().await;
             if routes.is_empty() {
                 let _ = tokio::time::timeout(IDLE, self.ledger.wake.notified()).await;
                 continue;
@@ -142,6 +142,20 @@ impl Drainer {
                 }
             }
         }
+    }
+
+    /// The routes with events in the spill: the ledger's, and (should it ever have drifted)
+    /// any the spill itself still holds, so that nothing stored is left behind.
+    async fn routes(&self) -> Vec<String> {
+        let mut routes = self.ledger.routes();
+        if let Ok(stats) = self.local.stats(&[]).await {
+            for s in stats {
+                if s.pending > 0 && !routes.contains(&s.route) {
+                    routes.push(s.route);
+                }
+            }
+        }
+        routes
     }
 
     /// One batch of each route, each in order; stops at the first failure, handing the rest
