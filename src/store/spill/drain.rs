@@ -131,7 +131,13 @@ impl Drainer {
                 continue;
             }
             match self.round(&routes).await {
-                Ok(()) => backoff = BACKOFF_MIN,
+                // Nothing could be handed out (all held, or a line's first not finished yet):
+                // look again shortly rather than spin.
+                Ok(0) => {
+                    backoff = BACKOFF_MIN;
+                    tokio::time::sleep(WHILE_DOWN).await;
+                }
+                Ok(_) => backoff = BACKOFF_MIN,
                 Err(e) => {
                     if crate::logs::SPILL_DRAIN_FAILED.hit(&e.to_string(), String::new) {
                         tracing::warn!(error = %e, "cannot forward spilled events to redis yet; backing off");
@@ -159,8 +165,9 @@ impl Drainer {
     }
 
     /// One batch of each route, each in order; stops at the first failure, handing the rest
-    /// of the batch back (it stays first in line).
-    async fn round(&mut self, routes: &[String]) -> Result<(), StoreError> {
+    /// of the batch back (it stays first in line). How many it forwarded.
+    async fn round(&mut self, routes: &[String]) -> Result<usize, StoreError> {
+        let mut forwarded = 0;
         for route in routes {
             let leased = self.local.lease(route, u64::MAX, BATCH).await?;
             let mut events = leased.events.into_iter();
@@ -172,9 +179,10 @@ impl Drainer {
                     }
                     return Err(e);
                 }
+                forwarded += 1;
             }
         }
-        Ok(())
+        Ok(forwarded)
     }
 
     async fn forward(&mut self, ev: &StoredEvent) -> Result<(), StoreError> {
