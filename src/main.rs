@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use hookgate::cli::admin_client::Target;
-use hookgate::cli::{dlq, events, explain, routes, sign};
+use hookgate::cli::{dlq, events, explain, providers, routes, sign};
 use hookgate::config::{self, LoadError};
 
 // Measured: glibc malloc spent ~15 % of the gateway's CPU under load (allocations freed on
@@ -50,10 +50,19 @@ enum Command {
         #[arg(long, requires = "explain")]
         at: Option<u64>,
     },
+    /// List every provider preset: headers it reads, scheme, handshake, defaults, methods,
+    /// `verify` keys and sample event types.
+    Providers {
+        #[arg(long)]
+        json: bool,
+    },
     /// Print (or send) a correctly signed request for a provider preset.
     Sign {
         #[arg(long)]
         provider: String,
+        /// Sign the provider's sample of this event type (see `hookgate providers`).
+        #[arg(long, conflicts_with = "body")]
+        event: Option<String>,
         /// Environment variable with the secret (Discord: hex Ed25519 seed; SendGrid: base64
         /// PKCS#8 P-256 private key).
         #[arg(long)]
@@ -176,8 +185,13 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
+        Command::Providers { json } => {
+            println!("{}", providers::run(json));
+            ExitCode::SUCCESS
+        }
         Command::Sign {
             provider,
+            event,
             secret_env,
             body,
             url,
@@ -189,6 +203,7 @@ fn main() -> ExitCode {
             };
             match sign::run(&sign::Args {
                 provider,
+                event,
                 secret,
                 body,
                 url,

@@ -1,11 +1,12 @@
 //! The command line's subcommands besides `run`: checking configs and captured requests,
-//! signing test requests, and events, the dead-letter queue and route states through the admin
+//! signing test requests, listing the provider presets, and events, the dead-letter queue and route states through the admin
 //! API.
 
 pub mod admin_client;
 pub mod dlq;
 pub mod events;
 pub mod explain;
+pub mod providers;
 pub mod routes;
 pub mod sign;
 

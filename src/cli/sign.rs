@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::verify::providers::{self, PROVIDERS};
-use crate::verify::sign::{Signed, sign};
+use crate::verify::sign::{Signed, sign_event};
 
 pub struct Args {
     pub provider: String,
+    /// The sample event type to sign (without `body`).
+    pub event: Option<String>,
     /// The secret (Discord: hex Ed25519 seed; SendGrid: base64 PKCS#8 P-256 key).
     pub secret: String,
     pub body: Option<PathBuf>,
@@ -21,9 +23,32 @@ pub struct Args {
 
 /// A realistic event for each provider, used when no body is given.
 pub fn sample_body(provider: &str) -> Vec<u8> {
-    let id = format!("{:016x}", fastrand::u64(..));
     let sample = providers::find(provider).map_or(providers::SAMPLE, |p| p.sample);
+    with_id(sample)
+}
+
+fn with_id(sample: &str) -> Vec<u8> {
+    let id = format!("{:016x}", fastrand::u64(..));
     sample.replace("{id}", &id).into_bytes()
+}
+
+/// The provider's sample of event type `event`, or an error listing the types it has.
+pub fn event_body(provider: &str, event: &str) -> Result<Vec<u8>, String> {
+    let p = providers::find(provider).ok_or_else(|| format!("unknown provider {provider:?}"))?;
+    match p.samples.iter().find(|(t, _)| *t == event) {
+        Some((_, sample)) => Ok(with_id(sample)),
+        None if p.samples.is_empty() => Err(format!(
+            "provider {provider:?} has no sample events; give --body (or omit --event for its generic sample)"
+        )),
+        None => Err(format!(
+            "provider {provider:?} has no sample event {event:?} (known: {})",
+            p.samples
+                .iter()
+                .map(|(t, _)| *t)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
 }
 
 /// Quotes for a POSIX shell.
@@ -39,21 +64,23 @@ pub fn run(args: &Args) -> Result<String, String> {
             PROVIDERS.join(", ")
         ));
     }
-    let body = match &args.body {
-        Some(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
-        None => sample_body(&args.provider),
+    let body = match (&args.body, &args.event) {
+        (Some(p), _) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        (None, Some(event)) => event_body(&args.provider, event)?,
+        (None, None) => sample_body(&args.provider),
     };
     let now = args.at.unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     });
-    let signed = sign(
+    let signed = sign_event(
         &args.provider,
         &args.secret,
         &body,
         args.url.as_deref(),
         now,
+        args.event.as_deref(),
     )?;
     let url = format!(
         "{}{}",
@@ -109,6 +136,7 @@ mod tests {
         assert_eq!(sh("it's"), r"'it'\''s'");
         let out = run(&Args {
             provider: "stripe".into(),
+            event: None,
             secret: "whsec_x".into(),
             body: None,
             url: Some("http://localhost:8080/hooks/stripe".into()),
@@ -124,6 +152,7 @@ mod tests {
         assert!(
             run(&Args {
                 provider: "nope".into(),
+                event: None,
                 secret: String::new(),
                 body: None,
                 url: None,

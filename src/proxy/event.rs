@@ -64,7 +64,12 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
     };
     // The body-hash ID hashes verified bytes only: the normalised form also depends on the
     // (unsigned) Content-Type, which must not turn one signed body into several events.
-    let hashed = if trusted_query { &body } else { raw };
+    // A body-less event (Twilio's GET status callbacks) is its signed query.
+    let hashed: &[u8] = match query {
+        Some(q) if raw.is_empty() => q.as_bytes(),
+        _ if trusted_query => &body,
+        _ => raw,
+    };
     let lookup = id::Lookup::new(headers, &body).hashing(hashed);
     let extracted = id::extract(&route.event_id, &lookup);
     if extracted.fell_back {

@@ -216,12 +216,13 @@ impl Intake<'_> {
     }
 
     fn check_method(&self, session: &Session) -> Step<()> {
-        if session.req_header().method == Method::POST {
+        let verifier = &self.route.verifier;
+        if verifier.takes(&session.req_header().method) {
             return Ok(());
         }
-        let allow = match self.get_handshake_of() {
-            Some(_) => "GET, POST",
-            None => "POST",
+        let allow = match (self.get_handshake_of(), verifier.takes(&Method::GET)) {
+            (Some(_), _) | (None, true) => "GET, POST",
+            (None, false) => "POST",
         };
         Err(Answer::refuse(
             RequestOutcome::MethodNotAllowed,

@@ -33,6 +33,8 @@ pub enum Encoding {
     /// Lowercase only, as libraries that compare the hex text itself require.
     HexLower,
     Base64,
+    /// URL-safe base64 without padding (Sanity); padded and standard forms are taken too.
+    Base64Url,
 }
 
 impl Encoding {
@@ -53,6 +55,10 @@ impl Encoding {
                 .decode(text)
                 .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text))
                 .ok(),
+            Encoding::Base64Url => base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(text)
+                .ok()
+                .or_else(|| Encoding::Base64.decode(text)),
         }
     }
 
@@ -60,6 +66,7 @@ impl Encoding {
         match self {
             Encoding::Hex | Encoding::HexLower => hex::encode(bytes),
             Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(bytes),
+            Encoding::Base64Url => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
         }
     }
 }

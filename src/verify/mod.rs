@@ -172,6 +172,8 @@ pub struct Verifier {
     pub label: String,
     /// `check.covers_query()`, judged once at load rather than per request.
     pub covers_query: bool,
+    /// The methods events may arrive with: the provider's (Twilio: GET too), else POST.
+    pub methods: &'static [&'static str],
 }
 
 impl Verifier {
@@ -182,11 +184,17 @@ impl Verifier {
             handshake: None,
             label: "none".into(),
             covers_query: true,
+            methods: &["POST"],
         }
     }
 
     pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
         self.check.verify(req)
+    }
+
+    /// Whether events may arrive with `method`.
+    pub fn takes(&self, method: &http::Method) -> bool {
+        self.methods.contains(&method.as_str())
     }
 
     /// The verdict an accepted event keeps (shown by the events API): which check passed and

@@ -47,6 +47,9 @@ pub struct Draft<'a> {
     pub secret: &'a str,
     /// The public URL the provider would call (Twilio, Square).
     pub url: Option<&'a str>,
+    /// The sample event type being signed (`hookgate sign --event`), for the providers that
+    /// name it in a header (GitHub, Shopify, GitLab).
+    pub event: Option<&'a str>,
     /// Unix seconds, and the same as text.
     pub now: u64,
     pub ts: String,
@@ -78,10 +81,24 @@ pub fn sign(
     url: Option<&str>,
     now: u64,
 ) -> Result<Signed, String> {
+    sign_event(provider, secret, body, url, now, None)
+}
+
+/// [`sign`] for a sample of event type `event`, which the providers that carry the type in a
+/// header put there.
+pub fn sign_event(
+    provider: &str,
+    secret: &str,
+    body: &[u8],
+    url: Option<&str>,
+    now: u64,
+    event: Option<&str>,
+) -> Result<Signed, String> {
     let p = providers::find(provider).ok_or_else(|| format!("unknown provider {provider:?}"))?;
     let mut d = Draft {
         secret,
         url,
+        event,
         now,
         ts: now.to_string(),
         body: body.to_vec(),

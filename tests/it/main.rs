@@ -32,6 +32,7 @@ mod obs;
 mod operations;
 mod presets;
 mod properties;
+mod prova;
 mod providers;
 mod redis;
 mod scripts;

@@ -5,7 +5,6 @@
 use crate::common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -253,18 +252,7 @@ async fn sign_tool_requests_are_accepted_and_explain_tells_why_not() {
         upstream_block("up", &up.url("/"), "")
     );
     let gw = Gateway::start("", &body, &[("WHSEC", "whsec_test")]);
-    let hookgate = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
-            .args(args)
-            .env("WHSEC", "whsec_test")
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let hookgate = |args: &[&str]| common::prova::hookgate(args, &[("WHSEC", "whsec_test")]);
     let (code, out, err) = hookgate(&[
         "sign",
         "--provider",

@@ -156,7 +156,8 @@ impl Checker<'_> {
                 },
                 tolerance,
             };
-            providers::build(&label, settings).map(|p| (p.check, p.handshake, Some(p.event_id)))
+            providers::build(&label, settings)
+                .map(|p| (p.check, p.handshake, Some(p.event_id), p.methods))
         } else {
             self.scheme_check(
                 route,
@@ -167,9 +168,9 @@ impl Checker<'_> {
                 tolerance,
                 public_url,
             )?
-            .map(|c| (c, None, None))
+            .map(|c| (c, None, None, &["POST"][..]))
         };
-        let (check, handshake, preset_id) = self.check(
+        let (check, handshake, preset_id, methods) = self.check(
             span,
             built.map_err(|e| format!("routes.{route}.verify: {e}")),
         )?;
@@ -180,6 +181,7 @@ impl Checker<'_> {
                 enforce,
                 handshake,
                 label,
+                methods,
             },
             preset_id,
         ))

@@ -87,10 +87,11 @@ impl SigSource {
     }
 }
 
-/// The values under `key` in `k=v<sep>k=v...`.
+/// The values under `key` in `k=v<sep>k=v...`. Spaces separate too: Persona sends one
+/// `t=..,v1=..` set per secret during a rotation, space-separated.
 fn list_values<'v>(value: &'v [u8], separator: char, key: &str) -> Vec<&'v [u8]> {
     value
-        .split(|b| *b == separator as u8)
+        .split(|b| *b == separator as u8 || *b == b' ')
         .filter_map(|item| {
             let item = item.trim_ascii();
             let eq = item.iter().position(|b| *b == b'=')?;
@@ -233,13 +234,16 @@ impl HmacVerifier {
                 reason: "signature is not in the expected format",
             });
         }
-        let timestamp = match &self.timestamp {
+        let timestamps = match &self.timestamp {
             Some(TimestampCheck {
                 source: TsSource::JsonMillis(_),
                 ..
             })
-            | None => None,
-            Some(check) => Some(header_timestamp(req, check)?),
+            | None => vec![None],
+            Some(check) => header_timestamps(req, check)?
+                .into_iter()
+                .map(Some)
+                .collect(),
         };
         let id = match self.id_headers.first() {
             Some(first) => Some(
@@ -253,21 +257,24 @@ impl HmacVerifier {
         };
         let url = self.public_url.as_ref().map(|u| format!("{u}{}", req.rest));
         let mut matched = None;
-        for (i, key) in Keyed::active(&self.keys, req.now) {
-            let mut mac = key.clone();
-            self.payload
-                .feed(
-                    req.headers,
-                    req.body,
-                    timestamp,
-                    id,
-                    url.as_deref().map(str::as_bytes),
-                    |b| mac.update(b),
-                )
-                .map_err(|MissingValue(name)| VerifyError::MissingHeader(name))?;
-            // Every key is tried (no early exit), so timing does not say which one matched.
-            if bool::from(matches_any(&mac.finalize(), &candidates)) && matched.is_none() {
-                matched = Some(i);
+        // Every key (and signed timestamp) is tried, no early exit, so timing does not say
+        // which one matched.
+        for timestamp in timestamps {
+            for (i, key) in Keyed::active(&self.keys, req.now) {
+                let mut mac = key.clone();
+                self.payload
+                    .feed(
+                        req.headers,
+                        req.body,
+                        timestamp,
+                        id,
+                        url.as_deref().map(str::as_bytes),
+                        |b| mac.update(b),
+                    )
+                    .map_err(|MissingValue(name)| VerifyError::MissingHeader(name))?;
+                if bool::from(matches_any(&mac.finalize(), &candidates)) && matched.is_none() {
+                    matched = Some(i);
+                }
             }
         }
         let key = matched.ok_or(VerifyError::NoMatch)?;
@@ -282,14 +289,20 @@ impl HmacVerifier {
     }
 }
 
-fn header_timestamp<'a>(
+/// The most `t=` values a list header may carry (Persona sends two sets during a rotation).
+const MAX_TIMESTAMPS: usize = 4;
+
+/// The signed timestamps inside the window: one, but for a list header that carries one
+/// per signature set (Persona during a rotation). None inside it: stale.
+fn header_timestamps<'a>(
     req: &Request<'a>,
     check: &TimestampCheck,
-) -> Result<&'a [u8], VerifyError> {
+) -> Result<Vec<&'a [u8]>, VerifyError> {
     let (raw, header) = match &check.source {
         TsSource::Header(names) => {
             let v = names.iter().find_map(|h| req.headers.get(h));
-            (v.map(|v| v.as_bytes().trim_ascii()), names[0].to_string())
+            let v = v.map(|v| vec![v.as_bytes().trim_ascii()]);
+            (v.unwrap_or_default(), names[0].to_string())
         }
         TsSource::ListField {
             name,
@@ -299,27 +312,47 @@ fn header_timestamp<'a>(
             let v = req
                 .headers
                 .get(name)
-                .and_then(|v| list_values(v.as_bytes(), *separator, key).first().copied());
-            (v, name.to_string())
+                .map(|v| list_values(v.as_bytes(), *separator, key));
+            (v.unwrap_or_default(), name.to_string())
         }
-        TsSource::JsonMillis(_) => (None, String::new()),
+        TsSource::JsonMillis(_) => (Vec::new(), String::new()),
     };
-    let raw = raw.ok_or_else(|| VerifyError::MissingHeader(header.clone()))?;
-    let n: u64 = std::str::from_utf8(raw)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or(VerifyError::Malformed {
+    if raw.is_empty() {
+        return Err(VerifyError::MissingHeader(header));
+    }
+    // Each timestamp costs a MAC of the whole body per secret: a header may not multiply that.
+    if raw.len() > MAX_TIMESTAMPS {
+        return Err(VerifyError::Malformed {
             header,
-            reason: "not a unix timestamp",
-        })?;
-    // Thirteen digits or more can only be milliseconds for any date hookgate will see.
-    let at = if n >= 1_000_000_000_000 {
-        Duration::from_millis(n)
-    } else {
-        Duration::from_secs(n)
-    };
-    within(req.now, at, check.tolerance)?;
-    Ok(raw)
+            reason: "more timestamps than signature sets",
+        });
+    }
+    let mut fresh = Vec::new();
+    let mut stale = None;
+    for t in raw {
+        let n: u64 = std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| VerifyError::Malformed {
+                header: header.clone(),
+                reason: "not a unix timestamp",
+            })?;
+        // Thirteen digits or more can only be milliseconds for any date hookgate will see.
+        let at = if n >= 1_000_000_000_000 {
+            Duration::from_millis(n)
+        } else {
+            Duration::from_secs(n)
+        };
+        match within(req.now, at, check.tolerance) {
+            Ok(()) if !fresh.contains(&t) => fresh.push(t),
+            Ok(()) => {}
+            Err(e) => stale = Some(e),
+        }
+    }
+    match (fresh.is_empty(), stale) {
+        (true, Some(e)) => Err(e),
+        _ => Ok(fresh),
+    }
 }
 
 fn body_millis_timestamp(

@@ -291,3 +291,67 @@ fn linear_style_body_timestamp_is_checked_after_the_signature() {
         );
     }
 }
+
+#[test]
+fn one_timestamp_per_signature_set() {
+    // Persona during a rotation: `t=..,v1=.. t=..,v1=..`, each set signed at its own time.
+    let v = HmacVerifier::new(HmacSpec {
+        payload: Template::parse("{timestamp}.{body}").unwrap(),
+        timestamp: Some(TimestampCheck {
+            source: TsSource::ListField {
+                name: HeaderName::from_static("x-sig"),
+                separator: ',',
+                key: "t".into(),
+            },
+            tolerance: Duration::from_secs(300),
+        }),
+        ..HmacSpec::simple(
+            Algorithm::Sha256,
+            secrets(&["new"]),
+            SigSource::List {
+                name: HeaderName::from_static("x-sig"),
+                separator: ',',
+                key: "v1".into(),
+            },
+            Encoding::HexLower,
+        )
+    })
+    .unwrap();
+    let set = |t: u64, key: &str| {
+        let mac = sign(
+            Algorithm::Sha256,
+            key.as_bytes(),
+            format!("{t}.{{}}").as_bytes(),
+        );
+        format!("t={t},v1={}", hex::encode(mac))
+    };
+    let at = |value: String| {
+        let mut h = HeaderMap::new();
+        h.insert("x-sig", value.parse().unwrap());
+        HmacVerifier::verify(&v, &Request::at_test_time(&h, b"{}"))
+    };
+    let now = 1_700_000_000;
+    assert!(at(format!("{} {}", set(now - 1, "old"), set(now - 2, "new"))).is_ok());
+    assert!(at(format!("{} {}", set(now - 2, "new"), set(now - 1, "old"))).is_ok());
+    // A stale set beside a fresh one signed with another key: the stale one never counts.
+    assert_eq!(
+        at(format!("{} {}", set(now - 400, "new"), set(now, "old"))),
+        Err(VerifyError::NoMatch)
+    );
+    assert_eq!(at(set(now - 400, "new")), Err(VerifyError::StaleTimestamp));
+    // A fresh `t` added to a stale signature does not revive it.
+    let stale = set(now - 400, "new");
+    assert!(
+        at(format!(
+            "t={now},{}",
+            stale.replace(&format!("t={},", now - 400), "")
+        ))
+        .is_err()
+    );
+    // More timestamps than signature sets are refused before any MAC is computed.
+    let many = (0..5)
+        .map(|i| set(now - i, "new"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(matches!(at(many), Err(VerifyError::Malformed { .. })));
+}

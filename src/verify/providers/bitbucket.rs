@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "header:X-Request-UUID",
+    methods: POST,
+    about: About {
+        headers: &["X-Hub-Signature"],
+        scheme: "HMAC-SHA256 of the body, hex, `sha256=` prefix",
+        handshake: "",
+    },
     sample: SAMPLE,
+    samples: &[],
     verify,
     sign,
 };

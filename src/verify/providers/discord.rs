@@ -1,5 +1,6 @@
 //! Discord: Ed25519 over timestamp + body, hex, checked with the application's public key
-//! (`public_key`, hex); no default window; answers the PING interaction.
+//! (`public_key`, hex); 5-minute window both ways (Discord documents none; a signed
+//! timestamp of any age would replay forever); answers the PING interaction.
 
 use ring::signature::Ed25519KeyPair;
 
@@ -8,9 +9,16 @@ use super::kit::*;
 pub const PROVIDER: Provider = Provider {
     name: "discord",
     keys: &["public_key", "tolerance"],
-    window: None,
+    window: Some(300),
     event_id: "json:/id",
+    methods: POST,
+    about: About {
+        headers: &["X-Signature-Ed25519", "X-Signature-Timestamp"],
+        scheme: "Ed25519 over timestamp + body, hex, application public key",
+        handshake: "PING interaction (type 1) answered with {\"type\":1}",
+    },
     sample: r#"{"id":"{id}","type":2,"data":{"name":"hello"}}"#,
+    samples: super::samples::discord::ALL,
     verify,
     sign,
 };

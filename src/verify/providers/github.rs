@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "header:X-GitHub-Delivery",
+    methods: POST,
+    about: About {
+        headers: &["X-Hub-Signature-256"],
+        scheme: "HMAC-SHA256 of the body, hex, `sha256=` prefix",
+        handshake: "",
+    },
     sample: SAMPLE,
+    samples: super::samples::github::ALL,
     verify,
     sign,
 };
@@ -21,6 +28,6 @@ fn verify(s: &Settings) -> Built {
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {
     SIG.sign(d)?;
     d.header("X-GitHub-Delivery", uuid());
-    d.header("X-GitHub-Event", "ping");
+    d.header("X-GitHub-Event", d.event.unwrap_or("ping"));
     Ok(())
 }

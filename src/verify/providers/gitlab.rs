@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "header:Idempotency-Key",
+    methods: POST,
+    about: About {
+        headers: &["X-Gitlab-Token"],
+        scheme: "shared token compared in constant time (no body integrity)",
+        handshake: "",
+    },
     sample: SAMPLE,
+    samples: super::samples::gitlab::ALL,
     verify,
     sign,
 };
@@ -25,5 +32,12 @@ fn verify(s: &Settings) -> Built {
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {
     d.header("X-Gitlab-Token", d.secret);
     d.header("Idempotency-Key", uuid());
+    let hook = match d.event.unwrap_or("push") {
+        "merge_request" => "Merge Request Hook",
+        "issue" => "Issue Hook",
+        "pipeline" => "Pipeline Hook",
+        _ => "Push Hook",
+    };
+    d.header("X-Gitlab-Event", hook);
     Ok(())
 }

@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "json:/id",
+    methods: POST,
+    about: About {
+        headers: &["X-Hub-Signature"],
+        scheme: "HMAC-SHA1 of the body, hex, `sha1=` prefix",
+        handshake: "",
+    },
     sample: SAMPLE,
+    samples: super::samples::intercom::ALL,
     verify,
     sign,
 };

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 pub use http::HeaderName;
 
-pub use super::{Provider, Settings};
+pub use super::{About, Provider, Settings};
 pub use crate::verify::hmac::{HmacSpec, HmacVerifier, SigSource, TimestampCheck, TsSource};
 pub use crate::verify::mac::{Algorithm, Encoding, KeyFormat};
 pub use crate::verify::sign::{Draft, uuid};
@@ -16,6 +16,12 @@ pub use crate::verify::{
 
 /// What a provider's `verify` builds: the check and its handshake, if it has one.
 pub type Built = Result<(Check, Option<Handshake>), String>;
+
+/// Events arrive as POSTs.
+pub const POST: &[&str] = &["POST"];
+/// Events arrive as POSTs or GETs (Twilio's status callbacks may be configured as GET: the
+/// signature covers the URL with its query).
+pub const GET_AND_POST: &[&str] = &["GET", "POST"];
 
 /// The sample event of providers that have no particular shape.
 pub const SAMPLE: &str = r#"{"id":"evt_{id}","type":"test.event","data":{"ok":true}}"#;
@@ -193,4 +199,70 @@ impl MacHeader {
         d.header(self.header, value);
         Ok(())
     }
+}
+
+/// Stripe's layout, which many providers copy: `<header>: t=<ts>,v1=<MAC of "{t}.{body}">`
+/// (several `v1=` during a rotation), the timestamp in seconds or milliseconds.
+#[derive(Clone, Copy)]
+pub struct StampedList {
+    pub header: &'static str,
+    pub encoding: Encoding,
+    /// Milliseconds rather than seconds in `t=` (signing only: verifying reads either).
+    pub millis: bool,
+    /// False where the provider's own library refuses an empty body.
+    pub empty_body: bool,
+}
+
+impl StampedList {
+    pub fn check(&self, s: &Settings) -> Result<Check, String> {
+        let name = HeaderName::from_bytes(self.header.as_bytes()).map_err(|e| e.to_string())?;
+        hmac(HmacSpec {
+            payload: template("{timestamp}.{body}"),
+            timestamp: Some(TimestampCheck {
+                source: TsSource::ListField {
+                    name: name.clone(),
+                    separator: ',',
+                    key: "t".into(),
+                },
+                tolerance: s.window(),
+            }),
+            allow_empty_body: self.empty_body,
+            ..HmacSpec::simple(
+                Algorithm::Sha256,
+                s.secrets.clone(),
+                SigSource::List {
+                    name,
+                    separator: ',',
+                    key: "v1".into(),
+                },
+                self.encoding,
+            )
+        })
+    }
+
+    pub fn sign(&self, d: &mut Draft<'_>) -> Result<(), String> {
+        let t = if self.millis {
+            (d.now * 1000).to_string()
+        } else {
+            d.ts.clone()
+        };
+        let mac = d.hmac(Algorithm::Sha256, &[t.as_bytes(), b".", &d.body])?;
+        let v = format!("t={t},v1={}", self.encoding.encode(&mac));
+        d.header(self.header, v);
+        Ok(())
+    }
+}
+
+/// A credential compared in constant time: `Authorization: Basic` (`user:password` secrets),
+/// `Authorization: Bearer`, or a header holding the secret itself.
+pub fn credential(s: &Settings, kind: TokenKind, header: Option<&'static str>) -> Built {
+    let check = Check::Token(TokenVerifier::new(kind, header.map(h), None, &s.secrets)?);
+    Ok((check, None))
+}
+
+/// `Authorization: Basic base64(<secret>)`, the secret being `user:password`.
+pub fn sign_basic(d: &mut Draft<'_>) -> Result<(), String> {
+    let v = format!("Basic {}", Encoding::Base64.encode(d.secret.as_bytes()));
+    d.header("Authorization", v);
+    Ok(())
 }

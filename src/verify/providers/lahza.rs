@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["x-lahza-signature"],
+        scheme: "HMAC-SHA256 of the body, hex",
+        handshake: "",
+    },
     sample: SAMPLE,
+    samples: &[],
     verify,
     sign,
 };

@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "signing_secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["Authorization", "X-Lido-Signature"],
+        scheme: "bearer token; with signing_secrets also HMAC-SHA256 of the body, hex",
+        handshake: "",
+    },
     sample: SAMPLE,
+    samples: &[],
     verify,
     sign: sign_bearer,
 };

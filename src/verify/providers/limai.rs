@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "json:/eventId",
+    methods: POST,
+    about: About {
+        headers: &["X-Webhook-Signature"],
+        scheme: "HMAC-SHA256 of the body, hex, `sha256=` prefix",
+        handshake: "signed VERIFICATION event answered with its challenge",
+    },
     sample: r#"{"eventId":"evt_{id}","eventType":"DOCUMENT_EXTRACTED","fileId":"file_{id}","status":"done"}"#,
+    samples: &[],
     verify,
     sign,
 };

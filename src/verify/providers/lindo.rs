@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &[],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["User-Agent"],
+        scheme: "unsigned: User-Agent LindoAI-Webhooks/1.0 only",
+        handshake: "",
+    },
     sample: r#"{"event":"website.created","timestamp":"2025-10-15T12:00:00.000Z","data":{"website_id":"web_{id}"}}"#,
+    samples: &[],
     verify,
     sign,
 };

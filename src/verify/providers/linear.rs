@@ -10,7 +10,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "tolerance"],
     window: Some(60),
     event_id: "header:Linear-Delivery",
+    methods: POST,
+    about: About {
+        headers: &["Linear-Signature"],
+        scheme: "HMAC-SHA256 of the body, hex; window on the body's webhookTimestamp (ms)",
+        handshake: "",
+    },
     sample: r#"{"action":"create","type":"Issue","data":{"id":"{id}","title":"Bug"}}"#,
+    samples: super::samples::linear::ALL,
     verify,
     sign,
 };

@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["Authorization"],
+        scheme: "bearer token compared in constant time",
+        handshake: "",
+    },
     sample: SAMPLE,
+    samples: &[],
     verify,
     sign: sign_bearer,
 };

@@ -10,7 +10,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "tolerance"],
     window: Some(900),
     event_id: "json:/event-data/id",
+    methods: POST,
+    about: About {
+        headers: &[],
+        scheme: "HMAC-SHA256 of timestamp + token from the body's signature object (event data not covered); tokens single-use",
+        handshake: "",
+    },
     sample: r#"{"event-data":{"id":"{id}","event":"delivered","recipient":"alice@example.com"}}"#,
+    samples: &[],
     verify,
     sign,
 };

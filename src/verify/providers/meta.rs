@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "verify_token"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["X-Hub-Signature-256"],
+        scheme: "HMAC-SHA256 of the body, hex, `sha256=` prefix",
+        handshake: "GET hub.challenge echoed when hub.verify_token matches",
+    },
     sample: SAMPLE,
+    samples: super::samples::meta::ALL,
     verify,
     sign,
 };

@@ -1,8 +1,10 @@
 //! Named providers. Each file here is one provider, as data: the `verify` keys it takes, its
-//! documented replay window and default event-ID source, its sample event, how it verifies
-//! (composed from the generic engines, with its handshake) and how it signs (for `hookgate sign`
-//! and the round-trip tests). The `registry!` list below is the only other place that names it:
-//! config validation, `hookgate sign` and [`PROVIDERS`] read the registry.
+//! documented replay window and default event-ID source, the methods it sends with, what
+//! `hookgate providers` says of it, its sample events (big providers: `samples/NAME.rs`), how it
+//! verifies (composed from the generic engines, with its handshake) and how it signs (for
+//! `hookgate sign` and the round-trip tests). The `registry!` list below is the only other place
+//! that names it: config validation, `hookgate sign`, `hookgate providers` and [`PROVIDERS`] read
+//! the registry.
 //!
 //! What the schemes are and how each official library behaves: `shared/notes/providers.md`;
 //! the tests check every preset against vectors made with those libraries (`tests/vectors/`).
@@ -18,6 +20,7 @@ use crate::event::id::IdSource;
 use crate::secret::Secret;
 
 mod kit;
+mod samples;
 
 pub use kit::SAMPLE;
 
@@ -33,13 +36,30 @@ pub struct Provider {
     /// The default event-ID source (`json:/ptr`, `header:Name` or `sha256`); a route's own
     /// `event_id` wins.
     pub event_id: &'static str,
+    /// The HTTP methods it sends events with (`POST`; Twilio also `GET`). A route refuses
+    /// the others with 405, GET handshakes aside.
+    pub methods: &'static [&'static str],
+    /// What `hookgate providers` says of it.
+    pub about: About,
     /// A realistic event for `hookgate sign` without a body; `{id}` becomes a random ID.
     pub sample: &'static str,
+    /// Realistic events by type, for `hookgate sign --event TYPE` (`{id}` as in `sample`).
+    pub samples: &'static [(&'static str, &'static str)],
     /// Builds the check and handshake from the route's settings (`tolerance` already holds
     /// the window when the provider has one).
     pub verify: fn(&Settings) -> kit::Built,
     /// Signs a draft the way the provider does.
     pub sign: fn(&mut Draft<'_>) -> Result<(), String>,
+}
+
+/// What `hookgate providers` lists about a provider besides its settings.
+pub struct About {
+    /// The headers its check reads.
+    pub headers: &'static [&'static str],
+    /// The scheme, in one line.
+    pub scheme: &'static str,
+    /// What hookgate answers on the provider's behalf, or "" when it has no handshake.
+    pub handshake: &'static str,
 }
 
 /// One line per provider: declares its module and lists it.
@@ -79,6 +99,27 @@ registry! {
     locoia,
     lindo,
     lido,
+    clerk,
+    resend,
+    workos,
+    mux,
+    sanity,
+    coinbase_commerce,
+    sentry,
+    vercel,
+    calendly,
+    typeform,
+    persona,
+    lemon_squeezy,
+    gitea,
+    forgejo,
+    bitbucket_server,
+    notion,
+    cloudflare,
+    postmark,
+    pipedrive,
+    chargebee,
+    strapi,
 }
 
 /// The provider named `name`.
@@ -121,6 +162,7 @@ pub struct Preset {
     pub check: Check,
     pub handshake: Option<Handshake>,
     pub event_id: IdSource,
+    pub methods: &'static [&'static str],
 }
 
 pub fn build(provider: &str, mut s: Settings) -> Result<Preset, String> {
@@ -138,6 +180,7 @@ pub fn build(provider: &str, mut s: Settings) -> Result<Preset, String> {
         check,
         handshake,
         event_id: IdSource::parse(p.event_id).unwrap_or(IdSource::BodyHash),
+        methods: p.methods,
     })
 }
 
@@ -148,8 +191,13 @@ mod tests {
     #[test]
     fn every_preset_builds_with_its_settings() {
         for p in PROVIDERS {
+            // HTTP Basic credentials are `user:password`.
+            let secret = match p {
+                "postmark" | "pipedrive" | "chargebee" => "u:whsec_c2VjcmV0",
+                _ => "whsec_c2VjcmV0",
+            };
             let mut s = Settings {
-                secrets: vec![KeyedSecret::new(Secret::literal("whsec_c2VjcmV0"))],
+                secrets: vec![KeyedSecret::new(Secret::literal(secret))],
                 ..Settings::default()
             };
             if find(p).is_some_and(|d| d.keys.contains(&"public_url")) {
@@ -171,6 +219,17 @@ mod tests {
             }
         }
         assert!(build("acme", Settings::default()).is_err());
+        // Wherever the signature covers a timestamp (the route may set `tolerance`), there
+        // is a default replay window.
+        for p in ALL {
+            if p.keys.contains(&"tolerance") {
+                assert!(
+                    p.window.is_some_and(|w| w > 0),
+                    "{}: no default window",
+                    p.name
+                );
+            }
+        }
         assert!(
             build(
                 "twilio",

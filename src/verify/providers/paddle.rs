@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "tolerance"],
     window: Some(5),
     event_id: "json:/event_id",
+    methods: POST,
+    about: About {
+        headers: &["Paddle-Signature"],
+        scheme: "HMAC-SHA256 of `{ts}:{body}`, hex in `h1=` (several during rotation)",
+        handshake: "",
+    },
     sample: r#"{"event_id":"evt_{id}","event_type":"transaction.completed","data":{"id":"txn_{id}"}}"#,
+    samples: super::samples::paddle::ALL,
     verify,
     sign,
 };

@@ -1,5 +1,6 @@
 //! SendGrid (Twilio Email): ECDSA P-256 over timestamp + body, base64, checked with the
-//! verification key (`public_key`, base64 DER); no default window.
+//! verification key (`public_key`, base64 DER); 5-minute window both ways (SendGrid
+//! documents none; a signed timestamp of any age would replay forever).
 
 use base64::Engine as _;
 use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
@@ -9,9 +10,16 @@ use super::kit::*;
 pub const PROVIDER: Provider = Provider {
     name: "sendgrid",
     keys: &["public_key", "tolerance"],
-    window: None,
+    window: Some(300),
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["X-Twilio-Email-Event-Webhook-Signature", "X-Twilio-Email-Event-Webhook-Timestamp"],
+        scheme: "ECDSA P-256/SHA-256 over timestamp + body, base64 DER, verification key",
+        handshake: "",
+    },
     sample: SAMPLE,
+    samples: &[],
     verify,
     sign,
 };

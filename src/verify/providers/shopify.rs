@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "header:X-Shopify-Webhook-Id",
+    methods: POST,
+    about: About {
+        headers: &["X-Shopify-Hmac-Sha256", "X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-API-Version", "X-Shopify-Webhook-Id"],
+        scheme: "HMAC-SHA256 of the body, base64",
+        handshake: "",
+    },
     sample: SAMPLE,
+    samples: super::samples::shopify::ALL,
     verify,
     sign,
 };
@@ -30,7 +37,7 @@ fn verify(s: &Settings) -> Built {
 
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {
     SIG.sign(d)?;
-    d.header("X-Shopify-Topic", "orders/create");
+    d.header("X-Shopify-Topic", d.event.unwrap_or("orders/create"));
     d.header("X-Shopify-Shop-Domain", "example.myshopify.com");
     d.header("X-Shopify-API-Version", "2025-01");
     d.header("X-Shopify-Webhook-Id", uuid());

@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "tolerance"],
     window: Some(300),
     event_id: "json:/event_id",
+    methods: POST,
+    about: About {
+        headers: &["X-Slack-Signature", "X-Slack-Request-Timestamp"],
+        scheme: "HMAC-SHA256 of `v0:{ts}:{body}`, hex, `v0=` prefix",
+        handshake: "signed url_verification answered with its challenge",
+    },
     sample: r#"{"type":"event_callback","event_id":"Ev{id}","event":{"type":"app_mention","text":"hello"}}"#,
+    samples: super::samples::slack::ALL,
     verify,
     sign,
 };

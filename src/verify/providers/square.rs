@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "public_url"],
     window: None,
     event_id: "json:/event_id",
+    methods: POST,
+    about: About {
+        headers: &["x-square-hmacsha256-signature"],
+        scheme: "HMAC-SHA256 of notification URL + body, base64",
+        handshake: "",
+    },
     sample: r#"{"event_id":"{id}","type":"payment.created","data":{"id":"{id}"}}"#,
+    samples: super::samples::square::ALL,
     verify,
     sign,
 };

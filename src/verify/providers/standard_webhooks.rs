@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "tolerance"],
     window: Some(300),
     event_id: "header:webhook-id",
+    methods: POST,
+    about: About {
+        headers: &["webhook-id", "webhook-timestamp", "webhook-signature"],
+        scheme: "HMAC-SHA256 of `{id}.{ts}.{body}`, base64 `v1,` entries, whsec_ keys",
+        handshake: "",
+    },
     sample: SAMPLE,
+    samples: &[],
     verify,
     sign,
 };

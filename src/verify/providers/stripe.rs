@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "tolerance"],
     window: Some(300),
     event_id: "json:/id",
+    methods: POST,
+    about: About {
+        headers: &["Stripe-Signature"],
+        scheme: "HMAC-SHA256 of `{t}.{body}`, hex in `v1=` (several during rotation)",
+        handshake: "",
+    },
     sample: r#"{"id":"evt_{id}","object":"event","type":"charge.succeeded","data":{"object":{"id":"ch_{id}","amount":2000,"currency":"usd"}}}"#,
+    samples: super::samples::stripe::ALL,
     verify,
     sign,
 };

@@ -7,7 +7,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "tolerance"],
     window: Some(300),
     event_id: "header:svix-id",
+    methods: POST,
+    about: About {
+        headers: &["svix-id", "svix-timestamp", "svix-signature"],
+        scheme: "Standard Webhooks under svix-* (or webhook-*) headers",
+        handshake: "",
+    },
     sample: SAMPLE,
+    samples: &[],
     verify,
     sign,
 };

@@ -1,5 +1,6 @@
 //! Twilio: `X-Twilio-Signature: <base64 HMAC-SHA1 of the URL and the sorted form parameters>`
-//! (JSON bodies: the URL with `bodySHA256=<hex>`), over the URL configured at Twilio.
+//! (JSON bodies: the URL with `bodySHA256=<hex>`), over the URL configured at Twilio. Status
+//! callbacks may be configured as GET: the signature then covers the URL and its query alone.
 
 use super::kit::*;
 use crate::verify::twilio::sorted_params;
@@ -9,7 +10,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "public_url"],
     window: None,
     event_id: "header:I-Twilio-Idempotency-Token",
+    methods: GET_AND_POST,
+    about: About {
+        headers: &["X-Twilio-Signature", "X-Twilio-Webhooks-Signature-Settings"],
+        scheme: "HMAC-SHA1 (SharedKey: SHA-256) of public URL + sorted form params (JSON: bodySHA256 in the URL), base64",
+        handshake: "",
+    },
     sample: "MessageSid=SM{id}&From=%2B15005550006&To=%2B15005550001&Body=Hello",
+    samples: super::samples::twilio::ALL,
     verify,
     sign,
 };

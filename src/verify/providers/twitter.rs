@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets"],
     window: None,
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["x-twitter-webhooks-signature"],
+        scheme: "HMAC-SHA256 of the body, base64, `sha256=` prefix",
+        handshake: "GET crc_token answered with its response_token",
+    },
     sample: SAMPLE,
+    samples: &[],
     verify,
     sign,
 };

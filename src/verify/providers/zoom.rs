@@ -8,7 +8,14 @@ pub const PROVIDER: Provider = Provider {
     keys: &["secrets", "tolerance"],
     window: Some(300),
     event_id: "sha256",
+    methods: POST,
+    about: About {
+        headers: &["x-zm-signature", "x-zm-request-timestamp"],
+        scheme: "HMAC-SHA256 of `v0:{ts}:{body}`, hex, `v0=` prefix",
+        handshake: "signed endpoint.url_validation answered with plainToken/encryptedToken",
+    },
     sample: SAMPLE,
+    samples: super::samples::zoom::ALL,
     verify,
     sign,
 };

@@ -311,6 +311,24 @@ def twilio_vectors():
        form_hdrs(sign_form(p, sms, url="https://other.example.com/hooks/twilio/sms?To=%2B1555")), path=p, expect=False)
     mk("query_changed", f"valid signature but the query string differs from the signed one; {gen}", body, form_hdrs(sig),
        path="/hooks/twilio/sms?To=%2B1556", expect=False)
+    # Status callbacks configured as GET: the parameters ride in the query, which the URL signature covers.
+    gq = urlencode([("AccountSid", "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"), ("ApiVersion", "2010-04-01"),
+                    ("From", "+15017122661"), ("MessageSid", "SM1f0e8ae6ade43cb3c0ce4525424e404f"),
+                    ("MessageStatus", "delivered"), ("SmsStatus", "delivered"), ("To", "+15558675310")])
+    gp = f"/hooks/twilio/status?{gq}"
+    gsig = sign_form(gp, {})
+
+    def get_hdrs(sig, idem="ac1b2c3d-status-1"):
+        return [["User-Agent", "TwilioProxy/1.1"], ["I-Twilio-Idempotency-Token", idem], ["X-Twilio-Signature", sig]]
+
+    mk("valid_get_status_callback", f"GET status callback: params in the query, no body; signature over the full URL; {gen}",
+       b"", get_hdrs(gsig), path=gp, method="GET", expect=True)
+    mk("get_query_changed", f"GET with MessageStatus=failed instead of the signed delivered; {gen}",
+       b"", get_hdrs(gsig), path=gp.replace("MessageStatus=delivered", "MessageStatus=failed"), method="GET", expect=False)
+    mk("get_wrong_secret", f"GET signed with another auth token; {gen}",
+       b"", get_hdrs(RequestValidator(other).compute_signature(signed_url(gp), {})), path=gp, method="GET", expect=False)
+    mk("get_missing_signature_header", f"GET without X-Twilio-Signature; {gen}",
+       b"", without(get_hdrs(gsig), "X-Twilio-Signature"), path=gp, method="GET", expect=False)
     write("twilio", out)
 
 
@@ -681,6 +699,10 @@ def sendgrid_vectors():
        without(hdrs(sig), "X-Twilio-Email-Event-Webhook-Signature"), expect=False)
     mk("malformed_signature_header", f"not base64 DER; {gen}", body, hdrs("garbage"), expect=False)
     mk("malformed_signature_truncated", f"DER signature with its last 4 base64 chars cut; {gen}", body, hdrs(sig[:-4]), expect=False)
+    # The SDK checks no age; hookgate's default window is 300 s both ways (the deviation is listed in presets.rs).
+    mk("stale_timestamp", f"signed 301 s before now (a replay): the SDK accepts any age; {gen}", body, hdrs(sig), now=T0 + 301, expect=True)
+    mk("future_timestamp", f"signed 301 s after now: the SDK accepts any age; {gen}", body, hdrs(sig), now=T0 - 301, expect=True)
+    mk("inside_window", f"judged 299 s after signing; {gen}", body, hdrs(sig), now=T0 + 299, expect=True)
     write("sendgrid", out)
 
 
@@ -742,6 +764,10 @@ def discord_vectors():
        handshake=json_response({"type": 1}), expect=True)
     mk("ping_bad_signature", f"PING signed with another key (Discord's own probe) -> must be 401; {gen}", ping,
        hdrs(sign(ping, key=other)), expect=False)
+    # The SDK checks no age; hookgate's default window is 300 s both ways (the deviation is listed in presets.rs).
+    mk("stale_timestamp", f"signed 301 s before now (a replay): the SDK accepts any age; {gen}", body, hdrs(sig), now=T0 + 301, expect=True)
+    mk("future_timestamp", f"signed 301 s after now: the SDK accepts any age; {gen}", body, hdrs(sig), now=T0 - 301, expect=True)
+    mk("inside_window", f"judged 299 s after signing; {gen}", body, hdrs(sig), now=T0 + 299, expect=True)
     write("discord", out)
 
 

@@ -1,0 +1,279 @@
+//! Provider behaviour beyond the per-vector replay of tests/it/providers.rs: the methods a
+//! provider sends with (Twilio's GET status callbacks), default replay windows, and the
+//! `hookgate providers` / `hookgate sign --event` commands against a running gateway.
+
+use crate::common;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::vectors::{Vector, load};
+use common::*;
+use hookgate::verify::providers;
+
+fn vector(provider: &str, name: &str) -> Vector {
+    load(provider)
+        .into_iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("{provider}/{name}"))
+}
+
+async fn send(c: &reqwest::Client, gw: &Gateway, method: &str, v: &Vector) -> reqwest::Response {
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(&v.request.body_b64)
+        .unwrap();
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = c
+        .request(method, gw.url(&v.request.path_and_query))
+        .body(body);
+    for (k, val) in &v.request.headers {
+        req = req.header(k, val);
+    }
+    req.send().await.unwrap()
+}
+
+/// Twilio signs a GET status callback's URL with its query: the route takes it (made by the
+/// twilio SDK's RequestValidator), delivers it with its query, and still refuses a changed
+/// query; other methods, and GET on a POST-only provider, are 405.
+#[tokio::test]
+async fn twilio_get_status_callbacks_are_taken_other_methods_are_not() {
+    let up = Upstream::start();
+    let get = vector("twilio", "valid_get_status_callback");
+    let public_url = get.public_url.clone().unwrap();
+    let body = format!(
+        "{}\n[routes.twilio]\npath = \"/hooks/twilio\"\nupstream = \"up\"\nverify = {{ provider = \"twilio\", secrets = [{:?}], public_url = {public_url:?} }}\n\n[routes.gh]\npath = \"/hooks/gh\"\nupstream = \"up\"\nverify = {{ provider = \"github\", secrets = [\"x\"] }}\n",
+        upstream_block("up", &up.url("/"), ""),
+        get.secret.clone().unwrap()
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let c = client();
+    let r = send(&c, &gw, "GET", &get).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let changed = vector("twilio", "get_query_changed");
+    assert_eq!(send(&c, &gw, "GET", &changed).await.status(), 401);
+    let r = send(&c, &gw, "PUT", &get).await;
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET, POST");
+    let gh = c.get(gw.url("/hooks/gh")).send().await.unwrap();
+    assert_eq!(gh.status(), 405);
+    assert_eq!(gh.headers()["allow"], "POST");
+    let delivered = eventually(Duration::from_secs(10), async || {
+        up.received().into_iter().next()
+    })
+    .await
+    .expect("the GET callback is delivered");
+    let query = get.request.path_and_query.split_once('?').unwrap().1;
+    assert!(
+        delivered.path.ends_with(&format!("/status?{query}")),
+        "{}",
+        delivered.path
+    );
+    assert!(delivered.body.is_empty());
+    assert_eq!(up.count(), 1, "the refused requests were not delivered");
+}
+
+/// A GET callback without Twilio's idempotency header is identified by its signed query: the
+/// same callback twice is one event, another query another event.
+#[tokio::test]
+async fn twilio_get_callbacks_without_idempotency_token_dedup_on_their_query() {
+    use hookgate::verify::hmac::{Algorithm, Encoding, sign};
+    let up = Upstream::start();
+    let public_url = "https://hooks.example.com/hooks/twilio";
+    let body = format!(
+        "{}\n[routes.twilio]\npath = \"/hooks/twilio\"\nupstream = \"up\"\nverify = {{ provider = \"twilio\", secrets = [\"token\"], public_url = \"{public_url}\" }}\n",
+        upstream_block("up", &up.url("/"), "")
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let c = client();
+    let get = |query: &'static str| {
+        let sig = Encoding::Base64.encode(&sign(
+            Algorithm::Sha1,
+            b"token",
+            format!("{public_url}/status?{query}").as_bytes(),
+        ));
+        c.get(gw.url(&format!("/hooks/twilio/status?{query}")))
+            .header("X-Twilio-Signature", sig)
+            .send()
+    };
+    for q in [
+        "MessageSid=SMa&MessageStatus=sent",
+        "MessageSid=SMa&MessageStatus=sent",
+        "MessageSid=SMa&MessageStatus=delivered",
+    ] {
+        assert_eq!(get(q).await.unwrap().status(), 200, "{q}");
+    }
+    eventually(Duration::from_secs(10), async || {
+        (up.count() == 2).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("{} delivered, expected 2", up.count()));
+    // A forged one (signed for another query) is refused.
+    let sig = Encoding::Base64.encode(&sign(
+        Algorithm::Sha1,
+        b"token",
+        format!("{public_url}/status?MessageSid=SMa&MessageStatus=sent").as_bytes(),
+    ));
+    let r = c
+        .get(gw.url("/hooks/twilio/status?MessageSid=SMb&MessageStatus=sent"))
+        .header("X-Twilio-Signature", sig)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+/// Every sample event of every provider (`hookgate sign --event`), signed the provider's way,
+/// is accepted by a running gateway and delivered; the command line names the known types
+/// when given an unknown one.
+#[tokio::test]
+async fn every_sample_event_signs_and_verifies_through_a_gateway() {
+    let up = Upstream::start();
+    let seed = "07".repeat(32);
+    let ed = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
+    let ed_pub = hex::encode(ring::signature::KeyPair::public_key(&ed).as_ref());
+    let public_url = "https://hooks.example.com/hooks";
+    let mut routes = String::new();
+    let mut expected = 0;
+    for p in providers::ALL.iter().filter(|p| !p.samples.is_empty()) {
+        let mut verify = format!("provider = \"{}\"", p.name);
+        if p.keys.contains(&"secrets") {
+            verify += ", secrets = [\"s3cret-Value\"]";
+        }
+        if p.keys.contains(&"public_url") {
+            verify += &format!(", public_url = \"{public_url}/{}\"", p.name);
+        }
+        if p.keys.contains(&"verify_token") {
+            verify += ", verify_token = \"vt\"";
+        }
+        if p.name == "discord" {
+            verify += &format!(", public_key = \"{ed_pub}\"");
+        }
+        routes += &format!(
+            "[routes.{0}]\npath = \"/hooks/{0}\"\nupstream = \"up\"\nverify = {{ {verify} }}\n\n",
+            p.name
+        );
+        expected += p.samples.len();
+    }
+    let body = format!("{}\n{routes}", upstream_block("up", &up.url("/"), ""));
+    let gw = Gateway::start("", &body, &[]);
+    let c = client();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut failures = Vec::new();
+    for p in providers::ALL.iter().filter(|p| !p.samples.is_empty()) {
+        let key = if p.name == "discord" {
+            seed.as_str()
+        } else {
+            "s3cret-Value"
+        };
+        for (event, _) in p.samples {
+            let body = hookgate::cli::sign::event_body(p.name, event).unwrap();
+            assert!(
+                p.name == "twilio" || serde_json::from_slice::<serde_json::Value>(&body).is_ok(),
+                "{}/{event}: not JSON",
+                p.name
+            );
+            let url = format!("{public_url}/{}", p.name);
+            let signed = hookgate::verify::sign::sign_event(
+                p.name,
+                key,
+                &body,
+                Some(&url),
+                now,
+                Some(event),
+            )
+            .unwrap();
+            let mut req = c
+                .post(gw.url(&format!("/hooks/{}{}", p.name, signed.url_suffix)))
+                .body(signed.body.clone());
+            for (k, v) in &signed.headers {
+                req = req.header(k, v);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            if status != 200 {
+                failures.push(format!(
+                    "{}/{event}: {status} {:?}",
+                    p.name,
+                    resp.text().await
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eventually(Duration::from_secs(20), async || {
+        (up.count() == expected).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("{} of {expected} delivered", up.count()));
+    let github_events: Vec<String> = up
+        .received()
+        .iter()
+        .filter_map(|r| r.header("x-github-event").map(String::from))
+        .collect();
+    assert!(
+        github_events.iter().any(|e| e == "pull_request"),
+        "{github_events:?}"
+    );
+
+    let hookgate = |args: &[&str]| common::prova::hookgate(args, &[("KEY", "s3cret-Value")]);
+    let (code, out, err) = hookgate(&[
+        "sign",
+        "--provider",
+        "stripe",
+        "--event",
+        "invoice.paid",
+        "--secret-env",
+        "KEY",
+        "--url",
+        &gw.url("/hooks/stripe"),
+        "--send",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("200"), "{out}");
+    let (code, _, err) = hookgate(&[
+        "sign",
+        "--provider",
+        "stripe",
+        "--event",
+        "invoice.nope",
+        "--secret-env",
+        "KEY",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("no sample event \"invoice.nope\"")
+            && err.contains("payment_intent.succeeded"),
+        "{err}"
+    );
+}
+
+/// `hookgate providers` lists every preset, as text and as JSON.
+#[test]
+fn providers_command_lists_every_preset() {
+    let (code, out, _) = common::prova::hookgate(&["providers", "--json"], &[]);
+    assert_eq!(code, Some(0));
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(names, providers::PROVIDERS);
+    let discord = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "discord")
+        .unwrap();
+    assert_eq!(discord["window_seconds"], 300);
+    let (_, text, _) = common::prova::hookgate(&["providers"], &[]);
+    assert!(
+        text.contains("twilio\n") && text.contains("methods:     GET, POST"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{} providers", providers::PROVIDERS.len())));
+}
