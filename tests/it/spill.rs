@@ -540,3 +540,70 @@ async fn a_spill_directory_serves_one_replica() {
         "{seen}"
     );
 }
+
+/// A Redis Cluster master SIGKILLed mid-load: without the spill its slots' events got 503 until
+/// the replica took over (tests/it/cluster.rs, 16–24 answers); with it every answer is 2xx, the
+/// events of the failed slots wait in the spill and are forwarded once the slots have a master.
+#[tokio::test]
+async fn a_cluster_master_killed_mid_load_means_no_503_with_the_spill() {
+    let mut cluster = common::redis_cluster::RedisCluster::start();
+    let up = Upstream::start();
+    let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = [{}]\nconsumer = \"c\"\nclaim_after = \"3s\"\ntimeout = \"500ms\"\nshards = 6\n",
+        urls.join(", ")
+    );
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), ""),
+        limai_route("a", "/hooks/a", "orders", "")
+    );
+    let gw = Gateway::start_full("", Some(store), "", &body, &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    let mut acked = Vec::new();
+    let mut victim = None;
+    let started = std::time::Instant::now();
+    for i in 0..300 {
+        if i == 60 {
+            let port = cluster.master_of("hookgate:{a:0}:s");
+            cluster.kill(port);
+            victim = Some(port);
+        }
+        let id = format!("cl-{i}");
+        let r = send(&c, &gw, "a", &id).await;
+        let status = r.status().as_u16();
+        assert_eq!(status, 200, "{id}: {}", r.text().await.unwrap());
+        acked.push(("a".to_string(), id));
+    }
+    assert!(victim.is_some());
+    let sent_in = started.elapsed();
+    let d = eventually(WAIT, async || {
+        let s = seen(&up);
+        acked
+            .iter()
+            .all(|(_, id)| s.iter().any(|x| &x.id == id))
+            .then_some(s)
+    })
+    .await
+    .expect("every acked event delivered");
+    let mut times: HashMap<&str, (usize, bool)> = HashMap::new();
+    for x in &d {
+        let t = times.entry(&x.id).or_default();
+        t.0 += 1;
+        t.1 |= x.spilled;
+    }
+    let spilled = times.values().filter(|(_, s)| *s).count();
+    let repeated = times.values().filter(|(n, _)| *n > 1).count();
+    for (id, (n, s)) in &times {
+        assert!(*n <= if *s { 2 } else { 1 }, "{id} delivered {n} times");
+    }
+    let m = metrics(&c, &gw).await;
+    eprintln!(
+        "cluster failover with the spill: 300 answers of 2xx in {sent_in:?}, {spilled} spilled, {repeated} repeated; {}",
+        m.lines()
+            .filter(|l| l.starts_with("hookgate_spill_events_total"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert!(spilled > 0, "the kill spilled nothing");
+}
