@@ -199,8 +199,17 @@ impl Intake<'_> {
         .retry_after(self.cfg.server.retry_after))
     }
 
-    /// A GET handshake (answered before any other rule, as the provider expects).
+    /// A GET (or HEAD) handshake (answered before any other rule, as the provider expects).
     fn get_handshake(&self, session: &Session) -> Step<()> {
+        let head = self
+            .route
+            .verifier
+            .handshake
+            .as_ref()
+            .filter(|h| h.answers_head());
+        if head.is_some() && session.req_header().method == Method::HEAD {
+            return Err(Answer::handshake(verify::handshake::Handshake::on_head()));
+        }
         match self.get_handshake_of() {
             Some(h) if session.req_header().method == Method::GET => {
                 let query = self.rest.split_once('?').map_or("", |(_, q)| q);
@@ -220,8 +229,13 @@ impl Intake<'_> {
         if verifier.takes(&session.req_header().method) {
             return Ok(());
         }
+        let head = verifier
+            .handshake
+            .as_ref()
+            .is_some_and(|h| h.answers_head());
         let allow = match (self.get_handshake_of(), verifier.takes(&Method::GET)) {
             (Some(_), _) | (None, true) => "GET, POST",
+            (None, false) if head => "HEAD, POST",
             (None, false) => "POST",
         };
         Err(Answer::refuse(

@@ -37,6 +37,9 @@ pub enum Handshake {
     Meta { verify_token: [u8; 32] },
     /// `GET ?crc_token=…` → `{"response_token":"sha256=" + base64(HMAC-SHA256(secret, token))}`.
     Twitter { key: Box<Key> },
+    /// `HEAD` → 200, no body: Trello and Mandrill check that the URL exists when a webhook is
+    /// created. Nothing is echoed, so nothing needs verifying.
+    Head,
 }
 
 const TOKEN_RULE: &str = "challenge token must be 1-256 characters of letters, digits and -_=+/.~";
@@ -96,6 +99,20 @@ impl Handshake {
     /// Whether this route answers GET requests (the unsigned handshakes).
     pub fn answers_get(&self) -> bool {
         matches!(self, Handshake::Meta { .. } | Handshake::Twitter { .. })
+    }
+
+    /// Whether this route answers HEAD requests.
+    pub fn answers_head(&self) -> bool {
+        matches!(self, Handshake::Head)
+    }
+
+    /// The answer to a HEAD on the route.
+    pub fn on_head() -> Reply {
+        Reply {
+            status: 200,
+            content_type: "text/plain",
+            body: Vec::new(),
+        }
     }
 
     /// The answer to a GET on the route.

@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use super::{Verified, VerifyError};
 use crate::secret::Secret;
 
 /// A configured secret and the moment it stops verifying, if any.
@@ -39,4 +40,22 @@ impl<K> Keyed<K> {
             .filter(move |(_, k)| k.not_after.is_none_or(|t| now <= t))
             .map(|(i, k)| (i, &k.key))
     }
+}
+
+/// Tries every key usable at `now` (no early exit, so timing does not say which one matched)
+/// and reports the first that `matches`.
+pub fn first_match<K>(
+    keys: &[Keyed<K>],
+    now: SystemTime,
+    matches: impl Fn(&K) -> bool,
+) -> Result<Verified, VerifyError> {
+    let mut matched = None;
+    for (i, k) in Keyed::active(keys, now) {
+        if matches(k) && matched.is_none() {
+            matched = Some(i);
+        }
+    }
+    matched
+        .map(|i| Verified { key: Some(i) })
+        .ok_or(VerifyError::NoMatch)
 }

@@ -78,6 +78,12 @@ pub enum KeyFormat {
     Raw,
     /// Standard Webhooks: `whsec_` followed by the base64 of the key.
     WhsecBase64,
+    /// The base64 of the key (Airtable's `macSecretBase64`).
+    Base64,
+    /// The hex of the key (Adyen's HMAC key).
+    Hex,
+    /// The key is the SHA-1 digest of the secret (Braintree's private key).
+    Sha1Digest,
 }
 
 impl KeyFormat {
@@ -90,6 +96,13 @@ impl KeyFormat {
                     .decode(b64)
                     .map_err(|_| "a whsec_ secret must be base64 after the prefix")
             }
+            KeyFormat::Base64 => base64::engine::general_purpose::STANDARD
+                .decode(secret.trim_ascii())
+                .map_err(|_| "the secret must be base64"),
+            KeyFormat::Hex => {
+                hex::decode(secret.trim_ascii()).map_err(|_| "the secret must be hex")
+            }
+            KeyFormat::Sha1Digest => Ok(<sha1::Sha1 as sha2::Digest>::digest(secret).to_vec()),
         }
     }
 }

@@ -5,7 +5,10 @@
 //! schemes (`providers`, one file each) are data over the same few engines.
 
 mod asym;
+pub mod contentful;
 mod coverage;
+mod datetime;
+pub mod fields;
 pub mod handshake;
 pub mod hmac;
 pub mod keys;
@@ -16,6 +19,7 @@ pub mod sign;
 mod template;
 mod token;
 mod twilio;
+pub mod wix;
 
 use std::time::SystemTime;
 
@@ -108,6 +112,12 @@ pub enum Check {
     Asym(AsymVerifier),
     Twilio(TwilioVerifier),
     Mailgun(MailgunVerifier),
+    /// Signatures or secrets inside the body's fields (Adyen, Braintree, Figma, Mandrill).
+    Fields(fields::FieldCheck),
+    /// Contentful's signed canonical request.
+    Contentful(contentful::ContentfulVerifier),
+    /// Wix: the body is an RS256 JWT.
+    Wix(wix::WixVerifier),
     /// A header that must be present (not secret: compared as is).
     HeaderIs {
         name: HeaderName,
@@ -130,6 +140,9 @@ impl Check {
             Check::Asym(v) => v.verify(req),
             Check::Twilio(v) => v.verify(req),
             Check::Mailgun(v) => v.verify(req),
+            Check::Fields(v) => v.verify(req),
+            Check::Contentful(v) => v.verify(req),
+            Check::Wix(v) => v.verify(req),
             Check::HeaderIs { name, value } => match (req.headers.get(name), value) {
                 (None, _) => Err(VerifyError::MissingHeader(name.to_string())),
                 (Some(v), Some(expected)) if v.as_bytes() != expected.as_bytes() => {

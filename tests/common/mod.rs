@@ -6,6 +6,7 @@ pub mod browser;
 pub mod conn;
 pub mod ops;
 pub mod prova;
+pub mod provb;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod upstream;

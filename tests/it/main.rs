@@ -33,6 +33,7 @@ mod operations;
 mod presets;
 mod properties;
 mod prova;
+mod provb;
 mod providers;
 mod redis;
 mod scripts;

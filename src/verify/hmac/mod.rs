@@ -33,13 +33,19 @@ pub enum SigSource {
         names: Vec<HeaderName>,
         version: String,
     },
+    /// Every header of `names` that is present, one signature each (DocuSign's
+    /// `X-DocuSign-Signature-1..N`, one per key; Box's primary and secondary signatures).
+    AnyOf { names: Vec<HeaderName> },
+    /// `1588194000000,abc,def` (Recurly): every item after the first, which is the timestamp.
+    Tail { name: HeaderName, separator: char },
 }
 
 impl SigSource {
     fn header_name(&self) -> &HeaderName {
         match self {
             SigSource::Header { name, .. } | SigSource::List { name, .. } => name,
-            SigSource::Versioned { names, .. } => &names[0],
+            SigSource::Versioned { names, .. } | SigSource::AnyOf { names } => &names[0],
+            SigSource::Tail { name, .. } => name,
         }
     }
 
@@ -83,6 +89,24 @@ impl SigSource {
                         .collect(),
                 )
             }
+            SigSource::AnyOf { names } => {
+                let found: Vec<&[u8]> = names
+                    .iter()
+                    .flat_map(|n| headers.get_all(n).iter())
+                    .map(|v| v.as_bytes().trim_ascii())
+                    .collect();
+                (!found.is_empty()).then_some(found)
+            }
+            SigSource::Tail { name, separator } => {
+                let v = headers.get(name)?;
+                Some(
+                    v.as_bytes()
+                        .split(|b| *b == *separator as u8)
+                        .skip(1)
+                        .map(<[u8]>::trim_ascii)
+                        .collect(),
+                )
+            }
         }
     }
 }
@@ -113,6 +137,8 @@ pub enum TsSource {
     },
     /// Milliseconds at a JSON pointer in the (verified) body: Linear's `webhookTimestamp`.
     JsonMillis(String),
+    /// The first item of a `ts<sep>sig<sep>sig` header (Recurly).
+    Head { name: HeaderName, separator: char },
 }
 
 #[derive(Debug, Clone)]
@@ -176,7 +202,7 @@ impl HmacVerifier {
     pub fn new(spec: HmacSpec) -> Result<HmacVerifier, String> {
         let header_ts = matches!(
             spec.timestamp.as_ref().map(|t| &t.source),
-            Some(TsSource::Header(_) | TsSource::ListField { .. })
+            Some(TsSource::Header(_) | TsSource::ListField { .. } | TsSource::Head { .. })
         );
         if spec.payload.uses(&Part::Timestamp) && !header_ts {
             return Err("payload uses {timestamp} but no timestamp_header is set".into());
@@ -315,6 +341,15 @@ fn header_timestamps<'a>(
                 .map(|v| list_values(v.as_bytes(), *separator, key));
             (v.unwrap_or_default(), name.to_string())
         }
+        TsSource::Head { name, separator } => {
+            let v = req.headers.get(name).and_then(|v| {
+                v.as_bytes()
+                    .split(|b| *b == *separator as u8)
+                    .next()
+                    .map(<[u8]>::trim_ascii)
+            });
+            (v.map(|v| vec![v]).unwrap_or_default(), name.to_string())
+        }
         TsSource::JsonMillis(_) => (Vec::new(), String::new()),
     };
     if raw.is_empty() {
@@ -330,19 +365,18 @@ fn header_timestamps<'a>(
     let mut fresh = Vec::new();
     let mut stale = None;
     for t in raw {
-        let n: u64 = std::str::from_utf8(t)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| VerifyError::Malformed {
-                header: header.clone(),
-                reason: "not a unix timestamp",
-            })?;
-        // Thirteen digits or more can only be milliseconds for any date hookgate will see.
-        let at = if n >= 1_000_000_000_000 {
-            Duration::from_millis(n)
-        } else {
-            Duration::from_secs(n)
-        };
+        let text = std::str::from_utf8(t).ok();
+        // Thirteen digits or more can only be milliseconds for any date hookgate will see;
+        // text that is not a number may be an RFC 3339 date (Zendesk, Box).
+        let at = match text.and_then(|s| s.parse::<u64>().ok()) {
+            Some(n) if n >= 1_000_000_000_000 => Some(Duration::from_millis(n)),
+            Some(n) => Some(Duration::from_secs(n)),
+            None => text.and_then(super::datetime::rfc3339_secs),
+        }
+        .ok_or_else(|| VerifyError::Malformed {
+            header: header.clone(),
+            reason: "not a unix timestamp or an RFC 3339 date",
+        })?;
         match within(req.now, at, check.tolerance) {
             Ok(()) if !fresh.contains(&t) => fresh.push(t),
             Ok(()) => {}

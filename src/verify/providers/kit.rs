@@ -6,6 +6,7 @@ use std::time::Duration;
 pub use http::HeaderName;
 
 pub use super::{About, Provider, Settings};
+pub use crate::verify::fields::{FieldCheck, FormFieldMac, FormUrlMac, JsonItemsMac, JsonSecret};
 pub use crate::verify::hmac::{HmacSpec, HmacVerifier, SigSource, TimestampCheck, TsSource};
 pub use crate::verify::mac::{Algorithm, Encoding, KeyFormat};
 pub use crate::verify::sign::{Draft, uuid};
@@ -199,6 +200,12 @@ impl MacHeader {
         d.header(self.header, value);
         Ok(())
     }
+}
+
+/// `2025-11-01T12:26:40Z`: the RFC 3339 form of unix seconds (Zendesk, Box).
+pub fn rfc3339(secs: u64) -> String {
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 /// Stripe's layout, which many providers copy: `<header>: t=<ts>,v1=<MAC of "{t}.{body}">`

@@ -120,6 +120,27 @@ registry! {
     pipedrive,
     chargebee,
     strapi,
+    razorpay,
+    paystack,
+    woocommerce,
+    segment,
+    onfido,
+    quickbooks,
+    mollie,
+    zendesk,
+    box_com,
+    trello,
+    hubspot,
+    docusign,
+    airtable,
+    recurly,
+    figma,
+    adyen,
+    braintree,
+    mandrill,
+    contentful,
+    bigcommerce,
+    wix,
 }
 
 /// The provider named `name`.
@@ -188,6 +209,9 @@ pub fn build(provider: &str, mut s: Settings) -> Result<Preset, String> {
 mod tests {
     use super::*;
 
+    /// A test RSA 2048 public key (base64 DER SubjectPublicKeyInfo).
+    const WIX_TEST_SPKI: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAxBZUQJxJFMIeUQjHSXt76DQcfl3jShthhOkyRgCXEdtumU0mnc6g2x2H74r4q/pPe9GhH0Nrp8Q6o82Wl/J7yffTrRwaHqSDZHjpLIwAgwUM9qwWgTB3lY11INRHhS6gYaBkx795syX0CBlOhSpP2C0Uwg7X2lEWIIzIzHYaXl+2Dg62zUH0rN+62Dg4nHG61m98mhsy3YJFCjOUyXwCWffAUorLZh1Lks0riKvh9DUXbt03Uz1OMSOvjTmXzrW4ZpNeaQSgBHw3RMrpFb93reimOdgrAt0VxpkjpArZUZuBE7LvKqr/8Ble4lIv6lXSZHsc+EL+1tEiJ+1Jj+CesQIDAQAB";
+
     #[test]
     fn every_preset_builds_with_its_settings() {
         for p in PROVIDERS {
@@ -202,6 +226,18 @@ mod tests {
             };
             if find(p).is_some_and(|d| d.keys.contains(&"public_url")) {
                 s.public_url = Some("https://hooks.example.com/hooks/x".into());
+            }
+            if p == "adyen" {
+                s.secrets = vec![KeyedSecret::new(Secret::literal("0a1b2c"))];
+            }
+            if p == "wix" {
+                s.public_key = vec![KeyedSecret::new(Secret::literal(WIX_TEST_SPKI))];
+            }
+            if p == "braintree" {
+                s.public_key = vec![KeyedSecret::new(Secret::literal("pk"))];
+            }
+            if p == "airtable" {
+                s.secrets = vec![KeyedSecret::new(Secret::literal("c2VjcmV0"))];
             }
             if p == "meta" {
                 s.verify_token = Some(Secret::literal("t"));

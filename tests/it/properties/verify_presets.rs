@@ -76,6 +76,20 @@ fn setup(provider: &str, secret: &str, tolerance: Option<Duration>) -> (Preset, 
             s.secrets = keyed(&whsec);
             whsec
         }
+        "wix" => {
+            s.public_key = keyed(crate::common::provb::WIX_SPKI_B64);
+            crate::common::provb::WIX_PKCS8_B64.to_string()
+        }
+        "adyen" => {
+            let hex = hex::encode(secret);
+            s.secrets = keyed(&hex);
+            hex
+        }
+        "airtable" => {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+            s.secrets = keyed(&b64);
+            b64
+        }
         // HTTP Basic credentials are `user:password`.
         "postmark" | "pipedrive" | "chargebee" => {
             let basic = format!("u:{secret}");
@@ -93,6 +107,9 @@ fn setup(provider: &str, secret: &str, tolerance: Option<Duration>) -> (Preset, 
     }
     if takes("verify_token") {
         s.verify_token = Some(Secret::literal("vt"));
+    }
+    if provider == "braintree" {
+        s.public_key = keyed("hookgate-test");
     }
     let preset = providers::build(provider, s).unwrap_or_else(|e| panic!("{provider}: {e}"));
     (preset, key)
@@ -177,15 +194,48 @@ fn authenticated_headers(provider: &str) -> &'static [(&'static str, usize)] {
         "limai" => &[("x-webhook-signature", 0)],
         "lahza" => &[("x-lahza-signature", 0)],
         // After `Bearer `: the scheme word is matched case-insensitively (RFC 9110).
-        "locoia" | "lido" => &[("authorization", 7)],
+        "locoia" | "lido" | "bigcommerce" => &[("authorization", 7)],
         "lindo" => &[("user-agent", 0)],
+        "razorpay" => &[("x-razorpay-signature", 0)],
+        "paystack" => &[("x-paystack-signature", 0)],
+        "woocommerce" => &[("x-wc-webhook-signature", 0)],
+        "segment" => &[("x-signature", 0)],
+        "onfido" => &[("x-sha2-signature", 0)],
+        "quickbooks" => &[("intuit-signature", 0)],
+        "mollie" => &[("x-mollie-signature", 0)],
+        "zendesk" => &[
+            ("x-zendesk-webhook-signature", 0),
+            ("x-zendesk-webhook-signature-timestamp", 0),
+        ],
+        "box" => &[
+            ("box-signature-primary", 0),
+            ("box-delivery-timestamp", 0),
+            ("box-signature-version", 0),
+            ("box-signature-algorithm", 0),
+        ],
+        "trello" => &[("x-trello-webhook", 0)],
+        "hubspot" => &[
+            ("x-hubspot-signature-v3", 0),
+            ("x-hubspot-request-timestamp", 0),
+        ],
+        "docusign" => &[("x-docusign-signature-1", 0)],
+        "airtable" => &[("x-airtable-content-mac", 0)],
+        "recurly" => &[("recurly-signature", 0)],
+        "contentful" => &[
+            ("x-contentful-signature", 0),
+            ("x-contentful-timestamp", 0),
+            ("x-contentful-signed-headers", 0),
+            ("x-contentful-topic", 0),
+        ],
         // Mailgun's signature travels in the body.
         _ => &[],
     }
 }
 
 /// Whether the provider signs the whole body. Mailgun signs only `timestamp + token` (its
-/// design: the event data is not covered); the token schemes sign nothing.
+/// design: the event data is not covered); the token schemes sign nothing; Figma's passcode
+/// and Adyen's fields leave the rest of the body unsigned; Braintree and Mandrill sign the
+/// decoded form parameters, where `+` and `%20`, `%2B` and `%2b` read alike.
 fn signs_body(provider: &str) -> bool {
     !matches!(
         provider,
@@ -194,6 +244,11 @@ fn signs_body(provider: &str) -> bool {
             | "locoia"
             | "lido"
             | "lindo"
+            | "figma"
+            | "adyen"
+            | "braintree"
+            | "mandrill"
+            | "bigcommerce"
             | "cloudflare"
             | "postmark"
             | "pipedrive"
@@ -221,6 +276,13 @@ fn same_meaning(provider: &str, header: &str, from: u8, to: u8) -> bool {
             | "x-square-hmacsha256-signature"
             | "x-twitter-webhooks-signature"
             | "x-twilio-email-event-webhook-signature"
+            | "x-wc-webhook-signature"
+            | "intuit-signature"
+            | "x-zendesk-webhook-signature"
+            | "box-signature-primary"
+            | "x-trello-webhook"
+            | "x-hubspot-signature-v3"
+            | "x-docusign-signature-1"
             | "typeform-signature"
     );
     // In `k=v` list headers a space separates like the list's own separator (Persona sends

@@ -8,19 +8,8 @@ import base64
 import hmac
 from urllib.parse import parse_qs, urlsplit
 
-from vecs import (T0, change_one_byte, compact, grow, json_response, reindent, text_response, upper_hex,
+from vecs import (T0, ci_get, mac, change_one_byte, compact, grow, json_response, reindent, text_response, upper_hex,
                   vector, write)
-
-
-def ci_get(headers, name):
-    for k, v in headers:
-        if k.lower() == name.lower():
-            return v
-    return None
-
-
-def mac(algo, key, msg):
-    return hmac.new(key.encode(), msg, algo).digest()
 
 
 def header_hmac_judge(header, prefix, algo, enc):

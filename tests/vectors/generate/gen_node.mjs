@@ -13,46 +13,14 @@ import {getHmac as shopifyGetHmac} from '@shopify/shopify-api/test-helpers';
 import {AwsLambdaReceiver} from '@zoom/rivet/meetings';
 import {LinearWebhookClient} from '@linear/sdk/webhooks';
 
+import {T0, changeOneByte, ciGet, compact, grow, reindent, replaceH, without} from './vecs.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ver = (p) => JSON.parse(fs.readFileSync(path.join(HERE, 'node_modules', p, 'package.json'), 'utf8')).version;
 const OUT = path.join(HERE, '..');
-const T0 = 1762000000; // same signing time as the Python generators
-const BIG = 1_048_000; // "about 1 MiB", under the gateway's default 1 MiB limit
 const mismatches = [];
 
 // ---------------------------------------------------------------- helpers
-const compact = (o) => Buffer.from(JSON.stringify(o));
-function reindent(body) {
-  const o = JSON.parse(body.toString());
-  const out = Buffer.from(JSON.stringify(o, null, 2));
-  if (out.equals(body)) throw new Error('reindent produced the same bytes');
-  return out;
-}
-function changeOneByte(body) {
-  for (let i = body.length >> 1; i < body.length; i++) {
-    const c = body[i];
-    if (c >= 0x30 && c <= 0x39) {
-      const b = Buffer.from(body);
-      b[i] = c !== 0x37 ? 0x37 : 0x38; // never introduces a leading zero
-      return b;
-    }
-  }
-  throw new Error('no digit to change');
-}
-const WORDS = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor ';
-const filler = (n) => WORDS.repeat(Math.ceil(n / WORDS.length) + 1).slice(0, n);
-function grow(make, target = BIG) {
-  let n = target - make('').length;
-  for (let i = 0; i < 5; i++) {
-    const b = make(filler(n));
-    if (b.length === target) return b;
-    n += target - b.length;
-  }
-  throw new Error('could not size body');
-}
-const without = (h, name) => h.filter(([k]) => k.toLowerCase() !== name.toLowerCase());
-const replaceH = (h, name, v) => h.map(([k, x]) => [k, k.toLowerCase() === name.toLowerCase() ? v : x]);
-const ciGet = (h, name) => (h.find(([k]) => k.toLowerCase() === name.toLowerCase()) || [])[1];
 const jsonResponse = (obj, status = 200) => ({status, content_type: 'application/json', body: JSON.stringify(obj), json: obj});
 
 async function withNow(now, fn) {

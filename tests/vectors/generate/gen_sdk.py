@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from unittest import mock
 from urllib.parse import parse_qsl, urlencode
 
-from vecs import (T0, change_one_byte, compact, grow, headers_dict, json_response, pretty, reindent,
+from vecs import FrozenDatetime as _FrozenDatetime
+from vecs import (T0, ci_get, change_one_byte, compact, grow, headers_dict, json_response, pretty, reindent,
                   replace, upper_hex, vector, without, write)
 
 import stripe
@@ -37,14 +38,6 @@ import nacl.signing
 MISMATCHES = []
 
 
-class _FrozenDatetime(datetime):
-    NOW = T0
-
-    @classmethod
-    def now(cls, tz=None):
-        return datetime.fromtimestamp(cls.NOW, tz=tz or timezone.utc)
-
-
 @contextlib.contextmanager
 def frozen(now):
     """Freeze the clocks the SDK verifiers read (time.time, paddle's `from time import time`,
@@ -54,13 +47,6 @@ def frozen(now):
          mock.patch.object(sys.modules["paddle_billing.Notifications.Verifier"], "time", return_value=float(now)), \
          mock.patch("standardwebhooks.webhooks.datetime", _FrozenDatetime):
         yield
-
-
-def ci_get(headers, name):
-    for k, v in headers:
-        if k.lower() == name.lower():
-            return v
-    return None
 
 
 def maker(provider, judge, **keys):

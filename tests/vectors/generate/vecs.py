@@ -1,9 +1,11 @@
 """Shared helpers for the Python vector generators (no SDK imports here)."""
 
 import base64
+import hmac
 import json
 import os
 import re
+from datetime import datetime, timezone
 
 # Signing time of every vector (2025-11-01T12:26:40Z). Fixed so regeneration is reproducible.
 T0 = 1762000000
@@ -117,3 +119,29 @@ def write(provider, vectors):
         f.write("\n")
     json.load(open(path))
     print(f"{provider}: {len(vectors)} vectors -> {os.path.relpath(path)}")
+
+
+def ci_get(headers, name):
+    """The first value of header `name` (any case), or None."""
+    for k, v in headers:
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+def mac(algo, key, msg):
+    """HMAC digest; key as text or bytes."""
+    return hmac.new(key if isinstance(key, bytes) else key.encode(), msg, algo).digest()
+
+
+class FrozenDatetime(datetime):
+    """datetime with now()/utcnow() fixed at NOW (unix seconds), for SDKs that read the clock."""
+    NOW = T0
+
+    @classmethod
+    def now(cls, tz=None):
+        return datetime.fromtimestamp(cls.NOW, tz=tz or timezone.utc)
+
+    @classmethod
+    def utcnow(cls):
+        return datetime.fromtimestamp(cls.NOW, tz=timezone.utc).replace(tzinfo=None)

@@ -1,0 +1,256 @@
+//! Schemes whose signature or secret travels in the body, over some of its fields rather than
+//! the raw bytes: a secret at a JSON pointer (Figma's `passcode`), a MAC over selected fields
+//! of every item of a JSON array with the signature inside the item (Adyen), a MAC over one form
+//! field with the signature in another (Braintree's `bt_payload` / `bt_signature`), and a MAC
+//! over the URL and the sorted form parameters in a header (Mandrill).
+//!
+//! What each covers is only those fields: the rest of the body is the sender's unverified say,
+//! which is why only providers whose documented scheme is exactly this use it.
+
+use http::HeaderName;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::keys::{Keyed, KeyedSecret, first_match};
+use super::mac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any};
+use super::{Request, Verified, VerifyError};
+
+pub enum FieldCheck {
+    Secret(JsonSecret),
+    Items(JsonItemsMac),
+    Form(FormFieldMac),
+    FormUrl(FormUrlMac),
+}
+
+impl FieldCheck {
+    pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
+        match self {
+            FieldCheck::Secret(c) => c.verify(req),
+            FieldCheck::Items(c) => c.verify(req),
+            FieldCheck::Form(c) => c.verify(req),
+            FieldCheck::FormUrl(c) => c.verify(req),
+        }
+    }
+}
+
+fn json(body: &[u8]) -> Result<Value, VerifyError> {
+    serde_json::from_slice(body).map_err(|_| VerifyError::Refused("body is not JSON"))
+}
+
+/// A shared secret at a JSON pointer of the body, compared in constant time (through SHA-256,
+/// so lengths do not leak either).
+pub struct JsonSecret {
+    pointer: String,
+    digests: Vec<Keyed<[u8; 32]>>,
+}
+
+impl JsonSecret {
+    pub fn new(pointer: &str, secrets: &[KeyedSecret]) -> Result<JsonSecret, String> {
+        if secrets.is_empty() {
+            return Err("at least one secret is required".into());
+        }
+        let digests = secrets
+            .iter()
+            .map(|s| Keyed {
+                key: Sha256::digest(s.secret.expose()).into(),
+                not_after: s.not_after,
+            })
+            .collect();
+        Ok(JsonSecret {
+            pointer: pointer.into(),
+            digests,
+        })
+    }
+
+    fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
+        let doc = json(req.body)?;
+        let given = doc
+            .pointer(&self.pointer)
+            .and_then(Value::as_str)
+            .ok_or(VerifyError::Refused("body carries no passcode"))?;
+        let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
+        first_match(&self.digests, req.now, |d| bool::from(d.ct_eq(&given)))
+    }
+}
+
+/// A MAC over `fields` (JSON pointers within each item, joined by `separator`; an absent field
+/// is empty, a number is its text) of every item of the array at `items`, each item carrying its
+/// own signature at `signature`. Every item must verify.
+pub struct JsonItemsMac {
+    pub items: &'static str,
+    pub item: &'static str,
+    pub fields: &'static [&'static str],
+    pub separator: &'static str,
+    pub signature: &'static str,
+    pub encoding: Encoding,
+    keys: Vec<Keyed<Key>>,
+}
+
+impl JsonItemsMac {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        items: &'static str,
+        item: &'static str,
+        fields: &'static [&'static str],
+        separator: &'static str,
+        signature: &'static str,
+        alg: Algorithm,
+        format: KeyFormat,
+        encoding: Encoding,
+        secrets: &[KeyedSecret],
+    ) -> Result<JsonItemsMac, String> {
+        Ok(JsonItemsMac {
+            items,
+            item,
+            fields,
+            separator,
+            signature,
+            encoding,
+            keys: keyed(alg, format, secrets)?,
+        })
+    }
+
+    /// The signed string of one item.
+    pub fn signing_string(&self, item: &Value) -> String {
+        let text = |p: &&str| match item.pointer(p) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(v) => v.to_string(),
+        };
+        self.fields
+            .iter()
+            .map(text)
+            .collect::<Vec<_>>()
+            .join(self.separator)
+    }
+
+    fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
+        let doc = json(req.body)?;
+        let items = doc
+            .pointer(self.items)
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .ok_or(VerifyError::Refused("body has no notification items"))?;
+        let mut verified = Verified::default();
+        for entry in items {
+            let item = entry
+                .pointer(self.item)
+                .ok_or(VerifyError::Refused("malformed notification item"))?;
+            let sig = item
+                .pointer(self.signature)
+                .and_then(Value::as_str)
+                .and_then(|s| self.encoding.decode(s.as_bytes()))
+                .ok_or(VerifyError::Refused(
+                    "notification item carries no signature",
+                ))?;
+            let msg = self.signing_string(item);
+            let candidates = [sig];
+            verified = first_match(&self.keys, req.now, |k| {
+                bool::from(matches_any(&k.mac(&[msg.as_bytes()]), &candidates))
+            })?;
+        }
+        Ok(verified)
+    }
+}
+
+/// A MAC of the form field `payload` (as sent, and with a trailing newline), presented in the
+/// form field `signature` as `public_key|mac` pairs separated by `&`: the pair of the
+/// configured public key must match.
+pub struct FormFieldMac {
+    pub payload: &'static str,
+    pub signature: &'static str,
+    public_key: Vec<u8>,
+    keys: Vec<Keyed<Key>>,
+}
+
+impl FormFieldMac {
+    pub fn new(
+        payload: &'static str,
+        signature: &'static str,
+        public_key: &[u8],
+        alg: Algorithm,
+        format: KeyFormat,
+        secrets: &[KeyedSecret],
+    ) -> Result<FormFieldMac, String> {
+        Ok(FormFieldMac {
+            payload,
+            signature,
+            public_key: public_key.to_vec(),
+            keys: keyed(alg, format, secrets)?,
+        })
+    }
+
+    fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
+        let field = |name: &str| {
+            form_urlencoded::parse(req.body)
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let payload = field(self.payload).ok_or(VerifyError::Refused("no payload field"))?;
+        let signature = field(self.signature).ok_or(VerifyError::Refused("no signature field"))?;
+        let presented = signature
+            .split('&')
+            .filter_map(|pair| pair.split_once('|'))
+            .find(|(public, _)| public.as_bytes() == self.public_key.as_slice())
+            .and_then(|(_, mac)| Encoding::HexLower.decode(mac.as_bytes()))
+            .ok_or(VerifyError::NoMatch)?;
+        let candidates = [presented];
+        let with_newline = format!("{payload}\n");
+        first_match(&self.keys, req.now, |k| {
+            bool::from(
+                matches_any(&k.mac(&[payload.as_bytes()]), &candidates)
+                    | matches_any(&k.mac(&[with_newline.as_bytes()]), &candidates),
+            )
+        })
+    }
+}
+
+/// `header` = MAC of the URL followed by every form parameter's name and value, sorted by name
+/// (Mandrill; Twilio's scheme without its JSON and port variants).
+pub struct FormUrlMac {
+    header: HeaderName,
+    public_url: String,
+    encoding: Encoding,
+    keys: Vec<Keyed<Key>>,
+}
+
+impl FormUrlMac {
+    pub fn new(
+        header: HeaderName,
+        public_url: String,
+        alg: Algorithm,
+        encoding: Encoding,
+        secrets: &[KeyedSecret],
+    ) -> Result<FormUrlMac, String> {
+        Ok(FormUrlMac {
+            header,
+            public_url,
+            encoding,
+            keys: keyed(alg, KeyFormat::Raw, secrets)?,
+        })
+    }
+
+    fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
+        let presented = req
+            .headers
+            .get(&self.header)
+            .ok_or_else(|| VerifyError::MissingHeader(self.header.to_string()))?;
+        let presented = self
+            .encoding
+            .decode(presented.as_bytes().trim_ascii())
+            .ok_or(VerifyError::Malformed {
+                header: self.header.to_string(),
+                reason: "signature is not in the expected format",
+            })?;
+        let url = format!("{}{}", self.public_url, req.rest);
+        let params = super::twilio::sorted_params(req.body);
+        let candidates = [presented];
+        first_match(&self.keys, req.now, |k| {
+            bool::from(matches_any(
+                &k.mac(&[url.as_bytes(), params.as_bytes()]),
+                &candidates,
+            ))
+        })
+    }
+}

@@ -1,0 +1,207 @@
+//! Issue 15 (part b) providers end to end beyond their vectors: the HEAD check Trello and
+//! Mandrill make when a webhook is created, and forgeries of the schemes whose signature lives
+//! in the body's fields (Adyen, Figma, Braintree) refused over HTTP.
+
+use crate::common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use hookgate::verify::sign::{Signed, sign};
+
+fn route(name: &str, verify: &str) -> String {
+    format!(
+        "[routes.{name}]\npath = \"/hooks/{name}\"\nupstream = \"up\"\nverify = {{ {verify} }}\n\n"
+    )
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn post(c: &reqwest::Client, url: &str, s: &Signed) -> u16 {
+    let mut req = c.post(url).body(s.body.clone());
+    for (k, v) in &s.headers {
+        req = req.header(k, v);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn head_checks_are_answered_and_never_delivered() {
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}{}{}",
+        upstream_block("up", &up.url("/"), ""),
+        route(
+            "trello",
+            "provider = \"trello\", secrets = [\"env:T\"], public_url = \"https://hooks.example.com/hooks/trello\""
+        ),
+        route(
+            "mandrill",
+            "provider = \"mandrill\", secrets = [\"env:T\"], public_url = \"https://hooks.example.com/hooks/mandrill\""
+        ),
+        route("stripe", "provider = \"stripe\", secrets = [\"env:T\"]"),
+    );
+    let gw = Gateway::start("", &body, &[("T", "app-secret")]);
+    let c = client();
+    for p in ["/hooks/trello", "/hooks/mandrill"] {
+        let r = c.head(gw.url(p)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{p}");
+        assert!(r.bytes().await.unwrap().is_empty());
+        let r = c.get(gw.url(p)).send().await.unwrap();
+        assert_eq!(r.status(), 405, "{p}: GET");
+        assert_eq!(r.headers()["allow"], "HEAD, POST");
+    }
+    // A provider without the check keeps refusing HEAD.
+    let r = c.head(gw.url("/hooks/stripe")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    // The HEADs were answered, not stored: only the signed POST reaches the upstream.
+    let event = br#"{"action":{"id":"5f1a2b3c4d5e6f7a8b9c0d1e","type":"updateCard"}}"#;
+    let signed = sign(
+        "trello",
+        "app-secret",
+        event,
+        Some("https://hooks.example.com/hooks/trello"),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(post(&c, &gw.url("/hooks/trello"), &signed).await, 200);
+    eventually(Duration::from_secs(10), async || {
+        (up.count() == 1).then_some(())
+    })
+    .await
+    .expect("the POST delivered");
+    assert_eq!(up.received()[0].body, event.to_vec());
+    let m = metrics(&c, &gw).await;
+    assert!(
+        m.contains(r#"hookgate_requests_total{outcome="handshake",route="trello"} 1"#),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn body_field_forgeries_are_refused() {
+    let up = Upstream::start();
+    let adyen_key = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
+    let body = format!(
+        "{}\n{}{}{}",
+        upstream_block("up", &up.url("/"), ""),
+        route("adyen", "provider = \"adyen\", secrets = [\"env:ADYEN\"]"),
+        route("figma", "provider = \"figma\", secrets = [\"env:FIGMA\"]"),
+        route(
+            "braintree",
+            "provider = \"braintree\", secrets = [\"env:BT\"], public_key = \"hookgate-test\""
+        ),
+    );
+    let gw = Gateway::start(
+        "",
+        &body,
+        &[
+            ("ADYEN", adyen_key),
+            ("FIGMA", "passcode-1"),
+            ("BT", "private-1"),
+        ],
+    );
+    let c = client();
+    let t = now();
+    // Adyen: a valid item followed by a forged one (the library would check the first only).
+    let item = br#"{"live":"false","notificationItems":[{"NotificationRequestItem":{"amount":{"currency":"EUR","value":1130},"eventCode":"AUTHORISATION","merchantAccountCode":"Acme","merchantReference":"order-1","pspReference":"PSP1","success":"true"}}]}"#;
+    let good = sign("adyen", adyen_key, item, None, t).unwrap();
+    assert_eq!(post(&c, &gw.url("/hooks/adyen"), &good).await, 200);
+    let mut doc: serde_json::Value = serde_json::from_slice(&good.body).unwrap();
+    let mut forged = doc["notificationItems"][0].clone();
+    forged["NotificationRequestItem"]["amount"]["value"] = 1.into();
+    forged["NotificationRequestItem"]["merchantReference"] = "order-2".into();
+    doc["notificationItems"]
+        .as_array_mut()
+        .unwrap()
+        .push(forged);
+    let two = Signed {
+        body: serde_json::to_vec(&doc).unwrap(),
+        ..good.clone()
+    };
+    assert_eq!(post(&c, &gw.url("/hooks/adyen"), &two).await, 401);
+    // Figma: the passcode of another webhook.
+    let ping = br#"{"event_type":"PING","webhook_id":"1"}"#;
+    let other = sign("figma", "passcode-2", ping, None, t).unwrap();
+    assert_eq!(post(&c, &gw.url("/hooks/figma"), &other).await, 401);
+    let right = sign("figma", "passcode-1", ping, None, t).unwrap();
+    assert_eq!(post(&c, &gw.url("/hooks/figma"), &right).await, 200);
+    // Braintree: a payload signed with another private key.
+    let xml = b"<notification><kind>check</kind></notification>";
+    let wrong = sign("braintree", "private-2", xml, None, t).unwrap();
+    assert_eq!(post(&c, &gw.url("/hooks/braintree"), &wrong).await, 401);
+    let ok = sign("braintree", "private-1", xml, None, t).unwrap();
+    assert_eq!(post(&c, &gw.url("/hooks/braintree"), &ok).await, 200);
+    eventually(Duration::from_secs(10), async || {
+        (up.count() == 3).then_some(())
+    })
+    .await
+    .expect("the three genuine events delivered");
+}
+
+/// An operator's mistakes in the new presets' settings stop the config at load, each named at
+/// its route's `verify` line, never at the first request.
+#[test]
+fn misconfigured_presets_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    let routes = [
+        ("wix", "provider = \"wix\", public_key = \"not a key\""),
+        ("adyen", "provider = \"adyen\", secrets = [\"not-hex\"]"),
+        (
+            "airtable",
+            "provider = \"airtable\", secrets = [\"not base64!\"]",
+        ),
+        (
+            "braintree",
+            "provider = \"braintree\", secrets = [\"private\"]",
+        ),
+        ("contentful", "provider = \"contentful\", secrets = [\"s\"]"),
+        ("trello", "provider = \"trello\", secrets = [\"s\"]"),
+        (
+            "box",
+            "provider = \"box\", secrets = [\"s\"], public_url = \"https://x.example/\"",
+        ),
+    ];
+    let body: String = routes.iter().map(|(n, v)| route(n, v)).collect();
+    let text = Gateway::config_text(
+        free_port(),
+        free_port(),
+        "",
+        &format!("[store]\npath = \"{}\"", dir.path().join("d").display()),
+        &format!(
+            "{}\n{body}",
+            upstream_block("up", "http://127.0.0.1:1/", "")
+        ),
+    );
+    std::fs::write(&path, &text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    for (name, why) in [
+        ("wix", "public_key"),
+        ("adyen", "hex"),
+        ("airtable", "base64"),
+        ("braintree", "needs public_key"),
+        ("contentful", "needs public_url"),
+        ("trello", "needs public_url"),
+        ("box", "public_url does not apply"),
+    ] {
+        let verify = format!("provider = \"{name}\"");
+        let at = format!("p.toml:{}:", line_of(&verify));
+        assert!(
+            err.lines().any(|l| l.contains(&at) && l.contains(why)),
+            "{name}: expected an error at {at} mentioning {why:?}:\n{err}"
+        );
+    }
+}
