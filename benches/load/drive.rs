@@ -75,10 +75,10 @@ pub struct Outcome {
     elapsed: Duration,
 }
 
-/// Drives `addr` with `conns` keep-alive connections for `secs`.
+/// Drives `addrs` with `conns` keep-alive connections for `secs` (spread over them in turn).
 pub fn drive(
     rt: &tokio::runtime::Runtime,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     path: &'static str,
     conns: usize,
     dur: Duration,
@@ -89,6 +89,7 @@ pub fn drive(
     let tasks: Vec<_> = (0..conns)
         .map(|c| {
             let stop = stop.clone();
+            let addr = addrs[c % addrs.len()];
             rt.spawn(async move {
                 let mut hist =
                     Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
@@ -153,9 +154,25 @@ pub fn measure(
     dur: Duration,
     run: u64,
 ) -> Row {
-    let cpu0 = server.cpu();
-    let o = drive(rt, server.addr, path, conns, dur, run);
-    let cpu = server.cpu().saturating_sub(cpu0);
+    measure_all(name, rt, &[server], path, conns, dur, run)
+}
+
+/// As `measure`, over several servers (replicas) at once: their CPU summed, the RSS of the first.
+pub fn measure_all(
+    name: String,
+    rt: &tokio::runtime::Runtime,
+    servers: &[&Proc],
+    path: &'static str,
+    conns: usize,
+    dur: Duration,
+    run: u64,
+) -> Row {
+    let server = servers[0];
+    let total = || servers.iter().map(|s| s.cpu()).sum::<Duration>();
+    let cpu0 = total();
+    let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
+    let o = drive(rt, &addrs, path, conns, dur, run);
+    let cpu = total().saturating_sub(cpu0);
     let q = |p: f64| o.latency.value_at_quantile(p) as f64 / 1000.0;
     Row {
         name,

@@ -5,6 +5,12 @@
 //!
 //!     cargo bench --bench load
 //!     LOAD_SECONDS=20 LOAD_CONNECTIONS=64 LOAD_ROUNDS=2 cargo bench --bench load
+//!     LOAD_STORES=redis cargo bench --bench load     # the Redis store only
+//!     LOAD_REDIS_AOF=0 LOAD_HOOKGATE=path ...         # Redis without its AOF; another hookgate build
+//!
+//! For the Redis store it also reports what Redis spent per event (its CPU, by command from
+//! `INFO commandstats`, and its memory per remembered event once records expired: the store
+//! runs with `record_ttl = "2s"`) and events/s with two hookgate replicas on the one Redis.
 //!
 //! Every server runs in its own process (this binary re-executed in a serving mode) so that
 //! its CPU time and memory can be read from /proc. The load generator shares the machine's
@@ -15,12 +21,13 @@
 
 mod drive;
 mod procs;
+mod redis_stats;
 mod serve;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use drive::{drive, histogram_mean, http_get, measure, sink_count};
+use drive::{Row, drive, histogram_mean, http_get, measure, measure_all, sink_count};
 use procs::{Proc, blackhole, evalsha_calls, spawn_hookgate, spawn_redis, spawn_self};
 use serve::{Mode, serve, serve_pingora};
 
@@ -49,6 +56,23 @@ struct Target {
     proc: Proc,
     admin: SocketAddr,
     redis: Option<Proc>,
+    /// How to start another replica on the same store (Redis).
+    store: String,
+    dir: std::path::PathBuf,
+}
+
+/// A short record retention, so that the memory a remembered event costs once its record
+/// expired is measured within the run (and the trimming of expired records is part of the
+/// delivering runs' cost).
+const RECORD_TTL_MS: u64 = 2000;
+
+/// Waits until the sink counted `want` deliveries (at most 120 s); returns the time it took.
+fn drain(rt: &tokio::runtime::Runtime, sink: SocketAddr, want: u64) -> Duration {
+    let started = Instant::now();
+    while sink_count(rt, sink) < want && started.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    started.elapsed()
 }
 
 fn orchestrate() {
@@ -74,19 +98,24 @@ fn orchestrate() {
         embedded_dir.join("data").display()
     );
     let _ = std::fs::create_dir_all(&embedded_dir);
-    let (proc, admin) = spawn_hookgate(&embedded_dir, &store, sink.addr, blackhole);
-    targets.push(Target {
-        name: "embedded",
-        proc,
-        admin,
-        redis: None,
-    });
+    let stores = std::env::var("LOAD_STORES").unwrap_or_else(|_| "embedded,redis".into());
+    if stores.contains("embedded") {
+        let (proc, admin) = spawn_hookgate(&embedded_dir, &store, sink.addr, blackhole);
+        targets.push(Target {
+            name: "embedded",
+            proc,
+            admin,
+            redis: None,
+            store,
+            dir: embedded_dir.clone(),
+        });
+    }
     let redis_dir = dir.path().join("redis");
     let _ = std::fs::create_dir_all(&redis_dir);
     match spawn_redis(&redis_dir) {
-        Some(redis) if env_or("LOAD_REDIS", 1) == 1 => {
+        Some(redis) if env_or("LOAD_REDIS", 1) == 1 && stores.contains("redis") => {
             let store = format!(
-                "[store]\nkind = \"redis\"\nurl = \"redis://{}/0\"\nmax_pending = 100000000\nclaim_after = \"2h\"",
+                "[store]\nkind = \"redis\"\nurl = \"redis://{}/0\"\nmax_pending = 100000000\nclaim_after = \"2h\"\nrecord_ttl = \"{RECORD_TTL_MS}ms\"",
                 redis.addr
             );
             let (proc, admin) = spawn_hookgate(&redis_dir, &store, sink.addr, blackhole);
@@ -95,6 +124,8 @@ fn orchestrate() {
                 proc,
                 admin,
                 redis: Some(redis),
+                store,
+                dir: redis_dir.clone(),
             });
         }
         _ => eprintln!("no redis-server here: measuring the embedded store only"),
@@ -110,7 +141,7 @@ fn orchestrate() {
         run += 1;
         let _ = drive(
             &rt,
-            b.addr,
+            &[b.addr],
             "/hooks/bench",
             conns,
             Duration::from_secs(2),
@@ -121,7 +152,7 @@ fn orchestrate() {
         run += 1;
         let _ = drive(
             &rt,
-            t.proc.addr,
+            &[t.proc.addr],
             "/hooks/bench",
             conns,
             Duration::from_secs(2),
@@ -129,25 +160,28 @@ fn orchestrate() {
         );
     }
 
-    let per_round = 2 + 2 * targets.len();
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     for round in 0..rounds {
+        let r = round + 1;
         for (name, b) in [("bare pingora (202)", &floor), ("bare hyper (202)", &bare)] {
             run += 1;
-            rows.push(measure(
-                name.into(),
-                &rt,
-                b,
-                "/hooks/bench",
-                conns,
-                dur,
-                run,
+            rows.push((
+                r,
+                measure(name.into(), &rt, b, "/hooks/bench", conns, dur, run),
             ));
         }
         for t in &targets {
             let delivered0 = sink_count(&rt, sink.addr);
-            let redis_cpu0 = t.redis.as_ref().map(Proc::cpu);
+            let redis0 = t.redis.as_ref().map(|r| {
+                // What the warm-up left is gone before the baseline, as it is after the run.
+                redis_stats::settle(r, RECORD_TTL_MS);
+                (
+                    r.cpu(),
+                    redis_stats::commandstats(r),
+                    redis_stats::used_memory(r),
+                )
+            });
             run += 1;
             let row = measure(
                 format!("hookgate {}, delivering", t.name),
@@ -161,34 +195,45 @@ fn orchestrate() {
             let delivered = sink_count(&rt, sink.addr) - delivered0;
             let accepted = (row.rps * dur.as_secs_f64()).round() as u64;
             // Let delivery catch up before the next run, and time it.
-            let started = Instant::now();
-            while sink_count(&rt, sink.addr) < delivered0 + accepted
-                && started.elapsed() < Duration::from_secs(120)
-            {
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            let took = drain(&rt, sink.addr, delivered0 + accepted);
             notes.push(format!(
-                "round {}, {}: delivered during the run {:.0}/s ({:.0} % of accepted), backlog {} drained in {:.1} s",
-                round + 1,
+                "round {r}, {}: delivered during the run {:.0}/s ({:.0} % of accepted), backlog {} drained in {:.1} s",
                 t.name,
                 delivered as f64 / dur.as_secs_f64(),
                 100.0 * delivered as f64 / accepted.max(1) as f64,
                 accepted.saturating_sub(delivered),
-                started.elapsed().as_secs_f64()
+                took.as_secs_f64()
             ));
-            if let (Some(r), Some(cpu0)) = (&t.redis, redis_cpu0) {
+            if let (Some(redis), Some((cpu0, stats0, mem0))) = (&t.redis, &redis0) {
                 // Intake and delivery together, the backlog drained: what one event costs.
                 notes.push(format!(
-                    "round {}, redis, accepted + delivered: redis-server CPU {:.1} µs per event",
-                    round + 1,
-                    r.cpu().saturating_sub(cpu0).as_micros() as f64 / accepted.max(1) as f64
+                    "round {r}, redis, accepted + delivered: redis-server CPU {:.1} µs per event; {}",
+                    redis.cpu().saturating_sub(*cpu0).as_micros() as f64 / accepted.max(1) as f64,
+                    redis_stats::per_event(stats0, &redis_stats::commandstats(redis), accepted)
+                ));
+                // Once their records expired and left the listing, what the events still
+                // cost: their dedup entries (and what the listing has not let go of yet).
+                let took = redis_stats::settle(redis, RECORD_TTL_MS);
+                let left = ["t", "f", "o"].map(|k| {
+                    redis_stats::cli(redis, &["ZCARD", &format!("hookgate:{{bench:0}}:{k}")])
+                });
+                let entries = redis_stats::cli(redis, &["XLEN", "hookgate:{bench:0}:s"]);
+                let mem = redis_stats::used_memory(redis);
+                notes.push(format!(
+                    "round {r}, redis: {:.0} bytes of Redis memory per delivered event once its record expired ({mem0} -> {mem} used_memory, {accepted} events; left in the listing {}, delivered set {}, undelivered {}, stream {}; {:.1} s for the listing to let go)",
+                    (mem - mem0) as f64 / accepted.max(1) as f64,
+                    left[0].trim(),
+                    left[1].trim(),
+                    left[2].trim(),
+                    entries.trim(),
+                    took.as_secs_f64()
                 ));
             }
-            rows.push(row);
-            let (calls0, redis_cpu0) = t
+            rows.push((r, row));
+            let redis0 = t
                 .redis
                 .as_ref()
-                .map_or((0, Duration::ZERO), |r| (evalsha_calls(r), r.cpu()));
+                .map(|r| (evalsha_calls(r), r.cpu(), redis_stats::commandstats(r)));
             run += 1;
             let row = measure(
                 format!("hookgate {}, ingest only", t.name),
@@ -199,41 +244,47 @@ fn orchestrate() {
                 dur,
                 run,
             );
-            if let Some(r) = &t.redis {
+            if let (Some(r), Some((calls0, cpu0, stats0))) = (&t.redis, &redis0) {
                 let accepted = (row.rps * dur.as_secs_f64()).max(1.0);
                 notes.push(format!(
-                    "round {}, redis, ingest only: {:.2} Redis round trips (EVALSHA) per accepted event; redis-server CPU {:.0} µs per event",
+                    "round {}, redis, ingest only: {:.2} Redis round trips (EVALSHA) per accepted event; redis-server CPU {:.1} µs per event; {}",
                     round + 1,
                     (evalsha_calls(r) - calls0) as f64 / accepted,
-                    r.cpu().saturating_sub(redis_cpu0).as_micros() as f64 / accepted
+                    r.cpu().saturating_sub(*cpu0).as_micros() as f64 / accepted,
+                    redis_stats::per_event(stats0, &redis_stats::commandstats(r), accepted as u64)
                 ));
             }
-            rows.push(row);
+            rows.push((r, row));
+            if let Some(redis) = &t.redis {
+                let (row, note) = two_replicas(&rt, t, redis, sink.addr, blackhole, conns, dur, {
+                    run += 1;
+                    run
+                });
+                notes.push(format!("round {r}, {note}"));
+                rows.push((r, row));
+            }
         }
     }
 
     println!("\n| run | server | req/s | p50 ms | p99 ms | CPU µs/req | RSS MiB after | non-2xx |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|");
-    for (i, r) in rows.iter().enumerate() {
+    for (round, r) in &rows {
         println!(
             "| {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {} |",
-            i / per_round + 1,
-            r.name,
-            r.rps,
-            r.p50_ms,
-            r.p99_ms,
-            r.cpu_us,
-            r.rss_mib,
-            r.errors
+            round, r.name, r.rps, r.p50_ms, r.p99_ms, r.cpu_us, r.rss_mib, r.errors
         );
     }
     println!();
-    for (i, round) in rows.chunks(per_round).enumerate() {
-        if let [b, _hyper, rest @ ..] = round {
+    for round in 1..=rounds {
+        let of_round: Vec<&Row> = rows
+            .iter()
+            .filter(|(r, _)| *r == round)
+            .map(|(_, row)| row)
+            .collect();
+        if let [b, _hyper, rest @ ..] = of_round.as_slice() {
             for h in rest {
                 println!(
-                    "round {}, {} / bare pingora: req/s {:.0} %, p99 {:+.2} ms, CPU per request {:.1}x",
-                    i + 1,
+                    "round {round}, {} / bare pingora: req/s {:.0} %, p99 {:+.2} ms, CPU per request {:.1}x",
                     h.name,
                     100.0 * h.rps / b.rps,
                     h.p99_ms - b.p99_ms,
@@ -267,4 +318,43 @@ fn orchestrate() {
     println!(
         "(hookgate's CPU includes delivering each event to the sink; the sink's and Redis' own CPU are not counted)"
     );
+}
+
+/// A delivering run with a second replica on the same Redis, the connections split between
+/// them; the second is stopped afterwards (it would otherwise take part in the next runs).
+#[allow(clippy::too_many_arguments)]
+fn two_replicas(
+    rt: &tokio::runtime::Runtime,
+    t: &Target,
+    redis: &Proc,
+    sink: SocketAddr,
+    blackhole: SocketAddr,
+    conns: usize,
+    dur: Duration,
+    run: u64,
+) -> (Row, String) {
+    let dir = t.dir.join("replica-2");
+    let _ = std::fs::create_dir_all(&dir);
+    let (second, _) = spawn_hookgate(&dir, &t.store, sink, blackhole);
+    let delivered0 = sink_count(rt, sink);
+    let cpu0 = redis.cpu();
+    let row = measure_all(
+        format!("hookgate {}, delivering, 2 replicas", t.name),
+        rt,
+        &[&t.proc, &second],
+        "/hooks/bench",
+        conns,
+        dur,
+        run,
+    );
+    let accepted = (row.rps * dur.as_secs_f64()).round() as u64;
+    let took = drain(rt, sink, delivered0 + accepted);
+    let note = format!(
+        "redis, 2 replicas: {:.0} events/s accepted, backlog drained in {:.1} s; hookgate CPU {:.0} µs per event (both), redis-server CPU {:.1} µs per event",
+        row.rps,
+        took.as_secs_f64(),
+        row.cpu_us,
+        redis.cpu().saturating_sub(cpu0).as_micros() as f64 / accepted.max(1) as f64
+    );
+    (row, note)
 }

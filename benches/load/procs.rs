@@ -142,7 +142,10 @@ event_id = "json:/eventId"
     let path = dir.join("hookgate.toml");
     std::fs::write(&path, config).expect("config");
     let log = std::fs::File::create(dir.join("hookgate.log")).expect("log");
-    let child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+    // LOAD_HOOKGATE: another build of hookgate (e.g. main's, copied aside) under the same bench.
+    let exe =
+        std::env::var("LOAD_HOOKGATE").unwrap_or_else(|_| env!("CARGO_BIN_EXE_hookgate").into());
+    let child = Command::new(exe)
         .args(["run", "--config"])
         .arg(&path)
         .env("BENCH_SECRET", SECRET)
@@ -175,7 +178,11 @@ pub fn spawn_redis(dir: &Path) -> Option<Proc> {
             "--save",
             "",
         ])
-        .args(["--appendonly", "yes", "--appendfsync", "everysec"])
+        // LOAD_REDIS_AOF=0: without the append-only file (to see what it costs).
+        .args(match std::env::var("LOAD_REDIS_AOF").as_deref() {
+            Ok("0") => ["--appendonly", "no", "--appendfsync", "no"],
+            _ => ["--appendonly", "yes", "--appendfsync", "everysec"],
+        })
         .arg("--dir")
         .arg(dir)
         .stdout(Stdio::null())

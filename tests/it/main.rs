@@ -35,6 +35,7 @@ mod properties;
 mod prova;
 mod provb;
 mod providers;
+mod rcpu;
 mod redis;
 mod scripts;
 mod senders;

@@ -114,7 +114,7 @@ async fn open(kind: Kind, max_pending: u64) -> Subject {
     s
 }
 
-fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
+pub(crate) fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
     NewEvent {
         route: route.into(),
         event_id: id.into(),

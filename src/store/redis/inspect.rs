@@ -27,7 +27,8 @@ impl RedisStore {
         let in_flight = lock(&self.leases)
             .values()
             .any(|l| l.event_id == event_id && l.shard == *shard);
-        let due = f.num("due");
+        // Not stored until the first retry: until then it is the received time.
+        let due = f.num("due").or_else(|| f.num("rcv"));
         let state = match f.text("st").as_deref() {
             Some("d") => State::Delivered,
             Some("x") => State::Dead,

@@ -34,11 +34,14 @@ impl RedisStore {
                 return Ok(st.next_due_ms);
             }
         }
-        let (_, next): (i64, i64) = PROMOTE
+        let (_, next, _): (i64, i64, i64) = PROMOTE
             .key(sh.retries())
             .key(sh.stream())
+            .key(sh.done())
+            .key(sh.listing())
             .arg(now)
             .arg(PROMOTE_BATCH)
+            .arg(sh.event_prefix())
             .invoke_async(&mut self.con())
             .await
             .map_err(unavailable)?;

@@ -26,6 +26,7 @@ if tonumber(ARGV[8]) > 0 and redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[8]) t
 -- Dedup: one set per span of w ms (a power of two, at least ttl / 8), expiring ttl after the
 -- span ends; a set member costs ~60 bytes where a key with its own expiry costs ~170. An ID
 -- is remembered for ttl to ttl + w. Redis' clock, the same for every replica.
+-- Every call into Redis costs CPU (lookups, allocations, the AOF): as few as the work needs.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[1])
@@ -34,11 +35,15 @@ while w * 8 < ttl do w = w * 2 end
 local span = math.floor(now / w)
 local sets = ARGV[12] .. w .. ':'
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for n = math.floor((now - ttl) / w), span do
+for n = math.floor((now - ttl) / w), span - 1 do
   if redis.call('SISMEMBER', sets .. n, ARGV[13]) == 1 then return 0 end
 end
 local st = redis.call('HGET', KEYS[2], 'st')
 if st == 'p' then return 0 end
+-- The current span's set: adding is the lookup.
+local cur = sets .. span
+if redis.call('SADD', cur, ARGV[13]) == 0 then return 0 end
+redis.call('PEXPIREAT', cur, (span + 1) * w + ttl)
 if st == 'x' then
   local n = tostring(redis.call('INCR', KEYS[7]))
   local fin = redis.call('HGET', KEYS[2], 'fin') or ARGV[3]
@@ -51,19 +56,18 @@ elseif st then
   redis.call('DEL', KEYS[2])
   redis.call('ZREM', KEYS[10], ARGV[2])
 end
-redis.call('SADD', sets .. span, ARGV[13])
-redis.call('PEXPIREAT', sets .. span, (span + 1) * w + ttl)
 -- dk: where its dedup entry is, for a purge; dx: when the dedup window ends (a delivered
--- record does not outlive it).
-redis.call('HSET', KEYS[2], 'id', ARGV[2], 'rcv', ARGV[3], 'ip', ARGV[4], 'tgt', ARGV[5],
-  'hdr', ARGV[6], 'body', ARGV[7], 'st', 'p', 'att', 0, 'rep', 0, 'due', ARGV[3], 'vf', ARGV[11],
-  'dk', sets .. span, 'dx', now + ttl)
+-- record does not outlive it). Attempts, replays and the due time are left out while they
+-- are 0, 0 and the received time: every field is an allocation of the hash.
+local f = {'id', ARGV[2], 'rcv', ARGV[3], 'ip', ARGV[4], 'tgt', ARGV[5], 'hdr', ARGV[6],
+  'body', ARGV[7], 'st', 'p', 'vf', ARGV[11], 'dk', cur, 'dx', now + ttl}
+if KEYS[11] then
+  table.insert(f, 'ok'); table.insert(f, ARGV[9])
+end
+redis.call('HSET', KEYS[2], unpack(f))
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[9], ARGV[3], ARGV[2])
-if KEYS[11] then
-  redis.call('HSET', KEYS[2], 'ok', ARGV[9])
-  if redis.call('RPUSH', KEYS[11], ARGV[2]) > 1 then return 1 end
-end
+if KEYS[11] and redis.call('RPUSH', KEYS[11], ARGV[2]) > 1 then return 1 end
 redis.call('XADD', KEYS[3], '*', 'i', ARGV[2])
 return 1
 "#,
@@ -114,6 +118,31 @@ return out
     )
 });
 
+/// A Lua function: `trim_listing(delivered set, listing, event key prefix, now, count,
+/// unlisted)` drops from the delivered set up to `count` events whose record expired by `now`,
+/// and from the listing those of them whose record is gone (an ID accepted again since has a
+/// new record, and keeps its entry) along with `unlisted`. A few calls whatever the count.
+/// Returns how many it took from the delivered set.
+macro_rules! trim_listing {
+    () => {
+        r#"
+local function trim_listing(done, listing, prefix, now, count, unlisted)
+  -- A little behind: a script sees keys expire by its start time, not by TIME, and a record
+  -- taken from the delivered set while still there would stay listed.
+  local gone = redis.call('ZRANGE', done, '-inf', '(' .. (now - 100), 'BYSCORE', 'LIMIT', 0, count)
+  if #gone > 0 then
+    redis.call('ZREM', done, unpack(gone))
+    for _, g in ipairs(gone) do
+      if redis.call('EXISTS', prefix .. g) == 0 then table.insert(unlisted, g) end
+    end
+  end
+  if #unlisted > 0 then redis.call('ZREM', listing, unpack(unlisted)) end
+  return #gone
+end
+"#
+    };
+}
+
 /// KEYS: stream, retries, dead, pending, delivered set, listing. ARGV: group, consumer, order
 /// line prefix, record_ttl_ms, event key prefix, then 8 per outcome: entry_id, event_id,
 /// outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms, error, status, history line
@@ -125,11 +154,15 @@ return out
 /// is pending (not cancelled meanwhile). A final outcome lets the next event of the same order
 /// key into the stream. The history keeps the last 20 attempts.
 /// A delivered event's record (without body and headers) expires after record_ttl, or with
-/// its dedup window if that ends first (as the embedded store's tombstones); each delivery
-/// also drops from the listing up to two delivered events whose record has expired, so the
-/// listing does not outlive the records.
+/// its dedup window if that ends first (as the embedded store's tombstones).
+/// Per batch rather than per event (each call into Redis costs CPU): one `XACK` for the
+/// entries, one `XTRIM MINID` instead of an `XDEL` each (every entry before the group's oldest
+/// pending one has its outcome), one `ZREM` from the undelivered set, one `ZADD` to the
+/// delivered set, and the listing trimmed of up to two expired records per outcome
+/// (`trim_listing`), so that it does not outlive the records.
 pub static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
+        trim_listing!(),
         r#"
 local function before(x, y)
   local xm, xs = string.match(x, '(%d+)-(%d+)')
@@ -153,18 +186,18 @@ local partial = #pend >= cap
 -- Redis' clock, the one that expires records (replicas' clocks may differ).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local acked, finished, done, unlisted = {}, {}, {}, {}
 local function one(entry, id, kind, fin, at, err, sts, attempt)
   if not held[entry] and not (partial
       and #redis.call('XPENDING', KEYS[1], ARGV[1], entry, entry, 1, ARGV[2]) > 0) then
     return 0
   end
-  redis.call('XACK', KEYS[1], ARGV[1], entry)
-  redis.call('XDEL', KEYS[1], entry)
+  table.insert(acked, entry)
   local key = ARGV[5] .. id
-  -- One read and one write of the hash (each call into Redis costs CPU).
+  -- One read and one write of the hash.
   local f = redis.call('HMGET', key, 'st', 'att', 'hist', 'ok', 'dx')
   if not f[1] then
-    redis.call('ZREM', KEYS[4], id)
+    table.insert(finished, id)
     return 0
   end
   if f[1] ~= 'p' then return 0 end
@@ -188,32 +221,26 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
     table.insert(del, 'sts')
   end
   if kind == 'delivered' then
-    redis.call('ZREM', KEYS[4], id)
+    table.insert(finished, id)
     local expiry = now + tonumber(ARGV[4])
     local dx = tonumber(f[5])
     if dx and dx < expiry then expiry = dx end
     if expiry <= now then
       redis.call('DEL', key)
-      redis.call('ZREM', KEYS[6], id)
+      table.insert(unlisted, id)
       set = nil
     else
       for _, v in ipairs({'st', 'd', 'fin', fin}) do table.insert(set, v) end
       for _, v in ipairs({'body', 'hdr', 'err', 'dk', 'dx'}) do table.insert(del, v) end
       redis.call('PEXPIREAT', key, expiry)
-      redis.call('ZADD', KEYS[5], expiry, id)
-    end
-    local gone = redis.call('ZRANGE', KEYS[5], '-inf', '(' .. now, 'BYSCORE', 'LIMIT', 0, 2)
-    for _, g in ipairs(gone) do
-      redis.call('ZREM', KEYS[5], g)
-      -- Accepted again since (a new record): its listing entry stays.
-      if redis.call('EXISTS', ARGV[5] .. g) == 0 then redis.call('ZREM', KEYS[6], g) end
+      table.insert(done, expiry); table.insert(done, id)
     end
   elseif kind == 'retry' then
     for _, v in ipairs({'due', at, 'err', err}) do table.insert(set, v) end
     redis.call('ZADD', KEYS[2], at, id)
   else
     for _, v in ipairs({'st', 'x', 'err', err, 'fin', fin}) do table.insert(set, v) end
-    redis.call('ZREM', KEYS[4], id)
+    table.insert(finished, id)
     redis.call('ZADD', KEYS[3], fin, id)
   end
   if set then
@@ -228,26 +255,55 @@ for i = 1, n do
   out[i] = one(ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6],
     ARGV[b + 7], ARGV[b + 8])
 end
+if #acked > 0 then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(acked))
+  -- Entries before the group's oldest pending one were all read (reads go in order) and
+  -- none is pending: each has its outcome. With none pending, that is every entry read.
+  local last = hi
+  local oldest = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1)
+  if not oldest[1] then
+    for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+      local name, read
+      for i = 1, #g, 2 do
+        if g[i] == 'name' then name = g[i + 1] end
+        if g[i] == 'last-delivered-id' then read = g[i + 1] end
+      end
+      if name == ARGV[1] and read and before(last, read) then last = read end
+    end
+  end
+  local m, q = string.match(last, '(%d+)-(%d+)')
+  local bound = m .. '-' .. string.format('%d', tonumber(q) + 1)
+  if oldest[1] and before(oldest[1][1], bound) then bound = oldest[1][1] end
+  redis.call('XTRIM', KEYS[1], 'MINID', bound)
+end
+if #finished > 0 then redis.call('ZREM', KEYS[4], unpack(finished)) end
+if #done > 0 then redis.call('ZADD', KEYS[5], unpack(done)) end
+trim_listing(KEYS[5], KEYS[6], ARGV[5], now, 2 * n, unlisted)
 return out
 "#,
-    )
+    ))
 });
 
-/// KEYS: retries, stream. ARGV: now_ms, limit. Moves due retries back into the stream.
-/// Returns {moved, next_due_ms or -1}.
+/// KEYS: retries, stream, delivered set, listing. ARGV: now_ms, limit, event key prefix.
+/// Moves due retries back into the stream, and trims the listing of expired records (what
+/// deliveries did not trim: after the last ones). Returns {moved, next_due_ms or -1, trimmed}.
 pub static PROMOTE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
+        trim_listing!(),
         r#"
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('XADD', KEYS[2], '*', 'i', id)
 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local trimmed = trim_listing(KEYS[3], KEYS[4], ARGV[3], now, tonumber(ARGV[2]), {})
 local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #nxt == 0 then return {#due, -1} end
-return {#due, tonumber(nxt[2])}
+if #nxt == 0 then return {#due, -1, trimmed} end
+return {#due, tonumber(nxt[2]), trimmed}
 "#,
-    )
+    ))
 });
 
 /// The end of both replays (KEYS: event, -, stream, pending; ARGV: event_id, now_ms, order
@@ -359,7 +415,9 @@ pub static SWEEP: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for _, id in ipairs(redis.call('ZRANGE', KEYS[2], '-inf', '(' .. now, 'BYSCORE', 'LIMIT', 0, ARGV[2])) do
+-- A little behind TIME: keys expire by the script's start time (see trim_listing).
+local expired = redis.call('ZRANGE', KEYS[2], '-inf', '(' .. (now - 100), 'BYSCORE', 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[2], id)
   if redis.call('EXISTS', ARGV[3] .. id) == 0 then redis.call('ZREM', KEYS[1], id) end
 end

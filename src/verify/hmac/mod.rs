@@ -364,6 +364,7 @@ fn header_timestamps<'a>(
     }
     let mut fresh = Vec::new();
     let mut stale = None;
+    let mut malformed = false;
     for t in raw {
         let text = std::str::from_utf8(t).ok();
         // Thirteen digits or more can only be milliseconds for any date hookgate will see;
@@ -372,11 +373,13 @@ fn header_timestamps<'a>(
             Some(n) if n >= 1_000_000_000_000 => Some(Duration::from_millis(n)),
             Some(n) => Some(Duration::from_secs(n)),
             None => text.and_then(super::datetime::rfc3339_secs),
-        }
-        .ok_or_else(|| VerifyError::Malformed {
-            header: header.clone(),
-            reason: "not a unix timestamp or an RFC 3339 date",
-        })?;
+        };
+        // An unreadable extra `t=` (junk in a list) signs nothing: the others still count,
+        // as the first `t=` alone did before lists could carry several.
+        let Some(at) = at else {
+            malformed = true;
+            continue;
+        };
         match within(req.now, at, check.tolerance) {
             Ok(()) if !fresh.contains(&t) => fresh.push(t),
             Ok(()) => {}
@@ -385,6 +388,10 @@ fn header_timestamps<'a>(
     }
     match (fresh.is_empty(), stale) {
         (true, Some(e)) => Err(e),
+        (true, None) if malformed => Err(VerifyError::Malformed {
+            header,
+            reason: "not a unix timestamp or an RFC 3339 date",
+        }),
         _ => Ok(fresh),
     }
 }

@@ -354,4 +354,10 @@ fn one_timestamp_per_signature_set() {
         .collect::<Vec<_>>()
         .join(" ");
     assert!(matches!(at(many), Err(VerifyError::Malformed { .. })));
+    // Junk `t=` that is no time beside a good set is ignored; alone, it is malformed.
+    assert!(at(format!("{},t=a", set(now, "new"))).is_ok());
+    assert!(matches!(
+        at("t=a,v1=00".to_string()),
+        Err(VerifyError::Malformed { .. })
+    ));
 }
