@@ -240,7 +240,20 @@ pub static STORE_SHARD_UNREADABLE: Site =
 pub static TRACE_EXPORT_FAILED: Site = Site::new(Level::WARN, "cannot export spans; dropped");
 pub static REDIS_UNREACHABLE: Site = Site::new(
     Level::WARN,
-    "redis unreachable; answering 503 until it is back",
+    "redis unreachable; events go to the local spill (503 without one) until it is back",
+);
+pub static SPILLING: Site = Site::new(
+    Level::WARN,
+    "redis unavailable; accepting into the local spill",
+);
+pub static SPILL_DUPLICATE: Site = Site::new(
+    Level::INFO,
+    "spilled event already in redis; dropped at drain",
+);
+pub static SPILL_DRAINED: Site = Site::new(Level::INFO, "local spill drained into redis");
+pub static SPILL_DRAIN_FAILED: Site = Site::new(
+    Level::WARN,
+    "cannot forward spilled events to redis yet; backing off",
 );
 pub static REDIS_REACHABLE: Site = Site::new(Level::INFO, "redis reachable");
 pub static TOOK_OVER: Site = Site::new(

@@ -186,11 +186,12 @@ pub struct Metrics {
     delivery_statuses: IntCounterVec,
     last_reload: prometheus::Gauge,
     route_state: IntGaugeVec,
+    pub spill: crate::store::spill::SpillMetrics,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
-fn must<T>(r: prometheus::Result<T>) -> T {
+pub(crate) fn must<T>(r: prometheus::Result<T>) -> T {
     // Metric definitions are static; a failure here is a programming error caught by any test.
     r.unwrap_or_else(|e| panic!("metric definition: {e}"))
 }
@@ -336,6 +337,7 @@ impl Metrics {
                 ),
                 &["route", "state"],
             )),
+            spill: crate::store::spill::SpillMetrics::new(),
             registry,
         };
         for c in [
@@ -361,7 +363,10 @@ impl Metrics {
             Box::new(m.last_reload.clone()),
             Box::new(m.route_state.clone()),
             build_info(),
-        ] {
+        ]
+        .into_iter()
+        .chain(m.spill.collectors())
+        {
             must(m.registry.register(c));
         }
         // CPU, memory, file descriptors, threads, start time (Linux: read from /proc).

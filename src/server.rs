@@ -46,6 +46,8 @@ pub enum RunError {
     Store(#[from] OpenError),
     #[error("{0}")]
     Redis(#[from] crate::store::redis::OpenError),
+    #[error("{0}")]
+    Spill(#[from] crate::store::spill::OpenError),
     #[error("server.tls: {0}")]
     Tls(String),
     #[error(
@@ -98,7 +100,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
                 &redis.prefix,
                 cfg.store.rate_limit_timeout,
             ));
-            Arc::new(store)
+            crate::store::spill::wrap(store, &cfg.store.spill, cfg.store.max_pending)?
         }
     };
 
@@ -275,6 +277,13 @@ impl BackgroundService for Shutdown {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let spilled = METRICS.spill.pending.get();
+        if spilled > 0 {
+            tracing::warn!(
+                events = spilled,
+                "stopping with events in the local spill; forwarded to redis at the next start on the same store.spill_path"
+            );
         }
         // Spans of the last requests and deliveries go out before the process does.
         crate::telemetry::flush(Duration::from_secs(2));

@@ -82,6 +82,8 @@ pub struct StoreFile {
     pub prefix: Option<Text>,
     pub record_ttl: Option<Text>,
     pub rate_limit_timeout: Option<Text>,
+    pub spill_max_bytes: Option<Spanned<SizeText>>,
+    pub spill_path: Option<Text>,
     pub cache_size: Option<Spanned<SizeText>>,
     pub memtable_size: Option<Spanned<SizeText>>,
     pub hot_size: Option<Spanned<SizeText>>,

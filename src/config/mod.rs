@@ -173,4 +173,30 @@ pub struct StoreConfig {
     /// Redis: how long a shared rate limit's check may wait before the replica's own buckets
     /// decide (`limits::rate::shared`).
     pub rate_limit_timeout: std::time::Duration,
+    /// Redis: where events go while Redis is unreachable (`spill_max_bytes = 0`: nowhere).
+    pub spill: SpillConfig,
+}
+
+/// `store.spill_max_bytes` and `store.spill_path`: the local spill of the Redis store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpillConfig {
+    /// Bytes of spilled, not yet forwarded events (bodies, headers, IDs); 0 turns spilling off.
+    pub max_bytes: u64,
+    pub path: std::path::PathBuf,
+    /// `spill_path` was written in the file: failing to open it stops the start; the default
+    /// only turns spilling off (with an error logged), so an upgrade never stops a fleet.
+    pub path_set: bool,
+}
+
+impl SpillConfig {
+    pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
+
+    /// What the embedded store has: no spill.
+    pub fn off() -> SpillConfig {
+        SpillConfig {
+            max_bytes: 0,
+            path: std::path::PathBuf::from("./spill"),
+            path_set: false,
+        }
+    }
 }

@@ -10,6 +10,7 @@ pub mod query;
 mod record;
 pub mod redis;
 mod roles;
+pub mod spill;
 pub mod sync_record;
 
 use bytes::Bytes;

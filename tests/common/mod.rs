@@ -174,6 +174,9 @@ impl Gateway {
             .args(["run", "--config"])
             .arg(self.config_path())
             .args(&self.args)
+            // Relative paths (the Redis store's default spill, ./spill) land in the gateway's
+            // own directory, as with a working directory per replica.
+            .current_dir(self.dir.path())
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("RUST_LOG", "info,hookgate=debug")
             .stdout(Stdio::null())

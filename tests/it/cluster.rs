@@ -16,7 +16,7 @@ const WAIT: Duration = Duration::from_secs(40);
 fn replica(cluster: &RedisCluster, up: &Upstream, name: &str) -> Gateway {
     let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
     let store = format!(
-        "[store]\nkind = \"redis\"\nurl = [{}]\nconsumer = \"{name}\"\nclaim_after = \"3s\"\ntimeout = \"500ms\"\nshards = 8\n",
+        "[store]\nkind = \"redis\"\nurl = [{}]\nconsumer = \"{name}\"\nclaim_after = \"3s\"\ntimeout = \"500ms\"\nshards = 8\nspill_max_bytes = 0\n",
         urls.join(", ")
     );
     limai_replica(store, up)

@@ -82,7 +82,7 @@ async fn an_outcome_that_cannot_be_recorded_is_retried_not_redelivered() {
     let up = Upstream::start();
     up.set_default(Reply::status(200).after(Duration::from_millis(1500)));
     let store = format!(
-        "[store]\nkind = \"redis\"\nurl = \"{}\"\nclaim_after = \"3s\"\ntimeout = \"500ms\"",
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nclaim_after = \"3s\"\ntimeout = \"500ms\"\nspill_max_bytes = 0",
         redis.url()
     );
     let body = format!(

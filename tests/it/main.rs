@@ -42,6 +42,7 @@ mod scripts;
 mod senders;
 mod sentinel;
 mod shared_rate;
+mod spill;
 mod store_contract;
 mod systemd;
 mod takeover;

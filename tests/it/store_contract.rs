@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::redis_cluster::RedisCluster;
 use common::redis_server::RedisServer;
-use hookgate::config::RedisConfig;
+use hookgate::config::{RedisConfig, SpillConfig};
 use hookgate::event::{NewEvent, now_ms};
 use hookgate::routing::RouteState;
 use hookgate::secret::Secret;
@@ -39,6 +39,8 @@ enum Kind {
     Redis,
     /// A Redis Cluster of 3 masters: the same layout spread over nodes.
     Cluster,
+    /// Redis wrapped in its local spill (Redis answering: every role is Redis').
+    Spill,
 }
 
 /// A store under test and what it lives on (dropped with it).
@@ -61,7 +63,7 @@ async fn open(kind: Kind, max_pending: u64) -> Subject {
                 _cluster: None,
             }
         }
-        Kind::Redis | Kind::Cluster => {
+        Kind::Redis | Kind::Cluster | Kind::Spill => {
             let (redis, cluster) = match kind {
                 Kind::Cluster => (None, Some(RedisCluster::start_with(0))),
                 _ => (Some(RedisServer::start()), None),
@@ -83,9 +85,22 @@ async fn open(kind: Kind, max_pending: u64) -> Subject {
                 record_ttl: Duration::from_secs(3600),
             };
             let store = RedisStore::open(&cfg, max_pending).unwrap();
+            let (store, dir): (Arc<dyn Store>, _) = match kind {
+                Kind::Spill => {
+                    let dir = tempfile::tempdir().unwrap();
+                    let spill = SpillConfig {
+                        max_bytes: 64 << 20,
+                        path: dir.path().join("spill"),
+                        path_set: true,
+                    };
+                    let store = hookgate::store::spill::wrap(store, &spill, max_pending).unwrap();
+                    (store, Some(dir))
+                }
+                _ => (Arc::new(store), None),
+            };
             Subject {
-                store: Arc::new(store),
-                _dir: None,
+                store,
+                _dir: dir,
                 _redis: redis,
                 _cluster: cluster,
             }
@@ -650,6 +665,14 @@ macro_rules! contract {
                 #[tokio::test]
                 async fn $name() {
                     super::$name(super::Kind::Cluster).await
+                }
+            )*
+        }
+        mod spill {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Kind::Spill).await
                 }
             )*
         }

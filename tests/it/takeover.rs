@@ -17,7 +17,7 @@ const WAIT: Duration = Duration::from_secs(60);
 /// Defaults for `claim_after` (8 s) and `timeout` (2 s): the bound under test is the default.
 fn replica(redis: &RedisServer, up: &Upstream, name: &str, upstream_extra: &str) -> Gateway {
     let store = format!(
-        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"{name}\"\nshards = 2",
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"{name}\"\nshards = 2\nspill_max_bytes = 0",
         redis.url()
     );
     // upstream_block's own 2 s timeout, replaced by the test's.

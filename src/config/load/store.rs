@@ -10,11 +10,15 @@ use super::Checker;
 use crate::config::file::{StoreFile, Text, Urls};
 use crate::config::units::fmt_duration;
 use crate::config::units::{SizeText, parse_size};
-use crate::config::{EmbeddedMemory, RedisConfig, StoreConfig, StoreKind};
+use crate::config::{EmbeddedMemory, RedisConfig, SpillConfig, StoreConfig, StoreKind};
 use crate::secret::Secret;
 
 /// The most any one part of the embedded store's memory budget may be.
 const MEMORY_CEILING: u64 = 4 << 30;
+/// The spill's bounds when on: below 1MiB it would fill in a moment; the ceiling catches a
+/// missing unit (a number of GiB written as bytes is fine, a TiB is a typo).
+const SPILL_MIN: u64 = 1 << 20;
+const SPILL_MAX: u64 = 1 << 40;
 
 /// A shared rate limit's check waits this long for Redis by default.
 const RATE_LIMIT_TIMEOUT: Duration = Duration::from_millis(100);
@@ -30,6 +34,7 @@ impl Checker<'_> {
                 },
                 max_pending: 1_000_000,
                 rate_limit_timeout: RATE_LIMIT_TIMEOUT,
+                spill: SpillConfig::off(),
             };
         };
         let (span, s) = (sp.span(), sp.get_ref());
@@ -45,7 +50,12 @@ impl Checker<'_> {
             ("memtable_size", s.memtable_size.as_ref().map(Spanned::span)),
             ("hot_size", s.hot_size.as_ref().map(Spanned::span)),
         ];
-        let redis_only: [(&str, Option<Range<usize>>); 10] = [
+        let redis_only: [(&str, Option<Range<usize>>); 12] = [
+            (
+                "spill_max_bytes",
+                s.spill_max_bytes.as_ref().map(Spanned::span),
+            ),
+            ("spill_path", s.spill_path.as_ref().map(Spanned::span)),
             ("url", s.url.as_ref().map(Spanned::span)),
             ("cluster", s.cluster.as_ref().map(Spanned::span)),
             ("password", s.password.as_ref().map(Spanned::span)),
@@ -111,11 +121,41 @@ impl Checker<'_> {
         {
             self.error(t.span(), "store.rate_limit_timeout must be at most 10s");
         }
+        let spill = match &kind {
+            StoreKind::Redis(_) => self.spill(s),
+            StoreKind::Embedded { .. } => SpillConfig::off(),
+        };
         StoreConfig {
             kind,
             max_pending,
             rate_limit_timeout,
+            spill,
         }
+    }
+
+    /// `spill_max_bytes` (0: off, else 1MiB–1TiB) and `spill_path` (default `./spill`, next to
+    /// the embedded store's default `./data`).
+    fn spill(&mut self, s: &StoreFile) -> SpillConfig {
+        let mut spill = SpillConfig::off();
+        spill.max_bytes = SpillConfig::DEFAULT_MAX_BYTES;
+        if let Some(v) = &s.spill_max_bytes {
+            match parse_size(&v.get_ref().0) {
+                Ok(n) if n == 0 || (SPILL_MIN..=SPILL_MAX).contains(&n) => spill.max_bytes = n,
+                Ok(_) => self.error(
+                    v.span(),
+                    "store.spill_max_bytes must be 0 (no spill) or between 1MiB and 1TiB",
+                ),
+                Err(e) => self.error(v.span(), format!("store.spill_max_bytes: {e}")),
+            }
+        }
+        if let Some(p) = &s.spill_path {
+            if p.get_ref().trim().is_empty() {
+                self.error(p.span(), "store.spill_path must not be empty");
+            }
+            spill.path = PathBuf::from(p.get_ref());
+            spill.path_set = true;
+        }
+        spill
     }
 
     /// The embedded store's memory budget; each part bounded so that a typo (a missing unit)
@@ -307,4 +347,89 @@ fn default_consumer() -> String {
         host
     };
     format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod spill_tests {
+    use std::path::{Path, PathBuf};
+
+    use super::super::tests::BASE;
+    use crate::config::{LoadError, SpillConfig, parse};
+
+    /// The loader's test config with a `[store]` block after it.
+    fn load(store: &str) -> Result<SpillConfig, Vec<String>> {
+        let text = format!("{BASE}[store]\n{store}\n");
+        match parse(Path::new("t.toml"), &text) {
+            Ok(c) => Ok(c.store.spill),
+            Err(LoadError::Invalid(e)) => Err(e.iter().map(ToString::to_string).collect()),
+            Err(e) => Err(vec![e.to_string()]),
+        }
+    }
+
+    const REDIS: &str = "kind = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\n";
+
+    #[test]
+    fn the_spill_is_on_by_default_with_redis_and_off_with_the_embedded_store() {
+        let s = load(REDIS).unwrap();
+        assert_eq!(s.max_bytes, 256 << 20);
+        assert_eq!(s.path, PathBuf::from("./spill"));
+        assert!(!s.path_set);
+        assert_eq!(load("").unwrap().max_bytes, 0);
+        let s = load(&format!(
+            "{REDIS}spill_max_bytes = \"1GiB\"\nspill_path = \"/var/lib/hookgate/spill\""
+        ))
+        .unwrap();
+        assert_eq!(
+            (s.max_bytes, s.path, s.path_set),
+            (1 << 30, PathBuf::from("/var/lib/hookgate/spill"), true)
+        );
+        assert_eq!(
+            load(&format!("{REDIS}spill_max_bytes = 0"))
+                .unwrap()
+                .max_bytes,
+            0
+        );
+    }
+
+    #[test]
+    fn spill_mistakes_are_reported_at_their_line_and_column() {
+        let cases = [
+            (
+                format!("{REDIS}spill_max_bytes = \"1KiB\""),
+                "t.toml:4:19: store.spill_max_bytes must be 0 (no spill) or between 1MiB and 1TiB",
+            ),
+            (
+                format!("{REDIS}spill_max_bytes = \"2TiB\""),
+                "t.toml:4:19: store.spill_max_bytes must be 0",
+            ),
+            (
+                format!("{REDIS}spill_max_bytes = \"lots\""),
+                "t.toml:4:19: store.spill_max_bytes: ",
+            ),
+            (
+                format!("{REDIS}spill_path = \"\""),
+                "t.toml:4:14: store.spill_path must not be empty",
+            ),
+            (
+                "spill_max_bytes = \"1GiB\"".to_string(),
+                "t.toml:2:19: store.spill_max_bytes applies to kind = \"redis\"",
+            ),
+            (
+                "spill_path = \"/x\"".to_string(),
+                "t.toml:2:14: store.spill_path applies to kind = \"redis\"",
+            ),
+            (
+                format!("{REDIS}spill_bytes = 1"),
+                "t.toml:4:1: unknown field `spill_bytes`",
+            ),
+        ];
+        // The cases' lines count from `[store]` (line 1), which follows BASE's.
+        let before = BASE.lines().count();
+        for (store, want) in cases {
+            let e = load(&store).unwrap_err();
+            let (line, rest) = want.trim_start_matches("t.toml:").split_once(':').unwrap();
+            let want = format!("t.toml:{}:{rest}", line.parse::<usize>().unwrap() + before);
+            assert!(e.iter().any(|m| m.starts_with(&want)), "{store}: {e:?}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use crate::routing::Resign;
 use crate::event::id::IdSource;
 use crate::routing::{Mode, Rate, RateSpec, RouteState};
 
-const BASE: &str = r#"
+pub(super) const BASE: &str = r#"
 [server]
 listen = "127.0.0.1:8080"
 

@@ -53,7 +53,9 @@ impl Health {
     fn failed(&self) {
         self.last_failure_ms.store(now_ms(), Ordering::Relaxed);
         if self.ok.swap(false, Ordering::Relaxed) && logs::REDIS_UNREACHABLE.hit("", String::new) {
-            tracing::warn!("redis unreachable; answering 503 until it is back");
+            tracing::warn!(
+                "redis unreachable; events go to the local spill (503 without one) until it is back"
+            );
         }
     }
 
@@ -65,6 +67,11 @@ impl Health {
 
     pub(super) fn ok(&self) -> bool {
         self.ok.load(Ordering::Relaxed)
+    }
+
+    /// An exchange failed since Redis last answered (not merely: not answered yet, at start).
+    pub(super) fn down(&self) -> bool {
+        !self.ok() && self.last_failure_ms.load(Ordering::Relaxed) > 0
     }
 
     /// Redis answered every exchange of the last `ms`.

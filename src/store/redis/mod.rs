@@ -176,6 +176,12 @@ impl RedisStore {
         })
     }
 
+    /// Redis failed an exchange and has not answered since: intake need not wait for its
+    /// deadline to know (the local spill uses this).
+    pub fn known_down(&self) -> bool {
+        self.health.down()
+    }
+
     fn shard(&self, route: &str, event_id: &str) -> Shard {
         Shard::new(&self.prefix, route, shard_of(event_id, self.shards))
     }

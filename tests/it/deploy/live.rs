@@ -48,6 +48,10 @@ fn runnable(
     let mut store = t.remove("store").unwrap().as_table().unwrap().clone();
     if let Some(r) = redis {
         std::fs::write(secrets.join("redis-url"), r.url()).unwrap();
+        store.insert(
+            "spill_path".into(),
+            dir.join("spill").display().to_string().into(),
+        );
     } else {
         store.insert("path".into(), dir.join("data").display().to_string().into());
     }

@@ -1,0 +1,219 @@
+//! Forwarding spilled events into Redis once it answers: per route in arrival order, through
+//! Redis' own accept (dedup + enqueue, atomic), one event at a time and at most `BATCH` per
+//! route per round, so a Redis that is coming back sees one client's worth of load, not a
+//! flood. A failure backs off (100 ms doubling to 5 s, jittered).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Ledger, unspill, weight_of_stored};
+use crate::metrics::METRICS;
+use crate::store::embedded::Embedded;
+use crate::store::redis::RedisStore;
+use crate::store::{Accepted, Inspect, Intake, Outcome, Queue, StoreError, StoredEvent};
+
+const BATCH: usize = 64;
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How often the drainer looks while Redis is away (Redis' own health check looks every
+/// 200 ms then).
+const WHILE_DOWN: Duration = Duration::from_millis(200);
+/// How often it looks with nothing spilled, should a wake-up be missed.
+const IDLE: Duration = Duration::from_secs(1);
+
+struct Drainer {
+    redis: Arc<RedisStore>,
+    local: Arc<Embedded>,
+    ledger: Arc<Ledger>,
+    /// The event whose forwarding last failed in a way that may have stored it in Redis
+    /// anyway (a deadline): Redis calling it a duplicate next time is then no duplicate.
+    uncertain: Option<(String, String)>,
+}
+
+/// Counts what the spill holds (it survives restarts, `kill -9` included), then drains it on a
+/// thread of its own, apart from pingora's runtimes (as the Redis connection's driver).
+pub(super) fn start(
+    redis: Arc<RedisStore>,
+    local: Arc<Embedded>,
+    ledger: Arc<Ledger>,
+) -> Result<(), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("hookgate-spill".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let mut d = Drainer {
+                    redis,
+                    local,
+                    ledger,
+                    uncertain: None,
+                };
+                let counted = d.count().await.map_err(|e| e.to_string());
+                let ok = counted.is_ok();
+                let _ = tx.send(counted);
+                if ok {
+                    d.run().await;
+                }
+            });
+        })
+        .map_err(|e| e.to_string())?;
+    let events = rx.recv().map_err(|e| e.to_string())??;
+    if events > 0 {
+        tracing::warn!(
+            events,
+            "the local spill holds events from before the restart; forwarding them to redis once it answers"
+        );
+    }
+    Ok(())
+}
+
+impl Drainer {
+    /// Puts what the spill holds into the ledger: how many per route (exact), and their bytes.
+    /// The events that can be handed out are read once (bounded by `spill_max_bytes`) and
+    /// handed back; those waiting behind the first of their order key's line cannot be handed
+    /// out yet, so their bytes are estimated from the others' average until the route drained.
+    /// Not bounded by the ledger: what was accepted stays, even over a lowered spill_max_bytes
+    /// (intake then refuses until it drained).
+    async fn count(&self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        for stats in self.local.stats(&[]).await? {
+            if stats.pending == 0 {
+                continue;
+            }
+            let (mut read, mut bytes) = (0u64, 0u64);
+            let mut held = Vec::new();
+            loop {
+                let leased = self.local.lease(&stats.route, u64::MAX, 256).await?;
+                if leased.events.is_empty() {
+                    break;
+                }
+                for ev in leased.events {
+                    read += 1;
+                    bytes += weight_of_stored(&ev);
+                    held.push(StoredEvent {
+                        body: bytes::Bytes::new(),
+                        headers: Vec::new(),
+                        ..ev
+                    });
+                }
+            }
+            for ev in &held {
+                self.local.release(ev);
+            }
+            let waiting = stats.pending.saturating_sub(read);
+            bytes += waiting * bytes.checked_div(read).unwrap_or(0);
+            self.ledger.force(&stats.route, stats.pending, bytes);
+            total += stats.pending;
+        }
+        Ok(total)
+    }
+
+    async fn run(&mut self) {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let routes = self.routes().await;
+            if routes.is_empty() {
+                let _ = tokio::time::timeout(IDLE, self.ledger.wake.notified()).await;
+                continue;
+            }
+            if !self.redis.ready() {
+                tokio::time::sleep(WHILE_DOWN).await;
+                continue;
+            }
+            match self.round(&routes).await {
+                // Nothing could be handed out (all held, or a line's first not finished yet):
+                // look again shortly rather than spin.
+                Ok(0) => {
+                    backoff = BACKOFF_MIN;
+                    tokio::time::sleep(WHILE_DOWN).await;
+                }
+                Ok(_) => backoff = BACKOFF_MIN,
+                Err(e) => {
+                    if crate::logs::SPILL_DRAIN_FAILED.hit(&e.to_string(), String::new) {
+                        tracing::warn!(error = %e, "cannot forward spilled events to redis yet; backing off");
+                    }
+                    let jitter = fastrand::u64(0..=backoff.as_millis() as u64 / 2);
+                    tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    /// The routes with events in the spill: the ledger's, and (should it ever have drifted)
+    /// any the spill itself still holds, so that nothing stored is left behind.
+    async fn routes(&self) -> Vec<String> {
+        let mut routes = self.ledger.routes();
+        if let Ok(stats) = self.local.stats(&[]).await {
+            for s in stats {
+                if s.pending > 0 && !routes.contains(&s.route) {
+                    routes.push(s.route);
+                }
+            }
+        }
+        routes
+    }
+
+    /// One batch of each route, each in order; stops at the first failure, handing the rest
+    /// of the batch back (it stays first in line). How many it forwarded.
+    async fn round(&mut self, routes: &[String]) -> Result<usize, StoreError> {
+        let mut forwarded = 0;
+        for route in routes {
+            let leased = self.local.lease(route, u64::MAX, BATCH).await?;
+            let mut events = leased.events.into_iter();
+            while let Some(ev) = events.next() {
+                if let Err(e) = self.forward(&ev).await {
+                    self.local.release(&ev);
+                    for rest in events {
+                        self.local.release(&rest);
+                    }
+                    return Err(e);
+                }
+                forwarded += 1;
+            }
+        }
+        Ok(forwarded)
+    }
+
+    async fn forward(&mut self, ev: &StoredEvent) -> Result<(), StoreError> {
+        let key = (ev.route.clone(), ev.event_id.clone());
+        let accepted = self.redis.accept(unspill(ev)).await;
+        let outcome = match accepted {
+            Ok(Accepted::New) => "drained",
+            Ok(Accepted::Duplicate) if self.uncertain.as_ref() == Some(&key) => "drained",
+            Ok(Accepted::Duplicate) => {
+                if crate::logs::SPILL_DUPLICATE.hit(&ev.route, || ev.event_id.clone()) {
+                    tracing::info!(route = %ev.route, event_id = %ev.event_id, "spilled event already in redis; dropped at drain");
+                }
+                "duplicate"
+            }
+            Err(e) => {
+                self.uncertain = matches!(e, StoreError::Unavailable(_)).then_some(key);
+                return Err(e);
+            }
+        };
+        // In Redis now: should marking it forwarded fail, the next try finds it there.
+        self.uncertain = Some(key);
+        self.local
+            .complete(ev, Outcome::Delivered { status: 0 })
+            .await?;
+        self.uncertain = None;
+        METRICS.spill.events.with_label_values(&[outcome]).inc();
+        if self.ledger.release(&ev.route, weight_of_stored(ev))
+            && crate::logs::SPILL_DRAINED.hit("", String::new)
+        {
+            tracing::info!("local spill drained into redis");
+        }
+        Ok(())
+    }
+}
