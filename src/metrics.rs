@@ -1,6 +1,8 @@
 //! Prometheus metrics, one registry for the process. Per-route handles are resolved once when a
 //! config is loaded, so the request path does no label lookups.
 
+pub mod spill;
+
 use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
@@ -186,7 +188,7 @@ pub struct Metrics {
     delivery_statuses: IntCounterVec,
     last_reload: prometheus::Gauge,
     route_state: IntGaugeVec,
-    pub spill: crate::store::spill::SpillMetrics,
+    pub spill: spill::SpillMetrics,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -337,7 +339,7 @@ impl Metrics {
                 ),
                 &["route", "state"],
             )),
-            spill: crate::store::spill::SpillMetrics::new(),
+            spill: spill::SpillMetrics::new(),
             registry,
         };
         for c in [

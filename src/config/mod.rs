@@ -6,6 +6,7 @@ pub(crate) mod exposure;
 mod file;
 pub mod header_limit;
 mod load;
+pub(crate) mod sentinel_url;
 mod trust;
 pub mod units;
 

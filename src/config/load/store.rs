@@ -305,7 +305,7 @@ impl Checker<'_> {
             Some(Secret::literal(url_text.get_ref().clone()))
         };
         let u = url.as_ref()?;
-        match crate::store::redis::parse_sentinel_url(u.expose_str().as_ref()) {
+        match crate::config::sentinel_url::parse(u.expose_str().as_ref()) {
             Some(Err(e)) => self.error(url_text.span(), format!("store.url: {e}")),
             Some(Ok(_)) if cluster => self.error(
                 url_text.span(),

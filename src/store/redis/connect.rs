@@ -14,7 +14,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{ConnectionInfo, IntoConnectionInfo, Value};
 
 use super::OpenError;
-use super::sentinel::{self, Follow};
+use super::sentinel::Follow;
 use crate::config::RedisConfig;
 
 /// Also lent, as [`super::Handle`], to shared rate limits.
@@ -49,7 +49,7 @@ fn node_info(url: &str, cfg: &RedisConfig) -> Result<ConnectionInfo, OpenError> 
 impl Client {
     pub(super) fn new(cfg: &RedisConfig) -> Result<Client, OpenError> {
         if let [url] = cfg.urls.as_slice()
-            && let Some(parsed) = sentinel::parse(url.expose_str().as_ref())
+            && let Some(parsed) = crate::config::sentinel_url::parse(url.expose_str().as_ref())
         {
             let parsed = parsed.map_err(OpenError::Url)?;
             let password = cfg.password.as_ref().map(|p| p.expose_str().to_string());

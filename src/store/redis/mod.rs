@@ -45,7 +45,6 @@ use crate::event::NewEvent;
 /// health (a rate check given up after 100 ms says nothing about whether events can be stored).
 pub use self::connect::Conn as Handle;
 pub use self::health::is_outage;
-pub use self::sentinel::parse as parse_sentinel_url;
 
 const GROUP: &str = "hookgate";
 

@@ -18,7 +18,6 @@
 
 mod drain;
 mod intake;
-mod metrics;
 mod roles;
 
 use std::collections::HashMap;
@@ -29,7 +28,6 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-pub use self::metrics::SpillMetrics;
 use super::embedded::Embedded;
 use super::redis::RedisStore;
 use super::{Store, StoredEvent};

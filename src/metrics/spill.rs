@@ -1,8 +1,9 @@
-//! The spill's metrics, registered with the process's others (`crate::metrics`).
+//! The Redis store's local spill's metrics (`store::spill`), registered with the process's
+//! others; defined here so that metrics never imports the store.
 
 use prometheus::{IntCounterVec, IntGauge, Opts};
 
-use crate::metrics::must;
+use super::must;
 
 /// The Redis store's local spill (`store::spill`); exported by every store (zero without one).
 pub struct SpillMetrics {
