@@ -14,10 +14,12 @@ use common::*;
 
 const WAIT: Duration = Duration::from_secs(40);
 
+/// Without the local spill: these tests measure what Redis itself answers through a failover
+/// (with the spill on, the outage's events are spilled instead: `spill::`).
 fn replica(url: &str, up: &Upstream, name: &str) -> Gateway {
     limai_replica(
         format!(
-            "[store]\nkind = \"redis\"\nurl = \"{url}\"\nconsumer = \"{name}\"\ntimeout = \"500ms\"\nclaim_after = \"3s\"\n"
+            "[store]\nkind = \"redis\"\nurl = \"{url}\"\nconsumer = \"{name}\"\ntimeout = \"500ms\"\nclaim_after = \"3s\"\nspill_max_bytes = 0\n"
         ),
         up,
     )
