@@ -514,14 +514,8 @@ async fn max_header_bytes_is_checked_at_load_with_its_position() {
             limai_route("x", "/hooks/x", "orders", "max_header_bytes = \"2MiB\"")
         ),
     );
-    std::fs::write(&path, &text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (ok, err) = common::fleet::check_config(&path, &text);
+    assert!(!ok);
     let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
     assert!(
         err.contains(&format!(

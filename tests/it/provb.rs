@@ -179,14 +179,8 @@ fn misconfigured_presets_are_refused_at_load() {
             upstream_block("up", "http://127.0.0.1:1/", "")
         ),
     );
-    std::fs::write(&path, &text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (ok, err) = common::fleet::check_config(&path, &text);
+    assert!(!ok);
     let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
     for (name, why) in [
         ("wix", "public_key"),

@@ -113,50 +113,31 @@ impl RedisStore {
         let timeout = cfg.timeout;
         // The connection's driver needs a runtime that lives as long as the store, apart from
         // pingora's per-service runtimes: a small one of its own.
-        let (tx, rx) = std::sync::mpsc::channel();
         let (beat_health, beat_leases) = (health.clone(), leases.clone());
         let (consumer, claim_after) = (cfg.consumer.clone(), cfg.claim_after);
-        std::thread::Builder::new()
-            .name("hookgate-redis".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    let conn = match client.connect(timeout) {
-                        Ok(c) => c,
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let _ = tx.send(Ok(conn.clone()));
-                    let timed = Timed {
-                        inner: conn,
-                        timeout,
-                        health: beat_health,
-                    };
-                    tokio::spawn(heartbeat::run(
-                        timed.clone(),
-                        beat_leases,
-                        consumer,
-                        claim_after,
-                    ));
-                    watch_health(timed).await;
-                });
-            })
-            .map_err(|e| OpenError::Start(e.to_string()))?;
-        let conn = rx
-            .recv()
-            .map_err(|e| OpenError::Start(e.to_string()))?
-            .map_err(OpenError::Start)?;
+        let conn = crate::store::own_runtime::spawn("hookgate-redis", move |tx| async move {
+            let conn = match client.connect(timeout) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = tx.send(Ok(conn.clone()));
+            let timed = Timed {
+                inner: conn,
+                timeout,
+                health: beat_health,
+            };
+            tokio::spawn(heartbeat::run(
+                timed.clone(),
+                beat_leases,
+                consumer,
+                claim_after,
+            ));
+            watch_health(timed).await;
+        })
+        .map_err(OpenError::Start)?;
         Ok(RedisStore {
             conn,
             prefix: cfg.prefix.clone(),

@@ -37,37 +37,20 @@ pub(super) fn start(
     local: Arc<Embedded>,
     ledger: Arc<Ledger>,
 ) -> Result<(), String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("hookgate-spill".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = tx.send(Err(e.to_string()));
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                let mut d = Drainer {
-                    redis,
-                    local,
-                    ledger,
-                    uncertain: None,
-                };
-                let counted = d.count().await.map_err(|e| e.to_string());
-                let ok = counted.is_ok();
-                let _ = tx.send(counted);
-                if ok {
-                    d.run().await;
-                }
-            });
-        })
-        .map_err(|e| e.to_string())?;
-    let events = rx.recv().map_err(|e| e.to_string())??;
+    let events = crate::store::own_runtime::spawn("hookgate-spill", move |tx| async move {
+        let mut d = Drainer {
+            redis,
+            local,
+            ledger,
+            uncertain: None,
+        };
+        let counted = d.count().await.map_err(|e| e.to_string());
+        let ok = counted.is_ok();
+        let _ = tx.send(counted);
+        if ok {
+            d.run().await;
+        }
+    })?;
     if events > 0 {
         tracing::warn!(
             events,

@@ -19,14 +19,12 @@ pub const PROVIDER: Provider = Provider {
     sign,
 };
 
-const SIG: MacHeader = MacHeader::body("X-Hub-Signature", "sha256=", Algorithm::Sha256, Encoding::HexLower);
-
 fn verify(s: &Settings) -> Built {
-    Ok((SIG.check(s)?, None))
+    Ok((HUB_SHA256.check(s)?, None))
 }
 
 fn sign(d: &mut Draft<'_>) -> Result<(), String> {
-    SIG.sign(d)?;
+    HUB_SHA256.sign(d)?;
     d.header("X-Request-UUID", uuid());
     Ok(())
 }

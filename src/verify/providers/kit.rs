@@ -127,6 +127,14 @@ pub struct MacHeader {
     pub empty_body: bool,
 }
 
+/// `X-Hub-Signature: sha256=<hex>` of the body (WebSub's form): Bitbucket Cloud and Server, Jira.
+pub const HUB_SHA256: MacHeader = MacHeader::body(
+    "X-Hub-Signature",
+    "sha256=",
+    Algorithm::Sha256,
+    Encoding::HexLower,
+);
+
 impl MacHeader {
     /// The MAC of the raw body in `header`, after `prefix`.
     pub const fn body(
