@@ -16,11 +16,20 @@ use tokio::net::TcpStream;
 use crate::SECRET;
 use crate::procs::Proc;
 
-/// One signed request with a unique event ID, as raw HTTP/1.1 bytes.
-fn request(path: &str, conn: usize, seq: u64, run: u64) -> Vec<u8> {
-    let body = format!(
-        r#"{{"eventId":"evt_{run}_{conn}_{seq}","eventType":"DOCUMENT_EXTRACTED","data":{{"fileId":"file_{seq}","schemaId":"schema_42","status":"done"}}}}"#
+/// The size of each event's body (`LOAD_BODY_BYTES`, default 1 KiB as in issue 13's figures).
+fn body_bytes() -> usize {
+    crate::env_or("LOAD_BODY_BYTES", 1024) as usize
+}
+
+/// One signed request with a unique event ID, as raw HTTP/1.1 bytes, its body padded to
+/// `size` bytes with a text field.
+fn request(path: &str, conn: usize, seq: u64, run: u64, size: usize) -> Vec<u8> {
+    let mut body = format!(
+        r#"{{"eventId":"evt_{run}_{conn}_{seq}","eventType":"DOCUMENT_EXTRACTED","data":{{"fileId":"file_{seq}","schemaId":"schema_42","status":"done","note":""#
     );
+    let pad = size.saturating_sub(body.len() + 3);
+    body.extend(std::iter::repeat_n('x', pad));
+    body.push_str(r#""}}"#);
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
     mac.update(body.as_bytes());
     let sig = hex::encode(mac.finalize().into_bytes());
@@ -70,9 +79,20 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<u16> {
 
 pub struct Outcome {
     ok: u64,
+    /// 2xx answers to an event's first send (the rest answered duplicates).
+    unique: u64,
     other: u64,
     latency: Histogram<u64>,
     elapsed: Duration,
+}
+
+/// Every how many requests one re-sends the connection's previous event unchanged
+/// (`LOAD_DUP_PERCENT`, default 10 % as in issue 13's figures; 0 = none).
+fn dup_every() -> u64 {
+    match crate::env_or("LOAD_DUP_PERCENT", 10) {
+        0 => 0,
+        p => (100 / p.min(100)).max(1),
+    }
 }
 
 /// Drives `addrs` with `conns` keep-alive connections for `secs` (spread over them in turn).
@@ -85,6 +105,7 @@ pub fn drive(
     run: u64,
 ) -> Outcome {
     let stop = Arc::new(AtomicBool::new(false));
+    let (size, every) = (body_bytes(), dup_every());
     let started = Instant::now();
     let tasks: Vec<_> = (0..conns)
         .map(|c| {
@@ -93,26 +114,36 @@ pub fn drive(
             rt.spawn(async move {
                 let mut hist =
                     Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
-                let (mut ok, mut other) = (0u64, 0u64);
+                let (mut ok, mut unique, mut other) = (0u64, 0u64, 0u64);
                 let mut s = TcpStream::connect(addr).await.expect("connect");
                 let _ = s.set_nodelay(true);
                 let mut buf = Vec::with_capacity(1024);
-                let mut seq = 0u64;
+                let (mut seq, mut sent) = (0u64, 0u64);
+                let mut req = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    let req = request(path, c, seq, run);
-                    seq += 1;
+                    sent += 1;
+                    // A duplicate: the previous event again, byte for byte (as a retrying
+                    // sender does).
+                    let dup = every > 0 && seq > 0 && sent % every == 0;
+                    if !dup {
+                        req = request(path, c, seq, run, size);
+                        seq += 1;
+                    }
                     let t = Instant::now();
                     if s.write_all(&req).await.is_err() {
                         break;
                     }
                     match read_response(&mut s, &mut buf).await {
-                        Some(200..=299) => ok += 1,
+                        Some(200..=299) => {
+                            ok += 1;
+                            unique += u64::from(!dup);
+                        }
                         Some(_) => other += 1,
                         None => break,
                     }
                     let _ = hist.record(t.elapsed().as_micros().max(1) as u64);
                 }
-                (ok, other, hist)
+                (ok, unique, other, hist)
             })
         })
         .collect();
@@ -120,13 +151,15 @@ pub fn drive(
     stop.store(true, Ordering::Relaxed);
     let mut out = Outcome {
         ok: 0,
+        unique: 0,
         other: 0,
         latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram"),
         elapsed: Duration::ZERO,
     };
     for t in tasks {
-        let (ok, other, hist) = rt.block_on(t).expect("task");
+        let (ok, unique, other, hist) = rt.block_on(t).expect("task");
         out.ok += ok;
+        out.unique += unique;
         out.other += other;
         let _ = out.latency.add(hist);
     }
@@ -137,6 +170,8 @@ pub fn drive(
 pub struct Row {
     pub name: String,
     pub rps: f64,
+    /// Distinct events answered 2xx (what the sink must receive).
+    pub accepted: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub cpu_us: f64,
@@ -177,6 +212,7 @@ pub fn measure_all(
     Row {
         name,
         rps: o.ok as f64 / o.elapsed.as_secs_f64(),
+        accepted: o.unique,
         p50_ms: q(0.5),
         p99_ms: q(0.99),
         cpu_us: cpu.as_micros() as f64 / o.ok.max(1) as f64,
