@@ -11,6 +11,7 @@
 //! No module imports one that imports it back (`config` → `routing`, never the reverse).
 
 pub(crate) mod admin;
+pub(crate) mod alloc;
 pub(crate) mod app;
 pub mod cli;
 pub mod config;

@@ -175,8 +175,11 @@ pub struct Row {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub cpu_us: f64,
-    /// The server's resident memory at the end of the run, MiB.
-    pub rss_mib: f64,
+    /// The server's peak resident memory during the run, MiB.
+    pub peak_mib: f64,
+    /// Its resident memory once the run's work is done (the backlog delivered, a few seconds
+    /// of quiet; set by the caller), MiB.
+    pub steady_mib: f64,
     pub errors: u64,
 }
 
@@ -205,6 +208,7 @@ pub fn measure_all(
     let server = servers[0];
     let total = || servers.iter().map(|s| s.cpu()).sum::<Duration>();
     let cpu0 = total();
+    server.reset_peak();
     let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
     let o = drive(rt, &addrs, path, conns, dur, run);
     let cpu = total().saturating_sub(cpu0);
@@ -216,7 +220,8 @@ pub fn measure_all(
         p50_ms: q(0.5),
         p99_ms: q(0.99),
         cpu_us: cpu.as_micros() as f64 / o.ok.max(1) as f64,
-        rss_mib: server.rss_mib().0,
+        peak_mib: server.rss_mib().1,
+        steady_mib: server.rss_mib().0,
         errors: o.other,
     }
 }

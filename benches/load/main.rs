@@ -8,6 +8,7 @@
 //!     LOAD_SECONDS=20 LOAD_CONNECTIONS=64 LOAD_ROUNDS=2 cargo bench --bench load
 //!     LOAD_STORES=redis cargo bench --bench load     # the Redis store only
 //!     LOAD_REDIS_AOF=0 LOAD_HOOKGATE=path ...         # Redis without its AOF; another hookgate build
+//!     LOAD_EVENTS=1000000 cargo bench --bench load    # the embedded store as it fills (fill.rs)
 //!
 //! For the Redis store it also reports what Redis spent per event (its CPU, by command from
 //! `INFO commandstats`, and its memory per remembered event once records expired: the store
@@ -21,6 +22,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod drive;
+mod fill;
 mod procs;
 mod redis_stats;
 mod serve;
@@ -47,7 +49,10 @@ fn main() {
         Some("--serve-bare") => serve(&args[2], 2, Mode::Bare),
         Some("--serve-pingora") => serve_pingora(&args[2]),
         Some("--serve-sink") => serve(&args[2], 1, Mode::Sink),
-        _ => orchestrate(),
+        _ => match env_or("LOAD_EVENTS", 0) {
+            0 => orchestrate(),
+            events => fill::fill(events),
+        },
     }
 }
 
@@ -74,6 +79,13 @@ fn drain(rt: &tokio::runtime::Runtime, sink: SocketAddr, want: u64) -> Duration 
         std::thread::sleep(Duration::from_millis(50));
     }
     started.elapsed()
+}
+
+/// A process's resident memory after a few quiet seconds (mimalloc returns freed pages after
+/// its purge delay, fjall finishes its flushes).
+fn settled_rss(p: &Proc) -> f64 {
+    std::thread::sleep(Duration::from_secs(env_or("LOAD_SETTLE_SECONDS", 3)));
+    p.rss_mib().0
 }
 
 fn orchestrate() {
@@ -184,7 +196,7 @@ fn orchestrate() {
                 )
             });
             run += 1;
-            let row = measure(
+            let mut row = measure(
                 format!("hookgate {}, delivering", t.name),
                 &rt,
                 &t.proc,
@@ -197,6 +209,7 @@ fn orchestrate() {
             let accepted = row.accepted;
             // Let delivery catch up before the next run, and time it.
             let took = drain(&rt, sink.addr, delivered0 + accepted);
+            row.steady_mib = settled_rss(&t.proc);
             notes.push(format!(
                 "round {r}, {}: delivered during the run {:.0}/s ({:.0} % of accepted), backlog {} drained in {:.1} s",
                 t.name,
@@ -236,7 +249,7 @@ fn orchestrate() {
                 .as_ref()
                 .map(|r| (evalsha_calls(r), r.cpu(), redis_stats::commandstats(r)));
             run += 1;
-            let row = measure(
+            let mut row = measure(
                 format!("hookgate {}, ingest only", t.name),
                 &rt,
                 &t.proc,
@@ -245,6 +258,7 @@ fn orchestrate() {
                 dur,
                 run,
             );
+            row.steady_mib = settled_rss(&t.proc);
             if let (Some(r), Some((calls0, cpu0, stats0))) = (&t.redis, &redis0) {
                 let accepted = row.accepted.max(1) as f64;
                 let answered = (row.rps * dur.as_secs_f64()).max(1.0);
@@ -268,12 +282,14 @@ fn orchestrate() {
         }
     }
 
-    println!("\n| run | server | req/s | p50 ms | p99 ms | CPU µs/req | RSS MiB after | non-2xx |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "\n| run | server | req/s | p50 ms | p99 ms | CPU µs/req | RSS MiB peak | RSS MiB steady | non-2xx |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for (round, r) in &rows {
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {} |",
-            round, r.name, r.rps, r.p50_ms, r.p99_ms, r.cpu_us, r.rss_mib, r.errors
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {} |",
+            round, r.name, r.rps, r.p50_ms, r.p99_ms, r.cpu_us, r.peak_mib, r.steady_mib, r.errors
         );
     }
     println!();

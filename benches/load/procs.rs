@@ -43,6 +43,48 @@ impl Proc {
         (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0)
     }
 
+    /// Starts a new peak: `VmHWM` is reset to the current RSS (`clear_refs` 5), so that the
+    /// next `rss_mib` gives the peak of what happened since.
+    pub fn reset_peak(&self) {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
+    }
+
+    /// Where the resident memory is: `Rss`, `Anonymous` and the file-backed rest, MiB.
+    pub fn smaps(&self) -> String {
+        let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.child.id()))
+            .unwrap_or_default();
+        let kib = |key: &str| {
+            rollup
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let (rss, anon) = (kib("Rss:"), kib("Anonymous:"));
+        format!(
+            "Rss {:.1} MiB = anonymous {:.1} + file-backed {:.1}",
+            rss / 1024.0,
+            anon / 1024.0,
+            (rss - anon) / 1024.0
+        )
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits up to 10 s for it: a graceful exit, so
+    /// that what it prints on the way out (`MIMALLOC_SHOW_STATS=1`) is written.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// User + system CPU time of the process so far.
     pub fn cpu(&self) -> Duration {
         let stat =

@@ -123,7 +123,8 @@ pub enum StoreKind {
 /// What the embedded store may hold in memory (`store.cache_size`, `memtable_size`, `hot_size`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EmbeddedMemory {
-    /// fjall's block cache, shared by all keyspaces.
+    /// fjall's block cache, shared by all keyspaces (the dedup filters and indexes are pinned
+    /// outside it: `store::embedded::tuning`).
     pub cache: u64,
     /// Write buffer per keyspace: the store's writer seals any larger one (fjall itself only at
     /// the size a keyspace was created with), so the size holds for older stores too.
@@ -135,7 +136,7 @@ pub struct EmbeddedMemory {
 impl Default for EmbeddedMemory {
     fn default() -> Self {
         EmbeddedMemory {
-            cache: 8 << 20,
+            cache: 2 << 20,
             memtable: 4 << 20,
             hot: 4 << 20,
         }

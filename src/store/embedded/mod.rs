@@ -23,6 +23,7 @@
 
 mod answers;
 mod dead;
+mod idle;
 mod index;
 mod inspect;
 mod keys;
@@ -30,6 +31,7 @@ mod nonce;
 mod overrides;
 mod query;
 mod queue;
+mod tuning;
 mod writer;
 
 use std::collections::HashSet;
@@ -40,7 +42,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
-use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+use fjall::{Database, Keyspace};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use self::dead::dead_keys;
@@ -55,9 +57,6 @@ use crate::event::NewEvent;
 const QUEUE_CAPACITY: usize = 16 * 1024;
 /// Bounds the journal kept for recovery, and so the replay time at start (fjall's minimum).
 const MAX_JOURNAL: u64 = 64 << 20;
-/// fjall's own rotation point, recorded with each keyspace when it is created; the writer
-/// rotates at `store.memtable_size` (smaller), which so also holds for stores made before.
-const MEMTABLE: u64 = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -132,14 +131,10 @@ fn open_handles(path: &Path, memory: &EmbeddedMemory) -> Result<Handles, OpenErr
     let db = Database::builder(path)
         .cache_size(memory.cache)
         .max_journaling_size(MAX_JOURNAL)
+        .worker_threads(tuning::WORKERS)
         .open()
         .map_err(err)?;
-    let ks = |name: &str| {
-        db.keyspace(name, || {
-            KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE)
-        })
-        .map_err(err)
-    };
+    let ks = |name: &str| db.keyspace(name, || tuning::options(name)).map_err(err);
     let handles = Handles {
         meta: ks("meta")?,
         events: ks("events")?,
@@ -238,6 +233,10 @@ impl Embedded {
             work: Arc::new(Notify::new()),
             memory,
         });
+        idle::spawn(Arc::downgrade(&shared)).map_err(|e| OpenError::Open {
+            path: dir.display().to_string(),
+            reason: format!("cannot start idle thread: {e}"),
+        })?;
         let (ops, rx) = mpsc::channel(QUEUE_CAPACITY);
         let writer = Writer::new(shared.clone(), next_seq);
         std::thread::Builder::new()

@@ -434,3 +434,105 @@ async fn small_memory_budget_keeps_every_event() {
     assert!(s.lease("r", now_ms(), 10).await.unwrap().events.is_empty());
     assert_eq!(state(&s, "r", "e2999").await, Some(State::Delivered));
 }
+
+#[tokio::test]
+async fn an_idle_store_seals_and_flushes_its_write_buffers() {
+    use fjall::AbstractTree;
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    for i in 0..20 {
+        s.accept(event("r", &format!("e{i}"), HOUR)).await.unwrap();
+    }
+    let h = s.shared.handles().unwrap();
+    assert!(h.events.tree.active_memtable().size() > 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while h.events.tree.active_memtable().size() > 0
+        || h.dedup.tree.active_memtable().size() > 0
+        || h.events.sealed_memtable_count() > 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "idle write buffers were never sealed and flushed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(h.events.table_count() >= 1, "flushed to a table");
+    drop(h);
+    // Everything still there, read from the tables.
+    assert_eq!(ids(&s, "r").await.len(), 20);
+    assert_eq!(
+        s.accept(event("r", "e3", HOUR)).await.unwrap(),
+        Accepted::Duplicate
+    );
+}
+
+/// Stores made before `tuning` have fjall's default settings in every keyspace (fjall keeps
+/// a keyspace's settings from its creation): such a store opens, works and reopens as before.
+#[tokio::test]
+async fn a_store_made_with_fjall_defaults_opens_and_delivers() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // What hookgate before `tuning` created.
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        for name in [
+            "meta",
+            "events",
+            "dedup",
+            "expiry",
+            "queue",
+            "dead",
+            "answers",
+            "answer_expiry",
+        ] {
+            db.keyspace(name, || {
+                fjall::KeyspaceCreateOptions::default().max_memtable_size(16 << 20)
+            })
+            .unwrap();
+        }
+    }
+    let memory = crate::config::EmbeddedMemory {
+        cache: 1 << 20,
+        memtable: 1 << 20,
+        hot: 0,
+    };
+    let body = Bytes::from(vec![b'x'; 2048]);
+    let first = {
+        let s = Embedded::open_with(dir.path(), 100_000, memory).unwrap();
+        for i in 0..1500 {
+            let ev = NewEvent {
+                body: body.clone(),
+                ..event("r", &format!("e{i}"), HOUR)
+            };
+            assert_eq!(s.accept(ev).await.unwrap(), Accepted::New);
+        }
+        let leased = s.lease("r", now_ms(), 700).await.unwrap().events;
+        for ev in &leased {
+            s.complete(ev, Outcome::Delivered { status: 200 })
+                .await
+                .unwrap();
+        }
+        leased.len()
+    };
+    assert!(first > 0);
+    let s = open(dir.path(), 100_000);
+    assert_eq!(
+        s.accept(event("r", "e42", HOUR)).await.unwrap(),
+        Accepted::Duplicate
+    );
+    let mut delivered = first;
+    loop {
+        let leased = s.lease("r", now_ms(), 500).await.unwrap().events;
+        if leased.is_empty() {
+            break;
+        }
+        for ev in &leased {
+            assert_eq!(ev.body.len(), 2048);
+            s.complete(ev, Outcome::Delivered { status: 200 })
+                .await
+                .unwrap();
+        }
+        delivered += leased.len();
+    }
+    assert_eq!(delivered, 1500);
+    assert_eq!(state(&s, "r", "e0").await, Some(State::Delivered));
+}

@@ -1,0 +1,58 @@
+//! fjall's settings per keyspace, chosen for what each keyspace is used for (measured with
+//! the load bench's fill mode; README "As the embedded store fills").
+//!
+//! fjall records a keyspace's settings when it creates it and uses those from then on: a store
+//! made by an older hookgate keeps fjall's defaults (it opens and works the same, it only does
+//! more work as it fills). Nothing here changes what is stored.
+
+use std::sync::Arc;
+
+use fjall::KeyspaceCreateOptions;
+use fjall::compaction::Leveled;
+use fjall::config::{
+    BloomConstructionPolicy, FilterPolicy, FilterPolicyEntry, PartitioningPolicy, PinningPolicy,
+};
+
+/// fjall's own rotation point, recorded with each keyspace when it is created; the writer
+/// rotates at `store.memtable_size` (smaller), which so also holds for stores made before.
+const MEMTABLE: u64 = 16 << 20;
+
+/// One background thread for flushes and compactions. With two or more, fjall 3.1's first
+/// worker hands every compaction request back to the queue and takes it again at once, so it
+/// spins at 100 % of a core for as long as another worker compacts (its `worker_tick`; 13 % of
+/// the process's CPU in the profile of a filling store).
+pub const WORKERS: usize = 1;
+
+/// Table size at which compaction cuts its output. fjall's 64 MiB (with its 4 tables in the
+/// first level) keeps a store of up to 256 MiB per keyspace in a single level, which every
+/// compaction then rewrites where its keys fall: all of it for the randomly placed dedup
+/// keys. Smaller tables make leveling start early, so a compaction rewrites a bounded part.
+const TABLE: u64 = 8 << 20;
+
+pub fn options(name: &str) -> KeyspaceCreateOptions {
+    let leveled = |table: u64| Arc::new(Leveled::default().with_table_target_size(table));
+    let base = KeyspaceCreateOptions::default()
+        .max_memtable_size(MEMTABLE)
+        .compaction_strategy(leveled(TABLE));
+    match name {
+        // Looked up by ID, mostly IDs never seen (every new event): the filters answer those,
+        // so they stay in memory on every level (about 1.25 bytes per key), as does the index,
+        // instead of being read back through the block cache (and checksummed) per lookup.
+        "dedup" | "answers" => base
+            .filter_block_partitioning_policy(PartitioningPolicy::all(false))
+            .index_block_partitioning_policy(PartitioningPolicy::all(false))
+            .filter_block_pinning_policy(PinningPolicy::all(true))
+            .index_block_pinning_policy(PinningPolicy::all(true)),
+        // Read by seq, always a key that exists: past the first level, whose freshly flushed
+        // tables overlap, tables hold disjoint seq ranges and a filter would never spare a read.
+        "events" => base.filter_policy(FilterPolicy::new([
+            FilterPolicyEntry::Bloom(BloomConstructionPolicy::BitsPerKey(10.0)),
+            FilterPolicyEntry::None,
+        ])),
+        // Only scanned in order.
+        "expiry" | "queue" | "dead" | "answer_expiry" => {
+            base.filter_policy(FilterPolicy::all(FilterPolicyEntry::None))
+        }
+        _ => base,
+    }
+}
