@@ -11,18 +11,14 @@ use std::time::{Duration, Instant};
 
 use crate::drive::{measure, sink_count};
 use crate::procs::{blackhole, spawn_hookgate, spawn_self};
-use crate::{drain, env_or};
+use crate::{drain, env_or, runtime};
 
 pub fn fill(events: u64) {
     let secs = env_or("LOAD_SECONDS", 10);
     let conns = env_or("LOAD_CONNECTIONS", 64) as usize;
     let settle = Duration::from_secs(env_or("LOAD_SETTLE_SECONDS", 20));
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let sink = spawn_self("--serve-sink");
     let data = dir.path().join("data");
     // LOAD_STORE_CONFIG: more `[store]` lines (e.g. `cache_size = "1MiB"`), to see what a
@@ -32,7 +28,7 @@ pub fn fill(events: u64) {
         data.display(),
         std::env::var("LOAD_STORE_CONFIG").unwrap_or_default()
     );
-    let (mut hookgate, _) = spawn_hookgate(dir.path(), &store, sink.addr, blackhole());
+    let (hookgate, _) = spawn_hookgate(dir.path(), &store, sink.addr, blackhole());
     let idle = hookgate.rss_mib().0;
     eprintln!("filling with {events} events: {conns} connections, runs of {secs} s");
 
@@ -40,7 +36,7 @@ pub fn fill(events: u64) {
         "\n| run | events accepted so far | req/s | p99 ms | CPU µs/req | delivered so far | RSS MiB peak | RSS MiB after |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let (mut accepted, mut run) = (0u64, 0u64);
+    let (mut accepted, mut run, mut peak) = (0u64, 0u64, 0f64);
     let started = Instant::now();
     while accepted < events {
         run += 1;
@@ -54,6 +50,7 @@ pub fn fill(events: u64) {
             9_000 + run,
         );
         accepted += row.accepted;
+        peak = peak.max(row.peak_mib);
         println!(
             "| {run} | {accepted} | {:.0} | {:.2} | {:.0} | {} | {:.0} | {:.0} |",
             row.rps,
@@ -68,7 +65,8 @@ pub fn fill(events: u64) {
     let took = drain(&rt, sink.addr, accepted);
     let delivered = sink_count(&rt, sink.addr);
     std::thread::sleep(settle);
-    let (steady, peak) = hookgate.rss_mib();
+    let (steady, last) = hookgate.rss_mib();
+    let peak = peak.max(last);
     println!(
         "\n{accepted} events accepted in {:.0} s, {delivered} delivered (the last within {:.1} s)",
         filled.as_secs_f64(),
@@ -83,14 +81,6 @@ pub fn fill(events: u64) {
         "store on disk: {:.0} MiB",
         dir_size(&data) as f64 / (1 << 20) as f64
     );
-    // With MIMALLOC_SHOW_STATS=1 in the environment, the allocator's own account (what is
-    // allocated, what it holds committed) is what hookgate prints as it exits.
-    if std::env::var_os("MIMALLOC_SHOW_STATS").is_some() {
-        hookgate.terminate();
-        let log = std::fs::read_to_string(dir.path().join("hookgate.log")).unwrap_or_default();
-        let stats = log.lines().skip_while(|l| !l.contains("heap stats"));
-        stats.for_each(|l| println!("{l}"));
-    }
 }
 
 fn dir_size(dir: &std::path::Path) -> u64 {

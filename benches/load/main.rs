@@ -88,17 +88,22 @@ fn settled_rss(p: &Proc) -> f64 {
     p.rss_mib().0
 }
 
+/// The load generator's runtime.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn orchestrate() {
     let secs = env_or("LOAD_SECONDS", 10);
     let conns = env_or("LOAD_CONNECTIONS", 64) as usize;
     let rounds = env_or("LOAD_ROUNDS", 2);
     let dur = Duration::from_secs(secs);
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
 
     let sink = spawn_self("--serve-sink");
     let bare = spawn_self("--serve-bare");

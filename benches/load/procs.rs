@@ -28,18 +28,22 @@ impl Drop for Proc {
 }
 
 impl Proc {
-    /// Resident memory now and at its peak (`VmRSS`, `VmHWM`), in MiB.
-    pub fn rss_mib(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+    /// The `Key: N kB` lines of /proc/PID/`file`, by key (0 for a missing one).
+    fn proc_kib(&self, file: &str) -> impl Fn(&str) -> f64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/{file}", self.child.id()))
             .unwrap_or_default();
-        let kib = |key: &str| {
-            status
-                .lines()
+        move |key| {
+            text.lines()
                 .find_map(|l| l.strip_prefix(key))
                 .and_then(|v| v.split_whitespace().next())
                 .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or(0.0)
-        };
+        }
+    }
+
+    /// Resident memory now and at its peak (`VmRSS`, `VmHWM`), in MiB.
+    pub fn rss_mib(&self) -> (f64, f64) {
+        let kib = self.proc_kib("status");
         (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0)
     }
 
@@ -51,16 +55,7 @@ impl Proc {
 
     /// Where the resident memory is: `Rss`, `Anonymous` and the file-backed rest, MiB.
     pub fn smaps(&self) -> String {
-        let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.child.id()))
-            .unwrap_or_default();
-        let kib = |key: &str| {
-            rollup
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
+        let kib = self.proc_kib("smaps_rollup");
         let (rss, anon) = (kib("Rss:"), kib("Anonymous:"));
         format!(
             "Rss {:.1} MiB = anonymous {:.1} + file-backed {:.1}",
@@ -68,21 +63,6 @@ impl Proc {
             anon / 1024.0,
             (rss - anon) / 1024.0
         )
-    }
-
-    /// Asks the process to stop (SIGTERM) and waits up to 10 s for it: a graceful exit, so
-    /// that what it prints on the way out (`MIMALLOC_SHOW_STATS=1`) is written.
-    pub fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 
     /// User + system CPU time of the process so far.

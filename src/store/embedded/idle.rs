@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fjall::AbstractTree;
 
-use super::{Handles, Shared};
+use super::Shared;
 
 /// How often the buffers are looked at; one unchanged for a whole tick is sealed. Long enough
 /// that a trickle of events does not turn into a flush per event.
@@ -43,7 +43,7 @@ fn watch(shared: &Weak<Shared>) {
             crate::alloc::release_freed();
             sealed = false;
         }
-        for (ks, size) in keyspaces(&handles).into_iter().zip(before.iter_mut()) {
+        for (ks, size) in handles.all().into_iter().zip(before.iter_mut()) {
             let now = ks.tree.active_memtable().size();
             if now > 0 && now == *size {
                 match ks.rotate_memtable() {
@@ -56,17 +56,4 @@ fn watch(shared: &Weak<Shared>) {
             }
         }
     }
-}
-
-fn keyspaces(h: &Handles) -> [&fjall::Keyspace; 8] {
-    [
-        &h.events,
-        &h.queue,
-        &h.dedup,
-        &h.expiry,
-        &h.dead,
-        &h.answers,
-        &h.answer_expiry,
-        &h.meta,
-    ]
 }

@@ -79,6 +79,22 @@ pub struct Handles {
     answer_expiry: Keyspace,
 }
 
+impl Handles {
+    /// Every keyspace, for what is done to each alike.
+    fn all(&self) -> [&Keyspace; 8] {
+        [
+            &self.events,
+            &self.queue,
+            &self.dedup,
+            &self.expiry,
+            &self.dead,
+            &self.answers,
+            &self.answer_expiry,
+            &self.meta,
+        ]
+    }
+}
+
 /// State shared by the writer thread and readers.
 pub struct Shared {
     path: PathBuf,

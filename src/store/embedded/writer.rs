@@ -278,17 +278,7 @@ impl Writer {
 /// `small_memory_budget_keeps_every_event` fails if it stops sealing.)
 fn bound_memtables(h: &Handles, limit: u64) {
     use fjall::AbstractTree;
-    let all = [
-        &h.events,
-        &h.queue,
-        &h.dedup,
-        &h.expiry,
-        &h.dead,
-        &h.answers,
-        &h.answer_expiry,
-        &h.meta,
-    ];
-    for ks in all {
+    for ks in h.all() {
         if ks.tree.active_memtable().size() > limit
             && let Err(e) = ks.rotate_memtable()
         {
