@@ -477,6 +477,11 @@ fn embedded_store_memory() {
         other => panic!("{other:?}"),
     };
     assert_eq!(memory("[store]"), crate::config::EmbeddedMemory::default());
+    assert_eq!(
+        memory("[store]").cache,
+        2 << 20,
+        "a sidecar's block cache: the dedup filters and indexes are pinned outside it"
+    );
     let m = memory("[store]\ncache_size = \"16MiB\"\nmemtable_size = 2097152\nhot_size = 0");
     assert_eq!((m.cache, m.memtable, m.hot), (16 << 20, 2 << 20, 0));
     for (store, refusal) in [

@@ -30,10 +30,9 @@ pub const WORKERS: usize = 1;
 const TABLE: u64 = 8 << 20;
 
 pub fn options(name: &str) -> KeyspaceCreateOptions {
-    let leveled = |table: u64| Arc::new(Leveled::default().with_table_target_size(table));
     let base = KeyspaceCreateOptions::default()
         .max_memtable_size(MEMTABLE)
-        .compaction_strategy(leveled(TABLE));
+        .compaction_strategy(Arc::new(Leveled::default().with_table_target_size(TABLE)));
     match name {
         // Looked up by ID, mostly IDs never seen (every new event): the filters answer those,
         // so they stay in memory on every level (about 1.25 bytes per key), as does the index,
