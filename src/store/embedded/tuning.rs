@@ -44,10 +44,15 @@ pub fn options(name: &str) -> KeyspaceCreateOptions {
             .index_block_pinning_policy(PinningPolicy::all(true)),
         // Read by seq, always a key that exists: past the first level, whose freshly flushed
         // tables overlap, tables hold disjoint seq ranges and a filter would never spare a read.
-        "events" => base.filter_policy(FilterPolicy::new([
-            FilterPolicyEntry::Bloom(BloomConstructionPolicy::BitsPerKey(10.0)),
-            FilterPolicyEntry::None,
-        ])),
+        // Each delivery reads its record back (the writer, and delivery past the hot hand-off):
+        // the index stays in memory (~20 bytes per 4 KiB block), so that a read loads one block.
+        "events" => base
+            .filter_policy(FilterPolicy::new([
+                FilterPolicyEntry::Bloom(BloomConstructionPolicy::BitsPerKey(10.0)),
+                FilterPolicyEntry::None,
+            ]))
+            .index_block_partitioning_policy(PartitioningPolicy::all(false))
+            .index_block_pinning_policy(PinningPolicy::all(true)),
         // Only scanned in order.
         "expiry" | "queue" | "dead" | "answer_expiry" => {
             base.filter_policy(FilterPolicy::all(FilterPolicyEntry::None))
