@@ -1,6 +1,7 @@
 //! The Redis store, shared by several hookgate replicas: dedup keys and Redis Streams with a
 //! consumer group. Accepting an event is one round trip (a script: the dedup check, then, only
-//! if new, the dedup entry, the event hash and `XADD`). Replicas read with `XREADGROUP`,
+//! if new, the dedup entry, the event hash and `XADD`), shared by the accepts of one shard
+//! that arrive meanwhile (`intake`). Replicas read with `XREADGROUP`,
 //! acknowledge only a final outcome, park retries in a sorted set any replica promotes when
 //! due, and take over the entries of a replica that died: a holder heartbeats what it holds, and
 //! what went unheartbeated for `claim_after` is taken over (`XAUTOCLAIM`; see `heartbeat`).
@@ -91,6 +92,8 @@ pub struct RedisStore {
     shard_state: Mutex<HashMap<Shard, ShardState>>,
     health: Arc<Health>,
     work: Arc<Notify>,
+    /// The grouped intake's writers, one per shard.
+    intake: intake::Writers,
     /// The batch writer of delivery outcomes, started by the first.
     outcomes: OnceLock<tokio::sync::mpsc::UnboundedSender<outcomes::Job>>,
 }
@@ -152,6 +155,7 @@ impl RedisStore {
             shard_state: Mutex::new(HashMap::new()),
             health,
             work: Arc::new(Notify::new()),
+            intake: Mutex::new(HashMap::new()),
             outcomes: OnceLock::new(),
         })
     }

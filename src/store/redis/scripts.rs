@@ -8,68 +8,98 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: legacy dedup key (`d:<id>`, written by earlier versions: honoured, no longer
-/// written), event, stream, pending, dead, archived, archive counter, archives of this ID,
-/// listing, delivered set [, order line]. ARGV: ttl_ms, event_id, received_ms, client_ip,
-/// target, headers, body, max_pending, order key, archive key prefix, verification, dedup set
-/// prefix, dedup member.
-/// Returns 1 new, 0 duplicate, -1 the shard is at its bound. An event with an order key joins
-/// its line and enters the stream only when it is the first in it.
+/// Accepts a group of events of one shard in one call (`intake`: the accepts that arrived
+/// while the shard's previous call was in flight), each as if alone, in the group's order.
+/// KEYS: stream, pending, dead, archived, archive counter, listing, delivered set.
+/// ARGV: max_pending, the shard's key prefix (`{tag}:`), then 10 per event: ttl_ms, event_id,
+/// received_ms, client_ip, target, headers, body, order key (`""`: none; else `+` and the
+/// key), verification, dedup member.
+/// Returns for each event 1 new, 0 duplicate, -1 the shard is at its bound. An event with an
+/// order key joins its line and enters the stream only when it is the first in it. The event
+/// keys (`e:`, `d:`, `w:`, `q:`, `g:`, `k:`) are derived from the prefix: same hash tag, same
+/// node.
 ///
 /// Past its dedup window an ID is new, as in the embedded store, unless its earlier copy still
 /// waits to be delivered (the same event). An earlier copy in the dead-letter queue is moved
 /// aside under a number (`g:<n>`), still listed and replayable; a delivered one is forgotten.
+///
+/// Per group rather than per event (each call into Redis costs CPU, the Lua bridge most):
+/// the bound's `ZCARD`, `TIME`, one `PEXPIREAT` per dedup set touched, one `ZADD` each to the
+/// undelivered set and the listing. Nothing in the group reads those two sorted sets: a
+/// duplicate within the group is caught by its record (`HGET st`) and the dedup set.
 pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if tonumber(ARGV[8]) > 0 and redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[8]) then return -1 end
+local max = tonumber(ARGV[1])
+local p = ARGV[2]
+local count = 0
+if max > 0 then count = redis.call('ZCARD', KEYS[2]) end
 -- Dedup: one set per span of w ms (a power of two, at least ttl / 8), expiring ttl after the
 -- span ends; a set member costs ~60 bytes where a key with its own expiry costs ~170. An ID
 -- is remembered for ttl to ttl + w. Redis' clock, the same for every replica.
--- Every call into Redis costs CPU (lookups, allocations, the AOF): as few as the work needs.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[1])
-local w = 1
-while w * 8 < ttl do w = w * 2 end
-local span = math.floor(now / w)
-local sets = ARGV[12] .. w .. ':'
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for n = math.floor((now - ttl) / w), span - 1 do
-  if redis.call('SISMEMBER', sets .. n, ARGV[13]) == 1 then return 0 end
+local expiries, pending = {}, {}
+local function one(ttl, id, rcv, ip, tgt, hdr, body, ok, vf, member)
+  if max > 0 and count >= max then return -1 end
+  ttl = tonumber(ttl)
+  local w = 1
+  while w * 8 < ttl do w = w * 2 end
+  local span = math.floor(now / w)
+  local sets = p .. 'k:' .. w .. ':'
+  -- The dedup key of earlier versions, honoured until it expires.
+  if redis.call('EXISTS', p .. 'd:' .. id) == 1 then return 0 end
+  for n = math.floor((now - ttl) / w), span - 1 do
+    if redis.call('SISMEMBER', sets .. n, member) == 1 then return 0 end
+  end
+  local key = p .. 'e:' .. id
+  local st = redis.call('HGET', key, 'st')
+  if st == 'p' then return 0 end
+  -- The current span's set: adding is the lookup.
+  local cur = sets .. span
+  if redis.call('SADD', cur, member) == 0 then return 0 end
+  expiries[cur] = (span + 1) * w + ttl
+  if st == 'x' then
+    local n = tostring(redis.call('INCR', KEYS[5]))
+    local fin = redis.call('HGET', key, 'fin') or rcv
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('RENAME', key, p .. 'g:' .. n)
+    redis.call('ZADD', KEYS[4], fin, n)
+    redis.call('SADD', p .. 'w:' .. id, n)
+  elseif st then
+    -- Delivered, its record kept past the dedup window (record_ttl > dedup_ttl).
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[7], id)
+  end
+  -- dk: where its dedup entry is, for a purge; dx: when the dedup window ends (a delivered
+  -- record does not outlive it). Attempts, replays and the due time are left out while they
+  -- are 0, 0 and the received time: every field is an allocation of the hash.
+  local f = {'id', id, 'rcv', rcv, 'ip', ip, 'tgt', tgt, 'hdr', hdr, 'body', body, 'st', 'p',
+    'vf', vf, 'dk', cur, 'dx', now + ttl}
+  local line = nil
+  if ok ~= '' then
+    line = string.sub(ok, 2)
+    table.insert(f, 'ok'); table.insert(f, line)
+  end
+  redis.call('HSET', key, unpack(f))
+  count = count + 1
+  table.insert(pending, rcv); table.insert(pending, id)
+  if line and redis.call('RPUSH', p .. 'q:' .. line, id) > 1 then return 1 end
+  redis.call('XADD', KEYS[1], '*', 'i', id)
+  return 1
 end
-local st = redis.call('HGET', KEYS[2], 'st')
-if st == 'p' then return 0 end
--- The current span's set: adding is the lookup.
-local cur = sets .. span
-if redis.call('SADD', cur, ARGV[13]) == 0 then return 0 end
-redis.call('PEXPIREAT', cur, (span + 1) * w + ttl)
-if st == 'x' then
-  local n = tostring(redis.call('INCR', KEYS[7]))
-  local fin = redis.call('HGET', KEYS[2], 'fin') or ARGV[3]
-  redis.call('ZREM', KEYS[5], ARGV[2])
-  redis.call('RENAME', KEYS[2], ARGV[10] .. n)
-  redis.call('ZADD', KEYS[6], fin, n)
-  redis.call('SADD', KEYS[8], n)
-elseif st then
-  -- Delivered, its record kept past the dedup window (record_ttl > dedup_ttl).
-  redis.call('DEL', KEYS[2])
-  redis.call('ZREM', KEYS[10], ARGV[2])
+local out = {}
+for i = 1, (#ARGV - 2) / 10 do
+  local b = 2 + (i - 1) * 10
+  out[i] = one(ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6],
+    ARGV[b + 7], ARGV[b + 8], ARGV[b + 9], ARGV[b + 10])
 end
--- dk: where its dedup entry is, for a purge; dx: when the dedup window ends (a delivered
--- record does not outlive it). Attempts, replays and the due time are left out while they
--- are 0, 0 and the received time: every field is an allocation of the hash.
-local f = {'id', ARGV[2], 'rcv', ARGV[3], 'ip', ARGV[4], 'tgt', ARGV[5], 'hdr', ARGV[6],
-  'body', ARGV[7], 'st', 'p', 'vf', ARGV[11], 'dk', cur, 'dx', now + ttl}
-if KEYS[11] then
-  table.insert(f, 'ok'); table.insert(f, ARGV[9])
+for set, at in pairs(expiries) do redis.call('PEXPIREAT', set, at) end
+if #pending > 0 then
+  redis.call('ZADD', KEYS[2], unpack(pending))
+  redis.call('ZADD', KEYS[6], unpack(pending))
 end
-redis.call('HSET', KEYS[2], unpack(f))
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
-redis.call('ZADD', KEYS[9], ARGV[3], ARGV[2])
-if KEYS[11] and redis.call('RPUSH', KEYS[11], ARGV[2]) > 1 then return 1 end
-redis.call('XADD', KEYS[3], '*', 'i', ARGV[2])
-return 1
+return out
 "#,
     )
 });
