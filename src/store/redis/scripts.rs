@@ -23,15 +23,19 @@ use redis::Script;
 /// waits to be delivered (the same event). An earlier copy in the dead-letter queue is moved
 /// aside under a number (`g:<n>`), still listed and replayable; a delivered one is forgotten.
 ///
-/// Per group rather than per event (each call into Redis costs CPU, the Lua bridge most):
-/// the bound's `ZCARD`, `TIME`, one `PEXPIREAT` per dedup set touched, one `ZADD` each to the
-/// undelivered set and the listing. Nothing in the group reads those two sorted sets: a
-/// duplicate within the group is caught by its record (`HGET st`) and the dedup set.
+/// Every call into Redis costs CPU (the Lua bridge more than most commands), so what can be
+/// asked for the whole group is asked once: the dedup window's sets with one `SMISMEMBER`
+/// each for all the group's IDs, the legacy dedup keys with one `EXISTS` of all (one each only
+/// if some exist), one `SADD` and `PEXPIREAT` per set, one `ZADD` each to the undelivered set
+/// and the listing, the bound's `ZCARD`, `TIME`. Per event: `HGET` of its record's state,
+/// `HSET`, `XADD` (or `RPUSH` to its order line). A duplicate within the group is caught by
+/// `seen`, as the set's `SADD` would have.
 pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local max = tonumber(ARGV[1])
 local p = ARGV[2]
+local n = (#ARGV - 2) / 10
 local count = 0
 if max > 0 then count = redis.call('ZCARD', KEYS[2]) end
 -- Dedup: one set per span of w ms (a power of two, at least ttl / 8), expiring ttl after the
@@ -39,33 +43,64 @@ if max > 0 then count = redis.call('ZCARD', KEYS[2]) end
 -- is remembered for ttl to ttl + w. Redis' clock, the same for every replica.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local expiries, pending = {}, {}
-local function one(ttl, id, rcv, ip, tgt, hdr, body, ok, vf, member)
-  if max > 0 and count >= max then return -1 end
-  ttl = tonumber(ttl)
-  local w = 1
-  while w * 8 < ttl do w = w * 2 end
-  local span = math.floor(now / w)
-  local sets = p .. 'k:' .. w .. ':'
-  -- The dedup key of earlier versions, honoured until it expires.
-  if redis.call('EXISTS', p .. 'd:' .. id) == 1 then return 0 end
-  for n = math.floor((now - ttl) / w), span - 1 do
-    if redis.call('SISMEMBER', sets .. n, member) == 1 then return 0 end
+local function arg(i, k) return ARGV[2 + (i - 1) * 10 + k] end
+-- Per dedup TTL in the group (one, but for a reload mid-group): its sets, named once.
+local fams, fam_of = {}, {}
+for i = 1, n do
+  local ttl = arg(i, 1)
+  local f = fams[ttl]
+  if not f then
+    local ms = tonumber(ttl)
+    local w = 1
+    while w * 8 < ms do w = w * 2 end
+    local span = math.floor(now / w)
+    local sets = p .. 'k:' .. w .. ':'
+    f = {cur = sets .. span, at = (span + 1) * w + ms, dx = tostring(now + ms), sets = {},
+      idx = {}, members = {}, add = {}}
+    for s = math.floor((now - ms) / w), span do table.insert(f.sets, sets .. s) end
+    fams[ttl] = f
   end
+  table.insert(f.idx, i)
+  table.insert(f.members, arg(i, 10))
+  fam_of[i] = f
+end
+-- Known already: in one of the window's sets (the current one included), or by a legacy key.
+local known = {}
+for _, f in pairs(fams) do
+  for _, set in ipairs(f.sets) do
+    local hit = redis.call('SMISMEMBER', set, unpack(f.members))
+    for j, h in ipairs(hit) do
+      if h == 1 then known[f.idx[j]] = true end
+    end
+  end
+end
+local legacy = {}
+for i = 1, n do legacy[i] = p .. 'd:' .. arg(i, 2) end
+-- The dedup keys of earlier versions, honoured until they expire.
+if redis.call('EXISTS', unpack(legacy)) > 0 then
+  for i = 1, n do
+    if redis.call('EXISTS', legacy[i]) == 1 then known[i] = true end
+  end
+end
+local seen, pending = {}, {}
+local function one(i)
+  if max > 0 and count >= max then return -1 end
+  local f = fam_of[i]
+  local member = arg(i, 10)
+  if known[i] or seen[member] then return 0 end
+  local id, rcv = arg(i, 2), arg(i, 3)
   local key = p .. 'e:' .. id
   local st = redis.call('HGET', key, 'st')
   if st == 'p' then return 0 end
-  -- The current span's set: adding is the lookup.
-  local cur = sets .. span
-  if redis.call('SADD', cur, member) == 0 then return 0 end
-  expiries[cur] = (span + 1) * w + ttl
+  seen[member] = true
+  table.insert(f.add, member)
   if st == 'x' then
-    local n = tostring(redis.call('INCR', KEYS[5]))
+    local num = tostring(redis.call('INCR', KEYS[5]))
     local fin = redis.call('HGET', key, 'fin') or rcv
     redis.call('ZREM', KEYS[3], id)
-    redis.call('RENAME', key, p .. 'g:' .. n)
-    redis.call('ZADD', KEYS[4], fin, n)
-    redis.call('SADD', p .. 'w:' .. id, n)
+    redis.call('RENAME', key, p .. 'g:' .. num)
+    redis.call('ZADD', KEYS[4], fin, num)
+    redis.call('SADD', p .. 'w:' .. id, num)
   elseif st then
     -- Delivered, its record kept past the dedup window (record_ttl > dedup_ttl).
     redis.call('DEL', key)
@@ -74,14 +109,15 @@ local function one(ttl, id, rcv, ip, tgt, hdr, body, ok, vf, member)
   -- dk: where its dedup entry is, for a purge; dx: when the dedup window ends (a delivered
   -- record does not outlive it). Attempts, replays and the due time are left out while they
   -- are 0, 0 and the received time: every field is an allocation of the hash.
-  local f = {'id', id, 'rcv', rcv, 'ip', ip, 'tgt', tgt, 'hdr', hdr, 'body', body, 'st', 'p',
-    'vf', vf, 'dk', cur, 'dx', now + ttl}
+  local h = {'id', id, 'rcv', rcv, 'ip', arg(i, 4), 'tgt', arg(i, 5), 'hdr', arg(i, 6),
+    'body', arg(i, 7), 'st', 'p', 'vf', arg(i, 9), 'dk', f.cur, 'dx', f.dx}
+  local ok = arg(i, 8)
   local line = nil
   if ok ~= '' then
     line = string.sub(ok, 2)
-    table.insert(f, 'ok'); table.insert(f, line)
+    table.insert(h, 'ok'); table.insert(h, line)
   end
-  redis.call('HSET', key, unpack(f))
+  redis.call('HSET', key, unpack(h))
   count = count + 1
   table.insert(pending, rcv); table.insert(pending, id)
   if line and redis.call('RPUSH', p .. 'q:' .. line, id) > 1 then return 1 end
@@ -89,12 +125,13 @@ local function one(ttl, id, rcv, ip, tgt, hdr, body, ok, vf, member)
   return 1
 end
 local out = {}
-for i = 1, (#ARGV - 2) / 10 do
-  local b = 2 + (i - 1) * 10
-  out[i] = one(ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6],
-    ARGV[b + 7], ARGV[b + 8], ARGV[b + 9], ARGV[b + 10])
+for i = 1, n do out[i] = one(i) end
+for _, f in pairs(fams) do
+  if #f.add > 0 then
+    redis.call('SADD', f.cur, unpack(f.add))
+    redis.call('PEXPIREAT', f.cur, f.at)
+  end
 end
-for set, at in pairs(expiries) do redis.call('PEXPIREAT', set, at) end
 if #pending > 0 then
   redis.call('ZADD', KEYS[2], unpack(pending))
   redis.call('ZADD', KEYS[6], unpack(pending))
