@@ -157,6 +157,7 @@ else
   entries = r[1][2]
 end
 local out = {}
+local names = {'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body'}
 for _, en in ipairs(entries) do
   local id = nil
   if en[2] then
@@ -168,7 +169,6 @@ for _, en in ipairs(entries) do
     -- Only what a delivery needs (not the history, the verdict, the last error).
     local v = redis.call('HMGET', ARGV[6] .. id, 'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body')
     pending = v[1] == 'p'
-    local names = {'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body'}
     for i = 2, 8 do
       if v[i] then table.insert(h, names[i]); table.insert(h, v[i]) end
     end
@@ -188,7 +188,8 @@ return out
 /// A Lua function: `trim_listing(delivered set, listing, event key prefix, now, count,
 /// unlisted)` drops from the delivered set up to `count` events whose record expired by `now`,
 /// and from the listing those of them whose record is gone (an ID accepted again since has a
-/// new record, and keeps its entry) along with `unlisted`. A few calls whatever the count.
+/// new record, and keeps its entry) along with `unlisted`. A few calls whatever the count
+/// (while none of those records was made anew).
 /// Returns how many it took from the delivered set.
 macro_rules! trim_listing {
     () => {
@@ -199,8 +200,12 @@ local function trim_listing(done, listing, prefix, now, count, unlisted)
   local gone = redis.call('ZRANGE', done, '-inf', '(' .. (now - 100), 'BYSCORE', 'LIMIT', 0, count)
   if #gone > 0 then
     redis.call('ZREM', done, unpack(gone))
-    for _, g in ipairs(gone) do
-      if redis.call('EXISTS', prefix .. g) == 0 then table.insert(unlisted, g) end
+    -- One EXISTS of all (usually none is left); one each only if some are.
+    local keys = {}
+    for i, g in ipairs(gone) do keys[i] = prefix .. g end
+    local left = redis.call('EXISTS', unpack(keys))
+    for i, g in ipairs(gone) do
+      if left == 0 or redis.call('EXISTS', keys[i]) == 0 then table.insert(unlisted, g) end
     end
   end
   if #unlisted > 0 then redis.call('ZREM', listing, unpack(unlisted)) end
