@@ -108,8 +108,8 @@ async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, con: Timed, max_pe
 }
 
 impl RedisStore {
-    /// Hands `job` to its shard's writer, starting one (on the caller's runtime) if there is
-    /// none or it stopped (its runtime ended).
+    /// Hands `job` to its shard's writer, starting one (on the connection's runtime) if there
+    /// is none yet.
     fn hand_over(&self, sh: &Shard, job: Job) -> Result<(), StoreError> {
         let mut writers = lock(&self.intake);
         let job = match writers.get(sh) {
@@ -120,7 +120,8 @@ impl RedisStore {
             None => job,
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(sh.clone(), rx, self.con(), self.max_per_shard));
+        self.rt
+            .spawn(run(sh.clone(), rx, self.con(), self.max_per_shard));
         tx.send(job)
             .map_err(|_| StoreError::Unavailable("redis: the intake writer stopped".into()))?;
         writers.insert(sh.clone(), tx);
