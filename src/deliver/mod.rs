@@ -22,7 +22,7 @@ use crate::metrics::AttemptResult;
 use crate::routing::Upstream;
 use crate::routing::{Route, RouteState};
 use crate::store::{Outcome, Queue, StoredEvent, Timing};
-use crate::upstream::Failure;
+use crate::upstream::{Client, Failure};
 
 /// Longest sleep between scans when nothing signals new work.
 const IDLE_SCAN: Duration = Duration::from_secs(1);
@@ -56,8 +56,8 @@ impl Delivery {
 impl BackgroundService for Delivery {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         // Built here so its connection pool lives on this service's runtime.
-        let client = match crate::upstream::http_client() {
-            Ok(c) => c,
+        let client = match crate::upstream::Client::new() {
+            Ok(c) => Arc::new(c),
             Err(e) => {
                 tracing::error!(error = %e, "cannot build the delivery HTTP client; deliveries stopped");
                 return;
@@ -89,7 +89,7 @@ impl Delivery {
     /// Leases and starts what is due; returns when to look again.
     async fn dispatch(
         &self,
-        client: &reqwest::Client,
+        client: &Arc<Client>,
         tasks: &mut JoinSet<()>,
         turn: usize,
     ) -> Instant {
@@ -175,7 +175,7 @@ impl Delivery {
 
 /// Runs one attempt and records its outcome.
 async fn deliver(
-    client: &reqwest::Client,
+    client: &Client,
     store: &dyn Queue,
     up: &Upstream,
     route: &Route,
@@ -340,6 +340,7 @@ mod tests {
             concurrency: 1,
             headers: Vec::new(),
             resign: None,
+            h2c: false,
         }
     }
 

@@ -2,8 +2,10 @@
 //! (URL join, identity headers, re-signing), each upstream's concurrency limit, and what a
 //! failed call means.
 
+mod client;
 pub(crate) mod identity;
 mod limits;
+mod pool;
 mod request;
 #[cfg(test)]
 mod tests;
@@ -11,6 +13,7 @@ pub mod url;
 
 use std::time::Duration;
 
+pub(crate) use client::Client;
 pub(crate) use limits::UpstreamLimits;
 pub(crate) use request::{request, traced};
 
@@ -61,7 +64,7 @@ pub(crate) fn transport_failure(e: &reqwest::Error, timeout: Duration) -> Failur
     }
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;
