@@ -8,6 +8,7 @@
 //!     LOAD_SECONDS=20 LOAD_CONNECTIONS=64 LOAD_ROUNDS=2 cargo bench --bench load
 //!     LOAD_STORES=redis cargo bench --bench load     # the Redis store only
 //!     LOAD_REDIS_AOF=0 LOAD_HOOKGATE=path ...         # Redis without its AOF; another hookgate build
+//!     LOAD_UPSTREAM_PROTOCOL=h2c ...                  # deliveries over h2c (hookgate's `protocol`)
 //!
 //! For the Redis store it also reports what Redis spent per event (its CPU, by command from
 //! `INFO commandstats`, and its memory per remembered event once records expired: the store
