@@ -206,7 +206,10 @@ async fn exchange(pool: &Pool, mut req: Request<Full<Bytes>>) -> Result<Answer, 
             Ok(resp) => Ok(read(resp).await.0),
             Err(e) => {
                 pool.forget_h2();
-                Err(failure(format!("request failed: {}", super::root_cause(&e))))
+                Err(failure(format!(
+                    "request failed: {}",
+                    super::root_cause(&e)
+                )))
             }
         };
     }
@@ -228,7 +231,10 @@ async fn exchange(pool: &Pool, mut req: Request<Full<Bytes>>) -> Result<Answer, 
                 }
                 _ => {
                     let e = e.into_error();
-                    return Err(failure(format!("request failed: {}", super::root_cause(&e))));
+                    return Err(failure(format!(
+                        "request failed: {}",
+                        super::root_cause(&e)
+                    )));
                 }
             },
         }

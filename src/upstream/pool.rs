@@ -60,19 +60,14 @@ impl Pool {
 
     /// A ready HTTP/1.1 sender: a parked one if any is still open, else a new connection.
     pub async fn h1(&self, fresh: bool) -> Result<H1, ConnectError> {
-        while !fresh {
-            let parked = {
-                let mut idle = lock(&self.idle);
-                idle.pop_back()
-            };
-            let Some((since, mut sender)) = parked else {
-                break;
-            };
-            if since.elapsed() < IDLE_TIMEOUT && sender.ready().await.is_ok() {
-                return Ok(H1 {
-                    sender,
-                    reused: true,
-                });
+        if !fresh {
+            while let Some((since, mut sender)) = self.parked() {
+                if since.elapsed() < IDLE_TIMEOUT && sender.ready().await.is_ok() {
+                    return Ok(H1 {
+                        sender,
+                        reused: true,
+                    });
+                }
             }
         }
         let io = self.tcp().await?;
@@ -87,6 +82,11 @@ impl Pool {
             sender,
             reused: false,
         })
+    }
+
+    /// The most recently parked sender (its lock not held across an await).
+    fn parked(&self) -> Option<(Instant, http1::SendRequest<Body>)> {
+        lock(&self.idle).pop_back()
     }
 
     /// Parks a sender whose response was read to its end.

@@ -108,7 +108,11 @@ async fn serve(l: TcpListener, st: Arc<Mutex<State>>, speaks: Speaks, answer: By
                 let (st, answer) = (st.clone(), answer.clone());
                 async move {
                     let (parts, body) = req.into_parts();
-                    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    let body = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
                     st.lock().unwrap().got.push(Got {
                         version: parts.version,
                         uri: parts.uri.to_string(),

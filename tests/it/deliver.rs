@@ -91,14 +91,21 @@ async fn http1_connections_are_kept_alive_and_bounded_by_concurrency() {
         assert_eq!(g.header("authorization"), Some("Bearer t"));
     }
     // 20 requests, at most 2 at a time: 2 connections, reused (not one per request).
-    assert!(sink.connections() <= 2, "{} connections", sink.connections());
+    assert!(
+        sink.connections() <= 2,
+        "{} connections",
+        sink.connections()
+    );
     wait_state(&c, &gw, "k0", "delivered").await;
 }
 
 #[tokio::test]
 async fn h2c_multiplexes_every_attempt_on_one_connection() {
     let sink = Sink::start(Speaks::H2c, 2);
-    let gw = start(&sink.url("/webhooks"), "protocol = \"h2c\"\nconcurrency = 8");
+    let gw = start(
+        &sink.url("/webhooks"),
+        "protocol = \"h2c\"\nconcurrency = 8",
+    );
     let c = client();
     send_all(&c, &gw, &sink, "m", 20).await;
     check_each_once(&sink, "m", 20);
@@ -129,7 +136,10 @@ async fn an_upstream_closing_kept_alive_connections_costs_no_attempt() {
     }
     let got = sink.got();
     assert_eq!(got.len(), 5);
-    assert!(got.iter().all(|g| g.header("x-hookgate-attempt") == Some("1")));
+    assert!(
+        got.iter()
+            .all(|g| g.header("x-hookgate-attempt") == Some("1"))
+    );
     assert_eq!(sink.connections(), 5);
 }
 
@@ -200,10 +210,7 @@ fn protocol_is_checked_at_load() {
             .position(|l| l.starts_with("protocol ="))
             .unwrap()
             + 1;
-        assert!(
-            err.contains(&format!("p.toml:{line}:12: {want}")),
-            "{err}"
-        );
+        assert!(err.contains(&format!("p.toml:{line}:12: {want}")), "{err}");
     }
     let text = Gateway::config_text(
         free_port(),
