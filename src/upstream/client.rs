@@ -63,7 +63,8 @@ impl Client {
         trace: Option<TraceContext>,
     ) -> Result<Answer, Failure> {
         let Some(pool) = self.pool(up) else {
-            return self.send_reqwest(up, ev, attempt, trace).await;
+            let request = request(&self.reqwest, up, ev, attempt, up.timeout)?;
+            return send_reqwest(traced(request, trace), up.timeout).await;
         };
         let req = lean_request(&pool, up, ev, attempt, trace)?;
         match tokio::time::timeout(up.timeout, exchange(&pool, req)).await {
@@ -107,34 +108,30 @@ impl Client {
         }
         Pool::new(host, port, url.port().is_some(), up.h2c)
     }
+}
 
-    async fn send_reqwest(
-        &self,
-        up: &Upstream,
-        ev: &StoredEvent,
-        attempt: u32,
-        trace: Option<TraceContext>,
-    ) -> Result<Answer, Failure> {
-        let request = request(&self.reqwest, up, ev, attempt, up.timeout)?;
-        let mut resp = match traced(request, trace).send().await {
-            Ok(r) => r,
-            Err(e) => return Err(transport_failure(&e, up.timeout)),
-        };
-        let status = resp.status().as_u16();
-        let retry_after = resp.headers().get(RETRY_AFTER).cloned();
-        let mut snippet = Snippet::default();
-        while snippet.read < DRAIN_LIMIT {
-            match resp.chunk().await {
-                Ok(Some(c)) => snippet.add(&c),
-                _ => break,
-            }
+async fn send_reqwest(
+    request: reqwest::RequestBuilder,
+    timeout: std::time::Duration,
+) -> Result<Answer, Failure> {
+    let mut resp = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return Err(transport_failure(&e, timeout)),
+    };
+    let status = resp.status().as_u16();
+    let retry_after = resp.headers().get(RETRY_AFTER).cloned();
+    let mut snippet = Snippet::default();
+    while snippet.read < DRAIN_LIMIT {
+        match resp.chunk().await {
+            Ok(Some(c)) => snippet.add(&c),
+            _ => break,
         }
-        Ok(Answer {
-            status,
-            retry_after,
-            snippet: snippet.bytes,
-        })
     }
+    Ok(Answer {
+        status,
+        retry_after,
+        snippet: snippet.bytes,
+    })
 }
 
 /// The request as reqwest built it: the same headers (`request_headers`, the attempt's
@@ -146,12 +143,7 @@ fn lean_request(
     attempt: u32,
     trace: Option<TraceContext>,
 ) -> Result<Request<Full<Bytes>>, Failure> {
-    let url = super::url::join(&up.url, &ev.target).map_err(|e| Failure {
-        retryable: false,
-        error: format!("cannot build the delivery URL: {e}"),
-        status: None,
-        retry_after: None,
-    })?;
+    let url = super::request::delivery_url(up, ev)?;
     let path = match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),

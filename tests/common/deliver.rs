@@ -55,22 +55,10 @@ pub struct Sink {
 impl Sink {
     /// Starts on a free port; answers 200 with `answer_bytes` of body.
     pub fn start(speaks: Speaks, answer_bytes: usize) -> Sink {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("addr");
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let l = TcpListener::from_std(listener).expect("listener");
-                serve(l, st, speaks, Bytes::from(vec![b'x'; answer_bytes])).await
-            });
-        });
+        let answer = Bytes::from(vec![b'x'; answer_bytes]);
+        let addr = super::upstream::serve_on_own_thread(move |l| serve(l, st, speaks, answer));
         Sink { addr, state }
     }
 

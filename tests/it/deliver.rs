@@ -74,16 +74,21 @@ fn check_each_once(sink: &Sink, prefix: &str, n: usize) {
     }
 }
 
+/// 20 events at once through an upstream speaking `speaks`: each arrives once, as before.
+async fn twenty(speaks: Speaks, upstream_extra: &str, prefix: &str) -> (Gateway, Sink) {
+    let sink = Sink::start(speaks, 2);
+    let gw = start(&sink.url("/webhooks"), upstream_extra);
+    send_all(&client(), &gw, &sink, prefix, 20).await;
+    check_each_once(&sink, prefix, 20);
+    let st = wait_state(&client(), &gw, &format!("{prefix}3"), "delivered").await;
+    assert_eq!(st["attempts"], 1);
+    (gw, sink)
+}
+
 #[tokio::test]
 async fn http1_connections_are_kept_alive_and_bounded_by_concurrency() {
-    let sink = Sink::start(Speaks::Http1, 2);
-    let gw = start(
-        &sink.url("/webhooks"),
-        "concurrency = 2\nheaders = { Authorization = \"Bearer t\" }",
-    );
-    let c = client();
-    send_all(&c, &gw, &sink, "k", 20).await;
-    check_each_once(&sink, "k", 20);
+    let extra = "concurrency = 2\nheaders = { Authorization = \"Bearer t\" }";
+    let (_gw, sink) = twenty(Speaks::Http1, extra, "k").await;
     for g in sink.got() {
         assert_eq!(g.version, http::Version::HTTP_11);
         assert_eq!(g.uri, "/webhooks/sub?a=1");
@@ -91,24 +96,13 @@ async fn http1_connections_are_kept_alive_and_bounded_by_concurrency() {
         assert_eq!(g.header("authorization"), Some("Bearer t"));
     }
     // 20 requests, at most 2 at a time: 2 connections, reused (not one per request).
-    assert!(
-        sink.connections() <= 2,
-        "{} connections",
-        sink.connections()
-    );
-    wait_state(&c, &gw, "k0", "delivered").await;
+    let conns = sink.connections();
+    assert!(conns <= 2, "{conns} connections");
 }
 
 #[tokio::test]
 async fn h2c_multiplexes_every_attempt_on_one_connection() {
-    let sink = Sink::start(Speaks::H2c, 2);
-    let gw = start(
-        &sink.url("/webhooks"),
-        "protocol = \"h2c\"\nconcurrency = 8",
-    );
-    let c = client();
-    send_all(&c, &gw, &sink, "m", 20).await;
-    check_each_once(&sink, "m", 20);
+    let (_gw, sink) = twenty(Speaks::H2c, "protocol = \"h2c\"\nconcurrency = 8", "m").await;
     for g in sink.got() {
         assert_eq!(g.version, http::Version::HTTP_2);
         // The authority travels as `:authority`, the path and query as before.
@@ -116,8 +110,6 @@ async fn h2c_multiplexes_every_attempt_on_one_connection() {
         assert!(g.headers.get("connection").is_none());
     }
     assert_eq!(sink.connections(), 1);
-    let st = wait_state(&c, &gw, "m3", "delivered").await;
-    assert_eq!(st["attempts"], 1);
 }
 
 #[tokio::test]
@@ -176,10 +168,19 @@ async fn h2c_to_an_http1_only_upstream_fails_visibly_and_keeps_the_event() {
     assert!(sink.got().is_empty());
 }
 
-#[test]
-fn protocol_is_checked_at_load() {
+/// `hookgate check` of a config with `orders` on `url` with `protocol`: its errors.
+fn check(protocol: &str, url: &str) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.toml");
+    let upstream = upstream_block("orders", url, &format!("protocol = {protocol}"));
+    let store = format!("[store]\npath = \"{}\"", dir.path().join("d").display());
+    let routes = format!("{upstream}\n{}", limai_route("x", "/hooks/x", "orders", ""));
+    let text = Gateway::config_text(free_port(), free_port(), "", &store, &routes);
+    (text.clone(), common::fleet::check_config(&path, &text).1)
+}
+
+#[test]
+fn protocol_is_checked_at_load() {
     for (protocol, url, want) in [
         (
             "\"h3\"",
@@ -192,19 +193,7 @@ fn protocol_is_checked_at_load() {
             "upstreams.orders.protocol: \"h2c\" is HTTP/2 without TLS",
         ),
     ] {
-        let text = Gateway::config_text(
-            free_port(),
-            free_port(),
-            "",
-            &format!("[store]\npath = \"{}\"", dir.path().join("d").display()),
-            &format!(
-                "{}\n{}",
-                upstream_block("orders", url, &format!("protocol = {protocol}")),
-                limai_route("x", "/hooks/x", "orders", "")
-            ),
-        );
-        let (ok, err) = common::fleet::check_config(&path, &text);
-        assert!(!ok, "{protocol} {url}");
+        let (text, err) = check(protocol, url);
         let line = text
             .lines()
             .position(|l| l.starts_with("protocol ="))
@@ -212,18 +201,9 @@ fn protocol_is_checked_at_load() {
             + 1;
         assert!(err.contains(&format!("p.toml:{line}:12: {want}")), "{err}");
     }
-    let text = Gateway::config_text(
-        free_port(),
-        free_port(),
-        "",
-        &format!("[store]\npath = \"{}\"", dir.path().join("d").display()),
-        &format!(
-            "{}\n{}",
-            upstream_block("orders", "http://127.0.0.1:1/", "protocol = \"http1\""),
-            limai_route("x", "/hooks/x", "orders", "")
-        ),
-    );
     // (The route's secret is not in `check`'s environment: only that error is left.)
-    let (_, err) = common::fleet::check_config(&path, &text);
-    assert!(!err.contains("protocol"), "{err}");
+    for ok in ["\"http1\"", "\"h2c\""] {
+        let (_, err) = check(ok, "http://127.0.0.1:1/");
+        assert!(!err.contains("protocol"), "{err}");
+    }
 }
