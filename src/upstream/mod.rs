@@ -1,6 +1,7 @@
-//! Talking to upstreams, for deliveries and sync calls alike: the HTTP client, the request
-//! (URL join, identity headers, re-signing), each upstream's concurrency limit, and what a
-//! failed call means.
+//! Talking to upstreams, for deliveries and sync calls alike: the HTTP clients (reqwest; for
+//! deliveries to plain-http upstreams hyper over a pool of its own, `client` and `pool`), the
+//! request (URL join, identity headers, re-signing), each upstream's concurrency limit, and
+//! what a failed call means.
 
 mod client;
 pub(crate) mod identity;
@@ -17,7 +18,8 @@ pub(crate) use client::Client;
 pub(crate) use limits::UpstreamLimits;
 pub(crate) use request::{request, traced};
 
-/// The client for upstreams (deliveries and sync calls): redirects are answers, not followed.
+/// reqwest's client for upstreams (sync calls; deliveries to https upstreams): redirects are
+/// answers, not followed.
 pub(crate) fn http_client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
