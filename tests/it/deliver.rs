@@ -207,3 +207,28 @@ fn protocol_is_checked_at_load() {
         assert!(!err.contains("protocol"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn an_environment_proxy_still_carries_deliveries() {
+    // HTTP_PROXY applies to this upstream: the request goes to the proxy, in absolute form,
+    // as reqwest sent every delivery before (the upstream's name needs no DNS here).
+    let proxy = Sink::start(Speaks::Http1, 2);
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", "http://upstream.example:8080/webhooks", ""),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    );
+    let proxy_url = proxy.url("");
+    let gw = Gateway::start(
+        "",
+        &body,
+        &[("LIMAI_SECRET", SECRET), ("HTTP_PROXY", proxy_url.as_str())],
+    );
+    let c = client();
+    send_signed(&c, &gw.url("/hooks/limai"), &event_body("proxied")).await;
+    wait_state(&c, &gw, "proxied", "delivered").await;
+    let got = proxy.got();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].uri, "http://upstream.example:8080/webhooks");
+    assert_eq!(got[0].header("x-hookgate-event-id"), Some("proxied"));
+}
