@@ -197,7 +197,7 @@ async fn exchange(pool: &Pool, mut req: Request<Full<Bytes>>) -> Result<Answer, 
         return match sent {
             Ok(resp) => Ok(read(resp).await.0),
             Err(e) => {
-                pool.forget_h2();
+                // A closed connection is found closed by the next attempt, which opens anew.
                 Err(failure(format!(
                     "request failed: {}",
                     super::root_cause(&e)

@@ -33,7 +33,8 @@ pub(super) struct Pool {
     pub host: HeaderValue,
     pub h2c: bool,
     idle: Mutex<VecDeque<(Instant, http1::SendRequest<Body>)>>,
-    shared: Mutex<Option<http2::SendRequest<Body>>>,
+    /// Async: attempts arriving while it is being opened wait for it rather than open their own.
+    shared: tokio::sync::Mutex<Option<http2::SendRequest<Body>>>,
 }
 
 /// A sender for one request; `reused`: it carried a request before, so a failure to even send
@@ -54,7 +55,7 @@ impl Pool {
             host,
             h2c,
             idle: Mutex::new(VecDeque::new()),
-            shared: Mutex::new(None),
+            shared: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -108,7 +109,8 @@ impl Pool {
 
     /// The shared h2c connection, opened again when it closed.
     pub async fn h2(&self) -> Result<http2::SendRequest<Body>, ConnectError> {
-        if let Some(s) = lock(&self.shared).as_ref().filter(|s| !s.is_closed()) {
+        let mut shared = self.shared.lock().await;
+        if let Some(s) = shared.as_ref().filter(|s| !s.is_closed()) {
             return Ok(s.clone());
         }
         let io = self.tcp().await?;
@@ -118,17 +120,8 @@ impl Pool {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        // Attempts racing here each open one; the last stays shared, the others finish.
-        *lock(&self.shared) = Some(sender.clone());
+        *shared = Some(sender.clone());
         Ok(sender)
-    }
-
-    /// Drops the shared h2c connection after a failure on it, so the next attempt opens one.
-    pub fn forget_h2(&self) {
-        let mut shared = lock(&self.shared);
-        if shared.as_ref().is_some_and(|s| s.is_closed()) {
-            *shared = None;
-        }
     }
 
     async fn tcp(&self) -> Result<TokioIo<TcpStream>, ConnectError> {
