@@ -8,6 +8,7 @@
 //!     LOAD_SECONDS=20 LOAD_CONNECTIONS=64 LOAD_ROUNDS=2 cargo bench --bench load
 //!     LOAD_STORES=redis cargo bench --bench load     # the Redis store only
 //!     LOAD_REDIS_AOF=0 LOAD_HOOKGATE=path ...         # Redis without its AOF; another hookgate build
+//!     LOAD_UPSTREAM_PROTOCOL=h2c ...                  # deliveries over h2c (hookgate's `protocol`)
 //!     LOAD_EVENTS=1000000 cargo bench --bench load    # the embedded store as it fills (fill.rs)
 //!
 //! For the Redis store it also reports what Redis spent per event (its CPU, by command from

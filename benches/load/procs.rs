@@ -128,6 +128,10 @@ pub fn spawn_hookgate(
     blackhole: SocketAddr,
 ) -> (Proc, SocketAddr) {
     let (port, admin) = (free_port(), free_port());
+    // LOAD_UPSTREAM_PROTOCOL=h2c: deliveries as HTTP/2 without TLS (the sink speaks both).
+    let protocol = std::env::var("LOAD_UPSTREAM_PROTOCOL")
+        .map(|p| format!("protocol = \"{p}\""))
+        .unwrap_or_default();
     let config = format!(
         r#"[server]
 listen = "127.0.0.1:{port}"
@@ -140,6 +144,7 @@ delivery_threads = 1
 [upstreams.sink]
 url = "http://{sink}/ingest"
 concurrency = 64
+{protocol}
 
 [routes.bench]
 path = "/hooks/bench"

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use pingora::http::ResponseHeader;
 use pingora::prelude::{Error, ErrorType, HttpPeer};
 use pingora::proxy::{ProxyHttp, Session, http_proxy_service};
@@ -67,9 +67,17 @@ pub fn serve(port: &str, threads: usize, mode: Mode) {
                         Ok::<_, Infallible>(resp)
                     }
                 });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
+                // An h2c client (LOAD_UPSTREAM_PROTOCOL=h2c) opens with HTTP/2's preface.
+                let mut preface = [0u8; 4];
+                if matches!(stream.peek(&mut preface).await, Ok(4) if &preface == b"PRI ") {
+                    let _ = http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                } else {
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                }
             });
         }
     });

@@ -101,6 +101,8 @@ pub struct UpstreamFile {
     /// Headers added to every delivery; values may hold `{env:NAME}` / `{file:PATH}`.
     pub headers: Option<BTreeMap<Spanned<String>, Text>>,
     pub sign: Option<Spanned<SignFile>>,
+    /// `"http1"` (default) or `"h2c"`: HTTP/2 without TLS, by prior knowledge.
+    pub protocol: Option<Text>,
 }
 
 /// Re-signing each delivery for the upstream (`scheme = "standard-webhooks"`).

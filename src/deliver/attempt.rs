@@ -6,45 +6,22 @@ use super::backoff::parse_retry_after;
 use crate::routing::Upstream;
 use crate::store::StoredEvent;
 use crate::telemetry::TraceContext;
-use crate::upstream::{self, Failure};
-
-/// Response bytes read (and dropped) so the connection can be reused; an error keeps a prefix.
-const DRAIN_LIMIT: usize = 64 * 1024;
-const ERROR_SNIPPET: usize = 200;
+use crate::upstream::{Client, Failure};
 
 pub async fn send(
-    client: &reqwest::Client,
+    client: &Client,
     upstream: &Upstream,
     ev: &StoredEvent,
     attempt: u32,
     trace: Option<TraceContext>,
 ) -> Result<u16, Failure> {
-    let request = upstream::request(client, upstream, ev, attempt, upstream.timeout)?;
-    let sent = upstream::traced(request, trace).send().await;
-    let mut resp = match sent {
-        Ok(r) => r,
-        Err(e) => return Err(upstream::transport_failure(&e, upstream.timeout)),
-    };
-    let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
+    let answer = client.send(upstream, ev, attempt, trace).await?;
+    let retry_after = answer
+        .retry_after
+        .as_ref()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    let mut snippet = Vec::new();
-    let mut read = 0;
-    while read < DRAIN_LIMIT {
-        match resp.chunk().await {
-            Ok(Some(c)) => {
-                read += c.len();
-                if snippet.len() < ERROR_SNIPPET {
-                    snippet.extend_from_slice(&c[..c.len().min(ERROR_SNIPPET - snippet.len())]);
-                }
-            }
-            _ => break,
-        }
-    }
-    classify(status, retry_after, &snippet)
+    classify(answer.status, retry_after, &answer.snippet)
 }
 
 pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Result<u16, Failure> {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::app::App;
@@ -22,7 +23,7 @@ use crate::metrics::AttemptResult;
 use crate::routing::Upstream;
 use crate::routing::{Route, RouteState};
 use crate::store::{Outcome, Queue, StoredEvent, Timing};
-use crate::upstream::Failure;
+use crate::upstream::{Client, Failure};
 
 /// Longest sleep between scans when nothing signals new work.
 const IDLE_SCAN: Duration = Duration::from_secs(1);
@@ -56,8 +57,8 @@ impl Delivery {
 impl BackgroundService for Delivery {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         // Built here so its connection pool lives on this service's runtime.
-        let client = match crate::upstream::http_client() {
-            Ok(c) => c,
+        let client = match crate::upstream::Client::new() {
+            Ok(c) => Arc::new(c),
             Err(e) => {
                 tracing::error!(error = %e, "cannot build the delivery HTTP client; deliveries stopped");
                 return;
@@ -89,7 +90,7 @@ impl Delivery {
     /// Leases and starts what is due; returns when to look again.
     async fn dispatch(
         &self,
-        client: &reqwest::Client,
+        client: &Arc<Client>,
         tasks: &mut JoinSet<()>,
         turn: usize,
     ) -> Instant {
@@ -133,9 +134,13 @@ impl Delivery {
                             up.clone(),
                             route.clone(),
                         );
+                        let outcomes = self.app.upstream_limits.outcomes(&up);
                         tasks.spawn(async move {
-                            deliver(&client, store.as_ref(), &up, &route, ev).await;
-                            drop(permit);
+                            let permits = Permits {
+                                request: permit,
+                                outcomes,
+                            };
+                            deliver(&client, store.as_ref(), &up, &route, ev, permits).await;
                         });
                     }
                 }
@@ -173,13 +178,20 @@ impl Delivery {
     }
 }
 
+/// An attempt's request permit, and where it takes its outcome's permit.
+struct Permits {
+    request: OwnedSemaphorePermit,
+    outcomes: Arc<Semaphore>,
+}
+
 /// Runs one attempt and records its outcome.
 async fn deliver(
-    client: &reqwest::Client,
+    client: &Client,
     store: &dyn Queue,
     up: &Upstream,
     route: &Route,
     ev: StoredEvent,
+    permits: Permits,
 ) {
     let attempt = ev.attempts + 1;
     let span = observe::start(route, &ev);
@@ -206,7 +218,12 @@ async fn deliver(
         started_ms,
         duration_ms: took.as_millis() as u64,
     };
+    // The upstream is done with: the next attempt may start while this outcome is written.
+    // (The semaphores are never closed.)
+    let recording = permits.outcomes.acquire_owned().await.ok();
+    drop(permits.request);
     record(store, &ev, outcome, timing).await;
+    drop(recording);
 }
 
 /// Failures, summarised per route and error (a delivered event's line is `observe`'s).
@@ -248,9 +265,9 @@ fn error_key(route: &str, status: Option<u16>, error: &str) -> String {
 }
 
 /// Records an attempt's outcome. While the store cannot, this retries with backoff and keeps
-/// the lease (and the upstream permit): the event is never handed out, and delivered, again
-/// just because its outcome could not be written, and no new attempts start on this upstream
-/// until outcomes can be recorded again.
+/// the lease (and its outcome permit): the event is never handed out, and delivered, again
+/// just because its outcome could not be written, and once the upstream's outcome permits are
+/// all held, no new attempts start on it until outcomes can be recorded again.
 async fn record(store: &dyn Queue, ev: &StoredEvent, outcome: Outcome, timing: Timing) {
     let mut failures = 0u32;
     loop {
@@ -340,6 +357,7 @@ mod tests {
             concurrency: 1,
             headers: Vec::new(),
             resign: None,
+            h2c: false,
         }
     }
 

@@ -18,6 +18,8 @@ pub struct Upstream {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Re-signs each delivery so internal handlers verify one scheme.
     pub resign: Option<Resign>,
+    /// HTTP/2 without TLS by prior knowledge (`protocol = "h2c"`); else HTTP/1.1 keep-alive.
+    pub h2c: bool,
 }
 
 pub enum Resign {
@@ -49,6 +51,7 @@ impl Upstream {
             concurrency: 4,
             headers: Vec::new(),
             resign: None,
+            h2c: false,
         }
     }
 }

@@ -1,9 +1,12 @@
-//! Talking to upstreams, for deliveries and sync calls alike: the HTTP client, the request
-//! (URL join, identity headers, re-signing), each upstream's concurrency limit, and what a
-//! failed call means.
+//! Talking to upstreams, for deliveries and sync calls alike: the HTTP clients (reqwest; for
+//! deliveries to plain-http upstreams hyper over a pool of its own, `client` and `pool`), the
+//! request (URL join, identity headers, re-signing), each upstream's concurrency limit, and
+//! what a failed call means.
 
+mod client;
 pub(crate) mod identity;
 mod limits;
+mod pool;
 mod request;
 #[cfg(test)]
 mod tests;
@@ -11,10 +14,12 @@ pub mod url;
 
 use std::time::Duration;
 
+pub(crate) use client::Client;
 pub(crate) use limits::UpstreamLimits;
 pub(crate) use request::{request, traced};
 
-/// The client for upstreams (deliveries and sync calls): redirects are answers, not followed.
+/// reqwest's client for upstreams (sync calls; deliveries to https upstreams): redirects are
+/// answers, not followed.
 pub(crate) fn http_client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -61,7 +66,7 @@ pub(crate) fn transport_failure(e: &reqwest::Error, timeout: Duration) -> Failur
     }
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;

@@ -84,17 +84,22 @@ pub fn request(
     attempt: u32,
     timeout: Duration,
 ) -> Result<reqwest::RequestBuilder, Failure> {
-    let url = super::url::join(&upstream.url, &ev.target).map_err(|e| Failure {
+    Ok(client
+        .post(delivery_url(upstream, ev)?)
+        .headers(request_headers(upstream, ev, attempt))
+        .body(ev.body.clone())
+        .timeout(timeout))
+}
+
+/// The upstream's URL with the event's sub-path and query; one that cannot be joined is a
+/// permanent failure.
+pub fn delivery_url(upstream: &Upstream, ev: &StoredEvent) -> Result<reqwest::Url, Failure> {
+    super::url::join(&upstream.url, &ev.target).map_err(|e| Failure {
         retryable: false,
         error: format!("cannot build the delivery URL: {e}"),
         status: None,
         retry_after: None,
-    })?;
-    Ok(client
-        .post(url)
-        .headers(request_headers(upstream, ev, attempt))
-        .body(ev.body.clone())
-        .timeout(timeout))
+    })
 }
 
 /// With tracing on, the attempt's span becomes the upstream's parent: `traceparent` names it

@@ -67,6 +67,7 @@ fn identity_headers_are_hookgates() {
         concurrency: 1,
         headers: Vec::new(),
         resign: None,
+        h2c: false,
     };
     // As an earlier version stored it: the sender's identity headers kept.
     let ev = StoredEvent {

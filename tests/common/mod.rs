@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod conn;
+pub mod deliver;
 pub mod fleet;
 pub mod ops;
 pub mod prova;

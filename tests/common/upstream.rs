@@ -71,9 +71,6 @@ pub struct Upstream {
 impl Upstream {
     /// Starts on a free port; answers 200 unless told otherwise.
     pub fn start() -> Upstream {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("addr");
         let state = Arc::new(Mutex::new(State {
             received: Vec::new(),
             in_flight: 0,
@@ -82,16 +79,7 @@ impl Upstream {
             default: Reply::status(200),
         }));
         let st = state.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                serve(TcpListener::from_std(listener).expect("listener"), st).await
-            });
-        });
+        let addr = serve_on_own_thread(move |listener| serve(listener, st));
         Upstream { addr, state }
     }
 
@@ -119,6 +107,26 @@ impl Upstream {
     pub fn count(&self) -> usize {
         self.state.lock().unwrap().received.len()
     }
+}
+
+/// Binds a free port and runs `serve` on it on a thread and runtime of its own.
+pub fn serve_on_own_thread<F, Fut>(serve: F) -> SocketAddr
+where
+    F: FnOnce(TcpListener) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move { serve(TcpListener::from_std(listener).expect("listener")).await });
+    });
+    addr
 }
 
 async fn serve(listener: TcpListener, st: Arc<Mutex<State>>) {

@@ -18,6 +18,7 @@ mod common;
 mod cluster;
 mod compact;
 mod console;
+mod deliver;
 mod deploy;
 mod events_api;
 mod gateway;

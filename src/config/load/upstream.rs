@@ -95,6 +95,7 @@ impl Checker<'_> {
             self.int(u.concurrency.as_ref(), &key("concurrency"), 1..10_001, 32) as usize;
         let headers = self.upstream_headers(name, u.headers.as_ref());
         let resign = u.sign.as_ref().and_then(|s| self.resign(name, s));
+        let h2c = self.protocol(name, u.protocol.as_ref(), url.as_ref());
         Some(Upstream {
             name: name.to_string(),
             url: url?,
@@ -105,7 +106,26 @@ impl Checker<'_> {
             concurrency,
             headers,
             resign,
+            h2c,
         })
+    }
+
+    /// `protocol = "h2c"`: HTTP/2 over plain TCP without an upgrade (the upstream must speak
+    /// it). An https upstream negotiates HTTP/2 by ALPN on its own.
+    fn protocol(&mut self, name: &str, p: Option<&Text>, url: Option<&reqwest::Url>) -> bool {
+        let Some(p) = p else { return false };
+        match p.get_ref().as_str() {
+            "http1" => false,
+            "h2c" if url.is_some_and(|u| u.scheme() == "https") => {
+                self.error(p.span(), format!("upstreams.{name}.protocol: \"h2c\" is HTTP/2 without TLS, for an http:// URL (an https upstream negotiates HTTP/2 by ALPN)"));
+                false
+            }
+            "h2c" => true,
+            other => {
+                self.error(p.span(), format!("upstreams.{name}.protocol: {other:?} is not supported (expected \"http1\" or \"h2c\")"));
+                false
+            }
+        }
     }
 
     /// Header values may embed secrets: `"Bearer {env:LIDO_TOKEN}"`.

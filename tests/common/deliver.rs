@@ -1,0 +1,183 @@
+//! Upstreams for the delivery client's tests: they count the connections hookgate opens and
+//! record what arrives on them. HTTP/1.1 (hyper), h2c (hyper's HTTP/2 server), and a raw one
+//! that closes every connection right after its answer without saying so.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Speaks {
+    Http1,
+    H2c,
+    /// HTTP/1.1 keep-alive answers (no `Connection: close`), then the socket is closed: what a
+    /// server's idle timeout does to a pooled connection.
+    Http1ThenClose,
+}
+
+#[derive(Debug, Clone)]
+pub struct Got {
+    pub version: http::Version,
+    pub uri: String,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+    /// Which connection (1, 2, …) carried it.
+    pub conn: usize,
+}
+
+impl Got {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    got: Vec<Got>,
+    conns: usize,
+}
+
+#[derive(Clone)]
+pub struct Sink {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+}
+
+impl Sink {
+    /// Starts on a free port; answers 200 with `answer_bytes` of body.
+    pub fn start(speaks: Speaks, answer_bytes: usize) -> Sink {
+        let state = Arc::new(Mutex::new(State::default()));
+        let st = state.clone();
+        let answer = Bytes::from(vec![b'x'; answer_bytes]);
+        let addr = super::upstream::serve_on_own_thread(move |l| serve(l, st, speaks, answer));
+        Sink { addr, state }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn got(&self) -> Vec<Got> {
+        self.state.lock().unwrap().got.clone()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().conns
+    }
+}
+
+async fn serve(l: TcpListener, st: Arc<Mutex<State>>, speaks: Speaks, answer: Bytes) {
+    loop {
+        let Ok((mut stream, _)) = l.accept().await else {
+            continue;
+        };
+        let conn = {
+            let mut s = st.lock().unwrap();
+            s.conns += 1;
+            s.conns
+        };
+        let st = st.clone();
+        let answer = answer.clone();
+        tokio::spawn(async move {
+            if speaks == Speaks::Http1ThenClose {
+                raw_once(&mut stream, &st, conn).await;
+                return;
+            }
+            let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+                let (st, answer) = (st.clone(), answer.clone());
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let body = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    st.lock().unwrap().got.push(Got {
+                        version: parts.version,
+                        uri: parts.uri.to_string(),
+                        headers: parts.headers,
+                        body,
+                        conn,
+                    });
+                    Ok::<_, Infallible>(Response::new(Full::new(answer)))
+                }
+            });
+            let io = TokioIo::new(stream);
+            if speaks == Speaks::H2c {
+                let _ = http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(io, svc)
+                    .await;
+            } else {
+                let _ = http1::Builder::new().serve_connection(io, svc).await;
+            }
+        });
+    }
+}
+
+/// Reads one request (headers and a Content-Length body), answers 200 and closes.
+async fn raw_once(stream: &mut tokio::net::TcpStream, st: &Mutex<State>, conn: usize) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head_end, len) = loop {
+        let Ok(n) = stream.read(&mut chunk).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            break (i + 4, len);
+        }
+    };
+    while buf.len() < head_end + len {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut headers = http::HeaderMap::new();
+    let mut lines = head.lines();
+    let uri = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .unwrap_or_default()
+        .to_string();
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':')
+            && let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.trim().as_bytes()),
+                http::HeaderValue::from_str(v.trim()),
+            )
+        {
+            headers.append(k, v);
+        }
+    }
+    st.lock().unwrap().got.push(Got {
+        version: http::Version::HTTP_11,
+        uri,
+        headers,
+        body: Bytes::copy_from_slice(&buf[head_end..head_end + len]),
+        conn,
+    });
+    let _ = stream
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        .await;
+    let _ = stream.shutdown().await;
+}
