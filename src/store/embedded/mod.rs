@@ -129,11 +129,7 @@ fn open_handles(path: &Path, memory: &EmbeddedMemory) -> Result<Handles, OpenErr
         path: shown.clone(),
         reason: e.to_string(),
     };
-    // One worker for flushes and compactions: with two, fjall 3.1's worker 0 hands every
-    // compaction request back to the queue and takes it again while worker 1 is busy, a busy
-    // loop that cost ~13 % of the process' CPU under load (issue 13; README).
     let db = Database::builder(path)
-        .worker_threads(1)
         .cache_size(memory.cache)
         .max_journaling_size(MAX_JOURNAL)
         .open()
