@@ -38,6 +38,7 @@ mod provc;
 mod providers;
 mod rcpu;
 mod redis;
+mod redis_group;
 mod scripts;
 mod senders;
 mod sentinel;

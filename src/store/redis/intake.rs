@@ -1,51 +1,154 @@
-//! Taking events in: one script accepts (dedup key, event hash, `XADD`) in one round trip.
-//! Dedup entries are fixed-width members of per-span sets (`scripts::ACCEPT`); the keys
-//! earlier versions wrote are checked too, so a fleet upgraded replica by replica forgets no ID.
+//! Taking events in, grouped per shard: the accepts of one shard that arrive while its
+//! previous call is in flight go together into its next call, one `scripts::ACCEPT` run with
+//! N events (group commit, as the embedded store's writer). Each request still waits for one
+//! call and gets its own answer; the call's fixed costs in Redis (command dispatch, the
+//! script's set-up, the bound's and the clock's reads, the AOF write) and here (a round trip,
+//! its syscalls) are paid once per group. Alone, an accept goes at once.
+//!
+//! One call per shard in flight at a time, so a shard's events reach Redis in the order they
+//! arrived here (order lines across groups). A group fails or succeeds as a whole (the script
+//! is atomic): on an error, each of its requests gets it (and goes to the spill, if any). A
+//! group past `store.timeout` may still have run in Redis: the spill's drain dedups such copies.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
 
+use super::conn::Timed;
 use super::fields::encode_headers;
 use super::scripts::ACCEPT;
-use super::{RedisStore, unavailable};
+use super::{RedisStore, Shard, lock};
 use crate::event::NewEvent;
 use crate::store::{Accepted, Intake, StoreError};
+
+/// Events per call at most (10 script arguments each).
+const MAX_GROUP: usize = 128;
+/// Bodies per call at most, in bytes (one event more may go over).
+const MAX_GROUP_BYTES: usize = 1 << 20;
+
+pub(super) struct Job {
+    ev: NewEvent,
+    done: oneshot::Sender<Result<i64, StoreError>>,
+}
+
+/// The intake writers, one per shard, started by the shard's first accept.
+pub(super) type Writers = std::sync::Mutex<HashMap<Shard, mpsc::UnboundedSender<Job>>>;
+
+async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, con: Timed, max_per_shard: u64) {
+    let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = rx.recv().await {
+        let mut bytes = 0;
+        let mut next = Some(first);
+        while let Some(job) = next {
+            // A request that gave up (its deadline, its client gone) is not written.
+            if !job.done.is_closed() {
+                bytes += job.ev.body.len();
+                group.push(job);
+            }
+            next = if group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if group.is_empty() {
+            continue;
+        }
+        let mut invocation = ACCEPT.key(sh.stream());
+        invocation
+            .key(sh.pending())
+            .key(sh.dead())
+            .key(sh.archived())
+            .key(sh.archive_counter())
+            .key(sh.listing())
+            .key(sh.done())
+            .arg(max_per_shard)
+            .arg(sh.key_prefix());
+        for Job { ev, .. } in &group {
+            invocation
+                .arg(ev.dedup_ttl.as_millis() as u64)
+                .arg(&ev.event_id)
+                .arg(ev.received_at_ms)
+                .arg(ev.client_ip.to_string())
+                .arg(&ev.target)
+                .arg(encode_headers(&ev.headers))
+                .arg(ev.body.as_ref())
+                .arg(
+                    ev.order_key
+                        .as_ref()
+                        .map(|k| format!("+{k}"))
+                        .unwrap_or_default(),
+                )
+                .arg(&ev.verification)
+                .arg(sh.dedup_member(&ev.event_id));
+        }
+        let r: redis::RedisResult<Vec<i64>> = invocation.invoke_async(&mut con.clone()).await;
+        match r {
+            Ok(answers) if answers.len() == group.len() => {
+                for (job, a) in group.drain(..).zip(answers) {
+                    let _ = job.done.send(Ok(a));
+                }
+            }
+            Ok(other) => {
+                let e = format!("redis: {} answers to {} accepts", other.len(), group.len());
+                for job in group.drain(..) {
+                    let _ = job.done.send(Err(StoreError::Unavailable(e.clone())));
+                }
+            }
+            Err(e) => {
+                // None written (the script is atomic): each request is handled as alone.
+                let e = format!("redis: {e}");
+                for job in group.drain(..) {
+                    let _ = job.done.send(Err(StoreError::Unavailable(e.clone())));
+                }
+            }
+        }
+    }
+}
+
+impl RedisStore {
+    /// Hands `job` to its shard's writer, starting one (on the connection's runtime) if there
+    /// is none yet.
+    fn hand_over(&self, sh: &Shard, job: Job) -> Result<(), StoreError> {
+        let mut writers = lock(&self.intake);
+        let job = match writers.get(sh) {
+            Some(w) => match w.send(job) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.rt
+            .spawn(run(sh.clone(), rx, self.con(), self.max_per_shard));
+        tx.send(job)
+            .map_err(|_| StoreError::Unavailable("redis: the intake writer stopped".into()))?;
+        writers.insert(sh.clone(), tx);
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl Intake for RedisStore {
     async fn accept(&self, ev: NewEvent) -> Result<Accepted, StoreError> {
         let sh = self.home(&ev);
-        let mut invocation = ACCEPT.key(sh.legacy_dedup(&ev.event_id));
-        invocation
-            .key(sh.event(&ev.event_id))
-            .key(sh.stream())
-            .key(sh.pending())
-            .key(sh.dead())
-            .key(sh.archived())
-            .key(sh.archive_counter())
-            .key(sh.archives_of(&ev.event_id))
-            .key(sh.listing())
-            .key(sh.done());
-        if let Some(k) = &ev.order_key {
-            invocation.key(sh.line(k));
-        }
-        invocation
-            .arg(ev.dedup_ttl.as_millis() as u64)
-            .arg(&ev.event_id)
-            .arg(ev.received_at_ms)
-            .arg(ev.client_ip.to_string())
-            .arg(&ev.target)
-            .arg(encode_headers(&ev.headers))
-            .arg(ev.body.as_ref())
-            .arg(self.max_per_shard)
-            .arg(ev.order_key.as_deref().unwrap_or_default())
-            .arg(sh.archive_prefix())
-            .arg(&ev.verification)
-            .arg(sh.dedup_prefix())
-            .arg(sh.dedup_member(&ev.event_id));
-        let r: i64 = invocation
-            .invoke_async(&mut self.con())
-            .await
-            .map_err(unavailable)?;
+        let (tx, rx) = oneshot::channel();
+        self.hand_over(&sh, Job { ev, done: tx })?;
+        // The deadline covers the wait for the shard's call in flight as well as its own.
+        let r = match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(r)) => r?,
+            Ok(Err(_)) => {
+                return Err(StoreError::Unavailable(
+                    "redis: the intake writer stopped".into(),
+                ));
+            }
+            Err(_) => {
+                return Err(StoreError::Unavailable(
+                    "redis: no answer in time (store.timeout)".into(),
+                ));
+            }
+        };
         match r {
             1 => {
                 self.work.notify_one();

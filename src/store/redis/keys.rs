@@ -68,9 +68,10 @@ impl Shard {
         format!("{}:t", self.tag)
     }
 
-    /// The dedup sets' names start so (`scripts::ACCEPT` adds the span).
-    pub fn dedup_prefix(&self) -> String {
-        format!("{}:k:", self.tag)
+    /// What every key of the shard starts with (`scripts::ACCEPT` derives its per-event
+    /// keys from it: `e:`, `d:`, `k:`, `q:`, `g:`, `w:`).
+    pub fn key_prefix(&self) -> String {
+        format!("{}:", self.tag)
     }
 
     /// An ID as its dedup set holds it: fixed width, so the window costs the same for any ID
@@ -106,10 +107,6 @@ impl Shard {
 
     pub fn line_prefix(&self) -> String {
         format!("{}:q:", self.tag)
-    }
-
-    pub fn line(&self, order_key: &str) -> String {
-        format!("{}:q:{order_key}", self.tag)
     }
 
     /// Dead letters moved aside when their ID was accepted again after its dedup window.

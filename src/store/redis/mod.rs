@@ -1,6 +1,7 @@
 //! The Redis store, shared by several hookgate replicas: dedup keys and Redis Streams with a
 //! consumer group. Accepting an event is one round trip (a script: the dedup check, then, only
-//! if new, the dedup entry, the event hash and `XADD`). Replicas read with `XREADGROUP`,
+//! if new, the dedup entry, the event hash and `XADD`), shared by the accepts of one shard
+//! that arrive meanwhile (`intake`). Replicas read with `XREADGROUP`,
 //! acknowledge only a final outcome, park retries in a sorted set any replica promotes when
 //! due, and take over the entries of a replica that died: a holder heartbeats what it holds, and
 //! what went unheartbeated for `claim_after` is taken over (`XAUTOCLAIM`; see `heartbeat`).
@@ -91,6 +92,11 @@ pub struct RedisStore {
     shard_state: Mutex<HashMap<Shard, ShardState>>,
     health: Arc<Health>,
     work: Arc<Notify>,
+    /// The connection's own runtime: the intake writers run there, not behind the requests
+    /// of pingora's runtimes (and not ended with one of them).
+    rt: tokio::runtime::Handle,
+    /// The grouped intake's writers, one per shard.
+    intake: intake::Writers,
     /// The batch writer of delivery outcomes, started by the first.
     outcomes: OnceLock<tokio::sync::mpsc::UnboundedSender<outcomes::Job>>,
 }
@@ -115,7 +121,7 @@ impl RedisStore {
         // pingora's per-service runtimes: a small one of its own.
         let (beat_health, beat_leases) = (health.clone(), leases.clone());
         let (consumer, claim_after) = (cfg.consumer.clone(), cfg.claim_after);
-        let conn = crate::store::own_runtime::spawn("hookgate-redis", move |tx| async move {
+        let (conn, rt) = crate::store::own_runtime::spawn("hookgate-redis", move |tx| async move {
             let conn = match client.connect(timeout) {
                 Ok(c) => c,
                 Err(e) => {
@@ -123,7 +129,7 @@ impl RedisStore {
                     return;
                 }
             };
-            let _ = tx.send(Ok(conn.clone()));
+            let _ = tx.send(Ok((conn.clone(), tokio::runtime::Handle::current())));
             let timed = Timed {
                 inner: conn,
                 timeout,
@@ -152,6 +158,8 @@ impl RedisStore {
             shard_state: Mutex::new(HashMap::new()),
             health,
             work: Arc::new(Notify::new()),
+            rt,
+            intake: Mutex::new(HashMap::new()),
             outcomes: OnceLock::new(),
         })
     }

@@ -8,68 +8,135 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: legacy dedup key (`d:<id>`, written by earlier versions: honoured, no longer
-/// written), event, stream, pending, dead, archived, archive counter, archives of this ID,
-/// listing, delivered set [, order line]. ARGV: ttl_ms, event_id, received_ms, client_ip,
-/// target, headers, body, max_pending, order key, archive key prefix, verification, dedup set
-/// prefix, dedup member.
-/// Returns 1 new, 0 duplicate, -1 the shard is at its bound. An event with an order key joins
-/// its line and enters the stream only when it is the first in it.
+/// Accepts a group of events of one shard in one call (`intake`: the accepts that arrived
+/// while the shard's previous call was in flight), each as if alone, in the group's order.
+/// KEYS: stream, pending, dead, archived, archive counter, listing, delivered set.
+/// ARGV: max_pending, the shard's key prefix (`{tag}:`), then 10 per event: ttl_ms, event_id,
+/// received_ms, client_ip, target, headers, body, order key (`""`: none; else `+` and the
+/// key), verification, dedup member.
+/// Returns for each event 1 new, 0 duplicate, -1 the shard is at its bound. An event with an
+/// order key joins its line and enters the stream only when it is the first in it. The event
+/// keys (`e:`, `d:`, `w:`, `q:`, `g:`, `k:`) are derived from the prefix: same hash tag, same
+/// node.
 ///
 /// Past its dedup window an ID is new, as in the embedded store, unless its earlier copy still
 /// waits to be delivered (the same event). An earlier copy in the dead-letter queue is moved
 /// aside under a number (`g:<n>`), still listed and replayable; a delivered one is forgotten.
+///
+/// Every call into Redis costs CPU (the Lua bridge more than most commands), so what can be
+/// asked for the whole group is asked once: the dedup window's sets with one `SMISMEMBER`
+/// each for all the group's IDs, the legacy dedup keys with one `EXISTS` of all (one each only
+/// if some exist), one `SADD` and `PEXPIREAT` per set, one `ZADD` each to the undelivered set
+/// and the listing, the bound's `ZCARD`, `TIME`. Per event: `HGET` of its record's state,
+/// `HSET`, `XADD` (or `RPUSH` to its order line). A duplicate within the group is caught by
+/// `seen`, as the set's `SADD` would have.
 pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if tonumber(ARGV[8]) > 0 and redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[8]) then return -1 end
+local max = tonumber(ARGV[1])
+local p = ARGV[2]
+local n = (#ARGV - 2) / 10
+local count = 0
+if max > 0 then count = redis.call('ZCARD', KEYS[2]) end
 -- Dedup: one set per span of w ms (a power of two, at least ttl / 8), expiring ttl after the
 -- span ends; a set member costs ~60 bytes where a key with its own expiry costs ~170. An ID
 -- is remembered for ttl to ttl + w. Redis' clock, the same for every replica.
--- Every call into Redis costs CPU (lookups, allocations, the AOF): as few as the work needs.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[1])
-local w = 1
-while w * 8 < ttl do w = w * 2 end
-local span = math.floor(now / w)
-local sets = ARGV[12] .. w .. ':'
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for n = math.floor((now - ttl) / w), span - 1 do
-  if redis.call('SISMEMBER', sets .. n, ARGV[13]) == 1 then return 0 end
+local function arg(i, k) return ARGV[2 + (i - 1) * 10 + k] end
+-- Per dedup TTL in the group (one, but for a reload mid-group): its sets, named once.
+local fams, fam_of = {}, {}
+for i = 1, n do
+  local ttl = arg(i, 1)
+  local f = fams[ttl]
+  if not f then
+    local ms = tonumber(ttl)
+    local w = 1
+    while w * 8 < ms do w = w * 2 end
+    local span = math.floor(now / w)
+    local sets = p .. 'k:' .. w .. ':'
+    f = {cur = sets .. span, at = (span + 1) * w + ms, dx = tostring(now + ms), sets = {},
+      idx = {}, members = {}, add = {}}
+    for s = math.floor((now - ms) / w), span do table.insert(f.sets, sets .. s) end
+    fams[ttl] = f
+  end
+  table.insert(f.idx, i)
+  table.insert(f.members, arg(i, 10))
+  fam_of[i] = f
 end
-local st = redis.call('HGET', KEYS[2], 'st')
-if st == 'p' then return 0 end
--- The current span's set: adding is the lookup.
-local cur = sets .. span
-if redis.call('SADD', cur, ARGV[13]) == 0 then return 0 end
-redis.call('PEXPIREAT', cur, (span + 1) * w + ttl)
-if st == 'x' then
-  local n = tostring(redis.call('INCR', KEYS[7]))
-  local fin = redis.call('HGET', KEYS[2], 'fin') or ARGV[3]
-  redis.call('ZREM', KEYS[5], ARGV[2])
-  redis.call('RENAME', KEYS[2], ARGV[10] .. n)
-  redis.call('ZADD', KEYS[6], fin, n)
-  redis.call('SADD', KEYS[8], n)
-elseif st then
-  -- Delivered, its record kept past the dedup window (record_ttl > dedup_ttl).
-  redis.call('DEL', KEYS[2])
-  redis.call('ZREM', KEYS[10], ARGV[2])
+-- Known already: in one of the window's sets (the current one included), or by a legacy key.
+local known = {}
+for _, f in pairs(fams) do
+  for _, set in ipairs(f.sets) do
+    local hit = redis.call('SMISMEMBER', set, unpack(f.members))
+    for j, h in ipairs(hit) do
+      if h == 1 then known[f.idx[j]] = true end
+    end
+  end
 end
--- dk: where its dedup entry is, for a purge; dx: when the dedup window ends (a delivered
--- record does not outlive it). Attempts, replays and the due time are left out while they
--- are 0, 0 and the received time: every field is an allocation of the hash.
-local f = {'id', ARGV[2], 'rcv', ARGV[3], 'ip', ARGV[4], 'tgt', ARGV[5], 'hdr', ARGV[6],
-  'body', ARGV[7], 'st', 'p', 'vf', ARGV[11], 'dk', cur, 'dx', now + ttl}
-if KEYS[11] then
-  table.insert(f, 'ok'); table.insert(f, ARGV[9])
+local legacy = {}
+for i = 1, n do legacy[i] = p .. 'd:' .. arg(i, 2) end
+-- The dedup keys of earlier versions, honoured until they expire.
+if redis.call('EXISTS', unpack(legacy)) > 0 then
+  for i = 1, n do
+    if redis.call('EXISTS', legacy[i]) == 1 then known[i] = true end
+  end
 end
-redis.call('HSET', KEYS[2], unpack(f))
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
-redis.call('ZADD', KEYS[9], ARGV[3], ARGV[2])
-if KEYS[11] and redis.call('RPUSH', KEYS[11], ARGV[2]) > 1 then return 1 end
-redis.call('XADD', KEYS[3], '*', 'i', ARGV[2])
-return 1
+local seen, pending = {}, {}
+local function one(i)
+  if max > 0 and count >= max then return -1 end
+  local f = fam_of[i]
+  local member = arg(i, 10)
+  if known[i] or seen[member] then return 0 end
+  local id, rcv = arg(i, 2), arg(i, 3)
+  local key = p .. 'e:' .. id
+  local st = redis.call('HGET', key, 'st')
+  if st == 'p' then return 0 end
+  seen[member] = true
+  table.insert(f.add, member)
+  if st == 'x' then
+    local num = tostring(redis.call('INCR', KEYS[5]))
+    local fin = redis.call('HGET', key, 'fin') or rcv
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('RENAME', key, p .. 'g:' .. num)
+    redis.call('ZADD', KEYS[4], fin, num)
+    redis.call('SADD', p .. 'w:' .. id, num)
+  elseif st then
+    -- Delivered, its record kept past the dedup window (record_ttl > dedup_ttl).
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[7], id)
+  end
+  -- dk: where its dedup entry is, for a purge; dx: when the dedup window ends (a delivered
+  -- record does not outlive it). Attempts, replays and the due time are left out while they
+  -- are 0, 0 and the received time: every field is an allocation of the hash.
+  local h = {'id', id, 'rcv', rcv, 'ip', arg(i, 4), 'tgt', arg(i, 5), 'hdr', arg(i, 6),
+    'body', arg(i, 7), 'st', 'p', 'vf', arg(i, 9), 'dk', f.cur, 'dx', f.dx}
+  local ok = arg(i, 8)
+  local line = nil
+  if ok ~= '' then
+    line = string.sub(ok, 2)
+    table.insert(h, 'ok'); table.insert(h, line)
+  end
+  redis.call('HSET', key, unpack(h))
+  count = count + 1
+  table.insert(pending, rcv); table.insert(pending, id)
+  if line and redis.call('RPUSH', p .. 'q:' .. line, id) > 1 then return 1 end
+  redis.call('XADD', KEYS[1], '*', 'i', id)
+  return 1
+end
+local out = {}
+for i = 1, n do out[i] = one(i) end
+for _, f in pairs(fams) do
+  if #f.add > 0 then
+    redis.call('SADD', f.cur, unpack(f.add))
+    redis.call('PEXPIREAT', f.cur, f.at)
+  end
+end
+if #pending > 0 then
+  redis.call('ZADD', KEYS[2], unpack(pending))
+  redis.call('ZADD', KEYS[6], unpack(pending))
+end
+return out
 "#,
     )
 });
@@ -90,6 +157,7 @@ else
   entries = r[1][2]
 end
 local out = {}
+local names = {'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body'}
 for _, en in ipairs(entries) do
   local id = nil
   if en[2] then
@@ -101,7 +169,6 @@ for _, en in ipairs(entries) do
     -- Only what a delivery needs (not the history, the verdict, the last error).
     local v = redis.call('HMGET', ARGV[6] .. id, 'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body')
     pending = v[1] == 'p'
-    local names = {'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body'}
     for i = 2, 8 do
       if v[i] then table.insert(h, names[i]); table.insert(h, v[i]) end
     end
@@ -121,7 +188,8 @@ return out
 /// A Lua function: `trim_listing(delivered set, listing, event key prefix, now, count,
 /// unlisted)` drops from the delivered set up to `count` events whose record expired by `now`,
 /// and from the listing those of them whose record is gone (an ID accepted again since has a
-/// new record, and keeps its entry) along with `unlisted`. A few calls whatever the count.
+/// new record, and keeps its entry) along with `unlisted`. A few calls whatever the count
+/// (while none of those records was made anew).
 /// Returns how many it took from the delivered set.
 macro_rules! trim_listing {
     () => {
@@ -132,8 +200,12 @@ local function trim_listing(done, listing, prefix, now, count, unlisted)
   local gone = redis.call('ZRANGE', done, '-inf', '(' .. (now - 100), 'BYSCORE', 'LIMIT', 0, count)
   if #gone > 0 then
     redis.call('ZREM', done, unpack(gone))
-    for _, g in ipairs(gone) do
-      if redis.call('EXISTS', prefix .. g) == 0 then table.insert(unlisted, g) end
+    -- One EXISTS of all (usually none is left); one each only if some are.
+    local keys = {}
+    for i, g in ipairs(gone) do keys[i] = prefix .. g end
+    local left = redis.call('EXISTS', unpack(keys))
+    for i, g in ipairs(gone) do
+      if left == 0 or redis.call('EXISTS', keys[i]) == 0 then table.insert(unlisted, g) end
     end
   end
   if #unlisted > 0 then redis.call('ZREM', listing, unpack(unlisted)) end

@@ -1,0 +1,240 @@
+//! The Redis store's grouped intake: accepts of one shard that arrive while its call is in
+//! flight share the next call (one `ACCEPT` script run), each with its own answer. Real
+//! redis-server processes.
+
+use crate::common;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use common::redis_server::RedisServer;
+use hookgate::config::{RedisConfig, SpillConfig};
+use hookgate::event::{NewEvent, now_ms};
+use hookgate::secret::Secret;
+use hookgate::store::redis::RedisStore;
+use hookgate::store::{Accepted, Intake, Store, StoreError};
+
+const WAIT: Duration = Duration::from_secs(10);
+const DELIVERED: hookgate::store::Outcome = hookgate::store::Outcome::Delivered { status: 200 };
+
+fn config(redis: &RedisServer, timeout: Duration) -> RedisConfig {
+    RedisConfig {
+        urls: vec![Secret::literal(redis.url())],
+        cluster: false,
+        password: None,
+        consumer: "g".into(),
+        shards: 1,
+        claim_after: Duration::from_secs(3600),
+        timeout,
+        prefix: "hg".into(),
+        record_ttl: Duration::from_secs(3600),
+    }
+}
+
+async fn ready(s: &dyn Store) {
+    let deadline = Instant::now() + WAIT;
+    while !s.ready() {
+        assert!(Instant::now() < deadline, "store never became ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn event(id: &str, order_key: Option<&str>) -> NewEvent {
+    let mut ev = crate::store_contract::event("r", id, Duration::from_secs(3600));
+    ev.order_key = order_key.map(str::to_string);
+    ev
+}
+
+type Accept<'a> = Pin<Box<dyn Future<Output = Result<Accepted, StoreError>> + Send + 'a>>;
+
+/// Starts every accept in the given order (each hands its event to the shard's writer on its
+/// first poll), then waits for all: they arrive together, in this order.
+async fn all_at_once<'a>(s: &'a dyn Store, events: Vec<NewEvent>) -> Vec<Accepted> {
+    let mut futs: Vec<Accept<'a>> = events.into_iter().map(|ev| s.accept(ev)).collect();
+    let mut out: Vec<Option<Accepted>> = vec![None; futs.len()];
+    std::future::poll_fn(|cx| {
+        let mut open = false;
+        for (i, f) in futs.iter_mut().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
+            match f.as_mut().poll(cx) {
+                Poll::Ready(r) => out[i] = Some(r.unwrap()),
+                Poll::Pending => open = true,
+            }
+        }
+        if open { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+fn script_calls(redis: &RedisServer) -> u64 {
+    let stats = redis.cli(&["INFO", "commandstats"]);
+    stats
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// Leases and delivers one at a time until `n` came; returns their IDs in delivery order.
+async fn deliver_in_turn(s: &dyn Store, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + WAIT * 3;
+    let mut out = Vec::new();
+    while out.len() < n {
+        assert!(Instant::now() < deadline, "delivered {} of {n}", out.len());
+        // Redis may still be away (paused): try again.
+        let leased = s
+            .lease("r", now_ms(), 64)
+            .await
+            .map(|l| l.events)
+            .unwrap_or_default();
+        if leased.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for ev in leased {
+            out.push(ev.event_id.clone());
+            s.complete(&ev, DELIVERED).await.unwrap();
+        }
+    }
+    out
+}
+
+/// 300 accepts at once, each ID three times: one call per group, not per accept, and within
+/// a group every ID is new once and a duplicate after, as if each came alone.
+#[tokio::test]
+async fn duplicates_inside_one_group_are_duplicates() {
+    let redis = RedisServer::start();
+    let store = RedisStore::open(&config(&redis, Duration::from_secs(2)), 100_000).unwrap();
+    ready(&store).await;
+    let before = script_calls(&redis);
+    let events = (0..300)
+        .map(|i| event(&format!("e{}", i % 100), None))
+        .collect();
+    let answers = all_at_once(&store, events).await;
+    let calls = script_calls(&redis) - before;
+    assert!(calls < 10, "{calls} script calls for 300 accepts");
+    for (i, a) in answers.iter().enumerate() {
+        let want = if i < 100 {
+            Accepted::New
+        } else {
+            Accepted::Duplicate
+        };
+        assert_eq!(*a, want, "accept {i}");
+    }
+    // And after the group, alone: still a duplicate.
+    assert_eq!(
+        store.accept(event("e7", None)).await.unwrap(),
+        Accepted::Duplicate
+    );
+    assert_eq!(redis.cli(&["XLEN", "hg:{r:0}:s"]), "100");
+}
+
+/// The shard's bound holds within a group: the first `max_pending` are new, the rest are
+/// refused, and each gets its own answer.
+#[tokio::test]
+async fn the_bound_holds_inside_one_group() {
+    let redis = RedisServer::start();
+    let store = RedisStore::open(&config(&redis, Duration::from_secs(2)), 10).unwrap();
+    ready(&store).await;
+    let mut futs = Vec::new();
+    for i in 0..30 {
+        futs.push(store.accept(event(&format!("b{i}"), None)));
+    }
+    let answers = futures_util::future::join_all(futs).await;
+    let new = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Accepted::New)))
+        .count();
+    let full = answers
+        .iter()
+        .filter(|a| matches!(a, Err(StoreError::Full(_))))
+        .count();
+    assert_eq!((new, full), (10, 20), "{answers:?}");
+}
+
+/// One order key's events arriving together span several groups (128 each at most): they are
+/// delivered in arrival order, one after another.
+#[tokio::test]
+async fn an_order_line_keeps_its_order_across_groups() {
+    let redis = RedisServer::start();
+    let store = RedisStore::open(&config(&redis, Duration::from_secs(2)), 100_000).unwrap();
+    ready(&store).await;
+    let ids: Vec<String> = (0..300).map(|i| format!("o{i}")).collect();
+    let events = ids.iter().map(|id| event(id, Some("cust"))).collect();
+    let answers = all_at_once(&store, events).await;
+    assert!(answers.iter().all(|a| *a == Accepted::New), "{answers:?}");
+    assert_eq!(deliver_in_turn(&store, 300).await, ids);
+}
+
+/// A group whose call does not come back within `store.timeout` (Redis paused): each of its
+/// events goes to the local spill (2xx), and once Redis answers, every event is delivered
+/// exactly once — the group did run in Redis after its deadline, and the spill's drain drops
+/// those copies as duplicates.
+#[tokio::test]
+async fn a_group_past_its_deadline_goes_to_the_spill_and_is_delivered_once() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let redis_store =
+        RedisStore::open(&config(&redis, Duration::from_millis(300)), 100_000).unwrap();
+    let spill = SpillConfig {
+        max_bytes: 64 << 20,
+        path: dir.path().join("spill"),
+        path_set: true,
+    };
+    let store: Arc<dyn Store> = hookgate::store::spill::wrap(redis_store, &spill, 100_000).unwrap();
+    ready(store.as_ref()).await;
+    assert_eq!(
+        store.accept(event("warm", None)).await.unwrap(),
+        Accepted::New
+    );
+    let paused = Instant::now();
+    redis.cli(&["CLIENT", "PAUSE", "4000", "ALL"]);
+    let ids: Vec<String> = (0..50).map(|i| format!("s{i}")).collect();
+    let events = ids.iter().map(|id| event(id, None)).collect();
+    let answers = all_at_once(store.as_ref(), events).await;
+    assert!(answers.iter().all(|a| *a == Accepted::New), "{answers:?}");
+    // Answered by the spill, not by Redis once it came back.
+    assert!(
+        paused.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        paused.elapsed()
+    );
+    let mut want: HashSet<String> = ids.into_iter().collect();
+    want.insert("warm".into());
+    let got = deliver_in_turn(store.as_ref(), want.len()).await;
+    assert_eq!(got.iter().cloned().collect::<HashSet<_>>(), want, "{got:?}");
+    // Nothing comes twice: the spill has drained and every copy was dropped as a duplicate.
+    let deadline = Instant::now() + WAIT;
+    while store
+        .stats(&["r".to_string()])
+        .await
+        .unwrap()
+        .iter()
+        .any(|s| s.pending > 0)
+    {
+        assert!(Instant::now() < deadline, "still pending");
+        let again = store.lease("r", now_ms(), 64).await.unwrap().events;
+        let ids: Vec<&str> = again.iter().map(|e| e.event_id.as_str()).collect();
+        assert!(ids.is_empty(), "delivered twice: {ids:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let until = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < until {
+        let again = store.lease("r", now_ms(), 64).await.unwrap().events;
+        assert!(again.is_empty(), "delivered twice: {:?}", again[0].event_id);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
