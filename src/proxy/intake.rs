@@ -145,8 +145,11 @@ impl Intake<'_> {
                 format!("more than {most} header fields"),
             ));
         }
-        crate::upstream::url::join(&self.route.upstream.url, &self.rest)
-            .map_err(|e| Answer::refuse(RequestOutcome::BadRequest, e.to_string()))?;
+        // Nothing to join (the common case) is the upstream's own URL: no copy of it to make.
+        if !self.rest.is_empty() {
+            crate::upstream::url::join(&self.route.upstream.url, &self.rest)
+                .map_err(|e| Answer::refuse(RequestOutcome::BadRequest, e.to_string()))?;
+        }
         Ok(())
     }
 

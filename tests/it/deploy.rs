@@ -760,6 +760,15 @@ fn the_image_is_cached_pinned_numeric_and_small() {
     for f in ["Cargo.toml", "Cargo.lock"] {
         std::fs::copy(root().join(f), dir.path().join(f)).unwrap();
     }
+    // A patched dependency the manifest points at, copied into the layer as well.
+    let vendored = Command::new("cp")
+        .arg("-r")
+        .arg(root().join("vendor"))
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(vendored.success());
+    assert!(pos("COPY vendor vendor") < pos("cargo build --release --locked"));
     let out = Command::new("sh")
         .args(["-c", &stub])
         .current_dir(dir.path())
