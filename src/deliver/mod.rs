@@ -108,6 +108,7 @@ impl Delivery {
             }
             let up = &route.upstream;
             let sem = self.app.upstream_limits.get(up);
+            let outcomes = self.app.upstream_limits.outcomes(up);
             let sharing = routes
                 .iter()
                 .filter(|r| r.upstream.name == route.upstream.name)
@@ -128,13 +129,13 @@ impl Delivery {
                             self.app.store.release(&ev);
                             continue;
                         };
-                        let (client, store, up, route) = (
+                        let (client, store, up, route, outcomes) = (
                             client.clone(),
                             self.app.store.clone(),
                             up.clone(),
                             route.clone(),
+                            outcomes.clone(),
                         );
-                        let outcomes = self.app.upstream_limits.outcomes(&up);
                         tasks.spawn(async move {
                             let permits = Permits {
                                 request: permit,

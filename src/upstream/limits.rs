@@ -50,12 +50,17 @@ impl UpstreamLimits {
     fn with<T>(&self, up: &Upstream, f: impl FnOnce(&Limits) -> T) -> T {
         // A poisoned lock only means another thread panicked mid-insert; the map is still sound.
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = map
-            .entry(up.name.clone())
-            .or_insert_with(|| Limits::new(up.concurrency));
-        if entry.concurrency != up.concurrency {
-            *entry = Limits::new(up.concurrency);
+        // Found as it is (every dispatch): no copy of the name to make.
+        if let Some(l) = map
+            .get(up.name.as_str())
+            .filter(|l| l.concurrency == up.concurrency)
+        {
+            return f(l);
         }
-        f(entry)
+        // New, or its `concurrency` changed by a reload: fresh limits.
+        let limits = Limits::new(up.concurrency);
+        let out = f(&limits);
+        map.insert(up.name.clone(), limits);
+        out
     }
 }

@@ -377,10 +377,28 @@ impl<'h> Txn<'h> {
 
     /// Queues a pending event at its `due_ms`.
     fn queue_put(&mut self, seq: u64, rec: &Record) {
+        self.queue_entry(
+            seq,
+            &rec.route,
+            rec.due_ms,
+            rec.received_at_ms,
+            rec.order_key.as_deref(),
+        );
+    }
+
+    /// The queue entry of event `seq` of `route`, due at `due_ms`.
+    fn queue_entry(
+        &mut self,
+        seq: u64,
+        route: &str,
+        due_ms: u64,
+        received_ms: u64,
+        order_key: Option<&str>,
+    ) {
         self.batch.insert(
             &self.h.queue,
-            keys::queue(&rec.route, rec.due_ms, seq),
-            keys::queue_value(rec.received_at_ms, rec.order_key.as_deref()),
+            keys::queue(route, due_ms, seq),
+            keys::queue_value(received_ms, order_key),
         );
     }
 

@@ -37,10 +37,12 @@ impl Txn<'_> {
             Vec::new(),
         );
         let client_ip = ev.client_ip.to_string();
-        self.batch.insert(
-            &self.h.queue,
-            keys::queue(&ev.route, now, seq),
-            keys::queue_value(ev.received_at_ms, ev.order_key.as_deref()),
+        self.queue_entry(
+            seq,
+            &ev.route,
+            now,
+            ev.received_at_ms,
+            ev.order_key.as_deref(),
         );
         // Nothing later in this group can touch a record not yet committed, so it skips the
         // overlay and goes to delivery's in-memory hand-off instead. Encoded from the event
