@@ -255,6 +255,10 @@ pub static SPILL_DRAIN_FAILED: Site = Site::new(
     Level::WARN,
     "cannot forward spilled events to redis yet; backing off",
 );
+pub static REDIS_CLUSTER_RESTARTED: Site = Site::new(
+    Level::WARN,
+    "redis cluster client restarted from the configured URLs",
+);
 pub static REDIS_REACHABLE: Site = Site::new(Level::INFO, "redis reachable");
 pub static TOOK_OVER: Site = Site::new(
     Level::WARN,

@@ -12,7 +12,15 @@ const WAIT: Duration = Duration::from_secs(40);
 /// A hookgate with `store` (a whole `[store]` block) and the standard route `/hooks/limai`
 /// delivering to `up`.
 pub fn limai_replica(store: String, up: &Upstream) -> Gateway {
-    Gateway::start_full(
+    let mut g = limai_replica_unstarted(store, up);
+    g.spawn();
+    g
+}
+
+/// As `limai_replica`, not started yet.
+pub fn limai_replica_unstarted(store: String, up: &Upstream) -> Gateway {
+    Gateway::prepare(
+        &[],
         "",
         Some(store),
         "",

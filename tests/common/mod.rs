@@ -126,6 +126,20 @@ impl Gateway {
         body: &str,
         env: &[(&str, &str)],
     ) -> Gateway {
+        let mut g = Self::prepare(args, extra_server, store, extra_store, body, env);
+        g.spawn();
+        g
+    }
+
+    /// As `start_args`, with the config written and the process not started yet.
+    pub fn prepare(
+        args: &[&str],
+        extra_server: &str,
+        store: Option<String>,
+        extra_store: &str,
+        body: &str,
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let (port, admin_port) = (free_port(), free_port());
         let store = store.unwrap_or_else(|| {
@@ -138,7 +152,7 @@ impl Gateway {
         )
         .expect("write config");
         let log = dir.path().join("hookgate.log");
-        let mut g = Gateway {
+        Gateway {
             dir,
             port,
             admin_port,
@@ -150,9 +164,7 @@ impl Gateway {
             args: args.iter().map(|a| a.to_string()).collect(),
             child: None,
             log,
-        };
-        g.spawn();
-        g
+        }
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -166,6 +178,12 @@ impl Gateway {
     }
 
     pub fn spawn(&mut self) {
+        self.launch();
+        self.wait_ready();
+    }
+
+    /// Starts the process without waiting for it to be ready.
+    pub fn launch(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -185,7 +203,6 @@ impl Gateway {
             .spawn()
             .expect("spawn hookgate");
         self.child = Some(child);
-        self.wait_ready();
     }
 
     fn wait_ready(&mut self) {

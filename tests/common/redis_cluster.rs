@@ -137,6 +137,19 @@ impl RedisCluster {
         }
     }
 
+    /// Waits until every line of every live node's `CLUSTER NODES` passes `ok` (say, names a
+    /// node at the port it announces).
+    pub fn wait_nodes(&self, what: &str, ok: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self
+            .live()
+            .all(|n| cli(n.port, &["cluster", "nodes"]).lines().all(&ok))
+        {
+            assert!(Instant::now() < deadline, "nodes never agreed: {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Ports of the live masters.
     pub fn masters(&self) -> Vec<u16> {
         self.live()

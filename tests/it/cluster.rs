@@ -7,19 +7,25 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::fleet::{delivered_all, deliveries, limai_replica};
-use common::redis_cluster::RedisCluster;
+use common::fleet::{delivered_all, deliveries, limai_replica_unstarted};
+use common::redis_cluster::{RedisCluster, cli};
 use common::*;
 
 const WAIT: Duration = Duration::from_secs(40);
 
 fn replica(cluster: &RedisCluster, up: &Upstream, name: &str) -> Gateway {
+    let mut g = unstarted(cluster, up, name);
+    g.spawn();
+    g
+}
+
+fn unstarted(cluster: &RedisCluster, up: &Upstream, name: &str) -> Gateway {
     let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
     let store = format!(
         "[store]\nkind = \"redis\"\nurl = [{}]\nconsumer = \"{name}\"\nclaim_after = \"3s\"\ntimeout = \"500ms\"\nshards = 8\nspill_max_bytes = 0\n",
         urls.join(", ")
     );
-    limai_replica(store, up)
+    limai_replica_unstarted(store, up)
 }
 
 #[tokio::test]
@@ -232,4 +238,66 @@ async fn the_whole_cluster_down_means_503_and_not_ready_then_recovery_without_re
     up.set_default(Reply::status(200));
     // Acked before the outage, delivered after it.
     delivered_all(&up, &ids.into_iter().collect()).await;
+}
+
+/// Every node announces an address where nothing listens, then a master dies: the client's
+/// slot refresh, answered by a live node, names only unreachable nodes, so the client drops
+/// every connection it had and from then on only retries that refresh, on no node (redis
+/// 1.8.1). Once the nodes are back at their real addresses, hookgate must find them again from
+/// the configured URLs, without a restart.
+#[tokio::test]
+async fn a_cluster_client_that_lost_every_node_starts_again_from_the_configured_urls() {
+    let mut cluster = RedisCluster::start_with(0);
+    let up = Upstream::start();
+    let gw = replica(&cluster, &up, "a");
+    let c = client();
+    let (s, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_first")).await;
+    assert_eq!(s, 200, "{v}");
+    let nowhere = free_port().to_string();
+    let masters = cluster.masters();
+    for p in &masters {
+        cli(*p, &["config", "set", "cluster-announce-port", &nowhere]);
+    }
+    let at_nowhere = format!(":{nowhere}@");
+    cluster = tokio::task::spawn_blocking(move || {
+        cluster.wait_nodes("announce nowhere", |l| l.contains(&at_nowhere));
+        cluster.kill(masters[0]);
+        cluster
+    })
+    .await
+    .unwrap();
+    // Whatever is acked here was stored by a live master before the others saw it die.
+    for i in 0..8 {
+        let id = format!("evt_lost_{i}");
+        let _ = send_signed(&c, &gw.url("/hooks/limai"), &event_body(&id)).await;
+    }
+    assert!(
+        ready(&gw, 503).await,
+        "not ready while no node is reachable"
+    );
+    for p in cluster.masters() {
+        cli(p, &["config", "set", "cluster-announce-port", "0"]);
+    }
+    let at_nowhere = format!(":{nowhere}@");
+    let _cluster = tokio::task::spawn_blocking(move || {
+        cluster.restart_stopped();
+        cluster.wait_nodes("announce their ports", |l| !l.contains(&at_nowhere));
+        cluster
+    })
+    .await
+    .unwrap();
+    assert!(ready(&gw, 200).await, "ready again without a restart");
+    // As a sender retrying after a 503: accepted once every node's connection is back.
+    let accepted = eventually(WAIT, async || {
+        let (s, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_back")).await;
+        (s == 200).then_some(v)
+    })
+    .await
+    .expect("accepted again without a restart");
+    assert_eq!(accepted["status"].as_str(), Some("accepted"), "{accepted}");
+    let ids = ["evt_first", "evt_back"]
+        .map(String::from)
+        .into_iter()
+        .collect();
+    delivered_all(&up, &ids).await;
 }

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::Value;
 
@@ -69,14 +69,21 @@ impl redis::aio::ConnectionLike for Timed {
 
 /// Pings Redis now and then (every exchange also counts, see `Timed`), and loads the scripts
 /// once per (re)connection; EVALSHA falls back to loading them should Redis lose its script
-/// cache in between.
+/// cache in between. A cluster client that stays unreachable is started afresh (see
+/// [`super::connect::Cluster::heal`]).
 pub(super) async fn watch_health(mut conn: Timed) {
     let mut loaded = false;
+    let mut down_since = None;
     loop {
-        let ok = redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .is_ok();
+        let ping = redis::cmd("PING").query_async::<String>(&mut conn).await;
+        let ok = ping.is_ok();
+        match (&ping, &conn.inner) {
+            (Ok(_), _) => down_since = None,
+            (Err(e), Conn::Cluster(c)) => {
+                c.heal(e, down_since.get_or_insert_with(Instant::now).elapsed());
+            }
+            (Err(_), _) => {}
+        }
         if ok && !loaded {
             loaded = true;
             for script in scripts::all() {

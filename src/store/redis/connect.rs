@@ -3,9 +3,15 @@
 //! which follows MOVED/ASK redirections and refreshes its slot map when a master fails over.
 //! Every key of one route shard carries one hash tag, so each command and script lands on one
 //! node; only pipelines that read several shards at once span slots, and those are split here.
+//!
+//! The cluster client can lose every node it knows (a slot refresh answered by the last live
+//! node, whose connections then all fail) and then retries that refresh forever without going
+//! back to the configured URLs (redis 1.8.1). [`Cluster::heal`] starts a new client from them.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
 
 use futures_util::future::join_all;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -21,8 +27,56 @@ use crate::config::RedisConfig;
 #[derive(Clone)]
 pub enum Conn {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(Arc<Cluster>),
     Sentinel(Arc<Follow>),
+}
+
+/// How long a cluster client may fail every exchange before it is started afresh anyway.
+const STUCK_AFTER: Duration = Duration::from_secs(10);
+
+/// A cluster connection that can be started afresh from the configured URLs; every exchange
+/// takes the current one.
+pub struct Cluster {
+    client: redis::cluster::ClusterClient,
+    config: ClusterConfig,
+    current: ArcSwap<ClusterConnection>,
+    rebuilt: std::sync::Mutex<Instant>,
+}
+
+impl Cluster {
+    fn conn(&self) -> ClusterConnection {
+        ClusterConnection::clone(&self.current.load())
+    }
+
+    /// Starts afresh when the client knows no node at all (it would not look for one again;
+    /// at most once a second), or when every exchange has failed for `STUCK_AFTER` and the
+    /// client may be stuck in some other way (at most once per `STUCK_AFTER`).
+    pub(super) fn heal(&self, error: &redis::RedisError, down_for: Duration) {
+        let mut rebuilt = self.rebuilt.lock().unwrap_or_else(|p| p.into_inner());
+        let since = rebuilt.elapsed();
+        let due = if error.kind() == redis::ErrorKind::ClusterConnectionNotFound {
+            since >= Duration::from_secs(1)
+        } else {
+            since >= STUCK_AFTER && down_for >= STUCK_AFTER
+        };
+        if !due {
+            return;
+        }
+        *rebuilt = Instant::now();
+        if crate::logs::REDIS_CLUSTER_RESTARTED.hit("", String::new) {
+            tracing::warn!(error = %error, "{}", crate::logs::REDIS_CLUSTER_RESTARTED.message);
+        }
+        self.rebuild();
+    }
+
+    /// A new client, connecting in the background; the old one's task ends with its last
+    /// exchange in flight. Must run on the store's runtime, which drives the new connection.
+    fn rebuild(&self) {
+        let fresh = self
+            .client
+            .get_pending_async_connection_with_config(self.config.clone());
+        self.current.store(Arc::new(fresh));
+    }
 }
 
 /// The client of `cfg`, to be turned into a connection on the store's own runtime.
@@ -96,9 +150,13 @@ impl Client {
                 let config = ClusterConfig::new()
                     .set_connection_timeout(timeout)
                     .set_response_timeout(timeout);
-                Ok(Conn::Cluster(
-                    c.get_pending_async_connection_with_config(config),
-                ))
+                let first = c.get_pending_async_connection_with_config(config.clone());
+                Ok(Conn::Cluster(Arc::new(Cluster {
+                    client: *c,
+                    config,
+                    current: ArcSwap::from_pointee(first),
+                    rebuilt: std::sync::Mutex::new(Instant::now()),
+                })))
             }
             Client::Sentinel(f) => Ok(Conn::Sentinel(Arc::new(*f))),
         }
@@ -109,7 +167,10 @@ impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => {
+                let mut c = c.conn();
+                Box::pin(async move { c.req_packed_command(cmd).await })
+            }
             Conn::Sentinel(f) => {
                 let f = f.clone();
                 Box::pin(async move { f.command(cmd).await })
@@ -129,7 +190,7 @@ impl ConnectionLike for Conn {
             // ours are reads over several shards (stats, listings), so each command goes on
             // its own, all at once (the client still pipelines them per node).
             Conn::Cluster(c) if !pipeline.is_transaction() => {
-                let c = c.clone();
+                let c = c.conn();
                 Box::pin(async move {
                     let answers = join_all(pipeline.cmd_iter().map(|cmd| {
                         let mut c = c.clone();
@@ -143,7 +204,10 @@ impl ConnectionLike for Conn {
                         .collect::<redis::RedisResult<Vec<Value>>>()
                 })
             }
-            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => {
+                let mut c = c.conn();
+                Box::pin(async move { c.req_packed_commands(pipeline, offset, count).await })
+            }
             Conn::Sentinel(f) => {
                 let f = f.clone();
                 Box::pin(async move { f.commands(pipeline, offset, count).await })
@@ -154,7 +218,7 @@ impl ConnectionLike for Conn {
     fn get_db(&self) -> i64 {
         match self {
             Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
+            Conn::Cluster(c) => c.current.load().get_db(),
             Conn::Sentinel(f) => f.db(),
         }
     }
