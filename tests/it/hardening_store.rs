@@ -228,13 +228,18 @@ async fn a_full_disk_heals_by_itself_and_nothing_acked_is_lost() {
 
 // ---- One dedup semantics for both stores ----
 
+/// The routes' `dedup_ttl` is 2 s, long enough for the checks made inside it on a loaded
+/// machine; this is past it, and past the up to 256 ms more that the Redis store's dedup sets
+/// (one per 256 ms span for a 2 s window) may remember an ID.
+const PAST_WINDOW: Duration = Duration::from_millis(2600);
+
 fn dedup_body(up: &Upstream, slow: &Upstream) -> String {
     format!(
         "{}\n{}\n{}\n{}",
         upstream_block("orders", &up.url("/"), ""),
         upstream_block("slow", &slow.url("/"), "max_attempts = 1000"),
-        limai_route("limai", "/hooks/limai", "orders", "dedup_ttl = \"1s\""),
-        limai_route("stuck", "/hooks/stuck", "slow", "dedup_ttl = \"1s\"")
+        limai_route("limai", "/hooks/limai", "orders", "dedup_ttl = \"2s\""),
+        limai_route("stuck", "/hooks/stuck", "slow", "dedup_ttl = \"2s\"")
     )
 }
 
@@ -272,7 +277,7 @@ async fn dedup_window_semantics(gw: &Gateway, up: &Upstream, slow: &Upstream) {
     .expect("dead-lettered");
     assert_eq!(status_of(&c, &url, &body).await, (200, "duplicate".into()));
 
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    tokio::time::sleep(PAST_WINDOW).await;
     assert_eq!(
         status_of(&c, &url, &body).await,
         (200, "accepted".into()),
@@ -309,7 +314,7 @@ async fn dedup_window_semantics(gw: &Gateway, up: &Upstream, slow: &Upstream) {
     assert_eq!(dlq["items"].as_array().map(Vec::len), Some(0), "{dlq}");
 
     // Delivered, then past the window: new again.
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    tokio::time::sleep(PAST_WINDOW).await;
     assert_eq!(status_of(&c, &url, &body).await, (200, "accepted".into()));
     eventually(WAIT, async || {
         (deliveries(up).get("evt_dl") == Some(&4)).then_some(())
@@ -327,7 +332,7 @@ async fn dedup_window_semantics(gw: &Gateway, up: &Upstream, slow: &Upstream) {
     })
     .await
     .expect("dead-lettered");
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    tokio::time::sleep(PAST_WINDOW).await;
     up.script([Reply::status(400)]);
     assert_eq!(status_of(&c, &url, &body).await, (200, "accepted".into()));
     eventually(WAIT, async || {
@@ -371,7 +376,7 @@ async fn dedup_window_semantics(gw: &Gateway, up: &Upstream, slow: &Upstream) {
     let stuck = gw.url("/hooks/stuck");
     let body = event_body("evt_stuck");
     assert_eq!(status_of(&c, &stuck, &body).await, (200, "accepted".into()));
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    tokio::time::sleep(PAST_WINDOW).await;
     assert_eq!(
         status_of(&c, &stuck, &body).await,
         (200, "duplicate".into()),

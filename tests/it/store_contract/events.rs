@@ -144,7 +144,8 @@ async fn detail_and_attempt_history(k: Kind) {
         started_ms: 1_000,
         duration_ms: 25,
     };
-    let at = now_ms() + 50;
+    // Still scheduled when read back below, however loaded the machine.
+    let at = now_ms() + 1000;
     let outcome = Outcome::Retry {
         at_ms: at,
         error: "HTTP 503 Service Unavailable\nbusy".into(),
@@ -249,7 +250,7 @@ async fn listing_forgets_expired_events(k: Kind) {
     let sub = open(k, 1000).await;
     let s = sub.store.as_ref();
     // Long enough for the accepts and the delivery below in a loaded test run.
-    let ttl = Duration::from_millis(1000);
+    let ttl = Duration::from_millis(2000);
     assert_eq!(accept(s, "r", "short", ttl).await, Accepted::New);
     finish(s, "r", "short", DELIVERED).await;
     accept(s, "r", "kept", HOUR).await;
