@@ -77,6 +77,10 @@ pub fn fill(events: u64) {
         settle.as_secs()
     );
     println!("{}", hookgate.smaps());
+    println!("largest anonymous mappings:");
+    for line in hookgate.largest_anonymous(8) {
+        println!("  {line}");
+    }
     println!(
         "store on disk: {:.0} MiB",
         dir_size(&data) as f64 / (1 << 20) as f64

@@ -65,6 +65,32 @@ impl Proc {
         )
     }
 
+    /// The largest anonymous resident mappings (`/proc/PID/smaps`), one line each: where the
+    /// anonymous memory is (mimalloc's arenas, thread stacks, the binary's data).
+    pub fn largest_anonymous(&self, n: usize) -> Vec<String> {
+        let text =
+            std::fs::read_to_string(format!("/proc/{}/smaps", self.child.id())).unwrap_or_default();
+        let mut maps: Vec<(u64, String)> = Vec::new();
+        let mut header = String::new();
+        for line in text.lines() {
+            if let Some(kib) = line.strip_prefix("Anonymous:") {
+                let kib = kib.split_whitespace().next().and_then(|v| v.parse().ok());
+                maps.push((kib.unwrap_or(0), header.clone()));
+            } else if line
+                .split_whitespace()
+                .next()
+                .is_some_and(|w| w.contains('-'))
+            {
+                header = line.to_string();
+            }
+        }
+        maps.sort_by(|a, b| b.0.cmp(&a.0));
+        maps.into_iter()
+            .take(n)
+            .map(|(kib, h)| format!("{:7.1} MiB  {h}", kib as f64 / 1024.0))
+            .collect()
+    }
+
     /// User + system CPU time of the process so far.
     pub fn cpu(&self) -> Duration {
         let stat =
