@@ -84,7 +84,7 @@ impl Proc {
                 header = line.to_string();
             }
         }
-        maps.sort_by(|a, b| b.0.cmp(&a.0));
+        maps.sort_by_key(|m| std::cmp::Reverse(m.0));
         maps.into_iter()
             .take(n)
             .map(|(kib, h)| format!("{:7.1} MiB  {h}", kib as f64 / 1024.0))

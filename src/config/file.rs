@@ -81,6 +81,7 @@ pub struct StoreFile {
     pub timeout: Option<Text>,
     pub prefix: Option<Text>,
     pub record_ttl: Option<Text>,
+    pub replica_acks: Option<Spanned<i64>>,
     pub rate_limit_timeout: Option<Text>,
     pub spill_max_bytes: Option<Spanned<SizeText>>,
     pub spill_path: Option<Text>,

@@ -165,6 +165,9 @@ pub struct RedisConfig {
     /// How long a delivered event's record (for the events API) is kept; its dedup key,
     /// a few bytes, lives for the route's `dedup_ttl` regardless.
     pub record_ttl: std::time::Duration,
+    /// Replicas that must have an event (`WAIT`) before it is answered 2xx; 0: the master's
+    /// own write (and its AOF) is enough.
+    pub replica_acks: u16,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -20,9 +20,14 @@ fn replica(cluster: &RedisCluster, up: &Upstream, name: &str) -> Gateway {
 }
 
 fn unstarted(cluster: &RedisCluster, up: &Upstream, name: &str) -> Gateway {
+    unstarted_with(cluster, up, name, "")
+}
+
+/// `extra`: more `[store]` lines.
+fn unstarted_with(cluster: &RedisCluster, up: &Upstream, name: &str, extra: &str) -> Gateway {
     let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
     let store = format!(
-        "[store]\nkind = \"redis\"\nurl = [{}]\nconsumer = \"{name}\"\nclaim_after = \"3s\"\ntimeout = \"500ms\"\nshards = 8\nspill_max_bytes = 0\n",
+        "[store]\nkind = \"redis\"\nurl = [{}]\nconsumer = \"{name}\"\nclaim_after = \"3s\"\ntimeout = \"500ms\"\nshards = 8\nspill_max_bytes = 0\n{extra}\n",
         urls.join(", ")
     );
     limai_replica_unstarted(store, up)
@@ -300,4 +305,46 @@ async fn a_cluster_client_that_lost_every_node_starts_again_from_the_configured_
         .into_iter()
         .collect();
     delivered_all(&up, &ids).await;
+}
+
+/// `replica_acks = 1` on a cluster: each call's `WAIT` goes to the master that ran it. One
+/// master's replica frozen: the shards on that master answer 503, the others 2xx; once it
+/// thaws, the refused events are taken on a retry, and every event is delivered once.
+#[tokio::test]
+async fn replica_acks_wait_on_the_master_that_took_the_write() {
+    let cluster = RedisCluster::start();
+    let up = Upstream::start();
+    let mut gw = unstarted_with(&cluster, &up, "a", "replica_acks = 1");
+    gw.spawn();
+    let c = client();
+    let frozen = cluster.replicas()[0];
+    cluster.signal(frozen, "-STOP");
+    let ids: Vec<String> = (0..40).map(|i| format!("evt_ack_{i}")).collect();
+    let mut refused = Vec::new();
+    for id in &ids {
+        let (s, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body(id)).await;
+        match s {
+            200 => assert_eq!(v["status"].as_str(), Some("accepted"), "{v}"),
+            503 => refused.push(id.clone()),
+            _ => panic!("{s} {v}"),
+        }
+    }
+    assert!(
+        !refused.is_empty() && refused.len() < ids.len(),
+        "refused {} of {}: only the frozen replica's master waits",
+        refused.len(),
+        ids.len()
+    );
+    cluster.signal(frozen, "-CONT");
+    for id in &refused {
+        eventually(WAIT, async || {
+            let (s, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body(id)).await;
+            (s == 200).then_some(())
+        })
+        .await
+        .expect("taken once the replica is back");
+    }
+    let d = delivered_all(&up, &ids.iter().cloned().collect()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(deliveries(&up).values().all(|n| *n == 1), "{d:?}");
 }

@@ -29,6 +29,7 @@ fn replica(redis: &RedisServer, consumer: &str, record_ttl: Duration) -> RedisSt
         timeout: Duration::from_secs(2),
         prefix: "hg".into(),
         record_ttl,
+        replica_acks: 0,
     };
     RedisStore::open(&cfg, 1000).unwrap()
 }

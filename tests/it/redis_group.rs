@@ -32,6 +32,7 @@ fn config(redis: &RedisServer, timeout: Duration) -> RedisConfig {
         timeout,
         prefix: "hg".into(),
         record_ttl: Duration::from_secs(3600),
+        replica_acks: 0,
     }
 }
 

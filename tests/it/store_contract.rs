@@ -83,6 +83,7 @@ async fn open(kind: Kind, max_pending: u64) -> Subject {
                 timeout: Duration::from_secs(2),
                 prefix: "hg".into(),
                 record_ttl: Duration::from_secs(3600),
+                replica_acks: 0,
             };
             let store = RedisStore::open(&cfg, max_pending).unwrap();
             let (store, dir): (Arc<dyn Store>, _) = match kind {

@@ -50,7 +50,7 @@ impl Checker<'_> {
             ("memtable_size", s.memtable_size.as_ref().map(Spanned::span)),
             ("hot_size", s.hot_size.as_ref().map(Spanned::span)),
         ];
-        let redis_only: [(&str, Option<Range<usize>>); 12] = [
+        let redis_only: [(&str, Option<Range<usize>>); 13] = [
             (
                 "spill_max_bytes",
                 s.spill_max_bytes.as_ref().map(Spanned::span),
@@ -65,6 +65,7 @@ impl Checker<'_> {
             ("timeout", s.timeout.as_ref().map(Spanned::span)),
             ("prefix", s.prefix.as_ref().map(Spanned::span)),
             ("record_ttl", s.record_ttl.as_ref().map(Spanned::span)),
+            ("replica_acks", s.replica_acks.as_ref().map(Spanned::span)),
             (
                 "rate_limit_timeout",
                 s.rate_limit_timeout.as_ref().map(Spanned::span),
@@ -284,6 +285,7 @@ impl Checker<'_> {
                 "store.record_ttl",
                 Duration::from_secs(3600),
             ),
+            replica_acks: self.int(s.replica_acks.as_ref(), "store.replica_acks", 0..17, 0) as u16,
         })
     }
 }

@@ -192,9 +192,28 @@ fn redis_store_settings() {
             );
             assert_eq!(r.prefix, "hookgate");
             assert_eq!(r.record_ttl, Duration::from_secs(3600));
+            assert_eq!(
+                r.replica_acks, 0,
+                "the master's own write is enough by default"
+            );
         }
         other => panic!("{other:?}"),
     }
+    // replica_acks: Redis only, 0 to 16.
+    let e = errors(&with_store("[store]\nreplica_acks = 1"));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("store.replica_acks applies to kind = \"redis\"")),
+        "{e:?}"
+    );
+    let e = errors(&with_store(
+        "[store]\nkind = \"redis\"\nurl = \"redis://x\"\nreplica_acks = 17",
+    ));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("store.replica_acks must be between 0 and 16, got 17")),
+        "{e:?}"
+    );
     // record_ttl: Redis only, greater than zero, with where it was written.
     let e = errors(&with_store("[store]\nrecord_ttl = \"1h\""));
     assert!(

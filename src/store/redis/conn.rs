@@ -67,6 +67,23 @@ impl redis::aio::ConnectionLike for Timed {
     }
 }
 
+impl Timed {
+    /// See [`Conn::wait_replicas`]; within the deadline, seen by the health.
+    pub(super) async fn wait_replicas(
+        &self,
+        key: &str,
+        replicas: u16,
+        ms: u64,
+    ) -> redis::RedisResult<i64> {
+        bounded(
+            self.timeout,
+            self.health.clone(),
+            self.inner.wait_replicas(key, replicas, ms),
+        )
+        .await
+    }
+}
+
 /// Pings Redis now and then (every exchange also counts, see `Timed`), and loads the scripts
 /// once per (re)connection; EVALSHA falls back to loading them should Redis lose its script
 /// cache in between. A cluster client that stays unreachable is started afresh (see

@@ -17,7 +17,8 @@ use futures_util::future::join_all;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{ConnectionInfo, IntoConnectionInfo, Value};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::{ConnectionInfo, IntoConnectionInfo, RedisResult, Value};
 
 use super::OpenError;
 use super::sentinel::Follow;
@@ -159,6 +160,29 @@ impl Client {
                 })))
             }
             Client::Sentinel(f) => Ok(Conn::Sentinel(Arc::new(*f))),
+        }
+    }
+}
+
+impl Conn {
+    /// `WAIT replicas ms` on the master holding `key`'s slot: the connection that took the
+    /// writes it is to confirm (in a cluster, not every master, as the client would route it).
+    pub(super) async fn wait_replicas(
+        &self,
+        key: &str,
+        replicas: u16,
+        ms: u64,
+    ) -> RedisResult<i64> {
+        let mut cmd = redis::cmd("WAIT");
+        cmd.arg(replicas).arg(ms);
+        match self {
+            Conn::Cluster(c) => {
+                let to = Route::with_key(key, SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(to));
+                let v = c.conn().route_command(cmd, routing).await?;
+                redis::from_redis_value(v).map_err(Into::into)
+            }
+            other => cmd.query_async(&mut other.clone()).await,
         }
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::conn::Timed;
 use super::fields::encode_headers;
 use super::scripts::ACCEPT;
-use super::{RedisStore, Shard, lock};
+use super::{RedisStore, Shard, lock, replicas};
 use crate::event::NewEvent;
 use crate::store::{Accepted, Intake, StoreError};
 
@@ -35,7 +35,21 @@ pub(super) struct Job {
 /// The intake writers, one per shard, started by the shard's first accept.
 pub(super) type Writers = std::sync::Mutex<HashMap<Shard, mpsc::UnboundedSender<Job>>>;
 
-async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, con: Timed, max_per_shard: u64) {
+/// What a shard's writer needs besides its shard.
+#[derive(Clone)]
+pub(super) struct Settings {
+    pub con: Timed,
+    pub max_per_shard: u64,
+    /// `store.replica_acks`.
+    pub replica_acks: u16,
+}
+
+async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, set: Settings) {
+    let Settings {
+        con,
+        max_per_shard,
+        replica_acks,
+    } = set;
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.recv().await {
         let mut bytes = 0;
@@ -84,6 +98,24 @@ async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, con: Timed, max_pe
                 .arg(sh.dedup_member(&ev.event_id));
         }
         let r: redis::RedisResult<Vec<i64>> = invocation.invoke_async(&mut con.clone()).await;
+        let r = match r {
+            Ok(answers) if replica_acks > 0 && answers.len() == group.len() => {
+                let wrote = answers.contains(&1);
+                match replicas::confirm(&con, &sh, wrote, replica_acks).await {
+                    Ok(()) => Ok(answers),
+                    Err(e) => {
+                        // Written on the master but not (yet) on enough replicas: not a 2xx.
+                        // A spilled copy is dropped at drain only once a confirmed call finds
+                        // it in Redis.
+                        for job in group.drain(..) {
+                            let _ = job.done.send(Err(StoreError::Unavailable(e.clone())));
+                        }
+                        continue;
+                    }
+                }
+            }
+            other => other,
+        };
         match r {
             Ok(answers) if answers.len() == group.len() => {
                 for (job, a) in group.drain(..).zip(answers) {
@@ -120,8 +152,12 @@ impl RedisStore {
             None => job,
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        self.rt
-            .spawn(run(sh.clone(), rx, self.con(), self.max_per_shard));
+        let settings = Settings {
+            con: self.con(),
+            max_per_shard: self.max_per_shard,
+            replica_acks: self.replica_acks,
+        };
+        self.rt.spawn(run(sh.clone(), rx, settings));
         tx.send(job)
             .map_err(|_| StoreError::Unavailable("redis: the intake writer stopped".into()))?;
         writers.insert(sh.clone(), tx);

@@ -21,6 +21,7 @@ mod outcomes;
 mod overrides;
 mod query;
 mod queue;
+mod replicas;
 mod scripts;
 mod sentinel;
 mod sync;
@@ -85,6 +86,8 @@ pub struct RedisStore {
     claim_after: Duration,
     timeout: Duration,
     record_ttl: Duration,
+    /// `store.replica_acks`: replicas that must have an event before its 2xx.
+    replica_acks: u16,
     max_per_shard: u64,
     /// Shared with the heartbeat, which keeps these entries from being taken over.
     leases: Arc<Mutex<HashMap<u64, Lease>>>,
@@ -152,6 +155,7 @@ impl RedisStore {
             claim_after: cfg.claim_after,
             timeout: cfg.timeout,
             record_ttl: cfg.record_ttl,
+            replica_acks: cfg.replica_acks,
             max_per_shard: max_pending.div_ceil(u64::from(cfg.shards)),
             leases,
             next_handle: AtomicU64::new(1),

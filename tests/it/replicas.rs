@@ -1,0 +1,142 @@
+//! `store.replica_acks`: a 2xx only once a Redis replica has the event, on a real master and a
+//! real replica (`--replicaof`), the replica frozen (SIGSTOP) to hold replication back.
+
+use crate::common;
+
+use std::collections::HashSet;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use common::fleet::{delivered_all, deliveries, limai_replica};
+use common::redis_cluster::cli;
+use common::redis_server::{RedisServer, spawn_server};
+use common::*;
+
+/// A replica of `master`, frozen and thawed with signals; killed when dropped.
+struct Replica {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Replica {
+    fn of(master: &RedisServer) -> Replica {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let of = master.port.to_string();
+        let child = spawn_server(port, dir.path(), &["--replicaof", "127.0.0.1", &of]);
+        let r = Replica {
+            port,
+            child,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !cli(r.port, &["info", "replication"]).contains("master_link_status:up") {
+            assert!(std::time::Instant::now() < deadline, "replica never synced");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn gateway(master: &RedisServer, up: &Upstream, spill: u64) -> Gateway {
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\ntimeout = \"600ms\"\nreplica_acks = 1\nspill_max_bytes = {spill}\n",
+        master.url()
+    );
+    limai_replica(store, up)
+}
+
+#[tokio::test]
+async fn an_event_is_answered_2xx_only_once_a_replica_has_it() {
+    let master = RedisServer::start();
+    let replica = Replica::of(&master);
+    let up = Upstream::start();
+    let gw = gateway(&master, &up, 0);
+    let c = client();
+    let url = gw.url("/hooks/limai");
+
+    let (s, v) = send_signed(&c, &url, &event_body("evt_rep_1")).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("accepted")), "{v}");
+    // The 2xx came after the replica had it: its copy of the dedup set knows the ID's member.
+    assert_ne!(cli(replica.port, &["dbsize"]), "0");
+
+    replica.signal("-STOP");
+    let (s, v) = send_signed(&c, &url, &event_body("evt_rep_2")).await;
+    assert_eq!(s, 503, "written on the master only: {v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("replica_acks"),
+        "{v}"
+    );
+    // A duplicate too: it is answered 2xx only once its earlier copy is on a replica.
+    let (s, v) = send_signed(&c, &url, &event_body("evt_rep_1")).await;
+    assert_eq!(s, 503, "{v}");
+
+    replica.signal("-CONT");
+    // The sender retries: the master has it, now replicated.
+    let again = eventually(Duration::from_secs(20), async || {
+        let (s, v) = send_signed(&c, &url, &event_body("evt_rep_2")).await;
+        (s == 200).then_some(v)
+    })
+    .await
+    .expect("2xx once the replica is back");
+    assert_eq!(again["status"].as_str(), Some("duplicate"), "{again}");
+
+    let ids: HashSet<String> = ["evt_rep_1", "evt_rep_2"].map(String::from).into();
+    delivered_all(&up, &ids).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        deliveries(&up).values().all(|n| *n == 1),
+        "{:?}",
+        deliveries(&up)
+    );
+}
+
+/// With a spill, an event the replica does not confirm in time is accepted into the spill;
+/// the drain, once a confirmed call finds it in Redis, drops the spilled copy: delivered once.
+#[tokio::test]
+async fn with_a_spill_an_unconfirmed_event_is_spilled_and_delivered_once() {
+    let master = RedisServer::start();
+    let replica = Replica::of(&master);
+    let up = Upstream::start();
+    let gw = gateway(&master, &up, 1 << 20);
+    let c = client();
+    let url = gw.url("/hooks/limai");
+
+    replica.signal("-STOP");
+    let (s, v) = send_signed(&c, &url, &event_body("evt_rep_spill")).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("accepted")), "{v}");
+    assert!(
+        gw.logs().contains("accepting into the local spill"),
+        "{}",
+        gw.logs()
+    );
+    replica.signal("-CONT");
+
+    let ids: HashSet<String> = ["evt_rep_spill".to_string()].into();
+    delivered_all(&up, &ids).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(deliveries(&up).get("evt_rep_spill"), Some(&1));
+}
