@@ -253,12 +253,7 @@ impl Gateway {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.pid().to_string()])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill -{sig} failed");
+        assert!(signal(self.pid(), sig), "kill -{sig} failed");
     }
 
     /// SIGTERM, then waits for the exit; returns how long it took.
@@ -282,6 +277,15 @@ impl Drop for Gateway {
 }
 
 /// A minimal blocking GET, usable before any runtime exists.
+/// Sends `sig` (`STOP`, `CONT`, `TERM`...) to process `pid`; false if it is gone.
+pub fn signal(pid: u32, sig: &str) -> bool {
+    Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 pub fn http_get_status(port: u16, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;

@@ -318,7 +318,7 @@ async fn replica_acks_wait_on_the_master_that_took_the_write() {
     gw.spawn();
     let c = client();
     let frozen = cluster.replicas()[0];
-    cluster.signal(frozen, "-STOP");
+    cluster.signal(frozen, "STOP");
     let ids: Vec<String> = (0..40).map(|i| format!("evt_ack_{i}")).collect();
     let mut refused = Vec::new();
     for id in &ids {
@@ -335,7 +335,7 @@ async fn replica_acks_wait_on_the_master_that_took_the_write() {
         refused.len(),
         ids.len()
     );
-    cluster.signal(frozen, "-CONT");
+    cluster.signal(frozen, "CONT");
     for id in &refused {
         eventually(WAIT, async || {
             let (s, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body(id)).await;

@@ -4,7 +4,7 @@
 use crate::common;
 
 use std::collections::HashSet;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::Duration;
 
 use common::fleet::{delivered_all, deliveries, limai_replica};
@@ -39,20 +39,12 @@ impl Replica {
     }
 
     fn signal(&self, sig: &str) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args([sig, &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        assert!(signal(self.child.id(), sig), "kill -{sig}");
     }
 }
 
 impl Drop for Replica {
     fn drop(&mut self) {
-        self.signal("-CONT");
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -80,7 +72,7 @@ async fn an_event_is_answered_2xx_only_once_a_replica_has_it() {
     // The 2xx came after the replica had it: its copy of the dedup set knows the ID's member.
     assert_ne!(cli(replica.port, &["dbsize"]), "0");
 
-    replica.signal("-STOP");
+    replica.signal("STOP");
     let (s, v) = send_signed(&c, &url, &event_body("evt_rep_2")).await;
     assert_eq!(s, 503, "written on the master only: {v}");
     assert!(
@@ -94,7 +86,7 @@ async fn an_event_is_answered_2xx_only_once_a_replica_has_it() {
     let (s, v) = send_signed(&c, &url, &event_body("evt_rep_1")).await;
     assert_eq!(s, 503, "{v}");
 
-    replica.signal("-CONT");
+    replica.signal("CONT");
     // The sender retries: the master has it, now replicated.
     let again = eventually(Duration::from_secs(20), async || {
         let (s, v) = send_signed(&c, &url, &event_body("evt_rep_2")).await;
@@ -125,7 +117,7 @@ async fn with_a_spill_an_unconfirmed_event_is_spilled_and_delivered_once() {
     let c = client();
     let url = gw.url("/hooks/limai");
 
-    replica.signal("-STOP");
+    replica.signal("STOP");
     let (s, v) = send_signed(&c, &url, &event_body("evt_rep_spill")).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("accepted")), "{v}");
     assert!(
@@ -133,7 +125,7 @@ async fn with_a_spill_an_unconfirmed_event_is_spilled_and_delivered_once() {
         "{}",
         gw.logs()
     );
-    replica.signal("-CONT");
+    replica.signal("CONT");
 
     let ids: HashSet<String> = ["evt_rep_spill".to_string()].into();
     delivered_all(&up, &ids).await;

@@ -327,12 +327,7 @@ impl Frozen {
     }
 
     fn signal(&self, sig: &str) -> bool {
-        Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success()
+        signal(self.child.id(), sig)
     }
 }
 

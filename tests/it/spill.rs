@@ -49,21 +49,15 @@ impl Redis {
     }
 
     fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        assert!(
-            Command::new("kill")
-                .args([sig, &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        let pid = self.child.as_ref().unwrap().id();
+        assert!(signal(pid, sig), "kill -{sig}");
     }
 }
 
 impl Drop for Redis {
     fn drop(&mut self) {
         if self.child.is_some() {
-            self.signal("-CONT");
+            self.signal("CONT");
         }
         self.kill9();
     }
@@ -399,9 +393,9 @@ async fn duplicates_from_a_late_redis_and_from_two_replicas_are_dropped_at_drain
     let gw = gateway(&redis, &up, "s1", "");
     let other = gateway(&redis, &up, "s2", "");
     let c = client();
-    redis.signal("-STOP");
+    redis.signal("STOP");
     assert_eq!(send(&c, &gw, "a", "late").await.status(), 200);
-    redis.signal("-CONT");
+    redis.signal("CONT");
     let in_redis = eventually(WAIT, async || {
         let m = metrics(&c, &gw).await;
         (metric(&m, "hookgate_spill_events_total{outcome=\"duplicate\"}") == 1.0).then_some(())
