@@ -150,15 +150,11 @@ impl RedisCluster {
         }
     }
 
-    /// Sends `sig` (e.g. `-STOP`, `-CONT`) to the node on `port`.
+    /// Sends `sig` (e.g. `STOP`, `CONT`) to the node on `port`.
     pub fn signal(&self, port: u16, sig: &str) {
         let n = self.nodes.iter().find(|n| n.port == port).expect("a node");
-        let pid = n.child.as_ref().expect("running").id().to_string();
-        let ok = Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .expect("kill");
-        assert!(ok.success(), "kill {sig} {pid}");
+        let pid = n.child.as_ref().expect("running").id();
+        assert!(super::signal(pid, sig), "kill -{sig} {pid}");
     }
 
     /// Ports of the live masters.
@@ -269,14 +265,6 @@ impl RedisCluster {
 
 impl Drop for RedisCluster {
     fn drop(&mut self) {
-        for n in self.nodes.iter().filter(|n| n.child.is_some()) {
-            let pid = n
-                .child
-                .as_ref()
-                .map(|c| c.id().to_string())
-                .unwrap_or_default();
-            let _ = Command::new("kill").args(["-CONT", &pid]).status();
-        }
         self.kill_all();
     }
 }

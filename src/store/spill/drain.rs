@@ -1,8 +1,10 @@
 //! Forwarding spilled events into Redis once it answers: per route in arrival order, through
 //! Redis' own accept (dedup + enqueue, atomic), one event at a time and at most `BATCH` per
 //! route per round, so a Redis that is coming back sees one client's worth of load, not a
-//! flood. A failure backs off (100 ms doubling to 5 s, jittered).
+//! flood. A round's forwarded events are marked so in the spill together (one commit). A
+//! failure backs off (100 ms doubling to 5 s, jittered).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,9 +27,10 @@ struct Drainer {
     redis: Arc<RedisStore>,
     local: Arc<Embedded>,
     ledger: Arc<Ledger>,
-    /// The event whose forwarding last failed in a way that may have stored it in Redis
-    /// anyway (a deadline): Redis calling it a duplicate next time is then no duplicate.
-    uncertain: Option<(String, String)>,
+    /// Events that may be in Redis already though the spill still holds them (a forward past
+    /// its deadline, or forwarded and not yet marked): Redis calling one a duplicate next time
+    /// is then no duplicate. Emptied as they are marked forwarded.
+    uncertain: HashSet<(String, String)>,
 }
 
 /// Counts what the spill holds (it survives restarts, `kill -9` included), then drains it on a
@@ -42,7 +45,7 @@ pub(super) fn start(
             redis,
             local,
             ledger,
-            uncertain: None,
+            uncertain: HashSet::new(),
         };
         let counted = d.count().await.map_err(|e| e.to_string());
         let ok = counted.is_ok();
@@ -154,26 +157,65 @@ impl Drainer {
         for route in routes {
             let leased = self.local.lease(route, u64::MAX, BATCH).await?;
             let mut events = leased.events.into_iter();
-            while let Some(ev) = events.next() {
-                if let Err(e) = self.forward(&ev).await {
-                    self.local.release(&ev);
-                    for rest in events {
-                        self.local.release(&rest);
+            let mut into_redis = Vec::with_capacity(BATCH);
+            let mut failed = None;
+            for ev in events.by_ref() {
+                match self.forward(&ev).await {
+                    Ok(outcome) => into_redis.push((ev, outcome)),
+                    Err(e) => {
+                        self.local.release(&ev);
+                        failed = Some(e);
+                        break;
                     }
-                    return Err(e);
                 }
-                forwarded += 1;
+            }
+            for rest in events {
+                self.local.release(&rest);
+            }
+            forwarded += into_redis.len();
+            self.forwarded(into_redis).await?;
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         Ok(forwarded)
     }
 
-    async fn forward(&mut self, ev: &StoredEvent) -> Result<(), StoreError> {
+    /// Marks events that are in Redis now as forwarded, all at once: one commit (and one
+    /// fsync) of the spill for the batch, not one per event. Should that fail, the next round
+    /// forwards them again and Redis' dedup finds them there (`uncertain`).
+    async fn forwarded(
+        &mut self,
+        events: Vec<(StoredEvent, &'static str)>,
+    ) -> Result<(), StoreError> {
+        let marks = events
+            .iter()
+            .map(|(ev, _)| self.local.complete(ev, Outcome::Delivered { status: 0 }));
+        let marked = futures_util::future::join_all(marks).await;
+        let mut first_error = None;
+        for ((ev, outcome), r) in events.iter().zip(marked) {
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+                continue;
+            }
+            self.uncertain
+                .remove(&(ev.route.clone(), ev.event_id.clone()));
+            METRICS.spill.events.with_label_values(&[outcome]).inc();
+            if self.ledger.release(&ev.route, weight_of_stored(ev))
+                && crate::logs::SPILL_DRAINED.hit("", String::new)
+            {
+                tracing::info!("local spill drained into redis");
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Into Redis: how it went there (`drained`, or `duplicate`: Redis had it already).
+    async fn forward(&mut self, ev: &StoredEvent) -> Result<&'static str, StoreError> {
         let key = (ev.route.clone(), ev.event_id.clone());
-        let accepted = self.redis.accept(unspill(ev)).await;
-        let outcome = match accepted {
+        let outcome = match self.redis.accept(unspill(ev)).await {
             Ok(Accepted::New) => "drained",
-            Ok(Accepted::Duplicate) if self.uncertain.as_ref() == Some(&key) => "drained",
+            Ok(Accepted::Duplicate) if self.uncertain.contains(&key) => "drained",
             Ok(Accepted::Duplicate) => {
                 if crate::logs::SPILL_DUPLICATE.hit(&ev.route, || ev.event_id.clone()) {
                     tracing::info!(route = %ev.route, event_id = %ev.event_id, "spilled event already in redis; dropped at drain");
@@ -181,22 +223,14 @@ impl Drainer {
                 "duplicate"
             }
             Err(e) => {
-                self.uncertain = matches!(e, StoreError::Unavailable(_)).then_some(key);
+                if matches!(e, StoreError::Unavailable(_)) {
+                    self.uncertain.insert(key);
+                }
                 return Err(e);
             }
         };
         // In Redis now: should marking it forwarded fail, the next try finds it there.
-        self.uncertain = Some(key);
-        self.local
-            .complete(ev, Outcome::Delivered { status: 0 })
-            .await?;
-        self.uncertain = None;
-        METRICS.spill.events.with_label_values(&[outcome]).inc();
-        if self.ledger.release(&ev.route, weight_of_stored(ev))
-            && crate::logs::SPILL_DRAINED.hit("", String::new)
-        {
-            tracing::info!("local spill drained into redis");
-        }
-        Ok(())
+        self.uncertain.insert(key);
+        Ok(outcome)
     }
 }
