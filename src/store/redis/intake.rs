@@ -36,7 +36,6 @@ pub(super) struct Job {
 pub(super) type Writers = std::sync::Mutex<HashMap<Shard, mpsc::UnboundedSender<Job>>>;
 
 /// What a shard's writer needs besides its shard.
-#[derive(Clone)]
 pub(super) struct Settings {
     pub con: Timed,
     pub max_per_shard: u64,
