@@ -259,3 +259,38 @@ pub fn histogram_mean(scrape: &str, name: &str) -> (f64, f64) {
     let (sum, count) = (value("sum"), value("count"));
     (if count > 0.0 { sum / count } else { 0.0 }, count)
 }
+
+/// The upper bound of the bucket holding quantile `q` of a Prometheus histogram (`+Inf` past
+/// the last bound), over the whole scrape (all label sets together).
+pub fn histogram_quantile(scrape: &str, name: &str, q: f64) -> f64 {
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    for l in scrape.lines() {
+        let Some(rest) = l.strip_prefix(&format!("{name}_bucket{{")) else {
+            continue;
+        };
+        let le = rest
+            .split("le=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .map(|v| v.parse::<f64>().unwrap_or(f64::INFINITY));
+        let n = l
+            .split_whitespace()
+            .last()
+            .and_then(|v| v.parse::<f64>().ok());
+        if let (Some(le), Some(n)) = (le, n) {
+            match buckets
+                .iter_mut()
+                .find(|(b, _)| b.to_bits() == le.to_bits())
+            {
+                Some((_, c)) => *c += n,
+                None => buckets.push((le, n)),
+            }
+        }
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    buckets
+        .iter()
+        .find(|(_, c)| *c >= q * total)
+        .map_or(f64::NAN, |(le, _)| *le)
+}

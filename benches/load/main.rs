@@ -31,7 +31,9 @@ mod serve;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use drive::{Row, drive, histogram_mean, http_get, measure, measure_all, sink_count};
+use drive::{
+    Row, drive, histogram_mean, histogram_quantile, http_get, measure, measure_all, sink_count,
+};
 use procs::{Proc, blackhole, evalsha_calls, spawn_hookgate, spawn_redis, spawn_self};
 use serve::{Mode, serve, serve_pingora};
 
@@ -328,11 +330,15 @@ fn orchestrate() {
         let scrape = http_get(&rt, t.admin, "/metrics");
         let (commit, commits) = histogram_mean(&scrape, "hookgate_store_commit_duration_seconds");
         let (batch, _) = histogram_mean(&scrape, "hookgate_store_batch_size");
+        let within =
+            |q| 1000.0 * histogram_quantile(&scrape, "hookgate_store_commit_duration_seconds", q);
         if commits > 0.0 {
             println!(
-                "{} store: {commits:.0} group commits, mean {:.2} ms, mean {batch:.1} operations each",
+                "{} store: {commits:.0} group commits, mean {:.2} ms (90 % within {:.1} ms, 99 % within {:.1} ms), mean {batch:.1} operations each",
                 t.name,
-                commit * 1000.0
+                commit * 1000.0,
+                within(0.9),
+                within(0.99)
             );
         }
     }
