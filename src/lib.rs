@@ -19,6 +19,7 @@ pub(crate) mod deliver;
 pub mod event;
 pub(crate) mod lifecycle;
 pub mod limits;
+pub mod log_burst;
 pub mod logline;
 pub(crate) mod logs;
 pub(crate) mod metrics;

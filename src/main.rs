@@ -250,6 +250,8 @@ fn fail(e: &str) -> ExitCode {
 
 fn init_logs(json: bool) {
     use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
             "info,pingora_core=warn,pingora_proxy=warn,fjall=warn,lsm_tree=warn",
@@ -262,7 +264,8 @@ fn init_logs(json: bool) {
         .with_ansi(ansi)
         // One record, one line, whatever a sender put in an event ID.
         .with_writer(hookgate::logline::queued_stderr(ansi));
-    // `try_init` also routes pingora's `log` records into tracing.
+    // Other crates' lines are capped per call site (`log_burst`). `try_init` also routes
+    // pingora's and the Redis client's `log` records into tracing.
     let _ = if json {
         // Fields at the top level (`{"route":..,"status":..}`), not under "fields", so a log
         // query is `.status == 502`; no span context (hookgate's spans are OpenTelemetry's).
@@ -271,9 +274,14 @@ fn init_logs(json: bool) {
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(false)
+            .finish()
+            .with(hookgate::log_burst::layer())
             .try_init()
     } else {
-        builder.try_init()
+        builder
+            .finish()
+            .with(hookgate::log_burst::layer())
+            .try_init()
     };
 }
 

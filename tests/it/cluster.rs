@@ -305,6 +305,13 @@ async fn a_cluster_client_that_lost_every_node_starts_again_from_the_configured_
         .into_iter()
         .collect();
     delivered_all(&up, &ids).await;
+    // The client's recovery loop logs each failed slot refresh: capped per call site, 20 per
+    // 10 s (it logged ~100,000 a second while it spun).
+    let refreshes = gw.logs().matches("slot refresh failed").count();
+    assert!(
+        refreshes <= 100,
+        "{refreshes} lines of a failed slot refresh"
+    );
 }
 
 /// `replica_acks = 1` on a cluster: each call's `WAIT` goes to the master that ran it. One

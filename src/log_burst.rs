@@ -1,0 +1,81 @@
+//! A cap on the log lines of other crates (the Redis client, pingora, hyper...): at most
+//! `BURST` per call site and `logs::INTERVAL`, the rest counted in
+//! `hookgate_log_suppressed_total` under the crate's target. hookgate's own repeated lines are
+//! summarised by `logs::Site` instead. A library that loops on an error must not flood the
+//! log: redis 1.8.1's cluster client, once it knows no node, logs a failed slot refresh about
+//! 100,000 times a second until hookgate starts it afresh.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
+
+use tracing::subscriber::Interest;
+use tracing::{Metadata, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::dynamic_filter_fn;
+
+use crate::logs::INTERVAL;
+use crate::metrics::METRICS;
+
+/// Lines per call site and interval before the rest are dropped.
+pub const BURST: u32 = 20;
+
+/// Per target (a crate's module), per source line: when the interval began, lines in it.
+/// Bounded by the call sites compiled in. Lines that came through the `log` crate (the Redis
+/// client's, pingora's) carry their own target and line, not a tracing call site of their own.
+type Seen = HashMap<String, HashMap<Option<u32>, (Instant, u32)>>;
+
+static SEEN: LazyLock<Mutex<Seen>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The filter, asked at every line (a call site's answer is never cached: it changes).
+pub fn layer<S: Subscriber>() -> impl Layer<S> {
+    dynamic_filter_fn(|meta, _| allowed(meta)).with_callsite_filter(|_| Interest::sometimes())
+}
+
+/// Whether this line may be written: always for hookgate's own, and spans.
+pub fn allowed(meta: &Metadata<'_>) -> bool {
+    let target = meta.target();
+    if !meta.is_event() || target.starts_with("hookgate") {
+        return true;
+    }
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if count(&mut seen, target, meta.line(), Instant::now()) {
+        return true;
+    }
+    METRICS.log_suppressed.with_label_values(&[target]).inc();
+    false
+}
+
+/// Counts one line of `target`:`line` at `now`; false past `BURST` in the current interval.
+fn count(seen: &mut Seen, target: &str, line: Option<u32>, now: Instant) -> bool {
+    let lines = match seen.get_mut(target) {
+        Some(lines) => lines,
+        None => seen.entry(target.to_string()).or_default(),
+    };
+    let slot = lines.entry(line).or_insert((now, 0));
+    if now.duration_since(slot.0) >= INTERVAL {
+        *slot = (now, 0);
+    }
+    slot.1 += 1;
+    slot.1 <= BURST
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_per_call_site_and_interval() {
+        let mut seen = HashMap::new();
+        let t0 = Instant::now();
+        let at = |seen: &mut Seen, line, t| count(seen, "redis::cluster", Some(line), t);
+        assert!((0..BURST).all(|_| at(&mut seen, 1471, t0)));
+        assert!(!at(&mut seen, 1471, t0), "past the burst");
+        assert!(at(&mut seen, 1187, t0), "another call site has its own");
+        assert!(
+            count(&mut seen, "pingora", Some(1471), t0),
+            "another target too"
+        );
+        assert!(at(&mut seen, 1471, t0 + INTERVAL), "a new interval");
+    }
+}
