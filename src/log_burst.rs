@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
-use tracing::subscriber::Interest;
-use tracing::{Metadata, Subscriber};
+use tracing::{Event, Metadata, Subscriber};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::dynamic_filter_fn;
+use tracing_subscriber::layer::Context;
 
 use crate::logs::INTERVAL;
 use crate::metrics::METRICS;
@@ -27,13 +27,22 @@ type Seen = HashMap<String, HashMap<Option<u32>, (Instant, u32)>>;
 
 static SEEN: LazyLock<Mutex<Seen>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// The filter, asked at every line (a call site's answer is never cached: it changes).
-pub fn layer<S: Subscriber>() -> impl Layer<S> {
-    dynamic_filter_fn(|meta, _| allowed(meta)).with_callsite_filter(|_| Interest::sometimes())
+/// The filter. It decides per line, after the level filter let the line through (a line the
+/// configured levels drop is not counted), and never per call site.
+pub struct Burst;
+
+impl<S: Subscriber> Layer<S> for Burst {
+    fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
+        // A `log` record (the Redis client's, pingora's) carries its own target and line.
+        match event.normalized_metadata() {
+            Some(meta) => allowed(&meta),
+            None => allowed(event.metadata()),
+        }
+    }
 }
 
 /// Whether this line may be written: always for hookgate's own, and spans.
-pub fn allowed(meta: &Metadata<'_>) -> bool {
+fn allowed(meta: &Metadata<'_>) -> bool {
     let target = meta.target();
     if !meta.is_event() || target.starts_with("hookgate") {
         return true;

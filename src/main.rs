@@ -275,13 +275,10 @@ fn init_logs(json: bool) {
             .with_current_span(false)
             .with_span_list(false)
             .finish()
-            .with(hookgate::log_burst::layer())
+            .with(hookgate::log_burst::Burst)
             .try_init()
     } else {
-        builder
-            .finish()
-            .with(hookgate::log_burst::layer())
-            .try_init()
+        builder.finish().with(hookgate::log_burst::Burst).try_init()
     };
 }
 
