@@ -52,7 +52,7 @@ impl Drop for Replica {
 
 fn gateway(master: &RedisServer, up: &Upstream, spill: u64) -> Gateway {
     let store = format!(
-        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\ntimeout = \"600ms\"\nreplica_acks = 1\nspill_max_bytes = {spill}\n",
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\ntimeout = \"2s\"\nreplica_acks = 1\nspill_max_bytes = {spill}\n",
         master.url()
     );
     limai_replica(store, up)
