@@ -180,6 +180,7 @@ pub struct Metrics {
     pub store_commit_duration: Histogram,
     pub store_batch_size: Histogram,
     pub store_errors: IntCounter,
+    pub redis_client_restarts: IntCounter,
     pub in_flight_requests: IntGauge,
     pub rate_limit_clients: IntGauge,
     pub log_suppressed: IntCounterVec,
@@ -295,6 +296,10 @@ impl Metrics {
                 "hookgate_store_errors_total",
                 "Failed store commits.",
             )),
+            redis_client_restarts: must(IntCounter::new(
+                "hookgate_redis_client_restarts_total",
+                "Redis Cluster clients started afresh from the configured URLs (one knew no node).",
+            )),
             in_flight_requests: must(IntGauge::new(
                 "hookgate_in_flight_requests",
                 "Requests being handled.",
@@ -356,6 +361,7 @@ impl Metrics {
             Box::new(m.store_commit_duration.clone()),
             Box::new(m.store_batch_size.clone()),
             Box::new(m.store_errors.clone()),
+            Box::new(m.redis_client_restarts.clone()),
             Box::new(m.in_flight_requests.clone()),
             Box::new(m.rate_limit_clients.clone()),
             Box::new(m.log_suppressed.clone()),

@@ -64,6 +64,7 @@ impl Cluster {
             return;
         }
         *rebuilt = Instant::now();
+        crate::metrics::METRICS.redis_client_restarts.inc();
         if crate::logs::REDIS_CLUSTER_RESTARTED.hit("", String::new) {
             tracing::warn!(error = %error, "{}", crate::logs::REDIS_CLUSTER_RESTARTED.message);
         }
