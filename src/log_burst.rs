@@ -1,6 +1,6 @@
 //! A cap on the log lines of other crates (the Redis client, pingora, hyper...): at most
-//! `BURST` per call site and `logs::INTERVAL`, the rest counted in
-//! `hookgate_log_suppressed_total` under the crate's target. hookgate's own repeated lines are
+//! `BURST` per source line and `logs::INTERVAL`, the rest counted in
+//! `hookgate_log_lines_suppressed_total` under the crate's target. hookgate's own repeated lines are
 //! summarised by `logs::Site` instead. A library that loops on an error must not flood the
 //! log: redis 1.8.1's cluster client, once it knows no node, logs a failed slot refresh about
 //! 100,000 times a second until hookgate starts it afresh.
@@ -17,8 +17,8 @@ use tracing_subscriber::layer::Context;
 use crate::logs::INTERVAL;
 use crate::metrics::METRICS;
 
-/// Lines per call site and interval before the rest are dropped.
-pub const BURST: u32 = 20;
+/// Lines per source line and interval before the rest are dropped.
+const BURST: u32 = 20;
 
 /// Per target (a crate's module), per source line: when the interval began, lines in it.
 /// Bounded by the call sites compiled in. Lines that came through the `log` crate (the Redis
@@ -27,8 +27,8 @@ type Seen = HashMap<String, HashMap<Option<u32>, (Instant, u32)>>;
 
 static SEEN: LazyLock<Mutex<Seen>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// The filter. It decides per line, after the level filter let the line through (a line the
-/// configured levels drop is not counted), and never per call site.
+/// The filter. It decides for each line once the level filter has let it through (a line the
+/// configured levels drop is not counted); no answer is cached for a call site.
 pub struct Burst;
 
 impl<S: Subscriber> Layer<S> for Burst {
