@@ -69,8 +69,8 @@ async fn an_event_is_answered_2xx_only_once_a_replica_has_it() {
 
     let (s, v) = send_signed(&c, &url, &event_body("evt_rep_1")).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("accepted")), "{v}");
-    // The 2xx came after the replica had it: its copy of the dedup set knows the ID's member.
-    assert_ne!(cli(replica.port, &["dbsize"]), "0");
+    // (That the 2xx waits for the replica is shown below, with the replica frozen.)
+    assert_ne!(cli(replica.port, &["dbsize"]), "0", "the replica has it");
 
     replica.signal("STOP");
     let (s, v) = send_signed(&c, &url, &event_body("evt_rep_2")).await;

@@ -199,36 +199,28 @@ fn redis_store_settings() {
         }
         other => panic!("{other:?}"),
     }
-    // replica_acks: Redis only, 0 to 16.
-    let e = errors(&with_store("[store]\nreplica_acks = 1"));
-    assert!(
-        e.iter()
-            .any(|m| m.contains("store.replica_acks applies to kind = \"redis\"")),
-        "{e:?}"
-    );
-    let e = errors(&with_store(
-        "[store]\nkind = \"redis\"\nurl = \"redis://x\"\nreplica_acks = 17",
-    ));
-    assert!(
-        e.iter()
-            .any(|m| m.contains("store.replica_acks must be between 0 and 16, got 17")),
-        "{e:?}"
-    );
-    // record_ttl: Redis only, greater than zero, with where it was written.
-    let e = errors(&with_store("[store]\nrecord_ttl = \"1h\""));
-    assert!(
-        e.iter()
-            .any(|m| m.contains("store.record_ttl applies to kind = \"redis\"")),
-        "{e:?}"
-    );
-    let e = errors(&with_store(
-        "[store]\nkind = \"redis\"\nurl = \"redis://x\"\nrecord_ttl = \"0s\"",
-    ));
-    assert!(
-        e.iter()
-            .any(|m| m.contains("store.record_ttl must be greater than zero")),
-        "{e:?}"
-    );
+    // replica_acks: Redis only, 0 to 16; record_ttl: Redis only, greater than zero.
+    for (store, wanted) in [
+        (
+            "[store]\nreplica_acks = 1",
+            "store.replica_acks applies to kind = \"redis\"",
+        ),
+        (
+            "[store]\nkind = \"redis\"\nurl = \"redis://x\"\nreplica_acks = 17",
+            "store.replica_acks must be between 0 and 16, got 17",
+        ),
+        (
+            "[store]\nrecord_ttl = \"1h\"",
+            "store.record_ttl applies to kind = \"redis\"",
+        ),
+        (
+            "[store]\nkind = \"redis\"\nurl = \"redis://x\"\nrecord_ttl = \"0s\"",
+            "store.record_ttl must be greater than zero",
+        ),
+    ] {
+        let e = errors(&with_store(store));
+        assert!(e.iter().any(|m| m.contains(wanted)), "{store}: {e:?}");
+    }
     let e = errors(&with_store("[store]\nkind = \"redis\"\npath = \"./x\""));
     assert!(
         e.iter().any(|m| m.contains("store.url is required")),

@@ -109,6 +109,12 @@ impl Shard {
         format!("{}:q:", self.tag)
     }
 
+    /// Written by an intake call that found only duplicates, so that `WAIT` has a write of
+    /// its own to confirm (`replicas`).
+    pub fn ack_marker(&self) -> String {
+        format!("{}:ack", self.tag)
+    }
+
     /// Dead letters moved aside when their ID was accepted again after its dedup window.
     pub fn archived(&self) -> String {
         format!("{}:y", self.tag)

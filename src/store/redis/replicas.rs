@@ -23,7 +23,7 @@ pub(super) async fn confirm(
     wrote: bool,
     replicas: u16,
 ) -> Result<(), String> {
-    let marker = format!("{}ack", sh.key_prefix());
+    let marker = sh.ack_marker();
     if !wrote {
         redis::cmd("SET")
             .arg(&marker)
