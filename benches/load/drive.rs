@@ -95,6 +95,17 @@ fn dup_every() -> u64 {
     }
 }
 
+/// `LOAD_RATE=N`: every run offers N requests/s in all, each connection on its own schedule
+/// (an open loop), so that servers are compared at the same load rather than each at its own
+/// saturation, where a closed loop's latency is its connections over its throughput (Little's
+/// law). 0 (the default): each connection sends as soon as it has its answer.
+fn pace(conns: usize) -> Option<Duration> {
+    match crate::env_or("LOAD_RATE", 0) {
+        0 => None,
+        rate => Some(Duration::from_secs_f64(conns as f64 / rate as f64)),
+    }
+}
+
 /// Drives `addrs` with `conns` keep-alive connections for `secs` (spread over them in turn).
 pub fn drive(
     rt: &tokio::runtime::Runtime,
@@ -105,7 +116,7 @@ pub fn drive(
     run: u64,
 ) -> Outcome {
     let stop = Arc::new(AtomicBool::new(false));
-    let (size, every) = (body_bytes(), dup_every());
+    let (size, every, gap) = (body_bytes(), dup_every(), pace(conns));
     let started = Instant::now();
     let tasks: Vec<_> = (0..conns)
         .map(|c| {
@@ -120,7 +131,23 @@ pub fn drive(
                 let mut buf = Vec::with_capacity(1024);
                 let (mut seq, mut sent) = (0u64, 0u64);
                 let mut req = Vec::new();
+                // Paced: the connections' schedules spread over one gap, not all at once.
+                let mut due =
+                    gap.map(|g| tokio::time::Instant::now() + g.mul_f64(c as f64 / conns as f64));
                 while !stop.load(Ordering::Relaxed) {
+                    // A request whose time came while the previous one was still out is timed
+                    // from when it was due (the wait is the server's); otherwise from when it
+                    // left (the timer's own lateness is not).
+                    let mut late_since = None;
+                    if let (Some(at), Some(g)) = (due.as_mut(), gap) {
+                        let now = tokio::time::Instant::now();
+                        if now > *at {
+                            late_since = Some(at.into_std());
+                        } else {
+                            tokio::time::sleep_until(*at).await;
+                        }
+                        *at += g;
+                    }
                     sent += 1;
                     // A duplicate: the previous event again, byte for byte (as a retrying
                     // sender does).
@@ -129,7 +156,7 @@ pub fn drive(
                         req = request(path, c, seq, run, size);
                         seq += 1;
                     }
-                    let t = Instant::now();
+                    let t = late_since.unwrap_or_else(Instant::now);
                     if s.write_all(&req).await.is_err() {
                         break;
                     }

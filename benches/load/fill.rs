@@ -6,6 +6,9 @@
 //!
 //!     LOAD_EVENTS=1000000 LOAD_STORES=embedded cargo bench --bench load
 //!     LOAD_EVENTS=300000 LOAD_STORE_CONFIG='cache_size = "1MiB"' cargo bench --bench load
+//!
+//! With `kind = "redis"` (and its `url`) in `LOAD_STORE_CONFIG`, it fills a Redis the caller
+//! started instead: a steady load to profile `redis-server` under (`perf record -p`).
 
 use std::time::{Duration, Instant};
 
@@ -23,11 +26,14 @@ pub fn fill(events: u64) {
     let data = dir.path().join("data");
     // LOAD_STORE_CONFIG: more `[store]` lines (e.g. `cache_size = "1MiB"`), to see what a
     // setting is worth; the default configuration otherwise.
-    let store = format!(
-        "[store]\npath = \"{}\"\n{}",
-        data.display(),
-        std::env::var("LOAD_STORE_CONFIG").unwrap_or_default()
-    );
+    // A `kind = "redis"` there fills a Redis store instead (a Redis the caller started):
+    // `store.path` is the embedded store's alone.
+    let extra = std::env::var("LOAD_STORE_CONFIG").unwrap_or_default();
+    let store = if extra.lines().any(|l| l.trim_start().starts_with("kind")) {
+        format!("[store]\n{extra}")
+    } else {
+        format!("[store]\npath = \"{}\"\n{extra}", data.display())
+    };
     let (hookgate, _) = spawn_hookgate(dir.path(), &store, sink.addr, blackhole());
     let idle = hookgate.rss_mib().0;
     eprintln!("filling with {events} events: {conns} connections, runs of {secs} s");

@@ -23,7 +23,6 @@
 
 mod answers;
 mod dead;
-mod idle;
 mod index;
 mod inspect;
 mod keys;
@@ -31,6 +30,7 @@ mod nonce;
 mod overrides;
 mod query;
 mod queue;
+mod seal;
 mod tuning;
 mod writer;
 
@@ -106,6 +106,7 @@ pub struct Shared {
     healthy: AtomicBool,
     work: Arc<Notify>,
     memory: EmbeddedMemory,
+    seal: seal::Sealer,
 }
 
 pub struct Embedded {
@@ -240,6 +241,7 @@ impl Embedded {
             path: dir.display().to_string(),
             reason: e.to_string(),
         })?;
+        let (sealer, asked) = seal::channel();
         let shared = Arc::new(Shared {
             path: dir.to_path_buf(),
             handles: ArcSwapOption::from_pointee(handles),
@@ -248,10 +250,11 @@ impl Embedded {
             healthy: AtomicBool::new(true),
             work: Arc::new(Notify::new()),
             memory,
+            seal: sealer,
         });
-        idle::spawn(Arc::downgrade(&shared)).map_err(|e| OpenError::Open {
+        seal::spawn(Arc::downgrade(&shared), asked).map_err(|e| OpenError::Open {
             path: dir.display().to_string(),
-            reason: format!("cannot start idle thread: {e}"),
+            reason: format!("cannot start sealing thread: {e}"),
         })?;
         let (ops, rx) = mpsc::channel(QUEUE_CAPACITY);
         let writer = Writer::new(shared.clone(), next_seq);

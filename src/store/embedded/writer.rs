@@ -164,7 +164,9 @@ impl Writer {
         let rest: Vec<Op> = ops.collect();
         let result = applied.and_then(|()| txn.commit());
         if result.is_ok() {
-            bound_memtables(&handles, self.shared.memory.memtable);
+            self.shared
+                .seal
+                .bound(&handles, self.shared.memory.memtable);
         }
         // Recovery needs every handle gone, this one included.
         drop(handles);
@@ -268,22 +270,6 @@ impl Writer {
             }
         }
         Ok(())
-    }
-}
-
-/// Seals every write buffer past `limit` (`store.memtable_size`) and has it flushed: the
-/// buffers are the store's largest use of memory, and fjall only rotates at the size a
-/// keyspace was created with. A failed rotation is retried after the next commit.
-/// (`rotate_memtable` is public but hidden from fjall's docs: recheck it on a fjall upgrade;
-/// `small_memory_budget_keeps_every_event` fails if it stops sealing.)
-fn bound_memtables(h: &Handles, limit: u64) {
-    use fjall::AbstractTree;
-    for ks in h.all() {
-        if ks.tree.active_memtable().size() > limit
-            && let Err(e) = ks.rotate_memtable()
-        {
-            tracing::warn!(error = %e, "cannot rotate a write buffer");
-        }
     }
 }
 

@@ -199,6 +199,13 @@ impl Writer {
         })
     }
 
+    /// hookgate patch: writes the buffered entries to the file and returns a handle to it, so
+    /// that the caller can fsync it without holding the journal lock.
+    pub(crate) fn flush_for_sync(&mut self) -> std::io::Result<File> {
+        self.persist(PersistMode::Buffer)?;
+        self.file.get_ref().try_clone()
+    }
+
     /// Persists the journal file.
     pub(crate) fn persist(&mut self, mode: PersistMode) -> std::io::Result<()> {
         log::trace!(
