@@ -56,6 +56,7 @@ impl Delivery {
 #[async_trait]
 impl BackgroundService for Delivery {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        crate::alloc::register_current(self.app.config.load().server.delivery_threads);
         // Built here so its connection pool lives on this service's runtime.
         let client = match crate::upstream::Client::new() {
             Ok(c) => Arc::new(c),

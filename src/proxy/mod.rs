@@ -25,6 +25,8 @@ pub struct Gateway {
     app: Arc<App>,
     /// For sync routes; made on first use, on the proxy's runtime where it is used.
     client: OnceLock<Option<reqwest::Client>>,
+    /// Set once this listener's runtime is known to `alloc` (at its first request).
+    registered: OnceLock<()>,
 }
 
 impl Gateway {
@@ -32,6 +34,7 @@ impl Gateway {
         Gateway {
             app,
             client: OnceLock::new(),
+            registered: OnceLock::new(),
         }
     }
 
@@ -63,6 +66,9 @@ impl ProxyHttp for Gateway {
 
     fn new_ctx(&self) -> RequestCtx {
         METRICS.in_flight_requests.inc();
+        self.registered.get_or_init(|| {
+            crate::alloc::register_current(self.app.config.load().server.threads);
+        });
         RequestCtx {
             started: Instant::now(),
         }

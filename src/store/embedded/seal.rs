@@ -86,8 +86,10 @@ fn watch(shared: &Weak<Shared>, asked: &Receiver<()>) {
         }
         tick = Instant::now() + TICK;
         if sealed {
-            // The flushes of the last tick are done (or nearly): the buffers they freed go back.
-            crate::alloc::release_freed();
+            // The flushes of the last tick are done (or nearly): the buffers they freed go
+            // back, and what the quiet request and delivery threads hold (fjall's workers
+            // hand back their own: `open_handles`).
+            crate::alloc::release_everywhere();
             sealed = false;
         }
         for (ks, size) in handles.all().into_iter().zip(before.iter_mut()) {

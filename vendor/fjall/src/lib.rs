@@ -131,6 +131,10 @@ mod supervisor;
 mod tx;
 mod version;
 mod worker_pool;
+
+// hookgate patch (vendor/README.md).
+#[doc(hidden)]
+pub use worker_pool::set_worker_idle_hook;
 mod write_buffer_manager;
 
 pub(crate) type HashMap<K, V> =

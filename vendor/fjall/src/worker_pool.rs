@@ -81,6 +81,7 @@ impl WorkerPool {
                         supervisor: supervisor.clone(),
                         stats: stats.clone(),
                         sender: self.sender.clone(),
+                        worked: std::cell::Cell::new(false),
                     };
 
                     let thread_counter = thread_counter.clone();
@@ -164,12 +165,36 @@ struct WorkerState {
     rx: flume::Receiver<WorkerMessage>,
     sender: flume::Sender<WorkerMessage>,
     stats: Arc<Stats>,
+    /// hookgate patch: work done since the thread last went idle (IDLE_HOOK).
+    worked: std::cell::Cell<bool>,
+}
+
+/// hookgate patch (vendor/README.md): called on a worker thread that has done work and then
+/// waited a second for more, so that the embedding program can hand back what the thread
+/// freed (an allocator returns a thread's freed pages only on that thread).
+static IDLE_HOOK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// hookgate patch: sets the hook above (the first call wins).
+#[doc(hidden)]
+pub fn set_worker_idle_hook(hook: fn()) {
+    let _ = IDLE_HOOK.set(hook);
 }
 
 fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
-    let Ok(item) = ctx.rx.recv() else {
-        return Ok(true);
+    // hookgate patch: waits a second at a time, to notice going idle (IDLE_HOOK).
+    let item = match ctx.rx.recv_timeout(std::time::Duration::from_secs(1)) {
+        Ok(item) => item,
+        Err(flume::RecvTimeoutError::Timeout) => {
+            if ctx.worked.replace(false) {
+                if let Some(hook) = IDLE_HOOK.get() {
+                    hook();
+                }
+            }
+            return Ok(false);
+        }
+        Err(flume::RecvTimeoutError::Disconnected) => return Ok(true),
     };
+    ctx.worked.set(true);
 
     log::trace!("Worker #{} got message: {item:?}", ctx.worker_id);
 
