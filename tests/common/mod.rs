@@ -276,7 +276,6 @@ impl Drop for Gateway {
     }
 }
 
-/// A minimal blocking GET, usable before any runtime exists.
 /// Sends `sig` (`STOP`, `CONT`, `TERM`...) to process `pid`; false if it is gone.
 pub fn signal(pid: u32, sig: &str) -> bool {
     Command::new("kill")
@@ -286,6 +285,7 @@ pub fn signal(pid: u32, sig: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// A minimal blocking GET, usable before any runtime exists.
 pub fn http_get_status(port: u16, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
