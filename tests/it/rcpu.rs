@@ -128,3 +128,120 @@ async fn the_listing_lets_go_of_expired_records_without_a_listing_read() {
     }
     assert_eq!(redis.cli(&["EXISTS", "hg:{r:0}:e:e3"]), "0");
 }
+
+fn hexists(redis: &RedisServer, key: &str, field: &str) -> bool {
+    redis.cli(&["HEXISTS", key, field]) == "1"
+}
+
+/// A new event's stream entry carries its body and headers, so a delivery reads nothing else,
+/// and its record stays small (a listpack). The body is still where every reader expects it:
+/// the event's detail, a delivery, and the record once the event leaves the stream (a retry,
+/// a cancel), since the entry goes then.
+#[tokio::test]
+async fn the_stream_entry_carries_the_body_until_the_event_leaves_the_stream() {
+    let redis = RedisServer::start();
+    let a = replica(&redis, "a", Duration::from_secs(3600));
+    ready(&a).await;
+    let routes = ["r".to_string()];
+    let sent = crate::store_contract::event("r", "x", Duration::from_secs(3600));
+    for id in ["carried", "cancelled", "plain"] {
+        accept(&a, id).await;
+    }
+    let record = "hg:{r:0}:e:carried";
+    assert!(!hexists(&redis, record, "body"), "the body is in the entry");
+    assert_eq!(redis.cli(&["OBJECT", "ENCODING", record]), "listpack");
+    assert!(
+        stream_ids(&redis).contains("{\"a\":1}"),
+        "{}",
+        stream_ids(&redis)
+    );
+    // The detail reads the body from the entry; the listing knows its length.
+    let d = a.detail(&routes, "carried").await.unwrap().remove(0);
+    assert_eq!(d.body.as_deref(), Some(&sent.body[..]));
+    assert_eq!(d.headers, sent.headers);
+    assert_eq!(d.view.body_bytes, sent.body.len());
+
+    // Cancelled: the entry goes (never delivered), the dead letter keeps the body.
+    assert!(a.cancel("r", "cancelled").await.unwrap());
+    assert!(hexists(&redis, "hg:{r:0}:e:cancelled", "body"));
+    assert!(!hexists(&redis, "hg:{r:0}:e:cancelled", "se"));
+    let dead = a.detail(&routes, "cancelled").await.unwrap().remove(0);
+    assert_eq!(dead.body.as_deref(), Some(&sent.body[..]));
+
+    let mut leased = lease_n(&a, 2).await;
+    leased.sort_by(|x, y| x.event_id.cmp(&y.event_id));
+    assert_eq!(leased[0].event_id, "carried");
+    for ev in &leased {
+        assert_eq!(
+            (&ev.body, &ev.headers, &ev.target[..]),
+            (&sent.body, &sent.headers, "/x?y=1")
+        );
+    }
+    // A retry leaves the stream: the record takes the body, and the retry delivers it.
+    let retry = Outcome::Retry {
+        at_ms: now_ms(),
+        error: "503".into(),
+        status: Some(503),
+    };
+    a.complete(&leased[0], retry).await.unwrap();
+    assert!(hexists(&redis, record, "body"));
+    assert!(!hexists(&redis, record, "se"));
+    a.complete(&leased[1], DELIVERED).await.unwrap();
+    let again = lease_n(&a, 1).await.remove(0);
+    assert_eq!((again.event_id.as_str(), again.attempts), ("carried", 1));
+    assert_eq!((&again.body, &again.headers), (&sent.body, &sent.headers));
+    a.complete(&again, DELIVERED).await.unwrap();
+    // Delivered: small records without a body, and an empty stream.
+    for id in ["carried", "plain"] {
+        let key = format!("hg:{{r:0}}:e:{id}");
+        assert!(!hexists(&redis, &key, "body"), "{id}");
+        assert_eq!(redis.cli(&["OBJECT", "ENCODING", &key]), "listpack", "{id}");
+    }
+    assert_eq!(redis.cli(&["XLEN", STREAM]), "0", "{}", stream_ids(&redis));
+}
+
+/// A fleet upgraded from the earlier layout (records with the body, entries with only the ID)
+/// still delivers what that layout queued.
+#[tokio::test]
+async fn an_entry_of_the_earlier_layout_is_still_delivered() {
+    let redis = RedisServer::start();
+    let a = replica(&redis, "a", Duration::from_secs(3600));
+    ready(&a).await;
+    accept(&a, "new").await;
+    let rcv = now_ms().to_string();
+    redis.cli(&[
+        "HSET",
+        "hg:{r:0}:e:old",
+        "id",
+        "old",
+        "rcv",
+        &rcv,
+        "ip",
+        "192.0.2.9",
+        "tgt",
+        "/old",
+        "st",
+        "p",
+        "body",
+        "old body",
+    ]);
+    redis.cli(&["ZADD", "hg:{r:0}:o", &rcv, "old"]);
+    redis.cli(&["XADD", STREAM, "*", "i", "old"]);
+    let mut leased = lease_n(&a, 2).await;
+    leased.sort_by(|x, y| x.event_id.cmp(&y.event_id));
+    assert_eq!(leased[1].event_id, "old");
+    assert_eq!(
+        (&leased[1].body[..], &leased[1].target[..]),
+        (&b"old body"[..], "/old")
+    );
+    assert_eq!(
+        leased[0].body,
+        crate::store_contract::event("r", "new", WAIT).body
+    );
+    for ev in &leased {
+        a.complete(ev, DELIVERED).await.unwrap();
+    }
+    assert!(!hexists(&redis, "hg:{r:0}:e:old", "body"));
+    let v = a.find(&["r".to_string()], "old").await.unwrap();
+    assert_eq!(v.first().map(|v| v.state), Some(State::Delivered));
+}

@@ -48,8 +48,43 @@ impl RedisStore {
             next_attempt_at_ms: (state != State::Delivered && state != State::Dead)
                 .then(|| due.unwrap_or(0)),
             finished_at_ms: f.num("fin"),
-            body_bytes: f.0.get("body").map_or(0, Vec::len),
+            // A pending event's body may be in its stream entry: its length is in the record.
+            body_bytes: match f.0.get("body") {
+                Some(b) => b.len(),
+                None if state != State::Delivered => f.num("bl").unwrap_or(0) as usize,
+                None => 0,
+            },
         }
+    }
+
+    /// A pending event's body and headers from its stream entry, where the entry carries
+    /// them (`se` in the record) rather than the record.
+    pub(super) async fn carried_body(&self, sh: &Shard, f: &mut Fields) -> Result<(), StoreError> {
+        let Some(entry) = f.text("se") else {
+            return Ok(());
+        };
+        if f.text("st").as_deref() != Some("p") || f.0.contains_key("body") {
+            return Ok(());
+        }
+        let v: Value = redis::cmd("XRANGE")
+            .arg(sh.stream())
+            .arg(&entry)
+            .arg(&entry)
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        if let Value::Array(mut found) = v
+            && let Some(Value::Array(mut parts)) = found.pop()
+            && let Some(fields) = parts.pop()
+        {
+            let mut carried = Fields::from_value(fields);
+            for k in ["body", "hdr"] {
+                if let Some(v) = carried.0.remove(k) {
+                    f.0.insert(k.into(), v);
+                }
+            }
+        }
+        Ok(())
     }
 
     pub(super) async fn event_fields(

@@ -25,6 +25,7 @@ mod replicas;
 mod scripts;
 mod sentinel;
 mod sync;
+mod take;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;

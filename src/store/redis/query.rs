@@ -22,7 +22,9 @@ const CHUNK: usize = 100;
 /// Events whose fields are read in one pipeline.
 const BATCH: usize = 50;
 /// The fields a summary needs (never the body).
-const SUMMARY: [&str; 9] = ["id", "rcv", "st", "att", "rep", "err", "sts", "due", "fin"];
+const SUMMARY: [&str; 10] = [
+    "id", "rcv", "st", "att", "rep", "err", "sts", "due", "fin", "bl",
+];
 /// Listing entries the housekeeping sweep looks at per shard and run.
 const SWEEP_COUNT: usize = 1000;
 
@@ -126,7 +128,11 @@ impl RedisStore {
                 continue;
             }
             let mut view = self.view(sh, route, id, &Fields(map), now);
-            view.body_bytes = redis::from_redis_value::<usize>(len).unwrap_or(0);
+            // Without a body in the record, its length as the record says (`view`).
+            let len = redis::from_redis_value::<usize>(len).unwrap_or(0);
+            if len > 0 {
+                view.body_bytes = len;
+            }
             out.push(Some(view));
         }
         Ok(out)
@@ -283,6 +289,7 @@ impl RedisStore {
                 if f.0.is_empty() {
                     continue;
                 }
+                self.carried_body(&sh, &mut f).await?;
                 let view = self.view(&sh, route, event_id, &f, now);
                 let kept = f.text("st").as_deref() != Some("d");
                 let history = f

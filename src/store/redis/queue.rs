@@ -2,17 +2,14 @@
 //! group (own leftovers first, then idle replicas' entries now and then, else new ones).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::Value;
 use tokio::sync::{Notify, oneshot};
 
-use super::fields::{Fields, stored_event};
 use super::outcomes::Job;
-use super::scripts::{CANCEL, PROMOTE, TAKE};
-use super::{GROUP, Lease, RedisStore, Shard, heartbeat, lock, unavailable};
+use super::scripts::{CANCEL, PROMOTE};
+use super::{Lease, RedisStore, Shard, heartbeat, lock, unavailable};
 use crate::event::now_ms;
 use crate::store::query::CANCELLED;
 use crate::store::{Attempt, Leased, Outcome, Queue, StoreError, StoredEvent, Timing};
@@ -55,7 +52,7 @@ impl RedisStore {
 
     /// The next read of a shard: this consumer's own leftovers first, then entries of idle
     /// consumers now and then, else new entries.
-    fn next_mode(&self, sh: &Shard, now: u64) -> String {
+    pub(super) fn next_mode(&self, sh: &Shard, now: u64) -> String {
         let mut states = lock(&self.shard_state);
         let st = states.entry(sh.clone()).or_default();
         if !st.started {
@@ -70,89 +67,6 @@ impl RedisStore {
             return "claim".into();
         }
         ">".into()
-    }
-
-    async fn take(
-        &self,
-        route: &str,
-        sh: &Shard,
-        now: u64,
-        count: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mode = self.next_mode(sh, now);
-        let mut invocation = TAKE.key(sh.stream());
-        invocation
-            .arg(GROUP)
-            .arg(&self.consumer)
-            .arg(count)
-            .arg(&mode)
-            .arg(self.claim_after.as_millis() as u64)
-            .arg(sh.event_prefix());
-        let raw: Value = match invocation.invoke_async(&mut self.con()).await {
-            Ok(v) => v,
-            Err(e) if e.to_string().contains("NOGROUP") => {
-                self.ensure_group(sh).await?;
-                invocation
-                    .invoke_async(&mut self.con())
-                    .await
-                    .map_err(unavailable)?
-            }
-            Err(e) => return Err(unavailable(e)),
-        };
-        let Value::Array(entries) = raw else {
-            return Ok(Vec::new());
-        };
-        let own = mode != ">" && mode != "claim";
-        if own {
-            // Reading leftovers: continue after the last one, and stop once they run out.
-            let mut states = lock(&self.shard_state);
-            let st = states.entry(sh.clone()).or_default();
-            st.own_from = None;
-            if entries.len() >= count {
-                st.own_from = entries.last().and_then(|e| match e {
-                    Value::Array(parts) => parts
-                        .first()
-                        .and_then(|v| redis::from_redis_value::<String>(v.clone()).ok()),
-                    _ => None,
-                });
-            }
-        }
-        let mut out = Vec::with_capacity(entries.len());
-        let mut leases = lock(&self.leases);
-        for entry in entries {
-            let Value::Array(mut parts) = entry else {
-                continue;
-            };
-            if parts.len() != 3 {
-                continue;
-            }
-            let fields = Fields::from_value(parts.pop().unwrap_or(Value::Nil));
-            let event_id: String =
-                redis::from_redis_value(parts.pop().unwrap_or(Value::Nil)).unwrap_or_default();
-            let entry_id: String =
-                redis::from_redis_value(parts.pop().unwrap_or(Value::Nil)).unwrap_or_default();
-            // Taking over from an idle consumer may return what this replica already holds.
-            if leases
-                .values()
-                .any(|l| l.entry == entry_id && l.shard == *sh)
-            {
-                continue;
-            }
-            let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);
-            out.push(stored_event(handle, route, &event_id, fields));
-            leases.insert(
-                handle,
-                Lease {
-                    shard: sh.clone(),
-                    entry: entry_id,
-                    event_id,
-                },
-            );
-        }
-        if mode == "claim" && !out.is_empty() {
-            heartbeat::took_over(route, out.len());
-        }
-        Ok(out)
     }
 }
 

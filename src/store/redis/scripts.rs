@@ -107,21 +107,32 @@ local function one(i)
     redis.call('ZREM', KEYS[7], id)
   end
   -- dk: where its dedup entry is, for a purge; dx: when the dedup window ends (a delivered
-  -- record does not outlive it). Attempts, replays and the due time are left out while they
-  -- are 0, 0 and the received time: every field is an allocation of the hash.
-  local h = {'id', id, 'rcv', rcv, 'ip', arg(i, 4), 'tgt', arg(i, 5), 'hdr', arg(i, 6),
-    'body', arg(i, 7), 'st', 'p', 'vf', arg(i, 9), 'dk', f.cur, 'dx', f.dx}
+  -- record does not outlive it); bl: the body's length. Attempts, replays and the due time
+  -- are left out while they are 0, 0 and the received time: every field costs.
+  local body, hdr = arg(i, 7), arg(i, 6)
+  local h = {'id', id, 'rcv', rcv, 'ip', arg(i, 4), 'tgt', arg(i, 5), 'st', 'p',
+    'vf', arg(i, 9), 'dk', f.cur, 'dx', f.dx, 'bl', #body}
   local ok = arg(i, 8)
   local line = nil
   if ok ~= '' then
     line = string.sub(ok, 2)
     table.insert(h, 'ok'); table.insert(h, line)
   end
-  redis.call('HSET', key, unpack(h))
   count = count + 1
   table.insert(pending, rcv); table.insert(pending, id)
-  if line and redis.call('RPUSH', p .. 'q:' .. line, id) > 1 then return 1 end
-  redis.call('XADD', KEYS[1], '*', 'i', id)
+  if line and redis.call('RPUSH', p .. 'q:' .. line, id) > 1 then
+    -- Waits behind its line: the body stays with the record until its turn.
+    table.insert(h, 'hdr'); table.insert(h, hdr)
+    table.insert(h, 'body'); table.insert(h, body)
+    redis.call('HSET', key, unpack(h))
+    return 1
+  end
+  -- The entry carries what a delivery needs, so taking it reads nothing else; the record
+  -- stays small (a listpack) and says where the body is (se).
+  local e = {'i', id, 'rcv', rcv, 'ip', arg(i, 4), 'tgt', arg(i, 5), 'hdr', hdr, 'body', body}
+  if line then table.insert(e, 'ok'); table.insert(e, line) end
+  table.insert(h, 'se'); table.insert(h, redis.call('XADD', KEYS[1], '*', unpack(e)))
+  redis.call('HSET', key, unpack(h))
   return 1
 end
 local out = {}
@@ -141,43 +152,33 @@ return out
     )
 });
 
-/// KEYS: stream. ARGV: group, consumer, count, mode (`>` new, `0` own pending, `claim` from
-/// idle consumers), claim_idle_ms, event key prefix.
-/// Returns [[entry_id, event_id, {field, value, ...}], ...]; entries whose event is gone or
-/// no longer pending are acknowledged and dropped.
-pub static TAKE: LazyLock<Script> = LazyLock::new(|| {
+/// For stream entries that do not carry their event (a retry moved back, the next of an
+/// order line, a replay, or an entry of an earlier version): the record's fields a delivery
+/// needs. KEYS: stream. ARGV: group, event key prefix, then per entry its ID and event ID
+/// (`""`: the entry was deleted). Returns [[entry_id, event_id, {field, value, ...}], ...]
+/// for the events still pending; the other entries are acknowledged and dropped.
+pub static FETCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local entries
-if ARGV[4] == 'claim' then
-  entries = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[5], '0-0', 'COUNT', ARGV[3])[2]
-else
-  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], ARGV[4])
-  if not r then return {} end
-  entries = r[1][2]
-end
 local out = {}
 local names = {'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body'}
-for _, en in ipairs(entries) do
-  local id = nil
-  if en[2] then
-    for i = 1, #en[2], 2 do if en[2][i] == 'i' then id = en[2][i + 1] end end
-  end
+for i = 3, #ARGV, 2 do
+  local entry, id = ARGV[i], ARGV[i + 1]
   local h = {}
   local pending = false
-  if id then
+  if id ~= '' then
     -- Only what a delivery needs (not the history, the verdict, the last error).
-    local v = redis.call('HMGET', ARGV[6] .. id, 'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body')
+    local v = redis.call('HMGET', ARGV[2] .. id, 'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body')
     pending = v[1] == 'p'
-    for i = 2, 8 do
-      if v[i] then table.insert(h, names[i]); table.insert(h, v[i]) end
+    for j = 2, 8 do
+      if v[j] then table.insert(h, names[j]); table.insert(h, v[j]) end
     end
   end
   if pending then
-    table.insert(out, {en[1], id, h})
+    table.insert(out, {entry, id, h})
   else
-    redis.call('XACK', KEYS[1], ARGV[1], en[1])
-    redis.call('XDEL', KEYS[1], en[1])
+    redis.call('XACK', KEYS[1], ARGV[1], entry)
+    redis.call('XDEL', KEYS[1], entry)
   end
 end
 return out
@@ -215,6 +216,26 @@ end
     };
 }
 
+/// A Lua function: `carried(stream, entry, set)` appends to `set` (the fields of an `HSET`)
+/// the body and headers that stream entry `entry` carries: an event leaving the stream
+/// (retried, dead, cancelled) keeps them in its record from then on.
+macro_rules! carried {
+    () => {
+        r#"
+local function carried(stream, entry, set)
+  local en = redis.call('XRANGE', stream, entry, entry)
+  if not en[1] then return end
+  local v = en[1][2]
+  for j = 1, #v, 2 do
+    if v[j] == 'body' or v[j] == 'hdr' then
+      table.insert(set, v[j]); table.insert(set, v[j + 1])
+    end
+  end
+end
+"#
+    };
+}
+
 /// KEYS: stream, retries, dead, pending, delivered set, listing. ARGV: group, consumer, order
 /// line prefix, record_ttl_ms, event key prefix, then 8 per outcome: entry_id, event_id,
 /// outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms, error, status, history line
@@ -226,7 +247,9 @@ end
 /// is pending (not cancelled meanwhile). A final outcome lets the next event of the same order
 /// key into the stream. The history keeps the last 20 attempts.
 /// A delivered event's record (without body and headers) expires after record_ttl, or with
-/// its dedup window if that ends first (as the embedded store's tombstones).
+/// its dedup window if that ends first (as the embedded store's tombstones). A retry or a
+/// dead letter leaves the stream: its record takes the body and headers from the entry
+/// (`se`, when the entry carried them).
 /// Per batch rather than per event (each call into Redis costs CPU): one `XACK` for the
 /// entries, one `XTRIM MINID` instead of an `XDEL` each (every entry before the group's oldest
 /// pending one has its outcome), one `ZREM` from the undelivered set, one `ZADD` to the
@@ -235,6 +258,7 @@ end
 pub static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         trim_listing!(),
+        carried!(),
         r#"
 local function before(x, y)
   local xm, xs = string.match(x, '(%d+)-(%d+)')
@@ -266,8 +290,8 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
   end
   table.insert(acked, entry)
   local key = ARGV[5] .. id
-  -- One read and one write of the hash.
-  local f = redis.call('HMGET', key, 'st', 'att', 'hist', 'ok', 'dx')
+  -- One read and one write of the hash (and a delete only when there is something to drop).
+  local f = redis.call('HMGET', key, 'st', 'att', 'hist', 'ok', 'dx', 'se', 'err')
   if not f[1] then
     table.insert(finished, id)
     return 0
@@ -281,6 +305,10 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
   end
   local set = {'att', (tonumber(f[2]) or 0) + 1, 'hist', hist}
   local del = {}
+  if f[6] and kind ~= 'delivered' then
+    carried(KEYS[1], f[6], set)
+    table.insert(del, 'se')
+  end
   if kind ~= 'retry' and f[4] then
     local line = ARGV[3] .. f[4]
     redis.call('LREM', line, 1, id)
@@ -289,7 +317,7 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
   end
   if sts ~= '' then
     table.insert(set, 'sts'); table.insert(set, sts)
-  else
+  elseif tonumber(f[2]) then
     table.insert(del, 'sts')
   end
   if kind == 'delivered' then
@@ -303,7 +331,9 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
       set = nil
     else
       for _, v in ipairs({'st', 'd', 'fin', fin}) do table.insert(set, v) end
-      for _, v in ipairs({'body', 'hdr', 'err', 'dk', 'dx'}) do table.insert(del, v) end
+      -- Kept: dk, dx and se (small, and gone with the record).
+      if f[7] then table.insert(del, 'err') end
+      if not f[6] then table.insert(del, 'body'); table.insert(del, 'hdr') end
       redis.call('PEXPIREAT', key, expiry)
       table.insert(done, expiry); table.insert(done, id)
     end
@@ -435,14 +465,23 @@ redis.call('ZADD', KEYS[6], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
 });
 
 /// KEYS: event, retries, pending, dead, stream. ARGV: event_id, now_ms, order line prefix,
-/// error. Cancels a pending event: it becomes a dead letter (its stream entry, if any, is
-/// dropped when read). The next event of its order key's line takes its place.
+/// error. Cancels a pending event: it becomes a dead letter. An entry that carries the event
+/// is deleted (its body and headers go to the record); one that does not is dropped when
+/// read. The next event of its order key's line takes its place.
 /// Returns 1 cancelled, 0 not pending.
 pub static CANCEL: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
+        carried!(),
         r#"
-if redis.call('HGET', KEYS[1], 'st') ~= 'p' then return 0 end
-redis.call('HSET', KEYS[1], 'st', 'x', 'err', ARGV[4], 'fin', ARGV[2])
+local f = redis.call('HMGET', KEYS[1], 'st', 'se')
+if f[1] ~= 'p' then return 0 end
+local set = {'st', 'x', 'err', ARGV[4], 'fin', ARGV[2]}
+if f[2] then
+  carried(KEYS[5], f[2], set)
+  redis.call('XDEL', KEYS[5], f[2])
+  redis.call('HDEL', KEYS[1], 'se')
+end
+redis.call('HSET', KEYS[1], unpack(set))
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
@@ -458,7 +497,7 @@ if ok then
 end
 return 1
 "#,
-    )
+    ))
 });
 
 /// KEYS: event, dead, listing, legacy dedup. ARGV: event_id, dedup member. Deletes a dead
@@ -526,7 +565,7 @@ return 0
 pub fn all() -> [&'static Script; 10] {
     [
         &ACCEPT,
-        &TAKE,
+        &FETCH,
         &COMPLETE,
         &PROMOTE,
         &REPLAY,

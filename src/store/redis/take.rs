@@ -1,0 +1,206 @@
+//! Reading a shard's stream for delivery. An entry written at intake carries its event (body,
+//! headers and what a delivery needs), so a read is one plain `XREADGROUP` (or `XAUTOCLAIM`)
+//! and nothing else; only entries without it (a retry moved back, the next of an order line,
+//! a replay, an entry of an earlier version) have their records read, in one `FETCH` call.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use redis::Value;
+
+use super::fields::{Fields, stored_event};
+use super::scripts::FETCH;
+use super::{GROUP, Lease, RedisStore, Shard, heartbeat, lock, unavailable};
+use crate::store::{StoreError, StoredEvent};
+
+/// A stream entry as read: its ID and its fields (`None`: deleted since it was added).
+struct Entry {
+    id: String,
+    fields: Option<Fields>,
+}
+
+fn text(v: Value) -> String {
+    redis::from_redis_value(v).unwrap_or_default()
+}
+
+/// `[[id, [field, value, ...] or nil], ...]`.
+fn entry_list(v: Value) -> Vec<Entry> {
+    let Value::Array(items) = v else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let Value::Array(parts) = item else {
+                return None;
+            };
+            let mut parts = parts.into_iter();
+            let id = text(parts.next()?);
+            let fields = match parts.next() {
+                Some(v @ Value::Array(_)) => Some(Fields::from_value(v)),
+                _ => None,
+            };
+            Some(Entry { id, fields })
+        })
+        .collect()
+}
+
+/// The entries of an `XREADGROUP` reply (one stream; RESP2 or RESP3) or of an `XAUTOCLAIM`
+/// reply (`[next, entries, deleted]`).
+fn entries(v: Value, claim: bool) -> Vec<Entry> {
+    match v {
+        Value::Array(mut parts) if claim => {
+            if parts.len() < 2 {
+                return Vec::new();
+            }
+            entry_list(parts.swap_remove(1))
+        }
+        Value::Array(streams) => streams
+            .into_iter()
+            .filter_map(|s| match s {
+                Value::Array(mut kv) if kv.len() == 2 => kv.pop(),
+                _ => None,
+            })
+            .flat_map(entry_list)
+            .collect(),
+        Value::Map(streams) => streams
+            .into_iter()
+            .flat_map(|(_, v)| entry_list(v))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl RedisStore {
+    async fn read(&self, sh: &Shard, mode: &str, count: usize) -> Result<Value, StoreError> {
+        let cmd = if mode == "claim" {
+            let mut c = redis::cmd("XAUTOCLAIM");
+            c.arg(sh.stream())
+                .arg(GROUP)
+                .arg(&self.consumer)
+                .arg(self.claim_after.as_millis() as u64)
+                .arg("0-0")
+                .arg("COUNT")
+                .arg(count);
+            c
+        } else {
+            let mut c = redis::cmd("XREADGROUP");
+            c.arg("GROUP")
+                .arg(GROUP)
+                .arg(&self.consumer)
+                .arg("COUNT")
+                .arg(count)
+                .arg("STREAMS")
+                .arg(sh.stream())
+                .arg(mode);
+            c
+        };
+        match cmd.query_async(&mut self.con()).await {
+            Ok(v) => Ok(v),
+            Err(e) if e.to_string().contains("NOGROUP") => {
+                self.ensure_group(sh).await?;
+                cmd.query_async(&mut self.con()).await.map_err(unavailable)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// The records of entries that do not carry their event; the entries of events no
+    /// longer pending are acknowledged and dropped.
+    async fn fetch(
+        &self,
+        sh: &Shard,
+        bare: &[(String, String)],
+    ) -> Result<HashMap<String, Fields>, StoreError> {
+        if bare.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut invocation = FETCH.key(sh.stream());
+        invocation.arg(GROUP).arg(sh.event_prefix());
+        for (entry, id) in bare {
+            invocation.arg(entry).arg(id);
+        }
+        let raw: Value = invocation
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        let Value::Array(found) = raw else {
+            return Ok(HashMap::new());
+        };
+        Ok(found
+            .into_iter()
+            .filter_map(|f| {
+                let Value::Array(mut parts) = f else {
+                    return None;
+                };
+                if parts.len() != 3 {
+                    return None;
+                }
+                let mut fields = Fields::from_value(parts.pop()?);
+                fields.0.insert("i".into(), text(parts.pop()?).into_bytes());
+                Some((text(parts.pop()?), fields))
+            })
+            .collect())
+    }
+
+    pub(super) async fn take(
+        &self,
+        route: &str,
+        sh: &Shard,
+        now: u64,
+        count: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mode = self.next_mode(sh, now);
+        let claim = mode == "claim";
+        let read = entries(self.read(sh, &mode, count).await?, claim);
+        if mode != ">" && !claim {
+            // Reading leftovers: continue after the last one, and stop once they run out.
+            let mut states = lock(&self.shard_state);
+            let st = states.entry(sh.clone()).or_default();
+            st.own_from = (read.len() >= count)
+                .then(|| read.last().map(|e| e.id.clone()))
+                .flatten();
+        }
+        let bare: Vec<(String, String)> = read
+            .iter()
+            .filter(|e| e.fields.as_ref().is_none_or(|f| !f.0.contains_key("body")))
+            .map(|e| {
+                let id = e.fields.as_ref().and_then(|f| f.text("i"));
+                (e.id.clone(), id.unwrap_or_default())
+            })
+            .collect();
+        let mut fetched = self.fetch(sh, &bare).await?;
+        let mut out = Vec::with_capacity(read.len());
+        let mut leases = lock(&self.leases);
+        for Entry { id: entry, fields } in read {
+            let fields = match fields {
+                Some(f) if f.0.contains_key("body") => f,
+                _ => match fetched.remove(&entry) {
+                    Some(f) => f,
+                    None => continue,
+                },
+            };
+            let Some(event_id) = fields.text("i") else {
+                continue;
+            };
+            // Taking over from an idle consumer may return what this replica already holds.
+            if leases.values().any(|l| l.entry == entry && l.shard == *sh) {
+                continue;
+            }
+            let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);
+            out.push(stored_event(handle, route, &event_id, fields));
+            leases.insert(
+                handle,
+                Lease {
+                    shard: sh.clone(),
+                    entry,
+                    event_id,
+                },
+            );
+        }
+        if claim && !out.is_empty() {
+            heartbeat::took_over(route, out.len());
+        }
+        Ok(out)
+    }
+}
