@@ -42,6 +42,12 @@ pub(super) fn start(
     tx
 }
 
+/// A stream entry ID (`ms-seq`) as a sortable pair.
+fn entry_order(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
 async fn run(
     mut rx: mpsc::UnboundedReceiver<Job>,
     con: Timed,
@@ -67,6 +73,11 @@ async fn run(
                 .arg(sh.line_prefix())
                 .arg(record_ttl.as_millis() as u64)
                 .arg(sh.event_prefix());
+            // The range the holder check reads (`XPENDING lo hi`).
+            let ids = || jobs.iter().map(|j| (entry_order(&j.entry), &j.entry));
+            if let (Some((_, lo)), Some((_, hi))) = (ids().min(), ids().max()) {
+                invocation.arg(lo).arg(hi);
+            }
             for j in &jobs {
                 invocation
                     .arg(&j.entry)

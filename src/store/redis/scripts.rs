@@ -26,10 +26,11 @@ use redis::Script;
 /// Every call into Redis costs CPU (the Lua bridge more than most commands), so what can be
 /// asked for the whole group is asked once: the dedup window's sets with one `SMISMEMBER`
 /// each for all the group's IDs, the legacy dedup keys with one `EXISTS` of all (one each only
-/// if some exist), one `SADD` and `PEXPIREAT` per set, one `ZADD` each to the undelivered set
-/// and the listing, the bound's `ZCARD`, `TIME`. Per event: `HGET` of its record's state,
-/// `HSET`, `XADD` (or `RPUSH` to its order line). A duplicate within the group is caught by
-/// `seen`, as the set's `SADD` would have.
+/// if some exist), which IDs have a record with one `ZMSCORE` of the listing (an `HGET` of the
+/// state only for those), one `SADD` and `PEXPIREAT` per set, one `ZADD` each to the
+/// undelivered set and the listing, the bound's `ZCARD`, `TIME`. Per event: `HSET` and `XADD`
+/// (or `RPUSH` to its order line). A duplicate within the group is caught by `seen`, as the
+/// set's `SADD` would have.
 pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -82,6 +83,10 @@ if redis.call('EXISTS', unpack(legacy)) > 0 then
     if redis.call('EXISTS', legacy[i]) == 1 then known[i] = true end
   end
 end
+-- Which IDs have a record: the listing holds the ID of every record (one lookup for all).
+local ids = {}
+for i = 1, n do ids[i] = arg(i, 2) end
+local listed = redis.call('ZMSCORE', KEYS[6], unpack(ids))
 local seen, pending = {}, {}
 local function one(i)
   if max > 0 and count >= max then return -1 end
@@ -90,7 +95,7 @@ local function one(i)
   if known[i] or seen[member] then return 0 end
   local id, rcv = arg(i, 2), arg(i, 3)
   local key = p .. 'e:' .. id
-  local st = redis.call('HGET', key, 'st')
+  local st = listed[i] and redis.call('HGET', key, 'st')
   if st == 'p' then return 0 end
   seen[member] = true
   table.insert(f.add, member)
@@ -237,7 +242,8 @@ end
 }
 
 /// KEYS: stream, retries, dead, pending, delivered set, listing. ARGV: group, consumer, order
-/// line prefix, record_ttl_ms, event key prefix, then 8 per outcome: entry_id, event_id,
+/// line prefix, record_ttl_ms, event key prefix, the batch's lowest and highest entry ID,
+/// then 8 per outcome: entry_id, event_id,
 /// outcome (`delivered`, `retry`, `dead`), now_ms, retry_at_ms, error, status, history line
 /// (`query::Attempt::to_line`). Records the outcomes of one shard in one call; returns for
 /// each 1 recorded, 0 not ours (or gone, or cancelled).
@@ -266,13 +272,8 @@ local function before(x, y)
   xm, ym = tonumber(xm), tonumber(ym)
   return xm < ym or (xm == ym and tonumber(xs) < tonumber(ys))
 end
-local n = (#ARGV - 5) / 8
-local lo, hi = ARGV[6], ARGV[6]
-for i = 1, n do
-  local e = ARGV[6 + (i - 1) * 8]
-  if before(e, lo) then lo = e end
-  if before(hi, e) then hi = e end
-end
+local n = (#ARGV - 7) / 8
+local lo, hi = ARGV[6], ARGV[7]
 -- Bounded: the range may hold many other deliveries in flight; past the cap, look one up.
 local cap = n * 4
 local held = {}
@@ -353,7 +354,7 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
 end
 local out = {}
 for i = 1, n do
-  local b = 5 + (i - 1) * 8
+  local b = 7 + (i - 1) * 8
   out[i] = one(ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6],
     ARGV[b + 7], ARGV[b + 8])
 end
