@@ -243,7 +243,7 @@ fn orchestrate() {
                 let left = ["t", "f", "o"].map(|k| {
                     redis_stats::cli(redis, &["ZCARD", &format!("hookgate:{{bench:0}}:{k}")])
                 });
-                let entries = redis_stats::cli(redis, &["XLEN", "hookgate:{bench:0}:s"]);
+                let entries = redis_stats::cli(redis, &["XLEN", "hookgate:{bench:0}:c"]);
                 let mem = redis_stats::used_memory(redis);
                 notes.push(format!(
                     "round {r}, redis: {:.0} bytes of Redis memory per delivered event once its record expired ({mem0} -> {mem} used_memory, {accepted} events; left in the listing {}, delivered set {}, undelivered {}, stream {}; {:.1} s for the listing to let go)",

@@ -130,7 +130,7 @@ async fn a_master_killed_mid_load_is_replaced_by_its_replica_and_nothing_acked_i
         .await
         .expect("load started");
     // The master holding shard 0 of the route dies; its replica is promoted.
-    let victim = cluster.master_of("hookgate:{limai:0}:s");
+    let victim = cluster.master_of("hookgate:{limai:0}:c");
     cluster.kill(victim);
     let killed_at = Instant::now();
     let before = load.acked();
@@ -192,7 +192,7 @@ async fn slots_moved_to_another_master_mid_load_lose_nothing() {
         .await
         .expect("load started");
     // Every slot of the master holding shard 0 moves to another master while events arrive.
-    let from = cluster.master_of("hookgate:{limai:0}:s");
+    let from = cluster.master_of("hookgate:{limai:0}:c");
     let to = *cluster.masters().iter().find(|p| **p != from).unwrap();
     let before = load.acked();
     let moving = cluster.clone();
@@ -203,7 +203,7 @@ async fn slots_moved_to_another_master_mid_load_lose_nothing() {
     for t in tasks {
         t.await.unwrap();
     }
-    assert_eq!(cluster.master_of("hookgate:{limai:0}:s"), to);
+    assert_eq!(cluster.master_of("hookgate:{limai:0}:c"), to);
     let acked = load.acked.lock().unwrap().clone();
     assert_eq!(acked.len(), 600);
     let d = delivered_all(&up, &acked).await;

@@ -15,7 +15,7 @@ use hookgate::store::{Accepted, Inspect, Intake, Outcome, Queue, State, StoredEv
 
 const WAIT: Duration = Duration::from_secs(10);
 const DELIVERED: Outcome = Outcome::Delivered { status: 200 };
-const STREAM: &str = "hg:{r:0}:s";
+const STREAM: &str = "hg:{r:0}:c";
 
 fn replica(redis: &RedisServer, consumer: &str, record_ttl: Duration) -> RedisStore {
     let cfg = RedisConfig {
@@ -198,16 +198,24 @@ async fn the_stream_entry_carries_the_body_until_the_event_leaves_the_stream() {
         assert_eq!(redis.cli(&["OBJECT", "ENCODING", &key]), "listpack", "{id}");
     }
     assert_eq!(redis.cli(&["XLEN", STREAM]), "0", "{}", stream_ids(&redis));
+    // Reading the earlier versions' stream does not create it.
+    assert_eq!(redis.cli(&["EXISTS", "hg:{r:0}:s"]), "0");
 }
 
-/// A fleet upgraded from the earlier layout (records with the body, entries with only the ID)
-/// still delivers what that layout queued.
+/// During a rolling upgrade from the earlier layout (records with the body, entries with only
+/// the ID, in stream `s`), an earlier replica keeps writing `s` and reading only it: an
+/// upgraded replica delivers what the earlier ones queue there, and writes its own carried
+/// entries elsewhere (`c`), so an earlier replica never reads an entry whose record has no
+/// body.
 #[tokio::test]
 async fn an_entry_of_the_earlier_layout_is_still_delivered() {
     let redis = RedisServer::start();
+    let earlier = "hg:{r:0}:s";
+    redis.cli(&["XGROUP", "CREATE", earlier, "hookgate", "0", "MKSTREAM"]);
     let a = replica(&redis, "a", Duration::from_secs(3600));
     ready(&a).await;
     accept(&a, "new").await;
+    assert_eq!(redis.cli(&["XLEN", earlier]), "0");
     let rcv = now_ms().to_string();
     redis.cli(&[
         "HSET",
@@ -226,7 +234,7 @@ async fn an_entry_of_the_earlier_layout_is_still_delivered() {
         "old body",
     ]);
     redis.cli(&["ZADD", "hg:{r:0}:o", &rcv, "old"]);
-    redis.cli(&["XADD", STREAM, "*", "i", "old"]);
+    redis.cli(&["XADD", earlier, "*", "i", "old"]);
     let mut leased = lease_n(&a, 2).await;
     leased.sort_by(|x, y| x.event_id.cmp(&y.event_id));
     assert_eq!(leased[1].event_id, "old");
@@ -244,4 +252,5 @@ async fn an_entry_of_the_earlier_layout_is_still_delivered() {
     assert!(!hexists(&redis, "hg:{r:0}:e:old", "body"));
     let v = a.find(&["r".to_string()], "old").await.unwrap();
     assert_eq!(v.first().map(|v| v.state), Some(State::Delivered));
+    assert_eq!(redis.cli(&["XLEN", earlier]), "0", "drained and trimmed");
 }

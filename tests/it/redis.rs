@@ -218,7 +218,7 @@ async fn redis_down_means_503_and_not_ready_and_recovery_without_restart() {
     .await;
     if d.is_none() {
         for shard in 0..2 {
-            let s = format!("hookgate:{{limai:{shard}}}:s");
+            let s = format!("hookgate:{{limai:{shard}}}:c");
             eprintln!(
                 "shard {shard}: XLEN {} XPENDING {} GROUPS {} Z {} O {}",
                 redis.cli(&["XLEN", &s]),
@@ -351,7 +351,7 @@ async fn dead_letters_replay_and_metrics_work_the_same() {
     // Delivered events leave the stream: its length is bounded by what is undelivered.
     for shard in 0..2 {
         assert_eq!(
-            redis.cli(&["XLEN", &format!("hookgate:{{limai:{shard}}}:s")]),
+            redis.cli(&["XLEN", &format!("hookgate:{{limai:{shard}}}:c")]),
             "0"
         );
     }

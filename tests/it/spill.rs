@@ -559,7 +559,7 @@ async fn a_cluster_master_killed_mid_load_means_no_503_with_the_spill() {
     let started = std::time::Instant::now();
     for i in 0..300 {
         if i == 60 {
-            let port = cluster.master_of("hookgate:{a:0}:s");
+            let port = cluster.master_of("hookgate:{a:0}:c");
             cluster.kill(port);
             victim = Some(port);
         }

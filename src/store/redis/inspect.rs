@@ -26,7 +26,7 @@ impl RedisStore {
     ) -> EventView {
         let in_flight = lock(&self.leases)
             .values()
-            .any(|l| l.event_id == event_id && l.shard == *shard);
+            .any(|l| l.event_id == event_id && l.shard.same_keys(shard));
         // Not stored until the first retry: until then it is the received time.
         let due = f.num("due").or_else(|| f.num("rcv"));
         let state = match f.text("st").as_deref() {
@@ -186,8 +186,11 @@ impl Upkeep for RedisStore {
         // Dedup keys expire by themselves; what is left is forgetting replicas gone for good.
         let mut removed = 0;
         for route in routes {
-            for (_, sh) in self.shards_of(route) {
-                self.sweep_listing(&sh).await?;
+            let shards = self.shards_of(route).map(|(_, sh)| sh);
+            for sh in shards.flat_map(|sh| [sh.earlier(), sh]) {
+                if !sh.is_earlier() {
+                    self.sweep_listing(&sh).await?;
+                }
                 let consumers: Value = match redis::cmd("XINFO")
                     .arg("CONSUMERS")
                     .arg(sh.stream())

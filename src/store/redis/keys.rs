@@ -4,7 +4,8 @@
 //!
 //! | key | type | |
 //! |---|---|---|
-//! | `{tag}:s` | stream, group `hookgate` | events due now (entries hold the event ID) |
+//! | `{tag}:c` | stream, group `hookgate` | events due now; an entry written at intake carries the event (ID, body, headers, received time, client IP, target, order key), one written later (a retry, the next of an order line, a replay) only its ID |
+//! | `{tag}:s` | stream, group `hookgate` | the stream of earlier versions (entries hold the event ID): still read and drained, no longer written |
 //! | `{tag}:z` | sorted set, score = due ms | scheduled retries |
 //! | `{tag}:o` | sorted set, score = received ms | every undelivered event (queue depth, oldest) |
 //! | `{tag}:x` | sorted set, score = dead ms | the dead-letter queue |
@@ -12,7 +13,7 @@
 //! | `{tag}:k:<w>:<n>` | set, expires at the end of its span + the dedup TTL | dedup: the IDs accepted during the `n`th span of `w` ms, each as 12 bytes (SHA-256 of the tag and the event ID, cut to 96 bits) |
 //! | `{tag}:d:<event id>` | string, PX = dedup TTL | the dedup key of earlier versions: still honoured, no longer written |
 //! | `{tag}:f` | sorted set, score = expiry ms | delivered events whose record expires then (to drop them from `t`) |
-//! | `{tag}:e:<event id>` | hash | the event: body, headers, state, attempts, last error, order key; once delivered, without body and headers, for `record_ttl` |
+//! | `{tag}:e:<event id>` | hash | the event: state, attempts, last error, order key, body length; body and headers while its stream entry does not carry them (`se`: the entry that does); once delivered, without body and headers, for `record_ttl` |
 //! | `{tag}:q:<order key>` | list | undelivered event IDs of one order key, in arrival order; only the first is in the stream |
 //! | `{tag}:a:<event id>` | string, PX | a sync route's answer (empty while the upstream is being called) |
 //! | `{tag}:g:<n>` | hash | a dead letter whose ID was accepted again after its dedup window (as `e:`) |
@@ -36,20 +37,44 @@ pub fn shard_of(event_id: &str, shards: u16) -> u16 {
     (h % u64::from(shards.max(1))) as u16
 }
 
+/// A shard's keys. `earlier` is the same shard seen through the stream of earlier versions
+/// (`s`), whose entries carry only the event ID: drained, never written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Shard {
     tag: String,
+    earlier: bool,
 }
 
 impl Shard {
     pub fn new(prefix: &str, route: &str, shard: u16) -> Shard {
         Shard {
             tag: format!("{prefix}:{{{route}:{shard}}}"),
+            earlier: false,
         }
     }
 
+    /// The same shard, reading the earlier versions' stream.
+    pub fn earlier(&self) -> Shard {
+        Shard {
+            tag: self.tag.clone(),
+            earlier: true,
+        }
+    }
+
+    pub fn is_earlier(&self) -> bool {
+        self.earlier
+    }
+
+    /// The same keys (either stream).
+    pub fn same_keys(&self, other: &Shard) -> bool {
+        self.tag == other.tag
+    }
+
+    /// The delivery stream: `c` (entries carry their event), or `s` for the earlier
+    /// versions' stream. Replicas of earlier versions read only `s`, so they never see an
+    /// entry whose record has no body.
     pub fn stream(&self) -> String {
-        format!("{}:s", self.tag)
+        format!("{}:{}", self.tag, if self.earlier { "s" } else { "c" })
     }
 
     pub fn retries(&self) -> String {
@@ -152,7 +177,9 @@ mod tests {
     #[test]
     fn layout_and_sharding() {
         let s = Shard::new("hookgate", "limai", 3);
-        assert_eq!(s.stream(), "hookgate:{limai:3}:s");
+        assert_eq!(s.stream(), "hookgate:{limai:3}:c");
+        assert_eq!(s.earlier().stream(), "hookgate:{limai:3}:s");
+        assert!(s.same_keys(&s.earlier()) && s != s.earlier());
         assert_eq!(s.event("evt_1"), "hookgate:{limai:3}:e:evt_1");
         assert_eq!(shard_of("evt_1", 1), 0);
         // Fixed width, distinct per ID and per route.

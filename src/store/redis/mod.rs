@@ -75,6 +75,8 @@ struct ShardState {
     next_promote_ms: u64,
     next_claim_ms: u64,
     next_due_ms: Option<u64>,
+    /// When to read the earlier versions' stream again (`Shard::earlier`).
+    next_read_ms: u64,
     /// Where the housekeeping sweep of the shard's listing goes on.
     sweep_from: u64,
 }

@@ -14,6 +14,9 @@ use crate::event::now_ms;
 use crate::store::query::CANCELLED;
 use crate::store::{Attempt, Leased, Outcome, Queue, StoreError, StoredEvent, Timing};
 
+/// How often a replica looks in the earlier versions' stream when it was empty: what their
+/// replicas accept during a rolling upgrade waits at most this long more.
+const EARLIER_POLL: Duration = Duration::from_secs(1);
 /// How often a replica looks for work other replicas accepted.
 const POLL: Duration = Duration::from_millis(100);
 /// How often due retries are moved back into a shard's stream.
@@ -48,6 +51,32 @@ impl RedisStore {
         st.next_promote_ms = now + PROMOTE_EVERY.as_millis() as u64;
         st.next_due_ms = next;
         Ok(next)
+    }
+
+    /// Entries of the earlier versions' stream (`Shard::earlier`), read now and then while it
+    /// is empty: replicas of earlier versions write there during a rolling upgrade.
+    async fn take_earlier(
+        &self,
+        route: &str,
+        sh: &Shard,
+        now: u64,
+        count: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let earlier = sh.earlier();
+        if lock(&self.shard_state)
+            .get(&earlier)
+            .is_some_and(|st| now < st.next_read_ms)
+        {
+            return Ok(Vec::new());
+        }
+        let taken = self.take(route, &earlier, now, count).await?;
+        if taken.is_empty() {
+            lock(&self.shard_state)
+                .entry(earlier)
+                .or_default()
+                .next_read_ms = now + EARLIER_POLL.as_millis() as u64;
+        }
+        Ok(taken)
     }
 
     /// The next read of a shard: this consumer's own leftovers first, then entries of idle
@@ -85,7 +114,14 @@ impl Queue for RedisStore {
             }
             let step = async {
                 let next = self.promote(&sh, now).await?;
-                Ok::<_, StoreError>((next, self.take(route, &sh, now, room).await?))
+                let mut taken = self.take(route, &sh, now, room).await?;
+                if taken.len() < room {
+                    taken.extend(
+                        self.take_earlier(route, &sh, now, room - taken.len())
+                            .await?,
+                    );
+                }
+                Ok::<_, StoreError>((next, taken))
             };
             match step.await {
                 Ok((next, taken)) => {
