@@ -1,6 +1,7 @@
 //! The Redis store, shared by several hookgate replicas: dedup keys and Redis Streams with a
 //! consumer group. Accepting an event is one round trip (a script: the dedup check, then, only
-//! if new, the dedup entry, the event hash and `XADD`), shared by the accepts of one shard
+//! if new, the dedup entry, the event's record and an `XADD` of an entry that carries the
+//! event), shared by the accepts of one shard
 //! that arrive meanwhile (`intake`). Replicas read with `XREADGROUP`,
 //! acknowledge only a final outcome, park retries in a sorted set any replica promotes when
 //! due, and take over the entries of a replica that died: a holder heartbeats what it holds, and
