@@ -254,3 +254,25 @@ async fn an_entry_of_the_earlier_layout_is_still_delivered() {
     assert_eq!(v.first().map(|v| v.state), Some(State::Delivered));
     assert_eq!(redis.cli(&["XLEN", earlier]), "0", "drained and trimmed");
 }
+
+/// An event cancelled while a replica delivers it stays cancelled: the delivered outcome of
+/// its first attempt (written without reading the record back) is not recorded, since the
+/// cancel took the entry from its holder.
+#[tokio::test]
+async fn a_cancel_during_the_first_delivery_is_not_undone_by_its_outcome() {
+    let redis = RedisServer::start();
+    let a = replica(&redis, "a", Duration::from_secs(3600));
+    ready(&a).await;
+    let routes = ["r".to_string()];
+    accept(&a, "racing").await;
+    let ev = lease_n(&a, 1).await.remove(0);
+    assert!(a.cancel("r", "racing").await.unwrap());
+    a.complete(&ev, DELIVERED).await.unwrap();
+    let d = a.detail(&routes, "racing").await.unwrap().remove(0);
+    assert_eq!(d.view.state, State::Dead);
+    assert_eq!(d.view.attempts, 0);
+    let sent = crate::store_contract::event("r", "racing", WAIT);
+    assert_eq!(d.body.as_deref(), Some(&sent.body[..]));
+    let pending = redis.cli(&["XPENDING", STREAM, "hookgate"]);
+    assert_eq!(pending.lines().next(), Some("0"), "{pending}");
+}

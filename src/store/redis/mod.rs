@@ -61,10 +61,14 @@ pub enum OpenError {
 }
 
 /// Where a leased event lives, for recording its outcome.
+#[derive(Clone)]
 struct Lease {
     shard: Shard,
     entry: String,
     event_id: String,
+    /// For an entry that carries its event (and has no order key): when its dedup window
+    /// ends. Its outcome needs nothing read back (`scripts::COMPLETE`, kind `carried`).
+    dx: Option<u64>,
 }
 
 #[derive(Default)]

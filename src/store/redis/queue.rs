@@ -9,7 +9,7 @@ use tokio::sync::{Notify, oneshot};
 
 use super::outcomes::Job;
 use super::scripts::{CANCEL, PROMOTE};
-use super::{Lease, RedisStore, Shard, heartbeat, lock, unavailable};
+use super::{GROUP, RedisStore, Shard, heartbeat, lock, unavailable};
 use crate::event::now_ms;
 use crate::store::query::CANCELLED;
 use crate::store::{Attempt, Leased, Outcome, Queue, StoreError, StoredEvent, Timing};
@@ -150,17 +150,17 @@ impl Queue for RedisStore {
         timing: Timing,
     ) -> Result<(), StoreError> {
         // Kept until the outcome is written: the caller retries a failed write.
-        let Some(lease) = lock(&self.leases).get(&event.handle).map(|l| Lease {
-            shard: l.shard.clone(),
-            entry: l.entry.clone(),
-            event_id: l.event_id.clone(),
-        }) else {
+        let Some(lease) = lock(&self.leases).get(&event.handle).cloned() else {
             return Ok(());
         };
         let now = now_ms();
         let attempt = Attempt::new(timing, &outcome).to_line();
         let (kind, at, error, status) = match outcome {
-            Outcome::Delivered { status } => ("delivered", 0, String::new(), Some(status)),
+            // A first attempt of a carried entry: its record is known without reading it.
+            Outcome::Delivered { status } => match lease.dx {
+                Some(dx) => ("carried", dx, String::new(), Some(status)),
+                None => ("delivered", 0, String::new(), Some(status)),
+            },
             Outcome::Retry {
                 at_ms,
                 error,
@@ -201,6 +201,7 @@ impl Queue for RedisStore {
                 .arg(now_ms())
                 .arg(sh.line_prefix())
                 .arg(CANCELLED)
+                .arg(GROUP)
                 .invoke_async(&mut self.con())
                 .await
                 .map_err(unavailable)?;

@@ -195,6 +195,9 @@ impl RedisStore {
             if leases.values().any(|l| l.entry == entry && l.shard == *sh) {
                 continue;
             }
+            let dx = (fields.0.contains_key("body") && !fields.0.contains_key("ok"))
+                .then(|| fields.num("dx"))
+                .flatten();
             let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);
             out.push(stored_event(handle, route, &event_id, fields));
             leases.insert(
@@ -203,6 +206,7 @@ impl RedisStore {
                     shard: sh.clone(),
                     entry,
                     event_id,
+                    dx,
                 },
             );
         }
