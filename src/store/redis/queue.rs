@@ -34,7 +34,7 @@ impl RedisStore {
                 return Ok(st.next_due_ms);
             }
         }
-        let (_, next, _): (i64, i64, i64) = PROMOTE
+        let (_, next, trimmed): (i64, i64, i64) = PROMOTE
             .key(sh.retries())
             .key(sh.stream())
             .key(sh.done())
@@ -48,7 +48,12 @@ impl RedisStore {
         let next = u64::try_from(next).ok();
         let mut states = lock(&self.shard_state);
         let st = states.entry(sh.clone()).or_default();
-        st.next_promote_ms = now + PROMOTE_EVERY.as_millis() as u64;
+        // A full batch of expired records: more may wait, so again at the next read.
+        st.next_promote_ms = if trimmed >= PROMOTE_BATCH as i64 {
+            now
+        } else {
+            now + PROMOTE_EVERY.as_millis() as u64
+        };
         st.next_due_ms = next;
         Ok(next)
     }
