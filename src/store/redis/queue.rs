@@ -14,9 +14,6 @@ use crate::event::now_ms;
 use crate::store::query::CANCELLED;
 use crate::store::{Attempt, Leased, Outcome, Queue, StoreError, StoredEvent, Timing};
 
-/// How often a replica looks in the earlier versions' stream when it was empty: what their
-/// replicas accept during a rolling upgrade waits at most this long more.
-const EARLIER_POLL: Duration = Duration::from_secs(1);
 /// How often a replica looks for work other replicas accepted.
 const POLL: Duration = Duration::from_millis(100);
 /// How often due retries are moved back into a shard's stream.
@@ -56,32 +53,6 @@ impl RedisStore {
         };
         st.next_due_ms = next;
         Ok(next)
-    }
-
-    /// Entries of the earlier versions' stream (`Shard::earlier`), read now and then while it
-    /// is empty: replicas of earlier versions write there during a rolling upgrade.
-    async fn take_earlier(
-        &self,
-        route: &str,
-        sh: &Shard,
-        now: u64,
-        count: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let earlier = sh.earlier();
-        if lock(&self.shard_state)
-            .get(&earlier)
-            .is_some_and(|st| now < st.next_read_ms)
-        {
-            return Ok(Vec::new());
-        }
-        let taken = self.take(route, &earlier, now, count).await?;
-        if taken.is_empty() {
-            lock(&self.shard_state)
-                .entry(earlier)
-                .or_default()
-                .next_read_ms = now + EARLIER_POLL.as_millis() as u64;
-        }
-        Ok(taken)
     }
 
     /// The next read of a shard: this consumer's own leftovers first, then entries of idle

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use redis::Value;
 
@@ -12,6 +13,10 @@ use super::fields::{Fields, stored_event};
 use super::scripts::FETCH;
 use super::{GROUP, Lease, RedisStore, Shard, heartbeat, lock, unavailable};
 use crate::store::{StoreError, StoredEvent};
+
+/// How often a replica looks in the earlier versions' stream when it was empty: what their
+/// replicas accept during a rolling upgrade waits at most this long more.
+const EARLIER_POLL: Duration = Duration::from_secs(1);
 
 /// A stream entry as read: its ID and its fields (`None`: deleted since it was added).
 struct Entry {
@@ -143,6 +148,32 @@ impl RedisStore {
                 Some((text(parts.pop()?), fields))
             })
             .collect())
+    }
+
+    /// Entries of the earlier versions' stream (`Shard::earlier`), read now and then while it
+    /// is empty: replicas of earlier versions write there during a rolling upgrade.
+    pub(super) async fn take_earlier(
+        &self,
+        route: &str,
+        sh: &Shard,
+        now: u64,
+        count: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let earlier = sh.earlier();
+        if lock(&self.shard_state)
+            .get(&earlier)
+            .is_some_and(|st| now < st.next_read_ms)
+        {
+            return Ok(Vec::new());
+        }
+        let taken = self.take(route, &earlier, now, count).await?;
+        if taken.is_empty() {
+            lock(&self.shard_state)
+                .entry(earlier)
+                .or_default()
+                .next_read_ms = now + EARLIER_POLL.as_millis() as u64;
+        }
+        Ok(taken)
     }
 
     pub(super) async fn take(
