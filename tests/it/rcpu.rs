@@ -276,3 +276,66 @@ async fn a_cancel_during_the_first_delivery_is_not_undone_by_its_outcome() {
     let pending = redis.cli(&["XPENDING", STREAM, "hookgate"]);
     assert_eq!(pending.lines().next(), Some("0"), "{pending}");
 }
+
+/// An earlier replica that died holding entries of the earlier stream (pending in its
+/// consumer group, never acknowledged) leaves them to an upgraded replica's takeover.
+#[tokio::test]
+async fn a_dead_earlier_replicas_entries_are_taken_over() {
+    let redis = RedisServer::start();
+    let earlier = "hg:{r:0}:s";
+    redis.cli(&["XGROUP", "CREATE", earlier, "hookgate", "0", "MKSTREAM"]);
+    let rcv = now_ms().to_string();
+    redis.cli(&[
+        "HSET",
+        "hg:{r:0}:e:held",
+        "id",
+        "held",
+        "rcv",
+        &rcv,
+        "ip",
+        "192.0.2.9",
+        "tgt",
+        "/old",
+        "st",
+        "p",
+        "body",
+        "held body",
+    ]);
+    redis.cli(&["ZADD", "hg:{r:0}:o", &rcv, "held"]);
+    redis.cli(&["XADD", earlier, "*", "i", "held"]);
+    // The earlier replica read it, then died.
+    redis.cli(&[
+        "XREADGROUP",
+        "GROUP",
+        "hookgate",
+        "gone",
+        "COUNT",
+        "10",
+        "STREAMS",
+        earlier,
+        ">",
+    ]);
+    let cfg = RedisConfig {
+        urls: vec![Secret::literal(redis.url())],
+        cluster: false,
+        password: None,
+        consumer: "upgraded".into(),
+        shards: 1,
+        claim_after: Duration::from_secs(1),
+        timeout: Duration::from_millis(250),
+        prefix: "hg".into(),
+        record_ttl: Duration::from_secs(3600),
+        replica_acks: 0,
+    };
+    let a = RedisStore::open(&cfg, 1000).unwrap();
+    ready(&a).await;
+    let ev = lease_n(&a, 1).await.remove(0);
+    assert_eq!(
+        (ev.event_id.as_str(), &ev.body[..]),
+        ("held", &b"held body"[..])
+    );
+    a.complete(&ev, DELIVERED).await.unwrap();
+    let v = a.find(&["r".to_string()], "held").await.unwrap();
+    assert_eq!(v.first().map(|v| v.state), Some(State::Delivered));
+    assert_eq!(redis.cli(&["XLEN", earlier]), "0");
+}
