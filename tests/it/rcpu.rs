@@ -18,20 +18,57 @@ const DELIVERED: Outcome = Outcome::Delivered { status: 200 };
 const STREAM: &str = "hg:{r:0}:c";
 
 fn replica(redis: &RedisServer, consumer: &str, record_ttl: Duration) -> RedisStore {
+    // No takeover during the test: what one replica holds stays its own.
+    let claim_after = Duration::from_secs(3600);
+    replica_with(
+        redis,
+        consumer,
+        record_ttl,
+        claim_after,
+        Duration::from_secs(2),
+    )
+}
+
+fn replica_with(
+    redis: &RedisServer,
+    consumer: &str,
+    record_ttl: Duration,
+    claim_after: Duration,
+    timeout: Duration,
+) -> RedisStore {
     let cfg = RedisConfig {
         urls: vec![Secret::literal(redis.url())],
         cluster: false,
         password: None,
         consumer: consumer.into(),
         shards: 1,
-        // No takeover during the test: what one replica holds stays its own.
-        claim_after: Duration::from_secs(3600),
-        timeout: Duration::from_secs(2),
+        claim_after,
+        timeout,
         prefix: "hg".into(),
         record_ttl,
         replica_acks: 0,
     };
     RedisStore::open(&cfg, 1000).unwrap()
+}
+
+/// An event as versions before the carried entries queued it: the record holds the body,
+/// the entry in the earlier stream (`s`, whose group must exist) only the ID.
+fn earlier_event(redis: &RedisServer, id: &str) {
+    let rcv = now_ms().to_string();
+    let body = format!("{id}'s body");
+    let key = format!("hg:{{r:0}}:e:{id}");
+    let fields = [
+        ("id", id),
+        ("rcv", &rcv),
+        ("ip", "192.0.2.9"),
+        ("tgt", "/old"),
+    ];
+    let fields = fields.into_iter().chain([("st", "p"), ("body", &body)]);
+    let mut args = vec!["HSET", &key];
+    args.extend(fields.flat_map(|(k, v)| [k, v]));
+    redis.cli(&args);
+    redis.cli(&["ZADD", "hg:{r:0}:o", &rcv, id]);
+    redis.cli(&["XADD", "hg:{r:0}:s", "*", "i", id]);
 }
 
 async fn ready(s: &RedisStore) {
@@ -216,31 +253,13 @@ async fn an_entry_of_the_earlier_layout_is_still_delivered() {
     ready(&a).await;
     accept(&a, "new").await;
     assert_eq!(redis.cli(&["XLEN", earlier]), "0");
-    let rcv = now_ms().to_string();
-    redis.cli(&[
-        "HSET",
-        "hg:{r:0}:e:old",
-        "id",
-        "old",
-        "rcv",
-        &rcv,
-        "ip",
-        "192.0.2.9",
-        "tgt",
-        "/old",
-        "st",
-        "p",
-        "body",
-        "old body",
-    ]);
-    redis.cli(&["ZADD", "hg:{r:0}:o", &rcv, "old"]);
-    redis.cli(&["XADD", earlier, "*", "i", "old"]);
+    earlier_event(&redis, "old");
     let mut leased = lease_n(&a, 2).await;
     leased.sort_by(|x, y| x.event_id.cmp(&y.event_id));
     assert_eq!(leased[1].event_id, "old");
     assert_eq!(
         (&leased[1].body[..], &leased[1].target[..]),
-        (&b"old body"[..], "/old")
+        (&b"old's body"[..], "/old")
     );
     assert_eq!(
         leased[0].body,
@@ -284,25 +303,7 @@ async fn a_dead_earlier_replicas_entries_are_taken_over() {
     let redis = RedisServer::start();
     let earlier = "hg:{r:0}:s";
     redis.cli(&["XGROUP", "CREATE", earlier, "hookgate", "0", "MKSTREAM"]);
-    let rcv = now_ms().to_string();
-    redis.cli(&[
-        "HSET",
-        "hg:{r:0}:e:held",
-        "id",
-        "held",
-        "rcv",
-        &rcv,
-        "ip",
-        "192.0.2.9",
-        "tgt",
-        "/old",
-        "st",
-        "p",
-        "body",
-        "held body",
-    ]);
-    redis.cli(&["ZADD", "hg:{r:0}:o", &rcv, "held"]);
-    redis.cli(&["XADD", earlier, "*", "i", "held"]);
+    earlier_event(&redis, "held");
     // The earlier replica read it, then died.
     redis.cli(&[
         "XREADGROUP",
@@ -315,24 +316,19 @@ async fn a_dead_earlier_replicas_entries_are_taken_over() {
         earlier,
         ">",
     ]);
-    let cfg = RedisConfig {
-        urls: vec![Secret::literal(redis.url())],
-        cluster: false,
-        password: None,
-        consumer: "upgraded".into(),
-        shards: 1,
-        claim_after: Duration::from_secs(1),
-        timeout: Duration::from_millis(250),
-        prefix: "hg".into(),
-        record_ttl: Duration::from_secs(3600),
-        replica_acks: 0,
-    };
-    let a = RedisStore::open(&cfg, 1000).unwrap();
+    let (ttl, claim_after) = (Duration::from_secs(3600), Duration::from_secs(1));
+    let a = replica_with(
+        &redis,
+        "upgraded",
+        ttl,
+        claim_after,
+        Duration::from_millis(250),
+    );
     ready(&a).await;
     let ev = lease_n(&a, 1).await.remove(0);
     assert_eq!(
         (ev.event_id.as_str(), &ev.body[..]),
-        ("held", &b"held body"[..])
+        ("held", &b"held's body"[..])
     );
     a.complete(&ev, DELIVERED).await.unwrap();
     let v = a.find(&["r".to_string()], "held").await.unwrap();
