@@ -24,6 +24,15 @@ struct Entry {
     fields: Option<Fields>,
 }
 
+impl Entry {
+    /// Whether it carries its event (written at intake), or only the event's ID.
+    fn carries(&self) -> bool {
+        self.fields
+            .as_ref()
+            .is_some_and(|f| f.0.contains_key("body"))
+    }
+}
+
 fn text(v: Value) -> String {
     redis::from_redis_value(v).unwrap_or_default()
 }
@@ -196,7 +205,7 @@ impl RedisStore {
         }
         let bare: Vec<(String, String)> = read
             .iter()
-            .filter(|e| e.fields.as_ref().is_none_or(|f| !f.0.contains_key("body")))
+            .filter(|e| !e.carries())
             .map(|e| {
                 let id = e.fields.as_ref().and_then(|f| f.text("i"));
                 (e.id.clone(), id.unwrap_or_default())
@@ -211,13 +220,14 @@ impl RedisStore {
         };
         let mut out = Vec::with_capacity(read.len());
         let mut leases = lock(&self.leases);
-        for Entry { id: entry, fields } in read {
-            let fields = match fields {
-                Some(f) if f.0.contains_key("body") => f,
-                _ => match fetched.remove(&entry) {
-                    Some(f) => f,
-                    None => continue,
-                },
+        for e in read {
+            let carried = e.carries();
+            let Entry { id: entry, fields } = e;
+            let Some(fields) = fields
+                .filter(|_| carried)
+                .or_else(|| fetched.remove(&entry))
+            else {
+                continue;
             };
             let Some(event_id) = fields.text("i") else {
                 continue;
@@ -226,7 +236,8 @@ impl RedisStore {
             if leases.values().any(|l| l.entry == entry && l.shard == *sh) {
                 continue;
             }
-            let dx = (fields.0.contains_key("body") && !fields.0.contains_key("ok"))
+            // Its first attempt, without an order key: the outcome needs no read-back.
+            let dx = (carried && !fields.0.contains_key("ok"))
                 .then(|| fields.num("dx"))
                 .flatten();
             let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);

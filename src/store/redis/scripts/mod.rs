@@ -88,8 +88,23 @@ local ids = {}
 for i = 1, n do ids[i] = arg(i, 2) end
 local listed = redis.call('ZMSCORE', KEYS[6], unpack(ids))
 local seen, pending = {}, {}
--- Calls with their arguments written out, not built in tables and unpacked: in Redis 7.0's
--- Lua a table.insert costs ~50 ns, a quarter of a simple command's call.
+-- Calls with their arguments written out (or passed on as `...`), not built in tables and
+-- unpacked: in Redis 7.0's Lua a table.insert costs ~50 ns, a quarter of a simple command's
+-- call.
+-- The record, plus `...`: dk, where its dedup entry is (for a purge); dx, when the dedup
+-- window ends (a delivered record does not outlive it); bl, the body's length. Attempts,
+-- replays and the due time are left out while they are 0, 0 and the received time: every
+-- field costs.
+local function record(key, id, rcv, ip, tgt, vf, f, body, ...)
+  redis.call('HSET', key, 'id', id, 'rcv', rcv, 'ip', ip, 'tgt', tgt, 'st', 'p', 'vf', vf,
+    'dk', f.cur, 'dx', f.dx, 'bl', #body, ...)
+end
+-- The stream entry, plus `...`: it carries what a delivery needs, so taking it reads nothing
+-- else, and the record stays small (a listpack; `se` in it names this entry).
+local function carry(id, rcv, ip, tgt, hdr, body, dx, ...)
+  return redis.call('XADD', KEYS[1], '*', 'i', id, 'rcv', rcv, 'ip', ip, 'tgt', tgt,
+    'hdr', hdr, 'body', body, 'dx', dx, ...)
+end
 local function one(i)
   if max > 0 and count >= max then return -1 end
   local b = 2 + (i - 1) * 10
@@ -117,32 +132,20 @@ local function one(i)
   count = count + 1
   pending[#pending + 1] = rcv
   pending[#pending + 1] = id
-  -- The record: dk, where its dedup entry is (for a purge); dx, when the dedup window ends
-  -- (a delivered record does not outlive it); bl, the body's length; se, the stream entry
-  -- that carries the body. Attempts, replays and the due time are left out while they are
-  -- 0, 0 and the received time: every field costs.
   local ip, tgt, hdr, body, ok, vf = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7],
     ARGV[b + 8], ARGV[b + 9]
   if ok == '' then
-    -- The entry carries what a delivery needs, so taking it reads nothing else, and the
-    -- record stays small (a listpack).
-    local se = redis.call('XADD', KEYS[1], '*', 'i', id, 'rcv', rcv, 'ip', ip, 'tgt', tgt,
-      'hdr', hdr, 'body', body, 'dx', f.dx)
-    redis.call('HSET', key, 'id', id, 'rcv', rcv, 'ip', ip, 'tgt', tgt, 'st', 'p', 'vf', vf,
-      'dk', f.cur, 'dx', f.dx, 'bl', #body, 'se', se)
+    record(key, id, rcv, ip, tgt, vf, f, body, 'se', carry(id, rcv, ip, tgt, hdr, body, f.dx))
     return 1
   end
   local line = string.sub(ok, 2)
   if redis.call('RPUSH', p .. 'q:' .. line, id) > 1 then
     -- Waits behind its line: the body stays with the record until its turn.
-    redis.call('HSET', key, 'id', id, 'rcv', rcv, 'ip', ip, 'tgt', tgt, 'st', 'p', 'vf', vf,
-      'dk', f.cur, 'dx', f.dx, 'bl', #body, 'ok', line, 'hdr', hdr, 'body', body)
+    record(key, id, rcv, ip, tgt, vf, f, body, 'ok', line, 'hdr', hdr, 'body', body)
     return 1
   end
-  local se = redis.call('XADD', KEYS[1], '*', 'i', id, 'rcv', rcv, 'ip', ip, 'tgt', tgt,
-    'hdr', hdr, 'body', body, 'ok', line)
-  redis.call('HSET', key, 'id', id, 'rcv', rcv, 'ip', ip, 'tgt', tgt, 'st', 'p', 'vf', vf,
-    'dk', f.cur, 'dx', f.dx, 'bl', #body, 'ok', line, 'se', se)
+  local se = carry(id, rcv, ip, tgt, hdr, body, f.dx, 'ok', line)
+  record(key, id, rcv, ip, tgt, vf, f, body, 'ok', line, 'se', se)
   return 1
 end
 local out = {}
@@ -246,6 +249,10 @@ end
     };
 }
 
+// The admin's scripts (replay, cancel, purge, listing upkeep); below the macros they use.
+mod manage;
+pub use manage::{CANCEL, GONE, PURGE, REPLAY, REPLAY_ARCHIVED, SWEEP};
+
 /// KEYS: stream, retries, dead, pending, delivered set, listing. ARGV: group, consumer, order
 /// line prefix, record_ttl_ms, event key prefix, the batch's lowest and highest entry ID,
 /// then 8 per outcome: entry_id, event_id,
@@ -291,6 +298,24 @@ local partial = #pend >= cap
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local acked, finished, done, unlisted = {}, {}, {}, {}
+-- A delivered event: its record written (`...`: the fields to set besides the state) to
+-- expire after record_ttl, or with its dedup window (ending at `dx`) if that ends first;
+-- or gone now if that is already past. Returns whether the record is kept.
+local function delivered(key, id, dx, ...)
+  finished[#finished + 1] = id
+  local expiry = now + tonumber(ARGV[4])
+  if dx and dx < expiry then expiry = dx end
+  if expiry <= now then
+    redis.call('DEL', key)
+    unlisted[#unlisted + 1] = id
+    return false
+  end
+  redis.call('HSET', key, 'st', 'd', ...)
+  redis.call('PEXPIREAT', key, expiry)
+  done[#done + 1] = expiry
+  done[#done + 1] = id
+  return true
+end
 local function one(entry, id, kind, fin, at, err, sts, attempt)
   if not held[entry] and not (partial
       and #redis.call('XPENDING', KEYS[1], ARGV[1], entry, entry, 1, ARGV[2]) > 0) then
@@ -302,19 +327,7 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
     -- Delivered at the first attempt of an entry that carried the event (no order key): the
     -- record is pending (a cancel acknowledges the entry, so it is no longer held), has no
     -- attempt yet, and its dedup window ends at `at`. Nothing to read back.
-    finished[#finished + 1] = id
-    local expiry = now + tonumber(ARGV[4])
-    local dx = tonumber(at)
-    if dx < expiry then expiry = dx end
-    if expiry <= now then
-      redis.call('DEL', key)
-      unlisted[#unlisted + 1] = id
-      return 1
-    end
-    redis.call('HSET', key, 'att', 1, 'hist', attempt .. '\n', 'st', 'd', 'fin', fin, 'sts', sts)
-    redis.call('PEXPIREAT', key, expiry)
-    done[#done + 1] = expiry
-    done[#done + 1] = id
+    delivered(key, id, tonumber(at), 'att', 1, 'hist', attempt .. '\n', 'fin', fin, 'sts', sts)
     return 1
   end
   -- One read and one write of the hash (and a delete only when there is something to drop).
@@ -343,31 +356,10 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
   -- A field left from an earlier attempt that this one did not set.
   local stale_sts = sts == '' and f[2]
   if kind == 'delivered' then
-    -- The common case, with its arguments written out (as in ACCEPT).
-    finished[#finished + 1] = id
-    local expiry = now + tonumber(ARGV[4])
-    local dx = tonumber(f[5])
-    if dx and dx < expiry then expiry = dx end
-    if expiry <= now then
-      redis.call('DEL', key)
-      unlisted[#unlisted + 1] = id
-      return 1
-    end
-    if sts ~= '' then
-      redis.call('HSET', key, 'att', att, 'hist', hist, 'st', 'd', 'fin', fin, 'sts', sts)
-    else
-      redis.call('HSET', key, 'att', att, 'hist', hist, 'st', 'd', 'fin', fin)
-    end
-    redis.call('PEXPIREAT', key, expiry)
-    done[#done + 1] = expiry
-    done[#done + 1] = id
     -- Kept: dk, dx and se (small, and gone with the record).
-    if f[7] or not f[6] or stale_sts then
-      local del = {}
-      if f[7] then del[#del + 1] = 'err' end
-      if not f[6] then del[#del + 1] = 'body'; del[#del + 1] = 'hdr' end
-      if stale_sts then del[#del + 1] = 'sts' end
-      redis.call('HDEL', key, unpack(del))
+    if delivered(key, id, tonumber(f[5]), 'att', att, 'hist', hist, 'fin', fin, 'sts', sts)
+        and (f[7] or not f[6]) then
+      redis.call('HDEL', key, 'err', 'body', 'hdr')
     end
     return 1
   end
@@ -449,163 +441,6 @@ if #nxt == 0 then return {#due, -1, trimmed} end
 return {#due, tonumber(nxt[2]), trimmed}
 "#,
     ))
-});
-
-/// The end of both replays (KEYS: event, -, stream, pending; ARGV: event_id, now_ms, order
-/// line prefix): the event is pending again, at the back of its order line or on the stream.
-macro_rules! revive {
-    () => {
-        r#"
-redis.call('HSET', KEYS[1], 'st', 'p', 'att', 0, 'due', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'rep', 1)
-redis.call('HDEL', KEYS[1], 'fin')
-redis.call('ZADD', KEYS[4], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
-local ok = redis.call('HGET', KEYS[1], 'ok')
-if ok and redis.call('RPUSH', ARGV[3] .. ok, ARGV[1]) > 1 then return 1 end
-redis.call('XADD', KEYS[3], '*', 'i', ARGV[1])
-return 1
-"#
-    };
-}
-
-/// KEYS: event, dead, stream, pending. ARGV: event_id, now_ms, order line prefix.
-/// Returns 1 replayed, 2 not a dead letter, 0 unknown. A replayed event with an order key
-/// goes to the back of its line.
-pub static REPLAY: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        r#"
-local st = redis.call('HGET', KEYS[1], 'st')
-if not st then return 0 end
-if st ~= 'x' then return 2 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-"#,
-        revive!()
-    ))
-});
-
-/// KEYS: event, archived, stream, pending, archives of this ID, listing, delivered set.
-/// ARGV: event_id,
-/// now_ms, order line prefix, archive key prefix, number (empty: any of this ID).
-/// Replays a dead letter moved aside by `ACCEPT`: it becomes the ID's live copy again.
-/// Returns 1 replayed, 2 the live copy of the ID is pending or dead (replay that first), 0 none.
-pub static REPLAY_ARCHIVED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        r#"
-local st = redis.call('HGET', KEYS[1], 'st')
-if st == 'p' or st == 'x' then return 2 end
-local n = ARGV[5]
-if n == '' then n = redis.call('SRANDMEMBER', KEYS[5]) end
-if not n or redis.call('SISMEMBER', KEYS[5], n) == 0 then return 0 end
-redis.call('SREM', KEYS[5], n)
-redis.call('ZREM', KEYS[2], n)
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[7], ARGV[1])
-redis.call('RENAME', ARGV[4] .. n, KEYS[1])
-redis.call('ZADD', KEYS[6], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
-"#,
-        revive!()
-    ))
-});
-
-/// KEYS: event, retries, pending, dead, stream. ARGV: event_id, now_ms, order line prefix,
-/// error, group. Cancels a pending event: it becomes a dead letter. An entry that carries the
-/// event is acknowledged and deleted (its body and headers go to the record); one that does
-/// not is dropped when read. The next event of its order key's line takes its place.
-/// Returns 1 cancelled, 0 not pending.
-pub static CANCEL: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        carried!(),
-        r#"
-local f = redis.call('HMGET', KEYS[1], 'st', 'se')
-if f[1] ~= 'p' then return 0 end
-local set = {'st', 'x', 'err', ARGV[4], 'fin', ARGV[2]}
-if f[2] then
-  carried(KEYS[5], f[2], set)
-  -- Acknowledged too: a replica delivering it meanwhile no longer holds it, so its outcome
-  -- is not recorded (COMPLETE's `carried` kind relies on this).
-  redis.call('XACK', KEYS[5], ARGV[5], f[2])
-  redis.call('XDEL', KEYS[5], f[2])
-  redis.call('HDEL', KEYS[1], 'se')
-end
-redis.call('HSET', KEYS[1], unpack(set))
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
-local ok = redis.call('HGET', KEYS[1], 'ok')
-if ok then
-  local line = ARGV[3] .. ok
-  local head = redis.call('LINDEX', line, 0)
-  redis.call('LREM', line, 1, ARGV[1])
-  if head == ARGV[1] then
-    local nxt = redis.call('LINDEX', line, 0)
-    if nxt then redis.call('XADD', KEYS[5], '*', 'i', nxt) end
-  end
-end
-return 1
-"#,
-    ))
-});
-
-/// KEYS: event, dead, listing, legacy dedup. ARGV: event_id, dedup member. Deletes a dead
-/// letter (and its dedup entry: a purged event is forgotten). Returns 1 purged, 0 not a dead
-/// letter.
-pub static PURGE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('HGET', KEYS[1], 'st') ~= 'x' then return 0 end
-local dk = redis.call('HGET', KEYS[1], 'dk')
-if dk then redis.call('SREM', dk, ARGV[2]) end
-redis.call('DEL', KEYS[1], KEYS[4])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-return 1
-"#,
-    )
-});
-
-/// KEYS: listing, delivered set. ARGV: from rank, count, event key prefix. Drops listing
-/// entries whose event hash is gone: first those the delivered set says expired, then a
-/// stretch of the listing (records written by earlier versions). Returns the rank to go on
-/// from, 0 at the end.
-pub static SWEEP: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
--- A little behind TIME: keys expire by the script's start time (see trim_listing).
-local expired = redis.call('ZRANGE', KEYS[2], '-inf', '(' .. (now - 100), 'BYSCORE', 'LIMIT', 0, ARGV[2])
-for _, id in ipairs(expired) do
-  redis.call('ZREM', KEYS[2], id)
-  if redis.call('EXISTS', ARGV[3] .. id) == 0 then redis.call('ZREM', KEYS[1], id) end
-end
-local from = tonumber(ARGV[1])
-local ids = redis.call('ZRANGE', KEYS[1], from, from + tonumber(ARGV[2]) - 1)
-local kept = 0
-for _, id in ipairs(ids) do
-  if redis.call('EXISTS', ARGV[3] .. id) == 0 then
-    redis.call('ZREM', KEYS[1], id)
-  else
-    kept = kept + 1
-  end
-end
-if #ids < tonumber(ARGV[2]) then return 0 end
-return from + kept
-"#,
-    )
-});
-
-/// KEYS: listing, event, delivered set. ARGV: event ID. Drops the listing entry if the event
-/// is gone.
-pub static GONE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  redis.call('ZREM', KEYS[3], ARGV[1])
-  return redis.call('ZREM', KEYS[1], ARGV[1])
-end
-return 0
-"#,
-    )
 });
 
 pub fn all() -> [&'static Script; 10] {
