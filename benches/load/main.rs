@@ -133,7 +133,12 @@ fn orchestrate() {
     }
     let redis_dir = dir.path().join("redis");
     let _ = std::fs::create_dir_all(&redis_dir);
-    match spawn_redis(&redis_dir) {
+    // Redis works in a directory of its own: its AOF rewrites write temporary files into its
+    // working directory, and in the one holding hookgate's config every write woke hookgate's
+    // config watcher (its thread was 3.4 % of hookgate's samples in a Redis delivering run).
+    let server_dir = dir.path().join("redis-server");
+    let _ = std::fs::create_dir_all(&server_dir);
+    match spawn_redis(&server_dir) {
         Some(redis) if env_or("LOAD_REDIS", 1) == 1 && stores.contains("redis") => {
             let store = format!(
                 "[store]\nkind = \"redis\"\nurl = \"redis://{}/0\"\nmax_pending = 100000000\nclaim_after = \"2h\"\nrecord_ttl = \"{RECORD_TTL_MS}ms\"",

@@ -345,4 +345,6 @@ impl Intake for Embedded {
 }
 
 #[cfg(test)]
+mod journal_tests;
+#[cfg(test)]
 mod tests;

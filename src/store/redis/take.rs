@@ -232,8 +232,11 @@ impl RedisStore {
             let Some(event_id) = fields.text("i") else {
                 continue;
             };
-            // Taking over from an idle consumer may return what this replica already holds.
-            if leases.values().any(|l| l.entry == entry && l.shard == *sh) {
+            // Taking over from an idle consumer, or reading this replica's own leftovers, may
+            // return what it already holds; a read of new entries (`>`) never does, and skips
+            // the scan of every lease held (per entry read: thousands with a large upstream
+            // concurrency).
+            if mode != ">" && leases.values().any(|l| l.entry == entry && l.shard == *sh) {
                 continue;
             }
             // Its first attempt, without an order key: the outcome needs no read-back.

@@ -8,6 +8,8 @@ pub mod error;
 pub mod manager;
 pub mod reader;
 mod recovery;
+// hookgate patch (vendor/README.md).
+mod spare;
 pub mod writer;
 
 #[cfg(test)]

@@ -112,13 +112,30 @@ impl Writer {
 
         let comp = self.compression;
         let compt = self.compression_threshold;
-        *self = Self::create_new(new_path.clone())?;
+        // hookgate patch: the spare, zeros written ahead, when there is one (journal/spare.rs).
+        *self = match super::spare::take(&new_path) {
+            Some(file) => Self::from_spare(new_path.clone(), file),
+            None => Self::create_new(new_path.clone())?,
+        };
         self.set_compression(comp, compt);
 
         // IMPORTANT: fsync folder on Unix
         fsync_directory(&folder)?;
+        super::spare::prepare(&folder);
 
         Ok((prev_path, new_path))
+    }
+
+    /// hookgate patch: a journal on a spare (journal/spare.rs), written from its start.
+    fn from_spare(path: PathBuf, file: File) -> Self {
+        Self {
+            path,
+            file: BufWriter::with_capacity(JOURNAL_BUFFER_BYTES, file),
+            buf: Vec::new(),
+            is_buffer_dirty: false,
+            compression: CompressionType::None,
+            compression_threshold: 0,
+        }
     }
 
     pub fn create_new<P: Into<PathBuf>>(path: P) -> crate::Result<Self> {

@@ -1,0 +1,108 @@
+//! The vendored fjall's spare journal (`vendor/README.md`): once a journal is full, the next
+//! one is a file of zeros written out ahead, and what is written into it is recovered.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use fjall::{Database, KeyspaceCreateOptions, PersistMode};
+
+const VALUE: usize = 64 << 10;
+
+/// The journals in the folder: (id, bytes allocated on disk).
+fn journals(dir: &Path) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().into_string().ok()?;
+            let id = name.strip_suffix(".jnl")?.parse().ok()?;
+            Some((id, e.metadata().ok()?.blocks() * 512))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Value `i`: bytes that do not compress (the journal compresses what does).
+fn value(i: u32) -> Vec<u8> {
+    let mut x = u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..VALUE / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect()
+}
+
+/// Writes values from `from` until the journal has been rotated `rotations` times in all.
+fn write_until(
+    dir: &Path,
+    db: &Database,
+    ks: &fjall::Keyspace,
+    from: u32,
+    rotations: usize,
+) -> u32 {
+    let first = journals(dir)[0].0;
+    let mut i = from;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while journals(dir).last().map_or(0, |j| j.0) < first + rotations as u64 {
+        assert!(Instant::now() < deadline, "the journal was never rotated");
+        let mut batch = db.batch();
+        batch.insert(ks, i.to_be_bytes(), value(i));
+        batch.commit().unwrap();
+        db.persist(PersistMode::SyncData).unwrap();
+        i += 1;
+    }
+    i
+}
+
+#[test]
+fn a_full_journal_is_followed_by_a_spare_of_zeros_and_what_it_holds_is_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = {
+        let db = Database::builder(dir.path()).open().unwrap();
+        let ks = db
+            .keyspace("events", || {
+                KeyspaceCreateOptions::default().max_memtable_size(8 << 20)
+            })
+            .unwrap();
+        let n = write_until(dir.path(), &db, &ks, 0, 1);
+        let spare = dir.path().join("next-journal.spare");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !spare.exists() {
+            assert!(Instant::now() < deadline, "no spare was written");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(std::fs::metadata(&spare).unwrap().len(), 64 << 20);
+        // The next rotation takes the spare: every block of the new journal is on disk from
+        // its first write.
+        let n = write_until(dir.path(), &db, &ks, n, 2);
+        let (id, on_disk) = *journals(dir.path()).last().unwrap();
+        assert!(
+            on_disk >= 64 << 20,
+            "journal {id} has {on_disk} bytes on disk"
+        );
+        // A few more into it, then the database is dropped without a flush.
+        let mut i = n;
+        for _ in 0..20 {
+            let mut batch = db.batch();
+            batch.insert(&ks, i.to_be_bytes(), value(i));
+            batch.commit().unwrap();
+            db.persist(PersistMode::SyncData).unwrap();
+            i += 1;
+        }
+        i
+    };
+    let db = Database::builder(dir.path()).open().unwrap();
+    let ks = db
+        .keyspace("events", KeyspaceCreateOptions::default)
+        .unwrap();
+    for i in 0..written {
+        let got = ks.get(i.to_be_bytes()).unwrap();
+        assert_eq!(got.as_deref(), Some(value(i).as_slice()), "value {i}");
+    }
+    assert!(ks.get(written.to_be_bytes()).unwrap().is_none());
+}

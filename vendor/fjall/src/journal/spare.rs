@@ -1,0 +1,94 @@
+// hookgate patch (vendor/README.md): the next journal, written out as zeros ahead of its use.
+//
+// A journal created by `set_len` is sparse: every append then allocates blocks, and each
+// `fdatasync` also has to write that metadata (the inode and its extents; on ext4 without a
+// journal, a second synchronous write) before it returns. Appends into blocks that already
+// hold zeros change no metadata, so their `fdatasync` writes only the data (PostgreSQL
+// zero-fills its WAL segments for the same reason). Its content is the same as the sparse
+// file's: zeros, which recovery reads as the end of the journal.
+
+use std::{
+    collections::HashSet,
+    fs::{File, OpenOptions},
+    io::Write,
+    path::{Path, PathBuf},
+    sync::{LazyLock, Mutex},
+};
+
+use super::writer::PRE_ALLOCATED_BYTES;
+use crate::file::fsync_directory;
+
+/// Not `*.jnl`, so recovery does not see it; only a complete spare has this name.
+const SPARE: &str = "next-journal.spare";
+const SPARE_TMP: &str = "next-journal.spare.tmp";
+
+/// Folders whose spare is being written.
+static PREPARING: LazyLock<Mutex<HashSet<PathBuf>>> = LazyLock::new(Mutex::default);
+
+/// Makes the folder's spare the journal at `path`, opened for writing from its start;
+/// `None` when there is no spare (yet).
+pub fn take(path: &Path) -> Option<File> {
+    let folder = path.parent()?;
+    std::fs::rename(folder.join(SPARE), path).ok()?;
+    match OpenOptions::new().write(true).open(path) {
+        Ok(file) => Some(file),
+        Err(e) => {
+            // Gone again, so that the caller can create the journal as without a spare.
+            log::error!("Failed to open spare journal at {}: {e:?}", path.display());
+            let _ = std::fs::remove_file(path);
+            None
+        }
+    }
+}
+
+/// Writes the folder's next spare on a thread of its own, unless one is there or being
+/// written. Called at a rotation: a store that never fills a journal never has one.
+pub fn prepare(folder: &Path) {
+    let folder = folder.to_path_buf();
+    if folder.join(SPARE).exists() {
+        return;
+    }
+    {
+        let Ok(mut busy) = PREPARING.lock() else {
+            return;
+        };
+        if !busy.insert(folder.clone()) {
+            return;
+        }
+    }
+    let spawned = std::thread::Builder::new()
+        .name("fjall:spare".into())
+        .spawn({
+            let folder = folder.clone();
+            move || {
+                if let Err(e) = write(&folder) {
+                    log::warn!("Failed to write a spare journal in {}: {e:?}", folder.display());
+                    let _ = std::fs::remove_file(folder.join(SPARE_TMP));
+                }
+                if let Ok(mut busy) = PREPARING.lock() {
+                    busy.remove(&folder);
+                }
+            }
+        });
+    if spawned.is_err() {
+        if let Ok(mut busy) = PREPARING.lock() {
+            busy.remove(&folder);
+        }
+    }
+}
+
+fn write(folder: &Path) -> std::io::Result<()> {
+    let tmp = folder.join(SPARE_TMP);
+    let mut file = File::create(&tmp)?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = PRE_ALLOCATED_BYTES;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, folder.join(SPARE))?;
+    fsync_directory(folder)
+}
