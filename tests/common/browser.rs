@@ -197,15 +197,35 @@ impl Browser {
     /// Found again when a refresh replaced it between finding and clicking.
     pub async fn click(&self, css: &str) {
         for _ in 0..5 {
-            let e = self.find(css).await;
-            let path = self.session(&format!("/element/{e}/click"));
-            match self.try_call("POST", &path, json!({})).await {
-                Ok(_) => return,
-                Err(v) if v["error"] == "stale element reference" => continue,
-                Err(v) => panic!("WebDriver click {css}: {v}"),
+            if self.try_click(css).await {
+                return;
             }
         }
-        panic!("{css} was replaced five times while clicking it");
+        panic!("{css} was missing or replaced five times while clicking it");
+    }
+
+    /// As `click`, once: `false` when no element matches or the one found was replaced
+    /// before the click (the page re-rendered it), for the caller to try again.
+    pub async fn try_click(&self, css: &str) -> bool {
+        let found = self
+            .try_call(
+                "POST",
+                &self.session("/element"),
+                json!({ "using": "css selector", "value": css }),
+            )
+            .await;
+        let e = match found {
+            Ok(v) => v[ELEMENT].as_str().map(str::to_string),
+            Err(v) if v["error"] == "no such element" => None,
+            Err(v) => panic!("WebDriver find {css}: {v}"),
+        };
+        let Some(e) = e else { return false };
+        let path = self.session(&format!("/element/{e}/click"));
+        match self.try_call("POST", &path, json!({})).await {
+            Ok(_) => true,
+            Err(v) if v["error"] == "stale element reference" => false,
+            Err(v) => panic!("WebDriver click {css}: {v}"),
+        }
     }
 
     /// Types `text` into the first element matching `css`, as a keyboard would.

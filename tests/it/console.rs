@@ -101,20 +101,30 @@ async fn route_state(b: &Browser, state: &str) {
     .await;
 }
 
-/// Clicks (a real WebDriver click) the link of the event `id` in the list.
+/// Clicks (a real WebDriver click) the link of the event `id` in the list. The live refresh
+/// may render the list again between marking the link and clicking it: then again.
 async fn open_event(b: &Browser, id: &str) {
-    let found = b
-        .exec(
-            "const row = [...document.querySelectorAll('#events-body tr')]
-                 .find(r => r.dataset.eventId === arguments[0]);
-             if (!row) return false;
-             row.querySelector('.event-link').dataset.testTarget = '1';
-             return true;",
-            json!([id]),
-        )
-        .await;
-    assert_eq!(found, true, "no row for {id}");
-    b.click("[data-test-target]").await;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let found = b
+            .exec(
+                "const row = [...document.querySelectorAll('#events-body tr')]
+                     .find(r => r.dataset.eventId === arguments[0]);
+                 if (!row) return false;
+                 row.querySelector('.event-link').dataset.testTarget = '1';
+                 return true;",
+                json!([id]),
+            )
+            .await;
+        assert_eq!(found, true, "no row for {id}");
+        if b.try_click("[data-test-target]").await {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the row of {id} was replaced every time"
+        );
+    }
     b.wait_for(
         "the event page",
         WAIT,

@@ -37,18 +37,12 @@ fn value(i: u32) -> Vec<u8> {
         .collect()
 }
 
-/// Writes values from `from` until the journal has been rotated `rotations` times in all.
-fn write_until(
-    dir: &Path,
-    db: &Database,
-    ks: &fjall::Keyspace,
-    from: u32,
-    rotations: usize,
-) -> u32 {
-    let first = journals(dir)[0].0;
+/// Writes values from `from` until the journal in use is journal `id` (the first is 0); returns
+/// the next value's number.
+fn write_until(dir: &Path, db: &Database, ks: &fjall::Keyspace, from: u32, id: u64) -> u32 {
     let mut i = from;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while journals(dir).last().map_or(0, |j| j.0) < first + rotations as u64 {
+    while journals(dir).last().map_or(0, |j| j.0) < id {
         assert!(Instant::now() < deadline, "the journal was never rotated");
         let mut batch = db.batch();
         batch.insert(ks, i.to_be_bytes(), value(i));
@@ -105,4 +99,57 @@ fn a_full_journal_is_followed_by_a_spare_of_zeros_and_what_it_holds_is_recovered
         assert_eq!(got.as_deref(), Some(value(i).as_slice()), "value {i}");
     }
     assert!(ks.get(written.to_be_bytes()).unwrap().is_none());
+}
+
+/// A small filesystem, mounted for the test (root only; `None`, skipped, elsewhere).
+struct SmallFs(tempfile::TempDir);
+
+impl SmallFs {
+    fn mount(size: &str) -> Option<SmallFs> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            eprintln!("SKIPPED: cannot mount a tmpfs here (not root?)");
+        }
+        ok.then_some(SmallFs(dir))
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_nearly_full_disk_gets_no_spare_journal() {
+    // Under 1 GiB would be left after a spare: the journal rotates without one.
+    let Some(fs) = SmallFs::mount("400m") else {
+        return;
+    };
+    let db = Database::builder(fs.0.path()).open().unwrap();
+    let ks = db
+        .keyspace("events", || {
+            KeyspaceCreateOptions::default().max_memtable_size(8 << 20)
+        })
+        .unwrap();
+    write_until(fs.0.path(), &db, &ks, 0, 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let names: Vec<String> = std::fs::read_dir(fs.0.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("next-journal")),
+        "{names:?}"
+    );
+    drop(ks);
+    drop(db);
 }

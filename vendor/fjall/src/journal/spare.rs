@@ -22,6 +22,9 @@ use crate::file::fsync_directory;
 const SPARE: &str = "next-journal.spare";
 const SPARE_TMP: &str = "next-journal.spare.tmp";
 
+/// Free space a spare must leave on its filesystem.
+const MIN_LEFT: u64 = 1 << 30;
+
 /// Folders whose spare is being written.
 static PREPARING: LazyLock<Mutex<HashSet<PathBuf>>> = LazyLock::new(Mutex::default);
 
@@ -45,7 +48,7 @@ pub fn take(path: &Path) -> Option<File> {
 /// written. Called at a rotation: a store that never fills a journal never has one.
 pub fn prepare(folder: &Path) {
     let folder = folder.to_path_buf();
-    if folder.join(SPARE).exists() {
+    if folder.join(SPARE).exists() || !room_for_spare(&folder) {
         return;
     }
     {
@@ -74,6 +77,26 @@ pub fn prepare(folder: &Path) {
         if let Ok(mut busy) = PREPARING.lock() {
             busy.remove(&folder);
         }
+    }
+}
+
+/// Whether the filesystem keeps `MIN_LEFT` free after a spare: on a nearly full disk the spare
+/// would take what the journal itself needs (a write failing for want of space fails its
+/// whole group commit), so there is none there.
+fn room_for_spare(folder: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        match rustix::fs::statvfs(folder) {
+            Ok(st) => {
+                st.f_bavail.saturating_mul(st.f_frsize) >= PRE_ALLOCATED_BYTES + MIN_LEFT
+            }
+            Err(_) => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = folder;
+        false
     }
 }
 
