@@ -180,17 +180,25 @@ impl Browser {
 
     /// The first element matching `css`.
     pub async fn find(&self, css: &str) -> String {
-        let v = self
-            .call(
+        self.try_find(css)
+            .await
+            .unwrap_or_else(|| panic!("no element {css}"))
+    }
+
+    /// The first element matching `css`, if there is one.
+    async fn try_find(&self, css: &str) -> Option<String> {
+        let found = self
+            .try_call(
                 "POST",
                 &self.session("/element"),
                 json!({ "using": "css selector", "value": css }),
             )
             .await;
-        v[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {v}"))
-            .to_string()
+        match found {
+            Ok(v) => v[ELEMENT].as_str().map(str::to_string),
+            Err(v) if v["error"] == "no such element" => None,
+            Err(v) => panic!("WebDriver find {css}: {v}"),
+        }
     }
 
     /// A real click (WebDriver moves the pointer there), on the first element matching `css`.
@@ -207,19 +215,9 @@ impl Browser {
     /// As `click`, once: `false` when no element matches or the one found was replaced
     /// before the click (the page re-rendered it), for the caller to try again.
     pub async fn try_click(&self, css: &str) -> bool {
-        let found = self
-            .try_call(
-                "POST",
-                &self.session("/element"),
-                json!({ "using": "css selector", "value": css }),
-            )
-            .await;
-        let e = match found {
-            Ok(v) => v[ELEMENT].as_str().map(str::to_string),
-            Err(v) if v["error"] == "no such element" => None,
-            Err(v) => panic!("WebDriver find {css}: {v}"),
+        let Some(e) = self.try_find(css).await else {
+            return false;
         };
-        let Some(e) = e else { return false };
         let path = self.session(&format!("/element/{e}/click"));
         match self.try_call("POST", &path, json!({})).await {
             Ok(_) => true,
