@@ -104,7 +104,7 @@ async fn route_state(b: &Browser, state: &str) {
 /// Clicks (a real WebDriver click) the link of the event `id` in the list. The live refresh
 /// may render the list again between marking the link and clicking it: then again.
 async fn open_event(b: &Browser, id: &str) {
-    let deadline = std::time::Instant::now() + WAIT;
+    let deadline = Instant::now() + WAIT;
     loop {
         let found = b
             .exec(
@@ -121,9 +121,10 @@ async fn open_event(b: &Browser, id: &str) {
             break;
         }
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "the row of {id} was replaced every time"
         );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     b.wait_for(
         "the event page",

@@ -150,6 +150,4 @@ fn a_nearly_full_disk_gets_no_spare_journal() {
         !names.iter().any(|n| n.starts_with("next-journal")),
         "{names:?}"
     );
-    drop(ks);
-    drop(db);
 }

@@ -222,11 +222,12 @@ impl RedisStore {
         let mut leases = lock(&self.leases);
         for e in read {
             let carried = e.carries();
-            let Entry { id: entry, fields } = e;
-            let Some(fields) = fields
-                .filter(|_| carried)
-                .or_else(|| fetched.remove(&entry))
-            else {
+            let fields = if carried {
+                e.fields
+            } else {
+                fetched.remove(&e.id)
+            };
+            let (entry, Some(fields)) = (e.id, fields) else {
                 continue;
             };
             let Some(event_id) = fields.text("i") else {

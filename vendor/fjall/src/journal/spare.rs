@@ -59,6 +59,11 @@ pub fn prepare(folder: &Path) {
             return;
         }
     }
+    let done = |folder: &Path| {
+        if let Ok(mut busy) = PREPARING.lock() {
+            busy.remove(folder);
+        }
+    };
     let spawned = std::thread::Builder::new()
         .name("fjall:spare".into())
         .spawn({
@@ -68,15 +73,11 @@ pub fn prepare(folder: &Path) {
                     log::warn!("Failed to write a spare journal in {}: {e:?}", folder.display());
                     let _ = std::fs::remove_file(folder.join(SPARE_TMP));
                 }
-                if let Ok(mut busy) = PREPARING.lock() {
-                    busy.remove(&folder);
-                }
+                done(&folder);
             }
         });
     if spawned.is_err() {
-        if let Ok(mut busy) = PREPARING.lock() {
-            busy.remove(&folder);
-        }
+        done(&folder);
     }
 }
 
