@@ -246,8 +246,9 @@ impl BackgroundService for Housekeeping {
     }
 }
 
-/// After SIGTERM: waits until requests in flight are answered and deliveries in flight are
-/// recorded (or the deadline passes), then exits. Everything not delivered stays in the store.
+/// After SIGTERM: waits until requests in flight are answered, deliveries in flight are
+/// recorded and the local spill (Redis store) is forwarded to Redis — or the deadline passes —,
+/// then exits. Everything not delivered stays in the store.
 struct Shutdown {
     app: Arc<App>,
     timeout: Duration,
@@ -265,9 +266,20 @@ impl BackgroundService for Shutdown {
         crate::systemd::stopping();
         tracing::info!("shutting down: finishing requests and deliveries in flight");
         let deadline = Instant::now() + self.timeout + Duration::from_millis(500);
+        let mut said = false;
         loop {
             let idle = METRICS.in_flight_requests.get() <= 0 && self.app.life.deliveries_drained();
-            if idle || Instant::now() >= deadline {
+            // Events in the local spill go to Redis first if it answers within the deadline: a
+            // replica's spill directory may not outlive it (a replaced pod's `emptyDir`).
+            let spilled = METRICS.spill.pending.get() > 0;
+            if idle && spilled && !said {
+                said = true;
+                tracing::info!(
+                    events = METRICS.spill.pending.get(),
+                    "waiting for the local spill to be forwarded to redis before stopping (at most shutdown_timeout)"
+                );
+            }
+            if (idle && !spilled) || Instant::now() >= deadline {
                 if !idle {
                     tracing::warn!(
                         requests = METRICS.in_flight_requests.get(),

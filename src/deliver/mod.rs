@@ -158,7 +158,9 @@ impl Delivery {
         Instant::now() + wait
     }
 
-    /// Lets in-flight attempts finish within the shutdown deadline; the rest stay queued.
+    /// Lets in-flight attempts finish, and their outcomes be recorded, within the shutdown
+    /// deadline. The rest stay in the store: not recorded, so delivered again (embedded: at the
+    /// next start; Redis: by a takeover).
     async fn drain(&self, mut tasks: JoinSet<()>) {
         let deadline = self.app.config.load().server.shutdown_timeout;
         let n = tasks.len();
@@ -172,7 +174,7 @@ impl Delivery {
         if finished.is_err() {
             tracing::warn!(
                 left = tasks.len(),
-                "deliveries still in flight at the shutdown deadline stay queued"
+                "deliveries whose outcome is not recorded at the shutdown deadline stay queued and are attempted again (with the Redis store: taken over by another replica after claim_after)"
             );
             tasks.abort_all();
         }

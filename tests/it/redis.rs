@@ -528,3 +528,59 @@ async fn a_sync_answer_is_shared_by_replicas() {
     assert_eq!(second.text().await.unwrap(), r#"{"flow":"done"}"#);
     assert_eq!(up.count(), 1);
 }
+
+/// The housekeeping's removal of a long-idle consumer (`forget_consumer.lua`, run on its own
+/// with `redis-cli --eval`): a consumer that read an entry since it was found idle with
+/// nothing pending keeps it (removing it would drop the entry from the group: never delivered
+/// again); once it holds nothing, it is removed.
+#[test]
+fn a_consumer_that_read_since_it_was_found_idle_is_not_forgotten() {
+    let redis = RedisServer::start();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/store/redis/scripts/forget_consumer.lua"
+    );
+    let forget = || {
+        let out = std::process::Command::new(
+            common::redis_server::binary().replace("redis-server", "redis-cli"),
+        )
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "--eval",
+            script,
+            "s",
+            ",",
+            "g",
+            "c1",
+        ])
+        .output()
+        .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    redis.cli(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    let entry = redis.cli(&["XADD", "s", "*", "i", "evt"]);
+    redis.cli(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c1",
+        "COUNT",
+        "1",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+    assert_eq!(forget(), "0", "c1 holds an entry");
+    assert!(redis.cli(&["XINFO", "CONSUMERS", "s", "g"]).contains("c1"));
+    assert_eq!(
+        redis
+            .cli(&["XPENDING", "s", "g", "-", "+", "10"])
+            .lines()
+            .count(),
+        4
+    );
+    redis.cli(&["XACK", "s", "g", &entry]);
+    assert_eq!(forget(), "1");
+    assert!(!redis.cli(&["XINFO", "CONSUMERS", "s", "g"]).contains("c1"));
+}

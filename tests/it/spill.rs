@@ -601,3 +601,67 @@ async fn a_cluster_master_killed_mid_load_means_no_503_with_the_spill() {
     );
     assert!(spilled > 0, "the kill spilled nothing");
 }
+
+/// A route whose Redis queue is at its bound (`max_pending`: its upstream fails, so its events
+/// stay undelivered) keeps its spilled events waiting; the other routes' spilled events are
+/// forwarded and delivered all the same, not held behind it.
+#[tokio::test]
+async fn a_route_at_its_redis_bound_does_not_hold_back_the_drain_of_other_routes() {
+    let mut redis = Redis::start();
+    let up = Upstream::start();
+    let failing = Upstream::start();
+    failing.set_default(Reply::status(500));
+    // `a0` drains before `b` (routes take turns in name order).
+    let routes = format!(
+        "{}\n{}",
+        upstream_block("failing", &failing.url("/"), "concurrency = 1"),
+        limai_route("a0", "/hooks/a0", "failing", "")
+    );
+    let gw = gateway_with(&redis, &up, "s", "max_pending = 2", &routes, &[]);
+    let c = client();
+    for id in ["full-1", "full-2"] {
+        assert_eq!(send(&c, &gw, "a0", id).await.status(), 200);
+    }
+    assert_eq!(
+        send(&c, &gw, "a0", "refused").await.status(),
+        503,
+        "a0 is at its bound"
+    );
+    redis.kill9();
+    assert_eq!(send(&c, &gw, "a0", "waits").await.status(), 200);
+    assert_eq!(send(&c, &gw, "b", "goes").await.status(), 200);
+    redis.restart();
+    all_delivered_in_order(&up, &[("b".to_string(), "goes".to_string())], 0).await;
+    // a0's spilled event waits for room in Redis; the drainer says why.
+    let m = metrics(&c, &gw).await;
+    assert_eq!(metric(&m, "hookgate_spill_pending"), 1.0, "{m}");
+    assert!(
+        gw.logs()
+            .contains("cannot forward spilled events to redis yet"),
+        "{}",
+        gw.logs()
+    );
+}
+
+/// A stop (SIGTERM) right after Redis came back, with events in the spill, waits for them to
+/// be forwarded (up to `shutdown_timeout`) instead of leaving them on local disk, which a
+/// replaced pod (an `emptyDir`) would lose. Another replica then delivers every one.
+#[tokio::test]
+async fn a_stop_after_redis_returns_forwards_the_spill_first() {
+    let mut redis = Redis::start();
+    let up = Upstream::start();
+    let mut gw = gateway(&redis, &up, "s1", "");
+    let c = client();
+    redis.kill9();
+    let acked = send_many(&c, &gw, "spilled", 40).await;
+    redis.restart();
+    gw.terminate();
+    let logs = gw.logs();
+    assert!(
+        !logs.contains("stopping with events in the local spill"),
+        "{logs}"
+    );
+    assert!(logs.contains("local spill drained into redis"), "{logs}");
+    let _other = gateway(&redis, &up, "s2", "");
+    all_delivered_in_order(&up, &acked, 0).await;
+}

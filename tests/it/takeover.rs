@@ -213,6 +213,18 @@ async fn restarting_redis_mid_delivery_repeats_nothing_and_readyz_shows_it() {
 
 #[tokio::test]
 async fn a_redis_outage_longer_than_claim_after_repeats_nothing() {
+    outage_repeats_nothing(false).await;
+}
+
+/// As above, with B started only once Redis is back: a replica that has just started has not
+/// seen Redis answer steadily for `claim_after` either, so it takes nothing over before A has
+/// heartbeated and recorded what it held.
+#[tokio::test]
+async fn a_replica_started_right_after_a_redis_outage_takes_nothing_over_from_a_live_holder() {
+    outage_repeats_nothing(true).await;
+}
+
+async fn outage_repeats_nothing(b_after_outage: bool) {
     let mut redis = RedisServer::start();
     let up = Upstream::start();
     // Answers arrive while Redis is away: their outcomes wait in memory.
@@ -225,11 +237,14 @@ async fn a_redis_outage_longer_than_claim_after_repeats_nothing() {
         .await
         .expect("all in flight at A");
     // B holds nothing: it would take A's entries over as soon as Redis is back, if it could.
-    let _b = replica(&redis, &up, "b", "timeout = \"10s\"");
+    let mut b = (!b_after_outage).then(|| replica(&redis, &up, "b", "timeout = \"10s\""));
     // Every entry looks idle for longer than claim_after (8 s) once Redis is back.
     redis.stop();
     tokio::time::sleep(Duration::from_secs(12)).await;
     redis.restart();
+    if b.is_none() {
+        b = Some(replica(&redis, &up, "b", "timeout = \"10s\""));
+    }
     all_recorded_delivered(&c, &a, &ids).await;
     // Past a takeover's worth of steady Redis: nothing goes out again.
     tokio::time::sleep(Duration::from_secs(12)).await;
@@ -239,4 +254,61 @@ async fn a_redis_outage_longer_than_claim_after_repeats_nothing() {
         d.values().all(|n| *n == 1),
         "repeated after the outage: {d:?}"
     );
+    drop(b);
+}
+
+/// FNV-1a, as hookgate picks an event's shard (`store::redis::keys::shard_of`).
+fn shard_of(id: &str, shards: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h % shards
+}
+
+/// `n` event IDs that fall into `shard` (of the replicas' 2).
+fn ids_in(shard: u64, n: usize, tag: &str) -> Vec<String> {
+    (0..)
+        .map(|i| format!("evt_{tag}_{i}"))
+        .filter(|id| shard_of(id, 2) == shard)
+        .take(n)
+        .collect()
+}
+
+/// Live holders' entries at the front of a shard's pending list do not hide a dead replica's
+/// behind them from a taker with little room (Redis looks at no more than 10 × COUNT entries
+/// per `XAUTOCLAIM`): each scan goes on where the last one stopped.
+#[tokio::test]
+async fn a_dead_replicas_entries_behind_many_live_ones_are_taken_over_in_time() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    up.set_default(Reply::status(200).after(Duration::from_secs(120)));
+    let a = replica(&redis, &up, "a", "timeout = \"90s\"\nconcurrency = 40");
+    let c = client();
+    accept_all(&c, &a.url("/hooks/limai"), ids_in(0, 40, "live")).await;
+    eventually(WAIT, async || (up.count() == 40).then_some(()))
+        .await
+        .expect("A holds 40 deliveries in flight");
+    let mut dead = replica(&redis, &up, "d", "timeout = \"90s\"\nconcurrency = 2");
+    let held = ids_in(0, 2, "dead");
+    accept_all(&c, &dead.url("/hooks/limai"), held.clone()).await;
+    eventually(WAIT, async || (up.count() == 42).then_some(()))
+        .await
+        .expect("D holds 2 deliveries in flight, behind A's 40");
+    let _b = replica(&redis, &up, "b", "timeout = \"90s\"\nconcurrency = 2");
+    up.set_default(Reply::status(200));
+    dead.kill9();
+    let killed = Instant::now();
+    eventually(WAIT, async || {
+        let d = deliveries_from(&up, 42);
+        held.iter().all(|id| d.contains_key(id)).then_some(())
+    })
+    .await
+    .expect("B delivered what D held");
+    let took = killed.elapsed();
+    eprintln!("taken over {took:?} after the holder's SIGKILL, behind 40 live entries");
+    assert!(took <= Duration::from_secs(11), "took {took:?}, bound 10 s");
+    assert_eq!(up.count(), 44, "A's live deliveries were not taken over");
+    drop(a);
 }

@@ -1,11 +1,12 @@
 -- Shared rate limits: one route's GCRA buckets, as governor keeps them in memory, on Redis'
 -- clock. A bucket's key holds its theoretical arrival time (TAT, microseconds) and expires when
 -- the bucket is full again, which is when a missing key means the same thing.
--- KEYS: the client's bucket, the route's bucket, the count of new clients in this window, the
--- overflow bucket (all with one hash tag: one cluster slot).
+-- KEYS: the client's bucket, the route's bucket, the live client buckets (a sorted set: each
+-- client, scored with when its bucket expires, in ms), the overflow bucket (all with one hash
+-- tag: one cluster slot).
 -- ARGV: client T, tau; route T, tau; overflow T, tau (microseconds; T = 0: no such bucket;
--- T is the time to earn one token, tau = T * (burst - 1)); the most new clients per window;
--- the window (ms).
+-- T is the time to earn one token, tau = T * (burst - 1)); the most live client buckets; the
+-- per-IP period (ms), past which the set of an idle route goes; the client (as its key ends).
 -- Reply: {client status, µs, route status, µs, 1 if the overflow bucket was used}; status
 -- 1 = allowed (µs: until the bucket is full again), 0 = refused (µs: until its next token),
 -- -1 = not checked.
@@ -27,16 +28,18 @@ end
 local cT, cTau = tonumber(ARGV[1]), tonumber(ARGV[2])
 local rT, rTau = tonumber(ARGV[3]), tonumber(ARGV[4])
 local reply = {-1, 0, -1, 0, 0}
-local ckey, cnext, new = KEYS[1], nil, false
+local ckey, cnext = KEYS[1], nil
 if cT > 0 then
   local stored = redis.call('GET', ckey)
   if not stored then
-    -- A client without a bucket: past the window's cap it shares the overflow bucket.
-    if tonumber(redis.call('GET', KEYS[3]) or '0') >= tonumber(ARGV[7]) then
+    -- A client without a bucket: while the cap's worth of clients hold live buckets, it
+    -- shares the overflow bucket. Counted live, as locally: buckets that expired free their
+    -- place (a count per period would let a burst of addresses lock new clients out for all
+    -- of it).
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', math.floor(now / 1000))
+    if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[7]) then
       ckey, cT, cTau, reply[5] = KEYS[4], tonumber(ARGV[5]), tonumber(ARGV[6]), 1
       stored = redis.call('GET', ckey)
-    else
-      new = true
     end
   end
   local wait
@@ -60,7 +63,9 @@ if rT > 0 then
 end
 if cnext then
   store(ckey, cnext)
-  if new and redis.call('INCR', KEYS[3]) == 1 then
+  if ckey == KEYS[1] then
+    -- Its own bucket, new or not: listed until it expires.
+    redis.call('ZADD', KEYS[3], math.ceil(cnext / 1000), ARGV[9])
     redis.call('PEXPIRE', KEYS[3], ARGV[8])
   end
 end

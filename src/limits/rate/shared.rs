@@ -23,13 +23,14 @@
 //!
 //! `prefix:{route:rl}:` then `r:<count>/<per ms>` (the route's bucket), `i:<count>/<per
 //! ms>:<client>` (a client's: `203.0.113.7`, `2001:db8:1:2::/64`), `v:<count>/<per ms>` (the
-//! overflow bucket) and `n:<count>/<per ms>` (new clients this window). One hash tag per route:
-//! every key of a call is in one cluster slot (a route's limits live on one node). A bucket's
-//! key holds one integer and expires once the bucket is full again (at most `per` after its last
-//! request), so memory is bounded by the clients seen in the last `per`. New clients are capped
-//! as locally: at most [`MAX_KEYS_PER_ROUTE`] new client keys per `per_ip` period, after which
-//! new clients share the overflow bucket (`OVERFLOW_FACTOR` × the per-IP rate) until the window
-//! ends. The rate is part of the key: a reload that keeps a rate keeps its state (in Redis, so
+//! overflow bucket) and `l:<count>/<per ms>` (the live client buckets: a sorted set of their keys
+//! by expiry). One hash tag per route: every key of a call is in one cluster slot (a route's
+//! limits live on one node). A bucket's key holds one integer and expires once the bucket is
+//! full again (at most `per` after its last request), so memory is bounded by the clients seen
+//! in the last `per`. Clients are capped as locally: while [`MAX_KEYS_PER_ROUTE`] client buckets
+//! are live, a client without one shares the overflow bucket (`OVERFLOW_FACTOR` × the per-IP
+//! rate) until some expire (not until a window ends: a burst of addresses would otherwise lock
+//! new clients out for the rest of it). The rate is part of the key: a reload that keeps a rate keeps its state (in Redis, so
 //! a restart keeps it too); a changed rate starts a fresh bucket, as locally, and the old keys
 //! expire.
 //!
@@ -191,6 +192,7 @@ impl SharedRates {
         for arg in call.args {
             invocation.arg(arg);
         }
+        invocation.arg(call.client_name.as_str());
         let mut conn = self.conn.clone();
         let answer = tokio::time::timeout(
             self.deadline,
@@ -273,7 +275,8 @@ struct Gcra {
 
 impl Gcra {
     fn of(shape: &Shape) -> Gcra {
-        let t_us = u64::try_from(shape.interval.as_micros())
+        // Rounded up: a bucket never earns tokens faster than its rate.
+        let t_us = u64::try_from(shape.interval.as_nanos().div_ceil(1000))
             .unwrap_or(u64::MAX)
             .max(1);
         Gcra {
@@ -287,6 +290,8 @@ impl Gcra {
 struct Call {
     keys: [String; 4],
     args: [u64; 8],
+    /// The client as its bucket's key names it (the script's last argument).
+    client_name: String,
     client: Option<(Shape, Shape)>,
     route: Option<Shape>,
 }
@@ -326,11 +331,12 @@ impl Call {
             (rate_tag(rate), ms.max(1))
         });
         let route_rate = spec.per_route.map(rate_tag).unwrap_or_default();
+        let name = client_name(ip_key(ip));
         Call {
             keys: [
-                format!("{tag}:i:{ip_rate}:{}", client_name(ip_key(ip))),
+                format!("{tag}:i:{ip_rate}:{name}"),
                 format!("{tag}:r:{route_rate}"),
-                format!("{tag}:n:{ip_rate}"),
+                format!("{tag}:l:{ip_rate}"),
                 format!("{tag}:v:{ip_rate}"),
             ],
             args: [
@@ -343,6 +349,7 @@ impl Call {
                 MAX_KEYS_PER_ROUTE as u64,
                 window_ms,
             ],
+            client_name: name,
             client,
             route: route_shape,
         }
@@ -420,6 +427,22 @@ mod tests {
         }
     }
 
+    /// A token's time in whole µs, rounded up: a shared bucket never earns faster than its
+    /// rate (`150000/1s` is 6.67 µs per token: 7, not 6, which would allow 166 666/s).
+    #[test]
+    fn a_token_interval_is_rounded_up_to_whole_microseconds() {
+        let spec = RateSpec {
+            per_ip: None,
+            per_route: Some(Rate {
+                count: 150_000,
+                per: Duration::from_secs(1),
+            }),
+            shared: true,
+        };
+        let call = Call::new("hookgate", "r", &spec, "203.0.113.7".parse().unwrap());
+        assert_eq!(call.args[2], 7);
+    }
+
     #[test]
     fn keys_share_one_hash_tag_and_name_the_client() {
         let spec = spec();
@@ -434,7 +457,7 @@ mod tests {
             [
                 "hookgate:{limai:rl}:i:300/300000:203.0.113.7",
                 "hookgate:{limai:rl}:r:10/60000",
-                "hookgate:{limai:rl}:n:300/300000",
+                "hookgate:{limai:rl}:l:300/300000",
                 "hookgate:{limai:rl}:v:300/300000",
             ]
         );

@@ -18,7 +18,7 @@ impl Queue for Embedded {
         let Some(h) = self.shared.handles.load_full() else {
             return Ok(Leased {
                 events: Vec::new(),
-                next_due_ms: Some(now + LEASE_WHILE_RECOVERING.as_millis() as u64),
+                next_due_ms: Some(now.saturating_add(LEASE_WHILE_RECOVERING.as_millis() as u64)),
             });
         };
         // Kept in due order: hot events from memory, the others read back from disk.

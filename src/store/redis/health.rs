@@ -14,6 +14,9 @@ pub(super) struct Health {
     ok: AtomicBool,
     /// When an exchange last failed for want of Redis (ms since the epoch); 0 = never.
     last_failure_ms: AtomicU64,
+    /// When this process started: what it has seen of Redis begins there, so a replica started
+    /// just after an outage waits as one that lived through it (`steady_for`).
+    started_ms: u64,
 }
 
 /// Errors that mean Redis did not (usefully) answer, as opposed to an answer that is an error
@@ -38,6 +41,7 @@ impl Health {
         Health {
             ok: AtomicBool::new(false),
             last_failure_ms: AtomicU64::new(0),
+            started_ms: now_ms(),
         }
     }
 
@@ -74,9 +78,13 @@ impl Health {
         !self.ok() && self.last_failure_ms.load(Ordering::Relaxed) > 0
     }
 
-    /// Redis answered every exchange of the last `ms`.
+    /// Redis answered every exchange of the last `ms`, all of them seen by this process.
     pub(super) fn steady_for(&self, ms: u64, now: u64) -> bool {
-        self.ok() && now.saturating_sub(self.last_failure_ms.load(Ordering::Relaxed)) >= ms
+        let since = self
+            .last_failure_ms
+            .load(Ordering::Relaxed)
+            .max(self.started_ms);
+        self.ok() && now.saturating_sub(since) >= ms
     }
 }
 
@@ -95,7 +103,11 @@ mod tests {
         h.saw(&answer_error);
         assert!(h.ok(), "an error answer is an answer");
         let now = now_ms();
-        assert!(h.steady_for(1000, now));
+        assert!(
+            !h.steady_for(1000, now),
+            "not before this process has seen Redis answer for that long"
+        );
+        assert!(h.steady_for(1000, now + 1000));
         let gone: redis::RedisResult<()> =
             Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe).into());
         h.saw(&gone);

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use redis::Value;
 
 use super::fields::Fields;
+use super::scripts::FORGET_CONSUMER;
 use super::{GROUP, RedisStore, Shard, lock, unavailable};
 use crate::event::now_ms;
 use crate::store::{
@@ -221,15 +222,15 @@ impl Upkeep for RedisStore {
                         && pending == 0
                         && idle > FORGET_CONSUMER_AFTER.as_millis() as u64
                     {
-                        let _: i64 = redis::cmd("XGROUP")
-                            .arg("DELCONSUMER")
-                            .arg(sh.stream())
+                        // Checked again and removed in one step: it may have read since.
+                        let forgotten: i64 = FORGET_CONSUMER
+                            .key(sh.stream())
                             .arg(GROUP)
                             .arg(&name)
-                            .query_async(&mut self.con())
+                            .invoke_async(&mut self.con())
                             .await
                             .map_err(unavailable)?;
-                        removed += 1;
+                        removed += forgotten as u64;
                     }
                 }
             }

@@ -1,4 +1,5 @@
-//! Key layout. Every key of one route shard carries the hash tag `{prefix:route:shard}`, so the
+//! Key layout. Every key of one route shard starts `prefix:{route:shard}` (the hash tag is the
+//! braced part: `CLUSTER KEYSLOT` of `route:shard` names its slot), so the
 //! scripts that touch several of them run on one Redis Cluster node, while different routes
 //! and shards spread over the cluster.
 //!

@@ -79,6 +79,8 @@ struct ShardState {
     started: bool,
     next_promote_ms: u64,
     next_claim_ms: u64,
+    /// Where the next `XAUTOCLAIM` scan goes on (`None`: from the start).
+    claim_from: Option<String>,
     next_due_ms: Option<u64>,
     /// When to read the earlier versions' stream again (`Shard::earlier`).
     next_read_ms: u64,

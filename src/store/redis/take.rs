@@ -88,12 +88,19 @@ fn entries(v: Value, claim: bool) -> Vec<Entry> {
 impl RedisStore {
     async fn read(&self, sh: &Shard, mode: &str, count: usize) -> Result<Value, StoreError> {
         let cmd = if mode == "claim" {
+            // Where the last scan stopped: Redis looks at up to 10 × COUNT entries per call, and
+            // live ones at the front would otherwise hide idle ones behind them for as long as
+            // they stay.
+            let from = lock(&self.shard_state)
+                .get(sh)
+                .and_then(|st| st.claim_from.clone())
+                .unwrap_or_else(|| "0-0".into());
             let mut c = redis::cmd("XAUTOCLAIM");
             c.arg(sh.stream())
                 .arg(GROUP)
                 .arg(&self.consumer)
                 .arg(self.claim_after.as_millis() as u64)
-                .arg("0-0")
+                .arg(from)
                 .arg("COUNT")
                 .arg(count);
             c
@@ -159,6 +166,22 @@ impl RedisStore {
             .collect())
     }
 
+    /// Notes where an `XAUTOCLAIM` scan stopped (its reply's first part): the next one goes on
+    /// from there at once, until a scan reaches the end (`0-0`).
+    fn claimed_up_to(&self, sh: &Shard, reply: &Value, now: u64) {
+        let next = match reply {
+            Value::Array(parts) => parts.first().cloned().map(text),
+            _ => None,
+        }
+        .filter(|c| c != "0-0");
+        let mut states = lock(&self.shard_state);
+        let st = states.entry(sh.clone()).or_default();
+        if next.is_some() {
+            st.next_claim_ms = now;
+        }
+        st.claim_from = next;
+    }
+
     /// Entries of the earlier versions' stream (`Shard::earlier`), read now and then while it
     /// is empty: replicas of earlier versions write there during a rolling upgrade.
     pub(super) async fn take_earlier(
@@ -194,7 +217,11 @@ impl RedisStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let mode = self.next_mode(sh, now);
         let claim = mode == "claim";
-        let read = entries(self.read(sh, &mode, count).await?, claim);
+        let reply = self.read(sh, &mode, count).await?;
+        if claim {
+            self.claimed_up_to(sh, &reply, now);
+        }
+        let read = entries(reply, claim);
         if mode != ">" && !claim {
             // Reading leftovers: continue after the last one, and stop once they run out.
             let mut states = lock(&self.shard_state);

@@ -116,22 +116,29 @@ impl Drainer {
                 tokio::time::sleep(WHILE_DOWN).await;
                 continue;
             }
-            match self.round(&routes).await {
+            let (forwarded, refused) = match self.round(&routes).await {
+                Ok(r) => r,
+                Err(e) => (0, Some(e)),
+            };
+            if let Some(e) = &refused
+                && crate::logs::SPILL_DRAIN_FAILED.hit(&e.to_string(), String::new)
+            {
+                tracing::warn!(error = %e, "cannot forward spilled events to redis yet; backing off");
+            }
+            match (forwarded, refused) {
                 // Nothing could be handed out (all held, or a line's first not finished yet):
                 // look again shortly rather than spin.
-                Ok(0) => {
+                (0, None) => {
                     backoff = BACKOFF_MIN;
                     tokio::time::sleep(WHILE_DOWN).await;
                 }
-                Ok(_) => backoff = BACKOFF_MIN,
-                Err(e) => {
-                    if crate::logs::SPILL_DRAIN_FAILED.hit(&e.to_string(), String::new) {
-                        tracing::warn!(error = %e, "cannot forward spilled events to redis yet; backing off");
-                    }
+                (0, Some(_)) => {
                     let jitter = fastrand::u64(0..=backoff.as_millis() as u64 / 2);
                     tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
+                // Others went on; a refused route is tried again next round.
+                _ => backoff = BACKOFF_MIN,
             }
         }
     }
@@ -150,10 +157,17 @@ impl Drainer {
         routes
     }
 
-    /// One batch of each route, each in order; stops at the first failure, handing the rest
-    /// of the batch back (it stays first in line). How many it forwarded.
-    async fn round(&mut self, routes: &[String]) -> Result<usize, StoreError> {
+    /// One batch of each route, each in order. A route whose forward fails hands the rest of
+    /// its batch back (it stays first in line), and the round goes on with the next route: a
+    /// route Redis refuses (its queue at `max_pending`, say) does not hold the others back.
+    /// Unless Redis is away (an error): the others would fail the same way. How many it
+    /// forwarded, and the first refusal.
+    async fn round(
+        &mut self,
+        routes: &[String],
+    ) -> Result<(usize, Option<StoreError>), StoreError> {
         let mut forwarded = 0;
+        let mut refused = None;
         for route in routes {
             let leased = self.local.lease(route, u64::MAX, BATCH).await?;
             let mut events = leased.events.into_iter();
@@ -174,11 +188,15 @@ impl Drainer {
             }
             forwarded += into_redis.len();
             self.forwarded(into_redis).await?;
-            if let Some(e) = failed {
-                return Err(e);
+            match failed {
+                Some(e) if !self.redis.ready() => return Err(e),
+                Some(e) => {
+                    refused.get_or_insert(e);
+                }
+                None => {}
             }
         }
-        Ok(forwarded)
+        Ok((forwarded, refused))
     }
 
     /// Marks events that are in Redis now as forwarded, all at once: one commit (and one

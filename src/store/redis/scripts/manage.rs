@@ -160,3 +160,8 @@ return 0
 "#,
     )
 });
+
+/// `forget_consumer.lua`: the housekeeping's removal of a consumer idle for long, safe against
+/// one that reads meanwhile.
+pub static FORGET_CONSUMER: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("forget_consumer.lua")));

@@ -1,7 +1,7 @@
 //! Server-side scripts: each is one round trip and runs atomically. Loaded once per
 //! connection (EVALSHA; reloaded automatically after a Redis restart empties its cache).
 //!
-//! Every key a script touches shares one hash tag (`{prefix:route:shard}`), so a script runs
+//! Every key a script touches shares one hash tag (`prefix:{route:shard}`), so a script runs
 //! on one node of a Redis Cluster. Event keys are derived inside the scripts from that same tag.
 
 use std::sync::LazyLock;
@@ -251,7 +251,7 @@ end
 
 // The admin's scripts (replay, cancel, purge, listing upkeep); below the macros they use.
 mod manage;
-pub use manage::{CANCEL, GONE, PURGE, REPLAY, REPLAY_ARCHIVED, SWEEP};
+pub use manage::{CANCEL, FORGET_CONSUMER, GONE, PURGE, REPLAY, REPLAY_ARCHIVED, SWEEP};
 
 /// KEYS: stream, retries, dead, pending, delivered set, listing. ARGV: group, consumer, order
 /// line prefix, record_ttl_ms, event key prefix, the batch's lowest and highest entry ID,
