@@ -151,3 +151,21 @@ fn a_nearly_full_disk_gets_no_spare_journal() {
         "{names:?}"
     );
 }
+
+/// A store whose folder holds `fjall::NO_SPARE_JOURNAL` (hookgate's local spill, which has a
+/// size budget) opens as any other and gets no spare when its journal fills.
+#[test]
+fn a_store_marked_without_spare_gets_none() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(fjall::NO_SPARE_JOURNAL), b"").unwrap();
+    let db = Database::builder(dir.path()).open().unwrap();
+    let ks = db
+        .keyspace("events", || {
+            KeyspaceCreateOptions::default().max_memtable_size(8 << 20)
+        })
+        .unwrap();
+    write_until(dir.path(), &db, &ks, 0, 1);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!dir.path().join("next-journal.spare").exists());
+    assert!(!dir.path().join("next-journal.spare.tmp").exists());
+}

@@ -110,9 +110,13 @@ impl Spill {
     }
 }
 
-/// A small embedded store: the spill is written in bursts and read once.
+/// A small embedded store: the spill is written in bursts and read once. Without the embedded
+/// store's spare journal (64 MiB written ahead): the spill's directory has a size budget
+/// (`spill_max_bytes` plus a journal; a Kubernetes `emptyDir.sizeLimit`), and its commits'
+/// latency matters less than that.
 fn open_local(path: &Path, max_pending: u64) -> Result<Embedded, String> {
     std::fs::create_dir_all(path).map_err(|e| e.to_string())?;
+    std::fs::write(path.join(fjall::NO_SPARE_JOURNAL), b"").map_err(|e| e.to_string())?;
     let memory = EmbeddedMemory {
         cache: 1 << 20,
         memtable: 1 << 20,

@@ -134,6 +134,8 @@ mod worker_pool;
 
 // hookgate patch (vendor/README.md).
 #[doc(hidden)]
+pub use journal::spare::NO_SPARE as NO_SPARE_JOURNAL;
+#[doc(hidden)]
 pub use worker_pool::set_worker_idle_hook;
 mod write_buffer_manager;
 

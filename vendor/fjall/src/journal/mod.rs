@@ -9,7 +9,7 @@ pub mod manager;
 pub mod reader;
 mod recovery;
 // hookgate patch (vendor/README.md).
-mod spare;
+pub(crate) mod spare;
 pub mod writer;
 
 #[cfg(test)]

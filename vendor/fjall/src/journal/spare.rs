@@ -22,6 +22,10 @@ use crate::file::fsync_directory;
 const SPARE: &str = "next-journal.spare";
 const SPARE_TMP: &str = "next-journal.spare.tmp";
 
+/// A file of this name in a store's folder means: no spare there (a store that must stay
+/// within a size budget, where 64 MiB more would not fit; hookgate's local spill).
+pub const NO_SPARE: &str = "no-spare-journal";
+
 /// Free space a spare must leave on its filesystem.
 const MIN_LEFT: u64 = 1 << 30;
 
@@ -48,7 +52,8 @@ pub fn take(path: &Path) -> Option<File> {
 /// written. Called at a rotation: a store that never fills a journal never has one.
 pub fn prepare(folder: &Path) {
     let folder = folder.to_path_buf();
-    if folder.join(SPARE).exists() || !room_for_spare(&folder) {
+    if folder.join(SPARE).exists() || folder.join(NO_SPARE).exists() || !room_for_spare(&folder)
+    {
         return;
     }
     {
