@@ -59,16 +59,23 @@ impl Answer {
         Answer::new(status, outcome, body)
     }
 
-    /// 503 with `Retry-After`: the event was not persisted, the sender should try again.
+    /// 503 with `Retry-After`: the event was not persisted, the sender should try again. The
+    /// sender (a third party) learns only which kind of refusal it is; what failed (a Redis
+    /// error with an internal address, a file path, the spill's bound) is for the log.
     pub fn unavailable(e: &StoreError, retry_after: std::time::Duration) -> Answer {
         if !matches!(e, StoreError::Full(_) | StoreError::Busy)
             && crate::logs::NOT_PERSISTED.hit(&e.to_string(), String::new)
         {
             tracing::error!(error = %e, "cannot persist event; answering 503");
         }
+        let why = match e {
+            StoreError::Full(_) => "the queue is at its bound",
+            StoreError::Busy => "the store is busy",
+            _ => "the store is unavailable",
+        };
         Answer::refuse(
             RequestOutcome::Unavailable,
-            format!("event not persisted: {e}; retry later"),
+            format!("event not persisted: {why}; retry later"),
         )
         .retry_after(retry_after)
     }

@@ -317,7 +317,12 @@ async fn a_full_spill_answers_503_with_retry_after_and_what_it_took_is_delivered
     }
     let (retry, text) = refused.expect("a 503 once 1 MiB is spilled");
     assert!(retry.is_some(), "no Retry-After: {text}");
-    assert!(text.contains("spill is full"), "{text}");
+    // The sender learns it was not persisted; the log, why.
+    assert!(
+        text.contains("not persisted") && !text.contains("spill"),
+        "{text}"
+    );
+    assert!(gw.logs().contains("spill is full"), "{}", gw.logs());
     assert!(
         (4..=5).contains(&acked.len()),
         "{} events of 200 KiB in 1 MiB",
