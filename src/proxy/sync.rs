@@ -147,7 +147,11 @@ impl SyncRelay<'_> {
                 if crate::logs::SYNC_FAILED.hit(&format!("{route} {why}"), String::new) {
                     tracing::warn!(route = %route, error = %why, "sync upstream failed");
                 }
-                Answer::refuse(RequestOutcome::UpstreamFailed, why)
+                // What failed (a host name, an address) is for the log, not the sender.
+                Answer::refuse(
+                    RequestOutcome::UpstreamFailed,
+                    "the upstream could not be reached, or its answer could not be read",
+                )
             }
         }
     }
