@@ -12,7 +12,9 @@ use super::{Ledger, unspill, weight_of_stored};
 use crate::metrics::METRICS;
 use crate::store::embedded::Embedded;
 use crate::store::redis::RedisStore;
-use crate::store::{Accepted, Inspect, Intake, Outcome, Queue, StoreError, StoredEvent};
+use crate::store::{
+    Accepted, EventFilter, Inspect, Intake, Outcome, Queue, StateClass, StoreError, StoredEvent,
+};
 
 const BATCH: usize = 64;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -64,10 +66,10 @@ pub(super) fn start(
 }
 
 impl Drainer {
-    /// Puts what the spill holds into the ledger: how many per route (exact), and their bytes.
-    /// The events that can be handed out are read once (bounded by `spill_max_bytes`) and
-    /// handed back; those waiting behind the first of their order key's line cannot be handed
-    /// out yet, so their bytes are estimated from the others' average until the route drained.
+    /// Puts what the spill holds into the ledger: how many per route, and their bytes. The
+    /// events that can be handed out are read once and handed back (their weights exact); those
+    /// waiting behind the first of their order key's line are counted from the listing: their
+    /// bodies' own sizes, plus the others' average for the rest (headers, ID, target).
     /// Not bounded by the ledger: what was accepted stays, even over a lowered spill_max_bytes
     /// (intake then refuses until it drained).
     async fn count(&self) -> Result<u64, StoreError> {
@@ -76,7 +78,7 @@ impl Drainer {
             if stats.pending == 0 {
                 continue;
             }
-            let (mut read, mut bytes) = (0u64, 0u64);
+            let (mut bytes, mut besides_body) = (0u64, 0u64);
             let mut held = Vec::new();
             loop {
                 let leased = self.local.lease(&stats.route, u64::MAX, 256).await?;
@@ -84,8 +86,9 @@ impl Drainer {
                     break;
                 }
                 for ev in leased.events {
-                    read += 1;
-                    bytes += weight_of_stored(&ev);
+                    let w = weight_of_stored(&ev);
+                    bytes += w;
+                    besides_body += w.saturating_sub(ev.body.len() as u64);
                     held.push(StoredEvent {
                         body: bytes::Bytes::new(),
                         headers: Vec::new(),
@@ -96,12 +99,41 @@ impl Drainer {
             for ev in &held {
                 self.local.release(ev);
             }
-            let waiting = stats.pending.saturating_sub(read);
-            bytes += waiting * bytes.checked_div(read).unwrap_or(0);
+            let read: HashSet<&str> = held.iter().map(|ev| ev.event_id.as_str()).collect();
+            let per_event = besides_body.checked_div(held.len() as u64).unwrap_or(64);
+            bytes += self
+                .behind(&stats.route, &read)
+                .await?
+                .into_iter()
+                .map(|body| body + per_event)
+                .sum::<u64>();
             self.ledger.force(&stats.route, stats.pending, bytes);
             total += stats.pending;
         }
         Ok(total)
+    }
+
+    /// The body sizes of `route`'s waiting events other than `read`.
+    async fn behind(&self, route: &str, read: &HashSet<&str>) -> Result<Vec<u64>, StoreError> {
+        let filter = EventFilter {
+            routes: vec![route.to_string()],
+            states: vec![StateClass::Pending],
+            ..EventFilter::default()
+        };
+        let (mut sizes, mut after) = (Vec::new(), None);
+        loop {
+            let page = self.local.list(&filter, after.as_deref(), 500).await?;
+            sizes.extend(
+                page.items
+                    .iter()
+                    .filter(|v| !read.contains(v.event_id.as_str()))
+                    .map(|v| v.body_bytes as u64),
+            );
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(sizes),
+            }
+        }
     }
 
     async fn run(&mut self) {
