@@ -82,29 +82,42 @@ fn held(leases: &Mutex<HashMap<u64, Lease>>) -> HashMap<Shard, Vec<String>> {
 }
 
 /// Runs for the store's lifetime, on the store's own runtime (not a delivery thread that a
-/// busy route could starve).
+/// busy route could starve). A beat every `every(claim_after)` from the start of the last, not
+/// from its end, and the shards' calls at once (pipelined on the connection): a slow Redis or
+/// many shards with held entries do not stretch the time between two beats of an entry past
+/// what `claim_after` allows.
 pub(super) async fn run(
-    mut conn: Timed,
+    conn: Timed,
     leases: Arc<Mutex<HashMap<u64, Lease>>>,
     consumer: String,
     claim_after: Duration,
 ) {
+    let mut tick = tokio::time::interval(every(claim_after));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
     loop {
-        tokio::time::sleep(every(claim_after)).await;
-        for (sh, entries) in held(&leases) {
+        tick.tick().await;
+        let held = held(&leases);
+        let mut beats = Vec::new();
+        for (sh, entries) in &held {
             for chunk in entries.chunks(BATCH) {
-                let r: redis::RedisResult<i64> = HEARTBEAT
-                    .key(sh.stream())
-                    .arg(GROUP)
-                    .arg(&consumer)
-                    .arg(chunk)
-                    .invoke_async(&mut conn)
-                    .await;
-                // An outage is logged by the store's health; the next beat tries again.
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "heartbeat of held deliveries failed");
-                }
+                let mut conn = conn.clone();
+                let consumer = consumer.as_str();
+                beats.push(async move {
+                    let r: redis::RedisResult<i64> = HEARTBEAT
+                        .key(sh.stream())
+                        .arg(GROUP)
+                        .arg(consumer)
+                        .arg(chunk)
+                        .invoke_async(&mut conn)
+                        .await;
+                    // An outage is logged by the store's health; the next beat tries again.
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "heartbeat of held deliveries failed");
+                    }
+                });
             }
         }
+        futures_util::future::join_all(beats).await;
     }
 }
