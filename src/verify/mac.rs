@@ -87,7 +87,18 @@ pub enum KeyFormat {
 }
 
 impl KeyFormat {
+    /// The HMAC key a configured secret stands for. Never empty: a secret that is only a
+    /// prefix or whitespace (`whsec_`, say, from a template whose variable was unset) would
+    /// key every MAC with nothing, and anyone could sign.
     pub fn key(self, secret: &[u8]) -> Result<Vec<u8>, &'static str> {
+        let key = self.decode(secret)?;
+        if key.is_empty() {
+            return Err("the secret is empty once decoded (only a prefix or whitespace)");
+        }
+        Ok(key)
+    }
+
+    fn decode(self, secret: &[u8]) -> Result<Vec<u8>, &'static str> {
         match self {
             KeyFormat::Raw => Ok(secret.to_vec()),
             KeyFormat::WhsecBase64 => {

@@ -527,3 +527,34 @@ async fn a_twilio_signature_must_cover_the_body() {
     assert_eq!(got.len(), 1);
     assert!(got[0].body.is_empty());
 }
+
+// ---- fail-open configurations (audit, 2026-11-30) ----
+
+/// A secret that decodes to nothing (`whsec_` alone: a template whose variable was unset)
+/// would key every MAC with an empty key, which anyone can compute: a config error, at
+/// `check` and at `run`, naming the secret.
+#[test]
+fn a_secret_that_is_empty_once_decoded_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.toml");
+    let secret = dir.path().join("wh-secret");
+    for (provider, value) in [("svix", "whsec_"), ("standard-webhooks", "whsec_\n")] {
+        std::fs::write(&secret, value).unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{}\"\n[store]\npath = \"{}\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n[routes.r]\npath = \"/r\"\nupstream = \"a\"\nverify = {{ provider = \"{provider}\", secrets = [\"file:{}\"] }}\n",
+                free_port(),
+                dir.path().join("data").display(),
+                secret.display()
+            ),
+        )
+        .unwrap();
+        for cmd in [&["check"][..], &["run"][..]] {
+            let out = common::ops::hookgate(cmd, &path);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{provider} {cmd:?}: {err}");
+            assert!(err.contains("empty once decoded"), "{provider}: {err}");
+        }
+    }
+}
