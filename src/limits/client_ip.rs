@@ -1,10 +1,18 @@
 //! The real client address: the TCP peer, or, only when that peer is a trusted proxy, the
-//! right-most address in X-Forwarded-For that is not itself a trusted proxy.
+//! right-most address in X-Forwarded-For that is not itself a trusted proxy. A hop that cannot
+//! be read on the way there (`unknown`, `unix:`, bytes that are not text) makes the client
+//! unknown (`0.0.0.0`): what stands left of it was written by whoever the proxy could not name,
+//! and the proxy's own address must not stand in for it (an allowlist covering the proxy's
+//! network would let that sender in).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use http::HeaderMap;
 use ipnet::IpNet;
+
+/// A client that no trusted hop could name: matches no allowlist short of `0.0.0.0/0`, and
+/// shares one rate-limit bucket with every other such client.
+pub const UNKNOWN: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let peer = canonical(peer);
@@ -12,22 +20,31 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     if !is_trusted(&peer) {
         return peer;
     }
-    let hops: Vec<IpAddr> = headers
+    // Every hop of every line, left to right: `None` for one that cannot be read. Bytes, not
+    // text: a line with one byte that is not ASCII must not vanish as a whole.
+    let hops: Vec<Option<IpAddr>> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| parse_hop(s.trim()))
-        .map(canonical)
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|hop| !hop.is_empty())
+        .map(|hop| {
+            std::str::from_utf8(hop)
+                .ok()
+                .and_then(parse_hop)
+                .map(canonical)
+        })
         .collect();
     // Walk from the nearest hop outwards; the first untrusted one is the client. When every hop
     // is trusted, the left-most is the best we know.
-    hops.iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .or(hops.first())
-        .copied()
-        .unwrap_or(peer)
+    for hop in hops.iter().rev() {
+        match hop {
+            Some(ip) if is_trusted(ip) => continue,
+            Some(ip) => return *ip,
+            None => return UNKNOWN,
+        }
+    }
+    hops.first().copied().flatten().unwrap_or(peer)
 }
 
 /// Accepts `1.2.3.4`, `1.2.3.4:567`, `2001:db8::1` and `[2001:db8::1]:567`.
@@ -86,8 +103,29 @@ mod tests {
         assert_eq!(ip, "198.51.100.2".parse::<IpAddr>().unwrap());
         let ip = resolve("127.0.0.1".parse().unwrap(), &h("10.1.1.1, 10.0.0.5"), &t);
         assert_eq!(ip, "10.1.1.1".parse::<IpAddr>().unwrap());
+        // A hop that cannot be read: the client is unknown, never the proxy itself.
         let ip = resolve("127.0.0.1".parse().unwrap(), &h("garbage"), &t);
+        assert_eq!(ip, UNKNOWN);
+        let ip = resolve("127.0.0.1".parse().unwrap(), &h("203.0.113.7, unknown"), &t);
+        assert_eq!(ip, UNKNOWN);
+        let mut raw = HeaderMap::new();
+        raw.insert(
+            "x-forwarded-for",
+            http::HeaderValue::from_bytes(b"\xff, 198.51.100.1").unwrap(),
+        );
+        let ip = resolve("127.0.0.1".parse().unwrap(), &raw, &t);
+        assert_eq!(ip, "198.51.100.1".parse::<IpAddr>().unwrap());
+        raw.insert(
+            "x-forwarded-for",
+            http::HeaderValue::from_bytes(b"198.51.100.1, \xff").unwrap(),
+        );
+        assert_eq!(resolve("127.0.0.1".parse().unwrap(), &raw, &t), UNKNOWN);
+        // No header: the proxy itself sent it (a health check).
+        let ip = resolve("127.0.0.1".parse().unwrap(), &HeaderMap::new(), &t);
         assert_eq!(ip, "127.0.0.1".parse::<IpAddr>().unwrap());
+        // Empty items carry no address.
+        let ip = resolve("127.0.0.1".parse().unwrap(), &h("203.0.113.7, , "), &t);
+        assert_eq!(ip, "203.0.113.7".parse::<IpAddr>().unwrap());
         let ip = resolve("127.0.0.1".parse().unwrap(), &h("[2001:db8::1]:443"), &t);
         assert_eq!(ip, "2001:db8::1".parse::<IpAddr>().unwrap());
     }

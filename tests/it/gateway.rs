@@ -138,6 +138,46 @@ async fn duplicate_is_answered_but_delivered_once() {
     assert_eq!(up.count(), 1);
 }
 
+/// A hop that cannot be read (a byte that is not ASCII, `unknown`) does not make the trusted
+/// proxy's own address the client, nor is it skipped for what the sender wrote left of it:
+/// the client is unknown, and an allowlist of the proxy's network or of the sender's claimed
+/// address lets it in no more.
+#[tokio::test]
+async fn an_unreadable_forwarded_hop_makes_the_client_unknown_not_the_proxy() {
+    let send = |gw: &Gateway, xff: &'static [u8], id: &'static str| {
+        let c = client();
+        let url = gw.url("/hooks/limai");
+        async move {
+            let body = event_body(id);
+            c.post(url)
+                .header(
+                    "x-webhook-signature",
+                    format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
+                )
+                .header(
+                    "x-forwarded-for",
+                    reqwest::header::HeaderValue::from_bytes(xff).unwrap(),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let trusted = r#"trusted_proxies = ["127.0.0.1/32"]"#;
+    // What a proxy that appends to the sender's line sends: the sender's byte, then the client.
+    let (gw, up) = setup(r#"allow_ips = ["127.0.0.0/8"]"#, "", trusted).await;
+    assert_eq!(send(&gw, b"\xff, 198.51.100.1", "evt_byte").await, 403);
+    assert_eq!(send(&gw, b"198.51.100.1, \xff", "evt_byte2").await, 403);
+    drop(gw);
+    let (gw, _) = setup(r#"allow_ips = ["203.0.113.0/24"]"#, "", trusted).await;
+    assert_eq!(send(&gw, b"203.0.113.7, unknown", "evt_unknown").await, 403);
+    assert_eq!(send(&gw, b"203.0.113.7", "evt_known").await, 200);
+    assert_eq!(up.count(), 0);
+}
+
 #[tokio::test]
 async fn allowlist_and_trusted_proxy_xff() {
     // Peer 127.0.0.1 is a trusted proxy: the client is the right-most untrusted XFF hop.
