@@ -224,9 +224,10 @@ impl Intake<'_> {
                 now: SystemTime::now(),
                 rest: &self.rest,
             };
-            if let Err(e) = self.route.verifier.verify(&check)
-                && self.route.verifier.enforce
-            {
+            // Whatever `enforce` says: shadow mode lets events through to watch the verdicts,
+            // but a handshake's answer is the provider's proof that this endpoint holds the
+            // secret.
+            if let Err(e) = self.route.verifier.verify(&check) {
                 return Err(Answer::refuse(RequestOutcome::Unauthorized, e.to_string()).closing());
             }
         }

@@ -190,6 +190,12 @@ async fn handshakes_never_stand_in_for_signatures_and_credentials_stay_here() {
                 grid.secret.clone().unwrap()
             )
         ),
+    ) + &route(
+        "okta_shadow",
+        &format!(
+            "provider = \"okta\", secrets = [{:?}], enforce = false",
+            okta.secret.clone().unwrap()
+        ),
     );
     let gw = Gateway::start("", &body, &[]);
     let c = client();
@@ -212,6 +218,16 @@ async fn handshakes_never_stand_in_for_signatures_and_credentials_stay_here() {
     // Okta's verification GET echoes nothing without its authorization header.
     let r = c
         .get(gw.url("/hooks/okta"))
+        .header("x-okta-verification-challenge", "abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(!r.text().await.unwrap().contains("abc"));
+    // Nor in shadow mode: shadow mode lets events through to watch the verdicts, but a
+    // handshake's answer is the provider's proof that this endpoint holds the secret.
+    let r = c
+        .get(gw.url("/hooks/okta_shadow"))
         .header("x-okta-verification-challenge", "abc")
         .send()
         .await
