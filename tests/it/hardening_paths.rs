@@ -177,6 +177,13 @@ async fn paths_that_could_leave_the_base_path_are_refused_with_400() {
         b"/hooks/x/a\"b",
         b"/hooks/x/{a}",
         b"/hooks/x/a|b",
+        // Unreserved characters percent-encoded: the same path to a normalising upstream, a
+        // different one to the routes (a route `/hooks/x/y` would be passed by).
+        b"/hooks/x/%78",
+        b"/hooks/%78/a",
+        b"/hooks/x/a%2Db",
+        b"/hooks/x/a%5fb",
+        b"/hooks/x/%7Ea",
     ];
     for (i, target) in refused.iter().enumerate() {
         let id = format!("evt_path_{i}");
