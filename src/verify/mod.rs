@@ -47,7 +47,7 @@ pub use self::oidc::OidcVerifier;
 pub use self::paypal::{PaypalVerifier, paypal_cert};
 pub use self::plaid::{PlaidVerifier, plaid_key};
 pub use self::sns::SnsVerifier;
-pub use self::template::{Template, TemplateError};
+pub use self::template::{Part, Template, TemplateError};
 pub use self::token::{TokenKind, TokenVerifier};
 pub use self::twilio::TwilioVerifier;
 

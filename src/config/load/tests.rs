@@ -121,6 +121,27 @@ fn verify_is_mandatory_and_fail_closed() {
             .iter()
             .any(|m| m.contains("tolerance needs timestamp_header"))
     );
+    // A timestamp checked but not signed: a replay sets a fresh one.
+    let unsigned_ts = BASE.replace(
+        "prefix = \"sha256=\"",
+        "prefix = \"sha256=\", timestamp_header = \"X-Ts\"",
+    );
+    assert!(
+        errors(&unsigned_ts)
+            .iter()
+            .any(|m| m.contains("the timestamp is checked but not signed")),
+        "{:?}",
+        errors(&unsigned_ts)
+    );
+    let signed_ts = BASE.replace(
+        "prefix = \"sha256=\"",
+        "prefix = \"sha256=\", timestamp_header = \"X-Ts\", payload = \"{timestamp}.{body}\"",
+    );
+    assert!(
+        !errors(&signed_ts).iter().any(|m| m.contains("timestamp")),
+        "{:?}",
+        errors(&signed_ts)
+    );
     let wrong_scheme_key = BASE.replace(
         "scheme = \"hmac\", header = \"X-Webhook-Signature\", prefix = \"sha256=\"",
         "scheme = \"basic\", prefix = \"x\"",

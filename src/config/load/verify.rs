@@ -9,7 +9,7 @@ use super::Checker;
 use crate::config::file::{SecretEntry, Text, VerifyFile};
 use crate::event::id::IdSource;
 use crate::verify::{
-    Algorithm, Check, Encoding, HmacSpec, HmacVerifier, KeyedSecret, SigSource, Template,
+    Algorithm, Check, Encoding, HmacSpec, HmacVerifier, KeyedSecret, Part, SigSource, Template,
     TimestampCheck, TokenKind, TokenVerifier, TsSource, Verifier, providers,
 };
 
@@ -274,6 +274,20 @@ impl Checker<'_> {
             self.error(
                 v.tolerance.as_ref().map_or(span.clone(), Spanned::span),
                 format!("{} needs timestamp_header", key("tolerance")),
+            );
+        }
+        // A timestamp checked but not signed stops no replay: the sender of a captured request
+        // sets a fresh one.
+        if let Some(t) = &v.timestamp_header
+            && !payload.uses(&Part::Timestamp)
+        {
+            self.error(
+                t.span(),
+                format!(
+                    "{}: the timestamp is checked but not signed; put {{timestamp}} in {} as the sender signs it",
+                    key("timestamp_header"),
+                    key("payload")
+                ),
             );
         }
         let timestamp = match &v.timestamp_header {
