@@ -77,6 +77,15 @@ impl SnsVerifier {
         let mut canonical = Vec::new();
         for k in signed {
             match doc.get(*k) {
+                // The canonical form has no escaping: a line break in any field but the message
+                // (AWS never puts one there) could move one field's text into another — a
+                // signed Subject made part of a new MessageId, the same signature over a "new"
+                // event.
+                Some(Value::String(v)) if *k != "Message" && v.contains(['\n', '\r']) => {
+                    return Err(refused(
+                        "a signed SNS field other than Message holds a line break",
+                    ));
+                }
                 Some(Value::String(v)) => {
                     for part in [k.as_bytes(), b"\n", v.as_bytes(), b"\n"] {
                         canonical.extend_from_slice(part);

@@ -147,6 +147,24 @@ async fn sns_fetches_certificates_only_from_aws_and_once() {
         assert_eq!(status, 200, "{text}");
     }
     assert_eq!(keys.count(), 1, "the certificate is cached");
+    // The signed Subject moved into the MessageId (the canonical form has no escaping): the
+    // same signed bytes, a new event ID. Refused.
+    let mut moved = valid.clone();
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(&moved.request.body_b64)
+        .unwrap();
+    let mut doc: Value = serde_json::from_slice(&body).unwrap();
+    let subject = doc["Subject"]
+        .as_str()
+        .expect("the vector has a Subject")
+        .to_string();
+    let id = doc["MessageId"].as_str().unwrap().to_string();
+    doc["MessageId"] = Value::String(format!("{id}\nSubject\n{subject}"));
+    doc.as_object_mut().unwrap().remove("Subject");
+    moved.request.body_b64 =
+        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&doc).unwrap());
+    let (status, text) = send(&c, gw.url("/hooks/aws-sns"), &moved, None).await;
+    assert_eq!(status, 401, "{text}");
     // A subscription confirmation is verified and passed on (the application confirms it).
     let confirm = vector("aws-sns", "subscription_confirmation");
     let (status, _) = send(&c, gw.url("/hooks/aws-sns"), &confirm, None).await;
