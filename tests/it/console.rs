@@ -604,3 +604,164 @@ async fn with_a_token_a_foreign_origin_is_refused_even_with_the_token() {
         200
     );
 }
+
+/// Whether the event page's `button` is shown.
+async fn shown(b: &Browser, button: &str) -> bool {
+    b.exec(
+        "return !document.getElementById(arguments[0]).hidden;",
+        json!([button]),
+    )
+    .await
+        == true
+}
+
+/// Waits until the event page shows `state`.
+async fn page_state(b: &Browser, state: &str) {
+    b.wait_for(
+        &format!("the event page showing {state}"),
+        WAIT,
+        &format!("return (() => {{ {} }})() === '{state}';", field("State")),
+    )
+    .await;
+}
+
+/// A retrying (`scheduled`) event can be cancelled from its page; a replay is then followed,
+/// through `in_flight`, until it is delivered, with live refresh off.
+#[tokio::test]
+async fn a_retrying_event_can_be_cancelled_and_a_replay_is_followed_to_the_end() {
+    let Some((b, up, gw, c)) = scene(
+        "a_retrying_event_can_be_cancelled_and_a_replay_is_followed_to_the_end",
+        true,
+        None,
+    )
+    .await
+    else {
+        return;
+    };
+    // A 503 asking for a minute's wait: the event waits for its retry (`scheduled`).
+    up.set_default(Reply {
+        headers: vec![("retry-after", "60".into())],
+        ..Reply::status(503)
+    });
+    accept_all(&c, &gw.url("/hooks/limai"), ["evt-retry-1".to_string()]).await;
+    eventually(WAIT, async || {
+        (event_state(&c, &gw, "evt-retry-1").await == "scheduled").then_some(())
+    })
+    .await
+    .expect("evt-retry-1 waits for its retry");
+
+    b.goto(&gw.admin(&format!("/#token={ADMIN_TOKEN}"))).await;
+    b.wait_for(
+        "the event",
+        WAIT,
+        &format!("return (() => {{ {ROW_IDS} }})()[0] === 'evt-retry-1';"),
+    )
+    .await;
+    // Off: only the page's own following can show the replay's outcome.
+    b.click("#live").await;
+    open_event(&b, "evt-retry-1").await;
+    page_state(&b, "scheduled").await;
+    assert!(
+        shown(&b, "ev-cancel").await,
+        "Cancel retries is offered for a scheduled event"
+    );
+    assert!(!shown(&b, "ev-replay").await && !shown(&b, "ev-purge").await);
+    b.click("#ev-cancel").await;
+    page_state(&b, "dead").await;
+    assert_eq!(b.text("#message").await, "Cancelled: 1.");
+    assert_eq!(event_state(&c, &gw, "evt-retry-1").await, "dead");
+    assert!(!shown(&b, "ev-cancel").await);
+
+    // A slow upstream: the replayed event is in flight for a second, then delivered.
+    up.set_default(Reply::status(200).after(Duration::from_millis(1200)));
+    b.click("#ev-replay").await;
+    page_state(&b, "delivered").await;
+    assert!(b.text("#ev-attempts").await.contains("HTTP 200"));
+    assert!(!shown(&b, "ev-cancel").await);
+}
+
+/// Two routes with a dead letter each; the list searched for one route. A filter changed in the
+/// form without a search does not change what the bulk buttons act on.
+#[tokio::test]
+async fn bulk_buttons_act_on_the_list_as_shown_not_on_unsearched_filters() {
+    let Some(b) =
+        Browser::start("console::bulk_buttons_act_on_the_list_as_shown_not_on_unsearched_filters")
+            .await
+    else {
+        return;
+    };
+    let up = Upstream::start();
+    let config = format!(
+        "{}\n{}",
+        routes(&up),
+        limai_route("other", "/hooks/other", "orders", "")
+    );
+    let gw = Gateway::start_full(
+        TOKEN_SERVER,
+        None,
+        "",
+        &config,
+        &[("LIMAI_SECRET", SECRET), ("ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
+    let c = client();
+    up.set_default(Reply::status(503));
+    accept_all(&c, &gw.url("/hooks/limai"), ["evt-a-dead".to_string()]).await;
+    accept_all(&c, &gw.url("/hooks/other"), ["evt-b-dead".to_string()]).await;
+    eventually(WAIT, async || {
+        let v = admin_json(&c, &gw, "/events?state=dead").await;
+        (v["events"].as_array().map(Vec::len) == Some(2)).then_some(())
+    })
+    .await
+    .expect("two dead letters");
+
+    b.goto(&gw.admin(&format!("/#token={ADMIN_TOKEN}"))).await;
+    b.wait_for(
+        "both events",
+        WAIT,
+        &format!("return (() => {{ {ROW_IDS} }})().length === 2;"),
+    )
+    .await;
+    b.click("#live").await;
+    b.click("#f-route option[value=limai]").await;
+    b.click("#search").await;
+    b.wait_for(
+        "the limai row only",
+        WAIT,
+        &format!("return JSON.stringify((() => {{ {ROW_IDS} }})()) === '[\"evt-a-dead\"]';"),
+    )
+    .await;
+    // Route back to "all" and an ID filter typed, neither searched: the list still shows limai's.
+    b.click("#f-route option[value='']").await;
+    b.type_into("#f-q", "b-dead").await;
+
+    b.click("#bulk-purge").await;
+    let armed = b.text("#bulk-purge").await;
+    assert!(armed.starts_with("Click again"), "{armed}");
+    assert!(
+        armed.contains("route limai") && armed.contains("1 shown") && !armed.contains("b-dead"),
+        "the confirmation names the list's filter and count: {armed}"
+    );
+    b.click("#bulk-purge").await;
+    let said = b
+        .wait_for(
+            "the purge's answer",
+            WAIT,
+            "const m = document.getElementById('message').textContent; return m.startsWith('Dead letters purged') ? m : null;",
+        )
+        .await;
+    assert_eq!(said, "Dead letters purged: 1.");
+    let left = admin_json(&c, &gw, "/events?state=dead").await;
+    let ids: Vec<&str> = left["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["evt-b-dead"], "only the shown route's dead letter went");
+    b.wait_for(
+        "an empty list, still of route limai",
+        WAIT,
+        "return document.querySelectorAll('#events-body tr').length === 0 && !document.getElementById('events-empty').hidden;",
+    )
+    .await;
+}

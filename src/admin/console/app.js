@@ -10,6 +10,11 @@
 (() => {
   let token = null;
   let cursor = null;
+  // The filter of the list on screen ({params, limit}: the last search that answered), and the
+  // one asked for last (live refresh and More reload it). The bulk buttons act on `listed`, never
+  // on what the form holds but was not searched.
+  let listed = null;
+  let asked = null;
   let current = null; // {route, id} of the event on screen
   let eventsSeq = 0; // drops answers of superseded list requests
   let liveTimer = null;
@@ -17,6 +22,8 @@
   let pollTimer = null;
   let signedIn = 0; // bumped by lock(): answers to requests made before it are dropped
   const LIVE_MS = 4000;
+  // The states of the `pending` class (the API's `state=pending`; what cancel takes).
+  const PENDING = ['pending', 'scheduled', 'in_flight'];
 
   const $ = (id) => document.getElementById(id);
 
@@ -111,6 +118,9 @@
     $('f-route').replaceChildren(option('', 'all'));
     current = null;
     cursor = null;
+    listed = null;
+    asked = null;
+    disarmAll();
     $('more').hidden = true;
     $('event').hidden = true;
     $('events').hidden = false;
@@ -133,7 +143,7 @@
     $('conn').textContent = token ? 'signed in with a token' : 'no admin token configured (loopback)';
     say('');
     renderRoutes(routes);
-    await loadEvents(true);
+    await loadEvents(true, readFilters());
     startLive();
   }
 
@@ -215,15 +225,13 @@
     return Number.isNaN(d.getTime()) ? null : d.toISOString();
   }
 
-  // The filters as query parameters; `withState` false for the operations that take none.
-  function filters(withState) {
+  // The filter form as query parameters, and the page size: read when a search is run.
+  function readFilters() {
     const p = [];
     const route = $('f-route').value;
     if (route) p.push(['route', route]);
-    if (withState) {
-      const states = [...document.querySelectorAll('input[name=state]:checked')].map((i) => i.value);
-      if (states.length) p.push(['state', states.join(',')]);
-    }
+    const states = [...document.querySelectorAll('input[name=state]:checked')].map((i) => i.value);
+    if (states.length) p.push(['state', states.join(',')]);
     const since = instant($('f-since').value);
     if (since) p.push(['since', since]);
     const until = instant($('f-until').value);
@@ -232,13 +240,28 @@
     if (status) p.push(['status', status]);
     const q = $('f-q').value.trim();
     if (q) p.push(['q', q]);
-    return p;
+    return { params: p, limit: $('f-limit').value || '50' };
+  }
+
+  // A filter in words, for a confirmation: "route a, state dead, event ID contains "x"".
+  function describe(params) {
+    const words = {
+      route: (v) => 'route ' + v,
+      state: (v) => 'state ' + v,
+      since: (v) => 'received since ' + v,
+      until: (v) => 'received until ' + v,
+      status: (v) => 'last status ' + v,
+      q: (v) => 'event ID contains "' + v + '"',
+    };
+    const parts = params.map(([k, v]) => words[k](v));
+    if (!params.some(([k]) => k === 'route')) parts.unshift('every route');
+    return parts.join(', ');
   }
 
   function eventRow(e) {
     return el(
       'tr',
-      { data: { route: e.route, eventId: e.event_id } },
+      { data: { route: e.route, eventId: e.event_id, state: e.state } },
       el('td', { cls: 'mono time' }, dash(e.received_at)),
       el('td', null, e.route),
       el('td', null, el('button', { cls: 'link event-link', click: () => openEvent(e.route, e.event_id) }, e.event_id)),
@@ -250,43 +273,81 @@
     );
   }
 
-  async function loadEvents(reset) {
+  // `wanted`: a search's filter (readFilters()); none to reload the one asked for last.
+  async function loadEvents(reset, wanted) {
     const seq = ++eventsSeq;
-    const p = filters(true);
-    p.push(['limit', $('f-limit').value || '50']);
+    const f = wanted || asked;
+    if (!f) return;
+    asked = f;
+    const p = [...f.params, ['limit', f.limit]];
     if (!reset && cursor) p.push(['after', cursor]);
     const data = await guarded(() => api('GET', '/events', p));
-    if (!data || seq !== eventsSeq) return;
+    if (seq !== eventsSeq) return;
+    if (!data) {
+      // A refused search leaves the list (and its filter) as it was.
+      asked = listed || f;
+      return;
+    }
     const body = $('events-body');
-    if (reset) body.replaceChildren();
+    if (reset) {
+      body.replaceChildren();
+      if (listed !== f) disarmAll();
+      listed = f;
+    }
     for (const e of data.events || []) body.append(eventRow(e));
     cursor = data.next || null;
     $('more').hidden = !cursor;
     $('events-empty').hidden = body.childElementCount > 0;
   }
 
-  // Bulk operations and purges ask twice: the second click within 4 s runs them.
-  const disarm = new Map();
-  function twice(button, run) {
-    clearTimeout(disarm.get(button));
-    const reset = () => {
-      button.classList.remove('armed');
-      button.textContent = button.dataset.label;
-    };
-    if (button.classList.contains('armed')) {
-      reset();
-      run();
+  // Bulk operations and purges ask twice: the second click within 4 s runs what the first
+  // armed (`armed.get(button)`), whose confirmation `text` says what it will act on.
+  const armed = new Map();
+  function unarm(button) {
+    const a = armed.get(button);
+    if (!a) return;
+    clearTimeout(a.timer);
+    armed.delete(button);
+    button.classList.remove('armed');
+    button.textContent = button.dataset.label;
+  }
+
+  function disarmAll() {
+    for (const b of [...armed.keys()]) unarm(b);
+  }
+
+  function twice(button, text, run) {
+    const a = armed.get(button);
+    if (a) {
+      unarm(button);
+      a.run();
       return;
     }
     button.classList.add('armed');
-    button.textContent = 'Click again to confirm: ' + button.dataset.label.toLowerCase();
-    disarm.set(button, setTimeout(reset, 4000));
+    button.textContent = text;
+    armed.set(button, { run, timer: setTimeout(() => unarm(button), 4000) });
   }
 
-  async function bulk(method, path, withState, report) {
-    const r = await guarded(() => api(method, path, filters(withState)));
-    if (r) say(report(r));
-    await refresh();
+  // A bulk button: acts on the filter of the list on screen. `kind`: which events it touches
+  // ('dead' or 'pending', as the state filter names them); `withState` whether the endpoint
+  // takes the state filter (the others act on their own state only).
+  function bulk(button, { method, path, kind, noun, verb, withState, report }) {
+    if (!listed) return;
+    const states = listed.params.find(([k]) => k === 'state');
+    if (states && !states[1].split(',').includes(kind)) {
+      say('The list shows no ' + noun + ' (state ' + states[1] + '): nothing to ' + verb + '.', true);
+      return;
+    }
+    const params = listed.params.filter(([k]) => withState || k !== 'state');
+    const of = kind === 'dead' ? ['dead'] : PENDING;
+    const rows = [...$('events-body').children].filter((r) => of.includes(r.dataset.state)).length;
+    const count = rows + ' shown' + (cursor ? ', more not loaded' : '');
+    const text = 'Click again to ' + verb + ' the ' + noun + ' of: ' + describe(params) + ' (' + count + ')';
+    twice(button, text, async () => {
+      const r = await guarded(() => api(method, path, params));
+      if (r) say(report(r));
+      await refresh();
+    });
   }
 
   // ---- one event ------------------------------------------------------------------------------
@@ -350,7 +411,8 @@
     }
     $('ev-replay').hidden = ev.state !== 'dead';
     $('ev-purge').hidden = ev.state !== 'dead';
-    $('ev-cancel').hidden = ev.state !== 'pending';
+    // The states the cancel endpoint takes (the `pending` class).
+    $('ev-cancel').hidden = !PENDING.includes(ev.state);
   }
 
   function eventPath(id, suffix) {
@@ -383,12 +445,13 @@
     refresh();
   }
 
-  // After a replay: follow the event until it leaves `pending` (or a minute passes).
+  // After a replay or cancel: follow the event until it is delivered or dead (through
+  // `pending`, `in_flight` and `scheduled`), or a minute passes.
   function follow(deadline) {
     clearTimeout(pollTimer);
     pollTimer = setTimeout(async () => {
       const ev = await showEvent();
-      if (ev && ev.state === 'pending' && Date.now() < deadline) follow(deadline);
+      if (ev && PENDING.includes(ev.state) && Date.now() < deadline) follow(deadline);
     }, 500);
   }
 
@@ -454,24 +517,46 @@
     $('live').addEventListener('change', startLive);
     $('filters').addEventListener('submit', (e) => {
       e.preventDefault();
-      loadEvents(true);
+      loadEvents(true, readFilters());
     });
     $('more').addEventListener('click', () => {
       // Older pages stay on screen: live refresh would replace them with the newest.
       $('live').checked = false;
       stopLive();
-      loadEvents(false);
+      loadEvents(false, listed);
     });
     $('bulk-replay').addEventListener('click', (e) =>
-      twice(e.currentTarget, () =>
-        bulk('POST', '/events/replay', true, (r) => 'Replayed: ' + r.replayed + ', skipped: ' + r.skipped + '.'),
-      ),
+      bulk(e.currentTarget, {
+        method: 'POST',
+        path: '/events/replay',
+        kind: 'dead',
+        noun: 'dead letters',
+        verb: 'replay',
+        withState: true,
+        report: (r) => 'Replayed: ' + r.replayed + ', skipped: ' + r.skipped + '.',
+      }),
     );
     $('bulk-cancel').addEventListener('click', (e) =>
-      twice(e.currentTarget, () => bulk('POST', '/events/cancel', false, (r) => 'Cancelled: ' + r.cancelled + '.')),
+      bulk(e.currentTarget, {
+        method: 'POST',
+        path: '/events/cancel',
+        kind: 'pending',
+        noun: 'pending retries',
+        verb: 'cancel',
+        withState: false,
+        report: (r) => 'Cancelled: ' + r.cancelled + '.',
+      }),
     );
     $('bulk-purge').addEventListener('click', (e) =>
-      twice(e.currentTarget, () => bulk('DELETE', '/dlq', false, (r) => 'Dead letters purged: ' + r.purged + '.')),
+      bulk(e.currentTarget, {
+        method: 'DELETE',
+        path: '/dlq',
+        kind: 'dead',
+        noun: 'dead letters',
+        verb: 'purge',
+        withState: false,
+        report: (r) => 'Dead letters purged: ' + r.purged + '.',
+      }),
     );
     $('back').addEventListener('click', closeEvent);
     $('ev-refresh').addEventListener('click', showEvent);
@@ -482,7 +567,9 @@
       eventAction('POST', '/cancel', (r) => 'Cancelled: ' + r.cancelled + '.'),
     );
     $('ev-purge').addEventListener('click', (e) =>
-      twice(e.currentTarget, () => eventAction('DELETE', '', (r) => 'Purged: ' + r.purged + '.')),
+      twice(e.currentTarget, 'Click again to confirm: purge', () =>
+        eventAction('DELETE', '', (r) => 'Purged: ' + r.purged + '.'),
+      ),
     );
     open();
   }
