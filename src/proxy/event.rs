@@ -68,7 +68,7 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
     let hashed: &[u8] = match query {
         Some(q) if raw.is_empty() => q.as_bytes(),
         _ if trusted_query => &body,
-        _ => raw,
+        _ => route.verifier.signed_body(raw),
     };
     let lookup = id::Lookup::new(headers, &body).hashing(hashed);
     let extracted = id::extract(&route.event_id, &lookup);

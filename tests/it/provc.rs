@@ -352,3 +352,36 @@ async fn concurrent_first_requests_share_one_key_fetch() {
     assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
     assert_eq!(keys.count(), 1);
 }
+
+/// Wix: the check reads the JWT without the whitespace after it, and so does the body-hash ID:
+/// one captured token sent again with spaces or a line break after it is the same event, not a
+/// new one each time.
+#[tokio::test]
+async fn a_wix_token_with_whitespace_after_it_is_the_same_event() {
+    let up = Upstream::start();
+    let valid = vector("wix", "valid");
+    let body = format!(
+        "{}\n{}",
+        upstream_block("up", &up.url("/"), ""),
+        route(
+            "wix",
+            &format!(
+                "provider = \"wix\", public_key = {:?}",
+                valid.public_key.clone().unwrap()
+            )
+        ),
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let c = client();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(&valid.request.body_b64)
+        .unwrap();
+    for tail in ["", "\n", " ", "  \r\n"] {
+        let mut b = raw.clone();
+        b.extend_from_slice(tail.as_bytes());
+        let (status, text) = send(&c, gw.url("/hooks/wix"), &valid, Some(b)).await;
+        assert_eq!(status, 200, "{tail:?}: {text}");
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(up.count(), 1, "one token, one event");
+}
