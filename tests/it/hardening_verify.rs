@@ -558,3 +558,40 @@ fn a_secret_that_is_empty_once_decoded_is_a_config_error() {
         }
     }
 }
+
+/// `normalize = "json"`: the Content-Type is not signed, so it must not turn one signed JSON
+/// body into a form whose fields (text inside a JSON string) name another event ID.
+#[tokio::test]
+async fn an_unsigned_content_type_does_not_split_a_signed_json_body() {
+    let up = Upstream::start();
+    let gw = start(
+        &up,
+        &route(
+            "limai",
+            "scheme = \"hmac\", header = \"X-Webhook-Signature\", prefix = \"sha256=\", secrets = [\"env:LIMAI_SECRET\"]",
+            "normalize = \"json\"\nevent_id = \"json:/eventId\"",
+        ),
+        None,
+    );
+    let body = r#"{"eventId":"evt_one","note":"x&eventId=evt_forged&z="}"#;
+    for content_type in ["application/json", "application/x-www-form-urlencoded"] {
+        let r = client()
+            .post(gw.url("/hooks/limai"))
+            .header("content-type", content_type)
+            .header(
+                "x-webhook-signature",
+                format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{content_type}");
+    }
+    let got = settle(&up).await;
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|r| r.header("x-hookgate-event-id").unwrap_or_default())
+        .collect();
+    assert_eq!(ids, ["evt_one"], "one signed body, one event");
+}
