@@ -33,6 +33,12 @@ enum Cover {
 }
 
 impl Check {
+    /// Whether the check authenticates anything at all. A preset that only compares headers
+    /// to public values (Lindo's User-Agent) does not, without being `scheme = "none"`.
+    pub fn authenticates(&self) -> bool {
+        self.cover(&|_| Cover::Yes) != Cover::Nothing
+    }
+
     /// Whether the query string is as trustworthy as the body.
     pub fn covers_query(&self) -> bool {
         self.cover(&|c| match c {

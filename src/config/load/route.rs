@@ -19,6 +19,7 @@ use crate::normalize::media::MediaType;
 use crate::routing::Upstream;
 use crate::routing::path;
 use crate::routing::{HeaderRule, Mode, Rate, RateSpec, ResponseSpec, Route, RouteState};
+use crate::verify::Check;
 
 impl Checker<'_> {
     pub(super) fn routes(
@@ -258,6 +259,21 @@ impl Checker<'_> {
             ) {
                 self.warn(&r.path.span(), w);
             }
+        }
+        // An explicit `scheme = "none"` says what it means; a preset that checks only public
+        // values looks like verification and is none.
+        if let Some(v) = &verifier
+            && !matches!(v.check, Check::None)
+            && !v.check.authenticates()
+            && r.allow_ips.is_none()
+        {
+            self.warn(
+                &r.path.span(),
+                format!(
+                    "routes.{name}: {} signs nothing (it checks only values anyone can send), so anyone who knows this path can send events: add allow_ips with the sender's addresses",
+                    v.label
+                ),
+            );
         }
         let event_id = configured_id.or(preset_id).unwrap_or(IdSource::BodyHash);
         let allow_ips = r

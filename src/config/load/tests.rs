@@ -599,3 +599,36 @@ fn redis_cluster_store_settings() {
         "{e:?}"
     );
 }
+
+/// A preset that authenticates nothing (Lindo: a User-Agent anyone can send) is named as such
+/// at load unless the route limits who may send; an explicit `scheme = "none"` is not warned
+/// about (it says what it means), nor is a preset that signs.
+#[test]
+fn a_preset_that_signs_nothing_without_an_allowlist_is_warned_about() {
+    let lindo = BASE.replace(
+        "verify = { scheme = \"hmac\", header = \"X-Webhook-Signature\", prefix = \"sha256=\", secrets = [\"lit\"] }",
+        "verify = { provider = \"lindo\" }",
+    );
+    let signs_nothing = |c: &crate::config::Config| {
+        c.warnings
+            .iter()
+            .any(|w| w.contains("routes.limai: lindo signs nothing"))
+    };
+    let c = parse(Path::new("t.toml"), &lindo).unwrap();
+    assert!(signs_nothing(&c), "{:?}", c.warnings);
+    let allowed = lindo.replace(
+        "event_id = \"json:/eventId\"",
+        "event_id = \"json:/eventId\"\nallow_ips = [\"192.0.2.0/24\"]",
+    );
+    assert!(!signs_nothing(
+        &parse(Path::new("t.toml"), &allowed).unwrap()
+    ));
+    let none = BASE.replace(
+        "verify = { scheme = \"hmac\", header = \"X-Webhook-Signature\", prefix = \"sha256=\", secrets = [\"lit\"] }",
+        "verify = { scheme = \"none\" }",
+    );
+    let c = parse(Path::new("t.toml"), &none).unwrap();
+    assert!(!c.warnings.iter().any(|w| w.contains("signs nothing")));
+    let c = parse(Path::new("t.toml"), BASE).unwrap();
+    assert!(!c.warnings.iter().any(|w| w.contains("signs nothing")));
+}
