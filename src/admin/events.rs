@@ -8,6 +8,7 @@
 //! POST   /events/replay?<filters>       replay the dead letters (default) the filters take
 //! POST   /events/cancel?<filters>       cancel the pending events the filters take
 //! DELETE /dlq?<filters>                 purge the dead letters the filters take
+//! POST   /dlq/replay?route=             replay every dead letter (of a route)
 
 use std::time::{Duration, Instant};
 
@@ -334,11 +335,7 @@ impl Admin {
             filter.states = default.to_vec();
         }
         let Ok(_one) = BULK.try_lock() else {
-            return error(
-                StatusCode::CONFLICT,
-                "busy",
-                "another bulk operation is running; try again when it is done",
-            );
+            return busy();
         };
         let started = Instant::now();
         let (mut done, mut skipped) = (0u64, 0u64);
@@ -369,11 +366,7 @@ impl Admin {
                     Err(e) => return bulk_failed(kind, done, &e),
                 }
             }
-            // Paced: never ahead of BULK_PER_SECOND.
-            let due = Duration::from_millis((done + skipped) * 1000 / BULK_PER_SECOND);
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                tokio::time::sleep(wait).await;
-            }
+            pace(started, done + skipped).await;
             match page.next {
                 Some(n) => after = Some(n),
                 None => break,
@@ -393,6 +386,58 @@ impl Admin {
         }
         json_reply(StatusCode::OK, &Value::Object(body))
     }
+
+    /// `POST /dlq/replay`: every dead letter (of a route), a batch at a time through the
+    /// store's own walk, under the same lock and pace as the other bulk operations. The store
+    /// replays each letter at most once per walk: one that dies again meanwhile waits for the
+    /// next call.
+    pub(super) async fn replay_dead(&self, q: &Query) -> Reply {
+        let routes = self.route_names(q);
+        let Ok(_one) = BULK.try_lock() else {
+            return busy();
+        };
+        let started = Instant::now();
+        let mut done = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let store = &self.app.store;
+            let (n, next) = match store
+                .replay_batch(&routes, after.as_deref(), BULK_BATCH)
+                .await
+            {
+                Ok(b) => b,
+                Err(e) => return bulk_failed(Bulk::Replay, done, &e),
+            };
+            done += n;
+            pace(started, done).await;
+            match next {
+                Some(c) => after = Some(c),
+                None => break,
+            }
+        }
+        tracing::info!(
+            route = q.value("route").unwrap_or("*"),
+            replayed = done,
+            "dead letters replayed"
+        );
+        json_reply(StatusCode::OK, &json!({ "replayed": done }))
+    }
+}
+
+/// Waits until `count` events since `started` are within `BULK_PER_SECOND`.
+async fn pace(started: Instant, count: u64) {
+    let due = Duration::from_millis(count * 1000 / BULK_PER_SECOND);
+    if let Some(wait) = due.checked_sub(started.elapsed()) {
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn busy() -> Reply {
+    error(
+        StatusCode::CONFLICT,
+        "busy",
+        "another bulk operation is running; try again when it is done",
+    )
 }
 
 fn ambiguous<'a>(id: &str, routes: impl Iterator<Item = &'a str>) -> Reply {

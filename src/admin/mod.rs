@@ -6,7 +6,7 @@
 //! GET  /readyz                  200 when the store takes writes and we are not shutting down (open)
 //! GET  /metrics                 Prometheus text format                             (open)
 //! GET  /dlq?route=&after=&limit=   dead letters, a page at a time
-//! POST /dlq/replay?route=       replay every dead letter (of a route), in batches
+//! POST /dlq/replay?route=       replay every dead letter (of a route): a bulk operation
 //! POST /dlq/{id}/replay?route=  replay one dead letter
 //! /events...                    the events API (`events`: list, detail, replay, cancel, purge)
 //! DELETE /dlq?<filters>         purge dead letters
@@ -38,7 +38,6 @@ use crate::store::{Replay, StateClass, StoreError};
 use self::events::Bulk;
 use self::params::Query;
 
-const REPLAY_BATCH: usize = 500;
 const MAX_PAGE: usize = 1000;
 
 pub struct Admin {
@@ -127,7 +126,7 @@ impl ServeHttp for Admin {
             (&Method::GET, ["readyz"]) => self.readyz(),
             (&Method::GET, ["metrics"]) => self.metrics().await,
             (&Method::GET, ["dlq"]) => self.dlq(&query).await,
-            (&Method::POST, ["dlq", "replay"]) => self.replay_all(&query).await,
+            (&Method::POST, ["dlq", "replay"]) => self.replay_dead(&query).await,
             (&Method::POST, ["dlq", id, "replay"]) => {
                 self.replay_one(&decode_segment(id), &query).await
             }
@@ -279,43 +278,6 @@ impl Admin {
             Ok(page) => json_reply(StatusCode::OK, &json!(page)),
             Err(e) => store_error(&e),
         }
-    }
-
-    async fn replay_all(&self, query: &Query) -> Response<Vec<u8>> {
-        let route = query.get("route");
-        let routes = self.route_names(query);
-        let mut total = 0;
-        let mut after: Option<String> = None;
-        // One batch per commit: never the whole dead-letter queue in memory.
-        loop {
-            match self
-                .app
-                .store
-                .replay_batch(&routes, after.as_deref(), REPLAY_BATCH)
-                .await
-            {
-                Ok((n, next)) => {
-                    total += n;
-                    match next {
-                        Some(c) => after = Some(c),
-                        None => break,
-                    }
-                }
-                Err(e) => {
-                    return error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "store_unavailable",
-                        format!("replayed {total} before: {e}"),
-                    );
-                }
-            }
-        }
-        tracing::info!(
-            route = route.unwrap_or("*"),
-            replayed = total,
-            "dead letters replayed"
-        );
-        json_reply(StatusCode::OK, &json!({ "replayed": total }))
     }
 
     async fn replay_one(&self, id: &str, query: &Query) -> Response<Vec<u8>> {

@@ -376,6 +376,7 @@ mod tests {
             headers: vec![],
             body: Bytes::new(),
             attempts: 0,
+            replays: 0,
             order_key: None,
         }
     }

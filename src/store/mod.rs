@@ -60,6 +60,9 @@ pub struct StoredEvent {
     pub body: Bytes,
     /// Attempts made before this one (reset by a replay).
     pub attempts: u32,
+    /// Replays of the event before this lease: with `attempts`, which delivery of the event
+    /// an outcome belongs to (a cancel and a replay during an attempt start another).
+    pub replays: u32,
     pub order_key: Option<String>,
 }
 

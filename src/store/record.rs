@@ -197,6 +197,7 @@ impl super::StoredEvent {
             headers: ev.headers,
             body: ev.body,
             attempts: 0,
+            replays: 0,
             order_key: ev.order_key,
         }
     }
@@ -213,6 +214,7 @@ impl super::StoredEvent {
             headers: plain_headers(rec.headers),
             body: Bytes::from(rec.body.into_vec()),
             attempts: rec.attempts,
+            replays: rec.replays,
             order_key: rec.order_key,
         }
     }

@@ -89,7 +89,9 @@ pub trait DeadLetters: Send + Sync {
 
     async fn replay(&self, route: &str, event_id: &str) -> Result<Replay, StoreError>;
 
-    /// Replays up to `limit` dead letters after `after`; returns how many and where to go on.
+    /// Replays dead letters after `after`, looking at `limit` at most; returns how many it
+    /// replayed and where to go on. A walk (from `None` until no `next`) replays each dead
+    /// letter at most once, even one that dies again during the walk.
     async fn replay_batch(
         &self,
         routes: &[String],

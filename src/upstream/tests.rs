@@ -85,6 +85,7 @@ fn identity_headers_are_hookgates() {
         ],
         body: bytes::Bytes::new(),
         attempts: 0,
+        replays: 0,
         order_key: None,
     };
     let h = request_headers(&up, &ev, 1);

@@ -579,6 +579,7 @@ async fn bulk_operations_are_paced_and_one_at_a_time() {
         ("POST", "/events/replay"),
         ("DELETE", "/dlq"),
         ("POST", "/events/cancel"),
+        ("POST", "/dlq/replay"),
     ] {
         let (status, v) = admin(&c, &gw, method, path).await;
         assert_eq!(

@@ -40,6 +40,7 @@ mod providers;
 mod rcpu;
 mod redis;
 mod redis_group;
+mod replays;
 mod replicas;
 mod scripts;
 mod senders;

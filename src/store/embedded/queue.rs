@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use super::writer::Op;
+use super::writer::{Lease, Op};
 use super::{Embedded, LEASE_WHILE_RECOVERING, lock};
 use crate::store::record::Phase;
 use crate::store::{Leased, Outcome, Queue, StoreError, StoredEvent, Timing};
@@ -79,7 +79,12 @@ impl Queue for Embedded {
         // While the store recovers, the writer holds the outcome (and the lease) and writes it
         // before anything is leased again: Ok then, and the event is not delivered twice. On
         // an error the lease stays: the caller retries the outcome it knows.
-        self.call(|tx| Op::Complete(event.handle, event.attempts, outcome, timing, tx))
+        let lease = Lease {
+            seq: event.handle,
+            attempts: event.attempts,
+            replays: event.replays,
+        };
+        self.call(|tx| Op::Complete(lease, outcome, timing, tx))
             .await
     }
 

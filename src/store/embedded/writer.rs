@@ -35,9 +35,8 @@ pub type Answer<T> = oneshot::Sender<Result<T, StoreError>>;
 
 pub enum Op {
     Accept(NewEvent, Answer<Accepted>),
-    /// seq, attempts the lease saw (a stale or repeated outcome is ignored), outcome, the
-    /// attempt's timing.
-    Complete(u64, u32, Outcome, Timing, Answer<()>),
+    /// The lease (a stale or repeated outcome is ignored), outcome, the attempt's timing.
+    Complete(Lease, Outcome, Timing, Answer<()>),
     /// Cancels a pending event: route, event ID.
     Cancel(String, String, Answer<bool>),
     /// Purges a dead letter: route, event ID.
@@ -60,6 +59,14 @@ pub enum Op {
         Duration,
         Answer<()>,
     ),
+}
+
+/// Which delivery of an event an outcome belongs to: the event (seq) as its lease saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease {
+    pub seq: u64,
+    pub attempts: u32,
+    pub replays: u32,
 }
 
 /// The answer to one op, sent after the commit (or replaced by the commit's error).
@@ -218,14 +225,13 @@ impl Writer {
                 let a = t.accept(ev, &mut self.next_seq, now, effects)?;
                 replies.push(Reply::Accept(tx, a));
             }
-            Op::Complete(seq, attempts, outcome, timing, tx) => {
-                t.complete(seq, attempts, outcome.clone(), timing, now, effects)?;
-                effects.push(Effect::Unlease(seq));
+            Op::Complete(lease, outcome, timing, tx) => {
+                t.complete(lease, outcome.clone(), timing, now, effects)?;
+                effects.push(Effect::Unlease(lease.seq));
                 replies.push(Reply::Complete(
                     tx,
                     recovery::Parked {
-                        seq,
-                        attempts,
+                        lease,
                         outcome,
                         timing,
                     },
@@ -277,7 +283,7 @@ fn fail(op: Op, e: &str) {
     let err = || StoreError::Unavailable(e.to_string());
     match op {
         Op::Accept(_, tx) => drop(tx.send(Err(err()))),
-        Op::Complete(_, _, _, _, tx) => drop(tx.send(Err(err()))),
+        Op::Complete(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::Cancel(_, _, tx) | Op::Purge(_, _, tx) => drop(tx.send(Err(err()))),
         Op::Replay(_, _, tx) => drop(tx.send(Err(err()))),
         Op::ReplayBatch(_, _, _, tx) => drop(tx.send(Err(err()))),

@@ -27,32 +27,66 @@ impl RedisStore {
     }
 
     /// Up to `count` dead letters of a shard from rank `from`: the dead-letter set (oldest
-    /// first), then the ones moved aside when their ID was accepted again.
+    /// first), then the ones moved aside when their ID was accepted again. With `died_before`,
+    /// only the letters that died before that time (ms) are ranked.
     pub(super) async fn dead_refs(
         &self,
         sh: &Shard,
         from: usize,
         count: usize,
+        died_before: Option<u64>,
     ) -> Result<Vec<DeadRef>, StoreError> {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let (ids, live): (Vec<String>, usize) = redis::pipe()
-            .cmd("ZRANGE")
-            .arg(sh.dead())
-            .arg(from)
-            .arg(from + count - 1)
-            .zcard(sh.dead())
-            .query_async(&mut self.con())
-            .await
-            .map_err(unavailable)?;
+        let (ids, live): (Vec<String>, usize) = match died_before {
+            None => redis::pipe()
+                .cmd("ZRANGE")
+                .arg(sh.dead())
+                .arg(from)
+                .arg(from + count - 1)
+                .zcard(sh.dead())
+                .query_async(&mut self.con())
+                .await
+                .map_err(unavailable)?,
+            Some(t) => redis::pipe()
+                .cmd("ZRANGEBYSCORE")
+                .arg(sh.dead())
+                .arg("-inf")
+                .arg(format!("({t}"))
+                .arg("LIMIT")
+                .arg(from)
+                .arg(count)
+                .cmd("ZCOUNT")
+                .arg(sh.dead())
+                .arg("-inf")
+                .arg(format!("({t}"))
+                .query_async(&mut self.con())
+                .await
+                .map_err(unavailable)?,
+        };
         let mut out: Vec<DeadRef> = ids.into_iter().map(DeadRef::Live).collect();
         if out.len() < count {
             let start = from.saturating_sub(live);
-            let nums: Vec<String> = redis::cmd("ZRANGE")
-                .arg(sh.archived())
-                .arg(start)
-                .arg(start + count - out.len() - 1)
+            let rest = count - out.len();
+            let cmd = match died_before {
+                None => {
+                    let mut c = redis::cmd("ZRANGE");
+                    c.arg(sh.archived()).arg(start).arg(start + rest - 1);
+                    c
+                }
+                Some(t) => {
+                    let mut c = redis::cmd("ZRANGEBYSCORE");
+                    c.arg(sh.archived())
+                        .arg("-inf")
+                        .arg(format!("({t}"))
+                        .arg("LIMIT")
+                        .arg(start)
+                        .arg(rest);
+                    c
+                }
+            };
+            let nums: Vec<String> = cmd
                 .query_async(&mut self.con())
                 .await
                 .map_err(unavailable)?;

@@ -34,7 +34,7 @@ impl DeadLetters for RedisStore {
                     }
                 }
                 let want = limit - items.len();
-                for dead in self.dead_refs(&sh, from, want).await? {
+                for dead in self.dead_refs(&sh, from, want, None).await? {
                     let (key, id) = match &dead {
                         DeadRef::Live(id) => (sh.event(id), id.clone()),
                         DeadRef::Archived(num) => (sh.archive(num), String::new()),
@@ -86,24 +86,43 @@ impl DeadLetters for RedisStore {
         Ok(Replay::NotFound)
     }
 
+    /// Walks each shard's letters that died before the walk started (the time is carried in
+    /// the cursor): replayed ones leave the set, and one that dies again comes back with a
+    /// later death time, so each is replayed at most once per walk, and the walk ends even
+    /// while the upstream refuses them all (death times come from the replicas' clocks: one
+    /// running behind this one by D can bring back a letter replayed in the walk's first D).
+    /// Those left (a newer copy of the ID is pending) stay at the head and are stepped over.
     async fn replay_batch(
         &self,
         routes: &[String],
         after: Option<&str>,
         limit: usize,
     ) -> Result<(u64, Option<String>), StoreError> {
-        let cursor = parse_cursor(after);
-        let mut n = 0;
+        let (cursor, started) = match after {
+            None => (None, now_ms()),
+            Some(a) => {
+                let (route, shard, skip, started) =
+                    parse_replay_cursor(a).ok_or_else(|| StoreError::BadCursor(a.to_string()))?;
+                (Some((route, shard, skip)), started)
+            }
+        };
+        let (mut n, mut read) = (0, 0);
         for route in sorted(routes) {
             for (i, sh) in self.shards_of(route) {
-                if cursor
-                    .as_ref()
-                    .is_some_and(|(cr, cs, _)| (route.as_str(), i) < (cr.as_str(), *cs))
-                {
-                    continue;
+                let mut skip = 0;
+                if let Some((cr, cs, off)) = &cursor {
+                    if (route.as_str(), i) < (cr.as_str(), *cs) {
+                        continue;
+                    }
+                    if (route.as_str(), i) == (cr.as_str(), *cs) {
+                        skip = *off;
+                    }
                 }
-                // Replayed letters leave the set, so each batch starts at its head.
-                for dead in self.dead_refs(&sh, 0, limit - n as usize).await? {
+                let found = self
+                    .dead_refs(&sh, skip, limit - read, Some(started))
+                    .await?;
+                read += found.len();
+                for dead in found {
                     let replayed = match &dead {
                         DeadRef::Live(id) => self.replay(route, id).await? == Replay::Replayed,
                         DeadRef::Archived(num) => {
@@ -115,10 +134,12 @@ impl DeadLetters for RedisStore {
                     if replayed {
                         self.work.notify_one();
                         n += 1;
+                    } else {
+                        skip += 1;
                     }
                 }
-                if n as usize >= limit {
-                    return Ok((n, Some(format!("{route}:{i}:0"))));
+                if read >= limit {
+                    return Ok((n, Some(format!("{route}:{i}:{skip}:{started}"))));
                 }
             }
         }
@@ -151,6 +172,15 @@ pub(super) fn parse_cursor(after: Option<&str>) -> Option<(String, u16, usize)> 
     let offset = it.next()?.parse().ok()?;
     let shard = it.next()?.parse().ok()?;
     Some((it.next()?.to_string(), shard, offset))
+}
+
+/// `route:shard:skip:started`, where a replay walk continues.
+fn parse_replay_cursor(after: &str) -> Option<(String, u16, usize, u64)> {
+    let mut it = after.rsplitn(4, ':');
+    let started = it.next()?.parse().ok()?;
+    let skip = it.next()?.parse().ok()?;
+    let shard = it.next()?.parse().ok()?;
+    Some((it.next()?.to_string(), shard, skip, started))
 }
 
 pub(super) fn sorted(routes: &[String]) -> Vec<&String> {

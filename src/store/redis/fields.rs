@@ -66,6 +66,7 @@ pub(super) fn stored_event(handle: u64, route: &str, event_id: &str, mut f: Fiel
         client_ip: f.text("ip").unwrap_or_default(),
         target: f.text("tgt").unwrap_or_default(),
         attempts: f.num("att").unwrap_or(0) as u32,
+        replays: f.num("rep").unwrap_or(0) as u32,
         order_key: f.text("ok"),
         headers: decode_headers(&f.take("hdr")),
         body: Bytes::from(f.take("body")),

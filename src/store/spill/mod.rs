@@ -312,6 +312,7 @@ mod tests {
             headers: ev.headers.clone(),
             body: ev.body.clone(),
             attempts: 0,
+            replays: 0,
             order_key: ev.order_key.clone(),
         };
         assert_eq!(weight_of_new(&ev), weight_of_stored(&stored));

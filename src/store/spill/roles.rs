@@ -209,6 +209,7 @@ fn shown(mut d: EventDetail) -> EventDetail {
         headers: std::mem::take(&mut d.headers),
         body: bytes::Bytes::new(),
         attempts: 0,
+        replays: 0,
         order_key: None,
     });
     d.headers = ev.headers;

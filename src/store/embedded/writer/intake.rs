@@ -69,6 +69,7 @@ impl Txn<'_> {
                 headers: ev.headers,
                 body: ev.body,
                 attempts: 0,
+                replays: 0,
                 order_key: ev.order_key,
             })),
         });

@@ -1,7 +1,7 @@
 //! A delivery attempt's outcome: delivered (a tombstone while the dedup window lasts), retried
 //! later, or dead.
 
-use super::{DbResult, Txn};
+use super::{DbResult, Lease, Txn};
 use crate::store::embedded::index::Effect;
 use crate::store::embedded::keys;
 use crate::store::record::Phase;
@@ -10,19 +10,23 @@ use crate::store::{Attempt, Outcome, Timing};
 impl Txn<'_> {
     pub(super) fn complete(
         &mut self,
-        seq: u64,
-        attempts: u32,
+        lease: Lease,
         outcome: Outcome,
         timing: Timing,
         now: u64,
         effects: &mut Vec<Effect>,
     ) -> DbResult<()> {
+        let seq = lease.seq;
         let Some(mut rec) = self.record(seq)? else {
             return Ok(());
         };
         // Finished already, or this attempt's outcome is recorded (an outcome held over a
-        // write failure whose batch reached the journal after all).
-        if rec.phase != Phase::Pending || rec.attempts != attempts {
+        // write failure whose batch reached the journal after all), or the event was cancelled
+        // during the attempt and replayed since: the outcome is the cancelled delivery's.
+        if rec.phase != Phase::Pending
+            || rec.attempts != lease.attempts
+            || rec.replays != lease.replays
+        {
             return Ok(());
         }
         let due = rec.due_ms;

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
-use super::{Op, Reply, Txn, Writer, fail};
+use super::{Lease, Op, Reply, Txn, Writer, fail};
 use crate::event::now_ms;
 use crate::store::embedded::{build_index, keys, lock, open_handles};
 use crate::store::{Outcome, Timing};
@@ -47,8 +47,7 @@ const MAX_PARKED: usize = 100_000;
 
 /// A delivery outcome waiting to be written.
 pub struct Parked {
-    pub seq: u64,
-    pub attempts: u32,
+    pub lease: Lease,
     pub outcome: Outcome,
     pub timing: Timing,
 }
@@ -80,10 +79,9 @@ impl Writer {
             b.refused += 1;
         }
         match op {
-            Op::Complete(seq, attempts, outcome, timing, tx) if self.parked.len() < MAX_PARKED => {
+            Op::Complete(lease, outcome, timing, tx) if self.parked.len() < MAX_PARKED => {
                 self.parked.push(Parked {
-                    seq,
-                    attempts,
+                    lease,
                     outcome,
                     timing,
                 });
@@ -209,15 +207,8 @@ impl Writer {
         let mut txn = Txn::new(&handles);
         let mut effects = Vec::new();
         for p in &self.parked {
-            txn.complete(
-                p.seq,
-                p.attempts,
-                p.outcome.clone(),
-                p.timing,
-                now,
-                &mut effects,
-            )
-            .map_err(|e| e.to_string())?;
+            txn.complete(p.lease, p.outcome.clone(), p.timing, now, &mut effects)
+                .map_err(|e| e.to_string())?;
         }
         // A write must go through before the store says it is ready again.
         txn.batch
@@ -232,7 +223,7 @@ impl Writer {
             let mut leases = lock(&self.shared.leases);
             *ix = index;
             for p in &parked {
-                leases.remove(&p.seq);
+                leases.remove(&p.lease.seq);
             }
         }
         self.shared.handles.store(Some(Arc::new(handles)));
