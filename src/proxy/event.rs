@@ -45,8 +45,8 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
     // Query parameters join the event only where the check covers them (a token, a signed
     // URL): unsigned data must not reach the upstream inside a verified event.
     let trusted_query = route.verifier.covers_query;
-    let query = req
-        .rest
+    let rest = without_params(req.rest, &route.verifier.check.credential_query());
+    let query = rest
         .split_once('?')
         .map(|(_, q)| q)
         .filter(|_| trusted_query);
@@ -85,12 +85,32 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
         dedup_ttl: route.dedup_ttl,
         received_at_ms: now_ms(),
         client_ip: req.client,
-        target: req.rest.to_string(),
+        target: rest,
         headers: forwarded,
         body,
         order_key,
         verification: String::new(),
     })
+}
+
+/// `rest` without the query parameters named `names` (the others byte for byte, in order).
+fn without_params(rest: &str, names: &[&str]) -> String {
+    let Some((path, query)) = rest.split_once('?').filter(|_| !names.is_empty()) else {
+        return rest.to_string();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split_once('=').map_or(*pair, |(k, _)| k);
+            let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
+            !names.iter().any(|n| key.eq_ignore_ascii_case(n))
+        })
+        .collect();
+    if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
 }
 
 /// 415 for content normalisation does not convert, 400 for malformed input.

@@ -57,6 +57,14 @@ impl CarriedSecret {
         matches!(self.carrier, Carrier::QueryOrHeader { .. })
     }
 
+    /// The query parameter carrying the credential, which is not stored nor forwarded.
+    pub fn query(&self) -> Option<&'static str> {
+        match &self.carrier {
+            Carrier::QueryOrHeader { query, .. } => Some(query),
+            Carrier::EachItem { .. } => None,
+        }
+    }
+
     /// The header carrying the credential, which is not forwarded.
     pub fn header(&self) -> Option<&HeaderName> {
         match &self.carrier {

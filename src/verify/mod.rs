@@ -278,6 +278,16 @@ impl Check {
             _ => Vec::new(),
         }
     }
+
+    /// The query parameters holding a credential (Event Grid's `code`): neither stored with
+    /// the event (the events API and the console show its target) nor forwarded.
+    pub fn credential_query(&self) -> Vec<&'static str> {
+        match self {
+            Check::Carried(v) => v.query().into_iter().collect(),
+            Check::All(checks) => checks.iter().flat_map(Check::credential_query).collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// A key document a check needs: fetched (if allowed and not cached) before verifying.
