@@ -163,6 +163,16 @@ pub fn extract(source: &IdSource, req: &Lookup<'_>) -> Extracted {
     }
 }
 
+/// A value used as a key (an order key), as long as an ID may be: a longer one is hashed, so
+/// that a sender cannot make key names (Redis keys, index entries) as large as a body.
+pub fn bounded(value: String) -> String {
+    if value.len() <= MAX_ID_LEN {
+        value
+    } else {
+        hashed(value.as_bytes())
+    }
+}
+
 /// `sha256:<hex>`: the ID of a body without one, or of a value too long to be an ID.
 pub fn hashed(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
@@ -171,6 +181,16 @@ pub fn hashed(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An order key as long as an ID may be is kept; a longer one is its hash (a sender's
+    /// 1 MiB key would otherwise name Redis keys and index entries).
+    #[test]
+    fn order_keys_are_bounded_like_ids() {
+        let short = "k".repeat(MAX_ID_LEN);
+        assert_eq!(bounded(short.clone()), short);
+        let long = "k".repeat(MAX_ID_LEN + 1);
+        assert_eq!(bounded(long.clone()), hashed(long.as_bytes()));
+    }
 
     fn extract(source: &IdSource, h: &HeaderMap, body: &[u8]) -> Extracted {
         super::extract(source, &Lookup::new(h, body))

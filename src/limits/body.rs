@@ -25,13 +25,19 @@ pub fn declared_length(session: &Session) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// What a declared length reserves before the body is read (larger bodies grow as they come).
+const RESERVE_AT_MOST: usize = 1 << 20;
+
 /// Reads the whole body, stopping as soon as it exceeds `max` (nothing more is buffered).
 pub async fn read(
     session: &mut Session,
     max: usize,
     deadline: Duration,
 ) -> Result<Bytes, BodyError> {
-    let hint = declared_length(session).map_or(0, |n| n.min(max as u64) as usize);
+    // Reserved up front only up to a size most bodies fit in: a head that declares the route's
+    // whole limit must not make each connection reserve it before a byte of the body arrived.
+    let hint =
+        declared_length(session).map_or(0, |n| n.min(max.min(RESERVE_AT_MOST) as u64) as usize);
     let read_all = async {
         let mut buf = BytesMut::with_capacity(hint);
         while let Some(chunk) = session

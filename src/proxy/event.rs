@@ -78,7 +78,11 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
             tracing::warn!(route = %route.name, "event ID source absent; using the body hash");
         }
     }
-    let order_key = route.order_key.as_ref().and_then(|k| id::value(k, &lookup));
+    let order_key = route
+        .order_key
+        .as_ref()
+        .and_then(|k| id::value(k, &lookup))
+        .map(id::bounded);
     Ok(NewEvent {
         route: route.name.clone(),
         event_id: extracted.id.clone(),
