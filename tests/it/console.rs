@@ -757,7 +757,11 @@ async fn bulk_buttons_act_on_the_list_as_shown_not_on_unsearched_filters() {
         .iter()
         .map(|e| e["event_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["evt-b-dead"], "only the shown route's dead letter went");
+    assert_eq!(
+        ids,
+        ["evt-b-dead"],
+        "only the shown route's dead letter went"
+    );
     b.wait_for(
         "an empty list, still of route limai",
         WAIT,
