@@ -6,7 +6,7 @@ use http::{HeaderMap, HeaderValue};
 use ipnet::IpNet;
 use proptest::prelude::*;
 
-use hookgate::limits::client_ip::{canonical, resolve};
+use hookgate::limits::client_ip::{UNKNOWN, canonical, resolve};
 
 use super::{config, header_bytes};
 
@@ -54,7 +54,8 @@ proptest! {
 
     /// The answer is a trusted proxy only when the peer and every address the headers name
     /// are trusted; an untrusted peer is the answer whatever the headers say; the answer is
-    /// always the peer or an address the headers name.
+    /// always the peer, an address the headers name, or unknown (a hop on the way that cannot
+    /// be read).
     #[test]
     fn never_a_trusted_proxy_unless_every_hop_is(
         peer in ip(),
@@ -84,11 +85,33 @@ proptest! {
         if !is_trusted(&canonical(peer)) {
             prop_assert_eq!(got, canonical(peer));
         } else {
-            prop_assert!(got == canonical(peer) || named.contains(&got));
-            // The right-most untrusted hop, when there is one.
-            if let Some(client) = named.iter().rev().find(|ip| !is_trusted(ip)) {
-                prop_assert_eq!(got, *client);
-            }
+            // From the right: past trusted hops to the first untrusted one; a hop that cannot
+            // be read on the way makes the client unknown; every hop trusted, the left-most;
+            // no hop at all, the peer.
+            let hops: Vec<Option<IpAddr>> = lines
+                .iter()
+                .flatten()
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<IpAddr>()
+                        .ok()
+                        .or_else(|| s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+                        .map(canonical)
+                })
+                .collect();
+            let expected = hops
+                .iter()
+                .rev()
+                .find_map(|h| match h {
+                    Some(ip) if is_trusted(ip) => None,
+                    Some(ip) => Some(*ip),
+                    None => Some(UNKNOWN),
+                })
+                .or(hops.first().copied().flatten())
+                .unwrap_or(canonical(peer));
+            prop_assert_eq!(got, expected);
+            prop_assert!(got == canonical(peer) || got == UNKNOWN || named.contains(&got));
         }
     }
 
