@@ -122,7 +122,10 @@ impl ServeHttp for Admin {
         }
         match (&method, segments.as_slice()) {
             (&Method::GET, [""] | ["console", _]) => console::serve(&path),
-            (&Method::GET, ["healthz"]) => self.healthz(),
+            (&Method::GET, ["healthz"]) => {
+                let cfg = self.app.config.load();
+                self.healthz(auth::check(&req.headers, cfg.server.admin_token.as_ref()).is_ok())
+            }
             (&Method::GET, ["readyz"]) => self.readyz(),
             (&Method::GET, ["metrics"]) => self.metrics().await,
             (&Method::GET, ["dlq"]) => self.dlq(&query).await,
@@ -176,20 +179,24 @@ impl ServeHttp for Admin {
 }
 
 impl Admin {
-    fn healthz(&self) -> Response<Vec<u8>> {
+    /// Open (probes carry no token), so without the admin token's say it tells only that a
+    /// reload failed, not the file's path nor the error's text (which quotes the file).
+    fn healthz(&self, authorized: bool) -> Response<Vec<u8>> {
         let cfg = self.app.config.load();
-        json_reply(
-            StatusCode::OK,
-            &json!({
-                "status": "ok",
-                "config_hash": cfg.hash,
-                // Over the file and the secret values it resolved: changes when a rotated
-                // secret file is picked up. Never the values, never a plain hash of one.
-                "effective_config_hash": cfg.effective_hash,
-                "config_path": cfg.source.display().to_string(),
-                "last_reload_error": self.app.life.last_reload_error(),
-            }),
-        )
+        let error = self.app.life.last_reload_error();
+        let mut body = json!({
+            "status": "ok",
+            "config_hash": cfg.hash,
+            // Over the file and the secret values it resolved: changes when a rotated
+            // secret file is picked up. Never the values, never a plain hash of one.
+            "effective_config_hash": cfg.effective_hash,
+            "last_reload_failed": error.is_some(),
+        });
+        if authorized {
+            body["config_path"] = json!(cfg.source.display().to_string());
+            body["last_reload_error"] = json!(error);
+        }
+        json_reply(StatusCode::OK, &body)
     }
 
     fn readyz(&self) -> Response<Vec<u8>> {

@@ -236,13 +236,29 @@ async fn a_reload_cannot_drop_the_token_of_an_admin_listener_bound_beyond_loopba
     // The file now says loopback without a token; the listener bound at start is still on
     // every interface, so the reload is refused and the token still required.
     std::fs::write(&path, config(format!("127.0.0.1:{admin}"), "")).unwrap();
+    let health = async |token: Option<&str>| -> Value {
+        let mut req = c.get(url("/healthz"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap().json().await.unwrap()
+    };
     let err = eventually(WAIT, async || {
-        let (_, h) = get_json(&c, &url("/healthz")).await;
+        let h = health(Some(ADMIN_TOKEN)).await;
         h["last_reload_error"].as_str().map(String::from)
     })
     .await
     .expect("reload refused");
     assert!(err.contains("server.admin_token is required"), "{err}");
+    // The probe's view (no token): that a reload failed, not the file's path nor the error's
+    // text, which quotes the file.
+    let open = health(None).await;
+    assert_eq!(open["status"], "ok");
+    assert_eq!(open["last_reload_failed"], true, "{open}");
+    assert!(
+        open.get("last_reload_error").is_none() && open.get("config_path").is_none(),
+        "{open}"
+    );
     assert_eq!(routes(None).await, 401);
     assert_eq!(routes(Some(ADMIN_TOKEN)).await, 200);
 }
