@@ -47,10 +47,17 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     hops.first().copied().flatten().unwrap_or(peer)
 }
 
-/// Accepts `1.2.3.4`, `1.2.3.4:567`, `2001:db8::1` and `[2001:db8::1]:567`.
+/// Accepts `1.2.3.4`, `1.2.3.4:567`, `2001:db8::1`, `[2001:db8::1]` and `[2001:db8::1]:567`.
 fn parse_hop(s: &str) -> Option<IpAddr> {
     if let Ok(ip) = s.parse() {
         return Some(ip);
+    }
+    if let Some(ip) = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .and_then(|r| r.parse::<std::net::Ipv6Addr>().ok())
+    {
+        return Some(IpAddr::V6(ip));
     }
     if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
         return Some(sa.ip());
@@ -127,6 +134,8 @@ mod tests {
         let ip = resolve("127.0.0.1".parse().unwrap(), &h("203.0.113.7, , "), &t);
         assert_eq!(ip, "203.0.113.7".parse::<IpAddr>().unwrap());
         let ip = resolve("127.0.0.1".parse().unwrap(), &h("[2001:db8::1]:443"), &t);
+        assert_eq!(ip, "2001:db8::1".parse::<IpAddr>().unwrap());
+        let ip = resolve("127.0.0.1".parse().unwrap(), &h("[2001:db8::1]"), &t);
         assert_eq!(ip, "2001:db8::1".parse::<IpAddr>().unwrap());
     }
 

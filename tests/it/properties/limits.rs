@@ -74,7 +74,15 @@ proptest! {
             .flatten()
             .filter_map(|s| {
                 let s = s.trim();
-                s.parse::<IpAddr>().ok().or_else(|| s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+                s.parse::<IpAddr>()
+                    .ok()
+                    .or_else(|| s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+                    .or_else(|| {
+                        s.strip_prefix('[')
+                            .and_then(|r| r.strip_suffix(']'))
+                            .and_then(|r| r.parse::<Ipv6Addr>().ok())
+                            .map(IpAddr::V6)
+                    })
             })
             .map(canonical)
             .collect();
@@ -97,6 +105,12 @@ proptest! {
                     s.parse::<IpAddr>()
                         .ok()
                         .or_else(|| s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+                        .or_else(|| {
+                            s.strip_prefix('[')
+                                .and_then(|r| r.strip_suffix(']'))
+                                .and_then(|r| r.parse::<Ipv6Addr>().ok())
+                                .map(IpAddr::V6)
+                        })
                         .map(canonical)
                 })
                 .collect();
