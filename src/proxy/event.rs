@@ -33,7 +33,7 @@ pub(super) struct Received<'a> {
 /// The event to store (or relay), or the refusal of a body that cannot be normalised.
 pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer> {
     let headers = req.headers;
-    let mut forwarded = forwardable(headers, &route.verifier.check.credential_headers());
+    let mut forwarded = forwardable(headers, &route.verifier.credential_headers);
     forwarded.push((
         identity::LISTENER_PROTO.to_string(),
         req.proto.as_bytes().to_vec(),
@@ -45,7 +45,7 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
     // Query parameters join the event only where the check covers them (a token, a signed
     // URL): unsigned data must not reach the upstream inside a verified event.
     let trusted_query = route.verifier.covers_query;
-    let rest = without_params(req.rest, &route.verifier.check.credential_query());
+    let rest = without_params(req.rest, &route.verifier.credential_query);
     let query = rest
         .split_once('?')
         .map(|(_, q)| q)
@@ -141,7 +141,7 @@ fn normalized_headers(h: &mut Vec<(String, Vec<u8>)>, original: Option<String>) 
 /// Headers that travel with the event to the upstream: end-to-end headers only, minus what
 /// hookgate sets itself (including every claim about the client's identity: see `identity`)
 /// and the credential meant for hookgate.
-fn forwardable(h: &HeaderMap, credentials: &[&HeaderName]) -> Vec<(String, Vec<u8>)> {
+fn forwardable(h: &HeaderMap, credentials: &[HeaderName]) -> Vec<(String, Vec<u8>)> {
     const DROP: [&str; 5] = [
         "proxy-authorization",
         "proxy-authenticate",
@@ -193,7 +193,7 @@ mod tests {
         ] {
             h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
-        let kept: Vec<String> = forwardable(&h, &[&http::header::AUTHORIZATION])
+        let kept: Vec<String> = forwardable(&h, &[http::header::AUTHORIZATION])
             .into_iter()
             .map(|(k, _)| k)
             .collect();

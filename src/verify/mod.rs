@@ -330,6 +330,9 @@ pub struct Verifier {
     pub label: String,
     /// `check.covers_query()`, judged once at load rather than per request.
     pub covers_query: bool,
+    /// `check.credential_headers()` and `check.credential_query()`, once at load.
+    pub credential_headers: Vec<HeaderName>,
+    pub credential_query: Vec<&'static str>,
     /// The methods events may arrive with: the provider's (Twilio: GET too), else POST.
     pub methods: &'static [&'static str],
 }
@@ -352,6 +355,8 @@ impl Verifier {
             handshake: None,
             label: "none".into(),
             covers_query: true,
+            credential_headers: Vec::new(),
+            credential_query: Vec::new(),
             methods: &["POST"],
         }
     }

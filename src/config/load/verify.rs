@@ -181,6 +181,8 @@ impl Checker<'_> {
         Some((
             Verifier {
                 covers_query: check.covers_query(),
+                credential_headers: check.credential_headers().into_iter().cloned().collect(),
+                credential_query: check.credential_query(),
                 check,
                 enforce,
                 handshake,

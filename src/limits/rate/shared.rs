@@ -30,9 +30,9 @@
 //! in the last `per`. Clients are capped as locally: while [`MAX_KEYS_PER_ROUTE`] client buckets
 //! are live, a client without one shares the overflow bucket (`OVERFLOW_FACTOR` × the per-IP
 //! rate) until some expire (not until a window ends: a burst of addresses would otherwise lock
-//! new clients out for the rest of it). The rate is part of the key: a reload that keeps a rate keeps its state (in Redis, so
-//! a restart keeps it too); a changed rate starts a fresh bucket, as locally, and the old keys
-//! expire.
+//! new clients out for the rest of it). The rate is part of the key: a reload that keeps a rate
+//! keeps its state (in Redis, so a restart keeps it too); a changed rate starts a fresh bucket,
+//! as locally, and the old keys expire.
 //!
 //! # When Redis does not answer in time
 //!

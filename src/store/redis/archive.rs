@@ -10,6 +10,34 @@ use super::{Fields, RedisStore, Shard, unavailable};
 use crate::event::now_ms;
 use crate::store::StoreError;
 
+/// `n` members of the sorted set `key` from rank `from`: by rank, or with `before`, among the
+/// members scored before it.
+fn ranked(key: String, from: usize, n: usize, before: Option<u64>) -> redis::Cmd {
+    let mut c = redis::cmd("ZRANGE");
+    match before {
+        None => c.arg(key).arg(from).arg(from + n - 1),
+        Some(t) => c
+            .arg(key)
+            .arg("-inf")
+            .arg(format!("({t}"))
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(from)
+            .arg(n),
+    };
+    c
+}
+
+/// How many members `ranked` ranks among.
+fn counted(key: String, before: Option<u64>) -> redis::Cmd {
+    let mut c = redis::cmd(if before.is_some() { "ZCOUNT" } else { "ZCARD" });
+    c.arg(key);
+    if let Some(t) = before {
+        c.arg("-inf").arg(format!("({t}"));
+    }
+    c
+}
+
 /// A dead letter: the live copy of its ID, or one moved aside (by number).
 pub enum DeadRef {
     Live(String),
@@ -39,53 +67,16 @@ impl RedisStore {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let (ids, live): (Vec<String>, usize) = match died_before {
-            None => redis::pipe()
-                .cmd("ZRANGE")
-                .arg(sh.dead())
-                .arg(from)
-                .arg(from + count - 1)
-                .zcard(sh.dead())
-                .query_async(&mut self.con())
-                .await
-                .map_err(unavailable)?,
-            Some(t) => redis::pipe()
-                .cmd("ZRANGEBYSCORE")
-                .arg(sh.dead())
-                .arg("-inf")
-                .arg(format!("({t}"))
-                .arg("LIMIT")
-                .arg(from)
-                .arg(count)
-                .cmd("ZCOUNT")
-                .arg(sh.dead())
-                .arg("-inf")
-                .arg(format!("({t}"))
-                .query_async(&mut self.con())
-                .await
-                .map_err(unavailable)?,
-        };
+        let (ids, live): (Vec<String>, usize) = redis::pipe()
+            .add_command(ranked(sh.dead(), from, count, died_before))
+            .add_command(counted(sh.dead(), died_before))
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
         let mut out: Vec<DeadRef> = ids.into_iter().map(DeadRef::Live).collect();
         if out.len() < count {
             let start = from.saturating_sub(live);
-            let rest = count - out.len();
-            let cmd = match died_before {
-                None => {
-                    let mut c = redis::cmd("ZRANGE");
-                    c.arg(sh.archived()).arg(start).arg(start + rest - 1);
-                    c
-                }
-                Some(t) => {
-                    let mut c = redis::cmd("ZRANGEBYSCORE");
-                    c.arg(sh.archived())
-                        .arg("-inf")
-                        .arg(format!("({t}"))
-                        .arg("LIMIT")
-                        .arg(start)
-                        .arg(rest);
-                    c
-                }
-            };
+            let cmd = ranked(sh.archived(), start, count - out.len(), died_before);
             let nums: Vec<String> = cmd
                 .query_async(&mut self.con())
                 .await

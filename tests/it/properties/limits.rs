@@ -45,6 +45,21 @@ fn hop() -> impl Strategy<Value = String> {
     ]
 }
 
+/// The model's reading of one hop (independent of `client_ip`'s): an address, with or without
+/// a port, IPv6 with or without brackets.
+fn read_hop(s: &str) -> Option<IpAddr> {
+    s.parse::<IpAddr>()
+        .ok()
+        .or_else(|| s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            s.strip_prefix('[')
+                .and_then(|r| r.strip_suffix(']'))
+                .and_then(|r| r.parse::<Ipv6Addr>().ok())
+                .map(IpAddr::V6)
+        })
+        .map(canonical)
+}
+
 fn xff(hops: &[String], spaced: bool) -> String {
     hops.join(if spaced { ", " } else { "," })
 }
@@ -72,19 +87,7 @@ proptest! {
         let named: Vec<IpAddr> = lines
             .iter()
             .flatten()
-            .filter_map(|s| {
-                let s = s.trim();
-                s.parse::<IpAddr>()
-                    .ok()
-                    .or_else(|| s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
-                    .or_else(|| {
-                        s.strip_prefix('[')
-                            .and_then(|r| r.strip_suffix(']'))
-                            .and_then(|r| r.parse::<Ipv6Addr>().ok())
-                            .map(IpAddr::V6)
-                    })
-            })
-            .map(canonical)
+            .filter_map(|s| read_hop(s.trim()))
             .collect();
         if is_trusted(&got) {
             prop_assert!(is_trusted(&canonical(peer)), "peer {peer} untrusted, got {got}");
@@ -101,18 +104,7 @@ proptest! {
                 .flatten()
                 .map(|s| s.trim())
                 .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.parse::<IpAddr>()
-                        .ok()
-                        .or_else(|| s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
-                        .or_else(|| {
-                            s.strip_prefix('[')
-                                .and_then(|r| r.strip_suffix(']'))
-                                .and_then(|r| r.parse::<Ipv6Addr>().ok())
-                                .map(IpAddr::V6)
-                        })
-                        .map(canonical)
-                })
+                .map(read_hop)
                 .collect();
             let expected = hops
                 .iter()
