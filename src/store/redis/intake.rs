@@ -68,74 +68,165 @@ async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, set: Settings) {
         if group.is_empty() {
             continue;
         }
-        let mut invocation = ACCEPT.key(sh.stream());
-        invocation
-            .key(sh.pending())
-            .key(sh.dead())
-            .key(sh.archived())
-            .key(sh.archive_counter())
-            .key(sh.listing())
-            .key(sh.done())
-            .arg(max_per_shard)
-            .arg(sh.key_prefix());
-        for Job { ev, .. } in &group {
-            invocation
-                .arg(ev.dedup_ttl.as_millis() as u64)
-                .arg(&ev.event_id)
-                .arg(ev.received_at_ms)
-                .arg(ev.client_ip.to_string())
-                .arg(&ev.target)
-                .arg(encode_headers(&ev.headers))
-                .arg(ev.body.as_ref())
-                .arg(
-                    ev.order_key
-                        .as_ref()
-                        .map(|k| format!("+{k}"))
-                        .unwrap_or_default(),
-                )
-                .arg(&ev.verification)
-                .arg(sh.dedup_member(&ev.event_id));
-        }
-        let r: redis::RedisResult<Vec<i64>> = invocation.invoke_async(&mut con.clone()).await;
-        let r = match r {
-            Ok(answers) if replica_acks > 0 && answers.len() == group.len() => {
-                let wrote = answers.contains(&1);
-                match replicas::confirm(&con, &sh, wrote, replica_acks).await {
-                    Ok(()) => Ok(answers),
-                    Err(e) => {
-                        // Written on the master but not (yet) on enough replicas: not a 2xx.
-                        // A spilled copy is dropped at drain only once a confirmed call finds
-                        // it in Redis.
-                        for job in group.drain(..) {
-                            let _ = job.done.send(Err(StoreError::Unavailable(e.clone())));
-                        }
-                        continue;
-                    }
-                }
-            }
-            other => other,
-        };
+        let r = call(
+            &con,
+            &sh,
+            max_per_shard,
+            replica_acks,
+            group.iter().map(|j| &j.ev),
+        )
+        .await;
         match r {
-            Ok(answers) if answers.len() == group.len() => {
+            Ok(answers) => {
                 for (job, a) in group.drain(..).zip(answers) {
                     let _ = job.done.send(Ok(a));
                 }
             }
-            Ok(other) => {
-                let e = format!("redis: {} answers to {} accepts", other.len(), group.len());
-                for job in group.drain(..) {
-                    let _ = job.done.send(Err(StoreError::Unavailable(e.clone())));
-                }
-            }
             Err(e) => {
-                // None written (the script is atomic): each request is handled as alone.
-                let e = format!("redis: {e}");
+                // None written (the script is atomic), or written but not confirmed by enough
+                // replicas: each request is handled as alone (the spill, or 503). A spilled
+                // copy is dropped at drain only once a confirmed call finds it in Redis.
                 for job in group.drain(..) {
                     let _ = job.done.send(Err(StoreError::Unavailable(e.clone())));
                 }
             }
         }
     }
+}
+
+/// One `ACCEPT` call for `events` (all of shard `sh`, in order), then, with `replica_acks`,
+/// the wait for Redis replicas to have it. For each event 1 new, 0 duplicate, -1 the shard is
+/// at its bound; an error: none was written, or not confirmed.
+async fn call<'a>(
+    con: &Timed,
+    sh: &Shard,
+    max_per_shard: u64,
+    replica_acks: u16,
+    events: impl ExactSizeIterator<Item = &'a NewEvent>,
+) -> Result<Vec<i64>, String> {
+    let n = events.len();
+    let mut invocation = ACCEPT.key(sh.stream());
+    invocation
+        .key(sh.pending())
+        .key(sh.dead())
+        .key(sh.archived())
+        .key(sh.archive_counter())
+        .key(sh.listing())
+        .key(sh.done())
+        .arg(max_per_shard)
+        .arg(sh.key_prefix());
+    for ev in events {
+        invocation
+            .arg(ev.dedup_ttl.as_millis() as u64)
+            .arg(&ev.event_id)
+            .arg(ev.received_at_ms)
+            .arg(ev.client_ip.to_string())
+            .arg(&ev.target)
+            .arg(encode_headers(&ev.headers))
+            .arg(ev.body.as_ref())
+            .arg(
+                ev.order_key
+                    .as_ref()
+                    .map(|k| format!("+{k}"))
+                    .unwrap_or_default(),
+            )
+            .arg(&ev.verification)
+            .arg(sh.dedup_member(&ev.event_id));
+    }
+    let answers: Vec<i64> = invocation
+        .invoke_async(&mut con.clone())
+        .await
+        .map_err(|e| format!("redis: {e}"))?;
+    if answers.len() != n {
+        return Err(format!("redis: {} answers to {n} accepts", answers.len()));
+    }
+    if replica_acks > 0 {
+        replicas::confirm(con, sh, answers.contains(&1), replica_acks).await?;
+    }
+    Ok(answers)
+}
+
+impl RedisStore {
+    /// Accepts `events` in their order, in as few calls as they fit (the spill's drain: many of
+    /// one order line at once). Per shard, in order: a call that fails leaves that shard's
+    /// later events unsent (the same error), so none overtakes an earlier one of its line;
+    /// shards do not wait for each other. The answers in `events`' order.
+    pub(crate) async fn accept_in_order(
+        &self,
+        events: &[NewEvent],
+    ) -> Vec<Result<Accepted, StoreError>> {
+        let mut by_shard: Vec<(Shard, Vec<usize>)> = Vec::new();
+        for (i, ev) in events.iter().enumerate() {
+            let sh = self.home(ev);
+            match by_shard.iter_mut().find(|(s, _)| *s == sh) {
+                Some((_, idx)) => idx.push(i),
+                None => by_shard.push((sh, vec![i])),
+            }
+        }
+        let con = self.con();
+        let per_shard = by_shard.iter().map(|(sh, idx)| async {
+            let mut answers = Vec::with_capacity(idx.len());
+            let mut failed: Option<String> = None;
+            for part in groups(idx, events) {
+                if let Some(e) = &failed {
+                    answers.extend(part.iter().map(|_| Err(e.clone())));
+                    continue;
+                }
+                let evs = part.iter().map(|&i| &events[i]);
+                match call(&con, sh, self.max_per_shard, self.replica_acks, evs).await {
+                    Ok(a) => answers.extend(a.into_iter().map(Ok)),
+                    Err(e) => {
+                        answers.extend(part.iter().map(|_| Err(e.clone())));
+                        failed = Some(e);
+                    }
+                }
+            }
+            answers
+        });
+        let mut out: Vec<Option<Result<Accepted, StoreError>>> =
+            events.iter().map(|_| None).collect();
+        let answered = futures_util::future::join_all(per_shard).await;
+        for ((_, idx), answers) in by_shard.iter().zip(answered) {
+            for (&i, a) in idx.iter().zip(answers) {
+                out[i] = Some(self.answer(a));
+            }
+        }
+        out.into_iter()
+            .map(|a| a.unwrap_or_else(|| Err(StoreError::Unavailable("redis: not sent".into()))))
+            .collect()
+    }
+
+    /// What the script's answer for one event means.
+    fn answer(&self, a: Result<i64, String>) -> Result<Accepted, StoreError> {
+        match a.map_err(StoreError::Unavailable)? {
+            1 => {
+                self.work.notify_one();
+                Ok(Accepted::New)
+            }
+            0 => Ok(Accepted::Duplicate),
+            _ => Err(StoreError::Full(
+                self.max_per_shard * u64::from(self.shards),
+            )),
+        }
+    }
+}
+
+/// `idx` (indices into `events`) cut into groups of at most `MAX_GROUP` events and about
+/// `MAX_GROUP_BYTES` of bodies, as the writer's.
+fn groups<'a>(idx: &'a [usize], events: &[NewEvent]) -> Vec<&'a [usize]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (k, &i) in idx.iter().enumerate() {
+        if k > start && (k - start >= MAX_GROUP || bytes >= MAX_GROUP_BYTES) {
+            out.push(&idx[start..k]);
+            (start, bytes) = (k, 0);
+        }
+        bytes += events[i].body.len();
+    }
+    if start < idx.len() {
+        out.push(&idx[start..]);
+    }
+    out
 }
 
 impl RedisStore {
@@ -184,15 +275,6 @@ impl Intake for RedisStore {
                 ));
             }
         };
-        match r {
-            1 => {
-                self.work.notify_one();
-                Ok(Accepted::New)
-            }
-            0 => Ok(Accepted::Duplicate),
-            _ => Err(StoreError::Full(
-                self.max_per_shard * u64::from(self.shards),
-            )),
-        }
+        self.answer(Ok(r))
     }
 }

@@ -1,7 +1,7 @@
 //! Forwarding spilled events into Redis once it answers: per route in arrival order, through
-//! Redis' own accept (dedup + enqueue, atomic), one event at a time and at most `BATCH` per
-//! route per round, so a Redis that is coming back sees one client's worth of load, not a
-//! flood. A round's forwarded events are marked so in the spill together (one commit). A
+//! Redis' own accept (dedup + enqueue, atomic), at most `BATCH` events per route per round in
+//! one call per shard (two past 1 MiB of bodies), so a Redis that is coming back sees one
+//! client's worth of load, not a flood, and the drain outpaces what keeps arriving. A round's forwarded events are marked so in the spill together (one commit). A
 //! failure backs off (100 ms doubling to 5 s, jittered).
 
 use std::collections::HashSet;
@@ -13,7 +13,7 @@ use crate::metrics::METRICS;
 use crate::store::embedded::Embedded;
 use crate::store::redis::RedisStore;
 use crate::store::{
-    Accepted, EventFilter, Inspect, Intake, Outcome, Queue, StateClass, StoreError, StoredEvent,
+    Accepted, EventFilter, Inspect, Outcome, Queue, StateClass, StoreError, StoredEvent,
 };
 
 const BATCH: usize = 64;
@@ -189,11 +189,13 @@ impl Drainer {
         routes
     }
 
-    /// One batch of each route, each in order. A route whose forward fails hands the rest of
-    /// its batch back (it stays first in line), and the round goes on with the next route: a
-    /// route Redis refuses (its queue at `max_pending`, say) does not hold the others back.
-    /// Unless Redis is away (an error): the others would fail the same way. How many it
-    /// forwarded, and the first refusal.
+    /// One batch of each route, forwarded in order in as few Redis calls as it fits (one
+    /// line's events many at a time: the spill keeps no lines of its own). Events Redis did
+    /// not take are handed back (first in line again; per shard a failed call leaves the
+    /// later ones unsent, so none overtakes an earlier one), and the round goes on with the
+    /// next route: a route Redis refuses (its queue at `max_pending`, say) does not hold the
+    /// others back. Unless Redis is away (an error): the others would fail the same way. How
+    /// many it forwarded, and the first refusal.
     async fn round(
         &mut self,
         routes: &[String],
@@ -202,21 +204,18 @@ impl Drainer {
         let mut refused = None;
         for route in routes {
             let leased = self.local.lease(route, u64::MAX, BATCH).await?;
-            let mut events = leased.events.into_iter();
+            let events: Vec<_> = leased.events.iter().map(unspill).collect();
+            let answers = self.redis.accept_in_order(&events).await;
             let mut into_redis = Vec::with_capacity(BATCH);
             let mut failed = None;
-            for ev in events.by_ref() {
-                match self.forward(&ev).await {
+            for (ev, answer) in leased.events.into_iter().zip(answers) {
+                match self.forwarded_as(&ev, answer) {
                     Ok(outcome) => into_redis.push((ev, outcome)),
                     Err(e) => {
                         self.local.release(&ev);
-                        failed = Some(e);
-                        break;
+                        failed.get_or_insert(e);
                     }
                 }
-            }
-            for rest in events {
-                self.local.release(&rest);
             }
             forwarded += into_redis.len();
             self.forwarded(into_redis).await?;
@@ -260,10 +259,15 @@ impl Drainer {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Into Redis: how it went there (`drained`, or `duplicate`: Redis had it already).
-    async fn forward(&mut self, ev: &StoredEvent) -> Result<&'static str, StoreError> {
+    /// How Redis' answer to forwarding `ev` counts: `drained`, or `duplicate` (Redis had it
+    /// already).
+    fn forwarded_as(
+        &mut self,
+        ev: &StoredEvent,
+        answer: Result<Accepted, StoreError>,
+    ) -> Result<&'static str, StoreError> {
         let key = (ev.route.clone(), ev.event_id.clone());
-        let outcome = match self.redis.accept(unspill(ev)).await {
+        let outcome = match answer {
             Ok(Accepted::New) => "drained",
             Ok(Accepted::Duplicate) if self.uncertain.contains(&key) => "drained",
             Ok(Accepted::Duplicate) => {

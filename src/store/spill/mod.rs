@@ -40,6 +40,11 @@ pub const SPILLED_HEADER: &str = "x-hookgate-spilled";
 /// Stored with a spilled event only (removed when it is forwarded into Redis): what Redis'
 /// accept needs that a stored event does not keep, `<dedup_ttl ms> <verification>`.
 const META_HEADER: &str = "x-hookgate-spill-meta";
+/// Stored with a spilled event only: its order key. The spill itself keeps no order lines (it
+/// is one queue per route, in arrival order), so the drain can forward a line's events many at
+/// a time, in order, in one Redis call, where the spill's own lines would hand out one per
+/// round (one Redis call and one commit each: a busy line would never leave the spill).
+const ORDER_HEADER: &str = "x-hookgate-spill-order";
 /// Should a stored event lack its meta header (it cannot, short of a hand-edited spill).
 const FALLBACK_DEDUP_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -246,21 +251,32 @@ fn weight_of_stored(ev: &StoredEvent) -> u64 {
     )
 }
 
-/// Marks an event as spilled and keeps with it what Redis' accept will need.
+/// Marks an event as spilled and keeps with it what Redis' accept will need; its order key
+/// goes into a header (`ORDER_HEADER`).
 fn mark(ev: &mut NewEvent) {
     ev.headers.push((SPILLED_HEADER.into(), b"true".to_vec()));
     let meta = format!("{} {}", ev.dedup_ttl.as_millis(), ev.verification);
     ev.headers.push((META_HEADER.into(), meta.into_bytes()));
+    if let Some(key) = ev.order_key.take() {
+        ev.headers.push((ORDER_HEADER.into(), key.into_bytes()));
+    }
 }
 
-/// A spilled event as Redis' accept takes it: the meta header read and removed, the spilled
-/// mark kept.
+/// Takes header `name` out of `headers`.
+fn take_header(headers: &mut Vec<(String, Vec<u8>)>, name: &str) -> Option<Vec<u8>> {
+    let i = headers.iter().position(|(k, _)| k == name)?;
+    Some(headers.remove(i).1)
+}
+
+/// A spilled event as Redis' accept takes it: the meta and order headers read and removed,
+/// the spilled mark kept. (Spills of versions before 2026-11-30 kept the order key in the
+/// stored event.)
 fn unspill(ev: &StoredEvent) -> NewEvent {
     let mut headers = ev.headers.clone();
-    let meta = headers
-        .iter()
-        .position(|(k, _)| k == META_HEADER)
-        .map(|i| headers.remove(i).1);
+    let meta = take_header(&mut headers, META_HEADER);
+    let order_key = take_header(&mut headers, ORDER_HEADER)
+        .map(|k| String::from_utf8_lossy(&k).into_owned())
+        .or_else(|| ev.order_key.clone());
     let meta = meta.as_deref().map(String::from_utf8_lossy);
     let (ttl, verification) = meta
         .as_deref()
@@ -278,7 +294,7 @@ fn unspill(ev: &StoredEvent) -> NewEvent {
         target: ev.target.clone(),
         headers,
         body: ev.body.clone(),
-        order_key: ev.order_key.clone(),
+        order_key,
         verification: verification.to_string(),
     }
 }
@@ -302,6 +318,7 @@ mod tests {
             verification: "hmac ok (key 1)".into(),
         };
         mark(&mut ev);
+        assert_eq!(ev.order_key, None, "the spill keeps no lines of its own");
         let stored = StoredEvent {
             handle: 1,
             route: ev.route.clone(),
