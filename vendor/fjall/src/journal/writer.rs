@@ -217,10 +217,13 @@ impl Writer {
     }
 
     /// hookgate patch: writes the buffered entries to the file and returns a handle to it, so
-    /// that the caller can fsync it without holding the journal lock.
+    /// that the caller can fsync it without holding the journal lock. A handle of its own
+    /// (opened anew, not `try_clone`d): a writeback error is reported once per open file, so
+    /// a shared one would let the caller's fsync take an error that the writer's own sync of
+    /// a commit must see (the commit would then be answered as durable).
     pub(crate) fn flush_for_sync(&mut self) -> std::io::Result<File> {
         self.persist(PersistMode::Buffer)?;
-        self.file.get_ref().try_clone()
+        File::open(&self.path)
     }
 
     /// Persists the journal file.
