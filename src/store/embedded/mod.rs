@@ -139,11 +139,39 @@ impl Shared {
     }
 }
 
+/// Drops what the page cache holds of the store's journals, so that opening reads them from
+/// the disk. After a failed write or `fdatasync`, Linux keeps the pages it could not write,
+/// marked clean: read back from the cache, a batch that was answered `503` and is not on disk
+/// would count as stored (a sender's retry then gets `duplicate`), and later batches, answered
+/// 2xx, would be appended behind that hole and lost with it at the next power cut (recovery
+/// stops at the first torn batch). From the disk, that batch is a torn tail and is cut off.
+/// The same holds for a restart after such an error. Best effort: a page being written back
+/// stays, and that write is then on its way to the disk.
+fn forget_cached_journals(dir: &Path) {
+    use std::os::fd::AsRawFd;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.extension().is_some_and(|x| x == "jnl")
+            && let Ok(f) = std::fs::File::open(&path)
+        {
+            // SAFETY: `posix_fadvise` takes a descriptor (open for the call's duration) and
+            // numbers; it touches no memory of ours.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+            }
+        }
+    }
+}
+
 fn open_handles(path: &Path, memory: &EmbeddedMemory) -> Result<Handles, OpenError> {
     // A flush or compaction frees its buffers on fjall's worker thread, which then sleeps
     // until the next one: without this, those pages stay with the thread (vendor/README.md;
     // the steady RSS after a 1M-event fill went from 65–68 to 56 MiB with this alone).
     fjall::set_worker_idle_hook(crate::alloc::release_freed);
+    forget_cached_journals(path);
     let shown = path.display().to_string();
     let err = |e: fjall::Error| OpenError::Open {
         path: shown.clone(),
