@@ -443,12 +443,30 @@ async fn secrets_never_reach_logs_errors_or_metrics() {
         std::fs::read_to_string(gw.config_path()).unwrap() + "\nbroken = [",
     )
     .unwrap();
-    eventually(WAIT, async || {
+    let syntax = eventually(WAIT, async || {
         let (_, h) = get_json(&c, &gw.admin("/healthz")).await;
         h["last_reload_error"].as_str().map(String::from)
     })
     .await
     .expect("reload error");
+    // The secret written in the file in the wrong shape: a type error, which must not quote it.
+    let running = std::fs::read_to_string(gw.config_path()).unwrap();
+    let wrong_shape = running.replace("\nbroken = [", "").replace(
+        "[upstreams.orders]",
+        &format!("[upstreams.other]\nurl = \"http://127.0.0.1:1/\"\nheaders = \"Bearer {secret}\"\n\n[upstreams.orders]"),
+    ) + &format!("\n[routes.tok]\npath = \"/tok\"\nupstream = \"orders\"\nverify = {{ scheme = \"bearer\", secrets = \"{secret}\" }}\n");
+    std::fs::write(gw.config_path(), &wrong_shape).unwrap();
+    let err = eventually(WAIT, async || {
+        let (_, h) = get_json(&c, &gw.admin("/healthz")).await;
+        h["last_reload_error"]
+            .as_str()
+            .filter(|e| *e != syntax)
+            .map(String::from)
+    })
+    .await
+    .expect("the type error reported");
+    assert!(!err.contains(secret), "{err}");
+    assert!(err.contains("found a string"), "{err}");
     let metrics = metrics(&c, &gw).await;
     let (_, health) = get_json(&c, &gw.admin("/healthz")).await;
     let (_, event) = get_json(&c, &gw.admin("/events/evt_leak")).await;
@@ -475,4 +493,21 @@ async fn secrets_never_reach_logs_errors_or_metrics() {
         "{all}"
     );
     assert!(!all.contains(secret), "{all}");
+    // The same file with the secret in the wrong shape (and a value read as a number).
+    for (line, wants) in [
+        (
+            format!("secrets = \"{secret}\""),
+            "expected a sequence, found a string",
+        ),
+        (
+            "secrets = [\"env:X\"], header = 12024".to_string(),
+            "found an integer",
+        ),
+    ] {
+        std::fs::write(&path, format!("[server]\nlisten = \"0.0.0.0:8080\"\n[upstreams.a]\nurl = \"http://127.0.0.1:1/\"\n[routes.r]\npath = \"/r\"\nupstream = \"a\"\nverify = {{ scheme = \"bearer\", {line} }}\n")).unwrap();
+        let out = check(&path);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(wants), "{err}");
+        assert!(!err.contains(secret) && !err.contains("12024"), "{err}");
+    }
 }

@@ -25,6 +25,7 @@ use crate::secret::Secret;
 use crate::secret::{self, Resolved};
 
 mod conn;
+mod redact;
 mod route;
 mod server;
 mod store;
@@ -87,7 +88,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
     let file: FileConfig = match toml::from_str(text) {
         Ok(f) => f,
         Err(e) => {
-            c.error(e.span().unwrap_or(0..0), e.message().to_string());
+            c.error(e.span().unwrap_or(0..0), redact::without_value(e.message()));
             return Err(LoadError::Invalid(c.errors));
         }
     };

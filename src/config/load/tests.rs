@@ -632,3 +632,77 @@ fn a_preset_that_signs_nothing_without_an_allowlist_is_warned_about() {
     let c = parse(Path::new("t.toml"), BASE).unwrap();
     assert!(!c.warnings.iter().any(|w| w.contains("signs nothing")));
 }
+
+/// serde's type errors quote the value they found; a secret written in the wrong shape must
+/// not be echoed to stderr, the reload log or /healthz. What was found and what was expected,
+/// and where, are kept.
+#[test]
+fn a_value_of_the_wrong_type_is_never_repeated() {
+    let secret = "tok_live_abc";
+    let server = |line: &str| {
+        BASE.replace(
+            "listen = \"127.0.0.1:8080\"",
+            &format!("listen = \"127.0.0.1:8080\"\n{line}"),
+        )
+    };
+    let cases = [
+        (
+            BASE.replace("secrets = [\"lit\"]", &format!("secrets = \"{secret}\"")),
+            "t.toml:11:91: expected a sequence, found a string",
+        ),
+        (
+            BASE.replace(
+                "url = \"http://127.0.0.1:3000/webhooks\"",
+                &format!("url = \"http://127.0.0.1:3000/webhooks\"\nheaders = \"Bearer {secret}\""),
+            ),
+            "t.toml:7:11: expected a map, found a string",
+        ),
+        (
+            server("admin_token = 12345678"),
+            "t.toml:4:15: expected a string, found an integer",
+        ),
+        (
+            server("admin_token = 1234.5678"),
+            "t.toml:4:15: expected a string, found a float",
+        ),
+        (
+            server("admin_token = true"),
+            "t.toml:4:15: expected a string, found a boolean",
+        ),
+        (
+            BASE.replace(
+                "secrets = [\"lit\"]",
+                &format!("secrets = [{{ secret = \"{secret}\", not_after = 12345678 }}]"),
+            ),
+            "expected a string, found an integer",
+        ),
+        (
+            BASE.replace("[routes.limai]", &format!("[telemetry]\notlp_endpoint = \"http://x\"\nheaders = \"{secret}\"\n\n[routes.limai]")),
+            "t.toml:10:11: expected a map, found a string",
+        ),
+        // Quotes and the word "expected" inside the value change nothing.
+        (
+            server(&format!("threads = \"{secret}\\\", expected a \\\\\"")),
+            "t.toml:4:11: expected i64, found a string",
+        ),
+        (
+            server("max_body_bytes = [1]"),
+            "t.toml:4:18: expected a size such as \"1MiB\" or a number of bytes, found a sequence",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = errors(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("t.toml:") && e[0].ends_with(want), "{e:?}");
+        for leaked in [secret, "12345678", "1234.5678", "true"] {
+            assert!(!e[0].contains(leaked), "{e:?}");
+        }
+    }
+    // A syntax error names what is wrong, not the line it is on.
+    let e = errors(&server(&format!("admin_token = \"{secret}")));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("t.toml:4:"), "{e:?}");
+    assert!(!e[0].contains(secret), "{e:?}");
+    let e = errors(&server(&format!("admin_token = {secret}")));
+    assert!(!e[0].contains(secret), "{e:?}");
+}
