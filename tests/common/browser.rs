@@ -16,6 +16,83 @@ use serde_json::{Value, json};
 /// The key WebDriver names an element reference with.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// Chromium's command line: headless, its own profile, and no connection of its own beyond this
+/// machine. Left to itself Chromium reaches out at every start (component and safe-browsing
+/// updates, sync, field trials, domain reliability, optimization hints, translate); here only
+/// loopback exists, and the tests must not send anything elsewhere. The host resolver maps every
+/// name but the loopback address to "not found", so nothing the page names can leave either.
+fn chromium_args(profile: &Path) -> Vec<String> {
+    [
+        "--headless=new",
+        // Tests run as root in containers, where Chromium's sandbox cannot start.
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-extensions",
+        "--disable-default-apps",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-domain-reliability",
+        "--disable-client-side-phishing-detection",
+        "--disable-breakpad",
+        "--no-pings",
+        "--disable-quic",
+        "--disable-features=OptimizationHints,Translate,MediaRouter,DialMediaRouteProvider,\
+         AutofillServerCommunication,CertificateTransparencyComponentUpdater,\
+         InterestFeedContentSuggestions,NetworkTimeServiceQuerying",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+        "--window-size=1280,1000",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain([format!("--user-data-dir={}", profile.display())])
+    .collect()
+}
+
+#[test]
+fn chromium_is_started_without_connections_of_its_own() {
+    let args = chromium_args(Path::new("/tmp/profile"));
+    for flag in [
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-default-apps",
+        "--disable-domain-reliability",
+        "--disable-client-side-phishing-detection",
+        "--no-pings",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+        "--user-data-dir=/tmp/profile",
+    ] {
+        assert!(args.iter().any(|a| a == flag), "{flag} missing: {args:?}");
+    }
+    let features = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--disable-features="))
+        .expect("--disable-features");
+    for f in [
+        "OptimizationHints",
+        "Translate",
+        "MediaRouter",
+        "AutofillServerCommunication",
+    ] {
+        assert!(
+            features.split(',').any(|x| x == f),
+            "{f} not disabled: {features}"
+        );
+    }
+    // One flag each: a second --disable-features would replace the first.
+    assert_eq!(
+        args.iter()
+            .filter(|a| a.starts_with("--disable-features="))
+            .count(),
+        1
+    );
+}
+
 pub struct Browser {
     driver: Child,
     port: u16,
@@ -84,17 +161,7 @@ impl Browser {
         })
         .await;
         assert!(ready.is_some(), "chromedriver did not start");
-        let args = [
-            "--headless=new".to_string(),
-            // Tests run as root in containers, where Chromium's sandbox cannot start.
-            "--no-sandbox".into(),
-            "--disable-gpu".into(),
-            "--disable-dev-shm-usage".into(),
-            "--no-first-run".into(),
-            "--disable-extensions".into(),
-            "--window-size=1280,1000".into(),
-            format!("--user-data-dir={}", b._profile.path().display()),
-        ];
+        let args = chromium_args(b._profile.path());
         let caps = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             // An alert stays open for the test to see (the XSS test asserts there is none).
