@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::HeaderName;
-use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
@@ -25,6 +24,7 @@ use crate::secret::Secret;
 use crate::secret::{self, Resolved};
 
 mod conn;
+mod nets;
 mod redact;
 mod route;
 mod server;
@@ -238,16 +238,6 @@ impl Checker<'_> {
             return default;
         }
         *v.get_ref()
-    }
-
-    fn nets(&mut self, list: &[Text], key: &str) -> Vec<IpNet> {
-        list.iter()
-            .filter_map(|t| {
-                let s = t.get_ref().trim();
-                let parsed = s.parse::<IpNet>().or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from));
-                self.check(t.span(), parsed.map_err(|_| format!("{key}: {s:?} is not an IP network (e.g. \"10.0.0.0/8\", \"2001:db8::/32\")")))
-            })
-            .collect()
     }
 
     fn header_name(&mut self, t: &Text, key: &str) -> Option<HeaderName> {

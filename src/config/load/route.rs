@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::HeaderName;
 use toml::Spanned;
 
-use super::{Checker, valid_name};
+use super::{Checker, nets, valid_name};
 use crate::config::file::{RouteFile, Text};
 use crate::config::trust;
 use crate::config::units::parse_duration;
@@ -260,12 +260,20 @@ impl Checker<'_> {
                 self.warn(&r.path.span(), w);
             }
         }
+        let allow_ips = r
+            .allow_ips
+            .as_ref()
+            .map(|l| self.nets(l, &key("allow_ips")));
         // An explicit `scheme = "none"` says what it means; a preset that checks only public
-        // values looks like verification and is none.
+        // values looks like verification and is none. An allowlist with a network as wide as
+        // a catch-all limits no sender.
+        let limits_senders = allow_ips
+            .as_ref()
+            .is_some_and(|nets| !nets.iter().any(|n| nets::too_wide(n).is_some()));
         if let Some(v) = &verifier
             && !matches!(v.check, Check::None)
             && !v.check.authenticates()
-            && r.allow_ips.is_none()
+            && !limits_senders
         {
             self.warn(
                 &r.path.span(),
@@ -276,10 +284,6 @@ impl Checker<'_> {
             );
         }
         let event_id = configured_id.or(preset_id).unwrap_or(IdSource::BodyHash);
-        let allow_ips = r
-            .allow_ips
-            .as_ref()
-            .map(|l| self.nets(l, &key("allow_ips")));
         let response = self.response(name, r);
         Some(Route {
             name: name.to_string(),

@@ -67,7 +67,7 @@ impl Checker<'_> {
                 "server.body_timeout",
                 Duration::from_secs(30),
             ),
-            trusted_proxies: self.nets(&s.trusted_proxies, "server.trusted_proxies"),
+            trusted_proxies: self.proxies(&s.trusted_proxies),
             threads: self.int(s.threads.as_ref(), "server.threads", 1..257, cpus) as usize,
             delivery_threads: self.int(
                 s.delivery_threads.as_ref(),

@@ -706,3 +706,92 @@ fn a_value_of_the_wrong_type_is_never_repeated() {
     let e = errors(&server(&format!("admin_token = {secret}")));
     assert!(!e[0].contains(secret), "{e:?}");
 }
+
+/// Trusting every hop makes the client the left-most X-Forwarded-For entry, which the sender
+/// writes: a catch-all, or a network too wide to be anyone's proxies, is refused.
+#[test]
+fn trusted_proxies_that_would_trust_senders_are_refused() {
+    let proxies = |list: &str| {
+        BASE.replace(
+            "listen = \"127.0.0.1:8080\"",
+            &format!("listen = \"127.0.0.1:8080\"\ntrusted_proxies = {list}"),
+        )
+    };
+    for (list, wanted) in [
+        (
+            "[\"0.0.0.0/0\"]",
+            "t.toml:4:20: server.trusted_proxies: \"0.0.0.0/0\" is every address",
+        ),
+        (
+            "[\"10.0.0.0/8\", \"::/0\"]",
+            "t.toml:4:34: server.trusted_proxies: \"::/0\" is every address",
+        ),
+        (
+            "[\"::ffff:0.0.0.0/96\"]",
+            "\"::ffff:0.0.0.0/96\" is every address",
+        ),
+        ("[\"10.0.0.0/7\"]", "\"10.0.0.0/7\" is wider than /8"),
+        ("[\"128.0.0.0/1\"]", "\"128.0.0.0/1\" is wider than /8"),
+        ("[\"2000::/3\"]", "\"2000::/3\" is wider than /16"),
+        ("[\"fc00::/6\"]", "\"fc00::/6\" is wider than /16"),
+    ] {
+        let e = errors(&proxies(list));
+        assert_eq!(e.len(), 1, "{list}: {e:?}");
+        assert!(e[0].contains(wanted), "{list}: {e:?}");
+        assert!(e[0].contains("X-Forwarded-For"), "{e:?}");
+    }
+    let c = parse(
+        Path::new("t.toml"),
+        &proxies("[\"10.0.0.0/8\", \"fc00::/7\", \"2001:db8::/16\", \"::ffff:192.168.0.0/112\", \"::ffff:192.0.2.1\"]"),
+    )
+    .unwrap();
+    let nets: Vec<String> = c
+        .server
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // IPv4-mapped networks are IPv4, as the client addresses they are matched with.
+    assert_eq!(
+        nets,
+        [
+            "10.0.0.0/8",
+            "fc00::/7",
+            "2001:db8::/16",
+            "192.168.0.0/16",
+            "192.0.2.1/32"
+        ]
+    );
+    assert!(crate::limits::client_ip::allowed(
+        crate::limits::client_ip::canonical("::ffff:192.168.4.5".parse().unwrap()),
+        &c.server.trusted_proxies
+    ));
+}
+
+/// An allowlist that lets everyone in (or a network as wide) does not silence the warning that
+/// a preset signs nothing; IPv4-mapped networks in it match IPv4 clients.
+#[test]
+fn a_catch_all_allowlist_still_warns_that_a_preset_signs_nothing() {
+    let lindo = |allow: &str| {
+        BASE.replace(
+            "verify = { scheme = \"hmac\", header = \"X-Webhook-Signature\", prefix = \"sha256=\", secrets = [\"lit\"] }",
+            "verify = { provider = \"lindo\" }",
+        )
+        .replace(ROUTE, &format!("{ROUTE}allow_ips = {allow}\n"))
+    };
+    let warned = |allow: &str| {
+        let c = parse(Path::new("t.toml"), &lindo(allow)).unwrap();
+        c.warnings.iter().any(|w| w.contains("lindo signs nothing"))
+    };
+    assert!(warned("[\"0.0.0.0/0\"]"));
+    assert!(warned("[\"192.0.2.0/24\", \"::/0\"]"));
+    assert!(warned("[\"0.0.0.0/1\", \"128.0.0.0/1\"]"));
+    assert!(!warned("[\"192.0.2.0/24\", \"2001:db8::/32\"]"));
+    let c = parse(Path::new("t.toml"), &lindo("[\"::ffff:192.0.2.0/120\"]")).unwrap();
+    let r = c.routes.get("limai").unwrap();
+    let allow = r.allow_ips.as_deref().unwrap();
+    assert!(crate::limits::client_ip::allowed(
+        "192.0.2.7".parse().unwrap(),
+        allow
+    ));
+}
