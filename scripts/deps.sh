@@ -124,6 +124,38 @@ as_root() {
   fi
 }
 
+# Debian packages whose install starts a service, and enables it at every boot: "package|unit".
+# The tests start their own servers on free ports; a developer's machine should not be left
+# with a Redis on 6379 and a Prometheus on 0.0.0.0:9090.
+SERVICE_PACKAGES=("redis-server|redis-server" "prometheus|prometheus")
+
+# Whether systemd runs this machine (HOOKGATE_SYSTEMD_RUN: another directory, for the tests).
+systemd_running() {
+  [ -d "${HOOKGATE_SYSTEMD_RUN:-/run/systemd/system}" ]
+}
+
+# Stops and disables the services of the packages just installed (given as arguments): only
+# those, so a service the machine already had is left as it was. In a container without
+# systemd the init script is stopped (Docker-style images forbid the start in policy-rc.d).
+quiet_services() {
+  local entry pkg unit p
+  for entry in "${SERVICE_PACKAGES[@]}"; do
+    IFS='|' read -r pkg unit <<<"$entry"
+    for p in "$@"; do
+      [ "$p" = "$pkg" ] || continue
+      if systemd_running; then
+        say "stopping and disabling the $unit service the $pkg package started (the tests start their own)"
+        as_root systemctl disable --now "$unit" >&2 || say "could not disable $unit: systemctl disable --now $unit"
+      elif [ -x "/etc/init.d/$unit" ]; then
+        as_root "/etc/init.d/$unit" stop >/dev/null 2>&1 || true
+        if type -P update-rc.d >/dev/null 2>&1; then
+          as_root update-rc.d "$unit" disable >/dev/null 2>&1 || true
+        fi
+      fi
+    done
+  done
+}
+
 install_packages() {
   local pkgs=("$@")
   if command -v apt-get >/dev/null 2>&1; then
@@ -131,7 +163,8 @@ install_packages() {
     as_root apt-get update -qq || return 1
     # Through env, not as a prefix of sudo: sudo's env_reset would drop the variable.
     as_root env DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2
+      apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2 || return 1
+    quiet_services "${pkgs[@]}"
   else
     say "no apt-get here: install these yourself, then run this again:"
     local entry cmd deb brew why

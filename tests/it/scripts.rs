@@ -223,3 +223,45 @@ fn every_debian_package_the_scripts_install_is_in_the_archive() {
         );
     }
 }
+
+#[test]
+fn services_the_installed_packages_start_are_stopped_and_disabled() {
+    // Debian's redis-server and prometheus start (and enable) a service on install; under
+    // systemd the script stops and disables those it just installed, and touches no other.
+    let dir = tempfile::tempdir().unwrap();
+    let path = bare_path(dir.path(), &[]);
+    let log = dir.path().join("calls.log");
+    let systemd_run = dir.path().join("run-systemd-system");
+    std::fs::create_dir(&systemd_run).unwrap();
+    for cmd in ["apt-get", "systemctl", "sudo"] {
+        fake(
+            &path,
+            cmd,
+            &format!("echo \"{cmd} $*\" >> {}", log.display()),
+        );
+    }
+    // Not root, as a developer: through sudo (whose fake only logs).
+    fake(&path, "id", "echo 1000");
+    let mut c = Command::new(root().join("scripts/test"));
+    c.env("PATH", &path)
+        .env("HOOKGATE_SYSTEMD_RUN", &systemd_run);
+    let out = c.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{text}");
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    for unit in ["redis-server", "prometheus"] {
+        assert!(
+            calls.contains(&format!("sudo systemctl disable --now {unit}\n")),
+            "{unit} not disabled:\n{calls}\n{text}"
+        );
+    }
+    assert_eq!(calls.matches("systemctl").count(), 2, "{calls}");
+
+    // Without systemd (a container) and nothing of theirs installed: no systemctl at all.
+    std::fs::remove_file(&log).unwrap();
+    std::fs::remove_dir(&systemd_run).unwrap();
+    let out = c.output().unwrap();
+    assert!(!out.status.success());
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!calls.contains("systemctl"), "{calls}");
+}
