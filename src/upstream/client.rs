@@ -6,16 +6,19 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, HOST, RETRY_AFTER};
 use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::client::proxy::matcher::Matcher;
 
 use super::pool::{ConnectError, Pool};
 use super::{Failure, request, traced, transport_failure};
+use crate::config::units::fmt_duration;
 use crate::routing::Upstream;
 use crate::store::StoredEvent;
 use crate::telemetry::TraceContext;
@@ -54,7 +57,9 @@ impl Client {
         })
     }
 
-    /// One attempt's request and answer (the body read up to 64 KiB), within `up.timeout`.
+    /// One attempt's request and answer (the body read up to 64 KiB), within `up.timeout`:
+    /// the answer's head must arrive by then; a body still unfinished then is cut there, and
+    /// the answer counts by its status all the same (as reqwest's path does).
     pub async fn send(
         &self,
         up: &Upstream,
@@ -67,13 +72,8 @@ impl Client {
             return send_reqwest(traced(request, trace), up.timeout).await;
         };
         let req = lean_request(&pool, up, ev, attempt, trace)?;
-        match tokio::time::timeout(up.timeout, exchange(&pool, req)).await {
-            Ok(r) => r,
-            Err(_) => Err(failure(format!(
-                "timed out after {}",
-                crate::config::units::fmt_duration(up.timeout)
-            ))),
-        }
+        let deadline = Deadline::after(up.timeout);
+        exchange(&pool, req, deadline).await
     }
 
     fn pool(&self, up: &Upstream) -> Option<Arc<Pool>> {
@@ -110,9 +110,11 @@ impl Client {
     }
 }
 
+/// As `exchange`: reqwest's `timeout` covers the whole exchange, and a body cut by it (or
+/// failing) leaves the status as the answer; such a connection is not pooled again.
 async fn send_reqwest(
     request: reqwest::RequestBuilder,
-    timeout: std::time::Duration,
+    timeout: Duration,
 ) -> Result<Answer, Failure> {
     let mut resp = match request.send().await {
         Ok(r) => r,
@@ -185,72 +187,113 @@ fn lean_request(
     Ok(req)
 }
 
-/// Sends on a pooled connection; a request that never left on a reused HTTP/1.1 connection
-/// (closed by the upstream meanwhile) goes once more on a new one, as reqwest's pool did.
-async fn exchange(pool: &Pool, mut req: Request<Full<Bytes>>) -> Result<Answer, Failure> {
-    if pool.h2c {
-        let mut sender = pool.h2().await.map_err(connect_failure)?;
-        let sent = match sender.ready().await {
-            Ok(()) => sender.send_request(req).await,
-            Err(e) => Err(e),
-        };
-        return match sent {
-            Ok(resp) => Ok(read(resp).await.0),
-            Err(e) => {
-                // A closed connection is found closed by the next attempt, which opens anew.
-                Err(failure(format!(
-                    "request failed: {}",
-                    super::root_cause(&e)
-                )))
-            }
-        };
+/// When an attempt's time is up, and how to say so.
+#[derive(Clone, Copy)]
+struct Deadline {
+    at: tokio::time::Instant,
+    timeout: Duration,
+}
+
+impl Deadline {
+    fn after(timeout: Duration) -> Deadline {
+        Deadline {
+            at: tokio::time::Instant::now() + timeout,
+            timeout,
+        }
     }
+
+    /// `f`'s output, or the attempt's timeout failure.
+    async fn within<T>(self, f: impl Future<Output = T>) -> Result<T, Failure> {
+        tokio::time::timeout_at(self.at, f)
+            .await
+            .map_err(|_| failure(format!("timed out after {}", fmt_duration(self.timeout))))
+    }
+}
+
+/// Sends on a pooled connection and reads the answer, all by `deadline`; a body cut by it
+/// leaves the status as the answer. A request that never left on a reused HTTP/1.1 connection
+/// (closed by the upstream meanwhile) goes once more on a new one, as reqwest's pool did.
+async fn exchange(
+    pool: &Pool,
+    req: Request<Full<Bytes>>,
+    deadline: Deadline,
+) -> Result<Answer, Failure> {
+    if pool.h2c {
+        let mut sender = deadline.within(pool.h2()).await?.map_err(connect_failure)?;
+        let sent = deadline
+            .within(async {
+                sender.ready().await?;
+                sender.send_request(req).await
+            })
+            .await?;
+        // A closed connection is found closed by the next attempt, which opens anew.
+        let resp = sent.map_err(request_failure)?;
+        return Ok(read(resp, deadline).await.0);
+    }
+    let (resp, sender) = deadline.within(h1_head(pool, req)).await??;
+    let (answer, end) = read(resp, deadline).await;
+    // Only a connection whose answer was read to its end can carry another request.
+    if end == End::Whole {
+        pool.put(sender);
+    }
+    Ok(answer)
+}
+
+/// The answer's head on an HTTP/1.1 connection, and the connection's sender.
+async fn h1_head(
+    pool: &Pool,
+    mut req: Request<Full<Bytes>>,
+) -> Result<(Response<Incoming>, SendRequest<Full<Bytes>>), Failure> {
     let mut fresh = false;
     loop {
         let mut conn = pool.h1(fresh).await.map_err(connect_failure)?;
         match conn.sender.try_send_request(req).await {
-            Ok(resp) => {
-                let (answer, whole) = read(resp).await;
-                if whole {
-                    pool.put(conn.sender);
-                }
-                return Ok(answer);
-            }
+            Ok(resp) => return Ok((resp, conn.sender)),
             Err(mut e) => match e.take_message() {
                 Some(unsent) if conn.reused => {
                     req = unsent;
                     fresh = true;
                 }
-                _ => {
-                    let e = e.into_error();
-                    return Err(failure(format!(
-                        "request failed: {}",
-                        super::root_cause(&e)
-                    )));
-                }
+                _ => return Err(request_failure(e.into_error())),
             },
         }
     }
 }
 
-/// The answer, and whether its body was read to the end (the connection can carry another).
-async fn read(resp: Response<Incoming>) -> (Answer, bool) {
+/// How reading an answer's body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Read to its end: the connection can carry another request.
+    Whole,
+    /// Past the read limit, or failed (reset, malformed).
+    Cut,
+    /// Unfinished at the attempt's deadline.
+    TimedOut,
+}
+
+/// The answer (its status, whatever becomes of the body), and how reading its body ended.
+async fn read(resp: Response<Incoming>, deadline: Deadline) -> (Answer, End) {
     let status = resp.status().as_u16();
     let retry_after = resp.headers().get(RETRY_AFTER).cloned();
     let mut body = resp.into_body();
     let mut snippet = Snippet::default();
-    let whole = loop {
+    let end = loop {
         if snippet.read >= DRAIN_LIMIT {
-            break body.is_end_stream();
+            break if body.is_end_stream() {
+                End::Whole
+            } else {
+                End::Cut
+            };
         }
-        match body.frame().await {
-            Some(Ok(f)) => {
+        match deadline.within(body.frame()).await {
+            Ok(Some(Ok(f))) => {
                 if let Some(d) = f.data_ref() {
                     snippet.add(d);
                 }
             }
-            Some(Err(_)) => break false,
-            None => break true,
+            Ok(Some(Err(_))) => break End::Cut,
+            Ok(None) => break End::Whole,
+            Err(_) => break End::TimedOut,
         }
     };
     let answer = Answer {
@@ -258,7 +301,7 @@ async fn read(resp: Response<Incoming>) -> (Answer, bool) {
         retry_after,
         snippet: snippet.bytes,
     };
-    (answer, whole)
+    (answer, end)
 }
 
 #[derive(Default)]
@@ -279,6 +322,10 @@ impl Snippet {
 
 fn connect_failure(e: ConnectError) -> Failure {
     failure(format!("connect failed: {}", e.0))
+}
+
+fn request_failure(e: hyper::Error) -> Failure {
+    failure(format!("request failed: {}", super::root_cause(&e)))
 }
 
 fn failure(error: String) -> Failure {

@@ -1,6 +1,7 @@
 //! Upstreams for the delivery client's tests: they count the connections hookgate opens and
-//! record what arrives on them. HTTP/1.1 (hyper), h2c (hyper's HTTP/2 server), and a raw one
-//! that closes every connection right after its answer without saying so.
+//! record what arrives on them. HTTP/1.1 (hyper), h2c (hyper's HTTP/2 server), and raw ones:
+//! one that closes every connection right after its answer without saying so, one that sends
+//! an answer's head and then stalls its body.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,6 +23,9 @@ pub enum Speaks {
     /// HTTP/1.1 keep-alive answers (no `Connection: close`), then the socket is closed: what a
     /// server's idle timeout does to a pooled connection.
     Http1ThenClose,
+    /// HTTP/1.1: an answer of this status whose head says `Content-Length: 10` but whose body
+    /// stops after 2 bytes; the connection is held open (until hookgate closes it).
+    StallsBody(u16),
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +48,8 @@ impl Got {
 struct State {
     got: Vec<Got>,
     conns: usize,
+    /// Reads on a connection whose answer's body stalled (`StallsBody`): it was sent on again.
+    reused: usize,
 }
 
 #[derive(Clone)]
@@ -73,6 +79,11 @@ impl Sink {
     pub fn connections(&self) -> usize {
         self.state.lock().unwrap().conns
     }
+
+    /// How often a connection whose answer stalled (`StallsBody`) carried anything more.
+    pub fn reused_stalled(&self) -> usize {
+        self.state.lock().unwrap().reused
+    }
 }
 
 async fn serve(l: TcpListener, st: Arc<Mutex<State>>, speaks: Speaks, answer: Bytes) {
@@ -88,9 +99,32 @@ async fn serve(l: TcpListener, st: Arc<Mutex<State>>, speaks: Speaks, answer: By
         let st = st.clone();
         let answer = answer.clone();
         tokio::spawn(async move {
-            if speaks == Speaks::Http1ThenClose {
-                raw_once(&mut stream, &st, conn).await;
-                return;
+            match speaks {
+                Speaks::Http1ThenClose => {
+                    if read_one(&mut stream, &st, conn).await {
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .await;
+                        let _ = stream.shutdown().await;
+                    }
+                    return;
+                }
+                Speaks::StallsBody(status) => {
+                    if read_one(&mut stream, &st, conn).await {
+                        let head = format!("HTTP/1.1 {status} X\r\ncontent-length: 10\r\n\r\nok");
+                        let _ = stream.write_all(head.as_bytes()).await;
+                        // Held until hookgate closes it: it must not send on it again.
+                        let mut rest = [0u8; 4096];
+                        while let Ok(n) = stream.read(&mut rest).await {
+                            if n == 0 {
+                                break;
+                            }
+                            st.lock().unwrap().reused += 1;
+                        }
+                    }
+                    return;
+                }
+                _ => {}
             }
             let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
                 let (st, answer) = (st.clone(), answer.clone());
@@ -123,16 +157,17 @@ async fn serve(l: TcpListener, st: Arc<Mutex<State>>, speaks: Speaks, answer: By
     }
 }
 
-/// Reads one request (headers and a Content-Length body), answers 200 and closes.
-async fn raw_once(stream: &mut tokio::net::TcpStream, st: &Mutex<State>, conn: usize) {
+/// Reads one request (headers and a Content-Length body) and records it; false if the
+/// connection ended first.
+async fn read_one(stream: &mut tokio::net::TcpStream, st: &Mutex<State>, conn: usize) -> bool {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let (head_end, len) = loop {
         let Ok(n) = stream.read(&mut chunk).await else {
-            return;
+            return false;
         };
         if n == 0 {
-            return;
+            return false;
         }
         buf.extend_from_slice(&chunk[..n]);
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -147,7 +182,7 @@ async fn raw_once(stream: &mut tokio::net::TcpStream, st: &Mutex<State>, conn: u
     };
     while buf.len() < head_end + len {
         match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return false,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
@@ -176,8 +211,5 @@ async fn raw_once(stream: &mut tokio::net::TcpStream, st: &Mutex<State>, conn: u
         body: Bytes::copy_from_slice(&buf[head_end..head_end + len]),
         conn,
     });
-    let _ = stream
-        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-        .await;
-    let _ = stream.shutdown().await;
+    true
 }

@@ -232,3 +232,53 @@ async fn an_environment_proxy_still_carries_deliveries() {
     assert_eq!(got[0].uri, "http://upstream.example:8080/webhooks");
     assert_eq!(got[0].header("x-hookgate-event-id"), Some("proxied"));
 }
+
+/// An upstream that sends an answer's head in time and then stalls its body past `timeout`
+/// (`Content-Length: 10`, 2 bytes sent): the status decides, as with any answer — a 2xx
+/// delivers once, a 5xx is retried as a 5xx, a 4xx is dead at once — and the connection is not
+/// sent on again. The same over hyper (plain http) and reqwest (a URL with credentials).
+/// It used to be `timed out` on hyper's path: a 2xx delivered `max_attempts` times, then dead.
+#[tokio::test]
+async fn an_answer_whose_body_stalls_counts_by_its_status() {
+    let c = client();
+    for (via, userinfo) in [("hyper", ""), ("reqwest", "u:p@")] {
+        let cases = [(200, "delivered", 1), (503, "dead", 3), (400, "dead", 1)];
+        let sinks: Vec<Sink> = cases
+            .iter()
+            .map(|(s, _, _)| Sink::start(Speaks::StallsBody(*s), 0))
+            .collect();
+        let mut body = String::new();
+        for ((status, _, _), sink) in cases.iter().zip(&sinks) {
+            let url = format!("http://{userinfo}{}/webhooks", sink.addr);
+            let up = format!("u{status}");
+            body += &upstream_block(&up, &url, "max_attempts = 3")
+                .replace("timeout = \"2s\"", "timeout = \"1s\"");
+            body += &limai_route(&format!("r{status}"), &format!("/hooks/{status}"), &up, "");
+        }
+        let gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
+        for (status, _, _) in cases {
+            let id = format!("{via}{status}");
+            let (got, _) =
+                send_signed(&c, &gw.url(&format!("/hooks/{status}")), &event_body(&id)).await;
+            assert_eq!(got, 200);
+        }
+        for ((status, state, attempts), sink) in cases.iter().zip(&sinks) {
+            let st = wait_state(&c, &gw, &format!("{via}{status}"), state).await;
+            assert_eq!(st["attempts"], *attempts, "{via} {status}: {st}");
+            assert_eq!(sink.got().len(), *attempts as usize, "{via} {status}: {st}");
+            if *status != 200 {
+                let error = st["last_error"].as_str().unwrap_or_default();
+                assert!(error.starts_with(&format!("HTTP {status}")), "{via}: {st}");
+            }
+        }
+        // The next event on the 2xx upstream goes on a new connection.
+        let id = format!("{via}200again");
+        send_signed(&c, &gw.url("/hooks/200"), &event_body(&id)).await;
+        let st = wait_state(&c, &gw, &id, "delivered").await;
+        assert_eq!(st["attempts"], 1, "{via}: {st}");
+        assert_eq!(sinks[0].connections(), 2, "{via}");
+        for sink in &sinks {
+            assert_eq!(sink.reused_stalled(), 0, "{via}");
+        }
+    }
+}
