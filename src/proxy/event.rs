@@ -45,7 +45,7 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
     // Query parameters join the event only where the check covers them (a token, a signed
     // URL): unsigned data must not reach the upstream inside a verified event.
     let trusted_query = route.verifier.covers_query;
-    let rest = without_params(req.rest, &route.verifier.credential_query);
+    let rest = target(route, req.rest);
     let query = rest
         .split_once('?')
         .map(|(_, q)| q)
@@ -95,6 +95,12 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
         order_key,
         verification: String::new(),
     })
+}
+
+/// The target stored with the event, delivered below the upstream's URL: the request's after
+/// the route's path, less the credential meant for hookgate (Event Grid's `?code=`).
+pub(super) fn target(route: &Route, rest: &str) -> String {
+    without_params(rest, &route.verifier.credential_query)
 }
 
 /// `rest` without the query parameters named `names` (the others byte for byte, in order).

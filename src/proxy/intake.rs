@@ -126,8 +126,9 @@ impl Intake<'_> {
     }
 
     /// What must hold of the request head before anything else: a size the upstream will
-    /// take, and a target that joins to the upstream's URL (so a 2xx is never given for an
-    /// event that cannot be delivered).
+    /// take, and a target from which the delivery's request is built — the same function
+    /// every attempt builds it with, on the target as stored — so a 2xx is never given for an
+    /// event that cannot be delivered.
     fn check_head(&self, session: &Session) -> Step<()> {
         let req = session.req_header();
         let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -147,7 +148,8 @@ impl Intake<'_> {
         }
         // Nothing to join (the common case) is the upstream's own URL: no copy of it to make.
         if !self.rest.is_empty() {
-            crate::upstream::url::join(&self.route.upstream.url, &self.rest)
+            let target = event::target(self.route, &self.rest);
+            crate::upstream::url::target(&self.route.upstream.url, &target)
                 .map_err(|e| Answer::refuse(RequestOutcome::BadRequest, e.to_string()))?;
         }
         Ok(())

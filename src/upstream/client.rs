@@ -145,24 +145,21 @@ fn lean_request(
     attempt: u32,
     trace: Option<TraceContext>,
 ) -> Result<Request<Full<Bytes>>, Failure> {
-    let url = super::request::delivery_url(up, ev)?;
-    let path = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
-    };
+    let target = super::request::delivery_target(up, ev)?.uri;
     // HTTP/1.1 sends the path (origin form) with a Host header; h2c the whole URI, whose
     // authority becomes `:authority`.
     let uri = if pool.h2c {
-        format!("http://{}{path}", pool.host.to_str().unwrap_or_default()).parse::<Uri>()
+        target
     } else {
-        path.parse::<Uri>()
+        let mut origin = http::uri::Parts::default();
+        origin.path_and_query = target.into_parts().path_and_query;
+        Uri::from_parts(origin).map_err(|e| Failure {
+            retryable: false,
+            error: format!("cannot build the request (not retried): {e}"),
+            status: None,
+            retry_after: None,
+        })?
     };
-    let uri = uri.map_err(|e| Failure {
-        retryable: false,
-        error: format!("cannot build the request (not retried): {e}"),
-        status: None,
-        retry_after: None,
-    })?;
     let mut headers = super::request::request_headers(up, ev, attempt);
     if let Some(t) = trace
         && let Ok(v) = HeaderValue::from_str(&t.header())

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use super::url::{self, JoinError, Target};
 use super::{Failure, identity};
 use crate::event::id::header_form;
 use crate::routing::{Resign, Upstream};
@@ -85,20 +86,26 @@ pub fn request(
     timeout: Duration,
 ) -> Result<reqwest::RequestBuilder, Failure> {
     Ok(client
-        .post(delivery_url(upstream, ev)?)
+        .post(delivery_target(upstream, ev)?.url)
         .headers(request_headers(upstream, ev, attempt))
         .body(ev.body.clone())
         .timeout(timeout))
 }
 
-/// The upstream's URL with the event's sub-path and query; one that cannot be joined is a
-/// permanent failure.
-pub fn delivery_url(upstream: &Upstream, ev: &StoredEvent) -> Result<reqwest::Url, Failure> {
-    super::url::join(&upstream.url, &ev.target).map_err(|e| Failure {
-        retryable: false,
-        error: format!("cannot build the delivery URL: {e}"),
-        status: None,
-        retry_after: None,
+/// The upstream's URL with the event's sub-path and query, and the request URI made of it
+/// (`url::target`, as intake built it); one that cannot be built is a permanent failure.
+pub fn delivery_target(upstream: &Upstream, ev: &StoredEvent) -> Result<Target, Failure> {
+    url::target(&upstream.url, &ev.target).map_err(|e| {
+        let error = match e {
+            JoinError::Uri(_) => format!("cannot build the request (not retried): {e}"),
+            e => format!("cannot build the delivery URL: {e}"),
+        };
+        Failure {
+            retryable: false,
+            error,
+            status: None,
+            retry_after: None,
+        }
     })
 }
 

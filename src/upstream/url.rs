@@ -1,7 +1,10 @@
 //! The URL of a delivery: the upstream's configured URL with the request's sub-path and query,
 //! built structurally (path and query set on a copy of the configured URL) and checked to still
 //! point at that upstream, below its base path. Nothing a sender writes can pick the host.
+//! `target` builds the request's URI from it too: intake (before its 2xx) and every delivery
+//! attempt build it the same way, so an event intake took is one a request can be made of.
 
+use http::Uri;
 use reqwest::Url;
 
 use crate::routing::path::{self, PathError};
@@ -12,6 +15,28 @@ pub enum JoinError {
     Path(#[from] PathError),
     #[error("the joined URL leaves the upstream ({0})")]
     Escapes(&'static str),
+    /// Joined, but no HTTP request can carry it (over 65,534 bytes once percent-encoded, say).
+    #[error("the URL to deliver to is not a request target an HTTP client can send ({0})")]
+    Uri(String),
+}
+
+/// Where a delivery goes: the joined URL, and the request's URI made of it (absolute form,
+/// as reqwest makes it; the HTTP/1.1 client sends its path and query).
+#[derive(Debug)]
+pub struct Target {
+    pub url: Url,
+    pub uri: Uri,
+}
+
+/// `join(base, rest)` and the request URI of the result: what every attempt sends, and what
+/// intake builds before it answers `2xx`.
+pub fn target(base: &Url, rest: &str) -> Result<Target, JoinError> {
+    let url = join(base, rest)?;
+    let uri = url
+        .as_str()
+        .parse::<Uri>()
+        .map_err(|e| JoinError::Uri(e.to_string()))?;
+    Ok(Target { url, uri })
 }
 
 /// `base` + `rest`, where `rest` is what follows the route's path in the request: empty, or a
@@ -129,6 +154,17 @@ mod tests {
         ] {
             assert!(j("http://h:1/hooks/x", rest).is_err(), "{rest:?}");
         }
+    }
+
+    #[test]
+    fn a_target_percent_encoding_makes_too_long_is_refused() {
+        let base = u("http://h:1/in");
+        // 22,000 bytes as sent, 66,000 once `'` is percent-encoded: no request can carry it.
+        let rest = format!("?q={}", "'".repeat(22_000));
+        assert!(matches!(target(&base, &rest), Err(JoinError::Uri(_))));
+        let ok = target(&base, "/a?q=%27'").unwrap();
+        assert_eq!(ok.uri.to_string(), "http://h:1/in/a?q=%27%27");
+        assert_eq!(ok.url.as_str(), ok.uri.to_string());
     }
 
     #[test]

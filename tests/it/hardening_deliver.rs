@@ -286,14 +286,14 @@ async fn a_full_disk_does_not_make_a_delivery_loop() {
 
 // ---- 15: a request that cannot be built ------------------------------------------------------
 
-/// An upstream URL that is valid on its own but too long for any HTTP client (65,534 bytes)
-/// once a request's sub-path is joined to it: the URL joins fine, the request cannot be built.
-/// It used to be retried `max_attempts` times; now it is dead-lettered after one attempt with
-/// a clear reason.
+/// An upstream URL too long for any HTTP client (over 65,534 bytes) on its own: it loads, and
+/// a request to the route's own path joins nothing, so intake takes the event; no request
+/// can be built of it. It used to be retried `max_attempts` times; now it is dead-lettered
+/// after one attempt with a clear reason.
 #[tokio::test]
 async fn a_request_that_cannot_be_built_is_dead_lettered_at_once() {
     let up = Upstream::start();
-    let base = up.url(&format!("/{}", "b".repeat(65_000)));
+    let base = up.url(&format!("/{}", "b".repeat(65_600)));
     let body = format!(
         "{}\n{}",
         upstream_block(
@@ -306,8 +306,7 @@ async fn a_request_that_cannot_be_built_is_dead_lettered_at_once() {
     );
     let gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
     let c = client();
-    let url = gw.url(&format!("/hooks/limai/{}", "a".repeat(1_000)));
-    let (status, v) = send_signed(&c, &url, &event_body("evt_badurl")).await;
+    let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_badurl")).await;
     assert_eq!(status, 200, "{v}");
     let view = eventually(Duration::from_secs(3), async || {
         let (_, e) = get_json(&c, &gw.admin("/events/evt_badurl")).await;
@@ -319,6 +318,53 @@ async fn a_request_that_cannot_be_built_is_dead_lettered_at_once() {
     let error = view["last_error"].as_str().unwrap_or_default();
     assert!(error.contains("cannot build the request"), "{view}");
     assert_eq!(up.count(), 0);
+}
+
+/// A target whose request cannot be built once joined is refused at intake with `400`, never
+/// acknowledged and then dead-lettered: 23,000 `'` in the query pass `max_header_bytes` as
+/// sent but make 69,000 bytes once percent-encoded, as every delivery encodes them; and a
+/// sub-path too long for the upstream's long base URL. Intake builds the request URI with the
+/// function each attempt uses. Both used to be `200`, then dead (`cannot build the request`).
+#[tokio::test]
+async fn a_target_no_request_can_carry_is_refused_at_intake() {
+    use crate::hardening_paths::{raw, signed_raw};
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}\n{}\n{}",
+        upstream_block("orders", &up.url("/in"), ""),
+        upstream_block("long", &up.url(&format!("/{}", "b".repeat(65_000))), ""),
+        limai_route("limai", "/hooks/limai", "orders", ""),
+        limai_route("long", "/hooks/long", "long", "")
+    );
+    let gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    let quoted = format!("/hooks/limai?q={}", "'".repeat(23_000));
+    let sub_path = format!("/hooks/long/{}", "a".repeat(1_000));
+    for (target, id) in [(quoted, "evt_quoted"), (sub_path, "evt_long")] {
+        let (status, text) = raw(
+            gw.addr(),
+            &signed_raw(target.as_bytes(), "", &event_body(id)),
+        );
+        assert_eq!(status, 400, "{id}: {text}");
+        assert!(text.contains("not a request target"), "{id}: {text}");
+        let (stored, _) = get_json(&c, &gw.admin(&format!("/events/{id}"))).await;
+        assert_eq!(stored, 404, "{id}");
+    }
+    // Under the bound once encoded: taken, and delivered as every attempt encodes it.
+    let target = format!("/hooks/limai?q={}", "'".repeat(10_000));
+    let (status, text) = raw(
+        gw.addr(),
+        &signed_raw(target.as_bytes(), "", &event_body("evt_fits")),
+    );
+    assert_eq!(status, 200, "{text}");
+    eventually(WAIT, async || (up.count() >= 1).then_some(()))
+        .await
+        .expect("delivered");
+    assert_eq!(
+        up.received()[0].path,
+        format!("/in?q={}", "%27".repeat(10_000))
+    );
+    assert_eq!(up.count(), 1);
 }
 
 // ---- 17: routes removed by a reload ----------------------------------------------------------

@@ -15,7 +15,7 @@ use serde_json::Value;
 const WAIT: Duration = Duration::from_secs(15);
 
 /// One request on a fresh connection; returns the status and the response body.
-fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+pub(crate) fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // A refused request may be answered before all of it is written.
@@ -35,7 +35,7 @@ fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
 }
 
 /// A correctly signed LimAI POST with any request target and extra header lines.
-fn signed_raw(target: &[u8], extra: &str, body: &str) -> Vec<u8> {
+pub(crate) fn signed_raw(target: &[u8], extra: &str, body: &str) -> Vec<u8> {
     let mut r = b"POST ".to_vec();
     r.extend_from_slice(target);
     r.extend_from_slice(
