@@ -459,6 +459,10 @@ fn overlay_shapes_and_selectors_do_not_mix() {
     for (overlay, _, docs) in &rendered {
         for w in workloads(overlay, docs) {
             pods.push((overlay, labels(at(w.doc, "spec.template.metadata.labels"))));
+            // The embedded store deduplicates per pod: more than one replica only when said.
+            if let Some(problem) = per_pod_dedup_problem(&w, docs) {
+                panic!("{problem}");
+            }
         }
     }
     for (overlay, _, docs) in &rendered {
@@ -571,6 +575,92 @@ fn overlay_shapes_and_selectors_do_not_mix() {
             .any(|v| at(v, "emptyDir.sizeLimit").as_str().is_some()),
         "the sidecar's store on a bounded emptyDir"
     );
+    // One replica as shipped: the embedded store's dedup is the pod's own.
+    assert_eq!(at(w.doc, "spec.replicas").as_u64(), Some(1));
+
+    // The rule holds for what an operator makes of the sidecar: scaled out, or under an HPA,
+    // the embedded store needs the annotation; the Redis store does not.
+    let scaled = |edit: &dyn Fn(&mut Vec<Value>)| {
+        let mut d = d.clone();
+        edit(&mut d);
+        let w = workloads("sidecar", &d).remove(0);
+        per_pod_dedup_problem(&w, &d)
+    };
+    let deployment =
+        |d: &[Value]| -> usize { d.iter().position(|x| kind(x) == "Deployment").unwrap() };
+    let two = |d: &mut Vec<Value>| {
+        let i = deployment(d);
+        d[i]["spec"]["replicas"] = Value::from(2);
+    };
+    assert!(scaled(&two).is_some_and(|p| p.contains("up to 2 replicas")));
+    let hpa = |d: &mut Vec<Value>| {
+        let hpa = format!(
+            "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: orders}}\n\
+             spec: {{scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {}}}, \
+             minReplicas: 1, maxReplicas: 4}}",
+            name(&d[deployment(d)])
+        );
+        d.push(serde_yaml::from_str(&hpa).unwrap());
+    };
+    assert!(scaled(&hpa).is_some_and(|p| p.contains("up to 4 replicas")));
+    let accepted = |d: &mut Vec<Value>| {
+        two(d);
+        let i = deployment(d);
+        d[i]["metadata"]["annotations"] =
+            serde_yaml::from_str(&format!("{{{PER_POD_DEDUP}: accepted}}")).unwrap();
+    };
+    assert_eq!(scaled(&accepted), None);
+    let redis = |d: &mut Vec<Value>| {
+        two(d);
+        let cm = d.iter_mut().find(|x| kind(x) == "ConfigMap").unwrap();
+        let toml = cm["data"]["hookgate.toml"].as_str().unwrap().replace(
+            "[store]\npath = \"/var/lib/hookgate\"",
+            "[store]\nkind = \"redis\"\nurl = \"file:/etc/hookgate-secrets/redis-url\"",
+        );
+        assert!(toml.contains("kind = \"redis\""), "{toml}");
+        cm["data"]["hookgate.toml"] = Value::from(toml);
+    };
+    assert_eq!(scaled(&redis), None);
+}
+
+/// The annotation by which a workload that runs the embedded store at more than one replica
+/// says that deduplication is per pod, and that this is what it wants (its app drops duplicates
+/// by event ID itself).
+const PER_POD_DEDUP: &str = "hookgate/dedup-per-pod";
+
+/// Why a workload's shape breaks deduplication, if it does. The embedded store is one process's
+/// queue: at two or more replicas (or under an HPA that may make them), a sender's retry that
+/// lands on another pod than its first attempt is accepted again and delivered twice.
+fn per_pod_dedup_problem(w: &Workload, docs: &[Value]) -> Option<String> {
+    if toml_str(&w.config, "store.kind").is_some_and(|k| k != "embedded") {
+        return None;
+    }
+    let replicas = at(w.doc, "spec.replicas").as_u64().unwrap_or(1);
+    let autoscaled = docs
+        .iter()
+        .filter(|d| {
+            kind(d) == "HorizontalPodAutoscaler"
+                && str_at(d, "spec.scaleTargetRef.kind") == kind(w.doc)
+                && str_at(d, "spec.scaleTargetRef.name") == name(w.doc)
+        })
+        .filter_map(|d| at(d, "spec.maxReplicas").as_u64())
+        .max()
+        .unwrap_or(0);
+    let most = replicas.max(autoscaled);
+    let said = labels(at(w.doc, "metadata.annotations"))
+        .get(PER_POD_DEDUP)
+        .is_some_and(|v| v == "accepted");
+    (most > 1 && !said).then(|| {
+        format!(
+            "{}: {} {} runs the embedded store at up to {most} replicas, each deduplicating on \
+             its own (a retry landing on another pod is delivered twice): use the Redis store \
+             or one replica, or annotate it {PER_POD_DEDUP}: \"accepted\" where the app drops \
+             duplicates itself",
+            w.overlay,
+            kind(w.doc),
+            name(w.doc)
+        )
+    })
 }
 
 #[test]
