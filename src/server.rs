@@ -108,7 +108,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         threads: cfg.server.threads,
         // pingora sleeps this long unconditionally after SIGTERM; `Shutdown` below exits as
         // soon as in-flight work is done, so this is only the upper bound.
-        grace_period_seconds: Some(cfg.server.shutdown_timeout.as_secs() + 2),
+        grace_period_seconds: Some(cfg.server.shutdown_timeout.as_secs().saturating_add(2)),
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
@@ -265,7 +265,8 @@ impl BackgroundService for Shutdown {
         self.app.life.begin_shutdown();
         crate::systemd::stopping();
         tracing::info!("shutting down: finishing requests and deliveries in flight");
-        let deadline = Instant::now() + self.timeout + Duration::from_millis(500);
+        let deadline =
+            config::units::deadline(self.timeout.saturating_add(Duration::from_millis(500)));
         let mut said = false;
         loop {
             let idle = METRICS.in_flight_requests.get() <= 0 && self.app.life.deliveries_drained();

@@ -1,6 +1,6 @@
 //! Human-friendly durations ("10s", "72h") and sizes ("1MiB", 65536) as written in the file.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
@@ -44,6 +44,25 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         })
 }
 
+/// The longest any duration in the file may be (some keys have a shorter bound of their own):
+/// past it a value is a slip (a unit, digits too many), and the arithmetic on a duration (a
+/// deadline, a multiple, milliseconds in a u64) stays far from overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(20 * 31_557_600);
+
+/// Whole milliseconds in a u64, saturating (no wrap of a duration too long for it).
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `d` from now; past what an `Instant` holds, `MAX_DURATION` from now: a deadline is never
+/// worth a panic.
+pub fn deadline(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(MAX_DURATION))
+        .unwrap_or(now)
+}
+
 /// Parses "10s", "72h", "1m 30s", "250ms".
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|e| {
@@ -79,5 +98,16 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn arithmetic_saturates() {
+        assert_eq!(
+            millis(Duration::from_secs(18_446_744_073_709_552)),
+            u64::MAX
+        );
+        assert_eq!(millis(Duration::from_millis(1500)), 1500);
+        assert!(deadline(Duration::MAX) > Instant::now());
+        assert_eq!(fmt_duration(MAX_DURATION), "20years");
     }
 }

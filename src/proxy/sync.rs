@@ -12,6 +12,7 @@ use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 
 use super::Answer;
+use crate::config::units;
 use crate::event::NewEvent;
 use crate::metrics::RequestOutcome;
 use crate::routing::Route;
@@ -70,13 +71,18 @@ impl SyncRelay<'_> {
     }
 
     async fn answer(&self, ev: NewEvent) -> Answer {
-        let deadline = Instant::now() + self.timeout;
+        let deadline = units::deadline(self.timeout);
         let route = &self.route.name;
         let digest = request_digest(&ev);
         loop {
             match self
                 .store
-                .sync_claim(route, &ev.event_id, &digest, self.timeout + CLAIM_MARGIN)
+                .sync_claim(
+                    route,
+                    &ev.event_id,
+                    &digest,
+                    self.timeout.saturating_add(CLAIM_MARGIN),
+                )
                 .await
             {
                 Err(e) => return Answer::unavailable(&e, self.retry_after),

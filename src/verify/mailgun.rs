@@ -74,7 +74,10 @@ impl MailgunVerifier {
     pub fn nonce(&self, req: &Request<'_>) -> Option<Nonce> {
         fields(req).ok().map(|f| Nonce {
             value: f.token,
-            ttl: self.tolerance.saturating_mul(2) + Duration::from_secs(1),
+            ttl: self
+                .tolerance
+                .saturating_mul(2)
+                .saturating_add(Duration::from_secs(1)),
         })
     }
 

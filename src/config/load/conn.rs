@@ -13,13 +13,13 @@ const MAX_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl Checker<'_> {
     pub(super) fn connections(&mut self, s: &ServerFile) -> ConnLimits {
-        let header_timeout = self.bounded(
+        let header_timeout = self.duration_at_most(
             s.header_timeout.as_ref(),
             "server.header_timeout",
             Duration::from_secs(10),
             MAX_HEADER_TIMEOUT,
         );
-        let keepalive_timeout = self.bounded(
+        let keepalive_timeout = self.duration_at_most(
             s.keepalive_timeout.as_ref(),
             "server.keepalive_timeout",
             Duration::from_secs(60),
@@ -38,26 +38,6 @@ impl Checker<'_> {
             max_head_bytes: super::super::header_limit::gate_bound(
                 super::super::header_limit::DEFAULT,
             ),
-        }
-    }
-
-    fn bounded(
-        &mut self,
-        v: Option<&super::Text>,
-        key: &str,
-        default: Duration,
-        max: Duration,
-    ) -> Duration {
-        let d = self.duration(v, key, default);
-        match v {
-            Some(t) if d > max => {
-                self.error(
-                    t.span(),
-                    format!("{key} must be at most {}", humantime::format_duration(max)),
-                );
-                default
-            }
-            _ => d,
         }
     }
 }

@@ -18,7 +18,7 @@ use super::Config;
 use super::effective::Material;
 use super::file::{FileConfig, Text};
 use super::header_limit;
-use super::units::{SizeText, parse_duration, parse_size};
+use super::units::{MAX_DURATION, SizeText, fmt_duration, parse_duration, parse_size};
 use crate::routing::Router;
 use crate::secret::Secret;
 use crate::secret::{self, Resolved};
@@ -138,6 +138,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
     }
 }
 
+/// The bound of the durations a request, a delivery attempt or a stop waits out
+/// (`body_timeout`, `sync_timeout`, an upstream's `timeout`, `shutdown_timeout`, `retry_after`):
+/// longer, a slow peer holds a connection or a slot for good, and a stop outlasts any
+/// orchestrator's patience.
+const WAIT_MAX: Duration = Duration::from_secs(3600);
+
 struct Checker<'a> {
     file: &'a Path,
     text: &'a str,
@@ -188,19 +194,28 @@ impl Checker<'_> {
         r.map_err(|e| self.error(span, e)).ok()
     }
 
+    /// A duration greater than zero and at most `MAX_DURATION`.
     fn duration(&mut self, v: Option<&Text>, key: &str, default: Duration) -> Duration {
+        self.duration_at_most(v, key, default, MAX_DURATION)
+    }
+
+    /// A duration greater than zero and at most `max`.
+    fn duration_at_most(
+        &mut self,
+        v: Option<&Text>,
+        key: &str,
+        default: Duration,
+        max: Duration,
+    ) -> Duration {
         let Some(v) = v else { return default };
-        match parse_duration(v.get_ref()) {
-            Ok(d) if d.is_zero() => {
-                self.error(v.span(), format!("{key} must be greater than zero"));
-                default
-            }
-            Ok(d) => d,
-            Err(e) => {
-                self.error(v.span(), format!("{key}: {e}"));
-                default
-            }
-        }
+        let message = match parse_duration(v.get_ref()) {
+            Ok(d) if d.is_zero() => format!("{key} must be greater than zero"),
+            Ok(d) if d > max => format!("{key} must be at most {}", fmt_duration(max)),
+            Ok(d) => return d,
+            Err(e) => format!("{key}: {e}"),
+        };
+        self.error(v.span(), message);
+        default
     }
 
     fn size(&mut self, v: Option<&Spanned<SizeText>>, key: &str, default: usize) -> usize {

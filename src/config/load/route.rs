@@ -9,10 +9,10 @@ use std::time::Duration;
 use http::HeaderName;
 use toml::Spanned;
 
-use super::{Checker, nets, valid_name};
+use super::{Checker, WAIT_MAX, nets, valid_name};
 use crate::config::file::{RouteFile, Text};
 use crate::config::trust;
-use crate::config::units::parse_duration;
+use crate::config::units::{MAX_DURATION, parse_duration};
 use crate::event::id::IdSource;
 use crate::metrics::METRICS;
 use crate::normalize::media::MediaType;
@@ -103,10 +103,11 @@ impl Checker<'_> {
         (body_limit, header_limit): (usize, usize),
     ) -> Option<Route> {
         let key = |k: &str| format!("routes.{name}.{k}");
-        let sync_timeout = self.duration(
+        let sync_timeout = self.duration_at_most(
             r.sync_timeout.as_ref(),
             &key("sync_timeout"),
             Duration::from_secs(30),
+            WAIT_MAX,
         );
         let timeout_status = self.int(
             r.sync_timeout_status.as_ref(),
@@ -362,7 +363,7 @@ impl Checker<'_> {
             } else {
                 parse_duration(&format!("1{per}")).ok()?
             };
-            (!per.is_zero()).then_some(Rate { count, per })
+            (!per.is_zero() && per <= MAX_DURATION).then_some(Rate { count, per })
         });
         self.check(
             t.span(),

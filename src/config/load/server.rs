@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::Checker;
+use super::{Checker, WAIT_MAX};
 use crate::config::file::{ServerFile, Text, TlsFile};
 use crate::config::{ServerConfig, TlsConfig, exposure, header_limit};
 use crate::verify::{KeyedSecret, TokenKind, TokenVerifier};
@@ -62,10 +62,11 @@ impl Checker<'_> {
                 header_limit::COUNT_RANGE,
                 header_limit::DEFAULT_COUNT,
             ) as usize,
-            body_timeout: self.duration(
+            body_timeout: self.duration_at_most(
                 s.body_timeout.as_ref(),
                 "server.body_timeout",
                 Duration::from_secs(30),
+                WAIT_MAX,
             ),
             trusted_proxies: self.proxies(&s.trusted_proxies),
             threads: self.int(s.threads.as_ref(), "server.threads", 1..257, cpus) as usize,
@@ -75,15 +76,17 @@ impl Checker<'_> {
                 1..65,
                 (cpus / 2).max(1),
             ) as usize,
-            shutdown_timeout: self.duration(
+            shutdown_timeout: self.duration_at_most(
                 s.shutdown_timeout.as_ref(),
                 "server.shutdown_timeout",
                 Duration::from_secs(10),
+                WAIT_MAX,
             ),
-            retry_after: self.duration(
+            retry_after: self.duration_at_most(
                 s.retry_after.as_ref(),
                 "server.retry_after",
                 Duration::from_secs(5),
+                WAIT_MAX,
             ),
             stranded_dead_after: s
                 .stranded_dead_after

@@ -20,6 +20,9 @@ const MEMORY_CEILING: u64 = 4 << 30;
 const SPILL_MIN: u64 = 1 << 20;
 const SPILL_MAX: u64 = 1 << 40;
 
+/// A Redis command slower than this is an outage, not a slow answer: every request waits it out.
+const COMMAND_TIMEOUT_MAX: Duration = Duration::from_secs(60);
+
 /// A shared rate limit's check waits this long for Redis by default.
 const RATE_LIMIT_TIMEOUT: Duration = Duration::from_millis(100);
 
@@ -112,16 +115,12 @@ impl Checker<'_> {
                 }
             }
         };
-        let rate_limit_timeout = self.duration(
+        let rate_limit_timeout = self.duration_at_most(
             s.rate_limit_timeout.as_ref(),
             "store.rate_limit_timeout",
             RATE_LIMIT_TIMEOUT,
+            Duration::from_secs(10),
         );
-        if let Some(t) = s.rate_limit_timeout.as_ref()
-            && rate_limit_timeout > Duration::from_secs(10)
-        {
-            self.error(t.span(), "store.rate_limit_timeout must be at most 10s");
-        }
         let spill = match &kind {
             StoreKind::Redis(_) => self.spill(s),
             StoreKind::Embedded { .. } => SpillConfig::off(),
@@ -233,7 +232,12 @@ impl Checker<'_> {
             },
             None => Some(default_consumer()),
         };
-        let timeout = self.duration(s.timeout.as_ref(), "store.timeout", Duration::from_secs(2));
+        let timeout = self.duration_at_most(
+            s.timeout.as_ref(),
+            "store.timeout",
+            Duration::from_secs(2),
+            COMMAND_TIMEOUT_MAX,
+        );
         // A holder heartbeats every claim_after / 4 and a beat may take up to `timeout`: this
         // leaves it at least two beats before its entries look abandoned. Upstream timeouts
         // do not matter any more: a slow delivery is heartbeated.
@@ -242,7 +246,7 @@ impl Checker<'_> {
             "store.claim_after",
             Duration::from_secs(8),
         );
-        if claim_after < timeout * 4 {
+        if claim_after < timeout.saturating_mul(4) {
             self.error(
                 s.claim_after.as_ref().map_or(span.clone(), Spanned::span),
                 format!(

@@ -194,6 +194,14 @@ fn sizes_durations_and_defaults() {
     );
 }
 
+/// The base config with `line` in `[server]` (line 4).
+fn with_server(line: &str) -> String {
+    BASE.replace(
+        "listen = \"127.0.0.1:8080\"",
+        &format!("listen = \"127.0.0.1:8080\"\n{line}"),
+    )
+}
+
 /// The base config with a `[store]` table.
 fn with_store(store: &str) -> String {
     BASE.replace(
@@ -639,12 +647,6 @@ fn a_preset_that_signs_nothing_without_an_allowlist_is_warned_about() {
 #[test]
 fn a_value_of_the_wrong_type_is_never_repeated() {
     let secret = "tok_live_abc";
-    let server = |line: &str| {
-        BASE.replace(
-            "listen = \"127.0.0.1:8080\"",
-            &format!("listen = \"127.0.0.1:8080\"\n{line}"),
-        )
-    };
     let cases = [
         (
             BASE.replace("secrets = [\"lit\"]", &format!("secrets = \"{secret}\"")),
@@ -658,15 +660,15 @@ fn a_value_of_the_wrong_type_is_never_repeated() {
             "t.toml:7:11: expected a map, found a string",
         ),
         (
-            server("admin_token = 12345678"),
+            with_server("admin_token = 12345678"),
             "t.toml:4:15: expected a string, found an integer",
         ),
         (
-            server("admin_token = 1234.5678"),
+            with_server("admin_token = 1234.5678"),
             "t.toml:4:15: expected a string, found a float",
         ),
         (
-            server("admin_token = true"),
+            with_server("admin_token = true"),
             "t.toml:4:15: expected a string, found a boolean",
         ),
         (
@@ -682,11 +684,11 @@ fn a_value_of_the_wrong_type_is_never_repeated() {
         ),
         // Quotes and the word "expected" inside the value change nothing.
         (
-            server(&format!("threads = \"{secret}\\\", expected a \\\\\"")),
+            with_server(&format!("threads = \"{secret}\\\", expected a \\\\\"")),
             "t.toml:4:11: expected i64, found a string",
         ),
         (
-            server("max_body_bytes = [1]"),
+            with_server("max_body_bytes = [1]"),
             "t.toml:4:18: expected a size such as \"1MiB\" or a number of bytes, found a sequence",
         ),
     ];
@@ -699,11 +701,11 @@ fn a_value_of_the_wrong_type_is_never_repeated() {
         }
     }
     // A syntax error names what is wrong, not the line it is on.
-    let e = errors(&server(&format!("admin_token = \"{secret}")));
+    let e = errors(&with_server(&format!("admin_token = \"{secret}")));
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(e[0].starts_with("t.toml:4:"), "{e:?}");
     assert!(!e[0].contains(secret), "{e:?}");
-    let e = errors(&server(&format!("admin_token = {secret}")));
+    let e = errors(&with_server(&format!("admin_token = {secret}")));
     assert!(!e[0].contains(secret), "{e:?}");
 }
 
@@ -711,12 +713,7 @@ fn a_value_of_the_wrong_type_is_never_repeated() {
 /// writes: a catch-all, or a network too wide to be anyone's proxies, is refused.
 #[test]
 fn trusted_proxies_that_would_trust_senders_are_refused() {
-    let proxies = |list: &str| {
-        BASE.replace(
-            "listen = \"127.0.0.1:8080\"",
-            &format!("listen = \"127.0.0.1:8080\"\ntrusted_proxies = {list}"),
-        )
-    };
+    let proxies = |list: &str| with_server(&format!("trusted_proxies = {list}"));
     for (list, wanted) in [
         (
             "[\"0.0.0.0/0\"]",
@@ -794,4 +791,63 @@ fn a_catch_all_allowlist_still_warns_that_a_preset_signs_nothing() {
         "192.0.2.7".parse().unwrap(),
         allow
     ));
+}
+
+/// Every duration has an upper bound at load: past it a value is a slip, and the arithmetic on
+/// it (a deadline, `× 4`, milliseconds in a u64) would panic or wrap. Some keys have a lower
+/// bound of their own.
+#[test]
+fn durations_have_an_upper_bound() {
+    let huge = "18446744073709552s";
+    let redis = |line: &str| {
+        with_store(&format!(
+            "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\n{line}"
+        ))
+    };
+    let upstream = |line: &str| {
+        BASE.replace(
+            "url = \"http://127.0.0.1:3000/webhooks\"",
+            &format!("url = \"http://127.0.0.1:3000/webhooks\"\n{line}"),
+        )
+    };
+    let cases = [
+        (with_route(&format!("dedup_ttl = \"{huge}\"")), "routes.limai.dedup_ttl must be at most 20years"),
+        (with_route("dedup_ttl = \"21y\""), "routes.limai.dedup_ttl must be at most 20years"),
+        (with_route(&format!("mode = \"sync\"\nsync_timeout = \"{huge}\"")), "routes.limai.sync_timeout must be at most 1h"),
+        (with_route("mode = \"sync\"\nsync_timeout = \"61m\""), "routes.limai.sync_timeout must be at most 1h"),
+        (with_route(&format!("rate_limit = {{ per_ip = \"1/{huge}\" }}")), "routes.limai.rate_limit.per_ip: \"1/18446744073709552s\" is not a rate"),
+        (redis(&format!("timeout = \"{huge}\"")), "store.timeout must be at most 1m"),
+        (redis(&format!("claim_after = \"{huge}\"")), "store.claim_after must be at most 20years"),
+        (redis(&format!("record_ttl = \"{huge}\"")), "store.record_ttl must be at most 20years"),
+        (redis("rate_limit_timeout = \"11s\""), "store.rate_limit_timeout must be at most 10s"),
+        (with_server(&format!("shutdown_timeout = \"{huge}\"")), "server.shutdown_timeout must be at most 1h"),
+        (with_server("body_timeout = \"2h\""), "server.body_timeout must be at most 1h"),
+        (with_server("retry_after = \"2h\""), "server.retry_after must be at most 1h"),
+        (with_server(&format!("stranded_dead_after = \"{huge}\"")), "server.stranded_dead_after must be at most 20years"),
+        (upstream(&format!("timeout = \"{huge}\"")), "upstreams.orders.timeout must be at most 1h"),
+        (upstream(&format!("max_age = \"{huge}\"")), "upstreams.orders.max_age must be at most 20years"),
+        (upstream(&format!("backoff = {{ max = \"{huge}\" }}")), "upstreams.orders.backoff.max must be at most 20years"),
+        (
+            BASE.replace("prefix = \"sha256=\"", &format!("prefix = \"sha256=\", timestamp_header = \"X-Ts\", payload = \"{{timestamp}}.{{body}}\", tolerance = \"{huge}\"")),
+            "routes.limai.verify.tolerance must be at most 20years",
+        ),
+    ];
+    for (text, wanted) in cases {
+        let e = errors(&text);
+        assert!(
+            e.iter()
+                .any(|m| m.contains(wanted) && m.starts_with("t.toml:")),
+            "{wanted}: {e:?}"
+        );
+    }
+    // At the bounds, all is well.
+    let c = parse(
+        Path::new("t.toml"),
+        &with_route("dedup_ttl = \"20y\"\nmode = \"sync\"\nsync_timeout = \"1h\"").replace(
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nshutdown_timeout = \"1h\"",
+        ),
+    )
+    .unwrap();
+    assert_eq!(c.server.shutdown_timeout, Duration::from_secs(3600));
 }

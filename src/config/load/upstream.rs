@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 use toml::Spanned;
 
-use super::{Checker, valid_name};
+use super::{Checker, WAIT_MAX, valid_name};
 use crate::config::file::{SignFile, Text, UpstreamFile};
 use crate::routing::{Backoff, Resign, Upstream};
 use crate::verify::Algorithm;
@@ -84,7 +84,12 @@ impl Checker<'_> {
             }
             None => (Duration::from_secs(1), Duration::from_secs(600)),
         };
-        let timeout = self.duration(u.timeout.as_ref(), &key("timeout"), Duration::from_secs(10));
+        let timeout = self.duration_at_most(
+            u.timeout.as_ref(),
+            &key("timeout"),
+            Duration::from_secs(10),
+            WAIT_MAX,
+        );
         let max_attempts =
             self.int(u.max_attempts.as_ref(), &key("max_attempts"), 1..1001, 8) as u32;
         let max_age = u

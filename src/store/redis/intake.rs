@@ -117,7 +117,7 @@ async fn call<'a>(
         .arg(sh.key_prefix());
     for ev in events {
         invocation
-            .arg(ev.dedup_ttl.as_millis() as u64)
+            .arg(crate::config::units::millis(ev.dedup_ttl))
             .arg(&ev.event_id)
             .arg(ev.received_at_ms)
             .arg(ev.client_ip.to_string())

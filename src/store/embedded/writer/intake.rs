@@ -29,7 +29,7 @@ impl Txn<'_> {
         }
         let seq = *next_seq;
         *next_seq += 1;
-        let expires = now.saturating_add(ev.dedup_ttl.as_millis() as u64);
+        let expires = now.saturating_add(crate::config::units::millis(ev.dedup_ttl));
         self.dedup_put(key, seq, expires);
         self.batch.insert(
             &self.h.expiry,
