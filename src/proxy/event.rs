@@ -145,8 +145,9 @@ fn normalized_headers(h: &mut Vec<(String, Vec<u8>)>, original: Option<String>) 
 }
 
 /// Headers that travel with the event to the upstream: end-to-end headers only, minus what
-/// hookgate sets itself (including every claim about the client's identity: see `identity`)
-/// and the credential meant for hookgate.
+/// hookgate sets itself (including every claim about the client's identity: see `identity`),
+/// the credential meant for hookgate, and every name with `_` (read as `-` by CGI-style
+/// servers: `identity::is_underscored`).
 fn forwardable(h: &HeaderMap, credentials: &[HeaderName]) -> Vec<(String, Vec<u8>)> {
     const DROP: [&str; 5] = [
         "proxy-authorization",
@@ -168,6 +169,7 @@ fn forwardable(h: &HeaderMap, credentials: &[HeaderName]) -> Vec<(String, Vec<u8
             && !DROP.contains(&n)
             && !n.starts_with("x-hookgate-")
             && !identity::is_identity(n)
+            && !identity::is_underscored(n)
             && !listed.iter().any(|l| l == n)
             && !credentials.contains(name)
     });
@@ -196,6 +198,9 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("true-client-ip", "1.2.3.4"),
             ("x-hookgate-listener-proto", "https"),
+            ("x_forwarded_for", "6.6.6.6"),
+            ("x_hookgate_spilled", "true"),
+            ("some_header", "x"),
         ] {
             h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
         }

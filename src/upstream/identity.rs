@@ -2,7 +2,8 @@
 //! (address, host, scheme, port, prefix, original URL, client certificate, method override).
 //! An upstream behind hookgate trusts hookgate for these, so a sender's own are never
 //! forwarded: hookgate drops them at intake and again on delivery (events stored by earlier
-//! versions still carry them), and sets the ones it knows itself.
+//! versions still carry them), and sets the ones it knows itself. Nor is any header whose name
+//! has `_`, which a CGI-style server takes for the same name with `-`.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -67,6 +68,17 @@ pub fn is_identity(name: &str) -> bool {
     EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
+/// A sender's header that is never forwarded whatever its name says: one with `_`. CGI, WSGI
+/// and Rack-style servers read `X_Forwarded_For` as `X-Forwarded-For` (both are
+/// `HTTP_X_FORWARDED_FOR`), so it could pass for any header hookgate sets or drops — identity,
+/// `X-Hookgate-*`, hop-by-hop, the route's credential, the upstream's own `headers`, the
+/// re-signing headers — whichever of the two the server happens to keep. All of them, rather
+/// than those whose dash form is on a list, as nginx and Apache drop them by default: the list
+/// would have to follow every name hookgate may set (an upstream's `headers` change on reload).
+pub fn is_underscored(name: &str) -> bool {
+    name.contains('_')
+}
+
 /// Sets what hookgate knows about the client on a delivery: its resolved address and the
 /// scheme it used (when the event recorded it).
 pub fn set_known(h: &mut HeaderMap, client_ip: &str, proto: Option<&str>) {
@@ -85,6 +97,16 @@ pub fn set_known(h: &mut HeaderMap, client_ip: &str, proto: Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn underscored_names() {
+        for n in ["x_forwarded_for", "x_hookgate_spilled", "some_header", "_"] {
+            assert!(is_underscored(n), "{n}");
+        }
+        for n in ["x-forwarded-for", "content-type", "x-hookgate-event-id"] {
+            assert!(!is_underscored(n), "{n}");
+        }
+    }
 
     #[test]
     fn identity_headers() {

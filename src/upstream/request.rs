@@ -20,12 +20,16 @@ pub fn request_headers(up: &Upstream, ev: &StoredEvent, attempt: u32) -> HeaderM
         .iter()
         .rfind(|(name, _)| name == identity::LISTENER_PROTO)
         .and_then(|(_, value)| std::str::from_utf8(value).ok());
-    // Identity headers are filtered here too: events stored by earlier versions still carry
-    // a sender's own.
+    // Identity and underscored headers are filtered here too: events stored by earlier
+    // versions still carry a sender's own.
     let sent = ev
         .headers
         .iter()
-        .filter(|(name, _)| name != identity::LISTENER_PROTO && !identity::is_identity(name))
+        .filter(|(name, _)| {
+            name != identity::LISTENER_PROTO
+                && !identity::is_identity(name)
+                && !identity::is_underscored(name)
+        })
         .map(|(name, value)| (name, value));
     for (name, value) in crate::wire::from_pairs(sent) {
         h.append(name, value);

@@ -82,6 +82,7 @@ fn identity_headers_are_hookgates() {
             ("x-forwarded-host".into(), b"evil".to_vec()),
             ("x-forwarded-proto".into(), b"https".to_vec()),
             ("x-kept".into(), b"1".to_vec()),
+            ("x_real_ip".into(), b"6.6.6.6".to_vec()),
         ],
         body: bytes::Bytes::new(),
         attempts: 0,
@@ -94,6 +95,7 @@ fn identity_headers_are_hookgates() {
     assert!(h.get("x-forwarded-host").is_none());
     assert!(h.get("x-forwarded-proto").is_none());
     assert_eq!(h["x-kept"], "1");
+    assert!(h.get("x_real_ip").is_none());
     let mut ev = ev;
     ev.headers
         .push((identity::LISTENER_PROTO.into(), b"https".to_vec()));

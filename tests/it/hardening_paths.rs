@@ -356,6 +356,52 @@ async fn identity_headers_from_senders_never_reach_the_upstream() {
     assert_trustworthy(&up.received()[1], "http");
 }
 
+/// Underscore spellings of the headers hookgate sets or drops: CGI, WSGI and Rack-style
+/// servers read `X_Forwarded_For` as `X-Forwarded-For` (both `HTTP_X_FORWARDED_FOR`), so such
+/// a header could pass for hookgate's word. No header whose name has `_` reaches the upstream,
+/// on async and sync routes alike; the upstream's configured header keeps its value. They all
+/// used to be forwarded as sent.
+#[tokio::test]
+async fn underscore_spellings_of_headers_never_reach_the_upstream() {
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}\n{}",
+        upstream_block(
+            "orders",
+            &up.url("/in"),
+            "headers = { \"X-Api-Key\" = \"ours\" }"
+        ),
+        limai_route("a", "/hooks/a", "orders", ""),
+        limai_route("s", "/hooks/s", "orders", "mode = \"sync\"")
+    );
+    let gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
+    let extra = "X_Forwarded_For: 6.6.6.6\r\nX_Real_IP: 6.6.6.6\r\nX_Forwarded_Proto: https\r\n\
+        X_Hookgate_Spilled: true\r\nX_Hookgate_Event_Id: other\r\nX_Hookgate_Attempt: 9\r\n\
+        X_Webhook_Signature: sha256=00\r\nX_Api_Key: theirs\r\nTransfer_Encoding: chunked\r\n\
+        Some_Header: x\r\nX-Provider-Thing: kept\r\n";
+    for (path, id) in [("/hooks/a", "evt_us_async"), ("/hooks/s", "evt_us_sync")] {
+        let (status, text) = raw(
+            gw.addr(),
+            &signed_raw(path.as_bytes(), extra, &event_body(id)),
+        );
+        assert_eq!(status, 200, "{text}");
+    }
+    eventually(WAIT, async || (up.count() >= 2).then_some(()))
+        .await
+        .expect("both delivered");
+    for got in up.received() {
+        let names: Vec<&str> = got.headers.keys().map(http::HeaderName::as_str).collect();
+        assert!(!names.iter().any(|n| n.contains('_')), "{names:?}");
+        assert_eq!(got.header("x-forwarded-for"), Some("127.0.0.1"));
+        assert_eq!(got.header("x-api-key"), Some("ours"));
+        assert_eq!(got.header("x-provider-thing"), Some("kept"));
+        assert_eq!(
+            got.body,
+            event_body(got.header("x-hookgate-event-id").unwrap())
+        );
+    }
+}
+
 #[tokio::test]
 async fn forwarded_proto_is_the_listeners_scheme() {
     let _ = rustls::crypto::ring::default_provider().install_default();
