@@ -575,6 +575,20 @@ fn overlay_shapes_and_selectors_do_not_mix() {
             .any(|v| at(v, "emptyDir.sizeLimit").as_str().is_some()),
         "the sidecar's store on a bounded emptyDir"
     );
+    // hookgate stops after the app has exited: the app's pause is the only time it can still
+    // deliver, so that one is long and hookgate's own is short.
+    let pause = |c: &Value| {
+        at(c, "lifecycle.preStop.sleep.seconds")
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let app = &seq(at(w.pod, "containers"))[0];
+    assert!(
+        pause(app) >= 10 && pause(&init[0]) < pause(app),
+        "app {}s, hookgate {}s",
+        pause(app),
+        pause(&init[0])
+    );
     // One replica as shipped: the embedded store's dedup is the pod's own.
     assert_eq!(at(w.doc, "spec.replicas").as_u64(), Some(1));
 
