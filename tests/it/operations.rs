@@ -511,3 +511,45 @@ async fn secrets_never_reach_logs_errors_or_metrics() {
         assert!(!err.contains(secret) && !err.contains("12024"), "{err}");
     }
 }
+
+/// Shadow mode (`enforce = false`) lets failing requests through: `hookgate check`, the start
+/// and every reload that brings it say so, naming the route.
+#[tokio::test]
+async fn shadow_mode_is_warned_about_at_check_start_and_reload() {
+    let up = Upstream::start();
+    let shadow = |route: &str| {
+        format!(
+            "{}\n{}",
+            upstream_block("orders", &up.url("/"), ""),
+            limai_route(route, &format!("/hooks/{route}"), "orders", "")
+                .replace("secrets =", "enforce = false, secrets =")
+        )
+    };
+    let gw = Gateway::start("", &shadow("limai"), &[("LIMAI_SECRET", SECRET)]);
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(gw.config_path())
+        .env("LIMAI_SECRET", SECRET)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: ")
+            && err.contains("routes.limai: shadow mode (verify.enforce = false)"),
+        "{err}"
+    );
+    assert!(
+        gw.logs().contains("routes.limai: shadow mode"),
+        "{}",
+        gw.logs()
+    );
+    gw.rewrite_config("", &shadow("other"));
+    eventually(WAIT, async || {
+        gw.logs()
+            .contains("routes.other: shadow mode")
+            .then_some(())
+    })
+    .await
+    .expect("the reload warns about shadow mode");
+}

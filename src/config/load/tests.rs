@@ -851,3 +851,29 @@ fn durations_have_an_upper_bound() {
     .unwrap();
     assert_eq!(c.server.shutdown_timeout, Duration::from_secs(3600));
 }
+
+/// Shadow mode lets a request that fails verification through: said at every load and reload,
+/// where it is written.
+#[test]
+fn shadow_mode_is_warned_about() {
+    let shadow = BASE.replace(
+        "secrets = [\"lit\"]",
+        "secrets = [\"lit\"], enforce = false",
+    );
+    let c = parse(Path::new("t.toml"), &shadow).unwrap();
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.starts_with("t.toml:11: routes.limai: shadow mode")
+                && w.contains("fails verification is accepted and delivered")),
+        "{:?}",
+        c.warnings
+    );
+    let enforced = BASE.replace("secrets = [\"lit\"]", "secrets = [\"lit\"], enforce = true");
+    let c = parse(Path::new("t.toml"), &enforced).unwrap();
+    assert!(
+        !c.warnings.iter().any(|w| w.contains("shadow mode")),
+        "{:?}",
+        c.warnings
+    );
+}

@@ -24,6 +24,12 @@ impl Checker<'_> {
         let v = v.get_ref();
         let key = |k: &str| format!("routes.{route}.verify.{k}");
         let enforce = v.enforce.as_ref().is_none_or(|e| *e.get_ref());
+        if let Some(e) = v.enforce.as_ref().filter(|_| !enforce) {
+            self.warn(
+                &e.span(),
+                format_args!("routes.{route}: shadow mode (verify.enforce = false): a request that fails verification is accepted and delivered, only counted and logged; remove enforce once the verdicts are right"),
+            );
+        }
         let given: [(&str, Option<Range<usize>>); 15] = [
             ("header", v.header.as_ref().map(Spanned::span)),
             ("prefix", v.prefix.as_ref().map(Spanned::span)),
