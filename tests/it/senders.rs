@@ -616,29 +616,36 @@ async fn upstream_headers_and_standard_webhooks_resigning() {
     );
 }
 
+/// A route whose events are ordered by their `data.website_id`.
+const LINDO_KEYED: &str = "[routes.lindo]\npath = \"/hooks/lindo\"\nupstream = \"flows\"\nverify = { scheme = \"none\" }\nevent_id = \"json:/id\"\norder_key = \"json:/data/website_id\"\n";
+
+/// Sends event `id` of `site` to `LINDO_KEYED`; it is accepted.
+async fn post_keyed(c: &reqwest::Client, gw: &Gateway, id: &str, site: &str) {
+    let body = format!(r#"{{"id":"{id}","data":{{"website_id":"{site}"}}}}"#);
+    let r = post(
+        c,
+        &gw.url("/hooks/lindo"),
+        &[("content-type", "application/json")],
+        body,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+}
+
 #[tokio::test]
 async fn one_order_key_is_delivered_in_order_while_the_upstream_is_slow() {
     let up = Upstream::start();
     // The first attempt of whatever comes first fails; the rest take 150 ms each.
     up.script([Reply::status(503)]);
     up.set_default(Reply::status(200).after(Duration::from_millis(150)));
-    let route = "[routes.lindo]\npath = \"/hooks/lindo\"\nupstream = \"flows\"\nverify = { scheme = \"none\" }\nevent_id = \"json:/id\"\norder_key = \"json:/data/website_id\"\n";
     let upstream = upstream_block("flows", &up.url("/in"), "concurrency = 8");
-    let gw = Gateway::start("", &format!("{upstream}\n{route}"), &[]);
+    let gw = Gateway::start("", &format!("{upstream}\n{LINDO_KEYED}"), &[]);
     let c = client();
     let sites = ["web_a", "web_b", "web_c"];
     let mut sent = 0;
     for n in 0..5 {
         for site in sites {
-            let body = format!(r#"{{"id":"{site}-{n}","data":{{"website_id":"{site}"}}}}"#);
-            let r = post(
-                &c,
-                &gw.url("/hooks/lindo"),
-                &[("content-type", "application/json")],
-                body,
-            )
-            .await;
-            assert_eq!(r.status(), 200);
+            post_keyed(&c, &gw, &format!("{site}-{n}"), site).await;
             sent += 1;
         }
     }
@@ -666,4 +673,53 @@ async fn one_order_key_is_delivered_in_order_while_the_upstream_is_slow() {
         "one per key: {}",
         up.max_in_flight()
     );
+}
+
+/// A gateway with `LINDO_KEYED` (its upstream `up`, with `extra` settings) that accepted `e1`
+/// and `e2` of one key, once `up` got `e1`'s first attempt.
+async fn e1_then_e2_attempted(up: &Upstream, extra: &str) -> (Gateway, reqwest::Client) {
+    let upstream = upstream_block("flows", &up.url("/in"), extra);
+    let gw = Gateway::start("", &format!("{upstream}\n{LINDO_KEYED}"), &[]);
+    let c = client();
+    for id in ["e1", "e2"] {
+        post_keyed(&c, &gw, id, "web_a").await;
+    }
+    let got = delivered(up, 1).await;
+    assert_eq!(json_of(&got[0])["id"], "e1");
+    (gw, c)
+}
+
+/// Cancelling an event that waits behind its key's head, while the head waits for a retry the
+/// upstream asked for (`Retry-After`): the head keeps that time. (The embedded store once put
+/// it back at the time it was first queued: retried at once, again and again, up to
+/// `max_attempts`, then dead.)
+#[tokio::test]
+async fn cancelling_an_event_behind_a_retried_head_keeps_the_heads_retry_time() {
+    let up = Upstream::start();
+    up.set_default(Reply {
+        headers: vec![("retry-after", "30".into())],
+        ..Reply::status(503)
+    });
+    let (gw, c) = e1_then_e2_attempted(&up, "max_attempts = 5").await;
+    let (status, v) = admin_post(&c, &gw, "/events/e2/cancel").await;
+    assert_eq!((status, v["cancelled"].as_u64()), (200, Some(1)), "{v}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(up.count(), 1, "e1 is retried after 30 s, not before");
+    let (_, e1) = get_json(&c, &gw.admin("/events/e1")).await;
+    assert_eq!(e1["state"], "scheduled", "{e1}");
+    assert_eq!(e1["attempts"], 1, "{e1}");
+}
+
+/// Cancelling a key's first event while the upstream is still answering it: the next one of
+/// the key goes once that attempt ended, never alongside it.
+#[tokio::test]
+async fn cancelling_an_event_in_flight_keeps_its_key_one_at_a_time() {
+    let up = Upstream::start();
+    up.set_default(Reply::status(200).after(Duration::from_millis(800)));
+    let (gw, c) = e1_then_e2_attempted(&up, "concurrency = 8").await;
+    let (status, v) = admin_post(&c, &gw, "/events/e1/cancel").await;
+    assert_eq!((status, v["cancelled"].as_u64()), (200, Some(1)), "{v}");
+    let got = delivered(&up, 2).await;
+    assert_eq!(json_of(&got[1])["id"], "e2");
+    assert_eq!(up.max_in_flight(), 1, "e2 went while e1 was in flight");
 }

@@ -601,17 +601,30 @@ async fn bounded_queue(k: Kind) {
     assert_eq!(accept(s, "r", "later", HOUR).await, Accepted::New);
 }
 
-/// Events with the same order key go out one after another, in arrival order.
-async fn order_key_lines(k: Kind) {
-    let sub = open(k, 1000).await;
-    let s = sub.store.as_ref();
-    for id in ["a", "b", "c"] {
+/// Accepts these events of route `r` with order key `k`, in this order.
+async fn accept_keyed(s: &dyn Store, ids: &[&str]) {
+    for id in ids {
         let ev = NewEvent {
             order_key: Some("k".into()),
             ..event("r", id, HOUR)
         };
         assert_eq!(s.accept(ev).await.unwrap(), Accepted::New);
     }
+}
+
+/// Accepts `a`, `b` and `c` of order key `k` and leases `a`.
+async fn line_with_its_head_leased(s: &dyn Store) -> StoredEvent {
+    accept_keyed(s, &["a", "b", "c"]).await;
+    let a = lease_n(s, "r", 1).await.remove(0);
+    assert_eq!(a.event_id, "a");
+    a
+}
+
+/// Events with the same order key go out one after another, in arrival order.
+async fn order_key_lines(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    accept_keyed(s, &["a", "b", "c"]).await;
     accept(s, "r", "free", HOUR).await;
     let first = lease_n(s, "r", 2).await;
     let ids: HashSet<&str> = first.iter().map(|e| e.event_id.as_str()).collect();
@@ -644,6 +657,75 @@ async fn order_key_lines(k: Kind) {
     s.complete(&b, dead("gone")).await.unwrap();
     let c = lease_n(s, "r", 1).await.remove(0);
     assert_eq!(c.event_id, "c");
+}
+
+/// Cancelling an event waiting behind a line's head that is waiting to be retried leaves the
+/// head at its retry time: it is not handed out again early (the embedded store's index once
+/// put the head back at the time it was first queued, and delivered it in a tight loop).
+async fn cancel_behind_a_retried_head(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    let a = line_with_its_head_leased(s).await;
+    let retry = Outcome::Retry {
+        at_ms: now_ms() + 60_000,
+        error: "HTTP 503".into(),
+        status: Some(503),
+    };
+    s.complete(&a, retry).await.unwrap();
+    // The tail, then the one right behind the head: neither lets the head go early.
+    assert!(s.cancel("r", "c").await.unwrap());
+    lease_none(s, "r", Duration::from_millis(300)).await;
+    assert!(s.cancel("r", "b").await.unwrap());
+    lease_none(s, "r", Duration::from_millis(300)).await;
+    assert_eq!(state_of(s, "r", "a").await, Some(State::Scheduled));
+    let stats = s.stats(&routes(&["r"])).await.unwrap();
+    assert_eq!((stats[0].pending, stats[0].dead), (1, 2));
+    // The head, cancelled while it waits for its retry: the line is empty, a new event of its
+    // key goes at once, and nothing of the cancelled ones comes back.
+    assert!(s.cancel("r", "a").await.unwrap());
+    accept_keyed(s, &["d"]).await;
+    let d = lease_n(s, "r", 1).await.remove(0);
+    assert_eq!(d.event_id, "d");
+    s.complete(&d, DELIVERED).await.unwrap();
+    lease_none(s, "r", Duration::from_millis(300)).await;
+}
+
+/// Cancelling a line's head during its attempt: the next of its key waits until that attempt
+/// ends (its outcome, or the lease handed back), so one event of a key is in flight at a time.
+/// A head cancelled and replayed during the attempt joins the back of its line.
+/// Embedded store only: the Redis store lets the next one go at once (a cancel cannot tell an
+/// attempt in flight from a lease handed back, whose entry another replica would take over).
+async fn cancel_an_in_flight_head(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    let a = line_with_its_head_leased(s).await;
+    assert!(s.cancel("r", "a").await.unwrap());
+    lease_none(s, "r", Duration::from_millis(300)).await;
+    // Its outcome is not recorded, and ends the wait.
+    s.complete(&a, DELIVERED).await.unwrap();
+    assert_eq!(state_of(s, "r", "a").await, Some(State::Dead));
+    let b = lease_n(s, "r", 1).await.remove(0);
+    assert_eq!(b.event_id, "b");
+    // Cancelled, replayed, and only then its attempt ends: the replay waits behind `c`.
+    assert!(s.cancel("r", "b").await.unwrap());
+    assert_eq!(s.replay("r", "b").await.unwrap(), Replay::Replayed);
+    lease_none(s, "r", Duration::from_millis(300)).await;
+    s.complete(&b, Outcome::Delivered { status: 200 })
+        .await
+        .unwrap();
+    let c = lease_n(s, "r", 1).await.remove(0);
+    assert_eq!(c.event_id, "c");
+    lease_none(s, "r", Duration::from_millis(300)).await;
+    // A lease handed back unattempted ends the wait too.
+    assert!(s.cancel("r", "c").await.unwrap());
+    lease_none(s, "r", Duration::from_millis(300)).await;
+    s.release(&c);
+    let b = lease_n(s, "r", 1).await.remove(0);
+    assert_eq!((b.event_id.as_str(), b.replays), ("b", 1));
+    s.complete(&b, DELIVERED).await.unwrap();
+    lease_none(s, "r", Duration::from_millis(300)).await;
+    let stats = s.stats(&routes(&["r"])).await.unwrap();
+    assert_eq!((stats[0].pending, stats[0].dead), (0, 2));
 }
 
 macro_rules! contract {
@@ -697,6 +779,15 @@ contract!(
     stats_count_pending_and_dead,
     bounded_queue,
     order_key_lines,
+    cancel_behind_a_retried_head,
 );
+
+/// What only the embedded store holds to (see each test).
+mod embedded_only {
+    #[tokio::test]
+    async fn cancel_an_in_flight_head() {
+        super::cancel_an_in_flight_head(super::Kind::Embedded).await
+    }
+}
 
 mod events;

@@ -4,8 +4,12 @@
 //! deleted (delivered) keys pile up until compaction.
 //!
 //! Events with an order key wait in their key's line: only the first of a line is in `due`
-//! (leasable); when it is finished (delivered or dead) the next one becomes due.
+//! (leasable); when it is finished (delivered or dead) the next one becomes due — if it was
+//! cancelled during an attempt, once that attempt has ended. Each event's due time is held in
+//! one place: a line's head's in `due` (where a retry moves it), the others' in the line, until
+//! they reach its front.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use crate::store::StoredEvent;
@@ -18,48 +22,164 @@ pub struct RouteIndex {
     /// the oldest.
     pub received: BTreeMap<u64, u64>,
     pub dead: u64,
-    /// Order key → (seq, due_ms) in arrival order; the front one is in `due`.
-    lines: HashMap<String, VecDeque<(u64, u64)>>,
-    /// seq → order key, for the events in `lines`.
+    /// Order key → its undelivered events in arrival order.
+    lines: HashMap<String, Line>,
+    /// seq → order key, for the undelivered events in `lines`.
     line_of: HashMap<u64, String>,
+}
+
+/// One order key's events.
+struct Line {
+    /// The first: the one delivered next, or being delivered. Its due time is in `due` only.
+    head: u64,
+    /// The head was finished (cancelled) while an attempt of it was in flight: the next one
+    /// waits until that attempt ends (`Index::unlease`), so one of a key is in flight at a time.
+    held: bool,
+    /// Behind the head, with their due times (moved to `due` when they reach the front).
+    waiting: VecDeque<(u64, u64)>,
+}
+
+/// What finishing an event did to its line.
+#[derive(Debug, PartialEq)]
+enum Finish {
+    Nothing,
+    /// The next one of its line is due now.
+    Woke,
+    /// It was the head and in flight: its line (this key) waits for the attempt to end.
+    Held(String),
 }
 
 impl RouteIndex {
     /// Adds an undelivered event; true when it may be delivered (not waiting in a line).
     fn insert(&mut self, seq: u64, due_ms: u64, order_key: Option<String>) -> bool {
         if let Some(key) = order_key {
-            let line = self.lines.entry(key.clone()).or_default();
-            line.push_back((seq, due_ms));
-            self.line_of.insert(seq, key);
-            if line.len() > 1 {
-                return false;
+            self.line_of.insert(seq, key.clone());
+            match self.lines.entry(key) {
+                Entry::Occupied(mut line) => {
+                    line.get_mut().waiting.push_back((seq, due_ms));
+                    return false;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(Line {
+                        head: seq,
+                        held: false,
+                        waiting: VecDeque::new(),
+                    });
+                }
             }
         }
         self.due.insert((due_ms, seq));
         true
     }
 
-    /// Removes a finished event; true when that let the next one of its line become due.
-    fn remove(&mut self, seq: u64, due_ms: u64) -> bool {
-        self.due.remove(&(due_ms, seq));
+    /// Removes a finished event (due at `due_ms`, an attempt of it `in_flight` or not).
+    fn remove(&mut self, seq: u64, due_ms: u64, in_flight: bool) -> Finish {
         let Some(key) = self.line_of.remove(&seq) else {
-            return false;
+            self.due.remove(&(due_ms, seq));
+            return Finish::Nothing;
         };
         let Some(line) = self.lines.get_mut(&key) else {
+            self.due.remove(&(due_ms, seq));
+            return Finish::Nothing;
+        };
+        // Cancelled while waiting (behind a held head too: a replay of that head joins the
+        // back): not in `due`, and the head is left as it is.
+        if line.head != seq || line.held {
+            line.waiting.retain(|&(s, _)| s != seq);
+            return Finish::Nothing;
+        }
+        self.due.remove(&(due_ms, seq));
+        if in_flight {
+            line.held = true;
+            return Finish::Held(key);
+        }
+        self.advance(&key)
+    }
+
+    /// The head of `key`'s line is gone: the next one (if any) becomes due.
+    fn advance(&mut self, key: &str) -> Finish {
+        let Some(line) = self.lines.get_mut(key) else {
+            return Finish::Nothing;
+        };
+        match line.waiting.pop_front() {
+            Some((next, due)) => {
+                line.head = next;
+                line.held = false;
+                self.due.insert((due, next));
+                Finish::Woke
+            }
+            None => {
+                self.lines.remove(key);
+                Finish::Nothing
+            }
+        }
+    }
+
+    /// The attempt of `key`'s held head `seq` ended; true when the next one is due now.
+    fn release(&mut self, seq: u64, key: &str) -> bool {
+        match self.lines.get(key) {
+            Some(line) if line.head == seq && line.held => self.advance(key) == Finish::Woke,
+            _ => false,
+        }
+    }
+
+    /// Moves a leasable event to `to_ms`.
+    fn reschedule(&mut self, seq: u64, from_ms: u64, to_ms: u64) {
+        if self.due.remove(&(from_ms, seq)) || !self.wait_until(seq, to_ms) {
+            self.due.insert((to_ms, seq));
+        }
+    }
+
+    /// Sets the due time of `seq` if it waits behind its line's head; false if it does not.
+    fn wait_until(&mut self, seq: u64, to_ms: u64) -> bool {
+        let Some(line) = self.line_of.get(&seq).and_then(|k| self.lines.get_mut(k)) else {
             return false;
         };
-        // Only the front of a line is ever leased, so it is the one that finishes.
-        if line.front().is_some_and(|(s, _)| *s == seq) {
-            line.pop_front();
-        } else {
-            line.retain(|(s, _)| *s != seq);
+        if line.head == seq && !line.held {
+            return false;
         }
-        match line.front() {
-            Some(&(next, due)) => self.due.insert((due, next)),
-            None => {
-                self.lines.remove(&key);
-                false
+        match line.waiting.iter_mut().find(|(s, _)| *s == seq) {
+            Some(w) => {
+                w.1 = to_ms;
+                true
             }
+            None => false,
+        }
+    }
+
+    /// Makes `seq` the head of `key`'s line (`held`: a finished head whose attempt is still in
+    /// flight), the head it had going back to the front of the waiting ones.
+    fn put_first(&mut self, key: &str, seq: u64, held: bool) {
+        let Some(line) = self.lines.get_mut(key) else {
+            if held {
+                let line = Line {
+                    head: seq,
+                    held,
+                    waiting: VecDeque::new(),
+                };
+                self.lines.insert(key.to_string(), line);
+            }
+            return;
+        };
+        // Already first (held: its replayed copy, which waits for the lease anyway).
+        if line.head == seq {
+            return;
+        }
+        let head = line.head;
+        let Some(&(head_due, _)) = self.due.iter().find(|(_, s)| *s == head) else {
+            return;
+        };
+        let mine = match line.waiting.iter().position(|(s, _)| *s == seq) {
+            Some(i) if !held => line.waiting.remove(i),
+            _ if !held => return,
+            _ => None,
+        };
+        self.due.remove(&(head_due, head));
+        line.waiting.push_front((head, head_due));
+        line.head = seq;
+        line.held = held;
+        if let Some((_, due)) = mine {
+            self.due.insert((due, seq));
         }
     }
 }
@@ -73,6 +193,8 @@ pub struct Index {
     hot: HashMap<u64, StoredEvent>,
     hot_bytes: usize,
     hot_limit: usize,
+    /// Line heads finished while in flight: seq → (route, order key), until the lease ends.
+    held: HashMap<u64, (String, String)>,
 }
 
 /// A change to apply once its commit succeeded.
@@ -149,8 +271,7 @@ impl Index {
                 to_ms,
             } => {
                 let r = self.routes.entry(route).or_default();
-                r.due.remove(&(from_ms, seq));
-                r.due.insert((to_ms, seq));
+                r.reschedule(seq, from_ms, to_ms);
                 false
             }
             Effect::Finished {
@@ -159,29 +280,79 @@ impl Index {
                 due_ms,
                 dead,
             } => {
-                let r = self.routes.entry(route).or_default();
+                if !self.routes.contains_key(&route) {
+                    self.routes.insert(route.clone(), RouteIndex::default());
+                }
+                let Some(r) = self.routes.get_mut(&route) else {
+                    return false;
+                };
                 if r.received.remove(&seq).is_some() {
                     self.pending_total = self.pending_total.saturating_sub(1);
                 }
                 if dead {
                     r.dead += 1;
                 }
+                let finish = r.remove(seq, due_ms, leases.contains(&seq));
                 // Cancelled before its first attempt: its content need not wait in memory.
                 if let Some(ev) = self.hot.remove(&seq) {
                     self.hot_bytes -= weight(&ev);
                 }
-                let woke = r.remove(seq, due_ms);
                 self.shrink_hot();
-                woke
+                match finish {
+                    Finish::Woke => true,
+                    Finish::Held(key) => {
+                        self.held.insert(seq, (route, key));
+                        false
+                    }
+                    Finish::Nothing => false,
+                }
             }
             Effect::Purged { route } => {
                 let r = self.routes.entry(route).or_default();
                 r.dead = r.dead.saturating_sub(1);
                 false
             }
-            Effect::Unlease(seq) => {
-                leases.remove(&seq);
-                false
+            Effect::Unlease(seq) => self.unlease(seq, leases),
+        }
+    }
+
+    /// Ends the lease of `seq`; true when that let the next event of its order key become due
+    /// (it was cancelled during the attempt).
+    pub fn unlease(&mut self, seq: u64, leases: &mut HashSet<u64>) -> bool {
+        leases.remove(&seq);
+        let Some((route, key)) = self.held.remove(&seq) else {
+            return false;
+        };
+        self.routes
+            .get_mut(&route)
+            .is_some_and(|r| r.release(seq, &key))
+    }
+
+    /// After a rebuild from disk while attempts are in flight (`leases`): their order keys'
+    /// lines keep them at the front, so that no other event of the key goes meanwhile. That
+    /// is a head `old` held (cancelled during its attempt; not on disk), or an event the
+    /// rebuilt line puts behind another (lines are rebuilt in seq order, and a replayed
+    /// event joined its line at the back).
+    pub fn keep_in_flight(&mut self, old: &Index, leases: &HashSet<u64>) {
+        for r in self.routes.values_mut() {
+            let behind: Vec<(String, u64)> = r
+                .lines
+                .iter()
+                .filter(|(_, l)| !leases.contains(&l.head))
+                .filter_map(|(k, l)| {
+                    let seq = l.waiting.iter().find(|(s, _)| leases.contains(s))?.0;
+                    Some((k.clone(), seq))
+                })
+                .collect();
+            for (key, seq) in behind {
+                r.put_first(&key, seq, false);
+            }
+        }
+        for (&seq, (route, key)) in &old.held {
+            if leases.contains(&seq) {
+                let r = self.routes.entry(route.clone()).or_default();
+                r.put_first(key, seq, true);
+                self.held.insert(seq, (route.clone(), key.clone()));
             }
         }
     }
@@ -241,6 +412,162 @@ fn weight(ev: &StoredEvent) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Event `seq` of order key `key`, queued (or `revived`) to be due at `due_ms`.
+    fn keyed(key: &str, seq: u64, due_ms: u64, revived: bool) -> Effect {
+        Effect::Enqueued {
+            route: "r".into(),
+            seq,
+            due_ms,
+            received_ms: 1,
+            revived,
+            event: None,
+            order_key: Some(key.into()),
+        }
+    }
+
+    /// An index holding these (seq, due_ms) of key `k`, in this order, and no lease.
+    fn one_line(events: &[(u64, u64)]) -> (Index, HashSet<u64>) {
+        let mut ix = Index::default();
+        let mut leases = HashSet::new();
+        for &(seq, due_ms) in events {
+            ix.apply(keyed("k", seq, due_ms, false), &mut leases);
+        }
+        (ix, leases)
+    }
+
+    fn finished(seq: u64, due_ms: u64) -> Effect {
+        Effect::Finished {
+            route: "r".into(),
+            seq,
+            due_ms,
+            dead: true,
+        }
+    }
+
+    fn rescheduled(seq: u64, from_ms: u64, to_ms: u64) -> Effect {
+        Effect::Rescheduled {
+            route: "r".into(),
+            seq,
+            from_ms,
+            to_ms,
+        }
+    }
+
+    /// Every event's due time in one place: each seq in `due` at most once, a line's head
+    /// there unless held, the events waiting behind it not; `line_of` names exactly the
+    /// events in lines.
+    fn check(ix: &Index) {
+        for r in ix.routes.values() {
+            let mut seen = HashSet::new();
+            for &(_, seq) in &r.due {
+                assert!(seen.insert(seq), "{seq} is due twice: {:?}", r.due);
+            }
+            let mut members = 0;
+            for (key, line) in &r.lines {
+                assert_eq!(seen.contains(&line.head), !line.held, "head of {key}");
+                if !line.held {
+                    assert_eq!(r.line_of.get(&line.head), Some(key));
+                    members += 1;
+                }
+                for (s, _) in &line.waiting {
+                    assert!(!seen.contains(s), "{s} waits in {key} and is due");
+                    assert_eq!(r.line_of.get(s), Some(key));
+                    members += 1;
+                }
+            }
+            assert_eq!(r.line_of.len(), members);
+        }
+    }
+
+    /// What `route` hands out at `now` (nothing leased), and when it looks next.
+    fn due_at(ix: &Index, now: u64) -> (Vec<u64>, Option<u64>) {
+        let (got, next) = ix.due("r", now, 10, &HashSet::new());
+        (got.into_iter().map(|(_, s)| s).collect(), next)
+    }
+
+    #[test]
+    fn cancelling_behind_a_rescheduled_head_leaves_it_alone() {
+        let (mut ix, mut leases) = one_line(&[(1, 10), (2, 10), (3, 10)]);
+        ix.apply(rescheduled(1, 10, 70), &mut leases);
+        // The tail, then the one right behind the head (a bulk cancel goes newest first).
+        assert!(!ix.apply(finished(3, 10), &mut leases));
+        check(&ix);
+        assert_eq!(due_at(&ix, 20), (vec![], Some(70)));
+        assert!(!ix.apply(finished(2, 10), &mut leases));
+        check(&ix);
+        assert_eq!(due_at(&ix, 20), (vec![], Some(70)));
+        assert_eq!(due_at(&ix, 70), (vec![1], None));
+        // The head, dead-lettered at its retry: the line is gone, nothing stale is left.
+        assert!(!ix.apply(finished(1, 70), &mut leases));
+        check(&ix);
+        assert_eq!(due_at(&ix, 100), (vec![], None));
+        assert!(ix.routes["r"].lines.is_empty());
+        assert_eq!(ix.pending_total, 0);
+    }
+
+    #[test]
+    fn a_head_rescheduled_then_finished_hands_over_at_the_next_ones_time() {
+        let (mut ix, mut leases) = one_line(&[(1, 10), (2, 15)]);
+        ix.apply(rescheduled(1, 10, 40), &mut leases);
+        ix.apply(rescheduled(1, 40, 90), &mut leases);
+        assert!(ix.apply(finished(1, 90), &mut leases), "2 is due");
+        check(&ix);
+        assert_eq!(due_at(&ix, 20), (vec![2], None));
+    }
+
+    #[test]
+    fn a_head_cancelled_in_flight_holds_its_line_until_the_lease_ends() {
+        let (mut ix, mut leases) = one_line(&[(1, 10), (2, 10)]);
+        leases.insert(1);
+        assert!(!ix.apply(finished(1, 10), &mut leases));
+        check(&ix);
+        assert_eq!(due_at(&ix, 20), (vec![], None), "2 waits for 1's attempt");
+        // Replayed during the attempt: joins the back.
+        assert!(!ix.apply(keyed("k", 1, 20, true), &mut leases));
+        check(&ix);
+        assert!(ix.apply(Effect::Unlease(1), &mut leases), "2 goes");
+        check(&ix);
+        assert_eq!(due_at(&ix, 20), (vec![2], None));
+        assert!(!ix.apply(Effect::Unlease(1), &mut leases), "once");
+        assert!(ix.apply(finished(2, 10), &mut leases));
+        check(&ix);
+        assert_eq!(due_at(&ix, 20), (vec![1], None));
+        // Held again, and its replay (the only one left) cancelled meanwhile: the line ends
+        // with the lease.
+        leases.insert(1);
+        assert!(!ix.apply(finished(1, 20), &mut leases));
+        ix.apply(keyed("k", 1, 30, true), &mut leases);
+        assert!(!ix.apply(finished(1, 30), &mut leases));
+        check(&ix);
+        assert!(!ix.unlease(1, &mut leases));
+        check(&ix);
+        assert!(ix.routes["r"].lines.is_empty());
+        assert!(ix.held.is_empty());
+    }
+
+    #[test]
+    fn a_rebuilt_index_keeps_attempts_in_flight_first() {
+        // Key k: 1 cancelled during its attempt, 2 behind it. Key j: 5 in flight, 3 (a dead
+        // letter) replayed behind it.
+        let (mut old, mut leases) = one_line(&[(1, 10), (2, 10)]);
+        leases.extend([1, 5]);
+        old.apply(finished(1, 10), &mut leases);
+        // Rebuilt from disk: 2 of k, and j's line in seq order (5 was retried once, to 40).
+        let (mut new, mut none) = one_line(&[(2, 10)]);
+        new.apply(keyed("j", 3, 20, false), &mut none);
+        new.apply(keyed("j", 5, 40, false), &mut none);
+        assert_eq!(due_at(&new, 50).0, vec![2, 3]);
+        new.keep_in_flight(&old, &leases);
+        check(&new);
+        assert_eq!(due_at(&new, 50), (vec![5], None), "2 and 3 wait");
+        assert!(new.unlease(1, &mut leases), "2 goes");
+        assert_eq!(due_at(&new, 50).0, vec![2, 5]);
+        leases.remove(&5);
+        assert!(new.apply(finished(5, 40), &mut leases));
+        check(&new);
+        assert_eq!(due_at(&new, 50).0, vec![2, 3]);
+    }
 
     #[test]
     fn due_skips_leased_and_reports_next() {

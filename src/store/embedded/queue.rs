@@ -51,17 +51,12 @@ impl Queue for Embedded {
                 }
                 other => {
                     // Not deliverable after all: hand the slot back.
-                    lock(&self.shared.leases).remove(&seq);
+                    self.unlease([seq]);
                     if let Err(e) = other {
                         // Hand back the slots not read yet, and those read, or they would
                         // stay leased (never delivered) until a restart.
-                        let mut leases = lock(&self.shared.leases);
-                        for (seq, _) in slots.by_ref() {
-                            leases.remove(&seq);
-                        }
-                        for ev in &out.events {
-                            leases.remove(&ev.handle);
-                        }
+                        let read = out.events.iter().map(|ev| ev.handle);
+                        self.unlease(slots.by_ref().map(|(seq, _)| seq).chain(read));
                         return Err(e);
                     }
                 }
@@ -94,11 +89,26 @@ impl Queue for Embedded {
     }
 
     fn release(&self, event: &StoredEvent) {
-        lock(&self.shared.leases).remove(&event.handle);
+        self.unlease([event.handle]);
         self.shared.work.notify_one();
     }
 
     fn work_signal(&self) -> Arc<Notify> {
         self.shared.work.clone()
+    }
+}
+
+impl Embedded {
+    /// Ends leases without an outcome; an order key whose head was cancelled during one of
+    /// them (see `Index::unlease`) goes on.
+    fn unlease(&self, seqs: impl IntoIterator<Item = u64>) {
+        let mut index = lock(&self.shared.index);
+        let mut leases = lock(&self.shared.leases);
+        let woke = seqs
+            .into_iter()
+            .fold(false, |w, seq| index.unlease(seq, &mut leases) | w);
+        if woke {
+            self.shared.work.notify_one();
+        }
     }
 }

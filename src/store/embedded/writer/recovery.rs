@@ -215,16 +215,18 @@ impl Writer {
             .insert(&handles.meta, keys::PROBE, keys::be(now).to_vec());
         txn.commit().map_err(|e| e.to_string())?;
         // From disk, now that the outcomes are in: what they finished is not leased again.
-        let (index, next_seq) =
+        let (mut index, next_seq) =
             build_index(&handles, self.shared.memory.hot).map_err(|e| e.to_string())?;
         let parked = std::mem::take(&mut self.parked);
         {
             let mut ix = lock(&self.shared.index);
             let mut leases = lock(&self.shared.leases);
-            *ix = index;
             for p in &parked {
                 leases.remove(&p.lease.seq);
             }
+            // Attempts still in flight keep their order keys' lines.
+            index.keep_in_flight(&ix, &leases);
+            *ix = index;
         }
         self.shared.handles.store(Some(Arc::new(handles)));
         self.next_seq = next_seq;
