@@ -213,6 +213,44 @@ fn every_overlay_renders_and_validates_against_the_kubernetes_schemas() {
 }
 
 #[test]
+fn the_kubernetes_version_the_files_name_is_the_oldest_one_tested() {
+    // "Kubernetes >= 1.30" (or ≥) in a manifest's comments or the README: the oldest version
+    // the schemas are checked against, and nothing else.
+    let oldest = KUBERNETES_VERSIONS[0].rsplit_once('.').unwrap().0;
+    let re = regex::Regex::new(r"Kubernetes\s*(?:>=|≥|>)\s*v?(\d+\.\d+)").unwrap();
+    let mut files = vec![root().join("README.md")];
+    let mut dirs = vec![kube_dir()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    let mut named = 0;
+    for f in &files {
+        let body = std::fs::read_to_string(f).unwrap();
+        for (line, l) in body.lines().enumerate() {
+            for c in re.captures_iter(l) {
+                named += 1;
+                assert_eq!(
+                    &c[1],
+                    oldest,
+                    "{}:{}: {l}\nthe oldest Kubernetes tested is {oldest} (KUBERNETES_VERSIONS)",
+                    f.display(),
+                    line + 1
+                );
+            }
+        }
+    }
+    // The overlays that need it (native sidecars, preStop sleep) and the README say it.
+    assert!(named >= 3, "{named} mentions");
+}
+
+#[test]
 fn every_workload_is_hardened_probed_sized_and_reloadable() {
     let Some(rendered) = all_rendered() else {
         return;
