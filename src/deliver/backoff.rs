@@ -1,15 +1,28 @@
-//! When to try again: exponential backoff with full jitter, or what the upstream asked for.
+//! When to try again: exponential backoff with full jitter, lengthened to what the upstream
+//! asked for.
 
 use std::time::{Duration, SystemTime};
 
 use crate::routing::Backoff;
 
-/// The longest `Retry-After` honoured; beyond it the upstream is treated as down for a day.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// The longest an upstream's `Retry-After` holds an event, unless `backoff.max` is longer.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
+
+/// The wait before attempt `attempt + 1`: the backoff's draw (`delay`), lengthened — never
+/// shortened — to the upstream's `Retry-After`, which holds the event at most an hour or
+/// `backoff.max`, whichever is longer. `Retry-After: 0` is the backoff as if unsaid, not every
+/// attempt back to back; `86400` is an hour, not a day per attempt.
+pub fn wait(b: Backoff, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let drawn = delay(b, attempt);
+    match retry_after {
+        Some(asked) => asked.min(b.max.max(RETRY_AFTER_CAP)).max(drawn),
+        None => drawn,
+    }
+}
 
 /// Delay before attempt `attempt + 1`, after `attempt` failed attempts (1-based): uniformly
 /// random in `[0, min(max, initial * 2^(attempt-1))]` ("full jitter").
-pub fn delay(b: Backoff, attempt: u32) -> Duration {
+fn delay(b: Backoff, attempt: u32) -> Duration {
     let exp = attempt.saturating_sub(1).min(32);
     let ceiling = b.initial.saturating_mul(1u32 << exp.min(31)).min(b.max);
     let ms = ceiling.as_millis().min(u64::MAX as u128) as u64;
@@ -30,17 +43,18 @@ pub fn store_retry(failures: u32) -> Duration {
 const STORE_RETRY_FIRST: Duration = Duration::from_millis(100);
 const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
 
-/// `Retry-After` as delay-seconds or an HTTP date.
+/// `Retry-After` as delay-seconds or an HTTP date (bounded by `wait`).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
-    let d = match v.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => httpdate::parse_http_date(v)
-            .ok()?
-            .duration_since(now)
-            .unwrap_or(Duration::ZERO),
-    };
-    Some(d.min(MAX_RETRY_AFTER))
+    match v.parse::<u64>() {
+        Ok(secs) => Some(Duration::from_secs(secs)),
+        Err(_) => Some(
+            httpdate::parse_http_date(v)
+                .ok()?
+                .duration_since(now)
+                .unwrap_or(Duration::ZERO),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -83,7 +97,34 @@ mod tests {
         );
         let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
-        assert_eq!(parse_retry_after("99999999", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("99999999", now),
+            Some(Duration::from_secs(99_999_999))
+        );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn retry_after_lengthens_the_draw_within_a_bound() {
+        let b = Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        };
+        let secs = |s| Some(Duration::from_secs(s));
+        // Never shorter than the draw: `0` leaves the backoff's spread as it is.
+        let spread: std::collections::HashSet<_> =
+            (0..50).map(|_| wait(b, 3, secs(0)).as_millis()).collect();
+        assert!(spread.len() > 10);
+        assert!((0..50).all(|_| wait(b, 3, secs(0)) <= Duration::from_secs(4)));
+        // Lengthened to what was asked, up to an hour.
+        assert_eq!(wait(b, 1, secs(30)), Duration::from_secs(30));
+        assert_eq!(wait(b, 1, secs(86_400)), RETRY_AFTER_CAP);
+        assert_eq!(wait(b, 1, secs(u64::MAX)), RETRY_AFTER_CAP);
+        // Or to `backoff.max` where that is longer.
+        let long = Backoff {
+            max: Duration::from_secs(6 * 3600),
+            ..b
+        };
+        assert_eq!(wait(long, 1, secs(86_400)), Duration::from_secs(6 * 3600));
     }
 }

@@ -318,9 +318,7 @@ pub fn decide(
             status: f.status,
         };
     }
-    let wait = f
-        .retry_after
-        .unwrap_or_else(|| backoff::delay(up.backoff, attempt));
+    let wait = backoff::wait(up.backoff, attempt, f.retry_after);
     let at_ms = now.saturating_add(wait.as_millis() as u64);
     if let Some(max_age) = up.max_age
         && at_ms > ev.received_at_ms.saturating_add(max_age.as_millis() as u64)

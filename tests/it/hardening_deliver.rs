@@ -367,6 +367,69 @@ async fn a_target_no_request_can_carry_is_refused_at_intake() {
     assert_eq!(up.count(), 1);
 }
 
+// ---- Retry-After within bounds ----------------------------------------------------------------
+
+/// `upstream_block` with its own `backoff` and `extra`.
+fn upstream_with_backoff(name: &str, url: &str, backoff: &str, extra: &str) -> String {
+    upstream_block(name, url, &format!("backoff = {backoff}\n{extra}"))
+        .replace("backoff = { initial = \"50ms\", max = \"200ms\" }\n", "")
+}
+
+/// An upstream's `Retry-After` lengthens the wait the backoff draws, never shortens it, and
+/// holds an event at most an hour (or `backoff.max` if longer). `Retry-After: 0` used to run
+/// every attempt back to back (15 requests in a few ms, all dead); `86400` parked each attempt
+/// for a day.
+#[tokio::test]
+async fn retry_after_lengthens_the_backoff_up_to_a_bound() {
+    let (zero, day) = (Upstream::start(), Upstream::start());
+    for (up, asked) in [(&zero, "0"), (&day, "86400")] {
+        up.set_default(Reply {
+            headers: vec![("retry-after", asked.into())],
+            ..Reply::status(503)
+        });
+    }
+    let body = format!(
+        "{}\n{}\n{}\n{}",
+        upstream_with_backoff(
+            "zero",
+            &zero.url("/"),
+            "{ initial = \"1s\", max = \"1s\" }",
+            "max_attempts = 3"
+        ),
+        upstream_block("day", &day.url("/"), ""),
+        limai_route("zero", "/hooks/zero", "zero", ""),
+        limai_route("day", "/hooks/day", "day", "")
+    );
+    let gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    let ids: Vec<String> = (0..5).map(|i| format!("evt_ra0_{i}")).collect();
+    accept_all(&c, &gw.url("/hooks/zero"), ids).await;
+    eventually(WAIT, async || (zero.count() >= 1).then_some(()))
+        .await
+        .expect("first attempt");
+    let first = Instant::now();
+    eventually(WAIT, async || (zero.count() >= 15).then_some(()))
+        .await
+        .expect("every attempt");
+    // Each event waits two draws in [0, 1 s] between its attempts: that the longest of five
+    // such pairs is under 150 ms has a chance of about 2e-10.
+    let took = first.elapsed();
+    assert!(took >= Duration::from_millis(150), "{took:?}");
+
+    send_signed(&c, &gw.url("/hooks/day"), &event_body("evt_ra_day")).await;
+    let view = eventually(WAIT, async || {
+        let (_, e) = get_json(&c, &gw.admin("/events/evt_ra_day")).await;
+        (e["state"] == "scheduled").then_some(e)
+    })
+    .await
+    .expect("scheduled");
+    let at = humantime::parse_rfc3339(view["next_attempt_at"].as_str().unwrap()).unwrap();
+    let wait = at.duration_since(std::time::SystemTime::now()).unwrap();
+    assert!(wait <= Duration::from_secs(3600), "{view}");
+    assert!(wait >= Duration::from_secs(3500), "{view}");
+    assert_eq!(day.count(), 1);
+}
+
 // ---- 17: routes removed by a reload ----------------------------------------------------------
 
 fn two_routes(up: &Upstream, with_a: bool) -> String {
