@@ -124,6 +124,16 @@ fn without_apt_get_the_packages_are_named_and_nothing_runs() {
 }
 
 #[test]
+fn help_is_the_header_comment_and_nothing_else() {
+    for script in ["test", "run-example"] {
+        let (code, out) = run(script, &["--help"], None);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains(&format!("scripts/{script} --check")), "{out}");
+        assert!(!out.contains("set -euo") && !out.contains("# "), "{out}");
+    }
+}
+
+#[test]
 fn unknown_options_are_refused() {
     let (code, out) = run("test", &["--chek"], None);
     assert_eq!(code, 2, "{out}");
