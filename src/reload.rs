@@ -149,6 +149,11 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
             "server.delivery_threads",
             o.delivery_threads != n.delivery_threads,
         ),
+        // pingora's grace period and the stop's deadline are set at start.
+        (
+            "server.shutdown_timeout",
+            o.shutdown_timeout != n.shutdown_timeout,
+        ),
         ("store", old.store != new.store),
         ("telemetry", old.telemetry != new.telemetry),
     ]

@@ -333,15 +333,7 @@ async fn the_admin_token_guards_everything_but_probes_and_metrics() {
 #[tokio::test]
 async fn a_tokenless_loopback_admin_refuses_browsers() {
     let up = Upstream::start();
-    let gw = Gateway::start(
-        "",
-        &format!(
-            "{}\n{}",
-            upstream_block("orders", &up.url("/"), ""),
-            limai_route("limai", "/hooks/limai", "orders", "")
-        ),
-        &[("LIMAI_SECRET", SECRET)],
-    );
+    let gw = limai_gateway(&up, "");
     let c = client();
     // A page the operator visits: a cross-site form POST, and a DNS-rebinding read.
     let evil_host = format!("evil.example:{}", gw.admin_port);
@@ -383,15 +375,7 @@ fn the_cli_reads_the_admin_token_the_config_names() {
     let token_dir = tempfile::tempdir().unwrap();
     let token = token_dir.path().join("admin-token");
     std::fs::write(&token, format!("{ADMIN_TOKEN}\n")).unwrap();
-    let gw = Gateway::start(
-        &format!("admin_token = \"file:{}\"", token.display()),
-        &format!(
-            "{}\n{}",
-            upstream_block("orders", &up.url("/"), ""),
-            limai_route("limai", "/hooks/limai", "orders", "")
-        ),
-        &[("LIMAI_SECRET", SECRET)],
-    );
+    let gw = limai_gateway(&up, &format!("admin_token = \"file:{}\"", token.display()));
     let out = hookgate(&["routes", "list", "--json"], &gw.config_path());
     assert!(
         out.status.success(),
@@ -491,15 +475,7 @@ async fn a_rotated_admin_token_file_takes_effect_without_restart() {
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("admin-token");
     std::fs::write(&token, "adm-old-91ab\n").unwrap();
-    let gw = Gateway::start(
-        &format!("admin_token = \"file:{}\"", token.display()),
-        &format!(
-            "{}\n{}",
-            upstream_block("orders", &up.url("/"), ""),
-            limai_route("limai", "/hooks/limai", "orders", "")
-        ),
-        &[("LIMAI_SECRET", SECRET)],
-    );
+    let gw = limai_gateway(&up, &format!("admin_token = \"file:{}\"", token.display()));
     let c = client();
     let with = |t: &'static str| {
         let (c, url) = (c.clone(), gw.admin("/routes"));
@@ -523,4 +499,28 @@ async fn a_rotated_admin_token_file_takes_effect_without_restart() {
     assert_eq!(with("adm-old-91ab").await, 401);
     let logs = gw.logs();
     assert!(!logs.contains("adm-old-91ab") && !logs.contains("adm-new-77cd"));
+}
+
+/// `shutdown_timeout` is taken at start (pingora's grace period and the stop's deadline), so a
+/// reload that changes it says it takes effect only after a restart, as for the listeners.
+#[tokio::test]
+async fn a_reload_that_changes_shutdown_timeout_says_it_needs_a_restart() {
+    let up = Upstream::start();
+    let gw = limai_gateway(&up, "");
+    let text = std::fs::read_to_string(gw.config_path()).unwrap();
+    assert!(text.contains("shutdown_timeout = \"3s\""), "{text}");
+    std::fs::write(
+        gw.config_path(),
+        text.replace("shutdown_timeout = \"3s\"", "shutdown_timeout = \"4s\""),
+    )
+    .unwrap();
+    let line = eventually(WAIT, async || {
+        gw.logs()
+            .lines()
+            .find(|l| l.contains("takes effect only after a restart"))
+            .map(String::from)
+    })
+    .await
+    .expect("the reload names what needs a restart");
+    assert!(line.contains("server.shutdown_timeout"), "{line}");
 }
