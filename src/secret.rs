@@ -56,8 +56,8 @@ pub enum Resolved {
     Literal(Secret),
 }
 
-/// Resolves `env:NAME`, `file:PATH` (trailing newline trimmed), or treats the text as a literal.
-/// Errors never contain the secret value.
+/// Resolves `env:NAME`, `file:PATH` (each without one trailing newline), or treats the text as
+/// a literal. Errors never contain the secret value.
 pub fn resolve(reference: &str) -> Result<Resolved, String> {
     if let Some(name) = reference.strip_prefix("env:") {
         if name.is_empty() {
@@ -68,29 +68,37 @@ pub fn resolve(reference: &str) -> Result<Resolved, String> {
         let value = value
             .into_string()
             .map_err(|_| format!("secret env:{name}: value is not valid UTF-8"))?;
-        return non_empty(value.into_bytes(), format!("env:{name}")).map(Resolved::Secret);
+        return read_value(value.into_bytes(), format!("env:{name}")).map(Resolved::Secret);
     }
     if let Some(path) = reference.strip_prefix("file:") {
         let bytes = std::fs::read(Path::new(path))
             .map_err(|e| format!("secret file:{path}: cannot read: {e}"))?;
-        let trimmed = trim_trailing_newline(bytes);
-        return non_empty(trimmed, format!("file:{path}")).map(Resolved::Secret);
+        return read_value(bytes, format!("file:{path}")).map(Resolved::Secret);
     }
-    non_empty(reference.as_bytes().to_vec(), "literal".into()).map(Resolved::Literal)
+    not_blank(reference.as_bytes().to_vec(), "literal".into()).map(Resolved::Literal)
 }
 
-fn non_empty(value: Vec<u8>, origin: String) -> Result<Secret, String> {
+/// A value read from a file or the environment: one trailing newline (`\n` or `\r\n`, as
+/// `echo`, editors and `kubectl create secret --from-file` leave) is not part of it.
+fn read_value(mut value: Vec<u8>, origin: String) -> Result<Secret, String> {
+    if value.last() == Some(&b'\n') {
+        value.pop();
+        if value.last() == Some(&b'\r') {
+            value.pop();
+        }
+    }
+    not_blank(value, origin)
+}
+
+/// Empty or whitespace only is no secret.
+fn not_blank(value: Vec<u8>, origin: String) -> Result<Secret, String> {
     if value.is_empty() {
         return Err(format!("secret {origin} is empty"));
     }
-    Ok(Secret { value, origin })
-}
-
-fn trim_trailing_newline(mut v: Vec<u8>) -> Vec<u8> {
-    while matches!(v.last(), Some(b'\n' | b'\r')) {
-        v.pop();
+    if value.iter().all(u8::is_ascii_whitespace) {
+        return Err(format!("secret {origin} is blank (whitespace only)"));
     }
-    v
+    Ok(Secret { value, origin })
 }
 
 /// Resolves one secret reference outside a full load: the CLI's admin client reads
@@ -119,6 +127,28 @@ mod tests {
         match resolve(&format!("file:{}", p.display())).unwrap() {
             Resolved::Secret(s) => assert_eq!(s.expose(), b"abc"),
             Resolved::Literal(_) => panic!("file secret reported as literal"),
+        }
+    }
+
+    /// One trailing newline (`\n` or `\r\n`) goes, from a file and from the environment
+    /// alike; anything else is the value.
+    #[test]
+    fn one_trailing_newline_is_trimmed() {
+        for (read, value) in [
+            ("abc", "abc"),
+            ("abc\n", "abc"),
+            ("abc\r\n", "abc"),
+            ("abc\n\n", "abc\n"),
+            (" abc \n", " abc "),
+        ] {
+            let s = read_value(read.as_bytes().to_vec(), "file:/s".into()).unwrap();
+            assert_eq!(s.expose(), value.as_bytes(), "{read:?}");
+        }
+        for blank in ["", "\n", " \n", "\t", "\n\n"] {
+            let e = read_value(blank.as_bytes().to_vec(), "env:X".into())
+                .err()
+                .unwrap();
+            assert!(e.starts_with("secret env:X is "), "{e}");
         }
     }
 

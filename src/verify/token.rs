@@ -62,8 +62,10 @@ impl TokenVerifier {
                 }),
             ),
         };
-        if kind == TokenKind::Basic && secrets.iter().any(|s| !s.secret.expose().contains(&b':')) {
-            return Err("basic credentials must be written as \"user:password\"".into());
+        if kind == TokenKind::Basic && !secrets.iter().all(|s| has_password(s.secret.expose())) {
+            return Err(
+                "basic credentials must be written as \"user:password\", with a password".into(),
+            );
         }
         Ok(TokenVerifier {
             kind,
@@ -121,6 +123,14 @@ impl TokenVerifier {
             Err(VerifyError::BadCredentials)
         }
     }
+}
+
+/// `user:password` with a password that is not blank (the user may be empty).
+fn has_password(credentials: &[u8]) -> bool {
+    credentials
+        .splitn(2, |b| *b == b':')
+        .nth(1)
+        .is_some_and(|password| !password.trim_ascii().is_empty())
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
@@ -215,5 +225,12 @@ mod tests {
             )
             .is_err()
         );
+        for no_password in ["u:", ":", "u: "] {
+            let secrets = [KeyedSecret::new(Secret::literal(no_password))];
+            assert!(
+                TokenVerifier::new(TokenKind::Basic, None, None, &secrets).is_err(),
+                "{no_password:?}"
+            );
+        }
     }
 }

@@ -262,16 +262,11 @@ pub async fn rotated(c: &reqwest::Client, gw: &Gateway, before: &Value) {
     assert!(gw.logs().contains("config reloaded"));
 }
 
-/// The `orders` upstream at `up` and the `limai` route (HMAC, `env:LIMAI_SECRET`).
-pub fn limai_body(up: &Upstream) -> String {
-    format!(
-        "{}\n{}",
-        upstream_block("orders", &up.url("/"), ""),
-        limai_route("limai", "/hooks/limai", "orders", "")
-    )
-}
-
-/// A gateway serving `limai_body`, with `extra_server` in `[server]`.
+/// A gateway serving `conn::limai_body`, with `extra_server` in `[server]`.
 pub fn limai_gateway(up: &Upstream, extra_server: &str) -> Gateway {
-    Gateway::start(extra_server, &limai_body(up), &[("LIMAI_SECRET", SECRET)])
+    Gateway::start(
+        extra_server,
+        &super::conn::limai_body(up),
+        &[("LIMAI_SECRET", SECRET)],
+    )
 }

@@ -524,3 +524,18 @@ async fn a_reload_that_changes_shutdown_timeout_says_it_needs_a_restart() {
     .expect("the reload names what needs a restart");
     assert!(line.contains("server.shutdown_timeout"), "{line}");
 }
+
+/// An `env:` secret loses one trailing newline, as a `file:` secret does (`export
+/// X="$(cat f)"` keeps none, `X=$(printf 'v\n')` or a Kubernetes `env` from a file keeps one).
+#[tokio::test]
+async fn an_env_secret_loses_its_trailing_newline_like_a_file_secret() {
+    let up = Upstream::start();
+    let gw = Gateway::start(
+        "",
+        &common::conn::limai_body(&up),
+        &[("LIMAI_SECRET", &format!("{SECRET}\n"))],
+    );
+    let c = client();
+    let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_nl")).await;
+    assert_eq!(status, 200);
+}

@@ -877,3 +877,39 @@ fn shadow_mode_is_warned_about() {
         c.warnings
     );
 }
+
+/// A secret that is no secret is refused at load: Basic credentials without a password, a
+/// value of whitespace only.
+#[test]
+fn degenerate_secrets_are_refused() {
+    let basic = |secret: &str| {
+        BASE.replace(
+            "scheme = \"hmac\", header = \"X-Webhook-Signature\", prefix = \"sha256=\", secrets = [\"lit\"]",
+            &format!("scheme = \"basic\", secrets = [{secret:?}]"),
+        )
+    };
+    for creds in ["user:", ":", "user:  ", "nocolon"] {
+        let e = errors(&basic(creds));
+        assert!(
+            e.iter().any(|m| m.starts_with("t.toml:11:")
+                && m.contains("basic credentials must be written as \"user:password\"")),
+            "{creds:?}: {e:?}"
+        );
+    }
+    for creds in ["user:pw", ":pw", "user:p:w"] {
+        assert_eq!(errors(&basic(creds)), Vec::<String>::new(), "{creds:?}");
+    }
+    for blank in [" ", "\t ", "\n"] {
+        let e = errors(&BASE.replace("[\"lit\"]", &format!("[{blank:?}]")));
+        assert!(
+            e.iter()
+                .any(|m| m.contains("routes.limai.verify.secrets[0]: secret literal is blank")),
+            "{blank:?}: {e:?}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let blank = dir.path().join("blank");
+    std::fs::write(&blank, "  \n").unwrap();
+    let e = errors(&BASE.replace("[\"lit\"]", &format!("[\"file:{}\"]", blank.display())));
+    assert!(e.iter().any(|m| m.contains("is blank")), "{e:?}");
+}
