@@ -19,7 +19,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::app::App;
-use crate::config::{Config, effective, exposure, load};
+use crate::config::{Config, effective, exposure, load_naming_files};
 use crate::metrics::METRICS;
 
 /// Editors write in several steps; wait for the burst to end.
@@ -30,6 +30,10 @@ pub struct Reloader {
     path: PathBuf,
     /// The admin address bound at start: `server.admin_listen` changes only with a restart.
     admin_bound: SocketAddr,
+    /// The `file:` secrets the file named at the last reload, read or not: watched besides the
+    /// running config's, so that a reload that failed for want of one is retried when it
+    /// appears.
+    named: Mutex<Vec<PathBuf>>,
 }
 
 impl Reloader {
@@ -39,6 +43,7 @@ impl Reloader {
             app,
             path,
             admin_bound,
+            named: Mutex::default(),
         }
     }
 
@@ -54,7 +59,11 @@ impl Reloader {
 
     /// Loads the file and swaps it in; returns whether the running config changed.
     pub fn reload(&self, why: &str) -> bool {
-        match load(&self.path) {
+        let (loaded, named) = load_naming_files(&self.path);
+        if let Ok(mut n) = self.named.lock() {
+            *n = named;
+        }
+        match loaded {
             Ok(new) => {
                 // The token rule holds for the listener actually bound: a file that moves
                 // admin_listen to loopback and drops the token must not open the running
@@ -85,6 +94,16 @@ impl Reloader {
                 for field in restart_only_changes(&old, &new) {
                     tracing::warn!(%field, "changed in the config file; takes effect only after a restart");
                 }
+                // Checked against what runs: the file's store may be Redis, this process's is
+                // the one it started with.
+                if self.app.shared_rates.is_none() {
+                    for r in new.routes.iter().filter(|r| r.rate_limit.shared) {
+                        tracing::warn!(
+                            "routes.{}.rate_limit.shared = true, but this process started with the embedded store (store.kind changes only with a restart): the route's limits stay this replica's own until a restart",
+                            r.name
+                        );
+                    }
+                }
                 let secrets_only = new.hash == old.hash;
                 tracing::info!(
                     trigger = why,
@@ -104,15 +123,21 @@ impl Reloader {
 }
 
 impl Reloader {
-    /// Watches the directories of the config file and of the running config's secret files
-    /// (a reload may have added or dropped some), and tells the watcher which names matter.
+    /// Watches the directories of the config file and of the secret files of the running config
+    /// and of the file as last read (a reload may have added or dropped some, or failed for want
+    /// of one), and tells the watcher which names matter.
     fn watch(
         &self,
         watcher: Option<&mut notify::RecommendedWatcher>,
         watched: &mut HashSet<PathBuf>,
         names: &Mutex<HashSet<OsString>>,
     ) {
-        let (dirs, wanted) = effective::watch_set(&self.path, &self.app.config.load().secret_files);
+        // A file named by both counts once (`watch_set` keeps each folder and name once).
+        let mut files = self.app.config.load().secret_files.clone();
+        if let Ok(named) = self.named.lock() {
+            files.extend(named.iter().cloned());
+        }
+        let (dirs, wanted) = effective::watch_set(&self.path, &files);
         if let Ok(mut n) = names.lock() {
             *n = wanted.into_iter().collect();
         }

@@ -34,18 +34,25 @@ pub struct Material {
 }
 
 impl Material {
-    pub fn add(&mut self, reference: &str, secret: &Secret) {
+    /// A secret reference the file names, before it is resolved: a `file:` one is watched even
+    /// when it cannot be read yet (a reload that failed for want of it is retried when it
+    /// appears).
+    pub fn name(&mut self, reference: &str) {
         if let Some(path) = reference.strip_prefix("file:") {
             let p = PathBuf::from(path);
             if !self.files.contains(&p) {
                 self.files.push(p);
             }
         }
+    }
+
+    pub fn add(&mut self, reference: &str, secret: &Secret) {
+        self.name(reference);
         self.secrets
             .push((reference.to_string(), secret.expose().to_vec()));
     }
 
-    /// The `file:` secrets the config reads: watched like the config file itself.
+    /// The `file:` secrets the config names: watched like the config file itself.
     pub fn files(&self) -> Vec<PathBuf> {
         self.files.clone()
     }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-pub use load::{ConfigError, LoadError, load, parse};
+pub use load::{ConfigError, LoadError, load, load_naming_files, parse};
 
 use crate::routing::{Router, Upstream};
 use crate::secret::Secret;

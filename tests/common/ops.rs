@@ -270,3 +270,14 @@ pub fn limai_gateway(up: &Upstream, extra_server: &str) -> Gateway {
         &[("LIMAI_SECRET", SECRET)],
     )
 }
+
+/// The first line of the gateway's log that contains `needle`, waited for up to `WAIT`.
+pub async fn log_line(gw: &Gateway, needle: &str) -> Option<String> {
+    eventually(WAIT, async || {
+        gw.logs()
+            .lines()
+            .find(|l| l.contains(needle))
+            .map(String::from)
+    })
+    .await
+}

@@ -514,14 +514,9 @@ async fn a_reload_that_changes_shutdown_timeout_says_it_needs_a_restart() {
         text.replace("shutdown_timeout = \"3s\"", "shutdown_timeout = \"4s\""),
     )
     .unwrap();
-    let line = eventually(WAIT, async || {
-        gw.logs()
-            .lines()
-            .find(|l| l.contains("takes effect only after a restart"))
-            .map(String::from)
-    })
-    .await
-    .expect("the reload names what needs a restart");
+    let line = log_line(&gw, "takes effect only after a restart")
+        .await
+        .expect("the reload names what needs a restart");
     assert!(line.contains("server.shutdown_timeout"), "{line}");
 }
 
@@ -538,4 +533,68 @@ async fn an_env_secret_loses_its_trailing_newline_like_a_file_secret() {
     let c = client();
     let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_nl")).await;
     assert_eq!(status, 200);
+}
+
+/// A reload that failed for want of a `file:` secret is retried when the file appears: the
+/// watcher watches what the failed config named, not only what runs.
+#[tokio::test]
+async fn a_secret_file_created_after_a_failed_reload_brings_the_route_in() {
+    let up = Upstream::start();
+    let gw = limai_gateway(&up, "");
+    let c = client();
+    // Not beside the config: its folder is not watched yet.
+    let secrets = tempfile::tempdir().unwrap();
+    let token = secrets.path().join("tok-token");
+    gw.rewrite_config(
+        "",
+        &format!(
+            "{}\n[routes.tok]\npath = \"/tok\"\nupstream = \"orders\"\nverify = {{ scheme = \"bearer\", secrets = [\"file:{}\"] }}\n",
+            common::conn::limai_body(&up),
+            token.display()
+        ),
+    );
+    let err = eventually(WAIT, async || {
+        health(&c, &gw).await.1["last_reload_error"]
+            .as_str()
+            .map(String::from)
+    })
+    .await
+    .expect("the reload fails: the secret file is missing");
+    assert!(err.contains("tok-token"), "{err}");
+    std::fs::write(&token, "tok-5e1f\n").unwrap();
+    let bearer = [("authorization", "Bearer tok-5e1f")];
+    eventually(WAIT, async || {
+        (post(&c, &gw.url("/tok"), &bearer, &event_body("evt_tok"))
+            .await
+            .status()
+            == 200)
+            .then_some(())
+    })
+    .await
+    .expect("the route works once its secret file exists, without a signal");
+    assert!(health(&c, &gw).await.1["last_reload_error"].is_null());
+}
+
+/// A reload is checked against what runs, not only the file: one that moves the store to Redis
+/// (restart-only) and shares a route's rate limit says the limit stays this process's own
+/// until a restart.
+#[tokio::test]
+async fn a_reload_that_shares_a_rate_limit_before_the_store_is_redis_says_so() {
+    let up = Upstream::start();
+    let gw = limai_gateway(&up, "");
+    let body = common::conn::limai_body(&up).replace(
+        "event_id = \"json:/eventId\"",
+        "event_id = \"json:/eventId\"\nrate_limit = { per_ip = \"100/1s\", shared = true }",
+    );
+    let redis = "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:1/0\"";
+    std::fs::write(
+        gw.config_path(),
+        Gateway::config_text(gw.port, gw.admin_port, "", redis, &body),
+    )
+    .unwrap();
+    let line = log_line(&gw, "routes.limai.rate_limit.shared")
+        .await
+        .expect("the reload says the shared limit is not shared yet");
+    assert!(line.contains("until a restart"), "{line}");
+    assert!(gw.logs().contains("config reloaded"));
 }

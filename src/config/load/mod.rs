@@ -76,8 +76,27 @@ pub fn load(path: &Path) -> Result<Config, LoadError> {
     parse(path, &text)
 }
 
+/// As `load`, with the `file:` secrets the file names, read or not (none when it cannot be
+/// read or parsed): what a reload that failed waits for.
+pub fn load_naming_files(path: &Path) -> (Result<Config, LoadError>, Vec<PathBuf>) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => checked(path, &text),
+        Err(source) => (
+            Err(LoadError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+            Vec::new(),
+        ),
+    }
+}
+
 /// Parses and validates `text` as if read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
+    checked(path, text).0
+}
+
+fn checked(path: &Path, text: &str) -> (Result<Config, LoadError>, Vec<PathBuf>) {
     let mut c = Checker {
         file: path,
         text,
@@ -89,7 +108,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
         Ok(f) => f,
         Err(e) => {
             c.error(e.span().unwrap_or(0..0), redact::without_value(e.message()));
-            return Err(LoadError::Invalid(c.errors));
+            return (Err(LoadError::Invalid(c.errors)), Vec::new());
         }
     };
     let server = c.server(&file.server);
@@ -114,7 +133,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
     let telemetry = file.telemetry.as_ref().and_then(|t| c.telemetry(t));
     // Report in the order the file reads.
     c.errors.sort_by_key(|e| (e.line, e.column));
-    match server {
+    let named = c.material.files();
+    let config = match server {
         Some(mut server) if c.errors.is_empty() => Ok(Config {
             source: path.to_path_buf(),
             hash: hex::encode(Sha256::digest(text.as_bytes())),
@@ -127,7 +147,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
                     header_limit::gate_bound(largest.unwrap_or(0).max(server.max_header_bytes));
                 server
             },
-            secret_files: c.material.files(),
+            secret_files: named.clone(),
             store,
             upstreams,
             routes: Router::new(routes),
@@ -135,7 +155,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
             telemetry,
         }),
         _ => Err(LoadError::Invalid(c.errors)),
-    }
+    };
+    (config, named)
 }
 
 /// The bound of the durations a request, a delivery attempt or a stop waits out
@@ -262,6 +283,7 @@ impl Checker<'_> {
     }
 
     fn secret(&mut self, t: &Text, what: &str) -> Option<Secret> {
+        self.material.name(t.get_ref());
         let resolved = secret::resolve(t.get_ref());
         if let Ok(Resolved::Secret(s) | Resolved::Literal(s)) = &resolved {
             self.material.add(t.get_ref(), s);

@@ -913,3 +913,24 @@ fn degenerate_secrets_are_refused() {
     let e = errors(&BASE.replace("[\"lit\"]", &format!("[\"file:{}\"]", blank.display())));
     assert!(e.iter().any(|m| m.contains("is blank")), "{e:?}");
 }
+
+/// A load that fails still tells which `file:` secrets the file names, read or not: the
+/// reload watches them, so creating the missing one retries it.
+#[test]
+fn a_failed_load_names_the_secret_files_it_wanted() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        BASE.replace("[\"lit\"]", &format!("[\"file:{}\"]", missing.display())),
+    )
+    .unwrap();
+    let (loaded, named) = crate::config::load_naming_files(&config);
+    assert!(loaded.is_err());
+    assert_eq!(named, std::slice::from_ref(&missing));
+    std::fs::write(&missing, "s3\n").unwrap();
+    let (loaded, named) = crate::config::load_naming_files(&config);
+    assert_eq!(loaded.unwrap().secret_files, std::slice::from_ref(&missing));
+    assert_eq!(named, [missing]);
+}
