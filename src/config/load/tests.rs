@@ -934,3 +934,20 @@ fn a_failed_load_names_the_secret_files_it_wanted() {
     assert_eq!(loaded.unwrap().secret_files, std::slice::from_ref(&missing));
     assert_eq!(named, [missing]);
 }
+
+/// A URL written with a query may carry a secret (Event Grid's `?code=`): refused without
+/// repeating it.
+#[test]
+fn a_public_url_with_a_query_is_refused_without_repeating_it() {
+    let e = errors(&BASE.replace(
+        "prefix = \"sha256=\"",
+        "prefix = \"sha256=\", public_url = \"https://hooks.example.com/h?code=c0de-s3cret\"",
+    ));
+    assert!(
+        e.iter()
+            .any(|m| m
+                .contains("routes.limai.verify.public_url must be an http(s) URL without query")),
+        "{e:?}"
+    );
+    assert!(!e.iter().any(|m| m.contains("c0de-s3cret")), "{e:?}");
+}
