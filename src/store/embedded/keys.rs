@@ -126,6 +126,11 @@ pub fn route_state(route: &str) -> Vec<u8> {
 
 pub const ROUTE_STATE: &[u8] = b"state\0";
 
+/// `meta`: the sequence-number high-water mark, every seq below it ever taken. Written in the
+/// batch that takes one, so that a seq is never taken twice: not after its event was deleted
+/// (purged, or delivered and swept), which is what `events` alone would say at a restart.
+pub const NEXT_SEQ: &[u8] = b"next_seq";
+
 /// `meta`: the time of the last recovery's probe write.
 pub const PROBE: &[u8] = b"probe";
 

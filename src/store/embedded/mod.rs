@@ -131,6 +131,33 @@ const LEASE_WHILE_RECOVERING: Duration = Duration::from_millis(250);
 const RECOVERING: &str = "store is recovering from a write failure";
 
 impl Shared {
+    /// Opens (or creates) the store in `dir`, rebuilds its index and starts its sealing
+    /// thread; the writer's first seq with it.
+    fn open(dir: &Path, memory: EmbeddedMemory) -> Result<(Arc<Shared>, u64), OpenError> {
+        let failed = |reason: String| OpenError::Open {
+            path: dir.display().to_string(),
+            reason,
+        };
+        let handles = open_handles(dir, &memory)?;
+        let (index, next_seq) =
+            build_index(&handles, memory.hot).map_err(|e| failed(e.to_string()))?;
+        mark_seq(&handles, next_seq).map_err(|e| failed(e.to_string()))?;
+        let (sealer, asked) = seal::channel();
+        let shared = Arc::new(Shared {
+            path: dir.to_path_buf(),
+            handles: ArcSwapOption::from_pointee(handles),
+            index: Mutex::new(index),
+            leases: Mutex::new(HashSet::new()),
+            healthy: AtomicBool::new(true),
+            work: Arc::new(Notify::new()),
+            memory,
+            seal: sealer,
+        });
+        seal::spawn(Arc::downgrade(&shared), asked)
+            .map_err(|e| failed(format!("cannot start sealing thread: {e}")))?;
+        Ok((shared, next_seq))
+    }
+
     /// The open database, or `Unavailable` while it is being reopened.
     fn handles(&self) -> Result<Arc<Handles>, StoreError> {
         self.handles
@@ -215,7 +242,8 @@ fn open_handles(path: &Path, memory: &EmbeddedMemory) -> Result<Handles, OpenErr
     }
 }
 
-/// Rebuilds the in-memory index from the durable keyspaces; returns the next seq.
+/// Rebuilds the in-memory index from the durable keyspaces; returns the next seq: past the
+/// high-water mark and past every event (a store of an older hookgate has no mark).
 fn build_index(h: &Handles, hot: u64) -> Result<(Index, u64), fjall::Error> {
     let mut index = Index::new(hot);
     let mut queued = Vec::new();
@@ -253,7 +281,25 @@ fn build_index(h: &Handles, hot: u64) -> Result<(Index, u64), fjall::Error> {
         Some(g) => keys::event_seq(&g.key()?),
         None => None,
     };
-    Ok((index, last.map_or(1, |s| s + 1)))
+    let mark = h
+        .meta
+        .get(keys::NEXT_SEQ)?
+        .and_then(|v| keys::event_seq(&v));
+    Ok((index, last.map_or(1, |s| s + 1).max(mark.unwrap_or(1))))
+}
+
+/// Makes the high-water mark `next` where it is not yet: in a store of an older hookgate,
+/// before anything can delete its newest event.
+fn mark_seq(h: &Handles, next: u64) -> Result<(), fjall::Error> {
+    let mark = h
+        .meta
+        .get(keys::NEXT_SEQ)?
+        .and_then(|v| keys::event_seq(&v));
+    if mark != Some(next) {
+        h.meta.insert(keys::NEXT_SEQ, keys::be(next).to_vec())?;
+        h.db.persist(fjall::PersistMode::SyncData)?;
+    }
+    Ok(())
 }
 
 impl Embedded {
@@ -268,26 +314,7 @@ impl Embedded {
         max_pending: u64,
         memory: EmbeddedMemory,
     ) -> Result<Embedded, OpenError> {
-        let handles = open_handles(dir, &memory)?;
-        let (index, next_seq) = build_index(&handles, memory.hot).map_err(|e| OpenError::Open {
-            path: dir.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let (sealer, asked) = seal::channel();
-        let shared = Arc::new(Shared {
-            path: dir.to_path_buf(),
-            handles: ArcSwapOption::from_pointee(handles),
-            index: Mutex::new(index),
-            leases: Mutex::new(HashSet::new()),
-            healthy: AtomicBool::new(true),
-            work: Arc::new(Notify::new()),
-            memory,
-            seal: sealer,
-        });
-        seal::spawn(Arc::downgrade(&shared), asked).map_err(|e| OpenError::Open {
-            path: dir.display().to_string(),
-            reason: format!("cannot start sealing thread: {e}"),
-        })?;
+        let (shared, next_seq) = Shared::open(dir, memory)?;
         let (ops, rx) = mpsc::channel(QUEUE_CAPACITY);
         let writer = Writer::new(shared.clone(), next_seq);
         std::thread::Builder::new()

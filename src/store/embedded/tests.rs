@@ -7,7 +7,7 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use std::time::Duration;
 
-fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
+pub(super) fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
     NewEvent {
         route: route.into(),
         event_id: id.into(),
@@ -540,4 +540,87 @@ async fn a_store_made_with_fjall_defaults_opens_and_delivers() {
     }
     assert_eq!(delivered, 1500);
     assert_eq!(state(&s, "r", "e0").await, Some(State::Delivered));
+}
+
+/// Event `id` of route "r", accepted as new and leased.
+async fn leased(s: &Embedded, id: &str, ttl: Duration) -> StoredEvent {
+    assert_eq!(s.accept(event("r", id, ttl)).await.unwrap(), Accepted::New);
+    let mut leased = s.lease("r", now_ms(), 100).await.unwrap().events;
+    let i = leased.iter().position(|e| e.event_id == id).unwrap();
+    leased.swap_remove(i)
+}
+
+/// The newest event purged, then a restart: the next event must not take its sequence number,
+/// or the expiry entry the purged one left behind (its window still open) sweeps the new
+/// event's dedup key and tombstone at the old event's time, long before its own window ends.
+#[tokio::test]
+async fn a_sequence_number_is_never_reused_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = now_ms();
+    let a = {
+        let s = open(dir.path(), 100);
+        let ev = leased(&s, "a", HOUR).await;
+        kill(&s, &ev).await;
+        assert!(s.purge("r", "a").await.unwrap());
+        ev.handle
+    };
+    let s = open(dir.path(), 100);
+    let ev = leased(&s, "x", 2 * HOUR).await;
+    assert!(ev.handle > a, "x took a's seq {a}");
+    s.complete(&ev, Outcome::Delivered { status: 200 })
+        .await
+        .unwrap();
+    // Past "a"'s window, well inside "x"'s.
+    s.housekeeping(&[], start + HOUR.as_millis() as u64 + 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.accept(event("r", "x", 2 * HOUR)).await.unwrap(),
+        Accepted::Duplicate,
+        "x is remembered for its own window"
+    );
+    assert_eq!(state(&s, "r", "x").await, Some(State::Delivered));
+}
+
+/// Whoever deletes a dedup key deletes its expiry entry: a purge leaves nothing behind.
+#[tokio::test]
+async fn a_purge_leaves_no_expiry_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    let ev = leased(&s, "a", HOUR).await;
+    kill(&s, &ev).await;
+    assert!(s.purge("r", "a").await.unwrap());
+    let h = s.shared.handles().unwrap();
+    assert_eq!(h.dedup.iter().count(), 0);
+    assert_eq!(
+        h.expiry.iter().count(),
+        0,
+        "the purged event's expiry entry"
+    );
+}
+
+/// A store written by an older hookgate may hold an expiry entry left by a purged event whose
+/// sequence number a newer event took: the sweep leaves alone what that entry does not own.
+#[tokio::test]
+async fn the_sweep_deletes_only_what_its_expiry_entry_owns() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    let ev = leased(&s, "x", 2 * HOUR).await;
+    s.complete(&ev, Outcome::Delivered { status: 200 })
+        .await
+        .unwrap();
+    // The stale entry: an hour from now, x's seq.
+    let stale = now_ms() + HOUR.as_millis() as u64;
+    s.shared
+        .handles()
+        .unwrap()
+        .expiry
+        .insert(keys::expiry(stale, ev.handle), Vec::new())
+        .unwrap();
+    assert_eq!(s.housekeeping(&[], stale + 1000).await.unwrap(), 1);
+    assert_eq!(
+        s.accept(event("r", "x", 2 * HOUR)).await.unwrap(),
+        Accepted::Duplicate
+    );
+    assert_eq!(state(&s, "r", "x").await, Some(State::Delivered));
 }

@@ -169,6 +169,14 @@ impl Writer {
         };
         // Not reached after a failed read: answered (or held) like the group's.
         let rest: Vec<Op> = ops.collect();
+        if self.next_seq != seq_before {
+            // With the events that took them: no seq is ever taken twice.
+            txn.batch.insert(
+                &handles.meta,
+                keys::NEXT_SEQ,
+                keys::be(self.next_seq).to_vec(),
+            );
+        }
         let result = applied.and_then(|()| txn.commit());
         if result.is_ok() {
             self.shared
@@ -344,6 +352,14 @@ impl<'h> Txn<'h> {
         self.dedup.insert(key, None);
     }
 
+    /// Deletes the dedup key of event `seq` (its value `(seq, expires)`) and its expiry entry,
+    /// which would otherwise wait for the sweep.
+    fn dedup_forget(&mut self, key: Vec<u8>, seq: u64, expires: u64) {
+        self.batch
+            .remove(&self.h.expiry, keys::expiry(expires, seq).to_vec());
+        self.dedup_del(key);
+    }
+
     fn record(&self, seq: u64) -> DbResult<Option<Record>> {
         if let Some(r) = self.records.get(&seq) {
             return Ok(r.clone());
@@ -399,3 +415,6 @@ impl<'h> Txn<'h> {
         self.records.insert(seq, None);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -34,7 +34,15 @@ impl Txn<'_> {
                 continue;
             };
             let key = keys::dedup(&rec.route, &rec.event_id);
-            let points_here = self.dedup_get(&key)?.is_some_and(|(owner, _)| owner == seq);
+            let owner = self.dedup_get(&key)?;
+            // The key is this event's with another window (a replay gave it the window of a
+            // newer copy), or this entry is stale: left by an event that had this seq before
+            // (a store of an older hookgate took a deleted event's seq again). Either way the
+            // entry of that window decides.
+            if owner.is_some_and(|(o, e)| o == seq && e != expires) {
+                continue;
+            }
+            let points_here = owner.is_some_and(|(o, _)| o == seq);
             // Undelivered events keep their (expired) index entry until they are finished.
             if rec.phase == Phase::Delivered {
                 if points_here {

@@ -66,10 +66,12 @@ impl Txn<'_> {
         };
         self.batch.remove(&self.h.dead, keys::dead(&rec.route, seq));
         // Forgotten for good: the expiry sweep finds no record to reach the dedup key by, so
-        // it goes now (the same ID is new again).
+        // it goes now (the same ID is new again), and its expiry entry with it.
         let key = keys::dedup(&rec.route, &rec.event_id);
-        if self.dedup_get(&key)?.is_some_and(|(owner, _)| owner == seq) {
-            self.dedup_del(key);
+        if let Some((owner, expires)) = self.dedup_get(&key)?
+            && owner == seq
+        {
+            self.dedup_forget(key, seq, expires);
         }
         self.record_del(seq);
         effects.push(Effect::Purged { route: rec.route });

@@ -49,8 +49,10 @@ impl Txn<'_> {
                         self.record_put(seq, rec.into_tombstone())
                     }
                     live => {
-                        if live.is_some_and(|(owner, _)| owner == seq) {
-                            self.dedup_del(key);
+                        if let Some((owner, expires)) = live
+                            && owner == seq
+                        {
+                            self.dedup_forget(key, seq, expires);
                         }
                         self.record_del(seq);
                     }

@@ -229,7 +229,8 @@ impl Writer {
             *ix = index;
         }
         self.shared.handles.store(Some(Arc::new(handles)));
-        self.next_seq = next_seq;
+        // Never below this process's own: a seq taken before the failure may be leased still.
+        self.next_seq = self.next_seq.max(next_seq);
         self.expiry_from = [0; 16];
         Ok(parked.len())
     }
