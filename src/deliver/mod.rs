@@ -319,18 +319,23 @@ pub fn decide(
         };
     }
     let wait = backoff::wait(up.backoff, attempt, f.retry_after);
-    let at_ms = now.saturating_add(wait.as_millis() as u64);
-    if let Some(max_age) = up.max_age
-        && at_ms > ev.received_at_ms.saturating_add(max_age.as_millis() as u64)
-    {
-        return Outcome::Dead {
-            error: format!(
-                "{} (max_age of {} reached)",
-                f.error,
-                crate::config::units::fmt_duration(max_age)
-            ),
-            status: f.status,
-        };
+    let mut at_ms = now.saturating_add(wait.as_millis() as u64);
+    // `max_age` is how long to keep trying: an event past it is dead; a retry that would fall
+    // past it is made at `max_age` instead (the last attempt, sooner than a `Retry-After` may
+    // have asked), rather than the event dying younger than `max_age`.
+    if let Some(max_age) = up.max_age {
+        let last = ev.received_at_ms.saturating_add(max_age.as_millis() as u64);
+        if now >= last {
+            return Outcome::Dead {
+                error: format!(
+                    "{} (max_age of {} reached)",
+                    f.error,
+                    crate::config::units::fmt_duration(max_age)
+                ),
+                status: f.status,
+            };
+        }
+        at_ms = at_ms.min(last);
     }
     Outcome::Retry {
         at_ms,
@@ -417,14 +422,15 @@ mod tests {
             Outcome::Dead { error, .. } => assert!(error.contains("after 3 attempts")),
             o => panic!("{o:?}"),
         }
-        match decide(
-            &up(9, Some(Duration::from_secs(10))),
-            &ev(),
-            1,
-            fail(true, Some(Duration::from_secs(60))),
-            now,
-        ) {
-            Outcome::Dead { error, .. } => assert!(error.contains("max_age")),
+        // A retry past max_age is made at max_age; a failure at or past it is the last.
+        let aged = up(9, Some(Duration::from_secs(10)));
+        let ra = || fail(true, Some(Duration::from_secs(60)));
+        match decide(&aged, &ev(), 1, ra(), now) {
+            Outcome::Retry { at_ms, .. } => assert_eq!(at_ms, ev().received_at_ms + 10_000),
+            o => panic!("{o:?}"),
+        }
+        match decide(&aged, &ev(), 2, ra(), ev().received_at_ms + 10_000) {
+            Outcome::Dead { error, .. } => assert!(error.contains("max_age of 10s reached")),
             o => panic!("{o:?}"),
         }
     }

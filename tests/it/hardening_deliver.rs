@@ -430,6 +430,49 @@ async fn retry_after_lengthens_the_backoff_up_to_a_bound() {
     assert_eq!(day.count(), 1);
 }
 
+/// `max_age` is how long hookgate keeps trying: a retry that would fall past it is made at
+/// `max_age` instead, the last attempt, and only an attempt failing then dead-letters the
+/// event. It used to be dead-lettered at once, `max_age` not reached, whenever the next wait
+/// (here a `Retry-After: 10` against `max_age = "2s"`) would end past it.
+#[tokio::test]
+async fn max_age_gets_a_last_attempt_at_max_age() {
+    let (late, down) = (Upstream::start(), Upstream::start());
+    let asks = Reply {
+        headers: vec![("retry-after", "10".into())],
+        ..Reply::status(503)
+    };
+    late.script([asks.clone(), Reply::status(200)]);
+    down.set_default(asks);
+    let mut body = String::new();
+    for (name, up) in [("late", &late), ("down", &down)] {
+        body += &upstream_block(name, &up.url("/"), "max_age = \"2s\"\nmax_attempts = 10");
+        body += &limai_route(name, &format!("/hooks/{name}"), name, "");
+    }
+    let gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    let sent = Instant::now();
+    for name in ["late", "down"] {
+        let url = gw.url(&format!("/hooks/{name}"));
+        let (status, _) = send_signed(&c, &url, &event_body(&format!("evt_age_{name}"))).await;
+        assert_eq!(status, 200);
+    }
+    for (id, state) in [("evt_age_late", "delivered"), ("evt_age_down", "dead")] {
+        let view = eventually(WAIT, async || {
+            let (_, e) = get_json(&c, &gw.admin(&format!("/events/{id}"))).await;
+            (e["state"] == state).then_some(e)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{id} never {state}: {}", gw.logs()));
+        assert_eq!(view["attempts"], 2, "{view}");
+        if state == "dead" {
+            let error = view["last_error"].as_str().unwrap_or_default();
+            assert!(error.contains("max_age of 2s reached"), "{view}");
+        }
+    }
+    assert!(sent.elapsed() >= Duration::from_millis(1900));
+    assert_eq!((late.count(), down.count()), (2, 2));
+}
+
 // ---- 17: routes removed by a reload ----------------------------------------------------------
 
 fn two_routes(up: &Upstream, with_a: bool) -> String {
