@@ -216,16 +216,28 @@ async fn exchange(
     deadline: Deadline,
 ) -> Result<Answer, Failure> {
     if pool.h2c {
-        let mut sender = deadline.within(pool.h2()).await?.map_err(connect_failure)?;
+        let h2 = deadline.within(pool.h2()).await?.map_err(connect_failure)?;
+        let mut sender = h2.sender.clone();
         let sent = deadline
             .within(async {
                 sender.ready().await?;
                 sender.send_request(req).await
             })
-            .await?;
-        // A closed connection is found closed by the next attempt, which opens anew.
-        let resp = sent.map_err(request_failure)?;
-        return Ok(read(resp, deadline).await.0);
+            .await;
+        // A closed connection is found closed by the next attempt, which opens anew; one that
+        // timed out (a silent peer keeps it "open") is retired, so the next attempt does too.
+        let resp = match sent {
+            Ok(sent) => sent.map_err(request_failure)?,
+            Err(timed_out) => {
+                pool.retire(&h2).await;
+                return Err(timed_out);
+            }
+        };
+        let (answer, end) = read(resp, deadline).await;
+        if end == End::TimedOut {
+            pool.retire(&h2).await;
+        }
+        return Ok(answer);
     }
     let (resp, sender) = deadline.within(h1_head(pool, req)).await??;
     let (answer, end) = read(resp, deadline).await;

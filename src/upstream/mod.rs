@@ -19,14 +19,24 @@ pub(crate) use limits::UpstreamLimits;
 pub(crate) use request::{request, traced};
 
 /// reqwest's client for upstreams (sync calls; deliveries to https upstreams): redirects are
-/// answers, not followed.
+/// answers, not followed. An HTTP/2 connection (ALPN h2) is PINGed after 10 s without a frame
+/// from the peer and closed when 10 s more pass unanswered: a peer gone silent (no FIN, no
+/// reset) is otherwise pooled and reused by every attempt, each timing out, as long as TCP
+/// keeps the socket. (hookgate's own h2c pool retires a connection an attempt timed out on.)
 pub(crate) fn http_client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(60))
+        .http2_keep_alive_interval(H2_PING_EVERY)
+        .http2_keep_alive_timeout(H2_PING_EVERY)
+        .http2_keep_alive_while_idle(true)
         .build()
 }
+
+/// How long an HTTP/2 connection may be silent before a PING, and how long that PING may go
+/// unanswered before the connection is closed.
+const H2_PING_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Failure {

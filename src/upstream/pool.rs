@@ -1,9 +1,11 @@
 //! Keep-alive connections to one plain-http upstream, for hyper's client used directly:
 //! HTTP/1.1 senders parked between requests (newest first; those idle for a minute are
-//! closed, as reqwest's pool did), or one shared h2c connection multiplexing every attempt.
+//! closed, as reqwest's pool did), or one shared h2c connection multiplexing every attempt
+//! (replaced after an attempt on it timed out).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -34,7 +36,16 @@ pub(super) struct Pool {
     pub h2c: bool,
     idle: Mutex<VecDeque<(Instant, http1::SendRequest<Body>)>>,
     /// Async: attempts arriving while it is being opened wait for it rather than open their own.
-    shared: tokio::sync::Mutex<Option<http2::SendRequest<Body>>>,
+    shared: tokio::sync::Mutex<Option<H2>>,
+    /// Numbers the h2c connections opened, so an attempt retires only the one it used.
+    opened: AtomicU64,
+}
+
+/// The shared h2c connection's sender, and which connection it is.
+#[derive(Clone)]
+pub(super) struct H2 {
+    pub sender: http2::SendRequest<Body>,
+    id: u64,
 }
 
 /// A sender for one request; `reused`: it carried a request before, so a failure to even send
@@ -56,6 +67,7 @@ impl Pool {
             h2c,
             idle: Mutex::new(VecDeque::new()),
             shared: tokio::sync::Mutex::new(None),
+            opened: AtomicU64::new(0),
         })
     }
 
@@ -107,11 +119,11 @@ impl Pool {
         idle.push_back((now, sender));
     }
 
-    /// The shared h2c connection, opened again when it closed.
-    pub async fn h2(&self) -> Result<http2::SendRequest<Body>, ConnectError> {
+    /// The shared h2c connection, opened again when it closed or was retired.
+    pub async fn h2(&self) -> Result<H2, ConnectError> {
         let mut shared = self.shared.lock().await;
-        if let Some(s) = shared.as_ref().filter(|s| !s.is_closed()) {
-            return Ok(s.clone());
+        if let Some(h2) = shared.as_ref().filter(|h| !h.sender.is_closed()) {
+            return Ok(h2.clone());
         }
         let io = self.tcp().await?;
         let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
@@ -120,8 +132,20 @@ impl Pool {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        *shared = Some(sender.clone());
-        Ok(sender)
+        let id = self.opened.fetch_add(1, Ordering::Relaxed);
+        let h2 = H2 { sender, id };
+        *shared = Some(h2.clone());
+        Ok(h2)
+    }
+
+    /// An attempt on `h2` timed out: the next attempt opens a new connection rather than
+    /// trust one a silent peer keeps "open" (no FIN, no reset) for as long as TCP allows.
+    /// Attempts still in flight on it finish there; it closes when the last one lets go.
+    pub async fn retire(&self, h2: &H2) {
+        let mut shared = self.shared.lock().await;
+        if shared.as_ref().is_some_and(|s| s.id == h2.id) {
+            *shared = None;
+        }
     }
 
     async fn tcp(&self) -> Result<TokioIo<TcpStream>, ConnectError> {

@@ -26,6 +26,9 @@ pub enum Speaks {
     /// HTTP/1.1: an answer of this status whose head says `Content-Length: 10` but whose body
     /// stops after 2 bytes; the connection is held open (until hookgate closes it).
     StallsBody(u16),
+    /// h2c, but the first connection is a peer that went silent: accepted, and never a byte
+    /// back (no SETTINGS, no answer, no PING ack); later connections are answered.
+    H2cFirstSilent,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +127,15 @@ async fn serve(l: TcpListener, st: Arc<Mutex<State>>, speaks: Speaks, answer: By
                     }
                     return;
                 }
+                Speaks::H2cFirstSilent if conn == 1 => {
+                    let mut sink = [0u8; 4096];
+                    while let Ok(n) = stream.read(&mut sink).await {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                    return;
+                }
                 _ => {}
             }
             let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -146,7 +158,7 @@ async fn serve(l: TcpListener, st: Arc<Mutex<State>>, speaks: Speaks, answer: By
                 }
             });
             let io = TokioIo::new(stream);
-            if speaks == Speaks::H2c {
+            if matches!(speaks, Speaks::H2c | Speaks::H2cFirstSilent) {
                 let _ = http2::Builder::new(TokioExecutor::new())
                     .serve_connection(io, svc)
                     .await;
@@ -186,7 +198,20 @@ async fn read_one(stream: &mut tokio::net::TcpStream, st: &Mutex<State>, conn: u
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let (uri, headers) = parse_head(&buf[..head_end]);
+    st.lock().unwrap().got.push(Got {
+        version: http::Version::HTTP_11,
+        uri,
+        headers,
+        body: Bytes::copy_from_slice(&buf[head_end..head_end + len]),
+        conn,
+    });
+    true
+}
+
+/// The request target and headers of an HTTP/1.1 request head.
+fn parse_head(head: &[u8]) -> (String, http::HeaderMap) {
+    let head = String::from_utf8_lossy(head);
     let mut headers = http::HeaderMap::new();
     let mut lines = head.lines();
     let uri = lines
@@ -204,12 +229,71 @@ async fn read_one(stream: &mut tokio::net::TcpStream, st: &Mutex<State>, conn: u
             headers.append(k, v);
         }
     }
-    st.lock().unwrap().got.push(Got {
-        version: http::Version::HTTP_11,
-        uri,
-        headers,
-        body: Bytes::copy_from_slice(&buf[head_end..head_end + len]),
-        conn,
+    (uri, headers)
+}
+
+/// An https upstream (the certificate `cert`, for `localhost`) whose first connection, ALPN h2,
+/// goes silent once the TLS handshake is done: no SETTINGS, no answer, no PING ack, while its
+/// socket stays open. Later connections (ALPN http/1.1) answer each request `200` and close.
+/// Blocking rustls, a thread per connection.
+pub fn tls_first_silent(cert: &super::conn::Cert) -> Sink {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = |alpn: &[u8]| {
+        let chain = vec![CertificateDer::from(cert.der.clone())];
+        let key = PrivateKeyDer::from_pem_slice(cert.key.as_bytes()).expect("key");
+        let mut c = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server config");
+        c.alpn_protocols = vec![alpn.to_vec()];
+        Arc::new(c)
+    };
+    let (h2, h1) = (config(b"h2"), config(b"http/1.1"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let state = Arc::new(Mutex::new(State::default()));
+    let st = state.clone();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let conn = {
+                let mut s = st.lock().unwrap();
+                s.conns += 1;
+                s.conns
+            };
+            let (config, st) = (if conn == 1 { h2.clone() } else { h1.clone() }, st.clone());
+            std::thread::spawn(move || {
+                let Ok(server) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(server, tcp);
+                let mut buf = [0u8; 4096];
+                let mut got = Vec::new();
+                loop {
+                    match std::io::Read::read(&mut tls, &mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                    // The silent one reads on (so its socket stays open) and never writes.
+                    if conn > 1 && got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                let (uri, headers) = parse_head(&got);
+                st.lock().unwrap().got.push(Got {
+                    version: http::Version::HTTP_11,
+                    uri,
+                    headers,
+                    body: Bytes::new(),
+                    conn,
+                });
+                let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                let _ = std::io::Write::write_all(&mut tls, answer);
+                tls.conn.send_close_notify();
+                let _ = std::io::Write::flush(&mut tls);
+            });
+        }
     });
-    true
+    Sink { addr, state }
 }

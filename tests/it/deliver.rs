@@ -150,6 +150,66 @@ async fn an_answer_past_the_read_limit_is_not_read_and_its_connection_not_reused
     assert_eq!(sink.connections(), 3);
 }
 
+/// An h2c upstream whose connection went silent (accepted, then not a byte back): the
+/// attempt that timed out on it drops it, and the next opens a new one. The connection used to
+/// stay the shared one, "open", so every attempt timed out on it until the event was dead.
+#[tokio::test]
+async fn an_h2c_connection_that_timed_out_is_replaced() {
+    let sink = Sink::start(Speaks::H2cFirstSilent, 2);
+    let extra = "protocol = \"h2c\"\nmax_attempts = 4";
+    let gw = start(&sink.url("/webhooks"), extra);
+    let c = client();
+    send_signed(&c, &gw.url("/hooks/limai"), &event_body("silent")).await;
+    let st = wait_state(&c, &gw, "silent", "delivered").await;
+    assert_eq!(st["attempts"], 2, "{st}");
+    assert_eq!(sink.connections(), 2);
+    // The new connection is the shared one from then on.
+    send_signed(&c, &gw.url("/hooks/limai"), &event_body("after")).await;
+    let st = wait_state(&c, &gw, "after", "delivered").await;
+    assert_eq!(st["attempts"], 1, "{st}");
+    assert_eq!(sink.connections(), 2);
+    assert_eq!(sink.got().len(), 2);
+}
+
+/// The same over https (reqwest, ALPN h2): a connection whose peer went silent after the TLS
+/// handshake is found dead by HTTP/2 PINGs going unanswered and closed, and the next attempt
+/// connects anew. reqwest's pool used to keep handing out the silent connection, so every
+/// attempt timed out on it.
+#[tokio::test]
+async fn an_https_h2_connection_gone_silent_is_closed_by_keepalive_pings() {
+    let cert = common::conn::make_cert();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, &cert.pem).unwrap();
+    let sink = common::deliver::tls_first_silent(&cert);
+    let url = format!("https://localhost:{}/webhooks", sink.addr.port());
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &url, "max_attempts = 100")
+            .replace("timeout = \"2s\"", "timeout = \"1s\""),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    );
+    let ca = bundle.display().to_string();
+    let gw = Gateway::start(
+        "",
+        &body,
+        &[("LIMAI_SECRET", SECRET), ("SSL_CERT_FILE", ca.as_str())],
+    );
+    let c = client();
+    send_signed(&c, &gw.url("/hooks/limai"), &event_body("silent_tls")).await;
+    let st = eventually(Duration::from_secs(40), async || {
+        let v = get_json(&c, &gw.admin("/events/silent_tls")).await.1;
+        (v["state"] == "delivered").then_some(v)
+    })
+    .await
+    .unwrap_or_else(|| panic!("never delivered: {}", gw.logs()));
+    assert!(st["attempts"].as_u64().unwrap() > 1, "{st}");
+    assert_eq!(sink.connections(), 2, "{st}");
+    let got = sink.got();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("x-hookgate-event-id"), Some("silent_tls"));
+}
+
 #[tokio::test]
 async fn h2c_to_an_http1_only_upstream_fails_visibly_and_keeps_the_event() {
     let sink = Sink::start(Speaks::Http1, 2);
