@@ -473,6 +473,36 @@ async fn max_age_gets_a_last_attempt_at_max_age() {
     assert_eq!((late.count(), down.count()), (2, 2));
 }
 
+/// At-least-once without a crash: an upstream that acts on an event but answers after
+/// `timeout` gets it again, with the same `X-Hookgate-Event-Id` to deduplicate on (the README
+/// said an upstream sees an event twice only if hookgate crashed).
+#[tokio::test]
+async fn an_answer_after_timeout_means_the_event_comes_again_with_its_id() {
+    let up = Upstream::start();
+    up.script([Reply::status(200).after(Duration::from_millis(1500))]);
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), "").replace("timeout = \"2s\"", "timeout = \"1s\""),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    );
+    let gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_late")).await;
+    let view = eventually(WAIT, async || {
+        let (_, e) = get_json(&c, &gw.admin("/events/evt_late")).await;
+        (e["state"] == "delivered").then_some(e)
+    })
+    .await
+    .expect("delivered");
+    assert_eq!(view["attempts"], 2, "{view}");
+    let got = up.received();
+    assert_eq!(got.len(), 2);
+    for (r, attempt) in got.iter().zip(["1", "2"]) {
+        assert_eq!(r.header("x-hookgate-event-id"), Some("evt_late"));
+        assert_eq!(r.header("x-hookgate-attempt"), Some(attempt));
+    }
+}
+
 // ---- 17: routes removed by a reload ----------------------------------------------------------
 
 fn two_routes(up: &Upstream, with_a: bool) -> String {
