@@ -309,6 +309,9 @@ struct Txn<'h> {
     batch: OwnedWriteBatch,
     dedup: HashMap<Vec<u8>, Option<(u64, u64)>>,
     records: HashMap<u64, Option<Record>>,
+    /// Records of events accepted in this group, as encoded into the batch (shared, not
+    /// copied); `records` goes first once an operation changed one.
+    fresh: HashMap<u64, fjall::Slice>,
     answers: HashMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
@@ -319,6 +322,7 @@ impl<'h> Txn<'h> {
             batch: h.db.batch().durability(Some(PersistMode::SyncData)),
             dedup: HashMap::new(),
             records: HashMap::new(),
+            fresh: HashMap::new(),
             answers: HashMap::new(),
         }
     }
@@ -364,17 +368,24 @@ impl<'h> Txn<'h> {
         if let Some(r) = self.records.get(&seq) {
             return Ok(r.clone());
         }
-        Ok(self
-            .h
-            .events
-            .get(keys::event(seq))?
-            .and_then(|v| match Record::decode(&v) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    tracing::error!(seq, error = %e, "skipping undecodable event record");
-                    None
-                }
-            }))
+        let raw = match self.fresh.get(&seq) {
+            Some(v) => Some(v.clone()),
+            None => self.h.events.get(keys::event(seq))?,
+        };
+        Ok(raw.and_then(|v| match Record::decode(&v) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(seq, error = %e, "skipping undecodable event record");
+                None
+            }
+        }))
+    }
+
+    /// A new event's record, encoded.
+    fn record_new(&mut self, seq: u64, raw: fjall::Slice) {
+        self.batch
+            .insert(&self.h.events, keys::event(seq).to_vec(), raw.clone());
+        self.fresh.insert(seq, raw);
     }
 
     fn record_put(&mut self, seq: u64, rec: Record) {

@@ -44,14 +44,10 @@ impl Txn<'_> {
             ev.received_at_ms,
             ev.order_key.as_deref(),
         );
-        // Nothing later in this group can touch a record not yet committed, so it skips the
-        // overlay and goes to delivery's in-memory hand-off instead. Encoded from the event
-        // itself: the body is neither copied into a `Record` nor out of it again.
-        self.batch.insert(
-            &self.h.events,
-            keys::event(seq).to_vec(),
-            encode_new(&ev, &client_ip, now),
-        );
+        // Encoded from the event itself: the body is neither copied into a `Record` nor out
+        // of it again. Later operations of this group read it from the overlay (a replay of an
+        // older dead copy must see this one waiting), decoded only if one does.
+        self.record_new(seq, encode_new(&ev, &client_ip, now).into());
         effects.push(Effect::Enqueued {
             route: ev.route.clone(),
             seq,

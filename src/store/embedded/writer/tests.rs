@@ -11,7 +11,7 @@ use crate::event::{NewEvent, now_ms};
 use crate::store::embedded::tests::event;
 use crate::store::embedded::{Shared, keys, lock};
 use crate::store::record::{Phase, Record};
-use crate::store::{Accepted, Outcome, StoreError, Timing};
+use crate::store::{Accepted, Outcome, Replay, StoreError, Timing};
 
 type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
 
@@ -122,4 +122,79 @@ fn a_lease_held_across_a_reopen_never_reaches_a_newer_event() {
         "x was never delivered: the outcome of a's attempt is not x's"
     );
     assert_ne!(x, a, "a seq in use (leased) was given to a new event");
+}
+
+fn replay(id: &str) -> (Op, Reply<Replay>) {
+    let (tx, rx) = oneshot::channel();
+    (Op::Replay("r".into(), id.into(), tx), rx)
+}
+
+fn replay_all() -> (Op, Reply<(u64, Option<String>)>) {
+    let (tx, rx) = oneshot::channel();
+    (Op::ReplayBatch(vec!["r".into()], None, 100, tx), rx)
+}
+
+/// An operation on "a" and how to read its answer.
+type Follow = fn() -> (Op, Box<dyn FnOnce() -> String>);
+
+fn shown<T: std::fmt::Debug + 'static>(
+    (op, rx): (Op, Reply<T>),
+) -> (Op, Box<dyn FnOnce() -> String>) {
+    (op, Box::new(move || format!("{:?}", answer(rx))))
+}
+
+/// "a" is a dead letter past its window; a new copy of it is accepted, and `then` follows,
+/// in the same group or the next. What `then` answered, and where each copy of "a" is.
+fn accept_then(together: bool, then: Follow) -> (String, Option<u64>, Vec<Option<Phase>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = bare(dir.path());
+    let (op, rx) = accept(event("r", "a", Duration::from_millis(1)));
+    group(&mut w, vec![op]);
+    assert_eq!(answer(rx), Accepted::New);
+    let old = seq_of(&w, "a").unwrap();
+    let (op, rx) = complete(
+        old,
+        Outcome::Dead {
+            error: "x".into(),
+            status: None,
+        },
+    );
+    group(&mut w, vec![op]);
+    answer(rx);
+    std::thread::sleep(Duration::from_millis(5));
+    let (new, new_rx) = accept(event("r", "a", HOUR));
+    let (op, read) = then();
+    if together {
+        group(&mut w, vec![new, op]);
+    } else {
+        group(&mut w, vec![new]);
+        group(&mut w, vec![op]);
+    }
+    assert_eq!(answer(new_rx), Accepted::New);
+    let phases = (old..old + 2)
+        .map(|seq| record(&w, seq).map(|r| r.phase))
+        .collect();
+    (read(), seq_of(&w, "a"), phases)
+}
+
+/// A group acts as its operations one after another: one that follows an accept in the same
+/// group sees the new event (it is in the group's overlay), so a replay of an older dead copy
+/// is `not_dead` there too, and a cancel finds the new copy.
+#[test]
+fn an_operation_after_an_accept_in_its_group_sees_the_new_event() {
+    let follows: [(&str, Follow); 4] = [
+        ("replay", || shown(replay("a"))),
+        ("replay all", || shown(replay_all())),
+        ("cancel", || shown(cancel("a"))),
+        ("purge", || shown(purge("a"))),
+    ];
+    let differ: Vec<String> = follows
+        .into_iter()
+        .filter_map(|(name, then)| {
+            let apart = accept_then(false, then);
+            let together = accept_then(true, then);
+            (together != apart).then(|| format!("{name}: {together:?}, apart {apart:?}"))
+        })
+        .collect();
+    assert!(differ.is_empty(), "in the accept's group: {differ:#?}");
 }
