@@ -477,3 +477,62 @@ async fn redis_restarted_empty_heals_without_a_restart() {
     );
     assert_eq!(ready(&gw), Some(200));
 }
+
+/// A replayed dead letter joins the back of its order key's line, and stays there across a
+/// `kill -9` and restart (the line is rebuilt from the store in the order events joined it,
+/// not in the order they arrived).
+#[tokio::test]
+async fn a_replayed_dead_letter_keeps_its_place_in_line_across_a_restart() {
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), "max_attempts = 1000"),
+        limai_route(
+            "limai",
+            "/hooks/limai",
+            "orders",
+            "order_key = \"json:/data/fileId\""
+        )
+    );
+    let mut gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    let url = gw.url("/hooks/limai");
+    // The first of the line is refused: a dead letter.
+    up.script([Reply::status(400)]);
+    assert_eq!(status_of(&c, &url, &event_body("evt_a")).await.0, 200);
+    eventually(WAIT, async || {
+        (state(&c, &gw, "limai", "evt_a").await == "dead").then_some(())
+    })
+    .await
+    .expect("dead-lettered");
+    // The next one is retried (holding the line), a third waits behind it.
+    up.set_default(Reply::status(503));
+    accept_all(&c, &url, ["evt_b".to_string(), "evt_c".to_string()]).await;
+    eventually(WAIT, async || {
+        (deliveries(&up).get("evt_b") >= Some(&2)).then_some(())
+    })
+    .await
+    .expect("evt_b retried");
+    let (s, v) = post_admin(&c, &gw.admin("/events/evt_a/replay?route=limai")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(state(&c, &gw, "limai", "evt_a").await, "pending");
+
+    gw.kill9();
+    let before = up.count();
+    up.set_default(Reply::status(200));
+    gw.spawn();
+    let order = eventually(WAIT, async || {
+        let ids: Vec<String> = up.received()[before..]
+            .iter()
+            .filter_map(|r| r.header("x-hookgate-event-id").map(str::to_string))
+            .collect();
+        (ids.len() >= 3).then_some(ids)
+    })
+    .await
+    .expect("all three delivered after the restart");
+    assert_eq!(
+        order,
+        ["evt_b", "evt_c", "evt_a"],
+        "the line after the restart"
+    );
+}

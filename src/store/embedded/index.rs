@@ -22,7 +22,8 @@ pub struct RouteIndex {
     /// the oldest.
     pub received: BTreeMap<u64, u64>,
     pub dead: u64,
-    /// Order key → its undelivered events in arrival order.
+    /// Order key → its undelivered events in the order they joined its line (arrival; a
+    /// replayed event at the back).
     lines: HashMap<String, Line>,
     /// seq → order key, for the undelivered events in `lines`.
     line_of: HashMap<u64, String>,
@@ -331,8 +332,9 @@ impl Index {
     /// After a rebuild from disk while attempts are in flight (`leases`): their order keys'
     /// lines keep them at the front, so that no other event of the key goes meanwhile. That
     /// is a head `old` held (cancelled during its attempt; not on disk), or an event the
-    /// rebuilt line puts behind another (lines are rebuilt in seq order, and a replayed
-    /// event joined its line at the back).
+    /// rebuilt line puts behind another (lines are rebuilt in the order their events joined
+    /// them, but a store of an older hookgate kept no place for a replayed event, which is
+    /// then rebuilt in seq order).
     pub fn keep_in_flight(&mut self, old: &Index, leases: &HashSet<u64>) {
         for r in self.routes.values_mut() {
             let behind: Vec<(String, u64)> = r

@@ -75,17 +75,32 @@ pub fn parse_queue(k: &[u8]) -> Option<(&str, u64, u64)> {
     Some((route, read_u64(rest, 0)?, read_u64(rest, 8)?))
 }
 
-/// A `queue` value: received_ms, then the order key (if any) as UTF-8.
-pub fn queue_value(received_ms: u64, order_key: Option<&str>) -> Vec<u8> {
+/// Marks a join order in a `queue` value: a byte that UTF-8 never holds, so a value without
+/// one (all values written before join orders were kept) reads as before.
+const JOINED: u8 = 0xFF;
+
+/// A `queue` value: received_ms; then, where it is not the seq (a replayed event's), the event's
+/// place in its order key's line (`JOINED` and a number: lines are rebuilt in this order); then
+/// the order key (if any) as UTF-8.
+pub fn queue_value(received_ms: u64, order_key: Option<&str>, joined: Option<u64>) -> Vec<u8> {
     let mut v = be(received_ms).to_vec();
+    if let Some(j) = joined {
+        v.push(JOINED);
+        v.extend_from_slice(&be(j));
+    }
     v.extend_from_slice(order_key.unwrap_or_default().as_bytes());
     v
 }
 
-pub fn parse_queue_value(v: &[u8]) -> Option<(u64, Option<String>)> {
+/// received_ms, the order key, and the place in its line if it is not the seq.
+pub fn parse_queue_value(v: &[u8]) -> Option<(u64, Option<String>, Option<u64>)> {
     let received = read_u64(v, 0)?;
-    let key = std::str::from_utf8(&v[8..]).ok()?;
-    Some((received, (!key.is_empty()).then(|| key.to_string())))
+    let (joined, key) = match v.get(8) {
+        Some(&JOINED) => (Some(read_u64(v, 9)?), &v[17..]),
+        _ => (None, &v[8..]),
+    };
+    let key = std::str::from_utf8(key).ok()?;
+    Some((received, (!key.is_empty()).then(|| key.to_string()), joined))
 }
 
 /// `answers`: route \0 event_id (as `dedup`) → tag, expires_ms, record (`store::sync_record`:
@@ -178,11 +193,22 @@ mod tests {
         assert_eq!(parse_dead(&dead("route-1", 7)), Some(("route-1", 7)));
         assert_eq!(parse_dedup_value(&dedup_value(3, 4)), Some((3, 4)));
         assert_eq!(parse_expiry(&expiry(10, 2)), Some((10, 2)));
-        assert_eq!(parse_queue_value(&queue_value(7, None)), Some((7, None)));
         assert_eq!(
-            parse_queue_value(&queue_value(7, Some("web_1"))),
-            Some((7, Some("web_1".into())))
+            parse_queue_value(&queue_value(7, None, None)),
+            Some((7, None, None))
         );
+        assert_eq!(
+            parse_queue_value(&queue_value(7, Some("web_1"), None)),
+            Some((7, Some("web_1".into()), None))
+        );
+        assert_eq!(
+            parse_queue_value(&queue_value(7, Some("w\u{e9}b"), Some(0xFF))),
+            Some((7, Some("w\u{e9}b".into()), Some(0xFF)))
+        );
+        // As written before join orders were kept: received time, then the order key.
+        let mut older = be(7).to_vec();
+        older.extend_from_slice("web_1".as_bytes());
+        assert_eq!(older, queue_value(7, Some("web_1"), None));
         assert_eq!(
             parse_answer_value(&answer_value(ANSWER_READY, 9, b"x")),
             Some((ANSWER_READY, 9, &b"x"[..]))

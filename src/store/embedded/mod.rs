@@ -10,11 +10,12 @@
 //! - `dedup`:   route \0 event_id → (seq, expires_ms)
 //! - `expiry`:  (expires_ms, seq) → ()              dedup keys in expiry order
 //! - `queue`:   route \0 due_ms seq → received_ms    undelivered events (index rebuilt at open);
-//!   the value also carries the event's order key, if it has one
+//!   the value also carries the event's order key, if it has one, and a replayed one's place
+//!   in its key's line
 //! - `dead`:    route \0 seq → ()                    the dead-letter queue
 //! - `answers`: route \0 event_id → claim or answer  sync routes' answers (for duplicates)
 //! - `answer_expiry`: expires_ms answers-key → ()    answers in expiry order
-//! - `meta`:    format, and route states set through the admin API
+//! - `meta`:    format, the seq high-water mark, and route states set through the admin API
 //!
 //! Why fjall and not redb: measured on this project's 2-core machine, redb's copy-on-write
 //! B-tree wrote ~7 KB per event and took ~2.3 ms per group commit, capping ingest near 9k
@@ -250,8 +251,9 @@ fn build_index(h: &Handles, hot: u64) -> Result<(Index, u64), fjall::Error> {
     for entry in h.queue.iter() {
         let (k, v) = entry.into_inner()?;
         if let Some((route, due, seq)) = keys::parse_queue(&k) {
-            let (received, order_key) = keys::parse_queue_value(&v).unwrap_or((due, None));
-            queued.push(Effect::Enqueued {
+            let (received, order_key, joined) =
+                keys::parse_queue_value(&v).unwrap_or((due, None, None));
+            let e = Effect::Enqueued {
                 route: route.to_string(),
                 seq,
                 due_ms: due,
@@ -259,16 +261,15 @@ fn build_index(h: &Handles, hot: u64) -> Result<(Index, u64), fjall::Error> {
                 revived: false,
                 event: None,
                 order_key,
-            });
+            };
+            queued.push((joined.unwrap_or(seq), e));
         }
     }
-    // In arrival order, so that each order key's line forms as it did.
-    queued.sort_by_key(|e| match e {
-        Effect::Enqueued { seq, .. } => *seq,
-        _ => 0,
-    });
+    // In the order events joined their lines (arrival, or a replay: at the back), so that each
+    // order key's line forms as it was.
+    queued.sort_by_key(|(joined, _)| *joined);
     let mut no_leases = HashSet::new();
-    for e in queued {
+    for (_, e) in queued {
         index.apply(e, &mut no_leases);
     }
     for entry in h.dead.iter() {

@@ -624,3 +624,51 @@ async fn the_sweep_deletes_only_what_its_expiry_entry_owns() {
     );
     assert_eq!(state(&s, "r", "x").await, Some(State::Delivered));
 }
+
+/// A replayed dead letter joins the back of its order key's line and keeps that place across
+/// a reopen, and across its own retries (its queue entry carries it).
+#[tokio::test]
+async fn a_replayed_dead_letter_keeps_its_place_in_line_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let retry = || Outcome::Retry {
+        at_ms: now_ms(),
+        error: "x".into(),
+        status: None,
+    };
+    {
+        let s = open(dir.path(), 100);
+        s.accept(keyed("a", "K")).await.unwrap();
+        let a = s.lease("r", now_ms(), 10).await.unwrap().events.remove(0);
+        kill(&s, &a).await;
+        s.accept(keyed("b", "K")).await.unwrap();
+        let b = s.lease("r", now_ms(), 10).await.unwrap().events.remove(0);
+        s.complete(&b, retry()).await.unwrap();
+        s.accept(keyed("c", "K")).await.unwrap();
+        assert_eq!(s.replay("r", "a").await.unwrap(), Replay::Replayed);
+    }
+    let s = open(dir.path(), 100);
+    let mut order = Vec::new();
+    while let Some(ev) = s.lease("r", now_ms(), 10).await.unwrap().events.pop() {
+        if ev.event_id == "a" && ev.attempts == 0 {
+            // Retried once, as the head: its entry keeps its place.
+            s.complete(&ev, retry()).await.unwrap();
+            s.accept(keyed("d", "K")).await.unwrap();
+            let h = s.shared.handles().unwrap();
+            let joined = h.queue.iter().find_map(|e| {
+                let (k, v) = e.into_inner().unwrap();
+                let (_, _, seq) = keys::parse_queue(&k)?;
+                (seq == ev.handle).then(|| keys::parse_queue_value(&v).unwrap().2)
+            });
+            assert!(
+                joined.flatten().is_some_and(|j| j > ev.handle),
+                "its place kept"
+            );
+            continue;
+        }
+        s.complete(&ev, Outcome::Delivered { status: 200 })
+            .await
+            .unwrap();
+        order.push(ev.event_id);
+    }
+    assert_eq!(order, ["b", "c", "a", "d"]);
+}

@@ -254,11 +254,12 @@ impl Writer {
                 replies.push(Reply::Flag(tx, done));
             }
             Op::Replay(route, event_id, tx) => {
-                let r = t.replay_one(&route, &event_id, now, effects)?;
+                let r = t.replay_one(&route, &event_id, &mut self.next_seq, now, effects)?;
                 replies.push(Reply::Replay(tx, r));
             }
             Op::ReplayBatch(routes, after, limit, tx) => {
-                let (n, next) = t.replay_batch(&routes, after, limit, now, effects)?;
+                let (n, next) =
+                    t.replay_batch(&routes, after, limit, &mut self.next_seq, now, effects)?;
                 replies.push(Reply::Batch(tx, n, next));
             }
             Op::Expire(until, limit, tx) => {
@@ -394,14 +395,16 @@ impl<'h> Txn<'h> {
         self.records.insert(seq, Some(rec));
     }
 
-    /// Queues a pending event at its `due_ms`.
-    fn queue_put(&mut self, seq: u64, rec: &Record) {
+    /// Queues a pending event at its `due_ms` (`joined`: its place in its order key's line,
+    /// where that is not its seq).
+    fn queue_put(&mut self, seq: u64, rec: &Record, joined: Option<u64>) {
         self.queue_entry(
             seq,
             &rec.route,
             rec.due_ms,
             rec.received_at_ms,
             rec.order_key.as_deref(),
+            joined,
         );
     }
 
@@ -413,12 +416,29 @@ impl<'h> Txn<'h> {
         due_ms: u64,
         received_ms: u64,
         order_key: Option<&str>,
+        joined: Option<u64>,
     ) {
         self.batch.insert(
             &self.h.queue,
             keys::queue(route, due_ms, seq),
-            keys::queue_value(received_ms, order_key),
+            keys::queue_value(received_ms, order_key, joined),
         );
+    }
+
+    /// The place in its order key's line that event `seq`'s queue entry (due at `due_ms`)
+    /// holds, where that is not its seq: only a replayed event's can. That entry is a
+    /// committed one: an outcome is for a lease, taken after a commit (one for an entry of
+    /// this group would be for another attempt or replay, and ignored).
+    fn joined(&self, seq: u64, rec: &Record, due_ms: u64) -> DbResult<Option<u64>> {
+        if rec.order_key.is_none() || rec.replays == 0 {
+            return Ok(None);
+        }
+        Ok(self
+            .h
+            .queue
+            .get(keys::queue(&rec.route, due_ms, seq))?
+            .and_then(|v| keys::parse_queue_value(&v))
+            .and_then(|(_, _, joined)| joined))
     }
 
     fn record_del(&mut self, seq: u64) {

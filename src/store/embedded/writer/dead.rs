@@ -7,10 +7,14 @@ use crate::store::embedded::{dead_keys, keys};
 use crate::store::record::{Phase, Record};
 
 impl Txn<'_> {
+    /// Queues dead letter `seq` again; with an order key, at the back of its key's line: it
+    /// takes a number from the seqs (`next_seq`) for its place, by which the line is rebuilt
+    /// at the next open.
     fn revive(
         &mut self,
         seq: u64,
         mut rec: Record,
+        next_seq: &mut u64,
         now: u64,
         effects: &mut Vec<Effect>,
     ) -> DbResult<()> {
@@ -21,7 +25,11 @@ impl Txn<'_> {
         rec.replays += 1;
         rec.due_ms = now;
         rec.finished_at_ms = None;
-        self.queue_put(seq, &rec);
+        let joined = rec.order_key.is_some().then(|| {
+            *next_seq += 1;
+            *next_seq - 1
+        });
+        self.queue_put(seq, &rec, joined);
         effects.push(Effect::Enqueued {
             route: rec.route.clone(),
             seq,
@@ -74,6 +82,7 @@ impl Txn<'_> {
         &mut self,
         route: &str,
         event_id: &str,
+        next_seq: &mut u64,
         now: u64,
         effects: &mut Vec<Effect>,
     ) -> DbResult<Replay> {
@@ -81,7 +90,7 @@ impl Txn<'_> {
             None => Replay::NotFound,
             Some((_, r)) if r.phase != Phase::Dead => Replay::NotDead,
             Some((seq, r)) => {
-                self.revive(seq, r, now, effects)?;
+                self.revive(seq, r, next_seq, now, effects)?;
                 Replay::Replayed
             }
         })
@@ -92,6 +101,7 @@ impl Txn<'_> {
         routes: &[String],
         after: Option<(String, u64)>,
         limit: usize,
+        next_seq: &mut u64,
         now: u64,
         effects: &mut Vec<Effect>,
     ) -> DbResult<(u64, Option<String>)> {
@@ -109,7 +119,7 @@ impl Txn<'_> {
                 // Left for later while a newer copy of its ID waits, as in `replay_one`.
                 Some(rec) if rec.phase == Phase::Dead && self.newer_pending(seq, &rec)? => {}
                 Some(rec) if rec.phase == Phase::Dead => {
-                    self.revive(seq, rec, now, effects)?;
+                    self.revive(seq, rec, next_seq, now, effects)?;
                     n += 1;
                 }
                 // A stray index entry without its record: drop it.

@@ -43,6 +43,7 @@ impl Txn<'_> {
             now,
             ev.received_at_ms,
             ev.order_key.as_deref(),
+            None,
         );
         // Encoded from the event itself: the body is neither copied into a `Record` nor out
         // of it again. Later operations of this group read it from the overlay (a replay of an

@@ -30,6 +30,7 @@ impl Txn<'_> {
             return Ok(());
         }
         let due = rec.due_ms;
+        let joined = self.joined(seq, &rec, due)?;
         self.batch
             .remove(&self.h.queue, keys::queue(&rec.route, due, seq));
         rec.attempts += 1;
@@ -72,7 +73,8 @@ impl Txn<'_> {
                 rec.due_ms = at_ms;
                 rec.last_error = Some(error);
                 rec.last_status = status;
-                self.queue_put(seq, &rec);
+                // Its place in its order key's line, as it was.
+                self.queue_put(seq, &rec, joined);
                 effects.push(Effect::Rescheduled {
                     route: rec.route.clone(),
                     seq,
