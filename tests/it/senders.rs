@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::redis_server::RedisServer;
 use common::upstream::Received;
 use common::*;
 use futures_util::StreamExt as _;
@@ -678,8 +679,23 @@ async fn one_order_key_is_delivered_in_order_while_the_upstream_is_slow() {
 /// A gateway with `LINDO_KEYED` (its upstream `up`, with `extra` settings) that accepted `e1`
 /// and `e2` of one key, once `up` got `e1`'s first attempt.
 async fn e1_then_e2_attempted(up: &Upstream, extra: &str) -> (Gateway, reqwest::Client) {
+    e1_then_e2_attempted_on(up, extra, None).await
+}
+
+/// As `e1_then_e2_attempted`, on a Redis store when `redis` is given.
+async fn e1_then_e2_attempted_on(
+    up: &Upstream,
+    extra: &str,
+    redis: Option<&RedisServer>,
+) -> (Gateway, reqwest::Client) {
     let upstream = upstream_block("flows", &up.url("/in"), extra);
-    let gw = Gateway::start("", &format!("{upstream}\n{LINDO_KEYED}"), &[]);
+    let store = redis.map(|r| {
+        format!(
+            "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\nshards = 2\n",
+            r.url()
+        )
+    });
+    let gw = Gateway::start_full("", store, "", &format!("{upstream}\n{LINDO_KEYED}"), &[]);
     let c = client();
     for id in ["e1", "e2"] {
         post_keyed(&c, &gw, id, "web_a").await;
@@ -712,14 +728,39 @@ async fn cancelling_an_event_behind_a_retried_head_keeps_the_heads_retry_time() 
 
 /// Cancelling a key's first event while the upstream is still answering it: the next one of
 /// the key goes once that attempt ended, never alongside it.
-#[tokio::test]
-async fn cancelling_an_event_in_flight_keeps_its_key_one_at_a_time() {
+async fn cancelling_in_flight_keeps_one_at_a_time(redis: Option<&RedisServer>) {
     let up = Upstream::start();
     up.set_default(Reply::status(200).after(Duration::from_millis(800)));
-    let (gw, c) = e1_then_e2_attempted(&up, "concurrency = 8").await;
+    let (gw, c) = e1_then_e2_attempted_on(&up, "concurrency = 8", redis).await;
     let (status, v) = admin_post(&c, &gw, "/events/e1/cancel").await;
     assert_eq!((status, v["cancelled"].as_u64()), (200, Some(1)), "{v}");
     let got = delivered(&up, 2).await;
     assert_eq!(json_of(&got[1])["id"], "e2");
     assert_eq!(up.max_in_flight(), 1, "e2 went while e1 was in flight");
+    // e1's answer is not recorded: it stays cancelled; e2 is delivered once.
+    let e2 = eventually(WAIT, async || {
+        let (_, v) = get_json(&c, &gw.admin("/events/e2")).await;
+        (v["state"] == "delivered").then_some(v)
+    })
+    .await;
+    assert!(e2.is_some(), "e2 never delivered: {}", gw.logs());
+    let (_, e1) = get_json(&c, &gw.admin("/events/e1")).await;
+    assert_eq!(
+        (e1["state"].as_str(), up.count()),
+        (Some("dead"), 2),
+        "{e1}"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_an_event_in_flight_keeps_its_key_one_at_a_time() {
+    cancelling_in_flight_keeps_one_at_a_time(None).await;
+}
+
+/// The same on Redis: the cancelled head's entry stays pending with its holder until the
+/// attempt ends, and only its outcome (not recorded) lets the next of the key in.
+#[tokio::test]
+async fn cancelling_an_event_in_flight_keeps_its_key_one_at_a_time_redis() {
+    let redis = RedisServer::start();
+    cancelling_in_flight_keeps_one_at_a_time(Some(&redis)).await;
 }

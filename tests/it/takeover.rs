@@ -16,6 +16,17 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// Defaults for `claim_after` (8 s) and `timeout` (2 s): the bound under test is the default.
 fn replica(redis: &RedisServer, up: &Upstream, name: &str, upstream_extra: &str) -> Gateway {
+    replica_of(redis, up, name, upstream_extra, "")
+}
+
+/// As `replica`, with `route_extra` in the route (an `order_key`, say).
+fn replica_of(
+    redis: &RedisServer,
+    up: &Upstream,
+    name: &str,
+    upstream_extra: &str,
+    route_extra: &str,
+) -> Gateway {
     let store = format!(
         "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"{name}\"\nshards = 2\nspill_max_bytes = 0",
         redis.url()
@@ -30,7 +41,7 @@ fn replica(redis: &RedisServer, up: &Upstream, name: &str, upstream_extra: &str)
     let body = format!(
         "{}\n{}",
         upstream,
-        limai_route("limai", "/hooks/limai", "orders", "")
+        limai_route("limai", "/hooks/limai", "orders", route_extra)
     );
     Gateway::start_full("", Some(store), "", &body, &[("LIMAI_SECRET", SECRET)])
 }
@@ -90,6 +101,66 @@ async fn a_killed_replicas_deliveries_are_taken_over_within_ten_seconds() {
     assert!(took <= Duration::from_secs(10), "took {took:?}, bound 10 s");
     assert!(d.values().all(|n| *n == 1), "{d:?}");
     all_recorded_delivered(&c, &b, &ids).await;
+}
+
+/// The head of an order line cancelled (through another replica) while its holder's attempt
+/// hangs, then the holder SIGKILLed: the next event of the key waits while the holder lives,
+/// and the replica that takes the entry over finds the record cancelled: it delivers nothing
+/// of it, and then the next of the key. (Before, the next went at the cancel, alongside the
+/// attempt.)
+#[tokio::test]
+async fn a_cancelled_heads_attempt_is_not_delivered_by_the_takeover_and_its_line_goes_on() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    up.set_default(Reply::status(200).after(Duration::from_secs(120)));
+    let keyed = "order_key = \"json:/data/fileId\"";
+    let mut a = replica_of(&redis, &up, "a", "timeout = \"90s\"", keyed);
+    let c = client();
+    let ids = ["evt_head", "evt_next"].map(String::from);
+    accept_all(&c, &a.url("/hooks/limai"), ids.clone()).await;
+    eventually(WAIT, async || (up.count() == 1).then_some(()))
+        .await
+        .expect("A holds the head in flight");
+    let b = replica_of(&redis, &up, "b", "timeout = \"90s\"", keyed);
+    up.set_default(Reply::status(200));
+    let r = c
+        .post(b.admin("/events/evt_head/cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Past a heartbeat or two: the next waits for the attempt A still holds.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(up.count(), 1, "the next went while the head was in flight");
+
+    a.kill9();
+    let killed = Instant::now();
+    eventually(WAIT, async || {
+        deliveries_from(&up, 1)
+            .contains_key("evt_next")
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("the next never went: {}", b.logs()));
+    eprintln!(
+        "the next went {:?} after the holder's SIGKILL",
+        killed.elapsed()
+    );
+    all_recorded_delivered(&c, &b, &ids[1..]).await;
+    // A takeover's scan later, still nothing of the cancelled head.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let d = deliveries_from(&up, 0);
+    assert_eq!(
+        (d.get("evt_head"), d.get("evt_next")),
+        (Some(&1), Some(&1)),
+        "{d:?}"
+    );
+    let (_, head) = get_json(&c, &b.admin("/events/evt_head")).await;
+    assert_eq!(
+        (head["state"].as_str(), head["attempts"].as_u64()),
+        (Some("dead"), Some(0)),
+        "{head}"
+    );
 }
 
 #[tokio::test]

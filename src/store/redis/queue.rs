@@ -20,6 +20,13 @@ const POLL: Duration = Duration::from_millis(100);
 const PROMOTE_EVERY: Duration = Duration::from_millis(250);
 const PROMOTE_BATCH: usize = 500;
 
+/// The shard's order lines held by an attempt of their cancelled head (`scripts::CANCEL`): a
+/// hash, line → `"<entry> <event id>"`. `scripts::COMPLETE` derives the same name from the
+/// event key prefix.
+pub(super) fn holds(sh: &Shard) -> String {
+    format!("{}h", sh.key_prefix())
+}
+
 impl RedisStore {
     /// Moves due retries into the stream now and then; returns the next known due time.
     async fn promote(&self, sh: &Shard, now: u64) -> Result<Option<u64>, StoreError> {
@@ -36,9 +43,12 @@ impl RedisStore {
             .key(sh.stream())
             .key(sh.done())
             .key(sh.listing())
+            .key(holds(sh))
             .arg(now)
             .arg(PROMOTE_BATCH)
             .arg(sh.event_prefix())
+            .arg(GROUP)
+            .arg(sh.line_prefix())
             .invoke_async(&mut self.con())
             .await
             .map_err(unavailable)?;
@@ -173,6 +183,7 @@ impl Queue for RedisStore {
                 .key(sh.pending())
                 .key(sh.dead())
                 .key(sh.stream())
+                .key(holds(&sh))
                 .arg(event_id)
                 .arg(now_ms())
                 .arg(sh.line_prefix())

@@ -1,7 +1,11 @@
 //! Reading a shard's stream for delivery. An entry written at intake carries its event (body,
-//! headers and what a delivery needs), so a read is one plain `XREADGROUP` (or `XAUTOCLAIM`)
-//! and nothing else; only entries without it (a retry moved back, the next of an order line,
-//! a replay, an entry of an earlier version) have their records read, in one `FETCH` call.
+//! headers and what a delivery needs), so a read of new entries is one plain `XREADGROUP` and
+//! nothing else; only entries without it (a retry moved back, the next of an order line, a
+//! replay, an entry of an earlier version) have their records read, in one `FETCH` call. So
+//! do all entries taken over (`XAUTOCLAIM`) or left by this consumer's previous run: their
+//! attempt may have been cancelled meanwhile — the head of an order line cancelled during an
+//! attempt keeps its entry pending until that attempt ends, so that its line waits — and such
+//! an entry is acknowledged and lets its line go on instead of being delivered.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -10,6 +14,7 @@ use std::time::Duration;
 use redis::Value;
 
 use super::fields::{Fields, stored_event};
+use super::queue::holds;
 use super::scripts::FETCH;
 use super::{GROUP, Lease, RedisStore, Shard, heartbeat, lock, unavailable};
 use crate::store::{StoreError, StoredEvent};
@@ -31,6 +36,11 @@ impl Entry {
             .as_ref()
             .is_some_and(|f| f.0.contains_key("body"))
     }
+}
+
+/// Whether this replica holds that entry of that shard.
+fn leased(leases: &HashMap<u64, Lease>, sh: &Shard, entry: &str) -> bool {
+    leases.values().any(|l| l.entry == entry && l.shard == *sh)
 }
 
 fn text(v: Value) -> String {
@@ -139,7 +149,11 @@ impl RedisStore {
             return Ok(HashMap::new());
         }
         let mut invocation = FETCH.key(sh.stream());
-        invocation.arg(GROUP).arg(sh.event_prefix());
+        invocation
+            .key(holds(sh))
+            .arg(GROUP)
+            .arg(sh.event_prefix())
+            .arg(sh.line_prefix());
         for (entry, id) in bare {
             invocation.arg(entry).arg(id);
         }
@@ -221,8 +235,10 @@ impl RedisStore {
         if claim {
             self.claimed_up_to(sh, &reply, now);
         }
-        let read = entries(reply, claim);
-        if mode != ">" && !claim {
+        let mut read = entries(reply, claim);
+        // Taken over or left by a previous run: each entry's record is read (below).
+        let unsure = mode != ">";
+        if unsure && !claim {
             // Reading leftovers: continue after the last one, and stop once they run out.
             let mut states = lock(&self.shard_state);
             let st = states.entry(sh.clone()).or_default();
@@ -230,9 +246,18 @@ impl RedisStore {
                 .then(|| read.last().map(|e| e.id.clone()))
                 .flatten();
         }
+        if unsure {
+            // Taking over from an idle consumer, or reading this replica's own leftovers, may
+            // return what it already holds (its record is not for `FETCH` to act on: the
+            // attempt is this replica's own, still going); a read of new entries (`>`) never
+            // does, and skips the scan of every lease held (per entry read: thousands with a
+            // large upstream concurrency).
+            let leases = lock(&self.leases);
+            read.retain(|e| !leased(&leases, sh, &e.id));
+        }
         let bare: Vec<(String, String)> = read
             .iter()
-            .filter(|e| !e.carries())
+            .filter(|e| unsure || !e.carries())
             .map(|e| {
                 let id = e.fields.as_ref().and_then(|f| f.text("i"));
                 (e.id.clone(), id.unwrap_or_default())
@@ -249,10 +274,11 @@ impl RedisStore {
         let mut leases = lock(&self.leases);
         for e in read {
             let carried = e.carries();
-            let fields = if carried {
-                e.fields
-            } else {
-                fetched.remove(&e.id)
+            let fields = match (carried, unsure) {
+                (true, false) => e.fields,
+                // Delivered from what it carries, if its record says it is still pending.
+                (true, true) => fetched.remove(&e.id).and(e.fields),
+                (false, _) => fetched.remove(&e.id),
             };
             let (entry, Some(fields)) = (e.id, fields) else {
                 continue;
@@ -260,11 +286,7 @@ impl RedisStore {
             let Some(event_id) = fields.text("i") else {
                 continue;
             };
-            // Taking over from an idle consumer, or reading this replica's own leftovers, may
-            // return what it already holds; a read of new entries (`>`) never does, and skips
-            // the scan of every lease held (per entry read: thousands with a large upstream
-            // concurrency).
-            if mode != ">" && leases.values().any(|l| l.entry == entry && l.shard == *sh) {
+            if unsure && leased(&leases, sh, &entry) {
                 continue;
             }
             // Its first attempt, without an order key: the outcome needs no read-back.

@@ -60,36 +60,95 @@ redis.call('ZADD', KEYS[6], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
     ))
 });
 
-/// KEYS: event, retries, pending, dead, stream. ARGV: event_id, now_ms, order line prefix,
-/// error, group. Cancels a pending event: it becomes a dead letter. An entry that carries the
-/// event is acknowledged and deleted (its body and headers go to the record); one that does
-/// not is dropped when read. The next event of its order key's line takes its place.
+/// KEYS: event, retries, pending, dead, stream, order line holds. ARGV: event_id, now_ms,
+/// order line prefix, error, group. Cancels a pending event: it becomes a dead letter. An
+/// entry that carries the event is acknowledged and deleted (its body and headers go to the
+/// record); one that does not is dropped when read. The record keeps the stream's last entry
+/// (`vo`): an entry of the event up to it belongs to the cancelled event, not to a replay of
+/// it, and is neither delivered nor recorded (`stale` in `COMPLETE` and `FETCH`).
+///
+/// The next event of its order key's line takes its place — once the attempt in flight has
+/// ended, if it is the line's head and a consumer has read its entry. That entry then stays
+/// pending with its holder (the only sign that the attempt is still going, kept fresh by the
+/// holder's heartbeat), the event stays at the head of its line, and the hold is noted in the
+/// record (`ho`: the entry) and in the shard's holds (field: the line, value: `"<entry> <event
+/// id>"`). The attempt's outcome (`COMPLETE`), a takeover or read of leftovers that finds the
+/// record cancelled (`FETCH`), or the retry promotion finding the entry no longer pending
+/// (`PROMOTE`) ends the hold (`release_line`). A head held so and replayed meanwhile is in its
+/// line twice (the held head, and the replay behind): cancelled again, it leaves its place
+/// behind. Finding the attempt of a head whose entry does not carry the event reads the
+/// group's pending entries (the attempts in flight, at most the replicas' concurrency): a
+/// cancel's cost, never a delivery's.
 /// Returns 1 cancelled, 0 not pending.
 pub static CANCEL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         carried!(),
         r#"
-local f = redis.call('HMGET', KEYS[1], 'st', 'se')
+-- The entry of the event `id` that a consumer has read and not acknowledged: its attempt.
+local function attempt_of(stream, group, id)
+  local from = '-'
+  while true do
+    local pend = redis.pcall('XPENDING', stream, group, from, '+', 100)
+    if pend.err then return nil end
+    for _, p in ipairs(pend) do
+      local en = redis.call('XRANGE', stream, p[1], p[1])
+      local v = en[1] and en[1][2] or {}
+      for j = 1, #v, 2 do
+        if v[j] == 'i' then
+          if v[j + 1] == id then return p[1] end
+          break
+        end
+      end
+    end
+    if #pend < 100 then return nil end
+    from = '(' .. pend[#pend][1]
+  end
+end
+local id = ARGV[1]
+local f = redis.call('HMGET', KEYS[1], 'st', 'se', 'ok', 'ho')
 if f[1] ~= 'p' then return 0 end
+local ok = f[3]
+local line = ok and ARGV[3] .. ok
+-- Held already: cancelled during an attempt that still runs, then replayed.
+local held = ok and f[4] and redis.call('HGET', KEYS[6], ok) == f[4] .. ' ' .. id
+local retrying = redis.call('ZREM', KEYS[2], id) == 1
+local head = ok and not held and redis.call('LINDEX', line, 0) == id
+local inflight
+if head and not retrying then
+  if f[2] then
+    local p = redis.pcall('XPENDING', KEYS[5], ARGV[5], f[2], f[2], 1)
+    if not p.err and #p > 0 then inflight = f[2] end
+  else
+    inflight = attempt_of(KEYS[5], ARGV[5], id)
+  end
+end
 local set = {'st', 'x', 'err', ARGV[4], 'fin', ARGV[2]}
+-- Every entry of the event read from now on (an attempt in flight, or one not read yet) is
+-- older than this: a replay's entries come after it (`stale`, in COMPLETE and FETCH).
+local last = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1)
+if last[1] then set[#set + 1] = 'vo'; set[#set + 1] = last[1][1] end
 if f[2] then
   carried(KEYS[5], f[2], set)
-  -- Acknowledged too: a replica delivering it meanwhile no longer holds it, so its outcome
-  -- is not recorded (COMPLETE's `carried` kind relies on this).
-  redis.call('XACK', KEYS[5], ARGV[5], f[2])
-  redis.call('XDEL', KEYS[5], f[2])
   redis.call('HDEL', KEYS[1], 'se')
+  if not inflight then
+    -- Acknowledged too: a replica delivering it meanwhile no longer holds it, so its outcome
+    -- is not recorded (COMPLETE's `carried` kind relies on this).
+    redis.call('XACK', KEYS[5], ARGV[5], f[2])
+    redis.call('XDEL', KEYS[5], f[2])
+  end
+end
+if inflight then
+  set[#set + 1] = 'ho'; set[#set + 1] = inflight
+  redis.call('HSET', KEYS[6], ok, inflight .. ' ' .. id)
 end
 redis.call('HSET', KEYS[1], unpack(set))
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
-local ok = redis.call('HGET', KEYS[1], 'ok')
-if ok then
-  local line = ARGV[3] .. ok
-  local head = redis.call('LINDEX', line, 0)
-  redis.call('LREM', line, 1, ARGV[1])
-  if head == ARGV[1] then
+redis.call('ZREM', KEYS[3], id)
+redis.call('ZADD', KEYS[4], ARGV[2], id)
+if held then
+  redis.call('LREM', line, -1, id)
+elseif ok and not inflight then
+  redis.call('LREM', line, 1, id)
+  if head then
     local nxt = redis.call('LINDEX', line, 0)
     if nxt then redis.call('XADD', KEYS[5], '*', 'i', nxt) end
   end

@@ -165,38 +165,112 @@ return out
     )
 });
 
+/// Lua functions: `before(x, y)`, whether stream entry ID `x` comes before `y`; and
+/// `stale(stream, vo, entry)`, whether `entry` of `stream` is older than the event's last
+/// cancel (`vo`: the carrying stream's last entry then; nil or false: never cancelled): an
+/// attempt of the cancelled event, not of a replay of it, whose entries all come later. Entries
+/// of the earlier versions' stream (`s`, other IDs) are not told apart.
+macro_rules! before {
+    () => {
+        r#"
+local function before(x, y)
+  local xm, xs = string.match(x, '(%d+)-(%d+)')
+  local ym, ys = string.match(y, '(%d+)-(%d+)')
+  xm, ym = tonumber(xm), tonumber(ym)
+  return xm < ym or (xm == ym and tonumber(xs) < tonumber(ys))
+end
+local function stale(stream, vo, entry)
+  return vo and string.sub(stream, -2) == ':c' and not before(vo, entry) or false
+end
+"#
+    };
+}
+
+/// A Lua function: `release_line(holds, stream, lines, events, line, id, entry)`: the attempt
+/// `entry` of `id`, the head of order line `line` cancelled during that attempt, has ended, so
+/// the line goes on: the hold (`holds`' field `line`, `"<entry> <id>"`, and the record's `ho`)
+/// is dropped, and if `id` still heads the line as the held head (its record holds `ho` or is
+/// gone: not a copy accepted since, which waits behind it; replayed since, it is in the line
+/// twice) it leaves the line and the next one enters the stream. With `holds` nil: an event no longer pending that still
+/// heads its line, unheld, leaves it the same way (`id` heads it: a copy replayed since would
+/// be pending). Returns whether the hold was there.
+macro_rules! release_line {
+    () => {
+        r#"
+local function release_line(holds, stream, lines, events, line, id, entry)
+  if holds then
+    local key = events .. id
+    local r = redis.call('HMGET', key, 'ho', 'st')
+    if r[1] == entry then redis.call('HDEL', key, 'ho') end
+    if not line or redis.call('HGET', holds, line) ~= entry .. ' ' .. id then return false end
+    redis.call('HDEL', holds, line)
+    if r[1] ~= entry and r[2] then return true end
+    -- Replayed since: in its line twice, unless an earlier version took the held place out.
+    if r[2] == 'p' and #redis.call('LPOS', lines .. line, id, 'COUNT', 2) < 2 then
+      return true
+    end
+  end
+  local q = lines .. line
+  if redis.call('LINDEX', q, 0) == id then
+    redis.call('LPOP', q)
+    local nxt = redis.call('LINDEX', q, 0)
+    if nxt then redis.call('XADD', stream, '*', 'i', nxt) end
+  end
+  return true
+end
+"#
+    };
+}
+
 /// For stream entries that do not carry their event (a retry moved back, the next of an
-/// order line, a replay, or an entry of an earlier version): the record's fields a delivery
-/// needs. KEYS: stream. ARGV: group, event key prefix, then per entry its ID and event ID
-/// (`""`: the entry was deleted). Returns [[entry_id, event_id, {field, value, ...}], ...]
-/// for the events still pending; the other entries are acknowledged and dropped.
+/// order line, a replay, or an entry of an earlier version), and for entries taken over or
+/// left by this consumer's previous run (`take`: a holder may have died or handed back the
+/// attempt of an event cancelled meanwhile): the record's fields a delivery needs.
+/// KEYS: stream, order line holds. ARGV: group, event key prefix, order line prefix, then per
+/// entry its ID and event ID (`""`: the entry was deleted). Returns [[entry_id, event_id,
+/// {field, value, ...}], ...] for the events still pending; the other entries are
+/// acknowledged and dropped, and so are entries older than the event's last cancel (`stale`:
+/// the event was replayed since, and has an entry of its own). The attempt of a head cancelled
+/// during it (`ho`: its line waits for it) is one of those, and its line goes on
+/// (`release_line`); so does the line of an event dropped here, no longer pending, that still
+/// heads it unheld (left so by an earlier version).
 pub static FETCH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
+        release_line!(),
+        before!(),
         r#"
 local out = {}
-local names = {'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body'}
-for i = 3, #ARGV, 2 do
+local names = {'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body', 'rep'}
+for i = 4, #ARGV, 2 do
   local entry, id = ARGV[i], ARGV[i + 1]
   local h = {}
-  local pending = false
+  local v = {}
   if id ~= '' then
     -- Only what a delivery needs (not the history, the verdict, the last error).
-    local v = redis.call('HMGET', ARGV[2] .. id, 'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body')
-    pending = v[1] == 'p'
-    for j = 2, 8 do
+    v = redis.call('HMGET', ARGV[2] .. id, 'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body',
+      'rep', 'ho', 'vo')
+    for j = 2, 9 do
       if v[j] then table.insert(h, names[j]); table.insert(h, v[j]) end
     end
   end
-  if pending then
+  local live = v[1] == 'p' and not stale(KEYS[1], v[11], entry)
+  if v[10] == entry then
+    -- A cancelled head's attempt, ended without an outcome (its holder died or handed it back).
+    release_line(KEYS[2], KEYS[1], ARGV[3], ARGV[2], v[6], id, entry)
+    live = false
+  elseif live then
     table.insert(out, {entry, id, h})
-  else
+  elseif v[1] and v[1] ~= 'p' and v[6] and not v[10] then
+    release_line(nil, KEYS[1], ARGV[3], ARGV[2], v[6], id, nil)
+  end
+  if not live then
     redis.call('XACK', KEYS[1], ARGV[1], entry)
     redis.call('XDEL', KEYS[1], entry)
   end
 end
 return out
 "#,
-    )
+    ))
 });
 
 /// A Lua function: `trim_listing(delivered set, listing, event key prefix, now, count,
@@ -265,7 +339,10 @@ pub use manage::{CANCEL, FORGET_CONSUMER, GONE, PURGE, REPLAY, REPLAY_ARCHIVED, 
 /// it over): one `XPENDING` over the batch's range (at most 4 per outcome) says which it
 /// holds, one per outcome beyond that. Only while the event
 /// is pending (not cancelled meanwhile). A final outcome lets the next event of the same order
-/// key into the stream. The history keeps the last 20 attempts.
+/// key into the stream. The attempt of a line's head cancelled during it (the record's `ho`
+/// names its entry) is not recorded, even on a replay of it, and lets its line go on
+/// (`release_line`; the holds `{tag}:h` derived from the event key prefix): nothing more per
+/// outcome than the one field read. The history keeps the last 20 attempts.
 /// A delivered event's record (without body and headers) expires after record_ttl, or with
 /// its dedup window if that ends first (as the embedded store's tombstones). A retry or a
 /// dead letter leaves the stream: its record takes the body and headers from the entry
@@ -279,15 +356,13 @@ pub static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         trim_listing!(),
         carried!(),
+        release_line!(),
+        before!(),
         r#"
-local function before(x, y)
-  local xm, xs = string.match(x, '(%d+)-(%d+)')
-  local ym, ys = string.match(y, '(%d+)-(%d+)')
-  xm, ym = tonumber(xm), tonumber(ym)
-  return xm < ym or (xm == ym and tonumber(xs) < tonumber(ys))
-end
 local n = (#ARGV - 7) / 8
 local lo, hi = ARGV[6], ARGV[7]
+-- The shard's order line holds (`{tag}:h`, from the event key prefix `{tag}:e:`).
+local holds = string.sub(ARGV[5], 1, -3) .. 'h'
 -- Bounded: the range may hold many other deliveries in flight; past the cap, look one up.
 local cap = n * 4
 local held = {}
@@ -331,12 +406,19 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
     return 1
   end
   -- One read and one write of the hash (and a delete only when there is something to drop).
-  local f = redis.call('HMGET', key, 'st', 'att', 'hist', 'ok', 'dx', 'se', 'err')
+  local f = redis.call('HMGET', key, 'st', 'att', 'hist', 'ok', 'dx', 'se', 'err', 'ho', 'vo')
+  if f[8] == entry then
+    -- The attempt of a head cancelled during it, which its line waited for: not recorded
+    -- (not on a replay of it either), and the line goes on.
+    release_line(holds, KEYS[1], ARGV[3], ARGV[5], f[4], id, entry)
+    return 0
+  end
   if not f[1] then
     finished[#finished + 1] = id
     return 0
   end
-  if f[1] ~= 'p' then return 0 end
+  -- Cancelled, or an attempt from before its cancel (the event replayed since).
+  if f[1] ~= 'p' or stale(KEYS[1], f[9], entry) then return 0 end
   local att = (tonumber(f[2]) or 0) + 1
   local hist = attempt .. '\n'
   if f[3] then
@@ -421,17 +503,32 @@ return out
     ))
 });
 
-/// KEYS: retries, stream, delivered set, listing. ARGV: now_ms, limit, event key prefix.
+/// KEYS: retries, stream, delivered set, listing, order line holds. ARGV: now_ms, limit, event
+/// key prefix, group, order line prefix.
 /// Moves due retries back into the stream, and trims the listing of expired records (what
 /// deliveries did not trim: after the last ones). Returns {moved, next_due_ms or -1, trimmed}.
+/// Also lets go of order lines whose held attempt is no longer pending, but no outcome ended
+/// the hold: recorded by an earlier version (which acknowledges it without a word), or its
+/// record purged meanwhile. One `HGETALL` of an empty hash per call, as a rule.
 pub static PROMOTE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         trim_listing!(),
+        release_line!(),
         r#"
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('XADD', KEYS[2], '*', 'i', id)
+end
+local held = redis.call('HGETALL', KEYS[5])
+for i = 1, #held, 2 do
+  local entry, id = string.match(held[i + 1], '^(%S+) (.*)$')
+  local pend = entry and redis.pcall('XPENDING', KEYS[2], ARGV[4], entry, entry, 1)
+  if not entry then
+    redis.call('HDEL', KEYS[5], held[i])
+  elseif pend.err or #pend == 0 then
+    release_line(KEYS[5], KEYS[2], ARGV[5], ARGV[3], held[i], id, entry)
+  end
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
