@@ -123,8 +123,11 @@ async fn with_a_spill_an_unconfirmed_event_is_spilled_and_delivered_once() {
     replica.signal("STOP");
     let (s, v) = send_signed(&c, &url, &event_body("evt_rep_spill")).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("accepted")), "{v}");
+    // The log line is written as the answer goes out: it may reach the captured output after.
     assert!(
-        gw.logs().contains("accepting into the local spill"),
+        common::ops::log_line(&gw, "accepting into the local spill")
+            .await
+            .is_some(),
         "{}",
         gw.logs()
     );
