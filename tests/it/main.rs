@@ -42,6 +42,7 @@ mod redis;
 mod redis_group;
 mod replays;
 mod replicas;
+mod retries;
 mod scripts;
 mod senders;
 mod sentinel;

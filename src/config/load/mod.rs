@@ -32,6 +32,8 @@ mod store;
 mod telemetry;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_mistakes;
 mod upstream;
 mod verify;
 

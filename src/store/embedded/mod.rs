@@ -404,3 +404,5 @@ impl Intake for Embedded {
 mod journal_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_seq;

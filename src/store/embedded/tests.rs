@@ -22,14 +22,14 @@ pub(super) fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
     }
 }
 
-fn keyed(id: &str, key: &str) -> NewEvent {
+pub(super) fn keyed(id: &str, key: &str) -> NewEvent {
     NewEvent {
         order_key: Some(key.into()),
         ..event("r", id, HOUR)
     }
 }
 
-async fn ids(s: &Embedded, route: &str) -> Vec<String> {
+pub(super) async fn ids(s: &Embedded, route: &str) -> Vec<String> {
     let mut v: Vec<String> = s
         .lease(route, now_ms(), 100)
         .await
@@ -42,9 +42,9 @@ async fn ids(s: &Embedded, route: &str) -> Vec<String> {
     v
 }
 
-const HOUR: Duration = Duration::from_secs(3600);
+pub(super) const HOUR: Duration = Duration::from_secs(3600);
 
-async fn kill(s: &Embedded, ev: &StoredEvent) {
+pub(super) async fn kill(s: &Embedded, ev: &StoredEvent) {
     let dead = Outcome::Dead {
         error: "x".into(),
         status: None,
@@ -52,7 +52,7 @@ async fn kill(s: &Embedded, ev: &StoredEvent) {
     s.complete(ev, dead).await.unwrap();
 }
 
-fn open(dir: &Path, max_pending: u64) -> Embedded {
+pub(super) fn open(dir: &Path, max_pending: u64) -> Embedded {
     // The previous instance's writer thread may still hold the file for a moment.
     for _ in 0..200 {
         if let Ok(s) = Embedded::open(dir, max_pending) {
@@ -63,7 +63,7 @@ fn open(dir: &Path, max_pending: u64) -> Embedded {
     panic!("cannot reopen store");
 }
 
-async fn state(s: &Embedded, route: &str, id: &str) -> Option<State> {
+pub(super) async fn state(s: &Embedded, route: &str, id: &str) -> Option<State> {
     s.find(&[route.to_string()], id)
         .await
         .unwrap()
@@ -540,135 +540,4 @@ async fn a_store_made_with_fjall_defaults_opens_and_delivers() {
     }
     assert_eq!(delivered, 1500);
     assert_eq!(state(&s, "r", "e0").await, Some(State::Delivered));
-}
-
-/// Event `id` of route "r", accepted as new and leased.
-async fn leased(s: &Embedded, id: &str, ttl: Duration) -> StoredEvent {
-    assert_eq!(s.accept(event("r", id, ttl)).await.unwrap(), Accepted::New);
-    let mut leased = s.lease("r", now_ms(), 100).await.unwrap().events;
-    let i = leased.iter().position(|e| e.event_id == id).unwrap();
-    leased.swap_remove(i)
-}
-
-/// The newest event purged, then a restart: the next event must not take its sequence number,
-/// or the expiry entry the purged one left behind (its window still open) sweeps the new
-/// event's dedup key and tombstone at the old event's time, long before its own window ends.
-#[tokio::test]
-async fn a_sequence_number_is_never_reused_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let start = now_ms();
-    let a = {
-        let s = open(dir.path(), 100);
-        let ev = leased(&s, "a", HOUR).await;
-        kill(&s, &ev).await;
-        assert!(s.purge("r", "a").await.unwrap());
-        ev.handle
-    };
-    let s = open(dir.path(), 100);
-    let ev = leased(&s, "x", 2 * HOUR).await;
-    assert!(ev.handle > a, "x took a's seq {a}");
-    s.complete(&ev, Outcome::Delivered { status: 200 })
-        .await
-        .unwrap();
-    // Past "a"'s window, well inside "x"'s.
-    s.housekeeping(&[], start + HOUR.as_millis() as u64 + 1000)
-        .await
-        .unwrap();
-    assert_eq!(
-        s.accept(event("r", "x", 2 * HOUR)).await.unwrap(),
-        Accepted::Duplicate,
-        "x is remembered for its own window"
-    );
-    assert_eq!(state(&s, "r", "x").await, Some(State::Delivered));
-}
-
-/// Whoever deletes a dedup key deletes its expiry entry: a purge leaves nothing behind.
-#[tokio::test]
-async fn a_purge_leaves_no_expiry_entry() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path(), 100);
-    let ev = leased(&s, "a", HOUR).await;
-    kill(&s, &ev).await;
-    assert!(s.purge("r", "a").await.unwrap());
-    let h = s.shared.handles().unwrap();
-    assert_eq!(h.dedup.iter().count(), 0);
-    assert_eq!(
-        h.expiry.iter().count(),
-        0,
-        "the purged event's expiry entry"
-    );
-}
-
-/// A store written by an older hookgate may hold an expiry entry left by a purged event whose
-/// sequence number a newer event took: the sweep leaves alone what that entry does not own.
-#[tokio::test]
-async fn the_sweep_deletes_only_what_its_expiry_entry_owns() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path(), 100);
-    let ev = leased(&s, "x", 2 * HOUR).await;
-    s.complete(&ev, Outcome::Delivered { status: 200 })
-        .await
-        .unwrap();
-    // The stale entry: an hour from now, x's seq.
-    let stale = now_ms() + HOUR.as_millis() as u64;
-    s.shared
-        .handles()
-        .unwrap()
-        .expiry
-        .insert(keys::expiry(stale, ev.handle), Vec::new())
-        .unwrap();
-    assert_eq!(s.housekeeping(&[], stale + 1000).await.unwrap(), 1);
-    assert_eq!(
-        s.accept(event("r", "x", 2 * HOUR)).await.unwrap(),
-        Accepted::Duplicate
-    );
-    assert_eq!(state(&s, "r", "x").await, Some(State::Delivered));
-}
-
-/// A replayed dead letter joins the back of its order key's line and keeps that place across
-/// a reopen, and across its own retries (its queue entry carries it).
-#[tokio::test]
-async fn a_replayed_dead_letter_keeps_its_place_in_line_across_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let retry = || Outcome::Retry {
-        at_ms: now_ms(),
-        error: "x".into(),
-        status: None,
-    };
-    {
-        let s = open(dir.path(), 100);
-        s.accept(keyed("a", "K")).await.unwrap();
-        let a = s.lease("r", now_ms(), 10).await.unwrap().events.remove(0);
-        kill(&s, &a).await;
-        s.accept(keyed("b", "K")).await.unwrap();
-        let b = s.lease("r", now_ms(), 10).await.unwrap().events.remove(0);
-        s.complete(&b, retry()).await.unwrap();
-        s.accept(keyed("c", "K")).await.unwrap();
-        assert_eq!(s.replay("r", "a").await.unwrap(), Replay::Replayed);
-    }
-    let s = open(dir.path(), 100);
-    let mut order = Vec::new();
-    while let Some(ev) = s.lease("r", now_ms(), 10).await.unwrap().events.pop() {
-        if ev.event_id == "a" && ev.attempts == 0 {
-            // Retried once, as the head: its entry keeps its place.
-            s.complete(&ev, retry()).await.unwrap();
-            s.accept(keyed("d", "K")).await.unwrap();
-            let h = s.shared.handles().unwrap();
-            let joined = h.queue.iter().find_map(|e| {
-                let (k, v) = e.into_inner().unwrap();
-                let (_, _, seq) = keys::parse_queue(&k)?;
-                (seq == ev.handle).then(|| keys::parse_queue_value(&v).unwrap().2)
-            });
-            assert!(
-                joined.flatten().is_some_and(|j| j > ev.handle),
-                "its place kept"
-            );
-            continue;
-        }
-        s.complete(&ev, Outcome::Delivered { status: 200 })
-            .await
-            .unwrap();
-        order.push(ev.event_id);
-    }
-    assert_eq!(order, ["b", "c", "a", "d"]);
 }
