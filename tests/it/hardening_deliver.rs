@@ -286,29 +286,50 @@ async fn a_full_disk_does_not_make_a_delivery_loop() {
 
 // ---- 15: a request that cannot be built ------------------------------------------------------
 
-/// An upstream URL too long for any HTTP client (over 65,534 bytes) on its own: it loads, and
-/// a request to the route's own path joins nothing, so intake takes the event; no request
-/// can be built of it. It used to be retried `max_attempts` times; now it is dead-lettered
-/// after one attempt with a clear reason.
+/// A request can become impossible to build after its event was taken: a reload lengthens the
+/// upstream's URL under an event stored with a long sub-path, each fine alone, their join over
+/// 65,534 bytes. (An upstream URL too long on its own is refused at load.) Such an event is
+/// dead-lettered after one attempt with a clear reason; it used to be retried `max_attempts`
+/// times.
 #[tokio::test]
 async fn a_request_that_cannot_be_built_is_dead_lettered_at_once() {
+    use crate::hardening_paths::{raw, signed_raw};
     let up = Upstream::start();
-    let base = up.url(&format!("/{}", "b".repeat(65_600)));
-    let body = format!(
-        "{}\n{}",
-        upstream_block(
-            "orders",
-            &base,
-            "max_attempts = 5\nbackoff = { initial = \"2s\", max = \"2s\" }"
+    let config = |base: &str, state: &str| {
+        format!(
+            "{}\n{}",
+            upstream_block(
+                "orders",
+                base,
+                "max_attempts = 5\nbackoff = { initial = \"2s\", max = \"2s\" }"
+            )
+            .replace("backoff = { initial = \"50ms\", max = \"200ms\" }\n", ""),
+            limai_route(
+                "limai",
+                "/hooks/limai",
+                "orders",
+                &format!("state = \"{state}\"")
+            )
         )
-        .replace("backoff = { initial = \"50ms\", max = \"200ms\" }\n", ""),
-        limai_route("limai", "/hooks/limai", "orders", "")
+    };
+    let gw = Gateway::start(
+        "",
+        &config(&up.url("/"), "paused"),
+        &[("LIMAI_SECRET", SECRET)],
     );
-    let gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
     let c = client();
-    let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_badurl")).await;
-    assert_eq!(status, 200, "{v}");
-    let view = eventually(Duration::from_secs(3), async || {
+    let target = format!("/hooks/limai/{}", "a".repeat(30_000));
+    let (status, text) = raw(
+        gw.addr(),
+        &signed_raw(target.as_bytes(), "", &event_body("evt_badurl")),
+    );
+    assert_eq!(status, 200, "{text}");
+    gw.rewrite_config(
+        "",
+        &config(&up.url(&format!("/{}", "b".repeat(40_000))), "active"),
+    );
+    gw.signal("HUP");
+    let view = eventually(Duration::from_secs(10), async || {
         let (_, e) = get_json(&c, &gw.admin("/events/evt_badurl")).await;
         (e["state"] == "dead").then_some(e)
     })

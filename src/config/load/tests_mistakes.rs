@@ -352,3 +352,24 @@ fn a_public_url_with_a_query_is_refused_without_repeating_it() {
     );
     assert!(!e.iter().any(|m| m.contains("c0de-s3cret")), "{e:?}");
 }
+
+/// An upstream URL no HTTP request can be sent to (over 65,534 bytes) is refused at load: every
+/// event of its routes would be taken with a 2xx and then dead-lettered.
+#[test]
+fn an_upstream_url_no_request_can_carry_is_refused() {
+    let long = BASE.replace(
+        "http://127.0.0.1:3000/webhooks",
+        &format!("http://127.0.0.1:3000/{}", "b".repeat(65_600)),
+    );
+    let e = errors(&long);
+    assert!(
+        e.iter()
+            .any(|e| e.contains("not a URL an HTTP request can be sent to")),
+        "{e:?}"
+    );
+    let fits = BASE.replace(
+        "http://127.0.0.1:3000/webhooks",
+        &format!("http://127.0.0.1:3000/{}", "b".repeat(40_000)),
+    );
+    assert!(errors(&fits).is_empty(), "{:?}", errors(&fits));
+}

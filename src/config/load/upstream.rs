@@ -54,6 +54,20 @@ impl Checker<'_> {
                 self.error(u.url.span(), format!("{}: URL must not have a query or fragment (the request's own query is appended)", key("url")));
                 None
             }
+            // Every delivery's request is built from it (the sub-path and query appended):
+            // one no HTTP client can send (over 65,534 bytes, say) would take events with
+            // 2xx only to dead-letter them.
+            Ok(url) if url.as_str().parse::<http::Uri>().is_err() => {
+                self.error(
+                    u.url.span(),
+                    format!(
+                        "{}: not a URL an HTTP request can be sent to ({} bytes)",
+                        key("url"),
+                        url.as_str().len()
+                    ),
+                );
+                None
+            }
             Ok(url) => Some(url),
             Err(e) => {
                 self.error(u.url.span(), format!("{}: {e}", key("url")));
