@@ -32,11 +32,18 @@ const STATES_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Delivery {
     app: Arc<App>,
+    /// `server.shutdown_timeout` as at start: restart-only, like the stop's deadline it must
+    /// fit in (a reload that changes it says so).
+    shutdown_timeout: Duration,
 }
 
 impl Delivery {
     pub fn new(app: Arc<App>) -> Delivery {
-        Delivery { app }
+        let shutdown_timeout = app.config.load().server.shutdown_timeout;
+        Delivery {
+            app,
+            shutdown_timeout,
+        }
     }
 
     /// Picks up pauses and resumes made on any replica.
@@ -162,7 +169,7 @@ impl Delivery {
     /// deadline. The rest stay in the store: not recorded, so delivered again (embedded: at the
     /// next start; Redis: by a takeover).
     async fn drain(&self, mut tasks: JoinSet<()>) {
-        let deadline = self.app.config.load().server.shutdown_timeout;
+        let deadline = self.shutdown_timeout;
         let n = tasks.len();
         if n > 0 {
             tracing::info!(in_flight = n, "waiting for deliveries in flight");

@@ -502,22 +502,44 @@ async fn a_rotated_admin_token_file_takes_effect_without_restart() {
 }
 
 /// `shutdown_timeout` is taken at start (pingora's grace period and the stop's deadline), so a
-/// reload that changes it says it takes effect only after a restart, as for the listeners.
+/// reload that changes it says it takes effect only after a restart, as for the listeners; and
+/// the wait for deliveries in flight at a stop keeps the start's value too. Before, that wait
+/// took the reloaded 30 s while the process ended at the start's 3 s: the attempts were cut
+/// without the line that says they stay queued.
 #[tokio::test]
 async fn a_reload_that_changes_shutdown_timeout_says_it_needs_a_restart() {
     let up = Upstream::start();
-    let gw = limai_gateway(&up, "");
+    let mut gw = limai_gateway(&up, "");
     let text = std::fs::read_to_string(gw.config_path()).unwrap();
     assert!(text.contains("shutdown_timeout = \"3s\""), "{text}");
     std::fs::write(
         gw.config_path(),
-        text.replace("shutdown_timeout = \"3s\"", "shutdown_timeout = \"4s\""),
+        // And an attempt that outlasts the stop's 3 s (its timeout, unlike the stop's, is live).
+        text.replace("shutdown_timeout = \"3s\"", "shutdown_timeout = \"30s\"")
+            .replace("timeout = \"2s\"", "timeout = \"25s\""),
     )
     .unwrap();
     let line = log_line(&gw, "takes effect only after a restart")
         .await
         .expect("the reload names what needs a restart");
     assert!(line.contains("server.shutdown_timeout"), "{line}");
+
+    up.set_default(Reply::status(200).after(Duration::from_secs(20)));
+    let c = client();
+    let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_slow")).await;
+    assert_eq!(status, 200);
+    eventually(Duration::from_secs(10), async || {
+        (up.count() >= 1).then_some(())
+    })
+    .await
+    .expect("in flight");
+    gw.terminate();
+    assert!(
+        gw.logs()
+            .contains("deliveries whose outcome is not recorded at the shutdown deadline"),
+        "{}",
+        gw.logs()
+    );
 }
 
 /// An `env:` secret loses one trailing newline, as a `file:` secret does (`export
