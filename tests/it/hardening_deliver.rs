@@ -509,6 +509,54 @@ async fn events_of_a_route_removed_for_good_are_dead_lettered_with_a_reason() {
     );
 }
 
+/// A removed route's order line is dead-lettered as a whole, not one event per look: 30 events
+/// of one key. Before, a look stopped after fewer than a batch, and a line hands out one event
+/// at a time — one event of a line per 10 s look: a line of thousands took a day.
+#[tokio::test]
+async fn a_removed_routes_order_line_is_dead_lettered_at_once() {
+    let up = Upstream::start();
+    up.set_default(Reply::status(503));
+    let server = "stranded_dead_after = \"1s\"";
+    let with_a = |on: bool| {
+        let mut s = upstream_block("orders", &up.url("/"), "max_attempts = 1000");
+        if on {
+            s += &limai_route(
+                "a",
+                "/hooks/a",
+                "orders",
+                "order_key = \"json:/data/fileId\"",
+            );
+        }
+        s + &limai_route("keep", "/hooks/keep", "orders", "")
+    };
+    let gw = Gateway::start(server, &with_a(true), &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    let ids: Vec<String> = (0..30).map(|i| format!("evt_line_{i}")).collect();
+    accept_all(&c, &gw.url("/hooks/a"), ids.clone()).await;
+    eventually(WAIT, async || (up.count() >= 1).then_some(()))
+        .await
+        .expect("the head attempted");
+    gw.rewrite_config(server, &with_a(false));
+    gw.signal("HUP");
+    eventually(WAIT, async || {
+        let (_, routes) = get_json(&c, &gw.admin("/routes")).await;
+        routes["removed_routes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["name"] == "a" && r["pending"] == 0 && r["dead"] == 30)
+            .then_some(())
+    })
+    .await
+    .expect("the whole line dead-lettered");
+    assert!(
+        up.received()
+            .iter()
+            .all(|r| r.header("x-hookgate-event-id") == Some("evt_line_0")),
+        "only the line's head was ever attempted"
+    );
+}
+
 // ---- 19: log floods --------------------------------------------------------------------------
 
 /// An outage with 40 events retried several times each: the logs get O(intervals) lines, and
