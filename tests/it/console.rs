@@ -26,11 +26,16 @@ fn routes(up: &Upstream) -> String {
 
 /// `store`: a `[store]` block, or `None` for the embedded store.
 fn gateway(up: &Upstream, with_token: bool, store: Option<String>) -> Gateway {
+    gateway_with(&routes(up), with_token, store)
+}
+
+/// `gateway` with the routes (and upstreams) `config`.
+fn gateway_with(config: &str, with_token: bool, store: Option<String>) -> Gateway {
     Gateway::start_full(
         if with_token { TOKEN_SERVER } else { "" },
         store,
         "",
-        &routes(up),
+        config,
         &[("LIMAI_SECRET", SECRET), ("ADMIN_TOKEN", ADMIN_TOKEN)],
     )
 }
@@ -75,17 +80,38 @@ fn field(name: &str) -> String {
     )
 }
 
+/// Waits until the list's row IDs (`ids` in `test`, a JS expression) make `test` truthy;
+/// returns its value.
+async fn rows_where(b: &Browser, what: &str, test: &str) -> Value {
+    b.wait_for(
+        what,
+        WAIT,
+        &format!("const ids = (() => {{ {ROW_IDS} }})(); return {test};"),
+    )
+    .await
+}
+
+/// Waits until the list shows exactly the rows `ids`, in order.
+async fn rows_are(b: &Browser, ids: &[&str]) {
+    let want = json!(ids).to_string();
+    rows_where(
+        b,
+        &format!("rows {ids:?}"),
+        &format!("JSON.stringify(ids) === {want:?}"),
+    )
+    .await;
+}
+
+/// Opens the console with the admin token in the fragment.
+async fn open_console(b: &Browser, gw: &Gateway) {
+    b.goto(&gw.admin(&format!("/#token={ADMIN_TOKEN}"))).await;
+}
+
 /// Types `q` into the event-ID filter, searches, and waits for exactly the rows `ids`.
 async fn search(b: &Browser, q: &str, ids: &[&str]) {
     b.type_into("#f-q", q).await;
     b.click("#search").await;
-    let want = json!(ids).to_string();
-    b.wait_for(
-        &format!("rows {ids:?} for q={q}"),
-        WAIT,
-        &format!("return JSON.stringify((() => {{ {ROW_IDS} }})()) === {want:?};"),
-    )
-    .await;
+    rows_are(b, ids).await;
 }
 
 /// Waits until the routes table shows `limai` in `state`.
@@ -176,16 +202,8 @@ async fn lists_and_replays(test: &str, store: Option<String>) {
     accept_all(&c, &url, ["evt-ok-1".to_string(), "evt-ok-2".to_string()]).await;
     assert!(delivered(&up, "evt-ok-2").await);
 
-    b.goto(&gw.admin(&format!("/#token={ADMIN_TOKEN}"))).await;
-    let rows = b
-        .wait_for(
-            "the three events",
-            WAIT,
-            &format!(
-                "const ids = (() => {{ {ROW_IDS} }})(); return ids.length === 3 ? ids : null;"
-            ),
-        )
-        .await;
+    open_console(&b, &gw).await;
+    let rows = rows_where(&b, "the three events", "ids.length === 3 ? ids : null").await;
     let mut ids: Vec<&str> = rows
         .as_array()
         .unwrap()
@@ -209,10 +227,10 @@ async fn lists_and_replays(test: &str, store: Option<String>) {
 
     // Live refresh: a new event appears by itself, newest first.
     accept_all(&c, &url, ["evt-live-3".to_string()]).await;
-    b.wait_for(
+    rows_where(
+        &b,
         "the new event without a click",
-        WAIT,
-        &format!("return (() => {{ {ROW_IDS} }})()[0] === 'evt-live-3';"),
+        "ids[0] === 'evt-live-3'",
     )
     .await;
     // Off from here: the rows stay the ones the test clicks.
@@ -354,7 +372,7 @@ async fn sender_markup_in_id_headers_and_body_is_shown_as_text() {
     .await
     .expect("the event becomes a dead letter");
 
-    b.goto(&gw.admin(&format!("/#token={ADMIN_TOKEN}"))).await;
+    open_console(&b, &gw).await;
     b.wait_for(
         "the list",
         WAIT,
@@ -650,13 +668,8 @@ async fn a_retrying_event_can_be_cancelled_and_a_replay_is_followed_to_the_end()
     .await
     .expect("evt-retry-1 waits for its retry");
 
-    b.goto(&gw.admin(&format!("/#token={ADMIN_TOKEN}"))).await;
-    b.wait_for(
-        "the event",
-        WAIT,
-        &format!("return (() => {{ {ROW_IDS} }})()[0] === 'evt-retry-1';"),
-    )
-    .await;
+    open_console(&b, &gw).await;
+    rows_where(&b, "the event", "ids[0] === 'evt-retry-1'").await;
     // Off: only the page's own following can show the replay's outcome.
     b.click("#live").await;
     open_event(&b, "evt-retry-1").await;
@@ -696,13 +709,7 @@ async fn bulk_buttons_act_on_the_list_as_shown_not_on_unsearched_filters() {
         routes(&up),
         limai_route("other", "/hooks/other", "orders", "")
     );
-    let gw = Gateway::start_full(
-        TOKEN_SERVER,
-        None,
-        "",
-        &config,
-        &[("LIMAI_SECRET", SECRET), ("ADMIN_TOKEN", ADMIN_TOKEN)],
-    );
+    let gw = gateway_with(&config, true, None);
     let c = client();
     up.set_default(Reply::status(503));
     accept_all(&c, &gw.url("/hooks/limai"), ["evt-a-dead".to_string()]).await;
@@ -714,22 +721,12 @@ async fn bulk_buttons_act_on_the_list_as_shown_not_on_unsearched_filters() {
     .await
     .expect("two dead letters");
 
-    b.goto(&gw.admin(&format!("/#token={ADMIN_TOKEN}"))).await;
-    b.wait_for(
-        "both events",
-        WAIT,
-        &format!("return (() => {{ {ROW_IDS} }})().length === 2;"),
-    )
-    .await;
+    open_console(&b, &gw).await;
+    rows_where(&b, "both events", "ids.length === 2").await;
     b.click("#live").await;
     b.click("#f-route option[value=limai]").await;
     b.click("#search").await;
-    b.wait_for(
-        "the limai row only",
-        WAIT,
-        &format!("return JSON.stringify((() => {{ {ROW_IDS} }})()) === '[\"evt-a-dead\"]';"),
-    )
-    .await;
+    rows_are(&b, &["evt-a-dead"]).await;
     // Route back to "all" and an ID filter typed, neither searched: the list still shows limai's.
     b.click("#f-route option[value='']").await;
     b.type_into("#f-q", "b-dead").await;
