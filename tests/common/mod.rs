@@ -339,8 +339,19 @@ pub fn signed_with(
     secret: &str,
     body: &str,
 ) -> reqwest::RequestBuilder {
+    signed_typed(c, url, secret, "application/json", body)
+}
+
+/// A LimAI-style request signed with `secret`, its body called `content_type`.
+pub fn signed_typed(
+    c: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    content_type: &str,
+    body: &str,
+) -> reqwest::RequestBuilder {
     c.post(url)
-        .header("content-type", "application/json")
+        .header("content-type", content_type)
         .header(
             "x-webhook-signature",
             format!("sha256={}", hmac_hex(secret, body.as_bytes())),

@@ -226,14 +226,8 @@ async fn unsigned_query_never_joins_a_signed_event() {
         // The same signed bytes typed as a form: another normalised form, still one event.
         ("", "application/x-www-form-urlencoded"),
     ] {
-        let r = c
-            .post(gw.url(&format!("/hooks/h{query}")))
-            .header("content-type", content_type)
-            .header(
-                "x-webhook-signature",
-                format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
-            )
-            .body(body)
+        let url = gw.url(&format!("/hooks/h{query}"));
+        let r = signed_typed(&c, &url, SECRET, content_type, body)
             .send()
             .await
             .unwrap();
@@ -575,17 +569,16 @@ async fn an_unsigned_content_type_does_not_split_a_signed_json_body() {
     );
     let body = r#"{"eventId":"evt_one","note":"x&eventId=evt_forged&z="}"#;
     for content_type in ["application/json", "application/x-www-form-urlencoded"] {
-        let r = client()
-            .post(gw.url("/hooks/limai"))
-            .header("content-type", content_type)
-            .header(
-                "x-webhook-signature",
-                format!("sha256={}", hmac_hex(SECRET, body.as_bytes())),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r = signed_typed(
+            &client(),
+            &gw.url("/hooks/limai"),
+            SECRET,
+            content_type,
+            body,
+        )
+        .send()
+        .await
+        .unwrap();
         assert_eq!(r.status(), 200, "{content_type}");
     }
     let got = settle(&up).await;
