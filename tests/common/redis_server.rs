@@ -62,6 +62,14 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// The `[store]` block of a replica named `a` on this server, its routes in 2 shards.
+    pub fn store_block(&self) -> String {
+        format!(
+            "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\nshards = 2\n",
+            self.url()
+        )
+    }
+
     /// Runs a redis-cli command, for inspecting what hookgate wrote.
     pub fn cli(&self, args: &[&str]) -> String {
         let out = Command::new(binary().replace("redis-server", "redis-cli"))

@@ -23,12 +23,7 @@ fn held() -> Reply {
 }
 
 fn gateway(up: &Upstream, redis: Option<&RedisServer>) -> Gateway {
-    let store = redis.map(|r| {
-        format!(
-            "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\nshards = 2\n",
-            r.url()
-        )
-    });
+    let store = redis.map(RedisServer::store_block);
     let body = format!(
         "{}\n{}",
         upstream_block("orders", &up.url("/in"), ""),

@@ -14,12 +14,7 @@ const WAIT: Duration = Duration::from_secs(20);
 /// The standard route on an upstream that waits long enough for a held answer (the harness'
 /// upstreams time out after 2 s).
 fn gateway(up: &Upstream, redis: Option<&RedisServer>) -> Gateway {
-    let store = redis.map(|r| {
-        format!(
-            "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\nshards = 2\n",
-            r.url()
-        )
-    });
+    let store = redis.map(RedisServer::store_block);
     let body = format!(
         "[upstreams.orders]\nurl = \"{}\"\ntimeout = \"10s\"\nbackoff = {{ initial = \"50ms\", max = \"200ms\" }}\n\n{}",
         up.url("/in"),

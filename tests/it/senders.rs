@@ -689,12 +689,7 @@ async fn e1_then_e2_attempted_on(
     redis: Option<&RedisServer>,
 ) -> (Gateway, reqwest::Client) {
     let upstream = upstream_block("flows", &up.url("/in"), extra);
-    let store = redis.map(|r| {
-        format!(
-            "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\nshards = 2\n",
-            r.url()
-        )
-    });
+    let store = redis.map(RedisServer::store_block);
     let gw = Gateway::start_full("", store, "", &format!("{upstream}\n{LINDO_KEYED}"), &[]);
     let c = client();
     for id in ["e1", "e2"] {
