@@ -21,8 +21,8 @@ pub(super) struct Received<'a> {
     /// The scheme of the listener it arrived on.
     pub proto: &'static str,
     pub client: IpAddr,
-    /// The request target after the route's path.
-    pub rest: &'a str,
+    /// The request target after the route's path, as stored (`target`).
+    pub target: &'a str,
     /// The body, verified as it is.
     pub raw: Bytes,
     /// The request's span (tracing on): stored as the event's `traceparent`, so its deliveries
@@ -45,8 +45,8 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
     // Query parameters join the event only where the check covers them (a token, a signed
     // URL): unsigned data must not reach the upstream inside a verified event.
     let trusted_query = route.verifier.covers_query;
-    let rest = target(route, req.rest);
-    let query = rest
+    let query = req
+        .target
         .split_once('?')
         .map(|(_, q)| q)
         .filter(|_| trusted_query);
@@ -89,7 +89,7 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
         dedup_ttl: route.dedup_ttl,
         received_at_ms: now_ms(),
         client_ip: req.client,
-        target: rest,
+        target: req.target.to_string(),
         headers: forwarded,
         body,
         order_key,

@@ -38,6 +38,9 @@ struct Intake<'r> {
     route: &'r Route,
     /// The request target after the route's path: a sub-path and/or `?query`.
     rest: String,
+    /// `rest` as stored and delivered (`event::target`): made once, checked at the head and
+    /// stored with the event.
+    target: String,
     client: IpAddr,
     /// The request's span, when tracing is on: the event carries it as its `traceparent`.
     trace: Option<TraceContext>,
@@ -68,6 +71,7 @@ pub async fn handle<'c>(
         gw,
         cfg,
         route,
+        target: event::target(route, &rest),
         rest,
         client,
         trace,
@@ -147,9 +151,8 @@ impl Intake<'_> {
             ));
         }
         // Nothing to join (the common case) is the upstream's own URL: no copy of it to make.
-        if !self.rest.is_empty() {
-            let target = event::target(self.route, &self.rest);
-            crate::upstream::url::target(&self.route.upstream.url, &target)
+        if !self.target.is_empty() {
+            crate::upstream::url::target(&self.route.upstream.url, &self.target)
                 .map_err(|e| Answer::refuse(RequestOutcome::BadRequest, e.to_string()))?;
         }
         Ok(())
@@ -409,7 +412,7 @@ impl Intake<'_> {
             headers: &session.req_header().headers,
             proto: listener_proto(session),
             client: self.client,
-            rest: &self.rest,
+            target: &self.target,
             raw,
             trace: self.trace,
         };
