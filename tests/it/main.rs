@@ -31,6 +31,7 @@ mod hardening_store;
 mod hardening_verify;
 mod obs;
 mod operations;
+mod order_lines;
 mod presets;
 mod properties;
 mod prova;

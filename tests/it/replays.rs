@@ -1,5 +1,6 @@
 //! Replays racing what else happens to the same events: a bulk replay of dead letters that
-//! keep dying again, and a replay of an event cancelled while its attempt was in flight.
+//! keep dying again, and a replay (or a new copy, once purged) of an event cancelled while its
+//! attempt was in flight.
 
 use crate::common;
 
@@ -26,6 +27,36 @@ fn gateway(up: &Upstream, redis: Option<&RedisServer>) -> Gateway {
 async fn post(c: &reqwest::Client, gw: &Gateway, path: &str) -> (u16, Value) {
     let r = c.post(gw.admin(path)).send().await.expect("admin");
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// Sends event `id`, accepted, and waits until the upstream got `n` requests in all.
+async fn accepted_and_attempted(
+    c: &reqwest::Client,
+    gw: &Gateway,
+    up: &Upstream,
+    id: &str,
+    n: usize,
+) {
+    let (status, v) = send_signed(c, &gw.url("/hooks/limai"), &event_body(id)).await;
+    assert_eq!(status, 200, "{v}");
+    eventually(WAIT, async || (up.count() == n).then_some(()))
+        .await
+        .unwrap_or_else(|| panic!("{n} requests never reached the upstream"));
+}
+
+async fn cancel(c: &reqwest::Client, gw: &Gateway, id: &str) {
+    let (status, v) = post(c, gw, &format!("/events/{id}/cancel")).await;
+    assert_eq!((status, v["cancelled"].as_u64()), (200, Some(1)), "{v}");
+}
+
+/// The record of `id` once delivered or dead.
+async fn finished(c: &reqwest::Client, gw: &Gateway, id: &str) -> Value {
+    eventually(WAIT, async || {
+        let (_, v) = get_json(c, &gw.admin(&format!("/events/{id}"))).await;
+        (v["state"] == "delivered" || v["state"] == "dead").then_some(v)
+    })
+    .await
+    .unwrap_or_else(|| panic!("never finished: {}", gw.logs()))
 }
 
 /// More dead letters than one batch, on an upstream that refuses every replay: each dies
@@ -86,22 +117,12 @@ async fn a_replay_after_a_cancel_in_flight_is_not_finished_by_the_old_attempt(
     let gw = gateway(&up, redis);
     let c = client();
     let id = "evt_cancel_race";
-    let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body(id)).await;
-    assert_eq!(status, 200, "{v}");
-    eventually(WAIT, async || (up.count() == 1).then_some(()))
-        .await
-        .expect("the first attempt reaches the upstream");
+    accepted_and_attempted(&c, &gw, &up, id, 1).await;
     let answered = Instant::now() + Duration::from_secs(3);
-    let (status, v) = post(&c, &gw, &format!("/events/{id}/cancel")).await;
-    assert_eq!((status, v["cancelled"].as_u64()), (200, Some(1)), "{v}");
+    cancel(&c, &gw, id).await;
     let (status, v) = post(&c, &gw, &format!("/events/{id}/replay")).await;
     assert_eq!(status, 200, "{v}");
-    let v = eventually(WAIT, async || {
-        let (_, v) = get_json(&c, &gw.admin(&format!("/events/{id}"))).await;
-        (v["state"] == "delivered" || v["state"] == "dead").then_some(v)
-    })
-    .await
-    .unwrap_or_else(|| panic!("never finished: {}", gw.logs()));
+    let v = finished(&c, &gw, id).await;
     assert_eq!(
         (v["state"].as_str(), v["last_status"].as_u64(), up.count()),
         (Some("delivered"), Some(200), 2),
@@ -126,4 +147,60 @@ async fn a_replay_after_a_cancel_in_flight_is_not_finished_by_the_old_attempt_em
 async fn a_replay_after_a_cancel_in_flight_is_not_finished_by_the_old_attempt_redis() {
     let redis = RedisServer::start();
     a_replay_after_a_cancel_in_flight_is_not_finished_by_the_old_attempt(Some(&redis)).await;
+}
+
+/// Cancelled during a retry that the upstream holds, purged, and sent again (a new copy of
+/// the ID, whose own attempt the upstream refuses after the held one was answered): the held
+/// answer (200) belongs to the earlier copy and is not recorded on the new one, which is dead
+/// by its own answer (400). (On Redis the new copy was once marked delivered by it, and its
+/// own refusal then dropped: delivered on record, never delivered.) With `retried`, the new
+/// copy's first attempt fails at once (503), so the held answer comes while it waits for its
+/// retry.
+async fn a_resent_copy_is_not_finished_by_its_purged_predecessors_attempt(
+    redis: Option<&RedisServer>,
+    retried: bool,
+) {
+    let up = Upstream::start();
+    up.script([
+        Reply::status(503),
+        Reply::status(200).after(Duration::from_secs(2)),
+    ]);
+    if retried {
+        up.script([Reply::status(503)]);
+    }
+    up.script([Reply::status(400).after(Duration::from_secs(4))]);
+    let gw = gateway(&up, redis);
+    let c = client();
+    let id = "evt_purge_race";
+    // The first attempt refused, the retry held.
+    accepted_and_attempted(&c, &gw, &up, id, 2).await;
+    cancel(&c, &gw, id).await;
+    let r = c.delete(gw.admin(&format!("/events/{id}"))).send().await;
+    assert_eq!(r.expect("purge").status(), 200);
+    let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body(id)).await;
+    assert_eq!(status, 200, "accepted again once purged: {v}");
+    let v = finished(&c, &gw, id).await;
+    assert_eq!(
+        (v["state"].as_str(), v["last_status"].as_u64(), up.count()),
+        (Some("dead"), Some(400), 3 + usize::from(retried)),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn a_resent_copy_is_not_finished_by_its_purged_predecessors_attempt_embedded() {
+    a_resent_copy_is_not_finished_by_its_purged_predecessors_attempt(None, false).await;
+    a_resent_copy_is_not_finished_by_its_purged_predecessors_attempt(None, true).await;
+}
+
+#[tokio::test]
+async fn a_resent_copy_is_not_finished_by_its_purged_predecessors_attempt_redis() {
+    let redis = RedisServer::start();
+    a_resent_copy_is_not_finished_by_its_purged_predecessors_attempt(Some(&redis), false).await;
+}
+
+#[tokio::test]
+async fn a_resent_and_retried_copy_is_not_finished_by_its_purged_predecessors_attempt_redis() {
+    let redis = RedisServer::start();
+    a_resent_copy_is_not_finished_by_its_purged_predecessors_attempt(Some(&redis), true).await;
 }

@@ -107,9 +107,11 @@ async fn a_killed_replicas_deliveries_are_taken_over_within_ten_seconds() {
 /// hangs, then the holder SIGKILLed: the next event of the key waits while the holder lives,
 /// and the replica that takes the entry over finds the record cancelled: it delivers nothing
 /// of it, and then the next of the key. (Before, the next went at the cancel, alongside the
-/// attempt.)
-#[tokio::test]
-async fn a_cancelled_heads_attempt_is_not_delivered_by_the_takeover_and_its_line_goes_on() {
+/// attempt.) With `resend`, the cancelled head is also purged and its ID sent again before the
+/// kill: the new copy waits behind the next (it came after it), and the taken-over attempt is
+/// still the old one's. (Before, the takeover delivered the new copy in the old attempt's
+/// place, ahead of the next.)
+async fn cancelled_head_taken_over(resend: bool) {
     let redis = RedisServer::start();
     let up = Upstream::start();
     up.set_default(Reply::status(200).after(Duration::from_secs(120)));
@@ -129,6 +131,11 @@ async fn a_cancelled_heads_attempt_is_not_delivered_by_the_takeover_and_its_line
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    if resend {
+        let r = c.delete(b.admin("/events/evt_head")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "purged");
+        accept_all(&c, &b.url("/hooks/limai"), [ids[0].clone()]).await;
+    }
     // Past a heartbeat or two: the next waits for the attempt A still holds.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(up.count(), 1, "the next went while the head was in flight");
@@ -146,21 +153,45 @@ async fn a_cancelled_heads_attempt_is_not_delivered_by_the_takeover_and_its_line
         "the next went {:?} after the holder's SIGKILL",
         killed.elapsed()
     );
-    all_recorded_delivered(&c, &b, &ids[1..]).await;
-    // A takeover's scan later, still nothing of the cancelled head.
+    let (head_state, head_attempts) = if resend {
+        all_recorded_delivered(&c, &b, &ids).await;
+        ("delivered", 1)
+    } else {
+        all_recorded_delivered(&c, &b, &ids[1..]).await;
+        ("dead", 0)
+    };
+    // A takeover's scan later, still nothing more of the cancelled head.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let d = deliveries_from(&up, 0);
-    assert_eq!(
-        (d.get("evt_head"), d.get("evt_next")),
-        (Some(&1), Some(&1)),
-        "{d:?}"
-    );
+    let order: Vec<String> = up
+        .received()
+        .iter()
+        .map(|r| {
+            r.header("x-hookgate-event-id")
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let mut expected = vec!["evt_head", "evt_next"];
+    if resend {
+        expected.push("evt_head");
+    }
+    assert_eq!(order, expected, "{}", b.logs());
     let (_, head) = get_json(&c, &b.admin("/events/evt_head")).await;
     assert_eq!(
         (head["state"].as_str(), head["attempts"].as_u64()),
-        (Some("dead"), Some(0)),
+        (Some(head_state), Some(head_attempts)),
         "{head}"
     );
+}
+
+#[tokio::test]
+async fn a_cancelled_heads_attempt_is_not_delivered_by_the_takeover_and_its_line_goes_on() {
+    cancelled_head_taken_over(false).await;
+}
+
+#[tokio::test]
+async fn a_cancelled_heads_attempt_taken_over_is_not_a_purged_and_resent_copys() {
+    cancelled_head_taken_over(true).await;
 }
 
 #[tokio::test]

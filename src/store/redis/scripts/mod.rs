@@ -189,14 +189,19 @@ end
 /// A Lua function: `release_line(holds, stream, lines, events, line, id, entry)`: the attempt
 /// `entry` of `id`, the head of order line `line` cancelled during that attempt, has ended, so
 /// the line goes on: the hold (`holds`' field `line`, `"<entry> <id>"`, and the record's `ho`)
-/// is dropped, and if `id` still heads the line as the held head (its record holds `ho` or is
-/// gone: not a copy accepted since, which waits behind it; replayed since, it is in the line
-/// twice) it leaves the line and the next one enters the stream. With `holds` nil: an event no longer pending that still
+/// is dropped, and the held head leaves the line (a copy of `id` pending since waits behind
+/// it) and the next one enters the stream. With `holds` nil: an event no longer pending that still
 /// heads its line, unheld, leaves it the same way (`id` heads it: a copy replayed since would
-/// be pending). Returns whether the hold was there.
+/// be pending). Returns whether the hold was there. And `held_attempt(holds, ho, line, id,
+/// entry)`: whether `entry` is such an attempt.
 macro_rules! release_line {
     () => {
         r#"
+-- Whether `entry` is the attempt of a line's head cancelled during it: the record says so
+-- (`ho`), or the holds do (the record may be a copy of the ID accepted since, once purged).
+local function held_attempt(holds, ho, line, id, entry)
+  return ho == entry or (line and redis.call('HGET', holds, line) == entry .. ' ' .. id) or false
+end
 local function release_line(holds, stream, lines, events, line, id, entry)
   if holds then
     local key = events .. id
@@ -204,8 +209,9 @@ local function release_line(holds, stream, lines, events, line, id, entry)
     if r[1] == entry then redis.call('HDEL', key, 'ho') end
     if not line or redis.call('HGET', holds, line) ~= entry .. ' ' .. id then return false end
     redis.call('HDEL', holds, line)
-    if r[1] ~= entry and r[2] then return true end
-    -- Replayed since: in its line twice, unless an earlier version took the held place out.
+    -- The held head is still at the front of its line. A copy pending since (a replay, or
+    -- the ID accepted again once purged) waits behind it: in the line twice, unless an
+    -- earlier version took the held place out.
     if r[2] == 'p' and #redis.call('LPOS', lines .. line, id, 'COUNT', 2) < 2 then
       return true
     end
@@ -230,7 +236,8 @@ end
 /// entry its ID and event ID (`""`: the entry was deleted). Returns [[entry_id, event_id,
 /// {field, value, ...}], ...] for the events still pending; the other entries are
 /// acknowledged and dropped, and so are entries older than the event's last cancel (`stale`:
-/// the event was replayed since, and has an entry of its own). The attempt of a head cancelled
+/// the event was replayed since, and has an entry of its own) and those of an earlier copy of
+/// the ID (purged, or past its dedup window, and accepted again since). The attempt of a head cancelled
 /// during it (`ho`: its line waits for it) is one of those, and its line goes on
 /// (`release_line`); so does the line of an event dropped here, no longer pending, that still
 /// heads it unheld (left so by an earlier version).
@@ -248,13 +255,14 @@ for i = 4, #ARGV, 2 do
   if id ~= '' then
     -- Only what a delivery needs (not the history, the verdict, the last error).
     v = redis.call('HMGET', ARGV[2] .. id, 'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body',
-      'rep', 'ho', 'vo')
+      'rep', 'ho', 'vo', 'se')
     for j = 2, 9 do
       if v[j] then table.insert(h, names[j]); table.insert(h, v[j]) end
     end
   end
-  local live = v[1] == 'p' and not stale(KEYS[1], v[11], entry)
-  if v[10] == entry then
+  -- Not an attempt of an earlier copy of the ID (`se`: while set, the event's only entry).
+  local live = v[1] == 'p' and not stale(KEYS[1], v[11], entry) and (not v[12] or v[12] == entry)
+  if held_attempt(KEYS[2], v[10], v[6], id, entry) then
     -- A cancelled head's attempt, ended without an outcome (its holder died or handed it back).
     release_line(KEYS[2], KEYS[1], ARGV[3], ARGV[2], v[6], id, entry)
     live = false
@@ -338,9 +346,10 @@ pub use manage::{CANCEL, FORGET_CONSUMER, GONE, PURGE, REPLAY, REPLAY_ARCHIVED, 
 /// Only the consumer that holds the entry records its outcome (another replica may have taken
 /// it over): one `XPENDING` over the batch's range (at most 4 per outcome) says which it
 /// holds, one per outcome beyond that. Only while the event
-/// is pending (not cancelled meanwhile). A final outcome lets the next event of the same order
+/// is pending (not cancelled meanwhile), and only on the copy of the ID the attempt was for
+/// (not one accepted since a purge: `se`, or `vo` once `se` is dropped). A final outcome lets the next event of the same order
 /// key into the stream. The attempt of a line's head cancelled during it (the record's `ho`
-/// names its entry) is not recorded, even on a replay of it, and lets its line go on
+/// names its entry, or the holds do) is not recorded, even on a replay of it, and lets its line go on
 /// (`release_line`; the holds `{tag}:h` derived from the event key prefix): nothing more per
 /// outcome than the one field read. The history keeps the last 20 attempts.
 /// A delivered event's record (without body and headers) expires after record_ttl, or with
@@ -407,7 +416,7 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
   end
   -- One read and one write of the hash (and a delete only when there is something to drop).
   local f = redis.call('HMGET', key, 'st', 'att', 'hist', 'ok', 'dx', 'se', 'err', 'ho', 'vo')
-  if f[8] == entry then
+  if held_attempt(holds, f[8], f[4], id, entry) then
     -- The attempt of a head cancelled during it, which its line waited for: not recorded
     -- (not on a replay of it either), and the line goes on.
     release_line(holds, KEYS[1], ARGV[3], ARGV[5], f[4], id, entry)
@@ -417,8 +426,9 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
     finished[#finished + 1] = id
     return 0
   end
-  -- Cancelled, or an attempt from before its cancel (the event replayed since).
-  if f[1] ~= 'p' or stale(KEYS[1], f[9], entry) then return 0 end
+  -- Cancelled, or an attempt from before its cancel (the event replayed since), or of an
+  -- earlier copy of the ID (purged, or past its window, and accepted again since).
+  if f[1] ~= 'p' or stale(KEYS[1], f[9], entry) or (f[6] and f[6] ~= entry) then return 0 end
   local att = (tonumber(f[2]) or 0) + 1
   local hist = attempt .. '\n'
   if f[3] then
@@ -450,6 +460,8 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
   if f[6] then
     carried(KEYS[1], f[6], set)
     del[#del + 1] = 'se'
+    -- Without `se`, an earlier copy's entries are told apart by `vo` (they all come first).
+    set[#set + 1] = 'vo'; set[#set + 1] = f[6]
   end
   if sts ~= '' then
     set[#set + 1] = 'sts'; set[#set + 1] = sts
