@@ -138,8 +138,9 @@ fn orchestrate() {
     // config watcher (its thread was 3.4 % of hookgate's samples in a Redis delivering run).
     let server_dir = dir.path().join("redis-server");
     let _ = std::fs::create_dir_all(&server_dir);
-    match spawn_redis(&server_dir) {
-        Some(redis) if env_or("LOAD_REDIS", 1) == 1 && stores.contains("redis") => {
+    let want_redis = env_or("LOAD_REDIS", 1) == 1 && stores.contains("redis");
+    match want_redis.then(|| spawn_redis(&server_dir)).flatten() {
+        Some(redis) => {
             let store = format!(
                 "[store]\nkind = \"redis\"\nurl = \"redis://{}/0\"\nmax_pending = 100000000\nclaim_after = \"2h\"\nrecord_ttl = \"{RECORD_TTL_MS}ms\"",
                 redis.addr
@@ -154,7 +155,8 @@ fn orchestrate() {
                 dir: redis_dir.clone(),
             });
         }
-        _ => eprintln!("no redis-server here: measuring the embedded store only"),
+        None if want_redis => eprintln!("no redis-server here: measuring the embedded store only"),
+        None => {}
     }
     eprintln!(
         "load bench: {conns} connections, {secs} s per run, {rounds} rounds, {} cores",
