@@ -122,7 +122,7 @@ impl AdminArgs {
         Target {
             admin: self.admin,
             config: self.config,
-            token: std::env::var(&self.token_env).ok(),
+            token_env: self.token_env,
         }
     }
 }
@@ -198,8 +198,11 @@ fn main() -> ExitCode {
             send,
             at,
         } => {
-            let Ok(secret) = std::env::var(&secret_env) else {
-                return fail(&format!("environment variable {secret_env} is not set"));
+            // Read as the route's `env:` reference is (one trailing newline dropped), so the
+            // same variable signs what the gateway accepts.
+            let secret = match hookgate::secret::resolve_value(&format!("env:{secret_env}")) {
+                Ok(s) => s.expose_str().into_owned(),
+                Err(e) => return fail(&e),
             };
             match sign::run(&sign::Args {
                 provider,

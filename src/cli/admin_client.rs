@@ -19,7 +19,8 @@ pub struct Target {
     /// Admin API base URL; else `server.admin_listen` of `config`; else the default address.
     pub admin: Option<String>,
     pub config: Option<PathBuf>,
-    pub token: Option<String>,
+    /// The environment variable holding the admin token (`--token-env`).
+    pub token_env: String,
 }
 
 impl Target {
@@ -30,12 +31,23 @@ impl Target {
         };
         let base = admin_base(self.admin.as_deref(), doc.as_ref());
         // The token from the environment wins; else the config's own `server.admin_token`
-        // reference (a `file:` secret in a pod, say), resolved as the server resolves it.
-        let token = match (self.token, &doc) {
-            (Some(t), _) => Some(t),
+        // reference (a `file:` secret in a pod, say). Both are read as the server reads an
+        // `env:` or `file:` secret (one trailing newline dropped), or the same token would
+        // pass there and fail here.
+        let token = match (std::env::var_os(&self.token_env), &doc) {
+            (Some(_), _) => Some(env_token(&self.token_env).map_err(ClientError::Config)?),
             (None, Some(doc)) => config_token(doc).map_err(ClientError::Config)?,
             (None, None) => None,
         };
+        // Else reqwest fails the request with a bare "builder error".
+        if token
+            .as_deref()
+            .is_some_and(|t| reqwest::header::HeaderValue::from_str(t).is_err())
+        {
+            return Err(ClientError::Config(
+                "admin token: not usable in an Authorization header (a control character, such as a second trailing newline?)".into(),
+            ));
+        }
         AdminClient::new(&base, token)
     }
 }
@@ -45,6 +57,12 @@ impl Target {
 fn read_config(path: &Path) -> Result<toml::Table, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))
+}
+
+fn env_token(name: &str) -> Result<String, String> {
+    crate::secret::resolve_value(&format!("env:{name}"))
+        .map(|s| s.expose_str().into_owned())
+        .map_err(|e| format!("admin token: {e}"))
 }
 
 fn config_token(doc: &toml::Table) -> Result<Option<String>, String> {

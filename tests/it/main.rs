@@ -22,6 +22,7 @@ mod deliver;
 mod deploy;
 mod events_api;
 mod gateway;
+mod hardening_config;
 mod hardening_conn;
 mod hardening_deliver;
 mod hardening_ops;
