@@ -19,6 +19,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::app::App;
+use crate::config::units::fmt_duration;
 use crate::config::{Config, effective, exposure, load_naming_files};
 use crate::metrics::METRICS;
 
@@ -30,6 +31,9 @@ pub struct Reloader {
     path: PathBuf,
     /// The admin address bound at start: `server.admin_listen` changes only with a restart.
     admin_bound: SocketAddr,
+    /// With a TLS listener (the only one serving HTTP/2), its HTTP/2 idle timeout: pingora
+    /// takes `keepalive_timeout` once, when the listener is built.
+    h2_keepalive: Option<Duration>,
     /// The `file:` secrets the file named at the last reload, read or not: watched besides the
     /// running config's, so that a reload that failed for want of one is retried when it
     /// appears.
@@ -38,11 +42,16 @@ pub struct Reloader {
 
 impl Reloader {
     pub fn new(app: Arc<App>, path: PathBuf) -> Reloader {
-        let admin_bound = app.config.load().server.admin_listen;
+        let (admin_bound, h2_keepalive) = {
+            let s = &app.config.load().server;
+            let h2 = s.tls.as_ref().map(|_| s.connections.keepalive_timeout);
+            (s.admin_listen, h2)
+        };
         Reloader {
             app,
             path,
             admin_bound,
+            h2_keepalive,
             named: Mutex::default(),
         }
     }
@@ -94,6 +103,7 @@ impl Reloader {
                 for field in restart_only_changes(&old, &new) {
                     tracing::warn!(%field, "changed in the config file; takes effect only after a restart");
                 }
+                self.keepalive_change(&old, &new);
                 // Checked against what runs: the file's store may be Redis, this process's is
                 // the one it started with.
                 if self.app.shared_rates.is_none() {
@@ -123,6 +133,24 @@ impl Reloader {
 }
 
 impl Reloader {
+    /// HTTP/1.1 reads `keepalive_timeout` per connection, HTTP/2 keeps the start's: a change
+    /// is said once, when it is made, unless it goes back to the start's value.
+    fn keepalive_change(&self, old: &Config, new: &Config) {
+        let Some(h2) = self.h2_keepalive else { return };
+        let (o, n) = (
+            old.server.connections.keepalive_timeout,
+            new.server.connections.keepalive_timeout,
+        );
+        if o != n && n != h2 {
+            tracing::warn!(
+                field = "server.keepalive_timeout",
+                http1 = %fmt_duration(n),
+                http2 = %fmt_duration(h2),
+                "changed in the config file; HTTP/1.1 connections take the new value now, HTTP/2 connections (server.tls) keep the start's until a restart"
+            );
+        }
+    }
+
     /// Watches the directories of the config file and of the secret files of the running config
     /// and of the file as last read (a reload may have added or dropped some, or failed for want
     /// of one), and tells the watcher which names matter.

@@ -4,10 +4,26 @@
 
 use crate::common;
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 use common::ops::*;
 use common::*;
+
+/// `[server]` keys for an HTTPS listener on a fresh port with a self-signed certificate in
+/// `dir`.
+fn tls_listener(dir: &Path) -> String {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    format!(
+        "tls = {{ listen = \"127.0.0.1:{}\", cert = \"{}\", key = \"{}\" }}",
+        free_port(),
+        cert.display(),
+        key.display()
+    )
+}
 
 /// `hookgate routes list` against `gw` with `env` (and no other admin token variable).
 fn routes_list(gw: &Gateway, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -113,4 +129,61 @@ async fn the_sign_tool_drops_one_trailing_newline_of_its_secret_like_the_server(
     let (code, _, err) = common::prova::hookgate(&args, &[("WHSEC", "\n")]);
     assert_eq!(code, Some(1));
     assert!(err.contains("secret env:WHSEC is empty"), "{err}");
+}
+
+/// HTTP/2 is served on the TLS listener only, and pingora takes its idle timeout when the
+/// listener is built: a reload that changes `keepalive_timeout` says that HTTP/1.1 takes the
+/// new value now and HTTP/2 the start's until a restart, as a change of a restart-only key is
+/// announced (`hardening_ops::a_reload_that_changes_shutdown_timeout_says_it_needs_a_restart`).
+#[tokio::test]
+async fn a_reload_that_changes_keepalive_timeout_says_http2_keeps_the_start_value() {
+    let up = Upstream::start();
+    let certs = tempfile::tempdir().unwrap();
+    let server = format!(
+        "keepalive_timeout = \"60s\"\n{}",
+        tls_listener(certs.path())
+    );
+    let body = common::conn::limai_body(&up);
+    let gw = Gateway::start(&server, &body, &[("LIMAI_SECRET", SECRET)]);
+    gw.rewrite_config(&server.replace("\"60s\"", "\"5s\""), &body);
+    let line = log_line(&gw, "server.keepalive_timeout")
+        .await
+        .expect("the reload says what of keepalive_timeout waits for a restart");
+    assert!(
+        line.contains("HTTP/1.1") && line.contains("HTTP/2") && line.contains("restart"),
+        "{line}"
+    );
+    assert!(
+        line.contains("http1=5s") && line.contains("http2=1m"),
+        "the values each takes: {line}"
+    );
+    // Back to the start's value: HTTP/1.1 and HTTP/2 agree again, nothing to say.
+    gw.rewrite_config(&server, &body);
+    eventually(WAIT, async || {
+        (gw.logs().matches("config reloaded").count() == 2).then_some(())
+    })
+    .await
+    .expect("the second reload");
+    assert_eq!(
+        gw.logs().matches("server.keepalive_timeout").count(),
+        1,
+        "{}",
+        gw.logs()
+    );
+}
+
+/// Without a TLS listener there is no HTTP/2 (the plain listener speaks HTTP/1.1 only): the
+/// change applies whole, and nothing is said.
+#[tokio::test]
+async fn a_keepalive_timeout_change_without_tls_applies_without_a_word() {
+    let up = Upstream::start();
+    let body = common::conn::limai_body(&up);
+    let gw = Gateway::start(
+        "keepalive_timeout = \"60s\"",
+        &body,
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    gw.rewrite_config("keepalive_timeout = \"5s\"", &body);
+    log_line(&gw, "config reloaded").await.expect("the reload");
+    assert!(!gw.logs().contains("keepalive_timeout"), "{}", gw.logs());
 }
