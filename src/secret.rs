@@ -1,4 +1,5 @@
-//! Secret references (`env:NAME`, `file:PATH`, or a literal) and the resolved secret value.
+//! Secret references (`env:NAME`, `file:PATH`, or a literal) and the resolved secret value;
+//! and URLs as errors and logs may show them (`redact_url`).
 //!
 //! A `Secret` never prints its value: `Debug` shows only where it came from.
 
@@ -109,6 +110,30 @@ pub fn resolve_value(reference: &str) -> Result<Secret, String> {
     }
 }
 
+/// A URL as an error or a log may show it: userinfo, query and fragment (where passwords and
+/// tokens ride) replaced by `[redacted]`; scheme, host, port and path kept to find the mistake
+/// by. Works on text that is no URL too.
+pub fn redact_url(text: &str) -> String {
+    const HIDDEN: &str = "[redacted]";
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) if !scheme.contains('@') => (format!("{scheme}://"), rest),
+        _ => (String::new(), text),
+    };
+    // Up to the last '@': a password may hold an unescaped '/', '?', '#' or '@'.
+    let (user, rest) = match rest.rsplit_once('@') {
+        Some((_, host)) => (format!("{HIDDEN}@"), host),
+        None => (String::new(), rest),
+    };
+    let rest = match rest.find(['?', '#']).and_then(|i| rest.split_at_checked(i)) {
+        Some((before, after)) => {
+            let sep = after.chars().next().unwrap_or('?');
+            format!("{before}{sep}{HIDDEN}")
+        }
+        None => rest.to_string(),
+    };
+    format!("{scheme}{user}{rest}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +181,27 @@ mod tests {
     fn missing_env_is_an_error_without_value() {
         let err = resolve("env:HOOKGATE_TEST_SURELY_UNSET").err().unwrap();
         assert!(err.contains("HOOKGATE_TEST_SURELY_UNSET is not set"));
+    }
+
+    #[test]
+    fn redacted_urls_keep_where_not_who() {
+        for (url, shown) in [
+            ("http://127.0.0.1:4318", "http://127.0.0.1:4318"),
+            (
+                "https://u:p@c.example:4318/otlp?k=v#f",
+                "https://[redacted]@c.example:4318/otlp?[redacted]",
+            ),
+            ("https://c.example/a#tok", "https://c.example/a#[redacted]"),
+            // Unescaped '/', '?' and '@' in a password.
+            (
+                "https://u:p/a?b@c@h.example/x",
+                "https://[redacted]@h.example/x",
+            ),
+            ("u:p@h.example:1", "[redacted]@h.example:1"),
+            ("u:p@h://x", "[redacted]@h://x"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
     }
 
     #[test]

@@ -24,6 +24,10 @@ fn parse_rest(rest: &str) -> Result<SentinelUrl, String> {
     if rest.contains('@') {
         return Err("credentials in a sentinel URL are not supported (sentinels are reached without a password; the master's is store.password)".into());
     }
+    // Nothing here reads one, and a `?password=` would be echoed as part of the database.
+    if rest.contains(['?', '#']) {
+        return Err("a query or fragment in a sentinel URL is not supported (the master's password is store.password)".into());
+    }
     let (hosts, path) = rest
         .split_once('/')
         .ok_or("expected redis+sentinel://HOST:PORT,.../MASTER_NAME")?;
@@ -34,8 +38,10 @@ fn parse_rest(rest: &str) -> Result<SentinelUrl, String> {
             let (host, port) = match h.rsplit_once(':') {
                 Some((host, port)) if !host.ends_with(':') => (
                     host,
+                    // Not quoted: the URL may be a secret (`env:`), and a misplaced
+                    // password would land here.
                     port.parse::<u16>()
-                        .map_err(|_| format!("not a port: {port:?}"))?,
+                        .map_err(|_| "a sentinel's port is not a number from 0 to 65535")?,
                 ),
                 _ => (h, DEFAULT_PORT),
             };
@@ -54,7 +60,7 @@ fn parse_rest(rest: &str) -> Result<SentinelUrl, String> {
         None | Some("") => 0,
         Some(db) => db
             .parse::<i64>()
-            .map_err(|_| format!("not a database number: {db:?}"))?,
+            .map_err(|_| "the database (after MASTER_NAME/) is not a number")?,
     };
     if parts.next().is_some() {
         return Err("expected redis+sentinel://HOST:PORT,.../MASTER_NAME[/DB]".into());
@@ -92,8 +98,15 @@ mod tests {
             "redis+sentinel://u:pw@a:1/m",
             "redis+sentinel://a:1/m/zero",
             "redis+sentinel://,a:1/m",
+            "redis+sentinel://a:1/m/0?password=pw-5ecret",
+            "redis+sentinel://a:pw-5ecret/m",
+            "redis+sentinel://a:1/m/pw-5ecret",
         ] {
-            assert!(matches!(parse(bad), Some(Err(_))), "{bad}");
+            let e = parse(bad).and_then(Result::err);
+            assert!(
+                e.as_ref().is_some_and(|e| !e.contains("5ecret")),
+                "{bad}: {e:?}"
+            );
         }
     }
 }

@@ -27,7 +27,9 @@ pub fn init(cfg: &TelemetryConfig) {
     match export::Exporter::start(cfg) {
         Ok(e) => {
             if EXPORTER.set(e).is_ok() {
-                tracing::info!(endpoint = %cfg.endpoint, "OpenTelemetry tracing on");
+                // The endpoint may carry the collector's credentials.
+                let endpoint = crate::secret::redact_url(cfg.endpoint.as_str());
+                tracing::info!(%endpoint, "OpenTelemetry tracing on");
             }
         }
         Err(e) => {

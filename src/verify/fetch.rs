@@ -113,11 +113,13 @@ impl KeyFetcher {
         let allow = match key_url {
             None => Allow::Rule(rule),
             Some(u) => {
-                let url = Url::parse(u).map_err(|e| format!("key_url {u:?}: {e}"))?;
+                // Told without the credentials it may carry (refused, but still secret).
+                let shown = crate::secret::redact_url(u);
+                let url = Url::parse(u).map_err(|e| format!("key_url {shown:?}: {e}"))?;
                 let ok = url.scheme() == "https" || (url.scheme() == "http" && loopback(&url));
                 if !ok || url.username() != "" || url.password().is_some() {
                     return Err(format!(
-                        "key_url {u:?} must be https (plain http only to a loopback address), without credentials"
+                        "key_url {shown:?} must be https (plain http only to a loopback address), without credentials"
                     ));
                 }
                 Allow::Exact(url, rule)

@@ -187,3 +187,107 @@ async fn a_keepalive_timeout_change_without_tls_applies_without_a_word() {
     log_line(&gw, "config reloaded").await.expect("the reload");
     assert!(!gw.logs().contains("keepalive_timeout"), "{}", gw.logs());
 }
+
+/// Config errors name the key and the place (file:line:col), never a URL's credentials: the
+/// OTLP endpoint, a provider's `key_url` and a sentinel `store.url` (literal or through `env:`)
+/// are told without their userinfo and query.
+#[test]
+fn config_errors_never_echo_a_urls_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.toml");
+    let secrets = [
+        "pw-otlp-5ecret",
+        "qk-otlp-t0ken",
+        "pw-key-5ecret",
+        "qk-key-t0ken",
+        "pw-sentinel-5ecret",
+        "pw-upstream-5ecret",
+    ];
+    let text = format!(
+        r#"[server]
+listen = "127.0.0.1:{}"
+
+[store]
+kind = "redis"
+url = "redis+sentinel://s1:26379/mymaster/0?password=pw-sentinel-5ecret"
+
+[upstreams.up]
+url = "https://hook:pw-upstream-5ecret@up.example:99999/in"
+
+[routes.sns]
+path = "/sns"
+upstream = "up"
+verify = {{ provider = "aws-sns", sender = "arn:aws:sns:us-east-1:1:t", key_url = "http://ops:pw-key-5ecret@certs.example/c.pem?sig=qk-key-t0ken" }}
+
+[telemetry]
+otlp_endpoint = "grpc://otel:pw-otlp-5ecret@collector.example:4317/?api_key=qk-otlp-t0ken"
+"#,
+        free_port()
+    );
+    std::fs::write(&path, &text).unwrap();
+    let out = hookgate(&["check"], &path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for (at, key) in [
+        (":6:7: store.url", ""),
+        (":9:7: upstreams.up.url", ""),
+        (":14:10: routes.sns.verify", "key_url"),
+        (":17:17: telemetry.otlp_endpoint", "collector.example:4317"),
+    ] {
+        let line = err
+            .lines()
+            .find(|l| l.contains(at))
+            .unwrap_or_else(|| panic!("no error at {at}: {err}"));
+        assert!(line.contains(key), "{line}");
+    }
+    for s in secrets {
+        assert!(!err.contains(s), "{s} echoed: {err}");
+    }
+    // The same sentinel URL through `env:` (the secret reference a password belongs in).
+    let env_text = text.replace(
+        "url = \"redis+sentinel://s1:26379/mymaster/0?password=pw-sentinel-5ecret\"",
+        "url = \"env:REDIS_URL\"",
+    );
+    std::fs::write(&path, env_text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .env(
+            "REDIS_URL",
+            "redis+sentinel://s1:26379/mymaster/0?password=pw-sentinel-5ecret",
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(":6:7: store.url"), "{err}");
+    for s in secrets {
+        assert!(!err.contains(s), "{s} echoed: {err}");
+    }
+}
+
+/// The OTLP endpoint's credentials (sent as Basic authorization) are not logged: not in the
+/// start's "tracing on" line, nor when the collector cannot be reached.
+#[tokio::test]
+async fn the_log_never_shows_the_otlp_endpoints_credentials() {
+    let up = Upstream::start();
+    let block = format!(
+        "[telemetry]\notlp_endpoint = \"http://otel:pw-otlp-5ecret@127.0.0.1:{}/?api_key=qk-otlp-t0ken\"\n",
+        free_port()
+    );
+    let gw = Gateway::start(
+        "",
+        &format!("{}\n{block}", common::conn::limai_body(&up)),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let (status, _) =
+        send_signed(&client(), &gw.url("/hooks/limai"), &event_body("evt_otlp")).await;
+    assert_eq!(status, 200);
+    let on = log_line(&gw, "OpenTelemetry tracing on").await.unwrap();
+    assert!(on.contains("127.0.0.1"), "{on}");
+    log_line(&gw, "cannot export spans")
+        .await
+        .expect("the export fails: nothing listens");
+    for s in ["pw-otlp-5ecret", "qk-otlp-t0ken"] {
+        assert!(!gw.logs().contains(s), "{s} logged:\n{}", gw.logs());
+    }
+}

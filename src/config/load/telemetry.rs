@@ -29,7 +29,11 @@ impl Checker<'_> {
         let endpoint = self.check(
             t.otlp_endpoint.span(),
             endpoint.ok_or_else(|| {
-                format!("telemetry.otlp_endpoint: {raw:?} is not an http:// or https:// URL (e.g. \"http://127.0.0.1:4318\")")
+                // Credentials and a query may ride in the URL: told without them.
+                format!(
+                    "telemetry.otlp_endpoint: {:?} is not an http:// or https:// URL (e.g. \"http://127.0.0.1:4318\")",
+                    crate::secret::redact_url(raw)
+                )
             }),
         );
         let mut headers = HeaderMap::new();
@@ -118,6 +122,14 @@ mod tests {
             load("[telemetry]\notlp_endpoint = \"grpc://c:4317\"\n").unwrap_err(),
             [
                 "t.toml:4:17: telemetry.otlp_endpoint: \"grpc://c:4317\" is not an http:// or https:// URL (e.g. \"http://127.0.0.1:4318\")"
+            ]
+        );
+        // Its credentials and query are not repeated (the place is enough to find it).
+        assert_eq!(
+            load("[telemetry]\notlp_endpoint = \"grpc://u:pw-5ecret@c:4317/?k=t0ken\"\n")
+                .unwrap_err(),
+            [
+                "t.toml:4:17: telemetry.otlp_endpoint: \"grpc://[redacted]@c:4317/?[redacted]\" is not an http:// or https:// URL (e.g. \"http://127.0.0.1:4318\")"
             ]
         );
         let unknown = load("[telemetry]\notlp_endpoint = \"http://c:4318\"\nsampler = \"all\"\n")
