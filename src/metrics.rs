@@ -1,6 +1,7 @@
 //! Prometheus metrics, one registry for the process. Per-route handles are resolved once when a
 //! config is loaded, so the request path does no label lookups.
 
+pub mod bodies;
 pub mod spill;
 
 use std::sync::{LazyLock, OnceLock};
@@ -190,6 +191,7 @@ pub struct Metrics {
     last_reload: prometheus::Gauge,
     route_state: IntGaugeVec,
     pub spill: spill::SpillMetrics,
+    pub bodies: bodies::BodyMetrics,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -345,6 +347,7 @@ impl Metrics {
                 &["route", "state"],
             )),
             spill: spill::SpillMetrics::new(),
+            bodies: bodies::BodyMetrics::new(),
             registry,
         };
         for c in [
@@ -374,6 +377,7 @@ impl Metrics {
         ]
         .into_iter()
         .chain(m.spill.collectors())
+        .chain(m.bodies.collectors())
         {
             must(m.registry.register(c));
         }

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::Config;
 use crate::lifecycle::Lifecycle;
+use crate::limits::memory::BodyMemory;
 use crate::limits::rate::RateLimits;
 use crate::limits::rate::shared::SharedRates;
 use crate::store::Store;
@@ -28,6 +29,8 @@ pub struct App {
     pub shared_rates: Option<SharedRates>,
     /// One concurrency limit per upstream for deliveries and sync calls alike.
     pub upstream_limits: UpstreamLimits,
+    /// The request bodies held in memory, bounded by `server.max_body_memory`.
+    pub body_memory: BodyMemory,
     pub life: Lifecycle,
 }
 
@@ -40,6 +43,7 @@ impl App {
             rate_limits: RateLimits::new(),
             shared_rates: None,
             upstream_limits: UpstreamLimits::default(),
+            body_memory: BodyMemory::default(),
             life: Lifecycle::default(),
         }
     }

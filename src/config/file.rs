@@ -41,6 +41,7 @@ pub struct ServerFile {
     pub admin_listen: Option<Text>,
     pub admin_token: Option<Text>,
     pub max_body_bytes: Option<Spanned<SizeText>>,
+    pub max_body_memory: Option<Spanned<SizeText>>,
     pub max_header_bytes: Option<Spanned<SizeText>>,
     pub max_header_count: Option<Spanned<i64>>,
     pub body_timeout: Option<Text>,

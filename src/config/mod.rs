@@ -68,6 +68,9 @@ pub struct ServerConfig {
     /// Bearer token required on the admin API (except the health probes).
     pub admin_token: Option<TokenVerifier>,
     pub max_body_bytes: usize,
+    /// Bytes of request bodies held in memory at once, all listeners and streams
+    /// (`limits::memory`); at least the largest route's `max_body_bytes`.
+    pub max_body_memory: usize,
     /// Request target plus header fields; more is answered 431 (see `header_limit`).
     pub max_header_bytes: usize,
     /// Header fields a request may carry; more is answered 431 (see `header_limit`).

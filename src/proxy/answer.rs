@@ -7,6 +7,7 @@ use http::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
+use crate::limits::memory::Refused;
 use crate::metrics::RequestOutcome;
 use crate::routing::Route;
 use crate::store::{StoreError, SyncAnswer};
@@ -78,6 +79,20 @@ impl Answer {
             format!("event not persisted: {why}; retry later"),
         )
         .retry_after(retry_after)
+    }
+
+    /// 503 with `Retry-After`, closing: request bodies in memory are at their bound
+    /// (`limits::memory`), and this one could not be read (or was cut, still arriving).
+    pub fn memory_full(why: Refused, retry_after: std::time::Duration) -> Answer {
+        let detail = match why {
+            Refused::Full => "request bodies in memory are at their bound; retry later",
+            Refused::Cut => {
+                "body still arriving while request bodies in memory are at their bound; retry later"
+            }
+        };
+        Answer::refuse(RequestOutcome::Unavailable, detail)
+            .retry_after(retry_after)
+            .closing()
     }
 
     /// 413, closing: the rest of the body is not read.

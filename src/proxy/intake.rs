@@ -18,6 +18,7 @@ use super::{Answer, Gateway, rules};
 use crate::config::Config;
 use crate::event::NewEvent;
 use crate::limits::head;
+use crate::limits::memory::Reservation;
 use crate::limits::rate::{self, Decision};
 use crate::limits::{body, client_ip};
 use crate::metrics::{RequestOutcome, RouteMetrics, UNMATCHED};
@@ -274,7 +275,12 @@ impl Intake<'_> {
     /// Reads, verifies, normalises the body; then stores the event (async) or relays it
     /// (sync).
     async fn take(&self, session: &mut Session) -> Step<Answer> {
-        let raw = self.read_body(session).await.map_err(Answer::closing)?;
+        // Held until the request is answered: the body is in memory until it is stored.
+        let mut memory = self.gw.app.body_memory.start();
+        let raw = self
+            .read_body(session, &mut memory)
+            .await
+            .map_err(Answer::closing)?;
         self.bytes_in.store(raw.len(), Ordering::Relaxed);
         let headers = &session.req_header().headers;
         let verified = self.verify(headers, &raw).await?;
@@ -307,7 +313,7 @@ impl Intake<'_> {
         }
     }
 
-    async fn read_body(&self, session: &mut Session) -> Step<Bytes> {
+    async fn read_body(&self, session: &mut Session, memory: &mut Reservation<'_>) -> Step<Bytes> {
         let max = self.route.max_body_bytes;
         if body::declared_length(session).is_some_and(|n| n > max as u64) {
             return Err(Answer::too_large(max));
@@ -320,15 +326,23 @@ impl Intake<'_> {
                 format!("cannot answer 100-continue: {e}"),
             ));
         }
-        body::read(session, max, self.cfg.server.body_timeout)
-            .await
-            .map_err(|e| match e {
-                body::BodyError::TooLarge(_) => Answer::too_large(max),
-                e @ body::BodyError::Timeout(_) => {
-                    Answer::refuse(RequestOutcome::BodyTimeout, e.to_string())
-                }
-                e => Answer::refuse(RequestOutcome::BadRequest, e.to_string()),
-            })
+        let server = &self.cfg.server;
+        body::read(
+            session,
+            max,
+            server.body_timeout,
+            memory,
+            server.max_body_memory,
+        )
+        .await
+        .map_err(|e| match e {
+            body::BodyError::TooLarge(_) => Answer::too_large(max),
+            e @ body::BodyError::Timeout(_) => {
+                Answer::refuse(RequestOutcome::BodyTimeout, e.to_string())
+            }
+            body::BodyError::Memory(why) => Answer::memory_full(why, server.retry_after),
+            e => Answer::refuse(RequestOutcome::BadRequest, e.to_string()),
+        })
     }
 
     /// The verdict over the raw bytes: `Some` if verified, `None` if not but the route only

@@ -1,5 +1,6 @@
 //! HTTPS on the public listener: HTTP/1.1 and HTTP/2 over TLS with a certificate the test
-//! makes, plain HTTP alongside, and a renewed certificate picked up without a restart.
+//! makes, plain HTTP alongside, a renewed certificate picked up without a restart, and the
+//! bound on bodies in memory over HTTP/2's many streams per connection.
 
 use crate::common;
 
@@ -50,17 +51,16 @@ async fn send(c: &reqwest::Client, url: &str, id: &str) -> Result<(u16, http::Ve
     Ok((r.status().as_u16(), r.version()))
 }
 
-#[tokio::test]
-async fn https_h1_and_h2_plain_http_alongside_and_certificate_reload() {
-    let certs = tempfile::tempdir().unwrap();
-    let (old, new) = (make_cert(), make_cert());
-    install(certs.path(), &old);
+/// A gateway with HTTPS (certificate `cert`, in `certs`) beside plain HTTP, `extra_server`
+/// in its `[server]`; its upstream; the HTTPS URL of the route.
+fn tls_gateway(certs: &Path, cert: &Cert, extra_server: &str) -> (Gateway, Upstream, String) {
+    install(certs, cert);
     let tls_port = free_port();
     let up = Upstream::start();
     let server = format!(
-        "tls = {{ listen = \"127.0.0.1:{tls_port}\", cert = \"{}\", key = \"{}\" }}",
-        certs.path().join("tls.crt").display(),
-        certs.path().join("tls.key").display()
+        "tls = {{ listen = \"127.0.0.1:{tls_port}\", cert = \"{}\", key = \"{}\" }}\n{extra_server}",
+        certs.join("tls.crt").display(),
+        certs.join("tls.key").display()
     );
     let body = format!(
         "{}\n{}",
@@ -69,6 +69,14 @@ async fn https_h1_and_h2_plain_http_alongside_and_certificate_reload() {
     );
     let gw = Gateway::start(&server, &body, &[("LIMAI_SECRET", SECRET)]);
     let https = format!("https://localhost:{tls_port}/hooks/limai");
+    (gw, up, https)
+}
+
+#[tokio::test]
+async fn https_h1_and_h2_plain_http_alongside_and_certificate_reload() {
+    let certs = tempfile::tempdir().unwrap();
+    let (old, new) = (make_cert(), make_cert());
+    let (gw, up, https) = tls_gateway(certs.path(), &old, "");
 
     let (h1, h2) = (trusting(&old, false), trusting(&old, true));
     assert_eq!(
@@ -120,4 +128,51 @@ async fn https_h1_and_h2_plain_http_alongside_and_certificate_reload() {
     })
     .await
     .expect("every accepted event delivered");
+}
+
+/// Sixteen streams on one HTTP/2 connection, each sending 900 KB of a body and stalling, with
+/// `max_body_memory = 4MiB`: the streams beyond the bound are answered 503 at once (one
+/// connection could otherwise hold 100 streams × `max_body_bytes`), and once the client gives
+/// up on the others, their memory is free for a signed event.
+#[tokio::test]
+async fn http2_streams_share_the_bound_on_bodies_in_memory() {
+    use futures_util::StreamExt as _;
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+
+    let certs = tempfile::tempdir().unwrap();
+    let cert = make_cert();
+    let (gw, _up, https) = tls_gateway(certs.path(), &cert, "max_body_memory = \"4MiB\"");
+    let h2 = trusting(&cert, true);
+    let stalled = (0..16).map(|_| {
+        let chunk: Result<Frame<bytes::Bytes>, std::io::Error> =
+            Ok(Frame::data(bytes::Bytes::from(vec![b' '; 900_000])));
+        let body = StreamBody::new(
+            futures_util::stream::iter([chunk]).chain(futures_util::stream::pending()),
+        );
+        h2.post(&https)
+            .header("content-type", "application/json")
+            .timeout(Duration::from_secs(3))
+            .body(reqwest::Body::wrap(body))
+            .send()
+    });
+    let answers = futures_util::future::join_all(stalled).await;
+    let refused: Vec<_> = answers
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .inspect(|r| assert_eq!(r.version(), http::Version::HTTP_2))
+        .map(|r| r.status().as_u16())
+        .collect();
+    // Four hold the bound (each its 900 KB, rounded up by its buffer); the rest are refused.
+    assert!(
+        refused.len() >= 10 && refused.iter().all(|s| *s == 503),
+        "{answers:?}"
+    );
+    let (status, v) = send_signed(&h2, &https, &event_body("h2_after")).await;
+    assert_eq!(status, 200, "{v}");
+    let m = metrics(&client(), &gw).await;
+    assert!(
+        m.contains("hookgate_body_memory_refused_total{reason=\"full\"}"),
+        "{m}"
+    );
 }

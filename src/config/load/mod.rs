@@ -133,6 +133,12 @@ fn checked(path: &Path, text: &str) -> (Result<Config, LoadError>, Vec<PathBuf>)
         matches!(store.kind, super::StoreKind::Redis(_)),
     );
     let telemetry = file.telemetry.as_ref().and_then(|t| c.telemetry(t));
+    let largest_body = routes
+        .iter()
+        .map(|r| r.max_body_bytes)
+        .max()
+        .unwrap_or(limits.0);
+    let body_memory = c.body_memory(file.server.get_ref().max_body_memory.as_ref(), largest_body);
     // Report in the order the file reads.
     c.errors.sort_by_key(|e| (e.line, e.column));
     let named = c.material.files();
@@ -147,6 +153,7 @@ fn checked(path: &Path, text: &str) -> (Result<Config, LoadError>, Vec<PathBuf>)
                 let largest = routes.iter().map(|r| r.max_header_bytes).max();
                 server.connections.max_head_bytes =
                     header_limit::gate_bound(largest.unwrap_or(0).max(server.max_header_bytes));
+                server.max_body_memory = body_memory;
                 server
             },
             secret_files: named.clone(),

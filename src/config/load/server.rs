@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::{Checker, WAIT_MAX};
 use crate::config::file::{ServerFile, Text, TlsFile};
+use crate::config::units::{SizeText, parse_size};
 use crate::config::{ServerConfig, TlsConfig, exposure, header_limit};
 use crate::verify::{KeyedSecret, TokenKind, TokenVerifier};
 
@@ -51,6 +52,8 @@ impl Checker<'_> {
                 )
             }),
             max_body_bytes: self.size(s.max_body_bytes.as_ref(), "server.max_body_bytes", 1 << 20),
+            // Set once the routes' limits are known (`body_memory`).
+            max_body_memory: 0,
             max_header_bytes: self.header_bytes(
                 s.max_header_bytes.as_ref(),
                 "server.max_header_bytes",
@@ -99,6 +102,30 @@ impl Checker<'_> {
             connections: self.connections(s),
         };
         Some(server)
+    }
+
+    /// `server.max_body_memory`: set, at least `largest` (the largest route's `max_body_bytes`,
+    /// else such a body could never be read) and at most 64GiB; by default 64MiB, or twice
+    /// `largest` when that is more.
+    pub(super) fn body_memory(&mut self, v: Option<&Spanned<SizeText>>, largest: usize) -> usize {
+        const CEILING: u64 = 64 << 30;
+        let default = (64 << 20).max(2 * largest);
+        let Some(v) = v else { return default };
+        match parse_size(&v.get_ref().0) {
+            Ok(n) if n > CEILING => {
+                self.error(v.span(), "server.max_body_memory must be at most 64GiB")
+            }
+            Ok(n) if n < largest as u64 => self.error(
+                v.span(),
+                format!(
+                    "server.max_body_memory ({n} bytes) is less than the largest max_body_bytes \
+                     ({largest} bytes): such a body could never be read"
+                ),
+            ),
+            Ok(n) => return n as usize,
+            Err(e) => self.error(v.span(), format!("server.max_body_memory: {e}")),
+        }
+        default
     }
 
     fn addr(&mut self, t: &Text, key: &str, like: &str) -> Option<SocketAddr> {

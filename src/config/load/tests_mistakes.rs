@@ -373,3 +373,33 @@ fn an_upstream_url_no_request_can_carry_is_refused() {
     );
     assert!(errors(&fits).is_empty(), "{:?}", errors(&fits));
 }
+
+/// `server.max_body_memory`: by default 64MiB, or twice the largest body a route takes; set
+/// below a route's `max_body_bytes` (such a body could never be read) or past 64GiB, an error
+/// at its line.
+#[test]
+fn body_memory_covers_the_largest_body() {
+    let c = parse(Path::new("t.toml"), BASE).unwrap();
+    assert_eq!(c.server.max_body_memory, 64 << 20);
+    let big = with_route("max_body_bytes = \"100MiB\"");
+    let c = parse(Path::new("t.toml"), &big).unwrap();
+    assert_eq!(c.server.max_body_memory, 200 << 20);
+    let set = with_server("max_body_memory = \"8MiB\"");
+    let c = parse(Path::new("t.toml"), &set).unwrap();
+    assert_eq!(c.server.max_body_memory, 8 << 20);
+    let small = with_server("max_body_memory = \"512KiB\"");
+    let e = errors(&small);
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("t.toml:4:")
+                && m.contains("less than the largest max_body_bytes")),
+        "{e:?}"
+    );
+    let e = errors(&big.replace(
+        "listen = \"127.0.0.1:8080\"",
+        "listen = \"127.0.0.1:8080\"\nmax_body_memory = \"64MiB\"",
+    ));
+    assert!(e.iter().any(|m| m.contains("(104857600 bytes)")), "{e:?}");
+    let e = errors(&with_server("max_body_memory = \"65GiB\""));
+    assert!(e.iter().any(|m| m.contains("at most 64GiB")), "{e:?}");
+}
