@@ -240,7 +240,9 @@ impl KeyFetcher {
             st.fetches += 1;
         }
         let body = self.get(parsed, post).await.inspect_err(|e| {
-            tracing::warn!(url, error = %e, "fetching a provider key failed");
+            // A key server may take a token in the query: the URL is logged without it.
+            let url = crate::secret::redact_url(url);
+            tracing::warn!(%url, error = %e, "fetching a provider key failed");
         })?;
         self.prime(url, body);
         Ok(())
@@ -248,7 +250,8 @@ impl KeyFetcher {
 
     async fn get(&self, mut url: Url, post: Option<&[u8]>) -> Result<Vec<u8>, FetchError> {
         url.set_fragment(None);
-        let failed = |e: reqwest::Error| FetchError::Failed(e.to_string());
+        // Without the URL (reqwest's message names it, query and all): logged apart, redacted.
+        let failed = |e: reqwest::Error| FetchError::Failed(e.without_url().to_string());
         let client = match self.client.get() {
             Some(c) => c,
             None => {
