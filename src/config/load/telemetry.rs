@@ -23,8 +23,12 @@ impl Checker<'_> {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .and_then(|u| {
-                u.join(&format!("{}/v1/traces", u.path().trim_end_matches('/')))
-                    .ok()
+                let mut traces = u
+                    .join(&format!("{}/v1/traces", u.path().trim_end_matches('/')))
+                    .ok()?;
+                // A collector may take its key in the query: kept (a join drops it).
+                traces.set_query(u.query());
+                Some(traces)
             });
         let endpoint = self.check(
             t.otlp_endpoint.span(),
@@ -114,6 +118,14 @@ mod tests {
         .unwrap();
         assert_eq!(t.endpoint.as_str(), "https://c.example/otlp/v1/traces");
         assert_eq!(t.service_name, "edge");
+        // A key in the query goes with every export.
+        let t = load("[telemetry]\notlp_endpoint = \"https://c.example/otlp?api_key=k1\"\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            t.endpoint.as_str(),
+            "https://c.example/otlp/v1/traces?api_key=k1"
+        );
     }
 
     #[test]
