@@ -141,7 +141,8 @@ impl Post {
         let failed = match sent {
             Ok(r) if r.status().is_success() => None,
             Ok(r) => Some(format!("collector answered {}", r.status())),
-            Err(e) => Some(format!("cannot reach the collector: {e}")),
+            // Without the URL: its query may carry the collector's key.
+            Err(e) => Some(format!("cannot reach the collector: {}", e.without_url())),
         };
         match failed {
             None => self.spans.with_label_values(&["exported"]).inc_by(n),
