@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use crate::metrics::METRICS;
 
 /// A body still arriving this long after it started may be cut to make room.
-pub const STALLED_AFTER: Duration = Duration::from_secs(1);
+const STALLED_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 pub struct BodyMemory {
@@ -86,7 +86,8 @@ impl BodyMemory {
     }
 
     /// Bytes held now (all bodies).
-    pub fn used(&self) -> usize {
+    #[cfg(test)]
+    fn used(&self) -> usize {
         self.lock().used
     }
 }
