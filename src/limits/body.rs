@@ -81,7 +81,7 @@ pub async fn read(
             }
             buf.extend_from_slice(&chunk);
         }
-        memory.complete();
+        memory.complete().map_err(BodyError::Memory)?;
         Ok(buf.freeze())
     };
     tokio::time::timeout(deadline, read_all)

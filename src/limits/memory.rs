@@ -148,10 +148,15 @@ impl Reservation<'_> {
         Ok(())
     }
 
-    /// The body is read whole: it is no longer cut to make room.
-    pub fn complete(&mut self) {
-        if let Some(b) = self.memory.lock().bodies.get_mut(&self.id) {
-            b.complete = true;
+    /// The body is read whole: it is no longer cut to make room. `Cut` if it was cut just
+    /// before (its bytes were given back then: it may not be kept).
+    pub fn complete(&mut self) -> Result<(), Refused> {
+        match self.memory.lock().bodies.get_mut(&self.id) {
+            Some(b) => {
+                b.complete = true;
+                Ok(())
+            }
+            None => Err(Refused::Cut),
         }
     }
 
@@ -209,7 +214,7 @@ mod tests {
         let mut next = m.start();
         assert_eq!(old.grow(30, 100), Ok(()));
         assert_eq!(older_but_done.grow(30, 100), Ok(()));
-        older_but_done.complete();
+        assert_eq!(older_but_done.complete(), Ok(()));
         assert_eq!(young.grow(30, 100), Ok(()));
         aged(&m, old.id);
         aged(&m, older_but_done.id);
@@ -221,6 +226,12 @@ mod tests {
         assert!(!older_but_done.cut.done.load(Ordering::Acquire));
         assert_eq!(m.used(), 90);
         assert_eq!(old.grow(1, 100), Err(Refused::Cut));
+        assert_eq!(
+            old.complete(),
+            Err(Refused::Cut),
+            "a body cut may not be kept"
+        );
+        assert_eq!(young.complete(), Ok(()));
         drop(old);
         assert_eq!(m.used(), 90, "a cut body gave its bytes back when cut");
     }
