@@ -141,8 +141,15 @@ fn orchestrate() {
     let want_redis = env_or("LOAD_REDIS", 1) == 1 && stores.contains("redis");
     match want_redis.then(|| spawn_redis(&server_dir)).flatten() {
         Some(redis) => {
+            // LOAD_REDIS_NO_RECORD_TTL=1: for a build from before `record_ttl` (its records
+            // then live as long as their dedup window: the memory figure does not apply).
+            let record_ttl = if env_or("LOAD_REDIS_NO_RECORD_TTL", 0) == 1 {
+                String::new()
+            } else {
+                format!("\nrecord_ttl = \"{RECORD_TTL_MS}ms\"")
+            };
             let store = format!(
-                "[store]\nkind = \"redis\"\nurl = \"redis://{}/0\"\nmax_pending = 100000000\nclaim_after = \"2h\"\nrecord_ttl = \"{RECORD_TTL_MS}ms\"",
+                "[store]\nkind = \"redis\"\nurl = \"redis://{}/0\"\nmax_pending = 100000000\nclaim_after = \"2h\"{record_ttl}",
                 redis.addr
             );
             let (proc, admin) = spawn_hookgate(&redis_dir, &store, sink.addr, blackhole);
