@@ -37,7 +37,7 @@ mod writer;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -114,6 +114,18 @@ pub struct Embedded {
     ops: mpsc::Sender<Op>,
     shared: Arc<Shared>,
     max_pending: u64,
+    /// Accepts on their way to the writer (or waiting for its answer): they count against
+    /// `max_pending`, else a burst checked only against what is written would all pass.
+    accepting: AtomicU64,
+}
+
+/// One accept counted in `Embedded::accepting` until it has its answer.
+struct Accepting<'a>(&'a AtomicU64);
+
+impl Drop for Accepting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -329,6 +341,7 @@ impl Embedded {
             ops,
             shared,
             max_pending,
+            accepting: AtomicU64::new(0),
         })
     }
 
@@ -384,7 +397,11 @@ impl Embedded {
 #[async_trait]
 impl Intake for Embedded {
     async fn accept(&self, event: NewEvent) -> Result<Accepted, StoreError> {
-        if lock(&self.shared.index).pending_total >= self.max_pending {
+        // Counted until answered (the writer has added it to pending_total by then): an
+        // accept is never left out, at worst counted twice for a moment.
+        let ahead = self.accepting.fetch_add(1, Ordering::AcqRel);
+        let _counted = Accepting(&self.accepting);
+        if lock(&self.shared.index).pending_total + ahead >= self.max_pending {
             return Err(StoreError::Full(self.max_pending));
         }
         let (tx, rx) = oneshot::channel();

@@ -541,3 +541,23 @@ async fn a_store_made_with_fjall_defaults_opens_and_delivers() {
     assert_eq!(delivered, 1500);
     assert_eq!(state(&s, "r", "e0").await, Some(State::Delivered));
 }
+
+/// `max_pending` holds for accepts that arrive together: those still on their way to the
+/// writer count against it (before, each checked only what was already written, and a burst
+/// all passed).
+#[tokio::test]
+async fn a_burst_of_accepts_stays_within_max_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 10);
+    let burst = (0..200).map(|i| s.accept(event("r", &format!("e{i}"), HOUR)));
+    let results = futures_util::future::join_all(burst).await;
+    let new = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Accepted::New)))
+        .count();
+    let full = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Full(10))))
+        .count();
+    assert_eq!((new, full), (10, 190), "{results:?}");
+}
