@@ -6,7 +6,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::conn::sample;
+use common::conn::{limai_body, sample};
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -15,12 +15,7 @@ const MIB: usize = 1 << 20;
 
 fn gateway(extra_server: &str) -> (Upstream, Gateway) {
     let up = Upstream::start();
-    let body = format!(
-        "{}\n{}",
-        upstream_block("orders", &up.url("/in"), ""),
-        limai_route("limai", "/hooks/limai", "orders", "")
-    );
-    let gw = Gateway::start(extra_server, &body, &[("LIMAI_SECRET", SECRET)]);
+    let gw = Gateway::start(extra_server, &limai_body(&up), &[("LIMAI_SECRET", SECRET)]);
     (up, gw)
 }
 

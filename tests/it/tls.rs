@@ -7,20 +7,8 @@ use crate::common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::conn::{Cert, limai_body, make_cert};
 use common::*;
-
-struct Cert {
-    pem: String,
-    key: String,
-}
-
-fn make_cert() -> Cert {
-    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
-    Cert {
-        pem: c.cert.pem(),
-        key: c.signing_key.serialize_pem(),
-    }
-}
 
 fn install(dir: &Path, c: &Cert) {
     // Key first, then certificate, each replaced atomically (as cert-manager's symlink swap).
@@ -62,12 +50,7 @@ fn tls_gateway(certs: &Path, cert: &Cert, extra_server: &str) -> (Gateway, Upstr
         certs.join("tls.crt").display(),
         certs.join("tls.key").display()
     );
-    let body = format!(
-        "{}\n{}",
-        upstream_block("orders", &up.url("/in"), ""),
-        limai_route("limai", "/hooks/limai", "orders", "")
-    );
-    let gw = Gateway::start(&server, &body, &[("LIMAI_SECRET", SECRET)]);
+    let gw = Gateway::start(&server, &limai_body(&up), &[("LIMAI_SECRET", SECRET)]);
     let https = format!("https://localhost:{tls_port}/hooks/limai");
     (gw, up, https)
 }
