@@ -614,6 +614,9 @@ async fn a_reload_that_shares_a_rate_limit_before_the_store_is_redis_says_so() {
         Gateway::config_text(gw.port, gw.admin_port, "", redis, &body),
     )
     .unwrap();
+    // A signal too: the write may come before the file watcher is up (this test is about
+    // what the reload says, not what starts it).
+    gw.signal("HUP");
     let line = log_line(&gw, "routes.limai.rate_limit.shared")
         .await
         .expect("the reload says the shared limit is not shared yet");
