@@ -48,9 +48,9 @@ impl Encoding {
 
     pub fn decode(self, text: &[u8]) -> Option<Vec<u8>> {
         match self {
-            Encoding::Hex => hex::decode(text).ok(),
+            Encoding::Hex => decode_hex(text),
             Encoding::HexLower if text.iter().any(u8::is_ascii_uppercase) => None,
-            Encoding::HexLower => hex::decode(text).ok(),
+            Encoding::HexLower => decode_hex(text),
             Encoding::Base64 => base64::engine::general_purpose::STANDARD
                 .decode(text)
                 .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text))
@@ -69,6 +69,17 @@ impl Encoding {
             Encoding::Base64Url => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
         }
     }
+}
+
+/// `hex::decode` collects through an iterator a byte at a time (on every request, more CPU
+/// than the HMAC of a 1 KiB body); decoding into a buffer sized once gives the same answers.
+fn decode_hex(text: &[u8]) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut out = vec![0; text.len() / 2];
+    hex::decode_to_slice(text, &mut out).ok()?;
+    Some(out)
 }
 
 /// How a configured secret becomes the HMAC key.
@@ -201,5 +212,25 @@ pub fn sign(alg: Algorithm, secret: &[u8], message: &[u8]) -> Vec<u8> {
     match Key::new(alg, secret) {
         Some(k) => k.mac(&[message]),
         None => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_decodes_as_the_hex_crate_does() {
+        for text in [
+            "", "0", "00", "0a1B", "zz", "0g", "abc", "deadbeef", " 00", "00\n", "ÿÿ",
+        ] {
+            assert_eq!(
+                Encoding::Hex.decode(text.as_bytes()),
+                hex::decode(text).ok(),
+                "{text:?}"
+            );
+        }
+        assert_eq!(Encoding::HexLower.decode(b"0a1B"), None);
+        assert_eq!(Encoding::HexLower.decode(b"0a1b"), Some(vec![10, 27]));
     }
 }

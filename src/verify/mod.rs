@@ -335,6 +335,33 @@ pub struct Verifier {
     pub credential_query: Vec<&'static str>,
     /// The methods events may arrive with: the provider's (Twilio: GET too), else POST.
     pub methods: &'static [&'static str],
+    /// `describe`'s answers, written once at load rather than formatted per request.
+    pub verdicts: Verdicts,
+}
+
+/// The verdicts an event may keep, for one verifier's label.
+#[derive(Debug, Clone)]
+pub struct Verdicts {
+    verified: String,
+    /// "verified (secret #N)" for the first few secrets (more are formatted when used).
+    by_secret: Vec<String>,
+    let_through: String,
+}
+
+impl Verdicts {
+    const SECRETS: usize = 4;
+
+    pub fn new(label: &str) -> Verdicts {
+        Verdicts {
+            verified: format!("{label}: verified"),
+            by_secret: (0..Self::SECRETS).map(|i| Self::secret(label, i)).collect(),
+            let_through: format!("{label}: failed, let through (shadow mode: enforce = false)"),
+        }
+    }
+
+    fn secret(label: &str, i: usize) -> String {
+        format!("{label}: verified (secret #{})", i + 1)
+    }
 }
 
 impl Verifier {
@@ -354,6 +381,7 @@ impl Verifier {
             enforce: true,
             handshake: None,
             label: "none".into(),
+            verdicts: Verdicts::new("none"),
             covers_query: true,
             credential_headers: Vec::new(),
             credential_query: Vec::new(),
@@ -374,16 +402,43 @@ impl Verifier {
     /// with which of the route's secrets (by position, never the secret), or that it failed and
     /// was let through (shadow mode).
     pub fn describe(&self, verified: Option<&Verified>) -> String {
+        let v = &self.verdicts;
         match (&self.check, verified) {
             (Check::None, _) => "none: the route takes unauthenticated requests".into(),
-            (_, Some(Verified { key: Some(i) })) => {
-                format!("{}: verified (secret #{})", self.label, i + 1)
-            }
-            (_, Some(_)) => format!("{}: verified", self.label),
-            (_, None) => format!(
-                "{}: failed, let through (shadow mode: enforce = false)",
-                self.label
-            ),
+            (_, Some(Verified { key: Some(i) })) => v
+                .by_secret
+                .get(*i)
+                .cloned()
+                .unwrap_or_else(|| Verdicts::secret(&self.label, *i)),
+            (_, Some(_)) => v.verified.clone(),
+            (_, None) => v.let_through.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod verdict_tests {
+    use super::*;
+
+    #[test]
+    fn written_verdicts_read_as_formatted_ones() {
+        let mut v = Verifier::none();
+        v.check = Check::HeaderIs {
+            name: HeaderName::from_static("x-a"),
+            value: None,
+        };
+        v.label = "hmac".into();
+        v.verdicts = Verdicts::new("hmac");
+        for i in [0, 3, 4, 11] {
+            assert_eq!(
+                v.describe(Some(&Verified { key: Some(i) })),
+                format!("hmac: verified (secret #{})", i + 1)
+            );
+        }
+        assert_eq!(v.describe(Some(&Verified { key: None })), "hmac: verified");
+        assert_eq!(
+            v.describe(None),
+            "hmac: failed, let through (shadow mode: enforce = false)"
+        );
     }
 }

@@ -192,6 +192,7 @@ impl Checker<'_> {
                 check,
                 enforce,
                 handshake,
+                verdicts: crate::verify::Verdicts::new(&label),
                 label,
                 methods,
             },
