@@ -154,6 +154,13 @@ pub fn size_request_buckets(longest_sync_timeout: Duration) {
     let _ = REQUEST_TOP.set(longest_sync_timeout);
 }
 
+/// The top bucket's bound, once the first config has set it.
+pub fn request_top() -> Option<Duration> {
+    REQUEST_TOP
+        .get()
+        .map(|t| Duration::from_secs_f64(request_buckets(*t).last().copied().unwrap_or(10.0)))
+}
+
 fn request_buckets(top: Duration) -> Vec<f64> {
     let top = top.as_secs_f64().max(10.0);
     let mut b: Vec<f64> = LATENCY

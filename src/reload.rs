@@ -104,6 +104,7 @@ impl Reloader {
                     tracing::warn!(%field, "changed in the config file; takes effect only after a restart");
                 }
                 self.keepalive_change(&old, &new);
+                limits_past_start(&old, &new);
                 // Checked against what runs: the file's store may be Redis, this process's is
                 // the one it started with.
                 if self.app.shared_rates.is_none() {
@@ -130,6 +131,40 @@ impl Reloader {
             Err(e) => self.failed(why, e.to_string()),
         }
     }
+}
+
+/// What a reload applies but what was sized at start cannot follow: said when it changes.
+fn limits_past_start(old: &Config, new: &Config) {
+    let (o, n) = (longest_sync(old), longest_sync(new));
+    if let Some(top) = crate::metrics::request_top()
+        && n > top
+        && n != o
+    {
+        tracing::warn!(
+            field = "sync_timeout",
+            longest = %fmt_duration(n),
+            top_bucket = %fmt_duration(top),
+            "a sync route now waits longer than hookgate_request_duration_seconds' top bucket, sized at start: its longer requests count only in +Inf until a restart"
+        );
+    }
+    let (os, ns) = (&old.server, &new.server);
+    if (os.connections.max_connections, os.tls.is_some())
+        != (ns.connections.max_connections, ns.tls.is_some())
+        && let Some(w) = crate::limits::conn::fd_limit_warning(new)
+    {
+        tracing::warn!("{w}");
+    }
+}
+
+fn longest_sync(c: &Config) -> Duration {
+    c.routes
+        .iter()
+        .filter_map(|r| match r.mode {
+            crate::routing::Mode::Sync { timeout, .. } => Some(timeout),
+            crate::routing::Mode::Async => None,
+        })
+        .max()
+        .unwrap_or_default()
 }
 
 impl Reloader {

@@ -1,5 +1,5 @@
 //! The CLI reads its admin token as the server reads a secret, a reload says which part of
-//! `keepalive_timeout` waits for a restart, and config errors and logs never echo a URL's
+//! `keepalive_timeout` waits for a restart (and what else a reload cannot follow), and config errors and logs never echo a URL's
 //! credentials.
 
 use crate::common;
@@ -186,6 +186,68 @@ async fn a_keepalive_timeout_change_without_tls_applies_without_a_word() {
     gw.rewrite_config("keepalive_timeout = \"5s\"", &body);
     log_line(&gw, "config reloaded").await.expect("the reload");
     assert!(!gw.logs().contains("keepalive_timeout"), "{}", gw.logs());
+}
+
+/// What a reload applies but what was sized at start cannot follow is said: a sync route that
+/// now waits past the request-duration histogram's top bucket (its buckets are fixed for the
+/// process's life), and a `max_connections` that the open-file limit can no longer hold.
+#[tokio::test]
+async fn a_reload_past_what_was_sized_at_start_says_so() {
+    let up = Upstream::start();
+    let route = |t: &str| {
+        format!(
+            "{}{}",
+            upstream_block("orders", &up.url("/in"), ""),
+            limai_route(
+                "s",
+                "/hooks/s",
+                "orders",
+                &format!("mode = \"sync\"\nsync_timeout = \"{t}\"")
+            )
+        )
+    };
+    let gw = Gateway::start(
+        "max_connections = 100",
+        &route("20s"),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    // util-linux's prlimit (Debian's essential set): the gateway's open-file limit, lowered.
+    let set = Command::new("prlimit")
+        .args(["--pid", &gw.pid().to_string(), "--nofile=600:600"])
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{set:?}");
+    gw.rewrite_config("max_connections = 1000", &route("45s"));
+    let top = log_line(&gw, "top bucket")
+        .await
+        .expect("the reload says the longer sync route outgrows the top bucket");
+    assert!(
+        top.contains("longest=45s") && top.contains("top_bucket=20s"),
+        "{top}"
+    );
+    let fds = log_line(&gw, "open files")
+        .await
+        .expect("the reload says the open-file limit cannot hold max_connections");
+    assert!(
+        fds.contains("max_connections = 1000") && fds.contains("is 600"),
+        "{fds}"
+    );
+    // Within what was sized: nothing more is said.
+    gw.rewrite_config("max_connections = 100", &route("15s"));
+    eventually(WAIT, async || {
+        (gw.logs().matches("config reloaded").count() == 2).then_some(())
+    })
+    .await
+    .expect("the second reload");
+    let logs = gw.logs();
+    assert_eq!(
+        (
+            logs.matches("top bucket").count(),
+            logs.matches("open files").count()
+        ),
+        (1, 1),
+        "{logs}"
+    );
 }
 
 /// Config errors name the key and the place (file:line:col), never a URL's credentials: the
