@@ -188,13 +188,14 @@ impl Reloader {
 
     /// Watches the directories of the config file and of the secret files of the running config
     /// and of the file as last read (a reload may have added or dropped some, or failed for want
-    /// of one), and tells the watcher which names matter.
+    /// of one), and tells the watcher which names matter. Returns whether it began watching a
+    /// directory it did not watch before.
     fn watch(
         &self,
         watcher: Option<&mut notify::RecommendedWatcher>,
         watched: &mut HashSet<PathBuf>,
         names: &Mutex<HashSet<OsString>>,
-    ) {
+    ) -> bool {
         // A file named by both counts once (`watch_set` keeps each folder and name once).
         let mut files = self.app.config.load().secret_files.clone();
         if let Ok(named) = self.named.lock() {
@@ -204,12 +205,13 @@ impl Reloader {
         if let Ok(mut n) = names.lock() {
             *n = wanted.into_iter().collect();
         }
-        let Some(w) = watcher else { return };
+        let Some(w) = watcher else { return false };
         let dirs: HashSet<PathBuf> = dirs.into_iter().collect();
         for gone in watched.difference(&dirs).cloned().collect::<Vec<_>>() {
             let _ = w.unwatch(&gone);
             watched.remove(&gone);
         }
+        let mut added = false;
         for dir in dirs {
             if watched.contains(&dir) {
                 continue;
@@ -217,12 +219,33 @@ impl Reloader {
             match w.watch(&dir, RecursiveMode::NonRecursive) {
                 Ok(()) => {
                     watched.insert(dir);
+                    added = true;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, dir = %dir.display(), "cannot watch a directory of the config or its secret files; reload on SIGHUP for changes there")
                 }
             }
         }
+        added
+    }
+
+    /// Reloads, then watches what the file now names. A file in a folder watched only from
+    /// now on may have appeared or changed after the load read it and before the watch began
+    /// (a secret created just after a reload failed for want of it): no event would ever
+    /// tell of it, so the file is read once more. Returns whether the running config changed.
+    fn reload_and_watch(
+        &self,
+        why: &str,
+        watcher: &mut Option<notify::RecommendedWatcher>,
+        watched: &mut HashSet<PathBuf>,
+        names: &Mutex<HashSet<OsString>>,
+    ) -> bool {
+        let mut changed = self.reload(why);
+        if self.watch(watcher.as_mut(), watched, names) {
+            changed |= self.reload(why);
+            self.watch(watcher.as_mut(), watched, names);
+        }
+        changed
     }
 }
 
@@ -286,21 +309,22 @@ impl BackgroundService for Reloader {
             }
         };
         let mut watched = HashSet::new();
-        self.watch(watcher.as_mut(), &mut watched, &names);
+        // The start's load came before any watch: read once more what changed meanwhile.
+        if self.watch(watcher.as_mut(), &mut watched, &names) {
+            self.reload_and_watch("file change", &mut watcher, &mut watched, &names);
+        }
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                     crate::systemd::reloading();
-                    let status = if self.reload("SIGHUP") { "config reloaded" } else if self.app.life.last_reload_error().is_some() { "config reload failed; running the previous config" } else { "config unchanged" };
+                    let status = if self.reload_and_watch("SIGHUP", &mut watcher, &mut watched, &names) { "config reloaded" } else if self.app.life.last_reload_error().is_some() { "config reload failed; running the previous config" } else { "config unchanged" };
                     crate::systemd::reloaded(status);
-                    self.watch(watcher.as_mut(), &mut watched, &names);
                 }
                 Some(()) = changes.recv() => {
                     tokio::time::sleep(DEBOUNCE).await;
                     while changes.try_recv().is_ok() {}
-                    self.reload("file change");
-                    self.watch(watcher.as_mut(), &mut watched, &names);
+                    self.reload_and_watch("file change", &mut watcher, &mut watched, &names);
                 }
             }
         }

@@ -68,12 +68,15 @@ pub struct ReloadingCert {
 
 impl ReloadingCert {
     pub fn load(cert: &Path, key: &Path) -> Result<ReloadingCert, String> {
+        // The times before the read, as `reload_if_changed` takes them: a renewal written
+        // while the pair is read is then seen at the next poll, not taken as already loaded.
+        let seen = (modified(cert), modified(key));
         let pair = certified(cert, key)?;
         Ok(ReloadingCert {
             current: ArcSwap::from_pointee(pair),
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
-            seen: Mutex::new((modified(cert), modified(key))),
+            seen: Mutex::new(seen),
         })
     }
 
