@@ -237,7 +237,11 @@ pub fn measure_all(
     let cpu0 = total();
     server.reset_peak();
     let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
+    let perf = crate::profile::start(server.pid(), run);
     let o = drive(rt, &addrs, path, conns, dur, run);
+    if let Some(p) = perf {
+        p.finish(&name);
+    }
     let cpu = total().saturating_sub(cpu0);
     let q = |p: f64| o.latency.value_at_quantile(p) as f64 / 1000.0;
     Row {

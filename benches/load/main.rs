@@ -10,6 +10,7 @@
 //!     LOAD_REDIS_AOF=0 LOAD_HOOKGATE=path ...         # Redis without its AOF; another hookgate build
 //!     LOAD_UPSTREAM_PROTOCOL=h2c ...                  # deliveries over h2c (hookgate's `protocol`)
 //!     LOAD_EVENTS=1000000 cargo bench --bench load    # the embedded store as it fills (fill.rs)
+//!     LOAD_PERF=1 ...                                 # each run's top costs, by `perf record`
 //!
 //! For the Redis store it also reports what Redis spent per event (its CPU, by command from
 //! `INFO commandstats`, and its memory per remembered event once records expired: the store
@@ -25,6 +26,7 @@
 mod drive;
 mod fill;
 mod procs;
+mod profile;
 mod redis_stats;
 mod serve;
 

@@ -28,6 +28,10 @@ impl Drop for Proc {
 }
 
 impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The `Key: N kB` lines of /proc/PID/`file`, by key (0 for a missing one).
     fn proc_kib(&self, file: &str) -> impl Fn(&str) -> f64 {
         let text = std::fs::read_to_string(format!("/proc/{}/{file}", self.child.id()))
