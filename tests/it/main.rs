@@ -47,6 +47,7 @@ mod replays;
 mod replicas;
 mod retries;
 mod scripts;
+mod secret_reload;
 mod senders;
 mod sentinel;
 mod shared_rate;
