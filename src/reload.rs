@@ -26,6 +26,9 @@ use crate::metrics::METRICS;
 /// Editors write in several steps; wait for the burst to end.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
+/// The trigger of a read made because a watch began after the files were read.
+const REREAD: &str = "watch began";
+
 pub struct Reloader {
     app: Arc<App>,
     path: PathBuf,
@@ -57,6 +60,10 @@ impl Reloader {
     }
 
     fn failed(&self, why: &str, error: String) -> bool {
+        // A re-read (`reload_and_watch`) that fails as the read before it is that same failure.
+        if why == REREAD && self.app.life.last_reload_error().as_deref() == Some(error.as_str()) {
+            return false;
+        }
         METRICS.reloads.with_label_values(&["error"]).inc();
         // The same broken file reported once per interval, however often it is saved.
         if crate::logs::RELOAD_FAILED.hit(&error, || why.to_string()) {
@@ -242,7 +249,7 @@ impl Reloader {
     ) -> bool {
         let mut changed = self.reload(why);
         if self.watch(watcher.as_mut(), watched, names) {
-            changed |= self.reload(why);
+            changed |= self.reload(REREAD);
             self.watch(watcher.as_mut(), watched, names);
         }
         changed
@@ -311,7 +318,7 @@ impl BackgroundService for Reloader {
         let mut watched = HashSet::new();
         // The start's load came before any watch: read once more what changed meanwhile.
         if self.watch(watcher.as_mut(), &mut watched, &names) {
-            self.reload_and_watch("file change", &mut watcher, &mut watched, &names);
+            self.reload_and_watch(REREAD, &mut watcher, &mut watched, &names);
         }
         loop {
             tokio::select! {

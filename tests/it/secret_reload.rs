@@ -170,8 +170,14 @@ async fn an_env_secret_loses_its_trailing_newline_like_a_file_secret() {
 async fn a_secret_file_created_after_a_failed_reload_brings_the_route_in() {
     let secrets = tempfile::tempdir().unwrap();
     let token = secrets.path().join("tok-token");
-    let err = secret_made_after_a_failed_reload(&token, "tok-5e1f", || ()).await;
+    let (err, m) = secret_made_after_a_failed_reload(&token, "tok-5e1f", || ()).await;
     assert!(err.contains("tok-token"), "{err}");
+    // The re-read once the secret's folder is watched fails as the reload did: one failure.
+    assert_eq!(
+        common::conn::sample(&m, "hookgate_config_reloads_total{result=\"error\"}"),
+        1.0,
+        "{m}"
+    );
 }
 
 /// A secret whose folder does not exist yet: the folder's creation is watched from the nearest
@@ -187,12 +193,12 @@ async fn a_secret_in_a_folder_created_after_the_reload_brings_the_route_in() {
 
 /// Adds route `tok` whose bearer secret is the file `token`, which does not exist yet; once
 /// that reload has failed, `prepare` runs and the file is written with `secret`; the route must
-/// then take it without a signal. Returns the reload's error.
+/// then take it without a signal. Returns the reload's error and the metrics then.
 async fn secret_made_after_a_failed_reload(
     token: &std::path::Path,
     secret: &str,
     prepare: impl FnOnce(),
-) -> String {
+) -> (String, String) {
     let up = Upstream::start();
     let gw = limai_gateway(&up, "");
     let c = client();
@@ -226,7 +232,7 @@ async fn secret_made_after_a_failed_reload(
     .expect("the route works once its secret file exists, without a signal");
     assert!(health(&c, &gw).await.1["last_reload_error"].is_null());
     assert!(!gw.logs().contains("cannot watch"), "{}", gw.logs());
-    err
+    (err, metrics(&c, &gw).await)
 }
 
 /// A reload is checked against what runs, not only the file: one that moves the store to Redis
