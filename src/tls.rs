@@ -54,8 +54,14 @@ fn certified(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
     Ok(pair)
 }
 
-fn modified(p: &Path) -> Option<SystemTime> {
-    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+/// What says a file changed: its time, and its size and inode too, for a rewrite within one
+/// tick of a coarse clock (or with its time set back) that a time alone would not show.
+type Stamp = Option<(SystemTime, u64, u64)>;
+
+fn stamp(p: &Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(p).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
 }
 
 #[derive(Debug)]
@@ -63,14 +69,14 @@ pub struct ReloadingCert {
     current: ArcSwap<CertifiedKey>,
     cert: PathBuf,
     key: PathBuf,
-    seen: Mutex<(Option<SystemTime>, Option<SystemTime>)>,
+    seen: Mutex<(Stamp, Stamp)>,
 }
 
 impl ReloadingCert {
     pub fn load(cert: &Path, key: &Path) -> Result<ReloadingCert, String> {
-        // The times before the read, as `reload_if_changed` takes them: a renewal written
+        // The stamps before the read, as `reload_if_changed` takes them: a renewal written
         // while the pair is read is then seen at the next poll, not taken as already loaded.
-        let seen = (modified(cert), modified(key));
+        let seen = (stamp(cert), stamp(key));
         let pair = certified(cert, key)?;
         Ok(ReloadingCert {
             current: ArcSwap::from_pointee(pair),
@@ -82,7 +88,7 @@ impl ReloadingCert {
 
     /// Swaps in the files' pair if they changed and are valid; returns whether it did.
     pub fn reload_if_changed(&self) -> Result<bool, String> {
-        let now = (modified(&self.cert), modified(&self.key));
+        let now = (stamp(&self.cert), stamp(&self.key));
         let mut seen = self.seen.lock().map_err(|_| "poisoned lock".to_string())?;
         if *seen == now {
             return Ok(false);
@@ -121,5 +127,44 @@ impl BackgroundService for CertWatcher {
                 _ = tokio::time::sleep(CHECK_EVERY) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (String, String) {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        (c.cert.pem(), c.signing_key.serialize_pem())
+    }
+
+    /// A renewal written to new files renamed into place, their times set back to the old
+    /// ones (a copy that keeps times, or a clock's coarse tick): the inode says it changed.
+    #[test]
+    fn a_pair_replaced_with_its_times_set_back_is_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        let (c1, k1) = pair();
+        std::fs::write(&cert, c1).unwrap();
+        std::fs::write(&key, k1).unwrap();
+        let r = ReloadingCert::load(&cert, &key).unwrap();
+        assert!(!r.reload_if_changed().unwrap());
+        let (c2, k2) = pair();
+        for (path, text) in [(&cert, &c2), (&key, &k2)] {
+            let time = std::fs::metadata(path).unwrap().modified().unwrap();
+            let new = path.with_extension("new");
+            std::fs::write(&new, text).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&new)
+                .unwrap()
+                .set_modified(time)
+                .unwrap();
+            std::fs::rename(&new, path).unwrap();
+        }
+        assert!(r.reload_if_changed().unwrap());
+        let served = CertificateDer::from_pem_slice(c2.as_bytes()).unwrap();
+        assert_eq!(r.current.load().cert[0], served);
     }
 }
