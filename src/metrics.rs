@@ -156,13 +156,14 @@ pub fn size_request_buckets(longest_sync_timeout: Duration) {
 
 /// The top bucket's bound, once the first config has set it.
 pub fn request_top() -> Option<Duration> {
-    REQUEST_TOP
-        .get()
-        .map(|t| Duration::from_secs_f64(request_buckets(*t).last().copied().unwrap_or(10.0)))
+    REQUEST_TOP.get().map(|t| (*t).max(FINE_TOP))
 }
 
+/// The top bucket is never below the fine buckets' last.
+const FINE_TOP: Duration = Duration::from_secs(10);
+
 fn request_buckets(top: Duration) -> Vec<f64> {
-    let top = top.as_secs_f64().max(10.0);
+    let top = top.max(FINE_TOP).as_secs_f64();
     let mut b: Vec<f64> = LATENCY
         .iter()
         .chain(&LONG)

@@ -142,7 +142,7 @@ impl Reloader {
 
 /// What a reload applies but what was sized at start cannot follow: said when it changes.
 fn limits_past_start(old: &Config, new: &Config) {
-    let (o, n) = (longest_sync(old), longest_sync(new));
+    let (o, n) = (old.longest_sync_timeout, new.longest_sync_timeout);
     if let Some(top) = crate::metrics::request_top()
         && n > top
         && n != o
@@ -161,17 +161,6 @@ fn limits_past_start(old: &Config, new: &Config) {
     {
         tracing::warn!("{w}");
     }
-}
-
-fn longest_sync(c: &Config) -> Duration {
-    c.routes
-        .iter()
-        .filter_map(|r| match r.mode {
-            crate::routing::Mode::Sync { timeout, .. } => Some(timeout),
-            crate::routing::Mode::Async => None,
-        })
-        .max()
-        .unwrap_or_default()
 }
 
 impl Reloader {

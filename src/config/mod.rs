@@ -42,6 +42,9 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// `[telemetry]`: OpenTelemetry tracing, taken at start; `None`: off.
     pub telemetry: Option<TelemetryConfig>,
+    /// The longest `sync_timeout` of the sync routes (zero: none), which sizes the
+    /// request-duration histogram at start.
+    pub longest_sync_timeout: std::time::Duration,
 }
 
 /// Where spans go (OTLP/HTTP, JSON encoding).

@@ -126,7 +126,8 @@ fn checked(path: &Path, text: &str) -> (Result<Config, LoadError>, Vec<PathBuf>)
         .map_or((1 << 20, header_limit::DEFAULT), |s| {
             (s.max_body_bytes, s.max_header_bytes)
         });
-    crate::metrics::size_request_buckets(telemetry::longest_sync_timeout(&file.routes));
+    let longest_sync_timeout = telemetry::longest_sync_timeout(&file.routes);
+    crate::metrics::size_request_buckets(longest_sync_timeout);
     let routes = c.routes(&file.routes, (&defined, &upstreams), limits);
     c.shared_rates(
         &file.routes,
@@ -162,6 +163,7 @@ fn checked(path: &Path, text: &str) -> (Result<Config, LoadError>, Vec<PathBuf>)
             routes: Router::new(routes),
             warnings: c.warnings,
             telemetry,
+            longest_sync_timeout,
         }),
         _ => Err(LoadError::Invalid(c.errors)),
     };
