@@ -259,7 +259,9 @@ pub async fn rotated(c: &reqwest::Client, gw: &Gateway, before: &Value) {
             gw.logs()
         );
     }
-    assert!(gw.logs().contains("config reloaded"));
+    log_line(gw, "config reloaded")
+        .await
+        .expect("the reload is logged");
 }
 
 /// A gateway serving `conn::limai_body`, with `extra_server` in `[server]`.

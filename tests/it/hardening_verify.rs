@@ -384,7 +384,10 @@ async fn every_event_id_arrives_as_a_reversible_header() {
         seen.push(id);
     }
     // Logged with the event, the ID's newline cannot start a forged log line.
-    assert!(gw.logs().contains("line\\nbreak"), "{}", gw.logs());
+    // Waited for: the log is written by a background thread.
+    common::ops::log_line(&gw, "line\\nbreak")
+        .await
+        .expect("the event ID is logged escaped");
     assert!(!gw.logs().lines().any(|l| l.starts_with("break")));
     seen.sort();
     let mut want: Vec<String> = ids.iter().map(|s| s.to_string()).collect();

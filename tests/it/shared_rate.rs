@@ -412,11 +412,9 @@ async fn a_hung_or_dead_redis_leaves_each_replica_its_own_buckets() {
         gone.iter().map(|a| a.took).collect::<Vec<_>>()
     );
     assert_eq!(statuses(&gone), [503, 503, 429]);
-    let log = gw.logs();
-    assert!(
-        log.contains("shared rate limit: redis did not answer in time"),
-        "{log}"
-    );
+    common::ops::log_line(&gw, "shared rate limit: redis did not answer in time")
+        .await
+        .expect("the log says why");
 }
 
 /// One replica whose route `/limai` has a shared `per_ip` limit and is disabled: the rate check

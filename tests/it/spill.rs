@@ -286,7 +286,9 @@ async fn redis_killed_mid_load_intake_goes_on_and_everything_acked_is_delivered_
         60.0
     );
     assert!(metric(&m, "hookgate_spill_bytes") > 0.0);
-    assert!(gw.logs().contains("accepting into the local spill"));
+    common::ops::log_line(&gw, "accepting into the local spill")
+        .await
+        .expect("the spill is logged");
 
     redis.restart();
     let back = std::time::Instant::now();
@@ -306,7 +308,9 @@ async fn redis_killed_mid_load_intake_goes_on_and_everything_acked_is_delivered_
     let drained = metric(&m, "hookgate_spill_events_total{outcome=\"drained\"}");
     let spilled_total = metric(&m, "hookgate_spill_events_total{outcome=\"spilled\"}");
     assert!(drained >= 60.0 && spilled_total >= 60.0, "{m}");
-    assert!(gw.logs().contains("local spill drained into redis"));
+    common::ops::log_line(&gw, "local spill drained into redis")
+        .await
+        .expect("the drain is logged");
 }
 
 #[tokio::test]
@@ -340,7 +344,9 @@ async fn a_full_spill_answers_503_with_retry_after_and_what_it_took_is_delivered
         text.contains("not persisted") && !text.contains("spill"),
         "{text}"
     );
-    assert!(gw.logs().contains("spill is full"), "{}", gw.logs());
+    common::ops::log_line(&gw, "spill is full")
+        .await
+        .expect("the full spill is logged");
     assert!(
         (4..=5).contains(&acked.len()),
         "{} events of 200 KiB in 1 MiB",
