@@ -22,7 +22,7 @@ pub fn fill(events: u64) {
     let settle = Duration::from_secs(env_or("LOAD_SETTLE_SECONDS", 20));
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = runtime();
-    let sink = spawn_self("--serve-sink");
+    let sink = spawn_self("--serve-sink", &[]);
     let data = dir.path().join("data");
     // LOAD_STORE_CONFIG: more `[store]` lines (e.g. `cache_size = "1MiB"`), to see what a
     // setting is worth; the default configuration otherwise.

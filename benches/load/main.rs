@@ -1,6 +1,7 @@
 //! Load bench: hookgate (embedded and Redis stores, HMAC route, a real upstream sink) against
 //! a bare pingora server (`request_filter` reads the body and answers 202: the floor of any
-//! pingora receiver) and a bare hyper server, driven at the same concurrency in the same run
+//! pingora receiver), the same appending each body to a file fsync'd before its 202 (the floor
+//! of any pingora receiver whose 2xx means stored) and a bare hyper server, driven at the same concurrency in the same run
 //! with signed events (`LOAD_BODY_BYTES`, default 1024; `LOAD_DUP_PERCENT` of them re-sent as
 //! duplicates, default 10).
 //!
@@ -41,6 +42,10 @@ use serve::{Mode, serve, serve_pingora};
 
 const SECRET: &str = "bench-secret";
 
+/// Bare pingora that appends each body to a file and fdatasyncs it (group-committed) before
+/// its 202: the floor of a pingora receiver whose 2xx means stored.
+const DURABLE: &str = "durable pingora (202 after an fsync'd append)";
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -52,7 +57,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("--serve-bare") => serve(&args[2], 2, Mode::Bare),
-        Some("--serve-pingora") => serve_pingora(&args[2]),
+        Some("--serve-pingora") => serve_pingora(&args[2], args.get(3).map(String::as_str)),
         Some("--serve-sink") => serve(&args[2], 1, Mode::Sink),
         _ => match env_or("LOAD_EVENTS", 0) {
             0 => orchestrate(),
@@ -110,9 +115,11 @@ fn orchestrate() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = runtime();
 
-    let sink = spawn_self("--serve-sink");
-    let bare = spawn_self("--serve-bare");
-    let floor = spawn_self("--serve-pingora");
+    let sink = spawn_self("--serve-sink", &[]);
+    let bare = spawn_self("--serve-bare", &[]);
+    let floor = spawn_self("--serve-pingora", &[]);
+    let journal = dir.path().join("journal");
+    let durable = spawn_self("--serve-pingora", &[journal.to_str().expect("path")]);
     let blackhole = blackhole();
     let mut targets = Vec::new();
     let embedded_dir = dir.path().join("embedded");
@@ -174,7 +181,7 @@ fn orchestrate() {
 
     // Warm everything (connections, page cache, allocator) without recording.
     let mut run = 1_000;
-    for b in [&floor, &bare] {
+    for b in [&floor, &durable, &bare] {
         run += 1;
         let _ = drive(
             &rt,
@@ -201,7 +208,11 @@ fn orchestrate() {
     let mut notes = Vec::new();
     for round in 0..rounds {
         let r = round + 1;
-        for (name, b) in [("bare pingora (202)", &floor), ("bare hyper (202)", &bare)] {
+        for (name, b) in [
+            ("bare pingora (202)", &floor),
+            (DURABLE, &durable),
+            ("bare hyper (202)", &bare),
+        ] {
             run += 1;
             rows.push((
                 r,
@@ -327,14 +338,23 @@ fn orchestrate() {
             .filter(|(r, _)| *r == round)
             .map(|(_, row)| row)
             .collect();
-        if let [b, _hyper, rest @ ..] = of_round.as_slice() {
-            for h in rest {
+        if let [b, d, _hyper, rest @ ..] = of_round.as_slice() {
+            for h in std::iter::once(d).chain(rest) {
                 println!(
                     "round {round}, {} / bare pingora: req/s {:.0} %, p99 {:+.2} ms, CPU per request {:.1}x",
                     h.name,
                     100.0 * h.rps / b.rps,
                     h.p99_ms - b.p99_ms,
                     h.cpu_us / b.cpu_us.max(1.0)
+                );
+            }
+            // Against what any pingora receiver that fsyncs before its 2xx spends.
+            for h in rest {
+                println!(
+                    "round {round}, {} / durable pingora: p99 {:+.2} ms, CPU per request {:.1}x",
+                    h.name,
+                    h.p99_ms - d.p99_ms,
+                    h.cpu_us / d.cpu_us.max(1.0)
                 );
             }
         }
@@ -358,9 +378,13 @@ fn orchestrate() {
             );
         }
     }
-    for (name, p) in [("bare pingora", &floor), ("bare hyper", &bare)]
-        .into_iter()
-        .chain(targets.iter().map(|t| (t.name, &t.proc)))
+    for (name, p) in [
+        ("bare pingora", &floor),
+        ("durable pingora", &durable),
+        ("bare hyper", &bare),
+    ]
+    .into_iter()
+    .chain(targets.iter().map(|t| (t.name, &t.proc)))
     {
         let (now, peak) = p.rss_mib();
         println!("{name}: RSS {now:.0} MiB at the end, peak {peak:.0} MiB");

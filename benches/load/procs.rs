@@ -139,10 +139,11 @@ pub fn blackhole() -> SocketAddr {
     addr
 }
 
-pub fn spawn_self(mode: &str) -> Proc {
+pub fn spawn_self(mode: &str, extra: &[&str]) -> Proc {
     let port = free_port();
     let child = Command::new(std::env::current_exe().expect("exe"))
         .args([mode, &port.to_string()])
+        .args(extra)
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn");

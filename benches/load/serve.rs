@@ -3,6 +3,7 @@
 //! read from /proc.
 
 use std::convert::Infallible;
+use std::io::{Seek, SeekFrom, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,6 +19,7 @@ use pingora::proxy::{ProxyHttp, Session, http_proxy_service};
 use pingora::server::Server;
 use pingora::server::configuration::ServerConf;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 const ACCEPTED: &[u8] = br#"{"status":"accepted","event_id":"evt"}"#;
 
@@ -84,21 +86,90 @@ pub fn serve(port: &str, threads: usize, mode: Mode) {
 }
 
 /// The floor of any pingora receiver: `ProxyHttp::request_filter` reads the body and answers
-/// 202, with the same two worker threads as hookgate's public listener.
-pub fn serve_pingora(port: &str) {
+/// 202, with the same two worker threads as hookgate's public listener. With `journal`, the
+/// floor of one that keeps "a 2xx means stored": each body is appended to that file and
+/// fdatasync'd before its 202 (`Journal`).
+pub fn serve_pingora(port: &str, journal: Option<&str>) {
     let conf = ServerConf {
         threads: 2,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut svc = http_proxy_service(&server.configuration, Bare202);
+    let mut svc = http_proxy_service(
+        &server.configuration,
+        Bare202 {
+            journal: journal.map(Journal::open),
+        },
+    );
     svc.add_tcp(&format!("127.0.0.1:{port}"));
     server.add_service(svc);
     server.run_forever();
 }
 
-struct Bare202;
+/// What a body waits for: its append, synced.
+type Append = (Bytes, oneshot::Sender<()>);
+
+/// The least a durable receiver does: one writer thread appends the bodies of the requests
+/// that arrived during its last sync (length-prefixed, one `write`), fdatasyncs, and answers
+/// them all: a group commit, as hookgate's store writer. No verification, no dedup, no index,
+/// no delivery: what the promise alone costs on pingora.
+struct Journal {
+    tx: std::sync::mpsc::Sender<Append>,
+}
+
+/// The file starts again past this, so that a long run does not fill the disk.
+const JOURNAL_MAX: u64 = 256 << 20;
+
+impl Journal {
+    fn open(path: &str) -> Self {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(path)
+            .expect("journal");
+        let (tx, rx) = std::sync::mpsc::channel::<Append>();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let mut waiting = Vec::new();
+            let mut len = 0u64;
+            while let Ok(first) = rx.recv() {
+                let mut next = Some(first);
+                while let Some((body, done)) = next {
+                    buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
+                    buf.extend_from_slice(&body);
+                    waiting.push(done);
+                    next = rx.try_recv().ok();
+                }
+                if len > JOURNAL_MAX {
+                    file.set_len(0).expect("truncate");
+                    file.seek(SeekFrom::Start(0)).expect("seek");
+                    len = 0;
+                }
+                file.write_all(&buf).expect("write");
+                file.sync_data().expect("fdatasync");
+                len += buf.len() as u64;
+                buf.clear();
+                for done in waiting.drain(..) {
+                    let _ = done.send(());
+                }
+            }
+        });
+        Journal { tx }
+    }
+
+    async fn append(&self, body: Bytes) {
+        let (done, synced) = oneshot::channel();
+        if self.tx.send((body, done)).is_ok() {
+            let _ = synced.await;
+        }
+    }
+}
+
+struct Bare202 {
+    journal: Option<Journal>,
+}
 
 #[async_trait]
 impl ProxyHttp for Bare202 {
@@ -107,7 +178,15 @@ impl ProxyHttp for Bare202 {
     fn new_ctx(&self) {}
 
     async fn request_filter(&self, session: &mut Session, _: &mut ()) -> pingora::Result<bool> {
-        while session.read_request_body().await?.is_some() {}
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = session.read_request_body().await? {
+            if self.journal.is_some() {
+                body.extend_from_slice(&chunk);
+            }
+        }
+        if let Some(j) = &self.journal {
+            j.append(body.freeze()).await;
+        }
         let mut resp = ResponseHeader::build(202, Some(2))?;
         resp.insert_header("content-type", "application/json")?;
         resp.insert_header("content-length", ACCEPTED.len())?;
