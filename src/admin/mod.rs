@@ -383,7 +383,7 @@ impl Admin {
         tracing::info!(route = %name, state = state.as_str(), "route state set through the admin API");
         if state == RouteState::Active {
             // Held events are due now.
-            self.app.store.work_signal().notify_one();
+            self.app.store.work_signal().due();
         }
         json_reply(
             StatusCode::OK,

@@ -107,11 +107,14 @@ impl Delivery {
         let now = now_ms();
         let mut next_ms = now + IDLE_SCAN.as_millis() as u64;
         let routes: Vec<&Arc<Route>> = cfg.routes.iter().collect();
+        // Routes nothing can start for until the loop is woken by other means (`Work`).
+        let mut blocked = std::collections::HashSet::new();
         // Start at a different route each turn so routes sharing an upstream share it fairly.
         for i in 0..routes.len() {
             let route = routes[(turn + i) % routes.len()];
             // A paused route's events wait in the store until it is resumed.
             if self.app.states.effective(route) == RouteState::Paused {
+                blocked.insert(route.name.clone());
                 continue;
             }
             let up = &route.upstream;
@@ -124,6 +127,10 @@ impl Delivery {
                 .max(1);
             let room = sem.available_permits();
             if room == 0 {
+                // An attempt's end frees room, and the loop awaits its task.
+                if !tasks.is_empty() {
+                    blocked.insert(route.name.clone());
+                }
                 continue;
             }
             let want = room.div_ceil(sharing).max(1);
@@ -161,6 +168,7 @@ impl Delivery {
                 }
             }
         }
+        self.app.store.work_signal().set_blocked(blocked);
         let wait = Duration::from_millis(next_ms.saturating_sub(now_ms()));
         Instant::now() + wait
     }

@@ -142,7 +142,7 @@ impl Delivery {
         for route in gone {
             if cfg.routes.iter().any(|r| r.name == route) {
                 tracing::info!(%route, "route configured again; delivering the events it held");
-                self.app.store.work_signal().notify_one();
+                self.app.store.work_signal().due();
             }
         }
         look.since.retain(|r, _| held.iter().any(|h| h.route == *r));

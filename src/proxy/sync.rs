@@ -16,6 +16,7 @@ use crate::config::units;
 use crate::event::NewEvent;
 use crate::metrics::RequestOutcome;
 use crate::routing::Route;
+use crate::store::work::Work;
 use crate::store::{RequestDigest, StoredEvent, SyncAnswer, SyncAnswers, SyncSlot};
 use crate::telemetry::{self, Kind, Span, TraceContext};
 use crate::upstream::{self, UpstreamLimits};
@@ -34,6 +35,8 @@ pub struct SyncRelay<'a> {
     pub store: &'a dyn SyncAnswers,
     pub route: &'a Route,
     pub limits: &'a UpstreamLimits,
+    /// The delivery loop's wake-up (`limited_call`).
+    pub work: &'a Work,
     pub timeout: Duration,
     pub timeout_status: u16,
     pub retry_after: Duration,
@@ -188,6 +191,10 @@ impl SyncRelay<'_> {
             .await
             .unwrap_or(Err(Failed::Timeout));
         drop(permit);
+        // The slot is shared with deliveries, whose loop does not wait for this call's end.
+        if !self.work.blocked().is_empty() {
+            self.work.due();
+        }
         end_span(span, ev, &result);
         result
     }

@@ -13,6 +13,7 @@ pub mod redis;
 mod roles;
 pub mod spill;
 pub mod sync_record;
+pub mod work;
 
 use bytes::Bytes;
 use serde::Serialize;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::Notify;
 
+use super::work::Work;
 use super::{
     Accepted, EventDetail, EventFilter, EventView, Leased, Outcome, Page, Replay, RequestDigest,
     RouteStats, StateOverride, StoreError, StoredEvent, SyncAnswer, SyncSlot, Timing,
@@ -73,7 +73,7 @@ pub trait Queue: Send + Sync {
     fn release(&self, event: &StoredEvent);
 
     /// Notified whenever new work may be due (an accept, a replay).
-    fn work_signal(&self) -> Arc<Notify>;
+    fn work_signal(&self) -> Arc<Work>;
 }
 
 /// The dead-letter queue: listing and replaying.

@@ -230,6 +230,19 @@ pub enum Effect {
     Unlease(u64),
 }
 
+impl Effect {
+    /// The route it is about, if one.
+    pub fn route(&self) -> Option<&str> {
+        match self {
+            Effect::Enqueued { route, .. }
+            | Effect::Rescheduled { route, .. }
+            | Effect::Finished { route, .. }
+            | Effect::Purged { route } => Some(route),
+            Effect::Unlease(_) => None,
+        }
+    }
+}
+
 impl Index {
     pub fn new(hot_limit: u64) -> Index {
         Index {

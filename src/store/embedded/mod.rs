@@ -44,7 +44,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use fjall::{Database, Keyspace};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use self::dead::dead_keys;
 use self::index::{Effect, Index};
@@ -105,7 +105,7 @@ pub struct Shared {
     index: Mutex<Index>,
     leases: Mutex<HashSet<u64>>,
     healthy: AtomicBool,
-    work: Arc<Notify>,
+    work: Arc<crate::store::work::Work>,
     memory: EmbeddedMemory,
     seal: seal::Sealer,
 }
@@ -162,7 +162,7 @@ impl Shared {
             index: Mutex::new(index),
             leases: Mutex::new(HashSet::new()),
             healthy: AtomicBool::new(true),
-            work: Arc::new(Notify::new()),
+            work: Arc::default(),
             memory,
             seal: sealer,
         });
@@ -423,3 +423,5 @@ mod journal_tests;
 mod tests;
 #[cfg(test)]
 mod tests_seq;
+#[cfg(test)]
+mod tests_work;

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::Notify;
 
 use super::writer::{Lease, Op};
 use super::{Embedded, LEASE_WHILE_RECOVERING, lock};
@@ -90,10 +89,10 @@ impl Queue for Embedded {
 
     fn release(&self, event: &StoredEvent) {
         self.unlease([event.handle]);
-        self.shared.work.notify_one();
+        self.shared.work.due();
     }
 
-    fn work_signal(&self) -> Arc<Notify> {
+    fn work_signal(&self) -> Arc<crate::store::work::Work> {
         self.shared.work.clone()
     }
 }
@@ -108,7 +107,7 @@ impl Embedded {
             .into_iter()
             .fold(false, |w, seq| index.unlease(seq, &mut leases) | w);
         if woke {
-            self.shared.work.notify_one();
+            self.shared.work.due();
         }
     }
 }

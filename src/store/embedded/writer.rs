@@ -188,17 +188,20 @@ impl Writer {
         match result {
             Ok(()) => {
                 let woke = {
+                    // What only blocked routes' events make due wakes nobody (`Work`).
+                    let blocked = self.shared.work.blocked();
                     let mut index = lock(&self.shared.index);
                     let mut leases = lock(&self.shared.leases);
-                    effects
-                        .into_iter()
-                        .fold(false, |w, e| index.apply(e, &mut leases) | w)
+                    effects.into_iter().fold(false, |w, e| {
+                        let held = e.route().is_some_and(|r| blocked.contains(r));
+                        index.apply(e, &mut leases) && !held || w
+                    })
                 };
                 for r in replies {
                     r.send(Ok(()));
                 }
                 if woke {
-                    self.shared.work.notify_one();
+                    self.shared.work.due();
                 }
             }
             Err(e) => {

@@ -76,7 +76,7 @@ impl DeadLetters for RedisStore {
             };
             match r {
                 1 => {
-                    self.work.notify_one();
+                    self.work.due();
                     return Ok(Replay::Replayed);
                 }
                 2 => return Ok(Replay::NotDead),
@@ -132,7 +132,7 @@ impl DeadLetters for RedisStore {
                         }
                     };
                     if replayed {
-                        self.work.notify_one();
+                        self.work.due();
                         n += 1;
                     } else {
                         skip += 1;

@@ -188,7 +188,7 @@ impl RedisStore {
         let answered = futures_util::future::join_all(per_shard).await;
         for ((_, idx), answers) in by_shard.iter().zip(answered) {
             for (&i, a) in idx.iter().zip(answers) {
-                out[i] = Some(self.answer(a));
+                out[i] = Some(self.answer(a, true));
             }
         }
         out.into_iter()
@@ -196,11 +196,14 @@ impl RedisStore {
             .collect()
     }
 
-    /// What the script's answer for one event means.
-    fn answer(&self, a: Result<i64, String>) -> Result<Accepted, StoreError> {
+    /// What the script's answer for one event means; a new one wakes the delivery loop with
+    /// `wake` (not for a blocked route's: `Work`).
+    fn answer(&self, a: Result<i64, String>, wake: bool) -> Result<Accepted, StoreError> {
         match a.map_err(StoreError::Unavailable)? {
             1 => {
-                self.work.notify_one();
+                if wake {
+                    self.work.due();
+                }
                 Ok(Accepted::New)
             }
             0 => Ok(Accepted::Duplicate),
@@ -259,6 +262,7 @@ impl RedisStore {
 impl Intake for RedisStore {
     async fn accept(&self, ev: NewEvent) -> Result<Accepted, StoreError> {
         let sh = self.home(&ev);
+        let wake = !self.work.is_blocked(&ev.route);
         let (tx, rx) = oneshot::channel();
         self.hand_over(&sh, Job { ev, done: tx })?;
         // The deadline covers the wait for the shard's call in flight as well as its own.
@@ -275,6 +279,6 @@ impl Intake for RedisStore {
                 ));
             }
         };
-        self.answer(Ok(r))
+        self.answer(Ok(r), wake)
     }
 }

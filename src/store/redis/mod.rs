@@ -33,8 +33,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::Notify;
-
 use self::conn::{Timed, watch_health};
 use self::connect::{Client, Conn};
 use self::fields::Fields;
@@ -104,7 +102,7 @@ pub struct RedisStore {
     next_handle: AtomicU64,
     shard_state: Mutex<HashMap<Shard, ShardState>>,
     health: Arc<Health>,
-    work: Arc<Notify>,
+    work: Arc<crate::store::work::Work>,
     /// The connection's own runtime: the intake writers run there, not behind the requests
     /// of pingora's runtimes (and not ended with one of them).
     rt: tokio::runtime::Handle,
@@ -171,7 +169,7 @@ impl RedisStore {
             next_handle: AtomicU64::new(1),
             shard_state: Mutex::new(HashMap::new()),
             health,
-            work: Arc::new(Notify::new()),
+            work: Arc::default(),
             rt,
             intake: Mutex::new(HashMap::new()),
             outcomes: OnceLock::new(),

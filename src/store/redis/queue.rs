@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 
 use super::outcomes::Job;
 use super::scripts::{CANCEL, PROMOTE};
@@ -194,7 +194,7 @@ impl Queue for RedisStore {
                 .map_err(unavailable)?;
             if r == 1 {
                 // The next of its order key's line may be due now.
-                self.work.notify_one();
+                self.work.due();
                 return Ok(true);
             }
         }
@@ -207,7 +207,7 @@ impl Queue for RedisStore {
         lock(&self.leases).remove(&event.handle);
     }
 
-    fn work_signal(&self) -> Arc<Notify> {
+    fn work_signal(&self) -> Arc<crate::store::work::Work> {
         self.work.clone()
     }
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::Notify;
 
 use super::{Spill, unspill};
 use crate::store::{
@@ -52,7 +51,7 @@ impl Queue for Spill {
         self.redis.release(event)
     }
 
-    fn work_signal(&self) -> Arc<Notify> {
+    fn work_signal(&self) -> Arc<crate::store::work::Work> {
         self.redis.work_signal()
     }
 }

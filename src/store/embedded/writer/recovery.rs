@@ -165,7 +165,7 @@ impl Writer {
                 };
                 self.recovered = Some((Instant::now(), b.delay));
                 self.shared.healthy.store(true, Ordering::Relaxed);
-                self.shared.work.notify_one();
+                self.shared.work.due();
                 tracing::warn!(
                     down_ms = b.since.elapsed().as_millis() as u64,
                     attempts = b.attempts + 1,
