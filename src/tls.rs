@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -36,32 +36,64 @@ pub fn load_pem(path: &Path, key: bool) -> Result<(), String> {
     }
 }
 
-fn certified(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
-    let der = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&der)
-        .map_err(|e| format!("{}: {e}", key.display()))?;
-    let pair = CertifiedKey::new(chain, signing);
-    pair.keys_match().map_err(|e| {
-        format!(
-            "{} does not belong to {}: {e}",
-            key.display(),
-            cert.display()
-        )
-    })?;
-    Ok(pair)
+/// A pair's files as read: their bytes (`None`: unreadable), parsed from these very bytes.
+struct PairFiles {
+    cert: Option<Vec<u8>>,
+    key: Option<Vec<u8>>,
 }
 
-/// What says a file changed: its time, and its size and inode too, for a rewrite within one
-/// tick of a coarse clock (or with its time set back) that a time alone would not show.
-type Stamp = Option<(SystemTime, u64, u64)>;
+impl PairFiles {
+    fn read(cert: &Path, key: &Path) -> PairFiles {
+        PairFiles {
+            cert: std::fs::read(cert).ok(),
+            key: std::fs::read(key).ok(),
+        }
+    }
 
-fn stamp(p: &Path) -> Stamp {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(p).ok()?;
-    Some((m.modified().ok()?, m.len(), m.ino()))
+    /// What says the pair changed: a digest of the bytes, not the files' times (a rewrite
+    /// within one tick of a coarse clock, of the same size, in place, or with its time set
+    /// back shows in none of time, size or inode). Reading two small files every
+    /// `CHECK_EVERY` costs nothing that matters.
+    fn digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [&self.cert, &self.key] {
+            match part {
+                Some(b) => {
+                    h.update([1]);
+                    h.update((b.len() as u64).to_le_bytes());
+                    h.update(b);
+                }
+                None => h.update([0]),
+            }
+        }
+        h.finalize().into()
+    }
+
+    fn certified(&self, cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
+        let unreadable = |p: &Path| format!("{}: cannot be read", p.display());
+        let cert_pem = self.cert.as_deref().ok_or_else(|| unreadable(cert))?;
+        let key_pem = self.key.as_deref().ok_or_else(|| unreadable(key))?;
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{}: {e}", cert.display()))?;
+        if chain.is_empty() {
+            return Err(format!("{}: no PEM certificate", cert.display()));
+        }
+        let der = PrivateKeyDer::from_pem_slice(key_pem)
+            .map_err(|e| format!("{}: {e}", key.display()))?;
+        let signing = rustls::crypto::ring::sign::any_supported_type(&der)
+            .map_err(|e| format!("{}: {e}", key.display()))?;
+        let pair = CertifiedKey::new(chain, signing);
+        pair.keys_match().map_err(|e| {
+            format!(
+                "{} does not belong to {}: {e}",
+                key.display(),
+                cert.display()
+            )
+        })?;
+        Ok(pair)
+    }
 }
 
 #[derive(Debug)]
@@ -69,32 +101,33 @@ pub struct ReloadingCert {
     current: ArcSwap<CertifiedKey>,
     cert: PathBuf,
     key: PathBuf,
-    seen: Mutex<(Stamp, Stamp)>,
+    /// The digest of the bytes last loaded (or last refused).
+    seen: Mutex<[u8; 32]>,
 }
 
 impl ReloadingCert {
     pub fn load(cert: &Path, key: &Path) -> Result<ReloadingCert, String> {
-        // The stamps before the read, as `reload_if_changed` takes them: a renewal written
-        // while the pair is read is then seen at the next poll, not taken as already loaded.
-        let seen = (stamp(cert), stamp(key));
-        let pair = certified(cert, key)?;
+        let read = PairFiles::read(cert, key);
+        let pair = read.certified(cert, key)?;
         Ok(ReloadingCert {
             current: ArcSwap::from_pointee(pair),
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
-            seen: Mutex::new(seen),
+            seen: Mutex::new(read.digest()),
         })
     }
 
-    /// Swaps in the files' pair if they changed and are valid; returns whether it did.
+    /// Swaps in the files' pair if they changed and are valid; returns whether it did. A
+    /// broken pair is reported once, not at every poll, and the current one kept.
     pub fn reload_if_changed(&self) -> Result<bool, String> {
-        let now = (stamp(&self.cert), stamp(&self.key));
+        let read = PairFiles::read(&self.cert, &self.key);
+        let now = read.digest();
         let mut seen = self.seen.lock().map_err(|_| "poisoned lock".to_string())?;
         if *seen == now {
             return Ok(false);
         }
         *seen = now;
-        let pair = certified(&self.cert, &self.key)?;
+        let pair = read.certified(&self.cert, &self.key)?;
         self.current.store(Arc::new(pair));
         Ok(true)
     }
@@ -165,6 +198,42 @@ mod tests {
         }
         assert!(r.reload_if_changed().unwrap());
         let served = CertificateDer::from_pem_slice(c2.as_bytes()).unwrap();
+        assert_eq!(r.current.load().cert[0], served);
+    }
+
+    /// A renewal rewritten in place, same size, same inode, its time set back: only the bytes
+    /// say it changed. And a broken pair is refused once, the old one kept.
+    #[test]
+    fn a_pair_rewritten_in_place_with_nothing_but_its_bytes_changed_is_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        let ((mut c1, mut k1), (mut c2, mut k2)) = (pair(), pair());
+        // The same sizes: padded with newlines, which PEM readers skip.
+        for (a, b) in [(&mut c1, &mut c2), (&mut k1, &mut k2)] {
+            let len = a.len().max(b.len());
+            for t in [a, b] {
+                t.extend(std::iter::repeat_n('\n', len - t.len()));
+            }
+        }
+        std::fs::write(&cert, &c1).unwrap();
+        std::fs::write(&key, &k1).unwrap();
+        let r = ReloadingCert::load(&cert, &key).unwrap();
+        for (path, text) in [(&cert, &c2), (&key, &k2)] {
+            let meta = std::fs::metadata(path).unwrap();
+            let f = std::fs::File::options().write(true).open(path).unwrap();
+            std::io::Write::write_all(&mut &f, text.as_bytes()).unwrap();
+            f.set_modified(meta.modified().unwrap()).unwrap();
+        }
+        assert!(r.reload_if_changed().unwrap());
+        let served = CertificateDer::from_pem_slice(c2.as_bytes()).unwrap();
+        assert_eq!(r.current.load().cert[0], served);
+        assert!(!r.reload_if_changed().unwrap(), "unchanged since");
+        // A key that is not the certificate's: refused once, the served pair kept.
+        let (_, k3) = pair();
+        std::fs::write(&key, k3).unwrap();
+        let e = r.reload_if_changed().unwrap_err();
+        assert!(e.contains("does not belong to"), "{e}");
+        assert!(!r.reload_if_changed().unwrap(), "not reported again");
         assert_eq!(r.current.load().cert[0], served);
     }
 }
