@@ -2,6 +2,7 @@
 //! everything else is skipped without being built (no tree of the document, no key strings).
 //! The whole body is still read, so invalid JSON anywhere is refused, as a full parse would.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
@@ -11,37 +12,41 @@ use serde_json::value::RawValue;
 /// The raw text of the value at `ptr` (`/a/0/b`, `~1` and `~0` escaped) in `body`, if the body
 /// is JSON and has it. Duplicate keys resolve as in `serde_json::Value` (the last wins).
 pub fn find<'b>(body: &'b [u8], ptr: &str) -> Option<&'b str> {
-    let tokens: Vec<String> = ptr
-        .split('/')
-        .skip(1)
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect();
     let mut de = serde_json::Deserializer::from_slice(body);
-    let found = Follow { tokens: &tokens }.deserialize(&mut de).ok()?;
+    let found = Follow { rest: ptr }.deserialize(&mut de).ok()?;
     de.end().ok()?;
     found.map(RawValue::get)
 }
 
-/// The rest of the pointer, applied to the next value.
+/// The rest of the pointer (`""`, or `/token...`), applied to the next value. Its tokens are
+/// taken as they are reached, not split out beforehand: nothing is allocated per request but
+/// for a token with an escape.
 struct Follow<'t> {
-    tokens: &'t [String],
+    rest: &'t str,
 }
 
 impl<'de> DeserializeSeed<'de> for Follow<'_> {
     type Value = Option<&'de RawValue>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        match self.tokens.split_first() {
-            None => <&RawValue>::deserialize(d).map(Some),
-            Some((token, rest)) => d.deserialize_any(Step { token, rest }),
-        }
+        let Some(after) = self.rest.strip_prefix('/') else {
+            return <&RawValue>::deserialize(d).map(Some);
+        };
+        // `rest` keeps its `/`: `""` at the last token.
+        let (token, rest) = after.find('/').map_or((after, ""), |i| after.split_at(i));
+        let token = if token.contains('~') {
+            Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+        } else {
+            Cow::Borrowed(token)
+        };
+        d.deserialize_any(Step { token, rest })
     }
 }
 
 /// One token of the pointer, looked up in an object or an array; absent in anything else.
 struct Step<'t> {
-    token: &'t str,
-    rest: &'t [String],
+    token: Cow<'t, str>,
+    rest: &'t str,
 }
 
 impl<'de> Visitor<'de> for Step<'_> {
@@ -72,9 +77,9 @@ impl<'de> Visitor<'de> for Step<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = None;
-        while let Some(hit) = map.next_key_seed(KeyIs(self.token))? {
+        while let Some(hit) = map.next_key_seed(KeyIs(&self.token))? {
             if hit {
-                found = map.next_value_seed(Follow { tokens: self.rest })?;
+                found = map.next_value_seed(Follow { rest: self.rest })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -84,13 +89,13 @@ impl<'de> Visitor<'de> for Step<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         // As serde_json's pointer: no sign, no leading zero.
-        let t = self.token;
+        let t: &str = &self.token;
         let signed_or_padded = t.starts_with('+') || (t.starts_with('0') && t.len() != 1);
         let index = t.parse::<usize>().ok().filter(|_| !signed_or_padded);
         let mut found = None;
         for i in 0.. {
             if index == Some(i) {
-                match seq.next_element_seed(Follow { tokens: self.rest })? {
+                match seq.next_element_seed(Follow { rest: self.rest })? {
                     Some(v) => found = v,
                     None => break,
                 }

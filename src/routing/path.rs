@@ -13,6 +13,8 @@
 //!
 //! The query is not checked here: it is set as a query, structurally, and cannot move the path.
 
+use std::borrow::Cow;
+
 /// Why a path is refused; the text goes into the 400 answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
@@ -45,14 +47,19 @@ pub fn check(path_and_query: &str) -> Result<(), PathError> {
     for b in path.bytes() {
         raw_byte(b)?;
     }
-    let segments: Vec<&str> = body.split('/').collect();
-    let last = segments.len() - 1;
-    for (i, seg) in segments.iter().enumerate() {
+    let mut segments = body.split('/').peekable();
+    while let Some(seg) = segments.next() {
         // "/" alone and a trailing "/" are the only empty segments.
-        if seg.is_empty() && i != last {
+        if seg.is_empty() && segments.peek().is_some() {
             return Err(PathError::EmptySegment);
         }
-        let decoded = decode(seg)?;
+        // Without an escape a segment is itself decoded: its bytes passed `raw_byte`, all
+        // ASCII, none a look-alike (checked per request: no copy then).
+        let decoded = if seg.contains('%') {
+            Cow::Owned(decode(seg)?)
+        } else {
+            Cow::Borrowed(seg)
+        };
         if !decoded.is_empty() && decoded.chars().all(|c| c == '.' || c == ' ') {
             return Err(PathError::DotSegment);
         }
