@@ -19,21 +19,28 @@ const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// Checks that `path` holds a PEM certificate chain (or private key).
 pub fn load_pem(path: &Path, key: bool) -> Result<(), String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if key {
-        PrivateKeyDer::from_pem_file(path)
-            .map(drop)
-            .map_err(|e| format!("{}: no usable PEM private key ({e})", path.display()))
+        private_key(&pem, path).map(drop)
     } else {
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        if certs.is_empty() {
-            Err(format!("{}: no PEM certificate", path.display()))
-        } else {
-            Ok(())
-        }
+        chain(&pem, path).map(drop)
     }
+}
+
+/// The certificates of a PEM chain read from `path`; at least one.
+fn chain(pem: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+fn private_key(pem: &[u8], path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|e| format!("{}: no usable PEM private key ({e})", path.display()))
 }
 
 /// A pair's files as read: their bytes (`None`: unreadable), parsed from these very bytes.
@@ -74,17 +81,10 @@ impl PairFiles {
         let unreadable = |p: &Path| format!("{}: cannot be read", p.display());
         let cert_pem = self.cert.as_deref().ok_or_else(|| unreadable(cert))?;
         let key_pem = self.key.as_deref().ok_or_else(|| unreadable(key))?;
-        let chain = CertificateDer::pem_slice_iter(cert_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{}: {e}", cert.display()))?;
-        if chain.is_empty() {
-            return Err(format!("{}: no PEM certificate", cert.display()));
-        }
-        let der = PrivateKeyDer::from_pem_slice(key_pem)
-            .map_err(|e| format!("{}: {e}", key.display()))?;
+        let der = private_key(key_pem, key)?;
         let signing = rustls::crypto::ring::sign::any_supported_type(&der)
             .map_err(|e| format!("{}: {e}", key.display()))?;
-        let pair = CertifiedKey::new(chain, signing);
+        let pair = CertifiedKey::new(chain(cert_pem, cert)?, signing);
         pair.keys_match().map_err(|e| {
             format!(
                 "{} does not belong to {}: {e}",
