@@ -299,13 +299,12 @@ impl Intake<'_> {
                         "no upstream to call",
                     ));
                 };
-                let work = gw.app.store.work_signal();
                 let relay = SyncRelay {
                     client,
                     store: gw.app.store.as_ref(),
                     route: self.route,
                     limits: &gw.app.upstream_limits,
-                    work: &work,
+                    work: gw.app.store.work_signal(),
                     timeout,
                     timeout_status,
                     retry_after: self.cfg.server.retry_after,

@@ -192,7 +192,7 @@ impl SyncRelay<'_> {
             .unwrap_or(Err(Failed::Timeout));
         drop(permit);
         // The slot is shared with deliveries, whose loop does not wait for this call's end.
-        if !self.work.blocked().is_empty() {
+        if self.work.any_blocked() {
             self.work.due();
         }
         end_span(span, ev, &result);

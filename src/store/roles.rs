@@ -3,7 +3,6 @@
 //! contract suite (tests/it/store_contract.rs) holds them to the same answers.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -73,7 +72,7 @@ pub trait Queue: Send + Sync {
     fn release(&self, event: &StoredEvent);
 
     /// Notified whenever new work may be due (an accept, a replay).
-    fn work_signal(&self) -> Arc<Work>;
+    fn work_signal(&self) -> &Work;
 }
 
 /// The dead-letter queue: listing and replaying.

@@ -34,6 +34,10 @@ impl Work {
         self.blocked.load().contains(route)
     }
 
+    pub fn any_blocked(&self) -> bool {
+        !self.blocked.load().is_empty()
+    }
+
     /// The blocked routes, to look up many (a group commit's).
     pub fn blocked(&self) -> Arc<HashSet<String>> {
         self.blocked.load_full()
@@ -62,10 +66,10 @@ mod tests {
     #[tokio::test]
     async fn the_blocked_set_is_what_the_loop_last_found() {
         let w = Work::default();
-        assert!(!w.is_blocked("a"));
+        assert!(!w.is_blocked("a") && !w.any_blocked());
         w.set_blocked(HashSet::from(["a".to_string()]));
         let before = w.blocked();
-        assert!(w.is_blocked("a") && !w.is_blocked("b"));
+        assert!(w.is_blocked("a") && !w.is_blocked("b") && w.any_blocked());
         // The same set again is not swapped in (the loop sets it at every look).
         w.set_blocked(HashSet::from(["a".to_string()]));
         assert!(Arc::ptr_eq(&before, &w.blocked()));

@@ -105,7 +105,7 @@ pub struct Shared {
     index: Mutex<Index>,
     leases: Mutex<HashSet<u64>>,
     healthy: AtomicBool,
-    work: Arc<crate::store::work::Work>,
+    work: crate::store::work::Work,
     memory: EmbeddedMemory,
     seal: seal::Sealer,
 }
@@ -162,7 +162,7 @@ impl Shared {
             index: Mutex::new(index),
             leases: Mutex::new(HashSet::new()),
             healthy: AtomicBool::new(true),
-            work: Arc::default(),
+            work: Default::default(),
             memory,
             seal: sealer,
         });

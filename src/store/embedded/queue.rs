@@ -1,7 +1,5 @@
 //! The delivery queue: leases from the in-memory index, outcomes through the writer.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 use super::writer::{Lease, Op};
@@ -92,8 +90,8 @@ impl Queue for Embedded {
         self.shared.work.due();
     }
 
-    fn work_signal(&self) -> Arc<crate::store::work::Work> {
-        self.shared.work.clone()
+    fn work_signal(&self) -> &crate::store::work::Work {
+        &self.shared.work
     }
 }
 

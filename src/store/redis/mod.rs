@@ -102,7 +102,7 @@ pub struct RedisStore {
     next_handle: AtomicU64,
     shard_state: Mutex<HashMap<Shard, ShardState>>,
     health: Arc<Health>,
-    work: Arc<crate::store::work::Work>,
+    work: crate::store::work::Work,
     /// The connection's own runtime: the intake writers run there, not behind the requests
     /// of pingora's runtimes (and not ended with one of them).
     rt: tokio::runtime::Handle,
@@ -169,7 +169,7 @@ impl RedisStore {
             next_handle: AtomicU64::new(1),
             shard_state: Mutex::new(HashMap::new()),
             health,
-            work: Arc::default(),
+            work: Default::default(),
             rt,
             intake: Mutex::new(HashMap::new()),
             outcomes: OnceLock::new(),

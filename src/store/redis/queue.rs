@@ -1,7 +1,6 @@
 //! The delivery queue: due retries promoted into each shard's stream, read with the consumer
 //! group (own leftovers first, then idle replicas' entries now and then, else new ones).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -207,7 +206,7 @@ impl Queue for RedisStore {
         lock(&self.leases).remove(&event.handle);
     }
 
-    fn work_signal(&self) -> Arc<crate::store::work::Work> {
-        self.work.clone()
+    fn work_signal(&self) -> &crate::store::work::Work {
+        &self.work
     }
 }

@@ -3,7 +3,6 @@
 //! away.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -51,7 +50,7 @@ impl Queue for Spill {
         self.redis.release(event)
     }
 
-    fn work_signal(&self) -> Arc<crate::store::work::Work> {
+    fn work_signal(&self) -> &crate::store::work::Work {
         self.redis.work_signal()
     }
 }
