@@ -438,14 +438,19 @@ async fn a_client_costs_under_320_bytes_of_redis() {
     let c = client();
     // Warm up: the script is loaded, the connection's buffers exist.
     send(&c, &gw, "/limai", "10.255.255.255").await;
+    // What the keys hold: Redis's memory less its clients' buffers and its AOF buffer, which a
+    // slow machine leaves holding a backlog of the burst's commands when it is measured.
     let used = || -> i64 {
         let info = redis.cli(&["info", "memory"]);
-        info.lines()
-            .find_map(|l| l.strip_prefix("used_memory:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
+        let field = |name: &str| -> i64 {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .unwrap_or_else(|| panic!("no {name} in INFO memory"))
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        field("used_memory") - field("mem_clients_normal") - field("mem_aof_buffer")
     };
     let before = used();
     let calls_before = evalsha_calls(&redis);
@@ -461,11 +466,12 @@ async fn a_client_costs_under_320_bytes_of_redis() {
         .buffer_unordered(16)
         .collect()
         .await;
-    assert!(statuses.iter().all(|s| *s == 503));
+    let other: Vec<_> = statuses.iter().filter(|s| **s != 503).collect();
+    assert!(other.is_empty(), "not the disabled route's 503: {other:?}");
     assert_eq!(fallbacks(&c, &gw, "limai").await, (0, vec![]));
     let keys = redis.cli(&["--scan", "--pattern", "hookgate:{limai:rl}:i:*"]);
     // Each address's key, and the warm-up's.
-    assert_eq!(keys.lines().count(), n + 1);
+    assert_eq!(keys.lines().count(), n + 1, "client keys");
     let per_key = (used() - before) as f64 / n as f64;
     println!("redis memory per client: {per_key:.0} bytes ({n} clients)");
     // One script call per check (the store's own few scripts a second aside).
