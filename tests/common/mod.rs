@@ -27,21 +27,35 @@ use sha2::Sha256;
 #[allow(unused_imports)]
 pub use upstream::{Reply, Upstream};
 
-/// A port free now and never handed out before in this process: the kernel may give a just
-/// released port again, and tests running in parallel (one test binary) ask for many.
+/// A port free now and never handed out before in this process, from below the kernel's
+/// ephemeral range (`net.ipv4.ip_local_port_range`): a port from inside it may be taken,
+/// between this check and the child's `bind`, as the local port of any outgoing connection
+/// on the machine (the suite makes thousands) or by any `bind(0)`; the child then cannot
+/// listen. Tests running in parallel (one test binary) ask for many; the scan starts at an
+/// offset of the process ID so that two suites on one machine rarely meet.
 pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
+    static NEXT: std::sync::Mutex<Option<u16>> = std::sync::Mutex::new(None);
+    let (low, high) = (15_000u16, ephemeral_low().max(16_000));
+    let span = high - low;
+    let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut port = next.unwrap_or_else(|| low + (std::process::id() % u32::from(span)) as u16);
+    for _ in 0..span {
+        let candidate = port;
+        port = if port + 1 >= high { low } else { port + 1 };
+        if TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+            *next = Some(port);
+            return candidate;
         }
     }
+    panic!("no free port in {low}..{high}");
+}
+
+/// The first port of the kernel's ephemeral range (32768 by default).
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 pub fn hmac_hex(secret: &str, body: &[u8]) -> String {
@@ -213,7 +227,16 @@ impl Gateway {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
+                if self.logs().contains("cannot listen on 127.0.0.1:") {
+                    self.relaunch_on_new_ports();
+                    continue;
+                }
                 panic!("hookgate exited early with {status}:\n{}", self.logs());
+            }
+            if self.logs().contains(" is in use, will try again") {
+                // Something else took a port after it was picked: new ports, and again.
+                self.relaunch_on_new_ports();
+                continue;
             }
             if http_get_status(self.admin_port, "/readyz") == Some(200)
                 && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
@@ -223,6 +246,26 @@ impl Gateway {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("hookgate did not become ready:\n{}", self.logs());
+    }
+
+    fn relaunch_on_new_ports(&mut self) {
+        self.kill9();
+        let (old, old_admin) = (self.port, self.admin_port);
+        (self.port, self.admin_port) = (free_port(), free_port());
+        let text = std::fs::read_to_string(self.config_path()).expect("read config");
+        let text = text
+            .replace(
+                &format!("listen = \"127.0.0.1:{old}\""),
+                &format!("listen = \"127.0.0.1:{}\"", self.port),
+            )
+            .replace(
+                &format!("admin_listen = \"127.0.0.1:{old_admin}\""),
+                &format!("admin_listen = \"127.0.0.1:{}\"", self.admin_port),
+            );
+        std::fs::write(self.config_path(), text).expect("rewrite config");
+        // The next try's log starts empty: the warning above is not seen again.
+        std::fs::write(&self.log, "").expect("truncate log");
+        self.launch();
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -334,6 +334,31 @@ async fn dlq_cli_lists_and_replays() {
     assert!(!ok && err.contains("--all"), "{err}");
 }
 
+/// The harness itself: a port taken between its pick and the child's `bind` (by another
+/// server, or as an outgoing connection's local port) makes it start the gateway again on new
+/// ports, rather than test against whoever holds the old one.
+#[tokio::test]
+async fn the_harness_moves_a_gateway_whose_port_was_taken() {
+    let up = Upstream::start();
+    let mut gw = Gateway::prepare(
+        &[],
+        "",
+        None,
+        "",
+        &routes(&up, "LIMAI_SECRET"),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let taken = std::net::TcpListener::bind(gw.addr()).unwrap();
+    gw.spawn();
+    assert_ne!(gw.addr(), taken.local_addr().unwrap());
+    let (status, v) =
+        send_signed(&client(), &gw.url("/hooks/limai"), &event_body("evt_moved")).await;
+    assert_eq!(status, 200, "{v}");
+    eventually(WAIT, async || (up.count() == 1).then_some(()))
+        .await
+        .expect("delivered");
+}
+
 #[test]
 fn a_taken_port_is_a_clear_startup_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
