@@ -1,8 +1,9 @@
 //! Load bench: hookgate (embedded and Redis stores, HMAC route, a real upstream sink) against
 //! a bare pingora server (`request_filter` reads the body and answers 202: the floor of any
 //! pingora receiver), the same appending each body to a file fsync'd before its 202 (the floor
-//! of any pingora receiver whose 2xx means stored) and a bare hyper server, driven at the same concurrency in the same run
-//! with signed events (`LOAD_BODY_BYTES`, default 1024; `LOAD_DUP_PERCENT` of them re-sent as
+//! of any pingora receiver whose 2xx means stored), that one also delivering each body to the
+//! sink after its 202 and storing the outcome (the floor of one that stores and delivers) and a
+//! bare hyper server, driven at the same concurrency in the same run with signed events (`LOAD_BODY_BYTES`, default 1024; `LOAD_DUP_PERCENT` of them re-sent as
 //! duplicates, default 10).
 //!
 //!     cargo bench --bench load
@@ -26,6 +27,7 @@
 
 mod drive;
 mod fill;
+mod forward;
 mod procs;
 mod profile;
 mod redis_stats;
@@ -46,6 +48,10 @@ const SECRET: &str = "bench-secret";
 /// its 202: the floor of a pingora receiver whose 2xx means stored.
 const DURABLE: &str = "durable pingora (202 after an fsync'd append)";
 
+/// Durable pingora that also delivers each body to the sink after its 202 and appends the
+/// outcome (`forward.rs`): the floor of a pingora receiver that stores and delivers.
+const FORWARDING: &str = "durable pingora, forwarding to the sink";
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -57,7 +63,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("--serve-bare") => serve(&args[2], 2, Mode::Bare),
-        Some("--serve-pingora") => serve_pingora(&args[2], args.get(3).map(String::as_str)),
+        Some("--serve-pingora") => serve_pingora(
+            &args[2],
+            args.get(3).map(String::as_str),
+            args.get(4).map(String::as_str),
+        ),
         Some("--serve-sink") => serve(&args[2], 1, Mode::Sink),
         _ => match env_or("LOAD_EVENTS", 0) {
             0 => orchestrate(),
@@ -120,6 +130,12 @@ fn orchestrate() {
     let floor = spawn_self("--serve-pingora", &[]);
     let journal = dir.path().join("journal");
     let durable = spawn_self("--serve-pingora", &[journal.to_str().expect("path")]);
+    let journal = dir.path().join("journal-forwarding");
+    let sink_addr = sink.addr.to_string();
+    let forwarding = spawn_self(
+        "--serve-pingora",
+        &[journal.to_str().expect("path"), &sink_addr],
+    );
     let blackhole = blackhole();
     let mut targets = Vec::new();
     let embedded_dir = dir.path().join("embedded");
@@ -181,7 +197,7 @@ fn orchestrate() {
 
     // Warm everything (connections, page cache, allocator) without recording.
     let mut run = 1_000;
-    for b in [&floor, &durable, &bare] {
+    for b in [&floor, &durable, &bare, &forwarding] {
         run += 1;
         let _ = drive(
             &rt,
@@ -219,6 +235,28 @@ fn orchestrate() {
                 measure(name.into(), &rt, b, "/hooks/bench", conns, dur, run),
             ));
         }
+        // As hookgate's delivering run: its CPU over the run and the drain after it.
+        let (delivered0, cpu0) = (sink_count(&rt, sink.addr), forwarding.cpu());
+        run += 1;
+        let row = measure(
+            FORWARDING.into(),
+            &rt,
+            &forwarding,
+            "/hooks/bench",
+            conns,
+            dur,
+            run,
+        );
+        let delivered = sink_count(&rt, sink.addr) - delivered0;
+        let took = drain(&rt, sink.addr, delivered0 + row.accepted);
+        notes.push(format!(
+            "round {r}, {FORWARDING}: delivered during the run {:.0} % of accepted, backlog {} drained in {:.1} s; CPU {:.0} µs per accepted + delivered event (the drain included)",
+            100.0 * delivered as f64 / row.accepted.max(1) as f64,
+            row.accepted.saturating_sub(delivered),
+            took.as_secs_f64(),
+            forwarding.cpu().saturating_sub(cpu0).as_micros() as f64 / row.accepted.max(1) as f64
+        ));
+        rows.push((r, row));
         for t in &targets {
             let delivered0 = sink_count(&rt, sink.addr);
             let redis0 = t.redis.as_ref().map(|r| {
@@ -338,8 +376,8 @@ fn orchestrate() {
             .filter(|(r, _)| *r == round)
             .map(|(_, row)| row)
             .collect();
-        if let [b, d, _hyper, rest @ ..] = of_round.as_slice() {
-            for h in std::iter::once(d).chain(rest) {
+        if let [b, d, _hyper, f, rest @ ..] = of_round.as_slice() {
+            for h in [d, f].into_iter().chain(rest) {
                 println!(
                     "round {round}, {} / bare pingora: req/s {:.0} %, p99 {:+.2} ms, CPU per request {:.1}x",
                     h.name,
@@ -355,6 +393,15 @@ fn orchestrate() {
                     h.name,
                     h.p99_ms - d.p99_ms,
                     h.cpu_us / d.cpu_us.max(1.0)
+                );
+            }
+            // Delivering runs against the floor of a receiver that also delivers.
+            for h in rest.iter().filter(|h| h.name.contains("delivering")) {
+                println!(
+                    "round {round}, {} / durable pingora, forwarding: p99 {:+.2} ms, CPU per request {:.1}x",
+                    h.name,
+                    h.p99_ms - f.p99_ms,
+                    h.cpu_us / f.cpu_us.max(1.0)
                 );
             }
         }
@@ -382,6 +429,7 @@ fn orchestrate() {
         ("bare pingora", &floor),
         ("durable pingora", &durable),
         ("bare hyper", &bare),
+        ("durable pingora, forwarding", &forwarding),
     ]
     .into_iter()
     .chain(targets.iter().map(|t| (t.name, &t.proc)))

@@ -21,6 +21,8 @@ use pingora::server::configuration::ServerConf;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::forward::Forwarder;
+
 const ACCEPTED: &[u8] = br#"{"status":"accepted","event_id":"evt"}"#;
 
 #[derive(Clone, Copy)]
@@ -88,20 +90,21 @@ pub fn serve(port: &str, threads: usize, mode: Mode) {
 /// The floor of any pingora receiver: `ProxyHttp::request_filter` reads the body and answers
 /// 202, with the same two worker threads as hookgate's public listener. With `journal`, the
 /// floor of one that keeps "a 2xx means stored": each body is appended to that file and
-/// fdatasync'd before its 202 (`Journal`).
-pub fn serve_pingora(port: &str, journal: Option<&str>) {
+/// fdatasync'd before its 202 (`Journal`). With `sink` too, the floor of one that also
+/// delivers: after the 202, the body goes to the sink and its outcome into the journal
+/// (`Forwarder`).
+pub fn serve_pingora(port: &str, journal: Option<&str>, sink: Option<&str>) {
     let conf = ServerConf {
         threads: 2,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut svc = http_proxy_service(
-        &server.configuration,
-        Bare202 {
-            journal: journal.map(Journal::open),
-        },
-    );
+    let journal = journal.map(Journal::open);
+    let forward = sink
+        .zip(journal.clone())
+        .map(|(sink, j)| Arc::new(Forwarder::new(sink, j)));
+    let mut svc = http_proxy_service(&server.configuration, Bare202 { journal, forward });
     svc.add_tcp(&format!("127.0.0.1:{port}"));
     server.add_service(svc);
     server.run_forever();
@@ -114,7 +117,8 @@ type Append = (Bytes, oneshot::Sender<()>);
 /// that arrived during its last sync (length-prefixed, one `write`), fdatasyncs, and answers
 /// them all: a group commit, as hookgate's store writer. No verification, no dedup, no index,
 /// no delivery: what the promise alone costs on pingora.
-struct Journal {
+#[derive(Clone)]
+pub struct Journal {
     tx: std::sync::mpsc::Sender<Append>,
 }
 
@@ -159,7 +163,7 @@ impl Journal {
         Journal { tx }
     }
 
-    async fn append(&self, body: Bytes) {
+    pub async fn append(&self, body: Bytes) {
         let (done, synced) = oneshot::channel();
         if self.tx.send((body, done)).is_ok() {
             let _ = synced.await;
@@ -169,6 +173,7 @@ impl Journal {
 
 struct Bare202 {
     journal: Option<Journal>,
+    forward: Option<Arc<Forwarder>>,
 }
 
 #[async_trait]
@@ -184,8 +189,9 @@ impl ProxyHttp for Bare202 {
                 body.extend_from_slice(&chunk);
             }
         }
+        let body = body.freeze();
         if let Some(j) = &self.journal {
-            j.append(body.freeze()).await;
+            j.append(body.clone()).await;
         }
         let mut resp = ResponseHeader::build(202, Some(2))?;
         resp.insert_header("content-type", "application/json")?;
@@ -194,6 +200,10 @@ impl ProxyHttp for Bare202 {
         session
             .write_response_body(Some(Bytes::from_static(ACCEPTED)), true)
             .await?;
+        if let Some(f) = &self.forward {
+            let f = f.clone();
+            tokio::spawn(async move { f.deliver(body).await });
+        }
         Ok(true)
     }
 
