@@ -239,7 +239,7 @@ impl Gateway {
                 continue;
             }
             if http_get_status(self.admin_port, "/readyz") == Some(200)
-                && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && listens(self.pid(), self.port)
             {
                 return;
             }
@@ -317,6 +317,34 @@ impl Drop for Gateway {
             eprintln!("---- hookgate log ----\n{}", self.logs());
         }
     }
+}
+
+/// Whether process `pid` itself holds the socket listening on 127.0.0.1:`port`, not another
+/// process that took the port (a connection to it would succeed all the same): the inode of
+/// that listening socket (`/proc/net/tcp`) among the process's file descriptors. Without
+/// `/proc`, whether something listens there.
+fn listens(pid: u32, port: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return TcpStream::connect(("127.0.0.1", port)).is_ok();
+    };
+    let local = format!("0100007F:{port:04X}");
+    // Fields: sl, local address, remote address, state (0A: listening), ..., inode (10th).
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A"))
+                .then(|| f.get(9).map(|i| format!("socket:[{i}]")))
+                .flatten()
+        })
+        .collect();
+    std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+        fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|l| inodes.iter().any(|i| l.as_os_str() == i.as_str()))
+        })
+    })
 }
 
 /// Sends `sig` (`STOP`, `CONT`, `TERM`...) to process `pid`; false if it is gone.
