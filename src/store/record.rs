@@ -76,11 +76,9 @@ pub struct Head<'a> {
     pub route: &'a str,
     pub event_id: &'a str,
     pub received_at_ms: u64,
-    // Decoded only to step over them (postcard has no way to skip a field).
-    #[allow(dead_code)]
     client_ip: &'a str,
-    #[allow(dead_code)]
     target: &'a str,
+    // Decoded only to step over them (postcard has no way to skip a field).
     #[allow(dead_code)]
     #[serde(borrow)]
     headers: Vec<(&'a str, &'a serde_bytes::Bytes)>,
@@ -120,6 +118,53 @@ impl Record {
             last_status: self.last_status,
             finished_at_ms: self.finished_at_ms,
         }
+    }
+}
+
+/// A record of the current format with its headers and body borrowed, not copied: recording a
+/// delivery keeps only a tombstone, which drops them.
+#[derive(Deserialize)]
+struct Bodiless<'a> {
+    // postcard lays a struct out as its fields in a row: the head's, then these.
+    #[serde(borrow)]
+    head: Head<'a>,
+    order_key: Option<&'a str>,
+    history: Vec<Attempt>,
+    verification: &'a str,
+}
+
+impl Record {
+    /// The record without its headers and body (as `into_tombstone` leaves it), decoded
+    /// without copying them out; a record of an earlier format is decoded whole.
+    pub fn decode_bodiless(bytes: &[u8]) -> Result<Record, String> {
+        let Ok(Bodiless {
+            head: h,
+            order_key,
+            history,
+            verification,
+        }) = postcard::from_bytes::<Bodiless>(bytes)
+        else {
+            return Record::decode(bytes).map(Record::into_tombstone);
+        };
+        Ok(Record {
+            route: h.route.into(),
+            event_id: h.event_id.into(),
+            received_at_ms: h.received_at_ms,
+            client_ip: h.client_ip.into(),
+            target: h.target.into(),
+            headers: Vec::new(),
+            body: ByteBuf::new(),
+            phase: h.phase,
+            attempts: h.attempts,
+            replays: h.replays,
+            due_ms: h.due_ms,
+            last_error: h.last_error.map(Into::into),
+            last_status: h.last_status,
+            finished_at_ms: h.finished_at_ms,
+            order_key: order_key.map(Into::into),
+            history,
+            verification: verification.into(),
+        })
     }
 }
 
@@ -283,5 +328,66 @@ mod tests {
             Some("k")
         );
         assert!(Record::decode(b"\xff").is_err());
+    }
+
+    /// Every format decodes without its headers and body to what the whole decode's tombstone
+    /// is.
+    #[test]
+    fn bodiless_decoding_is_the_tombstone_in_every_format() {
+        let mut r = Record::decode(
+            &postcard::to_stdvec(&(
+                "r",
+                "e",
+                5u64,
+                "192.0.2.1",
+                "/x",
+                vec![("a".to_string(), ByteBuf::from(vec![1u8]))],
+                ByteBuf::from(b"{}".to_vec()),
+                Phase::Pending,
+                2u32,
+                1u32,
+                9u64,
+                Some("boom".to_string()),
+                Some(503u16),
+                Some(7u64),
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let without_tail = r.encode();
+        r.order_key = Some("k".into());
+        r.history = vec![Attempt {
+            at_ms: 1,
+            duration_ms: 2,
+            status: Some(500),
+            error: Some("HTTP 500".into()),
+            next_attempt_at_ms: Some(9),
+        }];
+        r.verification = "hmac".into();
+        for bytes in [without_tail, r.encode()] {
+            let whole = Record::decode(&bytes).unwrap().into_tombstone();
+            let bodiless = Record::decode_bodiless(&bytes).unwrap();
+            assert_eq!(format!("{bodiless:?}"), format!("{whole:?}"));
+        }
+        // An earlier format (no order key, history or verification) is decoded whole.
+        let v2 = postcard::to_stdvec(&(
+            (
+                "r",
+                "e",
+                5u64,
+                "ip",
+                "/x",
+                vec![("a", ByteBuf::from(vec![1u8]))],
+            ),
+            (ByteBuf::from(b"{}".to_vec()), Phase::Dead, 3u32, 0u32, 9u64),
+            (None::<String>, None::<u16>, None::<u64>, Some("k2")),
+        ))
+        .unwrap();
+        let b = Record::decode_bodiless(&v2).unwrap();
+        assert_eq!(
+            (b.order_key.as_deref(), b.body.len(), b.headers.len()),
+            (Some("k2"), 0, 0)
+        );
+        assert!(Record::decode_bodiless(b"\xff").is_err());
     }
 }

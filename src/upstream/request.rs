@@ -42,7 +42,10 @@ pub fn request_headers(up: &Upstream, ev: &StoredEvent, attempt: u32) -> HeaderM
     // Percent-encoded where needed: an ID with control or non-ASCII characters still arrives.
     set("x-hookgate-event-id", &header_form(&ev.event_id));
     set("x-hookgate-route", &ev.route);
-    set("x-hookgate-attempt", &attempt.to_string());
+    h.insert(
+        HeaderName::from_static("x-hookgate-attempt"),
+        HeaderValue::from(attempt),
+    );
     identity::set_known(&mut h, &ev.client_ip, proto);
     for (name, value) in &up.headers {
         h.insert(name.clone(), value.clone());

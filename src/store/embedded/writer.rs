@@ -369,6 +369,20 @@ impl<'h> Txn<'h> {
     }
 
     fn record(&self, seq: u64) -> DbResult<Option<Record>> {
+        self.record_as(seq, Record::decode)
+    }
+
+    /// As `record`, but a record read from the store comes without its headers and body (not
+    /// copied out): what recording a delivery keeps.
+    fn record_bodiless(&self, seq: u64) -> DbResult<Option<Record>> {
+        self.record_as(seq, Record::decode_bodiless)
+    }
+
+    fn record_as(
+        &self,
+        seq: u64,
+        decode: fn(&[u8]) -> Result<Record, String>,
+    ) -> DbResult<Option<Record>> {
         if let Some(r) = self.records.get(&seq) {
             return Ok(r.clone());
         }
@@ -376,7 +390,7 @@ impl<'h> Txn<'h> {
             Some(v) => Some(v.clone()),
             None => self.h.events.get(keys::event(seq))?,
         };
-        Ok(raw.and_then(|v| match Record::decode(&v) {
+        Ok(raw.and_then(|v| match decode(&v) {
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::error!(seq, error = %e, "skipping undecodable event record");

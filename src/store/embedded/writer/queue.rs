@@ -17,7 +17,12 @@ impl Txn<'_> {
         effects: &mut Vec<Effect>,
     ) -> DbResult<()> {
         let seq = lease.seq;
-        let Some(mut rec) = self.record(seq)? else {
+        // A delivered event keeps only a tombstone: its headers and body are not decoded.
+        let found = match outcome {
+            Outcome::Delivered { .. } => self.record_bodiless(seq)?,
+            _ => self.record(seq)?,
+        };
+        let Some(mut rec) = found else {
             return Ok(());
         };
         // Finished already, or this attempt's outcome is recorded (an outcome held over a
