@@ -269,24 +269,46 @@ impl super::StoredEvent {
 mod tests {
     use super::*;
 
-    #[test]
-    fn reads_format_1_records() {
-        let v1 = (
+    /// A record of format 1, as the fields in a row.
+    type V1 = (
+        &'static str,
+        &'static str,
+        u64,
+        &'static str,
+        &'static str,
+        Vec<(String, ByteBuf)>,
+        ByteBuf,
+        Phase,
+        u32,
+        u32,
+        u64,
+        Option<String>,
+        Option<u16>,
+        Option<u64>,
+    );
+
+    fn v1() -> V1 {
+        (
             "r",
             "e",
-            5u64,
+            5,
             "192.0.2.1",
             "/x",
             vec![("a".to_string(), ByteBuf::from(vec![1u8]))],
             ByteBuf::from(b"{}".to_vec()),
             Phase::Pending,
-            2u32,
-            0u32,
-            9u64,
+            2,
+            0,
+            9,
             Some("boom".to_string()),
-            Some(503u16),
-            None::<u64>,
-        );
+            Some(503),
+            None,
+        )
+    }
+
+    #[test]
+    fn reads_format_1_records() {
+        let v1 = v1();
         let bytes = postcard::to_stdvec(&v1).unwrap();
         let r = Record::decode(&bytes).unwrap();
         assert_eq!(
@@ -334,26 +356,8 @@ mod tests {
     /// is.
     #[test]
     fn bodiless_decoding_is_the_tombstone_in_every_format() {
-        let mut r = Record::decode(
-            &postcard::to_stdvec(&(
-                "r",
-                "e",
-                5u64,
-                "192.0.2.1",
-                "/x",
-                vec![("a".to_string(), ByteBuf::from(vec![1u8]))],
-                ByteBuf::from(b"{}".to_vec()),
-                Phase::Pending,
-                2u32,
-                1u32,
-                9u64,
-                Some("boom".to_string()),
-                Some(503u16),
-                Some(7u64),
-            ))
-            .unwrap(),
-        )
-        .unwrap();
+        let mut r = Record::decode(&postcard::to_stdvec(&v1()).unwrap()).unwrap();
+        (r.replays, r.finished_at_ms) = (1, Some(7));
         let without_tail = r.encode();
         r.order_key = Some("k".into());
         r.history = vec![Attempt {
