@@ -323,7 +323,7 @@ impl Drop for Gateway {
 /// process that took the port (a connection to it would succeed all the same): the inode of
 /// that listening socket (`/proc/net/tcp`) among the process's file descriptors. Without
 /// `/proc`, whether something listens there.
-fn listens(pid: u32, port: u16) -> bool {
+pub fn listens(pid: u32, port: u16) -> bool {
     let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
         return TcpStream::connect(("127.0.0.1", port)).is_ok();
     };

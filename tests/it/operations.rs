@@ -349,8 +349,17 @@ async fn the_harness_moves_a_gateway_whose_port_was_taken() {
         &[("LIMAI_SECRET", SECRET)],
     );
     let taken = std::net::TcpListener::bind(gw.addr()).unwrap();
+    let old = gw.addr().port();
     gw.spawn();
-    assert_ne!(gw.addr(), taken.local_addr().unwrap());
+    assert_ne!(gw.port, old);
+    // Ready means the gateway's own process listens, not that something answers the port.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", old)).is_ok());
+    assert!(
+        !listens(gw.pid(), old),
+        "the test's listener is not the gateway's"
+    );
+    assert!(listens(gw.pid(), gw.port));
+    drop(taken);
     let (status, v) =
         send_signed(&client(), &gw.url("/hooks/limai"), &event_body("evt_moved")).await;
     assert_eq!(status, 200, "{v}");
