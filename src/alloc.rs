@@ -8,7 +8,7 @@ use tokio::runtime::Handle;
 /// with their thread counts. mimalloc hands a thread's freed pages back only on that thread,
 /// when it allocates again past its purge delay: threads that went quiet with the load keep
 /// them. Asking these threads too took the steady RSS after a 1M-event fill from 56 to 49 MiB
-/// (README, "Memory and intake").
+/// (docs/performance.md, "Memory and intake").
 static RUNTIMES: Mutex<Vec<(Handle, usize)>> = Mutex::new(Vec::new());
 
 /// Registers the runtime this is called on, run by `threads` worker threads.

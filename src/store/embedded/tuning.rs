@@ -1,5 +1,5 @@
 //! fjall's settings per keyspace, chosen for what each keyspace is used for (measured with
-//! the load bench's fill mode; README "As the embedded store fills").
+//! the load bench's fill mode; docs/performance.md, "As the embedded store fills").
 //!
 //! fjall records a keyspace's settings when it creates it and uses those from then on: a store
 //! made by an older hookgate keeps fjall's defaults (it opens and works the same, it only does
