@@ -2,6 +2,8 @@
 //! event in full (headers with secrets redacted, body, attempt history), and acting on one or
 //! many (replay, cancel, purge); unknown or bad parameters are refused.
 
+mod support;
+
 use crate::common;
 
 use std::time::Duration;
@@ -10,100 +12,12 @@ use common::redis_server::RedisServer;
 use common::*;
 use serde_json::Value;
 
+use support::{
+    admin, cli, cli_of, gateway, held, ids, is_rfc3339_ms, list, populate, send, urlencode,
+    wait_state,
+};
+
 const WAIT: Duration = Duration::from_secs(20);
-
-fn held() -> Reply {
-    // Retried in an hour: the event stays pending for the test.
-    Reply {
-        status: 503,
-        delay: Duration::ZERO,
-        headers: vec![("retry-after", "3600".into())],
-        body: "busy",
-    }
-}
-
-fn gateway(up: &Upstream, redis: Option<&RedisServer>) -> Gateway {
-    let store = redis.map(RedisServer::store_block);
-    let body = format!(
-        "{}\n{}",
-        upstream_block("orders", &up.url("/in"), ""),
-        limai_route("limai", "/hooks/limai", "orders", "")
-    );
-    Gateway::start_full("", store, "", &body, &[("LIMAI_SECRET", SECRET)])
-}
-
-async fn admin(c: &reqwest::Client, gw: &Gateway, method: &str, path: &str) -> (u16, Value) {
-    let req = match method {
-        "GET" => c.get(gw.admin(path)),
-        "DELETE" => c.delete(gw.admin(path)),
-        _ => c.post(gw.admin(path)),
-    };
-    let r = req.send().await.expect("admin");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn wait_state(c: &reqwest::Client, gw: &Gateway, id: &str, state: &str) -> Value {
-    eventually(WAIT, async || {
-        let (_, v) = admin(c, gw, "GET", &format!("/events/{id}")).await;
-        (v["state"] == state).then_some(v)
-    })
-    .await
-    .unwrap_or_else(|| panic!("{id} never became {state}: {}", gw.logs()))
-}
-
-async fn send(c: &reqwest::Client, gw: &Gateway, id: &str) {
-    let (status, v) = send_signed(c, &gw.url("/hooks/limai"), &event_body(id)).await;
-    assert_eq!(status, 200, "{id}: {v}");
-}
-
-fn ids(v: &Value) -> Vec<String> {
-    v["events"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no events in {v}"))
-        .iter()
-        .map(|e| e["event_id"].as_str().unwrap().to_string())
-        .collect()
-}
-
-async fn list(c: &reqwest::Client, gw: &Gateway, query: &str) -> Vec<String> {
-    let (status, v) = admin(c, gw, "GET", &format!("/events?{query}")).await;
-    assert_eq!(status, 200, "{query}: {v}");
-    ids(&v)
-}
-
-/// RFC 3339 UTC with milliseconds: `2026-11-29T16:04:05.123Z`.
-fn is_rfc3339_ms(v: &Value) -> bool {
-    v.as_str().is_some_and(|s| {
-        s.len() == 24 && s.ends_with('Z') && s.as_bytes()[10] == b'T' && s.as_bytes()[19] == b'.'
-    })
-}
-
-/// Five events in known states: delivered first time, delivered after a 503, two dead
-/// letters (400), one pending (503, retried in an hour). Sent one after another, so the
-/// listing's order is known.
-async fn populate(c: &reqwest::Client, gw: &Gateway, up: &Upstream) {
-    send(c, gw, "evt_ok").await;
-    wait_state(c, gw, "evt_ok", "delivered").await;
-    up.script([Reply::status(503)]);
-    send(c, gw, "evt_retry").await;
-    wait_state(c, gw, "evt_retry", "delivered").await;
-    up.set_default(Reply::status(400));
-    for id in ["evt_dead_a", "evt_dead_b"] {
-        let body = event_body(id);
-        let r = signed(c, &gw.url("/hooks/limai/sub?x=1"), &body)
-            .header("authorization", "Bearer sekret-token-value")
-            .header("x-custom", "<img src=x onerror=alert(1)>")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        wait_state(c, gw, id, "dead").await;
-    }
-    up.set_default(held());
-    send(c, gw, "evt_pending").await;
-    wait_state(c, gw, "evt_pending", "scheduled").await;
-}
 
 async fn listing_and_detail(redis: Option<&RedisServer>) {
     let up = Upstream::start();
@@ -265,10 +179,6 @@ async fn listing_and_detail(redis: Option<&RedisServer>) {
     assert_eq!((status, v["error"].as_str()), (404, Some("not_found")));
 }
 
-fn urlencode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 #[tokio::test]
 async fn listing_filters_cursor_and_detail_embedded() {
     listing_and_detail(None).await;
@@ -406,27 +316,6 @@ async fn unknown_and_bad_parameters_are_refused() {
     }
     let (status, v) = admin(&c, &gw, "GET", "/events?limit=500&state=").await;
     assert_eq!((status, ids(&v).len()), (200, 0), "{v}");
-}
-
-/// `hookgate events ...` against a running gateway: (success, stdout, stderr).
-fn cli(gw: &Gateway, args: &[&str]) -> (bool, String, String) {
-    cli_of(gw, "events", args)
-}
-
-fn cli_of(gw: &Gateway, command: &str, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
-        .arg(command)
-        .args(args)
-        .arg("--config")
-        .arg(gw.config_path())
-        .env_remove("HOOKGATE_ADMIN_TOKEN")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[tokio::test]

@@ -2,74 +2,20 @@
 //! that cannot be recorded, requests that cannot be built, routes removed by a reload — and
 //! logs that stay readable through an outage.
 
+mod support;
+mod unbuildable;
+
 use crate::common;
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::redis_server::RedisServer;
 use common::*;
 
+use support::{Tmpfs, deliveries, lines_since, metric, plain_logs, route_figures, two_routes};
+
 const WAIT: Duration = Duration::from_secs(30);
-
-/// How many times the upstream received each event ID.
-fn deliveries(up: &Upstream) -> HashMap<String, usize> {
-    let mut m = HashMap::new();
-    for r in up.received() {
-        let id = r.header("x-hookgate-event-id").unwrap_or_default();
-        *m.entry(id.to_string()).or_default() += 1;
-    }
-    m
-}
-
-/// The log without its colours.
-fn plain_logs(gw: &Gateway) -> String {
-    let logs = gw.logs();
-    let mut out = String::with_capacity(logs.len());
-    let mut rest = logs.as_str();
-    while let Some(i) = rest.find('\x1b') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        rest = rest.find('m').map_or("", |m| &rest[m + 1..]);
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The log lines written since `from` (a length of `plain_logs`), but the access log (one line
-/// per request, by design: issue 11): these tests count the lines a fault adds.
-fn lines_since(gw: &Gateway, from: usize) -> Vec<String> {
-    let logs = plain_logs(gw);
-    logs.get(from..)
-        .unwrap_or("")
-        .lines()
-        .filter(|l| !l.contains("hookgate::access"))
-        .map(str::to_string)
-        .collect()
-}
-
-/// The value of one sample of the metrics text, e.g. `hookgate_stranded_events{route="a"}`.
-fn metric(text: &str, sample: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
-}
-
-async fn route_figures(c: &reqwest::Client, gw: &Gateway, route: &str) -> (u64, u64) {
-    let (_, v) = get_json(c, &gw.admin("/routes")).await;
-    let r = v["routes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|r| r["name"] == route)
-        .cloned()
-        .unwrap_or_default();
-    (
-        r["pending"].as_u64().unwrap_or(u64::MAX),
-        r["dead"].as_u64().unwrap_or(u64::MAX),
-    )
-}
 
 // ---- 14: outcomes that cannot be recorded ----------------------------------------------------
 
@@ -165,40 +111,6 @@ async fn an_outcome_that_cannot_be_recorded_is_retried_not_redelivered() {
     );
 }
 
-/// A tmpfs mounted for one test, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// None where mounting is not possible (not root, no tmpfs): the caller skips.
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        std::fs::create_dir_all(dir).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .ok()?
-            .success();
-        ok.then(|| Tmpfs(dir.to_path_buf()))
-    }
-
-    /// Fills what is left with one file.
-    fn fill(&self) -> PathBuf {
-        let f = self.0.join("filler");
-        let _ = Command::new("dd")
-            .args(["if=/dev/zero", "bs=64k"])
-            .arg(format!("of={}", f.display()))
-            .stderr(std::process::Stdio::null())
-            .status();
-        f
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 /// The embedded store on a full disk: leasing (from memory) works, recording an outcome fails
 /// at once. That used to re-deliver in a tight loop (thousands of attempts and log lines a
 /// second); now each event in flight waits for its outcome to be recorded.
@@ -284,120 +196,7 @@ async fn a_full_disk_does_not_make_a_delivery_loop() {
     assert!(ids.iter().all(|id| got.contains(id)));
 }
 
-// ---- 15: a request that cannot be built ------------------------------------------------------
-
-/// A request can become impossible to build after its event was taken: a reload lengthens the
-/// upstream's URL under an event stored with a long sub-path, each fine alone, their join over
-/// 65,534 bytes. (An upstream URL too long on its own is refused at load.) Such an event is
-/// dead-lettered after one attempt with a clear reason; it used to be retried `max_attempts`
-/// times.
-#[tokio::test]
-async fn a_request_that_cannot_be_built_is_dead_lettered_at_once() {
-    use crate::hardening_paths::{raw, signed_raw};
-    let up = Upstream::start();
-    let config = |base: &str, state: &str| {
-        format!(
-            "{}\n{}",
-            upstream_block(
-                "orders",
-                base,
-                "max_attempts = 5\nbackoff = { initial = \"2s\", max = \"2s\" }"
-            )
-            .replace("backoff = { initial = \"50ms\", max = \"200ms\" }\n", ""),
-            limai_route(
-                "limai",
-                "/hooks/limai",
-                "orders",
-                &format!("state = \"{state}\"")
-            )
-        )
-    };
-    let gw = Gateway::start(
-        "",
-        &config(&up.url("/"), "paused"),
-        &[("LIMAI_SECRET", SECRET)],
-    );
-    let c = client();
-    let target = format!("/hooks/limai/{}", "a".repeat(30_000));
-    let (status, text) = raw(
-        gw.addr(),
-        &signed_raw(target.as_bytes(), "", &event_body("evt_badurl")),
-    );
-    assert_eq!(status, 200, "{text}");
-    gw.rewrite_config(
-        "",
-        &config(&up.url(&format!("/{}", "b".repeat(40_000))), "active"),
-    );
-    gw.signal("HUP");
-    let view = eventually(Duration::from_secs(10), async || {
-        let (_, e) = get_json(&c, &gw.admin("/events/evt_badurl")).await;
-        (e["state"] == "dead").then_some(e)
-    })
-    .await
-    .expect("dead-lettered at once, not retried");
-    assert_eq!(view["attempts"], 1, "{view}");
-    let error = view["last_error"].as_str().unwrap_or_default();
-    assert!(error.contains("cannot build the request"), "{view}");
-    assert_eq!(up.count(), 0);
-}
-
-/// A target whose request cannot be built once joined is refused at intake with `400`, never
-/// acknowledged and then dead-lettered: 23,000 `'` in the query pass `max_header_bytes` as
-/// sent but make 69,000 bytes once percent-encoded, as every delivery encodes them; and a
-/// sub-path too long for the upstream's long base URL. Intake builds the request URI with the
-/// function each attempt uses. Both used to be `200`, then dead (`cannot build the request`).
-#[tokio::test]
-async fn a_target_no_request_can_carry_is_refused_at_intake() {
-    use crate::hardening_paths::{raw, signed_raw};
-    let up = Upstream::start();
-    let body = format!(
-        "{}\n{}\n{}\n{}",
-        upstream_block("orders", &up.url("/in"), ""),
-        upstream_block("long", &up.url(&format!("/{}", "b".repeat(65_000))), ""),
-        limai_route("limai", "/hooks/limai", "orders", ""),
-        limai_route("long", "/hooks/long", "long", "")
-    );
-    let gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
-    let c = client();
-    let quoted = format!("/hooks/limai?q={}", "'".repeat(23_000));
-    let sub_path = format!("/hooks/long/{}", "a".repeat(1_000));
-    for (target, id) in [(quoted, "evt_quoted"), (sub_path, "evt_long")] {
-        let (status, text) = raw(
-            gw.addr(),
-            &signed_raw(target.as_bytes(), "", &event_body(id)),
-        );
-        assert_eq!(status, 400, "{id}: {text}");
-        assert!(text.contains("not a request target"), "{id}: {text}");
-        let (stored, _) = get_json(&c, &gw.admin(&format!("/events/{id}"))).await;
-        assert_eq!(stored, 404, "{id}");
-    }
-    // Under the bound once encoded: taken, and delivered as every attempt encodes it.
-    let target = format!("/hooks/limai?q={}", "'".repeat(10_000));
-    let (status, text) = raw(
-        gw.addr(),
-        &signed_raw(target.as_bytes(), "", &event_body("evt_fits")),
-    );
-    assert_eq!(status, 200, "{text}");
-    eventually(WAIT, async || (up.count() >= 1).then_some(()))
-        .await
-        .expect("delivered");
-    assert_eq!(
-        up.received()[0].path,
-        format!("/in?q={}", "%27".repeat(10_000))
-    );
-    assert_eq!(up.count(), 1);
-}
-
 // ---- Retry-After within bounds ----------------------------------------------------------------
-
-fn two_routes(up: &Upstream, with_a: bool) -> String {
-    let mut s = upstream_block("orders", &up.url("/"), "max_attempts = 1000");
-    if with_a {
-        s += &limai_route("a", "/hooks/a", "orders", "");
-    }
-    s += &limai_route("keep", "/hooks/keep", "orders", "");
-    s
-}
 
 #[tokio::test]
 async fn events_of_a_removed_route_stay_visible_and_are_delivered_when_it_returns() {

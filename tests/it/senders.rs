@@ -2,6 +2,8 @@
 //! states, body normalisation, request rules, responses, composite IDs, upstream headers and
 //! re-signing. (HTTPS is in `tls.rs`; per-key ordering in `order_lines.rs`.)
 
+mod support;
+
 use crate::common;
 
 use std::collections::HashMap;
@@ -13,41 +15,10 @@ use common::*;
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 
+pub(crate) use support::{admin_post, delivered, json_of, post};
+use support::{header, held_route, route_info, standard_webhooks_sig, sync_route, up_and_route};
+
 pub(crate) const WAIT: Duration = Duration::from_secs(15);
-
-fn up_and_route(up: &Upstream, route: &str) -> String {
-    format!("{}\n{route}", upstream_block("flows", &up.url("/in"), ""))
-}
-
-pub(crate) async fn delivered(up: &Upstream, n: usize) -> Vec<Received> {
-    eventually(WAIT, async || {
-        let got = up.received();
-        (got.len() >= n).then_some(got)
-    })
-    .await
-    .unwrap_or_else(|| panic!("only {} of {n} deliveries arrived", up.count()))
-}
-
-pub(crate) fn json_of(r: &Received) -> Value {
-    serde_json::from_slice(&r.body).expect("JSON body upstream")
-}
-
-pub(crate) async fn post(
-    c: &reqwest::Client,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: impl Into<reqwest::Body>,
-) -> reqwest::Response {
-    let mut req = c.post(url).body(body);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.send().await.expect("send")
-}
-
-fn header<'a>(r: &'a reqwest::Response, name: &str) -> Option<&'a str> {
-    r.headers().get(name).and_then(|v| v.to_str().ok())
-}
 
 #[tokio::test]
 async fn rate_limit_per_ip_answers_429_with_retry_after() {
@@ -126,12 +97,6 @@ async fn rate_limit_per_ip_answers_429_with_retry_after() {
         m.contains("hookgate_rate_limit_clients 2"),
         "two clients tracked: {m}"
     );
-}
-
-fn sync_route(name: &str, path: &str, extra: &str) -> String {
-    format!(
-        "[routes.{name}]\npath = \"{path}\"\nupstream = \"flows\"\nmode = \"sync\"\nverify = {{ scheme = \"bearer\", secrets = [\"env:LOCOIA_TOKEN\"] }}\nevent_id = \"json:/eventId\"\n{extra}\n"
-    )
 }
 
 #[tokio::test]
@@ -271,24 +236,6 @@ async fn concurrent_duplicates_on_a_sync_route_call_the_upstream_once() {
         "{answers:?}"
     );
     assert_eq!(up.count(), 1);
-}
-
-fn held_route(state: &str) -> String {
-    limai_route(
-        "limai",
-        "/hooks/limai",
-        "flows",
-        &format!("state = \"{state}\""),
-    )
-}
-
-pub(crate) async fn admin_post(c: &reqwest::Client, gw: &Gateway, path: &str) -> (u16, Value) {
-    let r = c.post(gw.admin(path)).send().await.expect("admin");
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
-async fn route_info(c: &reqwest::Client, gw: &Gateway) -> Value {
-    get_json(c, &gw.admin("/routes")).await.1["routes"][0].clone()
 }
 
 #[tokio::test]
@@ -549,18 +496,6 @@ response = { status = 202, body = '{"received":true,"id":"{event_id}"}', headers
     assert_eq!(got[0].header("x-hookgate-event-id"), Some(id));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(up.count(), 1);
-}
-
-/// Standard Webhooks: HMAC-SHA256 over `id.timestamp.body`, base64, as `v1,<sig>`.
-fn standard_webhooks_sig(key: &[u8], id: &str, ts: &str, body: &[u8]) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
-    m.update(format!("{id}.{ts}.").as_bytes());
-    m.update(body);
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
-    )
 }
 
 #[tokio::test]

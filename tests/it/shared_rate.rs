@@ -3,126 +3,26 @@
 //! and, when Redis hangs or is gone, requests still answered at once from the replica's own
 //! buckets.
 
+mod support;
+
 use crate::common;
 
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 
 use common::fleet::check_config;
 use common::redis_cluster::RedisCluster;
-use common::redis_server::{RedisServer, spawn_server};
+use common::redis_server::RedisServer;
 use common::*;
 
+use support::{
+    Answer, Frozen, TRUST, alternate, cli, count, disabled_route, evalsha_calls, fallbacks, route,
+    send, statuses, store, two_replicas,
+};
+
 const WAIT: Duration = Duration::from_secs(20);
-/// Behind a trusted proxy (the test itself), the client is the X-Forwarded-For address.
-const TRUST: &str = "trusted_proxies = [\"127.0.0.1/32\"]";
-
-/// `extra`: `timeout` and `rate_limit_timeout` at least.
-fn store(url: &str, name: &str, extra: &str) -> String {
-    format!("[store]\nkind = \"redis\"\nurl = {url}\nconsumer = \"{name}\"\n{extra}\n")
-}
-
-fn route(name: &str, rate_limit: &str, extra: &str) -> String {
-    format!(
-        "[routes.{name}]\npath = \"/{name}\"\nupstream = \"up\"\nverify = {{ scheme = \"none\" }}\nrate_limit = {rate_limit}\n{extra}\n"
-    )
-}
-
-fn replica(url: &str, name: &str, up: &Upstream, routes: &str) -> Gateway {
-    Gateway::start_full(
-        TRUST,
-        // A check decided locally because this busy test machine was slow would break the
-        // exact counts: a deadline far above any answer.
-        Some(store(
-            url,
-            name,
-            "timeout = \"2s\"\nrate_limit_timeout = \"2s\"",
-        )),
-        "",
-        &format!("{}\n{routes}", upstream_block("up", &up.url("/"), "")),
-        &[],
-    )
-}
-
-fn two_replicas(url: &str, up: &Upstream, routes: &str) -> [Gateway; 2] {
-    [replica(url, "a", up, routes), replica(url, "b", up, routes)]
-}
-
-/// `n` requests one after another, alternating between the replicas, from `ip(i)`.
-async fn alternate(
-    c: &reqwest::Client,
-    gws: &[Gateway; 2],
-    path: &str,
-    n: usize,
-    ip: impl Fn(usize) -> String,
-) -> Vec<Answer> {
-    let mut answers = Vec::new();
-    for i in 0..n {
-        answers.push(send(c, &gws[i % 2], path, &ip(i)).await);
-    }
-    answers
-}
-
-struct Answer {
-    status: u16,
-    took: Duration,
-    headers: reqwest::header::HeaderMap,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn num(&self, name: &str) -> u64 {
-        self.header(name)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing: {:?}", self.headers))
-    }
-}
-
-async fn send(c: &reqwest::Client, gw: &Gateway, path: &str, client_ip: &str) -> Answer {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let started = Instant::now();
-    let r = c
-        .post(gw.url(path))
-        .header("x-forwarded-for", client_ip)
-        .body(format!("{{\"n\":{n}}}"))
-        .send()
-        .await
-        .expect("send");
-    Answer {
-        status: r.status().as_u16(),
-        took: started.elapsed(),
-        headers: r.headers().clone(),
-    }
-}
-
-fn count(answers: &[Answer], status: u16) -> usize {
-    answers.iter().filter(|a| a.status == status).count()
-}
-
-/// The fallbacks counted for `route` (all reasons) and the `reason`s seen.
-async fn fallbacks(c: &reqwest::Client, gw: &Gateway, route: &str) -> (u64, Vec<String>) {
-    let m = metrics(c, gw).await;
-    let mut total = 0;
-    let mut reasons = Vec::new();
-    for line in m.lines() {
-        if line.starts_with("hookgate_rate_limit_shared_fallbacks_total{")
-            && line.contains(&format!("route=\"{route}\""))
-        {
-            let (series, value) = line.rsplit_once(' ').unwrap();
-            total += value.parse::<u64>().unwrap();
-            let reason = series.split("reason=\"").nth(1).unwrap();
-            reasons.push(reason.split('"').next().unwrap().to_string());
-        }
-    }
-    (total, reasons)
-}
-
 #[tokio::test]
 async fn two_replicas_share_one_exact_limit_with_the_local_headers() {
     let redis = RedisServer::start();
@@ -271,10 +171,6 @@ async fn two_replicas_share_one_exact_limit_with_the_local_headers() {
     assert_eq!(fresh.num("ratelimit-remaining"), 10);
 }
 
-fn statuses(answers: &[Answer]) -> Vec<u16> {
-    answers.iter().map(|a| a.status).collect()
-}
-
 #[tokio::test]
 async fn one_shared_limit_holds_on_a_redis_cluster() {
     let cluster = RedisCluster::start_with(0);
@@ -300,42 +196,6 @@ async fn one_shared_limit_holds_on_a_redis_cluster() {
     assert!(keys.contains(":i:4/60000:203.0.113.0"), "{keys}");
     for gw in &gws {
         assert_eq!(fallbacks(&c, gw, "orders").await.0, 0);
-    }
-}
-
-fn cli(port: u16, args: &[&str]) -> String {
-    common::redis_cluster::cli(port, args)
-}
-
-/// A redis-server this test can freeze (SIGSTOP: connections accepted, nothing answered).
-struct Frozen {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Frozen {
-    fn start() -> Frozen {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = spawn_server(port, dir.path(), &[]);
-        Frozen {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    fn signal(&self, sig: &str) -> bool {
-        signal(self.child.id(), sig)
-    }
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        self.signal("CONT");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -415,19 +275,6 @@ async fn a_hung_or_dead_redis_leaves_each_replica_its_own_buckets() {
     common::ops::log_line(&gw, "shared rate limit: redis did not answer in time")
         .await
         .expect("the log says why");
-}
-
-/// One replica whose route `/limai` has a shared `per_ip` limit and is disabled: the rate check
-/// runs (and writes its key), then `503`, nothing stored.
-fn disabled_route(redis: &RedisServer, per_ip: &str) -> (Gateway, Upstream) {
-    let up = Upstream::start();
-    let routes = route(
-        "limai",
-        &format!("{{ per_ip = \"{per_ip}\", shared = true }}"),
-        "state = \"disabled\"",
-    );
-    let gw = replica(&format!("\"{}\"", redis.url()), "a", &up, &routes);
-    (gw, up)
 }
 
 #[tokio::test]
@@ -602,16 +449,6 @@ async fn a_client_that_keeps_sending_after_its_429_costs_redis_almost_nothing() 
     );
     // Another client is still asked about.
     assert_eq!(send(&c, &gw, "/limai", "198.51.100.6").await.status, 503);
-}
-
-fn evalsha_calls(redis: &RedisServer) -> usize {
-    redis
-        .cli(&["info", "commandstats"])
-        .split("cmdstat_evalsha:calls=")
-        .nth(1)
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]

@@ -11,9 +11,18 @@ use serde_yaml::Value;
 
 use super::manifest::{at, find, seq, str_at, toml_str, workloads};
 use super::promql;
-use super::{EXTERNAL_METRICS, TARGET_LABELS, all_rendered, kube_dir, kubectl, render, text, tool};
+use super::tools::{all_rendered, kube_dir, kubectl, render, text, tool};
 use crate::common::redis_server::RedisServer;
 use crate::common::{Gateway, Upstream, client, eventually, hmac_hex};
+
+/// Labels Prometheus (or the Prometheus Operator) adds to every scraped series.
+const TARGET_LABELS: &[&str] = &["namespace", "pod", "container", "job", "instance"];
+/// Series the alerts read that hookgate does not export: Prometheus' own and kube-state-metrics'.
+const EXTERNAL_METRICS: &[&str] = &[
+    "up",
+    "kube_pod_container_status_ready",
+    "kube_pod_init_container_status_ready",
+];
 
 /// A shipped config, made runnable here: its secret files and store in `dir`, its listeners and
 /// upstreams on this machine's ports. Returns what `Gateway::start_args` takes.

@@ -9,7 +9,8 @@ use hookgate::store::{
 };
 
 use super::{
-    DELIVERED, HOUR, Kind, accept, dead, event, lease_n, lease_none, open, routes, state_of,
+    DELIVERED, HOUR, Kind, accept, contract, dead, event, lease_n, lease_none, open, routes,
+    state_of,
 };
 
 fn retry(status: Option<u16>, error: &str, in_ms: u64) -> Outcome {

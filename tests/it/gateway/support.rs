@@ -1,0 +1,52 @@
+//! The end-to-end tests' helpers: a gateway with one route, event states, raw response heads.
+
+use crate::common;
+
+use std::io::Read;
+use std::net::TcpStream;
+
+use common::*;
+use serde_json::Value;
+
+use super::WAIT;
+
+pub(super) async fn setup(
+    route_extra: &str,
+    upstream_extra: &str,
+    server_extra: &str,
+) -> (Gateway, Upstream) {
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/webhooks"), upstream_extra),
+        limai_route("limai", "/hooks/limai", "orders", route_extra)
+    );
+    let gw = Gateway::start(server_extra, &body, &[("LIMAI_SECRET", SECRET)]);
+    (gw, up)
+}
+
+async fn event_state(c: &reqwest::Client, gw: &Gateway, id: &str) -> Value {
+    get_json(c, &gw.admin(&format!("/events/{id}"))).await.1
+}
+
+pub(super) async fn wait_state(c: &reqwest::Client, gw: &Gateway, id: &str, state: &str) -> Value {
+    eventually(WAIT, async || {
+        let v = event_state(c, gw, id).await;
+        (v["state"] == state).then_some(v)
+    })
+    .await
+    .unwrap_or_else(|| panic!("event {id} never reached {state}: {}", gw.logs()))
+}
+
+/// Reads one HTTP response head from a raw socket.
+pub(super) fn read_head(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => buf.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
