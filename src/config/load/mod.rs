@@ -34,6 +34,8 @@ mod telemetry;
 mod tests;
 #[cfg(test)]
 mod tests_mistakes;
+#[cfg(test)]
+mod tests_store;
 mod upstream;
 mod verify;
 
