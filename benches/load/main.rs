@@ -101,6 +101,55 @@ fn drain(rt: &tokio::runtime::Runtime, sink: SocketAddr, want: u64) -> Duration 
     started.elapsed()
 }
 
+/// A measured run of a server that delivers to the sink, and what it delivered.
+struct Delivering {
+    row: Row,
+    /// Delivered during the run.
+    delivered: u64,
+    /// How long the backlog the run left took to drain.
+    took: Duration,
+    /// The server's CPU over the run and the drain, per accepted event: the delivery a run
+    /// leaves behind is counted too (the row's per-request figure counts only the run).
+    cpu_us: f64,
+}
+
+fn delivering(
+    name: String,
+    rt: &tokio::runtime::Runtime,
+    server: &Proc,
+    sink: SocketAddr,
+    conns: usize,
+    dur: Duration,
+    run: u64,
+) -> Delivering {
+    let (delivered0, cpu0) = (sink_count(rt, sink), server.cpu());
+    let row = measure(name, rt, server, "/hooks/bench", conns, dur, run);
+    let delivered = sink_count(rt, sink) - delivered0;
+    // Let delivery catch up before the next run, and time it.
+    let took = drain(rt, sink, delivered0 + row.accepted);
+    let cpu_us = server.cpu().saturating_sub(cpu0).as_micros() as f64 / row.accepted.max(1) as f64;
+    Delivering {
+        row,
+        delivered,
+        took,
+        cpu_us,
+    }
+}
+
+impl Delivering {
+    fn note(&self, round: u64, name: &str, dur: Duration) -> String {
+        let accepted = self.row.accepted;
+        format!(
+            "round {round}, {name}: delivered during the run {:.0}/s ({:.0} % of accepted), backlog {} drained in {:.1} s; CPU {:.0} µs per accepted + delivered event (the drain included)",
+            self.delivered as f64 / dur.as_secs_f64(),
+            100.0 * self.delivered as f64 / accepted.max(1) as f64,
+            accepted.saturating_sub(self.delivered),
+            self.took.as_secs_f64(),
+            self.cpu_us
+        )
+    }
+}
+
 /// A process's resident memory after a few quiet seconds (mimalloc returns freed pages after
 /// its purge delay, fjall finishes its flushes).
 fn settled_rss(p: &Proc) -> f64 {
@@ -235,30 +284,19 @@ fn orchestrate() {
                 measure(name.into(), &rt, b, "/hooks/bench", conns, dur, run),
             ));
         }
-        // As hookgate's delivering run: its CPU over the run and the drain after it.
-        let (delivered0, cpu0) = (sink_count(&rt, sink.addr), forwarding.cpu());
         run += 1;
-        let row = measure(
+        let d = delivering(
             FORWARDING.into(),
             &rt,
             &forwarding,
-            "/hooks/bench",
+            sink.addr,
             conns,
             dur,
             run,
         );
-        let delivered = sink_count(&rt, sink.addr) - delivered0;
-        let took = drain(&rt, sink.addr, delivered0 + row.accepted);
-        notes.push(format!(
-            "round {r}, {FORWARDING}: delivered during the run {:.0} % of accepted, backlog {} drained in {:.1} s; CPU {:.0} µs per accepted + delivered event (the drain included)",
-            100.0 * delivered as f64 / row.accepted.max(1) as f64,
-            row.accepted.saturating_sub(delivered),
-            took.as_secs_f64(),
-            forwarding.cpu().saturating_sub(cpu0).as_micros() as f64 / row.accepted.max(1) as f64
-        ));
-        rows.push((r, row));
+        notes.push(d.note(r, FORWARDING, dur));
+        rows.push((r, d.row));
         for t in &targets {
-            let delivered0 = sink_count(&rt, sink.addr);
             let redis0 = t.redis.as_ref().map(|r| {
                 // What the warm-up left is gone before the baseline, as it is after the run.
                 redis_stats::settle(r, RECORD_TTL_MS);
@@ -268,33 +306,13 @@ fn orchestrate() {
                     redis_stats::used_memory(r),
                 )
             });
-            // hookgate's CPU over the run and the drain after it: the delivery a run leaves
-            // behind is counted too (the table's per-request figure counts only the run).
-            let hg0 = t.proc.cpu();
             run += 1;
-            let mut row = measure(
-                format!("hookgate {}, delivering", t.name),
-                &rt,
-                &t.proc,
-                "/hooks/bench",
-                conns,
-                dur,
-                run,
-            );
-            let delivered = sink_count(&rt, sink.addr) - delivered0;
+            let name = format!("hookgate {}, delivering", t.name);
+            let d = delivering(name, &rt, &t.proc, sink.addr, conns, dur, run);
+            notes.push(d.note(r, t.name, dur));
+            let mut row = d.row;
             let accepted = row.accepted;
-            // Let delivery catch up before the next run, and time it.
-            let took = drain(&rt, sink.addr, delivered0 + accepted);
-            let hg = t.proc.cpu().saturating_sub(hg0).as_micros() as f64 / accepted.max(1) as f64;
             row.steady_mib = settled_rss(&t.proc);
-            notes.push(format!(
-                "round {r}, {}: delivered during the run {:.0}/s ({:.0} % of accepted), backlog {} drained in {:.1} s; hookgate CPU {hg:.0} µs per accepted + delivered event (the drain included)",
-                t.name,
-                delivered as f64 / dur.as_secs_f64(),
-                100.0 * delivered as f64 / accepted.max(1) as f64,
-                accepted.saturating_sub(delivered),
-                took.as_secs_f64()
-            ));
             if let (Some(redis), Some((cpu0, stats0, mem0))) = (&t.redis, &redis0) {
                 // Intake and delivery together, the backlog drained: what one event costs.
                 notes.push(format!(
