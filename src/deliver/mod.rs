@@ -109,6 +109,8 @@ impl Delivery {
         let routes: Vec<&Arc<Route>> = cfg.routes.iter().collect();
         // Routes nothing can start for until the loop is woken by other means (`Work`).
         let mut blocked = std::collections::HashSet::new();
+        // Of those, the upstreams at their `concurrency`, and their slots.
+        let (mut full, mut slots) = (std::collections::HashSet::new(), Vec::new());
         // Start at a different route each turn so routes sharing an upstream share it fairly.
         for i in 0..routes.len() {
             let route = routes[(turn + i) % routes.len()];
@@ -127,9 +129,10 @@ impl Delivery {
                 .max(1);
             let room = sem.available_permits();
             if room == 0 {
-                // An attempt's end frees room, and the loop awaits its task.
-                if !tasks.is_empty() {
-                    blocked.insert(route.name.clone());
+                // Whoever holds the slots wakes the loop when one is given back (`slot_freed`).
+                blocked.insert(route.name.clone());
+                if full.insert(up.name.clone()) {
+                    slots.push(sem);
                 }
                 continue;
             }
@@ -168,7 +171,13 @@ impl Delivery {
                 }
             }
         }
-        self.app.store.work_signal().set_blocked(blocked);
+        let work = self.app.store.work_signal();
+        work.set_blocked(blocked);
+        work.set_full(full);
+        // A slot given back before its upstream was marked full did not wake the loop.
+        if slots.iter().any(|s| s.available_permits() > 0) {
+            return Instant::now();
+        }
         let wait = Duration::from_millis(next_ms.saturating_sub(now_ms()));
         Instant::now() + wait
     }
@@ -241,6 +250,7 @@ async fn deliver(
     // (The semaphores are never closed.)
     let recording = permits.outcomes.acquire_owned().await.ok();
     drop(permits.request);
+    store.work_signal().slot_freed(&up.name);
     record(store, &ev, outcome, timing).await;
     drop(recording);
 }

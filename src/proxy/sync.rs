@@ -192,9 +192,7 @@ impl SyncRelay<'_> {
             .unwrap_or(Err(Failed::Timeout));
         drop(permit);
         // The slot is shared with deliveries, whose loop does not wait for this call's end.
-        if self.work.any_blocked() {
-            self.work.due();
-        }
+        self.work.slot_freed(&self.route.upstream.name);
         end_span(span, ev, &result);
         result
     }

@@ -4,10 +4,12 @@
 //! group commit (a thread woken, its runtime's driver too: ~4 % of the CPU of the ingest-only
 //! bench, whose upstream takes one attempt and never answers), so its accept does not. What
 //! lets such a route go on wakes the loop by itself: a resume (admin API, reload) signals it,
-//! an attempt's end is awaited by it; and it looks again at least once a second anyway.
+//! an attempt's end is awaited by it, an upstream slot given back signals it (`slot_freed`);
+//! and it looks again at least once a second anyway.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
 
 use arc_swap::ArcSwap;
 use tokio::sync::Notify;
@@ -18,6 +20,8 @@ pub struct Work {
     notify: Notify,
     /// The routes the delivery loop could start nothing for at its last look.
     blocked: ArcSwap<HashSet<String>>,
+    /// Of their upstreams, those it found at their `concurrency`.
+    full: ArcSwap<HashSet<String>>,
 }
 
 impl Work {
@@ -34,10 +38,6 @@ impl Work {
         self.blocked.load().contains(route)
     }
 
-    pub fn any_blocked(&self) -> bool {
-        !self.blocked.load().is_empty()
-    }
-
     /// The blocked routes, to look up many (a group commit's).
     pub fn blocked(&self) -> Arc<HashSet<String>> {
         self.blocked.load_full()
@@ -47,6 +47,27 @@ impl Work {
     pub fn set_blocked(&self, routes: HashSet<String>) {
         if **self.blocked.load() != routes {
             self.blocked.store(Arc::new(routes));
+        }
+    }
+
+    /// The upstreams at their `concurrency` at the loop's last look. The fence pairs with
+    /// `slot_freed`'s: the loop looks at their room again after this, so a slot given back
+    /// before an upstream was marked is seen by that look, and one given back after sees the
+    /// mark.
+    pub fn set_full(&self, upstreams: HashSet<String>) {
+        if **self.full.load() != upstreams {
+            self.full.store(Arc::new(upstreams));
+        }
+        fence(Ordering::SeqCst);
+    }
+
+    /// A request slot of `upstream` was just given back (by a sync call, or by an attempt
+    /// before its outcome is written): a route that waits for one may go on, and nothing else
+    /// wakes the loop for it.
+    pub fn slot_freed(&self, upstream: &str) {
+        fence(Ordering::SeqCst);
+        if self.full.load().contains(upstream) {
+            self.due();
         }
     }
 }
@@ -66,10 +87,10 @@ mod tests {
     #[tokio::test]
     async fn the_blocked_set_is_what_the_loop_last_found() {
         let w = Work::default();
-        assert!(!w.is_blocked("a") && !w.any_blocked());
+        assert!(!w.is_blocked("a"));
         w.set_blocked(HashSet::from(["a".to_string()]));
         let before = w.blocked();
-        assert!(w.is_blocked("a") && !w.is_blocked("b") && w.any_blocked());
+        assert!(w.is_blocked("a") && !w.is_blocked("b"));
         // The same set again is not swapped in (the loop sets it at every look).
         w.set_blocked(HashSet::from(["a".to_string()]));
         assert!(Arc::ptr_eq(&before, &w.blocked()));
@@ -77,5 +98,20 @@ mod tests {
         assert!(woken(&w).await);
         w.set_blocked(HashSet::new());
         assert!(!w.is_blocked("a"));
+    }
+
+    #[tokio::test]
+    async fn a_slot_given_back_wakes_the_loop_only_for_a_full_upstream() {
+        let w = Work::default();
+        w.slot_freed("up");
+        assert!(!woken(&w).await, "no upstream was full");
+        w.set_full(HashSet::from(["up".to_string()]));
+        w.slot_freed("other");
+        assert!(!woken(&w).await, "another upstream's slot");
+        w.slot_freed("up");
+        assert!(woken(&w).await);
+        w.set_full(HashSet::new());
+        w.slot_freed("up");
+        assert!(!woken(&w).await);
     }
 }

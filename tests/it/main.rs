@@ -51,6 +51,7 @@ mod secret_reload;
 mod senders;
 mod sentinel;
 mod shared_rate;
+mod shared_slots;
 mod spill;
 mod store_contract;
 mod systemd;
