@@ -414,3 +414,32 @@ async fn a_dead_replicas_entries_behind_many_live_ones_are_taken_over_in_time() 
     assert_eq!(up.count(), 44, "A's live deliveries were not taken over");
     drop(a);
 }
+
+/// Entries a delivery read took, when a later read of the same look fails (here the earlier
+/// versions' stream, made unreadable: a key of the wrong type; in life, Redis going away
+/// between the two calls), are delivered. Before, they stayed leased and heartbeated but were
+/// never handed to a delivery: no other replica could take them over while this one lived.
+#[tokio::test]
+async fn entries_read_before_a_failed_read_are_delivered_not_held() {
+    let redis = RedisServer::start();
+    for shard in 0..2 {
+        redis.cli(&[
+            "SET",
+            &format!("hookgate:{{limai:{shard}}}:s"),
+            "not a stream",
+        ]);
+    }
+    let up = Upstream::start();
+    let a = replica(&redis, &up, "a", "");
+    let c = client();
+    let ids: Vec<String> = (0..6).map(|i| format!("evt_read_{i}")).collect();
+    accept_all(&c, &a.url("/hooks/limai"), ids.clone()).await;
+    let d = eventually(Duration::from_secs(15), async || {
+        let d = deliveries_from(&up, 0);
+        ids.iter().all(|id| d.contains_key(id)).then_some(d)
+    })
+    .await
+    .unwrap_or_else(|| panic!("delivered: {:?}\n{}", deliveries_from(&up, 0), a.logs()));
+    assert!(d.values().all(|n| *n == 1), "{d:?}");
+    all_recorded_delivered(&c, &a, &ids).await;
+}

@@ -100,6 +100,9 @@ pub struct RedisStore {
     /// Shared with the heartbeat, which keeps these entries from being taken over.
     leases: Arc<Mutex<HashMap<u64, Lease>>>,
     next_handle: AtomicU64,
+    /// Per route, the shard its next lease starts at (one further each time): a shard that
+    /// cannot be read ends a lease, and must not keep the route's other shards from being read.
+    lease_start: Mutex<HashMap<String, u16>>,
     shard_state: Mutex<HashMap<Shard, ShardState>>,
     health: Arc<Health>,
     work: crate::store::work::Work,
@@ -167,6 +170,7 @@ impl RedisStore {
             max_per_shard: max_pending.div_ceil(u64::from(cfg.shards)),
             leases,
             next_handle: AtomicU64::new(1),
+            lease_start: Mutex::new(HashMap::new()),
             shard_state: Mutex::new(HashMap::new()),
             health,
             work: Default::default(),

@@ -82,6 +82,31 @@ impl RedisStore {
         }
         ">".into()
     }
+
+    /// One shard's part of a lease, added to `out` (up to `max` events in all) as each read
+    /// returns: what `take` returns is leased and heartbeated at once, so a later read of the
+    /// same look that fails must not drop it (it would be held, undelivered and never taken
+    /// over, for as long as this replica lives).
+    async fn lease_shard(
+        &self,
+        route: &str,
+        sh: &Shard,
+        now: u64,
+        max: usize,
+        out: &mut Leased,
+    ) -> Result<(), StoreError> {
+        if let Some(next) = self.promote(sh, now).await? {
+            out.next_due_ms = out.next_due_ms.min(Some(next.max(now)));
+        }
+        let room = max.saturating_sub(out.events.len());
+        out.events.extend(self.take(route, sh, now, room).await?);
+        let room = max.saturating_sub(out.events.len());
+        if room > 0 {
+            out.events
+                .extend(self.take_earlier(route, sh, now, room).await?);
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -91,31 +116,31 @@ impl Queue for RedisStore {
             events: Vec::new(),
             next_due_ms: Some(now + POLL.as_millis() as u64),
         };
-        for (_, sh) in self.shards_of(route) {
+        let n = self.shards.max(1);
+        let start = {
+            let mut starts = lock(&self.lease_start);
+            match starts.get_mut(route) {
+                Some(next) => {
+                    let start = *next % n;
+                    *next = (start + 1) % n;
+                    start
+                }
+                None => {
+                    starts.insert(route.to_string(), 1 % n);
+                    0
+                }
+            }
+        };
+        for i in 0..n {
+            let sh = &Shard::new(&self.prefix, route, (start + i) % n);
             let room = max.saturating_sub(out.events.len());
             if room == 0 {
                 out.next_due_ms = Some(now);
                 break;
             }
-            let step = async {
-                let next = self.promote(&sh, now).await?;
-                let mut taken = self.take(route, &sh, now, room).await?;
-                if taken.len() < room {
-                    taken.extend(
-                        self.take_earlier(route, &sh, now, room - taken.len())
-                            .await?,
-                    );
-                }
-                Ok::<_, StoreError>((next, taken))
-            };
-            match step.await {
-                Ok((next, taken)) => {
-                    if let Some(next) = next {
-                        out.next_due_ms = out.next_due_ms.min(Some(next.max(now)));
-                    }
-                    out.events.extend(taken);
-                }
-                // What earlier shards handed out is leased already: deliver it, report later.
+            match self.lease_shard(route, sh, now, max, &mut out).await {
+                Ok(()) => {}
+                // What was handed out is leased already: deliver it, report later.
                 Err(e) if !out.events.is_empty() => {
                     if crate::logs::STORE_SHARD_UNREADABLE.hit(route, String::new) {
                         tracing::warn!(route, error = %e, "cannot read a shard of the queue");
@@ -169,7 +194,7 @@ impl Queue for RedisStore {
             .await?;
         lock(&self.leases).remove(&event.handle);
         if recorded == 0 && crate::logs::TAKEN_OVER.hit(&event.route, || event.event_id.clone()) {
-            tracing::info!(route = %event.route, event_id = %event.event_id, "outcome not recorded: another replica took the event over, or it was cancelled");
+            tracing::info!(route = %event.route, event_id = %event.event_id, "outcome not recorded: another replica took the event over, it was cancelled, or an earlier try whose answer Redis lost recorded it");
         }
         Ok(())
     }
