@@ -300,7 +300,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
                 Event::Frame(..) => {}
             });
             this.first_done |= done;
-            if !this.account(was_open) {
+            // Shed meanwhile: bytes of the replay are still given (pingora's handshake reads
+            // its preface from them), and the next read of the socket fails.
+            if !this.account(was_open) && limited {
                 return Poll::Ready(Err(shed_error()));
             }
             if !this.first_done {
@@ -456,6 +458,35 @@ mod tests {
         let mut out = Vec::new();
         f.feed(bytes, |e| out.push(e));
         out
+    }
+
+    /// pingora's HTTP/2 handshake reads the preface the gate read before it: a connection
+    /// shed meanwhile still gives those bytes (else pingora logs a handshake error), and fails
+    /// its next read of the socket.
+    #[tokio::test]
+    async fn a_shed_connection_gives_the_bytes_read_before_then_fails() {
+        use tokio::io::AsyncReadExt;
+
+        use super::super::metrics::ListenerMetrics;
+        use super::super::table::{Admission, Table};
+
+        let table = Table::new(ListenerMetrics::unregistered());
+        let Admission::Admitted(conn) = table.admit(1) else {
+            panic!("refused")
+        };
+        let (_client, server) = tokio::io::duplex(1024);
+        let later = Instant::now() + Duration::from_secs(10);
+        let mut io = Watched::h2(server, Arc::new(conn), later, Duration::from_secs(10))
+            .replaying(BytesMut::from(&connection()[..]));
+        // A new connection takes its place: this one, with no request open, is shed.
+        let _newer = table.admit(1);
+        let mut preface = [0; PREFACE_LEN];
+        io.read_exact(&mut preface).await.unwrap();
+        assert_eq!(&preface, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        let mut settings = [0; FRAME_HEADER_LEN + 12];
+        io.read_exact(&mut settings).await.unwrap();
+        let e = io.read(&mut [0; 16]).await.unwrap_err();
+        assert_eq!(e.to_string(), "connection shed");
     }
 
     #[test]
