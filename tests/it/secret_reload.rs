@@ -202,6 +202,20 @@ async fn secret_made_after_a_failed_reload(
     let up = Upstream::start();
     let gw = limai_gateway(&up, "");
     let c = client();
+    // First a change that loads, seen applied: the watcher is up before the change that fails,
+    // so that one write is one reload (a write the start's re-read and the watcher both saw
+    // was counted twice).
+    let warm = format!(
+        "{}\n{}",
+        common::conn::limai_body(&up),
+        limai_route("warm", "/warm", "orders", "")
+    );
+    gw.rewrite_config("", &warm);
+    eventually(WAIT, async || {
+        (post(&c, &gw.url("/warm"), &[], "{}").await.status() != 404).then_some(())
+    })
+    .await
+    .expect("the watcher loads a new route");
     gw.rewrite_config(
         "",
         &format!(
