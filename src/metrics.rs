@@ -424,8 +424,15 @@ impl Metrics {
         }
     }
 
-    /// Sets `hookgate_route_state` for exactly these routes (a removed route's series go).
-    pub fn route_states<'a>(&self, states: impl Iterator<Item = (&'a str, &'static str)>) {
+    /// The running config's load time, and `hookgate_route_state` for exactly its routes (a
+    /// removed route's series go).
+    pub fn running_config<'a>(
+        &self,
+        loaded_at: std::time::SystemTime,
+        states: impl Iterator<Item = (&'a str, &'static str)>,
+    ) {
+        let at = loaded_at.duration_since(std::time::UNIX_EPOCH);
+        self.last_reload.set(at.map_or(0.0, |d| d.as_secs_f64()));
         self.route_state.reset();
         for (route, state) in states {
             for s in ["active", "paused", "disabled"] {
@@ -434,14 +441,6 @@ impl Metrics {
                     .set(i64::from(s == state));
             }
         }
-    }
-
-    /// Now, as the time of the last successful (re)load.
-    pub fn loaded_now(&self) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        self.last_reload.set(now);
     }
 
     /// Adds metrics defined next to the code that updates them (e.g. connection limits).

@@ -131,8 +131,6 @@ impl Reloader {
                     "config reloaded"
                 );
                 self.app.config.store(Arc::new(new));
-                // After the swap: a scrape that sees the new time sees the new config.
-                METRICS.loaded_now();
                 // A route it resumes delivers its held events now.
                 self.app.store.work_signal().due();
                 true

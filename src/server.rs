@@ -79,7 +79,6 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         tracing::warn!("{w}");
     }
     ensure_ca_certificates()?;
-    METRICS.loaded_now();
     if let Some(t) = &cfg.telemetry {
         crate::telemetry::init(t);
     }

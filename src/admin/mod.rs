@@ -42,11 +42,17 @@ const MAX_PAGE: usize = 1000;
 
 pub struct Admin {
     app: Arc<App>,
+    /// One scrape at a time: the gauges are set, then read, and a second scrape between the
+    /// two could show another config's values.
+    scrape: tokio::sync::Mutex<()>,
 }
 
 impl Admin {
     pub fn new(app: Arc<App>) -> Admin {
-        Admin { app }
+        Admin {
+            app,
+            scrape: tokio::sync::Mutex::new(()),
+        }
     }
 }
 
@@ -217,6 +223,7 @@ impl Admin {
     }
 
     async fn metrics(&self) -> Response<Vec<u8>> {
+        let _one = self.scrape.lock().await;
         let now = now_ms();
         let cfg = self.app.config.load_full();
         // Routes removed by a reload too: their events are still queued.
@@ -228,7 +235,8 @@ impl Admin {
         METRICS
             .log_dropped
             .inc_by(dropped.saturating_sub(METRICS.log_dropped.get()));
-        METRICS.route_states(
+        METRICS.running_config(
+            cfg.loaded_at,
             cfg.routes
                 .iter()
                 .map(|r| (r.name.as_str(), self.app.states.effective(r).as_str())),

@@ -45,6 +45,9 @@ pub struct Config {
     /// The longest `sync_timeout` of the sync routes (zero: none), which sizes the
     /// request-duration histogram at start.
     pub longest_sync_timeout: std::time::Duration,
+    /// When this config was read: the metrics report it with this config's route states, so
+    /// one scrape never shows a reload's time beside the routes it removed.
+    pub loaded_at: std::time::SystemTime,
 }
 
 /// Where spans go (OTLP/HTTP, JSON encoding).

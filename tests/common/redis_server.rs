@@ -56,6 +56,12 @@ impl RedisServer {
         started.elapsed()
     }
 
+    /// Sends `sig` to the server (`STOP`: connections stay open, nothing is answered).
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        assert!(super::signal(pid, sig), "kill -{sig} redis-server");
+    }
+
     /// Starts it again on the same port, from the same data.
     pub fn restart(&mut self) {
         self.stop();

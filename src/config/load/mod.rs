@@ -166,6 +166,7 @@ fn checked(path: &Path, text: &str) -> (Result<Config, LoadError>, Vec<PathBuf>)
             warnings: c.warnings,
             telemetry,
             longest_sync_timeout,
+            loaded_at: std::time::SystemTime::now(),
         }),
         _ => Err(LoadError::Invalid(c.errors)),
     };

@@ -2,10 +2,9 @@
 
 use crate::common;
 
-use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::redis_server::{RedisServer, spawn_server};
+use common::redis_server::RedisServer;
 use common::*;
 
 /// Behind a trusted proxy (the test itself), the client is the X-Forwarded-For address.
@@ -125,38 +124,6 @@ pub(super) fn statuses(answers: &[Answer]) -> Vec<u16> {
 
 pub(super) fn cli(port: u16, args: &[&str]) -> String {
     common::redis_cluster::cli(port, args)
-}
-
-/// A redis-server this test can freeze (SIGSTOP: connections accepted, nothing answered).
-pub(super) struct Frozen {
-    pub(super) child: Child,
-    pub(super) port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Frozen {
-    pub(super) fn start() -> Frozen {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = spawn_server(port, dir.path(), &[]);
-        Frozen {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    pub(super) fn signal(&self, sig: &str) -> bool {
-        signal(self.child.id(), sig)
-    }
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        self.signal("CONT");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One replica whose route `/limai` has a shared `per_ip` limit and is disabled: the rate check
