@@ -42,16 +42,15 @@ const MAX_PAGE: usize = 1000;
 
 pub struct Admin {
     app: Arc<App>,
-    /// One scrape at a time: the gauges are set, then read, and a second scrape between the
-    /// two could show another config's values.
-    scrape: tokio::sync::Mutex<()>,
+    /// Held while a scrape sets the gauges and reads them back.
+    scrape: std::sync::Mutex<()>,
 }
 
 impl Admin {
     pub fn new(app: Arc<App>) -> Admin {
         Admin {
             app,
-            scrape: tokio::sync::Mutex::new(()),
+            scrape: std::sync::Mutex::new(()),
         }
     }
 }
@@ -223,11 +222,15 @@ impl Admin {
     }
 
     async fn metrics(&self) -> Response<Vec<u8>> {
-        let _one = self.scrape.lock().await;
-        let now = now_ms();
         let cfg = self.app.config.load_full();
         // Routes removed by a reload too: their events are still queued.
         let routes = stranded::names(&cfg);
+        // Asked before the lock: scrapes wait on the store side by side, not in a queue.
+        let stats = self.app.store.stats(&routes).await;
+        let now = now_ms();
+        // The gauges are set from this scrape's config and store figures, then read, under
+        // one lock (nothing awaited inside): a scrape never shows another's values.
+        let _one = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
         METRICS
             .rate_limit_clients
             .set(self.app.rate_limits.tracked_keys() as i64);
@@ -242,7 +245,7 @@ impl Admin {
                 .map(|r| (r.name.as_str(), self.app.states.effective(r).as_str())),
         );
         // A store that cannot answer leaves the gauges at their last values; /readyz says why.
-        let stats = self.app.store.stats(&routes).await.unwrap_or_default();
+        let stats = stats.unwrap_or_default();
         if !stats.is_empty() {
             stranded::observe(&cfg, &stats);
         }

@@ -2,13 +2,13 @@
 //! colour codes in a file), OpenTelemetry spans sent to a real local OTLP/HTTP collector with
 //! the sender's trace continued to the real upstream (both stores), and the metrics additions.
 
+mod scrape;
 mod support;
 
 use crate::common;
 
 use std::time::Duration;
 
-use common::ops::health;
 use common::redis_server::RedisServer;
 use common::*;
 use serde_json::Value;
@@ -502,55 +502,4 @@ async fn queued_log_lines_are_written_before_the_process_exits() {
             .any(|l| l.contains("ERROR") && l.contains(&port.to_string())),
         "{err}"
     );
-}
-
-/// A scrape shows one config: one that began before a reload and ended after it (its store
-/// reads held up by a frozen Redis) shows the reload time and the route states of the config
-/// it began with, never the new time beside a removed route's states.
-#[tokio::test]
-async fn a_scrape_across_a_reload_shows_the_config_it_began_with() {
-    let redis = RedisServer::start();
-    let up = Upstream::start();
-    let sync = "[routes.sync]\npath = \"/hooks/sync\"\nupstream = \"orders\"\nmode = \"sync\"\nverify = { scheme = \"none\" }\n";
-    let store = format!(
-        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\ntimeout = \"5s\"\nclaim_after = \"20s\"\n",
-        redis.url()
-    );
-    let gw = Gateway::start_full(
-        "",
-        Some(store),
-        "",
-        &format!("{}\n{sync}", routes(&up, "")),
-        &[("LIMAI_SECRET", SECRET)],
-    );
-    let c = client();
-    let reload_time = |m: &str| sample(m, "hookgate_config_last_reload_success_timestamp_seconds");
-    let loaded = reload_time(&metrics(&c, &gw).await);
-    let (_, before) = health(&c, &gw).await;
-
-    redis.signal("STOP");
-    let scrape = tokio::spawn({
-        let (c, url) = (c.clone(), gw.admin("/metrics"));
-        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
-    });
-    // Long enough for the scrape to be waiting on Redis: then the reload lands inside it.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    gw.rewrite_config("", &routes(&up, ""));
-    eventually(WAIT, async || {
-        let (_, h) = health(&c, &gw).await;
-        (h["config_hash"] != before["config_hash"]).then_some(())
-    })
-    .await
-    .expect("the reload is done");
-    redis.signal("CONT");
-
-    let m = scrape.await.unwrap();
-    assert_eq!(reload_time(&m), loaded, "{m}");
-    assert!(
-        m.contains("hookgate_route_state{route=\"sync\",state=\"active\"} 1"),
-        "{m}"
-    );
-    let m = metrics(&c, &gw).await;
-    assert!(reload_time(&m).is_some_and(|t| t > loaded.unwrap()), "{m}");
-    assert!(!m.contains("hookgate_route_state{route=\"sync\""), "{m}");
 }
