@@ -13,22 +13,23 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::redis_server::RedisServer;
 use common::*;
 
 use support::{
-    Redis, all_delivered_in_order, config, gateway, gateway_with, metric, seen, send, send_many,
+    all_delivered_in_order, calls, config, gateway, gateway_with, metric, seen, send, send_many,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn redis_killed_mid_load_intake_goes_on_and_everything_acked_is_delivered_in_order() {
-    let mut redis = Redis::start();
+    let mut redis = RedisServer::start();
     let up = Upstream::start();
     let gw = gateway(&redis, &up, "s", "");
     let c = client();
     let mut acked = send_many(&c, &gw, "before", 30).await;
-    redis.kill9();
+    redis.stop();
     let killed_at = acked.len();
     // Every answer stays 2xx: the first waits for store.timeout, then Redis is known down.
     let spilling = std::time::Instant::now();
@@ -71,11 +72,11 @@ async fn redis_killed_mid_load_intake_goes_on_and_everything_acked_is_delivered_
 
 #[tokio::test]
 async fn a_full_spill_answers_503_with_retry_after_and_what_it_took_is_delivered() {
-    let mut redis = Redis::start();
+    let mut redis = RedisServer::start();
     let up = Upstream::start();
     let gw = gateway(&redis, &up, "s", "spill_max_bytes = \"1MiB\"");
     let c = client();
-    redis.kill9();
+    redis.stop();
     let pad = "x".repeat(200 * 1024);
     let mut acked = Vec::new();
     let mut refused = None;
@@ -117,11 +118,11 @@ async fn a_full_spill_answers_503_with_retry_after_and_what_it_took_is_delivered
 
 #[tokio::test]
 async fn hookgate_killed_while_events_are_spilled_delivers_them_after_restart() {
-    let mut redis = Redis::start();
+    let mut redis = RedisServer::start();
     let up = Upstream::start();
     let mut gw = gateway(&redis, &up, "s", "");
     let c = client();
-    redis.kill9();
+    redis.stop();
     let mut acked = send_many(&c, &gw, "spilled", 20).await;
     gw.kill9();
     // Back up with Redis still away: ready (the spill takes events), and it says what it holds.
@@ -152,11 +153,11 @@ async fn hookgate_killed_while_events_are_spilled_delivers_them_after_restart() 
 
 #[tokio::test]
 async fn spill_off_answers_503_and_not_ready_as_before() {
-    let mut redis = Redis::start();
+    let mut redis = RedisServer::start();
     let up = Upstream::start();
     let gw = gateway(&redis, &up, "s", "spill_max_bytes = 0");
     let c = client();
-    redis.kill9();
+    redis.stop();
     let r = send(&c, &gw, "a", "x").await;
     assert_eq!(r.status(), 503);
     assert!(r.headers().contains_key("retry-after"));
@@ -173,7 +174,7 @@ async fn spill_off_answers_503_and_not_ready_as_before() {
 /// A sender's retry of one event to two replicas, both spilled, is delivered once too.
 #[tokio::test]
 async fn duplicates_from_a_late_redis_and_from_two_replicas_are_dropped_at_drain() {
-    let mut redis = Redis::start();
+    let mut redis = RedisServer::start();
     let up = Upstream::start();
     let gw = gateway(&redis, &up, "s1", "");
     let other = gateway(&redis, &up, "s2", "");
@@ -188,7 +189,7 @@ async fn duplicates_from_a_late_redis_and_from_two_replicas_are_dropped_at_drain
     .await;
     assert!(in_redis.is_some(), "{}", metrics(&c, &gw).await);
 
-    redis.kill9();
+    redis.stop();
     assert_eq!(send(&c, &gw, "b", "retried").await.status(), 200);
     assert_eq!(send(&c, &other, "b", "retried").await.status(), 200);
     redis.restart();
@@ -217,7 +218,7 @@ async fn duplicates_from_a_late_redis_and_from_two_replicas_are_dropped_at_drain
 #[tokio::test]
 async fn nonces_and_sync_routes_fail_closed_while_redis_is_away() {
     const MG_KEY: &str = "mg-signing-key";
-    let mut redis = Redis::start();
+    let mut redis = RedisServer::start();
     let up = Upstream::start();
     let routes = format!(
         "{}\n[routes.mg]\npath = \"/hooks/mg\"\nupstream = \"orders\"\nverify = {{ provider = \"mailgun\", secrets = [\"env:MG_KEY\"] }}\n",
@@ -225,7 +226,7 @@ async fn nonces_and_sync_routes_fail_closed_while_redis_is_away() {
     );
     let gw = gateway_with(&redis, &up, "n", "", &routes, &[("MG_KEY", MG_KEY)]);
     let c = client();
-    redis.kill9();
+    redis.stop();
     assert_eq!(send(&c, &gw, "a", "async-1").await.status(), 200);
     let ts = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -261,7 +262,7 @@ async fn nonces_and_sync_routes_fail_closed_while_redis_is_away() {
 /// the working directory (the default `./spill`) runs without a spill and says so.
 #[tokio::test]
 async fn a_spill_directory_serves_one_replica() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let up = Upstream::start();
     let first = gateway(&redis, &up, "one", "");
     let second = |spill: &str| {
@@ -392,7 +393,7 @@ async fn a_cluster_master_killed_mid_load_means_no_503_with_the_spill() {
 /// forwarded and delivered all the same, not held behind it.
 #[tokio::test]
 async fn a_route_at_its_redis_bound_does_not_hold_back_the_drain_of_other_routes() {
-    let mut redis = Redis::start();
+    let mut redis = RedisServer::start();
     let up = Upstream::start();
     let failing = Upstream::start();
     failing.set_default(Reply::status(500));
@@ -412,7 +413,7 @@ async fn a_route_at_its_redis_bound_does_not_hold_back_the_drain_of_other_routes
         503,
         "a0 is at its bound"
     );
-    redis.kill9();
+    redis.stop();
     assert_eq!(send(&c, &gw, "a0", "waits").await.status(), 200);
     assert_eq!(send(&c, &gw, "b", "goes").await.status(), 200);
     redis.restart();
@@ -433,11 +434,11 @@ async fn a_route_at_its_redis_bound_does_not_hold_back_the_drain_of_other_routes
 /// replaced pod (an `emptyDir`) would lose. Another replica then delivers every one.
 #[tokio::test]
 async fn a_stop_after_redis_returns_forwards_the_spill_first() {
-    let mut redis = Redis::start();
+    let mut redis = RedisServer::start();
     let up = Upstream::start();
     let mut gw = gateway(&redis, &up, "s1", "");
     let c = client();
-    redis.kill9();
+    redis.stop();
     let acked = send_many(&c, &gw, "spilled", 40).await;
     redis.restart();
     gw.terminate();
@@ -456,11 +457,11 @@ async fn a_stop_after_redis_returns_forwards_the_spill_first() {
 /// event with large ones behind it does not let the spill take far more than `spill_max_bytes`.
 #[tokio::test]
 async fn after_a_restart_the_spill_bound_counts_the_events_behind_an_order_line() {
-    let mut redis = Redis::start();
+    let mut redis = RedisServer::start();
     let up = Upstream::start();
     let mut gw = gateway(&redis, &up, "s", "spill_max_bytes = \"1MiB\"");
     let c = client();
-    redis.kill9();
+    redis.stop();
     let big = |id: &str, route_b: bool| {
         let pad = "x".repeat(200 * 1024);
         if route_b {
@@ -509,11 +510,11 @@ async fn after_a_restart_the_spill_bound_counts_the_events_behind_an_order_line(
 /// never left the spill, and took the spill's whole bound into 503s.
 #[tokio::test]
 async fn a_spilled_order_line_is_forwarded_in_groups_and_in_order() {
-    let mut redis = Redis::start();
+    let mut redis = RedisServer::start();
     let up = Upstream::start();
     let gw = gateway(&redis, &up, "s", "");
     let c = client();
-    redis.kill9();
+    redis.stop();
     let mut acked = Vec::new();
     for i in 0..300 {
         let id = format!("line-{i}");
@@ -522,7 +523,7 @@ async fn a_spilled_order_line_is_forwarded_in_groups_and_in_order() {
     }
     redis.restart();
     all_delivered_in_order(&up, &acked, 0).await;
-    let calls = redis.calls("zmscore");
+    let calls = calls(&redis, "zmscore");
     assert!(
         calls <= 20,
         "{calls} intake calls to forward 300 spilled events of one line"

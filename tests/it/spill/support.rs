@@ -1,90 +1,40 @@
-//! The spill tests' fixtures: a Redis to kill, freeze and restart, gateways on it, what arrived.
+//! The spill tests' fixtures: gateways on a Redis the tests kill, freeze and restart, and what
+//! arrived.
 
 use crate::common;
 
 use std::collections::HashMap;
-use std::process::{Child, Command};
 use std::time::Duration;
 
-use common::redis_server::spawn_server;
+use common::redis_server::RedisServer;
 use common::*;
 
 use super::WAIT;
 
-/// A redis-server whose process the test holds: killed (SIGKILL), frozen (SIGSTOP) and
-/// restarted from its AOF (every write fsync'd).
-pub(super) struct Redis {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Redis {
-    pub(super) fn start() -> Redis {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = Some(spawn_server(port, dir.path(), &[]));
-        Redis { port, dir, child }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    pub(super) fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    pub(super) fn restart(&mut self) {
-        self.kill9();
-        self.child = Some(spawn_server(self.port, self.dir.path(), &[]));
-    }
-
-    /// How many times Redis ran `command` since it started (`INFO commandstats`).
-    pub(super) fn calls(&self, command: &str) -> u64 {
-        let out = Command::new(common::redis_server::binary().replace("redis-server", "redis-cli"))
-            .args(["-p", &self.port.to_string(), "INFO", "commandstats"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix(&format!("cmdstat_{command}:calls="))?
-                    .split(',')
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or(0)
-    }
-
-    pub(super) fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().unwrap().id();
-        assert!(signal(pid, sig), "kill -{sig}");
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            self.signal("CONT");
-        }
-        self.kill9();
-    }
+/// How many times Redis ran `command` since it started (`INFO commandstats`).
+pub(super) fn calls(redis: &RedisServer, command: &str) -> u64 {
+    redis
+        .cli(&["INFO", "commandstats"])
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("cmdstat_{command}:calls="))?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
 }
 
 /// Two routes, `a` and `b` (with an order key), to one upstream delivering one at a time (so
 /// that delivery order is acceptance order); `spill` goes into `[store]`.
-pub(super) fn gateway(redis: &Redis, up: &Upstream, consumer: &str, spill: &str) -> Gateway {
+pub(super) fn gateway(redis: &RedisServer, up: &Upstream, consumer: &str, spill: &str) -> Gateway {
     gateway_with(redis, up, consumer, spill, "", &[])
 }
 
 /// `gateway` plus more `routes` (to the upstream `orders`) and `env`.
 pub(super) fn gateway_with(
-    redis: &Redis,
+    redis: &RedisServer,
     up: &Upstream,
     consumer: &str,
     spill: &str,
@@ -99,7 +49,7 @@ pub(super) fn gateway_with(
 
 /// The `[store]` block and the rest of `gateway_with`'s config.
 pub(super) fn config(
-    redis: &Redis,
+    redis: &RedisServer,
     up: &Upstream,
     consumer: &str,
     spill: &str,
