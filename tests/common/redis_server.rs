@@ -76,6 +76,16 @@ impl RedisServer {
         )
     }
 
+    /// How many times the server ran `command` (lower case, e.g. `evalsha`) since it started
+    /// (`INFO commandstats`).
+    pub fn calls(&self, command: &str) -> u64 {
+        let prefix = format!("cmdstat_{command}:calls=");
+        self.cli(&["INFO", "commandstats"])
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Runs a redis-cli command, for inspecting what hookgate wrote.
     pub fn cli(&self, args: &[&str]) -> String {
         let out = Command::new(binary().replace("redis-server", "redis-cli"))

@@ -376,14 +376,7 @@ async fn accepting_an_event_is_one_round_trip() {
     let c = client();
     send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_first")).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let calls = || {
-        let info = redis.cli(&["INFO", "commandstats"]);
-        info.lines()
-            .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let calls = || redis.calls("evalsha");
     let before = calls();
     accept_all(
         &c,

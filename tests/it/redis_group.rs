@@ -75,19 +75,7 @@ async fn all_at_once<'a>(s: &'a dyn Store, events: Vec<NewEvent>) -> Vec<Accepte
 }
 
 fn script_calls(redis: &RedisServer) -> u64 {
-    let stats = redis.cli(&["INFO", "commandstats"]);
-    stats
-        .lines()
-        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
-        .filter_map(|l| {
-            l.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
+    redis.calls("evalsha") + redis.calls("eval")
 }
 
 /// Leases and delivers one at a time until `n` came; returns their IDs in delivery order.

@@ -18,8 +18,8 @@ use common::redis_server::RedisServer;
 use common::*;
 
 use support::{
-    Answer, TRUST, alternate, cli, count, disabled_route, evalsha_calls, fallbacks, route, send,
-    statuses, store, two_replicas,
+    Answer, TRUST, alternate, cli, count, disabled_route, fallbacks, route, send, statuses, store,
+    two_replicas,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -299,7 +299,7 @@ async fn a_client_costs_under_320_bytes_of_redis() {
         field("used_memory") - field("mem_clients_normal") - field("mem_aof_buffer")
     };
     let before = used();
-    let calls_before = evalsha_calls(&redis);
+    let calls_before = redis.calls("evalsha");
     let n = 2000;
     let ips: Vec<String> = (0..n)
         .map(|i| format!("10.0.{}.{}", i / 250, i % 250 + 1))
@@ -321,7 +321,7 @@ async fn a_client_costs_under_320_bytes_of_redis() {
     let per_key = (used() - before) as f64 / n as f64;
     println!("redis memory per client: {per_key:.0} bytes ({n} clients)");
     // One script call per check (the store's own few scripts a second aside).
-    let calls = evalsha_calls(&redis) - calls_before;
+    let calls = (redis.calls("evalsha") - calls_before) as usize;
     assert!(
         (n..n + 200).contains(&calls),
         "{calls} EVALSHA for {n} checks"
@@ -425,7 +425,7 @@ async fn a_client_that_keeps_sending_after_its_429_costs_redis_almost_nothing() 
     for _ in 0..2 {
         assert_eq!(send(&c, &gw, "/limai", "198.51.100.5").await.status, 503);
     }
-    let before = evalsha_calls(&redis);
+    let before = redis.calls("evalsha");
     let n = 200;
     let flood: Vec<Answer> = futures_util::stream::iter(0..n)
         .map(|_| send(&c, &gw, "/limai", "198.51.100.5"))
@@ -440,7 +440,7 @@ async fn a_client_that_keeps_sending_after_its_429_costs_redis_almost_nothing() 
     }
     // The first refusal asked Redis; the rest were answered from it (what the store's own
     // background scripts add meanwhile is a few a second).
-    let calls = evalsha_calls(&redis) - before;
+    let calls = (redis.calls("evalsha") - before) as usize;
     println!("{n} refused requests of one client: {calls} script calls");
     assert!(
         calls < n / 4,

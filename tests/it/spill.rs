@@ -17,7 +17,7 @@ use common::redis_server::RedisServer;
 use common::*;
 
 use support::{
-    all_delivered_in_order, calls, config, gateway, gateway_with, metric, seen, send, send_many,
+    all_delivered_in_order, config, gateway, gateway_with, metric, seen, send, send_many,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -523,7 +523,7 @@ async fn a_spilled_order_line_is_forwarded_in_groups_and_in_order() {
     }
     redis.restart();
     all_delivered_in_order(&up, &acked, 0).await;
-    let calls = calls(&redis, "zmscore");
+    let calls = redis.calls("zmscore");
     assert!(
         calls <= 20,
         "{calls} intake calls to forward 300 spilled events of one line"

@@ -138,13 +138,3 @@ pub(super) fn disabled_route(redis: &RedisServer, per_ip: &str) -> (Gateway, Ups
     let gw = replica(&format!("\"{}\"", redis.url()), "a", &up, &routes);
     (gw, up)
 }
-
-pub(super) fn evalsha_calls(redis: &RedisServer) -> usize {
-    redis
-        .cli(&["info", "commandstats"])
-        .split("cmdstat_evalsha:calls=")
-        .nth(1)
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}

@@ -11,21 +11,6 @@ use common::*;
 
 use super::WAIT;
 
-/// How many times Redis ran `command` since it started (`INFO commandstats`).
-pub(super) fn calls(redis: &RedisServer, command: &str) -> u64 {
-    redis
-        .cli(&["INFO", "commandstats"])
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(&format!("cmdstat_{command}:calls="))?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
-
 /// Two routes, `a` and `b` (with an order key), to one upstream delivering one at a time (so
 /// that delivery order is acceptance order); `spill` goes into `[store]`.
 pub(super) fn gateway(redis: &RedisServer, up: &Upstream, consumer: &str, spill: &str) -> Gateway {
