@@ -22,10 +22,57 @@ use crate::serve::Journal;
 /// Deliveries in flight at once: hookgate's `concurrency` for the sink in this bench.
 const CONNECTIONS: usize = 64;
 
-pub struct Forwarder {
+/// Keep-alive HTTP/1.1 connections to the sink, at most `CONNECTIONS` requests at once.
+pub struct Pool {
     sink: String,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
     slots: Semaphore,
+}
+
+impl Pool {
+    pub fn new(sink: &str) -> Pool {
+        Pool {
+            sink: sink.to_string(),
+            idle: Mutex::new(Vec::new()),
+            slots: Semaphore::new(CONNECTIONS),
+        }
+    }
+
+    /// POSTs `body` to the sink; whether it answered 2xx (`None`: the exchange failed).
+    pub async fn post(&self, body: Bytes) -> Option<bool> {
+        let _slot = self.slots.acquire().await.ok()?;
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut conn = match idle {
+            Some(c) if !c.is_closed() => c,
+            _ => self.connect().await?,
+        };
+        let req = hyper::Request::post("/hooks/bench")
+            .header("host", "sink")
+            .header("content-type", "application/json")
+            .body(Full::new(body))
+            .ok()?;
+        conn.ready().await.ok()?;
+        let resp = conn.send_request(req).await.ok()?;
+        let status = resp.status();
+        resp.into_body().collect().await.ok()?;
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+        Some(status.is_success())
+    }
+
+    async fn connect(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let stream = TcpStream::connect(&self.sink).await.ok()?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.ok()?;
+        tokio::spawn(conn);
+        Some(sender)
+    }
+}
+
+pub struct Forwarder {
+    pool: Pool,
     journal: Journal,
     seen: Mutex<HashSet<u64>>,
     hasher: RandomState,
@@ -34,9 +81,7 @@ pub struct Forwarder {
 impl Forwarder {
     pub fn new(sink: &str, journal: Journal) -> Forwarder {
         Forwarder {
-            sink: sink.to_string(),
-            idle: Mutex::new(Vec::new()),
-            slots: Semaphore::new(CONNECTIONS),
+            pool: Pool::new(sink),
             journal,
             seen: Mutex::new(HashSet::new()),
             hasher: RandomState::new(),
@@ -55,49 +100,10 @@ impl Forwarder {
         {
             return;
         }
-        let Ok(_slot) = self.slots.acquire().await else {
+        let Some(ok) = self.pool.post(body).await else {
             return;
         };
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut conn = match idle {
-            Some(c) if !c.is_closed() => c,
-            _ => match self.connect().await {
-                Some(c) => c,
-                None => return,
-            },
-        };
-        let req = hyper::Request::post("/hooks/bench")
-            .header("host", "sink")
-            .header("content-type", "application/json")
-            .body(Full::new(body));
-        let Ok(req) = req else { return };
-        if conn.ready().await.is_err() {
-            return;
-        }
-        let Ok(resp) = conn.send_request(req).await else {
-            return;
-        };
-        let status = resp.status();
-        if resp.into_body().collect().await.is_err() {
-            return;
-        }
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(conn);
-        let outcome: &'static [u8] = if status.is_success() {
-            b"delivered"
-        } else {
-            b"failed"
-        };
+        let outcome: &'static [u8] = if ok { b"delivered" } else { b"failed" };
         self.journal.append(Bytes::from_static(outcome)).await;
-    }
-
-    async fn connect(&self) -> Option<SendRequest<Full<Bytes>>> {
-        let stream = TcpStream::connect(&self.sink).await.ok()?;
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.ok()?;
-        tokio::spawn(conn);
-        Some(sender)
     }
 }

@@ -14,7 +14,10 @@
 //!     LOAD_EVENTS=1000000 cargo bench --bench load    # the embedded store as it fills (fill.rs)
 //!     LOAD_PERF=1 ...                                 # each run's top costs, by `perf record`
 //!
-//! For the Redis store it also reports what Redis spent per event (its CPU, by command from
+//! With the Redis store it also runs the Redis floor (`redis_floor.rs`: pingora storing,
+//! deduplicating and delivering on a redis-server of its own with the least Redis work there
+//! is) and reports redis-server's CPU per event for both. For the Redis store it reports what
+//! Redis spent per event (its CPU, by command from
 //! `INFO commandstats`, and its memory per remembered event once records expired: the store
 //! runs with `record_ttl = "2s"`) and events/s with two hookgate replicas on the one Redis.
 //!
@@ -30,6 +33,7 @@ mod fill;
 mod forward;
 mod procs;
 mod profile;
+mod redis_floor;
 mod redis_stats;
 mod serve;
 
@@ -40,7 +44,7 @@ use drive::{
     Row, drive, histogram_mean, histogram_quantile, http_get, measure, measure_all, sink_count,
 };
 use procs::{Proc, blackhole, evalsha_calls, spawn_hookgate, spawn_redis, spawn_self};
-use serve::{Mode, serve, serve_pingora};
+use serve::{Mode, serve, serve_pingora, serve_redis_floor};
 
 const SECRET: &str = "bench-secret";
 
@@ -51,6 +55,10 @@ const DURABLE: &str = "durable pingora (202 after an fsync'd append)";
 /// Durable pingora that also delivers each body to the sink after its 202 and appends the
 /// outcome (`forward.rs`): the floor of a pingora receiver that stores and delivers.
 const FORWARDING: &str = "durable pingora, forwarding to the sink";
+
+/// Pingora storing, deduplicating and delivering on a redis-server of its own with the least
+/// Redis work there is (`redis_floor.rs`): the floor of a receiver on Redis.
+const REDIS_FLOOR: &str = "redis pingora, forwarding (the Redis floor)";
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -69,6 +77,7 @@ fn main() {
             args.get(4).map(String::as_str),
         ),
         Some("--serve-sink") => serve(&args[2], 1, Mode::Sink),
+        Some("--serve-redis-floor") => serve_redis_floor(&args[2], &args[3], &args[4]),
         _ => match env_or("LOAD_EVENTS", 0) {
             0 => orchestrate(),
             events => fill::fill(events),
@@ -213,6 +222,7 @@ fn orchestrate() {
     let server_dir = dir.path().join("redis-server");
     let _ = std::fs::create_dir_all(&server_dir);
     let want_redis = env_or("LOAD_REDIS", 1) == 1 && stores.contains("redis");
+    let mut redis_floor = None;
     match want_redis.then(|| spawn_redis(&server_dir)).flatten() {
         Some(redis) => {
             // LOAD_REDIS_NO_RECORD_TTL=1: for a build from before `record_ttl` (its records
@@ -227,6 +237,15 @@ fn orchestrate() {
                 redis.addr
             );
             let (proc, admin) = spawn_hookgate(&redis_dir, &store, sink.addr, blackhole);
+            let floor_dir = dir.path().join("redis-floor");
+            let _ = std::fs::create_dir_all(&floor_dir);
+            redis_floor = spawn_redis(&floor_dir).map(|server| {
+                let floor = spawn_self(
+                    "--serve-redis-floor",
+                    &[&server.addr.to_string(), &sink.addr.to_string()],
+                );
+                (floor, server)
+            });
             targets.push(Target {
                 name: "redis",
                 proc,
@@ -246,7 +265,10 @@ fn orchestrate() {
 
     // Warm everything (connections, page cache, allocator) without recording.
     let mut run = 1_000;
-    for b in [&floor, &durable, &bare, &forwarding] {
+    for b in [&floor, &durable, &bare, &forwarding]
+        .into_iter()
+        .chain(redis_floor.as_ref().map(|(f, _)| f))
+    {
         run += 1;
         let _ = drive(
             &rt,
@@ -297,6 +319,29 @@ fn orchestrate() {
         notes.push(d.note(r, FORWARDING, dur));
         rows.push((r, d.row));
         for t in &targets {
+            // The Redis floor just before hookgate on Redis: the same minutes.
+            let floor_us = match (&t.redis, &redis_floor) {
+                (Some(_), Some((f, server))) => {
+                    run += 1;
+                    let cpu0 = server.cpu();
+                    let stats0 = redis_stats::commandstats(server);
+                    let d = delivering(REDIS_FLOOR.into(), &rt, f, sink.addr, conns, dur, run);
+                    notes.push(d.note(r, REDIS_FLOOR, dur));
+                    let us = server.cpu().saturating_sub(cpu0).as_micros() as f64
+                        / d.row.accepted.max(1) as f64;
+                    notes.push(format!(
+                        "round {r}, the Redis floor, accepted + delivered: redis-server CPU {us:.1} µs per event; {}",
+                        redis_stats::per_event(
+                            &stats0,
+                            &redis_stats::commandstats(server),
+                            d.row.accepted
+                        )
+                    ));
+                    rows.push((r, d.row));
+                    Some(us)
+                }
+                _ => None,
+            };
             let redis0 = t.redis.as_ref().map(|r| {
                 // What the warm-up left is gone before the baseline, as it is after the run.
                 redis_stats::settle(r, RECORD_TTL_MS);
@@ -315,9 +360,13 @@ fn orchestrate() {
             row.steady_mib = settled_rss(&t.proc);
             if let (Some(redis), Some((cpu0, stats0, mem0))) = (&t.redis, &redis0) {
                 // Intake and delivery together, the backlog drained: what one event costs.
+                let us =
+                    redis.cpu().saturating_sub(*cpu0).as_micros() as f64 / accepted.max(1) as f64;
+                let ratio = floor_us.map_or(String::new(), |f| {
+                    format!(" ({:.1}x the Redis floor's {f:.1})", us / f.max(0.1))
+                });
                 notes.push(format!(
-                    "round {r}, redis, accepted + delivered: redis-server CPU {:.1} µs per event; {}",
-                    redis.cpu().saturating_sub(*cpu0).as_micros() as f64 / accepted.max(1) as f64,
+                    "round {r}, redis, accepted + delivered: redis-server CPU {us:.1} µs per event{ratio}; {}",
                     redis_stats::per_event(stats0, &redis_stats::commandstats(redis), accepted)
                 ));
                 // Once their records expired and left the listing, what the events still
@@ -450,6 +499,7 @@ fn orchestrate() {
         ("durable pingora, forwarding", &forwarding),
     ]
     .into_iter()
+    .chain(redis_floor.as_ref().map(|(f, _)| ("the Redis floor", f)))
     .chain(targets.iter().map(|t| (t.name, &t.proc)))
     {
         let (now, peak) = p.rss_mib();

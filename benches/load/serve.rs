@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::forward::Forwarder;
+use crate::redis_floor::RedisFloor;
 
 const ACCEPTED: &[u8] = br#"{"status":"accepted","event_id":"evt"}"#;
 
@@ -94,17 +95,42 @@ pub fn serve(port: &str, threads: usize, mode: Mode) {
 /// delivers: after the 202, the body goes to the sink and its outcome into the journal
 /// (`Forwarder`).
 pub fn serve_pingora(port: &str, journal: Option<&str>, sink: Option<&str>) {
+    let journal = journal.map(Journal::open);
+    let forward = sink
+        .zip(journal.clone())
+        .map(|(sink, j)| Arc::new(Forwarder::new(sink, j)));
+    run(
+        port,
+        Bare202 {
+            journal,
+            forward,
+            redis: None,
+        },
+    );
+}
+
+/// The floor of a pingora receiver on Redis (`redis_floor.rs`): each body stored and
+/// deduplicated in Redis before its 202, then delivered to the sink from there.
+pub fn serve_redis_floor(port: &str, redis: &str, sink: &str) {
+    let redis = Some(RedisFloor::start(redis, sink));
+    run(
+        port,
+        Bare202 {
+            journal: None,
+            forward: None,
+            redis,
+        },
+    );
+}
+
+fn run(port: &str, app: Bare202) {
     let conf = ServerConf {
         threads: 2,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let journal = journal.map(Journal::open);
-    let forward = sink
-        .zip(journal.clone())
-        .map(|(sink, j)| Arc::new(Forwarder::new(sink, j)));
-    let mut svc = http_proxy_service(&server.configuration, Bare202 { journal, forward });
+    let mut svc = http_proxy_service(&server.configuration, app);
     svc.add_tcp(&format!("127.0.0.1:{port}"));
     server.add_service(svc);
     server.run_forever();
@@ -174,6 +200,7 @@ impl Journal {
 struct Bare202 {
     journal: Option<Journal>,
     forward: Option<Arc<Forwarder>>,
+    redis: Option<Arc<RedisFloor>>,
 }
 
 #[async_trait]
@@ -185,13 +212,16 @@ impl ProxyHttp for Bare202 {
     async fn request_filter(&self, session: &mut Session, _: &mut ()) -> pingora::Result<bool> {
         let mut body = bytes::BytesMut::new();
         while let Some(chunk) = session.read_request_body().await? {
-            if self.journal.is_some() {
+            if self.journal.is_some() || self.redis.is_some() {
                 body.extend_from_slice(&chunk);
             }
         }
         let body = body.freeze();
         if let Some(j) = &self.journal {
             j.append(body.clone()).await;
+        }
+        if let Some(r) = &self.redis {
+            r.accept(body.clone()).await;
         }
         let mut resp = ResponseHeader::build(202, Some(2))?;
         resp.insert_header("content-type", "application/json")?;
