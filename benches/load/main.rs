@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use drive::{
     Row, drive, histogram_mean, histogram_quantile, http_get, measure, measure_all, sink_count,
 };
-use procs::{Proc, blackhole, evalsha_calls, spawn_hookgate, spawn_redis, spawn_self};
+use procs::{Proc, blackhole, spawn_hookgate, spawn_redis, spawn_self};
 use serve::{Mode, serve, serve_pingora, serve_redis_floor};
 
 const SECRET: &str = "bench-secret";
@@ -136,7 +136,7 @@ fn delivering(
     let delivered = sink_count(rt, sink) - delivered0;
     // Let delivery catch up before the next run, and time it.
     let took = drain(rt, sink, delivered0 + row.accepted);
-    let cpu_us = server.cpu().saturating_sub(cpu0).as_micros() as f64 / row.accepted.max(1) as f64;
+    let cpu_us = server.cpu_us_since(cpu0, row.accepted);
     Delivering {
         row,
         delivered,
@@ -327,8 +327,7 @@ fn orchestrate() {
                     let stats0 = redis_stats::commandstats(server);
                     let d = delivering(REDIS_FLOOR.into(), &rt, f, sink.addr, conns, dur, run);
                     notes.push(d.note(r, REDIS_FLOOR, dur));
-                    let us = server.cpu().saturating_sub(cpu0).as_micros() as f64
-                        / d.row.accepted.max(1) as f64;
+                    let us = server.cpu_us_since(cpu0, d.row.accepted);
                     notes.push(format!(
                         "round {r}, the Redis floor, accepted + delivered: redis-server CPU {us:.1} µs per event; {}",
                         redis_stats::per_event(
@@ -360,8 +359,7 @@ fn orchestrate() {
             row.steady_mib = settled_rss(&t.proc);
             if let (Some(redis), Some((cpu0, stats0, mem0))) = (&t.redis, &redis0) {
                 // Intake and delivery together, the backlog drained: what one event costs.
-                let us =
-                    redis.cpu().saturating_sub(*cpu0).as_micros() as f64 / accepted.max(1) as f64;
+                let us = redis.cpu_us_since(*cpu0, accepted);
                 let ratio = floor_us.map_or(String::new(), |f| {
                     format!(" ({:.1}x the Redis floor's {f:.1})", us / f.max(0.1))
                 });
@@ -391,7 +389,7 @@ fn orchestrate() {
             let redis0 = t
                 .redis
                 .as_ref()
-                .map(|r| (evalsha_calls(r), r.cpu(), redis_stats::commandstats(r)));
+                .map(|r| (r.cpu(), redis_stats::commandstats(r)));
             run += 1;
             let mut row = measure(
                 format!("hookgate {}, ingest only", t.name),
@@ -403,15 +401,17 @@ fn orchestrate() {
                 run,
             );
             row.steady_mib = settled_rss(&t.proc);
-            if let (Some(r), Some((calls0, cpu0, stats0))) = (&t.redis, &redis0) {
-                let accepted = row.accepted.max(1) as f64;
+            if let (Some(r), Some((cpu0, stats0))) = (&t.redis, &redis0) {
                 let answered = (row.rps * dur.as_secs_f64()).max(1.0);
+                let stats = redis_stats::commandstats(r);
                 notes.push(format!(
                     "round {}, redis, ingest only: {:.2} Redis round trips (EVALSHA) per answered request; redis-server CPU {:.1} µs per event; {}",
                     round + 1,
-                    (evalsha_calls(r) - calls0) as f64 / answered,
-                    r.cpu().saturating_sub(*cpu0).as_micros() as f64 / accepted,
-                    redis_stats::per_event(stats0, &redis_stats::commandstats(r), accepted as u64)
+                    (redis_stats::calls(&stats, "evalsha") - redis_stats::calls(stats0, "evalsha"))
+                        as f64
+                        / answered,
+                    r.cpu_us_since(*cpu0, row.accepted),
+                    redis_stats::per_event(stats0, &stats, row.accepted)
                 ));
             }
             rows.push((r, row));
@@ -549,7 +549,7 @@ fn two_replicas(
         row.rps,
         took.as_secs_f64(),
         row.cpu_us,
-        redis.cpu().saturating_sub(cpu0).as_micros() as f64 / accepted.max(1) as f64
+        redis.cpu_us_since(cpu0, accepted)
     );
     (row, note)
 }

@@ -106,6 +106,11 @@ impl Proc {
         let ticks = field(11) + field(12);
         Duration::from_millis(ticks * 1000 / clock_ticks())
     }
+
+    /// CPU µs per event since `cpu0` (an earlier `cpu()`), over `events` (at least one).
+    pub fn cpu_us_since(&self, cpu0: Duration, events: u64) -> f64 {
+        self.cpu().saturating_sub(cpu0).as_micros() as f64 / events.max(1) as f64
+    }
 }
 
 fn clock_ticks() -> u64 {
@@ -249,18 +254,4 @@ pub fn spawn_redis(dir: &Path) -> Option<Proc> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     wait_port(addr);
     Some(Proc { child, addr })
-}
-
-/// Calls of EVALSHA so far: every script hookgate runs is one.
-pub fn evalsha_calls(redis: &Proc) -> u64 {
-    let out = Command::new("redis-cli")
-        .args(["-p", &redis.addr.port().to_string(), "INFO", "commandstats"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    out.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }

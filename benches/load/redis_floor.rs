@@ -132,24 +132,20 @@ async fn deliver(mut reader: MultiplexedConnection, mut con: MultiplexedConnecti
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let ids: Vec<String> = read
-            .keys
-            .iter()
-            .flat_map(|k| k.ids.iter().map(|e| e.id.clone()))
-            .collect();
+        let mut ids = Vec::new();
+        let mut posts = Vec::new();
+        for entry in read.keys.into_iter().flat_map(|k| k.ids) {
+            if let Some(body) = entry.get::<Vec<u8>>("b") {
+                let pool = pool.clone();
+                posts.push(tokio::spawn(
+                    async move { pool.post(Bytes::from(body)).await },
+                ));
+            }
+            ids.push(entry.id);
+        }
         if ids.is_empty() {
             continue;
         }
-        let posts: Vec<_> = read
-            .keys
-            .into_iter()
-            .flat_map(|k| k.ids)
-            .filter_map(|e| e.get::<Vec<u8>>("b"))
-            .map(|body| {
-                let pool = pool.clone();
-                tokio::spawn(async move { pool.post(Bytes::from(body)).await })
-            })
-            .collect();
         for p in posts {
             let _ = p.await;
         }

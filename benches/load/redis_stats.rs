@@ -34,6 +34,11 @@ pub fn commandstats(redis: &Proc) -> BTreeMap<String, (u64, u64)> {
     out
 }
 
+/// Calls of `command` (lower case) in a `commandstats`.
+pub fn calls(stats: &BTreeMap<String, (u64, u64)>, command: &str) -> u64 {
+    stats.get(command).map_or(0, |c| c.0)
+}
+
 /// Per event between two `commandstats`: the commands that took ≥ 0.1 µs per event, costliest
 /// first, and the sum of the commands scripts ran against the scripts' own total.
 pub fn per_event(
