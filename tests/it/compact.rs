@@ -145,8 +145,9 @@ async fn a_delivered_record_lives_for_record_ttl_and_its_dedup_key_for_dedup_ttl
     })
     .await
     .expect("delivered");
+    // Delivered at its first attempt: its record is the packed one.
     let ttl: i64 = redis
-        .cli(&["PTTL", "hookgate:{limai:0}:e:evt_rec"])
+        .cli(&["PTTL", "hookgate:{limai:0}:r:evt_rec"])
         .parse()
         .unwrap();
     assert!(ttl > 0 && ttl <= 2000, "record ttl {ttl}");

@@ -18,6 +18,8 @@ use hookgate::store::{
 const WAIT: Duration = Duration::from_secs(10);
 const DELIVERED: Outcome = Outcome::Delivered { status: 200 };
 const STREAM: &str = "hg:{r:0}:c";
+/// Where a new event without an order key waits: its entry is all there is of it.
+const LEAN: &str = "hg:{r:0}:v";
 
 fn replica(redis: &RedisServer, consumer: &str, record_ttl: Duration) -> RedisStore {
     // No takeover during the test: what one replica holds stays its own.
@@ -98,7 +100,7 @@ async fn lease_n(s: &RedisStore, n: usize) -> Vec<StoredEvent> {
 }
 
 fn stream_ids(redis: &RedisServer) -> String {
-    redis.cli(&["XRANGE", STREAM, "-", "+"])
+    redis.cli(&["XRANGE", LEAN, "-", "+"])
 }
 
 /// A delivery still in flight at one replica keeps its stream entry while another replica
@@ -126,10 +128,10 @@ async fn trimming_the_stream_never_passes_an_entry_still_held() {
     }
     let ids = stream_ids(&redis);
     assert!(ids.contains("held"), "the held entry was trimmed: {ids}");
-    let pending = redis.cli(&["XPENDING", STREAM, "hookgate"]);
+    let pending = redis.cli(&["XPENDING", LEAN, "hookgate"]);
     assert_eq!(pending.lines().next(), Some("1"), "{pending}");
     a.complete(&held, DELIVERED).await.unwrap();
-    assert_eq!(redis.cli(&["XLEN", STREAM]), "0", "{}", stream_ids(&redis));
+    assert_eq!(redis.cli(&["XLEN", LEAN]), "0", "{}", stream_ids(&redis));
     for id in ["held", "later0", "later4"] {
         let v = b.find(&["r".to_string()], id).await.unwrap();
         assert_eq!(v.first().map(|v| v.state), Some(State::Delivered), "{id}");
@@ -172,10 +174,10 @@ fn hexists(redis: &RedisServer, key: &str, field: &str) -> bool {
     redis.cli(&["HEXISTS", key, field]) == "1"
 }
 
-/// A new event's stream entry carries its body and headers, so a delivery reads nothing else,
-/// and its record stays small (a listpack). The body is still where every reader expects it:
-/// the event's detail, a delivery, and the record once the event leaves the stream (a retry,
-/// a cancel), since the entry goes then.
+/// A new event (no order key) is its stream entry alone until its first outcome: no record,
+/// the body and headers in the entry, so a delivery reads nothing else. The body is still
+/// where every reader expects it: the event's detail, a delivery, and the record made once
+/// the event leaves the stream (a retry, a cancel), since the entry goes then.
 #[tokio::test]
 async fn the_stream_entry_carries_the_body_until_the_event_leaves_the_stream() {
     let redis = RedisServer::start();
@@ -187,8 +189,13 @@ async fn the_stream_entry_carries_the_body_until_the_event_leaves_the_stream() {
         accept(&a, id).await;
     }
     let record = "hg:{r:0}:e:carried";
-    assert!(!hexists(&redis, record, "body"), "the body is in the entry");
-    assert_eq!(redis.cli(&["OBJECT", "ENCODING", record]), "listpack");
+    assert_eq!(
+        redis.cli(&["EXISTS", record]),
+        "0",
+        "no record while it waits"
+    );
+    assert_eq!(redis.cli(&["HLEN", "hg:{r:0}:i"]), "3");
+    assert_eq!(redis.cli(&["ZCARD", "hg:{r:0}:t"]), "3", "listed");
     assert!(
         stream_ids(&redis).contains("{\"a\":1}"),
         "{}",
@@ -230,15 +237,144 @@ async fn the_stream_entry_carries_the_body_until_the_event_leaves_the_stream() {
     assert_eq!((again.event_id.as_str(), again.attempts), ("carried", 1));
     assert_eq!((&again.body, &again.headers), (&sent.body, &sent.headers));
     a.complete(&again, DELIVERED).await.unwrap();
-    // Delivered: small records without a body, and an empty stream.
-    for id in ["carried", "plain"] {
-        let key = format!("hg:{{r:0}}:e:{id}");
-        assert!(!hexists(&redis, &key, "body"), "{id}");
-        assert_eq!(redis.cli(&["OBJECT", "ENCODING", &key]), "listpack", "{id}");
-    }
-    assert_eq!(redis.cli(&["XLEN", STREAM]), "0", "{}", stream_ids(&redis));
+    // Delivered: small records without a body (the one delivered at its first attempt packed
+    // in one string that expires by itself), empty streams and index.
+    assert!(!hexists(&redis, record, "body"));
+    assert_eq!(redis.cli(&["OBJECT", "ENCODING", record]), "listpack");
+    assert_eq!(redis.cli(&["EXISTS", "hg:{r:0}:e:plain"]), "0");
+    assert_eq!(redis.cli(&["TYPE", "hg:{r:0}:r:plain"]), "string");
+    let ttl: i64 = redis.cli(&["PTTL", "hg:{r:0}:r:plain"]).parse().unwrap();
+    assert!(ttl > 0, "{ttl}");
+    let plain = a.detail(&routes, "plain").await.unwrap().remove(0);
+    assert_eq!(
+        (
+            plain.view.state,
+            plain.view.attempts,
+            plain.view.last_status
+        ),
+        (State::Delivered, 1, Some(200))
+    );
+    assert_eq!(
+        (plain.client_ip, plain.target.as_str()),
+        (sent.client_ip.to_string(), "/x?y=1")
+    );
+    assert_eq!(plain.history.len(), 1);
+    assert_eq!(redis.cli(&["XLEN", LEAN]), "0", "{}", stream_ids(&redis));
+    assert_eq!(redis.cli(&["XLEN", "hg:{r:0}:c"]), "0");
+    assert_eq!(redis.cli(&["HLEN", "hg:{r:0}:i"]), "0");
     // Reading the earlier versions' stream does not create it.
     assert_eq!(redis.cli(&["EXISTS", "hg:{r:0}:s"]), "0");
+}
+
+/// Queue depth and age count both kinds of waiting event: those kept only as their lean entry
+/// and those with a record (an order key, a retry), and the oldest of either; listed by
+/// `GET /events` while they wait, found by ID, and none of it left once delivered.
+#[tokio::test]
+async fn queue_depth_and_age_count_lean_entries_and_records() {
+    let redis = RedisServer::start();
+    let a = replica(&redis, "a", Duration::from_secs(3600));
+    ready(&a).await;
+    let routes = ["r".to_string()];
+    let at = |id: &str, ms: u64| hookgate::event::NewEvent {
+        received_at_ms: ms,
+        ..crate::store_contract::event("r", id, Duration::from_secs(3600))
+    };
+    let t0 = now_ms() - 60_000;
+    for (id, ms) in [("l1", t0 + 10), ("l2", t0 + 20)] {
+        assert_eq!(a.accept(at(id, ms)).await.unwrap(), Accepted::New);
+    }
+    let keyed = hookgate::event::NewEvent {
+        order_key: Some("k".into()),
+        ..at("o1", t0 + 5)
+    };
+    assert_eq!(a.accept(keyed).await.unwrap(), Accepted::New);
+    assert_eq!(redis.cli(&["HLEN", "hg:{r:0}:i"]), "2");
+    let st = a.stats(&routes).await.unwrap().remove(0);
+    assert_eq!((st.pending, st.oldest_received_ms), (3, Some(t0 + 5)));
+    let filter = hookgate::store::EventFilter {
+        routes: routes.to_vec(),
+        ..Default::default()
+    };
+    let page = a.list(&filter, None, 10).await.unwrap();
+    let listed: Vec<(&str, State)> = page
+        .items
+        .iter()
+        .map(|v| (v.event_id.as_str(), v.state))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("l2", State::Pending),
+            ("l1", State::Pending),
+            ("o1", State::Pending)
+        ]
+    );
+    // The oldest lean entry is the age once the keyed one is gone.
+    let mut leased = lease_n(&a, 3).await;
+    leased.sort_by(|x, y| x.event_id.cmp(&y.event_id));
+    a.complete(&leased[2], DELIVERED).await.unwrap();
+    let st = a.stats(&routes).await.unwrap().remove(0);
+    assert_eq!((st.pending, st.oldest_received_ms), (2, Some(t0 + 10)));
+    for ev in &leased[..2] {
+        a.complete(ev, DELIVERED).await.unwrap();
+    }
+    let st = a.stats(&routes).await.unwrap().remove(0);
+    assert_eq!((st.pending, st.oldest_received_ms), (0, None));
+    let page = a.list(&filter, None, 10).await.unwrap();
+    assert!(page.items.iter().all(|v| v.state == State::Delivered));
+    assert_eq!(page.items.len(), 3);
+}
+
+/// A lean entry packs the sender's target with the event's other fields: whatever bytes it
+/// holds (line breaks, digits) stay the target's, in the record made at a retry (and its
+/// dedup set, which a purge needs, stays this shard's) and in the one written at delivery.
+#[tokio::test]
+async fn a_target_with_line_breaks_stays_the_target() {
+    let redis = RedisServer::start();
+    let a = replica(&redis, "a", Duration::from_secs(3600));
+    ready(&a).await;
+    let routes = ["r".to_string()];
+    let target = "/x\n9\n1700000000000\n%0A";
+    for id in ["odd", "odd2"] {
+        let ev = hookgate::event::NewEvent {
+            target: target.into(),
+            verification: "v\n2".into(),
+            ..crate::store_contract::event("r", id, Duration::from_secs(3600))
+        };
+        assert_eq!(a.accept(ev).await.unwrap(), Accepted::New);
+    }
+    let mut leased = lease_n(&a, 2).await;
+    leased.sort_by(|x, y| x.event_id.cmp(&y.event_id));
+    assert!(leased.iter().all(|e| e.target == target));
+    let retry = Outcome::Retry {
+        at_ms: now_ms() + 3_600_000,
+        error: "503".into(),
+        status: Some(503),
+    };
+    a.complete(&leased[0], retry).await.unwrap();
+    a.complete(&leased[1], DELIVERED).await.unwrap();
+    let record = "hg:{r:0}:e:odd";
+    assert_eq!(redis.cli(&["HGET", record, "tgt"]), target);
+    assert!(
+        redis
+            .cli(&["HGET", record, "dk"])
+            .starts_with("hg:{r:0}:k:"),
+        "{}",
+        redis.cli(&["HGET", record, "dk"])
+    );
+    for id in ["odd", "odd2"] {
+        let d = a.detail(&routes, id).await.unwrap().remove(0);
+        assert_eq!(
+            (d.target.as_str(), d.verification.as_str()),
+            (target, "v\n2"),
+            "{id}"
+        );
+    }
+    // The retry's record is a dead letter's once cancelled, and its purge forgets the ID.
+    assert!(a.cancel("r", "odd").await.unwrap());
+    assert!(a.purge("r", "odd").await.unwrap());
+    let again = crate::store_contract::event("r", "odd", Duration::from_secs(3600));
+    assert_eq!(a.accept(again).await.unwrap(), Accepted::New);
 }
 
 /// During a rolling upgrade from the earlier layout (records with the body, entries with only
@@ -294,7 +430,7 @@ async fn a_cancel_during_the_first_delivery_is_not_undone_by_its_outcome() {
     assert_eq!(d.view.attempts, 0);
     let sent = crate::store_contract::event("r", "racing", WAIT);
     assert_eq!(d.body.as_deref(), Some(&sent.body[..]));
-    let pending = redis.cli(&["XPENDING", STREAM, "hookgate"]);
+    let pending = redis.cli(&["XPENDING", LEAN, "hookgate"]);
     assert_eq!(pending.lines().next(), Some("0"), "{pending}");
 }
 

@@ -350,10 +350,13 @@ async fn dead_letters_replay_and_metrics_work_the_same() {
     );
     // Delivered events leave the stream: its length is bounded by what is undelivered.
     for shard in 0..2 {
-        assert_eq!(
-            redis.cli(&["XLEN", &format!("hookgate:{{limai:{shard}}}:c")]),
-            "0"
-        );
+        for stream in ["c", "v"] {
+            assert_eq!(
+                redis.cli(&["XLEN", &format!("hookgate:{{limai:{shard}}}:{stream}")]),
+                "0",
+                "{stream}"
+            );
+        }
     }
 }
 

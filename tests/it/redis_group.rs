@@ -128,7 +128,7 @@ async fn duplicates_inside_one_group_are_duplicates() {
         store.accept(event("e7", None)).await.unwrap(),
         Accepted::Duplicate
     );
-    assert_eq!(redis.cli(&["XLEN", "hg:{r:0}:c"]), "100");
+    assert_eq!(redis.cli(&["XLEN", "hg:{r:0}:v"]), "100");
 }
 
 /// The shard's bound holds within a group: the first `max_pending` are new, the rest are

@@ -102,6 +102,7 @@ impl RedisStore {
             .key(sh.archives_of(event_id))
             .key(sh.listing())
             .key(sh.done())
+            .key(sh.index())
             .arg(event_id)
             .arg(now_ms())
             .arg(sh.line_prefix())

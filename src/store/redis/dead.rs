@@ -60,6 +60,8 @@ impl DeadLetters for RedisStore {
                 .key(sh.dead())
                 .key(sh.stream())
                 .key(sh.pending())
+                .key(sh.index())
+                .key(sh.packed(event_id))
                 .arg(event_id)
                 .arg(now_ms())
                 .arg(sh.line_prefix())

@@ -22,11 +22,67 @@ pub(super) fn decode_headers(b: &[u8]) -> Vec<(String, Vec<u8>)> {
         .unwrap_or_default()
 }
 
+/// The fields a lean entry packs in `m` (`scripts::ACCEPT`): these one per line, then the
+/// length of the verification on a line, and the verification and the target (a sender's,
+/// any bytes) run together.
+const META: [&str; 4] = ["rcv", "ip", "dx", "ws"];
+
+/// `m` unpacked, or `None` if it is not in that form.
+fn unpack_meta(m: &[u8]) -> Option<Vec<(&'static str, Vec<u8>)>> {
+    let mut rest = m;
+    let mut out = Vec::with_capacity(META.len() + 2);
+    for k in META.iter().copied().chain(["vl"]) {
+        let at = rest.iter().position(|b| *b == b'\n')?;
+        out.push((k, rest[..at].to_vec()));
+        rest = &rest[at + 1..];
+    }
+    let (_, vl) = out.pop()?;
+    let vl: usize = std::str::from_utf8(&vl).ok()?.parse().ok()?;
+    let (vf, tgt) = (rest.get(..vl)?, rest.get(vl..)?);
+    out.push(("vf", vf.to_vec()));
+    out.push(("tgt", tgt.to_vec()));
+    Some(out)
+}
+
+/// A lean event's delivered record packed in one string (`Shard::packed`, written by
+/// `scripts::COMPLETE` kind `lean`): `pairs` as headers are stored.
+pub(super) fn pack(pairs: &[(&str, &[u8])]) -> Vec<u8> {
+    let v: Vec<(&str, &serde_bytes::Bytes)> = pairs
+        .iter()
+        .map(|(k, v)| (*k, serde_bytes::Bytes::new(v)))
+        .collect();
+    postcard::to_stdvec(&v).unwrap_or_default()
+}
+
 /// An event hash as returned by HGETALL.
 pub(super) struct Fields(pub(super) HashMap<String, Vec<u8>>);
 
 impl Fields {
+    /// The fields of a record or of a stream entry, with what is packed in `m` unpacked beside
+    /// them (a field stored on its own wins).
     pub(super) fn from_value(v: Value) -> Fields {
+        let mut f = Fields::plain(v);
+        f.unpack();
+        f
+    }
+
+    /// A packed record (`RedisStore::packed`): a delivered event's.
+    pub(super) fn from_packed(z: &[u8]) -> Fields {
+        let mut f = Fields(decode_headers(z).into_iter().collect());
+        f.0.insert("st".into(), b"d".to_vec());
+        f.unpack();
+        f
+    }
+
+    fn unpack(&mut self) {
+        if let Some(parts) = self.0.get("m").and_then(|m| unpack_meta(m)) {
+            for (k, v) in parts {
+                self.0.entry(k.to_string()).or_insert(v);
+            }
+        }
+    }
+
+    fn plain(v: Value) -> Fields {
         let mut map = HashMap::new();
         if let Value::Array(items) = v {
             let mut it = items.into_iter();
@@ -70,5 +126,40 @@ pub(super) fn stored_event(handle: u64, route: &str, event_id: &str, mut f: Fiel
         order_key: f.text("ok"),
         headers: decode_headers(&f.take("hdr")),
         body: Bytes::from(f.take("body")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The target is the sender's: whatever bytes it holds stay the target's, never another
+    /// field's.
+    #[test]
+    fn packed_fields_unpack_whatever_the_target_holds() {
+        let m = b"1700000000000\n192.0.2.1\n1700003600000\n8388608:202\n5\nhmac\n/x\n3\n9\n";
+        let f = Fields::from_value(Value::Array(vec![
+            Value::BulkString(b"m".to_vec()),
+            Value::BulkString(m.to_vec()),
+        ]));
+        assert_eq!(f.num("rcv"), Some(1_700_000_000_000));
+        assert_eq!(f.text("ip").as_deref(), Some("192.0.2.1"));
+        assert_eq!(f.num("dx"), Some(1_700_003_600_000));
+        assert_eq!(f.text("vf").as_deref(), Some("hmac\n"));
+        assert_eq!(f.text("tgt").as_deref(), Some("/x\n3\n9\n"));
+        // Not in that form: nothing made up.
+        let f = Fields::from_value(Value::Array(vec![
+            Value::BulkString(b"m".to_vec()),
+            Value::BulkString(b"1\n2\n3\n4\n99\nshort".to_vec()),
+        ]));
+        assert_eq!((f.text("rcv"), f.text("tgt")), (None, None));
+        // A packed record: delivered, with what its entry carried.
+        let f = Fields::from_packed(&pack(&[("att", b"1"), ("sts", b"200"), ("m", m)]));
+        assert_eq!((f.num("att"), f.num("sts")), (Some(1), Some(200)));
+        assert_eq!(
+            (f.text("st").as_deref(), f.num("rcv")),
+            (Some("d"), Some(1_700_000_000_000))
+        );
+        assert_eq!(f.text("tgt").as_deref(), Some("/x\n3\n9\n"));
     }
 }

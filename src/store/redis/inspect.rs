@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use redis::Value;
 
 use super::fields::Fields;
-use super::scripts::FORGET_CONSUMER;
+use super::scripts::{FORGET_CONSUMER, READ};
 use super::{GROUP, RedisStore, Shard, lock, unavailable};
 use crate::event::now_ms;
 use crate::store::{
@@ -15,6 +15,15 @@ use crate::store::{
 
 /// Consumers (replicas) gone this long with nothing pending are removed from the group.
 const FORGET_CONSUMER_AFTER: Duration = Duration::from_secs(3600);
+
+/// A lean entry's fields as a pending record's.
+fn as_pending(mut f: Fields) -> Fields {
+    f.0.insert("st".into(), b"p".to_vec());
+    if let Some(id) = f.0.remove("i") {
+        f.0.insert("id".into(), id);
+    }
+    f
+}
 
 impl RedisStore {
     pub(super) fn view(
@@ -88,12 +97,65 @@ impl RedisStore {
         Ok(())
     }
 
+    /// An event's record; for one waiting in the lean stream, what its entry carries; for one
+    /// delivered from it at its first attempt, its packed record. Read at once (`READ`): an
+    /// outcome recorded meanwhile moves the event from one to another.
     pub(super) async fn event_fields(
         &self,
         sh: &Shard,
         event_id: &str,
     ) -> Result<Fields, StoreError> {
-        self.fields(&sh.event(event_id)).await
+        let found: Vec<Value> = READ
+            .key(sh.event(event_id))
+            .key(sh.index())
+            .key(sh.packed(event_id))
+            .key(sh.lean_stream())
+            .arg(event_id)
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        let mut found = found.into_iter();
+        let (Some(record), Some(entry), Some(packed)) = (found.next(), found.next(), found.next())
+        else {
+            return Ok(Fields(Default::default()));
+        };
+        if let Value::Array(_) = entry {
+            return Ok(as_pending(Fields::from_value(entry)));
+        }
+        Ok(match redis::from_redis_value::<Option<Vec<u8>>>(packed) {
+            Ok(Some(z)) => Fields::from_packed(&z),
+            _ => Fields::from_value(record),
+        })
+    }
+
+    /// What lean entries carry, as the fields of a pending record (`None`: the entry is gone).
+    pub(super) async fn lean_fields(
+        &self,
+        entries: &[(Shard, String)],
+    ) -> Result<Vec<Option<Fields>>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for (sh, e) in entries {
+            pipe.cmd("XRANGE").arg(sh.lean_stream()).arg(e).arg(e);
+        }
+        let found: Vec<Value> = pipe
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(found
+            .into_iter()
+            .map(|v| {
+                let Value::Array(mut found) = v else {
+                    return None;
+                };
+                let Some(Value::Array(mut parts)) = found.pop() else {
+                    return None;
+                };
+                Some(as_pending(Fields::from_value(parts.pop()?)))
+            })
+            .collect())
     }
 }
 
@@ -125,7 +187,14 @@ impl Inspect for RedisStore {
                     .arg(0)
                     .arg("WITHSCORES")
                     .zcard(sh.dead())
-                    .zcard(sh.archived());
+                    .zcard(sh.archived())
+                    .hlen(sh.index())
+                    .cmd("XRANGE")
+                    .arg(sh.lean_stream())
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(1);
             }
         }
         let values: Vec<Value> = pipe
@@ -140,12 +209,35 @@ impl Inspect for RedisStore {
                 ..RouteStats::default()
             };
             for _ in 0..self.shards {
-                let (Some(pending), Some(oldest), Some(dead), Some(archived)) =
-                    (it.next(), it.next(), it.next(), it.next())
+                let (
+                    Some(pending),
+                    Some(oldest),
+                    Some(dead),
+                    Some(archived),
+                    Some(lean),
+                    Some(first),
+                ) = (
+                    it.next(),
+                    it.next(),
+                    it.next(),
+                    it.next(),
+                    it.next(),
+                    it.next(),
+                )
                 else {
                     break;
                 };
-                st.pending += redis::from_redis_value::<u64>(pending).unwrap_or(0);
+                st.pending += redis::from_redis_value::<u64>(pending).unwrap_or(0)
+                    + redis::from_redis_value::<u64>(lean).unwrap_or(0);
+                // The lean stream's first entry is its oldest waiting event (entries before
+                // the oldest one pending are trimmed as outcomes are recorded).
+                if let Value::Array(mut first) = first
+                    && let Some(Value::Array(mut parts)) = first.pop()
+                    && let Some(fields) = parts.pop()
+                    && let Some(t) = Fields::from_value(fields).num("rcv")
+                {
+                    st.oldest_received_ms = Some(st.oldest_received_ms.map_or(t, |o| o.min(t)));
+                }
                 st.dead += redis::from_redis_value::<u64>(dead).unwrap_or(0)
                     + redis::from_redis_value::<u64>(archived).unwrap_or(0);
                 let oldest: Vec<(String, u64)> =
@@ -188,8 +280,8 @@ impl Upkeep for RedisStore {
         let mut removed = 0;
         for route in routes {
             let shards = self.shards_of(route).map(|(_, sh)| sh);
-            for sh in shards.flat_map(|sh| [sh.earlier(), sh]) {
-                if !sh.is_earlier() {
+            for sh in shards.flat_map(|sh| [sh.earlier(), sh.lean(), sh]) {
+                if !sh.is_earlier() && !sh.is_lean() {
                     self.sweep_listing(&sh).await?;
                 }
                 let consumers: Value = match redis::cmd("XINFO")

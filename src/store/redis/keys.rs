@@ -5,16 +5,19 @@
 //!
 //! | key | type | |
 //! |---|---|---|
-//! | `{tag}:c` | stream, group `hookgate` | events due now; an entry written at intake carries the event (ID, body, headers, received time, client IP, target, order key), one written later (a retry, the next of an order line, a replay) only its ID |
+//! | `{tag}:v` | stream, group `hookgate` | events without an order key at their first attempt, each carried whole by its entry (`i` the ID, `m` the rest packed, `hdr`, `body`): no record while they wait (`lean`) |
+//! | `{tag}:i` | hash | those events: event ID → entry ID (pending, the bound, the listing, a cancel) |
+//! | `{tag}:c` | stream, group `hookgate` | the other events due now: an entry written at intake (an order line's first) carries the event (ID, body, headers, received time, client IP, target, order key), one written later (a retry, the next of an order line, a replay) only its ID |
 //! | `{tag}:s` | stream, group `hookgate` | the stream of earlier versions (entries hold the event ID): still read and drained, no longer written |
 //! | `{tag}:z` | sorted set, score = due ms | scheduled retries |
-//! | `{tag}:o` | sorted set, score = received ms | every undelivered event (queue depth, oldest) |
+//! | `{tag}:o` | sorted set, score = received ms | every undelivered event with a record (queue depth, oldest; with `i`) |
 //! | `{tag}:x` | sorted set, score = dead ms | the dead-letter queue |
 //! | `{tag}:t` | sorted set, score = received ms | every event's ID while its hash lives (the events listing; entries of expired hashes are swept) |
 //! | `{tag}:k:<w>:<n>` | set, expires at the end of its span + the dedup TTL | dedup: the IDs accepted during the `n`th span of `w` ms, each as 12 bytes (SHA-256 of the tag and the event ID, cut to 96 bits) |
 //! | `{tag}:d:<event id>` | string, PX = dedup TTL | the dedup key of earlier versions: still honoured, no longer written |
 //! | `{tag}:f` | sorted set, score = expiry ms | delivered events whose record expires then (to drop them from `t`) |
-//! | `{tag}:e:<event id>` | hash | the event: state, attempts, last error, order key, body length; body and headers while its stream entry does not carry them (`se`: the entry that does); once delivered, without body and headers, for `record_ttl` |
+//! | `{tag}:e:<event id>` | hash | the event once it has one: state, attempts, last error, order key, body length; body and headers while its stream entry does not carry them (`se`: the entry that does); once delivered, without body and headers, for `record_ttl` |
+//! | `{tag}:r:<event id>` | string, PXAT | the record of an event of `v` delivered at its first attempt, packed (what its entry carried but body and headers, and the attempt), for `record_ttl` |
 //! | `{tag}:q:<order key>` | list | undelivered event IDs of one order key, in arrival order; only the first is in the stream |
 //! | `{tag}:a:<event id>` | string, PX | a sync route's answer (empty while the upstream is being called) |
 //! | `{tag}:g:<n>` | hash | a dead letter whose ID was accepted again after its dedup window (as `e:`) |
@@ -38,44 +41,88 @@ pub fn shard_of(event_id: &str, shards: u16) -> u16 {
     (h % u64::from(shards.max(1))) as u16
 }
 
-/// A shard's keys. `earlier` is the same shard seen through the stream of earlier versions
-/// (`s`), whose entries carry only the event ID: drained, never written.
+/// Which of a shard's streams a `Shard` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Stream {
+    /// `c`: order lines, retries, replays, and whatever earlier releases of this layout wrote.
+    Current,
+    /// `s`: the earlier versions' stream (entries carry only the event ID): drained, never
+    /// written.
+    Earlier,
+    /// `v`: events whose entry is their only state until their first outcome.
+    Lean,
+}
+
+/// A shard's keys, seen through one of its streams (`stream()`); every other key is shared.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Shard {
     tag: String,
-    earlier: bool,
+    stream: Stream,
 }
 
 impl Shard {
     pub fn new(prefix: &str, route: &str, shard: u16) -> Shard {
         Shard {
             tag: format!("{prefix}:{{{route}:{shard}}}"),
-            earlier: false,
+            stream: Stream::Current,
+        }
+    }
+
+    fn through(&self, stream: Stream) -> Shard {
+        Shard {
+            tag: self.tag.clone(),
+            stream,
         }
     }
 
     /// The same shard, reading the earlier versions' stream.
     pub fn earlier(&self) -> Shard {
-        Shard {
-            tag: self.tag.clone(),
-            earlier: true,
-        }
+        self.through(Stream::Earlier)
+    }
+
+    /// The same shard, reading the stream of events kept only as their entry.
+    pub fn lean(&self) -> Shard {
+        self.through(Stream::Lean)
     }
 
     pub fn is_earlier(&self) -> bool {
-        self.earlier
+        self.stream == Stream::Earlier
     }
 
-    /// The same keys (either stream).
+    pub fn is_lean(&self) -> bool {
+        self.stream == Stream::Lean
+    }
+
+    /// The same keys (any stream).
     pub fn same_keys(&self, other: &Shard) -> bool {
         self.tag == other.tag
     }
 
-    /// The delivery stream: `c` (entries carry their event), or `s` for the earlier
-    /// versions' stream. Replicas of earlier versions read only `s`, so they never see an
-    /// entry whose record has no body.
+    /// The delivery stream: `c`, `s` (earlier versions') or `v` (lean). Replicas of earlier
+    /// versions read only `s`, or `s` and `c`: none reads an entry it cannot deliver.
     pub fn stream(&self) -> String {
-        format!("{}:{}", self.tag, if self.earlier { "s" } else { "c" })
+        let s = match self.stream {
+            Stream::Current => "c",
+            Stream::Earlier => "s",
+            Stream::Lean => "v",
+        };
+        format!("{}:{s}", self.tag)
+    }
+
+    /// The stream of events kept only as their entry (whichever stream this `Shard` reads).
+    pub fn lean_stream(&self) -> String {
+        format!("{}:v", self.tag)
+    }
+
+    /// Pending events of the lean stream: event ID → entry ID.
+    pub fn index(&self) -> String {
+        format!("{}:i", self.tag)
+    }
+
+    /// The record of an event delivered at its first attempt from the lean stream: one string,
+    /// packed (`fields::pack`).
+    pub fn packed(&self, event_id: &str) -> String {
+        format!("{}:r:{event_id}", self.tag)
     }
 
     pub fn retries(&self) -> String {
@@ -181,6 +228,9 @@ mod tests {
         assert_eq!(s.stream(), "hookgate:{limai:3}:c");
         assert_eq!(s.earlier().stream(), "hookgate:{limai:3}:s");
         assert!(s.same_keys(&s.earlier()) && s != s.earlier());
+        assert_eq!(s.lean().stream(), "hookgate:{limai:3}:v");
+        assert_eq!(s.lean_stream(), s.lean().stream());
+        assert!(s.lean().is_lean() && s.same_keys(&s.lean()) && s != s.lean());
         assert_eq!(s.event("evt_1"), "hookgate:{limai:3}:e:evt_1");
         assert_eq!(shard_of("evt_1", 1), 0);
         // Fixed width, distinct per ID and per route.

@@ -67,6 +67,9 @@ struct Lease {
     /// For an entry that carries its event (and has no order key): when its dedup window
     /// ends. Its outcome needs nothing read back (`scripts::COMPLETE`, kind `carried`).
     dx: Option<u64>,
+    /// An entry of the lean stream: its packed fields (`m`), which its delivered record keeps
+    /// (`scripts::COMPLETE`, kind `lean`).
+    meta: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -84,6 +87,10 @@ struct ShardState {
     next_read_ms: u64,
     /// Where the housekeeping sweep of the shard's listing goes on.
     sweep_from: u64,
+    /// Whether `c` held entries at the last look, and whose turn it is to be read first
+    /// (`queue::lease_shard`).
+    c_busy: bool,
+    c_turn: bool,
 }
 
 pub struct RedisStore {

@@ -25,7 +25,8 @@ pub(super) struct Job {
     pub kind: &'static str,
     pub now: u64,
     pub at: u64,
-    pub error: String,
+    /// The error; for kind `lean`, the packed record (`queue::delivered_record`).
+    pub error: Vec<u8>,
     pub status: String,
     pub attempt: String,
     pub done: oneshot::Sender<Result<i64, StoreError>>,

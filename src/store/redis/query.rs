@@ -106,6 +106,8 @@ impl RedisStore {
             let key = sh.event(id);
             pipe.cmd("HMGET").arg(&key).arg(&SUMMARY[..]);
             pipe.cmd("HSTRLEN").arg(&key).arg("body");
+            pipe.cmd("HGET").arg(sh.index()).arg(id);
+            pipe.cmd("GET").arg(sh.packed(id));
         }
         let values: Vec<Value> = pipe
             .query_async(&mut self.con())
@@ -113,8 +115,12 @@ impl RedisStore {
             .map_err(unavailable)?;
         let mut it = values.into_iter();
         let mut out = Vec::with_capacity(batch.len());
+        // Events waiting in the lean stream (no record): read from their entries after.
+        let mut lean = Vec::new();
         for (route, sh, id) in batch {
-            let (Some(fields), Some(len)) = (it.next(), it.next()) else {
+            let (Some(fields), Some(len), Some(entry), Some(packed)) =
+                (it.next(), it.next(), it.next(), it.next())
+            else {
                 break;
             };
             let vals: Vec<Option<Vec<u8>>> = redis::from_redis_value(fields).unwrap_or_default();
@@ -123,17 +129,54 @@ impl RedisStore {
                 .zip(vals)
                 .filter_map(|(k, v)| Some((k.to_string(), v?)))
                 .collect::<std::collections::HashMap<_, _>>();
-            if !map.contains_key("st") {
-                out.push(None);
+            let f = Fields(map);
+            if !f.0.contains_key("st") {
+                let packed = redis::from_redis_value::<Option<Vec<u8>>>(packed)
+                    .ok()
+                    .flatten();
+                match (redis::from_redis_value::<Option<String>>(entry), packed) {
+                    (Ok(Some(e)), _) => {
+                        lean.push((out.len(), (sh.clone(), e)));
+                        out.push(None);
+                    }
+                    (_, Some(z)) => out.push(Some(self.view(
+                        sh,
+                        route,
+                        id,
+                        &Fields::from_packed(&z),
+                        now,
+                    ))),
+                    // Gone, or moved from its lean entry to a record between two reads: read
+                    // as alone, at once.
+                    _ => {
+                        let f = self.event_fields(sh, id).await?;
+                        out.push(
+                            f.0.contains_key("st")
+                                .then(|| self.view(sh, route, id, &f, now)),
+                        );
+                    }
+                }
                 continue;
             }
-            let mut view = self.view(sh, route, id, &Fields(map), now);
+            let mut view = self.view(sh, route, id, &f, now);
             // Without a body in the record, its length as the record says (`view`).
             let len = redis::from_redis_value::<usize>(len).unwrap_or(0);
             if len > 0 {
                 view.body_bytes = len;
             }
             out.push(Some(view));
+        }
+        let (at, entries): (Vec<usize>, Vec<(Shard, String)>) = lean.into_iter().unzip();
+        for (i, f) in at.into_iter().zip(self.lean_fields(&entries).await?) {
+            let (route, sh, id) = &batch[i];
+            // Its entry gone since (it left the stream): read as alone.
+            let f = match f {
+                Some(f) => f,
+                None => self.event_fields(sh, id).await?,
+            };
+            out[i] =
+                f.0.contains_key("st")
+                    .then(|| self.view(sh, route, id, &f, now));
         }
         Ok(out)
     }
@@ -246,6 +289,8 @@ impl RedisStore {
                 .key(sh.listing())
                 .key(sh.event(&id))
                 .key(sh.done())
+                .key(sh.index())
+                .key(sh.packed(&id))
                 .arg(&id)
                 .invoke_async(&mut self.con())
                 .await

@@ -6,9 +6,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::oneshot;
 
+use super::fields::pack;
 use super::outcomes::Job;
 use super::scripts::{CANCEL, PROMOTE};
-use super::{GROUP, RedisStore, Shard, heartbeat, lock, unavailable};
+use super::{GROUP, Lease, RedisStore, Shard, heartbeat, lock, unavailable};
 use crate::event::now_ms;
 use crate::store::query::CANCELLED;
 use crate::store::{Attempt, Leased, Outcome, Queue, StoreError, StoredEvent, Timing};
@@ -24,6 +25,32 @@ const PROMOTE_BATCH: usize = 500;
 /// event key prefix.
 pub(super) fn holds(sh: &Shard) -> String {
     format!("{}h", sh.key_prefix())
+}
+
+/// The record of a lean event delivered at its first attempt, packed (`Fields::unpack`): what
+/// its entry carried but the body and headers, and the attempt.
+fn delivered_record(
+    lease: &Lease,
+    event: &StoredEvent,
+    attempt: &str,
+    now: u64,
+    status: u16,
+) -> Vec<u8> {
+    let meta = lease.meta.as_deref().unwrap_or_default();
+    let (bl, fin, sts, hist) = (
+        event.body.len().to_string(),
+        now.to_string(),
+        status.to_string(),
+        format!("{attempt}\n"),
+    );
+    pack(&[
+        ("m", meta),
+        ("bl", bl.as_bytes()),
+        ("att", b"1"),
+        ("hist", hist.as_bytes()),
+        ("fin", fin.as_bytes()),
+        ("sts", sts.as_bytes()),
+    ])
 }
 
 impl RedisStore {
@@ -64,6 +91,15 @@ impl RedisStore {
         Ok(next)
     }
 
+    /// How many entries the stream of `sh` holds (pending ones included).
+    async fn len(&self, sh: &Shard) -> Result<u64, StoreError> {
+        redis::cmd("XLEN")
+            .arg(sh.stream())
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)
+    }
+
     /// The next read of a shard: this consumer's own leftovers first, then entries of idle
     /// consumers now and then, else new entries.
     pub(super) fn next_mode(&self, sh: &Shard, now: u64) -> String {
@@ -98,8 +134,38 @@ impl RedisStore {
         if let Some(next) = self.promote(sh, now).await? {
             out.next_due_ms = out.next_due_ms.min(Some(next.max(now)));
         }
+        // Both streams. `c` (retries, order lines, replays) is empty as a rule: its length is
+        // asked with the lean stream's read (one round trip), and it is read only when it holds
+        // entries; then every other lease reads it first, so that neither waits behind the
+        // other's backlog.
+        let lean = sh.lean();
+        let c_first = {
+            let mut states = lock(&self.shard_state);
+            let st = states.entry(sh.clone()).or_default();
+            st.c_turn = !st.c_turn;
+            st.c_busy && st.c_turn
+        };
         let room = max.saturating_sub(out.events.len());
-        out.events.extend(self.take(route, sh, now, room).await?);
+        if c_first {
+            out.events.extend(self.take(route, sh, now, room).await?);
+            let room = max.saturating_sub(out.events.len());
+            if room > 0 {
+                out.events.extend(self.take(route, &lean, now, room).await?);
+            }
+        } else {
+            let (taken, len) =
+                futures_util::future::join(self.take(route, &lean, now, room), self.len(sh)).await;
+            out.events.extend(taken?);
+            let busy = len? > 0;
+            lock(&self.shard_state)
+                .entry(sh.clone())
+                .or_default()
+                .c_busy = busy;
+            let room = max.saturating_sub(out.events.len());
+            if busy && room > 0 {
+                out.events.extend(self.take(route, sh, now, room).await?);
+            }
+        }
         let room = max.saturating_sub(out.events.len());
         if room > 0 {
             out.events
@@ -166,17 +232,23 @@ impl Queue for RedisStore {
         let now = now_ms();
         let attempt = Attempt::new(timing, &outcome).to_line();
         let (kind, at, error, status) = match outcome {
+            // A lean entry's first attempt: its record, packed, is written from what it
+            // carried (in the error's place).
+            Outcome::Delivered { status } if lease.meta.is_some() => {
+                let record = delivered_record(&lease, event, &attempt, now, status);
+                ("lean", lease.dx.unwrap_or(0), record, Some(status))
+            }
             // A first attempt of a carried entry: its record is known without reading it.
             Outcome::Delivered { status } => match lease.dx {
-                Some(dx) => ("carried", dx, String::new(), Some(status)),
-                None => ("delivered", 0, String::new(), Some(status)),
+                Some(dx) => ("carried", dx, Vec::new(), Some(status)),
+                None => ("delivered", 0, Vec::new(), Some(status)),
             },
             Outcome::Retry {
                 at_ms,
                 error,
                 status,
-            } => ("retry", at_ms, error, status),
-            Outcome::Dead { error, status } => ("dead", 0, error, status),
+            } => ("retry", at_ms, error.into_bytes(), status),
+            Outcome::Dead { error, status } => ("dead", 0, error.into_bytes(), status),
         };
         let recorded = self
             .record_outcome(Job {
@@ -208,6 +280,8 @@ impl Queue for RedisStore {
                 .key(sh.dead())
                 .key(sh.stream())
                 .key(holds(&sh))
+                .key(sh.lean_stream())
+                .key(sh.index())
                 .arg(event_id)
                 .arg(now_ms())
                 .arg(sh.line_prefix())

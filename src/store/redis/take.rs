@@ -1,6 +1,6 @@
-//! Reading a shard's stream for delivery. An entry written at intake carries its event (body,
-//! headers and what a delivery needs), so a read of new entries is one plain `XREADGROUP` and
-//! nothing else; only entries without it (a retry moved back, the next of an order line, a
+//! Reading a shard's streams for delivery. An entry written at intake carries its event (body,
+//! headers and what a delivery needs; in the lean stream, the entry is all there is of it until
+//! its first outcome), so a read of new entries is one plain `XREADGROUP` and nothing else; only entries without it (a retry moved back, the next of an order line, a
 //! replay, an entry of an earlier version) have their records read, in one `FETCH` call. So
 //! do all entries taken over (`XAUTOCLAIM`) or left by this consumer's previous run: their
 //! attempt may have been cancelled meanwhile — the head of an order line cancelled during an
@@ -293,6 +293,8 @@ impl RedisStore {
             let dx = (carried && !fields.0.contains_key("ok"))
                 .then(|| fields.num("dx"))
                 .flatten();
+            // A lean entry's packed fields: its record, once delivered, is written from them.
+            let meta = sh.is_lean().then(|| fields.0.get("m").cloned()).flatten();
             let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);
             out.push(stored_event(handle, route, &event_id, fields));
             leases.insert(
@@ -302,6 +304,7 @@ impl RedisStore {
                     entry,
                     event_id,
                     dx,
+                    meta,
                 },
             );
         }

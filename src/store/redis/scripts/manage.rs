@@ -21,14 +21,21 @@ return 1
     };
 }
 
-/// KEYS: event, dead, stream, pending. ARGV: event_id, now_ms, order line prefix.
+/// KEYS: event, dead, stream, pending, index, packed record. ARGV: event_id, now_ms, order
+/// line prefix.
 /// Returns 1 replayed, 2 not a dead letter, 0 unknown. A replayed event with an order key
 /// goes to the back of its line.
 pub static REPLAY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         r#"
 local st = redis.call('HGET', KEYS[1], 'st')
-if not st then return 0 end
+if not st then
+  -- Waiting in the lean stream, or delivered from it: known, not a dead letter.
+  if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1 or redis.call('EXISTS', KEYS[6]) == 1 then
+    return 2
+  end
+  return 0
+end
 if st ~= 'x' then return 2 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 "#,
@@ -36,7 +43,7 @@ redis.call('ZREM', KEYS[2], ARGV[1])
     ))
 });
 
-/// KEYS: event, archived, stream, pending, archives of this ID, listing, delivered set.
+/// KEYS: event, archived, stream, pending, archives of this ID, listing, delivered set, index.
 /// ARGV: event_id,
 /// now_ms, order line prefix, archive key prefix, number (empty: any of this ID).
 /// Replays a dead letter moved aside by `ACCEPT`: it becomes the ID's live copy again.
@@ -45,13 +52,14 @@ pub static REPLAY_ARCHIVED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         r#"
 local st = redis.call('HGET', KEYS[1], 'st')
-if st == 'p' or st == 'x' then return 2 end
+if st == 'p' or st == 'x' or redis.call('HEXISTS', KEYS[8], ARGV[1]) == 1 then return 2 end
 local n = ARGV[5]
 if n == '' then n = redis.call('SRANDMEMBER', KEYS[5]) end
 if not n or redis.call('SISMEMBER', KEYS[5], n) == 0 then return 0 end
 redis.call('SREM', KEYS[5], n)
 redis.call('ZREM', KEYS[2], n)
-redis.call('DEL', KEYS[1])
+-- The ID's delivered record, either kind (`r:` from the archive key prefix's tag).
+redis.call('DEL', KEYS[1], string.sub(ARGV[4], 1, -3) .. 'r:' .. ARGV[1])
 redis.call('ZREM', KEYS[7], ARGV[1])
 redis.call('RENAME', ARGV[4] .. n, KEYS[1])
 redis.call('ZADD', KEYS[6], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
@@ -60,8 +68,10 @@ redis.call('ZADD', KEYS[6], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
     ))
 });
 
-/// KEYS: event, retries, pending, dead, stream, order line holds. ARGV: event_id, now_ms,
-/// order line prefix, error, group. Cancels a pending event: it becomes a dead letter. An
+/// KEYS: event, retries, pending, dead, stream, order line holds, lean stream, index. ARGV:
+/// event_id, now_ms, order line prefix, error, group. Cancels a pending event: it becomes a
+/// dead letter. One waiting in the lean stream gets a record made from its entry, which is
+/// acknowledged (an attempt in flight is then not recorded) and deleted. An
 /// entry that carries the event is acknowledged and deleted (its body and headers go to the
 /// record); one that does not is dropped when read. The record keeps the stream's last entry
 /// (`vo`): an entry of the event up to it belongs to the cancelled event, not to a replay of
@@ -83,6 +93,7 @@ redis.call('ZADD', KEYS[6], redis.call('HGET', KEYS[1], 'rcv'), ARGV[1])
 pub static CANCEL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         carried!(),
+        lean_record!(),
         r#"
 -- The entry of the event `id` that a consumer has read and not acknowledged: its attempt.
 local function attempt_of(stream, group, id)
@@ -106,7 +117,20 @@ local function attempt_of(stream, group, id)
 end
 local id = ARGV[1]
 local f = redis.call('HMGET', KEYS[1], 'st', 'se', 'ok', 'ho')
-if f[1] ~= 'p' then return 0 end
+if f[1] ~= 'p' then
+  local entry = redis.call('HGET', KEYS[8], id)
+  if not entry then return 0 end
+  local set = lean_record(KEYS[7], entry, id)
+  redis.call('HDEL', KEYS[8], id)
+  redis.call('XACK', KEYS[7], ARGV[5], entry)
+  redis.call('XDEL', KEYS[7], entry)
+  -- An entry deleted by hand: nothing left to keep (and the listing forgets it).
+  if not set then return 0 end
+  for _, v in ipairs({'st', 'x', 'err', ARGV[4], 'fin', ARGV[2]}) do set[#set + 1] = v end
+  redis.call('HSET', KEYS[1], unpack(set))
+  redis.call('ZADD', KEYS[4], ARGV[2], id)
+  return 1
+end
 local ok = f[3]
 local line = ok and ARGV[3] .. ok
 -- Held already: cancelled during an attempt that still runs, then replayed.
@@ -176,25 +200,30 @@ return 1
 });
 
 /// KEYS: listing, delivered set. ARGV: from rank, count, event key prefix. Drops listing
-/// entries whose event hash is gone: first those the delivered set says expired, then a
-/// stretch of the listing (records written by earlier versions). Returns the rank to go on
-/// from, 0 at the end.
+/// entries whose event is gone (no record, packed or not, and not waiting in the lean stream): first those the
+/// delivered set says expired, then a stretch of the listing (records written by earlier
+/// versions). Returns the rank to go on from, 0 at the end.
 pub static SWEEP: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
+local tag = string.sub(ARGV[3], 1, -3)
+local function gone(id)
+  return redis.call('EXISTS', ARGV[3] .. id, tag .. 'r:' .. id) == 0
+    and redis.call('HEXISTS', tag .. 'i', id) == 0
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- A little behind TIME: keys expire by the script's start time (see trim_listing).
 local expired = redis.call('ZRANGE', KEYS[2], '-inf', '(' .. (now - 100), 'BYSCORE', 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[2], id)
-  if redis.call('EXISTS', ARGV[3] .. id) == 0 then redis.call('ZREM', KEYS[1], id) end
+  if gone(id) then redis.call('ZREM', KEYS[1], id) end
 end
 local from = tonumber(ARGV[1])
 local ids = redis.call('ZRANGE', KEYS[1], from, from + tonumber(ARGV[2]) - 1)
 local kept = 0
 for _, id in ipairs(ids) do
-  if redis.call('EXISTS', ARGV[3] .. id) == 0 then
+  if gone(id) then
     redis.call('ZREM', KEYS[1], id)
   else
     kept = kept + 1
@@ -206,16 +235,35 @@ return from + kept
     )
 });
 
-/// KEYS: listing, event, delivered set. ARGV: event ID. Drops the listing entry if the event
-/// is gone.
+/// KEYS: listing, event, delivered set, index, packed record. ARGV: event ID. Drops the
+/// listing entry if the event is gone (no record, and not waiting in the lean stream).
 pub static GONE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if redis.call('EXISTS', KEYS[2]) == 0 then
+if redis.call('EXISTS', KEYS[2], KEYS[5]) == 0
+    and redis.call('HEXISTS', KEYS[4], ARGV[1]) == 0 then
   redis.call('ZREM', KEYS[3], ARGV[1])
   return redis.call('ZREM', KEYS[1], ARGV[1])
 end
 return 0
+"#,
+    )
+});
+
+/// KEYS: event, index, packed record, lean stream. ARGV: event ID. Reads an event at once,
+/// wherever it is: `[record, lean entry's fields, packed record]`, the first non-empty one
+/// found in that order (the others nil; the record `[]` when there is none).
+pub static READ: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local rec = redis.call('HGETALL', KEYS[1])
+if #rec > 0 then return {rec, false, false} end
+local entry = redis.call('HGET', KEYS[2], ARGV[1])
+if entry then
+  local en = redis.call('XRANGE', KEYS[4], entry, entry)
+  if en[1] then return {rec, en[1][2], false} end
+end
+return {rec, false, redis.call('GET', KEYS[3])}
 "#,
     )
 });

@@ -10,27 +10,33 @@ use redis::Script;
 
 /// Accepts a group of events of one shard in one call (`intake`: the accepts that arrived
 /// while the shard's previous call was in flight), each as if alone, in the group's order.
-/// KEYS: stream, pending, dead, archived, archive counter, listing, delivered set.
+/// KEYS: stream, pending, dead, archived, archive counter, listing, delivered set, lean
+/// stream, index.
 /// ARGV: max_pending, the shard's key prefix (`{tag}:`), then 10 per event: ttl_ms, event_id,
 /// received_ms, client_ip, target, headers, body, order key (`""`: none; else `+` and the
 /// key), verification, dedup member.
-/// Returns for each event 1 new, 0 duplicate, -1 the shard is at its bound. An event with an
-/// order key joins its line and enters the stream only when it is the first in it. The event
-/// keys (`e:`, `d:`, `w:`, `q:`, `g:`, `k:`) are derived from the prefix: same hash tag, same
-/// node.
+/// Returns for each event 1 new, 0 duplicate, -1 the shard is at its bound. An event without
+/// an order key is kept only as its entry in the lean stream (`v`: `i` the ID, `m` the received
+/// time, client IP, dedup window's end and dedup set (`<w>:<n>`, see `k:` below) one per line,
+/// then the verification's length on a line, the verification and the target; `hdr`, `body`) and in the index (ID → entry): no record until its first outcome. An event
+/// with an order key has a record, joins its line and enters the stream only when it is the
+/// first in it. The event keys (`e:`, `d:`, `w:`, `q:`, `g:`, `k:`) are derived from the
+/// prefix: same hash tag, same node.
 ///
 /// Past its dedup window an ID is new, as in the embedded store, unless its earlier copy still
 /// waits to be delivered (the same event). An earlier copy in the dead-letter queue is moved
 /// aside under a number (`g:<n>`), still listed and replayable; a delivered one is forgotten.
 ///
-/// Every call into Redis costs CPU (the Lua bridge more than most commands), so what can be
-/// asked for the whole group is asked once: the dedup window's sets with one `SMISMEMBER`
-/// each for all the group's IDs, the legacy dedup keys with one `EXISTS` of all (one each only
-/// if some exist), which IDs have a record with one `ZMSCORE` of the listing (an `HGET` of the
-/// state only for those), one `SADD` and `PEXPIREAT` per set, one `ZADD` each to the
-/// undelivered set and the listing, the bound's `ZCARD`, `TIME`. Per event: `HSET` and `XADD`
-/// (or `RPUSH` to its order line). A duplicate within the group is caught by `seen`, as the
-/// set's `SADD` would have.
+/// Every call into Redis costs CPU (the Lua bridge more than most commands, and each argument
+/// of a call), so what can be asked for the whole group is asked once: the dedup window's sets
+/// with one `SMISMEMBER` each for all the group's IDs, the legacy dedup keys with one `EXISTS`
+/// of all (one each only if some exist), which new IDs wait in the lean stream with one
+/// `HMGET` of the index, which have a record with one `ZMSCORE` of the listing (an `HGET` of
+/// the state only for those), one `SADD` and `PEXPIREAT` per set, one `HSET` of the index and
+/// one `ZADD` each to the undelivered set and the listing, the bound's `ZCARD` and `HLEN`,
+/// `TIME`. Per event: one `XADD` (or, with an order key, `HSET` and `XADD` or `RPUSH` to its
+/// order line). A duplicate within the group is caught by `seen`, as the set's `SADD` would
+/// have.
 pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -38,7 +44,7 @@ local max = tonumber(ARGV[1])
 local p = ARGV[2]
 local n = (#ARGV - 2) / 10
 local count = 0
-if max > 0 then count = redis.call('ZCARD', KEYS[2]) end
+if max > 0 then count = redis.call('ZCARD', KEYS[2]) + redis.call('HLEN', KEYS[9]) end
 -- Dedup: one set per span of w ms (a power of two, at least ttl / 8), expiring ttl after the
 -- span ends; a set member costs ~60 bytes where a key with its own expiry costs ~170. An ID
 -- is remembered for ttl to ttl + w. Redis' clock, the same for every replica.
@@ -56,8 +62,8 @@ for i = 1, n do
     while w * 8 < ms do w = w * 2 end
     local span = math.floor(now / w)
     local sets = p .. 'k:' .. w .. ':'
-    f = {cur = sets .. span, at = (span + 1) * w + ms, dx = tostring(now + ms), sets = {},
-      idx = {}, members = {}, add = {}}
+    f = {cur = sets .. span, ws = w .. ':' .. span, at = (span + 1) * w + ms,
+      dx = tostring(now + ms), sets = {}, idx = {}, members = {}, add = {}}
     for s = math.floor((now - ms) / w), span do table.insert(f.sets, sets .. s) end
     fams[ttl] = f
   end
@@ -87,7 +93,18 @@ end
 local ids = {}
 for i = 1, n do ids[i] = arg(i, 2) end
 local listed = redis.call('ZMSCORE', KEYS[6], unpack(ids))
-local seen, pending = {}, {}
+-- Which wait in the lean stream (no record): only those not known already can be new.
+local fresh, fresh_at = {}, {}
+for i = 1, n do
+  if not known[i] then fresh[#fresh + 1] = ids[i]; fresh_at[#fresh_at + 1] = i end
+end
+local waiting = {}
+if #fresh > 0 then
+  for j, e in ipairs(redis.call('HMGET', KEYS[9], unpack(fresh))) do
+    if e then waiting[fresh_at[j]] = true end
+  end
+end
+local seen, pending, recorded, indexed = {}, {}, {}, {}
 -- Calls with their arguments written out (or passed on as `...`), not built in tables and
 -- unpacked: in Redis 7.0's Lua a table.insert costs ~50 ns, a quarter of a simple command's
 -- call.
@@ -109,7 +126,7 @@ local function one(i)
   if max > 0 and count >= max then return -1 end
   local b = 2 + (i - 1) * 10
   local member = ARGV[b + 10]
-  if known[i] or seen[member] then return 0 end
+  if known[i] or waiting[i] or seen[member] then return 0 end
   local id, rcv = ARGV[b + 2], ARGV[b + 3]
   local key = p .. 'e:' .. id
   local st = listed[i] and redis.call('HGET', key, 'st')
@@ -135,9 +152,15 @@ local function one(i)
   local ip, tgt, hdr, body, ok, vf = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7],
     ARGV[b + 8], ARGV[b + 9]
   if ok == '' then
-    record(key, id, rcv, ip, tgt, vf, f, body, 'se', carry(id, rcv, ip, tgt, hdr, body, f.dx))
+    -- The entry is the event until its first outcome (COMPLETE, kind `lean`).
+    local m = rcv .. '\n' .. ip .. '\n' .. f.dx .. '\n' .. f.ws .. '\n' .. #vf .. '\n' .. vf .. tgt
+    indexed[#indexed + 1] = id
+    indexed[#indexed + 1] = redis.call('XADD', KEYS[8], '*', 'i', id, 'm', m, 'hdr', hdr,
+      'body', body)
     return 1
   end
+  recorded[#recorded + 1] = rcv
+  recorded[#recorded + 1] = id
   local line = string.sub(ok, 2)
   if redis.call('RPUSH', p .. 'q:' .. line, id) > 1 then
     -- Waits behind its line: the body stays with the record until its turn.
@@ -156,10 +179,9 @@ for _, f in pairs(fams) do
     redis.call('PEXPIREAT', f.cur, f.at)
   end
 end
-if #pending > 0 then
-  redis.call('ZADD', KEYS[2], unpack(pending))
-  redis.call('ZADD', KEYS[6], unpack(pending))
-end
+if #pending > 0 then redis.call('ZADD', KEYS[6], unpack(pending)) end
+if #recorded > 0 then redis.call('ZADD', KEYS[2], unpack(recorded)) end
+if #indexed > 0 then redis.call('HSET', KEYS[9], unpack(indexed)) end
 return out
 "#,
     )
@@ -240,7 +262,9 @@ end
 /// the ID (purged, or past its dedup window, and accepted again since). The attempt of a head cancelled
 /// during it (`ho`: its line waits for it) is one of those, and its line goes on
 /// (`release_line`); so does the line of an event dropped here, no longer pending, that still
-/// heads it unheld (left so by an earlier version).
+/// heads it unheld (left so by an earlier version). An entry of the lean stream is live while
+/// the index names it (a cancel, or a first outcome recorded by a replica that held it before,
+/// takes it out), and returned without fields: it carries them.
 pub static FETCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         release_line!(),
@@ -248,6 +272,20 @@ pub static FETCH: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local out = {}
 local names = {'st', 'rcv', 'ip', 'tgt', 'att', 'ok', 'hdr', 'body', 'rep'}
+-- The lean stream's entries are their events: one is live while the index names it.
+if string.sub(KEYS[1], -2) == ':v' then
+  local index = string.sub(ARGV[2], 1, -3) .. 'i'
+  for i = 4, #ARGV, 2 do
+    local entry, id = ARGV[i], ARGV[i + 1]
+    if id ~= '' and redis.call('HGET', index, id) == entry then
+      table.insert(out, {entry, id, {}})
+    else
+      redis.call('XACK', KEYS[1], ARGV[1], entry)
+      redis.call('XDEL', KEYS[1], entry)
+    end
+  end
+  return out
+end
 for i = 4, #ARGV, 2 do
   local entry, id = ARGV[i], ARGV[i + 1]
   local h = {}
@@ -284,8 +322,8 @@ return out
 /// A Lua function: `trim_listing(delivered set, listing, event key prefix, now, count,
 /// unlisted)` drops from the delivered set up to `count` events whose record expired by `now`,
 /// and from the listing those of them whose record is gone (an ID accepted again since has a
-/// new record, and keeps its entry) along with `unlisted`. A few calls whatever the count
-/// (while none of those records was made anew).
+/// new record or waits in the lean stream, and keeps its entry) along with `unlisted`. A few
+/// calls whatever the count (while none of those records was made anew).
 /// Returns how many it took from the delivered set.
 macro_rules! trim_listing {
     () => {
@@ -297,11 +335,18 @@ local function trim_listing(done, listing, prefix, now, count, unlisted)
   if #gone > 0 then
     redis.call('ZREM', done, unpack(gone))
     -- One EXISTS of all (usually none is left); one each only if some are.
+    -- Its record, or the packed one of an event delivered from the lean stream.
+    local tag = string.sub(prefix, 1, -3)
     local keys = {}
-    for i, g in ipairs(gone) do keys[i] = prefix .. g end
+    for i, g in ipairs(gone) do keys[2 * i - 1] = prefix .. g; keys[2 * i] = tag .. 'r:' .. g end
     local left = redis.call('EXISTS', unpack(keys))
+    -- An ID accepted again since may wait in the lean stream, without a record.
+    local waiting = redis.call('HMGET', tag .. 'i', unpack(gone))
     for i, g in ipairs(gone) do
-      if left == 0 or redis.call('EXISTS', keys[i]) == 0 then table.insert(unlisted, g) end
+      if (left == 0 or redis.call('EXISTS', keys[2 * i - 1], keys[2 * i]) == 0)
+          and not waiting[i] then
+        table.insert(unlisted, g)
+      end
     end
   end
   if #unlisted > 0 then redis.call('ZREM', listing, unpack(unlisted)) end
@@ -331,18 +376,54 @@ end
     };
 }
 
+/// A Lua function: `lean_record(stream, entry, id)`, the fields (an `HSET`'s, without the
+/// state) of a record made from lean entry `entry` of event `id` (`ACCEPT`'s `m` unpacked, with
+/// its body and headers, and `vo`): an event leaving the lean stream (retried, dead, cancelled)
+/// is kept as a record from then on. Nil if the entry is gone.
+macro_rules! lean_record {
+    () => {
+        r#"
+local function lean_record(stream, entry, id)
+  local en = redis.call('XRANGE', stream, entry, entry)
+  if not en[1] then return nil end
+  local e = {}
+  local v = en[1][2]
+  for j = 1, #v, 2 do e[v[j]] = v[j + 1] end
+  local rcv, ip, dx, ws, n, rest = string.match(e.m or '',
+    '^(%d+)\n([^\n]*)\n(%d+)\n([%d:]+)\n(%d+)\n(.*)$')
+  if not rcv then return nil end
+  n = tonumber(n)
+  local vf, tgt = string.sub(rest, 1, n), string.sub(rest, n + 1)
+  local dk = string.sub(stream, 1, -2) .. 'k:' .. ws
+  local body = e.body or ''
+  local set = {'id', id, 'rcv', rcv, 'ip', ip, 'tgt', tgt, 'vf', vf, 'dk', dk, 'dx', dx,
+    'bl', #body, 'hdr', e.hdr or '', 'body', body}
+  -- An attempt in `c` from before now is an earlier copy's (purged, or past its window), not
+  -- this one's: `vo`, as after a cancel (`stale`).
+  local last = redis.call('XREVRANGE', string.sub(stream, 1, -2) .. 'c', '+', '-', 'COUNT', 1)
+  if last[1] then set[#set + 1] = 'vo'; set[#set + 1] = last[1][1] end
+  return set
+end
+"#
+    };
+}
+
 // The admin's scripts (replay, cancel, purge, listing upkeep); below the macros they use.
 mod manage;
-pub use manage::{CANCEL, FORGET_CONSUMER, GONE, PURGE, REPLAY, REPLAY_ARCHIVED, SWEEP};
+pub use manage::{CANCEL, FORGET_CONSUMER, GONE, PURGE, READ, REPLAY, REPLAY_ARCHIVED, SWEEP};
 
 /// KEYS: stream, retries, dead, pending, delivered set, listing. ARGV: group, consumer, order
 /// line prefix, record_ttl_ms, event key prefix, the batch's lowest and highest entry ID,
 /// then 8 per outcome: entry_id, event_id,
 /// outcome (`delivered`, `retry`, `dead`; or `carried`: delivered at the first attempt of an
 /// entry that carried its event, without an order key, whose record is then written without
-/// being read), now_ms, retry_at_ms (for `carried`: the end of its dedup window), error,
-/// status, history line (`query::Attempt::to_line`). Records the outcomes of one shard in one call; returns for
-/// each 1 recorded, 0 not ours (or gone, or cancelled).
+/// being read; or `lean`: the same from the lean stream), now_ms, retry_at_ms (for `carried`
+/// and `lean`: the end of its dedup window), error (for `lean`: the packed record), status,
+/// history line (`query::Attempt::to_line`). Records the outcomes of one shard in one call;
+/// returns for each 1 recorded, 0 not ours (or gone, or cancelled).
+/// The lean stream's outcomes (KEYS[1] is `{tag}:v`): the entry was the event, so it leaves
+/// the index, and delivered it gets its packed record (`{tag}:r:<id>`, one `SET`); retried or
+/// dead, a record made from the entry (`lean_record`), from then on an event like any other.
 /// Only the consumer that holds the entry records its outcome (another replica may have taken
 /// it over): one `XPENDING` over the batch's range (at most 4 per outcome) says which it
 /// holds, one per outcome beyond that. Only while the event
@@ -365,6 +446,7 @@ pub static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         trim_listing!(),
         carried!(),
+        lean_record!(),
         release_line!(),
         before!(),
         r#"
@@ -381,13 +463,19 @@ local partial = #pend >= cap
 -- Redis' clock, the one that expires records (replicas' clocks may differ).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local acked, finished, done, unlisted = {}, {}, {}, {}
+local acked, finished, done, unlisted, unindexed = {}, {}, {}, {}, {}
+local lean = string.sub(KEYS[1], -2) == ':v'
+local tag = string.sub(ARGV[5], 1, -3)
+local index, packed = tag .. 'i', tag .. 'r:'
+-- When a record written now expires, as text (a number passed to Redis is printed with
+-- `%.17g`, per call).
+local until_ms = now + tonumber(ARGV[4])
+local until_text = string.format('%d', until_ms)
 -- A delivered event: its record written (`...`: the fields to set besides the state) to
 -- expire after record_ttl, or with its dedup window (ending at `dx`) if that ends first;
 -- or gone now if that is already past. Returns whether the record is kept.
 local function delivered(key, id, dx, ...)
-  finished[#finished + 1] = id
-  local expiry = now + tonumber(ARGV[4])
+  local expiry = until_ms
   if dx and dx < expiry then expiry = dx end
   if expiry <= now then
     redis.call('DEL', key)
@@ -407,10 +495,44 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
   end
   acked[#acked + 1] = entry
   local key = ARGV[5] .. id
+  if lean then
+    -- Held, so still the event's (a cancel acknowledges the entry): it leaves the index.
+    unindexed[#unindexed + 1] = id
+    if kind ~= 'retry' and kind ~= 'dead' then
+      -- Delivered at its first attempt: its record is one string (`r:`, packed from what
+      -- the entry carried: `err`), expiring with the others' (or its dedup window, `at`).
+      local expiry = until_text
+      if tonumber(at) < until_ms then expiry = at end
+      if tonumber(expiry) <= now then
+        unlisted[#unlisted + 1] = id
+      else
+        redis.call('SET', packed .. id, err, 'PXAT', expiry)
+        done[#done + 1] = expiry
+        done[#done + 1] = id
+      end
+      return 1
+    end
+    local set = lean_record(KEYS[1], entry, id)
+    if not set then return 0 end
+    for _, v in ipairs({'att', 1, 'hist', attempt .. '\n', 'err', err}) do set[#set + 1] = v end
+    if sts ~= '' then set[#set + 1] = 'sts'; set[#set + 1] = sts end
+    if kind == 'retry' then
+      -- A record and a place in the undelivered set from now on, as any retry.
+      for _, v in ipairs({'st', 'p', 'due', at}) do set[#set + 1] = v end
+      redis.call('ZADD', KEYS[2], at, id)
+      redis.call('ZADD', KEYS[4], set[4], id)
+    else
+      for _, v in ipairs({'st', 'x', 'fin', fin}) do set[#set + 1] = v end
+      redis.call('ZADD', KEYS[3], fin, id)
+    end
+    redis.call('HSET', key, unpack(set))
+    return 1
+  end
   if kind == 'carried' then
     -- Delivered at the first attempt of an entry that carried the event (no order key): the
     -- record is pending (a cancel acknowledges the entry, so it is no longer held), has no
     -- attempt yet, and its dedup window ends at `at`. Nothing to read back.
+    finished[#finished + 1] = id
     delivered(key, id, tonumber(at), 'att', 1, 'hist', attempt .. '\n', 'fin', fin, 'sts', sts)
     return 1
   end
@@ -448,6 +570,7 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
   -- A field left from an earlier attempt that this one did not set.
   local stale_sts = sts == '' and f[2]
   if kind == 'delivered' then
+    finished[#finished + 1] = id
     -- Kept: dk, dx and se (small, and gone with the record).
     if delivered(key, id, tonumber(f[5]), 'att', att, 'hist', hist, 'fin', fin, 'sts', sts)
         and (f[7] or not f[6]) then
@@ -508,6 +631,7 @@ if #acked > 0 then
   redis.call('XTRIM', KEYS[1], 'MINID', bound)
 end
 if #finished > 0 then redis.call('ZREM', KEYS[4], unpack(finished)) end
+if #unindexed > 0 then redis.call('HDEL', index, unpack(unindexed)) end
 if #done > 0 then redis.call('ZADD', KEYS[5], unpack(done)) end
 trim_listing(KEYS[5], KEYS[6], ARGV[5], now, 2 * n, unlisted)
 return out
@@ -552,9 +676,10 @@ return {#due, tonumber(nxt[2]), trimmed}
     ))
 });
 
-pub fn all() -> [&'static Script; 10] {
+pub fn all() -> [&'static Script; 11] {
     [
         &ACCEPT,
+        &READ,
         &FETCH,
         &COMPLETE,
         &PROMOTE,
