@@ -27,8 +27,8 @@ pub(super) fn holds(sh: &Shard) -> String {
     format!("{}h", sh.key_prefix())
 }
 
-/// The record of a lean event delivered at its first attempt, packed (`Fields::unpack`): what
-/// its entry carried but the body and headers, and the attempt.
+/// The record of a lean event delivered at its first attempt, packed (`Fields::from_packed`
+/// reads it): what its entry carried but the body and headers, and the attempt.
 fn delivered_record(
     lease: &Lease,
     event: &StoredEvent,
