@@ -200,9 +200,9 @@ return 1
 });
 
 /// KEYS: listing, delivered set. ARGV: from rank, count, event key prefix. Drops listing
-/// entries whose event is gone (no record, packed or not, and not waiting in the lean stream): first those the
-/// delivered set says expired, then a stretch of the listing (records written by earlier
-/// versions). Returns the rank to go on from, 0 at the end.
+/// entries whose event is gone (no record, packed or not, and not waiting in the lean
+/// stream): first those the delivered set says expired, then a stretch of the listing
+/// (records written by earlier versions). Returns the rank to go on from, 0 at the end.
 pub static SWEEP: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
