@@ -12,7 +12,7 @@ use hookgate::event::now_ms;
 use hookgate::secret::Secret;
 use hookgate::store::redis::RedisStore;
 use hookgate::store::{
-    Accepted, DeadLetters, Inspect, Intake, Outcome, Queue, Replay, State, StoredEvent,
+    Accepted, DeadLetters, Inspect, Intake, Outcome, Queue, Replay, State, StoredEvent, Upkeep,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -224,11 +224,7 @@ async fn the_stream_entry_carries_the_body_until_the_event_leaves_the_stream() {
         );
     }
     // A retry leaves the stream: the record takes the body, and the retry delivers it.
-    let retry = Outcome::Retry {
-        at_ms: now_ms(),
-        error: "503".into(),
-        status: Some(503),
-    };
+    let retry = retry_at(now_ms());
     a.complete(&leased[0], retry).await.unwrap();
     assert!(hexists(&redis, record, "body"));
     assert!(!hexists(&redis, record, "se"));
@@ -268,7 +264,8 @@ async fn the_stream_entry_carries_the_body_until_the_event_leaves_the_stream() {
 
 /// Queue depth and age count both kinds of waiting event: those kept only as their lean entry
 /// and those with a record (an order key, a retry), and the oldest of either; listed by
-/// `GET /events` while they wait, found by ID, and none of it left once delivered.
+/// `GET /events` while they wait (the listing's upkeep keeps them), known to a replay, and
+/// none of it left once delivered.
 #[tokio::test]
 async fn queue_depth_and_age_count_lean_entries_and_records() {
     let redis = RedisServer::start();
@@ -291,6 +288,9 @@ async fn queue_depth_and_age_count_lean_entries_and_records() {
     assert_eq!(redis.cli(&["HLEN", "hg:{r:0}:i"]), "2");
     let st = a.stats(&routes).await.unwrap().remove(0);
     assert_eq!((st.pending, st.oldest_received_ms), (3, Some(t0 + 5)));
+    // The listing's upkeep keeps what waits without a record; a replay finds it, not dead.
+    a.housekeeping(&routes, now_ms()).await.unwrap();
+    assert_eq!(a.replay("r", "l1").await.unwrap(), Replay::NotDead);
     let filter = hookgate::store::EventFilter {
         routes: routes.to_vec(),
         ..Default::default()
@@ -346,11 +346,7 @@ async fn a_target_with_line_breaks_stays_the_target() {
     let mut leased = lease_n(&a, 2).await;
     leased.sort_by(|x, y| x.event_id.cmp(&y.event_id));
     assert!(leased.iter().all(|e| e.target == target));
-    let retry = Outcome::Retry {
-        at_ms: now_ms() + 3_600_000,
-        error: "503".into(),
-        status: Some(503),
-    };
+    let retry = retry_at(now_ms() + 3_600_000);
     a.complete(&leased[0], retry).await.unwrap();
     a.complete(&leased[1], DELIVERED).await.unwrap();
     let record = "hg:{r:0}:e:odd";
@@ -641,11 +637,7 @@ async fn a_replay_of_an_event_cancelled_with_an_entry_unread_is_delivered_once()
     ready(&a).await;
     accept(&a, "e").await;
     let first = lease_n(&a, 1).await.remove(0);
-    let retry = Outcome::Retry {
-        at_ms: now_ms(),
-        error: "503".into(),
-        status: Some(503),
-    };
+    let retry = retry_at(now_ms());
     a.complete(&first, retry.clone()).await.unwrap();
     // Moved back into the stream, not read yet.
     promote(&redis, "e");
@@ -673,6 +665,15 @@ async fn a_replay_of_an_event_cancelled_with_an_entry_unread_is_delivered_once()
     a.complete(&again, DELIVERED).await.unwrap();
     let v = a.find(&routes, "f").await.unwrap().remove(0);
     assert_eq!((v.state, v.attempts), (State::Delivered, 1));
+}
+
+/// A refused attempt (503), retried at `at_ms`.
+fn retry_at(at_ms: u64) -> Outcome {
+    Outcome::Retry {
+        at_ms,
+        error: "503".into(),
+        status: Some(503),
+    }
 }
 
 fn dead_outcome() -> Outcome {

@@ -9,11 +9,8 @@ use serde_bytes::ByteBuf;
 use crate::store::StoredEvent;
 
 pub(super) fn encode_headers(h: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let v: Vec<(&str, &serde_bytes::Bytes)> = h
-        .iter()
-        .map(|(k, v)| (k.as_str(), serde_bytes::Bytes::new(v)))
-        .collect();
-    postcard::to_stdvec(&v).unwrap_or_default()
+    let pairs: Vec<(&str, &[u8])> = h.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+    pack(&pairs)
 }
 
 pub(super) fn decode_headers(b: &[u8]) -> Vec<(String, Vec<u8>)> {
@@ -44,8 +41,9 @@ fn unpack_meta(m: &[u8]) -> Option<Vec<(&'static str, Vec<u8>)>> {
     Some(out)
 }
 
-/// A lean event's delivered record packed in one string (`Shard::packed`, written by
-/// `scripts::COMPLETE` kind `lean`): `pairs` as headers are stored.
+/// Name–value pairs in one string (postcard): stored headers, and a lean event's delivered
+/// record (`Shard::packed`, written by `scripts::COMPLETE` kind `lean`); `decode_headers`
+/// reads both.
 pub(super) fn pack(pairs: &[(&str, &[u8])]) -> Vec<u8> {
     let v: Vec<(&str, &serde_bytes::Bytes)> = pairs
         .iter()

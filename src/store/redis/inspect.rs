@@ -7,6 +7,7 @@ use redis::Value;
 
 use super::fields::Fields;
 use super::scripts::{FORGET_CONSUMER, READ};
+use super::take::first_fields;
 use super::{GROUP, RedisStore, Shard, lock, unavailable};
 use crate::event::now_ms;
 use crate::store::{
@@ -83,11 +84,7 @@ impl RedisStore {
             .query_async(&mut self.con())
             .await
             .map_err(unavailable)?;
-        if let Value::Array(mut found) = v
-            && let Some(Value::Array(mut parts)) = found.pop()
-            && let Some(fields) = parts.pop()
-        {
-            let mut carried = Fields::from_value(fields);
+        if let Some(mut carried) = first_fields(v) {
             for k in ["body", "hdr"] {
                 if let Some(v) = carried.0.remove(k) {
                     f.0.insert(k.into(), v);
@@ -109,7 +106,7 @@ impl RedisStore {
             .key(sh.event(event_id))
             .key(sh.index())
             .key(sh.packed(event_id))
-            .key(sh.lean_stream())
+            .key(sh.lean().stream())
             .arg(event_id)
             .invoke_async(&mut self.con())
             .await
@@ -138,7 +135,7 @@ impl RedisStore {
         }
         let mut pipe = redis::pipe();
         for (sh, e) in entries {
-            pipe.cmd("XRANGE").arg(sh.lean_stream()).arg(e).arg(e);
+            pipe.cmd("XRANGE").arg(sh.lean().stream()).arg(e).arg(e);
         }
         let found: Vec<Value> = pipe
             .query_async(&mut self.con())
@@ -146,15 +143,7 @@ impl RedisStore {
             .map_err(unavailable)?;
         Ok(found
             .into_iter()
-            .map(|v| {
-                let Value::Array(mut found) = v else {
-                    return None;
-                };
-                let Some(Value::Array(mut parts)) = found.pop() else {
-                    return None;
-                };
-                Some(as_pending(Fields::from_value(parts.pop()?)))
-            })
+            .map(|v| first_fields(v).map(as_pending))
             .collect())
     }
 }
@@ -190,7 +179,7 @@ impl Inspect for RedisStore {
                     .zcard(sh.archived())
                     .hlen(sh.index())
                     .cmd("XRANGE")
-                    .arg(sh.lean_stream())
+                    .arg(sh.lean().stream())
                     .arg("-")
                     .arg("+")
                     .arg("COUNT")
@@ -231,11 +220,7 @@ impl Inspect for RedisStore {
                     + redis::from_redis_value::<u64>(lean).unwrap_or(0);
                 // The lean stream's first entry is its oldest waiting event (entries before
                 // the oldest one pending are trimmed as outcomes are recorded).
-                if let Value::Array(mut first) = first
-                    && let Some(Value::Array(mut parts)) = first.pop()
-                    && let Some(fields) = parts.pop()
-                    && let Some(t) = Fields::from_value(fields).num("rcv")
-                {
+                if let Some(t) = first_fields(first).and_then(|f| f.num("rcv")) {
                     st.oldest_received_ms = Some(st.oldest_received_ms.map_or(t, |o| o.min(t)));
                 }
                 st.dead += redis::from_redis_value::<u64>(dead).unwrap_or(0)

@@ -113,7 +113,7 @@ async fn call<'a>(
         .key(sh.archive_counter())
         .key(sh.listing())
         .key(sh.done())
-        .key(sh.lean_stream())
+        .key(sh.lean().stream())
         .key(sh.index())
         .arg(max_per_shard)
         .arg(sh.key_prefix());

@@ -109,11 +109,6 @@ impl Shard {
         format!("{}:{s}", self.tag)
     }
 
-    /// The stream of events kept only as their entry (whichever stream this `Shard` reads).
-    pub fn lean_stream(&self) -> String {
-        format!("{}:v", self.tag)
-    }
-
     /// Pending events of the lean stream: event ID → entry ID.
     pub fn index(&self) -> String {
         format!("{}:i", self.tag)
@@ -229,7 +224,6 @@ mod tests {
         assert_eq!(s.earlier().stream(), "hookgate:{limai:3}:s");
         assert!(s.same_keys(&s.earlier()) && s != s.earlier());
         assert_eq!(s.lean().stream(), "hookgate:{limai:3}:v");
-        assert_eq!(s.lean_stream(), s.lean().stream());
         assert!(s.lean().is_lean() && s.same_keys(&s.lean()) && s != s.lean());
         assert_eq!(s.event("evt_1"), "hookgate:{limai:3}:e:evt_1");
         assert_eq!(shard_of("evt_1", 1), 0);

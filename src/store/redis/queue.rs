@@ -280,7 +280,7 @@ impl Queue for RedisStore {
                 .key(sh.dead())
                 .key(sh.stream())
                 .key(holds(&sh))
-                .key(sh.lean_stream())
+                .key(sh.lean().stream())
                 .key(sh.index())
                 .arg(event_id)
                 .arg(now_ms())

@@ -47,6 +47,11 @@ fn text(v: Value) -> String {
     redis::from_redis_value(v).unwrap_or_default()
 }
 
+/// The fields of the first entry of an `XRANGE` reply (`None`: no entry, or deleted).
+pub(super) fn first_fields(v: Value) -> Option<Fields> {
+    entry_list(v).into_iter().next()?.fields
+}
+
 /// `[[id, [field, value, ...] or nil], ...]`.
 fn entry_list(v: Value) -> Vec<Entry> {
     let Value::Array(items) = v else {
