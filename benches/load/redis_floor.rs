@@ -30,18 +30,7 @@ const GROUP: &str = "g";
 /// Entries taken per read: about what hookgate's delivery takes at this concurrency.
 const BATCH: usize = 64;
 
-static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-for i = 1, #ARGV, 2 do
-  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
-    redis.call('XADD', KEYS[1], '*', 'b', ARGV[i + 1])
-  end
-end
-return 1
-",
-    )
-});
+static ACCEPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("floor_accept.lua")));
 
 type Accept = (Bytes, oneshot::Sender<()>);
 

@@ -154,6 +154,46 @@ async fn the_bound_holds_inside_one_group() {
     assert_eq!((new, full), (10, 20), "{answers:?}");
 }
 
+/// Accepts under two dedup TTLs arriving together (a reload changed the route's between them):
+/// the writer cuts the group where the TTL changes, and each event keeps its own window. Once
+/// delivered and past the short window, an ID accepted under it is new again, while one
+/// accepted under the long window is still a duplicate.
+#[tokio::test]
+async fn accepts_under_two_dedup_ttls_keep_their_own_windows() {
+    let redis = RedisServer::start();
+    let store = RedisStore::open(&config(&redis, Duration::from_secs(2)), 100_000).unwrap();
+    ready(&store).await;
+    let short = Duration::from_secs(2);
+    let mut events: Vec<NewEvent> = (0..10).map(|i| event(&format!("l{i}"), None)).collect();
+    events.extend((0..10).map(|i| {
+        let mut ev = event(&format!("s{i}"), None);
+        ev.dedup_ttl = short;
+        ev
+    }));
+    let before = script_calls(&redis);
+    let answers = all_at_once(&store, events).await;
+    assert!(answers.iter().all(|a| *a == Accepted::New), "{answers:?}");
+    // The first alone, the rest of the long window's, the short window's: not one per accept.
+    let calls = script_calls(&redis) - before;
+    assert!(
+        calls <= 4,
+        "{calls} script calls for 20 accepts under two TTLs"
+    );
+    // Two windows, two families of dedup sets (`k:<span width>:<span>`).
+    let sets = redis.cli(&["KEYS", "hg:{r:0}:k:*"]);
+    let widths: HashSet<&str> = sets.lines().filter_map(|k| k.split(':').nth(4)).collect();
+    assert_eq!(widths.len(), 2, "{sets}");
+    deliver_in_turn(&store, 20).await;
+    tokio::time::sleep(short + Duration::from_millis(700)).await;
+    assert_eq!(
+        store.accept(event("l3", None)).await.unwrap(),
+        Accepted::Duplicate
+    );
+    let mut again = event("s3", None);
+    again.dedup_ttl = short;
+    assert_eq!(store.accept(again).await.unwrap(), Accepted::New);
+}
+
 /// One order key's events arriving together span several groups (128 each at most): they are
 /// delivered in arrival order, one after another.
 #[tokio::test]

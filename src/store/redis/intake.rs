@@ -22,7 +22,7 @@ use super::{RedisStore, Shard, lock, replicas};
 use crate::event::NewEvent;
 use crate::store::{Accepted, Intake, StoreError};
 
-/// Events per call at most (10 script arguments each).
+/// Events per call at most (8 script arguments each).
 const MAX_GROUP: usize = 128;
 /// Bodies per call at most, in bytes (one event more may go over).
 const MAX_GROUP_BYTES: usize = 1 << 20;
@@ -50,10 +50,25 @@ async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, set: Settings) {
         replica_acks,
     } = set;
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = rx.recv().await {
+    // An accept under another dedup TTL than its group's (a reload came between): the next
+    // group's first.
+    let mut held: Option<Job> = None;
+    loop {
+        let first = match held.take() {
+            Some(job) => job,
+            None => match rx.recv().await {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        let ttl = first.ev.dedup_ttl;
         let mut bytes = 0;
         let mut next = Some(first);
         while let Some(job) = next {
+            if job.ev.dedup_ttl != ttl {
+                held = Some(job);
+                break;
+            }
             // A request that gave up (its deadline, its client gone) is not written.
             if !job.done.is_closed() {
                 bytes += job.ev.body.len();
@@ -94,7 +109,7 @@ async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, set: Settings) {
     }
 }
 
-/// One `ACCEPT` call for `events` (all of shard `sh`, in order), then, with `replica_acks`,
+/// One `ACCEPT` call for `events` (all of shard `sh`, in order, under one dedup TTL), then, with `replica_acks`,
 /// the wait for Redis replicas to have it. For each event 1 new, 0 duplicate, -1 the shard is
 /// at its bound; an error: none was written, or not confirmed.
 async fn call<'a>(
@@ -117,13 +132,23 @@ async fn call<'a>(
         .key(sh.index())
         .arg(max_per_shard)
         .arg(sh.key_prefix());
-    for ev in events {
+    // The IDs, then the dedup members, then the rest event by event (the script's layout).
+    let events: Vec<&NewEvent> = events.collect();
+    let ttl = events
+        .first()
+        .map_or(0, |ev| crate::config::units::millis(ev.dedup_ttl));
+    invocation.arg(ttl);
+    for ev in &events {
+        invocation.arg(&ev.event_id);
+    }
+    for ev in &events {
+        invocation.arg(sh.dedup_member(&ev.event_id));
+    }
+    for ev in &events {
         invocation
-            .arg(crate::config::units::millis(ev.dedup_ttl))
-            .arg(&ev.event_id)
             .arg(ev.received_at_ms)
             .arg(ev.client_ip.to_string())
-            .arg(&ev.target)
+            .arg(tail(&ev.verification, &ev.target))
             .arg(encode_headers(&ev.headers))
             .arg(ev.body.as_ref())
             .arg(
@@ -131,9 +156,7 @@ async fn call<'a>(
                     .as_ref()
                     .map(|k| format!("+{k}"))
                     .unwrap_or_default(),
-            )
-            .arg(&ev.verification)
-            .arg(sh.dedup_member(&ev.event_id));
+            );
     }
     let answers: Vec<i64> = invocation
         .invoke_async(&mut con.clone())
@@ -148,15 +171,21 @@ async fn call<'a>(
     Ok(answers)
 }
 
+/// What ends a lean entry's `m`: the verification's length, a line break, the verification and
+/// the target (which may hold any byte: the length says where the verification ends).
+fn tail(verification: &str, target: &str) -> Vec<u8> {
+    let mut out = format!("{}\n", verification.len()).into_bytes();
+    out.extend_from_slice(verification.as_bytes());
+    out.extend_from_slice(target.as_bytes());
+    out
+}
+
 impl RedisStore {
     /// Accepts `events` in their order, in as few calls as they fit (the spill's drain: many of
     /// one order line at once). Per shard, in order: a call that fails leaves that shard's
     /// later events unsent (the same error), so none overtakes an earlier one of its line;
     /// shards do not wait for each other. The answers in `events`' order.
-    pub(crate) async fn accept_in_order(
-        &self,
-        events: &[NewEvent],
-    ) -> Vec<Result<Accepted, StoreError>> {
+    pub async fn accept_in_order(&self, events: &[NewEvent]) -> Vec<Result<Accepted, StoreError>> {
         let mut by_shard: Vec<(Shard, Vec<usize>)> = Vec::new();
         for (i, ev) in events.iter().enumerate() {
             let sh = self.home(ev);
@@ -217,12 +246,13 @@ impl RedisStore {
 }
 
 /// `idx` (indices into `events`) cut into groups of at most `MAX_GROUP` events and about
-/// `MAX_GROUP_BYTES` of bodies, as the writer's.
+/// `MAX_GROUP_BYTES` of bodies, each under one dedup TTL, as the writer's.
 fn groups<'a>(idx: &'a [usize], events: &[NewEvent]) -> Vec<&'a [usize]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (k, &i) in idx.iter().enumerate() {
-        if k > start && (k - start >= MAX_GROUP || bytes >= MAX_GROUP_BYTES) {
+        let ttl_changed = k > start && events[i].dedup_ttl != events[idx[start]].dedup_ttl;
+        if k > start && (k - start >= MAX_GROUP || bytes >= MAX_GROUP_BYTES || ttl_changed) {
             out.push(&idx[start..k]);
             (start, bytes) = (k, 0);
         }
@@ -282,5 +312,53 @@ impl Intake for RedisStore {
             }
         };
         self.answer(Ok(r), wake)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn ev(body: usize, ttl_s: u64) -> NewEvent {
+        NewEvent {
+            route: "r".into(),
+            event_id: "e".into(),
+            dedup_ttl: Duration::from_secs(ttl_s),
+            received_at_ms: 0,
+            client_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            target: String::new(),
+            headers: Vec::new(),
+            body: vec![b'x'; body].into(),
+            order_key: None,
+            verification: String::new(),
+        }
+    }
+
+    /// The spill's drain cuts its events as the writer does: by count, by bytes, and where the
+    /// dedup TTL changes (one per `ACCEPT` call).
+    #[test]
+    fn groups_are_cut_by_count_bytes_and_dedup_ttl() {
+        let sizes = |events: &[NewEvent], idx: &[usize]| -> Vec<usize> {
+            groups(idx, events).iter().map(|g| g.len()).collect()
+        };
+        let many: Vec<NewEvent> = (0..MAX_GROUP + 3).map(|_| ev(1, 60)).collect();
+        let idx: Vec<usize> = (0..many.len()).collect();
+        assert_eq!(sizes(&many, &idx), [MAX_GROUP, 3]);
+
+        let big: Vec<NewEvent> = (0..3).map(|_| ev(MAX_GROUP_BYTES, 60)).collect();
+        assert_eq!(sizes(&big, &[0, 1, 2]), [1, 1, 1]);
+
+        let mixed = [ev(1, 60), ev(1, 60), ev(1, 5), ev(1, 5), ev(1, 60)];
+        assert_eq!(sizes(&mixed, &[0, 1, 2, 3, 4]), [2, 2, 1]);
+        // Only the events given count (a shard's share of the drain).
+        assert_eq!(sizes(&mixed, &[0, 4]), [2]);
+    }
+
+    #[test]
+    fn the_tail_says_where_the_verification_ends() {
+        assert_eq!(tail("hmac: ok", "/a\n9"), b"8\nhmac: ok/a\n9");
+        assert_eq!(tail("", ""), b"0\n");
     }
 }

@@ -27,6 +27,7 @@ pub(super) struct Job {
     pub at: u64,
     /// The error; for kind `lean`, the packed record (`queue::delivered_record`).
     pub error: Vec<u8>,
+    /// Empty for kind `lean` (in the packed record), as `attempt`.
     pub status: String,
     pub attempt: String,
     pub done: oneshot::Sender<Result<i64, StoreError>>,

@@ -12,9 +12,13 @@ use redis::Script;
 /// while the shard's previous call was in flight), each as if alone, in the group's order.
 /// KEYS: stream, pending, dead, archived, archive counter, listing, delivered set, lean
 /// stream, index.
-/// ARGV: max_pending, the shard's key prefix (`{tag}:`), then 10 per event: ttl_ms, event_id,
-/// received_ms, client_ip, target, headers, body, order key (`""`: none; else `+` and the
-/// key), verification, dedup member.
+/// ARGV: max_pending, the shard's key prefix (`{tag}:`), the dedup TTL in ms (one per call:
+/// `intake` cuts a group where a reload changed it), then the group's event IDs, then their
+/// dedup members, then 6 per event: received_ms, client_ip, the tail (the verification's
+/// length, a line break, the verification and the target: see `m` below), headers, body,
+/// order key (`""`: none; else `+` and the key). The IDs and members go first, each in a run
+/// of its own, so that the calls for the whole group pass them straight from `ARGV`
+/// (`unpack(ARGV, i, j)`) instead of building tables.
 /// Returns for each event 1 new, 0 duplicate, -1 the shard is at its bound. An event without
 /// an order key is kept only as its entry in the lean stream (`v`: `i` the ID; `m` the received
 /// time, client IP, dedup window's end and dedup set (`<w>:<n>`, see `k:` below) one per line,
@@ -28,84 +32,73 @@ use redis::Script;
 /// waits to be delivered (the same event). An earlier copy in the dead-letter queue is moved
 /// aside under a number (`g:<n>`), still listed and replayable; a delivered one is forgotten.
 ///
-/// Every call into Redis costs CPU (the Lua bridge more than most commands, and each argument
-/// of a call), so what can be asked for the whole group is asked once: the dedup window's sets
-/// with one `SMISMEMBER` each for all the group's IDs, the legacy dedup keys with one `EXISTS`
-/// of all (one each only if some exist), which new IDs wait in the lean stream with one
-/// `HMGET` of the index, which have a record with one `ZMSCORE` of the listing (an `HGET` of
-/// the state only for those), one `SADD` and `PEXPIREAT` per set, one `HSET` of the index and
-/// one `ZADD` each to the undelivered set and the listing, the bound's `ZCARD` and `HLEN`,
-/// `TIME`. Per event: one `XADD` (or, with an order key, `HSET` and `XADD` or `RPUSH` to its
-/// order line). A duplicate within the group is caught by `seen`, as the set's `SADD` would
-/// have.
+/// Every call into Redis costs CPU (the Lua bridge more than most commands, each argument of
+/// a call and each element of its reply), and so do Lua's own table writes, concatenations and
+/// numbers printed as text, so what can be asked for the whole group is asked once: the dedup
+/// window's sets with one `SMISMEMBER` each for all the group's IDs, the legacy dedup keys with
+/// one `EXISTS` of all (one each only if some exist), which have a record or wait in the lean
+/// stream with one `ZMSCORE` of the listing (which lists both; the index's `HMGET` and a
+/// record's `HGET` of its state only for the IDs it lists), one `SADD` and `PEXPIREAT` of the
+/// current set, one `HSET` of the index and one `ZADD` each to the undelivered set and the
+/// listing, the bound's `ZCARD` and `HLEN`, `TIME`. Per event: one `XADD` (or, with an order
+/// key, `HSET` and `XADD` or `RPUSH` to its order line). A duplicate within the group is caught
+/// by `seen`, as the set's `SADD` would have.
 pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local max = tonumber(ARGV[1])
 local p = ARGV[2]
-local n = (#ARGV - 2) / 10
+local ms = tonumber(ARGV[3])
+local n = (#ARGV - 3) / 8
+-- Event i's ID is ARGV[I + i], its dedup member ARGV[M + i], the rest ARGV[R + 6 * i + k].
+local I, M, R = 3, 3 + n, 3 + 2 * n - 6
 local count = 0
 if max > 0 then count = redis.call('ZCARD', KEYS[2]) + redis.call('HLEN', KEYS[9]) end
 -- Dedup: one set per span of w ms (a power of two, at least ttl / 8), expiring ttl after the
 -- span ends; a set member costs ~60 bytes where a key with its own expiry costs ~170. An ID
--- is remembered for ttl to ttl + w. Redis' clock, the same for every replica.
+-- is remembered for ttl to ttl + w. Redis' clock, the same for every replica. Numbers are
+-- written out with '%d' (a number concatenated is printed with '%.14g', several times dearer).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local function arg(i, k) return ARGV[2 + (i - 1) * 10 + k] end
--- Per dedup TTL in the group (one, but for a reload mid-group): its sets, named once.
-local fams, fam_of = {}, {}
-for i = 1, n do
-  local ttl = arg(i, 1)
-  local f = fams[ttl]
-  if not f then
-    local ms = tonumber(ttl)
-    local w = 1
-    while w * 8 < ms do w = w * 2 end
-    local span = math.floor(now / w)
-    local sets = p .. 'k:' .. w .. ':'
-    f = {cur = sets .. span, ws = w .. ':' .. span, at = (span + 1) * w + ms,
-      dx = tostring(now + ms), sets = {}, idx = {}, members = {}, add = {}}
-    for s = math.floor((now - ms) / w), span do table.insert(f.sets, sets .. s) end
-    fams[ttl] = f
-  end
-  f.idx[#f.idx + 1] = i
-  f.members[#f.members + 1] = arg(i, 10)
-  fam_of[i] = f
-end
+local w = 1
+while w * 8 < ms do w = w * 2 end
+local span = math.floor(now / w)
+local sets = p .. 'k:' .. string.format('%d', w) .. ':'
+local cur = sets .. string.format('%d', span)
+local dx = string.format('%d', now + ms)
+-- What `m` holds between the client IP and the tail: the window's end and the set.
+local mid = '\n' .. dx .. '\n' .. string.format('%d:%d', w, span) .. '\n'
 -- Known already: in one of the window's sets (the current one included), or by a legacy key.
 local known = {}
-for _, f in pairs(fams) do
-  for _, set in ipairs(f.sets) do
-    local hit = redis.call('SMISMEMBER', set, unpack(f.members))
-    for j, h in ipairs(hit) do
-      if h == 1 then known[f.idx[j]] = true end
-    end
+for s = math.floor((now - ms) / w), span do
+  local hit = redis.call('SMISMEMBER', sets .. string.format('%d', s), unpack(ARGV, M + 1, M + n))
+  for j = 1, n do
+    if hit[j] == 1 then known[j] = true end
   end
 end
 local legacy = {}
-for i = 1, n do legacy[i] = p .. 'd:' .. arg(i, 2) end
+for i = 1, n do legacy[i] = p .. 'd:' .. ARGV[I + i] end
 -- The dedup keys of earlier versions, honoured until they expire.
 if redis.call('EXISTS', unpack(legacy)) > 0 then
   for i = 1, n do
     if redis.call('EXISTS', legacy[i]) == 1 then known[i] = true end
   end
 end
--- Which IDs have a record: the listing holds the ID of every record (one lookup for all).
-local ids = {}
-for i = 1, n do ids[i] = arg(i, 2) end
-local listed = redis.call('ZMSCORE', KEYS[6], unpack(ids))
--- Which wait in the lean stream (no record): only those not known already can be new.
-local fresh, fresh_at = {}, {}
+-- The listing holds every event with a record and every one waiting in the lean stream: an
+-- ID it does not list has neither (one lookup for all).
+local listed = redis.call('ZMSCORE', KEYS[6], unpack(ARGV, I + 1, I + n))
+-- Which listed ones wait in the lean stream (no record): only those not known can be new.
+local waiting, look, at = {}, {}, {}
 for i = 1, n do
-  if not known[i] then fresh[#fresh + 1] = ids[i]; fresh_at[#fresh_at + 1] = i end
+  if listed[i] and not known[i] then look[#look + 1] = ARGV[I + i]; at[#at + 1] = i end
 end
-local waiting = {}
-if #fresh > 0 then
-  for j, e in ipairs(redis.call('HMGET', KEYS[9], unpack(fresh))) do
-    if e then waiting[fresh_at[j]] = true end
+if #look > 0 then
+  for j, e in ipairs(redis.call('HMGET', KEYS[9], unpack(look))) do
+    if e then waiting[at[j]] = true end
   end
 end
-local seen, pending, recorded, indexed = {}, {}, {}, {}
+local seen, pending, recorded, indexed, add = {}, {}, {}, {}, {}
+local np, ni, na = 0, 0, 0
 -- Calls with their arguments written out (or passed on as `...`), not built in tables and
 -- unpacked: in Redis 7.0's Lua a table.insert costs ~50 ns, a quarter of a simple command's
 -- call.
@@ -113,28 +106,32 @@ local seen, pending, recorded, indexed = {}, {}, {}, {}
 -- window ends (a delivered record does not outlive it); bl, the body's length. Attempts,
 -- replays and the due time are left out while they are 0, 0 and the received time: every
 -- field costs.
-local function record(key, id, rcv, ip, tgt, vf, f, body, ...)
+local function record(key, id, rcv, ip, tgt, vf, body, ...)
   redis.call('HSET', key, 'id', id, 'rcv', rcv, 'ip', ip, 'tgt', tgt, 'st', 'p', 'vf', vf,
-    'dk', f.cur, 'dx', f.dx, 'bl', #body, ...)
+    'dk', cur, 'dx', dx, 'bl', #body, ...)
 end
 -- The stream entry, plus `...`: it carries what a delivery needs, so taking it reads nothing
 -- else, and the record stays small (a listpack; `se` in it names this entry).
-local function carry(id, rcv, ip, tgt, hdr, body, dx, ...)
+local function carry(id, rcv, ip, tgt, hdr, body, ...)
   return redis.call('XADD', KEYS[1], '*', 'i', id, 'rcv', rcv, 'ip', ip, 'tgt', tgt,
     'hdr', hdr, 'body', body, 'dx', dx, ...)
 end
 local function one(i)
   if max > 0 and count >= max then return -1 end
-  local b = 2 + (i - 1) * 10
-  local member = ARGV[b + 10]
+  local member = ARGV[M + i]
   if known[i] or waiting[i] or seen[member] then return 0 end
-  local id, rcv = ARGV[b + 2], ARGV[b + 3]
-  local key = p .. 'e:' .. id
-  local st = listed[i] and redis.call('HGET', key, 'st')
-  if st == 'p' then return 0 end
+  local id = ARGV[I + i]
+  local b = R + 6 * i
+  local rcv = ARGV[b + 1]
+  local key, st
+  if listed[i] then
+    key = p .. 'e:' .. id
+    st = redis.call('HGET', key, 'st')
+    if st == 'p' then return 0 end
+  end
   seen[member] = true
-  local f = fam_of[i]
-  f.add[#f.add + 1] = member
+  na = na + 1
+  add[na] = member
   if st == 'x' then
     local num = tostring(redis.call('INCR', KEYS[5]))
     local fin = redis.call('HGET', key, 'fin') or rcv
@@ -148,41 +145,44 @@ local function one(i)
     redis.call('ZREM', KEYS[7], id)
   end
   count = count + 1
-  pending[#pending + 1] = rcv
-  pending[#pending + 1] = id
-  local ip, tgt, hdr, body, ok, vf = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7],
-    ARGV[b + 8], ARGV[b + 9]
+  pending[np + 1] = rcv
+  pending[np + 2] = id
+  np = np + 2
+  local ip, tail, hdr, body, ok = ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5],
+    ARGV[b + 6]
   if ok == '' then
     -- The entry is the event until its first outcome (COMPLETE, kind `lean`).
-    local m = rcv .. '\n' .. ip .. '\n' .. f.dx .. '\n' .. f.ws .. '\n' .. #vf .. '\n' .. vf .. tgt
-    indexed[#indexed + 1] = id
-    indexed[#indexed + 1] = redis.call('XADD', KEYS[8], '*', 'i', id, 'm', m, 'hdr', hdr,
-      'body', body)
+    indexed[ni + 1] = id
+    indexed[ni + 2] = redis.call('XADD', KEYS[8], '*', 'i', id,
+      'm', rcv .. '\n' .. ip .. mid .. tail, 'hdr', hdr, 'body', body)
+    ni = ni + 2
     return 1
   end
+  local len, rest = string.match(tail, '^(%d+)\n(.*)$')
+  len = tonumber(len)
+  local vf, tgt = string.sub(rest, 1, len), string.sub(rest, len + 1)
+  key = key or p .. 'e:' .. id
   recorded[#recorded + 1] = rcv
   recorded[#recorded + 1] = id
   local line = string.sub(ok, 2)
   if redis.call('RPUSH', p .. 'q:' .. line, id) > 1 then
     -- Waits behind its line: the body stays with the record until its turn.
-    record(key, id, rcv, ip, tgt, vf, f, body, 'ok', line, 'hdr', hdr, 'body', body)
+    record(key, id, rcv, ip, tgt, vf, body, 'ok', line, 'hdr', hdr, 'body', body)
     return 1
   end
-  local se = carry(id, rcv, ip, tgt, hdr, body, f.dx, 'ok', line)
-  record(key, id, rcv, ip, tgt, vf, f, body, 'ok', line, 'se', se)
+  local se = carry(id, rcv, ip, tgt, hdr, body, 'ok', line)
+  record(key, id, rcv, ip, tgt, vf, body, 'ok', line, 'se', se)
   return 1
 end
 local out = {}
 for i = 1, n do out[i] = one(i) end
-for _, f in pairs(fams) do
-  if #f.add > 0 then
-    redis.call('SADD', f.cur, unpack(f.add))
-    redis.call('PEXPIREAT', f.cur, f.at)
-  end
+if na > 0 then
+  redis.call('SADD', cur, unpack(add))
+  redis.call('PEXPIREAT', cur, string.format('%d', (span + 1) * w + ms))
 end
-if #pending > 0 then redis.call('ZADD', KEYS[6], unpack(pending)) end
+if np > 0 then redis.call('ZADD', KEYS[6], unpack(pending)) end
 if #recorded > 0 then redis.call('ZADD', KEYS[2], unpack(recorded)) end
-if #indexed > 0 then redis.call('HSET', KEYS[9], unpack(indexed)) end
+if ni > 0 then redis.call('HSET', KEYS[9], unpack(indexed)) end
 return out
 "#,
     )
