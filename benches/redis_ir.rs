@@ -9,6 +9,7 @@
 //!
 //!     cargo bench --bench redis_ir
 //!     IR_GROUPS=400 cargo bench --bench redis_ir
+//!     IR_BACKLOG=300 cargo bench --bench redis_ir   # with ~300 events waiting throughout
 //!
 //! Fixed shapes, so that runs compare: one route and shard, groups of 11 accepts (the load
 //! bench's size under 64 connections) of 1 KiB bodies with one duplicate in ten, a lease of
@@ -188,8 +189,15 @@ async fn deliver(store: &RedisStore) -> usize {
 }
 
 /// `groups` groups of accepts, from event number `from`; with `delivering`, a lease and its
-/// outcomes after every second group and until none is left. Returns (accepted, delivered).
-async fn run(store: &RedisStore, from: usize, groups: usize, delivering: bool) -> (usize, usize) {
+/// outcomes after every second group, and with `drain` then until none is left. Returns
+/// (accepted, delivered).
+async fn run(
+    store: &RedisStore,
+    from: usize,
+    groups: usize,
+    delivering: bool,
+    drain: bool,
+) -> (usize, usize) {
     let (mut accepted, mut delivered) = (0, 0);
     for g in 0..groups {
         let events: Vec<NewEvent> = (0..GROUP).map(|i| event(from + g * GROUP + i)).collect();
@@ -201,7 +209,7 @@ async fn run(store: &RedisStore, from: usize, groups: usize, delivering: bool) -
             delivered += deliver(store).await;
         }
     }
-    if delivering {
+    if delivering && drain {
         loop {
             match deliver(store).await {
                 0 => break,
@@ -223,6 +231,7 @@ async fn floor(
     from: usize,
     groups: usize,
     delivering: bool,
+    drain: bool,
 ) -> (usize, usize) {
     let script = Script::new(FLOOR_ACCEPT);
     let opts = StreamReadOptions::default().group("g", "c").count(LEASE);
@@ -272,7 +281,7 @@ async fn floor(
             delivered += lease(con).await;
         }
     }
-    if delivering {
+    if delivering && drain {
         loop {
             match lease(con).await {
                 0 => break,
@@ -290,10 +299,16 @@ fn main() {
         );
         return;
     }
-    let groups: usize = std::env::var("IR_GROUPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+    let env = |name: &str, default: usize| -> usize {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let groups = env("IR_GROUPS", 200);
+    // Events left waiting before the counted runs (a delivery behind its intake): the leases
+    // take the oldest, so about as many wait throughout.
+    let backlog = env("IR_BACKLOG", 0).div_ceil(GROUP);
     let dir = tempfile::tempdir().expect("tempdir");
     let server = start(dir.path());
     let cfg = RedisConfig {
@@ -331,15 +346,20 @@ fn main() {
             .query_async(&mut con)
             .await;
         // Scripts loaded and keys made before counting.
-        run(&store, 0, 4, true).await;
-        floor(&mut con, 0, 4, true).await;
+        run(&store, 0, 4, true, true).await;
+        floor(&mut con, 0, 4, true, true).await;
         let mut from = 10 * GROUP;
+        run(&store, from, backlog, false, false).await;
+        floor(&mut con, from, backlog, false, false).await;
+        from += backlog * GROUP;
         for delivering in [true, false] {
             callgrind(&server, "-z");
-            let (acc, del) = run(&store, from, groups, delivering).await;
+            // With a backlog, only as much delivered as came in, so that it stays.
+            let drain = backlog == 0;
+            let (acc, del) = run(&store, from, groups, delivering, drain).await;
             let ir = callgrind(&server, "-d").unwrap_or(0) as f64 / acc as f64;
             callgrind(&server, "-z");
-            let (facc, fdel) = floor(&mut con, from, groups, delivering).await;
+            let (facc, fdel) = floor(&mut con, from, groups, delivering, drain).await;
             let fir = callgrind(&server, "-d").unwrap_or(0) as f64 / facc as f64;
             from += groups * GROUP;
             let what = if delivering {

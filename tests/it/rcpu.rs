@@ -12,7 +12,8 @@ use hookgate::event::now_ms;
 use hookgate::secret::Secret;
 use hookgate::store::redis::RedisStore;
 use hookgate::store::{
-    Accepted, DeadLetters, Inspect, Intake, Outcome, Queue, Replay, State, StoredEvent, Upkeep,
+    Accepted, DeadLetters, Inspect, Intake, Outcome, Queue, Replay, State, StoreError, StoredEvent,
+    Upkeep,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -174,6 +175,71 @@ fn hexists(redis: &RedisServer, key: &str, field: &str) -> bool {
     redis.cli(&["HEXISTS", key, field]) == "1"
 }
 
+/// The events the lean stream's index names: its fields but its pin (longer than any ID).
+fn indexed(redis: &RedisServer) -> usize {
+    redis
+        .cli(&["HKEYS", "hg:{r:0}:i"])
+        .lines()
+        .filter(|f| !f.is_empty() && f.len() <= 200)
+        .count()
+}
+
+/// The index is a hash table from its first field on (its pin makes it one): in Redis 7.0's
+/// compact encoding, up to 512 fields, each lookup scans the fields before it. The pin is
+/// counted nowhere: not in the queue depth, not against the bound, and it stays when the
+/// last waiting event is delivered.
+#[tokio::test]
+async fn the_index_is_a_hash_table_and_its_pin_counts_nowhere() {
+    let redis = RedisServer::start();
+    let cfg = RedisConfig {
+        urls: vec![Secret::literal(redis.url())],
+        cluster: false,
+        password: None,
+        consumer: "a".into(),
+        shards: 1,
+        claim_after: Duration::from_secs(3600),
+        timeout: Duration::from_secs(2),
+        prefix: "hg".into(),
+        record_ttl: Duration::from_secs(3600),
+        replica_acks: 0,
+    };
+    let a = RedisStore::open(&cfg, 2).unwrap();
+    ready(&a).await;
+    let routes = ["r".to_string()];
+    accept(&a, "p1").await;
+    assert_eq!(
+        redis.cli(&["OBJECT", "ENCODING", "hg:{r:0}:i"]),
+        "hashtable"
+    );
+    assert_eq!(
+        redis.cli(&["HLEN", "hg:{r:0}:i"]),
+        "2",
+        "the event and the pin"
+    );
+    assert_eq!(a.stats(&routes).await.unwrap()[0].pending, 1);
+    accept(&a, "p2").await;
+    // The bound is 2: a third is refused, the pin not counted against it.
+    let third = a
+        .accept(crate::store_contract::event(
+            "r",
+            "p3",
+            Duration::from_secs(3600),
+        ))
+        .await;
+    assert!(matches!(third, Err(StoreError::Full(_))), "{third:?}");
+    for ev in lease_n(&a, 2).await {
+        a.complete(&ev, Outcome::Delivered { status: 200 })
+            .await
+            .unwrap();
+    }
+    assert_eq!(indexed(&redis), 0);
+    assert_eq!(a.stats(&routes).await.unwrap()[0].pending, 0);
+    assert_eq!(
+        redis.cli(&["OBJECT", "ENCODING", "hg:{r:0}:i"]),
+        "hashtable"
+    );
+}
+
 /// A new event (no order key) is its stream entry alone until its first outcome: no record,
 /// the body and headers in the entry, so a delivery reads nothing else. The body is still
 /// where every reader expects it: the event's detail, a delivery, and the record made once
@@ -194,7 +260,7 @@ async fn the_stream_entry_carries_the_body_until_the_event_leaves_the_stream() {
         "0",
         "no record while it waits"
     );
-    assert_eq!(redis.cli(&["HLEN", "hg:{r:0}:i"]), "3");
+    assert_eq!(indexed(&redis), 3);
     assert_eq!(redis.cli(&["ZCARD", "hg:{r:0}:t"]), "3", "listed");
     assert!(
         stream_ids(&redis).contains("{\"a\":1}"),
@@ -257,7 +323,7 @@ async fn the_stream_entry_carries_the_body_until_the_event_leaves_the_stream() {
     assert_eq!(plain.history.len(), 1);
     assert_eq!(redis.cli(&["XLEN", LEAN]), "0", "{}", stream_ids(&redis));
     assert_eq!(redis.cli(&["XLEN", "hg:{r:0}:c"]), "0");
-    assert_eq!(redis.cli(&["HLEN", "hg:{r:0}:i"]), "0");
+    assert_eq!(indexed(&redis), 0);
     // Reading the earlier versions' stream does not create it.
     assert_eq!(redis.cli(&["EXISTS", "hg:{r:0}:s"]), "0");
 }
@@ -285,7 +351,7 @@ async fn queue_depth_and_age_count_lean_entries_and_records() {
         ..at("o1", t0 + 5)
     };
     assert_eq!(a.accept(keyed).await.unwrap(), Accepted::New);
-    assert_eq!(redis.cli(&["HLEN", "hg:{r:0}:i"]), "2");
+    assert_eq!(indexed(&redis), 2);
     let st = a.stats(&routes).await.unwrap().remove(0);
     assert_eq!((st.pending, st.oldest_received_ms), (3, Some(t0 + 5)));
     // The listing's upkeep keeps what waits without a record; a replay finds it, not dead.

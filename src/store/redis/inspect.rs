@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use redis::Value;
 
 use super::fields::Fields;
-use super::scripts::{FORGET_CONSUMER, READ};
+use super::scripts::{FORGET_CONSUMER, INDEX_PIN, READ};
 use super::take::first_fields;
 use super::{GROUP, RedisStore, Shard, lock, unavailable};
 use crate::event::now_ms;
@@ -178,6 +178,7 @@ impl Inspect for RedisStore {
                     .zcard(sh.dead())
                     .zcard(sh.archived())
                     .hlen(sh.index())
+                    .hexists(sh.index(), INDEX_PIN)
                     .cmd("XRANGE")
                     .arg(sh.lean().stream())
                     .arg("-")
@@ -204,8 +205,10 @@ impl Inspect for RedisStore {
                     Some(dead),
                     Some(archived),
                     Some(lean),
+                    Some(pin),
                     Some(first),
                 ) = (
+                    it.next(),
                     it.next(),
                     it.next(),
                     it.next(),
@@ -216,8 +219,11 @@ impl Inspect for RedisStore {
                 else {
                     break;
                 };
-                st.pending += redis::from_redis_value::<u64>(pending).unwrap_or(0)
-                    + redis::from_redis_value::<u64>(lean).unwrap_or(0);
+                // The index's fields, but for its pin (`scripts::INDEX_PIN`).
+                let indexed = redis::from_redis_value::<u64>(lean)
+                    .unwrap_or(0)
+                    .saturating_sub(redis::from_redis_value::<u64>(pin).unwrap_or(0));
+                st.pending += redis::from_redis_value::<u64>(pending).unwrap_or(0) + indexed;
                 // The lean stream's first entry is its oldest waiting event (entries before
                 // the oldest one pending are trimmed as outcomes are recorded).
                 if let Some(t) = first_fields(first).and_then(|f| f.num("rcv")) {
