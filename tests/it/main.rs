@@ -41,6 +41,7 @@ mod provb;
 mod provc;
 mod providers;
 mod rcpu;
+mod rcpu_lines;
 mod redis;
 mod redis_group;
 mod replays;
