@@ -172,52 +172,35 @@ fn event(n: usize) -> NewEvent {
     }
 }
 
-/// Leases up to `LEASE` and records their outcomes together; how many it delivered.
-async fn deliver(store: &RedisStore) -> usize {
-    let leased = store
-        .lease(ROUTE, now_ms(), LEASE)
-        .await
-        .expect("lease")
-        .events;
-    let done = leased
-        .iter()
-        .map(|ev| store.complete(ev, Outcome::Delivered { status: 200 }));
-    for r in futures_util::future::join_all(done).await {
-        r.expect("outcome recorded");
-    }
-    leased.len()
+/// What the bench drives: hookgate's Redis store, or the floor's Redis work.
+trait Receiver {
+    /// Accepts one group of events.
+    async fn accept(&mut self, events: &[NewEvent]);
+    /// Leases up to `LEASE` and records their outcomes together; how many it delivered.
+    async fn deliver(&mut self) -> usize;
 }
 
-/// `groups` groups of accepts, from event number `from`; with `delivering`, a lease and its
-/// outcomes after every second group, and with `drain` then until none is left. Returns
-/// (accepted, delivered).
-async fn run(
-    store: &RedisStore,
-    from: usize,
-    groups: usize,
-    delivering: bool,
-    drain: bool,
-) -> (usize, usize) {
-    let (mut accepted, mut delivered) = (0, 0);
-    for g in 0..groups {
-        let events: Vec<NewEvent> = (0..GROUP).map(|i| event(from + g * GROUP + i)).collect();
-        for a in store.accept_in_order(&events).await {
+impl Receiver for &RedisStore {
+    async fn accept(&mut self, events: &[NewEvent]) {
+        for a in self.accept_in_order(events).await {
             a.expect("accepted");
         }
-        accepted += GROUP;
-        if delivering && g % 2 == 1 {
-            delivered += deliver(store).await;
-        }
     }
-    if delivering && drain {
-        loop {
-            match deliver(store).await {
-                0 => break,
-                n => delivered += n,
-            }
+
+    async fn deliver(&mut self) -> usize {
+        let leased = self
+            .lease(ROUTE, now_ms(), LEASE)
+            .await
+            .expect("lease")
+            .events;
+        let done = leased
+            .iter()
+            .map(|ev| self.complete(ev, Outcome::Delivered { status: 200 }));
+        for r in futures_util::future::join_all(done).await {
+            r.expect("outcome recorded");
         }
+        leased.len()
     }
-    (accepted, delivered)
 }
 
 /// The floor's intake script, the load bench's.
@@ -225,24 +208,34 @@ const FLOOR_ACCEPT: &str = include_str!("load/floor_accept.lua");
 const FLOOR_STREAM: &str = "floor:{f}:s";
 const FLOOR_SEEN: &str = "floor:{f}:d";
 
-/// The floor's Redis work in the same shapes as `run`'s. Returns (accepted, delivered).
-async fn floor(
-    con: &mut MultiplexedConnection,
-    from: usize,
-    groups: usize,
-    delivering: bool,
-    drain: bool,
-) -> (usize, usize) {
-    let script = Script::new(FLOOR_ACCEPT);
-    let opts = StreamReadOptions::default().group("g", "c").count(LEASE);
-    let (mut accepted, mut delivered) = (0, 0);
-    let lease = async |con: &mut MultiplexedConnection| -> usize {
+/// The Redis floor (the load bench's `redis_floor`): one script call per group, `SADD` of the
+/// dedup member and `XADD` of the body; `XREADGROUP`, then `XACK` and `XDEL` per lease.
+struct Floor {
+    con: MultiplexedConnection,
+    script: Script,
+    opts: StreamReadOptions,
+}
+
+impl Receiver for Floor {
+    async fn accept(&mut self, events: &[NewEvent]) {
+        let mut call = self.script.key(FLOOR_STREAM);
+        call.key(FLOOR_SEEN);
+        for ev in events {
+            call.arg(ev.event_id.as_bytes()).arg(ev.body.as_ref());
+        }
+        let () = call
+            .invoke_async(&mut self.con)
+            .await
+            .expect("floor accept");
+    }
+
+    async fn deliver(&mut self) -> usize {
         let read: StreamReadReply = redis::cmd("XREADGROUP")
-            .arg(&opts)
+            .arg(&self.opts)
             .arg("STREAMS")
             .arg(FLOOR_STREAM)
             .arg(">")
-            .query_async(con)
+            .query_async(&mut self.con)
             .await
             .expect("floor read");
         let ids: Vec<String> = read
@@ -262,28 +255,36 @@ async fn floor(
                 .arg(FLOOR_STREAM)
                 .arg(&ids)
                 .ignore()
-                .query_async(con)
+                .query_async(&mut self.con)
                 .await
                 .expect("floor outcomes");
         }
         ids.len()
-    };
+    }
+}
+
+/// `groups` groups of accepts, from event number `from`; with `delivering`, a lease and its
+/// outcomes after every second group, and with `drain` then until none is left. Returns
+/// (accepted, delivered).
+async fn run(
+    r: &mut impl Receiver,
+    from: usize,
+    groups: usize,
+    delivering: bool,
+    drain: bool,
+) -> (usize, usize) {
+    let (mut accepted, mut delivered) = (0, 0);
     for g in 0..groups {
-        let mut call = script.key(FLOOR_STREAM);
-        call.key(FLOOR_SEEN);
-        for i in 0..GROUP {
-            let ev = event(from + g * GROUP + i);
-            call.arg(ev.event_id.as_bytes()).arg(ev.body.as_ref());
-        }
-        let () = call.invoke_async(con).await.expect("floor accept");
+        let events: Vec<NewEvent> = (0..GROUP).map(|i| event(from + g * GROUP + i)).collect();
+        r.accept(&events).await;
         accepted += GROUP;
         if delivering && g % 2 == 1 {
-            delivered += lease(con).await;
+            delivered += r.deliver().await;
         }
     }
     if delivering && drain {
         loop {
-            match lease(con).await {
+            match r.deliver().await {
                 0 => break,
                 n => delivered += n,
             }
@@ -345,21 +346,27 @@ fn main() {
             .arg(&["CREATE", FLOOR_STREAM, "g", "0", "MKSTREAM"][..])
             .query_async(&mut con)
             .await;
+        let mut floor = Floor {
+            con,
+            script: Script::new(FLOOR_ACCEPT),
+            opts: StreamReadOptions::default().group("g", "c").count(LEASE),
+        };
+        let mut hookgate = &store;
         // Scripts loaded and keys made before counting.
-        run(&store, 0, 4, true, true).await;
-        floor(&mut con, 0, 4, true, true).await;
+        run(&mut hookgate, 0, 4, true, true).await;
+        run(&mut floor, 0, 4, true, true).await;
         let mut from = 10 * GROUP;
-        run(&store, from, backlog, false, false).await;
-        floor(&mut con, from, backlog, false, false).await;
+        run(&mut hookgate, from, backlog, false, false).await;
+        run(&mut floor, from, backlog, false, false).await;
         from += backlog * GROUP;
         for delivering in [true, false] {
             callgrind(&server, "-z");
             // With a backlog, only as much delivered as came in, so that it stays.
             let drain = backlog == 0;
-            let (acc, del) = run(&store, from, groups, delivering, drain).await;
+            let (acc, del) = run(&mut hookgate, from, groups, delivering, drain).await;
             let ir = callgrind(&server, "-d").unwrap_or(0) as f64 / acc as f64;
             callgrind(&server, "-z");
-            let (facc, fdel) = floor(&mut con, from, groups, delivering, drain).await;
+            let (facc, fdel) = run(&mut floor, from, groups, delivering, drain).await;
             let fir = callgrind(&server, "-d").unwrap_or(0) as f64 / facc as f64;
             from += groups * GROUP;
             let what = if delivering {

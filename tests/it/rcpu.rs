@@ -41,7 +41,19 @@ pub(crate) fn replica_with(
     claim_after: Duration,
     timeout: Duration,
 ) -> RedisStore {
-    let cfg = RedisConfig {
+    let cfg = config(redis, consumer, record_ttl, claim_after, timeout);
+    RedisStore::open(&cfg, 1000).unwrap()
+}
+
+/// One shard on `redis`, prefix `hg`.
+fn config(
+    redis: &RedisServer,
+    consumer: &str,
+    record_ttl: Duration,
+    claim_after: Duration,
+    timeout: Duration,
+) -> RedisConfig {
+    RedisConfig {
         urls: vec![Secret::literal(redis.url())],
         cluster: false,
         password: None,
@@ -52,8 +64,7 @@ pub(crate) fn replica_with(
         prefix: "hg".into(),
         record_ttl,
         replica_acks: 0,
-    };
-    RedisStore::open(&cfg, 1000).unwrap()
+    }
 }
 
 /// An event as versions before the carried entries queued it: the record holds the body,
@@ -191,18 +202,9 @@ fn indexed(redis: &RedisServer) -> usize {
 #[tokio::test]
 async fn the_index_is_a_hash_table_and_its_pin_counts_nowhere() {
     let redis = RedisServer::start();
-    let cfg = RedisConfig {
-        urls: vec![Secret::literal(redis.url())],
-        cluster: false,
-        password: None,
-        consumer: "a".into(),
-        shards: 1,
-        claim_after: Duration::from_secs(3600),
-        timeout: Duration::from_secs(2),
-        prefix: "hg".into(),
-        record_ttl: Duration::from_secs(3600),
-        replica_acks: 0,
-    };
+    let hour = Duration::from_secs(3600);
+    let cfg = config(&redis, "a", hour, hour, Duration::from_secs(2));
+    // A bound of 2 waiting events.
     let a = RedisStore::open(&cfg, 2).unwrap();
     ready(&a).await;
     let routes = ["r".to_string()];
