@@ -196,6 +196,18 @@ async fn operations(redis: Option<&RedisServer>) {
     let c = client();
     populate(&c, &gw, &up).await;
 
+    // The Redis store's index pin (a field of its index, longer than any event ID) is no event.
+    let pin = format!("/events/hookgate:index-pin:{}", "-".repeat(182));
+    for (method, path) in [
+        ("GET", pin.clone()),
+        ("POST", format!("{pin}/cancel")),
+        ("POST", format!("{pin}/replay")),
+        ("DELETE", pin.clone()),
+    ] {
+        let (status, v) = admin(&c, &gw, method, &path).await;
+        assert_eq!(status, 404, "{method} {path}: {v}");
+    }
+
     // Cancel one pending event: a dead letter with the operator's reason.
     let (status, v) = admin(&c, &gw, "POST", "/events/evt_pending/cancel").await;
     assert_eq!((status, v["cancelled"].as_u64()), (200, Some(1)), "{v}");

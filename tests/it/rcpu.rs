@@ -242,6 +242,31 @@ async fn the_index_is_a_hash_table_and_its_pin_counts_nowhere() {
     );
 }
 
+/// The pin is no event: asked for by name through the admin's calls (it is longer than any
+/// ID intake keeps, so only an admin can name it), it is an unknown ID, not a stream entry ID
+/// that Redis refuses (which answered 5xx) nor a pending event (which `replay` said).
+#[tokio::test]
+async fn the_pin_asked_for_by_name_is_an_unknown_id() {
+    let redis = RedisServer::start();
+    let a = replica(&redis, "a", Duration::from_secs(3600));
+    ready(&a).await;
+    let routes = ["r".to_string()];
+    accept(&a, "p1").await;
+    let pin = format!("hookgate:index-pin:{}", "-".repeat(182));
+    assert_eq!(redis.cli(&["HEXISTS", "hg:{r:0}:i", &pin]), "1");
+    assert!(a.find(&routes, &pin).await.unwrap().is_empty());
+    assert!(a.detail(&routes, &pin).await.unwrap().is_empty());
+    assert!(!a.cancel("r", &pin).await.unwrap());
+    assert!(matches!(
+        a.replay("r", &pin).await.unwrap(),
+        Replay::NotFound
+    ));
+    // Nothing changed: the event still waits, the pin still there.
+    assert_eq!(indexed(&redis), 1);
+    assert_eq!(redis.cli(&["HEXISTS", "hg:{r:0}:i", &pin]), "1");
+    assert_eq!(a.find(&routes, "p1").await.unwrap().len(), 1);
+}
+
 /// A new event (no order key) is its stream entry alone until its first outcome: no record,
 /// the body and headers in the entry, so a delivery reads nothing else. The body is still
 /// where every reader expects it: the event's detail, a delivery, and the record made once

@@ -31,7 +31,8 @@ pub static REPLAY: LazyLock<Script> = LazyLock::new(|| {
 local st = redis.call('HGET', KEYS[1], 'st')
 if not st then
   -- Waiting in the lean stream, or delivered from it: known, not a dead letter.
-  if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1 or redis.call('EXISTS', KEYS[6]) == 1 then
+  -- (An index field without an entry is the pin, `INDEX_PIN`: no event.)
+  if (redis.call('HGET', KEYS[5], ARGV[1]) or '') ~= '' or redis.call('EXISTS', KEYS[6]) == 1 then
     return 2
   end
   return 0
@@ -52,7 +53,7 @@ pub static REPLAY_ARCHIVED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         r#"
 local st = redis.call('HGET', KEYS[1], 'st')
-if st == 'p' or st == 'x' or redis.call('HEXISTS', KEYS[8], ARGV[1]) == 1 then return 2 end
+if st == 'p' or st == 'x' or (redis.call('HGET', KEYS[8], ARGV[1]) or '') ~= '' then return 2 end
 local n = ARGV[5]
 if n == '' then n = redis.call('SRANDMEMBER', KEYS[5]) end
 if not n or redis.call('SISMEMBER', KEYS[5], n) == 0 then return 0 end
@@ -119,7 +120,8 @@ local id = ARGV[1]
 local f = redis.call('HMGET', KEYS[1], 'st', 'se', 'ok', 'ho')
 if f[1] ~= 'p' then
   local entry = redis.call('HGET', KEYS[8], id)
-  if not entry then return 0 end
+  -- No entry, or the pin (`INDEX_PIN`, whose value is empty).
+  if not entry or entry == '' then return 0 end
   local set = lean_record(KEYS[7], entry, id)
   redis.call('HDEL', KEYS[8], id)
   redis.call('XACK', KEYS[7], ARGV[5], entry)
@@ -259,7 +261,8 @@ pub static READ: LazyLock<Script> = LazyLock::new(|| {
 local rec = redis.call('HGETALL', KEYS[1])
 if #rec > 0 then return {rec, false, false} end
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
-if entry then
+-- The pin (`INDEX_PIN`) names no entry.
+if entry and entry ~= '' then
   local en = redis.call('XRANGE', KEYS[4], entry, entry)
   if en[1] then return {rec, en[1][2], false} end
 end

@@ -14,7 +14,9 @@ use redis::Script;
 /// searches from the start, and while 100–512 events waited every `HSET`, `HMGET` and `HDEL`
 /// of the index scanned them: +19 % of redis-server's instructions per event
 /// (`IR_BACKLOG=300 cargo bench --bench redis_ir`). `HLEN` counts it: the bound and the queue
-/// depth subtract it where present.
+/// depth subtract it where present. Its value is empty, which no entry is: the admin's scripts
+/// (`READ`, `CANCEL`, `REPLAY`, `REPLAY_ARCHIVED`) take such a field for no event, so that the
+/// pin asked for by name is an unknown ID, not an error.
 macro_rules! index_pin {
     () => {
         "hookgate:index-pin:--------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------"
