@@ -137,6 +137,9 @@ async fn call<'a>(
     let ttl = events
         .first()
         .map_or(0, |ev| crate::config::units::millis(ev.dedup_ttl));
+    // One window per call: the script names one family of dedup sets (callers cut groups
+    // where a reload changed the TTL).
+    debug_assert!(events.windows(2).all(|w| w[0].dedup_ttl == w[1].dedup_ttl));
     invocation.arg(ttl);
     for ev in &events {
         invocation.arg(&ev.event_id);
