@@ -23,7 +23,7 @@
 // A bench may panic on the unexpected: unwrap/expect are denied in src/ only.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,6 +36,10 @@ use hookgate::store::{Inspect, Outcome, Queue};
 use redis::Script;
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamReadOptions, StreamReadReply};
+
+#[path = "load/redis_cmd.rs"]
+mod redis_cmd;
+use redis_cmd::{free_port, redis_args};
 
 const GROUP: usize = 11;
 const LEASE: usize = 22;
@@ -63,11 +67,6 @@ fn have(tool: &str) -> bool {
         .is_ok()
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    l.local_addr().expect("its address").port()
-}
-
 /// `redis-server` under callgrind, with the load bench's durability (AOF, fsync every second).
 fn start(dir: &Path) -> Server {
     let port = free_port();
@@ -76,17 +75,7 @@ fn start(dir: &Path) -> Server {
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(["--appendonly", "yes", "--appendfsync", "everysec"])
-        .arg("--dir")
-        .arg(dir)
+        .args(redis_args(port, dir, true))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

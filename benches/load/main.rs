@@ -33,6 +33,7 @@ mod fill;
 mod forward;
 mod procs;
 mod profile;
+mod redis_cmd;
 mod redis_floor;
 mod redis_stats;
 mod serve;

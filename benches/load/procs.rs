@@ -7,13 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::SECRET;
-
-pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+use crate::redis_cmd::{free_port, redis_args};
 
 pub struct Proc {
     child: Child,
@@ -232,22 +226,10 @@ event_id = "json:/eventId"
 /// durability setting), or `None` when the machine has none.
 pub fn spawn_redis(dir: &Path) -> Option<Proc> {
     let port = free_port();
+    // LOAD_REDIS_AOF=0: without the append-only file (to see what it costs).
+    let aof = std::env::var("LOAD_REDIS_AOF").as_deref() != Ok("0");
     let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        // LOAD_REDIS_AOF=0: without the append-only file (to see what it costs).
-        .args(match std::env::var("LOAD_REDIS_AOF").as_deref() {
-            Ok("0") => ["--appendonly", "no", "--appendfsync", "no"],
-            _ => ["--appendonly", "yes", "--appendfsync", "everysec"],
-        })
-        .arg("--dir")
-        .arg(dir)
+        .args(redis_args(port, dir, aof))
         .stdout(Stdio::null())
         .spawn()
         .ok()?;

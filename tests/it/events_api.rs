@@ -197,7 +197,7 @@ async fn operations(redis: Option<&RedisServer>) {
     populate(&c, &gw, &up).await;
 
     // The Redis store's index pin (a field of its index, longer than any event ID) is no event.
-    let pin = format!("/events/hookgate:index-pin:{}", "-".repeat(182));
+    let pin = format!("/events/{}", hookgate::store::redis::INDEX_PIN);
     for (method, path) in [
         ("GET", pin.clone()),
         ("POST", format!("{pin}/cancel")),

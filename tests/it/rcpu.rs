@@ -252,18 +252,18 @@ async fn the_pin_asked_for_by_name_is_an_unknown_id() {
     ready(&a).await;
     let routes = ["r".to_string()];
     accept(&a, "p1").await;
-    let pin = format!("hookgate:index-pin:{}", "-".repeat(182));
-    assert_eq!(redis.cli(&["HEXISTS", "hg:{r:0}:i", &pin]), "1");
-    assert!(a.find(&routes, &pin).await.unwrap().is_empty());
-    assert!(a.detail(&routes, &pin).await.unwrap().is_empty());
-    assert!(!a.cancel("r", &pin).await.unwrap());
+    let pin = hookgate::store::redis::INDEX_PIN;
+    assert_eq!(redis.cli(&["HEXISTS", "hg:{r:0}:i", pin]), "1");
+    assert!(a.find(&routes, pin).await.unwrap().is_empty());
+    assert!(a.detail(&routes, pin).await.unwrap().is_empty());
+    assert!(!a.cancel("r", pin).await.unwrap());
     assert!(matches!(
-        a.replay("r", &pin).await.unwrap(),
+        a.replay("r", pin).await.unwrap(),
         Replay::NotFound
     ));
     // Nothing changed: the event still waits, the pin still there.
     assert_eq!(indexed(&redis), 1);
-    assert_eq!(redis.cli(&["HEXISTS", "hg:{r:0}:i", &pin]), "1");
+    assert_eq!(redis.cli(&["HEXISTS", "hg:{r:0}:i", pin]), "1");
     assert_eq!(a.find(&routes, "p1").await.unwrap().len(), 1);
 }
 

@@ -74,10 +74,10 @@ async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, set: Settings) {
                 bytes += job.ev.body.len();
                 group.push(job);
             }
-            next = if group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
-                rx.try_recv().ok()
-            } else {
+            next = if full(group.len(), bytes) {
                 None
+            } else {
+                rx.try_recv().ok()
             };
         }
         if group.is_empty() {
@@ -248,6 +248,12 @@ impl RedisStore {
     }
 }
 
+/// Whether a group of `len` events with `bytes` of bodies takes no more: the writer's rule and
+/// the drain's (`groups`).
+fn full(len: usize, bytes: usize) -> bool {
+    len >= MAX_GROUP || bytes >= MAX_GROUP_BYTES
+}
+
 /// `idx` (indices into `events`) cut into groups of at most `MAX_GROUP` events and about
 /// `MAX_GROUP_BYTES` of bodies, each under one dedup TTL, as the writer's.
 fn groups<'a>(idx: &'a [usize], events: &[NewEvent]) -> Vec<&'a [usize]> {
@@ -255,7 +261,7 @@ fn groups<'a>(idx: &'a [usize], events: &[NewEvent]) -> Vec<&'a [usize]> {
     let (mut start, mut bytes) = (0, 0);
     for (k, &i) in idx.iter().enumerate() {
         let ttl_changed = k > start && events[i].dedup_ttl != events[idx[start]].dedup_ttl;
-        if k > start && (k - start >= MAX_GROUP || bytes >= MAX_GROUP_BYTES || ttl_changed) {
+        if k > start && (full(k - start, bytes) || ttl_changed) {
             out.push(&idx[start..k]);
             (start, bytes) = (k, 0);
         }

@@ -28,6 +28,9 @@ mod sentinel;
 mod sync;
 mod take;
 
+/// The index's pin: a field of every shard's index that no event ID can be (tests name it).
+pub use self::scripts::INDEX_PIN;
+
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
