@@ -13,6 +13,7 @@
 //!     LOAD_UPSTREAM_PROTOCOL=h2c ...                  # deliveries over h2c (hookgate's `protocol`)
 //!     LOAD_EVENTS=1000000 cargo bench --bench load    # the embedded store as it fills (fill.rs)
 //!     LOAD_PERF=1 ...                                 # each run's top costs, by `perf record`
+//!     LOAD_PERF=keep ...                              # the same, and the recordings are kept
 //!
 //! With the Redis store it also runs the Redis floor (`redis_floor.rs`: pingora storing,
 //! deduplicating and delivering on a redis-server of its own with the least Redis work there

@@ -1,6 +1,7 @@
 //! `LOAD_PERF=1`: each measured run under `perf record` (flat, no call graphs: a few % of
 //! overhead), then the run's top costs by thread and by function, printed as it ends. Where
 //! an event's CPU goes, beside bare pingora's own, by the same command as the figures.
+//! `LOAD_PERF=keep` also keeps each recording (e.g. `perf report --comm hookgate-store`).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -15,7 +16,10 @@ pub struct Recording {
 
 /// Starts recording the process `pid` when `LOAD_PERF=1` and `perf` runs here.
 pub fn start(pid: u32, run: u64) -> Option<Recording> {
-    if std::env::var("LOAD_PERF").ok().as_deref() != Some("1") {
+    if !matches!(
+        std::env::var("LOAD_PERF").ok().as_deref(),
+        Some("1" | "keep")
+    ) {
         return None;
     }
     let file =
@@ -69,6 +73,11 @@ impl Recording {
                 eprintln!("  {}", line.trim_end());
             }
         }
-        let _ = std::fs::remove_file(&self.file);
+        // LOAD_PERF=keep: the recording stays, for `perf report -i` by thread or symbol.
+        if std::env::var("LOAD_PERF").ok().as_deref() == Some("keep") {
+            eprintln!("  (kept: {})", self.file.display());
+        } else {
+            let _ = std::fs::remove_file(&self.file);
+        }
     }
 }

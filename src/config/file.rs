@@ -89,6 +89,7 @@ pub struct StoreFile {
     pub cache_size: Option<Spanned<SizeText>>,
     pub memtable_size: Option<Spanned<SizeText>>,
     pub hot_size: Option<Spanned<SizeText>>,
+    pub log_size: Option<Spanned<SizeText>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -129,7 +129,8 @@ pub enum StoreKind {
     Redis(RedisConfig),
 }
 
-/// What the embedded store may hold in memory (`store.cache_size`, `memtable_size`, `hot_size`).
+/// What the embedded store may hold in memory (`store.cache_size`, `memtable_size`, `hot_size`,
+/// `log_size`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EmbeddedMemory {
     /// fjall's block cache, shared by all keyspaces (the dedup filters and indexes are pinned
@@ -140,6 +141,10 @@ pub struct EmbeddedMemory {
     pub memtable: u64,
     /// Just-accepted events kept in memory for their first delivery attempt.
     pub hot: u64,
+    /// The event log's budget (`store::embedded::log`): new events are written there once;
+    /// past this, the oldest segment's waiting events are moved into fjall. Bounds the map of
+    /// waiting events held in memory, and the log read back at a start.
+    pub log: u64,
 }
 
 impl Default for EmbeddedMemory {
@@ -148,6 +153,7 @@ impl Default for EmbeddedMemory {
             cache: 2 << 20,
             memtable: 4 << 20,
             hot: 4 << 20,
+            log: 256 << 20,
         }
     }
 }

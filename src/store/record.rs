@@ -7,9 +7,11 @@ use serde_bytes::ByteBuf;
 
 use super::query::Attempt;
 
-pub const FORMAT: u64 = 3;
+/// 4: format 3 plus the embedded store's event log (new events are only there until delivered
+/// or filed), which an older hookgate would not read: it refuses the store instead.
+pub const FORMAT: u64 = 4;
 /// Formats this build still reads.
-pub const READS: [u64; 3] = [1, 2, 3];
+pub const READS: [u64; 4] = [1, 2, 3, 4];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {

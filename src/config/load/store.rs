@@ -47,11 +47,12 @@ impl Checker<'_> {
             1..i64::MAX,
             1_000_000,
         ) as u64;
-        let embedded_only: [(&str, Option<Range<usize>>); 4] = [
+        let embedded_only: [(&str, Option<Range<usize>>); 5] = [
             ("path", s.path.as_ref().map(Spanned::span)),
             ("cache_size", s.cache_size.as_ref().map(Spanned::span)),
             ("memtable_size", s.memtable_size.as_ref().map(Spanned::span)),
             ("hot_size", s.hot_size.as_ref().map(Spanned::span)),
+            ("log_size", s.log_size.as_ref().map(Spanned::span)),
         ];
         let redis_only: [(&str, Option<Range<usize>>); 13] = [
             (
@@ -184,6 +185,8 @@ impl Checker<'_> {
                 d.memtable,
             ),
             hot: part(s.hot_size.as_ref(), "store.hot_size", 0, d.hot),
+            // A few segments of at least 64KiB each.
+            log: part(s.log_size.as_ref(), "store.log_size", 1 << 20, d.log),
         }
     }
 

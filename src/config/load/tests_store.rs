@@ -129,8 +129,13 @@ fn embedded_store_memory() {
         2 << 20,
         "a sidecar's block cache: the dedup filters and indexes are pinned outside it"
     );
-    let m = memory("[store]\ncache_size = \"16MiB\"\nmemtable_size = 2097152\nhot_size = 0");
-    assert_eq!((m.cache, m.memtable, m.hot), (16 << 20, 2 << 20, 0));
+    let m = memory(
+        "[store]\ncache_size = \"16MiB\"\nmemtable_size = 2097152\nhot_size = 0\nlog_size = \"8MiB\"",
+    );
+    assert_eq!(
+        (m.cache, m.memtable, m.hot, m.log),
+        (16 << 20, 2 << 20, 0, 8 << 20)
+    );
     for (store, refusal) in [
         // A missing unit (bytes, not MiB) is caught, with where it was written.
         (
@@ -138,6 +143,10 @@ fn embedded_store_memory() {
             "t.toml:6:17: store.memtable_size must be between 1MiB and 4GiB",
         ),
         ("cache_size = \"lots\"", "store.cache_size: invalid size"),
+        (
+            "log_size = \"100KiB\"",
+            "store.log_size must be between 1MiB and 4GiB",
+        ),
         (
             "kind = \"redis\"\nurl = \"redis://x\"\nhot_size = \"1MiB\"",
             "store.hot_size applies to kind = \"embedded\"",

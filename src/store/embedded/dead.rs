@@ -60,7 +60,7 @@ impl DeadLetters for Embedded {
         let mut items = Vec::new();
         let mut last = None;
         for (route, seq) in found.into_iter().take(limit) {
-            if let Some(rec) = Self::record(&h, seq)? {
+            if let Some(rec) = self.record(&h, seq)? {
                 items.push(self.view(&rec.head(), seq, now));
             }
             last = Some(keys::cursor(&route, seq));

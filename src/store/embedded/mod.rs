@@ -27,6 +27,7 @@ mod dead;
 mod index;
 mod inspect;
 mod keys;
+mod log;
 mod nonce;
 mod overrides;
 mod query;
@@ -103,6 +104,8 @@ pub struct Shared {
     /// while any handle lives, so every one is dropped before the directory is reopened.
     handles: ArcSwapOption<Handles>,
     index: Mutex<Index>,
+    /// The events only in the event log (see `log`).
+    log: Mutex<log::Logged>,
     leases: Mutex<HashSet<u64>>,
     healthy: AtomicBool,
     work: crate::store::work::Work,
@@ -144,22 +147,29 @@ const LEASE_WHILE_RECOVERING: Duration = Duration::from_millis(250);
 const RECOVERING: &str = "store is recovering from a write failure";
 
 impl Shared {
-    /// Opens (or creates) the store in `dir`, rebuilds its index and starts its sealing
-    /// thread; the writer's first seq with it.
-    fn open(dir: &Path, memory: EmbeddedMemory) -> Result<(Arc<Shared>, u64), OpenError> {
+    /// Opens (or creates) the store in `dir`, reads its event log back, rebuilds its index and
+    /// starts its sealing thread; the writer's first seq and log with it.
+    fn open(
+        dir: &Path,
+        memory: EmbeddedMemory,
+    ) -> Result<(Arc<Shared>, u64, log::LogWriter), OpenError> {
         let failed = |reason: String| OpenError::Open {
             path: dir.display().to_string(),
             reason,
         };
         let handles = open_handles(dir, &memory)?;
-        let (index, next_seq) =
-            build_index(&handles, memory.hot).map_err(|e| failed(e.to_string()))?;
+        let recovered = log::recover::recover(dir, &handles, crate::event::now_ms(), memory.log)
+            .map_err(failed)?;
+        let (index, next_seq) = build_index(&handles, memory.hot, recovered.queued)
+            .map_err(|e| failed(e.to_string()))?;
+        let next_seq = next_seq.max(recovered.next_seq);
         mark_seq(&handles, next_seq).map_err(|e| failed(e.to_string()))?;
         let (sealer, asked) = seal::channel();
         let shared = Arc::new(Shared {
             path: dir.to_path_buf(),
             handles: ArcSwapOption::from_pointee(handles),
             index: Mutex::new(index),
+            log: Mutex::new(recovered.logged),
             leases: Mutex::new(HashSet::new()),
             healthy: AtomicBool::new(true),
             work: Default::default(),
@@ -168,7 +178,7 @@ impl Shared {
         });
         seal::spawn(Arc::downgrade(&shared), asked)
             .map_err(|e| failed(format!("cannot start sealing thread: {e}")))?;
-        Ok((shared, next_seq))
+        Ok((shared, next_seq, recovered.writer))
     }
 
     /// The open database, or `Unavailable` while it is being reopened.
@@ -255,11 +265,15 @@ fn open_handles(path: &Path, memory: &EmbeddedMemory) -> Result<Handles, OpenErr
     }
 }
 
-/// Rebuilds the in-memory index from the durable keyspaces; returns the next seq: past the
-/// high-water mark and past every event (a store of an older hookgate has no mark).
-fn build_index(h: &Handles, hot: u64) -> Result<(Index, u64), fjall::Error> {
+/// Rebuilds the in-memory index from the durable keyspaces and the logged events' entries;
+/// returns the next seq: past the high-water mark and past every event (a store of an older
+/// hookgate has no mark).
+fn build_index(
+    h: &Handles,
+    hot: u64,
+    mut queued: Vec<(u64, Effect)>,
+) -> Result<(Index, u64), fjall::Error> {
     let mut index = Index::new(hot);
-    let mut queued = Vec::new();
     for entry in h.queue.iter() {
         let (k, v) = entry.into_inner()?;
         if let Some((route, due, seq)) = keys::parse_queue(&k) {
@@ -327,9 +341,9 @@ impl Embedded {
         max_pending: u64,
         memory: EmbeddedMemory,
     ) -> Result<Embedded, OpenError> {
-        let (shared, next_seq) = Shared::open(dir, memory)?;
+        let (shared, next_seq, log) = Shared::open(dir, memory)?;
         let (ops, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let writer = Writer::new(shared.clone(), next_seq);
+        let writer = Writer::new(shared.clone(), next_seq, log);
         std::thread::Builder::new()
             .name("hookgate-store".into())
             .spawn(move || writer.run(rx))
@@ -357,11 +371,18 @@ impl Embedded {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    fn record(h: &Handles, seq: u64) -> Result<Option<Record>, StoreError> {
-        let Some(raw) = h.events.get(keys::event(seq)).map_err(unavailable)? else {
-            return Ok(None);
+    /// Event `seq`'s record, from the log or fjall. The writer files an event (commits it to
+    /// fjall) before it takes it out of the log, so one of the two has it.
+    fn record(&self, h: &Handles, seq: u64) -> Result<Option<Record>, StoreError> {
+        let loc = lock(&self.shared.log).loc(seq);
+        let decoded = match loc {
+            Some(loc) => Record::decode(&loc.read().map_err(unavailable)?),
+            None => match h.events.get(keys::event(seq)).map_err(unavailable)? {
+                Some(raw) => Record::decode(&raw),
+                None => return Ok(None),
+            },
         };
-        match Record::decode(&raw) {
+        match decoded {
             Ok(r) => Ok(Some(r)),
             Err(e) => {
                 tracing::error!(seq, error = %e, "skipping undecodable event record");
@@ -421,6 +442,8 @@ impl Intake for Embedded {
 mod journal_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_log;
 #[cfg(test)]
 mod tests_seq;
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! records. `received_at_ms` is taken just before the event is committed, so it falls with the
 //! sequence up to the commit queue's delay; a scan stops `SINCE_SLACK` past `since`.
 
-use super::{Embedded, keys, unavailable};
+use super::{Embedded, keys, lock, unavailable};
 use crate::event::now_ms;
 use crate::store::query::SCAN_BUDGET;
 use crate::store::record::{Head, Phase, Record, plain_headers};
@@ -36,10 +36,51 @@ impl Embedded {
         let floor = filter
             .since_ms
             .map_or(0, |s| s.saturating_sub(SINCE_SLACK_MS));
-        for entry in h.events.range(..keys::event(upto)).rev() {
-            let (k, v) = entry.into_inner().map_err(unavailable)?;
-            let Some(seq) = keys::event_seq(&k) else {
-                continue;
+        // Logged events (only in the event log) merged in by seq: at most a page's budget.
+        let mut logged = {
+            let log = lock(&self.shared.log);
+            log.events
+                .range(..upto)
+                .rev()
+                .take(SCAN_BUDGET)
+                .map(|(seq, loc)| (*seq, loc.clone()))
+                .collect::<Vec<_>>()
+        }
+        .into_iter()
+        .peekable();
+        let mut filed = h.events.range(..keys::event(upto)).rev();
+        let mut pull = || -> Result<Option<(u64, fjall::Slice)>, StoreError> {
+            for entry in filed.by_ref() {
+                let (k, v) = entry.into_inner().map_err(unavailable)?;
+                if let Some(seq) = keys::event_seq(&k) {
+                    return Ok(Some((seq, v)));
+                }
+            }
+            Ok(None)
+        };
+        let mut next_filed = pull()?;
+        loop {
+            let from_log = match (logged.peek(), &next_filed) {
+                (None, None) => break,
+                (Some((l, _)), Some((f, _))) if l == f => {
+                    // Filed while this page was read: fjall's copy is the one.
+                    logged.next();
+                    continue;
+                }
+                (Some((l, _)), Some((f, _))) => l > f,
+                (l, _) => l.is_some(),
+            };
+            let (seq, v) = if from_log {
+                let Some((seq, loc)) = logged.next() else {
+                    break;
+                };
+                (seq, loc.read().map_err(unavailable)?.into())
+            } else {
+                let Some(filed) = next_filed.take() else {
+                    break;
+                };
+                next_filed = pull()?;
+                filed
             };
             examined += 1;
             last = Some(seq);
@@ -82,17 +123,21 @@ impl Embedded {
         let h = self.shared.handles()?;
         let mut out = Vec::new();
         for route in routes {
-            let Some(v) = h
-                .dedup
-                .get(keys::dedup(route, event_id))
-                .map_err(unavailable)?
-            else {
-                continue;
+            let key = keys::dedup(route, event_id);
+            let logged = lock(&self.shared.log).owner(&key);
+            let seq = match logged {
+                Some((seq, _)) => seq,
+                None => {
+                    let Some(v) = h.dedup.get(key).map_err(unavailable)? else {
+                        continue;
+                    };
+                    let Some((seq, _)) = keys::parse_dedup_value(&v) else {
+                        continue;
+                    };
+                    seq
+                }
             };
-            let Some((seq, _)) = keys::parse_dedup_value(&v) else {
-                continue;
-            };
-            if let Some(rec) = Self::record(&h, seq)? {
+            if let Some(rec) = self.record(&h, seq)? {
                 out.push((seq, rec));
             }
         }

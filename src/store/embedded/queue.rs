@@ -42,7 +42,7 @@ impl Queue for Embedded {
                 out.events.push(ev);
                 continue;
             }
-            match Self::record(&h, seq) {
+            match self.record(&h, seq) {
                 Ok(Some(r)) if r.phase == Phase::Pending => {
                     out.events.push(StoredEvent::from_record(seq, r))
                 }

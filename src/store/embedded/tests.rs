@@ -382,6 +382,7 @@ async fn small_memory_budget_keeps_every_event() {
         cache: 1 << 20,
         memtable: 1 << 20,
         hot: 0,
+        log: 1 << 20,
     };
     let s = Arc::new(Embedded::open_with(dir.path(), 100_000, memory).unwrap());
     let body = Bytes::from(vec![b'x'; 2048]);
@@ -403,6 +404,21 @@ async fn small_memory_budget_keeps_every_event() {
     };
     let firsts = all((0..3000).collect()).await;
     assert!(firsts.iter().all(|a| *a == Accepted::New));
+    // New events are in the event log; a first attempt that failed files each, with its
+    // body, into fjall.
+    let mut retried = 0;
+    while retried < 3000 {
+        let leased = s.lease("r", now_ms(), 500).await.unwrap().events;
+        for ev in &leased {
+            let retry = Outcome::Retry {
+                at_ms: now_ms() + 200,
+                error: "503".into(),
+                status: Some(503),
+            };
+            s.complete(ev, retry).await.unwrap();
+        }
+        retried += leased.len();
+    }
     let h = s.shared.handles().unwrap();
     // One group (at most MAX_GROUP events of ~2 KiB) may land past the limit before the writer
     // asks for a seal, which its own thread then does (a moment later).
@@ -448,6 +464,12 @@ async fn an_idle_store_seals_and_flushes_its_write_buffers() {
     for i in 0..20 {
         s.accept(event("r", &format!("e{i}"), HOUR)).await.unwrap();
     }
+    // Delivered: their tombstones and dedup keys go to fjall.
+    for ev in s.lease("r", now_ms(), 100).await.unwrap().events {
+        s.complete(&ev, Outcome::Delivered { status: 200 })
+            .await
+            .unwrap();
+    }
     let h = s.shared.handles().unwrap();
     assert!(h.events.tree.active_memtable().size() > 0);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -464,7 +486,10 @@ async fn an_idle_store_seals_and_flushes_its_write_buffers() {
     assert!(h.events.table_count() >= 1, "flushed to a table");
     drop(h);
     // Everything still there, read from the tables.
-    assert_eq!(ids(&s, "r").await.len(), 20);
+    for i in 0..20 {
+        let id = format!("e{i}");
+        assert_eq!(state(&s, "r", &id).await, Some(State::Delivered));
+    }
     assert_eq!(
         s.accept(event("r", "e3", HOUR)).await.unwrap(),
         Accepted::Duplicate
@@ -499,6 +524,7 @@ async fn a_store_made_with_fjall_defaults_opens_and_delivers() {
         cache: 1 << 20,
         memtable: 1 << 20,
         hot: 0,
+        log: 1 << 20,
     };
     let body = Bytes::from(vec![b'x'; 2048]);
     let first = {

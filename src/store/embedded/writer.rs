@@ -2,14 +2,15 @@
 //! makes it durable with one fdatasync (group commit), and only then answers each caller and
 //! updates the in-memory index.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fjall::{OwnedWriteBatch, PersistMode};
 use tokio::sync::{mpsc, oneshot};
 
 use super::index::Effect;
+use super::log::{LogWriter, Logged};
 use super::{Handles, Shared, keys, lock};
 use crate::event::{NewEvent, now_ms};
 use crate::metrics::METRICS;
@@ -24,6 +25,7 @@ mod copies;
 mod dead;
 mod expire;
 mod intake;
+mod logged;
 mod manage;
 mod queue;
 mod recovery;
@@ -101,6 +103,8 @@ impl Reply {
 pub struct Writer {
     pub shared: Arc<Shared>,
     pub next_seq: u64,
+    /// The event log's segments (`Shared::log` says which events are in them).
+    log: LogWriter,
     /// Where the next expiry sweep starts: everything before was swept (and is only
     /// tombstones now, which a range scan would otherwise wade through).
     pub expiry_from: [u8; 16],
@@ -115,10 +119,11 @@ pub struct Writer {
 type DbResult<T> = Result<T, fjall::Error>;
 
 impl Writer {
-    pub fn new(shared: Arc<Shared>, next_seq: u64) -> Writer {
+    pub fn new(shared: Arc<Shared>, next_seq: u64, log: LogWriter) -> Writer {
         Writer {
             shared,
             next_seq,
+            log,
             expiry_from: [0; 16],
             broken: None,
             parked: Vec::new(),
@@ -159,7 +164,8 @@ impl Writer {
         let seq_before = self.next_seq;
         let mut replies = Vec::with_capacity(size);
         let mut effects = Vec::with_capacity(size + 1);
-        let mut txn = Txn::new(&handles);
+        let shared = self.shared.clone();
+        let mut txn = Txn::new(&handles, &shared.log);
         let mut ops = group.drain(..);
         let applied: DbResult<()> = loop {
             let Some(op) = ops.next() else { break Ok(()) };
@@ -169,15 +175,19 @@ impl Writer {
         };
         // Not reached after a failed read: answered (or held) like the group's.
         let rest: Vec<Op> = ops.collect();
-        if self.next_seq != seq_before {
-            // With the events that took them: no seq is ever taken twice.
+        if self.next_seq != seq_before && txn.sync_fjall {
+            // With the events that took them: no seq is ever taken twice (the log's events
+            // carry theirs, and a segment is retired with the mark).
             txn.batch.insert(
                 &handles.meta,
                 keys::NEXT_SEQ,
                 keys::be(self.next_seq).to_vec(),
             );
         }
-        let result = applied.and_then(|()| txn.commit());
+        // The log first: what fjall's part says of a logged event (a tombstone, a filing) is
+        // only read back while the log holds the event.
+        let logged = applied.and_then(|()| self.append_log(&txn));
+        let result = logged.and_then(|at| txn.commit().map(|parts| (at, parts)));
         if result.is_ok() {
             self.shared
                 .seal
@@ -186,7 +196,8 @@ impl Writer {
         // Recovery needs every handle gone, this one included.
         drop(handles);
         match result {
-            Ok(()) => {
+            Ok((at, parts)) => {
+                self.settle_log(at, parts);
                 let woke = {
                     // What only blocked routes' events make due wakes nobody (`Work`).
                     let blocked = self.shared.work.blocked();
@@ -216,6 +227,9 @@ impl Writer {
                 rest.into_iter().for_each(|op| self.refuse(op));
                 self.break_down(&msg, size);
             }
+        }
+        if self.broken.is_none() {
+            self.tend_log();
         }
         METRICS
             .store_commit_duration
@@ -249,28 +263,34 @@ impl Writer {
                 ));
             }
             Op::Cancel(route, event_id, tx) => {
+                t.sync_fjall = true;
                 let done = t.cancel(&route, &event_id, now, effects)?;
                 replies.push(Reply::Flag(tx, done));
             }
             Op::Purge(route, event_id, tx) => {
+                t.sync_fjall = true;
                 let done = t.purge(&route, &event_id, now, effects)?;
                 replies.push(Reply::Flag(tx, done));
             }
             Op::Replay(route, event_id, tx) => {
+                t.sync_fjall = true;
                 let r = t.replay_one(&route, &event_id, &mut self.next_seq, now, effects)?;
                 replies.push(Reply::Replay(tx, r));
             }
             Op::ReplayBatch(routes, after, limit, tx) => {
+                t.sync_fjall = true;
                 let (n, next) =
                     t.replay_batch(&routes, after, limit, &mut self.next_seq, now, effects)?;
                 replies.push(Reply::Batch(tx, n, next));
             }
             Op::Expire(until, limit, tx) => {
+                t.sync_fjall = true;
                 let n = t.expire(until, limit, &mut self.expiry_from)?
                     + t.expire_answers(until, limit)?;
                 replies.push(Reply::Count(tx, n));
             }
             Op::SetState(route, state, tx) => {
+                t.sync_fjall = true;
                 t.batch.insert(
                     &t.h.meta,
                     keys::route_state(&route),
@@ -279,10 +299,12 @@ impl Writer {
                 replies.push(Reply::Unit(tx));
             }
             Op::SyncClaim(key, digest, ttl, tx) => {
+                t.sync_fjall = true;
                 let slot = t.sync_claim(key, &digest, ttl, now)?;
                 replies.push(Reply::Slot(tx, slot));
             }
             Op::SyncFinish(key, digest, answer, ttl, tx) => {
+                t.sync_fjall = true;
                 t.sync_finish(key, &digest, answer, ttl, now);
                 replies.push(Reply::Unit(tx));
             }
@@ -311,6 +333,18 @@ fn fail(op: Op, e: &str) {
 struct Txn<'h> {
     h: &'h Handles,
     batch: OwnedWriteBatch,
+    /// Whether fjall's part is synced before the group is answered: all but new events (in
+    /// the log) and deliveries of logged events (a `Done` entry in the log as well) need it.
+    sync_fjall: bool,
+    /// The events only in the log, as of the last commit.
+    log: &'h Mutex<Logged>,
+    /// This group's entries for the log.
+    log_buf: Vec<u8>,
+    /// Events this group puts in the log.
+    logging: BTreeMap<u64, logged::Logging>,
+    /// Logged events that leave the log in this group (filed, or delivered), with their
+    /// dedup keys.
+    left: HashMap<u64, Box<[u8]>>,
     dedup: HashMap<Vec<u8>, Option<(u64, u64)>>,
     records: HashMap<u64, Option<Record>>,
     /// Records of events accepted in this group, as encoded into the batch (shared, not
@@ -320,10 +354,15 @@ struct Txn<'h> {
 }
 
 impl<'h> Txn<'h> {
-    fn new(h: &'h Handles) -> Txn<'h> {
+    fn new(h: &'h Handles, log: &'h Mutex<Logged>) -> Txn<'h> {
         Txn {
             h,
-            batch: h.db.batch().durability(Some(PersistMode::SyncData)),
+            batch: h.db.batch(),
+            sync_fjall: false,
+            log,
+            log_buf: Vec::new(),
+            logging: BTreeMap::new(),
+            left: HashMap::new(),
             dedup: HashMap::new(),
             records: HashMap::new(),
             fresh: HashMap::new(),
@@ -331,13 +370,33 @@ impl<'h> Txn<'h> {
         }
     }
 
-    fn commit(self) -> DbResult<()> {
-        self.batch.commit()
+    /// Commits fjall's part (synced if `sync_fjall`); returns what the log is told after it.
+    fn commit(self) -> DbResult<logged::Settle> {
+        let settle = logged::Settle {
+            logging: self.logging,
+            left: self.left,
+        };
+        if !self.batch.is_empty() {
+            let mode = if self.sync_fjall {
+                PersistMode::SyncData
+            } else {
+                // Out of the process (a SIGKILL keeps it): a power cut may lose it, and the
+                // log's `Done` entry then stands for it.
+                PersistMode::Buffer
+            };
+            self.batch.durability(Some(mode)).commit()?;
+        }
+        Ok(settle)
     }
 
     fn dedup_get(&self, key: &[u8]) -> DbResult<Option<(u64, u64)>> {
         if let Some(v) = self.dedup.get(key) {
             return Ok(*v);
+        }
+        if let Some(owner) = lock(self.log).owner(key)
+            && !self.left.contains_key(&owner.0)
+        {
+            return Ok(Some(owner));
         }
         Ok(self
             .h
@@ -360,6 +419,16 @@ impl<'h> Txn<'h> {
         self.dedup.insert(key, None);
     }
 
+    /// Writes the dedup key of event `seq` and its expiry entry (for the sweep).
+    fn dedup_remember(&mut self, key: Vec<u8>, seq: u64, expires: u64) {
+        self.batch.insert(
+            &self.h.expiry,
+            keys::expiry(expires, seq).to_vec(),
+            Vec::new(),
+        );
+        self.dedup_put(key, seq, expires);
+    }
+
     /// Deletes the dedup key of event `seq` (its value `(seq, expires)`) and its expiry entry,
     /// which would otherwise wait for the sweep.
     fn dedup_forget(&mut self, key: Vec<u8>, seq: u64, expires: u64) {
@@ -368,24 +437,27 @@ impl<'h> Txn<'h> {
         self.dedup_del(key);
     }
 
-    fn record(&self, seq: u64) -> DbResult<Option<Record>> {
+    /// Event `seq`'s record; a logged event is filed first (whoever reads it through here
+    /// may change it, and fjall's layout is what every change is written against).
+    fn record(&mut self, seq: u64) -> DbResult<Option<Record>> {
         self.record_as(seq, Record::decode)
     }
 
     /// As `record`, but a record read from the store comes without its headers and body (not
     /// copied out): what recording a delivery keeps.
-    fn record_bodiless(&self, seq: u64) -> DbResult<Option<Record>> {
+    fn record_bodiless(&mut self, seq: u64) -> DbResult<Option<Record>> {
         self.record_as(seq, Record::decode_bodiless)
     }
 
     fn record_as(
-        &self,
+        &mut self,
         seq: u64,
         decode: fn(&[u8]) -> Result<Record, String>,
     ) -> DbResult<Option<Record>> {
         if let Some(r) = self.records.get(&seq) {
             return Ok(r.clone());
         }
+        self.file(seq)?;
         let raw = match self.fresh.get(&seq) {
             Some(v) => Some(v.clone()),
             None => self.h.events.get(keys::event(seq))?,

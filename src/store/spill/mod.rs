@@ -126,6 +126,7 @@ fn open_local(path: &Path, max_pending: u64) -> Result<Embedded, String> {
         cache: 1 << 20,
         memtable: 1 << 20,
         hot: 1 << 20,
+        log: 8 << 20,
     };
     Embedded::open_with(path, max_pending, memory).map_err(|e| e.to_string())
 }

@@ -10,12 +10,13 @@ use crate::store::record::{Phase, Record};
 
 impl Txn<'_> {
     /// Whether event `seq` is waiting to be delivered.
-    pub(super) fn pending(&self, seq: u64) -> DbResult<bool> {
-        Ok(self.record(seq)?.is_some_and(|r| r.phase == Phase::Pending))
+    pub(super) fn pending(&mut self, seq: u64) -> DbResult<bool> {
+        // A logged event is pending (and is not filed for being asked).
+        Ok(self.is_logged(seq) || self.record(seq)?.is_some_and(|r| r.phase == Phase::Pending))
     }
 
     /// Whether another copy of `rec`'s event ID (the one `dedup` points at) is waiting.
-    pub(super) fn newer_pending(&self, seq: u64, rec: &Record) -> DbResult<bool> {
+    pub(super) fn newer_pending(&mut self, seq: u64, rec: &Record) -> DbResult<bool> {
         match self.dedup_get(&keys::dedup(&rec.route, &rec.event_id))? {
             Some((owner, _)) if owner != seq => self.pending(owner),
             _ => Ok(false),

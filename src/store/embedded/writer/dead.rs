@@ -45,7 +45,11 @@ impl Txn<'_> {
 
     /// The copy of `event_id` that `dedup` points at, or failing a dead one, a dead letter
     /// of that ID (the index may point at a newer event with the same ID).
-    pub(super) fn find_copy(&self, route: &str, event_id: &str) -> DbResult<Option<(u64, Record)>> {
+    pub(super) fn find_copy(
+        &mut self,
+        route: &str,
+        event_id: &str,
+    ) -> DbResult<Option<(u64, Record)>> {
         let indexed = self
             .dedup_get(&keys::dedup(route, event_id))?
             .map(|(seq, _)| seq);

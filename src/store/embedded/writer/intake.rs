@@ -30,25 +30,13 @@ impl Txn<'_> {
         let seq = *next_seq;
         *next_seq += 1;
         let expires = now.saturating_add(crate::config::units::millis(ev.dedup_ttl));
-        self.dedup_put(key, seq, expires);
-        self.batch.insert(
-            &self.h.expiry,
-            keys::expiry(expires, seq).to_vec(),
-            Vec::new(),
-        );
         let client_ip = ev.client_ip.to_string();
-        self.queue_entry(
-            seq,
-            &ev.route,
-            now,
-            ev.received_at_ms,
-            ev.order_key.as_deref(),
-            None,
-        );
-        // Encoded from the event itself: the body is neither copied into a `Record` nor out
-        // of it again. Later operations of this group read it from the overlay (a replay of an
-        // older dead copy must see this one waiting), decoded only if one does.
-        self.record_new(seq, encode_new(&ev, &client_ip, now).into());
+        // Into the log only: fjall sees the event when it is delivered (a tombstone) or
+        // filed. Encoded from the event itself, straight into the group's log buffer: the
+        // body is copied once.
+        self.log_new(seq, expires, key, |buf| {
+            encode_new(&ev, &client_ip, now, buf)
+        });
         effects.push(Effect::Enqueued {
             route: ev.route.clone(),
             seq,
@@ -106,7 +94,8 @@ fn header_pairs<S: Serializer>(h: &&[(String, Vec<u8>)], s: S) -> Result<S::Ok, 
     )
 }
 
-fn encode_new(ev: &NewEvent, client_ip: &str, due_ms: u64) -> Vec<u8> {
+/// Appends a new event's record to `buf`.
+fn encode_new(ev: &NewEvent, client_ip: &str, due_ms: u64, mut buf: Vec<u8>) -> Vec<u8> {
     let rec = NewRecord {
         route: &ev.route,
         event_id: &ev.event_id,
@@ -126,7 +115,7 @@ fn encode_new(ev: &NewEvent, client_ip: &str, due_ms: u64) -> Vec<u8> {
         history: &[],
         verification: &ev.verification,
     };
-    // Sized once: growing from empty would copy the body several times over.
+    // Room made once: growing as it goes would copy the body several times over.
     let headers: usize = ev.headers.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
     let size = 64
         + ev.route.len()
@@ -137,8 +126,9 @@ fn encode_new(ev: &NewEvent, client_ip: &str, due_ms: u64) -> Vec<u8> {
         + ev.body.len()
         + ev.order_key.as_ref().map_or(0, String::len)
         + ev.verification.len();
+    buf.reserve(size);
     // Serializing plain borrowed data into a Vec has no failure mode besides allocation.
-    postcard::to_extend(&rec, Vec::with_capacity(size)).unwrap_or_default()
+    postcard::to_extend(&rec, buf).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -196,7 +186,7 @@ mod tests {
                 history: Vec::new(),
                 verification: "hmac".into(),
             };
-            let bytes = encode_new(&ev, "203.0.113.9", 42);
+            let bytes = encode_new(&ev, "203.0.113.9", 42, Vec::new());
             assert_eq!(bytes, rec.encode());
             assert_eq!(Record::decode(&bytes).unwrap().encode(), bytes);
         }

@@ -17,11 +17,16 @@ impl Txn<'_> {
         effects: &mut Vec<Effect>,
     ) -> DbResult<()> {
         let seq = lease.seq;
+        // A logged event's delivery is recorded without filing it: its tombstone, dedup key
+        // and expiry entry, no body. Anything else is fjall's, and synced.
+        let logged = matches!(outcome, Outcome::Delivered { .. }) && self.is_logged(seq);
         // A delivered event keeps only a tombstone: its headers and body are not decoded.
         let found = match outcome {
+            _ if logged => self.logged_bodiless(seq)?.map(|(r, _)| r),
             Outcome::Delivered { .. } => self.record_bodiless(seq)?,
             _ => self.record(seq)?,
         };
+        self.sync_fjall |= !logged;
         let Some(mut rec) = found else {
             return Ok(());
         };
@@ -36,8 +41,10 @@ impl Txn<'_> {
         }
         let due = rec.due_ms;
         let joined = self.joined(seq, &rec, due)?;
-        self.batch
-            .remove(&self.h.queue, keys::queue(&rec.route, due, seq));
+        if !logged {
+            self.batch
+                .remove(&self.h.queue, keys::queue(&rec.route, due, seq));
+        }
         rec.attempts += 1;
         Attempt::push(&mut rec.history, Attempt::new(timing, &outcome));
         match outcome {
@@ -49,10 +56,20 @@ impl Txn<'_> {
                 rec.finished_at_ms = Some(now);
                 let route = rec.route.clone();
                 let key = keys::dedup(&rec.route, &rec.event_id);
+                let done_key = logged.then(|| key.clone());
                 match self.dedup_get(&key)? {
                     // Keep a tombstone for GET /events until the dedup key expires.
                     Some((owner, expires)) if owner == seq && expires > now => {
+                        if logged {
+                            self.dedup_remember(key.clone(), seq, expires);
+                        }
                         self.record_put(seq, rec.into_tombstone())
+                    }
+                    // Its window is over: nothing of it stays (fjall never had it).
+                    live if logged => {
+                        if live.is_some_and(|(owner, _)| owner == seq) {
+                            self.dedup.insert(key.clone(), None);
+                        }
                     }
                     live => {
                         if let Some((owner, expires)) = live
@@ -62,6 +79,9 @@ impl Txn<'_> {
                         }
                         self.record_del(seq);
                     }
+                }
+                if let Some(key) = done_key {
+                    self.log_done(seq, key);
                 }
                 effects.push(Effect::Finished {
                     route,

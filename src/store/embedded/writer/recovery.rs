@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
-use super::{Lease, Op, Reply, Txn, Writer, fail};
+use super::{Lease, Op, Reply, Txn, Writer, fail, logged};
 use crate::event::now_ms;
+use crate::store::embedded::log::recover::recover;
 use crate::store::embedded::{build_index, keys, lock, open_handles};
 use crate::store::{Outcome, Timing};
 
@@ -204,7 +205,13 @@ impl Writer {
         let handles =
             open_handles(&self.shared.path, &self.shared.memory).map_err(|e| e.to_string())?;
         let now = now_ms();
-        let mut txn = Txn::new(&handles);
+        // The log as the disk has it (a failed group's entries may be there: events answered
+        // 503 but stored, which a sender's retry finds as duplicates).
+        let recovered = recover(&self.shared.path, &handles, now, self.shared.memory.log)?;
+        logged::replace(&self.shared.log, recovered.logged);
+        self.log = recovered.writer;
+        let shared = self.shared.clone();
+        let mut txn = Txn::new(&handles, &shared.log);
         let mut effects = Vec::new();
         for p in &self.parked {
             txn.complete(p.lease, p.outcome.clone(), p.timing, now, &mut effects)
@@ -213,10 +220,19 @@ impl Writer {
         // A write must go through before the store says it is ready again.
         txn.batch
             .insert(&handles.meta, keys::PROBE, keys::be(now).to_vec());
-        txn.commit().map_err(|e| e.to_string())?;
+        txn.sync_fjall = true;
+        let at = self.append_log(&txn).map_err(|e| e.to_string())?;
+        let settle = txn.commit().map_err(|e| e.to_string())?;
+        self.settle_log(at, settle);
         // From disk, now that the outcomes are in: what they finished is not leased again.
+        let mut queued = recovered.queued;
+        {
+            let log = lock(&self.shared.log);
+            queued.retain(|(seq, _)| log.events.contains_key(seq));
+        }
         let (mut index, next_seq) =
-            build_index(&handles, self.shared.memory.hot).map_err(|e| e.to_string())?;
+            build_index(&handles, self.shared.memory.hot, queued).map_err(|e| e.to_string())?;
+        let next_seq = next_seq.max(recovered.next_seq);
         let parked = std::mem::take(&mut self.parked);
         {
             let mut ix = lock(&self.shared.index);

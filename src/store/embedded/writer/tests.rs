@@ -16,8 +16,8 @@ use crate::store::{Accepted, Outcome, Replay, StoreError, Timing};
 type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
 
 fn bare(dir: &std::path::Path) -> Writer {
-    let (shared, next_seq) = Shared::open(dir, EmbeddedMemory::default()).unwrap();
-    Writer::new(shared, next_seq)
+    let (shared, next_seq, log) = Shared::open(dir, EmbeddedMemory::default()).unwrap();
+    Writer::new(shared, next_seq, log)
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -67,12 +67,18 @@ fn shared(w: &Writer) -> &Shared {
 
 /// The seq `dedup` points at for `id`.
 fn seq_of(w: &Writer, id: &str) -> Option<u64> {
+    if let Some((seq, _)) = lock(&shared(w).log).owner(&keys::dedup("r", id)) {
+        return Some(seq);
+    }
     let h = shared(w).handles().unwrap();
     let v = h.dedup.get(keys::dedup("r", id)).unwrap()?;
     keys::parse_dedup_value(&v).map(|(seq, _)| seq)
 }
 
 fn record(w: &Writer, seq: u64) -> Option<Record> {
+    if let Some(loc) = lock(&shared(w).log).loc(seq) {
+        return Some(Record::decode(&loc.read().unwrap()).unwrap());
+    }
     let h = shared(w).handles().unwrap();
     h.events
         .get(keys::event(seq))

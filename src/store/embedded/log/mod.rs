@@ -1,0 +1,163 @@
+//! The event log: where a new event's record (its body included) is written, once.
+//!
+//! A group commit appends its new events to the current segment with one `write` and one
+//! `fdatasync`, and answers 2xx after that: fjall is not written at intake. An event stays
+//! *logged* (in a segment, known to `Logged` in memory) until either
+//! - it is delivered: its tombstone, dedup key and expiry entry go to fjall (small keys, no
+//!   body) and a `Done` entry to the log; or
+//! - anything else touches it (a retry, a cancel, a dead letter, a replay's checks) or its
+//!   segment is the oldest while the log is over its budget (`store.log_size`): it is *filed*, written to fjall as an
+//!   event accepted before this log existed (record, queue entry, dedup key, expiry entry),
+//!   and everything from there on is fjall's as before.
+//!
+//! A segment whose events have all left the log is deleted once fjall is synced. After a
+//! restart the segments are read back: an event fjall holds is filed, one with a `Done` entry
+//! is delivered, and the rest are logged again.
+//!
+//! Why: with every event in fjall, its body went through fjall's journal, memtable, table
+//! flush and compactions, and those table writes made the group commit's `fdatasync` wait.
+//! docs/embedded-next-store.md has the measurements.
+
+pub mod recover;
+pub mod segment;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use self::segment::Appender;
+
+/// A segment is closed past an eighth of the log's budget (`store.log_size`: the live
+/// segments' total past which the oldest one's events are filed), within these bounds.
+const SEGMENT_MIN: u64 = 64 << 10;
+const SEGMENT_MAX: u64 = 32 << 20;
+/// The log's directory in the store's.
+pub const DIR: &str = "log";
+
+/// Where a logged event's record is.
+#[derive(Clone)]
+pub struct Loc {
+    pub segment: u32,
+    pub file: Arc<File>,
+    pub at: u64,
+    pub len: u32,
+    pub expires_ms: u64,
+}
+
+impl Loc {
+    pub fn read(&self) -> io::Result<Vec<u8>> {
+        segment::read_at(&self.file, self.at, self.len)
+    }
+}
+
+/// The events that are only in the log: shared by the writer (which changes it after each
+/// commit) and readers.
+#[derive(Default)]
+pub struct Logged {
+    pub events: BTreeMap<u64, Loc>,
+    /// Dedup key → seq.
+    pub dedup: HashMap<Box<[u8]>, u64>,
+}
+
+impl Logged {
+    pub fn loc(&self, seq: u64) -> Option<Loc> {
+        self.events.get(&seq).cloned()
+    }
+
+    pub fn owner(&self, key: &[u8]) -> Option<(u64, u64)> {
+        let seq = *self.dedup.get(key)?;
+        Some((seq, self.events.get(&seq)?.expires_ms))
+    }
+
+    pub fn insert(&mut self, seq: u64, key: Box<[u8]>, loc: Loc) {
+        self.dedup.insert(key, seq);
+        self.events.insert(seq, loc);
+    }
+
+    /// Takes event `seq` out (its dedup key too); returns where it was.
+    pub fn remove(&mut self, seq: u64, key: &[u8]) -> Option<Loc> {
+        if self.dedup.get(key) == Some(&seq) {
+            self.dedup.remove(key);
+            // A burst leaves the table at its peak size; give it back once mostly empty.
+            if self.dedup.capacity() > 1024 && self.dedup.len() < self.dedup.capacity() / 8 {
+                self.dedup.shrink_to(self.dedup.len() * 2);
+            }
+        }
+        self.events.remove(&seq)
+    }
+}
+
+/// The writer's side of the log: the segment appended to, and how many logged events each
+/// live segment still holds.
+pub struct LogWriter {
+    dir: PathBuf,
+    /// `store.log_size`, and the size a segment is closed at.
+    budget: u64,
+    segment_bytes: u64,
+    pub current: Appender,
+    /// Segment → (logged events in it, its size).
+    pub live: BTreeMap<u32, (u64, u64)>,
+}
+
+impl LogWriter {
+    pub fn dir(store: &Path) -> PathBuf {
+        store.join(DIR)
+    }
+
+    /// Appends one group's entries; returns where they start, with the segment's id and file.
+    pub fn append(&mut self, buf: &[u8], sync: bool) -> io::Result<(u32, Arc<File>, u64)> {
+        if self.current.len + buf.len() as u64 > self.segment_bytes && self.current.len > 8 {
+            let next = Appender::create(&self.dir, self.current.id + 1)?;
+            let old = std::mem::replace(&mut self.current, next);
+            self.live.entry(old.id).or_default().1 = old.len;
+        }
+        let at = self.current.append(buf, sync)?;
+        let seg = self.live.entry(self.current.id).or_default();
+        seg.1 = self.current.len;
+        Ok((self.current.id, self.current.file.clone(), at))
+    }
+
+    pub fn added(&mut self, segment: u32, n: u64) {
+        self.live.entry(segment).or_default().0 += n;
+    }
+
+    pub fn left(&mut self, segment: u32) {
+        if let Some(s) = self.live.get_mut(&segment) {
+            s.0 = s.0.saturating_sub(1);
+        }
+    }
+
+    /// Closed segments none of whose events is logged any more.
+    pub fn finished(&self) -> Vec<u32> {
+        self.live
+            .iter()
+            .filter(|(id, (n, _))| **id != self.current.id && *n == 0)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Deletes segments (fjall holds all they said, synced: the caller made sure).
+    pub fn retire(&mut self, ids: &[u32]) -> io::Result<()> {
+        for id in ids {
+            match std::fs::remove_file(self.dir.join(segment::name(*id))) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            self.live.remove(id);
+        }
+        segment::sync_dir(&self.dir)
+    }
+
+    /// The oldest closed segment while the live ones are over the budget: its events are to
+    /// be filed.
+    pub fn over_budget(&self) -> Option<u32> {
+        let total: u64 = self.live.values().map(|(_, size)| size).sum();
+        (total > self.budget)
+            .then(|| self.live.keys().next().copied())
+            .flatten()
+            .filter(|id| *id != self.current.id)
+    }
+}

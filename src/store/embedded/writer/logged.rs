@@ -1,0 +1,226 @@
+//! The writer's side of the event log (`embedded::log`): putting new events in it, filing
+//! logged events into fjall, and retiring segments.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::sync::Arc;
+
+use fjall::PersistMode;
+
+use super::{DbResult, MAX_GROUP, Txn, Writer};
+use crate::store::embedded::keys;
+use crate::store::embedded::lock;
+use crate::store::embedded::log::segment::{self, Kind};
+use crate::store::embedded::log::{Loc, Logged};
+use crate::store::record::Record;
+
+/// An event this group puts in the log.
+pub struct Logging {
+    /// Where its record is in the group's `log_buf`, and its length.
+    at: usize,
+    len: u32,
+    expires_ms: u64,
+    key: Box<[u8]>,
+}
+
+/// What a committed group changes in `Logged`.
+pub struct Settle {
+    pub logging: BTreeMap<u64, Logging>,
+    pub left: HashMap<u64, Box<[u8]>>,
+}
+
+/// Where a group's log entries went: segment, its file, the offset of the first.
+type Appended = Option<(u32, Arc<File>, u64)>;
+
+fn io(e: std::io::Error) -> fjall::Error {
+    fjall::Error::Io(e)
+}
+
+impl Txn<'_> {
+    /// Puts a new event in the log: `write` appends its record to the group's buffer.
+    pub(super) fn log_new(
+        &mut self,
+        seq: u64,
+        expires_ms: u64,
+        key: Vec<u8>,
+        write: impl FnOnce(Vec<u8>) -> Vec<u8>,
+    ) {
+        let start = segment::begin(&mut self.log_buf, Kind::Event, seq, expires_ms);
+        self.log_buf = write(std::mem::take(&mut self.log_buf));
+        let (at, len) = segment::end(&mut self.log_buf, start);
+        self.dedup.insert(key.clone(), Some((seq, expires_ms)));
+        self.logging.insert(
+            seq,
+            Logging {
+                at,
+                len,
+                expires_ms,
+                key: key.into_boxed_slice(),
+            },
+        );
+    }
+
+    /// Whether event `seq` is only in the log.
+    pub(super) fn is_logged(&self, seq: u64) -> bool {
+        !self.left.contains_key(&seq)
+            && (self.logging.contains_key(&seq) || lock(self.log).events.contains_key(&seq))
+    }
+
+    /// A logged event's record and window end.
+    fn logged_raw(&self, seq: u64) -> DbResult<Option<(Vec<u8>, u64)>> {
+        if self.left.contains_key(&seq) {
+            return Ok(None);
+        }
+        if let Some(l) = self.logging.get(&seq) {
+            let raw = self.log_buf[l.at..l.at + l.len as usize].to_vec();
+            return Ok(Some((raw, l.expires_ms)));
+        }
+        let Some(loc) = lock(self.log).loc(seq) else {
+            return Ok(None);
+        };
+        Ok(Some((loc.read().map_err(io)?, loc.expires_ms)))
+    }
+
+    /// A logged event's record without headers and body, and its window end (its delivery
+    /// is recorded without filing it).
+    pub(super) fn logged_bodiless(&self, seq: u64) -> DbResult<Option<(Record, u64)>> {
+        let Some((raw, expires)) = self.logged_raw(seq)? else {
+            return Ok(None);
+        };
+        Ok(decoded(seq, Record::decode_bodiless(&raw)).map(|r| (r, expires)))
+    }
+
+    /// Files a logged event: writes it to fjall as an event accepted before the log was,
+    /// after which everything of it is fjall's. Nothing for an event not logged.
+    pub(super) fn file(&mut self, seq: u64) -> DbResult<()> {
+        let Some((raw, expires)) = self.logged_raw(seq)? else {
+            return Ok(());
+        };
+        let Some(rec) = decoded(seq, Record::decode_bodiless(&raw)) else {
+            return Ok(());
+        };
+        let key = keys::dedup(&rec.route, &rec.event_id);
+        self.left.insert(seq, key.clone().into_boxed_slice());
+        self.sync_fjall = true;
+        self.dedup_remember(key, seq, expires);
+        self.queue_put(seq, &rec, None);
+        self.record_new(seq, raw.into());
+        Ok(())
+    }
+
+    /// A logged event was delivered: it leaves the log, which says so (`Done`).
+    pub(super) fn log_done(&mut self, seq: u64, key: Vec<u8>) {
+        segment::encode(&mut self.log_buf, Kind::Done, seq, 0, &[]);
+        self.left.insert(seq, key.into_boxed_slice());
+    }
+}
+
+fn decoded(seq: u64, r: Result<Record, String>) -> Option<Record> {
+    r.map_err(|e| tracing::error!(seq, error = %e, "skipping undecodable logged event"))
+        .ok()
+}
+
+impl Writer {
+    /// Appends a group's log entries, synced when it puts new events in the log (a `Done`
+    /// alone needs no sync of its own: fjall's part is written out alike).
+    pub(super) fn append_log(&mut self, txn: &Txn<'_>) -> DbResult<Appended> {
+        if txn.log_buf.is_empty() {
+            return Ok(None);
+        }
+        let sync = !txn.logging.is_empty();
+        self.log.append(&txn.log_buf, sync).map(Some).map_err(io)
+    }
+
+    /// After a commit: the events the group logged are readable, those that left are not.
+    pub(super) fn settle_log(&mut self, at: Appended, s: Settle) {
+        let mut log = lock(&self.shared.log);
+        for (seq, key) in &s.left {
+            if let Some(loc) = log.remove(*seq, key) {
+                self.log.left(loc.segment);
+            }
+        }
+        let Some((segment, file, base)) = at else {
+            return;
+        };
+        let mut added = 0;
+        for (seq, l) in s.logging {
+            if s.left.contains_key(&seq) {
+                continue;
+            }
+            let loc = Loc {
+                segment,
+                file: file.clone(),
+                at: base + l.at as u64,
+                len: l.len,
+                expires_ms: l.expires_ms,
+            };
+            log.insert(seq, l.key, loc);
+            added += 1;
+        }
+        self.log.added(segment, added);
+    }
+
+    /// Between groups: deletes segments whose events all left the log, and files the oldest
+    /// segment's events while the log is over its budget. A failure breaks the store down
+    /// like a failed commit (it is reopened and the log read back).
+    pub(super) fn tend_log(&mut self) {
+        if let Err(e) = self
+            .retire_segments()
+            .and_then(|()| self.file_over_budget())
+        {
+            crate::metrics::METRICS.store_errors.inc();
+            self.break_down(&e.to_string(), 0);
+        }
+    }
+
+    fn retire_segments(&mut self) -> DbResult<()> {
+        let finished = self.log.finished();
+        if finished.is_empty() {
+            return Ok(());
+        }
+        let Some(h) = self.shared.handles.load_full() else {
+            return Ok(());
+        };
+        // The mark first: a retired segment took its events' seqs with it.
+        h.meta
+            .insert(keys::NEXT_SEQ, keys::be(self.next_seq).to_vec())?;
+        h.db.persist(PersistMode::SyncAll)?;
+        self.log.retire(&finished).map_err(io)
+    }
+
+    fn file_over_budget(&mut self) -> DbResult<()> {
+        let Some(oldest) = self.log.over_budget() else {
+            return Ok(());
+        };
+        let Some(h) = self.shared.handles.load_full() else {
+            return Ok(());
+        };
+        let seqs: Vec<u64> = lock(&self.shared.log)
+            .events
+            .iter()
+            .filter(|(_, loc)| loc.segment == oldest)
+            .map(|(seq, _)| *seq)
+            .collect();
+        tracing::info!(
+            segment = oldest,
+            events = seqs.len(),
+            "event log over its budget: filing its oldest segment's events"
+        );
+        for chunk in seqs.chunks(MAX_GROUP) {
+            let shared = self.shared.clone();
+            let mut txn = Txn::new(&h, &shared.log);
+            for seq in chunk {
+                txn.file(*seq)?;
+            }
+            let settle = txn.commit()?;
+            self.settle_log(None, settle);
+        }
+        drop(h);
+        self.retire_segments()
+    }
+}
+
+/// Replaces the log's state after a reopen.
+pub(super) fn replace(shared: &std::sync::Mutex<Logged>, logged: Logged) {
+    *lock(shared) = logged;
+}
