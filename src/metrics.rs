@@ -189,6 +189,9 @@ pub struct Metrics {
     pub store_commit_duration: Histogram,
     pub store_batch_size: Histogram,
     pub store_errors: IntCounter,
+    pub store_log_bytes: IntGauge,
+    pub store_log_events: IntGauge,
+    pub store_log_filed: IntCounter,
     pub redis_client_restarts: IntCounter,
     pub in_flight_requests: IntGauge,
     pub rate_limit_clients: IntGauge,
@@ -306,6 +309,18 @@ impl Metrics {
                 "hookgate_store_errors_total",
                 "Failed store commits.",
             )),
+            store_log_bytes: must(IntGauge::new(
+                "hookgate_store_log_bytes",
+                "Bytes in the embedded store's event log (its live segments).",
+            )),
+            store_log_events: must(IntGauge::new(
+                "hookgate_store_log_events",
+                "Events waiting in the embedded store's event log (not yet in its database).",
+            )),
+            store_log_filed: must(IntCounter::new(
+                "hookgate_store_log_filed_total",
+                "Events moved from the event log into the database because the log was over store.log_size.",
+            )),
             redis_client_restarts: must(IntCounter::new(
                 "hookgate_redis_client_restarts_total",
                 "Redis Cluster clients started afresh from the configured URLs (one knew no node).",
@@ -372,6 +387,9 @@ impl Metrics {
             Box::new(m.store_commit_duration.clone()),
             Box::new(m.store_batch_size.clone()),
             Box::new(m.store_errors.clone()),
+            Box::new(m.store_log_bytes.clone()),
+            Box::new(m.store_log_events.clone()),
+            Box::new(m.store_log_filed.clone()),
             Box::new(m.redis_client_restarts.clone()),
             Box::new(m.in_flight_requests.clone()),
             Box::new(m.rate_limit_clients.clone()),

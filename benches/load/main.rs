@@ -12,6 +12,7 @@
 //!     LOAD_REDIS_AOF=0 LOAD_HOOKGATE=path ...         # Redis without its AOF; another hookgate build
 //!     LOAD_UPSTREAM_PROTOCOL=h2c ...                  # deliveries over h2c (hookgate's `protocol`)
 //!     LOAD_EVENTS=1000000 cargo bench --bench load    # the embedded store as it fills (fill.rs)
+//!     LOAD_STORE_CONFIG='log_size = "1GiB"' ...        # more [store] lines for the embedded store
 //!     LOAD_PERF=1 ...                                 # each run's top costs, by `perf record`
 //!     LOAD_PERF=keep ...                              # the same, and the recordings are kept
 //!
@@ -199,9 +200,11 @@ fn orchestrate() {
     let blackhole = blackhole();
     let mut targets = Vec::new();
     let embedded_dir = dir.path().join("embedded");
+    // LOAD_STORE_CONFIG: more `[store]` lines for the embedded store (e.g. `log_size = "1GiB"`).
     let store = format!(
-        "[store]\npath = \"{}\"\nmax_pending = 100000000",
-        embedded_dir.join("data").display()
+        "[store]\npath = \"{}\"\nmax_pending = 100000000\n{}",
+        embedded_dir.join("data").display(),
+        std::env::var("LOAD_STORE_CONFIG").unwrap_or_default()
     );
     let _ = std::fs::create_dir_all(&embedded_dir);
     let stores = std::env::var("LOAD_STORES").unwrap_or_else(|_| "embedded,redis".into());

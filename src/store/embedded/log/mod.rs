@@ -151,11 +151,15 @@ impl LogWriter {
         segment::sync_dir(&self.dir)
     }
 
+    /// The live segments' size.
+    pub fn bytes(&self) -> u64 {
+        self.live.values().map(|(_, size)| size).sum()
+    }
+
     /// The oldest closed segment while the live ones are over the budget: its events are to
     /// be filed.
     pub fn over_budget(&self) -> Option<u32> {
-        let total: u64 = self.live.values().map(|(_, size)| size).sum();
-        (total > self.budget)
+        (self.bytes() > self.budget)
             .then(|| self.live.keys().next().copied())
             .flatten()
             .filter(|id| *id != self.current.id)

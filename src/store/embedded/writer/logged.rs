@@ -8,6 +8,7 @@ use std::sync::Arc;
 use fjall::PersistMode;
 
 use super::{DbResult, MAX_GROUP, Txn, Writer};
+use crate::metrics::METRICS;
 use crate::store::embedded::keys;
 use crate::store::embedded::lock;
 use crate::store::embedded::log::segment::{self, Kind};
@@ -160,6 +161,15 @@ impl Writer {
         self.log.added(segment, added);
     }
 
+    /// The log's gauges, after each group (the spill's store, when there is one, is the only
+    /// embedded store of its process).
+    fn gauges(&self) {
+        METRICS.store_log_bytes.set(self.log.bytes() as i64);
+        METRICS
+            .store_log_events
+            .set(lock(&self.shared.log).events.len() as i64);
+    }
+
     /// Between groups: deletes segments whose events all left the log, and files the oldest
     /// segment's events while the log is over its budget. A failure breaks the store down
     /// like a failed commit (it is reopened and the log read back).
@@ -168,9 +178,10 @@ impl Writer {
             .retire_segments()
             .and_then(|()| self.file_over_budget())
         {
-            crate::metrics::METRICS.store_errors.inc();
+            METRICS.store_errors.inc();
             self.break_down(&e.to_string(), 0);
         }
+        self.gauges();
     }
 
     fn retire_segments(&mut self) -> DbResult<()> {
@@ -201,11 +212,14 @@ impl Writer {
             .filter(|(_, loc)| loc.segment == oldest)
             .map(|(seq, _)| *seq)
             .collect();
+        // Once per segment (an eighth of the budget): not a flood.
         tracing::info!(
             segment = oldest,
             events = seqs.len(),
-            "event log over its budget: filing its oldest segment's events"
+            "event log over store.log_size: moving its oldest segment's waiting events into the \
+             database"
         );
+        METRICS.store_log_filed.inc_by(seqs.len() as u64);
         for chunk in seqs.chunks(MAX_GROUP) {
             let shared = self.shared.clone();
             let mut txn = Txn::new(&h, &shared.log);
