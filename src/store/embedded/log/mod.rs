@@ -20,6 +20,7 @@
 
 pub mod recover;
 pub mod segment;
+mod spare;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use self::segment::Appender;
+use self::spare::Spare;
 
 /// A segment is closed past an eighth of the log's budget (`store.log_size`: the live
 /// segments' total past which the oldest one's events are filed), within these bounds.
@@ -96,6 +98,7 @@ pub struct LogWriter {
     /// `store.log_size`, and the size a segment is closed at.
     budget: u64,
     segment_bytes: u64,
+    spare: Spare,
     pub current: Appender,
     /// Segment → (logged events in it, its size).
     pub live: BTreeMap<u32, (u64, u64)>,
@@ -109,9 +112,10 @@ impl LogWriter {
     /// Appends one group's entries; returns where they start, with the segment's id and file.
     pub fn append(&mut self, buf: &[u8], sync: bool) -> io::Result<(u32, Arc<File>, u64)> {
         if self.current.len + buf.len() as u64 > self.segment_bytes && self.current.len > 8 {
-            let next = Appender::create(&self.dir, self.current.id + 1)?;
+            let next = Appender::create(&self.dir, self.current.id + 1, self.segment_bytes)?;
             let old = std::mem::replace(&mut self.current, next);
             self.live.entry(old.id).or_default().1 = old.len;
+            self.spare.ask();
         }
         let at = self.current.append(buf, sync)?;
         let seg = self.live.entry(self.current.id).or_default();

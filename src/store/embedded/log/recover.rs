@@ -7,6 +7,7 @@ use std::sync::Arc;
 use fjall::PersistMode;
 
 use super::segment::{self, Appender, Kind};
+use super::spare::Spare;
 use super::{Loc, LogWriter, Logged, SEGMENT_MAX, SEGMENT_MIN};
 use crate::store::embedded::index::Effect;
 use crate::store::embedded::{Handles, keys};
@@ -36,8 +37,7 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
     let mut last_id = 0;
     let mut next_seq = 1;
     for (id, path) in segment::list(&dir).map_err(io)? {
-        let (file, entries) = segment::read(&path).map_err(io)?;
-        let size = file.metadata().map_err(io)?.len();
+        let (file, entries, size) = segment::read(&path).map_err(io)?;
         let file = Arc::new(file);
         live.insert(id, (0, size));
         last_id = id;
@@ -108,12 +108,14 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
     if !repair.is_empty() {
         repair.commit().map_err(db)?;
     }
-    let current = Appender::create(&dir, last_id + 1).map_err(io)?;
+    let segment_bytes = (budget / 8).clamp(SEGMENT_MIN, SEGMENT_MAX);
+    let current = Appender::create(&dir, last_id + 1, segment_bytes).map_err(io)?;
     live.insert(current.id, (0, current.len));
     let mut writer = LogWriter {
+        spare: Spare::start(dir.clone(), segment_bytes),
         dir,
         budget,
-        segment_bytes: (budget / 8).clamp(SEGMENT_MIN, SEGMENT_MAX),
+        segment_bytes,
         current,
         live,
     };

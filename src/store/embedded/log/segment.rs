@@ -11,6 +11,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::spare;
+
 const MAGIC: &[u8; 8] = b"HGLOG001";
 pub const HEADER: usize = 25;
 
@@ -83,8 +85,9 @@ pub fn list(dir: &Path) -> io::Result<Vec<(u32, PathBuf)>> {
 }
 
 /// Reads a segment back from the disk (not from the page cache: after a failed write, Linux
-/// keeps pages it could not write marked clean), cutting off a torn tail.
-pub fn read(path: &Path) -> io::Result<(File, Vec<Entry>)> {
+/// keeps pages it could not write marked clean), cutting off a torn tail; returns its valid
+/// length too (zeros after it are a spare's, never written).
+pub fn read(path: &Path) -> io::Result<(File, Vec<Entry>, u64)> {
     let file = OpenOptions::new().read(true).write(true).open(path)?;
     forget_cached(&file);
     let bytes = std::fs::read(path)?;
@@ -98,7 +101,7 @@ pub fn read(path: &Path) -> io::Result<(File, Vec<Entry>)> {
         at = e.at as usize + e.len as usize;
         entries.push(e);
     }
-    if at < bytes.len() {
+    if at < bytes.len() && bytes[at..].iter().any(|b| *b != 0) {
         tracing::warn!(
             segment = %path.display(),
             valid = at,
@@ -108,7 +111,7 @@ pub fn read(path: &Path) -> io::Result<(File, Vec<Entry>)> {
         file.set_len(at as u64)?;
         file.sync_data()?;
     }
-    Ok((file, entries))
+    Ok((file, entries, at as u64))
 }
 
 fn parse(bytes: &[u8], at: usize) -> Option<Entry> {
@@ -154,13 +157,18 @@ pub struct Appender {
 }
 
 impl Appender {
-    /// Creates segment `id` in `dir` (and makes its name durable).
-    pub fn create(dir: &Path, id: u32) -> io::Result<Appender> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(dir.join(name(id)))?;
+    /// Creates segment `id` in `dir` (and makes its name durable), from the spare if there
+    /// is one of `size` bytes.
+    pub fn create(dir: &Path, id: u32, size: u64) -> io::Result<Appender> {
+        let path = dir.join(name(id));
+        let file = match spare::take(dir, &path, size)? {
+            Some(file) => file,
+            None => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)?,
+        };
         file.write_all_at(MAGIC, 0)?;
         file.sync_data()?;
         sync_dir(dir)?;
@@ -210,7 +218,7 @@ mod tests {
     #[test]
     fn entries_read_back_and_a_torn_tail_is_cut_off() {
         let dir = tempfile::tempdir().unwrap();
-        let mut seg = Appender::create(dir.path(), 7).unwrap();
+        let mut seg = Appender::create(dir.path(), 7, 1 << 20).unwrap();
         let mut buf = Vec::new();
         let a = encode(&mut buf, Kind::Event, 1, 99, b"first record");
         encode(&mut buf, Kind::Done, 1, 99, b"");
@@ -220,7 +228,7 @@ mod tests {
         encode(&mut torn, Kind::Event, 2, 99, b"second record");
         seg.append(&torn[..torn.len() - 3], true).unwrap();
         let path = dir.path().join(name(7));
-        let (file, entries) = read(&path).unwrap();
+        let (file, entries, valid) = read(&path).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].kind, Kind::Event);
         assert_eq!(entries[0].at, base + a as u64);
@@ -230,13 +238,14 @@ mod tests {
         );
         assert_eq!((entries[1].kind, entries[1].seq), (Kind::Done, 1));
         assert_eq!(file.metadata().unwrap().len(), base + buf.len() as u64);
+        assert_eq!(valid, base + buf.len() as u64);
         assert_eq!(list(dir.path()).unwrap(), vec![(7, path)]);
     }
 
     #[test]
     fn a_flipped_bit_ends_the_segment() {
         let dir = tempfile::tempdir().unwrap();
-        let mut seg = Appender::create(dir.path(), 1).unwrap();
+        let mut seg = Appender::create(dir.path(), 1, 1 << 20).unwrap();
         let mut buf = Vec::new();
         encode(&mut buf, Kind::Event, 1, 5, b"one");
         let second = buf.len();
@@ -244,7 +253,7 @@ mod tests {
         let at = seg.append(&buf, true).unwrap();
         let flip = at + second as u64 + HEADER as u64;
         seg.file.write_all_at(b"X", flip).unwrap();
-        let (_, entries) = read(&dir.path().join(name(1))).unwrap();
+        let (_, entries, _) = read(&dir.path().join(name(1))).unwrap();
         assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
     }
 }

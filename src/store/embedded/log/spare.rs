@@ -1,0 +1,119 @@
+//! The next segment, written out as zeros ahead of its use (as the vendored fjall does for its
+//! journals: vendor/README.md). A segment created empty grows with each append, so every
+//! group's `fdatasync` also writes the file's new size and block map; appended into blocks
+//! already on disk, it writes only the data.
+//!
+//! A thread writes `next.spare` after each rotation (a store that never fills a segment never
+//! writes one); the next rotation renames it into place. Zeros read as the log's end.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{SyncSender, sync_channel};
+
+use super::segment::sync_dir;
+
+const SPARE: &str = "next.spare";
+const TMP: &str = "next.spare.tmp";
+
+/// Asks for a spare; the thread ends with it.
+pub struct Spare(SyncSender<()>);
+
+impl Spare {
+    pub fn start(dir: PathBuf, size: u64) -> Spare {
+        let (tx, rx) = sync_channel::<()>(1);
+        let spawned = std::thread::Builder::new()
+            .name("hookgate-log-spare".into())
+            .spawn(move || {
+                for () in rx {
+                    // One of another size (the budget changed) is written again.
+                    let ready = std::fs::metadata(dir.join(SPARE)).is_ok_and(|m| m.len() == size);
+                    if ready {
+                        continue;
+                    }
+                    if let Err(e) = make(&dir, size) {
+                        // Segments are then created empty, as without a spare.
+                        let _ = std::fs::remove_file(dir.join(TMP));
+                        tracing::debug!(error = %e, "cannot write the event log's spare segment");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::debug!(error = %e, "cannot start the event log's spare thread");
+        }
+        Spare(tx)
+    }
+
+    pub fn ask(&self) {
+        let _ = self.0.try_send(());
+    }
+}
+
+fn make(dir: &Path, size: u64) -> io::Result<()> {
+    let tmp = dir.join(TMP);
+    let mut f = File::create(&tmp)?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        f.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(SPARE))?;
+    sync_dir(dir)
+}
+
+/// Opens segment `path` from the spare, if there is one of `size` bytes.
+pub fn take(dir: &Path, path: &Path, size: u64) -> io::Result<Option<File>> {
+    let spare = dir.join(SPARE);
+    match std::fs::metadata(&spare) {
+        Ok(m) if m.len() == size => {}
+        _ => return Ok(None),
+    }
+    std::fs::rename(&spare, path)?;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::segment::{self, Appender, Kind};
+    use super::*;
+
+    #[test]
+    fn a_segment_made_from_the_spare_keeps_its_size_and_reads_to_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = 64 << 10;
+        make(dir.path(), size).unwrap();
+        let mut seg = Appender::create(dir.path(), 3, size).unwrap();
+        assert!(!dir.path().join(SPARE).exists(), "taken");
+        let mut buf = Vec::new();
+        segment::encode(&mut buf, Kind::Event, 9, 1, b"record");
+        let at = seg.append(&buf, true).unwrap();
+        let path = dir.path().join(segment::name(3));
+        let (file, entries, valid) = segment::read(&path).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(valid, at + buf.len() as u64);
+        // The zeros after it are no torn tail: nothing is cut.
+        assert_eq!(file.metadata().unwrap().len(), size);
+        // A torn entry among the zeros is.
+        seg.append(&buf[..buf.len() - 2], true).unwrap();
+        let (file, entries, valid) = segment::read(&path).unwrap();
+        assert_eq!((entries.len(), file.metadata().unwrap().len()), (1, valid));
+        // A spare of another size (the budget changed) is not used, but written again.
+        make(dir.path(), size * 2).unwrap();
+        let seg = Appender::create(dir.path(), 4, size).unwrap();
+        assert_eq!(seg.file.metadata().unwrap().len(), seg.len);
+        let spare = Spare::start(dir.path().to_path_buf(), size);
+        spare.ask();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::metadata(dir.path().join(SPARE)).unwrap().len() != size {
+            assert!(std::time::Instant::now() < deadline, "never written again");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
