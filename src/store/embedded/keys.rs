@@ -149,6 +149,15 @@ pub const NEXT_SEQ: &[u8] = b"next_seq";
 /// `meta`: the time of the last recovery's probe write.
 pub const PROBE: &[u8] = b"probe";
 
+/// `meta`: "filed/" seq → (): event `seq` was filed from the event log. Kept while its segment
+/// lives, so that a start does not take the event for a logged one once fjall has deleted
+/// its record (delivered past its window, purged, swept).
+pub fn filed(seq: u64) -> Vec<u8> {
+    let mut k = b"filed/".to_vec();
+    k.extend_from_slice(&be(seq));
+    k
+}
+
 /// `dead`: route \0 seq → (). The dead-letter queue.
 pub fn dead(route: &str, seq: u64) -> Vec<u8> {
     route_prefixed(route, seq, None)

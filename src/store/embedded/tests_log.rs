@@ -122,6 +122,8 @@ async fn a_delivery_lost_by_fjall_keeps_its_dedup_key_from_the_log() {
     let s = open(dir.path(), 100);
     assert_eq!(accept(&s, event("r", "y", HOUR)).await, Accepted::Duplicate);
     assert_eq!(ids(&s, "r").await, ["z"]);
+    // Its tombstone too (which the sweep deletes the key with).
+    assert_eq!(state(&s, "r", "y").await, Some(State::Delivered));
 }
 
 #[tokio::test]
@@ -205,4 +207,74 @@ async fn the_log_keeps_to_its_budget_and_retires_finished_segments() {
         let again = event("r", &format!("e{i}"), HOUR);
         assert_eq!(accept(&s, again).await, Accepted::Duplicate);
     }
+}
+
+/// An event filed from the log (a retry) and then deleted from fjall (delivered past its
+/// window, or a purged dead letter) is not taken for a logged one by the next start, while
+/// its segment lives.
+#[tokio::test]
+async fn a_filed_event_fjall_deleted_since_stays_gone_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path(), 100);
+        accept(&s, event("r", "a", Duration::from_millis(1))).await;
+        accept(&s, event("r", "b", HOUR)).await;
+        for ev in s.lease("r", now_ms(), 10).await.unwrap().events {
+            let retry = Outcome::Retry {
+                at_ms: now_ms(),
+                error: "503".into(),
+                status: Some(503),
+            };
+            s.complete(&ev, retry).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        for ev in s.lease("r", now_ms(), 10).await.unwrap().events {
+            if ev.event_id == "a" {
+                s.complete(&ev, Outcome::Delivered { status: 200 })
+                    .await
+                    .unwrap();
+            } else {
+                super::tests::kill(&s, &ev).await;
+            }
+        }
+        assert!(s.purge("r", "b").await.unwrap());
+        let h = s.shared.handles().unwrap();
+        assert_eq!(h.events.iter().count(), 0, "fjall holds neither");
+    }
+    let s = open(dir.path(), 100);
+    assert!(s.lease("r", now_ms(), 10).await.unwrap().events.is_empty());
+    assert_eq!(state(&s, "r", "b").await, None);
+}
+
+/// A `Done` entry is in a newer segment than its event: segments are retired oldest first, so
+/// it is never deleted before the event's own segment.
+#[tokio::test]
+async fn a_done_entry_outlives_its_events_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = crate::config::EmbeddedMemory {
+        log: 1 << 20,
+        ..Default::default()
+    };
+    let body = Bytes::from(vec![b'x'; 1024]);
+    {
+        let s = Embedded::open_with(dir.path(), 100_000, memory).unwrap();
+        // `held` keeps the first segment alive: nobody leases its route.
+        accept(&s, event("held", "h", HOUR)).await;
+        accept(&s, event("r", "e", Duration::from_millis(1))).await;
+        for i in 0..400 {
+            let ev = NewEvent {
+                body: body.clone(),
+                ..event("r", &format!("f{i}"), HOUR)
+            };
+            accept(&s, ev).await;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // `e` past its window: only its `Done` entry, in a later segment, says it was.
+        assert_eq!(deliver_all(&s, "r").await.len(), 401);
+        accept(&s, event("r", "last", HOUR)).await;
+        assert!(segments(dir.path()).len() > 2, "{:?}", segments(dir.path()));
+    }
+    let s = Embedded::open_with(dir.path(), 100_000, memory).unwrap();
+    assert_eq!(ids(&s, "r").await, ["last"]);
+    assert_eq!(ids(&s, "held").await, ["h"]);
 }

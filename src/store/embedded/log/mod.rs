@@ -91,8 +91,17 @@ impl Logged {
     }
 }
 
-/// The writer's side of the log: the segment appended to, and how many logged events each
-/// live segment still holds.
+/// A live segment, as the writer keeps count of it.
+#[derive(Default, Clone, Copy)]
+pub struct Seg {
+    /// Its events still logged.
+    pub logged: u64,
+    pub size: u64,
+    /// The highest seq of an event in it (segments hold ascending seqs).
+    pub last_seq: u64,
+}
+
+/// The writer's side of the log: the segment appended to, and what each live segment holds.
 pub struct LogWriter {
     dir: PathBuf,
     /// `store.log_size`, and the size a segment is closed at.
@@ -100,8 +109,7 @@ pub struct LogWriter {
     segment_bytes: u64,
     spare: Spare,
     pub current: Appender,
-    /// Segment → (logged events in it, its size).
-    pub live: BTreeMap<u32, (u64, u64)>,
+    pub live: BTreeMap<u32, Seg>,
 }
 
 impl LogWriter {
@@ -112,52 +120,62 @@ impl LogWriter {
     /// Appends one group's entries; returns where they start, with the segment's id and file.
     pub fn append(&mut self, buf: &[u8], sync: bool) -> io::Result<(u32, Arc<File>, u64)> {
         if self.current.len + buf.len() as u64 > self.segment_bytes && self.current.len > 8 {
+            // Its last entries may be `Done`s that were written and not synced.
+            self.current.file.sync_data()?;
             let next = Appender::create(&self.dir, self.current.id + 1, self.segment_bytes)?;
             let old = std::mem::replace(&mut self.current, next);
-            self.live.entry(old.id).or_default().1 = old.len;
+            self.live.entry(old.id).or_default().size = old.len;
             self.spare.ask();
         }
         let at = self.current.append(buf, sync)?;
-        let seg = self.live.entry(self.current.id).or_default();
-        seg.1 = self.current.len;
+        self.live.entry(self.current.id).or_default().size = self.current.len;
         Ok((self.current.id, self.current.file.clone(), at))
     }
 
-    pub fn added(&mut self, segment: u32, n: u64) {
-        self.live.entry(segment).or_default().0 += n;
+    /// `n` events up to `last_seq` were put in `segment`.
+    pub fn added(&mut self, segment: u32, n: u64, last_seq: u64) {
+        let seg = self.live.entry(segment).or_default();
+        seg.logged += n;
+        seg.last_seq = seg.last_seq.max(last_seq);
     }
 
     pub fn left(&mut self, segment: u32) {
         if let Some(s) = self.live.get_mut(&segment) {
-            s.0 = s.0.saturating_sub(1);
+            s.logged = s.logged.saturating_sub(1);
         }
     }
 
-    /// Closed segments none of whose events is logged any more.
+    /// The oldest closed segments, up to the first that still holds a logged event. Oldest
+    /// first only: a `Done` entry is in a segment newer than its event's, and must outlive it.
     pub fn finished(&self) -> Vec<u32> {
         self.live
             .iter()
-            .filter(|(id, (n, _))| **id != self.current.id && *n == 0)
+            .take_while(|(id, seg)| **id != self.current.id && seg.logged == 0)
             .map(|(id, _)| *id)
             .collect()
     }
 
-    /// Deletes segments (fjall holds all they said, synced: the caller made sure).
-    pub fn retire(&mut self, ids: &[u32]) -> io::Result<()> {
+    /// Deletes segments (fjall holds all they said, synced: the caller made sure); returns
+    /// the highest seq they held (the markers of events filed from them can go).
+    pub fn retire(&mut self, ids: &[u32]) -> io::Result<u64> {
+        let mut last = 0;
         for id in ids {
             match std::fs::remove_file(self.dir.join(segment::name(*id))) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
-            self.live.remove(id);
+            if let Some(seg) = self.live.remove(id) {
+                last = last.max(seg.last_seq);
+            }
         }
-        segment::sync_dir(&self.dir)
+        segment::sync_dir(&self.dir)?;
+        Ok(last)
     }
 
     /// The live segments' size.
     pub fn bytes(&self) -> u64 {
-        self.live.values().map(|(_, size)| size).sum()
+        self.live.values().map(|seg| seg.size).sum()
     }
 
     /// The oldest closed segment while the live ones are over the budget: its events are to

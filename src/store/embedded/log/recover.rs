@@ -1,6 +1,6 @@
 //! Reading the log back at a start (or a reopen after a write failure).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -8,10 +8,23 @@ use fjall::PersistMode;
 
 use super::segment::{self, Appender, Kind};
 use super::spare::Spare;
-use super::{Loc, LogWriter, Logged, SEGMENT_MAX, SEGMENT_MIN};
+use super::{Loc, LogWriter, Logged, SEGMENT_MAX, SEGMENT_MIN, Seg};
 use crate::store::embedded::index::Effect;
 use crate::store::embedded::{Handles, keys};
-use crate::store::record::Record;
+use crate::store::record::{Phase, Record};
+
+/// Deletes the markers of events filed from retired segments (seqs up to `last`). Not synced:
+/// one left over is deleted with the next.
+pub fn forget_filed(h: &Handles, last: u64) -> Result<(), fjall::Error> {
+    let mut batch = h.db.batch();
+    for key in h.meta.range(keys::filed(0)..=keys::filed(last)) {
+        batch.remove(&h.meta, key.key()?);
+    }
+    if !batch.is_empty() {
+        batch.durability(Some(PersistMode::Buffer)).commit()?;
+    }
+    Ok(())
+}
 
 /// What the log holds, as of now.
 pub struct Recovered {
@@ -32,6 +45,7 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
     let io = |e: std::io::Error| format!("event log {shown}: {e}");
     let db = |e: fjall::Error| e.to_string();
     let mut found: BTreeMap<u64, (u32, Arc<std::fs::File>, segment::Entry)> = BTreeMap::new();
+    let mut paths = HashMap::new();
     let mut done = HashSet::new();
     let mut live = BTreeMap::new();
     let mut last_id = 0;
@@ -39,7 +53,21 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
     for (id, path) in segment::list(&dir).map_err(io)? {
         let (file, entries, size) = segment::read(&path).map_err(io)?;
         let file = Arc::new(file);
-        live.insert(id, (0, size));
+        let last_seq = entries
+            .iter()
+            .filter(|e| e.kind == Kind::Event)
+            .map(|e| e.seq)
+            .max()
+            .unwrap_or(0);
+        live.insert(
+            id,
+            Seg {
+                logged: 0,
+                size,
+                last_seq,
+            },
+        );
+        paths.insert(id, path);
         last_id = id;
         for e in entries {
             next_seq = next_seq.max(e.seq + 1);
@@ -57,9 +85,15 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
     let mut queued = Vec::new();
     // Delivered events whose dedup key did not reach fjall before a power cut.
     let mut repair = h.db.batch().durability(Some(PersistMode::SyncData));
+    // Events come in seq order, which is segment order: each segment is read once more (from
+    // the page cache now), not each record by itself.
+    let mut bytes: (u32, Vec<u8>) = (0, Vec::new());
     for (seq, (id, file, e)) in found {
-        if h.events.contains_key(keys::event(seq)).map_err(db)? {
-            continue; // filed
+        // Filed: fjall has it, or had it (a marker stays while its segment lives).
+        if h.events.contains_key(keys::event(seq)).map_err(db)?
+            || h.meta.contains_key(keys::filed(seq)).map_err(db)?
+        {
+            continue;
         }
         let loc = Loc {
             segment: id,
@@ -68,8 +102,17 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
             len: e.len,
             expires_ms: e.expires_ms,
         };
-        let raw = loc.read().map_err(io)?;
-        let rec = match Record::decode_bodiless(&raw) {
+        if bytes.0 != id {
+            let path = paths
+                .get(&id)
+                .ok_or_else(|| io(std::io::ErrorKind::NotFound.into()))?;
+            bytes = (id, std::fs::read(path).map_err(io)?);
+        }
+        let raw = bytes
+            .1
+            .get(e.at as usize..e.at as usize + e.len as usize)
+            .ok_or_else(|| io(std::io::ErrorKind::UnexpectedEof.into()))?;
+        let rec = match Record::decode_bodiless(raw) {
             Ok(r) => r,
             Err(err) => {
                 tracing::error!(seq, error = %err, "skipping undecodable logged event");
@@ -78,18 +121,31 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
         };
         let key = keys::dedup(&rec.route, &rec.event_id);
         if done.contains(&seq) {
-            if e.expires_ms > now && !h.dedup.contains_key(&key).map_err(db)? {
+            // Unless the key is this event's, or a newer copy's.
+            let owner = h
+                .dedup
+                .get(&key)
+                .map_err(db)?
+                .and_then(|v| keys::parse_dedup_value(&v));
+            if e.expires_ms > now && owner.is_none_or(|(o, _)| o < seq) {
                 repair.insert(&h.dedup, key, keys::dedup_value(seq, e.expires_ms).to_vec());
                 repair.insert(
                     &h.expiry,
                     keys::expiry(e.expires_ms, seq).to_vec(),
                     Vec::new(),
                 );
+                // Its tombstone too, for `GET /events/{id}` and for the sweep (which deletes
+                // the key with it). What the attempt answered was in what was lost.
+                let mut rec = rec;
+                rec.phase = Phase::Delivered;
+                rec.attempts += 1;
+                rec.finished_at_ms = Some(now);
+                repair.insert(&h.events, keys::event(seq).to_vec(), rec.encode());
             }
             continue;
         }
         if let Some(s) = live.get_mut(&id) {
-            s.0 += 1;
+            s.logged += 1;
         }
         queued.push((
             seq,
@@ -110,7 +166,13 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
     }
     let segment_bytes = (budget / 8).clamp(SEGMENT_MIN, SEGMENT_MAX);
     let current = Appender::create(&dir, last_id + 1, segment_bytes).map_err(io)?;
-    live.insert(current.id, (0, current.len));
+    live.insert(
+        current.id,
+        Seg {
+            size: current.len,
+            ..Seg::default()
+        },
+    );
     let mut writer = LogWriter {
         spare: Spare::start(dir.clone(), segment_bytes),
         dir,
@@ -121,8 +183,19 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
     };
     let finished = writer.finished();
     if !finished.is_empty() {
+        // The mark first: the retired segments take their events' seqs with them.
+        let mark = h
+            .meta
+            .get(keys::NEXT_SEQ)
+            .map_err(db)?
+            .and_then(|v| keys::event_seq(&v))
+            .unwrap_or(1);
+        h.meta
+            .insert(keys::NEXT_SEQ, keys::be(mark.max(next_seq)).to_vec())
+            .map_err(db)?;
         h.db.persist(PersistMode::SyncAll).map_err(db)?;
-        writer.retire(&finished).map_err(io)?;
+        let last = writer.retire(&finished).map_err(io)?;
+        forget_filed(h, last).map_err(db)?;
     }
     Ok(Recovered {
         logged,

@@ -9,12 +9,15 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 use super::segment::sync_dir;
 
 const SPARE: &str = "next.spare";
-const TMP: &str = "next.spare.tmp";
+/// Each thread writes a file of its own: after a reopen the previous one may still be at work,
+/// and a file being written must never be the one a rotation takes.
+static TMP_ID: AtomicU64 = AtomicU64::new(0);
 
 /// Asks for a spare; the thread ends with it.
 pub struct Spare(SyncSender<()>);
@@ -22,18 +25,27 @@ pub struct Spare(SyncSender<()>);
 impl Spare {
     pub fn start(dir: PathBuf, size: u64) -> Spare {
         let (tx, rx) = sync_channel::<()>(1);
+        let tmp = format!("next.spare.tmp{}", TMP_ID.fetch_add(1, Ordering::Relaxed));
         let spawned = std::thread::Builder::new()
             .name("hookgate-log-spare".into())
             .spawn(move || {
+                // The local spill's folder has a size budget (fjall's journals skip their
+                // spare there too).
+                let budgeted = dir
+                    .parent()
+                    .is_some_and(|store| store.join(fjall::NO_SPARE_JOURNAL).exists());
                 for () in rx {
+                    if budgeted {
+                        continue;
+                    }
                     // One of another size (the budget changed) is written again.
                     let ready = std::fs::metadata(dir.join(SPARE)).is_ok_and(|m| m.len() == size);
                     if ready {
                         continue;
                     }
-                    if let Err(e) = make(&dir, size) {
+                    if let Err(e) = make(&dir, &tmp, size) {
                         // Segments are then created empty, as without a spare.
-                        let _ = std::fs::remove_file(dir.join(TMP));
+                        let _ = std::fs::remove_file(dir.join(&tmp));
                         tracing::debug!(error = %e, "cannot write the event log's spare segment");
                     }
                 }
@@ -49,8 +61,8 @@ impl Spare {
     }
 }
 
-fn make(dir: &Path, size: u64) -> io::Result<()> {
-    let tmp = dir.join(TMP);
+fn make(dir: &Path, tmp: &str, size: u64) -> io::Result<()> {
+    let tmp = dir.join(tmp);
     let mut f = File::create(&tmp)?;
     let zeros = vec![0u8; 1 << 20];
     let mut left = size;
@@ -88,7 +100,7 @@ mod tests {
     fn a_segment_made_from_the_spare_keeps_its_size_and_reads_to_its_end() {
         let dir = tempfile::tempdir().unwrap();
         let size = 64 << 10;
-        make(dir.path(), size).unwrap();
+        make(dir.path(), "t", size).unwrap();
         let mut seg = Appender::create(dir.path(), 3, size).unwrap();
         assert!(!dir.path().join(SPARE).exists(), "taken");
         let mut buf = Vec::new();
@@ -105,7 +117,7 @@ mod tests {
         let (file, entries, valid) = segment::read(&path).unwrap();
         assert_eq!((entries.len(), file.metadata().unwrap().len()), (1, valid));
         // A spare of another size (the budget changed) is not used, but written again.
-        make(dir.path(), size * 2).unwrap();
+        make(dir.path(), "t", size * 2).unwrap();
         let seg = Appender::create(dir.path(), 4, size).unwrap();
         assert_eq!(seg.file.metadata().unwrap().len(), seg.len);
         let spare = Spare::start(dir.path().to_path_buf(), size);

@@ -11,6 +11,7 @@ use super::{DbResult, MAX_GROUP, Txn, Writer};
 use crate::metrics::METRICS;
 use crate::store::embedded::keys;
 use crate::store::embedded::lock;
+use crate::store::embedded::log::recover::forget_filed;
 use crate::store::embedded::log::segment::{self, Kind};
 use crate::store::embedded::log::{Loc, Logged};
 use crate::store::record::Record;
@@ -102,6 +103,8 @@ impl Txn<'_> {
         };
         let key = keys::dedup(&rec.route, &rec.event_id);
         self.left.insert(seq, key.clone().into_boxed_slice());
+        self.batch
+            .insert(&self.h.meta, keys::filed(seq), Vec::new());
         // Not synced for its own sake: what files an event to change it syncs (`sync_fjall`),
         // and a segment is deleted only after fjall is synced.
         self.dedup_remember(key, seq, expires);
@@ -145,6 +148,7 @@ impl Writer {
             return;
         };
         let mut added = 0;
+        let last = s.logging.keys().next_back().copied().unwrap_or(0);
         for (seq, l) in s.logging {
             if s.left.contains_key(&seq) {
                 continue;
@@ -159,7 +163,7 @@ impl Writer {
             log.insert(seq, l.key, loc);
             added += 1;
         }
-        self.log.added(segment, added);
+        self.log.added(segment, added, last);
     }
 
     /// The log's gauges, after each group (the spill's store, when there is one, is the only
@@ -197,7 +201,8 @@ impl Writer {
         h.meta
             .insert(keys::NEXT_SEQ, keys::be(self.next_seq).to_vec())?;
         h.db.persist(PersistMode::SyncAll)?;
-        self.log.retire(&finished).map_err(io)
+        let last = self.log.retire(&finished).map_err(io)?;
+        forget_filed(&h, last)
     }
 
     /// Files the oldest segment's events while the log is over its budget, in synced groups
