@@ -31,6 +31,14 @@ async fn deliver_all(s: &Embedded, route: &str) -> Vec<StoredEvent> {
     }
 }
 
+/// A log of 1 MiB: segments of 128 KiB.
+fn small_log() -> crate::config::EmbeddedMemory {
+    crate::config::EmbeddedMemory {
+        log: 1 << 20,
+        ..Default::default()
+    }
+}
+
 async fn accept(s: &Embedded, ev: NewEvent) -> Accepted {
     s.accept(ev).await.unwrap()
 }
@@ -158,15 +166,12 @@ async fn a_retry_files_the_event_with_its_body() {
     assert_eq!(ev.body, body);
 }
 
-/// A log of 1 MiB (segments of 128 KiB): waiting events past it are filed, segments whose
+/// A log of 1 MiB: waiting events past it are filed, segments whose
 /// events all left are deleted, and nothing is lost or doubled on the way.
 #[tokio::test]
 async fn the_log_keeps_to_its_budget_and_retires_finished_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let memory = crate::config::EmbeddedMemory {
-        log: 1 << 20,
-        ..Default::default()
-    };
+    let memory = small_log();
     let body = Bytes::from(vec![b'x'; 1024]);
     let n = 2000;
     let moved = crate::metrics::METRICS.store_log_filed.get();
@@ -251,10 +256,7 @@ async fn a_filed_event_fjall_deleted_since_stays_gone_after_a_restart() {
 #[tokio::test]
 async fn a_done_entry_outlives_its_events_segment() {
     let dir = tempfile::tempdir().unwrap();
-    let memory = crate::config::EmbeddedMemory {
-        log: 1 << 20,
-        ..Default::default()
-    };
+    let memory = small_log();
     let body = Bytes::from(vec![b'x'; 1024]);
     {
         let s = Embedded::open_with(dir.path(), 100_000, memory).unwrap();
