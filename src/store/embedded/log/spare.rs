@@ -35,7 +35,7 @@ impl Spare {
                     .parent()
                     .is_some_and(|store| store.join(fjall::NO_SPARE_JOURNAL).exists());
                 for () in rx {
-                    if budgeted {
+                    if budgeted || !room_for(&dir, size) {
                         continue;
                     }
                     // One of another size (the budget changed) is written again.
@@ -59,6 +59,28 @@ impl Spare {
     pub fn ask(&self) {
         let _ = self.0.try_send(());
     }
+}
+
+/// Whether `size` more bytes leave at least `KEEP_FREE` free on the disk: near full, a spare
+/// would take the room the segments themselves need (as fjall's journal spare, which keeps
+/// the same margin).
+fn room_for(dir: &Path, size: u64) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    const KEEP_FREE: u64 = 1 << 30;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `statvfs` reads a NUL-terminated path we own for the call's duration and writes
+    // only into the zeroed struct we pass.
+    #[allow(unsafe_code)]
+    let free = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(path.as_ptr(), &mut st) != 0 {
+            return false;
+        }
+        st.f_bavail.saturating_mul(st.f_frsize)
+    };
+    free >= size.saturating_add(KEEP_FREE)
 }
 
 fn make(dir: &Path, tmp: &str, size: u64) -> io::Result<()> {
@@ -120,6 +142,8 @@ mod tests {
         make(dir.path(), "t", size * 2).unwrap();
         let seg = Appender::create(dir.path(), 4, size).unwrap();
         assert_eq!(seg.file.metadata().unwrap().len(), seg.len);
+        // Not where it would leave the disk nearly full.
+        assert!(!room_for(dir.path(), u64::MAX));
         let spare = Spare::start(dir.path().to_path_buf(), size);
         spare.ask();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
