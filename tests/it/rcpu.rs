@@ -95,6 +95,13 @@ pub(crate) async fn ready(s: &RedisStore) {
     }
 }
 
+/// Replica "a" (records kept an hour), ready.
+async fn ready_a(redis: &RedisServer) -> RedisStore {
+    let a = replica(redis, "a", Duration::from_secs(3600));
+    ready(&a).await;
+    a
+}
+
 pub(crate) async fn accept(s: &RedisStore, id: &str) {
     let ev = crate::store_contract::event("r", id, Duration::from_secs(3600));
     assert_eq!(s.accept(ev).await.unwrap(), Accepted::New);
@@ -248,8 +255,7 @@ async fn the_index_is_a_hash_table_and_its_pin_counts_nowhere() {
 #[tokio::test]
 async fn the_pin_asked_for_by_name_is_an_unknown_id() {
     let redis = RedisServer::start();
-    let a = replica(&redis, "a", Duration::from_secs(3600));
-    ready(&a).await;
+    let a = ready_a(&redis).await;
     let routes = ["r".to_string()];
     accept(&a, "p1").await;
     let pin = hookgate::store::redis::INDEX_PIN;
@@ -274,8 +280,7 @@ async fn the_pin_asked_for_by_name_is_an_unknown_id() {
 #[tokio::test]
 async fn the_stream_entry_carries_the_body_until_the_event_leaves_the_stream() {
     let redis = RedisServer::start();
-    let a = replica(&redis, "a", Duration::from_secs(3600));
-    ready(&a).await;
+    let a = ready_a(&redis).await;
     let routes = ["r".to_string()];
     let sent = crate::store_contract::event("r", "x", Duration::from_secs(3600));
     for id in ["carried", "cancelled", "plain"] {
@@ -362,8 +367,7 @@ async fn the_stream_entry_carries_the_body_until_the_event_leaves_the_stream() {
 #[tokio::test]
 async fn queue_depth_and_age_count_lean_entries_and_records() {
     let redis = RedisServer::start();
-    let a = replica(&redis, "a", Duration::from_secs(3600));
-    ready(&a).await;
+    let a = ready_a(&redis).await;
     let routes = ["r".to_string()];
     let at = |id: &str, ms: u64| hookgate::event::NewEvent {
         received_at_ms: ms,
@@ -424,8 +428,7 @@ async fn queue_depth_and_age_count_lean_entries_and_records() {
 #[tokio::test]
 async fn a_target_with_line_breaks_stays_the_target() {
     let redis = RedisServer::start();
-    let a = replica(&redis, "a", Duration::from_secs(3600));
-    ready(&a).await;
+    let a = ready_a(&redis).await;
     let routes = ["r".to_string()];
     let target = "/x\n9\n1700000000000\n%0A";
     for id in ["odd", "odd2"] {
@@ -476,8 +479,7 @@ async fn an_entry_of_the_earlier_layout_is_still_delivered() {
     let redis = RedisServer::start();
     let earlier = "hg:{r:0}:s";
     redis.cli(&["XGROUP", "CREATE", earlier, "hookgate", "0", "MKSTREAM"]);
-    let a = replica(&redis, "a", Duration::from_secs(3600));
-    ready(&a).await;
+    let a = ready_a(&redis).await;
     accept(&a, "new").await;
     assert_eq!(redis.cli(&["XLEN", earlier]), "0");
     earlier_event(&redis, "old");
@@ -507,8 +509,7 @@ async fn an_entry_of_the_earlier_layout_is_still_delivered() {
 #[tokio::test]
 async fn a_cancel_during_the_first_delivery_is_not_undone_by_its_outcome() {
     let redis = RedisServer::start();
-    let a = replica(&redis, "a", Duration::from_secs(3600));
-    ready(&a).await;
+    let a = ready_a(&redis).await;
     let routes = ["r".to_string()];
     accept(&a, "racing").await;
     let ev = lease_n(&a, 1).await.remove(0);

@@ -315,14 +315,15 @@ fn build_index(
     Ok((index, last.map_or(1, |s| s + 1).max(mark.unwrap_or(1))))
 }
 
-/// Makes the high-water mark `next` where it is not yet: in a store of an older hookgate,
-/// before anything can delete its newest event.
+/// Raises the high-water mark to `next` where it is lower: in a store of an older hookgate,
+/// before anything can delete its newest event; before segments of the event log, which take
+/// their events' seqs with them, are deleted.
 fn mark_seq(h: &Handles, next: u64) -> Result<(), fjall::Error> {
     let mark = h
         .meta
         .get(keys::NEXT_SEQ)?
         .and_then(|v| keys::event_seq(&v));
-    if mark != Some(next) {
+    if mark.is_none_or(|m| m < next) {
         h.meta.insert(keys::NEXT_SEQ, keys::be(next).to_vec())?;
         h.db.persist(fjall::PersistMode::SyncData)?;
     }

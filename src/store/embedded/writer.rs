@@ -245,6 +245,11 @@ impl Writer {
         effects: &mut Vec<Effect>,
     ) -> DbResult<()> {
         let now = now_ms();
+        // New events go to the log, and a delivery's outcome says itself whether it needs a
+        // sync (`complete`); every other operation is fjall's, synced before its answer.
+        if !matches!(op, Op::Accept(..) | Op::Complete(..)) {
+            t.sync_fjall = true;
+        }
         match op {
             Op::Accept(ev, tx) => {
                 let a = t.accept(ev, &mut self.next_seq, now, effects)?;
@@ -263,34 +268,28 @@ impl Writer {
                 ));
             }
             Op::Cancel(route, event_id, tx) => {
-                t.sync_fjall = true;
                 let done = t.cancel(&route, &event_id, now, effects)?;
                 replies.push(Reply::Flag(tx, done));
             }
             Op::Purge(route, event_id, tx) => {
-                t.sync_fjall = true;
                 let done = t.purge(&route, &event_id, now, effects)?;
                 replies.push(Reply::Flag(tx, done));
             }
             Op::Replay(route, event_id, tx) => {
-                t.sync_fjall = true;
                 let r = t.replay_one(&route, &event_id, &mut self.next_seq, now, effects)?;
                 replies.push(Reply::Replay(tx, r));
             }
             Op::ReplayBatch(routes, after, limit, tx) => {
-                t.sync_fjall = true;
                 let (n, next) =
                     t.replay_batch(&routes, after, limit, &mut self.next_seq, now, effects)?;
                 replies.push(Reply::Batch(tx, n, next));
             }
             Op::Expire(until, limit, tx) => {
-                t.sync_fjall = true;
                 let n = t.expire(until, limit, &mut self.expiry_from)?
                     + t.expire_answers(until, limit)?;
                 replies.push(Reply::Count(tx, n));
             }
             Op::SetState(route, state, tx) => {
-                t.sync_fjall = true;
                 t.batch.insert(
                     &t.h.meta,
                     keys::route_state(&route),
@@ -299,12 +298,10 @@ impl Writer {
                 replies.push(Reply::Unit(tx));
             }
             Op::SyncClaim(key, digest, ttl, tx) => {
-                t.sync_fjall = true;
                 let slot = t.sync_claim(key, &digest, ttl, now)?;
                 replies.push(Reply::Slot(tx, slot));
             }
             Op::SyncFinish(key, digest, answer, ttl, tx) => {
-                t.sync_fjall = true;
                 t.sync_finish(key, &digest, answer, ttl, now);
                 replies.push(Reply::Unit(tx));
             }

@@ -28,8 +28,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use fjall::PersistMode;
+
 use self::segment::Appender;
 use self::spare::Spare;
+use super::{Handles, keys, mark_seq};
+use crate::store::record::Record;
 
 /// A segment is closed past an eighth of the log's budget (`store.log_size`: the live
 /// segments' total past which the oldest one's events are filed), within these bounds.
@@ -37,6 +41,14 @@ const SEGMENT_MIN: u64 = 64 << 10;
 const SEGMENT_MAX: u64 = 32 << 20;
 /// The log's directory in the store's.
 pub const DIR: &str = "log";
+
+/// A logged event's record without headers and body; `None` (said once, as an error) for one
+/// that does not decode.
+pub fn decode_bodiless(seq: u64, raw: &[u8]) -> Option<Record> {
+    Record::decode_bodiless(raw)
+        .map_err(|e| tracing::error!(seq, error = %e, "skipping undecodable logged event"))
+        .ok()
+}
 
 /// Where a logged event's record is.
 #[derive(Clone)]
@@ -108,8 +120,8 @@ pub struct LogWriter {
     budget: u64,
     segment_bytes: u64,
     spare: Spare,
-    pub current: Appender,
-    pub live: BTreeMap<u32, Seg>,
+    current: Appender,
+    live: BTreeMap<u32, Seg>,
 }
 
 impl LogWriter {
@@ -147,7 +159,7 @@ impl LogWriter {
 
     /// The oldest closed segments, up to the first that still holds a logged event. Oldest
     /// first only: a `Done` entry is in a segment newer than its event's, and must outlive it.
-    pub fn finished(&self) -> Vec<u32> {
+    fn finished(&self) -> Vec<u32> {
         self.live
             .iter()
             .take_while(|(id, seg)| **id != self.current.id && seg.logged == 0)
@@ -155,22 +167,37 @@ impl LogWriter {
             .collect()
     }
 
-    /// Deletes segments (fjall holds all they said, synced: the caller made sure); returns
-    /// the highest seq they held (the markers of events filed from them can go).
-    pub fn retire(&mut self, ids: &[u32]) -> io::Result<u64> {
+    /// Deletes the finished segments (`finished`): first the seq mark raised past `next_seq`
+    /// (they take their events' seqs with them) and fjall synced whole (it then holds all they
+    /// said), then the files, then the markers of the events filed from them.
+    pub fn retire_finished(&mut self, h: &Handles, next_seq: u64) -> Result<(), fjall::Error> {
+        let finished = self.finished();
+        if finished.is_empty() {
+            return Ok(());
+        }
+        mark_seq(h, next_seq)?;
+        h.db.persist(PersistMode::SyncAll)?;
         let mut last = 0;
-        for id in ids {
+        for id in &finished {
             match std::fs::remove_file(self.dir.join(segment::name(*id))) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
             if let Some(seg) = self.live.remove(id) {
                 last = last.max(seg.last_seq);
             }
         }
         segment::sync_dir(&self.dir)?;
-        Ok(last)
+        // Not synced: a marker left over is deleted with the next.
+        let mut batch = h.db.batch();
+        for key in h.meta.range(keys::filed(0)..=keys::filed(last)) {
+            batch.remove(&h.meta, key.key()?);
+        }
+        if !batch.is_empty() {
+            batch.durability(Some(PersistMode::Buffer)).commit()?;
+        }
+        Ok(())
     }
 
     /// The live segments' size.

@@ -8,23 +8,10 @@ use fjall::PersistMode;
 
 use super::segment::{self, Appender, Kind};
 use super::spare::Spare;
-use super::{Loc, LogWriter, Logged, SEGMENT_MAX, SEGMENT_MIN, Seg};
+use super::{Loc, LogWriter, Logged, SEGMENT_MAX, SEGMENT_MIN, Seg, decode_bodiless};
 use crate::store::embedded::index::Effect;
 use crate::store::embedded::{Handles, keys};
-use crate::store::record::{Phase, Record};
-
-/// Deletes the markers of events filed from retired segments (seqs up to `last`). Not synced:
-/// one left over is deleted with the next.
-pub fn forget_filed(h: &Handles, last: u64) -> Result<(), fjall::Error> {
-    let mut batch = h.db.batch();
-    for key in h.meta.range(keys::filed(0)..=keys::filed(last)) {
-        batch.remove(&h.meta, key.key()?);
-    }
-    if !batch.is_empty() {
-        batch.durability(Some(PersistMode::Buffer)).commit()?;
-    }
-    Ok(())
-}
+use crate::store::record::Phase;
 
 /// What the log holds, as of now.
 pub struct Recovered {
@@ -112,12 +99,8 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
             .1
             .get(e.at as usize..e.at as usize + e.len as usize)
             .ok_or_else(|| io(std::io::ErrorKind::UnexpectedEof.into()))?;
-        let rec = match Record::decode_bodiless(raw) {
-            Ok(r) => r,
-            Err(err) => {
-                tracing::error!(seq, error = %err, "skipping undecodable logged event");
-                continue;
-            }
+        let Some(rec) = decode_bodiless(seq, raw) else {
+            continue;
         };
         let key = keys::dedup(&rec.route, &rec.event_id);
         if done.contains(&seq) {
@@ -181,22 +164,7 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
         current,
         live,
     };
-    let finished = writer.finished();
-    if !finished.is_empty() {
-        // The mark first: the retired segments take their events' seqs with them.
-        let mark = h
-            .meta
-            .get(keys::NEXT_SEQ)
-            .map_err(db)?
-            .and_then(|v| keys::event_seq(&v))
-            .unwrap_or(1);
-        h.meta
-            .insert(keys::NEXT_SEQ, keys::be(mark.max(next_seq)).to_vec())
-            .map_err(db)?;
-        h.db.persist(PersistMode::SyncAll).map_err(db)?;
-        let last = writer.retire(&finished).map_err(io)?;
-        forget_filed(h, last).map_err(db)?;
-    }
+    writer.retire_finished(h, next_seq).map_err(db)?;
     Ok(Recovered {
         logged,
         writer,

@@ -5,15 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::sync::Arc;
 
-use fjall::PersistMode;
-
 use super::{DbResult, MAX_GROUP, Txn, Writer};
 use crate::metrics::METRICS;
 use crate::store::embedded::keys;
 use crate::store::embedded::lock;
-use crate::store::embedded::log::recover::forget_filed;
 use crate::store::embedded::log::segment::{self, Kind};
-use crate::store::embedded::log::{Loc, Logged};
+use crate::store::embedded::log::{Loc, decode_bodiless};
 use crate::store::record::Record;
 
 /// An event this group puts in the log.
@@ -89,7 +86,7 @@ impl Txn<'_> {
         let Some((raw, expires)) = self.logged_raw(seq)? else {
             return Ok(None);
         };
-        Ok(decoded(seq, Record::decode_bodiless(&raw)).map(|r| (r, expires)))
+        Ok(decode_bodiless(seq, &raw).map(|r| (r, expires)))
     }
 
     /// Files a logged event: writes it to fjall as an event accepted before the log was,
@@ -98,7 +95,7 @@ impl Txn<'_> {
         let Some((raw, expires)) = self.logged_raw(seq)? else {
             return Ok(());
         };
-        let Some(rec) = decoded(seq, Record::decode_bodiless(&raw)) else {
+        let Some(rec) = decode_bodiless(seq, &raw) else {
             return Ok(());
         };
         let key = keys::dedup(&rec.route, &rec.event_id);
@@ -118,11 +115,6 @@ impl Txn<'_> {
         segment::encode(&mut self.log_buf, Kind::Done, seq, 0, &[]);
         self.left.insert(seq, key.into_boxed_slice());
     }
-}
-
-fn decoded(seq: u64, r: Result<Record, String>) -> Option<Record> {
-    r.map_err(|e| tracing::error!(seq, error = %e, "skipping undecodable logged event"))
-        .ok()
 }
 
 impl Writer {
@@ -190,19 +182,10 @@ impl Writer {
     }
 
     fn retire_segments(&mut self) -> DbResult<()> {
-        let finished = self.log.finished();
-        if finished.is_empty() {
-            return Ok(());
+        match self.shared.handles.load_full() {
+            Some(h) => self.log.retire_finished(&h, self.next_seq),
+            None => Ok(()),
         }
-        let Some(h) = self.shared.handles.load_full() else {
-            return Ok(());
-        };
-        // The mark first: a retired segment took its events' seqs with it.
-        h.meta
-            .insert(keys::NEXT_SEQ, keys::be(self.next_seq).to_vec())?;
-        h.db.persist(PersistMode::SyncAll)?;
-        let last = self.log.retire(&finished).map_err(io)?;
-        forget_filed(&h, last)
     }
 
     /// Files the oldest segment's events while the log is over its budget, in synced groups
@@ -244,9 +227,4 @@ impl Writer {
         drop(h);
         self.retire_segments()
     }
-}
-
-/// Replaces the log's state after a reopen.
-pub(super) fn replace(shared: &std::sync::Mutex<Logged>, logged: Logged) {
-    *lock(shared) = logged;
 }

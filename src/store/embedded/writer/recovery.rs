@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
-use super::{Lease, Op, Reply, Txn, Writer, fail, logged};
+use super::{Lease, Op, Reply, Txn, Writer, fail};
 use crate::event::now_ms;
 use crate::store::embedded::log::recover::recover;
 use crate::store::embedded::{build_index, keys, lock, open_handles};
@@ -208,7 +208,7 @@ impl Writer {
         // The log as the disk has it (a failed group's entries may be there: events answered
         // 503 but stored, which a sender's retry finds as duplicates).
         let recovered = recover(&self.shared.path, &handles, now, self.shared.memory.log)?;
-        logged::replace(&self.shared.log, recovered.logged);
+        *lock(&self.shared.log) = recovered.logged;
         self.log = recovered.writer;
         let shared = self.shared.clone();
         let mut txn = Txn::new(&handles, &shared.log);
