@@ -250,11 +250,11 @@ impl Drainer {
             self.uncertain
                 .remove(&(ev.route.clone(), ev.event_id.clone()));
             METRICS.spill.events.with_label_values(&[outcome]).inc();
-            if self.ledger.release(&ev.route, weight_of_stored(ev))
-                && crate::logs::SPILL_DRAINED.hit("", String::new)
-            {
-                tracing::info!("local spill drained into redis");
-            }
+            self.ledger.release(&ev.route, weight_of_stored(ev), || {
+                if crate::logs::SPILL_DRAINED.hit("", String::new) {
+                    tracing::info!("local spill drained into redis");
+                }
+            });
         }
         first_error.map_or(Ok(()), Err)
     }

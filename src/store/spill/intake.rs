@@ -51,7 +51,7 @@ impl Spill {
             }
             // Spilled before (the spill's own dedup), or not stored: nothing more waits.
             other => {
-                self.ledger.release(&route, weight);
+                self.ledger.release(&route, weight, || {});
                 other
             }
         }

@@ -191,8 +191,10 @@ impl Ledger {
         publish(&c);
     }
 
-    /// Counts an event out (forwarded, or not spilled after all). True when the spill is empty.
-    fn release(&self, route: &str, weight: u64) -> bool {
+    /// Counts an event out (forwarded, or not spilled after all). `emptied` runs when this
+    /// empties the spill, before the gauges say so: a stop waits for `hookgate_spill_pending`
+    /// to read 0 and then exits, so what `emptied` logs must be out by then.
+    fn release(&self, route: &str, weight: u64, emptied: impl FnOnce()) {
         let mut c = self.lock();
         c.bytes = c.bytes.saturating_sub(weight);
         c.events = c.events.saturating_sub(1);
@@ -205,9 +207,9 @@ impl Ledger {
         // Bytes estimated at start (see `drain`) end with the events.
         if c.events == 0 {
             c.bytes = 0;
+            emptied();
         }
         publish(&c);
-        c.events == 0
     }
 
     /// The routes with events in the spill, in name order.
@@ -351,17 +353,23 @@ mod tests {
     #[test]
     fn the_ledger_bounds_bytes_and_knows_which_routes_wait() {
         let l = Ledger::new(100);
+        // Whether this release emptied the spill.
+        let emptied = |route: &str, weight: u64| {
+            let mut e = false;
+            l.release(route, weight, || e = true);
+            e
+        };
         assert!(l.reserve("a", 60) && l.holds("a") && !l.holds("b"));
         assert!(!l.reserve("b", 41), "over the bound");
         assert!(l.reserve("b", 40) && l.full());
         assert_eq!(l.routes(), ["a", "b"]);
-        assert!(!l.release("a", 60) && !l.holds("a"));
-        assert!(l.release("b", 40) && !l.full() && l.routes().is_empty());
+        assert!(!emptied("a", 60) && !l.holds("a"));
+        assert!(emptied("b", 40) && !l.full() && l.routes().is_empty());
         // Found at start, over the bound and with estimated bytes: those end with the events.
         l.force("c", 2, 150);
         assert!(l.full() && l.holds("c"));
-        assert!(!l.release("c", 10));
-        assert!(l.release("c", 10) && !l.full() && !l.holds("c"));
+        assert!(!emptied("c", 10));
+        assert!(emptied("c", 10) && !l.full() && !l.holds("c"));
         assert_eq!(l.lock().bytes, 0);
     }
 }
