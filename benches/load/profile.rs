@@ -1,7 +1,9 @@
 //! `LOAD_PERF=1`: each measured run under `perf record` (flat, no call graphs: a few % of
 //! overhead), then the run's top costs by thread and by function, printed as it ends. Where
 //! an event's CPU goes, beside bare pingora's own, by the same command as the figures.
-//! `LOAD_PERF=keep` also keeps each recording (e.g. `perf report --comm hookgate-store`).
+//! `LOAD_PERF=keep` also keeps each recording (e.g. `perf report --comm hookgate-store`);
+//! `LOAD_PERF=graph` keeps it with call graphs (frame pointers: a hookgate built with
+//! `RUSTFLAGS="-C force-frame-pointers=yes"`, passed as `LOAD_HOOKGATE`).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -18,14 +20,17 @@ pub struct Recording {
 pub fn start(pid: u32, run: u64) -> Option<Recording> {
     if !matches!(
         std::env::var("LOAD_PERF").ok().as_deref(),
-        Some("1" | "keep")
+        Some("1" | "keep" | "graph")
     ) {
         return None;
     }
     let file =
         std::env::temp_dir().join(format!("hookgate-load-{}-{run}.perf", std::process::id()));
+    let graph = std::env::var("LOAD_PERF").ok().as_deref() == Some("graph");
     let perf = Command::new("perf")
-        .args(["record", "-q", "-F", "499", "-p", &pid.to_string(), "-o"])
+        .args(["record", "-q", "-F", "499", "-p", &pid.to_string()])
+        .args(graph.then_some("-g"))
+        .arg("-o")
         .arg(&file)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -74,7 +79,10 @@ impl Recording {
             }
         }
         // LOAD_PERF=keep: the recording stays, for `perf report -i` by thread or symbol.
-        if std::env::var("LOAD_PERF").ok().as_deref() == Some("keep") {
+        if matches!(
+            std::env::var("LOAD_PERF").ok().as_deref(),
+            Some("keep" | "graph")
+        ) {
             eprintln!("  (kept: {})", self.file.display());
         } else {
             let _ = std::fs::remove_file(&self.file);

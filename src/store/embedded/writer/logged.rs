@@ -31,8 +31,14 @@ pub struct Settle {
 /// Where a group's log entries went: segment, its file, the offset of the first.
 type Appended = Option<(u32, Arc<File>, u64)>;
 
-fn io(e: std::io::Error) -> fjall::Error {
-    fjall::Error::Io(e)
+/// An I/O error of the log, said to be the log's (the kind kept: a full disk is told by it).
+fn io(doing: &'static str) -> impl Fn(std::io::Error) -> fjall::Error {
+    move |e| {
+        fjall::Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("event log {doing}: {e}"),
+        ))
+    }
 }
 
 impl Txn<'_> {
@@ -77,7 +83,7 @@ impl Txn<'_> {
         let Some(loc) = lock(self.log).loc(seq) else {
             return Ok(None);
         };
-        Ok(Some((loc.read().map_err(io)?, loc.expires_ms)))
+        Ok(Some((loc.read().map_err(io("read"))?, loc.expires_ms)))
     }
 
     /// A logged event's record without headers and body, and its window end (its delivery
@@ -125,7 +131,10 @@ impl Writer {
             return Ok(None);
         }
         let sync = !txn.logging.is_empty();
-        self.log.append(&txn.log_buf, sync).map(Some).map_err(io)
+        self.log
+            .append(&txn.log_buf, sync)
+            .map(Some)
+            .map_err(io("append"))
     }
 
     /// After a commit: the events the group logged are readable, those that left are not.
