@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use hookgate::cli::admin_client::Target;
-use hookgate::cli::{dlq, events, explain, providers, routes, sign};
+use hookgate::cli::{dlq, events, explain, providers, routes, sign, store};
 use hookgate::config::{self, LoadError};
 
 // Measured: glibc malloc spent ~15 % of the gateway's CPU under load (allocations freed on
@@ -100,6 +100,22 @@ enum Command {
         admin: AdminArgs,
         #[command(subcommand)]
         action: RoutesAction,
+    },
+    /// Work on an embedded store's directory, with hookgate stopped.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreAction {
+    /// Ready the store for a rollback to a hookgate from before the event log (it refuses
+    /// format 4): move the events waiting in the log into the database, delete the log, write
+    /// format 3.
+    Downgrade {
+        /// The store's directory: `store.path`, or the Redis store's `store.spill_path`.
+        dir: PathBuf,
     },
 }
 
@@ -236,6 +252,9 @@ fn main() -> ExitCode {
             };
             done(routes::run(admin.target(), action))
         }
+        Command::Store {
+            action: StoreAction::Downgrade { dir },
+        } => done(store::downgrade(&dir).map(|said| println!("{said}"))),
     }
 }
 

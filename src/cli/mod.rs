@@ -1,5 +1,5 @@
 //! The command line's subcommands besides `run`: checking configs and captured requests,
-//! signing test requests, listing the provider presets, and events, the dead-letter queue and route states through the admin
+//! signing test requests, listing the provider presets, readying a store for a rollback, and events, the dead-letter queue and route states through the admin
 //! API.
 
 pub mod admin_client;
@@ -9,6 +9,7 @@ pub mod explain;
 pub mod providers;
 pub mod routes;
 pub mod sign;
+pub mod store;
 
 /// A small runtime for the commands that talk over the network.
 fn runtime() -> Result<tokio::runtime::Runtime, String> {

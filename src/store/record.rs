@@ -10,6 +10,8 @@ use super::query::Attempt;
 /// 4: format 3 plus the embedded store's event log (new events are only there until delivered
 /// or filed), which an older hookgate would not read: it refuses the store instead.
 pub const FORMAT: u64 = 4;
+/// The format before the event log: what `hookgate store downgrade` writes back, for a rollback.
+pub const FORMAT_BEFORE_LOG: u64 = 3;
 /// Formats this build still reads.
 pub const READS: [u64; 4] = [1, 2, 3, 4];
 

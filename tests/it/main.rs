@@ -54,6 +54,7 @@ mod sentinel;
 mod shared_rate;
 mod shared_slots;
 mod spill;
+mod store_cli;
 mod store_contract;
 mod systemd;
 mod takeover;

@@ -145,6 +145,8 @@ pub const ROUTE_STATE: &[u8] = b"state\0";
 /// batch that takes one, so that a seq is never taken twice: not after its event was deleted
 /// (purged, or delivered and swept), which is what `events` alone would say at a restart.
 pub const NEXT_SEQ: &[u8] = b"next_seq";
+/// `meta`: the store's format (`record::FORMAT`).
+pub const FORMAT: &[u8] = b"format";
 
 /// `meta`: the time of the last recovery's probe write.
 pub const PROBE: &[u8] = b"probe";

@@ -50,6 +50,8 @@ use tokio::sync::{mpsc, oneshot};
 use self::dead::dead_keys;
 use self::index::{Effect, Index};
 use self::writer::{Op, Writer};
+/// What `Embedded::downgrade` writes back.
+pub use super::record::FORMAT_BEFORE_LOG;
 use super::record::{FORMAT, Head, Phase, READS, Record};
 use super::{Accepted, EventView, Intake, State, StoreError};
 use crate::config::EmbeddedMemory;
@@ -247,7 +249,7 @@ fn open_handles(path: &Path, memory: &EmbeddedMemory) -> Result<Handles, OpenErr
     };
     match handles
         .meta
-        .get("format")
+        .get(keys::FORMAT)
         .map_err(err)?
         .and_then(|v| keys::event_seq(&v))
     {
@@ -257,7 +259,7 @@ fn open_handles(path: &Path, memory: &EmbeddedMemory) -> Result<Handles, OpenErr
         _ => {
             handles
                 .meta
-                .insert("format", keys::be(FORMAT).to_vec())
+                .insert(keys::FORMAT, keys::be(FORMAT).to_vec())
                 .map_err(err)?;
             db.persist(fjall::PersistMode::SyncAll).map_err(err)?;
             Ok(handles)
@@ -358,6 +360,13 @@ impl Embedded {
             max_pending,
             accepting: AtomicU64::new(0),
         })
+    }
+
+    /// For a rollback to a hookgate without the event log: files every event waiting in the
+    /// log, deletes the log and writes format 3 (`Writer::downgrade`); the store takes no
+    /// writes after. Returns the events filed.
+    pub async fn downgrade(&self) -> Result<u64, StoreError> {
+        self.call(Op::Downgrade).await
     }
 
     async fn call<T>(

@@ -280,3 +280,63 @@ async fn a_done_entry_outlives_its_events_segment() {
     assert_eq!(ids(&s, "r").await, ["last"]);
     assert_eq!(ids(&s, "held").await, ["h"]);
 }
+
+/// A rollback (`hookgate store downgrade`): every waiting event, in every segment, is in
+/// fjall with its body and queue entry; no segment, spare or filed marker is left; the format
+/// is 3. Opened again (as a hookgate before the log would read it: fjall only), nothing is
+/// lost, doubled or forgotten.
+#[tokio::test]
+async fn a_downgrade_leaves_everything_in_fjall_and_format_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = small_log();
+    let body = Bytes::from(vec![b'x'; 1024]);
+    let big = |id: &str| NewEvent {
+        body: body.clone(),
+        ..event("r", id, HOUR)
+    };
+    {
+        let s = Embedded::open_with(dir.path(), 100_000, memory).unwrap();
+        for i in 0..300 {
+            accept(&s, big(&format!("w{i}"))).await;
+        }
+        // Delivered: only its tombstone and dedup key are in fjall.
+        accept(&s, event("done", "d", HOUR)).await;
+        assert_eq!(deliver_all(&s, "done").await.len(), 1);
+        // Retried: filed already, with a marker.
+        accept(&s, event("retried", "t", HOUR)).await;
+        let ev = s
+            .lease("retried", now_ms(), 1)
+            .await
+            .unwrap()
+            .events
+            .remove(0);
+        let retry = Outcome::Retry {
+            at_ms: now_ms(),
+            error: "503".into(),
+            status: Some(503),
+        };
+        s.complete(&ev, retry).await.unwrap();
+        assert!(segments(dir.path()).len() > 2, "{:?}", segments(dir.path()));
+        assert_eq!(s.downgrade().await.unwrap(), 300);
+        // The writer stopped: nothing more is written to a log that is gone.
+        assert!(s.accept(big("late")).await.is_err());
+        let h = s.shared.handles().unwrap();
+        let format = h.meta.get(keys::FORMAT).unwrap().unwrap();
+        assert_eq!(keys::event_seq(&format), Some(3));
+        assert_eq!(h.events.iter().count(), 302, "each waiting one, d, t");
+        assert_eq!(h.queue.iter().count(), 301);
+        let markers = h.meta.prefix(b"filed/").count();
+        assert_eq!(markers, 0, "no filed marker left");
+    }
+    assert!(!dir.path().join(log::DIR).exists(), "no log left");
+    let s = Embedded::open_with(dir.path(), 100_000, memory).unwrap();
+    let delivered = deliver_all(&s, "r").await;
+    assert_eq!(delivered.len(), 300);
+    assert!(delivered.iter().all(|e| e.body == body));
+    assert_eq!(ids(&s, "retried").await, ["t"]);
+    assert_eq!(
+        accept(&s, event("done", "d", HOUR)).await,
+        Accepted::Duplicate
+    );
+    assert_eq!(accept(&s, big("w7")).await, Accepted::Duplicate);
+}

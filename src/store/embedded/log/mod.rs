@@ -167,18 +167,42 @@ impl LogWriter {
             .collect()
     }
 
-    /// Deletes the finished segments (`finished`): first the seq mark raised past `next_seq`
-    /// (they take their events' seqs with them) and fjall synced whole (it then holds all they
-    /// said), then the files, then the markers of the events filed from them.
+    /// Deletes the finished segments (`finished`).
     pub fn retire_finished(&mut self, h: &Handles, next_seq: u64) -> Result<(), fjall::Error> {
         let finished = self.finished();
-        if finished.is_empty() {
+        self.retire(h, next_seq, &finished)
+    }
+
+    /// Every live segment, oldest first (the current one last).
+    pub fn segments(&self) -> Vec<u32> {
+        self.live.keys().copied().collect()
+    }
+
+    /// Deletes every segment, the current one too, and the spare; for a rollback, once every
+    /// event is filed. Nothing may be appended after.
+    pub fn retire_all(&mut self, h: &Handles, next_seq: u64) -> Result<(), fjall::Error> {
+        let mut all = self.segments();
+        if !all.contains(&self.current.id) {
+            all.push(self.current.id);
+        }
+        self.retire(h, next_seq, &all)?;
+        spare::remove_all(&self.dir)?;
+        // Best effort: an empty directory says nothing to anyone.
+        let _ = std::fs::remove_dir(&self.dir);
+        Ok(())
+    }
+
+    /// Deletes `segments`: first the seq mark raised past `next_seq` (they take their events'
+    /// seqs with them) and fjall synced whole (it then holds all they said), then the files,
+    /// then the markers of the events filed from them.
+    fn retire(&mut self, h: &Handles, next_seq: u64, segments: &[u32]) -> Result<(), fjall::Error> {
+        if segments.is_empty() {
             return Ok(());
         }
         mark_seq(h, next_seq)?;
         h.db.persist(PersistMode::SyncAll)?;
         let mut last = 0;
-        for id in &finished {
+        for id in segments {
             match std::fs::remove_file(self.dir.join(segment::name(*id))) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -98,6 +98,24 @@ fn make(dir: &Path, tmp: &str, size: u64) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// Deletes the spare and any being written (for a rollback: no log is left behind).
+pub fn remove_all(dir: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(SPARE))
+        {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Opens segment `path` from the spare, if there is one of `size` bytes.
 pub fn take(dir: &Path, path: &Path, size: u64) -> io::Result<Option<File>> {
     let spare = dir.join(SPARE);

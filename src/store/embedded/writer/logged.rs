@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use super::{DbResult, MAX_GROUP, Txn, Writer};
 use crate::metrics::METRICS;
+use crate::store::embedded::Handles;
 use crate::store::embedded::keys;
 use crate::store::embedded::lock;
 use crate::store::embedded::log::segment::{self, Kind};
 use crate::store::embedded::log::{Loc, decode_bodiless};
-use crate::store::record::Record;
+use crate::store::record::{FORMAT_BEFORE_LOG, Record};
 
 /// An event this group puts in the log.
 pub struct Logging {
@@ -197,10 +198,10 @@ impl Writer {
         }
     }
 
-    /// Files the oldest segment's events while the log is over its budget, in synced groups
-    /// of `MAX_GROUP`, then deletes the segment. (Filed a few hundred after each group and not
-    /// synced, fjall's flushes ran under every later group's `fdatasync`: the ingest p99 was
-    /// 9.0–11.5 ms where this took 6.1–6.7, docs/performance.md, "The event log".)
+    /// Files the oldest segment's events while the log is over its budget, then deletes the
+    /// segment. (Filed a few hundred after each group and not synced, fjall's flushes ran
+    /// under every later group's `fdatasync`: the ingest p99 was 9.0–11.5 ms where this took
+    /// 6.1–6.7, docs/performance.md, "The event log".)
     fn file_over_budget(&mut self) -> DbResult<()> {
         let Some(oldest) = self.log.over_budget() else {
             return Ok(());
@@ -208,24 +209,32 @@ impl Writer {
         let Some(h) = self.shared.handles.load_full() else {
             return Ok(());
         };
-        // Logged events are in their segments in seq order: the oldest's come first.
-        let seqs: Vec<u64> = lock(&self.shared.log)
-            .events
-            .iter()
-            .take_while(|(_, loc)| loc.segment == oldest)
-            .map(|(seq, _)| *seq)
-            .collect();
         // Once per segment (an eighth of the budget): not a flood.
         tracing::info!(
             segment = oldest,
-            events = seqs.len(),
             "event log over store.log_size: moving its oldest segment's waiting events into the \
              database"
         );
+        self.file_segment(&h, oldest)?;
+        drop(h);
+        self.retire_segments()
+    }
+
+    /// Files the events still logged in `segment`, in synced groups of `MAX_GROUP`; returns
+    /// how many.
+    fn file_segment(&mut self, h: &Handles, segment: u32) -> DbResult<u64> {
+        // Logged events are in their segments in seq order.
+        let seqs: Vec<u64> = lock(&self.shared.log)
+            .events
+            .iter()
+            .skip_while(|(_, loc)| loc.segment < segment)
+            .take_while(|(_, loc)| loc.segment == segment)
+            .map(|(seq, _)| *seq)
+            .collect();
         METRICS.store_log_filed.inc_by(seqs.len() as u64);
         let shared = self.shared.clone();
         for chunk in seqs.chunks(MAX_GROUP) {
-            let mut txn = Txn::new(&h, &shared.log);
+            let mut txn = Txn::new(h, &shared.log);
             txn.sync_fjall = true;
             for seq in chunk {
                 txn.file(*seq)?;
@@ -233,7 +242,26 @@ impl Writer {
             let settle = txn.commit()?;
             self.settle_log(None, settle);
         }
-        drop(h);
-        self.retire_segments()
+        Ok(seqs.len() as u64)
+    }
+
+    /// For a rollback to a hookgate without the event log (`hookgate store downgrade`): files
+    /// every logged event, deletes every segment, and writes format 3, which such a hookgate
+    /// reads (format 4 is 3 plus the log). Returns the events filed. The writer stops after.
+    pub(super) fn downgrade(&mut self) -> DbResult<u64> {
+        let h = self.shared.handles.load_full().ok_or_else(|| {
+            fjall::Error::Io(std::io::Error::other(
+                "the store is recovering from a write failure",
+            ))
+        })?;
+        let mut filed = 0;
+        for segment in self.log.segments() {
+            filed += self.file_segment(&h, segment)?;
+        }
+        self.log.retire_all(&h, self.next_seq)?;
+        h.meta
+            .insert(keys::FORMAT, keys::be(FORMAT_BEFORE_LOG).to_vec())?;
+        h.db.persist(fjall::PersistMode::SyncAll)?;
+        Ok(filed)
     }
 }
