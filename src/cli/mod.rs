@@ -1,6 +1,6 @@
 //! The command line's subcommands besides `run`: checking configs and captured requests,
-//! signing test requests, listing the provider presets, readying a store for a rollback, and events, the dead-letter queue and route states through the admin
-//! API.
+//! signing test requests, listing the provider presets, readying a store for a rollback, and
+//! events, the dead-letter queue and route states through the admin API.
 
 pub mod admin_client;
 pub mod dlq;

@@ -209,13 +209,14 @@ impl Writer {
         let Some(h) = self.shared.handles.load_full() else {
             return Ok(());
         };
+        let events = self.file_segment(&h, oldest)?;
         // Once per segment (an eighth of the budget): not a flood.
         tracing::info!(
             segment = oldest,
-            "event log over store.log_size: moving its oldest segment's waiting events into the \
+            events,
+            "event log over store.log_size: moved its oldest segment's waiting events into the \
              database"
         );
-        self.file_segment(&h, oldest)?;
         drop(h);
         self.retire_segments()
     }
@@ -250,9 +251,7 @@ impl Writer {
     /// reads (format 4 is 3 plus the log). Returns the events filed. The writer stops after.
     pub(super) fn downgrade(&mut self) -> DbResult<u64> {
         let h = self.shared.handles.load_full().ok_or_else(|| {
-            fjall::Error::Io(std::io::Error::other(
-                "the store is recovering from a write failure",
-            ))
+            fjall::Error::Io(std::io::Error::other(crate::store::embedded::RECOVERING))
         })?;
         let mut filed = 0;
         for segment in self.log.segments() {
