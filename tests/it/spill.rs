@@ -151,6 +151,26 @@ async fn hookgate_killed_while_events_are_spilled_delivers_them_after_restart() 
     assert!(spilled >= 26, "{spilled}");
 }
 
+/// A rollback with events in the spill: `hookgate store downgrade` on the spill's directory
+/// moves them out of its event log; the next start (reading what a hookgate before the log
+/// would) forwards and delivers each, in order.
+#[tokio::test]
+async fn a_downgraded_spill_is_forwarded_after_the_restart() {
+    let mut redis = RedisServer::start();
+    let up = Upstream::start();
+    let mut gw = gateway(&redis, &up, "s", "");
+    let c = client();
+    redis.stop();
+    let acked = send_many(&c, &gw, "spilled", 20).await;
+    gw.kill9();
+    let (ok, said) = crate::store_cli::downgrade(&gw.dir.path().join("spill"));
+    assert!(ok && said.contains(": 20 waiting events moved"), "{said}");
+    redis.restart();
+    gw.spawn();
+    let spilled = all_delivered_in_order(&up, &acked, 0).await;
+    assert_eq!(spilled, 20);
+}
+
 #[tokio::test]
 async fn spill_off_answers_503_and_not_ready_as_before() {
     let mut redis = RedisServer::start();

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use common::*;
 
-fn downgrade(dir: &Path) -> (bool, String) {
+/// Runs `hookgate store downgrade DIR`: whether it succeeded, and what it said.
+pub(crate) fn downgrade(dir: &Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
         .args(["store", "downgrade"])
         .arg(dir)
