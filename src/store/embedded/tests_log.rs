@@ -134,6 +134,52 @@ async fn a_delivery_lost_by_fjall_keeps_its_dedup_key_from_the_log() {
     assert_eq!(state(&s, "r", "y").await, Some(State::Delivered));
 }
 
+/// The same, where an earlier copy of the ID (delivered, its window over) still owns the dedup
+/// key fjall kept: the start puts back the later copy's key and tombstone, not taking the
+/// earlier copy's key for its own.
+#[tokio::test]
+async fn a_delivery_lost_by_fjall_is_repaired_over_an_earlier_copys_key() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path(), 100);
+        // Delivered within its window (a key and tombstone), which then ends.
+        accept(&s, event("r", "y", Duration::from_secs(1))).await;
+        deliver_all(&s, "r").await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // fjall as a power cut would leave it: with the first copy's keys only.
+        let h = s.shared.handles().unwrap();
+        let kept: Vec<_> = [&h.events, &h.dedup, &h.expiry]
+            .map(|ks| {
+                ks.iter()
+                    .map(|g| {
+                        let (k, v) = g.into_inner().unwrap();
+                        (k.to_vec(), v.to_vec())
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .into();
+        drop(h);
+        assert_eq!(accept(&s, event("r", "y", HOUR)).await, Accepted::New);
+        deliver_all(&s, "r").await;
+        // The next group syncs the log, `Done` included.
+        accept(&s, event("r", "z", HOUR)).await;
+        let h = s.shared.handles().unwrap();
+        for (ks, kept) in [&h.events, &h.dedup, &h.expiry].into_iter().zip(&kept) {
+            for k in ks.iter().map(|g| g.key().unwrap()).collect::<Vec<_>>() {
+                ks.remove(k).unwrap();
+            }
+            for (k, v) in kept {
+                ks.insert(k, v).unwrap();
+            }
+        }
+        h.db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    let s = open(dir.path(), 100);
+    assert_eq!(accept(&s, event("r", "y", HOUR)).await, Accepted::Duplicate);
+    assert_eq!(ids(&s, "r").await, ["z"]);
+    assert_eq!(state(&s, "r", "y").await, Some(State::Delivered));
+}
+
 #[tokio::test]
 async fn a_retry_files_the_event_with_its_body() {
     let dir = tempfile::tempdir().unwrap();
