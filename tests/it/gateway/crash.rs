@@ -97,19 +97,20 @@ async fn sigkill_under_concurrent_load_loses_nothing_acked() {
 /// SIGKILL while the event log rotates, files and retires segments all the time (a 1 MiB log:
 /// segments of 128 KiB; a slow upstream lets a backlog pass the budget; early attempts fail,
 /// so retries file events too). Nothing acked is lost, and nothing delivered before the kill
-/// comes back: only the attempts in flight then may go out again, at most `concurrency`
+/// comes back: only the attempts in flight then may go out again, at most `concurrency` (2)
 /// requests plus as many outcomes waiting for the store (`upstream::limits`).
 #[tokio::test]
 async fn sigkill_while_the_log_files_and_retires_segments_loses_and_revives_nothing() {
     let up = Upstream::start();
-    up.set_default(Reply::status(200).after(Duration::from_millis(10)));
+    // ~100 deliveries/s: the backlog passes the budget however slow the machine's intake.
+    up.set_default(Reply::status(200).after(Duration::from_millis(20)));
     up.script((0..40).map(|_| Reply::status(503)));
     let body = format!(
         "{}\n{}",
         upstream_block(
             "orders",
             &up.url("/webhooks"),
-            "concurrency = 4\nmax_attempts = 1000"
+            "concurrency = 2\nmax_attempts = 1000"
         ),
         limai_route("limai", "/hooks/limai", "orders", "")
     );
@@ -142,8 +143,13 @@ async fn sigkill_while_the_log_files_and_retires_segments_loses_and_revives_noth
             acked
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let m = metrics(&c, &gw).await;
+    // Killed while it files: once the log has gone past its budget, a moment later.
+    let filed = async || {
+        let m = metrics(&c, &gw).await;
+        (common::conn::sample(&m, "hookgate_store_log_filed_total") > 0.0).then_some(())
+    };
+    let over = eventually(Duration::from_secs(30), filed).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     gw.kill9();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut acked = Vec::new();
@@ -151,10 +157,12 @@ async fn sigkill_while_the_log_files_and_retires_segments_loses_and_revives_noth
         acked.extend(s.await.unwrap());
     }
     assert!(
-        acked.len() > 300 && common::conn::sample(&m, "hookgate_store_log_filed_total") > 0.0,
-        "the log never went past its budget: {} acked\n{m}",
+        over.is_some(),
+        "the log never went past its budget: {} acked",
         acked.len()
     );
+    // The backlog goes quickly now.
+    up.set_default(Reply::status(200));
     gw.spawn();
     eventually(Duration::from_secs(60), async || {
         let ids: std::collections::HashSet<String> = up
@@ -176,7 +184,7 @@ async fn sigkill_while_the_log_files_and_retires_segments_loses_and_revives_noth
     }
     let again: Vec<_> = times.iter().filter(|(_, n)| **n > 1).collect();
     assert!(
-        again.len() <= 8,
+        again.len() <= 4,
         "delivered again after the restart: {again:?}"
     );
 }
