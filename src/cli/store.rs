@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use crate::config::EmbeddedMemory;
 use crate::store::embedded::{Embedded, FORMAT_BEFORE_LOG, OpenError};
 
 /// Files every event waiting in the store's event log into its database, deletes the log and
@@ -17,16 +16,12 @@ pub fn downgrade(dir: &Path) -> Result<String, String> {
             "{shown}: no embedded store here (store.path, or the Redis store's store.spill_path)"
         ));
     }
-    let store =
-        Embedded::open_with(dir, u64::MAX, EmbeddedMemory::default()).map_err(|e| match &e {
-            OpenError::Open { reason, .. } if reason.contains("Locked") => format!(
-                "{shown}: the store is in use (is hookgate running on it?); stop it first: {e}"
-            ),
-            _ => e.to_string(),
-        })?;
-    let filed = super::runtime()?
-        .block_on(store.downgrade())
-        .map_err(|e| format!("{shown}: {e}"))?;
+    let filed = Embedded::downgrade(dir).map_err(|e| match &e {
+        OpenError::Open { reason, .. } if reason.contains("Locked") => {
+            format!("{shown}: the store is in use (is hookgate running on it?); stop it first: {e}")
+        }
+        _ => e.to_string(),
+    })?;
     Ok(format!(
         "{shown}: {filed} waiting events moved from the event log into the database, the log \
          deleted, format {FORMAT_BEFORE_LOG} written. A hookgate from before the event log can \

@@ -444,6 +444,13 @@ pub async fn get_json(c: &reqwest::Client, url: &str) -> (u16, serde_json::Value
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
 }
 
+/// POSTs to `url` with no body (the admin API's actions): the status and the JSON answer.
+pub async fn post_json(c: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
+    let resp = c.post(url).send().await.expect("post");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 /// Sends a correctly signed event for each ID and asserts each was accepted.
 pub async fn accept_all(c: &reqwest::Client, url: &str, ids: impl IntoIterator<Item = String>) {
     for id in ids {

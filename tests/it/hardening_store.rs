@@ -251,12 +251,6 @@ async fn state(c: &reqwest::Client, gw: &Gateway, route: &str, id: &str) -> Stri
     v["state"].as_str().unwrap_or_default().to_string()
 }
 
-async fn post_admin(c: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
-    let r = c.post(url).send().await.expect("admin");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(serde_json::Value::Null))
-}
-
 async fn status_of(c: &reqwest::Client, url: &str, body: &str) -> (u16, String) {
     let (s, v) = send_signed(c, url, body).await;
     (s, v["status"].as_str().unwrap_or_default().to_string())
@@ -358,7 +352,7 @@ async fn dedup_window_semantics(gw: &Gateway, up: &Upstream, slow: &Upstream) {
         // Round 2's copy waits for round 1's to be finished: the upstream has it before its
         // outcome is recorded, and until then a replay brings back nothing.
         eventually(WAIT, async || {
-            let (s, v) = post_admin(&c, &gw.admin("/dlq/replay?route=limai")).await;
+            let (s, v) = post_json(&c, &gw.admin("/dlq/replay?route=limai")).await;
             assert_eq!(s, 200, "round {round}: {v}");
             (v["replayed"].as_u64() == Some(1)).then_some(())
         })
@@ -518,7 +512,7 @@ async fn a_replayed_dead_letter_keeps_its_place_in_line_across_a_restart() {
     })
     .await
     .expect("evt_b retried");
-    let (s, v) = post_admin(&c, &gw.admin("/events/evt_a/replay?route=limai")).await;
+    let (s, v) = post_json(&c, &gw.admin("/events/evt_a/replay?route=limai")).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(state(&c, &gw, "limai", "evt_a").await, "pending");
 

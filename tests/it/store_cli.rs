@@ -22,11 +22,6 @@ pub(crate) fn downgrade(dir: &Path) -> (bool, String) {
     (out.status.success(), said)
 }
 
-async fn admin_post(c: &reqwest::Client, url: &str) {
-    let r = c.post(url).send().await.expect("admin");
-    assert_eq!(r.status().as_u16(), 200, "{url}");
-}
-
 /// Events waiting in the log (a paused route) and one delivered before: the downgrade moves
 /// the waiting ones into the database and deletes the log; it refuses a store in use and a
 /// directory that holds none. Started again, each event is delivered once and the delivered
@@ -34,12 +29,11 @@ async fn admin_post(c: &reqwest::Client, url: &str) {
 #[tokio::test]
 async fn a_downgrade_keeps_every_event_and_refuses_a_store_in_use() {
     let up = Upstream::start();
-    let body = format!(
-        "{}\n{}",
-        upstream_block("orders", &up.url("/"), ""),
-        limai_route("limai", "/hooks/limai", "orders", "")
+    let mut gw = Gateway::start(
+        "",
+        &common::conn::limai_body(&up),
+        &[("LIMAI_SECRET", SECRET)],
     );
-    let mut gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
     let c = client();
     let url = gw.url("/hooks/limai");
     assert_eq!(send_signed(&c, &url, &event_body("before")).await.0, 200);
@@ -48,7 +42,7 @@ async fn a_downgrade_keeps_every_event_and_refuses_a_store_in_use() {
     })
     .await
     .expect("delivered");
-    admin_post(&c, &gw.admin("/routes/limai/pause")).await;
+    assert_eq!(post_json(&c, &gw.admin("/routes/limai/pause")).await.0, 200);
     for i in 0..20 {
         let id = format!("waiting_{i}");
         assert_eq!(send_signed(&c, &url, &event_body(&id)).await.0, 200);
@@ -69,7 +63,10 @@ async fn a_downgrade_keeps_every_event_and_refuses_a_store_in_use() {
     let c = client();
     let (_, v) = send_signed(&c, &url, &event_body("before")).await;
     assert_eq!(v["status"], "duplicate", "{v}");
-    admin_post(&c, &gw.admin("/routes/limai/resume")).await;
+    assert_eq!(
+        post_json(&c, &gw.admin("/routes/limai/resume")).await.0,
+        200
+    );
     let got = eventually(Duration::from_secs(20), async || {
         (up.received().len() >= 21).then(|| up.received())
     })

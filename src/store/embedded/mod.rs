@@ -200,7 +200,6 @@ impl Shared {
 /// The same holds for a restart after such an error. Best effort: a page being written back
 /// stays, and that write is then on its way to the disk.
 fn forget_cached_journals(dir: &Path) {
-    use std::os::fd::AsRawFd;
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -208,14 +207,14 @@ fn forget_cached_journals(dir: &Path) {
         if path.extension().is_some_and(|x| x == "jnl")
             && let Ok(f) = std::fs::File::open(&path)
         {
-            // SAFETY: `posix_fadvise` takes a descriptor (open for the call's duration) and
-            // numbers; it touches no memory of ours.
-            #[allow(unsafe_code)]
-            unsafe {
-                libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
-            }
+            forget_cached(&f);
         }
     }
+}
+
+/// Drops what the page cache holds of `file` (best effort), so that it is read from the disk.
+fn forget_cached(file: &std::fs::File) {
+    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
 }
 
 fn open_handles(path: &Path, memory: &EmbeddedMemory) -> Result<Handles, OpenError> {
@@ -362,11 +361,17 @@ impl Embedded {
         })
     }
 
-    /// For a rollback to a hookgate without the event log: files every event waiting in the
-    /// log, deletes the log and writes format 3 (`Writer::downgrade`); the store takes no
-    /// writes after. Returns the events filed.
-    pub async fn downgrade(&self) -> Result<u64, StoreError> {
-        self.call(Op::Downgrade).await
+    /// For a rollback to a hookgate without the event log (hookgate stopped): opens the store
+    /// in `dir` without its writer thread, files every event waiting in the log, deletes the
+    /// log and writes format 3 (`Writer::downgrade`). Returns the events filed.
+    pub fn downgrade(dir: &Path) -> Result<u64, OpenError> {
+        let (shared, next_seq, log) = Shared::open(dir, EmbeddedMemory::default())?;
+        Writer::new(shared, next_seq, log)
+            .downgrade()
+            .map_err(|e| OpenError::Open {
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })
     }
 
     async fn call<T>(

@@ -363,10 +363,13 @@ async fn a_downgrade_leaves_everything_in_fjall_and_format_3() {
         };
         s.complete(&ev, retry).await.unwrap();
         assert!(segments(dir.path()).len() > 2, "{:?}", segments(dir.path()));
-        assert_eq!(s.downgrade().await.unwrap(), 300);
-        // The writer stopped: nothing more is written to a log that is gone.
-        assert!(s.accept(big("late")).await.is_err());
-        let h = s.shared.handles().unwrap();
+    }
+    {
+        // As `Embedded::downgrade` does, keeping the handles to look at.
+        let (shared, next_seq, log) = Shared::open(dir.path(), memory).unwrap();
+        let mut writer = writer::Writer::new(shared.clone(), next_seq, log);
+        assert_eq!(writer.downgrade().unwrap(), 300);
+        let h = shared.handles().unwrap();
         let format = h.meta.get(keys::FORMAT).unwrap().unwrap();
         assert_eq!(keys::event_seq(&format), Some(3));
         assert_eq!(h.events.iter().count(), 302, "each waiting one, d, t");

@@ -61,9 +61,6 @@ pub enum Op {
         Duration,
         Answer<()>,
     ),
-    /// For a rollback to a hookgate without the event log: every logged event filed, the
-    /// log deleted, format 3 written; the writer then stops. Answers the events filed.
-    Downgrade(Answer<u64>),
 }
 
 /// Which delivery of an event an outcome belongs to: the event (seq) as its lease saw it.
@@ -146,28 +143,14 @@ impl Writer {
             let Some(first) = rx.blocking_recv() else {
                 return self.closing();
             };
-            let (mut next, mut downgrade) = (Some(first), None);
-            while let Some(op) = next.take() {
-                match op {
-                    // Alone, after what came before it.
-                    Op::Downgrade(tx) => downgrade = Some(tx),
-                    op => group.push(op),
-                }
-                if downgrade.is_none() && group.len() < MAX_GROUP {
-                    next = rx.try_recv().ok();
+            group.push(first);
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(op) => group.push(op),
+                    Err(_) => break,
                 }
             }
-            if !group.is_empty() {
-                self.commit_group(&mut group);
-            }
-            if let Some(tx) = downgrade {
-                let filed = self
-                    .downgrade()
-                    .map_err(|e| StoreError::Unavailable(e.to_string()));
-                let _ = tx.send(filed);
-                // No segment to append to any more: nothing else is taken.
-                return self.closing();
-            }
+            self.commit_group(&mut group);
         }
     }
 
@@ -322,8 +305,6 @@ impl Writer {
                 t.sync_finish(key, &digest, answer, ttl, now);
                 replies.push(Reply::Unit(tx));
             }
-            // Taken out of every group by `run`.
-            Op::Downgrade(tx) => fail(Op::Downgrade(tx), "a downgrade runs alone"),
         }
         Ok(())
     }
@@ -341,7 +322,6 @@ fn fail(op: Op, e: &str) {
         Op::SetState(_, _, tx) => drop(tx.send(Err(err()))),
         Op::SyncClaim(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::SyncFinish(_, _, _, _, tx) => drop(tx.send(Err(err()))),
-        Op::Downgrade(tx) => drop(tx.send(Err(err()))),
     }
 }
 

@@ -44,37 +44,10 @@ async fn sigkill_under_concurrent_load_loses_nothing_acked() {
     let (mut gw, up) = setup("", "max_attempts = 1000", "").await;
     let c = client();
     let url = gw.url("/hooks/limai");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut senders = Vec::new();
-    for w in 0..8 {
-        let (c, url, stop) = (c.clone(), url.clone(), stop.clone());
-        senders.push(tokio::spawn(async move {
-            let (mut sent, mut acked) = (Vec::new(), Vec::new());
-            let mut i = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let id = format!("evt_load_{w}_{i}");
-                i += 1;
-                let body = event_body(&id);
-                sent.push(id.clone());
-                let r = signed(&c, &url, &body).send().await;
-                match r {
-                    Ok(resp) if resp.status() == 200 => acked.push(id),
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-            (sent, acked)
-        }));
-    }
+    let load = Load::start(&c, &url, "evt_load", event_body);
     tokio::time::sleep(Duration::from_millis(700)).await;
     gw.kill9();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (mut sent, mut acked) = (std::collections::HashSet::new(), Vec::new());
-    for s in senders {
-        let (s, a) = s.await.unwrap();
-        sent.extend(s);
-        acked.extend(a);
-    }
+    let (sent, acked) = load.stop().await;
     assert!(
         acked.len() > 20,
         "load too small to mean anything: {}",
@@ -122,27 +95,12 @@ async fn sigkill_while_the_log_files_and_retires_segments_loses_and_revives_noth
     );
     let c = client();
     let url = gw.url("/hooks/limai");
-    let pad = "x".repeat(4000);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut senders = Vec::new();
-    for w in 0..8 {
-        let (c, url, stop, pad) = (c.clone(), url.clone(), stop.clone(), pad.clone());
-        senders.push(tokio::spawn(async move {
-            let mut acked = Vec::new();
-            let mut i = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let id = format!("evt_log_{w}_{i}");
-                i += 1;
-                let body = format!(r#"{{"eventId":"{id}","eventType":"X","pad":"{pad}"}}"#);
-                match signed(&c, &url, &body).send().await {
-                    Ok(r) if r.status() == 200 => acked.push(id),
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-            acked
-        }));
-    }
+    let load = Load::start(&c, &url, "evt_log", |id| {
+        format!(
+            r#"{{"eventId":"{id}","eventType":"X","pad":"{}"}}"#,
+            "x".repeat(4000)
+        )
+    });
     // Killed while it files: once the log has gone past its budget, a moment later.
     let filed = async || {
         let m = metrics(&c, &gw).await;
@@ -151,11 +109,7 @@ async fn sigkill_while_the_log_files_and_retires_segments_loses_and_revives_noth
     let over = eventually(Duration::from_secs(30), filed).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     gw.kill9();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let mut acked = Vec::new();
-    for s in senders {
-        acked.extend(s.await.unwrap());
-    }
+    let (_, acked) = load.stop().await;
     assert!(
         over.is_some(),
         "the log never went past its budget: {} acked",
@@ -187,4 +141,50 @@ async fn sigkill_while_the_log_files_and_retires_segments_loses_and_revives_noth
         again.len() <= 4,
         "delivered again after the restart: {again:?}"
     );
+}
+
+/// Eight senders posting new signed events (`body` of each ID) as fast as they are answered.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    senders: Vec<tokio::task::JoinHandle<(Vec<String>, Vec<String>)>>,
+}
+
+impl Load {
+    fn start(c: &reqwest::Client, url: &str, tag: &str, body: fn(&str) -> String) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let senders = (0..8)
+            .map(|w| {
+                let (c, url, stop, tag) =
+                    (c.clone(), url.to_string(), stop.clone(), tag.to_string());
+                tokio::spawn(async move {
+                    let (mut sent, mut acked) = (Vec::new(), Vec::new());
+                    let mut i = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let id = format!("{tag}_{w}_{i}");
+                        i += 1;
+                        sent.push(id.clone());
+                        match signed(&c, &url, &body(&id)).send().await {
+                            Ok(r) if r.status() == 200 => acked.push(id),
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                    (sent, acked)
+                })
+            })
+            .collect();
+        Load { stop, senders }
+    }
+
+    /// Stops the senders; every ID sent, and those answered 200.
+    async fn stop(self) -> (std::collections::HashSet<String>, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (mut sent, mut acked) = (std::collections::HashSet::new(), Vec::new());
+        for s in self.senders {
+            let (s, a) = s.await.unwrap();
+            sent.extend(s);
+            acked.extend(a);
+        }
+        (sent, acked)
+    }
 }

@@ -59,8 +59,7 @@ pub(super) fn held_route(state: &str) -> String {
 }
 
 pub(crate) async fn admin_post(c: &reqwest::Client, gw: &Gateway, path: &str) -> (u16, Value) {
-    let r = c.post(gw.admin(path)).send().await.expect("admin");
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    post_json(c, &gw.admin(path)).await
 }
 
 pub(super) async fn route_info(c: &reqwest::Client, gw: &Gateway) -> Value {

@@ -1,6 +1,6 @@
 //! Reading the log back at a start (or a reopen after a write failure).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -32,7 +32,6 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
     let io = |e: std::io::Error| format!("event log {shown}: {e}");
     let db = |e: fjall::Error| e.to_string();
     let mut found: BTreeMap<u64, (u32, Arc<std::fs::File>, segment::Entry)> = BTreeMap::new();
-    let mut paths = HashMap::new();
     let mut done = HashSet::new();
     let mut live = BTreeMap::new();
     let mut last_id = 0;
@@ -54,7 +53,6 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
                 last_seq,
             },
         );
-        paths.insert(id, path);
         last_id = id;
         for e in entries {
             next_seq = next_seq.max(e.seq + 1);
@@ -90,10 +88,7 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
             expires_ms: e.expires_ms,
         };
         if bytes.0 != id {
-            let path = paths
-                .get(&id)
-                .ok_or_else(|| io(std::io::ErrorKind::NotFound.into()))?;
-            bytes = (id, std::fs::read(path).map_err(io)?);
+            bytes = (id, std::fs::read(dir.join(segment::name(id))).map_err(io)?);
         }
         let raw = bytes
             .1

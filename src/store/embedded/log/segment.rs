@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::spare;
+use crate::store::embedded::forget_cached;
 
 const MAGIC: &[u8; 8] = b"HGLOG001";
 pub const HEADER: usize = 25;
@@ -137,16 +138,6 @@ fn parse(bytes: &[u8], at: usize) -> Option<Entry> {
         at: (at + HEADER) as u64,
         len,
     })
-}
-
-fn forget_cached(file: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: `posix_fadvise` takes a descriptor (open for the call's duration) and numbers;
-    // it touches no memory of ours.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
-    }
 }
 
 /// The segment being appended to.

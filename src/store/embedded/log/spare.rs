@@ -65,22 +65,9 @@ impl Spare {
 /// would take the room the segments themselves need (as fjall's journal spare, which keeps
 /// the same margin).
 fn room_for(dir: &Path, size: u64) -> bool {
-    use std::os::unix::ffi::OsStrExt;
     const KEEP_FREE: u64 = 1 << 30;
-    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: `statvfs` reads a NUL-terminated path we own for the call's duration and writes
-    // only into the zeroed struct we pass.
-    #[allow(unsafe_code)]
-    let free = unsafe {
-        let mut st: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(path.as_ptr(), &mut st) != 0 {
-            return false;
-        }
-        st.f_bavail.saturating_mul(st.f_frsize)
-    };
-    free >= size.saturating_add(KEEP_FREE)
+    rustix::fs::statvfs(dir)
+        .is_ok_and(|st| st.f_bavail.saturating_mul(st.f_frsize) >= size.saturating_add(KEEP_FREE))
 }
 
 fn make(dir: &Path, tmp: &str, size: u64) -> io::Result<()> {

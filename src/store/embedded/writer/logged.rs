@@ -248,8 +248,9 @@ impl Writer {
 
     /// For a rollback to a hookgate without the event log (`hookgate store downgrade`): files
     /// every logged event, deletes every segment, and writes format 3, which such a hookgate
-    /// reads (format 4 is 3 plus the log). Returns the events filed. The writer stops after.
-    pub(super) fn downgrade(&mut self) -> DbResult<u64> {
+    /// reads (format 4 is 3 plus the log). Returns the events filed. Run on a store opened for
+    /// it alone, with no writer thread: nothing is appended after.
+    pub(in crate::store::embedded) fn downgrade(&mut self) -> DbResult<u64> {
         let h = self.shared.handles.load_full().ok_or_else(|| {
             fjall::Error::Io(std::io::Error::other(crate::store::embedded::RECOVERING))
         })?;
