@@ -192,6 +192,7 @@ pub struct Metrics {
     pub store_log_bytes: IntGauge,
     pub store_log_events: IntGauge,
     pub store_log_filed: IntCounter,
+    pub store_log_undeletable: IntGauge,
     pub redis_client_restarts: IntCounter,
     pub in_flight_requests: IntGauge,
     pub rate_limit_clients: IntGauge,
@@ -321,6 +322,10 @@ impl Metrics {
                 "hookgate_store_log_filed_total",
                 "Events moved from the event log into the database because the log was over store.log_size.",
             )),
+            store_log_undeletable: must(IntGauge::new(
+                "hookgate_store_log_undeletable_segments",
+                "Event log segments whose events all left but that could not be deleted yet (retried).",
+            )),
             redis_client_restarts: must(IntCounter::new(
                 "hookgate_redis_client_restarts_total",
                 "Redis Cluster clients started afresh from the configured URLs (one knew no node).",
@@ -390,6 +395,7 @@ impl Metrics {
             Box::new(m.store_log_bytes.clone()),
             Box::new(m.store_log_events.clone()),
             Box::new(m.store_log_filed.clone()),
+            Box::new(m.store_log_undeletable.clone()),
             Box::new(m.redis_client_restarts.clone()),
             Box::new(m.in_flight_requests.clone()),
             Box::new(m.rate_limit_clients.clone()),

@@ -1,6 +1,7 @@
 //! End to end: a real hookgate process, a real upstream, real sockets.
 
 mod crash;
+mod log;
 mod support;
 
 use crate::common;

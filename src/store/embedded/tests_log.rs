@@ -260,6 +260,63 @@ async fn the_log_keeps_to_its_budget_and_retires_finished_segments() {
     }
 }
 
+/// Finished segments that cannot be deleted (made immutable: root and a filesystem with
+/// `chattr +i`, else skipped) stay, with no error; the budget still bounds the events waiting
+/// after them (filing past the kept ones, not stuck on them); they go at a later try.
+#[tokio::test]
+async fn undeletable_segments_are_kept_and_the_budget_still_holds_past_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Embedded::open_with(dir.path(), 100_000, small_log()).unwrap();
+    let body = Bytes::from(vec![b'x'; 1024]);
+    let new = |i: usize| NewEvent {
+        body: body.clone(),
+        ..event("r", &format!("e{i}"), HOUR)
+    };
+    for i in 0..500 {
+        assert_eq!(accept(&s, new(i)).await, Accepted::New);
+    }
+    let log_dir = dir.path().join(log::DIR);
+    let mut closed: Vec<_> = log::segment::list(&log_dir).unwrap();
+    closed.pop();
+    assert!(closed.len() >= 3, "{closed:?}");
+    let paths: Vec<_> = closed.iter().map(|(_, p)| p.clone()).collect();
+    let chattr = |flag: &str| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .args(&paths)
+            .status()
+            .is_ok_and(|st| st.success())
+    };
+    if !chattr("+i") || std::fs::remove_file(&paths[0]).is_ok() {
+        eprintln!("skipped: chattr +i does not hold here");
+        return;
+    }
+    assert_eq!(deliver_all(&s, "r").await.len(), 500);
+    // 1.5 MiB more than the budget allows: filed past the kept segments.
+    for i in 500..2000 {
+        assert_eq!(accept(&s, new(i)).await, Accepted::New);
+    }
+    let waiting = lock(&s.shared.log).events.len();
+    let filed = s.shared.handles().unwrap().events.iter().count();
+    chattr("-i");
+    assert!(paths.iter().all(|p| p.exists()));
+    // fjall holds the first 500's tombstones, and the new ones filed.
+    assert!(
+        filed > 500 && waiting + filed == 2000,
+        "{waiting} waiting, {filed} in fjall"
+    );
+    assert!(waiting < 1100, "the budget held: {waiting} waiting");
+    // Deletable again: gone at a later try (the first retry is 1 s after a failure, doubling).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut i = 2000;
+    while paths.iter().any(|p| p.exists()) {
+        assert!(std::time::Instant::now() < deadline, "never deleted");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        accept(&s, new(i)).await;
+        i += 1;
+    }
+}
+
 /// An event filed from the log (a retry) and then deleted from fjall (delivered past its
 /// window, or a purged dead letter) is not taken for a logged one by the next start, while
 /// its segment lives.

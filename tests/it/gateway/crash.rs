@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 
-use super::support::{setup, wait_state};
+use super::support::{SMALL_LOG, event_4k, setup, setup_with_store, wait_state};
 
 #[tokio::test]
 async fn sigkill_with_pending_events_loses_nothing_acked() {
@@ -74,33 +74,13 @@ async fn sigkill_under_concurrent_load_loses_nothing_acked() {
 /// requests plus as many outcomes waiting for the store (`upstream::limits`).
 #[tokio::test]
 async fn sigkill_while_the_log_files_and_retires_segments_loses_and_revives_nothing() {
-    let up = Upstream::start();
+    let (mut gw, up) = setup_with_store("", "concurrency = 2\nmax_attempts = 1000", "", SMALL_LOG);
     // ~100 deliveries/s: the backlog passes the budget however slow the machine's intake.
     up.set_default(Reply::status(200).after(Duration::from_millis(20)));
     up.script((0..40).map(|_| Reply::status(503)));
-    let body = format!(
-        "{}\n{}",
-        upstream_block(
-            "orders",
-            &up.url("/webhooks"),
-            "concurrency = 2\nmax_attempts = 1000"
-        ),
-        limai_route("limai", "/hooks/limai", "orders", "")
-    );
-    let mut gw = Gateway::start_with_store(
-        "",
-        "log_size = \"1MiB\"",
-        &body,
-        &[("LIMAI_SECRET", SECRET)],
-    );
     let c = client();
     let url = gw.url("/hooks/limai");
-    let load = Load::start(&c, &url, "evt_log", |id| {
-        format!(
-            r#"{{"eventId":"{id}","eventType":"X","pad":"{}"}}"#,
-            "x".repeat(4000)
-        )
-    });
+    let load = Load::start(&c, &url, "evt_log", event_4k);
     // Killed while it files: once the log has gone past its budget, a moment later.
     let filed = async || {
         let m = metrics(&c, &gw).await;

@@ -15,14 +15,40 @@ pub(super) async fn setup(
     upstream_extra: &str,
     server_extra: &str,
 ) -> (Gateway, Upstream) {
+    setup_with_store(route_extra, upstream_extra, server_extra, "")
+}
+
+/// As `setup`, with `store_extra` keys in the embedded store's block.
+pub(super) fn setup_with_store(
+    route_extra: &str,
+    upstream_extra: &str,
+    server_extra: &str,
+    store_extra: &str,
+) -> (Gateway, Upstream) {
     let up = Upstream::start();
     let body = format!(
         "{}\n{}",
         upstream_block("orders", &up.url("/webhooks"), upstream_extra),
         limai_route("limai", "/hooks/limai", "orders", route_extra)
     );
-    let gw = Gateway::start(server_extra, &body, &[("LIMAI_SECRET", SECRET)]);
+    let gw = Gateway::start_with_store(
+        server_extra,
+        store_extra,
+        &body,
+        &[("LIMAI_SECRET", SECRET)],
+    );
     (gw, up)
+}
+
+/// A 1 MiB event log: segments of 128 KiB, ~30 events of `event_4k` each.
+pub(super) const SMALL_LOG: &str = "log_size = \"1MiB\"";
+
+/// A LimAI event of ~4 KiB.
+pub(super) fn event_4k(id: &str) -> String {
+    format!(
+        r#"{{"eventId":"{id}","eventType":"X","pad":"{}"}}"#,
+        "x".repeat(4000)
+    )
 }
 
 async fn event_state(c: &reqwest::Client, gw: &Gateway, id: &str) -> Value {

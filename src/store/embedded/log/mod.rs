@@ -21,17 +21,20 @@
 pub mod recover;
 pub mod segment;
 mod spare;
+mod stuck;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use fjall::PersistMode;
 
 use self::segment::Appender;
 use self::spare::Spare;
+use self::stuck::Stuck;
 use super::{Handles, keys, mark_seq};
 use crate::store::record::Record;
 
@@ -122,6 +125,8 @@ pub struct LogWriter {
     spare: Spare,
     current: Appender,
     live: BTreeMap<u32, Seg>,
+    /// Finished segments that could not be deleted yet.
+    stuck: Option<Stuck>,
 }
 
 impl LogWriter {
@@ -159,18 +164,38 @@ impl LogWriter {
 
     /// The oldest closed segments, up to the first that still holds a logged event. Oldest
     /// first only: a `Done` entry is in a segment newer than its event's, and must outlive it.
-    fn finished(&self) -> Vec<u32> {
+    fn finished(&self) -> impl Iterator<Item = (&u32, &Seg)> + Clone {
         self.live
             .iter()
             .take_while(|(id, seg)| **id != self.current.id && seg.logged == 0)
-            .map(|(id, _)| *id)
-            .collect()
     }
 
-    /// Deletes the finished segments (`finished`).
+    /// Deletes the finished segments (`finished`). One that cannot be deleted is kept, with
+    /// those after it, and tried again later (`stuck`): not an error.
     pub fn retire_finished(&mut self, h: &Handles, next_seq: u64) -> Result<(), fjall::Error> {
-        let finished = self.finished();
-        self.retire(h, next_seq, &finished)
+        let now = Instant::now();
+        if self.stuck.as_ref().is_some_and(|s| !s.due(now)) {
+            return Ok(());
+        }
+        let finished: Vec<u32> = self.finished().map(|(id, _)| *id).collect();
+        match self.retire(h, next_seq, &finished)? {
+            None => {
+                if let Some(s) = self.stuck.take() {
+                    s.cleared();
+                }
+            }
+            Some((id, e)) => self.stuck = Some(Stuck::failed(self.stuck.take(), id, &e, now)),
+        }
+        Ok(())
+    }
+
+    /// Finished segments kept because they could not be deleted.
+    pub fn undeletable(&self) -> usize {
+        if self.stuck.is_some() {
+            self.finished().count()
+        } else {
+            0
+        }
     }
 
     /// Every live segment, oldest first (the current one last).
@@ -185,28 +210,44 @@ impl LogWriter {
         if !all.contains(&self.current.id) {
             all.push(self.current.id);
         }
-        self.retire(h, next_seq, &all)?;
+        if let Some((id, e)) = self.retire(h, next_seq, &all)? {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("event log: cannot delete {}: {e}", segment::name(id)),
+            )
+            .into());
+        }
         spare::remove_all(&self.dir)?;
         // Best effort: an empty directory says nothing to anyone.
         let _ = std::fs::remove_dir(&self.dir);
         Ok(())
     }
 
-    /// Deletes `segments`: first the seq mark raised past `next_seq` (they take their events'
-    /// seqs with them) and fjall synced whole (it then holds all they said), then the files,
-    /// then the markers of the events filed from them.
-    fn retire(&mut self, h: &Handles, next_seq: u64, segments: &[u32]) -> Result<(), fjall::Error> {
+    /// Deletes `segments`, oldest first: first the seq mark raised past `next_seq` (they take
+    /// their events' seqs with them) and fjall synced whole (it then holds all they said), then
+    /// the files, then the markers of the events filed from them. A file that cannot be
+    /// deleted stops it there (it and the newer ones stay live, in order): returned with why.
+    fn retire(
+        &mut self,
+        h: &Handles,
+        next_seq: u64,
+        segments: &[u32],
+    ) -> Result<Option<(u32, io::Error)>, fjall::Error> {
         if segments.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         mark_seq(h, next_seq)?;
         h.db.persist(PersistMode::SyncAll)?;
         let mut last = 0;
+        let mut kept = None;
         for id in segments {
             match std::fs::remove_file(self.dir.join(segment::name(*id))) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    kept = Some((*id, e));
+                    break;
+                }
             }
             if let Some(seg) = self.live.remove(id) {
                 last = last.max(seg.last_seq);
@@ -221,7 +262,7 @@ impl LogWriter {
         if !batch.is_empty() {
             batch.durability(Some(PersistMode::Buffer)).commit()?;
         }
-        Ok(())
+        Ok(kept)
     }
 
     /// The live segments' size.
@@ -229,12 +270,14 @@ impl LogWriter {
         self.live.values().map(|seg| seg.size).sum()
     }
 
-    /// The oldest closed segment while the live ones are over the budget: its events are to
-    /// be filed.
+    /// The oldest closed segment holding logged events while those from it on are over the
+    /// budget: its events are to be filed. (Finished segments before it wait only to be
+    /// deleted, `stuck`: filing newer events would not free them.)
     pub fn over_budget(&self) -> Option<u32> {
-        (self.bytes() > self.budget)
-            .then(|| self.live.keys().next().copied())
-            .flatten()
-            .filter(|id| *id != self.current.id)
+        let kept = self.finished().count();
+        let waiting = self.live.iter().skip(kept);
+        let bytes: u64 = waiting.clone().map(|(_, seg)| seg.size).sum();
+        let (oldest, _) = waiting.take(1).next()?;
+        (bytes > self.budget && *oldest != self.current.id).then_some(*oldest)
     }
 }

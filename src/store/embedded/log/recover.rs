@@ -158,6 +158,7 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
         segment_bytes,
         current,
         live,
+        stuck: None,
     };
     writer.retire_finished(h, next_seq).map_err(db)?;
     Ok(Recovered {

@@ -87,9 +87,11 @@ pub fn list(dir: &Path) -> io::Result<Vec<(u32, PathBuf)>> {
 
 /// Reads a segment back from the disk (not from the page cache: after a failed write, Linux
 /// keeps pages it could not write marked clean), cutting off a torn tail; returns its valid
-/// length too (zeros after it are a spare's, never written).
+/// length too (zeros after it are a spare's, never written). Opened to be read only (a
+/// segment read back is never appended to): one that cannot be written, or deleted, still
+/// reads.
 pub fn read(path: &Path) -> io::Result<(File, Vec<Entry>, u64)> {
-    let file = OpenOptions::new().read(true).write(true).open(path)?;
+    let file = File::open(path)?;
     forget_cached(&file);
     let bytes = std::fs::read(path)?;
     let mut entries = Vec::new();
@@ -109,8 +111,9 @@ pub fn read(path: &Path) -> io::Result<(File, Vec<Entry>, u64)> {
             size = bytes.len(),
             "cutting off a torn tail of the event log (never answered 2xx)"
         );
-        file.set_len(at as u64)?;
-        file.sync_data()?;
+        let cut = OpenOptions::new().write(true).open(path)?;
+        cut.set_len(at as u64)?;
+        cut.sync_data()?;
     }
     Ok((file, entries, at as u64))
 }

@@ -173,13 +173,17 @@ impl Writer {
     fn gauges(&self) {
         METRICS.store_log_bytes.set(self.log.bytes() as i64);
         METRICS
+            .store_log_undeletable
+            .set(self.log.undeletable() as i64);
+        METRICS
             .store_log_events
             .set(lock(&self.shared.log).events.len() as i64);
     }
 
-    /// Between groups: deletes segments whose events all left the log, and files the oldest
-    /// segment's events while the log is over its budget. A failure breaks the store down
-    /// like a failed commit (it is reopened and the log read back).
+    /// Between groups: deletes segments whose events all left the log (one that cannot be
+    /// deleted is kept and tried again later), and files the oldest segment's events while the
+    /// log is over its budget. A failed write breaks the store down like a failed commit (it
+    /// is reopened and the log read back).
     pub(super) fn tend_log(&mut self) {
         if let Err(e) = self
             .retire_segments()
