@@ -132,6 +132,69 @@ fn callgrind(server: &Server, op: &str) -> Option<u64> {
     }
 }
 
+/// With `IR_STATS=1`: the server's `INFO commandstats` zeroed, or read (calls and µs by
+/// command). Under valgrind the times are ~50× a native run's, but their shares hold.
+fn commandstats(server: &Server, read: bool) -> Option<Vec<(String, u64, u64)>> {
+    std::env::var_os("IR_STATS")?;
+    let port = server.addr.port().to_string();
+    let args: &[&str] = if read {
+        &["INFO", "commandstats"]
+    } else {
+        &["CONFIG", "RESETSTAT"]
+    };
+    let out = Command::new("redis-cli")
+        .args(["-p", &port])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(
+        text.lines()
+            .filter_map(|l| {
+                let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                let field = |k: &str| {
+                    rest.split(',')
+                        .find_map(|kv| kv.strip_prefix(k))
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                Some((name.to_string(), field("calls="), field("usec=")))
+            })
+            .collect(),
+    )
+}
+
+/// Each command's calls per accept and share of the server's command time (`evalsha`'s
+/// includes what its scripts ran, also counted under their own names).
+fn print_stats(who: &str, stats: Option<Vec<(String, u64, u64)>>, accepts: usize) {
+    let Some(mut stats) = stats else { return };
+    stats.sort_by_key(|s| std::cmp::Reverse(s.2));
+    let outside: u64 = stats
+        .iter()
+        .filter(|s| s.0.starts_with("eval") || !is_inner(&s.0))
+        .map(|s| s.2)
+        .sum();
+    let rows: Vec<String> = stats
+        .iter()
+        .map(|(name, calls, usec)| {
+            format!(
+                "{name} {:.2}x {:.1}%",
+                *calls as f64 / accepts as f64,
+                100.0 * *usec as f64 / outside.max(1) as f64
+            )
+        })
+        .collect();
+    println!("  {who}: {}", rows.join(", "));
+}
+
+/// Whether a command is only run inside scripts here (its time is inside `evalsha`'s).
+fn is_inner(name: &str) -> bool {
+    !matches!(
+        name,
+        "xreadgroup" | "xautoclaim" | "info" | "config" | "ping" | "script" | "hello" | "client"
+    )
+}
+
 fn event(n: usize) -> NewEvent {
     // One in ten repeats an ID of the group before.
     let id = if n % 10 == 9 && n > GROUP {
@@ -350,13 +413,17 @@ fn main() {
         from += backlog * GROUP;
         for delivering in [true, false] {
             callgrind(&server, "-z");
+            commandstats(&server, false);
             // With a backlog, only as much delivered as came in, so that it stays.
             let drain = backlog == 0;
             let (acc, del) = run(&mut hookgate, from, groups, delivering, drain).await;
             let ir = callgrind(&server, "-d").unwrap_or(0) as f64 / acc as f64;
+            let stats = commandstats(&server, true);
             callgrind(&server, "-z");
+            commandstats(&server, false);
             let (facc, fdel) = run(&mut floor, from, groups, delivering, drain).await;
             let fir = callgrind(&server, "-d").unwrap_or(0) as f64 / facc as f64;
+            let fstats = commandstats(&server, true);
             from += groups * GROUP;
             let what = if delivering {
                 format!("accept + deliver ({del} and {fdel} delivered)")
@@ -367,6 +434,8 @@ fn main() {
                 "{what}, {acc} accepts: redis-server {ir:.0} instructions per accept, the Redis floor {fir:.0} ({:.2}x)",
                 ir / fir
             );
+            print_stats("hookgate", stats, acc);
+            print_stats("the floor", fstats, facc);
         }
     });
 }
