@@ -10,6 +10,8 @@
 //!     cargo bench --bench redis_ir
 //!     IR_GROUPS=400 cargo bench --bench redis_ir
 //!     IR_BACKLOG=300 cargo bench --bench redis_ir   # with ~300 events waiting throughout
+//!     IR_STATS=1 cargo bench --bench redis_ir       # and each command's calls and time share
+//!     IR_KEEP=/tmp/ir cargo bench --bench redis_ir  # the callgrind dumps kept, to annotate
 //!
 //! Fixed shapes, so that runs compare: one route and shard, groups of 11 accepts (the load
 //! bench's size under 64 connections) of 1 KiB bodies with one duplicate in ten, a lease of
@@ -124,6 +126,13 @@ fn callgrind(server: &Server, op: &str) -> Option<u64> {
                 .lines()
                 .find_map(|l| l.strip_prefix("totals: ").or(l.strip_prefix("summary: ")))
         {
+            // IR_KEEP=DIR: each dump kept there, for `callgrind_annotate` (a redis-server
+            // built with symbols first in PATH says where in the server the instructions go).
+            if let Some(keep) = std::env::var_os("IR_KEEP") {
+                let to = Path::new(&keep).join(path.file_name()?);
+                let _ = std::fs::copy(path, &to);
+                eprintln!("callgrind dump kept: {}", to.display());
+            }
             let _ = std::fs::remove_file(path);
             return total.trim().parse().ok();
         }

@@ -36,15 +36,12 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
     let mut live = BTreeMap::new();
     let mut last_id = 0;
     let mut next_seq = 1;
-    for (id, path) in segment::list(&dir).map_err(io)? {
-        let (file, entries, size) = segment::read(&path).map_err(io)?;
+    let segments = segment::list(&dir).map_err(io)?;
+    let newest = segments.last().map(|(id, _)| *id);
+    for (id, path) in segments {
+        let (file, entries, size) = segment::read(&path, Some(id) == newest).map_err(io)?;
         let file = Arc::new(file);
-        let last_seq = entries
-            .iter()
-            .filter(|e| e.kind == Kind::Event)
-            .map(|e| e.seq)
-            .max()
-            .unwrap_or(0);
+        let last_seq = segment::last_event(&entries);
         live.insert(
             id,
             Seg {

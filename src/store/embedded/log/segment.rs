@@ -2,8 +2,11 @@
 //!
 //! A segment starts with `MAGIC`, then entries back to back:
 //! `len u32 | crc32 u32 | kind u8 | seq u64 | expires_ms u64 | payload (len bytes)`, integers
-//! little-endian, the CRC over everything after it. A torn or corrupt entry ends the segment:
-//! what follows it was never answered 2xx (appends are synced in order), so it is cut off.
+//! little-endian, the CRC over everything after it. In the newest segment a torn or corrupt
+//! entry ends it: what follows was never answered 2xx (appends are synced in order), so it is
+//! cut off. An older segment was synced whole before the next one began, so bytes there that
+//! do not read are damage, not a torn write: they are skipped, said, and the entries after them
+//! read (a bad sector costs the events in it, not every one after it).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -86,36 +89,87 @@ pub fn list(dir: &Path) -> io::Result<Vec<(u32, PathBuf)>> {
 }
 
 /// Reads a segment back from the disk (not from the page cache: after a failed write, Linux
-/// keeps pages it could not write marked clean), cutting off a torn tail; returns its valid
-/// length too (zeros after it are a spare's, never written). Opened to be read only (a
-/// segment read back is never appended to): one that cannot be written, or deleted, still
-/// reads.
-pub fn read(path: &Path) -> io::Result<(File, Vec<Entry>, u64)> {
+/// keeps pages it could not write marked clean); returns the end of its last entry too (zeros
+/// after it are a spare's, never written). A torn tail of the `newest` segment is cut off;
+/// damage in an older one is skipped (the module's doc). Opened to be read only (a segment
+/// read back is never appended to): one that cannot be written, or deleted, still reads.
+pub fn read(path: &Path, newest: bool) -> io::Result<(File, Vec<Entry>, u64)> {
     let file = File::open(path)?;
     forget_cached(&file);
     let bytes = std::fs::read(path)?;
-    let mut entries = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
     let mut at = MAGIC.len();
     if bytes.get(..MAGIC.len()) != Some(MAGIC) {
         // Created but its first write never made it: an empty segment.
         at = 0;
     }
-    while let Some(e) = parse(&bytes, at) {
-        at = e.at as usize + e.len as usize;
-        entries.push(e);
+    let mut end = at;
+    loop {
+        while let Some(e) = parse(&bytes, at) {
+            at = e.at as usize + e.len as usize;
+            entries.push(e);
+        }
+        end = end.max(at);
+        if at >= bytes.len() || bytes[at..].iter().all(|b| *b == 0) {
+            break;
+        }
+        if newest {
+            tracing::warn!(
+                segment = %path.display(),
+                valid = at,
+                size = bytes.len(),
+                "cutting off a torn tail of the event log (never answered 2xx)"
+            );
+            let cut = OpenOptions::new().write(true).open(path)?;
+            cut.set_len(at as u64)?;
+            cut.sync_data()?;
+            break;
+        }
+        // New events' seqs rise through a segment: an entry that reads but breaks that is
+        // not one (a payload that happens to look like an entry).
+        match resync(&bytes, at, last_event(&entries)) {
+            Some(next) => {
+                tracing::error!(
+                    segment = %path.display(),
+                    from = at,
+                    bytes = next - at,
+                    "event log segment damaged: unreadable bytes skipped, the events in them are \
+                     lost (those after them are read)"
+                );
+                at = next;
+            }
+            None => {
+                tracing::error!(
+                    segment = %path.display(),
+                    from = at,
+                    bytes = bytes.len() - at,
+                    "event log segment damaged from here to its end: the events there are lost \
+                     (the file is left as it is)"
+                );
+                break;
+            }
+        }
     }
-    if at < bytes.len() && bytes[at..].iter().any(|b| *b != 0) {
-        tracing::warn!(
-            segment = %path.display(),
-            valid = at,
-            size = bytes.len(),
-            "cutting off a torn tail of the event log (never answered 2xx)"
-        );
-        let cut = OpenOptions::new().write(true).open(path)?;
-        cut.set_len(at as u64)?;
-        cut.sync_data()?;
-    }
-    Ok((file, entries, at as u64))
+    Ok((file, entries, end as u64))
+}
+
+/// The highest seq of a new event among `entries` (0: none).
+pub fn last_event(entries: &[Entry]) -> u64 {
+    entries
+        .iter()
+        .filter(|e| e.kind == Kind::Event)
+        .map(|e| e.seq)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The first offset after `from` where an entry reads (its kind byte 1 or 2 first: a cheap
+/// test, so that a long damaged or zeroed stretch is crossed quickly), a new event's seq past
+/// `after`.
+fn resync(bytes: &[u8], from: usize, after: u64) -> Option<usize> {
+    (from + 1..bytes.len().saturating_sub(HEADER))
+        .filter(|o| matches!(bytes[o + 8], 1 | 2))
+        .find(|o| parse(bytes, *o).is_some_and(|e| e.kind == Kind::Done || e.seq > after))
 }
 
 fn parse(bytes: &[u8], at: usize) -> Option<Entry> {
@@ -222,7 +276,7 @@ mod tests {
         encode(&mut torn, Kind::Event, 2, 99, b"second record");
         seg.append(&torn[..torn.len() - 3], true).unwrap();
         let path = dir.path().join(name(7));
-        let (file, entries, valid) = read(&path).unwrap();
+        let (file, entries, valid) = read(&path, true).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].kind, Kind::Event);
         assert_eq!(entries[0].at, base + a as u64);
@@ -237,17 +291,44 @@ mod tests {
     }
 
     #[test]
-    fn a_flipped_bit_ends_the_segment() {
+    fn a_flipped_bit_ends_the_newest_segment_and_is_skipped_in_an_older_one() {
         let dir = tempfile::tempdir().unwrap();
         let mut seg = Appender::create(dir.path(), 1, 1 << 20).unwrap();
         let mut buf = Vec::new();
         encode(&mut buf, Kind::Event, 1, 5, b"one");
         let second = buf.len();
         encode(&mut buf, Kind::Event, 2, 5, b"two");
+        encode(&mut buf, Kind::Done, 1, 5, b"");
+        encode(&mut buf, Kind::Event, 3, 5, b"three");
         let at = seg.append(&buf, true).unwrap();
         let flip = at + second as u64 + HEADER as u64;
         seg.file.write_all_at(b"X", flip).unwrap();
-        let (_, entries, _) = read(&dir.path().join(name(1))).unwrap();
-        assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
+        let path = dir.path().join(name(1));
+        let seqs = |entries: Vec<Entry>| entries.iter().map(|e| e.seq).collect::<Vec<_>>();
+        let (_, entries, end) = read(&path, false).unwrap();
+        assert_eq!(seqs(entries), [1, 1, 3]);
+        assert_eq!(end, at + buf.len() as u64);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), end, "not cut");
+        let (_, entries, end) = read(&path, true).unwrap();
+        assert_eq!(seqs(entries), [1]);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), end, "cut");
+    }
+
+    #[test]
+    fn a_damaged_stretch_to_the_end_and_a_payload_like_an_entry_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = Appender::create(dir.path(), 1, 1 << 20).unwrap();
+        let mut buf = Vec::new();
+        encode(&mut buf, Kind::Event, 5, 9, b"five");
+        // An event whose payload holds what reads as an entry of an older seq.
+        let mut inner = Vec::new();
+        encode(&mut inner, Kind::Event, 4, 9, b"forged");
+        let second = buf.len();
+        encode(&mut buf, Kind::Event, 6, 9, &inner);
+        let at = seg.append(&buf, true).unwrap();
+        // The second entry's length damaged: its payload is all that follows.
+        seg.file.write_all_at(&[0xff], at + second as u64).unwrap();
+        let (_, entries, _) = read(&dir.path().join(name(1)), false).unwrap();
+        assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [5]);
     }
 }
