@@ -11,7 +11,7 @@ use super::spare::Spare;
 use super::{Loc, LogWriter, Logged, SEGMENT_MAX, SEGMENT_MIN, Seg, decode_bodiless};
 use crate::store::embedded::index::Effect;
 use crate::store::embedded::{Handles, keys};
-use crate::store::record::Phase;
+use crate::store::record::{Phase, Record};
 
 /// What the log holds, as of now.
 pub struct Recovered {
@@ -70,6 +70,7 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
     // Events come in seq order, which is segment order: each segment is read once more (from
     // the page cache now), not each record by itself.
     let mut bytes: (u32, Vec<u8>) = (0, Vec::new());
+    let mut held = 0;
     for (seq, (id, file, e)) in found {
         // Filed: fjall has it, or had it (a marker stays while its segment lives).
         if h.events.contains_key(keys::event(seq)).map_err(db)?
@@ -95,20 +96,18 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
             continue;
         };
         let key = keys::dedup(&rec.route, &rec.event_id);
+        if e.after_damage && !done.contains(&seq) {
+            // Found by a search past damage: most likely the event it says, but a payload can
+            // be shaped like an entry, and only verified events pass. A dead letter, for an
+            // operator to look at and replay; nothing acked is lost.
+            let full = Record::decode(raw).map_err(|e| format!("event {seq}: {e}"))?;
+            quarantine(h, &mut repair, seq, full, e.expires_ms, now).map_err(db)?;
+            held += 1;
+            continue;
+        }
         if done.contains(&seq) {
             // Unless the key is this event's, or a newer copy's.
-            let owner = h
-                .dedup
-                .get(&key)
-                .map_err(db)?
-                .and_then(|v| keys::parse_dedup_value(&v));
-            if e.expires_ms > now && owner.is_none_or(|(o, _)| o < seq) {
-                repair.insert(&h.dedup, key, keys::dedup_value(seq, e.expires_ms).to_vec());
-                repair.insert(
-                    &h.expiry,
-                    keys::expiry(e.expires_ms, seq).to_vec(),
-                    Vec::new(),
-                );
+            if remember(h, &mut repair, key, seq, e.expires_ms, now).map_err(db)? {
                 // Its tombstone too, for `GET /events/{id}` and for the sweep (which deletes
                 // the key with it). What the attempt answered was in what was lost.
                 let mut rec = rec;
@@ -135,6 +134,13 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
             },
         ));
         logged.insert(seq, key.into_boxed_slice(), loc);
+    }
+    if held > 0 {
+        tracing::error!(
+            events = held,
+            "events read past damage in the event log are held as dead letters: check them \
+             (GET /dlq) and replay them (POST /dlq/replay) or purge them"
+        );
     }
     if !repair.is_empty() {
         repair.commit().map_err(db)?;
@@ -165,3 +171,59 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
         next_seq,
     })
 }
+
+/// Writes logged event `seq` into fjall as a dead letter (`recover`'s events found past
+/// damage): its record with its body, its place among the dead letters, its dedup key (unless
+/// a newer copy holds it) and expiry entry, and the marker of a filed event (its segment still
+/// holds it).
+fn quarantine(
+    h: &Handles,
+    batch: &mut fjall::OwnedWriteBatch,
+    seq: u64,
+    mut rec: Record,
+    expires_ms: u64,
+    now: u64,
+) -> Result<(), fjall::Error> {
+    remember(
+        h,
+        batch,
+        keys::dedup(&rec.route, &rec.event_id),
+        seq,
+        expires_ms,
+        now,
+    )?;
+    rec.phase = Phase::Dead;
+    rec.finished_at_ms = Some(now);
+    rec.last_error = Some(DAMAGED.into());
+    batch.insert(&h.dead, keys::dead(&rec.route, seq), Vec::new());
+    batch.insert(&h.meta, keys::filed(seq), Vec::new());
+    batch.insert(&h.events, keys::event(seq).to_vec(), rec.encode());
+    Ok(())
+}
+
+/// Puts back event `seq`'s dedup key and expiry entry, unless its window is over or a newer
+/// copy holds the key; returns whether it did.
+fn remember(
+    h: &Handles,
+    batch: &mut fjall::OwnedWriteBatch,
+    key: Vec<u8>,
+    seq: u64,
+    expires_ms: u64,
+    now: u64,
+) -> Result<bool, fjall::Error> {
+    let owner = h.dedup.get(&key)?.and_then(|v| keys::parse_dedup_value(&v));
+    if expires_ms <= now || owner.is_some_and(|(o, _)| o >= seq) {
+        return Ok(false);
+    }
+    batch.insert(&h.dedup, key, keys::dedup_value(seq, expires_ms).to_vec());
+    batch.insert(
+        &h.expiry,
+        keys::expiry(expires_ms, seq).to_vec(),
+        Vec::new(),
+    );
+    Ok(true)
+}
+
+/// A held event's error, as its dead letter shows it.
+const DAMAGED: &str = "read past damage in the event log at a restart: not delivered until an \
+                       operator replays it";

@@ -6,7 +6,9 @@
 //! entry ends it: what follows was never answered 2xx (appends are synced in order), so it is
 //! cut off. An older segment was synced whole before the next one began, so bytes there that
 //! do not read are damage, not a torn write: they are skipped, said, and the entries after them
-//! read (a bad sector costs the events in it, not every one after it).
+//! read (a bad sector costs the events in it, not every one after it). Where such an entry
+//! starts was found by a search, which a payload shaped like an entry could mislead: its event
+//! is held for an operator (`recover`), not delivered.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -37,6 +39,9 @@ pub struct Entry {
     /// Where the payload starts in the file, and its length.
     pub at: u64,
     pub len: u32,
+    /// Read past damage in its segment (`read`): it reads whole, but where it starts was
+    /// found by a search.
+    pub after_damage: bool,
 }
 
 /// Starts an entry in `buf`: its payload is what is appended to `buf` before `end`. Returns
@@ -104,9 +109,11 @@ pub fn read(path: &Path, newest: bool) -> io::Result<(File, Vec<Entry>, u64)> {
         at = 0;
     }
     let mut end = at;
+    let mut damaged = false;
     loop {
-        while let Some(e) = parse(&bytes, at) {
+        while let Some(mut e) = parse(&bytes, at) {
             at = e.at as usize + e.len as usize;
+            e.after_damage = damaged;
             entries.push(e);
         }
         end = end.max(at);
@@ -134,9 +141,10 @@ pub fn read(path: &Path, newest: bool) -> io::Result<(File, Vec<Entry>, u64)> {
                     from = at,
                     bytes = next - at,
                     "event log segment damaged: unreadable bytes skipped, the events in them are \
-                     lost (those after them are read)"
+                     lost (those after them are read, and held as dead letters)"
                 );
                 at = next;
+                damaged = true;
             }
             None => {
                 tracing::error!(
@@ -194,6 +202,7 @@ fn parse(bytes: &[u8], at: usize) -> Option<Entry> {
         expires_ms: u64_at(17)?,
         at: (at + HEADER) as u64,
         len,
+        after_damage: false,
     })
 }
 
