@@ -118,7 +118,7 @@ async fn a_segment_that_cannot_be_deleted_is_kept_until_it_can_and_intake_goes_o
 
     // Deletable again: gone at a later try (the writer retries as groups come, backing off).
     drop(held);
-    let gone = eventually(Duration::from_secs(30), async || {
+    let gone = eventually(Duration::from_secs(70), async || {
         send(&c, &gw, &[format!("evt_nudge_{}", rand_suffix())]).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         closed.iter().all(|p| !p.exists()).then_some(())
