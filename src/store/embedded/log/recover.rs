@@ -100,9 +100,13 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
             // Found by a search past damage: most likely the event it says, but a payload can
             // be shaped like an entry, and only verified events pass. A dead letter, for an
             // operator to look at and replay; nothing acked is lost.
-            let full = Record::decode(raw).map_err(|e| format!("event {seq}: {e}"))?;
-            quarantine(h, &mut repair, seq, full, e.expires_ms, now).map_err(db)?;
-            held += 1;
+            match Record::decode(raw) {
+                Ok(full) => {
+                    quarantine(h, &mut repair, seq, full, e.expires_ms, now).map_err(db)?;
+                    held += 1;
+                }
+                Err(error) => tracing::error!(seq, error, "skipping undecodable logged event"),
+            }
             continue;
         }
         if done.contains(&seq) {
