@@ -459,6 +459,26 @@ pub async fn accept_all(c: &reqwest::Client, url: &str, ids: impl IntoIterator<I
     }
 }
 
+/// Flips one byte inside event `id`'s record in the event log segment `path` (in its body, 200
+/// bytes past its `"eventId":"…"`), as a bad sector would; returns those of `ids` whose records
+/// the segment holds after it.
+pub fn damage_segment(path: &std::path::Path, id: &str, ids: &[String]) -> Vec<String> {
+    let mut bytes = std::fs::read(path).expect("read the segment");
+    let find = |bytes: &[u8], id: &str| {
+        let needle = format!(r#""eventId":"{id}""#);
+        bytes
+            .windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+    };
+    let at = find(&bytes, id).expect("the event is in the segment");
+    bytes[at + 200] ^= 0x20;
+    std::fs::write(path, &bytes).expect("write the segment");
+    ids.iter()
+        .filter(|other| find(&bytes, other).is_some_and(|p| p > at))
+        .cloned()
+        .collect()
+}
+
 pub async fn metrics(c: &reqwest::Client, gw: &Gateway) -> String {
     c.get(gw.admin("/metrics"))
         .send()

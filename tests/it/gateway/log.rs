@@ -152,22 +152,7 @@ async fn a_damaged_entry_in_a_closed_segment_costs_that_event_only() {
     let (mut gw, up, _, ids) = paused_with("evt_dmg").await;
     gw.kill9();
     let first = segments(&gw).remove(0);
-    let mut bytes = std::fs::read(&first).unwrap();
-    let find = |bytes: &[u8], id: &str| {
-        let needle = format!(r#""eventId":"{id}""#);
-        bytes
-            .windows(needle.len())
-            .position(|w| w == needle.as_bytes())
-    };
-    let at = find(&bytes, "evt_dmg_10").expect("the event is in the first segment");
-    bytes[at + 200] ^= 0x20;
-    std::fs::write(&first, &bytes).unwrap();
-    // The events after it in that segment.
-    let held: Vec<String> = ids
-        .iter()
-        .filter(|id| find(&bytes, id).is_some_and(|p| p > at))
-        .cloned()
-        .collect();
+    let held = damage_segment(&first, "evt_dmg_10", &ids);
     assert!(held.len() >= 5, "{held:?}");
 
     gw.spawn();
