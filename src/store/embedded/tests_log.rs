@@ -39,6 +39,21 @@ fn small_log() -> crate::config::EmbeddedMemory {
     }
 }
 
+/// Events waiting in the log and records in fjall, once they add up to `total` (or 10 s
+/// passed): the writer files between groups, after answering the last, and an event filed
+/// is in both for a moment.
+async fn settled(s: &Embedded, total: usize) -> (usize, usize) {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting = lock(&s.shared.log).events.len();
+        let filed = s.shared.handles().unwrap().events.iter().count();
+        if waiting + filed == total || std::time::Instant::now() > until {
+            return (waiting, filed);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn accept(s: &Embedded, ev: NewEvent) -> Accepted {
     s.accept(ev).await.unwrap()
 }
@@ -232,8 +247,7 @@ async fn the_log_keeps_to_its_budget_and_retires_finished_segments() {
         }
         let total: u64 = segments(dir.path()).iter().map(|(_, size)| size).sum();
         assert!(total <= (1 << 20) + (256 << 10), "log of {total} bytes");
-        let filed = s.shared.handles().unwrap().events.iter().count();
-        let logged = lock(&s.shared.log).events.len();
+        let (logged, filed) = settled(&s, n).await;
         assert!(filed > 0, "the oldest events were filed");
         assert_eq!(filed + logged, n, "each event in one place");
         // Counted (other tests may add to it meanwhile).
@@ -296,11 +310,11 @@ async fn undeletable_segments_are_kept_and_the_budget_still_holds_past_them() {
     for i in 500..2000 {
         assert_eq!(accept(&s, new(i)).await, Accepted::New);
     }
-    let waiting = lock(&s.shared.log).events.len();
-    let filed = s.shared.handles().unwrap().events.iter().count();
-    chattr("-i");
+    // fjall holds the first 500's tombstones and the new ones filed, the log the rest: read
+    // once the writer has settled (it files between groups, after answering the last).
+    let (waiting, filed) = settled(&s, 2000).await;
     assert!(paths.iter().all(|p| p.exists()));
-    // fjall holds the first 500's tombstones, and the new ones filed.
+    chattr("-i");
     assert!(
         filed > 500 && waiting + filed == 2000,
         "{waiting} waiting, {filed} in fjall"
@@ -339,16 +353,17 @@ async fn events_past_damage_in_a_closed_segment_are_held_as_dead_letters() {
         .unwrap()
         .remove(0);
     let mut bytes = std::fs::read(&first).unwrap();
-    let at = bytes.windows(3).position(|w| w == b"e10").unwrap();
+    // An event's ID as its record holds it (postcard: its length, then its bytes): not a
+    // chance match in the binary fields around it.
+    let pos = |bytes: &[u8], id: &str| {
+        let needle = [&[id.len() as u8], id.as_bytes()].concat();
+        bytes.windows(needle.len()).position(|w| w == needle)
+    };
+    let at = pos(&bytes, "e10").unwrap();
     bytes[at + 300] ^= 1;
     std::fs::write(&first, &bytes).unwrap();
     let after = (11..300)
-        .filter(|i| {
-            let id = format!("e{i}");
-            bytes
-                .windows(id.len() + 1)
-                .any(|w| w[..id.len()] == *id.as_bytes() && !w[id.len()].is_ascii_digit())
-        })
+        .filter(|i| pos(&bytes, &format!("e{i}")).is_some())
         .count();
     assert!(after >= 10, "{after}");
     for _ in 0..2 {

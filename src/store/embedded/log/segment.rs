@@ -127,9 +127,15 @@ pub fn read(path: &Path, newest: bool) -> io::Result<(File, Vec<Entry>, u64)> {
                 size = bytes.len(),
                 "cutting off a torn tail of the event log (never answered 2xx)"
             );
-            let cut = OpenOptions::new().write(true).open(path)?;
-            cut.set_len(at as u64)?;
-            cut.sync_data()?;
+            // Best effort: the tail is not read either way, and the segment is not appended
+            // to (a start begins a new one); one that cannot be written still opens.
+            let cut = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|f| f.set_len(at as u64).and_then(|()| f.sync_data()));
+            if let Err(error) = cut {
+                tracing::warn!(segment = %path.display(), %error, "cannot cut the torn tail");
+            }
             break;
         }
         // New events' seqs rise through a segment: an entry that reads but breaks that is
