@@ -459,6 +459,24 @@ pub async fn accept_all(c: &reqwest::Client, url: &str, ids: impl IntoIterator<I
     }
 }
 
+/// A LimAI event of ~4 KiB: a few dozen fill a segment of a small event log.
+pub fn event_4k(id: &str) -> String {
+    format!(
+        r#"{{"eventId":"{id}","eventType":"X","pad":"{}"}}"#,
+        "x".repeat(4000)
+    )
+}
+
+/// The event log's segment files in the embedded store at `store`, oldest first.
+pub fn log_segments(store: &std::path::Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(store.join("log"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    out.retain(|p| p.extension().is_some_and(|x| x == "log"));
+    out.sort();
+    out
+}
+
 /// Flips one byte inside event `id`'s record in the event log segment `path` (in its body, 200
 /// bytes past its `"eventId":"…"`), as a bad sector would; returns those of `ids` whose records
 /// the segment holds after it.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 
-use super::support::{SMALL_LOG, event_4k, setup, setup_with_store, wait_state};
+use super::support::{SMALL_LOG, setup, setup_with_store, wait_state};
 
 #[tokio::test]
 async fn sigkill_with_pending_events_loses_nothing_acked() {

@@ -11,7 +11,7 @@ use common::conn::sample;
 use common::fleet::deliveries;
 use common::*;
 
-use super::support::{SMALL_LOG, event_4k, setup_with_store};
+use super::support::{SMALL_LOG, setup_with_store};
 
 /// Files made immutable (`chattr +i`: not even root may delete them) until dropped.
 struct Immutable(Vec<PathBuf>);
@@ -35,14 +35,9 @@ impl Drop for Immutable {
     }
 }
 
-/// The log's segment files, oldest first.
+/// The gateway's log segments, oldest first.
 fn segments(gw: &Gateway) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(gw.dir.path().join("data/log"))
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    out.retain(|p| p.extension().is_some_and(|x| x == "log"));
-    out.sort();
-    out
+    log_segments(&gw.dir.path().join("data"))
 }
 
 async fn send(c: &reqwest::Client, gw: &Gateway, ids: &[String]) {

@@ -40,16 +40,8 @@ pub(super) fn setup_with_store(
     (gw, up)
 }
 
-/// A 1 MiB event log: segments of 128 KiB, ~30 events of `event_4k` each.
+/// A 1 MiB event log: segments of 128 KiB, ~30 events of `common::event_4k` each.
 pub(super) const SMALL_LOG: &str = "log_size = \"1MiB\"";
-
-/// A LimAI event of ~4 KiB.
-pub(super) fn event_4k(id: &str) -> String {
-    format!(
-        r#"{{"eventId":"{id}","eventType":"X","pad":"{}"}}"#,
-        "x".repeat(4000)
-    )
-}
 
 async fn event_state(c: &reqwest::Client, gw: &Gateway, id: &str) -> Value {
     get_json(c, &gw.admin(&format!("/events/{id}"))).await.1

@@ -22,23 +22,13 @@ async fn events_past_damage_in_the_spill_are_held_there_and_said() {
     let mut acked = Vec::new();
     for i in 0..320 {
         let id = format!("big-{i}");
-        let body = format!(
-            r#"{{"eventId":"{id}","eventType":"X","pad":"{}"}}"#,
-            "x".repeat(4000)
-        );
+        let body = event_4k(&id);
         let r = signed(&c, &gw.url("/hooks/a"), &body).send().await.unwrap();
         assert_eq!(r.status(), 200);
         acked.push(("a".to_string(), id));
     }
     gw.kill9();
-    let log = gw.dir.path().join("spill/log");
-    let mut segments: Vec<_> = std::fs::read_dir(&log)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    segments.sort();
+    let segments = log_segments(&gw.dir.path().join("spill"));
     assert!(segments.len() >= 2, "{segments:?}");
     let ids: Vec<String> = acked.iter().map(|(_, id)| id.clone()).collect();
     let held = damage_segment(&segments[0], "big-10", &ids);

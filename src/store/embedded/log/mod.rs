@@ -164,7 +164,7 @@ impl LogWriter {
 
     /// The oldest closed segments, up to the first that still holds a logged event. Oldest
     /// first only: a `Done` entry is in a segment newer than its event's, and must outlive it.
-    fn finished(&self) -> impl Iterator<Item = (&u32, &Seg)> + Clone {
+    fn finished(&self) -> impl Iterator<Item = (&u32, &Seg)> {
         self.live
             .iter()
             .take_while(|(id, seg)| **id != self.current.id && seg.logged == 0)

@@ -102,13 +102,12 @@ pub fn read(path: &Path, newest: bool) -> io::Result<(File, Vec<Entry>, u64)> {
     let file = File::open(path)?;
     forget_cached(&file);
     let bytes = std::fs::read(path)?;
-    let mut entries: Vec<Entry> = Vec::new();
+    let mut entries = Vec::new();
     let mut at = MAGIC.len();
     if bytes.get(..MAGIC.len()) != Some(MAGIC) {
         // Created but its first write never made it: an empty segment.
         at = 0;
     }
-    let mut end = at;
     let mut damaged = false;
     loop {
         while let Some(mut e) = parse(&bytes, at) {
@@ -116,7 +115,6 @@ pub fn read(path: &Path, newest: bool) -> io::Result<(File, Vec<Entry>, u64)> {
             e.after_damage = damaged;
             entries.push(e);
         }
-        end = end.max(at);
         if at >= bytes.len() || bytes[at..].iter().all(|b| *b == 0) {
             break;
         }
@@ -164,7 +162,8 @@ pub fn read(path: &Path, newest: bool) -> io::Result<(File, Vec<Entry>, u64)> {
             }
         }
     }
-    Ok((file, entries, end as u64))
+    // Where the last entry read ends: any break leaves `at` there.
+    Ok((file, entries, at as u64))
 }
 
 /// The highest seq of a new event among `entries` (0: none).
