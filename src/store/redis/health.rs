@@ -10,6 +10,10 @@ use redis::{ErrorKind, RedisError, ServerErrorKind};
 use crate::event::now_ms;
 use crate::logs;
 
+/// How long `/readyz` stays not ready after an exchange with Redis failed, however soon Redis
+/// answers again.
+pub const READY_HOLD_MS: u64 = 1000;
+
 pub(super) struct Health {
     ok: AtomicBool,
     /// When an exchange last failed for want of Redis (ms since the epoch); 0 = never.
@@ -73,6 +77,15 @@ impl Health {
         self.ok.load(Ordering::Relaxed)
     }
 
+    /// Whether to say ready: Redis answers, and has for `READY_HOLD_MS` since an exchange last
+    /// failed. Without the hold a blip (a 175 ms restart, one request refused) showed as not
+    /// ready for a millisecond, between one exchange failing and the next answered: no probe
+    /// or load balancer would see it, and the requests did.
+    pub(super) fn ready(&self, now: u64) -> bool {
+        self.ok()
+            && now.saturating_sub(self.last_failure_ms.load(Ordering::Relaxed)) >= READY_HOLD_MS
+    }
+
     /// An exchange failed since Redis last answered (not merely: not answered yet, at start).
     pub(super) fn down(&self) -> bool {
         !self.ok() && self.last_failure_ms.load(Ordering::Relaxed) > 0
@@ -102,6 +115,7 @@ mod tests {
         )));
         h.saw(&answer_error);
         assert!(h.ok(), "an error answer is an answer");
+        assert!(h.ready(now_ms()), "no hold before any failure (a start)");
         let now = now_ms();
         assert!(
             !h.steady_for(1000, now),
@@ -118,6 +132,10 @@ mod tests {
         )));
         h.saw(&Ok::<(), RedisError>(()));
         assert!(h.ok() && !h.steady_for(1000, now_ms()));
+        // Answered again at once, but not ready until the hold has passed.
+        let failed = h.last_failure_ms.load(Ordering::Relaxed);
+        assert!(!h.ready(failed + READY_HOLD_MS - 1));
+        assert!(h.ready(failed + READY_HOLD_MS));
         h.saw(&loading);
         assert!(!h.ok());
     }

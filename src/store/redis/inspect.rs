@@ -260,7 +260,7 @@ impl Inspect for RedisStore {
     }
 
     fn ready(&self) -> bool {
-        self.health.ok()
+        self.health.ready(crate::event::now_ms())
     }
 }
 
