@@ -82,3 +82,57 @@ mod tests {
         );
     }
 }
+
+/// In the unit tests: the system allocator, counting the bytes each thread holds, so that a
+/// test can measure what a structure costs (the event log's map: `store::embedded::log::map`).
+#[cfg(test)]
+pub mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        // Const and without a destructor: usable from the allocator at any point of a thread.
+        static HELD: Cell<isize> = const { Cell::new(0) };
+    }
+
+    fn add(n: isize) {
+        HELD.with(|h| h.set(h.get() + n));
+    }
+
+    /// Bytes allocated and not freed by this thread (as asked for, without the allocator's
+    /// own rounding).
+    pub fn held() -> isize {
+        HELD.with(Cell::get)
+    }
+
+    struct Counting;
+
+    // SAFETY: every call is passed on to `System` unchanged; the count is a side effect.
+    #[allow(unsafe_code)]
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            add(layout.size() as isize);
+            // SAFETY: the caller's contract, passed on.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            add(layout.size() as isize);
+            // SAFETY: as above.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            add(-(layout.size() as isize));
+            // SAFETY: as above.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            add(new_size as isize - layout.size() as isize);
+            // SAFETY: as above.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[allow(unsafe_code)]
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+}

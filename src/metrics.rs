@@ -193,6 +193,8 @@ pub struct Metrics {
     pub store_log_events: IntGauge,
     pub store_log_filed: IntCounter,
     pub store_log_undeletable: IntGauge,
+    pub store_log_damaged: IntCounter,
+    pub store_log_held: IntCounter,
     pub redis_client_restarts: IntCounter,
     pub in_flight_requests: IntGauge,
     pub rate_limit_clients: IntGauge,
@@ -326,6 +328,14 @@ impl Metrics {
                 "hookgate_store_log_undeletable_segments",
                 "Event log segments whose events all left but that could not be deleted yet (retried).",
             )),
+            store_log_damaged: must(IntCounter::new(
+                "hookgate_store_log_damaged_total",
+                "Damaged stretches of closed event log segments skipped at a start: the events in them are lost.",
+            )),
+            store_log_held: must(IntCounter::new(
+                "hookgate_store_log_held_total",
+                "Events read past damage in the event log at a start, held as dead letters for an operator.",
+            )),
             redis_client_restarts: must(IntCounter::new(
                 "hookgate_redis_client_restarts_total",
                 "Redis Cluster clients started afresh from the configured URLs (one knew no node).",
@@ -396,6 +406,8 @@ impl Metrics {
             Box::new(m.store_log_events.clone()),
             Box::new(m.store_log_filed.clone()),
             Box::new(m.store_log_undeletable.clone()),
+            Box::new(m.store_log_damaged.clone()),
+            Box::new(m.store_log_held.clone()),
             Box::new(m.redis_client_restarts.clone()),
             Box::new(m.in_flight_requests.clone()),
             Box::new(m.rate_limit_clients.clone()),

@@ -153,7 +153,7 @@ impl Default for EmbeddedMemory {
             cache: 2 << 20,
             memtable: 4 << 20,
             hot: 4 << 20,
-            log: 256 << 20,
+            log: 512 << 20,
         }
     }
 }

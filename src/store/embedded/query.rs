@@ -37,17 +37,10 @@ impl Embedded {
             .since_ms
             .map_or(0, |s| s.saturating_sub(SINCE_SLACK_MS));
         // Logged events (only in the event log) merged in by seq: at most a page's budget.
-        let mut logged = {
-            let log = lock(&self.shared.log);
-            log.events
-                .range(..upto)
-                .rev()
-                .take(SCAN_BUDGET)
-                .map(|(seq, loc)| (*seq, loc.clone()))
-                .collect::<Vec<_>>()
-        }
-        .into_iter()
-        .peekable();
+        let mut logged = lock(&self.shared.log)
+            .before(upto, SCAN_BUDGET)
+            .into_iter()
+            .peekable();
         let mut filed = h.events.range(..keys::event(upto)).rev();
         let mut pull = || -> Result<Option<(u64, fjall::Slice)>, StoreError> {
             for entry in filed.by_ref() {

@@ -176,6 +176,13 @@ async fn a_damaged_entry_in_a_closed_segment_costs_that_event_only() {
     let logs = gw.logs();
     assert!(logs.contains("event log segment damaged"), "{logs}");
     assert!(logs.contains("held as dead letters"), "{logs}");
+    // Counted, for the alert (HookgateEventLogDamaged) and the dashboard.
+    let m = metrics(&c, &gw).await;
+    assert!(m.contains("\nhookgate_store_log_damaged_total 1\n"), "{m}");
+    assert!(
+        m.contains(&format!("\nhookgate_store_log_held_total {}\n", held.len())),
+        "{m}"
+    );
 
     // An operator replays them: each delivered once.
     let (s, v) = post_json(&c, &gw.admin("/dlq/replay?route=limai")).await;

@@ -18,12 +18,13 @@
 //! flush and compactions, and those table writes made the group commit's `fdatasync` wait.
 //! docs/embedded-next-store.md has the measurements.
 
+mod map;
 pub mod recover;
 pub mod segment;
 mod spare;
 mod stuck;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ use std::time::Instant;
 
 use fjall::PersistMode;
 
+pub use self::map::Logged;
 use self::segment::Appender;
 use self::spare::Spare;
 use self::stuck::Stuck;
@@ -66,43 +68,6 @@ pub struct Loc {
 impl Loc {
     pub fn read(&self) -> io::Result<Vec<u8>> {
         segment::read_at(&self.file, self.at, self.len)
-    }
-}
-
-/// The events that are only in the log: shared by the writer (which changes it after each
-/// commit) and readers.
-#[derive(Default)]
-pub struct Logged {
-    pub events: BTreeMap<u64, Loc>,
-    /// Dedup key → seq.
-    pub dedup: HashMap<Box<[u8]>, u64>,
-}
-
-impl Logged {
-    pub fn loc(&self, seq: u64) -> Option<Loc> {
-        self.events.get(&seq).cloned()
-    }
-
-    pub fn owner(&self, key: &[u8]) -> Option<(u64, u64)> {
-        let seq = *self.dedup.get(key)?;
-        Some((seq, self.events.get(&seq)?.expires_ms))
-    }
-
-    pub fn insert(&mut self, seq: u64, key: Box<[u8]>, loc: Loc) {
-        self.dedup.insert(key, seq);
-        self.events.insert(seq, loc);
-    }
-
-    /// Takes event `seq` out (its dedup key too); returns where it was.
-    pub fn remove(&mut self, seq: u64, key: &[u8]) -> Option<Loc> {
-        if self.dedup.get(key) == Some(&seq) {
-            self.dedup.remove(key);
-            // A burst leaves the table at its peak size; give it back once mostly empty.
-            if self.dedup.capacity() > 1024 && self.dedup.len() < self.dedup.capacity() / 8 {
-                self.dedup.shrink_to(self.dedup.len() * 2);
-            }
-        }
-        self.events.remove(&seq)
     }
 }
 

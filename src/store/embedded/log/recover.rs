@@ -9,6 +9,7 @@ use fjall::PersistMode;
 use super::segment::{self, Appender, Kind};
 use super::spare::Spare;
 use super::{Loc, LogWriter, Logged, SEGMENT_MAX, SEGMENT_MIN, Seg, decode_bodiless};
+use crate::metrics::METRICS;
 use crate::store::embedded::index::Effect;
 use crate::store::embedded::{Handles, keys};
 use crate::store::record::{Phase, Record};
@@ -137,9 +138,10 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
                 order_key: rec.order_key,
             },
         ));
-        logged.insert(seq, key.into_boxed_slice(), loc);
+        logged.insert(seq, &key, loc);
     }
     if held > 0 {
+        METRICS.store_log_held.inc_by(held);
         tracing::error!(
             events = held,
             "events read past damage in the event log are held as dead letters: check them \

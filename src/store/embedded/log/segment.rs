@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::spare;
+use crate::metrics::METRICS;
 use crate::store::embedded::forget_cached;
 
 const MAGIC: &[u8; 8] = b"HGLOG001";
@@ -147,6 +148,7 @@ pub fn read(path: &Path, newest: bool) -> io::Result<(File, Vec<Entry>, u64)> {
                     "event log segment damaged: unreadable bytes skipped, the events in them are \
                      lost (those after them are read, and held as dead letters)"
                 );
+                METRICS.store_log_damaged.inc();
                 at = next;
                 damaged = true;
             }
@@ -158,6 +160,7 @@ pub fn read(path: &Path, newest: bool) -> io::Result<(File, Vec<Entry>, u64)> {
                     "event log segment damaged from here to its end: the events there are lost \
                      (the file is left as it is)"
                 );
+                METRICS.store_log_damaged.inc();
                 break;
             }
         }

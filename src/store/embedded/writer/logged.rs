@@ -69,7 +69,7 @@ impl Txn<'_> {
     /// Whether event `seq` is only in the log.
     pub(super) fn is_logged(&self, seq: u64) -> bool {
         !self.left.contains_key(&seq)
-            && (self.logging.contains_key(&seq) || lock(self.log).events.contains_key(&seq))
+            && (self.logging.contains_key(&seq) || lock(self.log).contains(seq))
     }
 
     /// A logged event's record and window end.
@@ -162,7 +162,7 @@ impl Writer {
                 len: l.len,
                 expires_ms: l.expires_ms,
             };
-            log.insert(seq, l.key, loc);
+            log.insert(seq, &l.key, loc);
             added += 1;
         }
         self.log.added(segment, added, last);
@@ -177,7 +177,7 @@ impl Writer {
             .set(self.log.undeletable() as i64);
         METRICS
             .store_log_events
-            .set(lock(&self.shared.log).events.len() as i64);
+            .set(lock(&self.shared.log).waiting() as i64);
     }
 
     /// Between groups: deletes segments whose events all left the log (one that cannot be
@@ -228,14 +228,7 @@ impl Writer {
     /// Files the events still logged in `segment`, in synced groups of `MAX_GROUP`; returns
     /// how many.
     fn file_segment(&mut self, h: &Handles, segment: u32) -> DbResult<u64> {
-        // Logged events are in their segments in seq order.
-        let seqs: Vec<u64> = lock(&self.shared.log)
-            .events
-            .iter()
-            .skip_while(|(_, loc)| loc.segment < segment)
-            .take_while(|(_, loc)| loc.segment == segment)
-            .map(|(seq, _)| *seq)
-            .collect();
+        let seqs = lock(&self.shared.log).in_segment(segment);
         METRICS.store_log_filed.inc_by(seqs.len() as u64);
         let shared = self.shared.clone();
         for chunk in seqs.chunks(MAX_GROUP) {

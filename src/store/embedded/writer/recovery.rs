@@ -228,7 +228,7 @@ impl Writer {
         let mut queued = recovered.queued;
         {
             let log = lock(&self.shared.log);
-            queued.retain(|(seq, _)| log.events.contains_key(seq));
+            queued.retain(|(seq, _)| log.contains(*seq));
         }
         let (mut index, next_seq) =
             build_index(&handles, self.shared.memory.hot, queued).map_err(|e| e.to_string())?;
