@@ -72,6 +72,29 @@ impl Segment {
         (self.slots[i].len > 0).then_some(i)
     }
 
+    /// Adds `slot` in seq order (at the end, as a rule); false if it was there already.
+    fn put(&mut self, slot: Slot) -> bool {
+        if self.slots.last().is_none_or(|l| l.seq < slot.seq) {
+            self.slots.push(slot);
+            self.live += 1;
+            return true;
+        }
+        let i = self.slots.partition_point(|l| l.seq < slot.seq);
+        let added = match self.slots.get_mut(i) {
+            Some(l) if l.seq == slot.seq => {
+                let was = l.len > 0;
+                *l = slot;
+                !was
+            }
+            _ => {
+                self.slots.insert(i, slot);
+                true
+            }
+        };
+        self.live += usize::from(added);
+        added
+    }
+
     fn loc(&self, s: &Slot) -> Loc {
         Loc {
             segment: self.id,
@@ -149,7 +172,7 @@ impl Logged {
     }
 
     /// Adds a waiting event. Seqs come in ascending order (a group's after the one before,
-    /// a start's in order), each in its segment or a newer one.
+    /// a start's in order), each in its segment or a newer one: the common case is a push.
     pub fn insert(&mut self, seq: u64, key: &[u8], loc: Loc) {
         let hash = self.key_hash(key);
         self.dedup.insert(hash, seq);
@@ -159,39 +182,30 @@ impl Logged {
             expires_ms: loc.expires_ms,
             len: loc.len.max(1),
         };
-        if let Some(s) = self.segments.back_mut()
-            && s.id == loc.segment
-        {
-            match s.slots.last() {
-                Some(l) if l.seq >= seq => {
-                    // Not expected (see above); kept sorted all the same.
-                    let i = s.slots.partition_point(|l| l.seq < seq);
-                    if s.slots.get(i).is_some_and(|l| l.seq == seq) {
-                        if s.slots[i].len > 0 {
-                            s.live -= 1;
-                            self.len -= 1;
-                        }
-                        s.slots[i] = slot;
-                    } else {
-                        s.slots.insert(i, slot);
-                    }
+        let i = self.segments.partition_point(|s| s.id < loc.segment);
+        match self.segments.get_mut(i) {
+            Some(s) if s.id == loc.segment => {
+                if s.put(slot) {
+                    self.len += 1;
                 }
-                _ => s.slots.push(slot),
             }
-            s.live += 1;
-        } else {
-            // The segment before is full: its array will not grow again.
-            if let Some(s) = self.segments.back_mut() {
-                s.slots.shrink_to_fit();
+            _ => {
+                // A new segment: the one before it is full, and its array will not grow.
+                if i == self.segments.len()
+                    && let Some(s) = self.segments.back_mut()
+                {
+                    s.slots.shrink_to_fit();
+                }
+                let seg = Segment {
+                    id: loc.segment,
+                    file: loc.file,
+                    slots: vec![slot],
+                    live: 1,
+                };
+                self.segments.insert(i, seg);
+                self.len += 1;
             }
-            self.segments.push_back(Segment {
-                id: loc.segment,
-                file: loc.file,
-                slots: vec![slot],
-                live: 1,
-            });
         }
-        self.len += 1;
     }
 
     /// Takes event `seq` out (its dedup key too, while it is this event's); returns where it
@@ -314,6 +328,26 @@ mod tests {
         assert_eq!(m.loc(22).unwrap().segment, 2);
         assert_eq!(m.loc(37).unwrap().segment, 3);
         assert_eq!(m.waiting(), 5);
+    }
+
+    /// Out of the usual order (an older segment after a newer one, a seq again): still found,
+    /// and counted once.
+    #[test]
+    fn inserts_out_of_order_are_kept_in_order() {
+        let (_d, f) = file();
+        let mut m = Logged::default();
+        m.insert(30, &key(30), loc(&f, 3, 30));
+        m.insert(10, &key(10), loc(&f, 1, 10));
+        m.insert(32, &key(32), loc(&f, 3, 32));
+        m.insert(31, &key(31), loc(&f, 3, 31));
+        m.insert(31, &key(31), loc(&f, 3, 31));
+        assert_eq!(m.waiting(), 4);
+        for seq in [10, 30, 31, 32] {
+            assert_eq!(m.owner(&key(seq)), Some((seq, seq + 7)), "{seq}");
+        }
+        assert_eq!(m.in_segment(3), vec![30, 31, 32]);
+        let all: Vec<u64> = m.before(u64::MAX, 10).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(all, vec![32, 31, 30, 10]);
     }
 
     /// A newer copy of a key (accepted again once the older one left its window) owns the
