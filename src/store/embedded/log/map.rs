@@ -236,17 +236,20 @@ impl Logged {
         Some(loc)
     }
 
-    /// The waiting events before `upto`, newest first, at most `n`.
+    /// The waiting events before `upto`, newest first, at most `n` (a page of the listing:
+    /// found by binary search, not by walking the newer ones).
     pub fn before(&self, upto: u64, n: usize) -> Vec<(u64, Loc)> {
         let mut out = Vec::new();
-        for seg in self.segments.iter().rev() {
-            for s in seg.slots.iter().rev() {
+        let Some(last) = self.segment_of(upto.saturating_sub(1)) else {
+            return out;
+        };
+        for seg in self.segments.range(..=last).rev() {
+            let end = seg.slots.partition_point(|s| s.seq < upto);
+            for s in seg.slots[..end].iter().rev().filter(|s| s.len > 0) {
                 if out.len() >= n {
                     return out;
                 }
-                if s.len > 0 && s.seq < upto {
-                    out.push((s.seq, seg.loc(s)));
-                }
+                out.push((s.seq, seg.loc(s)));
             }
         }
         out
@@ -314,8 +317,13 @@ mod tests {
             }
         }
         assert_eq!(m.in_segment(2), vec![22, 25, 28]);
-        let newest: Vec<u64> = m.before(28, 4).into_iter().map(|(s, _)| s).collect();
-        assert_eq!(newest, vec![25, 22, 19, 16]);
+        let page =
+            |upto, n| -> Vec<u64> { m.before(upto, n).into_iter().map(|(s, _)| s).collect() };
+        assert_eq!(page(28, 4), vec![25, 22, 19, 16]);
+        assert_eq!(page(29, 2), vec![28, 25]);
+        assert_eq!(page(u64::MAX, 2), vec![37, 34]);
+        assert_eq!(page(11, 5), vec![10]);
+        assert!(page(10, 5).is_empty() && page(0, 5).is_empty());
         assert_eq!(m.remove(25, &key(25)).unwrap().segment, 2);
         assert!(m.remove(25, &key(25)).is_none());
         assert!(!m.contains(25) && m.owner(&key(25)).is_none());
