@@ -330,11 +330,11 @@ impl Metrics {
             )),
             store_log_damaged: must(IntCounter::new(
                 "hookgate_store_log_damaged_total",
-                "Damaged stretches of closed event log segments skipped at a start: the events in them are lost.",
+                "Damaged stretches of closed event log segments skipped when the log was read back (a start, a reopen): the events in them are lost.",
             )),
             store_log_held: must(IntCounter::new(
                 "hookgate_store_log_held_total",
-                "Events read past damage in the event log at a start, held as dead letters for an operator.",
+                "Events read past damage in the event log when it was read back, held as dead letters for an operator.",
             )),
             redis_client_restarts: must(IntCounter::new(
                 "hookgate_redis_client_restarts_total",
