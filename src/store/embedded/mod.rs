@@ -113,6 +113,9 @@ pub struct Shared {
     work: crate::store::work::Work,
     memory: EmbeddedMemory,
     seal: seal::Sealer,
+    /// The writer's queue, for the sealing thread to ask it to hand back its freed memory
+    /// (`Op::Collect`); weak, so that it never keeps the writer from ending.
+    writer: std::sync::OnceLock<mpsc::WeakSender<Op>>,
 }
 
 pub struct Embedded {
@@ -177,6 +180,7 @@ impl Shared {
             work: Default::default(),
             memory,
             seal: sealer,
+            writer: std::sync::OnceLock::new(),
         });
         seal::spawn(Arc::downgrade(&shared), asked)
             .map_err(|e| failed(format!("cannot start sealing thread: {e}")))?;
@@ -345,6 +349,7 @@ impl Embedded {
     ) -> Result<Embedded, OpenError> {
         let (shared, next_seq, log) = Shared::open(dir, memory)?;
         let (ops, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let _ = shared.writer.set(ops.downgrade());
         let writer = Writer::new(shared.clone(), next_seq, log);
         std::thread::Builder::new()
             .name("hookgate-store".into())

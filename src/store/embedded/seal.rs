@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use fjall::AbstractTree;
 
+use super::writer::Op;
 use super::{Handles, Shared};
 
 /// How often the buffers are looked at; one unchanged for a whole tick is sealed. Long enough
@@ -90,6 +91,9 @@ fn watch(shared: &Weak<Shared>, asked: &Receiver<()>) {
             // back, and what the quiet request and delivery threads hold (fjall's workers
             // hand back their own: `open_handles`).
             crate::alloc::release_everywhere();
+            if let Some(writer) = shared.writer.get().and_then(|w| w.upgrade()) {
+                let _ = writer.try_send(Op::Collect);
+            }
             sealed = false;
         }
         for (ks, size) in handles.all().into_iter().zip(before.iter_mut()) {

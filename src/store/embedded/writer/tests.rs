@@ -204,3 +204,29 @@ fn an_operation_after_an_accept_in_its_group_sees_the_new_event() {
         .collect();
     assert!(differ.is_empty(), "in the accept's group: {differ:#?}");
 }
+
+/// The sealing thread's ask to hand memory back (`Op::Collect`) is not an operation of the
+/// group it lands in: those around it are answered, and the writer goes on.
+#[test]
+fn a_collect_between_operations_leaves_them_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = bare(dir.path());
+    let (tx, rx) = mpsc::channel(16);
+    let (a, ra) = accept(event("r", "c1", HOUR));
+    let (b, rb) = accept(event("r", "c2", HOUR));
+    // Queued before the writer starts: one group.
+    for op in [a, Op::Collect, b, Op::Collect] {
+        tx.try_send(op).unwrap_or_else(|_| panic!("queue full"));
+    }
+    let writer = std::thread::spawn(move || w.run(rx));
+    assert_eq!(ra.blocking_recv().unwrap().unwrap(), Accepted::New);
+    assert_eq!(rb.blocking_recv().unwrap().unwrap(), Accepted::New);
+    // A Collect alone, then another accept: still served.
+    tx.try_send(Op::Collect)
+        .unwrap_or_else(|_| panic!("queue full"));
+    let (c, rc) = accept(event("r", "c1", HOUR));
+    tx.try_send(c).unwrap_or_else(|_| panic!("queue full"));
+    assert_eq!(rc.blocking_recv().unwrap().unwrap(), Accepted::Duplicate);
+    drop(tx);
+    writer.join().unwrap();
+}
