@@ -12,7 +12,7 @@ use crate::logs;
 
 /// How long `/readyz` stays not ready after an exchange with Redis failed, however soon Redis
 /// answers again.
-pub const READY_HOLD_MS: u64 = 1000;
+const READY_HOLD_MS: u64 = 1000;
 
 pub(super) struct Health {
     ok: AtomicBool,

@@ -72,12 +72,12 @@ impl Segment {
         (self.slots[i].len > 0).then_some(i)
     }
 
-    /// Adds `slot` in seq order (at the end, as a rule); false if it was there already.
-    fn put(&mut self, slot: Slot) -> bool {
+    /// Adds `slot` in seq order (at the end, as a rule); one there already is replaced.
+    fn put(&mut self, slot: Slot) {
         if self.slots.last().is_none_or(|l| l.seq < slot.seq) {
             self.slots.push(slot);
             self.live += 1;
-            return true;
+            return;
         }
         let i = self.slots.partition_point(|l| l.seq < slot.seq);
         let added = match self.slots.get_mut(i) {
@@ -92,7 +92,6 @@ impl Segment {
             }
         };
         self.live += usize::from(added);
-        added
     }
 
     fn loc(&self, s: &Slot) -> Loc {
@@ -113,7 +112,6 @@ pub struct Logged {
     dedup: HashMap<KeyHash, u64, BuildHasherDefault<FirstWord>>,
     /// Oldest first; ascending seqs within each and from one to the next.
     segments: VecDeque<Segment>,
-    len: usize,
 }
 
 impl Default for Logged {
@@ -122,7 +120,6 @@ impl Default for Logged {
             hash: RandomState::new(),
             dedup: HashMap::default(),
             segments: VecDeque::new(),
-            len: 0,
         }
     }
 }
@@ -146,9 +143,9 @@ impl Logged {
         i.checked_sub(1)
     }
 
-    /// How many events wait.
+    /// How many events wait (a sum over the live segments: a few dozen at most).
     pub fn waiting(&self) -> usize {
-        self.len
+        self.segments.iter().map(|s| s.live).sum()
     }
 
     /// Waiting event `seq`'s segment and slot.
@@ -185,9 +182,7 @@ impl Logged {
         let i = self.segments.partition_point(|s| s.id < loc.segment);
         match self.segments.get_mut(i) {
             Some(s) if s.id == loc.segment => {
-                if s.put(slot) {
-                    self.len += 1;
-                }
+                s.put(slot);
             }
             _ => {
                 // A new segment: the one before it is full, and its array will not grow.
@@ -203,7 +198,6 @@ impl Logged {
                     live: 1,
                 };
                 self.segments.insert(i, seg);
-                self.len += 1;
             }
         }
     }
@@ -225,7 +219,6 @@ impl Logged {
         let loc = seg.loc(&seg.slots[j]);
         seg.slots[j].len = 0;
         seg.live -= 1;
-        self.len -= 1;
         if seg.live == 0 {
             self.segments.remove(i);
         } else if seg.slots.len() > 64 && seg.live < seg.slots.len() / 4 {
@@ -288,16 +281,16 @@ mod tests {
         )
     }
 
-    fn file() -> (tempfile::TempDir, Arc<File>) {
+    /// An empty map and a file for its places (kept open by the `TempDir`).
+    fn empty() -> (tempfile::TempDir, Arc<File>, Logged) {
         let dir = tempfile::tempdir().unwrap();
         let f = Arc::new(File::create(dir.path().join("f")).unwrap());
-        (dir, f)
+        (dir, f, Logged::default())
     }
 
     #[test]
     fn events_are_found_by_seq_and_key_and_leave_once() {
-        let (_d, f) = file();
-        let mut m = Logged::default();
+        let (_d, f, mut m) = empty();
         // Three segments, seqs with gaps.
         for seq in (10..40).step_by(3) {
             m.insert(seq, &key(seq), loc(&f, (seq / 10) as u32, seq));
@@ -342,8 +335,7 @@ mod tests {
     /// and counted once.
     #[test]
     fn inserts_out_of_order_are_kept_in_order() {
-        let (_d, f) = file();
-        let mut m = Logged::default();
+        let (_d, f, mut m) = empty();
         m.insert(30, &key(30), loc(&f, 3, 30));
         m.insert(10, &key(10), loc(&f, 1, 10));
         m.insert(32, &key(32), loc(&f, 3, 32));
@@ -362,8 +354,7 @@ mod tests {
     /// key; the older one leaving does not take it.
     #[test]
     fn a_key_belongs_to_its_newest_event() {
-        let (_d, f) = file();
-        let mut m = Logged::default();
+        let (_d, f, mut m) = empty();
         m.insert(1, &key(9), loc(&f, 0, 1));
         m.insert(2, &key(9), loc(&f, 0, 2));
         assert_eq!(m.owner(&key(9)).map(|o| o.0), Some(2));
@@ -379,7 +370,7 @@ mod tests {
     /// took 150, counted the same way (mimalloc's rounding of each key made it 170–230).
     #[test]
     fn a_waiting_event_costs_the_map_under_100_bytes() {
-        let (_d, f) = file();
+        let (_d, f, _) = empty();
         for n in [100_000u64, 120_000, 229_000, 240_000] {
             let before = crate::alloc::counting::held();
             let mut m = Logged::default();
