@@ -42,12 +42,26 @@ pub fn release_everywhere() {
 /// keep them). Costs a few `madvise` calls; without mimalloc as the allocator (tests) it
 /// finds nothing to do.
 pub fn release_freed() {
+    #[cfg(test)]
+    RELEASES.with(|n| n.set(n.get() + 1));
     // SAFETY: `mi_collect` takes no pointers and may be called from any thread at any time;
     // it only frees what mimalloc itself holds unused.
     #[allow(unsafe_code)]
     unsafe {
         libmimalloc_sys::mi_collect(true);
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    static RELEASES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times `release_freed` ran on this thread (the unit tests: it is not free, so
+/// it must run only when asked).
+#[cfg(test)]
+pub fn releases_here() -> u64 {
+    RELEASES.with(std::cell::Cell::get)
 }
 
 #[cfg(test)]

@@ -154,12 +154,16 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            // Decided before the commit, which empties the group: handing memory back after
+            // every group (purging freed pages, a TLB shootdown on each core) cost the
+            // ingest-only run ~2x its CPU.
             let asked = group.len();
             group.retain(|op| !matches!(op, Op::Collect));
+            let collect = group.len() < asked;
             if !group.is_empty() {
                 self.commit_group(&mut group);
             }
-            if asked > group.len() {
+            if collect {
                 crate::alloc::release_freed();
             }
         }
