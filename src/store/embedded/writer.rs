@@ -63,7 +63,7 @@ pub enum Op {
     ),
     /// Hands the memory the writer's thread freed back to the system: the store went quiet
     /// (`seal`). mimalloc does that only on the thread that freed it, when it allocates
-    /// again: an idle writer kept ~6 MiB after a 1M-event fill.
+    /// again, and an idle writer does not.
     Collect,
 }
 
