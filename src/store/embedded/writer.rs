@@ -157,9 +157,10 @@ impl Writer {
             // Decided before the commit, which empties the group: handing memory back after
             // every group (purging freed pages, a TLB shootdown on each core) cost the
             // ingest-only run ~2x its CPU.
-            let asked = group.len();
-            group.retain(|op| !matches!(op, Op::Collect));
-            let collect = group.len() < asked;
+            let collect = group.iter().any(|op| matches!(op, Op::Collect));
+            if collect {
+                group.retain(|op| !matches!(op, Op::Collect));
+            }
             if !group.is_empty() {
                 self.commit_group(&mut group);
             }

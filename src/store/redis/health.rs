@@ -82,8 +82,7 @@ impl Health {
     /// ready for a millisecond, between one exchange failing and the next answered: no probe
     /// or load balancer would see it, and the requests did.
     pub(super) fn ready(&self, now: u64) -> bool {
-        self.ok()
-            && now.saturating_sub(self.last_failure_ms.load(Ordering::Relaxed)) >= READY_HOLD_MS
+        self.answered_for(READY_HOLD_MS, 0, now)
     }
 
     /// An exchange failed since Redis last answered (not merely: not answered yet, at start).
@@ -93,10 +92,12 @@ impl Health {
 
     /// Redis answered every exchange of the last `ms`, all of them seen by this process.
     pub(super) fn steady_for(&self, ms: u64, now: u64) -> bool {
-        let since = self
-            .last_failure_ms
-            .load(Ordering::Relaxed)
-            .max(self.started_ms);
+        self.answered_for(ms, self.started_ms, now)
+    }
+
+    /// Redis answers, and `ms` have passed since the last failed exchange and since `from`.
+    fn answered_for(&self, ms: u64, from: u64, now: u64) -> bool {
+        let since = self.last_failure_ms.load(Ordering::Relaxed).max(from);
         self.ok() && now.saturating_sub(since) >= ms
     }
 }
