@@ -478,9 +478,15 @@ pub fn log_segments(store: &std::path::Path) -> Vec<PathBuf> {
 }
 
 /// Flips one byte inside event `id`'s record in the event log segment `path` (in its body, 200
-/// bytes past its `"eventId":"…"`), as a bad sector would; returns those of `ids` whose records
-/// the segment holds after it.
-pub fn damage_segment(path: &std::path::Path, id: &str, ids: &[String]) -> Vec<String> {
+/// bytes past its `"eventId":"…"`), as a bad sector would, and one in each of the next `marks`
+/// group marks after it (`log_marks`); returns those of `ids` whose records then follow the
+/// damage before an intact mark: found by a search, so held for an operator.
+pub fn damage_segment(
+    path: &std::path::Path,
+    id: &str,
+    ids: &[String],
+    marks: usize,
+) -> Vec<String> {
     let mut bytes = std::fs::read(path).expect("read the segment");
     let find = |bytes: &[u8], id: &str| {
         let needle = format!(r#""eventId":"{id}""#);
@@ -489,12 +495,36 @@ pub fn damage_segment(path: &std::path::Path, id: &str, ids: &[String]) -> Vec<S
             .position(|w| w == needle.as_bytes())
     };
     let at = find(&bytes, id).expect("the event is in the segment");
+    let after: Vec<usize> = log_marks(&bytes).into_iter().filter(|m| *m > at).collect();
+    let intact = after.get(marks).copied().unwrap_or(bytes.len());
     bytes[at + 200] ^= 0x20;
+    for m in after.iter().take(marks) {
+        bytes[m + 30] ^= 0x20;
+    }
     std::fs::write(path, &bytes).expect("write the segment");
     ids.iter()
-        .filter(|other| find(&bytes, other).is_some_and(|p| p > at))
+        .filter(|other| find(&bytes, other).is_some_and(|p| p > at && p < intact))
         .cloned()
         .collect()
+}
+
+/// Where the group marks of an undamaged event log segment start: entries
+/// (`len u32 | crc u32 | kind u8 | seq u64 | expires u64 | payload`) read in order after the
+/// 8-byte magic, a mark being one of kind 2 (`Done`) and seq 0.
+pub fn log_marks(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut at = 8;
+    while let Some(head) = bytes.get(at..at + 25) {
+        let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+        if len == 0 && head[8] == 0 {
+            break;
+        }
+        if head[8] == 2 && head[9..17] == [0; 8] {
+            out.push(at);
+        }
+        at += 25 + len;
+    }
+    out
 }
 
 pub async fn metrics(c: &reqwest::Client, gw: &Gateway) -> String {

@@ -202,7 +202,7 @@ impl Writer {
         }
         // The log first: what fjall's part says of a logged event (a tombstone, a filing) is
         // only read back while the log holds the event.
-        let logged = applied.and_then(|()| self.append_log(&txn));
+        let logged = applied.and_then(|()| self.append_log(&mut txn));
         let result = logged.and_then(|at| txn.commit().map(|parts| (at, parts)));
         if result.is_ok() {
             self.shared

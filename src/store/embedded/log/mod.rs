@@ -100,7 +100,7 @@ impl LogWriter {
     }
 
     /// Appends one group's entries; returns where they start, with the segment's id and file.
-    pub fn append(&mut self, buf: &[u8], sync: bool) -> io::Result<(u32, Arc<File>, u64)> {
+    pub fn append(&mut self, buf: &mut [u8], sync: bool) -> io::Result<(u32, Arc<File>, u64)> {
         if self.current.len + buf.len() as u64 > self.segment_bytes && self.current.len > 8 {
             // Its last entries may be `Done`s that were written and not synced.
             self.current.file.sync_data()?;

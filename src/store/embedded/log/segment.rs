@@ -2,13 +2,22 @@
 //!
 //! A segment starts with `MAGIC`, then entries back to back:
 //! `len u32 | crc32 u32 | kind u8 | seq u64 | expires_ms u64 | payload (len bytes)`, integers
-//! little-endian, the CRC over everything after it. In the newest segment a torn or corrupt
-//! entry ends it: what follows was never answered 2xx (appends are synced in order), so it is
-//! cut off. An older segment was synced whole before the next one began, so bytes there that
-//! do not read are damage, not a torn write: they are skipped, said, and the entries after them
+//! little-endian, the CRC over everything after it. Each append (a group) starts with a *mark*
+//! (`MARK`): the segment's nonce, and how far the segment had been synced when the group was
+//! written.
+//!
+//! In the newest segment, bytes that do not read are either a torn last write (never answered
+//! 2xx: appends are synced in order, and a crash can leave any of the last write's pages
+//! unwritten) or damage to what was synced. A mark read further on that says the segment was
+//! synced past them tells damage: read on as in an older segment. Without one they are a torn
+//! tail and cut off, as are the last group's own bytes when they are damaged (nothing tells
+//! those apart from a tear). An older segment was synced whole before the next one began, so
+//! bytes there that do not read are damage: they are skipped, said, and the entries after them
 //! read (a bad sector costs the events in it, not every one after it). Where such an entry
 //! starts was found by a search, which a payload shaped like an entry could mislead: its event
-//! is held for an operator (`recover`), not delivered.
+//! is held for an operator (`recover`), not delivered. A payload cannot pass for a mark: the
+//! nonce is random per segment, written nowhere else, and learned only from marks read in
+//! order from the segment's start.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -22,6 +31,10 @@ use crate::store::embedded::forget_cached;
 
 const MAGIC: &[u8; 8] = b"HGLOG001";
 pub const HEADER: usize = 25;
+/// A mark's length: an entry of kind `Done` and seq 0, which no event has, so that a build
+/// from before marks reads it as nothing (a new kind would read as damage there, and cut a
+/// newest segment at its first group); its payload, the nonce and the synced length.
+const MARK: usize = HEADER + 16;
 
 /// What an entry says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +59,12 @@ pub struct Entry {
 }
 
 /// Starts an entry in `buf`: its payload is what is appended to `buf` before `end`. Returns
-/// where the entry starts.
+/// where the entry starts. A group's first entry comes after room for its mark, which
+/// `Appender::append` fills in.
 pub fn begin(buf: &mut Vec<u8>, kind: Kind, seq: u64, expires_ms: u64) -> usize {
+    if buf.is_empty() {
+        buf.resize(MARK, 0);
+    }
     let start = buf.len();
     buf.extend_from_slice(&[0; 8]);
     buf.push(kind as u8);
@@ -110,16 +127,34 @@ pub fn read(path: &Path, newest: bool) -> io::Result<(File, Vec<Entry>, u64)> {
         at = 0;
     }
     let mut damaged = false;
+    // This segment's marks' nonce: from the first one read in order, before any damage.
+    let mut nonce = None;
+    // Where a mark read last starts, if no entry followed it: a torn tail is cut from there.
+    let mut bare_mark = None;
     loop {
         while let Some(mut e) = parse(&bytes, at) {
+            let start = at;
             at = e.at as usize + e.len as usize;
+            if let Some((n, _)) = mark_of(&bytes, &e) {
+                match nonce {
+                    None if !damaged => nonce = Some(n),
+                    // This segment's mark: a group starts here, read in order as before the
+                    // damage (a payload cannot hold one, so a search cannot have led here).
+                    Some(k) if k == n => damaged = false,
+                    _ => {}
+                }
+                bare_mark = Some(start);
+                continue;
+            }
+            bare_mark = None;
             e.after_damage = damaged;
             entries.push(e);
         }
         if at >= bytes.len() || bytes[at..].iter().all(|b| *b == 0) {
             break;
         }
-        if newest {
+        if newest && !nonce.is_some_and(|n| synced_past(&bytes, at, n)) {
+            at = bare_mark.unwrap_or(at);
             tracing::warn!(
                 segment = %path.display(),
                 valid = at,
@@ -146,7 +181,8 @@ pub fn read(path: &Path, newest: bool) -> io::Result<(File, Vec<Entry>, u64)> {
                     from = at,
                     bytes = next - at,
                     "event log segment damaged: unreadable bytes skipped, the events in them are \
-                     lost (those after them are read, and held as dead letters)"
+                     lost (those after them up to the next group are read, and held as dead \
+                     letters)"
                 );
                 METRICS.store_log_damaged.inc();
                 at = next;
@@ -167,6 +203,32 @@ pub fn read(path: &Path, newest: bool) -> io::Result<(File, Vec<Entry>, u64)> {
     }
     // Where the last entry read ends: any break leaves `at` there.
     Ok((file, entries, at as u64))
+}
+
+/// The nonce and the synced length that entry `e` holds, if it is a mark.
+fn mark_of(bytes: &[u8], e: &Entry) -> Option<(u64, u64)> {
+    if e.kind != Kind::Done || e.seq != 0 || e.len != 16 {
+        return None;
+    }
+    let p = bytes.get(e.at as usize..e.at as usize + 16)?;
+    let nonce = u64::from_le_bytes(p[..8].try_into().ok()?);
+    let synced = u64::from_le_bytes(p[8..].try_into().ok()?);
+    Some((nonce, synced))
+}
+
+/// Whether a mark of this segment (`nonce`) after `from` says the segment was synced past
+/// `from`: the bytes there were answered for, and unreadable means damaged, not torn.
+fn synced_past(bytes: &[u8], from: usize, nonce: u64) -> bool {
+    let marks = (from + 1..bytes.len().saturating_sub(MARK - 1)).filter(|o| {
+        // Cheap tests first (length 16, kind `Done`, seq 0), the CRC only then.
+        bytes[o + 8] == Kind::Done as u8
+            && bytes[*o..o + 4] == 16u32.to_le_bytes()
+            && bytes[o + 9..o + 17] == [0; 8]
+    });
+    marks
+        .filter_map(|o| parse(bytes, o))
+        .filter_map(|e| mark_of(bytes, &e))
+        .any(|(n, synced)| n == nonce && synced > from as u64)
 }
 
 /// The highest seq of a new event among `entries` (0: none).
@@ -219,6 +281,9 @@ pub struct Appender {
     pub id: u32,
     pub file: Arc<File>,
     pub len: u64,
+    /// What its marks carry: its nonce, and how far it is synced.
+    nonce: u64,
+    synced: u64,
 }
 
 impl Appender {
@@ -237,17 +302,30 @@ impl Appender {
         file.write_all_at(MAGIC, 0)?;
         file.sync_data()?;
         sync_dir(dir)?;
+        let mut nonce = [0; 8];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+            .map_err(|_| io::Error::other("no random nonce for a log segment"))?;
         Ok(Appender {
             id,
             file: Arc::new(file),
             len: MAGIC.len() as u64,
+            nonce: u64::from_le_bytes(nonce),
+            synced: MAGIC.len() as u64,
         })
     }
 
-    /// Writes `buf` at the end, durably if `sync`; returns where it starts. On an error the
-    /// segment is cut back to where it was (best effort: the writer reopens everything next).
-    pub fn append(&mut self, buf: &[u8], sync: bool) -> io::Result<u64> {
+    /// Writes `buf` (entries made with `begin` or `encode`: room for the mark first) at the
+    /// end, durably if `sync`; returns where it starts. On an error the segment is cut back to
+    /// where it was (best effort: the writer reopens everything next).
+    pub fn append(&mut self, buf: &mut [u8], sync: bool) -> io::Result<u64> {
         let at = self.len;
+        if buf.len() >= MARK && buf[..MARK].iter().all(|b| *b == 0) {
+            // Seq and expiry 0; `end` writes the length and the CRC.
+            buf[8] = Kind::Done as u8;
+            buf[HEADER..HEADER + 8].copy_from_slice(&self.nonce.to_le_bytes());
+            buf[HEADER + 8..MARK].copy_from_slice(&self.synced.to_le_bytes());
+            end(&mut buf[..MARK], 0);
+        }
         let written = self
             .file
             .write_all_at(buf, at)
@@ -255,6 +333,9 @@ impl Appender {
         match written {
             Ok(()) => {
                 self.len += buf.len() as u64;
+                if sync {
+                    self.synced = self.len;
+                }
                 Ok(at)
             }
             Err(e) => {
@@ -276,6 +357,20 @@ pub fn read_at(file: &File, at: u64, len: u32) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Where the marks of an undamaged segment start, in order: for tests that damage them.
+#[cfg(test)]
+pub fn marks(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut at = MAGIC.len();
+    while let Some(e) = parse(bytes, at) {
+        if mark_of(bytes, &e).is_some() {
+            out.push(at);
+        }
+        at = e.at as usize + e.len as usize;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,11 +382,12 @@ mod tests {
         let mut buf = Vec::new();
         let a = encode(&mut buf, Kind::Event, 1, 99, b"first record");
         encode(&mut buf, Kind::Done, 1, 99, b"");
-        let base = seg.append(&buf, true).unwrap();
+        let base = seg.append(&mut buf, true).unwrap();
         // A second group torn halfway.
         let mut torn = Vec::new();
         encode(&mut torn, Kind::Event, 2, 99, b"second record");
-        seg.append(&torn[..torn.len() - 3], true).unwrap();
+        let len = torn.len();
+        seg.append(&mut torn[..len - 3], true).unwrap();
         let path = dir.path().join(name(7));
         let (file, entries, valid) = read(&path, true).unwrap();
         assert_eq!(entries.len(), 2);
@@ -317,7 +413,7 @@ mod tests {
         encode(&mut buf, Kind::Event, 2, 5, b"two");
         encode(&mut buf, Kind::Done, 1, 5, b"");
         encode(&mut buf, Kind::Event, 3, 5, b"three");
-        let at = seg.append(&buf, true).unwrap();
+        let at = seg.append(&mut buf, true).unwrap();
         let flip = at + second as u64 + HEADER as u64;
         seg.file.write_all_at(b"X", flip).unwrap();
         let path = dir.path().join(name(1));
@@ -342,10 +438,104 @@ mod tests {
         encode(&mut inner, Kind::Event, 4, 9, b"forged");
         let second = buf.len();
         encode(&mut buf, Kind::Event, 6, 9, &inner);
-        let at = seg.append(&buf, true).unwrap();
+        let at = seg.append(&mut buf, true).unwrap();
         // The second entry's length damaged: its payload is all that follows.
         seg.file.write_all_at(&[0xff], at + second as u64).unwrap();
         let (_, entries, _) = read(&dir.path().join(name(1)), false).unwrap();
         assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [5]);
+    }
+
+    fn seqs(entries: &[Entry]) -> Vec<(u64, bool)> {
+        entries.iter().map(|e| (e.seq, e.after_damage)).collect()
+    }
+
+    /// One group per call, synced: `(where it starts, where each event's payload starts)`.
+    fn group(seg: &mut Appender, events: &[(u64, &[u8])]) -> (u64, Vec<u64>) {
+        let mut buf = Vec::new();
+        let at: Vec<usize> = events
+            .iter()
+            .map(|(seq, p)| encode(&mut buf, Kind::Event, *seq, 5, p))
+            .collect();
+        let base = seg.append(&mut buf, true).unwrap();
+        (base, at.into_iter().map(|a| base + a as u64).collect())
+    }
+
+    /// Damage costs the events in it; the rest of its group was found by a search, so is held
+    /// (`after_damage`); the groups after it start with this segment's marks, so are read as
+    /// usual. In the newest segment as in an older one: a later group says it was synced.
+    #[test]
+    fn damage_costs_its_event_holds_the_rest_of_its_group_and_reads_later_groups() {
+        for newest in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut seg = Appender::create(dir.path(), 1, 1 << 20).unwrap();
+            let (_, first) = group(&mut seg, &[(1, b"one"), (2, b"two"), (3, b"three")]);
+            group(&mut seg, &[(4, b"four")]);
+            group(&mut seg, &[(5, b"five"), (6, b"six")]);
+            let size = seg.len;
+            // A bad sector in the first group, synced and answered long before the last.
+            seg.file.write_all_at(b"X", first[1]).unwrap();
+            let path = dir.path().join(name(1));
+            let (_, entries, end) = read(&path, newest).unwrap();
+            let read_back = [(1, false), (3, true), (4, false), (5, false), (6, false)];
+            assert_eq!(seqs(&entries), read_back, "newest: {newest}");
+            assert_eq!((end, std::fs::metadata(&path).unwrap().len()), (size, size));
+        }
+    }
+
+    #[test]
+    fn a_torn_last_group_is_cut_even_where_its_later_pages_reached_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = Appender::create(dir.path(), 1, 1 << 20).unwrap();
+        group(&mut seg, &[(1, b"one")]);
+        let (last, _) = group(&mut seg, &[(2, &[7; 300]), (3, b"three"), (4, b"four")]);
+        // Its first page never written (a spare's zeros), its later ones were.
+        seg.file.write_all_at(&[0; 200], last).unwrap();
+        let path = dir.path().join(name(1));
+        let (_, entries, end) = read(&path, true).unwrap();
+        assert_eq!(seqs(&entries), [(1, false)]);
+        assert_eq!((end, std::fs::metadata(&path).unwrap().len()), (last, last));
+        // Read as an older segment instead, the same bytes are damage.
+        let (_, entries, _) = read(&path, false).unwrap();
+        assert_eq!(seqs(&entries), [(1, false)], "cut already");
+    }
+
+    #[test]
+    fn a_payload_shaped_like_a_mark_cannot_make_a_torn_tail_pass_for_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = Appender::create(dir.path(), 1, 1 << 20).unwrap();
+        group(&mut seg, &[(1, b"one")]);
+        // A sender's body holding a mark that says "synced past everything".
+        let mut forged = vec![0; MARK];
+        forged[8] = Kind::Done as u8;
+        forged[HEADER..HEADER + 8].copy_from_slice(&42u64.to_le_bytes());
+        forged[HEADER + 8..].copy_from_slice(&u64::MAX.to_le_bytes());
+        end(&mut forged, 0);
+        let (last, at) = group(&mut seg, &[(2, b"two"), (3, &forged)]);
+        // Torn: the first event's bytes did not reach the disk.
+        seg.file.write_all_at(b"XXXX", at[0]).unwrap();
+        let path = dir.path().join(name(1));
+        let (_, entries, end) = read(&path, true).unwrap();
+        assert_eq!(seqs(&entries), [(1, false)]);
+        assert_eq!(end, last);
+    }
+
+    #[test]
+    fn damage_in_a_newest_segment_without_marks_is_cut_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = Appender::create(dir.path(), 1, 1 << 20).unwrap();
+        // As a build from before marks wrote it: entries alone.
+        let mut buf = Vec::new();
+        encode(&mut buf, Kind::Event, 1, 5, b"one");
+        let second = buf.len() - MARK;
+        encode(&mut buf, Kind::Event, 2, 5, b"two");
+        encode(&mut buf, Kind::Event, 3, 5, b"three");
+        seg.file.write_all_at(&buf[MARK..], seg.len).unwrap();
+        seg.file
+            .write_all_at(b"X", seg.len + (second + HEADER) as u64)
+            .unwrap();
+        let path = dir.path().join(name(1));
+        let (_, entries, end) = read(&path, true).unwrap();
+        assert_eq!(seqs(&entries), [(1, false)]);
+        assert_eq!(end, seg.len + second as u64);
     }
 }

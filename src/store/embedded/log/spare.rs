@@ -132,7 +132,7 @@ mod tests {
         assert!(!dir.path().join(SPARE).exists(), "taken");
         let mut buf = Vec::new();
         segment::encode(&mut buf, Kind::Event, 9, 1, b"record");
-        let at = seg.append(&buf, true).unwrap();
+        let at = seg.append(&mut buf, true).unwrap();
         let path = dir.path().join(segment::name(3));
         let (file, entries, valid) = segment::read(&path, true).unwrap();
         assert_eq!(entries.len(), 1);
@@ -140,7 +140,8 @@ mod tests {
         // The zeros after it are no torn tail: nothing is cut.
         assert_eq!(file.metadata().unwrap().len(), size);
         // A torn entry among the zeros is.
-        seg.append(&buf[..buf.len() - 2], true).unwrap();
+        let len = buf.len();
+        seg.append(&mut buf[..len - 2], true).unwrap();
         let (file, entries, valid) = segment::read(&path, true).unwrap();
         assert_eq!((entries.len(), file.metadata().unwrap().len()), (1, valid));
         // A spare of another size (the budget changed) is not used, but written again.

@@ -127,13 +127,13 @@ impl Txn<'_> {
 impl Writer {
     /// Appends a group's log entries, synced when it puts new events in the log (a `Done`
     /// alone needs no sync of its own: fjall's part is written out alike).
-    pub(super) fn append_log(&mut self, txn: &Txn<'_>) -> DbResult<Appended> {
+    pub(super) fn append_log(&mut self, txn: &mut Txn<'_>) -> DbResult<Appended> {
         if txn.log_buf.is_empty() {
             return Ok(None);
         }
         let sync = !txn.logging.is_empty();
         self.log
-            .append(&txn.log_buf, sync)
+            .append(&mut txn.log_buf, sync)
             .map(Some)
             .map_err(io("append"))
     }

@@ -221,7 +221,7 @@ impl Writer {
         txn.batch
             .insert(&handles.meta, keys::PROBE, keys::be(now).to_vec());
         txn.sync_fjall = true;
-        let at = self.append_log(&txn).map_err(|e| e.to_string())?;
+        let at = self.append_log(&mut txn).map_err(|e| e.to_string())?;
         let settle = txn.commit().map_err(|e| e.to_string())?;
         self.settle_log(at, settle);
         // From disk, now that the outcomes are in: what they finished is not leased again.
