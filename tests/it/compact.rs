@@ -3,7 +3,11 @@
 
 use crate::common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::rcpu;
+use hookgate::event::now_ms;
+use hookgate::store::{Accepted, Inspect, Intake, Queue, State};
 
 use common::redis_server::RedisServer;
 use common::*;
@@ -205,4 +209,53 @@ async fn long_event_ids_do_not_grow_the_dedup_key() {
     }
     let lens = member_lengths(&redis, "hookgate:{limai:0}:k:*");
     assert_eq!(lens, [12, 12]);
+}
+
+/// A delivered event's packed record (`r:`) lives exactly as long as its score in the delivered
+/// set says (both set to one time, and a later delivery of the ID moves the score), so the
+/// listing's trim does not look the record up. An ID accepted again once its dedup window
+/// (and with it its first record) ended, and delivered again, stays listed and found while
+/// its newer record lives, through the trims of the delivery loop, and leaves the listing
+/// with it.
+#[tokio::test]
+async fn an_id_delivered_again_stays_listed_while_its_newer_record_lives() {
+    let redis = RedisServer::start();
+    let a = rcpu::replica(&redis, "a", Duration::from_secs(3600));
+    rcpu::ready(&a).await;
+    let window = Duration::from_millis(800);
+    let routes = ["r".to_string()];
+    for round in 0..2 {
+        let ev = crate::store_contract::event("r", "x", window);
+        assert_eq!(a.accept(ev).await.unwrap(), Accepted::New, "round {round}");
+        for ev in rcpu::lease_n(&a, 1).await {
+            a.complete(&ev, rcpu::DELIVERED).await.unwrap();
+        }
+        if round == 0 {
+            tokio::time::sleep(window + Duration::from_millis(200)).await;
+        }
+    }
+    let expires = Instant::now()
+        + Duration::from_millis(redis.cli(&["PTTL", "hg:{r:0}:r:x"]).parse().unwrap());
+    // Trims pass (each lease promotes retries and trims) while the newer record lives.
+    while Instant::now() + Duration::from_millis(200) < expires {
+        assert!(a.lease("r", now_ms(), 10).await.unwrap().events.is_empty());
+        assert_ne!(
+            redis.cli(&["ZSCORE", "hg:{r:0}:t", "x"]),
+            "",
+            "unlisted while its record lives"
+        );
+        let found = a.find(&routes, "x").await.unwrap();
+        assert_eq!(found.first().map(|v| v.state), Some(State::Delivered));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis.cli(&["ZCARD", "hg:{r:0}:t"]) != "0" {
+        assert!(
+            Instant::now() < deadline,
+            "still listed after its record expired"
+        );
+        assert!(a.lease("r", now_ms(), 10).await.unwrap().events.is_empty());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(redis.cli(&["ZCARD", "hg:{r:0}:f"]), "0");
 }

@@ -91,7 +91,6 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
     return 0
   end
   acked[#acked + 1] = entry
-  local key = ARGV[5] .. id
   if lean then
     -- Held, so still the event's (a cancel acknowledges the entry): it leaves the index.
     unindexed[#unindexed + 1] = id
@@ -122,9 +121,10 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
       for _, v in ipairs({'st', 'x', 'fin', fin}) do set[#set + 1] = v end
       redis.call('ZADD', KEYS[3], fin, id)
     end
-    redis.call('HSET', key, unpack(set))
+    redis.call('HSET', ARGV[5] .. id, unpack(set))
     return 1
   end
+  local key = ARGV[5] .. id
   if kind == 'carried' then
     -- Delivered at the first attempt of an entry that carried the event (no order key): the
     -- record is pending (a cancel acknowledges the entry, so it is no longer held), has no

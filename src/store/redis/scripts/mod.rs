@@ -358,17 +358,16 @@ local function trim_listing(done, listing, prefix, now, count, unlisted)
   local gone = redis.call('ZRANGE', done, '-inf', '(' .. (now - 100), 'BYSCORE', 'LIMIT', 0, count)
   if #gone > 0 then
     redis.call('ZREM', done, unpack(gone))
-    -- One EXISTS of all (usually none is left); one each only if some are.
-    -- Its record, or the packed one of an event delivered from the lean stream.
-    local tag = string.sub(prefix, 1, -3)
+    -- One EXISTS of all records (usually none is left); one each only if some are. Not the
+    -- packed records (`r:`): one lives exactly as long as its score here says (both are set
+    -- to the same time, and a later delivery of the ID moves the score), so a gone one's is.
     local keys = {}
-    for i, g in ipairs(gone) do keys[2 * i - 1] = prefix .. g; keys[2 * i] = tag .. 'r:' .. g end
+    for i, g in ipairs(gone) do keys[i] = prefix .. g end
     local left = redis.call('EXISTS', unpack(keys))
     -- An ID accepted again since may wait in the lean stream, without a record.
-    local waiting = redis.call('HMGET', tag .. 'i', unpack(gone))
+    local waiting = redis.call('HMGET', string.sub(prefix, 1, -3) .. 'i', unpack(gone))
     for i, g in ipairs(gone) do
-      if (left == 0 or redis.call('EXISTS', keys[2 * i - 1], keys[2 * i]) == 0)
-          and not waiting[i] then
+      if (left == 0 or redis.call('EXISTS', keys[i]) == 0) and not waiting[i] then
         table.insert(unlisted, g)
       end
     end
