@@ -21,6 +21,8 @@
 mod map;
 pub mod recover;
 pub mod segment;
+#[cfg(test)]
+mod segment_props;
 mod spare;
 mod stuck;
 
@@ -101,7 +103,9 @@ impl LogWriter {
 
     /// Appends one group's entries; returns where they start, with the segment's id and file.
     pub fn append(&mut self, buf: &mut [u8], sync: bool) -> io::Result<(u32, Arc<File>, u64)> {
-        if self.current.len + buf.len() as u64 > self.segment_bytes && self.current.len > 8 {
+        if self.current.len + buf.len() as u64 > self.segment_bytes
+            && self.current.len > segment::START
+        {
             // Its last entries may be `Done`s that were written and not synced.
             self.current.file.sync_data()?;
             let next = Appender::create(&self.dir, self.current.id + 1, self.segment_bytes)?;

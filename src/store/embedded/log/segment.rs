@@ -4,7 +4,7 @@
 //! `len u32 | crc32 u32 | kind u8 | seq u64 | expires_ms u64 | payload (len bytes)`, integers
 //! little-endian, the CRC over everything after it. Each append (a group) starts with a *mark*
 //! (`MARK`): the segment's nonce, and how far the segment had been synced when the group was
-//! written.
+//! written; so does the segment, right after `MAGIC`.
 //!
 //! In the newest segment, bytes that do not read are either a torn last write (never answered
 //! 2xx: appends are synced in order, and a crash can leave any of the last write's pages
@@ -35,6 +35,8 @@ pub const HEADER: usize = 25;
 /// from before marks reads it as nothing (a new kind would read as damage there, and cut a
 /// newest segment at its first group); its payload, the nonce and the synced length.
 const MARK: usize = HEADER + 16;
+/// Where a new segment's first group goes: after the magic and a mark of its own.
+pub const START: u64 = (MAGIC.len() + MARK) as u64;
 
 /// What an entry says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +207,15 @@ pub fn read(path: &Path, newest: bool) -> io::Result<(File, Vec<Entry>, u64)> {
     Ok((file, entries, at as u64))
 }
 
+/// Writes a mark at the start of `buf` (room for it left there).
+fn mark(buf: &mut [u8], nonce: u64, synced: u64) {
+    // Seq and expiry 0; `end` writes the length and the CRC.
+    buf[8] = Kind::Done as u8;
+    buf[HEADER..HEADER + 8].copy_from_slice(&nonce.to_le_bytes());
+    buf[HEADER + 8..MARK].copy_from_slice(&synced.to_le_bytes());
+    end(&mut buf[..MARK], 0);
+}
+
 /// The nonce and the synced length that entry `e` holds, if it is a mark.
 fn mark_of(bytes: &[u8], e: &Entry) -> Option<(u64, u64)> {
     if e.kind != Kind::Done || e.seq != 0 || e.len != 16 {
@@ -299,18 +310,24 @@ impl Appender {
                 .create_new(true)
                 .open(&path)?,
         };
-        file.write_all_at(MAGIC, 0)?;
-        file.sync_data()?;
-        sync_dir(dir)?;
         let mut nonce = [0; 8];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
             .map_err(|_| io::Error::other("no random nonce for a log segment"))?;
+        let nonce = u64::from_le_bytes(nonce);
+        // The first mark beside the magic: the nonce is then lost only with the segment's
+        // first bytes, not with its first group.
+        let mut head = MAGIC.to_vec();
+        head.resize(START as usize, 0);
+        mark(&mut head[MAGIC.len()..], nonce, MAGIC.len() as u64);
+        file.write_all_at(&head, 0)?;
+        file.sync_data()?;
+        sync_dir(dir)?;
         Ok(Appender {
             id,
             file: Arc::new(file),
-            len: MAGIC.len() as u64,
-            nonce: u64::from_le_bytes(nonce),
-            synced: MAGIC.len() as u64,
+            len: START,
+            nonce,
+            synced: START,
         })
     }
 
@@ -320,11 +337,7 @@ impl Appender {
     pub fn append(&mut self, buf: &mut [u8], sync: bool) -> io::Result<u64> {
         let at = self.len;
         if buf.len() >= MARK && buf[..MARK].iter().all(|b| *b == 0) {
-            // Seq and expiry 0; `end` writes the length and the CRC.
-            buf[8] = Kind::Done as u8;
-            buf[HEADER..HEADER + 8].copy_from_slice(&self.nonce.to_le_bytes());
-            buf[HEADER + 8..MARK].copy_from_slice(&self.synced.to_le_bytes());
-            end(&mut buf[..MARK], 0);
+            mark(buf, self.nonce, self.synced);
         }
         let written = self
             .file
