@@ -297,6 +297,7 @@ impl BackgroundService for Shutdown {
                 "stopping with events in the local spill; forwarded to redis at the next start on the same store.spill_path"
             );
         }
+        self.app.store.close().await;
         // Spans of the last requests and deliveries go out before the process does.
         crate::telemetry::flush(Duration::from_secs(2));
         tracing::info!("shutdown complete");

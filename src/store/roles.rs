@@ -170,6 +170,10 @@ pub trait Inspect: Send + Sync {
 pub trait Upkeep: Send + Sync {
     /// Forgets expired dedup keys, answers, ...; returns how many items it removed.
     async fn housekeeping(&self, routes: &[String], now_ms: u64) -> Result<u64, StoreError>;
+
+    /// At a clean stop, once requests and deliveries are done: what makes the store read back
+    /// best at the next start (the embedded store's log ends with a synced mark).
+    async fn close(&self) {}
 }
 
 /// Every role: the handle shared by the services (`Arc<dyn Store>`).

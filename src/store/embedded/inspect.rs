@@ -71,4 +71,15 @@ impl Upkeep for Embedded {
             }
         }
     }
+
+    async fn close(&self) {
+        // Bounded: the process stops after it either way.
+        let marked = tokio::time::timeout(CLOSE_WAIT, self.call(Op::Mark)).await;
+        if marked.is_err() {
+            tracing::warn!("the event log's closing mark took too long; stopping without it");
+        }
+    }
 }
+
+/// How long a clean stop waits for the log's closing mark (two `fdatasync`s).
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);

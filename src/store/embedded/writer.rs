@@ -65,6 +65,9 @@ pub enum Op {
     /// (`seal`). mimalloc does that only on the thread that freed it, when it allocates
     /// again, and an idle writer does not.
     Collect,
+    /// A clean stop: the log's segment ends with a synced mark (`LogWriter::end_synced`), so
+    /// that damage in its last group is told from a tear at the next start.
+    Mark(Answer<()>),
 }
 
 /// Which delivery of an event an outcome belongs to: the event (seq) as its lease saw it.
@@ -157,15 +160,27 @@ impl Writer {
             // Decided before the commit, which empties the group: handing memory back after
             // every group (purging freed pages, a TLB shootdown on each core) cost the
             // ingest-only run ~2x its CPU.
-            let collect = group.iter().any(|op| matches!(op, Op::Collect));
-            if collect {
-                group.retain(|op| !matches!(op, Op::Collect));
+            let (mut collect, mut marks) = (false, Vec::new());
+            if group
+                .iter()
+                .any(|op| matches!(op, Op::Collect | Op::Mark(_)))
+            {
+                for op in std::mem::take(&mut group) {
+                    match op {
+                        Op::Collect => collect = true,
+                        Op::Mark(tx) => marks.push(tx),
+                        op => group.push(op),
+                    }
+                }
             }
             if !group.is_empty() {
                 self.commit_group(&mut group);
             }
             if collect {
                 crate::alloc::release_freed();
+            }
+            if !marks.is_empty() {
+                self.end_synced(marks);
             }
         }
     }
@@ -322,7 +337,7 @@ impl Writer {
                 replies.push(Reply::Unit(tx));
             }
             // Taken out of the group by `run`.
-            Op::Collect => {}
+            Op::Collect | Op::Mark(_) => {}
         }
         Ok(())
     }
@@ -340,6 +355,7 @@ fn fail(op: Op, e: &str) {
         Op::SetState(_, _, tx) => drop(tx.send(Err(err()))),
         Op::SyncClaim(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::SyncFinish(_, _, _, _, tx) => drop(tx.send(Err(err()))),
+        Op::Mark(tx) => drop(tx.send(Err(err()))),
         Op::Collect => {}
     }
 }

@@ -175,6 +175,10 @@ impl Upkeep for Spill {
         let local = self.local.housekeeping(routes, now_ms).await?;
         Ok(local + self.redis.housekeeping(routes, now_ms).await?)
     }
+
+    async fn close(&self) {
+        self.local.close().await;
+    }
 }
 
 /// A spilled event not forwarded yet (once forwarded, the spill keeps a tombstone that says

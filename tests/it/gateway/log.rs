@@ -177,6 +177,20 @@ async fn a_damaged_entry_in_the_newest_segment_is_not_taken_for_a_torn_tail() {
     held_then_replayed(gw, &up, &ids, &damaged, &held).await;
 }
 
+/// A clean stop (SIGTERM) ends the newest segment with a synced mark: damage in its last
+/// group, which after a crash cannot be told from a torn write, is then said and counted as
+/// damage, not cut off in silence as a torn tail. The other events are delivered.
+#[tokio::test]
+async fn after_a_clean_stop_damage_in_the_last_group_is_told_from_a_tear() {
+    let (mut gw, up, _, ids) = paused_with("evt_end").await;
+    gw.terminate();
+    let newest = segments(&gw).pop().expect("a segment");
+    let last = ids.last().expect("ids").clone();
+    let held = damage_segment(&newest, &last, &ids, 0);
+    assert!(held.is_empty(), "{held:?}");
+    held_then_replayed(gw, &up, &ids, &last, &held).await;
+}
+
 /// After `damaged` was damaged in a stopped gateway's log and `held` were after it there:
 /// started again, every other event is delivered, `damaged` never, `held` only once an
 /// operator replays them; the damage is said in the log and counted, and so are the held.

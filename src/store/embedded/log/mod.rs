@@ -118,6 +118,13 @@ impl LogWriter {
         Ok((self.current.id, self.current.file.clone(), at))
     }
 
+    /// At a clean stop: the current segment ends with a synced mark (`Appender::end_synced`).
+    pub fn end_synced(&mut self) -> io::Result<()> {
+        self.current.end_synced()?;
+        self.live.entry(self.current.id).or_default().size = self.current.len;
+        Ok(())
+    }
+
     /// `n` events up to `last_seq` were put in `segment`.
     pub fn added(&mut self, segment: u32, n: u64, last_seq: u64) {
         let seg = self.live.entry(segment).or_default();

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::sync::Arc;
 
-use super::{DbResult, MAX_GROUP, Txn, Writer};
+use super::{Answer, DbResult, MAX_GROUP, Txn, Writer};
 use crate::metrics::METRICS;
+use crate::store::StoreError;
 use crate::store::embedded::Handles;
 use crate::store::embedded::keys;
 use crate::store::embedded::lock;
@@ -136,6 +137,21 @@ impl Writer {
             .append(&mut txn.log_buf, sync)
             .map(Some)
             .map_err(io("append"))
+    }
+
+    /// A clean stop's mark (`Op::Mark`), answered either way. Not after a failed write: the
+    /// reopen reads the log back and starts a new segment.
+    pub(super) fn end_synced(&mut self, marks: Vec<Answer<()>>) {
+        let done = match self.broken {
+            Some(_) => Err("the store is recovering from a write failure".to_string()),
+            None => self.log.end_synced().map_err(|e| e.to_string()),
+        };
+        if let Err(error) = &done {
+            tracing::warn!(%error, "cannot end the event log with a synced mark");
+        }
+        for tx in marks {
+            let _ = tx.send(done.clone().map_err(StoreError::Unavailable));
+        }
     }
 
     /// After a commit: the events the group logged are readable, those that left are not.
