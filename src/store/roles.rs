@@ -165,7 +165,7 @@ pub trait Inspect: Send + Sync {
     fn ready(&self) -> bool;
 }
 
-/// Periodic upkeep.
+/// Upkeep: periodic, and once at a clean stop.
 #[async_trait]
 pub trait Upkeep: Send + Sync {
     /// Forgets expired dedup keys, answers, ...; returns how many items it removed.

@@ -172,21 +172,27 @@ async fn the_listing_lets_go_of_expired_records_without_a_listing_read() {
     }
     assert_eq!(redis.cli(&["ZCARD", "hg:{r:0}:t"]), "20");
     // The delivery loop keeps polling; nothing else touches the listing.
+    polled_until_unlisted(&redis, &a).await;
+    assert_eq!(redis.cli(&["EXISTS", "hg:{r:0}:e:e3"]), "0");
+}
+
+/// Polls `s`'s queue as the delivery loop does (each lease trims the listing), with nothing
+/// to deliver, until the listing and the delivered set of shard 0 are empty (at most `WAIT`).
+pub(crate) async fn polled_until_unlisted(redis: &RedisServer, s: &RedisStore) {
     let deadline = Instant::now() + WAIT;
     loop {
         let listed = redis.cli(&["ZCARD", "hg:{r:0}:t"]);
         let delivered = redis.cli(&["ZCARD", "hg:{r:0}:f"]);
         if listed == "0" && delivered == "0" {
-            break;
+            return;
         }
         assert!(
             Instant::now() < deadline,
             "listing {listed}, delivered set {delivered}"
         );
-        assert!(a.lease("r", now_ms(), 10).await.unwrap().events.is_empty());
+        assert!(s.lease("r", now_ms(), 10).await.unwrap().events.is_empty());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(redis.cli(&["EXISTS", "hg:{r:0}:e:e3"]), "0");
 }
 
 fn hexists(redis: &RedisServer, key: &str, field: &str) -> bool {

@@ -378,6 +378,28 @@ pub fn read_at(file: &File, at: u64, len: u32) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Appends one group of events (seq, payload), synced, for tests: where it starts and ends,
+/// and where each event's payload is.
+#[cfg(test)]
+pub fn append_group(seg: &mut Appender, events: &[(u64, &[u8])]) -> (u64, u64, Vec<u64>) {
+    let mut buf = Vec::new();
+    let at: Vec<usize> = events
+        .iter()
+        .map(|(seq, p)| encode(&mut buf, Kind::Event, *seq, 5, p))
+        .collect();
+    let base = seg
+        .append(&mut buf, true)
+        .unwrap_or_else(|e| panic!("append: {e}"));
+    let payloads = at.into_iter().map(|a| base + a as u64).collect();
+    (base, base + buf.len() as u64, payloads)
+}
+
+/// Each entry read back as (seq, read past damage), for tests.
+#[cfg(test)]
+pub fn read_back(entries: &[Entry]) -> Vec<(u64, bool)> {
+    entries.iter().map(|e| (e.seq, e.after_damage)).collect()
+}
+
 /// Where the marks of an undamaged segment start, in order: for tests that damage them.
 #[cfg(test)]
 pub fn marks(bytes: &[u8]) -> Vec<usize> {
@@ -466,19 +488,23 @@ mod tests {
         assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [5]);
     }
 
-    fn seqs(entries: &[Entry]) -> Vec<(u64, bool)> {
-        entries.iter().map(|e| (e.seq, e.after_damage)).collect()
-    }
+    use super::read_back as seqs;
 
     /// One group per call, synced: `(where it starts, where each event's payload starts)`.
     fn group(seg: &mut Appender, events: &[(u64, &[u8])]) -> (u64, Vec<u64>) {
-        let mut buf = Vec::new();
-        let at: Vec<usize> = events
-            .iter()
-            .map(|(seq, p)| encode(&mut buf, Kind::Event, *seq, 5, p))
-            .collect();
-        let base = seg.append(&mut buf, true).unwrap();
-        (base, at.into_iter().map(|a| base + a as u64).collect())
+        let (start, _, payloads) = append_group(seg, events);
+        (start, payloads)
+    }
+
+    /// One byte of `seg` flipped at `at`, then read back as the newest segment or not: what
+    /// was read, after checking that nothing was cut off.
+    fn flipped(dir: &Path, seg: &Appender, at: u64, newest: bool) -> Vec<(u64, bool)> {
+        seg.file.write_all_at(b"X", at).unwrap();
+        let path = dir.join(name(seg.id));
+        let (_, entries, end) = read(&path, newest).unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert_eq!((end, size), (seg.len, seg.len), "cut off");
+        seqs(&entries)
     }
 
     /// Damage costs the events in it; the rest of its group was found by a search, so is held
@@ -492,14 +518,10 @@ mod tests {
             let (_, first) = group(&mut seg, &[(1, b"one"), (2, b"two"), (3, b"three")]);
             group(&mut seg, &[(4, b"four")]);
             group(&mut seg, &[(5, b"five"), (6, b"six")]);
-            let size = seg.len;
             // A bad sector in the first group, synced and answered long before the last.
-            seg.file.write_all_at(b"X", first[1]).unwrap();
-            let path = dir.path().join(name(1));
-            let (_, entries, end) = read(&path, newest).unwrap();
             let read_back = [(1, false), (3, true), (4, false), (5, false), (6, false)];
-            assert_eq!(seqs(&entries), read_back, "newest: {newest}");
-            assert_eq!((end, std::fs::metadata(&path).unwrap().len()), (size, size));
+            let got = flipped(dir.path(), &seg, first[1], newest);
+            assert_eq!(got, read_back, "newest: {newest}");
         }
     }
 
@@ -512,12 +534,10 @@ mod tests {
         group(&mut seg, &[(1, b"one")]);
         let (_, last) = group(&mut seg, &[(2, b"two"), (3, b"three")]);
         seg.end_synced().unwrap();
-        let size = seg.len;
-        seg.file.write_all_at(b"X", last[0]).unwrap();
-        let path = dir.path().join(name(1));
-        let (_, entries, end) = read(&path, true).unwrap();
-        assert_eq!(seqs(&entries), [(1, false), (3, true)]);
-        assert_eq!((end, std::fs::metadata(&path).unwrap().len()), (size, size));
+        assert_eq!(
+            flipped(dir.path(), &seg, last[0], true),
+            [(1, false), (3, true)]
+        );
     }
 
     #[test]
@@ -544,10 +564,7 @@ mod tests {
         group(&mut seg, &[(1, b"one")]);
         // A sender's body holding a mark that says "synced past everything".
         let mut forged = vec![0; MARK];
-        forged[8] = Kind::Done as u8;
-        forged[HEADER..HEADER + 8].copy_from_slice(&42u64.to_le_bytes());
-        forged[HEADER + 8..].copy_from_slice(&u64::MAX.to_le_bytes());
-        end(&mut forged, 0);
+        mark(&mut forged, 42, u64::MAX);
         let (last, at) = group(&mut seg, &[(2, b"two"), (3, &forged)]);
         // Torn: the first event's bytes did not reach the disk.
         seg.file.write_all_at(b"XXXX", at[0]).unwrap();

@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 
-use super::segment::{Appender, Entry, HEADER, Kind, encode, name, read};
+use super::segment::{Appender, Entry, HEADER, append_group, name, read, read_back};
 
 /// Groups of events (seq, payload), their seqs rising through the segment.
 fn groups() -> impl Strategy<Value = Vec<Vec<(u64, Vec<u8>)>>> {
@@ -28,15 +28,14 @@ fn groups() -> impl Strategy<Value = Vec<Vec<(u64, Vec<u8>)>>> {
 /// Each group appended and synced; where each group's bytes start and end in the file.
 fn written(dir: &std::path::Path, gs: &[Vec<(u64, Vec<u8>)>]) -> (Appender, Vec<(u64, u64)>) {
     let mut seg = Appender::create(dir, 1, 1 << 20).unwrap();
-    let mut spans = Vec::new();
-    for g in gs {
-        let mut buf = Vec::new();
-        for (seq, p) in g {
-            encode(&mut buf, Kind::Event, *seq, 9, p);
-        }
-        let at = seg.append(&mut buf, true).unwrap();
-        spans.push((at, at + buf.len() as u64));
-    }
+    let spans = gs
+        .iter()
+        .map(|g| {
+            let events: Vec<(u64, &[u8])> = g.iter().map(|(s, p)| (*s, p.as_slice())).collect();
+            let (start, end, _) = append_group(&mut seg, &events);
+            (start, end)
+        })
+        .collect();
     (seg, spans)
 }
 
@@ -128,8 +127,7 @@ fn damage_to_the_first_mark_leaves_a_segment_as_before_marks() {
         // A byte of the first mark's nonce (the mark starts right after the 8-byte magic).
         std::os::unix::fs::FileExt::write_all_at(&*seg.file, b"X", 8 + HEADER as u64).unwrap();
         let (_, entries, _) = read(&dir.path().join(name(1)), newest).unwrap();
-        let read_back: Vec<(u64, bool)> = entries.iter().map(|e| (e.seq, e.after_damage)).collect();
         let expected: &[(u64, bool)] = if newest { &[] } else { &[(1, true), (2, true)] };
-        assert_eq!(read_back, expected, "newest: {newest}");
+        assert_eq!(read_back(&entries), expected, "newest: {newest}");
     }
 }
