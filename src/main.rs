@@ -117,6 +117,13 @@ enum StoreAction {
         /// The store's directory: `store.path`, or the Redis store's `store.spill_path`.
         dir: PathBuf,
     },
+    /// Cut the database's journal where it is damaged, when the store refuses to open for
+    /// that: what the journal held from there on is lost (but for events still in the event
+    /// log); the journal as it was is kept beside it. Restoring a backup loses less.
+    CutJournal {
+        /// The store's directory: `store.path`, or the Redis store's `store.spill_path`.
+        dir: PathBuf,
+    },
 }
 
 /// Where the admin API is.
@@ -255,6 +262,9 @@ fn main() -> ExitCode {
         Command::Store {
             action: StoreAction::Downgrade { dir },
         } => done(store::downgrade(&dir).map(|said| println!("{said}"))),
+        Command::Store {
+            action: StoreAction::CutJournal { dir },
+        } => done(store::cut_journal(&dir).map(|said| println!("{said}"))),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod conn;
 pub mod deliver;
+pub mod disk;
 pub mod fleet;
 pub mod ops;
 pub mod prova;
@@ -24,6 +25,8 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+#[allow(unused_imports)]
+pub use disk::*;
 #[allow(unused_imports)]
 pub use upstream::{Reply, Upstream};
 
@@ -217,6 +220,26 @@ impl Gateway {
             .spawn()
             .expect("spawn hookgate");
         self.child = Some(child);
+    }
+
+    /// Starts the process for a start that must fail: its exit status once it stopped by
+    /// itself, or `None` if it still ran after `within` (then killed).
+    pub fn start_fails(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        self.launch();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill9();
+        None
     }
 
     fn wait_ready(&mut self) {
@@ -465,66 +488,6 @@ pub fn event_4k(id: &str) -> String {
         r#"{{"eventId":"{id}","eventType":"X","pad":"{}"}}"#,
         "x".repeat(4000)
     )
-}
-
-/// The event log's segment files in the embedded store at `store`, oldest first.
-pub fn log_segments(store: &std::path::Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(store.join("log"))
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    out.retain(|p| p.extension().is_some_and(|x| x == "log"));
-    out.sort();
-    out
-}
-
-/// Flips one byte inside event `id`'s record in the event log segment `path` (in its body, 200
-/// bytes past its `"eventId":"…"`), as a bad sector would, and one in each of the next `marks`
-/// group marks after it (`log_marks`); returns those of `ids` whose records then follow the
-/// damage before an intact mark: found by a search, so held for an operator.
-pub fn damage_segment(
-    path: &std::path::Path,
-    id: &str,
-    ids: &[String],
-    marks: usize,
-) -> Vec<String> {
-    let mut bytes = std::fs::read(path).expect("read the segment");
-    let find = |bytes: &[u8], id: &str| {
-        let needle = format!(r#""eventId":"{id}""#);
-        bytes
-            .windows(needle.len())
-            .position(|w| w == needle.as_bytes())
-    };
-    let at = find(&bytes, id).expect("the event is in the segment");
-    let after: Vec<usize> = log_marks(&bytes).into_iter().filter(|m| *m > at).collect();
-    let intact = after.get(marks).copied().unwrap_or(bytes.len());
-    bytes[at + 200] ^= 0x20;
-    for m in after.iter().take(marks) {
-        bytes[m + 30] ^= 0x20;
-    }
-    std::fs::write(path, &bytes).expect("write the segment");
-    ids.iter()
-        .filter(|other| find(&bytes, other).is_some_and(|p| p > at && p < intact))
-        .cloned()
-        .collect()
-}
-
-/// Where the group marks of an undamaged event log segment start: entries
-/// (`len u32 | crc u32 | kind u8 | seq u64 | expires u64 | payload`) read in order after the
-/// 8-byte magic, a mark being one of kind 2 (`Done`) and seq 0.
-pub fn log_marks(bytes: &[u8]) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut at = 8;
-    while let Some(head) = bytes.get(at..at + 25) {
-        let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
-        if len == 0 && head[8] == 0 {
-            break;
-        }
-        if head[8] == 2 && head[9..17] == [0; 8] {
-            out.push(at);
-        }
-        at += 25 + len;
-    }
-    out
 }
 
 pub async fn metrics(c: &reqwest::Client, gw: &Gateway) -> String {

@@ -26,6 +26,7 @@ mod answers;
 mod dead;
 mod index;
 mod inspect;
+mod journal_cut;
 mod keys;
 mod log;
 mod nonce;
@@ -49,6 +50,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::dead::dead_keys;
 use self::index::{Effect, Index};
+pub use self::journal_cut::{Cut, cut_damaged_journals};
 use self::writer::{Op, Writer};
 /// What `Embedded::downgrade` writes back.
 pub use super::record::FORMAT_BEFORE_LOG;
@@ -68,6 +70,38 @@ pub enum OpenError {
     Open { path: String, reason: String },
     #[error("store {path} has format {found}, this hookgate reads format {FORMAT}")]
     Format { path: String, found: u64 },
+    #[error(
+        "cannot open store {path}: its database journal {journal}.jnl is damaged at byte \
+         {offset}, not torn by a crash (the disk gave back bytes that were never written \
+         there), and nothing was cut. Check the disk (dmesg, SMART); then restore the store \
+         from a backup, or cut the journal there with `hookgate store cut-journal {path}` \
+         (what the journal held from there on is lost, but for events still in the event log, \
+         read back at the next start)"
+    )]
+    JournalDamaged {
+        path: String,
+        journal: u64,
+        offset: u64,
+    },
+}
+
+impl OpenError {
+    fn of(path: &str, e: fjall::Error) -> OpenError {
+        match e {
+            fjall::Error::JournalRecovery(fjall::JournalRecoveryError::Damaged {
+                journal,
+                offset,
+            }) => OpenError::JournalDamaged {
+                path: path.to_string(),
+                journal,
+                offset,
+            },
+            e => OpenError::Open {
+                path: path.to_string(),
+                reason: e.to_string(),
+            },
+        }
+    }
 }
 
 /// The database and its keyspaces; replaced as a whole when the database is reopened.
@@ -228,10 +262,7 @@ fn open_handles(path: &Path, memory: &EmbeddedMemory) -> Result<Handles, OpenErr
     fjall::set_worker_idle_hook(crate::alloc::release_freed);
     forget_cached_journals(path);
     let shown = path.display().to_string();
-    let err = |e: fjall::Error| OpenError::Open {
-        path: shown.clone(),
-        reason: e.to_string(),
-    };
+    let err = |e: fjall::Error| OpenError::of(&shown, e);
     let db = Database::builder(path)
         .cache_size(memory.cache)
         .max_journaling_size(MAX_JOURNAL)
@@ -458,6 +489,8 @@ impl Intake for Embedded {
     }
 }
 
+#[cfg(test)]
+mod journal_damage_tests;
 #[cfg(test)]
 mod journal_tests;
 #[cfg(test)]

@@ -41,6 +41,16 @@ pub enum RecoveryError {
 
     /// An unparseable journal file name was encountered
     InvalidFileName,
+
+    /// hookgate patch: a batch that does not read back and is not a torn write (no zeros
+    /// where sectors of it never reached the disk): damage. The journal (`<journal>.jnl`) is
+    /// left as it is; `offset` is where the batch starts.
+    Damaged {
+        /// The journal's number
+        journal: u64,
+        /// Where the damaged batch starts
+        offset: u64,
+    },
 }
 
 impl std::fmt::Display for RecoveryError {

@@ -11,15 +11,17 @@ use std::{
 
 /// Reads and emits through the entries in a journal file, but doesn't
 /// check the validity of batches
-///
-/// Will truncate the file to the last valid position to prevent corrupt
-/// bytes at the end of the file, which would jeopardize future writes into the file.
 #[expect(clippy::module_name_repetitions)]
 pub struct JournalReader {
     pub(crate) path: PathBuf,
     pub(crate) reader: BufReader<File>,
     pub(crate) last_valid_pos: u64,
+    /// hookgate patch: how far the entry that did not decode was read.
+    pub(crate) failed_read_to: u64,
 }
+// hookgate patch: the reader no longer cuts the file where an entry does not decode. It
+// stops there (`last_valid_pos` is where), and the batch reader decides whether that is a
+// torn write, cut off, or damage, left as it is (`batch_reader::JournalBatchReader::stop`).
 
 impl JournalReader {
     pub fn new<P: AsRef<Path>>(path: P) -> crate::Result<Self> {
@@ -29,24 +31,8 @@ impl JournalReader {
             path: path.as_ref().into(),
             reader: BufReader::new(file),
             last_valid_pos: 0,
+            failed_read_to: 0,
         })
-    }
-
-    fn truncate_file(&mut self, pos: u64) -> crate::Result<()> {
-        log::debug!("truncating journal to {pos}");
-        self.reader.get_mut().set_len(pos)?;
-        self.reader.get_mut().sync_all()?;
-        Ok(())
-    }
-
-    fn maybe_truncate_file_to_last_valid_pos(&mut self) -> crate::Result<()> {
-        let stream_pos = self.reader.stream_position()?;
-
-        if stream_pos > self.last_valid_pos {
-            self.truncate_file(self.last_valid_pos)?;
-        }
-
-        Ok(())
     }
 }
 
@@ -60,16 +46,13 @@ impl Iterator for JournalReader {
                 Some(Ok(item))
             }
             Err(e) => {
+                self.failed_read_to = self.reader.stream_position().unwrap_or(self.last_valid_pos);
                 if let crate::Error::Io(e) = e {
                     match e.kind() {
-                        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Other => {
-                            fail_iter!(self.maybe_truncate_file_to_last_valid_pos());
-                            None
-                        }
+                        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Other => None,
                         _ => Some(Err(crate::Error::Io(e))),
                     }
                 } else {
-                    fail_iter!(self.maybe_truncate_file_to_last_valid_pos());
                     None
                 }
             }
