@@ -4,6 +4,8 @@
 //! fjall cut it there (every later batch, synced ones too, silently gone) or refused a torn
 //! batch whose end marker had reached the disk (the store could not open after a power cut).
 
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use fjall::{Database, JournalRecoveryError, KeyspaceCreateOptions, PersistMode};
@@ -16,6 +18,28 @@ const START: usize = 13;
 const ITEM_HEAD: usize = 21;
 /// An End entry's bytes (tag, checksum, magic).
 const END: usize = 13;
+
+/// A journal's first MiB, where every batch of these tests is: the file is 64 MiB, the rest
+/// zeros (fjall sets its length ahead), and reading it whole in each case is most of the time.
+pub(super) fn head(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::fs::File::open(path)
+        .unwrap()
+        .take(1 << 20)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+/// Writes `bytes` over the journal's start, the rest left as it is.
+pub(super) fn put(path: &Path, bytes: &[u8]) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .write_all_at(bytes, 0)
+        .unwrap();
+}
 
 fn key(i: u32) -> [u8; 16] {
     let mut k = *b"journal-batch-00";
@@ -37,20 +61,21 @@ fn value(i: u32, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn open(dir: &Path) -> fjall::Result<(Database, fjall::Keyspace)> {
+pub(super) fn open(dir: &Path) -> fjall::Result<(Database, fjall::Keyspace)> {
     let db = Database::builder(dir).open()?;
     let ks = db.keyspace("events", KeyspaceCreateOptions::default)?;
     Ok((db, ks))
 }
 
-/// A database of `BATCHES` batches, the last one's value `last_len` bytes, then closed
-/// without a flush: they are all in its journal. Returns the journal's path.
-fn written(dir: &Path, len: usize, last_len: usize) -> PathBuf {
+/// A database of these batches (each its items' keys and values), synced one by one, then
+/// closed without a flush: they are all in its journal. Returns the journal's path.
+pub(super) fn journal_of(dir: &Path, batches: &[Vec<(Vec<u8>, Vec<u8>)>]) -> PathBuf {
     let (db, ks) = open(dir).unwrap();
-    for i in 0..BATCHES {
-        let n = if i + 1 == BATCHES { last_len } else { len };
+    for items in batches {
         let mut batch = db.batch();
-        batch.insert(&ks, key(i), value(i, n));
+        for (k, v) in items {
+            batch.insert(&ks, k.clone(), v.clone());
+        }
         batch.commit().unwrap();
         db.persist(PersistMode::SyncData).unwrap();
     }
@@ -63,6 +88,17 @@ fn written(dir: &Path, len: usize, last_len: usize) -> PathBuf {
         .collect();
     journals.sort();
     journals.pop().unwrap()
+}
+
+/// `BATCHES` batches of one value, `len` bytes but the last one's `last_len`.
+fn written(dir: &Path, len: usize, last_len: usize) -> PathBuf {
+    let batches: Vec<_> = (0..BATCHES)
+        .map(|i| {
+            let n = if i + 1 == BATCHES { last_len } else { len };
+            vec![(key(i).to_vec(), value(i, n))]
+        })
+        .collect();
+    journal_of(dir, &batches)
 }
 
 /// Where batch `i` starts and ends in the journal's bytes (its value as stored: compressed
@@ -106,10 +142,10 @@ fn present(ks: &fjall::Keyspace) -> Vec<u32> {
 fn a_damaged_entry_before_synced_batches_is_refused_and_nothing_is_cut() {
     let dir = tempfile::tempdir().unwrap();
     let path = written(dir.path(), 300, 300);
-    let mut bytes = std::fs::read(&path).unwrap();
+    let mut bytes = head(&path);
     let (start, _) = batch(&bytes, 5);
     bytes[start] = 0x55;
-    std::fs::write(&path, &bytes).unwrap();
+    put(&path, &bytes);
 
     let err = open(dir.path()).err().expect("opened a damaged journal");
     let (journal, offset) = damaged(err);
@@ -118,11 +154,7 @@ fn a_damaged_entry_before_synced_batches_is_refused_and_nothing_is_cut() {
         path.file_stem().unwrap().to_str(),
         Some(&*journal.to_string())
     );
-    assert_eq!(
-        std::fs::read(&path).unwrap(),
-        bytes,
-        "the journal was changed"
-    );
+    assert_eq!(head(&path), bytes, "the journal was changed");
     // Refused again at the next try: the first refusal changed nothing.
     damaged(open(dir.path()).err().expect("opened at the second try"));
 }
@@ -133,14 +165,14 @@ fn a_damaged_entry_before_synced_batches_is_refused_and_nothing_is_cut() {
 fn a_damaged_value_is_refused_as_damage() {
     let dir = tempfile::tempdir().unwrap();
     let path = written(dir.path(), 300, 300);
-    let mut bytes = std::fs::read(&path).unwrap();
+    let mut bytes = head(&path);
     let (start, end) = batch(&bytes, 7);
     bytes[end - END - 100] ^= 0x04;
-    std::fs::write(&path, &bytes).unwrap();
+    put(&path, &bytes);
 
     let (_, offset) = damaged(open(dir.path()).err().expect("opened"));
     assert_eq!(offset, start as u64);
-    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    assert_eq!(head(&path), bytes);
 }
 
 /// The last batch torn by a crash: a page in its middle never reached the disk (zeros), its
@@ -152,7 +184,7 @@ fn a_batch_torn_with_its_end_on_disk_is_cut_and_the_store_opens() {
     let dir = tempfile::tempdir().unwrap();
     let last = BATCHES - 1;
     let path = written(dir.path(), 300, 16 << 10);
-    let mut bytes = std::fs::read(&path).unwrap();
+    let mut bytes = head(&path);
     let (start, end) = batch(&bytes, last);
     // The first whole page after the batch's head: inside its (compressed) value.
     let page = (start + 64).div_ceil(4096) * 4096;
@@ -163,7 +195,7 @@ fn a_batch_torn_with_its_end_on_disk_is_cut_and_the_store_opens() {
         "compressed, as values from 4 KiB on"
     );
     bytes[page..page + 4096].fill(0);
-    std::fs::write(&path, &bytes).unwrap();
+    put(&path, &bytes);
 
     let (_db, ks) = open(dir.path()).expect("a torn batch refused");
     assert_eq!(present(&ks), (0..last).collect::<Vec<_>>());
@@ -179,11 +211,11 @@ fn a_batch_torn_with_its_end_on_disk_is_cut_and_the_store_opens() {
 fn batches_after_a_torn_one_go_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = written(dir.path(), 16 << 10, 16 << 10);
-    let mut bytes = std::fs::read(&path).unwrap();
+    let mut bytes = head(&path);
     let (start, _) = batch(&bytes, 15);
     let page = (start + 64).div_ceil(4096) * 4096;
     bytes[page..page + 4096].fill(0);
-    std::fs::write(&path, &bytes).unwrap();
+    put(&path, &bytes);
 
     let (_db, ks) = open(dir.path()).expect("a torn batch refused");
     assert_eq!(present(&ks), (0..15).collect::<Vec<_>>());

@@ -490,6 +490,8 @@ impl Intake for Embedded {
 }
 
 #[cfg(test)]
+mod journal_damage_props;
+#[cfg(test)]
 mod journal_damage_tests;
 #[cfg(test)]
 mod journal_tests;

@@ -187,7 +187,12 @@ impl Entry {
 
                 let value = match compression {
                     CompressionType::None => {
-                        debug_assert_eq!(value_len, on_disk_value_len);
+                        // hookgate patch: an entry whose lengths disagree does not decode
+                        // (it asserted so, a panic in a debug build): the batch reader then
+                        // tells a torn write from damage.
+                        if value_len != on_disk_value_len {
+                            return Err(crate::Error::Decompress(CompressionType::None));
+                        }
                         Slice::from_reader(reader, on_disk_value_len as usize)?
                     }
 
