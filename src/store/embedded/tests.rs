@@ -431,7 +431,9 @@ async fn small_memory_budget_keeps_every_event() {
         h.events.tree.active_memtable().size() <= ceiling,
         "the events write buffer was sealed at the budget"
     );
-    assert!(h.events.table_count() + h.events.sealed_memtable_count() > 1);
+    // Written out past the budget: sealed buffers, or tables (a compaction may have merged
+    // the tables into one by now: asking for two failed when it had).
+    assert!(h.events.table_count() + h.events.sealed_memtable_count() >= 1);
     drop(h);
     let again = all((0..3000).step_by(7).collect()).await;
     assert!(again.iter().all(|a| *a == Accepted::Duplicate));
