@@ -144,12 +144,11 @@ async fn all_delivered_now(gw: &Gateway, up: &Upstream, ids: &[String]) {
 }
 
 /// A byte of the database journal damaged where a batch starts, with more batches after it
-/// (kill -9 first, so nothing was cut at a clean stop). fjall took that for a torn end and
-/// cut the journal there at the next start, every later batch with it, synced or not, and
-/// said nothing. Now the start refuses: it says which journal, where, and what to do, and the
-/// journal is left as it was. `hookgate store cut-journal` then cuts it there (keeping the
-/// journal as it was beside it); the next start reads the event log back, and every event
-/// still in it is delivered.
+/// (after a kill -9). fjall took that for a torn end and cut the journal there at the next
+/// start, every later batch with it, synced or not, and said nothing. Now the start refuses:
+/// it says which journal, where, and what to do, and the journal is left as it was. `hookgate
+/// store cut-journal` then cuts it there (keeping the journal as it was beside it); the next
+/// start reads the event log back, and every event still in it is delivered.
 #[tokio::test]
 async fn a_damaged_database_journal_stops_the_start_until_it_is_cut_knowingly() {
     let (mut gw, up, ids) = failed_once("jdmg", 30, event_body).await;
@@ -199,8 +198,8 @@ async fn a_damaged_database_journal_stops_the_start_until_it_is_cut_knowingly() 
 
 /// The last batch of the database journal torn by a power cut: a page inside it never reached
 /// the disk (zeros), its end did. fjall refused such a journal (a checksum mismatch), so
-/// hookgate could not start after a power cut. Now the torn batch is cut at the start, as a batch whose end
-/// never reached the disk always was, and every event is delivered.
+/// hookgate could not start after a power cut. Now the torn batch is cut at the start, as a
+/// batch whose end never reached the disk always was, and every event is delivered.
 #[tokio::test]
 async fn a_database_journal_torn_by_a_power_cut_is_cut_at_the_start() {
     // Bodies of ~24 KiB that do not compress (random characters of U+0100–U+D7FF: the
