@@ -228,11 +228,7 @@ impl Gateway {
         self.launch();
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.exited() {
                 self.child = None;
                 return Some(status);
             }
@@ -242,14 +238,17 @@ impl Gateway {
         None
     }
 
+    /// The process's exit status, once it has stopped.
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.exited() {
                 if self.logs().contains("cannot listen on 127.0.0.1:") {
                     self.relaunch_on_new_ports();
                     continue;

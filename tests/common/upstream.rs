@@ -107,6 +107,15 @@ impl Upstream {
     pub fn count(&self) -> usize {
         self.state.lock().unwrap().received.len()
     }
+
+    /// The event IDs (`X-Hookgate-Event-Id`) of the requests from the `from`-th received on.
+    pub fn event_ids_since(&self, from: usize) -> std::collections::HashSet<String> {
+        let state = self.state.lock().unwrap();
+        state.received[from.min(state.received.len())..]
+            .iter()
+            .filter_map(|r| r.header("x-hookgate-event-id").map(String::from))
+            .collect()
+    }
 }
 
 /// Binds a free port and runs `serve` on it on a thread and runtime of its own.

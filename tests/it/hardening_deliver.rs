@@ -249,10 +249,7 @@ async fn events_of_a_removed_route_stay_visible_and_are_delivered_when_it_return
     gw.rewrite_config("", &two_routes(&up, true));
     gw.signal("HUP");
     eventually(WAIT, async || {
-        let got: HashSet<String> = up.received()[mark..]
-            .iter()
-            .filter_map(|r| r.header("x-hookgate-event-id").map(str::to_string))
-            .collect();
+        let got = up.event_ids_since(mark);
         ids.iter().all(|id| got.contains(id)).then_some(())
     })
     .await

@@ -130,13 +130,10 @@ async fn failed_once(
 
 /// Every one of `ids` delivered (answered 200) once the upstream takes them again.
 async fn all_delivered_now(gw: &Gateway, up: &Upstream, ids: &[String]) {
-    let before = up.received().len();
+    let before = up.count();
     up.set_default(Reply::status(200));
     eventually(Duration::from_secs(60), async || {
-        let got: Vec<String> = up.received()[before..]
-            .iter()
-            .filter_map(|r| r.header("x-hookgate-event-id").map(str::to_string))
-            .collect();
+        let got = up.event_ids_since(before);
         ids.iter().all(|id| got.contains(id)).then_some(())
     })
     .await

@@ -57,13 +57,13 @@ pub fn cut_damaged_journals(dir: &Path) -> Result<Vec<Cut>, OpenError> {
 
 fn cut(dir: &Path, journal: u64, offset: u64) -> io::Result<Cut> {
     let path = dir.join(format!("{journal}.jnl"));
-    let kept_as = (0..)
-        .map(|n| match n {
-            0 => dir.join(format!("{journal}.jnl.damaged")),
-            n => dir.join(format!("{journal}.jnl.damaged.{n}")),
-        })
-        .find(|p| !p.exists())
-        .unwrap_or_else(|| dir.join(format!("{journal}.jnl.damaged")));
+    // A copy from an earlier cut of the same journal is kept too.
+    let mut kept_as = dir.join(format!("{journal}.jnl.damaged"));
+    let mut n = 0;
+    while kept_as.exists() {
+        n += 1;
+        kept_as = dir.join(format!("{journal}.jnl.damaged.{n}"));
+    }
     std::fs::copy(&path, &kept_as)?;
     OpenOptions::new().write(true).open(&kept_as)?.sync_all()?;
     let file = OpenOptions::new().write(true).open(&path)?;

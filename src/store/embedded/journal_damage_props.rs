@@ -1,8 +1,8 @@
 //! Properties of reading the vendored fjall's journal back (`vendor/README.md`, the fifth
-//! change) over random batches: a write torn by a crash (zeros from where a batch
-//! begins, or from a sector boundary inside it, to the end of its page, and maybe later pages)
-//! is cut where the first changed batch begins and costs no earlier one; one damaged byte before the last batch is refused, saying
-//! where its batch begins, and the journal is left as it was. Damage is any byte but a
+//! change) over random batches: a write torn by a crash (zeros from where a batch begins, or
+//! from a sector boundary inside it, to the end of its page, and maybe later pages) is cut
+//! where the first changed batch begins and costs no earlier one; one damaged byte before the
+//! last batch is refused, saying where its batch begins, and the journal is left as it was. Damage is any byte but a
 //! batch's sequence number (fjall's checksum covers its items only) and the items' lengths
 //! (which may carry reading into the journal's unwritten end: the documented limit).
 
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use fjall::JournalRecoveryError;
 use proptest::prelude::*;
 
-use super::journal_damage_tests::{head, journal_of, open, put};
+use super::journal_damage_tests::{Batch, batches_of, head, journal_of, open, put};
 
 const PAGE: usize = 4096;
 
@@ -31,8 +31,8 @@ fn key(batch: usize, item: usize) -> [u8; 12] {
     k
 }
 
-/// The batches written; the journal's path and where each batch starts and ends in it.
-fn written(dir: &Path, bs: &[Vec<Vec<u8>>]) -> (PathBuf, Vec<(usize, usize)>) {
+/// The batches written; the journal's path and its batches as written.
+fn written(dir: &Path, bs: &[Vec<Vec<u8>>]) -> (PathBuf, Vec<Batch>) {
     let batches: Vec<Vec<(Vec<u8>, Vec<u8>)>> = bs
         .iter()
         .enumerate()
@@ -44,51 +44,16 @@ fn written(dir: &Path, bs: &[Vec<Vec<u8>>]) -> (PathBuf, Vec<(usize, usize)>) {
         })
         .collect();
     let path = journal_of(dir, &batches);
-    let spans = spans(&head(&path));
+    let spans = batches_of(&head(&path));
     assert_eq!(spans.len(), bs.len());
     (path, spans)
 }
 
-/// Where each batch starts and ends (the entries' layout: `journal_damage_tests`).
-fn spans(bytes: &[u8]) -> Vec<(usize, usize)> {
-    let (mut out, mut at, mut start) = (Vec::new(), 0, 0);
-    while let Some(tag) = bytes.get(at) {
-        at += match tag {
-            1 => {
-                start = at;
-                13
-            }
-            2 => {
-                let key = u16::from_le_bytes([bytes[at + 11], bytes[at + 12]]) as usize;
-                let stored = u32::from_le_bytes(bytes[at + 17..at + 21].try_into().unwrap());
-                21 + key + stored as usize
-            }
-            3 => {
-                out.push((start, at + 13));
-                13
-            }
-            _ => break,
-        };
-    }
-    out
-}
-
-/// Whether byte `at` of a batch may be damaged here: not a Start's sequence number, nor an
-/// Item's key or value length.
-fn damageable(bytes: &[u8], (start, end): (usize, usize), at: usize) -> bool {
-    if (start + 5..start + 13).contains(&at) {
-        return false;
-    }
-    let mut item = start + 13;
-    while item < end && bytes[item] == 2 {
-        if (item + 11..item + 21).contains(&at) {
-            return false;
-        }
-        let key = u16::from_le_bytes([bytes[item + 11], bytes[item + 12]]) as usize;
-        let stored = u32::from_le_bytes(bytes[item + 17..item + 21].try_into().unwrap());
-        item += 21 + key + stored as usize;
-    }
-    true
+/// Whether byte `at` of `batch` may be damaged here: not its sequence number, nor an item's
+/// key or value length.
+fn damageable(batch: &Batch, at: usize) -> bool {
+    let lengths = |item: usize| (item + 11..item + 21).contains(&at);
+    !(batch.start + 5..batch.start + 13).contains(&at) && !batch.items.iter().any(|i| lengths(*i))
 }
 
 fn present(ks: &fjall::Keyspace, bs: &[Vec<Vec<u8>>]) -> Vec<bool> {
@@ -113,9 +78,9 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let (path, spans) = written(dir.path(), &bs);
         let mut bytes = head(&path);
-        let (start, end) = spans[pick.index(spans.len() - 1)];
-        let candidates: Vec<usize> =
-            (start..end).filter(|i| damageable(&bytes, (start, end), *i)).collect();
+        let batch = &spans[pick.index(spans.len() - 1)];
+        let (start, end) = (batch.start, batch.end);
+        let candidates: Vec<usize> = (start..end).filter(|i| damageable(batch, *i)).collect();
         let i = candidates[at.index(candidates.len())];
         bytes[i] ^= mask;
         put(&path, &bytes);
@@ -145,7 +110,7 @@ proptest! {
         // all, and one not written holds what the last sync left, zeros past its end. So zeros
         // from where a batch begins (the last sync ended there), or from a sector boundary
         // inside it, to the end of the page, and maybe whole pages after it.
-        let (start, end) = spans[pick.index(spans.len())];
+        let Batch { start, end, .. } = spans[pick.index(spans.len())];
         let first = match from.index(end - start) {
             0 => start,
             off => (start + off).div_ceil(512) * 512,
@@ -158,7 +123,7 @@ proptest! {
         let differs = |a: usize, b: usize| before[a..b] != bytes[a..b];
         let changed = spans
             .iter()
-            .position(|(s, e)| differs(*s, s + 5) || differs(s + 13, *e))
+            .position(|b| differs(b.start, b.start + 5) || differs(b.start + 13, b.end))
             .unwrap_or(spans.len());
 
         let (_db, ks) = open(dir.path()).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;

@@ -101,22 +101,50 @@ fn written(dir: &Path, len: usize, last_len: usize) -> PathBuf {
     journal_of(dir, &batches)
 }
 
-/// Where batch `i` starts and ends in the journal's bytes (its value as stored: compressed
-/// from 4 KiB on, as hookgate's journals are).
+/// A batch as the journal holds it: where it starts and ends, and where each item starts.
+pub(super) struct Batch {
+    pub start: usize,
+    pub end: usize,
+    pub items: Vec<usize>,
+}
+
+/// The journal's batches, in order, read with its entries' layout (vendored fjall,
+/// `journal/entry.rs`): Start `1 | count u32 | seqno u64`; Item `2 | value type u8 |
+/// compression u8 | keyspace u64 | key len u16 | value len u32 | stored len u32 | key |
+/// value`; End `3 | checksum u64 | magic [4]`. Anything else ends it.
+pub(super) fn batches_of(bytes: &[u8]) -> Vec<Batch> {
+    let (mut out, mut at) = (Vec::<Batch>::new(), 0);
+    while let Some(tag) = bytes.get(at) {
+        at += match tag {
+            1 => {
+                out.push(Batch {
+                    start: at,
+                    end: 0,
+                    items: Vec::new(),
+                });
+                START
+            }
+            2 => {
+                out.last_mut().expect("an item in a batch").items.push(at);
+                let key = u16::from_le_bytes([bytes[at + 11], bytes[at + 12]]) as usize;
+                let stored = u32::from_le_bytes(bytes[at + 17..at + 21].try_into().unwrap());
+                ITEM_HEAD + key + stored as usize
+            }
+            3 => {
+                out.last_mut().expect("the end of a batch").end = at + END;
+                END
+            }
+            _ => break,
+        };
+    }
+    out
+}
+
+/// Where batch `i` starts and ends (one insert each, in order).
 fn batch(bytes: &[u8], i: u32) -> (usize, usize) {
-    let k = key(i);
-    let at = bytes
-        .windows(k.len())
-        .position(|w| w == k)
-        .unwrap_or_else(|| panic!("batch {i} not found"));
-    let item = at - ITEM_HEAD;
-    let start = item - START;
-    assert_eq!(bytes[start], 1, "a Start entry");
-    assert_eq!(bytes[item], 2, "an Item entry");
-    let stored = u32::from_le_bytes(bytes[at - 4..at].try_into().unwrap()) as usize;
-    let end = at + k.len() + stored + END;
-    assert_eq!(bytes[end - END], 3, "an End entry");
-    (start, end)
+    let b = &batches_of(bytes)[i as usize];
+    assert_eq!(b.items.len(), 1);
+    (b.start, b.end)
 }
 
 fn damaged(err: fjall::Error) -> (u64, u64) {
@@ -189,11 +217,7 @@ fn a_batch_torn_with_its_end_on_disk_is_cut_and_the_store_opens() {
     // The first whole page after the batch's head: inside its (compressed) value.
     let page = (start + 64).div_ceil(4096) * 4096;
     assert!(page + 4096 < end - END, "the page is inside the batch");
-    assert_eq!(
-        bytes[start + START + 2],
-        1,
-        "compressed, as values from 4 KiB on"
-    );
+    assert_eq!(bytes[start + START + 2], 1, "compressed, as from 4 KiB on");
     bytes[page..page + 4096].fill(0);
     put(&path, &bytes);
 

@@ -27,11 +27,7 @@ async fn sigkill_with_pending_events_loses_nothing_acked() {
     for id in &acked {
         wait_state(&c, &gw, id, "delivered").await;
     }
-    let delivered: std::collections::HashSet<String> = up
-        .received()
-        .iter()
-        .filter_map(|r| r.header("x-hookgate-event-id").map(String::from))
-        .collect();
+    let delivered = up.event_ids_since(0);
     assert_eq!(
         delivered.len(),
         acked.len(),
@@ -55,11 +51,7 @@ async fn sigkill_under_concurrent_load_loses_nothing_acked() {
     );
     gw.spawn();
     let delivered = eventually(Duration::from_secs(30), async || {
-        let got: std::collections::HashSet<String> = up
-            .received()
-            .iter()
-            .filter_map(|r| r.header("x-hookgate-event-id").map(String::from))
-            .collect();
+        let got = up.event_ids_since(0);
         acked.iter().all(|id| got.contains(id)).then_some(got)
     })
     .await
@@ -99,11 +91,7 @@ async fn sigkill_while_the_log_files_and_retires_segments_loses_and_revives_noth
     up.set_default(Reply::status(200));
     gw.spawn();
     eventually(Duration::from_secs(60), async || {
-        let ids: std::collections::HashSet<String> = up
-            .received()
-            .iter()
-            .filter_map(|r| r.header("x-hookgate-event-id").map(String::from))
-            .collect();
+        let ids = up.event_ids_since(0);
         acked.iter().all(|id| ids.contains(id)).then_some(())
     })
     .await
