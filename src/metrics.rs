@@ -195,6 +195,8 @@ pub struct Metrics {
     pub store_log_undeletable: IntGauge,
     pub store_log_damaged: IntCounter,
     pub store_log_held: IntCounter,
+    pub store_damaged_records: IntCounter,
+    pub store_compaction_failures: IntCounter,
     pub redis_client_restarts: IntCounter,
     pub in_flight_requests: IntGauge,
     pub rate_limit_clients: IntGauge,
@@ -336,6 +338,14 @@ impl Metrics {
                 "hookgate_store_log_held_total",
                 "Events read past damage in the event log when it was read back, held as dead letters for an operator.",
             )),
+            store_damaged_records: must(IntCounter::new(
+                "hookgate_store_damaged_records_total",
+                "Events whose record in the database was found damaged on disk (a table block failing its checksum): each is a dead letter whose content is lost.",
+            )),
+            store_compaction_failures: must(IntCounter::new(
+                "hookgate_store_compaction_failures_total",
+                "Compactions of the embedded store's database that failed (nothing changed by them); repeated ones mean a damaged table.",
+            )),
             redis_client_restarts: must(IntCounter::new(
                 "hookgate_redis_client_restarts_total",
                 "Redis Cluster clients started afresh from the configured URLs (one knew no node).",
@@ -408,6 +418,8 @@ impl Metrics {
             Box::new(m.store_log_undeletable.clone()),
             Box::new(m.store_log_damaged.clone()),
             Box::new(m.store_log_held.clone()),
+            Box::new(m.store_damaged_records.clone()),
+            Box::new(m.store_compaction_failures.clone()),
             Box::new(m.redis_client_restarts.clone()),
             Box::new(m.in_flight_requests.clone()),
             Box::new(m.rate_limit_clients.clone()),

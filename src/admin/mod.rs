@@ -321,6 +321,14 @@ impl Admin {
                 "not_found",
                 format!("no dead letter {id:?} on route {route}"),
             ),
+            Ok(Replay::Lost) => error(
+                StatusCode::CONFLICT,
+                "lost",
+                format!(
+                    "{id:?} on route {route} was lost to damage on disk: there is nothing to \
+                     replay; ask its sender to send it again"
+                ),
+            ),
             Err(e) => store_error(&e),
         }
     }

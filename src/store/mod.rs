@@ -193,6 +193,8 @@ pub enum Replay {
     Replayed,
     NotFound,
     NotDead,
+    /// A dead letter whose content was lost to damage on disk: nothing to send.
+    Lost,
 }
 
 #[derive(Debug, Clone, Default)]

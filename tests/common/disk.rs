@@ -1,5 +1,5 @@
-//! The embedded store's files as a test damages them: the event log's segments and the
-//! database's journals, read with the formats' own layouts.
+//! The embedded store's files as a test damages them: the event log's segments, the
+//! database's journals (read with the formats' own layouts) and its tables.
 
 use std::path::PathBuf;
 
@@ -105,4 +105,98 @@ pub fn journal_batches(bytes: &[u8]) -> Vec<(usize, usize)> {
         };
     }
     out
+}
+
+/// The embedded store's database tables (fjall's `keyspaces/<id>/tables/<n>`).
+fn database_tables(store: &std::path::Path) -> Vec<PathBuf> {
+    let mut tables = Vec::new();
+    for ks in std::fs::read_dir(store.join("keyspaces")).expect("the keyspaces") {
+        if let Ok(dir) = std::fs::read_dir(ks.expect("a keyspace").path().join("tables")) {
+            tables.extend(dir.flatten().map(|t| t.path()));
+        }
+    }
+    tables
+}
+
+/// Damages the records of up to `n` of `ids` in the database's tables, as a bad sector would:
+/// one byte of each copy of the record, where the bytes `mark(id)` are (a stretch of its body
+/// that no compression can shorten: found as they are in any copy), in every table that holds
+/// one. Events with a copy in the event log (read from there first) are not picked. One
+/// whose newest copy was in the database's memory at a kill is read back from its journal at
+/// the start, and is not damaged. Returns the IDs picked.
+pub fn damage_table_records(
+    store: &std::path::Path,
+    ids: &[String],
+    n: usize,
+    mark: impl Fn(&str) -> Vec<u8>,
+) -> Vec<String> {
+    use std::collections::{HashMap, HashSet};
+    let marks: Vec<Vec<u8>> = ids.iter().map(|id| mark(id)).collect();
+    let by_head: HashMap<&[u8], usize> = marks
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (&m[..8], i))
+        .collect();
+    // Where each mark is in the file at `path`: (its ID's index, position). One pass.
+    let found = |path: &PathBuf| -> Vec<(usize, usize)> {
+        let bytes = std::fs::read(path).expect("read");
+        bytes
+            .windows(8)
+            .enumerate()
+            .filter_map(|(at, w)| {
+                let i = *by_head.get(w)?;
+                bytes[at..].starts_with(&marks[i]).then_some((i, at))
+            })
+            .collect()
+    };
+    let elsewhere: HashSet<usize> = log_segments(store)
+        .iter()
+        .flat_map(found)
+        .map(|(i, _)| i)
+        .collect();
+    let tables: Vec<(PathBuf, Vec<(usize, usize)>)> = database_tables(store)
+        .into_iter()
+        .map(|p| {
+            let hits = found(&p);
+            (p, hits)
+        })
+        .collect();
+    let picked: Vec<usize> = (0..ids.len())
+        .filter(|i| !elsewhere.contains(i))
+        .filter(|i| {
+            tables
+                .iter()
+                .any(|(_, hits)| hits.iter().any(|(j, _)| j == i))
+        })
+        .take(n)
+        .collect();
+    for (p, hits) in &tables {
+        let mine: Vec<&(usize, usize)> = hits.iter().filter(|(i, _)| picked.contains(i)).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let mut bytes = std::fs::read(p).expect("read a table");
+        for (i, at) in mine {
+            bytes[at + marks[*i].len() / 2] ^= 0x55;
+        }
+        std::fs::write(p, &bytes).expect("write a table");
+    }
+    picked.into_iter().map(|i| ids[i].clone()).collect()
+}
+
+/// `chars` random characters of U+0100–U+D7FF from `seed`: text in which LZ4 (the journal's,
+/// the tables') finds nothing to match, so that it is stored as it is and any stretch of it
+/// is found as it is in every copy.
+pub fn incompressible(seed: &str, chars: usize) -> String {
+    let mut x = seed.bytes().fold(0x9E37_79B9_7F4A_7C15_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+    });
+    (0..chars)
+        .filter_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from_u32(0x100 + (x % 0xD700) as u32)
+        })
+        .collect()
 }

@@ -56,6 +56,7 @@ mod shared_slots;
 mod spill;
 mod store_cli;
 mod store_contract;
+mod store_damage;
 mod systemd;
 mod takeover;
 mod tls;

@@ -4,6 +4,8 @@
 use crate::common;
 
 use std::collections::HashMap;
+
+use futures_util::StreamExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -93,8 +95,9 @@ async fn a_downgrade_keeps_every_event_and_refuses_a_store_in_use() {
 
 /// A gateway whose upstream fails, and `n` events (`tag_N`, bodies from `body`) each tried
 /// once: written into the database (its journal) as they wait for their retry (4 s later),
-/// then killed.
-async fn failed_once(
+/// then killed. `extra_store`: more `[store]` keys.
+pub(crate) async fn failed_once(
+    extra_store: &str,
     tag: &str,
     n: usize,
     body: impl Fn(&str) -> String,
@@ -106,14 +109,18 @@ async fn failed_once(
         up.url("/in"),
         limai_route("limai", "/hooks/limai", "orders", "")
     );
-    let mut gw = Gateway::start("", &routes, &[("LIMAI_SECRET", SECRET)]);
+    let mut gw = Gateway::start_with_store("", extra_store, &routes, &[("LIMAI_SECRET", SECRET)]);
     let c = client();
     let ids: Vec<String> = (0..n).map(|i| format!("{tag}_{i}")).collect();
     // At once, so that their outcomes are written together, a few to a batch.
     let url = gw.url("/hooks/limai");
     let bodies: Vec<String> = ids.iter().map(|id| body(id)).collect();
     let sends = bodies.iter().map(|b| send_signed(&c, &url, b));
-    for (status, v) in futures_util::future::join_all(sends).await {
+    let sent: Vec<_> = futures_util::stream::iter(sends)
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    for (status, v) in sent {
         assert_eq!(status, 200, "{v}");
     }
     eventually(Duration::from_secs(30), async || {
@@ -129,7 +136,7 @@ async fn failed_once(
 }
 
 /// Every one of `ids` delivered (answered 200) once the upstream takes them again.
-async fn all_delivered_now(gw: &Gateway, up: &Upstream, ids: &[String]) {
+pub(crate) async fn all_delivered_now(gw: &Gateway, up: &Upstream, ids: &[String]) {
     let before = up.count();
     up.set_default(Reply::status(200));
     eventually(Duration::from_secs(60), async || {
@@ -148,7 +155,7 @@ async fn all_delivered_now(gw: &Gateway, up: &Upstream, ids: &[String]) {
 /// start reads the event log back, and every event still in it is delivered.
 #[tokio::test]
 async fn a_damaged_database_journal_stops_the_start_until_it_is_cut_knowingly() {
-    let (mut gw, up, ids) = failed_once("jdmg", 30, event_body).await;
+    let (mut gw, up, ids) = failed_once("", "jdmg", 30, event_body).await;
     let store = gw.dir.path().join("data");
     let journal = newest_journal(&store);
     let mut bytes = std::fs::read(&journal).unwrap();
@@ -202,19 +209,9 @@ async fn a_database_journal_torn_by_a_power_cut_is_cut_at_the_start() {
     // Bodies of ~24 KiB that do not compress (random characters of U+0100–U+D7FF: the
     // journal's LZ4 finds nothing to match and stores them as one run of literals), so that a
     // page of zeros inside one still decodes, and only the batch's checksum tells.
-    let body = |id: &str| {
-        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
-        let pad: String = (0..8 << 10)
-            .filter_map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                char::from_u32(0x100 + (x % 0xD700) as u32)
-            })
-            .collect();
-        format!(r#"{{"eventId":"{id}","eventType":"X","pad":"{id}{pad}"}}"#)
-    };
-    let (mut gw, up, ids) = failed_once("jtorn", 6, body).await;
+    let pad = incompressible("", 8 << 10);
+    let body = |id: &str| format!(r#"{{"eventId":"{id}","eventType":"X","pad":"{id}{pad}"}}"#);
+    let (mut gw, up, ids) = failed_once("", "jtorn", 6, body).await;
     let journal = newest_journal(&gw.dir.path().join("data"));
     let mut bytes = std::fs::read(&journal).unwrap();
     // The last batch with a whole page inside it (after it, only batches torn with it).

@@ -23,6 +23,7 @@
 //! Figures in the README.
 
 mod answers;
+mod damage;
 mod dead;
 mod index;
 mod inspect;
@@ -102,6 +103,14 @@ impl OpenError {
             },
         }
     }
+}
+
+/// A record as read (`Embedded::read`).
+enum Read {
+    Found(Box<Record>),
+    Missing,
+    /// The disk gave back what does not check or decode (`damage`; said in the log).
+    Damaged,
 }
 
 /// The database and its keyspaces; replaced as a whole when the database is reopened.
@@ -260,6 +269,7 @@ fn open_handles(path: &Path, memory: &EmbeddedMemory) -> Result<Handles, OpenErr
     // until the next one: without this, those pages stay with the thread (vendor/README.md;
     // the steady RSS after a 1M-event fill went from 65–68 to 56 MiB with this alone).
     fjall::set_worker_idle_hook(crate::alloc::release_freed);
+    fjall::set_compaction_failed_hook(damage::compaction_failed);
     forget_cached_journals(path);
     let shown = path.display().to_string();
     let err = |e: fjall::Error| OpenError::of(&shown, e);
@@ -422,24 +432,34 @@ impl Embedded {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Event `seq`'s record, from the log or fjall. The writer files an event (commits it to
-    /// fjall) before it takes it out of the log, so one of the two has it.
+    /// Event `seq`'s record, from the log or fjall; `None` if it has none or it is damaged.
     fn record(&self, h: &Handles, seq: u64) -> Result<Option<Record>, StoreError> {
+        Ok(match self.read(h, seq)? {
+            Read::Found(r) => Some(*r),
+            Read::Missing | Read::Damaged => None,
+        })
+    }
+
+    /// Event `seq`'s record as read. The writer files an event (commits it to fjall) before
+    /// it takes it out of the log, so one of the two has it.
+    fn read(&self, h: &Handles, seq: u64) -> Result<Read, StoreError> {
         let loc = lock(&self.shared.log).loc(seq);
         let decoded = match loc {
             Some(loc) => Record::decode(&loc.read().map_err(unavailable)?),
-            None => match h.events.get(keys::event(seq)).map_err(unavailable)? {
-                Some(raw) => Record::decode(&raw),
-                None => return Ok(None),
+            None => match h.events.get(keys::event(seq)) {
+                Ok(Some(raw)) => Record::decode(&raw),
+                Ok(None) => return Ok(Read::Missing),
+                Err(e) if damage::is_damage(&e) => Err(e.to_string()),
+                Err(e) => return Err(unavailable(e)),
             },
         };
-        match decoded {
-            Ok(r) => Ok(Some(r)),
-            Err(e) => {
-                tracing::error!(seq, error = %e, "skipping undecodable event record");
-                Ok(None)
+        Ok(match decoded {
+            Ok(r) => Read::Found(Box::new(r)),
+            Err(why) => {
+                damage::said(seq, &why);
+                Read::Damaged
             }
-        }
+        })
     }
 
     fn view(&self, rec: &Head<'_>, seq: u64, now: u64) -> EventView {
@@ -495,6 +515,8 @@ mod journal_damage_props;
 mod journal_damage_tests;
 #[cfg(test)]
 mod journal_tests;
+#[cfg(test)]
+mod table_damage_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

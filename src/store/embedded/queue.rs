@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::writer::{Lease, Op};
-use super::{Embedded, LEASE_WHILE_RECOVERING, lock};
+use super::writer::{Lease, Lost, Op};
+use super::{Embedded, LEASE_WHILE_RECOVERING, Read, damage, lock};
 use crate::store::record::Phase;
 use crate::store::{Leased, Outcome, Queue, StoreError, StoredEvent, Timing};
 
@@ -19,15 +19,15 @@ impl Queue for Embedded {
             });
         };
         // Kept in due order: hot events from memory, the others read back from disk.
-        let (slots, next_due_ms): (Vec<(u64, Option<StoredEvent>)>, _) = {
+        let (slots, next_due_ms): (Vec<(u64, u64, Option<StoredEvent>)>, _) = {
             let mut index = lock(&self.shared.index);
             let mut leases = lock(&self.shared.leases);
             let (picked, next) = index.due(route, now, max, &leases);
             let slots = picked
                 .into_iter()
-                .map(|(_, seq)| {
+                .map(|(due, seq)| {
                     leases.insert(seq);
-                    (seq, index.take_hot(seq))
+                    (due, seq, index.take_hot(seq))
                 })
                 .collect();
             (slots, next)
@@ -36,16 +36,19 @@ impl Queue for Embedded {
             events: Vec::with_capacity(slots.len()),
             next_due_ms,
         };
+        let mut lost = Vec::new();
         let mut slots = slots.into_iter();
-        while let Some((seq, hot)) = slots.next() {
+        while let Some((due, seq, hot)) = slots.next() {
             if let Some(ev) = hot {
                 out.events.push(ev);
                 continue;
             }
-            match self.record(&h, seq) {
-                Ok(Some(r)) if r.phase == Phase::Pending => {
-                    out.events.push(StoredEvent::from_record(seq, r))
+            match self.read(&h, seq) {
+                Ok(Read::Found(r)) if r.phase == Phase::Pending => {
+                    out.events.push(StoredEvent::from_record(seq, *r))
                 }
+                // Costs this event only: the others are delivered (`damage`).
+                Ok(Read::Damaged) => lost.push((due, seq)),
                 other => {
                     // Not deliverable after all: hand the slot back.
                     self.unlease([seq]);
@@ -53,11 +56,17 @@ impl Queue for Embedded {
                         // Hand back the slots not read yet, and those read, or they would
                         // stay leased (never delivered) until a restart.
                         let read = out.events.iter().map(|ev| ev.handle);
-                        self.unlease(slots.by_ref().map(|(seq, _)| seq).chain(read));
+                        let rest = slots.by_ref().map(|(_, seq, _)| seq);
+                        self.unlease(rest.chain(read).chain(lost.iter().map(|(_, s)| *s)));
                         return Err(e);
                     }
                 }
             }
+        }
+        // The writer reopens the database only once every handle is dropped.
+        drop(h);
+        if !lost.is_empty() {
+            self.lose(route, lost).await;
         }
         Ok(out)
     }
@@ -96,6 +105,39 @@ impl Queue for Embedded {
 }
 
 impl Embedded {
+    /// Makes leased events of `route` whose records are damaged, `(due_ms, seq)`, dead
+    /// letters of lost content (`damage`); one is handed back if that cannot be written now.
+    async fn lose(&self, route: &str, lost: Vec<(u64, u64)>) {
+        let seqs: Vec<u64> = lost.iter().map(|(_, seq)| *seq).collect();
+        let mut ids = match self.shared.handles.load_full() {
+            Some(h) => {
+                let r = route.to_string();
+                tokio::task::spawn_blocking(move || damage::ids_of(&h, &r, &seqs))
+                    .await
+                    .unwrap_or_default()
+            }
+            None => Default::default(),
+        };
+        for (due_ms, seq) in lost {
+            let lost = Lost {
+                route: route.to_string(),
+                seq,
+                due_ms,
+                event: ids.remove(&seq),
+            };
+            match self.call(|tx| Op::Lose(lost, tx)).await {
+                // Out of the queue and its lease ended (the writer's effects).
+                Ok(true) => {}
+                // Readable after all, or finished meanwhile.
+                Ok(false) => self.unlease([seq]),
+                Err(e) => {
+                    tracing::warn!(route, seq, error = %e, "cannot record a lost event yet");
+                    self.unlease([seq]);
+                }
+            }
+        }
+    }
+
     /// Ends leases without an outcome; an order key whose head was cancelled during one of
     /// them (see `Index::unlease`) goes on.
     fn unlease(&self, seqs: impl IntoIterator<Item = u64>) {

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use fjall::{OwnedWriteBatch, PersistMode};
 use tokio::sync::{mpsc, oneshot};
 
+pub use self::lost::Lost;
 use super::index::Effect;
 use super::log::{LogWriter, Logged};
-use super::{Handles, Shared, keys, lock};
+use super::{Handles, Shared, damage, keys, lock};
 use crate::event::{NewEvent, now_ms};
 use crate::metrics::METRICS;
 use crate::store::record::Record;
@@ -26,6 +27,7 @@ mod dead;
 mod expire;
 mod intake;
 mod logged;
+mod lost;
 mod manage;
 mod queue;
 mod recovery;
@@ -44,6 +46,8 @@ pub enum Op {
     /// Purges a dead letter: route, event ID.
     Purge(String, String, Answer<bool>),
     Replay(String, String, Answer<Replay>),
+    /// A leased event whose record is damaged: a dead letter of lost content, if still so.
+    Lose(Lost, Answer<bool>),
     ReplayBatch(
         Vec<String>,
         Option<(String, u64)>,
@@ -310,6 +314,10 @@ impl Writer {
                 let r = t.replay_one(&route, &event_id, &mut self.next_seq, now, effects)?;
                 replies.push(Reply::Replay(tx, r));
             }
+            Op::Lose(lost, tx) => {
+                let done = t.lose(lost, now, effects)?;
+                replies.push(Reply::Flag(tx, done));
+            }
             Op::ReplayBatch(routes, after, limit, tx) => {
                 let (n, next) =
                     t.replay_batch(&routes, after, limit, &mut self.next_seq, now, effects)?;
@@ -349,6 +357,7 @@ fn fail(op: Op, e: &str) {
         Op::Accept(_, tx) => drop(tx.send(Err(err()))),
         Op::Complete(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::Cancel(_, _, tx) | Op::Purge(_, _, tx) => drop(tx.send(Err(err()))),
+        Op::Lose(_, tx) => drop(tx.send(Err(err()))),
         Op::Replay(_, _, tx) => drop(tx.send(Err(err()))),
         Op::ReplayBatch(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::Expire(_, _, tx) => drop(tx.send(Err(err()))),
@@ -492,12 +501,21 @@ impl<'h> Txn<'h> {
         self.file(seq)?;
         let raw = match self.fresh.get(&seq) {
             Some(v) => Some(v.clone()),
-            None => self.h.events.get(keys::event(seq))?,
+            None => match self.h.events.get(keys::event(seq)) {
+                Ok(raw) => raw,
+                // As one that does not decode: read as none, here and by every other
+                // operation of the group; a lease makes it a dead letter (`damage`).
+                Err(e) if damage::is_damage(&e) => {
+                    damage::said(seq, &e.to_string());
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            },
         };
         Ok(raw.and_then(|v| match decode(&v) {
             Ok(r) => Some(r),
             Err(e) => {
-                tracing::error!(seq, error = %e, "skipping undecodable event record");
+                damage::said(seq, &e);
                 None
             }
         }))

@@ -136,7 +136,7 @@ mod worker_pool;
 #[doc(hidden)]
 pub use journal::spare::NO_SPARE as NO_SPARE_JOURNAL;
 #[doc(hidden)]
-pub use worker_pool::set_worker_idle_hook;
+pub use worker_pool::{set_compaction_failed_hook, set_worker_idle_hook};
 mod write_buffer_manager;
 
 pub(crate) type HashMap<K, V> =

@@ -180,6 +180,17 @@ pub fn set_worker_idle_hook(hook: fn()) {
     let _ = IDLE_HOOK.set(hook);
 }
 
+/// hookgate patch (vendor/README.md): called with the keyspace's name and the error when a
+/// compaction fails, which no longer poisons the database.
+static COMPACTION_FAILED_HOOK: std::sync::OnceLock<fn(&str, &crate::Error)> =
+    std::sync::OnceLock::new();
+
+/// hookgate patch: sets the hook above (the first call wins).
+#[doc(hidden)]
+pub fn set_compaction_failed_hook(hook: fn(&str, &crate::Error)) {
+    let _ = COMPACTION_FAILED_HOOK.set(hook);
+}
+
 fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
     // hookgate patch: waits a second at a time, to notice going idle (IDLE_HOOK).
     let item = match ctx.rx.recv_timeout(std::time::Duration::from_secs(1)) {
@@ -295,7 +306,18 @@ fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
                 return Ok(false);
             }
 
-            run_compaction(&keyspace, &ctx.supervisor.snapshot_tracker, &ctx.stats)?;
+            // hookgate patch (vendor/README.md): a compaction that fails installs nothing
+            // (lsm-tree shows its input tables again and never refers to what it wrote), so
+            // the tree is as it was. It is reported (COMPACTION_FAILED_HOOK) and the worker
+            // goes on, where this poisoned the database (every write refused from then on)
+            // and ended the worker: one damaged table block, which fails every compaction
+            // that reads it, stopped the whole database.
+            if let Err(e) = run_compaction(&keyspace, &ctx.supervisor.snapshot_tracker, &ctx.stats)
+            {
+                if let Some(hook) = COMPACTION_FAILED_HOOK.get() {
+                    hook(&keyspace.name, &e);
+                }
+            }
         }
     }
 

@@ -93,6 +93,7 @@ impl Txn<'_> {
         Ok(match self.find_copy(route, event_id)? {
             None => Replay::NotFound,
             Some((_, r)) if r.phase != Phase::Dead => Replay::NotDead,
+            Some((seq, r)) if self.is_lost(&r.route, seq)? => Replay::Lost,
             Some((seq, r)) => {
                 self.revive(seq, r, next_seq, now, effects)?;
                 Replay::Replayed
@@ -122,6 +123,8 @@ impl Txn<'_> {
             match self.record(seq)? {
                 // Left for later while a newer copy of its ID waits, as in `replay_one`.
                 Some(rec) if rec.phase == Phase::Dead && self.newer_pending(seq, &rec)? => {}
+                // Nothing to send (`embedded::damage`).
+                Some(rec) if rec.phase == Phase::Dead && self.is_lost(&r, seq)? => {}
                 Some(rec) if rec.phase == Phase::Dead => {
                     self.revive(seq, rec, next_seq, now, effects)?;
                     n += 1;

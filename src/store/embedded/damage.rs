@@ -1,0 +1,93 @@
+//! Records the disk gave back damaged: a table block that fails its checksum (a bad sector, a
+//! bit flipped on the way) or a record that does not decode. Such a record costs its event,
+//! and nothing else: the event becomes a dead letter that says its content is lost (a replay
+//! is refused: there is nothing left to send) and its ID is forgotten, so that the sender's
+//! resend is taken as new. Before, the first one stopped its route's delivery for good.
+
+use std::collections::HashMap;
+
+use super::{Handles, keys};
+use crate::logs;
+use crate::metrics::METRICS;
+
+/// The dead letter's `last_error`.
+pub const LOST: &str = "lost: its record in the store is damaged on disk, so its content \
+                        cannot be delivered or replayed; its ID is forgotten, so the sender \
+                        can send it again";
+
+/// The value of a lost event's `dead` key (a dead letter's is empty): replays refuse it.
+pub const LOST_MARK: &[u8] = b"lost";
+
+/// Whether a read failed because what the disk gave back is not what was written, as
+/// opposed to a read that could not be done (an I/O error, a store being closed): the first
+/// reads the same again, the second may pass later.
+pub fn is_damage(e: &fjall::Error) -> bool {
+    use fjall::LsmError as L;
+    matches!(
+        e,
+        fjall::Error::Storage(
+            L::ChecksumMismatch { .. }
+                | L::Decompress(_)
+                | L::InvalidTag(_)
+                | L::InvalidTrailer
+                | L::InvalidHeader(_)
+                | L::Utf8(_)
+        ) | fjall::Error::Decompress(_)
+            | fjall::Error::InvalidTag(_)
+            | fjall::Error::InvalidTrailer
+    )
+}
+
+/// Says (summarised per place) that event `seq`'s record cannot be read: `why`.
+pub fn said(seq: u64, why: &str) {
+    if logs::RECORD_DAMAGED.hit("record", || format!("seq {seq}: {why}")) {
+        tracing::error!(seq, error = why, "event record damaged on disk");
+    }
+}
+
+/// The IDs of route `route`'s events `seqs` and when their dedup keys expire, found by their
+/// dedup keys (one scan of the route's keys: only when records are lost). An event is left out
+/// when no key points at it any more, or the scan meets damage first.
+pub fn ids_of(h: &Handles, route: &str, seqs: &[u64]) -> HashMap<u64, (String, u64)> {
+    let prefix = keys::dedup(route, "");
+    let mut out = HashMap::new();
+    for entry in h.dedup.prefix(&prefix) {
+        let Ok((k, v)) = entry.into_inner() else {
+            break;
+        };
+        if let Some((seq, expires)) = keys::parse_dedup_value(&v)
+            && seqs.contains(&seq)
+            && let Some(id) = k
+                .get(prefix.len()..)
+                .and_then(|b| std::str::from_utf8(b).ok())
+        {
+            out.insert(seq, (id.to_string(), expires));
+            if out.len() == seqs.len() {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// fjall's report of a compaction that failed (the vendored patch: it no longer poisons the
+/// database): counted and said, summarised per keyspace. It changed nothing; but a damaged
+/// block fails every compaction that reads it, so its level stops shrinking, and fjall slows
+/// writes down, then stops them, once 20, then 30 tables wait in its first level.
+pub fn compaction_failed(keyspace: &str, e: &fjall::Error) {
+    METRICS.store_compaction_failures.inc();
+    if logs::COMPACTION_FAILED.hit(keyspace, || e.to_string()) {
+        if is_damage(e) {
+            tracing::error!(
+                keyspace,
+                error = %e,
+                "store compaction failed: a table of the database is damaged on disk; nothing \
+                 is lost by it, but the table cannot be merged: check the disk and restore the \
+                 store from a backup before writes slow down (README, \"A damaged database \
+                 table\")"
+            );
+        } else {
+            tracing::error!(keyspace, error = %e, "store compaction failed; tried again later");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! fjall over a damaged table block (the vendored patch, vendor/README.md): the compactions
+//! that read it fail, are reported, and the database goes on taking writes. fjall as published
+//! poisoned the database at the first one: every write refused from then on.
+
+use fjall::{Database, PersistMode};
+
+use super::{damage, tuning};
+use crate::metrics::METRICS;
+
+/// 4 KiB that LZ4 cannot shrink: one value per table block.
+fn value(i: u64) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15_u64 ^ i;
+    (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn compactions_over_a_damaged_block_fail_and_writes_go_on() {
+    fjall::set_compaction_failed_hook(damage::compaction_failed);
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        let db = Database::builder(dir.path())
+            .worker_threads(2)
+            .open()
+            .unwrap();
+        let ks = db.keyspace("events", || tuning::options("events")).unwrap();
+        (db, ks)
+    };
+    {
+        let (db, ks) = open();
+        for i in 0..400u64 {
+            ks.insert(i.to_be_bytes(), value(i)).unwrap();
+        }
+        ks.rotate_memtable_and_wait().unwrap();
+        db.persist(PersistMode::SyncAll).unwrap();
+    }
+    let tables = dir.path().join("keyspaces");
+    let table = std::fs::read_dir(&tables)
+        .unwrap()
+        .flat_map(|ks| std::fs::read_dir(ks.unwrap().path().join("tables")).into_iter())
+        .flatten()
+        .flatten()
+        .max_by_key(|t| t.metadata().unwrap().len())
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&table).unwrap();
+    let at = bytes.len() / 3;
+    bytes[at] ^= 0x55;
+    std::fs::write(&table, &bytes).unwrap();
+
+    let (db, ks) = open();
+    let damaged = (0..400u64)
+        .filter(|i| {
+            ks.get(i.to_be_bytes())
+                .is_err_and(|e| damage::is_damage(&e))
+        })
+        .count();
+    assert_eq!(damaged, 1, "one block, one value");
+    let failed_before = METRICS.store_compaction_failures.get();
+    // New versions of every key, flushed again and again: fjall's worker compacts the first
+    // level into the damaged table's.
+    for round in 0..8u64 {
+        for i in 0..400u64 {
+            ks.insert(i.to_be_bytes(), round.to_be_bytes()).unwrap();
+        }
+        ks.rotate_memtable_and_wait().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let mut batch = db.batch();
+        batch.insert(&ks, 1_000u64.to_be_bytes(), round.to_be_bytes());
+        batch.commit().unwrap();
+    }
+    assert!(METRICS.store_compaction_failures.get() > failed_before);
+    // Every key reads its newest version; the damaged block is behind them.
+    for i in 0..400u64 {
+        assert_eq!(
+            &*ks.get(i.to_be_bytes()).unwrap().unwrap(),
+            7u64.to_be_bytes()
+        );
+    }
+}

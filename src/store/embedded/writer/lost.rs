@@ -1,0 +1,110 @@
+//! An event whose record is damaged on disk becomes a dead letter of lost content
+//! (`embedded::damage`).
+
+use super::{DbResult, Txn};
+use crate::logs;
+use crate::metrics::METRICS;
+use crate::store::embedded::damage::{LOST, LOST_MARK, is_damage};
+use crate::store::embedded::index::Effect;
+use crate::store::embedded::keys;
+use crate::store::record::{Phase, Record};
+
+/// A leased event whose record read back damaged.
+#[derive(Debug)]
+pub struct Lost {
+    pub route: String,
+    pub seq: u64,
+    /// Where it is queued.
+    pub due_ms: u64,
+    /// Its ID and dedup window's end, if its dedup key was found.
+    pub event: Option<(String, u64)>,
+}
+
+impl Txn<'_> {
+    /// Writes `l`'s event as a dead letter that says its content is lost, in place of its
+    /// damaged record (a newer version: reads no longer reach the damaged one), and forgets
+    /// its ID. Only an event still queued there whose record still does not read: false
+    /// otherwise, and nothing is written.
+    pub(super) fn lose(&mut self, l: Lost, now: u64, effects: &mut Vec<Effect>) -> DbResult<bool> {
+        if self.is_logged(l.seq) || self.records.contains_key(&l.seq) {
+            return Ok(false);
+        }
+        let queued = keys::queue(&l.route, l.due_ms, l.seq);
+        let (received, order_key) = match self.h.queue.get(&queued) {
+            Ok(Some(v)) => keys::parse_queue_value(&v)
+                .map_or((l.due_ms, None), |(received, key, _)| (received, key)),
+            Ok(None) => return Ok(false),
+            Err(e) if is_damage(&e) => (l.due_ms, None),
+            Err(e) => return Err(e),
+        };
+        match self.h.events.get(keys::event(l.seq)) {
+            Err(e) if is_damage(&e) => {}
+            Ok(Some(raw)) if Record::decode(&raw).is_err() => {}
+            Err(e) => return Err(e),
+            Ok(_) => return Ok(false),
+        }
+        let (event_id, window) = l.event.unzip();
+        if let (Some(id), Some(expires)) = (&event_id, window) {
+            let key = keys::dedup(&l.route, id);
+            if self
+                .dedup_get(&key)?
+                .is_some_and(|(owner, _)| owner == l.seq)
+            {
+                self.dedup_forget(key, l.seq, expires);
+            }
+        }
+        let shown = event_id
+            .as_deref()
+            .unwrap_or("(unknown: its dedup key is gone)");
+        if logs::RECORD_LOST.hit(&l.route, || format!("{shown} (seq {})", l.seq)) {
+            tracing::error!(
+                route = %l.route,
+                event_id = shown,
+                seq = l.seq,
+                "event lost: its record is damaged on disk; held as a dead letter that cannot \
+                 be replayed"
+            );
+        }
+        METRICS.store_damaged_records.inc();
+        self.batch.remove(&self.h.queue, queued);
+        self.batch
+            .insert(&self.h.dead, keys::dead(&l.route, l.seq), LOST_MARK);
+        effects.push(Effect::Finished {
+            route: l.route.clone(),
+            seq: l.seq,
+            due_ms: l.due_ms,
+            dead: true,
+        });
+        effects.push(Effect::Unlease(l.seq));
+        let rec = Record {
+            route: l.route,
+            event_id: event_id.unwrap_or_default(),
+            received_at_ms: received,
+            client_ip: String::new(),
+            target: String::new(),
+            headers: Vec::new(),
+            body: Default::default(),
+            phase: Phase::Dead,
+            attempts: 0,
+            replays: 0,
+            due_ms: l.due_ms,
+            last_error: Some(LOST.into()),
+            last_status: None,
+            finished_at_ms: Some(now),
+            order_key,
+            history: Vec::new(),
+            verification: String::new(),
+        };
+        self.record_put(l.seq, rec);
+        Ok(true)
+    }
+
+    /// Whether dead letter `seq` of `route` is a lost event's (`lose`): nothing to replay.
+    pub(super) fn is_lost(&self, route: &str, seq: u64) -> DbResult<bool> {
+        Ok(self
+            .h
+            .dead
+            .get(keys::dead(route, seq))?
+            .is_some_and(|v| &*v == LOST_MARK))
+    }
+}
