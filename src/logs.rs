@@ -217,7 +217,7 @@ pub static OUTCOME_RECORDED_LATE: Site = Site::new(
 pub static RECORD_DAMAGED: Site = Site::new(Level::ERROR, "event record damaged on disk");
 pub static RECORD_LOST: Site = Site::new(
     Level::ERROR,
-    "event lost: its record is damaged on disk; held as a dead letter that cannot be replayed",
+    "event lost: its record is damaged on disk, or missing; held as a dead letter that cannot be replayed",
 );
 pub static COMPACTION_FAILED: Site = Site::new(Level::ERROR, "store compaction failed");
 pub static QUEUE_UNREADABLE: Site = Site::new(Level::WARN, "cannot read the queue");

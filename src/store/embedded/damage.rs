@@ -11,9 +11,9 @@ use crate::logs;
 use crate::metrics::METRICS;
 
 /// The dead letter's `last_error`.
-pub const LOST: &str = "lost: its record in the store is damaged on disk, so its content \
-                        cannot be delivered or replayed; its ID is forgotten, so the sender \
-                        can send it again";
+pub const LOST: &str = "lost: its record in the store is damaged on disk (or missing), so \
+                        its content cannot be delivered or replayed; its ID is forgotten, so \
+                        the sender can send it again";
 
 /// The value of a lost event's `dead` key (a dead letter's is empty): replays refuse it.
 pub const LOST_MARK: &[u8] = b"lost";

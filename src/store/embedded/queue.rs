@@ -47,8 +47,10 @@ impl Queue for Embedded {
                 Ok(Read::Found(r)) if r.phase == Phase::Pending => {
                     out.events.push(StoredEvent::from_record(seq, *r))
                 }
-                // Costs this event only: the others are delivered (`damage`).
-                Ok(Read::Damaged) => lost.push((due, seq)),
+                // Costs this event only: the others are delivered (`damage`). A queued event
+                // with no record lost it too (a journal cut after its queue entry's table was
+                // flushed); the writer makes sure it is still queued.
+                Ok(Read::Damaged | Read::Missing) => lost.push((due, seq)),
                 other => {
                     // Not deliverable after all: hand the slot back.
                     self.unlease([seq]);
@@ -105,7 +107,7 @@ impl Queue for Embedded {
 }
 
 impl Embedded {
-    /// Makes leased events of `route` whose records are damaged, `(due_ms, seq)`, dead
+    /// Makes leased events of `route` whose records are damaged or missing, `(due_ms, seq)`, dead
     /// letters of lost content (`damage`); one is handed back if that cannot be written now.
     async fn lose(&self, route: &str, lost: Vec<(u64, u64)>) {
         let seqs: Vec<u64> = lost.iter().map(|(_, seq)| *seq).collect();

@@ -84,3 +84,61 @@ fn compactions_over_a_damaged_block_fail_and_writes_go_on() {
         );
     }
 }
+
+/// A queued event whose record is gone from the database (its journal cut at a damaged batch
+/// after the queue's table had been flushed, say): each lease picked it, found nothing and
+/// handed it back, so it was picked again at once, and enough of them stopped the route. Now
+/// it is lost alone, as a damaged record is: a dead letter that cannot be replayed.
+#[tokio::test]
+async fn a_queued_event_without_its_record_is_lost_alone() {
+    use super::tests::{HOUR, event, open};
+    use crate::event::now_ms;
+    use crate::store::{DeadLetters, Intake, Outcome, Queue, Replay};
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    for id in ["a", "b", "c"] {
+        s.accept(event("r", id, HOUR)).await.unwrap();
+    }
+    // Tried once each: filed into the database, out of the event log, due again now.
+    for ev in s.lease("r", now_ms(), 10).await.unwrap().events {
+        let retry = Outcome::Retry {
+            at_ms: now_ms(),
+            error: "HTTP 503".into(),
+            status: Some(503),
+        };
+        s.complete(&ev, retry).await.unwrap();
+        if ev.event_id == "b" {
+            let h = s.shared.handles().unwrap();
+            h.events.remove(super::keys::event(ev.handle)).unwrap();
+        }
+    }
+    let lost_before = METRICS.store_damaged_records.get();
+    let mut got: Vec<String> = s
+        .lease("r", now_ms(), 10)
+        .await
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    got.sort();
+    assert_eq!(got, ["a", "c"]);
+    assert!(s.lease("r", now_ms(), 10).await.unwrap().events.is_empty());
+    assert!(METRICS.store_damaged_records.get() > lost_before);
+    let dead = s.dead_letters(&["r".into()], None, 10).await.unwrap().items;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event_id, "b");
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("lost:"))
+    );
+    assert_eq!(s.replay("r", "b").await.unwrap(), Replay::Lost);
+    // Its ID is forgotten: the sender's resend is new.
+    assert_eq!(
+        s.accept(event("r", "b", HOUR)).await.unwrap(),
+        crate::store::Accepted::New
+    );
+}

@@ -1,4 +1,4 @@
-//! An event whose record is damaged on disk becomes a dead letter of lost content
+//! An event whose record is damaged on disk, or missing, becomes a dead letter of lost content
 //! (`embedded::damage`).
 
 use super::{DbResult, Txn};
@@ -9,7 +9,7 @@ use crate::store::embedded::index::Effect;
 use crate::store::embedded::keys;
 use crate::store::record::{Phase, Record};
 
-/// A leased event whose record read back damaged.
+/// A leased event whose record read back damaged, or not at all.
 #[derive(Debug)]
 pub struct Lost {
     pub route: String,
@@ -23,8 +23,8 @@ pub struct Lost {
 impl Txn<'_> {
     /// Writes `l`'s event as a dead letter that says its content is lost, in place of its
     /// damaged record (a newer version: reads no longer reach the damaged one), and forgets
-    /// its ID. Only an event still queued there whose record still does not read: false
-    /// otherwise, and nothing is written.
+    /// its ID. Only an event still queued there whose record still does not read (or is
+    /// still missing): false otherwise, and nothing is written.
     pub(super) fn lose(&mut self, l: Lost, now: u64, effects: &mut Vec<Effect>) -> DbResult<bool> {
         if self.is_logged(l.seq) || self.records.contains_key(&l.seq) {
             return Ok(false);
@@ -40,8 +40,10 @@ impl Txn<'_> {
         match self.h.events.get(keys::event(l.seq)) {
             Err(e) if is_damage(&e) => {}
             Ok(Some(raw)) if Record::decode(&raw).is_err() => {}
+            // Queued, with no record: lost as well.
+            Ok(None) => {}
             Err(e) => return Err(e),
-            Ok(_) => return Ok(false),
+            Ok(Some(_)) => return Ok(false),
         }
         let (event_id, window) = l.event.unzip();
         if let (Some(id), Some(expires)) = (&event_id, window) {
@@ -61,8 +63,8 @@ impl Txn<'_> {
                 route = %l.route,
                 event_id = shown,
                 seq = l.seq,
-                "event lost: its record is damaged on disk; held as a dead letter that cannot \
-                 be replayed"
+                "event lost: its record is damaged on disk, or missing; held as a dead letter \
+                 that cannot be replayed"
             );
         }
         METRICS.store_damaged_records.inc();
