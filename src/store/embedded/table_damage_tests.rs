@@ -91,7 +91,7 @@ fn compactions_over_a_damaged_block_fail_and_writes_go_on() {
 /// it is lost alone, as a damaged record is: a dead letter that cannot be replayed.
 #[tokio::test]
 async fn a_queued_event_without_its_record_is_lost_alone() {
-    use super::tests::{HOUR, event, open};
+    use super::tests::{HOUR, event, ids, open};
     use crate::event::now_ms;
     use crate::store::{DeadLetters, Intake, Outcome, Queue, Replay};
 
@@ -114,16 +114,7 @@ async fn a_queued_event_without_its_record_is_lost_alone() {
         }
     }
     let lost_before = METRICS.store_damaged_records.get();
-    let mut got: Vec<String> = s
-        .lease("r", now_ms(), 10)
-        .await
-        .unwrap()
-        .events
-        .into_iter()
-        .map(|e| e.event_id)
-        .collect();
-    got.sort();
-    assert_eq!(got, ["a", "c"]);
+    assert_eq!(ids(&s, "r").await, ["a", "c"]);
     assert!(s.lease("r", now_ms(), 10).await.unwrap().events.is_empty());
     assert!(METRICS.store_damaged_records.get() > lost_before);
     let dead = s.dead_letters(&["r".into()], None, 10).await.unwrap().items;
