@@ -219,6 +219,7 @@ pub static RECORD_LOST: Site = Site::new(
     Level::ERROR,
     "event lost: its record is damaged on disk, or missing; held as a dead letter that cannot be replayed",
 );
+pub static KEY_DAMAGED: Site = Site::new(Level::ERROR, "store key damaged on disk; read as absent");
 pub static COMPACTION_FAILED: Site = Site::new(Level::ERROR, "store compaction failed");
 pub static QUEUE_UNREADABLE: Site = Site::new(Level::WARN, "cannot read the queue");
 pub static STATES_UNREADABLE: Site = Site::new(

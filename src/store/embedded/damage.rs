@@ -45,6 +45,27 @@ pub fn said(seq: u64, why: &str) {
     }
 }
 
+/// A point read of `ks` (`what`: its keyspace) where damage reads as no value, said
+/// (summarised): for values whose loss costs less than a failed write group, which every
+/// request of the group would see as 503 and the store as a write failure (reopened), again
+/// at each read of that block. A dedup key: its ID is taken as new (a duplicate delivery at
+/// worst); a sync route's answer: asked of the upstream again.
+pub fn get_or_none(
+    ks: &fjall::Keyspace,
+    what: &str,
+    key: &[u8],
+) -> Result<Option<fjall::Slice>, fjall::Error> {
+    match ks.get(key) {
+        Err(e) if is_damage(&e) => {
+            if logs::KEY_DAMAGED.hit(what, || e.to_string()) {
+                tracing::error!(keyspace = what, error = %e, "store key damaged on disk; read as absent");
+            }
+            Ok(None)
+        }
+        read => read,
+    }
+}
+
 /// The IDs of route `route`'s events `seqs` and when their dedup keys expire, found by their
 /// dedup keys (one scan of the route's keys: only when records are lost). An event is left out
 /// when no key points at it any more, or the scan meets damage first.

@@ -133,3 +133,54 @@ async fn a_queued_event_without_its_record_is_lost_alone() {
         crate::store::Accepted::New
     );
 }
+
+/// A block of the dedup keys damaged: the IDs in it read as never seen (a duplicate delivery
+/// at worst), and the store goes on. Before, each accept whose ID fell in it failed its whole
+/// write group (every request of it answered 503), and the store reopened as after a write
+/// failure, again at each such accept.
+#[tokio::test]
+async fn a_damaged_dedup_block_takes_its_ids_as_new_and_the_store_goes_on() {
+    use super::tests::{HOUR, event, open};
+    use crate::event::now_ms;
+    use crate::store::{Accepted, Intake, Outcome, Queue};
+
+    let dir = tempfile::tempdir().unwrap();
+    let long = "k".repeat(200);
+    let ids: Vec<String> = (0..1000).map(|i| format!("evt_{i:05}_{long}")).collect();
+    let table = {
+        let s = open(dir.path(), 10_000);
+        for id in &ids {
+            s.accept(event("r", id, HOUR)).await.unwrap();
+        }
+        // Delivered: their dedup keys written into the database, then flushed into a table.
+        for ev in s.lease("r", now_ms(), ids.len()).await.unwrap().events {
+            s.complete(&ev, Outcome::Delivered { status: 200 })
+                .await
+                .unwrap();
+        }
+        let h = s.shared.handles().unwrap();
+        h.dedup.rotate_memtable_and_wait().unwrap();
+        let tables = h.dedup.path().join("tables");
+        std::fs::read_dir(tables)
+            .unwrap()
+            .flatten()
+            .max_by_key(|t| t.metadata().unwrap().len())
+            .unwrap()
+            .path()
+    };
+    let mut bytes = std::fs::read(&table).unwrap();
+    let at = bytes.len() / 3;
+    bytes[at] ^= 0x55;
+    std::fs::write(&table, &bytes).unwrap();
+
+    let s = open(dir.path(), 10_000);
+    let mut new = 0;
+    for id in &ids {
+        match s.accept(event("r", id, HOUR)).await.unwrap() {
+            Accepted::New => new += 1,
+            Accepted::Duplicate => {}
+        }
+    }
+    assert!(new > 0 && new < ids.len() / 10, "{new} taken as new");
+    assert!(s.shared.healthy.load(std::sync::atomic::Ordering::Acquire));
+}

@@ -439,10 +439,7 @@ impl<'h> Txn<'h> {
         {
             return Ok(Some(owner));
         }
-        Ok(self
-            .h
-            .dedup
-            .get(key)?
+        Ok(damage::get_or_none(&self.h.dedup, "dedup", key)?
             .and_then(|v| keys::parse_dedup_value(&v)))
     }
 

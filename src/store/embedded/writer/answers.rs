@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{DbResult, Txn};
-use crate::store::embedded::keys;
+use crate::store::embedded::{damage, keys};
 use crate::store::{RequestDigest, SyncAnswer, SyncSlot, sync_record};
 
 impl Txn<'_> {
@@ -11,7 +11,7 @@ impl Txn<'_> {
         if let Some(v) = self.answers.get(key) {
             return Ok(v.clone());
         }
-        Ok(self.h.answers.get(key)?.map(|v| v.to_vec()))
+        Ok(damage::get_or_none(&self.h.answers, "answers", key)?.map(|v| v.to_vec()))
     }
 
     fn answer_put(&mut self, key: Vec<u8>, tag: u8, expires: u64, answer: &[u8]) {
