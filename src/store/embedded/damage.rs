@@ -57,12 +57,17 @@ pub fn get_or_none(
 ) -> Result<Option<fjall::Slice>, fjall::Error> {
     match ks.get(key) {
         Err(e) if is_damage(&e) => {
-            if logs::KEY_DAMAGED.hit(what, || e.to_string()) {
-                tracing::error!(keyspace = what, error = %e, "store key damaged on disk; read as absent");
-            }
+            key_said(what, &e);
             Ok(None)
         }
         read => read,
+    }
+}
+
+/// Says (summarised per keyspace) that keys of keyspace `what` are damaged and read as absent.
+pub fn key_said(what: &str, e: &fjall::Error) {
+    if logs::KEY_DAMAGED.hit(what, || e.to_string()) {
+        tracing::error!(keyspace = what, error = %e, "store key damaged on disk; read as absent");
     }
 }
 

@@ -1,6 +1,8 @@
-//! fjall over a damaged table block (the vendored patch, vendor/README.md): the compactions
-//! that read it fail, are reported, and the database goes on taking writes. fjall as published
-//! poisoned the database at the first one: every write refused from then on.
+//! The store over damaged table blocks (`damage`): fjall's compactions that read one fail, are
+//! reported, and the database goes on taking writes (the vendored patch, vendor/README.md;
+//! fjall as published poisoned the database at the first one, every write refused from then
+//! on); a queued event without its record, a damaged block of dedup keys or of the expiry
+//! order each cost only what was in them.
 
 use fjall::{Database, PersistMode};
 
@@ -20,6 +22,51 @@ fn value(i: u64) -> Vec<u8> {
         .collect()
 }
 
+/// The largest table of keyspace `ks`.
+fn largest_table(ks: &fjall::Keyspace) -> std::path::PathBuf {
+    std::fs::read_dir(ks.path().join("tables"))
+        .unwrap()
+        .flatten()
+        .max_by_key(|t| t.metadata().unwrap().len())
+        .unwrap()
+        .path()
+}
+
+/// Flips one byte a third of the way into `table`, as a bad sector would.
+fn damage(table: &std::path::Path) {
+    let mut bytes = std::fs::read(table).unwrap();
+    let at = bytes.len() / 3;
+    bytes[at] ^= 0x55;
+    std::fs::write(table, &bytes).unwrap();
+}
+
+/// Route `r`'s events, each `id` accepted with a `ttl` window, delivered: their dedup keys and
+/// expiry entries written into the database. Returns the largest table of the keyspace `of`
+/// picks, once that keyspace is flushed; the store is closed.
+async fn delivered_then_flushed(
+    dir: &std::path::Path,
+    ids: &[String],
+    ttl: std::time::Duration,
+    of: fn(&super::Handles) -> &fjall::Keyspace,
+) -> std::path::PathBuf {
+    use super::tests::{event, open};
+    use crate::event::now_ms;
+    use crate::store::{Intake, Outcome, Queue};
+
+    let s = open(dir, 10_000);
+    for id in ids {
+        s.accept(event("r", id, ttl)).await.unwrap();
+    }
+    for ev in s.lease("r", now_ms(), ids.len()).await.unwrap().events {
+        s.complete(&ev, Outcome::Delivered { status: 200 })
+            .await
+            .unwrap();
+    }
+    let h = s.shared.handles().unwrap();
+    of(&h).rotate_memtable_and_wait().unwrap();
+    largest_table(of(&h))
+}
+
 #[test]
 fn compactions_over_a_damaged_block_fail_and_writes_go_on() {
     fjall::set_compaction_failed_hook(damage::compaction_failed);
@@ -32,27 +79,16 @@ fn compactions_over_a_damaged_block_fail_and_writes_go_on() {
         let ks = db.keyspace("events", || tuning::options("events")).unwrap();
         (db, ks)
     };
-    {
+    let table = {
         let (db, ks) = open();
         for i in 0..400u64 {
             ks.insert(i.to_be_bytes(), value(i)).unwrap();
         }
         ks.rotate_memtable_and_wait().unwrap();
         db.persist(PersistMode::SyncAll).unwrap();
-    }
-    let tables = dir.path().join("keyspaces");
-    let table = std::fs::read_dir(&tables)
-        .unwrap()
-        .flat_map(|ks| std::fs::read_dir(ks.unwrap().path().join("tables")).into_iter())
-        .flatten()
-        .flatten()
-        .max_by_key(|t| t.metadata().unwrap().len())
-        .unwrap()
-        .path();
-    let mut bytes = std::fs::read(&table).unwrap();
-    let at = bytes.len() / 3;
-    bytes[at] ^= 0x55;
-    std::fs::write(&table, &bytes).unwrap();
+        largest_table(&ks)
+    };
+    damage(&table);
 
     let (db, ks) = open();
     let damaged = (0..400u64)
@@ -141,37 +177,13 @@ async fn a_queued_event_without_its_record_is_lost_alone() {
 #[tokio::test]
 async fn a_damaged_dedup_block_takes_its_ids_as_new_and_the_store_goes_on() {
     use super::tests::{HOUR, event, open};
-    use crate::event::now_ms;
-    use crate::store::{Accepted, Intake, Outcome, Queue};
+    use crate::store::{Accepted, Intake};
 
     let dir = tempfile::tempdir().unwrap();
     let long = "k".repeat(200);
     let ids: Vec<String> = (0..1000).map(|i| format!("evt_{i:05}_{long}")).collect();
-    let table = {
-        let s = open(dir.path(), 10_000);
-        for id in &ids {
-            s.accept(event("r", id, HOUR)).await.unwrap();
-        }
-        // Delivered: their dedup keys written into the database, then flushed into a table.
-        for ev in s.lease("r", now_ms(), ids.len()).await.unwrap().events {
-            s.complete(&ev, Outcome::Delivered { status: 200 })
-                .await
-                .unwrap();
-        }
-        let h = s.shared.handles().unwrap();
-        h.dedup.rotate_memtable_and_wait().unwrap();
-        let tables = h.dedup.path().join("tables");
-        std::fs::read_dir(tables)
-            .unwrap()
-            .flatten()
-            .max_by_key(|t| t.metadata().unwrap().len())
-            .unwrap()
-            .path()
-    };
-    let mut bytes = std::fs::read(&table).unwrap();
-    let at = bytes.len() / 3;
-    bytes[at] ^= 0x55;
-    std::fs::write(&table, &bytes).unwrap();
+    let table = delivered_then_flushed(dir.path(), &ids, HOUR, |h| &h.dedup).await;
+    damage(&table);
 
     let s = open(dir.path(), 10_000);
     let mut new = 0;
@@ -183,4 +195,32 @@ async fn a_damaged_dedup_block_takes_its_ids_as_new_and_the_store_goes_on() {
     }
     assert!(new > 0 && new < ids.len() / 10, "{new} taken as new");
     assert!(s.shared.healthy.load(std::sync::atomic::Ordering::Acquire));
+}
+
+/// A block of the expiry order damaged: the sweep forgets every dedup key whose window is over
+/// but those whose entries were in the block (left for good), and the store goes on. Before,
+/// every sweep (once a minute) failed its write group at the block and put the store through
+/// its recovery.
+#[tokio::test]
+async fn a_damaged_expiry_block_is_swept_past() {
+    use super::tests::open;
+    use crate::event::now_ms;
+    use crate::store::Upkeep;
+
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = std::time::Duration::from_secs(1);
+    let n = 3000;
+    let ids: Vec<String> = (0..n).map(|i| format!("e{i}")).collect();
+    let table = delivered_then_flushed(dir.path(), &ids, ttl, |h| &h.expiry).await;
+    damage(&table);
+
+    let s = open(dir.path(), 10_000);
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(200)).await;
+    // A sweep stops at the block; the next one (a minute later) goes on past it.
+    for _ in 0..3 {
+        s.housekeeping(&[], now_ms()).await.unwrap();
+    }
+    assert!(s.shared.healthy.load(std::sync::atomic::Ordering::Acquire));
+    let left = s.shared.handles().unwrap().dedup.iter().count();
+    assert!(left > 0 && left < n / 10, "{left} dedup keys left");
 }
