@@ -4,6 +4,8 @@ use async_trait::async_trait;
 
 use super::writer::{Lease, Lost, Op};
 use super::{Embedded, LEASE_WHILE_RECOVERING, Read, damage, lock};
+use crate::logs;
+use crate::metrics::METRICS;
 use crate::store::record::Phase;
 use crate::store::{Leased, Outcome, Queue, StoreError, StoredEvent, Timing};
 
@@ -121,15 +123,31 @@ impl Embedded {
             None => Default::default(),
         };
         for (due_ms, seq) in lost {
+            let event = ids.remove(&seq);
+            let shown = event.as_ref().map_or_else(
+                || "(unknown: its dedup key is gone)".to_string(),
+                |(id, _)| id.clone(),
+            );
             let lost = Lost {
                 route: route.to_string(),
                 seq,
                 due_ms,
-                event: ids.remove(&seq),
+                event,
             };
             match self.call(|tx| Op::Lose(lost, tx)).await {
-                // Out of the queue and its lease ended (the writer's effects).
-                Ok(true) => {}
+                // Out of the queue and its lease ended (the writer's effects), committed.
+                Ok(true) => {
+                    METRICS.store_damaged_records.inc();
+                    if logs::RECORD_LOST.hit(route, || format!("{shown} (seq {seq})")) {
+                        tracing::error!(
+                            route,
+                            event_id = %shown,
+                            seq,
+                            "event lost: its record is damaged on disk, or missing; held as a \
+                             dead letter that cannot be replayed"
+                        );
+                    }
+                }
                 // Readable after all, or finished meanwhile.
                 Ok(false) => self.unlease([seq]),
                 Err(e) => {

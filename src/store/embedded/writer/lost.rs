@@ -2,8 +2,6 @@
 //! (`embedded::damage`).
 
 use super::{DbResult, Txn};
-use crate::logs;
-use crate::metrics::METRICS;
 use crate::store::embedded::damage::{LOST, LOST_MARK, is_damage};
 use crate::store::embedded::index::Effect;
 use crate::store::embedded::keys;
@@ -55,19 +53,6 @@ impl Txn<'_> {
                 self.dedup_forget(key, l.seq, expires);
             }
         }
-        let shown = event_id
-            .as_deref()
-            .unwrap_or("(unknown: its dedup key is gone)");
-        if logs::RECORD_LOST.hit(&l.route, || format!("{shown} (seq {})", l.seq)) {
-            tracing::error!(
-                route = %l.route,
-                event_id = shown,
-                seq = l.seq,
-                "event lost: its record is damaged on disk, or missing; held as a dead letter \
-                 that cannot be replayed"
-            );
-        }
-        METRICS.store_damaged_records.inc();
         self.batch.remove(&self.h.queue, queued);
         self.batch
             .insert(&self.h.dead, keys::dead(&l.route, l.seq), LOST_MARK);
