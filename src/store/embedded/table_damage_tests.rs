@@ -224,3 +224,31 @@ async fn a_damaged_expiry_block_is_swept_past() {
     let left = s.shared.handles().unwrap().dedup.iter().count();
     assert!(left > 0 && left < n / 10, "{left} dedup keys left");
 }
+
+/// An operation that meets damage the store does not get past (a block of the dead letters'
+/// keys that went bad while it runs) fails, and its requester is told why. Before, its answer
+/// was dropped with the failed group, and it was told that the store is closed.
+#[tokio::test]
+async fn an_operation_failed_by_damage_is_told_why() {
+    use super::tests::{HOUR, event, kill, open};
+    use crate::event::now_ms;
+    use crate::store::{DeadLetters, Intake, Queue, StoreError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 10_000);
+    for i in 0..1000 {
+        s.accept(event("r", &format!("d{i}"), HOUR)).await.unwrap();
+    }
+    let leased = s.lease("r", now_ms(), 1000).await.unwrap().events;
+    futures_util::future::join_all(leased.iter().map(|ev| kill(&s, ev))).await;
+    let h = s.shared.handles().unwrap();
+    h.dead.rotate_memtable_and_wait().unwrap();
+    damage(&largest_table(&h.dead));
+    drop(h);
+
+    let err = s.replay_batch(&["r".into()], None, 5000).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Unavailable(why) if why.contains("ChecksumMismatch")),
+        "{err}"
+    );
+}

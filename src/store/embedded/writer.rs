@@ -129,6 +129,19 @@ pub struct Writer {
 
 type DbResult<T> = Result<T, fjall::Error>;
 
+/// `tx` with `r`'s value, for its reply after the commit; or `r`'s error, sent to `tx` at once
+/// and returned (its group fails with it). Dropped unanswered, `tx` would tell its requester
+/// that the store is closed.
+fn answered<T, V>(tx: Answer<T>, r: DbResult<V>) -> DbResult<(Answer<T>, V)> {
+    match r {
+        Ok(v) => Ok((tx, v)),
+        Err(e) => {
+            let _ = tx.send(Err(StoreError::Unavailable(e.to_string())));
+            Err(e)
+        }
+    }
+}
+
 impl Writer {
     pub fn new(shared: Arc<Shared>, next_seq: u64, log: LogWriter) -> Writer {
         Writer {
@@ -287,7 +300,7 @@ impl Writer {
         }
         match op {
             Op::Accept(ev, tx) => {
-                let a = t.accept(ev, &mut self.next_seq, now, effects)?;
+                let (tx, a) = answered(tx, t.accept(ev, &mut self.next_seq, now, effects))?;
                 replies.push(Reply::Accept(tx, a));
             }
             Op::Complete(lease, outcome, timing, tx) => {
@@ -303,29 +316,31 @@ impl Writer {
                 ));
             }
             Op::Cancel(route, event_id, tx) => {
-                let done = t.cancel(&route, &event_id, now, effects)?;
+                let (tx, done) = answered(tx, t.cancel(&route, &event_id, now, effects))?;
                 replies.push(Reply::Flag(tx, done));
             }
             Op::Purge(route, event_id, tx) => {
-                let done = t.purge(&route, &event_id, now, effects)?;
+                let (tx, done) = answered(tx, t.purge(&route, &event_id, now, effects))?;
                 replies.push(Reply::Flag(tx, done));
             }
             Op::Replay(route, event_id, tx) => {
-                let r = t.replay_one(&route, &event_id, &mut self.next_seq, now, effects)?;
+                let r = t.replay_one(&route, &event_id, &mut self.next_seq, now, effects);
+                let (tx, r) = answered(tx, r)?;
                 replies.push(Reply::Replay(tx, r));
             }
             Op::Lose(lost, tx) => {
-                let done = t.lose(lost, now, effects)?;
+                let (tx, done) = answered(tx, t.lose(lost, now, effects))?;
                 replies.push(Reply::Flag(tx, done));
             }
             Op::ReplayBatch(routes, after, limit, tx) => {
-                let (n, next) =
-                    t.replay_batch(&routes, after, limit, &mut self.next_seq, now, effects)?;
+                let r = t.replay_batch(&routes, after, limit, &mut self.next_seq, now, effects);
+                let (tx, (n, next)) = answered(tx, r)?;
                 replies.push(Reply::Batch(tx, n, next));
             }
             Op::Expire(until, limit, tx) => {
-                let n = t.expire(until, limit, &mut self.expiry_from)?
-                    + t.expire_answers(until, limit)?;
+                let n = t.expire(until, limit, &mut self.expiry_from);
+                let n = n.and_then(|n| Ok(n + t.expire_answers(until, limit)?));
+                let (tx, n) = answered(tx, n)?;
                 replies.push(Reply::Count(tx, n));
             }
             Op::SetState(route, state, tx) => {
@@ -337,7 +352,7 @@ impl Writer {
                 replies.push(Reply::Unit(tx));
             }
             Op::SyncClaim(key, digest, ttl, tx) => {
-                let slot = t.sync_claim(key, &digest, ttl, now)?;
+                let (tx, slot) = answered(tx, t.sync_claim(key, &digest, ttl, now))?;
                 replies.push(Reply::Slot(tx, slot));
             }
             Op::SyncFinish(key, digest, answer, ttl, tx) => {
