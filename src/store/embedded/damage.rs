@@ -45,6 +45,15 @@ pub fn said(seq: u64, why: &str) {
     }
 }
 
+/// Event `seq`'s record as stored in `events`, where damage reads as none (said): the lease
+/// then makes the event a dead letter of lost content, and every other reader skips it.
+pub fn record_bytes(
+    events: &fjall::Keyspace,
+    seq: u64,
+) -> Result<Option<fjall::Slice>, fjall::Error> {
+    read_else(events, &keys::event(seq), |e| said(seq, &e.to_string()))
+}
+
 /// A point read of `ks` (`what`: its keyspace) where damage reads as no value, said
 /// (summarised): for values whose loss costs less than a failed write group, which every
 /// request of the group would see as 503 and the store as a write failure (reopened), again
@@ -55,9 +64,18 @@ pub fn get_or_none(
     what: &str,
     key: &[u8],
 ) -> Result<Option<fjall::Slice>, fjall::Error> {
+    read_else(ks, key, |e| key_said(what, e))
+}
+
+/// `ks`'s value of `key`; damage reads as none once `say` has said it.
+fn read_else(
+    ks: &fjall::Keyspace,
+    key: &[u8],
+    say: impl FnOnce(&fjall::Error),
+) -> Result<Option<fjall::Slice>, fjall::Error> {
     match ks.get(key) {
         Err(e) if is_damage(&e) => {
-            key_said(what, &e);
+            say(&e);
             Ok(None)
         }
         read => read,

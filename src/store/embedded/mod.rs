@@ -105,14 +105,6 @@ impl OpenError {
     }
 }
 
-/// A record as read (`Embedded::read`).
-enum Read {
-    Found(Box<Record>),
-    Missing,
-    /// The disk gave back what does not check or decode (`damage`; said in the log).
-    Damaged,
-}
-
 /// The database and its keyspaces; replaced as a whole when the database is reopened.
 pub struct Handles {
     db: Database,
@@ -432,34 +424,19 @@ impl Embedded {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Event `seq`'s record, from the log or fjall; `None` if it has none or it is damaged.
+    /// Event `seq`'s record, from the log or fjall; `None` if it has none, or it is damaged
+    /// (said: `damage`). The writer files an event (commits it to fjall) before it takes it
+    /// out of the log, so one of the two has it.
     fn record(&self, h: &Handles, seq: u64) -> Result<Option<Record>, StoreError> {
-        Ok(match self.read(h, seq)? {
-            Read::Found(r) => Some(*r),
-            Read::Missing | Read::Damaged => None,
-        })
-    }
-
-    /// Event `seq`'s record as read. The writer files an event (commits it to fjall) before
-    /// it takes it out of the log, so one of the two has it.
-    fn read(&self, h: &Handles, seq: u64) -> Result<Read, StoreError> {
         let loc = lock(&self.shared.log).loc(seq);
         let decoded = match loc {
             Some(loc) => Record::decode(&loc.read().map_err(unavailable)?),
-            None => match h.events.get(keys::event(seq)) {
-                Ok(Some(raw)) => Record::decode(&raw),
-                Ok(None) => return Ok(Read::Missing),
-                Err(e) if damage::is_damage(&e) => Err(e.to_string()),
-                Err(e) => return Err(unavailable(e)),
+            None => match damage::record_bytes(&h.events, seq).map_err(unavailable)? {
+                Some(raw) => Record::decode(&raw),
+                None => return Ok(None),
             },
         };
-        Ok(match decoded {
-            Ok(r) => Read::Found(Box::new(r)),
-            Err(why) => {
-                damage::said(seq, &why);
-                Read::Damaged
-            }
-        })
+        Ok(decoded.map_err(|why| damage::said(seq, &why)).ok())
     }
 
     fn view(&self, rec: &Head<'_>, seq: u64, now: u64) -> EventView {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::writer::{Lease, Lost, Op};
-use super::{Embedded, LEASE_WHILE_RECOVERING, Read, damage, lock};
+use super::{Embedded, LEASE_WHILE_RECOVERING, damage, lock};
 use crate::logs;
 use crate::metrics::METRICS;
 use crate::store::record::Phase;
@@ -45,14 +45,14 @@ impl Queue for Embedded {
                 out.events.push(ev);
                 continue;
             }
-            match self.read(&h, seq) {
-                Ok(Read::Found(r)) if r.phase == Phase::Pending => {
-                    out.events.push(StoredEvent::from_record(seq, *r))
+            match self.record(&h, seq) {
+                Ok(Some(r)) if r.phase == Phase::Pending => {
+                    out.events.push(StoredEvent::from_record(seq, r))
                 }
-                // Costs this event only: the others are delivered (`damage`). A queued event
-                // with no record lost it too (a journal cut after its queue entry's table was
-                // flushed); the writer makes sure it is still queued.
-                Ok(Read::Damaged | Read::Missing) => lost.push((due, seq)),
+                // Damaged, or missing (a journal cut after its queue entry's table was
+                // flushed): costs this event only, the others are delivered (`damage`); the
+                // writer makes sure it is still queued.
+                Ok(None) => lost.push((due, seq)),
                 other => {
                     // Not deliverable after all: hand the slot back.
                     self.unlease([seq]);

@@ -513,24 +513,11 @@ impl<'h> Txn<'h> {
         self.file(seq)?;
         let raw = match self.fresh.get(&seq) {
             Some(v) => Some(v.clone()),
-            None => match self.h.events.get(keys::event(seq)) {
-                Ok(raw) => raw,
-                // As one that does not decode: read as none, here and by every other
-                // operation of the group; a lease makes it a dead letter (`damage`).
-                Err(e) if damage::is_damage(&e) => {
-                    damage::said(seq, &e.to_string());
-                    return Ok(None);
-                }
-                Err(e) => return Err(e),
-            },
+            // Damaged, read as none, here and by every other operation of the group; a lease
+            // makes it a dead letter (`damage`).
+            None => damage::record_bytes(&self.h.events, seq)?,
         };
-        Ok(raw.and_then(|v| match decode(&v) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                damage::said(seq, &e);
-                None
-            }
-        }))
+        Ok(raw.and_then(|v| decode(&v).map_err(|why| damage::said(seq, &why)).ok()))
     }
 
     /// A new event's record, encoded.

@@ -35,13 +35,9 @@ impl Txn<'_> {
             Err(e) if is_damage(&e) => (l.due_ms, None),
             Err(e) => return Err(e),
         };
-        match self.h.events.get(keys::event(l.seq)) {
-            Err(e) if is_damage(&e) => {}
-            Ok(Some(raw)) if Record::decode(&raw).is_err() => {}
-            // Queued, with no record: lost as well.
-            Ok(None) => {}
-            Err(e) => return Err(e),
-            Ok(Some(_)) => return Ok(false),
+        // Damaged, undecodable or missing: all read as none.
+        if self.record(l.seq)?.is_some() {
+            return Ok(false);
         }
         let (event_id, window) = l.event.unzip();
         if let (Some(id), Some(expires)) = (&event_id, window) {
