@@ -124,6 +124,14 @@ enum StoreAction {
         /// The store's directory: `store.path`, or the Redis store's `store.spill_path`.
         dir: PathBuf,
     },
+    /// Rewrite the store without its damaged table blocks, when it refuses to open for them
+    /// or logs that a table is damaged: what can be read is kept, the events whose records
+    /// cannot are made dead letters that say so; the store as it was is kept as DIR.damaged.
+    /// Run it again if it was interrupted. Restoring a backup loses less.
+    Salvage {
+        /// The store's directory: `store.path`, or the Redis store's `store.spill_path`.
+        dir: PathBuf,
+    },
 }
 
 /// Where the admin API is.
@@ -265,6 +273,9 @@ fn main() -> ExitCode {
         Command::Store {
             action: StoreAction::CutJournal { dir },
         } => done(store::cut_journal(&dir).map(|said| println!("{said}"))),
+        Command::Store {
+            action: StoreAction::Salvage { dir },
+        } => done(store::salvage(&dir).map(|said| println!("{said}"))),
     }
 }
 

@@ -118,6 +118,29 @@ fn database_tables(store: &std::path::Path) -> Vec<PathBuf> {
     tables
 }
 
+/// hookgate's keyspaces by fjall's ID for each: given in the order the store creates them
+/// (`open_handles`), from 1.
+pub const QUEUE_KEYSPACE: u32 = 5;
+
+/// Flips one byte a third of the way into the largest table of the keyspace with fjall's ID
+/// `id`, as a bad sector would; false if it has no table.
+pub fn damage_keyspace_table(store: &std::path::Path, id: u32) -> bool {
+    let dir = store.join("keyspaces").join(id.to_string()).join("tables");
+    let largest = std::fs::read_dir(dir).ok().and_then(|d| {
+        d.flatten()
+            .max_by_key(|t| t.metadata().map(|m| m.len()).unwrap_or(0))
+            .map(|t| t.path())
+    });
+    let Some(table) = largest else {
+        return false;
+    };
+    let mut bytes = std::fs::read(&table).expect("read a table");
+    let at = bytes.len() / 3;
+    bytes[at] ^= 0x55;
+    std::fs::write(&table, &bytes).expect("write a table");
+    true
+}
+
 /// Damages the records of up to `n` of `ids` in the database's tables, as a bad sector would:
 /// one byte of each copy of the record, where the bytes `mark(id)` are (a stretch of its body
 /// that no compression can shorten: found as they are in any copy), in every table that holds

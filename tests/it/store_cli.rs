@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::*;
 
 /// Runs `hookgate store ACTION DIR`: whether it succeeded, and what it said.
-fn store(action: &str, dir: &Path) -> (bool, String) {
+pub(crate) fn store(action: &str, dir: &Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
         .args(["store", action])
         .arg(dir)

@@ -31,29 +31,20 @@ async fn dead_saying(c: &reqwest::Client, gw: &Gateway, says: &str) -> HashSet<S
         .collect()
 }
 
-/// 1,200 events filed into the database after a failed attempt (their records flushed into
-/// tables), then one byte of the largest table flipped (kill -9 first). Before, the first
-/// unreadable record failed every lease of the route: its delivery stopped for every event,
-/// retried each second, and `/readyz` said nothing. Now each event whose record cannot be
-/// read is a dead letter that says its content is lost (it cannot be replayed), its ID is
-/// forgotten so that the sender's resend is taken, it is counted, and every other event is
-/// delivered; new events go on being taken and delivered.
-#[tokio::test]
-async fn a_damaged_table_block_costs_only_the_events_whose_records_it_held() {
-    let (mut gw, up, ids) = failed_once(SMALL, "tdmg", 1200, noisy).await;
-    // Enough that some are read from the damaged tables (not from a newer copy in memory).
-    let damaged = damage_table_records(&gw.dir.path().join("data"), &ids, 20, |id| {
-        noisy(id).as_bytes()[2000..2048].to_vec()
-    });
-    assert_eq!(damaged.len(), 20, "records in tables, not in the event log");
-
-    gw.spawn();
+/// Once the upstream takes them: every one of `ids` delivered, or a dead letter that says it
+/// was lost for damage, at least one and only `damaged` ones, none both. The lost IDs.
+async fn delivered_or_lost(
+    c: &reqwest::Client,
+    gw: &Gateway,
+    up: &Upstream,
+    ids: &[String],
+    damaged: &[String],
+) -> HashSet<String> {
     let before = up.count();
     up.set_default(Reply::status(200));
-    let c = client();
     let (delivered, lost) = eventually(Duration::from_secs(60), async || {
         let got = up.event_ids_since(before);
-        let lost = dead_saying(&c, &gw, "damaged").await;
+        let lost = dead_saying(c, gw, "damaged").await;
         ids.iter()
             .all(|id| got.contains(id) || lost.contains(id))
             .then_some((got, lost))
@@ -72,6 +63,28 @@ async fn a_damaged_table_block_costs_only_the_events_whose_records_it_held() {
         "damaged {damaged:?}, lost {lost:?}"
     );
     assert!(lost.iter().all(|id| !delivered.contains(id)), "{lost:?}");
+    lost
+}
+
+/// 1,200 events filed into the database after a failed attempt (their records flushed into
+/// tables), then one byte of the largest table flipped (kill -9 first). Before, the first
+/// unreadable record failed every lease of the route: its delivery stopped for every event,
+/// retried each second, and `/readyz` said nothing. Now each event whose record cannot be
+/// read is a dead letter that says its content is lost (it cannot be replayed), its ID is
+/// forgotten so that the sender's resend is taken, it is counted, and every other event is
+/// delivered; new events go on being taken and delivered.
+#[tokio::test]
+async fn a_damaged_table_block_costs_only_the_events_whose_records_it_held() {
+    let (mut gw, up, ids) = failed_once(SMALL, "tdmg", 1200, noisy).await;
+    // Enough that some are read from the damaged tables (not from a newer copy in memory).
+    let damaged = damage_table_records(&gw.dir.path().join("data"), &ids, 20, |id| {
+        noisy(id).as_bytes()[2000..2048].to_vec()
+    });
+    assert_eq!(damaged.len(), 20, "records in tables, not in the event log");
+
+    gw.spawn();
+    let c = client();
+    let lost = delivered_or_lost(&c, &gw, &up, &ids, &damaged).await;
 
     // Its content is gone: a replay is refused, and says why.
     let one = lost.iter().next().cloned().unwrap_or_default();
@@ -114,4 +127,89 @@ async fn a_damaged_table_block_costs_only_the_events_whose_records_it_held() {
     .await
     .unwrap_or_else(|| panic!("not delivered:\n{}", gw.logs()));
     assert_eq!(http_get_status(gw.admin_port, "/readyz"), Some(200));
+}
+
+/// Runs `hookgate store salvage DIR`: whether it succeeded, and what it said.
+fn salvage(dir: &std::path::Path) -> (bool, String) {
+    crate::store_cli::store("salvage", dir)
+}
+
+/// The same damaged records, and a damaged block of the queue: before, the store did not
+/// open (its index is read from the queue at each start), so hookgate did not start, and
+/// nothing but a backup helped. Now the start says what to do: `hookgate store salvage`
+/// rewrites the store from what reads (the queue made whole again from the records, the
+/// store as it was kept beside it), and then every event is delivered but those whose
+/// records were damaged, which are dead letters that say so.
+#[tokio::test]
+async fn a_store_that_will_not_open_for_a_damaged_table_is_salvaged() {
+    let (mut gw, up, ids) = failed_once(SMALL, "tsal", 1200, noisy).await;
+    // Paused and idle, the store seals its write buffers into tables (each tick, 5 s, once a
+    // buffer stayed as it was for one): the queue's too.
+    gw.spawn();
+    let c = client();
+    let r = c
+        .post(gw.admin("/routes/limai/pause"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let store = gw.dir.path().join("data");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    gw.kill9();
+    let damaged = damage_table_records(&store, &ids, 20, |id| {
+        noisy(id).as_bytes()[2000..2048].to_vec()
+    });
+    assert_eq!(damaged.len(), 20, "records in tables, not in the event log");
+    assert!(
+        damage_keyspace_table(&store, QUEUE_KEYSPACE),
+        "the queue has no table"
+    );
+
+    let status = gw.start_fails(Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "started on a damaged queue ({status:?}):\n{}",
+        gw.logs()
+    );
+    assert!(
+        gw.logs().contains("hookgate store salvage"),
+        "{}",
+        gw.logs()
+    );
+
+    let (ok, said) = salvage(&store);
+    assert!(
+        ok && said.contains("queue: ") && said.contains("kept as"),
+        "{said}"
+    );
+    assert!(
+        gw.dir
+            .path()
+            .join("data.damaged")
+            .join("keyspaces")
+            .exists()
+    );
+
+    gw.spawn();
+    // A new client: the last one's connections were to the process killed.
+    let c = client();
+    let r = c
+        .post(gw.admin("/routes/limai/resume"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    delivered_or_lost(&c, &gw, &up, &ids, &damaged).await;
+    // Nothing damaged is left: no compaction fails; a second salvage finds nothing.
+    let m = metrics(&c, &gw).await;
+    assert!(
+        m.contains("\nhookgate_store_compaction_failures_total 0\n"),
+        "{m}"
+    );
+    // Never on a store in use.
+    let (ok, busy) = salvage(&store);
+    assert!(!ok && busy.contains("in use"), "{busy}");
+    gw.kill9();
+    let (ok, again) = salvage(&store);
+    assert!(ok && again.contains("nothing damaged"), "{again}");
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use super::{Handles, keys};
 use crate::logs;
 use crate::metrics::METRICS;
+use crate::store::record::{Phase, Record};
 
 /// The dead letter's `last_error`.
 pub const LOST: &str = "lost: its record in the store is damaged on disk (or missing), so \
@@ -17,6 +18,37 @@ pub const LOST: &str = "lost: its record in the store is damaged on disk (or mis
 
 /// The value of a lost event's `dead` key (a dead letter's is empty): replays refuse it.
 pub const LOST_MARK: &[u8] = b"lost";
+
+/// The dead letter written in place of a lost event's record: what is known of it (its route,
+/// ID, received and due times, order key) and why it is lost.
+pub fn lost_record(
+    route: String,
+    event_id: String,
+    (received_at_ms, due_ms): (u64, u64),
+    now: u64,
+    order_key: Option<String>,
+    why: &str,
+) -> Record {
+    Record {
+        route,
+        event_id,
+        received_at_ms,
+        client_ip: String::new(),
+        target: String::new(),
+        headers: Vec::new(),
+        body: Default::default(),
+        phase: Phase::Dead,
+        attempts: 0,
+        replays: 0,
+        due_ms,
+        last_error: Some(why.into()),
+        last_status: None,
+        finished_at_ms: Some(now),
+        order_key,
+        history: Vec::new(),
+        verification: String::new(),
+    }
+}
 
 /// Whether a read failed because what the disk gave back is not what was written, as
 /// opposed to a read that could not be done (an I/O error, a store being closed): the first
@@ -126,9 +158,9 @@ pub fn compaction_failed(keyspace: &str, e: &fjall::Error) {
                 keyspace,
                 error = %e,
                 "store compaction failed: a table of the database is damaged on disk; nothing \
-                 is lost by it, but the table cannot be merged: check the disk and restore the \
-                 store from a backup before writes slow down (README, \"A damaged database \
-                 table\")"
+                 is lost by it, but the table cannot be merged: check the disk, then restore \
+                 the store from a backup or stop hookgate and run `hookgate store salvage` on \
+                 it, before writes slow down (README, \"A damaged database table\")"
             );
         } else {
             tracing::error!(keyspace, error = %e, "store compaction failed; tried again later");

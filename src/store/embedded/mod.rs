@@ -34,6 +34,7 @@ mod nonce;
 mod overrides;
 mod query;
 mod queue;
+mod salvage;
 mod seal;
 mod tuning;
 mod writer;
@@ -52,6 +53,7 @@ use tokio::sync::{mpsc, oneshot};
 use self::dead::dead_keys;
 use self::index::{Effect, Index};
 pub use self::journal_cut::{Cut, cut_damaged_journals};
+pub use self::salvage::{Salvaged, Skipped, salvage, work_dir as salvage_work_dir};
 use self::writer::{Op, Writer};
 /// What `Embedded::downgrade` writes back.
 pub use super::record::FORMAT_BEFORE_LOG;
@@ -84,6 +86,14 @@ pub enum OpenError {
         journal: u64,
         offset: u64,
     },
+    #[error(
+        "cannot open store {path}: a table of its database is damaged on disk ({reason}). \
+         Check the disk (dmesg, SMART); then restore the store from a backup, or rewrite it \
+         without the damaged blocks with `hookgate store salvage {path}` (the events whose \
+         records were in them become dead letters that say so; the store as it was is kept \
+         beside it)"
+    )]
+    TableDamaged { path: String, reason: String },
 }
 
 impl OpenError {
@@ -121,15 +131,20 @@ pub struct Handles {
 impl Handles {
     /// Every keyspace, for what is done to each alike.
     fn all(&self) -> [&Keyspace; 8] {
+        self.named().map(|(_, ks)| ks)
+    }
+
+    /// Every keyspace with its name.
+    fn named(&self) -> [(&'static str, &Keyspace); 8] {
         [
-            &self.events,
-            &self.queue,
-            &self.dedup,
-            &self.expiry,
-            &self.dead,
-            &self.answers,
-            &self.answer_expiry,
-            &self.meta,
+            ("events", &self.events),
+            ("queue", &self.queue),
+            ("dedup", &self.dedup),
+            ("expiry", &self.expiry),
+            ("dead", &self.dead),
+            ("answers", &self.answers),
+            ("answer_expiry", &self.answer_expiry),
+            ("meta", &self.meta),
         ]
     }
 }
@@ -200,8 +215,17 @@ impl Shared {
         let handles = open_handles(dir, &memory)?;
         let recovered = log::recover::recover(dir, &handles, crate::event::now_ms(), memory.log)
             .map_err(failed)?;
-        let (index, next_seq) = build_index(&handles, memory.hot, recovered.queued)
-            .map_err(|e| failed(e.to_string()))?;
+        let (index, next_seq) =
+            build_index(&handles, memory.hot, recovered.queued).map_err(|e| {
+                if damage::is_damage(&e) {
+                    OpenError::TableDamaged {
+                        path: dir.display().to_string(),
+                        reason: e.to_string(),
+                    }
+                } else {
+                    failed(e.to_string())
+                }
+            })?;
         let next_seq = next_seq.max(recovered.next_seq);
         mark_seq(&handles, next_seq).map_err(|e| failed(e.to_string()))?;
         let (sealer, asked) = seal::channel();

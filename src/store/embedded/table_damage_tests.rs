@@ -10,7 +10,7 @@ use super::{damage, tuning};
 use crate::metrics::METRICS;
 
 /// 4 KiB that LZ4 cannot shrink: one value per table block.
-fn value(i: u64) -> Vec<u8> {
+pub(super) fn value(i: u64) -> Vec<u8> {
     let mut x = 0x9E37_79B9_7F4A_7C15_u64 ^ i;
     (0..4096)
         .map(|_| {
@@ -23,7 +23,7 @@ fn value(i: u64) -> Vec<u8> {
 }
 
 /// The largest table of keyspace `ks`.
-fn largest_table(ks: &fjall::Keyspace) -> std::path::PathBuf {
+pub(super) fn largest_table(ks: &fjall::Keyspace) -> std::path::PathBuf {
     std::fs::read_dir(ks.path().join("tables"))
         .unwrap()
         .flatten()
@@ -33,7 +33,7 @@ fn largest_table(ks: &fjall::Keyspace) -> std::path::PathBuf {
 }
 
 /// Flips one byte a third of the way into `table`, as a bad sector would.
-fn damage(table: &std::path::Path) {
+pub(super) fn damage(table: &std::path::Path) {
     let mut bytes = std::fs::read(table).unwrap();
     let at = bytes.len() / 3;
     bytes[at] ^= 0x55;
@@ -65,6 +65,95 @@ async fn delivered_then_flushed(
     let h = s.shared.handles().unwrap();
     of(&h).rotate_memtable_and_wait().unwrap();
     largest_table(of(&h))
+}
+
+/// Route `r`'s events `ids`, with bodies of 4 KiB (a record per table block), each tried once
+/// (filed into the database, queued again) but the last `dead`, which are dead letters; then
+/// every keyspace flushed into tables. `hurt` damages some of them before the store closes.
+pub(super) async fn filed_then_flushed(
+    dir: &std::path::Path,
+    ids: &[String],
+    dead: usize,
+    hurt: impl FnOnce(&super::Handles),
+) {
+    use super::tests::{HOUR, event, kill, open};
+    use crate::event::now_ms;
+    use crate::store::{Intake, Outcome, Queue};
+
+    let s = open(dir, 100_000);
+    for (i, id) in ids.iter().enumerate() {
+        let mut ev = event("r", id, HOUR);
+        ev.body = value(i as u64).into();
+        s.accept(ev).await.unwrap();
+    }
+    let leased = s.lease("r", now_ms(), ids.len()).await.unwrap().events;
+    assert_eq!(leased.len(), ids.len());
+    let (tried, killed) = leased.split_at(ids.len() - dead);
+    for ev in tried {
+        let retry = Outcome::Retry {
+            at_ms: now_ms(),
+            error: "HTTP 503".into(),
+            status: Some(503),
+        };
+        s.complete(ev, retry).await.unwrap();
+    }
+    for ev in killed {
+        kill(&s, ev).await;
+    }
+    let h = s.shared.handles().unwrap();
+    for ks in h.all() {
+        ks.rotate_memtable_and_wait().unwrap();
+    }
+    hurt(&h);
+}
+
+/// Leases route `r`'s events until none is left, each delivered: their IDs.
+pub(super) async fn deliver_all(s: &super::Embedded) -> Vec<String> {
+    use crate::event::now_ms;
+    use crate::store::{Outcome, Queue};
+
+    let mut delivered = Vec::new();
+    loop {
+        let got = s.lease("r", now_ms(), 1000).await.unwrap().events;
+        if got.is_empty() {
+            return delivered;
+        }
+        for ev in &got {
+            s.complete(ev, Outcome::Delivered { status: 200 })
+                .await
+                .unwrap();
+        }
+        delivered.extend(got.into_iter().map(|e| e.event_id));
+    }
+}
+
+/// A damaged block of records whose seqs the event log's segments still hold (filed, kept
+/// while their segment lives): the start asked fjall whether each logged event was filed, and
+/// the first read that met the block failed the start. Now the filed marker answers first,
+/// and a record that cannot be read counts as not there; the store opens, and the damaged
+/// records cost their events only.
+#[tokio::test]
+async fn a_store_opens_over_damaged_records_its_event_log_still_names() {
+    use super::tests::open;
+    use crate::store::DeadLetters;
+
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = (0..300).map(|i| format!("e{i:03}")).collect();
+    filed_then_flushed(dir.path(), &ids, 0, |h| damage(&largest_table(&h.events))).await;
+    assert!(
+        std::fs::read_dir(dir.path().join("log")).unwrap().count() > 0,
+        "the log keeps its segments"
+    );
+
+    let s = open(dir.path(), 100_000);
+    let delivered = deliver_all(&s).await.len();
+    let lost = s
+        .dead_letters(&["r".into()], None, 1000)
+        .await
+        .unwrap()
+        .items;
+    assert!(!lost.is_empty() && lost.len() < 10, "{} lost", lost.len());
+    assert_eq!(delivered + lost.len(), ids.len());
 }
 
 #[test]

@@ -11,7 +11,7 @@ use super::spare::Spare;
 use super::{Loc, LogWriter, Logged, SEGMENT_MAX, SEGMENT_MIN, Seg, decode_bodiless};
 use crate::metrics::METRICS;
 use crate::store::embedded::index::Effect;
-use crate::store::embedded::{Handles, keys};
+use crate::store::embedded::{Handles, damage, keys};
 use crate::store::record::{Phase, Record};
 
 /// What the log holds, as of now.
@@ -74,9 +74,7 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
     let mut held = 0;
     for (seq, (id, file, e)) in found {
         // Filed: fjall has it, or had it (a marker stays while its segment lives).
-        if h.events.contains_key(keys::event(seq)).map_err(db)?
-            || h.meta.contains_key(keys::filed(seq)).map_err(db)?
-        {
+        if h.meta.contains_key(keys::filed(seq)).map_err(db)? || in_events(h, seq).map_err(db)? {
             continue;
         }
         let loc = Loc {
@@ -233,3 +231,16 @@ fn remember(
 /// A held event's error, as its dead letter shows it.
 const DAMAGED: &str = "read past damage in the event log at a restart: not delivered until an \
                        operator replays it";
+
+/// Whether fjall has event `seq`'s record. One in a damaged table block reads as absent (said):
+/// filing writes a marker with the record, and the marker said no. (Only a store of a hookgate
+/// from before the markers could have filed it without one: then its delivery may repeat.)
+fn in_events(h: &Handles, seq: u64) -> Result<bool, fjall::Error> {
+    match h.events.contains_key(keys::event(seq)) {
+        Err(e) if damage::is_damage(&e) => {
+            damage::key_said("events", &e);
+            Ok(false)
+        }
+        read => read,
+    }
+}

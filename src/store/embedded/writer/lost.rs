@@ -2,10 +2,9 @@
 //! (`embedded::damage`).
 
 use super::{DbResult, Txn};
-use crate::store::embedded::damage::{LOST, LOST_MARK, is_damage};
+use crate::store::embedded::damage::{LOST, LOST_MARK, is_damage, lost_record};
 use crate::store::embedded::index::Effect;
 use crate::store::embedded::keys;
-use crate::store::record::{Phase, Record};
 
 /// A leased event whose record read back damaged, or not at all.
 #[derive(Debug)]
@@ -59,25 +58,14 @@ impl Txn<'_> {
             dead: true,
         });
         effects.push(Effect::Unlease(l.seq));
-        let rec = Record {
-            route: l.route,
-            event_id: event_id.unwrap_or_default(),
-            received_at_ms: received,
-            client_ip: String::new(),
-            target: String::new(),
-            headers: Vec::new(),
-            body: Default::default(),
-            phase: Phase::Dead,
-            attempts: 0,
-            replays: 0,
-            due_ms: l.due_ms,
-            last_error: Some(LOST.into()),
-            last_status: None,
-            finished_at_ms: Some(now),
+        let rec = lost_record(
+            l.route,
+            event_id.unwrap_or_default(),
+            (received, l.due_ms),
+            now,
             order_key,
-            history: Vec::new(),
-            verification: String::new(),
-        };
+            LOST,
+        );
         self.record_put(l.seq, rec);
         Ok(true)
     }

@@ -1,0 +1,148 @@
+//! `hookgate store salvage DIR`: rewrites a store whose database tables are damaged into a new
+//! one without the damage, and puts it in the old one's place (kept beside it as
+//! `DIR.damaged`). A damaged table block cannot be merged (every compaction that reads it
+//! fails), so the tables above it pile up until fjall stops writes; and damage in the queue or
+//! the dead letters stops the store from opening at all. What can be read is copied; what
+//! cannot is skipped (`step`); the keyspaces that index others are then made whole from what
+//! is left (`rebuild`): an event whose record is lost becomes a dead letter that says so.
+
+mod rebuild;
+mod step;
+mod swap;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use fjall::{Database, Keyspace, OwnedWriteBatch as WriteBatch, PersistMode};
+
+pub use self::step::Skipped;
+pub use self::swap::work_dir;
+use super::{OpenError, log, open_handles};
+use crate::config::EmbeddedMemory;
+use crate::event::now_ms;
+
+/// What a salvage found and did.
+#[derive(Debug, Default)]
+pub struct Salvaged {
+    /// Per keyspace: its name, the entries copied, the ranges of keys skipped.
+    pub keyspaces: Vec<(&'static str, u64, Vec<Skipped>)>,
+    /// Events whose records were lost, now dead letters that say so: (route, ID).
+    pub lost: Vec<(String, String)>,
+    /// Records found again by a direct read past a skipped range (a newer copy elsewhere).
+    pub found_again: u64,
+    /// Queue entries, dead-letter keys and expiry entries made again from what they index.
+    pub requeued: u64,
+    pub dead_restored: u64,
+    pub expiry_restored: u64,
+    /// Records that do not decode, left as they are (the lease loses them if they wait).
+    pub undecodable: u64,
+    /// Where the store as it was is kept; `None` when nothing was damaged (nothing changed).
+    pub kept_as: Option<PathBuf>,
+}
+
+impl Salvaged {
+    fn damaged(&self) -> bool {
+        self.keyspaces.iter().any(|(_, _, s)| !s.is_empty())
+    }
+}
+
+fn failed(dir: &Path, e: impl std::fmt::Display) -> OpenError {
+    OpenError::Open {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Salvages the store in `dir` (hookgate stopped: fjall's lock says so). A salvage that was
+/// interrupted is finished or undone first (`swap::settle`).
+pub fn salvage(dir: &Path) -> Result<Salvaged, OpenError> {
+    let work = swap::settle(dir).map_err(|e| failed(dir, e))?;
+    let memory = EmbeddedMemory::default();
+    let old = open_handles(dir, &memory)?;
+    // The events waiting in the event log are read from there at the next start, whatever
+    // the database says of their seqs.
+    let logged =
+        log::recover::recover(dir, &old, now_ms(), memory.log).map_err(|e| failed(dir, e))?;
+    drop(logged.writer);
+    let logged = logged.logged;
+    swap::begin(dir, &work).map_err(|e| failed(dir, e))?;
+    let new = open_handles(&work, &memory)?;
+    let mut out = Salvaged::default();
+    let mut events_skipped = Vec::new();
+    for ((name, from), (_, to)) in old.named().into_iter().zip(new.named()) {
+        let mut w = Writes::new(&new.db);
+        let mut copied = 0;
+        let skipped = step::each_readable(from, |k, v| {
+            copied += 1;
+            w.insert(to, k, v)
+        })
+        .map_err(|e| failed(dir, format!("reading keyspace {name}: {e}")))?;
+        w.done().map_err(|e| failed(&work, e))?;
+        if name == "events" {
+            events_skipped = skipped.clone();
+        }
+        out.keyspaces.push((name, copied, skipped));
+    }
+    if !out.damaged() {
+        drop((old, new));
+        swap::abandon(&work).map_err(|e| failed(&work, e))?;
+        return Ok(out);
+    }
+    rebuild::run(
+        &old,
+        &new,
+        &events_skipped,
+        &|seq| logged.loc(seq).is_some(),
+        &mut out,
+    )
+    .map_err(|e| failed(&work, format!("rebuilding: {e}")))?;
+    new.db
+        .persist(PersistMode::SyncAll)
+        .map_err(|e| failed(&work, e))?;
+    drop((old, new));
+    out.kept_as = swap::finish(dir, &work).map_err(|e| failed(dir, e))?;
+    Ok(out)
+}
+
+/// Writes in batches of bounded size, so that a store of any size is copied in bounded memory.
+struct Writes<'a> {
+    db: &'a Database,
+    batch: WriteBatch,
+    bytes: usize,
+}
+
+const BATCH_BYTES: usize = 8 << 20;
+
+impl<'a> Writes<'a> {
+    fn new(db: &'a Database) -> Self {
+        Writes {
+            db,
+            batch: db.batch(),
+            bytes: 0,
+        }
+    }
+
+    fn insert(&mut self, ks: &Keyspace, k: &[u8], v: &[u8]) -> Result<(), fjall::Error> {
+        self.batch.insert(ks, k, v);
+        self.grew(k.len() + v.len())
+    }
+
+    fn remove(&mut self, ks: &Keyspace, k: &[u8]) -> Result<(), fjall::Error> {
+        self.batch.remove(ks, k);
+        self.grew(k.len())
+    }
+
+    fn grew(&mut self, by: usize) -> Result<(), fjall::Error> {
+        self.bytes += by + 32;
+        if self.bytes >= BATCH_BYTES {
+            std::mem::replace(&mut self.batch, self.db.batch()).commit()?;
+            self.bytes = 0;
+        }
+        Ok(())
+    }
+
+    fn done(self) -> Result<(), fjall::Error> {
+        self.batch.commit()
+    }
+}

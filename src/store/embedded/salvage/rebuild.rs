@@ -1,0 +1,222 @@
+//! After the copy: the records the copy skipped are read once more one by one (a newer copy
+//! in another table may hold them), those that stay unreadable become dead letters that say
+//! their content is lost, and the keyspaces that index records — the queue, the dead letters,
+//! the expiry orders — get back every entry their damage took, made from what they index.
+
+use std::collections::{HashMap, HashSet};
+
+use super::step::Skipped;
+use super::{Salvaged, Writes};
+use crate::event::now_ms;
+use crate::store::embedded::damage::{LOST_MARK, is_damage, lost_record};
+use crate::store::embedded::{Handles, keys};
+use crate::store::record::{Phase, Record};
+
+/// A lost event's dead letter says this.
+pub const SALVAGED_LOST: &str = "lost: its record was in a damaged block of the store's \
+                                 tables that `hookgate store salvage` could not read, so its \
+                                 content cannot be delivered or replayed (whether it was \
+                                 delivered before is not known); its ID is forgotten, so the \
+                                 sender can send it again";
+
+/// What the store knows of an event whose record the copy skipped, from the keys that name it.
+#[derive(Default)]
+struct Known {
+    route: Option<String>,
+    id: Option<String>,
+    /// (received, due, order key), from its queue entry.
+    queued: Option<(u64, u64, Option<String>)>,
+    queue_key: Option<Vec<u8>>,
+    dead_key: Option<Vec<u8>>,
+    /// Its dedup key and when it expires.
+    dedup: Option<(Vec<u8>, u64)>,
+}
+
+/// The seqs of a skipped range of `events`: (after this, up to and with this).
+fn seqs(s: &Skipped) -> (u64, u64) {
+    let after = s.after.as_deref().and_then(keys::event_seq).unwrap_or(0);
+    let last = match &s.until {
+        None => u64::MAX,
+        // A read from `u` on starts at the first seq whose key is not below it.
+        Some(u) => {
+            let mut padded = u.clone();
+            padded.resize(8.max(u.len()), 0);
+            let seq = keys::event_seq(&padded).unwrap_or(u64::MAX);
+            if u.len() <= 8 {
+                seq.saturating_sub(1)
+            } else {
+                seq
+            }
+        }
+    };
+    (after, last)
+}
+
+pub fn run(
+    old: &Handles,
+    new: &Handles,
+    skipped: &[Skipped],
+    is_logged: &dyn Fn(u64) -> bool,
+    out: &mut Salvaged,
+) -> Result<(), fjall::Error> {
+    let ranges: Vec<(u64, u64)> = skipped.iter().map(seqs).collect();
+    let in_skipped =
+        |seq: u64| !is_logged(seq) && ranges.iter().any(|(a, l)| seq > *a && seq <= *l);
+    let mut known: HashMap<u64, Known> = HashMap::new();
+    let mut queued = HashSet::new();
+    let mut dead = HashSet::new();
+    let mut top = 0;
+    for entry in new.queue.iter() {
+        let (k, v) = entry.into_inner()?;
+        let Some((route, due, seq)) = keys::parse_queue(&k) else {
+            continue;
+        };
+        queued.insert(seq);
+        top = top.max(seq);
+        if in_skipped(seq) {
+            let (received, order_key, _) = keys::parse_queue_value(&v).unwrap_or((due, None, None));
+            let e = known.entry(seq).or_default();
+            e.route = Some(route.to_string());
+            e.queued = Some((received, due, order_key));
+            e.queue_key = Some(k.to_vec());
+        }
+    }
+    for entry in new.dead.iter() {
+        let k = entry.key()?;
+        let Some((route, seq)) = keys::parse_dead(&k) else {
+            continue;
+        };
+        dead.insert(seq);
+        top = top.max(seq);
+        if in_skipped(seq) {
+            let e = known.entry(seq).or_default();
+            e.route = Some(route.to_string());
+            e.dead_key = Some(k.to_vec());
+        }
+    }
+    for entry in new.dedup.iter() {
+        let (k, v) = entry.into_inner()?;
+        let Some((seq, expires)) = keys::parse_dedup_value(&v) else {
+            continue;
+        };
+        top = top.max(seq);
+        if in_skipped(seq)
+            && let Some(i) = k.iter().position(|b| *b == 0)
+        {
+            let e = known.entry(seq).or_default();
+            e.route = Some(String::from_utf8_lossy(&k[..i]).into_owned());
+            e.id = Some(String::from_utf8_lossy(&k[i + 1..]).into_owned());
+            e.dedup = Some((k.to_vec(), expires));
+        }
+    }
+
+    let now = now_ms();
+    let mut w = Writes::new(&new.db);
+    let mut lost = HashSet::new();
+    let mut seqs: Vec<u64> = known.keys().copied().collect();
+    seqs.sort_unstable();
+    for seq in seqs {
+        let key = keys::event(seq);
+        match old.events.get(key) {
+            Ok(Some(v)) => {
+                w.insert(&new.events, &key, &v)?;
+                out.found_again += 1;
+            }
+            Ok(None) => {}
+            Err(e) if is_damage(&e) => {
+                let Some(k) = known.remove(&seq) else {
+                    continue;
+                };
+                let Some(route) = k.route else { continue };
+                let (received, due, order_key) = k.queued.unwrap_or((now, now, None));
+                let id = k.id.unwrap_or_default();
+                let rec = lost_record(
+                    route.clone(),
+                    id.clone(),
+                    (received, due),
+                    now,
+                    order_key,
+                    SALVAGED_LOST,
+                );
+                w.insert(&new.events, &key, &rec.encode())?;
+                if let Some(q) = k.queue_key {
+                    w.remove(&new.queue, &q)?;
+                }
+                if let Some((d, expires)) = k.dedup {
+                    w.remove(&new.dedup, &d)?;
+                    w.remove(&new.expiry, &keys::expiry(expires, seq))?;
+                }
+                w.insert(&new.dead, &keys::dead(&route, seq), LOST_MARK)?;
+                dead.insert(seq);
+                lost.insert(seq);
+                out.lost.push((route, id));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    w.done()?;
+
+    let mut w = Writes::new(&new.db);
+    for entry in new.events.iter() {
+        let (k, v) = entry.into_inner()?;
+        let Some(seq) = keys::event_seq(&k) else {
+            continue;
+        };
+        top = top.max(seq);
+        let rec = match Record::decode_bodiless(&v) {
+            Ok(rec) => rec,
+            Err(_) => {
+                out.undecodable += 1;
+                continue;
+            }
+        };
+        match rec.phase {
+            Phase::Pending if !queued.contains(&seq) && !is_logged(seq) => {
+                let value = keys::queue_value(rec.received_at_ms, rec.order_key.as_deref(), None);
+                w.insert(
+                    &new.queue,
+                    &keys::queue(&rec.route, rec.due_ms, seq),
+                    &value,
+                )?;
+                out.requeued += 1;
+            }
+            Phase::Dead if !dead.contains(&seq) => {
+                let is_lost = rec
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("lost:"));
+                let value: &[u8] = if is_lost { LOST_MARK } else { b"" };
+                w.insert(&new.dead, &keys::dead(&rec.route, seq), value)?;
+                out.dead_restored += 1;
+            }
+            _ => {}
+        }
+    }
+    for entry in new.dedup.iter() {
+        let v = entry.value()?;
+        if let Some((seq, expires)) = keys::parse_dedup_value(&v) {
+            let k = keys::expiry(expires, seq);
+            if !lost.contains(&seq) && !new.expiry.contains_key(k)? {
+                w.insert(&new.expiry, &k, b"")?;
+                out.expiry_restored += 1;
+            }
+        }
+    }
+    for entry in new.answers.iter() {
+        let (k, v) = entry.into_inner()?;
+        if let Some((_, expires, _)) = keys::parse_answer_value(&v) {
+            let e = keys::answer_expiry(expires, &k);
+            if !new.answer_expiry.contains_key(&e)? {
+                w.insert(&new.answer_expiry, &e, b"")?;
+                out.expiry_restored += 1;
+            }
+        }
+    }
+    let mark = new
+        .meta
+        .get(keys::NEXT_SEQ)?
+        .and_then(|v| keys::event_seq(&v))
+        .unwrap_or(1);
+    w.insert(&new.meta, keys::NEXT_SEQ, &keys::be(mark.max(top + 1)))?;
+    w.done()
+}
