@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use fjall::{Database, Keyspace, OwnedWriteBatch as WriteBatch, PersistMode};
 
 pub use self::step::Skipped;
-pub use self::swap::work_dir;
-use super::{OpenError, log, open_handles};
+use super::{Handles, OpenError, log, open_handles};
 use crate::config::EmbeddedMemory;
 use crate::event::now_ms;
 
@@ -55,8 +54,10 @@ fn failed(dir: &Path, e: impl std::fmt::Display) -> OpenError {
 }
 
 /// Salvages the store in `dir` (hookgate stopped: fjall's lock says so). A salvage that was
-/// interrupted is finished or undone first (`swap::settle`).
+/// interrupted is finished or undone first (`swap::settle`); one that fails deletes what it
+/// wrote (it needs room for a second copy of the store).
 pub fn salvage(dir: &Path) -> Result<Salvaged, OpenError> {
+    let dir = &absolute(dir);
     let work = swap::settle(dir).map_err(|e| failed(dir, e))?;
     let memory = EmbeddedMemory::default();
     let old = open_handles(dir, &memory)?;
@@ -67,7 +68,34 @@ pub fn salvage(dir: &Path) -> Result<Salvaged, OpenError> {
     drop(logged.writer);
     let logged = logged.logged;
     swap::begin(dir, &work).map_err(|e| failed(dir, e))?;
-    let new = open_handles(&work, &memory)?;
+    let written = rewrite(dir, &work, &old, &memory, &|seq| logged.loc(seq).is_some());
+    drop(old);
+    match written {
+        Ok(out) if out.damaged() => {
+            let kept_as = swap::finish(dir, &work).map_err(|e| failed(dir, e))?;
+            Ok(Salvaged { kept_as, ..out })
+        }
+        Ok(out) => {
+            swap::abandon(&work).map_err(|e| failed(&work, e))?;
+            Ok(out)
+        }
+        Err(e) => {
+            let _ = swap::abandon(&work);
+            Err(e)
+        }
+    }
+}
+
+/// Writes the new store in `work` from what reads of `old` (the store in `dir`), made whole
+/// where anything was skipped; closed when it returns.
+fn rewrite(
+    dir: &Path,
+    work: &Path,
+    old: &Handles,
+    memory: &EmbeddedMemory,
+    is_logged: &dyn Fn(u64) -> bool,
+) -> Result<Salvaged, OpenError> {
+    let new = open_handles(work, memory)?;
     let mut out = Salvaged::default();
     let mut events_skipped = Vec::new();
     for ((name, from), (_, to)) in old.named().into_iter().zip(new.named()) {
@@ -78,31 +106,41 @@ pub fn salvage(dir: &Path) -> Result<Salvaged, OpenError> {
             w.insert(to, k, v)
         })
         .map_err(|e| failed(dir, format!("reading keyspace {name}: {e}")))?;
-        w.done().map_err(|e| failed(&work, e))?;
+        w.done().map_err(|e| failed(work, e))?;
         if name == "events" {
             events_skipped = skipped.clone();
         }
         out.keyspaces.push((name, copied, skipped));
     }
-    if !out.damaged() {
-        drop((old, new));
-        swap::abandon(&work).map_err(|e| failed(&work, e))?;
-        return Ok(out);
+    if out.damaged() {
+        rebuild::run(old, &new, &events_skipped, is_logged, &mut out)
+            .map_err(|e| failed(work, format!("rebuilding: {e}")))?;
+        new.db
+            .persist(PersistMode::SyncAll)
+            .map_err(|e| failed(work, e))?;
     }
-    rebuild::run(
-        &old,
-        &new,
-        &events_skipped,
-        &|seq| logged.loc(seq).is_some(),
-        &mut out,
-    )
-    .map_err(|e| failed(&work, format!("rebuilding: {e}")))?;
-    new.db
-        .persist(PersistMode::SyncAll)
-        .map_err(|e| failed(&work, e))?;
-    drop((old, new));
-    out.kept_as = swap::finish(dir, &work).map_err(|e| failed(dir, e))?;
     Ok(out)
+}
+
+/// `dir` as an absolute path without `.`, `..` or symlinks, so that the new store is written
+/// beside it (`./` has no name to put a suffix on) and takes the real directory's place. An
+/// interrupted salvage may have left nothing at `dir` itself: then its parent's.
+fn absolute(dir: &Path) -> PathBuf {
+    std::fs::canonicalize(dir).unwrap_or_else(|_| {
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        match (std::fs::canonicalize(parent), dir.file_name()) {
+            (Ok(parent), Some(name)) => parent.join(name),
+            _ => dir.to_path_buf(),
+        }
+    })
+}
+
+/// Where a salvage of the store in `dir` writes its new store.
+pub fn work_dir(dir: &Path) -> PathBuf {
+    swap::work_dir(&absolute(dir))
 }
 
 /// Writes in batches of bounded size, so that a store of any size is copied in bounded memory.

@@ -47,7 +47,10 @@ async fn a_store_whose_queue_and_records_are_damaged_is_salvaged() {
     );
     assert!(refused.to_string().contains("hookgate store salvage"));
 
+    // As a Redis store's spill is made: without a spare journal, which the new store keeps.
+    std::fs::write(path.join(fjall::NO_SPARE_JOURNAL), b"").unwrap();
     let done = salvage(&path).unwrap();
+    assert!(path.join(fjall::NO_SPARE_JOURNAL).exists());
     let skipped = |name: &str| {
         done.keyspaces
             .iter()
@@ -158,4 +161,27 @@ fn an_interrupted_salvage_is_finished_or_undone() {
     make(&work, Some("salvage-complete"), "newest");
     swap::settle(&dir).unwrap();
     assert_eq!(tag(&dir), "newest");
+}
+
+/// The new store is written beside the store's real directory, however it is named: `.`, a
+/// trailing slash, a symlink, or (after an interruption) a path with nothing there yet.
+#[test]
+fn the_new_store_is_written_beside_the_real_directory() {
+    use super::work_dir;
+
+    let root = tempfile::tempdir().unwrap();
+    let real = std::fs::canonicalize(root.path()).unwrap();
+    let store = real.join("data");
+    std::fs::create_dir(&store).unwrap();
+    std::fs::create_dir(real.join("x")).unwrap();
+    let want = real.join("data.salvaging");
+    let cwd = std::fs::canonicalize(".").unwrap();
+    let mut cwd_name = cwd.file_name().unwrap().to_os_string();
+    cwd_name.push(".salvaging");
+    assert_eq!(work_dir(Path::new(".")), cwd.with_file_name(cwd_name));
+    assert_eq!(work_dir(&real.join("data/")), want);
+    assert_eq!(work_dir(&real.join("x/../data")), want);
+    std::os::unix::fs::symlink(&store, real.join("link")).unwrap();
+    assert_eq!(work_dir(&real.join("link")), want);
+    assert_eq!(work_dir(&real.join("gone")), real.join("gone.salvaging"));
 }
