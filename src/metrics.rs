@@ -197,6 +197,7 @@ pub struct Metrics {
     pub store_log_held: IntCounter,
     pub store_damaged_records: IntCounter,
     pub store_compaction_failures: IntCounter,
+    pub store_damaged_index_blocks: IntCounter,
     pub redis_client_restarts: IntCounter,
     pub in_flight_requests: IntGauge,
     pub rate_limit_clients: IntGauge,
@@ -346,6 +347,10 @@ impl Metrics {
                 "hookgate_store_compaction_failures_total",
                 "Compactions of the embedded store's database that failed (nothing changed by them); repeated ones mean a damaged table.",
             )),
+            store_damaged_index_blocks: must(IntCounter::new(
+                "hookgate_store_damaged_index_blocks_total",
+                "Damaged blocks of the embedded store's queue or dead letters that a start stepped past, their entries read from the events' records instead.",
+            )),
             redis_client_restarts: must(IntCounter::new(
                 "hookgate_redis_client_restarts_total",
                 "Redis Cluster clients started afresh from the configured URLs (one knew no node).",
@@ -420,6 +425,7 @@ impl Metrics {
             Box::new(m.store_log_held.clone()),
             Box::new(m.store_damaged_records.clone()),
             Box::new(m.store_compaction_failures.clone()),
+            Box::new(m.store_damaged_index_blocks.clone()),
             Box::new(m.redis_client_restarts.clone()),
             Box::new(m.in_flight_requests.clone()),
             Box::new(m.rate_limit_clients.clone()),

@@ -231,6 +231,19 @@ pub enum Effect {
 }
 
 impl Effect {
+    /// Event `seq` waiting as its record `rec` says (read back at a start: nothing in memory).
+    pub fn waiting(seq: u64, rec: crate::store::record::Record) -> Effect {
+        Effect::Enqueued {
+            route: rec.route,
+            seq,
+            due_ms: rec.due_ms,
+            received_ms: rec.received_at_ms,
+            revived: false,
+            event: None,
+            order_key: rec.order_key,
+        }
+    }
+
     /// The route it is about, if one.
     pub fn route(&self) -> Option<&str> {
         match self {

@@ -36,6 +36,7 @@ mod query;
 mod queue;
 mod salvage;
 mod seal;
+mod start;
 mod tuning;
 mod writer;
 
@@ -51,9 +52,10 @@ use fjall::{Database, Keyspace};
 use tokio::sync::{mpsc, oneshot};
 
 use self::dead::dead_keys;
-use self::index::{Effect, Index};
+use self::index::Index;
 pub use self::journal_cut::{Cut, cut_damaged_journals};
 pub use self::salvage::{Salvaged, Skipped, salvage, work_dir as salvage_work_dir};
+use self::start::build_index;
 use self::writer::{Op, Writer};
 /// What `Embedded::downgrade` writes back.
 pub use super::record::FORMAT_BEFORE_LOG;
@@ -325,56 +327,6 @@ fn open_handles(path: &Path, memory: &EmbeddedMemory) -> Result<Handles, OpenErr
             Ok(handles)
         }
     }
-}
-
-/// Rebuilds the in-memory index from the durable keyspaces and the logged events' entries;
-/// returns the next seq: past the high-water mark and past every event (a store of an older
-/// hookgate has no mark).
-fn build_index(
-    h: &Handles,
-    hot: u64,
-    mut queued: Vec<(u64, Effect)>,
-) -> Result<(Index, u64), fjall::Error> {
-    let mut index = Index::new(hot);
-    for entry in h.queue.iter() {
-        let (k, v) = entry.into_inner()?;
-        if let Some((route, due, seq)) = keys::parse_queue(&k) {
-            let (received, order_key, joined) =
-                keys::parse_queue_value(&v).unwrap_or((due, None, None));
-            let e = Effect::Enqueued {
-                route: route.to_string(),
-                seq,
-                due_ms: due,
-                received_ms: received,
-                revived: false,
-                event: None,
-                order_key,
-            };
-            queued.push((joined.unwrap_or(seq), e));
-        }
-    }
-    // In the order events joined their lines (arrival, or a replay: at the back), so that each
-    // order key's line forms as it was.
-    queued.sort_by_key(|(joined, _)| *joined);
-    let mut no_leases = HashSet::new();
-    for (_, e) in queued {
-        index.apply(e, &mut no_leases);
-    }
-    for entry in h.dead.iter() {
-        let k = entry.key()?;
-        if let Some((route, _)) = keys::parse_dead(&k) {
-            index.routes.entry(route.to_string()).or_default().dead += 1;
-        }
-    }
-    let last = match h.events.last_key_value() {
-        Some(g) => keys::event_seq(&g.key()?),
-        None => None,
-    };
-    let mark = h
-        .meta
-        .get(keys::NEXT_SEQ)?
-        .and_then(|v| keys::event_seq(&v));
-    Ok((index, last.map_or(1, |s| s + 1).max(mark.unwrap_or(1))))
 }
 
 /// Raises the high-water mark to `next` where it is lower: in a store of an older hookgate,

@@ -124,18 +124,7 @@ pub fn recover(store: &Path, h: &Handles, now: u64, budget: u64) -> Result<Recov
         if let Some(s) = live.get_mut(&id) {
             s.logged += 1;
         }
-        queued.push((
-            seq,
-            Effect::Enqueued {
-                route: rec.route,
-                seq,
-                due_ms: rec.due_ms,
-                received_ms: rec.received_at_ms,
-                revived: false,
-                event: None,
-                order_key: rec.order_key,
-            },
-        ));
+        queued.push((seq, Effect::waiting(seq, rec)));
         logged.insert(seq, &key, loc);
     }
     if held > 0 {
