@@ -16,8 +16,18 @@ pub const LOST: &str = "lost: its record in the store is damaged on disk (or mis
                         its content cannot be delivered or replayed; its ID is forgotten, so \
                         the sender can send it again";
 
-/// The value of a lost event's `dead` key (a dead letter's is empty): replays refuse it.
-pub const LOST_MARK: &[u8] = b"lost";
+/// A lost event's dead letter says this when `hookgate store salvage` found its record
+/// unreadable.
+pub const SALVAGED_LOST: &str = "lost: its record was in a damaged block of the store's \
+                                 tables that `hookgate store salvage` could not read, so its \
+                                 content cannot be delivered or replayed (whether it was \
+                                 delivered before is not known); its ID is forgotten, so the \
+                                 sender can send it again";
+
+/// Whether dead letter `rec` is a lost event's: there is nothing to replay.
+pub fn is_lost(rec: &Record) -> bool {
+    matches!(rec.last_error.as_deref(), Some(e) if e == LOST || e == SALVAGED_LOST)
+}
 
 /// The dead letter written in place of a lost event's record: what is known of it (its route,
 /// ID, received and due times, order key) and why it is lost.
@@ -118,6 +128,18 @@ fn read_else(
 pub fn key_said(what: &str, e: &fjall::Error) {
     if logs::KEY_DAMAGED.hit(what, || e.to_string()) {
         tracing::error!(keyspace = what, error = %e, "store key damaged on disk; read as absent");
+    }
+}
+
+/// Says (summarised per keyspace) that a read of keyspace `what` stepped past damaged blocks
+/// (`skipped`: none, nothing said): what they held is left out of what was read.
+pub fn skipped_said(what: &str, skipped: &[super::Skipped]) {
+    if !skipped.is_empty() && logs::KEY_DAMAGED.hit(what, || format!("{} blocks", skipped.len())) {
+        tracing::error!(
+            keyspace = what,
+            blocks = skipped.len(),
+            "store keys damaged on disk; stepped past (README, \"A damaged database table\")"
+        );
     }
 }
 

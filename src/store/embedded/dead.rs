@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 
+use super::salvage::each_readable_in;
 use super::writer::Op;
-use super::{Embedded, Handles, keys, unavailable};
+use super::{Embedded, Handles, damage, keys, unavailable};
 use crate::event::now_ms;
 use crate::store::{DeadLetters, Page, Replay, StoreError};
 
@@ -18,19 +19,25 @@ pub(super) fn dead_keys(
     sorted.sort();
     let mut out = Vec::new();
     for r in sorted {
-        let iter = match after {
+        let from = match after {
             Some((ar, _)) if r.as_str() < ar => continue,
-            Some((ar, s)) if r == ar => h
-                .dead
-                .range(keys::dead(r, s.saturating_add(1))..keys::dead_prefix_end(r)),
-            _ => h.dead.prefix(keys::dead_prefix(r)),
+            Some((ar, s)) if r == ar => keys::dead(r, s.saturating_add(1)),
+            _ => keys::dead_prefix(r),
         };
-        for entry in iter.take(limit - out.len()) {
-            let k = entry.key()?;
-            if let Some((r, s)) = keys::parse_dead(&k) {
-                out.push((r.to_string(), s));
-            }
-        }
+        // A damaged block is stepped past: its dead letters are left out (said) until the
+        // store is salvaged, the others listed and replayed.
+        let skipped = each_readable_in(
+            &h.dead,
+            Some(from),
+            Some(&keys::dead_prefix_end(r)),
+            |k, _| {
+                if let Some((r, s)) = keys::parse_dead(k) {
+                    out.push((r.to_string(), s));
+                }
+                Ok(out.len() < limit)
+            },
+        )?;
+        damage::skipped_said("dead", &skipped);
         if out.len() >= limit {
             break;
         }

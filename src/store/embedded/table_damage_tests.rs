@@ -341,14 +341,15 @@ async fn a_damaged_expiry_block_is_swept_past() {
     assert!(left > 0 && left < n / 10, "{left} dedup keys left");
 }
 
-/// An operation that meets damage the store does not get past (a block of the dead letters'
-/// keys that went bad while it runs) fails, and its requester is told why. Before, its answer
-/// was dropped with the failed group, and it was told that the store is closed.
+/// A block of the dead letters' keys that went bad while the store runs: a listing and a bulk
+/// replay step past it (its dead letters left out until the store is salvaged) and go on.
+/// Before, the listing failed (503), and the bulk replay failed its whole write group and put
+/// the store through its recovery.
 #[tokio::test]
-async fn an_operation_failed_by_damage_is_told_why() {
+async fn a_damaged_dead_letter_block_is_stepped_past_by_listings_and_replays() {
     use super::tests::{HOUR, event, kill, open};
     use crate::event::now_ms;
-    use crate::store::{DeadLetters, Intake, Queue, StoreError};
+    use crate::store::{DeadLetters, Intake, Queue};
 
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), 10_000);
@@ -362,9 +363,79 @@ async fn an_operation_failed_by_damage_is_told_why() {
     damage(&largest_table(&h.dead));
     drop(h);
 
-    let err = s.replay_batch(&["r".into()], None, 5000).await.unwrap_err();
+    let listed = s.dead_letters(&["r".into()], None, 5000).await.unwrap();
+    let n = listed.items.len();
+    assert!(n > 500 && n < 1000, "{n} listed");
+    let (replayed, _) = s.replay_batch(&["r".into()], None, 5000).await.unwrap();
+    assert_eq!(replayed as usize, n);
+    assert!(s.shared.healthy.load(std::sync::atomic::Ordering::Acquire));
+}
+
+/// Operations whose write group fails (here: a logged event's record gone from its segment
+/// file under the store) are told why, or, for a delivery's outcome, held for after the
+/// store's recovery (its event stays leased, and is not delivered again). Before, both answers
+/// were dropped with the failed group, and their requesters were told that the store is
+/// closed.
+#[tokio::test]
+async fn operations_whose_group_fails_are_told_why_or_held() {
+    use super::tests::{HOUR, event, open, state};
+    use crate::event::now_ms;
+    use crate::store::{Intake, Outcome, Queue, State, StoreError};
+
+    // Events "a" and "b" accepted (in the log), one leased; then the log's segments cut, as
+    // they were before that.
+    type Cut = (
+        super::Embedded,
+        crate::store::StoredEvent,
+        Vec<(std::path::PathBuf, Vec<u8>)>,
+    );
+    async fn cut(dir: &std::path::Path) -> Cut {
+        let s = open(dir, 100);
+        s.accept(event("r", "a", HOUR)).await.unwrap();
+        s.accept(event("r", "b", HOUR)).await.unwrap();
+        let ev = s.lease("r", now_ms(), 1).await.unwrap().events.remove(0);
+        let mut kept = Vec::new();
+        for seg in std::fs::read_dir(dir.join("log")).unwrap().flatten() {
+            kept.push((seg.path(), std::fs::read(seg.path()).unwrap()));
+            std::fs::File::options()
+                .write(true)
+                .open(seg.path())
+                .unwrap()
+                .set_len(8)
+                .unwrap();
+        }
+        (s, ev, kept)
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let (s, ev, _) = cut(dir.path()).await;
+    let other = if ev.event_id == "a" { "b" } else { "a" };
+    let err = s.cancel("r", other).await.unwrap_err();
     assert!(
-        matches!(&err, StoreError::Unavailable(why) if why.contains("ChecksumMismatch")),
+        matches!(&err, StoreError::Unavailable(why) if why.contains("event log read")),
         "{err}"
     );
+
+    // The outcome's group fails; the outcome is held, and written once the store reopened
+    // (the segments back as they were by then).
+    let dir = tempfile::tempdir().unwrap();
+    let (s, ev, kept) = cut(dir.path()).await;
+    let retry = Outcome::Retry {
+        at_ms: now_ms() + 3_600_000,
+        error: "HTTP 503".into(),
+        status: Some(503),
+    };
+    s.complete(&ev, retry).await.unwrap();
+    for (path, bytes) in kept {
+        std::fs::write(path, bytes).unwrap();
+    }
+    for _ in 0..500 {
+        if s.shared.handles().is_ok()
+            && state(&s, "r", &ev.event_id).await == Some(State::Scheduled)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the held outcome was not written");
 }

@@ -304,16 +304,21 @@ impl Writer {
                 replies.push(Reply::Accept(tx, a));
             }
             Op::Complete(lease, outcome, timing, tx) => {
-                t.complete(lease, outcome.clone(), timing, now, effects)?;
+                let done = t.complete(lease, outcome.clone(), timing, now, effects);
+                let parked = recovery::Parked {
+                    lease,
+                    outcome,
+                    timing,
+                };
+                let reply = Reply::Complete(tx, parked);
+                if let Err(e) = done {
+                    // Held for after recovery, as when its group's commit fails (dropped, its
+                    // requester was told that the store is closed).
+                    self.fail_reply(reply, "");
+                    return Err(e);
+                }
                 effects.push(Effect::Unlease(lease.seq));
-                replies.push(Reply::Complete(
-                    tx,
-                    recovery::Parked {
-                        lease,
-                        outcome,
-                        timing,
-                    },
-                ));
+                replies.push(reply);
             }
             Op::Cancel(route, event_id, tx) => {
                 let (tx, done) = answered(tx, t.cancel(&route, &event_id, now, effects))?;
@@ -571,10 +576,9 @@ impl<'h> Txn<'h> {
         if rec.order_key.is_none() || rec.replays == 0 {
             return Ok(None);
         }
-        Ok(self
-            .h
-            .queue
-            .get(keys::queue(&rec.route, due_ms, seq))?
+        // Damaged: its place is taken as its seq's (said).
+        let key = keys::queue(&rec.route, due_ms, seq);
+        Ok(damage::get_or_none(&self.h.queue, "queue", &key)?
             .and_then(|v| keys::parse_queue_value(&v))
             .and_then(|(_, _, joined)| joined))
     }

@@ -39,7 +39,8 @@ pub use self::map::Logged;
 use self::segment::Appender;
 use self::spare::Spare;
 use self::stuck::Stuck;
-use super::{Handles, keys, mark_seq};
+use super::salvage::each_readable_in;
+use super::{Handles, damage, keys, mark_seq};
 use crate::store::record::Record;
 
 /// A segment is closed past an eighth of the log's budget (`store.log_size`: the live
@@ -232,9 +233,15 @@ impl LogWriter {
         segment::sync_dir(&self.dir)?;
         // Not synced: a marker left over is deleted with the next.
         let mut batch = h.db.batch();
-        for key in h.meta.range(keys::filed(0)..=keys::filed(last)) {
-            batch.remove(&h.meta, key.key()?);
-        }
+        // Markers in a damaged block stay (harmless: a marker says "filed" of an event the
+        // log no longer holds); the rest go.
+        let mut end = keys::filed(last);
+        end.push(0);
+        let skipped = each_readable_in(&h.meta, Some(keys::filed(0)), Some(&end), |k, _| {
+            batch.remove(&h.meta, k.to_vec());
+            Ok(true)
+        })?;
+        damage::skipped_said("meta", &skipped);
         if !batch.is_empty() {
             batch.durability(Some(PersistMode::Buffer)).commit()?;
         }

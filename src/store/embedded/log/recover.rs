@@ -204,7 +204,8 @@ fn remember(
     expires_ms: u64,
     now: u64,
 ) -> Result<bool, fjall::Error> {
-    let owner = h.dedup.get(&key)?.and_then(|v| keys::parse_dedup_value(&v));
+    let owner =
+        damage::get_or_none(&h.dedup, "dedup", &key)?.and_then(|v| keys::parse_dedup_value(&v));
     if expires_ms <= now || owner.is_some_and(|(o, _)| o >= seq) {
         return Ok(false);
     }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use fjall::{Database, Keyspace, OwnedWriteBatch as WriteBatch, PersistMode};
 
 pub use self::step::Skipped;
-pub(super) use self::step::each_readable;
+pub(super) use self::step::{each_readable, each_readable_in};
 use super::{Handles, OpenError, log, open_handles};
 use crate::config::EmbeddedMemory;
 use crate::event::now_ms;

@@ -8,16 +8,9 @@ use std::collections::{HashMap, HashSet};
 use super::step::Skipped;
 use super::{Salvaged, Writes};
 use crate::event::now_ms;
-use crate::store::embedded::damage::{LOST_MARK, is_damage, lost_record};
+use crate::store::embedded::damage::{SALVAGED_LOST, is_damage, lost_record};
 use crate::store::embedded::{Handles, keys};
 use crate::store::record::{Phase, Record};
-
-/// A lost event's dead letter says this.
-pub const SALVAGED_LOST: &str = "lost: its record was in a damaged block of the store's \
-                                 tables that `hookgate store salvage` could not read, so its \
-                                 content cannot be delivered or replayed (whether it was \
-                                 delivered before is not known); its ID is forgotten, so the \
-                                 sender can send it again";
 
 /// What the store knows of an event whose record the copy skipped, from the keys that name it.
 #[derive(Default)]
@@ -146,7 +139,7 @@ pub fn run(
                     w.remove(&new.dedup, &d)?;
                     w.remove(&new.expiry, &keys::expiry(expires, seq))?;
                 }
-                w.insert(&new.dead, &keys::dead(&route, seq), LOST_MARK)?;
+                w.insert(&new.dead, &keys::dead(&route, seq), b"")?;
                 dead.insert(seq);
                 lost.insert(seq);
                 out.lost.push((route, id));
@@ -181,12 +174,7 @@ pub fn run(
                 out.requeued += 1;
             }
             Phase::Dead if !dead.contains(&seq) => {
-                let is_lost = rec
-                    .last_error
-                    .as_deref()
-                    .is_some_and(|e| e.starts_with("lost:"));
-                let value: &[u8] = if is_lost { LOST_MARK } else { b"" };
-                w.insert(&new.dead, &keys::dead(&rec.route, seq), value)?;
+                w.insert(&new.dead, &keys::dead(&rec.route, seq), b"")?;
                 out.dead_restored += 1;
             }
             _ => {}

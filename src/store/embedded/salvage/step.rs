@@ -26,19 +26,30 @@ pub fn each_readable(
     ks: &Keyspace,
     mut each: impl FnMut(&[u8], &[u8]) -> Result<(), fjall::Error>,
 ) -> Result<Vec<Skipped>, fjall::Error> {
+    each_readable_in(ks, None, None, |k, v| each(k, v).map(|()| true))
+}
+
+/// As `each_readable`, for the keys from `from` (inclusive; the keyspace's start if none) to
+/// `end` (exclusive; its end if none), until `each` says to stop (false).
+pub fn each_readable_in(
+    ks: &Keyspace,
+    mut from: Option<Vec<u8>>,
+    end: Option<&[u8]>,
+    mut each: impl FnMut(&[u8], &[u8]) -> Result<bool, fjall::Error>,
+) -> Result<Vec<Skipped>, fjall::Error> {
+    use std::ops::Bound::{Excluded, Included, Unbounded};
     let mut skipped = Vec::new();
-    let mut from: Option<Vec<u8>> = None;
     let mut last: Option<Vec<u8>> = None;
+    let upper = end.map_or(Unbounded, |e| Excluded(e.to_vec()));
     loop {
-        let entries = match &from {
-            Some(f) => ks.range(f.clone()..),
-            None => ks.iter(),
-        };
+        let lower = from.clone().map_or(Unbounded, Included);
         let mut damaged = false;
-        for entry in entries {
+        for entry in ks.range::<Vec<u8>, _>((lower, upper.clone())) {
             match entry.into_inner() {
                 Ok((k, v)) => {
-                    each(&k, &v)?;
+                    if !each(&k, &v)? {
+                        return Ok(skipped);
+                    }
                     last = Some(k.to_vec());
                 }
                 Err(e) if is_damage(&e) => {
@@ -51,9 +62,12 @@ pub fn each_readable(
         if !damaged {
             return Ok(skipped);
         }
-        let until = first_readable_after(ks, last.as_deref())?;
+        // Nothing read since `from`: the damage starts there.
+        let after = last.clone().or(from.clone());
+        let until = first_readable_after(ks, after.as_deref())?
+            .filter(|u| end.is_none_or(|e| u.as_slice() < e));
         skipped.push(Skipped {
-            after: last.clone(),
+            after,
             until: until.clone(),
         });
         match until {

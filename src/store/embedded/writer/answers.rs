@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::{DbResult, Txn};
+use crate::store::embedded::salvage::each_readable_in;
 use crate::store::embedded::{damage, keys};
 use crate::store::{RequestDigest, SyncAnswer, SyncSlot, sync_record};
 
@@ -79,14 +80,14 @@ impl Txn<'_> {
     /// Drops answers (and abandoned claims) whose time is up.
     pub(super) fn expire_answers(&mut self, until: u64, limit: usize) -> DbResult<u64> {
         let mut due = Vec::new();
-        for entry in self
-            .h
-            .answer_expiry
-            .range(..keys::answer_expiry(until.saturating_add(1), &[]))
-            .take(limit)
-        {
-            due.push(entry.key()?.to_vec());
-        }
+        // A damaged block is stepped past (its answers are kept for good): else every sweep
+        // would fail its write group there and put the store through its recovery.
+        let end = keys::answer_expiry(until.saturating_add(1), &[]);
+        let skipped = each_readable_in(&self.h.answer_expiry, None, Some(&end), |k, _| {
+            due.push(k.to_vec());
+            Ok(due.len() < limit)
+        })?;
+        damage::skipped_said("answer_expiry", &skipped);
         for k in &due {
             self.batch.remove(&self.h.answer_expiry, k.clone());
             let Some((expires, key)) = keys::parse_answer_expiry(k) else {

@@ -3,7 +3,8 @@
 use super::{DbResult, Txn};
 use crate::store::Replay;
 use crate::store::embedded::index::Effect;
-use crate::store::embedded::{dead_keys, keys};
+use crate::store::embedded::salvage::each_readable_in;
+use crate::store::embedded::{damage, dead_keys, keys};
 use crate::store::record::{Phase, Record};
 
 impl Txn<'_> {
@@ -66,10 +67,18 @@ impl Txn<'_> {
             return Ok(found);
         }
         if found.as_ref().is_none_or(|(_, r)| r.phase != Phase::Dead) {
-            for entry in self.h.dead.prefix(keys::dead_prefix(route)) {
-                let Some(seq) = keys::parse_dead(&entry.key()?).map(|(_, s)| s) else {
-                    continue;
-                };
+            let mut seqs = Vec::new();
+            let skipped = each_readable_in(
+                &self.h.dead,
+                Some(keys::dead_prefix(route)),
+                Some(&keys::dead_prefix_end(route)),
+                |k, _| {
+                    seqs.extend(keys::parse_dead(k).map(|(_, s)| s));
+                    Ok(true)
+                },
+            )?;
+            damage::skipped_said("dead", &skipped);
+            for seq in seqs {
                 if let Some(r) = self
                     .record(seq)?
                     .filter(|r| r.event_id == event_id && r.phase == Phase::Dead)
@@ -93,7 +102,7 @@ impl Txn<'_> {
         Ok(match self.find_copy(route, event_id)? {
             None => Replay::NotFound,
             Some((_, r)) if r.phase != Phase::Dead => Replay::NotDead,
-            Some((seq, r)) if self.is_lost(&r.route, seq)? => Replay::Lost,
+            Some((_, r)) if damage::is_lost(&r) => Replay::Lost,
             Some((seq, r)) => {
                 self.revive(seq, r, next_seq, now, effects)?;
                 Replay::Replayed
@@ -124,7 +133,7 @@ impl Txn<'_> {
                 // Left for later while a newer copy of its ID waits, as in `replay_one`.
                 Some(rec) if rec.phase == Phase::Dead && self.newer_pending(seq, &rec)? => {}
                 // Nothing to send (`embedded::damage`).
-                Some(rec) if rec.phase == Phase::Dead && self.is_lost(&r, seq)? => {}
+                Some(rec) if rec.phase == Phase::Dead && damage::is_lost(&rec) => {}
                 Some(rec) if rec.phase == Phase::Dead => {
                     self.revive(seq, rec, next_seq, now, effects)?;
                     n += 1;

@@ -2,7 +2,7 @@
 //! (`embedded::damage`).
 
 use super::{DbResult, Txn};
-use crate::store::embedded::damage::{LOST, LOST_MARK, is_damage, lost_record};
+use crate::store::embedded::damage::{LOST, is_damage, lost_record};
 use crate::store::embedded::index::Effect;
 use crate::store::embedded::keys;
 
@@ -50,7 +50,7 @@ impl Txn<'_> {
         }
         self.batch.remove(&self.h.queue, queued);
         self.batch
-            .insert(&self.h.dead, keys::dead(&l.route, l.seq), LOST_MARK);
+            .insert(&self.h.dead, keys::dead(&l.route, l.seq), Vec::new());
         effects.push(Effect::Finished {
             route: l.route.clone(),
             seq: l.seq,
@@ -68,14 +68,5 @@ impl Txn<'_> {
         );
         self.record_put(l.seq, rec);
         Ok(true)
-    }
-
-    /// Whether dead letter `seq` of `route` is a lost event's (`lose`): nothing to replay.
-    pub(super) fn is_lost(&self, route: &str, seq: u64) -> DbResult<bool> {
-        Ok(self
-            .h
-            .dead
-            .get(keys::dead(route, seq))?
-            .is_some_and(|v| &*v == LOST_MARK))
     }
 }
