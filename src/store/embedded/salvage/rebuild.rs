@@ -20,7 +20,6 @@ struct Known {
     /// (received, due, order key), from its queue entry.
     queued: Option<(u64, u64, Option<String>)>,
     queue_key: Option<Vec<u8>>,
-    dead_key: Option<Vec<u8>>,
     /// Its dedup key and when it expires.
     dedup: Option<(Vec<u8>, u64)>,
 }
@@ -82,9 +81,7 @@ pub fn run(
         dead.insert(seq);
         top = top.max(seq);
         if in_skipped(seq) {
-            let e = known.entry(seq).or_default();
-            e.route = Some(route.to_string());
-            e.dead_key = Some(k.to_vec());
+            known.entry(seq).or_default().route = Some(route.to_string());
         }
     }
     for entry in new.dedup.iter() {
