@@ -43,7 +43,7 @@ pub(super) fn damage(table: &std::path::Path) {
 /// Route `r`'s events, each `id` accepted with a `ttl` window, delivered: their dedup keys and
 /// expiry entries written into the database. Returns the largest table of the keyspace `of`
 /// picks, once that keyspace is flushed; the store is closed.
-async fn delivered_then_flushed(
+pub(super) async fn delivered_then_flushed(
     dir: &std::path::Path,
     ids: &[String],
     ttl: std::time::Duration,

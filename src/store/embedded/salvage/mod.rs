@@ -31,6 +31,8 @@ pub struct Salvaged {
     pub lost: Vec<(String, String)>,
     /// Records found again by a direct read past a skipped range (a newer copy elsewhere).
     pub found_again: u64,
+    /// Delivered events' records lost: each replaced by a delivered event's tombstone.
+    pub delivered_lost: u64,
     /// Queue entries, dead-letter keys and expiry entries made again from what they index.
     pub requeued: u64,
     pub dead_restored: u64,
@@ -114,8 +116,21 @@ fn rewrite(
         out.keyspaces.push((name, copied, skipped));
     }
     if out.damaged() {
-        rebuild::run(old, &new, &events_skipped, is_logged, &mut out)
-            .map_err(|e| failed(work, format!("rebuilding: {e}")))?;
+        let damaged = |name: &str| {
+            out.keyspaces
+                .iter()
+                .any(|(k, _, s)| *k == name && !s.is_empty())
+        };
+        let queue_damaged = damaged("queue") || damaged("dead");
+        rebuild::run(
+            old,
+            &new,
+            &events_skipped,
+            queue_damaged,
+            is_logged,
+            &mut out,
+        )
+        .map_err(|e| failed(work, format!("rebuilding: {e}")))?;
         new.db
             .persist(PersistMode::SyncAll)
             .map_err(|e| failed(work, e))?;

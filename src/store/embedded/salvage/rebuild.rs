@@ -48,6 +48,7 @@ pub fn run(
     old: &Handles,
     new: &Handles,
     skipped: &[Skipped],
+    queue_damaged: bool,
     is_logged: &dyn Fn(u64) -> bool,
     out: &mut Salvaged,
 ) -> Result<(), fjall::Error> {
@@ -117,29 +118,11 @@ pub fn run(
                 let Some(k) = known.remove(&seq) else {
                     continue;
                 };
-                let Some(route) = k.route else { continue };
-                let (received, due, order_key) = k.queued.unwrap_or((now, now, None));
-                let id = k.id.unwrap_or_default();
-                let rec = lost_record(
-                    route.clone(),
-                    id.clone(),
-                    (received, due),
-                    now,
-                    order_key,
-                    SALVAGED_LOST,
-                );
-                w.insert(&new.events, &key, &rec.encode())?;
-                if let Some(q) = k.queue_key {
-                    w.remove(&new.queue, &q)?;
+                let was_dead = dead.contains(&seq);
+                if lose(&mut w, new, seq, k, was_dead || queue_damaged, now, out)? {
+                    dead.insert(seq);
+                    lost.insert(seq);
                 }
-                if let Some((d, expires)) = k.dedup {
-                    w.remove(&new.dedup, &d)?;
-                    w.remove(&new.expiry, &keys::expiry(expires, seq))?;
-                }
-                w.insert(&new.dead, &keys::dead(&route, seq), b"")?;
-                dead.insert(seq);
-                lost.insert(seq);
-                out.lost.push((route, id));
             }
             Err(e) => return Err(e),
         }
@@ -204,4 +187,52 @@ pub fn run(
         .unwrap_or(1);
     w.insert(&new.meta, keys::NEXT_SEQ, &keys::be(mark.max(top + 1)))?;
     w.done()
+}
+
+/// What becomes of event `seq`, whose record does not read (`k`: what its keys say). Waiting
+/// (it has a queue entry), dead, or maybe either (`maybe_waiting`: the queue or the dead
+/// letters were damaged too): a dead letter that says it is lost, its ID forgotten; true.
+/// Else it had been delivered: a delivered event's tombstone takes the record's place and its
+/// ID stays known (a resend is still a duplicate, and the sweep forgets it in time); false.
+fn lose(
+    w: &mut Writes<'_>,
+    new: &Handles,
+    seq: u64,
+    k: Known,
+    maybe_waiting: bool,
+    now: u64,
+    out: &mut Salvaged,
+) -> Result<bool, fjall::Error> {
+    let Some(route) = k.route else {
+        return Ok(false);
+    };
+    let (received, due, order_key) = k.queued.unwrap_or((now, now, None));
+    let id = k.id.unwrap_or_default();
+    let mut rec = lost_record(
+        route.clone(),
+        id.clone(),
+        (received, due),
+        now,
+        order_key,
+        SALVAGED_LOST,
+    );
+    let key = keys::event(seq);
+    if k.queue_key.is_none() && !maybe_waiting {
+        rec.phase = Phase::Delivered;
+        rec.last_error = None;
+        w.insert(&new.events, &key, &rec.encode())?;
+        out.delivered_lost += 1;
+        return Ok(false);
+    }
+    w.insert(&new.events, &key, &rec.encode())?;
+    if let Some(q) = k.queue_key {
+        w.remove(&new.queue, &q)?;
+    }
+    if let Some((d, expires)) = k.dedup {
+        w.remove(&new.dedup, &d)?;
+        w.remove(&new.expiry, &keys::expiry(expires, seq))?;
+    }
+    w.insert(&new.dead, &keys::dead(&route, seq), b"")?;
+    out.lost.push((route, id));
+    Ok(true)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::salvage;
 use crate::store::embedded::table_damage_tests::{
-    damage, deliver_all, filed_then_flushed, largest_table,
+    damage, deliver_all, delivered_then_flushed, filed_then_flushed, largest_table,
 };
 use crate::store::embedded::tests::{HOUR, event};
 use crate::store::embedded::{Embedded, OpenError};
@@ -184,4 +184,29 @@ fn the_new_store_is_written_beside_the_real_directory() {
     std::os::unix::fs::symlink(&store, real.join("link")).unwrap();
     assert_eq!(work_dir(&real.join("link")), want);
     assert_eq!(work_dir(&real.join("gone")), real.join("gone.salvaging"));
+}
+
+/// Records of delivered events in the damaged block (their tombstones): with the queue and the
+/// dead letters whole, an event without a queue entry or a dead letter had been delivered, so
+/// a delivered event's tombstone takes the record's place, and its ID stays a duplicate; no
+/// dead letter is made of it.
+#[tokio::test]
+async fn delivered_events_whose_records_are_lost_stay_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let ids: Vec<String> = (0..3000).map(|i| format!("evt_{i:05}")).collect();
+    let table = delivered_then_flushed(&path, &ids, HOUR, |h| &h.events).await;
+    damage(&table);
+
+    let done = salvage_when_free(&path);
+    assert!(done.delivered_lost > 0 && done.lost.is_empty(), "{done:?}");
+    let s = open_again(&path).unwrap();
+    let dead = s.dead_letters(&["r".into()], None, 10).await.unwrap().items;
+    assert!(dead.is_empty(), "{dead:?}");
+    for id in &ids {
+        assert_eq!(
+            s.accept(event("r", id, HOUR)).await.unwrap(),
+            Accepted::Duplicate
+        );
+    }
 }
