@@ -29,11 +29,13 @@ pub fn is_lost(rec: &Record) -> bool {
     matches!(rec.last_error.as_deref(), Some(e) if e == LOST || e == SALVAGED_LOST)
 }
 
-/// The dead letter written in place of a lost event's record: what is known of it (its route,
-/// ID, received and due times, order key) and why it is lost.
+/// The dead letter written in place of lost event `seq`'s record: what is known of it (its
+/// route, ID, received and due times, order key) and why it is lost. Without its ID (its dedup
+/// key was gone too), `lost-seq-<seq>` stands for it, so that it can be found and purged by
+/// that name.
 pub fn lost_record(
     route: String,
-    event_id: String,
+    (seq, event_id): (u64, Option<String>),
     (received_at_ms, due_ms): (u64, u64),
     now: u64,
     order_key: Option<String>,
@@ -41,7 +43,7 @@ pub fn lost_record(
 ) -> Record {
     Record {
         route,
-        event_id,
+        event_id: event_id.unwrap_or_else(|| format!("lost-seq-{seq}")),
         received_at_ms,
         client_ip: String::new(),
         target: String::new(),

@@ -249,10 +249,12 @@ async fn a_queued_event_without_its_record_is_lost_alone() {
 
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), 100);
-    for id in ["a", "b", "c"] {
+    for id in ["a", "b", "c", "d"] {
         s.accept(event("r", id, HOUR)).await.unwrap();
     }
-    // Tried once each: filed into the database, out of the event log, due again now.
+    // Tried once each: filed into the database, out of the event log, due again now. "b"
+    // loses its record; "d" its record and its dedup key.
+    let mut d_seq = 0;
     for ev in s.lease("r", now_ms(), 10).await.unwrap().events {
         let retry = Outcome::Retry {
             at_ms: now_ms(),
@@ -260,9 +262,13 @@ async fn a_queued_event_without_its_record_is_lost_alone() {
             status: Some(503),
         };
         s.complete(&ev, retry).await.unwrap();
-        if ev.event_id == "b" {
-            let h = s.shared.handles().unwrap();
+        let h = s.shared.handles().unwrap();
+        if ev.event_id == "b" || ev.event_id == "d" {
             h.events.remove(super::keys::event(ev.handle)).unwrap();
+        }
+        if ev.event_id == "d" {
+            h.dedup.remove(super::keys::dedup("r", "d")).unwrap();
+            d_seq = ev.handle;
         }
     }
     let lost_before = METRICS.store_damaged_records.get();
@@ -270,15 +276,19 @@ async fn a_queued_event_without_its_record_is_lost_alone() {
     assert!(s.lease("r", now_ms(), 10).await.unwrap().events.is_empty());
     assert!(METRICS.store_damaged_records.get() > lost_before);
     let dead = s.dead_letters(&["r".into()], None, 10).await.unwrap().items;
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].event_id, "b");
-    assert!(
-        dead[0]
-            .last_error
+    let mut names: Vec<&str> = dead.iter().map(|d| d.event_id.as_str()).collect();
+    names.sort_unstable();
+    let unnamed = format!("lost-seq-{d_seq}");
+    assert_eq!(names, ["b", unnamed.as_str()]);
+    assert!(dead.iter().all(|d| {
+        d.last_error
             .as_deref()
             .is_some_and(|e| e.starts_with("lost:"))
-    );
+    }));
     assert_eq!(s.replay("r", "b").await.unwrap(), Replay::Lost);
+    // Without its ID, it goes by its seq: found, refused a replay, purged.
+    assert_eq!(s.replay("r", &unnamed).await.unwrap(), Replay::Lost);
+    assert!(s.purge("r", &unnamed).await.unwrap());
     // Its ID is forgotten: the sender's resend is new.
     assert_eq!(
         s.accept(event("r", "b", HOUR)).await.unwrap(),

@@ -207,10 +207,9 @@ fn lose(
         return Ok(false);
     };
     let (received, due, order_key) = k.queued.unwrap_or((now, now, None));
-    let id = k.id.unwrap_or_default();
     let mut rec = lost_record(
         route.clone(),
-        id.clone(),
+        (seq, k.id),
         (received, due),
         now,
         order_key,
@@ -233,6 +232,6 @@ fn lose(
         w.remove(&new.expiry, &keys::expiry(expires, seq))?;
     }
     w.insert(&new.dead, &keys::dead(&route, seq), b"")?;
-    out.lost.push((route, id));
+    out.lost.push((route, rec.event_id));
     Ok(true)
 }

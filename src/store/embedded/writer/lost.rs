@@ -60,7 +60,7 @@ impl Txn<'_> {
         effects.push(Effect::Unlease(l.seq));
         let rec = lost_record(
             l.route,
-            event_id.unwrap_or_default(),
+            (l.seq, event_id),
             (received, l.due_ms),
             now,
             order_key,
