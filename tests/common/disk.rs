@@ -122,23 +122,20 @@ fn database_tables(store: &std::path::Path) -> Vec<PathBuf> {
 /// (`open_handles`), from 1.
 pub const QUEUE_KEYSPACE: u32 = 5;
 
-/// Flips one byte a third of the way into the largest table of the keyspace with fjall's ID
-/// `id`, as a bad sector would; false if it has no table.
-pub fn damage_keyspace_table(store: &std::path::Path, id: u32) -> bool {
+/// Flips one byte a third of the way into each table of the keyspace with fjall's ID `id`, as
+/// a bad sector would; how many tables it has.
+pub fn damage_keyspace_tables(store: &std::path::Path, id: u32) -> usize {
     let dir = store.join("keyspaces").join(id.to_string()).join("tables");
-    let largest = std::fs::read_dir(dir).ok().and_then(|d| {
-        d.flatten()
-            .max_by_key(|t| t.metadata().map(|m| m.len()).unwrap_or(0))
-            .map(|t| t.path())
-    });
-    let Some(table) = largest else {
-        return false;
-    };
-    let mut bytes = std::fs::read(&table).expect("read a table");
-    let at = bytes.len() / 3;
-    bytes[at] ^= 0x55;
-    std::fs::write(&table, &bytes).expect("write a table");
-    true
+    let tables: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|t| t.path()).collect())
+        .unwrap_or_default();
+    for table in &tables {
+        let mut bytes = std::fs::read(table).expect("read a table");
+        let at = bytes.len() / 3;
+        bytes[at] ^= 0x55;
+        std::fs::write(table, &bytes).expect("write a table");
+    }
+    tables.len()
 }
 
 /// Damages the records of up to `n` of `ids` in the database's tables, as a bad sector would:
