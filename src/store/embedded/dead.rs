@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::salvage::each_readable_in;
+use super::step::each_readable_in;
 use super::writer::Op;
 use super::{Embedded, Handles, damage, keys, unavailable};
 use crate::event::now_ms;

@@ -37,6 +37,7 @@ mod queue;
 mod salvage;
 mod seal;
 mod start;
+mod step;
 mod tuning;
 mod writer;
 
@@ -54,8 +55,9 @@ use tokio::sync::{mpsc, oneshot};
 use self::dead::dead_keys;
 use self::index::Index;
 pub use self::journal_cut::{Cut, cut_damaged_journals};
-pub use self::salvage::{Salvaged, Skipped, salvage, work_dir as salvage_work_dir};
+pub use self::salvage::{Salvaged, salvage, work_dir as salvage_work_dir};
 use self::start::build_index;
+pub use self::step::Skipped;
 use self::writer::{Op, Writer};
 /// What `Embedded::downgrade` writes back.
 pub use super::record::FORMAT_BEFORE_LOG;

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::index::{Effect, Index};
-use super::salvage::each_readable;
+use super::step::each_readable;
 use super::{Handles, keys};
 use crate::logs;
 use crate::metrics::METRICS;

@@ -39,7 +39,7 @@ pub use self::map::Logged;
 use self::segment::Appender;
 use self::spare::Spare;
 use self::stuck::Stuck;
-use super::salvage::each_readable_in;
+use super::step::each_readable_in;
 use super::{Handles, damage, keys, mark_seq};
 use crate::store::record::Record;
 

@@ -1,13 +1,13 @@
 //! `hookgate store salvage DIR`: rewrites a store whose database tables are damaged into a new
 //! one without the damage, and puts it in the old one's place (kept beside it as
 //! `DIR.damaged`). A damaged table block cannot be merged (every compaction that reads it
-//! fails), so the tables above it pile up until fjall stops writes; and damage in the queue or
-//! the dead letters stops the store from opening at all. What can be read is copied; what
-//! cannot is skipped (`step`); the keyspaces that index others are then made whole from what
-//! is left (`rebuild`): an event whose record is lost becomes a dead letter that says so.
+//! fails), so the tables above it pile up until fjall stops writes; and what a damaged block of
+//! the queue or the dead letters held is read from the records at every start. What can be
+//! read is copied; what cannot is skipped (`step`); the keyspaces that index others are then
+//! made whole from what is left (`rebuild`): an event whose record is lost becomes a dead
+//! letter that says so.
 
 mod rebuild;
-mod step;
 mod swap;
 #[cfg(test)]
 mod tests;
@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 
 use fjall::{Database, Keyspace, OwnedWriteBatch as WriteBatch, PersistMode};
 
-pub use self::step::Skipped;
-pub(super) use self::step::{each_readable, each_readable_in};
+use super::step::{self, Skipped};
 use super::{Handles, OpenError, log, open_handles};
 use crate::config::EmbeddedMemory;
 use crate::event::now_ms;

@@ -5,10 +5,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::step::Skipped;
 use super::{Salvaged, Writes};
 use crate::event::now_ms;
 use crate::store::embedded::damage::{SALVAGED_LOST, is_damage, lost_record};
+use crate::store::embedded::step::Skipped;
 use crate::store::embedded::{Handles, keys};
 use crate::store::record::{Phase, Record};
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{DbResult, Txn};
-use crate::store::embedded::salvage::each_readable_in;
+use crate::store::embedded::step::each_readable_in;
 use crate::store::embedded::{damage, keys};
 use crate::store::{RequestDigest, SyncAnswer, SyncSlot, sync_record};
 

@@ -3,7 +3,7 @@
 use super::{DbResult, Txn};
 use crate::store::Replay;
 use crate::store::embedded::index::Effect;
-use crate::store::embedded::salvage::each_readable_in;
+use crate::store::embedded::step::each_readable_in;
 use crate::store::embedded::{damage, dead_keys, keys};
 use crate::store::record::{Phase, Record};
 
