@@ -102,7 +102,22 @@ async fn a_segment_that_cannot_be_deleted_is_kept_until_it_can_and_intake_goes_o
         sample(&m, "hookgate_store_log_undeletable_segments") >= 2.0,
         "{m}"
     );
-    // A restart reads them back (their events all delivered) and starts all the same.
+    // A restart reads them back (their events all delivered) and starts all the same. Once
+    // every outcome is written: a delivery whose outcome a kill -9 cut is delivered again
+    // after the restart, as it must be, which the count of deliveries below would take for a
+    // defect.
+    eventually(Duration::from_secs(10), async || {
+        let (_, routes) = get_json(&c, &gw.admin("/routes")).await;
+        let limai = routes["routes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["name"] == "limai")
+            .cloned();
+        limai.is_some_and(|r| r["pending"] == 0).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("outcomes not written:\n{}", gw.logs()));
     gw.kill9();
     gw.spawn();
     // Not a pooled connection to the process killed.
