@@ -499,7 +499,11 @@ mod tests {
     /// One byte of `seg` flipped at `at`, then read back as the newest segment or not: what
     /// was read, after checking that nothing was cut off.
     fn flipped(dir: &Path, seg: &Appender, at: u64, newest: bool) -> Vec<(u64, bool)> {
-        seg.file.write_all_at(b"X", at).unwrap();
+        // XOR, not a fixed byte: one that was already there (a nonce's, a checksum's, once in
+        // 256) would change nothing.
+        let mut byte = [0u8];
+        seg.file.read_exact_at(&mut byte, at).unwrap();
+        seg.file.write_all_at(&[byte[0] ^ 0x20], at).unwrap();
         let path = dir.join(name(seg.id));
         let (_, entries, end) = read(&path, newest).unwrap();
         let size = std::fs::metadata(&path).unwrap().len();

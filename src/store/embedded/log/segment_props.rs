@@ -124,8 +124,12 @@ fn damage_to_the_first_mark_leaves_a_segment_as_before_marks() {
         let dir = tempfile::tempdir().unwrap();
         let gs = vec![vec![(1, b"one".to_vec())], vec![(2, b"two".to_vec())]];
         let (seg, _) = written(dir.path(), &gs);
-        // A byte of the first mark's nonce (the mark starts right after the 8-byte magic).
-        std::os::unix::fs::FileExt::write_all_at(&*seg.file, b"X", 8 + HEADER as u64).unwrap();
+        // A byte of the first mark's nonce (the mark starts right after the 8-byte magic),
+        // flipped: a nonce is random, so writing a fixed byte left it as it was once in 256.
+        let at = 8 + HEADER as u64;
+        let mut byte = [0u8];
+        std::os::unix::fs::FileExt::read_exact_at(&*seg.file, &mut byte, at).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&*seg.file, &[byte[0] ^ 0x20], at).unwrap();
         let (_, entries, _) = read(&dir.path().join(name(1)), newest).unwrap();
         let expected: &[(u64, bool)] = if newest { &[] } else { &[(1, true), (2, true)] };
         assert_eq!(read_back(&entries), expected, "newest: {newest}");
