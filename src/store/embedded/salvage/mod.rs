@@ -46,6 +46,14 @@ impl Salvaged {
     fn damaged(&self) -> bool {
         self.keyspaces.iter().any(|(_, _, s)| !s.is_empty())
     }
+
+    /// The ranges of keyspace `name` skipped.
+    pub fn skipped(&self, name: &str) -> &[Skipped] {
+        self.keyspaces
+            .iter()
+            .find(|(k, _, _)| *k == name)
+            .map_or(&[], |(_, _, s)| s)
+    }
 }
 
 fn failed(dir: &Path, e: impl std::fmt::Display) -> OpenError {
@@ -99,7 +107,6 @@ fn rewrite(
 ) -> Result<Salvaged, OpenError> {
     let new = open_handles(work, memory)?;
     let mut out = Salvaged::default();
-    let mut events_skipped = Vec::new();
     for ((name, from), (_, to)) in old.named().into_iter().zip(new.named()) {
         let mut w = Writes::new(&new.db);
         let mut copied = 0;
@@ -109,18 +116,11 @@ fn rewrite(
         })
         .map_err(|e| failed(dir, format!("reading keyspace {name}: {e}")))?;
         w.done().map_err(|e| failed(work, e))?;
-        if name == "events" {
-            events_skipped = skipped.clone();
-        }
         out.keyspaces.push((name, copied, skipped));
     }
     if out.damaged() {
-        let damaged = |name: &str| {
-            out.keyspaces
-                .iter()
-                .any(|(k, _, s)| *k == name && !s.is_empty())
-        };
-        let queue_damaged = damaged("queue") || damaged("dead");
+        let events_skipped = out.skipped("events").to_vec();
+        let queue_damaged = !out.skipped("queue").is_empty() || !out.skipped("dead").is_empty();
         rebuild::run(
             old,
             &new,

@@ -58,12 +58,7 @@ async fn a_store_whose_queue_and_records_are_damaged_is_salvaged() {
     std::fs::write(path.join(fjall::NO_SPARE_JOURNAL), b"").unwrap();
     let done = salvage_when_free(&path);
     assert!(path.join(fjall::NO_SPARE_JOURNAL).exists());
-    let skipped = |name: &str| {
-        done.keyspaces
-            .iter()
-            .find(|(k, _, _)| *k == name)
-            .map_or(0, |(_, _, s)| s.len())
-    };
+    let skipped = |name: &str| done.skipped(name).len();
     assert!(skipped("queue") >= 1 && skipped("events") >= 1, "{done:?}");
     assert!(done.requeued > 0, "{done:?}");
     assert!(
