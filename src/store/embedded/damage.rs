@@ -147,25 +147,30 @@ pub fn skipped_said(what: &str, skipped: &[super::Skipped]) {
 
 /// The IDs of route `route`'s events `seqs` and when their dedup keys expire, found by their
 /// dedup keys (one scan of the route's keys: only when records are lost). An event is left out
-/// when no key points at it any more, or the scan meets damage first.
+/// when no key points at it any more, or its key is in a damaged block.
 pub fn ids_of(h: &Handles, route: &str, seqs: &[u64]) -> HashMap<u64, (String, u64)> {
     let prefix = keys::dedup(route, "");
     let mut out = HashMap::new();
-    for entry in h.dedup.prefix(&prefix) {
-        let Ok((k, v)) = entry.into_inner() else {
-            break;
-        };
-        if let Some((seq, expires)) = keys::parse_dedup_value(&v)
-            && seqs.contains(&seq)
-            && let Some(id) = k
-                .get(prefix.len()..)
-                .and_then(|b| std::str::from_utf8(b).ok())
-        {
-            out.insert(seq, (id.to_string(), expires));
-            if out.len() == seqs.len() {
-                break;
+    // Past a damaged block of dedup keys too (its IDs are not found); an I/O error ends it.
+    let read = super::step::each_readable_in(
+        &h.dedup,
+        Some(prefix.clone()),
+        // Dedup keys start `route \0` as dead-letter keys do: the same end.
+        Some(&keys::dead_prefix_end(route)),
+        |k, v| {
+            if let Some((seq, expires)) = keys::parse_dedup_value(v)
+                && seqs.contains(&seq)
+                && let Some(id) = k
+                    .get(prefix.len()..)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+            {
+                out.insert(seq, (id.to_string(), expires));
             }
-        }
+            Ok(out.len() < seqs.len())
+        },
+    );
+    if let Ok(skipped) = read {
+        skipped_said("dedup", &skipped);
     }
     out
 }

@@ -1,6 +1,7 @@
 //! Forgetting dedup keys whose window is over (and the tombstones of delivered events).
 
 use super::{DbResult, Txn};
+use crate::store::embedded::step::each_readable_in;
 use crate::store::embedded::{damage, keys};
 use crate::store::record::Phase;
 
@@ -12,26 +13,18 @@ impl Txn<'_> {
         from: &mut [u8; 16],
     ) -> DbResult<u64> {
         let mut n = 0;
-        let end = keys::expiry(until, u64::MAX);
+        // Up to and with `until`'s last entry; a damaged block is stepped past (`step`): the
+        // dedup keys whose entries it held are never forgotten (a few hundred at most). Else
+        // every sweep would fail its write group there and put the store through its
+        // recovery, once a minute.
+        let mut end = keys::expiry(until, u64::MAX).to_vec();
+        end.push(0);
         let mut due = Vec::new();
-        let mut damaged = false;
-        for entry in self
-            .h
-            .expiry
-            .range(from.to_vec()..=end.to_vec())
-            .take(limit)
-        {
-            match entry.key() {
-                Ok(key) => due.extend(keys::parse_expiry(&key)),
-                // Swept up to it, then past it (`step_past_damage`).
-                Err(e) if damage::is_damage(&e) => {
-                    damage::key_said("expiry", &e);
-                    damaged = true;
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let skipped = each_readable_in(&self.h.expiry, Some(from.to_vec()), Some(&end), |k, _| {
+            due.extend(keys::parse_expiry(k));
+            Ok(due.len() < limit)
+        })?;
+        damage::skipped_said("expiry", &skipped);
         for (expires, seq) in due {
             n += 1;
             self.batch
@@ -58,50 +51,6 @@ impl Txn<'_> {
                 self.record_del(seq);
             }
         }
-        if damaged {
-            self.step_past_damage(until, from);
-        }
         Ok(n)
-    }
-
-    /// Moves the sweep's cursor `from` past a damaged block of the expiry order, whose keys
-    /// are lost (their dedup keys never expire: a few hundred at most). Where the block ends is
-    /// unknown: the cursor steps forward by ever longer times until a read there succeeds, then
-    /// back by halves to the first time that reads (a key it stepped over would never expire
-    /// either), or stops at `until` (the next sweep goes on from there). Else every sweep
-    /// would fail its write group and put the store through its recovery, once a minute.
-    fn step_past_damage(&self, until: u64, from: &mut [u8; 16]) {
-        let end = keys::expiry(until, u64::MAX);
-        let reads = |at: u64| {
-            let first = self
-                .h
-                .expiry
-                .range(keys::expiry(at, 0).to_vec()..=end.to_vec())
-                .next();
-            first.is_none_or(|entry| entry.key().is_ok())
-        };
-        let mut bad = keys::parse_expiry(from).map_or(0, |(expires, _)| expires);
-        let mut step = 1_000;
-        let good = loop {
-            if bad >= until {
-                break until;
-            }
-            let at = bad.saturating_add(step).min(until);
-            if reads(at) {
-                break at;
-            }
-            bad = at;
-            step = step.saturating_mul(2);
-        };
-        let (mut bad, mut good) = (bad, good);
-        while good > bad + 1 {
-            let mid = bad + (good - bad) / 2;
-            if reads(mid) {
-                good = mid;
-            } else {
-                bad = mid;
-            }
-        }
-        *from = keys::expiry(good, 0);
     }
 }
