@@ -1,7 +1,7 @@
 //! Forgetting dedup keys whose window is over (and the tombstones of delivered events).
 
 use super::{DbResult, Txn};
-use crate::store::embedded::step::each_readable_in;
+use crate::store::embedded::step::{Skipped, each_readable_in};
 use crate::store::embedded::{damage, keys};
 use crate::store::record::Phase;
 
@@ -50,6 +50,17 @@ impl Txn<'_> {
                 }
                 self.record_del(seq);
             }
+        }
+        // The next sweep starts past the damage, unless entries after it were swept already
+        // (else each sweep would step past the same block again).
+        match skipped.last() {
+            Some(Skipped { until: Some(u), .. }) if u.as_slice() > from.as_slice() => {
+                let len = u.len().min(from.len());
+                *from = [0; 16];
+                from[..len].copy_from_slice(&u[..len]);
+            }
+            Some(Skipped { until: None, .. }) => *from = keys::expiry(until, u64::MAX),
+            _ => {}
         }
         Ok(n)
     }
