@@ -117,11 +117,25 @@ fn read_else(
     key: &[u8],
     say: impl FnOnce(&fjall::Error),
 ) -> Result<Option<fjall::Slice>, fjall::Error> {
-    match ks.get(key) {
+    match get(ks, key) {
         Err(e) if is_damage(&e) => {
             say(&e);
             Ok(None)
         }
+        read => read,
+    }
+}
+
+/// `ks`'s value of `key`. A point read that meets damage is tried again as a range of the one
+/// key, which reads the same tables' data blocks without their filters: a damaged filter block
+/// (read through the block cache past the first level) then costs nothing, and a damaged data
+/// block fails that read too.
+pub fn get(ks: &fjall::Keyspace, key: &[u8]) -> Result<Option<fjall::Slice>, fjall::Error> {
+    match ks.get(key) {
+        Err(e) if is_damage(&e) => match ks.range(key..=key).next() {
+            None => Ok(None),
+            Some(entry) => entry.into_inner().map(|(_, v)| Some(v)),
+        },
         read => read,
     }
 }

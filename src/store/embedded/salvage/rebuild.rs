@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{Salvaged, Writes};
 use crate::event::now_ms;
-use crate::store::embedded::damage::{SALVAGED_LOST, is_damage, lost_record};
+use crate::store::embedded::damage::{self, SALVAGED_LOST, is_damage, lost_record};
 use crate::store::embedded::step::Skipped;
 use crate::store::embedded::{Handles, keys};
 use crate::store::record::{Phase, Record};
@@ -108,7 +108,7 @@ pub fn run(
     seqs.sort_unstable();
     for seq in seqs {
         let key = keys::event(seq);
-        match old.events.get(key) {
+        match damage::get(&old.events, &key) {
             Ok(Some(v)) => {
                 w.insert(&new.events, &key, &v)?;
                 out.found_again += 1;
