@@ -61,7 +61,7 @@ fn scene(dir: &Path) -> Vec<(PathBuf, u64, u64)> {
         }
         ks.rotate_memtable_and_wait().unwrap();
     }
-    std::thread::sleep(Duration::from_millis(500));
+    settled(&ks);
     // Four tables that overlap, which compaction merges into tables of a level above the last
     // (written with that level's settings).
     for part in 0..4 {
@@ -70,11 +70,7 @@ fn scene(dir: &Path) -> Vec<(PathBuf, u64, u64)> {
         }
         ks.rotate_memtable_and_wait().unwrap();
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ks.l0_table_count() > 0 {
-        assert!(Instant::now() < deadline, "not compacted");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    settled(&ks);
     let version = ks.tree.current_version();
     let n = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap());
     let upper: Vec<_> = version
@@ -89,6 +85,15 @@ fn scene(dir: &Path) -> Vec<(PathBuf, u64, u64)> {
         .collect();
     assert!(!upper.is_empty(), "no merged table");
     upper
+}
+
+/// Waits until compaction has taken every table out of the first level.
+fn settled(ks: &Keyspace) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ks.l0_table_count() > 0 {
+        assert!(Instant::now() < deadline, "not compacted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The table files of the database at `dir`, each with its bytes.
