@@ -220,6 +220,10 @@ pub static RECORD_LOST: Site = Site::new(
     "event lost: its record is damaged on disk, or missing; held as a dead letter that cannot be replayed",
 );
 pub static KEY_DAMAGED: Site = Site::new(Level::ERROR, "store key damaged on disk; read as absent");
+pub static FILTER_DAMAGED: Site = Site::new(
+    Level::ERROR,
+    "a store table's filter is damaged on disk; reads go on without it until a compaction rewrites the table (check the disk)",
+);
 pub static COMPACTION_FAILED: Site = Site::new(Level::ERROR, "store compaction failed");
 pub static QUEUE_UNREADABLE: Site = Site::new(Level::WARN, "cannot read the queue");
 pub static STATES_UNREADABLE: Site = Site::new(

@@ -128,14 +128,24 @@ fn read_else(
 
 /// `ks`'s value of `key`. A point read that meets damage is tried again as a range of the one
 /// key, which reads the same tables' data blocks without their filters: a damaged filter block
-/// (read through the block cache past the first level) then costs nothing, and a damaged data
-/// block fails that read too.
+/// (read through the block cache past the first level) then costs nothing but a log line, and
+/// a damaged data block fails that read too.
 pub fn get(ks: &fjall::Keyspace, key: &[u8]) -> Result<Option<fjall::Slice>, fjall::Error> {
     match ks.get(key) {
-        Err(e) if is_damage(&e) => match ks.range(key..=key).next() {
-            None => Ok(None),
-            Some(entry) => entry.into_inner().map(|(_, v)| Some(v)),
-        },
+        Err(e) if is_damage(&e) => {
+            let read = match ks.range(key..=key).next() {
+                None => Ok(None),
+                Some(entry) => entry.into_inner().map(|(_, v)| Some(v)),
+            };
+            if read.is_ok() && logs::FILTER_DAMAGED.hit(ks.name(), || e.to_string()) {
+                tracing::error!(
+                    keyspace = %ks.name(),
+                    error = %e,
+                    "a store table's filter is damaged on disk; reads go on without it until a compaction rewrites the table (check the disk)"
+                );
+            }
+            read
+        }
         read => read,
     }
 }
