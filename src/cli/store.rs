@@ -97,14 +97,15 @@ fn salvage_said(dir: &Path, s: &Salvaged) -> String {
     said.push_str(&format!(
         "Records read again past the damage: {}. Events lost (dead letters that say so, their \
          IDs forgotten): {}. Records of delivered events lost (a tombstone in their place): {}. \
-         Queue entries made again: {}; dead-letter keys: {}; expiry entries: {}. Records that \
-         do not decode, left as they are: {}.\n",
+         Queue entries made again: {}; dead-letter keys: {}; expiry entries: {}; dedup keys: \
+         {}. Records that do not decode, left as they are: {}.\n",
         s.found_again,
         s.lost.len(),
         s.delivered_lost,
         s.requeued,
         s.dead_restored,
         s.expiry_restored,
+        s.dedup_restored,
         s.undecodable
     ));
     for (route, id) in s.lost.iter().take(100) {

@@ -36,6 +36,8 @@ pub struct Salvaged {
     pub requeued: u64,
     pub dead_restored: u64,
     pub expiry_restored: u64,
+    /// Dedup keys made again from the records (theirs were in a damaged block).
+    pub dedup_restored: u64,
     /// Records that do not decode, left as they are (the lease loses them if they wait).
     pub undecodable: u64,
     /// Where the store as it was is kept; `None` when nothing was damaged (nothing changed).

@@ -180,6 +180,7 @@ pub fn run(
             }
         }
     }
+    restore_dedup(&mut w, new, out, now)?;
     let mark = new
         .meta
         .get(keys::NEXT_SEQ)?
@@ -187,6 +188,58 @@ pub fn run(
         .unwrap_or(1);
     w.insert(&new.meta, keys::NEXT_SEQ, &keys::be(mark.max(top + 1)))?;
     w.done()
+}
+
+/// The dedup keys the copy skipped (a damaged block of `dedup`, and the healthy keys of other
+/// tables in its range), made again from the events' records and their expiry entries, so that
+/// an ID the store knew stays a duplicate. Left out: an event lost (its ID forgotten on
+/// purpose) or past its window (no expiry entry ahead). Where records of two copies of an ID
+/// are left (one purged or past its window, accepted again), the newer seq takes the key, as
+/// it did at its accept. A key that is there already stays as it is.
+fn restore_dedup(
+    w: &mut Writes<'_>,
+    new: &Handles,
+    out: &mut Salvaged,
+    now: u64,
+) -> Result<(), fjall::Error> {
+    let skipped = out.skipped("dedup");
+    if skipped.is_empty() {
+        return Ok(());
+    }
+    let in_skipped = |k: &[u8]| {
+        skipped.iter().any(|s| {
+            s.after.as_deref().is_none_or(|a| k > a) && s.until.as_deref().is_none_or(|u| k < u)
+        })
+    };
+    // Records in seq order: a later copy of an ID replaces an earlier one.
+    let mut by_key: HashMap<Vec<u8>, u64> = HashMap::new();
+    for entry in new.events.iter() {
+        let (k, v) = entry.into_inner()?;
+        let (Some(seq), Ok(rec)) = (keys::event_seq(&k), Record::decode_bodiless(&v)) else {
+            continue;
+        };
+        let key = keys::dedup(&rec.route, &rec.event_id);
+        if !damage::is_lost(&rec) && in_skipped(&key) {
+            by_key.insert(key, seq);
+        }
+    }
+    let mut window: HashMap<u64, u64> = by_key.values().map(|seq| (*seq, 0)).collect();
+    for entry in new.expiry.iter() {
+        if let Some((expires, seq)) = keys::parse_expiry(&entry.key()?)
+            && let Some(w) = window.get_mut(&seq)
+        {
+            // A replay gives the key a later window; the older entry stays until swept.
+            *w = (*w).max(expires);
+        }
+    }
+    for (key, seq) in by_key {
+        let expires = window.get(&seq).copied().unwrap_or(0);
+        if expires > now && !new.dedup.contains_key(&key)? {
+            w.insert(&new.dedup, &key, &keys::dedup_value(seq, expires))?;
+            out.dedup_restored += 1;
+        }
+    }
+    Ok(())
 }
 
 /// What becomes of event `seq`, whose record does not read (`k`: what its keys say). Waiting

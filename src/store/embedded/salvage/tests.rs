@@ -205,3 +205,29 @@ async fn delivered_events_whose_records_are_lost_stay_delivered() {
         );
     }
 }
+
+/// A damaged block of dedup keys: the copy skips the keys it held (and the healthy keys of
+/// other tables in the same range), and the salvage makes them again from the events'
+/// records and their expiry entries, so every ID the store knew stays a duplicate. Before, each
+/// of those IDs was taken as new after the salvage, and a sender's retry delivered twice.
+#[tokio::test]
+async fn dedup_keys_in_a_damaged_block_are_made_again_from_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let long = "k".repeat(200);
+    let ids: Vec<String> = (0..1000).map(|i| format!("evt_{i:05}_{long}")).collect();
+    let table = delivered_then_flushed(&path, &ids, HOUR, |h| &h.dedup).await;
+    damage(&table);
+
+    let done = salvage_when_free(&path);
+    assert!(!done.skipped("dedup").is_empty(), "{done:?}");
+    assert!(done.dedup_restored > 0 && done.lost.is_empty(), "{done:?}");
+    let s = open_again(&path).unwrap();
+    for id in &ids {
+        assert_eq!(
+            s.accept(event("r", id, HOUR)).await.unwrap(),
+            Accepted::Duplicate,
+            "{id}"
+        );
+    }
+}
