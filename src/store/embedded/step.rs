@@ -20,6 +20,14 @@ pub struct Skipped {
     pub until: Option<Vec<u8>>,
 }
 
+impl Skipped {
+    /// Whether `key` is one of the keys skipped.
+    pub fn holds(&self, key: &[u8]) -> bool {
+        self.after.as_deref().is_none_or(|a| key > a)
+            && self.until.as_deref().is_none_or(|u| key < u)
+    }
+}
+
 /// Calls `each` with every entry of `ks` that can be read, in key order; returns the ranges
 /// stepped past. An error that is not damage (an I/O error) ends it.
 pub fn each_readable(
@@ -151,7 +159,26 @@ fn midpoint(a: &[u8], b: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::midpoint;
+    use super::{Skipped, midpoint};
+
+    #[test]
+    fn a_skipped_range_holds_the_keys_between_its_ends() {
+        // `until` as bisection finds it: a key cut short of its trailing zeros.
+        let s = Skipped {
+            after: Some(5u64.to_be_bytes().to_vec()),
+            until: Some(vec![0, 0, 0, 0, 0, 0, 0, 9]),
+        };
+        let holds = |seq: u64| s.holds(&seq.to_be_bytes());
+        assert_eq!(
+            (holds(5), holds(6), holds(8), holds(9)),
+            (false, true, true, false)
+        );
+        let s = Skipped {
+            after: None,
+            until: Some(vec![0, 0, 0, 0, 0, 0, 1]),
+        };
+        assert!(s.holds(&255u64.to_be_bytes()) && !s.holds(&256u64.to_be_bytes()));
+    }
 
     #[test]
     fn midpoints_of_wide_numbers() {

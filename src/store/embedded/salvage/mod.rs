@@ -121,17 +121,8 @@ fn rewrite(
         out.keyspaces.push((name, copied, skipped));
     }
     if out.damaged() {
-        let events_skipped = out.skipped("events").to_vec();
-        let queue_damaged = !out.skipped("queue").is_empty() || !out.skipped("dead").is_empty();
-        rebuild::run(
-            old,
-            &new,
-            &events_skipped,
-            queue_damaged,
-            is_logged,
-            &mut out,
-        )
-        .map_err(|e| failed(work, format!("rebuilding: {e}")))?;
+        rebuild::run(old, &new, is_logged, &mut out)
+            .map_err(|e| failed(work, format!("rebuilding: {e}")))?;
         new.db
             .persist(PersistMode::SyncAll)
             .map_err(|e| failed(work, e))?;

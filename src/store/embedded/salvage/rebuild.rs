@@ -24,37 +24,21 @@ struct Known {
     dedup: Option<(Vec<u8>, u64)>,
 }
 
-/// The seqs of a skipped range of `events`: (after this, up to and with this).
-fn seqs(s: &Skipped) -> (u64, u64) {
-    let after = s.after.as_deref().and_then(keys::event_seq).unwrap_or(0);
-    let last = match &s.until {
-        None => u64::MAX,
-        // A read from `u` on starts at the first seq whose key is not below it.
-        Some(u) => {
-            let mut padded = u.clone();
-            padded.resize(8.max(u.len()), 0);
-            let seq = keys::event_seq(&padded).unwrap_or(u64::MAX);
-            if u.len() <= 8 {
-                seq.saturating_sub(1)
-            } else {
-                seq
-            }
-        }
-    };
-    (after, last)
+/// Whether `key` is in one of the ranges `skipped`.
+fn in_any(skipped: &[Skipped], key: &[u8]) -> bool {
+    skipped.iter().any(|s| s.holds(key))
 }
 
 pub fn run(
     old: &Handles,
     new: &Handles,
-    skipped: &[Skipped],
-    queue_damaged: bool,
     is_logged: &dyn Fn(u64) -> bool,
     out: &mut Salvaged,
 ) -> Result<(), fjall::Error> {
-    let ranges: Vec<(u64, u64)> = skipped.iter().map(seqs).collect();
-    let in_skipped =
-        |seq: u64| !is_logged(seq) && ranges.iter().any(|(a, l)| seq > *a && seq <= *l);
+    let events_skipped = out.skipped("events").to_vec();
+    let dedup_skipped = out.skipped("dedup").to_vec();
+    let queue_damaged = !out.skipped("queue").is_empty() || !out.skipped("dead").is_empty();
+    let in_skipped = |seq: u64| !is_logged(seq) && in_any(&events_skipped, &keys::event(seq));
     let mut known: HashMap<u64, Known> = HashMap::new();
     let mut queued = HashSet::new();
     let mut dead = HashSet::new();
@@ -130,6 +114,9 @@ pub fn run(
     w.done()?;
 
     let mut w = Writes::new(&new.db);
+    // The dedup keys the copy skipped, by the records that name them (in seq order: a later
+    // copy of an ID replaces an earlier one, as at its accept).
+    let mut unkeyed: HashMap<Vec<u8>, u64> = HashMap::new();
     for entry in new.events.iter() {
         let (k, v) = entry.into_inner()?;
         let Some(seq) = keys::event_seq(&k) else {
@@ -143,6 +130,12 @@ pub fn run(
                 continue;
             }
         };
+        if !dedup_skipped.is_empty() && !damage::is_lost(&rec) {
+            let key = keys::dedup(&rec.route, &rec.event_id);
+            if in_any(&dedup_skipped, &key) {
+                unkeyed.insert(key, seq);
+            }
+        }
         match rec.phase {
             Phase::Pending if !queued.contains(&seq) && !is_logged(seq) => {
                 let value = keys::queue_value(rec.received_at_ms, rec.order_key.as_deref(), None);
@@ -180,7 +173,7 @@ pub fn run(
             }
         }
     }
-    restore_dedup(&mut w, new, out, now)?;
+    restore_dedup(&mut w, new, unkeyed, now, out)?;
     let mark = new
         .meta
         .get(keys::NEXT_SEQ)?
@@ -191,39 +184,21 @@ pub fn run(
 }
 
 /// The dedup keys the copy skipped (a damaged block of `dedup`, and the healthy keys of other
-/// tables in its range), made again from the events' records and their expiry entries, so that
-/// an ID the store knew stays a duplicate. Left out: an event lost (its ID forgotten on
-/// purpose) or past its window (no expiry entry ahead). Where records of two copies of an ID
-/// are left (one purged or past its window, accepted again), the newer seq takes the key, as
-/// it did at its accept. A key that is there already stays as it is.
+/// tables in its range), made again: `unkeyed` names each one's event, whose expiry entries
+/// give its window. So an ID the store knew stays a duplicate. Left out: an event lost (its
+/// ID forgotten on purpose; not in `unkeyed`) or past its window (no expiry entry ahead). A
+/// key that is there already stays as it is.
 fn restore_dedup(
     w: &mut Writes<'_>,
     new: &Handles,
-    out: &mut Salvaged,
+    unkeyed: HashMap<Vec<u8>, u64>,
     now: u64,
+    out: &mut Salvaged,
 ) -> Result<(), fjall::Error> {
-    let skipped = out.skipped("dedup");
-    if skipped.is_empty() {
+    if unkeyed.is_empty() {
         return Ok(());
     }
-    let in_skipped = |k: &[u8]| {
-        skipped.iter().any(|s| {
-            s.after.as_deref().is_none_or(|a| k > a) && s.until.as_deref().is_none_or(|u| k < u)
-        })
-    };
-    // Records in seq order: a later copy of an ID replaces an earlier one.
-    let mut by_key: HashMap<Vec<u8>, u64> = HashMap::new();
-    for entry in new.events.iter() {
-        let (k, v) = entry.into_inner()?;
-        let (Some(seq), Ok(rec)) = (keys::event_seq(&k), Record::decode_bodiless(&v)) else {
-            continue;
-        };
-        let key = keys::dedup(&rec.route, &rec.event_id);
-        if !damage::is_lost(&rec) && in_skipped(&key) {
-            by_key.insert(key, seq);
-        }
-    }
-    let mut window: HashMap<u64, u64> = by_key.values().map(|seq| (*seq, 0)).collect();
+    let mut window: HashMap<u64, u64> = unkeyed.values().map(|seq| (*seq, 0)).collect();
     for entry in new.expiry.iter() {
         if let Some((expires, seq)) = keys::parse_expiry(&entry.key()?)
             && let Some(w) = window.get_mut(&seq)
@@ -232,7 +207,7 @@ fn restore_dedup(
             *w = (*w).max(expires);
         }
     }
-    for (key, seq) in by_key {
+    for (key, seq) in unkeyed {
         let expires = window.get(&seq).copied().unwrap_or(0);
         if expires > now && !new.dedup.contains_key(&key)? {
             w.insert(&new.dedup, &key, &keys::dedup_value(seq, expires))?;
