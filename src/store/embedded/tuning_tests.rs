@@ -173,13 +173,68 @@ fn a_damaged_block_fails_only_the_reads_of_keys_it_holds() {
             None => failed.push(between),
         }
     }
-    // A filter answers "maybe" for ~1 % of the keys a table does not hold.
+    // A filter answers "maybe" for ~1 in 15,000 keys a table does not hold (~1 in 120 at 10
+    // bits per key: 1 of these reads failed).
     assert!(
-        failed.len() * 20 <= damaged.len(),
+        failed.len() <= 1,
         "{} of {} reads beside a damaged block failed: {failed:?}",
         failed.len(),
         damaged.len()
     );
+}
+
+/// What is left of the damage above: a filter's false positive sends a read of a key the table
+/// does not hold to the block where it would be, and fails it there if that block is damaged.
+/// Every block of a table damaged, each key between its keys is read: at 10 bits per key 10
+/// of 2,000 reads failed (1 salvage in 6 lost a healthy neighbour); at 20 none (~1 in 15,000
+/// expected).
+#[test]
+fn a_filter_rarely_sends_a_read_to_a_block_without_its_key() {
+    const N: u64 = 2000;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (_db, ks) = open(dir.path());
+        for k in 0..N {
+            ks.insert((2 * k).to_be_bytes(), value(2 * k, 0)).unwrap();
+        }
+        ks.rotate_memtable_and_wait().unwrap();
+    }
+    // One byte of each value flipped, where 32 bytes of its middle are found (a key and the
+    // byte after it, as `copies` looks for, are also in the index blocks).
+    let middle = |k: u64| value(k, 0)[1990..2022].to_vec();
+    let by_head: HashMap<Vec<u8>, u64> = (0..N)
+        .map(|k| (middle(2 * k)[..8].to_vec(), 2 * k))
+        .collect();
+    let mut hit = 0;
+    for (path, mut bytes) in tables(dir.path()) {
+        let at: Vec<usize> = bytes
+            .windows(32)
+            .enumerate()
+            .filter(|(_, w)| by_head.get(&w[..8]).is_some_and(|k| *w == middle(*k)))
+            .map(|(i, _)| i)
+            .collect();
+        for i in &at {
+            bytes[i + 16] ^= 0x55;
+        }
+        hit += at.len();
+        std::fs::write(path, bytes).unwrap();
+    }
+    assert_eq!(hit as u64, N, "each value once, in a table");
+    let (_db, ks) = open(dir.path());
+    let failed: Vec<u64> = (0..N)
+        .map(|k| 2 * k + 1)
+        .filter(|k| match ks.get(k.to_be_bytes()) {
+            Ok(v) => {
+                assert!(v.is_none(), "key {k} was never written");
+                false
+            }
+            Err(e) => {
+                assert!(damage::is_damage(&e), "{e}");
+                true
+            }
+        })
+        .collect();
+    assert!(failed.len() <= 3, "{} of {N}: {failed:?}", failed.len());
 }
 
 /// A damaged filter block (read through the block cache past the first level) fails every
