@@ -130,6 +130,7 @@ fn callgrind(server: &Server, op: &str) -> Option<u64> {
             // built with symbols first in PATH says where in the server the instructions go).
             if let Some(keep) = std::env::var_os("IR_KEEP") {
                 let to = Path::new(&keep).join(path.file_name()?);
+                let _ = std::fs::create_dir_all(&keep);
                 let _ = std::fs::copy(path, &to);
                 eprintln!("callgrind dump kept: {}", to.display());
             }
