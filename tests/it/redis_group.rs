@@ -16,7 +16,7 @@ use hookgate::config::{RedisConfig, SpillConfig};
 use hookgate::event::{NewEvent, now_ms};
 use hookgate::secret::Secret;
 use hookgate::store::redis::RedisStore;
-use hookgate::store::{Accepted, Intake, Store, StoreError};
+use hookgate::store::{Accepted, Intake, Queue, Store, StoreError};
 
 const WAIT: Duration = Duration::from_secs(10);
 const DELIVERED: hookgate::store::Outcome = hookgate::store::Outcome::Delivered { status: 200 };
@@ -206,6 +206,110 @@ async fn an_order_line_keeps_its_order_across_groups() {
     let answers = all_at_once(&store, events).await;
     assert!(answers.iter().all(|a| *a == Accepted::New), "{answers:?}");
     assert_eq!(deliver_in_turn(&store, 300).await, ids);
+}
+
+/// Order keys are passed apart from the group's other arguments (only for the events that have
+/// one, by their place in the group): in a group mixing events with and without one, each
+/// keyed event joins its own line, each other one is a lean entry, and both lines keep their
+/// order.
+#[tokio::test]
+async fn a_group_mixing_order_keys_and_none_keeps_each_events_own() {
+    let redis = RedisServer::start();
+    let store = RedisStore::open(&config(&redis, Duration::from_secs(2)), 100_000).unwrap();
+    ready(&store).await;
+    let key = |i: usize| match i % 3 {
+        0 => Some("a"),
+        1 => None,
+        _ => Some("b"),
+    };
+    let ids: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
+    let before = script_calls(&redis);
+    let events = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| event(id, key(i)))
+        .collect();
+    let answers = all_at_once(&store, events).await;
+    assert!(answers.iter().all(|a| *a == Accepted::New), "{answers:?}");
+    assert!(script_calls(&redis) - before < 5, "not grouped");
+    assert_eq!(redis.cli(&["XLEN", "hg:{r:0}:v"]), "10");
+    for (i, id) in ids.iter().enumerate() {
+        let line = redis.cli(&["HGET", &format!("hg:{{r:0}}:e:{id}"), "ok"]);
+        assert_eq!(line, key(i).unwrap_or(""), "{id}");
+    }
+    // Each line in its order (the lean entries in any): the events of a key, in delivery
+    // order, are those of its line in arrival order.
+    let delivered = deliver_in_turn(&store, 30).await;
+    let place = |id: &String| -> usize { id[1..].parse().unwrap() };
+    for k in [Some("a"), Some("b")] {
+        let got: Vec<usize> = delivered
+            .iter()
+            .map(place)
+            .filter(|&i| key(i) == k)
+            .collect();
+        let want: Vec<usize> = (0..30).filter(|&i| key(i) == k).collect();
+        assert_eq!(got, want, "line {k:?}");
+    }
+    let distinct: HashSet<&String> = delivered.iter().collect();
+    assert_eq!(distinct.len(), 30, "{delivered:?}");
+}
+
+/// A batch of outcomes mixing first deliveries from the lean stream (5 arguments each) with
+/// retries (8 each) is read by kind: each delivered one gets its packed record, each retried
+/// one a record of its own, due when its retry said.
+#[tokio::test]
+async fn a_batch_mixing_lean_deliveries_and_retries_records_each_as_its_own() {
+    let redis = RedisServer::start();
+    let store = RedisStore::open(&config(&redis, Duration::from_secs(2)), 100_000).unwrap();
+    ready(&store).await;
+    let events = (0..20).map(|i| event(&format!("x{i}"), None)).collect();
+    let answers = all_at_once(&store, events).await;
+    assert!(answers.iter().all(|a| *a == Accepted::New), "{answers:?}");
+    let mut leased = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while leased.len() < 20 {
+        assert!(Instant::now() < deadline, "leased {} of 20", leased.len());
+        leased.extend(store.lease("r", now_ms(), 64).await.unwrap().events);
+    }
+    let due = now_ms() + 3_600_000;
+    let before = script_calls(&redis);
+    let outcome = |i: usize| {
+        if i.is_multiple_of(2) {
+            DELIVERED
+        } else {
+            hookgate::store::Outcome::Retry {
+                at_ms: due,
+                error: format!("upstream said no to {i}"),
+                status: Some(503),
+            }
+        }
+    };
+    let completes = leased.iter().map(|ev| {
+        let i: usize = ev.event_id[1..].parse().unwrap();
+        store.complete(ev, outcome(i))
+    });
+    for r in futures_util::future::join_all(completes).await {
+        r.unwrap();
+    }
+    assert!(script_calls(&redis) - before < 20, "not batched");
+    for i in 0..20usize {
+        let id = format!("x{i}");
+        let packed = redis.cli(&["EXISTS", &format!("hg:{{r:0}}:r:{id}")]);
+        let record = |f: &str| redis.cli(&["HGET", &format!("hg:{{r:0}}:e:{id}"), f]);
+        if i.is_multiple_of(2) {
+            assert_eq!((packed.as_str(), record("st").as_str()), ("1", ""), "{id}");
+        } else {
+            assert_eq!(packed, "0", "{id}");
+            assert_eq!(record("st"), "p", "{id}");
+            assert_eq!(record("due"), due.to_string(), "{id}");
+            assert_eq!(record("err"), format!("upstream said no to {i}"), "{id}");
+            assert_eq!(record("sts"), "503", "{id}");
+        }
+    }
+    // Ten in the retry set, ten in the delivered set, none left in the index.
+    assert_eq!(redis.cli(&["ZCARD", "hg:{r:0}:z"]), "10");
+    assert_eq!(redis.cli(&["ZCARD", "hg:{r:0}:f"]), "10");
+    assert_eq!(redis.cli(&["HLEN", "hg:{r:0}:i"]), "1", "the pin alone");
 }
 
 /// A group whose call does not come back within `store.timeout` (Redis paused): each of its

@@ -22,7 +22,7 @@ use super::{RedisStore, Shard, lock, replicas};
 use crate::event::NewEvent;
 use crate::store::{Accepted, Intake, StoreError};
 
-/// Events per call at most (8 script arguments each).
+/// Events per call at most (7 script arguments each, 9 with an order key).
 const MAX_GROUP: usize = 128;
 /// Bodies per call at most, in bytes (one event more may go over).
 const MAX_GROUP_BYTES: usize = 1 << 20;
@@ -132,7 +132,8 @@ async fn call<'a>(
         .key(sh.index())
         .arg(max_per_shard)
         .arg(sh.key_prefix());
-    // The IDs, then the dedup members, then the rest event by event (the script's layout).
+    // How many have an order key, the IDs, the dedup members, the order keys, then the rest
+    // event by event (the script's layout).
     let events: Vec<&NewEvent> = events.collect();
     let ttl = events
         .first()
@@ -141,11 +142,17 @@ async fn call<'a>(
     // where a reload changed the TTL).
     debug_assert!(events.windows(2).all(|w| w[0].dedup_ttl == w[1].dedup_ttl));
     invocation.arg(ttl);
+    invocation.arg(events.iter().filter(|ev| ev.order_key.is_some()).count());
     for ev in &events {
         invocation.arg(&ev.event_id);
     }
     for ev in &events {
         invocation.arg(sh.dedup_member(&ev.event_id));
+    }
+    for (i, ev) in events.iter().enumerate() {
+        if let Some(key) = &ev.order_key {
+            invocation.arg(i + 1).arg(key);
+        }
     }
     for ev in &events {
         invocation
@@ -153,13 +160,7 @@ async fn call<'a>(
             .arg(ev.client_ip.to_string())
             .arg(tail(&ev.verification, &ev.target))
             .arg(encode_headers(&ev.headers))
-            .arg(ev.body.as_ref())
-            .arg(
-                ev.order_key
-                    .as_ref()
-                    .map(|k| format!("+{k}"))
-                    .unwrap_or_default(),
-            );
+            .arg(ev.body.as_ref());
     }
     let answers: Vec<i64> = invocation
         .invoke_async(&mut con.clone())

@@ -14,7 +14,10 @@ use super::scripts::COMPLETE;
 use super::{GROUP, RedisStore, Shard};
 use crate::store::StoreError;
 
-/// Outcomes per batch at most (a script's arguments are 8 per outcome).
+/// The kind of a first attempt's delivery from the lean stream (`scripts::COMPLETE`).
+pub(super) const LEAN: &str = "lean";
+
+/// Outcomes per batch at most (a script's arguments are 5 or 8 per outcome).
 const MAX_BATCH: usize = 256;
 
 /// One outcome to record; `done` gets 1 recorded, 0 not ours (taken over, gone, cancelled).
@@ -80,16 +83,20 @@ async fn run(
             if let (Some((_, lo)), Some((_, hi))) = (ids().min(), ids().max()) {
                 invocation.arg(lo).arg(hi);
             }
+            invocation.arg(jobs.len());
             for j in &jobs {
-                invocation
-                    .arg(&j.entry)
-                    .arg(&j.event_id)
-                    .arg(j.kind)
-                    .arg(j.now)
-                    .arg(j.at)
-                    .arg(&j.error)
-                    .arg(&j.status)
-                    .arg(&j.attempt);
+                invocation.arg(j.kind).arg(&j.entry).arg(&j.event_id);
+                // A lean outcome's time, status and attempt are in its packed record.
+                if j.kind == LEAN {
+                    invocation.arg(j.at).arg(&j.error);
+                } else {
+                    invocation
+                        .arg(j.now)
+                        .arg(j.at)
+                        .arg(&j.error)
+                        .arg(&j.status)
+                        .arg(&j.attempt);
+                }
             }
             let r: redis::RedisResult<Vec<i64>> = invocation.invoke_async(&mut con.clone()).await;
             match r {

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio::sync::oneshot;
 
 use super::fields::pack;
-use super::outcomes::Job;
+use super::outcomes::{Job, LEAN};
 use super::scripts::{CANCEL, PROMOTE};
 use super::{GROUP, Lease, RedisStore, Shard, heartbeat, lock, unavailable};
 use crate::event::now_ms;
@@ -238,7 +238,7 @@ impl Queue for RedisStore {
             Outcome::Delivered { status } if lease.meta.is_some() => {
                 let record = delivered_record(&lease, event, &attempt, now, status);
                 attempt.clear();
-                ("lean", lease.dx.unwrap_or(0), record, None)
+                (LEAN, lease.dx.unwrap_or(0), record, None)
             }
             // A first attempt of a carried entry: its record is known without reading it.
             Outcome::Delivered { status } => match lease.dx {
