@@ -26,11 +26,11 @@ pub(super) struct Job {
     pub entry: String,
     pub event_id: String,
     pub kind: &'static str,
+    /// Not sent for kind `lean` (its packed record holds it), nor are `status` and `attempt`.
     pub now: u64,
     pub at: u64,
     /// The error; for kind `lean`, the packed record (`queue::delivered_record`).
     pub error: Vec<u8>,
-    /// Empty for kind `lean` (in the packed record), as `attempt`.
     pub status: String,
     pub attempt: String,
     pub done: oneshot::Sender<Result<i64, StoreError>>,

@@ -230,14 +230,13 @@ impl Queue for RedisStore {
             return Ok(());
         };
         let now = now_ms();
-        let mut attempt = Attempt::new(timing, &outcome).to_line();
+        let attempt = Attempt::new(timing, &outcome).to_line();
         let (kind, at, error, status) = match outcome {
             // A lean entry's first attempt: its record, packed, is written from what it
             // carried (in the error's place). The script needs nothing else: the attempt and
-            // the status are in the record, and every argument costs.
+            // the status are in the record (the batch does not send them: `outcomes`).
             Outcome::Delivered { status } if lease.meta.is_some() => {
                 let record = delivered_record(&lease, event, &attempt, now, status);
-                attempt.clear();
                 (LEAN, lease.dx.unwrap_or(0), record, None)
             }
             // A first attempt of a carried entry: its record is known without reading it.
