@@ -201,6 +201,10 @@ pub struct Row {
     pub accepted: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// The tail past p99: a stall of a few ms every few seconds (in a closed loop it holds
+    /// back only the requests in flight) shows here, not in p99.
+    pub p999_ms: f64,
+    pub max_ms: f64,
     pub cpu_us: f64,
     /// The server's peak resident memory during the run, MiB.
     pub peak_mib: f64,
@@ -250,6 +254,8 @@ pub fn measure_all(
         accepted: o.unique,
         p50_ms: q(0.5),
         p99_ms: q(0.99),
+        p999_ms: q(0.999),
+        max_ms: o.latency.max() as f64 / 1000.0,
         cpu_us: cpu.as_micros() as f64 / o.ok.max(1) as f64,
         peak_mib: server.rss_mib().1,
         steady_mib: server.rss_mib().0,

@@ -432,13 +432,23 @@ fn orchestrate() {
     }
 
     println!(
-        "\n| run | server | req/s | p50 ms | p99 ms | CPU µs/req | RSS MiB peak | RSS MiB steady | non-2xx |"
+        "\n| run | server | req/s | p50 ms | p99 ms | CPU µs/req | RSS MiB peak | RSS MiB steady | non-2xx | p99.9 ms | max ms |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (round, r) in &rows {
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {} |",
-            round, r.name, r.rps, r.p50_ms, r.p99_ms, r.cpu_us, r.peak_mib, r.steady_mib, r.errors
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {} | {:.2} | {:.1} |",
+            round,
+            r.name,
+            r.rps,
+            r.p50_ms,
+            r.p99_ms,
+            r.cpu_us,
+            r.peak_mib,
+            r.steady_mib,
+            r.errors,
+            r.p999_ms,
+            r.max_ms
         );
     }
     println!();

@@ -231,7 +231,9 @@ impl Shared {
                 }
             })?;
         let next_seq = next_seq.max(recovered.next_seq);
-        mark_seq(&handles, next_seq).map_err(|e| failed(e.to_string()))?;
+        mark_seq(&handles, next_seq)
+            .and_then(|()| handles.db.persist(fjall::PersistMode::SyncData))
+            .map_err(|e| failed(e.to_string()))?;
         let (sealer, asked) = seal::channel();
         let shared = Arc::new(Shared {
             path: dir.to_path_buf(),
@@ -333,7 +335,8 @@ fn open_handles(path: &Path, memory: &EmbeddedMemory) -> Result<Handles, OpenErr
 
 /// Raises the high-water mark to `next` where it is lower: in a store of an older hookgate,
 /// before anything can delete its newest event; before segments of the event log, which take
-/// their events' seqs with them, are deleted.
+/// their events' seqs with them, are deleted. Not synced: the caller syncs it with whatever
+/// else must be durable first.
 fn mark_seq(h: &Handles, next: u64) -> Result<(), fjall::Error> {
     let mark = h
         .meta
@@ -341,7 +344,6 @@ fn mark_seq(h: &Handles, next: u64) -> Result<(), fjall::Error> {
         .and_then(|v| keys::event_seq(&v));
     if mark.is_none_or(|m| m < next) {
         h.meta.insert(keys::NEXT_SEQ, keys::be(next).to_vec())?;
-        h.db.persist(fjall::PersistMode::SyncData)?;
     }
     Ok(())
 }

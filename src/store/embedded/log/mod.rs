@@ -38,6 +38,7 @@ use fjall::PersistMode;
 pub use self::map::Logged;
 use self::segment::Appender;
 use self::spare::Spare;
+pub use self::spare::is_gone;
 use self::stuck::Stuck;
 use super::step::each_readable_in;
 use super::{Handles, damage, keys, mark_seq};
@@ -202,8 +203,9 @@ impl LogWriter {
 
     /// Deletes `segments`, oldest first: first the seq mark raised past `next_seq` (they take
     /// their events' seqs with them) and fjall synced whole (it then holds all they said), then
-    /// the files, then the markers of the events filed from them. A file that cannot be
-    /// deleted stops it there (it and the newer ones stay live, in order): returned with why.
+    /// the files (renamed out of the log, unlinked by its helper thread: `spare`), then the
+    /// markers of the events filed from them. A file that cannot be renamed stops it there (it
+    /// and the newer ones stay live, in order): returned with why.
     fn retire(
         &mut self,
         h: &Handles,
@@ -213,18 +215,15 @@ impl LogWriter {
         if segments.is_empty() {
             return Ok(None);
         }
+        // One sync for the mark and all fjall holds.
         mark_seq(h, next_seq)?;
         h.db.persist(PersistMode::SyncAll)?;
         let mut last = 0;
         let mut kept = None;
         for id in segments {
-            match std::fs::remove_file(self.dir.join(segment::name(*id))) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    kept = Some((*id, e));
-                    break;
-                }
+            if let Err(e) = spare::retire(&self.dir, *id) {
+                kept = Some((*id, e));
+                break;
             }
             if let Some(seg) = self.live.remove(id) {
                 last = last.max(seg.last_seq);
@@ -245,6 +244,7 @@ impl LogWriter {
         if !batch.is_empty() {
             batch.durability(Some(PersistMode::Buffer)).commit()?;
         }
+        self.spare.reap();
         Ok(kept)
     }
 

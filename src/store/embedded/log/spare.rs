@@ -1,41 +1,64 @@
-//! The next segment, written out as zeros ahead of its use (as the vendored fjall does for its
-//! journals: vendor/README.md). A segment created empty grows with each append, so every
-//! group's `fdatasync` also writes the file's new size and block map; appended into blocks
-//! already on disk, it writes only the data.
+//! The log's helper thread: ahead of the writer, the next segment written out as zeros; behind
+//! it, retired segments deleted.
 //!
-//! A thread writes `next.spare` after each rotation (a store that never fills a segment never
-//! writes one); the next rotation renames it into place. Zeros read as the log's end.
+//! The spare (as the vendored fjall does for its journals: vendor/README.md): a segment created
+//! empty grows with each append, so every group's `fdatasync` also writes the file's new size
+//! and block map; appended into blocks already on disk, it writes only the data. The thread
+//! writes `next.spare` after each rotation (a store that never fills a segment never writes
+//! one); the next rotation renames it into place. Zeros read as the log's end.
+//!
+//! Retired segments: the writer renames a segment whose events all left the log to
+//! `<id>.gone` (out of the log at once: `segment::list` skips it) and this thread unlinks it.
+//! Unlinking a full segment (32 MiB: its page cache dropped, its extents freed) took the writer
+//! 17–27 ms on this machine's ext4, every request waiting meanwhile (docs/performance.md,
+//! "Retired segments"); a rename takes microseconds.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 
-use super::segment::sync_dir;
+use super::segment::{self, sync_dir};
 
 const SPARE: &str = "next.spare";
+const GONE: &str = ".gone";
 /// Each thread writes a file of its own: after a reopen the previous one may still be at work,
 /// and a file being written must never be the one a rotation takes.
 static TMP_ID: AtomicU64 = AtomicU64::new(0);
 
-/// Asks for a spare; the thread ends with it.
-pub struct Spare(SyncSender<()>);
+/// Asks for a spare and for retired segments to be deleted; the thread ends with it.
+pub struct Spare {
+    /// Wakes the thread; `None` if it could not be started: retired segments are then
+    /// deleted inline.
+    tx: Option<SyncSender<()>>,
+    /// A spare is due (a rotation took the last): a retirement alone must not make one (a
+    /// rollback deletes the whole log and would find it being written).
+    wanted: Arc<AtomicBool>,
+    dir: PathBuf,
+}
 
 impl Spare {
+    /// Starts the thread, which first deletes what a previous run retired and left.
     pub fn start(dir: PathBuf, size: u64) -> Spare {
         let (tx, rx) = sync_channel::<()>(1);
+        let at = dir.clone();
+        let wanted = Arc::new(AtomicBool::new(false));
+        let asked = wanted.clone();
         let tmp = format!("next.spare.tmp{}", TMP_ID.fetch_add(1, Ordering::Relaxed));
         let spawned = std::thread::Builder::new()
             .name("hookgate-log-spare".into())
             .spawn(move || {
+                reap(&dir);
                 // The local spill's folder has a size budget (fjall's journals skip their
                 // spare there too).
                 let budgeted = dir
                     .parent()
                     .is_some_and(|store| store.join(fjall::NO_SPARE_JOURNAL).exists());
                 for () in rx {
-                    if budgeted || !room_for(&dir, size) {
+                    reap(&dir);
+                    if !asked.swap(false, Ordering::AcqRel) || budgeted || !room_for(&dir, size) {
                         continue;
                     }
                     // One of another size (the budget changed) is written again.
@@ -50,15 +73,75 @@ impl Spare {
                     }
                 }
             });
-        if let Err(e) = spawned {
-            tracing::debug!(error = %e, "cannot start the event log's spare thread");
+        let tx = match spawned {
+            Ok(_) => Some(tx),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot start the event log's spare thread");
+                reap(&at);
+                None
+            }
+        };
+        Spare {
+            tx,
+            wanted,
+            dir: at,
         }
-        Spare(tx)
     }
 
+    /// After a rotation: a spare is due.
     pub fn ask(&self) {
-        let _ = self.0.try_send(());
+        self.wanted.store(true, Ordering::Release);
+        self.wake();
     }
+
+    /// After a retirement: segments to unlink.
+    pub fn reap(&self) {
+        self.wake();
+    }
+
+    /// A full channel holds a wake-up not taken yet: its pass reads the flag and the directory
+    /// after this call's.
+    fn wake(&self) {
+        match &self.tx {
+            Some(tx) => {
+                let _ = tx.try_send(());
+            }
+            None => reap(&self.dir),
+        }
+    }
+}
+
+/// Takes segment `id` out of the log: renamed for the thread to delete (the module's doc).
+/// One already gone is no error. The caller syncs the directory.
+pub fn retire(dir: &Path, id: u32) -> io::Result<()> {
+    let from = dir.join(segment::name(id));
+    match std::fs::rename(&from, dir.join(format!("{id:010}{GONE}"))) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}
+
+/// Deletes every retired segment in `dir`. Nothing reads them; one that cannot be deleted
+/// only holds disk space until a later pass (said at debug: `retire`'s rename, which the same
+/// causes refuse, is where the writer says it).
+fn reap(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if is_gone(&path)
+            && let Err(e) = std::fs::remove_file(&path)
+        {
+            tracing::debug!(path = %path.display(), error = %e, "cannot delete a retired segment");
+        }
+    }
+}
+
+/// A retired segment's file, waiting to be unlinked: nothing of the log.
+pub fn is_gone(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(GONE))
 }
 
 /// Whether `size` more bytes leave at least `KEEP_FREE` free on the disk: near full, a spare
@@ -85,15 +168,16 @@ fn make(dir: &Path, tmp: &str, size: u64) -> io::Result<()> {
     sync_dir(dir)
 }
 
-/// Deletes the spare and any being written (for a rollback: no log is left behind).
+/// Deletes the spare, any being written and retired segments (for a rollback: no log is left
+/// behind).
 pub fn remove_all(dir: &Path) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path
+        let spare = path
             .file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(SPARE))
-        {
+            .is_some_and(|n| n.starts_with(SPARE));
+        if spare || is_gone(&path) {
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}

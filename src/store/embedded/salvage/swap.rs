@@ -141,7 +141,8 @@ fn kept_name(dir: &Path) -> PathBuf {
     kept
 }
 
-/// Copies the event log's segments (and its other files) from `dir` into `work`, synced.
+/// Copies the event log's segments (and its other files, not retired segments) from `dir` into
+/// `work`, synced.
 fn copy_log(dir: &Path, work: &Path) -> io::Result<()> {
     let from = dir.join(log::DIR);
     let Ok(entries) = fs::read_dir(&from) else {
@@ -151,7 +152,7 @@ fn copy_log(dir: &Path, work: &Path) -> io::Result<()> {
     fs::create_dir_all(&to)?;
     for entry in entries {
         let entry = entry?;
-        if entry.file_type()?.is_file() {
+        if entry.file_type()?.is_file() && !log::is_gone(&entry.path()) {
             let target = to.join(entry.file_name());
             fs::copy(entry.path(), &target)?;
             fs::File::open(&target)?.sync_all()?;
