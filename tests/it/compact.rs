@@ -251,3 +251,62 @@ async fn an_id_delivered_again_stays_listed_while_its_newer_record_lives() {
     // Then it leaves the listing with it.
     rcpu::polled_until_unlisted(&redis, &a).await;
 }
+
+/// Redis frees a key that expires on its main thread, every client waiting: a dedup set of a
+/// busy route's window holds millions of IDs (a set of 2M took 0.4 s to expire on this box,
+/// Redis 7.0's default `lazyfree-lazy-expire no`). So a set whose window ended is unlinked by
+/// housekeeping (freed off the main thread), and its own expiry is only a fallback, minutes
+/// later. Until its window ends, housekeeping leaves it: its IDs stay duplicates.
+#[tokio::test]
+async fn a_dedup_set_whose_window_ended_is_unlinked_not_left_to_expire() {
+    use hookgate::config::RedisConfig;
+    use hookgate::secret::Secret;
+    use hookgate::store::Upkeep;
+    use hookgate::store::redis::RedisStore;
+
+    let redis = RedisServer::start();
+    let cfg = RedisConfig {
+        urls: vec![Secret::literal(redis.url())],
+        cluster: false,
+        password: None,
+        consumer: "k".into(),
+        shards: 1,
+        claim_after: Duration::from_secs(3600),
+        timeout: Duration::from_secs(5),
+        prefix: "hg".into(),
+        record_ttl: Duration::from_secs(3600),
+        replica_acks: 0,
+    };
+    let store = RedisStore::open(&cfg, 1000).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while !store.ready() {
+        assert!(Instant::now() < deadline, "store never became ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let event = |id: &str| crate::store_contract::event("r", id, Duration::from_secs(1));
+    let sets = || {
+        let out = redis.cli(&["KEYS", "hg:{r:0}:k:*"]);
+        out.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    let routes = ["r".to_string()];
+    assert_eq!(store.accept(event("a")).await.unwrap(), Accepted::New);
+    let before = sets();
+    assert!(!before.is_empty(), "no dedup set");
+    for set in &before {
+        let ttl: i64 = redis.cli(&["PTTL", set]).parse().unwrap();
+        assert!(ttl > 60_000, "{set} expires in {ttl} ms: not a fallback");
+    }
+    store.housekeeping(&routes, now_ms()).await.unwrap();
+    assert_eq!(sets(), before, "unlinked inside its window");
+    assert_eq!(store.accept(event("a")).await.unwrap(), Accepted::Duplicate);
+
+    // The 1 s window and its 128 ms span over.
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    store.housekeeping(&routes, now_ms()).await.unwrap();
+    assert_eq!(sets(), Vec::<String>::new());
+    let stats = redis.cli(&["INFO", "stats"]);
+    assert!(
+        stats.lines().any(|l| l.trim() == "expired_keys:0"),
+        "a key expired: {stats}"
+    );
+}

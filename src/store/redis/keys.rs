@@ -160,6 +160,12 @@ impl Shard {
         format!("{}:d:{event_id}", self.tag)
     }
 
+    /// The shard's dedup sets (`k:<w>:<span>`), each scored with the end of its window: what
+    /// housekeeping unlinks once it is over.
+    pub fn dedup_sets(&self) -> String {
+        format!("{}:ks", self.tag)
+    }
+
     /// Delivered events by the expiry of their record.
     pub fn done(&self) -> String {
         format!("{}:f", self.tag)

@@ -57,8 +57,8 @@ pub const INDEX_PIN: &str = index_pin!();
 /// window's sets with one `SMISMEMBER` each for all the group's IDs, the legacy dedup keys with
 /// one `EXISTS` of all (one each only if some exist), which have a record or wait in the lean
 /// stream with one `ZMSCORE` of the listing (which lists both; the index's `HMGET` and a
-/// record's `HGET` of its state only for the IDs it lists), one `SADD` and `PEXPIREAT` of the
-/// current set, one `HSET` of the index (with its pin, `INDEX_PIN`) and one `ZADD` each to the
+/// record's `HGET` of its state only for the IDs it lists), one `SADD` of the current set and
+/// one `ZADD` of its window's end to `ks` (its `PEXPIREAT` only when that moved), one `HSET` of the index (with its pin, `INDEX_PIN`) and one `ZADD` each to the
 /// undelivered set and the listing, the bound's `ZCARD`, `HLEN` and `HEXISTS` (the pin),
 /// `TIME`. Per event: one `XADD` (or, with an order
 /// key, `HSET` and `XADD` or `RPUSH` to its order line). A duplicate within the group is caught
@@ -207,7 +207,14 @@ local out = {}
 for i = 1, n do out[i] = one(i) end
 if na > 0 then
   redis.call('SADD', cur, unpack(add))
-  redis.call('PEXPIREAT', cur, string.format('%d', (span + 1) * w + ms))
+  -- Its window ends at `stop`: then housekeeping unlinks it (`UNLINK_SETS`, from `ks`); its
+  -- own expiry is a fallback, 10 minutes later. A set that expires is freed on Redis' main
+  -- thread, every client waiting (~0.3 s per million members). Both only when the end moved
+  -- (`GT`: a later one; a new set): most calls change nothing, and write nothing to the AOF.
+  local stop = (span + 1) * w + ms
+  if redis.call('ZADD', p .. 'ks', 'GT', 'CH', string.format('%d', stop), cur) == 1 then
+    redis.call('PEXPIREAT', cur, string.format('%d', stop + 600000))
+  end
 end
 if np > 0 then redis.call('ZADD', KEYS[6], unpack(pending)) end
 if #recorded > 0 then redis.call('ZADD', KEYS[2], unpack(recorded)) end
@@ -442,7 +449,9 @@ end
 mod complete;
 mod manage;
 pub use complete::COMPLETE;
-pub use manage::{CANCEL, FORGET_CONSUMER, GONE, PURGE, READ, REPLAY, REPLAY_ARCHIVED, SWEEP};
+pub use manage::{
+    CANCEL, FORGET_CONSUMER, GONE, PURGE, READ, REPLAY, REPLAY_ARCHIVED, SWEEP, UNLINK_SETS,
+};
 
 /// KEYS: retries, stream, delivered set, listing, order line holds. ARGV: now_ms, limit, event
 /// key prefix, group, order line prefix.
@@ -481,7 +490,7 @@ return {#due, tonumber(nxt[2]), trimmed}
     ))
 });
 
-pub fn all() -> [&'static Script; 11] {
+pub fn all() -> [&'static Script; 12] {
     [
         &ACCEPT,
         &READ,
@@ -494,5 +503,6 @@ pub fn all() -> [&'static Script; 11] {
         &PURGE,
         &SWEEP,
         &GONE,
+        &UNLINK_SETS,
     ]
 }
