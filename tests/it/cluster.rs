@@ -368,3 +368,20 @@ async fn replica_acks_wait_on_the_master_that_took_the_write() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(deliveries(&up).values().all(|n| *n == 1), "{d:?}");
 }
+
+/// A dedup set whose window ended is unlinked on the master that holds its shard's slot (the
+/// script names the sets it unlinks from the shard's `ks`, in the same slot).
+#[tokio::test]
+async fn dedup_sets_whose_window_ended_are_unlinked_on_their_masters() {
+    let cluster = RedisCluster::start_with(0);
+    let cfg = crate::compact::redis_config(cluster.urls(), true, 8);
+    let masters = cluster.masters();
+    crate::compact::dedup_sets_are_unlinked(cfg, |args| {
+        masters
+            .iter()
+            .map(|port| cli(*port, args))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+    .await;
+}
