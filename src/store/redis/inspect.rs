@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use redis::Value;
 
 use super::fields::Fields;
-use super::scripts::{FORGET_CONSUMER, INDEX_PIN, READ, UNLINK_SETS};
+use super::scripts::{FORGET_CONSUMER, INDEX_PIN, READ};
 use super::take::first_fields;
 use super::{GROUP, RedisStore, Shard, lock, unavailable};
 use crate::event::now_ms;
@@ -269,17 +269,11 @@ impl Upkeep for RedisStore {
     async fn housekeeping(&self, routes: &[String], _now: u64) -> Result<u64, StoreError> {
         // Dedup sets past their window unlinked (not left to expire: see `ACCEPT`), the
         // listing swept, replicas gone for good forgotten.
-        let mut removed = 0;
+        let mut removed = self.unlink_dedup_sets(routes).await?;
         for route in routes {
             let shards = self.shards_of(route).map(|(_, sh)| sh);
             for sh in shards.flat_map(|sh| [sh.earlier(), sh.lean(), sh]) {
                 if !sh.is_earlier() && !sh.is_lean() {
-                    let unlinked: u64 = UNLINK_SETS
-                        .key(sh.dedup_sets())
-                        .invoke_async(&mut self.con())
-                        .await
-                        .map_err(unavailable)?;
-                    removed += unlinked;
                     self.sweep_listing(&sh).await?;
                 }
                 let consumers: Value = match redis::cmd("XINFO")

@@ -13,7 +13,8 @@
 //! | `{tag}:o` | sorted set, score = received ms | every undelivered event with a record (queue depth, oldest; with `i`) |
 //! | `{tag}:x` | sorted set, score = dead ms | the dead-letter queue |
 //! | `{tag}:t` | sorted set, score = received ms | every event's ID while its hash lives (the events listing; entries of expired hashes are swept) |
-//! | `{tag}:k:<w>:<n>` | set, expires at the end of its span + the dedup TTL | dedup: the IDs accepted during the `n`th span of `w` ms, each as 12 bytes (SHA-256 of the tag and the event ID, cut to 96 bits) |
+//! | `{tag}:k:<w>:<n>` | set, unlinked by housekeeping at the end of its span + the dedup TTL (its expiry a fallback 10 minutes later) | dedup: the IDs accepted during the `n`th span of `w` ms, each as 12 bytes (SHA-256 of the tag and the event ID, cut to 96 bits) |
+//! | `{tag}:ks` | sorted set, score = end ms | the shard's dedup sets by the end of their window (what housekeeping unlinks) |
 //! | `{tag}:d:<event id>` | string, PX = dedup TTL | the dedup key of earlier versions: still honoured, no longer written |
 //! | `{tag}:f` | sorted set, score = expiry ms | delivered events whose record expires then (to drop them from `t`) |
 //! | `{tag}:e:<event id>` | hash | the event once it has one: state, attempts, last error, order key, body length; body and headers while its stream entry does not carry them (`se`: the entry that does); once delivered, without body and headers, for `record_ttl` |
@@ -25,6 +26,7 @@
 //! | `{tag}:w:<event id>` | set | their numbers, by event ID (to replay one by ID) |
 //! | `{tag}:n` | counter | the last number given |
 //! | `prefix:route-states` | hash | routes paused or resumed through the admin API |
+//! | `prefix:dedup-routes` | hash | route → shard count: the routes whose dedup sets housekeeping unlinks (removed ones until none is left) |
 //!
 //! An event with an order key lives in the shard of its order key (so that its line, its
 //! dedup key and itself share a node); other events in the shard of their ID.
@@ -217,6 +219,12 @@ impl Shard {
 
 pub fn route_states(prefix: &str) -> String {
     format!("{prefix}:route-states")
+}
+
+/// Every route housekeeping saw → its shard count: whose dedup sets it unlinks, a route
+/// removed from the config included, until none is left.
+pub fn dedup_routes(prefix: &str) -> String {
+    format!("{prefix}:dedup-routes")
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod archive;
 mod conn;
 mod connect;
 mod dead;
+mod dedup_sets;
 mod fields;
 mod health;
 mod heartbeat;

@@ -239,17 +239,19 @@ return from + kept
 
 /// KEYS: the shard's dedup sets by the end of their window (`ks`). Unlinks (frees off Redis'
 /// main thread) up to 64 sets whose window ended, by Redis' clock, the one `ACCEPT` wrote
-/// the ends with; a set out of its window is no longer looked in. Returns how many.
+/// the ends with; a set out of its window is no longer looked in. Returns how many, and how
+/// many sets are left.
 pub static UNLINK_SETS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local over = redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, 64)
-if #over == 0 then return 0 end
-redis.call('UNLINK', unpack(over))
-redis.call('ZREM', KEYS[1], unpack(over))
-return #over
+if #over > 0 then
+  redis.call('UNLINK', unpack(over))
+  redis.call('ZREM', KEYS[1], unpack(over))
+end
+return {#over, redis.call('ZCARD', KEYS[1])}
 "#,
     )
 });
