@@ -2,6 +2,7 @@
 //! config is loaded, so the request path does no label lookups.
 
 pub mod bodies;
+pub mod redis;
 pub mod spill;
 
 use std::sync::{LazyLock, OnceLock};
@@ -209,6 +210,7 @@ pub struct Metrics {
     route_state: IntGaugeVec,
     pub spill: spill::SpillMetrics,
     pub bodies: bodies::BodyMetrics,
+    pub redis: redis::RedisMetrics,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -401,6 +403,7 @@ impl Metrics {
             )),
             spill: spill::SpillMetrics::new(),
             bodies: bodies::BodyMetrics::new(),
+            redis: redis::RedisMetrics::new(),
             registry,
         };
         for c in [
@@ -440,6 +443,7 @@ impl Metrics {
         .into_iter()
         .chain(m.spill.collectors())
         .chain(m.bodies.collectors())
+        .chain(m.redis.collectors())
         {
             must(m.registry.register(c));
         }

@@ -385,3 +385,23 @@ async fn dedup_sets_whose_window_ended_are_unlinked_on_their_masters() {
     })
     .await;
 }
+
+/// Redis' configuration is looked at on every master: one that may evict is said.
+#[tokio::test]
+async fn a_master_that_may_evict_is_said_to_risk_acked_events() {
+    let cluster = RedisCluster::start_with(0);
+    let port = cluster.masters()[1];
+    for set in [["maxmemory", "100mb"], ["maxmemory-policy", "volatile-lru"]] {
+        assert_eq!(cli(port, &["CONFIG", "SET", set[0], set[1]]), "OK");
+    }
+    let up = Upstream::start();
+    let gw = replica(&cluster, &up, "a");
+    let c = client();
+    let sample = "hookgate_redis_config_risk{risk=\"eviction\"} 1";
+    eventually(WAIT, async || {
+        metrics(&c, &gw).await.contains(sample).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("never {sample}"));
+    assert!(gw.logs().contains("maxmemory-policy volatile-lru"));
+}

@@ -44,6 +44,7 @@ mod rcpu;
 mod rcpu_lines;
 mod redis;
 mod redis_group;
+mod redis_risks;
 mod replays;
 mod replicas;
 mod retries;

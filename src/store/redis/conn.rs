@@ -9,11 +9,14 @@ use redis::Value;
 
 use super::connect::Conn;
 use super::health::Health;
+use super::risks;
 use super::scripts;
 
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// Looked at sooner while Redis is away: recovery shows without waiting for traffic.
 const HEALTH_EVERY_WHILE_DOWN: Duration = Duration::from_millis(200);
+/// How often Redis' configuration is looked at for what breaks the 2xx promise (`risks`).
+const RISKS_EVERY: Duration = Duration::from_secs(60);
 
 /// The connection with a deadline on every exchange: a slow or unreachable Redis makes an
 /// unavailable store (503) within `store.timeout`, whatever the client's reconnect loop does.
@@ -91,6 +94,7 @@ impl Timed {
 pub(super) async fn watch_health(mut conn: Timed) {
     let mut loaded = false;
     let mut down_since = None;
+    let (mut risks, mut look_at) = (None, Instant::now());
     loop {
         let ping = redis::cmd("PING").query_async::<String>(&mut conn).await;
         let ok = ping.is_ok();
@@ -108,6 +112,10 @@ pub(super) async fn watch_health(mut conn: Timed) {
             }
         }
         loaded &= ok;
+        if ok && Instant::now() >= look_at {
+            risks::check(&mut conn, &mut risks).await;
+            look_at = Instant::now() + RISKS_EVERY;
+        }
         let wait = if conn.health.ok() {
             HEALTH_EVERY
         } else {

@@ -24,6 +24,7 @@ mod overrides;
 mod query;
 mod queue;
 mod replicas;
+mod risks;
 mod scripts;
 mod sentinel;
 mod sync;

@@ -1,0 +1,31 @@
+//! The Redis store's own metrics beside its spill's (`store::redis`); defined here so that
+//! metrics never imports the store.
+
+use prometheus::{IntGaugeVec, Opts};
+
+use super::must;
+
+pub struct RedisMetrics {
+    /// 1 while Redis' configuration breaks the 2xx promise (`store::redis::risks`).
+    pub config_risk: IntGaugeVec,
+}
+
+impl RedisMetrics {
+    pub(crate) fn new() -> RedisMetrics {
+        let config_risk = must(IntGaugeVec::new(
+            Opts::new(
+                "hookgate_redis_config_risk",
+                "1 while Redis' own configuration can lose acked events: eviction (a maxmemory policy other than noeviction), no_aof (no append-only file). 0 with the embedded store.",
+            ),
+            &["risk"],
+        ));
+        for risk in ["eviction", "no_aof"] {
+            config_risk.with_label_values(&[risk]).set(0);
+        }
+        RedisMetrics { config_risk }
+    }
+
+    pub(crate) fn collectors(&self) -> [Box<dyn prometheus::core::Collector>; 1] {
+        [Box::new(self.config_risk.clone())]
+    }
+}
