@@ -5,9 +5,9 @@
 //! count (`prefix:dedup-routes`) until none of its shards has a set left.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use redis::Script;
-use std::sync::LazyLock;
 
 use super::keys::{Shard, dedup_routes};
 use super::scripts::UNLINK_SETS;
