@@ -58,10 +58,10 @@ pub const INDEX_PIN: &str = index_pin!();
 /// one `EXISTS` of all (one each only if some exist), which have a record or wait in the lean
 /// stream with one `ZMSCORE` of the listing (which lists both; the index's `HMGET` and a
 /// record's `HGET` of its state only for the IDs it lists), one `SADD` of the current set and
-/// one `ZADD` of its window's end to `ks` (its `PEXPIREAT` only when that moved), one `HSET` of the index (with its pin, `INDEX_PIN`) and one `ZADD` each to the
-/// undelivered set and the listing, the bound's `ZCARD`, `HLEN` and `HEXISTS` (the pin),
-/// `TIME`. Per event: one `XADD` (or, with an order
-/// key, `HSET` and `XADD` or `RPUSH` to its order line). A duplicate within the group is caught
+/// one `ZADD` of its window's end to `ks` (its `PEXPIREAT` only when that moved), one `HSET`
+/// of the index (with its pin, `INDEX_PIN`) and one `ZADD` each to the undelivered set and the
+/// listing, the bound's `ZCARD`, `HLEN` and `HEXISTS` (the pin), `TIME`. Per event: one `XADD`
+/// (or, with an order key, `HSET` and `XADD` or `RPUSH` to its order line). A duplicate within the group is caught
 /// by `seen`, as the set's `SADD` would have.
 pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
