@@ -44,8 +44,8 @@ pub const INDEX_PIN: &str = index_pin!();
 /// then the verification's length on a line, the verification and the target; `hdr`; `body`)
 /// and in the index (ID → entry): no record until its first outcome. An event with an order
 /// key has a record, joins its line and enters the stream only when it is the first in it.
-/// The event keys (`e:`, `d:`, `w:`, `q:`, `g:`, `k:`) are derived from the prefix: same hash
-/// tag, same node.
+/// The event keys (`e:`, `d:`, `w:`, `q:`, `g:`, `k:`, and `ks`) are derived from the prefix:
+/// same hash tag, same node.
 ///
 /// Past its dedup window an ID is new, as in the embedded store, unless its earlier copy still
 /// waits to be delivered (the same event). An earlier copy in the dead-letter queue is moved
