@@ -535,3 +535,29 @@ async fn a_replayed_dead_letter_keeps_its_place_in_line_across_a_restart() {
         "the line after the restart"
     );
 }
+
+/// A store in memory (`/dev/shm`, a tmpfs) keeps nothing across a reboot, whatever it
+/// `fdatasync`s: said when it opens, with the path; it still serves (a test rig may want it).
+#[tokio::test]
+async fn a_store_on_a_filesystem_in_memory_is_said_to_lose_events_at_a_reboot() {
+    let dir = tempfile::tempdir_in("/dev/shm").expect("a directory in /dev/shm (a tmpfs)");
+    let path = dir.path().join("store");
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), ""),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    );
+    let store = format!("[store]\npath = \"{}\"", path.display());
+    let gw = Gateway::start_full("", Some(store), "", &body, &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_shm")).await;
+    assert_eq!(status, 200);
+    let logs = gw.logs();
+    assert!(
+        logs.contains("the store's directory is on a filesystem in memory")
+            && logs.contains("tmpfs")
+            && logs.contains(&path.display().to_string()),
+        "{logs}"
+    );
+}

@@ -39,6 +39,7 @@ mod seal;
 mod start;
 mod step;
 mod tuning;
+mod volatile;
 mod writer;
 
 use std::collections::HashSet;
@@ -361,6 +362,7 @@ impl Embedded {
         memory: EmbeddedMemory,
     ) -> Result<Embedded, OpenError> {
         let (shared, next_seq, log) = Shared::open(dir, memory)?;
+        volatile::say_if_in_memory(dir);
         let (ops, rx) = mpsc::channel(QUEUE_CAPACITY);
         let _ = shared.writer.set(ops.downgrade());
         let writer = Writer::new(shared.clone(), next_seq, log);
