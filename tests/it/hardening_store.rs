@@ -548,7 +548,11 @@ async fn a_store_on_a_filesystem_in_memory_is_said_to_lose_events_at_a_reboot() 
         upstream_block("orders", &up.url("/"), ""),
         limai_route("limai", "/hooks/limai", "orders", "")
     );
-    let store = format!("[store]\npath = \"{}\"", path.display());
+    // Small segments: a container's /dev/shm may be 64 MiB.
+    let store = format!(
+        "[store]\npath = \"{}\"\nlog_size = \"4MiB\"",
+        path.display()
+    );
     let gw = Gateway::start_full("", Some(store), "", &body, &[("LIMAI_SECRET", SECRET)]);
     let c = client();
     let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_shm")).await;
