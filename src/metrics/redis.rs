@@ -5,6 +5,9 @@ use prometheus::{IntGaugeVec, Opts};
 
 use super::must;
 
+/// The gauge's `risk` labels (`store::redis::risks` says what each means).
+pub const REDIS_RISKS: [&str; 2] = ["eviction", "no_aof"];
+
 pub struct RedisMetrics {
     /// 1 while Redis' configuration breaks the 2xx promise (`store::redis::risks`).
     pub config_risk: IntGaugeVec,
@@ -19,7 +22,7 @@ impl RedisMetrics {
             ),
             &["risk"],
         ));
-        for risk in ["eviction", "no_aof"] {
+        for risk in REDIS_RISKS {
             config_risk.with_label_values(&[risk]).set(0);
         }
         RedisMetrics { config_risk }

@@ -139,3 +139,28 @@ pub fn binary() -> String {
     }
     "redis-server".to_string()
 }
+
+/// A Redis store's config for tests that open `RedisStore` themselves: `urls` (a cluster's
+/// with `cluster`), `shards`, prefix `hg`, consumer `t`, takeover after an hour, a 5 s
+/// deadline, records kept an hour. Callers change what they test (`..store_config(..)`).
+pub fn store_config(
+    urls: Vec<String>,
+    cluster: bool,
+    shards: u16,
+) -> hookgate::config::RedisConfig {
+    hookgate::config::RedisConfig {
+        urls: urls
+            .into_iter()
+            .map(hookgate::secret::Secret::literal)
+            .collect(),
+        cluster,
+        password: None,
+        consumer: "t".into(),
+        shards,
+        claim_after: Duration::from_secs(3600),
+        timeout: Duration::from_secs(5),
+        prefix: "hg".into(),
+        record_ttl: Duration::from_secs(3600),
+        replica_acks: 0,
+    }
+}

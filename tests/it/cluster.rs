@@ -374,7 +374,7 @@ async fn replica_acks_wait_on_the_master_that_took_the_write() {
 #[tokio::test]
 async fn dedup_sets_whose_window_ended_are_unlinked_on_their_masters() {
     let cluster = RedisCluster::start_with(0);
-    let cfg = crate::compact::redis_config(cluster.urls(), true, 8);
+    let cfg = common::redis_server::store_config(cluster.urls(), true, 8);
     let masters = cluster.masters();
     crate::compact::dedup_sets_are_unlinked(cfg, |args| {
         masters

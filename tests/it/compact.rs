@@ -263,30 +263,8 @@ async fn an_id_delivered_again_stays_listed_while_its_newer_record_lives() {
 #[tokio::test]
 async fn a_dedup_set_whose_window_ended_is_unlinked_not_left_to_expire() {
     let redis = RedisServer::start();
-    let cfg = redis_config(vec![redis.url()], false, 1);
+    let cfg = common::redis_server::store_config(vec![redis.url()], false, 1);
     dedup_sets_are_unlinked(cfg, |args| redis.cli(args)).await;
-}
-
-pub fn redis_config(
-    urls: Vec<String>,
-    cluster: bool,
-    shards: u16,
-) -> hookgate::config::RedisConfig {
-    hookgate::config::RedisConfig {
-        urls: urls
-            .into_iter()
-            .map(hookgate::secret::Secret::literal)
-            .collect(),
-        cluster,
-        password: None,
-        consumer: "k".into(),
-        shards,
-        claim_after: Duration::from_secs(3600),
-        timeout: Duration::from_secs(5),
-        prefix: "hg".into(),
-        record_ttl: Duration::from_secs(3600),
-        replica_acks: 0,
-    }
 }
 
 /// The test above on the store `cfg` opens; `cli` runs a command on every node (its output).

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use common::redis_server::RedisServer;
 use hookgate::config::RedisConfig;
 use hookgate::event::now_ms;
-use hookgate::secret::Secret;
 use hookgate::store::redis::RedisStore;
 use hookgate::store::{
     Accepted, DeadLetters, Inspect, Intake, Outcome, Queue, Replay, State, StoreError, StoredEvent,
@@ -54,16 +53,11 @@ fn config(
     timeout: Duration,
 ) -> RedisConfig {
     RedisConfig {
-        urls: vec![Secret::literal(redis.url())],
-        cluster: false,
-        password: None,
         consumer: consumer.into(),
-        shards: 1,
         claim_after,
         timeout,
-        prefix: "hg".into(),
         record_ttl,
-        replica_acks: 0,
+        ..common::redis_server::store_config(vec![redis.url()], false, 1)
     }
 }
 

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use common::redis_server::RedisServer;
 use hookgate::config::{RedisConfig, SpillConfig};
 use hookgate::event::{NewEvent, now_ms};
-use hookgate::secret::Secret;
 use hookgate::store::redis::RedisStore;
 use hookgate::store::{Accepted, Intake, Queue, Store, StoreError};
 
@@ -23,16 +22,9 @@ const DELIVERED: hookgate::store::Outcome = hookgate::store::Outcome::Delivered 
 
 fn config(redis: &RedisServer, timeout: Duration) -> RedisConfig {
     RedisConfig {
-        urls: vec![Secret::literal(redis.url())],
-        cluster: false,
-        password: None,
         consumer: "g".into(),
-        shards: 1,
-        claim_after: Duration::from_secs(3600),
         timeout,
-        prefix: "hg".into(),
-        record_ttl: Duration::from_secs(3600),
-        replica_acks: 0,
+        ..common::redis_server::store_config(vec![redis.url()], false, 1)
     }
 }
 

@@ -25,6 +25,11 @@ async fn reaped(dir: &Path) {
     }
 }
 
+/// The log's oldest segment: its ID and file.
+fn oldest_segment(dir: &Path) -> (u32, std::path::PathBuf) {
+    log::segment::list(&dir.join(log::DIR)).unwrap().remove(0)
+}
+
 fn segments(dir: &Path) -> Vec<(u32, u64)> {
     log::segment::list(&dir.join(log::DIR))
         .unwrap()
@@ -308,9 +313,7 @@ async fn a_retired_segment_left_by_a_crash_is_not_read_and_is_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let s = Embedded::open_with(dir.path(), 100_000, small_log()).unwrap();
     accept_kib(&s, 300).await;
-    let (first, path) = log::segment::list(&dir.path().join(log::DIR))
-        .unwrap()
-        .remove(0);
+    let (first, path) = oldest_segment(dir.path());
     let copy = std::fs::read(&path).unwrap();
     assert_eq!(deliver_all(&s, "r").await.len(), 300);
     accept(&s, event("r", "last", HOUR)).await;
@@ -397,9 +400,7 @@ async fn events_past_damage_in_a_closed_segment_are_held_as_dead_letters() {
         let s = Embedded::open_with(dir.path(), 100_000, small_log()).unwrap();
         accept_kib(&s, 300).await;
     }
-    let (_, first) = log::segment::list(&dir.path().join(log::DIR))
-        .unwrap()
-        .remove(0);
+    let (_, first) = oldest_segment(dir.path());
     let mut bytes = std::fs::read(&first).unwrap();
     // An event's ID as its record holds it (postcard: its length, then its bytes): not a
     // chance match in the binary fields around it.

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 /// The filesystem in memory that `dir` is on, if it is.
-pub fn memory_fs(dir: &Path) -> Option<&'static str> {
+fn memory_fs(dir: &Path) -> Option<&'static str> {
     let st = rustix::fs::statfs(dir).ok()?;
     named(st.f_type as u64)
 }
@@ -21,7 +21,7 @@ fn named(magic: u64) -> Option<&'static str> {
 }
 
 /// Logs a warning if the store in `dir` lives in memory.
-pub fn say_if_in_memory(dir: &Path) {
+pub(super) fn say_if_in_memory(dir: &Path) {
     if let Some(fs) = memory_fs(dir) {
         tracing::warn!(
             path = %dir.display(),

@@ -18,12 +18,10 @@ use redis::Value;
 
 use super::conn::Timed;
 use crate::metrics::METRICS;
+use crate::metrics::redis::REDIS_RISKS;
 
 /// The risks found, each with what the node said (`maxmemory-policy allkeys-lru`, ...).
 pub(super) type Found = BTreeMap<&'static str, String>;
-
-/// Every risk there is, for the gauge (0 while absent).
-const RISKS: [&str; 2] = ["eviction", "no_aof"];
 
 /// The risks of one node's `INFO memory persistence` text.
 fn of_node(info: &str, found: &mut Found) {
@@ -79,7 +77,7 @@ pub(super) async fn check(conn: &mut Timed, last: &mut Option<Found>) {
         .await;
     let Ok(reply) = reply else { return };
     let found = parse(&reply);
-    for risk in RISKS {
+    for risk in REDIS_RISKS {
         let on = found.contains_key(risk);
         METRICS
             .redis

@@ -10,7 +10,6 @@ use common::redis_cluster::RedisCluster;
 use common::redis_server::RedisServer;
 use hookgate::config::{RedisConfig, SpillConfig};
 use hookgate::event::{NewEvent, now_ms};
-use hookgate::secret::Secret;
 use hookgate::store::embedded::Embedded;
 use hookgate::store::redis::RedisStore;
 use hookgate::store::{Accepted, Outcome, State, Store, StoredEvent};
@@ -62,16 +61,10 @@ pub(super) async fn open(kind: Kind, max_pending: u64) -> Subject {
                 _ => unreachable!(),
             };
             let cfg = RedisConfig {
-                urls: urls.into_iter().map(Secret::literal).collect(),
-                cluster: cluster.is_some(),
-                password: None,
                 consumer: "contract".into(),
-                shards: 2,
                 claim_after: CLAIM_AFTER,
                 timeout: Duration::from_secs(2),
-                prefix: "hg".into(),
-                record_ttl: Duration::from_secs(3600),
-                replica_acks: 0,
+                ..common::redis_server::store_config(urls, cluster.is_some(), 2)
             };
             let store = RedisStore::open(&cfg, max_pending).unwrap();
             let (store, dir): (Arc<dyn Store>, _) = match kind {

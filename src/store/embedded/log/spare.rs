@@ -139,9 +139,12 @@ fn reap(dir: &Path) {
 
 /// A retired segment's file, waiting to be unlinked: nothing of the log.
 pub fn is_gone(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(GONE))
+    name_of(path).ends_with(GONE)
+}
+
+/// A file's name as text (`""` if it has none, or one that is not UTF-8: none of the log's).
+fn name_of(path: &Path) -> &str {
+    path.file_name().and_then(|n| n.to_str()).unwrap_or("")
 }
 
 /// Whether `size` more bytes leave at least `KEEP_FREE` free on the disk: near full, a spare
@@ -173,11 +176,7 @@ fn make(dir: &Path, tmp: &str, size: u64) -> io::Result<()> {
 pub fn remove_all(dir: &Path) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        let spare = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(SPARE));
-        if spare || is_gone(&path) {
+        if name_of(&path).starts_with(SPARE) || is_gone(&path) {
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
