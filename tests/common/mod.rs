@@ -226,6 +226,12 @@ impl Gateway {
     /// itself, or `None` if it still ran after `within` (then killed).
     pub fn start_fails(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         self.launch();
+        self.stops_by_itself(within)
+    }
+
+    /// The exit status once the running process stopped by itself, or `None` if it still ran
+    /// after `within` (then killed).
+    pub fn stops_by_itself(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Some(status) = self.exited() {

@@ -85,6 +85,36 @@ async fn dedup_window(k: Kind) {
     );
 }
 
+/// A route's `dedup_ttl` changed (a reload) does not forget the IDs accepted before: each is
+/// remembered for the window it was accepted with. Delivered, so only the dedup memory says so.
+async fn a_changed_dedup_ttl_keeps_the_ids_accepted_before(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    for id in ["a", "b"] {
+        assert_eq!(accept(s, "r", id, HOUR).await, Accepted::New);
+    }
+    for ev in lease_n(s, "r", 2).await {
+        s.complete(&ev, DELIVERED).await.unwrap();
+    }
+    // Raised four times (Redis: a family of wider sets), and lowered to ten minutes.
+    assert_eq!(
+        accept(s, "r", "a", 4 * HOUR).await,
+        Accepted::Duplicate,
+        "raised"
+    );
+    assert_eq!(
+        accept(s, "r", "b", HOUR / 6).await,
+        Accepted::Duplicate,
+        "lowered"
+    );
+    // An ID first seen under the new window is remembered under it.
+    assert_eq!(accept(s, "r", "c", 4 * HOUR).await, Accepted::New);
+    assert_eq!(accept(s, "r", "c", 4 * HOUR).await, Accepted::Duplicate);
+    assert_eq!(accept(s, "r", "c", HOUR).await, Accepted::Duplicate);
+    s.housekeeping(&routes(&["r"]), now_ms()).await.unwrap();
+    assert_eq!(accept(s, "r", "a", HOUR / 6).await, Accepted::Duplicate);
+}
+
 async fn lease_and_complete_delivered(k: Kind) {
     let sub = open(k, 1000).await;
     let s = sub.store.as_ref();
@@ -544,6 +574,7 @@ async fn cancel_an_in_flight_head(k: Kind) {
 contract!(
     accept_new_then_duplicate,
     dedup_window,
+    a_changed_dedup_ttl_keeps_the_ids_accepted_before,
     lease_and_complete_delivered,
     retry_is_due_later,
     dead_letters_list_and_replay,

@@ -11,12 +11,15 @@ use super::connect::Conn;
 use super::health::Health;
 use super::risks;
 use super::scripts;
+use super::shard_count::ShardCount;
 
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// Looked at sooner while Redis is away: recovery shows without waiting for traffic.
 const HEALTH_EVERY_WHILE_DOWN: Duration = Duration::from_millis(200);
 /// How often Redis' configuration is looked at for what breaks the 2xx promise (`risks`).
 const RISKS_EVERY: Duration = Duration::from_secs(60);
+/// How often the fleet's shard count is looked at again (`shard_count`): one `GET`.
+const SHARDS_EVERY: Duration = Duration::from_secs(5);
 
 /// The connection with a deadline on every exchange: a slow or unreachable Redis makes an
 /// unavailable store (503) within `store.timeout`, whatever the client's reconnect loop does.
@@ -90,11 +93,13 @@ impl Timed {
 /// Pings Redis now and then (every exchange also counts, see `Timed`), and loads the scripts
 /// once per (re)connection; EVALSHA falls back to loading them should Redis lose its script
 /// cache in between. A cluster client that stays unreachable is started afresh (see
-/// [`super::connect::Cluster::heal`]).
-pub(super) async fn watch_health(mut conn: Timed) {
+/// [`super::connect::Cluster::heal`]). Whether Redis agrees with `store.shards`, at the first
+/// answer and every `SHARDS_EVERY` (a replica that does not stops, with or without traffic).
+pub(super) async fn watch_health(mut conn: Timed, count: ShardCount) {
     let mut loaded = false;
     let mut down_since = None;
     let (mut risks, mut look_at) = (None, Instant::now());
+    let mut count_at = Instant::now();
     loop {
         let ping = redis::cmd("PING").query_async::<String>(&mut conn).await;
         let ok = ping.is_ok();
@@ -104,6 +109,10 @@ pub(super) async fn watch_health(mut conn: Timed) {
                 c.heal(e, down_since.get_or_insert_with(Instant::now).elapsed());
             }
             (Err(_), _) => {}
+        }
+        if ok && Instant::now() >= count_at {
+            let _ = count.check(&conn).await;
+            count_at = Instant::now() + SHARDS_EVERY;
         }
         if ok && !loaded {
             loaded = true;

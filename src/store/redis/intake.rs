@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::conn::Timed;
 use super::fields::encode_headers;
 use super::scripts::ACCEPT;
+use super::shard_count::ShardCount;
 use super::{RedisStore, Shard, lock, replicas};
 use crate::event::NewEvent;
 use crate::store::{Accepted, Intake, StoreError};
@@ -41,14 +42,11 @@ pub(super) struct Settings {
     pub max_per_shard: u64,
     /// `store.replica_acks`.
     pub replica_acks: u16,
+    /// Nothing is written before Redis agreed with `store.shards`.
+    pub count: ShardCount,
 }
 
 async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, set: Settings) {
-    let Settings {
-        con,
-        max_per_shard,
-        replica_acks,
-    } = set;
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     // An accept under another dedup TTL than its group's (a reload came between): the next
     // group's first.
@@ -83,14 +81,7 @@ async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, set: Settings) {
         if group.is_empty() {
             continue;
         }
-        let r = call(
-            &con,
-            &sh,
-            max_per_shard,
-            replica_acks,
-            group.iter().map(|j| &j.ev),
-        )
-        .await;
+        let r = call(&set, &sh, group.iter().map(|j| &j.ev)).await;
         match r {
             Ok(answers) => {
                 for (job, a) in group.drain(..).zip(answers) {
@@ -113,12 +104,12 @@ async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, set: Settings) {
 /// the wait for Redis replicas to have it. For each event 1 new, 0 duplicate, -1 the shard is
 /// at its bound; an error: none was written, or not confirmed.
 async fn call<'a>(
-    con: &Timed,
+    set: &Settings,
     sh: &Shard,
-    max_per_shard: u64,
-    replica_acks: u16,
     events: impl ExactSizeIterator<Item = &'a NewEvent>,
 ) -> Result<Vec<i64>, String> {
+    set.count.agreed(&set.con).await?;
+    let (con, max_per_shard, replica_acks) = (&set.con, set.max_per_shard, set.replica_acks);
     let n = events.len();
     let mut invocation = ACCEPT.key(sh.stream());
     invocation
@@ -198,7 +189,7 @@ impl RedisStore {
                 None => by_shard.push((sh, vec![i])),
             }
         }
-        let con = self.con();
+        let set = self.settings();
         let per_shard = by_shard.iter().map(|(sh, idx)| async {
             let mut answers = Vec::with_capacity(idx.len());
             let mut failed: Option<String> = None;
@@ -208,7 +199,7 @@ impl RedisStore {
                     continue;
                 }
                 let evs = part.iter().map(|&i| &events[i]);
-                match call(&con, sh, self.max_per_shard, self.replica_acks, evs).await {
+                match call(&set, sh, evs).await {
                     Ok(a) => answers.extend(a.into_iter().map(Ok)),
                     Err(e) => {
                         answers.extend(part.iter().map(|_| Err(e.clone())));
@@ -275,6 +266,15 @@ fn groups<'a>(idx: &'a [usize], events: &[NewEvent]) -> Vec<&'a [usize]> {
 }
 
 impl RedisStore {
+    fn settings(&self) -> Settings {
+        Settings {
+            con: self.con(),
+            max_per_shard: self.max_per_shard,
+            replica_acks: self.replica_acks,
+            count: self.shard_count.clone(),
+        }
+    }
+
     /// Hands `job` to its shard's writer, starting one (on the connection's runtime) if there
     /// is none yet.
     fn hand_over(&self, sh: &Shard, job: Job) -> Result<(), StoreError> {
@@ -287,12 +287,7 @@ impl RedisStore {
             None => job,
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let settings = Settings {
-            con: self.con(),
-            max_per_shard: self.max_per_shard,
-            replica_acks: self.replica_acks,
-        };
-        self.rt.spawn(run(sh.clone(), rx, settings));
+        self.rt.spawn(run(sh.clone(), rx, self.settings()));
         tx.send(job)
             .map_err(|_| StoreError::Unavailable("redis: the intake writer stopped".into()))?;
         writers.insert(sh.clone(), tx);

@@ -26,6 +26,7 @@
 //! | `{tag}:w:<event id>` | set | their numbers, by event ID (to replay one by ID) |
 //! | `{tag}:n` | counter | the last number given |
 //! | `prefix:route-states` | hash | routes paused or resumed through the admin API |
+//! | `prefix:shards` | string | `store.shards` of the fleet, written by the first replica; one with another count stops |
 //! | `prefix:dedup-routes` | hash | route → shard count: the routes whose dedup sets housekeeping unlinks (removed ones until none is left) |
 //!
 //! An event with an order key lives in the shard of its order key (so that its line, its
@@ -219,6 +220,11 @@ impl Shard {
 
 pub fn route_states(prefix: &str) -> String {
     format!("{prefix}:route-states")
+}
+
+/// The shard count the keyspace's events are spread by (`shard_count`).
+pub fn shard_count(prefix: &str) -> String {
+    format!("{prefix}:shards")
 }
 
 /// Every route housekeeping saw → its shard count: whose dedup sets it unlinks, a route

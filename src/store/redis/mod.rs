@@ -27,6 +27,7 @@ mod replicas;
 mod risks;
 mod scripts;
 mod sentinel;
+mod shard_count;
 mod sync;
 mod take;
 
@@ -43,6 +44,7 @@ use self::connect::{Client, Conn};
 use self::fields::Fields;
 use self::health::Health;
 use self::keys::{Shard, shard_of};
+use self::shard_count::ShardCount;
 use super::StoreError;
 use crate::config::RedisConfig;
 use crate::event::NewEvent;
@@ -123,6 +125,8 @@ pub struct RedisStore {
     rt: tokio::runtime::Handle,
     /// The grouped intake's writers, one per shard.
     intake: intake::Writers,
+    /// `store.shards`, as Redis agreed to it (`shard_count`).
+    shard_count: ShardCount,
     /// The batch writer of delivery outcomes, started by the first.
     outcomes: OnceLock<tokio::sync::mpsc::UnboundedSender<outcomes::Job>>,
 }
@@ -147,6 +151,8 @@ impl RedisStore {
         // pingora's per-service runtimes: a small one of its own.
         let (beat_health, beat_leases) = (health.clone(), leases.clone());
         let (consumer, claim_after) = (cfg.consumer.clone(), cfg.claim_after);
+        let shard_count = ShardCount::new(&cfg.prefix, cfg.shards);
+        let count = shard_count.clone();
         let (conn, rt) = crate::store::own_runtime::spawn("hookgate-redis", move |tx| async move {
             let conn = match client.connect(timeout) {
                 Ok(c) => c,
@@ -167,7 +173,7 @@ impl RedisStore {
                 consumer,
                 claim_after,
             ));
-            watch_health(timed).await;
+            watch_health(timed, count).await;
         })
         .map_err(OpenError::Start)?;
         Ok(RedisStore {
@@ -188,6 +194,7 @@ impl RedisStore {
             work: Default::default(),
             rt,
             intake: Mutex::new(HashMap::new()),
+            shard_count,
             outcomes: OnceLock::new(),
         })
     }

@@ -107,6 +107,18 @@ for s = math.floor((now - ms) / w), span do
     if hit[j] == 1 then known[j] = true end
   end
 end
+-- The sets of another window (the route's dedup_ttl changed since they were written): their
+-- IDs are remembered for the window they were accepted with, as in the embedded store. `ks`
+-- lists every set until its window ends.
+for _, other in ipairs(redis.call('ZRANGE', p .. 'ks', '(' .. string.format('%d', now), '+inf',
+    'BYSCORE')) do
+  if string.sub(other, 1, #sets) ~= sets then
+    local hit = redis.call('SMISMEMBER', other, unpack(ARGV, M + 1, M + n))
+    for j = 1, n do
+      if hit[j] == 1 then known[j] = true end
+    end
+  end
+end
 local legacy = {}
 for i = 1, n do legacy[i] = p .. 'd:' .. ARGV[I + i] end
 -- The dedup keys of earlier versions, honoured until they expire.

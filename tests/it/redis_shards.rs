@@ -1,0 +1,99 @@
+//! `store.shards` belongs to the fleet: an event's shard is its ID's hash modulo the count, so
+//! a replica with another count would look for an ID's dedup sets in another shard (duplicates
+//! pass) and, with fewer, never read the shards past its own (acked events never delivered).
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::redis_server::RedisServer;
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn replica(redis: &RedisServer, up: &Upstream, name: &str, shards: u16) -> Gateway {
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"{name}\"\nclaim_after = \"3s\"\ntimeout = \"500ms\"\nshards = {shards}\n",
+        redis.url()
+    );
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), ""),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    );
+    Gateway::prepare(&[], "", Some(store), "", &body, &[("LIMAI_SECRET", SECRET)])
+}
+
+/// Starting a replica that Redis must refuse: it stops with `EX_CONFIG` (78), saying both
+/// counts.
+fn refused(redis: &RedisServer, up: &Upstream, shards: u16, theirs: &str) {
+    let mut gw = replica(redis, up, "wrong", shards);
+    let status = gw.start_fails(WAIT).expect("stops by itself");
+    assert_eq!(status.code(), Some(78), "{}", gw.logs());
+    let said = format!(
+        "store.shards = {shards} but this Redis holds the fleet's events in {theirs} shard(s)"
+    );
+    assert!(gw.logs().contains(&said), "{}", gw.logs());
+}
+
+async fn send(c: &reqwest::Client, gw: &Gateway, id: &str) -> (u16, Option<String>) {
+    let (status, v) = send_signed(c, &gw.url("/hooks/limai"), &event_body(id)).await;
+    (status, v["status"].as_str().map(str::to_string))
+}
+
+#[tokio::test]
+async fn a_replica_with_another_shard_count_stops_and_an_operators_new_count_takes_over() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    let c = client();
+    let mut a = replica(&redis, &up, "a", 2);
+    a.spawn();
+    let ids: Vec<String> = (0..20).map(|i| format!("evt_{i:02}")).collect();
+    accept_all(&c, &a.url("/hooks/limai"), ids.clone()).await;
+    eventually(WAIT, async || (up.count() == 20).then_some(()))
+        .await
+        .expect("delivered");
+    assert_eq!(redis.cli(&["GET", "hookgate:shards"]), "2");
+
+    // More shards (half the IDs would map elsewhere: their dedup sets unseen), and fewer (a
+    // shard never read): refused before accepting anything, whatever the order of starts.
+    refused(&redis, &up, 4, "2");
+    refused(&redis, &up, 1, "2");
+    for id in &ids {
+        assert_eq!(send(&c, &a, id).await, (200, Some("duplicate".into())));
+    }
+
+    // The operator's change: the replicas of the old count stop; the new count serves.
+    redis.cli(&["SET", "hookgate:shards", "4"]);
+    let status = a
+        .stops_by_itself(WAIT)
+        .expect("the old count's replica stops");
+    assert_eq!(status.code(), Some(78), "{}", a.logs());
+    let mut b = replica(&redis, &up, "b", 4);
+    b.spawn();
+    accept_all(
+        &c,
+        &b.url("/hooks/limai"),
+        (0..10).map(|i| format!("evt_new_{i}")),
+    )
+    .await;
+    eventually(WAIT, async || (up.count() == 30).then_some(()))
+        .await
+        .unwrap_or_else(|| panic!("delivered {} of 30", up.count()));
+}
+
+/// A keyspace of a version before `prefix:shards`: housekeeping remembered each route's count,
+/// and a replica with fewer would strand the shards past its own.
+#[tokio::test]
+async fn a_keyspace_written_before_the_count_was_kept_is_not_read_with_fewer_shards() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    redis.cli(&["HSET", "hookgate:dedup-routes", "limai", "4"]);
+    refused(&redis, &up, 2, "4");
+    assert_eq!(redis.cli(&["EXISTS", "hookgate:shards"]), "0");
+    let mut gw = replica(&redis, &up, "a", 4);
+    gw.spawn();
+    let c = client();
+    assert_eq!(send(&c, &gw, "evt_1").await, (200, Some("accepted".into())));
+    assert_eq!(redis.cli(&["GET", "hookgate:shards"]), "4");
+}
