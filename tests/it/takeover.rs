@@ -27,6 +27,19 @@ fn replica_of(
     upstream_extra: &str,
     route_extra: &str,
 ) -> Gateway {
+    let mut gw = prepared(redis, up, name, upstream_extra, route_extra);
+    gw.spawn();
+    gw
+}
+
+/// As `replica_of`, not started yet.
+fn prepared(
+    redis: &RedisServer,
+    up: &Upstream,
+    name: &str,
+    upstream_extra: &str,
+    route_extra: &str,
+) -> Gateway {
     let store = format!(
         "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"{name}\"\nshards = 2\nspill_max_bytes = 0",
         redis.url()
@@ -43,7 +56,7 @@ fn replica_of(
         upstream,
         limai_route("limai", "/hooks/limai", "orders", route_extra)
     );
-    Gateway::start_full("", Some(store), "", &body, &[("LIMAI_SECRET", SECRET)])
+    Gateway::prepare(&[], "", Some(store), "", &body, &[("LIMAI_SECRET", SECRET)])
 }
 
 /// How many times the upstream received each event ID, from the `skip`-th request on.
@@ -221,6 +234,74 @@ async fn a_slow_but_alive_holder_is_never_duplicated() {
         d.values().all(|n| *n == 1),
         "a live holder's delivery was repeated: {d:?}"
     );
+}
+
+/// Two live replicas under one consumer name (a literal in a config they share): the second
+/// must not take the first's deliveries in flight for its own unfinished ones and send them
+/// again while the first still delivers them; it stops, saying the name is taken.
+#[tokio::test]
+async fn a_second_replica_under_a_live_ones_consumer_name_stops_and_repeats_nothing() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    up.set_default(Reply::status(200).after(Duration::from_secs(8)));
+    let a = replica(&redis, &up, "a", "timeout = \"60s\"\nconcurrency = 4");
+    let c = client();
+    let ids: Vec<String> = (0..4).map(|i| format!("evt_named_{i}")).collect();
+    accept_all(&c, &a.url("/hooks/limai"), ids.clone()).await;
+    eventually(WAIT, async || (up.count() == 4).then_some(()))
+        .await
+        .expect("in flight at A");
+    let mut b = prepared(&redis, &up, "a", "timeout = \"60s\"", "");
+    let status = b.start_fails(Duration::from_secs(20));
+    assert_eq!(
+        up.count(),
+        4,
+        "B sent A's deliveries in flight again: {:?}",
+        deliveries_from(&up, 0)
+    );
+    assert_eq!(status.and_then(|s| s.code()), Some(78), "{}", b.logs());
+    assert!(
+        b.logs()
+            .contains("store.consumer = \"a\" is in use by another live replica"),
+        "{}",
+        b.logs()
+    );
+    all_recorded_delivered(&c, &a, &ids).await;
+    assert_eq!(up.count(), 4);
+}
+
+/// The same replica killed and started again under its name: it waits for its previous run's
+/// hold on the name to lapse (`claim_after`), then resumes those deliveries as its own; after
+/// a clean stop it lets go of the name, so the next start need not wait.
+#[tokio::test]
+async fn a_replica_restarted_under_its_name_resumes_its_deliveries_and_a_clean_stop_lets_go() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    up.set_default(Reply::status(200).after(Duration::from_secs(120)));
+    let mut a = replica(&redis, &up, "a", "timeout = \"90s\"\nconcurrency = 4");
+    let c = client();
+    let ids: Vec<String> = (0..4).map(|i| format!("evt_own_{i}")).collect();
+    accept_all(&c, &a.url("/hooks/limai"), ids.clone()).await;
+    eventually(WAIT, async || (up.count() == 4).then_some(()))
+        .await
+        .expect("in flight");
+    a.kill9();
+    up.set_default(Reply::status(200));
+    let restarted = Instant::now();
+    a.spawn();
+    all_recorded_delivered(&c, &a, &ids).await;
+    assert!(
+        restarted.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        restarted.elapsed()
+    );
+    assert!(
+        a.logs()
+            .contains("waiting for this consumer name's previous holder to lapse")
+    );
+    assert_eq!(redis.cli(&["EXISTS", "hookgate:consumer:a"]), "1");
+    a.terminate();
+    assert_eq!(redis.cli(&["EXISTS", "hookgate:consumer:a"]), "0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

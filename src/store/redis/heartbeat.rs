@@ -3,7 +3,7 @@
 //! idle time in the consumer group; other replicas take over only entries idle for
 //! `claim_after` (`XAUTOCLAIM`, every `claim_after / 8`). So a dead holder's entries move within
 //! `claim_after × 1.125` (9 s by default), while a live holder keeps its entries however slow its
-//! upstream.
+//! upstream. The same beat keeps this process's hold on its consumer name (`consumer_name`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -12,6 +12,7 @@ use std::time::Duration;
 use redis::Script;
 
 use super::conn::Timed;
+use super::consumer_name::ConsumerName;
 use super::{GROUP, Lease, RedisStore, Shard, lock};
 
 /// Entries per script call: bounds the time one call holds Redis.
@@ -89,14 +90,16 @@ fn held(leases: &Mutex<HashMap<u64, Lease>>) -> HashMap<Shard, Vec<String>> {
 pub(super) async fn run(
     conn: Timed,
     leases: Arc<Mutex<HashMap<u64, Lease>>>,
+    name: Arc<ConsumerName>,
     consumer: String,
     claim_after: Duration,
 ) {
     let mut tick = tokio::time::interval(every(claim_after));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
     loop {
         tick.tick().await;
+        // The consumer name first: nothing is delivered before this process holds it.
+        name.keep(&conn).await;
         let held = held(&leases);
         let mut beats = Vec::new();
         for (sh, entries) in &held {

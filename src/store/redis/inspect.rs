@@ -321,4 +321,9 @@ impl Upkeep for RedisStore {
         }
         Ok(removed)
     }
+
+    /// Lets go of the consumer name: a restart of this replica resumes its deliveries at once.
+    async fn close(&self) {
+        self.name.let_go(&self.con()).await;
+    }
 }

@@ -10,6 +10,7 @@
 mod archive;
 mod conn;
 mod connect;
+mod consumer_name;
 mod dead;
 mod dedup_sets;
 mod fields;
@@ -41,6 +42,7 @@ use std::time::Duration;
 
 use self::conn::{Timed, watch_health};
 use self::connect::{Client, Conn};
+use self::consumer_name::ConsumerName;
 use self::fields::Fields;
 use self::health::Health;
 use self::keys::{Shard, shard_of};
@@ -125,6 +127,8 @@ pub struct RedisStore {
     rt: tokio::runtime::Handle,
     /// The grouped intake's writers, one per shard.
     intake: intake::Writers,
+    /// This process's hold on its consumer name: it delivers only while it holds it.
+    name: Arc<ConsumerName>,
     /// `store.shards`, as Redis agreed to it (`shard_count`).
     shard_count: ShardCount,
     /// The batch writer of delivery outcomes, started by the first.
@@ -133,6 +137,13 @@ pub struct RedisStore {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Stops the process for a config that does not fit the fleet's Redis (`EX_CONFIG`), its
+/// reason logged by the caller: another shard count, a consumer name in use.
+fn exit_for_config() -> ! {
+    crate::logline::flush();
+    std::process::exit(78)
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
@@ -152,6 +163,12 @@ impl RedisStore {
         let (beat_health, beat_leases) = (health.clone(), leases.clone());
         let (consumer, claim_after) = (cfg.consumer.clone(), cfg.claim_after);
         let shard_count = ShardCount::new(&cfg.prefix, cfg.shards);
+        let name = Arc::new(ConsumerName::new(
+            &cfg.prefix,
+            &cfg.consumer,
+            cfg.claim_after,
+        ));
+        let beat_name = name.clone();
         let count = shard_count.clone();
         let (conn, rt) = crate::store::own_runtime::spawn("hookgate-redis", move |tx| async move {
             let conn = match client.connect(timeout) {
@@ -170,6 +187,7 @@ impl RedisStore {
             tokio::spawn(heartbeat::run(
                 timed.clone(),
                 beat_leases,
+                beat_name,
                 consumer,
                 claim_after,
             ));
@@ -195,6 +213,7 @@ impl RedisStore {
             rt,
             intake: Mutex::new(HashMap::new()),
             shard_count,
+            name,
             outcomes: OnceLock::new(),
         })
     }

@@ -182,6 +182,11 @@ impl Queue for RedisStore {
             events: Vec::new(),
             next_due_ms: Some(now + POLL.as_millis() as u64),
         };
+        // Not before this process holds its consumer name: its first read takes the name's
+        // pending entries for its own (`consumer_name`).
+        if !self.name.held() {
+            return Ok(out);
+        }
         let n = self.shards.max(1);
         let start = {
             let mut starts = lock(&self.lease_start);

@@ -14,9 +14,6 @@ use tokio::sync::OnceCell;
 use super::conn::Timed;
 use super::keys;
 
-/// The exit status of a stop for a config that does not fit the store (`EX_CONFIG`).
-const EXIT_CONFIG: i32 = 78;
-
 /// This replica's count, and whether Redis agreed with it yet.
 #[derive(Clone)]
 pub(super) struct ShardCount {
@@ -95,7 +92,6 @@ impl ShardCount {
             "store.shards = {} but this Redis holds the fleet's events in {theirs} shard(s) per route: with another count duplicates pass and, with fewer, events are never delivered. Set store.shards = {theirs}; to change it, drain the queue first, then write the new count to the key",
             self.shards
         );
-        crate::logline::flush();
-        std::process::exit(EXIT_CONFIG)
+        super::exit_for_config()
     }
 }

@@ -178,6 +178,7 @@ impl Upkeep for Spill {
 
     async fn close(&self) {
         self.local.close().await;
+        self.redis.close().await;
     }
 }
 

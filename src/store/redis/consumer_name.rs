@@ -1,0 +1,132 @@
+//! One live process per consumer name. A replica starts by reading its own unfinished
+//! deliveries (its pending entries in the consumer groups), to resume them at once after a
+//! restart; two live replicas under one name (a literal in a config they share) would each
+//! take the other's deliveries in flight for their own and send them again. So a replica holds
+//! its name in Redis (`prefix:consumer:<name>`: a token of this process, expiring after
+//! `claim_after`, renewed with every heartbeat) and delivers nothing until it does. After a
+//! crash, its previous run's hold lapses within `claim_after`; a name still held after that is
+//! another live replica's, and this one stops, saying so. A clean stop lets go of the name.
+
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::{Script, Value};
+
+use super::conn::Timed;
+use crate::event::now_ms;
+
+/// KEYS: the name's key. ARGV: this process's token, the hold's length (ms). Takes the name or
+/// keeps it: 1; held by another process: its token.
+static HOLD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] then return v end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"#,
+    )
+});
+
+/// KEYS: the name's key. ARGV: this process's token. Lets go of the name if it is still ours.
+static LET_GO: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+    )
+});
+
+pub(super) struct ConsumerName {
+    name: String,
+    key: String,
+    /// This process: host, process ID and start time, so an operator can tell who holds it.
+    token: String,
+    hold: Duration,
+    held: AtomicBool,
+    /// When this process first found the name held by another (ms since the epoch); 0: not.
+    refused_since: AtomicU64,
+}
+
+impl ConsumerName {
+    pub(super) fn new(prefix: &str, name: &str, claim_after: Duration) -> ConsumerName {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        ConsumerName {
+            name: name.to_string(),
+            key: format!("{prefix}:consumer:{name}"),
+            token: format!("{} pid {} ({started})", host.trim(), std::process::id()),
+            hold: claim_after,
+            held: AtomicBool::new(false),
+            refused_since: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether this process holds its name: only then does it deliver.
+    pub(super) fn held(&self) -> bool {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Takes or keeps the name (with every heartbeat). Stops the process when another live one
+    /// holds it: still after this process's hold would have lapsed, or taken while this one's
+    /// lapsed (an outage longer than `claim_after`). Redis not answering changes nothing.
+    pub(super) async fn keep(&self, con: &Timed) {
+        let r: redis::RedisResult<Value> = HOLD
+            .key(&self.key)
+            .arg(&self.token)
+            .arg(self.hold.as_millis() as u64)
+            .invoke_async(&mut con.clone())
+            .await;
+        let holder = match r {
+            Ok(Value::Int(1)) => {
+                self.refused_since.store(0, Ordering::Relaxed);
+                self.held.store(true, Ordering::Relaxed);
+                return;
+            }
+            Ok(Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
+            Ok(other) => format!("{other:?}"),
+            Err(e) => {
+                tracing::debug!(error = %e, "holding the consumer name failed");
+                return;
+            }
+        };
+        if self.held.load(Ordering::Relaxed) {
+            self.stop(&holder);
+        }
+        let now = now_ms();
+        let since = self.refused_since.load(Ordering::Relaxed);
+        if since == 0 {
+            self.refused_since.store(now, Ordering::Relaxed);
+            tracing::info!(
+                consumer = %self.name,
+                holder = %holder,
+                "waiting for this consumer name's previous holder to lapse before delivering"
+            );
+        } else if now.saturating_sub(since) >= (self.hold + self.hold / 4).as_millis() as u64 {
+            self.stop(&holder);
+        }
+    }
+
+    /// Lets go of the name (a clean stop): a restart resumes its deliveries at once.
+    pub(super) async fn let_go(&self, con: &Timed) {
+        let r: redis::RedisResult<i64> = LET_GO
+            .key(&self.key)
+            .arg(&self.token)
+            .invoke_async(&mut con.clone())
+            .await;
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "letting go of the consumer name failed");
+        }
+    }
+
+    fn stop(&self, holder: &str) -> ! {
+        tracing::error!(
+            key = %self.key,
+            holder,
+            "store.consumer = \"{}\" is in use by another live replica: two replicas under one name would each deliver the other's events in flight again. Give each replica its own name (\"env:POD_NAME\", or leave it unset: host name and process ID)",
+            self.name
+        );
+        super::exit_for_config()
+    }
+}
