@@ -565,3 +565,35 @@ async fn a_store_on_a_filesystem_in_memory_is_said_to_lose_events_at_a_reboot() 
         "{logs}"
     );
 }
+
+/// A second hookgate on a store another one has open (a copied config, a double start) is
+/// refused at start, saying why, and the first one's events are untouched.
+#[tokio::test]
+async fn a_second_process_on_the_same_store_is_refused_and_the_first_keeps_serving() {
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), ""),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    );
+    let env = [("LIMAI_SECRET", SECRET)];
+    let first = Gateway::start("", &body, &env);
+    let c = client();
+    accept_all(&c, &first.url("/hooks/limai"), ["evt_first".to_string()]).await;
+    let store = embedded_at(&first.dir.path().join("data"));
+    let mut second = Gateway::prepare(&[], "", Some(store), "", &body, &env);
+    let status = second.start_fails(WAIT).expect("refused at start");
+    assert!(!status.success());
+    assert!(
+        second
+            .logs()
+            .contains("the store is in use by another process"),
+        "{}",
+        second.logs()
+    );
+    let (status, v) = send_signed(&c, &first.url("/hooks/limai"), &event_body("evt_first")).await;
+    assert_eq!((status, v["status"].as_str()), (200, Some("duplicate")));
+    eventually(WAIT, async || (up.count() == 1).then_some(()))
+        .await
+        .expect("delivered once");
+}

@@ -112,6 +112,14 @@ impl OpenError {
                 journal,
                 offset,
             },
+            // fjall's lock file: held by a live process (a second hookgate on one store.path,
+            // or a `hookgate store` command on a running one).
+            fjall::Error::Locked => OpenError::Open {
+                path: path.to_string(),
+                reason: "the store is in use by another process (a second hookgate on the same \
+                         store.path? each needs its own)"
+                    .into(),
+            },
             e => OpenError::Open {
                 path: path.to_string(),
                 reason: e.to_string(),
