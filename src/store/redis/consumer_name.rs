@@ -4,25 +4,31 @@
 //! take the other's deliveries in flight for their own and send them again. So a replica holds
 //! its name in Redis (`prefix:consumer:<name>`: a token of this process, expiring after
 //! `claim_after`, renewed with every heartbeat) and delivers nothing until it does. After a
-//! crash, its previous run's hold lapses within `claim_after`; a name still held after that is
-//! another live replica's, and this one stops, saying so. A clean stop lets go of the name.
+//! crash, its previous run's hold lapses within its `claim_after`; a hold renewed past the time
+//! it had left is another live replica's, and this one stops, saying so. A clean stop lets go
+//! of the name.
 
-use std::sync::LazyLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::{Script, Value};
 
 use super::conn::Timed;
+use super::lock;
 use crate::event::now_ms;
 
+/// Past the time another holder had left, how long before its hold still there means it was
+/// renewed (the exchanges' own time).
+const RENEWED_MARGIN_MS: u64 = 1000;
+
 /// KEYS: the name's key. ARGV: this process's token, the hold's length (ms). Takes the name or
-/// keeps it: 1; held by another process: its token.
+/// keeps it: 1; held by another process: its token and the ms its hold has left.
 static HOLD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local v = redis.call('GET', KEYS[1])
-if v and v ~= ARGV[1] then return v end
+if v and v ~= ARGV[1] then return {v, redis.call('PTTL', KEYS[1])} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 "#,
@@ -43,8 +49,9 @@ pub(super) struct ConsumerName {
     token: String,
     hold: Duration,
     held: AtomicBool,
-    /// When this process first found the name held by another (ms since the epoch); 0: not.
-    refused_since: AtomicU64,
+    /// The other process found holding the name, and when its hold lapses unless renewed (ms
+    /// since the epoch).
+    refused: Mutex<Option<(String, u64)>>,
 }
 
 impl ConsumerName {
@@ -59,7 +66,7 @@ impl ConsumerName {
             token: format!("{} pid {} ({started})", host.trim(), std::process::id()),
             hold: claim_after,
             held: AtomicBool::new(false),
-            refused_since: AtomicU64::new(0),
+            refused: Mutex::new(None),
         }
     }
 
@@ -69,8 +76,9 @@ impl ConsumerName {
     }
 
     /// Takes or keeps the name (with every heartbeat). Stops the process when another live one
-    /// holds it: still after this process's hold would have lapsed, or taken while this one's
-    /// lapsed (an outage longer than `claim_after`). Redis not answering changes nothing.
+    /// holds it: its hold renewed past the time it had left when first seen (whatever its
+    /// `claim_after`), or taken while this process's hold lapsed (an outage longer than
+    /// `claim_after`). Redis not answering changes nothing.
     pub(super) async fn keep(&self, con: &Timed) {
         let r: redis::RedisResult<Value> = HOLD
             .key(&self.key)
@@ -78,14 +86,19 @@ impl ConsumerName {
             .arg(self.hold.as_millis() as u64)
             .invoke_async(&mut con.clone())
             .await;
-        let holder = match r {
+        let (holder, left_ms) = match r {
             Ok(Value::Int(1)) => {
-                self.refused_since.store(0, Ordering::Relaxed);
+                *lock(&self.refused) = None;
                 self.held.store(true, Ordering::Relaxed);
                 return;
             }
-            Ok(Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
-            Ok(other) => format!("{other:?}"),
+            Ok(Value::Array(v)) => match v.as_slice() {
+                [Value::BulkString(t), Value::Int(ms)] => {
+                    (String::from_utf8_lossy(t).into_owned(), *ms)
+                }
+                other => (format!("{other:?}"), 0),
+            },
+            Ok(other) => (format!("{other:?}"), 0),
             Err(e) => {
                 tracing::debug!(error = %e, "holding the consumer name failed");
                 return;
@@ -95,16 +108,22 @@ impl ConsumerName {
             self.stop(&holder);
         }
         let now = now_ms();
-        let since = self.refused_since.load(Ordering::Relaxed);
-        if since == 0 {
-            self.refused_since.store(now, Ordering::Relaxed);
-            tracing::info!(
-                consumer = %self.name,
-                holder = %holder,
-                "waiting for this consumer name's previous holder to lapse before delivering"
-            );
-        } else if now.saturating_sub(since) >= (self.hold + self.hold / 4).as_millis() as u64 {
-            self.stop(&holder);
+        let mut refused = lock(&self.refused);
+        match &*refused {
+            Some((seen, lapses_at)) if *seen == holder => {
+                if now > lapses_at + RENEWED_MARGIN_MS {
+                    self.stop(&holder);
+                }
+            }
+            _ => {
+                *refused = Some((holder.clone(), now + left_ms.max(0) as u64));
+                tracing::info!(
+                    consumer = %self.name,
+                    holder = %holder,
+                    left_ms,
+                    "waiting for this consumer name's previous holder to lapse before delivering"
+                );
+            }
         }
     }
 
