@@ -304,6 +304,43 @@ async fn a_replica_restarted_under_its_name_resumes_its_deliveries_and_a_clean_s
     assert_eq!(redis.cli(&["EXISTS", "hookgate:consumer:a"]), "0");
 }
 
+/// A rollout that lowers `claim_after`: a replica already on the short one must not take over
+/// the live deliveries of one still beating by the long one (every `claim_after / 4`, longer
+/// than the short `claim_after`). It waits for the longest of the live replicas'.
+#[tokio::test]
+async fn a_shorter_claim_after_never_takes_over_a_live_holder_beating_by_a_longer_one() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    up.set_default(Reply::status(200).after(Duration::from_secs(12)));
+    let with = |name: &str, claim_after: &str| {
+        let store = format!(
+            "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"{name}\"\nshards = 2\nspill_max_bytes = 0\ntimeout = \"500ms\"\nclaim_after = \"{claim_after}\"",
+            redis.url()
+        );
+        let upstream = upstream_block("orders", &up.url("/"), "timeout = \"60s\"\nconcurrency = 4")
+            .replace("timeout = \"2s\"\n", "");
+        let body = format!(
+            "{upstream}\n{}",
+            limai_route("limai", "/hooks/limai", "orders", "")
+        );
+        Gateway::start_full("", Some(store), "", &body, &[("LIMAI_SECRET", SECRET)])
+    };
+    // A beats every 6 s; B, alone, would take over what is idle for 3 s.
+    let a = with("a", "24s");
+    let _b = with("b", "3s");
+    let c = client();
+    let ids: Vec<String> = (0..4).map(|i| format!("evt_beat_{i}")).collect();
+    accept_all(&c, &a.url("/hooks/limai"), ids.clone()).await;
+    all_recorded_delivered(&c, &a, &ids).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let d = deliveries_from(&up, 0);
+    assert_eq!(d.len(), ids.len(), "{d:?}");
+    assert!(
+        d.values().all(|n| *n == 1),
+        "a live holder's delivery was taken over: {d:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_redis_mid_delivery_repeats_nothing_and_readyz_shows_it() {
     let mut redis = RedisServer::start();

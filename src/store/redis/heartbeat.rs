@@ -6,6 +6,7 @@
 //! upstream. The same beat keeps this process's hold on its consumer name (`consumer_name`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use redis::Script;
 
 use super::conn::Timed;
 use super::consumer_name::ConsumerName;
-use super::{GROUP, Lease, RedisStore, Shard, lock};
+use super::{GROUP, Lease, RedisStore, Shard, keys, lock};
 
 /// Entries per script call: bounds the time one call holds Redis.
 const BATCH: usize = 256;
@@ -36,6 +37,74 @@ return held
 "#,
     )
 });
+
+/// KEYS: the fleet's `claim_after`s (`prefix:claim-afters`: each value, scored with when the
+/// last replica using it stops counting). ARGV: this replica's `claim_after` (ms). Notes this
+/// replica's for one `claim_after` more (Redis' clock, the same for all) and returns the
+/// longest of the live replicas'; forgets values unused for an hour.
+static CLAIM_AFTERS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], 'GT', string.format('%d', now + tonumber(ARGV[1])), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - 3600000))
+local most = 0
+for _, v in ipairs(redis.call('ZRANGE', KEYS[1], '(' .. string.format('%d', now), '+inf',
+    'BYSCORE')) do
+  most = math.max(most, tonumber(v) or 0)
+end
+return most
+"#,
+    )
+});
+
+/// How long an entry must go unheartbeated before this replica takes it over: the longest
+/// `claim_after` of the live replicas, its own at least. A replica beats every `claim_after / 4`
+/// of its own, so during a rollout that lowers `claim_after` a replica already on the new
+/// value would otherwise take over the live deliveries of one still beating by the old.
+pub(super) struct TakeoverAfter {
+    key: String,
+    own_ms: u64,
+    fleet_ms: AtomicU64,
+}
+
+impl TakeoverAfter {
+    pub(super) fn new(prefix: &str, claim_after: Duration) -> TakeoverAfter {
+        let own_ms = claim_after.as_millis() as u64;
+        TakeoverAfter {
+            key: keys::claim_afters(prefix),
+            own_ms,
+            fleet_ms: AtomicU64::new(own_ms),
+        }
+    }
+
+    pub(super) fn ms(&self) -> u64 {
+        self.fleet_ms.load(Ordering::Relaxed).max(self.own_ms)
+    }
+
+    /// With every beat: this replica's `claim_after` noted, the fleet's longest read.
+    async fn refresh(&self, conn: &Timed) {
+        let r: redis::RedisResult<u64> = CLAIM_AFTERS
+            .key(&self.key)
+            .arg(self.own_ms)
+            .invoke_async(&mut conn.clone())
+            .await;
+        match r {
+            Ok(ms) => {
+                let was = self.fleet_ms.swap(ms.max(self.own_ms), Ordering::Relaxed);
+                if ms > self.own_ms && was != ms {
+                    tracing::info!(
+                        claim_after_ms = self.own_ms,
+                        fleet_ms = ms,
+                        "another live replica has a longer claim_after: deliveries are taken over after its"
+                    );
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "reading the fleet's claim_after failed"),
+        }
+    }
+}
 
 /// How often a holder heartbeats.
 pub(super) fn every(claim_after: Duration) -> Duration {
@@ -91,6 +160,7 @@ pub(super) async fn run(
     conn: Timed,
     leases: Arc<Mutex<HashMap<u64, Lease>>>,
     name: Arc<ConsumerName>,
+    after: Arc<TakeoverAfter>,
     consumer: String,
     claim_after: Duration,
 ) {
@@ -100,6 +170,7 @@ pub(super) async fn run(
         tick.tick().await;
         // The consumer name first: nothing is delivered before this process holds it.
         name.keep(&conn).await;
+        after.refresh(&conn).await;
         let held = held(&leases);
         let mut beats = Vec::new();
         for (sh, entries) in &held {

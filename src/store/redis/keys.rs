@@ -26,6 +26,7 @@
 //! | `{tag}:w:<event id>` | set | their numbers, by event ID (to replay one by ID) |
 //! | `{tag}:n` | counter | the last number given |
 //! | `prefix:route-states` | hash | routes paused or resumed through the admin API |
+//! | `prefix:claim-afters` | sorted set | the live replicas' `claim_after`s (ms), each scored with when its last replica stops counting: a takeover waits for the longest |
 //! | `prefix:shards` | string | `store.shards` of the fleet, written by the first replica; one with another count stops |
 //! | `prefix:dedup-routes` | hash | route → shard count: the routes whose dedup sets housekeeping unlinks (removed ones until none is left) |
 //!
@@ -220,6 +221,12 @@ impl Shard {
 
 pub fn route_states(prefix: &str) -> String {
     format!("{prefix}:route-states")
+}
+
+/// The fleet's `claim_after`s, each scored with when its last replica stops counting
+/// (`heartbeat::TakeoverAfter`).
+pub fn claim_afters(prefix: &str) -> String {
+    format!("{prefix}:claim-afters")
 }
 
 /// The shard count the keyspace's events are spread by (`shard_count`).

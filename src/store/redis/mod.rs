@@ -45,6 +45,7 @@ use self::connect::{Client, Conn};
 use self::consumer_name::ConsumerName;
 use self::fields::Fields;
 use self::health::Health;
+use self::heartbeat::TakeoverAfter;
 use self::keys::{Shard, shard_of};
 use self::shard_count::ShardCount;
 use super::StoreError;
@@ -127,6 +128,8 @@ pub struct RedisStore {
     rt: tokio::runtime::Handle,
     /// The grouped intake's writers, one per shard.
     intake: intake::Writers,
+    /// How long an entry goes unheartbeated before this replica takes it over.
+    takeover_after: Arc<TakeoverAfter>,
     /// This process's hold on its consumer name: it delivers only while it holds it.
     name: Arc<ConsumerName>,
     /// `store.shards`, as Redis agreed to it (`shard_count`).
@@ -169,6 +172,8 @@ impl RedisStore {
             cfg.claim_after,
         ));
         let beat_name = name.clone();
+        let takeover_after = Arc::new(TakeoverAfter::new(&cfg.prefix, cfg.claim_after));
+        let beat_after = takeover_after.clone();
         let count = shard_count.clone();
         let (conn, rt) = crate::store::own_runtime::spawn("hookgate-redis", move |tx| async move {
             let conn = match client.connect(timeout) {
@@ -188,6 +193,7 @@ impl RedisStore {
                 timed.clone(),
                 beat_leases,
                 beat_name,
+                beat_after,
                 consumer,
                 claim_after,
             ));
@@ -214,6 +220,7 @@ impl RedisStore {
             intake: Mutex::new(HashMap::new()),
             shard_count,
             name,
+            takeover_after,
             outcomes: OnceLock::new(),
         })
     }

@@ -114,7 +114,7 @@ impl RedisStore {
             c.arg(sh.stream())
                 .arg(GROUP)
                 .arg(&self.consumer)
-                .arg(self.claim_after.as_millis() as u64)
+                .arg(self.takeover_after.ms())
                 .arg(from)
                 .arg("COUNT")
                 .arg(count);
