@@ -99,10 +99,8 @@ impl ConsumerName {
                 other => (format!("{other:?}"), 0),
             },
             Ok(other) => (format!("{other:?}"), 0),
-            Err(e) => {
-                tracing::debug!(error = %e, "holding the consumer name failed");
-                return;
-            }
+            // An outage is logged by the store's health; the next beat tries again.
+            Err(_) => return,
         };
         if self.held.load(Ordering::Relaxed) {
             self.stop(&holder);

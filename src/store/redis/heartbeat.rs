@@ -90,18 +90,16 @@ impl TakeoverAfter {
             .arg(self.own_ms)
             .invoke_async(&mut conn.clone())
             .await;
-        match r {
-            Ok(ms) => {
-                let was = self.fleet_ms.swap(ms.max(self.own_ms), Ordering::Relaxed);
-                if ms > self.own_ms && was != ms {
-                    tracing::info!(
-                        claim_after_ms = self.own_ms,
-                        fleet_ms = ms,
-                        "another live replica has a longer claim_after: deliveries are taken over after its"
-                    );
-                }
+        // Redis not answering: the last value stands (the store's health logs the outage).
+        if let Ok(ms) = r {
+            let was = self.fleet_ms.swap(ms.max(self.own_ms), Ordering::Relaxed);
+            if ms > self.own_ms && was != ms {
+                tracing::info!(
+                    claim_after_ms = self.own_ms,
+                    fleet_ms = ms,
+                    "another live replica has a longer claim_after: deliveries are taken over after its"
+                );
             }
-            Err(e) => tracing::debug!(error = %e, "reading the fleet's claim_after failed"),
         }
     }
 }
@@ -168,9 +166,6 @@ pub(super) async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        // The consumer name first: nothing is delivered before this process holds it.
-        name.keep(&conn).await;
-        after.refresh(&conn).await;
         let held = held(&leases);
         let mut beats = Vec::new();
         for (sh, entries) in &held {
@@ -192,6 +187,13 @@ pub(super) async fn run(
                 });
             }
         }
-        futures_util::future::join_all(beats).await;
+        // The consumer name's hold and the fleet's claim_after with the beats, at once: one
+        // slow exchange must not delay the beats.
+        futures_util::future::join3(
+            name.keep(&conn),
+            after.refresh(&conn),
+            futures_util::future::join_all(beats),
+        )
+        .await;
     }
 }
