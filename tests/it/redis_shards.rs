@@ -80,6 +80,22 @@ async fn a_replica_with_another_shard_count_stops_and_an_operators_new_count_tak
     eventually(WAIT, async || (up.count() == 30).then_some(()))
         .await
         .unwrap_or_else(|| panic!("delivered {} of 30", up.count()));
+
+    // The key lost (a failover before it was replicated) while housekeeping still remembers a
+    // larger count from before a lowering: a fleet that agreed writes it again, and goes on.
+    redis.cli(&["HSET", "hookgate:dedup-routes", "limai", "8"]);
+    redis.cli(&["DEL", "hookgate:shards"]);
+    eventually(WAIT, async || {
+        (redis.cli(&["GET", "hookgate:shards"]) == "4").then_some(())
+    })
+    .await
+    .expect("written again");
+    assert_eq!(
+        b.stops_by_itself(Duration::from_secs(6)),
+        None,
+        "{}",
+        b.logs()
+    );
 }
 
 /// A keyspace of a version before `prefix:shards`: housekeeping remembered each route's count,

@@ -65,15 +65,19 @@ impl ShardCount {
         }
         // Not written yet: a new keyspace, or one of a version before this key. Housekeeping
         // remembered each route's count there; a larger one than ours holds shards we would
-        // never read.
-        let seen: Vec<String> = redis::cmd("HVALS")
-            .arg(keys::dedup_routes(&self.prefix))
-            .query_async(&mut con)
-            .await?;
-        if let Some(most) = seen.iter().filter_map(|v| v.parse::<u16>().ok()).max()
-            && most > self.shards
-        {
-            return Ok(Some(most.to_string()));
+        // never read. Only before this process agreed: housekeeping keeps the largest count
+        // for a dedup window after an operator lowered it, and a key lost since (a failover)
+        // must not stop a fleet that agreed; it is written again.
+        if self.agreed.get().is_none() {
+            let seen: Vec<String> = redis::cmd("HVALS")
+                .arg(keys::dedup_routes(&self.prefix))
+                .query_async(&mut con)
+                .await?;
+            if let Some(most) = seen.iter().filter_map(|v| v.parse::<u16>().ok()).max()
+                && most > self.shards
+            {
+                return Ok(Some(most.to_string()));
+            }
         }
         // The first replica's count holds; another may have written its own meanwhile.
         let _: Option<String> = redis::cmd("SET")
