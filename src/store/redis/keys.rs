@@ -26,6 +26,7 @@
 //! | `{tag}:w:<event id>` | set | their numbers, by event ID (to replay one by ID) |
 //! | `{tag}:n` | counter | the last number given |
 //! | `prefix:route-states` | hash | routes paused or resumed through the admin API |
+//! | `prefix:consumer:<name>` | string, `PX claim_after` | the live process that holds a consumer name (`consumer_name`): host, pid, start |
 //! | `prefix:claim-afters` | sorted set | the live replicas' `claim_after`s (ms), each scored with when its last replica stops counting: a takeover waits for the longest |
 //! | `prefix:shards` | string | `store.shards` of the fleet, written by the first replica; one with another count stops |
 //! | `prefix:dedup-routes` | hash | route → shard count: the routes whose dedup sets housekeeping unlinks (removed ones until none is left) |
