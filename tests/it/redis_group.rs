@@ -28,9 +28,12 @@ fn config(redis: &RedisServer, timeout: Duration) -> RedisConfig {
     }
 }
 
-async fn ready(s: &dyn Store) {
+/// Ready, and its first heartbeat done (the consumer name held, its `claim_after` noted): the
+/// scripts counted below are the intake's alone.
+async fn ready(s: &dyn Store, redis: &RedisServer) {
     let deadline = Instant::now() + WAIT;
-    while !s.ready() {
+    let beaten = || redis.cli(&["EXISTS", "hg:consumer:g", "hg:claim-afters"]) == "2";
+    while !s.ready() || !beaten() {
         assert!(Instant::now() < deadline, "store never became ready");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -99,7 +102,7 @@ async fn deliver_in_turn(s: &dyn Store, n: usize) -> Vec<String> {
 async fn duplicates_inside_one_group_are_duplicates() {
     let redis = RedisServer::start();
     let store = RedisStore::open(&config(&redis, Duration::from_secs(2)), 100_000).unwrap();
-    ready(&store).await;
+    ready(&store, &redis).await;
     let before = script_calls(&redis);
     let events = (0..300)
         .map(|i| event(&format!("e{}", i % 100), None))
@@ -129,7 +132,7 @@ async fn duplicates_inside_one_group_are_duplicates() {
 async fn the_bound_holds_inside_one_group() {
     let redis = RedisServer::start();
     let store = RedisStore::open(&config(&redis, Duration::from_secs(2)), 10).unwrap();
-    ready(&store).await;
+    ready(&store, &redis).await;
     let mut futs = Vec::new();
     for i in 0..30 {
         futs.push(store.accept(event(&format!("b{i}"), None)));
@@ -154,7 +157,7 @@ async fn the_bound_holds_inside_one_group() {
 async fn accepts_under_two_dedup_ttls_keep_their_own_windows() {
     let redis = RedisServer::start();
     let store = RedisStore::open(&config(&redis, Duration::from_secs(2)), 100_000).unwrap();
-    ready(&store).await;
+    ready(&store, &redis).await;
     let short = Duration::from_secs(2);
     let mut events: Vec<NewEvent> = (0..10).map(|i| event(&format!("l{i}"), None)).collect();
     events.extend((0..10).map(|i| {
@@ -192,7 +195,7 @@ async fn accepts_under_two_dedup_ttls_keep_their_own_windows() {
 async fn an_order_line_keeps_its_order_across_groups() {
     let redis = RedisServer::start();
     let store = RedisStore::open(&config(&redis, Duration::from_secs(2)), 100_000).unwrap();
-    ready(&store).await;
+    ready(&store, &redis).await;
     let ids: Vec<String> = (0..300).map(|i| format!("o{i}")).collect();
     let events = ids.iter().map(|id| event(id, Some("cust"))).collect();
     let answers = all_at_once(&store, events).await;
@@ -208,7 +211,7 @@ async fn an_order_line_keeps_its_order_across_groups() {
 async fn a_group_mixing_order_keys_and_none_keeps_each_events_own() {
     let redis = RedisServer::start();
     let store = RedisStore::open(&config(&redis, Duration::from_secs(2)), 100_000).unwrap();
-    ready(&store).await;
+    ready(&store, &redis).await;
     let key = |i: usize| match i % 3 {
         0 => Some("a"),
         1 => None,
@@ -253,7 +256,7 @@ async fn a_group_mixing_order_keys_and_none_keeps_each_events_own() {
 async fn a_batch_mixing_lean_deliveries_and_retries_records_each_as_its_own() {
     let redis = RedisServer::start();
     let store = RedisStore::open(&config(&redis, Duration::from_secs(2)), 100_000).unwrap();
-    ready(&store).await;
+    ready(&store, &redis).await;
     let events = (0..20).map(|i| event(&format!("x{i}"), None)).collect();
     let answers = all_at_once(&store, events).await;
     assert!(answers.iter().all(|a| *a == Accepted::New), "{answers:?}");
@@ -320,7 +323,7 @@ async fn a_group_past_its_deadline_goes_to_the_spill_and_is_delivered_once() {
         path_set: true,
     };
     let store: Arc<dyn Store> = hookgate::store::spill::wrap(redis_store, &spill, 100_000).unwrap();
-    ready(store.as_ref()).await;
+    ready(store.as_ref(), &redis).await;
     assert_eq!(
         store.accept(event("warm", None)).await.unwrap(),
         Accepted::New
