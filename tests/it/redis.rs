@@ -580,3 +580,60 @@ fn a_consumer_that_read_since_it_was_found_idle_is_not_forgotten() {
     assert_eq!(forget(), "1");
     assert!(!redis.cli(&["XINFO", "CONSUMERS", "s", "g"]).contains("c1"));
 }
+
+/// A route removed before this replica started (a rollout dropped it and the replicas that had
+/// it are gone) still holds events in Redis: reported stranded (warning, gauge, `/routes`) as
+/// by a replica that saw it removed, not silently forgotten; and not delivered.
+#[tokio::test]
+async fn a_route_removed_before_this_replica_started_is_still_reported_stranded() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    up.set_default(Reply::status(503));
+    let routes = |with_a: bool| {
+        let mut s = upstream_block("orders", &up.url("/"), "max_attempts = 1000");
+        if with_a {
+            s += &limai_route("a", "/hooks/a", "orders", "");
+        }
+        s + &limai_route("keep", "/hooks/keep", "orders", "")
+    };
+    let env = [("LIMAI_SECRET", SECRET)];
+    let mut old = Gateway::start_full("", Some(store(&redis, "old", "")), "", &routes(true), &env);
+    let c = client();
+    let ids: Vec<String> = (0..3).map(|i| format!("evt_gone_{i}")).collect();
+    accept_all(&c, &old.url("/hooks/a"), ids).await;
+    // The old replica's figures: the route holds its three (and so the fleet remembers it).
+    eventually(WAIT, async || {
+        let (_, listed) = get_json(&c, &old.admin("/routes")).await;
+        listed.to_string().contains("\"pending\":3").then_some(())
+    })
+    .await
+    .expect("held by route a");
+    old.kill9();
+
+    let new = Gateway::start_full("", Some(store(&redis, "new", "")), "", &routes(false), &env);
+    let warning = eventually(WAIT, async || {
+        new.logs()
+            .lines()
+            .find(|l| l.contains("route no longer configured") && l.contains("route=a"))
+            .map(str::to_string)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no warning:\n{}", new.logs()));
+    assert!(warning.contains("pending=3"), "{warning}");
+    let (_, listed) = get_json(&c, &new.admin("/routes")).await;
+    let removed = listed["removed_routes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        removed
+            .iter()
+            .any(|r| r["name"] == "a" && r["pending"] == 3),
+        "{listed}"
+    );
+    let m = metrics(&c, &new).await;
+    assert!(m.contains("hookgate_stranded_events{route=\"a\"} 3"), "{m}");
+    // Remembered while it holds events; `keep`, holding none, never was.
+    assert_eq!(redis.cli(&["SISMEMBER", "hookgate:routes", "a"]), "1");
+    assert_eq!(redis.cli(&["SISMEMBER", "hookgate:routes", "keep"]), "0");
+}

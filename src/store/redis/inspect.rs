@@ -8,7 +8,7 @@ use redis::Value;
 use super::fields::Fields;
 use super::scripts::{FORGET_CONSUMER, INDEX_PIN, READ};
 use super::take::first_fields;
-use super::{GROUP, RedisStore, Shard, lock, unavailable};
+use super::{GROUP, RedisStore, Shard, keys, lock, unavailable};
 use crate::event::now_ms;
 use crate::store::{
     EventDetail, EventFilter, EventView, Inspect, Page, RouteStats, State, StoreError, Upkeep,
@@ -165,9 +165,74 @@ impl Inspect for RedisStore {
         Ok(out)
     }
 
+    /// Also the routes the fleet remembers holding events (`prefix:routes`): a route removed
+    /// before this process started (a rollout dropped it, the replicas that had it are gone)
+    /// is reported stranded here too, not forgotten.
     async fn stats(&self, routes: &[String]) -> Result<Vec<RouteStats>, StoreError> {
+        let remembered: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(keys::fleet_routes(&self.prefix))
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        let others: Vec<String> = remembered
+            .into_iter()
+            .filter(|r| !routes.contains(r))
+            .collect();
+        let mut all = self.route_stats(routes.iter().chain(&others)).await?;
+        // Remembered while they hold events (no write when that did not change); the others'
+        // figures count only if they do.
+        let (holding, empty): (Vec<&RouteStats>, Vec<&RouteStats>) =
+            all.iter().partition(|s| s.pending > 0 || s.dead > 0);
+        let names = |v: Vec<&RouteStats>| -> Vec<String> {
+            v.into_iter().map(|s| s.route.clone()).collect()
+        };
+        let (add, drop) = (names(holding), names(empty));
         let mut pipe = redis::pipe();
-        for route in routes {
+        if !add.is_empty() {
+            pipe.sadd(keys::fleet_routes(&self.prefix), &add).ignore();
+        }
+        if !drop.is_empty() {
+            pipe.srem(keys::fleet_routes(&self.prefix), &drop).ignore();
+        }
+        if !add.is_empty() || !drop.is_empty() {
+            pipe.query_async::<()>(&mut self.con())
+                .await
+                .map_err(unavailable)?;
+        }
+        all.retain(|s| routes.contains(&s.route) || s.pending > 0 || s.dead > 0);
+        Ok(all)
+    }
+
+    async fn list(
+        &self,
+        filter: &EventFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        self.list_page(filter, after, limit).await
+    }
+
+    async fn detail(
+        &self,
+        routes: &[String],
+        event_id: &str,
+    ) -> Result<Vec<EventDetail>, StoreError> {
+        self.details(routes, event_id).await
+    }
+
+    fn ready(&self) -> bool {
+        self.health.ready(crate::event::now_ms())
+    }
+}
+
+impl RedisStore {
+    /// The figures of `routes`, in their order.
+    async fn route_stats<'a>(
+        &self,
+        routes: impl Iterator<Item = &'a String> + Clone,
+    ) -> Result<Vec<RouteStats>, StoreError> {
+        let mut pipe = redis::pipe();
+        for route in routes.clone() {
             for (_, sh) in self.shards_of(route) {
                 pipe.zcard(sh.pending())
                     .cmd("ZRANGE")
@@ -240,27 +305,6 @@ impl Inspect for RedisStore {
             out.push(st);
         }
         Ok(out)
-    }
-
-    async fn list(
-        &self,
-        filter: &EventFilter,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        self.list_page(filter, after, limit).await
-    }
-
-    async fn detail(
-        &self,
-        routes: &[String],
-        event_id: &str,
-    ) -> Result<Vec<EventDetail>, StoreError> {
-        self.details(routes, event_id).await
-    }
-
-    fn ready(&self) -> bool {
-        self.health.ready(crate::event::now_ms())
     }
 }
 

@@ -28,6 +28,7 @@
 //! | `prefix:route-states` | hash | routes paused or resumed through the admin API |
 //! | `prefix:consumer:<name>` | string, `PX claim_after` | the live process that holds a consumer name (`consumer_name`): host, pid, start |
 //! | `prefix:claim-afters` | sorted set | the live replicas' `claim_after`s (ms), each scored with when its last replica stops counting: a takeover waits for the longest |
+//! | `prefix:routes` | set | the routes holding events, as replicas' figures found them: a route removed before a replica started is still reported stranded |
 //! | `prefix:shards` | string | `store.shards` of the fleet, written by the first replica; one with another count stops |
 //! | `prefix:dedup-routes` | hash | route → shard count: the routes whose dedup sets housekeeping unlinks (removed ones until none is left) |
 //!
@@ -228,6 +229,11 @@ pub fn route_states(prefix: &str) -> String {
 /// (`heartbeat::TakeoverAfter`).
 pub fn claim_afters(prefix: &str) -> String {
     format!("{prefix}:claim-afters")
+}
+
+/// The routes that hold events, as any replica last saw them (`Inspect::stats`).
+pub fn fleet_routes(prefix: &str) -> String {
+    format!("{prefix}:routes")
 }
 
 /// The shard count the keyspace's events are spread by (`shard_count`).
