@@ -597,3 +597,63 @@ async fn a_second_process_on_the_same_store_is_refused_and_the_first_keeps_servi
         .await
         .expect("delivered once");
 }
+
+/// `store.log_size` lowered across a crash, with the log holding several times the new budget
+/// of undelivered events: read back, the oldest filed, every one delivered once.
+#[tokio::test]
+async fn a_log_size_lowered_across_a_crash_loses_and_repeats_nothing() {
+    let up = Upstream::start();
+    let body = |state: &str| {
+        format!(
+            "{}\n{}",
+            upstream_block("orders", &up.url("/"), "concurrency = 16"),
+            limai_route("limai", "/hooks/limai", "orders", state)
+        )
+    };
+    let env = [("LIMAI_SECRET", SECRET)];
+    let dir = tempfile::tempdir().unwrap();
+    let store = |size: &str| {
+        format!(
+            "{}\nlog_size = \"{size}\"",
+            embedded_at(&dir.path().join("data"))
+        )
+    };
+    let mut first = Gateway::start_full(
+        "",
+        Some(store("64MiB")),
+        "",
+        &body("state = \"paused\""),
+        &env,
+    );
+    let c = client();
+    let url = first.url("/hooks/limai");
+    let ids: Vec<String> = (0..600).map(|i| format!("evt_log_{i:04}")).collect();
+    for chunk in ids.chunks(50) {
+        let bodies: Vec<String> = chunk.iter().map(|id| padded(id, 4000)).collect();
+        let sends = bodies.iter().map(|b| post(&c, &url, b));
+        for (s, v, _) in futures_util::future::join_all(sends).await {
+            assert_eq!(s, 200, "{v}");
+        }
+    }
+    first.kill9();
+    let second = Gateway::start_full("", Some(store("1MiB")), "", &body(""), &env);
+    let d = eventually(WAIT, async || {
+        let d = deliveries(&up);
+        ids.iter().all(|id| d.contains_key(id)).then_some(d)
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "delivered {} of {}:\n{}",
+            deliveries(&up).len(),
+            ids.len(),
+            second.logs()
+        )
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let twice: Vec<_> = deliveries(&up)
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(twice.is_empty() && d.len() == ids.len(), "{twice:?}");
+}
