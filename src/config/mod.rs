@@ -185,6 +185,9 @@ pub struct RedisConfig {
     pub replica_acks: u16,
 }
 
+/// The embedded store's directory when `store.path` is not given.
+pub const DEFAULT_STORE_PATH: &str = "./data";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
     pub kind: StoreKind,

@@ -550,3 +550,55 @@ async fn a_spilled_order_line_is_forwarded_in_groups_and_in_order() {
         "{calls} intake calls to forward 300 spilled events of one line"
     );
 }
+
+/// Moving from the embedded store to Redis: the old store's directory given as `spill_path`
+/// for the first start forwards every event still waiting there into Redis, in order, each
+/// delivered once; an ID already in Redis is not sent twice.
+#[tokio::test]
+async fn moving_from_the_embedded_store_forwards_its_waiting_events_through_the_spill() {
+    let up = Upstream::start();
+    let redis = RedisServer::start();
+    let (_, body) = config(&redis, &up, "m", "", "");
+    // Nothing delivered before the move: every event still waits in the old store.
+    let paused = body
+        .replace("[routes.a]\n", "[routes.a]\nstate = \"paused\"\n")
+        .replace("[routes.b]\n", "[routes.b]\nstate = \"paused\"\n");
+    let mut embedded = Gateway::start("", &paused, &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    let acked = send_many(&c, &embedded, "moved", 20).await;
+    embedded.terminate();
+    let old = embedded.dir.path().join("data");
+
+    // Moved without it: the old store left at ./data is said, its events not delivered.
+    let (store, body) = config(&redis, &up, "m", "", "");
+    let env = [("LIMAI_SECRET", SECRET)];
+    let mut left = Gateway::prepare(&[], "", Some(store), "", &body, &env);
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(&old)
+        .arg(left.dir.path().join("data"))
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    left.spawn();
+    let said = eventually(WAIT, async || {
+        left.logs()
+            .contains("an embedded store is at this path but the store is redis")
+            .then_some(())
+    })
+    .await;
+    assert!(said.is_some(), "{}", left.logs());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(up.count(), 0);
+    drop(left);
+
+    let spill = format!("spill_path = \"{}\"", old.display());
+    let gw = gateway(&redis, &up, "m", &spill);
+    // Each once, in order; not marked spilled (they were accepted by a store, not spilled).
+    assert_eq!(all_delivered_in_order(&up, &acked, 0).await, 0);
+    assert!(
+        gw.logs().contains("local spill drained into redis"),
+        "{}",
+        gw.logs()
+    );
+}

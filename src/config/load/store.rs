@@ -28,7 +28,7 @@ const RATE_LIMIT_TIMEOUT: Duration = Duration::from_millis(100);
 
 impl Checker<'_> {
     pub(super) fn store(&mut self, s: Option<&Spanned<StoreFile>>) -> StoreConfig {
-        let default_path = PathBuf::from("./data");
+        let default_path = PathBuf::from(crate::config::DEFAULT_STORE_PATH);
         let Some(sp) = s else {
             return StoreConfig {
                 kind: StoreKind::Embedded {

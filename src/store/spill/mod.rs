@@ -74,6 +74,7 @@ pub fn wrap(
     cfg: &SpillConfig,
     max_pending: u64,
 ) -> Result<Arc<dyn Store>, OpenError> {
+    say_if_an_embedded_store_is_left(cfg);
     if cfg.max_bytes == 0 {
         return Ok(Arc::new(redis));
     }
@@ -84,6 +85,24 @@ pub fn wrap(
             tracing::error!(error = %e, "no local spill: events get 503 while redis is unreachable");
             Ok(redis as Arc<dyn Store>)
         }
+    }
+}
+
+/// A move from the embedded store to Redis leaves the old store where it was (by default
+/// `./data`): the events still waiting there are nobody's now. Said at start, with the way to
+/// forward them (the old directory as `spill_path` once: the spill's drain forwards what an
+/// embedded store holds). Not when that directory is the spill.
+fn say_if_an_embedded_store_is_left(cfg: &SpillConfig) {
+    let old = Path::new(crate::config::DEFAULT_STORE_PATH);
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    if old.join("version").is_file() && !(cfg.max_bytes > 0 && same(old, &cfg.path)) {
+        tracing::warn!(
+            path = %old.display(),
+            "an embedded store is at this path but the store is redis: the events still waiting in it are not delivered. To forward them into redis, start once with store.spill_path set to it (README, \"Moving to Redis\")"
+        );
     }
 }
 
