@@ -187,6 +187,8 @@ pub struct RedisConfig {
 
 /// The embedded store's directory when `store.path` is not given.
 pub const DEFAULT_STORE_PATH: &str = "./data";
+/// The Redis store's spill when `store.spill_path` is not given.
+pub const DEFAULT_SPILL_PATH: &str = "./spill";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
@@ -218,7 +220,7 @@ impl SpillConfig {
     pub fn off() -> SpillConfig {
         SpillConfig {
             max_bytes: 0,
-            path: std::path::PathBuf::from("./spill"),
+            path: std::path::PathBuf::from(DEFAULT_SPILL_PATH),
             path_set: false,
         }
     }

@@ -583,7 +583,7 @@ async fn moving_from_the_embedded_store_forwards_its_waiting_events_through_the_
     left.spawn();
     let said = eventually(WAIT, async || {
         left.logs()
-            .contains("an embedded store is at this path but the store is redis")
+            .contains("a store is at this path that this replica does not read")
             .then_some(())
     })
     .await;
