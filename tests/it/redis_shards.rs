@@ -83,7 +83,7 @@ async fn a_replica_with_another_shard_count_stops_and_an_operators_new_count_tak
 
     // The key lost (a failover before it was replicated) while housekeeping still remembers a
     // larger count from before a lowering: a fleet that agreed writes it again, and goes on.
-    redis.cli(&["HSET", "hookgate:dedup-routes", "limai", "8"]);
+    redis.cli(&["HSET", "hookgate:routes", "limai", "8"]);
     redis.cli(&["DEL", "hookgate:shards"]);
     eventually(WAIT, async || {
         (redis.cli(&["GET", "hookgate:shards"]) == "4").then_some(())
@@ -104,7 +104,7 @@ async fn a_replica_with_another_shard_count_stops_and_an_operators_new_count_tak
 async fn a_keyspace_written_before_the_count_was_kept_is_not_read_with_fewer_shards() {
     let redis = RedisServer::start();
     let up = Upstream::start();
-    redis.cli(&["HSET", "hookgate:dedup-routes", "limai", "4"]);
+    redis.cli(&["HSET", "hookgate:routes", "limai", "4"]);
     refused(&redis, &up, 2, "4");
     assert_eq!(redis.cli(&["EXISTS", "hookgate:shards"]), "0");
     let mut gw = replica(&redis, &up, "a", 4);

@@ -2,14 +2,15 @@
 //! end in its shard's `ks`; `UNLINK_SETS`), not left to expire: Redis frees a key that expires
 //! on its main thread, every client waiting. For the configured routes and for routes removed
 //! since whose sets are still there: every route housekeeping saw is remembered with its shard
-//! count (`prefix:dedup-routes`) until none of its shards has a set left.
+//! count (`prefix:routes`) until none of its shards has a set left and it holds no events
+//! (a replica reports those of a route it does not configure: `Inspect::stats`).
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use redis::Script;
 
-use super::keys::{Shard, dedup_routes};
+use super::keys::{Shard, known_routes};
 use super::scripts::UNLINK_SETS;
 use super::{RedisStore, unavailable};
 use crate::store::StoreError;
@@ -29,7 +30,7 @@ impl RedisStore {
     /// Unlinks the sets whose window ended, of `routes` (the configured ones) and of routes
     /// removed since; returns how many.
     pub(super) async fn unlink_dedup_sets(&self, routes: &[String]) -> Result<u64, StoreError> {
-        let known = dedup_routes(&self.prefix);
+        let known = known_routes(&self.prefix);
         let mut remembered: HashMap<String, u16> = redis::cmd("HGETALL")
             .arg(&known)
             .query_async(&mut self.con())
@@ -59,7 +60,7 @@ impl RedisStore {
                 unlinked += n;
                 left += rest;
             }
-            if left == 0 && !routes.contains(route) {
+            if left == 0 && !routes.contains(route) && !self.holds_events(route).await? {
                 let () = redis::cmd("HDEL")
                     .arg(&known)
                     .arg(route)

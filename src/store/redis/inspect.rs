@@ -165,41 +165,18 @@ impl Inspect for RedisStore {
         Ok(out)
     }
 
-    /// Also the routes the fleet remembers holding events (`prefix:routes`): a route removed
+    /// Also the routes the fleet remembers (`prefix:routes`) that hold events: a route removed
     /// before this process started (a rollout dropped it, the replicas that had it are gone)
     /// is reported stranded here too, not forgotten.
     async fn stats(&self, routes: &[String]) -> Result<Vec<RouteStats>, StoreError> {
-        let remembered: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(keys::fleet_routes(&self.prefix))
+        let known: Vec<String> = redis::cmd("HKEYS")
+            .arg(keys::known_routes(&self.prefix))
             .query_async(&mut self.con())
             .await
             .map_err(unavailable)?;
-        let others: Vec<String> = remembered
-            .into_iter()
-            .filter(|r| !routes.contains(r))
-            .collect();
-        let mut all = self.route_stats(routes.iter().chain(&others)).await?;
-        // Remembered while they hold events (no write when that did not change); the others'
-        // figures count only if they do.
-        let (holding, empty): (Vec<&RouteStats>, Vec<&RouteStats>) =
-            all.iter().partition(|s| s.pending > 0 || s.dead > 0);
-        let names = |v: Vec<&RouteStats>| -> Vec<String> {
-            v.into_iter().map(|s| s.route.clone()).collect()
-        };
-        let (add, drop) = (names(holding), names(empty));
-        let mut pipe = redis::pipe();
-        if !add.is_empty() {
-            pipe.sadd(keys::fleet_routes(&self.prefix), &add).ignore();
-        }
-        if !drop.is_empty() {
-            pipe.srem(keys::fleet_routes(&self.prefix), &drop).ignore();
-        }
-        if !add.is_empty() || !drop.is_empty() {
-            pipe.query_async::<()>(&mut self.con())
-                .await
-                .map_err(unavailable)?;
-        }
-        all.retain(|s| routes.contains(&s.route) || s.pending > 0 || s.dead > 0);
+        let others = known.iter().filter(|r| !routes.contains(r));
+        let mut all = self.route_stats(routes.iter().chain(others)).await?;
+        all.retain(|s| routes.contains(&s.route) || holds(s));
         Ok(all)
     }
 
@@ -225,7 +202,20 @@ impl Inspect for RedisStore {
     }
 }
 
+fn holds(s: &RouteStats) -> bool {
+    s.pending > 0 || s.dead > 0
+}
+
 impl RedisStore {
+    /// Whether `route` holds events: waiting ones or dead letters.
+    pub(super) async fn holds_events(&self, route: &String) -> Result<bool, StoreError> {
+        Ok(self
+            .route_stats(std::iter::once(route))
+            .await?
+            .first()
+            .is_some_and(holds))
+    }
+
     /// The figures of `routes`, in their order.
     async fn route_stats<'a>(
         &self,

@@ -28,9 +28,8 @@
 //! | `prefix:route-states` | hash | routes paused or resumed through the admin API |
 //! | `prefix:consumer:<name>` | string, `PX claim_after` | the live process that holds a consumer name (`consumer_name`): host, pid, start |
 //! | `prefix:claim-afters` | sorted set | the live replicas' `claim_after`s (ms), each scored with when its last replica stops counting: a takeover waits for the longest |
-//! | `prefix:routes` | set | the routes holding events, as replicas' figures found them: a route removed before a replica started is still reported stranded |
 //! | `prefix:shards` | string | `store.shards` of the fleet, written by the first replica; one with another count stops |
-//! | `prefix:dedup-routes` | hash | route → shard count: the routes whose dedup sets housekeeping unlinks (removed ones until none is left) |
+//! | `prefix:routes` | hash | route → shard count: every route housekeeping saw configured; whose dedup sets it unlinks, and whose events a replica that does not configure it reports stranded; a removed route stays until it has neither |
 //!
 //! An event with an order key lives in the shard of its order key (so that its line, its
 //! dedup key and itself share a node); other events in the shard of their ID.
@@ -231,20 +230,17 @@ pub fn claim_afters(prefix: &str) -> String {
     format!("{prefix}:claim-afters")
 }
 
-/// The routes that hold events, as any replica last saw them (`Inspect::stats`).
-pub fn fleet_routes(prefix: &str) -> String {
-    format!("{prefix}:routes")
-}
-
 /// The shard count the keyspace's events are spread by (`shard_count`).
 pub fn shard_count(prefix: &str) -> String {
     format!("{prefix}:shards")
 }
 
-/// Every route housekeeping saw → its shard count: whose dedup sets it unlinks, a route
-/// removed from the config included, until none is left.
-pub fn dedup_routes(prefix: &str) -> String {
-    format!("{prefix}:dedup-routes")
+/// Every route a replica's housekeeping saw configured → the largest shard count it had: the
+/// fleet's memory of its routes. Whose dedup sets housekeeping unlinks, and whose events a
+/// replica reports stranded when it does not configure the route (removed before it started);
+/// a route no replica configures stays until it has neither sets nor events.
+pub fn known_routes(prefix: &str) -> String {
+    format!("{prefix}:routes")
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ impl ShardCount {
     }
 
     /// Another count than ours, if Redis holds one: `prefix:shards`, or failing it the most
-    /// `prefix:dedup-routes` saw.
+    /// `prefix:routes` remembers.
     async fn theirs(&self, con: &Timed) -> redis::RedisResult<Option<String>> {
         let mut con = con.clone();
         let key = keys::shard_count(&self.prefix);
@@ -70,7 +70,7 @@ impl ShardCount {
         // must not stop a fleet that agreed; it is written again.
         if self.agreed.get().is_none() {
             let seen: Vec<String> = redis::cmd("HVALS")
-                .arg(keys::dedup_routes(&self.prefix))
+                .arg(keys::known_routes(&self.prefix))
                 .query_async(&mut con)
                 .await?;
             if let Some(most) = seen.iter().filter_map(|v| v.parse::<u16>().ok()).max()
