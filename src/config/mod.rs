@@ -185,6 +185,19 @@ pub struct RedisConfig {
     pub replica_acks: u16,
 }
 
+/// This machine's (or pod's) name, `hookgate` if it cannot be read: in the default consumer
+/// name, and in what a replica writes to say it holds its name.
+pub fn host_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        "hookgate".to_string()
+    } else {
+        host
+    }
+}
+
 /// The embedded store's directory when `store.path` is not given.
 pub const DEFAULT_STORE_PATH: &str = "./data";
 /// The Redis store's spill when `store.spill_path` is not given.

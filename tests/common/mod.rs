@@ -504,3 +504,27 @@ pub async fn metrics(c: &reqwest::Client, gw: &Gateway) -> String {
         .await
         .expect("metrics body")
 }
+
+/// A route no longer configured holding `pending` events, as `/metrics`
+/// (`hookgate_stranded_events`) and `/routes` (`removed_routes`) report it.
+pub async fn assert_reported_stranded(
+    c: &reqwest::Client,
+    gw: &Gateway,
+    route: &str,
+    pending: u64,
+) {
+    let m = metrics(c, gw).await;
+    let gauge = format!("hookgate_stranded_events{{route=\"{route}\"}} {pending}");
+    assert!(m.lines().any(|l| l == gauge), "no {gauge}:\n{m}");
+    let (_, listed) = get_json(c, &gw.admin("/routes")).await;
+    let removed = listed["removed_routes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        removed
+            .iter()
+            .any(|r| r["name"] == route && r["pending"] == pending),
+        "{listed}"
+    );
+}

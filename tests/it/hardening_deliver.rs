@@ -222,23 +222,7 @@ async fn events_of_a_removed_route_stay_visible_and_are_delivered_when_it_return
     .await
     .expect("a warning at reload");
     assert!(warning.contains("pending=3"), "{warning}");
-    let m = metrics(&c, &gw).await;
-    assert_eq!(
-        metric(&m, "hookgate_stranded_events{route=\"a\"}"),
-        Some(3.0),
-        "{m}"
-    );
-    let (_, routes) = get_json(&c, &gw.admin("/routes")).await;
-    let removed = routes["removed_routes"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    assert!(
-        removed
-            .iter()
-            .any(|r| r["name"] == "a" && r["pending"] == 3),
-        "{routes}"
-    );
+    assert_reported_stranded(&c, &gw, "a", 3).await;
     // The upstream is back, the route is not: nothing goes out.
     up.set_default(Reply::status(200));
     let mark = up.count();

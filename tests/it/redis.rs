@@ -620,19 +620,7 @@ async fn a_route_removed_before_this_replica_started_is_still_reported_stranded(
     .await
     .unwrap_or_else(|| panic!("no warning:\n{}", new.logs()));
     assert!(warning.contains("pending=3"), "{warning}");
-    let (_, listed) = get_json(&c, &new.admin("/routes")).await;
-    let removed = listed["removed_routes"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    assert!(
-        removed
-            .iter()
-            .any(|r| r["name"] == "a" && r["pending"] == 3),
-        "{listed}"
-    );
-    let m = metrics(&c, &new).await;
-    assert!(m.contains("hookgate_stranded_events{route=\"a\"} 3"), "{m}");
+    assert_reported_stranded(&c, &new, "a", 3).await;
     // The old replica's housekeeping remembered it for the fleet.
     assert_eq!(redis.cli(&["HEXISTS", "hookgate:routes", "a"]), "1");
 }

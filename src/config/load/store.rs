@@ -347,15 +347,7 @@ impl Checker<'_> {
 
 /// This replica's default consumer name: host name and process ID.
 fn default_consumer() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    let host = if host.is_empty() {
-        "hookgate".to_string()
-    } else {
-        host
-    };
-    format!("{host}-{}", std::process::id())
+    format!("{}-{}", crate::config::host_name(), std::process::id())
 }
 
 #[cfg(test)]

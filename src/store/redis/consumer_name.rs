@@ -56,14 +56,17 @@ pub(super) struct ConsumerName {
 
 impl ConsumerName {
     pub(super) fn new(prefix: &str, name: &str, claim_after: Duration) -> ConsumerName {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let started = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         ConsumerName {
             name: name.to_string(),
             key: format!("{prefix}:consumer:{name}"),
-            token: format!("{} pid {} ({started})", host.trim(), std::process::id()),
+            token: format!(
+                "{} pid {} ({started})",
+                crate::config::host_name(),
+                std::process::id()
+            ),
             hold: claim_after,
             held: AtomicBool::new(false),
             refused: Mutex::new(None),
