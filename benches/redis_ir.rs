@@ -230,6 +230,7 @@ fn event(n: usize) -> NewEvent {
         ],
         body: body.into_bytes().into(),
         order_key: None,
+        order_config: None,
         verification: "hmac: verified (secret #1)".into(),
     }
 }

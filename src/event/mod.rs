@@ -24,6 +24,10 @@ pub struct NewEvent {
     pub body: Bytes,
     /// Events with the same key are delivered one after another, in arrival order.
     pub order_key: Option<String>,
+    /// The route's order-key setting when the event was taken (`Route::order_config`); `None`
+    /// where not known (a spilled event drained, a test). The Redis store notices a change by
+    /// it: the route's events move to other shards (`store::redis::rehome`).
+    pub order_config: Option<std::sync::Arc<str>>,
     /// What verified it (`Verifier::describe`), kept for the events API.
     pub verification: String,
 }

@@ -93,6 +93,7 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
         headers: forwarded,
         body,
         order_key,
+        order_config: Some(route.order_config.clone()),
         verification: String::new(),
     })
 }

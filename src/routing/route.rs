@@ -119,10 +119,19 @@ pub struct Route {
     pub content_types: Vec<String>,
     /// Events with the same key are delivered one after another, in arrival order.
     pub order_key: Option<IdSource>,
+    /// `order_key` as text (`none` without one): carried by each event, so that a store whose
+    /// events' places depend on it notices a change (`NewEvent::order_config`).
+    pub order_config: std::sync::Arc<str>,
     pub metrics: RouteMetrics,
 }
 
 impl Route {
+    /// `Route::order_config` of an `order_key`.
+    pub fn order_config_of(key: Option<&IdSource>) -> std::sync::Arc<str> {
+        key.map_or_else(|| "none".to_string(), |k| format!("{k:?}"))
+            .into()
+    }
+
     #[cfg(test)]
     pub fn for_test(name: &str, path: &str) -> Route {
         Route {
@@ -147,6 +156,7 @@ impl Route {
             require_headers: Vec::new(),
             content_types: Vec::new(),
             order_key: None,
+            order_config: Route::order_config_of(None),
             metrics: crate::metrics::METRICS.route(name, true),
         }
     }

@@ -379,6 +379,7 @@ async fn queue_depth_and_age_count_lean_entries_and_records() {
     }
     let keyed = hookgate::event::NewEvent {
         order_key: Some("k".into()),
+        order_config: None,
         ..at("o1", t0 + 5)
     };
     assert_eq!(a.accept(keyed).await.unwrap(), Accepted::New);

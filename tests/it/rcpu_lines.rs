@@ -17,6 +17,7 @@ use hookgate::store::{
 async fn accept_keyed(s: &RedisStore, id: &str) {
     let ev = hookgate::event::NewEvent {
         order_key: Some("k".into()),
+        order_config: None,
         ..crate::store_contract::event("r", id, Duration::from_secs(3600))
     };
     assert_eq!(s.accept(ev).await.unwrap(), Accepted::New);

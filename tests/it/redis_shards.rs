@@ -113,3 +113,76 @@ async fn a_keyspace_written_before_the_count_was_kept_is_not_read_with_fewer_sha
     assert_eq!(send(&c, &gw, "evt_1").await, (200, Some("accepted".into())));
     assert_eq!(redis.cli(&["GET", "hookgate:shards"]), "4");
 }
+
+/// A route's `order_key` places its events (an event lives in its key's shard, else its ID's):
+/// a reload that adds it, drops it or changes it moves the route's events to other shards,
+/// where each shard dedups only its own. The copies a sender sends again after such a change
+/// are still duplicates, in either direction.
+#[tokio::test]
+async fn changing_a_routes_order_key_keeps_its_events_deduplicated() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    let route = |order: &str| {
+        format!(
+            "{}\n[routes.lindo]\npath = \"/hooks/lindo\"\nupstream = \"flows\"\nverify = {{ scheme = \"none\" }}\nevent_id = \"json:/id\"\n{order}",
+            upstream_block("flows", &up.url("/"), "")
+        )
+    };
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\nshards = 4\n",
+        redis.url()
+    );
+    let mut gw = Gateway::prepare(&[], "", Some(store), "", &route(""), &[]);
+    gw.spawn();
+    let c = client();
+    let send = async |id: &str| {
+        let r = c
+            .post(gw.url("/hooks/lindo"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"id":"{id}","data":{{"website_id":"w1"}}}}"#))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: serde_json::Value = r.json().await.unwrap_or_default();
+        (status, v["status"].as_str().unwrap_or_default().to_string())
+    };
+    let first: Vec<String> = (0..40).map(|i| format!("evt_{i:02}")).collect();
+    for id in &first {
+        assert_eq!(send(id).await.0, 200);
+    }
+    eventually(WAIT, async || (up.count() == 40).then_some(()))
+        .await
+        .expect("delivered");
+
+    // Ordered from now on: every event of website w1 lives in one shard, most IDs' others.
+    gw.rewrite_config("", &route("order_key = \"json:/data/website_id\"\n"));
+    eventually(WAIT, async || {
+        gw.logs().contains("config reloaded").then_some(())
+    })
+    .await
+    .expect("reloaded");
+    for id in &first {
+        assert_eq!(send(id).await, (200, "duplicate".into()), "{id} sent again");
+    }
+    let second: Vec<String> = (0..10).map(|i| format!("evt_ordered_{i}")).collect();
+    for id in &second {
+        assert_eq!(send(id).await, (200, "accepted".into()));
+    }
+    eventually(WAIT, async || (up.count() == 50).then_some(()))
+        .await
+        .expect("the new ones delivered");
+
+    // And back: the ordered ones are found in their key's shard.
+    gw.rewrite_config("", &route(""));
+    eventually(WAIT, async || {
+        (gw.logs().matches("config reloaded").count() == 2).then_some(())
+    })
+    .await
+    .expect("reloaded again");
+    for id in first.iter().chain(&second) {
+        assert_eq!(send(id).await, (200, "duplicate".into()), "{id} sent again");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(up.count(), 50, "each delivered once");
+}

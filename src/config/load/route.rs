@@ -313,6 +313,7 @@ impl Checker<'_> {
             state,
             require_headers,
             content_types,
+            order_config: crate::routing::Route::order_config_of(order_key.as_ref()),
             order_key,
             metrics: METRICS.route(name, delivers),
             verifier: verifier?,

@@ -18,6 +18,7 @@ pub(super) fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
         headers: vec![("content-type".into(), b"application/json".to_vec())],
         body: Bytes::from_static(b"{\"a\":1}"),
         order_key: None,
+        order_config: None,
         verification: "hmac: verified".into(),
     }
 }
@@ -25,6 +26,7 @@ pub(super) fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
 pub(super) fn keyed(id: &str, key: &str) -> NewEvent {
     NewEvent {
         order_key: Some(key.into()),
+        order_config: None,
         ..event("r", id, HOUR)
     }
 }

@@ -11,12 +11,14 @@
 //! group past `store.timeout` may still have run in Redis: the spill's drain dedups such copies.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use super::conn::Timed;
 use super::fields::encode_headers;
+use super::rehome::Rehome;
 use super::scripts::ACCEPT;
 use super::shard_count::ShardCount;
 use super::{RedisStore, Shard, lock, replicas};
@@ -44,6 +46,8 @@ pub(super) struct Settings {
     pub replica_acks: u16,
     /// Nothing is written before Redis agreed with `store.shards`.
     pub count: ShardCount,
+    /// A route's events moved to other shards by a change of its `order_key`.
+    pub rehome: Arc<Rehome>,
 }
 
 async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, set: Settings) {
@@ -110,6 +114,25 @@ async fn call<'a>(
 ) -> Result<Vec<i64>, String> {
     set.count.agreed(&set.con).await?;
     let (con, max_per_shard, replica_acks) = (&set.con, set.max_per_shard, set.replica_acks);
+    let all: Vec<&NewEvent> = events.collect();
+    let ttl = all
+        .first()
+        .map_or(0, |ev| crate::config::units::millis(ev.dedup_ttl));
+    // One window per call: the script names one family of dedup sets (callers cut groups
+    // where a reload changed the TTL).
+    debug_assert!(all.windows(2).all(|w| w[0].dedup_ttl == w[1].dedup_ttl));
+    // Copies of events another shard of the route took before its order key changed: answered
+    // as duplicates here, not written.
+    let elsewhere = set.rehome.known_elsewhere(con, sh, &all, ttl).await?;
+    let events: Vec<&NewEvent> = all
+        .iter()
+        .zip(&elsewhere)
+        .filter(|(_, known)| !**known)
+        .map(|(ev, _)| *ev)
+        .collect();
+    if events.is_empty() {
+        return Ok(vec![0; all.len()]);
+    }
     let n = events.len();
     let mut invocation = ACCEPT.key(sh.stream());
     invocation
@@ -125,13 +148,6 @@ async fn call<'a>(
         .arg(sh.key_prefix());
     // How many have an order key, the IDs, the dedup members, the order keys, then the rest
     // event by event (the script's layout).
-    let events: Vec<&NewEvent> = events.collect();
-    let ttl = events
-        .first()
-        .map_or(0, |ev| crate::config::units::millis(ev.dedup_ttl));
-    // One window per call: the script names one family of dedup sets (callers cut groups
-    // where a reload changed the TTL).
-    debug_assert!(events.windows(2).all(|w| w[0].dedup_ttl == w[1].dedup_ttl));
     invocation.arg(ttl);
     invocation.arg(events.iter().filter(|ev| ev.order_key.is_some()).count());
     for ev in &events {
@@ -163,7 +179,20 @@ async fn call<'a>(
     if replica_acks > 0 {
         replicas::confirm(con, sh, answers.contains(&1), replica_acks).await?;
     }
-    Ok(answers)
+    if n == all.len() {
+        return Ok(answers);
+    }
+    let mut answers = answers.into_iter();
+    Ok(elsewhere
+        .iter()
+        .map(|&known| {
+            if known {
+                0
+            } else {
+                answers.next().unwrap_or(0)
+            }
+        })
+        .collect())
 }
 
 /// What ends a lean entry's `m`: the verification's length, a line break, the verification and
@@ -272,6 +301,7 @@ impl RedisStore {
             max_per_shard: self.max_per_shard,
             replica_acks: self.replica_acks,
             count: self.shard_count.clone(),
+            rehome: self.rehome.clone(),
         }
     }
 
@@ -337,6 +367,7 @@ mod tests {
             headers: Vec::new(),
             body: vec![b'x'; body].into(),
             order_key: None,
+            order_config: None,
             verification: String::new(),
         }
     }

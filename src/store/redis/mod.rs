@@ -24,6 +24,7 @@ mod outcomes;
 mod overrides;
 mod query;
 mod queue;
+mod rehome;
 mod replicas;
 mod risks;
 mod scripts;
@@ -134,6 +135,7 @@ pub struct RedisStore {
     name: Arc<ConsumerName>,
     /// `store.shards`, as Redis agreed to it (`shard_count`).
     shard_count: ShardCount,
+    rehome: Arc<rehome::Rehome>,
     /// The batch writer of delivery outcomes, started by the first.
     outcomes: OnceLock<tokio::sync::mpsc::UnboundedSender<outcomes::Job>>,
 }
@@ -219,6 +221,7 @@ impl RedisStore {
             rt,
             intake: Mutex::new(HashMap::new()),
             shard_count,
+            rehome: Arc::new(rehome::Rehome::new(&cfg.prefix, cfg.shards)),
             name,
             takeover_after,
             outcomes: OnceLock::new(),

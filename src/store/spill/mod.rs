@@ -325,6 +325,7 @@ fn unspill(ev: &StoredEvent) -> NewEvent {
         headers,
         body: ev.body.clone(),
         order_key,
+        order_config: None,
         verification: verification.to_string(),
     }
 }
@@ -345,6 +346,7 @@ mod tests {
             headers: vec![("a".into(), b"1".to_vec())],
             body: bytes::Bytes::from_static(b"{}"),
             order_key: Some("k".into()),
+            order_config: None,
             verification: "hmac ok (key 1)".into(),
         };
         mark(&mut ev);

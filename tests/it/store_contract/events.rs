@@ -209,6 +209,7 @@ async fn cancel_and_purge(k: Kind) {
     accept(s, "r", "a", HOUR).await;
     let keyed = |id: &str| NewEvent {
         order_key: Some("k".into()),
+        order_config: None,
         ..event("r", id, HOUR)
     };
     s.accept(keyed("b")).await.unwrap();

@@ -110,6 +110,7 @@ pub(crate) fn event(route: &str, id: &str, ttl: Duration) -> NewEvent {
         ],
         body: Bytes::from_static(b"{\"a\":1}"),
         order_key: None,
+        order_config: None,
         verification: "hmac: verified".into(),
     }
 }
@@ -179,6 +180,7 @@ pub(super) async fn accept_keyed(s: &dyn Store, ids: &[&str]) {
     for id in ids {
         let ev = NewEvent {
             order_key: Some("k".into()),
+            order_config: None,
             ..event("r", id, HOUR)
         };
         assert_eq!(s.accept(ev).await.unwrap(), Accepted::New);

@@ -162,6 +162,7 @@ mod tests {
                 headers: headers.clone(),
                 body: bytes::Bytes::from(vec![b'x'; 1500]),
                 order_key: order_key.clone(),
+                order_config: None,
                 verification: "hmac".into(),
             };
             let rec = Record {

@@ -24,6 +24,74 @@ macro_rules! index_pin {
 }
 pub const INDEX_PIN: &str = index_pin!();
 
+/// Lua: which of a group's IDs this shard knows already. Needs `p` (the shard's key prefix),
+/// `ms` (the dedup TTL), `n`, the IDs at `ARGV[I + 1 ..]` and their dedup members at
+/// `ARGV[M + 1 ..]`, `listing` and `index` (the shard's keys). Sets `known[i]` (in the dedup
+/// window, or by a legacy key), `listed[i]` (the listing has it: a record, or waiting in the lean
+/// stream) and `waiting[i]` (waiting in the lean stream), and the window's `now`, `w`, `span`,
+/// `sets`, `cur`, `dx` and `mid` that `ACCEPT` writes with. `ACCEPT` and `KNOWN`.
+macro_rules! dedup_lookup {
+    () => {
+        r#"
+-- Dedup: one set per span of w ms (a power of two, at least ttl / 8), expiring ttl after the
+-- span ends; a set member costs ~60 bytes where a key with its own expiry costs ~170. An ID
+-- is remembered for ttl to ttl + w. Redis' clock, the same for every replica. Numbers are
+-- written out with '%d' (a number concatenated is printed with '%.14g', several times dearer).
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local w = 1
+while w * 8 < ms do w = w * 2 end
+local span = math.floor(now / w)
+local sets = p .. 'k:' .. string.format('%d', w) .. ':'
+local cur = sets .. string.format('%d', span)
+local dx = string.format('%d', now + ms)
+-- What `m` holds between the client IP and the tail: the window's end and the set.
+local mid = '\n' .. dx .. '\n' .. string.format('%d:%d', w, span) .. '\n'
+-- Known already: in one of the window's sets (the current one included), or by a legacy key.
+local known = {}
+for s = math.floor((now - ms) / w), span do
+  local hit = redis.call('SMISMEMBER', sets .. string.format('%d', s), unpack(ARGV, M + 1, M + n))
+  for j = 1, n do
+    if hit[j] == 1 then known[j] = true end
+  end
+end
+-- The sets of another window (the route's dedup_ttl changed since they were written): their
+-- IDs are remembered for the window they were accepted with, as in the embedded store. `ks`
+-- lists every set until its window ends.
+for _, other in ipairs(redis.call('ZRANGE', p .. 'ks', '(' .. string.format('%d', now), '+inf',
+    'BYSCORE')) do
+  if string.sub(other, 1, #sets) ~= sets then
+    local hit = redis.call('SMISMEMBER', other, unpack(ARGV, M + 1, M + n))
+    for j = 1, n do
+      if hit[j] == 1 then known[j] = true end
+    end
+  end
+end
+local legacy = {}
+for i = 1, n do legacy[i] = p .. 'd:' .. ARGV[I + i] end
+-- The dedup keys of earlier versions, honoured until they expire.
+if redis.call('EXISTS', unpack(legacy)) > 0 then
+  for i = 1, n do
+    if redis.call('EXISTS', legacy[i]) == 1 then known[i] = true end
+  end
+end
+-- The listing holds every event with a record and every one waiting in the lean stream: an
+-- ID it does not list has neither (one lookup for all).
+local listed = redis.call('ZMSCORE', listing, unpack(ARGV, I + 1, I + n))
+-- Which listed ones wait in the lean stream (no record): only those not known can be new.
+local waiting, look, at = {}, {}, {}
+for i = 1, n do
+  if listed[i] and not known[i] then look[#look + 1] = ARGV[I + i]; at[#at + 1] = i end
+end
+if #look > 0 then
+  for j, e in ipairs(redis.call('HMGET', index, unpack(look))) do
+    if e then waiting[at[j]] = true end
+  end
+end
+"#
+    };
+}
+
 /// Accepts a group of events of one shard in one call (`intake`: the accepts that arrived
 /// while the shard's previous call was in flight), each as if alone, in the group's order.
 /// KEYS: stream, pending, dead, archived, archive counter, listing, delivered set, lean
@@ -73,6 +141,7 @@ local max = tonumber(ARGV[1])
 local p = ARGV[2]
 local ms = tonumber(ARGV[3])
 local k = tonumber(ARGV[4])
+local listing, index = KEYS[6], KEYS[9]
 local n = (#ARGV - 4 - 2 * k) / 7
 -- Event i's ID is ARGV[I + i], its dedup member ARGV[M + i], the rest ARGV[R + 5 * i + j];
 -- the order keys are k pairs (event, key) from ARGV[K + 1].
@@ -85,62 +154,9 @@ if max > 0 then
   count = redis.call('ZCARD', KEYS[2]) + redis.call('HLEN', KEYS[9])
     - redis.call('HEXISTS', KEYS[9], PIN)
 end
--- Dedup: one set per span of w ms (a power of two, at least ttl / 8), expiring ttl after the
--- span ends; a set member costs ~60 bytes where a key with its own expiry costs ~170. An ID
--- is remembered for ttl to ttl + w. Redis' clock, the same for every replica. Numbers are
--- written out with '%d' (a number concatenated is printed with '%.14g', several times dearer).
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local w = 1
-while w * 8 < ms do w = w * 2 end
-local span = math.floor(now / w)
-local sets = p .. 'k:' .. string.format('%d', w) .. ':'
-local cur = sets .. string.format('%d', span)
-local dx = string.format('%d', now + ms)
--- What `m` holds between the client IP and the tail: the window's end and the set.
-local mid = '\n' .. dx .. '\n' .. string.format('%d:%d', w, span) .. '\n'
--- Known already: in one of the window's sets (the current one included), or by a legacy key.
-local known = {}
-for s = math.floor((now - ms) / w), span do
-  local hit = redis.call('SMISMEMBER', sets .. string.format('%d', s), unpack(ARGV, M + 1, M + n))
-  for j = 1, n do
-    if hit[j] == 1 then known[j] = true end
-  end
-end
--- The sets of another window (the route's dedup_ttl changed since they were written): their
--- IDs are remembered for the window they were accepted with, as in the embedded store. `ks`
--- lists every set until its window ends.
-for _, other in ipairs(redis.call('ZRANGE', p .. 'ks', '(' .. string.format('%d', now), '+inf',
-    'BYSCORE')) do
-  if string.sub(other, 1, #sets) ~= sets then
-    local hit = redis.call('SMISMEMBER', other, unpack(ARGV, M + 1, M + n))
-    for j = 1, n do
-      if hit[j] == 1 then known[j] = true end
-    end
-  end
-end
-local legacy = {}
-for i = 1, n do legacy[i] = p .. 'd:' .. ARGV[I + i] end
--- The dedup keys of earlier versions, honoured until they expire.
-if redis.call('EXISTS', unpack(legacy)) > 0 then
-  for i = 1, n do
-    if redis.call('EXISTS', legacy[i]) == 1 then known[i] = true end
-  end
-end
--- The listing holds every event with a record and every one waiting in the lean stream: an
--- ID it does not list has neither (one lookup for all).
-local listed = redis.call('ZMSCORE', KEYS[6], unpack(ARGV, I + 1, I + n))
--- Which listed ones wait in the lean stream (no record): only those not known can be new.
-local waiting, look, at = {}, {}, {}
-for i = 1, n do
-  if listed[i] and not known[i] then look[#look + 1] = ARGV[I + i]; at[#at + 1] = i end
-end
-if #look > 0 then
-  for j, e in ipairs(redis.call('HMGET', KEYS[9], unpack(look))) do
-    if e then waiting[at[j]] = true end
-  end
-end
-local seen, pending, recorded, indexed, add = {}, {}, {}, {}, {}
+"#,
+        dedup_lookup!(),
+        r#"local seen, pending, recorded, indexed, add = {}, {}, {}, {}, {}
 local np, ni, na = 0, 0, 0
 -- Calls with their arguments written out (or passed on as `...`), not built in tables and
 -- unpacked: in Redis 7.0's Lua a table.insert costs ~50 ns, a quarter of a simple command's
@@ -459,8 +475,10 @@ end
 // The admin's scripts (replay, cancel, purge, listing upkeep), and the outcomes' script;
 // below the macros they use.
 mod complete;
+mod known;
 mod manage;
 pub use complete::COMPLETE;
+pub use known::KNOWN;
 pub use manage::{
     CANCEL, FORGET_CONSUMER, GONE, PURGE, READ, REPLAY, REPLAY_ARCHIVED, SWEEP, UNLINK_SETS,
 };
