@@ -42,19 +42,17 @@ fn fields(req: &Request<'_>) -> Result<Fields, VerifyError> {
             signature: text("signature").ok_or_else(missing)?,
         });
     }
-    let mut f = Fields {
-        timestamp: String::new(),
-        token: String::new(),
-        signature: String::new(),
+    // Mailgun's event fields are unsigned by its design; its three signed ones must be single.
+    let [timestamp, token, signature] = super::fields::form_fields(
+        req.body,
+        ["timestamp", "token", "signature"],
+        super::fields::Extra::Allowed,
+    )?;
+    let f = Fields {
+        timestamp: timestamp.unwrap_or_default(),
+        token: token.unwrap_or_default(),
+        signature: signature.unwrap_or_default(),
     };
-    for (k, v) in form_urlencoded::parse(req.body) {
-        match k.as_ref() {
-            "timestamp" => f.timestamp = v.into_owned(),
-            "token" => f.token = v.into_owned(),
-            "signature" => f.signature = v.into_owned(),
-            _ => {}
-        }
-    }
     if f.timestamp.is_empty() || f.token.is_empty() || f.signature.is_empty() {
         return Err(missing());
     }
