@@ -360,7 +360,9 @@ impl Intake<'_> {
             need.ensure().await;
         }
         let mut verdict = route.verifier.verify(&check);
-        // A signed single-use value (Mailgun's token) is good for one request, on every replica.
+        // A signed single-use value (Mailgun's token) is good for one request, on every replica
+        // and every route with the same key (the claim's scope is the key, not the route). The
+        // binding is the body alone: one delivery sent to two of the account's URLs is genuine.
         if verdict.is_ok()
             && let Some(nonce) = route.verifier.check.replay_nonce(&check)
         {
@@ -369,7 +371,7 @@ impl Intake<'_> {
                 .gw
                 .app
                 .store
-                .claim_nonce(&route.name, &nonce.value, binding.as_slice(), nonce.ttl)
+                .claim_nonce(&nonce.scope, &nonce.value, binding.as_slice(), nonce.ttl)
                 .await
                 .map_err(|e| Answer::unavailable(&e, self.cfg.server.retry_after))?;
             if !claimed {

@@ -24,13 +24,14 @@ pub trait Intake: Send + Sync {
 /// Single-use values of a scheme (Mailgun's `token`), kept for a time.
 #[async_trait]
 pub trait Nonces: Send + Sync {
-    /// Records a single-use value of `route` for `ttl`, bound to `binding` (a digest of the
-    /// request it came with). True when the nonce is new or came with the same binding before
-    /// (the same request again: a retry, answered by deduplication); false when it was used for
-    /// another request. Shared by every replica of a Redis store.
+    /// Records a single-use value within `scope` (the identity of the key that signed it, shared
+    /// by every route with that key) for `ttl`, bound to `binding` (a digest of the request it
+    /// came with). True when the nonce is new or came with the same binding before (the same
+    /// request again: a retry, answered by deduplication); false when it was used for another
+    /// request. Shared by every replica of a Redis store.
     async fn claim_nonce(
         &self,
-        route: &str,
+        scope: &str,
         nonce: &str,
         binding: &[u8],
         ttl: Duration,

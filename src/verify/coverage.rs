@@ -17,6 +17,9 @@ use super::{Check, Request};
 /// A single-use value a passed check signed (Mailgun's `token`), with how long it stays valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nonce {
+    /// What the value is single-use within: the signing key's identity (never the secret),
+    /// shared by every route with that key.
+    pub scope: String,
     pub value: String,
     pub ttl: Duration,
 }

@@ -5,7 +5,9 @@
 //! over the URL and the sorted form parameters in a header (Mandrill).
 //!
 //! What each covers is only those fields: the rest of the body is the sender's unverified say,
-//! which is why only providers whose documented scheme is exactly this use it.
+//! which is why only providers whose documented scheme is exactly this use it. A form whose
+//! signed field repeats is refused (the upstream's framework may read another copy than the one
+//! checked), and Braintree's form may hold nothing but its two fields.
 
 use http::HeaderName;
 use serde_json::Value;
@@ -156,7 +158,8 @@ impl JsonItemsMac {
 
 /// A MAC of the form field `payload` (as sent, and with a trailing newline), presented in the
 /// form field `signature` as `public_key|mac` pairs separated by `&`: the pair of the
-/// configured public key must match.
+/// configured public key must match. The form holds these two fields once each and nothing
+/// else, and the query names neither (Braintree sends exactly that).
 pub struct FormFieldMac {
     pub payload: &'static str,
     pub signature: &'static str,
@@ -182,13 +185,18 @@ impl FormFieldMac {
     }
 
     fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
-        let field = |name: &str| {
-            form_urlencoded::parse(req.body)
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-        };
-        let payload = field(self.payload).ok_or(VerifyError::Refused("no payload field"))?;
-        let signature = field(self.signature).ok_or(VerifyError::Refused("no signature field"))?;
+        let names = [self.payload, self.signature];
+        let [payload, signature] = form_fields(req.body, names, Extra::Refused)?;
+        // Some frameworks read a query parameter before the body's (Flask's `values`, a
+        // servlet's `getParameter`): the forwarded query must not name a signed field either.
+        let query = req.rest.split_once('?').map_or("", |(_, q)| q);
+        if form_urlencoded::parse(query.as_bytes()).any(|(k, _)| names.contains(&k.as_ref())) {
+            return Err(VerifyError::Refused(
+                "the query repeats a signed form field",
+            ));
+        }
+        let payload = payload.ok_or(VerifyError::Refused("no payload field"))?;
+        let signature = signature.ok_or(VerifyError::Refused("no signature field"))?;
         let presented = signature
             .split('&')
             .filter_map(|pair| pair.split_once('|'))
@@ -204,6 +212,41 @@ impl FormFieldMac {
             )
         })
     }
+}
+
+/// Whether a form may carry fields besides the signed ones.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Extra {
+    /// The sender signs everything it sends (Braintree): anything else was added on the way.
+    Refused,
+    /// The sender sends unsigned fields too (Mailgun's event data, by its design).
+    Allowed,
+}
+
+/// The values of the form fields `names`, each at most once: a repeated signed field is
+/// refused, because hookgate would check one copy and the upstream's framework may read
+/// another (Rails, PHP and Django the last, Flask the first).
+pub(super) fn form_fields<const N: usize>(
+    body: &[u8],
+    names: [&str; N],
+    extra: Extra,
+) -> Result<[Option<String>; N], VerifyError> {
+    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
+    for (k, v) in form_urlencoded::parse(body) {
+        match names.iter().position(|n| *n == k) {
+            Some(i) if values[i].is_some() => {
+                return Err(VerifyError::Refused("a signed form field repeats"));
+            }
+            Some(i) => values[i] = Some(v.into_owned()),
+            None if extra == Extra::Refused => {
+                return Err(VerifyError::Refused(
+                    "the form carries a field the sender does not send",
+                ));
+            }
+            None => {}
+        }
+    }
+    Ok(values)
 }
 
 /// `header` = MAC of the URL followed by every form parameter's name and value, sorted by name

@@ -2,18 +2,35 @@
 //! or the form fields `timestamp`, `token`, `signature`): hex HMAC-SHA256 of timestamp + token.
 //! The event data itself is not signed (Mailgun's design); freshness is checked both ways, and
 //! each `token` is accepted for one body only (`nonce`, claimed in the store by the intake):
-//! otherwise a captured signature could carry any body within the replay window.
+//! otherwise a captured signature could carry any body within the replay window. The token is
+//! claimed under the identity of the key that signed it, not the route: Mailgun's key covers a
+//! whole account, so every route with that key (and a renamed route) shares the claims.
 
 use std::time::Duration;
 
+use subtle::ConstantTimeEq;
+
 use super::hmac::within;
 use super::keys::{Keyed, KeyedSecret};
-use super::mac::{Algorithm, Encoding, Key, KeyFormat, keyed, matches_any};
+use super::mac::{Algorithm, Encoding, Key, KeyFormat, keyed};
 use super::{Nonce, Request, Verified, VerifyError};
 
 pub struct MailgunVerifier {
     keys: Vec<Keyed<Key>>,
+    /// Per key, the scope its tokens are claimed under (see [`scope`]).
+    scopes: Vec<String>,
     tolerance: Duration,
+}
+
+/// What a key's scope MACs. It starts with a letter, so it is no `timestamp + token` Mailgun
+/// would sign, and the scope keeps only half of the MAC: it can never serve as a signature.
+const SCOPE_LABEL: &[u8] = b"hookgate nonce scope: mailgun";
+
+/// A key's identity for its nonce claims: 128 bits of HMAC(key, label), hex. It names the key
+/// without being the secret or a bare hash of it, so a store's keys do not give the secret away.
+fn scope(key: &Key) -> String {
+    let mac = key.mac(&[SCOPE_LABEL]);
+    format!("mailgun:{}", hex::encode(mac.get(..16).unwrap_or(&mac)))
 }
 
 struct Fields {
@@ -42,19 +59,17 @@ fn fields(req: &Request<'_>) -> Result<Fields, VerifyError> {
             signature: text("signature").ok_or_else(missing)?,
         });
     }
-    let mut f = Fields {
-        timestamp: String::new(),
-        token: String::new(),
-        signature: String::new(),
+    // Mailgun's event fields are unsigned by its design; its three signed ones must be single.
+    let [timestamp, token, signature] = super::fields::form_fields(
+        req.body,
+        ["timestamp", "token", "signature"],
+        super::fields::Extra::Allowed,
+    )?;
+    let f = Fields {
+        timestamp: timestamp.unwrap_or_default(),
+        token: token.unwrap_or_default(),
+        signature: signature.unwrap_or_default(),
     };
-    for (k, v) in form_urlencoded::parse(req.body) {
-        match k.as_ref() {
-            "timestamp" => f.timestamp = v.into_owned(),
-            "token" => f.token = v.into_owned(),
-            "signature" => f.signature = v.into_owned(),
-            _ => {}
-        }
-    }
     if f.timestamp.is_empty() || f.token.is_empty() || f.signature.is_empty() {
         return Err(missing());
     }
@@ -63,22 +78,43 @@ fn fields(req: &Request<'_>) -> Result<Fields, VerifyError> {
 
 impl MailgunVerifier {
     pub fn new(secrets: &[KeyedSecret], tolerance: Duration) -> Result<MailgunVerifier, String> {
+        let keys = keyed(Algorithm::Sha256, KeyFormat::Raw, secrets)?;
+        let scopes = keys.iter().map(|k| scope(&k.key)).collect();
         Ok(MailgunVerifier {
-            keys: keyed(Algorithm::Sha256, KeyFormat::Raw, secrets)?,
+            keys,
+            scopes,
             tolerance,
         })
     }
 
-    /// The token of a verified request, remembered while its timestamp can still pass (the
-    /// window extends `tolerance` both ways, so twice that from any accepted use).
+    /// The token of a verified request, under the scope of the key that signed it (during a
+    /// rotation, the old and the new key each keep their own claims), remembered while its
+    /// timestamp can still pass (the window extends `tolerance` both ways, so twice that from
+    /// any accepted use).
     pub fn nonce(&self, req: &Request<'_>) -> Option<Nonce> {
-        fields(req).ok().map(|f| Nonce {
+        let f = fields(req).ok()?;
+        let presented = Encoding::HexLower.decode(f.signature.as_bytes())?;
+        let key = self.matching_key(&presented, &f, req)?;
+        Some(Nonce {
+            scope: self.scopes.get(key)?.clone(),
             value: f.token,
             ttl: self
                 .tolerance
                 .saturating_mul(2)
                 .saturating_add(Duration::from_secs(1)),
         })
+    }
+
+    /// Which active key signed `f` (every one tried, so timing does not tell which).
+    fn matching_key(&self, presented: &[u8], f: &Fields, req: &Request<'_>) -> Option<usize> {
+        let mut matched = None;
+        for (i, key) in Keyed::active(&self.keys, req.now) {
+            let mac = key.mac(&[f.timestamp.as_bytes(), f.token.as_bytes()]);
+            if bool::from(mac.as_slice().ct_eq(presented)) && matched.is_none() {
+                matched = Some(i);
+            }
+        }
+        matched
     }
 
     pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
@@ -100,16 +136,37 @@ impl MailgunVerifier {
                 reason: "not a unix timestamp",
             })?;
         within(req.now, Duration::from_secs(secs), self.tolerance)?;
-        let mut matched = None;
-        for (i, key) in Keyed::active(&self.keys, req.now) {
-            let mac = key.mac(&[f.timestamp.as_bytes(), f.token.as_bytes()]);
-            if bool::from(matches_any(&mac, std::slice::from_ref(&presented))) && matched.is_none()
-            {
-                matched = Some(i);
-            }
-        }
-        matched
+        self.matching_key(&presented, &f, req)
             .map(|i| Verified { key: Some(i) })
             .ok_or(VerifyError::NoMatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn verifier(secrets: &[&str]) -> MailgunVerifier {
+        let s: Vec<KeyedSecret> = secrets
+            .iter()
+            .map(|s| KeyedSecret::new(Secret::literal(*s)))
+            .collect();
+        MailgunVerifier::new(&s, Duration::from_secs(900)).unwrap()
+    }
+
+    #[test]
+    fn scopes_name_the_key_not_the_route_and_never_hold_the_secret() {
+        let a = verifier(&["key-one", "key-two"]);
+        let b = verifier(&["key-two"]);
+        assert_eq!(
+            a.scopes[1], b.scopes[0],
+            "one key, one scope, whatever the route"
+        );
+        assert_ne!(a.scopes[0], a.scopes[1]);
+        for s in &a.scopes {
+            assert!(!s.contains("key-"), "{s}");
+            assert_eq!(s.len(), "mailgun:".len() + 32, "{s}");
+        }
     }
 }

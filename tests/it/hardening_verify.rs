@@ -1,7 +1,8 @@
 //! Issue 9, signature and identity: handshakes are no signing oracle (1), unsigned query
 //! parameters never join a verified event (4), numeric event IDs keep their exact text (5),
 //! every event ID reaches the upstream as a valid, reversible header (6), a Mailgun token is
-//! good for one request and a Twilio signature must cover the body (12).
+//! good for one request on every route with its key and a Twilio signature must cover the
+//! body (12).
 
 use crate::common;
 
@@ -422,7 +423,11 @@ const MAILGUN: &str = "provider = \"mailgun\", secrets = [\"env:MG_KEY\"]";
 #[tokio::test]
 async fn a_mailgun_signature_is_good_for_one_body_only() {
     let up = Upstream::start();
-    let gw = start(&up, &route("mg", MAILGUN, ""), None);
+    // A second route on the same signing key (Mailgun's key covers the whole account), listed
+    // second behind another key, as during a rotation: the claim is the key's, not the route's.
+    let rotating = "provider = \"mailgun\", secrets = [\"env:X_SECRET\", \"env:MG_KEY\"]";
+    let routes = route("mg", MAILGUN, "") + &route("mg2", rotating, "");
+    let gw = start(&up, &routes, None);
     let c = client();
     let url = gw.url("/hooks/mg");
     let ts = now();
@@ -430,9 +435,10 @@ async fn a_mailgun_signature_is_good_for_one_body_only() {
     assert_eq!(post_json(&c, &url, &first).await, 200);
     // The same request again (a retry) is answered as a duplicate, not refused.
     assert_eq!(post_json(&c, &url, &first).await, 200);
-    // The captured signature on another event: refused.
+    // The captured signature on another event: refused, on this route and on the other.
     let forged = mailgun_body("tok-1", ts, "ev-2", "mallory@example.com");
     assert_eq!(post_json(&c, &url, &forged).await, 401);
+    assert_eq!(post_json(&c, &gw.url("/hooks/mg2"), &forged).await, 401);
     // A fresh token signs a new event.
     let next = mailgun_body("tok-2", ts, "ev-3", "bob@example.com");
     assert_eq!(post_json(&c, &url, &next).await, 200);

@@ -1,6 +1,7 @@
 //! Issue 15 (part b) providers end to end beyond their vectors: the HEAD check Trello and
 //! Mandrill make when a webhook is created, and forgeries of the schemes whose signature lives
-//! in the body's fields (Adyen, Figma, Braintree) refused over HTTP.
+//! in the body's fields (Adyen, Figma, Braintree, Mailgun's form) refused over HTTP, including
+//! signed form fields repeated or added after a genuine pair.
 
 use crate::common;
 
@@ -198,4 +199,106 @@ fn misconfigured_presets_are_refused_at_load() {
             "{name}: expected an error at {at} mentioning {why:?}:\n{err}"
         );
     }
+}
+
+/// A captured Braintree delivery with a forged `bt_payload` appended: the first pair verifies,
+/// but Rails, PHP and Django read the last repeated field, so the upstream would process the
+/// forgery. A signed field repeated, or any field Braintree does not send, is refused.
+#[tokio::test]
+async fn a_braintree_body_with_a_repeated_or_foreign_field_is_refused() {
+    use base64::Engine as _;
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}",
+        upstream_block("up", &up.url("/"), ""),
+        route(
+            "braintree",
+            "provider = \"braintree\", secrets = [\"env:BT\"], public_key = \"hookgate-test\""
+        ),
+    );
+    let gw = Gateway::start("", &body, &[("BT", "private-1")]);
+    let c = client();
+    let url = gw.url("/hooks/braintree");
+    let xml = b"<notification><kind>check</kind><subject>genuine</subject></notification>";
+    let genuine = sign("braintree", "private-1", xml, None, now()).unwrap();
+    let forged_xml = b"<notification><kind>subscription_charged_successfully</kind><subject>forged</subject></notification>";
+    let forged = base64::engine::general_purpose::STANDARD.encode(forged_xml);
+    let with = |tail: &str| Signed {
+        body: [genuine.body.as_slice(), tail.as_bytes()].concat(),
+        ..genuine.clone()
+    };
+    for tail in [
+        format!("&bt_payload={}", urlencoding(&forged)),
+        "&bt_signature=hookgate-test%7C00".to_string(),
+        "&amount=1".to_string(),
+        "&".to_string() + "bt_payload",
+    ] {
+        let s = with(&tail);
+        let mut req = c.post(&url).body(s.body.clone());
+        for (k, v) in &s.headers {
+            req = req.header(k, v);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 401, "appended {tail:?}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            v["detail"].as_str().is_some_and(|d| d.contains("field")),
+            "{tail:?}: {v}"
+        );
+    }
+    // Flask's `request.values` and a servlet's `getParameter` read the query first.
+    let shadowed = format!("{url}?bt_payload={}", urlencoding(&forged));
+    assert_eq!(post(&c, &shadowed, &genuine).await, 401, "in the query");
+    assert_eq!(post(&c, &url, &genuine).await, 200);
+    eventually(Duration::from_secs(10), async || {
+        (up.count() == 1).then_some(())
+    })
+    .await
+    .expect("the genuine event delivered");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = up.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, genuine.body);
+}
+
+fn urlencoding(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The same class for Mailgun's form deliveries: its event fields are unsigned by design, but
+/// `timestamp`, `token` and `signature` must each come once — hookgate would check the last
+/// copy, and Flask's `request.form` reads the first.
+#[tokio::test]
+async fn a_mailgun_form_with_a_repeated_signed_field_is_refused() {
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}",
+        upstream_block("up", &up.url("/"), ""),
+        route("mg", "provider = \"mailgun\", secrets = [\"env:MG\"]"),
+    );
+    let gw = Gateway::start("", &body, &[("MG", "key-mailgun")]);
+    let c = client();
+    let url = gw.url("/hooks/mg");
+    let form = |token: &str, lead: &str| {
+        let ts = now().to_string();
+        let sig = hmac_hex("key-mailgun", format!("{ts}{token}").as_bytes());
+        let tail = format!("timestamp={ts}&token={token}&signature={sig}&event=delivered");
+        Signed {
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body: format!("{lead}{tail}").into_bytes(),
+            url_suffix: String::new(),
+        }
+    };
+    for lead in ["token=forged&", "timestamp=1&", "signature=00&"] {
+        assert_eq!(post(&c, &url, &form("tok-a", lead)).await, 401, "{lead}");
+    }
+    assert_eq!(post(&c, &url, &form("tok-b", "")).await, 200);
+    eventually(Duration::from_secs(10), async || {
+        (up.count() == 1).then_some(())
+    })
+    .await
+    .expect("the genuine event delivered");
 }

@@ -380,8 +380,8 @@ async fn nonce_claims(k: Kind) {
         "other request"
     );
     assert!(
-        s.claim_nonce("r2", "t1", b"b", ttl).await.unwrap(),
-        "per route"
+        s.claim_nonce("k2", "t1", b"b", ttl).await.unwrap(),
+        "per scope (signing key)"
     );
     // A sync answer of an event with the same ID is another key.
     let d = hookgate::store::RequestDigest([7; 32]);

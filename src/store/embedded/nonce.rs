@@ -13,11 +13,12 @@ use super::writer::Op;
 use crate::store::sync_record::RequestDigest;
 use crate::store::{Nonces, StoreError, SyncSlot};
 
-/// `answers` key of a nonce: \0 "nonce" \0 route \0 nonce.
-fn key(route: &str, nonce: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(8 + route.len() + nonce.len());
+/// `answers` key of a nonce: \0 "nonce" \0 scope \0 nonce. The scope names the signing key, not
+/// the route, so routes sharing a key share the claims.
+fn key(scope: &str, nonce: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + scope.len() + nonce.len());
     k.extend_from_slice(b"\0nonce\0");
-    k.extend_from_slice(route.as_bytes());
+    k.extend_from_slice(scope.as_bytes());
     k.push(0);
     k.extend_from_slice(nonce.as_bytes());
     k
@@ -29,13 +30,13 @@ fn key(route: &str, nonce: &str) -> Vec<u8> {
 impl Nonces for Embedded {
     async fn claim_nonce(
         &self,
-        route: &str,
+        scope: &str,
         nonce: &str,
         binding: &[u8],
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let digest = RequestDigest(Sha256::digest(binding).into());
-        let k = key(route, nonce);
+        let k = key(scope, nonce);
         let slot = self.call(|tx| Op::SyncClaim(k, digest, ttl, tx)).await?;
         Ok(!matches!(slot, SyncSlot::Mismatch))
     }

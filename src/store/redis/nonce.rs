@@ -1,6 +1,7 @@
 //! Single-use values of verification schemes (Mailgun's `token`), shared by every replica:
-//! `prefix:{route:n:<nonce>}` holds the binding (a digest of the request) with `PX` = ttl (a
-//! hash tag of its own: nonces spread over a cluster's slots).
+//! `prefix:{nonce:<scope>:<nonce>}` holds the binding (a digest of the request) with `PX` = ttl
+//! (a hash tag of its own: nonces spread over a cluster's slots). The scope names the signing
+//! key, not the route, so routes sharing a key share the claims.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -32,12 +33,12 @@ return 1
 impl Nonces for RedisStore {
     async fn claim_nonce(
         &self,
-        route: &str,
+        scope: &str,
         nonce: &str,
         binding: &[u8],
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let key = format!("{}:{{{route}:n:{nonce}}}", self.prefix);
+        let key = format!("{}:{{nonce:{scope}:{nonce}}}", self.prefix);
         let r: i64 = CLAIM
             .key(key)
             .arg(binding)

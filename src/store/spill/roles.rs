@@ -18,12 +18,12 @@ use crate::store::{
 impl Nonces for Spill {
     async fn claim_nonce(
         &self,
-        route: &str,
+        scope: &str,
         nonce: &str,
         binding: &[u8],
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        self.redis.claim_nonce(route, nonce, binding, ttl).await
+        self.redis.claim_nonce(scope, nonce, binding, ttl).await
     }
 }
 
