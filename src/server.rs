@@ -90,6 +90,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let mut shared_rates = None;
     let store: Arc<dyn Store> = match &cfg.store.kind {
         StoreKind::Embedded { path, memory } => {
+            crate::store::left::beside_embedded(path);
             Arc::new(Embedded::open_with(path, cfg.store.max_pending, *memory)?)
         }
         StoreKind::Redis(redis) => {

@@ -6,6 +6,7 @@
 //! answers, inspection, upkeep); `Store` is all of them. Each store keeps one file per role.
 
 pub mod embedded;
+pub mod left;
 mod own_runtime;
 pub mod query;
 mod record;

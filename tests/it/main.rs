@@ -59,6 +59,7 @@ mod spill;
 mod store_cli;
 mod store_contract;
 mod store_damage;
+mod store_moves;
 mod systemd;
 mod takeover;
 mod tls;

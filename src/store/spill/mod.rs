@@ -74,7 +74,7 @@ pub fn wrap(
     cfg: &SpillConfig,
     max_pending: u64,
 ) -> Result<Arc<dyn Store>, OpenError> {
-    say_if_a_store_is_left(cfg);
+    crate::store::left::beside_redis(cfg);
     if cfg.max_bytes == 0 {
         return Ok(Arc::new(redis));
     }
@@ -84,32 +84,6 @@ pub fn wrap(
         Err((e, redis)) => {
             tracing::error!(error = %e, "no local spill: events get 503 while redis is unreachable");
             Ok(redis as Arc<dyn Store>)
-        }
-    }
-}
-
-/// Stores this replica does not read, left where hookgate puts them by default: an embedded
-/// store (`./data`) after a move to Redis, a spill (`./spill`) after `spill_path` moved or
-/// spilling was turned off, or a spill set explicitly but off. Whatever still waits in them is
-/// nobody's now: said at start, with the way to forward it (the directory as `spill_path`
-/// once: the spill's drain forwards what any embedded store holds) or to end the warning.
-fn say_if_a_store_is_left(cfg: &SpillConfig) {
-    let on = cfg.max_bytes > 0;
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    };
-    let defaults = [
-        Path::new(crate::config::DEFAULT_STORE_PATH),
-        Path::new(crate::config::DEFAULT_SPILL_PATH),
-    ];
-    let explicit = (!on && cfg.path_set).then_some(cfg.path.as_path());
-    for dir in defaults.into_iter().chain(explicit) {
-        if dir.join("version").is_file() && !(on && same(dir, &cfg.path)) {
-            tracing::warn!(
-                path = %dir.display(),
-                "a store is at this path that this replica does not read (the store is redis, and this is not its spill): events still waiting in it are not delivered. To forward them into redis, start once with store.spill_path set to it (and spilling on); once forwarded, delete it (README, \"Moving to Redis\")"
-            );
         }
     }
 }
