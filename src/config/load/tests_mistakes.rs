@@ -403,3 +403,32 @@ fn body_memory_covers_the_largest_body() {
     let e = errors(&with_server("max_body_memory = \"65GiB\""));
     assert!(e.iter().any(|m| m.contains("at most 64GiB")), "{e:?}");
 }
+
+/// A mistyped secret reference in an upstream header (`{ENV:T}`, `{ env:T }`, or `{env:T`
+/// without its `}`) is refused at load: sent as written, every delivery would get 401 and be
+/// dead-lettered. Braces that are not a reference stay text.
+#[test]
+fn a_mistyped_secret_reference_in_an_upstream_header_is_refused() {
+    for value in [
+        "Bearer {ENV:T}",
+        "Bearer { env:T }",
+        "Bearer {env:T",
+        "x {File:/t}",
+    ] {
+        let text = BASE.replace(
+            "url = \"http://127.0.0.1:3000/webhooks\"",
+            &format!("url = \"http://127.0.0.1:3000/webhooks\"\nheaders = {{ Authorization = \"{value}\" }}"),
+        );
+        let errs = errors(&text);
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("upstreams.") && e.contains("secret reference")),
+            "{value}: {errs:?}"
+        );
+    }
+    let plain = BASE.replace(
+        "url = \"http://127.0.0.1:3000/webhooks\"",
+        "url = \"http://127.0.0.1:3000/webhooks\"\nheaders = { X-Plain = \"a {b} c {envelope}\" }",
+    );
+    assert!(errors(&plain).is_empty(), "{:?}", errors(&plain));
+}

@@ -174,15 +174,28 @@ impl Checker<'_> {
         out
     }
 
-    /// Replaces `{env:NAME}` and `{file:PATH}` in `text` with the secrets they name.
+    /// Replaces `{env:NAME}` and `{file:PATH}` in `text` with the secrets they name; refuses
+    /// what looks like a mistyped one (sent as written, every delivery would be refused).
     fn expand_secrets(&mut self, text: &Text, what: &str) -> Option<String> {
         let mut out = String::new();
         let mut rest = text.get_ref().as_str();
         while let Some((before, after)) = rest.split_once('{') {
             let Some((reference, tail)) = after.split_once('}') else {
+                // `{env:NAME` without its `}` would be sent as written: every delivery refused.
+                if looks_like_reference(after) {
+                    self.error(text.span(), format!("{what}: a secret reference without its closing `}}` (`{{env:NAME}}` or `{{file:PATH}}`)"));
+                    return None;
+                }
                 break;
             };
             out.push_str(before);
+            if looks_like_reference(reference)
+                && !(reference.starts_with("env:") || reference.starts_with("file:"))
+            {
+                // `{ENV:T}`, `{ env:T }`: a typo, not text meant for the upstream.
+                self.error(text.span(), format!("{what}: `{{...}}` that looks like a secret reference but is not one: write `{{env:NAME}}` or `{{file:PATH}}` (lowercase, no spaces)"));
+                return None;
+            }
             if reference.starts_with("env:") || reference.starts_with("file:") {
                 let secret =
                     self.secret(&Spanned::new(text.span(), reference.to_string()), what)?;
@@ -212,4 +225,10 @@ impl Checker<'_> {
         self.check(f.secret.span(), key)
             .map(|key| Resign::StandardWebhooks { key })
     }
+}
+
+/// Whether `{`'s content reads as a secret reference in any case or spacing (`ENV:T`, ` file:p`).
+fn looks_like_reference(inner: &str) -> bool {
+    let lower = inner.trim_start().to_ascii_lowercase();
+    lower.starts_with("env:") || lower.starts_with("file:")
 }
