@@ -206,8 +206,9 @@ fn tail(verification: &str, target: &str) -> Vec<u8> {
 
 impl RedisStore {
     /// Accepts `events` in their order, in as few calls as they fit (the spill's drain: many of
-    /// one order line at once). Per shard, in order: a call that fails leaves that shard's
-    /// later events unsent (the same error), so none overtakes an earlier one of its line;
+    /// one order line at once). Per shard, in order: a call that fails, or refuses an event at
+    /// the shard's bound, leaves that shard's later events unsent, so none overtakes an earlier
+    /// one of its line;
     /// shards do not wait for each other. The answers in `events`' order.
     pub async fn accept_in_order(&self, events: &[NewEvent]) -> Vec<Result<Accepted, StoreError>> {
         let mut by_shard: Vec<(Shard, Vec<usize>)> = Vec::new();
@@ -229,6 +230,15 @@ impl RedisStore {
                 }
                 let evs = part.iter().map(|&i| &events[i]);
                 match call(&set, sh, evs).await {
+                    // An event refused at the shard's bound goes back to the spill: the shard's
+                    // later ones wait with it, though deliveries may have made room since, so
+                    // that none of its line overtakes it.
+                    Ok(a) if a.contains(&-1) => {
+                        answers.extend(a.into_iter().map(Ok));
+                        failed = Some(
+                            "redis: not sent: an earlier event of its shard is at the bound".into(),
+                        );
+                    }
                     Ok(a) => answers.extend(a.into_iter().map(Ok)),
                     Err(e) => {
                         answers.extend(part.iter().map(|_| Err(e.clone())));
