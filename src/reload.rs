@@ -130,6 +130,9 @@ impl Reloader {
                     secrets_only,
                     "config reloaded"
                 );
+                self.app
+                    .upstream_limits
+                    .reconfigure(new.upstreams.values().map(|u| &**u));
                 self.app.config.store(Arc::new(new));
                 // A route it resumes delivers its held events now.
                 self.app.store.work_signal().due();

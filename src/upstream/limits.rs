@@ -47,20 +47,62 @@ impl UpstreamLimits {
         self.with(up, |l| l.outcomes.clone())
     }
 
+    /// A reload's upstreams: each known upstream's limits follow its new `concurrency` in place,
+    /// so that the attempts in flight still count against it. Replaced instead, the new limits
+    /// would start as many again beside those (`concurrency` lowered to protect a struggling
+    /// upstream: old in flight + new); and a sync call begun under the old config would swap
+    /// the old limits back in. Called before the new config is published.
+    pub fn reconfigure<'a>(&self, upstreams: impl IntoIterator<Item = &'a Upstream>) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for up in upstreams {
+            if let Some(l) = map.get_mut(up.name.as_str())
+                && l.concurrency != up.concurrency
+            {
+                for sem in [&l.requests, &l.outcomes] {
+                    resize(sem, l.concurrency, up.concurrency);
+                }
+                l.concurrency = up.concurrency;
+            }
+        }
+    }
+
     fn with<T>(&self, up: &Upstream, f: impl FnOnce(&Limits) -> T) -> T {
         // A poisoned lock only means another thread panicked mid-insert; the map is still sound.
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        // Found as it is (every dispatch): no copy of the name to make.
-        if let Some(l) = map
-            .get(up.name.as_str())
-            .filter(|l| l.concurrency == up.concurrency)
-        {
+        // Found (every dispatch): no copy of the name to make. Its size is the last reload's
+        // (`reconfigure`), whatever config the caller holds.
+        if let Some(l) = map.get(up.name.as_str()) {
             return f(l);
         }
-        // New, or its `concurrency` changed by a reload: fresh limits.
         let limits = Limits::new(up.concurrency);
         let out = f(&limits);
         map.insert(up.name.clone(), limits);
         out
     }
+}
+
+/// Grows or shrinks `sem` from `from` to `to` permits. Permits held now are taken out as they
+/// come back: until then no new one is handed out (tokio's semaphore serves its waiters in
+/// order, this one first).
+fn resize(sem: &Arc<Semaphore>, from: usize, to: usize) {
+    if to >= from {
+        sem.add_permits(to - from);
+        return;
+    }
+    let owed = (from - to) - sem.forget_permits(from - to);
+    if owed == 0 {
+        return;
+    }
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let sem = sem.clone();
+    rt.spawn(async move {
+        if let Ok(p) = sem
+            .acquire_many_owned(u32::try_from(owed).unwrap_or(u32::MAX))
+            .await
+        {
+            p.forget();
+        }
+    });
 }

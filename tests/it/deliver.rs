@@ -342,3 +342,49 @@ async fn an_answer_whose_body_stalls_counts_by_its_status() {
         }
     }
 }
+
+/// `concurrency` lowered by a reload while the upstream is busy (to protect it): the attempts in
+/// flight still count against the new limit, so no new one starts until fewer than it are left.
+/// Replaced instead of resized, the limits started the new `concurrency` again beside the old
+/// one's attempts (8 in flight + 2).
+#[tokio::test]
+async fn concurrency_lowered_by_a_reload_counts_the_attempts_in_flight() {
+    let up = Upstream::start();
+    up.set_default(Reply::status(200).after(Duration::from_millis(800)));
+    let body = |concurrency: u32| {
+        format!(
+            "{}\n{}",
+            upstream_block(
+                "orders",
+                &up.url("/"),
+                &format!("concurrency = {concurrency}")
+            ),
+            limai_route("limai", "/hooks/limai", "orders", "")
+        )
+    };
+    let gw = Gateway::start("", &body(8), &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    accept_all(
+        &c,
+        &gw.url("/hooks/limai"),
+        (0..24).map(|i| format!("evt_c_{i}")),
+    )
+    .await;
+    eventually(WAIT, async || (up.max_in_flight() == 8).then_some(()))
+        .await
+        .expect("8 in flight");
+    gw.rewrite_config("", &body(2));
+    eventually(WAIT, async || {
+        gw.logs().contains("config reloaded").then_some(())
+    })
+    .await
+    .expect("reloaded");
+    eventually(WAIT, async || (up.count() == 24).then_some(()))
+        .await
+        .expect("all delivered");
+    assert_eq!(
+        up.max_in_flight(),
+        8,
+        "more than the old concurrency in flight"
+    );
+}
