@@ -112,6 +112,7 @@ impl Reloader {
                 }
                 self.keepalive_change(&old, &new);
                 limits_past_start(&old, &new);
+                renamed_routes(&old, &new);
                 // Checked against what runs: the file's store may be Redis, this process's is
                 // the one it started with.
                 if self.app.shared_rates.is_none() {
@@ -144,6 +145,30 @@ impl Reloader {
 }
 
 /// What a reload applies but what was sized at start cannot follow: said when it changes.
+/// A route removed and another added on its path: a rename, which hookgate cannot follow. A
+/// route's name is its events' identity (their queue and their dedup window), so the removed
+/// one's events wait for a route of that name, and senders' copies of them are new to the
+/// other one: said, with the way to avoid it.
+fn renamed_routes(old: &Config, new: &Config) {
+    for was in old.routes.iter() {
+        if new.routes.iter().any(|r| r.name == was.name) {
+            continue;
+        }
+        for now in new.routes.iter().filter(|r| r.path == was.path) {
+            if old.routes.iter().any(|r| r.name == now.name) {
+                continue;
+            }
+            tracing::warn!(
+                from = %was.name,
+                to = %now.name,
+                path = %was.path,
+                "a route renamed by this reload (its path is now another route's): a route's name is its events' identity, so routes.{} keeps its undelivered events (stranded until a route of that name returns) and copies senders send again of events it accepted are new to routes.{} (delivered again). Keep the old name (a route's path and settings can change under it)",
+                was.name, now.name
+            );
+        }
+    }
+}
+
 fn limits_past_start(old: &Config, new: &Config) {
     let (o, n) = (old.longest_sync_timeout, new.longest_sync_timeout);
     if let Some(top) = crate::metrics::request_top()

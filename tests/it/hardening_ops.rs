@@ -398,3 +398,31 @@ fn the_cli_reads_the_admin_token_the_config_names() {
     );
     assert!(!err.contains(ADMIN_TOKEN));
 }
+
+/// A reload that renames a route (removes it and adds another on its path) is said: the name
+/// is its events' identity, so the old one's queue and dedup window stay with the old name.
+#[tokio::test]
+async fn a_route_renamed_by_a_reload_is_said() {
+    let up = Upstream::start();
+    let body = |name: &str| {
+        format!(
+            "{}\n{}",
+            upstream_block("orders", &up.url("/"), ""),
+            limai_route(name, "/hooks/limai", "orders", "")
+        )
+    };
+    let gw = Gateway::start("", &body("limai"), &[("LIMAI_SECRET", SECRET)]);
+    gw.rewrite_config("", &body("limai_v2"));
+    let said = eventually(Duration::from_secs(30), async || {
+        gw.logs()
+            .contains("a route renamed by this reload")
+            .then_some(())
+    })
+    .await;
+    assert!(said.is_some(), "{}", gw.logs());
+    assert!(
+        gw.logs().contains("from=limai to=limai_v2"),
+        "{}",
+        gw.logs()
+    );
+}
