@@ -31,11 +31,12 @@
 //!
 //! # JSON
 //!
-//! The body must be valid JSON (400 otherwise). An object gets the query merged in and is
-//! re-encoded compactly (serde_json without `arbitrary_precision`: integers beyond the
-//! i64/u64 range come out as floats; key order is not preserved). Any other JSON value
-//! (array, string, number, `true`/`false`/`null`) is passed through byte-for-byte, without
-//! the query (which is still in the forwarded URL).
+//! The body must be valid JSON (400 otherwise; nesting at most 128 deep, numbers within
+//! `f64`'s range, as `serde_json::Value` parses it). It is never re-encoded, so every number
+//! stays exactly as written: the body passes byte-for-byte, except that an object gets the
+//! query parameters it does not have inserted before its closing brace. Any other JSON value
+//! (array, string, number, `true`/`false`/`null`) passes without the query (which is still in
+//! the forwarded URL).
 //!
 //! # XML
 //!
@@ -91,6 +92,7 @@
 //! - anything else → 400 "cannot tell the body's format; send a Content-Type".
 
 mod form;
+mod json;
 pub(crate) mod media;
 mod multipart;
 #[cfg(test)]
@@ -113,7 +115,8 @@ const ACCEPTED: &str = "application/json (or */*+json), application/xml, text/xm
 /// A body converted to one JSON document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalized {
-    /// JSON text: compact for objects, the original bytes for a non-object JSON body.
+    /// JSON text: a JSON body as sent (an object with the query's parameters added), else
+    /// the compact encoding of the converted object.
     pub body: Vec<u8>,
     /// The `Content-Type` header as received, `None` if absent.
     pub original_content_type: Option<String>,
@@ -174,7 +177,7 @@ pub fn to_json(
         None => sniff(body)?,
     };
     let json = match converted {
-        Converted::Passthrough => body.to_vec(),
+        Converted::Json => json::with_query(body, query)?,
         Converted::Object(mut object) => {
             merge_query(&mut object, query)?;
             serde_json::to_vec(&Value::Object(object)).map_err(|_| NormalizeError::Encode)?
@@ -188,8 +191,9 @@ pub fn to_json(
 
 /// What a body turned into before the query is merged.
 enum Converted {
-    /// A non-object JSON body: forwarded byte-for-byte.
-    Passthrough,
+    /// The body is JSON: kept as its text (see `json`).
+    Json,
+    /// An XML, form or multipart body: every value a string.
     Object(Map<String, Value>),
 }
 
@@ -198,13 +202,11 @@ fn convert_typed(media: &MediaType, body: &[u8]) -> Result<Converted, NormalizeE
         .ok_or_else(|| NormalizeError::UnsupportedMediaType(clip(&media.essence)))?;
     media::check_charset(media.charset.as_deref())?;
     match format {
-        media::Format::Json => json_body(body),
+        media::Format::Json => Ok(Converted::Json),
         // The Content-Type is not signed: a JSON body called a form would be split at every
         // `&` and `=` inside its strings, into fields (an event ID among them) the sender never
         // signed as such. A body that is JSON is read as JSON, whatever it is called.
-        media::Format::Form if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() => {
-            json_body(body)
-        }
+        media::Format::Form if json::is_json(body) => Ok(Converted::Json),
         media::Format::Xml => xml::body(body).map(Converted::Object),
         media::Format::Form => form::body(body).map(Converted::Object),
         media::Format::Multipart => {
@@ -223,8 +225,8 @@ fn sniff(body: &[u8]) -> Result<Converted, NormalizeError> {
     if body.is_empty() {
         return Ok(Converted::Object(Map::new()));
     }
-    if let Ok(value) = serde_json::from_slice::<Value>(body) {
-        return Ok(json_value(value));
+    if json::is_json(body) {
+        return Ok(Converted::Json);
     }
     if form::looks_like(body) {
         return form::body(body).map(Converted::Object);
@@ -270,19 +272,4 @@ fn merge_query(object: &mut Map<String, Value>, query: Option<&str>) -> Result<(
         object.entry(key).or_insert(value);
     }
     Ok(())
-}
-
-fn json_body(body: &[u8]) -> Result<Converted, NormalizeError> {
-    // serde_json's messages name the problem and its line/column, never the input text, and
-    // its recursion limit (128) keeps deep nesting from overflowing the stack.
-    let value = serde_json::from_slice::<Value>(body)
-        .map_err(|err| NormalizeError::MalformedJson(err.to_string()))?;
-    Ok(json_value(value))
-}
-
-fn json_value(value: Value) -> Converted {
-    match value {
-        Value::Object(object) => Converted::Object(object),
-        _ => Converted::Passthrough,
-    }
 }

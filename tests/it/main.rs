@@ -26,6 +26,7 @@ mod gateway;
 mod hardening_config;
 mod hardening_conn;
 mod hardening_deliver;
+mod hardening_norm;
 mod hardening_ops;
 mod hardening_paths;
 mod hardening_props;
