@@ -73,13 +73,20 @@
 //! Every field is a string; a repeated key becomes an array of strings in order. A field that
 //! is not UTF-8 after percent-decoding is a 400 (no silent U+FFFD replacement).
 //!
+//! The Content-Type is not signed, and a form parser takes any bytes: so that the same signed
+//! bytes normalise to one document whatever they are called (or are refused), a body that is
+//! JSON is read as JSON, and one that starts like another format (`<`, `{` or `[` after
+//! whitespace, or `--`) is a 400. A form encoder percent-encodes all of these.
+//!
 //! # Multipart (`multipart/form-data`)
 //!
 //! A part without a filename is a text field and becomes a string (it must be UTF-8, else
 //! 400). A part with a filename (even `filename=""`) becomes
 //! `{"filename": .., "content_type": .. or null, "size": N, "content_base64": ".."}`
 //! (standard alphabet, padded). A repeated field name becomes an array in order. A part
-//! without a name, or a body multer cannot parse, is a 400.
+//! without a name, or a body multer cannot parse, is a 400. The body must open with the
+//! boundary line (`--BOUNDARY` CRLF): no preamble, so a boundary named by the unsigned
+//! Content-Type cannot pick parts out of the middle of other signed text.
 //!
 //! # No content type
 //!
@@ -88,7 +95,8 @@
 //! - body that looks like a form → handled as a form. "Looks like a form" is deliberately
 //!   narrow: it contains `=`, every byte is printable ASCII other than space (a form encoder
 //!   percent-encodes everything else, so raw spaces, newlines or non-ASCII bytes mean some
-//!   other format), and it does not start with `<`, `{` or `[` (XML- or JSON-looking text);
+//!   other format), and it does not start with `<`, `{`, `[` (XML- or JSON-looking text) or
+//!   `--` (a multipart boundary);
 //! - anything else → 400 "cannot tell the body's format; send a Content-Type".
 
 mod form;
@@ -139,6 +147,8 @@ pub enum NormalizeError {
     XmlTooDeep { position: u64, limit: usize },
     #[error("malformed form body: {0}")]
     MalformedForm(String),
+    #[error("the body is called a form but starts like {0}; send its own Content-Type")]
+    NotAForm(&'static str),
     #[error("multipart/form-data needs a boundary parameter in the Content-Type")]
     MissingBoundary,
     #[error("malformed multipart body: {0}")]
@@ -205,10 +215,14 @@ fn convert_typed(media: &MediaType, body: &[u8]) -> Result<Converted, NormalizeE
         media::Format::Json => Ok(Converted::Json),
         // The Content-Type is not signed: a JSON body called a form would be split at every
         // `&` and `=` inside its strings, into fields (an event ID among them) the sender never
-        // signed as such. A body that is JSON is read as JSON, whatever it is called.
+        // signed as such. A body that is JSON is read as JSON, whatever it is called; one that
+        // is XML or multipart is refused (see `form::other_format`).
         media::Format::Form if json::is_json(body) => Ok(Converted::Json),
         media::Format::Xml => xml::body(body).map(Converted::Object),
-        media::Format::Form => form::body(body).map(Converted::Object),
+        media::Format::Form => match form::other_format(body) {
+            Some(other) => Err(NormalizeError::NotAForm(other)),
+            None => form::body(body).map(Converted::Object),
+        },
         media::Format::Multipart => {
             let boundary = media
                 .boundary

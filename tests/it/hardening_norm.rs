@@ -1,5 +1,6 @@
 //! Normalisation and an event's identity: a normalised body keeps JSON numbers exactly as
-//! written (in the event ID and in what the upstream receives).
+//! written (in the event ID and in what the upstream receives), and an unsigned
+//! `Content-Type` cannot make one signed body into several events.
 
 use crate::common;
 
@@ -101,4 +102,66 @@ async fn a_merged_query_leaves_the_bodys_numbers_exact() {
         assert!(text.contains(exact), "{exact} in {text}");
     }
     assert!(!text.contains("from-query"), "the body's id wins: {text}");
+}
+
+/// A signed XML body replayed with only its (unsigned) Content-Type changed — to a form, or to
+/// multipart with a boundary that occurs inside the signed text — is not a second event: not
+/// by a JSON-pointer ID (absent from the mis-read body, it would fall back to the hash), nor by
+/// the `sha256` ID of a route whose check covers the query (it hashes the normalised body).
+#[tokio::test]
+async fn an_unsigned_content_type_does_not_split_a_signed_xml_body() {
+    let (signed_up, token_up) = (Upstream::start(), Upstream::start());
+    let body = format!(
+        "{}\n{}\n{}\n[routes.tok]\npath = \"/hooks/tok\"\nupstream = \"t\"\nverify = {{ scheme = \"bearer\", secrets = [\"env:TOK\"] }}\nnormalize = \"json\"\nevent_id = \"sha256\"\n",
+        upstream_block("s", &signed_up.url("/"), ""),
+        upstream_block("t", &token_up.url("/"), ""),
+        limai_route("sig", "/hooks/sig", "s", "normalize = \"json\"")
+            .replace("json:/eventId", "json:/order/id"),
+    );
+    let gw = Gateway::start(
+        "",
+        &body,
+        &[("LIMAI_SECRET", SECRET), ("TOK", "bearer-token")],
+    );
+    let xml = "<order><id>ord_1</id><note>a&amp;id=forged&amp;x=<![CDATA[\r\n--X\r\nContent-Disposition: form-data; name=\"order\"\r\n\r\nforged\r\n--X--\r\n]]></note></order>";
+    let c = client();
+    let types = [
+        "application/xml",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=X",
+    ];
+    let mut answers = Vec::new();
+    for ct in types {
+        let r = signed_typed(&c, &gw.url("/hooks/sig"), SECRET, ct, xml)
+            .send()
+            .await
+            .unwrap();
+        answers.push(format!("sig {ct}: {}", r.status()));
+        let r = c
+            .post(gw.url("/hooks/tok"))
+            .header("authorization", "Bearer bearer-token")
+            .header("content-type", ct)
+            .body(xml)
+            .send()
+            .await
+            .unwrap();
+        answers.push(format!("tok {ct}: {}", r.status()));
+    }
+    assert!(
+        answers[..2].iter().all(|a| a.ends_with("200 OK")),
+        "{answers:?}"
+    );
+    for (up, route) in [(&signed_up, "sig"), (&token_up, "tok")] {
+        let got = settle(up).await;
+        let bodies: Vec<Value> = got
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+            .collect();
+        assert_eq!(
+            got.len(),
+            1,
+            "{route}: one signed body, one event: {bodies:?} {answers:?}"
+        );
+        assert_eq!(bodies[0]["order"]["id"], "ord_1", "{route}");
+    }
 }

@@ -163,6 +163,45 @@ fn json_text_is_kept_exactly() {
     ));
 }
 
+/// The same bytes normalise to one document, or are refused, whatever they are called: a form
+/// label reads no XML, JSON-looking or multipart body, and multipart takes no preamble.
+#[test]
+fn one_reading_per_body_whatever_its_content_type() {
+    const FORM: &str = "application/x-www-form-urlencoded";
+    for (body, like) in [
+        (&b"<a>x&amp;y=1</a>"[..], "XML"),
+        (b"\xEF\xBB\xBF <a/>", "XML"),
+        (b"\r\n<a/>", "XML"),
+        (b"[a=1", "JSON"),
+        (b"{a=1}", "JSON"),
+        (
+            b"--X\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--X--\r\n",
+            "multipart",
+        ),
+        (b"--a=1", "multipart"),
+    ] {
+        assert_eq!(err(Some(FORM), body, None), NormalizeError::NotAForm(like));
+        assert_eq!(err(Some(FORM), body, None).status(), 400);
+        assert!(to_json(None, body, None).is_err(), "{body:?}");
+    }
+    assert_eq!(
+        ok(Some(FORM), br#"{"id":"a&id=b"}"#, None),
+        json!({"id": "a&id=b"})
+    );
+    let ct = format!("multipart/form-data; boundary={BOUNDARY}");
+    let part = multipart(&[("Content-Disposition: form-data; name=\"a\"", "1")]);
+    let preamble = [&b"text before the parts\r\n"[..], &part].concat();
+    for body in [&preamble[..], b"<a><![CDATA[\r\n--XyZ-boundary\r\n]]></a>"] {
+        assert!(matches!(
+            err(Some(&ct), body, None),
+            NormalizeError::MalformedMultipart(_)
+        ));
+    }
+    let longer = format!("multipart/form-data; boundary={BOUNDARY}-");
+    assert!(to_json(Some(&longer), &part, None).is_err());
+    assert!(to_json(Some("multipart/form-data; boundary=XyZ"), &part, None).is_err());
+}
+
 #[test]
 fn json_non_objects_pass_through_unchanged_without_query() {
     for body in [
