@@ -30,6 +30,7 @@ mod hardening_norm;
 mod hardening_ops;
 mod hardening_paths;
 mod hardening_props;
+mod hardening_secrets;
 mod hardening_store;
 mod hardening_verify;
 mod obs;
