@@ -119,3 +119,54 @@ async fn every_header_a_routes_verification_reads_is_redacted() {
         assert_eq!(value("content-type"), Some("application/json"), "{name}");
     }
 }
+
+/// A collector that redirects gets no export through: not its body, and above all not the
+/// secret `telemetry.headers`, which a followed redirect would carry to any host (even from
+/// https to http). The redirect is an export error, logged.
+#[tokio::test]
+async fn a_collectors_redirect_is_not_followed() {
+    let (up, collector, elsewhere) = (Upstream::start(), Upstream::start(), Upstream::start());
+    collector.set_default(Reply {
+        headers: vec![("location", elsewhere.url("/v1/traces"))],
+        ..Reply::status(307)
+    });
+    let telemetry = format!(
+        "[telemetry]\notlp_endpoint = \"{}\"\nheaders = {{ \"x-honeycomb-team\" = \"env:HONEYCOMB_KEY\" }}\n",
+        collector.url("/otel")
+    );
+    let body = format!(
+        "{}\n{}\n{telemetry}",
+        upstream_block("up", &up.url("/"), ""),
+        limai_route("limai", "/hooks/limai", "up", "")
+    );
+    let gw = Gateway::start(
+        "",
+        &body,
+        &[("LIMAI_SECRET", SECRET), ("HONEYCOMB_KEY", "hc-team-key")],
+    );
+    let c = client();
+    let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_redir")).await;
+    assert_eq!(status, 200);
+    let exported = eventually(WAIT, async || collector.received().into_iter().next())
+        .await
+        .expect("an export reached the collector");
+    assert_eq!(exported.header("x-honeycomb-team"), Some("hc-team-key"));
+    // A followed redirect goes out at once, with the key.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let leaked: Vec<Option<String>> = elsewhere
+        .received()
+        .iter()
+        .map(|r| r.header("x-honeycomb-team").map(String::from))
+        .collect();
+    assert!(leaked.is_empty(), "the redirect was followed: {leaked:?}");
+    let logged = eventually(WAIT, async || {
+        gw.logs()
+            .lines()
+            .find(|l| l.contains("cannot export spans"))
+            .map(String::from)
+    })
+    .await
+    .unwrap_or_else(|| panic!("the redirect logged as an export error: {}", gw.logs()));
+    assert!(logged.contains("307"), "{logged}");
+    assert!(!gw.logs().contains("hc-team-key"));
+}
