@@ -10,10 +10,11 @@
 //! DELETE /dlq?<filters>                 purge the dead letters the filters take
 //! POST   /dlq/replay?route=             replay every dead letter (of a route)
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use http::{Response, StatusCode};
+use http::{HeaderName, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::params::{self, Query, bad, fmt_time};
@@ -30,7 +31,9 @@ pub const BULK_PER_SECOND: u64 = 500;
 const BULK_BATCH: usize = 100;
 /// Body bytes shown by `GET /events/{id}`; `truncated` says when there are more.
 pub const BODY_SHOWN: usize = 256 * 1024;
-/// Header names (lowercase) containing one of these have their values shown as `[redacted]`.
+/// Header names (lowercase) containing one of these have their values shown as `[redacted]`,
+/// as has every header a configured route's verification reads its proof from (a preset's
+/// `X-Trello-Webhook`, `Plaid-Verification`; a generic scheme's header of any name).
 const SECRET_HEADERS: [&str; 9] = [
     "auth",
     "signature",
@@ -92,9 +95,10 @@ pub fn summary(v: &EventView) -> Map<String, Value> {
     m
 }
 
-fn redacted(name: &str) -> bool {
+fn redacted(name: &str, proof: &HashSet<HeaderName>) -> bool {
     let n = name.to_ascii_lowercase();
     SECRET_HEADERS.iter().any(|s| n.contains(s))
+        || HeaderName::from_bytes(n.as_bytes()).is_ok_and(|h| proof.contains(&h))
 }
 
 fn body_json(body: &[u8]) -> Value {
@@ -137,13 +141,24 @@ impl Admin {
         }
     }
 
+    /// The headers some configured route reads its proof from. Every route's, not only the
+    /// event's: its route may since have been renamed, removed or given another check.
+    fn proof_headers(&self) -> HashSet<HeaderName> {
+        let cfg = self.app.config.load();
+        cfg.routes
+            .iter()
+            .flat_map(|r| r.verifier.proof_headers.iter().cloned())
+            .collect()
+    }
+
     fn detail_json(&self, d: EventDetail) -> Value {
         let mut m = summary(&d.view);
+        let proof = self.proof_headers();
         let headers: Vec<Value> = d
             .headers
             .iter()
             .map(|(k, v)| {
-                let value = if redacted(k) {
+                let value = if redacted(k, &proof) {
                     "[redacted]".to_string()
                 } else {
                     String::from_utf8_lossy(v).into_owned()
@@ -494,8 +509,11 @@ mod tests {
             "Cookie",
             "X-API-Key",
         ] {
-            assert!(redacted(h), "{h}");
+            assert!(redacted(h, &HashSet::new()), "{h}");
         }
-        assert!(!redacted("content-type"));
+        assert!(!redacted("content-type", &HashSet::new()));
+        let proof = HashSet::from([HeaderName::from_static("x-trello-webhook")]);
+        assert!(redacted("X-Trello-Webhook", &proof));
+        assert!(!redacted("x-trello-other", &proof));
     }
 }

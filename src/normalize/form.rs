@@ -5,8 +5,22 @@ use serde_json::{Map, Value};
 use super::{NormalizeError, push_repeated};
 
 pub(super) fn looks_like(body: &[u8]) -> bool {
-    let starts_like_markup = matches!(body.first(), Some(b'<' | b'{' | b'['));
-    !starts_like_markup && body.contains(&b'=') && body.iter().all(u8::is_ascii_graphic)
+    other_format(body).is_none() && body.contains(&b'=') && body.iter().all(u8::is_ascii_graphic)
+}
+
+/// The format a body called a form starts like, if another: a form encoder percent-encodes
+/// `<`, `{` and `[`, and no field name starts with `--`. Refusing these keeps every body to one
+/// reading whatever its (unsigned) Content-Type says: XML needs a `<` first (after whitespace
+/// or a byte-order mark), multipart its boundary line, and JSON is read as JSON.
+pub(super) fn other_format(body: &[u8]) -> Option<&'static str> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let start = body.strip_prefix(BOM).unwrap_or(body).trim_ascii_start();
+    match start.first() {
+        Some(b'<') => Some("XML"),
+        Some(b'{' | b'[') => Some("JSON"),
+        _ if body.starts_with(b"--") => Some("multipart"),
+        _ => None,
+    }
 }
 
 pub(super) fn body(body: &[u8]) -> Result<Map<String, Value>, NormalizeError> {

@@ -31,11 +31,12 @@
 //!
 //! # JSON
 //!
-//! The body must be valid JSON (400 otherwise). An object gets the query merged in and is
-//! re-encoded compactly (serde_json without `arbitrary_precision`: integers beyond the
-//! i64/u64 range come out as floats; key order is not preserved). Any other JSON value
-//! (array, string, number, `true`/`false`/`null`) is passed through byte-for-byte, without
-//! the query (which is still in the forwarded URL).
+//! The body must be valid JSON (400 otherwise; nesting at most 128 deep, numbers within
+//! `f64`'s range, as `serde_json::Value` parses it). It is never re-encoded, so every number
+//! stays exactly as written: the body passes byte-for-byte, except that an object gets the
+//! query parameters it does not have inserted before its closing brace. Any other JSON value
+//! (array, string, number, `true`/`false`/`null`) passes without the query (which is still in
+//! the forwarded URL).
 //!
 //! # XML
 //!
@@ -72,13 +73,20 @@
 //! Every field is a string; a repeated key becomes an array of strings in order. A field that
 //! is not UTF-8 after percent-decoding is a 400 (no silent U+FFFD replacement).
 //!
+//! The Content-Type is not signed, and a form parser takes any bytes: so that the same signed
+//! bytes normalise to one document whatever they are called (or are refused), a body that is
+//! JSON is read as JSON, and one that starts like another format (`<`, `{` or `[` after
+//! whitespace, or `--`) is a 400. A form encoder percent-encodes all of these.
+//!
 //! # Multipart (`multipart/form-data`)
 //!
 //! A part without a filename is a text field and becomes a string (it must be UTF-8, else
 //! 400). A part with a filename (even `filename=""`) becomes
 //! `{"filename": .., "content_type": .. or null, "size": N, "content_base64": ".."}`
 //! (standard alphabet, padded). A repeated field name becomes an array in order. A part
-//! without a name, or a body multer cannot parse, is a 400.
+//! without a name, or a body multer cannot parse, is a 400. The body must open with the
+//! boundary line (`--BOUNDARY` CRLF): no preamble, so a boundary named by the unsigned
+//! Content-Type cannot pick parts out of the middle of other signed text.
 //!
 //! # No content type
 //!
@@ -87,10 +95,12 @@
 //! - body that looks like a form → handled as a form. "Looks like a form" is deliberately
 //!   narrow: it contains `=`, every byte is printable ASCII other than space (a form encoder
 //!   percent-encodes everything else, so raw spaces, newlines or non-ASCII bytes mean some
-//!   other format), and it does not start with `<`, `{` or `[` (XML- or JSON-looking text);
+//!   other format), and it does not start with `<`, `{`, `[` (XML- or JSON-looking text) or
+//!   `--` (a multipart boundary);
 //! - anything else → 400 "cannot tell the body's format; send a Content-Type".
 
 mod form;
+mod json;
 pub(crate) mod media;
 mod multipart;
 #[cfg(test)]
@@ -113,7 +123,8 @@ const ACCEPTED: &str = "application/json (or */*+json), application/xml, text/xm
 /// A body converted to one JSON document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalized {
-    /// JSON text: compact for objects, the original bytes for a non-object JSON body.
+    /// JSON text: a JSON body as sent (an object with the query's parameters added), else
+    /// the compact encoding of the converted object.
     pub body: Vec<u8>,
     /// The `Content-Type` header as received, `None` if absent.
     pub original_content_type: Option<String>,
@@ -136,6 +147,8 @@ pub enum NormalizeError {
     XmlTooDeep { position: u64, limit: usize },
     #[error("malformed form body: {0}")]
     MalformedForm(String),
+    #[error("the body is called a form but starts like {0}; send its own Content-Type")]
+    NotAForm(&'static str),
     #[error("multipart/form-data needs a boundary parameter in the Content-Type")]
     MissingBoundary,
     #[error("malformed multipart body: {0}")]
@@ -174,7 +187,7 @@ pub fn to_json(
         None => sniff(body)?,
     };
     let json = match converted {
-        Converted::Passthrough => body.to_vec(),
+        Converted::Json => json::with_query(body, query)?,
         Converted::Object(mut object) => {
             merge_query(&mut object, query)?;
             serde_json::to_vec(&Value::Object(object)).map_err(|_| NormalizeError::Encode)?
@@ -188,8 +201,9 @@ pub fn to_json(
 
 /// What a body turned into before the query is merged.
 enum Converted {
-    /// A non-object JSON body: forwarded byte-for-byte.
-    Passthrough,
+    /// The body is JSON: kept as its text (see `json`).
+    Json,
+    /// An XML, form or multipart body: every value a string.
     Object(Map<String, Value>),
 }
 
@@ -198,15 +212,17 @@ fn convert_typed(media: &MediaType, body: &[u8]) -> Result<Converted, NormalizeE
         .ok_or_else(|| NormalizeError::UnsupportedMediaType(clip(&media.essence)))?;
     media::check_charset(media.charset.as_deref())?;
     match format {
-        media::Format::Json => json_body(body),
+        media::Format::Json => Ok(Converted::Json),
         // The Content-Type is not signed: a JSON body called a form would be split at every
         // `&` and `=` inside its strings, into fields (an event ID among them) the sender never
-        // signed as such. A body that is JSON is read as JSON, whatever it is called.
-        media::Format::Form if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() => {
-            json_body(body)
-        }
+        // signed as such. A body that is JSON is read as JSON, whatever it is called; one that
+        // is XML or multipart is refused (see `form::other_format`).
+        media::Format::Form if json::is_json(body) => Ok(Converted::Json),
         media::Format::Xml => xml::body(body).map(Converted::Object),
-        media::Format::Form => form::body(body).map(Converted::Object),
+        media::Format::Form => match form::other_format(body) {
+            Some(other) => Err(NormalizeError::NotAForm(other)),
+            None => form::body(body).map(Converted::Object),
+        },
         media::Format::Multipart => {
             let boundary = media
                 .boundary
@@ -223,8 +239,8 @@ fn sniff(body: &[u8]) -> Result<Converted, NormalizeError> {
     if body.is_empty() {
         return Ok(Converted::Object(Map::new()));
     }
-    if let Ok(value) = serde_json::from_slice::<Value>(body) {
-        return Ok(json_value(value));
+    if json::is_json(body) {
+        return Ok(Converted::Json);
     }
     if form::looks_like(body) {
         return form::body(body).map(Converted::Object);
@@ -270,19 +286,4 @@ fn merge_query(object: &mut Map<String, Value>, query: Option<&str>) -> Result<(
         object.entry(key).or_insert(value);
     }
     Ok(())
-}
-
-fn json_body(body: &[u8]) -> Result<Converted, NormalizeError> {
-    // serde_json's messages name the problem and its line/column, never the input text, and
-    // its recursion limit (128) keeps deep nesting from overflowing the stack.
-    let value = serde_json::from_slice::<Value>(body)
-        .map_err(|err| NormalizeError::MalformedJson(err.to_string()))?;
-    Ok(json_value(value))
-}
-
-fn json_value(value: Value) -> Converted {
-    match value {
-        Value::Object(object) => Converted::Object(object),
-        _ => Converted::Passthrough,
-    }
 }

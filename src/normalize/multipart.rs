@@ -17,6 +17,18 @@ use super::{NormalizeError, clip, push_repeated};
 const MAX_POLLS: usize = 64;
 
 pub(super) fn body(body: &[u8], boundary: &str) -> Result<Map<String, Value>, NormalizeError> {
+    // multer skips whatever precedes the first `--boundary` (a preamble): with the boundary
+    // named by the unsigned Content-Type, it would pick parts out of any signed text holding
+    // such a line. The body must open with it, so the body alone decides the parts.
+    let opens = body
+        .strip_prefix(b"--")
+        .and_then(|rest| rest.strip_prefix(boundary.as_bytes()))
+        .is_some_and(|rest| rest.starts_with(b"\r\n"));
+    if !opens {
+        return Err(NormalizeError::MalformedMultipart(
+            "the body does not open with the boundary its Content-Type names".to_owned(),
+        ));
+    }
     let chunk = Bytes::copy_from_slice(body);
     let stream =
         futures_util::stream::once(futures_util::future::ready(Ok::<_, Infallible>(chunk)));

@@ -62,9 +62,11 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
     } else {
         raw.clone()
     };
-    // The body-hash ID hashes verified bytes only: the normalised form also depends on the
-    // (unsigned) Content-Type, which must not turn one signed body into several events.
-    // A body-less event (Twilio's GET status callbacks) is its signed query.
+    // The body-hash ID hashes verified bytes: the body, or where the query joins the event
+    // the normalised body, which the same bytes and query always make alike (`normalize`
+    // reads a body one way whatever its unsigned Content-Type says, or refuses it), so no
+    // header can turn one signed body into several events. A body-less event (Twilio's GET
+    // status callbacks) is its signed query.
     let hashed: &[u8] = match query {
         Some(q) if raw.is_empty() => q.as_bytes(),
         _ if trusted_query => &body,

@@ -88,7 +88,13 @@ impl Post {
         };
         // The client's connector needs the runtime it will run on.
         let _entered = rt.enter();
-        let client = match reqwest::Client::builder().timeout(POST_TIMEOUT).build() {
+        // No redirects: a followed one would carry the secret `headers` (and the spans) to
+        // whatever host the collector names, https or not; it is an export error instead.
+        let client = match reqwest::Client::builder()
+            .timeout(POST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+        {
             Ok(c) => c,
             Err(e) => return tracing::error!(error = %e, "OpenTelemetry exporter: no client"),
         };

@@ -102,6 +102,11 @@ impl AsymVerifier {
         })
     }
 
+    /// The headers holding the signature and the signed timestamp.
+    pub fn proof_headers(&self) -> Vec<&HeaderName> {
+        vec![&self.signature, &self.timestamp]
+    }
+
     /// The timestamp header is signed (with the body); no other.
     pub fn signs_header(&self, h: &HeaderName) -> bool {
         *h == self.timestamp

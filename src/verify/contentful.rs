@@ -20,6 +20,12 @@ use super::{Request, Verified, VerifyError};
 pub const SIGNATURE: &str = "x-contentful-signature";
 pub const SIGNED_HEADERS: &str = "x-contentful-signed-headers";
 pub const TIMESTAMP: &str = "x-contentful-timestamp";
+/// The headers the check reads its proof from (`Check::proof_headers`); the headers it lists
+/// are signed content, not proof.
+pub(super) const PROOF: [HeaderName; 2] = [
+    HeaderName::from_static(SIGNATURE),
+    HeaderName::from_static(TIMESTAMP),
+];
 
 /// What Node's `querystring.escape` leaves alone.
 const QS_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC

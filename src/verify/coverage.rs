@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
+use super::fields::FieldCheck;
 use super::{Check, Request};
 
 /// A single-use value a passed check signed (Mailgun's `token`), with how long it stays valid.
@@ -63,6 +64,50 @@ impl Check {
         }) != Cover::Not
     }
 
+    /// The headers the check reads its proof from, whatever their names: signatures,
+    /// credentials, signed timestamps, where its key is. The events API shows them
+    /// `[redacted]`. Not a header the signature merely covers (an event ID), nor one compared
+    /// to a public value (`HeaderIs`). Exhaustive, so that a new engine has to say.
+    pub fn proof_headers(&self) -> Vec<HeaderName> {
+        let mut once = Vec::new();
+        for h in self.proof() {
+            if !once.contains(&h) {
+                once.push(h);
+            }
+        }
+        once
+    }
+
+    /// [`Check::proof_headers`], a header perhaps twice (Stripe's timestamp and signatures share
+    /// one).
+    fn proof(&self) -> Vec<HeaderName> {
+        let owned = |names: Vec<&HeaderName>| names.into_iter().cloned().collect();
+        match self {
+            Check::Hmac(v) => owned(v.proof_headers()),
+            Check::Asym(v) => owned(v.proof_headers()),
+            Check::Token(v) => vec![v.header().clone()],
+            Check::Jwt(v) => vec![v.header().clone()],
+            Check::Carried(v) => v.header().into_iter().cloned().collect(),
+            Check::Twilio(_) => super::twilio::PROOF.to_vec(),
+            Check::Oidc(_) => super::oidc::PROOF.to_vec(),
+            Check::Paypal(_) => super::paypal::PROOF.to_vec(),
+            Check::Plaid(_) => super::plaid::PROOF.to_vec(),
+            Check::Contentful(_) => super::contentful::PROOF.to_vec(),
+            Check::Fields(FieldCheck::FormUrl(v)) => vec![v.header().clone()],
+            Check::All(checks) => checks.iter().flat_map(Check::proof).collect(),
+            // Proof carried in the body (or none at all).
+            Check::None
+            | Check::HeaderIs { .. }
+            | Check::ObjectBody
+            | Check::Mailgun(_)
+            | Check::Sns(_)
+            | Check::Wix(_)
+            | Check::Fields(FieldCheck::Secret(_) | FieldCheck::Items(_) | FieldCheck::Form(_)) => {
+                Vec::new()
+            }
+        }
+    }
+
     /// `authenticating` judges the checks that authenticate something; any one that vouches for
     /// the part is enough (a bearer token alongside a body HMAC covers the query).
     fn cover(&self, authenticating: &dyn Fn(&Check) -> Cover) -> Cover {
@@ -107,10 +152,14 @@ mod tests {
             secrets: vec![KeyedSecret::new(Secret::literal("whsec_c2VjcmV0"))],
             public_url: Some("https://h.example/hooks/x".into()),
             verify_token: Some(Secret::literal("t")),
+            sender: Some("sender".into()),
             ..Settings::default()
         };
-        if p == "discord" {
-            s.public_key = vec![KeyedSecret::new(Secret::literal("a".repeat(64)))];
+        match p {
+            "discord" => s.public_key = vec![KeyedSecret::new(Secret::literal("a".repeat(64)))],
+            "airtable" => s.secrets = vec![KeyedSecret::new(Secret::literal("c2VjcmV0"))],
+            "contentful" => s.secrets = vec![KeyedSecret::new(Secret::literal("s".repeat(64)))],
+            _ => {}
         }
         providers::build(p, s).map(|p| p.check).unwrap()
     }
@@ -156,5 +205,62 @@ mod tests {
         ))
         .unwrap();
         assert!(!Check::Hmac(plain).covers_header(&h("x-event-id")));
+    }
+
+    /// What the events API redacts: the headers each engine reads its proof from, by the
+    /// preset's own names (none containing "signature" or "auth" for some), its signed
+    /// timestamp included, and nothing a signature merely covers.
+    #[test]
+    fn proof_headers_name_each_engines_proof() {
+        let names = |p: &str| -> Vec<String> {
+            let mut v: Vec<String> = preset(p)
+                .proof_headers()
+                .iter()
+                .map(|h| h.as_str().to_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        for (p, expected) in [
+            ("trello", &["x-trello-webhook"][..]),
+            ("airtable", &["x-airtable-content-mac"]),
+            ("plaid", &["plaid-verification"]),
+            (
+                "paypal",
+                &[
+                    "paypal-cert-url",
+                    "paypal-transmission-sig",
+                    "paypal-transmission-time",
+                ],
+            ),
+            ("stripe", &["stripe-signature"]),
+            ("slack", &["x-slack-request-timestamp", "x-slack-signature"]),
+            ("discord", &["x-signature-ed25519", "x-signature-timestamp"]),
+            ("twilio", &["x-twilio-signature"]),
+            ("mandrill", &["x-mandrill-signature"]),
+            (
+                "contentful",
+                &["x-contentful-signature", "x-contentful-timestamp"],
+            ),
+            ("gitlab", &["x-gitlab-token"]),
+            ("google-pubsub", &["authorization"]),
+            ("lindo", &[]),
+            ("aws-sns", &[]),
+        ] {
+            assert_eq!(names(p), expected, "{p}");
+        }
+        let webhooks = names("standard-webhooks");
+        assert!(
+            webhooks.contains(&"webhook-signature".to_owned()),
+            "{webhooks:?}"
+        );
+        assert!(
+            webhooks.contains(&"webhook-timestamp".to_owned()),
+            "{webhooks:?}"
+        );
+        assert!(
+            !webhooks.contains(&"webhook-id".to_owned()),
+            "an ID is not proof"
+        );
     }
 }

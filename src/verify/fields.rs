@@ -274,6 +274,11 @@ impl FormUrlMac {
         })
     }
 
+    /// The header holding the MAC.
+    pub fn header(&self) -> &HeaderName {
+        &self.header
+    }
+
     fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
         let presented = req
             .headers

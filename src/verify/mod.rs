@@ -333,6 +333,8 @@ pub struct Verifier {
     /// `check.credential_headers()` and `check.credential_query()`, once at load.
     pub credential_headers: Vec<HeaderName>,
     pub credential_query: Vec<&'static str>,
+    /// `check.proof_headers()`, once at load: what the events API redacts.
+    pub proof_headers: Vec<HeaderName>,
     /// The methods events may arrive with: the provider's (Twilio: GET too), else POST.
     pub methods: &'static [&'static str],
     /// `describe`'s answers, written once at load rather than formatted per request.
@@ -385,6 +387,7 @@ impl Verifier {
             covers_query: true,
             credential_headers: Vec::new(),
             credential_query: Vec::new(),
+            proof_headers: Vec::new(),
             methods: &["POST"],
         }
     }

@@ -18,6 +18,9 @@ use super::fetch::KeyFetcher;
 use super::jwt::{audience_is, split, time_claims};
 use super::{Request, Verified, VerifyError};
 
+/// The headers the check reads its proof from (`Check::proof_headers`).
+pub(super) const PROOF: [http::HeaderName; 1] = [http::header::AUTHORIZATION];
+
 pub struct OidcVerifier {
     pub fetcher: Arc<KeyFetcher>,
     pub jwks_url: String,

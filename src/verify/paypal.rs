@@ -16,6 +16,14 @@ use super::hmac::within;
 use super::sns::verify_with_certificate;
 use super::{Request, Verified, VerifyError};
 
+/// The headers the check reads its proof from (`Check::proof_headers`): the signature, its
+/// signed time and where its certificate is.
+pub(super) const PROOF: [http::HeaderName; 3] = [
+    http::HeaderName::from_static("paypal-transmission-sig"),
+    http::HeaderName::from_static("paypal-transmission-time"),
+    http::HeaderName::from_static("paypal-cert-url"),
+];
+
 pub struct PaypalVerifier {
     pub fetcher: Arc<KeyFetcher>,
     pub webhook_id: String,

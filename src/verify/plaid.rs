@@ -19,6 +19,9 @@ use super::{Request, Verified, VerifyError};
 use crate::secret::Secret;
 
 pub const KEY_URL: &str = "https://production.plaid.com/webhook_verification_key/get";
+/// The headers the check reads its proof from (`Check::proof_headers`).
+pub(super) const PROOF: [http::HeaderName; 1] =
+    [http::HeaderName::from_static("plaid-verification")];
 
 pub struct PlaidVerifier {
     pub fetcher: Arc<KeyFetcher>,

@@ -18,6 +18,8 @@ use super::{Request, Verified, VerifyError};
 
 const SIGNATURE: HeaderName = HeaderName::from_static("x-twilio-signature");
 const SETTINGS: HeaderName = HeaderName::from_static("x-twilio-webhooks-signature-settings");
+/// The headers the check reads its proof from (`Check::proof_headers`).
+pub(super) const PROOF: [HeaderName; 1] = [SIGNATURE];
 
 pub struct TwilioVerifier {
     sha1: Vec<Keyed<Key>>,

@@ -189,6 +189,7 @@ impl Checker<'_> {
                 covers_query: check.covers_query(),
                 credential_headers: check.credential_headers().into_iter().cloned().collect(),
                 credential_query: check.credential_query(),
+                proof_headers: check.proof_headers(),
                 check,
                 enforce,
                 handshake,

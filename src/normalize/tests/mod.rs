@@ -129,10 +129,77 @@ fn json_object_merges_query_with_body_winning() {
     );
 }
 
+/// Never re-encoded: numbers beyond i64/u64/f64 precision, key order, escapes and spacing stay
+/// as sent; a merged query goes before the closing brace (and the body's keys win).
 #[test]
-fn json_output_is_compact() {
-    let normalized = to_json(Some("application/json"), b"{ \"a\" : [ 1 , 2 ] }\n", None);
-    assert_eq!(normalized.map(|n| n.body), Ok(br#"{"a":[1,2]}"#.to_vec()));
+fn json_text_is_kept_exactly() {
+    let text = |body: &[u8], query: Option<&str>| {
+        to_json(Some("application/json"), body, query).map(|n| String::from_utf8(n.body))
+    };
+    let body = "{ \"id\" : 12345678901234567890123, \"b\":[0.1000000000000000055511151231257827, -0],\"\\u0061\":1 }\n";
+    assert_eq!(text(body.as_bytes(), None), Ok(Ok(body.to_owned())));
+    assert_eq!(
+        text(
+            br#"{"id":12345678901234567890124,"a":1}"#,
+            Some("a=q&z=%22&z=2")
+        ),
+        Ok(Ok(
+            r#"{"id":12345678901234567890124,"a":1,"z":["\"","2"]}"#.to_owned()
+        ))
+    );
+    assert_eq!(
+        text(b" { }\r\n", Some("a=1")),
+        Ok(Ok(" { \"a\":\"1\"}\r\n".to_owned()))
+    );
+    // An escaped key is the key: the body's `a` wins over the query's.
+    assert_eq!(
+        text(br#"{"\u0061":0}"#, Some("a=q")),
+        Ok(Ok(r#"{"\u0061":0}"#.to_owned()))
+    );
+    // As `serde_json::Value` parses: a number beyond f64's range is refused.
+    assert!(matches!(
+        err(Some("application/json"), br#"{"n":1e400}"#, None),
+        NormalizeError::MalformedJson(_)
+    ));
+}
+
+/// The same bytes normalise to one document, or are refused, whatever they are called: a form
+/// label reads no XML, JSON-looking or multipart body, and multipart takes no preamble.
+#[test]
+fn one_reading_per_body_whatever_its_content_type() {
+    const FORM: &str = "application/x-www-form-urlencoded";
+    for (body, like) in [
+        (&b"<a>x&amp;y=1</a>"[..], "XML"),
+        (b"\xEF\xBB\xBF <a/>", "XML"),
+        (b"\r\n<a/>", "XML"),
+        (b"[a=1", "JSON"),
+        (b"{a=1}", "JSON"),
+        (
+            b"--X\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--X--\r\n",
+            "multipart",
+        ),
+        (b"--a=1", "multipart"),
+    ] {
+        assert_eq!(err(Some(FORM), body, None), NormalizeError::NotAForm(like));
+        assert_eq!(err(Some(FORM), body, None).status(), 400);
+        assert!(to_json(None, body, None).is_err(), "{body:?}");
+    }
+    assert_eq!(
+        ok(Some(FORM), br#"{"id":"a&id=b"}"#, None),
+        json!({"id": "a&id=b"})
+    );
+    let ct = format!("multipart/form-data; boundary={BOUNDARY}");
+    let part = multipart(&[("Content-Disposition: form-data; name=\"a\"", "1")]);
+    let preamble = [&b"text before the parts\r\n"[..], &part].concat();
+    for body in [&preamble[..], b"<a><![CDATA[\r\n--XyZ-boundary\r\n]]></a>"] {
+        assert!(matches!(
+            err(Some(&ct), body, None),
+            NormalizeError::MalformedMultipart(_)
+        ));
+    }
+    let longer = format!("multipart/form-data; boundary={BOUNDARY}-");
+    assert!(to_json(Some(&longer), &part, None).is_err());
+    assert!(to_json(Some("multipart/form-data; boundary=XyZ"), &part, None).is_err());
 }
 
 #[test]

@@ -232,6 +232,26 @@ impl HmacVerifier {
         self.payload.uses(&Part::Url)
     }
 
+    /// The headers holding the signature and the signed timestamp.
+    pub fn proof_headers(&self) -> Vec<&HeaderName> {
+        let mut names: Vec<&HeaderName> = match &self.signature {
+            SigSource::Header { name, .. }
+            | SigSource::List { name, .. }
+            | SigSource::Tail { name, .. } => vec![name],
+            SigSource::Versioned { names, .. } | SigSource::AnyOf { names } => {
+                names.iter().collect()
+            }
+        };
+        match self.timestamp.as_ref().map(|t| &t.source) {
+            Some(TsSource::Header(ts)) => names.extend(ts),
+            Some(TsSource::ListField { name, .. } | TsSource::Head { name, .. }) => {
+                names.push(name);
+            }
+            Some(TsSource::JsonMillis(_)) | None => {}
+        }
+        names
+    }
+
     /// Whether header `h`'s value is part of the signed bytes.
     pub fn signs_header(&self, h: &HeaderName) -> bool {
         let ts = match self.timestamp.as_ref().map(|t| &t.source) {
