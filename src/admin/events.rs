@@ -346,7 +346,19 @@ impl Admin {
             Ok(f) => f,
             Err(r) => return r.reply(),
         };
-        if !matches!(kind, Bulk::Replay) || filter.states.is_empty() {
+        // A cancel takes pending events, a purge dead letters: a `state` asking for others
+        // would otherwise be dropped, and the operation act on every event of its own state.
+        if !matches!(kind, Bulk::Replay) && filter.states.iter().any(|s| *s != kind.wants()) {
+            let wants = match kind.wants() {
+                StateClass::Dead => "dead",
+                _ => "pending",
+            };
+            return params::bad(format!(
+                "state: this operation takes {wants} events only (a filter naming others would be ignored and every {wants} event taken)"
+            ))
+            .reply();
+        }
+        if filter.states.is_empty() {
             filter.states = default.to_vec();
         }
         let Ok(_one) = BULK.try_lock() else {

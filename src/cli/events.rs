@@ -137,7 +137,16 @@ async fn act(
             )));
         }
         None => {
-            // Purging takes dead letters only: its endpoint has no `state`.
+            // Purging takes dead letters only: its endpoint has no `state`, so one naming others
+            // is refused here rather than dropped (which purged every dead letter).
+            if verb == "purge"
+                && let Some(state) = &t.filters.state
+                && state.split(',').any(|s| s.trim() != "dead")
+            {
+                return Err(ClientError::Config(format!(
+                    "purge takes dead letters only: --state {state} would be ignored and every dead letter purged"
+                )));
+            }
             let q = t.filters.pairs(verb != "purge").join("&");
             match verb {
                 "purge" => format!("/dlq?{q}"),

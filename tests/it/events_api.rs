@@ -534,3 +534,38 @@ async fn each_event_keeps_its_verification_verdict() {
     let all = format!("{:?}", admin(&c, &gw, "GET", "/events/evt_good").await);
     assert!(!all.contains(SECRET) && !all.contains("old-secret"));
 }
+
+/// A cancel takes pending events and a purge dead letters: a `state` naming others is refused,
+/// not dropped. Dropped, `POST /events/cancel?state=dead` cancelled every pending event and
+/// `hookgate events purge --state pending` purged every dead letter.
+#[tokio::test]
+async fn a_bulk_cancel_or_purge_for_another_state_is_refused_not_widened() {
+    let up = Upstream::start();
+    let gw = gateway(&up, None);
+    let c = client();
+    populate(&c, &gw, &up).await;
+    let before = list(&c, &gw, "").await;
+
+    let (status, v) = admin(&c, &gw, "POST", "/events/cancel?state=dead").await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("bad_parameter")),
+        "{v}"
+    );
+    let (ok, _, err) = cli(&gw, &["cancel", "--state", "delivered"]);
+    assert!(!ok && err.contains("pending events only"), "{err}");
+    let (ok, _, err) = cli(&gw, &["purge", "--state", "pending"]);
+    assert!(!ok && err.contains("dead letters only"), "{err}");
+
+    assert_eq!(list(&c, &gw, "").await, before);
+    wait_state(&c, &gw, "evt_pending", "scheduled").await;
+    wait_state(&c, &gw, "evt_dead_a", "dead").await;
+    // Its own state stays allowed.
+    let (ok, out, err) = cli(&gw, &["purge", "--state", "dead", "--q", "dead_a"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["purged"],
+        1,
+        "{out}"
+    );
+}
