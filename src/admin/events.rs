@@ -197,10 +197,9 @@ impl Admin {
     }
 
     pub(super) async fn list_events(&self, q: &Query) -> Reply {
-        let limit = match q.value("limit").map(str::parse::<usize>) {
-            None => DEFAULT_PAGE,
-            Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
-            Some(_) => return bad(format!("limit: a number from 1 to {MAX_PAGE}")).reply(),
+        let limit = match params::page_limit(q.value("limit"), DEFAULT_PAGE, MAX_PAGE) {
+            Ok(n) => n,
+            Err(r) => return r.reply(),
         };
         let filter = match params::filter(q, self.route_names(q), &[]) {
             Ok(f) => f,

@@ -282,11 +282,10 @@ impl Admin {
     }
 
     async fn dlq(&self, query: &Query) -> Response<Vec<u8>> {
-        let limit = query
-            .get("limit")
-            .and_then(|l| l.parse().ok())
-            .unwrap_or(100)
-            .clamp(1, MAX_PAGE);
+        let limit = match params::page_limit(query.get("limit"), 100, MAX_PAGE) {
+            Ok(n) => n,
+            Err(r) => return r.reply(),
+        };
         match self
             .app
             .store

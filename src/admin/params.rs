@@ -71,6 +71,16 @@ impl Query {
     }
 }
 
+/// A page's `limit`: `default` when absent, else a number from 1 to `max` (anything else is
+/// refused, not replaced by a default).
+pub fn page_limit(v: Option<&str>, default: usize, max: usize) -> Result<usize, Refusal> {
+    match v.map(str::parse::<usize>) {
+        None => Ok(default),
+        Some(Ok(n)) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(bad(format!("limit: a number from 1 to {max}"))),
+    }
+}
+
 pub fn bad(detail: impl Into<String>) -> Refusal {
     Refusal {
         unknown: false,

@@ -326,6 +326,15 @@ async fn unknown_and_bad_parameters_are_refused() {
             "{q}: {v}"
         );
     }
+    // A dead-letter page's limit too: refused, not replaced by the default.
+    for q in ["limit=0", "limit=1001", "limit=x"] {
+        let (status, v) = admin(&c, &gw, "GET", &format!("/dlq?{q}")).await;
+        assert_eq!(
+            (status, v["error"].as_str()),
+            (400, Some("bad_parameter")),
+            "{q}: {v}"
+        );
+    }
     let (status, v) = admin(&c, &gw, "GET", "/events?limit=500&state=").await;
     assert_eq!((status, ids(&v).len()), (200, 0), "{v}");
 }

@@ -21,7 +21,7 @@ fn noisy(id: &str) -> String {
 
 /// The dead letters of route `limai` whose `last_error` contains `says`: their IDs.
 async fn dead_saying(c: &reqwest::Client, gw: &Gateway, says: &str) -> HashSet<String> {
-    let (_, dlq) = get_json(c, &gw.admin("/dlq?route=limai&limit=5000")).await;
+    let (_, dlq) = get_json(c, &gw.admin("/dlq?route=limai&limit=1000")).await;
     dlq["items"]
         .as_array()
         .into_iter()
