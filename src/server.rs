@@ -100,7 +100,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
                 &redis.prefix,
                 cfg.store.rate_limit_timeout,
             ));
-            crate::store::spill::wrap(store, &cfg.store.spill, cfg.store.max_pending)?
+            crate::store::spill::wrap(store, &cfg.store.spill)?
         }
     };
 

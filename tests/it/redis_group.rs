@@ -322,7 +322,7 @@ async fn a_group_past_its_deadline_goes_to_the_spill_and_is_delivered_once() {
         path: dir.path().join("spill"),
         path_set: true,
     };
-    let store: Arc<dyn Store> = hookgate::store::spill::wrap(redis_store, &spill, 100_000).unwrap();
+    let store: Arc<dyn Store> = hookgate::store::spill::wrap(redis_store, &spill).unwrap();
     ready(store.as_ref(), &redis).await;
     assert_eq!(
         store.accept(event("warm", None)).await.unwrap(),

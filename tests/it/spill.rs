@@ -4,6 +4,7 @@
 //! `X-Hookgate-Spilled: true` at most twice —, in order per route; 503 only when the spill is
 //! full or off.
 
+mod bounds;
 mod damage;
 mod support;
 

@@ -69,16 +69,12 @@ pub struct Spill {
 /// opened is an error when it was configured; the default's failure (a read-only working
 /// directory, say) is logged and leaves the store without a spill, so that an upgrade never
 /// stops a fleet from starting.
-pub fn wrap(
-    redis: RedisStore,
-    cfg: &SpillConfig,
-    max_pending: u64,
-) -> Result<Arc<dyn Store>, OpenError> {
+pub fn wrap(redis: RedisStore, cfg: &SpillConfig) -> Result<Arc<dyn Store>, OpenError> {
     crate::store::left::beside_redis(cfg);
     if cfg.max_bytes == 0 {
         return Ok(Arc::new(redis));
     }
-    match Spill::open(Arc::new(redis), cfg, max_pending) {
+    match Spill::open(Arc::new(redis), cfg) {
         Ok(s) => Ok(Arc::new(s)),
         Err((e, _)) if cfg.path_set => Err(e),
         Err((e, redis)) => {
@@ -92,13 +88,15 @@ impl Spill {
     fn open(
         redis: Arc<RedisStore>,
         cfg: &SpillConfig,
-        max_pending: u64,
     ) -> Result<Spill, (OpenError, Arc<RedisStore>)> {
         let fail = |reason: String| OpenError {
             path: cfg.path.display().to_string(),
             reason,
         };
-        let local = match open_local(&cfg.path, max_pending) {
+        // Bounded by `spill_max_bytes` (64 bytes per event counted in it), not by
+        // `max_pending`: that one is Redis' bound per shard, and taken as the spill's total over
+        // every route it refused intake (503) while `/readyz`, which sees the bytes, said ready.
+        let local = match open_local(&cfg.path, u64::MAX) {
             Ok(l) => Arc::new(l),
             Err(reason) => return Err((fail(reason), redis)),
         };

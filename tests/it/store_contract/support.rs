@@ -75,7 +75,7 @@ pub(super) async fn open(kind: Kind, max_pending: u64) -> Subject {
                         path: dir.path().join("spill"),
                         path_set: true,
                     };
-                    let store = hookgate::store::spill::wrap(store, &spill, max_pending).unwrap();
+                    let store = hookgate::store::spill::wrap(store, &spill).unwrap();
                     (store, Some(dir))
                 }
                 _ => (Arc::new(store), None),
