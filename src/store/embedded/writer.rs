@@ -125,6 +125,11 @@ pub struct Writer {
     parked: Vec<recovery::Parked>,
     /// When the store last recovered, and the reopen delay it had then.
     recovered: Option<(Instant, Duration)>,
+    /// The latest `now` an operation was applied at: the writer's clock never runs back. New
+    /// events are due at it and handed out by (due, seq), so a wall clock stepped back (NTP,
+    /// a VM resumed) would put later events before earlier ones: the spill, which keeps no
+    /// order lines of its own, would forward an order key's events out of order.
+    clock: u64,
 }
 
 type DbResult<T> = Result<T, fjall::Error>;
@@ -152,6 +157,7 @@ impl Writer {
             broken: None,
             parked: Vec::new(),
             recovered: None,
+            clock: 0,
         }
     }
 
@@ -292,7 +298,8 @@ impl Writer {
         replies: &mut Vec<Reply>,
         effects: &mut Vec<Effect>,
     ) -> DbResult<()> {
-        let now = now_ms();
+        let now = now_ms().max(self.clock);
+        self.clock = now;
         // New events go to the log, and a delivery's outcome says itself whether it needs a
         // sync (`complete`); every other operation is fjall's, synced before its answer.
         if !matches!(op, Op::Accept(..) | Op::Complete(..)) {

@@ -241,3 +241,35 @@ fn a_collect_between_operations_leaves_them_as_they_were() {
     drop(tx);
     assert_eq!(writer.join().unwrap(), 2, "once per group that asked");
 }
+
+/// The writer's clock never runs back: with the wall clock stepped back (NTP, a VM resumed)
+/// since its last operation, a new event is due no earlier than that operation's time, so it is
+/// handed out after the events accepted before the step (the spill forwards an order key's
+/// events in that order).
+#[test]
+fn events_accepted_after_the_wall_clock_stepped_back_are_handed_out_after_the_earlier_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = bare(dir.path());
+    let (op, rx) = accept(event("r", "first", HOUR));
+    group(&mut w, vec![op]);
+    assert_eq!(answer(rx), Accepted::New);
+    // The wall clock now reads a minute earlier than when `first` was taken.
+    let first_due = lock(&shared(&w).index)
+        .due("r", u64::MAX, 10, &Default::default())
+        .0[0]
+        .0;
+    w.clock = first_due + 60_000;
+    let stepped = w.clock;
+    let (op, rx) = accept(event("r", "second", HOUR));
+    group(&mut w, vec![op]);
+    assert_eq!(answer(rx), Accepted::New);
+    let due = lock(&shared(&w).index)
+        .due("r", u64::MAX, 10, &Default::default())
+        .0;
+    let second = seq_of(&w, "second").unwrap();
+    assert_eq!(due.last().map(|&(_, seq)| seq), Some(second));
+    assert!(
+        due.iter().all(|&(at, seq)| seq != second || at >= stepped),
+        "{due:?}"
+    );
+}
