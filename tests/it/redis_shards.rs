@@ -186,3 +186,31 @@ async fn changing_a_routes_order_key_keeps_its_events_deduplicated() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(up.count(), 50, "each delivered once");
 }
+
+/// A replica that spilled acked events before Redis told it that its `shards` does not fit the
+/// fleet (it started while Redis was away) stops as any such replica, and says what its spill
+/// still holds: the next start on that spill, with a fitting config, forwards it.
+#[tokio::test]
+async fn a_replica_stopped_by_the_fleets_shard_count_says_what_its_spill_holds() {
+    let mut redis = RedisServer::start();
+    let up = Upstream::start();
+    redis.cli(&["SET", "hookgate:shards", "2"]);
+    redis.stop();
+    let mut gw = replica(&redis, &up, "away", 1);
+    gw.spawn();
+    let c = client();
+    for i in 0..5 {
+        let (status, _) = send(&c, &gw, &format!("evt_spilled_{i}")).await;
+        assert_eq!(status, 200);
+    }
+    redis.restart();
+    let status = gw.stops_by_itself(WAIT).expect("stops once redis answers");
+    assert_eq!(status.code(), Some(78), "{}", gw.logs());
+    assert!(
+        gw.logs()
+            .contains("stopping with acked events in the local spill"),
+        "{}",
+        gw.logs()
+    );
+    assert!(gw.logs().contains("events=5"), "{}", gw.logs());
+}

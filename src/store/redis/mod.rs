@@ -147,6 +147,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Stops the process for a config that does not fit the fleet's Redis (`EX_CONFIG`), its
 /// reason logged by the caller: another shard count, a consumer name in use.
 fn exit_for_config() -> ! {
+    // Skips the stop that waits for the spill to be forwarded: what it still holds is said.
+    let spilled = crate::metrics::METRICS.spill.pending.get();
+    if spilled > 0 {
+        tracing::error!(
+            events = spilled,
+            "stopping with acked events in the local spill: they are forwarded by the next start on the same store.spill_path whose config fits the fleet's redis. Keep that directory (a replaced pod's emptyDir loses them)"
+        );
+    }
     crate::logline::flush();
     std::process::exit(78)
 }
