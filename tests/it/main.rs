@@ -43,6 +43,7 @@ mod providers;
 mod rcpu;
 mod rcpu_lines;
 mod redis;
+mod redis_full;
 mod redis_group;
 mod redis_risks;
 mod redis_shards;

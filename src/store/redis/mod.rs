@@ -150,7 +150,15 @@ fn exit_for_config() -> ! {
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
-    StoreError::Unavailable(format!("redis: {e}"))
+    StoreError::Unavailable(redis_error(&e))
+}
+
+/// A Redis error as the log and the store's callers see it: a full Redis said as such.
+fn redis_error(e: &redis::RedisError) -> String {
+    if health::is_full(e) {
+        return health::FULL.to_string();
+    }
+    format!("redis: {e}")
 }
 
 impl RedisStore {
@@ -270,15 +278,13 @@ impl RedisStore {
         }
     }
 
-    /// Creates the consumer group of a shard's stream (and the stream) if missing.
+    /// Creates the consumer group of a shard's stream (and the stream) if missing; also when
+    /// Redis is full (`scripts::ENSURE_GROUP`).
     async fn ensure_group(&self, sh: &Shard) -> Result<(), StoreError> {
-        let r: redis::RedisResult<()> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(sh.stream())
+        let r: redis::RedisResult<()> = scripts::ENSURE_GROUP
+            .key(sh.stream())
             .arg(GROUP)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut self.con())
+            .invoke_async(&mut self.con())
             .await;
         match r {
             Err(e) if !e.to_string().contains("BUSYGROUP") => Err(unavailable(e)),

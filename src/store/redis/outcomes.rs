@@ -113,7 +113,7 @@ async fn run(
                 }
                 Err(e) => {
                     // None recorded (the script is atomic): each caller retries its own.
-                    let e = format!("redis: {e}");
+                    let e = super::redis_error(&e);
                     for j in jobs {
                         let _ = j.done.send(Err(StoreError::Unavailable(e.clone())));
                     }

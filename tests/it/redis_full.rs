@@ -1,0 +1,134 @@
+//! A full Redis (`maxmemory` reached under `maxmemory-policy noeviction`): intake is refused
+//! (`503` here, the spill off), but what frees memory — recording outcomes, taking deliveries
+//! over, the fleet's upkeep — still runs, so the queue drains. Real `redis-server` and hookgate.
+
+use crate::common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::fleet::{delivered_all, deliveries};
+use common::redis_server::RedisServer;
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(40);
+
+/// Redis' `used_memory` (bytes).
+fn used_memory(redis: &RedisServer) -> u64 {
+    redis
+        .cli(&["INFO", "memory"])
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:")?.trim().parse().ok())
+        .expect("used_memory")
+}
+
+/// The store block of replica `name`: no spill, so a refused event is a `503`.
+fn store(redis: &RedisServer, name: &str, extra: &str) -> String {
+    format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"{name}\"\nshards = 2\nspill_max_bytes = 0\n{extra}",
+        redis.url()
+    )
+}
+
+/// The upstream and the standard route, in `state`.
+fn routes(up: &Upstream, state: &str) -> String {
+    format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), ""),
+        limai_route(
+            "limai",
+            "/hooks/limai",
+            "orders",
+            &format!("state = \"{state}\"")
+        )
+    )
+}
+
+/// Gives Redis 1 MiB of room, sends 4 KiB events until it refuses one (`503`), and then takes
+/// the headroom away (`maxmemory` below what it holds): Redis stays full whatever it frees of
+/// its own meanwhile (client buffers). The IDs accepted.
+async fn fill(c: &reqwest::Client, gw: &Gateway, redis: &RedisServer) -> HashSet<String> {
+    let room = used_memory(redis) + (1 << 20);
+    assert_eq!(
+        redis.cli(&["CONFIG", "SET", "maxmemory", &room.to_string()]),
+        "OK"
+    );
+    let mut acked = HashSet::new();
+    for i in 0..2000 {
+        let id = format!("full-{i}");
+        let (status, v) = send_signed(c, &gw.url("/hooks/limai"), &event_4k(&id)).await;
+        match status {
+            200 => {
+                acked.insert(id);
+            }
+            503 => break,
+            s => panic!("{id}: {s} {v}"),
+        }
+    }
+    assert!(acked.len() >= 50 && acked.len() < 2000, "{}", acked.len());
+    let under = used_memory(redis) - (256 << 10);
+    assert_eq!(
+        redis.cli(&["CONFIG", "SET", "maxmemory", &under.to_string()]),
+        "OK"
+    );
+    let (status, _) = send_signed(c, &gw.url("/hooks/limai"), &event_4k("one-more")).await;
+    assert_eq!(status, 503, "Redis is full: intake refused");
+    acked
+}
+
+/// Waits until `/routes` shows the route's queue empty.
+async fn queue_empty(c: &reqwest::Client, gw: &Gateway) {
+    eventually(WAIT, async || {
+        let (_, v) = get_json(c, &gw.admin("/routes")).await;
+        (v["routes"][0]["pending"] == 0).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("queue not empty: {}", gw.logs()));
+}
+
+/// Every acked event delivered exactly once.
+async fn each_delivered_once(up: &Upstream, acked: &HashSet<String>) {
+    delivered_all(up, acked).await;
+    // A moment for any repeat to arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = deliveries(up);
+    let twice: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    assert!(got.iter().all(|(id, _)| acked.contains(id)), "{got:?}");
+}
+
+/// A route paused from the start fills Redis with events; resumed while Redis is full, each is
+/// delivered once and the queue empties. Before, Redis refused every batch of outcomes at its
+/// first write (`SET`/`HSET`/`ZADD` flagged DENYOOM, ahead of the `XACK` that frees): the
+/// events stayed leased, retried forever, and the shard's consumer group could not be made
+/// either (`XGROUP CREATE`, DENYOOM too), so nothing was even read.
+#[tokio::test]
+async fn a_full_redis_still_records_outcomes_and_its_queue_drains() {
+    let redis = RedisServer::start();
+    assert_eq!(
+        redis.cli(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]),
+        "OK"
+    );
+    let up = Upstream::start();
+    let gw = Gateway::start_full(
+        "",
+        Some(store(&redis, "a", "")),
+        "",
+        &routes(&up, "paused"),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    let acked = fill(&c, &gw, &redis).await;
+    assert_eq!(up.count(), 0, "held while paused");
+
+    gw.rewrite_config("", &routes(&up, "active"));
+    each_delivered_once(&up, &acked).await;
+    queue_empty(&c, &gw).await;
+    let logs = gw.logs();
+    assert!(
+        logs.contains(
+            "redis is full (OOM: used_memory over maxmemory, maxmemory-policy noeviction)"
+        ),
+        "{logs}"
+    );
+}
