@@ -45,8 +45,9 @@ fn routes(up: &Upstream, state: &str) -> String {
 }
 
 /// Gives Redis 1 MiB of room, sends 4 KiB events until it refuses one (`503`), and then takes
-/// the headroom away (`maxmemory` below what it holds): Redis stays full whatever it frees of
-/// its own meanwhile (client buffers). The IDs accepted.
+/// every bit of headroom away (`maxmemory` 1 byte): Redis stays full for the rest of the test,
+/// however much the deliveries free, so all that follows runs on a full Redis. The IDs
+/// accepted.
 async fn fill(c: &reqwest::Client, gw: &Gateway, redis: &RedisServer) -> HashSet<String> {
     let room = used_memory(redis) + (1 << 20);
     assert_eq!(
@@ -66,11 +67,7 @@ async fn fill(c: &reqwest::Client, gw: &Gateway, redis: &RedisServer) -> HashSet
         }
     }
     assert!(acked.len() >= 50 && acked.len() < 2000, "{}", acked.len());
-    let under = used_memory(redis) - (256 << 10);
-    assert_eq!(
-        redis.cli(&["CONFIG", "SET", "maxmemory", &under.to_string()]),
-        "OK"
-    );
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "1"]), "OK");
     let (status, _) = send_signed(c, &gw.url("/hooks/limai"), &event_4k("one-more")).await;
     assert_eq!(status, 503, "Redis is full: intake refused");
     acked
@@ -130,5 +127,65 @@ async fn a_full_redis_still_records_outcomes_and_its_queue_drains() {
             "redis is full (OOM: used_memory over maxmemory, maxmemory-policy noeviction)"
         ),
         "{logs}"
+    );
+}
+
+/// A rolling restart while Redis is full: the replica that replaces a killed one holds its
+/// consumer name, takes over the deliveries the dead one had in flight, notes its
+/// `claim_after` for the fleet, and drains the queue. Before, the name's hold (`SET`, DENYOOM)
+/// was refused, so the new replica never delivered anything; and its `claim_after` (`ZADD`)
+/// was not noted, so a replica with a shorter one would take its live deliveries over.
+#[tokio::test]
+async fn a_replica_started_while_redis_is_full_takes_its_name_and_drains_the_queue() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    // The dead replica's two attempts never come back.
+    up.script([
+        Reply::status(200).after(Duration::from_secs(60)),
+        Reply::status(200).after(Duration::from_secs(60)),
+    ]);
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), "concurrency = 2"),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    );
+    let quick = "timeout = \"500ms\"\nclaim_after = \"2s\"\n";
+    let replica = |name: &str| {
+        Gateway::start_full(
+            "",
+            Some(store(&redis, name, quick)),
+            "",
+            &body,
+            &[("LIMAI_SECRET", SECRET)],
+        )
+    };
+    let mut a = replica("a");
+    let c = client();
+    let acked = fill(&c, &a, &redis).await;
+    eventually(WAIT, async || (up.count() == 2).then_some(()))
+        .await
+        .expect("two attempts in flight");
+    a.kill9();
+
+    let b = replica("b");
+    let got = delivered_all(&up, &acked).await;
+    queue_empty(&c, &b).await;
+    // Only the dead replica's two attempts in flight are repeated.
+    let twice: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.len() <= 2, "{twice:?}");
+    assert!(b.logs().contains("took over deliveries"), "{}", b.logs());
+    // Its claim_after noted, with a fresh lapse time (Redis' clock).
+    let now_ms: u64 = {
+        let t = redis.cli(&["TIME"]);
+        let mut parts = t.lines().map(|l| l.trim().parse::<u64>().unwrap());
+        parts.next().unwrap() * 1000 + parts.next().unwrap() / 1000
+    };
+    let lapses: u64 = redis
+        .cli(&["ZSCORE", "hookgate:claim-afters", "2000"])
+        .parse()
+        .unwrap();
+    assert!(
+        lapses > now_ms,
+        "claim_after not renewed: {lapses} <= {now_ms}"
     );
 }
