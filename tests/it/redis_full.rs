@@ -189,3 +189,30 @@ async fn a_replica_started_while_redis_is_full_takes_its_name_and_drains_the_que
         "claim_after not renewed: {lapses} <= {now_ms}"
     );
 }
+
+/// An operator resumes (and pauses) a route through the admin API while Redis is full: the
+/// resume is what lets its queue drain. Before, the override's `HSET` (DENYOOM) was refused.
+#[tokio::test]
+async fn a_route_is_paused_and_resumed_through_the_admin_api_while_redis_is_full() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    let gw = Gateway::start_full(
+        "",
+        Some(store(&redis, "a", "")),
+        "",
+        &routes(&up, "active"),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    let (status, _) = post_json(&c, &gw.admin("/routes/limai/pause")).await;
+    assert_eq!(status, 200);
+    let acked = fill(&c, &gw, &redis).await;
+    assert_eq!(up.count(), 0, "held while paused");
+
+    let (status, v) = post_json(&c, &gw.admin("/routes/limai/resume")).await;
+    assert_eq!((status, v["state"].as_str()), (200, Some("active")), "{v}");
+    each_delivered_once(&up, &acked).await;
+    queue_empty(&c, &gw).await;
+    let (status, v) = post_json(&c, &gw.admin("/routes/limai/pause")).await;
+    assert_eq!((status, v["state"].as_str()), (200, Some("paused")), "{v}");
+}
