@@ -216,3 +216,36 @@ async fn a_route_is_paused_and_resumed_through_the_admin_api_while_redis_is_full
     let (status, v) = post_json(&c, &gw.admin("/routes/limai/pause")).await;
     assert_eq!((status, v["state"].as_str()), (200, Some("paused")), "{v}");
 }
+
+/// Housekeeping on a full Redis: it still unlinks the dedup sets whose window ended (which
+/// frees memory) and remembers a route it sees for the first time. Before, remembering the new
+/// route (`HSET`, DENYOOM) was refused and housekeeping stopped there, unlinking nothing.
+#[tokio::test]
+async fn housekeeping_unlinks_dedup_sets_while_redis_is_full() {
+    use hookgate::event::now_ms;
+    use hookgate::store::redis::RedisStore;
+    use hookgate::store::{Accepted, Inspect, Intake, Upkeep};
+
+    let redis = RedisServer::start();
+    let cfg = common::redis_server::store_config(vec![redis.url()], false, 1);
+    let store = RedisStore::open(&cfg, 1000).unwrap();
+    eventually(WAIT, async || store.ready().then_some(()))
+        .await
+        .expect("store ready");
+    let routes = ["r".to_string()];
+    store.housekeeping(&routes, now_ms()).await.unwrap();
+    for i in 0..5 {
+        let ev = crate::store_contract::event("r", &format!("evt_{i}"), Duration::from_secs(1));
+        assert_eq!(store.accept(ev).await.unwrap(), Accepted::New);
+    }
+    let sets = || redis.cli(&["KEYS", "hg:{*}:k:*"]);
+    assert!(!sets().is_empty(), "no dedup set");
+    // The 1 s window and its span over; then Redis full, and a route seen for the first time.
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "1"]), "OK");
+    let routes = ["r".to_string(), "new".to_string()];
+    let unlinked = store.housekeeping(&routes, now_ms()).await.unwrap();
+    assert!(unlinked >= 1, "{unlinked}");
+    assert_eq!(sets(), "");
+    assert_eq!(redis.cli(&["HGET", "hg:routes", "new"]), "1");
+}
