@@ -115,8 +115,15 @@ async fn a_full_redis_still_records_outcomes_and_its_queue_drains() {
         &[("LIMAI_SECRET", SECRET)],
     );
     let c = client();
-    let acked = fill(&c, &gw, &redis).await;
+    let mut acked = fill(&c, &gw, &redis).await;
     assert_eq!(up.count(), 0, "held while paused");
+    // Cancelling and purging free memory: both run on a full Redis (the first write of each
+    // script is not flagged DENYOOM).
+    let (status, v) = post_json(&c, &gw.admin("/events/full-0/cancel")).await;
+    assert_eq!((status, v["cancelled"].as_u64()), (200, Some(1)), "{v}");
+    let r = c.delete(gw.admin("/events/full-0")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    acked.remove("full-0");
 
     gw.rewrite_config("", &routes(&up, "active"));
     each_delivered_once(&up, &acked).await;
@@ -248,4 +255,109 @@ async fn housekeeping_unlinks_dedup_sets_while_redis_is_full() {
     assert!(unlinked >= 1, "{unlinked}");
     assert_eq!(sets(), "");
     assert_eq!(redis.cli(&["HGET", "hg:routes", "new"]), "1");
+}
+
+/// With the local spill on, a full Redis is no outage for senders: what Redis refuses is
+/// spilled (`2xx`), and once the resumed route's deliveries free memory in Redis, the spill's
+/// drain forwards it and every event is delivered once. Its warning names the full Redis.
+#[tokio::test]
+async fn what_a_full_redis_refuses_is_spilled_and_forwarded_once_deliveries_free_memory() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    let spill = store(&redis, "a", "").replace("spill_max_bytes = 0\n", "");
+    let gw = Gateway::start_full(
+        "",
+        Some(spill),
+        "",
+        &routes(&up, "paused"),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    let room = used_memory(&redis) + (1 << 20);
+    assert_eq!(
+        redis.cli(&["CONFIG", "SET", "maxmemory", &room.to_string()]),
+        "OK"
+    );
+    let spilled = || async {
+        common::conn::sample(
+            &metrics(&c, &gw).await,
+            "hookgate_spill_events_total{outcome=\"spilled\"}",
+        )
+    };
+    let mut acked = HashSet::new();
+    let mut i = 0;
+    // Until Redis refuses, then 20 more (spilled: a route with events in the spill spills).
+    let mut after = None;
+    while after.is_none_or(|n| n < 20) {
+        assert!(i < 2000, "Redis never refused an event");
+        let id = format!("full-{i}");
+        i += 1;
+        let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_4k(&id)).await;
+        assert_eq!(status, 200, "{id}: {v}");
+        acked.insert(id);
+        after = match after {
+            None if spilled().await > 0.0 => Some(0),
+            n => n.map(|n| n + 1),
+        };
+    }
+    assert_eq!(up.count(), 0, "held while paused");
+
+    gw.rewrite_config("", &routes(&up, "active"));
+    each_delivered_once(&up, &acked).await;
+    queue_empty(&c, &gw).await;
+    let m = metrics(&c, &gw).await;
+    assert_eq!(
+        common::conn::sample(&m, "hookgate_spill_pending"),
+        0.0,
+        "{m}"
+    );
+    let logs = gw.logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("accepting into the local spill") && l.contains("redis is full")),
+        "{logs}"
+    );
+}
+
+/// An order line (records, the `c` stream) with a retry drains on a full Redis too: the
+/// retry's record and schedule, its promotion back into the stream, and each next event of
+/// the line entering the stream are written after the held entry's `XACK`.
+#[tokio::test]
+async fn an_order_line_with_a_retry_drains_while_redis_is_full() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    up.script([Reply::status(503)]);
+    let ordered = |state: &str| {
+        routes(&up, state).replace(
+            "event_id = \"json:/eventId\"",
+            "event_id = \"json:/eventId\"\norder_key = \"json:/eventType\"",
+        )
+    };
+    let gw = Gateway::start_full(
+        "",
+        Some(store(&redis, "a", "")),
+        "",
+        &ordered("paused"),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    let c = client();
+    let acked = fill(&c, &gw, &redis).await;
+
+    gw.rewrite_config("", &ordered("active"));
+    let got = delivered_all(&up, &acked).await;
+    queue_empty(&c, &gw).await;
+    let twice: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+    assert_eq!(twice.len(), 1, "only the retried one: {twice:?}");
+    // In order: the line's events one after another, the retried first one first.
+    let ids: Vec<usize> = up
+        .received()
+        .iter()
+        .filter_map(|r| {
+            r.header("x-hookgate-event-id")?
+                .strip_prefix("full-")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] <= w[1]), "{ids:?}");
 }
