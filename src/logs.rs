@@ -279,6 +279,10 @@ pub static TOOK_OVER: Site = Site::new(
     Level::WARN,
     "took over deliveries no replica heartbeated for claim_after (their replica died or lost Redis)",
 );
+pub static LEASE_HANDED_BACK: Site = Site::new(
+    Level::DEBUG,
+    "a leased event handed back (its upstream's slot was taken meanwhile); this replica delivers it again first",
+);
 pub static TAKEN_OVER: Site = Site::new(
     Level::INFO,
     "outcome not recorded: another replica took the event over",

@@ -45,6 +45,7 @@ mod rcpu_lines;
 mod redis;
 mod redis_full;
 mod redis_group;
+mod redis_release;
 mod redis_risks;
 mod redis_shards;
 mod replays;

@@ -14,6 +14,7 @@ mod consumer_name;
 mod dead;
 mod dedup_sets;
 mod fields;
+mod handed_back;
 mod health;
 mod heartbeat;
 mod inspect;
@@ -35,7 +36,7 @@ mod take;
 /// The index's pin: a field of every shard's index that no event ID can be (tests name it).
 pub use self::scripts::INDEX_PIN;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -117,6 +118,8 @@ pub struct RedisStore {
     /// Shared with the heartbeat, which keeps these entries from being taken over.
     leases: Arc<Mutex<HashMap<u64, Lease>>>,
     next_handle: AtomicU64,
+    /// Per route, leased events handed back, to be handed out again first (`handed_back`).
+    handed_back: Mutex<HashMap<String, VecDeque<crate::store::StoredEvent>>>,
     /// Per route, the shard its next lease starts at (one further each time): a shard that
     /// cannot be read ends a lease, and must not keep the route's other shards from being read.
     lease_start: Mutex<HashMap<String, u16>>,
@@ -220,6 +223,7 @@ impl RedisStore {
             max_per_shard: max_pending.div_ceil(u64::from(cfg.shards)),
             leases,
             next_handle: AtomicU64::new(1),
+            handed_back: Mutex::new(HashMap::new()),
             lease_start: Mutex::new(HashMap::new()),
             shard_state: Mutex::new(HashMap::new()),
             health,

@@ -145,7 +145,7 @@ impl RedisStore {
 
     /// The records of entries that do not carry their event; the entries of events no
     /// longer pending are acknowledged and dropped.
-    async fn fetch(
+    pub(super) async fn fetch(
         &self,
         sh: &Shard,
         bare: &[(String, String)],
