@@ -221,3 +221,43 @@ async fn a_lease_handed_back_and_cancelled_meanwhile_is_not_handed_out_again() {
         assert_eq!(found.first().map(|v| v.state), Some(State::Dead), "{id}");
     }
 }
+
+/// The same class as a lease handed back: entries Redis leased to this consumer while the
+/// read's answer was lost (past `store.timeout`: Redis ran the `XREADGROUP` later) are read
+/// again by this replica at its next lease, not left pending unheld until a takeover after
+/// `claim_after` (an hour here). Staged with `CLIENT PAUSE … WRITE`, which holds the read
+/// (a write: it moves the group's cursor) until after the store gave up on it.
+#[tokio::test]
+async fn entries_leased_by_a_read_whose_answer_was_lost_are_read_again_at_once() {
+    use hookgate::event::now_ms;
+    use hookgate::store::redis::RedisStore;
+    use hookgate::store::{Accepted, Inspect, Intake, Queue};
+
+    let redis = RedisServer::start();
+    let mut cfg = common::redis_server::store_config(vec![redis.url()], false, 1);
+    cfg.timeout = Duration::from_millis(300);
+    let s = RedisStore::open(&cfg, 1000).unwrap();
+    eventually(Duration::from_secs(10), async || s.ready().then_some(()))
+        .await
+        .expect("store ready");
+    let hour = Duration::from_secs(3600);
+    // A first lease (nothing yet) moves due retries; the next one within 250 ms does not, and
+    // goes straight to the read.
+    assert!(s.lease("r", now_ms(), 10).await.unwrap().events.is_empty());
+    let ev = crate::store_contract::event("r", "lost", hour);
+    assert_eq!(s.accept(ev).await.unwrap(), Accepted::New);
+    assert_eq!(redis.cli(&["CLIENT", "PAUSE", "800", "WRITE"]), "OK");
+    assert!(
+        s.lease("r", now_ms(), 10).await.is_err(),
+        "the read timed out"
+    );
+    // Redis ran the read once the pause ended: the entry is pending under this consumer.
+    eventually(Duration::from_secs(5), async || {
+        let p = redis.cli(&["XPENDING", "hg:{r:0}:v", "hookgate"]);
+        p.starts_with('1').then_some(())
+    })
+    .await
+    .expect("the read ran in Redis");
+    let again = lease_n(&s, "r", 1).await;
+    assert_eq!(again[0].event_id, "lost");
+}

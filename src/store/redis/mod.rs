@@ -102,6 +102,9 @@ struct ShardState {
     /// (`queue::lease_shard`).
     c_busy: bool,
     c_turn: bool,
+    /// The last entry a read of new entries (`>`) returned: what this consumer has pending
+    /// past it can only come from a read whose answer was lost (`take::read_own_again`).
+    last_read: Option<String>,
 }
 
 pub struct RedisStore {
