@@ -270,10 +270,18 @@ pub static REDIS_CLUSTER_RESTARTED: Site = Site::new(
     Level::WARN,
     "redis cluster client restarted from the configured URLs",
 );
+pub static REDIS_FULL: Site = Site::new(
+    Level::WARN,
+    "redis is full (OOM: used_memory over maxmemory, maxmemory-policy noeviction): new events go to the local spill (503 without one); deliveries go on and free memory",
+);
 pub static REDIS_REACHABLE: Site = Site::new(Level::INFO, "redis reachable");
 pub static TOOK_OVER: Site = Site::new(
     Level::WARN,
     "took over deliveries no replica heartbeated for claim_after (their replica died or lost Redis)",
+);
+pub static LEASE_HANDED_BACK: Site = Site::new(
+    Level::DEBUG,
+    "a leased event handed back (its upstream's slot was taken meanwhile); this replica delivers it again first",
 );
 pub static TAKEN_OVER: Site = Site::new(
     Level::INFO,

@@ -69,7 +69,8 @@ pub trait Queue: Send + Sync {
     /// in flight finishes, but its outcome is not recorded.
     async fn cancel(&self, route: &str, event_id: &str) -> Result<bool, StoreError>;
 
-    /// Ends a lease without an outcome; the event stays due.
+    /// Ends a lease without an outcome; the event stays due, and this store hands it out
+    /// again with its route's next lease.
     fn release(&self, event: &StoredEvent);
 
     /// Notified whenever new work may be due (an accept, a replay).

@@ -47,11 +47,18 @@ async fn bounded<T>(
 impl redis::aio::ConnectionLike for Timed {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
         let limit = self.timeout;
-        Box::pin(bounded(
-            limit,
-            self.health.clone(),
-            self.inner.req_packed_command(cmd),
-        ))
+        Box::pin(async move {
+            let r = bounded(
+                limit,
+                self.health.clone(),
+                self.inner.req_packed_command(cmd),
+            )
+            .await;
+            if let Ok(v) = &r {
+                self.health.saw_answer(v);
+            }
+            r
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -61,11 +68,18 @@ impl redis::aio::ConnectionLike for Timed {
         count: usize,
     ) -> redis::RedisFuture<'a, Vec<Value>> {
         let limit = self.timeout;
-        Box::pin(bounded(
-            limit,
-            self.health.clone(),
-            self.inner.req_packed_commands(pipeline, offset, count),
-        ))
+        Box::pin(async move {
+            let r = bounded(
+                limit,
+                self.health.clone(),
+                self.inner.req_packed_commands(pipeline, offset, count),
+            )
+            .await;
+            if let Ok(v) = &r {
+                v.iter().for_each(|v| self.health.saw_answer(v));
+            }
+            r
+        })
     }
 
     fn get_db(&self) -> i64 {

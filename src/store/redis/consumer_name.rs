@@ -29,6 +29,10 @@ static HOLD: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local v = redis.call('GET', KEYS[1])
 if v and v ~= ARGV[1] then return {v, redis.call('PTTL', KEYS[1])} end
+-- Renewed with PEXPIRE, tried also when there is nothing to renew: it is not flagged DENYOOM,
+-- and Redis refuses a script's first DENYOOM write (the SET) while over maxmemory, never a
+-- later one. A full Redis must let a replica take its name: its deliveries free memory.
+if redis.call('PEXPIRE', KEYS[1], ARGV[2]) == 1 then return 1 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 "#,

@@ -16,12 +16,18 @@ use super::{RedisStore, unavailable};
 use crate::store::StoreError;
 
 /// KEYS: the remembered routes. ARGV: route, shard count. Keeps the larger count: replicas
-/// configured with different `shards` (during a change of it) forget none of the shards.
+/// configured with different `shards` (during a change of it) forget none of the shards. The
+/// smaller count is dropped before the larger is written: `HDEL` is not flagged DENYOOM, and
+/// Redis refuses a script's first DENYOOM write (the `HSET`) while over maxmemory, never a
+/// later one; housekeeping, which frees memory, must not stop at this on a full Redis.
 static REMEMBER: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local n = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if n < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+if n < tonumber(ARGV[2]) then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
 "#,
     )
 });

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use redis::{ErrorKind, RedisError, ServerErrorKind};
+use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
 
 use crate::event::now_ms;
 use crate::logs;
@@ -39,6 +39,24 @@ pub fn is_outage(e: &RedisError) -> bool {
         )
 }
 
+/// Redis is full: over its `maxmemory` with `noeviction`, it refuses (`OOM`) every command
+/// that may add data, and a script at its first such write (not at later ones). An answer,
+/// not an outage: reads and writes that free memory still run.
+pub fn is_full(e: &RedisError) -> bool {
+    e.code() == Some("OOM")
+}
+
+/// What a refusal of a full Redis says, instead of Redis' own text (which names a script's
+/// SHA and line): one message, so the log summarises it as one.
+pub(super) const FULL: &str = "redis is full (OOM: used_memory over maxmemory): it refuses what would add data until deliveries free memory";
+
+/// Summarised: every refused write of a full Redis comes here.
+fn full() {
+    if logs::REDIS_FULL.hit("", String::new) {
+        tracing::warn!("{}", logs::REDIS_FULL.message);
+    }
+}
+
 impl Health {
     /// Not ready until Redis first answers.
     pub(super) fn new() -> Health {
@@ -52,7 +70,24 @@ impl Health {
     pub(super) fn saw<T>(&self, r: &redis::RedisResult<T>) {
         match r {
             Err(e) if is_outage(e) => self.failed(),
+            Err(e) if is_full(e) => {
+                self.answered();
+                full();
+            }
             _ => self.answered(),
+        }
+    }
+
+    /// An answer: a full Redis' refusal comes as one (`Value::ServerError`, made an error
+    /// only by the caller's conversion), and is said.
+    pub(super) fn saw_answer(&self, v: &Value) {
+        let refused = |v: &Value| matches!(v, Value::ServerError(e) if e.code() == "OOM");
+        let any = match v {
+            Value::Array(items) => items.iter().any(refused),
+            v => refused(v),
+        };
+        if any {
+            full();
         }
     }
 
@@ -139,5 +174,13 @@ mod tests {
         assert!(h.ready(failed + READY_HOLD_MS));
         h.saw(&loading);
         assert!(!h.ok());
+        // A full Redis answers: not an outage, said as full.
+        let full = redis::make_extension_error(
+            "OOM".into(),
+            Some("command not allowed when used memory > 'maxmemory'.".into()),
+        );
+        assert!(is_full(&full) && !is_outage(&full), "{full:?}");
+        h.saw(&Err::<(), _>(full));
+        assert!(h.ok());
     }
 }

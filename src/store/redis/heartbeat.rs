@@ -47,8 +47,11 @@ static CLAIM_AFTERS: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], 'GT', string.format('%d', now + tonumber(ARGV[1])), ARGV[1])
+-- The forgetting first: it is not flagged DENYOOM, and Redis refuses a script's first
+-- DENYOOM write (the ZADD) while over maxmemory, never a later one. Noted on a full Redis too:
+-- else a replica with a shorter claim_after takes this one's live deliveries over.
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - 3600000))
+redis.call('ZADD', KEYS[1], 'GT', string.format('%d', now + tonumber(ARGV[1])), ARGV[1])
 local most = 0
 for _, v in ipairs(redis.call('ZRANGE', KEYS[1], '(' .. string.format('%d', now), '+inf',
     'BYSCORE')) do

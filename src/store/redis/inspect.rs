@@ -35,9 +35,11 @@ impl RedisStore {
         f: &Fields,
         now: u64,
     ) -> EventView {
+        // Leased and not handed back (held still, but waiting to be handed out again).
         let in_flight = lock(&self.leases)
             .values()
-            .any(|l| l.event_id == event_id && l.shard.same_keys(shard));
+            .any(|l| l.event_id == event_id && l.shard.same_keys(shard))
+            && !self.is_handed_back(route, event_id);
         // Not stored until the first retry: until then it is the received time.
         let due = f.num("due").or_else(|| f.num("rcv"));
         let state = match f.text("st").as_deref() {

@@ -172,7 +172,7 @@ async fn call<'a>(
     let answers: Vec<i64> = invocation
         .invoke_async(&mut con.clone())
         .await
-        .map_err(|e| format!("redis: {e}"))?;
+        .map_err(|e| super::redis_error(&e))?;
     if answers.len() != n {
         return Err(format!("redis: {} answers to {n} accepts", answers.len()));
     }

@@ -14,6 +14,7 @@ mod consumer_name;
 mod dead;
 mod dedup_sets;
 mod fields;
+mod handed_back;
 mod health;
 mod heartbeat;
 mod inspect;
@@ -36,7 +37,7 @@ mod take;
 /// The index's pin: a field of every shard's index that no event ID can be (tests name it).
 pub use self::scripts::INDEX_PIN;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -102,6 +103,9 @@ struct ShardState {
     /// (`queue::lease_shard`).
     c_busy: bool,
     c_turn: bool,
+    /// The last entry a read of new entries (`>`) returned: what this consumer has pending
+    /// past it can only come from a read whose answer was lost (`take::read_own_again`).
+    last_read: Option<String>,
 }
 
 pub struct RedisStore {
@@ -118,6 +122,8 @@ pub struct RedisStore {
     /// Shared with the heartbeat, which keeps these entries from being taken over.
     leases: Arc<Mutex<HashMap<u64, Lease>>>,
     next_handle: AtomicU64,
+    /// Per route, leased events handed back, to be handed out again first (`handed_back`).
+    handed_back: Mutex<HashMap<String, VecDeque<crate::store::StoredEvent>>>,
     /// Per route, the shard its next lease starts at (one further each time): a shard that
     /// cannot be read ends a lease, and must not keep the route's other shards from being read.
     lease_start: Mutex<HashMap<String, u16>>,
@@ -160,7 +166,15 @@ fn exit_for_config() -> ! {
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
-    StoreError::Unavailable(format!("redis: {e}"))
+    StoreError::Unavailable(redis_error(&e))
+}
+
+/// A Redis error as the log and the store's callers see it: a full Redis said as such.
+fn redis_error(e: &redis::RedisError) -> String {
+    if health::is_full(e) {
+        return health::FULL.to_string();
+    }
+    format!("redis: {e}")
 }
 
 impl RedisStore {
@@ -222,6 +236,7 @@ impl RedisStore {
             max_per_shard: max_pending.div_ceil(u64::from(cfg.shards)),
             leases,
             next_handle: AtomicU64::new(1),
+            handed_back: Mutex::new(HashMap::new()),
             lease_start: Mutex::new(HashMap::new()),
             shard_state: Mutex::new(HashMap::new()),
             health,
@@ -281,15 +296,13 @@ impl RedisStore {
         }
     }
 
-    /// Creates the consumer group of a shard's stream (and the stream) if missing.
+    /// Creates the consumer group of a shard's stream (and the stream) if missing; also when
+    /// Redis is full (`scripts::ENSURE_GROUP`).
     async fn ensure_group(&self, sh: &Shard) -> Result<(), StoreError> {
-        let r: redis::RedisResult<()> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(sh.stream())
+        let r: redis::RedisResult<()> = scripts::ENSURE_GROUP
+            .key(sh.stream())
             .arg(GROUP)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut self.con())
+            .invoke_async(&mut self.con())
             .await;
         match r {
             Err(e) if !e.to_string().contains("BUSYGROUP") => Err(unavailable(e)),

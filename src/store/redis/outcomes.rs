@@ -48,7 +48,7 @@ pub(super) fn start(
 }
 
 /// A stream entry ID (`ms-seq`) as a sortable pair.
-fn entry_order(id: &str) -> (u64, u64) {
+pub(super) fn entry_order(id: &str) -> (u64, u64) {
     let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
     (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
@@ -113,7 +113,7 @@ async fn run(
                 }
                 Err(e) => {
                     // None recorded (the script is atomic): each caller retries its own.
-                    let e = format!("redis: {e}");
+                    let e = super::redis_error(&e);
                     for j in jobs {
                         let _ = j.done.send(Err(StoreError::Unavailable(e.clone())));
                     }

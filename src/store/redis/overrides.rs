@@ -1,11 +1,25 @@
 //! Route states set through the admin API: one hash, route → `StateOverride::encode`.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
+use redis::Script;
 
 use super::{RedisStore, keys, unavailable};
 use crate::store::{RouteOverrides, StateOverride, StoreError};
+
+/// KEYS: the overrides. ARGV: route, state. The route's earlier state is dropped first: `HDEL`
+/// is not flagged DENYOOM, and Redis refuses a script's first DENYOOM write (the `HSET`) while
+/// over maxmemory, never a later one. A full Redis drains only if its routes can be resumed.
+static SET_STATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+"#,
+    )
+});
 
 #[async_trait]
 impl RouteOverrides for RedisStore {
@@ -22,11 +36,11 @@ impl RouteOverrides for RedisStore {
     }
 
     async fn set_route_state(&self, route: &str, state: StateOverride) -> Result<(), StoreError> {
-        redis::cmd("HSET")
-            .arg(keys::route_states(&self.prefix))
+        SET_STATE
+            .key(keys::route_states(&self.prefix))
             .arg(route)
             .arg(state.encode())
-            .query_async::<()>(&mut self.con())
+            .invoke_async::<()>(&mut self.con())
             .await
             .map_err(unavailable)
     }

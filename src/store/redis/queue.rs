@@ -187,6 +187,8 @@ impl Queue for RedisStore {
         if !self.name.held() {
             return Ok(out);
         }
+        // What this replica leased and handed back goes first (`handed_back`).
+        self.take_handed_back(route, max, &mut out).await?;
         let n = self.shards.max(1);
         let start = {
             let mut starts = lock(&self.lease_start);
@@ -306,9 +308,7 @@ impl Queue for RedisStore {
     }
 
     fn release(&self, event: &StoredEvent) {
-        // The entry stays pending under this consumer; any replica takes it over after
-        // `claim_after`.
-        lock(&self.leases).remove(&event.handle);
+        self.hand_back(event);
     }
 
     fn work_signal(&self) -> &crate::store::work::Work {

@@ -32,13 +32,13 @@ pub(super) async fn confirm(
             .arg(MARKER_TTL_MS)
             .query_async::<()>(&mut con.clone())
             .await
-            .map_err(|e| format!("redis: {e}"))?;
+            .map_err(|e| super::redis_error(&e))?;
     }
     let ms = (con.timeout.as_millis() as u64 / 2).max(1);
     let acked = con
         .wait_replicas(&marker, replicas, ms)
         .await
-        .map_err(|e| format!("redis: {e}"))?;
+        .map_err(|e| super::redis_error(&e))?;
     if acked < i64::from(replicas) {
         return Err(format!(
             "redis: the write reached {acked} of {replicas} replicas within {ms} ms (store.replica_acks)"

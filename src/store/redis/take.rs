@@ -14,6 +14,7 @@ use std::time::Duration;
 use redis::Value;
 
 use super::fields::{Fields, stored_event};
+use super::outcomes::entry_order;
 use super::queue::holds;
 use super::scripts::FETCH;
 use super::{GROUP, Lease, RedisStore, Shard, heartbeat, lock, unavailable};
@@ -145,7 +146,7 @@ impl RedisStore {
 
     /// The records of entries that do not carry their event; the entries of events no
     /// longer pending are acknowledged and dropped.
-    async fn fetch(
+    pub(super) async fn fetch(
         &self,
         sh: &Shard,
         bare: &[(String, String)],
@@ -183,6 +184,23 @@ impl RedisStore {
                 Some((text(parts.pop()?), fields))
             })
             .collect())
+    }
+
+    /// A read whose entries did not all reach a lease (its answer lost past `store.timeout`,
+    /// though Redis ran it; or their records unread): Redis has them pending under this
+    /// consumer, unheld and unheartbeated, so the next lease reads this consumer's own entries
+    /// again from `from` on (`next_mode`; `FETCH` checks each) — not left to a takeover after
+    /// `claim_after`, logged as one. What this replica holds is skipped (`leased`).
+    fn read_own_again(&self, sh: &Shard, from: Option<String>) {
+        let Some(from) = from else {
+            return;
+        };
+        let mut states = lock(&self.shard_state);
+        let st = states.entry(sh.clone()).or_default();
+        st.own_from = match st.own_from.take() {
+            Some(cur) if entry_order(&cur) <= entry_order(&from) => Some(cur),
+            _ => Some(from),
+        };
     }
 
     /// Notes where an `XAUTOCLAIM` scan stopped (its reply's first part): the next one goes on
@@ -236,11 +254,38 @@ impl RedisStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let mode = self.next_mode(sh, now);
         let claim = mode == "claim";
-        let reply = self.read(sh, &mode, count).await?;
+        // Where to read this consumer's own entries from again should this read's entries
+        // not reach a lease: past the last entry read before (a read of new entries), or
+        // from where this read of leftovers started.
+        let again = match mode.as_str() {
+            "claim" => None,
+            ">" => Some(
+                lock(&self.shard_state)
+                    .get(sh)
+                    .and_then(|st| st.last_read.clone())
+                    .unwrap_or_else(|| "0".into()),
+            ),
+            from => Some(from.to_string()),
+        };
+        let reply = match self.read(sh, &mode, count).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.read_own_again(sh, again);
+                return Err(e);
+            }
+        };
         if claim {
             self.claimed_up_to(sh, &reply, now);
         }
         let mut read = entries(reply, claim);
+        if mode == ">"
+            && let Some(last) = read.last()
+        {
+            lock(&self.shard_state)
+                .entry(sh.clone())
+                .or_default()
+                .last_read = Some(last.id.clone());
+        }
         // Taken over or left by a previous run: each entry's record is read (below).
         let unsure = mode != ">";
         if unsure && !claim {
@@ -270,10 +315,16 @@ impl RedisStore {
             .collect();
         let mut fetched = match self.fetch(sh, &bare).await {
             Ok(f) => f,
-            // What was read is held by this replica now: deliver what the entries carry. The
-            // others are not leased, so not heartbeated: taken over after `claim_after`.
-            Err(_) if bare.len() < read.len() => HashMap::new(),
-            Err(e) => return Err(e),
+            // What was read is held by this replica now: deliver what the entries carry, and
+            // read the others again with the next lease.
+            Err(_) if bare.len() < read.len() => {
+                self.read_own_again(sh, again);
+                HashMap::new()
+            }
+            Err(e) => {
+                self.read_own_again(sh, again);
+                return Err(e);
+            }
         };
         let mut out = Vec::with_capacity(read.len());
         let mut leases = lock(&self.leases);

@@ -35,7 +35,7 @@ use redis::Script;
 /// dead letter leaves the stream: its record takes the body and headers from the entry
 /// (`se`, when the entry carried them).
 /// Per batch rather than per event (each call into Redis costs CPU): one `XACK` for the
-/// entries, one `XTRIM MINID` instead of an `XDEL` each (every entry before the group's oldest
+/// entries (the first write: a full Redis still takes outcomes), one `XTRIM MINID` instead of an `XDEL` each (every entry before the group's oldest
 /// pending one has its outcome), one `ZREM` from the undelivered set, one `ZADD` to the
 /// delivered set, and the listing trimmed of up to two expired records per outcome
 /// (`trim_listing`), so that it does not outlive the records.
@@ -89,12 +89,24 @@ local function delivered(key, id, dx, ...)
   done[#done + 1] = id
   return true
 end
-local function one(entry, id, kind, fin, at, err, sts, attempt)
-  if not held[entry] and not (partial
-      and #redis.call('XPENDING', KEYS[1], ARGV[1], entry, entry, 1, ARGV[2]) > 0) then
-    return 0
+-- The entries this consumer holds are acknowledged before anything else is written: Redis
+-- refuses a script's first write flagged DENYOOM (`SET`, `HSET`, `ZADD`, `XADD`) while over
+-- maxmemory, never a later one, and `XACK` is not one. Outcomes free memory overall (the
+-- entries are trimmed below, with their bodies), so a full Redis must still take them.
+local mine = {}
+local b = 8
+for _ = 1, n do
+  local entry = ARGV[b + 2]
+  if not mine[entry] and (held[entry] or (partial
+      and #redis.call('XPENDING', KEYS[1], ARGV[1], entry, entry, 1, ARGV[2]) > 0)) then
+    mine[entry] = true
+    acked[#acked + 1] = entry
   end
-  acked[#acked + 1] = entry
+  if ARGV[b + 1] == 'lean' then b = b + 5 else b = b + 8 end
+end
+if #acked > 0 then redis.call('XACK', KEYS[1], ARGV[1], unpack(acked)) end
+local function one(entry, id, kind, fin, at, err, sts, attempt)
+  if not mine[entry] then return 0 end
   if lean then
     -- Held, so still the event's (a cancel acknowledges the entry): it leaves the index.
     unindexed[#unindexed + 1] = id
@@ -205,7 +217,7 @@ local function one(entry, id, kind, fin, at, err, sts, attempt)
   return 1
 end
 local out = {}
-local b = 8
+b = 8
 for i = 1, n do
   local kind = ARGV[b + 1]
   if kind == 'lean' then
@@ -218,7 +230,6 @@ for i = 1, n do
   end
 end
 if #acked > 0 then
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(acked))
   -- Entries before the group's oldest pending one were all read (reads go in order) and
   -- none is pending: each has its outcome. With none pending, that is every entry read.
   local last = hi

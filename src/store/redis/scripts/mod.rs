@@ -520,7 +520,22 @@ return {#due, tonumber(nxt[2]), trimmed}
     ))
 });
 
-pub fn all() -> [&'static Script; 12] {
+/// KEYS: stream. ARGV: group. Creates the stream's consumer group (and the stream), reading
+/// from its first entry; errors `BUSYGROUP` if it exists. The group is what lets the stream's
+/// entries be delivered, and so freed: it is made when Redis is full too (a route paused while
+/// Redis filled up has entries and no group yet). `XGROUP CREATE` is flagged DENYOOM, which
+/// Redis refuses while over maxmemory only as a script's first write (6.2 and 7.x alike): the
+/// `XTRIM` before it removes nothing (no entry ID is below 0-1) and lets it in.
+pub static ENSURE_GROUP: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+redis.call('XTRIM', KEYS[1], 'MINID', '0-1')
+return redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+"#,
+    )
+});
+
+pub fn all() -> [&'static Script; 13] {
     [
         &ACCEPT,
         &READ,
@@ -534,5 +549,6 @@ pub fn all() -> [&'static Script; 12] {
         &SWEEP,
         &GONE,
         &UNLINK_SETS,
+        &ENSURE_GROUP,
     ]
 }
