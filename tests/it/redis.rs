@@ -300,8 +300,15 @@ async fn dead_letters_replay_and_metrics_work_the_same() {
     })
     .await
     .expect("five dead letters");
+    // A page of summaries reads no dead letter whole (its body and headers): one pipelined
+    // `HMGET` of the summary each, no `HGETALL` (one round trip per letter, bodies and all).
+    let whole = redis.calls("hgetall");
     let (_, p1) = get_json(&c, &gw.admin("/dlq?limit=3")).await;
     assert_eq!(p1["items"].as_array().unwrap().len(), 3);
+    assert_eq!(redis.calls("hgetall"), whole, "a page read whole records");
+    let item = &p1["items"][0];
+    assert!(item["body_bytes"].as_u64().unwrap() > 0, "{item}");
+    assert_eq!(item["state"], "dead", "{item}");
     let (_, p2) = get_json(
         &c,
         &gw.admin(&format!(

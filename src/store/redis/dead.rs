@@ -3,10 +3,14 @@
 
 use async_trait::async_trait;
 
-use super::RedisStore;
+use redis::Value;
+
 use super::archive::DeadRef;
+use super::fields::Fields;
+use super::query::SUMMARY;
 use super::scripts::{PURGE, REPLAY};
 use super::unavailable;
+use super::{RedisStore, Shard};
 use crate::event::now_ms;
 use crate::store::{DeadLetters, Page, Replay, StoreError};
 
@@ -34,13 +38,8 @@ impl DeadLetters for RedisStore {
                     }
                 }
                 let want = limit - items.len();
-                for dead in self.dead_refs(&sh, from, want, None).await? {
-                    let (key, id) = match &dead {
-                        DeadRef::Live(id) => (sh.event(id), id.clone()),
-                        DeadRef::Archived(num) => (sh.archive(num), String::new()),
-                    };
-                    let f = self.fields(&key).await?;
-                    let id = f.text("id").unwrap_or(id);
+                let refs = self.dead_refs(&sh, from, want, None).await?;
+                for (id, f) in self.dead_summaries(&sh, &refs).await? {
                     items.push(self.view(&sh, route, &id, &f, now));
                 }
                 if items.len() >= limit {
@@ -189,4 +188,59 @@ pub(super) fn sorted(routes: &[String]) -> Vec<&String> {
     let mut v: Vec<&String> = routes.iter().collect();
     v.sort();
     v
+}
+
+impl RedisStore {
+    /// The summary fields of dead letters `refs` of shard `sh` (ID, then fields), in one
+    /// round trip: a dead record holds its body and headers, which a page of summaries does
+    /// not show (`HMGET` of the summary, the body's length by `HSTRLEN`; not `HGETALL` per
+    /// letter, one round trip each: a page of 500 letters of 1 MiB read 0.5 GB).
+    async fn dead_summaries(
+        &self,
+        sh: &Shard,
+        refs: &[DeadRef],
+    ) -> Result<Vec<(String, Fields)>, StoreError> {
+        if refs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<(String, String)> = refs
+            .iter()
+            .map(|dead| match dead {
+                DeadRef::Live(id) => (sh.event(id), id.clone()),
+                DeadRef::Archived(num) => (sh.archive(num), String::new()),
+            })
+            .collect();
+        let mut pipe = redis::pipe();
+        for (key, _) in &keys {
+            pipe.cmd("HMGET").arg(key).arg(&SUMMARY[..]);
+            pipe.cmd("HSTRLEN").arg(key).arg("body");
+        }
+        let values: Vec<Value> = pipe
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        let mut it = values.into_iter();
+        let mut out = Vec::with_capacity(keys.len());
+        for (_, id) in keys {
+            let (Some(fields), Some(len)) = (it.next(), it.next()) else {
+                break;
+            };
+            let vals: Vec<Option<Vec<u8>>> = redis::from_redis_value(fields).unwrap_or_default();
+            let mut map: std::collections::HashMap<String, Vec<u8>> = SUMMARY
+                .iter()
+                .zip(vals)
+                .filter_map(|(k, v)| Some((k.to_string(), v?)))
+                .collect();
+            // The body's length where the record holds the body (`view` reads `bl` otherwise).
+            if let Ok(n) = redis::from_redis_value::<usize>(len)
+                && n > 0
+            {
+                map.insert("bl".into(), n.to_string().into_bytes());
+            }
+            let f = Fields(map);
+            let id = f.text("id").unwrap_or(id);
+            out.push((id, f));
+        }
+        Ok(out)
+    }
 }

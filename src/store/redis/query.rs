@@ -22,7 +22,7 @@ const CHUNK: usize = 100;
 /// Events whose fields are read in one pipeline.
 const BATCH: usize = 50;
 /// The fields a summary needs (never the body).
-const SUMMARY: [&str; 10] = [
+pub(super) const SUMMARY: [&str; 10] = [
     "id", "rcv", "st", "att", "rep", "err", "sts", "due", "fin", "bl",
 ];
 /// Listing entries the housekeeping sweep looks at per shard and run.
