@@ -30,17 +30,23 @@ pub(super) struct Timed {
     pub(super) health: Arc<Health>,
 }
 
+/// `exchange` within `limit`; a failure seen by the health at once, an answer by `seen` (a
+/// server's error answer is a value: `Health::saw_answer` tells an outage's from others).
 async fn bounded<T>(
     limit: Duration,
     health: Arc<Health>,
     exchange: impl Future<Output = redis::RedisResult<T>>,
+    seen: impl FnOnce(&Health, &T),
 ) -> redis::RedisResult<T> {
     let r = tokio::time::timeout(limit, exchange)
         .await
         .unwrap_or_else(|_| {
             Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in time").into())
         });
-    health.saw(&r);
+    match &r {
+        Ok(v) => seen(&health, v),
+        Err(_) => health.saw(&r),
+    }
     r
 }
 
@@ -48,16 +54,13 @@ impl redis::aio::ConnectionLike for Timed {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
         let limit = self.timeout;
         Box::pin(async move {
-            let r = bounded(
+            bounded(
                 limit,
                 self.health.clone(),
                 self.inner.req_packed_command(cmd),
+                |h, v| h.saw_answer(std::slice::from_ref(v)),
             )
-            .await;
-            if let Ok(v) = &r {
-                self.health.saw_answer(v);
-            }
-            r
+            .await
         })
     }
 
@@ -69,16 +72,13 @@ impl redis::aio::ConnectionLike for Timed {
     ) -> redis::RedisFuture<'a, Vec<Value>> {
         let limit = self.timeout;
         Box::pin(async move {
-            let r = bounded(
+            bounded(
                 limit,
                 self.health.clone(),
                 self.inner.req_packed_commands(pipeline, offset, count),
+                |h, v| h.saw_answer(v),
             )
-            .await;
-            if let Ok(v) = &r {
-                v.iter().for_each(|v| self.health.saw_answer(v));
-            }
-            r
+            .await
         })
     }
 
@@ -99,6 +99,7 @@ impl Timed {
             self.timeout,
             self.health.clone(),
             self.inner.wait_replicas(key, replicas, ms),
+            |h, _| h.saw(&Ok::<(), redis::RedisError>(())),
         )
         .await
     }

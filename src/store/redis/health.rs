@@ -78,15 +78,31 @@ impl Health {
         }
     }
 
-    /// An answer: a full Redis' refusal comes as one (`Value::ServerError`, made an error
-    /// only by the caller's conversion), and is said.
-    pub(super) fn saw_answer(&self, v: &Value) {
-        let refused = |v: &Value| matches!(v, Value::ServerError(e) if e.code() == "OOM");
-        let any = match v {
-            Value::Array(items) => items.iter().any(refused),
-            v => refused(v),
+    /// Answers (a command's, or a pipeline's): a server's error answer comes as one
+    /// (`Value::ServerError`, made an error only by the caller's conversion). One that says
+    /// Redis cannot serve now (`LOADING` after a restart, `MASTERDOWN`, `CLUSTERDOWN`,
+    /// `TRYAGAIN`) is an outage, as `is_outage` says of the same error: counted as an answer,
+    /// it kept the store ready while every command failed (a `PING` is answered while loading);
+    /// a full Redis' refusal (`OOM`) is an answer, and said.
+    pub(super) fn saw_answer(&self, answers: &[Value]) {
+        let codes = || {
+            answers
+                .iter()
+                .flat_map(|v| match v {
+                    Value::Array(items) => items.iter().collect::<Vec<_>>(),
+                    v => vec![v],
+                })
+                .filter_map(|v| match v {
+                    Value::ServerError(e) => Some(e.code()),
+                    _ => None,
+                })
         };
-        if any {
+        if codes().any(|c| matches!(c, "LOADING" | "MASTERDOWN" | "CLUSTERDOWN" | "TRYAGAIN")) {
+            self.failed();
+            return;
+        }
+        self.answered();
+        if codes().any(|c| c == "OOM") {
             full();
         }
     }
@@ -182,5 +198,21 @@ mod tests {
         assert!(is_full(&full) && !is_outage(&full), "{full:?}");
         h.saw(&Err::<(), _>(full));
         assert!(h.ok());
+        // The same as answers (how a command's error reply reaches the connection): loading
+        // is an outage, in a pipeline's replies too; a full Redis' refusal is not.
+        let answer = |resp: &[u8]| redis::parse_redis_value(resp).unwrap();
+        h.saw_answer(&[
+            answer(b"+OK\r\n"),
+            answer(b"-LOADING Redis is loading the dataset in memory\r\n"),
+        ]);
+        assert!(!h.ok(), "LOADING answered");
+        h.saw_answer(&[answer(b"+OK\r\n")]);
+        assert!(h.ok());
+        h.saw_answer(&[answer(b"*1\r\n-MASTERDOWN Link with MASTER is down\r\n")]);
+        assert!(!h.ok(), "MASTERDOWN inside an array");
+        h.saw_answer(&[answer(
+            b"-OOM command not allowed when used memory > 'maxmemory'.\r\n",
+        )]);
+        assert!(h.ok(), "a full Redis answers");
     }
 }
