@@ -108,6 +108,22 @@ impl Upstream {
         self.state.lock().unwrap().received.len()
     }
 
+    /// Waits a moment for deliveries that should not happen, then returns what arrived.
+    pub async fn settled(&self) -> Vec<Received> {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        self.received()
+    }
+
+    /// Waits for `n` deliveries (10 s at most), then settles (`settled`).
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        super::eventually(Duration::from_secs(10), async || {
+            (self.count() >= n).then_some(())
+        })
+        .await
+        .unwrap_or_else(|| panic!("expected {n} deliveries, got {}", self.count()));
+        self.settled().await
+    }
+
     /// The event IDs (`X-Hookgate-Event-Id`) of the requests from the `from`-th received on.
     pub fn event_ids_since(&self, from: usize) -> std::collections::HashSet<String> {
         let state = self.state.lock().unwrap();

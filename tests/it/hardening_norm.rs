@@ -4,25 +4,8 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use common::*;
 use serde_json::Value;
-
-/// Waits a moment for deliveries that should not happen, then returns what arrived.
-async fn settle(up: &Upstream) -> Vec<upstream::Received> {
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    up.received()
-}
-
-async fn wait_for(up: &Upstream, n: usize) -> Vec<upstream::Received> {
-    eventually(Duration::from_secs(10), async || {
-        (up.count() >= n).then_some(())
-    })
-    .await
-    .unwrap_or_else(|| panic!("expected {n} deliveries, got {}", up.count()));
-    settle(up).await
-}
 
 fn start(up: &Upstream, routes: &str) -> Gateway {
     let body = format!("{}\n{routes}", upstream_block("up", &up.url("/"), ""));
@@ -52,7 +35,7 @@ async fn large_numeric_ids_stay_distinct_when_normalised() {
         );
         assert_eq!(v["event_id"], id);
     }
-    let got = wait_for(&up, 2).await;
+    let got = up.wait_for(2).await;
     let mut seen: Vec<(String, String)> = got
         .iter()
         .map(|r| {
@@ -91,7 +74,7 @@ async fn a_merged_query_leaves_the_bodys_numbers_exact() {
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["event_id"], "12345678901234567890123", "{v}");
-    let got = wait_for(&up, 1).await;
+    let got = up.wait_for(1).await;
     let text = String::from_utf8_lossy(&got[0].body).into_owned();
     for exact in [
         "\"id\":12345678901234567890123",
@@ -152,7 +135,7 @@ async fn an_unsigned_content_type_does_not_split_a_signed_xml_body() {
         "{answers:?}"
     );
     for (up, route) in [(&signed_up, "sig"), (&token_up, "tok")] {
-        let got = settle(up).await;
+        let got = up.settled().await;
         let bodies: Vec<Value> = got
             .iter()
             .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))

@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use common::redis_server::RedisServer;
@@ -54,21 +54,6 @@ fn start(up: &Upstream, routes: &str, store: Option<String>) -> Gateway {
             ("TOK", "bearer-token"),
         ],
     )
-}
-
-/// Waits a moment for deliveries that should not happen, then returns what arrived.
-async fn settle(up: &Upstream) -> Vec<upstream::Received> {
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    up.received()
-}
-
-async fn wait_for(up: &Upstream, n: usize) -> Vec<upstream::Received> {
-    eventually(Duration::from_secs(10), async || {
-        (up.count() >= n).then_some(())
-    })
-    .await
-    .unwrap_or_else(|| panic!("expected {n} deliveries, got {}", up.count()));
-    settle(up).await
 }
 
 // ---- 1: handshakes ----
@@ -152,7 +137,7 @@ async fn x_crc_cannot_sign_an_event_and_a_normal_crc_is_answered() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let got = wait_for(&up, 1).await;
+    let got = up.wait_for(1).await;
     assert_eq!(got.len(), 1);
     assert_eq!(&got[0].body[..], b"{\"ok\":1}");
 }
@@ -198,7 +183,7 @@ async fn zoom_answers_only_token_shaped_plain_tokens() {
     assert_eq!(status, 400, "{answer}");
     assert!(answer.get("encryptedToken").is_none());
     assert!(
-        settle(&up).await.is_empty(),
+        up.settled().await.is_empty(),
         "handshakes are never delivered"
     );
 }
@@ -247,7 +232,7 @@ async fn unsigned_query_never_joins_a_signed_event() {
             "duplicate"
         ]
     );
-    let got = wait_for(&up, 1).await;
+    let got = up.wait_for(1).await;
     assert_eq!(got.len(), 1, "one signed body is one event");
     let delivered: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(delivered, json!({ "amount": 1 }));
@@ -285,7 +270,7 @@ async fn a_token_authenticated_route_still_merges_the_query() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let got = wait_for(&up, 1).await;
+    let got = up.wait_for(1).await;
     let delivered: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(delivered, json!({ "a": "1", "b": 2 }));
     assert!(
@@ -312,7 +297,7 @@ async fn large_numeric_ids_stay_distinct() {
         );
         assert_eq!(v["event_id"], id);
     }
-    let got = wait_for(&up, 2).await;
+    let got = up.wait_for(2).await;
     let mut ids: Vec<&str> = got
         .iter()
         .filter_map(|r| r.header("x-hookgate-event-id"))
@@ -366,7 +351,7 @@ async fn every_event_id_arrives_as_a_reversible_header() {
             .into_owned();
         assert_eq!(decoded, format!("/e/{id}"));
     }
-    let got = wait_for(&up, ids.len()).await;
+    let got = up.wait_for(ids.len()).await;
     let mut seen = Vec::new();
     for r in &got {
         let header = r.header("x-hookgate-event-id").expect("event ID header");
@@ -442,7 +427,7 @@ async fn a_mailgun_signature_is_good_for_one_body_only() {
     // A fresh token signs a new event.
     let next = mailgun_body("tok-2", ts, "ev-3", "bob@example.com");
     assert_eq!(post_json(&c, &url, &next).await, 200);
-    let got = wait_for(&up, 2).await;
+    let got = up.wait_for(2).await;
     assert_eq!(got.len(), 2);
     assert!(
         got.iter()
@@ -478,7 +463,7 @@ async fn a_mailgun_token_used_on_one_redis_replica_is_refused_on_another() {
         200,
         "a retry"
     );
-    let got = wait_for(&up, 1).await;
+    let got = up.wait_for(1).await;
     assert_eq!(got.len(), 1);
 }
 
@@ -526,7 +511,7 @@ async fn a_twilio_signature_must_cover_the_body() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let got = wait_for(&up, 1).await;
+    let got = up.wait_for(1).await;
     assert_eq!(got.len(), 1);
     assert!(got[0].body.is_empty());
 }
@@ -590,7 +575,7 @@ async fn an_unsigned_content_type_does_not_split_a_signed_json_body() {
         .unwrap();
         assert_eq!(r.status(), 200, "{content_type}");
     }
-    let got = settle(&up).await;
+    let got = up.settled().await;
     let ids: Vec<&str> = got
         .iter()
         .map(|r| r.header("x-hookgate-event-id").unwrap_or_default())

@@ -30,6 +30,11 @@ fn store(redis: &RedisServer, name: &str, extra: &str) -> String {
     )
 }
 
+/// A replica with `store` (a whole `[store]` block) and `body`.
+fn gateway(store: String, body: &str) -> Gateway {
+    Gateway::start_full("", Some(store), "", body, &[("LIMAI_SECRET", SECRET)])
+}
+
 /// The upstream and the standard route, in `state`.
 fn routes(up: &Upstream, state: &str) -> String {
     format!(
@@ -107,13 +112,7 @@ async fn a_full_redis_still_records_outcomes_and_its_queue_drains() {
         "OK"
     );
     let up = Upstream::start();
-    let gw = Gateway::start_full(
-        "",
-        Some(store(&redis, "a", "")),
-        "",
-        &routes(&up, "paused"),
-        &[("LIMAI_SECRET", SECRET)],
-    );
+    let gw = gateway(store(&redis, "a", ""), &routes(&up, "paused"));
     let c = client();
     let mut acked = fill(&c, &gw, &redis).await;
     assert_eq!(up.count(), 0, "held while paused");
@@ -157,15 +156,7 @@ async fn a_replica_started_while_redis_is_full_takes_its_name_and_drains_the_que
         limai_route("limai", "/hooks/limai", "orders", "")
     );
     let quick = "timeout = \"500ms\"\nclaim_after = \"2s\"\n";
-    let replica = |name: &str| {
-        Gateway::start_full(
-            "",
-            Some(store(&redis, name, quick)),
-            "",
-            &body,
-            &[("LIMAI_SECRET", SECRET)],
-        )
-    };
+    let replica = |name: &str| gateway(store(&redis, name, quick), &body);
     let mut a = replica("a");
     let c = client();
     let acked = fill(&c, &a, &redis).await;
@@ -203,13 +194,7 @@ async fn a_replica_started_while_redis_is_full_takes_its_name_and_drains_the_que
 async fn a_route_is_paused_and_resumed_through_the_admin_api_while_redis_is_full() {
     let redis = RedisServer::start();
     let up = Upstream::start();
-    let gw = Gateway::start_full(
-        "",
-        Some(store(&redis, "a", "")),
-        "",
-        &routes(&up, "active"),
-        &[("LIMAI_SECRET", SECRET)],
-    );
+    let gw = gateway(store(&redis, "a", ""), &routes(&up, "active"));
     let c = client();
     let (status, _) = post_json(&c, &gw.admin("/routes/limai/pause")).await;
     assert_eq!(status, 200);
@@ -265,13 +250,7 @@ async fn what_a_full_redis_refuses_is_spilled_and_forwarded_once_deliveries_free
     let redis = RedisServer::start();
     let up = Upstream::start();
     let spill = store(&redis, "a", "").replace("spill_max_bytes = 0\n", "");
-    let gw = Gateway::start_full(
-        "",
-        Some(spill),
-        "",
-        &routes(&up, "paused"),
-        &[("LIMAI_SECRET", SECRET)],
-    );
+    let gw = gateway(spill, &routes(&up, "paused"));
     let c = client();
     let room = used_memory(&redis) + (1 << 20);
     assert_eq!(
@@ -333,13 +312,7 @@ async fn an_order_line_with_a_retry_drains_while_redis_is_full() {
             "event_id = \"json:/eventId\"\norder_key = \"json:/eventType\"",
         )
     };
-    let gw = Gateway::start_full(
-        "",
-        Some(store(&redis, "a", "")),
-        "",
-        &ordered("paused"),
-        &[("LIMAI_SECRET", SECRET)],
-    );
+    let gw = gateway(store(&redis, "a", ""), &ordered("paused"));
     let c = client();
     let acked = fill(&c, &gw, &redis).await;
 

@@ -7,7 +7,7 @@ use redis::Value;
 
 use super::archive::DeadRef;
 use super::fields::Fields;
-use super::query::SUMMARY;
+use super::query::{SUMMARY, summary_fields};
 use super::scripts::{PURGE, REPLAY};
 use super::unavailable;
 use super::{RedisStore, Shard};
@@ -225,19 +225,13 @@ impl RedisStore {
             let (Some(fields), Some(len)) = (it.next(), it.next()) else {
                 break;
             };
-            let vals: Vec<Option<Vec<u8>>> = redis::from_redis_value(fields).unwrap_or_default();
-            let mut map: std::collections::HashMap<String, Vec<u8>> = SUMMARY
-                .iter()
-                .zip(vals)
-                .filter_map(|(k, v)| Some((k.to_string(), v?)))
-                .collect();
+            let mut f = summary_fields(fields);
             // The body's length where the record holds the body (`view` reads `bl` otherwise).
             if let Ok(n) = redis::from_redis_value::<usize>(len)
                 && n > 0
             {
-                map.insert("bl".into(), n.to_string().into_bytes());
+                f.0.insert("bl".into(), n.to_string().into_bytes());
             }
-            let f = Fields(map);
             let id = f.text("id").unwrap_or(id);
             out.push((id, f));
         }

@@ -25,6 +25,18 @@ const BATCH: usize = 50;
 pub(super) const SUMMARY: [&str; 10] = [
     "id", "rcv", "st", "att", "rep", "err", "sts", "due", "fin", "bl",
 ];
+
+/// The fields of an `HMGET` of `SUMMARY` (those the record has).
+pub(super) fn summary_fields(reply: Value) -> Fields {
+    let vals: Vec<Option<Vec<u8>>> = redis::from_redis_value(reply).unwrap_or_default();
+    Fields(
+        SUMMARY
+            .iter()
+            .zip(vals)
+            .filter_map(|(k, v)| Some((k.to_string(), v?)))
+            .collect(),
+    )
+}
 /// Listing entries the housekeeping sweep looks at per shard and run.
 const SWEEP_COUNT: usize = 1000;
 
@@ -123,13 +135,7 @@ impl RedisStore {
             else {
                 break;
             };
-            let vals: Vec<Option<Vec<u8>>> = redis::from_redis_value(fields).unwrap_or_default();
-            let map = SUMMARY
-                .iter()
-                .zip(vals)
-                .filter_map(|(k, v)| Some((k.to_string(), v?)))
-                .collect::<std::collections::HashMap<_, _>>();
-            let f = Fields(map);
+            let f = summary_fields(fields);
             if !f.0.contains_key("st") {
                 let packed = redis::from_redis_value::<Option<Vec<u8>>>(packed)
                     .ok()
