@@ -340,6 +340,9 @@ impl Admin {
 
     /// Acts on every event the filters take, a batch at a time, at `BULK_PER_SECOND`.
     pub(super) async fn bulk(&self, kind: Bulk, q: &Query) -> Reply {
+        if let Err(r) = q.no_empty() {
+            return r.reply();
+        }
         let default = [kind.wants()];
         let mut filter = match params::filter(q, self.route_names(q), &default) {
             Ok(f) => f,
@@ -418,6 +421,9 @@ impl Admin {
     /// replays each letter at most once per walk: one that dies again meanwhile waits for the
     /// next call.
     pub(super) async fn replay_dead(&self, q: &Query) -> Reply {
+        if let Err(r) = q.no_empty() {
+            return r.reply();
+        }
         let routes = self.route_names(q);
         let Ok(_one) = BULK.try_lock() else {
             return busy();
@@ -477,7 +483,7 @@ fn ambiguous<'a>(id: &str, routes: impl Iterator<Item = &'a str>) -> Reply {
     )
 }
 
-fn list_error(e: &StoreError) -> Reply {
+pub(super) fn list_error(e: &StoreError) -> Reply {
     match e {
         StoreError::BadCursor(_) => bad(format!("after: {e}")).reply(),
         e => store_error(e),

@@ -293,7 +293,7 @@ impl Admin {
             .await
         {
             Ok(page) => json_reply(StatusCode::OK, &json!(page)),
-            Err(e) => store_error(&e),
+            Err(e) => events::list_error(&e),
         }
     }
 

@@ -49,6 +49,17 @@ impl Query {
         self.get(key).filter(|v| !v.is_empty())
     }
 
+    /// 400 for a parameter given without a value: to a bulk operation an empty filter would
+    /// read as none and widen it to every route's events (`route=$UNSET`).
+    pub fn no_empty(&self) -> Result<(), Refusal> {
+        match self.0.iter().find(|(_, v)| v.is_empty()) {
+            Some((k, _)) => Err(bad(format!(
+                "{k}: empty; leave the parameter out to mean all"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// 400 `unknown_parameter` for a parameter not in `allowed`, or one given twice.
     pub fn only(&self, allowed: &[&str]) -> Result<(), Refusal> {
         for (i, (k, _)) in self.0.iter().enumerate() {

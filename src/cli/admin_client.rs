@@ -95,6 +95,9 @@ fn admin_base(admin: Option<&str>, doc: Option<&toml::Table>) -> String {
     format!("http://{addr}")
 }
 
+/// How long a read of the admin API may take (a page, an event).
+const QUICK: Duration = Duration::from_secs(300);
+
 pub struct AdminClient {
     base: String,
     token: Option<String>,
@@ -103,8 +106,14 @@ pub struct AdminClient {
 
 impl AdminClient {
     pub fn new(base: &str, token: Option<String>) -> Result<AdminClient, ClientError> {
+        // Straight to the admin API: an HTTP_PROXY set for deliveries (README) would get the
+        // token in cleartext, and a redirect would take it elsewhere. No overall timeout: a
+        // bulk operation answers when it is done (500 events/s), and a client giving up
+        // would say "cannot reach" while the server goes on; reads time out by `QUICK`.
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(300))
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| ClientError::Unreachable {
                 url: base.to_string(),
@@ -118,19 +127,40 @@ impl AdminClient {
     }
 
     pub async fn get(&self, path_and_query: &str) -> Result<Value, ClientError> {
-        self.send(self.http.get(self.url(path_and_query))).await
+        let req = self.http.get(self.url(path_and_query)?).timeout(QUICK);
+        self.send(req).await
     }
 
     pub async fn post(&self, path_and_query: &str) -> Result<Value, ClientError> {
-        self.send(self.http.post(self.url(path_and_query))).await
+        self.send(self.http.post(self.url(path_and_query)?)).await
     }
 
     pub async fn delete(&self, path_and_query: &str) -> Result<Value, ClientError> {
-        self.send(self.http.delete(self.url(path_and_query))).await
+        self.send(self.http.delete(self.url(path_and_query)?)).await
     }
 
-    fn url(&self, p: &str) -> String {
-        format!("{}{p}", self.base)
+    /// Refused when a segment of the path is a dot segment, `%2E` included: URL parsing
+    /// removes it, and an event ID `.` made `/events/./cancel` the bulk `/events/cancel` of
+    /// every route. Refused too when a query value is empty.
+    fn url(&self, p: &str) -> Result<String, ClientError> {
+        let path = p.split(['?', '#']).next().unwrap_or(p);
+        let dot = path.split('/').any(|seg| {
+            let seg = percent_encoding::percent_decode_str(seg).decode_utf8_lossy();
+            seg == "." || seg == ".."
+        });
+        if dot {
+            return Err(ClientError::Config(
+                "an event ID or route of \".\" or \"..\" cannot be named in a URL: act on it by filters (--route, --q) instead".into(),
+            ));
+        }
+        // An empty filter is no filter to the API: `--route "$UNSET"` would act on every route.
+        let query = p.split_once('?').map_or("", |(_, q)| q);
+        if let Some((k, _)) = form_urlencoded::parse(query.as_bytes()).find(|(_, v)| v.is_empty()) {
+            return Err(ClientError::Config(format!(
+                "--{k} is empty: give a value, or leave it out to mean all"
+            )));
+        }
+        Ok(format!("{}{p}", self.base))
     }
 
     async fn send(&self, mut req: reqwest::RequestBuilder) -> Result<Value, ClientError> {

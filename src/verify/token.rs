@@ -67,6 +67,15 @@ impl TokenVerifier {
                 "basic credentials must be written as \"user:password\", with a password".into(),
             );
         }
+        // A presented token is read trimmed and can hold no control byte: such a secret could
+        // never match, and every request would be refused with nothing said at load.
+        if kind == TokenKind::Bearer
+            && let Some(why) = secrets.iter().find_map(|s| unmatchable(s.secret.expose()))
+        {
+            return Err(format!(
+                "a token {why}, so no request could present it (a second trailing newline in its file?)"
+            ));
+        }
         Ok(TokenVerifier {
             kind,
             header,
@@ -125,6 +134,19 @@ impl TokenVerifier {
     }
 }
 
+/// Why a bearer token could never be presented, if it could not.
+fn unmatchable(token: &[u8]) -> Option<&'static str> {
+    if token.first().is_some_and(u8::is_ascii_whitespace)
+        || token.last().is_some_and(u8::is_ascii_whitespace)
+    {
+        Some("begins or ends with whitespace")
+    } else if token.iter().any(|b| b.is_ascii_control()) {
+        Some("holds a control character")
+    } else {
+        None
+    }
+}
+
 /// `user:password` with a password that is not blank (the user may be empty).
 fn has_password(credentials: &[u8]) -> bool {
     credentials
@@ -156,6 +178,20 @@ mod tests {
             now: SystemTime::now(),
             rest: "",
         })
+    }
+
+    #[test]
+    fn a_token_no_header_could_present_is_refused() {
+        for bad in ["t0k ", " t0k", "t0k\n", "t\u{7f}k", "t\tk"] {
+            let e = TokenVerifier::new(
+                TokenKind::Bearer,
+                None,
+                None,
+                &[KeyedSecret::new(Secret::literal(bad))],
+            )
+            .err();
+            assert!(e.is_some_and(|e| !e.contains("t0k")), "{bad:?}");
+        }
     }
 
     #[test]

@@ -353,3 +353,47 @@ async fn the_log_never_shows_the_otlp_endpoints_credentials() {
         assert!(!gw.logs().contains(s), "{s} logged:\n{}", gw.logs());
     }
 }
+
+/// A bearer token that begins or ends with whitespace (a file with a second trailing newline)
+/// or holds a control byte can never be presented (a header's value is read trimmed): refused
+/// at load, the admin token and a route's alike, without the token in the message. Before,
+/// the gateway started and refused every request with 401.
+#[test]
+fn a_bearer_token_no_request_could_present_is_a_load_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("admin-token");
+    std::fs::write(&token, "adm1n-t0ken-x\n\n").unwrap();
+    let route = dir.path().join("route-token");
+    std::fs::write(&route, "r0ute\tt0ken-y").unwrap();
+    let path = dir.path().join("hookgate.toml");
+    let text = format!(
+        r#"[server]
+listen = "127.0.0.1:{}"
+admin_token = "file:{}"
+
+[upstreams.up]
+url = "http://127.0.0.1:9/in"
+
+[routes.a]
+path = "/a"
+upstream = "up"
+verify = {{ scheme = "bearer", secrets = ["file:{}"] }}
+"#,
+        free_port(),
+        token.display(),
+        route.display()
+    );
+    std::fs::write(&path, &text).unwrap();
+    let out = hookgate(&["check"], &path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(":3:15: server.admin_token: a token begins or ends with whitespace"),
+        "{err}"
+    );
+    assert!(
+        err.contains("routes.a.verify") && err.contains("holds a control character"),
+        "{err}"
+    );
+    assert!(!err.contains("adm1n") && !err.contains("r0ute"), "{err}");
+}

@@ -415,7 +415,11 @@
     $('ev-cancel').hidden = !PENDING.includes(ev.state);
   }
 
+  // A URL drops a dot segment (`%2E` too): `/events/./cancel` would be the bulk cancel.
   function eventPath(id, suffix) {
+    if (id === '.' || id === '..') {
+      throw new Error('An event ID of "' + id + '" cannot be named in a URL: act on it by a filter.');
+    }
     return '/events/' + encodeURIComponent(id) + (suffix || '');
   }
 

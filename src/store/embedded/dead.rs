@@ -54,7 +54,7 @@ impl DeadLetters for Embedded {
         limit: usize,
     ) -> Result<Page, StoreError> {
         let h = self.shared.handles()?;
-        let cursor = keys::parse_cursor(after);
+        let cursor = keys::parse_cursor(after)?;
         let found = dead_keys(
             &h,
             routes,
@@ -89,7 +89,7 @@ impl DeadLetters for Embedded {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(u64, Option<String>), StoreError> {
-        let cursor = keys::parse_cursor(after);
+        let cursor = keys::parse_cursor(after)?;
         self.call(|tx| Op::ReplayBatch(routes.to_vec(), cursor, limit, tx))
             .await
     }

@@ -1,6 +1,8 @@
 //! Key and value layouts of the embedded store's keyspaces. Big-endian integers so that byte
 //! order is numeric order; route names never contain `\0` (config validation), so it separates.
 
+use crate::store::StoreError;
+
 pub fn be(n: u64) -> [u8; 8] {
     n.to_be_bytes()
 }
@@ -185,9 +187,16 @@ pub fn dead_prefix_end(route: &str) -> Vec<u8> {
 }
 
 /// Where a dead-letter listing continues: the opaque cursor is "route:seq".
-pub fn parse_cursor(after: Option<&str>) -> Option<(String, u64)> {
-    let (r, s) = after?.rsplit_once(':')?;
-    Some((r.to_string(), s.parse().ok()?))
+/// A dead-letter cursor this store gave (`cursor`), else refused: a garbled one must not
+/// start the walk again from the first letter.
+pub fn parse_cursor(after: Option<&str>) -> Result<Option<(String, u64)>, StoreError> {
+    after
+        .map(|a| {
+            a.rsplit_once(':')
+                .and_then(|(r, s)| Some((r.to_string(), s.parse().ok()?)))
+                .ok_or_else(|| StoreError::BadCursor(a.to_string()))
+        })
+        .transpose()
 }
 
 pub fn cursor(route: &str, seq: u64) -> String {
@@ -239,8 +248,11 @@ mod tests {
             "routes do not interleave"
         );
         assert_eq!(
-            parse_cursor(Some(&cursor("a-b", 12))),
-            Some(("a-b".into(), 12))
+            parse_cursor(Some(&cursor("a-b", 12))).ok(),
+            Some(Some(("a-b".into(), 12)))
         );
+        assert!(parse_cursor(Some("nonsense")).is_err());
+        assert!(parse_cursor(Some("a:-1")).is_err());
+        assert_eq!(parse_cursor(None).ok(), Some(None));
     }
 }

@@ -15,7 +15,10 @@ use crate::store::StoreError;
 fn ranked(key: String, from: usize, n: usize, before: Option<u64>) -> redis::Cmd {
     let mut c = redis::cmd("ZRANGE");
     match before {
-        None => c.arg(key).arg(from).arg(from + n - 1),
+        None => c
+            .arg(key)
+            .arg(from)
+            .arg(from.saturating_add(n).saturating_sub(1)),
         Some(t) => c
             .arg(key)
             .arg("-inf")

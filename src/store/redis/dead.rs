@@ -22,7 +22,7 @@ impl DeadLetters for RedisStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page, StoreError> {
-        let cursor = parse_cursor(after);
+        let cursor = parse_cursor(after)?;
         let now = now_ms();
         let mut items = Vec::new();
         let mut next = None;
@@ -168,18 +168,28 @@ impl DeadLetters for RedisStore {
 }
 
 /// `route:shard:offset`, where a listing continues.
-pub(super) fn parse_cursor(after: Option<&str>) -> Option<(String, u16, usize)> {
-    let mut it = after?.rsplitn(3, ':');
-    let offset = it.next()?.parse().ok()?;
-    let shard = it.next()?.parse().ok()?;
-    Some((it.next()?.to_string(), shard, offset))
+/// `route:shard:offset`, where a page continues; a garbled one is refused, not read as the
+/// first page.
+pub(super) fn parse_cursor(
+    after: Option<&str>,
+) -> Result<Option<(String, u16, usize)>, StoreError> {
+    let parse = |a: &str| {
+        let mut it = a.rsplitn(3, ':');
+        // A sorted set holds fewer than 2^32 members: a larger offset is no cursor of ours.
+        let offset = it.next()?.parse::<u32>().ok()? as usize;
+        let shard = it.next()?.parse().ok()?;
+        Some((it.next()?.to_string(), shard, offset))
+    };
+    after
+        .map(|a| parse(a).ok_or_else(|| StoreError::BadCursor(a.to_string())))
+        .transpose()
 }
 
 /// `route:shard:skip:started`, where a replay walk continues.
 fn parse_replay_cursor(after: &str) -> Option<(String, u16, usize, u64)> {
     let mut it = after.rsplitn(4, ':');
     let started = it.next()?.parse().ok()?;
-    let skip = it.next()?.parse().ok()?;
+    let skip = it.next()?.parse::<u32>().ok()? as usize;
     let shard = it.next()?.parse().ok()?;
     Some((it.next()?.to_string(), shard, skip, started))
 }

@@ -319,10 +319,11 @@ mod tests {
     #[test]
     fn cursors_and_headers() {
         assert_eq!(
-            parse_cursor(Some("a-b:3:120")),
-            Some(("a-b".into(), 3, 120))
+            parse_cursor(Some("a-b:3:120")).ok(),
+            Some(Some(("a-b".into(), 3, 120)))
         );
-        assert_eq!(parse_cursor(Some("nonsense")), None);
+        assert!(parse_cursor(Some("nonsense")).is_err());
+        assert_eq!(parse_cursor(None).ok(), Some(None));
         let h = vec![
             ("content-type".to_string(), b"application/json".to_vec()),
             ("x-bin".into(), vec![0, 255]),
