@@ -167,7 +167,6 @@ impl DeadLetters for RedisStore {
     }
 }
 
-/// `route:shard:offset`, where a listing continues.
 /// `route:shard:offset`, where a page continues; a garbled one is refused, not read as the
 /// first page.
 pub(super) fn parse_cursor(
