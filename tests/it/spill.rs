@@ -111,8 +111,16 @@ async fn a_full_spill_answers_503_with_retry_after_and_what_it_took_is_delivered
         "{} events of 200 KiB in 1 MiB",
         acked.len()
     );
+    // Refusing events, the spill is full even short of its last byte: not ready, so a load
+    // balancer sends senders elsewhere.
+    assert_eq!(http_get_status(gw.admin_port, "/readyz"), Some(503));
     redis.restart();
     all_delivered_in_order(&up, &acked, 0).await;
+    let ready = eventually(WAIT, async || {
+        (http_get_status(gw.admin_port, "/readyz") == Some(200)).then_some(())
+    })
+    .await;
+    assert!(ready.is_some(), "ready again once Redis is back");
     // Room again: accepted straight into Redis.
     let r = send(&c, &gw, "a", "after").await;
     assert_eq!(r.status(), 200);
