@@ -99,6 +99,19 @@ impl ProxyHttp for Gateway {
         result.map(|()| true)
     }
 
+    /// What pingora's own error lines say of the request ("Fail to filter request: …" when the
+    /// sender went away before its answer): the path without the query, which can carry a
+    /// credential (Event Grid's `?code=`); pingora's default writes the raw target.
+    fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
+        let req = session.req_header();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .map(|h| String::from_utf8_lossy(h.as_bytes()))
+            .unwrap_or_default();
+        format!("{} {}, Host: {host}", req.method, req.uri.path())
+    }
+
     async fn upstream_peer(
         &self,
         _session: &mut Session,
