@@ -636,4 +636,28 @@ async fn a_route_removed_before_this_replica_started_is_still_reported_stranded(
     assert_reported_stranded(&c, &new, "a", 3).await;
     // The old replica's housekeeping remembered it for the fleet.
     assert_eq!(redis.cli(&["HEXISTS", "hookgate:routes", "a"]), "1");
+    let m = metrics(&c, &new).await;
+    assert!(m.contains("hookgate_queue_depth{route=\"a\"} 3"), "{m}");
+
+    // Cancelled and purged, the route holds nothing: its queue gauges say so, not their last
+    // values (HookgateQueueStuck would fire for good).
+    let admin = |method: reqwest::Method, path: &str| {
+        c.request(method, new.admin(path)).send()
+    };
+    let r = admin(reqwest::Method::POST, "/events/cancel?route=a").await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = admin(reqwest::Method::DELETE, "/dlq?route=a").await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let m = metrics(&c, &new).await;
+    for gauge in [
+        "hookgate_queue_depth",
+        "hookgate_dead_letters",
+        "hookgate_queue_oldest_age_seconds",
+    ] {
+        let series = format!("{gauge}{{route=\"a\"}} ");
+        let stale = m
+            .lines()
+            .find(|l| l.strip_prefix(&series).is_some_and(|v| v != "0"));
+        assert!(stale.is_none(), "{stale:?}:\n{m}");
+    }
 }
