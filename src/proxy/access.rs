@@ -89,7 +89,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::logline::OneLine;
+    use crate::logline::{Escape, OneLine};
 
     /// What one access-log line costs to format and write (to a sink, so the terminal or disk
     /// is not measured). Run: `cargo test --lib access_log_cost -- --ignored --nocapture`.
@@ -111,9 +111,9 @@ mod tests {
         for json in [false, true] {
             let b = tracing_subscriber::fmt()
                 .with_ansi(false)
-                .with_writer(|| OneLine {
+                .with_writer(move || OneLine {
                     inner: std::io::sink(),
-                    ansi: false,
+                    escape: if json { Escape::Json } else { Escape::Text },
                 });
             let run = || {
                 let t = Instant::now();

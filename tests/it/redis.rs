@@ -641,12 +641,14 @@ async fn a_route_removed_before_this_replica_started_is_still_reported_stranded(
 
     // Cancelled and purged, the route holds nothing: its queue gauges say so, not their last
     // values (HookgateQueueStuck would fire for good).
-    let admin = |method: reqwest::Method, path: &str| {
-        c.request(method, new.admin(path)).send()
-    };
-    let r = admin(reqwest::Method::POST, "/events/cancel?route=a").await.unwrap();
+    let admin = |method: reqwest::Method, path: &str| c.request(method, new.admin(path)).send();
+    let r = admin(reqwest::Method::POST, "/events/cancel?route=a")
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let r = admin(reqwest::Method::DELETE, "/dlq?route=a").await.unwrap();
+    let r = admin(reqwest::Method::DELETE, "/dlq?route=a")
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let m = metrics(&c, &new).await;
     for gauge in [

@@ -377,7 +377,10 @@ mod tests {
             e
         };
         assert!(l.reserve("a", 60) && l.holds("a") && !l.holds("b"));
-        assert!(!l.reserve("b", 101) && !l.full(), "never fits: not full for it");
+        assert!(
+            !l.reserve("b", 101) && !l.full(),
+            "never fits: not full for it"
+        );
         assert!(!l.reserve("b", 41), "over the bound");
         assert!(l.full(), "refusing events: full short of the bound");
         assert!(l.reserve("b", 40) && l.full());
@@ -385,7 +388,10 @@ mod tests {
         assert!(!emptied("a", 60) && !l.holds("a"));
         assert!(!l.full(), "room for what it refused");
         assert!(!l.reserve("a", 70) && l.full());
-        assert!(!l.reserve("a", 61) && l.full(), "the smallest refused counts");
+        assert!(
+            !l.reserve("a", 61) && l.full(),
+            "the smallest refused counts"
+        );
         assert!(l.reserve("a", 20) && l.full());
         assert!(!emptied("a", 20) && l.full(), "61 more do not fit in 60");
         assert!(emptied("b", 40) && !l.full() && l.routes().is_empty());
