@@ -176,10 +176,7 @@ mod tests {
         let line = format!("{}\n", serde_json::json!({ "event_id": value }));
         w.write_all(line.as_bytes()).unwrap();
         let out = String::from_utf8(w.inner).unwrap();
-        assert_eq!(
-            out,
-            "{\"event_id\":\"a\\u007fb\\u009bc\\u001bd\\n\\té\"}\n"
-        );
+        assert_eq!(out, "{\"event_id\":\"a\\u007fb\\u009bc\\u001bd\\n\\té\"}\n");
         let back: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(back["event_id"], value);
     }

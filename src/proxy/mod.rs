@@ -94,8 +94,7 @@ impl ProxyHttp for Gateway {
         let elapsed = ctx.started.elapsed();
         metrics.duration.observe(elapsed.as_secs_f64());
         access::log(&handled, &line, elapsed);
-        let method = session.req_header().method.as_str();
-        access::end_span(span, method, &handled, &line);
+        access::end_span(span, &session.req_header().method, &handled, &line);
         result.map(|()| true)
     }
 

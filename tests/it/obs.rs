@@ -515,3 +515,51 @@ async fn queued_log_lines_are_written_before_the_process_exits() {
         "{err}"
     );
 }
+
+/// A sender picks the method, and pingora takes any token: span names stay a few, whatever the
+/// methods (OpenTelemetry's rule: a method outside HTTP's own is `_OTHER`, its span `HTTP`).
+#[tokio::test]
+async fn a_senders_made_up_methods_do_not_make_span_names() {
+    let (up, collector) = (Upstream::start(), Upstream::start());
+    let gw = Gateway::start(
+        "",
+        &routes(&up, &telemetry_block(&collector)),
+        &[
+            ("LIMAI_SECRET", SECRET),
+            ("COLLECTOR_KEY", "collector-secret"),
+        ],
+    );
+    let c = client();
+    let mut sent = 0;
+    for (i, path) in (0..50)
+        .map(|i| (i, "/nowhere"))
+        .chain((50..55).map(|i| (i, "/hooks/limai")))
+    {
+        let method = reqwest::Method::from_bytes(format!("X{i}").as_bytes()).unwrap();
+        let r = c.request(method, gw.url(path)).send().await.unwrap();
+        assert!(r.status().is_client_error(), "{}", r.status());
+        sent += 1;
+    }
+    let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_post")).await;
+    assert_eq!(status, 200);
+    let server = eventually(WAIT, async || {
+        let s: Vec<Value> = spans(&collector)
+            .into_iter()
+            .filter(|s| s["kind"] == 2)
+            .collect();
+        (s.len() > sent).then_some(s)
+    })
+    .await
+    .expect("a server span per request");
+    let mut names: Vec<&str> = server.iter().filter_map(|s| s["name"].as_str()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names, ["HTTP", "HTTP /hooks/limai", "POST /hooks/limai"]);
+    let made_up = server.iter().find(|s| s["name"] == "HTTP").unwrap();
+    assert_eq!(
+        attr(made_up, "http.request.method")["stringValue"],
+        "_OTHER"
+    );
+    let original = attr(made_up, "http.request.method_original")["stringValue"].as_str();
+    assert!(original.is_some_and(|m| m.starts_with('X')), "{made_up}");
+}
