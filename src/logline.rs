@@ -3,7 +3,10 @@
 //! or an escape sequence, which would rewrite what a terminal shows. tracing-subscriber escapes
 //! neither in `%` (Display) fields; this writer escapes `\n` and `\r` as `\n`/`\r` inside a
 //! record, keeping the record's final newline, and — unless the formatter writes colours (a
-//! terminal), whose codes must pass — every other control byte but tab as `\xNN`.
+//! terminal), whose codes must pass — every other control but tab: C0 bytes and DEL as `\xNN`,
+//! C1 controls (U+0080–U+009F, which a terminal may take as escapes) as `\u{NN}`. JSON lines
+//! (`--json-logs`) get JSON's own escape, `\u00NN`, so they stay JSON (serde_json escapes C0
+//! itself, and leaves DEL and C1 raw).
 
 use std::io::{self, BufWriter, Write};
 use std::sync::{Mutex, OnceLock};
@@ -19,10 +22,10 @@ static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
 /// stderr lock, cost about a tenth of a request's CPU under load). A full queue (128k lines:
 /// stderr stalled) drops lines rather than stalling requests; `hookgate_log_lines_dropped_total`
 /// counts them.
-pub fn queued_stderr(ansi: bool) -> NonBlocking {
+pub fn queued_stderr(escape: Escape) -> NonBlocking {
     let sink = OneLine {
         inner: BufWriter::with_capacity(64 * 1024, io::stderr()),
-        ansi,
+        escape,
     };
     let (writer, guard) = NonBlockingBuilder::default()
         .thread_name("hookgate-log")
@@ -49,8 +52,18 @@ pub fn dropped_lines() -> u64 {
 /// Wraps the log destination (stderr).
 pub struct OneLine<W> {
     pub inner: W,
-    /// Colour codes are written by the formatter: only line breaks are escaped.
-    pub ansi: bool,
+    pub escape: Escape,
+}
+
+/// What the formatter writes, and so how a control is escaped in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Escape {
+    /// Text with colour codes (a terminal): they must pass, only line breaks are escaped.
+    Colours,
+    /// Plain text: every control is escaped.
+    Text,
+    /// JSON lines: every control is escaped, as JSON does.
+    Json,
 }
 
 impl<W: Write> Write for OneLine<W> {
@@ -65,16 +78,36 @@ impl<W: Write> Write for OneLine<W> {
             Some(body) => (body, b"\n"),
             None => (buf, b""),
         };
-        let escaped = |b: u8| matches!(b, b'\n' | b'\r') || (!self.ansi && control(b));
+        let all = self.escape != Escape::Colours;
+        // A C1 control is `C2 80`..`C2 9F` in UTF-8; `C2` is never a continuation byte.
+        let escaped = |b: u8| matches!(b, b'\n' | b'\r') || (all && (control(b) || b == 0xc2));
         if !body.iter().copied().any(escaped) {
             return self.inner.write_all(buf);
         }
         let mut out = Vec::with_capacity(buf.len() + 16);
-        for &b in body {
-            match b {
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b if escaped(b) => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+        let mut i = 0;
+        while i < body.len() {
+            let b = body[i];
+            i += 1;
+            match (b, self.escape) {
+                (b'\n', _) => out.extend_from_slice(b"\\n"),
+                (b'\r', _) => out.extend_from_slice(b"\\r"),
+                (_, Escape::Colours) => out.push(b),
+                (0xc2, e) => match body.get(i) {
+                    Some(&c1 @ 0x80..=0x9f) => {
+                        i += 1;
+                        let s = match e {
+                            Escape::Json => format!("\\u{c1:04x}"),
+                            _ => format!("\\u{{{c1:02x}}}"),
+                        };
+                        out.extend_from_slice(s.as_bytes());
+                    }
+                    _ => out.push(b),
+                },
+                (b, Escape::Json) if control(b) => {
+                    out.extend_from_slice(format!("\\u{b:04x}").as_bytes())
+                }
+                (b, _) if control(b) => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
                 _ => out.push(b),
             }
         }
@@ -100,7 +133,7 @@ mod tests {
     fn line_breaks_inside_a_record_are_escaped() {
         let mut w = OneLine {
             inner: Vec::new(),
-            ansi: false,
+            escape: Escape::Text,
         };
         w.write_all(b"INFO delivered event_id=a\nFORGED b\r\n")
             .unwrap();
@@ -113,9 +146,38 @@ mod tests {
         // At a terminal the formatter's colours pass; line breaks are still escaped.
         let mut t = OneLine {
             inner: Vec::new(),
-            ansi: true,
+            escape: Escape::Colours,
         };
         t.write_all(b"\x1b[32mINFO\x1b[0m a\nb\n").unwrap();
         assert_eq!(t.inner, b"\x1b[32mINFO\x1b[0m a\\nb\n");
+    }
+
+    #[test]
+    fn c1_controls_are_escaped_and_other_characters_kept() {
+        let mut w = OneLine {
+            inner: Vec::new(),
+            escape: Escape::Text,
+        };
+        w.write_all("INFO id=a\u{9b}31m\u{85}é\u{a0}€\n".as_bytes())
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(w.inner).unwrap(),
+            "INFO id=a\\u{9b}31m\\u{85}é\u{a0}€\n"
+        );
+    }
+
+    #[test]
+    fn json_lines_stay_json() {
+        let mut w = OneLine {
+            inner: Vec::new(),
+            escape: Escape::Json,
+        };
+        let value = "a\u{7f}b\u{9b}c\u{1b}d\n\té";
+        let line = format!("{}\n", serde_json::json!({ "event_id": value }));
+        w.write_all(line.as_bytes()).unwrap();
+        let out = String::from_utf8(w.inner).unwrap();
+        assert_eq!(out, "{\"event_id\":\"a\\u007fb\\u009bc\\u001bd\\n\\té\"}\n");
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(back["event_id"], value);
     }
 }

@@ -306,7 +306,13 @@ fn init_logs(json: bool) {
         .with_env_filter(filter)
         .with_ansi(ansi)
         // One record, one line, whatever a sender put in an event ID.
-        .with_writer(hookgate::logline::queued_stderr(ansi));
+        .with_writer(hookgate::logline::queued_stderr(if json {
+            hookgate::logline::Escape::Json
+        } else if ansi {
+            hookgate::logline::Escape::Colours
+        } else {
+            hookgate::logline::Escape::Text
+        }));
     // Other crates' lines are capped per call site (`log_burst`). `try_init` also routes
     // pingora's and the Redis client's `log` records into tracing.
     let _ = if json {

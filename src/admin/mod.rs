@@ -20,6 +20,7 @@ mod console;
 mod events;
 mod params;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -33,7 +34,7 @@ use crate::deliver::stranded;
 use crate::event::now_ms;
 use crate::metrics::METRICS;
 use crate::routing::{Mode, RouteState};
-use crate::store::{Replay, StateClass, StoreError};
+use crate::store::{Replay, RouteStats, StateClass, StoreError};
 
 use self::events::Bulk;
 use self::params::Query;
@@ -42,17 +43,48 @@ const MAX_PAGE: usize = 1000;
 
 pub struct Admin {
     app: Arc<App>,
-    /// Held while a scrape sets the gauges and reads them back.
-    scrape: std::sync::Mutex<()>,
+    /// Held while a scrape sets the gauges and reads them back; the routes whose queue gauges
+    /// the last one set.
+    scrape: std::sync::Mutex<BTreeSet<String>>,
 }
 
 impl Admin {
     pub fn new(app: Arc<App>) -> Admin {
         Admin {
             app,
-            scrape: std::sync::Mutex::new(()),
+            scrape: std::sync::Mutex::new(BTreeSet::new()),
         }
     }
+}
+
+/// Sets the queue gauges of the routes in `stats`, and drops those of the routes `reported` by
+/// the last scrape that the store no longer reports: a removed route, once emptied (cancelled,
+/// purged), leaves the stats, and its last depth and age would stay (`HookgateQueueStuck`).
+fn queue_gauges(reported: &mut BTreeSet<String>, stats: &[RouteStats], now: u64) {
+    let now_reported: BTreeSet<String> = stats.iter().map(|s| s.route.clone()).collect();
+    for gone in reported.difference(&now_reported) {
+        let _ = METRICS.queue_depth.remove_label_values(&[gone]);
+        let _ = METRICS.dead_letters.remove_label_values(&[gone]);
+        let _ = METRICS.queue_oldest_age.remove_label_values(&[gone]);
+    }
+    for s in stats {
+        METRICS
+            .queue_depth
+            .with_label_values(&[&s.route])
+            .set(s.pending as i64);
+        METRICS
+            .dead_letters
+            .with_label_values(&[&s.route])
+            .set(s.dead as i64);
+        let age = s
+            .oldest_received_ms
+            .map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0);
+        METRICS
+            .queue_oldest_age
+            .with_label_values(&[&s.route])
+            .set(age);
+    }
+    *reported = now_reported;
 }
 
 fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -230,7 +262,7 @@ impl Admin {
         let now = now_ms();
         // The gauges are set from this scrape's config and store figures, then read, under
         // one lock (nothing awaited inside): a scrape never shows another's values.
-        let _one = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        let mut reported = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
         METRICS
             .rate_limit_clients
             .set(self.app.rate_limits.tracked_keys() as i64);
@@ -245,26 +277,11 @@ impl Admin {
                 .map(|r| (r.name.as_str(), self.app.states.effective(r).as_str())),
         );
         // A store that cannot answer leaves the gauges at their last values; /readyz says why.
-        let stats = stats.unwrap_or_default();
-        if !stats.is_empty() {
-            stranded::observe(&cfg, &stats);
-        }
-        for s in stats {
-            METRICS
-                .queue_depth
-                .with_label_values(&[&s.route])
-                .set(s.pending as i64);
-            METRICS
-                .dead_letters
-                .with_label_values(&[&s.route])
-                .set(s.dead as i64);
-            let age = s
-                .oldest_received_ms
-                .map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0);
-            METRICS
-                .queue_oldest_age
-                .with_label_values(&[&s.route])
-                .set(age);
+        if let Ok(stats) = stats {
+            if !stats.is_empty() {
+                stranded::observe(&cfg, &stats);
+            }
+            queue_gauges(&mut reported, &stats, now);
         }
         reply(
             StatusCode::OK,

@@ -55,17 +55,25 @@ pub fn log(h: &Handled<'_>, a: &Line, elapsed: Duration) {
 }
 
 /// Fills in and ends the request's span (tracing on only), once its answer is written.
-pub fn end_span(span: Option<Span>, method: &str, h: &Handled<'_>, a: &Line) {
+pub fn end_span(span: Option<Span>, method: &http::Method, h: &Handled<'_>, a: &Line) {
     let Some(mut span) = span else { return };
+    // A sender picks the method and pingora takes any token: one outside HTTP's own is
+    // `_OTHER` (its span `HTTP`), as OpenTelemetry's conventions say, so that a sender cannot
+    // make span names without end.
+    let known = known_method(method);
+    let named = known.unwrap_or("HTTP");
     match h.route {
         Some((name, path)) => {
-            span.rename(format!("{method} {path}"));
+            span.rename(format!("{named} {path}"));
             span.attr("http.route", path);
             span.attr("hookgate.route", name);
         }
-        None => span.rename(method.to_string()),
+        None => span.rename(named.to_string()),
     }
-    span.attr("http.request.method", method);
+    span.attr("http.request.method", known.unwrap_or("_OTHER"));
+    if known.is_none() {
+        span.attr("http.request.method_original", method.as_str().to_string());
+    }
     span.attr("client.address", h.client.to_string());
     span.attr("http.response.status_code", i64::from(a.status));
     span.attr("hookgate.outcome", a.outcome.label());
@@ -76,6 +84,14 @@ pub fn end_span(span: Option<Span>, method: &str, h: &Handled<'_>, a: &Line) {
         span.fail(a.outcome.label());
     }
     span.end();
+}
+
+/// The method, if it is one of HTTP's own (RFC 9110's, and PATCH); methods are case-sensitive.
+fn known_method(m: &http::Method) -> Option<&'static str> {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN.into_iter().find(|k| *k == m.as_str())
 }
 
 /// The sender's trace context, if it sent a valid one; read only when tracing is on.
@@ -89,7 +105,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::logline::OneLine;
+    use crate::logline::{Escape, OneLine};
 
     /// What one access-log line costs to format and write (to a sink, so the terminal or disk
     /// is not measured). Run: `cargo test --lib access_log_cost -- --ignored --nocapture`.
@@ -111,9 +127,9 @@ mod tests {
         for json in [false, true] {
             let b = tracing_subscriber::fmt()
                 .with_ansi(false)
-                .with_writer(|| OneLine {
+                .with_writer(move || OneLine {
                     inner: std::io::sink(),
-                    ansi: false,
+                    escape: if json { Escape::Json } else { Escape::Text },
                 });
             let run = || {
                 let t = Instant::now();

@@ -94,9 +94,21 @@ impl ProxyHttp for Gateway {
         let elapsed = ctx.started.elapsed();
         metrics.duration.observe(elapsed.as_secs_f64());
         access::log(&handled, &line, elapsed);
-        let method = session.req_header().method.as_str();
-        access::end_span(span, method, &handled, &line);
+        access::end_span(span, &session.req_header().method, &handled, &line);
         result.map(|()| true)
+    }
+
+    /// What pingora's own error lines say of the request ("Fail to filter request: …" when the
+    /// sender went away before its answer): the path without the query, which can carry a
+    /// credential (Event Grid's `?code=`); pingora's default writes the raw target.
+    fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
+        let req = session.req_header();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .map(|h| String::from_utf8_lossy(h.as_bytes()))
+            .unwrap_or_default();
+        format!("{} {}, Host: {host}", req.method, req.uri.path())
     }
 
     async fn upstream_peer(

@@ -47,12 +47,20 @@ async fn json_access_and_delivery_lines_carry_their_fields_at_the_top_level() {
     assert_eq!(forged.status(), 401);
     let missing = c.post(gw.url("/nowhere")).body("x").send().await.unwrap();
     assert_eq!(missing.status(), 404);
+    // A sender's ID holding DEL and a C1 control (CSI): escaped as JSON escapes them (`\u007f`),
+    // not as plain text does (`\x7f`, not JSON), every line parses, the ID intact.
+    let controls = "evt_\\u007fdel\\u009bc1";
+    let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body(controls)).await;
+    assert_eq!(status, 200);
 
     // A line is written after its answer: wait for all of them, not just the last expected.
     let lines = eventually(WAIT, async || {
         let lines = json_lines(&gw);
         let has = |f: &dyn Fn(&Value) -> bool| find(&lines, f).is_some();
         (has(&|l| l["message"] == "delivered")
+            && has(&|l| {
+                l["event_id"] == "evt_\u{7f}del\u{9b}c1" && l["target"] == "hookgate::access"
+            })
             && has(&|l| l["event_id"] == "evt_log_1" && l["target"] == "hookgate::access")
             && has(&|l| l["outcome"] == "not_found")
             && has(&|l| l["outcome"] == "unauthorized")
@@ -117,6 +125,10 @@ async fn json_access_and_delivery_lines_carry_their_fields_at_the_top_level() {
     assert!(!logs.contains(SECRET));
     assert!(!logs.contains(&hmac_hex(SECRET, body.as_bytes())));
     assert!(!logs.contains('\x1b'), "no colour codes in JSON");
+    assert!(
+        !logs.contains(['\x7f', '\u{9b}']),
+        "controls escaped (\\u007f) in JSON"
+    );
 }
 
 #[tokio::test]
@@ -124,8 +136,8 @@ async fn text_logs_written_to_a_file_have_no_colour_codes_and_stay_one_line() {
     let up = Upstream::start();
     let gw = Gateway::start("", &routes(&up, ""), &[("LIMAI_SECRET", SECRET)]);
     let c = client();
-    // A sender's ID holding a newline and an escape sequence.
-    let id = "evt_\\n\\u001b[31mFORGED";
+    // A sender's ID holding a newline, an escape sequence, DEL and a C1 control (CSI).
+    let id = "evt_\\n\\u001b[31mFORGED\\u007f\\u009b";
     let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body(id)).await;
     assert_eq!(status, 200, "{v}");
     // The access line is logged once the answer is written, so the delivery's line may come
@@ -147,8 +159,8 @@ async fn text_logs_written_to_a_file_have_no_colour_codes_and_stay_one_line() {
     .unwrap_or_else(|| panic!("no delivery or no access line:\n{}", gw.logs()));
     let logs = gw.logs();
     assert!(
-        !logs.contains('\x1b'),
-        "stderr is a file: no ANSI codes:\n{logs}"
+        !logs.contains(['\x1b', '\x7f', '\u{9b}']),
+        "stderr is a file: no ANSI codes, no controls:\n{logs}"
     );
     assert!(
         access.contains("accepted") && access.contains("FORGED"),
@@ -502,4 +514,52 @@ async fn queued_log_lines_are_written_before_the_process_exits() {
             .any(|l| l.contains("ERROR") && l.contains(&port.to_string())),
         "{err}"
     );
+}
+
+/// A sender picks the method, and pingora takes any token: span names stay a few, whatever the
+/// methods (OpenTelemetry's rule: a method outside HTTP's own is `_OTHER`, its span `HTTP`).
+#[tokio::test]
+async fn a_senders_made_up_methods_do_not_make_span_names() {
+    let (up, collector) = (Upstream::start(), Upstream::start());
+    let gw = Gateway::start(
+        "",
+        &routes(&up, &telemetry_block(&collector)),
+        &[
+            ("LIMAI_SECRET", SECRET),
+            ("COLLECTOR_KEY", "collector-secret"),
+        ],
+    );
+    let c = client();
+    let mut sent = 0;
+    for (i, path) in (0..50)
+        .map(|i| (i, "/nowhere"))
+        .chain((50..55).map(|i| (i, "/hooks/limai")))
+    {
+        let method = reqwest::Method::from_bytes(format!("X{i}").as_bytes()).unwrap();
+        let r = c.request(method, gw.url(path)).send().await.unwrap();
+        assert!(r.status().is_client_error(), "{}", r.status());
+        sent += 1;
+    }
+    let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_post")).await;
+    assert_eq!(status, 200);
+    let server = eventually(WAIT, async || {
+        let s: Vec<Value> = spans(&collector)
+            .into_iter()
+            .filter(|s| s["kind"] == 2)
+            .collect();
+        (s.len() > sent).then_some(s)
+    })
+    .await
+    .expect("a server span per request");
+    let mut names: Vec<&str> = server.iter().filter_map(|s| s["name"].as_str()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names, ["HTTP", "HTTP /hooks/limai", "POST /hooks/limai"]);
+    let made_up = server.iter().find(|s| s["name"] == "HTTP").unwrap();
+    assert_eq!(
+        attr(made_up, "http.request.method")["stringValue"],
+        "_OTHER"
+    );
+    let original = attr(made_up, "http.request.method_original")["stringValue"].as_str();
+    assert!(original.is_some_and(|m| m.starts_with('X')), "{made_up}");
 }

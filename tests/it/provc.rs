@@ -431,3 +431,41 @@ async fn event_grids_query_secret_is_neither_stored_nor_forwarded() {
     assert_eq!(detail["target"], "?a=%2F1&b=2", "{detail}");
     assert!(!detail.to_string().contains(&secret), "{detail}");
 }
+
+/// A sender that goes away mid-request makes pingora log the request it was answering ("Fail to
+/// filter request: …"): that line names the route's path, never Event Grid's `?code=` secret.
+#[tokio::test]
+async fn event_grids_query_secret_is_not_in_the_log_of_a_request_cut_short() {
+    use tokio::io::AsyncWriteExt as _;
+    let v = vector("azure-event-grid", "valid_query_code");
+    let secret = v.secret.clone().unwrap();
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}",
+        upstream_block("up", &up.url("/"), ""),
+        route(
+            "grid",
+            &format!("provider = \"azure-event-grid\", secrets = [{secret:?}]")
+        ),
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let target = format!("/hooks/grid?code={secret}&b=2");
+    let mut s = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    let head = format!(
+        "POST {target} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\n\r\n0123456789"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Closed with a reset: hookgate's read of the body, then its answer, fail.
+    s.set_zero_linger().unwrap();
+    drop(s);
+    let logged = eventually(Duration::from_secs(10), async || {
+        let logs = gw.logs();
+        logs.contains("Fail to filter request").then_some(logs)
+    })
+    .await;
+    let logs = logged.unwrap_or_else(|| panic!("no line for the request: {}", gw.logs()));
+    assert!(logs.contains("/hooks/grid"), "{logs}");
+    assert!(!logs.contains(&secret), "{logs}");
+}

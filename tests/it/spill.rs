@@ -11,7 +11,6 @@ mod support;
 use crate::common;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -73,52 +72,6 @@ async fn redis_killed_mid_load_intake_goes_on_and_everything_acked_is_delivered_
 }
 
 #[tokio::test]
-async fn a_full_spill_answers_503_with_retry_after_and_what_it_took_is_delivered() {
-    let mut redis = RedisServer::start();
-    let up = Upstream::start();
-    let gw = gateway(&redis, &up, "s", "spill_max_bytes = \"1MiB\"");
-    let c = client();
-    redis.stop();
-    let pad = "x".repeat(200 * 1024);
-    let mut acked = Vec::new();
-    let mut refused = None;
-    for i in 0..10 {
-        let id = format!("big-{i}");
-        let body = format!(r#"{{"eventId":"{id}","pad":"{pad}"}}"#);
-        let r = signed(&c, &gw.url("/hooks/a"), &body).send().await.unwrap();
-        match r.status().as_u16() {
-            200 => acked.push(("a".to_string(), id)),
-            503 => {
-                let retry = r.headers().get("retry-after").cloned();
-                refused = Some((retry, r.text().await.unwrap()));
-                break;
-            }
-            s => panic!("{s}: {}", r.text().await.unwrap()),
-        }
-    }
-    let (retry, text) = refused.expect("a 503 once 1 MiB is spilled");
-    assert!(retry.is_some(), "no Retry-After: {text}");
-    // The sender learns it was not persisted; the log, why.
-    assert!(
-        text.contains("not persisted") && !text.contains("spill"),
-        "{text}"
-    );
-    common::ops::log_line(&gw, "spill is full")
-        .await
-        .expect("the full spill is logged");
-    assert!(
-        (4..=5).contains(&acked.len()),
-        "{} events of 200 KiB in 1 MiB",
-        acked.len()
-    );
-    redis.restart();
-    all_delivered_in_order(&up, &acked, 0).await;
-    // Room again: accepted straight into Redis.
-    let r = send(&c, &gw, "a", "after").await;
-    assert_eq!(r.status(), 200);
-}
-
-#[tokio::test]
 async fn hookgate_killed_while_events_are_spilled_delivers_them_after_restart() {
     let mut redis = RedisServer::start();
     let up = Upstream::start();
@@ -171,24 +124,6 @@ async fn a_downgraded_spill_is_forwarded_after_the_restart() {
     gw.spawn();
     let spilled = all_delivered_in_order(&up, &acked, 0).await;
     assert_eq!(spilled, 20);
-}
-
-#[tokio::test]
-async fn spill_off_answers_503_and_not_ready_as_before() {
-    let mut redis = RedisServer::start();
-    let up = Upstream::start();
-    let gw = gateway(&redis, &up, "s", "spill_max_bytes = 0");
-    let c = client();
-    redis.stop();
-    let r = send(&c, &gw, "a", "x").await;
-    assert_eq!(r.status(), 503);
-    assert!(r.headers().contains_key("retry-after"));
-    let not_ready = eventually(WAIT, async || {
-        (http_get_status(gw.admin_port, "/readyz") == Some(503)).then_some(())
-    })
-    .await;
-    assert!(not_ready.is_some());
-    assert!(!Path::new(&gw.dir.path().join("spill")).exists());
 }
 
 /// A request that timed out against a frozen Redis was spilled, and its script then ran when

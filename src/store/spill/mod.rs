@@ -144,6 +144,9 @@ struct Counts {
     routes: HashMap<String, u64>,
     bytes: u64,
     events: u64,
+    /// The smallest event refused for room since there was room for it (0: none): the spill
+    /// refuses events short of its last byte, and is full for readiness until one would fit.
+    refused: u64,
 }
 
 impl Ledger {
@@ -164,14 +167,24 @@ impl Ledger {
         self.lock().routes.contains_key(route)
     }
 
+    /// Full: at the bound, or refusing events (`refused`) until there is room for the
+    /// smallest it refused.
     fn full(&self) -> bool {
-        self.lock().bytes >= self.max_bytes
+        let c = self.lock();
+        c.bytes >= self.max_bytes || c.bytes.saturating_add(c.refused) > self.max_bytes
     }
 
     /// Counts an event of `weight` bytes in, if it fits.
     fn reserve(&self, route: &str, weight: u64) -> bool {
         let mut c = self.lock();
-        if c.bytes + weight > self.max_bytes {
+        if c.bytes.saturating_add(weight) > self.max_bytes {
+            // One larger than the whole spill never fits: no reason to say full for it.
+            if weight <= self.max_bytes {
+                c.refused = match c.refused {
+                    0 => weight,
+                    r => r.min(weight),
+                };
+            }
             return false;
         }
         c.bytes += weight;
@@ -207,6 +220,9 @@ impl Ledger {
         if c.events == 0 {
             c.bytes = 0;
             emptied();
+        }
+        if c.bytes.saturating_add(c.refused) <= self.max_bytes {
+            c.refused = 0;
         }
         publish(&c);
     }
@@ -361,10 +377,23 @@ mod tests {
             e
         };
         assert!(l.reserve("a", 60) && l.holds("a") && !l.holds("b"));
+        assert!(
+            !l.reserve("b", 101) && !l.full(),
+            "never fits: not full for it"
+        );
         assert!(!l.reserve("b", 41), "over the bound");
+        assert!(l.full(), "refusing events: full short of the bound");
         assert!(l.reserve("b", 40) && l.full());
         assert_eq!(l.routes(), ["a", "b"]);
         assert!(!emptied("a", 60) && !l.holds("a"));
+        assert!(!l.full(), "room for what it refused");
+        assert!(!l.reserve("a", 70) && l.full());
+        assert!(
+            !l.reserve("a", 61) && l.full(),
+            "the smallest refused counts"
+        );
+        assert!(l.reserve("a", 20) && l.full());
+        assert!(!emptied("a", 20) && l.full(), "61 more do not fit in 60");
         assert!(emptied("b", 40) && !l.full() && l.routes().is_empty());
         // Found at start, over the bound and with estimated bytes: those end with the events.
         l.force("c", 2, 150);
