@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::request::{request_headers, standard_webhooks};
+use super::request::{request_headers, standard_webhooks, url_credentials};
 use super::*;
 use crate::routing::Upstream;
 use crate::store::StoredEvent;
@@ -119,4 +119,28 @@ fn identity_headers_are_hookgates() {
         .build()
         .unwrap();
     assert_eq!(r.url().as_str(), "http://127.0.0.1:1/@127.0.0.1:2/x?a=1");
+}
+
+/// A URL's credentials become the Basic authorization reqwest itself makes of them (decoded
+/// from their percent-encoding), so the request's header map can carry them past a sender's.
+#[test]
+fn url_credentials_are_reqwests_basic_authorization() {
+    let client = reqwest::Client::new();
+    for url in [
+        "http://hg:pw@127.0.0.1:1/in",
+        "http://u%40x:p%3Ass%2F@h/",
+        "http://only@h/",
+        "http://:secret@h/",
+    ] {
+        let parsed = reqwest::Url::parse(url).unwrap();
+        let built = client.post(parsed.clone()).build().unwrap();
+        let ours = url_credentials(&parsed).unwrap();
+        assert_eq!(Some(&ours), built.headers().get("authorization"), "{url}");
+        assert!(ours.is_sensitive());
+    }
+    assert_eq!(
+        url_credentials(&reqwest::Url::parse("http://hg:pw@h/").unwrap()).unwrap(),
+        "Basic aGc6cHc="
+    );
+    assert!(url_credentials(&reqwest::Url::parse("http://h/").unwrap()).is_none());
 }
