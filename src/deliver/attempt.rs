@@ -28,7 +28,7 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Resu
     if (200..300).contains(&status) {
         return Ok(status);
     }
-    let retryable = status == 408 || status == 429 || status >= 500;
+    let retryable = crate::upstream::retried_status(status);
     let text: String = String::from_utf8_lossy(body)
         .chars()
         .filter(|c| !c.is_control())

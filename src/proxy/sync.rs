@@ -119,8 +119,10 @@ impl SyncRelay<'_> {
         }
         let ev = StoredEvent::from_new(ev);
         let result = self.limited_call(&ev, deadline).await;
+        // A "not now" (`408`, `429`, `5xx`) is the sender's to retry, as a delivery would: kept,
+        // it would be replayed for the whole `dedup_ttl` and the upstream never called again.
         let keep = match &result {
-            Ok(a) if a.status < 500 => Some(a.clone()),
+            Ok(a) if !upstream::retried_status(a.status) => Some(a.clone()),
             _ => None,
         };
         if let Err(e) = self

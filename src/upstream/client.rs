@@ -199,6 +199,12 @@ impl Deadline {
         }
     }
 
+    /// The attempt's time left (a new connection's addresses share it).
+    fn left(self) -> Duration {
+        self.at
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+
     /// `f`'s output, or the attempt's timeout failure.
     async fn within<T>(self, f: impl Future<Output = T>) -> Result<T, Failure> {
         tokio::time::timeout_at(self.at, f)
@@ -216,7 +222,10 @@ async fn exchange(
     deadline: Deadline,
 ) -> Result<Answer, Failure> {
     if pool.h2c {
-        let h2 = deadline.within(pool.h2()).await?.map_err(connect_failure)?;
+        let h2 = deadline
+            .within(pool.h2(deadline.left()))
+            .await?
+            .map_err(connect_failure)?;
         let mut sender = h2.sender.clone();
         let sent = deadline
             .within(async {
@@ -239,7 +248,7 @@ async fn exchange(
         }
         return Ok(answer);
     }
-    let (resp, sender) = deadline.within(h1_head(pool, req)).await??;
+    let (resp, sender) = deadline.within(h1_head(pool, req, deadline)).await??;
     let (answer, end) = read(resp, deadline).await;
     // Only a connection whose answer was read to its end can carry another request.
     if end == End::Whole {
@@ -252,10 +261,14 @@ async fn exchange(
 async fn h1_head(
     pool: &Pool,
     mut req: Request<Full<Bytes>>,
+    deadline: Deadline,
 ) -> Result<(Response<Incoming>, SendRequest<Full<Bytes>>), Failure> {
     let mut fresh = false;
     loop {
-        let mut conn = pool.h1(fresh).await.map_err(connect_failure)?;
+        let mut conn = pool
+            .h1(fresh, deadline.left())
+            .await
+            .map_err(connect_failure)?;
         match conn.sender.try_send_request(req).await {
             Ok(resp) => return Ok((resp, conn.sender)),
             Err(mut e) => match e.take_message() {

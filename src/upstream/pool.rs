@@ -4,6 +4,7 @@
 //! (replaced after an attempt on it timed out).
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -19,6 +20,11 @@ pub(super) type Body = Full<Bytes>;
 
 /// How long a new connection may take (reqwest's setting before).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an address may be silent before the next is tried alongside (RFC 8305's
+/// Connection Attempt Delay).
+const STAGGER: Duration = Duration::from_millis(250);
+/// The least time an address gets when several share the budget.
+const MIN_PER_ADDRESS: Duration = Duration::from_secs(1);
 /// An idle connection older than this is closed rather than reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// More parked connections than this are closed (concurrency bounds what is in use anyway).
@@ -72,7 +78,8 @@ impl Pool {
     }
 
     /// A ready HTTP/1.1 sender: a parked one if any is still open, else a new connection.
-    pub async fn h1(&self, fresh: bool) -> Result<H1, ConnectError> {
+    /// `left`: the attempt's time left, for a new connection's addresses to share.
+    pub async fn h1(&self, fresh: bool, left: Duration) -> Result<H1, ConnectError> {
         if !fresh {
             while let Some((since, mut sender)) = self.parked() {
                 if since.elapsed() < IDLE_TIMEOUT && sender.ready().await.is_ok() {
@@ -83,7 +90,7 @@ impl Pool {
                 }
             }
         }
-        let io = self.tcp().await?;
+        let io = self.tcp(left).await?;
         let (mut sender, conn) = http1::handshake(io).await.map_err(connect_error)?;
         tokio::spawn(async move {
             // Ends when the upstream closes it or every sender is dropped; an error here
@@ -120,12 +127,12 @@ impl Pool {
     }
 
     /// The shared h2c connection, opened again when it closed or was retired.
-    pub async fn h2(&self) -> Result<H2, ConnectError> {
+    pub async fn h2(&self, left: Duration) -> Result<H2, ConnectError> {
         let mut shared = self.shared.lock().await;
         if let Some(h2) = shared.as_ref().filter(|h| !h.sender.is_closed()) {
             return Ok(h2.clone());
         }
-        let io = self.tcp().await?;
+        let io = self.tcp(left).await?;
         let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
             .await
             .map_err(connect_error)?;
@@ -148,22 +155,18 @@ impl Pool {
         }
     }
 
-    async fn tcp(&self) -> Result<TokioIo<TcpStream>, ConnectError> {
+    /// A new connection, resolved anew; `left`: what the attempt has left, which the
+    /// addresses share (`connect_any`).
+    async fn tcp(&self, left: Duration) -> Result<TokioIo<TcpStream>, ConnectError> {
+        let started = Instant::now();
         let connect = async {
-            let mut last = None;
-            for addr in tokio::net::lookup_host(self.addr.as_str()).await? {
-                match TcpStream::connect(addr).await {
-                    Ok(s) => {
-                        // As reqwest: a small request is not held back waiting for an ACK.
-                        s.set_nodelay(true)?;
-                        return Ok(TokioIo::new(s));
-                    }
-                    Err(e) => last = Some(e),
-                }
-            }
-            Err(last.unwrap_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::NotFound, "no address for the host")
-            }))
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host(self.addr.as_str()).await?.collect();
+            let budget = left.min(CONNECT_TIMEOUT).saturating_sub(started.elapsed());
+            let s = connect_any(&addrs, budget).await?;
+            // As reqwest: a small request is not held back waiting for an ACK.
+            s.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(TokioIo::new(s))
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
             Ok(Ok(io)) => Ok(io),
@@ -174,6 +177,88 @@ impl Pool {
             ))),
         }
     }
+}
+
+/// A connection to the first of `addrs` to take one, happy-eyeballs style (RFC 8305, as
+/// hyper-util's connector): the families alternate, and an address silent for `STAGGER` (or
+/// failing) gets the next one tried alongside, so an address that drops SYNs (a firewalled
+/// IPv6 address, a dead A record) does not spend the attempt's time alone. With several
+/// addresses each gets its share of `budget` (at least `MIN_PER_ADDRESS`); one address alone is
+/// bounded by the caller's limits, whose messages say which ran out.
+pub(super) async fn connect_any(
+    addrs: &[SocketAddr],
+    budget: Duration,
+) -> std::io::Result<TcpStream> {
+    let order = interleaved(addrs);
+    let per = (order.len() > 1).then(|| {
+        let n = u32::try_from(order.len()).unwrap_or(u32::MAX);
+        (budget / n).max(MIN_PER_ADDRESS).min(budget)
+    });
+    let mut next = order.into_iter();
+    let mut racing = tokio::task::JoinSet::new();
+    let mut last = None;
+    loop {
+        if racing.is_empty() {
+            let Some(addr) = next.next() else {
+                return Err(last.unwrap_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "no address for the host")
+                }));
+            };
+            racing.spawn(connect_one(addr, per));
+        }
+        let more = next.len() > 0;
+        tokio::select! {
+            done = racing.join_next() => match done {
+                Some(Ok(Ok(s))) => return Ok(s),
+                Some(Ok(Err(e))) => {
+                    last = Some(e);
+                    if let Some(addr) = next.next() {
+                        racing.spawn(connect_one(addr, per));
+                    }
+                }
+                Some(Err(e)) => last = Some(std::io::Error::other(e)),
+                None => {}
+            },
+            () = tokio::time::sleep(STAGGER), if more => {
+                if let Some(addr) = next.next() {
+                    racing.spawn(connect_one(addr, per));
+                }
+            }
+        }
+    }
+    // Dropping `racing` aborts the attempts still under way.
+}
+
+async fn connect_one(addr: SocketAddr, limit: Option<Duration>) -> std::io::Result<TcpStream> {
+    let Some(limit) = limit else {
+        return TcpStream::connect(addr).await;
+    };
+    tokio::time::timeout(limit, TcpStream::connect(addr))
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "timed out after {}",
+                    crate::config::units::fmt_duration(limit)
+                ),
+            ))
+        })
+}
+
+/// `addrs` with the families alternating, the resolver's first family first.
+pub(super) fn interleaved(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+    let first_v6 = addrs.first().is_some_and(SocketAddr::is_ipv6);
+    let (mut first, mut other): (Vec<SocketAddr>, Vec<SocketAddr>) =
+        addrs.iter().copied().partition(|a| a.is_ipv6() == first_v6);
+    first.reverse();
+    other.reverse();
+    let mut out = Vec::with_capacity(addrs.len());
+    while !first.is_empty() || !other.is_empty() {
+        out.extend(first.pop());
+        out.extend(other.pop());
+    }
+    out
 }
 
 fn connect_error(e: hyper::Error) -> ConnectError {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::request::{request_headers, standard_webhooks};
+use super::request::{request_headers, standard_webhooks, url_credentials};
 use super::*;
 use crate::routing::Upstream;
 use crate::store::StoredEvent;
@@ -119,4 +119,87 @@ fn identity_headers_are_hookgates() {
         .build()
         .unwrap();
     assert_eq!(r.url().as_str(), "http://127.0.0.1:1/@127.0.0.1:2/x?a=1");
+}
+
+/// A URL's credentials become the Basic authorization reqwest itself makes of them (decoded
+/// from their percent-encoding), so the request's header map can carry them past a sender's.
+#[test]
+fn url_credentials_are_reqwests_basic_authorization() {
+    let client = reqwest::Client::new();
+    for url in [
+        "http://hg:pw@127.0.0.1:1/in",
+        "http://u%40x:p%3Ass%2F@h/",
+        "http://only@h/",
+        "http://:secret@h/",
+    ] {
+        let parsed = reqwest::Url::parse(url).unwrap();
+        let built = client.post(parsed.clone()).build().unwrap();
+        let ours = url_credentials(&parsed).unwrap();
+        assert_eq!(Some(&ours), built.headers().get("authorization"), "{url}");
+        assert!(ours.is_sensitive());
+    }
+    assert_eq!(
+        url_credentials(&reqwest::Url::parse("http://hg:pw@h/").unwrap()).unwrap(),
+        "Basic aGc6cHc="
+    );
+    assert!(url_credentials(&reqwest::Url::parse("http://h/").unwrap()).is_none());
+}
+
+/// A local address that takes no connection: a listener with a backlog of 0 whose queue is
+/// full (one connection never accepted), so the kernel drops further SYNs, as a firewall that
+/// drops them does (nothing leaves the machine). Returns what must stay alive with it.
+async fn blackhole() -> (
+    std::net::SocketAddr,
+    tokio::net::TcpListener,
+    Vec<tokio::net::TcpStream>,
+) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    loop {
+        let probe = tokio::time::timeout(
+            Duration::from_millis(500),
+            tokio::net::TcpStream::connect(addr),
+        );
+        match probe.await {
+            Ok(Ok(s)) => held.push(s),
+            Ok(Err(e)) => panic!("the listener refused: {e}"),
+            Err(_) => break,
+        }
+        assert!(held.len() < 64, "the listener's queue never filled");
+    }
+    (addr, listener, held)
+}
+
+/// An address that drops SYNs (a firewalled IPv6 address, a dead A record) does not cost the
+/// connect its whole budget: the next address is tried too, and takes it. One that refuses
+/// is passed at once.
+#[tokio::test]
+async fn a_silent_address_does_not_keep_the_others_from_being_tried() {
+    let (silent, _listener, _held) = blackhole().await;
+    let good = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let good_addr = good.local_addr().unwrap();
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
+    let budget = Duration::from_secs(4);
+    for addrs in [vec![silent, good_addr], vec![refused, silent, good_addr]] {
+        let s = super::pool::connect_any(&addrs, budget)
+            .await
+            .unwrap_or_else(|e| panic!("{addrs:?}: {e}"));
+        assert_eq!(s.peer_addr().unwrap(), good_addr, "{addrs:?}");
+    }
+    // The families alternate, the resolver's first first.
+    let a: Vec<std::net::SocketAddr> = ["[::1]:1", "[::2]:1", "[::3]:1", "10.0.0.1:1"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(super::pool::interleaved(&a), [a[0], a[3], a[1], a[2]]);
+    // Nothing but silence: each address's share of the budget ends, not a hang.
+    let e = super::pool::connect_any(&[silent, silent], Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
 }

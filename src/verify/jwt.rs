@@ -65,6 +65,11 @@ impl JwtVerifier {
         &self.spec.header
     }
 
+    /// Whether a token is bound to its body (a body-hash claim, as Netlify's).
+    pub fn covers_body(&self) -> bool {
+        self.spec.body_sha256.is_some()
+    }
+
     pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
         let name = self.spec.header.to_string();
         let malformed = |reason| VerifyError::Malformed {

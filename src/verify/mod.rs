@@ -269,11 +269,16 @@ impl Check {
         }
     }
 
-    /// Headers carrying a credential meant for hookgate alone; they are not forwarded.
+    /// Headers carrying a credential meant for hookgate alone; they are not forwarded. Bearer
+    /// tokens that do not cover the body (monday's JWT, Pub/Sub's OIDC token) are among them:
+    /// whoever saw one at the upstream could replay it with any body until it expires.
     pub fn credential_headers(&self) -> Vec<&HeaderName> {
+        static AUTHORIZATION: HeaderName = HeaderName::from_static("authorization");
         match self {
             Check::Token(v) => vec![v.header()],
             Check::Carried(v) => v.header().into_iter().collect(),
+            Check::Jwt(v) if !v.covers_body() => vec![v.header()],
+            Check::Oidc(_) => vec![&AUTHORIZATION],
             Check::All(checks) => checks.iter().flat_map(Check::credential_headers).collect(),
             _ => Vec::new(),
         }

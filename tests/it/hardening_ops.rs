@@ -42,6 +42,36 @@ async fn sync_replay_cache_answers_only_the_same_request_on_redis() {
     same_id_other_request_is_a_conflict(&a, &b, &up).await;
 }
 
+/// An upstream's `429` or `408` says "not now", not what became of the event: it is relayed but
+/// not kept, so the sender's retry of the same request calls the upstream again (as a delivery
+/// retries them) rather than getting the `429` replayed for the whole dedup window.
+#[tokio::test]
+async fn sync_answers_saying_not_now_are_not_replayed() {
+    let up = Upstream::start();
+    up.script([
+        Reply {
+            headers: vec![("retry-after", "1".into())],
+            ..Reply::status(429)
+        },
+        Reply::status(408),
+        Reply::status(200),
+    ]);
+    let gw = Gateway::start("", &sync_routes(&up, "", ""), &[("FLOW_TOKEN", "flow-tok")]);
+    let c = client();
+    let body = r#"{"eventId":"busy_1"}"#;
+    for (want, calls) in [(429, 1), (408, 2), (200, 3)] {
+        let r = post(&c, &gw.url("/flow"), &AUTH, body).await;
+        assert_eq!(r.status(), want);
+        assert_eq!(header(&r, "idempotent-replayed"), None);
+        assert_eq!(up.count(), calls);
+    }
+    // The 200 is kept: the same request again is its replay, with no call.
+    let r = post(&c, &gw.url("/flow"), &AUTH, body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "idempotent-replayed"), Some("true"));
+    assert_eq!(up.count(), 3);
+}
+
 /// A sync route and an async route on one upstream with `concurrency = 1`.
 fn sync_and_async_on_one_slot(up: &Upstream, sync_timeout: &str) -> Gateway {
     let routes = format!(

@@ -299,6 +299,53 @@ async fn underscore_spellings_of_headers_never_reach_the_upstream() {
     }
 }
 
+/// An upstream URL's credentials (`http://user:pass@…`) are what hookgate says to the upstream:
+/// a sender's own `Authorization` neither replaces them (a 401 from the upstream, a dead
+/// letter) nor reaches the upstream, on async and sync routes alike.
+#[tokio::test]
+async fn an_upstream_urls_credentials_win_over_a_senders_authorization() {
+    let up = Upstream::start();
+    let url = up.url("/in").replacen("http://", "http://hg:pw@", 1);
+    let body = format!(
+        "{}\n{}\n{}",
+        upstream_block("orders", &url, ""),
+        limai_route("a", "/hooks/a", "orders", ""),
+        limai_route("s", "/hooks/s", "orders", "mode = \"sync\"")
+    );
+    let gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
+    for (path, id) in [
+        ("/hooks/a", "evt_cred_async"),
+        ("/hooks/s", "evt_cred_sync"),
+    ] {
+        let (status, text) = raw(
+            gw.addr(),
+            &signed_raw(
+                path.as_bytes(),
+                "Authorization: Bearer sender\r\n",
+                &event_body(id),
+            ),
+        );
+        assert_eq!(status, 200, "{text}");
+    }
+    eventually(WAIT, async || (up.count() >= 2).then_some(()))
+        .await
+        .expect("both delivered");
+    for got in up.received() {
+        let auth: Vec<&str> = got
+            .headers
+            .get_all("authorization")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert_eq!(
+            auth,
+            ["Basic aGc6cHc="],
+            "{:?}",
+            got.header("x-hookgate-route")
+        );
+    }
+}
+
 #[tokio::test]
 async fn forwarded_proto_is_the_listeners_scheme() {
     let _ = rustls::crypto::ring::default_provider().install_default();

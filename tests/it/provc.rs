@@ -469,3 +469,73 @@ async fn event_grids_query_secret_is_not_in_the_log_of_a_request_cut_short() {
     assert!(logs.contains("/hooks/grid"), "{logs}");
     assert!(!logs.contains(&secret), "{logs}");
 }
+
+/// Bearer proofs that do not cover the body — monday's JWT, Google Pub/Sub's OIDC token — are
+/// hookgate's, not the upstream's: whoever saw them at the upstream could replay them with any
+/// body until they expire. Netlify's JWS binds the body's hash and is forwarded as a signature.
+#[tokio::test]
+async fn body_free_bearer_tokens_are_not_forwarded() {
+    let up = Upstream::start();
+    let monday = vector("monday", "valid");
+    let pubsub = vector("google-pubsub", "valid");
+    let netlify = vector("netlify", "valid");
+    let keys = key_server(pubsub.key_document.as_deref().unwrap());
+    let body = format!(
+        "{}\n{}{}{}",
+        upstream_block("up", &up.url("/"), ""),
+        route(
+            "monday",
+            &format!(
+                "provider = \"monday\", secrets = [{:?}], public_url = {:?}, tolerance = \"5000d\"",
+                monday.secret.clone().unwrap(),
+                monday.public_url.clone().unwrap()
+            )
+        ),
+        route(
+            "google-pubsub",
+            &format!(
+                "provider = \"google-pubsub\", public_url = {:?}, sender = {:?}, tolerance = \"5000d\", key_url = {:?}",
+                pubsub.public_url.clone().unwrap(),
+                pubsub.sender.clone().unwrap(),
+                keys.url("/certs")
+            )
+        ),
+        route(
+            "netlify",
+            &format!(
+                "provider = \"netlify\", secrets = [{:?}]",
+                netlify.secret.clone().unwrap()
+            )
+        ),
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let c = client();
+    for (name, v) in [
+        ("monday", &monday),
+        ("google-pubsub", &pubsub),
+        ("netlify", &netlify),
+    ] {
+        let (status, text) = send(&c, gw.url(&format!("/hooks/{name}")), v, None).await;
+        assert_eq!(status, 200, "{name}: {text}");
+    }
+    let got = eventually(Duration::from_secs(10), async || {
+        (up.count() >= 3).then(|| up.received())
+    })
+    .await
+    .expect("all three delivered");
+    for r in &got {
+        let route = r.header("x-hookgate-route").unwrap_or_default();
+        assert!(
+            r.header("authorization").is_none(),
+            "{route}: {:?}",
+            r.headers
+        );
+        if route == "netlify" {
+            assert!(r.header("x-webhook-signature").is_some(), "{:?}", r.headers);
+        }
+    }
+    assert!(
+        got.iter()
+            .any(|r| r.header("x-hookgate-route") == Some("netlify"))
+    );
+}
