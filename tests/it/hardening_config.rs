@@ -397,3 +397,39 @@ verify = {{ scheme = "bearer", secrets = ["file:{}"] }}
     );
     assert!(!err.contains("adm1n") && !err.contains("r0ute"), "{err}");
 }
+
+/// Two listeners on one port, one on a wildcard address: each bound alone at the start's check,
+/// so the config passed and the second listener failed after pingora's retries. A load error
+/// at the key's line (before: `hookgate check` exit 0).
+#[test]
+fn listeners_on_one_port_through_a_wildcard_are_a_load_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.toml");
+    let port = free_port();
+    for (listen, admin, at) in [
+        (
+            "0.0.0.0",
+            "127.0.0.1",
+            ":3:16: server.admin_listen must differ",
+        ),
+        (
+            "127.0.0.1",
+            "[::]",
+            ":3:16: server.admin_listen must differ",
+        ),
+    ] {
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nlisten = \"{listen}:{port}\"\nadmin_listen = \"{admin}:{port}\"\n\n\
+                 [upstreams.up]\nurl = \"http://127.0.0.1:9/in\"\n\n\
+                 [routes.a]\npath = \"/a\"\nupstream = \"up\"\nverify = {{ scheme = \"none\" }}\n"
+            ),
+        )
+        .unwrap();
+        let out = hookgate(&["check"], &path);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{listen} {admin}: {err}");
+        assert!(err.contains(at), "{listen} {admin}: {err}");
+    }
+}

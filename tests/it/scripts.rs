@@ -275,3 +275,18 @@ fn services_the_installed_packages_start_are_stopped_and_disabled() {
     let calls = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(!calls.contains("systemctl"), "{calls}");
 }
+
+/// The README's first command runs the example config with a published default secret
+/// (`change-me`): its listeners stay on loopback, so nobody else can post signed events to it
+/// (before: `listen = "0.0.0.0:8080"`).
+#[test]
+fn the_example_config_listens_on_loopback_only() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/hookgate.toml"))
+        .unwrap();
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    let server = doc["server"].as_table().unwrap();
+    for key in ["listen", "admin_listen"] {
+        let addr: std::net::SocketAddr = server[key].as_str().unwrap().parse().unwrap();
+        assert!(addr.ip().is_loopback(), "server.{key} = {addr}");
+    }
+}

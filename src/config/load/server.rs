@@ -24,11 +24,11 @@ impl Checker<'_> {
             None => Some(SocketAddr::from(([127, 0, 0, 1], 9180))),
         };
         if let (Some(l), Some(a)) = (listen, admin_listen)
-            && l == a
+            && clash(l, a)
         {
             self.error(
                 s.admin_listen.as_ref().map_or(span.clone(), |t| t.span()),
-                "server.admin_listen must differ from server.listen",
+                "server.admin_listen must differ from server.listen (the same port on a wildcard address and another takes both)",
             );
         }
         if let Some(a) = admin_listen
@@ -144,10 +144,14 @@ impl Checker<'_> {
         admin: Option<SocketAddr>,
     ) -> Option<TlsConfig> {
         let addr = self.addr(&t.listen, "server.tls.listen", "\"0.0.0.0:8443\"")?;
-        if Some(addr) == listen || Some(addr) == admin {
+        if [listen, admin]
+            .into_iter()
+            .flatten()
+            .any(|o| clash(addr, o))
+        {
             self.error(
                 t.listen.span(),
-                "server.tls.listen must differ from server.listen and server.admin_listen",
+                "server.tls.listen must differ from server.listen and server.admin_listen (the same port on a wildcard address and another takes both)",
             );
         }
         let mut file = |text: &Text, what: &str| -> Option<PathBuf> {
@@ -164,5 +168,35 @@ impl Checker<'_> {
             cert: cert?,
             key: key?,
         })
+    }
+}
+
+/// Whether two listeners cannot both be bound: the same port on the same address, or on a
+/// wildcard that takes the other's (`0.0.0.0` every IPv4 address; `[::]` every address, IPv4
+/// too on a dual-stack host). Else each address binds alone at the start's check and the
+/// second listener fails after pingora's retries.
+fn clash(a: SocketAddr, b: SocketAddr) -> bool {
+    let takes =
+        |w: SocketAddr, x: SocketAddr| w.ip().is_unspecified() && (w.is_ipv6() || x.is_ipv4());
+    a.port() == b.port() && a.port() != 0 && (a.ip() == b.ip() || takes(a, b) || takes(b, a))
+}
+
+#[cfg(test)]
+mod clash_tests {
+    use super::clash;
+
+    #[test]
+    fn wildcards_take_their_family_and_ipv6_takes_both() {
+        let c = |a: &str, b: &str| clash(a.parse().unwrap(), b.parse().unwrap());
+        assert!(c("0.0.0.0:8080", "127.0.0.1:8080"));
+        assert!(c("127.0.0.1:8080", "0.0.0.0:8080"));
+        assert!(c("[::]:8080", "127.0.0.1:8080"));
+        assert!(c("[::]:8080", "[::1]:8080"));
+        assert!(c("0.0.0.0:8080", "[::]:8080"));
+        assert!(c("10.0.0.1:8080", "10.0.0.1:8080"));
+        assert!(!c("0.0.0.0:8080", "[::1]:8080"));
+        assert!(!c("0.0.0.0:8080", "127.0.0.1:8081"));
+        assert!(!c("10.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(!c("127.0.0.1:0", "0.0.0.0:0"));
     }
 }
