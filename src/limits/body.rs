@@ -80,6 +80,7 @@ pub async fn read(
                 }
             }
             buf.extend_from_slice(&chunk);
+            memory.received(chunk.len());
         }
         memory.complete().map_err(BodyError::Memory)?;
         Ok(buf.freeze())

@@ -4,13 +4,15 @@
 //! `max_body_bytes` — times 100 streams per HTTP/2 connection — and be killed for its memory.
 //!
 //! A body takes its bytes as they arrive and holds them until its request is answered (stored
-//! or relayed). When the bound is reached, bodies still arriving at least `STALLED_AFTER` after
-//! they started are cut, oldest first, to make room (as slow connections make room at
-//! `max_connections`): a real sender's body arrives at once, so slow senders only push each
-//! other out. Only when none can be cut is the body that needs room refused.
+//! or relayed). When the bound is reached, bodies still arriving are cut, oldest first, to make
+//! room (as slow connections make room at `max_connections`) once they have arrived for at
+//! least `STALLED_AFTER` — or at once when they hold more than twice what they received (a
+//! declared length is taken at the first byte): a real sender's body arrives at once, so slow
+//! senders only push each other out, and only bytes sent protect a body. Only when none can be
+//! cut is the body that needs room refused.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,10 @@ use crate::metrics::METRICS;
 
 /// A body still arriving this long after it started may be cut to make room.
 const STALLED_AFTER: Duration = Duration::from_secs(1);
+/// A body still arriving that holds more than this many times the bytes it received may be
+/// cut at once: what it has not received yet does not protect it (a head declaring 1 MiB,
+/// then one byte, would otherwise hold 1 MiB of the bound for `STALLED_AFTER`).
+const HELD_PER_RECEIVED: usize = 2;
 
 #[derive(Default)]
 pub struct BodyMemory {
@@ -46,6 +52,8 @@ struct Body {
 struct Cut {
     done: AtomicBool,
     notify: Notify,
+    /// Bytes of the body received so far (its reader counts them; `grow` reads them).
+    received: AtomicUsize,
 }
 
 /// Why a body could not take more memory.
@@ -118,7 +126,10 @@ impl Reservation<'_> {
                     **id != self.id
                         && !b.complete
                         && b.bytes > 0
-                        && now.duration_since(b.started) >= STALLED_AFTER
+                        && (now.duration_since(b.started) >= STALLED_AFTER
+                            || b.bytes
+                                > HELD_PER_RECEIVED
+                                    .saturating_mul(b.cut.received.load(Ordering::Relaxed)))
                 })
                 .take_while(|(_, b)| {
                     let more = freed < need;
@@ -160,6 +171,11 @@ impl Reservation<'_> {
         }
     }
 
+    /// `n` more bytes of the body arrived (kept in what `grow` took).
+    pub fn received(&self, n: usize) {
+        self.cut.received.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Resolves once this body has been cut to make room for another.
     pub async fn cut(&self) {
         while !self.cut.done.load(Ordering::Acquire) {
@@ -195,8 +211,10 @@ mod tests {
         let mut a = m.start();
         let mut b = m.start();
         assert_eq!(a.grow(60, 100), Ok(()));
+        a.received(60);
         assert_eq!(b.grow(40, 100), Ok(()));
-        // Both fresh: neither can be cut.
+        b.received(40);
+        // Both fresh (and what they hold received): neither can be cut.
         assert_eq!(b.grow(1, 100), Err(Refused::Full));
         drop(a);
         assert_eq!(m.used(), 40);
@@ -216,6 +234,7 @@ mod tests {
         assert_eq!(older_but_done.grow(30, 100), Ok(()));
         assert_eq!(older_but_done.complete(), Ok(()));
         assert_eq!(young.grow(30, 100), Ok(()));
+        young.received(30);
         aged(&m, old.id);
         aged(&m, older_but_done.id);
         aged(&m, young.id);
@@ -234,6 +253,27 @@ mod tests {
         assert_eq!(young.complete(), Ok(()));
         drop(old);
         assert_eq!(m.used(), 90, "a cut body gave its bytes back when cut");
+    }
+
+    #[test]
+    fn a_fresh_body_holding_more_than_twice_what_it_received_is_cut_at_once() {
+        let m = BodyMemory::default();
+        // Took its declared 60 at the first byte.
+        let mut declared = m.start();
+        assert_eq!(declared.grow(60, 100), Ok(()));
+        declared.received(1);
+        // Took 30, received 15 of them: half of what it holds.
+        let mut arriving = m.start();
+        assert_eq!(arriving.grow(30, 100), Ok(()));
+        arriving.received(15);
+        let mut next = m.start();
+        assert_eq!(next.grow(40, 100), Ok(()));
+        assert!(declared.cut.done.load(Ordering::Acquire));
+        assert!(!arriving.cut.done.load(Ordering::Acquire));
+        assert_eq!(m.used(), 70);
+        // Both fresh and backed by what they received: neither can be cut.
+        next.received(40);
+        assert_eq!(m.start().grow(31, 100), Err(Refused::Full));
     }
 
     #[tokio::test]

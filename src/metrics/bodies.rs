@@ -21,7 +21,7 @@ impl BodyMetrics {
             refused: must(IntCounterVec::new(
                 Opts::new(
                     "hookgate_body_memory_refused_total",
-                    "Requests answered 503 because bodies in memory were at server.max_body_memory: full (no body could be cut) or cut (a body still arriving after 1 s, cut to make room).",
+                    "Requests answered 503 because bodies in memory were at server.max_body_memory: full (no body could be cut) or cut (a body still arriving after 1 s, or holding more than twice what it received, cut to make room).",
                 ),
                 &["reason"],
             )),

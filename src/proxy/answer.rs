@@ -2,9 +2,12 @@
 //! answer of the listener is built here: refusals (status from `RequestOutcome`'s table), the
 //! route's `response` to an accepted event, handshake replies and relayed sync answers.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
+use pingora::protocols::http::ServerSession as HttpSession;
 use pingora::proxy::Session;
 
 use crate::limits::memory::Refused;
@@ -194,10 +197,46 @@ impl Answer {
         self
     }
 
-    pub async fn write(self, session: &mut Session) -> pingora::Result<()> {
+    /// Writes the answer; over HTTP/2, all of it within `limit`, else the stream is reset.
+    /// pingora bounds no HTTP/2 write (its session's write timeout is unset), and a client
+    /// that grants no flow-control window would hold the request — and its connection —
+    /// forever. (HTTP/1.x writes are bounded by the gate, `conn::serve_h1`.)
+    pub async fn write(self, session: &mut Session, limit: Duration) -> pingora::Result<()> {
         if self.close {
             session.set_keepalive(None);
         }
+        let (head, body) = self.into_parts()?;
+        let h2 = matches!(session.as_downstream(), HttpSession::H2(_));
+        let send = async {
+            session.write_response_header(head, false).await?;
+            session.write_response_body(Some(body), true).await
+        };
+        if !h2 {
+            return send.await;
+        }
+        match tokio::time::timeout(limit, send).await {
+            Ok(Ok(())) => return Ok(()),
+            // The client reset the stream, or the connection is gone (shed, closed): there is
+            // nobody to tell, and pingora would log the failed write as an error, then fail
+            // again answering it.
+            Ok(Err(e)) => tracing::debug!(error = %e, "HTTP/2 answer not written"),
+            Err(_) => {
+                tracing::debug!(
+                    timeout_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+                    "HTTP/2 answer not taken by the client in time; stream reset"
+                );
+                if let HttpSession::H2(h2) = session.as_downstream_mut() {
+                    // Also drops what h2 still holds of the answer.
+                    h2.shutdown();
+                }
+            }
+        }
+        // The stream is reset or gone: nothing more for pingora to answer (its `finish` on it
+        // fails quietly).
+        Ok(())
+    }
+
+    fn into_parts(self) -> pingora::Result<(Box<ResponseHeader>, Bytes)> {
         let mut resp = ResponseHeader::build(self.status, Some(3 + self.headers.len()))?;
         if !self
             .headers
@@ -211,8 +250,7 @@ impl Answer {
             resp.append_header(name, value)?;
         }
         resp.insert_header(http::header::CONTENT_LENGTH, self.body.len())?;
-        session.write_response_header(Box::new(resp), false).await?;
-        session.write_response_body(Some(self.body), true).await
+        Ok((Box::new(resp), self.body))
     }
 }
 

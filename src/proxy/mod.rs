@@ -90,7 +90,9 @@ impl ProxyHttp for Gateway {
         let (mut answer, metrics, handled) = intake::handle(session, self, &cfg, trace).await;
         metrics.count(answer.outcome);
         let line = access::Line::of(&mut answer);
-        let result = answer.write(session).await;
+        let result = answer
+            .write(session, cfg.server.connections.header_timeout)
+            .await;
         let elapsed = ctx.started.elapsed();
         metrics.duration.observe(elapsed.as_secs_f64());
         access::log(&handled, &line, elapsed);

@@ -290,3 +290,105 @@ pub fn h2_request_then_idle(
         }
     }
 }
+
+/// An HTTP/2 request a client stalls: `window0` announces an initial stream window of 0 (and
+/// never grants any), so no answer body can be sent; `request` is the frames after the
+/// preface and SETTINGS. Reads (and acknowledges SETTINGS) until stream 1 is reset or ended,
+/// or the connection closed: returns when, `None` when neither happened by `limit`.
+pub fn h2_stalled(
+    port: u16,
+    cert: &[u8],
+    window0: bool,
+    request: &[u8],
+    limit: Duration,
+) -> Option<Duration> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(cert.to_vec()))
+        .expect("root");
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("tls client");
+    let started = Instant::now();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    if window0 {
+        // SETTINGS_INITIAL_WINDOW_SIZE (4) = 0.
+        hello.extend_from_slice(&[0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0]);
+    } else {
+        hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    }
+    hello.extend_from_slice(request);
+    if tls.write_all(&hello).is_err() {
+        return Some(started.elapsed());
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < limit {
+        match tls.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(started.elapsed()),
+        }
+        while got.len() >= 9 {
+            let len = usize::from(got[0]) << 16 | usize::from(got[1]) << 8 | usize::from(got[2]);
+            if got.len() < 9 + len {
+                break;
+            }
+            let (kind, flags, stream) = (got[3], got[4], got[8]);
+            got.drain(..9 + len);
+            let ended = (stream == 1 && kind == 3) // RST_STREAM
+                || kind == 7 // GOAWAY
+                || (stream == 1 && (kind == 0 || kind == 1) && flags & 1 != 0);
+            if ended {
+                return Some(started.elapsed());
+            }
+            if kind == 4 && flags & 1 == 0 {
+                let _ = tls.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0]);
+            }
+        }
+    }
+    None
+}
+
+/// HEADERS on stream 1, END_STREAM | END_HEADERS: GET https://localhost/ (HPACK static 2, 7,
+/// 4, then :authority as a literal; without it pingora answers 400 with no body).
+pub const H2_GET: &[u8] = &[
+    0, 0, 14, 1, 0x5, 0, 0, 0, 1, 0x82, 0x87, 0x84, 0x01, 9, b'l', b'o', b'c', b'a', b'l', b'h',
+    b'o', b's', b't',
+];
+
+/// HEADERS on stream 1, END_HEADERS only: a signed-looking POST to /hooks/limai whose body
+/// never comes.
+pub fn h2_post_without_body() -> Vec<u8> {
+    // :method POST, :scheme https, :path and :authority (literals, indexed names 4 and 1).
+    let mut block = vec![0x83, 0x87, 0x04, 12];
+    block.extend_from_slice(b"/hooks/limai");
+    block.extend_from_slice(b"\x01\x09localhost");
+    for (name, value) in [
+        ("content-type", "application/json"),
+        ("x-webhook-signature", "sha256=00"),
+    ] {
+        block.push(0x00); // literal without indexing, new name
+        block.push(u8::try_from(name.len()).expect("short"));
+        block.extend_from_slice(name.as_bytes());
+        block.push(u8::try_from(value.len()).expect("short"));
+        block.extend_from_slice(value.as_bytes());
+    }
+    let n = block.len();
+    let mut frame = vec![0, 0, u8::try_from(n).expect("short"), 1, 0x4, 0, 0, 0, 1];
+    frame.extend(block);
+    frame
+}

@@ -99,8 +99,9 @@ async fn stalled_uploads_hold_no_more_than_the_default_bound() {
     assert!(freed.is_some(), "{}", metrics(&c, &gw).await);
 }
 
-/// A small bound: stalled uploads fill it; a signed event is refused while they are fresh,
-/// and once they have stalled for a second it cuts the oldest and is accepted.
+/// A small bound: stalled uploads fill it (most of what they hold received); a signed event is
+/// refused while they are fresh, and once they have stalled for a second it cuts the oldest
+/// and is accepted.
 #[tokio::test]
 async fn a_real_sender_cuts_uploads_stalled_for_a_second() {
     let (_up, gw) = gateway("max_body_memory = \"4MiB\"\nretry_after = \"3s\"");
@@ -116,6 +117,9 @@ async fn a_real_sender_cuts_uploads_stalled_for_a_second() {
     })
     .await;
     assert!(full.is_some(), "{}", metrics(&c, &gw).await);
+    // The 1 MiB is taken at the first bytes; the rest of the 900 kB (what protects a body
+    // still arriving for less than a second) is read meanwhile.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let r = signed(&c, &gw.url("/hooks/limai"), &event_body("e_fresh"))
         .send()
         .await
@@ -146,4 +150,70 @@ async fn a_real_sender_cuts_uploads_stalled_for_a_second() {
         sample(&m, "hookgate_body_memory_refused_total{reason=\"full\"}") >= 1.0,
         "{m}"
     );
+}
+
+/// Uploads declaring 1 MiB that send one byte and stall: each takes the 1 MiB it declared, but
+/// the byte it sent does not protect it for a second, so a signed event cuts one at once.
+#[tokio::test]
+async fn one_byte_uploads_declaring_a_mebibyte_give_way_at_once() {
+    let (up, gw) = gateway("max_body_memory = \"4MiB\"");
+    let c = client();
+    let mut uploads = Vec::new();
+    for _ in 0..4 {
+        uploads.push(stalled_upload(&gw, 1).await);
+    }
+    let full = eventually(Duration::from_secs(5), async || {
+        let m = metrics(&c, &gw).await;
+        (sample(&m, "hookgate_body_memory_bytes") >= (4 * MIB) as f64).then_some(())
+    })
+    .await;
+    assert!(full.is_some(), "{}", metrics(&c, &gw).await);
+    let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("e_one")).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(common::conn::delivered(&up, "e_one").await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut cut = Vec::new();
+    for s in &mut uploads {
+        let a = answer_of(s, Duration::from_millis(50)).await;
+        if !a.is_empty() {
+            cut.push(a);
+        }
+    }
+    assert_eq!(cut.len(), 1, "{cut:?}");
+    assert!(cut[0].contains("body still arriving"), "{cut:?}");
+}
+
+/// The same, rolling: fresh one-byte uploads keep arriving (none ever a second old, so none
+/// could be cut), and signed events are accepted throughout.
+#[tokio::test]
+async fn a_stream_of_fresh_one_byte_uploads_does_not_lock_out_senders() {
+    let (_up, gw) = gateway("max_body_memory = \"4MiB\"");
+    let addr = gw.addr();
+    let attacker = tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..15 {
+            for _ in 0..8 {
+                let Ok(mut s) = TcpStream::connect(addr).await else {
+                    continue;
+                };
+                let head = format!(
+                    "POST /hooks/limai HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                     Content-Length: {MIB}\r\n\r\n "
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                held.push(s);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        held
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let c = client();
+    for i in 0..5 {
+        let id = format!("e_roll_{i}");
+        let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body(&id)).await;
+        assert_eq!(status, 200, "{id}: {v}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    drop(attacker.await.expect("attacker"));
 }

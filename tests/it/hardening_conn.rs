@@ -4,6 +4,8 @@
 //! connection is busy — and a real sender served throughout, with the file descriptors given
 //! back afterwards.
 
+mod h2;
+
 use crate::common;
 
 use std::net::SocketAddr;

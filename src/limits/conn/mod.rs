@@ -8,6 +8,7 @@
 //! `head`), and hands the connection to pingora through a stream that keeps the table
 //! informed and, for HTTP/2, the deadline (see `watch`).
 
+mod frames;
 mod head;
 mod metrics;
 mod table;

@@ -8,7 +8,9 @@
 //! before it becomes the oldest waiter. When every connection is busy, the oldest request
 //! still *receiving* — its header in for at least `STALL_GRACE`, the app blocked reading its
 //! body from the client, no answer begun — gives way (a body trickled to hold a connection);
-//! only when there is none is the new connection refused.
+//! over HTTP/2, a connection whose every open stream waits on its client, for its body or
+//! for room to send its answer (see `watch`). Only when there is none is the new connection
+//! refused.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -33,7 +35,7 @@ pub const STALL_GRACE: Duration = Duration::from_secs(1);
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 /// Milliseconds since `EPOCH`.
-fn now_tick() -> u64 {
+pub(super) fn now_tick() -> u64 {
     u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -85,6 +87,20 @@ impl Slot {
     /// Bytes of the answer were written.
     pub fn answering(&self) {
         self.answering.store(true, Ordering::Relaxed);
+    }
+
+    /// HTTP/2, where one connection carries several requests: `Some(since)` when every open
+    /// stream waits on the client — for its body, or for room to send its answer — the newest
+    /// of them since `since` (`now_tick`); `None` when one waits on hookgate.
+    pub fn waits_on_client(&self, since: Option<u64>) {
+        match since {
+            Some(since) => {
+                self.since.store(since, Ordering::Relaxed);
+                self.answering.store(false, Ordering::Relaxed);
+                self.reading.store(true, Ordering::Relaxed);
+            }
+            None => self.reading.store(false, Ordering::Relaxed),
+        }
     }
 
     /// Still receiving its request, `STALL_GRACE` after its header, by `now`: since when.

@@ -14,7 +14,7 @@
 //!   like an idle HTTP/1.1 one. pingora's `h2_idle_timeout` closes it after the keep-alive
 //!   timeout.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::pin::Pin;
@@ -33,103 +33,38 @@ use pingora::protocols::{
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use super::table::Conn;
+use super::frames::{DATA, END_STREAM, Event, Frames, HEADERS, RST_STREAM};
+use super::table::{Conn, now_tick};
 
-const PREFACE_LEN: usize = 24;
-const FRAME_HEADER_LEN: usize = 9;
-const DATA: u8 = 0x0;
-const HEADERS: u8 = 0x1;
-const RST_STREAM: u8 = 0x3;
-const CONTINUATION: u8 = 0x9;
-const END_STREAM: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
-
-/// What the frame follower saw.
+/// Who an open request stream waits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    /// A frame header: type, flags, stream.
-    Frame(u8, u8, u32),
-    /// A header block began.
-    BlockStarted,
-    /// A header block (HEADERS and its CONTINUATIONs) was received whole, on this stream.
-    BlockDone(u32),
+enum Phase {
+    /// The client: the rest of its request.
+    Receiving,
+    /// hookgate: the request is whole, no answer written yet.
+    Handling,
+    /// The client: the answer is begun and not ended (HTTP/2 flow control lets a client hold
+    /// it; hookgate's answers are small and written at once).
+    Answering,
 }
 
-/// Follows one direction's frames: only lengths, types, flags and stream IDs.
-#[derive(Debug, Default)]
-pub struct Frames {
-    /// Preface bytes still to skip (the client's direction starts with `PREFACE_LEN`).
-    preface: usize,
-    header: [u8; FRAME_HEADER_LEN],
-    have: usize,
-    /// Payload bytes of the current frame still to skip.
-    payload: usize,
-    /// The current frame ends a header block once its payload is read.
-    ends_block: bool,
-    /// Inside a header block (a HEADERS frame without END_HEADERS, then CONTINUATIONs).
-    in_block: bool,
-    block_stream: u32,
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    phase: Phase,
+    /// When it entered `phase` (`now_tick`).
+    since: u64,
 }
 
-impl Frames {
-    /// The client's direction (it begins with the connection preface).
-    pub fn client() -> Frames {
-        Frames {
-            preface: PREFACE_LEN,
-            ..Frames::default()
+impl Open {
+    fn enter(&mut self, phase: Phase) -> bool {
+        let changed = self.phase != phase;
+        if changed {
+            *self = Open {
+                phase,
+                since: now_tick(),
+            };
         }
-    }
-
-    /// The server's direction.
-    pub fn server() -> Frames {
-        Frames::default()
-    }
-
-    /// Whether a header block is partly received.
-    pub fn in_block(&self) -> bool {
-        self.in_block
-    }
-
-    pub fn feed(&mut self, mut bytes: &[u8], mut on: impl FnMut(Event)) {
-        while !bytes.is_empty() {
-            if self.preface > 0 {
-                let n = self.preface.min(bytes.len());
-                self.preface -= n;
-                bytes = &bytes[n..];
-            } else if self.payload > 0 {
-                let n = self.payload.min(bytes.len());
-                self.payload -= n;
-                bytes = &bytes[n..];
-            } else {
-                let n = (FRAME_HEADER_LEN - self.have).min(bytes.len());
-                self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
-                self.have += n;
-                bytes = &bytes[n..];
-                if self.have < FRAME_HEADER_LEN {
-                    break;
-                }
-                self.have = 0;
-                let h = self.header;
-                self.payload = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
-                let (kind, flags) = (h[3], h[4]);
-                let stream = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
-                on(Event::Frame(kind, flags, stream));
-                self.ends_block = false;
-                if kind == HEADERS || (kind == CONTINUATION && self.in_block) {
-                    if !self.in_block {
-                        self.in_block = true;
-                        self.block_stream = stream;
-                        on(Event::BlockStarted);
-                    }
-                    self.ends_block = flags & END_HEADERS != 0;
-                }
-            }
-            if self.preface == 0 && self.payload == 0 && self.have == 0 && self.ends_block {
-                self.ends_block = false;
-                self.in_block = false;
-                on(Event::BlockDone(self.block_stream));
-            }
-        }
+        changed
     }
 }
 
@@ -139,7 +74,9 @@ pub struct Watched<S> {
     reads: Frames,
     writes: Frames,
     /// Request streams received and not yet ended by hookgate's answer (or a reset).
-    open: BTreeSet<u32>,
+    open: BTreeMap<u32, Open>,
+    /// The header block being read opens a request stream and ends its request (a GET).
+    block_ends_stream: bool,
     /// The highest stream a request was received on: a header block on a lower one is a
     /// trailer (or a protocol error), not a new request.
     highest: u32,
@@ -178,7 +115,8 @@ impl<S> Watched<S> {
             conn,
             reads: Frames::client(),
             writes: Frames::server(),
-            open: BTreeSet::new(),
+            open: BTreeMap::new(),
+            block_ends_stream: false,
             highest: 0,
             header_timeout,
             deadline,
@@ -206,6 +144,17 @@ impl<S> Watched<S> {
         }
     }
 
+    /// Tells the table whether every open stream waits on the client, and since when.
+    fn publish(&self) {
+        if self.open.is_empty() {
+            return;
+        }
+        let since = self.open.values().try_fold(0, |newest, s| {
+            (s.phase != Phase::Handling).then_some(newest.max(s.since))
+        });
+        self.conn.slot.waits_on_client(since);
+    }
+
     /// Follows bytes hookgate wrote: an answer's END_STREAM (or a reset) ends a request.
     fn wrote(&mut self, bytes: &[u8]) {
         if !self.h2 {
@@ -217,16 +166,25 @@ impl<S> Watched<S> {
         }
         let was_open = !self.open.is_empty();
         let open = &mut self.open;
+        let mut changed = false;
         self.writes.feed(bytes, |e| {
-            if let Event::Frame(kind, flags, stream) = e
-                && (kind == RST_STREAM
-                    || ((kind == HEADERS || kind == DATA) && flags & END_STREAM != 0))
+            let Event::Frame(kind, flags, stream) = e else {
+                return;
+            };
+            if kind == RST_STREAM || ((kind == HEADERS || kind == DATA) && flags & END_STREAM != 0)
             {
-                open.remove(&stream);
+                changed |= open.remove(&stream).is_some();
+            } else if kind == HEADERS
+                && let Some(s) = open.get_mut(&stream)
+            {
+                changed |= s.enter(Phase::Answering);
             }
         });
         // Writes only end requests: nothing to refuse here.
         let _ = self.account(was_open);
+        if changed {
+            self.publish();
+        }
     }
 }
 
@@ -284,18 +242,37 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         if let Poll::Ready(Ok(())) = &r {
             let was_open = !this.open.is_empty();
             let (open, highest) = (&mut this.open, &mut this.highest);
-            let (mut started, mut done) = (false, false);
+            let ends = &mut this.block_ends_stream;
+            let (mut started, mut done, mut changed) = (false, false, false);
             this.reads.feed(&buf.filled()[before..], |e| match e {
                 Event::BlockStarted => started = true,
                 Event::BlockDone(stream) => {
                     done = true;
                     if stream > *highest {
                         *highest = stream;
-                        open.insert(stream);
+                        let phase = if *ends {
+                            Phase::Handling
+                        } else {
+                            Phase::Receiving
+                        };
+                        let since = now_tick();
+                        open.insert(stream, Open { phase, since });
+                        changed = true;
+                    }
+                }
+                Event::Frame(HEADERS, flags, stream) if stream > *highest => {
+                    *ends = flags & END_STREAM != 0;
+                }
+                // The request is whole (its last DATA, or trailers).
+                Event::Frame(DATA | HEADERS, flags, stream) if flags & END_STREAM != 0 => {
+                    if let Some(s) = open.get_mut(&stream)
+                        && s.phase == Phase::Receiving
+                    {
+                        changed |= s.enter(Phase::Handling);
                     }
                 }
                 Event::Frame(RST_STREAM, _, stream) => {
-                    open.remove(&stream);
+                    changed |= open.remove(&stream).is_some();
                 }
                 Event::Frame(..) => {}
             });
@@ -304,6 +281,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
             // its preface from them), and the next read of the socket fails.
             if !this.account(was_open) && limited {
                 return Poll::Ready(Err(shed_error()));
+            }
+            if changed {
+                this.publish();
             }
             if !this.first_done {
                 // The deadline from accept still runs.
@@ -429,36 +409,9 @@ impl<S: IO> Peek for Watched<S> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::frames::tests::connection;
+    use super::super::frames::{FRAME_HEADER_LEN, PREFACE_LEN};
     use super::*;
-
-    fn frame(kind: u8, flags: u8, stream: u8, payload: &[u8]) -> Vec<u8> {
-        let n = payload.len();
-        let mut f = vec![
-            (n >> 16) as u8,
-            (n >> 8) as u8,
-            n as u8,
-            kind,
-            flags,
-            0,
-            0,
-            0,
-            stream,
-        ];
-        f.extend_from_slice(payload);
-        f
-    }
-
-    fn connection() -> Vec<u8> {
-        let mut v = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-        v.extend(frame(0x4, 0, 0, &[0; 12])); // SETTINGS
-        v
-    }
-
-    fn events(f: &mut Frames, bytes: &[u8]) -> Vec<Event> {
-        let mut out = Vec::new();
-        f.feed(bytes, |e| out.push(e));
-        out
-    }
 
     /// pingora's HTTP/2 handshake reads the preface the gate read before it: a connection
     /// shed meanwhile still gives those bytes (else pingora logs a handshake error), and fails
@@ -490,76 +443,11 @@ mod tests {
     }
 
     #[test]
-    fn a_header_block_is_seen_through_continuations_at_any_split() {
-        let mut all = connection();
-        all.extend(frame(HEADERS, 0, 3, &[1; 20]));
-        all.extend(frame(CONTINUATION, 0, 3, &[2; 5]));
-        all.extend(frame(CONTINUATION, END_HEADERS, 3, &[3; 7]));
-        all.extend(frame(DATA, END_STREAM, 3, &[4; 30]));
-        for chunk in [1, 2, 3, 7, 9, 10, 64, all.len()] {
-            let mut f = Frames::client();
-            let mut seen = Vec::new();
-            for c in all.chunks(chunk) {
-                seen.extend(events(&mut f, c));
-            }
-            let blocks: Vec<_> = seen
-                .iter()
-                .filter(|e| !matches!(e, Event::Frame(..)))
-                .collect();
-            assert_eq!(
-                blocks,
-                [&Event::BlockStarted, &Event::BlockDone(3)],
-                "chunk {chunk}"
-            );
-            assert!(seen.contains(&Event::Frame(DATA, END_STREAM, 3)));
-            assert!(!f.in_block());
-        }
-    }
-
-    #[test]
-    fn an_unfinished_block_stays_open() {
-        let mut f = Frames::client();
-        events(&mut f, &connection());
-        let e = events(&mut f, &frame(HEADERS, 0, 1, &[0; 3]));
-        assert!(e.contains(&Event::BlockStarted) && f.in_block());
-        let mut g = Frames::client();
-        let mut bytes = connection();
-        bytes.extend(frame(HEADERS, END_HEADERS, 1, &[0; 40]));
-        let e = events(&mut g, &bytes[..bytes.len() - 1]);
-        assert!(!e.contains(&Event::BlockDone(1)) && g.in_block());
-        assert_eq!(
-            events(&mut g, &bytes[bytes.len() - 1..]),
-            [Event::BlockDone(1)]
-        );
-    }
-
-    #[test]
-    fn the_server_direction_has_no_preface() {
-        let mut f = Frames::server();
-        let mut bytes = frame(0x4, 0, 0, &[]);
-        bytes.extend(frame(HEADERS, END_HEADERS | END_STREAM, 5, &[0; 4]));
-        let e = events(&mut f, &bytes);
-        assert!(e.contains(&Event::Frame(HEADERS, END_HEADERS | END_STREAM, 5)));
-    }
-
-    #[test]
     fn interim_answers_are_told_apart() {
         assert!(is_interim(b"HTTP/1.1 100 Continue\r\n\r\n"));
         assert!(!is_interim(b"HTTP/1.1 200 OK\r\n"));
         assert!(!is_interim(b"HTTP/1.1 408 Request Timeout\r\n"));
         assert!(!is_interim(b"{\"status\":1}"));
         assert!(!is_interim(b"HTTP/1.1"));
-    }
-
-    #[test]
-    fn no_panic_on_arbitrary_bytes() {
-        let (mut f, mut g) = (Frames::client(), Frames::server());
-        let mut x: u32 = 7;
-        for _ in 0..20_000 {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            let b = (x >> 16) as u8;
-            f.feed(&[b, b ^ 0x5a, 0x04], |_| {});
-            g.feed(&[b ^ 0x33, b, 0x01], |_| {});
-        }
     }
 }
