@@ -78,6 +78,18 @@ impl PlaidVerifier {
         Some((format!("{url}#{kid}"), body.to_string().into_bytes()))
     }
 
+    /// `key_request` for a token that passes what needs no key (ES256, `iat` within
+    /// `tolerance`, the body's hash): junk is refused before it costs a fetch. The same checks
+    /// run in `verify`, after the signature's.
+    pub fn fetch_request(&self, req: &Request<'_>) -> Option<(String, Vec<u8>)> {
+        let (header, claims, ..) = split(Self::token(req).ok()?)?;
+        let hash = hex::encode(Sha256::digest(req.body));
+        let ok = header.get("alg").and_then(Value::as_str) == Some("ES256")
+            && time_claims(&claims, req, Duration::ZERO, false, Some(self.tolerance)).is_ok()
+            && claims.get("request_body_sha256").and_then(Value::as_str) == Some(hash.as_str());
+        ok.then(|| self.key_request(req)).flatten()
+    }
+
     /// Whether a fetched answer holds a usable key.
     pub fn usable(doc: &[u8]) -> bool {
         point(doc).is_some()
