@@ -33,7 +33,8 @@ pub enum Handshake {
     /// `{"plainToken":p,"encryptedToken":hex(HMAC-SHA256(secret, p))}`, with the secret that
     /// verified the request.
     Zoom { secrets: Vec<Secret> },
-    /// PING `{"type":1}` → `{"type":1}`.
+    /// Interactions: PING `{"type":1}` (no `event`) → `{"type":1}`. Webhook Events (same key
+    /// and signature): PING `{"type":0}` → 204, empty; `{"type":1,"event":…}` is an event.
     Discord,
     /// `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` → the challenge, or 403.
     Meta { verify_token: [u8; 32] },
@@ -227,7 +228,16 @@ impl Handshake {
                     &json!({ "plainToken": plain, "encryptedToken": hex::encode(mac) }),
                 ))
             }
-            Handshake::Discord if doc.get("type")? == 1 => Some(Reply::json(&json!({ "type": 1 }))),
+            Handshake::Discord => match doc.get("type")?.as_u64()? {
+                0 => Some(Reply {
+                    status: 204,
+                    content_type: "",
+                    body: Vec::new(),
+                    headers: Vec::new(),
+                }),
+                1 if doc.get("event").is_none() => Some(Reply::json(&json!({ "type": 1 }))),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -321,6 +331,10 @@ mod tests {
             json!({ "plainToken": "p", "encryptedToken": hex::encode(mac) })
         );
         assert!(Handshake::Discord.on_post(br#"{"type":2}"#, &v).is_none());
+        let event = br#"{"type":1,"event":{"type":"APPLICATION_AUTHORIZED"}}"#;
+        assert!(Handshake::Discord.on_post(event, &v).is_none());
+        let ping = Handshake::Discord.on_post(br#"{"type":0}"#, &v).unwrap();
+        assert_eq!((ping.status, ping.body.len()), (204, 0));
         assert!(Handshake::Slack.on_post(b"not json", &v).is_none());
     }
 }
