@@ -14,6 +14,8 @@
 //! Never reuse X's consumer secret or Zoom's secret token on another route: the rule above
 //! holds per route.
 
+use std::time::SystemTime;
+
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -21,6 +23,7 @@ use subtle::ConstantTimeEq;
 
 use super::Verified;
 use super::challenge::Challenge;
+use super::keys::{Keyed, KeyedSecret};
 use super::mac::{Algorithm, Encoding, Key};
 use crate::secret::Secret;
 
@@ -38,8 +41,9 @@ pub enum Handshake {
     Discord,
     /// `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` → the challenge, or 403.
     Meta { verify_token: [u8; 32] },
-    /// `GET ?crc_token=…` → `{"response_token":"sha256=" + base64(HMAC-SHA256(secret, token))}`.
-    Twitter { key: Box<Key> },
+    /// `GET ?crc_token=…` → `{"response_token":"sha256=" + base64(HMAC-SHA256(secret, token))}`,
+    /// with the first secret active now (a retired one's answer would get the webhook disabled).
+    Twitter { keys: Vec<Keyed<Key>> },
     /// The handshakes that read headers or come before the body (`challenge.rs`).
     Challenge(Challenge),
     /// `HEAD` → 200, no body: Trello and Mandrill check that the URL exists when a webhook is
@@ -100,9 +104,18 @@ impl Handshake {
         }
     }
 
-    pub fn twitter(consumer_secret: &Secret) -> Option<Handshake> {
-        Key::new(Algorithm::Sha256, consumer_secret.expose())
-            .map(|key| Handshake::Twitter { key: Box::new(key) })
+    /// `None` if a secret is not a usable HMAC key.
+    pub fn twitter(secrets: &[KeyedSecret]) -> Option<Handshake> {
+        let keys = secrets
+            .iter()
+            .map(|s| {
+                Key::new(Algorithm::Sha256, s.secret.expose()).map(|key| Keyed {
+                    key,
+                    not_after: s.not_after,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Handshake::Twitter { keys })
     }
 
     /// Whether this route answers GET requests (the unsigned handshakes).
@@ -193,9 +206,16 @@ impl Handshake {
                     headers: Vec::new(),
                 }
             }
-            Handshake::Twitter { key } => match param("crc_token") {
+            Handshake::Twitter { keys } => match param("crc_token") {
                 Some(token) if !is_token(&token) => Reply::refuse(400, "bad_request", TOKEN_RULE),
                 Some(token) => {
+                    let Some((_, key)) = Keyed::active(keys, SystemTime::now()).next() else {
+                        return Reply::refuse(
+                            403,
+                            "forbidden",
+                            "no secret of this route is active",
+                        );
+                    };
                     let mac = key.mac(&[token.as_bytes()]);
                     Reply::json(
                         &json!({ "response_token": format!("sha256={}", Encoding::Base64.encode(&mac)) }),
@@ -261,7 +281,7 @@ mod tests {
             403
         );
         assert_eq!(m.on_get("").status, 400);
-        let t = Handshake::twitter(&Secret::literal("consumer")).unwrap();
+        let t = Handshake::twitter(&[KeyedSecret::new(Secret::literal("consumer"))]).unwrap();
         let r = t.on_get("crc_token=abc");
         let mac = Key::new(Algorithm::Sha256, b"consumer")
             .unwrap()
@@ -272,8 +292,18 @@ mod tests {
     }
 
     #[test]
+    fn x_crc_with_every_secret_retired_is_refused() {
+        let retired = KeyedSecret {
+            secret: Secret::literal("old"),
+            not_after: Some(std::time::UNIX_EPOCH),
+        };
+        let t = Handshake::twitter(&[retired]).unwrap();
+        assert_eq!(t.on_get("crc_token=abc").status, 403);
+    }
+
+    #[test]
     fn challenges_that_could_be_signed_messages_are_refused() {
-        let t = Handshake::twitter(&Secret::literal("consumer")).unwrap();
+        let t = Handshake::twitter(&[KeyedSecret::new(Secret::literal("consumer"))]).unwrap();
         let long = format!("crc_token={}", "a".repeat(MAX_TOKEN + 1));
         for q in [
             "crc_token=",

@@ -334,3 +334,28 @@ async fn discord_webhook_events_are_delivered_and_their_ping_answered_204() {
     // The PINGs were not.
     assert_eq!(up.settled().await.len(), 1);
 }
+
+/// X's CRC is answered with a secret the route verifies with now: during a rotation with the
+/// old secret retired (`not_after` passed) and listed first, the answer is the new one's (X
+/// disables a webhook whose CRC answer is wrong).
+#[tokio::test]
+async fn x_crc_is_answered_with_an_active_secret() {
+    use hmac::{Hmac, KeyInit, Mac};
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n[routes.x]\npath = \"/hooks/x\"\nupstream = \"up\"\nverify = {{ provider = \"twitter\", secrets = [{{ secret = \"old\", not_after = \"2000-01-01T00:00:00Z\" }}, \"new\"] }}\n",
+        upstream_block("up", &up.url("/"), "")
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let r = client()
+        .get(gw.url("/hooks/x?crc_token=abc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"new").unwrap();
+    mac.update(b"abc");
+    let want = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    assert_eq!(answer["response_token"], format!("sha256={want}"));
+}

@@ -517,3 +517,31 @@ async fn failing_junk_key_urls_do_not_starve_the_genuine_key() {
     assert_eq!(status, 200, "{text}");
     up.wait_for(2).await;
 }
+
+/// Plaid's key endpoint is asked with an API secret active now: with the old secret retired
+/// (`not_after` passed) and listed first, the new one is sent (Plaid refuses a rotated-out
+/// secret, and no key would be fetched).
+#[tokio::test]
+async fn plaid_keys_are_asked_for_with_an_active_api_secret() {
+    let up = Upstream::start();
+    let valid = vector("plaid", "valid");
+    let keys = key_server(valid.key_document.as_deref().unwrap());
+    let body = format!(
+        "{}\n{}",
+        upstream_block("up", &up.url("/"), ""),
+        route(
+            "plaid",
+            &format!(
+                "provider = \"plaid\", secrets = [{{ secret = \"old-api-secret\", not_after = \"2000-01-01T00:00:00Z\" }}, {:?}], sender = {:?}, key_url = {:?}, tolerance = \"5000d\"",
+                valid.secret.clone().unwrap(),
+                valid.sender.clone().unwrap(),
+                keys.url("/webhook_verification_key/get")
+            )
+        ),
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let (status, text) = send(&client(), gw.url("/hooks/plaid"), &valid, None).await;
+    assert_eq!(status, 200, "{text}");
+    let asked: Value = serde_json::from_slice(&keys.received()[0].body).unwrap();
+    assert_eq!(asked["secret"], valid.secret.clone().unwrap());
+}
