@@ -137,10 +137,14 @@ impl Answer {
         } else {
             RequestOutcome::BadRequest
         };
-        let mut answer = Answer::new(reply.status, outcome, reply.body).header(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static(reply.content_type),
-        );
+        let mut answer = Answer::new(reply.status, outcome, reply.body);
+        // None for a reply without a body (Discord's 204).
+        if !reply.content_type.is_empty() {
+            answer = answer.header(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static(reply.content_type),
+            );
+        }
         answer.headers.extend(reply.headers);
         answer
     }

@@ -1,13 +1,20 @@
 //! Keys and certificates fetched from a provider's own hosts (Google's JWKS for Pub/Sub push,
-//! AWS SNS signing certificates).
+//! AWS SNS signing certificates, PayPal's certificates, Plaid's keys).
 //!
 //! Only from the hosts the provider documents: https, the host matched exactly after URL
 //! parsing, no credentials or port in the URL, redirects not followed. A route's `key_url` is
 //! fetched instead of any URL the provider's rule accepts (a mirror, or a test fixture: plain
-//! http is allowed only to a loopback address); a URL the rule refuses is still refused. Fetched bodies are cached (1 hour, at most 32 URLs, 256 KiB each), and a
-//! sender cannot turn requests into outbound fetches: one fetch at a time per route, no refetch
-//! of a URL within a minute of the last (an unknown `kid` waits for that), and at most ten
-//! fetches a minute in all. When nothing usable is cached the request is refused (fail closed).
+//! http is allowed only to a loopback address); a URL the rule refuses is still refused.
+//!
+//! Fetched bodies are cached (1 hour, at most 32 URLs, 256 KiB each), and a sender cannot turn
+//! requests into outbound fetches, nor spend them so that the genuine key goes unfetched: one
+//! fetch at a time per route; no URL fetched again within a minute of its last fetch or failed
+//! attempt (failures remembered per URL, at most 256); at most ten fetches a minute of URLs
+//! not cached. A cached URL is refreshed outside that budget (so junk naming other URLs cannot
+//! starve it), each at most once a minute: at most 32 more a minute. While a refresh fails or
+//! waits, the expired body is still used, up to 24 hours past its hour (a key server's outage
+//! refuses nothing for a day; a refresh that succeeds replaces the body at once).
+//! When nothing usable is cached the request is refused (fail closed).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -16,9 +23,22 @@ use std::time::{Duration, Instant};
 
 use reqwest::Url;
 
-const TTL: Duration = Duration::from_secs(3600);
-const MIN_REFETCH: Duration = Duration::from_secs(60);
+/// How long a body is used before it is refetched; how long past that it is still used while
+/// it cannot be (`stale`); the least time between two fetches of a URL.
+#[derive(Debug, Clone, Copy)]
+struct Ages {
+    ttl: Duration,
+    stale: Duration,
+    min_refetch: Duration,
+}
+
+const AGES: Ages = Ages {
+    ttl: Duration::from_secs(3600),
+    stale: Duration::from_secs(24 * 3600),
+    min_refetch: Duration::from_secs(60),
+};
 const MAX_ENTRIES: usize = 32;
+const MAX_FAILED: usize = 256;
 const MAX_BYTES: usize = 256 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(5);
 const FETCHES_PER_MINUTE: u32 = 10;
@@ -29,6 +49,8 @@ pub enum FetchError {
     NotAllowed,
     #[error("too many key fetches; try again later")]
     RateLimited,
+    #[error("key fetch failed less than a minute ago")]
+    RecentlyFailed,
     #[error("key fetch failed: {0}")]
     Failed(String),
 }
@@ -74,12 +96,27 @@ struct Entry {
 
 struct State {
     cache: HashMap<String, Entry>,
+    /// When each URL's last fetch failed: not tried again within `min_refetch`.
+    failed: HashMap<String, Instant>,
+    /// The budget of fetches of URLs not cached.
     window: Instant,
     fetches: u32,
 }
 
+/// What `ensure` does about a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Nothing: what is cached will do, or was fetched less than a minute ago.
+    Keep,
+    /// Nothing: its last fetch failed less than a minute ago.
+    Backoff,
+    /// Fetch it; `known`: a body of it is cached (a refresh, outside the budget of new URLs).
+    Fetch { known: bool },
+}
+
 pub struct KeyFetcher {
     allow: Allow,
+    ages: Ages,
     client: OnceLock<reqwest::Client>,
     state: Mutex<State>,
     flight: tokio::sync::Mutex<()>,
@@ -127,9 +164,11 @@ impl KeyFetcher {
         };
         Ok(KeyFetcher {
             allow,
+            ages: AGES,
             client: OnceLock::new(),
             state: Mutex::new(State {
                 cache: HashMap::new(),
+                failed: HashMap::new(),
                 window: Instant::now(),
                 fetches: 0,
             }),
@@ -165,18 +204,24 @@ impl KeyFetcher {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The cached body of `url`, if fresh.
+    /// The cached body of `url`: fresh, or expired less than `stale` ago (its refetch failed
+    /// or was deferred; `ensure` tries again).
     pub fn cached(&self, url: &str) -> Option<Arc<Vec<u8>>> {
         let st = self.lock();
         st.cache
             .get(url)
-            .filter(|e| e.at.elapsed() < TTL)
+            .filter(|e| e.at.elapsed() < self.ages.ttl + self.ages.stale)
             .map(|e| Arc::clone(&e.body))
     }
 
     /// Puts a body in the cache as if fetched now (tests; a warm start).
     pub fn prime(&self, url: &str, body: Vec<u8>) {
         let mut st = self.lock();
+        st.failed.remove(url);
+        if st.cache.len() >= MAX_ENTRIES && !st.cache.contains_key(url) {
+            st.cache
+                .retain(|_, e| e.at.elapsed() < self.ages.ttl + self.ages.stale);
+        }
         if st.cache.len() >= MAX_ENTRIES && !st.cache.contains_key(url) {
             let oldest = st
                 .cache
@@ -197,14 +242,58 @@ impl KeyFetcher {
     }
 
     /// Whether `url` needs fetching: nothing fresh is cached, or what is cached is not
-    /// `usable` and was fetched more than a minute ago.
-    fn wants(&self, url: &str, usable: &(dyn Fn(&[u8]) -> bool + Sync)) -> bool {
+    /// `usable` and was fetched more than a minute ago; and it did not fail within a minute.
+    fn plan(&self, url: &str, usable: &(dyn Fn(&[u8]) -> bool + Sync)) -> Plan {
         let st = self.lock();
-        match st.cache.get(url) {
-            Some(e) if e.at.elapsed() < TTL && usable(&e.body) => false,
-            Some(e) => e.at.elapsed() >= MIN_REFETCH,
-            None => true,
+        let entry = st.cache.get(url);
+        match entry {
+            Some(e) if e.at.elapsed() < self.ages.ttl && usable(&e.body) => return Plan::Keep,
+            Some(e) if e.at.elapsed() < self.ages.min_refetch => return Plan::Keep,
+            _ => {}
         }
+        if st
+            .failed
+            .get(url)
+            .is_some_and(|t| t.elapsed() < self.ages.min_refetch)
+        {
+            return Plan::Backoff;
+        }
+        Plan::Fetch {
+            known: entry.is_some(),
+        }
+    }
+
+    /// Remembers that `url` failed to fetch, within `MAX_FAILED` URLs.
+    fn failed(&self, url: &str) {
+        let mut st = self.lock();
+        if st.failed.len() >= MAX_FAILED && !st.failed.contains_key(url) {
+            st.failed.retain(|_, t| t.elapsed() < self.ages.min_refetch);
+            if st.failed.len() >= MAX_FAILED {
+                let oldest = st
+                    .failed
+                    .iter()
+                    .min_by_key(|(_, t)| **t)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    st.failed.remove(&k);
+                }
+            }
+        }
+        st.failed.insert(url.to_string(), Instant::now());
+    }
+
+    /// Takes one of the minute's fetches of URLs not cached, if any is left.
+    fn spend(&self) -> bool {
+        let mut st = self.lock();
+        if st.window.elapsed() >= Duration::from_secs(60) {
+            st.window = Instant::now();
+            st.fetches = 0;
+        }
+        if st.fetches >= FETCHES_PER_MINUTE {
+            return false;
+        }
+        st.fetches += 1;
+        true
     }
 
     /// Makes sure a usable body of `url` is cached, fetching it if allowed.
@@ -218,34 +307,40 @@ impl KeyFetcher {
         post: Option<&[u8]>,
     ) -> Result<(), FetchError> {
         let parsed = self.allowed(url)?;
-        if !self.wants(url, usable) {
-            return Ok(());
+        let ready = |plan| match plan {
+            Plan::Keep => Some(Ok(())),
+            Plan::Backoff => Some(Err(FetchError::RecentlyFailed)),
+            Plan::Fetch { .. } => None,
+        };
+        if let Some(done) = ready(self.plan(url, usable)) {
+            return done;
         }
         // One fetch at a time: requests waiting here find the cache filled when they get in.
         let _flight = tokio::time::timeout(TIMEOUT, self.flight.lock())
             .await
             .map_err(|_| FetchError::RateLimited)?;
-        if !self.wants(url, usable) {
-            return Ok(());
+        let plan = self.plan(url, usable);
+        if let Some(done) = ready(plan) {
+            return done;
         }
-        {
-            let mut st = self.lock();
-            if st.window.elapsed() >= Duration::from_secs(60) {
-                st.window = Instant::now();
-                st.fetches = 0;
-            }
-            if st.fetches >= FETCHES_PER_MINUTE {
-                return Err(FetchError::RateLimited);
-            }
-            st.fetches += 1;
+        // A cached URL's refresh is bounded by the cache's size and the minute between
+        // attempts, not by the budget junk can spend.
+        if plan == (Plan::Fetch { known: false }) && !self.spend() {
+            return Err(FetchError::RateLimited);
         }
-        let body = self.get(parsed, post).await.inspect_err(|e| {
-            // A key server may take a token in the query: the URL is logged without it.
-            let url = crate::secret::redact_url(url);
-            tracing::warn!(%url, error = %e, "fetching a provider key failed");
-        })?;
-        self.prime(url, body);
-        Ok(())
+        match self.get(parsed, post).await {
+            Ok(body) => {
+                self.prime(url, body);
+                Ok(())
+            }
+            Err(e) => {
+                self.failed(url);
+                // A key server may take a token in the query: the URL is logged without it.
+                let url = crate::secret::redact_url(url);
+                tracing::warn!(%url, error = %e, "fetching a provider key failed");
+                Err(e)
+            }
+        }
     }
 
     async fn get(&self, mut url: Url, post: Option<&[u8]>) -> Result<Vec<u8>, FetchError> {
@@ -353,6 +448,59 @@ mod tests {
         assert!(
             f.cached(&format!("https://h/{}", MAX_ENTRIES + 4))
                 .is_some()
+        );
+    }
+
+    /// A key server that refuses connections (nothing listens on port 1).
+    const DEAD: &str = "http://127.0.0.1:1/keys";
+
+    fn backdate(f: &KeyFetcher, url: &str, by: Duration) {
+        let at = Instant::now().checked_sub(by).expect("uptime");
+        f.lock().cache.get_mut(url).expect("cached").at = at;
+    }
+
+    #[tokio::test]
+    async fn junk_cannot_starve_a_known_key_and_an_expired_one_serves_while_refetch_fails() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut f = KeyFetcher::new(googleapis, Some(DEAD)).unwrap();
+        let any = |_: &[u8]| true;
+        let genuine = format!("{DEAD}#genuine");
+        f.prime(&genuine, b"key".to_vec());
+        // Junk key ids: each fails once and is not tried again within the minute; they spend
+        // the budget of new URLs.
+        for i in 0..FETCHES_PER_MINUTE {
+            let got = f.ensure(&format!("{DEAD}#junk{i}"), &any, None).await;
+            assert!(matches!(got, Err(FetchError::Failed(_))), "{got:?}");
+        }
+        let again = f.ensure(&format!("{DEAD}#junk0"), &any, None).await;
+        assert_eq!(again, Err(FetchError::RecentlyFailed));
+        let fresh = f.ensure(&format!("{DEAD}#junk-new"), &any, None).await;
+        assert_eq!(fresh, Err(FetchError::RateLimited));
+        // The genuine key expires: its refresh is still attempted (outside that budget), fails,
+        // and the expired body is used meanwhile.
+        f.ages.ttl = Duration::from_secs(90);
+        backdate(&f, &genuine, Duration::from_secs(100));
+        let got = f.ensure(&genuine, &any, None).await;
+        assert!(matches!(got, Err(FetchError::Failed(_))), "{got:?}");
+        assert_eq!(f.cached(&genuine).as_deref(), Some(&b"key".to_vec()));
+        let again = f.ensure(&genuine, &any, None).await;
+        assert_eq!(again, Err(FetchError::RecentlyFailed));
+        // Not for ever: `stale` past its expiry it is gone.
+        f.ages.stale = Duration::from_secs(5);
+        assert!(f.cached(&genuine).is_none());
+    }
+
+    #[test]
+    fn remembered_failures_are_bounded() {
+        let f = KeyFetcher::new(googleapis, None).unwrap();
+        for i in 0..(MAX_FAILED + 5) {
+            f.failed(&format!("https://h/{i}"));
+        }
+        assert_eq!(f.lock().failed.len(), MAX_FAILED);
+        assert!(
+            f.lock()
+                .failed
+                .contains_key(&format!("https://h/{}", MAX_FAILED + 4))
         );
     }
 }

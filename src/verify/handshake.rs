@@ -14,6 +14,8 @@
 //! Never reuse X's consumer secret or Zoom's secret token on another route: the rule above
 //! holds per route.
 
+use std::time::SystemTime;
+
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -21,6 +23,7 @@ use subtle::ConstantTimeEq;
 
 use super::Verified;
 use super::challenge::Challenge;
+use super::keys::{Keyed, KeyedSecret};
 use super::mac::{Algorithm, Encoding, Key};
 use crate::secret::Secret;
 
@@ -33,12 +36,14 @@ pub enum Handshake {
     /// `{"plainToken":p,"encryptedToken":hex(HMAC-SHA256(secret, p))}`, with the secret that
     /// verified the request.
     Zoom { secrets: Vec<Secret> },
-    /// PING `{"type":1}` → `{"type":1}`.
+    /// Interactions: PING `{"type":1}` (no `event`) → `{"type":1}`. Webhook Events (same key
+    /// and signature): PING `{"type":0}` → 204, empty; `{"type":1,"event":…}` is an event.
     Discord,
     /// `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` → the challenge, or 403.
     Meta { verify_token: [u8; 32] },
-    /// `GET ?crc_token=…` → `{"response_token":"sha256=" + base64(HMAC-SHA256(secret, token))}`.
-    Twitter { key: Box<Key> },
+    /// `GET ?crc_token=…` → `{"response_token":"sha256=" + base64(HMAC-SHA256(secret, token))}`,
+    /// with the first secret active now (a retired one's answer would get the webhook disabled).
+    Twitter { keys: Vec<Keyed<Key>> },
     /// The handshakes that read headers or come before the body (`challenge.rs`).
     Challenge(Challenge),
     /// `HEAD` → 200, no body: Trello and Mandrill check that the URL exists when a webhook is
@@ -99,9 +104,18 @@ impl Handshake {
         }
     }
 
-    pub fn twitter(consumer_secret: &Secret) -> Option<Handshake> {
-        Key::new(Algorithm::Sha256, consumer_secret.expose())
-            .map(|key| Handshake::Twitter { key: Box::new(key) })
+    /// `None` if a secret is not a usable HMAC key.
+    pub fn twitter(secrets: &[KeyedSecret]) -> Option<Handshake> {
+        let keys = secrets
+            .iter()
+            .map(|s| {
+                Key::new(Algorithm::Sha256, s.secret.expose()).map(|key| Keyed {
+                    key,
+                    not_after: s.not_after,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Handshake::Twitter { keys })
     }
 
     /// Whether this route answers GET requests (the unsigned handshakes).
@@ -192,9 +206,16 @@ impl Handshake {
                     headers: Vec::new(),
                 }
             }
-            Handshake::Twitter { key } => match param("crc_token") {
+            Handshake::Twitter { keys } => match param("crc_token") {
                 Some(token) if !is_token(&token) => Reply::refuse(400, "bad_request", TOKEN_RULE),
                 Some(token) => {
+                    let Some((_, key)) = Keyed::active(keys, SystemTime::now()).next() else {
+                        return Reply::refuse(
+                            403,
+                            "forbidden",
+                            "no secret of this route is active",
+                        );
+                    };
                     let mac = key.mac(&[token.as_bytes()]);
                     Reply::json(
                         &json!({ "response_token": format!("sha256={}", Encoding::Base64.encode(&mac)) }),
@@ -227,7 +248,16 @@ impl Handshake {
                     &json!({ "plainToken": plain, "encryptedToken": hex::encode(mac) }),
                 ))
             }
-            Handshake::Discord if doc.get("type")? == 1 => Some(Reply::json(&json!({ "type": 1 }))),
+            Handshake::Discord => match doc.get("type")?.as_u64()? {
+                0 => Some(Reply {
+                    status: 204,
+                    content_type: "",
+                    body: Vec::new(),
+                    headers: Vec::new(),
+                }),
+                1 if doc.get("event").is_none() => Some(Reply::json(&json!({ "type": 1 }))),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -251,7 +281,7 @@ mod tests {
             403
         );
         assert_eq!(m.on_get("").status, 400);
-        let t = Handshake::twitter(&Secret::literal("consumer")).unwrap();
+        let t = Handshake::twitter(&[KeyedSecret::new(Secret::literal("consumer"))]).unwrap();
         let r = t.on_get("crc_token=abc");
         let mac = Key::new(Algorithm::Sha256, b"consumer")
             .unwrap()
@@ -262,8 +292,18 @@ mod tests {
     }
 
     #[test]
+    fn x_crc_with_every_secret_retired_is_refused() {
+        let retired = KeyedSecret {
+            secret: Secret::literal("old"),
+            not_after: Some(std::time::UNIX_EPOCH),
+        };
+        let t = Handshake::twitter(&[retired]).unwrap();
+        assert_eq!(t.on_get("crc_token=abc").status, 403);
+    }
+
+    #[test]
     fn challenges_that_could_be_signed_messages_are_refused() {
-        let t = Handshake::twitter(&Secret::literal("consumer")).unwrap();
+        let t = Handshake::twitter(&[KeyedSecret::new(Secret::literal("consumer"))]).unwrap();
         let long = format!("crc_token={}", "a".repeat(MAX_TOKEN + 1));
         for q in [
             "crc_token=",
@@ -321,6 +361,10 @@ mod tests {
             json!({ "plainToken": "p", "encryptedToken": hex::encode(mac) })
         );
         assert!(Handshake::Discord.on_post(br#"{"type":2}"#, &v).is_none());
+        let event = br#"{"type":1,"event":{"type":"APPLICATION_AUTHORIZED"}}"#;
+        assert!(Handshake::Discord.on_post(event, &v).is_none());
+        let ping = Handshake::Discord.on_post(br#"{"type":0}"#, &v).unwrap();
+        assert_eq!((ping.status, ping.body.len()), (204, 0));
         assert!(Handshake::Slack.on_post(b"not json", &v).is_none());
     }
 }

@@ -232,7 +232,7 @@ impl Check {
                 post: None,
             }),
             Check::Plaid(v) => {
-                let (url, post) = v.key_request(req)?;
+                let (url, post) = v.fetch_request(req)?;
                 Some(KeyNeed {
                     fetcher: &v.fetcher,
                     url,

@@ -43,19 +43,23 @@ pub fn paypal_cert(u: &reqwest::Url) -> bool {
 }
 
 impl PaypalVerifier {
-    /// The certificate URL to fetch for this request, if it names an allowed one.
+    /// The certificate URL to fetch for this request, if it names an allowed one and passes
+    /// the unsigned checks (junk is refused before it costs a fetch).
     pub fn cert_source(&self, req: &Request<'_>) -> Option<String> {
+        self.unsigned_checks(req).ok()?;
         let url = req.header_str("paypal-cert-url").ok()?;
         self.fetcher.source(url).ok()
     }
 
-    pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
+    /// What needs no certificate: the algorithm, the transmission time within `tolerance`, a
+    /// transmission id; the signature's bytes.
+    fn unsigned_checks(&self, req: &Request<'_>) -> Result<Vec<u8>, VerifyError> {
         if req.header_str("paypal-auth-algo")? != "SHA256withRSA" {
             return Err(VerifyError::Refused(
                 "PAYPAL-AUTH-ALGO is not SHA256withRSA",
             ));
         }
-        let id = req.header_str("paypal-transmission-id")?;
+        req.header_str("paypal-transmission-id")?;
         let time = req.header_str("paypal-transmission-time")?;
         let at = humantime::parse_rfc3339_weak(time)
             .ok()
@@ -65,12 +69,18 @@ impl PaypalVerifier {
                 reason: "not an RFC 3339 time",
             })?;
         within(req.now, at, self.tolerance)?;
-        let sig = base64::engine::general_purpose::STANDARD
+        base64::engine::general_purpose::STANDARD
             .decode(req.header_str("paypal-transmission-sig")?)
             .map_err(|_| VerifyError::Malformed {
                 header: "paypal-transmission-sig".into(),
                 reason: "not base64",
-            })?;
+            })
+    }
+
+    pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
+        let sig = self.unsigned_checks(req)?;
+        let id = req.header_str("paypal-transmission-id")?;
+        let time = req.header_str("paypal-transmission-time")?;
         let source = self
             .fetcher
             .source(req.header_str("paypal-cert-url")?)

@@ -15,8 +15,8 @@ use subtle::ConstantTimeEq;
 
 use super::fetch::KeyFetcher;
 use super::jwt::{split, time_claims};
+use super::keys::KeyedSecret;
 use super::{Request, Verified, VerifyError};
-use crate::secret::Secret;
 
 pub const KEY_URL: &str = "https://production.plaid.com/webhook_verification_key/get";
 /// The headers the check reads its proof from (`Check::proof_headers`).
@@ -26,7 +26,8 @@ pub(super) const PROOF: [http::HeaderName; 1] =
 pub struct PlaidVerifier {
     pub fetcher: Arc<KeyFetcher>,
     pub client_id: String,
-    pub secret: Secret,
+    /// The API secrets; the first active one is sent.
+    pub secrets: Vec<KeyedSecret>,
     pub tolerance: Duration,
 }
 
@@ -64,18 +65,38 @@ impl PlaidVerifier {
         req.header_str("plaid-verification")
     }
 
-    /// The cache key (the key URL, `#` the key id) and the POST that fetches it.
-    pub fn key_request(&self, req: &Request<'_>) -> Option<(String, Vec<u8>)> {
+    /// The key id the token names, and the cache key (the key URL, `#` the key id).
+    fn key_url(&self, req: &Request<'_>) -> Option<(String, String)> {
         let (header, ..) = split(Self::token(req).ok()?)?;
-        let kid = header.get("kid")?.as_str()?;
+        let kid = header.get("kid")?.as_str()?.to_string();
         let url = self.fetcher.source(KEY_URL).ok()?;
+        let escaped = form_urlencoded::byte_serialize(kid.as_bytes()).collect::<String>();
+        Some((kid, format!("{url}#{escaped}")))
+    }
+
+    /// The cache key and the POST that fetches it, with the first API secret active now (a
+    /// rotated-out one is refused by Plaid).
+    pub fn key_request(&self, req: &Request<'_>) -> Option<(String, Vec<u8>)> {
+        let (kid, url) = self.key_url(req)?;
+        let secret = self.secrets.iter().find(|s| s.active(req.now))?;
         let body = json!({
             "client_id": self.client_id,
-            "secret": self.secret.expose_str(),
+            "secret": secret.secret.expose_str(),
             "key_id": kid,
         });
-        let kid = form_urlencoded::byte_serialize(kid.as_bytes()).collect::<String>();
-        Some((format!("{url}#{kid}"), body.to_string().into_bytes()))
+        Some((url, body.to_string().into_bytes()))
+    }
+
+    /// `key_request` for a token that passes what needs no key (ES256, `iat` within
+    /// `tolerance`, the body's hash): junk is refused before it costs a fetch. The same checks
+    /// run in `verify`, after the signature's.
+    pub fn fetch_request(&self, req: &Request<'_>) -> Option<(String, Vec<u8>)> {
+        let (header, claims, ..) = split(Self::token(req).ok()?)?;
+        let hash = hex::encode(Sha256::digest(req.body));
+        let ok = header.get("alg").and_then(Value::as_str) == Some("ES256")
+            && time_claims(&claims, req, Duration::ZERO, false, Some(self.tolerance)).is_ok()
+            && claims.get("request_body_sha256").and_then(Value::as_str) == Some(hash.as_str());
+        ok.then(|| self.key_request(req)).flatten()
     }
 
     /// Whether a fetched answer holds a usable key.
@@ -95,8 +116,8 @@ impl PlaidVerifier {
                 "JWT algorithm is not the expected ES256",
             ));
         }
-        let (key_url, _) = self
-            .key_request(req)
+        let (_, key_url) = self
+            .key_url(req)
             .ok_or_else(|| malformed("JWT header has no kid"))?;
         let doc = self.fetcher.cached(&key_url).ok_or(VerifyError::Refused(
             "the verification key is not available",

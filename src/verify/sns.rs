@@ -46,31 +46,43 @@ fn field<'a>(doc: &'a Value, k: &str) -> Option<&'a str> {
     doc.get(k).and_then(Value::as_str)
 }
 
+type Alg = &'static ring::signature::RsaParameters;
+
 impl SnsVerifier {
-    /// The certificate URL to fetch for this request, if its body names an allowed one.
+    /// The certificate URL to fetch for this request, if its body names an allowed one and
+    /// passes the unsigned checks (junk is refused before it costs a fetch).
     pub fn cert_source(&self, req: &Request<'_>) -> Option<String> {
         let doc: Value = serde_json::from_slice(req.body).ok()?;
+        self.unsigned_checks(&doc).ok()?;
         self.fetcher.source(field(&doc, "SigningCertURL")?).ok()
+    }
+
+    /// What needs no certificate: a known `Type` (its signed fields), this route's topic and
+    /// a known `SignatureVersion` (its algorithm).
+    fn unsigned_checks(&self, doc: &Value) -> Result<(&'static [&'static str], Alg), VerifyError> {
+        let refused = VerifyError::Refused;
+        let kind = field(doc, "Type").ok_or(refused("body is not an SNS message"))?;
+        let signed: &[&str] = match kind {
+            "Notification" => &NOTIFICATION,
+            "SubscriptionConfirmation" | "UnsubscribeConfirmation" => &SUBSCRIPTION,
+            _ => return Err(refused("unknown SNS message type")),
+        };
+        if field(doc, "TopicArn") != Some(self.topic_arn.as_str()) {
+            return Err(refused("TopicArn is not this route's topic"));
+        }
+        let alg = match field(doc, "SignatureVersion") {
+            Some("1") => &RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            Some("2") => &RSA_PKCS1_2048_8192_SHA256,
+            _ => return Err(refused("unsupported SignatureVersion")),
+        };
+        Ok((signed, alg))
     }
 
     pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
         let refused = VerifyError::Refused;
         let doc: Value =
             serde_json::from_slice(req.body).map_err(|_| refused("body is not an SNS message"))?;
-        let kind = field(&doc, "Type").ok_or(refused("body is not an SNS message"))?;
-        let signed: &[&str] = match kind {
-            "Notification" => &NOTIFICATION,
-            "SubscriptionConfirmation" | "UnsubscribeConfirmation" => &SUBSCRIPTION,
-            _ => return Err(refused("unknown SNS message type")),
-        };
-        if field(&doc, "TopicArn") != Some(self.topic_arn.as_str()) {
-            return Err(refused("TopicArn is not this route's topic"));
-        }
-        let alg = match field(&doc, "SignatureVersion") {
-            Some("1") => &RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
-            Some("2") => &RSA_PKCS1_2048_8192_SHA256,
-            _ => return Err(refused("unsupported SignatureVersion")),
-        };
+        let (signed, alg) = self.unsigned_checks(&doc)?;
         let sig = field(&doc, "Signature")
             .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
             .ok_or(refused("Signature is missing or not base64"))?;

@@ -277,3 +277,85 @@ fn providers_command_lists_every_preset() {
     );
     assert!(text.contains(&format!("{} providers", providers::PROVIDERS.len())));
 }
+
+/// Discord's Webhook Events come with the application's key and signature scheme, like its
+/// interactions, but their outer `type` is 0 for the PING (answered 204, empty) and 1 for an
+/// event (with an `event` object): an event is stored and delivered, not answered as an
+/// interaction PING; an interaction PING (type 1, no `event`) is still answered `{"type":1}`.
+#[tokio::test]
+async fn discord_webhook_events_are_delivered_and_their_ping_answered_204() {
+    use ring::signature::KeyPair as _;
+    let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[9u8; 32]).unwrap();
+    let public = hex::encode(pair.public_key().as_ref());
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n[routes.discord]\npath = \"/hooks/discord\"\nupstream = \"up\"\nverify = {{ provider = \"discord\", public_key = \"{public}\" }}\n",
+        upstream_block("up", &up.url("/in"), "")
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let c = client();
+    let post = |body: &'static str| {
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string();
+        let sig = hex::encode(pair.sign(format!("{ts}{body}").as_bytes()).as_ref());
+        c.post(gw.url("/hooks/discord"))
+            .header("content-type", "application/json")
+            .header("x-signature-ed25519", sig)
+            .header("x-signature-timestamp", ts)
+            .body(body)
+            .send()
+    };
+    let ping = post(r#"{"version":1,"application_id":"1","type":0}"#)
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), 204);
+    assert_eq!(ping.bytes().await.unwrap().len(), 0);
+    let interaction = post(r#"{"id":"7","application_id":"1","type":1,"token":"t","version":1}"#)
+        .await
+        .unwrap();
+    assert_eq!(interaction.status(), 200);
+    assert_eq!(interaction.text().await.unwrap(), r#"{"type":1}"#);
+    let event = r#"{"version":1,"application_id":"1","type":1,"event":{"type":"APPLICATION_AUTHORIZED","timestamp":"2025-01-01T00:00:00","data":{}}}"#;
+    let r = post(event).await.unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert!(
+        status.is_success() && text != r#"{"type":1}"#,
+        "{status}: {text}"
+    );
+    let got = eventually(Duration::from_secs(10), async || up.received().pop()).await;
+    assert_eq!(
+        got.expect("the event is delivered").body.as_ref(),
+        event.as_bytes()
+    );
+    // The PINGs were not.
+    assert_eq!(up.settled().await.len(), 1);
+}
+
+/// X's CRC is answered with a secret the route verifies with now: during a rotation with the
+/// old secret retired (`not_after` passed) and listed first, the answer is the new one's (X
+/// disables a webhook whose CRC answer is wrong).
+#[tokio::test]
+async fn x_crc_is_answered_with_an_active_secret() {
+    use hmac::{Hmac, KeyInit, Mac};
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n[routes.x]\npath = \"/hooks/x\"\nupstream = \"up\"\nverify = {{ provider = \"twitter\", secrets = [{{ secret = \"old\", not_after = \"2000-01-01T00:00:00Z\" }}, \"new\"] }}\n",
+        upstream_block("up", &up.url("/"), "")
+    );
+    let gw = Gateway::start("", &body, &[]);
+    let r = client()
+        .get(gw.url("/hooks/x?crc_token=abc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"new").unwrap();
+    mac.update(b"abc");
+    let want = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    assert_eq!(answer["response_token"], format!("sha256={want}"));
+}

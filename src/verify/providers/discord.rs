@@ -1,6 +1,7 @@
 //! Discord: Ed25519 over timestamp + body, hex, checked with the application's public key
 //! (`public_key`, hex); 5-minute window both ways (Discord documents none; a signed
-//! timestamp of any age would replay forever); answers the PING interaction.
+//! timestamp of any age would replay forever); answers the PING interaction and the Webhook
+//! Events' PING (the same key and signature), and takes their events.
 
 use ring::signature::Ed25519KeyPair;
 
@@ -15,7 +16,7 @@ pub const PROVIDER: Provider = Provider {
     about: About {
         headers: &["X-Signature-Ed25519", "X-Signature-Timestamp"],
         scheme: "Ed25519 over timestamp + body, hex, application public key",
-        handshake: "PING interaction (type 1) answered with {\"type\":1}",
+        handshake: "PING interaction (type 1) answered with {\"type\":1}; Webhook Events PING (type 0) with 204",
     },
     sample: r#"{"id":"{id}","type":2,"data":{"name":"hello"}}"#,
     samples: super::samples::discord::ALL,

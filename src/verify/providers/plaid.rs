@@ -1,7 +1,7 @@
 //! Plaid: `Plaid-Verification`, an ES256 JWT by the key its `kid` names (fetched from Plaid's
-//! `/webhook_verification_key/get` with `sender` = client id and `secrets` = the API secret,
-//! production by default, `key_url` for sandbox), `iat` within 5 minutes (`tolerance`),
-//! `request_body_sha256` = SHA-256 of the body.
+//! `/webhook_verification_key/get` with `sender` = client id and the first active of `secrets`
+//! = the API secret, production by default, `key_url` for sandbox), `iat` within 5 minutes
+//! (`tolerance`), `request_body_sha256` = SHA-256 of the body.
 
 use std::sync::Arc;
 
@@ -28,18 +28,18 @@ pub const PROVIDER: Provider = Provider {
 };
 
 fn verify(s: &Settings) -> Built {
-    let secret = s
-        .secrets
-        .first()
-        .map(|k| k.secret.clone())
-        .ok_or("provider \"plaid\" needs secrets (the Plaid API secret its key endpoint takes)")?;
+    if s.secrets.is_empty() {
+        return Err(
+            "provider \"plaid\" needs secrets (the Plaid API secret its key endpoint takes)".into(),
+        );
+    }
     let check = Check::Plaid(PlaidVerifier {
         fetcher: Arc::new(KeyFetcher::new(plaid_key, s.key_url.as_deref())?),
         client_id: s
             .sender
             .clone()
             .ok_or("provider \"plaid\" needs sender (the Plaid client id)")?,
-        secret,
+        secrets: s.secrets.clone(),
         tolerance: s.window(),
     });
     Ok((check, None))

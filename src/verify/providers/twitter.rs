@@ -28,15 +28,13 @@ const SIG: MacHeader = MacHeader::body(
 );
 
 fn verify(s: &Settings) -> Built {
-    let first = s
-        .secrets
-        .first()
-        .map(|k| k.secret.clone())
-        .ok_or("at least one secret is required")?;
+    if s.secrets.is_empty() {
+        return Err("at least one secret is required".into());
+    }
     // The signature first: its verdict is the one a sender needs to see.
     let check = Check::All(vec![SIG.check(s)?, Check::ObjectBody]);
     let handshake =
-        Handshake::twitter(&first).ok_or("the consumer secret is not a usable HMAC key")?;
+        Handshake::twitter(&s.secrets).ok_or("a consumer secret is not a usable HMAC key")?;
     Ok((check, Some(handshake)))
 }
 
