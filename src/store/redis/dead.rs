@@ -8,7 +8,7 @@ use redis::Value;
 use super::archive::DeadRef;
 use super::fields::Fields;
 use super::query::{SUMMARY, summary_fields};
-use super::scripts::{PURGE, REPLAY};
+use super::scripts::{PURGE, PURGE_ARCHIVED, REPLAY};
 use super::unavailable;
 use super::{RedisStore, Shard};
 use crate::event::now_ms;
@@ -156,6 +156,19 @@ impl DeadLetters for RedisStore {
                 .key(sh.legacy_dedup(event_id))
                 .arg(event_id)
                 .arg(sh.dedup_member(event_id))
+                .invoke_async(&mut self.con())
+                .await
+                .map_err(unavailable)?;
+            if r == 1 {
+                return Ok(true);
+            }
+        }
+        // Else a dead letter of this ID moved aside when the ID was accepted again.
+        for sh in self.candidates(route, event_id) {
+            let r: i64 = PURGE_ARCHIVED
+                .key(sh.archives_of(event_id))
+                .key(sh.archived())
+                .arg(sh.archive_prefix())
                 .invoke_async(&mut self.con())
                 .await
                 .map_err(unavailable)?;

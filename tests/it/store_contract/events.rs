@@ -275,9 +275,34 @@ async fn listing_forgets_expired_events(k: Kind) {
     assert_eq!(ids(s, &all(&["r"])).await, ["kept"]);
 }
 
+/// A dead letter whose ID was accepted again after its window (Redis moves it aside) is
+/// purged by ID like any other, and forgotten: before, with Redis it stayed listed for good.
+async fn a_dead_copy_of_an_id_accepted_again_is_purged(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    let ttl = Duration::from_millis(200);
+    accept(s, "r", "x", ttl).await;
+    finish(s, "r", "x", dead("old")).await;
+    tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+    assert_eq!(accept(s, "r", "x", HOUR).await, Accepted::New);
+    finish(s, "r", "x", DELIVERED).await;
+    let r = routes(&["r"]);
+    assert_eq!(s.dead_letters(&r, None, 10).await.unwrap().items.len(), 1);
+    assert!(s.purge("r", "x").await.unwrap());
+    assert!(s.dead_letters(&r, None, 10).await.unwrap().items.is_empty());
+    assert_eq!(s.stats(&r).await.unwrap()[0].dead, 0);
+    assert!(!s.purge("r", "x").await.unwrap(), "nothing dead left");
+    assert_eq!(
+        state_of(s, "r", "x").await,
+        Some(State::Delivered),
+        "the delivered copy stays"
+    );
+}
+
 contract!(
     list_filters_and_cursor,
     detail_and_attempt_history,
     cancel_and_purge,
     listing_forgets_expired_events,
+    a_dead_copy_of_an_id_accepted_again_is_purged,
 );

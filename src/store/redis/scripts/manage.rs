@@ -201,6 +201,22 @@ return 1
     )
 });
 
+/// KEYS: the ID's moved-aside letters (`w:<id>`), the moved-aside set. ARGV: their key
+/// prefix. Deletes one dead letter of the ID moved aside when it was accepted again (its
+/// dedup entry went with the move). Returns 1 purged, 0 none.
+pub static PURGE_ARCHIVED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local n = redis.call('SRANDMEMBER', KEYS[1])
+if not n then return 0 end
+redis.call('SREM', KEYS[1], n)
+redis.call('ZREM', KEYS[2], n)
+redis.call('DEL', ARGV[1] .. n)
+return 1
+"#,
+    )
+});
+
 /// KEYS: listing, delivered set. ARGV: from rank, count, event key prefix. Drops listing
 /// entries whose event is gone (no record, packed or not, and not waiting in the lean
 /// stream): first those the delivered set says expired, then a stretch of the listing

@@ -480,7 +480,8 @@ mod manage;
 pub use complete::COMPLETE;
 pub use known::KNOWN;
 pub use manage::{
-    CANCEL, FORGET_CONSUMER, GONE, PURGE, READ, REPLAY, REPLAY_ARCHIVED, SWEEP, UNLINK_SETS,
+    CANCEL, FORGET_CONSUMER, GONE, PURGE, PURGE_ARCHIVED, READ, REPLAY, REPLAY_ARCHIVED, SWEEP,
+    UNLINK_SETS,
 };
 
 /// KEYS: retries, stream, delivered set, listing, order line holds. ARGV: now_ms, limit, event
@@ -535,7 +536,7 @@ return redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
     )
 });
 
-pub fn all() -> [&'static Script; 13] {
+pub fn all() -> [&'static Script; 14] {
     [
         &ACCEPT,
         &READ,
@@ -546,6 +547,7 @@ pub fn all() -> [&'static Script; 13] {
         &REPLAY_ARCHIVED,
         &CANCEL,
         &PURGE,
+        &PURGE_ARCHIVED,
         &SWEEP,
         &GONE,
         &UNLINK_SETS,
