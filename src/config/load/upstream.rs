@@ -10,6 +10,7 @@ use toml::Spanned;
 use super::{Checker, WAIT_MAX, valid_name};
 use crate::config::file::{SignFile, Text, UpstreamFile};
 use crate::routing::{Backoff, Resign, Upstream};
+use crate::secret::looks_like_reference;
 use crate::verify::Algorithm;
 use crate::verify::hmac::{Key, KeyFormat};
 
@@ -225,10 +226,4 @@ impl Checker<'_> {
         self.check(f.secret.span(), key)
             .map(|key| Resign::StandardWebhooks { key })
     }
-}
-
-/// Whether `{`'s content reads as a secret reference in any case or spacing (`ENV:T`, ` file:p`).
-fn looks_like_reference(inner: &str) -> bool {
-    let lower = inner.trim_start().to_ascii_lowercase();
-    lower.starts_with("env:") || lower.starts_with("file:")
 }
