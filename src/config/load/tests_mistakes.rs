@@ -414,6 +414,9 @@ fn a_mistyped_secret_reference_in_an_upstream_header_is_refused() {
         "Bearer { env:T }",
         "Bearer {env:T",
         "x {File:/t}",
+        "ENV:T",
+        "$T",
+        "${T}",
     ] {
         let text = BASE.replace(
             "url = \"http://127.0.0.1:3000/webhooks\"",
@@ -428,7 +431,7 @@ fn a_mistyped_secret_reference_in_an_upstream_header_is_refused() {
     }
     let plain = BASE.replace(
         "url = \"http://127.0.0.1:3000/webhooks\"",
-        "url = \"http://127.0.0.1:3000/webhooks\"\nheaders = { X-Plain = \"a {b} c {envelope}\" }",
+        "url = \"http://127.0.0.1:3000/webhooks\"\nheaders = { X-Plain = \"a {b} c {envelope}\", X-Braced = \"{T}\" }",
     );
     assert!(errors(&plain).is_empty(), "{:?}", errors(&plain));
 }

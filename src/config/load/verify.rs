@@ -163,7 +163,10 @@ impl Checker<'_> {
                     self.keyed_secrets(&one, &key("public_key"), span.clone(), false)?
                 },
                 tolerance,
-                sender: v.sender.as_ref().map(|t| t.get_ref().clone()),
+                sender: match &v.sender {
+                    Some(t) => Some(self.text_or_reference(t, &key("sender"))?),
+                    None => None,
+                },
                 key_url: v.key_url.as_ref().map(|t| t.get_ref().clone()),
             };
             providers::build(&label, settings)
