@@ -519,3 +519,72 @@ headers = {{ x-key = "{{ env:HG_OLD }}" }}
         "{err}"
     );
 }
+
+/// A route whose `dedup_ttl` ends before its verification's replay window (a preset's own, or
+/// `tolerance`) lets a captured request replayed in between pass verification and be
+/// delivered again: warned about at `dedup_ttl`'s line, with both durations. A window the
+/// dedup covers, or no window (nothing signed with a time), says nothing.
+#[test]
+fn a_dedup_window_shorter_than_the_replay_window_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.toml");
+    let route = |name: &str, verify: &str, ttl: &str| {
+        format!(
+            "[routes.{name}]\npath = \"/{name}\"\nupstream = \"up\"\nverify = {{ {verify} }}\ndedup_ttl = \"{ttl}\"\n"
+        )
+    };
+    let hmac = "scheme = \"hmac\", header = \"X-Sig\", secrets = [\"env:S\"]";
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:{}\"\n\n[upstreams.up]\nurl = \"http://127.0.0.1:9/in\"\n\n{}{}{}{}",
+        free_port(),
+        route(
+            "stripe",
+            "provider = \"stripe\", secrets = [\"env:S\"]",
+            "1m"
+        ),
+        route(
+            "own",
+            &format!(
+                "{hmac}, payload = \"{{timestamp}}.{{body}}\", timestamp_header = \"X-T\", tolerance = \"10m\""
+            ),
+            "5m"
+        ),
+        route(
+            "covered",
+            "provider = \"stripe\", secrets = [\"env:S\"]",
+            "5m"
+        ),
+        route("untimed", hmac, "1m"),
+    );
+    std::fs::write(&path, &text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .env("S", "whsec_c2VjcmV0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let ttl_line = |name: &str| {
+        let start = text.find(&format!("[routes.{name}]")).unwrap();
+        let at = start + text[start..].find("dedup_ttl").unwrap();
+        text[..at].matches('\n').count() + 1
+    };
+    for (name, ttl, window) in [("stripe", "1m", "5m"), ("own", "5m", "10m")] {
+        let warned = err
+            .lines()
+            .find(|l| l.contains(&format!("routes.{name}: dedup_ttl")))
+            .unwrap_or_else(|| panic!("no warning for {name}: {err}"));
+        assert!(
+            warned.contains(&format!(":{}: routes.{name}", ttl_line(name))),
+            "{warned}"
+        );
+        assert!(
+            warned.contains(&format!("({ttl})")) && warned.contains(&format!("({window})")),
+            "{warned}"
+        );
+    }
+    for name in ["covered", "untimed"] {
+        assert!(!err.contains(&format!("routes.{name}: dedup_ttl")), "{err}");
+    }
+}
