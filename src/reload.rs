@@ -113,6 +113,7 @@ impl Reloader {
                 self.keepalive_change(&old, &new);
                 limits_past_start(&old, &new);
                 renamed_routes(&old, &new);
+                id_changes(&old, &new);
                 // Checked against what runs: the file's store may be Redis, this process's is
                 // the one it started with.
                 if self.app.shared_rates.is_none() {
@@ -166,6 +167,47 @@ fn renamed_routes(old: &Config, new: &Config) {
                 was.name, now.name
             );
         }
+    }
+}
+
+/// A route that keeps its name but computes its event IDs another way (`event_id`, a provider
+/// with another default, `normalize`, the query joining the body hash): a sender's retry of an
+/// event accepted before gets another ID, is new to the dedup window and is delivered again.
+/// Nothing maps old IDs to new ones, so it is said, as a rename is.
+fn id_changes(old: &Config, new: &Config) {
+    for now in new.routes.iter() {
+        let Some(was) = old.routes.iter().find(|r| r.name == now.name) else {
+            continue;
+        };
+        let mut changes = Vec::new();
+        if was.event_id != now.event_id {
+            changes.push(format!("event_id {} -> {}", was.event_id, now.event_id));
+        }
+        // A header's value is the same whatever the body becomes.
+        let reads_body = !matches!(now.event_id, crate::event::id::IdSource::Header(_));
+        if was.normalize != now.normalize && reads_body {
+            let on = |n: bool| if n { "on" } else { "off" };
+            changes.push(format!(
+                "normalize {} -> {}",
+                on(was.normalize),
+                on(now.normalize)
+            ));
+        }
+        if was.verifier.covers_query != now.verifier.covers_query
+            && now.event_id == crate::event::id::IdSource::BodyHash
+        {
+            changes.push("whether the query joins the body hash".to_string());
+        }
+        if changes.is_empty() {
+            continue;
+        }
+        tracing::warn!(
+            route = %now.name,
+            dedup_ttl = %fmt_duration(now.dedup_ttl),
+            "this reload changes how routes.{} computes event IDs ({}): copies senders send again of events it accepted before the reload get another ID and are delivered again, for as long as its dedup window (dedup_ttl) would have caught them",
+            now.name,
+            changes.join("; ")
+        );
     }
 }
 

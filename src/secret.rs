@@ -58,8 +58,12 @@ pub enum Resolved {
 }
 
 /// Resolves `env:NAME`, `file:PATH` (each without one trailing newline), or treats the text as
-/// a literal. Errors never contain the secret value.
+/// a literal; refuses a mistyped reference (`mistyped_reference`). Errors never contain the
+/// secret value.
 pub fn resolve(reference: &str) -> Result<Resolved, String> {
+    if mistyped_reference(reference) {
+        return Err(MISTYPED.into());
+    }
     if let Some(name) = reference.strip_prefix("env:") {
         if name.is_empty() {
             return Err("secret reference \"env:\" names no variable".into());
@@ -77,6 +81,46 @@ pub fn resolve(reference: &str) -> Result<Resolved, String> {
         return read_value(bytes, format!("file:{path}")).map(Resolved::Secret);
     }
     not_blank(reference.as_bytes().to_vec(), "literal".into()).map(Resolved::Literal)
+}
+
+/// Told for a `mistyped_reference`, without the text (it may be a literal secret after all).
+pub const MISTYPED: &str = "looks like a secret reference but is not one: write \"env:NAME\" or \"file:PATH\" (lowercase, no spaces, no `$` or braces); a literal secret that must read like this goes in a file, as \"file:PATH\"";
+
+/// Whether text reads as a secret reference in any case or spacing (`ENV:T`, ` file:p`,
+/// `env :T`).
+pub fn looks_like_reference(text: &str) -> bool {
+    let lower = text.trim_start().to_ascii_lowercase();
+    ["env", "file"].iter().any(|scheme| {
+        lower
+            .strip_prefix(scheme)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+    })
+}
+
+/// A value meant as a reference that is none: taken as a literal, its text (in a ConfigMap,
+/// in git) would be the key or token. `{env:X}` (the upstream headers' syntax), `${X}`, `$X`,
+/// `{X}`, and `env:`/`file:` in another case or with spaces.
+pub fn mistyped_reference(text: &str) -> bool {
+    if text.starts_with("env:") || text.starts_with("file:") {
+        return false;
+    }
+    let t = text.trim();
+    let name = |n: &str| {
+        n.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let dollar = t.strip_prefix('$');
+    let unwrapped = dollar.unwrap_or(t);
+    let braced = unwrapped
+        .strip_prefix('{')
+        .map(|i| i.strip_suffix('}').unwrap_or(i).trim());
+    looks_like_reference(t)
+        || looks_like_reference(unwrapped)
+        || (dollar.is_some() && unwrapped.starts_with('{'))
+        || dollar.is_some_and(name)
+        || braced.is_some_and(|i| name(i) || looks_like_reference(i))
 }
 
 /// A value read from a file or the environment: one trailing newline (`\n` or `\r\n`, as

@@ -69,6 +69,21 @@ impl IdSource {
     }
 }
 
+/// As written in the config (`json:/id`, `header:Name`, `sha256`; a composite as a list).
+impl std::fmt::Display for IdSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdSource::Json(p) => write!(f, "json:{p}"),
+            IdSource::Header(h) => write!(f, "header:{h}"),
+            IdSource::BodyHash => f.write_str("sha256"),
+            IdSource::Composite(parts) => {
+                let parts: Vec<String> = parts.iter().map(ToString::to_string).collect();
+                write!(f, "[{}]", parts.join(", "))
+            }
+        }
+    }
+}
+
 /// The event ID, and whether it had to fall back to the body hash because the configured
 /// source was absent.
 pub struct Extracted {

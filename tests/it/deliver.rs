@@ -388,3 +388,30 @@ async fn concurrency_lowered_by_a_reload_counts_the_attempts_in_flight() {
         "more than the old concurrency in flight"
     );
 }
+
+/// An upstream header's whole value given as a reference (`"env:UP_KEY"`, the form every
+/// other secret takes) is the secret, as `{env:UP_KEY}` inside a longer value is: it was sent
+/// as written, `X-Api-Key: env:UP_KEY`, and an upstream checking it refused every event.
+#[tokio::test]
+async fn a_header_value_that_is_a_reference_is_sent_resolved() {
+    let sink = Sink::start(Speaks::Http1, 2);
+    let body = format!(
+        "{}\n{}",
+        upstream_block(
+            "orders",
+            &sink.url("/webhooks"),
+            "headers = { X-Api-Key = \"env:UP_KEY\", Authorization = \"Bearer {env:UP_KEY}\" }"
+        ),
+        limai_route("limai", "/hooks/limai", "orders", "")
+    );
+    let gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET), ("UP_KEY", "k3y")]);
+    let c = client();
+    let (status, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("ref")).await;
+    assert_eq!(status, 200);
+    wait_state(&c, &gw, "ref", "delivered").await;
+    let got = sink.got();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("x-api-key"), Some("k3y"));
+    assert_eq!(got[0].header("authorization"), Some("Bearer k3y"));
+    assert!(!gw.logs().contains("k3y"), "{}", gw.logs());
+}

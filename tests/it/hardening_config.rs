@@ -433,3 +433,5 @@ fn listeners_on_one_port_through_a_wildcard_are_a_load_error() {
         assert!(err.contains(at), "{listen} {admin}: {err}");
     }
 }
+
+mod references;

@@ -456,3 +456,52 @@ async fn a_route_renamed_by_a_reload_is_said() {
         gw.logs()
     );
 }
+
+/// A reload that changes how a route computes event IDs (here `event_id` added: the body hash
+/// before, `json:/eventId` after) is said, naming the route: a sender's retry of an event
+/// accepted before gets another ID, is new to the dedup window and is delivered again. A reload
+/// that leaves the IDs alone says nothing of them.
+#[tokio::test]
+async fn a_reload_that_changes_how_event_ids_are_computed_is_said() {
+    let up = Upstream::start();
+    let body = |event_id: bool, timeout: &str| {
+        let route = limai_route("limai", "/hooks/limai", "orders", "");
+        let route = if event_id {
+            route
+        } else {
+            route.replace("event_id = \"json:/eventId\"\n", "")
+        };
+        format!(
+            "{}\n{route}",
+            upstream_block("orders", &up.url("/"), &format!("max_age = \"{timeout}\""))
+        )
+    };
+    let gw = Gateway::start("", &body(false, "1h"), &[("LIMAI_SECRET", SECRET)]);
+    let gw = &gw;
+    let reloads = async |n: usize| {
+        eventually(Duration::from_secs(30), async || {
+            (gw.logs().matches("config reloaded").count() >= n).then_some(())
+        })
+        .await
+        .unwrap_or_else(|| panic!("no reload {n}: {}", gw.logs()));
+    };
+    gw.rewrite_config("", &body(true, "1h"));
+    reloads(1).await;
+    let said = "changes how routes.limai computes event IDs";
+    let line = gw
+        .logs()
+        .lines()
+        .find(|l| l.contains(said))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("not said: {}", gw.logs()));
+    assert!(
+        line.contains("sha256")
+            && line.contains("json:/eventId")
+            && line.contains("delivered again"),
+        "{line}"
+    );
+    // Only the upstream changes: nothing about IDs.
+    gw.rewrite_config("", &body(true, "2h"));
+    reloads(2).await;
+    assert_eq!(gw.logs().matches(said).count(), 1, "{}", gw.logs());
+}

@@ -540,4 +540,39 @@ async fn body_free_bearer_tokens_are_not_forwarded() {
     );
 }
 
+/// `sender` may be a reference, as `secrets` are (`env:PLAID_CLIENT_ID`): resolved at load.
+/// It was used as written, so Plaid's key endpoint was asked with the client id
+/// "env:PLAID_CLIENT_ID" and every event got 401 without saying why.
+#[tokio::test]
+async fn a_sender_given_as_a_reference_is_resolved() {
+    let up = Upstream::start();
+    let valid = vector("plaid", "valid");
+    let keys = key_server(valid.key_document.as_deref().unwrap());
+    let body = format!(
+        "{}\n{}",
+        upstream_block("up", &up.url("/"), ""),
+        route(
+            "plaid",
+            &format!(
+                "provider = \"plaid\", secrets = [\"env:PLAID_SECRET\"], sender = \"env:PLAID_CLIENT_ID\", key_url = {:?}, tolerance = \"5000d\"",
+                keys.url("/webhook_verification_key/get")
+            )
+        ),
+    );
+    let client_id = valid.sender.clone().unwrap();
+    let secret = valid.secret.clone().unwrap();
+    let gw = Gateway::start(
+        "",
+        &body,
+        &[
+            ("PLAID_CLIENT_ID", client_id.as_str()),
+            ("PLAID_SECRET", secret.as_str()),
+        ],
+    );
+    let (status, text) = send(&client(), gw.url("/hooks/plaid"), &valid, None).await;
+    let asked: Value = serde_json::from_slice(&keys.received()[0].body).unwrap();
+    assert_eq!(asked["client_id"], client_id);
+    assert_eq!(status, 200, "{text}");
+}
+
 mod key_fetch;

@@ -296,6 +296,17 @@ impl Checker<'_> {
         self.check(t.span(), r)
     }
 
+    /// A value that is plain text or a reference (a sender's ID: `"env:PLAID_CLIENT_ID"`): a
+    /// reference is resolved as a secret is, one mistyped refused; text is taken as written
+    /// without a warning (it is no secret).
+    fn text_or_reference(&mut self, t: &Text, what: &str) -> Option<String> {
+        let v = t.get_ref();
+        if v.starts_with("env:") || v.starts_with("file:") || secret::mistyped_reference(v) {
+            return self.secret(t, what).map(|s| s.expose_str().into_owned());
+        }
+        Some(v.clone())
+    }
+
     fn secret(&mut self, t: &Text, what: &str) -> Option<Secret> {
         self.material.name(t.get_ref());
         let resolved = secret::resolve(t.get_ref());

@@ -246,9 +246,9 @@ impl Checker<'_> {
             }
         };
         // The route's own event_id wins over the provider's default.
-        let (verifier, preset_id) = match verified {
-            Some((v, id)) => (Some(v), id),
-            None => (None, None),
+        let (verifier, preset_id, window) = match verified {
+            Some((v, id, window)) => (Some(v), id, window),
+            None => (None, None, None),
         };
         if let Some(v) = &verifier {
             for w in trust::warnings(
@@ -286,16 +286,28 @@ impl Checker<'_> {
         }
         let event_id = configured_id.or(preset_id).unwrap_or(IdSource::BodyHash);
         let response = self.response(name, r);
+        let dedup_ttl = self.duration(
+            r.dedup_ttl.as_ref(),
+            &key("dedup_ttl"),
+            Duration::from_secs(72 * 3600),
+        );
+        // Not an error: tests and deliberate setups use short windows.
+        if let Some(window) = window.filter(|w| dedup_ttl < *w) {
+            let (ttl, window) = (
+                humantime::format_duration(dedup_ttl),
+                humantime::format_duration(window),
+            );
+            self.warn(
+                &r.dedup_ttl.as_ref().map_or_else(|| r.path.span(), Spanned::span),
+                format!("routes.{name}: dedup_ttl ({ttl}) is shorter than the replay window of its verification ({window}): a captured request sent again after {ttl} and within {window} of its signing passes verification and is delivered again; make dedup_ttl at least {window}"),
+            );
+        }
         Some(Route {
             name: name.to_string(),
             path: r.path.get_ref().clone(),
             mode,
             event_id,
-            dedup_ttl: self.duration(
-                r.dedup_ttl.as_ref(),
-                &key("dedup_ttl"),
-                Duration::from_secs(72 * 3600),
-            ),
+            dedup_ttl,
             allow_ips,
             max_body_bytes: self.size(
                 r.max_body_bytes.as_ref(),

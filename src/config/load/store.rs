@@ -231,6 +231,14 @@ impl Checker<'_> {
                     });
                     self.check(c.span(), r)
                 }
+                // `$HOSTNAME`, `ENV:POD_NAME`: one name for every replica, and the second stops.
+                None if crate::secret::mistyped_reference(c.get_ref()) => {
+                    self.error(
+                        c.span(),
+                        "store.consumer: looks like an environment reference but is not one: write \"env:NAME\" (lowercase, no spaces, no `$` or braces)",
+                    );
+                    None
+                }
                 None => Some(c.get_ref().clone()),
             },
             None => Some(default_consumer()),
@@ -301,6 +309,7 @@ impl Checker<'_> {
     fn redis_url(&mut self, url_text: &Text, cluster: bool) -> Option<Secret> {
         let url = if url_text.get_ref().starts_with("env:")
             || url_text.get_ref().starts_with("file:")
+            || crate::secret::mistyped_reference(url_text.get_ref())
         {
             self.secret(url_text, "store.url")
         } else {

@@ -414,6 +414,9 @@ fn a_mistyped_secret_reference_in_an_upstream_header_is_refused() {
         "Bearer { env:T }",
         "Bearer {env:T",
         "x {File:/t}",
+        "ENV:T",
+        "$T",
+        "${T}",
     ] {
         let text = BASE.replace(
             "url = \"http://127.0.0.1:3000/webhooks\"",
@@ -428,7 +431,54 @@ fn a_mistyped_secret_reference_in_an_upstream_header_is_refused() {
     }
     let plain = BASE.replace(
         "url = \"http://127.0.0.1:3000/webhooks\"",
-        "url = \"http://127.0.0.1:3000/webhooks\"\nheaders = { X-Plain = \"a {b} c {envelope}\" }",
+        "url = \"http://127.0.0.1:3000/webhooks\"\nheaders = { X-Plain = \"a {b} c {envelope}\", X-Braced = \"{T}\" }",
     );
     assert!(errors(&plain).is_empty(), "{:?}", errors(&plain));
+}
+
+/// A secret that reads as a reference but is none (`{env:X}`, `${X}`, `$X`, `{X}`, `ENV:X`,
+/// `File:/p`, ` env:X`, `env :X`) is refused where it stands, not taken as the literal key;
+/// a literal that reads as no reference (`$2b$…`, `{"k":1}`, `envelope`) is only warned about.
+#[test]
+fn a_secret_that_looks_like_a_reference_but_is_none_is_refused() {
+    for value in [
+        "{env:LIT}",
+        "${LIT}",
+        "${env:LIT}",
+        "$LIT",
+        "{LIT}",
+        "ENV:LIT",
+        "File:/run/s",
+        " env:LIT",
+        "env :LIT",
+        "$env:LIT",
+    ] {
+        let text = BASE.replace("secrets = [\"lit\"]", &format!("secrets = [\"{value}\"]"));
+        let errs = errors(&text);
+        assert!(
+            errs.iter().any(|e| e.starts_with("t.toml:11:")
+                && e.contains("routes.limai.verify.secrets[0]: looks like a secret reference")),
+            "{value}: {errs:?}"
+        );
+        assert!(!errs.iter().any(|e| e.contains(value.trim())), "{errs:?}");
+    }
+    for literal in ["$2b$12$abc", "{\\\"k\\\":1}", "envelope", "a$B", "lit"] {
+        let text = BASE.replace("secrets = [\"lit\"]", &format!("secrets = [\"{literal}\"]"));
+        let c = parse(Path::new("t.toml"), &text).unwrap();
+        assert!(
+            c.warnings.iter().any(|w| w.contains("written literally")),
+            "{literal}: {:?}",
+            c.warnings
+        );
+    }
+    let consumer = with_store(
+        "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\nconsumer = \"$HOSTNAME\"",
+    );
+    assert!(
+        errors(&consumer)
+            .iter()
+            .any(|e| e.contains("store.consumer: looks like an environment reference")),
+        "{:?}",
+        errors(&consumer)
+    );
 }

@@ -10,6 +10,7 @@ use toml::Spanned;
 use super::{Checker, WAIT_MAX, valid_name};
 use crate::config::file::{SignFile, Text, UpstreamFile};
 use crate::routing::{Backoff, Resign, Upstream};
+use crate::secret::{looks_like_reference, mistyped_reference};
 use crate::verify::Algorithm;
 use crate::verify::hmac::{Key, KeyFormat};
 
@@ -159,10 +160,10 @@ impl Checker<'_> {
             let Some(hn) = self.header_name(k, &format!("upstreams.{name}.headers")) else {
                 continue;
             };
-            let Some(value) = self.expand_secrets(v, &what) else {
+            let Some(value) = self.header_value(v, &what) else {
                 continue;
             };
-            match HeaderValue::from_str(&value) {
+            match HeaderValue::from_bytes(&value) {
                 Ok(mut hv) => {
                     // Marked so no debug output of a request shows it.
                     hv.set_sensitive(true);
@@ -172,6 +173,20 @@ impl Checker<'_> {
             }
         }
         out
+    }
+
+    /// A whole value that is a reference (`"env:NAME"`, as every other secret is written) is
+    /// the secret; otherwise `{env:NAME}` inside it is expanded. A whole value mistyped as a
+    /// reference (`"ENV:K"`, `"$K"`) is refused, as a secret's would be.
+    fn header_value(&mut self, v: &Text, what: &str) -> Option<Vec<u8>> {
+        let text = v.get_ref();
+        if text.starts_with("env:")
+            || text.starts_with("file:")
+            || (mistyped_reference(text) && !text.trim_start().starts_with('{'))
+        {
+            return self.secret(v, what).map(|s| s.expose().to_vec());
+        }
+        self.expand_secrets(v, what).map(String::into_bytes)
     }
 
     /// Replaces `{env:NAME}` and `{file:PATH}` in `text` with the secrets they name; refuses
@@ -225,10 +240,4 @@ impl Checker<'_> {
         self.check(f.secret.span(), key)
             .map(|key| Resign::StandardWebhooks { key })
     }
-}
-
-/// Whether `{`'s content reads as a secret reference in any case or spacing (`ENV:T`, ` file:p`).
-fn looks_like_reference(inner: &str) -> bool {
-    let lower = inner.trim_start().to_ascii_lowercase();
-    lower.starts_with("env:") || lower.starts_with("file:")
 }

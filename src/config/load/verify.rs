@@ -19,7 +19,7 @@ impl Checker<'_> {
         route: &str,
         v: &Spanned<VerifyFile>,
         event_id: Option<&IdSource>,
-    ) -> Option<(Verifier, Option<IdSource>)> {
+    ) -> Option<(Verifier, Option<IdSource>, Option<Duration>)> {
         let span = v.span();
         let v = v.get_ref();
         let key = |k: &str| format!("routes.{route}.verify.{k}");
@@ -163,7 +163,10 @@ impl Checker<'_> {
                     self.keyed_secrets(&one, &key("public_key"), span.clone(), false)?
                 },
                 tolerance,
-                sender: v.sender.as_ref().map(|t| t.get_ref().clone()),
+                sender: match &v.sender {
+                    Some(t) => Some(self.text_or_reference(t, &key("sender"))?),
+                    None => None,
+                },
                 key_url: v.key_url.as_ref().map(|t| t.get_ref().clone()),
             };
             providers::build(&label, settings)
@@ -179,6 +182,20 @@ impl Checker<'_> {
                 public_url,
             )?
             .map(|c| (c, None, None, &["POST"][..]))
+        };
+        // How long after its signing a request still verifies: a preset's own window (or
+        // `tolerance`), a generic hmac's with a timestamp; none where no time is signed.
+        let window = if v.provider.is_some() {
+            tolerance.or_else(|| {
+                providers::find(&label)
+                    .and_then(|p| p.window)
+                    .filter(|w| *w > 0)
+                    .map(Duration::from_secs)
+            })
+        } else {
+            v.timestamp_header
+                .as_ref()
+                .map(|_| tolerance.unwrap_or(Duration::from_secs(300)))
         };
         let (check, handshake, preset_id, methods) = self.check(
             span,
@@ -198,6 +215,7 @@ impl Checker<'_> {
                 methods,
             },
             preset_id,
+            window,
         ))
     }
 
