@@ -10,6 +10,7 @@ use crate::verify::Check;
 fn headers(source: &IdSource) -> Vec<&HeaderName> {
     match source {
         IdSource::Header(h) => vec![h],
+        IdSource::SignedHeader(hs) => hs.iter().collect(),
         IdSource::Composite(parts) => parts.iter().flat_map(headers).collect(),
         IdSource::Json(_) | IdSource::BodyHash => Vec::new(),
     }

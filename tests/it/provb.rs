@@ -1,7 +1,8 @@
 //! Issue 15 (part b) providers end to end beyond their vectors: the HEAD check Trello and
 //! Mandrill make when a webhook is created, and forgeries of the schemes whose signature lives
 //! in the body's fields (Adyen, Figma, Braintree, Mailgun's form) refused over HTTP, including
-//! signed form fields repeated or added after a genuine pair.
+//! signed form fields repeated or added after a genuine pair; and captured deliveries re-sent as
+//! byte or header variants that verify again, which are duplicates, not new events.
 
 use crate::common;
 
@@ -417,4 +418,54 @@ async fn a_field_signed_delivery_resent_as_a_byte_variant_is_not_a_new_event() {
     .expect("the three genuine events delivered");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(up.count(), 3, "a byte variant delivered again");
+}
+
+/// Svix signs `svix-id`, or `webhook-id` when it is absent (its libraries take either set of
+/// headers, for Standard Webhooks' unbranded ones): a captured delivery re-sent within the
+/// window with its `svix-*` headers renamed `webhook-*` verifies again. Its event ID is the
+/// signed ID whichever header carried it, so it is a duplicate.
+#[tokio::test]
+async fn a_svix_delivery_resent_under_webhook_headers_is_a_duplicate() {
+    let up = Upstream::start();
+    let secret = "whsec_c2VjcmV0LXN2aXg=";
+    let body = format!(
+        "{}\n{}",
+        upstream_block("up", &up.url("/"), ""),
+        route("svix", "provider = \"svix\", secrets = [\"env:SVIX\"]"),
+    );
+    let gw = Gateway::start("", &body, &[("SVIX", secret)]);
+    let c = client();
+    let url = gw.url("/hooks/svix");
+    let signed = sign("svix", secret, br#"{"type":"ping","data":{}}"#, None, now()).unwrap();
+    assert!(
+        signed.headers.iter().any(|(k, _)| k == "svix-id"),
+        "{signed:?}"
+    );
+    let verdict = async |s: &Signed| {
+        let mut req = c.post(&url).body(s.body.clone());
+        for (k, v) in &s.headers {
+            req = req.header(k, v);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let v: serde_json::Value = r.json().await.unwrap_or_default();
+        (status, v["status"].as_str().map(str::to_owned))
+    };
+    assert_eq!(verdict(&signed).await, (200, Some("accepted".into())));
+    let renamed = Signed {
+        headers: signed
+            .headers
+            .iter()
+            .map(|(k, v)| (k.replace("svix-", "webhook-"), v.clone()))
+            .collect(),
+        ..signed.clone()
+    };
+    assert_eq!(verdict(&renamed).await, (200, Some("duplicate".into())));
+    eventually(Duration::from_secs(10), async || {
+        (up.count() == 1).then_some(())
+    })
+    .await
+    .expect("the genuine event delivered");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(up.count(), 1, "the renamed copy delivered again");
 }
