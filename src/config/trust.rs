@@ -17,7 +17,8 @@ fn headers(source: &IdSource) -> Vec<&HeaderName> {
 }
 
 /// Warnings for route `name` (without position). `event_id` is the route's own setting only:
-/// a provider's default (GitHub's delivery header, say) is that provider's design, documented.
+/// a provider's default (GitHub's delivery header, say) is that provider's design, listed in the
+/// README (`providers::tests::unsigned_default_id_headers_are_listed_in_the_readme`).
 pub fn warnings(
     name: &str,
     check: &Check,
