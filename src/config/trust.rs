@@ -10,13 +10,15 @@ use crate::verify::Check;
 fn headers(source: &IdSource) -> Vec<&HeaderName> {
     match source {
         IdSource::Header(h) => vec![h],
+        IdSource::SignedHeader(hs) => hs.iter().collect(),
         IdSource::Composite(parts) => parts.iter().flat_map(headers).collect(),
         IdSource::Json(_) | IdSource::BodyHash => Vec::new(),
     }
 }
 
 /// Warnings for route `name` (without position). `event_id` is the route's own setting only:
-/// a provider's default (GitHub's delivery header, say) is that provider's design, documented.
+/// a provider's default (GitHub's delivery header, say) is that provider's design, listed in the
+/// README (`providers::tests::unsigned_default_id_headers_are_listed_in_the_readme`).
 pub fn warnings(
     name: &str,
     check: &Check,

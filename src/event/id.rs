@@ -13,6 +13,10 @@ pub enum IdSource {
     Json(String),
     Header(HeaderName),
     BodyHash,
+    /// The first present of the headers a signature takes its ID from, in the order the check
+    /// looks (Svix: `svix-id`, else `webhook-id`), so that the ID is the one it signed. Made
+    /// at load from a `header:` source naming one of them; never written.
+    SignedHeader(Vec<HeaderName>),
     /// Several values joined: for senders without an event ID (Lindo:
     /// `["json:/event", "json:/data/website_id", "json:/timestamp"]`).
     Composite(Vec<IdSource>),
@@ -64,6 +68,7 @@ impl IdSource {
     pub fn header(&self) -> Option<&HeaderName> {
         match self {
             IdSource::Header(h) => Some(h),
+            IdSource::SignedHeader(hs) => hs.first(),
             _ => None,
         }
     }
@@ -151,6 +156,11 @@ pub fn value(source: &IdSource, req: &Lookup<'_>) -> Option<String> {
     match source {
         IdSource::Json(ptr) => req.json(ptr),
         IdSource::Header(h) => req.header(h),
+        // Present, as the check takes it, even if empty (then no ID: the body hash).
+        IdSource::SignedHeader(hs) => hs
+            .iter()
+            .find(|h| req.headers.contains_key(*h))
+            .and_then(|h| req.header(h)),
         IdSource::BodyHash => None,
         // Parts joined with a separator that does not occur in them unescaped.
         IdSource::Composite(parts) => parts

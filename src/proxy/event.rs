@@ -1,6 +1,7 @@
 //! The event made of a verified request: the headers that travel with it, its body
 //! (normalised if the route says so), its ID and its order key.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use bytes::Bytes;
@@ -67,12 +68,12 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
     // reads a body one way whatever its unsigned Content-Type says, or refuses it), so no
     // header can turn one signed body into several events. A body-less event (Twilio's GET
     // status callbacks) is its signed query.
-    let hashed: &[u8] = match query {
-        Some(q) if raw.is_empty() => q.as_bytes(),
-        _ if trusted_query => &body,
+    let hashed: Cow<'_, [u8]> = match query {
+        Some(q) if raw.is_empty() => Cow::Borrowed(q.as_bytes()),
+        _ if trusted_query => Cow::Borrowed(&body),
         _ => route.verifier.signed_body(raw),
     };
-    let lookup = id::Lookup::new(headers, &body).hashing(hashed);
+    let lookup = id::Lookup::new(headers, &body).hashing(&hashed);
     let extracted = id::extract(&route.event_id, &lookup);
     if extracted.fell_back {
         route.metrics.fallbacks.inc();

@@ -14,6 +14,7 @@ use http::HeaderName;
 
 use super::fields::FieldCheck;
 use super::{Check, Request};
+use crate::event::id::IdSource;
 
 /// A single-use value a passed check signed (Mailgun's `token`), with how long it stays valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,31 @@ impl Check {
             Check::Asym(v) if v.signs_header(h) => Cover::Yes,
             _ => Cover::Not,
         }) != Cover::Not
+    }
+
+    /// `source` reading the ID header the signature covered: a `header:` source naming one of
+    /// several headers the check takes its signed ID from (Svix: `svix-id`, else `webhook-id`)
+    /// reads whichever the check used — else a captured delivery re-sent under the other name
+    /// verifies again with no ID, a new event.
+    pub fn signed_id(&self, source: IdSource) -> IdSource {
+        match source {
+            IdSource::Header(h) => match self.id_headers_with(&h) {
+                Some(hs) if hs.len() > 1 => IdSource::SignedHeader(hs.to_vec()),
+                _ => IdSource::Header(h),
+            },
+            IdSource::Composite(parts) => {
+                IdSource::Composite(parts.into_iter().map(|p| self.signed_id(p)).collect())
+            }
+            other => other,
+        }
+    }
+
+    fn id_headers_with(&self, h: &HeaderName) -> Option<&[HeaderName]> {
+        match self {
+            Check::Hmac(v) => v.id_headers_with(h),
+            Check::All(checks) => checks.iter().find_map(|c| c.id_headers_with(h)),
+            _ => None,
+        }
     }
 
     /// The headers the check reads its proof from, whatever their names: signatures,

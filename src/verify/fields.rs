@@ -8,6 +8,9 @@
 //! which is why only providers whose documented scheme is exactly this use it. A form whose
 //! signed field repeats is refused (the upstream's framework may read another copy than the one
 //! checked), and Braintree's form may hold nothing but its two fields.
+//!
+//! None signs a time, so a body-hash ID hashes what the signature covers (`signed_content`):
+//! a byte variant of a captured delivery is the same event.
 
 use http::HeaderName;
 use serde_json::Value;
@@ -32,6 +35,21 @@ impl FieldCheck {
             FieldCheck::Items(c) => c.verify(req),
             FieldCheck::Form(c) => c.verify(req),
             FieldCheck::FormUrl(c) => c.verify(req),
+        }
+    }
+
+    /// What the signature covers, for the body-hash ID, where it is not the raw body: bytes
+    /// that parse to the same signed fields (whitespace, key order, escapes, unsigned fields)
+    /// verify alike and, with no signed time, would each be a new event. `None` when the body
+    /// does not parse (a request let through in shadow mode): the raw body is hashed then.
+    pub fn signed_content(&self, body: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            // The passcode is no signature: the body is all the sender's say, hashed as sent.
+            FieldCheck::Secret(_) => None,
+            FieldCheck::Items(c) => c.signed_content(body),
+            FieldCheck::Form(c) => c.signed_content(body),
+            // The URL is fixed by the signature and the route; the parameters, as signed.
+            FieldCheck::FormUrl(_) => Some(super::twilio::sorted_params(body).into_bytes()),
         }
     }
 }
@@ -127,6 +145,19 @@ impl JsonItemsMac {
             .join(self.separator)
     }
 
+    /// Every item's signing string, in order, as a JSON array (so the strings cannot run into
+    /// each other).
+    fn signed_content(&self, body: &[u8]) -> Option<Vec<u8>> {
+        let doc: Value = serde_json::from_slice(body).ok()?;
+        let strings = doc
+            .pointer(self.items)?
+            .as_array()?
+            .iter()
+            .map(|entry| entry.pointer(self.item).map(|i| self.signing_string(i)))
+            .collect::<Option<Vec<String>>>()?;
+        serde_json::to_vec(&strings).ok()
+    }
+
     fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
         let doc = json(req.body)?;
         let items = doc
@@ -182,6 +213,14 @@ impl FormFieldMac {
             public_key: public_key.to_vec(),
             keys: keyed(alg, format, secrets)?,
         })
+    }
+
+    /// The decoded payload without trailing newlines: it verifies with or without one, and
+    /// the signature field may carry any other pairs.
+    fn signed_content(&self, body: &[u8]) -> Option<Vec<u8>> {
+        let [payload, _] =
+            form_fields(body, [self.payload, self.signature], Extra::Refused).ok()?;
+        Some(payload?.trim_end_matches('\n').as_bytes().to_vec())
     }
 
     fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
@@ -291,6 +330,13 @@ impl FormUrlMac {
                 header: self.header.to_string(),
                 reason: "signature is not in the expected format",
             })?;
+        // The signing string drops a pair sent twice, and the upstream's framework reads one
+        // copy of a repeated name or the other: Mandrill sends each parameter once.
+        let mut names: Vec<_> = form_urlencoded::parse(req.body).map(|(k, _)| k).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return Err(VerifyError::Refused("a signed form field repeats"));
+        }
         let url = format!("{}{}", self.public_url, req.rest);
         let params = super::twilio::sorted_params(req.body);
         let candidates = [presented];

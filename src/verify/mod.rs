@@ -29,6 +29,7 @@ mod token;
 mod twilio;
 pub mod wix;
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName};
@@ -372,13 +373,15 @@ impl Verdicts {
 }
 
 impl Verifier {
-    /// The part of a raw body the check covers, which a body-hash ID hashes: all of it, but
-    /// for Wix, whose JWT the check reads without its trailing whitespace — hashing that too
-    /// would make one captured token a new event for every space added after it.
-    pub fn signed_body<'b>(&self, raw: &'b [u8]) -> &'b [u8] {
-        match self.check {
-            Check::Wix(_) => raw.trim_ascii_end(),
-            _ => raw,
+    /// What the check covers of a raw body, which a body-hash ID hashes: all of it, but for
+    /// Wix, whose JWT the check reads without its trailing whitespace, and the schemes that
+    /// sign parsed fields (Adyen, Braintree, Mandrill), which hash what they sign — hashing
+    /// the rest too would make one captured delivery a new event for every byte variant.
+    pub fn signed_body<'b>(&self, raw: &'b [u8]) -> Cow<'b, [u8]> {
+        match &self.check {
+            Check::Wix(_) => Cow::Borrowed(raw.trim_ascii_end()),
+            Check::Fields(f) => f.signed_content(raw).map_or(Cow::Borrowed(raw), Cow::Owned),
+            _ => Cow::Borrowed(raw),
         }
     }
 

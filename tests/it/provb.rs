@@ -1,7 +1,8 @@
 //! Issue 15 (part b) providers end to end beyond their vectors: the HEAD check Trello and
 //! Mandrill make when a webhook is created, and forgeries of the schemes whose signature lives
 //! in the body's fields (Adyen, Figma, Braintree, Mailgun's form) refused over HTTP, including
-//! signed form fields repeated or added after a genuine pair.
+//! signed form fields repeated or added after a genuine pair; and captured deliveries re-sent as
+//! byte or header variants that verify again, which are duplicates, not new events.
 
 use crate::common;
 
@@ -301,4 +302,170 @@ async fn a_mailgun_form_with_a_repeated_signed_field_is_refused() {
     })
     .await
     .expect("the genuine event delivered");
+}
+
+/// The three field-signed presets sign parsed fields, not the bytes, and none signs a time: a
+/// captured delivery re-sent as a byte variant (Braintree's pairs swapped or an escape in
+/// lower case, Adyen's JSON pretty-printed, Mandrill's form doubled) verifies again. Its event
+/// ID is the hash of what the signature covers, so it is a duplicate, or refused.
+#[tokio::test]
+async fn a_field_signed_delivery_resent_as_a_byte_variant_is_not_a_new_event() {
+    let up = Upstream::start();
+    let adyen_key = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
+    let mandrill_url = "https://hooks.example.com/hooks/mandrill";
+    let body = format!(
+        "{}\n{}{}{}",
+        upstream_block("up", &up.url("/"), ""),
+        route("adyen", "provider = \"adyen\", secrets = [\"env:ADYEN\"]"),
+        route(
+            "braintree",
+            "provider = \"braintree\", secrets = [\"env:BT\"], public_key = \"hookgate-test\""
+        ),
+        route(
+            "mandrill",
+            &format!(
+                "provider = \"mandrill\", secrets = [\"env:MD\"], public_url = \"{mandrill_url}\""
+            )
+        ),
+    );
+    let gw = Gateway::start(
+        "",
+        &body,
+        &[("ADYEN", adyen_key), ("BT", "private-1"), ("MD", "md-key")],
+    );
+    let c = client();
+    let t = now();
+    // (HTTP status, hookgate's verdict)
+    let send = async |path: &str, s: &Signed| {
+        let mut req = c.post(gw.url(path)).body(s.body.clone());
+        for (k, v) in &s.headers {
+            req = req.header(k, v);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let v: serde_json::Value = r.json().await.unwrap_or_default();
+        (status, v["status"].as_str().map(str::to_owned))
+    };
+    let variant = |s: &Signed, body: Vec<u8>| Signed { body, ..s.clone() };
+    let first = |got: (u16, Option<String>)| assert_eq!(got, (200, Some("accepted".into())));
+    let again = |got: (u16, Option<String>), what: &str| {
+        assert!(
+            got == (200, Some("duplicate".into())) || got.0 == 401,
+            "{what}: {got:?}"
+        )
+    };
+
+    let xml = b"<notification><kind>check</kind><subject>one</subject></notification>";
+    let bt = sign("braintree", "private-1", xml, None, t).unwrap();
+    first(send("/hooks/braintree", &bt).await);
+    let text = String::from_utf8(bt.body.clone()).unwrap();
+    let (a, b) = text.split_once('&').unwrap();
+    let swapped = format!("{b}&{a}");
+    again(
+        send("/hooks/braintree", &variant(&bt, swapped.into_bytes())).await,
+        "braintree, pairs swapped",
+    );
+    assert!(text.contains("%0A"), "{text}");
+    let lower = text.replace("%0A", "%0a");
+    again(
+        send("/hooks/braintree", &variant(&bt, lower.into_bytes())).await,
+        "braintree, %0a",
+    );
+    let bare = text.replace("%0A", "");
+    again(
+        send("/hooks/braintree", &variant(&bt, bare.into_bytes())).await,
+        "braintree, no trailing newline",
+    );
+
+    let item = br#"{"live":"false","notificationItems":[{"NotificationRequestItem":{"amount":{"currency":"EUR","value":1130},"eventCode":"AUTHORISATION","merchantAccountCode":"Acme","merchantReference":"order-1","pspReference":"PSP1","success":"true"}}]}"#;
+    let ad = sign("adyen", adyen_key, item, None, t).unwrap();
+    first(send("/hooks/adyen", &ad).await);
+    let mut doc: serde_json::Value = serde_json::from_slice(&ad.body).unwrap();
+    let pretty = serde_json::to_vec_pretty(&doc).unwrap();
+    again(
+        send("/hooks/adyen", &variant(&ad, pretty)).await,
+        "adyen, pretty-printed",
+    );
+    doc["notificationItems"][0]["NotificationRequestItem"]["reason"] = "unsigned".into();
+    again(
+        send(
+            "/hooks/adyen",
+            &variant(&ad, serde_json::to_vec(&doc).unwrap()),
+        )
+        .await,
+        "adyen, an unsigned field added",
+    );
+
+    let form = b"mandrill_events=%5B%7B%22event%22%3A%22send%22%2C%22_id%22%3A%22m1%22%7D%5D";
+    let md = sign("mandrill", "md-key", form, Some(mandrill_url), t).unwrap();
+    first(send("/hooks/mandrill", &md).await);
+    let doubled = [&md.body[..], b"&", &md.body[..]].concat();
+    // Refused rather than a duplicate: the upstream would get two copies of the events.
+    let got = send("/hooks/mandrill", &variant(&md, doubled)).await;
+    assert_eq!(got.0, 401, "mandrill, the form doubled: {got:?}");
+    let lower = String::from_utf8(md.body.clone())
+        .unwrap()
+        .replace("%5B", "%5b");
+    again(
+        send("/hooks/mandrill", &variant(&md, lower.into_bytes())).await,
+        "mandrill, an escape in lower case",
+    );
+
+    eventually(Duration::from_secs(10), async || {
+        (up.count() == 3).then_some(())
+    })
+    .await
+    .expect("the three genuine events delivered");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(up.count(), 3, "a byte variant delivered again");
+}
+
+/// Svix signs `svix-id`, or `webhook-id` when it is absent (its libraries take either set of
+/// headers, for Standard Webhooks' unbranded ones): a captured delivery re-sent within the
+/// window with its `svix-*` headers renamed `webhook-*` verifies again. Its event ID is the
+/// signed ID whichever header carried it, so it is a duplicate.
+#[tokio::test]
+async fn a_svix_delivery_resent_under_webhook_headers_is_a_duplicate() {
+    let up = Upstream::start();
+    let secret = "whsec_c2VjcmV0LXN2aXg=";
+    let body = format!(
+        "{}\n{}",
+        upstream_block("up", &up.url("/"), ""),
+        route("svix", "provider = \"svix\", secrets = [\"env:SVIX\"]"),
+    );
+    let gw = Gateway::start("", &body, &[("SVIX", secret)]);
+    let c = client();
+    let url = gw.url("/hooks/svix");
+    let signed = sign("svix", secret, br#"{"type":"ping","data":{}}"#, None, now()).unwrap();
+    assert!(
+        signed.headers.iter().any(|(k, _)| k == "svix-id"),
+        "{signed:?}"
+    );
+    let verdict = async |s: &Signed| {
+        let mut req = c.post(&url).body(s.body.clone());
+        for (k, v) in &s.headers {
+            req = req.header(k, v);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let v: serde_json::Value = r.json().await.unwrap_or_default();
+        (status, v["status"].as_str().map(str::to_owned))
+    };
+    assert_eq!(verdict(&signed).await, (200, Some("accepted".into())));
+    let renamed = Signed {
+        headers: signed
+            .headers
+            .iter()
+            .map(|(k, v)| (k.replace("svix-", "webhook-"), v.clone()))
+            .collect(),
+        ..signed.clone()
+    };
+    assert_eq!(verdict(&renamed).await, (200, Some("duplicate".into())));
+    eventually(Duration::from_secs(10), async || {
+        (up.count() == 1).then_some(())
+    })
+    .await
+    .expect("the genuine event delivered");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(up.count(), 1, "the renamed copy delivered again");
 }

@@ -284,7 +284,10 @@ impl Checker<'_> {
                 ),
             );
         }
-        let event_id = configured_id.or(preset_id).unwrap_or(IdSource::BodyHash);
+        let mut event_id = configured_id.or(preset_id).unwrap_or(IdSource::BodyHash);
+        if let Some(v) = &verifier {
+            event_id = v.check.signed_id(event_id);
+        }
         let response = self.response(name, r);
         let dedup_ttl = self.duration(
             r.dedup_ttl.as_ref(),

@@ -264,6 +264,11 @@ impl HmacVerifier {
             || (self.payload.uses(&Part::Id) && self.id_headers.contains(h))
     }
 
+    /// The headers the signed ID is taken from (the first present), when `h` is one of them.
+    pub fn id_headers_with(&self, h: &HeaderName) -> Option<&[HeaderName]> {
+        (self.payload.uses(&Part::Id) && self.id_headers.contains(h)).then_some(&self.id_headers)
+    }
+
     pub fn verify(&self, req: &Request<'_>) -> Result<Verified, VerifyError> {
         if !self.allow_empty_body && req.body.is_empty() {
             return Err(VerifyError::Refused("empty body"));
