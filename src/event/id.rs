@@ -80,6 +80,11 @@ impl std::fmt::Display for IdSource {
         match self {
             IdSource::Json(p) => write!(f, "json:{p}"),
             IdSource::Header(h) => write!(f, "header:{h}"),
+            // The headers the check signs its ID from, in its order.
+            IdSource::SignedHeader(hs) => {
+                let hs: Vec<&str> = hs.iter().map(HeaderName::as_str).collect();
+                write!(f, "header:{}", hs.join("|"))
+            }
             IdSource::BodyHash => f.write_str("sha256"),
             IdSource::Composite(parts) => {
                 let parts: Vec<String> = parts.iter().map(ToString::to_string).collect();
