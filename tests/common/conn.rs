@@ -173,10 +173,13 @@ pub fn make_cert() -> Cert {
     }
 }
 
-/// Completes a TLS handshake (ALPN h2), sends the HTTP/2 preface and SETTINGS, then trickles
-/// a HEADERS frame a byte every 300 ms (`slow_preface`: trickles the preface too). Returns
-/// how long the gateway kept it open.
-pub fn slow_h2(port: u16, cert: &[u8], slow_preface: bool, limit: Duration) -> Option<Duration> {
+/// A TLS connection (ALPN h2) to the gateway's TLS listener at `port`, trusting `cert`, whose
+/// reads give up after `read_timeout`; the handshake happens at the first write.
+fn h2_over_tls(
+    port: u16,
+    cert: &[u8],
+    read_timeout: Duration,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
     roots
@@ -188,11 +191,16 @@ pub fn slow_h2(port: u16, cert: &[u8], slow_preface: bool, limit: Duration) -> O
     config.alpn_protocols = vec![b"h2".to_vec()];
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
     let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("tls client");
-    let started = Instant::now();
     let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_millis(300)))
-        .expect("timeout");
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tcp.set_read_timeout(Some(read_timeout)).expect("timeout");
+    rustls::StreamOwned::new(conn, tcp)
+}
+/// Completes a TLS handshake (ALPN h2), sends the HTTP/2 preface and SETTINGS, then trickles
+/// a HEADERS frame a byte every 300 ms (`slow_preface`: trickles the preface too). Returns
+/// how long the gateway kept it open.
+pub fn slow_h2(port: u16, cert: &[u8], slow_preface: bool, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut tls = h2_over_tls(port, cert, Duration::from_millis(300));
     let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // empty SETTINGS
     // HEADERS, END_HEADERS, 40 bytes of block that never all arrive.
@@ -302,22 +310,8 @@ pub fn h2_stalled(
     request: &[u8],
     limit: Duration,
 ) -> Option<Duration> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from(cert.to_vec()))
-        .expect("root");
-    let mut config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("tls client");
     let started = Instant::now();
-    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut tls = h2_over_tls(port, cert, Duration::from_millis(200));
     let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     if window0 {
         // SETTINGS_INITIAL_WINDOW_SIZE (4) = 0.

@@ -48,6 +48,26 @@ fn key_server(doc: &str) -> Upstream {
     keys
 }
 
+/// A Plaid route taking its keys from `keys`; `secrets` and `sender` as written in its table
+/// (the vector's values, a reference, a rotation).
+fn plaid_route(keys: &Upstream, secrets: &str, sender: &str) -> String {
+    route(
+        "plaid",
+        &format!(
+            "provider = \"plaid\", secrets = {secrets}, sender = {sender}, key_url = {:?}, tolerance = \"5000d\"",
+            keys.url("/webhook_verification_key/get")
+        ),
+    )
+}
+
+/// The vector's API secret and client id, as `plaid_route` takes them.
+fn plaid_credentials(v: &Vector) -> (String, String) {
+    (
+        format!("[{:?}]", v.secret.clone().unwrap()),
+        format!("{:?}", v.sender.clone().unwrap()),
+    )
+}
+
 fn route(name: &str, verify: &str) -> String {
     format!(
         "[routes.{name}]\npath = \"/hooks/{name}\"\nupstream = \"up\"\nverify = {{ {verify} }}\n\n"
@@ -296,19 +316,10 @@ async fn plaid_keys_are_fetched_by_id_with_the_api_credentials_and_bounded() {
     let up = Upstream::start();
     let valid = vector("plaid", "valid");
     let keys = key_server(valid.key_document.as_deref().unwrap());
-    let body = format!(
-        "{}\n{}",
-        upstream_block("up", &up.url("/"), ""),
-        route(
-            "plaid",
-            &format!(
-                "provider = \"plaid\", secrets = [{:?}], sender = {:?}, key_url = {:?}, tolerance = \"5000d\"",
-                valid.secret.clone().unwrap(),
-                valid.sender.clone().unwrap(),
-                keys.url("/webhook_verification_key/get")
-            )
-        ),
-    );
+    let body = format!("{}\n{}", upstream_block("up", &up.url("/"), ""), {
+        let (secrets, sender) = plaid_credentials(&valid);
+        plaid_route(&keys, &secrets, &sender)
+    },);
     let gw = Gateway::start("", &body, &[]);
     let c = client();
     for _ in 0..3 {
@@ -551,13 +562,7 @@ async fn a_sender_given_as_a_reference_is_resolved() {
     let body = format!(
         "{}\n{}",
         upstream_block("up", &up.url("/"), ""),
-        route(
-            "plaid",
-            &format!(
-                "provider = \"plaid\", secrets = [\"env:PLAID_SECRET\"], sender = \"env:PLAID_CLIENT_ID\", key_url = {:?}, tolerance = \"5000d\"",
-                keys.url("/webhook_verification_key/get")
-            )
-        ),
+        plaid_route(&keys, "[\"env:PLAID_SECRET\"]", "\"env:PLAID_CLIENT_ID\""),
     );
     let client_id = valid.sender.clone().unwrap();
     let secret = valid.secret.clone().unwrap();

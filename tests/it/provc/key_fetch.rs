@@ -32,15 +32,10 @@ async fn failing_junk_key_urls_do_not_starve_the_genuine_key() {
     let body = format!(
         "{}\n{}{}",
         upstream_block("up", &up.url("/"), ""),
-        route(
-            "plaid",
-            &format!(
-                "provider = \"plaid\", secrets = [{:?}], sender = {:?}, key_url = {:?}, tolerance = \"5000d\"",
-                plaid.secret.clone().unwrap(),
-                plaid.sender.clone().unwrap(),
-                plaid_keys.url("/webhook_verification_key/get")
-            )
-        ),
+        {
+            let (secrets, sender) = plaid_credentials(&plaid);
+            plaid_route(&plaid_keys, &secrets, &sender)
+        },
         route(
             "aws-sns",
             &format!(
@@ -100,14 +95,13 @@ async fn plaid_keys_are_asked_for_with_an_active_api_secret() {
     let body = format!(
         "{}\n{}",
         upstream_block("up", &up.url("/"), ""),
-        route(
-            "plaid",
+        plaid_route(
+            &keys,
             &format!(
-                "provider = \"plaid\", secrets = [{{ secret = \"old-api-secret\", not_after = \"2000-01-01T00:00:00Z\" }}, {:?}], sender = {:?}, key_url = {:?}, tolerance = \"5000d\"",
-                valid.secret.clone().unwrap(),
-                valid.sender.clone().unwrap(),
-                keys.url("/webhook_verification_key/get")
-            )
+                "[{{ secret = \"old-api-secret\", not_after = \"2000-01-01T00:00:00Z\" }}, {:?}]",
+                valid.secret.clone().unwrap()
+            ),
+            &format!("{:?}", valid.sender.clone().unwrap()),
         ),
     );
     let gw = Gateway::start("", &body, &[]);
