@@ -74,17 +74,21 @@ fn route(name: &str, verify: &str) -> String {
     )
 }
 
-/// The valid Pub/Sub token with another `kid` in its header (the signature no longer matters:
-/// the key lookup comes first).
-fn with_kid(v: &Vector, kid: &str) -> Vector {
+/// The vector's JWT in `header` (`Bearer` or bare) with another `alg`/`kid` head (the
+/// signature no longer matters: the key lookup comes first).
+fn with_kid(v: &Vector, header: &str, alg: &str, kid: &str) -> Vector {
     let mut v = v.clone();
     for (k, val) in &mut v.request.headers {
-        if k.eq_ignore_ascii_case("authorization") {
-            let token = val.trim_start_matches("Bearer ");
-            let (_, rest) = token.split_once('.').unwrap();
+        if k.eq_ignore_ascii_case(header) {
+            let bearer = if val.starts_with("Bearer ") {
+                "Bearer "
+            } else {
+                ""
+            };
+            let (_, rest) = val[bearer.len()..].split_once('.').unwrap();
             let head = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#));
-            *val = format!("Bearer {head}.{rest}");
+                .encode(format!(r#"{{"alg":"{alg}","kid":"{kid}"}}"#));
+            *val = format!("{bearer}{head}.{rest}");
         }
     }
     v
@@ -119,7 +123,7 @@ async fn unknown_key_ids_do_not_amplify_and_a_dead_key_server_fails_closed() {
     // A flood of tokens naming key ids nobody has: refused, and no further fetch (an unknown
     // kid refetches the JWKS at most once a minute).
     for i in 0..30 {
-        let forged = with_kid(&valid, &format!("unknown-{i}"));
+        let forged = with_kid(&valid, "authorization", "RS256", &format!("unknown-{i}"));
         let (status, text) = send(&c, gw.url("/hooks/google-pubsub"), &forged, None).await;
         assert_eq!(status, 401, "{text}");
     }

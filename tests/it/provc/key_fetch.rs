@@ -3,20 +3,6 @@
 
 use super::*;
 
-/// The Plaid vector's token with another `kid` in its header.
-fn with_plaid_kid(v: &Vector, kid: &str) -> Vector {
-    let mut v = v.clone();
-    for (k, val) in &mut v.request.headers {
-        if k.eq_ignore_ascii_case("plaid-verification") {
-            let rest = val.split_once('.').unwrap().1.to_string();
-            let head = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(format!(r#"{{"alg":"ES256","kid":"{kid}"}}"#));
-            *val = format!("{head}.{rest}");
-        }
-    }
-    v
-}
-
 /// Junk naming key URLs that fail cannot spend the route's fetches: a URL that failed is not
 /// fetched again within a minute, and junk failing the cheap unsigned checks (SNS without
 /// this route's TopicArn) is refused before any fetch. The genuine key is fetched afterwards.
@@ -47,7 +33,7 @@ async fn failing_junk_key_urls_do_not_starve_the_genuine_key() {
     );
     let gw = Gateway::start("", &body, &[]);
     let c = client();
-    let nope = with_plaid_kid(&plaid, "nope");
+    let nope = with_kid(&plaid, "plaid-verification", "ES256", "nope");
     for _ in 0..10 {
         let (status, text) = send(&c, gw.url("/hooks/plaid"), &nope, None).await;
         assert_eq!(status, 401, "{text}");
