@@ -173,6 +173,23 @@ pub fn make_cert() -> Cert {
     }
 }
 
+/// What a read got (0 when it timed out), or `None` once the peer closed or reset.
+fn read_or_closed(r: &mut impl Read, buf: &mut [u8]) -> Option<usize> {
+    match r.read(buf) {
+        Ok(0) => None,
+        Ok(n) => Some(n),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Some(0)
+        }
+        Err(_) => None,
+    }
+}
+
 /// A TLS connection (ALPN h2) to the gateway's TLS listener at `port`, trusting `cert`, whose
 /// reads give up after `read_timeout`; the handshake happens at the first write.
 fn h2_over_tls(
@@ -218,15 +235,8 @@ pub fn slow_h2(port: u16, cert: &[u8], slow_preface: bool, limit: Duration) -> O
     let mut sent = 0;
     let mut buf = [0u8; 4096];
     while started.elapsed() < limit {
-        match tls.read(&mut buf) {
-            Ok(0) => return Some(started.elapsed()),
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return Some(started.elapsed()),
+        if read_or_closed(&mut tls, &mut buf).is_none() {
+            return Some(started.elapsed());
         }
         let byte = if sent < headers.len() {
             headers[sent]
@@ -326,16 +336,10 @@ pub fn h2_stalled(
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while started.elapsed() < limit {
-        match tls.read(&mut buf) {
-            Ok(0) => return Some(started.elapsed()),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return Some(started.elapsed()),
-        }
+        let Some(n) = read_or_closed(&mut tls, &mut buf) else {
+            return Some(started.elapsed());
+        };
+        got.extend_from_slice(&buf[..n]);
         while got.len() >= 9 {
             let len = usize::from(got[0]) << 16 | usize::from(got[1]) << 8 | usize::from(got[2]);
             if got.len() < 9 + len {

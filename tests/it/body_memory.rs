@@ -32,6 +32,22 @@ async fn stalled_upload(gw: &Gateway, sent: usize) -> TcpStream {
     s
 }
 
+/// Four stalled uploads declaring 1 MiB each (`sent` bytes of it sent), once a 4 MiB bound
+/// holds them all.
+async fn fill_4mib(c: &reqwest::Client, gw: &Gateway, sent: usize) -> Vec<TcpStream> {
+    let mut uploads = Vec::new();
+    for _ in 0..4 {
+        uploads.push(stalled_upload(gw, sent).await);
+    }
+    let full = eventually(Duration::from_secs(5), async || {
+        let m = metrics(c, gw).await;
+        (sample(&m, "hookgate_body_memory_bytes") >= (4 * MIB) as f64).then_some(())
+    })
+    .await;
+    assert!(full.is_some(), "{}", metrics(c, gw).await);
+    uploads
+}
+
 /// What the connection was answered within `wait`: empty if nothing yet, `closed` if it was
 /// closed (reset: hookgate closes a refused body's connection with the body unread).
 async fn answer_of(s: &mut TcpStream, wait: Duration) -> String {
@@ -106,17 +122,8 @@ async fn stalled_uploads_hold_no_more_than_the_default_bound() {
 async fn a_real_sender_cuts_uploads_stalled_for_a_second() {
     let (_up, gw) = gateway("max_body_memory = \"4MiB\"\nretry_after = \"3s\"");
     let c = client();
-    let mut uploads = Vec::new();
-    for _ in 0..4 {
-        uploads.push(stalled_upload(&gw, 900_000).await);
-    }
     // Each holds the 1 MiB it declared: the bound is full.
-    let full = eventually(Duration::from_secs(5), async || {
-        let m = metrics(&c, &gw).await;
-        (sample(&m, "hookgate_body_memory_bytes") >= (4 * MIB) as f64).then_some(())
-    })
-    .await;
-    assert!(full.is_some(), "{}", metrics(&c, &gw).await);
+    let mut uploads = fill_4mib(&c, &gw, 900_000).await;
     // The 1 MiB is taken at the first bytes; the rest of the 900 kB (what protects a body
     // still arriving for less than a second) is read meanwhile.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -158,16 +165,7 @@ async fn a_real_sender_cuts_uploads_stalled_for_a_second() {
 async fn one_byte_uploads_declaring_a_mebibyte_give_way_at_once() {
     let (up, gw) = gateway("max_body_memory = \"4MiB\"");
     let c = client();
-    let mut uploads = Vec::new();
-    for _ in 0..4 {
-        uploads.push(stalled_upload(&gw, 1).await);
-    }
-    let full = eventually(Duration::from_secs(5), async || {
-        let m = metrics(&c, &gw).await;
-        (sample(&m, "hookgate_body_memory_bytes") >= (4 * MIB) as f64).then_some(())
-    })
-    .await;
-    assert!(full.is_some(), "{}", metrics(&c, &gw).await);
+    let mut uploads = fill_4mib(&c, &gw, 1).await;
     let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("e_one")).await;
     assert_eq!(status, 200, "{v}");
     assert!(common::conn::delivered(&up, "e_one").await);

@@ -190,19 +190,24 @@ async fn the_senders_trace_reaches_the_collector_and_the_upstream_on_redis() {
     .await;
 }
 
+/// A gateway on `up` exporting spans to `collector`, with `more` config (routes) besides.
+fn traced(up: &Upstream, collector: &Upstream, more: &str) -> Gateway {
+    Gateway::start(
+        "",
+        &routes(up, &format!("{more}\n{}", telemetry_block(collector))),
+        &[
+            ("LIMAI_SECRET", SECRET),
+            ("COLLECTOR_KEY", "collector-secret"),
+        ],
+    )
+}
+
 /// A malformed or doubled `traceparent` is no parent: a new trace, and the sender's bytes are
 /// not what the upstream gets.
 #[tokio::test]
 async fn a_forged_traceparent_starts_a_new_trace() {
     let (up, collector) = (Upstream::start(), Upstream::start());
-    let gw = Gateway::start(
-        "",
-        &routes(&up, &telemetry_block(&collector)),
-        &[
-            ("LIMAI_SECRET", SECRET),
-            ("COLLECTOR_KEY", "collector-secret"),
-        ],
-    );
+    let gw = traced(&up, &collector, "");
     let c = client();
     let upper = format!("00-{}-{SENDER_SPAN}-01", SENDER_TRACE.to_uppercase());
     send_with(&c, &gw, "evt_bad_tp", &[("traceparent", &upper)]).await;
@@ -417,14 +422,7 @@ async fn a_hanging_collector_never_slows_a_request() {
 async fn a_sync_call_is_a_span_under_the_request() {
     let (up, collector) = (Upstream::start(), Upstream::start());
     let sync = "[routes.sync]\npath = \"/hooks/sync\"\nupstream = \"orders\"\nmode = \"sync\"\nverify = { scheme = \"none\" }\n";
-    let gw = Gateway::start(
-        "",
-        &routes(&up, &format!("{sync}\n{}", telemetry_block(&collector))),
-        &[
-            ("LIMAI_SECRET", SECRET),
-            ("COLLECTOR_KEY", "collector-secret"),
-        ],
-    );
+    let gw = traced(&up, &collector, sync);
     let c = client();
     let r = c
         .post(gw.url("/hooks/sync"))
@@ -521,14 +519,7 @@ async fn queued_log_lines_are_written_before_the_process_exits() {
 #[tokio::test]
 async fn a_senders_made_up_methods_do_not_make_span_names() {
     let (up, collector) = (Upstream::start(), Upstream::start());
-    let gw = Gateway::start(
-        "",
-        &routes(&up, &telemetry_block(&collector)),
-        &[
-            ("LIMAI_SECRET", SECRET),
-            ("COLLECTOR_KEY", "collector-secret"),
-        ],
-    );
+    let gw = traced(&up, &collector, "");
     let c = client();
     let mut sent = 0;
     for (i, path) in (0..50)

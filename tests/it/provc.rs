@@ -60,6 +60,31 @@ fn plaid_route(keys: &Upstream, secrets: &str, sender: &str) -> String {
     )
 }
 
+/// A Google Pub/Sub route for the vector `v`, its keys from `keys`.
+fn pubsub_route(v: &Vector, keys: &Upstream) -> String {
+    route(
+        "google-pubsub",
+        &format!(
+            "provider = \"google-pubsub\", public_url = {:?}, sender = {:?}, tolerance = \"5000d\", key_url = {:?}",
+            v.public_url.clone().unwrap(),
+            v.sender.clone().unwrap(),
+            keys.url("/certs")
+        ),
+    )
+}
+
+/// An SNS route for the vector `v`'s topic, its certificates from `keys`.
+fn sns_route(v: &Vector, keys: &Upstream) -> String {
+    route(
+        "aws-sns",
+        &format!(
+            "provider = \"aws-sns\", sender = {:?}, key_url = {:?}",
+            v.sender.clone().unwrap(),
+            keys.url("/cert.pem")
+        ),
+    )
+}
+
 /// The vector's API secret and client id, as `plaid_route` takes them.
 fn plaid_credentials(v: &Vector) -> (String, String) {
     (
@@ -154,14 +179,7 @@ async fn sns_fetches_certificates_only_from_aws_and_once() {
     let body = format!(
         "{}\n{}",
         upstream_block("up", &up.url("/"), ""),
-        route(
-            "aws-sns",
-            &format!(
-                "provider = \"aws-sns\", sender = {:?}, key_url = {:?}",
-                valid.sender.clone().unwrap(),
-                keys.url("/cert.pem")
-            )
-        ),
+        sns_route(&valid, &keys),
     );
     let gw = Gateway::start("", &body, &[]);
     let c = client();
@@ -360,15 +378,7 @@ async fn concurrent_first_requests_share_one_key_fetch() {
     let body = format!(
         "{}\n{}",
         upstream_block("up", &up.url("/"), ""),
-        route(
-            "google-pubsub",
-            &format!(
-                "provider = \"google-pubsub\", public_url = {:?}, sender = {:?}, tolerance = \"5000d\", key_url = {:?}",
-                valid.public_url.clone().unwrap(),
-                valid.sender.clone().unwrap(),
-                keys.url("/certs")
-            )
-        ),
+        pubsub_route(&valid, &keys),
     );
     let gw = Gateway::start("", &body, &[]);
     let c = client();
@@ -506,15 +516,7 @@ async fn body_free_bearer_tokens_are_not_forwarded() {
                 monday.public_url.clone().unwrap()
             )
         ),
-        route(
-            "google-pubsub",
-            &format!(
-                "provider = \"google-pubsub\", public_url = {:?}, sender = {:?}, tolerance = \"5000d\", key_url = {:?}",
-                pubsub.public_url.clone().unwrap(),
-                pubsub.sender.clone().unwrap(),
-                keys.url("/certs")
-            )
-        ),
+        pubsub_route(&pubsub, &keys),
         route(
             "netlify",
             &format!(

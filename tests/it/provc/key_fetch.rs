@@ -22,14 +22,7 @@ async fn failing_junk_key_urls_do_not_starve_the_genuine_key() {
             let (secrets, sender) = plaid_credentials(&plaid);
             plaid_route(&plaid_keys, &secrets, &sender)
         },
-        route(
-            "aws-sns",
-            &format!(
-                "provider = \"aws-sns\", sender = {:?}, key_url = {:?}",
-                sns.sender.clone().unwrap(),
-                sns_keys.url("/cert.pem")
-            )
-        ),
+        sns_route(&sns, &sns_keys),
     );
     let gw = Gateway::start("", &body, &[]);
     let c = client();
