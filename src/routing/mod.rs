@@ -6,7 +6,7 @@ mod route;
 mod upstream;
 
 pub use route::{HeaderRule, Mode, Rate, RateSpec, ResponseSpec, Route, RouteState};
-pub use upstream::{Backoff, Resign, Upstream};
+pub use upstream::{Backoff, Resign, Upstream, url_credentials};
 
 use std::sync::Arc;
 

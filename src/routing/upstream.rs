@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use http::{HeaderName, HeaderValue};
 
 #[derive(Debug)]
@@ -14,7 +15,8 @@ pub struct Upstream {
     pub max_age: Option<Duration>,
     pub backoff: Backoff,
     pub concurrency: usize,
-    /// Added to every delivery (values may be secrets: never logged).
+    /// Added to every delivery, after the sender's (values may be secrets: never logged);
+    /// first among them the URL's credentials as `Authorization: Basic`, made at load.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Re-signs each delivery so internal handlers verify one scheme.
     pub resign: Option<Resign>,
@@ -60,4 +62,20 @@ impl Upstream {
 pub struct Backoff {
     pub initial: Duration,
     pub max: Duration,
+}
+
+/// `Authorization: Basic` for a URL with userinfo (`http://user:pass@…`), percent-decoded as
+/// reqwest reads it; None without.
+pub fn url_credentials(url: &reqwest::Url) -> Option<HeaderValue> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
+    let mut pair = decode(url.username());
+    pair.push(b':');
+    pair.extend(decode(url.password().unwrap_or_default()));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }

@@ -3,8 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::url::{self, JoinError, Target};
 use super::{Failure, identity};
@@ -48,12 +47,6 @@ pub fn request_headers(up: &Upstream, ev: &StoredEvent, attempt: u32) -> HeaderM
         HeaderValue::from(attempt),
     );
     identity::set_known(&mut h, &ev.client_ip, proto);
-    // The URL's credentials are the operator's word to the upstream, as its `headers` are: a
-    // sender's own `Authorization` (another scheme's proof, its own credential) must neither
-    // replace them nor reach the upstream next to them.
-    if let Some(basic) = url_credentials(&up.url) {
-        h.insert(AUTHORIZATION, basic);
-    }
     for (name, value) in &up.headers {
         h.insert(name.clone(), value.clone());
     }
@@ -66,22 +59,6 @@ pub fn request_headers(up: &Upstream, ev: &StoredEvent, attempt: u32) -> HeaderM
         }
     }
     h
-}
-
-/// `Authorization: Basic` for a URL with userinfo (`http://user:pass@…`), percent-decoded as
-/// reqwest reads it; None without.
-pub(super) fn url_credentials(url: &reqwest::Url) -> Option<HeaderValue> {
-    if url.username().is_empty() && url.password().is_none() {
-        return None;
-    }
-    let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
-    let mut pair = decode(url.username());
-    pair.push(b':');
-    pair.extend(decode(url.password().unwrap_or_default()));
-    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
-    value.set_sensitive(true);
-    Some(value)
 }
 
 /// Standard Webhooks headers for one attempt: `webhook-id` is the event ID (the same on every

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use super::request::{request_headers, standard_webhooks, url_credentials};
+use super::request::{request_headers, standard_webhooks};
 use super::*;
 use crate::routing::Upstream;
+use crate::routing::url_credentials;
 use crate::store::StoredEvent;
 use crate::verify::hmac::Key;
 

@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::{Checker, WAIT_MAX, valid_name};
 use crate::config::file::{SignFile, Text, UpstreamFile};
-use crate::routing::{Backoff, Resign, Upstream};
+use crate::routing::{Backoff, Resign, Upstream, url_credentials};
 use crate::secret::{looks_like_reference, mistyped_reference};
 use crate::verify::Algorithm;
 use crate::verify::hmac::{Key, KeyFormat};
@@ -113,7 +113,13 @@ impl Checker<'_> {
             .map(|t| self.duration(Some(t), &key("max_age"), Duration::from_secs(72 * 3600)));
         let concurrency =
             self.int(u.concurrency.as_ref(), &key("concurrency"), 1..10_001, 32) as usize;
-        let headers = self.upstream_headers(name, u.headers.as_ref());
+        let mut headers = self.upstream_headers(name, u.headers.as_ref());
+        // The URL's credentials are the operator's word to the upstream, as its `headers`
+        // are (which come later, and win): a sender's own `Authorization` (another scheme's
+        // proof, its own credential) must neither replace them nor reach the upstream.
+        if let Some(basic) = url.as_ref().and_then(url_credentials) {
+            headers.insert(0, (http::header::AUTHORIZATION, basic));
+        }
         let resign = u.sign.as_ref().and_then(|s| self.resign(name, s));
         let h2c = self.protocol(name, u.protocol.as_ref(), url.as_ref());
         Some(Upstream {
