@@ -135,6 +135,8 @@ impl Reloader {
                 self.app
                     .upstream_limits
                     .reconfigure(new.upstreams.values().map(|u| &**u));
+                // The new fetchers start from the keys the old ones had verified messages with.
+                self.app.key_book.attach(&new.routes);
                 self.app.config.store(Arc::new(new));
                 // A route it resumes delivers its held events now.
                 self.app.store.work_signal().due();

@@ -185,6 +185,7 @@ mod tests {
             "discord" => s.public_key = vec![KeyedSecret::new(Secret::literal("a".repeat(64)))],
             "airtable" => s.secrets = vec![KeyedSecret::new(Secret::literal("c2VjcmV0"))],
             "contentful" => s.secrets = vec![KeyedSecret::new(Secret::literal("s".repeat(64)))],
+            "aws-sns" => s.sender = Some("arn:aws:sns:us-east-1:1:t".into()),
             _ => {}
         }
         providers::build(p, s).map(|p| p.check).unwrap()

@@ -94,6 +94,7 @@ impl PaypalVerifier {
             crc32fast::hash(req.body)
         );
         verify_with_certificate(&pem, &RSA_PKCS1_2048_8192_SHA256, message.as_bytes(), &sig)?;
+        self.fetcher.vouch(&source);
         Ok(Verified::default())
     }
 }
