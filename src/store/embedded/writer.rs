@@ -43,9 +43,9 @@ pub enum Op {
     Complete(Lease, Outcome, Timing, Answer<()>),
     /// Cancels a pending event: route, event ID.
     Cancel(String, String, Answer<bool>),
-    /// Purges a dead letter: route, event ID.
-    Purge(String, String, Answer<bool>),
-    Replay(String, String, Answer<Replay>),
+    /// Purges a dead letter: route, event ID, which of its copies.
+    Purge(String, String, Letter, Answer<bool>),
+    Replay(String, String, Letter, Answer<Replay>),
     /// A leased event whose record is damaged: a dead letter of lost content, if still so.
     Lose(Lost, Answer<bool>),
     ReplayBatch(
@@ -72,6 +72,18 @@ pub enum Op {
     /// A clean stop: the log's segment ends with a synced mark (`LogWriter::end_synced`), so
     /// that damage in its last group is told from a tear at the next start.
     Mark(Answer<()>),
+}
+
+/// Which dead letter of an event ID a purge or replay means. A dead copy that `dedup` does not
+/// point at is looked for off the writer (`Embedded::dead_copy`, a scan of the route's dead
+/// letters that intake must not wait behind); the writer only re-checks what was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Letter {
+    /// The ID's: the copy `dedup` points at if it is dead, else `found` if it still is a dead
+    /// letter of the ID.
+    Id { found: Option<u64> },
+    /// That copy (a listing's), if it still is a dead letter of the ID.
+    Seq(u64),
 }
 
 /// Which delivery of an event an outcome belongs to: the event (seq) as its lease saw it.
@@ -331,12 +343,13 @@ impl Writer {
                 let (tx, done) = answered(tx, t.cancel(&route, &event_id, now, effects))?;
                 replies.push(Reply::Flag(tx, done));
             }
-            Op::Purge(route, event_id, tx) => {
-                let (tx, done) = answered(tx, t.purge(&route, &event_id, now, effects))?;
+            Op::Purge(route, event_id, letter, tx) => {
+                let (tx, done) = answered(tx, t.purge(&route, &event_id, letter, effects))?;
                 replies.push(Reply::Flag(tx, done));
             }
-            Op::Replay(route, event_id, tx) => {
-                let r = t.replay_one(&route, &event_id, &mut self.next_seq, now, effects);
+            Op::Replay(route, event_id, letter, tx) => {
+                let next_seq = &mut self.next_seq;
+                let r = t.replay_one(&route, &event_id, letter, next_seq, now, effects);
                 let (tx, r) = answered(tx, r)?;
                 replies.push(Reply::Replay(tx, r));
             }
@@ -383,9 +396,9 @@ fn fail(op: Op, e: &str) {
     match op {
         Op::Accept(_, tx) => drop(tx.send(Err(err()))),
         Op::Complete(_, _, _, tx) => drop(tx.send(Err(err()))),
-        Op::Cancel(_, _, tx) | Op::Purge(_, _, tx) => drop(tx.send(Err(err()))),
+        Op::Cancel(_, _, tx) | Op::Purge(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::Lose(_, tx) => drop(tx.send(Err(err()))),
-        Op::Replay(_, _, tx) => drop(tx.send(Err(err()))),
+        Op::Replay(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::ReplayBatch(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::Expire(_, _, tx) => drop(tx.send(Err(err()))),
         Op::SetState(_, _, tx) => drop(tx.send(Err(err()))),
