@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use fjall::{OwnedWriteBatch, PersistMode};
 use tokio::sync::{mpsc, oneshot};
 
+pub use self::dead::Letter;
 pub use self::lost::Lost;
 use super::index::Effect;
 use super::log::{LogWriter, Logged};
@@ -72,18 +73,6 @@ pub enum Op {
     /// A clean stop: the log's segment ends with a synced mark (`LogWriter::end_synced`), so
     /// that damage in its last group is told from a tear at the next start.
     Mark(Answer<()>),
-}
-
-/// Which dead letter of an event ID a purge or replay means. A dead copy that `dedup` does not
-/// point at is looked for off the writer (`Embedded::dead_copy`, a scan of the route's dead
-/// letters that intake must not wait behind); the writer only re-checks what was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Letter {
-    /// The ID's: the copy `dedup` points at if it is dead, else `found` if it still is a dead
-    /// letter of the ID.
-    Id { found: Option<u64> },
-    /// That copy (a listing's), if it still is a dead letter of the ID.
-    Seq(u64),
 }
 
 /// Which delivery of an event an outcome belongs to: the event (seq) as its lease saw it.

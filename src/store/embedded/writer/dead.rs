@@ -1,10 +1,22 @@
 //! Replaying dead letters, one by ID or a batch in (route, seq) order.
 
-use super::{DbResult, Letter, Txn};
+use super::{DbResult, Txn};
 use crate::store::Replay;
 use crate::store::embedded::index::Effect;
 use crate::store::embedded::{damage, dead_keys, keys};
 use crate::store::record::{Phase, Record};
+
+/// Which dead letter of an event ID a purge or replay means. A dead copy that `dedup` does not
+/// point at is looked for off the writer (`Embedded::dead_copy`, a scan of the route's dead
+/// letters that intake must not wait behind); the writer only re-checks what was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Letter {
+    /// The ID's: the copy `dedup` points at if it is dead, else `found` if it still is a dead
+    /// letter of the ID.
+    Id { found: Option<u64> },
+    /// That copy (a listing's), if it still is a dead letter of the ID.
+    Seq(u64),
+}
 
 impl Txn<'_> {
     /// Queues dead letter `seq` again; with an order key, at the back of its key's line: it
