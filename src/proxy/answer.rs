@@ -27,6 +27,27 @@ pub(crate) const HOP_BY_HOP: [&str; 7] = [
     "upgrade",
 ];
 
+/// The names a `Connection` header lists (RFC 9110 §7.6.1): that connection's own, not passed
+/// on, as the hop-by-hop ones.
+pub(crate) fn connection_listed<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
+    values
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Whether a header of an upstream's answer is the sender's to see: not hop-by-hop, not named
+/// by the answer's `Connection` (`listed`), not framing or date, which pingora sets for the
+/// sender's connection.
+pub(crate) fn relayable(name: &str, listed: &[String]) -> bool {
+    !HOP_BY_HOP.contains(&name)
+        && name != "content-length"
+        && name != "date"
+        && !listed.iter().any(|l| l == name)
+}
+
 pub struct Answer {
     pub status: u16,
     pub body: Bytes,
@@ -149,12 +170,16 @@ impl Answer {
         answer
     }
 
-    /// A sync route's answer from its upstream, as it came (minus hop-by-hop headers).
+    /// A sync route's answer from its upstream, as it came (minus hop-by-hop headers; answers
+    /// kept by earlier versions still carry them).
     pub fn relayed(a: SyncAnswer, outcome: RequestOutcome) -> Answer {
-        // Framing and date are pingora's to set for this connection.
-        let kept = a.headers.into_iter().filter(|(k, _)| {
-            !HOP_BY_HOP.contains(&k.as_str()) && k != "content-length" && k != "date"
-        });
+        let listed = connection_listed(
+            a.headers
+                .iter()
+                .filter(|(k, _)| k == "connection")
+                .map(|(_, v)| v.as_slice()),
+        );
+        let kept = a.headers.into_iter().filter(|(k, _)| relayable(k, &listed));
         let mut answer = Answer::new(a.status, outcome, a.body.into_vec());
         answer.headers = crate::wire::from_pairs(kept).collect();
         // Not ours to call JSON (the default of hookgate's own answers).

@@ -5,10 +5,10 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::Answer;
-use super::answer::HOP_BY_HOP;
+use super::answer::{HOP_BY_HOP, connection_listed};
 use crate::event::{NewEvent, id, now_ms};
 use crate::metrics::RequestOutcome;
 use crate::normalize::{self, NormalizeError};
@@ -160,13 +160,11 @@ fn forwardable(h: &HeaderMap, credentials: &[HeaderName]) -> Vec<(String, Vec<u8
         "content-length",
         "expect",
     ];
-    let listed: Vec<String> = h
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .collect();
+    let listed = connection_listed(
+        h.get_all(http::header::CONNECTION)
+            .iter()
+            .map(HeaderValue::as_bytes),
+    );
     let kept = h.iter().filter(|(name, _)| {
         let n = name.as_str();
         !HOP_BY_HOP.contains(&n)
