@@ -348,9 +348,10 @@ impl Admin {
             Ok(f) => f,
             Err(r) => return r.reply(),
         };
-        // A cancel takes pending events, a purge dead letters: a `state` asking for others
-        // would otherwise be dropped, and the operation act on every event of its own state.
-        if !matches!(kind, Bulk::Replay) && filter.states.iter().any(|s| *s != kind.wants()) {
+        // A cancel takes pending events, a replay and a purge dead letters: a `state` asking for
+        // others would otherwise be dropped, and the operation act on every event of its own
+        // state (a replay of other states only skipped them).
+        if filter.states.iter().any(|s| *s != kind.wants()) {
             let wants = match kind.wants() {
                 StateClass::Dead => "dead",
                 _ => "pending",
