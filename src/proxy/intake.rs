@@ -360,9 +360,10 @@ impl Intake<'_> {
             need.ensure().await;
         }
         let mut verdict = route.verifier.verify(&check);
-        // A signed single-use value (Mailgun's token) is good for one request, on every replica
-        // and every route with the same key (the claim's scope is the key, not the route). The
-        // binding is the body alone: one delivery sent to two of the account's URLs is genuine.
+        // A signed single-use value (Mailgun's token, PayPal's transmission id) is good for one
+        // request, on every replica and every route with the same key or webhook (the claim's
+        // scope is that, not the route). The binding is the body alone: one delivery sent to two
+        // of the account's URLs is genuine, and a sender's retry of it a duplicate.
         if verdict.is_ok()
             && let Some(nonce) = route.verifier.check.replay_nonce(&check)
         {
