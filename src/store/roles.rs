@@ -22,7 +22,7 @@ pub trait Intake: Send + Sync {
     async fn accept(&self, event: NewEvent) -> Result<Accepted, StoreError>;
 }
 
-/// Single-use values of a scheme (Mailgun's `token`), kept for a time.
+/// Single-use values of a scheme (Mailgun's `token`, PayPal's transmission id), kept for a time.
 #[async_trait]
 pub trait Nonces: Send + Sync {
     /// Records a single-use value within `scope` (the identity of the key that signed it, shared

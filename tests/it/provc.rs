@@ -593,3 +593,4 @@ async fn a_sender_given_as_a_reference_is_resolved() {
 
 mod key_fetch;
 mod known_keys;
+mod paypal_claim;
