@@ -1,0 +1,192 @@
+//! Session 40 audit (routing, normalisation, event IDs): defects proved against main, each
+//! marked `#[ignore]` until fixed. Real hookgate processes, real upstreams, raw sockets.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::redis_server::RedisServer;
+use common::*;
+
+use super::hardening_paths::{raw, signed_raw};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// `routing::path` refuses look-alikes that Unicode normalisation (NFKC) turns into `.` — one
+/// dot leader, small and fullwidth full stops — because an upstream that normalises would read
+/// `/base/<x>/admin` as `/base/./admin`. TWO DOT LEADER (U+2025) and its vertical form (U+FE30)
+/// are `..` under NFKC, HORIZONTAL ELLIPSIS (U+2026, and U+FE19) `...`: the very segments the
+/// rule refuses, let through and delivered.
+#[tokio::test]
+#[ignore = "fails on main: NFKC two-dot leader / ellipsis path segments pass routing::path::check"]
+async fn nfkc_dot_sequences_are_refused_like_the_single_dot_look_alikes() {
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/base"), ""),
+        limai_route("x", "/hooks/x", "orders", "")
+    );
+    let gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
+    // The single-dot look-alike is refused today (the rule's own example) ...
+    let (status, _) = raw(
+        gw.addr(),
+        &signed_raw(b"/hooks/x/%e2%80%a4/admin", "", &event_body("evt_one_dot")),
+    );
+    assert_eq!(status, 400);
+    // ... its two- and three-dot siblings are not.
+    let mut accepted = Vec::new();
+    for (i, target) in [
+        &b"/hooks/x/%e2%80%a5/admin"[..], // U+2025 TWO DOT LEADER -> ".."
+        b"/hooks/x/%ef%b8%b0/admin",      // U+FE30 vertical two dot leader -> ".."
+        b"/hooks/x/%e2%80%a6/admin",      // U+2026 HORIZONTAL ELLIPSIS -> "..."
+        b"/hooks/x/%ef%b8%99/admin",      // U+FE19 vertical ellipsis -> "..."
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, text) = raw(
+            gw.addr(),
+            &signed_raw(target, "", &event_body(&format!("evt_nfkc_{i}"))),
+        );
+        if status != 400 {
+            accepted.push(format!(
+                "{} -> {status} {text}",
+                String::from_utf8_lossy(target)
+            ));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let delivered: Vec<String> = up.received().into_iter().map(|r| r.path).collect();
+    println!("accepted: {accepted:#?}\ndelivered to: {delivered:#?}");
+    assert!(
+        accepted.is_empty(),
+        "accepted: {accepted:#?}; delivered to {delivered:?}"
+    );
+}
+
+/// `sign = { scheme = "standard-webhooks" }` makes `webhook-id` the event ID, which is unique
+/// per route only (the store keys dedup by route and ID). Two routes on one upstream — the
+/// README's own case, "internal handlers verify one scheme whatever the sender" — deliver two
+/// different events under one `webhook-id`, which a Standard Webhooks receiver deduplicates
+/// by: the second sender's event is dropped by the handler, and any sender of one route can
+/// pre-empt another route's IDs.
+#[tokio::test]
+#[ignore = "fails on main: re-signed webhook-id is the bare event ID, shared across routes"]
+async fn resigned_webhook_ids_of_two_routes_never_collide() {
+    let up = Upstream::start();
+    let body = format!(
+        "{}\n{}\n{}",
+        upstream_block(
+            "internal",
+            &up.url("/in"),
+            "sign = { scheme = \"standard-webhooks\", secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }"
+        ),
+        limai_route("a", "/hooks/a", "internal", ""),
+        limai_route("b", "/hooks/b", "internal", "")
+    );
+    let gw = Gateway::start("", &body, &[("LIMAI_SECRET", SECRET)]);
+    let c = client();
+    // Two senders' events that happen to share an ID (numeric IDs, or the body hash of a ping).
+    let (s1, v1) = send_signed(&c, &gw.url("/hooks/a"), &event_body("evt_1")).await;
+    let (s2, v2) = send_signed(&c, &gw.url("/hooks/b"), &event_body("evt_1")).await;
+    assert_eq!((s1, s2), (200, 200), "{v1} {v2}");
+    assert_eq!(
+        (v1["status"].as_str(), v2["status"].as_str()),
+        (Some("accepted"), Some("accepted"))
+    );
+    eventually(WAIT, async || (up.count() == 2).then_some(()))
+        .await
+        .expect("both delivered");
+    let got = up.received();
+    let ids: Vec<(String, Option<String>)> = got
+        .iter()
+        .map(|r| {
+            (
+                r.header("x-hookgate-route").unwrap_or_default().to_string(),
+                r.header("webhook-id").map(str::to_string),
+            )
+        })
+        .collect();
+    println!("(route, webhook-id) delivered: {ids:?}");
+    assert_ne!(
+        ids[0].1, ids[1].1,
+        "two routes' events share one webhook-id: {ids:?}"
+    );
+}
+
+/// FNV-1a as `store::redis::keys::shard_of`.
+fn shard_of(key: &str, shards: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h % shards
+}
+
+/// With Redis and `shards` > 1 an event lives, and is deduplicated, in its order key's shard
+/// only. A `header:` order key is not signed: a captured request sent again (within the
+/// provider's replay window) with another value of that header lands in another shard, whose
+/// dedup sets never saw its ID — delivered twice. The README says "duplicates carry the same
+/// key, so deduplication is unaffected while the setting stays".
+#[tokio::test]
+#[ignore = "fails on main: a different unsigned order-key header puts a duplicate in another Redis shard, delivered again"]
+async fn a_duplicate_with_another_order_key_header_is_still_a_duplicate_across_shards() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\ntimeout = \"2s\"\nshards = 4\n",
+        redis.url()
+    );
+    let body = format!(
+        "{}\n{}",
+        upstream_block("orders", &up.url("/"), ""),
+        limai_route(
+            "limai",
+            "/hooks/limai",
+            "orders",
+            "order_key = \"header:X-Tenant\""
+        )
+    );
+    let mut gw = Gateway::prepare(&[], "", Some(store), "", &body, &[("LIMAI_SECRET", SECRET)]);
+    gw.spawn();
+    let (k1, k2) = (
+        "tenant-a",
+        (0..100)
+            .map(|i| format!("tenant-{i}"))
+            .find(|k| shard_of(k, 4) != shard_of("tenant-a", 4))
+            .unwrap(),
+    );
+    let c = client();
+    let ev = event_body("evt_replayed");
+    let send = |key: String| {
+        let c = c.clone();
+        let url = gw.url("/hooks/limai");
+        let ev = ev.clone();
+        async move {
+            let r = signed(&c, &url, &ev)
+                .header("x-tenant", key)
+                .send()
+                .await
+                .unwrap();
+            let s = r.status().as_u16();
+            let v: serde_json::Value = r.json().await.unwrap_or_default();
+            (s, v["status"].as_str().unwrap_or_default().to_string())
+        }
+    };
+    let first = send(k1.to_string()).await;
+    let same_key = send(k1.to_string()).await;
+    let other_key = send(k2.clone()).await;
+    println!("first {first:?}, same key {same_key:?}, key {k2} {other_key:?}");
+    assert_eq!(first, (200, "accepted".into()));
+    assert_eq!(same_key, (200, "duplicate".into()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("deliveries of evt_replayed: {}", up.count());
+    assert_eq!(
+        other_key,
+        (200, "duplicate".into()),
+        "delivered {} times",
+        up.count()
+    );
+    assert_eq!(up.count(), 1);
+}
