@@ -5,7 +5,7 @@ pub mod path;
 mod route;
 mod upstream;
 
-pub use route::{HeaderRule, Mode, Rate, RateSpec, ResponseSpec, Route, RouteState};
+pub use route::{HeaderRule, Mode, Rate, RateSpec, ResponseSpec, Route, RouteState, UNORDERED};
 pub use upstream::{Backoff, Resign, Upstream, url_credentials};
 
 use std::sync::Arc;
