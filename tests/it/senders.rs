@@ -3,6 +3,7 @@
 //! re-signing. (HTTPS is in `tls.rs`; per-key ordering in `order_lines.rs`.)
 
 mod resign;
+mod rules;
 mod support;
 
 use crate::common;
