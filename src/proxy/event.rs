@@ -73,7 +73,16 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
         _ if trusted_query => Cow::Borrowed(&body),
         _ => route.verifier.signed_body(raw),
     };
-    let lookup = id::Lookup::new(headers, &body).hashing(&hashed);
+    // And where it goes: the sub-path, and the query where the check covers it (an unsigned
+    // one, though forwarded, must not make a captured body into new events, as above).
+    let counted = if trusted_query {
+        req.target
+    } else {
+        req.target.split_once('?').map_or(req.target, |(p, _)| p)
+    };
+    let lookup = id::Lookup::new(headers, &body)
+        .hashing(&hashed)
+        .delivered_to(counted);
     let extracted = id::extract(&route.event_id, &lookup);
     if extracted.fell_back {
         route.metrics.fallbacks.inc();
