@@ -138,7 +138,7 @@ impl Reloader {
                     .upstream_limits
                     .reconfigure(new.upstreams.values().map(|u| &**u));
                 // The new fetchers start from the keys the old ones had verified messages with.
-                self.app.key_book.attach(&new.routes);
+                self.app.key_book.attach(new.routes.checks());
                 self.app.config.store(Arc::new(new));
                 // A route it resumes delivers its held events now.
                 self.app.store.work_signal().due();

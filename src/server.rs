@@ -127,7 +127,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         StoreKind::Redis(_) => (cfg.store.spill.max_bytes > 0).then_some(&cfg.store.spill.path),
     };
     let key_book = Arc::new(key_dir.map_or_else(KeyBook::memory, |d| KeyBook::open(d)));
-    key_book.attach(&cfg.routes);
+    key_book.attach(cfg.routes.checks());
     let app = Arc::new(App {
         shared_rates,
         key_book,

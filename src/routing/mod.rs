@@ -44,6 +44,13 @@ impl Router {
         self.routes.iter()
     }
 
+    /// Every route's name and verification check (the key book's fetchers are found by them).
+    pub fn checks(&self) -> impl Iterator<Item = (&str, &crate::verify::Check)> {
+        self.routes
+            .iter()
+            .map(|r| (r.name.as_str(), &r.verifier.check))
+    }
+
     /// Every route's name (the store and the limiters are keyed by it).
     pub fn names(&self) -> Vec<String> {
         self.routes.iter().map(|r| r.name.clone()).collect()

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::routing::Router;
+use crate::verify::Check;
 
 /// The file in the store's directory (embedded) or the spill's (Redis).
 pub const FILE: &str = "known-keys.json";
@@ -119,14 +119,14 @@ impl KeyBook {
         self.lock().get(name).cloned().unwrap_or_default()
     }
 
-    /// Hands every fetcher of `routes` its known documents (at start, at each reload) and
-    /// forgets those of fetchers gone.
-    pub fn attach(self: &Arc<Self>, routes: &Router) {
+    /// Hands every fetcher of the routes' checks (route name, check) its known documents (at
+    /// start, at each reload) and forgets those of fetchers gone.
+    pub fn attach<'a>(self: &Arc<Self>, routes: impl IntoIterator<Item = (&'a str, &'a Check)>) {
         let mut book = self.lock();
         let mut live = HashSet::new();
-        for route in routes.iter() {
-            for (i, (fetcher, salt)) in route.verifier.check.fetchers().into_iter().enumerate() {
-                let name = format!("{}/{i}", route.name);
+        for (route, check) in routes {
+            for (i, (fetcher, salt)) in check.fetchers().into_iter().enumerate() {
+                let name = format!("{route}/{i}");
                 let saved = book.get(&name).cloned().unwrap_or_default();
                 fetcher.attach(Arc::clone(self), name.clone(), salt.to_string(), saved);
                 live.insert(name);
