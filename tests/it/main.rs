@@ -15,6 +15,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod afleet;
 mod body_memory;
 mod cluster;
 mod compact;
