@@ -35,9 +35,11 @@ async fn an_outcome_lost_in_a_failover_does_not_deliver_the_event_twice() {
     assert_eq!((s, v["status"].as_str()), (200, Some("accepted")), "{v}");
     // The attempt is under way (the upstream answers in 1.2 s): freeze the replica, so that the
     // outcome reaches the master only.
-    eventually(Duration::from_secs(10), async || (up.count() >= 1).then_some(()))
-        .await
-        .expect("attempted");
+    eventually(Duration::from_secs(10), async || {
+        (up.count() >= 1).then_some(())
+    })
+    .await
+    .expect("attempted");
     let (master, replica) = (set.master, set.replica);
     assert!(signal(set.pid(replica), "STOP"));
     // The link cut as a partition would (else what the master sends waits in the frozen
@@ -45,14 +47,17 @@ async fn an_outcome_lost_in_a_failover_does_not_deliver_the_event_twice() {
     let killed = common::sentinel::cli(master, &["CLIENT", "KILL", "TYPE", "replica"]);
     assert_eq!(killed.trim(), "1", "the replication link cut");
     // The outcome is recorded on the master: nothing pending there any more.
-    let pending = |port: u16| {
-        common::sentinel::cli(port, &["XPENDING", "hookgate:{limai:0}:v", "hookgate"])
-    };
+    let pending =
+        |port: u16| common::sentinel::cli(port, &["XPENDING", "hookgate:{limai:0}:v", "hookgate"]);
     let recorded = eventually(Duration::from_secs(10), async || {
         pending(master).starts_with("0").then_some(())
     })
     .await;
-    assert!(recorded.is_some(), "outcome recorded on the master: {}", pending(master));
+    assert!(
+        recorded.is_some(),
+        "outcome recorded on the master: {}",
+        pending(master)
+    );
     set.kill(master);
     assert!(signal(set.pid(replica), "CONT"));
     eventually(Duration::from_secs(40), async || {
@@ -60,7 +65,10 @@ async fn an_outcome_lost_in_a_failover_does_not_deliver_the_event_twice() {
     })
     .await
     .expect("the replica promoted");
-    eprintln!("new master's pending: {}", pending(replica).replace('\n', " "));
+    eprintln!(
+        "new master's pending: {}",
+        pending(replica).replace('\n', " ")
+    );
     // A takeover waits for claim_after (3 s) of steady answers, then claim_after of idleness.
     tokio::time::sleep(Duration::from_secs(15)).await;
     let d = deliveries(&up);
