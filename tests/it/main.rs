@@ -15,7 +15,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-mod afleet;
 mod body_memory;
 mod cluster;
 mod compact;

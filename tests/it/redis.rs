@@ -1,5 +1,6 @@
 //! The Redis store with several hookgate replicas on one real `redis-server`.
 
+mod refused;
 mod stranded;
 
 use crate::common;

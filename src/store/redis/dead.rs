@@ -77,6 +77,7 @@ impl DeadLetters for RedisStore {
             };
             match r {
                 1 => {
+                    self.confirm_change(&sh).await?;
                     self.work.due();
                     return Ok(Replay::Replayed);
                 }
@@ -129,7 +130,11 @@ impl DeadLetters for RedisStore {
                         DeadRef::Archived(num) => {
                             let f = self.fields(&sh.archive(num)).await?;
                             let id = f.text("id").unwrap_or_default();
-                            self.replay_archived(&sh, &id, num).await? == 1
+                            let r = self.replay_archived(&sh, &id, num).await? == 1;
+                            if r {
+                                self.confirm_change(&sh).await?;
+                            }
+                            r
                         }
                     };
                     if replayed {
