@@ -1,5 +1,6 @@
 //! The Redis store with several hookgate replicas on one real `redis-server`.
 
+mod emptied;
 mod refused;
 mod stranded;
 
