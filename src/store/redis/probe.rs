@@ -19,9 +19,9 @@ use super::conn::Timed;
 /// The commands of the scripts and of the client's own calls (`XREADGROUP`, `XAUTOCLAIM`,
 /// ...), each on the scratch key of its type: KEYS stream, hash, sorted set, list, string,
 /// set, a second string (`RENAME`'s target). A command added to a script belongs here too.
-static PROBE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
+static PROBE: LazyLock<Script> = LazyLock::new(|| Script::new(PROBE_TEXT));
+
+const PROBE_TEXT: &str = r#"
 local s, h, z, l, k, t, k2 = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local calls = {
   {'DEL', s, h, z, l, k, t, k2},
@@ -54,6 +54,7 @@ local calls = {
   {'HDEL', h, 'f'},
   {'ZADD', z, '1', 'm'},
   {'ZCARD', z},
+  {'ZCOUNT', z, '-inf', '+inf'},
   {'ZMSCORE', z, 'm'},
   {'ZRANGE', z, '0', '-1'},
   {'ZRANGEBYSCORE', z, '-inf', '+inf'},
@@ -97,9 +98,7 @@ for _, c in ipairs(calls) do
   end
 end
 return refused
-"#,
-    )
-});
+"#;
 
 /// Whether an error answer says Redis refuses the command (not that it failed to run it):
 /// an ACL's `NOPERM` (or, inside a script, "can't run this command"), an unknown or renamed
@@ -167,7 +166,50 @@ pub(super) async fn refused(
 
 #[cfg(test)]
 mod tests {
-    use super::is_refusal;
+    use super::{PROBE_TEXT, is_refusal};
+
+    /// Every command named in the sources (`redis.call('X'`, `redis::cmd("X")`) is probed:
+    /// one added to a script without being added here would go unchecked at start.
+    #[test]
+    fn every_command_hookgate_sends_is_probed() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("probe.rs") {
+                    out.push(std::fs::read_to_string(&p).unwrap());
+                }
+            }
+        }
+        let mut sources = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut sources,
+        );
+        // Sent by the client itself, or optional (`risks`), or not one a script may run.
+        let outside = ["PING", "INFO", "WAIT", "EVALSHA"];
+        let mut missing = Vec::new();
+        for text in &sources {
+            for (open, close) in [
+                ("redis.call('", '\''),
+                ("redis.pcall('", '\''),
+                ("cmd(\"", '"'),
+            ] {
+                for part in text.split(open).skip(1) {
+                    let name: String = part.chars().take_while(|c| *c != close).collect();
+                    let known = PROBE_TEXT.contains(&format!("{{'{name}'"));
+                    let upper = name.chars().all(|c| c.is_ascii_uppercase());
+                    if upper && !known && !outside.contains(&name.as_str()) {
+                        missing.push(name);
+                    }
+                }
+            }
+        }
+        missing.sort();
+        missing.dedup();
+        assert!(missing.is_empty(), "not probed: {missing:?}");
+    }
 
     #[test]
     fn refusals_are_told_from_other_errors() {
