@@ -2,178 +2,22 @@
 //! config is loaded, so the request path does no label lookups.
 
 pub mod bodies;
+mod buckets;
+mod outcome;
 pub mod redis;
+mod route;
 pub mod spill;
 
-use std::sync::{LazyLock, OnceLock};
-use std::time::Duration;
+pub use buckets::{request_top, size_request_buckets};
+pub use outcome::{AttemptResult, RequestOutcome};
+pub use route::{RouteMetrics, UNMATCHED};
+
+use std::sync::LazyLock;
 
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-
-/// How a request ended: the value of the `outcome` label, and for a refusal the `error` code
-/// of its body and its status (see `row`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestOutcome {
-    Accepted,
-    Duplicate,
-    NotFound,
-    MethodNotAllowed,
-    Forbidden,
-    PayloadTooLarge,
-    /// The request target and headers exceed `max_header_bytes` (431).
-    HeadersTooLarge,
-    BodyTimeout,
-    Unauthorized,
-    BadRequest,
-    Unavailable,
-    /// A provider's URL-verification handshake, answered by hookgate.
-    Handshake,
-    RateLimited,
-    UnsupportedMediaType,
-    /// The route is disabled (or a sync route paused).
-    RouteDisabled,
-    /// A sync route: the upstream's answer, relayed.
-    Relayed,
-    /// A sync route: the upstream did not answer within `sync_timeout`.
-    UpstreamTimeout,
-    /// A sync route: the upstream could not be reached.
-    UpstreamFailed,
-    /// A sync route: the event ID was used before for a different request.
-    Conflict,
-}
-
-impl RequestOutcome {
-    pub const ALL: [RequestOutcome; 19] = [
-        RequestOutcome::Accepted,
-        RequestOutcome::Duplicate,
-        RequestOutcome::NotFound,
-        RequestOutcome::MethodNotAllowed,
-        RequestOutcome::Forbidden,
-        RequestOutcome::PayloadTooLarge,
-        RequestOutcome::HeadersTooLarge,
-        RequestOutcome::BodyTimeout,
-        RequestOutcome::Unauthorized,
-        RequestOutcome::BadRequest,
-        RequestOutcome::Unavailable,
-        RequestOutcome::Handshake,
-        RequestOutcome::RateLimited,
-        RequestOutcome::UnsupportedMediaType,
-        RequestOutcome::RouteDisabled,
-        RequestOutcome::Relayed,
-        RequestOutcome::UpstreamTimeout,
-        RequestOutcome::UpstreamFailed,
-        RequestOutcome::Conflict,
-    ];
-
-    /// The one table: label, and the status a refusal with this outcome is answered with.
-    /// `None` where the status comes from elsewhere: the route's `response` (accepted,
-    /// duplicate), the upstream (relayed), the handshake's reply, or the route's
-    /// `sync_timeout_status` (upstream timeout).
-    const fn row(self) -> (&'static str, Option<u16>) {
-        use RequestOutcome as O;
-        match self {
-            O::Accepted => ("accepted", None),
-            O::Duplicate => ("duplicate", None),
-            O::NotFound => ("not_found", Some(404)),
-            O::MethodNotAllowed => ("method_not_allowed", Some(405)),
-            O::Forbidden => ("forbidden", Some(403)),
-            O::PayloadTooLarge => ("payload_too_large", Some(413)),
-            O::HeadersTooLarge => ("headers_too_large", Some(431)),
-            O::BodyTimeout => ("body_timeout", Some(408)),
-            O::Unauthorized => ("unauthorized", Some(401)),
-            O::BadRequest => ("bad_request", Some(400)),
-            O::Unavailable => ("unavailable", Some(503)),
-            O::Handshake => ("handshake", None),
-            O::RateLimited => ("rate_limited", Some(429)),
-            O::UnsupportedMediaType => ("unsupported_media_type", Some(415)),
-            O::RouteDisabled => ("route_disabled", Some(503)),
-            O::Relayed => ("relayed", None),
-            O::UpstreamTimeout => ("upstream_timeout", None),
-            O::UpstreamFailed => ("upstream_failed", Some(502)),
-            O::Conflict => ("conflict", Some(409)),
-        }
-    }
-
-    pub const fn label(self) -> &'static str {
-        self.row().0
-    }
-
-    /// The status of a refusal with this outcome (see `row`).
-    pub const fn status(self) -> Option<u16> {
-        self.row().1
-    }
-}
-
-/// How one delivery attempt ended; values of the `result` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptResult {
-    Delivered,
-    Retry,
-    Dead,
-}
-
-impl AttemptResult {
-    pub fn label(self) -> &'static str {
-        match self {
-            AttemptResult::Delivered => "delivered",
-            AttemptResult::Retry => "retry",
-            AttemptResult::Dead => "dead",
-        }
-    }
-}
-
-/// Values of the `result` label of `hookgate_verifications_total`.
-const VERDICTS: [&str; 8] = [
-    "ok",
-    "missing_header",
-    "malformed",
-    "stale_timestamp",
-    "no_match",
-    "bad_credentials",
-    "refused",
-    "replayed",
-];
-
-/// Status classes of `hookgate_delivery_attempt_status_total`: every one can happen (an
-/// upstream's redirect is an answer, not followed); `error` is no answer at all.
-const STATUS_CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "error"];
-
-/// Request-duration buckets: fine below 10 s, then coarse up to the longest `sync_timeout`
-/// (the longest a sync request is held), which is a bucket of its own.
-const LATENCY: [f64; 14] = [
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-const LONG: [f64; 8] = [30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0];
-static REQUEST_TOP: OnceLock<Duration> = OnceLock::new();
-
-/// Sets the top bucket of `hookgate_request_duration_seconds` to the longest `sync_timeout`;
-/// the first config loaded decides (histogram buckets are fixed for a process's life).
-pub fn size_request_buckets(longest_sync_timeout: Duration) {
-    let _ = REQUEST_TOP.set(longest_sync_timeout);
-}
-
-/// The top bucket's bound, once the first config has set it.
-pub fn request_top() -> Option<Duration> {
-    REQUEST_TOP.get().map(|t| (*t).max(FINE_TOP))
-}
-
-/// The top bucket is never below the fine buckets' last.
-const FINE_TOP: Duration = Duration::from_secs(10);
-
-fn request_buckets(top: Duration) -> Vec<f64> {
-    let top = top.max(FINE_TOP).as_secs_f64();
-    let mut b: Vec<f64> = LATENCY
-        .iter()
-        .chain(&LONG)
-        .copied()
-        .filter(|x| *x < top)
-        .collect();
-    b.push(top);
-    b
-}
 
 pub struct Metrics {
     registry: Registry,
@@ -223,8 +67,8 @@ pub(crate) fn must<T>(r: prometheus::Result<T>) -> T {
 impl Metrics {
     fn new() -> Metrics {
         let registry = Registry::new();
-        let latency = LATENCY.to_vec();
-        let top = REQUEST_TOP.get().copied().unwrap_or_default();
+        let latency = buckets::LATENCY.to_vec();
+        let top = buckets::REQUEST_TOP.get().copied().unwrap_or_default();
         let m = Metrics {
             requests: must(IntCounterVec::new(
                 Opts::new(
@@ -245,7 +89,7 @@ impl Metrics {
                     "hookgate_request_duration_seconds",
                     "Time from request start to answer.",
                 )
-                .buckets(request_buckets(top)),
+                .buckets(buckets::request_buckets(top)),
                 &["route"],
             )),
             event_id_fallbacks: must(IntCounterVec::new(
@@ -458,30 +302,6 @@ impl Metrics {
         m
     }
 
-    /// The handles of one route; `delivers`: it has a queue (async), so delivery series can move.
-    pub fn route(&self, route: &str, delivers: bool) -> RouteMetrics {
-        RouteMetrics {
-            outcomes: RequestOutcome::ALL
-                .map(|o| self.requests.with_label_values(&[route, o.label()])),
-            verdicts: VERDICTS.map(|v| self.verifications.with_label_values(&[route, v])),
-            duration: self.request_duration.with_label_values(&[route]),
-            fallbacks: self.event_id_fallbacks.with_label_values(&[route]),
-            delivered: self
-                .delivery_attempts
-                .with_label_values(&[route, AttemptResult::Delivered.label()]),
-            retried: self
-                .delivery_attempts
-                .with_label_values(&[route, AttemptResult::Retry.label()]),
-            dead: self
-                .delivery_attempts
-                .with_label_values(&[route, AttemptResult::Dead.label()]),
-            delivery_duration: self.delivery_duration.with_label_values(&[route]),
-            statuses: delivers.then(|| {
-                STATUS_CLASSES.map(|c| self.delivery_statuses.with_label_values(&[route, c]))
-            }),
-        }
-    }
-
     /// The running config's load time, and `hookgate_route_state` for exactly its routes (a
     /// removed route's series go).
     pub fn running_config<'a>(
@@ -514,54 +334,6 @@ impl Metrics {
     }
 }
 
-/// The handles one route uses on its hot paths.
-#[derive(Clone)]
-pub struct RouteMetrics {
-    outcomes: [IntCounter; RequestOutcome::ALL.len()],
-    verdicts: [IntCounter; 8],
-    pub duration: Histogram,
-    pub fallbacks: IntCounter,
-    delivered: IntCounter,
-    retried: IntCounter,
-    dead: IntCounter,
-    pub delivery_duration: Histogram,
-    /// `None` for a sync route: it never delivers.
-    statuses: Option<[IntCounter; STATUS_CLASSES.len()]>,
-}
-
-impl RouteMetrics {
-    pub fn count(&self, outcome: RequestOutcome) {
-        // `ALL` lists the variants in declaration order, so the discriminant is the index.
-        self.outcomes[outcome as usize].inc();
-    }
-
-    /// Records a verification verdict: "ok" or a `VerifyError::kind`.
-    pub fn verdict(&self, kind: &str) {
-        if let Some(i) = VERDICTS.iter().position(|v| *v == kind) {
-            self.verdicts[i].inc();
-        }
-    }
-
-    pub fn attempt(&self, result: AttemptResult) {
-        match result {
-            AttemptResult::Delivered => self.delivered.inc(),
-            AttemptResult::Retry => self.retried.inc(),
-            AttemptResult::Dead => self.dead.inc(),
-        }
-    }
-
-    /// Counts an attempt's answer by status class (`None`: no answer).
-    pub fn status_class(&self, status: Option<u16>) {
-        let i = match status {
-            Some(s @ 200..=599) => usize::from(s / 100 - 2),
-            Some(_) | None => STATUS_CLASSES.len() - 1,
-        };
-        if let Some(s) = &self.statuses {
-            s[i].inc();
-        }
-    }
-}
-
 /// `hookgate_build_info{version}`, always 1: joins other series to the version that made them.
 fn build_info() -> Box<dyn prometheus::core::Collector> {
     let g = must(IntGaugeVec::new(
@@ -570,41 +342,4 @@ fn build_info() -> Box<dyn prometheus::core::Collector> {
     ));
     g.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
     Box::new(g)
-}
-
-/// Metrics for requests that matched no route.
-pub static UNMATCHED: LazyLock<RouteMetrics> = LazyLock::new(|| METRICS.route("_unmatched", false));
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_buckets_end_at_the_longest_sync_timeout() {
-        let fine = request_buckets(Duration::ZERO);
-        assert_eq!(fine, LATENCY.to_vec(), "10 s is the floor");
-        let b = request_buckets(Duration::from_secs(45));
-        assert_eq!(&b[b.len() - 3..], [10.0, 30.0, 45.0]);
-        let b = request_buckets(Duration::from_secs(60));
-        assert_eq!(&b[b.len() - 2..], [30.0, 60.0]);
-        assert!(b.windows(2).all(|w| w[0] < w[1]));
-    }
-
-    #[test]
-    fn status_classes() {
-        let m = METRICS.route("status-class-test", true);
-        for s in [
-            Some(200),
-            Some(204),
-            Some(301),
-            Some(404),
-            Some(503),
-            None,
-            Some(101),
-        ] {
-            m.status_class(s);
-        }
-        let counts: Vec<u64> = m.statuses.iter().flatten().map(IntCounter::get).collect();
-        assert_eq!(counts, [2, 1, 1, 1, 2]);
-    }
 }

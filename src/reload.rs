@@ -1,11 +1,13 @@
 //! Hot reload: on a change of the config file or of a `file:` secret it reads (each watched
 //! through its directory, since editors and Kubernetes replace files by rename or by swapping a
-//! `..data` symlink) or on SIGHUP, load and validate the file, resolving every secret again,
+//! `..data` symlink, and through the directory of every symlink on the way: `watch_set`) or on
+//! SIGHUP, load and validate the file, resolving every secret again,
 //! then swap it in atomically. A file that does not validate changes nothing but the error
 //! report. `env:` secrets cannot change without a restart: the environment is fixed at start.
 
+mod watch_set;
+
 use std::collections::HashSet;
-use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -20,7 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::app::App;
 use crate::config::units::fmt_duration;
-use crate::config::{Config, effective, exposure, load_naming_files};
+use crate::config::{Config, exposure, load_naming_files};
 use crate::metrics::METRICS;
 
 /// Editors write in several steps; wait for the burst to end.
@@ -135,6 +137,8 @@ impl Reloader {
                 self.app
                     .upstream_limits
                     .reconfigure(new.upstreams.values().map(|u| &**u));
+                // The new fetchers start from the keys the old ones had verified messages with.
+                self.app.key_book.attach(&new.routes);
                 self.app.config.store(Arc::new(new));
                 // A route it resumes delivers its held events now.
                 self.app.store.work_signal().due();
@@ -254,22 +258,23 @@ impl Reloader {
 
     /// Watches the directories of the config file and of the secret files of the running config
     /// and of the file as last read (a reload may have added or dropped some, or failed for want
-    /// of one), and tells the watcher which names matter. Returns whether it began watching a
-    /// directory it did not watch before.
+    /// of one), and of every symlink on their way, walked again now (a swap points a chain into
+    /// a new directory); tells the watcher which paths matter. Returns whether it began
+    /// watching a directory it did not watch before.
     fn watch(
         &self,
         watcher: Option<&mut notify::RecommendedWatcher>,
         watched: &mut HashSet<PathBuf>,
-        names: &Mutex<HashSet<OsString>>,
+        paths: &Mutex<HashSet<PathBuf>>,
     ) -> bool {
-        // A file named by both counts once (`watch_set` keeps each folder and name once).
+        // A file named by both counts once (`watch_set` keeps each folder and path once).
         let mut files = self.app.config.load().secret_files.clone();
         if let Ok(named) = self.named.lock() {
             files.extend(named.iter().cloned());
         }
-        let (dirs, wanted) = effective::watch_set(&self.path, &files);
-        if let Ok(mut n) = names.lock() {
-            *n = wanted.into_iter().collect();
+        let (dirs, wanted) = watch_set::watch_set(&self.path, &files);
+        if let Ok(mut p) = paths.lock() {
+            *p = wanted;
         }
         let Some(w) = watcher else { return false };
         let dirs: HashSet<PathBuf> = dirs.into_iter().collect();
@@ -304,12 +309,12 @@ impl Reloader {
         why: &str,
         watcher: &mut Option<notify::RecommendedWatcher>,
         watched: &mut HashSet<PathBuf>,
-        names: &Mutex<HashSet<OsString>>,
+        paths: &Mutex<HashSet<PathBuf>>,
     ) -> bool {
         let mut changed = self.reload(why);
-        if self.watch(watcher.as_mut(), watched, names) {
+        if self.watch(watcher.as_mut(), watched, paths) {
             changed |= self.reload(REREAD);
-            self.watch(watcher.as_mut(), watched, names);
+            self.watch(watcher.as_mut(), watched, paths);
         }
         changed
     }
@@ -350,18 +355,14 @@ impl BackgroundService for Reloader {
             }
         };
         let (tx, mut changes) = mpsc::channel::<()>(1);
-        // Changes to the config file or a secret file, or (Kubernetes) to the `..data` symlink
-        // a mounted ConfigMap or Secret is updated through; the file's own name never shows up
-        // in those events. The names change with the config, hence shared.
-        let names: Arc<Mutex<HashSet<OsString>>> = Arc::default();
-        let wanted = names.clone();
+        // Changes to the config file or a secret file, or to a symlink on the way to one (the
+        // `..data` link a mounted ConfigMap or Secret is updated through: the file's own name
+        // never shows up in those events). The paths change with the config and with each
+        // swap, hence shared.
+        let paths: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
+        let wanted = paths.clone();
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            let relevant = |p: &std::path::PathBuf| {
-                p.file_name().is_some_and(|n| {
-                    n.to_string_lossy().starts_with("..")
-                        || wanted.lock().map(|w| w.contains(n)).unwrap_or(true)
-                })
-            };
+            let relevant = |p: &PathBuf| wanted.lock().map(|w| w.contains(p)).unwrap_or(true);
             if res.is_ok_and(|ev| !ev.kind.is_access() && ev.paths.iter().any(relevant)) {
                 // A change already pending covers this one.
                 let _ = tx.try_send(());
@@ -376,21 +377,21 @@ impl BackgroundService for Reloader {
         };
         let mut watched = HashSet::new();
         // The start's load came before any watch: read once more what changed meanwhile.
-        if self.watch(watcher.as_mut(), &mut watched, &names) {
-            self.reload_and_watch(REREAD, &mut watcher, &mut watched, &names);
+        if self.watch(watcher.as_mut(), &mut watched, &paths) {
+            self.reload_and_watch(REREAD, &mut watcher, &mut watched, &paths);
         }
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                     crate::systemd::reloading();
-                    let status = if self.reload_and_watch("SIGHUP", &mut watcher, &mut watched, &names) { "config reloaded" } else if self.app.life.last_reload_error().is_some() { "config reload failed; running the previous config" } else { "config unchanged" };
+                    let status = if self.reload_and_watch("SIGHUP", &mut watcher, &mut watched, &paths) { "config reloaded" } else if self.app.life.last_reload_error().is_some() { "config reload failed; running the previous config" } else { "config unchanged" };
                     crate::systemd::reloaded(status);
                 }
                 Some(()) = changes.recv() => {
                     tokio::time::sleep(DEBOUNCE).await;
                     while changes.try_recv().is_ok() {}
-                    self.reload_and_watch("file change", &mut watcher, &mut watched, &names);
+                    self.reload_and_watch("file change", &mut watcher, &mut watched, &paths);
                 }
             }
         }

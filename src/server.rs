@@ -29,6 +29,7 @@ use crate::store::Store;
 use crate::store::embedded::{Embedded, OpenError};
 use crate::store::redis::RedisStore;
 use crate::tls::{CertWatcher, ReloadingCert};
+use crate::verify::fetch::KeyBook;
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 
@@ -119,8 +120,17 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     let delivery_threads = cfg.server.delivery_threads;
     let shutdown_timeout = cfg.server.shutdown_timeout;
     let tls = cfg.server.tls.clone();
+    // Beside the store's own files: the embedded store's directory, the Redis store's spill
+    // (with spilling off no directory is made, and the known keys last until a restart).
+    let key_dir = match &cfg.store.kind {
+        StoreKind::Embedded { path, .. } => Some(path),
+        StoreKind::Redis(_) => (cfg.store.spill.max_bytes > 0).then_some(&cfg.store.spill.path),
+    };
+    let key_book = Arc::new(key_dir.map_or_else(KeyBook::memory, |d| KeyBook::open(d)));
+    key_book.attach(&cfg.routes);
     let app = Arc::new(App {
         shared_rates,
+        key_book,
         ..App::new(cfg, store)
     });
     let shared = &app.config;

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::params::{self, Query, bad, fmt_time};
 use super::{Admin, error, json_reply, store_error};
-use crate::store::{EventDetail, EventView, Replay, StateClass, StoreError};
+use crate::store::{DeadAct, EventDetail, EventView, Replay, State, StateClass, StoreError};
 use crate::verify::Check;
 
 const DEFAULT_PAGE: usize = 50;
@@ -348,9 +348,10 @@ impl Admin {
             Ok(f) => f,
             Err(r) => return r.reply(),
         };
-        // A cancel takes pending events, a purge dead letters: a `state` asking for others
-        // would otherwise be dropped, and the operation act on every event of its own state.
-        if !matches!(kind, Bulk::Replay) && filter.states.iter().any(|s| *s != kind.wants()) {
+        // A cancel takes pending events, a replay and a purge dead letters: a `state` asking for
+        // others would otherwise be dropped, and the operation act on every event of its own
+        // state (a replay of other states only skipped them).
+        if filter.states.iter().any(|s| *s != kind.wants()) {
             let wants = match kind.wants() {
                 StateClass::Dead => "dead",
                 _ => "pending",
@@ -381,13 +382,11 @@ impl Admin {
             };
             for ev in &page.items {
                 let store = &self.app.store;
+                // The listed copy: another dead letter of the ID may be one the filters left.
                 let r = match kind {
-                    Bulk::Replay => store
-                        .replay(&ev.route, &ev.event_id)
-                        .await
-                        .map(|r| r == Replay::Replayed),
+                    Bulk::Replay => store.replay_listed(ev).await.map(|r| r == Replay::Replayed),
                     Bulk::Cancel => store.cancel(&ev.route, &ev.event_id).await,
-                    Bulk::Purge => store.purge(&ev.route, &ev.event_id).await,
+                    Bulk::Purge => store.purge_listed(ev).await,
                 };
                 match r {
                     Ok(true) => done += 1,
@@ -397,6 +396,30 @@ impl Admin {
             }
             pace(started, done + skipped).await;
             match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        // The dead letters the listing does not show (moved aside by the Redis store).
+        let act = match kind {
+            Bulk::Replay => Some(DeadAct::Replay),
+            Bulk::Purge => Some(DeadAct::Purge),
+            Bulk::Cancel => None,
+        };
+        let mut after: Option<String> = None;
+        while let Some(act) = act.filter(|_| filter.wants_state(State::Dead)) {
+            let store = &self.app.store;
+            let b = match store
+                .aside_batch(act, &filter, after.as_deref(), BULK_BATCH)
+                .await
+            {
+                Ok(b) => b,
+                Err(e) => return bulk_failed(kind, done, &e),
+            };
+            done += b.acted;
+            skipped += b.left;
+            pace(started, done + skipped).await;
+            match b.next {
                 Some(n) => after = Some(n),
                 None => break,
             }

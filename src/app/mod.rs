@@ -14,6 +14,7 @@ use crate::limits::rate::RateLimits;
 use crate::limits::rate::shared::SharedRates;
 use crate::store::Store;
 use crate::upstream::UpstreamLimits;
+use crate::verify::fetch::KeyBook;
 
 pub use states::RouteStates;
 
@@ -32,6 +33,8 @@ pub struct App {
     /// The request bodies held in memory, bounded by `server.max_body_memory`.
     pub body_memory: BodyMemory,
     pub life: Lifecycle,
+    /// The key documents that verified genuine messages, handed to each config's fetchers.
+    pub key_book: Arc<KeyBook>,
 }
 
 impl App {
@@ -45,6 +48,7 @@ impl App {
             upstream_limits: UpstreamLimits::default(),
             body_memory: BodyMemory::default(),
             life: Lifecycle::default(),
+            key_book: Arc::new(KeyBook::memory()),
         }
     }
 }

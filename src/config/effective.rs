@@ -14,7 +14,7 @@
 //! `env:` secrets are part of the hash too, but they cannot change while the process runs (its
 //! environment is fixed at start): rotating one needs a restart.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ring::hmac;
 
@@ -80,48 +80,6 @@ impl Material {
     }
 }
 
-/// The directories to watch for the config file and its secret files, and the file names in
-/// them that matter. A secret reached through a symlink (a Kubernetes Secret mount:
-/// `token -> ..data/token`) is watched where the link is (the `..data` swap shows there) and
-/// where it points. A secret whose folder does not exist yet is watched through the nearest
-/// folder that does, for the name of the first one missing: its creation is a change (and the
-/// next watch set goes one folder further down).
-pub fn watch_set(config: &Path, secrets: &[PathBuf]) -> (Vec<PathBuf>, Vec<std::ffi::OsString>) {
-    let mut dirs = Vec::new();
-    let mut names = Vec::new();
-    let mut add = |p: &Path| {
-        let mut entry = p;
-        let dir = loop {
-            let dir = match entry.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
-            };
-            if dir.is_dir() || dir == entry {
-                break dir.to_path_buf();
-            }
-            entry = dir;
-        };
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
-        if let Some(n) = entry.file_name().map(|n| n.to_os_string())
-            && !names.contains(&n)
-        {
-            names.push(n);
-        }
-    };
-    add(config);
-    for s in secrets {
-        add(s);
-        if let Ok(real) = std::fs::canonicalize(s)
-            && real != *s
-        {
-            add(&real);
-        }
-    }
-    (dirs, names)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,29 +126,5 @@ mod tests {
             material(&[("file:/a", "bc")]).hash(""),
             material(&[("file:/ab", "c")]).hash("")
         );
-    }
-
-    #[test]
-    fn a_secret_in_a_missing_folder_is_watched_from_the_nearest_one_there() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("hookgate.toml");
-        let secret = dir.path().join("later/deeper/token");
-        let (dirs, names) = watch_set(&config, std::slice::from_ref(&secret));
-        assert_eq!(dirs, vec![dir.path().to_path_buf()]);
-        assert_eq!(
-            names,
-            vec!["hookgate.toml".into(), "later".into()] as Vec<std::ffi::OsString>
-        );
-        std::fs::create_dir(dir.path().join("later")).unwrap();
-        let (dirs, names) = watch_set(&config, std::slice::from_ref(&secret));
-        assert_eq!(
-            dirs,
-            vec![dir.path().to_path_buf(), dir.path().join("later")]
-        );
-        assert_eq!(names[1], "deeper");
-        std::fs::create_dir(dir.path().join("later/deeper")).unwrap();
-        let (dirs, names) = watch_set(&config, &[secret]);
-        assert_eq!(dirs[1], dir.path().join("later/deeper"));
-        assert_eq!(names[1], "token");
     }
 }

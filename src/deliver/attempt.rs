@@ -57,7 +57,7 @@ mod tests {
     #[test]
     fn classification() {
         assert_eq!(classify(204, None, b""), Ok(204));
-        for s in [408, 429, 500, 502, 503] {
+        for s in [101, 408, 429, 500, 502, 503] {
             assert!(classify(s, None, b"").unwrap_err().retryable, "{s}");
         }
         for s in [301, 400, 401, 404, 410, 422] {

@@ -177,6 +177,21 @@ impl Delivery {
         let n = leased.events.len();
         let mut done = 0;
         for ev in &leased.events[..] {
+            // A reload may have put the route back while this batch is under way: its events
+            // are then the route's to deliver, not dead letters with a reason no longer true.
+            if self
+                .app
+                .config
+                .load()
+                .routes
+                .iter()
+                .any(|r| r.name == route)
+            {
+                for rest in &leased.events[done..] {
+                    self.app.store.release(rest);
+                }
+                return false;
+            }
             let dead = Outcome::Dead {
                 error: error.clone(),
                 status: None,

@@ -109,6 +109,8 @@ pub struct Lookup<'a> {
     body: &'a [u8],
     /// What the body-hash ID hashes: the body, unless `hashing` says otherwise.
     hashed: &'a [u8],
+    /// What identifies where the event is delivered (`delivered_to`), hashed with it.
+    target: &'a str,
 }
 
 impl<'a> Lookup<'a> {
@@ -117,7 +119,16 @@ impl<'a> Lookup<'a> {
             headers,
             body,
             hashed: body,
+            target: "",
         }
+    }
+
+    /// What identifies the target the event is delivered to (its sub-path, and its query if
+    /// the check covers it), hashed with the body: one body sent to two sub-paths of a route is
+    /// two events, each delivered.
+    pub fn delivered_to(mut self, target: &'a str) -> Lookup<'a> {
+        self.target = target;
+        self
     }
 
     /// Hash `bytes` for the body-hash ID (the raw body of a normalised event).
@@ -187,10 +198,24 @@ pub fn extract(source: &IdSource, req: &Lookup<'_>) -> Extracted {
             fell_back: false,
         },
         None => Extracted {
-            id: hashed(req.hashed),
+            id: body_hash(req),
             fell_back: *source != IdSource::BodyHash,
         },
     }
+}
+
+/// The body-hash ID: of the hashed bytes alone without a target (as before targets counted,
+/// so IDs already in a dedup window still match), else of their digest and the target (a
+/// digest has one length: no body and target make the bytes of another pair).
+fn body_hash(req: &Lookup<'_>) -> String {
+    if req.target.is_empty() {
+        return hashed(req.hashed);
+    }
+    let digest = Sha256::new()
+        .chain_update(Sha256::digest(req.hashed))
+        .chain_update(req.target.as_bytes())
+        .finalize();
+    format!("sha256:{}", hex::encode(digest))
 }
 
 /// A value used as a key (an order key), as long as an ID may be: a longer one is hashed, so
@@ -253,6 +278,20 @@ mod tests {
             e.id,
             format!("sha256:{}", hex::encode(Sha256::digest(b"x")))
         );
+    }
+
+    #[test]
+    fn the_body_hash_counts_the_target_when_there_is_one() {
+        let h = HeaderMap::new();
+        let id = |target: &str| {
+            let lookup = Lookup::new(&h, b"{}").delivered_to(target);
+            super::extract(&IdSource::BodyHash, &lookup).id
+        };
+        assert_eq!(id(""), hashed(b"{}"), "unchanged without a target");
+        assert_ne!(id("/a"), id("/b"));
+        assert_ne!(id("/a"), id("/a?x=1"));
+        assert_ne!(id("/a"), id(""));
+        assert_eq!(id("/a?x=1"), id("/a?x=1"));
     }
 
     #[test]

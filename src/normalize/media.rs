@@ -1,7 +1,6 @@
-//! Media types (`Content-Type`): the crate's one parser, used by the route rules (the
-//! essence) and by normalisation (also `charset` and `boundary`).
-
-use http::HeaderMap;
+//! Media types (`Content-Type`): the crate's one parser, used by the route rules and a
+//! `response` body's escaping (the essence) and by normalisation (also `charset` and
+//! `boundary`).
 
 use super::{NormalizeError, clip};
 
@@ -15,12 +14,6 @@ pub struct MediaType {
 }
 
 impl MediaType {
-    /// The request's `Content-Type`; `None` when absent, not visible ASCII, or blank.
-    pub fn of(headers: &HeaderMap) -> Option<MediaType> {
-        let raw = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
-        MediaType::parse(raw)
-    }
-
     /// Parses a `Content-Type` value; `None` when its essence is empty (blank counts as absent).
     pub fn parse(raw: &str) -> Option<MediaType> {
         let mut pieces = raw.split(';');

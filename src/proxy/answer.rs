@@ -2,6 +2,7 @@
 //! answer of the listener is built here: refusals (status from `RequestOutcome`'s table), the
 //! route's `response` to an accepted event, handshake replies and relayed sync answers.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +13,7 @@ use pingora::proxy::Session;
 
 use crate::limits::memory::Refused;
 use crate::metrics::RequestOutcome;
+use crate::normalize::media::MediaType;
 use crate::routing::Route;
 use crate::store::{StoreError, SyncAnswer};
 use crate::verify::handshake::Reply;
@@ -26,6 +28,27 @@ pub(crate) const HOP_BY_HOP: [&str; 7] = [
     "trailer",
     "upgrade",
 ];
+
+/// The names a `Connection` header lists (RFC 9110 §7.6.1): that connection's own, not passed
+/// on, as the hop-by-hop ones.
+pub(crate) fn connection_listed<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
+    values
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Whether a header of an upstream's answer is the sender's to see: not hop-by-hop, not named
+/// by the answer's `Connection` (`listed`), not framing or date, which pingora sets for the
+/// sender's connection.
+pub(crate) fn relayable(name: &str, listed: &[String]) -> bool {
+    !HOP_BY_HOP.contains(&name)
+        && name != "content-length"
+        && name != "date"
+        && !listed.iter().any(|l| l == name)
+}
 
 pub struct Answer {
     pub status: u16,
@@ -113,7 +136,7 @@ impl Answer {
     pub fn accepted(route: &Route, event_id: &str, outcome: RequestOutcome) -> Answer {
         let spec = &route.response;
         let body: Bytes = match &spec.body {
-            Some(t) => render(t, event_id, &route.name).into(),
+            Some(t) => render(t, &in_body(event_id, &spec.headers), &route.name).into(),
             None => default_body(event_id, outcome).into(),
         };
         let mut answer = Answer::new(spec.status, outcome, body);
@@ -149,12 +172,16 @@ impl Answer {
         answer
     }
 
-    /// A sync route's answer from its upstream, as it came (minus hop-by-hop headers).
+    /// A sync route's answer from its upstream, as it came (minus hop-by-hop headers; answers
+    /// kept by earlier versions still carry them).
     pub fn relayed(a: SyncAnswer, outcome: RequestOutcome) -> Answer {
-        // Framing and date are pingora's to set for this connection.
-        let kept = a.headers.into_iter().filter(|(k, _)| {
-            !HOP_BY_HOP.contains(&k.as_str()) && k != "content-length" && k != "date"
-        });
+        let listed = connection_listed(
+            a.headers
+                .iter()
+                .filter(|(k, _)| k == "connection")
+                .map(|(_, v)| v.as_slice()),
+        );
+        let kept = a.headers.into_iter().filter(|(k, _)| relayable(k, &listed));
         let mut answer = Answer::new(a.status, outcome, a.body.into_vec());
         answer.headers = crate::wire::from_pairs(kept).collect();
         // Not ours to call JSON (the default of hookgate's own answers).
@@ -272,6 +299,41 @@ fn default_body(event_id: &str, outcome: RequestOutcome) -> Vec<u8> {
     body
 }
 
+/// `event_id` as it may stand in a `response` body of the type the answer declares (its
+/// `Content-Type` template, else JSON, hookgate's default): escaped for a JSON string, or for
+/// XML/HTML text, so a sender's ID adds no field or markup to an answer a provider may parse.
+/// As is for other types (`text/plain`).
+fn in_body<'a>(event_id: &'a str, headers: &[(HeaderName, String)]) -> Cow<'a, str> {
+    let content_type = headers
+        .iter()
+        .find(|(n, _)| n == http::header::CONTENT_TYPE)
+        .map_or("application/json", |(_, v)| v.as_str());
+    let essence = MediaType::parse(content_type)
+        .map(|t| t.essence)
+        .unwrap_or_default();
+    if essence.ends_with("/json") || essence.ends_with("+json") {
+        // serde_json's string, less its quotes: the template holds those.
+        let quoted = serde_json::to_string(event_id).unwrap_or_default();
+        let inner = quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"'));
+        return Cow::Owned(inner.unwrap_or_default().to_string());
+    }
+    if essence.ends_with("xml") || essence.ends_with("html") {
+        let mut out = String::with_capacity(event_id.len());
+        for c in event_id.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#39;"),
+                c => out.push(c),
+            }
+        }
+        return Cow::Owned(out);
+    }
+    Cow::Borrowed(event_id)
+}
+
 /// A `response` template with `{event_id}` and `{route}` filled in.
 fn render(template: &str, event_id: &str, route: &str) -> String {
     template
@@ -315,7 +377,8 @@ mod tests {
             vec![(HeaderName::from_static("x-id"), "{route}/{event_id}".into())];
         let a = Answer::accepted(&route, "a\nb", RequestOutcome::Duplicate);
         assert_eq!(a.status, 202);
-        assert_eq!(&a.body[..], b"a\nb on r");
+        // JSON by default: escaped as in a JSON string.
+        assert_eq!(&a.body[..], b"a\\nb on r");
         // The header form: percent-encoded, never dropped.
         assert_eq!(
             a.headers,
@@ -323,6 +386,26 @@ mod tests {
                 HeaderName::from_static("x-id"),
                 HeaderValue::from_static("r/a%0Ab")
             )]
+        );
+        for (content_type, want) in [
+            ("application/json", r#"x\",\"admin\":true"#),
+            (
+                "application/vnd.x+json; charset=utf-8",
+                r#"x\",\"admin\":true"#,
+            ),
+            ("text/xml", "x&quot;,&quot;admin&quot;:true"),
+            ("text/html", "x&quot;,&quot;admin&quot;:true"),
+            ("text/plain", r#"x","admin":true"#),
+        ] {
+            let h = [(http::header::CONTENT_TYPE, content_type.to_string())];
+            assert_eq!(in_body(r#"x","admin":true"#, &h), want, "{content_type}");
+        }
+        assert_eq!(
+            in_body(
+                "<a>&'",
+                &[(http::header::CONTENT_TYPE, "application/xml".into())]
+            ),
+            "&lt;a&gt;&amp;&#39;"
         );
         let plain = Answer::accepted(&Route::for_test("p", "/p"), "e1", RequestOutcome::Accepted);
         assert_eq!(&plain.body[..], br#"{"event_id":"e1","status":"accepted"}"#);

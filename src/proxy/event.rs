@@ -5,10 +5,10 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::Answer;
-use super::answer::HOP_BY_HOP;
+use super::answer::{HOP_BY_HOP, connection_listed};
 use crate::event::{NewEvent, id, now_ms};
 use crate::metrics::RequestOutcome;
 use crate::normalize::{self, NormalizeError};
@@ -73,7 +73,16 @@ pub(super) fn build(route: &Route, req: Received<'_>) -> Result<NewEvent, Answer
         _ if trusted_query => Cow::Borrowed(&body),
         _ => route.verifier.signed_body(raw),
     };
-    let lookup = id::Lookup::new(headers, &body).hashing(&hashed);
+    // And where it goes: the sub-path, and the query where the check covers it (an unsigned
+    // one, though forwarded, must not make a captured body into new events, as above).
+    let counted = if trusted_query {
+        req.target
+    } else {
+        req.target.split_once('?').map_or(req.target, |(p, _)| p)
+    };
+    let lookup = id::Lookup::new(headers, &body)
+        .hashing(&hashed)
+        .delivered_to(counted);
     let extracted = id::extract(&route.event_id, &lookup);
     if extracted.fell_back {
         route.metrics.fallbacks.inc();
@@ -160,13 +169,11 @@ fn forwardable(h: &HeaderMap, credentials: &[HeaderName]) -> Vec<(String, Vec<u8
         "content-length",
         "expect",
     ];
-    let listed: Vec<String> = h
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .collect();
+    let listed = connection_listed(
+        h.get_all(http::header::CONNECTION)
+            .iter()
+            .map(HeaderValue::as_bytes),
+    );
     let kept = h.iter().filter(|(name, _)| {
         let n = name.as_str();
         !HOP_BY_HOP.contains(&n)

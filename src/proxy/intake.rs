@@ -284,7 +284,7 @@ impl Intake<'_> {
         self.bytes_in.store(raw.len(), Ordering::Relaxed);
         let headers = &session.req_header().headers;
         let verified = self.verify(headers, &raw).await?;
-        self.post_handshake(headers, &raw, verified.as_ref())?;
+        self.post_handshake(&raw, verified.as_ref())?;
         let event = self.event(session, raw, verified.as_ref())?;
         match self.route.mode {
             Mode::Async => Ok(self.enqueue(event).await),
@@ -360,9 +360,10 @@ impl Intake<'_> {
             need.ensure().await;
         }
         let mut verdict = route.verifier.verify(&check);
-        // A signed single-use value (Mailgun's token) is good for one request, on every replica
-        // and every route with the same key (the claim's scope is the key, not the route). The
-        // binding is the body alone: one delivery sent to two of the account's URLs is genuine.
+        // A signed single-use value (Mailgun's token, PayPal's transmission id) is good for one
+        // request, on every replica and every route with the same key or webhook (the claim's
+        // scope is that, not the route). The binding is the body alone: one delivery sent to two
+        // of the account's URLs is genuine, and a sender's retry of it a duplicate.
         if verdict.is_ok()
             && let Some(nonce) = route.verifier.check.replay_nonce(&check)
         {
@@ -402,17 +403,12 @@ impl Intake<'_> {
     }
 
     /// A POST handshake, answered only for a request that passed verification.
-    fn post_handshake(
-        &self,
-        headers: &HeaderMap,
-        raw: &[u8],
-        verified: Option<&Verified>,
-    ) -> Step<()> {
+    fn post_handshake(&self, raw: &[u8], verified: Option<&Verified>) -> Step<()> {
         let route = self.route;
         let (Some(v), Some(h)) = (verified, &route.verifier.handshake) else {
             return Ok(());
         };
-        match h.on_verified_post(headers, raw, v) {
+        match h.on_post(raw, v) {
             Some(reply) => {
                 if crate::logs::HANDSHAKE.hit(&route.name, String::new) {
                     tracing::info!(route = %route.name, "handshake answered");

@@ -12,6 +12,7 @@ use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 
 use super::Answer;
+use super::answer::{connection_listed, relayable};
 use crate::config::units;
 use crate::event::NewEvent;
 use crate::metrics::RequestOutcome;
@@ -215,7 +216,22 @@ impl SyncRelay<'_> {
             }
         })?;
         let status = resp.status().as_u16();
+        // An interim status where the final one was due (`101` to a request that asked for no
+        // upgrade): not an answer to relay or keep.
+        if status < 200 {
+            return Err(Failed::Transport(format!(
+                "the upstream answered {status}, an interim status, where a final one was due"
+            )));
+        }
+        let listed = connection_listed(
+            resp.headers()
+                .get_all(http::header::CONNECTION)
+                .iter()
+                .map(http::HeaderValue::as_bytes),
+        );
+        // Kept as the sender may see it: a duplicate's replay relays the same headers.
         let headers = crate::wire::to_pairs(resp.headers())
+            .filter(|(k, _)| relayable(k, &listed))
             .map(|(k, v)| (k, ByteBuf::from(v)))
             .collect();
         let mut body = Vec::new();

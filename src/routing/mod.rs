@@ -1,11 +1,13 @@
 //! Route lookup by path: a route's path matches itself and everything below it; the longest
-//! match wins.
+//! match wins. Paths are compared as an upstream that decodes reads them: `%C3%A9`, `%c3%a9`
+//! and `%21`/`!` are one spelling each, so no spelling of a route's path reaches a parent route
+//! (with its weaker check) on its way to the same resource.
 
 pub mod path;
 mod route;
 mod upstream;
 
-pub use route::{HeaderRule, Mode, Rate, RateSpec, ResponseSpec, Route, RouteState};
+pub use route::{HeaderRule, Mode, Rate, RateSpec, ResponseSpec, Route, RouteState, UNORDERED};
 pub use upstream::{Backoff, Resign, Upstream, url_credentials};
 
 use std::sync::Arc;
@@ -25,12 +27,9 @@ pub struct Match<'r, 'p> {
 
 impl Router {
     pub fn new(mut routes: Vec<Arc<Route>>) -> Router {
-        routes.sort_by(|a, b| {
-            b.path
-                .len()
-                .cmp(&a.path.len())
-                .then_with(|| a.name.cmp(&b.name))
-        });
+        // Decoded lengths: of two routes that match a request, the longer decoded path is the
+        // one below the other (`/a%21` is shorter than `/a!b`).
+        routes.sort_by_cached_key(|r| (std::cmp::Reverse(units(&r.path).count()), r.name.clone()));
         Router { routes }
     }
 
@@ -69,12 +68,75 @@ pub fn rest_below<'p>(route_path: &str, path_and_query: &'p str) -> Option<&'p s
     let path = path_and_query
         .split_once('?')
         .map_or(path_and_query, |(p, _)| p);
-    let prefix = route_path.trim_end_matches('/');
-    let rest = path.strip_prefix(prefix)?;
+    let mut request = units(path);
+    for unit in units(route_path.trim_end_matches('/')) {
+        if request.next() != Some(unit) {
+            return None;
+        }
+    }
+    let at = request.at;
+    let rest = path.get(at..)?;
     if rest.is_empty() || rest.starts_with('/') {
-        path_and_query.get(prefix.len()..)
+        path_and_query.get(at..)
     } else {
         None
+    }
+}
+
+/// One text for every spelling of `path` that routes alike (`/caf%c3%a9` and `/caf%C3%A9`,
+/// `/a%21` and `/a!`): two routes' paths must differ in it.
+pub fn canonical_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for unit in units(path) {
+        match unit {
+            Unit::Separator => out.push('/'),
+            Unit::Byte(b) if b.is_ascii_graphic() && !matches!(b, b'/' | b'%') => {
+                out.push(char::from(b));
+            }
+            Unit::Byte(b) => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A byte of a path as read after percent-decoding; only a `/` as written separates segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Separator,
+    Byte(u8),
+}
+
+/// The units of a path; `at` is the offset after the last one read. A `%` without two hex
+/// digits is itself (such paths are refused by `path::check` before any lookup).
+fn units(path: &str) -> Units<'_> {
+    Units {
+        bytes: path.as_bytes(),
+        at: 0,
+    }
+}
+
+struct Units<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Iterator for Units<'_> {
+    type Item = Unit;
+
+    fn next(&mut self) -> Option<Unit> {
+        let b = *self.bytes.get(self.at)?;
+        let hex = |i: usize| {
+            self.bytes
+                .get(self.at + i)
+                .and_then(|b| (*b as char).to_digit(16))
+        };
+        let (unit, len) = match (b, hex(1), hex(2)) {
+            (b'/', ..) => (Unit::Separator, 1),
+            (b'%', Some(hi), Some(lo)) => (Unit::Byte((hi * 16 + lo) as u8), 3),
+            _ => (Unit::Byte(b), 1),
+        };
+        self.at += len;
+        Some(unit)
     }
 }
 
@@ -103,6 +165,28 @@ mod tests {
         assert_eq!(r.find("/hooks/twiliox").unwrap().route.path, "/hooks");
         assert!(r.find("/other").is_none());
         assert!(r.find("/hooksx").is_none());
+    }
+
+    #[test]
+    fn every_spelling_of_an_escape_picks_the_same_route() {
+        let r = router(&["/hooks", "/hooks/caf%C3%A9", "/hooks/a!b", "/a%21"]);
+        for (target, route, rest) in [
+            ("/hooks/caf%C3%A9/x?q", "/hooks/caf%C3%A9", "/x?q"),
+            ("/hooks/caf%c3%a9/x?q", "/hooks/caf%C3%A9", "/x?q"),
+            ("/hooks/caf%c3%A9", "/hooks/caf%C3%A9", ""),
+            ("/hooks/a%21b", "/hooks/a!b", ""),
+            ("/hooks/a%21b/c", "/hooks/a!b", "/c"),
+            ("/hooks/%61!b", "/hooks/a!b", ""),
+            ("/a!/x", "/a%21", "/x"),
+            ("/hooks/caf%C3%A9x", "/hooks", "/caf%C3%A9x"),
+            ("/hooks/caf%C3", "/hooks", "/caf%C3"),
+            // An escaped '/' is not a separator (and refused before any lookup).
+            ("/hooks/a!b%2Fc", "/hooks", "/a!b%2Fc"),
+        ] {
+            let m = r.find(target).unwrap();
+            assert_eq!((m.route.path.as_str(), m.rest), (route, rest), "{target}");
+        }
+        assert_eq!(canonical_path("/caf%c3%A9/a%21b%2f"), "/caf%C3%A9/a!b%2F");
     }
 
     #[test]

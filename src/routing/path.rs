@@ -7,7 +7,9 @@
 //! - raw bytes: only RFC 3986 path characters (`A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * + , = : @ /`
 //!   and `%XX`); so no `\`, `;`, space, control or non-ASCII byte;
 //! - escapes: well-formed `%XX` only, never of `/`, `\`, `.`, `%` (double encoding), `;` or a
-//!   control byte, and decoding to valid UTF-8 without look-alikes of `.`, `/` and `\`;
+//!   control byte, and decoding to valid UTF-8 without look-alikes of `.`, `/` and `\` — as
+//!   read after Unicode normalisation too (NFKC, which some frameworks apply: `‥` is `..`,
+//!   `℀` is `a/c`, a no-break space a space);
 //! - segments: no `.` or `..` (nor any segment of only dots and spaces), and no empty segment
 //!   (`//`) except a trailing `/`.
 //!
@@ -60,11 +62,17 @@ pub fn check(path_and_query: &str) -> Result<(), PathError> {
         } else {
             Cow::Borrowed(seg)
         };
-        if !decoded.is_empty() && decoded.chars().all(|c| c == '.' || c == ' ') {
+        if dot_segment(&decoded) {
             return Err(PathError::DotSegment);
         }
     }
     Ok(())
+}
+
+/// Only dots and spaces, which Windows and IIS trim to a `.` or `..` segment (any whitespace
+/// counts: NFKC turns most of Unicode's spaces into ' ', and trimming reads the others alike).
+fn dot_segment(seg: &str) -> bool {
+    !seg.is_empty() && seg.chars().all(|c| c == '.' || c.is_whitespace())
 }
 
 fn raw_byte(b: u8) -> Result<(), PathError> {
@@ -126,11 +134,28 @@ fn decode(seg: &str) -> Result<String, PathError> {
     if text.chars().any(look_alike) {
         return Err(PathError::LookAlike);
     }
+    // What an upstream that normalises reads: no separator or escape the raw rule refuses, and
+    // no dot segment (`‥` U+2025 is `..`, `…` U+2026 `...`, `..` + U+00A0 `.. `). Applied to
+    // what NFKC makes of the segment rather than to a list of characters, which would always
+    // miss some. ASCII is its own NFKC form: a segment without escapes needs no pass.
+    let nfkc = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc().normalize(&text);
+    if nfkc != text.as_str() {
+        if nfkc
+            .chars()
+            .any(|c| matches!(c, '/' | '\\' | '%' | ';') || c.is_control() || look_alike(c))
+        {
+            return Err(PathError::LookAlike);
+        }
+        if dot_segment(&nfkc) {
+            return Err(PathError::DotSegment);
+        }
+    }
     Ok(text)
 }
 
-/// Characters that Unicode normalisation (NFKC, used by some frameworks) or a lenient decoder
-/// turns into `.`, `/` or `\`.
+/// Characters that a lenient decoder (Windows' best-fit mappings) or Unicode normalisation
+/// (NFKC, used by some frameworks; also checked on its own output in `decode`) turns into `.`,
+/// `/` or `\`.
 fn look_alike(c: char) -> bool {
     matches!(
         c,
@@ -161,6 +186,7 @@ mod tests {
             "/hooks/@127.0.0.1:1/x",
             "/hooks/a.b/.well-known",
             "/hooks/~user/!$&'()*+,=:@",
+            "/hooks/a%e2%80%a6b/%c2%a0x",
         ] {
             assert_eq!(check(p), Ok(()), "{p}");
         }
@@ -207,6 +233,18 @@ mod tests {
             "/hooks/a^b",
             "/hooks/a`b",
             "/hooks/[::1]",
+            // NFKC: two dot leader, its vertical form, ellipses, a no-break and an ideographic
+            // space after dots, ACCOUNT OF (a/c), fullwidth '%' and ';'.
+            "/hooks/%e2%80%a5/x",
+            "/hooks/%ef%b8%b0/x",
+            "/hooks/%e2%80%a6/x",
+            "/hooks/%ef%b8%99/x",
+            "/hooks/..%c2%a0/x",
+            "/hooks/%e3%80%80../x",
+            "/hooks/%e2%84%80",
+            "/hooks/%e2%84%85",
+            "/hooks/%ef%bc%852e",
+            "/hooks/a%ef%bc%9b",
         ] {
             assert!(check(p).is_err(), "{p:?} was accepted");
         }

@@ -125,10 +125,13 @@ pub struct Route {
     pub metrics: RouteMetrics,
 }
 
+/// `Route::order_config` of a route without an `order_key`.
+pub const UNORDERED: &str = "none";
+
 impl Route {
     /// `Route::order_config` of an `order_key`.
     pub fn order_config_of(key: Option<&IdSource>) -> std::sync::Arc<str> {
-        key.map_or_else(|| "none".to_string(), |k| format!("{k:?}"))
+        key.map_or_else(|| UNORDERED.to_string(), |k| format!("{k:?}"))
             .into()
     }
 

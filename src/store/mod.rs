@@ -179,6 +179,11 @@ pub struct EventView {
     pub next_attempt_at_ms: Option<u64>,
     pub finished_at_ms: Option<u64>,
     pub body_bytes: usize,
+    /// Which copy of its ID this is, where a store keeps more than one (the embedded store's
+    /// sequence number; the number of a Redis dead letter moved aside, `None` for the ID's
+    /// live copy): a bulk operation acts on the copy its filters took (`purge_listed`).
+    #[serde(skip)]
+    pub copy: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -196,6 +201,24 @@ pub enum Replay {
     NotDead,
     /// A dead letter whose content was lost to damage on disk: nothing to send.
     Lost,
+}
+
+/// What a bulk operation does to the dead letters it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadAct {
+    Replay,
+    Purge,
+}
+
+/// What one `DeadLetters::aside_batch` did.
+#[derive(Debug, Default)]
+pub struct AsideBatch {
+    /// Replayed or purged.
+    pub acted: u64,
+    /// Taken by the filter but not acted on (a replay while the ID's live copy waits).
+    pub left: u64,
+    /// Where the walk goes on, `None` at its end.
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]

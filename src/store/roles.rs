@@ -9,8 +9,9 @@ use async_trait::async_trait;
 
 use super::work::Work;
 use super::{
-    Accepted, EventDetail, EventFilter, EventView, Leased, Outcome, Page, Replay, RequestDigest,
-    RouteStats, StateOverride, StoreError, StoredEvent, SyncAnswer, SyncSlot, Timing,
+    Accepted, AsideBatch, DeadAct, EventDetail, EventFilter, EventView, Leased, Outcome, Page,
+    Replay, RequestDigest, RouteStats, StateOverride, StoreError, StoredEvent, SyncAnswer,
+    SyncSlot, Timing,
 };
 use crate::event::{NewEvent, now_ms};
 
@@ -21,7 +22,7 @@ pub trait Intake: Send + Sync {
     async fn accept(&self, event: NewEvent) -> Result<Accepted, StoreError>;
 }
 
-/// Single-use values of a scheme (Mailgun's `token`), kept for a time.
+/// Single-use values of a scheme (Mailgun's `token`, PayPal's transmission id), kept for a time.
 #[async_trait]
 pub trait Nonces: Send + Sync {
     /// Records a single-use value within `scope` (the identity of the key that signed it, shared
@@ -103,6 +104,25 @@ pub trait DeadLetters: Send + Sync {
     /// Deletes a dead letter of `route` for good, with its dedup key (the same ID is new
     /// again). False when there is no such dead letter.
     async fn purge(&self, route: &str, event_id: &str) -> Result<bool, StoreError>;
+
+    /// `replay` of the very copy a listing showed (`ev.copy`), not another dead letter of its
+    /// ID: what a bulk operation acts on, so that its filters hold for what it replays.
+    async fn replay_listed(&self, ev: &EventView) -> Result<Replay, StoreError>;
+
+    /// `purge` of the very copy a listing showed, as `replay_listed`.
+    async fn purge_listed(&self, ev: &EventView) -> Result<bool, StoreError>;
+
+    /// Replays or purges (`act`) the dead letters `filter` takes that `Inspect::list` does not
+    /// show: the Redis store's moved aside when their ID was accepted again (the embedded
+    /// store lists every copy, so it has none). Looks at `limit` letters at most; a walk (from
+    /// `None` until no `next`) looks at each letter that died before it started once.
+    async fn aside_batch(
+        &self,
+        act: DeadAct,
+        filter: &EventFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<AsideBatch, StoreError>;
 }
 
 /// Routes paused or resumed through the admin API.

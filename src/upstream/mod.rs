@@ -47,10 +47,11 @@ pub(crate) struct Failure {
     pub retry_after: Option<Duration>,
 }
 
-/// An answer that says "not now" rather than what became of the request (`408`, `429`, `5xx`):
-/// a delivery tries again, and a sync route does not keep it for the sender's retry.
+/// An answer that says "not now" rather than what became of the request (`408`, `429`, `5xx`,
+/// and an interim `1xx` where the final status was due): a delivery tries again, and a sync
+/// route does not keep it for the sender's retry.
 pub(crate) fn retried_status(status: u16) -> bool {
-    status == 408 || status == 429 || status >= 500
+    status < 200 || status == 408 || status == 429 || status >= 500
 }
 
 pub(crate) fn transport_failure(e: &reqwest::Error, timeout: Duration) -> Failure {

@@ -54,28 +54,36 @@ pub fn request_headers(up: &Upstream, ev: &StoredEvent, attempt: u32) -> HeaderM
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        for (name, value) in standard_webhooks(key, &ev.event_id, now, &ev.body) {
+        let id = webhook_id(&ev.route, &ev.event_id);
+        for (name, value) in standard_webhooks(key, &id, now, &ev.body) {
             h.insert(HeaderName::from_static(name), value);
         }
     }
     h
 }
 
-/// Standard Webhooks headers for one attempt: `webhook-id` is the event ID (the same on every
-/// attempt, so the receiver can deduplicate), the timestamp is the attempt's.
+/// The re-signed `webhook-id`: `<route>:<event ID>`, the ID in X-Hookgate-Event-Id's form. An
+/// event ID is unique per route only (two senders' `evt_1`, two pings' body hash), and a
+/// Standard Webhooks receiver drops a second message with an ID it has seen: the route keeps
+/// one route's events from passing for another's. The same on every attempt and replay. A
+/// route name has no `:`, so the first one ends it.
+pub(super) fn webhook_id(route: &str, event_id: &str) -> String {
+    format!("{route}:{}", header_form(event_id))
+}
+
+/// Standard Webhooks headers for one attempt: `webhook-id` is `id` (`webhook_id`, the same on
+/// every attempt, so the receiver can deduplicate), the timestamp is the attempt's.
 pub(super) fn standard_webhooks(
     key: &Key,
-    event_id: &str,
+    id: &str,
     now: u64,
     body: &[u8],
 ) -> [(&'static str, HeaderValue); 3] {
-    // The same form as X-Hookgate-Event-Id (the ID itself unless it needs encoding).
-    let id = header_form(event_id);
     let ts = now.to_string();
-    let sig = standard_webhooks_signature(key, &id, &ts, body);
+    let sig = standard_webhooks_signature(key, id, &ts, body);
     let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
     [
-        ("webhook-id", value(&id)),
+        ("webhook-id", value(id)),
         ("webhook-timestamp", value(&ts)),
         ("webhook-signature", value(&sig)),
     ]

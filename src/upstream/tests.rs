@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::request::{request_headers, standard_webhooks};
+use super::request::{request_headers, standard_webhooks, webhook_id};
 use super::*;
 use crate::routing::Upstream;
 use crate::routing::url_credentials;
@@ -49,8 +49,8 @@ fn standard_webhooks_signature() {
     assert_eq!(id.1, "msg_p5jXN8AQM9LWM0D4loKWxJek");
     assert_eq!(ts.1, "1614265330");
     assert_eq!(sig.1, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-    let odd = standard_webhooks(&key, "a\nb", 1, b"").map(|(_, v)| v);
-    assert_eq!(odd[0], "a%0Ab");
+    assert_eq!(webhook_id("r", "a\nb"), "r:a%0Ab");
+    assert_eq!(webhook_id("r-2", "sha256:ab"), "r-2:sha256:ab");
 }
 
 #[test]

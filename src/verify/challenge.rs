@@ -6,7 +6,7 @@
 //!
 //! | provider | request | answer |
 //! |---|---|---|
-//! | Twitch | verified POST, `Twitch-Eventsub-Message-Type: webhook_callback_verification` | the body's `challenge`, `text/plain` |
+//! | Twitch | verified POST whose body has `challenge` (whatever the unsigned `Twitch-Eventsub-Message-Type`) | the body's `challenge`, `text/plain` |
 //! | Dropbox | GET `?challenge=c` | `c`, `text/plain`, `X-Content-Type-Options: nosniff` |
 //! | Asana | POST with `X-Hook-Secret` and no `X-Hook-Signature` | 200, the same `X-Hook-Secret` |
 //! | Okta | GET with `x-okta-verification-challenge` (after the auth header is verified) | `{"verification": c}` |
@@ -140,19 +140,17 @@ impl Challenge {
     }
 
     /// The answer to a verified POST that is a handshake, or `None` for an ordinary event.
-    pub fn on_post(self, headers: &HeaderMap, body: &[u8]) -> Option<Reply> {
+    pub fn on_post(self, body: &[u8]) -> Option<Reply> {
         let doc: Value = serde_json::from_slice(body).ok()?;
         match self {
-            Challenge::Twitch => {
-                let kind = headers.get("twitch-eventsub-message-type")?;
-                if kind != "webhook_callback_verification" {
-                    return None;
-                }
-                Some(match doc.get("challenge").and_then(Value::as_str) {
-                    Some(c) if is_token(c) => text(c.to_string()),
-                    _ => bad(TOKEN_RULE),
-                })
-            }
+            // The signature covers the body, not `Twitch-Eventsub-Message-Type`: a body with
+            // `challenge` is a verification whatever the header says (a captured one replayed
+            // as a `notification` is answered again, never stored), and any other body is an
+            // event (a notification or a revocation; replays of it are duplicates).
+            Challenge::Twitch => Some(match doc.get("challenge")?.as_str() {
+                Some(c) if is_token(c) => text(c.to_string()),
+                _ => bad(TOKEN_RULE),
+            }),
             Challenge::EventGrid => {
                 let first = doc.as_array()?.first()?;
                 if first.get("eventType")? != "Microsoft.EventGrid.SubscriptionValidationEvent" {
@@ -247,34 +245,34 @@ mod tests {
 
     #[test]
     fn post_handshakes() {
-        let tw = headers(&[(
-            "twitch-eventsub-message-type",
-            "webhook_callback_verification",
-        )]);
         let r = Challenge::Twitch
-            .on_post(&tw, br#"{"challenge":"pogchamp-kappa"}"#)
+            .on_post(br#"{"challenge":"pogchamp-kappa"}"#)
             .unwrap();
         assert_eq!(r.body, b"pogchamp-kappa");
-        let note = headers(&[("twitch-eventsub-message-type", "notification")]);
+        // Twitch's type header is unsigned and never read: a body with `challenge` is a
+        // verification, any other an event.
         assert!(
             Challenge::Twitch
-                .on_post(&note, br#"{"challenge":"x"}"#)
-                .is_none()
-        );
-        let none = HeaderMap::new();
-        let v = br#"[{"eventType":"Microsoft.EventGrid.SubscriptionValidationEvent","data":{"validationCode":"C"}}]"#;
-        let r = Challenge::EventGrid.on_post(&none, v).unwrap();
-        assert_eq!(r.body, br#"{"validationResponse":"C"}"#);
-        assert!(
-            Challenge::Xero
-                .on_post(&none, br#"{"events":[{"x":1}]}"#)
+                .on_post(br#"{"subscription":{},"event":{}}"#)
                 .is_none()
         );
         assert_eq!(
-            Challenge::Xero
-                .on_post(&none, br#"{"events":[]}"#)
+            Challenge::Twitch
+                .on_post(br#"{"challenge":"<b>"}"#)
                 .unwrap()
-                .body,
+                .status,
+            400
+        );
+        let v = br#"[{"eventType":"Microsoft.EventGrid.SubscriptionValidationEvent","data":{"validationCode":"C"}}]"#;
+        let r = Challenge::EventGrid.on_post(v).unwrap();
+        assert_eq!(r.body, br#"{"validationResponse":"C"}"#);
+        assert!(
+            Challenge::Xero
+                .on_post(br#"{"events":[{"x":1}]}"#)
+                .is_none()
+        );
+        assert_eq!(
+            Challenge::Xero.on_post(br#"{"events":[]}"#).unwrap().body,
             b""
         );
     }

@@ -16,14 +16,29 @@ use super::fields::FieldCheck;
 use super::{Check, Request};
 use crate::event::id::IdSource;
 
-/// A single-use value a passed check signed (Mailgun's `token`), with how long it stays valid.
+/// A single-use value a passed check signed (Mailgun's `token`, PayPal's transmission id), with
+/// how long it stays valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nonce {
-    /// What the value is single-use within: the signing key's identity (never the secret),
-    /// shared by every route with that key.
+    /// What the value is single-use within: the signing key's identity (never the secret), or
+    /// PayPal's webhook id, shared by every route with that key or webhook.
     pub scope: String,
     pub value: String,
     pub ttl: Duration,
+}
+
+impl Nonce {
+    /// `value`, held while a request with its signed time can still pass: the window extends
+    /// `tolerance` both ways, so twice that from any accepted use.
+    pub fn within(scope: String, value: String, tolerance: Duration) -> Nonce {
+        Nonce {
+            scope,
+            value,
+            ttl: tolerance
+                .saturating_mul(2)
+                .saturating_add(Duration::from_secs(1)),
+        }
+    }
 }
 
 /// What a part of the request is to one check.
@@ -154,11 +169,13 @@ impl Check {
     }
 
     /// The single-use value of a request that passed this check, to be claimed once in the
-    /// store (Mailgun signs `timestamp + token` only, not the event: a captured signature must
-    /// not carry another body).
+    /// store (Mailgun signs `timestamp + token` only, not the event; PayPal signs the body only
+    /// through its CRC32, which anyone can match: a captured signature must not carry another
+    /// body).
     pub fn replay_nonce(&self, req: &Request<'_>) -> Option<Nonce> {
         match self {
             Check::Mailgun(v) => v.nonce(req),
+            Check::Paypal(v) => v.nonce(req),
             Check::All(checks) => checks.iter().find_map(|c| c.replay_nonce(req)),
             _ => None,
         }
@@ -185,6 +202,7 @@ mod tests {
             "discord" => s.public_key = vec![KeyedSecret::new(Secret::literal("a".repeat(64)))],
             "airtable" => s.secrets = vec![KeyedSecret::new(Secret::literal("c2VjcmV0"))],
             "contentful" => s.secrets = vec![KeyedSecret::new(Secret::literal("s".repeat(64)))],
+            "aws-sns" => s.sender = Some("arn:aws:sns:us-east-1:1:t".into()),
             _ => {}
         }
         providers::build(p, s).map(|p| p.check).unwrap()

@@ -15,11 +15,20 @@
 //! waits, the expired body is still used, up to 24 hours past its hour (a key server's outage
 //! refuses nothing for a day; a refresh that succeeds replaces the body at once).
 //! When nothing usable is cached the request is refused (fail closed).
+//!
+//! A URL whose body verified a genuine message is "known" (`known.rs`): kept in the cache
+//! before any other, refreshed outside the budget even when not cached, and carried across
+//! reloads and, in a file, restarts — so that right after a start junk cannot spend the
+//! minute's fetches before the genuine key is back.
+
+mod known;
+
+pub use known::KeyBook;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Url;
 
@@ -94,8 +103,18 @@ struct Entry {
     at: Instant,
 }
 
+/// A URL whose body verified a genuine message: the body recorded and when it was fetched.
+struct Known {
+    body: Arc<Vec<u8>>,
+    fetched: SystemTime,
+}
+
 struct State {
     cache: HashMap<String, Entry>,
+    /// Known URLs (at most `known::MAX_KNOWN`): only a verified message adds one.
+    known: HashMap<String, Known>,
+    /// From the book, not yet matched to a URL (the book has only their hashes).
+    loaded: Vec<known::Saved>,
     /// When each URL's last fetch failed: not tried again within `min_refetch`.
     failed: HashMap<String, Instant>,
     /// The budget of fetches of URLs not cached.
@@ -110,7 +129,8 @@ enum Plan {
     Keep,
     /// Nothing: its last fetch failed less than a minute ago.
     Backoff,
-    /// Fetch it; `known`: a body of it is cached (a refresh, outside the budget of new URLs).
+    /// Fetch it; `known`: a body of it is cached or it is known (a refresh, outside the
+    /// budget of new URLs).
     Fetch { known: bool },
 }
 
@@ -120,6 +140,16 @@ pub struct KeyFetcher {
     client: OnceLock<reqwest::Client>,
     state: Mutex<State>,
     flight: tokio::sync::Mutex<()>,
+    /// Where its known URLs are recorded (`KeyBook::attach`).
+    book: OnceLock<Attached>,
+}
+
+struct Attached {
+    book: Arc<KeyBook>,
+    /// The fetcher's name in the book (`route/position`).
+    name: String,
+    /// What the same URL answers to differently (Plaid: the client id).
+    salt: String,
 }
 
 /// https on the default port, no credentials, and the provider's own rule.
@@ -168,12 +198,101 @@ impl KeyFetcher {
             client: OnceLock::new(),
             state: Mutex::new(State {
                 cache: HashMap::new(),
+                known: HashMap::new(),
+                loaded: Vec::new(),
                 failed: HashMap::new(),
                 window: Instant::now(),
                 fetches: 0,
             }),
             flight: tokio::sync::Mutex::new(()),
+            book: OnceLock::new(),
         })
+    }
+
+    /// Records its known URLs in `book` as `name`, starting from `saved` (what it knew before
+    /// a reload or a restart).
+    fn attach(&self, book: Arc<KeyBook>, name: String, salt: String, saved: Vec<known::Saved>) {
+        if self.book.set(Attached { book, name, salt }).is_ok() {
+            self.lock().loaded = saved;
+        }
+    }
+
+    /// Moves `url`'s entry from the book, if it has one, into the known set and (when its body
+    /// is still usable) the cache, aged as recorded.
+    fn adopt(&self, st: &mut State, url: &str) {
+        let Some(a) = self.book.get().filter(|_| !st.loaded.is_empty()) else {
+            return;
+        };
+        let hash = known::url_hash(&a.salt, url);
+        let Some(i) = st.loaded.iter().position(|s| s.url == hash) else {
+            return;
+        };
+        let saved = st.loaded.swap_remove(i);
+        let Some(body) = saved.body().map(Arc::new) else {
+            return;
+        };
+        let fetched = saved.fetched_at();
+        let age = SystemTime::now()
+            .duration_since(fetched)
+            .unwrap_or_default();
+        let at = (age < self.ages.ttl + self.ages.stale)
+            .then(|| Instant::now().checked_sub(age))
+            .flatten();
+        // Never over a body fetched since (`prime`); at most `MAX_KNOWN` past the cache's bound.
+        if let Some(at) = at {
+            let body = Arc::clone(&body);
+            st.cache
+                .entry(url.to_string())
+                .or_insert(Entry { body, at });
+        }
+        st.known.insert(url.to_string(), Known { body, fetched });
+    }
+
+    /// `url`'s cached body verified a genuine message: it is known from now on, and recorded
+    /// in the book when new, changed, or fetched again an hour after the recorded fetch (so
+    /// that after a restart it is as fresh as it was).
+    pub fn vouch(&self, url: &str) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let Some(e) = st.cache.get(url) else { return };
+        let fetched = SystemTime::now()
+            .checked_sub(e.at.elapsed())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        // Every verified message comes here: the same fetch (one `Arc`) is settled at once,
+        // and a refetch of the same bytes is compared once, then takes the new `Arc`.
+        if let Some(k) = st.known.get_mut(url) {
+            if Arc::ptr_eq(&k.body, &e.body) {
+                return;
+            }
+            let later = fetched
+                .duration_since(k.fetched)
+                .is_ok_and(|d| d >= self.ages.ttl);
+            if *k.body == *e.body && !later {
+                k.body = Arc::clone(&e.body);
+                return;
+            }
+        }
+        let body = Arc::clone(&e.body);
+        if st.known.len() >= known::MAX_KNOWN && !st.known.contains_key(url) {
+            let oldest = st
+                .known
+                .iter()
+                .min_by_key(|(_, k)| k.fetched)
+                .map(|(u, _)| u.clone());
+            if let Some(u) = oldest {
+                st.known.remove(&u);
+            }
+        }
+        let saved = self.book.get().map(|a| {
+            let hash = known::url_hash(&a.salt, url);
+            (a, known::Saved::new(hash, fetched, &body))
+        });
+        st.known.insert(url.to_string(), Known { body, fetched });
+        drop(guard);
+        // A file write, but a rare one: a new key, or the same one an hour later.
+        if let Some((a, saved)) = saved {
+            a.book.record(&a.name, saved);
+        }
     }
 
     /// The URL to fetch for the one the provider names (its default, or the request's
@@ -207,7 +326,8 @@ impl KeyFetcher {
     /// The cached body of `url`: fresh, or expired less than `stale` ago (its refetch failed
     /// or was deferred; `ensure` tries again).
     pub fn cached(&self, url: &str) -> Option<Arc<Vec<u8>>> {
-        let st = self.lock();
+        let mut st = self.lock();
+        self.adopt(&mut st, url);
         st.cache
             .get(url)
             .filter(|e| e.at.elapsed() < self.ages.ttl + self.ages.stale)
@@ -216,17 +336,20 @@ impl KeyFetcher {
 
     /// Puts a body in the cache as if fetched now (tests; a warm start).
     pub fn prime(&self, url: &str, body: Vec<u8>) {
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let st = &mut *guard;
         st.failed.remove(url);
         if st.cache.len() >= MAX_ENTRIES && !st.cache.contains_key(url) {
             st.cache
                 .retain(|_, e| e.at.elapsed() < self.ages.ttl + self.ages.stale);
         }
         if st.cache.len() >= MAX_ENTRIES && !st.cache.contains_key(url) {
+            // A known URL's body goes last: junk that fetches (another real certificate on the
+            // provider's host) cannot push the genuine one out.
             let oldest = st
                 .cache
                 .iter()
-                .min_by_key(|(_, e)| e.at)
+                .min_by_key(|(k, e)| (st.known.contains_key(*k), e.at))
                 .map(|(k, _)| k.clone());
             if let Some(k) = oldest {
                 st.cache.remove(&k);
@@ -244,7 +367,8 @@ impl KeyFetcher {
     /// Whether `url` needs fetching: nothing fresh is cached, or what is cached is not
     /// `usable` and was fetched more than a minute ago; and it did not fail within a minute.
     fn plan(&self, url: &str, usable: &(dyn Fn(&[u8]) -> bool + Sync)) -> Plan {
-        let st = self.lock();
+        let mut st = self.lock();
+        self.adopt(&mut st, url);
         let entry = st.cache.get(url);
         match entry {
             Some(e) if e.at.elapsed() < self.ages.ttl && usable(&e.body) => return Plan::Keep,
@@ -259,7 +383,7 @@ impl KeyFetcher {
             return Plan::Backoff;
         }
         Plan::Fetch {
-            known: entry.is_some(),
+            known: entry.is_some() || st.known.contains_key(url),
         }
     }
 
@@ -381,126 +505,4 @@ impl KeyFetcher {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_providers_hosts() {
-        let f = KeyFetcher::new(googleapis, None).unwrap();
-        assert!(
-            f.allowed("https://www.googleapis.com/oauth2/v3/certs")
-                .is_ok()
-        );
-        for bad in [
-            "http://www.googleapis.com/oauth2/v3/certs",
-            "https://www.googleapis.com.evil.example/x",
-            "https://evil.example/www.googleapis.com",
-            "https://www.googleapis.com:8443/x",
-            "https://user@www.googleapis.com/x",
-            "https://evilwww.googleapis.com/x",
-            "not a url",
-        ] {
-            assert_eq!(f.allowed(bad).err(), Some(FetchError::NotAllowed), "{bad}");
-        }
-        assert!(KeyFetcher::new(googleapis, Some("http://example.com/jwks")).is_err());
-        let local = KeyFetcher::new(googleapis, Some("http://127.0.0.1:9/jwks")).unwrap();
-        assert_eq!(
-            local
-                .source("https://www.googleapis.com/oauth2/v3/certs")
-                .as_deref(),
-            Ok("http://127.0.0.1:9/jwks")
-        );
-        assert!(local.source("https://evil.example/certs").is_err());
-        assert!(local.allowed("http://127.0.0.1:9/jwks").is_ok());
-        assert!(local.allowed("http://127.0.0.1:9/other").is_err());
-    }
-
-    #[test]
-    fn sns_certificates_only_from_sns_hosts() {
-        let f = KeyFetcher::new(sns_cert, None).unwrap();
-        for ok in [
-            "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem",
-            "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-1.pem",
-        ] {
-            assert!(f.source(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://sns.us-east-1.amazonaws.com/x.pem",
-            "https://sns.us-east-1.amazonaws.com/x.pem.txt",
-            "https://sns.us-east-1.amazonaws.com.evil.example/x.pem",
-            "https://evil.example/sns.us-east-1.amazonaws.com/x.pem",
-            "https://sns.us-east-1.amazonaws.com:444/x.pem",
-            "https://sns.a.amazonaws.com/x.pem",
-            "https://s3.us-east-1.amazonaws.com/x.pem",
-            "https://sns.us_east.amazonaws.com/x.pem",
-        ] {
-            assert_eq!(f.source(bad), Err(FetchError::NotAllowed), "{bad}");
-        }
-    }
-
-    #[test]
-    fn cache_is_bounded() {
-        let f = KeyFetcher::new(googleapis, None).unwrap();
-        for i in 0..(MAX_ENTRIES + 5) {
-            f.prime(&format!("https://h/{i}"), vec![1]);
-        }
-        assert_eq!(f.lock().cache.len(), MAX_ENTRIES);
-        assert!(
-            f.cached(&format!("https://h/{}", MAX_ENTRIES + 4))
-                .is_some()
-        );
-    }
-
-    /// A key server that refuses connections (nothing listens on port 1).
-    const DEAD: &str = "http://127.0.0.1:1/keys";
-
-    fn backdate(f: &KeyFetcher, url: &str, by: Duration) {
-        let at = Instant::now().checked_sub(by).expect("uptime");
-        f.lock().cache.get_mut(url).expect("cached").at = at;
-    }
-
-    #[tokio::test]
-    async fn junk_cannot_starve_a_known_key_and_an_expired_one_serves_while_refetch_fails() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut f = KeyFetcher::new(googleapis, Some(DEAD)).unwrap();
-        let any = |_: &[u8]| true;
-        let genuine = format!("{DEAD}#genuine");
-        f.prime(&genuine, b"key".to_vec());
-        // Junk key ids: each fails once and is not tried again within the minute; they spend
-        // the budget of new URLs.
-        for i in 0..FETCHES_PER_MINUTE {
-            let got = f.ensure(&format!("{DEAD}#junk{i}"), &any, None).await;
-            assert!(matches!(got, Err(FetchError::Failed(_))), "{got:?}");
-        }
-        let again = f.ensure(&format!("{DEAD}#junk0"), &any, None).await;
-        assert_eq!(again, Err(FetchError::RecentlyFailed));
-        let fresh = f.ensure(&format!("{DEAD}#junk-new"), &any, None).await;
-        assert_eq!(fresh, Err(FetchError::RateLimited));
-        // The genuine key expires: its refresh is still attempted (outside that budget), fails,
-        // and the expired body is used meanwhile.
-        f.ages.ttl = Duration::from_secs(90);
-        backdate(&f, &genuine, Duration::from_secs(100));
-        let got = f.ensure(&genuine, &any, None).await;
-        assert!(matches!(got, Err(FetchError::Failed(_))), "{got:?}");
-        assert_eq!(f.cached(&genuine).as_deref(), Some(&b"key".to_vec()));
-        let again = f.ensure(&genuine, &any, None).await;
-        assert_eq!(again, Err(FetchError::RecentlyFailed));
-        // Not for ever: `stale` past its expiry it is gone.
-        f.ages.stale = Duration::from_secs(5);
-        assert!(f.cached(&genuine).is_none());
-    }
-
-    #[test]
-    fn remembered_failures_are_bounded() {
-        let f = KeyFetcher::new(googleapis, None).unwrap();
-        for i in 0..(MAX_FAILED + 5) {
-            f.failed(&format!("https://h/{i}"));
-        }
-        assert_eq!(f.lock().failed.len(), MAX_FAILED);
-        assert!(
-            f.lock()
-                .failed
-                .contains_key(&format!("https://h/{}", MAX_FAILED + 4))
-        );
-    }
-}
+mod tests;

@@ -143,19 +143,6 @@ impl Handshake {
         matches!(self, Handshake::Challenge(c) if c.head_verified())
     }
 
-    /// [`Handshake::on_post`], for the handshakes that also read the request's headers.
-    pub fn on_verified_post(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-        verified: &Verified,
-    ) -> Option<Reply> {
-        match self {
-            Handshake::Challenge(c) => c.on_post(headers, body),
-            h => h.on_post(body, verified),
-        }
-    }
-
     /// Whether this route answers HEAD requests.
     pub fn answers_head(&self) -> bool {
         matches!(self, Handshake::Head)
@@ -228,7 +215,13 @@ impl Handshake {
     }
 
     /// The answer to a verified POST that is a handshake, or `None` for an ordinary event.
+    /// Decided by the body alone, which every provider here signs (or authenticates with a
+    /// secret): a header the signature does not cover cannot turn a captured handshake into
+    /// an event or an event into a handshake.
     pub fn on_post(&self, body: &[u8], verified: &Verified) -> Option<Reply> {
+        if let Handshake::Challenge(c) = self {
+            return c.on_post(body);
+        }
         let doc: Value = serde_json::from_slice(body).ok()?;
         match self {
             Handshake::LimAi if doc.get("eventType")? == "VERIFICATION" => {

@@ -89,20 +89,16 @@ impl MailgunVerifier {
 
     /// The token of a verified request, under the scope of the key that signed it (during a
     /// rotation, the old and the new key each keep their own claims), remembered while its
-    /// timestamp can still pass (the window extends `tolerance` both ways, so twice that from
-    /// any accepted use).
+    /// timestamp can still pass.
     pub fn nonce(&self, req: &Request<'_>) -> Option<Nonce> {
         let f = fields(req).ok()?;
         let presented = Encoding::HexLower.decode(f.signature.as_bytes())?;
         let key = self.matching_key(&presented, &f, req)?;
-        Some(Nonce {
-            scope: self.scopes.get(key)?.clone(),
-            value: f.token,
-            ttl: self
-                .tolerance
-                .saturating_mul(2)
-                .saturating_add(Duration::from_secs(1)),
-        })
+        Some(Nonce::within(
+            self.scopes.get(key)?.clone(),
+            f.token,
+            self.tolerance,
+        ))
     }
 
     /// Which active key signed `f` (every one tried, so timing does not tell which).

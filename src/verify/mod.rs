@@ -246,6 +246,19 @@ impl Check {
         }
     }
 
+    /// The key fetchers of the check, each with what tells apart the answers of its URLs
+    /// to different credentials (Plaid: the client id), for the book of known keys.
+    pub fn fetchers(&self) -> Vec<(&fetch::KeyFetcher, &str)> {
+        match self {
+            Check::Oidc(v) => vec![(&*v.fetcher, "")],
+            Check::Sns(v) => vec![(&*v.fetcher, "")],
+            Check::Paypal(v) => vec![(&*v.fetcher, "")],
+            Check::Plaid(v) => vec![(&*v.fetcher, v.client_id.as_str())],
+            Check::All(checks) => checks.iter().flat_map(Check::fetchers).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Puts a key document in the fetcher's cache as if fetched from `url` (tests; a warm
     /// start); without `url`, at the check's own key URL (Google's JWKS).
     pub fn prime_keys(&self, url: Option<&str>, body: Vec<u8>) {

@@ -117,6 +117,7 @@ impl OidcVerifier {
                 "JWT is not from the configured service account",
             ));
         }
+        self.fetcher.vouch(&self.jwks_url);
         Ok(Verified::default())
     }
 }

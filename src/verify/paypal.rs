@@ -3,7 +3,10 @@
 //! time|webhook id|decimal CRC32 of the body`, with the certificate at `PAYPAL-CERT-URL`,
 //! fetched only from PayPal's API hosts under `/v1/notifications/certs/` and cached
 //! (`fetch.rs`). The webhook id is the route's `sender`; the signed transmission time must be
-//! within `tolerance`.
+//! within `tolerance`. The body is signed only through its CRC32, which anyone can match with a
+//! few chosen bytes, so each transmission id is taken for one body (`nonce`, claimed in the
+//! store by the intake): a captured delivery's headers carry no other event. PayPal's retry of
+//! a delivery sends the same body, a duplicate.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +14,12 @@ use std::time::Duration;
 use base64::Engine as _;
 use ring::signature::RSA_PKCS1_2048_8192_SHA256;
 
+use sha2::{Digest, Sha256};
+
 use super::fetch::KeyFetcher;
 use super::hmac::within;
 use super::sns::verify_with_certificate;
-use super::{Request, Verified, VerifyError};
+use super::{Nonce, Request, Verified, VerifyError};
 
 /// The headers the check reads its proof from (`Check::proof_headers`): the signature, its
 /// signed time and where its certificate is.
@@ -43,6 +48,19 @@ pub fn paypal_cert(u: &reqwest::Url) -> bool {
 }
 
 impl PaypalVerifier {
+    /// The transmission id of a verified request, single-use for the route's webhook id (a
+    /// digest of it names the scope: the same length whatever the configured text), held while
+    /// its signed time can still pass.
+    pub fn nonce(&self, req: &Request<'_>) -> Option<Nonce> {
+        let id = req.header_str("paypal-transmission-id").ok()?;
+        let webhook = Sha256::digest(self.webhook_id.as_bytes());
+        Some(Nonce::within(
+            format!("paypal:{}", hex::encode(webhook.get(..16)?)),
+            id.to_owned(),
+            self.tolerance,
+        ))
+    }
+
     /// The certificate URL to fetch for this request, if it names an allowed one and passes
     /// the unsigned checks (junk is refused before it costs a fetch).
     pub fn cert_source(&self, req: &Request<'_>) -> Option<String> {
@@ -94,6 +112,7 @@ impl PaypalVerifier {
             crc32fast::hash(req.body)
         );
         verify_with_certificate(&pem, &RSA_PKCS1_2048_8192_SHA256, message.as_bytes(), &sig)?;
+        self.fetcher.vouch(&source);
         Ok(Verified::default())
     }
 }

@@ -137,6 +137,7 @@ impl PlaidVerifier {
         if !bool::from(want.as_bytes().ct_eq(got.as_bytes())) {
             return Err(VerifyError::NoMatch);
         }
+        self.fetcher.vouch(&key_url);
         Ok(Verified::default())
     }
 }

@@ -19,15 +19,21 @@ pub fn limai_replica(store: String, up: &Upstream) -> Gateway {
 
 /// As `limai_replica`, not started yet.
 pub fn limai_replica_unstarted(store: String, up: &Upstream) -> Gateway {
+    limai_replica_with(Some(store), up, "")
+}
+
+/// As `limai_replica_unstarted`, on `store` (`None`: the embedded store), the route with
+/// `extra` lines.
+pub fn limai_replica_with(store: Option<String>, up: &Upstream, extra: &str) -> Gateway {
     Gateway::prepare(
         &[],
         "",
-        Some(store),
+        store,
         "",
         &format!(
             "{}\n{}",
             upstream_block("orders", &up.url("/"), ""),
-            limai_route("limai", "/hooks/limai", "orders", "")
+            limai_route("limai", "/hooks/limai", "orders", extra)
         ),
         &[("LIMAI_SECRET", SECRET)],
     )

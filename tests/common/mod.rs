@@ -7,6 +7,7 @@ pub mod conn;
 pub mod deliver;
 pub mod disk;
 pub mod fleet;
+pub mod kubelet;
 pub mod ops;
 pub mod prova;
 pub mod provb;

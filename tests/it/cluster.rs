@@ -405,3 +405,16 @@ async fn a_master_that_may_evict_is_said_to_risk_acked_events() {
     .unwrap_or_else(|| panic!("never {sample}"));
     assert!(gw.logs().contains("maxmemory-policy volatile-lru"));
 }
+
+/// The route's shards are on several masters: the copy of an event under another order key
+/// (another shard, another master) is looked up there before its own shard takes it.
+#[tokio::test]
+async fn a_duplicate_with_another_order_key_is_a_duplicate_across_masters() {
+    let cluster = RedisCluster::start();
+    let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = [{}]\nconsumer = \"a\"\ntimeout = \"2s\"\nshards = 8\nspill_max_bytes = 0\n",
+        urls.join(", ")
+    );
+    super::redis_shards::copies_under_other_order_keys(Some(store), 8).await;
+}

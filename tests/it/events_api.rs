@@ -579,4 +579,6 @@ async fn a_bulk_cancel_or_purge_for_another_state_is_refused_not_widened() {
     );
 }
 
+mod moved_aside;
 mod refusals;
+mod unknown_id;

@@ -2,6 +2,8 @@
 //! calls share the upstream's concurrency with deliveries, and the admin API is guarded
 //! (item 11, rotated secrets and reloads: `secret_reload`).
 
+mod answers;
+
 use crate::common;
 
 use std::process::Command;

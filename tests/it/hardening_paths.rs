@@ -3,7 +3,9 @@
 //! says about the client; a request head the upstream would refuse is never acknowledged.
 //! Real hookgate processes, real upstreams, raw sockets where an HTTP client would normalise.
 
+mod spellings;
 mod support;
+mod targets;
 
 use crate::common;
 

@@ -67,3 +67,4 @@ mod store_moves;
 mod systemd;
 mod takeover;
 mod tls;
+mod volume_reload;

@@ -250,7 +250,7 @@ fn every_preset_agrees_with_its_providers_library() {
                 let reply = p
                     .handshake
                     .as_ref()
-                    .and_then(|hs| hs.on_verified_post(&h, &body, verified));
+                    .and_then(|hs| hs.on_post(&body, verified));
                 match reply {
                     Some(r) if same_answer(want, r.status, &r.body) && same_headers(want, &r) => {}
                     other => failures.push(format!(

@@ -18,6 +18,23 @@ fn vector(provider: &str, name: &str) -> Vector {
         .unwrap_or_else(|| panic!("{provider}/{name}"))
 }
 
+/// A gateway with the one route `/hooks/{name}` to `up` at `at`, verified by `verify` (the
+/// inside of `verify = { … }`).
+fn one_route(up: &Upstream, at: &str, name: &str, verify: &str) -> Gateway {
+    let body = format!(
+        "{}\n[routes.{name}]\npath = \"/hooks/{name}\"\nupstream = \"up\"\nverify = {{ {verify} }}\n",
+        upstream_block("up", &up.url(at), "")
+    );
+    Gateway::start("", &body, &[])
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 async fn send(c: &reqwest::Client, gw: &Gateway, method: &str, v: &Vector) -> reqwest::Response {
     let body = base64::engine::general_purpose::STANDARD
         .decode(&v.request.body_b64)
@@ -79,11 +96,12 @@ async fn twilio_get_callbacks_without_idempotency_token_dedup_on_their_query() {
     use hookgate::verify::hmac::{Algorithm, Encoding, sign};
     let up = Upstream::start();
     let public_url = "https://hooks.example.com/hooks/twilio";
-    let body = format!(
-        "{}\n[routes.twilio]\npath = \"/hooks/twilio\"\nupstream = \"up\"\nverify = {{ provider = \"twilio\", secrets = [\"token\"], public_url = \"{public_url}\" }}\n",
-        upstream_block("up", &up.url("/"), "")
+    let gw = one_route(
+        &up,
+        "/",
+        "twilio",
+        &format!("provider = \"twilio\", secrets = [\"token\"], public_url = \"{public_url}\""),
     );
-    let gw = Gateway::start("", &body, &[]);
     let c = client();
     let get = |query: &'static str| {
         let sig = Encoding::Base64.encode(&sign(
@@ -157,10 +175,7 @@ async fn every_sample_event_signs_and_verifies_through_a_gateway() {
     let body = format!("{}\n{routes}", upstream_block("up", &up.url("/"), ""));
     let gw = Gateway::start("", &body, &[]);
     let c = client();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = unix_now();
     let mut failures = Vec::new();
     for p in providers::ALL.iter().filter(|p| !p.samples.is_empty()) {
         let key = if p.name == "discord" {
@@ -288,18 +303,15 @@ async fn discord_webhook_events_are_delivered_and_their_ping_answered_204() {
     let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[9u8; 32]).unwrap();
     let public = hex::encode(pair.public_key().as_ref());
     let up = Upstream::start();
-    let body = format!(
-        "{}\n[routes.discord]\npath = \"/hooks/discord\"\nupstream = \"up\"\nverify = {{ provider = \"discord\", public_key = \"{public}\" }}\n",
-        upstream_block("up", &up.url("/in"), "")
+    let gw = one_route(
+        &up,
+        "/in",
+        "discord",
+        &format!("provider = \"discord\", public_key = \"{public}\""),
     );
-    let gw = Gateway::start("", &body, &[]);
     let c = client();
     let post = |body: &'static str| {
-        let ts = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            .to_string();
+        let ts = unix_now().to_string();
         let sig = hex::encode(pair.sign(format!("{ts}{body}").as_bytes()).as_ref());
         c.post(gw.url("/hooks/discord"))
             .header("content-type", "application/json")
@@ -342,11 +354,12 @@ async fn discord_webhook_events_are_delivered_and_their_ping_answered_204() {
 async fn x_crc_is_answered_with_an_active_secret() {
     use hmac::{Hmac, KeyInit, Mac};
     let up = Upstream::start();
-    let body = format!(
-        "{}\n[routes.x]\npath = \"/hooks/x\"\nupstream = \"up\"\nverify = {{ provider = \"twitter\", secrets = [{{ secret = \"old\", not_after = \"2000-01-01T00:00:00Z\" }}, \"new\"] }}\n",
-        upstream_block("up", &up.url("/"), "")
+    let gw = one_route(
+        &up,
+        "/",
+        "x",
+        r#"provider = "twitter", secrets = [{ secret = "old", not_after = "2000-01-01T00:00:00Z" }, "new"]"#,
     );
-    let gw = Gateway::start("", &body, &[]);
     let r = client()
         .get(gw.url("/hooks/x?crc_token=abc"))
         .send()
@@ -358,4 +371,77 @@ async fn x_crc_is_answered_with_an_active_secret() {
     mac.update(b"abc");
     let want = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     assert_eq!(answer["response_token"], format!("sha256={want}"));
+}
+
+/// Twitch signs message id + timestamp + body, not `Twitch-Eventsub-Message-Type`: what a message
+/// is comes from the signed body. A captured `webhook_callback_verification` (its body carries
+/// `challenge`) replayed within the window under `notification` is answered as the verification
+/// it is, never stored; a notification sent under the verification's type is still an event
+/// (once); a revocation is answered 2xx and delivered.
+#[tokio::test]
+async fn a_twitch_message_is_what_its_signed_body_says_not_its_type_header() {
+    let up = Upstream::start();
+    let gw = one_route(
+        &up,
+        "/",
+        "twitch",
+        r#"provider = "twitch", secrets = ["s3cret-Value"]"#,
+    );
+    let c = client();
+    let now = unix_now();
+    let signed = |body: &str| {
+        hookgate::verify::sign::sign("twitch", "s3cret-Value", body.as_bytes(), None, now).unwrap()
+    };
+    let send = async |s: &hookgate::verify::sign::Signed, kind: &str| {
+        let mut req = c
+            .post(gw.url("/hooks/twitch"))
+            .header("Twitch-Eventsub-Message-Type", kind)
+            .body(s.body.clone());
+        for (k, v) in &s.headers {
+            req = req.header(k, v);
+        }
+        let r = req.send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    let sub = r#""subscription":{"id":"f1c2a387","type":"channel.follow","version":"2","status":"webhook_callback_verification_pending"}"#;
+    let verification = signed(&format!(r#"{{"challenge":"pogchamp-kappa",{sub}}}"#));
+    assert_eq!(
+        send(&verification, "webhook_callback_verification").await,
+        (200, "pogchamp-kappa".to_string())
+    );
+    // The captured verification under another type: still the verification, never an event.
+    for kind in ["notification", "revocation", ""] {
+        assert_eq!(
+            send(&verification, kind).await,
+            (200, "pogchamp-kappa".to_string()),
+            "type {kind:?}"
+        );
+    }
+    let note = signed(&format!(
+        r#"{{{sub},"event":{{"user_id":"1","user_login":"awesome_user"}}}}"#
+    ));
+    let (status, text) = send(&note, "webhook_callback_verification").await;
+    assert_eq!(status, 200, "{text}");
+    assert_ne!(text, "pogchamp-kappa");
+    let (status, text) = send(&note, "notification").await;
+    assert_eq!(status, 200, "the same message again: a duplicate; {text}");
+    let revoked = signed(
+        r#"{"subscription":{"id":"f1c2a387","type":"channel.follow","version":"2","status":"authorization_revoked"}}"#,
+    );
+    let (status, text) = send(&revoked, "revocation").await;
+    assert_eq!(status, 200, "{text}");
+    let got = up.wait_for(2).await;
+    let bodies: Vec<String> = got
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert!(
+        bodies.iter().any(|b| b.contains("awesome_user")),
+        "{bodies:?}"
+    );
+    assert!(
+        bodies.iter().any(|b| b.contains("authorization_revoked")),
+        "{bodies:?}"
+    );
 }

@@ -85,6 +85,18 @@ fn sns_route(v: &Vector, keys: &Upstream) -> String {
     )
 }
 
+/// The upstream, a key server with `v`'s certificate and a gateway with `sns_route`.
+fn sns_gateway(v: &Vector) -> (Upstream, Upstream, Gateway) {
+    let up = Upstream::start();
+    let keys = key_server(v.key_document.as_deref().unwrap());
+    let body = format!(
+        "{}\n{}",
+        upstream_block("up", &up.url("/"), ""),
+        sns_route(v, &keys),
+    );
+    (up, keys, Gateway::start("", &body, &[]))
+}
+
 /// The vector's API secret and client id, as `plaid_route` takes them.
 fn plaid_credentials(v: &Vector) -> (String, String) {
     (
@@ -173,15 +185,8 @@ async fn unknown_key_ids_do_not_amplify_and_a_dead_key_server_fails_closed() {
 
 #[tokio::test]
 async fn sns_fetches_certificates_only_from_aws_and_once() {
-    let up = Upstream::start();
     let valid = vector("aws-sns", "valid");
-    let keys = key_server(valid.key_document.as_deref().unwrap());
-    let body = format!(
-        "{}\n{}",
-        upstream_block("up", &up.url("/"), ""),
-        sns_route(&valid, &keys),
-    );
-    let gw = Gateway::start("", &body, &[]);
+    let (up, keys, gw) = sns_gateway(&valid);
     let c = client();
     // Foreign certificate URLs are refused before any fetch.
     for name in [
@@ -587,3 +592,5 @@ async fn a_sender_given_as_a_reference_is_resolved() {
 }
 
 mod key_fetch;
+mod known_keys;
+mod paypal_claim;

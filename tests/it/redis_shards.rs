@@ -214,3 +214,180 @@ async fn a_replica_stopped_by_the_fleets_shard_count_says_what_its_spill_holds()
     );
     assert!(gw.logs().contains("events=5"), "{}", gw.logs());
 }
+
+/// FNV-1a as `store::redis::keys::shard_of`.
+fn shard_of(key: &str, shards: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h % shards
+}
+
+/// `n` values of `X-Tenant` whose shards differ from each other's and from `id`'s.
+fn tenants(id: &str, shards: u64, n: usize) -> Vec<String> {
+    let mut taken = vec![shard_of(id, shards)];
+    let mut out = Vec::new();
+    for k in (0..1000).map(|i| format!("tenant-{i}")) {
+        let s = shard_of(&k, shards);
+        if out.len() < n && !taken.contains(&s) {
+            taken.push(s);
+            out.push(k);
+        }
+    }
+    assert_eq!(out.len(), n, "{shards} shards hold {n} other keys");
+    out
+}
+
+/// A replica on `store` (`None`: the embedded store) whose route `/hooks/limai` is ordered by
+/// the unsigned header `X-Tenant`.
+fn tenant_ordered(store: Option<String>, up: &Upstream) -> Gateway {
+    let mut gw = common::fleet::limai_replica_with(store, up, "order_key = \"header:X-Tenant\"");
+    gw.spawn();
+    gw
+}
+
+/// Sends event `id`, signed, with `X-Tenant: key` if any: the status and the body's `status`.
+async fn send_keyed(
+    c: &reqwest::Client,
+    gw: &Gateway,
+    id: &str,
+    key: Option<&str>,
+) -> (u16, String) {
+    let mut r = signed(c, &gw.url("/hooks/limai"), &event_body(id));
+    if let Some(k) = key {
+        r = r.header("x-tenant", k);
+    }
+    let r = r.send().await.unwrap();
+    let s = r.status().as_u16();
+    let v: serde_json::Value = r.json().await.unwrap_or_default();
+    (s, v["status"].as_str().unwrap_or_default().to_string())
+}
+
+/// A route ordered by an unsigned header, on `store` (`None`: the embedded store), sent copies
+/// of one signed body with other values of that header, or none: each event is accepted once
+/// and delivered once, however the copies come (one after another, or all at once).
+pub(crate) async fn copies_under_other_order_keys(store: Option<String>, shards: u64) {
+    let up = Upstream::start();
+    let gw = tenant_ordered(store, &up);
+    let c = client();
+    let (accepted, duplicate) = (
+        (200, "accepted".to_string()),
+        (200, "duplicate".to_string()),
+    );
+
+    // Keyed first: again under its key, under another key (another shard), under none (its
+    // ID's shard).
+    let ks = tenants("evt_replayed", shards, 2);
+    let mut got = vec![send_keyed(&c, &gw, "evt_replayed", Some(&ks[0])).await];
+    got.push(send_keyed(&c, &gw, "evt_replayed", Some(&ks[0])).await);
+    got.push(send_keyed(&c, &gw, "evt_replayed", Some(&ks[1])).await);
+    got.push(send_keyed(&c, &gw, "evt_replayed", None).await);
+    println!("evt_replayed under {ks:?}, then none: {got:?}");
+    assert_eq!(
+        got,
+        [&accepted, &duplicate, &duplicate, &duplicate].map(Clone::clone)
+    );
+
+    // Unkeyed first (its ID's shard), then under a key.
+    let ks = tenants("evt_unkeyed", shards, 1);
+    let got = [
+        send_keyed(&c, &gw, "evt_unkeyed", None).await,
+        send_keyed(&c, &gw, "evt_unkeyed", Some(&ks[0])).await,
+    ];
+    println!("evt_unkeyed, then under {ks:?}: {got:?}");
+    assert_eq!(got, [accepted.clone(), duplicate.clone()]);
+
+    // All at once, each copy in another shard: one is new.
+    let ks = tenants("evt_raced", shards, 3);
+    let copies = ks
+        .iter()
+        .map(|k| send_keyed(&c, &gw, "evt_raced", Some(k)))
+        .chain([send_keyed(&c, &gw, "evt_raced", None)]);
+    let got = futures_util::future::join_all(copies).await;
+    println!("evt_raced under {ks:?} and none at once: {got:?}");
+    assert_eq!(got.iter().filter(|a| **a == accepted).count(), 1, "{got:?}");
+    assert_eq!(
+        got.iter().filter(|a| **a == duplicate).count(),
+        3,
+        "{got:?}"
+    );
+
+    eventually(WAIT, async || {
+        (common::fleet::deliveries(&up).len() == 3).then_some(())
+    })
+    .await
+    .expect("delivered");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let d = common::fleet::deliveries(&up);
+    println!("deliveries: {d:?}");
+    assert!(d.len() == 3 && d.values().all(|n| *n == 1), "{d:?}");
+}
+
+/// With Redis and `shards` > 1 an event lives in its order key's shard. A `header:` order key
+/// is not signed: a captured request sent again (within the provider's replay window) with
+/// another value of that header, or without it, lands in another shard, whose own dedup sets
+/// never saw its ID. It is still a duplicate: the route's other shards are asked first.
+#[tokio::test]
+async fn a_duplicate_with_another_order_key_header_is_still_a_duplicate_across_shards() {
+    let redis = RedisServer::start();
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\ntimeout = \"2s\"\nshards = 4\n",
+        redis.url()
+    );
+    copies_under_other_order_keys(Some(store), 4).await;
+}
+
+/// The embedded store keeps one dedup entry per route and ID whatever the order key: the same
+/// copies are duplicates there too.
+#[tokio::test]
+async fn a_duplicate_with_another_order_key_header_is_a_duplicate_in_the_embedded_store() {
+    copies_under_other_order_keys(None, 4).await;
+}
+
+/// The local spill dedups by itself while Redis is away, and by Redis at drain: a copy spilled
+/// under another order key than the one Redis took it under is found in that key's shard, and
+/// dropped.
+#[tokio::test]
+async fn a_copy_spilled_under_another_order_key_is_dropped_at_drain() {
+    let mut redis = RedisServer::start();
+    let up = Upstream::start();
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\ntimeout = \"500ms\"\nshards = 4\n",
+        redis.url()
+    );
+    let gw = tenant_ordered(Some(store), &up);
+    let c = client();
+    let ks = tenants("evt_spilled", 4, 2);
+    let first = send_keyed(&c, &gw, "evt_spilled", Some(&ks[0])).await;
+    assert_eq!(first, (200, "accepted".into()));
+    eventually(WAIT, async || (up.count() == 1).then_some(()))
+        .await
+        .expect("delivered");
+    redis.stop();
+    let spilled = send_keyed(&c, &gw, "evt_spilled", Some(&ks[1])).await;
+    assert_eq!(spilled, (200, "accepted".into()), "the spill's own dedup");
+    redis.restart();
+    let drained = |m: &str, outcome: &str| {
+        let name = format!("hookgate_spill_events_total{{outcome=\"{outcome}\"}} ");
+        m.lines()
+            .find_map(|l| l.strip_prefix(&name)?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let m = eventually(WAIT, async || {
+        let m = metrics(&c, &gw).await;
+        (drained(&m, "duplicate") + drained(&m, "drained") >= 1.0).then_some(m)
+    })
+    .await
+    .expect("the spill drained");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    println!(
+        "at drain: duplicate {}, drained {}; deliveries {}",
+        drained(&m, "duplicate"),
+        drained(&m, "drained"),
+        up.count()
+    );
+    assert_eq!(drained(&m, "duplicate"), 1.0, "{m}");
+    assert_eq!(up.count(), 1);
+}

@@ -22,28 +22,18 @@ async fn a_secret_file_rewritten_in_place_is_picked_up_by_the_watcher() {
     rotated(&c, &gw, &before).await;
 }
 
-/// A Kubernetes Secret volume: `limai -> ..data/limai`, `..data -> ..<timestamp>`; an update
-/// writes a new timestamped directory and renames a new `..data` link over the old one.
+/// A Kubernetes Secret volume (`common::kubelet`), its file named directly.
 #[tokio::test]
 async fn a_kubernetes_style_secret_swap_is_picked_up_by_the_watcher() {
-    use std::os::unix::fs::symlink;
     let up = Upstream::start();
     let mount = tempfile::tempdir().unwrap();
-    let m = mount.path();
-    std::fs::create_dir(m.join("..2026_11_29_10_00_00.1")).unwrap();
-    std::fs::write(m.join("..2026_11_29_10_00_00.1/limai"), OLD).unwrap();
-    symlink("..2026_11_29_10_00_00.1", m.join("..data")).unwrap();
-    symlink("..data/limai", m.join("limai")).unwrap();
-    let gw = Gateway::start("", &file_secret_routes(&up, &m.join("limai")), &[]);
+    let mut volume = common::kubelet::KubeletVolume::new(mount.path().join("s"), &[("limai", OLD)]);
+    let gw = Gateway::start("", &file_secret_routes(&up, &volume.dir.join("limai")), &[]);
     let c = client();
     assert_eq!(status_with(&c, &gw, OLD, "evt_1").await, 200);
     let (_, before) = health(&c, &gw).await;
 
-    std::fs::create_dir(m.join("..2026_11_29_11_00_00.2")).unwrap();
-    std::fs::write(m.join("..2026_11_29_11_00_00.2/limai"), NEW).unwrap();
-    symlink("..2026_11_29_11_00_00.2", m.join("..data_tmp")).unwrap();
-    std::fs::rename(m.join("..data_tmp"), m.join("..data")).unwrap();
-    std::fs::remove_dir_all(m.join("..2026_11_29_10_00_00.1")).unwrap();
+    volume.write(&[("limai", NEW)]);
     rotated(&c, &gw, &before).await;
 }
 

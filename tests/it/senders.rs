@@ -2,6 +2,8 @@
 //! states, body normalisation, request rules, responses, composite IDs, upstream headers and
 //! re-signing. (HTTPS is in `tls.rs`; per-key ordering in `order_lines.rs`.)
 
+mod resign;
+mod rules;
 mod support;
 
 use crate::common;
@@ -533,7 +535,7 @@ async fn upstream_headers_and_standard_webhooks_resigning() {
     for r in &got {
         assert_eq!(r.header("authorization"), Some("Bearer lido-token-value"));
         assert_eq!(r.header("x-source"), Some("hookgate"));
-        assert_eq!(r.header("webhook-id"), Some("evt_rs"));
+        assert_eq!(r.header("webhook-id"), Some("limai:evt_rs"));
         let ts = r.header("webhook-timestamp").unwrap();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -542,7 +544,7 @@ async fn upstream_headers_and_standard_webhooks_resigning() {
         assert!(now.abs_diff(ts.parse().unwrap()) < 30);
         assert_eq!(
             r.header("webhook-signature").unwrap(),
-            standard_webhooks_sig(key, "evt_rs", ts, &r.body)
+            standard_webhooks_sig(key, "limai:evt_rs", ts, &r.body)
         );
     }
     assert!(

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::conn::{Cert, limai_body, make_cert};
+use common::kubelet::KubeletVolume;
 use common::*;
 
 fn install(dir: &Path, c: &Cert) {
@@ -43,6 +44,11 @@ async fn send(c: &reqwest::Client, url: &str, id: &str) -> Result<(u16, http::Ve
 /// in its `[server]`; its upstream; the HTTPS URL of the route.
 fn tls_gateway(certs: &Path, cert: &Cert, extra_server: &str) -> (Gateway, Upstream, String) {
     install(certs, cert);
+    tls_gateway_at(certs, extra_server)
+}
+
+/// As `tls_gateway`, with `tls.crt` and `tls.key` already in `certs`.
+fn tls_gateway_at(certs: &Path, extra_server: &str) -> (Gateway, Upstream, String) {
     let tls_port = free_port();
     let up = Upstream::start();
     let server = format!(
@@ -111,6 +117,45 @@ async fn https_h1_and_h2_plain_http_alongside_and_certificate_reload() {
     })
     .await
     .expect("every accepted event delivered");
+}
+
+/// A `kubernetes.io/tls` Secret volume (`common::kubelet`) reached through symlinks from another
+/// directory: each renewal swaps `..data` only, and each is served without a restart.
+#[tokio::test]
+async fn a_certificate_linked_into_a_secret_volume_elsewhere_renews_at_each_swap() {
+    use std::os::unix::fs::symlink;
+    let mount = tempfile::tempdir().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    fn pair(c: &Cert) -> [(&'static str, &str); 2] {
+        [("tls.crt", &c.pem), ("tls.key", &c.key)]
+    }
+    let first = make_cert();
+    let mut volume = KubeletVolume::new(mount.path().join("tls"), &pair(&first));
+    for name in ["tls.crt", "tls.key"] {
+        symlink(volume.dir.join(name), certs.path().join(name)).unwrap();
+    }
+    let (gw, _up, https) = tls_gateway_at(certs.path(), "");
+    assert_eq!(
+        send(&trusting(&first, false), &https, "c1")
+            .await
+            .map(|r| r.0),
+        Ok(200)
+    );
+    for (n, next) in [make_cert(), make_cert()].iter().enumerate() {
+        volume.write(&pair(next));
+        let renewed = eventually(Duration::from_secs(15), async || {
+            send(&trusting(next, false), &https, &format!("c{}", n + 2))
+                .await
+                .ok()
+        })
+        .await;
+        assert_eq!(
+            renewed.map(|r| r.0),
+            Some(200),
+            "renewal {n}:\n{}",
+            gw.logs()
+        );
+    }
 }
 
 /// Sixteen streams on one HTTP/2 connection, each sending 900 KB of a body and stalling, with

@@ -16,9 +16,9 @@ use crate::config::units::{MAX_DURATION, parse_duration};
 use crate::event::id::IdSource;
 use crate::metrics::METRICS;
 use crate::normalize::media::MediaType;
-use crate::routing::Upstream;
 use crate::routing::path;
 use crate::routing::{HeaderRule, Mode, Rate, RateSpec, ResponseSpec, Route, RouteState};
+use crate::routing::{Upstream, canonical_path};
 use crate::verify::Check;
 
 impl Checker<'_> {
@@ -29,6 +29,7 @@ impl Checker<'_> {
         limits: (usize, usize),
     ) -> Vec<Arc<Route>> {
         let mut out: Vec<Arc<Route>> = Vec::new();
+        // By `canonical_path`: two spellings of one path are one route's path.
         let mut paths: BTreeMap<String, String> = BTreeMap::new();
         // In file order, so a clash is reported at the route written second.
         let mut entries: Vec<_> = map.iter().collect();
@@ -40,7 +41,7 @@ impl Checker<'_> {
             }
             let rf = r.get_ref();
             if let Some(path) = self.route_path(name_s, &rf.path)
-                && let Some(other) = paths.insert(path.clone(), name_s.to_string())
+                && let Some(other) = paths.insert(canonical_path(&path), name_s.to_string())
             {
                 self.error(
                     rf.path.span(),

@@ -46,6 +46,29 @@ fn base_is_valid_and_warns_about_literal() {
     assert_eq!(c.hash.len(), 64);
 }
 
+/// Two spellings of one path (an escape's hex case, an escaped sub-delimiter) route alike, so
+/// they are one path, not two routes.
+#[test]
+fn two_spellings_of_one_route_path_clash() {
+    for (first, second) in [("/h/caf%C3%A9", "/h/caf%c3%a9"), ("/h/a!b", "/h/a%21b")] {
+        let route = |name: &str, path: &str| {
+            format!(
+                "\n[routes.{name}]\npath = \"{path}\"\nupstream = \"orders\"\nverify = {{ scheme = \"none\" }}\n"
+            )
+        };
+        let e = errors(&format!(
+            "{BASE}{}{}",
+            route("a", first),
+            route("b", second)
+        ));
+        assert!(
+            e.iter()
+                .any(|m| m.contains(&format!("{second:?} is already used by route \"a\""))),
+            "{e:#?}"
+        );
+    }
+}
+
 #[test]
 fn unknown_key_has_position() {
     let e = errors(&BASE.replace("listen = ", "listne = \"x\"\nlisten = "));

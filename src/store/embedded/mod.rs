@@ -449,6 +449,7 @@ impl Embedded {
             next_attempt_at_ms: (rec.phase == Phase::Pending).then_some(rec.due_ms),
             finished_at_ms: rec.finished_at_ms,
             body_bytes: rec.body.len(),
+            copy: Some(seq),
         }
     }
 }

@@ -1,7 +1,7 @@
-//! Single-use values of verification schemes (Mailgun's `token`), kept in the `answers`
-//! keyspace under keys no sync answer can have (they start with `\0`; route names never do),
-//! so they expire with the answers' housekeeping and need no writer op of their own. A nonce is
-//! a sync claim whose request digest is the digest of what it is bound to.
+//! Single-use values of verification schemes (Mailgun's `token`, PayPal's transmission id), kept
+//! in the `answers` keyspace under keys no sync answer can have (they start with `\0`; route
+//! names never do), so they expire with the answers' housekeeping and need no writer op of their
+//! own. A nonce is a sync claim whose request digest is the digest of what it is bound to.
 
 use std::time::Duration;
 

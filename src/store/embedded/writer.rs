@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use fjall::{OwnedWriteBatch, PersistMode};
 use tokio::sync::{mpsc, oneshot};
 
+pub use self::dead::Letter;
 pub use self::lost::Lost;
 use super::index::Effect;
 use super::log::{LogWriter, Logged};
@@ -43,9 +44,9 @@ pub enum Op {
     Complete(Lease, Outcome, Timing, Answer<()>),
     /// Cancels a pending event: route, event ID.
     Cancel(String, String, Answer<bool>),
-    /// Purges a dead letter: route, event ID.
-    Purge(String, String, Answer<bool>),
-    Replay(String, String, Answer<Replay>),
+    /// Purges a dead letter: route, event ID, which of its copies.
+    Purge(String, String, Letter, Answer<bool>),
+    Replay(String, String, Letter, Answer<Replay>),
     /// A leased event whose record is damaged: a dead letter of lost content, if still so.
     Lose(Lost, Answer<bool>),
     ReplayBatch(
@@ -331,12 +332,13 @@ impl Writer {
                 let (tx, done) = answered(tx, t.cancel(&route, &event_id, now, effects))?;
                 replies.push(Reply::Flag(tx, done));
             }
-            Op::Purge(route, event_id, tx) => {
-                let (tx, done) = answered(tx, t.purge(&route, &event_id, now, effects))?;
+            Op::Purge(route, event_id, letter, tx) => {
+                let (tx, done) = answered(tx, t.purge(&route, &event_id, letter, effects))?;
                 replies.push(Reply::Flag(tx, done));
             }
-            Op::Replay(route, event_id, tx) => {
-                let r = t.replay_one(&route, &event_id, &mut self.next_seq, now, effects);
+            Op::Replay(route, event_id, letter, tx) => {
+                let next_seq = &mut self.next_seq;
+                let r = t.replay_one(&route, &event_id, letter, next_seq, now, effects);
                 let (tx, r) = answered(tx, r)?;
                 replies.push(Reply::Replay(tx, r));
             }
@@ -383,9 +385,9 @@ fn fail(op: Op, e: &str) {
     match op {
         Op::Accept(_, tx) => drop(tx.send(Err(err()))),
         Op::Complete(_, _, _, tx) => drop(tx.send(Err(err()))),
-        Op::Cancel(_, _, tx) | Op::Purge(_, _, tx) => drop(tx.send(Err(err()))),
+        Op::Cancel(_, _, tx) | Op::Purge(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::Lose(_, tx) => drop(tx.send(Err(err()))),
-        Op::Replay(_, _, tx) => drop(tx.send(Err(err()))),
+        Op::Replay(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::ReplayBatch(_, _, _, tx) => drop(tx.send(Err(err()))),
         Op::Expire(_, _, tx) => drop(tx.send(Err(err()))),
         Op::SetState(_, _, tx) => drop(tx.send(Err(err()))),

@@ -5,10 +5,11 @@
 
 use redis::Value;
 
+use super::dead::{resume_at, sorted, walk_cursor};
 use super::scripts::REPLAY_ARCHIVED;
 use super::{Fields, RedisStore, Shard, unavailable};
 use crate::event::now_ms;
-use crate::store::StoreError;
+use crate::store::{AsideBatch, DeadAct, EventFilter, Replay, StoreError};
 
 /// `n` members of the sorted set `key` from rank `from`: by rank, or with `before`, among the
 /// members scored before it.
@@ -90,14 +91,15 @@ impl RedisStore {
     }
 
     /// Replays a dead letter of `event_id` moved aside (number `num`, or any if empty); the
-    /// script's answer (1 replayed, 2 the live copy must go first, 0 none).
+    /// script's answer (1 replayed, 2 the live copy must go first, 0 none), once replicas have
+    /// it (`confirm_change`).
     pub(super) async fn replay_archived(
         &self,
         sh: &Shard,
         event_id: &str,
         num: &str,
     ) -> Result<i64, StoreError> {
-        REPLAY_ARCHIVED
+        let r = REPLAY_ARCHIVED
             .key(sh.event(event_id))
             .key(sh.archived())
             .key(sh.stream())
@@ -113,6 +115,66 @@ impl RedisStore {
             .arg(num)
             .invoke_async(&mut self.con())
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        if r == 1 {
+            self.confirm_change(sh).await?;
+        }
+        Ok(r)
+    }
+
+    /// `aside_batch`: walks each shard's letters moved aside that died before the walk started
+    /// (the time is carried in the cursor, `route:shard:skip:started`); those acted on leave
+    /// the set, those the filter does not take or that are left stay and are stepped over.
+    pub(super) async fn archived_batch(
+        &self,
+        act: DeadAct,
+        filter: &EventFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<AsideBatch, StoreError> {
+        let (cursor, started) = walk_cursor(after)?;
+        let mut out = AsideBatch::default();
+        let mut read = 0;
+        let now = now_ms();
+        for route in sorted(&filter.routes) {
+            for (i, sh) in self.shards_of(route) {
+                let Some(mut skip) = resume_at(cursor.as_ref(), route, i) else {
+                    continue;
+                };
+                let nums: Vec<String> = ranked(sh.archived(), skip, limit - read, Some(started))
+                    .query_async(&mut self.con())
+                    .await
+                    .map_err(unavailable)?;
+                read += nums.len();
+                let refs: Vec<DeadRef> = nums.into_iter().map(DeadRef::Archived).collect();
+                for v in self.dead_views(&sh, route, &refs, now).await? {
+                    // Gone since it was ranked, it reads as no dead letter: not taken.
+                    let num = v.copy.map(|n| n.to_string()).unwrap_or_default();
+                    let acted = match (filter.matches(&v) && !num.is_empty(), act) {
+                        (false, _) => None,
+                        (true, DeadAct::Replay) => {
+                            let r = self.replay_archived(&sh, &v.event_id, &num).await?;
+                            Some(self.replayed(r) == Some(Replay::Replayed))
+                        }
+                        (true, DeadAct::Purge) => {
+                            Some(self.purge_archived(&sh, &v.event_id, &num).await?)
+                        }
+                    };
+                    match acted {
+                        Some(true) => out.acted += 1,
+                        Some(false) => {
+                            out.left += 1;
+                            skip += 1;
+                        }
+                        None => skip += 1,
+                    }
+                }
+                if read >= limit {
+                    out.next = Some(format!("{route}:{i}:{skip}:{started}"));
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
     }
 }

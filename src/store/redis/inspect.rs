@@ -67,6 +67,7 @@ impl RedisStore {
                 None if state != State::Delivered => f.num("bl").unwrap_or(0) as usize,
                 None => 0,
             },
+            copy: None,
         }
     }
 

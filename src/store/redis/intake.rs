@@ -46,7 +46,8 @@ pub(super) struct Settings {
     pub replica_acks: u16,
     /// Nothing is written before Redis agreed with `store.shards`.
     pub count: ShardCount,
-    /// A route's events moved to other shards by a change of its `order_key`.
+    /// Where else a route's events may be: under another order key, or before a change of its
+    /// `order_key`.
     pub rehome: Arc<Rehome>,
 }
 
@@ -121,8 +122,8 @@ async fn call<'a>(
     // One window per call: the script names one family of dedup sets (callers cut groups
     // where a reload changed the TTL).
     debug_assert!(all.windows(2).all(|w| w[0].dedup_ttl == w[1].dedup_ttl));
-    // Copies of events another shard of the route took before its order key changed: answered
-    // as duplicates here, not written.
+    // Copies of events another shard of the route took (under another order key, or before its
+    // order key changed): answered as duplicates here, not written.
     let elsewhere = set.rehome.known_elsewhere(con, sh, &all, ttl).await?;
     let events: Vec<&NewEvent> = all
         .iter()
@@ -305,6 +306,16 @@ fn groups<'a>(idx: &'a [usize], events: &[NewEvent]) -> Vec<&'a [usize]> {
 }
 
 impl RedisStore {
+    /// Whether `ev`'s copies may be in several shards: its route has an order key (`rehome`).
+    fn ordered(&self, ev: &NewEvent) -> bool {
+        self.shards > 1
+            && (ev.order_key.is_some()
+                || ev
+                    .order_config
+                    .as_deref()
+                    .is_some_and(|c| c != crate::routing::UNORDERED))
+    }
+
     fn settings(&self) -> Settings {
         Settings {
             con: self.con(),
@@ -340,24 +351,36 @@ impl Intake for RedisStore {
     async fn accept(&self, ev: NewEvent) -> Result<Accepted, StoreError> {
         let sh = self.home(&ev);
         let wake = !self.work.is_blocked(&ev.route);
+        // The deadline covers the wait for another copy's turn and for the shard's call in
+        // flight as well as its own.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let _turn = if self.ordered(&ev) {
+            let turn = self.in_flight.turn(&ev.route, &ev.event_id);
+            Some(
+                tokio::time::timeout_at(deadline, turn)
+                    .await
+                    .map_err(|_| late())?,
+            )
+        } else {
+            None
+        };
         let (tx, rx) = oneshot::channel();
         self.hand_over(&sh, Job { ev, done: tx })?;
-        // The deadline covers the wait for the shard's call in flight as well as its own.
-        let r = match tokio::time::timeout(self.timeout, rx).await {
+        let r = match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(r)) => r?,
             Ok(Err(_)) => {
                 return Err(StoreError::Unavailable(
                     "redis: the intake writer stopped".into(),
                 ));
             }
-            Err(_) => {
-                return Err(StoreError::Unavailable(
-                    "redis: no answer in time (store.timeout)".into(),
-                ));
-            }
+            Err(_) => return Err(late()),
         };
         self.answer(Ok(r), wake)
     }
+}
+
+fn late() -> StoreError {
+    StoreError::Unavailable("redis: no answer in time (store.timeout)".into())
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod fields;
 mod handed_back;
 mod health;
 mod heartbeat;
+mod in_flight;
 mod inspect;
 mod intake;
 mod keys;
@@ -143,6 +144,8 @@ pub struct RedisStore {
     /// `store.shards`, as Redis agreed to it (`shard_count`).
     shard_count: ShardCount,
     rehome: Arc<rehome::Rehome>,
+    /// Copies of one event of an ordered route being accepted here (`in_flight`).
+    in_flight: in_flight::InFlight,
     /// The batch writer of delivery outcomes, started by the first.
     outcomes: OnceLock<tokio::sync::mpsc::UnboundedSender<outcomes::Job>>,
 }
@@ -250,6 +253,7 @@ impl RedisStore {
             intake: Mutex::new(HashMap::new()),
             shard_count,
             rehome: Arc::new(rehome::Rehome::new(&cfg.prefix, cfg.shards)),
+            in_flight: Default::default(),
             name,
             takeover_after,
             outcomes: OnceLock::new(),

@@ -1,7 +1,8 @@
-//! Single-use values of verification schemes (Mailgun's `token`), shared by every replica:
-//! `prefix:{nonce:<scope>:<nonce>}` holds the binding (a digest of the request) with `PX` = ttl
-//! (a hash tag of its own: nonces spread over a cluster's slots). The scope names the signing
-//! key, not the route, so routes sharing a key share the claims.
+//! Single-use values of verification schemes (Mailgun's `token`, PayPal's transmission id),
+//! shared by every replica: `prefix:{nonce:<scope>:<nonce>}` holds the binding (a digest of the
+//! request) with `PX` = ttl (a hash tag of its own: nonces spread over a cluster's slots). The
+//! scope names the signing key (or PayPal's webhook), not the route, so routes sharing a key share
+//! the claims.
 
 use std::sync::LazyLock;
 use std::time::Duration;

@@ -1,11 +1,21 @@
-//! A route whose events changed shards. An event lives in its order key's shard, else in its
-//! ID's (`RedisStore::home`), and each shard dedups only its own events: a reload or restart
-//! that adds, drops or changes a route's `order_key` moves the route's events to other shards,
-//! where a sender's copy of an event accepted before would be new (delivered twice). So the
-//! fleet keeps each route's order-key setting in Redis (`prefix:order-keys`: route → how long
-//! its last change still matters, and the setting). A replica whose setting differs notes the
-//! change; until the dedup window of the events accepted before it has passed, every replica
-//! asks the route's other shards (`scripts::KNOWN`) before accepting a group there.
+//! Where else a route's events may be. An event lives in its order key's shard, else in its
+//! ID's (`RedisStore::home`), and each shard's intake script dedups only its own events. Two
+//! things put a sender's copy of an event in another shard than the one that took it:
+//!
+//! - The route has an order key. The key is the sender's (a `header:` one is not even signed):
+//!   a copy sent again under another key, or without it, lands in another shard. So every
+//!   group of such a route asks the route's other shards (`scripts::KNOWN`) before it is
+//!   accepted in its own.
+//! - A reload or restart added, dropped or changed the route's `order_key`: its events move.
+//!   So the fleet keeps each route's order-key setting in Redis (`prefix:order-keys`: route →
+//!   how long its last change still matters, and the setting). A replica whose setting differs
+//!   notes the change; until the dedup window of the events accepted before it has passed,
+//!   every replica asks the route's other shards too.
+//!
+//! The question and the accept are two steps (in a Redis Cluster the shards are on other
+//! masters: no one script sees them all), so two copies taken at the same time in two shards
+//! may both be new: `in_flight` has the copies of one replica take turns; between replicas
+//! the window remains (a lookup and an accept, about two round trips).
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
@@ -18,6 +28,7 @@ use super::keys::Shard;
 use super::lock;
 use super::scripts::KNOWN;
 use crate::event::NewEvent;
+use crate::routing::UNORDERED;
 
 /// How long a replica trusts what it last read of a route's setting: another replica's change
 /// is seen within this (copies arriving at this replica meanwhile are looked up in their new
@@ -75,8 +86,9 @@ impl Rehome {
     }
 
     /// Whether a group of `route`'s events (the first, `ev`) must be looked up in the route's
-    /// other shards too: its order-key setting changed within the dedup window (`ttl_ms`).
-    async fn moved(&self, con: &Timed, ev: &NewEvent, ttl_ms: u64) -> Result<bool, String> {
+    /// other shards too: the route has an order key (as `ev` says, else as the fleet last
+    /// noted; not known: looked up), or its setting changed within the dedup window (`ttl_ms`).
+    async fn elsewhere(&self, con: &Timed, ev: &NewEvent, ttl_ms: u64) -> Result<bool, String> {
         if self.shards <= 1 {
             return Ok(false);
         }
@@ -85,7 +97,7 @@ impl Rehome {
             && s.read.elapsed() < REREAD
             && (mine.is_empty() || s.setting == mine)
         {
-            return Ok(s.until > Instant::now());
+            return Ok(s.setting != UNORDERED || s.until > Instant::now());
         }
         // IDs accepted just before the change stay in their sets for the window and one set's
         // span more (under a quarter of it).
@@ -99,6 +111,7 @@ impl Rehome {
             .map_err(|e| format!("redis: {e}"))?;
         let left = left_ms.parse::<i64>().unwrap_or(0).max(0) as u64;
         let now = Instant::now();
+        let ordered = setting != UNORDERED;
         lock(&self.seen).insert(
             ev.route.clone(),
             Seen {
@@ -107,12 +120,13 @@ impl Rehome {
                 read: now,
             },
         );
-        Ok(left > 0)
+        Ok(ordered || left > 0)
     }
 
     /// Which of `events` (all of `home`'s route, under one dedup TTL) another shard of the route
-    /// knows: accepted there before the route's order-key setting changed, within its window
-    /// or still pending. Nothing while the setting has not changed.
+    /// knows: accepted there (under another order key, or before the route's order-key setting
+    /// changed), within its window or still pending. Nothing for a route without an order key
+    /// whose setting has not changed: its events are all in their IDs' shards.
     pub(super) async fn known_elsewhere(
         &self,
         con: &Timed,
@@ -124,7 +138,10 @@ impl Rehome {
         let Some(first) = events.first() else {
             return Ok(known);
         };
-        if !self.moved(con, first, ttl_ms).await? {
+        // The setting is read (and noted) whatever the events carry: a later change must
+        // know it.
+        let elsewhere = self.elsewhere(con, first, ttl_ms).await?;
+        if !elsewhere && events.iter().all(|ev| ev.order_key.is_none()) {
             return Ok(known);
         }
         let others = (0..self.shards)

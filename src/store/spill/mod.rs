@@ -12,9 +12,9 @@
 //! - Spilled events carry `X-Hookgate-Spilled: true` in their stored headers (a name a sender
 //!   can never set: `x-hookgate-` headers are dropped at intake), so it reaches Redis' record and
 //!   the upstream with no change to Redis' layout; records without it read as before.
-//! - Sync routes, single-use nonces (Mailgun's token) and sync answers are not spilled: they
-//!   need the answer of every replica's shared state, so they fail closed (503) while Redis is
-//!   away, as before.
+//! - Sync routes, single-use nonces (Mailgun's token, PayPal's transmission id) and sync answers
+//!   are not spilled: they need the answer of every replica's shared state, so they fail closed
+//!   (503) while Redis is away, as before.
 
 mod drain;
 mod intake;

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 
 use super::{Spill, unspill};
 use crate::store::{
-    DeadLetters, EventDetail, EventFilter, EventView, Inspect, Leased, Nonces, Outcome, Page,
-    Queue, Replay, RequestDigest, RouteOverrides, RouteStats, State, StateOverride, StoreError,
-    StoredEvent, SyncAnswers, SyncSlot, Timing, Upkeep,
+    AsideBatch, DeadAct, DeadLetters, EventDetail, EventFilter, EventView, Inspect, Leased, Nonces,
+    Outcome, Page, Queue, Replay, RequestDigest, RouteOverrides, RouteStats, State, StateOverride,
+    StoreError, StoredEvent, SyncAnswers, SyncSlot, Timing, Upkeep,
 };
 
 #[async_trait]
@@ -81,6 +81,24 @@ impl DeadLetters for Spill {
 
     async fn purge(&self, route: &str, event_id: &str) -> Result<bool, StoreError> {
         self.redis.purge(route, event_id).await
+    }
+
+    async fn replay_listed(&self, ev: &EventView) -> Result<Replay, StoreError> {
+        self.redis.replay_listed(ev).await
+    }
+
+    async fn purge_listed(&self, ev: &EventView) -> Result<bool, StoreError> {
+        self.redis.purge_listed(ev).await
+    }
+
+    async fn aside_batch(
+        &self,
+        act: DeadAct,
+        filter: &EventFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<AsideBatch, StoreError> {
+        self.redis.aside_batch(act, filter, after, limit).await
     }
 }
 

@@ -1,11 +1,13 @@
 //! AWS SNS HTTP(S) subscriptions: RSA-SHA1 (`SignatureVersion` 1) or RSA-SHA256 (2) over the
 //! canonical string of the message's fields, with the certificate at `SigningCertURL`
 //! (only `https://sns.<region>.amazonaws.com[.cn]/….pem`, fetched once and cached); the
-//! `TopicArn` must be `sender`. Subscription confirmations are verified and passed on.
+//! `TopicArn` must be `sender`, and the certificate's host the SNS host of its region.
+//! Subscription confirmations are verified and passed on.
 
 use std::sync::Arc;
 
 use crate::verify::fetch::{self, KeyFetcher};
+use crate::verify::sns::topic_cert_host;
 
 use super::kit::*;
 
@@ -27,12 +29,15 @@ pub const PROVIDER: Provider = Provider {
 };
 
 fn verify(s: &Settings) -> Built {
+    let topic_arn = s
+        .sender
+        .clone()
+        .ok_or("provider \"aws-sns\" needs sender (the TopicArn whose messages are accepted)")?;
+    let cert_host = topic_cert_host(&topic_arn).map_err(|e| format!("sender: {e}"))?;
     let check = Check::Sns(SnsVerifier {
         fetcher: Arc::new(KeyFetcher::new(fetch::sns_cert, s.key_url.as_deref())?),
-        topic_arn: s
-            .sender
-            .clone()
-            .ok_or("provider \"aws-sns\" needs sender (the TopicArn whose messages are accepted)")?,
+        topic_arn,
+        cert_host,
     });
     Ok((check, None))
 }

@@ -263,6 +263,9 @@ mod tests {
         if ["google-pubsub", "aws-sns", "paypal", "plaid"].contains(&p) {
             s.sender = Some("push@p.iam.gserviceaccount.com".into());
         }
+        if p == "aws-sns" {
+            s.sender = Some("arn:aws:sns:us-east-1:123456789012:t".into());
+        }
         if p == "discord" {
             s.public_key = vec![KeyedSecret::new(Secret::literal("a".repeat(64)))];
         }

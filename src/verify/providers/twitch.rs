@@ -1,6 +1,7 @@
 //! Twitch EventSub: `Twitch-Eventsub-Message-Signature: sha256=<hex HMAC-SHA256 of message id +
 //! timestamp + body>`, the timestamp RFC 3339 in `Twitch-Eventsub-Message-Timestamp`, 10-minute
-//! window; answers `webhook_callback_verification` with the challenge as `text/plain`.
+//! window; answers a `webhook_callback_verification` with the challenge as `text/plain`, told
+//! by its signed body (it has `challenge`), never by the unsigned `Twitch-Eventsub-Message-Type`.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -15,7 +16,7 @@ pub const PROVIDER: Provider = Provider {
     about: About {
         headers: &["Twitch-Eventsub-Message-Signature", "Twitch-Eventsub-Message-Id", "Twitch-Eventsub-Message-Timestamp"],
         scheme: "HMAC-SHA256 of message id + timestamp + body, hex, `sha256=` prefix",
-        handshake: "signed webhook_callback_verification answered with its challenge (text/plain)",
+        handshake: "signed body with challenge (webhook_callback_verification) answered with it (text/plain), whatever the type header says",
     },
     sample: r#"{"subscription":{"id":"f1c2a387-161a-49f9-a165-0f21d7a4e1c4","type":"channel.follow","version":"2","status":"enabled","cost":0,"condition":{"broadcaster_user_id":"1337","moderator_user_id":"1337"},"transport":{"method":"webhook","callback":"https://example.com/webhooks/callback"},"created_at":"2019-11-16T10:11:12.634234626Z"},"event":{"user_id":"{id}","user_login":"awesome_user","user_name":"Awesome_User","broadcaster_user_id":"1337","broadcaster_user_login":"cooler_user","broadcaster_user_name":"Cooler_User","followed_at":"2020-07-15T18:16:11.17106713Z"}}"#,
     samples: &[],

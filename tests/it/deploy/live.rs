@@ -3,7 +3,7 @@
 //! kubelet's way of updating a ConfigMap or a Secret reloads it without a restart.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use serde_yaml::Value;
 use super::manifest::{at, find, seq, str_at, toml_str, workloads};
 use super::promql;
 use super::tools::{all_rendered, kube_dir, kubectl, render, text, tool};
+use crate::common::kubelet::KubeletVolume;
 use crate::common::redis_server::RedisServer;
 use crate::common::{Gateway, Upstream, client, eventually, hmac_hex};
 
@@ -305,50 +306,6 @@ fn check_query(what: &str, expr: &str, scrape: &[(String, BTreeMap<String, Strin
             TARGET_LABELS.contains(&g.as_str()) || labels_read.contains(g) || external,
             "{what}: groups by {g}, which none of its metrics has: {expr}"
         );
-    }
-}
-
-/// A volume as the kubelet writes ConfigMaps and Secrets: `DIR/..<stamp>/FILE`,
-/// `DIR/..data -> ..<stamp>`, `DIR/FILE -> ..data/FILE`; an update writes a new stamp
-/// directory and renames a new `..data` link over the old one.
-struct KubeletVolume {
-    dir: PathBuf,
-    generation: u32,
-}
-
-impl KubeletVolume {
-    fn new(dir: PathBuf, files: &[(&str, &str)]) -> KubeletVolume {
-        use std::os::unix::fs::symlink;
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut v = KubeletVolume { dir, generation: 0 };
-        v.write(files);
-        for (f, _) in files {
-            symlink(format!("..data/{f}"), v.dir.join(f)).unwrap();
-        }
-        v
-    }
-
-    fn write(&mut self, files: &[(&str, &str)]) {
-        use std::os::unix::fs::symlink;
-        self.generation += 1;
-        let stamp = format!(
-            "..2026_11_29_16_00_0{}.{}",
-            self.generation, self.generation
-        );
-        std::fs::create_dir(self.dir.join(&stamp)).unwrap();
-        for (f, content) in files {
-            std::fs::write(self.dir.join(&stamp).join(f), content).unwrap();
-        }
-        symlink(&stamp, self.dir.join("..data_tmp")).unwrap();
-        std::fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
-        if self.generation > 1 {
-            let old = format!(
-                "..2026_11_29_16_00_0{}.{}",
-                self.generation - 1,
-                self.generation - 1
-            );
-            std::fs::remove_dir_all(self.dir.join(old)).unwrap();
-        }
     }
 }
 

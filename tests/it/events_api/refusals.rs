@@ -103,6 +103,28 @@ async fn an_empty_filter_never_widens_a_bulk_operation() {
     assert_eq!(list(&c, &gw, "state=pending").await, ["evt_pending"]);
 }
 
+/// A bulk replay takes dead letters only, as a per-ID replay does: `state=delivered` was
+/// taken, every listed event skipped or, where an ID also had an older dead copy, that dead
+/// copy replayed (before: `(200, {"replayed":0,"skipped":1})` for `state=pending`).
+#[tokio::test]
+async fn a_bulk_replay_naming_another_state_is_refused() {
+    let up = Upstream::start();
+    let gw = gateway(&up, None);
+    let c = client();
+    populate(&c, &gw, &up).await;
+    for state in ["pending", "delivered", "dead,pending"] {
+        let path = format!("/events/replay?state={state}");
+        let (status, v) = admin(&c, &gw, "POST", &path).await;
+        assert_eq!(
+            (status, v["error"].as_str()),
+            (400, Some("bad_parameter")),
+            "{path}: {v}"
+        );
+    }
+    assert_eq!(list(&c, &gw, "state=dead").await.len(), 2);
+    assert_eq!(list(&c, &gw, "state=pending").await, ["evt_pending"]);
+}
+
 /// The CLI goes straight to the admin API: an `HTTP_PROXY` set for deliveries got the admin
 /// token in cleartext (before: the proxy read `Authorization: Bearer …`, the CLI said 502).
 #[tokio::test]

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use hookgate::event::{NewEvent, now_ms};
 use hookgate::store::{
-    Accepted, EventFilter, Outcome, State, StateClass, StatusFilter, Store, StoreError, Timing,
+    Accepted, DeadAct, EventFilter, Outcome, State, StateClass, StatusFilter, Store, StoreError,
+    Timing,
 };
 
 use super::{
@@ -299,7 +300,69 @@ async fn a_dead_copy_of_an_id_accepted_again_is_purged(k: Kind) {
     );
 }
 
+/// Two dead copies of an ID (the older moved aside by Redis), and a third copy pending: a
+/// bulk purge (the listing's dead letters by copy, then those the listing does not show) takes
+/// exactly the copies its filter takes, on both stores.
+async fn a_bulk_purge_takes_every_dead_copy_its_filter_takes(k: Kind) {
+    let sub = open(k, 1000).await;
+    let s = sub.store.as_ref();
+    let ttl = Duration::from_millis(200);
+    let past = ttl + Duration::from_millis(200);
+    accept(s, "r", "x", ttl).await;
+    finish(s, "r", "x", dead("old")).await;
+    tokio::time::sleep(past).await;
+    let mid = now_ms();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    accept(s, "r", "x", ttl).await;
+    finish(s, "r", "x", dead("new")).await;
+    let r = routes(&["r"]);
+    let errors = async || -> Vec<String> {
+        let page = s.dead_letters(&r, None, 10).await.unwrap();
+        let mut e: Vec<String> = page
+            .items
+            .into_iter()
+            .filter_map(|v| v.last_error)
+            .collect();
+        e.sort();
+        e
+    };
+    assert_eq!(errors().await, ["new", "old"]);
+    let purge = async |f: &EventFilter| -> u64 {
+        let mut n = 0;
+        for v in s.list(f, None, 100).await.unwrap().items {
+            n += u64::from(s.purge_listed(&v).await.unwrap());
+        }
+        let mut after = None;
+        loop {
+            let b = s
+                .aside_batch(DeadAct::Purge, f, after.as_deref(), 1)
+                .await
+                .unwrap();
+            n += b.acted;
+            match b.next {
+                Some(c) => after = Some(c),
+                None => return n,
+            }
+        }
+    };
+    let dead_until_mid = EventFilter {
+        states: vec![StateClass::Dead],
+        until_ms: Some(mid),
+        ..all(&["r"])
+    };
+    assert_eq!(purge(&dead_until_mid).await, 1);
+    assert_eq!(errors().await, ["new"], "the copy the filter took");
+    // A dead copy is purged by ID while a newer copy of its ID waits.
+    tokio::time::sleep(past).await;
+    assert_eq!(accept(s, "r", "x", HOUR).await, Accepted::New);
+    assert!(s.purge("r", "x").await.unwrap());
+    assert!(errors().await.is_empty());
+    assert_eq!(state_of(s, "r", "x").await, Some(State::Pending));
+    assert_eq!(purge(&all(&["r"])).await, 0, "pending is not purged");
+}
+
 contract!(
+    a_bulk_purge_takes_every_dead_copy_its_filter_takes,
     list_filters_and_cursor,
     detail_and_attempt_history,
     cancel_and_purge,

@@ -3,9 +3,20 @@
 use super::{DbResult, Txn};
 use crate::store::Replay;
 use crate::store::embedded::index::Effect;
-use crate::store::embedded::step::each_readable_in;
 use crate::store::embedded::{damage, dead_keys, keys};
 use crate::store::record::{Phase, Record};
+
+/// Which dead letter of an event ID a purge or replay means. A dead copy that `dedup` does not
+/// point at is looked for off the writer (`Embedded::dead_copy`, a scan of the route's dead
+/// letters that intake must not wait behind); the writer only re-checks what was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Letter {
+    /// The ID's: the copy `dedup` points at if it is dead, else `found` if it still is a dead
+    /// letter of the ID.
+    Id { found: Option<u64> },
+    /// That copy (a listing's), if it still is a dead letter of the ID.
+    Seq(u64),
+}
 
 impl Txn<'_> {
     /// Queues dead letter `seq` again; with an order key, at the back of its key's line: it
@@ -44,64 +55,58 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// The copy of `event_id` that `dedup` points at, or failing a dead one, a dead letter
-    /// of that ID (the index may point at a newer event with the same ID).
+    /// The copy of `event_id` that `letter` means: a listed one (`Seq`); or the one `dedup`
+    /// points at if it is dead (or, with `pending_first`, waiting), else the dead copy found
+    /// off the writer. What was found there is re-checked here, in the writer's order: a
+    /// purge or replay of it since leaves the indexed copy (or none) as the answer. No scan:
+    /// every intake would wait behind it.
     pub(super) fn find_copy(
         &mut self,
         route: &str,
         event_id: &str,
+        letter: Letter,
+        pending_first: bool,
     ) -> DbResult<Option<(u64, Record)>> {
-        let indexed = self
-            .dedup_get(&keys::dedup(route, event_id))?
-            .map(|(seq, _)| seq);
-        let mut found = match indexed {
-            Some(seq) => self.record(seq)?.map(|r| (seq, r)),
+        let of_id = |r: &Record| r.route == route && r.event_id == event_id;
+        let found = match letter {
+            Letter::Seq(seq) => return Ok(self.record(seq)?.filter(of_id).map(|r| (seq, r))),
+            Letter::Id { found } => found,
+        };
+        let indexed = match self.dedup_get(&keys::dedup(route, event_id))? {
+            Some((seq, _)) => self.record(seq)?.map(|r| (seq, r)),
             None => None,
         };
         // A newer copy of this ID is still waiting: an older dead one is left alone until it is
         // finished (the Redis store holds one live copy per ID).
-        if found
-            .as_ref()
-            .is_some_and(|(_, r)| r.phase == Phase::Pending)
+        let first =
+            |r: &Record| r.phase == Phase::Dead || pending_first && r.phase == Phase::Pending;
+        if indexed.as_ref().is_some_and(|(_, r)| first(r)) {
+            return Ok(indexed);
+        }
+        if let Some(seq) = found
+            && let Some(r) = self
+                .record(seq)?
+                .filter(|r| of_id(r) && r.phase == Phase::Dead)
         {
-            return Ok(found);
+            return Ok(Some((seq, r)));
         }
-        if found.as_ref().is_none_or(|(_, r)| r.phase != Phase::Dead) {
-            let mut seqs = Vec::new();
-            let skipped = each_readable_in(
-                &self.h.dead,
-                Some(keys::dead_prefix(route)),
-                Some(&keys::dead_prefix_end(route)),
-                |k, _| {
-                    seqs.extend(keys::parse_dead(k).map(|(_, s)| s));
-                    Ok(true)
-                },
-            )?;
-            damage::skipped_said("dead", &skipped);
-            for seq in seqs {
-                if let Some(r) = self
-                    .record(seq)?
-                    .filter(|r| r.event_id == event_id && r.phase == Phase::Dead)
-                {
-                    found = Some((seq, r));
-                    break;
-                }
-            }
-        }
-        Ok(found)
+        Ok(indexed)
     }
 
     pub(super) fn replay_one(
         &mut self,
         route: &str,
         event_id: &str,
+        letter: Letter,
         next_seq: &mut u64,
         now: u64,
         effects: &mut Vec<Effect>,
     ) -> DbResult<Replay> {
-        Ok(match self.find_copy(route, event_id)? {
+        Ok(match self.find_copy(route, event_id, letter, true)? {
             None => Replay::NotFound,
             Some((_, r)) if r.phase != Phase::Dead => Replay::NotDead,
+            // A listed copy, as in `replay_batch`: left while a newer copy of its ID waits.
+            Some((seq, r)) if self.newer_pending(seq, &r)? => Replay::NotDead,
             Some((_, r)) if damage::is_lost(&r) => Replay::Lost,
             Some((seq, r)) => {
                 self.revive(seq, r, next_seq, now, effects)?;

@@ -1,6 +1,6 @@
 //! An operator's changes to single events: cancelling a pending one, purging a dead letter.
 
-use super::{DbResult, Txn};
+use super::{DbResult, Letter, Txn};
 use crate::store::embedded::index::Effect;
 use crate::store::embedded::keys;
 use crate::store::query::CANCELLED;
@@ -55,11 +55,12 @@ impl Txn<'_> {
         &mut self,
         route: &str,
         event_id: &str,
-        _now: u64,
+        letter: Letter,
         effects: &mut Vec<Effect>,
     ) -> DbResult<bool> {
+        // A newer copy of the ID waiting does not keep an older dead one from being purged.
         let Some((seq, rec)) = self
-            .find_copy(route, event_id)?
+            .find_copy(route, event_id, letter, false)?
             .filter(|(_, r)| r.phase == Phase::Dead)
         else {
             return Ok(false);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Lease, Op, Writer};
+use super::{Lease, Letter, Op, Writer};
 use crate::config::EmbeddedMemory;
 use crate::event::{NewEvent, now_ms};
 use crate::store::embedded::tests::event;
@@ -34,7 +34,10 @@ fn cancel(id: &str) -> (Op, Reply<bool>) {
 
 fn purge(id: &str) -> (Op, Reply<bool>) {
     let (tx, rx) = oneshot::channel();
-    (Op::Purge("r".into(), id.into(), tx), rx)
+    (
+        Op::Purge("r".into(), id.into(), Letter::Id { found: None }, tx),
+        rx,
+    )
 }
 
 fn complete(seq: u64, outcome: Outcome) -> (Op, Reply<()>) {
@@ -132,7 +135,10 @@ fn a_lease_held_across_a_reopen_never_reaches_a_newer_event() {
 
 fn replay(id: &str) -> (Op, Reply<Replay>) {
     let (tx, rx) = oneshot::channel();
-    (Op::Replay("r".into(), id.into(), tx), rx)
+    (
+        Op::Replay("r".into(), id.into(), Letter::Id { found: None }, tx),
+        rx,
+    )
 }
 
 fn replay_all() -> (Op, Reply<(u64, Option<String>)>) {
@@ -271,5 +277,53 @@ fn events_accepted_after_the_wall_clock_stepped_back_are_handed_out_after_the_ea
     assert!(
         due.iter().all(|&(at, seq)| seq != second || at >= stepped),
         "{due:?}"
+    );
+}
+
+fn purge_found(id: &str, found: Option<u64>) -> (Op, Reply<bool>) {
+    let (tx, rx) = oneshot::channel();
+    (
+        Op::Purge("r".into(), id.into(), Letter::Id { found }, tx),
+        rx,
+    )
+}
+
+/// A dead copy of an ID that `dedup` does not point at is found off the writer (a scan of the
+/// route's dead letters); the writer only re-checks what it is handed, so that no intake waits
+/// behind the scan. Handed nothing, it finds nothing: it did not scan.
+#[test]
+fn the_writer_acts_on_the_dead_copy_found_off_it_and_scans_for_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = bare(dir.path());
+    let (op, rx) = accept(event("r", "a", Duration::from_millis(1)));
+    group(&mut w, vec![op]);
+    answer(rx);
+    let old = seq_of(&w, "a").unwrap();
+    let dead = Outcome::Dead {
+        error: "x".into(),
+        status: None,
+    };
+    let (op, rx) = complete(old, dead);
+    group(&mut w, vec![op]);
+    answer(rx);
+    std::thread::sleep(Duration::from_millis(5));
+    let (op, rx) = accept(event("r", "a", HOUR));
+    group(&mut w, vec![op]);
+    assert_eq!(answer(rx), Accepted::New);
+    // `dedup` points at the new, pending copy: the old dead one only a scan finds.
+    let (op, rx) = purge_found("a", None);
+    group(&mut w, vec![op]);
+    assert!(!answer(rx), "the writer scanned for the dead copy");
+    let (op, rx) = purge_found("a", Some(old));
+    group(&mut w, vec![op]);
+    assert!(answer(rx), "the copy found off the writer is purged");
+    assert!(record(&w, old).is_none());
+    // Found before a purge of it: re-checked, nothing left to purge.
+    let (op, rx) = purge_found("a", Some(old));
+    group(&mut w, vec![op]);
+    assert!(!answer(rx));
+    assert_eq!(
+        record(&w, seq_of(&w, "a").unwrap()).map(|r| r.phase),
+        Some(Phase::Pending)
     );
 }

@@ -202,13 +202,14 @@ return 1
 });
 
 /// KEYS: the ID's moved-aside letters (`w:<id>`), the moved-aside set. ARGV: their key
-/// prefix. Deletes one dead letter of the ID moved aside when it was accepted again (its
-/// dedup entry went with the move). Returns 1 purged, 0 none.
+/// prefix, number (empty: any of this ID). Deletes one dead letter of the ID moved aside when
+/// it was accepted again (its dedup entry went with the move). Returns 1 purged, 0 none.
 pub static PURGE_ARCHIVED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local n = redis.call('SRANDMEMBER', KEYS[1])
-if not n then return 0 end
+local n = ARGV[2]
+if n == '' then n = redis.call('SRANDMEMBER', KEYS[1]) end
+if not n or redis.call('SISMEMBER', KEYS[1], n) == 0 then return 0 end
 redis.call('SREM', KEYS[1], n)
 redis.call('ZREM', KEYS[2], n)
 redis.call('DEL', ARGV[1] .. n)
