@@ -274,6 +274,10 @@ pub static REDIS_FULL: Site = Site::new(
     Level::WARN,
     "redis is full (OOM: used_memory over maxmemory, maxmemory-policy noeviction): new events go to the local spill (503 without one); deliveries go on and free memory",
 );
+pub static REDIS_REFUSED: Site = Site::new(
+    Level::ERROR,
+    "redis refuses a command hookgate needs (an ACL without it or without the prefix's keys, a renamed command, a Redis older than 6.2): not ready, and new events are answered 503, not spilled, until it runs them again",
+);
 pub static REDIS_REACHABLE: Site = Site::new(Level::INFO, "redis reachable");
 pub static TOOK_OVER: Site = Site::new(
     Level::WARN,

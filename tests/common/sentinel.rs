@@ -94,6 +94,15 @@ impl Sentinels {
         }
     }
 
+    /// The process ID of the server on `port` (to freeze it with SIGSTOP).
+    pub fn pid(&self, port: u16) -> u32 {
+        self.children
+            .iter()
+            .find(|(p, _)| *p == port)
+            .map(|(_, c)| c.id())
+            .expect("a server on that port")
+    }
+
     /// SIGKILLs the server on `port`.
     pub fn kill(&mut self, port: u16) {
         if let Some((_, c)) = self.children.iter_mut().find(|(p, _)| *p == port) {

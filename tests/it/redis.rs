@@ -1,5 +1,7 @@
 //! The Redis store with several hookgate replicas on one real `redis-server`.
 
+mod emptied;
+mod refused;
 mod stranded;
 
 use crate::common;

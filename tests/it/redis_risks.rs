@@ -69,3 +69,31 @@ async fn a_redis_that_may_evict_or_has_no_aof_is_said_to_risk_acked_events() {
     assert_eq!(status, 200);
     assert_eq!(logs.matches("redis may evict keys").count(), 1, "{logs}");
 }
+
+/// `INFO` is in ACL category `@dangerous`, which a hardened Redis user commonly lacks
+/// (`+@all -@dangerous`). Before, the risk check got `NOPERM` and returned without a word: an
+/// evicting `maxmemory-policy` was never said, and `hookgate_redis_config_risk` stayed 0, which
+/// reads as "no risk". Now the risk is `unknown` (1), said once, and the store still serves.
+#[tokio::test]
+async fn a_risk_check_that_cannot_read_info_says_so() {
+    let redis = RedisServer::start();
+    for set in [["maxmemory", "100mb"], ["maxmemory-policy", "allkeys-lru"]] {
+        assert_eq!(redis.cli(&["CONFIG", "SET", set[0], set[1]]), "OK");
+    }
+    assert_eq!(redis.cli(&["ACL", "SETUSER", "default", "-info"]), "OK");
+    let gw = gateway(&redis);
+    let c = client();
+    risk(&c, &gw, "unknown", 1.0).await;
+    let (s, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_info")).await;
+    assert_eq!(s, 200, "INFO is not a command events need");
+    let logs = gw.logs();
+    assert!(
+        logs.contains("cannot read redis' INFO") && logs.contains("NOPERM"),
+        "{logs}"
+    );
+    assert_eq!(
+        http_get_status(gw.admin_port, "/readyz"),
+        Some(200),
+        "{logs}"
+    );
+}

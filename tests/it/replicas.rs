@@ -138,3 +138,37 @@ async fn with_a_spill_an_unconfirmed_event_is_spilled_and_delivered_once() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(deliveries(&up).get("evt_rep_spill"), Some(&1));
 }
+
+/// A cancel, like an accept, is answered only once a replica has it: lost in a failover, the
+/// cancelled event was delivered after all. (Outcomes and reads wait the same way:
+/// `sentinel::an_outcome_lost_in_a_failover_does_not_deliver_the_event_twice`.)
+#[tokio::test]
+async fn a_cancel_is_answered_only_once_a_replica_has_it() {
+    let master = RedisServer::start();
+    let replica = Replica::of(&master);
+    let up = Upstream::start();
+    up.set_default(Reply::status(503));
+    let gw = gateway(&master, &up, 0);
+    let c = client();
+    let (s, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_rep_c")).await;
+    assert_eq!(s, 200, "{v}");
+    // Attempted, and retrying.
+    eventually(Duration::from_secs(10), async || {
+        (up.count() >= 1).then_some(())
+    })
+    .await
+    .expect("attempted");
+    replica.signal("STOP");
+    let (s, v) = post_json(&c, &gw.admin("/events/evt_rep_c/cancel")).await;
+    eprintln!("cancel with the replica frozen: {s} {v}");
+    replica.signal("CONT");
+    assert_eq!(s, 503, "a cancel on the master only: {v}");
+    // Thawed, the cancel (written on the master) reaches the replica: the event is no longer
+    // pending, and a second cancel says so.
+    let again = eventually(Duration::from_secs(10), async || {
+        let (s, _) = post_json(&c, &gw.admin("/events/evt_rep_c/cancel")).await;
+        (s == 409).then_some(())
+    })
+    .await;
+    assert!(again.is_some(), "cancelled once the replica has it");
+}

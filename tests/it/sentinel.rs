@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::fleet::{check_config, delivered_all, limai_replica};
+use common::fleet::{check_config, delivered_all, deliveries, limai_replica};
 use common::sentinel::Sentinels;
 use common::*;
 
@@ -178,4 +178,91 @@ fn sentinel_urls_are_checked_at_load() {
     let (ok, err) = check("[\"redis+sentinel://127.0.0.1:26379/m\", \"redis://127.0.0.1:7000\"]");
     assert!(!ok);
     assert!(err.contains("a sentinel URL names one master"), "{err}");
+}
+
+/// An outcome written to the master after its replica last heard from it, then lost in a
+/// Sentinel failover (replication is asynchronous, and `replica_acks` waits only for intake
+/// calls): the new master still has the delivered event's entry pending, and a takeover
+/// delivers it again — no hookgate crashed, the event was not spilled, and `replica_acks = 1`
+/// was set to make a failover safe. Now the outcome waits for a replica as intake does: held
+/// (the entry leased and heartbeated) until the old master is back as a replica, then recorded.
+#[tokio::test]
+async fn an_outcome_lost_in_a_failover_does_not_deliver_the_event_twice() {
+    let mut set = Sentinels::start();
+    let up = Upstream::start();
+    up.set_default(Reply::status(200).after(Duration::from_millis(1200)));
+    let gw = limai_replica(
+        format!(
+            "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\ntimeout = \"500ms\"\nclaim_after = \"3s\"\nreplica_acks = 1\nspill_max_bytes = 0\n",
+            set.url()
+        ),
+        &up,
+    );
+    let c = client();
+    let (s, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_fo_1")).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("accepted")), "{v}");
+    // The attempt is under way (the upstream answers in 1.2 s): freeze the replica, so that the
+    // outcome reaches the master only.
+    eventually(Duration::from_secs(10), async || {
+        (up.count() >= 1).then_some(())
+    })
+    .await
+    .expect("attempted");
+    let (master, replica) = (set.master, set.replica);
+    assert!(signal(set.pid(replica), "STOP"));
+    // The link cut as a partition would (else what the master sends waits in the frozen
+    // replica's socket buffer and arrives after all): nothing written from here on reaches it.
+    let killed = common::sentinel::cli(master, &["CLIENT", "KILL", "TYPE", "replica"]);
+    assert_eq!(killed.trim(), "1", "the replication link cut");
+    // The outcome is recorded on the master: nothing pending there any more.
+    let pending =
+        |port: u16| common::sentinel::cli(port, &["XPENDING", "hookgate:{limai:0}:v", "hookgate"]);
+    let recorded = eventually(Duration::from_secs(10), async || {
+        pending(master).starts_with("0").then_some(())
+    })
+    .await;
+    assert!(
+        recorded.is_some(),
+        "outcome recorded on the master: {}",
+        pending(master)
+    );
+    set.kill(master);
+    assert!(signal(set.pid(replica), "CONT"));
+    eventually(Duration::from_secs(40), async || {
+        (set.current_master() == Some(replica)).then_some(())
+    })
+    .await
+    .expect("the replica promoted");
+    eprintln!(
+        "new master's pending: {}",
+        pending(replica).replace('\n', " ")
+    );
+    // A takeover waits for claim_after (3 s) of steady answers, then claim_after of idleness.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let d = deliveries(&up);
+    eprintln!("deliveries after the failover: {d:?}");
+    // With no replica to confirm it, the outcome is not taken as recorded (the event stays
+    // leased); the old master back, a replica now, confirms it.
+    let confirmed = || gw.logs().contains("recorded after the store recovered");
+    assert!(!confirmed(), "confirmed with no replica");
+    set.restart(master);
+    let recorded = eventually(Duration::from_secs(20), async || {
+        (confirmed() && pending(replica).starts_with("0")).then_some(())
+    })
+    .await;
+    assert!(
+        recorded.is_some(),
+        "recorded once a replica is back: {}",
+        pending(replica)
+    );
+    assert_eq!(
+        d.get("evt_fo_1"),
+        Some(&1),
+        "delivered once: 2xx'd, delivered, its outcome recorded — and delivered again after the failover. logs: {}",
+        gw.logs()
+            .lines()
+            .filter(|l| l.contains("took over") || l.contains("WARN"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }

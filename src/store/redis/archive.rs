@@ -91,14 +91,15 @@ impl RedisStore {
     }
 
     /// Replays a dead letter of `event_id` moved aside (number `num`, or any if empty); the
-    /// script's answer (1 replayed, 2 the live copy must go first, 0 none).
+    /// script's answer (1 replayed, 2 the live copy must go first, 0 none), once replicas have
+    /// it (`confirm_change`).
     pub(super) async fn replay_archived(
         &self,
         sh: &Shard,
         event_id: &str,
         num: &str,
     ) -> Result<i64, StoreError> {
-        REPLAY_ARCHIVED
+        let r = REPLAY_ARCHIVED
             .key(sh.event(event_id))
             .key(sh.archived())
             .key(sh.stream())
@@ -114,7 +115,11 @@ impl RedisStore {
             .arg(num)
             .invoke_async(&mut self.con())
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        if r == 1 {
+            self.confirm_change(sh).await?;
+        }
+        Ok(r)
     }
 
     /// `aside_batch`: walks each shard's letters moved aside that died before the walk started

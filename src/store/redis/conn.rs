@@ -9,9 +9,9 @@ use redis::Value;
 
 use super::connect::Conn;
 use super::health::Health;
-use super::risks;
 use super::scripts;
 use super::shard_count::ShardCount;
+use super::{probe, risks};
 
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// Looked at sooner while Redis is away: recovery shows without waiting for traffic.
@@ -20,6 +20,14 @@ const HEALTH_EVERY_WHILE_DOWN: Duration = Duration::from_millis(200);
 const RISKS_EVERY: Duration = Duration::from_secs(60);
 /// How often the fleet's shard count is looked at again (`shard_count`): one `GET`.
 const SHARDS_EVERY: Duration = Duration::from_secs(5);
+/// How often a Redis that refused a command is probed again (`probe`).
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+
+/// What the probe of Redis' commands needs (`probe`).
+pub(super) struct Probe {
+    pub prefix: String,
+    pub replica_acks: u16,
+}
 
 /// The connection with a deadline on every exchange: a slow or unreachable Redis makes an
 /// unavailable store (503) within `store.timeout`, whatever the client's reconnect loop does.
@@ -110,8 +118,10 @@ impl Timed {
 /// cache in between. A cluster client that stays unreachable is started afresh (see
 /// [`super::connect::Cluster::heal`]). Whether Redis agrees with `store.shards`, at the first
 /// answer and every `SHARDS_EVERY` (a replica that does not stops, with or without traffic).
-pub(super) async fn watch_health(mut conn: Timed, count: ShardCount) {
+pub(super) async fn watch_health(mut conn: Timed, count: ShardCount, probe: Probe) {
     let mut loaded = false;
+    // Whether the first probe has answered, and when to probe a refusing Redis again.
+    let (mut probed, mut probe_at) = (false, Instant::now());
     let mut down_since = None;
     let (mut risks, mut look_at) = (None, Instant::now());
     let mut count_at = Instant::now();
@@ -129,6 +139,10 @@ pub(super) async fn watch_health(mut conn: Timed, count: ShardCount) {
             let _ = count.check(&conn).await;
             count_at = Instant::now() + SHARDS_EVERY;
         }
+        if ok && (!probed || (conn.health.refusing() && Instant::now() >= probe_at)) {
+            probed |= check_commands(&conn, &probe, probed).await;
+            probe_at = Instant::now() + PROBE_EVERY;
+        }
         if ok && !loaded {
             loaded = true;
             for script in scripts::all() {
@@ -137,7 +151,7 @@ pub(super) async fn watch_health(mut conn: Timed, count: ShardCount) {
         }
         loaded &= ok;
         if ok && Instant::now() >= look_at {
-            risks::check(&mut conn, &mut risks).await;
+            risks::check(&conn, &mut risks).await;
             look_at = Instant::now() + RISKS_EVERY;
         }
         let wait = if conn.health.ok() {
@@ -147,4 +161,24 @@ pub(super) async fn watch_health(mut conn: Timed, count: ShardCount) {
         };
         tokio::time::sleep(wait).await;
     }
+}
+
+/// Probes the commands Redis runs for hookgate; whether it answered. A refusal at the first
+/// answer stops the process (`EX_CONFIG`: a config that cannot work); a later one keeps the
+/// store not ready until a probe passes.
+async fn check_commands(conn: &Timed, probe: &Probe, probed: bool) -> bool {
+    let refused = match probe::refused(conn, &probe.prefix, probe.replica_acks).await {
+        Ok(r) => r,
+        Err(_) => return false,
+    };
+    if refused.is_empty() {
+        conn.health.accepted_all();
+    } else if !probed {
+        tracing::error!(
+            commands = %refused.join(", "),
+            "redis refuses commands hookgate needs (an ACL user without them or without the keys of store.prefix, rename-command, or a Redis older than 6.2); stopping"
+        );
+        super::exit_for_config();
+    }
+    true
 }

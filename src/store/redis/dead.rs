@@ -226,9 +226,9 @@ pub(super) fn sorted(routes: &[String]) -> Vec<&String> {
 
 impl RedisStore {
     /// Replays the live copy of `event_id` if it is a dead letter: 1 replayed, 2 not dead, 0
-    /// none.
+    /// none. A replay is confirmed by replicas (`confirm_change`) before it is said done.
     async fn replay_live(&self, sh: &Shard, event_id: &str) -> Result<i64, StoreError> {
-        REPLAY
+        let r = REPLAY
             .key(sh.event(event_id))
             .key(sh.dead())
             .key(sh.stream())
@@ -240,7 +240,11 @@ impl RedisStore {
             .arg(sh.line_prefix())
             .invoke_async(&mut self.con())
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        if r == 1 {
+            self.confirm_change(sh).await?;
+        }
+        Ok(r)
     }
 
     /// A replay script's answer (1 replayed, 2 not dead, else none here) as the caller's, or

@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
 
+use super::probe::is_refusal;
 use crate::event::now_ms;
 use crate::logs;
+use crate::metrics::METRICS;
 
 /// How long `/readyz` stays not ready after an exchange with Redis failed, however soon Redis
 /// answers again.
@@ -21,6 +23,8 @@ pub(super) struct Health {
     /// When this process started: what it has seen of Redis begins there, so a replica started
     /// just after an outage waits as one that lived through it (`steady_for`).
     started_ms: u64,
+    /// Redis refused a command hookgate needs (`probe`): not ready until the probe passes.
+    refused: AtomicBool,
 }
 
 /// Errors that mean Redis did not (usefully) answer, as opposed to an answer that is an error
@@ -64,15 +68,21 @@ impl Health {
             ok: AtomicBool::new(false),
             last_failure_ms: AtomicU64::new(0),
             started_ms: now_ms(),
+            refused: AtomicBool::new(false),
         }
     }
 
+    /// An exchange's result (an answer's errors by `saw_answer`).
     pub(super) fn saw<T>(&self, r: &redis::RedisResult<T>) {
         match r {
             Err(e) if is_outage(e) => self.failed(),
             Err(e) if is_full(e) => {
                 self.answered();
                 full();
+            }
+            Err(e) if is_refusal(e.code(), &e.to_string()) => {
+                self.answered();
+                self.refused(&e.to_string());
             }
             _ => self.answered(),
         }
@@ -85,7 +95,7 @@ impl Health {
     /// it kept the store ready while every command failed (a `PING` is answered while loading);
     /// a full Redis' refusal (`OOM`) is an answer, and said.
     pub(super) fn saw_answer(&self, answers: &[Value]) {
-        let codes = || {
+        let errors = || {
             answers
                 .iter()
                 .flat_map(|v| match v {
@@ -93,10 +103,11 @@ impl Health {
                     v => vec![v],
                 })
                 .filter_map(|v| match v {
-                    Value::ServerError(e) => Some(e.code()),
+                    Value::ServerError(e) => Some(e),
                     _ => None,
                 })
         };
+        let codes = || errors().map(|e| e.code());
         if codes().any(|c| matches!(c, "LOADING" | "MASTERDOWN" | "CLUSTERDOWN" | "TRYAGAIN")) {
             self.failed();
             return;
@@ -104,6 +115,32 @@ impl Health {
         self.answered();
         if codes().any(|c| c == "OOM") {
             full();
+        }
+        if let Some(e) = errors().find(|e| is_refusal(Some(e.code()), e.details().unwrap_or(""))) {
+            self.refused(&format!("{} {}", e.code(), e.details().unwrap_or("")));
+        }
+    }
+
+    /// An answer that refuses a command hookgate needs: not an outage (the spill would take
+    /// events no drain can forward), a config error of Redis' (an ACL changed live, a command
+    /// renamed): not ready, said, counted, until `probe` passes again.
+    fn refused(&self, what: &str) {
+        METRICS.redis.refused.inc();
+        self.refused.store(true, Ordering::Relaxed);
+        if logs::REDIS_REFUSED.hit("", || what.to_string()) {
+            tracing::error!(error = %what, "{}", logs::REDIS_REFUSED.message);
+        }
+    }
+
+    /// Redis refused a command since the probe last passed.
+    pub(super) fn refusing(&self) -> bool {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// The probe passed: every command runs.
+    pub(super) fn accepted_all(&self) {
+        if self.refused.swap(false, Ordering::Relaxed) {
+            tracing::info!("redis runs every command hookgate needs again");
         }
     }
 
@@ -133,7 +170,7 @@ impl Health {
     /// ready for a millisecond, between one exchange failing and the next answered: no probe
     /// or load balancer would see it, and the requests did.
     pub(super) fn ready(&self, now: u64) -> bool {
-        self.answered_for(READY_HOLD_MS, 0, now)
+        self.answered_for(READY_HOLD_MS, 0, now) && !self.refusing()
     }
 
     /// An exchange failed since Redis last answered (not merely: not answered yet, at start).

@@ -24,6 +24,7 @@ mod keys;
 mod nonce;
 mod outcomes;
 mod overrides;
+mod probe;
 mod query;
 mod queue;
 mod rehome;
@@ -202,6 +203,10 @@ impl RedisStore {
         let takeover_after = Arc::new(TakeoverAfter::new(&cfg.prefix, cfg.claim_after));
         let beat_after = takeover_after.clone();
         let count = shard_count.clone();
+        let probe = conn::Probe {
+            prefix: cfg.prefix.clone(),
+            replica_acks: cfg.replica_acks,
+        };
         let (conn, rt) = crate::store::own_runtime::spawn("hookgate-redis", move |tx| async move {
             let conn = match client.connect(timeout) {
                 Ok(c) => c,
@@ -224,7 +229,7 @@ impl RedisStore {
                 consumer,
                 claim_after,
             ));
-            watch_health(timed, count).await;
+            watch_health(timed, count, probe).await;
         })
         .map_err(OpenError::Start)?;
         Ok(RedisStore {
@@ -259,6 +264,12 @@ impl RedisStore {
     /// deadline to know (the local spill uses this).
     pub fn known_down(&self) -> bool {
         self.health.down()
+    }
+
+    /// Redis refuses a command hookgate needs (`probe`): a config error of Redis', not an
+    /// outage. The spill's drain would fail the same way, so intake answers 503 instead.
+    pub fn refusing(&self) -> bool {
+        self.health.refusing()
     }
 
     fn shard(&self, route: &str, event_id: &str) -> Shard {

@@ -3,6 +3,12 @@
 //! one script run), instead of a call each. Under load that divides the per-call cost in
 //! Redis (command dispatch, script set-up, the holder check) by the batch size; alone, an
 //! outcome goes at once.
+//!
+//! With `store.replica_acks`, a batch counts as recorded only once that many replicas have it
+//! (`WAIT`, as intake): an outcome only the master had, lost in a failover, left the entry
+//! pending on the promoted replica, and a takeover delivered the event again. Until confirmed,
+//! each caller keeps its lease and tries again (`deliver::record`), the heartbeat keeping the
+//! entry this replica's on whichever master Redis has.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,8 +16,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::conn::Timed;
-use super::scripts::COMPLETE;
-use super::{GROUP, RedisStore, Shard};
+use super::scripts::{COMPLETE, ENSURE_GROUP};
+use super::{GROUP, RedisStore, Shard, replicas};
 use crate::store::StoreError;
 
 /// The kind of a first attempt's delivery from the lean stream (`scripts::COMPLETE`).
@@ -41,9 +47,10 @@ pub(super) fn start(
     con: Timed,
     consumer: String,
     record_ttl: Duration,
+    replica_acks: u16,
 ) -> mpsc::UnboundedSender<Job> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(rx, con, consumer, record_ttl));
+    tokio::spawn(run(rx, con, consumer, record_ttl, replica_acks));
     tx
 }
 
@@ -58,6 +65,7 @@ async fn run(
     con: Timed,
     consumer: String,
     record_ttl: Duration,
+    replica_acks: u16,
 ) {
     let mut buf = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
@@ -98,7 +106,40 @@ async fn run(
                         .arg(&j.attempt);
                 }
             }
-            let r: redis::RedisResult<Vec<i64>> = invocation.invoke_async(&mut con.clone()).await;
+            let r: redis::RedisResult<Vec<i64>> =
+                match invocation.invoke_async(&mut con.clone()).await {
+                    // Redis lost the group (emptied: restarted without its data, flushed), so
+                    // nothing is pending and none of these is ours. Retried instead, the outcome
+                    // held its permit until a read of this shard made the group again, and with
+                    // the upstream's permits all held none came: its deliveries stalled.
+                    Err(e) if e.code() == Some("NOGROUP") => {
+                        let made: redis::RedisResult<()> = ENSURE_GROUP
+                            .key(sh.stream())
+                            .arg(GROUP)
+                            .invoke_async(&mut con.clone())
+                            .await;
+                        match made {
+                            Err(e) if !e.to_string().contains("BUSYGROUP") => Err(e),
+                            _ => Ok(vec![0; jobs.len()]),
+                        }
+                    }
+                    r => r,
+                };
+            // Written but not on enough replicas: not recorded yet. A retry that finds its own
+            // earlier write answers 0 (not pending) and waits again (a marker write, so that
+            // the `WAIT` covers what the earlier try wrote).
+            let confirmed = match &r {
+                Ok(recorded) if replica_acks > 0 => {
+                    replicas::confirm(&con, &sh, recorded.contains(&1), replica_acks).await
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = confirmed {
+                for j in jobs {
+                    let _ = j.done.send(Err(StoreError::Unavailable(e.clone())));
+                }
+                continue;
+            }
             match r {
                 Ok(recorded) if recorded.len() == jobs.len() => {
                     for (j, r) in jobs.into_iter().zip(recorded) {
@@ -126,9 +167,14 @@ async fn run(
 impl RedisStore {
     /// Records one outcome with whatever others are waiting (`done` is replaced).
     pub(super) async fn record_outcome(&self, mut job: Job) -> Result<i64, StoreError> {
-        let writer = self
-            .outcomes
-            .get_or_init(|| start(self.con(), self.consumer.clone(), self.record_ttl));
+        let writer = self.outcomes.get_or_init(|| {
+            start(
+                self.con(),
+                self.consumer.clone(),
+                self.record_ttl,
+                self.replica_acks,
+            )
+        });
         let (tx, rx) = oneshot::channel();
         job.done = tx;
         let gone = || StoreError::Unavailable("redis: the outcome writer stopped".into());

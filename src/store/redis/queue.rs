@@ -299,6 +299,7 @@ impl Queue for RedisStore {
                 .await
                 .map_err(unavailable)?;
             if r == 1 {
+                self.confirm_change(&sh).await?;
                 // The next of its order key's line may be due now.
                 self.work.due();
                 return Ok(true);

@@ -46,3 +46,18 @@ pub(super) async fn confirm(
     }
     Ok(())
 }
+
+impl super::RedisStore {
+    /// A change to `sh` confirmed as intake's are, with `store.replica_acks`: a lease (a read
+    /// or a takeover), a cancel, a replay. Lost in a failover, a leased event was delivered
+    /// twice, a cancelled one after all, a replayed one never. An error: the change may have
+    /// been made (trying again says what is there).
+    pub(super) async fn confirm_change(&self, sh: &Shard) -> Result<(), crate::store::StoreError> {
+        if self.replica_acks == 0 {
+            return Ok(());
+        }
+        confirm(&self.con(), sh, true, self.replica_acks)
+            .await
+            .map_err(crate::store::StoreError::Unavailable)
+    }
+}

@@ -8,15 +8,22 @@
 //! - `no_aof`: without the append-only file a Redis restart loses what was written since its
 //!   last snapshot.
 //!
+//! - `unknown`: Redis refuses `INFO` (in ACL category `@dangerous`, which a hardened user
+//!   often lacks): neither of the above can be seen, so neither can be ruled out. Before, the
+//!   check returned without a word and both gauges read 0, "no risk".
+//!
 //! Each is logged once when it appears (with the node's setting) and shown by
 //! `hookgate_redis_config_risk{risk}`; nothing is refused (which Redis to run is the
 //! operator's call, but not a silent one).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use redis::Value;
 
 use super::conn::Timed;
+use super::health::Health;
+use super::probe::is_refusal;
 use crate::metrics::METRICS;
 use crate::metrics::redis::REDIS_RISKS;
 
@@ -69,14 +76,25 @@ pub(super) fn parse(reply: &Value) -> Found {
 
 /// Looks, sets the gauge, and logs each risk that was not there at the last look (`last`);
 /// a look that gets no answer changes nothing.
-pub(super) async fn check(conn: &mut Timed, last: &mut Option<Found>) {
+pub(super) async fn check(conn: &Timed, last: &mut Option<Found>) {
+    // INFO is hookgate's own look, not a command events need: its refusal must not make the
+    // store not ready (`Health::saw_answer`), so it goes past the store's health.
+    let mut quiet = Timed {
+        health: Arc::new(Health::new()),
+        ..conn.clone()
+    };
     let reply = redis::cmd("INFO")
         .arg("memory")
         .arg("persistence")
-        .query_async::<Value>(conn)
+        .query_async::<Value>(&mut quiet)
         .await;
-    let Ok(reply) = reply else { return };
-    let found = parse(&reply);
+    let found = match reply {
+        Ok(reply) => parse(&reply),
+        Err(e) if is_refusal(e.code(), &e.to_string()) => {
+            Found::from([("unknown", format!("INFO refused: {e}"))])
+        }
+        Err(_) => return,
+    };
     for risk in REDIS_RISKS {
         let on = found.contains_key(risk);
         METRICS
@@ -89,6 +107,10 @@ pub(super) async fn check(conn: &mut Timed, last: &mut Option<Found>) {
             (Some(what), "eviction") if new => tracing::warn!(
                 setting = %what,
                 "redis may evict keys when full: acked events can be lost and duplicates pass; set maxmemory-policy noeviction"
+            ),
+            (Some(what), "unknown") if new => tracing::warn!(
+                error = %what,
+                "cannot read redis' INFO: whether it may evict keys when full or runs without its append-only file is unknown; allow INFO to hookgate's redis user (+info), or check maxmemory-policy noeviction and appendonly yes by hand"
             ),
             (Some(what), _) if new => tracing::warn!(
                 setting = %what,

@@ -286,6 +286,15 @@ impl RedisStore {
                 .or_default()
                 .last_read = Some(last.id.clone());
         }
+        // With `store.replica_acks`, what is read is delivered only once replicas have it as
+        // this consumer's: lost in a failover, it was pending under no one (or the dead
+        // holder) on the promoted replica, the outcome found it not ours, and it went again.
+        if !read.is_empty()
+            && let Err(e) = self.confirm_change(sh).await
+        {
+            self.read_own_again(sh, again);
+            return Err(e);
+        }
         // Taken over or left by a previous run: each entry's record is read (below).
         let unsure = mode != ">";
         if unsure && !claim {

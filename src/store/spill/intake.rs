@@ -11,6 +11,12 @@ use crate::store::{Accepted, Intake, StoreError};
 #[async_trait]
 impl Intake for Spill {
     async fn accept(&self, ev: NewEvent) -> Result<Accepted, StoreError> {
+        // Nor behind the route's spilled events: they cannot be forwarded either.
+        if self.redis.refusing() && self.ledger.holds(&ev.route) {
+            return Err(StoreError::Unavailable(
+                "redis refuses a command hookgate needs".into(),
+            ));
+        }
         if self.ledger.holds(&ev.route) {
             return self
                 .spill(ev, "earlier events of the route are in the spill")
@@ -23,7 +29,8 @@ impl Intake for Spill {
         // A copy, kept in case Redis fails: Redis' accept takes the event by value. An accept
         // that timed out may still have run in Redis; the drain's dedup drops that copy.
         match self.redis.accept(ev.clone()).await {
-            Err(StoreError::Unavailable(e)) => self.spill(ev, &e).await,
+            // Redis refusing a command is no outage: no drain could forward what is spilled.
+            Err(StoreError::Unavailable(e)) if !self.redis.refusing() => self.spill(ev, &e).await,
             other => other,
         }
     }

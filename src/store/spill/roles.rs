@@ -180,9 +180,10 @@ impl Inspect for Spill {
         self.redis.stats(routes).await
     }
 
-    /// Ready while Redis answers, and while it does not as long as the spill takes events.
+    /// Ready while Redis answers, and while it does not as long as the spill takes events;
+    /// not while Redis refuses a command (the spill takes nothing then: `intake`).
     fn ready(&self) -> bool {
-        self.redis.ready() || (self.local.ready() && !self.ledger.full())
+        self.redis.ready() || (self.local.ready() && !self.ledger.full() && !self.redis.refusing())
     }
 }
 

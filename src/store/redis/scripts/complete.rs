@@ -13,7 +13,8 @@ use redis::Script;
 /// - for `lean`, 2 more: the end of its dedup window and the packed record (which holds the
 ///   status, the history line and when it ended): every argument costs, ~1.2k instructions
 ///   of redis-server's per event (`cargo bench --bench redis_ir`);
-/// - for the others, 5 more: now_ms, retry_at_ms (for `carried`: the end of its dedup
+/// - for the others, 5 more: now_ms, retry_at_ms (with now_ms over a second off Redis' clock,
+///   a retry is due `retry_at_ms - now_ms` after Redis' now; for `carried`: the end of its dedup
 ///   window), error, status, history line (`query::Attempt::to_line`).
 ///
 /// Records the outcomes of one shard in one call; returns for each 1 recorded, 0 not ours
@@ -107,6 +108,12 @@ end
 if #acked > 0 then redis.call('XACK', KEYS[1], ARGV[1], unpack(acked)) end
 local function one(entry, id, kind, fin, at, err, sts, attempt)
   if not mine[entry] then return 0 end
+  if kind == 'retry' and math.abs(now - tonumber(fin)) > 1000 then
+    -- The holder's clock is off Redis' (within a second the difference is taken as this
+    -- call's own latency, and `at` kept as the holder said): due after the wait it chose (its
+    -- at - its now) on Redis' clock, the one `PROMOTE` reads whichever replica promotes.
+    at = string.format('%d', now + math.max(0, tonumber(at) - tonumber(fin)))
+  end
   if lean then
     -- Held, so still the event's (a cancel acknowledges the entry): it leaves the index.
     unindexed[#unindexed + 1] = id

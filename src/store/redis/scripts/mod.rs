@@ -484,8 +484,10 @@ pub use manage::{
     UNLINK_SETS,
 };
 
-/// KEYS: retries, stream, delivered set, listing, order line holds. ARGV: now_ms, limit, event
-/// key prefix, group, order line prefix.
+/// KEYS: retries, stream, delivered set, listing, order line holds. ARGV: the caller's now_ms
+/// (unused: Redis' clock says what is due, as `COMPLETE` scores retries by it; a replica whose
+/// clock ran ahead promoted every replica's retries early), limit, event key prefix, group,
+/// order line prefix.
 /// Moves due retries back into the stream, and trims the listing of expired records (what
 /// deliveries did not trim: after the last ones). Returns {moved, next_due_ms or -1, trimmed}.
 /// Also lets go of order lines whose held attempt is no longer pending, but no outcome ended
@@ -496,7 +498,10 @@ pub static PROMOTE: LazyLock<Script> = LazyLock::new(|| {
         trim_listing!(),
         release_line!(),
         r#"
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now), 'LIMIT', 0,
+  ARGV[2])
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('XADD', KEYS[2], '*', 'i', id)
@@ -511,8 +516,6 @@ for i = 1, #held, 2 do
     release_line(KEYS[5], KEYS[2], ARGV[5], ARGV[3], held[i], id, entry)
   end
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local trimmed = trim_listing(KEYS[3], KEYS[4], ARGV[3], now, tonumber(ARGV[2]), {})
 local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #nxt == 0 then return {#due, -1, trimmed} end
