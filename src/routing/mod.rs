@@ -13,8 +13,11 @@ pub use upstream::{Backoff, Resign, Upstream, url_credentials};
 use std::sync::Arc;
 
 pub struct Router {
-    /// Sorted by path length, longest first, so the first match is the most specific.
+    /// Sorted by decoded path length, longest first, so the first match is the most specific.
     routes: Vec<Arc<Route>>,
+    /// Each route's path as its units (`units`, the trailing `/` left out), decoded once at
+    /// load rather than at every lookup.
+    decoded: Vec<Box<[Unit]>>,
 }
 
 /// A matched route and what follows its path in the request (the sub-path, with its query).
@@ -30,14 +33,18 @@ impl Router {
         // Decoded lengths: of two routes that match a request, the longer decoded path is the
         // one below the other (`/a%21` is shorter than `/a!b`).
         routes.sort_by_cached_key(|r| (std::cmp::Reverse(units(&r.path).count()), r.name.clone()));
-        Router { routes }
+        let decoded = routes.iter().map(|r| decode(&r.path)).collect();
+        Router { routes, decoded }
     }
 
     /// `path_and_query` is the request target as received (origin form).
     pub fn find<'r, 'p>(&'r self, path_and_query: &'p str) -> Option<Match<'r, 'p>> {
-        self.routes.iter().find_map(|route| {
-            rest_below(&route.path, path_and_query).map(|rest| Match { route, rest })
-        })
+        self.routes
+            .iter()
+            .zip(&self.decoded)
+            .find_map(|(route, units)| {
+                rest_after(units, path_and_query).map(|rest| Match { route, rest })
+            })
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Route>> {
@@ -72,12 +79,22 @@ impl Router {
 /// What follows `route_path` in `path_and_query`, when the route matches it: empty, or
 /// starting with `/` or `?`.
 pub fn rest_below<'p>(route_path: &str, path_and_query: &'p str) -> Option<&'p str> {
+    rest_after(&decode(route_path), path_and_query)
+}
+
+/// A route's path as the units a request's must begin with.
+fn decode(route_path: &str) -> Box<[Unit]> {
+    units(route_path.trim_end_matches('/')).collect()
+}
+
+/// `rest_below` for a route path already decoded.
+fn rest_after<'p>(route: &[Unit], path_and_query: &'p str) -> Option<&'p str> {
     let path = path_and_query
         .split_once('?')
         .map_or(path_and_query, |(p, _)| p);
     let mut request = units(path);
-    for unit in units(route_path.trim_end_matches('/')) {
-        if request.next() != Some(unit) {
+    for unit in route {
+        if request.next() != Some(*unit) {
             return None;
         }
     }
