@@ -50,6 +50,19 @@ async fn fill_4mib(c: &reqwest::Client, gw: &Gateway, sent: usize) -> Vec<TcpStr
 
 /// What the connection was answered within `wait`: empty if nothing yet, `closed` if it was
 /// closed (reset: hookgate closes a refused body's connection with the body unread).
+/// The answers of the uploads hookgate cut, a moment after an event needed their room.
+async fn cut_uploads(uploads: &mut [TcpStream]) -> Vec<String> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut cut = Vec::new();
+    for s in uploads {
+        let a = answer_of(s, Duration::from_millis(50)).await;
+        if !a.is_empty() {
+            cut.push(a);
+        }
+    }
+    cut
+}
+
 async fn answer_of(s: &mut TcpStream, wait: Duration) -> String {
     let mut buf = vec![0; 4096];
     match tokio::time::timeout(wait, s.read(&mut buf)).await {
@@ -137,14 +150,7 @@ async fn a_real_sender_cuts_uploads_stalled_for_a_second() {
     let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("e_later")).await;
     assert_eq!(status, 200, "{v}");
     // One was cut (the oldest of the four, by when hookgate began reading it): enough room.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut cut = Vec::new();
-    for s in &mut uploads {
-        let a = answer_of(s, Duration::from_millis(50)).await;
-        if !a.is_empty() {
-            cut.push(a);
-        }
-    }
+    let cut = cut_uploads(&mut uploads).await;
     assert_eq!(cut.len(), 1, "{cut:?}");
     assert!(cut[0].starts_with("HTTP/1.1 503"), "{cut:?}");
     assert!(cut[0].contains("body still arriving"), "{cut:?}");
@@ -169,14 +175,7 @@ async fn one_byte_uploads_declaring_a_mebibyte_give_way_at_once() {
     let (status, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("e_one")).await;
     assert_eq!(status, 200, "{v}");
     assert!(common::conn::delivered(&up, "e_one").await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut cut = Vec::new();
-    for s in &mut uploads {
-        let a = answer_of(s, Duration::from_millis(50)).await;
-        if !a.is_empty() {
-            cut.push(a);
-        }
-    }
+    let cut = cut_uploads(&mut uploads).await;
     assert_eq!(cut.len(), 1, "{cut:?}");
     assert!(cut[0].contains("body still arriving"), "{cut:?}");
 }
