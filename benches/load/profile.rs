@@ -3,7 +3,9 @@
 //! an event's CPU goes, beside bare pingora's own, by the same command as the figures.
 //! `LOAD_PERF=keep` also keeps each recording (e.g. `perf report --comm hookgate-store`);
 //! `LOAD_PERF=graph` keeps it with call graphs (frame pointers: a hookgate built with
-//! `RUSTFLAGS="-C force-frame-pointers=yes"`, passed as `LOAD_HOOKGATE`).
+//! `RUSTFLAGS="-C force-frame-pointers=yes"`, passed as `LOAD_HOOKGATE`); `LOAD_PERF=dwarf`
+//! keeps it with call graphs unwound from stack copies (any build, the callers of libc's
+//! leaves such as `memmove` included; larger recordings, read with `perf report -G`).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -20,16 +22,20 @@ pub struct Recording {
 pub fn start(pid: u32, run: u64) -> Option<Recording> {
     if !matches!(
         std::env::var("LOAD_PERF").ok().as_deref(),
-        Some("1" | "keep" | "graph")
+        Some("1" | "keep" | "graph" | "dwarf")
     ) {
         return None;
     }
     let file =
         std::env::temp_dir().join(format!("hookgate-load-{}-{run}.perf", std::process::id()));
-    let graph = std::env::var("LOAD_PERF").ok().as_deref() == Some("graph");
+    let graph = match std::env::var("LOAD_PERF").ok().as_deref() {
+        Some("graph") => Some("-g"),
+        Some("dwarf") => Some("--call-graph=dwarf,16384"),
+        _ => None,
+    };
     let perf = Command::new("perf")
         .args(["record", "-q", "-F", "499", "-p", &pid.to_string()])
-        .args(graph.then_some("-g"))
+        .args(graph)
         .arg("-o")
         .arg(&file)
         .stdout(Stdio::null())
@@ -81,7 +87,7 @@ impl Recording {
         // LOAD_PERF=keep: the recording stays, for `perf report -i` by thread or symbol.
         if matches!(
             std::env::var("LOAD_PERF").ok().as_deref(),
-            Some("keep" | "graph")
+            Some("keep" | "graph" | "dwarf")
         ) {
             eprintln!("  (kept: {})", self.file.display());
         } else {
