@@ -22,7 +22,7 @@ use crate::logs;
 use crate::metrics::AttemptResult;
 use crate::routing::Upstream;
 use crate::routing::{Route, RouteState};
-use crate::store::{Outcome, Queue, StoredEvent, Timing};
+use crate::store::{Outcome, Queue, Store, StoredEvent, Timing};
 use crate::upstream::{Client, Failure};
 
 /// Longest sleep between scans when nothing signals new work.
@@ -147,20 +147,20 @@ impl Delivery {
                             self.app.store.release(&ev);
                             continue;
                         };
-                        let (client, store, up, route, outcomes) = (
+                        let permits = Permits {
+                            request: permit,
+                            outcomes: outcomes.clone(),
+                        };
+                        // The task is `deliver`'s own future, owning what it uses: an async
+                        // block around it would hold each value twice, and the task's state
+                        // is copied at each spawn.
+                        tasks.spawn(deliver(
                             client.clone(),
                             self.app.store.clone(),
-                            up.clone(),
                             route.clone(),
-                            outcomes.clone(),
-                        );
-                        tasks.spawn(async move {
-                            let permits = Permits {
-                                request: permit,
-                                outcomes,
-                            };
-                            deliver(&client, store.as_ref(), &up, &route, ev, permits).await;
-                        });
+                            ev,
+                            permits,
+                        ));
                     }
                 }
                 Err(e) => {
@@ -214,13 +214,14 @@ struct Permits {
 
 /// Runs one attempt and records its outcome.
 async fn deliver(
-    client: &Client,
-    store: &dyn Queue,
-    up: &Upstream,
-    route: &Route,
+    client: Arc<Client>,
+    store: Arc<dyn Store>,
+    route: Arc<Route>,
     ev: StoredEvent,
     permits: Permits,
 ) {
+    let (client, store, route) = (client.as_ref(), store.as_ref(), route.as_ref());
+    let up = route.upstream.as_ref();
     let attempt = ev.attempts + 1;
     let span = observe::start(route, &ev);
     let started = Instant::now();

@@ -309,7 +309,9 @@ impl Intake<'_> {
                     timeout_status,
                     retry_after: self.cfg.server.retry_after,
                 };
-                Ok(relay.relay(event).await)
+                // Boxed: the relay's future is most of this one's size, which every async
+                // route's request would otherwise allocate and copy too.
+                Ok(Box::pin(relay.relay(event)).await)
             }
         }
     }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::header::{ACCEPT, HOST, RETRY_AFTER};
 use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
@@ -69,7 +70,9 @@ impl Client {
     ) -> Result<Answer, Failure> {
         let Some(pool) = self.pool(up) else {
             let request = request(&self.reqwest, up, ev, attempt, up.timeout)?;
-            return send_reqwest(traced(request, trace), up.timeout).await;
+            // Boxed: reqwest's future is several KiB, and the state of every delivery task
+            // (moved at each spawn and await) is sized by its largest branch.
+            return Box::pin(send_reqwest(traced(request, trace), up.timeout)).await;
         };
         let req = lean_request(&pool, up, ev, attempt, trace)?;
         let deadline = Deadline::after(up.timeout);
@@ -106,7 +109,10 @@ impl Client {
         if self.proxies.intercept(&probe).is_some() {
             return None;
         }
-        Pool::new(host, port, url.port().is_some(), up.h2c)
+        let base = super::url::target(url, "")
+            .ok()
+            .and_then(|t| request_uri(t.uri, up.h2c).ok());
+        Pool::new(host, port, url.port().is_some(), up.h2c, base)
     }
 }
 
@@ -145,20 +151,10 @@ fn lean_request(
     attempt: u32,
     trace: Option<TraceContext>,
 ) -> Result<Request<Full<Bytes>>, Failure> {
-    let target = super::request::delivery_target(up, ev)?.uri;
-    // HTTP/1.1 sends the path (origin form) with a Host header; h2c the whole URI, whose
-    // authority becomes `:authority`.
-    let uri = if pool.h2c {
-        target
-    } else {
-        let mut origin = http::uri::Parts::default();
-        origin.path_and_query = target.into_parts().path_and_query;
-        Uri::from_parts(origin).map_err(|e| Failure {
-            retryable: false,
-            error: format!("cannot build the request (not retried): {e}"),
-            status: None,
-            retry_after: None,
-        })?
+    // Most events have no sub-path or query of their own: the upstream's URL as it is.
+    let uri = match &pool.base {
+        Some(base) if ev.target.is_empty() => base.clone(),
+        _ => request_uri(super::request::delivery_target(up, ev)?.uri, pool.h2c)?,
     };
     let mut headers = super::request::request_headers(up, ev, attempt);
     if let Some(t) = trace
@@ -184,6 +180,22 @@ fn lean_request(
     Ok(req)
 }
 
+/// The URI a request names: HTTP/1.1 sends the path (origin form) with a Host header; h2c the
+/// whole URI, whose authority becomes `:authority`.
+fn request_uri(target: Uri, h2c: bool) -> Result<Uri, Failure> {
+    if h2c {
+        return Ok(target);
+    }
+    let mut origin = http::uri::Parts::default();
+    origin.path_and_query = target.into_parts().path_and_query;
+    Uri::from_parts(origin).map_err(|e| Failure {
+        retryable: false,
+        error: format!("cannot build the request (not retried): {e}"),
+        status: None,
+        retry_after: None,
+    })
+}
+
 /// When an attempt's time is up, and how to say so.
 #[derive(Clone, Copy)]
 struct Deadline {
@@ -205,11 +217,12 @@ impl Deadline {
             .saturating_duration_since(tokio::time::Instant::now())
     }
 
-    /// `f`'s output, or the attempt's timeout failure.
-    async fn within<T>(self, f: impl Future<Output = T>) -> Result<T, Failure> {
-        tokio::time::timeout_at(self.at, f)
-            .await
-            .map_err(|_| failure(format!("timed out after {}", fmt_duration(self.timeout))))
+    /// `f`'s output, or the attempt's timeout failure. A combinator, not an `async fn`: that
+    /// would hold `f` twice (as its argument and inside the timeout), in every delivery task.
+    fn within<F: Future>(self, f: F) -> impl Future<Output = Result<F::Output, Failure>> {
+        tokio::time::timeout_at(self.at, f).map(move |r| {
+            r.map_err(|_| failure(format!("timed out after {}", fmt_duration(self.timeout))))
+        })
     }
 }
 
@@ -222,37 +235,47 @@ async fn exchange(
     deadline: Deadline,
 ) -> Result<Answer, Failure> {
     if pool.h2c {
-        let h2 = deadline
-            .within(pool.h2(deadline.left()))
-            .await?
-            .map_err(connect_failure)?;
-        let mut sender = h2.sender.clone();
-        let sent = deadline
-            .within(async {
-                sender.ready().await?;
-                sender.send_request(req).await
-            })
-            .await;
-        // A closed connection is found closed by the next attempt, which opens anew; one that
-        // timed out (a silent peer keeps it "open") is retired, so the next attempt does too.
-        let resp = match sent {
-            Ok(sent) => sent.map_err(request_failure)?,
-            Err(timed_out) => {
-                pool.retire(&h2).await;
-                return Err(timed_out);
-            }
-        };
-        let (answer, end) = read(resp, deadline).await;
-        if end == End::TimedOut {
-            pool.retire(&h2).await;
-        }
-        return Ok(answer);
+        // Boxed for the same reason as reqwest's path (`Client::send`).
+        return Box::pin(exchange_h2(pool, req, deadline)).await;
     }
     let (resp, sender) = deadline.within(h1_head(pool, req, deadline)).await??;
     let (answer, end) = read(resp, deadline).await;
     // Only a connection whose answer was read to its end can carry another request.
     if end == End::Whole {
         pool.put(sender);
+    }
+    Ok(answer)
+}
+
+/// `exchange` on the shared h2c connection.
+async fn exchange_h2(
+    pool: &Pool,
+    req: Request<Full<Bytes>>,
+    deadline: Deadline,
+) -> Result<Answer, Failure> {
+    let h2 = deadline
+        .within(pool.h2(deadline.left()))
+        .await?
+        .map_err(connect_failure)?;
+    let mut sender = h2.sender.clone();
+    let sent = deadline
+        .within(async {
+            sender.ready().await?;
+            sender.send_request(req).await
+        })
+        .await;
+    // A closed connection is found closed by the next attempt, which opens anew; one that
+    // timed out (a silent peer keeps it "open") is retired, so the next attempt does too.
+    let resp = match sent {
+        Ok(sent) => sent.map_err(request_failure)?,
+        Err(timed_out) => {
+            pool.retire(&h2).await;
+            return Err(timed_out);
+        }
+    };
+    let (answer, end) = read(resp, deadline).await;
+    if end == End::TimedOut {
+        pool.retire(&h2).await;
     }
     Ok(answer)
 }

@@ -40,6 +40,8 @@ pub(super) struct Pool {
     /// The Host header (HTTP/1.1) and `:authority` (h2c).
     pub host: HeaderValue,
     pub h2c: bool,
+    /// The request URI of an event with no sub-path or query of its own (made once).
+    pub base: Option<http::Uri>,
     idle: Mutex<VecDeque<(Instant, http1::SendRequest<Body>)>>,
     /// Async: attempts arriving while it is being opened wait for it rather than open their own.
     shared: tokio::sync::Mutex<Option<H2>>,
@@ -64,13 +66,20 @@ pub(super) struct H1 {
 impl Pool {
     /// `host` as the URL has it (an IPv6 literal bracketed); `with_port`: the URL names the
     /// port, so the Host header does (as reqwest sent it).
-    pub fn new(host: &str, port: u16, with_port: bool, h2c: bool) -> Option<Pool> {
+    pub fn new(
+        host: &str,
+        port: u16,
+        with_port: bool,
+        h2c: bool,
+        base: Option<http::Uri>,
+    ) -> Option<Pool> {
         let addr = format!("{host}:{port}");
         let host = HeaderValue::from_str(if with_port { &addr } else { host }).ok()?;
         Some(Pool {
             addr,
             host,
             h2c,
+            base,
             idle: Mutex::new(VecDeque::new()),
             shared: tokio::sync::Mutex::new(None),
             opened: AtomicU64::new(0),
@@ -90,6 +99,12 @@ impl Pool {
                 }
             }
         }
+        // Boxed: connecting is rare, and its futures would size every delivery task's state.
+        Box::pin(self.open_h1(left)).await
+    }
+
+    /// A new HTTP/1.1 connection, ready to send.
+    async fn open_h1(&self, left: Duration) -> Result<H1, ConnectError> {
         let io = self.tcp(left).await?;
         let (mut sender, conn) = http1::handshake(io).await.map_err(connect_error)?;
         tokio::spawn(async move {
