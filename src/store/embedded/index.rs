@@ -10,8 +10,9 @@
 //! they reach its front.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+use super::{SeqMap, SeqSet};
 use crate::store::StoredEvent;
 
 #[derive(Default)]
@@ -26,7 +27,7 @@ pub struct RouteIndex {
     /// replayed event at the back).
     lines: HashMap<String, Line>,
     /// seq → order key, for the undelivered events in `lines`.
-    line_of: HashMap<u64, String>,
+    line_of: SeqMap<String>,
 }
 
 /// One order key's events.
@@ -191,11 +192,11 @@ pub struct Index {
     pub pending_total: u64,
     /// Events accepted since their commit, handed to delivery without reading them back from
     /// disk; bounded by `hot_limit` (`store.hot_size`), beyond which delivery reads the store.
-    hot: HashMap<u64, StoredEvent>,
+    hot: SeqMap<StoredEvent>,
     hot_bytes: usize,
     hot_limit: usize,
     /// Line heads finished while in flight: seq → (route, order key), until the lease ends.
-    held: HashMap<u64, (String, String)>,
+    held: SeqMap<(String, String)>,
 }
 
 /// A change to apply once its commit succeeded.
@@ -264,7 +265,7 @@ impl Index {
         }
     }
 
-    pub fn apply(&mut self, effect: Effect, leases: &mut HashSet<u64>) -> bool {
+    pub fn apply(&mut self, effect: Effect, leases: &mut SeqSet) -> bool {
         match effect {
             Effect::Enqueued {
                 route,
@@ -345,7 +346,7 @@ impl Index {
 
     /// Ends the lease of `seq`; true when that let the next event of its order key become due
     /// (it was cancelled during the attempt).
-    pub fn unlease(&mut self, seq: u64, leases: &mut HashSet<u64>) -> bool {
+    pub fn unlease(&mut self, seq: u64, leases: &mut SeqSet) -> bool {
         leases.remove(&seq);
         let Some((route, key)) = self.held.remove(&seq) else {
             return false;
@@ -361,7 +362,7 @@ impl Index {
     /// rebuilt line puts behind another (lines are rebuilt in the order their events joined
     /// them, but a store of an older hookgate kept no place for a replayed event, which is
     /// then rebuilt in seq order).
-    pub fn keep_in_flight(&mut self, old: &Index, leases: &HashSet<u64>) {
+    pub fn keep_in_flight(&mut self, old: &Index, leases: &SeqSet) {
         for r in self.routes.values_mut() {
             let behind: Vec<(String, u64)> = r
                 .lines
@@ -406,7 +407,7 @@ impl Index {
         route: &str,
         now: u64,
         max: usize,
-        leases: &HashSet<u64>,
+        leases: &SeqSet,
     ) -> (Vec<(u64, u64)>, Option<u64>) {
         let Some(r) = self.routes.get(route) else {
             return (Vec::new(), None);

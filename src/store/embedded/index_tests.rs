@@ -1,5 +1,7 @@
 //! The in-memory index's unit tests (`index.rs`).
 
+use std::collections::HashSet;
+
 use super::*;
 
 /// Event `seq` of order key `key`, queued (or `revived`) to be due at `due_ms`.
@@ -16,9 +18,9 @@ fn keyed(key: &str, seq: u64, due_ms: u64, revived: bool) -> Effect {
 }
 
 /// An index holding these (seq, due_ms) of key `k`, in this order, and no lease.
-fn one_line(events: &[(u64, u64)]) -> (Index, HashSet<u64>) {
+fn one_line(events: &[(u64, u64)]) -> (Index, SeqSet) {
     let mut ix = Index::default();
-    let mut leases = HashSet::new();
+    let mut leases = SeqSet::default();
     for &(seq, due_ms) in events {
         ix.apply(keyed("k", seq, due_ms, false), &mut leases);
     }
@@ -71,7 +73,7 @@ fn check(ix: &Index) {
 
 /// What `route` hands out at `now` (nothing leased), and when it looks next.
 fn due_at(ix: &Index, now: u64) -> (Vec<u64>, Option<u64>) {
-    let (got, next) = ix.due("r", now, 10, &HashSet::new());
+    let (got, next) = ix.due("r", now, 10, &SeqSet::default());
     (got.into_iter().map(|(_, s)| s).collect(), next)
 }
 
@@ -161,7 +163,7 @@ fn a_rebuilt_index_keeps_attempts_in_flight_first() {
 #[test]
 fn due_skips_leased_and_reports_next() {
     let mut ix = Index::default();
-    let mut leases = HashSet::new();
+    let mut leases = SeqSet::default();
     for (seq, due) in [(1, 10), (2, 10), (3, 50)] {
         ix.apply(
             Effect::Enqueued {
@@ -204,7 +206,7 @@ fn due_skips_leased_and_reports_next() {
 #[test]
 fn one_order_key_at_a_time() {
     let mut ix = Index::default();
-    let mut leases = HashSet::new();
+    let mut leases = SeqSet::default();
     let enqueue = |seq, key: Option<&str>| Effect::Enqueued {
         route: "r".into(),
         seq,
@@ -228,7 +230,7 @@ fn one_order_key_at_a_time() {
     assert!(ix.apply(enqueue(3, Some("b")), &mut leases));
     assert!(ix.apply(enqueue(4, None), &mut leases));
     assert!(!ix.apply(enqueue(5, Some("a")), &mut leases));
-    let due = |ix: &Index| ix.due("r", 20, 10, &HashSet::new()).0;
+    let due = |ix: &Index| ix.due("r", 20, 10, &SeqSet::default()).0;
     assert_eq!(due(&ix), vec![(10, 1), (10, 3), (10, 4)]);
     assert_eq!(ix.pending_total, 5);
     assert!(ix.apply(finish(1), &mut leases), "2 becomes due");

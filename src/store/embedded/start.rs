@@ -78,7 +78,7 @@ pub fn build_index(
     // In the order events joined their lines (arrival, or a replay: at the back), so that each
     // order key's line forms as it was.
     queued.sort_by_key(|(joined, _)| *joined);
-    let mut no_leases = HashSet::new();
+    let mut no_leases = super::SeqSet::default();
     for (_, e) in queued {
         index.apply(e, &mut no_leases);
     }

@@ -13,7 +13,7 @@ pub use self::dead::Letter;
 pub use self::lost::Lost;
 use super::index::Effect;
 use super::log::{LogWriter, Logged};
-use super::{Handles, Shared, damage, keys, lock};
+use super::{Handles, SeqMap, Shared, damage, keys, lock};
 use crate::event::{NewEvent, now_ms};
 use crate::metrics::METRICS;
 use crate::store::record::Record;
@@ -414,12 +414,12 @@ struct Txn<'h> {
     logging: BTreeMap<u64, logged::Logging>,
     /// Logged events that leave the log in this group (filed, or delivered), with their
     /// dedup keys.
-    left: HashMap<u64, Box<[u8]>>,
+    left: SeqMap<Box<[u8]>>,
     dedup: HashMap<Vec<u8>, Option<(u64, u64)>>,
-    records: HashMap<u64, Option<Record>>,
+    records: SeqMap<Option<Record>>,
     /// Records of events accepted in this group, as encoded into the batch (shared, not
     /// copied); `records` goes first once an operation changed one.
-    fresh: HashMap<u64, fjall::Slice>,
+    fresh: SeqMap<fjall::Slice>,
     answers: HashMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
@@ -432,10 +432,10 @@ impl<'h> Txn<'h> {
             log,
             log_buf: Vec::new(),
             logging: BTreeMap::new(),
-            left: HashMap::new(),
+            left: SeqMap::default(),
             dedup: HashMap::new(),
-            records: HashMap::new(),
-            fresh: HashMap::new(),
+            records: SeqMap::default(),
+            fresh: SeqMap::default(),
             answers: HashMap::new(),
         }
     }

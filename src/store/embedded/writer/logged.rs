@@ -1,7 +1,7 @@
 //! The writer's side of the event log (`embedded::log`): putting new events in it, filing
 //! logged events into fjall, and retiring segments.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::Arc;
 
@@ -10,9 +10,9 @@ use crate::metrics::METRICS;
 use crate::store::StoreError;
 use crate::store::embedded::Handles;
 use crate::store::embedded::keys;
-use crate::store::embedded::lock;
 use crate::store::embedded::log::segment::{self, Kind};
 use crate::store::embedded::log::{Loc, decode_bodiless};
+use crate::store::embedded::{SeqMap, lock};
 use crate::store::record::{FORMAT_BEFORE_LOG, Record};
 
 /// An event this group puts in the log.
@@ -27,7 +27,7 @@ pub struct Logging {
 /// What a committed group changes in `Logged`.
 pub struct Settle {
     pub logging: BTreeMap<u64, Logging>,
-    pub left: HashMap<u64, Box<[u8]>>,
+    pub left: SeqMap<Box<[u8]>>,
 }
 
 /// Where a group's log entries went: segment, its file, the offset of the first.
