@@ -65,6 +65,7 @@ use self::writer::{Op, Writer};
 /// instructions, most of it each lease skipping the events in flight.)
 type SeqSet = rustc_hash::FxHashSet<u64>;
 type SeqMap<V> = rustc_hash::FxHashMap<u64, V>;
+
 /// What `Embedded::downgrade` writes back.
 pub use super::record::FORMAT_BEFORE_LOG;
 use super::record::{FORMAT, Head, Phase, READS, Record};
