@@ -3,6 +3,7 @@
 mod crash;
 mod log;
 mod support;
+mod wire;
 
 use crate::common;
 

@@ -19,13 +19,7 @@ use super::support::{admin, send, wait_state};
 const PAST_WINDOW: Duration = Duration::from_millis(2600);
 
 fn gateway(up: &Upstream, redis: Option<&RedisServer>) -> Gateway {
-    let store = redis.map(RedisServer::store_block);
-    let body = format!(
-        "{}\n{}",
-        upstream_block("orders", &up.url("/in"), ""),
-        limai_route("limai", "/hooks/limai", "orders", "dedup_ttl = \"2s\"")
-    );
-    Gateway::start_full("", store, "", &body, &[("LIMAI_SECRET", SECRET)])
+    super::support::gateway_with(up, redis, "dedup_ttl = \"2s\"")
 }
 
 /// The dead letters of the route: (event ID, received at, in epoch ms).

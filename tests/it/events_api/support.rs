@@ -21,11 +21,20 @@ pub(super) fn held() -> Reply {
 }
 
 pub(super) fn gateway(up: &Upstream, redis: Option<&RedisServer>) -> Gateway {
+    gateway_with(up, redis, "")
+}
+
+/// As `gateway`, with `route_extra` keys in the route's block.
+pub(super) fn gateway_with(
+    up: &Upstream,
+    redis: Option<&RedisServer>,
+    route_extra: &str,
+) -> Gateway {
     let store = redis.map(RedisServer::store_block);
     let body = format!(
         "{}\n{}",
         upstream_block("orders", &up.url("/in"), ""),
-        limai_route("limai", "/hooks/limai", "orders", "")
+        limai_route("limai", "/hooks/limai", "orders", route_extra)
     );
     Gateway::start_full("", store, "", &body, &[("LIMAI_SECRET", SECRET)])
 }
