@@ -22,14 +22,23 @@ pub(super) fn value(i: u64) -> Vec<u8> {
         .collect()
 }
 
-/// The largest table of keyspace `ks`.
+/// The largest table of keyspace `ks`. Waits (up to 10 s) while the largest is empty: under
+/// the whole suite's load a background compaction was once caught with its new table created
+/// and not yet written, the old ones gone ("the len is 0" in `damage`).
 pub(super) fn largest_table(ks: &fjall::Keyspace) -> std::path::PathBuf {
-    std::fs::read_dir(ks.path().join("tables"))
-        .unwrap()
-        .flatten()
-        .max_by_key(|t| t.metadata().unwrap().len())
-        .unwrap()
-        .path()
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (len, path) = std::fs::read_dir(ks.path().join("tables"))
+            .unwrap()
+            .flatten()
+            .filter_map(|t| Some((t.metadata().ok()?.len(), t.path())))
+            .max()
+            .unwrap();
+        if len > 0 || std::time::Instant::now() > deadline {
+            return path;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Flips one byte a third of the way into `table`, as a bad sector would.
