@@ -23,8 +23,8 @@ pub(super) fn value(i: u64) -> Vec<u8> {
 }
 
 /// The largest table of keyspace `ks`. Waits (up to 10 s) while the largest is empty: under
-/// the whole suite's load a background compaction was once caught with its new table created
-/// and not yet written, the old ones gone ("the len is 0" in `damage`).
+/// the whole suite's load `damage` once found only an empty one ("the len is 0"), most likely
+/// a background compaction's new table not yet written.
 pub(super) fn largest_table(ks: &fjall::Keyspace) -> std::path::PathBuf {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
