@@ -168,15 +168,24 @@ impl Attempt {
     /// One line of the Redis store's history field: `at|duration|status|next|error` (the
     /// error last, free of control characters, so `|` in it needs no escaping).
     pub fn to_line(&self) -> String {
-        let opt = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
-        format!(
-            "{}|{}|{}|{}|{}",
-            self.at_ms,
-            self.duration_ms,
-            opt(self.status.map(u64::from)),
-            opt(self.next_attempt_at_ms),
-            self.error.as_deref().unwrap_or_default()
-        )
+        // Written per recorded attempt: pushed, not `format!`ted (a third of the cost).
+        let error = self.error.as_deref().unwrap_or_default();
+        let mut line = String::with_capacity(48 + error.len());
+        let mut digits = itoa::Buffer::new();
+        let numbers = [
+            Some(self.at_ms),
+            Some(self.duration_ms),
+            self.status.map(u64::from),
+            self.next_attempt_at_ms,
+        ];
+        for n in numbers {
+            if let Some(n) = n {
+                line.push_str(digits.format(n));
+            }
+            line.push('|');
+        }
+        line.push_str(error);
+        line
     }
 
     pub fn from_line(line: &str) -> Option<Attempt> {
@@ -249,6 +258,8 @@ mod tests {
         assert_eq!(h[0].at_ms, 10);
         assert_eq!(h[0].error.as_deref(), Some("HTTP 503 a|bc"));
         assert_eq!(Attempt::from_line(&h[0].to_line()).as_ref(), Some(&h[0]));
+        // The stored form, which replicas of other versions read.
+        assert_eq!(h[0].to_line(), "10|5|503|110|HTTP 503 a|bc");
         let ok = Attempt::new(
             Timing {
                 started_ms: 1,
@@ -256,6 +267,7 @@ mod tests {
             },
             &Outcome::Delivered { status: 204 },
         );
+        assert_eq!(ok.to_line(), "1|2|204||");
         assert_eq!(Attempt::from_line(&ok.to_line()), Some(ok));
     }
 }

@@ -5,7 +5,10 @@
 //! versions still carry them), and sets the ones it knows itself. Nor is any header whose name
 //! has `_`, which a CGI-style server takes for the same name with `-`.
 
+use std::sync::LazyLock;
+
 use http::{HeaderMap, HeaderName, HeaderValue};
+use rustc_hash::FxHashSet;
 
 /// Stored with an event at intake: the scheme of the listener it arrived on. Names under
 /// `x-hookgate-` are never taken from a sender, so its presence is hookgate's word.
@@ -65,7 +68,10 @@ const PREFIXES: &[&str] = &[
 
 /// `name` in lowercase (as `HeaderName::as_str` gives it).
 pub fn is_identity(name: &str) -> bool {
-    EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+    // Asked for every header of every delivery: a set, not a look along the list.
+    static EXACT_SET: LazyLock<FxHashSet<&'static str>> =
+        LazyLock::new(|| EXACT.iter().copied().collect());
+    EXACT_SET.contains(name) || PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 /// A sender's header that is never forwarded whatever its name says: one with `_`. CGI, WSGI
@@ -81,14 +87,19 @@ pub fn is_underscored(name: &str) -> bool {
 
 /// Sets what hookgate knows about the client on a delivery: its resolved address and the
 /// scheme it used (when the event recorded it).
+// Made at compile time: `from_static` at run time checks each name's bytes per delivery.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
 pub fn set_known(h: &mut HeaderMap, client_ip: &str, proto: Option<&str>) {
     if let Ok(v) = HeaderValue::from_str(client_ip) {
-        h.insert(HeaderName::from_static("x-forwarded-for"), v.clone());
-        h.insert(HeaderName::from_static("x-real-ip"), v);
+        h.insert(X_FORWARDED_FOR, v.clone());
+        h.insert(X_REAL_IP, v);
     }
     if let Some(p @ ("http" | "https")) = proto {
         h.insert(
-            HeaderName::from_static("x-forwarded-proto"),
+            X_FORWARDED_PROTO,
             HeaderValue::from_static(if p == "https" { "https" } else { "http" }),
         );
     }

@@ -13,6 +13,11 @@ use crate::store::StoredEvent;
 use crate::verify::hmac::Key;
 use crate::verify::sign::standard_webhooks_signature;
 
+// Made at compile time: `from_static` at run time checks each name's bytes per delivery.
+const X_HOOKGATE_EVENT_ID: HeaderName = HeaderName::from_static("x-hookgate-event-id");
+const X_HOOKGATE_ROUTE: HeaderName = HeaderName::from_static("x-hookgate-route");
+const X_HOOKGATE_ATTEMPT: HeaderName = HeaderName::from_static("x-hookgate-attempt");
+
 pub fn request_headers(up: &Upstream, ev: &StoredEvent, attempt: u32) -> HeaderMap {
     let mut h = HeaderMap::with_capacity(ev.headers.len() + up.headers.len() + 9);
     let proto = ev
@@ -34,18 +39,15 @@ pub fn request_headers(up: &Upstream, ev: &StoredEvent, attempt: u32) -> HeaderM
     for (name, value) in crate::wire::from_pairs(sent) {
         h.append(name, value);
     }
-    let mut set = |name: &'static str, value: &str| {
+    let mut set = |name: HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
-            h.insert(HeaderName::from_static(name), v);
+            h.insert(name, v);
         }
     };
     // Percent-encoded where needed: an ID with control or non-ASCII characters still arrives.
-    set("x-hookgate-event-id", &header_form(&ev.event_id));
-    set("x-hookgate-route", &ev.route);
-    h.insert(
-        HeaderName::from_static("x-hookgate-attempt"),
-        HeaderValue::from(attempt),
-    );
+    set(X_HOOKGATE_EVENT_ID, &header_form(&ev.event_id));
+    set(X_HOOKGATE_ROUTE, &ev.route);
+    h.insert(X_HOOKGATE_ATTEMPT, HeaderValue::from(attempt));
     identity::set_known(&mut h, &ev.client_ip, proto);
     for (name, value) in &up.headers {
         h.insert(name.clone(), value.clone());

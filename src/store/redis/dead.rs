@@ -355,7 +355,7 @@ impl RedisStore {
             if let Ok(n) = redis::from_redis_value::<usize>(len)
                 && n > 0
             {
-                f.0.insert("bl".into(), n.to_string().into_bytes());
+                f.insert("bl", n.to_string().into_bytes());
             }
             let id = f.text("id").unwrap_or(id);
             out.push((id, f));

@@ -1,6 +1,6 @@
 //! Event hashes as Redis returns them, and the stored form of headers.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use bytes::Bytes;
 use redis::Value;
@@ -24,21 +24,26 @@ pub(super) fn decode_headers(b: &[u8]) -> Vec<(String, Vec<u8>)> {
 /// any bytes) run together.
 const META: [&str; 4] = ["rcv", "ip", "dx", "ws"];
 
-/// `m` unpacked, or `None` if it is not in that form.
-fn unpack_meta(m: &[u8]) -> Option<Vec<(&'static str, Vec<u8>)>> {
-    let mut rest = m;
-    let mut out = Vec::with_capacity(META.len() + 2);
-    for k in META.iter().copied().chain(["vl"]) {
-        let at = rest.iter().position(|b| *b == b'\n')?;
-        out.push((k, rest[..at].to_vec()));
-        rest = &rest[at + 1..];
-    }
-    let (_, vl) = out.pop()?;
+/// `m` unpacked (each part a slice of it, not a copy), or `None` if it is not in that form.
+fn unpack_meta(m: &Bytes) -> Option<[(&'static str, Bytes); 6]> {
+    let mut at = 0;
+    let mut line = || {
+        let len = m.get(at..)?.iter().position(|b| *b == b'\n')?;
+        let part = m.slice(at..at + len);
+        at += len + 1;
+        Some(part)
+    };
+    let (rcv, ip, dx, ws, vl) = (line()?, line()?, line()?, line()?, line()?);
     let vl: usize = std::str::from_utf8(&vl).ok()?.parse().ok()?;
-    let (vf, tgt) = (rest.get(..vl)?, rest.get(vl..)?);
-    out.push(("vf", vf.to_vec()));
-    out.push(("tgt", tgt.to_vec()));
-    Some(out)
+    let split = at.checked_add(vl).filter(|&end| end <= m.len())?;
+    Some([
+        ("rcv", rcv),
+        ("ip", ip),
+        ("dx", dx),
+        ("ws", ws),
+        ("vf", m.slice(at..split)),
+        ("tgt", m.slice(split..)),
+    ])
 }
 
 /// Name–value pairs in one string (postcard): stored headers, and a lean event's delivered
@@ -52,8 +57,15 @@ pub(super) fn pack(pairs: &[(&str, &[u8])]) -> Vec<u8> {
     postcard::to_stdvec(&v).unwrap_or_default()
 }
 
-/// An event hash as returned by HGETALL.
-pub(super) struct Fields(pub(super) HashMap<String, Vec<u8>>);
+/// A field's name: hookgate's own names are static, those read from Redis owned.
+type Name = Cow<'static, str>;
+
+/// An event hash as returned by HGETALL, or a stream entry's fields. A list, not a map: a
+/// record has at most ~20 fields, and looking one up among them costs less than hashing its
+/// name (per delivered event: `cargo bench`-free, counted with `IR_STORE=redis
+/// scripts/hookgate-ir`). Names are unique: `insert` replaces.
+#[derive(Default)]
+pub(super) struct Fields(Vec<(Name, Bytes)>);
 
 impl Fields {
     /// The fields of a record or of a stream entry, with what is packed in `m` unpacked beside
@@ -66,48 +78,86 @@ impl Fields {
 
     /// A packed record (`RedisStore::packed`): a delivered event's.
     pub(super) fn from_packed(z: &[u8]) -> Fields {
-        let mut f = Fields(decode_headers(z).into_iter().collect());
-        f.0.insert("st".into(), b"d".to_vec());
+        let mut f = Fields::default();
+        for (k, v) in decode_headers(z) {
+            f.insert(k, v);
+        }
+        f.insert("st", &b"d"[..]);
         f.unpack();
         f
     }
 
+    /// Named values, as given (an `HMGET`'s fields that are there).
+    pub(super) fn from_pairs(pairs: impl IntoIterator<Item = (&'static str, Vec<u8>)>) -> Fields {
+        let mut f = Fields::default();
+        for (k, v) in pairs {
+            f.insert(k, v);
+        }
+        f
+    }
+
     fn unpack(&mut self) {
-        if let Some(parts) = self.0.get("m").and_then(|m| unpack_meta(m)) {
+        if let Some(parts) = self.get("m").and_then(unpack_meta) {
             for (k, v) in parts {
-                self.0.entry(k.to_string()).or_insert(v);
+                if !self.contains(k) {
+                    self.0.push((Cow::Borrowed(k), v));
+                }
             }
         }
     }
 
     fn plain(v: Value) -> Fields {
-        let mut map = HashMap::new();
+        let mut f = Fields::default();
         if let Value::Array(items) = v {
+            f.0.reserve(items.len() / 2 + META.len() + 2);
             let mut it = items.into_iter();
             while let (Some(k), Some(v)) = (it.next(), it.next()) {
                 if let (Ok(k), Ok(v)) = (
                     redis::from_redis_value::<String>(k),
                     redis::from_redis_value::<Vec<u8>>(v),
                 ) {
-                    map.insert(k, v);
+                    f.insert(k, v);
                 }
             }
         }
-        Fields(map)
+        f
+    }
+
+    pub(super) fn get(&self, k: &str) -> Option<&Bytes> {
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v)
+    }
+
+    pub(super) fn contains(&self, k: &str) -> bool {
+        self.get(k).is_some()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(super) fn insert(&mut self, k: impl Into<Name>, v: impl Into<Bytes>) {
+        let (k, v) = (k.into(), v.into());
+        match self.0.iter_mut().find(|(n, _)| *n == k) {
+            Some(slot) => slot.1 = v,
+            None => self.0.push((k, v)),
+        }
+    }
+
+    pub(super) fn remove(&mut self, k: &str) -> Option<Bytes> {
+        let at = self.0.iter().position(|(n, _)| n == k)?;
+        Some(self.0.swap_remove(at).1)
     }
 
     pub(super) fn text(&self, k: &str) -> Option<String> {
-        self.0
-            .get(k)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
+        self.get(k).map(|v| String::from_utf8_lossy(v).into_owned())
     }
 
     pub(super) fn num(&self, k: &str) -> Option<u64> {
-        self.text(k).and_then(|s| s.parse().ok())
+        std::str::from_utf8(self.get(k)?).ok()?.parse().ok()
     }
 
-    pub(super) fn take(&mut self, k: &str) -> Vec<u8> {
-        self.0.remove(k).unwrap_or_default()
+    pub(super) fn take(&mut self, k: &str) -> Bytes {
+        self.remove(k).unwrap_or_default()
     }
 }
 
@@ -123,7 +173,7 @@ pub(super) fn stored_event(handle: u64, route: &str, event_id: &str, mut f: Fiel
         replays: f.num("rep").unwrap_or(0) as u32,
         order_key: f.text("ok"),
         headers: decode_headers(&f.take("hdr")),
-        body: Bytes::from(f.take("body")),
+        body: f.take("body"),
     }
 }
 

@@ -19,9 +19,9 @@ const FORGET_CONSUMER_AFTER: Duration = Duration::from_secs(3600);
 
 /// A lean entry's fields as a pending record's.
 fn as_pending(mut f: Fields) -> Fields {
-    f.0.insert("st".into(), b"p".to_vec());
-    if let Some(id) = f.0.remove("i") {
-        f.0.insert("id".into(), id);
+    f.insert("st", &b"p"[..]);
+    if let Some(id) = f.remove("i") {
+        f.insert("id", id);
     }
     f
 }
@@ -62,7 +62,7 @@ impl RedisStore {
                 .then(|| due.unwrap_or(0)),
             finished_at_ms: f.num("fin"),
             // A pending event's body may be in its stream entry: its length is in the record.
-            body_bytes: match f.0.get("body") {
+            body_bytes: match f.get("body") {
                 Some(b) => b.len(),
                 None if state != State::Delivered => f.num("bl").unwrap_or(0) as usize,
                 None => 0,
@@ -77,7 +77,7 @@ impl RedisStore {
         let Some(entry) = f.text("se") else {
             return Ok(());
         };
-        if f.text("st").as_deref() != Some("p") || f.0.contains_key("body") {
+        if f.text("st").as_deref() != Some("p") || f.contains("body") {
             return Ok(());
         }
         let v: Value = redis::cmd("XRANGE")
@@ -89,8 +89,8 @@ impl RedisStore {
             .map_err(unavailable)?;
         if let Some(mut carried) = first_fields(v) {
             for k in ["body", "hdr"] {
-                if let Some(v) = carried.0.remove(k) {
-                    f.0.insert(k.into(), v);
+                if let Some(v) = carried.remove(k) {
+                    f.insert(k, v);
                 }
             }
         }
@@ -117,7 +117,7 @@ impl RedisStore {
         let mut found = found.into_iter();
         let (Some(record), Some(entry), Some(packed)) = (found.next(), found.next(), found.next())
         else {
-            return Ok(Fields(Default::default()));
+            return Ok(Fields::default());
         };
         if let Value::Array(_) = entry {
             return Ok(as_pending(Fields::from_value(entry)));
@@ -159,7 +159,7 @@ impl Inspect for RedisStore {
         for route in routes {
             for sh in self.candidates(route, event_id) {
                 let f = self.event_fields(&sh, event_id).await?;
-                if !f.0.is_empty() {
+                if !f.is_empty() {
                     out.push(self.view(&sh, route, event_id, &f, now));
                     break;
                 }

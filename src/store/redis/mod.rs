@@ -83,7 +83,7 @@ struct Lease {
     dx: Option<u64>,
     /// An entry of the lean stream: its packed fields (`m`), which its delivered record keeps
     /// (`scripts::COMPLETE`, kind `lean`).
-    meta: Option<Vec<u8>>,
+    meta: Option<bytes::Bytes>,
 }
 
 #[derive(Default)]

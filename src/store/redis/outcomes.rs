@@ -10,7 +10,6 @@
 //! each caller keeps its lease and tries again (`deliver::record`), the heartbeat keeping the
 //! entry this replica's on whichever master Redis has.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -69,9 +68,13 @@ async fn run(
 ) {
     let mut buf = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
-        let mut by_shard: HashMap<Shard, Vec<Job>> = HashMap::new();
+        // A few shards per batch: found by a look along the list, not by hashing each job's.
+        let mut by_shard: Vec<(Shard, Vec<Job>)> = Vec::new();
         for job in buf.drain(..) {
-            by_shard.entry(job.shard.clone()).or_default().push(job);
+            match by_shard.iter_mut().find(|(sh, _)| *sh == job.shard) {
+                Some((_, jobs)) => jobs.push(job),
+                None => by_shard.push((job.shard.clone(), vec![job])),
+            }
         }
         for (sh, jobs) in by_shard {
             let mut invocation = COMPLETE.key(sh.stream());
@@ -87,9 +90,10 @@ async fn run(
                 .arg(record_ttl.as_millis() as u64)
                 .arg(sh.event_prefix());
             // The range the holder check reads (`XPENDING lo hi`).
-            let ids = || jobs.iter().map(|j| (entry_order(&j.entry), &j.entry));
-            if let (Some((_, lo)), Some((_, hi))) = (ids().min(), ids().max()) {
-                invocation.arg(lo).arg(hi);
+            let mut ids = jobs.iter().map(|j| (entry_order(&j.entry), &j.entry));
+            if let Some(first) = ids.next() {
+                let (lo, hi) = ids.fold((first, first), |(lo, hi), id| (lo.min(id), hi.max(id)));
+                invocation.arg(lo.1).arg(hi.1);
             }
             invocation.arg(jobs.len());
             for j in &jobs {

@@ -29,13 +29,7 @@ pub(super) const SUMMARY: [&str; 10] = [
 /// The fields of an `HMGET` of `SUMMARY` (those the record has).
 pub(super) fn summary_fields(reply: Value) -> Fields {
     let vals: Vec<Option<Vec<u8>>> = redis::from_redis_value(reply).unwrap_or_default();
-    Fields(
-        SUMMARY
-            .iter()
-            .zip(vals)
-            .filter_map(|(k, v)| Some((k.to_string(), v?)))
-            .collect(),
-    )
+    Fields::from_pairs(SUMMARY.iter().zip(vals).filter_map(|(k, v)| Some((*k, v?))))
 }
 /// Listing entries the housekeeping sweep looks at per shard and run.
 const SWEEP_COUNT: usize = 1000;
@@ -136,7 +130,7 @@ impl RedisStore {
                 break;
             };
             let f = summary_fields(fields);
-            if !f.0.contains_key("st") {
+            if !f.contains("st") {
                 let packed = redis::from_redis_value::<Option<Vec<u8>>>(packed)
                     .ok()
                     .flatten();
@@ -156,10 +150,7 @@ impl RedisStore {
                     // as alone, at once.
                     _ => {
                         let f = self.event_fields(sh, id).await?;
-                        out.push(
-                            f.0.contains_key("st")
-                                .then(|| self.view(sh, route, id, &f, now)),
-                        );
+                        out.push(f.contains("st").then(|| self.view(sh, route, id, &f, now)));
                     }
                 }
                 continue;
@@ -180,9 +171,7 @@ impl RedisStore {
                 Some(f) => f,
                 None => self.event_fields(sh, id).await?,
             };
-            out[i] =
-                f.0.contains_key("st")
-                    .then(|| self.view(sh, route, id, &f, now));
+            out[i] = f.contains("st").then(|| self.view(sh, route, id, &f, now));
         }
         Ok(out)
     }
@@ -337,7 +326,7 @@ impl RedisStore {
         for route in routes {
             for sh in self.candidates(route, event_id) {
                 let mut f = self.event_fields(&sh, event_id).await?;
-                if f.0.is_empty() {
+                if f.is_empty() {
                     continue;
                 }
                 self.carried_body(&sh, &mut f).await?;
@@ -354,7 +343,7 @@ impl RedisStore {
                     client_ip: f.text("ip").unwrap_or_default(),
                     target: f.text("tgt").unwrap_or_default(),
                     headers: decode_headers(&f.take("hdr")),
-                    body: kept.then(|| f.take("body")),
+                    body: kept.then(|| f.take("body").into()),
                     history,
                     verification: f.text("vf").unwrap_or_default(),
                 });

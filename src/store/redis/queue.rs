@@ -37,19 +37,21 @@ fn delivered_record(
     status: u16,
 ) -> Vec<u8> {
     let meta = lease.meta.as_deref().unwrap_or_default();
-    let (bl, fin, sts, hist) = (
-        event.body.len().to_string(),
-        now.to_string(),
-        status.to_string(),
-        format!("{attempt}\n"),
+    let mut hist = String::with_capacity(attempt.len() + 1);
+    hist.push_str(attempt);
+    hist.push('\n');
+    let (mut bl, mut fin, mut sts) = (
+        itoa::Buffer::new(),
+        itoa::Buffer::new(),
+        itoa::Buffer::new(),
     );
     pack(&[
         ("m", meta),
-        ("bl", bl.as_bytes()),
+        ("bl", bl.format(event.body.len()).as_bytes()),
         ("att", b"1"),
         ("hist", hist.as_bytes()),
-        ("fin", fin.as_bytes()),
-        ("sts", sts.as_bytes()),
+        ("fin", fin.format(now).as_bytes()),
+        ("sts", sts.format(status).as_bytes()),
     ])
 }
 

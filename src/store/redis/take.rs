@@ -33,9 +33,7 @@ struct Entry {
 impl Entry {
     /// Whether it carries its event (written at intake), or only the event's ID.
     fn carries(&self) -> bool {
-        self.fields
-            .as_ref()
-            .is_some_and(|f| f.0.contains_key("body"))
+        self.fields.as_ref().is_some_and(|f| f.contains("body"))
     }
 }
 
@@ -180,7 +178,7 @@ impl RedisStore {
                     return None;
                 }
                 let mut fields = Fields::from_value(parts.pop()?);
-                fields.0.insert("i".into(), text(parts.pop()?).into_bytes());
+                fields.insert("i", text(parts.pop()?).into_bytes());
                 Some((text(parts.pop()?), fields))
             })
             .collect())
@@ -355,11 +353,11 @@ impl RedisStore {
                 continue;
             }
             // Its first attempt, without an order key: the outcome needs no read-back.
-            let dx = (carried && !fields.0.contains_key("ok"))
+            let dx = (carried && !fields.contains("ok"))
                 .then(|| fields.num("dx"))
                 .flatten();
             // A lean entry's packed fields: its record, once delivered, is written from them.
-            let meta = sh.is_lean().then(|| fields.0.get("m").cloned()).flatten();
+            let meta = sh.is_lean().then(|| fields.get("m").cloned()).flatten();
             let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);
             out.push(stored_event(handle, route, &event_id, fields));
             leases.insert(
