@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::conn::Timed;
 use super::fields::encode_headers;
 use super::rehome::Rehome;
-use super::scripts::ACCEPT;
+use super::scripts::{ACCEPT, Call};
 use super::shard_count::ShardCount;
 use super::{RedisStore, Shard, lock, replicas};
 use crate::event::NewEvent;
@@ -135,18 +135,33 @@ async fn call<'a>(
         return Ok(vec![0; all.len()]);
     }
     let n = events.len();
-    let mut invocation = ACCEPT.key(sh.stream());
-    invocation
-        .key(sh.pending())
-        .key(sh.dead())
-        .key(sh.archived())
-        .key(sh.archive_counter())
-        .key(sh.listing())
-        .key(sh.done())
-        .key(sh.lean().stream())
-        .key(sh.index())
-        .arg(max_per_shard)
-        .arg(sh.key_prefix());
+    let keys = [
+        sh.stream(),
+        sh.pending(),
+        sh.dead(),
+        sh.archived(),
+        sh.archive_counter(),
+        sh.listing(),
+        sh.done(),
+        sh.lean().stream(),
+        sh.index(),
+    ];
+    // 7 arguments per event (9 with an order key), ~100 bytes besides its headers and body.
+    let bytes: usize = events
+        .iter()
+        .map(|ev| {
+            100 + ev.body.len()
+                + ev.event_id.len() * 2
+                + ev.target.len()
+                + ev.verification.len()
+                + ev.headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 2)
+                    .sum::<usize>()
+        })
+        .sum();
+    let mut invocation = Call::new(&ACCEPT, &keys, 4 + 9 * n, bytes);
+    invocation.arg(max_per_shard).arg(sh.key_prefix());
     // How many have an order key, the IDs, the dedup members, the order keys, then the rest
     // event by event (the script's layout).
     invocation.arg(ttl);
@@ -171,7 +186,7 @@ async fn call<'a>(
             .arg(ev.body.as_ref());
     }
     let answers: Vec<i64> = invocation
-        .invoke_async(&mut con.clone())
+        .invoke(&mut con.clone())
         .await
         .map_err(|e| super::redis_error(&e))?;
     if answers.len() != n {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::conn::Timed;
-use super::scripts::{COMPLETE, ENSURE_GROUP};
+use super::scripts::{COMPLETE, Call, ENSURE_GROUP};
 use super::{GROUP, RedisStore, Shard, replicas};
 use crate::store::StoreError;
 
@@ -77,13 +77,18 @@ async fn run(
             }
         }
         for (sh, jobs) in by_shard {
-            let mut invocation = COMPLETE.key(sh.stream());
+            let keys = [
+                sh.stream(),
+                sh.retries(),
+                sh.dead(),
+                sh.pending(),
+                sh.done(),
+                sh.listing(),
+            ];
+            // At most 8 arguments per outcome, each under ~100 bytes but the error's.
+            let bytes = jobs.iter().map(|j| 100 + j.error.len()).sum();
+            let mut invocation = Call::new(&COMPLETE, &keys, 8 + 8 * jobs.len(), bytes);
             invocation
-                .key(sh.retries())
-                .key(sh.dead())
-                .key(sh.pending())
-                .key(sh.done())
-                .key(sh.listing())
                 .arg(GROUP)
                 .arg(&consumer)
                 .arg(sh.line_prefix())
@@ -110,25 +115,24 @@ async fn run(
                         .arg(&j.attempt);
                 }
             }
-            let r: redis::RedisResult<Vec<i64>> =
-                match invocation.invoke_async(&mut con.clone()).await {
-                    // Redis lost the group (emptied: restarted without its data, flushed), so
-                    // nothing is pending and none of these is ours. Retried instead, the outcome
-                    // held its permit until a read of this shard made the group again, and with
-                    // the upstream's permits all held none came: its deliveries stalled.
-                    Err(e) if e.code() == Some("NOGROUP") => {
-                        let made: redis::RedisResult<()> = ENSURE_GROUP
-                            .key(sh.stream())
-                            .arg(GROUP)
-                            .invoke_async(&mut con.clone())
-                            .await;
-                        match made {
-                            Err(e) if !e.to_string().contains("BUSYGROUP") => Err(e),
-                            _ => Ok(vec![0; jobs.len()]),
-                        }
+            let r: redis::RedisResult<Vec<i64>> = match invocation.invoke(&mut con.clone()).await {
+                // Redis lost the group (emptied: restarted without its data, flushed), so
+                // nothing is pending and none of these is ours. Retried instead, the outcome
+                // held its permit until a read of this shard made the group again, and with
+                // the upstream's permits all held none came: its deliveries stalled.
+                Err(e) if e.code() == Some("NOGROUP") => {
+                    let made: redis::RedisResult<()> = ENSURE_GROUP
+                        .key(sh.stream())
+                        .arg(GROUP)
+                        .invoke_async(&mut con.clone())
+                        .await;
+                    match made {
+                        Err(e) if !e.to_string().contains("BUSYGROUP") => Err(e),
+                        _ => Ok(vec![0; jobs.len()]),
                     }
-                    r => r,
-                };
+                }
+                r => r,
+            };
             // Written but not on enough replicas: not recorded yet. A retry that finds its own
             // earlier write answers 0 (not pending) and waits again (a marker write, so that
             // the `WAIT` covers what the earlier try wrote).

@@ -474,9 +474,11 @@ end
 
 // The admin's scripts (replay, cancel, purge, listing upkeep), and the outcomes' script;
 // below the macros they use.
+mod call;
 mod complete;
 mod known;
 mod manage;
+pub use call::Call;
 pub use complete::COMPLETE;
 pub use known::KNOWN;
 pub use manage::{
