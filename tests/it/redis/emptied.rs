@@ -80,3 +80,57 @@ async fn an_outcome_after_redis_lost_the_group_does_not_stall_the_upstream() {
             .join("\n")
     );
 }
+
+/// Redis that forgot the scripts (`SCRIPT FLUSH`; a restart without its data does the same):
+/// the intake and outcome calls, which name their script by its hash, are answered `NOSCRIPT`,
+/// give Redis the script and ask again: events are still accepted, delivered once and
+/// recorded delivered.
+#[tokio::test]
+async fn scripts_redis_forgot_are_given_again() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\n",
+        redis.url()
+    );
+    let mut gw = Gateway::prepare(
+        &[],
+        "",
+        Some(store),
+        "",
+        &format!(
+            "{}\n{}",
+            upstream_block("orders", &up.url("/"), ""),
+            limai_route("limai", "/hooks/limai", "orders", "")
+        ),
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    gw.spawn();
+    let c = client();
+    let delivered = async |id: &str| {
+        eventually(Duration::from_secs(15), async || {
+            let v = get_json(&c, &gw.admin(&format!("/events/{id}"))).await.1;
+            (v["state"] == "delivered").then_some(v)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{id} not recorded delivered: {}", gw.logs()))
+    };
+    let (s, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_before")).await;
+    assert_eq!(s, 200);
+    delivered("evt_before").await;
+    assert_eq!(redis.cli(&["SCRIPT", "FLUSH"]), "OK");
+    let (s, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_after")).await;
+    assert_eq!(s, 200, "{}", gw.logs());
+    let v = delivered("evt_after").await;
+    assert_eq!(v["attempts"], 1, "{v}");
+    // A copy is still a duplicate, and nothing went out twice.
+    let (s, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_after")).await;
+    assert_eq!(s, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let d = deliveries(&up);
+    assert_eq!(
+        (d.get("evt_before"), d.get("evt_after")),
+        (Some(&1), Some(&1)),
+        "{d:?}"
+    );
+}
