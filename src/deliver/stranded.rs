@@ -24,6 +24,9 @@ const STRANDED_BATCH: usize = 200;
 static KNOWN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 /// The routes last reported stranded, with their counts (to set stale gauges back to zero).
 static REPORTED: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+/// The routes other live replicas configure, at the last look (a shared store: a rollout that
+/// adds a route has replicas on the old config until it ends): not stranded here.
+static ELSEWHERE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -37,9 +40,17 @@ pub fn names(cfg: &Config) -> Vec<String> {
     known.iter().cloned().collect()
 }
 
-/// Routes in `stats` that are not configured but hold events, with their figures.
+/// The routes configured: here, or by another live replica (at the last look).
+fn configured(cfg: &Config) -> Vec<String> {
+    let mut names = cfg.routes.names();
+    names.extend(lock(&ELSEWHERE).iter().cloned());
+    names
+}
+
+/// Routes in `stats` that are not configured (here, or by another live replica) but hold
+/// events, with their figures.
 pub fn removed<'a>(cfg: &Config, stats: &'a [RouteStats]) -> Vec<&'a RouteStats> {
-    removed_from(&cfg.routes.names(), stats)
+    removed_from(&configured(cfg), stats)
 }
 
 fn removed_from<'a>(configured: &[String], stats: &'a [RouteStats]) -> Vec<&'a RouteStats> {
@@ -62,7 +73,7 @@ pub struct Held {
 /// undelivered events are stranded now, and those that were and are no longer (configured
 /// again, or emptied).
 pub fn observe(cfg: &Config, stats: &[RouteStats]) -> (Vec<Held>, Vec<String>) {
-    observe_with(&cfg.routes.names(), stats)
+    observe_with(&configured(cfg), stats)
 }
 
 fn observe_with(configured: &[String], stats: &[RouteStats]) -> (Vec<Held>, Vec<String>) {
@@ -124,11 +135,17 @@ impl Delivery {
             return;
         }
         look.at = Some(Instant::now());
-        // On an error a later look tries again, warnings included.
-        let Ok(stats) = self.app.store.stats(&names(&cfg)).await else {
+        // On an error a later look tries again, warnings included. The routes the other live
+        // replicas configure are heard before any is called stranded: none is unless that
+        // is known.
+        let (Ok(elsewhere), Ok(stats)) = (
+            self.app.store.routes_elsewhere(&cfg.routes.names()).await,
+            self.app.store.stats(&names(&cfg)).await,
+        ) else {
             look.failed = true;
             return;
         };
+        *lock(&ELSEWHERE) = elsewhere.into_iter().collect();
         look.failed = false;
         look.config = Some(cfg.clone());
         let (held, gone) = observe(&cfg, &stats);

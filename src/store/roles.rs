@@ -131,6 +131,11 @@ pub trait RouteOverrides: Send + Sync {
     async fn route_states(&self) -> Result<HashMap<String, StateOverride>, StoreError>;
 
     async fn set_route_state(&self, route: &str, state: StateOverride) -> Result<(), StoreError>;
+
+    /// Says that this process configures `configured`, and returns the routes that other live
+    /// processes sharing the store configure (none for a store of one process): such a route
+    /// is not stranded here (`deliver::stranded`).
+    async fn routes_elsewhere(&self, configured: &[String]) -> Result<Vec<String>, StoreError>;
 }
 
 /// Sync routes' claims and answers, to answer a duplicate the way the first was answered.

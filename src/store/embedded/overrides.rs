@@ -27,4 +27,9 @@ impl RouteOverrides for Embedded {
         self.call(|tx| Op::SetState(route.to_string(), state, tx))
             .await
     }
+
+    /// One process holds the store: no route is configured anywhere else.
+    async fn routes_elsewhere(&self, _configured: &[String]) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
 }

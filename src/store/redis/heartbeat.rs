@@ -14,6 +14,7 @@ use redis::Script;
 
 use super::conn::Timed;
 use super::consumer_name::ConsumerName;
+use super::live_routes::{self, Said};
 use super::{GROUP, Lease, RedisStore, Shard, keys, lock};
 
 /// Entries per script call: bounds the time one call holds Redis.
@@ -152,19 +153,36 @@ fn held(leases: &Mutex<HashMap<u64, Lease>>) -> HashMap<Shard, Vec<String>> {
     by_shard
 }
 
+/// What the heartbeat keeps alive, and how often.
+pub(super) struct Beats {
+    pub conn: Timed,
+    /// The entries held.
+    pub leases: Arc<Mutex<HashMap<u64, Lease>>>,
+    pub name: Arc<ConsumerName>,
+    pub after: Arc<TakeoverAfter>,
+    pub consumer: String,
+    pub claim_after: Duration,
+    /// The key prefix, for this replica's routes (`live_routes`).
+    pub prefix: String,
+    pub said: Arc<Said>,
+}
+
 /// Runs for the store's lifetime, on the store's own runtime (not a delivery thread that a
 /// busy route could starve). A beat every `every(claim_after)` from the start of the last, not
 /// from its end, and the shards' calls at once (pipelined on the connection): a slow Redis or
 /// many shards with held entries do not stretch the time between two beats of an entry past
 /// what `claim_after` allows.
-pub(super) async fn run(
-    conn: Timed,
-    leases: Arc<Mutex<HashMap<u64, Lease>>>,
-    name: Arc<ConsumerName>,
-    after: Arc<TakeoverAfter>,
-    consumer: String,
-    claim_after: Duration,
-) {
+pub(super) async fn run(b: Beats) {
+    let Beats {
+        conn,
+        leases,
+        name,
+        after,
+        consumer,
+        claim_after,
+        prefix,
+        said,
+    } = b;
     let mut tick = tokio::time::interval(every(claim_after));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -190,12 +208,13 @@ pub(super) async fn run(
                 });
             }
         }
-        // The consumer name's hold and the fleet's claim_after with the beats, at once: one
-        // slow exchange must not delay the beats.
-        futures_util::future::join3(
+        // The consumer name's hold, the fleet's claim_after and this replica's routes with the
+        // beats, at once: one slow exchange must not delay the beats.
+        futures_util::future::join4(
             name.keep(&conn),
             after.refresh(&conn),
             futures_util::future::join_all(beats),
+            live_routes::say_again(&conn, &prefix, &consumer, &said, claim_after),
         )
         .await;
     }

@@ -359,8 +359,10 @@ impl Upkeep for RedisStore {
         Ok(removed)
     }
 
-    /// Lets go of the consumer name: a restart of this replica resumes its deliveries at once.
+    /// Lets go of the consumer name (a restart of this replica resumes its deliveries at
+    /// once) and takes back its routes (`live_routes`).
     async fn close(&self) {
+        self.unsay_routes().await;
         self.name.let_go(&self.con()).await;
     }
 }

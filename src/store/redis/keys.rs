@@ -29,6 +29,7 @@
 //! | `prefix:consumer:<name>` | string, `PX claim_after` | the live process that holds a consumer name (`consumer_name`): host, pid, start |
 //! | `prefix:claim-afters` | sorted set | the live replicas' `claim_after`s (ms), each scored with when its last replica stops counting: a takeover waits for the longest |
 //! | `prefix:shards` | string | `store.shards` of the fleet, written by the first replica; one with another count stops |
+//! | `prefix:live-routes` | sorted set, score = when it lapses (ms) | `<consumer>\n<route>`: the routes each live replica configures (`live_routes`), so that a route another replica configures is not stranded to one that does not (a rollout adding it) |
 //! | `prefix:routes` | hash | route → shard count: every route housekeeping saw configured; whose dedup sets it unlinks, and whose events a replica that does not configure it reports stranded; a removed route stays until it has neither |
 //!
 //! An event with an order key lives in the shard of its order key (so that its line, its
@@ -261,6 +262,12 @@ pub fn shard_count(prefix: &str) -> String {
 /// a route no replica configures stays until it has neither sets nor events.
 pub fn known_routes(prefix: &str) -> String {
     format!("{prefix}:routes")
+}
+
+/// The routes the live replicas configure (`live_routes`): `<consumer>\n<route>`, scored with
+/// when each lapses.
+pub fn live_routes(prefix: &str) -> String {
+    format!("{prefix}:live-routes")
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod in_flight;
 mod inspect;
 mod intake;
 mod keys;
+mod live_routes;
 mod nonce;
 mod outcomes;
 mod overrides;
@@ -148,6 +149,8 @@ pub struct RedisStore {
     in_flight: in_flight::InFlight,
     /// The batch writer of delivery outcomes, started by the first.
     outcomes: OnceLock<tokio::sync::mpsc::UnboundedSender<outcomes::Job>>,
+    /// The routes this replica last said it configures (`live_routes`).
+    said: Arc<live_routes::Said>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -202,6 +205,8 @@ impl RedisStore {
         let beat_name = name.clone();
         let takeover_after = Arc::new(TakeoverAfter::new(&cfg.prefix, cfg.claim_after));
         let beat_after = takeover_after.clone();
+        let said = Arc::new(live_routes::Said::default());
+        let (beat_said, beat_prefix) = (said.clone(), cfg.prefix.clone());
         let count = shard_count.clone();
         let probe = conn::Probe {
             prefix: cfg.prefix.clone(),
@@ -221,14 +226,16 @@ impl RedisStore {
                 timeout,
                 health: beat_health,
             };
-            tokio::spawn(heartbeat::run(
-                timed.clone(),
-                beat_leases,
-                beat_name,
-                beat_after,
+            tokio::spawn(heartbeat::run(heartbeat::Beats {
+                conn: timed.clone(),
+                leases: beat_leases,
+                name: beat_name,
+                after: beat_after,
                 consumer,
                 claim_after,
-            ));
+                prefix: beat_prefix,
+                said: beat_said,
+            }));
             watch_health(timed, count, probe).await;
         })
         .map_err(OpenError::Start)?;
@@ -257,6 +264,7 @@ impl RedisStore {
             name,
             takeover_after,
             outcomes: OnceLock::new(),
+            said,
         })
     }
 

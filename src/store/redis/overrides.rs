@@ -44,4 +44,8 @@ impl RouteOverrides for RedisStore {
             .await
             .map_err(unavailable)
     }
+
+    async fn routes_elsewhere(&self, configured: &[String]) -> Result<Vec<String>, StoreError> {
+        RedisStore::routes_elsewhere(self, configured).await
+    }
 }

@@ -111,6 +111,10 @@ impl RouteOverrides for Spill {
     async fn set_route_state(&self, route: &str, state: StateOverride) -> Result<(), StoreError> {
         self.redis.set_route_state(route, state).await
     }
+
+    async fn routes_elsewhere(&self, configured: &[String]) -> Result<Vec<String>, StoreError> {
+        self.redis.routes_elsewhere(configured).await
+    }
 }
 
 #[async_trait]

@@ -77,3 +77,78 @@ async fn a_route_removed_before_this_replica_started_is_still_reported_stranded(
         assert!(stale.is_none(), "{stale:?}:\n{m}");
     }
 }
+
+/// A rollout that adds a route: the replicas still on the old config do not configure it, but
+/// another live replica does, so its events are not stranded to them — no warning, no gauge,
+/// not under `removed_routes`, and not dead-lettered by their `stranded_dead_after` while the
+/// new replicas deliver them. Once no live replica configures it (the new one stopped), it is.
+#[tokio::test]
+async fn a_route_another_live_replica_configures_is_not_stranded_to_one_that_does_not() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    // Kept undelivered (retried) for as long as the test looks.
+    up.set_default(Reply::status(503));
+    let routes = |with_a: bool| {
+        let mut s = upstream_block("orders", &up.url("/"), "max_attempts = 1000");
+        if with_a {
+            s += &limai_route("a", "/hooks/a", "orders", "");
+        }
+        s + &limai_route("keep", "/hooks/keep", "orders", "")
+    };
+    let env = [("LIMAI_SECRET", SECRET)];
+    let server = "stranded_dead_after = \"1s\"";
+    let old = Gateway::start_full(
+        server,
+        Some(store(&redis, "old", "")),
+        "",
+        &routes(false),
+        &env,
+    );
+    let mut new = Gateway::start_full(
+        server,
+        Some(store(&redis, "new", "")),
+        "",
+        &routes(true),
+        &env,
+    );
+    let c = client();
+    let ids: Vec<String> = (0..3).map(|i| format!("evt_new_{i}")).collect();
+    accept_all(&c, &new.url("/hooks/a"), ids.clone()).await;
+    // Two of the old replica's looks (every 10 s) after the events arrived, well past its
+    // `stranded_dead_after`.
+    tokio::time::sleep(std::time::Duration::from_secs(21)).await;
+    let logs = old.logs();
+    assert!(
+        !logs
+            .lines()
+            .any(|l| l.contains("route=a") && l.contains("no longer configured")),
+        "{logs}"
+    );
+    let m = metrics(&c, &old).await;
+    assert!(
+        !m.contains("hookgate_stranded_events{route=\"a\"} 3"),
+        "{m}"
+    );
+    let (_, listed) = get_json(&c, &old.admin("/routes")).await;
+    assert!(
+        !listed["removed_routes"].to_string().contains("\"a\""),
+        "{listed}"
+    );
+    for id in &ids {
+        let (_, ev) = get_json(&c, &new.admin(&format!("/events/{id}"))).await;
+        assert_ne!(ev["state"], "dead", "{ev}");
+    }
+    assert!(up.count() > 0, "the new replica delivers them");
+
+    // The new replica stops: no live replica configures the route any more.
+    new.terminate();
+    let warning = eventually(WAIT, async || {
+        old.logs()
+            .lines()
+            .find(|l| l.contains("route no longer configured") && l.contains("route=a"))
+            .map(str::to_string)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no warning:\n{}", old.logs()));
+    assert!(warning.contains("pending=3"), "{warning}");
+}
