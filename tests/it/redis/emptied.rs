@@ -12,30 +12,39 @@ use common::fleet::deliveries;
 use common::redis_server::RedisServer;
 use common::*;
 
-#[tokio::test]
-async fn an_outcome_after_redis_lost_the_group_does_not_stall_the_upstream() {
-    let redis = RedisServer::start();
-    let up = Upstream::start();
-    up.set_default(Reply::status(200).after(Duration::from_millis(1500)));
+/// A replica on `redis` (consumer `a`) with `routes`, started.
+fn gateway(redis: &RedisServer, routes: &str) -> Gateway {
     let store = format!(
         "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\ntimeout = \"2s\"\n",
         redis.url()
     );
-    // One attempt (and so one outcome) at a time.
     let mut gw = Gateway::prepare(
         &[],
         "",
         Some(store),
         "",
+        routes,
+        &[("LIMAI_SECRET", SECRET)],
+    );
+    gw.spawn();
+    gw
+}
+
+#[tokio::test]
+async fn an_outcome_after_redis_lost_the_group_does_not_stall_the_upstream() {
+    let redis = RedisServer::start();
+    let up = Upstream::start();
+    up.set_default(Reply::status(200).after(Duration::from_millis(1500)));
+    // One attempt (and so one outcome) at a time.
+    let gw = gateway(
+        &redis,
         &format!(
             "{}\n{}\n{}",
             upstream_block("orders", &up.url("/"), "concurrency = 1"),
             limai_route("limai", "/hooks/limai", "orders", ""),
             limai_route("other", "/hooks/other", "orders", "")
         ),
-        &[("LIMAI_SECRET", SECRET)],
     );
-    gw.spawn();
     let c = client();
     let (s, _) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_gone")).await;
     assert_eq!(s, 200);
@@ -89,23 +98,14 @@ async fn an_outcome_after_redis_lost_the_group_does_not_stall_the_upstream() {
 async fn scripts_redis_forgot_are_given_again() {
     let redis = RedisServer::start();
     let up = Upstream::start();
-    let store = format!(
-        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\n",
-        redis.url()
-    );
-    let mut gw = Gateway::prepare(
-        &[],
-        "",
-        Some(store),
-        "",
+    let gw = gateway(
+        &redis,
         &format!(
             "{}\n{}",
             upstream_block("orders", &up.url("/"), ""),
             limai_route("limai", "/hooks/limai", "orders", "")
         ),
-        &[("LIMAI_SECRET", SECRET)],
     );
-    gw.spawn();
     let c = client();
     let delivered = async |id: &str| {
         eventually(Duration::from_secs(15), async || {

@@ -8,21 +8,29 @@ use common::*;
 
 use super::{WAIT, store};
 
+/// An upstream that keeps events undelivered (retried) for as long as a test looks.
+fn retrying_upstream() -> Upstream {
+    let up = Upstream::start();
+    up.set_default(Reply::status(503));
+    up
+}
+
+/// Route `keep`, and `a` where `with_a`, to `up`.
+fn routes(up: &Upstream, with_a: bool) -> String {
+    let mut s = upstream_block("orders", &up.url("/"), "max_attempts = 1000");
+    if with_a {
+        s += &limai_route("a", "/hooks/a", "orders", "");
+    }
+    s + &limai_route("keep", "/hooks/keep", "orders", "")
+}
+
 /// A route removed before this replica started (a rollout dropped it and the replicas that had
 /// it are gone) still holds events in Redis: reported stranded (warning, gauge, `/routes`) as
 /// by a replica that saw it removed, not silently forgotten; and not delivered.
 #[tokio::test]
 async fn a_route_removed_before_this_replica_started_is_still_reported_stranded() {
-    let redis = RedisServer::start();
-    let up = Upstream::start();
-    up.set_default(Reply::status(503));
-    let routes = |with_a: bool| {
-        let mut s = upstream_block("orders", &up.url("/"), "max_attempts = 1000");
-        if with_a {
-            s += &limai_route("a", "/hooks/a", "orders", "");
-        }
-        s + &limai_route("keep", "/hooks/keep", "orders", "")
-    };
+    let (redis, up) = (RedisServer::start(), retrying_upstream());
+    let routes = |with_a: bool| routes(&up, with_a);
     let env = [("LIMAI_SECRET", SECRET)];
     let mut old = Gateway::start_full("", Some(store(&redis, "old", "")), "", &routes(true), &env);
     let c = client();
@@ -84,17 +92,8 @@ async fn a_route_removed_before_this_replica_started_is_still_reported_stranded(
 /// new replicas deliver them. Once no live replica configures it (the new one stopped), it is.
 #[tokio::test]
 async fn a_route_another_live_replica_configures_is_not_stranded_to_one_that_does_not() {
-    let redis = RedisServer::start();
-    let up = Upstream::start();
-    // Kept undelivered (retried) for as long as the test looks.
-    up.set_default(Reply::status(503));
-    let routes = |with_a: bool| {
-        let mut s = upstream_block("orders", &up.url("/"), "max_attempts = 1000");
-        if with_a {
-            s += &limai_route("a", "/hooks/a", "orders", "");
-        }
-        s + &limai_route("keep", "/hooks/keep", "orders", "")
-    };
+    let (redis, up) = (RedisServer::start(), retrying_upstream());
+    let routes = |with_a: bool| routes(&up, with_a);
     let env = [("LIMAI_SECRET", SECRET)];
     let server = "stranded_dead_after = \"1s\"";
     let old = Gateway::start_full(
