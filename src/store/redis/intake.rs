@@ -214,12 +214,10 @@ async fn call<'a>(
 /// What ends a lean entry's `m`: the verification's length, a line break, the verification and
 /// the target (which may hold any byte: the length says where the verification ends).
 fn tail(verification: &str, target: &str) -> Vec<u8> {
-    let len = itoa::Buffer::new()
-        .format(verification.len())
-        .as_bytes()
-        .to_vec();
+    let mut digits = itoa::Buffer::new();
+    let len = digits.format(verification.len());
     let mut out = Vec::with_capacity(len.len() + 1 + verification.len() + target.len());
-    out.extend_from_slice(&len);
+    out.extend_from_slice(len.as_bytes());
     out.push(b'\n');
     out.extend_from_slice(verification.as_bytes());
     out.extend_from_slice(target.as_bytes());
