@@ -203,6 +203,7 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
         crate::systemd::Readiness {
             app: app.clone(),
             listeners,
+            admin: admin_listen,
         },
     );
     readiness.threads = Some(1);

@@ -54,10 +54,14 @@ pub fn stopping() {
     }
 }
 
-/// Sends `READY=1` once every public listener accepts a connection and the store is ready.
+/// Sends `READY=1` once every listener accepts a connection and the store is ready.
 pub struct Readiness {
     pub app: Arc<App>,
+    /// The public listeners (named in the status line).
     pub listeners: Vec<SocketAddr>,
+    /// The admin API's: checked too, as what follows READY may ask `/readyz` at once (under
+    /// load it could still be unbound when the public ones accepted).
+    pub admin: SocketAddr,
 }
 
 impl Readiness {
@@ -65,7 +69,7 @@ impl Readiness {
         if !self.app.store.ready() {
             return false;
         }
-        for addr in &self.listeners {
+        for addr in self.listeners.iter().chain([&self.admin]) {
             // A wildcard address is reached through loopback of the same family.
             let mut to = *addr;
             if to.ip().is_unspecified() {
