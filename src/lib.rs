@@ -7,7 +7,8 @@
 //! the services share (config, store, route states, limiters, `lifecycle`); `server` builds it
 //! and the services; `reload` swaps the config; `secret` and `tls` hold what `config` reads;
 //! `telemetry` exports OpenTelemetry spans of requests and deliveries; `systemd` tells a
-//! service manager when the gateway is ready, reloading or stopping.
+//! service manager when the gateway is ready, reloading or stopping; `lock` takes a mutex
+//! whatever a panicked holder left.
 //! No module imports one that imports it back (`config` → `routing`, never the reverse).
 
 pub(crate) mod admin;
@@ -19,6 +20,7 @@ pub(crate) mod deliver;
 pub mod event;
 pub(crate) mod lifecycle;
 pub mod limits;
+pub(crate) mod lock;
 pub mod log_burst;
 pub mod logline;
 pub(crate) mod logs;

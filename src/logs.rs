@@ -9,12 +9,13 @@
 //! an event ID or client address makes every line unique; here each site names its own key.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tracing::Level;
 
+use crate::lock::lock;
 use crate::metrics::METRICS;
 
 /// How often a key's repeats are summarised.
@@ -48,10 +49,6 @@ pub struct Summary {
     pub key: String,
     pub count: u64,
     pub sample: Option<String>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Site {

@@ -5,12 +5,13 @@
 //! API's `/routes` lists them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Delivery, STATES_EVERY};
 use crate::config::Config;
 use crate::event::now_ms;
+use crate::lock::lock;
 use crate::metrics::METRICS;
 use crate::store::{Outcome, RouteStats};
 
@@ -27,10 +28,6 @@ static REPORTED: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
 /// The routes other live replicas configure, at the last look (a shared store: a rollout that
 /// adds a route has replicas on the old config until it ends): not stranded here.
 static ELSEWHERE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The routes to ask the store about: those configured now and every one configured before.
 pub fn names(cfg: &Config) -> Vec<String> {

@@ -9,8 +9,9 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{Ordering, fence};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
+use crate::lock::lock;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 
@@ -24,11 +25,6 @@ pub struct Work {
     blocked: Mutex<Arc<HashSet<String>>>,
     /// Of their upstreams, those it found at their `concurrency`.
     full: Mutex<HashSet<String>>,
-}
-
-/// A lock whose holder cannot leave it half-changed (one assignment), so poison is moot.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Work {

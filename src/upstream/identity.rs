@@ -85,13 +85,13 @@ pub fn is_underscored(name: &str) -> bool {
     name.contains('_')
 }
 
-/// Sets what hookgate knows about the client on a delivery: its resolved address and the
-/// scheme it used (when the event recorded it).
 // Made at compile time: `from_static` at run time checks each name's bytes per delivery.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
+/// Sets what hookgate knows about the client on a delivery: its resolved address and the
+/// scheme it used (when the event recorded it).
 pub fn set_known(h: &mut HeaderMap, client_ip: &str, proto: Option<&str>) {
     if let Ok(v) = HeaderValue::from_str(client_ip) {
         h.insert(X_FORWARDED_FOR, v.clone());

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::lock::lock;
 use bytes::Bytes;
 use http::HeaderValue;
 use http_body_util::Full;
@@ -278,9 +279,4 @@ pub(super) fn interleaved(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
 
 fn connect_error(e: hyper::Error) -> ConnectError {
     ConnectError(super::root_cause(&e))
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A poisoned lock only means another thread panicked holding it; the pool is still sound.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -44,7 +44,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -72,6 +72,7 @@ use super::record::{FORMAT, Head, Phase, READS, Record};
 use super::{Accepted, EventView, Intake, State, StoreError};
 use crate::config::EmbeddedMemory;
 use crate::event::NewEvent;
+use crate::lock::lock;
 
 /// Queued writes beyond which new events are refused (503) rather than waiting.
 const QUEUE_CAPACITY: usize = 16 * 1024;
@@ -203,12 +204,6 @@ impl Drop for Accepting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The guarded maps stay consistent between statements; a panic elsewhere must not stop
-    // the store from serving.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {

@@ -51,7 +51,34 @@ pub(super) struct Settings {
     pub rehome: Arc<Rehome>,
 }
 
+/// The keys `ACCEPT` names for a shard, and its key prefix: made once per writer (or drain),
+/// not per call.
+struct AcceptKeys {
+    keys: [String; 9],
+    prefix: String,
+}
+
+impl AcceptKeys {
+    fn of(sh: &Shard) -> AcceptKeys {
+        AcceptKeys {
+            keys: [
+                sh.stream(),
+                sh.pending(),
+                sh.dead(),
+                sh.archived(),
+                sh.archive_counter(),
+                sh.listing(),
+                sh.done(),
+                sh.lean().stream(),
+                sh.index(),
+            ],
+            prefix: sh.key_prefix(),
+        }
+    }
+}
+
 async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, set: Settings) {
+    let keys = AcceptKeys::of(&sh);
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     // An accept under another dedup TTL than its group's (a reload came between): the next
     // group's first.
@@ -86,7 +113,7 @@ async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, set: Settings) {
         if group.is_empty() {
             continue;
         }
-        let r = call(&set, &sh, group.iter().map(|j| &j.ev)).await;
+        let r = call(&set, &sh, &keys, group.iter().map(|j| &j.ev)).await;
         match r {
             Ok(answers) => {
                 for (job, a) in group.drain(..).zip(answers) {
@@ -111,6 +138,7 @@ async fn run(sh: Shard, mut rx: mpsc::UnboundedReceiver<Job>, set: Settings) {
 async fn call<'a>(
     set: &Settings,
     sh: &Shard,
+    keys: &AcceptKeys,
     events: impl ExactSizeIterator<Item = &'a NewEvent>,
 ) -> Result<Vec<i64>, String> {
     set.count.agreed(&set.con).await?;
@@ -135,17 +163,6 @@ async fn call<'a>(
         return Ok(vec![0; all.len()]);
     }
     let n = events.len();
-    let keys = [
-        sh.stream(),
-        sh.pending(),
-        sh.dead(),
-        sh.archived(),
-        sh.archive_counter(),
-        sh.listing(),
-        sh.done(),
-        sh.lean().stream(),
-        sh.index(),
-    ];
     // 7 arguments per event (9 with an order key), ~100 bytes besides its headers and body.
     let bytes: usize = events
         .iter()
@@ -160,8 +177,8 @@ async fn call<'a>(
                     .sum::<usize>()
         })
         .sum();
-    let mut invocation = Call::new(&ACCEPT, &keys, 4 + 9 * n, bytes);
-    invocation.arg(max_per_shard).arg(sh.key_prefix());
+    let mut invocation = Call::new(&ACCEPT, &keys.keys, 4 + 9 * n, bytes);
+    invocation.arg(max_per_shard).arg(&keys.prefix);
     // How many have an order key, the IDs, the dedup members, the order keys, then the rest
     // event by event (the script's layout).
     invocation.arg(ttl);
@@ -258,6 +275,7 @@ impl RedisStore {
         }
         let set = self.settings();
         let per_shard = by_shard.iter().map(|(sh, idx)| async {
+            let keys = AcceptKeys::of(sh);
             let mut answers = Vec::with_capacity(idx.len());
             let mut failed: Option<String> = None;
             for part in groups(idx, events) {
@@ -266,7 +284,7 @@ impl RedisStore {
                     continue;
                 }
                 let evs = part.iter().map(|&i| &events[i]);
-                match call(&set, sh, evs).await {
+                match call(&set, sh, &keys, evs).await {
                     // An event refused at the shard's bound goes back to the spill: the shard's
                     // later ones wait with it, though deliveries may have made room since, so
                     // that none of its line overtakes it.

@@ -91,8 +91,8 @@ pub(super) async fn say_again(
 
 impl RedisStore {
     /// Says that this replica configures `configured`; returns the routes other live replicas
-    /// configure.
-    pub(super) async fn routes_elsewhere(
+    /// configure (`RouteOverrides::routes_elsewhere`).
+    pub(super) async fn say_routes(
         &self,
         configured: &[String],
     ) -> Result<Vec<String>, StoreError> {

@@ -42,7 +42,7 @@ pub use self::scripts::INDEX_PIN;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use self::conn::{Timed, watch_health};
@@ -56,6 +56,7 @@ use self::shard_count::ShardCount;
 use super::StoreError;
 use crate::config::RedisConfig;
 use crate::event::NewEvent;
+use crate::lock::lock;
 
 /// The store's connection lent to shared rate limits (`limits::rate::shared`), which put their
 /// own, tighter deadline on each exchange; their exchanges do not count towards the store's
@@ -151,10 +152,6 @@ pub struct RedisStore {
     outcomes: OnceLock<tokio::sync::mpsc::UnboundedSender<outcomes::Job>>,
     /// The routes this replica last said it configures (`live_routes`).
     said: Arc<live_routes::Said>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Stops the process for a config that does not fit the fleet's Redis (`EX_CONFIG`), its

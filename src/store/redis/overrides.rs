@@ -46,6 +46,6 @@ impl RouteOverrides for RedisStore {
     }
 
     async fn routes_elsewhere(&self, configured: &[String]) -> Result<Vec<String>, StoreError> {
-        RedisStore::routes_elsewhere(self, configured).await
+        self.say_routes(configured).await
     }
 }
