@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::tls::TlsSettings;
-use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{BackgroundService, background_service};
@@ -139,9 +138,10 @@ pub fn run(config_path: &Path) -> Result<(), RunError> {
     // cap); pingora sees plain TCP and the gate does TLS itself.
     let conn_limits = shared.load().server.connections;
     let public_app = || {
-        let mut p = http_proxy(&server.configuration, Gateway::new(app.clone()));
-        p.server_options = Some(conn::server_options(&conn_limits));
-        Arc::new(p)
+        Arc::new(Gateway::new(
+            app.clone(),
+            conn::server_options(&conn_limits),
+        ))
     };
     let mut proxy = Service::new(
         "public".to_string(),

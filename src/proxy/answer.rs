@@ -8,8 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
-use pingora::protocols::http::ServerSession as HttpSession;
-use pingora::proxy::Session;
+use pingora::protocols::http::ServerSession as Session;
 
 use crate::limits::memory::Refused;
 use crate::metrics::RequestOutcome;
@@ -237,10 +236,10 @@ impl Answer {
             session.set_keepalive(None);
         }
         let (head, body) = self.into_parts()?;
-        let h2 = matches!(session.as_downstream(), HttpSession::H2(_));
+        let h2 = session.is_http2();
         let send = async {
-            session.write_response_header(head, false).await?;
-            session.write_response_body(Some(body), true).await
+            session.write_response_header(head).await?;
+            session.write_response_body(body, true).await
         };
         if !h2 {
             return send.await;
@@ -256,7 +255,7 @@ impl Answer {
                     timeout_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
                     "HTTP/2 answer not taken by the client in time; stream reset"
                 );
-                if let HttpSession::H2(h2) = session.as_downstream_mut() {
+                if let Session::H2(h2) = session {
                     // Also drops what h2 still holds of the answer.
                     h2.shutdown();
                 }

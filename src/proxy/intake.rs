@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use pingora::proxy::Session;
+use pingora::protocols::http::ServerSession as Session;
 use sha2::{Digest, Sha256};
 
 use super::access::Handled;

@@ -1,5 +1,7 @@
-//! The public listener: pingora's `ProxyHttp`, answering webhook routes itself in
-//! `request_filter` — route, limits, body, verify, dedup + enqueue, answer.
+//! The public listener: a pingora `HttpServerApp` that answers webhook routes itself —
+//! route, limits, body, verify, dedup + enqueue, answer. No request is proxied, so pingora's
+//! proxy layer (its per-request session, cache and module contexts, and a 13 KiB future boxed
+//! per request) is not run at all.
 
 mod access;
 mod answer;
@@ -12,10 +14,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use pingora::prelude::{Error, ErrorType, HttpPeer};
-use pingora::proxy::{ProxyHttp, Session};
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, ReusedHttpStream};
+use pingora::prelude::ErrorType;
+use pingora::protocols::http::ServerSession as Session;
+use pingora::server::ShutdownWatch;
 
 use crate::app::App;
+use crate::logs::Site;
 use crate::metrics::METRICS;
 use crate::telemetry::{Kind, Span};
 
@@ -27,14 +32,21 @@ pub struct Gateway {
     client: OnceLock<Option<reqwest::Client>>,
     /// Set once this listener's runtime is known to `alloc` (at its first request).
     registered: OnceLock<()>,
+    options: HttpServerOptions,
 }
 
+/// A request whose answer could not be written (the sender went away mid-request, or its
+/// header was malformed). The line names the path, never the query: it can carry a credential
+/// (Event Grid's `?code=`).
+static NOT_ANSWERED: Site = Site::new(tracing::Level::WARN, "request not answered");
+
 impl Gateway {
-    pub fn new(app: Arc<App>) -> Gateway {
+    pub fn new(app: Arc<App>, options: HttpServerOptions) -> Gateway {
         Gateway {
             app,
             client: OnceLock::new(),
             registered: OnceLock::new(),
+            options,
         }
     }
 
@@ -47,38 +59,39 @@ impl Gateway {
             })
             .as_ref()
     }
-}
 
-/// Counts a request as in flight for as long as pingora keeps its context.
-pub struct RequestCtx {
-    started: Instant,
-}
-
-impl Drop for RequestCtx {
-    fn drop(&mut self) {
-        METRICS.in_flight_requests.dec();
+    /// The request's head, parsed (`None`: the connection is done with). The gate has read
+    /// it already (`conn::serve_h1`; HTTP/2's streams come whole), so this does not wait on
+    /// the sender. A malformed head is answered `400`, as pingora's proxy did; CONNECT is
+    /// refused, as its framing differs.
+    async fn read_head(session: &mut Session) -> Option<()> {
+        let refuse = match session.read_request().await {
+            Ok(true) if session.req_header().method == http::Method::CONNECT => Some(405),
+            Ok(true) => return Some(()),
+            Ok(false) => return None,
+            Err(e) if matches!(e.etype, ErrorType::InvalidHTTPHeader) => Some(400),
+            Err(e) => {
+                tracing::debug!(error = %e, "request head not read");
+                None
+            }
+        };
+        if let Some(status) = refuse
+            && let Err(e) = session.respond_error(status).await
+        {
+            tracing::debug!(error = %e, "refusal not written");
+        }
+        session.shutdown().await;
+        None
     }
-}
 
-#[async_trait]
-impl ProxyHttp for Gateway {
-    type CTX = RequestCtx;
-
-    fn new_ctx(&self) -> RequestCtx {
-        METRICS.in_flight_requests.inc();
+    /// Serves one request whose head is read: its answer written, the request's metrics,
+    /// access line and span ended. `Err`: the answer could not be written.
+    async fn serve(&self, session: &mut Session) -> pingora::Result<()> {
+        let _in_flight = InFlight::new();
+        let started = Instant::now();
         self.registered.get_or_init(|| {
             crate::alloc::register_current(self.app.config.load().server.threads);
         });
-        RequestCtx {
-            started: Instant::now(),
-        }
-    }
-
-    async fn request_filter(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestCtx,
-    ) -> pingora::Result<bool> {
         // Held for the whole request: a reload mid-request does not change its rules.
         let cfg = self.app.config.load_full();
         let span = Span::start(
@@ -93,35 +106,71 @@ impl ProxyHttp for Gateway {
         let result = answer
             .write(session, cfg.server.connections.header_timeout)
             .await;
-        let elapsed = ctx.started.elapsed();
+        let elapsed = started.elapsed();
         metrics.duration.observe(elapsed.as_secs_f64());
         access::log(&handled, &line, elapsed);
         access::end_span(span, &session.req_header().method, &handled, &line);
-        result.map(|()| true)
+        result
+    }
+}
+
+/// What a log line says of a request: the path without the query (which can carry a
+/// credential) and the Host.
+fn summary(session: &Session) -> String {
+    let req = session.req_header();
+    let host = req
+        .headers
+        .get(http::header::HOST)
+        .map(|h| String::from_utf8_lossy(h.as_bytes()))
+        .unwrap_or_default();
+    format!("{} {}, Host: {host}", req.method, req.uri.path())
+}
+
+#[async_trait]
+impl HttpServerApp for Gateway {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: Session,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        Self::read_head(&mut session).await?;
+        if *shutdown.borrow() {
+            // The last request of this connection: the server is going away.
+            session.set_keepalive(None);
+        }
+        if let Err(e) = self.serve(&mut session).await {
+            if NOT_ANSWERED.hit(e.etype.as_str(), String::new) {
+                tracing::warn!(error = %e, request = %summary(&session), "request not answered");
+            }
+            return None;
+        }
+        let settings = HttpPersistentSettings::for_session(&session);
+        match session.finish().await {
+            Ok(reusable) => reusable.map(|s| ReusedHttpStream::from_reusable_stream(s, settings)),
+            Err(e) => {
+                tracing::debug!(error = %e, "connection not reusable after its answer");
+                None
+            }
+        }
     }
 
-    /// What pingora's own error lines say of the request ("Fail to filter request: …" when the
-    /// sender went away before its answer): the path without the query, which can carry a
-    /// credential (Event Grid's `?code=`); pingora's default writes the raw target.
-    fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
-        let req = session.req_header();
-        let host = req
-            .headers
-            .get(http::header::HOST)
-            .map(|h| String::from_utf8_lossy(h.as_bytes()))
-            .unwrap_or_default();
-        format!("{} {}, Host: {host}", req.method, req.uri.path())
+    fn server_options(&self) -> Option<&HttpServerOptions> {
+        Some(&self.options)
     }
+}
 
-    async fn upstream_peer(
-        &self,
-        _session: &mut Session,
-        _ctx: &mut RequestCtx,
-    ) -> pingora::Result<Box<HttpPeer>> {
-        // Every route is answered in request_filter; reaching here is a bug, not a request.
-        Err(Error::explain(
-            ErrorType::InternalError,
-            "no upstream for webhook routes",
-        ))
+/// Counts a request as in flight while it is served.
+struct InFlight;
+
+impl InFlight {
+    fn new() -> InFlight {
+        METRICS.in_flight_requests.inc();
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        METRICS.in_flight_requests.dec();
     }
 }

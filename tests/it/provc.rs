@@ -462,8 +462,9 @@ async fn event_grids_query_secret_is_neither_stored_nor_forwarded() {
     assert!(!detail.to_string().contains(&secret), "{detail}");
 }
 
-/// A sender that goes away mid-request makes pingora log the request it was answering ("Fail to
-/// filter request: …"): that line names the route's path, never Event Grid's `?code=` secret.
+/// A sender that goes away mid-request makes hookgate log the request it could not answer
+/// ("request not answered"): that line names the route's path, never Event Grid's `?code=`
+/// secret.
 #[tokio::test]
 async fn event_grids_query_secret_is_not_in_the_log_of_a_request_cut_short() {
     use tokio::io::AsyncWriteExt as _;
@@ -492,7 +493,7 @@ async fn event_grids_query_secret_is_not_in_the_log_of_a_request_cut_short() {
     drop(s);
     let logged = eventually(Duration::from_secs(10), async || {
         let logs = gw.logs();
-        logs.contains("Fail to filter request").then_some(logs)
+        logs.contains("request not answered").then_some(logs)
     })
     .await;
     let logs = logged.unwrap_or_else(|| panic!("no line for the request: {}", gw.logs()));

@@ -1,10 +1,12 @@
-//! What goes on the wire, both ways: the answer's header names as a sender reads them, and the
-//! request URI a delivery names after a reload moves the upstream (a pool keeps the URI it made).
+//! What goes on the wire, both ways: the answer's header names as a sender reads them, heads
+//! refused before any route, a kept-alive connection's requests, and the request URI a delivery
+//! names after a reload moves the upstream (a pool keeps the URI it made).
 
 use crate::common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::time::Duration;
 
 use common::conn::signed_raw;
 use common::*;
@@ -37,6 +39,56 @@ async fn answer_heads_title_hookgates_own_headers_and_send_configured_ones_as_be
             assert!(head.contains(&format!("\r\n{line}\r\n")), "{head}");
         }
     }
+}
+
+/// The public listener is hookgate's own pingora app, not pingora's proxy: what the proxy
+/// answered before a request reached a route is still answered, and the connection closed —
+/// a head its parser refuses `400`, CONNECT `405` — while a kept-alive connection carries one
+/// request after another, each answered and delivered.
+#[tokio::test]
+async fn heads_refused_before_any_route_close_and_kept_alive_connections_carry_requests() {
+    let (gw, up) = setup("", "", "").await;
+    for (head, status) in [
+        (
+            "POST /hooks/limai HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n",
+            "400",
+        ),
+        (
+            "CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n",
+            "405",
+        ),
+    ] {
+        let mut s = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        // Read to the end: the connection is closed after the answer.
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        let all = String::from_utf8_lossy(&all);
+        assert!(all.starts_with(&format!("HTTP/1.1 {status} ")), "{all}");
+    }
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for i in 0..3 {
+        s.write_all(signed_raw(&format!("evt_kept_{i}")).as_bytes())
+            .unwrap();
+        let head = read_head(&mut s);
+        assert!(head.starts_with("HTTP/1.1 200 "), "request {i}: {head}");
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{head}"));
+        let mut body = vec![0; length];
+        s.read_exact(&mut body).unwrap();
+        assert!(
+            String::from_utf8_lossy(&body).contains(&format!("evt_kept_{i}")),
+            "{head}"
+        );
+    }
+    eventually(WAIT, async || (up.count() == 3).then_some(()))
+        .await
+        .expect("all three delivered");
 }
 
 /// A reload that changes only the upstream URL's path: deliveries go to the new path (the
