@@ -139,6 +139,17 @@ impl HttpServerApp for Gateway {
             session.set_keepalive(None);
         }
         if let Err(e) = self.serve(&mut session).await {
+            // An answer that could not even be built (nothing written yet) is a 500, as
+            // pingora's proxy answered it; a connection that failed is told nothing.
+            if session.response_written().is_none()
+                && !matches!(
+                    e.etype,
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed
+                )
+                && let Err(e) = session.respond_error(500).await
+            {
+                tracing::debug!(error = %e, "500 not written");
+            }
             if NOT_ANSWERED.hit(e.etype.as_str(), String::new) {
                 tracing::warn!(error = %e, request = %summary(&session), "request not answered");
             }
