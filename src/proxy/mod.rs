@@ -35,9 +35,9 @@ pub struct Gateway {
     options: HttpServerOptions,
 }
 
-/// A request whose answer could not be written (the sender went away mid-request, or its
-/// header was malformed). The line names the path, never the query: it can carry a credential
-/// (Event Grid's `?code=`).
+/// A request whose answer could not be written (the sender went away mid-request) or built.
+/// The line names the path, never the query: it can carry a credential (Event Grid's
+/// `?code=`).
 static NOT_ANSWERED: Site = Site::new(tracing::Level::WARN, "request not answered");
 
 impl Gateway {
