@@ -418,3 +418,77 @@ async fn a_duplicate_with_another_order_key_is_a_duplicate_across_masters() {
     );
     super::redis_shards::copies_under_other_order_keys(Some(store), 8).await;
 }
+
+/// A Mailgun token's claim lives in a slot of its own (its hash tag is the nonce's), often on
+/// another master than its event's shard. With `replica_acks`, that master's replicas must have
+/// the claim before the 2xx too: a failover that forgot it would let the captured signature
+/// carry another body (Mailgun signs the token and timestamp, not the body).
+#[tokio::test]
+async fn replica_acks_cover_a_nonce_claimed_on_another_master() {
+    use crate::hardening_verify::{MAILGUN, MG_KEY, mailgun_body, now, post_json};
+    let cluster = RedisCluster::start();
+    let up = Upstream::start();
+    let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = [{}]\nconsumer = \"a\"\ntimeout = \"500ms\"\nshards = 8\nspill_max_bytes = 0\nreplica_acks = 1\n",
+        urls.join(", ")
+    );
+    let routes = format!(
+        "{}\n[routes.mg]\npath = \"/hooks/mg\"\nupstream = \"up\"\nverify = {{ {MAILGUN} }}\n",
+        upstream_block("up", &up.url("/"), "")
+    );
+    let gw = Gateway::start_full("", Some(store), "", &routes, &[("MG_KEY", MG_KEY)]);
+    let c = client();
+    let frozen = cluster.replicas()[0];
+    // `ROLE` of a replica: "slave", its master's host, its master's port, ...
+    let held: u16 = cli(frozen, &["role"])
+        .lines()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Asked before the freeze: a stopped replica would not answer `ROLE`.
+    let masters = cluster.masters();
+    cluster.signal(frozen, "STOP");
+    let ts = now();
+    let (mut refused, mut on_held) = (Vec::new(), 0);
+    for i in 0..40 {
+        let body = mailgun_body(&format!("tok-ack-{i}"), ts, &format!("ev-ack-{i}"), "a@x");
+        let status = post_json(&c, &gw.url("/hooks/mg"), &body).await;
+        let pattern = format!("*:tok-ack-{i}}}");
+        let claimed_on: Vec<u16> = masters
+            .iter()
+            .copied()
+            .filter(|p| !cli(*p, &["keys", &pattern]).is_empty())
+            .collect();
+        assert_eq!(claimed_on.len(), 1, "tok-ack-{i}: {claimed_on:?}");
+        if claimed_on[0] == held {
+            on_held += 1;
+            assert_eq!(
+                status, 503,
+                "tok-ack-{i}: claimed on the master whose replica is frozen"
+            );
+        } else {
+            assert!(status == 200 || status == 503, "tok-ack-{i}: {status}");
+        }
+        if status == 503 {
+            refused.push(body);
+        }
+    }
+    assert!(
+        on_held > 0,
+        "no token claimed on the frozen replica's master"
+    );
+    cluster.signal(frozen, "CONT");
+    for body in &refused {
+        eventually(WAIT, async || {
+            (post_json(&c, &gw.url("/hooks/mg"), body).await == 200).then_some(())
+        })
+        .await
+        .expect("taken once the replica is back");
+    }
+    let got = up.wait_for(40).await;
+    assert_eq!(got.len(), 40);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(up.count(), 40, "each event delivered once");
+}

@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 
 const X_SECRET: &str = "x-consumer-secret";
 const ZOOM_SECRET: &str = "zoom-secret-token";
-const MG_KEY: &str = "key-mailgun-signing";
+pub(crate) const MG_KEY: &str = "key-mailgun-signing";
 const TWILIO_TOKEN: &str = "twilio-auth-token";
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -388,7 +388,7 @@ async fn every_event_id_arrives_as_a_reversible_header() {
 
 // ---- 12: Mailgun and Twilio ----
 
-fn mailgun_body(token: &str, ts: u64, event_id: &str, recipient: &str) -> String {
+pub(crate) fn mailgun_body(token: &str, ts: u64, event_id: &str, recipient: &str) -> String {
     let sig = hmac_hex(MG_KEY, format!("{ts}{token}").as_bytes());
     json!({
         "signature": { "token": token, "timestamp": ts.to_string(), "signature": sig },
@@ -397,7 +397,7 @@ fn mailgun_body(token: &str, ts: u64, event_id: &str, recipient: &str) -> String
     .to_string()
 }
 
-async fn post_json(c: &reqwest::Client, url: &str, body: &str) -> u16 {
+pub(crate) async fn post_json(c: &reqwest::Client, url: &str, body: &str) -> u16 {
     c.post(url)
         .header("content-type", "application/json")
         .body(body.to_string())
@@ -408,7 +408,7 @@ async fn post_json(c: &reqwest::Client, url: &str, body: &str) -> u16 {
         .as_u16()
 }
 
-const MAILGUN: &str = "provider = \"mailgun\", secrets = [\"env:MG_KEY\"]";
+pub(crate) const MAILGUN: &str = "provider = \"mailgun\", secrets = [\"env:MG_KEY\"]";
 
 #[tokio::test]
 async fn a_mailgun_signature_is_good_for_one_body_only() {

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::process::Child;
 use std::time::Duration;
 
-use common::fleet::{delivered_all, deliveries, limai_replica};
+use common::fleet::{delivered_all, deliveries, limai_replica, limai_replica_with};
 use common::redis_cluster::cli;
 use common::redis_server::{RedisServer, spawn_server};
 use common::*;
@@ -171,4 +171,81 @@ async fn a_cancel_is_answered_only_once_a_replica_has_it() {
     })
     .await;
     assert!(again.is_some(), "cancelled once the replica has it");
+}
+
+/// A sync route's claim on an event ID, and the answer stored under it, are confirmed as
+/// intake's writes are: a claim only the master had, lost in a failover, let a duplicate call
+/// the upstream a second time. With the replica frozen the call is not made (`503`); thawed,
+/// it is made once, and the same request again gets the stored answer.
+#[tokio::test]
+async fn a_sync_call_is_made_only_once_a_replica_has_its_claim() {
+    let master = RedisServer::start();
+    let replica = Replica::of(&master);
+    let up = Upstream::start();
+    let store = format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\ntimeout = \"2s\"\nreplica_acks = 1\nspill_max_bytes = 0\n",
+        master.url()
+    );
+    let mut gw = limai_replica_with(Some(store), &up, "mode = \"sync\"");
+    gw.spawn();
+    let c = client();
+    let url = gw.url("/hooks/limai");
+    replica.signal("STOP");
+    let (s, v) = send_signed(&c, &url, &event_body("evt_rep_sync")).await;
+    replica.signal("CONT");
+    assert_eq!(s, 503, "claimed on the master only: {v}");
+    assert_eq!(
+        up.count(),
+        0,
+        "the upstream is not called on an unconfirmed claim"
+    );
+    // The claim stands on the master; once it is replicated, the sender's retry is called.
+    let relayed = eventually(Duration::from_secs(20), async || {
+        let (s, _) = send_signed(&c, &url, &event_body("evt_rep_sync")).await;
+        (s == 200).then_some(())
+    })
+    .await;
+    assert!(relayed.is_some(), "relayed once the replica is back");
+    let resp = c
+        .post(&url)
+        .header("content-type", "application/json")
+        .header(
+            "x-webhook-signature",
+            format!(
+                "sha256={}",
+                hmac_hex(SECRET, event_body("evt_rep_sync").as_bytes())
+            ),
+        )
+        .body(event_body("evt_rep_sync"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["idempotent-replayed"], "true");
+    assert_eq!(up.count(), 1, "one upstream call");
+}
+
+/// A route's pause, like a cancel, is answered only once a replica has it: lost in a failover,
+/// the paused route delivered again.
+#[tokio::test]
+async fn a_pause_is_answered_only_once_a_replica_has_it() {
+    let master = RedisServer::start();
+    let replica = Replica::of(&master);
+    let up = Upstream::start();
+    let gw = gateway(&master, &up, 0);
+    let c = client();
+    replica.signal("STOP");
+    let (s, v) = post_json(&c, &gw.admin("/routes/limai/pause")).await;
+    replica.signal("CONT");
+    assert_eq!(s, 503, "a pause on the master only: {v}");
+    let paused = eventually(Duration::from_secs(10), async || {
+        let (s, _) = post_json(&c, &gw.admin("/routes/limai/pause")).await;
+        (s == 200).then_some(())
+    })
+    .await;
+    assert!(paused.is_some(), "paused once the replica has it");
+    let (s, v) = send_signed(&c, &gw.url("/hooks/limai"), &event_body("evt_rep_p")).await;
+    assert_eq!(s, 200, "{v}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(up.count(), 0, "held by the pause");
 }

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use redis::Script;
 
-use super::{RedisStore, keys, unavailable};
+use super::{RedisStore, keys, replicas, unavailable};
 use crate::store::{RouteOverrides, StateOverride, StoreError};
 
 /// KEYS: the overrides. ARGV: route, state. The route's earlier state is dropped first: `HDEL`
@@ -36,13 +36,23 @@ impl RouteOverrides for RedisStore {
     }
 
     async fn set_route_state(&self, route: &str, state: StateOverride) -> Result<(), StoreError> {
+        let key = keys::route_states(&self.prefix);
+        let con = self.con();
         SET_STATE
-            .key(keys::route_states(&self.prefix))
+            .key(&key)
             .arg(route)
             .arg(state.encode())
-            .invoke_async::<()>(&mut self.con())
+            .invoke_async::<()>(&mut con.clone())
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        // Confirmed as a cancel is: a pause only the master had, lost in a failover, let the
+        // route deliver again. Not confirmed: `503` (it may stand).
+        if self.replica_acks > 0 {
+            replicas::confirm_at(&con, &key, true, self.replica_acks)
+                .await
+                .map_err(StoreError::Unavailable)?;
+        }
+        Ok(())
     }
 
     async fn routes_elsewhere(&self, configured: &[String]) -> Result<Vec<String>, StoreError> {

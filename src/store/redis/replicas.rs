@@ -23,10 +23,21 @@ pub(super) async fn confirm(
     wrote: bool,
     replicas: u16,
 ) -> Result<(), String> {
-    let marker = sh.ack_marker();
+    confirm_at(con, &sh.ack_marker(), wrote, replicas).await
+}
+
+/// As `confirm`, for writes in the slot of `marker` (a key of that slot; the written key itself
+/// will do when `wrote`): the marker is written first when this call wrote nothing there, and
+/// `WAIT` goes to that slot's master.
+pub(super) async fn confirm_at(
+    con: &Timed,
+    marker: &str,
+    wrote: bool,
+    replicas: u16,
+) -> Result<(), String> {
     if !wrote {
         redis::cmd("SET")
-            .arg(&marker)
+            .arg(marker)
             .arg(1)
             .arg("PX")
             .arg(MARKER_TTL_MS)
@@ -36,7 +47,7 @@ pub(super) async fn confirm(
     }
     let ms = (con.timeout.as_millis() as u64 / 2).max(1);
     let acked = con
-        .wait_replicas(&marker, replicas, ms)
+        .wait_replicas(marker, replicas, ms)
         .await
         .map_err(|e| super::redis_error(&e))?;
     if acked < i64::from(replicas) {

@@ -17,7 +17,8 @@ impl SyncAnswers for RedisStore {
         digest: &RequestDigest,
         ttl: Duration,
     ) -> Result<SyncSlot, StoreError> {
-        let key = self.shard(route, event_id).answer(event_id);
+        let sh = self.shard(route, event_id);
+        let key = sh.answer(event_id);
         let claimed: Option<String> = redis::cmd("SET")
             .arg(&key)
             .arg(sync_record::claim(digest))
@@ -28,6 +29,16 @@ impl SyncAnswers for RedisStore {
             .await
             .map_err(unavailable)?;
         if claimed.is_some() {
+            // Lost in a failover, the claim would let a duplicate call the upstream again.
+            if let Err(e) = self.confirm_change(&sh).await {
+                // Not acted on: given back, so that the sender's retry claims it afresh
+                // instead of waiting for an answer that will not come (else it expires).
+                let _ = redis::cmd("DEL")
+                    .arg(&key)
+                    .query_async::<()>(&mut self.con())
+                    .await;
+                return Err(e);
+            }
             return Ok(SyncSlot::New);
         }
         let held: Option<Vec<u8>> = redis::cmd("GET")
@@ -50,7 +61,8 @@ impl SyncAnswers for RedisStore {
         answer: Option<SyncAnswer>,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let key = self.shard(route, event_id).answer(event_id);
+        let sh = self.shard(route, event_id);
+        let key = sh.answer(event_id);
         let cmd = match answer {
             Some(a) => {
                 let mut c = redis::cmd("SET");
@@ -68,6 +80,8 @@ impl SyncAnswers for RedisStore {
         };
         cmd.query_async::<()>(&mut self.con())
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        // Lost in a failover, the stored answer would let a duplicate call the upstream again.
+        self.confirm_change(&sh).await
     }
 }
