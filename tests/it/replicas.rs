@@ -206,17 +206,7 @@ async fn a_sync_call_is_made_only_once_a_replica_has_its_claim() {
     })
     .await;
     assert!(relayed.is_some(), "relayed once the replica is back");
-    let resp = c
-        .post(&url)
-        .header("content-type", "application/json")
-        .header(
-            "x-webhook-signature",
-            format!(
-                "sha256={}",
-                hmac_hex(SECRET, event_body("evt_rep_sync").as_bytes())
-            ),
-        )
-        .body(event_body("evt_rep_sync"))
+    let resp = signed(&c, &url, &event_body("evt_rep_sync"))
         .send()
         .await
         .unwrap();
