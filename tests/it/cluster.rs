@@ -25,12 +25,16 @@ fn unstarted(cluster: &RedisCluster, up: &Upstream, name: &str) -> Gateway {
 
 /// `extra`: more `[store]` lines.
 fn unstarted_with(cluster: &RedisCluster, up: &Upstream, name: &str, extra: &str) -> Gateway {
+    limai_replica_unstarted(store(cluster, name, extra), up)
+}
+
+/// A `[store]` block on `cluster` for consumer `name`, with `extra` lines.
+fn store(cluster: &RedisCluster, name: &str, extra: &str) -> String {
     let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
-    let store = format!(
+    format!(
         "[store]\nkind = \"redis\"\nurl = [{}]\nconsumer = \"{name}\"\nclaim_after = \"3s\"\ntimeout = \"500ms\"\nshards = 8\nspill_max_bytes = 0\n{extra}\n",
         urls.join(", ")
-    );
-    limai_replica_unstarted(store, up)
+    )
 }
 
 #[tokio::test]
@@ -428,15 +432,11 @@ async fn replica_acks_cover_a_nonce_claimed_on_another_master() {
     use crate::hardening_verify::{MAILGUN, MG_KEY, mailgun_body, now, post_json};
     let cluster = RedisCluster::start();
     let up = Upstream::start();
-    let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
-    let store = format!(
-        "[store]\nkind = \"redis\"\nurl = [{}]\nconsumer = \"a\"\ntimeout = \"500ms\"\nshards = 8\nspill_max_bytes = 0\nreplica_acks = 1\n",
-        urls.join(", ")
-    );
     let routes = format!(
         "{}\n[routes.mg]\npath = \"/hooks/mg\"\nupstream = \"up\"\nverify = {{ {MAILGUN} }}\n",
         upstream_block("up", &up.url("/"), "")
     );
+    let store = store(&cluster, "a", "replica_acks = 1");
     let gw = Gateway::start_full("", Some(store), "", &routes, &[("MG_KEY", MG_KEY)]);
     let c = client();
     let frozen = cluster.replicas()[0];

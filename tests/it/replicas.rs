@@ -51,11 +51,15 @@ impl Drop for Replica {
 }
 
 fn gateway(master: &RedisServer, up: &Upstream, spill: u64) -> Gateway {
-    let store = format!(
+    limai_replica(store(master, spill), up)
+}
+
+/// A `[store]` block on `master` with `replica_acks = 1` and a spill of `spill` bytes.
+fn store(master: &RedisServer, spill: u64) -> String {
+    format!(
         "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\ntimeout = \"2s\"\nreplica_acks = 1\nspill_max_bytes = {spill}\n",
         master.url()
-    );
-    limai_replica(store, up)
+    )
 }
 
 #[tokio::test]
@@ -182,11 +186,7 @@ async fn a_sync_call_is_made_only_once_a_replica_has_its_claim() {
     let master = RedisServer::start();
     let replica = Replica::of(&master);
     let up = Upstream::start();
-    let store = format!(
-        "[store]\nkind = \"redis\"\nurl = \"{}\"\nconsumer = \"a\"\ntimeout = \"2s\"\nreplica_acks = 1\nspill_max_bytes = 0\n",
-        master.url()
-    );
-    let mut gw = limai_replica_with(Some(store), &up, "mode = \"sync\"");
+    let mut gw = limai_replica_with(Some(store(&master, 0)), &up, "mode = \"sync\"");
     gw.spawn();
     let c = client();
     let url = gw.url("/hooks/limai");
@@ -238,4 +238,41 @@ async fn a_pause_is_answered_only_once_a_replica_has_it() {
     assert_eq!(s, 200, "{v}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(up.count(), 0, "held by the pause");
+}
+
+/// The answer a sync route stores is confirmed too: with the replica frozen after the claim
+/// (while the upstream takes its time), the answer is still relayed, but not taken as stored
+/// (a failover could forget it, and a duplicate then called the upstream again): said in the
+/// log.
+#[tokio::test]
+async fn a_sync_answer_not_on_a_replica_is_said_not_recorded() {
+    let master = RedisServer::start();
+    let replica = Replica::of(&master);
+    let up = Upstream::start();
+    up.set_default(Reply::status(200).after(Duration::from_millis(1500)));
+    let mut gw = limai_replica_with(Some(store(&master, 0)), &up, "mode = \"sync\"");
+    gw.spawn();
+    let c = client();
+    let url = gw.url("/hooks/limai");
+    let call = tokio::spawn({
+        let (c, url) = (c.clone(), url.clone());
+        async move { send_signed(&c, &url, &event_body("evt_rep_answer")).await }
+    });
+    // The claim confirmed, the upstream called: then the replica stops.
+    eventually(Duration::from_secs(5), async || {
+        (up.count() == 1).then_some(())
+    })
+    .await
+    .expect("the upstream called");
+    replica.signal("STOP");
+    let (s, v) = call.await.unwrap();
+    replica.signal("CONT");
+    assert_eq!(s, 200, "the upstream's answer is relayed: {v}");
+    assert!(
+        common::ops::log_line(&gw, "cannot record the sync answer")
+            .await
+            .is_some(),
+        "{}",
+        gw.logs()
+    );
 }

@@ -173,26 +173,16 @@ pub(super) struct Beats {
 /// many shards with held entries do not stretch the time between two beats of an entry past
 /// what `claim_after` allows.
 pub(super) async fn run(b: Beats) {
-    let Beats {
-        conn,
-        leases,
-        name,
-        after,
-        consumer,
-        claim_after,
-        prefix,
-        said,
-    } = b;
-    let mut tick = tokio::time::interval(every(claim_after));
+    let mut tick = tokio::time::interval(every(b.claim_after));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let held = held(&leases);
+        let held = held(&b.leases);
         let mut beats = Vec::new();
         for (sh, entries) in &held {
             for chunk in entries.chunks(BATCH) {
-                let mut conn = conn.clone();
-                let consumer = consumer.as_str();
+                let mut conn = b.conn.clone();
+                let consumer = b.consumer.as_str();
                 beats.push(async move {
                     let r: redis::RedisResult<i64> = HEARTBEAT
                         .key(sh.stream())
@@ -211,10 +201,10 @@ pub(super) async fn run(b: Beats) {
         // The consumer name's hold, the fleet's claim_after and this replica's routes with the
         // beats, at once: one slow exchange must not delay the beats.
         futures_util::future::join4(
-            name.keep(&conn),
-            after.refresh(&conn),
+            b.name.keep(&b.conn),
+            b.after.refresh(&b.conn),
             futures_util::future::join_all(beats),
-            live_routes::say_again(&conn, &prefix, &consumer, &said, claim_after),
+            live_routes::say_again(&b.conn, &b.prefix, &b.consumer, &b.said, b.claim_after),
         )
         .await;
     }
