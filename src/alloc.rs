@@ -14,10 +14,7 @@ static RUNTIMES: Mutex<Vec<(Handle, usize)>> = Mutex::new(Vec::new());
 /// Registers the runtime this is called on, run by `threads` worker threads.
 pub fn register_current(threads: usize) {
     if let Ok(h) = Handle::try_current() {
-        RUNTIMES
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((h, threads));
+        crate::lock::lock(&RUNTIMES).push((h, threads));
     }
 }
 
@@ -27,7 +24,7 @@ pub fn register_current(threads: usize) {
 /// quiet. A runtime already shut down takes no task (and does not fail).
 pub fn release_everywhere() {
     release_freed();
-    for (h, threads) in RUNTIMES.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+    for (h, threads) in crate::lock::lock(&RUNTIMES).iter() {
         for _ in 0..threads * 2 {
             h.spawn(async {
                 release_freed();

@@ -47,7 +47,7 @@ fn allowed(meta: &Metadata<'_>) -> bool {
     if !meta.is_event() || target.starts_with("hookgate") {
         return true;
     }
-    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    let mut seen = crate::lock::lock(&SEEN);
     if count(&mut seen, target, meta.line(), Instant::now()) {
         return true;
     }

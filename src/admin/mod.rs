@@ -262,7 +262,7 @@ impl Admin {
         let now = now_ms();
         // The gauges are set from this scrape's config and store figures, then read, under
         // one lock (nothing awaited inside): a scrape never shows another's values.
-        let mut reported = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        let mut reported = crate::lock::lock(&self.scrape);
         METRICS
             .rate_limit_clients
             .set(self.app.rate_limits.tracked_keys() as i64);

@@ -68,7 +68,7 @@ pub enum Refused {
 impl BodyMemory {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // The counts stay consistent under a panic elsewhere (each change is one statement).
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&self.inner)
     }
 
     /// A body about to be read, holding nothing yet.

@@ -80,7 +80,7 @@ impl Client {
     }
 
     fn pool(&self, up: &Upstream) -> Option<Arc<Pool>> {
-        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pools = crate::lock::lock(&self.pools);
         if let Some(r) = pools.get(up.name.as_str())
             && r.url == up.url
             && r.h2c == up.h2c

@@ -53,7 +53,7 @@ impl UpstreamLimits {
     /// upstream: old in flight + new); and a sync call begun under the old config would swap
     /// the old limits back in. Called before the new config is published.
     pub fn reconfigure<'a>(&self, upstreams: impl IntoIterator<Item = &'a Upstream>) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = crate::lock::lock(&self.0);
         for up in upstreams {
             if let Some(l) = map.get_mut(up.name.as_str())
                 && l.concurrency != up.concurrency
@@ -68,7 +68,7 @@ impl UpstreamLimits {
 
     fn with<T>(&self, up: &Upstream, f: impl FnOnce(&Limits) -> T) -> T {
         // A poisoned lock only means another thread panicked mid-insert; the map is still sound.
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = crate::lock::lock(&self.0);
         // Found (every dispatch): no copy of the name to make. Its size is the last reload's
         // (`reconfigure`), whatever config the caller holds.
         if let Some(l) = map.get(up.name.as_str()) {

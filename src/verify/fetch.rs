@@ -318,9 +318,7 @@ impl KeyFetcher {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock::lock(&self.state)
     }
 
     /// The cached body of `url`: fresh, or expired less than `stale` ago (its refetch failed

@@ -158,7 +158,7 @@ impl Table {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // The state stays consistent at every unlock, so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock::lock(&self.state)
     }
 
     fn publish(&self, st: &State) {

@@ -52,7 +52,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -185,7 +185,7 @@ impl<C: Clock + Clone> RateLimits<C> {
     /// configured.
     pub fn housekeeping(&self, routes: &[&str]) {
         let kept: Vec<Arc<RouteLimiter<C>>> = {
-            let _write = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+            let _write = crate::lock::lock(&self.write);
             let current = self.routes.load_full();
             if current.keys().any(|name| !routes.contains(&name.as_str())) {
                 let next: HashMap<_, _> = current
@@ -220,7 +220,7 @@ impl<C: Clock + Clone> RateLimits<C> {
         if let Some(limiter) = self.routes.load().get(route).filter(|l| l.is_for(spec)) {
             return Arc::clone(limiter);
         }
-        let _write = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let _write = crate::lock::lock(&self.write);
         let current = self.routes.load_full();
         let old = current.get(route);
         if let Some(limiter) = old.filter(|l| l.is_for(spec)) {

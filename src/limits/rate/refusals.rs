@@ -43,7 +43,7 @@ impl Refusals {
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock::lock(&self.table)
     }
 
     /// The refusal still standing for the bucket of Redis key `key`, if any.

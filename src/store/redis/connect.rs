@@ -55,7 +55,7 @@ impl Cluster {
     /// at most once a second), or when every exchange has failed for `STUCK_AFTER` and the
     /// client may be stuck in some other way (at most once per `STUCK_AFTER`).
     pub(super) fn heal(&self, error: &redis::RedisError, down_for: Duration) {
-        let mut rebuilt = self.rebuilt.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rebuilt = crate::lock::lock(&self.rebuilt);
         let since = rebuilt.elapsed();
         let due = if error.kind() == redis::ErrorKind::ClusterConnectionNotFound {
             since >= Duration::from_secs(1)

@@ -159,7 +159,7 @@ impl Ledger {
     }
 
     fn lock(&self) -> MutexGuard<'_, Counts> {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock::lock(&self.counts)
     }
 
     /// Whether `route` has events in the spill: its new ones then go there too.

@@ -108,9 +108,7 @@ impl KeyBook {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<Saved>>> {
-        self.fetchers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock::lock(&self.fetchers)
     }
 
     /// What the fetcher `name` knew when last recorded (tests: `attach` reads it locked).
