@@ -62,11 +62,25 @@ impl Gateway {
 
     /// The request's head, parsed (`None`: the connection is done with). The gate has read
     /// it already (`conn::serve_h1`; HTTP/2's streams come whole), so this does not wait on
-    /// the sender. A malformed head is answered `400`, as pingora's proxy did; CONNECT is
-    /// refused, as its framing differs.
+    /// the sender. A malformed head is answered `400`, as pingora's proxy did, and so is an
+    /// HTTP/1.1 head without exactly one Host (pingora's proxy took it); CONNECT is refused,
+    /// as its framing differs.
     async fn read_head(session: &mut Session) -> Option<()> {
         let refuse = match session.read_request().await {
             Ok(true) if session.req_header().method == http::Method::CONNECT => Some(405),
+            // RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host is refused.
+            Ok(true)
+                if session.req_header().version == http::Version::HTTP_11
+                    && session
+                        .req_header()
+                        .headers
+                        .get_all(http::header::HOST)
+                        .iter()
+                        .count()
+                        != 1 =>
+            {
+                Some(400)
+            }
             Ok(true) => return Some(()),
             Ok(false) => return None,
             Err(e) if matches!(e.etype, ErrorType::InvalidHTTPHeader) => Some(400),

@@ -1,6 +1,7 @@
 //! End to end: a real hookgate process, a real upstream, real sockets.
 
 mod crash;
+mod framing;
 mod log;
 mod support;
 mod wire;
