@@ -174,7 +174,7 @@ pub fn make_cert() -> Cert {
 }
 
 /// What a read got (0 when it timed out), or `None` once the peer closed or reset.
-fn read_or_closed(r: &mut impl Read, buf: &mut [u8]) -> Option<usize> {
+pub fn read_or_closed(r: &mut impl Read, buf: &mut [u8]) -> Option<usize> {
     match r.read(buf) {
         Ok(0) => None,
         Ok(n) => Some(n),

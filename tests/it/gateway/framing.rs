@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -22,10 +22,10 @@ fn exchange_closed(port: u16, raw: &str) -> (String, bool) {
     let mut all = Vec::new();
     let mut buf = [0u8; 4096];
     let closed = loop {
-        match s.read(&mut buf) {
-            Ok(0) => break true,
-            Ok(n) => all.extend_from_slice(&buf[..n]),
-            Err(e) => break e.kind() != std::io::ErrorKind::WouldBlock,
+        match common::conn::read_or_closed(&mut s, &mut buf) {
+            None => break true,
+            Some(0) => break false,
+            Some(n) => all.extend_from_slice(&buf[..n]),
         }
     };
     (String::from_utf8_lossy(&all).into_owned(), closed)
