@@ -266,6 +266,12 @@ impl Answer {
         Ok(())
     }
 
+    /// Writes a refusal after which the connection closes, whatever the request asked.
+    pub async fn write_refusal(self, session: &mut Session) -> pingora::Result<()> {
+        let (head, body) = self.into_parts()?;
+        session.write_error_response(*head, body).await
+    }
+
     fn into_parts(self) -> pingora::Result<(Box<ResponseHeader>, Bytes)> {
         let size = Some(3 + self.headers.len());
         // With only hookgate's own headers (Content-Type, Content-Length: title case either

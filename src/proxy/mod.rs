@@ -21,7 +21,7 @@ use pingora::server::ShutdownWatch;
 
 use crate::app::App;
 use crate::logs::Site;
-use crate::metrics::METRICS;
+use crate::metrics::{METRICS, RequestOutcome};
 use crate::telemetry::{Kind, Span};
 
 pub use answer::Answer;
@@ -62,36 +62,26 @@ impl Gateway {
 
     /// The request's head, parsed (`None`: the connection is done with). The gate has read
     /// it already (`conn::serve_h1`; HTTP/2's streams come whole), so this does not wait on
-    /// the sender. A malformed head is answered `400`, as pingora's proxy did, and so is an
-    /// HTTP/1.1 head without exactly one Host (pingora's proxy took it); CONNECT is refused,
-    /// as its framing differs.
+    /// the sender. A head refused as a whole is answered `400` with a JSON reason and closed;
+    /// CONNECT is refused, as its framing differs.
     async fn read_head(session: &mut Session) -> Option<()> {
-        let refuse = match session.read_request().await {
-            Ok(true) if session.req_header().method == http::Method::CONNECT => Some(405),
-            // RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host is refused.
-            Ok(true)
-                if session.req_header().version == http::Version::HTTP_11
-                    && session
-                        .req_header()
-                        .headers
-                        .get_all(http::header::HOST)
-                        .iter()
-                        .count()
-                        != 1 =>
-            {
-                Some(400)
-            }
-            Ok(true) => return Some(()),
+        let refusal = match session.read_request().await {
+            Ok(true) => match refused_head(session) {
+                None => return Some(()),
+                Some(r) => r,
+            },
             Ok(false) => return None,
-            Err(e) if matches!(e.etype, ErrorType::InvalidHTTPHeader) => Some(400),
+            Err(e) if matches!(e.etype, ErrorType::InvalidHTTPHeader) => {
+                Answer::refuse(RequestOutcome::BadRequest, "malformed request head")
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "request head not read");
-                None
+                return None;
             }
         };
-        if let Some(status) = refuse
-            && let Err(e) = session.respond_error(status).await
-        {
+        // Before any route is known: counted as unmatched, as the gate's 431 is.
+        crate::metrics::UNMATCHED.count(refusal.outcome);
+        if let Err(e) = refusal.write_refusal(session).await {
             tracing::debug!(error = %e, "refusal not written");
         }
         session.shutdown().await;
@@ -126,6 +116,43 @@ impl Gateway {
         access::end_span(span, &session.req_header().method, &handled, &line);
         result
     }
+}
+
+/// Why a parsed head is refused before any route sees it, if it is.
+fn refused_head(session: &Session) -> Option<Answer> {
+    let req = session.req_header();
+    let bad = |detail| Some(Answer::refuse(RequestOutcome::BadRequest, detail));
+    if req.method == http::Method::CONNECT {
+        return Some(Answer::refuse(
+            RequestOutcome::MethodNotAllowed,
+            "CONNECT is not served",
+        ));
+    }
+    // RFC 9112 §3.2.
+    if req.version == http::Version::HTTP_11
+        && req.headers.get_all(http::header::HOST).iter().count() != 1
+    {
+        return bad("exactly one Host header is required");
+    }
+    // RFC 9112 §6.1 lets a server refuse both framings at once rather than take the chunked
+    // one; a proxy in front that took the length would have seen another request. pingora
+    // drops the length from the parsed head, so the raw one is looked at (only with a TE).
+    if req.headers.contains_key(http::header::TRANSFER_ENCODING)
+        && matches!(session, Session::H1(h1) if has_content_length(&h1.get_headers_raw_bytes()))
+    {
+        return bad("Content-Length and Transfer-Encoding together");
+    }
+    None
+}
+
+/// Whether a raw HTTP/1.x head has a Content-Length line (a header name takes no space
+/// before its colon: the parser refused such a head already).
+fn has_content_length(head: &[u8]) -> bool {
+    const NAME: &[u8] = b"content-length:";
+    head.split(|b| *b == b'\n').any(|line| {
+        line.get(..NAME.len())
+            .is_some_and(|n| n.eq_ignore_ascii_case(NAME))
+    })
 }
 
 /// What a log line says of a request: the path without the query (which can carry a

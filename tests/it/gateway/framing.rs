@@ -64,6 +64,53 @@ async fn smuggled_requests_in_ambiguous_framing_are_never_answered() {
     }
 }
 
+/// Refusals of a head as a whole say why, as every other refusal does (a JSON reason), and
+/// close. Content-Length beside Transfer-Encoding is refused outright (RFC 9112 §6.1 allows
+/// it; a front proxy that took the length would see a different request), even when the
+/// chunked body is well formed.
+#[tokio::test]
+async fn head_refusals_are_400_with_a_json_reason_and_a_close() {
+    let (gw, up) = setup("", "", "").await;
+    let signed = signed_raw("evt_cl_te");
+    let (head, body) = signed.split_once("\r\n\r\n").unwrap();
+    let chunked = format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
+    let cl_te = format!("{head}\r\nTransfer-Encoding: chunked\r\n\r\n{chunked}");
+    let te_cl = cl_te
+        .replacen("Transfer-Encoding: chunked\r\n", "", 1)
+        .replacen(
+            "Host: x\r\n",
+            "Host: x\r\nTransfer-Encoding: chunked\r\n",
+            1,
+        );
+    let nohost = signed_raw("evt_nohost_json").replacen("Host: x\r\n", "", 1);
+    let malformed = "POST /hooks/limai HTTP/1.1\r\nHost: x\r\nX-Bad header\r\n\r\n".to_string();
+    let cl_te_cased = cl_te.replacen("Content-Length", "content-LENGTH", 1);
+    for (raw, detail) in [
+        (cl_te, "Transfer-Encoding"),
+        (cl_te_cased, "Transfer-Encoding"),
+        (te_cl, "Transfer-Encoding"),
+        (nohost, "Host"),
+        (malformed, "malformed"),
+    ] {
+        let (all, closed) = exchange_closed(gw.port, &raw);
+        assert!(closed, "{raw}: left open: {all}");
+        assert_eq!(answers(&all), 1, "{raw}: {all}");
+        assert!(all.starts_with("HTTP/1.1 400 "), "{raw}: {all}");
+        let lower = all.to_ascii_lowercase();
+        assert!(lower.contains("content-type: application/json"), "{all}");
+        assert!(lower.contains("connection: close"), "{all}");
+        let json = all.split_once("\r\n\r\n").unwrap().1;
+        let v: serde_json::Value =
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {all}"));
+        assert_eq!(v["error"], "bad_request", "{all}");
+        assert!(v["detail"].as_str().unwrap().contains(detail), "{all}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = get_json(&client(), &gw.admin("/events/evt_cl_te")).await;
+    assert_eq!(status, 404, "a request with both framings was stored");
+    assert_eq!(up.count(), 0);
+}
+
 /// Refused before its body is read: the body (a signed request) is not the next request.
 #[tokio::test]
 async fn refusals_before_the_body_never_parse_it_as_the_next_request() {
@@ -121,6 +168,37 @@ async fn pipelined_second_request_is_dropped_with_a_close_never_mixed() {
     assert_eq!(status, 404);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(up.count(), 1);
+}
+
+/// HTTP/1.0 asking for keep-alive is kept alive (and told so): a second request on the same
+/// connection is served too.
+#[tokio::test]
+async fn http10_keep_alive_serves_the_next_request() {
+    let (gw, up) = setup("", "", "").await;
+    let ka = |id: &str| {
+        signed_raw(id).replacen("HTTP/1.1", "HTTP/1.0", 1).replacen(
+            "Host: x\r\n",
+            "Host: x\r\nConnection: keep-alive\r\n",
+            1,
+        )
+    };
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut buf = [0u8; 4096];
+    for id in ["evt_v10_ka_1", "evt_v10_ka_2"] {
+        s.write_all(ka(id).as_bytes()).unwrap();
+        let n = common::conn::read_or_closed(&mut s, &mut buf).expect("closed after one answer");
+        let all = String::from_utf8_lossy(&buf[..n]);
+        assert!(all.starts_with("HTTP/1.1 200 "), "{all}");
+        assert!(all.contains(id), "{all}");
+        assert!(
+            all.to_ascii_lowercase().contains("connection: keep-alive"),
+            "{all}"
+        );
+    }
+    eventually(WAIT, async || (up.count() == 2).then_some(()))
+        .await
+        .expect("both delivered");
 }
 
 /// HTTP/1.0 without keep-alive, `Connection: close` and HEAD end the connection after one
