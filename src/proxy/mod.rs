@@ -142,7 +142,20 @@ fn refused_head(session: &Session) -> Option<Answer> {
     {
         return bad("Content-Length and Transfer-Encoding together");
     }
-    None
+    // pingora refuses a chunked that is not last, but takes `gzip, chunked` or a doubled
+    // `chunked` and de-chunks once: the body verified, stored and delivered would still be
+    // coded (and an upstream is sent no Transfer-Encoding). Only a plain `chunked` is read.
+    let mut codings = req
+        .headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii);
+    match (codings.next(), codings.next()) {
+        (None, _) => None,
+        (Some(c), None) if c.eq_ignore_ascii_case(b"chunked") => None,
+        _ => bad("Transfer-Encoding other than chunked"),
+    }
 }
 
 /// Whether a raw HTTP/1.x head has a Content-Length line (a header name takes no space

@@ -83,12 +83,28 @@ async fn head_refusals_are_400_with_a_json_reason_and_a_close() {
             1,
         );
     let nohost = signed_raw("evt_nohost_json").replacen("Host: x\r\n", "", 1);
+    let gzip = cl_te
+        .replacen(
+            "Transfer-Encoding: chunked",
+            "Transfer-Encoding: gzip, chunked",
+            1,
+        )
+        .replacen("Content-Length", "X-Length", 1);
+    let twice = cl_te
+        .replacen(
+            "Transfer-Encoding: chunked",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+            1,
+        )
+        .replacen("Content-Length", "X-Length", 1);
     let malformed = "POST /hooks/limai HTTP/1.1\r\nHost: x\r\nX-Bad header\r\n\r\n".to_string();
     let cl_te_cased = cl_te.replacen("Content-Length", "content-LENGTH", 1);
     for (raw, detail) in [
         (cl_te, "Transfer-Encoding"),
         (cl_te_cased, "Transfer-Encoding"),
         (te_cl, "Transfer-Encoding"),
+        (gzip, "other than chunked"),
+        (twice, "other than chunked"),
         (nohost, "Host"),
         (malformed, "malformed"),
     ] {
