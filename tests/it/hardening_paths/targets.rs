@@ -10,7 +10,8 @@ use std::time::Duration;
 use common::*;
 
 /// Posts `body` to each of `paths` in turn (LimAI-signed with `sign`); every answer is a 200
-/// whose `status` is the one `want` has at its place, and the upstream got `delivered`.
+/// whose `status` is the one `want` has at its place, and the upstream got `delivered`, in any
+/// order (events of no order key are delivered side by side).
 async fn post_each(
     (gw, up): (&Gateway, &Upstream),
     paths: &[&str],
@@ -39,10 +40,13 @@ async fn post_each(
         ));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let paths: Vec<String> = up.received().into_iter().map(|r| r.path).collect();
+    let mut paths: Vec<String> = up.received().into_iter().map(|r| r.path).collect();
+    paths.sort();
     let statuses: Vec<(u16, &str)> = answers.iter().map(|(_, c, s)| (*c, s.as_str())).collect();
     let wanted: Vec<(u16, &str)> = want.iter().map(|s| (200, *s)).collect();
     assert_eq!(statuses, wanted, "{answers:?}; delivered to {paths:?}");
+    let mut delivered = delivered.to_vec();
+    delivered.sort_unstable();
     assert_eq!(paths, delivered);
 }
 
