@@ -99,6 +99,14 @@ async fn head_refusals_are_400_with_a_json_reason_and_a_close() {
         .replacen("Content-Length", "X-Length", 1);
     let malformed = "POST /hooks/limai HTTP/1.1\r\nHost: x\r\nX-Bad header\r\n\r\n".to_string();
     let cl_te_cased = cl_te.replacen("Content-Length", "content-LENGTH", 1);
+    // Coding names are case-insensitive: a plain chunked (sent last, as it is stored).
+    let plain = cl_te
+        .replacen(
+            "Transfer-Encoding: chunked",
+            "Transfer-Encoding: Chunked ",
+            1,
+        )
+        .replacen("Content-Length", "X-Length", 1);
     for (raw, detail) in [
         (cl_te, "Transfer-Encoding"),
         (cl_te_cased, "Transfer-Encoding"),
@@ -125,6 +133,8 @@ async fn head_refusals_are_400_with_a_json_reason_and_a_close() {
     let (status, _) = get_json(&client(), &gw.admin("/events/evt_cl_te")).await;
     assert_eq!(status, 404, "a request with both framings was stored");
     assert_eq!(up.count(), 0);
+    let (all, _) = exchange_closed(gw.port, &plain);
+    assert!(all.starts_with("HTTP/1.1 200 "), "{all}");
 }
 
 /// Refused before its body is read: the body (a signed request) is not the next request.
