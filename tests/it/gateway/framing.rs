@@ -35,6 +35,18 @@ fn exchange(port: u16, raw: &str) -> String {
     exchange_closed(port, raw).0
 }
 
+/// Sends `raw` and checks it gets one answer of `status`, then a close; returns what came back.
+fn answered_once_then_closed(port: u16, raw: &str, status: &str) -> String {
+    let (all, closed) = exchange_closed(port, raw);
+    assert!(closed, "{raw}: left open: {all}");
+    assert_eq!(answers(&all), 1, "{raw}: {all}");
+    assert!(
+        all.starts_with(&format!("HTTP/1.1 {status} ")),
+        "{raw}: {all}"
+    );
+    all
+}
+
 fn answers(all: &str) -> usize {
     all.matches("HTTP/1.1 ").count() + all.matches("HTTP/1.0 ").count()
 }
@@ -116,10 +128,7 @@ async fn head_refusals_are_400_with_a_json_reason_and_a_close() {
         (nohost, "Host"),
         (malformed, "malformed"),
     ] {
-        let (all, closed) = exchange_closed(gw.port, &raw);
-        assert!(closed, "{raw}: left open: {all}");
-        assert_eq!(answers(&all), 1, "{raw}: {all}");
-        assert!(all.starts_with("HTTP/1.1 400 "), "{raw}: {all}");
+        let all = answered_once_then_closed(gw.port, &raw, "400");
         let lower = all.to_ascii_lowercase();
         assert!(lower.contains("content-type: application/json"), "{all}");
         assert!(lower.contains("connection: close"), "{all}");
@@ -245,12 +254,6 @@ async fn http10_close_head_and_host_rules() {
         (twohosts, "400"),
         (head, "405"),
     ] {
-        let (all, closed) = exchange_closed(gw.port, &raw);
-        assert!(closed, "{raw}: left open: {all}");
-        assert_eq!(answers(&all), 1, "{raw}: {all}");
-        assert!(
-            all.starts_with(&format!("HTTP/1.1 {status} ")),
-            "{raw}: {all}"
-        );
+        answered_once_then_closed(gw.port, &raw, status);
     }
 }
