@@ -38,3 +38,5 @@ pub(crate) mod tls;
 pub mod upstream;
 pub mod verify;
 pub(crate) mod wire;
+
+pub use alloc::Allocator;

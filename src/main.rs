@@ -12,7 +12,7 @@ use hookgate::config::{self, LoadError};
 // Measured: glibc malloc spent ~15 % of the gateway's CPU under load (allocations freed on
 // other threads than the one that made them); mimalloc handles that pattern well.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: hookgate::Allocator = hookgate::Allocator;
 
 #[derive(Parser)]
 #[command(
