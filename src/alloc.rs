@@ -156,16 +156,22 @@ mod tests {
                 // back with the layout it has.
                 unsafe {
                     let z = Allocator.alloc_zeroed(layout);
-                    assert!(z as usize % align == 0, "zeroed {size}/{align}");
+                    assert!((z as usize).is_multiple_of(align), "zeroed {size}/{align}");
                     assert!(std::slice::from_raw_parts(z, size).iter().all(|b| *b == 0));
                     Allocator.dealloc(z, layout);
                     // Shrunk and grown, each from a block of its own.
                     for new_size in [size / 2 + 1, size * 3] {
                         let p = Allocator.alloc(layout);
-                        assert!(!p.is_null() && p as usize % align == 0, "{size}/{align}");
+                        assert!(
+                            !p.is_null() && (p as usize).is_multiple_of(align),
+                            "{size}/{align}"
+                        );
                         p.write_bytes(0xab, size);
                         let q = Allocator.realloc(p, layout, new_size);
-                        assert!(q as usize % align == 0, "{size}/{align} -> {new_size}");
+                        assert!(
+                            (q as usize).is_multiple_of(align),
+                            "{size}/{align} -> {new_size}"
+                        );
                         let kept = size.min(new_size);
                         assert!(
                             std::slice::from_raw_parts(q, kept)
