@@ -1,5 +1,6 @@
 //! The vendored fjall's spare journal (`vendor/README.md`): once a journal is full, the next
-//! one is a file of zeros written out ahead, and what is written into it is recovered.
+//! one's blocks are allocated ahead (reading as zeros), and what is written into it is
+//! recovered.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -54,7 +55,7 @@ fn write_until(dir: &Path, db: &Database, ks: &fjall::Keyspace, from: u32, id: u
 }
 
 #[test]
-fn a_full_journal_is_followed_by_a_spare_of_zeros_and_what_it_holds_is_recovered() {
+fn a_full_journal_is_followed_by_an_allocated_spare_and_what_it_holds_is_recovered() {
     let dir = tempfile::tempdir().unwrap();
     let written = {
         let db = Database::builder(dir.path()).open().unwrap();
@@ -71,7 +72,7 @@ fn a_full_journal_is_followed_by_a_spare_of_zeros_and_what_it_holds_is_recovered
             std::thread::sleep(Duration::from_millis(50));
         }
         assert_eq!(std::fs::metadata(&spare).unwrap().len(), 64 << 20);
-        // The next rotation takes the spare: every block of the new journal is on disk from
+        // The next rotation takes the spare: every block of the new journal is allocated from
         // its first write.
         let n = write_until(dir.path(), &db, &ks, n, 2);
         let (id, on_disk) = *journals(dir.path()).last().unwrap();

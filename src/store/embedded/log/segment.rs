@@ -287,6 +287,16 @@ fn parse(bytes: &[u8], at: usize) -> Option<Entry> {
     })
 }
 
+/// How far past its entries a segment made from the spare is written out as zeros. The
+/// spare's blocks are allocated but unwritten (`spare`), and a sync that writes into such
+/// blocks also writes the file's block map (+50 % of its CPU: docs/performance.md, "The spare
+/// segment allocated, not written"). Written ahead in steps of this size, the block map is
+/// written at about one group's sync in 12, and the zeros reach the disk a step at a time
+/// (1 MiB steps made 2 % of the syncs slow; 32 MiB at once, as the spare's thread wrote them
+/// until then, held up every group commit behind them).
+pub const ZERO_AHEAD: u64 = 256 << 10;
+static ZEROS: [u8; ZERO_AHEAD as usize] = [0; ZERO_AHEAD as usize];
+
 /// The segment being appended to.
 pub struct Appender {
     pub id: u32,
@@ -295,6 +305,10 @@ pub struct Appender {
     /// What its marks carry: its nonce, and how far it is synced.
     nonce: u64,
     synced: u64,
+    /// Where its allocated blocks end (0: created empty, nothing allocated ahead), and how
+    /// far they are written (entries, then zeros: `ZERO_AHEAD`).
+    allocated: u64,
+    written: u64,
 }
 
 impl Appender {
@@ -302,13 +316,16 @@ impl Appender {
     /// is one of `size` bytes.
     pub fn create(dir: &Path, id: u32, size: u64) -> io::Result<Appender> {
         let path = dir.join(name(id));
-        let file = match spare::take(dir, &path, size)? {
-            Some(file) => file,
-            None => OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&path)?,
+        let (file, allocated) = match spare::take(dir, &path, size)? {
+            Some(file) => (file, size),
+            None => {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)?;
+                (file, 0)
+            }
         };
         let mut nonce = [0; 8];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
@@ -328,6 +345,8 @@ impl Appender {
             len: START,
             nonce,
             synced: START,
+            allocated,
+            written: START,
         })
     }
 
@@ -339,6 +358,12 @@ impl Appender {
         self.append(&mut [0; MARK], true).map(|_| ())
     }
 
+    /// How far the file is written (entries, then zeros), for tests.
+    #[cfg(test)]
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
     /// Writes `buf` (entries made with `begin` or `encode`: room for the mark first) at the
     /// end, durably if `sync`; returns where it starts. On an error the segment is cut back to
     /// where it was (best effort: the writer reopens everything next).
@@ -347,13 +372,24 @@ impl Appender {
         if buf.len() >= MARK && buf[..MARK].iter().all(|b| *b == 0) {
             mark(buf, self.nonce, self.synced);
         }
+        let end = at + buf.len() as u64;
+        let ahead = if end > self.written {
+            self.allocated.saturating_sub(end).min(ZERO_AHEAD)
+        } else {
+            0
+        };
         let written = self
             .file
             .write_all_at(buf, at)
+            .and_then(|()| match ahead {
+                0 => Ok(()),
+                n => self.file.write_all_at(&ZEROS[..n as usize], end),
+            })
             .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
         match written {
             Ok(()) => {
-                self.len += buf.len() as u64;
+                self.len = end;
+                self.written = self.written.max(end + ahead);
                 if sync {
                     self.synced = self.len;
                 }
@@ -361,6 +397,7 @@ impl Appender {
             }
             Err(e) => {
                 let _ = self.file.set_len(at);
+                (self.allocated, self.written) = (0, at);
                 Err(e)
             }
         }
