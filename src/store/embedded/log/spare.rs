@@ -66,7 +66,7 @@ impl Spare {
                     if !asked.swap(false, Ordering::AcqRel) || budgeted || !room_for(&dir, size) {
                         continue;
                     }
-                    // One of another size (the budget changed) is written again.
+                    // One of another size (the budget changed) is made again.
                     let ready = std::fs::metadata(dir.join(SPARE)).is_ok_and(|m| m.len() == size);
                     if ready {
                         continue;
@@ -278,7 +278,7 @@ mod tests {
         seg.append(&mut buf[..len - 2], true).unwrap();
         let (file, entries, valid) = segment::read(&path, true).unwrap();
         assert_eq!((entries.len(), file.metadata().unwrap().len()), (1, valid));
-        // A spare of another size (the budget changed) is not used, but written again.
+        // A spare of another size (the budget changed) is not used, but made again.
         make(dir.path(), "t", size * 2).unwrap();
         let seg = Appender::create(dir.path(), 4, size).unwrap();
         assert_eq!(seg.file.metadata().unwrap().len(), seg.len);
@@ -288,7 +288,7 @@ mod tests {
         spare.ask();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::fs::metadata(dir.path().join(SPARE)).unwrap().len() != size {
-            assert!(std::time::Instant::now() < deadline, "never written again");
+            assert!(std::time::Instant::now() < deadline, "never made again");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
